@@ -1,0 +1,2 @@
+//! SPSC benchmark (filled in below).
+fn main() {}

@@ -1,0 +1,122 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::io;
+
+/// Everything that can go wrong in ringmpsc.
+///
+/// Operations that hand an item back on failure (for example
+/// [`Producer::send_one`](crate::Producer::send_one)) wrap this in a
+/// [`SendError`] so the item is never lost.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// No free slot: the consumer has not caught up.
+    Full,
+    /// Nothing to read.
+    Empty,
+    /// The ring or channel was closed.
+    Closed,
+    /// A blocking call reached its deadline.
+    TimedOut,
+    /// A message is larger than the ring, slot or format allows.
+    TooLarge {
+        /// Size of the rejected message in bytes.
+        len: usize,
+        /// Largest size accepted.
+        max: usize,
+    },
+    /// An argument is out of range.
+    InvalidArgument(String),
+    /// Shared state read from another process is inconsistent (a crashed or
+    /// hostile peer): the operation was refused before touching memory.
+    Corrupt(String),
+    /// A segment or file header does not describe what was expected.
+    InvalidHeader(String),
+    /// The channel has no room for another producer.
+    TooManyProducers,
+    /// The channel has no room for another consumer.
+    TooManyConsumers,
+    /// The peer went away.
+    Disconnected,
+    /// An operating-system call failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Full => f.write_str("ring is full"),
+            Error::Empty => f.write_str("ring is empty"),
+            Error::Closed => f.write_str("ring is closed"),
+            Error::TimedOut => f.write_str("timed out"),
+            Error::TooLarge { len, max } => {
+                write!(f, "message of {len} bytes exceeds the maximum of {max}")
+            }
+            Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Error::Corrupt(m) => write!(f, "corrupt shared state: {m}"),
+            Error::InvalidHeader(m) => write!(f, "invalid header: {m}"),
+            Error::TooManyProducers => f.write_str("too many producers"),
+            Error::TooManyConsumers => f.write_str("too many consumers"),
+            Error::Disconnected => f.write_str("peer disconnected"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A send that failed, carrying the item back so it is not lost.
+///
+/// `reason` is [`Error::Full`], [`Error::Closed`] or [`Error::TimedOut`].
+pub struct SendError<T> {
+    /// The item that was not sent.
+    pub item: T,
+    /// Why it was not sent.
+    pub reason: Error,
+}
+
+impl<T> SendError<T> {
+    /// Gives the item back.
+    pub fn into_inner(self) -> T {
+        self.item
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendError")
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "send failed: {}", self.reason)
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+impl<T> From<SendError<T>> for Error {
+    fn from(e: SendError<T>) -> Self {
+        e.reason
+    }
+}

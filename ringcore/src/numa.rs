@@ -1,0 +1,308 @@
+//! NUMA topology, thread pinning and memory placement (Linux).
+//!
+//! Everything here degrades to a no-op on a single-node machine or when the
+//! kernel refuses: placement is an optimisation, never a failure.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// One NUMA node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumaNode {
+    /// Node id as the kernel numbers it.
+    pub id: usize,
+    /// CPUs on this node.
+    pub cpus: Vec<usize>,
+    /// Memory of the node in bytes (0 when unknown).
+    pub memory_bytes: u64,
+    /// Distance to each node, indexed by position in [`NumaTopology::nodes`].
+    pub distances: Vec<u32>,
+}
+
+/// The machine's NUMA layout, read from `/sys/devices/system/node`.
+///
+/// ```
+/// let topo = ringcore::numa::NumaTopology::system();
+/// assert!(!topo.nodes().is_empty());
+/// let node = topo.node_of_cpu(0);
+/// assert!(topo.nodes().iter().any(|n| n.id == node));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumaTopology {
+    nodes: Vec<NumaNode>,
+}
+
+impl NumaTopology {
+    /// The topology of this machine, read once and cached.
+    pub fn system() -> &'static NumaTopology {
+        static TOPOLOGY: OnceLock<NumaTopology> = OnceLock::new();
+        TOPOLOGY.get_or_init(|| {
+            Self::from_sysfs(Path::new("/sys/devices/system/node"))
+                .unwrap_or_else(|_| Self::uniform())
+        })
+    }
+
+    /// Reads a sysfs-style tree (`nodeN/cpulist`, `nodeN/distance`, `nodeN/meminfo`).
+    pub fn from_sysfs(root: &Path) -> Result<NumaTopology> {
+        let mut nodes = Vec::new();
+        for entry in std::fs::read_dir(root)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("node"))
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            let dir = entry.path();
+            let cpus = parse_cpu_list(&std::fs::read_to_string(dir.join("cpulist"))?)?;
+            let distances = std::fs::read_to_string(dir.join("distance"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|d| d.parse().ok())
+                .collect();
+            let memory_bytes = std::fs::read_to_string(dir.join("meminfo"))
+                .ok()
+                .and_then(|m| parse_mem_total(&m))
+                .unwrap_or(0);
+            nodes.push(NumaNode {
+                id,
+                cpus,
+                memory_bytes,
+                distances,
+            });
+        }
+        if nodes.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "no NUMA nodes under {}",
+                root.display()
+            )));
+        }
+        nodes.sort_by_key(|n| n.id);
+        Ok(NumaTopology { nodes })
+    }
+
+    /// One node holding every CPU: the fallback when sysfs says nothing.
+    pub fn uniform() -> NumaTopology {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        NumaTopology {
+            nodes: vec![NumaNode {
+                id: 0,
+                cpus: (0..n).collect(),
+                memory_bytes: 0,
+                distances: vec![10],
+            }],
+        }
+    }
+
+    /// The nodes, sorted by id.
+    pub fn nodes(&self) -> &[NumaNode] {
+        &self.nodes
+    }
+
+    /// True when the machine has more than one node.
+    pub fn is_numa(&self) -> bool {
+        self.nodes.len() > 1
+    }
+
+    /// The node that owns `cpu` (the first node when no node lists it).
+    pub fn node_of_cpu(&self, cpu: usize) -> usize {
+        self.nodes
+            .iter()
+            .find(|n| n.cpus.contains(&cpu))
+            .unwrap_or(&self.nodes[0])
+            .id
+    }
+
+    /// The closest other node to `from` by the kernel's distance table
+    /// (`from` itself on a single-node machine).
+    pub fn nearest_node(&self, from: usize) -> usize {
+        let Some(src) = self.nodes.iter().find(|n| n.id == from) else {
+            return from;
+        };
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.id != from)
+            .min_by_key(|(i, _)| src.distances.get(*i).copied().unwrap_or(u32::MAX))
+            .map_or(from, |(_, n)| n.id)
+    }
+}
+
+/// Parses a kernel CPU list such as `0-3,8,10-11`.
+fn parse_cpu_list(s: &str) -> Result<Vec<usize>> {
+    let bad = || Error::InvalidArgument(format!("bad CPU list {s:?}"));
+    let mut cpus = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(cpus)
+}
+
+fn parse_mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.contains("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().rev().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn bind_to_cpu(cpu: usize) -> Result<()> {
+    bind_to_cpus(&[cpu])
+}
+
+/// Pins the calling thread to the CPUs of NUMA node `node`.
+pub fn bind_to_node(node: usize, topology: &NumaTopology) -> Result<()> {
+    let n = topology
+        .nodes()
+        .iter()
+        .find(|n| n.id == node)
+        .ok_or_else(|| Error::InvalidArgument(format!("no NUMA node {node}")))?;
+    bind_to_cpus(&n.cpus)
+}
+
+fn bind_to_cpus(cpus: &[usize]) -> Result<()> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(Error::InvalidArgument(format!("CPU {cpu} out of range")));
+        }
+        // SAFETY: cpu is below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
+/// The CPU the calling thread runs on now.
+pub fn current_cpu() -> Option<usize> {
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    usize::try_from(cpu).ok()
+}
+
+/// The NUMA node the calling thread runs on now.
+pub fn current_node(topology: &NumaTopology) -> usize {
+    current_cpu().map_or(topology.nodes()[0].id, |c| topology.node_of_cpu(c))
+}
+
+/// Asks the kernel to keep the pages of `[addr, addr + len)` on `node`
+/// (`MPOL_PREFERRED` with page migration). Preferred rather than bound: a
+/// full node then spills to another one instead of failing allocations.
+pub fn bind_memory_to_node(addr: *const u8, len: usize, node: usize) -> Result<()> {
+    const MPOL_PREFERRED: libc::c_int = 1;
+    const MPOL_MF_MOVE: libc::c_uint = 1 << 1;
+    if len == 0 {
+        return Ok(());
+    }
+    if node >= 64 {
+        return Err(Error::InvalidArgument(format!("node {node} out of range")));
+    }
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    let start = addr as usize & !(page - 1);
+    let end = (addr as usize + len).div_ceil(page) * page;
+    let mask: libc::c_ulong = 1 << node;
+    // SAFETY: mbind only changes the policy of pages in the range; it reads
+    // the one-word node mask on our stack.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mbind,
+            start,
+            end - start,
+            MPOL_PREFERRED,
+            &mask as *const libc::c_ulong,
+            64 as libc::c_ulong,
+            MPOL_MF_MOVE,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
+/// Places a new ring's slots on the configured node, or on the creating
+/// thread's node; nothing on a single-node machine or when `numa_aware` is off.
+pub(crate) fn place_memory(addr: *const u8, len: usize, config: &crate::Config) {
+    if !config.numa_aware && config.numa_node.is_none() {
+        return;
+    }
+    let topology = NumaTopology::system();
+    if !topology.is_numa() {
+        return;
+    }
+    let node = config.numa_node.unwrap_or_else(|| current_node(topology));
+    // Placement is best effort: a refused mbind leaves the default policy.
+    let _ = bind_memory_to_node(addr, len, node);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(
+            parse_cpu_list("0-3,8,10-11\n").unwrap(),
+            [0, 1, 2, 3, 8, 10, 11]
+        );
+        assert_eq!(parse_cpu_list("").unwrap(), Vec::<usize>::new());
+        assert!(parse_cpu_list("3-1").is_err());
+        assert!(parse_cpu_list("x").is_err());
+    }
+
+    #[test]
+    fn fake_two_node_tree() {
+        let dir = std::env::temp_dir().join(format!("ringcore-numa-{}", std::process::id()));
+        for (id, cpus, dist) in [(0, "0-1", "10 21"), (1, "2-3", "21 10")] {
+            let d = dir.join(format!("node{id}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("cpulist"), cpus).unwrap();
+            std::fs::write(d.join("distance"), dist).unwrap();
+            std::fs::write(d.join("meminfo"), format!("Node {id} MemTotal: 1024 kB\n")).unwrap();
+        }
+        std::fs::write(dir.join("online"), "0-1").unwrap();
+        let t = NumaTopology::from_sysfs(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(t.is_numa());
+        assert_eq!(t.node_of_cpu(3), 1);
+        assert_eq!(t.node_of_cpu(0), 0);
+        assert_eq!(t.nearest_node(0), 1);
+        assert_eq!(t.nodes()[1].memory_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn system_topology_and_pinning() {
+        let t = NumaTopology::system();
+        let cpu = current_cpu().expect("sched_getcpu works on Linux");
+        assert!(t.nodes().iter().any(|n| n.id == t.node_of_cpu(cpu)));
+        std::thread::spawn(move || {
+            bind_to_cpu(cpu).unwrap();
+            assert_eq!(current_cpu(), Some(cpu));
+        })
+        .join()
+        .unwrap();
+        assert!(bind_to_node(9999, t).is_err());
+        let buf = vec![0u8; 1 << 16];
+        // A single node accepts its own id; the call must not corrupt memory.
+        let _ = bind_memory_to_node(buf.as_ptr(), buf.len(), t.nodes()[0].id);
+        assert!(buf.iter().all(|&b| b == 0));
+    }
+}

@@ -1,0 +1,69 @@
+//! The SPSC ring: one index protocol ([`raw`]), typed handles over it
+//! ([`Producer`], [`Consumer`]), heap rings of `T` ([`Ring`]) and rings of
+//! run-time-sized byte slots ([`SlotRing`]) for the C and Python APIs.
+
+pub(crate) mod blocking;
+pub(crate) mod heap;
+pub(crate) mod raw;
+pub(crate) mod slots;
+pub(crate) mod typed;
+
+/// Status and lifecycle methods shared by every ring handle (`self.raw`,
+/// `self.metrics`).
+macro_rules! status_methods {
+    () => {
+        /// Number of slots.
+        #[inline]
+        pub fn capacity(&self) -> usize {
+            self.raw.capacity()
+        }
+
+        /// Items waiting to be read.
+        pub fn len(&self) -> usize {
+            self.raw.len()
+        }
+
+        /// True when nothing waits to be read.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// True when every slot holds an unread item.
+        pub fn is_full(&self) -> bool {
+            self.len() >= self.capacity()
+        }
+
+        /// Closes the ring: sends fail from now on, reads drain what is
+        /// left, and every blocked thread wakes up.
+        pub fn close(&self) {
+            self.raw.close();
+        }
+
+        /// Whether either side closed the ring.
+        #[inline]
+        pub fn is_closed(&self) -> bool {
+            self.raw.is_closed()
+        }
+
+        /// A snapshot of the ring's counters, if it was built with
+        /// `enable_metrics` or `track_contention`.
+        pub fn metrics(&self) -> Option<$crate::Metrics> {
+            self.metrics.as_ref().map(|m| m.snapshot())
+        }
+
+        /// Re-reads both positions and reports [`Error::Corrupt`](crate::Error::Corrupt)
+        /// if they are impossible (only a crashed or hostile peer in shared
+        /// memory can cause that; operations returning a count report 0 then).
+        pub fn check(&self) -> $crate::Result<()> {
+            self.raw.validate().map_err($crate::Error::from)
+        }
+    };
+}
+pub(crate) use status_methods;
+
+pub use heap::Ring;
+pub use slots::{SlotConsumer, SlotProducer, SlotRing};
+pub use typed::{Consumer, Drain, Producer, ReadIter, Reservation};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,300 @@
+//! Rings of fixed-size byte slots whose size is known only at run time:
+//! the ring behind the C API (`elem_size`) and the Python `Ring`.
+
+use super::heap::HeapRing;
+use super::raw::RawRing;
+use super::status_methods;
+use super::typed::Owner;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::metrics::RingMetrics;
+use crate::wait::{WaitStrategy, Waiter};
+use std::sync::Arc;
+
+/// Builds rings of `slot_size`-byte slots; see [`SlotProducer`] and [`SlotConsumer`].
+///
+/// ```
+/// use ringcore::{Config, SlotRing};
+/// let (mut tx, mut rx) = SlotRing::new(Config::with_ring_bits(4), 8).unwrap();
+/// assert_eq!(tx.send(&7u64.to_le_bytes()).unwrap(), 1);
+/// let mut out = [0u8; 8];
+/// rx.try_recv(&mut out).unwrap();
+/// assert_eq!(u64::from_le_bytes(out), 7);
+/// ```
+pub struct SlotRing;
+
+impl SlotRing {
+    /// A ring of `config.capacity()` slots of `slot_size` bytes (at least 1).
+    #[allow(clippy::new_ret_no_self)] // a ring is built as its two role handles
+    pub fn new(config: Config, slot_size: usize) -> Result<(SlotProducer, SlotConsumer)> {
+        config.validate()?;
+        if slot_size == 0 {
+            return Err(Error::InvalidArgument(
+                "slot size must be at least 1 byte".into(),
+            ));
+        }
+        let ring = HeapRing::allocate(config.ring_bits, slot_size, 8, 0, |_| {})?;
+        let metrics = (config.enable_metrics || config.track_contention).then(|| {
+            Arc::new(RingMetrics::new(
+                config.enable_metrics,
+                config.track_contention,
+            ))
+        });
+        let raw = ring.raw();
+        let owner: Owner = ring;
+        Ok(slot_split(raw, owner, metrics))
+    }
+}
+
+/// Builds the two byte-slot handles over `raw`.
+pub(crate) fn slot_split(
+    raw: RawRing,
+    owner: Owner,
+    metrics: Option<Arc<RingMetrics>>,
+) -> (SlotProducer, SlotConsumer) {
+    (
+        SlotProducer {
+            raw,
+            reserved: 0,
+            metrics: metrics.clone(),
+            _owner: owner.clone(),
+        },
+        SlotConsumer {
+            raw,
+            metrics,
+            _owner: owner,
+        },
+    )
+}
+
+/// The writing end of a byte-slot ring.
+pub struct SlotProducer {
+    raw: RawRing,
+    /// Slots handed out by the last `reserve`, the most `commit` accepts.
+    reserved: usize,
+    metrics: Option<Arc<RingMetrics>>,
+    _owner: Owner,
+}
+
+// SAFETY: the handle carries the producer role; the slots are plain bytes.
+unsafe impl Send for SlotProducer {}
+
+/// The reading end of a byte-slot ring.
+pub struct SlotConsumer {
+    raw: RawRing,
+    metrics: Option<Arc<RingMetrics>>,
+    _owner: Owner,
+}
+
+// SAFETY: the handle carries the consumer role; the slots are plain bytes.
+unsafe impl Send for SlotConsumer {}
+
+fn whole_slots(len: usize, slot_size: usize) -> Result<usize> {
+    if len % slot_size != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{len} bytes is not a whole number of {slot_size}-byte slots"
+        )));
+    }
+    Ok(len / slot_size)
+}
+
+impl SlotProducer {
+    status_methods!();
+
+    /// Bytes per slot.
+    pub fn slot_size(&self) -> usize {
+        self.raw.slot_size()
+    }
+
+    /// Reserves up to `n` contiguous slots; the returned bytes hold
+    /// `len / slot_size` slots. Follow with [`commit`](Self::commit).
+    /// Errors: `Full`, `Closed`, `Corrupt`, `InvalidArgument` for `n == 0`.
+    #[inline]
+    pub fn reserve(&mut self, n: usize) -> Result<&mut [u8]> {
+        if n == 0 {
+            return Err(Error::InvalidArgument("reserve of 0 slots".into()));
+        }
+        if self.raw.is_closed() {
+            return Err(Error::Closed);
+        }
+        let (tail, free) = self.raw.free(n)?;
+        if free == 0 {
+            return Err(Error::Full);
+        }
+        let (index, to_end) = self.raw.contiguous(tail);
+        self.reserved = n.min(free).min(to_end);
+        // SAFETY: the reserved slots are free, so only we touch them until commit.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(
+                self.raw.slot_ptr(index),
+                self.reserved * self.raw.slot_size(),
+            )
+        })
+    }
+
+    /// Publishes the first `n` slots of the last reservation.
+    /// `InvalidArgument` when `n` exceeds it.
+    #[inline]
+    pub fn commit(&mut self, n: usize) -> Result<()> {
+        if n > self.reserved {
+            return Err(Error::InvalidArgument(format!(
+                "commit of {n} slots exceeds the {} reserved",
+                self.reserved
+            )));
+        }
+        self.reserved = 0;
+        if n > 0 {
+            self.raw.publish(n);
+            if let Some(m) = &self.metrics {
+                m.on_commit(n);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies as many whole slots of `bytes` as fit, one commit; returns
+    /// the slot count (0 when full). `bytes.len()` must be a multiple of
+    /// the slot size. Errors: `Closed`, `Corrupt`, `InvalidArgument`.
+    #[inline]
+    pub fn send(&mut self, bytes: &[u8]) -> Result<usize> {
+        let n = whole_slots(bytes.len(), self.raw.slot_size())?;
+        if self.raw.is_closed() {
+            return Err(Error::Closed);
+        }
+        self.reserved = 0;
+        // SAFETY: producer role; `bytes` holds n slots and is not in the ring.
+        let sent = unsafe { self.raw.push_copy(bytes.as_ptr(), n)? };
+        if let (Some(m), true) = (&self.metrics, sent > 0) {
+            m.on_commit(sent);
+        }
+        Ok(sent)
+    }
+
+    /// Sends every slot of `bytes`, waiting by `strategy` while the ring is
+    /// full. On error, `Err((slots_sent, error))`.
+    pub fn send_blocking(
+        &mut self,
+        bytes: &[u8],
+        strategy: WaitStrategy,
+    ) -> std::result::Result<usize, (usize, Error)> {
+        let slot = self.raw.slot_size();
+        let total = whole_slots(bytes.len(), slot).map_err(|e| (0, e))?;
+        let mut sent = 0;
+        // One waiter for the whole call, so a timeout bounds the call.
+        let mut waiter = Waiter::new(strategy);
+        while sent < total {
+            let step = self
+                .raw
+                .wait_for_space(&mut waiter, self.metrics.as_deref())
+                .and_then(|()| self.send(&bytes[sent * slot..]));
+            match step {
+                Ok(n) => sent += n,
+                Err(e) => return Err((sent, e)),
+            }
+        }
+        Ok(sent)
+    }
+}
+
+impl Drop for SlotProducer {
+    fn drop(&mut self) {
+        self.raw.close();
+    }
+}
+
+impl SlotConsumer {
+    status_methods!();
+
+    /// Bytes per slot.
+    pub fn slot_size(&self) -> usize {
+        self.raw.slot_size()
+    }
+
+    /// The readable slots at the head up to the end of the slot array, as
+    /// bytes; `None` when nothing is readable. Follow with [`advance`](Self::advance).
+    #[inline]
+    pub fn readable(&mut self) -> Option<&[u8]> {
+        let (head, avail) = self.raw.available(usize::MAX).ok()?;
+        if avail == 0 {
+            return None;
+        }
+        let (index, to_end) = self.raw.contiguous(head);
+        // SAFETY: published slots, ours until we advance past them.
+        Some(unsafe {
+            std::slice::from_raw_parts(
+                self.raw.slot_ptr(index),
+                avail.min(to_end) * self.raw.slot_size(),
+            )
+        })
+    }
+
+    /// Frees `n` read slots. `InvalidArgument` when fewer are readable.
+    #[inline]
+    pub fn advance(&mut self, n: usize) -> Result<()> {
+        let (_, avail) = self.raw.available(n)?;
+        if n > avail {
+            return Err(Error::InvalidArgument(format!(
+                "advance of {n} slots exceeds the {avail} readable"
+            )));
+        }
+        if n > 0 {
+            self.raw.release(n);
+            if let Some(m) = &self.metrics {
+                m.on_consume(n, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies as many whole slots as fit in `out` (one head update);
+    /// returns the slot count, 0 when empty, closed or corrupt.
+    #[inline]
+    pub fn recv(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len() / self.raw.slot_size();
+        // SAFETY: consumer role; `out` holds n slots and is not in the ring.
+        let got = unsafe { self.raw.pop_copy(out.as_mut_ptr(), n).unwrap_or(0) };
+        if let Some(m) = &self.metrics {
+            m.on_consume(got, None);
+        }
+        got
+    }
+
+    /// Copies one slot into `out[..slot_size]`. Errors: `Empty`, `Closed`
+    /// (closed and drained), `Corrupt`, `InvalidArgument` for a short `out`.
+    #[inline]
+    pub fn try_recv(&mut self, out: &mut [u8]) -> Result<()> {
+        let slot = self.raw.slot_size();
+        if out.len() < slot {
+            return Err(Error::InvalidArgument(format!(
+                "buffer of {} bytes is smaller than a {slot}-byte slot",
+                out.len()
+            )));
+        }
+        if self.recv(&mut out[..slot]) == 1 {
+            Ok(())
+        } else {
+            Err(self.raw.empty_reason())
+        }
+    }
+
+    /// Waits by `strategy` until at least one slot is readable, then
+    /// receives like [`recv`](Self::recv). `Closed` once closed and drained.
+    pub fn recv_blocking(&mut self, out: &mut [u8], strategy: WaitStrategy) -> Result<usize> {
+        if out.len() < self.raw.slot_size() {
+            return Err(Error::InvalidArgument(format!(
+                "buffer of {} bytes is smaller than a {}-byte slot",
+                out.len(),
+                self.raw.slot_size()
+            )));
+        }
+        self.raw
+            .wait_for_data(&mut Waiter::new(strategy), self.metrics.as_deref())?;
+        Ok(self.recv(out))
+    }
+}
+
+impl Drop for SlotConsumer {
+    fn drop(&mut self) {
+        self.raw.close();
+    }
+}

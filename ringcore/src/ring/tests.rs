@@ -1,0 +1,404 @@
+//! Unit tests of the ring: index arithmetic, wrap-around, reservations,
+//! drop accounting, corruption detection. Small enough for Miri.
+
+use super::raw::RawRing;
+use crate::sync::Ordering;
+use crate::{Config, Error, Ring, SlotRing, WaitStrategy};
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn cfg(bits: u8) -> Config {
+    Config::with_ring_bits(bits)
+}
+
+/// xorshift64*: deterministic pseudo-random numbers without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn send_and_receive_in_order() {
+    let (mut tx, mut rx) = Ring::<u32>::new(cfg(2)).unwrap();
+    assert_eq!(tx.capacity(), 4);
+    assert!(rx.is_empty());
+    for i in 0..4 {
+        tx.send_one(i).unwrap();
+    }
+    assert!(tx.is_full());
+    let e = tx.send_one(9).unwrap_err();
+    assert!(matches!(e.reason, Error::Full));
+    assert_eq!(e.into_inner(), 9);
+    assert_eq!(rx.len(), 4);
+    assert_eq!(rx.try_recv().unwrap(), 0);
+    assert_eq!(*rx.peek().unwrap(), 1);
+    let mut out = [0; 8];
+    assert_eq!(rx.recv(&mut out), 3);
+    assert_eq!(&out[..3], &[1, 2, 3]);
+    assert!(matches!(rx.try_recv(), Err(Error::Empty)));
+}
+
+#[test]
+fn reservation_is_cut_at_the_wrap() {
+    let (mut tx, mut rx) = Ring::<u64>::new(cfg(3)).unwrap();
+    assert_eq!(tx.send(&[0, 1, 2, 3, 4, 5]), 6);
+    assert_eq!(rx.skip(6), 6);
+    // tail is at index 6: only slots 6 and 7 are contiguous.
+    let mut r = tx.reserve(4).unwrap();
+    assert_eq!(r.len(), 2);
+    r.as_mut_slice().copy_from_slice(&[60, 70]);
+    assert_eq!(r.commit_n(2), 2);
+    let mut r = tx.reserve(4).unwrap();
+    assert_eq!(r.len(), 4);
+    assert_eq!(r.copy_from_slice(&[80, 90]), 2);
+    assert_eq!(r.commit(), 2);
+    assert_eq!(rx.readable().unwrap(), &[60, 70]);
+    rx.advance(2);
+    assert_eq!(rx.readable().unwrap(), &[80, 90]);
+    rx.advance(5); // clamped to what is readable
+    assert!(rx.readable().is_none());
+}
+
+#[test]
+fn dropped_reservation_publishes_nothing() {
+    let (mut tx, mut rx) = Ring::<u8>::new(cfg(2)).unwrap();
+    {
+        let mut r = tx.reserve(3).unwrap();
+        r.push(1).unwrap();
+    }
+    assert!(rx.readable().is_none());
+    assert!(matches!(tx.reserve(0), Err(Error::InvalidArgument(_))));
+    let mut r = tx.reserve(2).unwrap();
+    assert_eq!(r.fill_from_iter(10..), 2);
+    assert_eq!(r.push(99), Err(99));
+    r.commit();
+    assert_eq!(rx.drain().collect::<Vec<_>>(), [10, 11]);
+}
+
+#[test]
+fn batch_apis_update_once_and_respect_limits() {
+    let (mut tx, mut rx) = Ring::<u32>::new(cfg(4)).unwrap();
+    assert_eq!(tx.send(&(0..10).collect::<Vec<_>>()), 10);
+    let mut seen = Vec::new();
+    assert_eq!(rx.consume_up_to(3, |&x| seen.push(x)), 3);
+    assert_eq!(rx.peek_many(2).unwrap(), &[3, 4]);
+    let mut it = rx.iter();
+    assert_eq!(it.next(), Some(3));
+    assert_eq!(it.next(), Some(4));
+    drop(it); // no finish: nothing consumed
+    assert_eq!(rx.len(), 7);
+    let mut it = rx.iter();
+    it.next();
+    assert_eq!(it.finish(), 1);
+    assert_eq!(rx.consume_batch(|&x| seen.push(x)), 6);
+    assert_eq!(seen, [0, 1, 2, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(tx.send(&[1, 2, 3]), 3);
+    assert_eq!(rx.consume_batch_count(), 3);
+    assert!(rx.is_empty());
+}
+
+#[test]
+fn random_operations_match_a_model_across_u64_wrap() {
+    for start in [0, u64::MAX - 3, u64::MAX - 100, u64::MAX / 2] {
+        for bits in [0u8, 1, 3] {
+            let (mut tx, mut rx) = Ring::<u64>::with_start(cfg(bits), start).unwrap();
+            let cap = 1usize << bits;
+            let mut model = VecDeque::new();
+            let mut rng = Rng(start ^ 0x9e37_79b9 ^ bits as u64);
+            let mut next = 0u64;
+            let rounds = if cfg!(miri) { 60 } else { 3000 };
+            for _ in 0..rounds {
+                match rng.below(6) {
+                    0 => {
+                        let n = rng.below(cap as u64 + 2) as usize;
+                        let items: Vec<u64> = (next..next + n as u64).collect();
+                        let sent = tx.send(&items);
+                        assert_eq!(sent, n.min(cap - model.len()));
+                        model.extend(&items[..sent]);
+                        next += sent as u64;
+                    }
+                    1 => match tx.reserve(rng.below(cap as u64 + 1) as usize + 1) {
+                        Ok(mut r) => {
+                            let k = rng.below(r.len() as u64 + 1) as usize;
+                            for i in 0..k as u64 {
+                                r.push(next + i).unwrap();
+                            }
+                            r.commit();
+                            model.extend(next..next + k as u64);
+                            next += k as u64;
+                        }
+                        Err(Error::Full) => assert_eq!(model.len(), cap),
+                        Err(e) => panic!("{e}"),
+                    },
+                    2 => {
+                        let mut out = vec![0; rng.below(cap as u64 + 2) as usize];
+                        let got = rx.recv(&mut out);
+                        let want: Vec<u64> = model.drain(..got.min(model.len())).collect();
+                        assert_eq!(&out[..got], &want[..]);
+                    }
+                    3 => {
+                        let max = rng.below(cap as u64 + 1) as usize;
+                        let mut got = Vec::new();
+                        rx.consume_up_to(max, |&x| got.push(x));
+                        let want: Vec<u64> = model.drain(..got.len()).collect();
+                        assert_eq!(got, want);
+                        assert!(got.len() == max.min(got.len() + model.len()));
+                    }
+                    4 => match rx.try_recv() {
+                        Ok(x) => assert_eq!(Some(x), model.pop_front()),
+                        Err(Error::Empty) => assert!(model.is_empty()),
+                        Err(e) => panic!("{e}"),
+                    },
+                    _ => {
+                        if let Some(s) = rx.readable() {
+                            let k = s.len();
+                            assert!(s.iter().zip(&model).all(|(a, b)| a == b));
+                            rx.advance(k);
+                            model.drain(..k);
+                        } else {
+                            assert!(model.is_empty());
+                        }
+                    }
+                }
+                assert_eq!(rx.len(), model.len());
+                assert_eq!(tx.free_slots(), cap - model.len());
+            }
+        }
+    }
+}
+
+/// Counts drops so tests can prove "exactly once".
+struct Counted(Arc<AtomicUsize>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn every_item_is_dropped_exactly_once() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let item = || Counted(drops.clone());
+    let (mut tx, mut rx) = Ring::<Counted>::new(cfg(3)).unwrap();
+    for _ in 0..6 {
+        assert!(tx.send_one(item()).is_ok());
+    }
+    {
+        let mut r = tx.reserve(2).unwrap();
+        assert!(r.push(item()).is_ok());
+    } // reservation dropped: its one item dropped, nothing published
+    assert_eq!(drops.load(Ordering::Relaxed), 1);
+    let first = rx.try_recv().unwrap();
+    drop(first);
+    assert_eq!(drops.load(Ordering::Relaxed), 2);
+    assert_eq!(rx.consume_up_to(2, |_| {}), 2);
+    assert_eq!(drops.load(Ordering::Relaxed), 4);
+    let mut d = rx.drain();
+    drop(d.next());
+    drop(d); // the other two stay in the ring
+    assert_eq!(drops.load(Ordering::Relaxed), 5);
+    assert_eq!(rx.len(), 2);
+    drop(tx);
+    drop(rx); // the ring goes away with two items in it
+    assert_eq!(drops.load(Ordering::Relaxed), 7);
+}
+
+#[test]
+fn a_panicking_handler_loses_and_duplicates_nothing() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (mut tx, mut rx) = Ring::<Counted>::new(cfg(3)).unwrap();
+    for _ in 0..5 {
+        assert!(tx.send_one(Counted(drops.clone())).is_ok());
+    }
+    let mut calls = 0;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rx.consume_batch(|_| {
+            calls += 1;
+            if calls == 3 {
+                panic!("handler failed");
+            }
+        })
+    }));
+    assert!(r.is_err());
+    // Two handled and dropped; the third (whose handler panicked) is still there.
+    assert_eq!(drops.load(Ordering::Relaxed), 2);
+    assert_eq!(rx.len(), 3);
+    drop((tx, rx));
+    assert_eq!(drops.load(Ordering::Relaxed), 5);
+}
+
+#[test]
+fn zero_sized_items_are_counted() {
+    let (mut tx, mut rx) = Ring::<()>::new(cfg(2)).unwrap();
+    assert_eq!(tx.send(&[(), (), ()]), 3);
+    assert_eq!(rx.len(), 3);
+    assert_eq!(rx.drain().count(), 3);
+}
+
+#[test]
+fn close_stops_sends_and_drains_reads() {
+    let (mut tx, mut rx) = Ring::<u8>::new(cfg(2)).unwrap();
+    tx.send_one(1).unwrap();
+    rx.close();
+    assert!(tx.is_closed());
+    assert!(matches!(tx.send_one(2).unwrap_err().reason, Error::Closed));
+    assert_eq!(tx.send(&[3]), 0);
+    assert!(matches!(tx.reserve(1), Err(Error::Closed)));
+    assert_eq!(rx.try_recv().unwrap(), 1);
+    assert!(matches!(rx.try_recv(), Err(Error::Closed)));
+    assert!(matches!(
+        rx.recv_blocking(WaitStrategy::Blocking),
+        Err(Error::Closed)
+    ));
+}
+
+#[test]
+fn dropping_the_producer_closes_the_ring() {
+    let (mut tx, mut rx) = Ring::<u8>::new(cfg(2)).unwrap();
+    tx.send_one(5).unwrap();
+    drop(tx);
+    assert!(rx.is_closed());
+    assert_eq!(rx.recv_blocking(WaitStrategy::Blocking).unwrap(), 5);
+    assert!(matches!(
+        rx.consume_batch_blocking(|_| {}, WaitStrategy::Blocking),
+        Err(Error::Closed)
+    ));
+}
+
+#[test]
+fn timed_waits_time_out() {
+    let (mut tx, mut rx) = Ring::<u8>::new(cfg(0)).unwrap();
+    let t = WaitStrategy::TimedBlocking {
+        timeout: Duration::from_millis(20),
+    };
+    assert!(matches!(rx.recv_blocking(t), Err(Error::TimedOut)));
+    tx.send_one(1).unwrap();
+    let e = tx.send_one_blocking(2, t).unwrap_err();
+    assert!(matches!(e.reason, Error::TimedOut));
+    assert!(matches!(tx.reserve_blocking(1, t), Err(Error::TimedOut)));
+    for s in [
+        WaitStrategy::BusySpin,
+        WaitStrategy::Yielding,
+        WaitStrategy::Sleeping {
+            sleep: Duration::from_micros(10),
+        },
+        WaitStrategy::PhasedBackoff {
+            spin_iterations: 4,
+            yield_iterations: 4,
+        },
+        WaitStrategy::Blocking,
+    ] {
+        assert_eq!(rx.recv_blocking(s).unwrap(), 1);
+        tx.send_one_blocking(1, s).unwrap();
+    }
+}
+
+#[test]
+fn metrics_count_when_enabled_only() {
+    let (mut tx, mut rx) = Ring::<u32>::new(cfg(3)).unwrap();
+    assert!(tx.metrics().is_none());
+    tx.send_one(1).unwrap();
+    rx.consume_batch(|_| {});
+
+    let config = Config {
+        enable_metrics: true,
+        track_contention: true,
+        ..cfg(2)
+    };
+    let (mut tx, mut rx) = Ring::<u32>::new(config).unwrap();
+    assert_eq!(tx.send(&[1, 2, 3]), 3);
+    tx.send_one(4).unwrap();
+    assert!(tx.send_one(5).is_err());
+    assert!(tx.reserve_with_backoff(1).is_err());
+    assert_eq!(rx.consume_batch(|_| {}), 4);
+    let m = rx.metrics().unwrap();
+    assert_eq!(m.messages_sent, 4);
+    assert_eq!(m.batches_sent, 2);
+    assert_eq!(m.messages_received, 4);
+    assert_eq!(m.batches_received, 1);
+    assert_eq!(m.max_batch_size, 4);
+    assert_eq!(m.latency_count, 1);
+    assert!(m.reserve_spins > 0);
+    assert_eq!(m.reserve_failures, 2);
+    assert_eq!(m.avg_batch_size(), 4.0);
+}
+
+#[test]
+fn config_is_validated() {
+    assert!(Ring::<u8>::new(cfg(33)).is_err());
+    assert!(Ring::<u8>::with_capacity(3).is_err());
+    assert_eq!(Ring::<u8>::with_capacity(8).unwrap().0.capacity(), 8);
+    assert!(Ring::<u8>::new(Config {
+        max_producers: 0,
+        ..Config::DEFAULT
+    })
+    .is_err());
+    assert_eq!(Ring::<u64>::buffer_memory(&cfg(10)), 8192);
+    assert_eq!(Config::HIGH_THROUGHPUT.capacity(), 1 << 18);
+    assert_eq!(Config::ULTRA_LOW_LATENCY.capacity(), 1 << 10);
+}
+
+#[test]
+fn slot_ring_moves_bytes_and_checks_arguments() {
+    let (mut tx, mut rx) = SlotRing::new(cfg(2), 3).unwrap();
+    assert!(SlotRing::new(cfg(2), 0).is_err());
+    assert!(matches!(tx.send(&[1, 2]), Err(Error::InvalidArgument(_))));
+    assert_eq!(tx.send(&[1, 2, 3, 4, 5, 6]).unwrap(), 2);
+    let buf = tx.reserve(5).unwrap();
+    assert_eq!(buf.len(), 6); // two contiguous slots left
+    buf.copy_from_slice(&[7, 8, 9, 10, 11, 12]);
+    assert!(matches!(tx.commit(3), Err(Error::InvalidArgument(_))));
+    tx.commit(2).unwrap();
+    assert!(matches!(tx.reserve(1), Err(Error::Full)));
+    assert_eq!(rx.readable().unwrap().len(), 12);
+    assert!(matches!(rx.advance(5), Err(Error::InvalidArgument(_))));
+    rx.advance(1).unwrap();
+    let mut out = [0u8; 3];
+    rx.try_recv(&mut out).unwrap();
+    assert_eq!(out, [4, 5, 6]);
+    assert!(matches!(
+        rx.try_recv(&mut [0u8; 2]),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut big = [0u8; 7];
+    assert_eq!(rx.recv(&mut big), 2);
+    assert_eq!(&big[..6], &[7, 8, 9, 10, 11, 12]);
+    tx.close();
+    assert!(matches!(rx.try_recv(&mut out), Err(Error::Closed)));
+    assert!(matches!(tx.send(&[0; 3]), Err(Error::Closed)));
+}
+
+#[test]
+fn impossible_positions_are_reported_not_followed() {
+    let (mut tx, mut rx) = Ring::<u64>::new(cfg(2)).unwrap();
+    tx.send_one(1).unwrap();
+    // A hostile peer moves the tail far beyond the capacity.
+    let raw: RawRing = rx.raw_for_tests();
+    raw.indices().producer.tail.store(1000, Ordering::Release);
+    assert!(rx.readable().is_none());
+    assert_eq!(rx.consume_batch(|_| panic!("must not read")), 0);
+    assert!(matches!(rx.try_recv(), Err(Error::Corrupt(_))));
+    assert!(matches!(rx.check(), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        rx.recv_blocking(WaitStrategy::Blocking),
+        Err(Error::Corrupt(_))
+    ));
+    assert!(matches!(
+        tx.send_one(2).unwrap_err().reason,
+        Error::Corrupt(_)
+    ));
+    assert_eq!(tx.send(&[3]), 0);
+    assert!(rx.len() <= rx.capacity());
+    // Put it back so the ring drops cleanly.
+    raw.indices().producer.tail.store(1, Ordering::Release);
+}

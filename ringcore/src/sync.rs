@@ -1,0 +1,183 @@
+//! Atomics, fences and futexes: the std/kernel ones, or loom's models under `cfg(loom)`.
+//!
+//! # The wake-up handshake and its barrier pair
+//!
+//! A side that is about to sleep (the *waiter*) and the side that makes
+//! progress (the *waker*) run a Dekker-style handshake:
+//!
+//! ```text
+//! waiter                                  waker (commit / advance)
+//! seq = word.load()                       index.store(new, Release)
+//! waiters += 1                            light_barrier()
+//! heavy_barrier()                         if waiters != 0 { word += 1; futex_wake(word) }
+//! if !ready() { futex_wait(word, seq) }
+//! waiters -= 1
+//! ```
+//!
+//! Each side stores, then loads what the other side stores, so a StoreLoad
+//! barrier is needed on both sides or a wake-up can be lost. The waker runs on
+//! every commit, so its barrier must be free: where the kernel offers
+//! `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, the waker's barrier is a
+//! compiler fence and the waiter's barrier is the `membarrier` call, which
+//! makes every running thread of every registered process execute a full
+//! barrier (the asymmetric-fence technique). Without `membarrier` both sides
+//! use `fence(SeqCst)`. Under loom and Miri both sides use `fence(SeqCst)`,
+//! which is what the models check.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64};
+pub(crate) use std::sync::atomic::Ordering;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64};
+
+use std::time::Duration;
+
+#[cfg(not(any(loom, miri)))]
+mod membarrier {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Once;
+
+    const CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
+    const CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+
+    /// Set once this process is registered, so other processes' heavy barriers reach it.
+    pub(super) static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+    fn call(cmd: libc::c_int) -> bool {
+        // SAFETY: membarrier takes two integer arguments and touches no memory of ours.
+        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) == 0 }
+    }
+
+    extern "C" fn reregister_after_fork() {
+        // A child of fork gets a new mm; register it again so the flag stays true.
+        if !call(CMD_REGISTER_GLOBAL_EXPEDITED) {
+            REGISTERED.store(false, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn init() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            if call(CMD_REGISTER_GLOBAL_EXPEDITED) {
+                // SAFETY: registers a plain extern "C" fn that only makes a syscall.
+                unsafe { libc::pthread_atfork(None, None, Some(reregister_after_fork)) };
+                REGISTERED.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+
+    pub(super) fn global() -> bool {
+        call(CMD_GLOBAL_EXPEDITED)
+    }
+}
+
+/// Prepares the barrier pair for this process; call before handing out ring handles.
+pub(crate) fn init_barriers() {
+    #[cfg(not(any(loom, miri)))]
+    membarrier::init();
+}
+
+/// The waker's side of the handshake: orders its index store before its load
+/// of the waiter count. Free (a compiler fence) when `membarrier` is available.
+#[inline(always)]
+pub(crate) fn light_barrier() {
+    #[cfg(not(any(loom, miri)))]
+    {
+        if membarrier::REGISTERED.load(Ordering::Relaxed) {
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            return;
+        }
+    }
+    fence(Ordering::SeqCst);
+}
+
+/// The waiter's side of the handshake. Returns `false` when it could not
+/// reach every possible waker exactly (no `membarrier` while a peer process
+/// may rely on it); the caller then bounds its sleep so progress is kept.
+pub(crate) fn heavy_barrier(process_shared: bool) -> bool {
+    fence(Ordering::SeqCst);
+    #[cfg(not(any(loom, miri)))]
+    {
+        if membarrier::global() {
+            return true;
+        }
+        // In process every waker used a real fence unless we are registered.
+        !process_shared && !membarrier::REGISTERED.load(Ordering::Relaxed)
+    }
+    #[cfg(any(loom, miri))]
+    {
+        let _ = process_shared;
+        true
+    }
+}
+
+/// Sleeps while `*word == expected`, at most `timeout`. Spurious returns are allowed.
+#[cfg(not(loom))]
+pub(crate) fn futex_wait(
+    word: &AtomicU32,
+    expected: u32,
+    timeout: Option<Duration>,
+    process_shared: bool,
+) {
+    let op = if process_shared {
+        libc::FUTEX_WAIT
+    } else {
+        libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG
+    };
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a live, aligned u32 for the whole call; the kernel
+    // only reads it. `ts_ptr` is null or points at a timespec on our stack.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            op,
+            expected,
+            ts_ptr,
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Wakes every thread sleeping on `word`.
+#[cfg(not(loom))]
+pub(crate) fn futex_wake_all(word: &AtomicU32, process_shared: bool) {
+    let op = if process_shared {
+        libc::FUTEX_WAKE
+    } else {
+        libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG
+    };
+    // SAFETY: FUTEX_WAKE reads no memory through the pointer beyond using it as a key.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), op, i32::MAX);
+    }
+}
+
+// Under loom a futex is modelled by one mutex + condvar: checking the word
+// and going to sleep are atomic with respect to a wake, as in the kernel.
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref FUTEX: (loom::sync::Mutex<()>, loom::sync::Condvar) =
+        (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
+}
+
+#[cfg(loom)]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>, _: bool) {
+    let guard = FUTEX.0.lock().unwrap();
+    if word.load(Ordering::Relaxed) == expected {
+        drop(FUTEX.1.wait(guard).unwrap());
+    }
+}
+
+#[cfg(loom)]
+pub(crate) fn futex_wake_all(_word: &AtomicU32, _: bool) {
+    let _guard = FUTEX.0.lock().unwrap();
+    FUTEX.1.notify_all();
+}
