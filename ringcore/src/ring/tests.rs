@@ -92,10 +92,11 @@ fn batch_apis_update_once_and_respect_limits() {
     let mut seen = Vec::new();
     assert_eq!(rx.consume_up_to(3, |&x| seen.push(x)), 3);
     assert_eq!(rx.peek_many(2).unwrap(), &[3, 4]);
-    let mut it = rx.iter();
-    assert_eq!(it.next(), Some(3));
-    assert_eq!(it.next(), Some(4));
-    drop(it); // no finish: nothing consumed
+    {
+        let mut it = rx.iter();
+        assert_eq!(it.next(), Some(3));
+        assert_eq!(it.next(), Some(4));
+    } // no finish: nothing consumed
     assert_eq!(rx.len(), 7);
     let mut it = rx.iter();
     it.next();
