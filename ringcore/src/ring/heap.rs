@@ -18,7 +18,8 @@ const SLOT_ALIGN: usize = 128;
 /// The heap memory of one ring: index lines plus a zeroed slot array.
 /// Freed when the last handle goes; items still in the ring are dropped then.
 pub(crate) struct HeapRing {
-    indices: Box<RingIndices>,
+    /// From `Box::into_raw`: a raw pointer, because `RawRing` copies alias it.
+    indices: NonNull<RingIndices>,
     slots: NonNull<u8>,
     layout: Layout,
     /// Drops the items between head and tail (monomorphised for the item type).
@@ -57,7 +58,8 @@ impl HeapRing {
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let slots = if bytes == 0 {
             // Zero-sized slots need no memory, only an aligned address.
-            NonNull::new(layout.align() as *mut u8).expect("alignment is non-zero")
+            NonNull::new(std::ptr::without_provenance_mut::<u8>(layout.align()))
+                .expect("alignment is non-zero")
         } else {
             // SAFETY: the layout has a non-zero size.
             let p = unsafe { alloc::alloc_zeroed(layout) };
@@ -68,11 +70,10 @@ impl HeapRing {
                 ))
             })?
         };
-        let indices = Box::new(RingIndices::new(start));
+        let indices = NonNull::from(Box::leak(Box::new(RingIndices::new(start))));
         // SAFETY: both pointers stay valid until this HeapRing is dropped,
         // and every RawRing copy lives in a handle that keeps it alive.
-        let raw =
-            unsafe { RawRing::new(NonNull::from(&*indices), slots, ring_bits, slot_size, false) };
+        let raw = unsafe { RawRing::new(indices, slots, ring_bits, slot_size, false) };
         Ok(Arc::new(HeapRing {
             indices,
             slots,
@@ -96,7 +97,8 @@ impl Drop for HeapRing {
             // SAFETY: allocated in `allocate` with this layout.
             unsafe { alloc::dealloc(self.slots.as_ptr(), self.layout) };
         }
-        let _ = &self.indices;
+        // SAFETY: leaked from a Box in `allocate`; no RawRing copy is left.
+        drop(unsafe { Box::from_raw(self.indices.as_ptr()) });
     }
 }
 

@@ -65,5 +65,7 @@ pub use heap::Ring;
 pub use slots::{SlotConsumer, SlotProducer, SlotRing};
 pub use typed::{Consumer, Drain, Producer, ReadIter, Reservation};
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_models;
+#[cfg(all(test, not(loom)))]
 mod tests;

@@ -626,7 +626,7 @@ impl<T> Consumer<T> {
         self.raw.empty_reason()
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn raw_for_tests(&self) -> RawRing {
         self.raw
     }
