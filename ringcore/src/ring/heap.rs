@@ -204,6 +204,6 @@ impl<T: Send> Ring<T> {
         });
         let raw = ring.raw();
         let owner: Owner = ring;
-        Ok(split(raw, owner, metrics, config.prefetch_threshold))
+        split(raw, owner, metrics, config.prefetch_threshold)
     }
 }

@@ -6,7 +6,7 @@
 //! permitted reordering of the atomics; a lost wake-up shows up as a deadlock.
 
 use super::heap::HeapRing;
-use super::raw::RawRing;
+use super::raw::{ConsumerCursor, ProducerCursor, RawRing};
 use loom::sync::atomic::{AtomicU64, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -32,28 +32,30 @@ impl Payload {
     }
 }
 
-fn push(raw: &RawRing, payload: &Payload, value: u64) {
+fn push(p: &mut ProducerCursor, payload: &Payload, value: u64) {
     loop {
-        let (tail, free) = raw.free(1).unwrap();
-        if free > 0 {
-            let (index, _) = raw.contiguous(tail);
+        if p.free(1).unwrap() > 0 {
+            let (index, _) = p.contiguous(p.tail());
             payload.0[index].store(value, Ordering::Relaxed);
-            raw.publish(1);
+            p.publish(1);
             return;
         }
         thread::yield_now();
     }
 }
 
-fn pop(raw: &RawRing, payload: &Payload) -> Option<u64> {
-    let (head, avail) = raw.available(1).unwrap();
-    if avail == 0 {
+fn pop(c: &mut ConsumerCursor, payload: &Payload) -> Option<u64> {
+    if c.available(1).unwrap() == 0 {
         return None;
     }
-    let (index, _) = raw.contiguous(head);
+    let (index, _) = c.contiguous(c.head());
     let v = payload.0[index].load(Ordering::Relaxed);
-    raw.release(1);
+    c.release(1);
     Some(v)
+}
+
+fn cursors(raw: RawRing) -> (ProducerCursor, ConsumerCursor) {
+    (ProducerCursor::new(raw).unwrap(), ConsumerCursor::new(raw).unwrap())
 }
 
 /// Three items through a two-slot ring whose positions cross u64::MAX:
@@ -62,19 +64,20 @@ fn pop(raw: &RawRing, payload: &Payload) -> Option<u64> {
 fn loom_index_protocol_delivers_in_order() {
     loom::model(|| {
         let (keep, raw) = ring(1);
+        let (mut p, mut c) = cursors(raw);
         let payload = Payload::new(2);
         let producer = {
             let (keep, payload) = (keep.clone(), payload.clone());
             thread::spawn(move || {
                 let _keep = keep;
                 for v in 1..=3 {
-                    push(&raw, &payload, v);
+                    push(&mut p, &payload, v);
                 }
             })
         };
         let mut got = Vec::new();
         while got.len() < 3 {
-            match pop(&raw, &payload) {
+            match pop(&mut c, &payload) {
                 Some(v) => got.push(v),
                 None => thread::yield_now(),
             }
@@ -91,19 +94,20 @@ fn loom_index_protocol_delivers_in_order() {
 fn loom_consumer_wake_up_is_never_lost() {
     loom::model(|| {
         let (keep, raw) = ring(1);
+        let (mut p, mut c) = cursors(raw);
         let payload = Payload::new(2);
         let producer = {
             let (keep, payload) = (keep.clone(), payload.clone());
             thread::spawn(move || {
                 let _keep = keep;
-                push(&raw, &payload, 7);
+                push(&mut p, &payload, 7);
             })
         };
         let v = loop {
-            if let Some(v) = pop(&raw, &payload) {
+            if let Some(v) = pop(&mut c, &payload) {
                 break v;
             }
-            raw.park_consumer(None);
+            c.park(None);
         };
         assert_eq!(v, 7);
         producer.join().unwrap();
@@ -116,22 +120,23 @@ fn loom_consumer_wake_up_is_never_lost() {
 fn loom_producer_wake_up_is_never_lost() {
     loom::model(|| {
         let (keep, raw) = ring(0);
+        let (mut p, mut c) = cursors(raw);
         let payload = Payload::new(1);
-        push(&raw, &payload, 1);
+        push(&mut p, &payload, 1);
         let consumer = {
             let (keep, payload) = (keep.clone(), payload.clone());
             thread::spawn(move || {
                 let _keep = keep;
                 loop {
-                    if let Some(v) = pop(&raw, &payload) {
+                    if let Some(v) = pop(&mut c, &payload) {
                         return v;
                     }
                     thread::yield_now();
                 }
             })
         };
-        while raw.free(1).unwrap().1 == 0 {
-            raw.park_producer(1, None);
+        while p.free(1).unwrap() == 0 {
+            p.park(None);
         }
         assert_eq!(consumer.join().unwrap(), 1);
         drop(keep);
@@ -150,8 +155,9 @@ fn loom_close_wakes_a_sleeper() {
                 raw.close();
             })
         };
-        while !raw.is_closed() {
-            raw.park_consumer(Some(Duration::from_secs(3600)));
+        let c = ConsumerCursor::new(raw).unwrap();
+        while !c.is_closed() {
+            c.park(Some(Duration::from_secs(3600)));
         }
         closer.join().unwrap();
         drop(keep);

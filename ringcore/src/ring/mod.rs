@@ -8,19 +8,19 @@ pub(crate) mod raw;
 pub(crate) mod slots;
 pub(crate) mod typed;
 
-/// Status and lifecycle methods shared by every ring handle (`self.raw`,
-/// `self.metrics`).
+/// Status and lifecycle methods shared by every ring handle (`self.cur`,
+/// a cursor, and `self.metrics`).
 macro_rules! status_methods {
     () => {
         /// Number of slots.
         #[inline]
         pub fn capacity(&self) -> usize {
-            self.raw.capacity()
+            self.cur.capacity()
         }
 
         /// Items waiting to be read.
         pub fn len(&self) -> usize {
-            self.raw.len()
+            self.cur.len()
         }
 
         /// True when nothing waits to be read.
@@ -36,13 +36,13 @@ macro_rules! status_methods {
         /// Closes the ring: sends fail from now on, reads drain what is
         /// left, and every blocked thread wakes up.
         pub fn close(&self) {
-            self.raw.close();
+            self.cur.close();
         }
 
         /// Whether either side closed the ring.
         #[inline]
         pub fn is_closed(&self) -> bool {
-            self.raw.is_closed()
+            self.cur.is_closed()
         }
 
         /// A snapshot of the ring's counters, if it was built with
@@ -55,7 +55,7 @@ macro_rules! status_methods {
         /// if they are impossible (only a crashed or hostile peer in shared
         /// memory can cause that; operations returning a count report 0 then).
         pub fn check(&self) -> $crate::Result<()> {
-            self.raw.validate().map_err($crate::Error::from)
+            self.cur.validate().map_err($crate::Error::from)
         }
     };
 }

@@ -2,7 +2,7 @@
 //! the ring behind the C API (`elem_size`) and the Python `Ring`.
 
 use super::heap::HeapRing;
-use super::raw::RawRing;
+use super::raw::{ConsumerCursor, ProducerCursor, RawRing};
 use super::status_methods;
 use super::typed::Owner;
 use crate::config::Config;
@@ -42,34 +42,34 @@ impl SlotRing {
         });
         let raw = ring.raw();
         let owner: Owner = ring;
-        Ok(slot_split(raw, owner, metrics))
+        slot_split(raw, owner, metrics)
     }
 }
 
-/// Builds the two byte-slot handles over `raw`.
+/// Builds the two byte-slot handles over `raw` (both positions must be valid).
 pub(crate) fn slot_split(
     raw: RawRing,
     owner: Owner,
     metrics: Option<Arc<RingMetrics>>,
-) -> (SlotProducer, SlotConsumer) {
-    (
+) -> Result<(SlotProducer, SlotConsumer)> {
+    Ok((
         SlotProducer {
-            raw,
+            cur: ProducerCursor::new(raw)?,
             reserved: 0,
             metrics: metrics.clone(),
             _owner: owner.clone(),
         },
         SlotConsumer {
-            raw,
+            cur: ConsumerCursor::new(raw)?,
             metrics,
             _owner: owner,
         },
-    )
+    ))
 }
 
 /// The writing end of a byte-slot ring.
 pub struct SlotProducer {
-    raw: RawRing,
+    cur: ProducerCursor,
     /// Slots handed out by the last `reserve`, the most `commit` accepts.
     reserved: usize,
     metrics: Option<Arc<RingMetrics>>,
@@ -81,7 +81,7 @@ unsafe impl Send for SlotProducer {}
 
 /// The reading end of a byte-slot ring.
 pub struct SlotConsumer {
-    raw: RawRing,
+    cur: ConsumerCursor,
     metrics: Option<Arc<RingMetrics>>,
     _owner: Owner,
 }
@@ -103,7 +103,7 @@ impl SlotProducer {
 
     /// Bytes per slot.
     pub fn slot_size(&self) -> usize {
-        self.raw.slot_size()
+        self.cur.slot_size()
     }
 
     /// Reserves up to `n` contiguous slots; the returned bytes hold
@@ -114,20 +114,20 @@ impl SlotProducer {
         if n == 0 {
             return Err(Error::InvalidArgument("reserve of 0 slots".into()));
         }
-        if self.raw.is_closed() {
+        if self.cur.is_closed() {
             return Err(Error::Closed);
         }
-        let (tail, free) = self.raw.free(n)?;
+        let free = self.cur.free(n)?;
         if free == 0 {
             return Err(Error::Full);
         }
-        let (index, to_end) = self.raw.contiguous(tail);
+        let (index, to_end) = self.cur.contiguous(self.cur.tail());
         self.reserved = n.min(free).min(to_end);
         // SAFETY: the reserved slots are free, so only we touch them until commit.
         Ok(unsafe {
             std::slice::from_raw_parts_mut(
-                self.raw.slot_ptr(index),
-                self.reserved * self.raw.slot_size(),
+                self.cur.slot_ptr(index),
+                self.reserved * self.cur.slot_size(),
             )
         })
     }
@@ -144,7 +144,7 @@ impl SlotProducer {
         }
         self.reserved = 0;
         if n > 0 {
-            self.raw.publish(n);
+            self.cur.publish(n);
             if let Some(m) = &self.metrics {
                 m.on_commit(n);
             }
@@ -157,13 +157,13 @@ impl SlotProducer {
     /// the slot size. Errors: `Closed`, `Corrupt`, `InvalidArgument`.
     #[inline]
     pub fn send(&mut self, bytes: &[u8]) -> Result<usize> {
-        let n = whole_slots(bytes.len(), self.raw.slot_size())?;
-        if self.raw.is_closed() {
+        let n = whole_slots(bytes.len(), self.cur.slot_size())?;
+        if self.cur.is_closed() {
             return Err(Error::Closed);
         }
         self.reserved = 0;
-        // SAFETY: producer role; `bytes` holds n slots and is not in the ring.
-        let sent = unsafe { self.raw.push_copy(bytes.as_ptr(), n)? };
+        // SAFETY: `bytes` holds n slots and is not in the ring.
+        let sent = unsafe { self.cur.push_copy(bytes.as_ptr(), n)? };
         if let (Some(m), true) = (&self.metrics, sent > 0) {
             m.on_commit(sent);
         }
@@ -177,14 +177,14 @@ impl SlotProducer {
         bytes: &[u8],
         strategy: WaitStrategy,
     ) -> std::result::Result<usize, (usize, Error)> {
-        let slot = self.raw.slot_size();
+        let slot = self.cur.slot_size();
         let total = whole_slots(bytes.len(), slot).map_err(|e| (0, e))?;
         let mut sent = 0;
         // One waiter for the whole call, so a timeout bounds the call.
         let mut waiter = Waiter::new(strategy);
         while sent < total {
             let step = self
-                .raw
+                .cur
                 .wait_for_space(&mut waiter, self.metrics.as_deref())
                 .and_then(|()| self.send(&bytes[sent * slot..]));
             match step {
@@ -198,7 +198,7 @@ impl SlotProducer {
 
 impl Drop for SlotProducer {
     fn drop(&mut self) {
-        self.raw.close();
+        self.cur.close();
     }
 }
 
@@ -207,23 +207,23 @@ impl SlotConsumer {
 
     /// Bytes per slot.
     pub fn slot_size(&self) -> usize {
-        self.raw.slot_size()
+        self.cur.slot_size()
     }
 
     /// The readable slots at the head up to the end of the slot array, as
     /// bytes; `None` when nothing is readable. Follow with [`advance`](Self::advance).
     #[inline]
     pub fn readable(&mut self) -> Option<&[u8]> {
-        let (head, avail) = self.raw.available(usize::MAX).ok()?;
+        let avail = self.cur.available(usize::MAX).ok()?;
         if avail == 0 {
             return None;
         }
-        let (index, to_end) = self.raw.contiguous(head);
+        let (index, to_end) = self.cur.contiguous(self.cur.head());
         // SAFETY: published slots, ours until we advance past them.
         Some(unsafe {
             std::slice::from_raw_parts(
-                self.raw.slot_ptr(index),
-                avail.min(to_end) * self.raw.slot_size(),
+                self.cur.slot_ptr(index),
+                avail.min(to_end) * self.cur.slot_size(),
             )
         })
     }
@@ -231,14 +231,14 @@ impl SlotConsumer {
     /// Frees `n` read slots. `InvalidArgument` when fewer are readable.
     #[inline]
     pub fn advance(&mut self, n: usize) -> Result<()> {
-        let (_, avail) = self.raw.available(n)?;
+        let avail = self.cur.available(n)?;
         if n > avail {
             return Err(Error::InvalidArgument(format!(
                 "advance of {n} slots exceeds the {avail} readable"
             )));
         }
         if n > 0 {
-            self.raw.release(n);
+            self.cur.release(n);
             if let Some(m) = &self.metrics {
                 m.on_consume(n, None);
             }
@@ -250,9 +250,9 @@ impl SlotConsumer {
     /// returns the slot count, 0 when empty, closed or corrupt.
     #[inline]
     pub fn recv(&mut self, out: &mut [u8]) -> usize {
-        let n = out.len() / self.raw.slot_size();
-        // SAFETY: consumer role; `out` holds n slots and is not in the ring.
-        let got = unsafe { self.raw.pop_copy(out.as_mut_ptr(), n).unwrap_or(0) };
+        let n = out.len() / self.cur.slot_size();
+        // SAFETY: `out` holds n slots and is not in the ring.
+        let got = unsafe { self.cur.pop_copy(out.as_mut_ptr(), n).unwrap_or(0) };
         if let Some(m) = &self.metrics {
             m.on_consume(got, None);
         }
@@ -263,7 +263,7 @@ impl SlotConsumer {
     /// (closed and drained), `Corrupt`, `InvalidArgument` for a short `out`.
     #[inline]
     pub fn try_recv(&mut self, out: &mut [u8]) -> Result<()> {
-        let slot = self.raw.slot_size();
+        let slot = self.cur.slot_size();
         if out.len() < slot {
             return Err(Error::InvalidArgument(format!(
                 "buffer of {} bytes is smaller than a {slot}-byte slot",
@@ -273,21 +273,21 @@ impl SlotConsumer {
         if self.recv(&mut out[..slot]) == 1 {
             Ok(())
         } else {
-            Err(self.raw.empty_reason())
+            Err(self.cur.empty_reason())
         }
     }
 
     /// Waits by `strategy` until at least one slot is readable, then
     /// receives like [`recv`](Self::recv). `Closed` once closed and drained.
     pub fn recv_blocking(&mut self, out: &mut [u8], strategy: WaitStrategy) -> Result<usize> {
-        if out.len() < self.raw.slot_size() {
+        if out.len() < self.cur.slot_size() {
             return Err(Error::InvalidArgument(format!(
                 "buffer of {} bytes is smaller than a {}-byte slot",
                 out.len(),
-                self.raw.slot_size()
+                self.cur.slot_size()
             )));
         }
-        self.raw
+        self.cur
             .wait_for_data(&mut Waiter::new(strategy), self.metrics.as_deref())?;
         Ok(self.recv(out))
     }
@@ -295,6 +295,6 @@ impl SlotConsumer {
 
 impl Drop for SlotConsumer {
     fn drop(&mut self) {
-        self.raw.close();
+        self.cur.close();
     }
 }

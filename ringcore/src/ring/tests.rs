@@ -394,12 +394,27 @@ fn impossible_positions_are_reported_not_followed() {
         rx.recv_blocking(WaitStrategy::Blocking),
         Err(Error::Corrupt(_))
     ));
+    assert!(rx.len() <= rx.capacity());
+    // The producer keeps its own position, so a scribbled tail cannot move it.
+    raw.indices().producer.tail.store(1, Ordering::Release);
+    assert_eq!(rx.try_recv().unwrap(), 1);
+
+    // A hostile consumer moves the head past the tail. The producer looks at
+    // the head when its cached view runs short.
+    assert_eq!(tx.send(&[3; 4]), 4);
+    raw.indices().consumer.head.store(500, Ordering::Release);
+    assert_eq!(tx.send(&[3]), 0);
     assert!(matches!(
         tx.send_one(2).unwrap_err().reason,
         Error::Corrupt(_)
     ));
-    assert_eq!(tx.send(&[3]), 0);
-    assert!(rx.len() <= rx.capacity());
-    // Put it back so the ring drops cleanly.
-    raw.indices().producer.tail.store(1, Ordering::Release);
+    assert!(matches!(tx.check(), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        tx.send_one_blocking(4, WaitStrategy::Blocking)
+            .unwrap_err()
+            .reason,
+        Error::Corrupt(_)
+    ));
+    raw.indices().consumer.head.store(1, Ordering::Release);
+    assert!(tx.check().is_ok());
 }

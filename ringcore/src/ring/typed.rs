@@ -1,6 +1,6 @@
 //! Typed producer and consumer handles over the index protocol.
 
-use super::raw::RawRing;
+use super::raw::{ConsumerCursor, ProducerCursor, RawRing};
 use super::status_methods;
 use crate::error::{Error, Result, SendError};
 use crate::metrics::RingMetrics;
@@ -30,7 +30,7 @@ pub(crate) type Owner = Arc<dyn Send + Sync>;
 /// assert_eq!(seen, [7, 8, 9]);
 /// ```
 pub struct Producer<T> {
-    raw: RawRing,
+    cur: ProducerCursor,
     metrics: Option<Arc<RingMetrics>>,
     _owner: Owner,
     _marker: PhantomData<T>,
@@ -44,7 +44,7 @@ unsafe impl<T: Send> Send for Producer<T> {}
 ///
 /// Dropping the consumer closes the ring, so a blocked producer wakes up.
 pub struct Consumer<T> {
-    raw: RawRing,
+    cur: ConsumerCursor,
     metrics: Option<Arc<RingMetrics>>,
     prefetch_threshold: usize,
     _owner: Owner,
@@ -54,29 +54,29 @@ pub struct Consumer<T> {
 // SAFETY: as for `Producer`: the handle carries the reading role.
 unsafe impl<T: Send> Send for Consumer<T> {}
 
-/// Builds the two handles over `raw`.
+/// Builds the two handles over `raw` (both positions must be valid).
 pub(crate) fn split<T>(
     raw: RawRing,
     owner: Owner,
     metrics: Option<Arc<RingMetrics>>,
     prefetch_threshold: usize,
-) -> (Producer<T>, Consumer<T>) {
+) -> Result<(Producer<T>, Consumer<T>)> {
     debug_assert_eq!(raw.slot_size(), std::mem::size_of::<T>());
-    (
+    Ok((
         Producer {
-            raw,
+            cur: ProducerCursor::new(raw)?,
             metrics: metrics.clone(),
             _owner: owner.clone(),
             _marker: PhantomData,
         },
         Consumer {
-            raw,
+            cur: ConsumerCursor::new(raw)?,
             metrics,
             prefetch_threshold,
             _owner: owner,
             _marker: PhantomData,
         },
-    )
+    ))
 }
 
 impl<T> Producer<T> {
@@ -99,19 +99,19 @@ impl<T> Producer<T> {
         if n == 0 {
             return Err(Error::InvalidArgument("reserve of 0 slots".into()));
         }
-        if self.raw.is_closed() {
+        if self.cur.is_closed() {
             return Err(Error::Closed);
         }
-        let (tail, free) = self.raw.free(n)?;
+        let free = self.cur.free(n)?;
         if free == 0 {
             if let Some(m) = &self.metrics {
                 m.on_reserve_failure();
             }
             return Err(Error::Full);
         }
-        let (index, to_end) = self.raw.contiguous(tail);
+        let (index, to_end) = self.cur.contiguous(self.cur.tail());
         Ok(Reservation {
-            ptr: self.raw.slot_ptr(index).cast::<T>(),
+            ptr: self.cur.slot_ptr(index).cast::<T>(),
             len: n.min(free).min(to_end),
             written: 0,
             producer: self,
@@ -185,13 +185,13 @@ impl<T> Producer<T> {
     where
         T: Copy,
     {
-        if self.raw.is_closed() {
+        if self.cur.is_closed() {
             return 0;
         }
-        // SAFETY: we hold the producer role; `items` is a live slice of
-        // `items.len()` values of the ring's slot type.
+        // SAFETY: `items` is a live slice of `items.len()` values of the
+        // ring's slot type, outside the ring.
         let n = unsafe {
-            self.raw
+            self.cur
                 .push_copy(items.as_ptr().cast::<u8>(), items.len())
                 .unwrap_or(0)
         };
@@ -227,14 +227,14 @@ impl<T> Producer<T> {
 
     /// Free slots after refreshing the consumer's position; Closed/Corrupt as errors.
     fn free_now(&self, want: usize) -> Result<usize> {
-        if self.raw.is_closed() {
+        if self.cur.is_closed() {
             return Err(Error::Closed);
         }
-        Ok(self.raw.free(want)?.1)
+        Ok(self.cur.free(want)?)
     }
 
     fn wait_for_space(&mut self, waiter: &mut Waiter) -> Result<()> {
-        self.raw.wait_for_space(waiter, self.metrics.as_deref())
+        self.cur.wait_for_space(waiter, self.metrics.as_deref())
     }
 
     #[inline]
@@ -242,7 +242,7 @@ impl<T> Producer<T> {
         if n == 0 {
             return;
         }
-        self.raw.publish(n);
+        self.cur.publish(n);
         if let Some(m) = &self.metrics {
             m.on_commit(n);
         }
@@ -251,7 +251,7 @@ impl<T> Producer<T> {
 
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
-        self.raw.close();
+        self.cur.close();
     }
 }
 
@@ -394,7 +394,7 @@ impl<T> Drop for Reservation<'_, T> {
 /// Releases consumed slots when dropped, so a panicking handler neither
 /// loses its place nor lets an item be dropped twice.
 struct ReleaseGuard<'a> {
-    raw: &'a RawRing,
+    cur: &'a mut ConsumerCursor,
     done: usize,
 }
 
@@ -402,7 +402,7 @@ impl Drop for ReleaseGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         if self.done > 0 {
-            self.raw.release(self.done);
+            self.cur.release(self.done);
         }
     }
 }
@@ -425,15 +425,15 @@ impl<T> Consumer<T> {
     /// array; `None` when nothing is readable. Follow with [`advance`](Self::advance).
     #[inline]
     pub fn readable(&mut self) -> Option<&[T]> {
-        let (head, avail) = self.raw.available(usize::MAX).ok()?;
+        let avail = self.cur.available(usize::MAX).ok()?;
         if avail == 0 {
             return None;
         }
-        let (index, to_end) = self.raw.contiguous(head);
+        let (index, to_end) = self.cur.contiguous(self.cur.head());
         // SAFETY: `avail` slots after head are published; we hold the
         // consumer role, so the producer does not touch them until we advance.
         Some(unsafe {
-            std::slice::from_raw_parts(self.raw.slot_ptr(index).cast::<T>(), avail.min(to_end))
+            std::slice::from_raw_parts(self.cur.slot_ptr(index).cast::<T>(), avail.min(to_end))
         })
     }
 
@@ -453,7 +453,7 @@ impl<T> Consumer<T> {
 
     /// [`consume_batch`](Self::consume_batch) limited to `max` items.
     pub fn consume_up_to(&mut self, max: usize, mut f: impl FnMut(&T)) -> usize {
-        let Ok((head, avail)) = self.raw.available(max) else {
+        let Ok(avail) = self.cur.available(max) else {
             return 0;
         };
         let n = avail.min(max);
@@ -464,16 +464,17 @@ impl<T> Consumer<T> {
             Some(m) if m.throughput => Some(Instant::now()),
             _ => None,
         };
-        let (index, to_end) = self.raw.contiguous(head);
+        let (index, to_end) = self.cur.contiguous(self.cur.head());
         let first = n.min(to_end);
         let prefetch = self.prefetch_threshold != 0 && n >= self.prefetch_threshold;
         let per_line = (64 / std::mem::size_of::<T>().max(1)).max(1);
+        let raw = self.cur.raw;
         let mut guard = ReleaseGuard {
-            raw: &self.raw,
+            cur: &mut self.cur,
             done: 0,
         };
         for (start, count) in [(index, first), (0, n - first)] {
-            let base = self.raw.slot_ptr(start).cast::<T>();
+            let base = raw.slot_ptr(start).cast::<T>();
             for i in 0..count {
                 if prefetch && i % per_line == 0 {
                     prefetch_read(base.wrapping_add(i + 4 * per_line).cast());
@@ -501,11 +502,11 @@ impl<T> Consumer<T> {
         if needs_drop::<T>() {
             return self.consume_batch(|_| {});
         }
-        let Ok((_, n)) = self.raw.available(usize::MAX) else {
+        let Ok(n) = self.cur.available(usize::MAX) else {
             return 0;
         };
         if n > 0 {
-            self.raw.release(n);
+            self.cur.release(n);
             if let Some(m) = &self.metrics {
                 m.on_consume(n, None);
             }
@@ -532,9 +533,9 @@ impl<T> Consumer<T> {
     where
         T: Copy,
     {
-        // SAFETY: consumer role; `out` is a live, writable slice of slot values.
+        // SAFETY: `out` is a live, writable slice of slot values, outside the ring.
         let n = unsafe {
-            self.raw
+            self.cur
                 .pop_copy(out.as_mut_ptr().cast::<u8>(), out.len())
                 .unwrap_or(0)
         };
@@ -548,15 +549,14 @@ impl<T> Consumer<T> {
     /// and drained), [`Error::Corrupt`].
     #[inline]
     pub fn try_recv(&mut self) -> Result<T> {
-        let (head, avail) = self.raw.available(1)?;
-        if avail == 0 {
-            return Err(self.empty_reason());
+        if self.cur.available(1)? == 0 {
+            return Err(self.cur.empty_reason());
         }
-        let (index, _) = self.raw.contiguous(head);
+        let (index, _) = self.cur.contiguous(self.cur.head());
         // SAFETY: the slot is published and ours; it is released right after
         // the read, so the moved-out value is never dropped in place.
-        let item = unsafe { self.raw.slot_ptr(index).cast::<T>().read() };
-        self.raw.release(1);
+        let item = unsafe { self.cur.slot_ptr(index).cast::<T>().read() };
+        self.cur.release(1);
         if let Some(m) = &self.metrics {
             m.on_consume(1, None);
         }
@@ -577,15 +577,15 @@ impl<T> Consumer<T> {
     /// Up to `n` readable items from the head (contiguous, so possibly
     /// fewer at the wrap), left in the ring; `None` when empty.
     pub fn peek_many(&self, n: usize) -> Option<&[T]> {
-        let (head, avail) = self.raw.available(n).ok()?;
-        let (index, to_end) = self.raw.contiguous(head);
+        let avail = self.cur.available(n).ok()?;
+        let (index, to_end) = self.cur.contiguous(self.cur.head());
         let len = n.min(avail).min(to_end);
         if len == 0 {
             return None;
         }
         // SAFETY: published slots, ours until released; the borrow of self
         // keeps `advance` (which needs &mut) from freeing them meanwhile.
-        Some(unsafe { std::slice::from_raw_parts(self.raw.slot_ptr(index).cast::<T>(), len) })
+        Some(unsafe { std::slice::from_raw_parts(self.cur.slot_ptr(index).cast::<T>(), len) })
     }
 
     /// Drops up to `n` items unread; returns how many.
@@ -597,10 +597,10 @@ impl<T> Consumer<T> {
     /// with one head update when the iterator is dropped; items it did not
     /// yield stay in the ring.
     pub fn drain(&mut self) -> Drain<'_, T> {
-        let (head, avail) = self.raw.available(usize::MAX).unwrap_or((0, 0));
+        let avail = self.cur.available(usize::MAX).unwrap_or(0);
         Drain {
+            head: self.cur.head(),
             consumer: self,
-            head,
             avail,
             taken: 0,
         }
@@ -613,33 +613,30 @@ impl<T> Consumer<T> {
     where
         T: Copy,
     {
-        let (head, avail) = self.raw.available(usize::MAX).unwrap_or((0, 0));
+        let avail = self.cur.available(usize::MAX).unwrap_or(0);
         ReadIter {
+            head: self.cur.head(),
             consumer: self,
-            head,
             avail,
             taken: 0,
         }
     }
 
-    fn empty_reason(&self) -> Error {
-        self.raw.empty_reason()
-    }
 
     #[cfg(all(test, not(loom)))]
     pub(crate) fn raw_for_tests(&self) -> RawRing {
-        self.raw
+        self.cur.raw
     }
 
     fn wait_for_data(&mut self, strategy: WaitStrategy) -> Result<()> {
-        self.raw
+        self.cur
             .wait_for_data(&mut Waiter::new(strategy), self.metrics.as_deref())
     }
 }
 
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
-        self.raw.close();
+        self.cur.close();
     }
 }
 
@@ -658,7 +655,7 @@ impl<T> Iterator for Drain<'_, T> {
         if self.taken == self.avail {
             return None;
         }
-        let raw = &self.consumer.raw;
+        let raw = &self.consumer.cur;
         let (index, _) = raw.contiguous(self.head.wrapping_add(self.taken as u64));
         self.taken += 1;
         // SAFETY: published slot, ours; counted in `taken`, so it is released
@@ -675,7 +672,7 @@ impl<T> Iterator for Drain<'_, T> {
 impl<T> Drop for Drain<'_, T> {
     fn drop(&mut self) {
         if self.taken > 0 {
-            self.consumer.raw.release(self.taken);
+            self.consumer.cur.release(self.taken);
             if let Some(m) = &self.consumer.metrics {
                 m.on_consume(self.taken, None);
             }
@@ -698,7 +695,7 @@ impl<T: Copy> Iterator for ReadIter<'_, T> {
         if self.taken == self.avail {
             return None;
         }
-        let raw = &self.consumer.raw;
+        let raw = &self.consumer.cur;
         let (index, _) = raw.contiguous(self.head.wrapping_add(self.taken as u64));
         self.taken += 1;
         // SAFETY: published slot, ours until released; T: Copy, so reading
@@ -711,7 +708,7 @@ impl<T: Copy> ReadIter<'_, T> {
     /// Consumes the items yielded so far (one head update); returns how many.
     pub fn finish(self) -> usize {
         if self.taken > 0 {
-            self.consumer.raw.release(self.taken);
+            self.consumer.cur.release(self.taken);
             if let Some(m) = &self.consumer.metrics {
                 m.on_consume(self.taken, None);
             }
