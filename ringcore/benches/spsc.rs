@@ -90,7 +90,11 @@ where
 
 fn ringcore_single(items: u64) -> f64 {
     let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
-    single(items, move |i| tx.send_one(i).is_ok(), move || rx.try_recv().ok())
+    single(
+        items,
+        move |i| tx.send_one(i).is_ok(),
+        move || rx.try_recv().ok(),
+    )
 }
 
 fn rtrb_single(items: u64) -> f64 {
@@ -245,10 +249,7 @@ fn median_rtt(f: impl Fn() -> Rtt) -> Rtt {
 fn ringcore_rtt(rtts: usize) -> Rtt {
     ping_pong(rtts, || {
         let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
-        (
-            move |i| tx.send_one(i).is_ok(),
-            move || rx.try_recv().ok(),
-        )
+        (move |i| tx.send_one(i).is_ok(), move || rx.try_recv().ok())
     })
 }
 
@@ -309,7 +310,10 @@ fn main() {
         a / b,
         a / c
     );
-    let (a, b) = (median(|| ringcore_batch(items)), median(|| rtrb_batch(items)));
+    let (a, b) = (
+        median(|| ringcore_batch(items)),
+        median(|| rtrb_batch(items)),
+    );
     println!(
         "| batch of {BATCH} | {} | {} (chunk API) | - | {:.2}x | - |",
         m(a),

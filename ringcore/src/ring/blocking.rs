@@ -38,13 +38,16 @@ impl ProducerCursor {
 
 impl ConsumerCursor {
     /// Why nothing is readable: `Corrupt`, `Closed` (closed and drained) or `Empty`.
+    #[inline]
     pub(crate) fn empty_reason(&self) -> Error {
+        if !self.is_closed() {
+            return Error::Empty;
+        }
         // Closed is final only once nothing is left: the producer may have
         // committed just before closing, so look again after seeing it.
-        let closed = self.is_closed();
         match self.available(1) {
             Err(c) => c.into(),
-            Ok(0) if closed => Error::Closed,
+            Ok(0) => Error::Closed,
             Ok(_) => Error::Empty,
         }
     }

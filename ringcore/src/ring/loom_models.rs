@@ -55,7 +55,10 @@ fn pop(c: &mut ConsumerCursor, payload: &Payload) -> Option<u64> {
 }
 
 fn cursors(raw: RawRing) -> (ProducerCursor, ConsumerCursor) {
-    (ProducerCursor::new(raw).unwrap(), ConsumerCursor::new(raw).unwrap())
+    (
+        ProducerCursor::new(raw).unwrap(),
+        ConsumerCursor::new(raw).unwrap(),
+    )
 }
 
 /// Three items through a two-slot ring whose positions cross u64::MAX:

@@ -291,6 +291,11 @@ impl RawRing {
 
 /// The producer's private state: its position and its last view of the
 /// consumer's. Lives in the producer's handle, never in shared memory.
+///
+/// Aligned to 128 bytes: it is written on every operation, so wherever the
+/// handle is stored it must not share a line (pair) with the other side's
+/// handle or anything else another thread writes.
+#[repr(align(128))]
 pub(crate) struct ProducerCursor {
     pub(crate) raw: RawRing,
     tail: u64,
@@ -360,7 +365,9 @@ impl ProducerCursor {
     /// Items in the ring as the producer sees them now.
     pub(crate) fn len(&self) -> usize {
         let head = self.raw.indices().consumer.head.load(Ordering::Acquire);
-        self.raw.fill(head, self.tail).unwrap_or(self.raw.capacity())
+        self.raw
+            .fill(head, self.tail)
+            .unwrap_or(self.raw.capacity())
     }
 
     /// Re-reads the consumer's position and checks it against ours.
@@ -406,6 +413,8 @@ impl ProducerCursor {
 
 /// The consumer's private state: its position and its last view of the
 /// producer's. Lives in the consumer's handle, never in shared memory.
+/// Aligned to 128 bytes for the reason given on [`ProducerCursor`].
+#[repr(align(128))]
 pub(crate) struct ConsumerCursor {
     pub(crate) raw: RawRing,
     head: u64,

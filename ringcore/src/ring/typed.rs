@@ -152,16 +152,25 @@ impl<T> Producer<T> {
     /// ([`Error::Full`], [`Error::Closed`] or [`Error::Corrupt`]).
     #[inline]
     pub fn send_one(&mut self, item: T) -> Result<(), SendError<T>> {
-        match self.reserve(1) {
-            Ok(mut r) => {
-                // SAFETY: a successful reservation holds at least one slot.
-                unsafe { r.ptr.write(item) };
-                r.written = 1;
-                r.commit();
-                Ok(())
+        let reason = if self.cur.is_closed() {
+            Error::Closed
+        } else {
+            match self.cur.free(1) {
+                Ok(0) => Error::Full,
+                Ok(_) => {
+                    let (index, _) = self.cur.contiguous(self.cur.tail());
+                    // SAFETY: the slot at the tail is free and only we write it.
+                    unsafe { self.cur.slot_ptr(index).cast::<T>().write(item) };
+                    self.publish(1);
+                    return Ok(());
+                }
+                Err(c) => c.into(),
             }
-            Err(reason) => Err(SendError { item, reason }),
+        };
+        if let (Some(m), Error::Full) = (&self.metrics, &reason) {
+            m.on_reserve_failure();
         }
+        Err(SendError { item, reason })
     }
 
     /// Sends one item, waiting by `strategy` while the ring is full.
@@ -621,7 +630,6 @@ impl<T> Consumer<T> {
             taken: 0,
         }
     }
-
 
     #[cfg(all(test, not(loom)))]
     pub(crate) fn raw_for_tests(&self) -> RawRing {
