@@ -39,6 +39,9 @@ pub enum Error {
     TooManyConsumers,
     /// The peer went away.
     Disconnected,
+    /// A role (producer or consumer side) is in use by another thread; the
+    /// C and Python APIs check this at run time.
+    Busy(&'static str),
     /// An operating-system call failed.
     Io(io::Error),
 }
@@ -59,6 +62,7 @@ impl fmt::Display for Error {
             Error::TooManyProducers => f.write_str("too many producers"),
             Error::TooManyConsumers => f.write_str("too many consumers"),
             Error::Disconnected => f.write_str("peer disconnected"),
+            Error::Busy(role) => write!(f, "the {role} is in use by another thread"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }
     }

@@ -63,7 +63,8 @@ pub use error::{Error, Result, SendError};
 pub use metrics::Metrics;
 pub use pod::Pod;
 pub use ring::{
-    Consumer, Drain, Producer, ReadIter, Reservation, Ring, SlotConsumer, SlotProducer, SlotRing,
+    Consumer, Drain, Producer, ReadIter, Reservation, Ring, RingObserver, SlotConsumer,
+    SlotProducer, SlotRing,
 };
 pub use wait::{Backoff, WaitStrategy, Waiter};
 

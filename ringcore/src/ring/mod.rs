@@ -4,6 +4,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod heap;
+pub(crate) mod observer;
 pub(crate) mod raw;
 pub(crate) mod slots;
 pub(crate) mod typed;
@@ -51,6 +52,11 @@ macro_rules! status_methods {
             self.metrics.as_ref().map(|m| m.snapshot())
         }
 
+        /// A handle for status and close from any thread.
+        pub fn observer(&self) -> $crate::ring::RingObserver {
+            $crate::ring::RingObserver::new(self.cur.raw, self._owner.clone())
+        }
+
         /// Re-reads both positions and reports [`Error::Corrupt`](crate::Error::Corrupt)
         /// if they are impossible (only a crashed or hostile peer in shared
         /// memory can cause that; operations returning a count report 0 then).
@@ -62,6 +68,7 @@ macro_rules! status_methods {
 pub(crate) use status_methods;
 
 pub use heap::Ring;
+pub use observer::RingObserver;
 pub use slots::{SlotConsumer, SlotProducer, SlotRing};
 pub use typed::{Consumer, Drain, Producer, ReadIter, Reservation};
 

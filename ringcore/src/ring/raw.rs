@@ -220,6 +220,14 @@ impl RawRing {
 
     // ----- either side ----------------------------------------------------
 
+    /// Items in the ring as seen by a third party (clamped to the capacity).
+    pub(crate) fn len(&self) -> usize {
+        let idx = self.indices();
+        let head = idx.consumer.head.load(Ordering::Acquire);
+        let tail = idx.producer.tail.load(Ordering::Acquire);
+        tail.wrapping_sub(head).min(self.mask + 1) as usize
+    }
+
     /// Whether either side closed the ring.
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
