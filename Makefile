@@ -1,11 +1,99 @@
-.PHONY: all test loom miri
-all:
-	cargo build --release
-test:
-	cargo test --workspace
-	cargo clippy --workspace --all-targets -- -D warnings
-	cargo fmt --all --check
+# ringmpsc: the one entry point. `make demo` runs the main job, `make test` everything.
+
+CARGO    ?= cargo
+PYTHON   ?= python3
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+VERSION  := 0.1.0
+MAJOR    := 0
+LIBDIR   := target/release
+BUILD    := build
+CC       ?= gcc
+CXX      ?= g++
+WARN     := -Wall -Wextra -Werror
+CFLAGS   ?= -O2 -g
+CINC     := -Iinclude -Ibindings/cpp
+RPATH    := -Wl,-rpath,$(abspath $(LIBDIR))
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer
+STATIC   := $(LIBDIR)/libringmpsc.a -lpthread -ldl -lm
+
+C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring
+C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/test_ring_asan
+
+.PHONY: all lib c header test test-rust test-c lint demo bench loom miri install clean
+
+all: lib c
+
+lib:
+	$(CARGO) build --release -p ringmpsc-ffi
+	ln -sf libringmpsc.so $(LIBDIR)/libringmpsc.so.$(MAJOR)
+
+c: lib $(C_PROGRAMS) $(C_SAN)
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+$(BUILD)/%: examples-c/%.c include/ringmpsc.h | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) $(CINC) $< -o $@ -L$(LIBDIR) -lringmpsc -lpthread $(RPATH)
+
+$(BUILD)/%_cpp: examples-c/%.cpp include/ringmpsc.h bindings/cpp/ringmpsc.hpp | $(BUILD)
+	$(CXX) -std=c++17 $(CFLAGS) $(WARN) $(CINC) $< -o $@ -L$(LIBDIR) -lringmpsc -lpthread $(RPATH)
+
+$(BUILD)/test_%: tests/c/test_%.c include/ringmpsc.h | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) $(CINC) $< -o $@ -L$(LIBDIR) -lringmpsc -lpthread $(RPATH)
+
+$(BUILD)/%_asan: examples-c/%.c include/ringmpsc.h | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
+
+$(BUILD)/test_%_asan: tests/c/test_%.c include/ringmpsc.h | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
+
+# Regenerates include/ringmpsc.h from ffi/ (commit the result).
+header:
+	RMPSC_BLESS=1 $(CARGO) test -q -p ringmpsc-ffi --test header
+
+test: test-rust lint test-c
+
+test-rust:
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+
+# C and C++ examples and tests, under ASan/UBSan and valgrind.
+test-c: c
+	$(BUILD)/test_ring
+	$(BUILD)/test_ring_asan
+	$(BUILD)/ring_threads_asan 2000000
+	$(BUILD)/ring_threads_cpp 2000000
+	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/test_ring
+	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/ring_threads 200000
+
+demo: c
+	$(BUILD)/ring_threads 20000000
+	$(BUILD)/ring_threads_cpp 20000000
+
+bench:
+	$(CARGO) bench -p ringcore --bench spsc
+
 loom:
-	RUSTFLAGS="--cfg loom" cargo test -p ringcore --release --lib loom
+	RUSTFLAGS="--cfg loom" $(CARGO) test -p ringcore --release --lib loom
+
 miri:
-	MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test -p ringcore --lib --test spsc_threads
+	rustup component add --toolchain nightly miri rust-src
+	MIRIFLAGS="-Zmiri-strict-provenance" $(CARGO) +nightly miri test -p ringcore --lib --test spsc_threads
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(LIBDIR)/libringmpsc.so $(DESTDIR)$(PREFIX)/lib/libringmpsc.so.$(VERSION)
+	ln -sf libringmpsc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libringmpsc.so.$(MAJOR)
+	ln -sf libringmpsc.so.$(MAJOR) $(DESTDIR)$(PREFIX)/lib/libringmpsc.so
+	install -m 644 $(LIBDIR)/libringmpsc.a $(DESTDIR)$(PREFIX)/lib/libringmpsc.a
+	install -m 644 include/ringmpsc.h bindings/cpp/ringmpsc.hpp $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' ringmpsc.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringmpsc.pc
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

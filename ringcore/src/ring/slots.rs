@@ -211,16 +211,17 @@ impl SlotConsumer {
     }
 
     /// The readable slots at the head up to the end of the slot array, as
-    /// bytes; `None` when nothing is readable. Follow with [`advance`](Self::advance).
+    /// bytes. Follow with [`advance`](Self::advance). Errors: `Empty`,
+    /// `Closed` (closed and drained), `Corrupt`.
     #[inline]
-    pub fn readable(&mut self) -> Option<&[u8]> {
-        let avail = self.cur.available(usize::MAX).ok()?;
+    pub fn readable(&mut self) -> Result<&[u8]> {
+        let avail = self.cur.available(usize::MAX)?;
         if avail == 0 {
-            return None;
+            return Err(self.cur.empty_reason());
         }
         let (index, to_end) = self.cur.contiguous(self.cur.head());
         // SAFETY: published slots, ours until we advance past them.
-        Some(unsafe {
+        Ok(unsafe {
             std::slice::from_raw_parts(
                 self.cur.slot_ptr(index),
                 avail.min(to_end) * self.cur.slot_size(),
@@ -246,17 +247,24 @@ impl SlotConsumer {
         Ok(())
     }
 
-    /// Copies as many whole slots as fit in `out` (one head update);
-    /// returns the slot count, 0 when empty, closed or corrupt.
+    /// Copies as many whole slots as fit in `out` (one head update) and
+    /// returns the slot count; `Ok(0)` when empty but open. Errors: `Closed`
+    /// (closed and drained), `Corrupt`.
     #[inline]
-    pub fn recv(&mut self, out: &mut [u8]) -> usize {
+    pub fn recv(&mut self, out: &mut [u8]) -> Result<usize> {
         let n = out.len() / self.cur.slot_size();
         // SAFETY: `out` holds n slots and is not in the ring.
-        let got = unsafe { self.cur.pop_copy(out.as_mut_ptr(), n).unwrap_or(0) };
+        let got = unsafe { self.cur.pop_copy(out.as_mut_ptr(), n)? };
+        if got == 0 && n > 0 {
+            return match self.cur.empty_reason() {
+                Error::Empty => Ok(0),
+                e => Err(e),
+            };
+        }
         if let Some(m) = &self.metrics {
             m.on_consume(got, None);
         }
-        got
+        Ok(got)
     }
 
     /// Copies one slot into `out[..slot_size]`. Errors: `Empty`, `Closed`
@@ -270,10 +278,9 @@ impl SlotConsumer {
                 out.len()
             )));
         }
-        if self.recv(&mut out[..slot]) == 1 {
-            Ok(())
-        } else {
-            Err(self.cur.empty_reason())
+        match self.recv(&mut out[..slot])? {
+            0 => Err(Error::Empty),
+            _ => Ok(()),
         }
     }
 
@@ -289,7 +296,7 @@ impl SlotConsumer {
         }
         self.cur
             .wait_for_data(&mut Waiter::new(strategy), self.metrics.as_deref())?;
-        Ok(self.recv(out))
+        self.recv(out)
     }
 }
 

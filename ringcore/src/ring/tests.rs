@@ -362,6 +362,10 @@ fn slot_ring_moves_bytes_and_checks_arguments() {
     tx.commit(2).unwrap();
     assert!(matches!(tx.reserve(1), Err(Error::Full)));
     assert_eq!(rx.readable().unwrap().len(), 12);
+    assert!(matches!(
+        SlotRing::new(cfg(1), 4).unwrap().1.readable(),
+        Err(Error::Empty)
+    ));
     assert!(matches!(rx.advance(5), Err(Error::InvalidArgument(_))));
     rx.advance(1).unwrap();
     let mut out = [0u8; 3];
@@ -372,10 +376,13 @@ fn slot_ring_moves_bytes_and_checks_arguments() {
         Err(Error::InvalidArgument(_))
     ));
     let mut big = [0u8; 7];
-    assert_eq!(rx.recv(&mut big), 2);
+    assert_eq!(rx.recv(&mut big).unwrap(), 2);
+    assert_eq!(rx.recv(&mut big).unwrap(), 0);
     assert_eq!(&big[..6], &[7, 8, 9, 10, 11, 12]);
     tx.close();
     assert!(matches!(rx.try_recv(&mut out), Err(Error::Closed)));
+    assert!(matches!(rx.recv(&mut big), Err(Error::Closed)));
+    assert!(matches!(rx.readable(), Err(Error::Closed)));
     assert!(matches!(tx.send(&[0; 3]), Err(Error::Closed)));
 }
 

@@ -1,0 +1,208 @@
+//! The C ABI of ringmpsc (`libringmpsc.so`, `libringmpsc.a`, `include/ringmpsc.h`).
+//!
+//! Thin `extern "C"` wrappers over `ringcore`: argument checks, error codes,
+//! the per-thread last-error text and the panic boundary. No algorithm lives
+//! here. The conventions are written once, in the header's preamble
+//! (`cbindgen.toml`), and applied by the helpers of this module.
+
+#![allow(non_camel_case_types)]
+// Every exported function checks its pointers for NULL itself and is
+// documented in the header; the raw-pointer arguments are the C contract.
+#![allow(clippy::missing_safety_doc, clippy::not_unsafe_ptr_arg_deref)]
+
+use ringcore::Error;
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+mod ring;
+pub use ring::*;
+
+/// Major version of the library (the soname is `libringmpsc.so.<major>`).
+pub const RMPSC_VERSION_MAJOR: u32 = 0;
+/// Minor version of the library.
+pub const RMPSC_VERSION_MINOR: u32 = 1;
+/// Patch version of the library.
+pub const RMPSC_VERSION_PATCH: u32 = 0;
+
+/// Success.
+pub const RMPSC_OK: c_int = 0;
+/// An argument is NULL, out of range or inconsistent.
+pub const RMPSC_EINVAL: c_int = -1;
+/// No free slot; try again later or use a blocking call.
+pub const RMPSC_EFULL: c_int = -2;
+/// Nothing to read.
+pub const RMPSC_EEMPTY: c_int = -3;
+/// The ring or channel is closed (and, for reads, drained).
+pub const RMPSC_ECLOSED: c_int = -4;
+/// A blocking call reached its timeout.
+pub const RMPSC_ETIMEDOUT: c_int = -5;
+/// A message is larger than allowed.
+pub const RMPSC_ETOOLARGE: c_int = -6;
+/// Shared state written by another process is inconsistent.
+pub const RMPSC_ECORRUPT: c_int = -7;
+/// A segment or file header does not match what was expected.
+pub const RMPSC_EHEADER: c_int = -8;
+/// An operating-system call failed (see rmpsc_last_error()).
+pub const RMPSC_EIO: c_int = -9;
+/// The producer or consumer side is in use by another thread.
+pub const RMPSC_EBUSY: c_int = -10;
+/// No room for another producer or consumer.
+pub const RMPSC_ETOOMANY: c_int = -11;
+/// The peer process went away.
+pub const RMPSC_EDISCONNECTED: c_int = -12;
+/// An internal error was caught at the boundary (a bug: please report it).
+pub const RMPSC_EPANIC: c_int = -13;
+
+/// The code for an error.
+pub(crate) fn code_of(e: &Error) -> c_int {
+    match e {
+        Error::Full => RMPSC_EFULL,
+        Error::Empty => RMPSC_EEMPTY,
+        Error::Closed => RMPSC_ECLOSED,
+        Error::TimedOut => RMPSC_ETIMEDOUT,
+        Error::TooLarge { .. } => RMPSC_ETOOLARGE,
+        Error::InvalidArgument(_) => RMPSC_EINVAL,
+        Error::Corrupt(_) => RMPSC_ECORRUPT,
+        Error::InvalidHeader(_) => RMPSC_EHEADER,
+        Error::TooManyProducers | Error::TooManyConsumers => RMPSC_ETOOMANY,
+        Error::Disconnected => RMPSC_EDISCONNECTED,
+        Error::Busy(_) => RMPSC_EBUSY,
+        _ => RMPSC_EIO,
+    }
+}
+
+/// The last failure of this thread, kept as cheaply as possible: the
+/// frequent outcomes (full, empty) store a static string, no allocation.
+enum LastError {
+    None,
+    Static(&'static CStr),
+    Owned(CString),
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<LastError> = const { RefCell::new(LastError::None) };
+}
+
+fn set_last_error(e: &Error) {
+    let msg = match e {
+        Error::Full => LastError::Static(c"ring is full"),
+        Error::Empty => LastError::Static(c"ring is empty"),
+        Error::Closed => LastError::Static(c"ring is closed"),
+        Error::TimedOut => LastError::Static(c"timed out"),
+        other => LastError::Owned(
+            CString::new(other.to_string().replace('\0', " ")).expect("NULs were replaced"),
+        ),
+    };
+    LAST_ERROR.with(|l| *l.borrow_mut() = msg);
+}
+
+/// Runs `f` behind the panic boundary and turns its result into a code.
+#[inline]
+pub(crate) fn call(f: impl FnOnce() -> Result<(), Error>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => RMPSC_OK,
+        Ok(Err(e)) => {
+            set_last_error(&e);
+            code_of(&e)
+        }
+        Err(_) => {
+            LAST_ERROR.with(|l| {
+                *l.borrow_mut() =
+                    LastError::Static(c"internal error (panic caught at the C boundary)")
+            });
+            RMPSC_EPANIC
+        }
+    }
+}
+
+/// Like [`call`] for functions that cannot fail but must not unwind into C.
+#[inline]
+pub(crate) fn call_infallible<R>(fallback: R, f: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+/// `Err(InvalidArgument)` naming the parameter when `p` is NULL.
+#[inline]
+pub(crate) fn non_null<T>(p: *const T, name: &'static str) -> Result<(), Error> {
+    if p.is_null() {
+        return Err(Error::InvalidArgument(format!("{name} is NULL")));
+    }
+    Ok(())
+}
+
+/// Text of this thread's last failure ("" if none). The pointer stays valid
+/// until the next failing call on this thread. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_last_error() -> *const c_char {
+    call_infallible(c"".as_ptr(), || {
+        LAST_ERROR.with(|l| match &*l.borrow() {
+            LastError::None => c"".as_ptr(),
+            LastError::Static(s) => s.as_ptr(),
+            LastError::Owned(s) => s.as_ptr(),
+        })
+    })
+}
+
+/// The library version as "major.minor.patch" (static storage). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_version() -> *const c_char {
+    c"0.1.0".as_ptr()
+}
+
+/// Short description of an RMPSC_E* code (static storage). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_strerror(code: c_int) -> *const c_char {
+    let s: &'static CStr = match code {
+        RMPSC_OK => c"success",
+        RMPSC_EINVAL => c"invalid argument",
+        RMPSC_EFULL => c"full",
+        RMPSC_EEMPTY => c"empty",
+        RMPSC_ECLOSED => c"closed",
+        RMPSC_ETIMEDOUT => c"timed out",
+        RMPSC_ETOOLARGE => c"message too large",
+        RMPSC_ECORRUPT => c"corrupt shared state",
+        RMPSC_EHEADER => c"invalid header",
+        RMPSC_EIO => c"operating-system error",
+        RMPSC_EBUSY => c"side in use by another thread",
+        RMPSC_ETOOMANY => c"too many producers or consumers",
+        RMPSC_EDISCONNECTED => c"peer disconnected",
+        RMPSC_EPANIC => c"internal error",
+        _ => c"unknown error code",
+    };
+    s.as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_constants_match_the_package() {
+        let pkg = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            format!("{RMPSC_VERSION_MAJOR}.{RMPSC_VERSION_MINOR}.{RMPSC_VERSION_PATCH}"),
+            pkg
+        );
+        // SAFETY: rmpsc_version returns a static NUL-terminated string.
+        assert_eq!(
+            unsafe { CStr::from_ptr(rmpsc_version()) }.to_str().unwrap(),
+            pkg
+        );
+    }
+
+    #[test]
+    fn panics_become_codes() {
+        assert_eq!(call(|| panic!("boom")), RMPSC_EPANIC);
+        // SAFETY: static or thread-local NUL-terminated string.
+        let msg = unsafe { CStr::from_ptr(rmpsc_last_error()) };
+        assert!(msg.to_str().unwrap().contains("panic"));
+        assert_eq!(
+            call(|| Err(Error::InvalidArgument("x".into()))),
+            RMPSC_EINVAL
+        );
+        // SAFETY: as above.
+        let msg = unsafe { CStr::from_ptr(rmpsc_last_error()) };
+        assert_eq!(msg.to_str().unwrap(), "invalid argument: x");
+    }
+}

@@ -1,0 +1,330 @@
+//! `rmpsc_ring_*`: the in-process SPSC ring with `elem_size`-byte slots.
+
+use crate::{call, call_infallible, non_null};
+use ringcore::{Config, Error, RingObserver, SlotConsumer, SlotProducer, SlotRing, WaitStrategy};
+use std::cell::UnsafeCell;
+use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// One role of a C handle: a busy flag so that two threads entering the same
+/// side at once get RMPSC_EBUSY instead of a data race. Padded to its own
+/// lines: the flag is written on every call.
+#[repr(align(128))]
+pub(crate) struct Side<T> {
+    busy: AtomicBool,
+    role: &'static str,
+    inner: UnsafeCell<T>,
+}
+
+// SAFETY: `inner` is reached only through `enter`, which grants one thread
+// at a time exclusive access; T itself is Send.
+unsafe impl<T: Send> Sync for Side<T> {}
+
+impl<T> Side<T> {
+    pub(crate) fn new(role: &'static str, inner: T) -> Self {
+        Side {
+            busy: AtomicBool::new(false),
+            role,
+            inner: UnsafeCell::new(inner),
+        }
+    }
+
+    /// Runs `f` with exclusive access to the side, or fails with `Busy`.
+    #[inline]
+    pub(crate) fn enter<R>(&self, f: impl FnOnce(&mut T) -> Result<R, Error>) -> Result<R, Error> {
+        struct Exit<'a>(&'a AtomicBool);
+        impl Drop for Exit<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                // Release: our writes through `inner` happen before the next
+                // thread's Acquire swap.
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        if self.busy.swap(true, Ordering::Acquire) {
+            return Err(Error::Busy(self.role));
+        }
+        let _exit = Exit(&self.busy);
+        // SAFETY: the busy flag was false and is now ours: no other thread
+        // holds a reference into `inner` until `_exit` clears it.
+        f(unsafe { &mut *self.inner.get() })
+    }
+}
+
+/// An in-process SPSC ring of fixed-size slots (opaque).
+pub struct rmpsc_ring_t {
+    producer: Side<SlotProducer>,
+    consumer: Side<SlotConsumer>,
+    observer: RingObserver,
+}
+
+pub(crate) fn strategy(timeout_ns: i64) -> WaitStrategy {
+    WaitStrategy::blocking_for((timeout_ns >= 0).then(|| Duration::from_nanos(timeout_ns as u64)))
+}
+
+/// Borrows the handle or fails with RMPSC_EINVAL.
+fn ring<'a>(ring: *const rmpsc_ring_t) -> Result<&'a rmpsc_ring_t, Error> {
+    non_null(ring, "ring")?;
+    // SAFETY: non-NULL; the C contract is that it came from rmpsc_ring_new
+    // and was not freed.
+    Ok(unsafe { &*ring })
+}
+
+/// Creates a ring of `capacity` slots (a power of two, at most 2^32) of
+/// `elem_size` bytes each and stores it in `*out`.
+/// Errors: RMPSC_EINVAL (bad capacity or size, NULL out), RMPSC_EIO (no memory).
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_new(
+    capacity: usize,
+    elem_size: usize,
+    out: *mut *mut rmpsc_ring_t,
+) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        if !capacity.is_power_of_two() {
+            return Err(Error::InvalidArgument(format!(
+                "capacity {capacity} is not a power of two"
+            )));
+        }
+        let config = Config::with_ring_bits(capacity.trailing_zeros() as u8);
+        let (p, c) = SlotRing::new(config, elem_size)?;
+        let observer = p.observer();
+        let handle = Box::new(rmpsc_ring_t {
+            producer: Side::new("producer side", p),
+            consumer: Side::new("consumer side", c),
+            observer,
+        });
+        // SAFETY: `out` is non-NULL and, by the C contract, writable.
+        unsafe { *out = Box::into_raw(handle) };
+        Ok(())
+    })
+}
+
+/// Destroys a ring; NULL is ignored. No other call on it may be running or follow.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_free(ring: *mut rmpsc_ring_t) {
+    if !ring.is_null() {
+        // SAFETY: came from Box::into_raw in rmpsc_ring_new and is freed once.
+        call_infallible((), || drop(unsafe { Box::from_raw(ring) }));
+    }
+}
+
+/// Producer side. Reserves up to `n` contiguous free slots for writing in
+/// place: `*slots` points at the first, `*count` (>= 1) says how many (fewer
+/// than `n` at the end of the slot array). Publish them with rmpsc_ring_commit.
+/// Errors: RMPSC_EFULL, RMPSC_ECLOSED, RMPSC_EINVAL (n == 0), RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_reserve(
+    ring: *mut rmpsc_ring_t,
+    n: usize,
+    slots: *mut *mut c_void,
+    count: *mut usize,
+) -> c_int {
+    call(|| {
+        non_null(slots, "slots")?;
+        non_null(count, "count")?;
+        self::ring(ring)?.producer.enter(|p| {
+            let slot = p.slot_size();
+            let buf = p.reserve(n)?;
+            // SAFETY: both out-pointers are non-NULL and writable by contract.
+            unsafe {
+                *count = buf.len() / slot;
+                *slots = buf.as_mut_ptr().cast();
+            }
+            Ok(())
+        })
+    })
+}
+
+/// Producer side. Publishes the first `n` slots of the last reservation.
+/// Errors: RMPSC_EINVAL (`n` above the reserved count), RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_commit(ring: *mut rmpsc_ring_t, n: usize) -> c_int {
+    call(|| self::ring(ring)?.producer.enter(|p| p.commit(n)))
+}
+
+/// Producer side. Copies up to `n` items from `items` into the ring with one
+/// commit; `*sent` receives how many fit (0 when full).
+/// Errors: RMPSC_ECLOSED, RMPSC_EINVAL, RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_send(
+    ring: *mut rmpsc_ring_t,
+    items: *const c_void,
+    n: usize,
+    sent: *mut usize,
+) -> c_int {
+    call(|| {
+        non_null(items, "items")?;
+        non_null(sent, "sent")?;
+        self::ring(ring)?.producer.enter(|p| {
+            // SAFETY: by contract `items` holds n elements of elem_size bytes.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(items.cast::<u8>(), n * p.slot_size()) };
+            let k = p.send(bytes)?;
+            // SAFETY: non-NULL, writable by contract.
+            unsafe { *sent = k };
+            Ok(())
+        })
+    })
+}
+
+/// Producer side. Sends all `n` items, waiting up to `timeout_ns` in total
+/// (negative: no limit) while the ring is full. `*sent` (may be NULL)
+/// receives how many were sent, also on failure.
+/// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_EINVAL, RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_send_blocking(
+    ring: *mut rmpsc_ring_t,
+    items: *const c_void,
+    n: usize,
+    timeout_ns: i64,
+    sent: *mut usize,
+) -> c_int {
+    call(|| {
+        non_null(items, "items")?;
+        self::ring(ring)?.producer.enter(|p| {
+            // SAFETY: by contract `items` holds n elements of elem_size bytes.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(items.cast::<u8>(), n * p.slot_size()) };
+            let (k, result) = match p.send_blocking(bytes, strategy(timeout_ns)) {
+                Ok(k) => (k, Ok(())),
+                Err((k, e)) => (k, Err(e)),
+            };
+            if !sent.is_null() {
+                // SAFETY: non-NULL, writable by contract.
+                unsafe { *sent = k };
+            }
+            result
+        })
+    })
+}
+
+/// Consumer side. Points `*slots` at the readable items at the head and
+/// stores their count in `*count` (contiguous: at the end of the slot array
+/// the rest follows on the next call). Free them with rmpsc_ring_advance.
+/// Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_readable(
+    ring: *mut rmpsc_ring_t,
+    slots: *mut *const c_void,
+    count: *mut usize,
+) -> c_int {
+    call(|| {
+        non_null(slots, "slots")?;
+        non_null(count, "count")?;
+        self::ring(ring)?.consumer.enter(|c| {
+            let slot = c.slot_size();
+            let buf = c.readable()?;
+            // SAFETY: both out-pointers are non-NULL and writable.
+            unsafe {
+                *count = buf.len() / slot;
+                *slots = buf.as_ptr().cast();
+            }
+            Ok(())
+        })
+    })
+}
+
+/// Consumer side. Frees `n` items read through rmpsc_ring_readable.
+/// Errors: RMPSC_EINVAL (more than readable), RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_advance(ring: *mut rmpsc_ring_t, n: usize) -> c_int {
+    call(|| self::ring(ring)?.consumer.enter(|c| c.advance(n)))
+}
+
+/// Consumer side. Copies up to `max` items into `out` (one head update);
+/// `*received` gets the count (0 when empty).
+/// Errors: RMPSC_ECLOSED (closed and drained), RMPSC_EINVAL, RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_recv(
+    ring: *mut rmpsc_ring_t,
+    out: *mut c_void,
+    max: usize,
+    received: *mut usize,
+) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        non_null(received, "received")?;
+        self::ring(ring)?.consumer.enter(|c| {
+            // SAFETY: by contract `out` has room for `max` elements.
+            let buf =
+                unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), max * c.slot_size()) };
+            let k = c.recv(buf)?;
+            // SAFETY: non-NULL, writable by contract.
+            unsafe { *received = k };
+            Ok(())
+        })
+    })
+}
+
+/// Consumer side. Copies one item into `out` (room for elem_size bytes).
+/// Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_try_recv(ring: *mut rmpsc_ring_t, out: *mut c_void) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        self::ring(ring)?.consumer.enter(|c| {
+            // SAFETY: by contract `out` has room for one element.
+            let buf = unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), c.slot_size()) };
+            c.try_recv(buf)
+        })
+    })
+}
+
+/// Consumer side. Waits up to `timeout_ns` (negative: no limit) for at least
+/// one item, then copies up to `max` into `out`; `*received` gets the count.
+/// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_recv_blocking(
+    ring: *mut rmpsc_ring_t,
+    out: *mut c_void,
+    max: usize,
+    timeout_ns: i64,
+    received: *mut usize,
+) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        non_null(received, "received")?;
+        self::ring(ring)?.consumer.enter(|c| {
+            // SAFETY: by contract `out` has room for `max` elements.
+            let buf =
+                unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), max * c.slot_size()) };
+            let k = c.recv_blocking(buf, strategy(timeout_ns))?;
+            // SAFETY: non-NULL, writable by contract.
+            unsafe { *received = k };
+            Ok(())
+        })
+    })
+}
+
+/// Items waiting to be read (0 for NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_len(ring: *const rmpsc_ring_t) -> usize {
+    call_infallible(0, || self::ring(ring).map_or(0, |r| r.observer.len()))
+}
+
+/// Number of slots (0 for NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_capacity(ring: *const rmpsc_ring_t) -> usize {
+    call_infallible(0, || self::ring(ring).map_or(0, |r| r.observer.capacity()))
+}
+
+/// Closes the ring: sends fail with RMPSC_ECLOSED, reads drain what is left,
+/// blocked threads wake up. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_close(ring: *mut rmpsc_ring_t) -> c_int {
+    call(|| {
+        self::ring(ring)?.observer.close();
+        Ok(())
+    })
+}
+
+/// 1 if the ring is closed, 0 if not (or NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_is_closed(ring: *const rmpsc_ring_t) -> bool {
+    call_infallible(false, || {
+        self::ring(ring).is_ok_and(|r| r.observer.is_closed())
+    })
+}
