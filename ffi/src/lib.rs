@@ -185,10 +185,8 @@ mod tests {
             pkg
         );
         // SAFETY: rmpsc_version returns a static NUL-terminated string.
-        assert_eq!(
-            unsafe { CStr::from_ptr(rmpsc_version()) }.to_str().unwrap(),
-            pkg
-        );
+        let version = unsafe { CStr::from_ptr(rmpsc_version()) };
+        assert_eq!(version.to_str().unwrap(), pkg);
     }
 
     #[test]
