@@ -17,12 +17,15 @@ RPATH    := -Wl,-rpath,$(abspath $(LIBDIR))
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer
 STATIC   := $(LIBDIR)/libringmpsc.a -lpthread -ldl -lm
 
+VENV     := $(BUILD)/venv
+PY       := $(VENV)/bin/python
+
 C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring
 C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/test_ring_asan
 
-.PHONY: all lib c header test test-rust test-c lint demo bench loom miri install clean
+.PHONY: all lib c python header test test-rust test-c test-python lint demo bench loom miri install clean
 
-all: lib c
+all: lib c python
 
 lib:
 	$(CARGO) build --release -p ringmpsc-ffi
@@ -48,11 +51,20 @@ $(BUILD)/%_asan: examples-c/%.c include/ringmpsc.h | $(BUILD)
 $(BUILD)/test_%_asan: tests/c/test_%.c include/ringmpsc.h | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
+# A virtual environment with the module installed the way users install it.
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "maturin>=1.5,<2" pytest numpy
+
+python: $(PY)
+	$(PY) -m pip install -q ./python
+
 # Regenerates include/ringmpsc.h from ffi/ (commit the result).
 header:
 	RMPSC_BLESS=1 $(CARGO) test -q -p ringmpsc-ffi --test header
 
-test: test-rust lint test-c
+test: test-rust lint test-c test-python
 
 test-rust:
 	$(CARGO) test --workspace
@@ -70,9 +82,13 @@ test-c: c
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/test_ring
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/ring_threads 200000
 
-demo: c
+test-python: python
+	$(PY) -m pytest -q python/tests
+
+demo: c python
 	$(BUILD)/ring_threads 20000000
 	$(BUILD)/ring_threads_cpp 20000000
+	$(PY) python/examples/ring_threads.py 2000000
 
 bench:
 	$(CARGO) bench -p ringcore --bench spsc

@@ -170,6 +170,13 @@ impl SlotProducer {
         Ok(sent)
     }
 
+    /// Waits by `strategy` until at least one slot is free. Errors:
+    /// `Closed`, `TimedOut`, `Corrupt`.
+    pub fn wait_for_space(&mut self, strategy: WaitStrategy) -> Result<()> {
+        self.cur
+            .wait_for_space(&mut Waiter::new(strategy), self.metrics.as_deref())
+    }
+
     /// Sends every slot of `bytes`, waiting by `strategy` while the ring is
     /// full. On error, `Err((slots_sent, error))`.
     pub fn send_blocking(
@@ -282,6 +289,13 @@ impl SlotConsumer {
             0 => Err(Error::Empty),
             _ => Ok(()),
         }
+    }
+
+    /// Waits by `strategy` until at least one slot is readable. Errors:
+    /// `Closed` (closed and drained), `TimedOut`, `Corrupt`.
+    pub fn wait_for_data(&mut self, strategy: WaitStrategy) -> Result<()> {
+        self.cur
+            .wait_for_data(&mut Waiter::new(strategy), self.metrics.as_deref())
     }
 
     /// Waits by `strategy` until at least one slot is readable, then

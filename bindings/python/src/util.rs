@@ -1,0 +1,138 @@
+//! Buffers, timeouts and GIL-released waits.
+
+use crate::errors::to_py;
+use pyo3::buffer::PyUntypedBuffer;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use ringcore::{Error, WaitStrategy};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+/// Longest time a blocking call stays away from the interpreter: Ctrl-C
+/// (and any other signal handler) runs within this bound.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+
+/// A `timeout` argument in seconds: `None` waits without limit.
+pub(crate) fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Duration::from_secs_f64(t))),
+        Some(t) => Err(PyValueError::new_err(format!(
+            "timeout must be a non-negative number of seconds, not {t}"
+        ))),
+    }
+}
+
+/// Runs `op` with the GIL released, in slices of at most 50 ms so signals
+/// are handled between them, until it succeeds, fails with anything but
+/// `TimedOut`, or the overall `timeout` passes (then `TimedOut`).
+pub(crate) fn blocking<T: Send>(
+    py: Python<'_>,
+    timeout: Option<Duration>,
+    mut op: impl FnMut(WaitStrategy) -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let slice = left.map_or(SIGNAL_SLICE, |l| l.min(SIGNAL_SLICE));
+        let result = py.detach(|| op(WaitStrategy::TimedBlocking { timeout: slice }));
+        match result {
+            Err(Error::TimedOut) if left.is_none_or(|l| l > slice) => py.check_signals()?,
+            other => return other.map_err(|e| to_py(py, e)),
+        }
+    }
+}
+
+/// Locks one side of a ring for this call, or reports it busy.
+pub(crate) fn side<'a, T>(m: &'a Mutex<T>, role: &'static str) -> Result<MutexGuard<'a, T>, Error> {
+    match m.try_lock() {
+        Ok(g) => Ok(g),
+        // A panic inside a call is caught by PyO3; the ring state itself is
+        // consistent after any failed call, so keep going.
+        Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+        Err(TryLockError::WouldBlock) => Err(Error::Busy(role)),
+    }
+}
+
+/// A contiguous view of any object with the buffer protocol.
+pub(crate) struct Bytes {
+    buf: Option<PyUntypedBuffer>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the exporter keeps the memory alive and unmoved while `buf` holds
+// the buffer; we only read it.
+unsafe impl Send for Bytes {}
+// SAFETY: shared access only reads the buffer.
+unsafe impl Sync for Bytes {}
+
+impl Bytes {
+    pub(crate) fn of(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            let s = b.as_bytes();
+            // `obj` (an immutable bytes object) outlives this call.
+            return Ok(Bytes {
+                buf: None,
+                ptr: s.as_ptr(),
+                len: s.len(),
+            });
+        }
+        let buf = PyUntypedBuffer::get(obj).map_err(|_| {
+            PyTypeError::new_err("expected bytes or an object with the buffer protocol")
+        })?;
+        if !buf.is_c_contiguous() {
+            return Err(PyValueError::new_err("buffer must be C-contiguous"));
+        }
+        Ok(Bytes {
+            ptr: buf.buf_ptr() as *const u8,
+            len: buf.len_bytes(),
+            buf: Some(buf),
+        })
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        let _ = &self.buf;
+        // SAFETY: ptr/len describe the exported contiguous buffer (or the
+        // bytes object's data), alive for as long as self.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// A writable contiguous view of a buffer-protocol object.
+pub(crate) struct BytesMut {
+    _buf: PyUntypedBuffer,
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: as for `Bytes`; the export pins the memory (a bytearray cannot be
+// resized while exported).
+unsafe impl Send for BytesMut {}
+
+impl BytesMut {
+    pub(crate) fn of(obj: &Bound<'_, PyAny>) -> PyResult<BytesMut> {
+        let buf = PyUntypedBuffer::get(obj).map_err(|_| {
+            PyTypeError::new_err(
+                "expected a writable buffer (bytearray, memoryview, array, numpy array)",
+            )
+        })?;
+        if buf.readonly() {
+            return Err(PyTypeError::new_err("buffer is read-only"));
+        }
+        if !buf.is_c_contiguous() {
+            return Err(PyValueError::new_err("buffer must be C-contiguous"));
+        }
+        Ok(BytesMut {
+            ptr: buf.buf_ptr() as *mut u8,
+            len: buf.len_bytes(),
+            _buf: buf,
+        })
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: writable contiguous export, alive for as long as self.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}

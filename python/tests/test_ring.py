@@ -1,0 +1,180 @@
+"""Tests of ringmpsc.Ring against the installed module."""
+
+import os
+import signal
+import struct
+import threading
+import time
+
+import pytest
+
+import ringmpsc
+from ringmpsc import Busy, Closed, Error, Ring, Timeout
+
+
+def u64(i: int) -> bytes:
+    return struct.pack("<Q", i)
+
+
+def test_send_and_receive_in_order():
+    ring = Ring(8, item_size=8)
+    assert ring.capacity == 8 and ring.item_size == 8 and len(ring) == 0
+    for i in range(8):
+        assert ring.try_send(u64(i))
+    assert not ring.try_send(u64(99))  # full
+    assert len(ring) == 8
+    assert ring.try_recv() == u64(0)
+    assert ring.recv(timeout=0) == u64(1)
+    assert ring.recv_many(3) == [u64(2), u64(3), u64(4)]
+    buf = bytearray(8 * 10)
+    assert ring.recv_into(buf, timeout=0) == 3
+    assert [struct.unpack_from("<Q", buf, 8 * k)[0] for k in range(3)] == [5, 6, 7]
+    assert ring.try_recv() is None
+    assert ring.recv_many(4, timeout=0) == []
+    assert ring.recv_into(buf, timeout=0) == 0
+    assert "closed=False" in repr(ring)
+
+
+def test_send_many_takes_lists_and_packed_buffers():
+    ring = Ring(16, item_size=4)
+    assert ring.send_many([b"aaaa", b"bbbb", bytearray(b"cccc")]) == 3
+    assert ring.send_many(memoryview(b"ddddeeee")) == 2
+    assert ring.recv_many(10) == [b"aaaa", b"bbbb", b"cccc", b"dddd", b"eeee"]
+    assert ring.send_many(b"x" * 4 * 20, timeout=0) == 16  # only what fits
+    with pytest.raises(ValueError):
+        ring.send_many(b"xyz")
+
+
+def test_bad_arguments_raise_value_errors():
+    with pytest.raises(ValueError, match="power of two"):
+        Ring(3)
+    with pytest.raises(ValueError):
+        Ring(4, item_size=0)
+    ring = Ring(4, item_size=8)
+    with pytest.raises(ValueError, match="8 bytes"):
+        ring.send(b"short")
+    with pytest.raises(ValueError):
+        ring.recv(timeout=-1)
+    with pytest.raises(TypeError):
+        ring.send(12345)
+    with pytest.raises(TypeError):
+        ring.recv_into(b"immutable bytes")
+    with pytest.raises(ValueError):
+        ring.recv_into(bytearray(4))
+
+
+def test_timeouts_raise_timeout_which_is_a_timeout_error():
+    ring = Ring(2, item_size=1)
+    start = time.monotonic()
+    with pytest.raises(Timeout):
+        ring.recv(timeout=0.05)
+    assert time.monotonic() - start >= 0.04
+    ring.send(b"a")
+    ring.send(b"b")
+    with pytest.raises(TimeoutError):
+        ring.send(b"c", timeout=0.02)
+    assert issubclass(Timeout, Error)
+
+
+def test_close_drains_then_raises_closed():
+    ring = Ring(4, item_size=1)
+    ring.send(b"x")
+    ring.close()
+    assert ring.closed
+    with pytest.raises(Closed):
+        ring.send(b"y")
+    with pytest.raises(Closed):
+        ring.try_send(b"y")
+    assert ring.recv() == b"x"  # what was sent before the close is delivered
+    with pytest.raises(Closed):
+        ring.recv()
+    with pytest.raises(Closed):
+        ring.try_recv()
+    with pytest.raises(Closed):
+        ring.recv_many()
+
+
+def test_context_manager_and_iteration():
+    with Ring(8, item_size=2) as ring:
+        ring.send_many([b"ab", b"cd"])
+    assert ring.closed
+    assert list(ring) == [b"ab", b"cd"]
+
+
+def test_numpy_buffers_in_and_out():
+    np = pytest.importorskip("numpy")
+    ring = Ring(1024, item_size=8)
+    data = np.arange(100, dtype=np.uint64)
+    assert ring.send_many(data) == 100
+    out = np.zeros(128, dtype=np.uint64)
+    assert ring.recv_into(out) == 100
+    assert (out[:100] == data).all()
+
+
+def test_two_threads_deliver_every_sequence_number_once_in_order():
+    count = 200_000
+    ring = Ring(1024, item_size=8)
+
+    def produce():
+        batch = []
+        for i in range(count):
+            batch.append(u64(i))
+            if len(batch) == 64:
+                assert ring.send_many(batch) == 64
+                batch.clear()
+        ring.send_many(batch)
+        ring.close()
+
+    t = threading.Thread(target=produce)
+    t.start()
+    expected = 0
+    buf = bytearray(8 * 512)
+    while True:
+        try:
+            n = ring.recv_into(buf)
+        except Closed:
+            break
+        for (value,) in struct.iter_unpack("<Q", memoryview(buf)[: 8 * n]):
+            assert value == expected
+            expected += 1
+    t.join()
+    assert expected == count
+
+
+def test_a_second_thread_on_a_busy_side_gets_busy():
+    ring = Ring(4, item_size=1)
+    started = threading.Event()
+    result = []
+
+    def blocked_reader():
+        started.set()
+        try:
+            result.append(ring.recv(timeout=2))
+        except Closed:
+            result.append("closed")
+
+    t = threading.Thread(target=blocked_reader)
+    t.start()
+    started.wait()
+    time.sleep(0.1)  # the reader now waits inside the consumer side
+    with pytest.raises(Busy):
+        ring.try_recv()
+    ring.send(b"z")  # the producer side is free
+    t.join()
+    assert result == [b"z"]
+
+
+def test_blocking_receive_answers_ctrl_c():
+    ring = Ring(4, item_size=1)
+    timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        ring.recv()
+    assert time.monotonic() - start < 2
+    timer.join()
+
+
+def test_version_and_exports():
+    assert ringmpsc.__version__ == "0.1.0"
+    assert issubclass(ringmpsc.Disconnected, ConnectionError)
