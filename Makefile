@@ -20,7 +20,7 @@ STATIC   := $(LIBDIR)/libringmpsc.a -lpthread -ldl -lm
 VENV     := $(BUILD)/venv
 PY       := $(VENV)/bin/python
 
-C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring
+C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/bench_ring
 C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/test_ring_asan
 
 .PHONY: all lib c python header test test-rust test-c test-python lint demo bench loom miri install clean
@@ -90,8 +90,10 @@ demo: c python
 	$(BUILD)/ring_threads_cpp 20000000
 	$(PY) python/examples/ring_threads.py 2000000
 
-bench:
+bench: c python
 	$(CARGO) bench -p ringcore --bench spsc
+	$(BUILD)/bench_ring
+	$(PY) python/examples/bench_ring.py
 
 loom:
 	RUSTFLAGS="--cfg loom" $(CARGO) test -p ringcore --release --lib loom

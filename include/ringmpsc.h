@@ -83,8 +83,10 @@ typedef struct rmpsc_ring_t rmpsc_ring_t;
 extern "C" {
 #endif // __cplusplus
 
-// Text of this thread's last failure ("" if none). The pointer stays valid
-// until the next failing call on this thread. Thread-safe.
+// Text of this thread's last failure ("" if none). RMPSC_EFULL and
+// RMPSC_EEMPTY, the outcomes a caller polls for, are answered by their
+// code alone and leave the text as it was. The pointer stays valid until
+// the next failing call on this thread. Thread-safe.
 const char *rmpsc_last_error(void);
 
 // The library version as "major.minor.patch" (static storage). Thread-safe.

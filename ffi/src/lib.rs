@@ -86,8 +86,9 @@ thread_local! {
 
 fn set_last_error(e: &Error) {
     let msg = match e {
-        Error::Full => LastError::Static(c"ring is full"),
-        Error::Empty => LastError::Static(c"ring is empty"),
+        // The polling outcomes are answered by their code alone: a caller
+        // spinning on a full or empty ring pays no thread-local access.
+        Error::Full | Error::Empty => return,
         Error::Closed => LastError::Static(c"ring is closed"),
         Error::TimedOut => LastError::Static(c"timed out"),
         other => LastError::Owned(
@@ -131,8 +132,10 @@ pub(crate) fn non_null<T>(p: *const T, name: &'static str) -> Result<(), Error> 
     Ok(())
 }
 
-/// Text of this thread's last failure ("" if none). The pointer stays valid
-/// until the next failing call on this thread. Thread-safe.
+/// Text of this thread's last failure ("" if none). RMPSC_EFULL and
+/// RMPSC_EEMPTY, the outcomes a caller polls for, are answered by their
+/// code alone and leave the text as it was. The pointer stays valid until
+/// the next failing call on this thread. Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_last_error() -> *const c_char {
     call_infallible(c"".as_ptr(), || {

@@ -162,7 +162,7 @@ pub extern "C" fn rmpsc_ring_send(
             // SAFETY: by contract `items` holds n elements of elem_size bytes.
             let bytes =
                 unsafe { std::slice::from_raw_parts(items.cast::<u8>(), n * p.slot_size()) };
-            let k = p.send(bytes)?;
+            let k = p.send_slots(bytes, n)?;
             // SAFETY: non-NULL, writable by contract.
             unsafe { *sent = k };
             Ok(())
@@ -251,7 +251,7 @@ pub extern "C" fn rmpsc_ring_recv(
             // SAFETY: by contract `out` has room for `max` elements.
             let buf =
                 unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), max * c.slot_size()) };
-            let k = c.recv(buf)?;
+            let k = c.recv_slots(buf, max)?;
             // SAFETY: non-NULL, writable by contract.
             unsafe { *received = k };
             Ok(())

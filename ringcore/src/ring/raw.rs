@@ -408,11 +408,13 @@ impl ProducerCursor {
         // to_end, n - first <= index); `src` is valid by the caller's contract.
         unsafe {
             std::ptr::copy_nonoverlapping(src, self.raw.slot_ptr(index), first * size);
-            std::ptr::copy_nonoverlapping(
-                src.add(first * size),
-                self.raw.slot_ptr(0),
-                (n - first) * size,
-            );
+            if n > first {
+                std::ptr::copy_nonoverlapping(
+                    src.add(first * size),
+                    self.raw.slot_ptr(0),
+                    (n - first) * size,
+                );
+            }
         }
         self.publish(n);
         Ok(n)
@@ -523,11 +525,13 @@ impl ConsumerCursor {
         // `push_copy`; `dst` is valid by the caller's contract.
         unsafe {
             std::ptr::copy_nonoverlapping(self.raw.slot_ptr(index), dst, first * size);
-            std::ptr::copy_nonoverlapping(
-                self.raw.slot_ptr(0),
-                dst.add(first * size),
-                (n - first) * size,
-            );
+            if n > first {
+                std::ptr::copy_nonoverlapping(
+                    self.raw.slot_ptr(0),
+                    dst.add(first * size),
+                    (n - first) * size,
+                );
+            }
         }
         self.release(n);
         Ok(n)

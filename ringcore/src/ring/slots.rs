@@ -158,6 +158,21 @@ impl SlotProducer {
     #[inline]
     pub fn send(&mut self, bytes: &[u8]) -> Result<usize> {
         let n = whole_slots(bytes.len(), self.cur.slot_size())?;
+        self.send_slots(bytes, n)
+    }
+
+    /// [`send`](Self::send) for callers that know the slot count: `slots`
+    /// must be exactly `count` slots long (no division on this path).
+    #[inline]
+    pub fn send_slots(&mut self, slots: &[u8], count: usize) -> Result<usize> {
+        if count.checked_mul(self.cur.slot_size()) != Some(slots.len()) {
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes are not {count} slots of {} bytes",
+                slots.len(),
+                self.cur.slot_size()
+            )));
+        }
+        let (bytes, n) = (slots, count);
         if self.cur.is_closed() {
             return Err(Error::Closed);
         }
@@ -260,6 +275,24 @@ impl SlotConsumer {
     #[inline]
     pub fn recv(&mut self, out: &mut [u8]) -> Result<usize> {
         let n = out.len() / self.cur.slot_size();
+        self.recv_slots(out, n)
+    }
+
+    /// [`recv`](Self::recv) of at most `max` slots, for callers that know
+    /// the count: `out` must hold at least `max` slots (no division on this path).
+    #[inline]
+    pub fn recv_slots(&mut self, out: &mut [u8], max: usize) -> Result<usize> {
+        if max
+            .checked_mul(self.cur.slot_size())
+            .is_none_or(|need| need > out.len())
+        {
+            return Err(Error::InvalidArgument(format!(
+                "buffer of {} bytes cannot hold {max} slots of {} bytes",
+                out.len(),
+                self.cur.slot_size()
+            )));
+        }
+        let n = max;
         // SAFETY: `out` holds n slots and is not in the ring.
         let got = unsafe { self.cur.pop_copy(out.as_mut_ptr(), n)? };
         if got == 0 && n > 0 {
@@ -285,7 +318,7 @@ impl SlotConsumer {
                 out.len()
             )));
         }
-        match self.recv(&mut out[..slot])? {
+        match self.recv_slots(out, 1)? {
             0 => Err(Error::Empty),
             _ => Ok(()),
         }
