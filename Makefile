@@ -23,7 +23,7 @@ PY       := $(VENV)/bin/python
 C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/bench_ring
 C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/test_ring_asan
 
-.PHONY: all lib c python header test test-rust test-c test-python lint demo bench loom miri install clean
+.PHONY: all lib c python header test test-rust test-c test-python lint demo bench loom miri install install-check clean
 
 all: lib c python
 
@@ -74,7 +74,7 @@ lint:
 	$(CARGO) fmt --all --check
 
 # C and C++ examples and tests, under ASan/UBSan and valgrind.
-test-c: c
+test-c: c install-check
 	$(BUILD)/test_ring
 	$(BUILD)/test_ring_asan
 	$(BUILD)/ring_threads_asan 2000000
@@ -111,6 +111,17 @@ install: lib
 	install -m 644 include/ringmpsc.h bindings/cpp/ringmpsc.hpp $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' ringmpsc.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringmpsc.pc
+
+# Installs into a staging directory and builds an example against it with pkg-config.
+STAGE := $(abspath $(BUILD)/stage)
+install-check: lib
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install DESTDIR=$(STAGE) PREFIX=/usr
+	grep -q '^prefix=/usr$$' $(STAGE)/usr/lib/pkgconfig/ringmpsc.pc
+	$(CC) $(WARN) examples-c/ring_threads.c -o $(STAGE)/ring_threads -lpthread \
+		$$(PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) pkg-config --cflags --libs ringmpsc) \
+		-Wl,-rpath,$(STAGE)/usr/lib
+	$(STAGE)/ring_threads 100000
 
 clean:
 	$(CARGO) clean
