@@ -52,9 +52,14 @@
 mod config;
 mod error;
 mod metrics;
+#[cfg(not(loom))]
+pub mod msg;
 pub mod numa;
 mod pod;
+mod pool;
 pub mod ring;
+#[cfg(not(loom))]
+pub mod shm;
 pub(crate) mod sync;
 mod wait;
 
@@ -62,6 +67,7 @@ pub use config::Config;
 pub use error::{Error, Result, SendError};
 pub use metrics::Metrics;
 pub use pod::Pod;
+pub use pool::{BufferPool, Handle};
 pub use ring::{
     Consumer, Drain, Producer, ReadIter, Reservation, Ring, RingObserver, SlotConsumer,
     SlotProducer, SlotRing,

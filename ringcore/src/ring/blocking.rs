@@ -15,18 +15,29 @@ impl ProducerCursor {
         waiter: &mut Waiter,
         metrics: Option<&RingMetrics>,
     ) -> Result<()> {
+        self.wait_for_free(1, waiter, metrics)
+    }
+
+    /// Waits until `want` slots (at most the capacity) are free.
+    pub(crate) fn wait_for_free(
+        &mut self,
+        want: usize,
+        waiter: &mut Waiter,
+        metrics: Option<&RingMetrics>,
+    ) -> Result<()> {
+        let want = want.clamp(1, self.capacity());
         let started = metrics.map(|_| Instant::now());
         loop {
             if self.is_closed() {
                 return Err(Error::Closed);
             }
-            if self.free(1)? > 0 {
+            if self.free(want)? >= want {
                 break;
             }
             if let Some(m) = metrics {
                 m.on_reserve_retry();
             }
-            waiter.wait_with(|left| self.park(left))?;
+            waiter.wait_with(|left| self.park(want, left))?;
         }
         waiter.progress();
         if let (Some(m), Some(t)) = (metrics, started) {

@@ -139,7 +139,7 @@ fn loom_producer_wake_up_is_never_lost() {
             })
         };
         while p.free(1).unwrap() == 0 {
-            p.park(None);
+            p.park(1, None);
         }
         assert_eq!(consumer.join().unwrap(), 1);
         drop(keep);

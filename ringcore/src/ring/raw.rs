@@ -260,14 +260,15 @@ impl RawRing {
         });
     }
 
-    /// Producer at `tail`: sleeps until a slot is free, the ring closes,
-    /// `timeout` passes, or a spurious wake-up.
-    pub(crate) fn park_producer(&self, tail: u64, timeout: Option<Duration>) {
+    /// Producer at `tail`: sleeps until `want` slots are free (capped at the
+    /// capacity), the ring closes, `timeout` passes, or a spurious wake-up.
+    pub(crate) fn park_producer(&self, tail: u64, want: usize, timeout: Option<Duration>) {
         let idx = self.indices();
         let wake = &idx.wake;
+        let want = (want as u64).clamp(1, self.mask + 1);
         self.park(&wake.space_seq, &wake.producer_waiters, timeout, || {
             let head = idx.consumer.head.load(Ordering::Acquire);
-            tail.wrapping_sub(head) < self.mask + 1
+            (self.mask + 1).saturating_sub(tail.wrapping_sub(head)) >= want
         });
     }
 
@@ -384,9 +385,9 @@ impl ProducerCursor {
         self.raw.fill(head, self.tail).map(|_| ())
     }
 
-    /// Sleeps until a slot may be free (see [`RawRing::park_producer`]).
-    pub(crate) fn park(&self, timeout: Option<Duration>) {
-        self.raw.park_producer(self.tail, timeout);
+    /// Sleeps until `want` slots may be free (see [`RawRing::park_producer`]).
+    pub(crate) fn park(&self, want: usize, timeout: Option<Duration>) {
+        self.raw.park_producer(self.tail, want, timeout);
     }
 
     /// Copies up to `n` slots from `src` into the ring (at most two

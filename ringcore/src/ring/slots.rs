@@ -53,18 +53,40 @@ pub(crate) fn slot_split(
     metrics: Option<Arc<RingMetrics>>,
 ) -> Result<(SlotProducer, SlotConsumer)> {
     Ok((
-        SlotProducer {
+        SlotProducer::from_parts(raw, owner.clone(), metrics.clone())?,
+        SlotConsumer::from_parts(raw, owner, metrics)?,
+    ))
+}
+
+impl SlotProducer {
+    /// The producer handle of the ring at `raw`, whose memory `owner` keeps alive.
+    pub(crate) fn from_parts(
+        raw: RawRing,
+        owner: Owner,
+        metrics: Option<Arc<RingMetrics>>,
+    ) -> Result<Self> {
+        Ok(SlotProducer {
             cur: ProducerCursor::new(raw)?,
             reserved: 0,
-            metrics: metrics.clone(),
-            _owner: owner.clone(),
-        },
-        SlotConsumer {
+            metrics,
+            _owner: owner,
+        })
+    }
+}
+
+impl SlotConsumer {
+    /// The consumer handle of the ring at `raw`, whose memory `owner` keeps alive.
+    pub(crate) fn from_parts(
+        raw: RawRing,
+        owner: Owner,
+        metrics: Option<Arc<RingMetrics>>,
+    ) -> Result<Self> {
+        Ok(SlotConsumer {
             cur: ConsumerCursor::new(raw)?,
             metrics,
             _owner: owner,
-        },
-    ))
+        })
+    }
 }
 
 /// The writing end of a byte-slot ring.

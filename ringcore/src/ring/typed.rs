@@ -61,22 +61,46 @@ pub(crate) fn split<T>(
     metrics: Option<Arc<RingMetrics>>,
     prefetch_threshold: usize,
 ) -> Result<(Producer<T>, Consumer<T>)> {
-    debug_assert_eq!(raw.slot_size(), std::mem::size_of::<T>());
     Ok((
-        Producer {
+        Producer::from_parts(raw, owner.clone(), metrics.clone())?,
+        Consumer::from_parts(raw, owner, metrics, prefetch_threshold)?,
+    ))
+}
+
+impl<T> Producer<T> {
+    /// The producer handle of the ring at `raw`, whose memory `owner` keeps alive.
+    pub(crate) fn from_parts(
+        raw: RawRing,
+        owner: Owner,
+        metrics: Option<Arc<RingMetrics>>,
+    ) -> Result<Self> {
+        debug_assert_eq!(raw.slot_size(), std::mem::size_of::<T>());
+        Ok(Producer {
             cur: ProducerCursor::new(raw)?,
-            metrics: metrics.clone(),
-            _owner: owner.clone(),
+            metrics,
+            _owner: owner,
             _marker: PhantomData,
-        },
-        Consumer {
+        })
+    }
+}
+
+impl<T> Consumer<T> {
+    /// The consumer handle of the ring at `raw`, whose memory `owner` keeps alive.
+    pub(crate) fn from_parts(
+        raw: RawRing,
+        owner: Owner,
+        metrics: Option<Arc<RingMetrics>>,
+        prefetch_threshold: usize,
+    ) -> Result<Self> {
+        debug_assert_eq!(raw.slot_size(), std::mem::size_of::<T>());
+        Ok(Consumer {
             cur: ConsumerCursor::new(raw)?,
             metrics,
             prefetch_threshold,
             _owner: owner,
             _marker: PhantomData,
-        },
-    ))
+        })
+    }
 }
 
 impl<T> Producer<T> {

@@ -1,0 +1,547 @@
+//! Slab buffer pool for zero-copy large messages: payloads live in fixed-size
+//! slabs and only a 4-byte [`Handle`] travels through a ring.
+//!
+//! The free list is a lock-free stack whose head packs a 32-bit tag with the
+//! 32-bit slab index in one `u64`: every push and pop bumps the tag, so a
+//! head that was popped and pushed back between a thread's read and its CAS
+//! no longer compares equal (no ABA). The same code runs over heap memory
+//! and over a shared-memory segment (everything is an index or an offset,
+//! never a pointer), and every index read from memory is checked.
+//!
+//! # Layout (one area; in a segment it starts at the data offset)
+//!
+//! ```text
+//! offset                 size             content
+//! 0                      128              head: u64 (tag << 32 | index), rest reserved
+//! 128                    16 * slabs       per slab: next u32, state u32, len u32, reserved u32
+//!                                         (padded to a multiple of 128)
+//! meta_end               stride * slabs   slab data; stride = slab_size rounded up to 64
+//! ```
+//!
+//! A slab's `state` is `generation << 1 | allocated`. A handle is
+//! `(generation & 0xff) << 24 | index`, so a handle that was freed (or a
+//! forged one) is refused instead of touching a slab someone else owns.
+
+use crate::error::{Error, Result};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// No slab: the end of the free list.
+const NIL: u32 = u32::MAX;
+/// Most slabs a pool can have (the handle keeps 24 bits for the index).
+pub const MAX_SLABS: u32 = 1 << 24;
+const HEAD_BYTES: usize = 128;
+const META_BYTES: usize = 16;
+
+/// A slab, as a 4-byte value that can travel through a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+pub struct Handle(u32);
+
+// SAFETY: a transparent u32.
+unsafe impl crate::Pod for Handle {}
+
+impl Handle {
+    /// The raw value, for sending through a byte ring or another language.
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+    /// A handle from its raw value; the pool checks it on every use.
+    pub fn from_raw(raw: u32) -> Handle {
+        Handle(raw)
+    }
+    fn index(self) -> u32 {
+        self.0 & (MAX_SLABS - 1)
+    }
+    fn generation(self) -> u32 {
+        self.0 >> 24
+    }
+}
+
+#[repr(C, align(128))]
+pub(crate) struct PoolHead {
+    head: AtomicU64,
+}
+
+#[repr(C)]
+pub(crate) struct SlabMeta {
+    next: AtomicU32,
+    state: AtomicU32,
+    len: AtomicU32,
+    _reserved: AtomicU32,
+}
+
+fn stride(slab_size: u32) -> u64 {
+    (slab_size as u64).div_ceil(64) * 64
+}
+
+fn meta_end(slabs: u32) -> u64 {
+    (HEAD_BYTES as u64 + META_BYTES as u64 * slabs as u64).div_ceil(128) * 128
+}
+
+/// Bytes of a pool area of `slabs` slabs of `slab_size` bytes; `None` when
+/// out of range.
+pub(crate) fn layout_size(slabs: u32, slab_size: u32) -> Option<u64> {
+    if slabs == 0 || slabs > MAX_SLABS || slab_size == 0 {
+        return None;
+    }
+    meta_end(slabs)
+        .checked_add(stride(slab_size).checked_mul(slabs as u64)?)
+        .filter(|&n| n <= isize::MAX as u64 / 2)
+}
+
+fn pack(tag: u32, index: u32) -> u64 {
+    (tag as u64) << 32 | index as u64
+}
+
+fn unpack(v: u64) -> (u32, u32) {
+    ((v >> 32) as u32, v as u32)
+}
+
+/// A lock-free pool of `capacity()` slabs of `slab_size()` bytes.
+///
+/// `alloc`/`free` are lock-free from any number of threads (and processes,
+/// for a shared pool). Whoever holds a handle owns its slab until it is
+/// freed or handed on.
+///
+/// ```
+/// use ringcore::{BufferPool, Config, Ring};
+/// let pool = BufferPool::new(4096, 64)?;
+/// let (mut tx, mut rx) = Ring::new(Config::with_ring_bits(6))?;
+/// let h = pool.alloc().expect("a free slab");
+/// pool.write(h, b"a large payload, written once")?;
+/// tx.send_one(h).unwrap();                    // 4 bytes through the ring
+/// let h = rx.try_recv()?;
+/// let mut out = [0u8; 64];
+/// let n = pool.read_into(h, &mut out)?;
+/// assert_eq!(&out[..n], b"a large payload, written once");
+/// pool.free(h)?;
+/// assert!(pool.free(h).is_err());             // a freed handle is refused
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct BufferPool {
+    head: NonNull<PoolHead>,
+    metas: NonNull<SlabMeta>,
+    data: NonNull<u8>,
+    slabs: u32,
+    slab_size: u32,
+    _owner: Arc<dyn Send + Sync>,
+    #[cfg(not(loom))]
+    segment: Option<Arc<crate::shm::Segment>>,
+}
+
+// SAFETY: every shared field is an atomic; slab bytes are reached only
+// through handles, whose holder owns the slab.
+unsafe impl Send for BufferPool {}
+// SAFETY: as above.
+unsafe impl Sync for BufferPool {}
+
+/// Heap memory of a pool.
+struct HeapPool {
+    _head: Box<PoolHead>,
+    _metas: Box<[SlabMeta]>,
+    data: NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: owned allocations, reached only through the pool's atomics and handles.
+unsafe impl Send for HeapPool {}
+// SAFETY: as above.
+unsafe impl Sync for HeapPool {}
+
+impl Drop for HeapPool {
+    fn drop(&mut self) {
+        // SAFETY: allocated in BufferPool::new with this layout.
+        unsafe { std::alloc::dealloc(self.data.as_ptr(), self.layout) };
+    }
+}
+
+impl BufferPool {
+    /// A pool of `num_slabs` slabs of `slab_size` bytes on the heap.
+    pub fn new(slab_size: usize, num_slabs: usize) -> Result<BufferPool> {
+        let (slab_size, slabs) = check_geometry(slab_size, num_slabs)?;
+        let bytes = (stride(slab_size) * slabs as u64) as usize;
+        let layout = std::alloc::Layout::from_size_align(bytes, 128)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        // SAFETY: bytes > 0 (slabs and slab_size are at least 1).
+        let data = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).ok_or_else(|| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                "cannot allocate the pool",
+            ))
+        })?;
+        let head = Box::new(PoolHead {
+            head: AtomicU64::new(0),
+        });
+        let metas: Box<[SlabMeta]> = (0..slabs)
+            .map(|_| SlabMeta {
+                next: AtomicU32::new(0),
+                state: AtomicU32::new(0),
+                len: AtomicU32::new(0),
+                _reserved: AtomicU32::new(0),
+            })
+            .collect();
+        let pool = BufferPool {
+            head: NonNull::from(&*head),
+            metas: NonNull::from(&metas[0]),
+            data,
+            slabs,
+            slab_size,
+            _owner: Arc::new(HeapPool {
+                _head: head,
+                _metas: metas,
+                data,
+                layout,
+            }),
+            #[cfg(not(loom))]
+            segment: None,
+        };
+        pool.init();
+        Ok(pool)
+    }
+
+    /// A pool over the data area of a pool segment.
+    ///
+    /// # Safety
+    /// `m` holds a validated pool geometry (so its data area is
+    /// `layout_size(slabs, slab_size)` bytes, 128-aligned at offset 512).
+    #[cfg(not(loom))]
+    unsafe fn over_segment(m: &crate::shm::ring::Mapped) -> BufferPool {
+        let area = m.data();
+        let slabs = m.geometry.slab_count;
+        BufferPool {
+            head: area.cast(),
+            // SAFETY: offsets inside the validated area.
+            metas: unsafe { area.add(HEAD_BYTES).cast() },
+            // SAFETY: as above.
+            data: unsafe { area.add(meta_end(slabs) as usize) },
+            slabs,
+            slab_size: m.geometry.slot_size,
+            _owner: m.segment.clone(),
+            segment: Some(m.segment.clone()),
+        }
+    }
+
+    /// A pool in shared memory: a named segment (under `/dev/shm` for a bare
+    /// name) or, with `None`, an anonymous sealed memfd to pass by descriptor.
+    /// Processes in any language attach to it by name (or descriptor) and
+    /// exchange handles through a [`SharedRing`](crate::shm::SharedRing).
+    #[cfg(not(loom))]
+    pub fn create_shared(
+        name: Option<&str>,
+        slab_size: usize,
+        num_slabs: usize,
+    ) -> Result<BufferPool> {
+        use crate::shm::layout::{Geometry, Kind};
+        let (slab_size, slabs) = check_geometry(slab_size, num_slabs)?;
+        let g = Geometry {
+            kind: Kind::Pool,
+            ring_bits: 0,
+            slot_size: slab_size,
+            slab_count: slabs,
+            data_size: layout_size(slabs, slab_size).expect("checked by check_geometry"),
+        };
+        let mut pool = None;
+        crate::shm::ring::Mapped::create_with(name, g, |m| {
+            // SAFETY: the segment was just made for this geometry.
+            let p = unsafe { Self::over_segment(m) };
+            p.init();
+            pool = Some(p);
+        })?;
+        Ok(pool.expect("init ran"))
+    }
+
+    /// Opens a named shared pool, waiting up to `timeout` for it to be published.
+    #[cfg(not(loom))]
+    pub fn attach_shared(name: &str, timeout: std::time::Duration) -> Result<BufferPool> {
+        let m =
+            crate::shm::ring::Mapped::open(name, crate::shm::layout::Kind::Pool, None, timeout)?;
+        // SAFETY: the header was validated as a pool of this geometry.
+        Ok(unsafe { Self::over_segment(&m) })
+    }
+
+    /// Maps a shared pool received as a descriptor.
+    #[cfg(not(loom))]
+    pub fn from_fd(fd: std::os::fd::OwnedFd) -> Result<BufferPool> {
+        let m = crate::shm::ring::Mapped::from_fd(fd, crate::shm::layout::Kind::Pool, None)?;
+        // SAFETY: validated as above.
+        Ok(unsafe { Self::over_segment(&m) })
+    }
+
+    /// The segment of a shared pool (`None` for a heap pool).
+    #[cfg(not(loom))]
+    pub fn segment(&self) -> Option<&crate::shm::Segment> {
+        self.segment.as_deref()
+    }
+
+    /// Links every slab into the free list (a fresh, zeroed pool).
+    pub(crate) fn init(&self) {
+        for i in 0..self.slabs {
+            let next = if i + 1 < self.slabs { i + 1 } else { NIL };
+            self.meta(i).next.store(next, Ordering::Relaxed);
+        }
+        // Release: the links above are visible to whoever pops.
+        self.head().head.store(pack(0, 0), Ordering::Release);
+    }
+
+    fn head(&self) -> &PoolHead {
+        // SAFETY: valid for the pool's lifetime (owner keeps it alive).
+        unsafe { self.head.as_ref() }
+    }
+
+    fn meta(&self, i: u32) -> &SlabMeta {
+        debug_assert!(i < self.slabs);
+        // SAFETY: i < slabs, inside the metadata array.
+        unsafe { self.metas.add(i as usize).as_ref() }
+    }
+
+    /// Number of slabs.
+    pub fn capacity(&self) -> usize {
+        self.slabs as usize
+    }
+
+    /// Bytes per slab.
+    pub fn slab_size(&self) -> usize {
+        self.slab_size as usize
+    }
+
+    /// Takes a free slab; `None` when every slab is in use. A corrupt free
+    /// list (shared memory scribbled by a peer) also gives `None`; see
+    /// [`try_alloc`](Self::try_alloc) for the reason.
+    pub fn alloc(&self) -> Option<Handle> {
+        self.try_alloc().ok().flatten()
+    }
+
+    /// [`alloc`](Self::alloc) that reports a corrupt free list as an error.
+    pub fn try_alloc(&self) -> Result<Option<Handle>> {
+        let head = &self.head().head;
+        // Acquire pairs with the Release of the CAS in `free`: the slab's
+        // `next` link written before its push is visible.
+        let mut cur = head.load(Ordering::Acquire);
+        loop {
+            let (tag, index) = unpack(cur);
+            if index == NIL {
+                return Ok(None);
+            }
+            if index >= self.slabs {
+                return Err(corrupt(format!("free-list head points at slab {index}")));
+            }
+            let next = self.meta(index).next.load(Ordering::Relaxed);
+            if next != NIL && next >= self.slabs {
+                return Err(corrupt(format!("slab {index} links to slab {next}")));
+            }
+            match head.compare_exchange_weak(
+                cur,
+                pack(tag.wrapping_add(1), next),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return self.mark_allocated(index).map(Some),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    fn mark_allocated(&self, index: u32) -> Result<Handle> {
+        let m = self.meta(index);
+        let state = m.state.load(Ordering::Acquire);
+        if state & 1 != 0 {
+            return Err(corrupt(format!(
+                "slab {index} was on the free list while allocated"
+            )));
+        }
+        let generation = (state >> 1).wrapping_add(1) & 0x7fff_ffff;
+        m.len.store(0, Ordering::Relaxed);
+        if m.state
+            .compare_exchange(
+                state,
+                generation << 1 | 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return Err(corrupt(format!(
+                "slab {index} changed state during allocation"
+            )));
+        }
+        Ok(Handle((generation & 0xff) << 24 | index))
+    }
+
+    /// Checks that `h` names an allocated slab of this pool; returns its index.
+    fn check(&self, h: Handle) -> Result<u32> {
+        let index = h.index();
+        if index >= self.slabs {
+            return Err(Error::InvalidArgument(format!(
+                "handle {:#010x} names slab {index}, the pool has {}",
+                h.0, self.slabs
+            )));
+        }
+        let state = self.meta(index).state.load(Ordering::Acquire);
+        if state & 1 == 0 || (state >> 1) & 0xff != h.generation() {
+            return Err(Error::InvalidArgument(format!(
+                "handle {:#010x} is not allocated (freed, stale or foreign)",
+                h.0
+            )));
+        }
+        Ok(index)
+    }
+
+    /// Returns a slab to the pool. A handle that is not allocated (already
+    /// freed, stale, or from elsewhere) gives `InvalidArgument` and changes nothing.
+    pub fn free(&self, h: Handle) -> Result<()> {
+        let index = self.check(h)?;
+        let m = self.meta(index);
+        let state = m.state.load(Ordering::Acquire);
+        // Only one of two racing frees of the same handle wins this CAS.
+        if (state >> 1) & 0xff != h.generation()
+            || m.state
+                .compare_exchange(state, state & !1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "handle {:#010x} was freed concurrently",
+                h.0
+            )));
+        }
+        let head = &self.head().head;
+        let mut cur = head.load(Ordering::Relaxed);
+        loop {
+            let (tag, top) = unpack(cur);
+            m.next.store(top, Ordering::Relaxed);
+            // Release: the `next` link and the slab's contents precede the push.
+            match head.compare_exchange_weak(
+                cur,
+                pack(tag.wrapping_add(1), index),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Sets the payload length of a slab (at most `slab_size`).
+    pub fn set_len(&self, h: Handle, len: usize) -> Result<()> {
+        let index = self.check(h)?;
+        if len > self.slab_size as usize {
+            return Err(Error::TooLarge {
+                len,
+                max: self.slab_size as usize,
+            });
+        }
+        // Release: a reader that loads the length sees the bytes written before.
+        self.meta(index).len.store(len as u32, Ordering::Release);
+        Ok(())
+    }
+
+    /// The payload length of a slab (clamped to the slab size).
+    pub fn len(&self, h: Handle) -> Result<usize> {
+        let index = self.check(h)?;
+        Ok((self.meta(index).len.load(Ordering::Acquire) as usize).min(self.slab_size as usize))
+    }
+
+    fn slab_ptr(&self, index: u32) -> *mut u8 {
+        // SAFETY: index < slabs, so the slab lies inside the data area.
+        unsafe {
+            self.data
+                .as_ptr()
+                .add(index as usize * stride(self.slab_size) as usize)
+        }
+    }
+
+    /// Copies `bytes` into the slab and sets its length.
+    pub fn write(&self, h: Handle, bytes: &[u8]) -> Result<()> {
+        let index = self.check(h)?;
+        if bytes.len() > self.slab_size as usize {
+            return Err(Error::TooLarge {
+                len: bytes.len(),
+                max: self.slab_size as usize,
+            });
+        }
+        // SAFETY: the slab is allocated and owned by the handle's holder (us).
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.slab_ptr(index), bytes.len()) };
+        self.set_len(h, bytes.len())
+    }
+
+    /// Copies the payload into `out` (at most `out.len()` bytes); returns the
+    /// payload length.
+    pub fn read_into(&self, h: Handle, out: &mut [u8]) -> Result<usize> {
+        let len = self.len(h)?;
+        let n = len.min(out.len());
+        // SAFETY: the slab is allocated; len <= slab_size.
+        unsafe { std::ptr::copy_nonoverlapping(self.slab_ptr(h.index()), out.as_mut_ptr(), n) };
+        Ok(len)
+    }
+
+    /// The payload in place (length set by [`set_len`](Self::set_len)).
+    ///
+    /// # Safety
+    /// The caller holds `h` and nobody writes the slab while the slice lives.
+    pub unsafe fn get(&self, h: Handle) -> Result<&[u8]> {
+        let len = self.len(h)?;
+        // SAFETY: allocated slab of at least `len` bytes; exclusivity by contract.
+        Ok(unsafe { std::slice::from_raw_parts(self.slab_ptr(h.index()), len) })
+    }
+
+    /// The whole slab, writable in place.
+    ///
+    /// # Safety
+    /// The caller holds `h` and no other reference to the slab exists while
+    /// the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn get_writable(&self, h: Handle) -> Result<&mut [u8]> {
+        let index = self.check(h)?;
+        // SAFETY: allocated slab; exclusivity by contract.
+        Ok(
+            unsafe {
+                std::slice::from_raw_parts_mut(self.slab_ptr(index), self.slab_size as usize)
+            },
+        )
+    }
+
+    /// Address of the slab of `h` (checked), for zero-copy views in bindings.
+    pub fn slab_address(&self, h: Handle) -> Result<NonNull<u8>> {
+        let index = self.check(h)?;
+        Ok(NonNull::new(self.slab_ptr(index)).expect("inside a non-null area"))
+    }
+
+    /// Free slabs, counted by walking the free list (diagnostics only;
+    /// bounded by the capacity even if the list is corrupt).
+    pub fn available_count(&self) -> usize {
+        let (_, mut index) = unpack(self.head().head.load(Ordering::Acquire));
+        let mut n = 0;
+        while index != NIL && index < self.slabs && n < self.slabs as usize {
+            n += 1;
+            index = self.meta(index).next.load(Ordering::Relaxed);
+        }
+        n
+    }
+
+    /// Bytes of memory the pool uses.
+    pub fn total_memory(&self) -> usize {
+        layout_size(self.slabs, self.slab_size).unwrap_or(0) as usize
+    }
+}
+
+fn corrupt(m: String) -> Error {
+    Error::Corrupt(format!("buffer pool: {m}"))
+}
+
+pub(crate) fn check_geometry(slab_size: usize, num_slabs: usize) -> Result<(u32, u32)> {
+    let slab = u32::try_from(slab_size)
+        .ok()
+        .filter(|&s| s > 0)
+        .ok_or_else(|| Error::InvalidArgument(format!("slab size {slab_size}")))?;
+    let slabs = u32::try_from(num_slabs)
+        .ok()
+        .filter(|&n| n > 0 && n <= MAX_SLABS)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!("{num_slabs} slabs (1 to {MAX_SLABS} allowed)"))
+        })?;
+    layout_size(slabs, slab).ok_or_else(|| Error::InvalidArgument("pool too large".into()))?;
+    Ok((slab, slabs))
+}

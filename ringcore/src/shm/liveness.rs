@@ -1,0 +1,182 @@
+//! Who holds a side of a shared segment, and whether it is still alive.
+//!
+//! A process that takes a side records its pid in that side's line and a
+//! background thread stamps the side's heartbeat every 20 ms while the claim
+//! lives. A side is alive when its pid exists *and* its heartbeat is recent:
+//! the pid check catches a killed process at once, the heartbeat catches a
+//! recycled pid, a stopped process, or a process in another pid namespace.
+
+use super::segment::Segment;
+use crate::error::{Error, Result};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+/// How often the heartbeat thread stamps the sides this process holds.
+pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(20);
+
+/// CLOCK_MONOTONIC in nanoseconds (one clock for every process on the machine).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-buffer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Whether a process with this pid exists (also when it belongs to another user).
+pub fn pid_exists(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission.
+    if unsafe { libc::kill(pid as libc::pid_t, 0) } == 0 {
+        return true;
+    }
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The two words that describe who holds a side.
+#[derive(Clone, Copy)]
+pub(crate) struct SideWords {
+    pub(crate) pid: *const AtomicU32,
+    pub(crate) heartbeat: *const AtomicU64,
+}
+
+impl SideWords {
+    fn pid(&self) -> &AtomicU32 {
+        // SAFETY: points into a mapping kept alive by whoever holds SideWords.
+        unsafe { &*self.pid }
+    }
+    fn heartbeat(&self) -> &AtomicU64 {
+        // SAFETY: as above.
+        unsafe { &*self.heartbeat }
+    }
+
+    /// Alive: a pid is recorded, the process exists, and the heartbeat is
+    /// younger than `timeout`.
+    pub(crate) fn is_alive(&self, timeout: Duration) -> bool {
+        let pid = self.pid().load(Ordering::Acquire);
+        if !pid_exists(pid) {
+            return false;
+        }
+        let beat = self.heartbeat().load(Ordering::Acquire);
+        monotonic_ns().saturating_sub(beat) <= timeout.as_nanos() as u64
+    }
+
+    /// The recorded pid (0: none).
+    pub(crate) fn holder(&self) -> u32 {
+        self.pid().load(Ordering::Acquire)
+    }
+
+    fn stamp(&self) {
+        self.heartbeat().store(monotonic_ns(), Ordering::Release);
+    }
+}
+
+/// This process's hold on one side of a segment. Dropping it gives the side up.
+pub(crate) struct Claim {
+    _segment: Arc<Segment>,
+    words: SideWords,
+    pid: u32,
+}
+
+// SAFETY: the raw pointers point into `_segment`'s mapping, which the claim
+// keeps alive; they are only used for atomic operations.
+unsafe impl Send for Claim {}
+// SAFETY: as above.
+unsafe impl Sync for Claim {}
+
+impl Claim {
+    /// Takes `side` (named for errors) of `segment`. A side held by a live
+    /// process (alive within `stale_after`) gives `Busy`; one held by a dead
+    /// process is taken over.
+    pub(crate) fn take(
+        segment: Arc<Segment>,
+        words: SideWords,
+        side: &'static str,
+        stale_after: Duration,
+    ) -> Result<Arc<Claim>> {
+        let me = std::process::id();
+        loop {
+            let holder = words.pid().load(Ordering::Acquire);
+            if holder != 0 && (holder == me || words.is_alive(stale_after)) {
+                return Err(Error::Busy(side));
+            }
+            // Stamp before taking, so that nobody sees our pid with a stale beat.
+            words.stamp();
+            if words
+                .pid()
+                .compare_exchange(holder, me, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        let claim = Arc::new(Claim {
+            _segment: segment,
+            words,
+            pid: me,
+        });
+        register(&claim);
+        Ok(claim)
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let _ = self
+            .words
+            .pid()
+            .compare_exchange(self.pid, 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
+}
+
+struct Registry {
+    claims: Vec<Weak<Claim>>,
+    /// Process whose heartbeat thread runs (a forked child must start its own).
+    thread_pid: u32,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    claims: Vec::new(),
+    thread_pid: 0,
+});
+
+fn register(claim: &Arc<Claim>) {
+    let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    reg.claims.push(Arc::downgrade(claim));
+    let me = std::process::id();
+    if reg.thread_pid != me {
+        reg.thread_pid = me;
+        let spawned = std::thread::Builder::new()
+            .name("ringmpsc-heartbeat".into())
+            .spawn(heartbeat_loop);
+        if spawned.is_err() {
+            reg.thread_pid = 0;
+        }
+    }
+}
+
+/// Stamps every live claim of this process; exits when none is left.
+fn heartbeat_loop() {
+    loop {
+        {
+            let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+            reg.claims.retain(|w| match w.upgrade() {
+                Some(c) => {
+                    c.words.stamp();
+                    true
+                }
+                None => false,
+            });
+            if reg.claims.is_empty() {
+                reg.thread_pid = 0;
+                return;
+            }
+        }
+        std::thread::sleep(HEARTBEAT_PERIOD);
+    }
+}

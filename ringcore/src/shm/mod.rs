@@ -1,0 +1,14 @@
+//! Cross-process shared memory: segments (named files or sealed memfds),
+//! their documented header ([`layout`]), the shared SPSC ring, liveness of
+//! the processes on each side, and descriptor passing over Unix sockets.
+
+mod fdpass;
+pub mod layout;
+pub mod liveness;
+pub(crate) mod ring;
+mod segment;
+
+pub use fdpass::{connect_unix, recv_fd, send_fd, FdServer};
+pub use liveness::{monotonic_ns, pid_exists, HEARTBEAT_PERIOD};
+pub use ring::{remove_if_stale, SharedRing, DEFAULT_STALE_AFTER};
+pub use segment::{resolve_name, unlink, Segment};

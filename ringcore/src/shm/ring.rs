@@ -1,0 +1,410 @@
+//! `SharedRing`: the SPSC ring of fixed-size slots, placed in a segment that
+//! several processes map. The index protocol is the one of
+//! [`ring::raw`](crate::ring); only the memory differs.
+
+use super::layout::{Geometry, Header, Kind, HEADER_SIZE};
+use super::liveness::{Claim, SideWords};
+use super::segment::{resolve_name, Segment};
+use crate::error::{Error, Result};
+use crate::ring::raw::RawRing;
+use crate::ring::typed::Owner;
+use crate::ring::{Consumer, Producer, RingObserver, SlotConsumer, SlotProducer};
+use crate::Pod;
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a side's heartbeat may be silent before its holder counts as
+/// dead when another process wants to take the side over.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(1);
+
+/// A mapped segment with a validated header, shared by the ring kinds.
+pub(crate) struct Mapped {
+    pub(crate) segment: Arc<Segment>,
+    pub(crate) geometry: Geometry,
+}
+
+impl Mapped {
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: the segment is at least HEADER_SIZE bytes (checked when
+        // mapped) and page-aligned; Header is made of atomics, valid for any bits.
+        unsafe { self.segment.base().cast::<Header>().as_ref() }
+    }
+
+    pub(crate) fn data(&self) -> NonNull<u8> {
+        // SAFETY: data starts at HEADER_SIZE, inside the mapping.
+        unsafe { self.segment.base().add(HEADER_SIZE) }
+    }
+
+    /// Creates a segment (named when `name` is given, else a memfd) for `g`.
+    pub(crate) fn create(name: Option<&str>, g: Geometry) -> Result<Mapped> {
+        Self::create_with(name, g, |_| {})
+    }
+
+    /// [`create`](Self::create), running `init_data` on the data area
+    /// before the header is published.
+    pub(crate) fn create_with(
+        name: Option<&str>,
+        g: Geometry,
+        init_data: impl FnOnce(&Mapped),
+    ) -> Result<Mapped> {
+        let len = g.total_size();
+        let segment = match name {
+            Some(n) => Segment::create_named(&resolve_name(n)?, len)?,
+            None => Segment::create_memfd("ringmpsc", len)?,
+        };
+        let m = Mapped {
+            segment: Arc::new(segment),
+            geometry: g,
+        };
+        init_data(&m);
+        m.header().init(&g);
+        Ok(m)
+    }
+
+    /// Validates a mapped segment as `kind`, waiting up to `timeout` for its
+    /// creator to publish the header.
+    pub(crate) fn validate(
+        segment: Segment,
+        kind: Kind,
+        slot_size: Option<u32>,
+        timeout: Duration,
+    ) -> Result<Mapped> {
+        let deadline = std::time::Instant::now() + timeout;
+        // SAFETY: as in `header`; from_fd/open_named guarantee HEADER_SIZE bytes.
+        let header = unsafe { segment.base().cast::<Header>().as_ref() };
+        while !header.is_ready() {
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::InvalidHeader(
+                    "segment header was not published in time (creator still starting, or not a segment)"
+                        .into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let geometry = header.validate(segment.len(), kind, slot_size)?;
+        Ok(Mapped {
+            segment: Arc::new(segment),
+            geometry,
+        })
+    }
+
+    pub(crate) fn open(
+        name: &str,
+        kind: Kind,
+        slot_size: Option<u32>,
+        timeout: Duration,
+    ) -> Result<Mapped> {
+        let seg = Segment::open_named(&resolve_name(name)?, HEADER_SIZE, timeout)?;
+        Self::validate(seg, kind, slot_size, timeout)
+    }
+
+    pub(crate) fn from_fd(fd: OwnedFd, kind: Kind, slot_size: Option<u32>) -> Result<Mapped> {
+        let seg = Segment::from_fd(fd, HEADER_SIZE)?;
+        Self::validate(seg, kind, slot_size, Duration::ZERO)
+    }
+
+    pub(crate) fn raw(&self) -> RawRing {
+        let h = self.header();
+        // SAFETY: the indices and the data area live in the mapping, which
+        // every handle keeps alive through an Arc<Segment>; the geometry was
+        // validated against the file size.
+        unsafe {
+            RawRing::new(
+                NonNull::from(&h.indices),
+                self.data(),
+                self.geometry.ring_bits as u8,
+                self.geometry.slot_size as usize,
+                true,
+            )
+        }
+    }
+
+    pub(crate) fn producer_words(&self) -> SideWords {
+        let p = &self.header().indices.producer;
+        SideWords {
+            pid: &p.pid,
+            heartbeat: &p.heartbeat_ns,
+        }
+    }
+
+    pub(crate) fn consumer_words(&self) -> SideWords {
+        let c = &self.header().indices.consumer;
+        SideWords {
+            pid: &c.pid,
+            heartbeat: &c.heartbeat_ns,
+        }
+    }
+
+    /// The creator is gone and neither side is held by a live process.
+    pub(crate) fn is_stale(&self) -> bool {
+        let creator = self
+            .header()
+            .ident
+            .creator_pid
+            .load(crate::sync::Ordering::Relaxed);
+        !super::liveness::pid_exists(creator)
+            && !self.producer_words().is_alive(DEFAULT_STALE_AFTER)
+            && !self.consumer_words().is_alive(DEFAULT_STALE_AFTER)
+    }
+
+    /// Takes a side for this process; the claim is the handles' owner.
+    pub(crate) fn claim(&self, producer: bool, stale_after: Duration) -> Result<Owner> {
+        let (words, name) = if producer {
+            (self.producer_words(), "producer side")
+        } else {
+            (self.consumer_words(), "consumer side")
+        };
+        let claim: Owner = Claim::take(self.segment.clone(), words, name, stale_after)?;
+        Ok(claim)
+    }
+}
+
+/// Status, liveness and lifecycle shared by the ring kinds that live in a
+/// segment (`self.mapped`).
+macro_rules! segment_methods {
+    () => {
+        /// The segment's descriptor, to pass to another process.
+        pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+            self.mapped.segment.fd()
+        }
+
+        /// Status and close from this process, without taking a side.
+        pub fn observer(&self) -> RingObserver {
+            let owner: Owner = self.mapped.segment.clone();
+            RingObserver::new(self.mapped.raw(), owner)
+        }
+
+        /// Slots waiting to be read (bytes, for a message ring).
+        pub fn len(&self) -> usize {
+            self.mapped.raw().len()
+        }
+
+        /// True when nothing waits.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Closes the ring for both processes and wakes every sleeper.
+        pub fn close(&self) {
+            self.mapped.raw().close();
+        }
+
+        /// Whether either side closed the ring.
+        pub fn is_closed(&self) -> bool {
+            self.mapped.raw().is_closed()
+        }
+
+        /// Whether a producer process holds the ring and stamped its heartbeat
+        /// within `timeout` (the heartbeat is stamped every 20 ms).
+        pub fn is_producer_alive(&self, timeout: Duration) -> bool {
+            self.mapped.producer_words().is_alive(timeout)
+        }
+
+        /// Whether a consumer process holds the ring and stamped within `timeout`.
+        pub fn is_consumer_alive(&self, timeout: Duration) -> bool {
+            self.mapped.consumer_words().is_alive(timeout)
+        }
+
+        /// Pid of the producer process (0 when none).
+        pub fn producer_pid(&self) -> u32 {
+            self.mapped.producer_words().holder()
+        }
+
+        /// Pid of the consumer process (0 when none).
+        pub fn consumer_pid(&self) -> u32 {
+            self.mapped.consumer_words().holder()
+        }
+
+        /// Pid of the process that created the segment.
+        pub fn creator_pid(&self) -> u32 {
+            self.mapped
+                .header()
+                .ident
+                .creator_pid
+                .load(crate::sync::Ordering::Relaxed)
+        }
+
+        /// Removes the segment's name (named segments; mappings stay valid).
+        pub fn unlink(&self) -> Result<()> {
+            self.mapped.segment.unlink()
+        }
+
+        /// Stale: the creator is gone and no live process holds either side.
+        pub fn is_stale(&self) -> bool {
+            self.mapped.is_stale()
+        }
+    };
+}
+pub(crate) use segment_methods;
+
+/// An SPSC ring of fixed-size slots in shared memory, for two processes
+/// (in any language: the C and Python APIs open the same segments).
+///
+/// A `SharedRing` is the mapping; take a side with [`producer`](Self::producer)
+/// or [`consumer`](Self::consumer) (typed over a [`Pod`] type) or their
+/// byte-slot variants. Each side can be held by one process at a time; a
+/// side whose process died is taken over.
+///
+/// ```
+/// use ringcore::shm::SharedRing;
+/// let name = format!("doc-shared-{}", std::process::id());
+/// let ring = SharedRing::create::<u64>(&name, 10)?;
+/// let mut tx = ring.producer::<u64>()?;
+/// // In another process: SharedRing::attach::<u64>(&name)?.consumer::<u64>()
+/// let other = SharedRing::attach::<u64>(&name)?;
+/// let mut rx = other.consumer::<u64>()?;
+/// tx.send_one(7).unwrap();
+/// assert_eq!(rx.try_recv()?, 7);
+/// ring.unlink()?;
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+pub struct SharedRing {
+    mapped: Mapped,
+}
+
+impl SharedRing {
+    /// Creates a named segment (under `/dev/shm` for a bare name) holding a
+    /// ring of `2^ring_bits` slots of `T`.
+    pub fn create<T: Pod>(name: &str, ring_bits: u8) -> Result<SharedRing> {
+        Self::create_slots(Some(name), ring_bits, std::mem::size_of::<T>())
+    }
+
+    /// Creates a ring of `2^ring_bits` slots of `slot_size` bytes, in a named
+    /// segment when `name` is given, else in an anonymous sealed memfd.
+    pub fn create_slots(name: Option<&str>, ring_bits: u8, slot_size: usize) -> Result<SharedRing> {
+        if ring_bits > crate::Config::MAX_RING_BITS {
+            return Err(Error::InvalidArgument(format!(
+                "ring_bits {ring_bits} is above 32"
+            )));
+        }
+        let slot = u32::try_from(slot_size)
+            .ok()
+            .filter(|&s| s > 0)
+            .ok_or_else(|| Error::InvalidArgument(format!("slot size {slot_size}")))?;
+        let data_size = (slot as u64)
+            .checked_mul(1 << ring_bits)
+            .filter(|&d| d <= isize::MAX as u64 / 2)
+            .ok_or_else(|| Error::InvalidArgument("ring too large".into()))?;
+        let g = Geometry {
+            kind: Kind::SlotRing,
+            ring_bits: ring_bits as u32,
+            slot_size: slot,
+            slab_count: 0,
+            data_size,
+        };
+        Ok(SharedRing {
+            mapped: Mapped::create(name, g)?,
+        })
+    }
+
+    /// Opens the named ring of `T` slots, waiting up to one second for its
+    /// creator to publish it.
+    pub fn attach<T: Pod>(name: &str) -> Result<SharedRing> {
+        Self::attach_slots(name, Some(std::mem::size_of::<T>()), Duration::from_secs(1))
+    }
+
+    /// Opens a named ring, checking the slot size when one is given and
+    /// waiting up to `timeout` for the segment to appear and be published.
+    pub fn attach_slots(
+        name: &str,
+        slot_size: Option<usize>,
+        timeout: Duration,
+    ) -> Result<SharedRing> {
+        let slot = slot_size.map(|s| u32::try_from(s).unwrap_or(u32::MAX));
+        Ok(SharedRing {
+            mapped: Mapped::open(name, Kind::SlotRing, slot, timeout)?,
+        })
+    }
+
+    /// Maps a ring received as a descriptor (see [`recv_fd`](super::recv_fd)).
+    pub fn from_fd(fd: OwnedFd, slot_size: Option<usize>) -> Result<SharedRing> {
+        let slot = slot_size.map(|s| u32::try_from(s).unwrap_or(u32::MAX));
+        Ok(SharedRing {
+            mapped: Mapped::from_fd(fd, Kind::SlotRing, slot)?,
+        })
+    }
+
+    /// Bytes per slot.
+    pub fn slot_size(&self) -> usize {
+        self.mapped.geometry.slot_size as usize
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        1 << self.mapped.geometry.ring_bits
+    }
+
+    fn check_type<T: Pod>(&self) -> Result<()> {
+        let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
+        if size != self.slot_size() || size == 0 || HEADER_SIZE % align != 0 || size % align != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "a {size}-byte type (alignment {align}) does not fit {}-byte slots",
+                self.slot_size()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Takes the producer side as typed slots. `Busy` while a live process
+    /// holds it. Dropping the producer closes the ring.
+    pub fn producer<T: Pod>(&self) -> Result<Producer<T>> {
+        self.producer_with(DEFAULT_STALE_AFTER)
+    }
+
+    /// [`producer`](Self::producer), taking over a holder silent for `stale_after`.
+    pub fn producer_with<T: Pod>(&self, stale_after: Duration) -> Result<Producer<T>> {
+        self.check_type::<T>()?;
+        let owner = self.mapped.claim(true, stale_after)?;
+        Producer::from_parts(self.mapped.raw(), owner, None)
+    }
+
+    /// Takes the consumer side as typed slots. `Busy` while a live process holds it.
+    pub fn consumer<T: Pod>(&self) -> Result<Consumer<T>> {
+        self.consumer_with(DEFAULT_STALE_AFTER)
+    }
+
+    /// [`consumer`](Self::consumer), taking over a holder silent for `stale_after`.
+    pub fn consumer_with<T: Pod>(&self, stale_after: Duration) -> Result<Consumer<T>> {
+        self.check_type::<T>()?;
+        let owner = self.mapped.claim(false, stale_after)?;
+        Consumer::from_parts(self.mapped.raw(), owner, None, 16)
+    }
+
+    /// Takes the producer side as byte slots (what the C and Python APIs use).
+    pub fn slot_producer(&self, stale_after: Duration) -> Result<SlotProducer> {
+        let owner = self.mapped.claim(true, stale_after)?;
+        SlotProducer::from_parts(self.mapped.raw(), owner, None)
+    }
+
+    /// Takes the consumer side as byte slots.
+    pub fn slot_consumer(&self, stale_after: Duration) -> Result<SlotConsumer> {
+        let owner = self.mapped.claim(false, stale_after)?;
+        SlotConsumer::from_parts(self.mapped.raw(), owner, None)
+    }
+
+    segment_methods!();
+}
+
+/// Removes the named segment if it is stale (its creator died and no live
+/// process holds a side); returns whether it was removed. Any kind of
+/// ringmpsc segment is accepted; a file that is not one is left alone.
+pub fn remove_if_stale(name: &str) -> Result<bool> {
+    let path = resolve_name(name)?;
+    let seg = Segment::open_named(&path, HEADER_SIZE, Duration::ZERO)?;
+    // SAFETY: at least HEADER_SIZE bytes are mapped; atomics accept any bits.
+    let header = unsafe { seg.base().cast::<Header>().as_ref() };
+    let kind = match header.ident.kind.load(crate::sync::Ordering::Relaxed) {
+        1 => Kind::SlotRing,
+        2 => Kind::MessageRing,
+        3 => Kind::Pool,
+        k => return Err(Error::InvalidHeader(format!("unknown segment kind {k}"))),
+    };
+    let m = Mapped::validate(seg, kind, None, Duration::ZERO)?;
+    if !m.is_stale() {
+        return Ok(false);
+    }
+    super::segment::unlink(&path)?;
+    Ok(true)
+}

@@ -1,0 +1,290 @@
+//! Shared-memory segments: a named file (under `/dev/shm` or any path) or an
+//! anonymous memfd, mapped `MAP_SHARED`.
+
+use crate::error::{Error, Result};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+/// A mapped shared-memory segment. Unmapped (and, when asked, unlinked)
+/// when dropped.
+pub struct Segment {
+    base: NonNull<u8>,
+    len: usize,
+    fd: OwnedFd,
+    path: Option<PathBuf>,
+    unlink_on_drop: bool,
+}
+
+// SAFETY: the mapping is shared memory accessed through atomics and the
+// role handles; the struct only owns the mapping and the descriptor.
+unsafe impl Send for Segment {}
+// SAFETY: as above; `&Segment` gives out only the base address and length.
+unsafe impl Sync for Segment {}
+
+/// Where a segment name lives: a bare name goes under `/dev/shm`, anything
+/// with a `/` is a path used as given.
+pub fn resolve_name(name: &str) -> Result<PathBuf> {
+    if name.is_empty() || name.contains('\0') {
+        return Err(Error::InvalidArgument(format!("bad segment name {name:?}")));
+    }
+    if name.contains('/') {
+        Ok(PathBuf::from(name))
+    } else {
+        Ok(Path::new("/dev/shm").join(name))
+    }
+}
+
+fn cpath(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::InvalidArgument(format!("path {} contains NUL", path.display())))
+}
+
+fn last_os_error(what: &str, path: Option<&Path>) -> Error {
+    let e = std::io::Error::last_os_error();
+    let msg = match path {
+        Some(p) => format!("{what} {}: {e}", p.display()),
+        None => format!("{what}: {e}"),
+    };
+    Error::Io(std::io::Error::new(e.kind(), msg))
+}
+
+fn map(fd: &OwnedFd, len: usize) -> Result<NonNull<u8>> {
+    // SAFETY: a fresh shared mapping of a file we hold open; the kernel
+    // picks the address. Errors are reported by MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(last_os_error("mmap", None));
+    }
+    Ok(NonNull::new(p.cast()).expect("mmap never returns NULL on success"))
+}
+
+fn file_size(fd: &OwnedFd) -> Result<(usize, bool)> {
+    // SAFETY: an all-zero stat is a valid out-buffer for fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open; st is writable.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(last_os_error("fstat", None));
+    }
+    let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
+    Ok((st.st_size.max(0) as usize, regular))
+}
+
+impl Segment {
+    /// Creates the file at `path` exclusively (`O_EXCL | O_NOFOLLOW`, mode
+    /// 0600 whatever the umask), sized `len` bytes of zeros, and maps it.
+    pub fn create_named(path: &Path, len: usize) -> Result<Segment> {
+        let c = cpath(path)?;
+        // SAFETY: c is a valid C string; the flags make a new file or fail.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600 as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            return Err(last_os_error("cannot create", Some(path)));
+        }
+        // SAFETY: open returned a new descriptor that we now own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let made = Self::size_and_map(fd, len, Some(path.to_path_buf()));
+        if made.is_err() {
+            // Do not leave a half-made file behind.
+            // SAFETY: c is a valid C string.
+            unsafe { libc::unlink(c.as_ptr()) };
+        }
+        let mut seg = made?;
+        seg.unlink_on_drop = false;
+        // SAFETY: fd is open; 0600 regardless of the umask.
+        if unsafe { libc::fchmod(seg.fd.as_raw_fd(), 0o600) } != 0 {
+            return Err(last_os_error("fchmod", Some(path)));
+        }
+        Ok(seg)
+    }
+
+    /// Creates an anonymous memfd of `len` bytes, sealed against shrinking
+    /// and growing, and maps it. Share it by passing [`fd`](Self::fd).
+    pub fn create_memfd(debug_name: &str, len: usize) -> Result<Segment> {
+        let c = CString::new(debug_name)
+            .map_err(|_| Error::InvalidArgument("memfd name contains NUL".into()))?;
+        // SAFETY: c is a valid C string.
+        let fd =
+            unsafe { libc::memfd_create(c.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+        if fd < 0 {
+            return Err(last_os_error("memfd_create", None));
+        }
+        // SAFETY: memfd_create returned a new descriptor that we now own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let seg = Self::size_and_map(fd, len, None)?;
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        // SAFETY: fcntl on our own descriptor.
+        if unsafe { libc::fcntl(seg.fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+            return Err(last_os_error("sealing the memfd", None));
+        }
+        Ok(seg)
+    }
+
+    fn size_and_map(fd: OwnedFd, len: usize, path: Option<PathBuf>) -> Result<Segment> {
+        if len == 0 || len > isize::MAX as usize {
+            return Err(Error::InvalidArgument(format!("segment size {len}")));
+        }
+        // SAFETY: fd is open for writing.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+            return Err(last_os_error("ftruncate", path.as_deref()));
+        }
+        let base = map(&fd, len)?;
+        Ok(Segment {
+            base,
+            len,
+            fd,
+            path,
+            unlink_on_drop: false,
+        })
+    }
+
+    /// Opens an existing segment file (`O_NOFOLLOW`), waiting up to
+    /// `timeout` for it to appear and to reach `min_len` bytes, and maps it
+    /// whole. The caller validates the header.
+    pub fn open_named(path: &Path, min_len: usize, timeout: Duration) -> Result<Segment> {
+        let c = cpath(path)?;
+        let deadline = Instant::now() + timeout;
+        let fd = loop {
+            // SAFETY: c is a valid C string.
+            let fd = unsafe {
+                libc::open(
+                    c.as_ptr(),
+                    libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: a new descriptor that we now own.
+                break unsafe { OwnedFd::from_raw_fd(fd) };
+            }
+            let err = last_os_error("cannot open", Some(path));
+            let missing = std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT);
+            if !missing || Instant::now() >= deadline {
+                return Err(err);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        Self::from_fd_waiting(fd, Some(path.to_path_buf()), min_len, deadline)
+    }
+
+    /// Maps a segment received as a descriptor (for example over a Unix socket).
+    pub fn from_fd(fd: OwnedFd, min_len: usize) -> Result<Segment> {
+        Self::from_fd_waiting(fd, None, min_len, Instant::now())
+    }
+
+    fn from_fd_waiting(
+        fd: OwnedFd,
+        path: Option<PathBuf>,
+        min_len: usize,
+        deadline: Instant,
+    ) -> Result<Segment> {
+        let len = loop {
+            let (len, regular) = file_size(&fd)?;
+            if !regular {
+                return Err(Error::InvalidHeader(format!(
+                    "{} is not a regular file",
+                    path.as_deref()
+                        .map_or("descriptor".into(), |p| p.display().to_string())
+                )));
+            }
+            if len >= min_len {
+                break len;
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::InvalidHeader(format!(
+                    "{} is {len} bytes, smaller than a segment header ({min_len})",
+                    path.as_deref()
+                        .map_or("segment".into(), |p| p.display().to_string())
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let base = map(&fd, len)?;
+        Ok(Segment {
+            base,
+            len,
+            fd,
+            path,
+            unlink_on_drop: false,
+        })
+    }
+
+    /// Base address of the mapping.
+    pub fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    /// Mapped length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true: a segment has at least its header.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The file path of a named segment.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The descriptor, to pass to another process ([`send_fd`](super::send_fd)).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Current size of the underlying file (a peer may have truncated it).
+    pub fn file_len(&self) -> Result<usize> {
+        Ok(file_size(&self.fd)?.0)
+    }
+
+    /// Removes the name of a named segment (mappings stay valid).
+    pub fn unlink(&self) -> Result<()> {
+        match &self.path {
+            Some(p) => unlink(p),
+            None => Ok(()),
+        }
+    }
+
+    /// Remove the name when this mapping is dropped.
+    pub fn set_unlink_on_drop(&mut self, unlink: bool) {
+        self.unlink_on_drop = unlink;
+    }
+}
+
+/// Removes a segment file by path.
+pub fn unlink(path: &Path) -> Result<()> {
+    let c = cpath(path)?;
+    // SAFETY: c is a valid C string.
+    if unsafe { libc::unlink(c.as_ptr()) } != 0 {
+        return Err(last_os_error("cannot unlink", Some(path)));
+    }
+    Ok(())
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // SAFETY: base/len describe our own mapping, unmapped once.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+        if self.unlink_on_drop {
+            let _ = self.unlink();
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! Shared segments in one process (several mappings of the same memory):
+//! creation, attach and its refusals, descriptor passing, the message ring,
+//! the shared pool, and a hostile peer scribbling over the memory.
+
+use ringcore::msg::MessageRing;
+use ringcore::shm::{self, recv_fd, send_fd, SharedRing};
+use ringcore::{BufferPool, Error, Handle, WaitStrategy};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+fn name(tag: &str) -> String {
+    format!("ringcore-test-{tag}-{}", std::process::id())
+}
+
+/// Removes the named segment when dropped, even if the test fails.
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = shm::unlink(&shm::resolve_name(&self.0).unwrap());
+    }
+}
+
+#[test]
+fn a_named_ring_carries_typed_items_between_two_mappings() {
+    let n = name("typed");
+    let _c = Cleanup(n.clone());
+    let a = SharedRing::create::<u64>(&n, 4).unwrap();
+    let b = SharedRing::attach::<u64>(&n).unwrap();
+    let mut tx = a.producer::<u64>().unwrap();
+    let mut rx = b.consumer::<u64>().unwrap();
+    assert_eq!(a.producer_pid(), std::process::id());
+    assert!(b.is_producer_alive(Duration::from_secs(1)));
+    assert!(a.is_consumer_alive(Duration::from_secs(1)));
+    for round in 0..10u64 {
+        let items: Vec<u64> = (0..16).map(|i| round * 100 + i).collect();
+        assert_eq!(tx.send(&items), 16);
+        let mut out = [0u64; 16];
+        assert_eq!(rx.recv(&mut out), 16);
+        assert_eq!(&out[..], &items[..]);
+    }
+    // One process, one holder per side.
+    assert!(matches!(a.producer::<u64>(), Err(Error::Busy(_))));
+    assert!(matches!(b.consumer::<u64>(), Err(Error::Busy(_))));
+    // A wrongly sized type is refused.
+    assert!(matches!(
+        b.producer::<u32>(),
+        Err(Error::InvalidArgument(_))
+    ));
+    drop(tx); // dropping the producer closes the ring and frees the side
+    assert!(b.is_closed());
+    assert_eq!(a.producer_pid(), 0);
+    assert!(matches!(rx.try_recv(), Err(Error::Closed)));
+}
+
+#[test]
+fn named_segments_are_private_exclusive_and_cleaned_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let n = name("excl");
+    let _c = Cleanup(n.clone());
+    let ring = SharedRing::create_slots(Some(&n), 3, 24).unwrap();
+    let path = shm::resolve_name(&n).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let again = SharedRing::create_slots(Some(&n), 3, 24);
+    assert!(matches!(again, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::AlreadyExists));
+    assert!(!ring.is_stale(), "its creator (us) is alive");
+    assert!(!shm::remove_if_stale(&n).unwrap());
+    ring.unlink().unwrap();
+    assert!(!path.exists());
+    assert_eq!(ring.slot_size(), 24);
+}
+
+#[test]
+fn attach_refuses_what_is_not_a_matching_segment() {
+    let dir = std::env::temp_dir();
+    let attach = |p: &std::path::Path, slot: Option<usize>| {
+        SharedRing::attach_slots(p.to_str().unwrap(), slot, Duration::from_millis(50))
+    };
+    let n = name("bad");
+    let _c = Cleanup(n.clone());
+    let ring = SharedRing::create_slots(Some(&n), 4, 16).unwrap();
+    let good = shm::resolve_name(&n).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+
+    // Mismatched slot size.
+    let e = SharedRing::attach_slots(&n, Some(8), Duration::ZERO)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&e, Error::InvalidHeader(m) if m.contains("16-byte slots")),
+        "{e}"
+    );
+
+    type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: [(&str, Damage, &str); 5] = [
+        (
+            "magic",
+            Box::new(|b| b[0] ^= 0xff),
+            "not a ringmpsc segment",
+        ),
+        ("version", Box::new(|b| b[8] = 99), "version 99"),
+        ("kind", Box::new(|b| b[12] = 2), "message ring"),
+        (
+            "truncated",
+            Box::new(|b| b.truncate(600)),
+            "file is 600 bytes",
+        ),
+        (
+            "ring_bits",
+            Box::new(|b| b[0x14] = 40),
+            "inconsistent layout",
+        ),
+    ];
+    for (tag, damage, expect) in cases {
+        let p = dir.join(format!("ringcore-bad-{tag}-{}", std::process::id()));
+        let mut b = bytes.clone();
+        damage(&mut b);
+        std::fs::write(&p, &b).unwrap();
+        let e = attach(&p, None).err().expect(tag);
+        std::fs::remove_file(&p).unwrap();
+        assert!(matches!(e, Error::InvalidHeader(_)), "{tag}: {e}");
+        assert!(e.to_string().contains(expect), "{tag}: {e}");
+    }
+    // A file of zeros is never published.
+    let p = dir.join(format!("ringcore-bad-zeros-{}", std::process::id()));
+    std::fs::write(&p, vec![0u8; 4096]).unwrap();
+    let e = attach(&p, None).err().unwrap();
+    std::fs::remove_file(&p).unwrap();
+    assert!(e.to_string().contains("not published"), "{e}");
+    // A file shorter than a header, and something that is not a file.
+    let p = dir.join(format!("ringcore-bad-short-{}", std::process::id()));
+    std::fs::write(&p, b"short").unwrap();
+    let e = attach(&p, None).err().unwrap();
+    std::fs::remove_file(&p).unwrap();
+    assert!(
+        e.to_string().contains("smaller than a segment header"),
+        "{e}"
+    );
+    let e = attach(std::path::Path::new("/dev/null"), None)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    let e = attach(&dir.join("ringcore-does-not-exist"), None)
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::Io(_)), "{e}");
+    drop(ring);
+}
+
+#[test]
+fn an_anonymous_memfd_ring_travels_by_descriptor() {
+    let ring = SharedRing::create_slots(None, 6, 8).unwrap();
+    let (a, b) = UnixStream::pair().unwrap();
+    send_fd(&a, ring.fd()).unwrap();
+    let fd = recv_fd(&b).unwrap();
+    let other = SharedRing::from_fd(fd, Some(8)).unwrap();
+    let mut tx = ring.slot_producer(Duration::from_secs(1)).unwrap();
+    let mut rx = other.slot_consumer(Duration::from_secs(1)).unwrap();
+    tx.send(&42u64.to_le_bytes()).unwrap();
+    let mut out = [0u8; 8];
+    rx.try_recv(&mut out).unwrap();
+    assert_eq!(u64::from_le_bytes(out), 42);
+    // The memfd is sealed: it cannot be shrunk under the mapping.
+    use std::os::fd::AsRawFd;
+    // SAFETY: ftruncate on a descriptor we hold; expected to fail.
+    let rc = unsafe { libc::ftruncate(ring.fd().as_raw_fd(), 100) };
+    assert_eq!(rc, -1);
+    // A message without a descriptor is refused.
+    use std::io::Write;
+    (&a).write_all(b"x").unwrap();
+    assert!(recv_fd(&b).is_err());
+}
+
+#[test]
+fn blocking_waits_work_across_mappings() {
+    let ring = SharedRing::create_slots(None, 2, 8).unwrap();
+    let (a, b) = UnixStream::pair().unwrap();
+    send_fd(&a, ring.fd()).unwrap();
+    let other = SharedRing::from_fd(recv_fd(&b).unwrap(), Some(8)).unwrap();
+    let mut rx = other.consumer::<u64>().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        loop {
+            match rx.recv_blocking(WaitStrategy::Blocking) {
+                Ok(v) => got.push(v),
+                Err(Error::Closed) => return got,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    let mut tx = ring.producer::<u64>().unwrap();
+    for i in 0..1000 {
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        tx.send_one_blocking(i, WaitStrategy::Blocking).unwrap();
+    }
+    drop(tx);
+    assert_eq!(t.join().unwrap(), (0..1000).collect::<Vec<u64>>());
+}
+
+#[test]
+fn message_ring_wraps_with_padding_and_checks_sizes() {
+    let ring = MessageRing::create(None, 12).unwrap(); // 4096 bytes
+    let mut tx = ring.sender().unwrap();
+    let mut rx = ring.receiver().unwrap();
+    assert_eq!(ring.max_message(), 4088);
+    assert!(matches!(
+        tx.try_claim(4089),
+        Err(Error::TooLarge {
+            len: 4089,
+            max: 4088
+        })
+    ));
+    // Sizes that do not divide the ring force padding records at the wrap.
+    let mut expected = std::collections::VecDeque::new();
+    let mut seq = 0u32;
+    for round in 0..2000usize {
+        let len = (round * 37) % 700;
+        let payload: Vec<u8> = (0..len).map(|i| (i as u32 ^ seq) as u8).collect();
+        match tx.send(seq, &payload) {
+            Ok(()) => {
+                expected.push_back((seq, payload));
+                seq += 1;
+            }
+            Err(Error::Full) => {
+                // Drain a few and retry later.
+                for _ in 0..3 {
+                    match rx.try_recv() {
+                        Ok(m) => {
+                            let (t, p) = expected.pop_front().unwrap();
+                            assert_eq!((m.msg_type(), m.payload()), (t, &p[..]));
+                        }
+                        Err(Error::Empty) => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let n = rx
+        .recv_batch(usize::MAX, |t, p| {
+            let (et, ep) = expected.pop_front().unwrap();
+            assert_eq!((t, p), (et, &ep[..]));
+        })
+        .unwrap();
+    assert!(n > 0);
+    assert!(expected.is_empty());
+    // Zero-copy claim, partial commit, abort.
+    let buf = tx.try_claim(100).unwrap();
+    buf[..5].copy_from_slice(b"hello");
+    tx.commit_len(1, 5).unwrap();
+    tx.try_claim(10).unwrap();
+    tx.abort();
+    assert!(tx.commit(1).is_err(), "nothing claimed");
+    assert!(tx.try_claim(1).is_ok());
+    assert!(matches!(
+        tx.commit(u32::MAX),
+        Err(Error::InvalidArgument(_))
+    ));
+    tx.abort();
+    let m = rx.try_recv().unwrap();
+    assert_eq!((m.msg_type(), m.payload()), (1, &b"hello"[..]));
+    drop(m);
+    assert!(matches!(rx.try_recv(), Err(Error::Empty)));
+    drop(tx);
+    assert!(matches!(rx.try_recv(), Err(Error::Closed)));
+}
+
+#[test]
+fn message_ring_refuses_scribbled_records() {
+    let ring = MessageRing::create(None, 12).unwrap();
+    let mut tx = ring.sender().unwrap();
+    let mut rx = ring.receiver().unwrap();
+    tx.send(5, &[1u8; 40]).unwrap();
+    // A hostile peer rewrites the record's length to point past the ring.
+    let path = format!("/proc/self/fd/{}", {
+        use std::os::fd::AsRawFd;
+        ring.fd().as_raw_fd()
+    });
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    use std::os::unix::fs::FileExt;
+    file.write_at(&100_000u32.to_ne_bytes(), 512).unwrap();
+    let e = rx.try_recv().err().unwrap();
+    assert!(matches!(e, Error::Corrupt(_)), "{e}");
+    let e = rx
+        .recv_batch(10, |_, _| panic!("must not deliver"))
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::Corrupt(_)), "{e}");
+    // Put it back: the ring recovers.
+    file.write_at(&40u32.to_ne_bytes(), 512).unwrap();
+    assert_eq!(rx.try_recv().unwrap().payload(), &[1u8; 40]);
+}
+
+#[test]
+fn a_hostile_peer_scribbling_in_a_loop_never_crashes_the_reader() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let ring = MessageRing::create(None, 12).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", ring.fd().as_raw_fd()))
+        .unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let slots = SharedRing::create_slots(None, 4, 8).unwrap();
+    let sfile = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", slots.fd().as_raw_fd()))
+        .unwrap();
+    let mut srx = slots.consumer::<u64>().unwrap();
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let rounds = 20_000;
+    let mut corrupt = 0;
+    for _ in 0..rounds {
+        // Random bytes at random places of the indices and the data.
+        for _ in 0..4 {
+            let at = 0x80 + next() % (512 + 4096 - 8 - 0x80);
+            file.write_at(&next().to_ne_bytes(), at).unwrap();
+            let at = 0x80 + next() % (512 + 128 - 8 - 0x80);
+            sfile.write_at(&next().to_ne_bytes(), at).unwrap();
+        }
+        match rx.try_recv() {
+            Ok(m) => assert!(m.payload().len() <= 4088),
+            Err(Error::Corrupt(_)) => corrupt += 1,
+            Err(_) => {}
+        }
+        let _ = rx.recv_batch(8, |_, p| assert!(p.len() <= 4088));
+        match srx.try_recv() {
+            Ok(_) | Err(Error::Empty) | Err(Error::Closed) => {}
+            Err(Error::Corrupt(_)) => corrupt += 1,
+            Err(e) => panic!("{e}"),
+        }
+        let _ = srx.consume_batch(|_| {});
+    }
+    assert!(corrupt > 0, "scribbling must be noticed");
+}
+
+#[test]
+fn pools_check_every_handle() {
+    let pool = BufferPool::new(100, 4).unwrap();
+    assert_eq!(
+        (pool.capacity(), pool.slab_size(), pool.available_count()),
+        (4, 100, 4)
+    );
+    let hs: Vec<Handle> = (0..4).map(|_| pool.alloc().unwrap()).collect();
+    assert!(pool.alloc().is_none());
+    assert_eq!(pool.available_count(), 0);
+    pool.write(hs[0], b"payload").unwrap();
+    assert!(matches!(
+        pool.write(hs[1], &[0; 101]),
+        Err(Error::TooLarge { .. })
+    ));
+    let mut out = [0u8; 16];
+    assert_eq!(pool.read_into(hs[0], &mut out).unwrap(), 7);
+    // SAFETY: we hold hs[0] and nothing writes it meanwhile.
+    assert_eq!(unsafe { pool.get(hs[0]) }.unwrap(), b"payload");
+    pool.free(hs[0]).unwrap();
+    assert!(pool.free(hs[0]).is_err(), "double free");
+    assert!(pool.read_into(hs[0], &mut out).is_err(), "use after free");
+    let again = pool.alloc().unwrap();
+    assert_ne!(again, hs[0], "a reused slab gets a new generation");
+    assert!(
+        pool.set_len(hs[0], 1).is_err(),
+        "the stale handle stays refused"
+    );
+    assert!(pool.free(Handle::from_raw(99)).is_err(), "foreign index");
+    for h in hs.into_iter().skip(1).chain([again]) {
+        pool.free(h).unwrap();
+    }
+    assert_eq!(pool.available_count(), 4);
+    assert!(BufferPool::new(0, 4).is_err());
+    assert!(BufferPool::new(64, 0).is_err());
+}
+
+#[test]
+fn a_shared_pool_is_seen_by_every_mapping() {
+    let n = name("pool");
+    let _c = Cleanup(n.clone());
+    let a = BufferPool::create_shared(Some(&n), 4096, 8).unwrap();
+    let b = BufferPool::attach_shared(&n, Duration::from_secs(1)).unwrap();
+    assert_eq!((b.capacity(), b.slab_size()), (8, 4096));
+    let h = a.alloc().unwrap();
+    a.write(h, &[7u8; 3000]).unwrap();
+    let mut out = vec![0u8; 4096];
+    assert_eq!(b.read_into(h, &mut out).unwrap(), 3000);
+    assert!(out[..3000].iter().all(|&x| x == 7));
+    b.free(h).unwrap();
+    assert!(a.free(h).is_err());
+    assert_eq!(a.available_count(), 8);
+    assert!(
+        SharedRing::attach_slots(&n, None, Duration::ZERO).is_err(),
+        "a pool is not a ring"
+    );
+}
+
+#[test]
+fn threads_share_a_pool_without_losing_slabs() {
+    let pool = BufferPool::new(64, 32).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for i in 0..20_000u32 {
+                    if let Some(h) = pool.alloc() {
+                        let v = (t << 24 | i).to_le_bytes();
+                        pool.write(h, &v).unwrap();
+                        let mut out = [0u8; 4];
+                        pool.read_into(h, &mut out).unwrap();
+                        assert_eq!(out, v, "slab handed to two owners");
+                        pool.free(h).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(pool.available_count(), 32);
+}
