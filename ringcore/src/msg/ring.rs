@@ -415,8 +415,21 @@ impl MessageReceiver {
 
     /// Waits by `strategy` for a message, then returns it like [`try_recv`](Self::try_recv).
     pub fn recv_blocking(&mut self, strategy: WaitStrategy) -> Result<Message<'_>> {
-        self.wait(strategy)?;
-        self.try_recv()
+        let mut waiter = Waiter::new(strategy);
+        let (msg_type, payload, len) = loop {
+            self.cur.wait_for_data(&mut waiter, None)?;
+            // What woke us may have been padding only: wait again then.
+            match self.peek() {
+                Err(Error::Empty) => continue,
+                other => break other?,
+            }
+        };
+        Ok(Message {
+            rx: self,
+            msg_type,
+            payload,
+            len,
+        })
     }
 
     /// Waits by `strategy` until something is readable. `Closed` once the

@@ -1,0 +1,190 @@
+//! Real processes on one segment: this test binary re-executes itself as
+//! the child (`RINGCORE_CHILD` names the role), so producer and consumer are
+//! separate processes, and the producer is killed with SIGKILL mid-stream.
+
+use ringcore::msg::MessageRing;
+use ringcore::shm::{self, SharedRing};
+use ringcore::{Error, WaitStrategy};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// FNV-1a: the checksum every test message carries.
+fn checksum(data: &[u8]) -> u32 {
+    data.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Message `seq`: a sequence number, a length from a fixed pseudo-random
+/// pattern (0..=2000 bytes), bytes derived from both, and the checksum as type.
+fn message(seq: u64) -> Vec<u8> {
+    let len = ((seq.wrapping_mul(2_654_435_761) >> 7) % 2001) as usize;
+    let mut m = seq.to_le_bytes().to_vec();
+    m.extend((0..len).map(|i| (i as u64 ^ seq) as u8));
+    m
+}
+
+fn spawn(role: &str, name: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env("RINGCORE_CHILD", role)
+        .env("RINGCORE_SEGMENT", name)
+        .spawn()
+        .unwrap()
+}
+
+/// The child side; a no-op when run as a normal test.
+#[test]
+fn child_entry() {
+    let (Ok(role), Ok(name)) = (
+        std::env::var("RINGCORE_CHILD"),
+        std::env::var("RINGCORE_SEGMENT"),
+    ) else {
+        return;
+    };
+    match role.as_str() {
+        // Sends messages forever (until killed), starting where the ring's
+        // previous producer stopped.
+        "msg-producer" => {
+            let ring = MessageRing::attach(&name, Duration::from_secs(5)).unwrap();
+            let mut tx = ring.sender().unwrap();
+            let start: u64 = std::env::var("RINGCORE_START").map_or(0, |s| s.parse().unwrap());
+            for seq in start.. {
+                let m = message(seq);
+                tx.send_blocking(checksum(&m), &m, WaitStrategy::Blocking)
+                    .unwrap();
+            }
+        }
+        "slot-producer" => {
+            let ring = SharedRing::attach::<[u64; 4]>(&name).unwrap();
+            let mut tx = ring.producer::<[u64; 4]>().unwrap();
+            for seq in 0u64.. {
+                let item = [seq, !seq, seq.rotate_left(17), seq ^ 0xdead_beef];
+                tx.send_one_blocking(item, WaitStrategy::Blocking).unwrap();
+            }
+        }
+        other => panic!("unknown child role {other}"),
+    }
+}
+
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = shm::unlink(&shm::resolve_name(&self.0).unwrap());
+    }
+}
+
+fn kill9(child: &mut Child) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+/// Reads every message left after the producer died; checks each one whole.
+fn drain_and_check(rx: &mut ringcore::msg::MessageReceiver, next: &mut u64) {
+    loop {
+        match rx.try_recv() {
+            Ok(m) => {
+                let p = m.payload();
+                assert_eq!(checksum(p), m.msg_type(), "torn message {}", *next);
+                assert_eq!(p, &message(*next)[..], "message {} out of order", *next);
+                *next += 1;
+            }
+            Err(Error::Empty) => return,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn killing_the_producer_mid_stream_leaves_only_whole_messages() {
+    let name = format!("ringcore-kill-msg-{}", std::process::id());
+    let _c = Cleanup(name.clone());
+    let ring = MessageRing::create(Some(&name), 14).unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let mut next = 0u64;
+    let mut seed = 0x9e37_79b9u64;
+    for round in 0..5 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+            .env("RINGCORE_CHILD", "msg-producer")
+            .env("RINGCORE_SEGMENT", &name)
+            .env("RINGCORE_START", next.to_string())
+            .spawn()
+            .unwrap();
+        // Consume for a pseudo-random while, then kill the producer wherever it is.
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let run_for = Duration::from_millis(30 + (seed >> 33) % 120);
+        let started = Instant::now();
+        while started.elapsed() < run_for {
+            match rx.recv_blocking(WaitStrategy::TimedBlocking {
+                timeout: Duration::from_millis(20),
+            }) {
+                Ok(m) => {
+                    let p = m.payload();
+                    assert_eq!(checksum(p), m.msg_type(), "torn message {next}");
+                    assert_eq!(p, &message(next)[..], "message {next} out of order");
+                    next += 1;
+                }
+                Err(Error::TimedOut) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(
+            ring.is_producer_alive(Duration::from_millis(500)),
+            "round {round}"
+        );
+        kill9(&mut child);
+        // Death is seen at once (the pid is gone), whatever the heartbeat says.
+        let seen = Instant::now();
+        while ring.is_producer_alive(Duration::from_millis(200)) {
+            assert!(
+                seen.elapsed() < Duration::from_secs(1),
+                "death not detected"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drain_and_check(&mut rx, &mut next);
+        assert!(!ring.is_closed(), "a killed producer closes nothing");
+    }
+    assert!(next > 0);
+}
+
+#[test]
+fn killing_a_slot_producer_leaves_whole_items_and_lets_a_new_one_take_over() {
+    let name = format!("ringcore-kill-slot-{}", std::process::id());
+    let _c = Cleanup(name.clone());
+    let ring = SharedRing::create::<[u64; 4]>(&name, 8).unwrap();
+    let mut rx = ring.consumer::<[u64; 4]>().unwrap();
+    let mut child = spawn("slot-producer", &name);
+    let mut next = 0u64;
+    let started = Instant::now();
+    while next < 100_000 && started.elapsed() < Duration::from_secs(20) {
+        rx.consume_batch(|item| {
+            let s = next;
+            assert_eq!(
+                *item,
+                [s, !s, s.rotate_left(17), s ^ 0xdead_beef],
+                "torn item"
+            );
+            next += 1;
+        });
+    }
+    kill9(&mut child);
+    rx.consume_batch(|item| {
+        let s = next;
+        assert_eq!(
+            *item,
+            [s, !s, s.rotate_left(17), s ^ 0xdead_beef],
+            "torn item"
+        );
+        next += 1;
+    });
+    assert!(!ring.is_producer_alive(Duration::from_secs(1)));
+    // The dead producer's side is taken over.
+    let mut tx = ring.producer::<[u64; 4]>().unwrap();
+    let s = next;
+    tx.send_one([s, !s, s.rotate_left(17), s ^ 0xdead_beef])
+        .unwrap();
+    assert_eq!(rx.try_recv().unwrap()[0], s);
+}
