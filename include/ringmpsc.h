@@ -76,8 +76,33 @@
 // An internal error was caught at the boundary (a bug: please report it).
 #define RMPSC_EPANIC -13
 
-// An in-process SPSC ring of fixed-size slots (opaque).
+// A listening Unix socket that hands out descriptors (opaque); its socket
+// file is removed when freed.
+typedef struct rmpsc_fd_server_t rmpsc_fd_server_t;
+
+// The receiving side of a message ring (opaque). One thread at a time.
+typedef struct rmpsc_msg_receiver_t rmpsc_msg_receiver_t;
+
+// A shared ring of variable-size byte messages (opaque): the mapping.
+typedef struct rmpsc_msg_ring_t rmpsc_msg_ring_t;
+
+// The sending side of a message ring (opaque). One thread at a time.
+typedef struct rmpsc_msg_sender_t rmpsc_msg_sender_t;
+
+// A pool of fixed-size slabs (opaque). alloc/release are lock-free and
+// thread-safe (and process-safe for a shared pool); a slab belongs to
+// whoever holds its handle.
+typedef struct rmpsc_pool_t rmpsc_pool_t;
+
+// An SPSC ring of fixed-size slots (opaque): an in-process ring from
+// rmpsc_ring_new (both sides), or one side of a shared ring from
+// rmpsc_shared_producer / rmpsc_shared_consumer.
 typedef struct rmpsc_ring_t rmpsc_ring_t;
+
+// A shared-memory ring of fixed-size slots (opaque): the mapping of a
+// segment that several processes open. Take a side with
+// rmpsc_shared_producer / rmpsc_shared_consumer.
+typedef struct rmpsc_shared_t rmpsc_shared_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -95,7 +120,177 @@ const char *rmpsc_version(void);
 // Short description of an RMPSC_E* code (static storage). Thread-safe.
 const char *rmpsc_strerror(int code);
 
-// Creates a ring of `capacity` slots (a power of two, at most 2^32) of
+// Binds and listens on the Unix socket at `path` (which must not exist). Thread-safe.
+int rmpsc_fd_server_listen(const char *path, rmpsc_fd_server_t **out);
+
+// Accepts one connection; `*conn` is a socket the caller owns and closes.
+// Blocks. One thread at a time per server.
+int rmpsc_fd_server_accept(rmpsc_fd_server_t *server, int *conn);
+
+// Closes the server and removes its socket file. NULL is ignored.
+void rmpsc_fd_server_free(rmpsc_fd_server_t *server);
+
+// Connects to the Unix socket at `path`; `*conn` is a socket the caller
+// owns and closes. Thread-safe.
+int rmpsc_fd_connect(const char *path, int *conn);
+
+// Sends descriptor `fd` over the connected Unix socket `sock`. Thread-safe.
+int rmpsc_fd_send(int sock, int fd);
+
+// Receives a descriptor sent with rmpsc_fd_send; `*fd` is the caller's to close.
+// Errors: RMPSC_EDISCONNECTED (peer closed), RMPSC_EINVAL (no descriptor).
+int rmpsc_fd_recv(int sock, int *fd);
+
+// Creates a message ring of `capacity` bytes (a power of two, 4 KiB to
+// 4 GiB). `name` as for rmpsc_shared_create (NULL: anonymous memfd). The
+// largest message is `capacity - 8` bytes. Thread-safe.
+int rmpsc_msg_ring_create(const char *name, size_t capacity, rmpsc_msg_ring_t **out);
+
+// Opens a named message ring, waiting up to `timeout_ns` (negative: a day)
+// for it to be published. Errors: RMPSC_EHEADER, RMPSC_EIO. Thread-safe.
+int rmpsc_msg_ring_attach(const char *name, int64_t timeout_ns, rmpsc_msg_ring_t **out);
+
+// Maps a message ring from a descriptor (duplicated; the caller keeps `fd`).
+int rmpsc_msg_ring_attach_fd(int fd, rmpsc_msg_ring_t **out);
+
+// Unmaps the ring (sides taken from it stay valid until freed). NULL is ignored.
+void rmpsc_msg_ring_free(rmpsc_msg_ring_t *r);
+
+// The segment's descriptor (owned by the handle; -1 for NULL). Thread-safe.
+int rmpsc_msg_ring_fd(const rmpsc_msg_ring_t *r);
+
+// Largest message payload in bytes (0 for NULL). Thread-safe.
+size_t rmpsc_msg_ring_max_message(const rmpsc_msg_ring_t *r);
+
+// Closes the ring for every process. Thread-safe.
+int rmpsc_msg_ring_close(rmpsc_msg_ring_t *r);
+
+// Whether the ring is closed. Thread-safe.
+bool rmpsc_msg_ring_is_closed(const rmpsc_msg_ring_t *r);
+
+// Whether a sending process holds the ring and is alive within `timeout_ns`. Thread-safe.
+bool rmpsc_msg_ring_is_sender_alive(const rmpsc_msg_ring_t *r, int64_t timeout_ns);
+
+// Whether a receiving process holds the ring and is alive within `timeout_ns`. Thread-safe.
+bool rmpsc_msg_ring_is_receiver_alive(const rmpsc_msg_ring_t *r, int64_t timeout_ns);
+
+// Removes the segment's name (named rings). Thread-safe.
+int rmpsc_msg_ring_unlink(rmpsc_msg_ring_t *r);
+
+// Takes the sending side for this process. RMPSC_EBUSY while a live process
+// holds it. Free it with rmpsc_msg_sender_free (which closes the ring).
+int rmpsc_msg_sender_new(rmpsc_msg_ring_t *r, rmpsc_msg_sender_t **out);
+
+// Releases the sending side and closes the ring. NULL is ignored.
+void rmpsc_msg_sender_free(rmpsc_msg_sender_t *s);
+
+// Claims room for a `len`-byte message and points `*buf` at it, for writing
+// in place; publish with rmpsc_msg_sender_commit or drop with
+// rmpsc_msg_sender_abort. Errors: RMPSC_EFULL, RMPSC_ECLOSED,
+// RMPSC_ETOOLARGE. Sending side, one thread at a time.
+int rmpsc_msg_sender_claim(rmpsc_msg_sender_t *s, size_t len, void **buf);
+
+// Publishes the first `len` bytes of the claimed message with type
+// `msg_type` (0xffffffff is reserved). Errors: RMPSC_EINVAL.
+int rmpsc_msg_sender_commit(rmpsc_msg_sender_t *s, uint32_t msg_type, size_t len);
+
+// Drops the claimed message; nothing is published.
+int rmpsc_msg_sender_abort(rmpsc_msg_sender_t *s);
+
+// Sends one message (copy). Errors: RMPSC_EFULL, RMPSC_ECLOSED, RMPSC_ETOOLARGE.
+int rmpsc_msg_sender_send(rmpsc_msg_sender_t *s, uint32_t msg_type, const void *data, size_t len);
+
+// Sends one message, waiting up to `timeout_ns` (negative: no limit) for room.
+// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ETOOLARGE.
+int rmpsc_msg_sender_send_blocking(rmpsc_msg_sender_t *s,
+                                   uint32_t msg_type,
+                                   const void *data,
+                                   size_t len,
+                                   int64_t timeout_ns);
+
+// Takes the receiving side for this process. RMPSC_EBUSY while a live
+// process holds it. Free it with rmpsc_msg_receiver_free (which closes the ring).
+int rmpsc_msg_receiver_new(rmpsc_msg_ring_t *r, rmpsc_msg_receiver_t **out);
+
+// Releases the receiving side and closes the ring. NULL is ignored.
+void rmpsc_msg_receiver_free(rmpsc_msg_receiver_t *r);
+
+// Receives the next message in place: `*data` points into shared memory and
+// stays valid until rmpsc_msg_receiver_release, which must come before the
+// next receive. Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained),
+// RMPSC_ECORRUPT. Receiving side, one thread at a time.
+int rmpsc_msg_receiver_recv(rmpsc_msg_receiver_t *r,
+                            uint32_t *msg_type,
+                            const void **data,
+                            size_t *len);
+
+// rmpsc_msg_receiver_recv, waiting up to `timeout_ns` (negative: no limit).
+// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ECORRUPT.
+int rmpsc_msg_receiver_recv_blocking(rmpsc_msg_receiver_t *r,
+                                     int64_t timeout_ns,
+                                     uint32_t *msg_type,
+                                     const void **data,
+                                     size_t *len);
+
+// Frees the message from the last receive. Receiving side.
+int rmpsc_msg_receiver_release(rmpsc_msg_receiver_t *r);
+
+// A pool of `num_slabs` slabs of `slab_size` bytes on this process's heap. Thread-safe.
+int rmpsc_pool_new(size_t slab_size, size_t num_slabs, rmpsc_pool_t **out);
+
+// A pool in shared memory: `name` as for rmpsc_shared_create (NULL: an
+// anonymous memfd, shared with rmpsc_pool_fd). Thread-safe.
+int rmpsc_pool_create_shared(const char *name,
+                             size_t slab_size,
+                             size_t num_slabs,
+                             rmpsc_pool_t **out);
+
+// Opens a named shared pool, waiting up to `timeout_ns` (negative: a day). Thread-safe.
+int rmpsc_pool_attach(const char *name, int64_t timeout_ns, rmpsc_pool_t **out);
+
+// Maps a shared pool from a descriptor (duplicated; the caller keeps `fd`). Thread-safe.
+int rmpsc_pool_attach_fd(int fd, rmpsc_pool_t **out);
+
+// Frees the pool handle (a shared pool's memory lives on in other
+// processes). NULL is ignored.
+void rmpsc_pool_free(rmpsc_pool_t *p);
+
+// The segment descriptor of a shared pool (-1 for a heap pool or NULL). Thread-safe.
+int rmpsc_pool_fd(const rmpsc_pool_t *p);
+
+// Takes a free slab; `*handle` is its 4-byte handle (send it through a ring).
+// Errors: RMPSC_EFULL (every slab in use), RMPSC_ECORRUPT. Thread-safe.
+int rmpsc_pool_alloc(const rmpsc_pool_t *p, uint32_t *handle);
+
+// Returns a slab to the pool. A handle that is not allocated (freed twice,
+// stale, foreign) gives RMPSC_EINVAL and changes nothing. Thread-safe.
+int rmpsc_pool_release(const rmpsc_pool_t *p, uint32_t handle);
+
+// The whole slab of `handle`, writable in place: `*data`, `*capacity` bytes.
+// The handle's holder only. Errors: RMPSC_EINVAL (bad handle).
+int rmpsc_pool_get_writable(const rmpsc_pool_t *p, uint32_t handle, void **data, size_t *capacity);
+
+// Sets the payload length of a slab (at most the slab size). Errors:
+// RMPSC_EINVAL, RMPSC_ETOOLARGE.
+int rmpsc_pool_set_len(const rmpsc_pool_t *p, uint32_t handle, size_t len);
+
+// The payload of a slab in place: `*data`, `*len` bytes (set by
+// rmpsc_pool_set_len). Errors: RMPSC_EINVAL (bad handle).
+int rmpsc_pool_get(const rmpsc_pool_t *p, uint32_t handle, const void **data, size_t *len);
+
+// Free slabs (a diagnostic walk of the free list). Thread-safe.
+size_t rmpsc_pool_available(const rmpsc_pool_t *p);
+
+// Number of slabs. Thread-safe.
+size_t rmpsc_pool_capacity(const rmpsc_pool_t *p);
+
+// Bytes per slab. Thread-safe.
+size_t rmpsc_pool_slab_size(const rmpsc_pool_t *p);
+
+// Removes the name of a named shared pool. Thread-safe.
+int rmpsc_pool_unlink(const rmpsc_pool_t *p);
+
+// Creates an in-process ring of `capacity` slots (a power of two, at most 2^32) of
 // `elem_size` bytes each and stores it in `*out`.
 // Errors: RMPSC_EINVAL (bad capacity or size, NULL out), RMPSC_EIO (no memory).
 // Thread-safe.
@@ -169,6 +364,71 @@ int rmpsc_ring_close(rmpsc_ring_t *ring);
 
 // 1 if the ring is closed, 0 if not (or NULL). Thread-safe.
 bool rmpsc_ring_is_closed(const rmpsc_ring_t *ring);
+
+// Creates a shared ring of `capacity` slots (a power of two) of `slot_size`
+// bytes. `name` names the segment: a bare name lives under /dev/shm, a name
+// with '/' is a path; creation is exclusive and the file is mode 0600. With
+// `name` NULL the segment is an anonymous sealed memfd: share it with
+// rmpsc_shared_fd and rmpsc_fd_send. Thread-safe.
+int rmpsc_shared_create(const char *name, size_t capacity, size_t slot_size, rmpsc_shared_t **out);
+
+// Opens the named shared ring, waiting up to `timeout_ns` (negative: a day)
+// for its creator to publish it. `slot_size` 0 accepts any slot size,
+// otherwise it must match. Errors: RMPSC_EHEADER (not a matching segment:
+// magic, version, kind, sizes), RMPSC_EIO. Thread-safe.
+int rmpsc_shared_attach(const char *name,
+                        size_t slot_size,
+                        int64_t timeout_ns,
+                        rmpsc_shared_t **out);
+
+// Maps a shared ring from a descriptor (received with rmpsc_fd_recv). The
+// library duplicates `fd`; the caller still owns and closes its own.
+int rmpsc_shared_attach_fd(int fd, size_t slot_size, rmpsc_shared_t **out);
+
+// Unmaps the ring (sides taken from it stay valid until freed). NULL is ignored.
+void rmpsc_shared_free(rmpsc_shared_t *s);
+
+// The segment's descriptor (owned by the handle; -1 for NULL). Thread-safe.
+int rmpsc_shared_fd(const rmpsc_shared_t *s);
+
+// Takes the producer side for this process and returns it as a ring handle
+// that accepts the producer-side rmpsc_ring_* calls (free it with
+// rmpsc_ring_free; freeing closes the ring). Errors: RMPSC_EBUSY while a
+// live process holds the side (a dead holder's side is taken over).
+int rmpsc_shared_producer(rmpsc_shared_t *s, rmpsc_ring_t **out);
+
+// Takes the consumer side, as rmpsc_shared_producer does the producer side.
+int rmpsc_shared_consumer(rmpsc_shared_t *s, rmpsc_ring_t **out);
+
+// Slots of the ring (0 for NULL). Thread-safe.
+size_t rmpsc_shared_capacity(const rmpsc_shared_t *s);
+
+// Bytes per slot (0 for NULL). Thread-safe.
+size_t rmpsc_shared_slot_size(const rmpsc_shared_t *s);
+
+// Items waiting (0 for NULL). Thread-safe.
+size_t rmpsc_shared_len(const rmpsc_shared_t *s);
+
+// Closes the ring for every process and wakes every sleeper. Thread-safe.
+int rmpsc_shared_close(rmpsc_shared_t *s);
+
+// Whether the ring is closed. Thread-safe.
+bool rmpsc_shared_is_closed(const rmpsc_shared_t *s);
+
+// Whether a producer process holds the ring and its heartbeat (stamped every
+// 20 ms) is younger than `timeout_ns`. Thread-safe.
+bool rmpsc_shared_is_producer_alive(const rmpsc_shared_t *s, int64_t timeout_ns);
+
+// Whether a consumer process holds the ring and is alive (see above). Thread-safe.
+bool rmpsc_shared_is_consumer_alive(const rmpsc_shared_t *s, int64_t timeout_ns);
+
+// Removes the segment's name (named rings); mappings stay valid. Thread-safe.
+int rmpsc_shared_unlink(rmpsc_shared_t *s);
+
+// Removes the named segment (of any kind) if its creator is dead and no
+// live process holds a side; `*removed` (may be NULL) tells whether it was.
+// Thread-safe.
+int rmpsc_shm_remove_if_stale(const char *name, bool *removed);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -15,8 +15,16 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod fd;
+mod msg;
+mod pool;
 mod ring;
+mod shared;
+pub use fd::*;
+pub use msg::*;
+pub use pool::*;
 pub use ring::*;
+pub use shared::*;
 
 /// Major version of the library (the soname is `libringmpsc.so.<major>`).
 pub const RMPSC_VERSION_MAJOR: u32 = 0;
@@ -130,6 +138,17 @@ pub(crate) fn non_null<T>(p: *const T, name: &'static str) -> Result<(), Error> 
         return Err(Error::InvalidArgument(format!("{name} is NULL")));
     }
     Ok(())
+}
+
+/// `len` bytes at `data` (NULL allowed when `len` is 0).
+pub(crate) fn bytes_arg<'a>(data: *const std::ffi::c_void, len: usize) -> Result<&'a [u8], Error> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    non_null(data, "data")?;
+    // SAFETY: non-NULL and, by the C contract, readable for `len` bytes
+    // during the call.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
 }
 
 /// Text of this thread's last failure ("" if none). RMPSC_EFULL and

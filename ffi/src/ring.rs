@@ -52,11 +52,43 @@ impl<T> Side<T> {
     }
 }
 
-/// An in-process SPSC ring of fixed-size slots (opaque).
+/// An SPSC ring of fixed-size slots (opaque): an in-process ring from
+/// rmpsc_ring_new (both sides), or one side of a shared ring from
+/// rmpsc_shared_producer / rmpsc_shared_consumer.
 pub struct rmpsc_ring_t {
-    producer: Side<SlotProducer>,
-    consumer: Side<SlotConsumer>,
+    producer: Option<Side<SlotProducer>>,
+    consumer: Option<Side<SlotConsumer>>,
     observer: RingObserver,
+}
+
+impl rmpsc_ring_t {
+    pub(crate) fn with_producer(p: SlotProducer) -> Box<Self> {
+        Box::new(rmpsc_ring_t {
+            observer: p.observer(),
+            producer: Some(Side::new("producer side", p)),
+            consumer: None,
+        })
+    }
+
+    pub(crate) fn with_consumer(c: SlotConsumer) -> Box<Self> {
+        Box::new(rmpsc_ring_t {
+            observer: c.observer(),
+            producer: None,
+            consumer: Some(Side::new("consumer side", c)),
+        })
+    }
+
+    fn producer(&self) -> Result<&Side<SlotProducer>, Error> {
+        self.producer.as_ref().ok_or_else(|| {
+            Error::InvalidArgument("this handle is the consumer side of a shared ring".into())
+        })
+    }
+
+    fn consumer(&self) -> Result<&Side<SlotConsumer>, Error> {
+        self.consumer.as_ref().ok_or_else(|| {
+            Error::InvalidArgument("this handle is the producer side of a shared ring".into())
+        })
+    }
 }
 
 pub(crate) fn strategy(timeout_ns: i64) -> WaitStrategy {
@@ -71,7 +103,7 @@ fn ring<'a>(ring: *const rmpsc_ring_t) -> Result<&'a rmpsc_ring_t, Error> {
     Ok(unsafe { &*ring })
 }
 
-/// Creates a ring of `capacity` slots (a power of two, at most 2^32) of
+/// Creates an in-process ring of `capacity` slots (a power of two, at most 2^32) of
 /// `elem_size` bytes each and stores it in `*out`.
 /// Errors: RMPSC_EINVAL (bad capacity or size, NULL out), RMPSC_EIO (no memory).
 /// Thread-safe.
@@ -92,8 +124,8 @@ pub extern "C" fn rmpsc_ring_new(
         let (p, c) = SlotRing::new(config, elem_size)?;
         let observer = p.observer();
         let handle = Box::new(rmpsc_ring_t {
-            producer: Side::new("producer side", p),
-            consumer: Side::new("consumer side", c),
+            producer: Some(Side::new("producer side", p)),
+            consumer: Some(Side::new("consumer side", c)),
             observer,
         });
         // SAFETY: `out` is non-NULL and, by the C contract, writable.
@@ -125,7 +157,7 @@ pub extern "C" fn rmpsc_ring_reserve(
     call(|| {
         non_null(slots, "slots")?;
         non_null(count, "count")?;
-        self::ring(ring)?.producer.enter(|p| {
+        self::ring(ring)?.producer()?.enter(|p| {
             let slot = p.slot_size();
             let buf = p.reserve(n)?;
             // SAFETY: both out-pointers are non-NULL and writable by contract.
@@ -142,7 +174,7 @@ pub extern "C" fn rmpsc_ring_reserve(
 /// Errors: RMPSC_EINVAL (`n` above the reserved count), RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_commit(ring: *mut rmpsc_ring_t, n: usize) -> c_int {
-    call(|| self::ring(ring)?.producer.enter(|p| p.commit(n)))
+    call(|| self::ring(ring)?.producer()?.enter(|p| p.commit(n)))
 }
 
 /// Producer side. Copies up to `n` items from `items` into the ring with one
@@ -158,7 +190,7 @@ pub extern "C" fn rmpsc_ring_send(
     call(|| {
         non_null(items, "items")?;
         non_null(sent, "sent")?;
-        self::ring(ring)?.producer.enter(|p| {
+        self::ring(ring)?.producer()?.enter(|p| {
             // SAFETY: by contract `items` holds n elements of elem_size bytes.
             let bytes =
                 unsafe { std::slice::from_raw_parts(items.cast::<u8>(), n * p.slot_size()) };
@@ -184,7 +216,7 @@ pub extern "C" fn rmpsc_ring_send_blocking(
 ) -> c_int {
     call(|| {
         non_null(items, "items")?;
-        self::ring(ring)?.producer.enter(|p| {
+        self::ring(ring)?.producer()?.enter(|p| {
             // SAFETY: by contract `items` holds n elements of elem_size bytes.
             let bytes =
                 unsafe { std::slice::from_raw_parts(items.cast::<u8>(), n * p.slot_size()) };
@@ -214,7 +246,7 @@ pub extern "C" fn rmpsc_ring_readable(
     call(|| {
         non_null(slots, "slots")?;
         non_null(count, "count")?;
-        self::ring(ring)?.consumer.enter(|c| {
+        self::ring(ring)?.consumer()?.enter(|c| {
             let slot = c.slot_size();
             let buf = c.readable()?;
             // SAFETY: both out-pointers are non-NULL and writable.
@@ -231,7 +263,7 @@ pub extern "C" fn rmpsc_ring_readable(
 /// Errors: RMPSC_EINVAL (more than readable), RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_advance(ring: *mut rmpsc_ring_t, n: usize) -> c_int {
-    call(|| self::ring(ring)?.consumer.enter(|c| c.advance(n)))
+    call(|| self::ring(ring)?.consumer()?.enter(|c| c.advance(n)))
 }
 
 /// Consumer side. Copies up to `max` items into `out` (one head update);
@@ -247,7 +279,7 @@ pub extern "C" fn rmpsc_ring_recv(
     call(|| {
         non_null(out, "out")?;
         non_null(received, "received")?;
-        self::ring(ring)?.consumer.enter(|c| {
+        self::ring(ring)?.consumer()?.enter(|c| {
             // SAFETY: by contract `out` has room for `max` elements.
             let buf =
                 unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), max * c.slot_size()) };
@@ -265,7 +297,7 @@ pub extern "C" fn rmpsc_ring_recv(
 pub extern "C" fn rmpsc_ring_try_recv(ring: *mut rmpsc_ring_t, out: *mut c_void) -> c_int {
     call(|| {
         non_null(out, "out")?;
-        self::ring(ring)?.consumer.enter(|c| {
+        self::ring(ring)?.consumer()?.enter(|c| {
             // SAFETY: by contract `out` has room for one element.
             let buf = unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), c.slot_size()) };
             c.try_recv(buf)
@@ -287,7 +319,7 @@ pub extern "C" fn rmpsc_ring_recv_blocking(
     call(|| {
         non_null(out, "out")?;
         non_null(received, "received")?;
-        self::ring(ring)?.consumer.enter(|c| {
+        self::ring(ring)?.consumer()?.enter(|c| {
             // SAFETY: by contract `out` has room for `max` elements.
             let buf =
                 unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), max * c.slot_size()) };

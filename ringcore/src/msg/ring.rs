@@ -415,21 +415,26 @@ impl MessageReceiver {
 
     /// Waits by `strategy` for a message, then returns it like [`try_recv`](Self::try_recv).
     pub fn recv_blocking(&mut self, strategy: WaitStrategy) -> Result<Message<'_>> {
-        let mut waiter = Waiter::new(strategy);
-        let (msg_type, payload, len) = loop {
-            self.cur.wait_for_data(&mut waiter, None)?;
-            // What woke us may have been padding only: wait again then.
-            match self.peek() {
-                Err(Error::Empty) => continue,
-                other => break other?,
-            }
-        };
+        let (msg_type, payload, len) = self.peek_blocking(strategy)?;
         Ok(Message {
             rx: self,
             msg_type,
             payload,
             len,
         })
+    }
+
+    /// [`peek`](Self::peek), waiting by `strategy` while nothing is readable.
+    pub fn peek_blocking(&mut self, strategy: WaitStrategy) -> Result<(u32, *const u8, usize)> {
+        let mut waiter = Waiter::new(strategy);
+        loop {
+            self.cur.wait_for_data(&mut waiter, None)?;
+            // What woke us may have been padding only: wait again then.
+            match self.peek() {
+                Err(Error::Empty) => continue,
+                other => return other,
+            }
+        }
     }
 
     /// Waits by `strategy` until something is readable. `Closed` once the

@@ -1,0 +1,244 @@
+//! `rmpsc_shared_*`: fixed-slot rings in shared memory, and the helpers
+//! shared by every segment kind (names, descriptors, timeouts).
+
+use crate::ring::rmpsc_ring_t;
+use crate::{call, call_infallible, non_null};
+use ringcore::shm::{self, SharedRing};
+use ringcore::Error;
+use std::ffi::{c_char, c_int, CStr};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+/// A segment name argument: NULL means "anonymous memfd" where allowed.
+pub(crate) fn opt_name<'a>(name: *const c_char) -> Result<Option<&'a str>, Error> {
+    if name.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL and, by the C contract, a NUL-terminated string that
+    // outlives the call.
+    let s = unsafe { CStr::from_ptr(name) };
+    s.to_str()
+        .map(Some)
+        .map_err(|_| Error::InvalidArgument("name is not UTF-8".into()))
+}
+
+pub(crate) fn name<'a>(name: *const c_char) -> Result<&'a str, Error> {
+    opt_name(name)?.ok_or_else(|| Error::InvalidArgument("name is NULL".into()))
+}
+
+/// A timeout argument: negative waits without limit (capped at a day for attach).
+pub(crate) fn timeout(ns: i64) -> Duration {
+    if ns < 0 {
+        Duration::from_secs(86_400)
+    } else {
+        Duration::from_nanos(ns as u64)
+    }
+}
+
+/// Duplicates a caller's descriptor, so the caller keeps its own.
+pub(crate) fn dup_fd(fd: c_int) -> Result<OwnedFd, Error> {
+    if fd < 0 {
+        return Err(Error::InvalidArgument(format!("bad descriptor {fd}")));
+    }
+    // SAFETY: fd is a descriptor the caller owns for the duration of the call.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    Ok(borrowed.try_clone_to_owned()?)
+}
+
+pub(crate) fn ring_bits(capacity: usize) -> Result<u8, Error> {
+    if !capacity.is_power_of_two() || capacity > 1 << 32 {
+        return Err(Error::InvalidArgument(format!(
+            "capacity {capacity} is not a power of two up to 2^32"
+        )));
+    }
+    Ok(capacity.trailing_zeros() as u8)
+}
+
+/// Writes a new handle to `out`.
+pub(crate) fn put<T>(out: *mut *mut T, value: T) {
+    // SAFETY: callers check `out` for NULL; writable by the C contract.
+    unsafe { *out = Box::into_raw(Box::new(value)) };
+}
+
+/// A shared-memory ring of fixed-size slots (opaque): the mapping of a
+/// segment that several processes open. Take a side with
+/// rmpsc_shared_producer / rmpsc_shared_consumer.
+pub struct rmpsc_shared_t {
+    ring: SharedRing,
+}
+
+fn shared<'a>(s: *const rmpsc_shared_t) -> Result<&'a SharedRing, Error> {
+    non_null(s, "shared")?;
+    // SAFETY: non-NULL; by contract it came from rmpsc_shared_* and is live.
+    Ok(unsafe { &(*s).ring })
+}
+
+/// Creates a shared ring of `capacity` slots (a power of two) of `slot_size`
+/// bytes. `name` names the segment: a bare name lives under /dev/shm, a name
+/// with '/' is a path; creation is exclusive and the file is mode 0600. With
+/// `name` NULL the segment is an anonymous sealed memfd: share it with
+/// rmpsc_shared_fd and rmpsc_fd_send. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_create(
+    name: *const c_char,
+    capacity: usize,
+    slot_size: usize,
+    out: *mut *mut rmpsc_shared_t,
+) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        let ring = SharedRing::create_slots(opt_name(name)?, ring_bits(capacity)?, slot_size)?;
+        put(out, rmpsc_shared_t { ring });
+        Ok(())
+    })
+}
+
+/// Opens the named shared ring, waiting up to `timeout_ns` (negative: a day)
+/// for its creator to publish it. `slot_size` 0 accepts any slot size,
+/// otherwise it must match. Errors: RMPSC_EHEADER (not a matching segment:
+/// magic, version, kind, sizes), RMPSC_EIO. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_attach(
+    name: *const c_char,
+    slot_size: usize,
+    timeout_ns: i64,
+    out: *mut *mut rmpsc_shared_t,
+) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        let slot = (slot_size != 0).then_some(slot_size);
+        let ring = SharedRing::attach_slots(self::name(name)?, slot, timeout(timeout_ns))?;
+        put(out, rmpsc_shared_t { ring });
+        Ok(())
+    })
+}
+
+/// Maps a shared ring from a descriptor (received with rmpsc_fd_recv). The
+/// library duplicates `fd`; the caller still owns and closes its own.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_attach_fd(
+    fd: c_int,
+    slot_size: usize,
+    out: *mut *mut rmpsc_shared_t,
+) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        let slot = (slot_size != 0).then_some(slot_size);
+        let ring = SharedRing::from_fd(dup_fd(fd)?, slot)?;
+        put(out, rmpsc_shared_t { ring });
+        Ok(())
+    })
+}
+
+/// Unmaps the ring (sides taken from it stay valid until freed). NULL is ignored.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_free(s: *mut rmpsc_shared_t) {
+    if !s.is_null() {
+        // SAFETY: from Box::into_raw in rmpsc_shared_*; freed once.
+        call_infallible((), || drop(unsafe { Box::from_raw(s) }));
+    }
+}
+
+/// The segment's descriptor (owned by the handle; -1 for NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_fd(s: *const rmpsc_shared_t) -> c_int {
+    call_infallible(-1, || shared(s).map_or(-1, |r| r.fd().as_raw_fd()))
+}
+
+/// Takes the producer side for this process and returns it as a ring handle
+/// that accepts the producer-side rmpsc_ring_* calls (free it with
+/// rmpsc_ring_free; freeing closes the ring). Errors: RMPSC_EBUSY while a
+/// live process holds the side (a dead holder's side is taken over).
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_producer(s: *mut rmpsc_shared_t, out: *mut *mut rmpsc_ring_t) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        let p = shared(s)?.slot_producer(shm::DEFAULT_STALE_AFTER)?;
+        // SAFETY: non-NULL, writable by contract.
+        unsafe { *out = Box::into_raw(rmpsc_ring_t::with_producer(p)) };
+        Ok(())
+    })
+}
+
+/// Takes the consumer side, as rmpsc_shared_producer does the producer side.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_consumer(s: *mut rmpsc_shared_t, out: *mut *mut rmpsc_ring_t) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        let c = shared(s)?.slot_consumer(shm::DEFAULT_STALE_AFTER)?;
+        // SAFETY: non-NULL, writable by contract.
+        unsafe { *out = Box::into_raw(rmpsc_ring_t::with_consumer(c)) };
+        Ok(())
+    })
+}
+
+/// Slots of the ring (0 for NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_capacity(s: *const rmpsc_shared_t) -> usize {
+    call_infallible(0, || shared(s).map_or(0, |r| r.capacity()))
+}
+
+/// Bytes per slot (0 for NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_slot_size(s: *const rmpsc_shared_t) -> usize {
+    call_infallible(0, || shared(s).map_or(0, |r| r.slot_size()))
+}
+
+/// Items waiting (0 for NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_len(s: *const rmpsc_shared_t) -> usize {
+    call_infallible(0, || shared(s).map_or(0, |r| r.len()))
+}
+
+/// Closes the ring for every process and wakes every sleeper. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_close(s: *mut rmpsc_shared_t) -> c_int {
+    call(|| {
+        shared(s)?.close();
+        Ok(())
+    })
+}
+
+/// Whether the ring is closed. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_is_closed(s: *const rmpsc_shared_t) -> bool {
+    call_infallible(false, || shared(s).is_ok_and(|r| r.is_closed()))
+}
+
+/// Whether a producer process holds the ring and its heartbeat (stamped every
+/// 20 ms) is younger than `timeout_ns`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_is_producer_alive(s: *const rmpsc_shared_t, timeout_ns: i64) -> bool {
+    call_infallible(false, || {
+        shared(s).is_ok_and(|r| r.is_producer_alive(timeout(timeout_ns)))
+    })
+}
+
+/// Whether a consumer process holds the ring and is alive (see above). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_is_consumer_alive(s: *const rmpsc_shared_t, timeout_ns: i64) -> bool {
+    call_infallible(false, || {
+        shared(s).is_ok_and(|r| r.is_consumer_alive(timeout(timeout_ns)))
+    })
+}
+
+/// Removes the segment's name (named rings); mappings stay valid. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_unlink(s: *mut rmpsc_shared_t) -> c_int {
+    call(|| shared(s)?.unlink())
+}
+
+/// Removes the named segment (of any kind) if its creator is dead and no
+/// live process holds a side; `*removed` (may be NULL) tells whether it was.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shm_remove_if_stale(name: *const c_char, removed: *mut bool) -> c_int {
+    call(|| {
+        let r = shm::remove_if_stale(self::name(name)?)?;
+        if !removed.is_null() {
+            // SAFETY: non-NULL, writable by contract.
+            unsafe { *removed = r };
+        }
+        Ok(())
+    })
+}
