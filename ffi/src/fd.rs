@@ -15,7 +15,10 @@ pub struct rmpsc_fd_server_t {
 
 /// Binds and listens on the Unix socket at `path` (which must not exist). Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_fd_server_listen(path: *const c_char, out: *mut *mut rmpsc_fd_server_t) -> c_int {
+pub extern "C" fn rmpsc_fd_server_listen(
+    path: *const c_char,
+    out: *mut *mut rmpsc_fd_server_t,
+) -> c_int {
     call(|| {
         non_null(out, "out")?;
         let server = FdServer::listen(name(path)?)?;
@@ -27,7 +30,10 @@ pub extern "C" fn rmpsc_fd_server_listen(path: *const c_char, out: *mut *mut rmp
 /// Accepts one connection; `*conn` is a socket the caller owns and closes.
 /// Blocks. One thread at a time per server.
 #[no_mangle]
-pub extern "C" fn rmpsc_fd_server_accept(server: *mut rmpsc_fd_server_t, conn: *mut c_int) -> c_int {
+pub extern "C" fn rmpsc_fd_server_accept(
+    server: *mut rmpsc_fd_server_t,
+    conn: *mut c_int,
+) -> c_int {
     call(|| {
         non_null(server, "server")?;
         non_null(conn, "conn")?;
@@ -74,7 +80,9 @@ fn with_socket<R>(sock: c_int, f: impl FnOnce(&UnixStream) -> R) -> Result<R, ri
 pub extern "C" fn rmpsc_fd_send(sock: c_int, fd: c_int) -> c_int {
     call(|| {
         if fd < 0 {
-            return Err(ringcore::Error::InvalidArgument(format!("bad descriptor {fd}")));
+            return Err(ringcore::Error::InvalidArgument(format!(
+                "bad descriptor {fd}"
+            )));
         }
         // SAFETY: the caller owns fd for the duration of the call.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };

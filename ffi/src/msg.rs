@@ -125,14 +125,24 @@ pub extern "C" fn rmpsc_msg_ring_is_closed(r: *const rmpsc_msg_ring_t) -> bool {
 
 /// Whether a sending process holds the ring and is alive within `timeout_ns`. Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_msg_ring_is_sender_alive(r: *const rmpsc_msg_ring_t, timeout_ns: i64) -> bool {
-    call_infallible(false, || ring(r).is_ok_and(|r| r.is_producer_alive(timeout(timeout_ns))))
+pub extern "C" fn rmpsc_msg_ring_is_sender_alive(
+    r: *const rmpsc_msg_ring_t,
+    timeout_ns: i64,
+) -> bool {
+    call_infallible(false, || {
+        ring(r).is_ok_and(|r| r.is_producer_alive(timeout(timeout_ns)))
+    })
 }
 
 /// Whether a receiving process holds the ring and is alive within `timeout_ns`. Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_msg_ring_is_receiver_alive(r: *const rmpsc_msg_ring_t, timeout_ns: i64) -> bool {
-    call_infallible(false, || ring(r).is_ok_and(|r| r.is_consumer_alive(timeout(timeout_ns))))
+pub extern "C" fn rmpsc_msg_ring_is_receiver_alive(
+    r: *const rmpsc_msg_ring_t,
+    timeout_ns: i64,
+) -> bool {
+    call_infallible(false, || {
+        ring(r).is_ok_and(|r| r.is_consumer_alive(timeout(timeout_ns)))
+    })
 }
 
 /// Removes the segment's name (named rings). Thread-safe.
@@ -144,7 +154,10 @@ pub extern "C" fn rmpsc_msg_ring_unlink(r: *mut rmpsc_msg_ring_t) -> c_int {
 /// Takes the sending side for this process. RMPSC_EBUSY while a live process
 /// holds it. Free it with rmpsc_msg_sender_free (which closes the ring).
 #[no_mangle]
-pub extern "C" fn rmpsc_msg_sender_new(r: *mut rmpsc_msg_ring_t, out: *mut *mut rmpsc_msg_sender_t) -> c_int {
+pub extern "C" fn rmpsc_msg_sender_new(
+    r: *mut rmpsc_msg_ring_t,
+    out: *mut *mut rmpsc_msg_sender_t,
+) -> c_int {
     call(|| {
         non_null(out, "out")?;
         let tx = ring(r)?.sender_with(DEFAULT_STALE_AFTER)?;
@@ -167,7 +180,11 @@ pub extern "C" fn rmpsc_msg_sender_free(s: *mut rmpsc_msg_sender_t) {
 /// rmpsc_msg_sender_abort. Errors: RMPSC_EFULL, RMPSC_ECLOSED,
 /// RMPSC_ETOOLARGE. Sending side, one thread at a time.
 #[no_mangle]
-pub extern "C" fn rmpsc_msg_sender_claim(s: *mut rmpsc_msg_sender_t, len: usize, buf: *mut *mut c_void) -> c_int {
+pub extern "C" fn rmpsc_msg_sender_claim(
+    s: *mut rmpsc_msg_sender_t,
+    len: usize,
+    buf: *mut *mut c_void,
+) -> c_int {
     call(|| {
         non_null(buf, "buf")?;
         let b = sender(s)?.try_claim(len)?;
@@ -180,7 +197,11 @@ pub extern "C" fn rmpsc_msg_sender_claim(s: *mut rmpsc_msg_sender_t, len: usize,
 /// Publishes the first `len` bytes of the claimed message with type
 /// `msg_type` (0xffffffff is reserved). Errors: RMPSC_EINVAL.
 #[no_mangle]
-pub extern "C" fn rmpsc_msg_sender_commit(s: *mut rmpsc_msg_sender_t, msg_type: u32, len: usize) -> c_int {
+pub extern "C" fn rmpsc_msg_sender_commit(
+    s: *mut rmpsc_msg_sender_t,
+    msg_type: u32,
+    len: usize,
+) -> c_int {
     call(|| sender(s)?.commit_len(msg_type, len))
 }
 
@@ -201,9 +222,7 @@ pub extern "C" fn rmpsc_msg_sender_send(
     data: *const c_void,
     len: usize,
 ) -> c_int {
-    call(|| {
-        sender(s)?.send(msg_type, crate::bytes_arg(data, len)?)
-    })
+    call(|| sender(s)?.send(msg_type, crate::bytes_arg(data, len)?))
 }
 
 /// Sends one message, waiting up to `timeout_ns` (negative: no limit) for room.
@@ -216,15 +235,16 @@ pub extern "C" fn rmpsc_msg_sender_send_blocking(
     len: usize,
     timeout_ns: i64,
 ) -> c_int {
-    call(|| {
-        sender(s)?.send_blocking(msg_type, crate::bytes_arg(data, len)?, strategy(timeout_ns))
-    })
+    call(|| sender(s)?.send_blocking(msg_type, crate::bytes_arg(data, len)?, strategy(timeout_ns)))
 }
 
 /// Takes the receiving side for this process. RMPSC_EBUSY while a live
 /// process holds it. Free it with rmpsc_msg_receiver_free (which closes the ring).
 #[no_mangle]
-pub extern "C" fn rmpsc_msg_receiver_new(r: *mut rmpsc_msg_ring_t, out: *mut *mut rmpsc_msg_receiver_t) -> c_int {
+pub extern "C" fn rmpsc_msg_receiver_new(
+    r: *mut rmpsc_msg_ring_t,
+    out: *mut *mut rmpsc_msg_receiver_t,
+) -> c_int {
     call(|| {
         non_null(out, "out")?;
         let rx = ring(r)?.receiver_with(DEFAULT_STALE_AFTER)?;

@@ -21,10 +21,19 @@ fn pool<'a>(p: *const rmpsc_pool_t) -> Result<&'a BufferPool, Error> {
 
 /// A pool of `num_slabs` slabs of `slab_size` bytes on this process's heap. Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_pool_new(slab_size: usize, num_slabs: usize, out: *mut *mut rmpsc_pool_t) -> c_int {
+pub extern "C" fn rmpsc_pool_new(
+    slab_size: usize,
+    num_slabs: usize,
+    out: *mut *mut rmpsc_pool_t,
+) -> c_int {
     call(|| {
         non_null(out, "out")?;
-        put(out, rmpsc_pool_t { pool: BufferPool::new(slab_size, num_slabs)? });
+        put(
+            out,
+            rmpsc_pool_t {
+                pool: BufferPool::new(slab_size, num_slabs)?,
+            },
+        );
         Ok(())
     })
 }
@@ -48,7 +57,11 @@ pub extern "C" fn rmpsc_pool_create_shared(
 
 /// Opens a named shared pool, waiting up to `timeout_ns` (negative: a day). Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_pool_attach(name: *const c_char, timeout_ns: i64, out: *mut *mut rmpsc_pool_t) -> c_int {
+pub extern "C" fn rmpsc_pool_attach(
+    name: *const c_char,
+    timeout_ns: i64,
+    out: *mut *mut rmpsc_pool_t,
+) -> c_int {
     call(|| {
         non_null(out, "out")?;
         let pool = BufferPool::attach_shared(self::name(name)?, timeout(timeout_ns))?;
@@ -62,7 +75,12 @@ pub extern "C" fn rmpsc_pool_attach(name: *const c_char, timeout_ns: i64, out: *
 pub extern "C" fn rmpsc_pool_attach_fd(fd: c_int, out: *mut *mut rmpsc_pool_t) -> c_int {
     call(|| {
         non_null(out, "out")?;
-        put(out, rmpsc_pool_t { pool: BufferPool::from_fd(dup_fd(fd)?)? });
+        put(
+            out,
+            rmpsc_pool_t {
+                pool: BufferPool::from_fd(dup_fd(fd)?)?,
+            },
+        );
         Ok(())
     })
 }
@@ -81,7 +99,10 @@ pub extern "C" fn rmpsc_pool_free(p: *mut rmpsc_pool_t) {
 #[no_mangle]
 pub extern "C" fn rmpsc_pool_fd(p: *const rmpsc_pool_t) -> c_int {
     call_infallible(-1, || {
-        pool(p).ok().and_then(|p| p.segment()).map_or(-1, |s| s.fd().as_raw_fd())
+        pool(p)
+            .ok()
+            .and_then(|p| p.segment())
+            .map_or(-1, |s| s.fd().as_raw_fd())
     })
 }
 

@@ -150,7 +150,10 @@ pub extern "C" fn rmpsc_shared_fd(s: *const rmpsc_shared_t) -> c_int {
 /// rmpsc_ring_free; freeing closes the ring). Errors: RMPSC_EBUSY while a
 /// live process holds the side (a dead holder's side is taken over).
 #[no_mangle]
-pub extern "C" fn rmpsc_shared_producer(s: *mut rmpsc_shared_t, out: *mut *mut rmpsc_ring_t) -> c_int {
+pub extern "C" fn rmpsc_shared_producer(
+    s: *mut rmpsc_shared_t,
+    out: *mut *mut rmpsc_ring_t,
+) -> c_int {
     call(|| {
         non_null(out, "out")?;
         let p = shared(s)?.slot_producer(shm::DEFAULT_STALE_AFTER)?;
@@ -162,7 +165,10 @@ pub extern "C" fn rmpsc_shared_producer(s: *mut rmpsc_shared_t, out: *mut *mut r
 
 /// Takes the consumer side, as rmpsc_shared_producer does the producer side.
 #[no_mangle]
-pub extern "C" fn rmpsc_shared_consumer(s: *mut rmpsc_shared_t, out: *mut *mut rmpsc_ring_t) -> c_int {
+pub extern "C" fn rmpsc_shared_consumer(
+    s: *mut rmpsc_shared_t,
+    out: *mut *mut rmpsc_ring_t,
+) -> c_int {
     call(|| {
         non_null(out, "out")?;
         let c = shared(s)?.slot_consumer(shm::DEFAULT_STALE_AFTER)?;
@@ -208,7 +214,10 @@ pub extern "C" fn rmpsc_shared_is_closed(s: *const rmpsc_shared_t) -> bool {
 /// Whether a producer process holds the ring and its heartbeat (stamped every
 /// 20 ms) is younger than `timeout_ns`. Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_shared_is_producer_alive(s: *const rmpsc_shared_t, timeout_ns: i64) -> bool {
+pub extern "C" fn rmpsc_shared_is_producer_alive(
+    s: *const rmpsc_shared_t,
+    timeout_ns: i64,
+) -> bool {
     call_infallible(false, || {
         shared(s).is_ok_and(|r| r.is_producer_alive(timeout(timeout_ns)))
     })
@@ -216,7 +225,10 @@ pub extern "C" fn rmpsc_shared_is_producer_alive(s: *const rmpsc_shared_t, timeo
 
 /// Whether a consumer process holds the ring and is alive (see above). Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_shared_is_consumer_alive(s: *const rmpsc_shared_t, timeout_ns: i64) -> bool {
+pub extern "C" fn rmpsc_shared_is_consumer_alive(
+    s: *const rmpsc_shared_t,
+    timeout_ns: i64,
+) -> bool {
     call_infallible(false, || {
         shared(s).is_ok_and(|r| r.is_consumer_alive(timeout(timeout_ns)))
     })

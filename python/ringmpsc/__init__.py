@@ -1,12 +1,31 @@
 """ringmpsc: lock-free, zero-copy message passing with a Rust core.
 
 - :class:`Ring`: a bounded ring of fixed-size byte items between two threads.
+- :class:`SharedRing`: the same ring in shared memory, between processes in
+  any language (C, C++, Rust, Python); ``producer()`` / ``consumer()`` give
+  a :class:`Ring` object for one side.
+- :class:`MessageRing`: variable-size byte messages in shared memory.
+- :class:`BufferPool`: slabs for zero-copy large payloads, in process or shared.
+- :class:`View`: a buffer-protocol window onto shared memory (``memoryview``,
+  ``numpy.frombuffer``).
+- :mod:`ringmpsc.fdpass`: descriptor passing over Unix sockets.
 
 Errors are in :mod:`ringmpsc.errors` and re-exported here.
 """
 
-from . import errors
-from ._ringmpsc import Ring, __version__
+from . import errors, fdpass
+from ._ringmpsc import (
+    BufferPool,
+    Message,
+    MessageReceiver,
+    MessageRing,
+    MessageSender,
+    Ring,
+    SharedRing,
+    View,
+    __version__,
+    remove_if_stale,
+)
 from .errors import (
     Busy,
     Closed,
@@ -20,11 +39,23 @@ from .errors import (
     TooLarge,
     TooMany,
 )
+from .fdpass import recv_fd, send_fd
 
 __all__ = [
     "Ring",
+    "SharedRing",
+    "MessageRing",
+    "MessageSender",
+    "MessageReceiver",
+    "Message",
+    "BufferPool",
+    "View",
+    "remove_if_stale",
+    "send_fd",
+    "recv_fd",
     "__version__",
     "errors",
+    "fdpass",
     "Error",
     "Full",
     "Empty",

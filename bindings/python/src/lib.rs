@@ -5,12 +5,24 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod msg;
+mod pool;
 mod ring;
+mod shared;
 mod util;
+mod view;
 
 #[pymodule]
 fn _ringmpsc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<ring::Ring>()?;
+    m.add_class::<shared::SharedRing>()?;
+    m.add_class::<msg::MessageRing>()?;
+    m.add_class::<msg::MessageSender>()?;
+    m.add_class::<msg::MessageReceiver>()?;
+    m.add_class::<msg::Message>()?;
+    m.add_class::<pool::BufferPool>()?;
+    m.add_class::<view::View>()?;
+    m.add_function(wrap_pyfunction!(shared::remove_if_stale, m)?)?;
     Ok(())
 }

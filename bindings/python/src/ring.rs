@@ -18,13 +18,49 @@ const CONSUMER: &str = "consumer side";
 /// Ctrl-C within 50 ms.
 #[pyclass(module = "ringmpsc._ringmpsc", name = "Ring")]
 pub(crate) struct Ring {
-    producer: Mutex<SlotProducer>,
-    consumer: Mutex<SlotConsumer>,
+    producer: Option<Mutex<SlotProducer>>,
+    consumer: Option<Mutex<SlotConsumer>>,
     observer: RingObserver,
     item_size: usize,
 }
 
 impl Ring {
+    /// The producer side of a shared ring as a `Ring` object.
+    pub(crate) fn from_producer(p: SlotProducer) -> Ring {
+        Ring {
+            observer: p.observer(),
+            item_size: p.slot_size(),
+            producer: Some(Mutex::new(p)),
+            consumer: None,
+        }
+    }
+
+    /// The consumer side of a shared ring as a `Ring` object.
+    pub(crate) fn from_consumer(c: SlotConsumer) -> Ring {
+        Ring {
+            observer: c.observer(),
+            item_size: c.slot_size(),
+            producer: None,
+            consumer: Some(Mutex::new(c)),
+        }
+    }
+
+    fn producer(&self, py: Python<'_>) -> PyResult<std::sync::MutexGuard<'_, SlotProducer>> {
+        let m = self
+            .producer
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("this is the consumer side of a shared ring"))?;
+        side(m, PRODUCER).py_err(py)
+    }
+
+    fn consumer(&self, py: Python<'_>) -> PyResult<std::sync::MutexGuard<'_, SlotConsumer>> {
+        let m = self
+            .consumer
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("this is the producer side of a shared ring"))?;
+        side(m, CONSUMER).py_err(py)
+    }
+
     fn check_item(&self, len: usize) -> PyResult<()> {
         if len != self.item_size {
             return Err(PyValueError::new_err(format!(
@@ -52,8 +88,8 @@ impl Ring {
         let (p, c) = SlotRing::new(config, item_size).py_err(py)?;
         Ok(Ring {
             observer: p.observer(),
-            producer: Mutex::new(p),
-            consumer: Mutex::new(c),
+            producer: Some(Mutex::new(p)),
+            consumer: Some(Mutex::new(c)),
             item_size,
         })
     }
@@ -90,7 +126,7 @@ impl Ring {
     fn try_send(&self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<bool> {
         let item = Bytes::of(item)?;
         self.check_item(item.as_slice().len())?;
-        let mut p = side(&self.producer, PRODUCER).py_err(py)?;
+        let mut p = self.producer(py)?;
         Ok(p.send(item.as_slice()).py_err(py)? == 1)
     }
 
@@ -101,7 +137,7 @@ impl Ring {
         let item = Bytes::of(item)?;
         self.check_item(item.as_slice().len())?;
         let timeout = timeout_arg(timeout)?;
-        let mut guard = side(&self.producer, PRODUCER).py_err(py)?;
+        let mut guard = self.producer(py)?;
         let p: &mut SlotProducer = &mut guard;
         if p.send(item.as_slice()).py_err(py)? == 1 {
             return Ok(());
@@ -151,7 +187,7 @@ impl Ring {
         };
         let total = packed.len() / self.item_size;
         let timeout = timeout_arg(timeout)?;
-        let mut guard = side(&self.producer, PRODUCER).py_err(py)?;
+        let mut guard = self.producer(py)?;
         let p: &mut SlotProducer = &mut guard;
         let size = self.item_size;
         let mut sent = p.send(&packed).py_err(py)?;
@@ -175,7 +211,7 @@ impl Ring {
     /// Takes one item if one is waiting, else returns None. Raises Closed
     /// once the ring is closed and drained.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut c = side(&self.consumer, CONSUMER).py_err(py)?;
+        let mut c = self.consumer(py)?;
         take(py, &mut c, 1).map(|mut v| v.pop())
     }
 
@@ -184,7 +220,7 @@ impl Ring {
     #[pyo3(signature = (timeout = None))]
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let timeout = timeout_arg(timeout)?;
-        let mut guard = side(&self.consumer, CONSUMER).py_err(py)?;
+        let mut guard = self.consumer(py)?;
         let c: &mut SlotConsumer = &mut guard;
         blocking(py, timeout, |s| c.wait_for_data(s))?;
         let mut items = take(py, c, 1)?;
@@ -202,7 +238,7 @@ impl Ring {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let timeout = timeout_arg(timeout)?;
-        let mut guard = side(&self.consumer, CONSUMER).py_err(py)?;
+        let mut guard = self.consumer(py)?;
         let c: &mut SlotConsumer = &mut guard;
         if !wait_some(py, c, timeout)? {
             return Ok(PyList::empty(py));
@@ -230,12 +266,47 @@ impl Ring {
             )));
         }
         let timeout = timeout_arg(timeout)?;
-        let mut guard = side(&self.consumer, CONSUMER).py_err(py)?;
+        let mut guard = self.consumer(py)?;
         let c: &mut SlotConsumer = &mut guard;
         if !wait_some(py, c, timeout)? {
             return Ok(0);
         }
         c.recv(out.as_mut_slice()).py_err(py)
+    }
+
+    /// The readable items at the head, in place: a read-only View
+    /// (buffer protocol) of whole items, or a numpy array over it when
+    /// `dtype` is given (zero copy). Valid until `advance`; empty when nothing
+    /// is readable. Raises Closed once closed and drained.
+    #[pyo3(signature = (dtype = None))]
+    fn readable<'py>(
+        slf: &Bound<'py, Self>,
+        dtype: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.borrow();
+        let (ptr, len) = {
+            let mut c = this.consumer(py)?;
+            match c.readable() {
+                Ok(run) => (run.as_ptr(), run.len()),
+                Err(Error::Empty) => (std::ptr::NonNull::<u8>::dangling().as_ptr().cast_const(), 0),
+                Err(e) => return Err(crate::errors::to_py(py, e)),
+            }
+        };
+        // SAFETY: the slots stay mapped while this Ring object (which owns
+        // the consumer and its memory) is alive; the view holds it.
+        let view =
+            unsafe { crate::view::View::new(slf.clone().into_any().unbind(), ptr, len, true) };
+        let view = Bound::new(py, view)?.into_any();
+        match dtype {
+            None => Ok(view),
+            Some(dt) => py.import("numpy")?.call_method1("frombuffer", (view, dt)),
+        }
+    }
+
+    /// Frees `n` items read through `readable`.
+    fn advance(&self, py: Python<'_>, n: usize) -> PyResult<()> {
+        self.consumer(py)?.advance(n).py_err(py)
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -1,0 +1,481 @@
+//! `ringmpsc.MessageRing`: variable-size byte messages in shared memory.
+
+use crate::errors::{to_py, IntoPy};
+use crate::shared::{dup_fd, ring_bits, seconds};
+use crate::util::{blocking, side, timeout_arg, Bytes};
+use crate::view::View;
+use pyo3::exceptions::{PyStopIteration, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use ringcore::msg::{MessageReceiver as CoreRx, MessageRing as Core, MessageSender as CoreTx};
+use ringcore::shm::DEFAULT_STALE_AFTER;
+use ringcore::Error;
+use std::os::fd::AsRawFd;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A ring of variable-size byte messages (each with an int type) in shared
+/// memory. One process sends (`sender()`), one receives (`receiver()`).
+#[pyclass(module = "ringmpsc._ringmpsc", name = "MessageRing")]
+pub(crate) struct MessageRing {
+    ring: Core,
+}
+
+#[pymethods]
+impl MessageRing {
+    /// Creates a ring of `capacity` bytes (a power of two, at least 4096),
+    /// named (a file; bare names go under /dev/shm) or anonymous (a memfd
+    /// shared through `fileno()`). The largest message is capacity - 8 bytes.
+    #[staticmethod]
+    #[pyo3(signature = (name = None, capacity = 1 << 20))]
+    fn create(py: Python<'_>, name: Option<&str>, capacity: usize) -> PyResult<Self> {
+        Ok(MessageRing {
+            ring: Core::create(name, ring_bits(capacity)?).py_err(py)?,
+        })
+    }
+
+    /// Opens a named message ring, waiting up to `timeout` seconds.
+    #[staticmethod]
+    #[pyo3(signature = (name, timeout = 1.0))]
+    fn attach(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
+        let t = seconds(py, timeout, Duration::from_secs(86_400))?;
+        let ring = py.detach(|| Core::attach(name, t)).py_err(py)?;
+        Ok(MessageRing { ring })
+    }
+
+    /// Maps a message ring from a descriptor (duplicated; the caller keeps `fd`).
+    #[staticmethod]
+    fn from_fd(py: Python<'_>, fd: i32) -> PyResult<Self> {
+        Ok(MessageRing {
+            ring: Core::from_fd(dup_fd(fd)?).py_err(py)?,
+        })
+    }
+
+    fn fileno(&self) -> i32 {
+        self.ring.fd().as_raw_fd()
+    }
+
+    /// Takes the sending side (Busy while a live process holds it).
+    fn sender(&self, py: Python<'_>) -> PyResult<MessageSender> {
+        let tx = self.ring.sender_with(DEFAULT_STALE_AFTER).py_err(py)?;
+        Ok(MessageSender {
+            max: tx.max_message(),
+            tx: Mutex::new(tx),
+        })
+    }
+
+    /// Takes the receiving side (Busy while a live process holds it).
+    fn receiver(&self, py: Python<'_>) -> PyResult<MessageReceiver> {
+        let rx = self.ring.receiver_with(DEFAULT_STALE_AFTER).py_err(py)?;
+        Ok(MessageReceiver {
+            observer: rx.observer(),
+            rx: Mutex::new(rx),
+        })
+    }
+
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    #[getter]
+    fn max_message(&self) -> usize {
+        self.ring.max_message()
+    }
+
+    fn close(&self) {
+        self.ring.close();
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.ring.is_closed()
+    }
+
+    /// Whether a sending process holds the ring and is alive within `timeout` seconds.
+    #[pyo3(signature = (timeout = 1.0))]
+    fn is_sender_alive(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        Ok(self
+            .ring
+            .is_producer_alive(seconds(py, timeout, Duration::from_secs(1))?))
+    }
+
+    /// Whether a receiving process holds the ring and is alive within `timeout` seconds.
+    #[pyo3(signature = (timeout = 1.0))]
+    fn is_receiver_alive(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        Ok(self
+            .ring
+            .is_consumer_alive(seconds(py, timeout, Duration::from_secs(1))?))
+    }
+
+    #[getter]
+    fn sender_pid(&self) -> u32 {
+        self.ring.producer_pid()
+    }
+
+    #[getter]
+    fn receiver_pid(&self) -> u32 {
+        self.ring.consumer_pid()
+    }
+
+    fn unlink(&self, py: Python<'_>) -> PyResult<()> {
+        self.ring.unlink().py_err(py)
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.ring.close();
+        false
+    }
+}
+
+/// The sending side of a MessageRing. Closing it (or leaving a `with`
+/// block, or dropping it) closes the ring.
+#[pyclass(module = "ringmpsc._ringmpsc", name = "MessageSender")]
+pub(crate) struct MessageSender {
+    tx: Mutex<CoreTx>,
+    max: usize,
+}
+
+const SENDER: &str = "sending side";
+const RECEIVER: &str = "receiving side";
+
+#[pymethods]
+impl MessageSender {
+    /// Sends one message, waiting up to `timeout` seconds (None: no limit)
+    /// while there is no room. Raises Timeout, Closed, TooLarge.
+    #[pyo3(signature = (data, msg_type = 0, timeout = None))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        msg_type: u32,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let data = Bytes::of(data)?;
+        let timeout = timeout_arg(timeout)?;
+        let mut guard = side(&self.tx, SENDER).py_err(py)?;
+        let tx: &mut CoreTx = &mut guard;
+        match tx.send(msg_type, data.as_slice()) {
+            Err(Error::Full) => {}
+            other => return other.py_err(py),
+        }
+        blocking(py, timeout, |s| {
+            tx.send_blocking(msg_type, data.as_slice(), s)
+        })
+    }
+
+    /// Sends one message if there is room; returns False when full.
+    #[pyo3(signature = (data, msg_type = 0))]
+    fn try_send(&self, py: Python<'_>, data: &Bound<'_, PyAny>, msg_type: u32) -> PyResult<bool> {
+        let data = Bytes::of(data)?;
+        let mut tx = side(&self.tx, SENDER).py_err(py)?;
+        match tx.send(msg_type, data.as_slice()) {
+            Ok(()) => Ok(true),
+            Err(Error::Full) => Ok(false),
+            Err(e) => Err(to_py(py, e)),
+        }
+    }
+
+    /// Sends many messages: an iterable of bytes-like objects (type 0) or of
+    /// (type, bytes) pairs, waiting while full. Returns how many were sent.
+    #[pyo3(signature = (messages, timeout = None))]
+    fn send_many(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let mut owned = Vec::new();
+        for m in messages.try_iter()? {
+            let m = m?;
+            match m.cast::<PyTuple>() {
+                Ok(t) if t.len() == 2 => owned.push((
+                    t.get_item(0)?.extract::<u32>()?,
+                    Bytes::of(&t.get_item(1)?)?,
+                )),
+                _ => owned.push((0, Bytes::of(&m)?)),
+            }
+        }
+        let timeout = timeout_arg(timeout)?;
+        let mut guard = side(&self.tx, SENDER).py_err(py)?;
+        let tx: &mut CoreTx = &mut guard;
+        let mut sent = 0;
+        blocking(py, timeout, |s| {
+            while let Some((t, b)) = owned.get(sent) {
+                tx.send_blocking(*t, b.as_slice(), s)?;
+                sent += 1;
+            }
+            Ok(())
+        })?;
+        Ok(sent)
+    }
+
+    /// Claims room for a `size`-byte message and returns it as a writable
+    /// View to fill in place; then `commit(msg_type, length)` or `abort()`.
+    fn claim<'py>(slf: &Bound<'py, Self>, size: usize) -> PyResult<Bound<'py, View>> {
+        let py = slf.py();
+        let this = slf.borrow();
+        let mut tx = side(&this.tx, SENDER).py_err(py)?;
+        let buf = tx.try_claim(size).py_err(py)?;
+        let (ptr, len) = (buf.as_mut_ptr(), buf.len());
+        drop(tx);
+        drop(this);
+        // SAFETY: the claimed bytes stay mapped while this sender (which owns
+        // the mapping) lives; the view holds it.
+        let v = unsafe { View::new(slf.clone().into_any().unbind(), ptr, len, false) };
+        Bound::new(py, v)
+    }
+
+    /// Publishes the claimed message (its first `length` bytes; all when None).
+    #[pyo3(signature = (msg_type = 0, length = None))]
+    fn commit(&self, py: Python<'_>, msg_type: u32, length: Option<usize>) -> PyResult<()> {
+        let mut tx = side(&self.tx, SENDER).py_err(py)?;
+        match length {
+            Some(n) => tx.commit_len(msg_type, n),
+            None => tx.commit(msg_type),
+        }
+        .py_err(py)
+    }
+
+    /// Drops the claimed message.
+    fn abort(&self, py: Python<'_>) -> PyResult<()> {
+        side(&self.tx, SENDER).py_err(py)?.abort();
+        Ok(())
+    }
+
+    #[getter]
+    fn max_message(&self) -> usize {
+        self.max
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        side(&self.tx, SENDER).py_err(py)?.close();
+        Ok(())
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}
+
+/// The receiving side of a MessageRing.
+#[pyclass(module = "ringmpsc._ringmpsc", name = "MessageReceiver")]
+pub(crate) struct MessageReceiver {
+    rx: Mutex<CoreRx>,
+    observer: ringcore::RingObserver,
+}
+
+fn wait_some(py: Python<'_>, rx: &mut CoreRx, timeout: Option<Duration>) -> PyResult<bool> {
+    if timeout == Some(Duration::ZERO) {
+        return Ok(true);
+    }
+    match blocking(py, timeout, |s| rx.wait(s)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[pymethods]
+impl MessageReceiver {
+    /// Receives one message as `(type, bytes)`, waiting up to `timeout`
+    /// seconds (None: no limit). Raises Timeout, Closed (closed and drained), Corrupt.
+    #[pyo3(signature = (timeout = None))]
+    fn recv<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<(u32, Bound<'py, PyBytes>)> {
+        let timeout = timeout_arg(timeout)?;
+        let mut guard = side(&self.rx, RECEIVER).py_err(py)?;
+        let rx: &mut CoreRx = &mut guard;
+        let (t, ptr, len) = match rx.peek() {
+            Err(Error::Empty) => blocking(py, timeout, |s| {
+                rx.peek_blocking(s).map(|(t, p, l)| (t, p as usize, l))
+            })
+            .map(|(t, p, l)| (t, p as *const u8, l))?,
+            other => other.py_err(py)?,
+        };
+        // SAFETY: the peeked record is published and ours until release.
+        let bytes = PyBytes::new(py, unsafe { std::slice::from_raw_parts(ptr, len) });
+        rx.release();
+        Ok((t, bytes))
+    }
+
+    /// One message as `(type, bytes)`, or None when nothing is waiting.
+    fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<(u32, Bound<'py, PyBytes>)>> {
+        match self.recv(py, Some(0.0)) {
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    /// Up to `max_messages` messages as a list of `(type, bytes)`, waiting up
+    /// to `timeout` seconds for the first; [] on timeout. One head update for
+    /// the batch. Raises Closed once closed and drained.
+    #[pyo3(signature = (max_messages = 1024, timeout = None))]
+    fn recv_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let timeout = timeout_arg(timeout)?;
+        let mut guard = side(&self.rx, RECEIVER).py_err(py)?;
+        let rx: &mut CoreRx = &mut guard;
+        if !wait_some(py, rx, timeout)? {
+            return Ok(PyList::empty(py));
+        }
+        let mut items = Vec::new();
+        rx.recv_batch(max_messages, |t, p| items.push((t, PyBytes::new(py, p))))
+            .py_err(py)?;
+        PyList::new(py, items)
+    }
+
+    /// Receives one message in place (zero copy): a `Message` whose
+    /// `payload` is a read-only View into shared memory. Release it (or use
+    /// it as a context manager) before the next receive.
+    #[pyo3(signature = (timeout = None))]
+    fn recv_view<'py>(slf: &Bound<'py, Self>, timeout: Option<f64>) -> PyResult<Message> {
+        let py = slf.py();
+        let timeout = timeout_arg(timeout)?;
+        let this = slf.borrow();
+        let mut guard = side(&this.rx, RECEIVER).py_err(py)?;
+        let rx: &mut CoreRx = &mut guard;
+        let (t, ptr, len) = match rx.peek() {
+            Err(Error::Empty) => blocking(py, timeout, |s| {
+                rx.peek_blocking(s).map(|(t, p, l)| (t, p as usize, l))
+            })
+            .map(|(t, p, l)| (t, p as *const u8, l))?,
+            other => other.py_err(py)?,
+        };
+        drop(guard);
+        drop(this);
+        // SAFETY: the record stays mapped while the receiver lives (the view holds it).
+        let view = unsafe { View::new(slf.clone().into_any().unbind(), ptr, len, true) };
+        Ok(Message {
+            receiver: slf.clone().unbind(),
+            msg_type: t,
+            payload: Py::new(py, view)?,
+            released: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the ring is closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.observer.is_closed()
+    }
+
+    fn close(&self) {
+        self.observer.close();
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Iterating receives `(type, bytes)` until the ring is closed and drained.
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<(u32, Bound<'py, PyBytes>)> {
+        match self.recv(py, None) {
+            Err(e)
+                if e.is_instance(
+                    py,
+                    py.import("ringmpsc.errors")?.getattr("Closed")?.as_any(),
+                ) =>
+            {
+                Err(PyStopIteration::new_err(()))
+            }
+            other => other,
+        }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.observer.close();
+        false
+    }
+}
+
+/// A message received in place: `msg_type`, and `payload` (a read-only View
+/// into shared memory, valid until `release()`).
+#[pyclass(module = "ringmpsc._ringmpsc", name = "Message", frozen)]
+pub(crate) struct Message {
+    receiver: Py<MessageReceiver>,
+    #[pyo3(get)]
+    msg_type: u32,
+    #[pyo3(get)]
+    payload: Py<View>,
+    released: std::sync::atomic::AtomicBool,
+}
+
+#[pymethods]
+impl Message {
+    /// Frees the message in the ring (once; later calls do nothing).
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        if self
+            .released
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return Ok(());
+        }
+        let r = self.receiver.borrow(py);
+        side(&r.rx, RECEIVER).py_err(py)?.release();
+        Ok(())
+    }
+
+    /// The payload copied into bytes.
+    fn tobytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        if self.released.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(PyValueError::new_err("the message was released"));
+        }
+        let view = self.payload.bind(py);
+        let mv = pyo3::types::PyMemoryView::from(view.as_any())?;
+        mv.call_method0("tobytes")?
+            .cast_into::<PyBytes>()
+            .map_err(Into::into)
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.release(py)?;
+        Ok(false)
+    }
+}

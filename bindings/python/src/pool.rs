@@ -1,0 +1,150 @@
+//! `ringmpsc.BufferPool`: slabs for zero-copy large messages, in process or
+//! in shared memory.
+
+use crate::errors::IntoPy;
+use crate::shared::{dup_fd, seconds};
+use crate::util::Bytes;
+use crate::view::View;
+use pyo3::prelude::*;
+use ringcore::{BufferPool as Core, Handle};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+/// A lock-free pool of fixed-size slabs. A handle (an int) names a slab;
+/// send handles through a ring instead of payloads. `view(handle)` gives
+/// the slab in place (writable), `payload(handle)` the bytes set with
+/// `set_len` (read-only); both work with `numpy.frombuffer`.
+#[pyclass(module = "ringmpsc._ringmpsc", name = "BufferPool", frozen)]
+pub(crate) struct BufferPool {
+    pool: Core,
+}
+
+#[pymethods]
+impl BufferPool {
+    /// BufferPool(slab_size, num_slabs): a pool on this process's heap.
+    #[new]
+    fn new(py: Python<'_>, slab_size: usize, num_slabs: usize) -> PyResult<Self> {
+        Ok(BufferPool {
+            pool: Core::new(slab_size, num_slabs).py_err(py)?,
+        })
+    }
+
+    /// A pool in shared memory, named (a file) or anonymous (a memfd shared
+    /// through `fileno()`).
+    #[staticmethod]
+    #[pyo3(signature = (name, slab_size, num_slabs))]
+    fn create_shared(
+        py: Python<'_>,
+        name: Option<&str>,
+        slab_size: usize,
+        num_slabs: usize,
+    ) -> PyResult<Self> {
+        Ok(BufferPool {
+            pool: Core::create_shared(name, slab_size, num_slabs).py_err(py)?,
+        })
+    }
+
+    /// Opens a named shared pool, waiting up to `timeout` seconds.
+    #[staticmethod]
+    #[pyo3(signature = (name, timeout = 1.0))]
+    fn attach(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
+        let t = seconds(py, timeout, Duration::from_secs(86_400))?;
+        let pool = py.detach(|| Core::attach_shared(name, t)).py_err(py)?;
+        Ok(BufferPool { pool })
+    }
+
+    /// Maps a shared pool from a descriptor (duplicated; the caller keeps `fd`).
+    #[staticmethod]
+    fn from_fd(py: Python<'_>, fd: i32) -> PyResult<Self> {
+        Ok(BufferPool {
+            pool: Core::from_fd(dup_fd(fd)?).py_err(py)?,
+        })
+    }
+
+    /// The segment descriptor of a shared pool (-1 for a heap pool).
+    fn fileno(&self) -> i32 {
+        self.pool.segment().map_or(-1, |s| s.fd().as_raw_fd())
+    }
+
+    /// Takes a free slab and returns its handle, or None when all are in use.
+    fn alloc(&self, py: Python<'_>) -> PyResult<Option<u32>> {
+        Ok(self.pool.try_alloc().py_err(py)?.map(Handle::raw))
+    }
+
+    /// Returns a slab; a handle that is not allocated raises ValueError.
+    fn free(&self, py: Python<'_>, handle: u32) -> PyResult<()> {
+        self.pool.free(Handle::from_raw(handle)).py_err(py)
+    }
+
+    /// Copies `data` into the slab and sets its length.
+    fn write(&self, py: Python<'_>, handle: u32, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let b = Bytes::of(data)?;
+        self.pool
+            .write(Handle::from_raw(handle), b.as_slice())
+            .py_err(py)
+    }
+
+    /// Sets the payload length of a slab.
+    fn set_len(&self, py: Python<'_>, handle: u32, len: usize) -> PyResult<()> {
+        self.pool.set_len(Handle::from_raw(handle), len).py_err(py)
+    }
+
+    /// The payload length of a slab.
+    fn len_of(&self, py: Python<'_>, handle: u32) -> PyResult<usize> {
+        self.pool.len(Handle::from_raw(handle)).py_err(py)
+    }
+
+    /// The whole slab, writable in place (a View; zero copy).
+    fn view<'py>(slf: &Bound<'py, Self>, handle: u32) -> PyResult<Bound<'py, View>> {
+        let py = slf.py();
+        let pool = &slf.get().pool;
+        let at = pool.slab_address(Handle::from_raw(handle)).py_err(py)?;
+        // SAFETY: the slab stays mapped while this pool object lives; the view holds it.
+        let v = unsafe {
+            View::new(
+                slf.clone().into_any().unbind(),
+                at.as_ptr(),
+                pool.slab_size(),
+                false,
+            )
+        };
+        Bound::new(py, v)
+    }
+
+    /// The payload (length set by `set_len`/`write`), read-only, in place.
+    fn payload<'py>(slf: &Bound<'py, Self>, handle: u32) -> PyResult<Bound<'py, View>> {
+        let py = slf.py();
+        let pool = &slf.get().pool;
+        let h = Handle::from_raw(handle);
+        let len = pool.len(h).py_err(py)?;
+        let at = pool.slab_address(h).py_err(py)?;
+        // SAFETY: as in `view`.
+        let v = unsafe { View::new(slf.clone().into_any().unbind(), at.as_ptr(), len, true) };
+        Bound::new(py, v)
+    }
+
+    /// Free slabs (a diagnostic walk of the free list).
+    fn available(&self) -> usize {
+        self.pool.available_count()
+    }
+
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.pool.capacity()
+    }
+
+    #[getter]
+    fn slab_size(&self) -> usize {
+        self.pool.slab_size()
+    }
+
+    /// Removes the name of a named shared pool.
+    fn unlink(&self, py: Python<'_>) -> PyResult<()> {
+        match self.pool.segment() {
+            Some(s) => s.unlink().py_err(py),
+            None => Err(pyo3::exceptions::PyValueError::new_err(
+                "a heap pool has no name",
+            )),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! `ringmpsc.SharedRing`: fixed-slot rings in shared memory.
+
+use crate::errors::IntoPy;
+use crate::ring::Ring;
+use crate::util::timeout_arg;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use ringcore::shm::{self, SharedRing as Core, DEFAULT_STALE_AFTER};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+/// Seconds into a timeout, 1 s when not given.
+pub(crate) fn seconds(py: Python<'_>, t: Option<f64>, default: Duration) -> PyResult<Duration> {
+    let _ = py;
+    Ok(timeout_arg(t)?.unwrap_or(default))
+}
+
+/// Takes a descriptor from the caller without taking ownership of it.
+pub(crate) fn dup_fd(fd: i32) -> PyResult<std::os::fd::OwnedFd> {
+    if fd < 0 {
+        return Err(PyValueError::new_err(format!("bad descriptor {fd}")));
+    }
+    // SAFETY: the caller owns fd for the duration of the call.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    Ok(b.try_clone_to_owned()?)
+}
+
+pub(crate) fn ring_bits(capacity: usize) -> PyResult<u8> {
+    if !capacity.is_power_of_two() || capacity > 1 << 32 {
+        return Err(PyValueError::new_err(format!(
+            "capacity {capacity} is not a power of two up to 2**32"
+        )));
+    }
+    Ok(capacity.trailing_zeros() as u8)
+}
+
+/// A ring of fixed-size slots in shared memory that other processes (C,
+/// C++, Rust or Python) open by name or by descriptor.
+///
+/// Take one side per process with `producer()` or `consumer()`: each returns
+/// a `Ring` object that accepts that side's calls.
+#[pyclass(module = "ringmpsc._ringmpsc", name = "SharedRing")]
+pub(crate) struct SharedRing {
+    ring: Core,
+}
+
+#[pymethods]
+impl SharedRing {
+    /// Creates a shared ring of `capacity` slots (a power of two) of
+    /// `slot_size` bytes. With a `name` the segment is a file (a bare name
+    /// goes under /dev/shm; mode 0600, never overwritten); without one it is
+    /// an anonymous sealed memfd, shared through `fileno()`.
+    #[staticmethod]
+    #[pyo3(signature = (name = None, capacity = 1024, slot_size = 8))]
+    fn create(
+        py: Python<'_>,
+        name: Option<&str>,
+        capacity: usize,
+        slot_size: usize,
+    ) -> PyResult<Self> {
+        let bits = ring_bits(capacity)?;
+        Ok(SharedRing {
+            ring: Core::create_slots(name, bits, slot_size).py_err(py)?,
+        })
+    }
+
+    /// Opens the named ring, waiting up to `timeout` seconds for it to be
+    /// published; `slot_size`, when given, must match.
+    #[staticmethod]
+    #[pyo3(signature = (name, slot_size = None, timeout = 1.0))]
+    fn attach(
+        py: Python<'_>,
+        name: &str,
+        slot_size: Option<usize>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let t = seconds(py, timeout, Duration::from_secs(86_400))?;
+        let ring = py
+            .detach(|| Core::attach_slots(name, slot_size, t))
+            .py_err(py)?;
+        Ok(SharedRing { ring })
+    }
+
+    /// Maps a ring from a descriptor (duplicated; the caller keeps `fd`).
+    #[staticmethod]
+    #[pyo3(signature = (fd, slot_size = None))]
+    fn from_fd(py: Python<'_>, fd: i32, slot_size: Option<usize>) -> PyResult<Self> {
+        Ok(SharedRing {
+            ring: Core::from_fd(dup_fd(fd)?, slot_size).py_err(py)?,
+        })
+    }
+
+    /// The segment's descriptor (owned by this object), for `socket.send_fds`.
+    fn fileno(&self) -> i32 {
+        self.ring.fd().as_raw_fd()
+    }
+
+    /// Takes the producer side for this process (raises Busy while a live
+    /// process holds it; a dead holder's side is taken over). Closing or
+    /// dropping the returned Ring closes the shared ring.
+    fn producer(&self, py: Python<'_>) -> PyResult<Ring> {
+        Ok(Ring::from_producer(
+            self.ring.slot_producer(DEFAULT_STALE_AFTER).py_err(py)?,
+        ))
+    }
+
+    /// Takes the consumer side for this process (see `producer`).
+    fn consumer(&self, py: Python<'_>) -> PyResult<Ring> {
+        Ok(Ring::from_consumer(
+            self.ring.slot_consumer(DEFAULT_STALE_AFTER).py_err(py)?,
+        ))
+    }
+
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    #[getter]
+    fn slot_size(&self) -> usize {
+        self.ring.slot_size()
+    }
+
+    fn __len__(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Closes the ring for every process and wakes every sleeper.
+    fn close(&self) {
+        self.ring.close();
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.ring.is_closed()
+    }
+
+    /// Whether a producer process holds the ring and its heartbeat
+    /// (stamped every 20 ms) is younger than `timeout` seconds.
+    #[pyo3(signature = (timeout = 1.0))]
+    fn is_producer_alive(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        Ok(self
+            .ring
+            .is_producer_alive(seconds(py, timeout, Duration::from_secs(1))?))
+    }
+
+    /// Whether a consumer process holds the ring and is alive (see above).
+    #[pyo3(signature = (timeout = 1.0))]
+    fn is_consumer_alive(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        Ok(self
+            .ring
+            .is_consumer_alive(seconds(py, timeout, Duration::from_secs(1))?))
+    }
+
+    #[getter]
+    fn producer_pid(&self) -> u32 {
+        self.ring.producer_pid()
+    }
+
+    #[getter]
+    fn consumer_pid(&self) -> u32 {
+        self.ring.consumer_pid()
+    }
+
+    #[getter]
+    fn creator_pid(&self) -> u32 {
+        self.ring.creator_pid()
+    }
+
+    /// True when the creator is dead and no live process holds a side.
+    #[getter]
+    fn stale(&self) -> bool {
+        self.ring.is_stale()
+    }
+
+    /// Removes the segment's name (the mapping stays valid).
+    fn unlink(&self, py: Python<'_>) -> PyResult<()> {
+        self.ring.unlink().py_err(py)
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Leaving a `with` block closes the ring.
+    fn __exit__(
+        &self,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.ring.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SharedRing(capacity={}, slot_size={}, len={}, producer_pid={}, consumer_pid={})",
+            self.ring.capacity(),
+            self.ring.slot_size(),
+            self.ring.len(),
+            self.ring.producer_pid(),
+            self.ring.consumer_pid()
+        )
+    }
+}
+
+/// Removes the named segment if its creator is dead and no live process
+/// holds a side; returns whether it was removed.
+#[pyfunction]
+pub(crate) fn remove_if_stale(py: Python<'_>, name: &str) -> PyResult<bool> {
+    shm::remove_if_stale(name).py_err(py)
+}
