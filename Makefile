@@ -20,7 +20,7 @@ STATIC   := $(LIBDIR)/libringmpsc.a -lpthread -ldl -lm
 VENV     := $(BUILD)/venv
 PY       := $(VENV)/bin/python
 
-C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/bench_ring
+C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/pool_peer
 C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/test_ring_asan
 
 .PHONY: all lib c python header test test-rust test-c test-python lint demo bench loom miri install install-check clean
@@ -29,6 +29,7 @@ all: lib c python
 
 lib:
 	$(CARGO) build --release -p ringmpsc-ffi
+	$(CARGO) build --release -p ringcore --examples
 	ln -sf libringmpsc.so $(LIBDIR)/libringmpsc.so.$(MAJOR)
 
 c: lib $(C_PROGRAMS) $(C_SAN)
@@ -82,10 +83,23 @@ test-c: c install-check
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/test_ring
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/ring_threads 200000
 
-test-python: python
-	$(PY) -m pytest -q python/tests
+test-python: python c
+	$(PY) -m pytest -q python/tests tests
 
+# The main job: a C producer and a Python consumer on a named shared
+# segment, then the reverse, each checking every sequence number.
+DEMO_N := 1000000
 demo: c python
+	@echo "== C producer -> Python consumer, named segment rmpsc-demo-$$$$ =="
+	@n=rmpsc-demo-$$$$; $(PY) python/examples/shm_peer.py recv $$n $(DEMO_N) & \
+		$(BUILD)/shm_peer send $$n $(DEMO_N); wait $$!
+	@echo "== Python producer -> C consumer =="
+	@n=rmpsc-demo-rev-$$$$; $(BUILD)/shm_peer recv $$n $(DEMO_N) & \
+		$(PY) python/examples/shm_peer.py send $$n $(DEMO_N); wait $$!
+	@echo "== zero-copy payloads through a shared pool, C -> Python =="
+	@n=rmpsc-demo-pool-$$$$; $(PY) python/examples/pool_peer.py recv $$n 20000 & \
+		$(BUILD)/pool_peer send $$n 20000; wait $$!
+	@echo "== in-process rings from C, C++ and Python threads =="
 	$(BUILD)/ring_threads 20000000
 	$(BUILD)/ring_threads_cpp 20000000
 	$(PY) python/examples/ring_threads.py 2000000
