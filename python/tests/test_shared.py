@@ -1,0 +1,165 @@
+"""Tests of the shared-memory classes in one process (several mappings of
+the same segment). Cross-process and cross-language tests are in tests/."""
+
+import os
+import socket
+
+import pytest
+
+import ringmpsc
+from ringmpsc import (
+    BufferPool,
+    Busy,
+    Closed,
+    InvalidHeader,
+    MessageRing,
+    SharedRing,
+    Timeout,
+    TooLarge,
+)
+
+
+def name(tag):
+    return f"rmpsc-pytest-{tag}-{os.getpid()}"
+
+
+def test_shared_ring_sides_and_numpy_views():
+    np = pytest.importorskip("numpy")
+    n = name("ring")
+    a = SharedRing.create(n, capacity=64, slot_size=8)
+    try:
+        b = SharedRing.attach(n, slot_size=8)
+        assert (b.capacity, b.slot_size) == (64, 8)
+        tx, rx = a.producer(), b.consumer()
+        with pytest.raises(Busy):
+            b.producer()  # one holder per side
+        assert a.producer_pid == os.getpid() and b.is_producer_alive(1.0)
+        assert tx.send_many(np.arange(40, dtype=np.uint64)) == 40
+        view = rx.readable(dtype=np.uint64)  # in place, no copy
+        assert list(view[:3]) == [0, 1, 2] and len(view) == 40
+        with pytest.raises(ValueError):
+            view[0] = 5  # the view is read-only
+        rx.advance(len(view))
+        assert len(rx.readable()) == 0
+        with pytest.raises(ValueError, match="consumer side"):
+            rx.send(bytes(8))
+        with pytest.raises(ValueError, match="producer side"):
+            tx.recv()
+        tx.close()
+        with pytest.raises(Closed):
+            rx.recv()
+    finally:
+        a.unlink()
+
+
+def test_attach_refusals_are_invalid_header_errors():
+    n = name("bad")
+    a = SharedRing.create(n, capacity=8, slot_size=16)
+    try:
+        with pytest.raises(InvalidHeader, match="16-byte slots"):
+            SharedRing.attach(n, slot_size=8)
+        with pytest.raises(ValueError):  # InvalidHeader is a ValueError too
+            MessageRing.attach(n, timeout=0)
+        with pytest.raises(OSError):
+            SharedRing.create(n, capacity=8, slot_size=16)  # exclusive
+    finally:
+        a.unlink()
+    with pytest.raises(OSError):
+        SharedRing.attach(name("missing"), timeout=0)
+
+
+def test_anonymous_segments_travel_over_unix_sockets():
+    ring = MessageRing.create(None, capacity=4096)
+    left, right = socket.socketpair()
+    ringmpsc.send_fd(left, ring.fileno())
+    fd = ringmpsc.recv_fd(right)
+    other = MessageRing.from_fd(fd)
+    os.close(fd)
+    tx, rx = ring.sender(), other.receiver()
+    tx.send(b"over a descriptor", msg_type=5)
+    assert rx.recv(timeout=1) == (5, b"over a descriptor")
+    left.close()
+    right.close()
+
+
+def test_message_ring_copies_views_batches_and_limits():
+    ring = MessageRing.create(None, capacity=4096)
+    tx, rx = ring.sender(), ring.receiver()
+    assert ring.max_message == 4088
+    with pytest.raises(TooLarge):
+        tx.send(bytes(5000))
+    assert tx.send_many([b"a", (7, b"bb"), memoryview(b"ccc")]) == 3
+    assert rx.recv_batch(10) == [(0, b"a"), (7, b"bb"), (0, b"ccc")]
+    view = tx.claim(5)
+    memoryview(view)[:] = b"zero!"
+    tx.commit(msg_type=9)
+    with rx.recv_view() as msg:
+        assert msg.msg_type == 9 and bytes(memoryview(msg.payload)) == b"zero!"
+        assert msg.tobytes() == b"zero!"
+    assert rx.try_recv() is None
+    with pytest.raises(Timeout):
+        rx.recv(timeout=0.02)
+    # Fill it, then a bounded send times out.
+    while tx.try_send(bytes(1000)):
+        pass
+    with pytest.raises(TimeoutError):
+        tx.send(bytes(1000), timeout=0.02)
+    received = 0
+    while rx.try_recv() is not None:
+        received += 1
+    assert received >= 3
+    tx.close()
+    assert list(rx) == []
+    with pytest.raises(Closed):
+        rx.recv()
+
+
+def test_pools_hand_out_slabs_in_place():
+    np = pytest.importorskip("numpy")
+    heap = BufferPool(128, 2)
+    h = heap.alloc()
+    heap.write(h, b"abc")
+    assert bytes(memoryview(heap.payload(h))) == b"abc"
+    heap.free(h)
+    with pytest.raises(ValueError):
+        heap.free(h)  # double free
+    with pytest.raises(ValueError):
+        heap.payload(h)  # use after free
+    assert heap.fileno() == -1
+
+    n = name("pool")
+    shared = BufferPool.create_shared(n, 4096, 4)
+    try:
+        other = BufferPool.attach(n)
+        h = shared.alloc()
+        slab = np.frombuffer(shared.view(h), dtype=np.uint8)  # writable, in place
+        slab[:4] = [1, 2, 3, 4]
+        shared.set_len(h, 4)
+        assert list(np.frombuffer(other.payload(h), dtype=np.uint8)) == [1, 2, 3, 4]
+        other.free(h)
+        assert shared.available() == 4
+        assert [shared.alloc() for _ in range(5)][-1] is None
+    finally:
+        shared.unlink()
+
+
+def test_a_stale_segment_is_detected_and_removed():
+    import subprocess
+    import sys
+
+    # A segment whose creator is alive (us) is not stale.
+    n = name("live")
+    ring = SharedRing.create(n, capacity=8, slot_size=8)
+    try:
+        assert not ring.stale
+        assert not ringmpsc.remove_if_stale(n)
+    finally:
+        ring.unlink()
+    # One whose creator exited without cleaning up is.
+    n = name("stale")
+    code = f"import ringmpsc; ringmpsc.SharedRing.create({n!r}, capacity=8, slot_size=8)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert SharedRing.attach(n).stale
+    assert ringmpsc.remove_if_stale(n)
+    with pytest.raises(OSError):
+        SharedRing.attach(n, timeout=0)

@@ -1,0 +1,160 @@
+/*
+ * Checks of the C shared-memory API in one process: attach refusals,
+ * sides as ring handles, busy sides, message rings, pools and descriptor
+ * passing over a socketpair.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ringmpsc.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
+                    __FILE__, __LINE__, #cond, rmpsc_last_error());            \
+            failures++;                                                        \
+        }                                                                      \
+    } while (0)
+
+static char name[64];
+
+static void test_shared_ring(void) {
+    snprintf(name, sizeof name, "rmpsc-ctest-%d", (int)getpid());
+    rmpsc_shared_t *a = NULL, *b = NULL;
+    CHECK(rmpsc_shared_create(name, 3, 8, &a) == RMPSC_EINVAL); /* capacity */
+    CHECK(rmpsc_shared_create(name, 8, 8, &a) == RMPSC_OK);
+    CHECK(rmpsc_shared_create(name, 8, 8, &b) == RMPSC_EIO); /* exclusive */
+    CHECK(rmpsc_shared_attach(name, 16, 0, &b) == RMPSC_EHEADER); /* slot size */
+    CHECK(strstr(rmpsc_last_error(), "8-byte slots") != NULL);
+    CHECK(rmpsc_shared_attach("rmpsc-ctest-missing", 8, 0, &b) == RMPSC_EIO);
+    CHECK(rmpsc_shared_attach(name, 0, 0, &b) == RMPSC_OK);
+    CHECK(rmpsc_shared_capacity(b) == 8 && rmpsc_shared_slot_size(b) == 8);
+
+    rmpsc_ring_t *tx, *rx, *again;
+    CHECK(rmpsc_shared_producer(a, &tx) == RMPSC_OK);
+    CHECK(rmpsc_shared_producer(b, &again) == RMPSC_EBUSY); /* one holder per side */
+    CHECK(rmpsc_shared_consumer(b, &rx) == RMPSC_OK);
+    CHECK(rmpsc_shared_is_producer_alive(b, 1000000000LL));
+    uint64_t v = 7, out = 0;
+    size_t n;
+    CHECK(rmpsc_ring_send(tx, &v, 1, &n) == RMPSC_OK && n == 1);
+    CHECK(rmpsc_ring_try_recv(tx, &out) == RMPSC_EINVAL); /* producer-only handle */
+    CHECK(rmpsc_ring_try_recv(rx, &out) == RMPSC_OK && out == 7);
+    CHECK(rmpsc_ring_send(rx, &v, 1, &n) == RMPSC_EINVAL); /* consumer-only handle */
+    rmpsc_ring_free(tx); /* closes the ring */
+    CHECK(rmpsc_shared_is_closed(b));
+    CHECK(rmpsc_ring_try_recv(rx, &out) == RMPSC_ECLOSED);
+    rmpsc_ring_free(rx);
+    CHECK(rmpsc_shared_unlink(a) == RMPSC_OK);
+    rmpsc_shared_free(a);
+    rmpsc_shared_free(b);
+}
+
+static void test_bad_files(void) {
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/rmpsc-ctest-bad-%d", (int)getpid());
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    char junk[1024];
+    memset(junk, 'x', sizeof junk);
+    CHECK(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk);
+    close(fd);
+    rmpsc_shared_t *s;
+    CHECK(rmpsc_shared_attach(path, 0, 1000000, &s) == RMPSC_EHEADER); /* not a segment */
+    unlink(path);
+    CHECK(rmpsc_shared_attach("/dev/null", 0, 0, &s) == RMPSC_EHEADER);
+}
+
+static void test_message_ring_and_fd_passing(void) {
+    rmpsc_msg_ring_t *ring, *other;
+    CHECK(rmpsc_msg_ring_create(NULL, 4096, &ring) == RMPSC_OK); /* anonymous memfd */
+    CHECK(rmpsc_msg_ring_max_message(ring) == 4088);
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK(rmpsc_fd_send(sv[0], rmpsc_msg_ring_fd(ring)) == RMPSC_OK);
+    int fd = -1;
+    CHECK(rmpsc_fd_recv(sv[1], &fd) == RMPSC_OK && fd >= 0);
+    CHECK(rmpsc_msg_ring_attach_fd(fd, &other) == RMPSC_OK);
+    close(fd);
+
+    rmpsc_msg_sender_t *tx;
+    rmpsc_msg_receiver_t *rx;
+    CHECK(rmpsc_msg_sender_new(ring, &tx) == RMPSC_OK);
+    CHECK(rmpsc_msg_receiver_new(other, &rx) == RMPSC_OK);
+    CHECK(rmpsc_msg_sender_send(tx, 1, "hello", 5) == RMPSC_OK);
+    CHECK(rmpsc_msg_sender_send(tx, 2, NULL, 0) == RMPSC_OK); /* empty message */
+    char big[5000] = {0};
+    CHECK(rmpsc_msg_sender_send(tx, 3, big, sizeof big) == RMPSC_ETOOLARGE);
+    void *buf;
+    CHECK(rmpsc_msg_sender_claim(tx, 3, &buf) == RMPSC_OK);
+    memcpy(buf, "abc", 3);
+    CHECK(rmpsc_msg_sender_commit(tx, 0xffffffffu, 3) == RMPSC_EINVAL); /* reserved type */
+    CHECK(rmpsc_msg_sender_commit(tx, 4, 4) == RMPSC_EINVAL);           /* more than claimed */
+    CHECK(rmpsc_msg_sender_commit(tx, 4, 2) == RMPSC_OK);
+
+    uint32_t type;
+    const void *data;
+    size_t len;
+    CHECK(rmpsc_msg_receiver_recv(rx, &type, &data, &len) == RMPSC_OK);
+    CHECK(type == 1 && len == 5 && memcmp(data, "hello", 5) == 0);
+    CHECK(rmpsc_msg_receiver_recv(rx, &type, &data, &len) == RMPSC_EINVAL); /* not released */
+    CHECK(rmpsc_msg_receiver_release(rx) == RMPSC_OK);
+    CHECK(rmpsc_msg_receiver_recv(rx, &type, &data, &len) == RMPSC_OK && type == 2 && len == 0);
+    rmpsc_msg_receiver_release(rx);
+    CHECK(rmpsc_msg_receiver_recv(rx, &type, &data, &len) == RMPSC_OK && type == 4 && len == 2);
+    rmpsc_msg_receiver_release(rx);
+    CHECK(rmpsc_msg_receiver_recv(rx, &type, &data, &len) == RMPSC_EEMPTY);
+    CHECK(rmpsc_msg_receiver_recv_blocking(rx, 1000000, &type, &data, &len) == RMPSC_ETIMEDOUT);
+    rmpsc_msg_sender_free(tx);
+    CHECK(rmpsc_msg_receiver_recv(rx, &type, &data, &len) == RMPSC_ECLOSED);
+    rmpsc_msg_receiver_free(rx);
+    rmpsc_msg_ring_free(other);
+    rmpsc_msg_ring_free(ring);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_pool(void) {
+    rmpsc_pool_t *pool;
+    CHECK(rmpsc_pool_new(256, 2, &pool) == RMPSC_OK);
+    uint32_t h1, h2, h3;
+    CHECK(rmpsc_pool_alloc(pool, &h1) == RMPSC_OK);
+    CHECK(rmpsc_pool_alloc(pool, &h2) == RMPSC_OK);
+    CHECK(rmpsc_pool_alloc(pool, &h3) == RMPSC_EFULL);
+    void *w;
+    size_t cap;
+    CHECK(rmpsc_pool_get_writable(pool, h1, &w, &cap) == RMPSC_OK && cap == 256);
+    memcpy(w, "slab", 4);
+    CHECK(rmpsc_pool_set_len(pool, h1, 300) == RMPSC_ETOOLARGE);
+    CHECK(rmpsc_pool_set_len(pool, h1, 4) == RMPSC_OK);
+    const void *r;
+    size_t len;
+    CHECK(rmpsc_pool_get(pool, h1, &r, &len) == RMPSC_OK && len == 4 && memcmp(r, "slab", 4) == 0);
+    CHECK(rmpsc_pool_release(pool, h1) == RMPSC_OK);
+    CHECK(rmpsc_pool_release(pool, h1) == RMPSC_EINVAL); /* double free */
+    CHECK(rmpsc_pool_get(pool, h1, &r, &len) == RMPSC_EINVAL); /* use after free */
+    CHECK(rmpsc_pool_release(pool, 0x00ffffff) == RMPSC_EINVAL); /* foreign */
+    CHECK(rmpsc_pool_available(pool) == 1);
+    CHECK(rmpsc_pool_fd(pool) == -1); /* heap pool */
+    rmpsc_pool_release(pool, h2);
+    rmpsc_pool_free(pool);
+}
+
+int main(void) {
+    test_shared_ring();
+    test_bad_files();
+    test_message_ring_and_fd_passing();
+    test_pool();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("test_shm: all checks passed\n");
+    return 0;
+}
