@@ -112,6 +112,8 @@ bench: c python
 	$(CARGO) bench -p ringcore --bench spsc
 	$(BUILD)/bench_ring
 	$(PY) python/examples/bench_ring.py
+	$(CARGO) bench -p ringcore --bench ipc
+	$(PY) python/examples/bench_ipc.py
 
 loom:
 	RUSTFLAGS="--cfg loom" $(CARGO) test -p ringcore --release --lib loom

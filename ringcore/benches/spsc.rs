@@ -19,9 +19,12 @@ const CAPACITY: usize = 1 << CAPACITY_BITS;
 const BATCH: usize = 256;
 const RUNS: usize = 5;
 
+/// Pins the calling thread to `cpu` modulo the CPUs online (not the
+/// affinity mask, which an earlier pin has already narrowed).
 fn pin(cpu: usize) {
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    let _ = ringcore::numa::bind_to_cpu(cpu % cpus);
+    // SAFETY: sysconf has no preconditions.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+    let _ = ringcore::numa::bind_to_cpu(cpu % online);
 }
 
 /// Runs `producer` and `consumer` on two pinned threads; returns items/s.

@@ -247,6 +247,29 @@ fn message_ring_wraps_with_padding_and_checks_sizes() {
         .unwrap();
     assert!(n > 0);
     assert!(expected.is_empty());
+    // A batch published with one tail update, across the wrap.
+    let batch: Vec<(u32, Vec<u8>)> = (0..40u32)
+        .map(|i| (i, vec![i as u8; (i as usize * 53) % 300]))
+        .collect();
+    let mut at = 0;
+    while at < batch.len() {
+        let n = tx
+            .send_many(batch[at..].iter().map(|(t, p)| (*t, &p[..])))
+            .unwrap();
+        let mut seen = 0;
+        rx.recv_batch(usize::MAX, |t, p| {
+            assert_eq!((t, p), (batch[at + seen].0, &batch[at + seen].1[..]));
+            seen += 1;
+        })
+        .unwrap();
+        assert_eq!(seen, n);
+        at += n;
+    }
+    assert!(matches!(
+        tx.send_many([(1, &[0u8; 5000][..])]),
+        Err(Error::TooLarge { .. })
+    ));
+
     // Zero-copy claim, partial commit, abort.
     let buf = tx.try_claim(100).unwrap();
     buf[..5].copy_from_slice(b"hello");

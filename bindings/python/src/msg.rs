@@ -209,13 +209,25 @@ impl MessageSender {
         let mut guard = side(&self.tx, SENDER).py_err(py)?;
         let tx: &mut CoreTx = &mut guard;
         let mut sent = 0;
-        blocking(py, timeout, |s| {
-            while let Some((t, b)) = owned.get(sent) {
-                tx.send_blocking(*t, b.as_slice(), s)?;
-                sent += 1;
-            }
-            Ok(())
-        })?;
+        let batch = |tx: &mut CoreTx, from: usize| {
+            tx.send_many(owned[from..].iter().map(|(t, b)| (*t, b.as_slice())))
+        };
+        // As many as fit at once (one publication), then wait for room.
+        sent += batch(tx, 0).py_err(py)?;
+        if sent < owned.len() {
+            blocking(py, timeout, |s| {
+                while sent < owned.len() {
+                    let n = batch(tx, sent)?;
+                    if n == 0 {
+                        let (t, b) = &owned[sent];
+                        tx.send_blocking(*t, b.as_slice(), s)?;
+                        sent += 1;
+                    }
+                    sent += n;
+                }
+                Ok(())
+            })?;
+        }
         Ok(sent)
     }
 

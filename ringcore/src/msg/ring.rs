@@ -255,6 +255,71 @@ impl MessageSender {
         self.commit(msg_type)
     }
 
+    /// Sends as many of `messages` as fit now, publishing them all with one
+    /// tail update (one cache-line transfer for the batch); returns how
+    /// many were sent (0 when full). A message above the maximum ends the
+    /// batch; it is `TooLarge` when it comes first.
+    pub fn send_many<'a>(
+        &mut self,
+        messages: impl IntoIterator<Item = (u32, &'a [u8])>,
+    ) -> Result<usize> {
+        if self.claim.is_some() {
+            return Err(Error::InvalidArgument(
+                "a claimed message is pending".into(),
+            ));
+        }
+        if self.cur.is_closed() {
+            return Err(Error::Closed);
+        }
+        let free = self.cur.free(usize::MAX)?;
+        let (mut pending, mut sent) = (0usize, 0usize);
+        for (msg_type, payload) in messages {
+            if payload.len() > self.max_message() || msg_type == PAD {
+                if sent == 0 {
+                    return Err(if msg_type == PAD {
+                        Error::InvalidArgument("message type 0xffffffff is reserved".into())
+                    } else {
+                        Error::TooLarge {
+                            len: payload.len(),
+                            max: self.max_message(),
+                        }
+                    });
+                }
+                break;
+            }
+            let rec = record_len(payload.len());
+            let (mut index, to_end) = self
+                .cur
+                .contiguous(self.cur.tail().wrapping_add(pending as u64));
+            let pad = if rec > to_end { to_end } else { 0 };
+            if pending + pad + rec > free {
+                break;
+            }
+            if pad > 0 {
+                word(&self.cur, index).store((pad - RECORD_HEADER) as u32, Ordering::Relaxed);
+                word(&self.cur, index + 4).store(PAD, Ordering::Relaxed);
+                index = 0;
+            }
+            word(&self.cur, index).store(payload.len() as u32, Ordering::Relaxed);
+            word(&self.cur, index + 4).store(msg_type, Ordering::Relaxed);
+            // SAFETY: `rec` free bytes at `index` (checked against `free`,
+            // never past the end); only the producer writes them until publish.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    payload.as_ptr(),
+                    self.cur.slot_ptr(index + RECORD_HEADER),
+                    payload.len(),
+                )
+            };
+            pending += pad + rec;
+            sent += 1;
+        }
+        if pending > 0 {
+            self.cur.publish(pending);
+        }
+        Ok(sent)
+    }
+
     /// Sends one message, waiting by `strategy` while there is no room.
     pub fn send_blocking(
         &mut self,

@@ -9,7 +9,7 @@
 use super::segment::Segment;
 use crate::error::{Error, Result};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// How often the heartbeat thread stamps the sides this process holds.
@@ -140,22 +140,94 @@ struct Registry {
     thread_pid: u32,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    claims: Vec::new(),
-    thread_pid: 0,
-});
+/// The claims this process stamps, behind a spin lock rather than a mutex:
+/// `fork` handlers must take and release it around the fork (a child must
+/// never inherit it locked by a thread that does not exist there), which a
+/// guard-based mutex cannot express. Every use is short and cold.
+struct Shared {
+    locked: std::sync::atomic::AtomicBool,
+    registry: std::cell::UnsafeCell<Registry>,
+}
+
+// SAFETY: `registry` is only reached while `locked` is held (see `with`).
+unsafe impl Sync for Shared {}
+
+static SHARED: Shared = Shared {
+    locked: std::sync::atomic::AtomicBool::new(false),
+    registry: std::cell::UnsafeCell::new(Registry {
+        claims: Vec::new(),
+        thread_pid: 0,
+    }),
+};
+
+fn lock() {
+    while SHARED
+        .locked
+        .swap(true, std::sync::atomic::Ordering::Acquire)
+    {
+        std::thread::yield_now();
+    }
+}
+
+fn unlock() {
+    SHARED
+        .locked
+        .store(false, std::sync::atomic::Ordering::Release);
+}
+
+fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+    lock();
+    // SAFETY: the lock is held, so this is the only reference.
+    let r = f(unsafe { &mut *SHARED.registry.get() });
+    unlock();
+    r
+}
+
+extern "C" fn before_fork() {
+    lock();
+}
+
+extern "C" fn after_fork_parent() {
+    unlock();
+}
+
+extern "C" fn after_fork_child() {
+    // The parent's claims and heartbeat thread stay with the parent.
+    // SAFETY: the lock was taken by `before_fork` in the (only) thread that
+    // exists in the child; nothing else can touch the registry.
+    let reg = unsafe { &mut *SHARED.registry.get() };
+    reg.claims.clear();
+    reg.thread_pid = 0;
+    unlock();
+}
 
 fn register(claim: &Arc<Claim>) {
-    let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    reg.claims.push(Arc::downgrade(claim));
+    static FORK_HANDLERS: std::sync::Once = std::sync::Once::new();
+    FORK_HANDLERS.call_once(|| {
+        // SAFETY: plain extern "C" functions that only touch SHARED.
+        unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_parent),
+                Some(after_fork_child),
+            )
+        };
+    });
     let me = std::process::id();
-    if reg.thread_pid != me {
-        reg.thread_pid = me;
+    let start = with(|reg| {
+        reg.claims.push(Arc::downgrade(claim));
+        let start = reg.thread_pid != me;
+        if start {
+            reg.thread_pid = me;
+        }
+        start
+    });
+    if start {
         let spawned = std::thread::Builder::new()
             .name("ringmpsc-heartbeat".into())
             .spawn(heartbeat_loop);
         if spawned.is_err() {
-            reg.thread_pid = 0;
+            with(|reg| reg.thread_pid = 0);
         }
     }
 }
@@ -163,20 +235,20 @@ fn register(claim: &Arc<Claim>) {
 /// Stamps every live claim of this process; exits when none is left.
 fn heartbeat_loop() {
     loop {
-        {
-            let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-            reg.claims.retain(|w| match w.upgrade() {
-                Some(c) => {
-                    c.words.stamp();
-                    true
-                }
-                None => false,
-            });
+        let live: Vec<Arc<Claim>> = with(|reg| {
+            reg.claims.retain(|w| w.strong_count() > 0);
             if reg.claims.is_empty() {
                 reg.thread_pid = 0;
-                return;
             }
+            reg.claims.iter().filter_map(Weak::upgrade).collect()
+        });
+        if live.is_empty() {
+            return;
         }
+        for c in &live {
+            c.words.stamp();
+        }
+        drop(live);
         std::thread::sleep(HEARTBEAT_PERIOD);
     }
 }

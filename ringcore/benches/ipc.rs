@@ -1,0 +1,345 @@
+//! Cross-process benchmark: two real processes (fork), the consumer reading
+//! every byte. Ping-pong round trip (p50, p99, p99.9) and one-way throughput
+//! for 64 B, 256 B, 1 KiB and 4 KiB messages, for ringmpsc's message ring
+//! against Unix domain sockets and pipes measured in the same run, and a bare
+//! atomic ping-pong between the same two processes (the floor).
+//!
+//! `cargo bench -p ringcore --bench ipc -- [messages] [round_trips]`
+
+use ringcore::msg::MessageRing;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+const SIZES: [usize; 4] = [64, 256, 1024, 4096];
+
+/// Pins the calling thread to `cpu` modulo the CPUs online (not the
+/// affinity mask, which an earlier pin has already narrowed).
+fn pin(cpu: usize) {
+    // SAFETY: sysconf has no preconditions.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+    let _ = ringcore::numa::bind_to_cpu(cpu % online);
+}
+
+/// Runs `child` in a forked process pinned to CPU 1; returns its pid.
+fn fork(child: impl FnOnce()) -> libc::pid_t {
+    // SAFETY: the bench is single-threaded when it forks; the child only runs
+    // `child` and exits without unwinding into the parent's code.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        pin(1);
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).is_ok();
+        // SAFETY: leave the child at once, skipping the parent's destructors.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    pin(0);
+    pid
+}
+
+fn wait(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed"
+    );
+}
+
+/// Sums the bytes of a message, so every consumer reads every byte the
+/// same way (the compiler vectorises it).
+fn touch(p: &[u8]) -> u64 {
+    p.iter().map(|&b| b as u64).sum()
+}
+
+struct Rtt {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+}
+
+fn rtt_of(mut ns: Vec<u64>) -> Rtt {
+    ns.sort_unstable();
+    let at = |q: f64| ns[((ns.len() - 1) as f64 * q) as usize] as f64;
+    Rtt {
+        p50: at(0.5),
+        p99: at(0.99),
+        p999: at(0.999),
+    }
+}
+
+/// Times `n` round trips of `one()`, after n/10 of warm-up.
+fn time_round_trips(n: usize, mut one: impl FnMut()) -> Rtt {
+    for _ in 0..n / 10 {
+        one();
+    }
+    let mut ns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        one();
+        ns.push(t.elapsed().as_nanos() as u64);
+    }
+    rtt_of(ns)
+}
+
+fn ring_rtt(n: usize) -> Rtt {
+    let there = MessageRing::create(None, 16).unwrap();
+    let back = MessageRing::create(None, 16).unwrap();
+    let total = n + n / 10;
+    let child = fork(|| {
+        let mut rx = there.receiver().unwrap();
+        let mut tx = back.sender().unwrap();
+        for _ in 0..total {
+            let m = loop {
+                match rx.try_recv() {
+                    Ok(m) => break m,
+                    Err(_) => std::hint::spin_loop(),
+                }
+            };
+            while tx.send(m.msg_type(), m.payload()).is_err() {}
+        }
+    });
+    let mut tx = there.sender().unwrap();
+    let mut rx = back.receiver().unwrap();
+    let msg = [7u8; 64];
+    let r = time_round_trips(n, || {
+        while tx.send(1, &msg).is_err() {}
+        loop {
+            if let Ok(m) = rx.try_recv() {
+                assert_eq!(m.payload().len(), 64);
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    });
+    wait(child);
+    r
+}
+
+/// The floor: one atomic word per direction in a shared page, spin-polled.
+fn atomic_rtt(n: usize) -> Rtt {
+    // SAFETY: an anonymous shared mapping inherited by the child.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(page, libc::MAP_FAILED);
+    // SAFETY: the page is zeroed, aligned and outlives both users.
+    let (ping, pong) = unsafe {
+        (
+            &*(page as *const AtomicU64),
+            &*((page as *const u8).add(128) as *const AtomicU64),
+        )
+    };
+    let total = (n + n / 10) as u64;
+    let child = fork(|| {
+        for i in 1..=total {
+            while ping.load(Ordering::Acquire) != i {
+                std::hint::spin_loop();
+            }
+            pong.store(i, Ordering::Release);
+        }
+    });
+    let mut i = 0u64;
+    let r = time_round_trips(n, || {
+        i += 1;
+        ping.store(i, Ordering::Release);
+        while pong.load(Ordering::Acquire) != i {
+            std::hint::spin_loop();
+        }
+    });
+    wait(child);
+    r
+}
+
+fn stream_rtt(n: usize, mut a: impl Read + Write, mut b: impl Read + Write + Send) -> Rtt {
+    let total = n + n / 10;
+    let child = fork(move || {
+        let mut buf = [0u8; 64];
+        for _ in 0..total {
+            b.read_exact(&mut buf).unwrap();
+            b.write_all(&buf).unwrap();
+        }
+    });
+    let msg = [7u8; 64];
+    let mut buf = [0u8; 64];
+    let r = time_round_trips(n, || {
+        a.write_all(&msg).unwrap();
+        a.read_exact(&mut buf).unwrap();
+    });
+    wait(child);
+    r
+}
+
+fn uds_rtt(n: usize) -> Rtt {
+    let (a, b) = UnixStream::pair().unwrap();
+    stream_rtt(n, a, b)
+}
+
+/// A pair of pipes as one bidirectional stream.
+struct PipePair(std::fs::File, std::fs::File);
+impl Read for PipePair {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(b)
+    }
+}
+impl Write for PipePair {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.1.write(b)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn pipes() -> (PipePair, PipePair) {
+    use std::os::fd::FromRawFd;
+    let mut one = [0; 2];
+    let mut two = [0; 2];
+    // SAFETY: pipe(2) fills the arrays with fresh descriptors we then own.
+    unsafe {
+        assert_eq!(libc::pipe(one.as_mut_ptr()), 0);
+        assert_eq!(libc::pipe(two.as_mut_ptr()), 0);
+        (
+            PipePair(
+                std::fs::File::from_raw_fd(two[0]),
+                std::fs::File::from_raw_fd(one[1]),
+            ),
+            PipePair(
+                std::fs::File::from_raw_fd(one[0]),
+                std::fs::File::from_raw_fd(two[1]),
+            ),
+        )
+    }
+}
+
+fn pipe_rtt(n: usize) -> Rtt {
+    let (a, b) = pipes();
+    stream_rtt(n, a, b)
+}
+
+/// One-way: the child sends `count` messages of `size` bytes (batched
+/// publication), the parent receives and touches every byte. Messages/s.
+fn ring_throughput(count: usize, size: usize) -> f64 {
+    let ring = MessageRing::create(None, 22).unwrap(); // 4 MiB
+    let child = fork(|| {
+        let mut tx = ring.sender().unwrap();
+        let msg = vec![3u8; size];
+        let mut sent = 0;
+        while sent < count {
+            let want = (count - sent).min(256);
+            let n = tx
+                .send_many(std::iter::repeat_n((1, &msg[..]), want))
+                .unwrap();
+            if n == 0 {
+                std::hint::spin_loop();
+            }
+            sent += n;
+        }
+    });
+    let mut rx = ring.receiver().unwrap();
+    let (mut got, mut sum) = (0usize, 0u64);
+    let t = Instant::now();
+    while got < count {
+        got += rx
+            .recv_batch(usize::MAX, |_, p| sum = sum.wrapping_add(touch(p)))
+            .unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(sum, touch(&vec![3u8; size]).wrapping_mul(count as u64));
+    wait(child);
+    count as f64 / secs
+}
+
+/// One-way over a byte stream: one write per message, the reader reads
+/// what is there and touches every byte.
+fn stream_throughput(
+    count: usize,
+    size: usize,
+    mut rx: impl Read,
+    mut tx: impl Write + Send,
+) -> f64 {
+    let child = fork(move || {
+        let msg = vec![3u8; size];
+        for _ in 0..count {
+            tx.write_all(&msg).unwrap();
+        }
+    });
+    let total = count * size;
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut got, mut sum) = (0usize, 0u64);
+    let t = Instant::now();
+    while got < total {
+        let n = rx.read(&mut buf).unwrap();
+        sum = sum.wrapping_add(touch(&buf[..n]));
+        got += n;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(sum, 3 * total as u64);
+    wait(child);
+    count as f64 / secs
+}
+
+fn uds_throughput(count: usize, size: usize) -> f64 {
+    let (a, b) = UnixStream::pair().unwrap();
+    stream_throughput(count, size, a, b)
+}
+
+fn pipe_throughput(count: usize, size: usize) -> f64 {
+    let (a, b) = pipes();
+    stream_throughput(count, size, a.0, b.1)
+}
+
+fn main() {
+    let mut args = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse::<usize>().ok());
+    let messages = args.next().unwrap_or(2_000_000);
+    let rtts = args.next().unwrap_or(100_000);
+    println!("Cross-process (fork), 2 CPUs: {rtts} round trips, {messages} messages per throughput run\n");
+    println!("| 64 B ping-pong round trip | p50 | p99 | p99.9 | p50 vs ringmpsc |");
+    println!("|---|---|---|---|---|");
+    let ring = ring_rtt(rtts);
+    let rows = [
+        ("ringmpsc message ring", ring_rtt(rtts)),
+        ("bare atomic (floor)", atomic_rtt(rtts)),
+        ("Unix domain socket", uds_rtt(rtts)),
+        ("pipe", pipe_rtt(rtts)),
+    ];
+    let base = rows[0].1.p50.min(ring.p50);
+    for (name, r) in rows {
+        println!(
+            "| {name} | {:.2} us | {:.2} us | {:.2} us | {:.2}x |",
+            r.p50 / 1e3,
+            r.p99 / 1e3,
+            r.p999 / 1e3,
+            r.p50 / base
+        );
+    }
+    println!("\n| one-way throughput | ringmpsc | Unix socket | pipe | ringmpsc / socket | ringmpsc / pipe |");
+    println!("|---|---|---|---|---|---|");
+    for size in SIZES {
+        let count = (messages * 64 / size).max(10_000);
+        let (r, u, p) = (
+            ring_throughput(count, size),
+            uds_throughput(count / 4, size),
+            pipe_throughput(count / 4, size),
+        );
+        println!(
+            "| {size} B | {:.2} M msg/s | {:.2} M msg/s | {:.2} M msg/s | {:.0}x | {:.0}x |",
+            r / 1e6,
+            u / 1e6,
+            p / 1e6,
+            r / u,
+            r / p
+        );
+    }
+}
