@@ -9,6 +9,13 @@ use std::ffi::{c_char, c_int, CStr};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
+/// The segment magic, "RMPSCSEG" read as a native-endian 64-bit integer.
+pub const RMPSC_SEG_MAGIC: u64 = 0x4745_5343_5350_4d52;
+/// The segment format version this library writes and reads.
+pub const RMPSC_SEG_VERSION: u32 = 1;
+/// Size of the segment header; the data area starts at this offset.
+pub const RMPSC_SEG_HEADER_SIZE: usize = 512;
+
 /// A segment name argument: NULL means "anonymous memfd" where allowed.
 pub(crate) fn opt_name<'a>(name: *const c_char) -> Result<Option<&'a str>, Error> {
     if name.is_null() {
@@ -63,6 +70,40 @@ pub(crate) fn put<T>(out: *mut *mut T, value: T) {
 /// A shared-memory ring of fixed-size slots (opaque): the mapping of a
 /// segment that several processes open. Take a side with
 /// rmpsc_shared_producer / rmpsc_shared_consumer.
+///
+/// Every segment (slot ring, message ring, buffer pool) starts with this
+/// 512-byte header; integers are native-endian, lines are 128 bytes apart:
+///
+///   offset size field             meaning
+///   0x000  8    magic             "RMPSCSEG" (RMPSC_SEG_MAGIC)
+///   0x008  4    version           RMPSC_SEG_VERSION
+///   0x00c  4    kind              1 slot ring, 2 message ring, 3 buffer pool
+///   0x010  4    header_size       512
+///   0x014  4    ring_bits         capacity = 2^ring_bits slots (bytes for kind 2)
+///   0x018  4    slot_size         bytes per slot; 1 for kind 2; slab size for kind 3
+///   0x01c  4    state             1 once the creator has published the header
+///   0x020  8    data_offset       512
+///   0x028  8    data_size         bytes after the header
+///   0x030  8    total_size        512 + data_size = the file size
+///   0x038  4    creator_pid
+///   0x03c  4    slab_count        kind 3
+///   0x040  8    created_ns        CLOCK_REALTIME
+///   0x080  8    tail              producer line: next position written (release)
+///   0x088  8    heartbeat_ns      producer liveness, CLOCK_MONOTONIC
+///   0x090  4    pid               producer process, 0 when none
+///   0x100  8    head              consumer line: next position read (release)
+///   0x108  8    heartbeat_ns      consumer liveness, CLOCK_MONOTONIC
+///   0x110  4    pid               consumer process, 0 when none
+///   0x180  4    closed            wake line: non-zero once closed
+///   0x184  4    consumer_waiters
+///   0x188  4    producer_waiters
+///   0x18c  4    data_seq          futex word consumers sleep on (shared futex)
+///   0x190  4    space_seq         futex word producers sleep on (shared futex)
+///   0x200       data              slots at (position & (capacity-1)) * slot_size
+///
+/// A message ring's data is a byte ring of 8-byte-aligned records
+/// [u32 length | u32 type | payload | zero padding]; type 0xffffffff is a
+/// padding record that fills the end of the ring.
 pub struct rmpsc_shared_t {
     ring: SharedRing,
 }
@@ -253,4 +294,16 @@ pub extern "C" fn rmpsc_shm_remove_if_stale(name: *const c_char, removed: *mut b
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_constants_match_the_core() {
+        assert_eq!(RMPSC_SEG_MAGIC, ringcore::shm::layout::MAGIC);
+        assert_eq!(RMPSC_SEG_VERSION, ringcore::shm::layout::VERSION);
+        assert_eq!(RMPSC_SEG_HEADER_SIZE, ringcore::shm::layout::HEADER_SIZE);
+    }
 }
