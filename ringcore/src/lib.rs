@@ -52,6 +52,7 @@
 mod config;
 mod error;
 mod metrics;
+mod notify;
 #[cfg(not(loom))]
 pub mod msg;
 pub mod numa;
@@ -66,6 +67,7 @@ mod wait;
 pub use config::Config;
 pub use error::{Error, Result, SendError};
 pub use metrics::Metrics;
+pub use notify::{EventNotifier, Notify};
 pub use pod::Pod;
 pub use pool::{BufferPool, Handle};
 pub use ring::{

@@ -181,3 +181,49 @@ pub(crate) fn futex_wake_all(_word: &AtomicU32, _: bool) {
     let _guard = FUTEX.0.lock().unwrap();
     FUTEX.1.notify_all();
 }
+
+/// The waiter's side of the handshake (see the module notes): sleeps on
+/// `seq` unless `ready()` turns true after registering in `waiters`, for at
+/// most `timeout`. Returns early on any wake-up; callers re-check and loop.
+pub(crate) fn park(
+    seq: &AtomicU32,
+    waiters: &AtomicU32,
+    ready: impl Fn() -> bool,
+    timeout: Option<Duration>,
+    process_shared: bool,
+) {
+    // Longest sleep when the barrier could not reach every waker exactly.
+    const INEXACT_SLEEP: Duration = Duration::from_millis(1);
+    // Read the word before registering: a wake that bumps it after this
+    // point makes futex_wait return at once.
+    let observed = seq.load(Ordering::Acquire);
+    waiters.fetch_add(1, Ordering::Relaxed);
+    let exact = heavy_barrier(process_shared);
+    if !ready() {
+        let timeout = if exact {
+            timeout
+        } else {
+            Some(timeout.map_or(INEXACT_SLEEP, |t| t.min(INEXACT_SLEEP)))
+        };
+        futex_wait(seq, observed, timeout, process_shared);
+    }
+    waiters.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The waker's side: after its index store, wakes `seq` if anybody waits.
+/// The barrier is free where `membarrier` is available.
+#[inline]
+pub(crate) fn wake_if_waiting(waiters: &AtomicU32, seq: &AtomicU32, process_shared: bool) {
+    light_barrier();
+    if waiters.load(Ordering::Relaxed) != 0 {
+        wake(seq, process_shared);
+    }
+}
+
+/// Bumps `seq` and wakes everyone sleeping on it.
+#[cold]
+pub(crate) fn wake(seq: &AtomicU32, process_shared: bool) {
+    // Release: a sleeper that reads the new value also sees the caller's stores.
+    seq.fetch_add(1, Ordering::Release);
+    futex_wake_all(seq, process_shared);
+}

@@ -45,9 +45,7 @@
 //! exceed the capacity) before it is used: in shared memory the other side
 //! may be a crashed or hostile process.
 
-use crate::sync::{
-    futex_wait, futex_wake_all, heavy_barrier, light_barrier, AtomicU32, AtomicU64, Ordering,
-};
+use crate::sync::{park, wake_if_waiting, AtomicU32, AtomicU64, Ordering};
 use std::cell::Cell;
 use std::ptr::NonNull;
 use std::time::Duration;
@@ -239,15 +237,28 @@ impl RawRing {
     pub(crate) fn close(&self) {
         let wake = &self.indices().wake;
         wake.closed.store(1, Ordering::Release);
-        self.wake(&wake.data_seq);
-        self.wake(&wake.space_seq);
+        crate::sync::wake(&wake.data_seq, self.process_shared);
+        crate::sync::wake(&wake.space_seq, self.process_shared);
     }
 
-    #[cold]
-    pub(crate) fn wake(&self, seq: &AtomicU32) {
-        // Release: a sleeper that reads the new value also sees our index store.
-        seq.fetch_add(1, Ordering::Release);
-        futex_wake_all(seq, self.process_shared);
+    /// Publishes a new tail (Release: the slot writes before it become
+    /// visible with it) and wakes a sleeping consumer.
+    #[inline]
+    pub(crate) fn store_tail(&self, tail: u64) {
+        let idx = self.indices();
+        // Pairs with the Acquire loads of `tail` by the consumer(s).
+        idx.producer.tail.store(tail, Ordering::Release);
+        wake_if_waiting(&idx.wake.consumer_waiters, &idx.wake.data_seq, self.process_shared);
+    }
+
+    /// Publishes a new head (Release: the reads of the freed slots happen
+    /// before the producer reuses them) and wakes a sleeping producer.
+    #[inline]
+    pub(crate) fn store_head(&self, head: u64) {
+        let idx = self.indices();
+        // Pairs with the Acquire load of `head` in `ProducerCursor::free`.
+        idx.consumer.head.store(head, Ordering::Release);
+        wake_if_waiting(&idx.wake.producer_waiters, &idx.wake.space_seq, self.process_shared);
     }
 
     /// Consumer at `head`: sleeps until data arrives, the ring closes,
@@ -255,9 +266,8 @@ impl RawRing {
     pub(crate) fn park_consumer(&self, head: u64, timeout: Option<Duration>) {
         let idx = self.indices();
         let wake = &idx.wake;
-        self.park(&wake.data_seq, &wake.consumer_waiters, timeout, || {
-            idx.producer.tail.load(Ordering::Acquire) != head
-        });
+        let ready = || idx.producer.tail.load(Ordering::Acquire) != head || self.is_closed();
+        park(&wake.data_seq, &wake.consumer_waiters, ready, timeout, self.process_shared);
     }
 
     /// Producer at `tail`: sleeps until `want` slots are free (capped at the
@@ -266,35 +276,11 @@ impl RawRing {
         let idx = self.indices();
         let wake = &idx.wake;
         let want = (want as u64).clamp(1, self.mask + 1);
-        self.park(&wake.space_seq, &wake.producer_waiters, timeout, || {
+        let ready = || {
             let head = idx.consumer.head.load(Ordering::Acquire);
-            (self.mask + 1).saturating_sub(tail.wrapping_sub(head)) >= want
-        });
-    }
-
-    fn park(
-        &self,
-        seq: &AtomicU32,
-        waiters: &AtomicU32,
-        timeout: Option<Duration>,
-        ready: impl Fn() -> bool,
-    ) {
-        // Longest sleep when the barrier could not reach every waker exactly.
-        const INEXACT_SLEEP: Duration = Duration::from_millis(1);
-        // Read the word before registering: a wake that bumps it after this
-        // point makes futex_wait return at once.
-        let observed = seq.load(Ordering::Acquire);
-        waiters.fetch_add(1, Ordering::Relaxed);
-        let exact = heavy_barrier(self.process_shared);
-        if !ready() && !self.is_closed() {
-            let timeout = if exact {
-                timeout
-            } else {
-                Some(timeout.map_or(INEXACT_SLEEP, |t| t.min(INEXACT_SLEEP)))
-            };
-            futex_wait(seq, observed, timeout, self.process_shared);
-        }
-        waiters.fetch_sub(1, Ordering::Relaxed);
+            (self.mask + 1).saturating_sub(tail.wrapping_sub(head)) >= want || self.is_closed()
+        };
+        park(&wake.space_seq, &wake.producer_waiters, ready, timeout, self.process_shared);
     }
 }
 
@@ -361,14 +347,7 @@ impl ProducerCursor {
     #[inline]
     pub(crate) fn publish(&mut self, n: usize) {
         self.tail = self.tail.wrapping_add(n as u64);
-        let idx = self.raw.indices();
-        // Release pairs with the Acquire load of `tail` in
-        // `ConsumerCursor::available`: the slot writes before it are visible.
-        idx.producer.tail.store(self.tail, Ordering::Release);
-        light_barrier();
-        if idx.wake.consumer_waiters.load(Ordering::Relaxed) != 0 {
-            self.raw.wake(&idx.wake.data_seq);
-        }
+        self.raw.store_tail(self.tail);
     }
 
     /// Items in the ring as the producer sees them now.
@@ -480,14 +459,7 @@ impl ConsumerCursor {
     #[inline]
     pub(crate) fn release(&mut self, n: usize) {
         self.head = self.head.wrapping_add(n as u64);
-        let idx = self.raw.indices();
-        // Release pairs with the Acquire load of `head` in
-        // `ProducerCursor::free`: our reads of these slots come first.
-        idx.consumer.head.store(self.head, Ordering::Release);
-        light_barrier();
-        if idx.wake.producer_waiters.load(Ordering::Relaxed) != 0 {
-            self.raw.wake(&idx.wake.space_seq);
-        }
+        self.raw.store_head(self.head);
     }
 
     /// Items in the ring as the consumer sees them now.

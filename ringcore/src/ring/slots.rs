@@ -8,6 +8,7 @@ use super::typed::Owner;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::RingMetrics;
+use crate::notify::Notify;
 use crate::wait::{WaitStrategy, Waiter};
 use std::sync::Arc;
 
@@ -69,6 +70,7 @@ impl SlotProducer {
             cur: ProducerCursor::new(raw)?,
             reserved: 0,
             metrics,
+            notify: None,
             _owner: owner,
         })
     }
@@ -95,6 +97,7 @@ pub struct SlotProducer {
     /// Slots handed out by the last `reserve`, the most `commit` accepts.
     reserved: usize,
     metrics: Option<Arc<RingMetrics>>,
+    notify: Option<Arc<dyn Notify>>,
     _owner: Owner,
 }
 
@@ -167,9 +170,7 @@ impl SlotProducer {
         self.reserved = 0;
         if n > 0 {
             self.cur.publish(n);
-            if let Some(m) = &self.metrics {
-                m.on_commit(n);
-            }
+            self.committed(n);
         }
         Ok(())
     }
@@ -201,10 +202,25 @@ impl SlotProducer {
         self.reserved = 0;
         // SAFETY: `bytes` holds n slots and is not in the ring.
         let sent = unsafe { self.cur.push_copy(bytes.as_ptr(), n)? };
-        if let (Some(m), true) = (&self.metrics, sent > 0) {
-            m.on_commit(sent);
+        if sent > 0 {
+            self.committed(sent);
         }
         Ok(sent)
+    }
+
+    fn committed(&self, n: usize) {
+        if let Some(m) = &self.metrics {
+            m.on_commit(n);
+        }
+        if let Some(notify) = &self.notify {
+            notify.notify();
+        }
+    }
+
+    /// Attaches `notify` (for example an [`EventNotifier`](crate::EventNotifier)),
+    /// called after every commit; `None` detaches.
+    pub fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>) {
+        self.notify = notify;
     }
 
     /// Waits by `strategy` until at least one slot is free. Errors:

@@ -4,6 +4,7 @@ use super::raw::{ConsumerCursor, ProducerCursor, RawRing};
 use super::status_methods;
 use crate::error::{Error, Result, SendError};
 use crate::metrics::RingMetrics;
+use crate::notify::Notify;
 use crate::wait::{Backoff, WaitStrategy, Waiter};
 use crate::Pod;
 use std::marker::PhantomData;
@@ -32,6 +33,7 @@ pub(crate) type Owner = Arc<dyn Send + Sync>;
 pub struct Producer<T> {
     cur: ProducerCursor,
     metrics: Option<Arc<RingMetrics>>,
+    notify: Option<Arc<dyn Notify>>,
     _owner: Owner,
     _marker: PhantomData<T>,
 }
@@ -78,6 +80,7 @@ impl<T> Producer<T> {
         Ok(Producer {
             cur: ProducerCursor::new(raw)?,
             metrics,
+            notify: None,
             _owner: owner,
             _marker: PhantomData,
         })
@@ -232,6 +235,9 @@ impl<T> Producer<T> {
             if let Some(m) = &self.metrics {
                 m.on_commit(n);
             }
+            if let Some(notify) = &self.notify {
+                notify.notify();
+            }
         }
         n
     }
@@ -279,6 +285,15 @@ impl<T> Producer<T> {
         if let Some(m) = &self.metrics {
             m.on_commit(n);
         }
+        if let Some(notify) = &self.notify {
+            notify.notify();
+        }
+    }
+
+    /// Attaches `notify` (for example an [`EventNotifier`](crate::EventNotifier)),
+    /// called after every commit; `None` detaches.
+    pub fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>) {
+        self.notify = notify;
     }
 }
 
