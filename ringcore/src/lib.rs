@@ -49,12 +49,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod channel;
 mod config;
 mod error;
 mod metrics;
-mod notify;
 #[cfg(not(loom))]
 pub mod msg;
+mod notify;
 pub mod numa;
 mod pod;
 mod pool;

@@ -89,7 +89,9 @@ impl EventNotifier {
             u64: self.fd.as_raw_fd() as u64,
         };
         // SAFETY: ev is a valid epoll_event; the kernel copies it.
-        if unsafe { libc::epoll_ctl(epoll_fd, libc::EPOLL_CTL_ADD, self.fd.as_raw_fd(), &mut ev) } != 0 {
+        if unsafe { libc::epoll_ctl(epoll_fd, libc::EPOLL_CTL_ADD, self.fd.as_raw_fd(), &mut ev) }
+            != 0
+        {
             return Err(std::io::Error::last_os_error().into());
         }
         Ok(())
@@ -99,7 +101,12 @@ impl EventNotifier {
     pub fn unregister_epoll(&self, epoll_fd: RawFd) -> Result<()> {
         // SAFETY: EPOLL_CTL_DEL ignores the event argument.
         if unsafe {
-            libc::epoll_ctl(epoll_fd, libc::EPOLL_CTL_DEL, self.fd.as_raw_fd(), std::ptr::null_mut())
+            libc::epoll_ctl(
+                epoll_fd,
+                libc::EPOLL_CTL_DEL,
+                self.fd.as_raw_fd(),
+                std::ptr::null_mut(),
+            )
         } != 0
         {
             return Err(std::io::Error::last_os_error().into());

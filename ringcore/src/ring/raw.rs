@@ -248,7 +248,11 @@ impl RawRing {
         let idx = self.indices();
         // Pairs with the Acquire loads of `tail` by the consumer(s).
         idx.producer.tail.store(tail, Ordering::Release);
-        wake_if_waiting(&idx.wake.consumer_waiters, &idx.wake.data_seq, self.process_shared);
+        wake_if_waiting(
+            &idx.wake.consumer_waiters,
+            &idx.wake.data_seq,
+            self.process_shared,
+        );
     }
 
     /// Publishes a new head (Release: the reads of the freed slots happen
@@ -258,7 +262,11 @@ impl RawRing {
         let idx = self.indices();
         // Pairs with the Acquire load of `head` in `ProducerCursor::free`.
         idx.consumer.head.store(head, Ordering::Release);
-        wake_if_waiting(&idx.wake.producer_waiters, &idx.wake.space_seq, self.process_shared);
+        wake_if_waiting(
+            &idx.wake.producer_waiters,
+            &idx.wake.space_seq,
+            self.process_shared,
+        );
     }
 
     /// Consumer at `head`: sleeps until data arrives, the ring closes,
@@ -267,7 +275,13 @@ impl RawRing {
         let idx = self.indices();
         let wake = &idx.wake;
         let ready = || idx.producer.tail.load(Ordering::Acquire) != head || self.is_closed();
-        park(&wake.data_seq, &wake.consumer_waiters, ready, timeout, self.process_shared);
+        park(
+            &wake.data_seq,
+            &wake.consumer_waiters,
+            ready,
+            timeout,
+            self.process_shared,
+        );
     }
 
     /// Producer at `tail`: sleeps until `want` slots are free (capped at the
@@ -280,7 +294,13 @@ impl RawRing {
             let head = idx.consumer.head.load(Ordering::Acquire);
             (self.mask + 1).saturating_sub(tail.wrapping_sub(head)) >= want || self.is_closed()
         };
-        park(&wake.space_seq, &wake.producer_waiters, ready, timeout, self.process_shared);
+        park(
+            &wake.space_seq,
+            &wake.producer_waiters,
+            ready,
+            timeout,
+            self.process_shared,
+        );
     }
 }
 

@@ -307,6 +307,33 @@ impl SlotConsumer {
         Ok(())
     }
 
+    /// Calls `f` on up to `max` readable slots in place and frees them with
+    /// one head update; returns the count (0 when empty, closed or corrupt).
+    pub fn consume_up_to(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
+        let Ok(avail) = self.cur.available(max) else {
+            return 0;
+        };
+        let n = avail.min(max);
+        let size = self.cur.slot_size();
+        let (index, to_end) = self.cur.contiguous(self.cur.head());
+        let first = n.min(to_end);
+        for (start, count) in [(index, first), (0, n - first)] {
+            if count == 0 {
+                continue;
+            }
+            // SAFETY: `count` published slots from `start`, ours until released.
+            let run = unsafe { std::slice::from_raw_parts(self.cur.slot_ptr(start), count * size) };
+            run.chunks_exact(size).for_each(&mut f);
+        }
+        if n > 0 {
+            self.cur.release(n);
+            if let Some(m) = &self.metrics {
+                m.on_consume(n, None);
+            }
+        }
+        n
+    }
+
     /// Copies as many whole slots as fit in `out` (one head update) and
     /// returns the slot count; `Ok(0)` when empty but open. Errors: `Closed`
     /// (closed and drained), `Corrupt`.

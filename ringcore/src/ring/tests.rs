@@ -172,7 +172,7 @@ fn random_operations_match_a_model_across_u64_wrap() {
                     }
                 }
                 assert_eq!(rx.len(), model.len());
-                assert_eq!(tx.free_slots(), cap - model.len());
+                assert_eq!(tx.available_capacity(), cap - model.len());
             }
         }
     }

@@ -110,7 +110,7 @@ impl<T> Producer<T> {
     status_methods!();
 
     /// Slots free for writing now.
-    pub fn free_slots(&self) -> usize {
+    pub fn available_capacity(&self) -> usize {
         self.capacity() - self.len()
     }
 
@@ -245,7 +245,7 @@ impl<T> Producer<T> {
     /// Sends every item of `items`, waiting by `strategy` whenever the ring
     /// is full; returns how many were sent before an error (`Closed`,
     /// `TimedOut` or `Corrupt`), with the error.
-    pub fn send_all_blocking(
+    pub fn send_blocking(
         &mut self,
         items: &[T],
         strategy: WaitStrategy,

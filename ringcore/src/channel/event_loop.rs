@@ -1,0 +1,107 @@
+//! A consumer thread for an MPSC channel.
+
+use super::mpsc::Core;
+use super::{RingConsumer, RingProducer};
+use crate::error::Error;
+use crate::wait::WaitStrategy;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// The consumer loop everyone writes, as a thread: it runs
+/// [`consume_all`](Core::consume_all) with a handler, waits by a
+/// [`WaitStrategy`] when idle, and on [`stop`](EventLoop::stop) closes the
+/// channel and drains everything before the thread ends (nothing is lost).
+///
+/// ```
+/// use ringcore::channel::{mpsc, EventLoop};
+/// use ringcore::{Config, WaitStrategy};
+/// let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(8))?;
+/// let registrar = ch.registrar();
+/// let lp = EventLoop::spawn(ch, |_x: &u64| {}, WaitStrategy::Blocking);
+/// let mut tx = registrar.register()?;
+/// for i in 0..100 { tx.send_one_blocking(i, WaitStrategy::Blocking).unwrap(); }
+/// assert_eq!(lp.stop(), 100);
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+pub struct EventLoop {
+    stop: Arc<AtomicBool>,
+    processed: Arc<AtomicU64>,
+    wake: Arc<super::ChannelWake>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EventLoop {
+    /// Moves `channel` to a new thread that calls `handler` on every item.
+    pub fn spawn<P, C, F>(
+        mut channel: Core<P, C>,
+        mut handler: F,
+        strategy: WaitStrategy,
+    ) -> EventLoop
+    where
+        P: RingProducer,
+        C: RingConsumer,
+        F: FnMut(&C::Item) + Send + 'static,
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        let processed = Arc::new(AtomicU64::new(0));
+        let wake = channel.wake();
+        let (s, p) = (stop.clone(), processed.clone());
+        let thread = std::thread::Builder::new()
+            .name("ringmpsc-event-loop".into())
+            .spawn(move || {
+                while !s.load(Ordering::Acquire) {
+                    // Wake up now and then to look at the stop flag.
+                    let slice = match strategy {
+                        WaitStrategy::Blocking => WaitStrategy::TimedBlocking {
+                            timeout: std::time::Duration::from_millis(50),
+                        },
+                        other => other,
+                    };
+                    match channel.consume_all_blocking(&mut handler, slice) {
+                        Ok(n) => {
+                            p.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        Err(Error::TimedOut) => {}
+                        Err(_) => break,
+                    }
+                }
+                channel.close();
+                let n = channel.drain_all(&mut handler);
+                p.fetch_add(n as u64, Ordering::Relaxed);
+            })
+            .expect("spawning the event loop thread");
+        EventLoop {
+            stop,
+            processed,
+            wake,
+            thread: Some(thread),
+        }
+    }
+
+    /// Items handled so far.
+    pub fn processed(&self) -> u64 {
+        self.processed.load(Ordering::Relaxed)
+    }
+
+    /// Stops the loop: closes the channel, drains every ring, joins the
+    /// thread; returns the total number of items handled.
+    pub fn stop(mut self) -> u64 {
+        self.finish();
+        self.processed()
+    }
+
+    fn finish(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.wake_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

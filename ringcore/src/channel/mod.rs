@@ -1,0 +1,173 @@
+//! Channels built from the SPSC ring: MPSC (one ring per producer), SPMC
+//! and MPMC (rings whose consumers claim items with a CAS), and a consumer
+//! loop ([`EventLoop`]).
+
+mod event_loop;
+pub mod mpsc;
+
+pub use event_loop::EventLoop;
+
+use crate::notify::Notify;
+use crate::ring::{Consumer, Producer, RingObserver, SlotConsumer, SlotProducer};
+use crate::sync::{park, wake_if_waiting, AtomicU32};
+use crate::Metrics;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The consuming end of one ring, as a channel drives it. Implemented by
+/// the typed [`Consumer`] and the byte-slot [`SlotConsumer`].
+pub trait RingConsumer: Send + 'static {
+    /// What a handler is given: `T`, or the bytes of one slot.
+    type Item: ?Sized;
+    /// Calls `f` on up to `max` items and frees them (one head update).
+    fn consume_up_to<F: FnMut(&Self::Item)>(&mut self, max: usize, f: F) -> usize;
+    /// Items waiting.
+    fn pending(&self) -> usize;
+    /// Whether the ring is closed.
+    fn is_closed(&self) -> bool;
+    /// Closes the ring.
+    fn close(&self);
+    /// A handle for status from any thread.
+    fn observer(&self) -> RingObserver;
+    /// The ring's counters, when enabled.
+    fn metrics(&self) -> Option<Metrics>;
+}
+
+/// The producing end of one ring, as a channel hands it out.
+pub trait RingProducer: Send + 'static {
+    /// Attaches a hook called after every commit.
+    fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>);
+    /// Closes the ring.
+    fn close(&self);
+}
+
+impl<T: Send + 'static> RingConsumer for Consumer<T> {
+    type Item = T;
+    fn consume_up_to<F: FnMut(&T)>(&mut self, max: usize, f: F) -> usize {
+        Consumer::consume_up_to(self, max, f)
+    }
+    fn pending(&self) -> usize {
+        self.len()
+    }
+    fn is_closed(&self) -> bool {
+        Consumer::is_closed(self)
+    }
+    fn close(&self) {
+        Consumer::close(self)
+    }
+    fn observer(&self) -> RingObserver {
+        Consumer::observer(self)
+    }
+    fn metrics(&self) -> Option<Metrics> {
+        Consumer::metrics(self)
+    }
+}
+
+impl<T: Send + 'static> RingProducer for Producer<T> {
+    fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>) {
+        Producer::set_notifier(self, notify)
+    }
+    fn close(&self) {
+        Producer::close(self)
+    }
+}
+
+impl RingConsumer for SlotConsumer {
+    type Item = [u8];
+    fn consume_up_to<F: FnMut(&[u8])>(&mut self, max: usize, f: F) -> usize {
+        SlotConsumer::consume_up_to(self, max, f)
+    }
+    fn pending(&self) -> usize {
+        self.len()
+    }
+    fn is_closed(&self) -> bool {
+        SlotConsumer::is_closed(self)
+    }
+    fn close(&self) {
+        SlotConsumer::close(self)
+    }
+    fn observer(&self) -> RingObserver {
+        SlotConsumer::observer(self)
+    }
+    fn metrics(&self) -> Option<Metrics> {
+        SlotConsumer::metrics(self)
+    }
+}
+
+impl RingProducer for SlotProducer {
+    fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>) {
+        SlotProducer::set_notifier(self, notify)
+    }
+    fn close(&self) {
+        SlotProducer::close(self)
+    }
+}
+
+/// One futex word for a consumer that waits on many rings: every ring's
+/// producer calls [`notify`](Notify::notify) after its commit (after the
+/// ring's own barrier), which wakes the consumer only if it is registered
+/// as waiting; an optional user notifier (eventfd) is signalled too.
+#[repr(align(128))]
+pub(crate) struct ChannelWake {
+    waiters: AtomicU32,
+    seq: AtomicU32,
+    has_user: AtomicBool,
+    user: Mutex<Option<Arc<dyn Notify>>>,
+}
+
+impl ChannelWake {
+    pub(crate) fn new() -> Arc<ChannelWake> {
+        Arc::new(ChannelWake {
+            waiters: AtomicU32::new(0),
+            seq: AtomicU32::new(0),
+            has_user: AtomicBool::new(false),
+            user: Mutex::new(None),
+        })
+    }
+
+    /// Sleeps until `ready()`, a notify, or `timeout`.
+    pub(crate) fn park(&self, ready: impl Fn() -> bool, timeout: Option<Duration>) {
+        park(&self.seq, &self.waiters, ready, timeout, false);
+    }
+
+    /// Wakes every sleeper (close).
+    pub(crate) fn wake_all(&self) {
+        crate::sync::wake(&self.seq, false);
+    }
+
+    /// Attaches (or with `None` detaches) a user notifier.
+    pub(crate) fn set_user(&self, notify: Option<Arc<dyn Notify>>) {
+        let mut u = self.user.lock().unwrap_or_else(|p| p.into_inner());
+        self.has_user
+            .store(notify.is_some(), std::sync::atomic::Ordering::Release);
+        *u = notify;
+    }
+}
+
+impl Notify for ChannelWake {
+    #[inline]
+    fn notify(&self) {
+        wake_if_waiting(&self.waiters, &self.seq, false);
+        if self.has_user.load(std::sync::atomic::Ordering::Acquire) {
+            if let Some(n) = &*self.user.lock().unwrap_or_else(|p| p.into_inner()) {
+                n.notify();
+            }
+        }
+    }
+}
+
+/// A small xorshift generator for the random phase of work stealing.
+pub(crate) struct XorShift(u64);
+
+impl XorShift {
+    pub(crate) fn new(seed: u64) -> Self {
+        XorShift(seed | 1)
+    }
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}

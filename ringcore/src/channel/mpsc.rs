@@ -1,0 +1,544 @@
+//! Multi-producer single-consumer: one SPSC ring per producer, so producers
+//! never contend with each other; the consumer polls the rings.
+//!
+//! Registering a producer creates its ring in the registering thread (on
+//! that thread's NUMA node) and hands the consuming end to the consumer
+//! through a mutex-protected list; the consumer notices new rings through
+//! one counter it loads per pass, so the lock is only ever taken on that
+//! cold path, and a running consumer can neither read out of bounds nor
+//! miss a ring.
+
+use super::{ChannelWake, RingConsumer, RingProducer};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::notify::Notify;
+use crate::ring::{Consumer, Producer, Ring, RingObserver, SlotConsumer, SlotProducer, SlotRing};
+use crate::wait::{WaitStrategy, Waiter};
+use crate::Metrics;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Longest adaptive skip: an idle ring is polled at least every 64 passes.
+const MAX_SKIP: u32 = 64;
+
+type Factory<P, C> = Box<dyn Fn() -> Result<(P, C)> + Send + Sync>;
+
+struct Shared<P, C> {
+    closed: AtomicBool,
+    /// Rings registered so far; bumped (Release) after the ring is queued.
+    registered: AtomicUsize,
+    /// Consuming ends not yet taken by the consumer, with their ids.
+    pending: Mutex<Vec<(usize, C)>>,
+    wake: Arc<ChannelWake>,
+    make_ring: Factory<P, C>,
+}
+
+/// One ring as the consumer sees it.
+struct Lane<C> {
+    id: usize,
+    end: C,
+    /// Current adaptive skip (0: poll every pass).
+    skip: u32,
+    /// Passes left before the ring is polled again.
+    countdown: u32,
+}
+
+/// A multi-producer single-consumer channel; this value is the consumer.
+/// Producers come from [`register`](Channel::register) or from a
+/// [`Registrar`] on other threads.
+///
+/// ```
+/// use ringcore::{Config, WaitStrategy};
+/// use ringcore::channel::mpsc;
+/// let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(8))?;
+/// let threads: Vec<_> = (0..4u64).map(|p| {
+///     let mut tx = ch.register().unwrap();
+///     std::thread::spawn(move || {
+///         for i in 0..1000 {
+///             tx.send_one_blocking(p << 32 | i, WaitStrategy::Blocking).unwrap();
+///         }
+///     }) // dropping tx deregisters: its ring closes, its items still arrive
+/// }).collect();
+/// for t in threads { t.join().unwrap(); }
+/// ch.close();
+/// let mut seen = 0;
+/// ch.drain_all(|_| seen += 1);
+/// assert_eq!(seen, 4000);
+/// assert!(ch.is_fully_drained());
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+pub struct Core<P, C: RingConsumer> {
+    shared: Arc<Shared<P, C>>,
+    lanes: Vec<Lane<C>>,
+    known: usize,
+    next: usize,
+    created: Instant,
+}
+
+/// A typed MPSC channel.
+pub type Channel<T> = Core<Producer<T>, Consumer<T>>;
+/// An MPSC channel of `slot_size`-byte items (the C and Python API).
+pub type SlotChannel = Core<SlotProducer, SlotConsumer>;
+
+/// A producer registered with a channel: its own ring's producer end (all
+/// of the SPSC producer API through `Deref`) plus its id. Dropping it (or
+/// [`deregister`](Registered::deregister)) closes its ring; what it sent
+/// is still delivered.
+pub struct Registered<P> {
+    id: usize,
+    end: P,
+}
+
+/// The producer handle of a typed MPSC channel.
+pub type ChannelProducer<T> = Registered<Producer<T>>;
+
+impl<P> Registered<P> {
+    /// The producer's id (its ring's id in the channel).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+}
+
+impl<P: RingProducer> Registered<P> {
+    /// Gives the producer up: its ring closes; the consumer still receives
+    /// what was sent.
+    pub fn deregister(self) {
+        self.end.close();
+    }
+}
+
+impl<P> Deref for Registered<P> {
+    type Target = P;
+    fn deref(&self) -> &P {
+        &self.end
+    }
+}
+
+impl<P> DerefMut for Registered<P> {
+    fn deref_mut(&mut self) -> &mut P {
+        &mut self.end
+    }
+}
+
+/// Registers producers from any thread (`Clone`, `Send`, `Sync`).
+pub struct Registrar<P, C> {
+    shared: Arc<Shared<P, C>>,
+}
+
+impl<P, C> Clone for Registrar<P, C> {
+    fn clone(&self) -> Self {
+        Registrar {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<P: RingProducer, C: RingConsumer> Registrar<P, C> {
+    /// Registers a new producer with its own ring. `Closed` once the
+    /// channel is closed.
+    pub fn register(&self) -> Result<Registered<P>> {
+        let s = &self.shared;
+        let mut pending = s.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if s.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let (mut p, c) = (s.make_ring)()?;
+        p.set_notifier(Some(s.wake.clone()));
+        let id = s.registered.load(Ordering::Relaxed);
+        pending.push((id, c));
+        // Release: the queued ring is visible to a consumer that sees the count.
+        s.registered.store(id + 1, Ordering::Release);
+        Ok(Registered { id, end: p })
+    }
+}
+
+/// A point-in-time view of a channel's health.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelStats {
+    /// Rings the consumer polls (closed ones leave once drained).
+    pub rings: usize,
+    /// Items waiting, over all rings.
+    pub pending: usize,
+    /// Whether the channel is closed.
+    pub closed: bool,
+    /// Counters of all rings merged (rings built with `enable_metrics`).
+    pub metrics: Option<Metrics>,
+    /// Time since the channel was created.
+    pub uptime: Duration,
+    /// Items received per second since creation (with metrics), else 0.
+    pub throughput: f64,
+    /// Mean batch processing time in nanoseconds (with metrics), else 0.
+    pub avg_latency_ns: f64,
+}
+
+impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
+    /// A typed channel whose rings are built with `config`.
+    pub fn new(config: Config) -> Result<Self> {
+        config.validate()?;
+        Ok(Self::with_factory(Box::new(move || Ring::<T>::new(config))))
+    }
+}
+
+impl Core<SlotProducer, SlotConsumer> {
+    /// A channel of `slot_size`-byte items whose rings are built with `config`.
+    pub fn with_slots(config: Config, slot_size: usize) -> Result<Self> {
+        config.validate()?;
+        SlotRing::new(Config::with_ring_bits(0), slot_size)?; // argument check
+        Ok(Self::with_factory(Box::new(move || {
+            SlotRing::new(config, slot_size)
+        })))
+    }
+}
+
+impl<P: RingProducer, C: RingConsumer> Core<P, C> {
+    fn with_factory(make_ring: Factory<P, C>) -> Self {
+        Core {
+            shared: Arc::new(Shared {
+                closed: AtomicBool::new(false),
+                registered: AtomicUsize::new(0),
+                pending: Mutex::new(Vec::new()),
+                wake: ChannelWake::new(),
+                make_ring,
+            }),
+            lanes: Vec::new(),
+            known: 0,
+            next: 0,
+            created: Instant::now(),
+        }
+    }
+
+    /// Registers a producer (see [`Registrar::register`]).
+    pub fn register(&self) -> Result<Registered<P>> {
+        self.registrar().register()
+    }
+
+    /// A handle that registers producers from other threads.
+    pub fn registrar(&self) -> Registrar<P, C> {
+        Registrar {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Takes rings registered since the last pass (cold: only when the
+    /// registration counter moved).
+    #[inline]
+    fn sync(&mut self) {
+        if self.shared.registered.load(Ordering::Acquire) == self.known {
+            return;
+        }
+        let mut pending = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (id, end) in pending.drain(..) {
+            self.lanes.push(Lane {
+                id,
+                end,
+                skip: 0,
+                countdown: 0,
+            });
+        }
+        self.known = self.shared.registered.load(Ordering::Acquire);
+    }
+
+    /// Drops rings that are closed and drained (deregistered producers).
+    fn retire(&mut self) {
+        self.lanes
+            .retain(|l| !(l.end.is_closed() && l.end.pending() == 0));
+    }
+
+    /// Calls `f` on everything readable in every ring, one head update per
+    /// ring; returns the count. Rings found empty are polled less often
+    /// (after 1, 2, 4 ... 64 passes) until they have data again.
+    pub fn consume_all(&mut self, f: impl FnMut(&C::Item)) -> usize {
+        self.consume_all_up_to(usize::MAX, f)
+    }
+
+    /// [`consume_all`](Self::consume_all), stopping after `max` items.
+    pub fn consume_all_up_to(&mut self, max: usize, mut f: impl FnMut(&C::Item)) -> usize {
+        self.sync();
+        let mut total = 0;
+        let mut retire = false;
+        for lane in &mut self.lanes {
+            if total >= max {
+                break;
+            }
+            if lane.countdown > 0 {
+                lane.countdown -= 1;
+                continue;
+            }
+            let n = lane.end.consume_up_to(max - total, &mut f);
+            if n == 0 {
+                lane.skip = (lane.skip * 2).clamp(1, MAX_SKIP);
+                lane.countdown = lane.skip;
+                retire |= lane.end.is_closed();
+            } else {
+                lane.skip = 0;
+            }
+            total += n;
+        }
+        if retire {
+            self.retire();
+        }
+        total
+    }
+
+    /// Frees everything readable without handler calls; returns the count.
+    pub fn consume_all_count(&mut self) -> usize {
+        self.consume_all(|_| {})
+    }
+
+    /// Polls every ring at the next pass again.
+    pub fn reset_adaptive_skip(&mut self) {
+        for lane in &mut self.lanes {
+            lane.skip = 0;
+            lane.countdown = 0;
+        }
+    }
+
+    /// Waits by `strategy` until something is readable, then consumes like
+    /// [`consume_all`](Self::consume_all). `Closed` once the channel is
+    /// closed and drained.
+    pub fn consume_all_blocking(
+        &mut self,
+        mut f: impl FnMut(&C::Item),
+        strategy: WaitStrategy,
+    ) -> Result<usize> {
+        let mut waiter = Waiter::new(strategy);
+        loop {
+            let n = self.consume_all(&mut f);
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.is_fully_drained() {
+                return Err(Error::Closed);
+            }
+            self.reset_adaptive_skip();
+            let shared = self.shared.clone();
+            let observers: Vec<RingObserver> =
+                self.lanes.iter().map(|l| l.end.observer()).collect();
+            let known = self.known;
+            waiter.wait_with(|left| {
+                shared.wake.park(
+                    || {
+                        shared.closed.load(Ordering::Acquire)
+                            || shared.registered.load(Ordering::Acquire) != known
+                            || observers.iter().any(|o| !o.is_empty())
+                    },
+                    left,
+                )
+            })?;
+        }
+    }
+
+    /// Closes the channel: no more registrations, every ring closes (sends
+    /// fail with `Closed`), and blocked threads wake up. What was sent is
+    /// still delivered.
+    pub fn close(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.sync();
+        for lane in &self.lanes {
+            lane.end.close();
+        }
+        self.shared.wake.wake_all();
+    }
+
+    /// Alias of [`close`](Self::close).
+    pub fn shutdown(&mut self) {
+        self.close();
+    }
+
+    /// Whether the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Consumes everything left in every ring (no skipping); call it after
+    /// the producers are done. Returns the count.
+    pub fn drain_all(&mut self, mut f: impl FnMut(&C::Item)) -> usize {
+        let mut total = 0;
+        loop {
+            self.reset_adaptive_skip();
+            let n = self.consume_all(&mut f);
+            if n == 0 {
+                self.retire();
+                return total;
+            }
+            total += n;
+        }
+    }
+
+    /// [`drain_all`](Self::drain_all) without handler calls.
+    pub fn drain_all_count(&mut self) -> usize {
+        self.drain_all(|_| {})
+    }
+
+    /// Closed, and nothing is left in any ring.
+    pub fn is_fully_drained(&mut self) -> bool {
+        self.sync();
+        self.is_closed() && self.lanes.iter().all(|l| l.end.pending() == 0)
+    }
+
+    /// Items waiting, over all rings.
+    pub fn total_pending(&mut self) -> usize {
+        self.sync();
+        self.lanes.iter().map(|l| l.end.pending()).sum()
+    }
+
+    /// True when no ring holds an item.
+    pub fn is_empty(&mut self) -> bool {
+        self.total_pending() == 0
+    }
+
+    /// The id of the ring with the most items waiting.
+    pub fn hottest_ring(&mut self) -> Option<usize> {
+        self.sync();
+        self.lanes
+            .iter()
+            .max_by_key(|l| l.end.pending())
+            .filter(|l| l.end.pending() > 0)
+            .map(|l| l.id)
+    }
+
+    /// Status of the ring of producer `id` (`None` once it left).
+    pub fn get_ring(&mut self, id: usize) -> Option<RingObserver> {
+        self.sync();
+        self.lanes
+            .iter()
+            .find(|l| l.id == id)
+            .map(|l| l.end.observer())
+    }
+
+    /// Health: rings, pending items and, with metrics, merged counters,
+    /// throughput and latency.
+    pub fn snapshot(&mut self) -> ChannelStats {
+        self.sync();
+        let mut merged: Option<Metrics> = None;
+        for m in self.lanes.iter().filter_map(|l| l.end.metrics()) {
+            merged.get_or_insert_with(Metrics::default).merge(&m);
+        }
+        let uptime = self.created.elapsed();
+        ChannelStats {
+            rings: self.lanes.len(),
+            pending: self.lanes.iter().map(|l| l.end.pending()).sum(),
+            closed: self.is_closed(),
+            throughput: merged.map_or(0.0, |m| m.throughput_per_second(uptime)),
+            avg_latency_ns: merged.map_or(0.0, |m| m.avg_latency_ns()),
+            metrics: merged,
+            uptime,
+        }
+    }
+
+    pub(crate) fn wake(&self) -> Arc<ChannelWake> {
+        self.shared.wake.clone()
+    }
+
+    /// Signals `notify` (for example an [`EventNotifier`](crate::EventNotifier))
+    /// after every commit of any producer; `None` detaches.
+    pub fn set_notifier(&self, notify: Option<Arc<dyn Notify>>) {
+        self.shared.wake.set_user(notify);
+    }
+}
+
+impl<T: Send + Copy + 'static> Core<Producer<T>, Consumer<T>> {
+    /// Moves up to `out.len()` items into `out`, taking from the rings in
+    /// turn; returns the count.
+    pub fn recv(&mut self, out: &mut [T]) -> usize {
+        self.sync();
+        let rings = self.lanes.len();
+        let mut got = 0;
+        for k in 0..rings {
+            if got == out.len() {
+                break;
+            }
+            got += self.lanes[(self.next + k) % rings]
+                .end
+                .recv(&mut out[got..]);
+        }
+        if rings > 0 {
+            self.next = (self.next + 1) % rings;
+        }
+        got
+    }
+
+    /// Every item readable now, appended to `out`; returns the count.
+    pub fn drain(&mut self, out: &mut Vec<T>) -> usize {
+        self.consume_all(|x| out.push(*x))
+    }
+}
+
+impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
+    /// One item from the next ring that has one. `Empty`, or `Closed` once
+    /// the channel is closed and drained.
+    pub fn try_recv(&mut self) -> Result<T> {
+        self.sync();
+        let rings = self.lanes.len();
+        for k in 0..rings {
+            let i = (self.next + k) % rings;
+            if let Ok(item) = self.lanes[i].end.try_recv() {
+                self.next = (i + 1) % rings;
+                return Ok(item);
+            }
+        }
+        if self.is_fully_drained() {
+            Err(Error::Closed)
+        } else {
+            Err(Error::Empty)
+        }
+    }
+
+    /// Alias of [`try_recv`](Self::try_recv).
+    pub fn recv_one(&mut self) -> Result<T> {
+        self.try_recv()
+    }
+
+    /// One item, waiting by `strategy` while every ring is empty.
+    pub fn recv_blocking(&mut self, strategy: WaitStrategy) -> Result<T> {
+        let mut waiter = Waiter::new(strategy);
+        loop {
+            match self.try_recv() {
+                Err(Error::Empty) => {}
+                other => return other,
+            }
+            let shared = self.shared.clone();
+            let observers: Vec<RingObserver> =
+                self.lanes.iter().map(|l| l.end.observer()).collect();
+            let known = self.known;
+            waiter.wait_with(|left| {
+                shared.wake.park(
+                    || {
+                        shared.closed.load(Ordering::Acquire)
+                            || shared.registered.load(Ordering::Acquire) != known
+                            || observers.iter().any(|o| !o.is_empty())
+                    },
+                    left,
+                )
+            })?;
+        }
+    }
+}
+
+impl Core<SlotProducer, SlotConsumer> {
+    /// Copies whole items into `out`, taking from the rings in turn;
+    /// returns the item count.
+    pub fn recv(&mut self, out: &mut [u8]) -> usize {
+        self.sync();
+        let rings = self.lanes.len();
+        let mut used = 0;
+        for k in 0..rings {
+            let lane = &mut self.lanes[(self.next + k) % rings];
+            let size = lane.end.slot_size();
+            if out.len() - used < size {
+                break;
+            }
+            used += lane.end.recv(&mut out[used..]).unwrap_or(0) * size;
+        }
+        if rings > 0 {
+            self.next = (self.next + 1) % rings;
+        }
+        self.lanes.first().map_or(0, |l| used / l.end.slot_size())
+    }
+}

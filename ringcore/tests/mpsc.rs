@@ -1,0 +1,251 @@
+//! MPSC channel: sequence-numbered stress from many producers (per-producer
+//! order, nothing lost or duplicated), registration racing a live consumer,
+//! producers leaving mid-stream, blocking consumers and the event loop.
+
+use ringcore::channel::{mpsc, EventLoop};
+use ringcore::{Config, Error, EventNotifier, WaitStrategy};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+const PER_PRODUCER: u64 = if cfg!(miri) { 200 } else { 1_000_000 };
+
+fn item(producer: u64, seq: u64) -> u64 {
+    producer << 40 | seq
+}
+
+/// Checks per-producer order and returns how many items each producer sent.
+struct Checker(HashMap<u64, u64>);
+impl Checker {
+    fn see(&mut self, x: u64) {
+        let (p, s) = (x >> 40, x & ((1 << 40) - 1));
+        let next = self.0.entry(p).or_insert(0);
+        assert_eq!(s, *next, "producer {p}: lost, duplicated or reordered");
+        *next += 1;
+    }
+}
+
+#[test]
+fn eight_producers_a_million_each_arrive_whole_and_in_order() {
+    let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(10)).unwrap();
+    let producers: Vec<_> = (0..8u64)
+        .map(|p| {
+            let mut tx = ch.register().unwrap();
+            thread::spawn(move || {
+                let mut buf = Vec::with_capacity(64);
+                let mut seq = 0;
+                while seq < PER_PRODUCER {
+                    if p % 2 == 0 {
+                        tx.send_one_blocking(item(p, seq), WaitStrategy::Yielding)
+                            .unwrap();
+                        seq += 1;
+                    } else {
+                        buf.clear();
+                        buf.extend((seq..(seq + 64).min(PER_PRODUCER)).map(|s| item(p, s)));
+                        seq += tx.send_blocking(&buf, WaitStrategy::Yielding).unwrap() as u64;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut check = Checker(HashMap::new());
+    let total = 8 * PER_PRODUCER;
+    let mut seen = 0;
+    let mut buf = [0u64; 256];
+    while seen < total {
+        if seen % 3 == 0 {
+            let n = ch.recv(&mut buf);
+            buf[..n].iter().for_each(|&x| check.see(x));
+            seen += n as u64;
+        } else {
+            seen += ch.consume_all(|&x| check.see(x)) as u64;
+        }
+    }
+    for p in producers {
+        p.join().unwrap();
+    }
+    assert!(check.0.values().all(|&n| n == PER_PRODUCER));
+    ch.close();
+    assert!(ch.is_fully_drained());
+}
+
+#[test]
+fn registration_races_a_live_consumer_and_producers_leave_mid_stream() {
+    let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(6)).unwrap();
+    let registrar = ch.registrar();
+    let consumer = thread::spawn(move || {
+        let mut ch = ch;
+        let mut check = Checker(HashMap::new());
+        let mut seen = 0u64;
+        loop {
+            match ch.consume_all_blocking(|&x| check.see(x), WaitStrategy::Blocking) {
+                Ok(n) => seen += n as u64,
+                Err(Error::Closed) => break,
+                Err(e) => panic!("{e}"),
+            }
+            if seen == 16 * 5_000 {
+                ch.close();
+            }
+        }
+        (seen, check.0)
+    });
+    // Producers register while the consumer runs, send, and leave at once:
+    // their rings close and their items must still arrive.
+    let producers: Vec<_> = (0..16u64)
+        .map(|p| {
+            let registrar = registrar.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_micros(100 * p));
+                let mut tx = registrar.register().unwrap();
+                for s in 0..5_000 {
+                    tx.send_one_blocking(item(p, s), WaitStrategy::Blocking)
+                        .unwrap();
+                }
+                tx.deregister();
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    let (seen, per) = consumer.join().unwrap();
+    assert_eq!(seen, 16 * 5_000);
+    assert!(per.values().all(|&n| n == 5_000));
+    assert!(matches!(registrar.register(), Err(Error::Closed)));
+}
+
+#[test]
+fn status_and_adaptive_skip() {
+    let config = Config {
+        enable_metrics: true,
+        ..Config::with_ring_bits(4)
+    };
+    let mut ch = mpsc::Channel::<u32>::new(config).unwrap();
+    let mut a = ch.register().unwrap();
+    let mut b = ch.register().unwrap();
+    assert_eq!((a.id(), b.id()), (0, 1));
+    assert_eq!(a.send(&[1, 2, 3]), 3);
+    assert_eq!(b.send(&[4]), 1);
+    assert_eq!(ch.total_pending(), 4);
+    assert_eq!(ch.hottest_ring(), Some(0));
+    assert_eq!(ch.get_ring(1).unwrap().len(), 1);
+    assert_eq!(ch.try_recv().unwrap(), 1);
+    let mut out = Vec::new();
+    assert_eq!(ch.drain(&mut out), 3);
+    assert_eq!(out, [2, 3, 4]);
+    // Idle rings are skipped for a growing number of passes...
+    for _ in 0..10 {
+        assert_eq!(ch.consume_all(|_| {}), 0);
+    }
+    b.send_one(9).unwrap();
+    let mut got = 0;
+    for _ in 0..70 {
+        got += ch.consume_all(|_| {});
+    }
+    assert_eq!(got, 1, "a skipped ring is still polled within 64 passes");
+    // ...and resetting polls them at once.
+    b.send_one(10).unwrap();
+    ch.reset_adaptive_skip();
+    assert_eq!(ch.consume_all(|_| {}), 1);
+    let stats = ch.snapshot();
+    assert_eq!((stats.rings, stats.pending, stats.closed), (2, 0, false));
+    assert_eq!(stats.metrics.unwrap().messages_received, 6);
+    assert!(matches!(ch.try_recv(), Err(Error::Empty)));
+    drop(a);
+    ch.close();
+    assert!(matches!(b.send_one(1).unwrap_err().reason, Error::Closed));
+    assert!(matches!(ch.try_recv(), Err(Error::Closed)));
+    assert!(matches!(
+        ch.recv_blocking(WaitStrategy::Blocking),
+        Err(Error::Closed)
+    ));
+}
+
+#[test]
+fn a_blocking_consumer_sleeps_until_any_producer_sends() {
+    let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(4)).unwrap();
+    let regs: Vec<_> = (0..3).map(|_| ch.register().unwrap()).collect();
+    let t = thread::spawn(move || {
+        for (i, mut tx) in regs.into_iter().enumerate() {
+            thread::sleep(Duration::from_millis(20));
+            tx.send_one(i as u64).unwrap();
+        }
+    });
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        got.push(ch.recv_blocking(WaitStrategy::Blocking).unwrap());
+    }
+    t.join().unwrap();
+    got.sort();
+    assert_eq!(got, [0, 1, 2]);
+    let t = WaitStrategy::TimedBlocking {
+        timeout: Duration::from_millis(20),
+    };
+    assert!(matches!(ch.recv_blocking(t), Err(Error::TimedOut)));
+}
+
+#[test]
+fn the_event_loop_drains_everything_on_stop() {
+    let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(6)).unwrap();
+    let registrar = ch.registrar();
+    let sum = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let s = sum.clone();
+    let lp = EventLoop::spawn(
+        ch,
+        move |x: &u64| {
+            s.fetch_add(*x, std::sync::atomic::Ordering::Relaxed);
+        },
+        WaitStrategy::Blocking,
+    );
+    let producers: Vec<_> = (0..4u64)
+        .map(|_| {
+            let mut tx = registrar.register().unwrap();
+            thread::spawn(move || {
+                for i in 1..=10_000u64 {
+                    tx.send_one_blocking(i, WaitStrategy::Blocking).unwrap();
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    assert_eq!(lp.stop(), 40_000);
+    assert_eq!(
+        sum.load(std::sync::atomic::Ordering::Relaxed),
+        4 * 10_000 * 10_001 / 2
+    );
+}
+
+#[test]
+fn an_attached_event_notifier_fires_on_commits() {
+    let mut ch = mpsc::Channel::<u8>::new(Config::with_ring_bits(4)).unwrap();
+    let n = Arc::new(EventNotifier::new().unwrap());
+    ch.set_notifier(Some(n.clone()));
+    let mut tx = ch.register().unwrap();
+    tx.send_one(1).unwrap();
+    tx.send_one(2).unwrap();
+    assert_eq!(n.consume(), 2);
+    ch.set_notifier(None);
+    tx.send_one(3).unwrap();
+    assert_eq!(n.consume(), 0);
+    assert_eq!(ch.consume_all(|_| {}), 3);
+}
+
+#[test]
+fn byte_slot_channels_carry_items_of_any_size() {
+    let mut ch = mpsc::SlotChannel::with_slots(Config::with_ring_bits(4), 24).unwrap();
+    let mut a = ch.register().unwrap();
+    let mut b = ch.register().unwrap();
+    a.send(&[1u8; 48]).unwrap();
+    b.send(&[2u8; 24]).unwrap();
+    let mut seen = Vec::new();
+    ch.consume_all(|s: &[u8]| seen.push(s[0]));
+    assert_eq!(seen, [1, 1, 2]);
+    b.send(&[3u8; 24]).unwrap();
+    let mut out = [0u8; 100];
+    assert_eq!(ch.recv(&mut out), 1);
+    assert_eq!(out[0], 3);
+    assert!(mpsc::SlotChannel::with_slots(Config::DEFAULT, 0).is_err());
+}
