@@ -2,8 +2,11 @@
 //! and MPMC (rings whose consumers claim items with a CAS), and a consumer
 //! loop ([`EventLoop`]).
 
+pub(crate) mod claim;
 mod event_loop;
+pub mod mpmc;
 pub mod mpsc;
+pub mod spmc;
 
 pub use event_loop::EventLoop;
 

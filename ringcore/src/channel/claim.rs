@@ -1,0 +1,137 @@
+//! The consuming side of a ring shared by several consumers, which claim
+//! runs of items with a CAS. The producing side is the plain SPSC producer.
+//!
+//! Two counters sit beside the ring's indices:
+//!
+//! - `claim`: the next item not yet claimed. A consumer reads `claim` and
+//!   `tail` and moves `claim` forward with a CAS; the items in between are
+//!   then its own, and nobody else reads them.
+//! - `head` (the ring's own consumer index, which the producer reads): moved
+//!   forward only when the items before it are done. A consumer that has
+//!   finished a run waits until `head` reaches the start of its run, then
+//!   stores the end (Release). The producer therefore never overwrites an
+//!   item that a consumer is still reading, and no item is copied before
+//!   it is claimed (no speculative read races the producer).
+//!
+//! A consumer that stalls between claim and completion delays the head (the
+//! producer sees less free space, later consumers wait to publish) but
+//! never loses or duplicates an item.
+
+use crate::error::{Error, Result};
+use crate::ring::raw::{Corrupt, RawRing};
+use crate::sync::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The shared claim counter, on its own line pair.
+#[repr(align(128))]
+pub(crate) struct ClaimState {
+    claim: AtomicU64,
+}
+
+impl ClaimState {
+    pub(crate) fn new(start: u64) -> Self {
+        ClaimState {
+            claim: AtomicU64::new(start),
+        }
+    }
+}
+
+/// A claimed run of items: positions `start .. start + len`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run {
+    pub(crate) start: u64,
+    pub(crate) len: usize,
+}
+
+/// Claim and completion over a ring; `Copy`, no ownership.
+#[derive(Clone, Copy)]
+pub(crate) struct ClaimCore<'a> {
+    pub(crate) raw: RawRing,
+    pub(crate) state: &'a ClaimState,
+}
+
+impl ClaimCore<'_> {
+    /// Items published but not claimed yet.
+    pub(crate) fn unclaimed(&self) -> Result<usize, Corrupt> {
+        let claim = self.state.claim.load(Ordering::Acquire);
+        let tail = self.raw.indices().producer.tail.load(Ordering::Acquire);
+        self.raw.fill(claim, tail)
+    }
+
+    /// Claims up to `max` items; `None` when nothing is unclaimed.
+    pub(crate) fn claim(&self, max: usize) -> Result<Option<Run>, Corrupt> {
+        let mut claim = self.state.claim.load(Ordering::Acquire);
+        loop {
+            // Acquire pairs with the producer's Release store of `tail`: the
+            // items before it are written.
+            let tail = self.raw.indices().producer.tail.load(Ordering::Acquire);
+            let avail = self.raw.fill(claim, tail)?;
+            let len = avail.min(max);
+            if len == 0 {
+                return Ok(None);
+            }
+            match self.state.claim.compare_exchange_weak(
+                claim,
+                claim.wrapping_add(len as u64),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(Some(Run { start: claim, len })),
+                Err(now) => claim = now,
+            }
+        }
+    }
+
+    /// Marks a claimed run as done: waits for the runs claimed before it,
+    /// then moves the head past it and wakes a sleeping producer.
+    pub(crate) fn complete(&self, run: Run) {
+        let head = &self.raw.indices().consumer.head;
+        let mut spins = 0u32;
+        // Acquire pairs with the Release store of the previous run's end.
+        while head.load(Ordering::Acquire) != run.start {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+            #[cfg(loom)]
+            loom::thread::yield_now();
+        }
+        self.raw.store_head(run.start.wrapping_add(run.len as u64));
+    }
+
+    /// Address of the item at position `pos`.
+    pub(crate) fn slot(&self, pos: u64) -> *mut u8 {
+        self.raw.slot_ptr(self.raw.contiguous(pos).0)
+    }
+
+    /// Sleeps until something may be unclaimed, the ring closes, or `timeout`.
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        let claim = self.state.claim.load(Ordering::Acquire);
+        self.raw.park_consumer(claim, timeout);
+    }
+
+    /// Why nothing could be claimed: `Empty`, `Closed` (closed and drained), `Corrupt`.
+    pub(crate) fn empty_reason(&self) -> Error {
+        let closed = self.raw.is_closed();
+        match self.unclaimed() {
+            Err(c) => c.into(),
+            Ok(0) if closed => Error::Closed,
+            Ok(_) => Error::Empty,
+        }
+    }
+}
+
+/// Completes a run when dropped, so a panicking handler cannot stall the
+/// other consumers (the items it did not reach are leaked, not dropped twice).
+pub(crate) struct CompleteOnDrop<'a> {
+    pub(crate) core: ClaimCore<'a>,
+    pub(crate) run: Run,
+}
+
+impl Drop for CompleteOnDrop<'_> {
+    fn drop(&mut self) {
+        self.core.complete(self.run);
+    }
+}

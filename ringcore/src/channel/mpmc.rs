@@ -1,0 +1,328 @@
+//! Multi-producer multi-consumer: one claim ring per producer (producers
+//! never contend), and consumers that steal work in three phases: first
+//! from the rings of their own shard (locality), then from the ring with
+//! the most unclaimed items (load balance), then from a random ring (so no
+//! ring starves). Every item goes to exactly one consumer.
+
+use super::spmc::{claim_ring_with, consume_claimed, steal_into, Inner, MAX_BATCH};
+use super::{ChannelWake, XorShift};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ring::Producer;
+use crate::wait::{WaitStrategy, Waiter};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Configuration of an MPMC channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MpmcConfig {
+    /// Each producer's ring (capacity, NUMA placement).
+    pub ring: Config,
+    /// Most producers at once.
+    pub max_producers: usize,
+    /// Most consumers at once.
+    pub max_consumers: usize,
+    /// Consecutive rings in one consumer's shard.
+    pub rings_per_shard: usize,
+}
+
+impl Default for MpmcConfig {
+    fn default() -> Self {
+        MpmcConfig {
+            ring: Config::with_ring_bits(12),
+            max_producers: 16,
+            max_consumers: 16,
+            rings_per_shard: 1,
+        }
+    }
+}
+
+type Lanes = Arc<Vec<Arc<Inner>>>;
+
+struct Shared {
+    config: MpmcConfig,
+    /// The rings, replaced (copy on write) when a producer registers.
+    lanes: Mutex<Lanes>,
+    /// Bumped (Release) after `lanes` changed.
+    version: AtomicUsize,
+    producers: AtomicUsize,
+    consumers: AtomicUsize,
+    next_consumer: AtomicUsize,
+    closed: AtomicBool,
+    wake: Arc<ChannelWake>,
+}
+
+/// An MPMC channel: registers producers and consumers (`Clone`, `Send`, `Sync`).
+///
+/// ```
+/// use ringcore::channel::mpmc;
+/// use ringcore::WaitStrategy;
+/// let ch = mpmc::Channel::<u64>::new(mpmc::MpmcConfig::default())?;
+/// let mut a = ch.register_producer()?;
+/// let mut b = ch.register_producer()?;
+/// let mut c = ch.register_consumer()?;
+/// a.send(&[1, 2]);
+/// b.send(&[3]);
+/// let mut sum = 0;
+/// while c.steal_batch(|x| sum += x) > 0 {}
+/// assert_eq!(sum, 6);
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+pub struct Channel<T> {
+    shared: Arc<Shared>,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Channel<T> {
+    fn clone(&self) -> Self {
+        Channel {
+            shared: self.shared.clone(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// A consumer of an MPMC channel. `Send`, not `Clone`.
+pub struct Consumer<T> {
+    shared: Arc<Shared>,
+    id: usize,
+    lanes: Lanes,
+    version: usize,
+    rng: XorShift,
+    _marker: PhantomData<T>,
+}
+
+// SAFETY: a consumer touches only items it claimed; items cross threads.
+unsafe impl<T: Send> Send for Consumer<T> {}
+
+impl<T: Send> Channel<T> {
+    /// An empty channel.
+    pub fn new(config: MpmcConfig) -> Result<Channel<T>> {
+        config.ring.validate()?;
+        if config.max_producers == 0 || config.max_consumers == 0 || config.rings_per_shard == 0 {
+            return Err(Error::InvalidArgument(
+                "max_producers, max_consumers and rings_per_shard must be at least 1".into(),
+            ));
+        }
+        Ok(Channel {
+            shared: Arc::new(Shared {
+                config,
+                lanes: Mutex::new(Arc::new(Vec::new())),
+                version: AtomicUsize::new(0),
+                producers: AtomicUsize::new(0),
+                consumers: AtomicUsize::new(0),
+                next_consumer: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                wake: ChannelWake::new(),
+            }),
+            _marker: PhantomData,
+        })
+    }
+
+    /// A new producer with its own ring. `TooManyProducers` past
+    /// `max_producers`, `Closed` once the channel is closed.
+    pub fn register_producer(&self) -> Result<Producer<T>> {
+        let s = &self.shared;
+        let mut lanes = s.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if s.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if lanes.len() >= s.config.max_producers {
+            return Err(Error::TooManyProducers);
+        }
+        let (mut p, inner) = claim_ring_with::<T>(&s.config.ring, usize::MAX)?;
+        p.set_notifier(Some(s.wake.clone()));
+        let mut next = Vec::clone(&lanes);
+        next.push(inner);
+        *lanes = Arc::new(next);
+        s.producers.fetch_add(1, Ordering::AcqRel);
+        // Release: consumers that see the new version see the new ring list.
+        s.version.fetch_add(1, Ordering::Release);
+        Ok(p)
+    }
+
+    /// A new consumer. `TooManyConsumers` past `max_consumers`, `Closed`
+    /// once the channel is closed.
+    pub fn register_consumer(&self) -> Result<Consumer<T>> {
+        let s = &self.shared;
+        if s.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let max = s.config.max_consumers;
+        s.consumers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|_| Error::TooManyConsumers)?;
+        let id = s.next_consumer.fetch_add(1, Ordering::Relaxed);
+        let version = s.version.load(Ordering::Acquire);
+        let lanes = s.lanes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(Consumer {
+            shared: s.clone(),
+            id,
+            lanes,
+            version,
+            rng: XorShift::new(0x9e37_79b9_7f4a_7c15 ^ id as u64),
+            _marker: PhantomData,
+        })
+    }
+
+    /// Closes the channel: no more registrations, every ring closes, and
+    /// consumers drain what is left, then get `Closed`.
+    pub fn close(&self) {
+        let s = &self.shared;
+        let lanes = s.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        s.closed.store(true, Ordering::Release);
+        for l in lanes.iter() {
+            l.ring_raw().close();
+        }
+        s.wake.wake_all();
+    }
+
+    /// Whether the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Items not yet claimed, over all rings.
+    pub fn len(&self) -> usize {
+        let lanes = self
+            .shared
+            .lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        lanes
+            .iter()
+            .map(|l| l.core().unclaimed().unwrap_or(0))
+            .sum()
+    }
+
+    /// True when nothing waits to be claimed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        self.shared.consumers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<T: Send> Consumer<T> {
+    /// Picks up rings registered since the last call.
+    fn refresh(&mut self) {
+        let v = self.shared.version.load(Ordering::Acquire);
+        if v != self.version {
+            self.lanes = self
+                .shared
+                .lanes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            self.version = v;
+        }
+    }
+
+    /// The rings to try, in the three phases: own shard, the hottest ring,
+    /// a random ring.
+    fn candidates(&mut self) -> impl Iterator<Item = usize> + '_ {
+        let n = self.lanes.len();
+        let consumers = self.shared.consumers.load(Ordering::Relaxed).max(1);
+        let rps = self.shared.config.rings_per_shard;
+        let me = self.id % consumers;
+        let own = (0..n).filter(move |i| (i / rps) % consumers == me);
+        let hottest = (0..n).max_by_key(|&i| self.lanes[i].core().unclaimed().unwrap_or(0));
+        let random = (n > 0).then(|| (self.rng.next() % n as u64) as usize);
+        own.chain(hottest).chain(random)
+    }
+
+    /// Claims a batch (up to 4096 items) from the first ring that has work,
+    /// trying the three phases in turn, and calls `f` on each item in
+    /// place; returns the count (0 when every ring is empty).
+    pub fn steal_batch(&mut self, mut f: impl FnMut(&T)) -> usize {
+        self.refresh();
+        let lanes = self.lanes.clone();
+        for i in self.candidates().collect::<Vec<_>>() {
+            let n = consume_claimed(lanes[i].core(), MAX_BATCH, &mut f);
+            if n > 0 {
+                return n;
+            }
+        }
+        0
+    }
+
+    /// Claims up to `out.len()` items into `out` (three phases); returns the count.
+    pub fn steal(&mut self, out: &mut [T]) -> usize
+    where
+        T: Copy,
+    {
+        self.refresh();
+        let lanes = self.lanes.clone();
+        for i in self.candidates().collect::<Vec<_>>() {
+            let n = steal_into(lanes[i].core(), out);
+            if n > 0 {
+                return n;
+            }
+        }
+        // The phases looked at some rings only; sweep them all before
+        // reporting nothing.
+        lanes
+            .iter()
+            .map(|l| steal_into(l.core(), out))
+            .find(|&n| n > 0)
+            .unwrap_or(0)
+    }
+
+    /// [`steal`](Self::steal), waiting by `strategy` while every ring is
+    /// empty. `Closed` once the channel is closed and drained.
+    pub fn steal_blocking(&mut self, out: &mut [T], strategy: WaitStrategy) -> Result<usize>
+    where
+        T: Copy,
+    {
+        let mut waiter = Waiter::new(strategy);
+        loop {
+            let n = self.steal(out);
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.is_drained_and_closed() {
+                return Err(Error::Closed);
+            }
+            let (shared, lanes) = (self.shared.clone(), self.lanes.clone());
+            let version = self.version;
+            waiter.wait_with(|left| {
+                shared.wake.park(
+                    || {
+                        shared.closed.load(Ordering::Acquire)
+                            || shared.version.load(Ordering::Acquire) != version
+                            || lanes.iter().any(|l| l.core().unclaimed().unwrap_or(0) > 0)
+                    },
+                    left,
+                )
+            })?;
+        }
+    }
+
+    fn is_drained_and_closed(&mut self) -> bool {
+        self.refresh();
+        self.shared.closed.load(Ordering::Acquire)
+            && self
+                .lanes
+                .iter()
+                .all(|l| l.core().unclaimed().unwrap_or(0) == 0)
+    }
+
+    /// This consumer's id (its shard).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+}
+
+impl Inner {
+    pub(crate) fn ring_raw(&self) -> crate::ring::raw::RawRing {
+        self.core().raw
+    }
+}

@@ -1,0 +1,199 @@
+//! SPMC and MPMC: every item is delivered exactly once, each consumer sees
+//! each producer's items in order, and the limits and closing behave.
+
+use ringcore::channel::{mpmc, spmc};
+use ringcore::{Config, Error, WaitStrategy};
+use std::thread;
+
+const ITEMS: u64 = if cfg!(miri) { 500 } else { 400_000 };
+
+/// Checks exactly-once delivery from per-consumer logs: each log must be
+/// increasing per producer, and all logs together must hold each item once.
+fn check_exactly_once(logs: Vec<Vec<u64>>, producers: u64, per_producer: u64) {
+    let mut seen = vec![0u8; (producers * per_producer) as usize];
+    for log in logs {
+        let mut last = vec![None::<u64>; producers as usize];
+        for x in log {
+            let (p, s) = (x >> 40, x & ((1 << 40) - 1));
+            if let Some(prev) = last[p as usize] {
+                assert!(s > prev, "a consumer saw producer {p} out of order");
+            }
+            last[p as usize] = Some(s);
+            let slot = &mut seen[(p * per_producer + s) as usize];
+            assert_eq!(*slot, 0, "item {p}/{s} delivered twice");
+            *slot = 1;
+        }
+    }
+    assert!(seen.iter().all(|&b| b == 1), "an item was lost");
+}
+
+#[test]
+fn spmc_one_producer_four_consumers_exactly_once() {
+    let config = spmc::SpmcConfig {
+        ring: Config::with_ring_bits(10),
+        max_consumers: 4,
+    };
+    let (mut tx, ch) = spmc::Channel::<u64>::new(config).unwrap();
+    let consumers: Vec<_> = (0..4)
+        .map(|k| {
+            let mut rx = ch.register_consumer().unwrap();
+            thread::spawn(move || {
+                let mut log = Vec::new();
+                let mut buf = [0u64; 32];
+                loop {
+                    let step = match k % 3 {
+                        0 => rx
+                            .steal_blocking(&mut buf, WaitStrategy::Blocking)
+                            .map(|n| {
+                                log.extend_from_slice(&buf[..n]);
+                            }),
+                        1 => rx
+                            .recv_blocking(WaitStrategy::Blocking)
+                            .map(|x| log.push(x)),
+                        _ => {
+                            if rx.consume_batch(|&x| log.push(x)) == 0 {
+                                rx.recv_blocking(WaitStrategy::Blocking)
+                                    .map(|x| log.push(x))
+                            } else {
+                                Ok(())
+                            }
+                        }
+                    };
+                    match step {
+                        Ok(()) => {}
+                        Err(Error::Closed) => return log,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    assert!(matches!(
+        ch.register_consumer(),
+        Err(Error::TooManyConsumers)
+    ));
+    for s in 0..ITEMS {
+        tx.send_one_blocking(s, WaitStrategy::Blocking).unwrap();
+    }
+    drop(tx); // closes the channel
+    let logs = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    check_exactly_once(logs, 1, ITEMS);
+    assert!(matches!(ch.register_consumer(), Err(Error::Closed)));
+}
+
+#[test]
+fn mpmc_six_producers_three_consumers_exactly_once() {
+    let config = mpmc::MpmcConfig {
+        ring: Config::with_ring_bits(8),
+        max_producers: 6,
+        max_consumers: 3,
+        rings_per_shard: 2,
+    };
+    let ch = mpmc::Channel::<u64>::new(config).unwrap();
+    let per = ITEMS / 4;
+    let producers: Vec<_> = (0..6u64)
+        .map(|p| {
+            let mut tx = ch.register_producer().unwrap();
+            thread::spawn(move || {
+                for s in 0..per {
+                    tx.send_one_blocking(p << 40 | s, WaitStrategy::Blocking)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    assert!(matches!(
+        ch.register_producer(),
+        Err(Error::TooManyProducers)
+    ));
+    let consumers: Vec<_> = (0..3)
+        .map(|k| {
+            let mut rx = ch.register_consumer().unwrap();
+            thread::spawn(move || {
+                let mut log = Vec::new();
+                let mut buf = [0u64; 64];
+                loop {
+                    let r = if k == 0 {
+                        match rx.steal_batch(|&x| log.push(x)) {
+                            0 => rx
+                                .steal_blocking(&mut buf, WaitStrategy::Blocking)
+                                .map(|n| {
+                                    log.extend_from_slice(&buf[..n]);
+                                }),
+                            _ => Ok(()),
+                        }
+                    } else {
+                        rx.steal_blocking(&mut buf, WaitStrategy::Blocking)
+                            .map(|n| log.extend_from_slice(&buf[..n]))
+                    };
+                    match r {
+                        Ok(()) => {}
+                        Err(Error::Closed) => return log,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    assert!(matches!(
+        ch.register_consumer(),
+        Err(Error::TooManyConsumers)
+    ));
+    for p in producers {
+        p.join().unwrap();
+    }
+    ch.close();
+    let logs = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    check_exactly_once(logs, 6, per);
+    assert!(matches!(ch.register_producer(), Err(Error::Closed)));
+}
+
+#[test]
+fn claimed_items_with_destructors_are_dropped_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (mut tx, ch) = spmc::Channel::<Counted>::new(spmc::SpmcConfig::default()).unwrap();
+    let mut rx = ch.register_consumer().unwrap();
+    for _ in 0..10 {
+        assert!(tx.send_one(Counted(drops.clone())).is_ok());
+    }
+    assert_eq!(rx.consume_batch(|_| {}), 10);
+    assert_eq!(drops.load(Ordering::Relaxed), 10);
+    for _ in 0..5 {
+        assert!(tx.send_one(Counted(drops.clone())).is_ok());
+    }
+    drop(rx.steal_one().unwrap());
+    assert_eq!(drops.load(Ordering::Relaxed), 11);
+    drop((tx, rx, ch)); // four left in the ring
+    assert_eq!(drops.load(Ordering::Relaxed), 15);
+}
+
+#[test]
+fn timeouts_and_empty_channels() {
+    let (_tx, ch) = spmc::Channel::<u8>::new(spmc::SpmcConfig::default()).unwrap();
+    let mut rx = ch.register_consumer().unwrap();
+    assert!(matches!(rx.steal_one(), Err(Error::Empty)));
+    let t = WaitStrategy::TimedBlocking {
+        timeout: std::time::Duration::from_millis(10),
+    };
+    assert!(matches!(rx.recv_blocking(t), Err(Error::TimedOut)));
+    let ch = mpmc::Channel::<u8>::new(mpmc::MpmcConfig::default()).unwrap();
+    let mut c = ch.register_consumer().unwrap();
+    assert_eq!(c.steal(&mut [0u8; 4]), 0);
+    assert!(matches!(
+        c.steal_blocking(&mut [0u8; 4], t),
+        Err(Error::TimedOut)
+    ));
+    assert!(mpmc::Channel::<u8>::new(mpmc::MpmcConfig {
+        max_consumers: 0,
+        ..Default::default()
+    })
+    .is_err());
+}
