@@ -116,7 +116,7 @@ bench: c python
 	$(PY) python/examples/bench_ipc.py
 
 loom:
-	RUSTFLAGS="--cfg loom" $(CARGO) test -p ringcore --release --lib loom
+	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 $(CARGO) test -p ringcore --release --lib loom
 
 miri:
 	rustup component add --toolchain nightly miri rust-src

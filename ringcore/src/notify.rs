@@ -49,9 +49,8 @@ impl EventNotifier {
             return Err(std::io::Error::last_os_error().into());
         }
         // SAFETY: a new descriptor we now own.
-        Ok(EventNotifier {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(EventNotifier { fd })
     }
 
     /// Adds one to the counter, waking any reader.

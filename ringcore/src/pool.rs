@@ -545,3 +545,62 @@ pub(crate) fn check_geometry(slab_size: usize, num_slabs: usize) -> Result<(u32,
     layout_size(slabs, slab).ok_or_else(|| Error::InvalidArgument("pool too large".into()))?;
     Ok((slab, slabs))
 }
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Threads allocating and freeing around each other never get the same
+    /// slab at once, and never see a corrupt list: the classic ABA schedule
+    /// (one thread reads head A and its next B; the other pops A and B and
+    /// pushes A back) is defeated by the tag in the head word.
+    #[test]
+    fn loom_free_list_never_hands_a_slab_to_two_owners() {
+        loom::model(|| {
+            let pool = BufferPool::new(8, 2).unwrap();
+            let owned: Arc<Vec<AtomicBool>> =
+                Arc::new((0..2).map(|_| AtomicBool::new(false)).collect());
+            let take = |pool: &BufferPool, owned: &[AtomicBool]| {
+                let h = pool.try_alloc().expect("the free list stays consistent");
+                if let Some(h) = h {
+                    let slab = h.index() as usize;
+                    assert!(
+                        !owned[slab].swap(true, Ordering::AcqRel),
+                        "slab {slab} given twice"
+                    );
+                }
+                h
+            };
+            let give = |pool: &BufferPool, owned: &[AtomicBool], h: Handle| {
+                owned[h.index() as usize].store(false, Ordering::Release);
+                pool.free(h).unwrap();
+            };
+            let other = {
+                let (pool, owned) = (pool.clone(), owned.clone());
+                thread::spawn(move || {
+                    if let Some(h) = take(&pool, &owned) {
+                        give(&pool, &owned, h);
+                    }
+                })
+            };
+            let a = take(&pool, &owned);
+            let b = take(&pool, &owned);
+            if let Some(a) = a {
+                give(&pool, &owned, a);
+            }
+            other.join().unwrap();
+            if let Some(b) = b {
+                give(&pool, &owned, b);
+            }
+            // Exactly the two slabs come back out, then the pool is empty.
+            let x = take(&pool, &owned).expect("two free slabs");
+            let y = take(&pool, &owned).expect("two free slabs");
+            assert!(pool.try_alloc().expect("consistent").is_none());
+            give(&pool, &owned, x);
+            give(&pool, &owned, y);
+        });
+    }
+}

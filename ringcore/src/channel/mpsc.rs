@@ -52,7 +52,8 @@ struct Lane<C> {
 /// ```
 /// use ringcore::{Config, WaitStrategy};
 /// use ringcore::channel::mpsc;
-/// let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(8))?;
+/// // Rings of 1024 slots: each producer's 1000 items fit without a consumer.
+/// let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(10))?;
 /// let threads: Vec<_> = (0..4u64).map(|p| {
 ///     let mut tx = ch.register().unwrap();
 ///     std::thread::spawn(move || {
