@@ -120,7 +120,7 @@ loom:
 
 miri:
 	rustup component add --toolchain nightly miri rust-src
-	MIRIFLAGS="-Zmiri-strict-provenance" $(CARGO) +nightly miri test -p ringcore --lib --test spsc_threads
+	MIRIFLAGS="-Zmiri-strict-provenance" $(CARGO) +nightly miri test -p ringcore --lib --test spsc_threads --test pool --test mpsc --test spmc_mpmc
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -139,9 +139,12 @@ unsafe impl Send for BufferPool {}
 unsafe impl Sync for BufferPool {}
 
 /// Heap memory of a pool.
+/// Heap memory of a pool. The head and metadata are leaked boxes (raw
+/// pointers, because the pool's copies of the addresses alias them) and are
+/// rebuilt into boxes to be freed.
 struct HeapPool {
-    _head: Box<PoolHead>,
-    _metas: Box<[SlabMeta]>,
+    head: NonNull<PoolHead>,
+    metas: NonNull<[SlabMeta]>,
     data: NonNull<u8>,
     layout: std::alloc::Layout,
 }
@@ -153,8 +156,13 @@ unsafe impl Sync for HeapPool {}
 
 impl Drop for HeapPool {
     fn drop(&mut self) {
-        // SAFETY: allocated in BufferPool::new with this layout.
-        unsafe { std::alloc::dealloc(self.data.as_ptr(), self.layout) };
+        // SAFETY: allocated in BufferPool::new with this layout; the boxes
+        // were leaked there and no pool copy is left.
+        unsafe {
+            std::alloc::dealloc(self.data.as_ptr(), self.layout);
+            drop(Box::from_raw(self.head.as_ptr()));
+            drop(Box::from_raw(self.metas.as_ptr()));
+        }
     }
 }
 
@@ -172,9 +180,9 @@ impl BufferPool {
                 "cannot allocate the pool",
             ))
         })?;
-        let head = Box::new(PoolHead {
+        let head = NonNull::from(Box::leak(Box::new(PoolHead {
             head: AtomicU64::new(0),
-        });
+        })));
         let metas: Box<[SlabMeta]> = (0..slabs)
             .map(|_| SlabMeta {
                 next: AtomicU32::new(0),
@@ -183,15 +191,16 @@ impl BufferPool {
                 _reserved: AtomicU32::new(0),
             })
             .collect();
+        let metas = NonNull::from(Box::leak(metas));
         let pool = BufferPool {
-            head: NonNull::from(&*head),
-            metas: NonNull::from(&metas[0]),
+            head,
+            metas: metas.cast(),
             data,
             slabs,
             slab_size,
             _owner: Arc::new(HeapPool {
-                _head: head,
-                _metas: metas,
+                head,
+                metas,
                 data,
                 layout,
             }),

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-const PER_PRODUCER: u64 = if cfg!(miri) { 200 } else { 1_000_000 };
+const PER_PRODUCER: u64 = if cfg!(miri) { 100 } else { 1_000_000 };
+const PER_RACER: u64 = if cfg!(miri) { 20 } else { 5_000 };
+const LOOP_ITEMS: u64 = if cfg!(miri) { 50 } else { 10_000 };
 
 fn item(producer: u64, seq: u64) -> u64 {
     producer << 40 | seq
@@ -72,6 +74,7 @@ fn eight_producers_a_million_each_arrive_whole_and_in_order() {
 
 #[test]
 fn registration_races_a_live_consumer_and_producers_leave_mid_stream() {
+    let racers = if cfg!(miri) { 4 } else { 16u64 };
     let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(6)).unwrap();
     let registrar = ch.registrar();
     let consumer = thread::spawn(move || {
@@ -84,7 +87,7 @@ fn registration_races_a_live_consumer_and_producers_leave_mid_stream() {
                 Err(Error::Closed) => break,
                 Err(e) => panic!("{e}"),
             }
-            if seen == 16 * 5_000 {
+            if seen == racers * PER_RACER {
                 ch.close();
             }
         }
@@ -92,7 +95,7 @@ fn registration_races_a_live_consumer_and_producers_leave_mid_stream() {
     });
     // Producers register while the consumer runs, send, and leave at once:
     // their rings close and their items must still arrive.
-    let producers: Vec<_> = (0..16u64)
+    let producers: Vec<_> = (0..racers)
         .map(|p| {
             let registrar = registrar.clone();
             thread::spawn(move || {
@@ -110,8 +113,8 @@ fn registration_races_a_live_consumer_and_producers_leave_mid_stream() {
         p.join().unwrap();
     }
     let (seen, per) = consumer.join().unwrap();
-    assert_eq!(seen, 16 * 5_000);
-    assert!(per.values().all(|&n| n == 5_000));
+    assert_eq!(seen, racers * PER_RACER);
+    assert!(per.values().all(|&n| n == PER_RACER));
     assert!(matches!(registrar.register(), Err(Error::Closed)));
 }
 
@@ -202,7 +205,7 @@ fn the_event_loop_drains_everything_on_stop() {
         .map(|_| {
             let mut tx = registrar.register().unwrap();
             thread::spawn(move || {
-                for i in 1..=10_000u64 {
+                for i in 1..=LOOP_ITEMS {
                     tx.send_one_blocking(i, WaitStrategy::Blocking).unwrap();
                 }
             })
