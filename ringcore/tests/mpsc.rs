@@ -101,7 +101,7 @@ fn registration_races_a_live_consumer_and_producers_leave_mid_stream() {
             thread::spawn(move || {
                 thread::sleep(Duration::from_micros(100 * p));
                 let mut tx = registrar.register().unwrap();
-                for s in 0..5_000 {
+                for s in 0..PER_RACER {
                     tx.send_one_blocking(item(p, s), WaitStrategy::Blocking)
                         .unwrap();
                 }
@@ -214,10 +214,10 @@ fn the_event_loop_drains_everything_on_stop() {
     for p in producers {
         p.join().unwrap();
     }
-    assert_eq!(lp.stop(), 40_000);
+    assert_eq!(lp.stop(), 4 * LOOP_ITEMS);
     assert_eq!(
         sum.load(std::sync::atomic::Ordering::Relaxed),
-        4 * 10_000 * 10_001 / 2
+        4 * LOOP_ITEMS * (LOOP_ITEMS + 1) / 2
     );
 }
 

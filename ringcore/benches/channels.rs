@@ -1,0 +1,256 @@
+//! MPSC benchmark against crossbeam-channel, crossbeam's ArrayQueue and
+//! std::sync::mpsc in the same run, the consumer reading every item, for
+//! the producer counts given as arguments; and the buffer pool's
+//! alloc + free round trip.
+//!
+//! `cargo bench -p ringcore --bench channels -- [items_per_producer] [producers...]`
+
+use crossbeam_queue::ArrayQueue;
+use ringcore::channel::mpsc;
+use ringcore::{BufferPool, Config};
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Instant;
+
+const CAPACITY: usize = 4096;
+const BATCH: usize = 256;
+const RUNS: usize = 3;
+
+/// Runs `producers` producer closures and one consumer; returns items/s
+/// measured by the consumer, after checking the sum of what it read.
+fn run<P, C>(producers: usize, per: u64, make_producer: impl Fn(u64) -> P, consumer: C) -> f64
+where
+    P: FnOnce() + Send + 'static,
+    C: FnOnce(u64) -> u64,
+{
+    let start = Arc::new(Barrier::new(producers + 1));
+    let handles: Vec<_> = (0..producers as u64)
+        .map(|p| {
+            let f = make_producer(p);
+            let s = start.clone();
+            thread::spawn(move || {
+                s.wait();
+                f();
+            })
+        })
+        .collect();
+    start.wait();
+    let t = Instant::now();
+    let total = per * producers as u64;
+    let sum = consumer(total);
+    let secs = t.elapsed().as_secs_f64();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(
+        sum,
+        producers as u64 * per * (per - 1) / 2,
+        "consumer missed items"
+    );
+    total as f64 / secs
+}
+
+fn ringmpsc_single(producers: usize, per: u64) -> f64 {
+    let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(12)).unwrap();
+    let regs: Vec<_> = (0..producers)
+        .map(|_| Some(ch.register().unwrap()))
+        .collect();
+    let regs = std::sync::Mutex::new(regs);
+    run(
+        producers,
+        per,
+        |p| {
+            let mut tx = regs.lock().unwrap()[p as usize].take().unwrap();
+            move || {
+                for i in 0..per {
+                    while tx.send_one(i).is_err() {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+        },
+        |total| {
+            let (mut n, mut sum) = (0, 0u64);
+            while n < total {
+                n += ch.consume_all(|&x| sum += x) as u64;
+            }
+            sum
+        },
+    )
+}
+
+fn ringmpsc_batch(producers: usize, per: u64) -> f64 {
+    let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(12)).unwrap();
+    let regs: Vec<_> = (0..producers)
+        .map(|_| Some(ch.register().unwrap()))
+        .collect();
+    let regs = std::sync::Mutex::new(regs);
+    run(
+        producers,
+        per,
+        |p| {
+            let mut tx = regs.lock().unwrap()[p as usize].take().unwrap();
+            move || {
+                let mut next = 0u64;
+                while next < per {
+                    match tx.reserve(((per - next) as usize).min(BATCH)) {
+                        Ok(mut r) => {
+                            let slots = r.as_mut_slice();
+                            for (k, s) in slots.iter_mut().enumerate() {
+                                *s = next + k as u64;
+                            }
+                            let k = slots.len();
+                            next += k as u64;
+                            r.commit_n(k);
+                        }
+                        Err(_) => std::hint::spin_loop(),
+                    }
+                }
+            }
+        },
+        |total| {
+            let (mut n, mut sum) = (0, 0u64);
+            while n < total {
+                n += ch.consume_all(|&x| sum += x) as u64;
+            }
+            sum
+        },
+    )
+}
+
+fn crossbeam_channel(producers: usize, per: u64) -> f64 {
+    let (tx, rx) = crossbeam_channel::bounded::<u64>(CAPACITY);
+    run(
+        producers,
+        per,
+        |_| {
+            let tx = tx.clone();
+            move || {
+                for i in 0..per {
+                    tx.send(i).unwrap();
+                }
+            }
+        },
+        |total| {
+            let mut sum = 0;
+            for _ in 0..total {
+                sum += rx.recv().unwrap();
+            }
+            sum
+        },
+    )
+}
+
+fn array_queue(producers: usize, per: u64) -> f64 {
+    let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
+    run(
+        producers,
+        per,
+        |_| {
+            let q = q.clone();
+            move || {
+                for i in 0..per {
+                    while q.push(i).is_err() {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+        },
+        |total| {
+            let (mut n, mut sum) = (0, 0u64);
+            while n < total {
+                match q.pop() {
+                    Some(x) => {
+                        sum += x;
+                        n += 1;
+                    }
+                    None => std::hint::spin_loop(),
+                }
+            }
+            sum
+        },
+    )
+}
+
+fn std_mpsc(producers: usize, per: u64) -> f64 {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
+    run(
+        producers,
+        per,
+        |_| {
+            let tx = tx.clone();
+            move || {
+                for i in 0..per {
+                    tx.send(i).unwrap();
+                }
+            }
+        },
+        |total| {
+            let mut sum = 0;
+            for _ in 0..total {
+                sum += rx.recv().unwrap();
+            }
+            sum
+        },
+    )
+}
+
+fn median(f: impl Fn() -> f64) -> f64 {
+    let mut v: Vec<f64> = (0..RUNS).map(|_| f()).collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[RUNS / 2]
+}
+
+/// Nanoseconds per alloc + free on one thread.
+fn pool_round_trip() -> f64 {
+    let pool = BufferPool::new(4096, 256).unwrap();
+    let n = 10_000_000u64;
+    let t = Instant::now();
+    for _ in 0..n {
+        let h = pool.alloc().unwrap();
+        pool.free(black_box(h)).unwrap();
+    }
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn main() {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let per = args.first().copied().unwrap_or(2_000_000);
+    let counts: Vec<usize> = if args.len() > 1 {
+        args[1..].iter().map(|&c| c as usize).collect()
+    } else {
+        vec![1, 2, 4]
+    };
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    println!("MPSC: {per} u64 items per producer, median of {RUNS} runs, {cpus} CPUs (producers + consumer may exceed them)\n");
+    println!("| producers | ringmpsc single | ringmpsc batch {BATCH} | crossbeam-channel | ArrayQueue | std mpsc | single / crossbeam | batch / crossbeam |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let m = |x: f64| format!("{:.1} M/s", x / 1e6);
+    for p in counts {
+        let (a, b, c, d, e) = (
+            median(|| ringmpsc_single(p, per)),
+            median(|| ringmpsc_batch(p, per)),
+            median(|| crossbeam_channel(p, per)),
+            median(|| array_queue(p, per)),
+            median(|| std_mpsc(p, per)),
+        );
+        println!(
+            "| {p} | {} | {} | {} | {} | {} | {:.1}x | {:.1}x |",
+            m(a),
+            m(b),
+            m(c),
+            m(d),
+            m(e),
+            a / c,
+            b / c
+        );
+    }
+    println!(
+        "\nBuffer pool alloc + free round trip: {:.1} ns",
+        pool_round_trip()
+    );
+}
