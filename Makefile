@@ -110,6 +110,7 @@ demo: c python
 
 bench: c python
 	$(CARGO) bench -p ringcore --bench spsc
+	$(CARGO) bench -p ringcore --bench channels
 	$(BUILD)/bench_ring
 	$(PY) python/examples/bench_ring.py
 	$(CARGO) bench -p ringcore --bench ipc

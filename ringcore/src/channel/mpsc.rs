@@ -314,25 +314,35 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
             if n > 0 {
                 return Ok(n);
             }
-            if self.is_fully_drained() {
-                return Err(Error::Closed);
-            }
-            self.reset_adaptive_skip();
-            let shared = self.shared.clone();
-            let observers: Vec<RingObserver> =
-                self.lanes.iter().map(|l| l.end.observer()).collect();
-            let known = self.known;
-            waiter.wait_with(|left| {
-                shared.wake.park(
-                    || {
-                        shared.closed.load(Ordering::Acquire)
-                            || shared.registered.load(Ordering::Acquire) != known
-                            || observers.iter().any(|o| !o.is_empty())
-                    },
-                    left,
-                )
-            })?;
+            self.wait_step(&mut waiter)?;
         }
+    }
+
+    /// One step of waiting for data: `Closed` once closed and drained,
+    /// else spin, yield or sleep (on the channel's futex) by the waiter.
+    fn wait_step(&mut self, waiter: &mut Waiter) -> Result<()> {
+        if self.is_closed() && self.is_fully_drained() {
+            return Err(Error::Closed);
+        }
+        let lanes = &mut self.lanes;
+        let (shared, known) = (&self.shared, self.known);
+        waiter.wait_with(|left| {
+            // About to sleep: poll every ring at the next pass, and sleep
+            // only if none has anything (and nothing was registered).
+            for lane in lanes.iter_mut() {
+                lane.skip = 0;
+                lane.countdown = 0;
+            }
+            let lanes = &*lanes;
+            shared.wake.park(
+                || {
+                    shared.closed.load(Ordering::Acquire)
+                        || shared.registered.load(Ordering::Acquire) != known
+                        || lanes.iter().any(|l| l.end.pending() > 0)
+                },
+                left,
+            )
+        })
     }
 
     /// Closes the channel: no more registrations, every ring closes (sends
@@ -504,20 +514,7 @@ impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
                 Err(Error::Empty) => {}
                 other => return other,
             }
-            let shared = self.shared.clone();
-            let observers: Vec<RingObserver> =
-                self.lanes.iter().map(|l| l.end.observer()).collect();
-            let known = self.known;
-            waiter.wait_with(|left| {
-                shared.wake.park(
-                    || {
-                        shared.closed.load(Ordering::Acquire)
-                            || shared.registered.load(Ordering::Acquire) != known
-                            || observers.iter().any(|o| !o.is_empty())
-                    },
-                    left,
-                )
-            })?;
+            self.wait_step(&mut waiter)?;
         }
     }
 }
