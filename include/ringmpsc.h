@@ -89,6 +89,9 @@
 // file is removed when freed.
 typedef struct rmpsc_fd_server_t rmpsc_fd_server_t;
 
+// A multi-producer single-consumer channel (opaque): one ring per producer.
+typedef struct rmpsc_mpsc_t rmpsc_mpsc_t;
+
 // The receiving side of a message ring (opaque). One thread at a time.
 typedef struct rmpsc_msg_receiver_t rmpsc_msg_receiver_t;
 
@@ -97,6 +100,9 @@ typedef struct rmpsc_msg_ring_t rmpsc_msg_ring_t;
 
 // The sending side of a message ring (opaque). One thread at a time.
 typedef struct rmpsc_msg_sender_t rmpsc_msg_sender_t;
+
+// An eventfd that a ring or channel signals after every commit (opaque).
+typedef struct rmpsc_notifier_t rmpsc_notifier_t;
 
 // A pool of fixed-size slabs (opaque). alloc/release are lock-free and
 // thread-safe (and process-safe for a shared pool); a slab belongs to
@@ -147,6 +153,10 @@ typedef struct rmpsc_ring_t rmpsc_ring_t;
 // padding record that fills the end of the ring.
 typedef struct rmpsc_shared_t rmpsc_shared_t;
 
+// A handler called with each item: `ctx` is the caller's pointer, `item`
+// points at `elem_size` bytes valid during the call.
+typedef void (*rmpsc_item_fn)(void *ctx, const void *item);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -162,6 +172,75 @@ const char *rmpsc_version(void);
 
 // Short description of an RMPSC_E* code (static storage). Thread-safe.
 const char *rmpsc_strerror(int code);
+
+// Creates an MPSC channel whose producers each get a ring of `capacity`
+// slots (a power of two) of `elem_size` bytes. Thread-safe.
+int rmpsc_mpsc_new(size_t capacity, size_t elem_size, rmpsc_mpsc_t **out);
+
+// Destroys the channel (producers keep their rings until freed). NULL is ignored.
+void rmpsc_mpsc_free(rmpsc_mpsc_t *ch);
+
+// Registers a producer: `*producer` is a ring handle for the producer-side
+// rmpsc_ring_* calls (send, reserve/commit, blocking sends); freeing it
+// deregisters (what it sent is still delivered). Errors: RMPSC_ECLOSED.
+// Thread-safe.
+int rmpsc_mpsc_register(rmpsc_mpsc_t *ch, rmpsc_ring_t **producer);
+
+// Consumer side. Calls `handler(ctx, item)` on up to `max` items from all
+// producers (one head update per ring); `*count` (may be NULL) gets the
+// number handled. Errors: RMPSC_EINVAL (NULL handler), RMPSC_EBUSY.
+int rmpsc_mpsc_consume(rmpsc_mpsc_t *ch,
+                       rmpsc_item_fn handler,
+                       void *ctx,
+                       size_t max,
+                       size_t *count);
+
+// Consumer side. rmpsc_mpsc_consume of everything readable, waiting up to
+// `timeout_ns` (negative: no limit) while every ring is empty.
+// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+int rmpsc_mpsc_consume_blocking(rmpsc_mpsc_t *ch,
+                                rmpsc_item_fn handler,
+                                void *ctx,
+                                int64_t timeout_ns,
+                                size_t *count);
+
+// Consumer side. Copies up to `max` items into `out` (room for `max *
+// elem_size` bytes), taking from the producers in turn; `*received` gets
+// the count (0 when empty). Errors: RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+int rmpsc_mpsc_recv(rmpsc_mpsc_t *ch, void *out, size_t max, size_t *received);
+
+// Consumer side. Closes the channel: registrations and sends fail with
+// RMPSC_ECLOSED, what was sent is still delivered, sleepers wake up.
+int rmpsc_mpsc_close(rmpsc_mpsc_t *ch);
+
+// Consumer side. Items waiting over all producers (0 on error).
+size_t rmpsc_mpsc_pending(rmpsc_mpsc_t *ch);
+
+// Consumer side. 1 once the channel is closed and every ring is empty.
+bool rmpsc_mpsc_is_drained(rmpsc_mpsc_t *ch);
+
+// Signals `notifier` after every commit of any producer (NULL detaches).
+// Thread-safe.
+int rmpsc_mpsc_set_notifier(rmpsc_mpsc_t *ch, const rmpsc_notifier_t *notifier);
+
+// Creates an eventfd notifier (non-blocking, close-on-exec). Thread-safe.
+int rmpsc_notifier_new(rmpsc_notifier_t **out);
+
+// Frees the notifier handle (rings it is attached to keep it alive). NULL is ignored.
+void rmpsc_notifier_free(rmpsc_notifier_t *n);
+
+// The eventfd, to poll/epoll for readability (-1 for NULL). Thread-safe.
+int rmpsc_notifier_fd(const rmpsc_notifier_t *n);
+
+// Reads and resets the counter: signals since the last call (0: none). Thread-safe.
+uint64_t rmpsc_notifier_consume(const rmpsc_notifier_t *n);
+
+// Signals the notifier by hand. Thread-safe.
+int rmpsc_notifier_signal(const rmpsc_notifier_t *n);
+
+// Producer side of a ring handle: signal `notifier` after every commit
+// (NULL detaches). Errors: RMPSC_EINVAL (not a producer handle), RMPSC_EBUSY.
+int rmpsc_ring_set_notifier(rmpsc_ring_t *ring, const rmpsc_notifier_t *notifier);
 
 // Binds and listens on the Unix socket at `path` (which must not exist). Thread-safe.
 int rmpsc_fd_server_listen(const char *path, rmpsc_fd_server_t **out);

@@ -15,11 +15,13 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod channel;
 mod fd;
 mod msg;
 mod pool;
 mod ring;
 mod shared;
+pub use channel::*;
 pub use fd::*;
 pub use msg::*;
 pub use pool::*;

@@ -78,6 +78,16 @@ impl rmpsc_ring_t {
         })
     }
 
+    pub(crate) fn set_notifier(
+        &self,
+        n: Option<std::sync::Arc<dyn ringcore::Notify>>,
+    ) -> Result<(), Error> {
+        self.producer()?.enter(|p| {
+            p.set_notifier(n);
+            Ok(())
+        })
+    }
+
     fn producer(&self) -> Result<&Side<SlotProducer>, Error> {
         self.producer.as_ref().ok_or_else(|| {
             Error::InvalidArgument("this handle is the consumer side of a shared ring".into())

@@ -6,6 +6,8 @@
   a :class:`Ring` object for one side.
 - :class:`MessageRing`: variable-size byte messages in shared memory.
 - :class:`BufferPool`: slabs for zero-copy large payloads, in process or shared.
+- :class:`MpscChannel`: many producer threads, one consumer (a ring per producer).
+- :class:`EventNotifier`: an eventfd rings and channels signal, for asyncio/select.
 - :class:`View`: a buffer-protocol window onto shared memory (``memoryview``,
   ``numpy.frombuffer``).
 - :mod:`ringmpsc.fdpass`: descriptor passing over Unix sockets.
@@ -16,6 +18,8 @@ Errors are in :mod:`ringmpsc.errors` and re-exported here.
 from . import errors, fdpass
 from ._ringmpsc import (
     BufferPool,
+    EventNotifier,
+    MpscChannel,
     Message,
     MessageReceiver,
     MessageRing,
@@ -43,6 +47,8 @@ from .fdpass import recv_fd, send_fd
 
 __all__ = [
     "Ring",
+    "MpscChannel",
+    "EventNotifier",
     "SharedRing",
     "MessageRing",
     "MessageSender",

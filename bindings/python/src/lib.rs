@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+mod channel;
 mod errors;
 mod msg;
 mod pool;
@@ -23,6 +24,8 @@ fn _ringmpsc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<msg::Message>()?;
     m.add_class::<pool::BufferPool>()?;
     m.add_class::<view::View>()?;
+    m.add_class::<channel::MpscChannel>()?;
+    m.add_class::<channel::EventNotifier>()?;
     m.add_function(wrap_pyfunction!(shared::remove_if_stale, m)?)?;
     Ok(())
 }

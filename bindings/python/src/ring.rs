@@ -304,6 +304,18 @@ impl Ring {
         }
     }
 
+    /// Producer side: signal `notifier` (an EventNotifier) after every
+    /// commit, so a consumer can wait in asyncio or select; None detaches.
+    fn set_notifier(
+        &self,
+        py: Python<'_>,
+        notifier: Option<PyRef<'_, crate::channel::EventNotifier>>,
+    ) -> PyResult<()> {
+        let n = notifier.map(|n| n.as_notify());
+        self.producer(py)?.set_notifier(n);
+        Ok(())
+    }
+
     /// Frees `n` items read through `readable`.
     fn advance(&self, py: Python<'_>, n: usize) -> PyResult<()> {
         self.consumer(py)?.advance(n).py_err(py)

@@ -51,33 +51,54 @@ pub(crate) struct ClaimCore<'a> {
 }
 
 impl ClaimCore<'_> {
-    /// Items published but not claimed yet.
-    pub(crate) fn unclaimed(&self) -> Result<usize, Corrupt> {
-        let claim = self.state.claim.load(Ordering::Acquire);
-        let tail = self.raw.indices().producer.tail.load(Ordering::Acquire);
-        self.raw.fill(claim, tail)
-    }
-
-    /// Claims up to `max` items; `None` when nothing is unclaimed.
-    pub(crate) fn claim(&self, max: usize) -> Result<Option<Run>, Corrupt> {
+    /// The claim position and the items published after it. A consumer
+    /// may be descheduled between reading `claim` and `tail` while the others
+    /// and the producer move on, so an impossible distance is only reported
+    /// (`Corrupt`) if `claim` did not move meanwhile.
+    fn claim_and_unclaimed(&self) -> Result<(u64, usize), Corrupt> {
         let mut claim = self.state.claim.load(Ordering::Acquire);
         loop {
             // Acquire pairs with the producer's Release store of `tail`: the
             // items before it are written.
             let tail = self.raw.indices().producer.tail.load(Ordering::Acquire);
-            let avail = self.raw.fill(claim, tail)?;
+            match self.raw.fill(claim, tail) {
+                Ok(n) => return Ok((claim, n)),
+                Err(c) => {
+                    let now = self.state.claim.load(Ordering::Acquire);
+                    if now == claim {
+                        return Err(c);
+                    }
+                    claim = now;
+                }
+            }
+        }
+    }
+
+    /// Items published but not claimed yet.
+    pub(crate) fn unclaimed(&self) -> Result<usize, Corrupt> {
+        Ok(self.claim_and_unclaimed()?.1)
+    }
+
+    /// Claims up to `max` items; `None` when nothing is unclaimed.
+    pub(crate) fn claim(&self, max: usize) -> Result<Option<Run>, Corrupt> {
+        loop {
+            let (claim, avail) = self.claim_and_unclaimed()?;
             let len = avail.min(max);
             if len == 0 {
                 return Ok(None);
             }
-            match self.state.claim.compare_exchange_weak(
-                claim,
-                claim.wrapping_add(len as u64),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Ok(Some(Run { start: claim, len })),
-                Err(now) => claim = now,
+            if self
+                .state
+                .claim
+                .compare_exchange_weak(
+                    claim,
+                    claim.wrapping_add(len as u64),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+            {
+                return Ok(Some(Run { start: claim, len }));
             }
         }
     }

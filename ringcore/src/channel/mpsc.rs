@@ -100,6 +100,11 @@ impl<P> Registered<P> {
     pub fn id(&self) -> usize {
         self.id
     }
+
+    /// The ring's producer end itself (dropping it still closes the ring).
+    pub fn into_end(self) -> P {
+        self.end
+    }
 }
 
 impl<P: RingProducer> Registered<P> {
@@ -313,6 +318,19 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
             let n = self.consume_all(&mut f);
             if n > 0 {
                 return Ok(n);
+            }
+            self.wait_step(&mut waiter)?;
+        }
+    }
+
+    /// Waits by `strategy` until some ring has an item, without consuming
+    /// it. `Closed` once the channel is closed and drained.
+    pub fn wait_for_data(&mut self, strategy: WaitStrategy) -> Result<()> {
+        let mut waiter = Waiter::new(strategy);
+        loop {
+            self.sync();
+            if self.lanes.iter().any(|l| l.end.pending() > 0) {
+                return Ok(());
             }
             self.wait_step(&mut waiter)?;
         }
