@@ -76,6 +76,9 @@
 // An internal error was caught at the boundary (a bug: please report it).
 #define RMPSC_EPANIC -13
 
+// A log reader asked for records that retention already deleted.
+#define RMPSC_EBEHIND -14
+
 // The segment magic, "RMPSCSEG" read as a native-endian 64-bit integer.
 #define RMPSC_SEG_MAGIC 5135602498711604562
 

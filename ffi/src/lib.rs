@@ -63,6 +63,8 @@ pub const RMPSC_ETOOMANY: c_int = -11;
 pub const RMPSC_EDISCONNECTED: c_int = -12;
 /// An internal error was caught at the boundary (a bug: please report it).
 pub const RMPSC_EPANIC: c_int = -13;
+/// A log reader asked for records that retention already deleted.
+pub const RMPSC_EBEHIND: c_int = -14;
 
 /// The code for an error.
 pub(crate) fn code_of(e: &Error) -> c_int {
@@ -78,6 +80,7 @@ pub(crate) fn code_of(e: &Error) -> c_int {
         Error::TooManyProducers | Error::TooManyConsumers => RMPSC_ETOOMANY,
         Error::Disconnected => RMPSC_EDISCONNECTED,
         Error::Busy(_) => RMPSC_EBUSY,
+        Error::FellBehind(_) => RMPSC_EBEHIND,
         _ => RMPSC_EIO,
     }
 }
@@ -192,6 +195,7 @@ pub extern "C" fn rmpsc_strerror(code: c_int) -> *const c_char {
         RMPSC_ETOOMANY => c"too many producers or consumers",
         RMPSC_EDISCONNECTED => c"peer disconnected",
         RMPSC_EPANIC => c"internal error",
+        RMPSC_EBEHIND => c"reader fell behind retention",
         _ => c"unknown error code",
     };
     s.as_ptr()

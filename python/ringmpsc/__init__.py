@@ -37,6 +37,7 @@ from .errors import (
     Disconnected,
     Empty,
     Error,
+    FellBehind,
     Full,
     InvalidHeader,
     Timeout,
@@ -73,4 +74,5 @@ __all__ = [
     "Busy",
     "TooMany",
     "Disconnected",
+    "FellBehind",
 ]

@@ -51,6 +51,10 @@ class Disconnected(Error, ConnectionError):
     """The peer process went away."""
 
 
+class FellBehind(Error):
+    """A log reader asked for records that retention already deleted."""
+
+
 __all__ = [
     "Error",
     "Full",
@@ -63,4 +67,5 @@ __all__ = [
     "Busy",
     "TooMany",
     "Disconnected",
+    "FellBehind",
 ]

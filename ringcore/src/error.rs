@@ -42,6 +42,8 @@ pub enum Error {
     /// A role (producer or consumer side) is in use by another thread; the
     /// C and Python APIs check this at run time.
     Busy(&'static str),
+    /// A log reader asked for records that retention already deleted.
+    FellBehind(String),
     /// An operating-system call failed.
     Io(io::Error),
 }
@@ -62,7 +64,8 @@ impl fmt::Display for Error {
             Error::TooManyProducers => f.write_str("too many producers"),
             Error::TooManyConsumers => f.write_str("too many consumers"),
             Error::Disconnected => f.write_str("peer disconnected"),
-            Error::Busy(role) => write!(f, "the {role} is in use by another thread"),
+            Error::Busy(role) => write!(f, "the {role} is held by another thread or process"),
+            Error::FellBehind(m) => write!(f, "reader fell behind: {m}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }
     }

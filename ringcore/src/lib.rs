@@ -52,6 +52,8 @@
 pub mod channel;
 mod config;
 mod error;
+#[cfg(not(loom))]
+pub mod log;
 mod metrics;
 #[cfg(not(loom))]
 pub mod msg;

@@ -25,7 +25,8 @@ exception_classes!(
     InvalidHeader,
     Busy,
     TooMany,
-    Disconnected
+    Disconnected,
+    FellBehind
 );
 
 fn raise(py: Python<'_>, class: &'static PyOnceLock<Py<PyType>>, name: &str, msg: String) -> PyErr {
@@ -49,6 +50,7 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Busy(_) => raise(py, &Busy, "Busy", msg),
         Error::TooManyProducers | Error::TooManyConsumers => raise(py, &TooMany, "TooMany", msg),
         Error::Disconnected => raise(py, &Disconnected, "Disconnected", msg),
+        Error::FellBehind(_) => raise(py, &FellBehind, "FellBehind", msg),
         Error::InvalidArgument(_) => PyValueError::new_err(msg),
         Error::Io(io) => PyOSError::new_err((io.raw_os_error().unwrap_or(0), msg)),
         _ => PyOSError::new_err(msg),

@@ -1,0 +1,323 @@
+//! One mapped log file, its writer lock, and checked access to records.
+
+use super::format::{FileHeader, Geometry, HEADER_SIZE, RECORD_HEADER};
+use crate::error::{Error, Result};
+use crate::sync::AtomicU32;
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+
+/// A log file mapped whole (`MAP_SHARED`, read-write: readers write only
+/// the wake line of the header).
+pub(crate) struct LogFile {
+    base: NonNull<u8>,
+    len: u64,
+    _file: File,
+    pub(crate) path: PathBuf,
+    pub(crate) seq: u64,
+    pub(crate) geometry: Geometry,
+}
+
+// SAFETY: the mapping is shared memory reached through atomics and checked
+// slices; the struct owns the mapping and the descriptor.
+unsafe impl Send for LogFile {}
+// SAFETY: as above.
+unsafe impl Sync for LogFile {}
+
+fn map(file: &File, len: u64, path: &Path) -> Result<NonNull<u8>> {
+    // SAFETY: a fresh shared mapping of a file we hold open.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        let e = std::io::Error::last_os_error();
+        return Err(Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("mmap {}: {e}", path.display()),
+        )));
+    }
+    Ok(NonNull::new(p.cast()).expect("mmap never returns NULL on success"))
+}
+
+impl LogFile {
+    /// Opens and validates an existing log file.
+    pub(crate) fn open(path: &Path, seq: u64) -> Result<LogFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| {
+                Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot open log file {}: {e}", path.display()),
+                ))
+            })?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(Error::InvalidHeader(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        let len = meta.len();
+        if len < HEADER_SIZE {
+            return Err(Error::InvalidHeader(format!(
+                "{}: {len} bytes is shorter than a log header (truncated?)",
+                path.display()
+            )));
+        }
+        let base = map(&file, len, path)?;
+        let mut lf = LogFile {
+            base,
+            len,
+            _file: file,
+            path: path.to_path_buf(),
+            seq,
+            geometry: Geometry {
+                region_size: 0,
+                file_size: 0,
+                mtu: 0,
+            },
+        };
+        lf.geometry = lf.header().validate(len, path)?;
+        let recorded = lf.header().file_seq.load(crate::sync::Ordering::Relaxed);
+        if recorded != seq {
+            return Err(Error::InvalidHeader(format!(
+                "{}: header says file {recorded}, the name says {seq}",
+                path.display()
+            )));
+        }
+        Ok(lf)
+    }
+
+    /// Creates `path` as file `seq` of a log (through a temporary name and a
+    /// rename, so nobody maps it half made) and maps it.
+    pub(crate) fn create(
+        path: &Path,
+        seq: u64,
+        first_index: u64,
+        g: Geometry,
+        epoch: u64,
+    ) -> Result<LogFile> {
+        use crate::sync::Ordering::{Relaxed, Release};
+        let mut tmp = path.as_os_str().to_os_string();
+        tmp.push(format!(".tmp{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        file.set_len(g.file_size)?;
+        let base = map(&file, g.file_size, &tmp)?;
+        let lf = LogFile {
+            base,
+            len: g.file_size,
+            _file: file,
+            path: path.to_path_buf(),
+            seq,
+            geometry: g,
+        };
+        let h = lf.header();
+        h.version.store(super::format::VERSION, Relaxed);
+        h.byte_order.store(super::format::BYTE_ORDER, Relaxed);
+        h.header_size.store(HEADER_SIZE as u32, Relaxed);
+        h.mtu.store(g.mtu, Relaxed);
+        h.region_size.store(g.region_size, Relaxed);
+        h.file_size.store(g.file_size, Relaxed);
+        h.file_seq.store(seq, Relaxed);
+        h.first_index.store(first_index, Relaxed);
+        h.created_ns
+            .store(crate::shm::layout::realtime_ns(), Relaxed);
+        h.writer_epoch.store(epoch, Relaxed);
+        h.writer_pid.store(std::process::id(), Relaxed);
+        h.writer_state.store(super::format::STATE_ACTIVE, Relaxed);
+        h.write_pos.store(HEADER_SIZE, Relaxed);
+        // The magic last: a header without it is not a log yet.
+        h.magic.store(super::format::MAGIC, Release);
+        if path.exists() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("log file {} already exists", path.display()),
+            )));
+        }
+        std::fs::rename(&tmp, path)?;
+        Ok(lf)
+    }
+
+    pub(crate) fn header(&self) -> &FileHeader {
+        // SAFETY: the mapping holds at least HEADER_SIZE bytes (checked at
+        // open / sized at create); the header is made of atomics.
+        unsafe { self.base.cast::<FileHeader>().as_ref() }
+    }
+
+    /// The 4-byte word at `pos` (4-aligned, inside the mapping).
+    pub(crate) fn word(&self, pos: u64) -> &AtomicU32 {
+        debug_assert!(pos % 4 == 0 && pos + 4 <= self.len);
+        // SAFETY: checked by callers against the geometry (which was checked
+        // against the mapping length); the mapping is page-aligned.
+        unsafe { &*self.base.as_ptr().add(pos as usize).cast::<AtomicU32>() }
+    }
+
+    /// The record header fields at `pos`: commit, type, flags, timestamp.
+    pub(crate) fn record_header(&self, pos: u64) -> (u32, u32, u32, u64) {
+        use crate::sync::Ordering::{Acquire, Relaxed};
+        // Acquire pairs with the writer's Release store of `commit`.
+        let commit = self.word(pos).load(Acquire);
+        let msg_type = self.word(pos + 4).load(Relaxed);
+        let flags = self.word(pos + 8).load(Relaxed);
+        let lo = self.word(pos + 16).load(Relaxed) as u64;
+        let hi = self.word(pos + 20).load(Relaxed) as u64;
+        (commit, msg_type, flags, hi << 32 | lo)
+    }
+
+    /// Writes the non-commit fields of a record header.
+    pub(crate) fn write_header(&self, pos: u64, msg_type: u32, flags: u32, timestamp: u64) {
+        use crate::sync::Ordering::Relaxed;
+        self.word(pos + 4).store(msg_type, Relaxed);
+        self.word(pos + 8).store(flags, Relaxed);
+        self.word(pos + 12).store(0, Relaxed);
+        self.word(pos + 16).store(timestamp as u32, Relaxed);
+        self.word(pos + 20).store((timestamp >> 32) as u32, Relaxed);
+    }
+
+    /// `len` bytes of payload of the record at `pos`.
+    pub(crate) fn payload(&self, pos: u64, len: u64) -> &[u8] {
+        debug_assert!(pos + RECORD_HEADER + len <= self.len);
+        // SAFETY: bounds checked by callers against the geometry and mapping.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base.as_ptr().add((pos + RECORD_HEADER) as usize),
+                len as usize,
+            )
+        }
+    }
+
+    /// Writable payload space of the record at `pos` (writer only).
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) fn payload_mut(&self, pos: u64, len: u64) -> &mut [u8] {
+        debug_assert!(pos + RECORD_HEADER + len <= self.len);
+        // SAFETY: bounds as above; only the writer (one per log, by the lock)
+        // writes record bytes, and only for records it has not committed.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.base.as_ptr().add((pos + RECORD_HEADER) as usize),
+                len as usize,
+            )
+        }
+    }
+
+    /// Zeroes `[from, to)` (writer only).
+    pub(crate) fn zero(&self, from: u64, to: u64) {
+        let to = to.min(self.len);
+        if from < to {
+            // SAFETY: inside the mapping; writer only, bytes no reader reads
+            // (beyond the last commit).
+            unsafe {
+                std::ptr::write_bytes(
+                    self.base.as_ptr().add(from as usize),
+                    0,
+                    (to - from) as usize,
+                )
+            };
+        }
+    }
+
+    /// msync of the pages covering `[from, to)`.
+    pub(crate) fn sync(&self, from: u64, to: u64) -> Result<()> {
+        let page = super::format::page_size();
+        let start = from / page * page;
+        let end = to.min(self.len);
+        if start >= end {
+            return Ok(());
+        }
+        // SAFETY: a page-aligned range inside our mapping.
+        let rc = unsafe {
+            libc::msync(
+                self.base.as_ptr().add(start as usize).cast(),
+                (end - start) as usize,
+                libc::MS_SYNC,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, unmapped once.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len as usize) };
+    }
+}
+
+/// Open-file-description lock commands (Linux): not released by closing
+/// another descriptor of the same file, unlike process-wide POSIX locks.
+const F_OFD_GETLK: libc::c_int = 36;
+const F_OFD_SETLK: libc::c_int = 37;
+
+/// The path of the writer lock of the log at `base`.
+pub(crate) fn lock_path(base: &Path) -> PathBuf {
+    let mut s = base.as_os_str().to_os_string();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+fn flock_struct(kind: libc::c_short) -> libc::flock {
+    // SAFETY: an all-zero flock is valid; we set the fields we use.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl
+}
+
+/// Takes the single-writer lock of the log at `base`; the lock lives as
+/// long as the returned file.
+pub(crate) fn take_writer_lock(base: &Path) -> Result<File> {
+    let path = lock_path(base);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)?;
+    let mut fl = flock_struct(libc::F_WRLCK as libc::c_short);
+    // SAFETY: fcntl on our descriptor with a valid flock.
+    if unsafe { libc::fcntl(file.as_raw_fd(), F_OFD_SETLK, &mut fl) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) {
+            return Err(Error::Busy("log writer lock"));
+        }
+        return Err(e.into());
+    }
+    Ok(file)
+}
+
+/// Whether some process holds the writer lock of the log at `base`.
+pub(crate) fn writer_lock_held(base: &Path) -> bool {
+    let Ok(file) = OpenOptions::new().read(true).open(lock_path(base)) else {
+        return false;
+    };
+    let mut fl = flock_struct(libc::F_WRLCK as libc::c_short);
+    // SAFETY: fcntl on our descriptor with a valid flock; GETLK only reports.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), F_OFD_GETLK, &mut fl) };
+    rc == 0 && fl.l_type != libc::F_UNLCK as libc::c_short
+}

@@ -1,0 +1,275 @@
+//! The on-disk format of a log file (version 1). Native-endian: a file
+//! records the byte order it was written in and readers refuse the other.
+//!
+//! # File
+//!
+//! A log is a series of files `NAME`, `NAME.1`, `NAME.2`, ... (the file
+//! sequence number), each of `file_size` bytes, divided into regions of
+//! `region_size` bytes (a multiple of the page size). The first 256 bytes of
+//! each file are its header; records follow.
+//!
+//! ```text
+//! offset  size  field          meaning
+//! 0x00    8     magic          b"RMPSCLOG"
+//! 0x08    4     version        1
+//! 0x0c    4     byte_order     0x01020304 written natively
+//! 0x10    4     header_size    256
+//! 0x14    4     mtu            largest payload, bytes
+//! 0x18    8     region_size    bytes; records never cross a region boundary
+//! 0x20    8     file_size      bytes of this file
+//! 0x28    8     file_seq       0 for NAME, n for NAME.n
+//! 0x30    8     first_index    index of the first record of this file
+//! 0x38    8     created_ns     CLOCK_REALTIME
+//! 0x40    8     writer_epoch   bumped by each writer that opens the log
+//! 0x48    4     writer_pid     the writer's process
+//! 0x4c    4     writer_state   1 active, 2 closed cleanly, 3 rolled to the next file
+//! 0x50    8     write_pos      end of the committed records (Release, after each commit)
+//! 0x80    4     readers_waiting  readers about to sleep on wake_seq
+//! 0x84    4     wake_seq       futex word (shared) readers sleep on
+//! 0x100         records
+//! ```
+//!
+//! # Record
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     commit     payload length + 1; 0 until committed. Stored last, with Release.
+//! 4       4     msg_type   the writer's message type
+//! 8       4     flags      1 padding (skip to the next region), 2 roll (continue in the next file)
+//! 12      4     reserved   0
+//! 16      8     timestamp  the writer's timestamp or user field
+//! 24      len   payload
+//! 24+len  0..7  zero padding to a multiple of 8
+//! ```
+//!
+//! A reader polls the `commit` word of the next record: once it is non-zero
+//! (Acquire) the whole record is there. The writer fills the end of a region
+//! that a record does not fit in with a padding record (or, when fewer than
+//! 24 bytes are left, with nothing: readers skip such a remainder). The last
+//! 32 bytes of a file are kept for the roll record, whose 8-byte payload is
+//! the next file's sequence number; the next file exists (created under a
+//! temporary name and renamed) before the roll record is committed.
+//!
+//! Every length and offset a reader takes from a file is checked against
+//! the header, the region and the mapping: a bad one is an error naming its
+//! position, never an out-of-bounds read.
+
+use crate::error::{Error, Result};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+
+/// `b"RMPSCLOG"` read natively.
+pub const MAGIC: u64 = u64::from_ne_bytes(*b"RMPSCLOG");
+/// Format version.
+pub const VERSION: u32 = 1;
+/// Written natively; a reader on the other byte order sees it reversed.
+pub const BYTE_ORDER: u32 = 0x0102_0304;
+/// Bytes of the file header.
+pub const HEADER_SIZE: u64 = 256;
+/// Bytes of a record header.
+pub const RECORD_HEADER: u64 = 24;
+/// Bytes kept at the end of each file for the roll record.
+pub const ROLL_RESERVE: u64 = 32;
+
+/// Record flag: padding to the end of the region.
+pub const FLAG_PADDING: u32 = 1;
+/// Record flag: the log continues in the next file.
+pub const FLAG_ROLL: u32 = 2;
+
+/// Writer states in the header.
+pub const STATE_ACTIVE: u32 = 1;
+/// The writer closed the log cleanly.
+pub const STATE_CLOSED: u32 = 2;
+/// The file is complete; the log continues in the next one.
+pub const STATE_ROLLED: u32 = 3;
+
+#[repr(C)]
+pub(crate) struct FileHeader {
+    pub(crate) magic: AtomicU64,
+    pub(crate) version: AtomicU32,
+    pub(crate) byte_order: AtomicU32,
+    pub(crate) header_size: AtomicU32,
+    pub(crate) mtu: AtomicU32,
+    pub(crate) region_size: AtomicU64,
+    pub(crate) file_size: AtomicU64,
+    pub(crate) file_seq: AtomicU64,
+    pub(crate) first_index: AtomicU64,
+    pub(crate) created_ns: AtomicU64,
+    pub(crate) writer_epoch: AtomicU64,
+    pub(crate) writer_pid: AtomicU32,
+    pub(crate) writer_state: AtomicU32,
+    pub(crate) write_pos: AtomicU64,
+    _pad: [u64; 5],
+    pub(crate) readers_waiting: AtomicU32,
+    pub(crate) wake_seq: AtomicU32,
+}
+
+const _: () = {
+    assert!(std::mem::offset_of!(FileHeader, write_pos) == 0x50);
+    assert!(std::mem::offset_of!(FileHeader, readers_waiting) == 0x80);
+    assert!(std::mem::size_of::<FileHeader>() <= HEADER_SIZE as usize);
+};
+
+/// The geometry every file of a log shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) region_size: u64,
+    pub(crate) file_size: u64,
+    pub(crate) mtu: u32,
+}
+
+impl Geometry {
+    /// Bytes of the largest record.
+    pub(crate) fn max_record(&self) -> u64 {
+        record_len(self.mtu as u64)
+    }
+
+    /// Checks sizes against each other and the page size.
+    pub(crate) fn check(&self) -> Result<()> {
+        let page = page_size();
+        let bad = |m: String| Err(Error::InvalidArgument(m));
+        if self.region_size == 0 || self.region_size % page != 0 {
+            return bad(format!(
+                "region size {} is not a multiple of the page size {page}",
+                self.region_size
+            ));
+        }
+        if self.region_size > u32::MAX as u64 {
+            return bad(format!("region size {} is above 4 GiB", self.region_size));
+        }
+        if self.file_size < self.region_size || self.file_size % self.region_size != 0 {
+            return bad(format!(
+                "file size {} is not a multiple of the region size {}",
+                self.file_size, self.region_size
+            ));
+        }
+        // The largest record must fit in any region, including the first
+        // (after the header) and the last (before the roll reserve).
+        let room = self.region_size - HEADER_SIZE.max(ROLL_RESERVE);
+        if self.file_size == self.region_size {
+            if self.max_record() > self.region_size - HEADER_SIZE - ROLL_RESERVE {
+                return bad(format!(
+                    "an MTU of {} does not fit a single-region file of {} bytes",
+                    self.mtu, self.file_size
+                ));
+            }
+        } else if self.max_record() > room {
+            return bad(format!(
+                "an MTU of {} does not fit a region of {} bytes",
+                self.mtu, self.region_size
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where the record space of a region ends for a record starting at `pos`.
+    pub(crate) fn limit(&self, pos: u64) -> u64 {
+        let region_end = (pos / self.region_size + 1) * self.region_size;
+        region_end.min(self.file_size - ROLL_RESERVE)
+    }
+}
+
+/// Bytes of a record with `payload` bytes of payload.
+pub(crate) fn record_len(payload: u64) -> u64 {
+    (RECORD_HEADER + payload).div_ceil(8) * 8
+}
+
+/// The system page size.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as u64
+}
+
+/// The path of file `seq` of the log at `base`.
+pub(crate) fn file_path(base: &Path, seq: u64) -> PathBuf {
+    if seq == 0 {
+        base.to_path_buf()
+    } else {
+        let mut s = base.as_os_str().to_os_string();
+        s.push(format!(".{seq}"));
+        PathBuf::from(s)
+    }
+}
+
+/// Sequence numbers of the files of the log at `base` that exist, sorted.
+pub(crate) fn list_files(base: &Path) -> Result<Vec<u64>> {
+    let dir = match base.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = base
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::InvalidArgument(format!("bad log path {}", base.display())))?;
+    let mut seqs = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let Some(f) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if f == name {
+            seqs.push(0);
+        } else if let Some(n) = f.strip_prefix(name).and_then(|r| r.strip_prefix('.')) {
+            if let Ok(seq) = n.parse::<u64>() {
+                if seq > 0 {
+                    seqs.push(seq);
+                }
+            }
+        }
+    }
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+impl FileHeader {
+    /// Checks a header read from a file of `file_len` bytes; returns the geometry.
+    pub(crate) fn validate(&self, file_len: u64, path: &Path) -> Result<Geometry> {
+        let bad = |m: String| Error::InvalidHeader(format!("{}: {m}", path.display()));
+        if file_len < HEADER_SIZE {
+            return Err(bad(format!(
+                "{file_len} bytes is shorter than a log header"
+            )));
+        }
+        let magic = self.magic.load(Ordering::Acquire);
+        if magic != MAGIC {
+            return Err(bad(if magic == 0 {
+                "no log header (an empty or zeroed file)".into()
+            } else {
+                format!("not a ringmpsc log (magic {magic:#018x})")
+            }));
+        }
+        let version = self.version.load(Ordering::Relaxed);
+        if version != VERSION {
+            return Err(bad(format!(
+                "log format version {version}, this library reads {VERSION}"
+            )));
+        }
+        if self.byte_order.load(Ordering::Relaxed) != BYTE_ORDER {
+            return Err(bad("written with the other byte order".into()));
+        }
+        if self.header_size.load(Ordering::Relaxed) as u64 != HEADER_SIZE {
+            return Err(bad("unexpected header size".into()));
+        }
+        let g = Geometry {
+            region_size: self.region_size.load(Ordering::Relaxed),
+            file_size: self.file_size.load(Ordering::Relaxed),
+            mtu: self.mtu.load(Ordering::Relaxed),
+        };
+        if g.region_size == 0
+            || g.region_size % 8 != 0
+            || g.region_size > u32::MAX as u64
+            || g.file_size < g.region_size
+            || g.file_size % g.region_size != 0
+            || g.max_record() > g.region_size
+        {
+            return Err(bad(format!("inconsistent geometry {g:?}")));
+        }
+        if file_len < g.file_size {
+            return Err(bad(format!(
+                "truncated: the file is {file_len} bytes, its header says {}",
+                g.file_size
+            )));
+        }
+        Ok(g)
+    }
+}

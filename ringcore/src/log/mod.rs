@@ -1,0 +1,177 @@
+//! A persistent, memory-mapped append-only log: one [`Writer`], any number
+//! of [`Reader`]s in any process, replay from the start or a live tail.
+//!
+//! The log is a series of files `NAME`, `NAME.1`, `NAME.2`, ... divided
+//! into regions; the byte-level format is drawn in the [`format`] module.
+//! A record is published by one Release store of its length, written last,
+//! so a reader that sees the length sees the whole record, and a writer
+//! killed mid-record leaves nothing a reader could take for a message.
+//!
+//! - Writing: [`WriterBuilder`] (region size, file roll size, MTU,
+//!   retention, [`Durability`]), then zero-copy [`Writer::try_reserve`] +
+//!   [`Writer::commit`], or [`Writer::append`]. One writer per log, guarded
+//!   by an advisory lock beside it (`NAME.lock`). Reopening a log after a
+//!   crash resumes after its last committed record.
+//! - Reading: [`Reader::open`] at a [`From`] point; [`Reader::try_read`],
+//!   [`Reader::try_read_batch`], blocking [`Reader::read`] (a futex in the
+//!   file header, woken only when a reader sleeps), [`Reader::position`] and
+//!   [`Reader::seek`]. Readers follow region and file rolls and tell a
+//!   writer that closed the log, one that died, and one that is only idle
+//!   apart ([`WriterStatus`]).
+//!
+//! Everything read from a file is bounded by its mapping: a corrupt,
+//! truncated or hostile file gives [`Error::Corrupt`] or
+//! [`Error::InvalidHeader`] naming the file and offset, never a crash.
+
+mod file;
+pub mod format;
+mod reader;
+mod writer;
+
+pub use reader::{Batch, From, Message, OwnedMessage, Reader, WriterStatus};
+pub use writer::{Durability, Writer, WriterBuilder};
+
+use crate::error::{Error, Result};
+use file::LogFile;
+use format::{record_len, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE, RECORD_HEADER, ROLL_RESERVE};
+
+/// A place in a log: a file's sequence number and a byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogPosition {
+    /// File sequence number: 0 for `NAME`, n for `NAME.n`.
+    pub file: u64,
+    /// Byte offset of a record in that file.
+    pub offset: u64,
+}
+
+/// What the record at a position is, read and checked but not borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step {
+    /// Nothing is committed there yet.
+    Pending,
+    /// A message of `len` payload bytes; the next record starts at `next`.
+    Message {
+        msg_type: u32,
+        timestamp: u64,
+        len: u64,
+        next: u64,
+    },
+    /// Padding or a region remainder: go on at `next`.
+    Skip(u64),
+    /// The log goes on in file `seq`.
+    Roll(u64),
+}
+
+/// Reads and checks the record at `pos` of `file`. Every length taken from
+/// the file is bounded by the region, the MTU and the mapping.
+pub(crate) fn step(file: &LogFile, pos: u64) -> Result<Step> {
+    let g = file.geometry;
+    let corrupt = |what: String| {
+        Error::Corrupt(format!(
+            "{} at offset {pos:#x}: {what}",
+            file.path.display()
+        ))
+    };
+    if pos % 8 != 0 || pos < HEADER_SIZE || pos + RECORD_HEADER > g.file_size {
+        return Err(corrupt("not a record position".into()));
+    }
+    let region_end = ((pos / g.region_size + 1) * g.region_size).min(g.file_size);
+    if region_end - pos < RECORD_HEADER {
+        // Too little room left in the region for any record: the writer
+        // moved on to the next region without writing here.
+        if region_end == g.file_size {
+            return Err(corrupt("no room for the roll record".into()));
+        }
+        return Ok(Step::Skip(region_end));
+    }
+    let (commit, msg_type, flags, timestamp) = file.record_header(pos);
+    if commit == 0 {
+        return Ok(Step::Pending);
+    }
+    let len = (commit - 1) as u64;
+    let next = pos + record_len(len);
+    match flags {
+        0 => {
+            if len > g.mtu as u64 {
+                return Err(corrupt(format!("length {len} exceeds the MTU {}", g.mtu)));
+            }
+            if next > region_end.min(g.file_size - ROLL_RESERVE) {
+                return Err(corrupt(format!(
+                    "a record of {len} bytes overruns its region"
+                )));
+            }
+            Ok(Step::Message {
+                msg_type,
+                timestamp,
+                len,
+                next,
+            })
+        }
+        FLAG_PADDING if next == region_end && region_end < g.file_size => Ok(Step::Skip(next)),
+        FLAG_ROLL if len == 8 && next <= region_end => {
+            let seq = u64::from_ne_bytes(file.payload(pos, 8).try_into().expect("8 bytes"));
+            if seq != file.seq + 1 {
+                return Err(corrupt(format!(
+                    "roll record to file {seq}, expected {}",
+                    file.seq + 1
+                )));
+            }
+            Ok(Step::Roll(seq))
+        }
+        _ => Err(corrupt(format!(
+            "bad record (flags {flags:#x}, length {len})"
+        ))),
+    }
+}
+
+/// The result of walking the committed records of one file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scan {
+    /// Where the walk stopped: after the last committed record, at a roll
+    /// record, or after `max_records` messages.
+    pub(crate) end: u64,
+    /// Messages walked over (padding and roll records not counted).
+    pub(crate) records: u64,
+    /// The file a roll record at `end` points to.
+    pub(crate) rolled_to: Option<u64>,
+}
+
+impl Scan {
+    /// The scan of a file with no records.
+    pub(crate) fn empty() -> Scan {
+        Scan {
+            end: HEADER_SIZE,
+            records: 0,
+            rolled_to: None,
+        }
+    }
+}
+
+/// Walks the committed records of `file` from `from`, checking each, and
+/// stops at the first uncommitted one, at a roll record, or after
+/// `max_records` messages.
+pub(crate) fn scan(file: &LogFile, from: u64, max_records: u64) -> Result<Scan> {
+    let mut s = Scan {
+        end: from,
+        records: 0,
+        rolled_to: None,
+    };
+    while s.records < max_records {
+        match step(file, s.end)? {
+            Step::Pending => break,
+            Step::Message { next, .. } => {
+                s.records += 1;
+                s.end = next;
+            }
+            Step::Skip(next) => s.end = next,
+            Step::Roll(seq) => {
+                s.rolled_to = Some(seq);
+                break;
+            }
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests;

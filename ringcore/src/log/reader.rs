@@ -1,0 +1,534 @@
+//! Readers of a log: replay from any point, live tail, blocking reads.
+
+use super::file::{writer_lock_held, LogFile};
+use super::format::{file_path, list_files, HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED};
+use super::{scan, step, LogPosition, Step};
+use crate::error::{Error, Result};
+use crate::sync::{park, Ordering};
+use crate::wait::Backoff;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where a [`Reader`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum From {
+    /// The oldest record still on disk (late join: replay the history).
+    Start,
+    /// The end of the committed records: only what is appended from now on.
+    Live,
+    /// A position returned by [`Reader::position`] or
+    /// [`Writer::position`](super::Writer::position).
+    Position(LogPosition),
+    /// The record with this index (the first record of a log is 0).
+    Index(u64),
+}
+
+/// What a reader knows of the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterStatus {
+    /// A writer holds the log (it may be idle).
+    Active,
+    /// The last writer closed the log cleanly; a new one may reopen it.
+    Closed,
+    /// The last writer died without closing the log (its lock is free).
+    Dead,
+}
+
+/// A record read in place from the log's mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// The writer's message type.
+    pub msg_type: u32,
+    /// The writer's timestamp or user field.
+    pub timestamp: u64,
+    /// Index of the record in the log (0 for the first record ever written).
+    pub index: u64,
+    /// Where the record is.
+    pub position: LogPosition,
+    /// The payload, in place in the mapping.
+    pub payload: &'a [u8],
+}
+
+impl Message<'_> {
+    /// A copy that does not borrow the reader.
+    pub fn to_owned(&self) -> OwnedMessage {
+        OwnedMessage {
+            msg_type: self.msg_type,
+            timestamp: self.timestamp,
+            index: self.index,
+            position: self.position,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
+/// A record copied out of the log (what [`Reader::iter`] yields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedMessage {
+    /// The writer's message type.
+    pub msg_type: u32,
+    /// The writer's timestamp or user field.
+    pub timestamp: u64,
+    /// Index of the record in the log.
+    pub index: u64,
+    /// Where the record is.
+    pub position: LogPosition,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// The mapping of one log file, kept alive by whoever holds a clone (the
+/// Python binding ties payload views to it, so a view outlives a roll).
+#[derive(Clone)]
+pub struct MappedFile(Arc<LogFile>);
+
+impl MappedFile {
+    /// Sequence number of the file.
+    pub fn seq(&self) -> u64 {
+        self.0.seq
+    }
+}
+
+/// A reader of a log. Any number of readers, in any processes, read the
+/// same log independently; a reader never slows the writer down (there is
+/// no backpressure: retention decides how long records stay).
+///
+/// ```
+/// use ringcore::log::{From, Reader, WriterBuilder, WriterStatus};
+/// let dir = std::env::temp_dir().join(format!("doc-reader-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("ticks");
+/// let mut w = WriterBuilder::new(&path).region_size(64 << 10).file_roll_size(1 << 20).build()?;
+/// let mut live = Reader::open(&path, From::Live)?;
+/// for i in 0..100u64 {
+///     w.append_at(1, &i.to_le_bytes(), i)?;
+/// }
+/// let batch = live.try_read_batch(64)?;
+/// assert_eq!(batch.len(), 64);
+/// assert!(batch.enumerate().all(|(i, m)| m.index == i as u64));
+/// assert_eq!(live.read(None)?.index, 64);     // blocking read
+/// assert_eq!(live.writer_status(), WriterStatus::Active);
+/// w.close()?;
+/// assert_eq!(live.iter().count(), 35);         // the rest, copied out
+/// assert!(matches!(live.read(None), Err(ringcore::Error::Closed)));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+pub struct Reader {
+    base: PathBuf,
+    file: Arc<LogFile>,
+    pos: u64,
+    index: u64,
+}
+
+/// Longest sleep between checks that the writer is still alive.
+const LIVENESS_SLICE: Duration = Duration::from_millis(50);
+
+impl Reader {
+    /// Opens the log at `path` for reading from `from`.
+    ///
+    /// Errors: `Io` (no such log), `InvalidHeader` (not a log, another
+    /// format version, truncated), `Corrupt`, `FellBehind` (the position or
+    /// index is in a file that retention deleted), `InvalidArgument` (a
+    /// position that is not a record boundary, an index not written yet).
+    pub fn open(path: impl AsRef<Path>, from: From) -> Result<Reader> {
+        crate::sync::init_barriers();
+        let base = path.as_ref().to_path_buf();
+        let files = list_files(&base)?;
+        let (Some(&oldest), Some(&newest)) = (files.first(), files.last()) else {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no log at {}", base.display()),
+            )));
+        };
+        let mut r = match from {
+            From::Start => Reader::at_file_start(&base, oldest)?,
+            From::Live => {
+                let mut r = Reader::at_file_start(&base, newest)?;
+                r.skip_to_end()?;
+                r
+            }
+            From::Position(p) => {
+                if p.file < oldest {
+                    return Err(fell_behind(&base, p.file));
+                }
+                let mut r = Reader::at_file_start(&base, p.file)?;
+                r.seek(p)?;
+                r
+            }
+            From::Index(n) => {
+                let mut r = Reader::at_file_start(&base, oldest)?;
+                if n < r.index {
+                    return Err(Error::FellBehind(format!(
+                        "record {n} of {} was deleted by retention (the oldest kept is {})",
+                        base.display(),
+                        r.index
+                    )));
+                }
+                // The last file that starts at or before n.
+                for &seq in files.iter().rev() {
+                    let f = LogFile::open(&file_path(&base, seq), seq)?;
+                    if f.header().first_index.load(Ordering::Relaxed) <= n {
+                        r = Reader::at(&base, Arc::new(f), HEADER_SIZE)?;
+                        break;
+                    }
+                }
+                r.skip_records(n - r.index)?;
+                if r.index != n {
+                    return Err(Error::InvalidArgument(format!(
+                        "record {n} of {} is not written yet (next is {})",
+                        base.display(),
+                        r.index
+                    )));
+                }
+                r
+            }
+        };
+        r.base = base;
+        Ok(r)
+    }
+
+    fn at_file_start(base: &Path, seq: u64) -> Result<Reader> {
+        let path = file_path(base, seq);
+        let file = match LogFile::open(&path, seq) {
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(fell_behind(base, seq))
+            }
+            other => other?,
+        };
+        Reader::at(base, Arc::new(file), HEADER_SIZE)
+    }
+
+    fn at(base: &Path, file: Arc<LogFile>, pos: u64) -> Result<Reader> {
+        let index = file.header().first_index.load(Ordering::Relaxed);
+        Ok(Reader {
+            base: base.to_path_buf(),
+            file,
+            pos,
+            index,
+        })
+    }
+
+    /// Moves over `n` committed messages (or fewer, if the log ends first),
+    /// following rolls.
+    fn skip_records(&mut self, mut n: u64) -> Result<()> {
+        while n > 0 {
+            let s = scan(&self.file, self.pos, n)?;
+            self.pos = s.end;
+            self.index += s.records;
+            n -= s.records;
+            match s.rolled_to {
+                Some(seq) => self.follow(seq)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn skip_to_end(&mut self) -> Result<()> {
+        self.skip_records(u64::MAX)
+    }
+
+    /// Continues in file `seq` after a roll record.
+    fn follow(&mut self, seq: u64) -> Result<()> {
+        let path = file_path(&self.base, seq);
+        let file = match LogFile::open(&path, seq) {
+            Ok(f) => f,
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(fell_behind(&self.base, seq))
+            }
+            Err(e) => return Err(e),
+        };
+        if file.geometry != self.file.geometry {
+            return Err(Error::Corrupt(format!(
+                "{}: geometry differs from file {}",
+                path.display(),
+                self.file.seq
+            )));
+        }
+        let first = file.header().first_index.load(Ordering::Relaxed);
+        if first != self.index {
+            return Err(Error::Corrupt(format!(
+                "{}: starts at record {first}, the previous file ended at {}",
+                path.display(),
+                self.index
+            )));
+        }
+        self.file = Arc::new(file);
+        self.pos = HEADER_SIZE;
+        Ok(())
+    }
+
+    /// Moves past padding and rolls; true when a message is committed at
+    /// the current position.
+    fn settle(&mut self) -> Result<bool> {
+        loop {
+            match step(&self.file, self.pos)? {
+                Step::Pending => return Ok(false),
+                Step::Message { .. } => return Ok(true),
+                Step::Skip(next) => self.pos = next,
+                Step::Roll(seq) => self.follow(seq)?,
+            }
+        }
+    }
+
+    /// The message at the current position (after `settle` said there is
+    /// one) and moves past it.
+    fn take(&mut self) -> Result<Message<'_>> {
+        let pos = self.pos;
+        let Step::Message {
+            msg_type,
+            timestamp,
+            len,
+            next,
+        } = step(&self.file, pos)?
+        else {
+            unreachable!("settle() saw a message here");
+        };
+        self.pos = next;
+        self.index += 1;
+        Ok(Message {
+            msg_type,
+            timestamp,
+            index: self.index - 1,
+            position: LogPosition {
+                file: self.file.seq,
+                offset: pos,
+            },
+            payload: self.file.payload(pos, len),
+        })
+    }
+
+    /// The next message, if one is committed. Never blocks.
+    pub fn try_read(&mut self) -> Result<Option<Message<'_>>> {
+        if !self.settle()? {
+            return Ok(None);
+        }
+        self.take().map(Some)
+    }
+
+    /// Up to `limit` committed messages, in place. A batch never crosses a
+    /// file roll (it ends there; the next call continues in the next file).
+    pub fn try_read_batch(&mut self, limit: usize) -> Result<Batch<'_>> {
+        let mut count = 0;
+        let mut from = self.pos;
+        if limit > 0 && self.settle()? {
+            from = self.pos;
+            let s = scan(&self.file, from, limit as u64)?;
+            count = s.records as usize;
+            self.pos = s.end;
+            self.index += s.records;
+        }
+        Ok(Batch {
+            file: &self.file,
+            pos: from,
+            remaining: count,
+            index: self.index - count as u64,
+        })
+    }
+
+    /// Waits for the next message, at most `timeout` (`None`: no limit).
+    ///
+    /// The sleep is a futex on the file header that the writer wakes only
+    /// when a reader sleeps. Errors once everything committed is read:
+    /// `TimedOut`; `Closed` when the writer closed the log; `Disconnected`
+    /// when the writer died (its lock was released without a close).
+    pub fn read(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
+        self.wait(timeout)?;
+        self.take()
+    }
+
+    /// Waits until a message is ready to read (see [`read`](Self::read)).
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        // Spin and yield a little first: a message that is microseconds
+        // away costs no system call.
+        let mut backoff = Backoff::new();
+        loop {
+            if self.settle()? {
+                return Ok(());
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            let status = self.writer_status();
+            if status != WriterStatus::Active {
+                // The writer may have committed more before it stopped.
+                if self.settle()? {
+                    return Ok(());
+                }
+                return Err(match status {
+                    WriterStatus::Closed => Error::Closed,
+                    _ => Error::Disconnected,
+                });
+            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return Err(Error::TimedOut),
+                },
+                None => LIVENESS_SLICE,
+            };
+            let file = &self.file;
+            let pos = self.pos;
+            let h = file.header();
+            park(
+                &h.wake_seq,
+                &h.readers_waiting,
+                || {
+                    file.word(pos).load(Ordering::Acquire) != 0
+                        || h.writer_state.load(Ordering::Acquire) != STATE_ACTIVE
+                },
+                Some(left.min(LIVENESS_SLICE)),
+                true,
+            );
+        }
+    }
+
+    /// Copies of the messages committed so far, then the iterator ends
+    /// (call again later for more). A read error is yielded once, then the
+    /// iterator ends.
+    pub fn iter(&mut self) -> impl Iterator<Item = Result<OwnedMessage>> + '_ {
+        let mut failed = false;
+        std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            match self.try_read() {
+                Ok(m) => m.map(|m| Ok(m.to_owned())),
+                Err(e) => {
+                    failed = true;
+                    Some(Err(e))
+                }
+            }
+        })
+    }
+
+    /// Where the next read starts.
+    pub fn position(&self) -> LogPosition {
+        LogPosition {
+            file: self.file.seq,
+            offset: self.pos,
+        }
+    }
+
+    /// Index of the next record to read.
+    pub fn next_index(&self) -> u64 {
+        self.index
+    }
+
+    /// Moves to `p`, which must be a record boundary (a position from
+    /// [`position`](Self::position) or a [`Message`]); checked by walking
+    /// the records of its region, so a wrong offset is an `InvalidArgument`,
+    /// never a misread.
+    pub fn seek(&mut self, p: LogPosition) -> Result<()> {
+        if p.file != self.file.seq {
+            let mut r = Reader::at_file_start(&self.base, p.file)?;
+            r.base = std::mem::take(&mut self.base);
+            *self = r;
+        }
+        let g = self.file.geometry;
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "offset {:#x} of file {} is not a record boundary",
+                p.offset, p.file
+            ))
+        };
+        if p.offset < HEADER_SIZE || p.offset > g.file_size || p.offset % 8 != 0 {
+            return Err(bad());
+        }
+        // Walk from the file start to count indices, checking each record.
+        self.pos = HEADER_SIZE;
+        self.index = self.file.header().first_index.load(Ordering::Relaxed);
+        while self.pos < p.offset {
+            match step(&self.file, self.pos)? {
+                Step::Message { next, .. } => {
+                    self.pos = next;
+                    self.index += 1;
+                }
+                Step::Skip(next) => self.pos = next,
+                Step::Pending | Step::Roll(_) => break,
+            }
+        }
+        if self.pos != p.offset {
+            return Err(bad());
+        }
+        Ok(())
+    }
+
+    /// Whether the writer is active, closed the log, or died.
+    pub fn writer_status(&self) -> WriterStatus {
+        match self.file.header().writer_state.load(Ordering::Acquire) {
+            STATE_CLOSED => WriterStatus::Closed,
+            // Active (or rolled: a roll record follows at once) while the
+            // writer holds its lock; a writer that died released it.
+            _ if writer_lock_held(&self.base) => WriterStatus::Active,
+            _ => WriterStatus::Dead,
+        }
+    }
+
+    /// The mapping of the file being read, for keeping payloads alive.
+    pub fn mapped_file(&self) -> MappedFile {
+        MappedFile(Arc::clone(&self.file))
+    }
+}
+
+fn fell_behind(base: &Path, seq: u64) -> Error {
+    Error::FellBehind(format!(
+        "file {seq} of {} is gone (deleted by retention)",
+        base.display()
+    ))
+}
+
+/// Messages from [`Reader::try_read_batch`], in place, in log order.
+pub struct Batch<'a> {
+    file: &'a LogFile,
+    pos: u64,
+    remaining: usize,
+    index: u64,
+}
+
+impl<'a> Iterator for Batch<'a> {
+    type Item = Message<'a>;
+
+    fn next(&mut self) -> Option<Message<'a>> {
+        while self.remaining > 0 {
+            // These records were checked when the batch was taken and
+            // committed records never change.
+            match step(self.file, self.pos).ok()? {
+                Step::Message {
+                    msg_type,
+                    timestamp,
+                    len,
+                    next,
+                } => {
+                    let pos = self.pos;
+                    self.pos = next;
+                    self.remaining -= 1;
+                    self.index += 1;
+                    return Some(Message {
+                        msg_type,
+                        timestamp,
+                        index: self.index - 1,
+                        position: LogPosition {
+                            file: self.file.seq,
+                            offset: pos,
+                        },
+                        payload: self.file.payload(pos, len),
+                    });
+                }
+                Step::Skip(next) => self.pos = next,
+                Step::Pending | Step::Roll(_) => return None,
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Batch<'_> {}

@@ -1,0 +1,378 @@
+//! Unit tests of the log: format, rolling, recovery, corrupt files.
+
+use super::format::{file_path, HEADER_SIZE};
+use super::*;
+use std::path::{Path, PathBuf};
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rmpsc-log-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub(crate) fn log(&self) -> PathBuf {
+        self.0.join("log")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn small(path: &Path) -> WriterBuilder {
+    // 2 regions of one page per file: rolls and pads come quickly.
+    let page = format::page_size();
+    WriterBuilder::new(path)
+        .region_size(page)
+        .file_roll_size(2 * page)
+}
+
+fn payload(i: u64) -> Vec<u8> {
+    let len = (i * 37 % 300) as usize;
+    (0..len).map(|k| (i as usize + k) as u8).collect()
+}
+
+fn read_all(path: &Path) -> Vec<OwnedMessage> {
+    let mut r = Reader::open(path, From::Start).unwrap();
+    let all: Result<Vec<_>> = r.iter().collect();
+    all.unwrap()
+}
+
+#[test]
+fn records_cross_regions_and_files_in_order() {
+    let d = TempDir::new("roll");
+    let mut w = small(&d.log()).build().unwrap();
+    for i in 0..2000u64 {
+        assert_eq!(w.append_at(i as u32, &payload(i), i).unwrap(), i);
+    }
+    assert!(w.position().file > 5, "several files were written");
+    let msgs = read_all(&d.log());
+    assert_eq!(msgs.len(), 2000);
+    for (i, m) in msgs.iter().enumerate() {
+        let i = i as u64;
+        assert_eq!((m.index, m.msg_type as u64, m.timestamp), (i, i, i));
+        assert_eq!(m.payload, payload(i));
+    }
+}
+
+#[test]
+fn zero_copy_reserve_commit_and_abort() {
+    let d = TempDir::new("reserve");
+    let mut w = small(&d.log()).build().unwrap();
+    let buf = w.try_reserve(100).unwrap();
+    buf.fill(0xee);
+    w.abort();
+    let buf = w.try_reserve(100).unwrap();
+    buf[..3].copy_from_slice(b"abc");
+    assert!(matches!(
+        w.commit(1, 101, 0),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(w.commit(1, 3, 9).unwrap(), 0);
+    assert!(matches!(w.commit(1, 3, 9), Err(Error::InvalidArgument(_))));
+    let msgs = read_all(&d.log());
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        (msgs[0].payload.as_slice(), msgs[0].timestamp),
+        (&b"abc"[..], 9)
+    );
+}
+
+#[test]
+fn oversized_messages_are_refused_without_rolling() {
+    let d = TempDir::new("mtu");
+    let mut w = small(&d.log()).mtu(512).build().unwrap();
+    assert_eq!(w.mtu(), 512);
+    w.append(1, &[1; 512]).unwrap();
+    let before = w.position();
+    for len in [513, 4096, 1 << 20] {
+        assert!(matches!(
+            w.try_reserve(len),
+            Err(Error::TooLarge { max: 512, .. })
+        ));
+    }
+    assert_eq!(w.position(), before);
+    // An MTU that no region can hold is refused when the log is built.
+    let page = format::page_size();
+    assert!(matches!(
+        small(&d.0.join("other")).mtu(page as u32).build(),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        WriterBuilder::new(d.0.join("x")).region_size(1000).build(),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn one_writer_at_a_time() {
+    let d = TempDir::new("lock");
+    let w = small(&d.log()).build().unwrap();
+    assert!(matches!(small(&d.log()).build(), Err(Error::Busy(_))));
+    drop(w);
+    let w = small(&d.log()).build().unwrap();
+    drop(w);
+}
+
+#[test]
+fn reopen_resumes_after_the_last_record_and_keeps_the_geometry() {
+    let d = TempDir::new("reopen");
+    let mut w = small(&d.log()).build().unwrap();
+    for i in 0..300 {
+        w.append_at(0, &payload(i), i).unwrap();
+    }
+    drop(w);
+    // Defaults adopt the log's geometry; a different one is refused.
+    assert!(matches!(
+        WriterBuilder::new(d.log()).region_size(1 << 20).build(),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut w = WriterBuilder::new(d.log()).build().unwrap();
+    assert_eq!(w.next_index(), 300);
+    for i in 300..600 {
+        assert_eq!(w.append_at(0, &payload(i), i).unwrap(), i);
+    }
+    drop(w);
+    let msgs = read_all(&d.log());
+    assert_eq!(msgs.len(), 600);
+    assert!(msgs
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m.payload == payload(i as u64)));
+}
+
+#[test]
+fn a_torn_record_is_discarded_on_reopen() {
+    let d = TempDir::new("torn");
+    let mut w = small(&d.log()).build().unwrap();
+    w.append_at(1, b"kept", 1).unwrap();
+    let buf = w.try_reserve(64).unwrap();
+    buf.fill(0xab);
+    // A crash between reserve and commit.
+    w.simulate_crash();
+    let mut w = small(&d.log()).build().unwrap();
+    assert_eq!(w.next_index(), 1);
+    w.append_at(2, b"after", 2).unwrap();
+    drop(w);
+    let msgs = read_all(&d.log());
+    let got: Vec<_> = msgs.iter().map(|m| m.payload.as_slice()).collect();
+    assert_eq!(got, vec![&b"kept"[..], &b"after"[..]]);
+}
+
+#[test]
+fn readers_join_live_seek_and_start_at_an_index() {
+    let d = TempDir::new("from");
+    let mut w = small(&d.log()).build().unwrap();
+    for i in 0..500 {
+        w.append_at(0, &payload(i), i).unwrap();
+    }
+    let mut live = Reader::open(d.log(), From::Live).unwrap();
+    assert_eq!(live.next_index(), 500);
+    assert!(live.try_read().unwrap().is_none());
+    let mut at = Reader::open(d.log(), From::Index(321)).unwrap();
+    let m = at.try_read().unwrap().unwrap();
+    assert_eq!((m.index, m.timestamp), (321, 321));
+    let pos = m.position;
+    let mut by_pos = Reader::open(d.log(), From::Position(pos)).unwrap();
+    assert_eq!(by_pos.try_read().unwrap().unwrap().index, 321);
+    by_pos
+        .seek(LogPosition {
+            file: 0,
+            offset: HEADER_SIZE,
+        })
+        .unwrap();
+    assert_eq!(by_pos.try_read().unwrap().unwrap().index, 0);
+    let bad = LogPosition {
+        file: pos.file,
+        offset: pos.offset + 8,
+    };
+    assert!(matches!(by_pos.seek(bad), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        Reader::open(d.log(), From::Index(501)),
+        Err(Error::InvalidArgument(_))
+    ));
+    w.append_at(0, b"new", 500).unwrap();
+    assert_eq!(live.try_read().unwrap().unwrap().payload, b"new");
+    let mut at_end = Reader::open(d.log(), From::Index(501)).unwrap();
+    assert!(at_end.try_read().unwrap().is_none());
+}
+
+#[test]
+fn batches_stop_at_a_roll_and_continue() {
+    let d = TempDir::new("batch");
+    let mut w = small(&d.log()).build().unwrap();
+    for i in 0..400 {
+        w.append_at(0, &payload(i), i).unwrap();
+    }
+    let mut r = Reader::open(d.log(), From::Start).unwrap();
+    let mut next = 0;
+    loop {
+        let batch = r.try_read_batch(1000).unwrap();
+        if batch.len() == 0 {
+            break;
+        }
+        let mut file = None;
+        for m in batch {
+            assert_eq!(*file.get_or_insert(m.position.file), m.position.file);
+            assert_eq!(m.index, next);
+            assert_eq!(m.payload, payload(next));
+            next += 1;
+        }
+    }
+    assert_eq!(next, 400);
+}
+
+#[test]
+fn retention_keeps_the_newest_files_and_late_readers_are_told() {
+    let d = TempDir::new("retention");
+    let mut w = small(&d.log()).retention(2).build().unwrap();
+    let mut slow = Reader::open(d.log(), From::Start).unwrap();
+    for i in 0..2000 {
+        w.append_at(0, &payload(i), i).unwrap();
+    }
+    let files = format::list_files(&d.log()).unwrap();
+    assert_eq!(files.len(), 2, "{files:?}");
+    // The slow reader still maps file 0, reads it, then finds file 1 gone.
+    let mut n = 0;
+    let err = loop {
+        match slow.try_read() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("the log goes on"),
+            Err(e) => break e,
+        }
+    };
+    assert!(n > 0);
+    assert!(matches!(err, Error::FellBehind(_)), "{err}");
+    assert!(matches!(
+        Reader::open(d.log(), From::Index(0)),
+        Err(Error::FellBehind(_))
+    ));
+    let r = Reader::open(d.log(), From::Start).unwrap();
+    assert_eq!(r.position().file, files[0]);
+    assert!(r.next_index() > 0);
+}
+
+#[test]
+fn blocking_reads_wake_and_report_closed_and_dead_writers() {
+    let d = TempDir::new("block");
+    let mut w = small(&d.log()).build().unwrap();
+    let mut r = Reader::open(d.log(), From::Start).unwrap();
+    assert!(matches!(
+        r.read(Some(std::time::Duration::from_millis(20))),
+        Err(Error::TimedOut)
+    ));
+    assert_eq!(r.writer_status(), WriterStatus::Active);
+    let t = std::thread::spawn(move || {
+        for i in 0..200u64 {
+            if i % 50 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            w.append_at(0, &payload(i), i).unwrap();
+        }
+        w.close().unwrap();
+    });
+    for i in 0..200 {
+        let m = r.read(Some(std::time::Duration::from_secs(10))).unwrap();
+        assert_eq!(m.index, i);
+    }
+    assert!(matches!(r.read(None), Err(Error::Closed)));
+    assert_eq!(r.writer_status(), WriterStatus::Closed);
+    t.join().unwrap();
+
+    let w = small(&d.log()).build().unwrap();
+    assert_eq!(r.writer_status(), WriterStatus::Active);
+    w.simulate_crash();
+    assert_eq!(r.writer_status(), WriterStatus::Dead);
+    assert!(matches!(r.read(None), Err(Error::Disconnected)));
+}
+
+#[test]
+fn corrupt_files_give_errors_with_positions() {
+    let d = TempDir::new("corrupt");
+    let mut w = small(&d.log()).build().unwrap();
+    for i in 0..20 {
+        w.append_at(0, &payload(i), i).unwrap();
+    }
+    drop(w);
+    let path = file_path(&d.log(), 0);
+    let good = std::fs::read(&path).unwrap();
+    let check = |bytes: &[u8]| -> Error {
+        std::fs::write(&path, bytes).unwrap();
+        let r = Reader::open(d.log(), From::Start);
+        let e = match r {
+            Err(e) => e,
+            Ok(mut r) => r.iter().find_map(|m| m.err()).expect("an error"),
+        };
+        std::fs::write(&path, &good).unwrap();
+        e
+    };
+    // A file of zeros, a truncated file, another version, another magic.
+    assert!(matches!(
+        check(&vec![0; good.len()]),
+        Error::InvalidHeader(_)
+    ));
+    assert!(matches!(
+        check(&good[..good.len() / 2]),
+        Error::InvalidHeader(_)
+    ));
+    assert!(matches!(check(&good[..100]), Error::InvalidHeader(_)));
+    let mut v = good.clone();
+    v[8] = 9;
+    assert!(matches!(check(&v), Error::InvalidHeader(_)));
+    let mut v = good.clone();
+    v[0] ^= 0xff;
+    assert!(matches!(check(&v), Error::InvalidHeader(_)));
+    // A record length pointing past the region and the file.
+    let first = HEADER_SIZE as usize;
+    let mut v = good.clone();
+    v[first..first + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
+    let e = check(&v);
+    assert!(
+        matches!(e, Error::Corrupt(ref m) if m.contains("0x100")),
+        "{e}"
+    );
+    // Unknown flags.
+    let mut v = good.clone();
+    v[first + 8] = 0x40;
+    assert!(matches!(check(&v), Error::Corrupt(_)));
+    // A roll record to the wrong file.
+    let mut v = good.clone();
+    v[first + 8] = format::FLAG_ROLL as u8;
+    v[first..first + 4].copy_from_slice(&9u32.to_ne_bytes());
+    v[first + 24..first + 32].copy_from_slice(&7u64.to_ne_bytes());
+    assert!(matches!(check(&v), Error::Corrupt(_)));
+    // Flipped bytes anywhere in the records: an error or good records,
+    // never a crash or a read outside the file.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..300 {
+        let mut v = good.clone();
+        for _ in 0..4 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let at = first + (seed as usize) % (v.len() - first);
+            v[at] ^= (seed >> 32) as u8 | 1;
+        }
+        std::fs::write(&path, &v).unwrap();
+        if let Ok(mut r) = Reader::open(d.log(), From::Start) {
+            for m in r.iter().flatten() {
+                assert!(m.payload.len() <= 4096);
+            }
+        }
+    }
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(read_all(&d.log()).len(), 20);
+}

@@ -1,0 +1,532 @@
+//! The single writer of a log.
+
+use super::file::{take_writer_lock, LogFile};
+use super::format::{
+    file_path, list_files, page_size, record_len, Geometry, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE,
+    RECORD_HEADER, ROLL_RESERVE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED,
+};
+use super::{scan, LogPosition, Scan};
+use crate::error::{Error, Result};
+use crate::sync::{wake, wake_if_waiting, Ordering};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// When committed records are forced to storage (`msync`). Whatever the
+/// policy, a committed record is visible to readers at once and survives
+/// a crash of the writer process; the policy only matters for a crash of
+/// the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Leave it to the kernel's writeback.
+    #[default]
+    None,
+    /// After every `n` records.
+    EveryRecords(u64),
+    /// At the first commit at least this long after the last flush.
+    EveryInterval(Duration),
+    /// After every record (slow: one `msync` per commit).
+    EveryCommit,
+}
+
+/// Default size of each file: 64 MiB.
+const DEFAULT_FILE_SIZE: u64 = 64 << 20;
+
+/// Builds a [`Writer`].
+///
+/// ```
+/// use ringcore::log::{From, Reader, WriterBuilder};
+/// let dir = std::env::temp_dir().join(format!("doc-log-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("events");
+/// let mut w = WriterBuilder::new(&path).region_size(64 << 10).file_roll_size(1 << 20).build()?;
+/// w.append(1, b"hello")?;
+/// let buf = w.try_reserve(5)?;            // zero copy
+/// buf.copy_from_slice(b"world");
+/// w.commit(2, 5, 42)?;
+/// drop(w);
+/// let mut r = Reader::open(&path, From::Start)?;
+/// let m = r.try_read()?.unwrap();
+/// assert_eq!((m.msg_type, m.payload), (1, &b"hello"[..]));
+/// let m = r.try_read()?.unwrap();
+/// assert_eq!((m.msg_type, m.timestamp, m.payload), (2, 42, &b"world"[..]));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct WriterBuilder {
+    path: PathBuf,
+    region_size: Option<u64>,
+    file_size: Option<u64>,
+    mtu: Option<u32>,
+    retention: Option<u64>,
+    durability: Durability,
+}
+
+impl WriterBuilder {
+    /// A log at `path` (its files are `path`, `path.1`, `path.2`, ...).
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        WriterBuilder {
+            path: path.as_ref().to_path_buf(),
+            region_size: None,
+            file_size: None,
+            mtu: None,
+            retention: None,
+            durability: Durability::None,
+        }
+    }
+
+    /// Region size in bytes, a multiple of the page size (default 1 MiB).
+    pub fn region_size(mut self, bytes: u64) -> Self {
+        self.region_size = Some(bytes);
+        self
+    }
+
+    /// Size of each file in bytes, a multiple of the region size (default 64 MiB).
+    pub fn file_roll_size(mut self, bytes: u64) -> Self {
+        self.file_size = Some(bytes);
+        self
+    }
+
+    /// Largest payload in bytes (default: the most a region can hold).
+    pub fn mtu(mut self, bytes: u32) -> Self {
+        self.mtu = Some(bytes);
+        self
+    }
+
+    /// Keep only the newest `files` files, deleting older ones at each roll.
+    pub fn retention(mut self, files: u64) -> Self {
+        self.retention = Some(files.max(1));
+        self
+    }
+
+    /// When to force records to storage.
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// Takes the writer lock and opens the log: a new one, or an existing
+    /// one reopened after its last committed record (a torn record left by
+    /// a crash is discarded). An existing log keeps its geometry: sizes
+    /// left unset are taken from it, sizes set must match it. `Busy` while
+    /// another writer holds the log.
+    pub fn build(self) -> Result<Writer> {
+        let lock = take_writer_lock(&self.path)?;
+        crate::sync::init_barriers();
+        let files = list_files(&self.path)?;
+        let newest = match files.last() {
+            Some(&seq) => Some(LogFile::open(&file_path(&self.path, seq), seq)?),
+            None => None,
+        };
+        let g = match &newest {
+            Some(f) => {
+                let g = f.geometry;
+                let differs = self.region_size.is_some_and(|r| r != g.region_size)
+                    || self.file_size.is_some_and(|s| s != g.file_size)
+                    || self.mtu.is_some_and(|m| m != g.mtu);
+                if differs {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} was written with region size {}, file size {}, MTU {}",
+                        self.path.display(),
+                        g.region_size,
+                        g.file_size,
+                        g.mtu
+                    )));
+                }
+                g.check()?;
+                g
+            }
+            None => self.geometry()?,
+        };
+        Writer::open(self.path, g, newest, lock, self.retention, self.durability)
+    }
+
+    /// The geometry of a new log from the options and the defaults.
+    fn geometry(&self) -> Result<Geometry> {
+        let region_size = self.region_size.unwrap_or((1 << 20).max(page_size()));
+        let file_size = self.file_size.unwrap_or(DEFAULT_FILE_SIZE.max(region_size));
+        let mtu = match self.mtu {
+            Some(m) => m,
+            // The largest payload any region can take, 8-aligned.
+            None => {
+                let mut room = region_size.saturating_sub(HEADER_SIZE.max(ROLL_RESERVE));
+                if file_size == region_size {
+                    room = room.saturating_sub(HEADER_SIZE.min(ROLL_RESERVE));
+                }
+                (room.saturating_sub(RECORD_HEADER) & !7).min(u32::MAX as u64 / 2) as u32
+            }
+        };
+        let g = Geometry {
+            region_size,
+            file_size,
+            mtu,
+        };
+        g.check()?;
+        Ok(g)
+    }
+}
+
+/// The writer of a log: appends records, rolls files, recovers after a
+/// crash. One per log at a time (an advisory lock beside the log), `Send`.
+pub struct Writer {
+    base: PathBuf,
+    file: LogFile,
+    geometry: Geometry,
+    pos: u64,
+    /// Where record space ends for a record at `pos`: the end of its region,
+    /// or the roll reserve in the last region (cached: no division per append).
+    limit: u64,
+    next_index: u64,
+    /// Payload bytes reserved by `try_reserve`, not committed yet.
+    reserved: Option<u64>,
+    retention: Option<u64>,
+    durability: Durability,
+    unsynced_from: u64,
+    unsynced_records: u64,
+    last_sync: Instant,
+    epoch: u64,
+    _lock: File,
+}
+
+impl Writer {
+    fn open(
+        base: PathBuf,
+        g: Geometry,
+        newest: Option<LogFile>,
+        lock: File,
+        retention: Option<u64>,
+        durability: Durability,
+    ) -> Result<Writer> {
+        remove_temporaries(&base)?;
+        let (file, scanned, epoch) = match newest {
+            None => (LogFile::create(&base, 0, 0, g, 1)?, Scan::empty(), 1),
+            Some(file) => {
+                let s = scan(&file, HEADER_SIZE, u64::MAX)?;
+                if let Some(next) = s.rolled_to {
+                    return Err(Error::Corrupt(format!(
+                        "{} ends with a roll record but file {next} is missing",
+                        file.path.display(),
+                    )));
+                }
+                // Anything past the last commit is a torn, uncommitted record:
+                // clear what it may have written so no reader mistakes it.
+                file.zero(s.end, s.end + g.max_record());
+                let epoch = file.header().writer_epoch.load(Ordering::Relaxed) + 1;
+                if file.seq > 0 {
+                    repair_roll(&base, file.seq - 1, file.seq)?;
+                }
+                (file, s, epoch)
+            }
+        };
+        let h = file.header();
+        h.writer_epoch.store(epoch, Ordering::Relaxed);
+        h.writer_pid.store(std::process::id(), Ordering::Relaxed);
+        h.writer_state.store(STATE_ACTIVE, Ordering::Release);
+        h.write_pos.store(scanned.end, Ordering::Release);
+        let first = h.first_index.load(Ordering::Relaxed);
+        Ok(Writer {
+            base,
+            pos: scanned.end,
+            limit: g.limit(scanned.end),
+            next_index: first + scanned.records,
+            geometry: g,
+            file,
+            reserved: None,
+            retention,
+            durability,
+            unsynced_from: scanned.end,
+            unsynced_records: 0,
+            last_sync: Instant::now(),
+            epoch,
+            _lock: lock,
+        })
+    }
+
+    /// Largest payload in bytes.
+    pub fn mtu(&self) -> usize {
+        self.geometry.mtu as usize
+    }
+
+    /// Index the next record will get.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Where the next record will be written (when it fits the current
+    /// region; otherwise at the start of the next region or file).
+    pub fn position(&self) -> LogPosition {
+        LogPosition {
+            file: self.file.seq,
+            offset: self.pos,
+        }
+    }
+
+    /// Reserves room for a `len`-byte payload and returns it to be written
+    /// in place; publish it with [`commit`](Self::commit). Pads to the next
+    /// region or rolls to the next file as needed. `TooLarge` above the MTU
+    /// (checked before anything moves, so an oversized message never rolls).
+    #[inline]
+    pub fn try_reserve(&mut self, len: usize) -> Result<&mut [u8]> {
+        if len > self.geometry.mtu as usize {
+            return Err(Error::TooLarge {
+                len,
+                max: self.geometry.mtu as usize,
+            });
+        }
+        self.abort();
+        let rec = record_len(len as u64);
+        if self.pos + rec > self.limit {
+            self.make_room(rec)?;
+        }
+        self.reserved = Some(len as u64);
+        Ok(self.file.payload_mut(self.pos, len as u64))
+    }
+
+    /// Pads to the next region or rolls to the next file until a record of
+    /// `rec` bytes fits (the MTU fits any region, so this ends).
+    #[cold]
+    fn make_room(&mut self, rec: u64) -> Result<()> {
+        while self.pos + rec > self.limit {
+            if self.limit == self.geometry.file_size - ROLL_RESERVE {
+                self.roll()?;
+            } else {
+                self.pad_to(self.limit);
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes the first `len` bytes of the reservation as a record of
+    /// type `msg_type` with `timestamp` (any 64-bit value); returns its index.
+    pub fn commit(&mut self, msg_type: u32, len: usize, timestamp: u64) -> Result<u64> {
+        let Some(reserved) = self.reserved.take() else {
+            return Err(Error::InvalidArgument(
+                "commit without a reservation".into(),
+            ));
+        };
+        if len as u64 > reserved {
+            self.reserved = Some(reserved);
+            return Err(Error::InvalidArgument(format!(
+                "commit of {len} bytes exceeds the {reserved} reserved"
+            )));
+        }
+        // Bytes reserved but not committed must not stay behind: a reader
+        // polls the word right after this record.
+        let end = self.pos + record_len(len as u64);
+        self.file.zero(
+            self.pos + RECORD_HEADER + len as u64,
+            self.pos + record_len(reserved),
+        );
+        self.publish(msg_type, 0, len as u64, timestamp);
+        debug_assert_eq!(self.pos, end);
+        let index = self.next_index;
+        self.next_index += 1;
+        self.after_commit()?;
+        Ok(index)
+    }
+
+    /// Drops the reservation; nothing is published.
+    pub fn abort(&mut self) {
+        if let Some(reserved) = self.reserved.take() {
+            self.file
+                .zero(self.pos + RECORD_HEADER, self.pos + record_len(reserved));
+        }
+    }
+
+    /// Appends one record (copy) stamped with CLOCK_REALTIME nanoseconds.
+    pub fn append(&mut self, msg_type: u32, payload: &[u8]) -> Result<u64> {
+        self.append_at(msg_type, payload, crate::shm::layout::realtime_ns())
+    }
+
+    /// Appends one record with the given timestamp / user field.
+    pub fn append_at(&mut self, msg_type: u32, payload: &[u8], timestamp: u64) -> Result<u64> {
+        self.try_reserve(payload.len())?.copy_from_slice(payload);
+        self.commit(msg_type, payload.len(), timestamp)
+    }
+
+    /// Writes the record header at the current position, commits it with
+    /// the Release store of its length, and moves on.
+    fn publish(&mut self, msg_type: u32, flags: u32, len: u64, timestamp: u64) {
+        let pos = self.pos;
+        self.file.write_header(pos, msg_type, flags, timestamp);
+        // Release pairs with the readers' Acquire load of `commit`: the
+        // header and payload written before it are visible with it.
+        self.file.word(pos).store(len as u32 + 1, Ordering::Release);
+        self.pos = pos + record_len(len);
+        let h = self.file.header();
+        h.write_pos.store(self.pos, Ordering::Release);
+        wake_if_waiting(&h.readers_waiting, &h.wake_seq, true);
+    }
+
+    /// Fills the rest of the region with a padding record (or, when less
+    /// than a record header is left, with nothing: readers skip it).
+    fn pad_to(&mut self, limit: u64) {
+        let rest = limit - self.pos;
+        if rest >= RECORD_HEADER {
+            self.publish(0, FLAG_PADDING, rest - RECORD_HEADER, 0);
+        } else {
+            self.pos = limit;
+            self.file
+                .header()
+                .write_pos
+                .store(self.pos, Ordering::Release);
+        }
+        self.limit = self.geometry.limit(self.pos);
+    }
+
+    fn after_commit(&mut self) -> Result<()> {
+        self.unsynced_records += 1;
+        let due = match self.durability {
+            Durability::None => false,
+            Durability::EveryCommit => true,
+            Durability::EveryRecords(n) => self.unsynced_records >= n.max(1),
+            Durability::EveryInterval(t) => self.last_sync.elapsed() >= t,
+        };
+        if due {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Forces the records written since the last flush to storage (`msync`).
+    pub fn flush(&mut self) -> Result<()> {
+        self.file.sync(self.unsynced_from.min(self.pos), self.pos)?;
+        self.file.sync(0, HEADER_SIZE)?;
+        self.unsynced_from = self.pos;
+        self.unsynced_records = 0;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Ends the current file and continues in the next one: the next file is
+    /// created (and renamed into place) before the roll record that points
+    /// readers to it is committed. Older files beyond the retention are deleted.
+    pub fn roll(&mut self) -> Result<()> {
+        self.abort();
+        let last_region = self.limit == self.geometry.file_size - ROLL_RESERVE;
+        if !last_region && self.pos + ROLL_RESERVE > self.limit {
+            // The roll record, like any record, stays inside its region.
+            self.pad_to(self.limit);
+        }
+        let next_seq = self.file.seq + 1;
+        let next = LogFile::create(
+            &file_path(&self.base, next_seq),
+            next_seq,
+            self.next_index,
+            self.geometry,
+            self.epoch,
+        )?;
+        if self.durability != Durability::None {
+            self.flush()?;
+        }
+        self.file
+            .payload_mut(self.pos, 8)
+            .copy_from_slice(&next_seq.to_ne_bytes());
+        self.publish(0, FLAG_ROLL, 8, 0);
+        let old = std::mem::replace(&mut self.file, next);
+        old.header()
+            .writer_state
+            .store(STATE_ROLLED, Ordering::Release);
+        wake(&old.header().wake_seq, true);
+        self.pos = HEADER_SIZE;
+        self.limit = self.geometry.limit(HEADER_SIZE);
+        self.unsynced_from = HEADER_SIZE;
+        if let Some(keep) = self.retention {
+            for seq in list_files(&self.base)? {
+                if seq + keep <= next_seq {
+                    let _ = std::fs::remove_file(file_path(&self.base, seq));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the log cleanly: readers see it as closed, not dead.
+    pub fn close(mut self) -> Result<()> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.abort();
+        if self.durability != Durability::None {
+            self.flush()?;
+        }
+        let h = self.file.header();
+        h.writer_state.store(STATE_CLOSED, Ordering::Release);
+        wake(&h.wake_seq, true);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Writer {
+    /// Ends the writer the way a killed process does: the mapping and the
+    /// lock go, nothing is closed or cleaned up.
+    pub(crate) fn simulate_crash(self) {
+        let mut w = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `w` is never used or dropped again; each field that owns
+        // a resource is dropped exactly once, the rest own nothing.
+        unsafe {
+            std::ptr::drop_in_place(&mut w.file);
+            std::ptr::drop_in_place(&mut w._lock);
+            std::ptr::drop_in_place(&mut w.base);
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// Removes files left half made (`NAME.n.tmpPID`) by a writer that died
+/// while creating them; only the lock holder calls this.
+fn remove_temporaries(base: &Path) -> Result<()> {
+    let dir = match base.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(name) = base.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(f) = entry.file_name().to_str() {
+            let rest = f.strip_prefix(name).and_then(|r| r.strip_prefix('.'));
+            if rest.is_some_and(|r| r.contains(".tmp") || r.starts_with("tmp")) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// If file `seq` of a log does not end with a roll record to `next` (the
+/// writer crashed between creating the next file and committing the roll),
+/// appends that roll record.
+fn repair_roll(base: &Path, seq: u64, next: u64) -> Result<()> {
+    let path = file_path(base, seq);
+    if !path.exists() {
+        return Ok(());
+    }
+    let file = LogFile::open(&path, seq)?;
+    if file.header().writer_state.load(Ordering::Acquire) == STATE_ROLLED {
+        return Ok(());
+    }
+    let s = scan(&file, HEADER_SIZE, u64::MAX)?;
+    if s.rolled_to.is_none() {
+        let pos = s.end;
+        file.zero(pos, pos + file.geometry.max_record());
+        file.payload_mut(pos, 8)
+            .copy_from_slice(&next.to_ne_bytes());
+        file.write_header(pos, 0, FLAG_ROLL, 0);
+        file.word(pos).store(9, Ordering::Release);
+    }
+    file.header()
+        .writer_state
+        .store(STATE_ROLLED, Ordering::Release);
+    wake(&file.header().wake_seq, true);
+    Ok(())
+}
