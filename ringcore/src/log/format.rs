@@ -181,7 +181,7 @@ pub fn page_size() -> u64 {
 }
 
 /// The path of file `seq` of the log at `base`.
-pub(crate) fn file_path(base: &Path, seq: u64) -> PathBuf {
+pub fn file_path(base: &Path, seq: u64) -> PathBuf {
     if seq == 0 {
         base.to_path_buf()
     } else {
@@ -192,7 +192,7 @@ pub(crate) fn file_path(base: &Path, seq: u64) -> PathBuf {
 }
 
 /// Sequence numbers of the files of the log at `base` that exist, sorted.
-pub(crate) fn list_files(base: &Path) -> Result<Vec<u64>> {
+pub fn list_files(base: &Path) -> Result<Vec<u64>> {
     let dir = match base.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

@@ -1,0 +1,309 @@
+//! The log across real processes: this binary re-executes itself as the
+//! child (`LOG_CHILD` names the role). Writers are killed with SIGKILL at
+//! pseudo-random points and the log is reopened after each; several reader
+//! processes replay and tail the same log at once.
+
+use ringcore::log::{From, Reader, WriterBuilder};
+use ringcore::Error;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// FNV-1a: the checksum every record carries as its type.
+fn checksum(data: &[u8]) -> u32 {
+    data.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Record `seq`: the sequence number, then 0..=1500 bytes derived from it.
+fn message(seq: u64) -> Vec<u8> {
+    let len = ((seq.wrapping_mul(2_654_435_761) >> 7) % 1501) as usize;
+    let mut m = seq.to_le_bytes().to_vec();
+    m.extend((0..len).map(|i| (i as u64 ^ seq) as u8));
+    m
+}
+
+fn builder(path: &Path) -> WriterBuilder {
+    // Small regions and files: every run crosses many of both.
+    WriterBuilder::new(path)
+        .region_size(16 << 10)
+        .file_roll_size(128 << 10)
+}
+
+fn child(role: &str, path: &Path, extra: &[(&str, String)]) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env("LOG_CHILD", role)
+        .env("LOG_PATH", path);
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c
+}
+
+/// A shared counter file: the writer child stores the index of its last
+/// committed record there after each commit.
+struct Counter {
+    ptr: *const AtomicU64,
+}
+
+impl Counter {
+    fn map(path: &Path) -> Counter {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .unwrap();
+        f.set_len(8).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: a fresh shared mapping of an 8-byte file we hold open.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        Counter { ptr: p.cast() }
+    }
+
+    fn get(&self) -> &AtomicU64 {
+        // SAFETY: the mapping is 8 bytes, page-aligned, never unmapped.
+        unsafe { &*self.ptr }
+    }
+}
+
+/// The child side; a no-op when run as a normal test.
+#[test]
+fn child_entry() {
+    let (Ok(role), Ok(path)) = (std::env::var("LOG_CHILD"), std::env::var("LOG_PATH")) else {
+        return;
+    };
+    let path = PathBuf::from(path);
+    match role.as_str() {
+        // Appends forever (until killed) from where the log ends, half the
+        // records through append, half written in place.
+        "writer" => {
+            let counter = Counter::map(Path::new(&std::env::var("LOG_COUNTER").unwrap()));
+            let mut w = builder(&path).build().unwrap();
+            loop {
+                let seq = w.next_index();
+                let m = message(seq);
+                if seq % 2 == 0 {
+                    w.append_at(checksum(&m), &m, seq).unwrap();
+                } else {
+                    w.try_reserve(m.len()).unwrap().copy_from_slice(&m);
+                    w.commit(checksum(&m), m.len(), seq).unwrap();
+                }
+                counter.get().store(seq + 1, Ordering::Release);
+            }
+        }
+        // Appends COUNT records and exits cleanly.
+        "writer-n" => {
+            let n: u64 = std::env::var("LOG_COUNT").unwrap().parse().unwrap();
+            let mut w = builder(&path).build().unwrap();
+            for seq in 0..n {
+                let m = message(seq);
+                w.append_at(checksum(&m), &m, seq).unwrap();
+            }
+            w.close().unwrap();
+        }
+        // Reads until the writer closes the log; prints what it saw.
+        "reader" => {
+            let from = match std::env::var("LOG_FROM").unwrap().as_str() {
+                "start" => From::Start,
+                _ => From::Live,
+            };
+            let mut r = Reader::open(&path, from).unwrap();
+            println!("READY");
+            let (mut first, mut count, mut hash) = (None, 0u64, 0u64);
+            loop {
+                match r.read(Some(Duration::from_secs(30))) {
+                    Ok(m) => {
+                        assert_eq!(m.index, m.timestamp);
+                        assert_eq!(m.payload, &message(m.index)[..], "record {}", m.index);
+                        assert_eq!(checksum(m.payload), m.msg_type);
+                        let f = *first.get_or_insert(m.index);
+                        assert_eq!(m.index, f + count, "records in order, none missing");
+                        count += 1;
+                        hash = hash.rotate_left(5) ^ m.msg_type as u64;
+                    }
+                    Err(Error::Closed) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            println!("SEEN {} {count} {hash}", first.unwrap_or(0));
+        }
+        other => panic!("unknown child role {other}"),
+    }
+}
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("rmpsc-logp-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn kill9(child: &mut Child) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+/// Checks every record of the log; returns how many there are.
+fn verify(path: &Path) -> u64 {
+    let mut r = Reader::open(path, From::Start).unwrap();
+    let mut n = 0u64;
+    while let Some(m) = r.try_read().unwrap() {
+        assert_eq!(m.index, n);
+        assert_eq!(checksum(m.payload), m.msg_type, "torn record {n}");
+        assert_eq!(m.payload, &message(n)[..], "record {n}");
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_writer_killed_anywhere_loses_nothing_it_committed() {
+    let d = TempDir::new("kill");
+    let path = d.0.join("log");
+    let counter_path = d.0.join("counter");
+    let counter = Counter::map(&counter_path);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut total = 0;
+    for round in 0..8 {
+        let mut c = child(
+            "writer",
+            &path,
+            &[("LOG_COUNTER", counter_path.display().to_string())],
+        )
+        .spawn()
+        .unwrap();
+        let before = counter.get().load(Ordering::Acquire);
+        let started = Instant::now();
+        // Let it write (at least one record), then kill it at a random moment.
+        while counter.get().load(Ordering::Acquire) == before {
+            assert!(started.elapsed() < Duration::from_secs(20), "writer stuck");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_micros(seed % 40_000));
+        kill9(&mut c);
+        let committed = counter.get().load(Ordering::Acquire);
+        let n = verify(&path);
+        // Every committed record is there; at most the one being committed
+        // when the kill came (after its commit, before the counter) is extra.
+        assert!(
+            n == committed || n == committed + 1,
+            "round {round}: {n} records, {committed} committed"
+        );
+        assert!(
+            n > total,
+            "round {round}: the writer resumed after the last record"
+        );
+        total = n;
+    }
+    // A clean writer reopens it once more and appends after everything.
+    let mut w = builder(&path).build().unwrap();
+    assert_eq!(w.next_index(), total);
+    let m = message(total);
+    w.append_at(checksum(&m), &m, total).unwrap();
+    w.close().unwrap();
+    assert_eq!(verify(&path), total + 1);
+}
+
+#[test]
+fn four_reader_processes_see_the_same_order_from_start_and_live() {
+    let d = TempDir::new("readers");
+    let path = d.0.join("log");
+    let mut w = builder(&path).build().unwrap();
+    let append = |w: &mut ringcore::log::Writer, seq: u64| {
+        let m = message(seq);
+        w.append_at(checksum(&m), &m, seq).unwrap();
+    };
+    for seq in 0..2000 {
+        append(&mut w, seq);
+    }
+    let spawn_reader = |from: &str| {
+        let mut c = child("reader", &path, &[("LOG_FROM", from.to_string())])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for READY so a live reader has joined before we go on.
+        use std::io::BufRead;
+        let mut out = std::io::BufReader::new(c.stdout.take().unwrap());
+        let mut line = String::new();
+        // (libtest may have printed "test child_entry ... " on the same line.)
+        while !line.trim_end().ends_with("READY") {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0, "reader exited early");
+        }
+        (c, out)
+    };
+    let mut readers = vec![spawn_reader("start"), spawn_reader("start")];
+    for seq in 2000..20_000 {
+        append(&mut w, seq);
+        if seq == 5000 || seq == 12_000 {
+            readers.push(spawn_reader("live"));
+        }
+    }
+    let total = 20_000u64;
+    w.close().unwrap();
+    let mut seen = Vec::new();
+    for (mut c, mut out) in readers {
+        use std::io::Read;
+        let mut s = String::new();
+        out.read_to_string(&mut s).unwrap();
+        assert!(c.wait().unwrap().success(), "reader failed: {s}");
+        let line = &s[s.find("SEEN ").expect("the reader's summary")..];
+        let f: Vec<u64> = line
+            .lines()
+            .next()
+            .unwrap()
+            .split(' ')
+            .skip(1)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        seen.push((f[0], f[1], f[2]));
+    }
+    // Replaying readers saw everything; live readers a suffix starting at
+    // (or after) the point they joined, and all end at the same record.
+    for &(first, count, _) in &seen {
+        assert_eq!(first + count, total);
+    }
+    assert_eq!(seen[0], (0, total, seen[0].2));
+    assert_eq!(seen[0], seen[1]);
+    assert!(seen[2].0 >= 5000 && seen[2].0 <= 5001, "{:?}", seen[2]);
+    assert!(seen[3].0 >= 12_000 && seen[3].0 <= 12_001, "{:?}", seen[3]);
+}
+
+#[test]
+fn a_log_is_replayed_after_its_writer_exited() {
+    let d = TempDir::new("replay");
+    let path = d.0.join("log");
+    let status = child("writer-n", &path, &[("LOG_COUNT", "5000".into())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(verify(&path), 5000);
+    assert!(ringcore::log::format::list_files(&path).unwrap().len() > 3);
+}
