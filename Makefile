@@ -20,8 +20,8 @@ STATIC   := $(LIBDIR)/libringmpsc.a -lpthread -ldl -lm
 VENV     := $(BUILD)/venv
 PY       := $(VENV)/bin/python
 
-C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/pool_peer
-C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan
+C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/pool_peer $(BUILD)/log_peer
+C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan
 
 .PHONY: all lib c python header test test-rust test-c test-python lint demo bench loom miri install install-check clean
 
@@ -82,12 +82,15 @@ test-c: c install-check
 	$(BUILD)/test_shm_asan
 	$(BUILD)/test_channel
 	$(BUILD)/test_channel_asan
+	$(BUILD)/test_log
+	$(BUILD)/test_log_asan
 	$(BUILD)/ring_threads_asan 2000000
 	$(BUILD)/ring_threads_cpp 2000000
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/test_ring
 	# The heartbeat thread of a shared side may still be running at exit (possibly lost, not leaked).
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no $(BUILD)/test_shm
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/ring_threads 200000
+	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/test_log
 
 test-python: python c
 	$(PY) -m pytest -q python/tests tests
@@ -105,6 +108,10 @@ demo: c python
 	@echo "== zero-copy payloads through a shared pool, C -> Python =="
 	@n=rmpsc-demo-pool-$$$$; $(PY) python/examples/pool_peer.py recv $$n 20000 & \
 		$(BUILD)/pool_peer send $$n 20000; wait $$!
+	@echo "== persistent log: a C writer, a Python reader tailing it live, then a Rust replay =="
+	@d=$$(mktemp -d); $(PY) python/examples/log_peer.py read $$d/log 200000 & \
+		$(BUILD)/log_peer write $$d/log 200000; wait $$! && \
+		target/release/examples/log_peer read $$d/log 200000; rm -rf $$d
 	@echo "== in-process rings from C, C++ and Python threads =="
 	$(BUILD)/ring_threads 20000000
 	$(BUILD)/ring_threads_cpp 20000000

@@ -79,6 +79,28 @@
 // A log reader asked for records that retention already deleted.
 #define RMPSC_EBEHIND -14
 
+// Leave flushing to the kernel (a committed record survives a crash of
+// the process, not of the machine).
+#define RMPSC_LOG_DURABLE_NONE 0
+
+// msync after every `durability_arg` records.
+#define RMPSC_LOG_DURABLE_RECORDS 1
+
+// msync at the first commit `durability_arg` nanoseconds after the last.
+#define RMPSC_LOG_DURABLE_INTERVAL 2
+
+// msync after every record (slow).
+#define RMPSC_LOG_DURABLE_COMMIT 3
+
+// rmpsc_log_reader_writer_status: a writer holds the log.
+#define RMPSC_LOG_WRITER_ACTIVE 1
+
+// rmpsc_log_reader_writer_status: the last writer closed the log cleanly.
+#define RMPSC_LOG_WRITER_CLOSED 2
+
+// rmpsc_log_reader_writer_status: the last writer died without closing it.
+#define RMPSC_LOG_WRITER_DEAD 3
+
 // The segment magic, "RMPSCSEG" read as a native-endian 64-bit integer.
 #define RMPSC_SEG_MAGIC 5135602498711604562
 
@@ -91,6 +113,12 @@
 // A listening Unix socket that hands out descriptors (opaque); its socket
 // file is removed when freed.
 typedef struct rmpsc_fd_server_t rmpsc_fd_server_t;
+
+// A reader of a log (opaque). One thread at a time.
+typedef struct rmpsc_log_reader_t rmpsc_log_reader_t;
+
+// The single writer of a log (opaque). One thread at a time.
+typedef struct rmpsc_log_writer_t rmpsc_log_writer_t;
 
 // A multi-producer single-consumer channel (opaque): one ring per producer.
 typedef struct rmpsc_mpsc_t rmpsc_mpsc_t;
@@ -159,6 +187,49 @@ typedef struct rmpsc_shared_t rmpsc_shared_t;
 // A handler called with each item: `ctx` is the caller's pointer, `item`
 // points at `elem_size` bytes valid during the call.
 typedef void (*rmpsc_item_fn)(void *ctx, const void *item);
+
+// Options of a log writer; zero-initialise it (`= {0}`) for the defaults.
+// For an existing log, sizes left 0 are taken from the log and sizes set
+// must match it.
+typedef struct {
+  // Bytes per region, a multiple of the page size (0: 1 MiB).
+  uint64_t region_size;
+  // Bytes per file, a multiple of the region size (0: 64 MiB).
+  uint64_t file_size;
+  // Largest payload in bytes (0: the most a region can hold).
+  uint32_t mtu;
+  // One of RMPSC_LOG_DURABLE_*.
+  int durability;
+  // Records (RMPSC_LOG_DURABLE_RECORDS) or nanoseconds (_INTERVAL).
+  uint64_t durability_arg;
+  // Keep only the newest this many files (0: keep all).
+  uint64_t retention_files;
+} rmpsc_log_options_t;
+
+// A place in a log: file sequence number and byte offset.
+typedef struct {
+  // 0 for the file `path`, n for `path.n`.
+  uint64_t file;
+  // Byte offset of a record in that file.
+  uint64_t offset;
+} rmpsc_log_position_t;
+
+// A record read in place. `data` points into the log's mapping and stays
+// valid until the next call on the same reader.
+typedef struct {
+  // The writer's message type.
+  uint32_t msg_type;
+  // The writer's timestamp or user field.
+  uint64_t timestamp;
+  // Index of the record in the log (0 for the first record ever).
+  uint64_t index;
+  // Where the record is.
+  rmpsc_log_position_t position;
+  // The payload.
+  const void *data;
+  // Payload bytes.
+  size_t len;
+} rmpsc_log_message_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -265,6 +336,117 @@ int rmpsc_fd_send(int sock, int fd);
 // Receives a descriptor sent with rmpsc_fd_send; `*fd` is the caller's to close.
 // Errors: RMPSC_EDISCONNECTED (peer closed), RMPSC_EINVAL (no descriptor).
 int rmpsc_fd_recv(int sock, int *fd);
+
+// Opens (creating if needed) the log at `path` for writing; `options` may
+// be NULL for the defaults. Reopening a log after a crash resumes after
+// its last committed record. Errors: RMPSC_EBUSY (another writer holds
+// the log), RMPSC_EINVAL (sizes), RMPSC_EHEADER, RMPSC_ECORRUPT, RMPSC_EIO.
+// Thread-safe.
+int rmpsc_log_writer_open(const char *path,
+                          const rmpsc_log_options_t *options,
+                          rmpsc_log_writer_t **out);
+
+// Closes the log cleanly (readers see "closed", not "dead") and frees the
+// writer. NULL is ignored.
+void rmpsc_log_writer_free(rmpsc_log_writer_t *w);
+
+// Reserves room for a `len`-byte payload and points `*buf` at it, to write
+// in place; publish with rmpsc_log_writer_commit or drop with
+// rmpsc_log_writer_abort. Errors: RMPSC_ETOOLARGE (above the MTU; nothing
+// moves), RMPSC_EIO (a file roll failed). Writer thread.
+int rmpsc_log_writer_reserve(rmpsc_log_writer_t *w, size_t len, void **buf);
+
+// Publishes the first `len` bytes of the reservation as a record of type
+// `msg_type` with `timestamp` (any 64-bit value); its index goes to
+// `*index` unless NULL. Errors: RMPSC_EINVAL (no reservation, `len` above
+// it). Writer thread.
+int rmpsc_log_writer_commit(rmpsc_log_writer_t *w,
+                            uint32_t msg_type,
+                            size_t len,
+                            uint64_t timestamp,
+                            uint64_t *index);
+
+// Drops the reservation; nothing is published. Writer thread.
+int rmpsc_log_writer_abort(rmpsc_log_writer_t *w);
+
+// Appends one record (a copy of `len` bytes at `data`) with `timestamp`;
+// its index goes to `*index` unless NULL. Errors: RMPSC_ETOOLARGE,
+// RMPSC_EIO. Writer thread.
+int rmpsc_log_writer_append(rmpsc_log_writer_t *w,
+                            uint32_t msg_type,
+                            const void *data,
+                            size_t len,
+                            uint64_t timestamp,
+                            uint64_t *index);
+
+// Ends the current file and continues in the next. Writer thread.
+int rmpsc_log_writer_roll(rmpsc_log_writer_t *w);
+
+// Forces what was written since the last flush to storage (msync). Writer thread.
+int rmpsc_log_writer_flush(rmpsc_log_writer_t *w);
+
+// Largest payload in bytes (0 for NULL). Writer thread.
+size_t rmpsc_log_writer_mtu(rmpsc_log_writer_t *w);
+
+// Index the next record will get, to `*index`. Writer thread.
+int rmpsc_log_writer_next_index(rmpsc_log_writer_t *w, uint64_t *index);
+
+// Where the next record goes, to `*pos`. Writer thread.
+int rmpsc_log_writer_position(rmpsc_log_writer_t *w, rmpsc_log_position_t *pos);
+
+// Opens a reader of the log at `path`: from its oldest record when
+// `live` is false (replay), or from the end of what is committed now.
+// Errors: RMPSC_EIO (no such log), RMPSC_EHEADER, RMPSC_ECORRUPT. Thread-safe.
+int rmpsc_log_reader_open(const char *path, bool live, rmpsc_log_reader_t **out);
+
+// Opens a reader at record `index`. Errors as rmpsc_log_reader_open, and
+// RMPSC_EBEHIND (deleted by retention), RMPSC_EINVAL (not written yet).
+int rmpsc_log_reader_open_at_index(const char *path, uint64_t index, rmpsc_log_reader_t **out);
+
+// Opens a reader at a position from rmpsc_log_reader_position or a
+// message. Errors as rmpsc_log_reader_open_at_index (RMPSC_EINVAL: not a
+// record boundary).
+int rmpsc_log_reader_open_at(const char *path,
+                             const rmpsc_log_position_t *pos,
+                             rmpsc_log_reader_t **out);
+
+// Frees the reader. NULL is ignored.
+void rmpsc_log_reader_free(rmpsc_log_reader_t *r);
+
+// Reads the next committed record in place into `*msg` (its `data` stays
+// valid until the next call on this reader). Errors: RMPSC_EEMPTY (nothing
+// new), RMPSC_ECORRUPT (with the file and offset in rmpsc_last_error()),
+// RMPSC_EBEHIND. Reader thread.
+int rmpsc_log_reader_read(rmpsc_log_reader_t *r, rmpsc_log_message_t *msg);
+
+// rmpsc_log_reader_read, waiting up to `timeout_ns` (negative: no limit)
+// for a record; the wait sleeps on a futex the writer wakes only when a
+// reader sleeps. Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (the writer closed
+// the log and everything is read), RMPSC_EDISCONNECTED (the writer died).
+int rmpsc_log_reader_read_blocking(rmpsc_log_reader_t *r,
+                                   int64_t timeout_ns,
+                                   rmpsc_log_message_t *msg);
+
+// Reads up to `max` committed records in place into `msgs[0..*count)`
+// (a batch ends at a file roll; `*count` may be 0). The `data` pointers
+// stay valid until the next call on this reader. Reader thread.
+int rmpsc_log_reader_read_batch(rmpsc_log_reader_t *r,
+                                rmpsc_log_message_t *msgs,
+                                size_t max,
+                                size_t *count);
+
+// Where the next read starts, to `*pos`. Reader thread.
+int rmpsc_log_reader_position(rmpsc_log_reader_t *r, rmpsc_log_position_t *pos);
+
+// Index of the next record to read, to `*index`. Reader thread.
+int rmpsc_log_reader_next_index(rmpsc_log_reader_t *r, uint64_t *index);
+
+// Moves to a record boundary (checked: RMPSC_EINVAL otherwise). Reader thread.
+int rmpsc_log_reader_seek(rmpsc_log_reader_t *r, const rmpsc_log_position_t *pos);
+
+// One of RMPSC_LOG_WRITER_ACTIVE, _CLOSED, _DEAD, or a negative RMPSC_E*
+// code. Reader thread.
+int rmpsc_log_reader_writer_status(rmpsc_log_reader_t *r);
 
 // Creates a message ring of `capacity` bytes (a power of two, 4 KiB to
 // 4 GiB). `name` as for rmpsc_shared_create (NULL: anonymous memfd). The

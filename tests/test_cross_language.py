@@ -92,3 +92,62 @@ def test_a_c_sender_killed_mid_stream_leaves_only_whole_messages():
         assert not ring.closed, "SIGKILL closes nothing; the ring stays usable"
     finally:
         ring.unlink()
+
+
+LOG_PEERS = {
+    "c": [str(ROOT / "build" / "log_peer")],
+    "rust": [str(ROOT / "target" / "release" / "examples" / "log_peer")],
+    "python": [sys.executable, str(ROOT / "python" / "examples" / "log_peer.py")],
+}
+LOG_RECORDS = 100_000
+
+
+@pytest.mark.parametrize(
+    "writer,reader,replayer",
+    [("c", "python", "rust"), ("c", "rust", "python"), ("python", "c", "rust"), ("rust", "python", "c")],
+)
+def test_a_log_tailed_live_and_replayed_across_languages(tmp_path, writer, reader, replayer):
+    """A reader tails the log while the writer appends (across many region
+    and file rolls); after the writer closed it, a third language replays it."""
+    path = str(tmp_path / "log")
+    count = str(LOG_RECORDS)
+    tail = subprocess.Popen(LOG_PEERS[reader] + ["read", path, count], stdout=subprocess.PIPE, text=True)
+    try:
+        assert subprocess.run(LOG_PEERS[writer] + ["write", path, count], timeout=120).returncode == 0
+        out, _ = tail.communicate(timeout=120)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 0, f"{reader} reader failed"
+    assert "all in order and intact" in out
+    replay = subprocess.run(
+        LOG_PEERS[replayer] + ["read", path, count], capture_output=True, text=True, timeout=120
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert f"records 0..{LOG_RECORDS}" in replay.stdout
+    assert len(list(tmp_path.iterdir())) > 20  # many files: the log rolled
+
+
+@pytest.mark.parametrize("reader", ["c", "rust"])
+def test_a_live_reader_joins_a_python_log_mid_stream(tmp_path, reader):
+    path = tmp_path / "log"
+    w = ringmpsc.LogWriter(path, region_size=64 << 10, file_size=1 << 20)
+
+    def append(seq):
+        m = message(seq)
+        w.append(m, msg_type=zlib.crc32(m) & 0x7FFFFFFF, timestamp=seq)
+
+    for seq in range(20_000):
+        append(seq)
+    live = subprocess.Popen(LOG_PEERS[reader] + ["live", str(path), "50000"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert live.stdout.readline().strip() == "joined at 20000"
+        for seq in range(20_000, 50_000):
+            append(seq)
+        w.close()
+        out, _ = live.communicate(timeout=60)
+    finally:
+        if live.poll() is None:
+            live.kill()
+    assert live.returncode == 0
+    assert "records 20000..50000" in out

@@ -17,12 +17,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod channel;
 mod fd;
+mod log;
 mod msg;
 mod pool;
 mod ring;
 mod shared;
 pub use channel::*;
 pub use fd::*;
+pub use log::*;
 pub use msg::*;
 pub use pool::*;
 pub use ring::*;

@@ -101,8 +101,13 @@ impl rmpsc_ring_t {
     }
 }
 
+/// A timeout argument of a blocking call: negative waits without limit.
+pub(crate) fn timeout_opt(timeout_ns: i64) -> Option<Duration> {
+    (timeout_ns >= 0).then(|| Duration::from_nanos(timeout_ns as u64))
+}
+
 pub(crate) fn strategy(timeout_ns: i64) -> WaitStrategy {
-    WaitStrategy::blocking_for((timeout_ns >= 0).then(|| Duration::from_nanos(timeout_ns as u64)))
+    WaitStrategy::blocking_for(timeout_opt(timeout_ns))
 }
 
 /// Borrows the handle or fails with RMPSC_EINVAL.

@@ -8,6 +8,8 @@
 - :class:`BufferPool`: slabs for zero-copy large payloads, in process or shared.
 - :class:`MpscChannel`: many producer threads, one consumer (a ring per producer).
 - :class:`EventNotifier`: an eventfd rings and channels signal, for asyncio/select.
+- :class:`LogWriter` / :class:`LogReader`: a persistent append-only log in
+  memory-mapped files; readers replay it or tail it live, in any process.
 - :class:`View`: a buffer-protocol window onto shared memory (``memoryview``,
   ``numpy.frombuffer``).
 - :mod:`ringmpsc.fdpass`: descriptor passing over Unix sockets.
@@ -19,6 +21,9 @@ from . import errors, fdpass
 from ._ringmpsc import (
     BufferPool,
     EventNotifier,
+    LogMessage,
+    LogReader,
+    LogWriter,
     MpscChannel,
     Message,
     MessageReceiver,
@@ -56,6 +61,9 @@ __all__ = [
     "MessageReceiver",
     "Message",
     "BufferPool",
+    "LogWriter",
+    "LogReader",
+    "LogMessage",
     "View",
     "remove_if_stale",
     "send_fd",

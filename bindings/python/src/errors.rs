@@ -1,7 +1,9 @@
 //! Maps `ringcore::Error` onto the exception classes of `ringmpsc.errors`
 //! (defined in Python so that they can also derive from built-in types).
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{
+    PyFileExistsError, PyFileNotFoundError, PyOSError, PyPermissionError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
@@ -52,7 +54,14 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Disconnected => raise(py, &Disconnected, "Disconnected", msg),
         Error::FellBehind(_) => raise(py, &FellBehind, "FellBehind", msg),
         Error::InvalidArgument(_) => PyValueError::new_err(msg),
-        Error::Io(io) => PyOSError::new_err((io.raw_os_error().unwrap_or(0), msg)),
+        Error::Io(io) => match (io.raw_os_error(), io.kind()) {
+            // OSError(errno, text) picks the subclass (FileNotFoundError, ...).
+            (Some(errno), _) => PyOSError::new_err((errno, msg)),
+            (None, std::io::ErrorKind::NotFound) => PyFileNotFoundError::new_err(msg),
+            (None, std::io::ErrorKind::AlreadyExists) => PyFileExistsError::new_err(msg),
+            (None, std::io::ErrorKind::PermissionDenied) => PyPermissionError::new_err(msg),
+            (None, _) => PyOSError::new_err(msg),
+        },
         _ => PyOSError::new_err(msg),
     }
 }

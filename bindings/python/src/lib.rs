@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod channel;
 mod errors;
+mod log;
 mod msg;
 mod pool;
 mod ring;
@@ -26,6 +27,11 @@ fn _ringmpsc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<view::View>()?;
     m.add_class::<channel::MpscChannel>()?;
     m.add_class::<channel::EventNotifier>()?;
+    m.add_class::<log::LogWriter>()?;
+    m.add_class::<log::LogReader>()?;
+    m.add_class::<log::LogMessage>()?;
+    m.add_class::<log::LogFollow>()?;
+    m.add_class::<log::LogMapping>()?;
     m.add_function(wrap_pyfunction!(shared::remove_if_stale, m)?)?;
     Ok(())
 }

@@ -35,6 +35,18 @@ use crate::error::{Error, Result};
 use file::LogFile;
 use format::{record_len, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE, RECORD_HEADER, ROLL_RESERVE};
 
+/// The mapping of one log file, kept alive by whoever holds a clone (the
+/// Python binding ties payload views to it, so a view outlives a roll).
+#[derive(Clone)]
+pub struct MappedFile(std::sync::Arc<LogFile>);
+
+impl MappedFile {
+    /// Sequence number of the file.
+    pub fn seq(&self) -> u64 {
+        self.0.seq
+    }
+}
+
 /// A place in a log: a file's sequence number and a byte offset in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LogPosition {

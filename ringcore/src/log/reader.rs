@@ -2,7 +2,7 @@
 
 use super::file::{writer_lock_held, LogFile};
 use super::format::{file_path, list_files, HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED};
-use super::{scan, step, LogPosition, Step};
+use super::{scan, step, LogPosition, MappedFile, Step};
 use crate::error::{Error, Result};
 use crate::sync::{park, Ordering};
 use crate::wait::Backoff;
@@ -76,18 +76,6 @@ pub struct OwnedMessage {
     pub position: LogPosition,
     /// The payload.
     pub payload: Vec<u8>,
-}
-
-/// The mapping of one log file, kept alive by whoever holds a clone (the
-/// Python binding ties payload views to it, so a view outlives a roll).
-#[derive(Clone)]
-pub struct MappedFile(Arc<LogFile>);
-
-impl MappedFile {
-    /// Sequence number of the file.
-    pub fn seq(&self) -> u64 {
-        self.0.seq
-    }
 }
 
 /// A reader of a log. Any number of readers, in any processes, read the

@@ -5,11 +5,12 @@ use super::format::{
     file_path, list_files, page_size, record_len, Geometry, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE,
     RECORD_HEADER, ROLL_RESERVE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED,
 };
-use super::{scan, LogPosition, Scan};
+use super::{scan, LogPosition, MappedFile, Scan};
 use crate::error::{Error, Result};
 use crate::sync::{wake, wake_if_waiting, Ordering};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// When committed records are forced to storage (`msync`). Whatever the
@@ -171,7 +172,7 @@ impl WriterBuilder {
 /// crash. One per log at a time (an advisory lock beside the log), `Send`.
 pub struct Writer {
     base: PathBuf,
-    file: LogFile,
+    file: Arc<LogFile>,
     geometry: Geometry,
     pos: u64,
     /// Where record space ends for a record at `pos`: the end of its region,
@@ -231,7 +232,7 @@ impl Writer {
             limit: g.limit(scanned.end),
             next_index: first + scanned.records,
             geometry: g,
-            file,
+            file: Arc::new(file),
             reserved: None,
             retention,
             durability,
@@ -241,6 +242,12 @@ impl Writer {
             epoch,
             _lock: lock,
         })
+    }
+
+    /// The mapping of the file being written, for keeping a reservation
+    /// alive past a roll (the Python binding's writable views hold it).
+    pub fn mapped_file(&self) -> MappedFile {
+        MappedFile(Arc::clone(&self.file))
     }
 
     /// Largest payload in bytes.
@@ -424,7 +431,7 @@ impl Writer {
             .payload_mut(self.pos, 8)
             .copy_from_slice(&next_seq.to_ne_bytes());
         self.publish(0, FLAG_ROLL, 8, 0);
-        let old = std::mem::replace(&mut self.file, next);
+        let old = std::mem::replace(&mut self.file, Arc::new(next));
         old.header()
             .writer_state
             .store(STATE_ROLLED, Ordering::Release);

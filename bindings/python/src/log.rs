@@ -1,0 +1,556 @@
+//! `ringmpsc.LogWriter` / `ringmpsc.LogReader`: the persistent mmap log.
+
+use crate::errors::{to_py, IntoPy};
+use crate::util::{blocking, side, timeout_arg, Bytes};
+use crate::view::View;
+use pyo3::exceptions::{PyStopIteration, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyMemoryView};
+use ringcore::log::{
+    Durability, From, LogPosition, MappedFile, Message, Reader, Writer, WriterBuilder, WriterStatus,
+};
+use ringcore::{Error, WaitStrategy};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+const WRITER: &str = "log writer";
+const READER: &str = "log reader";
+
+/// Keeps one mapped log file alive for the views into it.
+#[pyclass(module = "ringmpsc._ringmpsc", name = "LogMapping", frozen)]
+pub(crate) struct LogMapping {
+    _file: MappedFile,
+}
+
+/// The Python owner of the mapping of file `seq`, made once per file.
+struct MappingCache(Option<(u64, Py<LogMapping>)>);
+
+impl MappingCache {
+    fn get(
+        &mut self,
+        py: Python<'_>,
+        seq: u64,
+        file: impl FnOnce() -> MappedFile,
+    ) -> PyResult<Py<PyAny>> {
+        match &self.0 {
+            Some((s, m)) if *s == seq => Ok(m.clone_ref(py).into_any()),
+            _ => {
+                let m = Py::new(py, LogMapping { _file: file() })?;
+                self.0 = Some((seq, m.clone_ref(py)));
+                Ok(m.into_any())
+            }
+        }
+    }
+}
+
+fn closed(what: &str) -> PyErr {
+    PyValueError::new_err(format!("the {what} is closed"))
+}
+
+/// Borrows the open object inside a side lock.
+fn open<'a, T>(g: &'a mut MutexGuard<'_, Option<T>>, what: &str) -> PyResult<&'a mut T> {
+    g.as_mut().ok_or_else(|| closed(what))
+}
+
+fn position_tuple(p: LogPosition) -> (u64, u64) {
+    (p.file, p.offset)
+}
+
+/// The single writer of a log at `path` (files `path`, `path.1`, ...).
+/// Only one writer holds a log at a time (Busy otherwise); reopening a log
+/// resumes after its last committed record, also after a crash.
+#[pyclass(module = "ringmpsc._ringmpsc", name = "LogWriter")]
+pub(crate) struct LogWriter {
+    w: Mutex<Option<Writer>>,
+    reserved: Mutex<usize>,
+    mappings: Mutex<MappingCache>,
+}
+
+#[pymethods]
+impl LogWriter {
+    /// Opens or creates the log. `region_size` (a multiple of the page
+    /// size), `file_size` (a multiple of the region size) and `mtu` default
+    /// to 1 MiB, 64 MiB and the most a region holds, or, for an existing
+    /// log, to its own. `retention` keeps the newest N files. `durability`:
+    /// "none" (the kernel writes back), "commit" (msync every record), or
+    /// set `sync_every_records` / `sync_every_seconds`.
+    #[new]
+    #[pyo3(signature = (path, *, region_size = None, file_size = None, mtu = None,
+                        retention = None, durability = "none", sync_every_records = None,
+                        sync_every_seconds = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        region_size: Option<u64>,
+        file_size: Option<u64>,
+        mtu: Option<u32>,
+        retention: Option<u64>,
+        durability: &str,
+        sync_every_records: Option<u64>,
+        sync_every_seconds: Option<f64>,
+    ) -> PyResult<Self> {
+        let mut b = WriterBuilder::new(path);
+        if let Some(r) = region_size {
+            b = b.region_size(r);
+        }
+        if let Some(f) = file_size {
+            b = b.file_roll_size(f);
+        }
+        if let Some(m) = mtu {
+            b = b.mtu(m);
+        }
+        if let Some(n) = retention {
+            b = b.retention(n);
+        }
+        let d = match (durability, sync_every_records, sync_every_seconds) {
+            ("none", None, None) => Durability::None,
+            ("commit", None, None) => Durability::EveryCommit,
+            ("none", Some(n), None) => Durability::EveryRecords(n.max(1)),
+            ("none", None, Some(t)) => Durability::EveryInterval(
+                timeout_arg(Some(t))?.expect("a number was given"),
+            ),
+            _ => {
+                return Err(PyValueError::new_err(
+                    "durability is 'none' or 'commit', or one of sync_every_records / sync_every_seconds",
+                ))
+            }
+        };
+        let w = py.detach(|| b.durability(d).build()).py_err(py)?;
+        Ok(LogWriter {
+            w: Mutex::new(Some(w)),
+            reserved: Mutex::new(0),
+            mappings: Mutex::new(MappingCache(None)),
+        })
+    }
+
+    /// Appends one record (a copy of any bytes-like object); returns its
+    /// index. `timestamp` defaults to CLOCK_REALTIME nanoseconds.
+    #[pyo3(signature = (data, msg_type = 0, timestamp = None))]
+    fn append(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        msg_type: u32,
+        timestamp: Option<u64>,
+    ) -> PyResult<u64> {
+        let data = Bytes::of(data)?;
+        let mut g = side(&self.w, WRITER).py_err(py)?;
+        let w = open(&mut g, WRITER)?;
+        match timestamp {
+            Some(t) => w.append_at(msg_type, data.as_slice(), t),
+            None => w.append(msg_type, data.as_slice()),
+        }
+        .py_err(py)
+    }
+
+    /// Reserves room for a `size`-byte payload and returns it as a writable
+    /// memoryview to fill in place (valid until `commit` or `abort`).
+    fn reserve<'py>(slf: &Bound<'py, Self>, size: usize) -> PyResult<Bound<'py, PyMemoryView>> {
+        let py = slf.py();
+        let this = slf.borrow();
+        let mut g = side(&this.w, WRITER).py_err(py)?;
+        let w = open(&mut g, WRITER)?;
+        let buf = w.try_reserve(size).py_err(py)?;
+        let (ptr, len) = (buf.as_mut_ptr(), buf.len());
+        let seq = w.position().file;
+        let owner = this
+            .mappings
+            .lock()
+            .expect("never poisoned: no panics inside")
+            .get(py, seq, || w.mapped_file())?;
+        *this.reserved.lock().expect("never poisoned") = size;
+        // SAFETY: the reserved bytes lie in the mapping `owner` keeps alive.
+        let v = unsafe { View::new(owner, ptr, len, false) };
+        PyMemoryView::from(Bound::new(py, v)?.as_any())
+    }
+
+    /// Publishes the reservation (its first `length` bytes; all when None)
+    /// as a record; returns its index.
+    #[pyo3(signature = (msg_type = 0, length = None, timestamp = None))]
+    fn commit(
+        &self,
+        py: Python<'_>,
+        msg_type: u32,
+        length: Option<usize>,
+        timestamp: Option<u64>,
+    ) -> PyResult<u64> {
+        let mut g = side(&self.w, WRITER).py_err(py)?;
+        let w = open(&mut g, WRITER)?;
+        let len = length.unwrap_or(*self.reserved.lock().expect("never poisoned"));
+        let t = timestamp.unwrap_or_else(realtime_ns);
+        w.commit(msg_type, len, t).py_err(py)
+    }
+
+    /// Drops the reservation.
+    fn abort(&self, py: Python<'_>) -> PyResult<()> {
+        let mut g = side(&self.w, WRITER).py_err(py)?;
+        open(&mut g, WRITER)?.abort();
+        Ok(())
+    }
+
+    /// Ends the current file and continues in the next.
+    fn roll(&self, py: Python<'_>) -> PyResult<()> {
+        let mut g = side(&self.w, WRITER).py_err(py)?;
+        open(&mut g, WRITER)?.roll().py_err(py)
+    }
+
+    /// Forces what was written to storage (msync).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let mut g = side(&self.w, WRITER).py_err(py)?;
+        let w = open(&mut g, WRITER)?;
+        py.detach(|| w.flush()).py_err(py)
+    }
+
+    /// Closes the log cleanly (readers see it closed, not dead). Idempotent.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let mut g = side(&self.w, WRITER).py_err(py)?;
+        match g.take() {
+            Some(w) => w.close().py_err(py),
+            None => Ok(()),
+        }
+    }
+
+    /// Largest payload in bytes.
+    #[getter]
+    fn mtu(&self, py: Python<'_>) -> PyResult<usize> {
+        let mut g = side(&self.w, WRITER).py_err(py)?;
+        Ok(open(&mut g, WRITER)?.mtu())
+    }
+
+    /// Index the next record will get.
+    #[getter]
+    fn next_index(&self, py: Python<'_>) -> PyResult<u64> {
+        let mut g = side(&self.w, WRITER).py_err(py)?;
+        Ok(open(&mut g, WRITER)?.next_index())
+    }
+
+    /// Where the next record goes: (file, offset).
+    #[getter]
+    fn position(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
+        let mut g = side(&self.w, WRITER).py_err(py)?;
+        Ok(position_tuple(open(&mut g, WRITER)?.position()))
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A reader of a log. `start` is "start" (replay from the oldest record)
+/// or "live" (only what is appended from now on); `index=` or
+/// `position=(file, offset)` start elsewhere. Iterating yields the records
+/// committed so far; `follow()` keeps waiting for more.
+#[pyclass(module = "ringmpsc._ringmpsc", name = "LogReader")]
+pub(crate) struct LogReader {
+    r: Mutex<Option<Reader>>,
+    mappings: Mutex<MappingCache>,
+}
+
+/// A record read in place, detached from the reader's borrow.
+struct Raw {
+    msg_type: u32,
+    timestamp: u64,
+    index: u64,
+    position: LogPosition,
+    ptr: *const u8,
+    len: usize,
+}
+
+impl Raw {
+    fn of(m: &Message<'_>) -> Raw {
+        Raw {
+            msg_type: m.msg_type,
+            timestamp: m.timestamp,
+            index: m.index,
+            position: m.position,
+            ptr: m.payload.as_ptr(),
+            len: m.payload.len(),
+        }
+    }
+}
+
+impl LogReader {
+    /// Wraps a record just read as a `LogMessage` with a payload view that
+    /// keeps its file mapped.
+    fn wrap(&self, py: Python<'_>, r: &Reader, m: Raw) -> PyResult<LogMessage> {
+        let owner =
+            self.mappings
+                .lock()
+                .expect("never poisoned")
+                .get(py, m.position.file, || r.mapped_file())?;
+        // SAFETY: the record was just read from the file `r` maps now (a
+        // read never rolls past the record it returns), and `owner` keeps
+        // that mapping alive for as long as the view lives.
+        let view = unsafe { View::new(owner, m.ptr, m.len, true) };
+        let payload = PyMemoryView::from(Bound::new(py, view)?.as_any())?;
+        Ok(LogMessage {
+            msg_type: m.msg_type,
+            timestamp: m.timestamp,
+            index: m.index,
+            position: position_tuple(m.position),
+            payload: payload.unbind(),
+        })
+    }
+
+    /// Waits (GIL released, signals handled) for a record; false on timeout.
+    fn wait(&self, py: Python<'_>, r: &mut Reader, timeout: Option<Duration>) -> PyResult<bool> {
+        match blocking(py, timeout, |s| {
+            let t = match s {
+                WaitStrategy::TimedBlocking { timeout } => Some(timeout),
+                _ => None,
+            };
+            r.wait(t)
+        }) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[pymethods]
+impl LogReader {
+    #[new]
+    #[pyo3(signature = (path, start = "start", *, index = None, position = None))]
+    fn new(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        start: &str,
+        index: Option<u64>,
+        position: Option<(u64, u64)>,
+    ) -> PyResult<Self> {
+        let from = match (start, index, position) {
+            (_, Some(i), None) => From::Index(i),
+            (_, None, Some((file, offset))) => From::Position(LogPosition { file, offset }),
+            ("start", None, None) => From::Start,
+            ("live", None, None) => From::Live,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "start is 'start' or 'live', or give one of index= / position=",
+                ))
+            }
+        };
+        let r = py.detach(|| Reader::open(path, from)).py_err(py)?;
+        Ok(LogReader {
+            r: Mutex::new(Some(r)),
+            mappings: Mutex::new(MappingCache(None)),
+        })
+    }
+
+    /// The next record, or None when nothing new is committed.
+    fn try_read(&self, py: Python<'_>) -> PyResult<Option<LogMessage>> {
+        let mut g = side(&self.r, READER).py_err(py)?;
+        let r = open(&mut g, READER)?;
+        let Some(m) = r.try_read().py_err(py)?.as_ref().map(Raw::of) else {
+            return Ok(None);
+        };
+        self.wrap(py, r, m).map(Some)
+    }
+
+    /// The next record, waiting up to `timeout` seconds (None: no limit).
+    /// Raises Timeout; Closed when the writer closed the log and all is
+    /// read; Disconnected when the writer died.
+    #[pyo3(signature = (timeout = None))]
+    fn read(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<LogMessage> {
+        let timeout = timeout_arg(timeout)?;
+        let mut g = side(&self.r, READER).py_err(py)?;
+        let r = open(&mut g, READER)?;
+        if !self.wait(py, r, timeout)? {
+            return Err(to_py(py, Error::TimedOut));
+        }
+        let m = Raw::of(&r.try_read().py_err(py)?.expect("wait() saw a record"));
+        self.wrap(py, r, m)
+    }
+
+    /// Up to `limit` committed records (a list, maybe empty), waiting up to
+    /// `timeout` seconds for the first (default: no wait).
+    #[pyo3(signature = (limit = 1024, timeout = 0.0))]
+    fn read_batch<'py>(
+        &self,
+        py: Python<'py>,
+        limit: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let timeout = timeout_arg(timeout)?;
+        let mut g = side(&self.r, READER).py_err(py)?;
+        let r = open(&mut g, READER)?;
+        if timeout != Some(Duration::ZERO) && !self.wait(py, r, timeout)? {
+            return Ok(PyList::empty(py));
+        }
+        let raws: Vec<Raw> = r
+            .try_read_batch(limit)
+            .py_err(py)?
+            .map(|m| Raw::of(&m))
+            .collect();
+        let list = PyList::empty(py);
+        for m in raws {
+            list.append(self.wrap(py, r, m)?)?;
+        }
+        Ok(list)
+    }
+
+    /// A generator of records that waits for new ones: it ends when
+    /// `timeout` seconds pass without a record (None: never) or when the
+    /// writer closes the log, and raises Disconnected if the writer dies.
+    #[pyo3(signature = (timeout = None))]
+    fn follow(slf: Py<Self>, timeout: Option<f64>) -> PyResult<LogFollow> {
+        timeout_arg(timeout)?;
+        Ok(LogFollow {
+            reader: slf,
+            timeout,
+        })
+    }
+
+    /// Index of the next record to read.
+    #[getter]
+    fn next_index(&self, py: Python<'_>) -> PyResult<u64> {
+        let mut g = side(&self.r, READER).py_err(py)?;
+        Ok(open(&mut g, READER)?.next_index())
+    }
+
+    /// Where the next read starts: (file, offset).
+    #[getter]
+    fn position(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
+        let mut g = side(&self.r, READER).py_err(py)?;
+        Ok(position_tuple(open(&mut g, READER)?.position()))
+    }
+
+    /// Moves to a record boundary `(file, offset)` (a record's `position`).
+    fn seek(&self, py: Python<'_>, position: (u64, u64)) -> PyResult<()> {
+        let mut g = side(&self.r, READER).py_err(py)?;
+        let (file, offset) = position;
+        open(&mut g, READER)?
+            .seek(LogPosition { file, offset })
+            .py_err(py)
+    }
+
+    /// "active", "closed" (cleanly) or "dead" (the writer died).
+    #[getter]
+    fn writer_status(&self, py: Python<'_>) -> PyResult<&'static str> {
+        let mut g = side(&self.r, READER).py_err(py)?;
+        Ok(match open(&mut g, READER)?.writer_status() {
+            WriterStatus::Active => "active",
+            WriterStatus::Closed => "closed",
+            WriterStatus::Dead => "dead",
+        })
+    }
+
+    /// Releases the reader (payload views already handed out stay valid).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        side(&self.r, READER).py_err(py)?.take();
+        Ok(())
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next committed record; stops when caught up.
+    fn __next__(&self, py: Python<'_>) -> PyResult<LogMessage> {
+        self.try_read(py)?
+            .ok_or_else(|| PyStopIteration::new_err(()))
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}
+
+/// The iterator `LogReader.follow()` returns.
+#[pyclass(module = "ringmpsc._ringmpsc", name = "LogFollow")]
+pub(crate) struct LogFollow {
+    reader: Py<LogReader>,
+    timeout: Option<f64>,
+}
+
+#[pymethods]
+impl LogFollow {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<LogMessage> {
+        let reader = self.reader.borrow(py);
+        match reader.read(py, self.timeout) {
+            Err(e)
+                if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py)
+                    || e.is_instance(
+                        py,
+                        py.import("ringmpsc.errors")?.getattr("Closed")?.as_any(),
+                    ) =>
+            {
+                Err(PyStopIteration::new_err(()))
+            }
+            other => other,
+        }
+    }
+}
+
+/// A record of a log: `msg_type`, `timestamp`, `index`, `position`
+/// `(file, offset)`, and `payload`, a read-only memoryview of the record in
+/// place (it keeps its file mapped for as long as it lives).
+#[pyclass(module = "ringmpsc._ringmpsc", name = "LogMessage", frozen)]
+pub(crate) struct LogMessage {
+    #[pyo3(get)]
+    msg_type: u32,
+    #[pyo3(get)]
+    timestamp: u64,
+    #[pyo3(get)]
+    index: u64,
+    #[pyo3(get)]
+    position: (u64, u64),
+    #[pyo3(get)]
+    payload: Py<PyMemoryView>,
+}
+
+#[pymethods]
+impl LogMessage {
+    /// The payload copied into bytes.
+    fn tobytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.payload
+            .bind(py)
+            .call_method0("tobytes")?
+            .cast_into::<PyBytes>()
+            .map_err(Into::into)
+    }
+
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        self.payload.bind(py).len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "LogMessage(index={}, msg_type={}, timestamp={}, position={:?})",
+            self.index, self.msg_type, self.timestamp, self.position
+        )
+    }
+}
