@@ -2,18 +2,29 @@
 
 use super::format::{FileHeader, Geometry, HEADER_SIZE, RECORD_HEADER};
 use crate::error::{Error, Result};
-use crate::sync::AtomicU32;
+use crate::sync::{AtomicU32, AtomicU64};
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 
-/// A log file mapped whole (`MAP_SHARED`, read-write: readers write only
-/// the wake line of the header).
+/// How a log file is mapped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// The whole file read-write.
+    Write,
+    /// The records read-only, the header page read-write (readers write
+    /// only the wake line): a reader can never change a record.
+    Read,
+}
+
+/// A log file mapped whole (`MAP_SHARED`).
 pub(crate) struct LogFile {
     base: NonNull<u8>,
     len: u64,
+    /// A read-write mapping of the header page, for read-only `base`.
+    header_page: Option<NonNull<u8>>,
     _file: File,
     pub(crate) path: PathBuf,
     pub(crate) seq: u64,
@@ -26,13 +37,13 @@ unsafe impl Send for LogFile {}
 // SAFETY: as above.
 unsafe impl Sync for LogFile {}
 
-fn map(file: &File, len: u64, path: &Path) -> Result<NonNull<u8>> {
+fn map(file: &File, len: u64, prot: libc::c_int, path: &Path) -> Result<NonNull<u8>> {
     // SAFETY: a fresh shared mapping of a file we hold open.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             len as usize,
-            libc::PROT_READ | libc::PROT_WRITE,
+            prot,
             libc::MAP_SHARED,
             file.as_raw_fd(),
             0,
@@ -50,7 +61,7 @@ fn map(file: &File, len: u64, path: &Path) -> Result<NonNull<u8>> {
 
 impl LogFile {
     /// Opens and validates an existing log file.
-    pub(crate) fn open(path: &Path, seq: u64) -> Result<LogFile> {
+    pub(crate) fn open(path: &Path, seq: u64, access: Access) -> Result<LogFile> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -76,10 +87,27 @@ impl LogFile {
                 path.display()
             )));
         }
-        let base = map(&file, len, path)?;
+        let (base, header_page) = match access {
+            Access::Write => (
+                map(&file, len, libc::PROT_READ | libc::PROT_WRITE, path)?,
+                None,
+            ),
+            Access::Read => {
+                let base = map(&file, len, libc::PROT_READ, path)?;
+                match map(&file, HEADER_SIZE, libc::PROT_READ | libc::PROT_WRITE, path) {
+                    Ok(h) => (base, Some(h)),
+                    Err(e) => {
+                        // SAFETY: the mapping made just above, unmapped once.
+                        unsafe { libc::munmap(base.as_ptr().cast(), len as usize) };
+                        return Err(e);
+                    }
+                }
+            }
+        };
         let mut lf = LogFile {
             base,
             len,
+            header_page,
             _file: file,
             path: path.to_path_buf(),
             seq,
@@ -122,10 +150,11 @@ impl LogFile {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         file.set_len(g.file_size)?;
-        let base = map(&file, g.file_size, &tmp)?;
+        let base = map(&file, g.file_size, libc::PROT_READ | libc::PROT_WRITE, &tmp)?;
         let lf = LogFile {
             base,
             len: g.file_size,
+            header_page: None,
             _file: file,
             path: path.to_path_buf(),
             seq,
@@ -162,7 +191,12 @@ impl LogFile {
     pub(crate) fn header(&self) -> &FileHeader {
         // SAFETY: the mapping holds at least HEADER_SIZE bytes (checked at
         // open / sized at create); the header is made of atomics.
-        unsafe { self.base.cast::<FileHeader>().as_ref() }
+        unsafe {
+            self.header_page
+                .unwrap_or(self.base)
+                .cast::<FileHeader>()
+                .as_ref()
+        }
     }
 
     /// The 4-byte word at `pos` (4-aligned, inside the mapping).
@@ -173,26 +207,37 @@ impl LogFile {
         unsafe { &*self.base.as_ptr().add(pos as usize).cast::<AtomicU32>() }
     }
 
-    /// The record header fields at `pos`: commit, type, flags, timestamp.
-    pub(crate) fn record_header(&self, pos: u64) -> (u32, u32, u32, u64) {
+    /// The 8-byte word at `pos` (8-aligned, inside the mapping).
+    fn word64(&self, pos: u64) -> &AtomicU64 {
+        debug_assert!(pos % 8 == 0 && pos + 8 <= self.len);
+        // SAFETY: as for `word`; records are 8-aligned.
+        unsafe { &*self.base.as_ptr().add(pos as usize).cast::<AtomicU64>() }
+    }
+
+    /// The record header fields at `pos`: commit word, type, timestamp.
+    #[inline]
+    pub(crate) fn record_header(&self, pos: u64) -> (u32, u32, u64) {
         use crate::sync::Ordering::{Acquire, Relaxed};
         // Acquire pairs with the writer's Release store of `commit`.
         let commit = self.word(pos).load(Acquire);
-        let msg_type = self.word(pos + 4).load(Relaxed);
-        let flags = self.word(pos + 8).load(Relaxed);
-        let lo = self.word(pos + 16).load(Relaxed) as u64;
-        let hi = self.word(pos + 20).load(Relaxed) as u64;
-        (commit, msg_type, flags, hi << 32 | lo)
+        (
+            commit,
+            self.word(pos + 4).load(Relaxed),
+            self.word64(pos + 8).load(Relaxed),
+        )
     }
 
-    /// Writes the non-commit fields of a record header.
-    pub(crate) fn write_header(&self, pos: u64, msg_type: u32, flags: u32, timestamp: u64) {
-        use crate::sync::Ordering::Relaxed;
+    /// Writes a record header and publishes the record with the Release
+    /// store of its commit word, written last (writer only).
+    #[inline]
+    pub(crate) fn publish(&self, pos: u64, flags: u32, len: u64, msg_type: u32, timestamp: u64) {
+        use crate::sync::Ordering::{Relaxed, Release};
         self.word(pos + 4).store(msg_type, Relaxed);
-        self.word(pos + 8).store(flags, Relaxed);
-        self.word(pos + 12).store(0, Relaxed);
-        self.word(pos + 16).store(timestamp as u32, Relaxed);
-        self.word(pos + 20).store((timestamp >> 32) as u32, Relaxed);
+        self.word64(pos + 8).store(timestamp, Relaxed);
+        // Release pairs with the readers' Acquire load of the commit word:
+        // the header and payload written before it are visible with it.
+        self.word(pos)
+            .store(super::format::commit_word(flags, len), Release);
     }
 
     /// `len` bytes of payload of the record at `pos`.
@@ -237,6 +282,32 @@ impl LogFile {
         }
     }
 
+    /// Faults in the pages covering `[from, to)` for writing (writer only)
+    /// and returns how far the file is now populated. Where the kernel lacks
+    /// MADV_POPULATE_WRITE (before Linux 5.14) it reports the whole file, so
+    /// the writer stops asking and takes ordinary page faults.
+    pub(crate) fn populate(&self, from: u64, to: u64) -> u64 {
+        let page = super::format::page_size();
+        let start = from / page * page;
+        let end = to.div_ceil(page).saturating_mul(page).min(self.len);
+        if start >= end {
+            return end.max(from);
+        }
+        // SAFETY: a page-aligned range inside our mapping; populating only
+        // faults pages in, it changes no byte.
+        let rc = unsafe {
+            libc::madvise(
+                self.base.as_ptr().add(start as usize).cast(),
+                (end - start) as usize,
+                libc::MADV_POPULATE_WRITE,
+            )
+        };
+        if rc != 0 {
+            return self.len;
+        }
+        end
+    }
+
     /// msync of the pages covering `[from, to)`.
     pub(crate) fn sync(&self, from: u64, to: u64) -> Result<()> {
         let page = super::format::page_size();
@@ -262,8 +333,13 @@ impl LogFile {
 
 impl Drop for LogFile {
     fn drop(&mut self) {
-        // SAFETY: our own mapping, unmapped once.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len as usize) };
+        // SAFETY: our own mappings, unmapped once.
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.len as usize);
+            if let Some(h) = self.header_page {
+                libc::munmap(h.as_ptr().cast(), HEADER_SIZE as usize);
+            }
+        }
     }
 }
 

@@ -33,22 +33,23 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       4     commit     payload length + 1; 0 until committed. Stored last, with Release.
+//! 0       4     commit     bits 0..30: payload length + 1, bits 30..32: kind
+//!                          (0 message, 1 padding to the region end, 2 roll to
+//!                          the next file); 0 until committed. Stored last, Release.
 //! 4       4     msg_type   the writer's message type
-//! 8       4     flags      1 padding (skip to the next region), 2 roll (continue in the next file)
-//! 12      4     reserved   0
-//! 16      8     timestamp  the writer's timestamp or user field
-//! 24      len   payload
-//! 24+len  0..7  zero padding to a multiple of 8
+//! 8       8     timestamp  the writer's timestamp or user field
+//! 16      len   payload
+//! 16+len  0..7  zero padding to a multiple of 8
 //! ```
 //!
 //! A reader polls the `commit` word of the next record: once it is non-zero
 //! (Acquire) the whole record is there. The writer fills the end of a region
 //! that a record does not fit in with a padding record (or, when fewer than
-//! 24 bytes are left, with nothing: readers skip such a remainder). The last
-//! 32 bytes of a file are kept for the roll record, whose 8-byte payload is
+//! 16 bytes are left, with nothing: readers skip such a remainder). The last
+//! 24 bytes of a file are kept for the roll record, whose 8-byte payload is
 //! the next file's sequence number; the next file exists (created under a
-//! temporary name and renamed) before the roll record is committed.
+//! temporary name and renamed) before the roll record is committed. Regions
+//! are at most 1 GiB, so a length always fits its 30 bits.
 //!
 //! Every length and offset a reader takes from a file is checked against
 //! the header, the region and the mapping: a bad one is an error naming its
@@ -67,14 +68,31 @@ pub const BYTE_ORDER: u32 = 0x0102_0304;
 /// Bytes of the file header.
 pub const HEADER_SIZE: u64 = 256;
 /// Bytes of a record header.
-pub const RECORD_HEADER: u64 = 24;
+pub const RECORD_HEADER: u64 = 16;
 /// Bytes kept at the end of each file for the roll record.
-pub const ROLL_RESERVE: u64 = 32;
+pub const ROLL_RESERVE: u64 = RECORD_HEADER + 8;
+/// Largest region: lengths are 30 bits.
+pub const MAX_REGION: u64 = 1 << 30;
 
-/// Record flag: padding to the end of the region.
+/// Record kind: padding to the end of the region.
 pub const FLAG_PADDING: u32 = 1;
-/// Record flag: the log continues in the next file.
+/// Record kind: the log continues in the next file.
 pub const FLAG_ROLL: u32 = 2;
+/// Bits of the commit word that hold the length.
+const LEN_BITS: u32 = 30;
+
+/// The commit word of a record of kind `flags` with `len` payload bytes.
+pub(crate) fn commit_word(flags: u32, len: u64) -> u32 {
+    debug_assert!(len + 1 < 1 << LEN_BITS && flags < 4);
+    flags << LEN_BITS | (len as u32 + 1)
+}
+
+/// The kind and payload length in a non-zero commit word (`None` when the
+/// length part is 0: no writer stores that).
+pub(crate) fn parse_commit(word: u32) -> Option<(u32, u64)> {
+    let len1 = word & ((1 << LEN_BITS) - 1);
+    (len1 != 0).then(|| (word >> LEN_BITS, len1 as u64 - 1))
+}
 
 /// Writer states in the header.
 pub const STATE_ACTIVE: u32 = 1;
@@ -134,8 +152,8 @@ impl Geometry {
                 self.region_size
             ));
         }
-        if self.region_size > u32::MAX as u64 {
-            return bad(format!("region size {} is above 4 GiB", self.region_size));
+        if self.region_size > MAX_REGION {
+            return bad(format!("region size {} is above 1 GiB", self.region_size));
         }
         if self.file_size < self.region_size || self.file_size % self.region_size != 0 {
             return bad(format!(
@@ -162,10 +180,21 @@ impl Geometry {
         Ok(())
     }
 
+    /// The end of the region `pos` is in (a mask for the usual power-of-two
+    /// region sizes, no division).
+    #[inline]
+    pub(crate) fn region_end(&self, pos: u64) -> u64 {
+        let end = if self.region_size.is_power_of_two() {
+            (pos | (self.region_size - 1)) + 1
+        } else {
+            (pos / self.region_size + 1) * self.region_size
+        };
+        end.min(self.file_size)
+    }
+
     /// Where the record space of a region ends for a record starting at `pos`.
     pub(crate) fn limit(&self, pos: u64) -> u64 {
-        let region_end = (pos / self.region_size + 1) * self.region_size;
-        region_end.min(self.file_size - ROLL_RESERVE)
+        self.region_end(pos).min(self.file_size - ROLL_RESERVE)
     }
 }
 
@@ -257,7 +286,7 @@ impl FileHeader {
         };
         if g.region_size == 0
             || g.region_size % 8 != 0
-            || g.region_size > u32::MAX as u64
+            || g.region_size > MAX_REGION
             || g.file_size < g.region_size
             || g.file_size % g.region_size != 0
             || g.max_record() > g.region_size

@@ -25,6 +25,7 @@
 
 mod file;
 pub mod format;
+mod prefault;
 mod reader;
 mod writer;
 
@@ -87,7 +88,7 @@ pub(crate) fn step(file: &LogFile, pos: u64) -> Result<Step> {
     if pos % 8 != 0 || pos < HEADER_SIZE || pos + RECORD_HEADER > g.file_size {
         return Err(corrupt("not a record position".into()));
     }
-    let region_end = ((pos / g.region_size + 1) * g.region_size).min(g.file_size);
+    let region_end = g.region_end(pos);
     if region_end - pos < RECORD_HEADER {
         // Too little room left in the region for any record: the writer
         // moved on to the next region without writing here.
@@ -96,11 +97,13 @@ pub(crate) fn step(file: &LogFile, pos: u64) -> Result<Step> {
         }
         return Ok(Step::Skip(region_end));
     }
-    let (commit, msg_type, flags, timestamp) = file.record_header(pos);
+    let (commit, msg_type, timestamp) = file.record_header(pos);
     if commit == 0 {
         return Ok(Step::Pending);
     }
-    let len = (commit - 1) as u64;
+    let Some((flags, len)) = format::parse_commit(commit) else {
+        return Err(corrupt(format!("bad commit word {commit:#x}")));
+    };
     let next = pos + record_len(len);
     match flags {
         0 => {
@@ -130,9 +133,7 @@ pub(crate) fn step(file: &LogFile, pos: u64) -> Result<Step> {
             }
             Ok(Step::Roll(seq))
         }
-        _ => Err(corrupt(format!(
-            "bad record (flags {flags:#x}, length {len})"
-        ))),
+        _ => Err(corrupt(format!("bad record (kind {flags}, length {len})"))),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Readers of a log: replay from any point, live tail, blocking reads.
 
-use super::file::{writer_lock_held, LogFile};
+use super::file::{writer_lock_held, Access, LogFile};
 use super::format::{file_path, list_files, HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED};
 use super::{scan, step, LogPosition, MappedFile, Step};
 use crate::error::{Error, Result};
@@ -156,7 +156,7 @@ impl Reader {
                 }
                 // The last file that starts at or before n.
                 for &seq in files.iter().rev() {
-                    let f = LogFile::open(&file_path(&base, seq), seq)?;
+                    let f = LogFile::open(&file_path(&base, seq), seq, Access::Read)?;
                     if f.header().first_index.load(Ordering::Relaxed) <= n {
                         r = Reader::at(&base, Arc::new(f), HEADER_SIZE)?;
                         break;
@@ -179,7 +179,7 @@ impl Reader {
 
     fn at_file_start(base: &Path, seq: u64) -> Result<Reader> {
         let path = file_path(base, seq);
-        let file = match LogFile::open(&path, seq) {
+        let file = match LogFile::open(&path, seq, Access::Read) {
             Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(fell_behind(base, seq))
             }
@@ -221,7 +221,7 @@ impl Reader {
     /// Continues in file `seq` after a roll record.
     fn follow(&mut self, seq: u64) -> Result<()> {
         let path = file_path(&self.base, seq);
-        let file = match LogFile::open(&path, seq) {
+        let file = match LogFile::open(&path, seq, Access::Read) {
             Ok(f) => f,
             Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(fell_behind(&self.base, seq))
@@ -261,22 +261,28 @@ impl Reader {
         }
     }
 
-    /// The message at the current position (after `settle` said there is
-    /// one) and moves past it.
-    fn take(&mut self) -> Result<Message<'_>> {
-        let pos = self.pos;
-        let Step::Message {
-            msg_type,
-            timestamp,
-            len,
-            next,
-        } = step(&self.file, pos)?
-        else {
-            unreachable!("settle() saw a message here");
+    /// The next message, if one is committed. Never blocks.
+    #[inline]
+    pub fn try_read(&mut self) -> Result<Option<Message<'_>>> {
+        let (pos, msg_type, timestamp, len) = loop {
+            match step(&self.file, self.pos)? {
+                Step::Pending => return Ok(None),
+                Step::Message {
+                    msg_type,
+                    timestamp,
+                    len,
+                    next,
+                } => {
+                    let pos = self.pos;
+                    self.pos = next;
+                    break (pos, msg_type, timestamp, len);
+                }
+                Step::Skip(next) => self.pos = next,
+                Step::Roll(seq) => self.follow(seq)?,
+            }
         };
-        self.pos = next;
         self.index += 1;
-        Ok(Message {
+        Ok(Some(Message {
             msg_type,
             timestamp,
             index: self.index - 1,
@@ -285,15 +291,7 @@ impl Reader {
                 offset: pos,
             },
             payload: self.file.payload(pos, len),
-        })
-    }
-
-    /// The next message, if one is committed. Never blocks.
-    pub fn try_read(&mut self) -> Result<Option<Message<'_>>> {
-        if !self.settle()? {
-            return Ok(None);
-        }
-        self.take().map(Some)
+        }))
     }
 
     /// Up to `limit` committed messages, in place. A batch never crosses a
@@ -324,7 +322,7 @@ impl Reader {
     /// when the writer died (its lock was released without a close).
     pub fn read(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
         self.wait(timeout)?;
-        self.take()
+        Ok(self.try_read()?.expect("wait() saw a committed message"))
     }
 
     /// Waits until a message is ready to read (see [`read`](Self::read)).

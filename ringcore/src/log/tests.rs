@@ -344,15 +344,16 @@ fn corrupt_files_give_errors_with_positions() {
         matches!(e, Error::Corrupt(ref m) if m.contains("0x100")),
         "{e}"
     );
-    // Unknown flags.
-    let mut v = good.clone();
-    v[first + 8] = 0x40;
-    assert!(matches!(check(&v), Error::Corrupt(_)));
+    // An unknown record kind; a commit word with no length.
+    for word in [3 << 30 | 9, 1 << 30] {
+        let mut v = good.clone();
+        v[first..first + 4].copy_from_slice(&(word as u32).to_ne_bytes());
+        assert!(matches!(check(&v), Error::Corrupt(_)));
+    }
     // A roll record to the wrong file.
     let mut v = good.clone();
-    v[first + 8] = format::FLAG_ROLL as u8;
-    v[first..first + 4].copy_from_slice(&9u32.to_ne_bytes());
-    v[first + 24..first + 32].copy_from_slice(&7u64.to_ne_bytes());
+    v[first..first + 4].copy_from_slice(&format::commit_word(format::FLAG_ROLL, 8).to_ne_bytes());
+    v[first + 16..first + 24].copy_from_slice(&7u64.to_ne_bytes());
     assert!(matches!(check(&v), Error::Corrupt(_)));
     // Flipped bytes anywhere in the records: an error or good records,
     // never a crash or a read outside the file.

@@ -1,10 +1,11 @@
 //! The single writer of a log.
 
-use super::file::{take_writer_lock, LogFile};
+use super::file::{take_writer_lock, Access, LogFile};
 use super::format::{
     file_path, list_files, page_size, record_len, Geometry, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE,
     RECORD_HEADER, ROLL_RESERVE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED,
 };
+use super::prefault::{self, Prefaulter};
 use super::{scan, LogPosition, MappedFile, Scan};
 use crate::error::{Error, Result};
 use crate::sync::{wake, wake_if_waiting, Ordering};
@@ -62,6 +63,8 @@ pub struct WriterBuilder {
     mtu: Option<u32>,
     retention: Option<u64>,
     durability: Durability,
+    /// Whether to start the prefault thread, and the CPU to pin it to.
+    prefault: (bool, Option<usize>),
 }
 
 impl WriterBuilder {
@@ -74,6 +77,7 @@ impl WriterBuilder {
             mtu: None,
             retention: None,
             durability: Durability::None,
+            prefault: (false, None),
         }
     }
 
@@ -107,6 +111,24 @@ impl WriterBuilder {
         self
     }
 
+    /// Whether a thread of the writer's faults in the pages ahead of it, so
+    /// appends do not stop for page faults (default: off, the writer takes
+    /// each page's first-write fault itself). The thread shares the CPU
+    /// mask of the thread that builds the writer; see
+    /// [`prefault_cpu`](Self::prefault_cpu) to put it elsewhere.
+    pub fn prefault(mut self, on: bool) -> Self {
+        self.prefault.0 = on;
+        self
+    }
+
+    /// Pins the prefault thread to `cpu` (by default it shares the CPU mask
+    /// of the thread that builds the writer: pin it elsewhere when that
+    /// thread is pinned to one core). `build` fails if it cannot be pinned.
+    pub fn prefault_cpu(mut self, cpu: usize) -> Self {
+        self.prefault = (true, Some(cpu));
+        self
+    }
+
     /// Takes the writer lock and opens the log: a new one, or an existing
     /// one reopened after its last committed record (a torn record left by
     /// a crash is discarded). An existing log keeps its geometry: sizes
@@ -117,7 +139,11 @@ impl WriterBuilder {
         crate::sync::init_barriers();
         let files = list_files(&self.path)?;
         let newest = match files.last() {
-            Some(&seq) => Some(LogFile::open(&file_path(&self.path, seq), seq)?),
+            Some(&seq) => Some(LogFile::open(
+                &file_path(&self.path, seq),
+                seq,
+                Access::Write,
+            )?),
             None => None,
         };
         let g = match &newest {
@@ -140,7 +166,15 @@ impl WriterBuilder {
             }
             None => self.geometry()?,
         };
-        Writer::open(self.path, g, newest, lock, self.retention, self.durability)
+        Writer::open(
+            self.path,
+            g,
+            newest,
+            lock,
+            self.retention,
+            self.durability,
+            self.prefault,
+        )
     }
 
     /// The geometry of a new log from the options and the defaults.
@@ -175,9 +209,14 @@ pub struct Writer {
     file: Arc<LogFile>,
     geometry: Geometry,
     pos: u64,
-    /// Where record space ends for a record at `pos`: the end of its region,
-    /// or the roll reserve in the last region (cached: no division per append).
+    /// How far a record at `pos` may reach without a detour through
+    /// `make_room`: the end of its region (or the roll reserve in the last
+    /// region) or of the prefaulted pages, whichever is nearer; 0 forces
+    /// the next reservation to recompute it.
     limit: u64,
+    /// Where the writer next reports its position to the prefault thread.
+    checkpoint: u64,
+    prefault: Option<Prefaulter>,
     next_index: u64,
     /// Payload bytes reserved by `try_reserve`, not committed yet.
     reserved: Option<u64>,
@@ -198,6 +237,7 @@ impl Writer {
         lock: File,
         retention: Option<u64>,
         durability: Durability,
+        prefault: (bool, Option<usize>),
     ) -> Result<Writer> {
         remove_temporaries(&base)?;
         let (file, scanned, epoch) = match newest {
@@ -229,7 +269,12 @@ impl Writer {
         Ok(Writer {
             base,
             pos: scanned.end,
-            limit: g.limit(scanned.end),
+            limit: 0,
+            checkpoint: 0,
+            prefault: match prefault {
+                (true, cpu) => Some(Prefaulter::start(cpu)?),
+                (false, _) => None,
+            },
             next_index: first + scanned.records,
             geometry: g,
             file: Arc::new(file),
@@ -291,17 +336,32 @@ impl Writer {
     }
 
     /// Pads to the next region or rolls to the next file until a record of
-    /// `rec` bytes fits (the MTU fits any region, so this ends).
+    /// `rec` bytes fits (the MTU fits any region, so this ends), and faults
+    /// in the pages ahead of it.
     #[cold]
     fn make_room(&mut self, rec: u64) -> Result<()> {
-        while self.pos + rec > self.limit {
-            if self.limit == self.geometry.file_size - ROLL_RESERVE {
-                self.roll()?;
-            } else {
-                self.pad_to(self.limit);
+        loop {
+            let region_limit = self.geometry.limit(self.pos);
+            if self.pos + rec > region_limit {
+                if region_limit == self.geometry.file_size - ROLL_RESERVE {
+                    self.roll()?;
+                } else {
+                    self.pad_to(region_limit);
+                }
+                continue;
             }
+            if self.pos + rec > self.checkpoint {
+                match &self.prefault {
+                    Some(p) => {
+                        p.report(&self.file, self.pos);
+                        self.checkpoint = self.pos + prefault::STEP;
+                    }
+                    None => self.checkpoint = u64::MAX,
+                }
+            }
+            self.limit = region_limit.min(self.checkpoint);
+            return Ok(());
         }
-        Ok(())
     }
 
     /// Publishes the first `len` bytes of the reservation as a record of
@@ -356,10 +416,7 @@ impl Writer {
     /// the Release store of its length, and moves on.
     fn publish(&mut self, msg_type: u32, flags: u32, len: u64, timestamp: u64) {
         let pos = self.pos;
-        self.file.write_header(pos, msg_type, flags, timestamp);
-        // Release pairs with the readers' Acquire load of `commit`: the
-        // header and payload written before it are visible with it.
-        self.file.word(pos).store(len as u32 + 1, Ordering::Release);
+        self.file.publish(pos, flags, len, msg_type, timestamp);
         self.pos = pos + record_len(len);
         let h = self.file.header();
         h.write_pos.store(self.pos, Ordering::Release);
@@ -411,10 +468,11 @@ impl Writer {
     /// readers to it is committed. Older files beyond the retention are deleted.
     pub fn roll(&mut self) -> Result<()> {
         self.abort();
-        let last_region = self.limit == self.geometry.file_size - ROLL_RESERVE;
-        if !last_region && self.pos + ROLL_RESERVE > self.limit {
+        let region_limit = self.geometry.limit(self.pos);
+        let last_region = region_limit == self.geometry.file_size - ROLL_RESERVE;
+        if !last_region && self.pos + ROLL_RESERVE > region_limit {
             // The roll record, like any record, stays inside its region.
-            self.pad_to(self.limit);
+            self.pad_to(region_limit);
         }
         let next_seq = self.file.seq + 1;
         let next = LogFile::create(
@@ -437,7 +495,8 @@ impl Writer {
             .store(STATE_ROLLED, Ordering::Release);
         wake(&old.header().wake_seq, true);
         self.pos = HEADER_SIZE;
-        self.limit = self.geometry.limit(HEADER_SIZE);
+        self.limit = 0;
+        self.checkpoint = 0;
         self.unsynced_from = HEADER_SIZE;
         if let Some(keep) = self.retention {
             for seq in list_files(&self.base)? {
@@ -518,7 +577,7 @@ fn repair_roll(base: &Path, seq: u64, next: u64) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
-    let file = LogFile::open(&path, seq)?;
+    let file = LogFile::open(&path, seq, Access::Write)?;
     if file.header().writer_state.load(Ordering::Acquire) == STATE_ROLLED {
         return Ok(());
     }
@@ -528,8 +587,7 @@ fn repair_roll(base: &Path, seq: u64, next: u64) -> Result<()> {
         file.zero(pos, pos + file.geometry.max_record());
         file.payload_mut(pos, 8)
             .copy_from_slice(&next.to_ne_bytes());
-        file.write_header(pos, 0, FLAG_ROLL, 0);
-        file.word(pos).store(9, Ordering::Release);
+        file.publish(pos, FLAG_ROLL, 8, 0, 0);
     }
     file.header()
         .writer_state

@@ -1,0 +1,381 @@
+//! Log benchmark: ringmpsc's persistent log against the xchannel crate, in
+//! the same run, on the same file systems (tmpfs `/dev/shm` and a disk
+//! directory), with the same geometry (1 MiB regions, 64 MiB files).
+//!
+//! - append throughput for 64 B, 1 KiB and 4 KiB payloads while a reader
+//!   in another process tails the log and reads every byte;
+//! - replay throughput: a fresh reader reading the whole log from the start;
+//! - writer-to-reader latency (p50, p99, p99.9) at a paced rate: the writer
+//!   stamps CLOCK_MONOTONIC into each 64 B record every 10 us, a reader in
+//!   another process polls and takes the difference on arrival.
+//!
+//! Each library is driven through its own best path: zero-copy reserve and
+//! commit for writes, batch reads for throughput, single-record polling
+//! for latency. Writer on CPU 0, reader on CPU 1.
+//!
+//! `cargo bench -p ringcore --bench log -- [megabytes per run] [latency records] [disk dir]`
+
+use ringcore::log::{From, Reader, WriterBuilder};
+use ringcore::shm::monotonic_ns;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const SIZES: [usize; 3] = [64, 1024, 4096];
+const REGION: u64 = 1 << 20;
+const FILE: u64 = 64 << 20;
+/// Gap between records of the latency run.
+const GAP_NS: u64 = 10_000;
+/// Rounds per measurement (alternating between libraries, median reported).
+const ROUNDS: usize = 3;
+
+fn online() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize
+}
+
+fn pin(cpu: usize) {
+    let _ = ringcore::numa::bind_to_cpu(cpu % online());
+}
+
+/// Runs `child` in a forked process pinned to CPU 1, with the write end of
+/// a pipe for its results; returns its pid and the read end.
+fn fork(child: impl FnOnce(&mut std::fs::File)) -> (libc::pid_t, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two descriptors into our array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the bench is single-threaded when it forks; the child only
+    // runs `child` and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        pin(1);
+        // SAFETY: the write end is ours alone in the child.
+        let mut out = unsafe { std::fs::File::from_raw_fd(fds[1]) };
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child(&mut out))).is_ok();
+        // SAFETY: leave at once, skipping the parent's destructors.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    pin(0);
+    // SAFETY: the parent keeps the read end and closes the write end.
+    unsafe { libc::close(fds[1]) };
+    // SAFETY: fds[0] is ours.
+    (pid, unsafe { std::fs::File::from_raw_fd(fds[0]) })
+}
+
+fn wait(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed"
+    );
+}
+
+fn touch(p: &[u8]) -> u64 {
+    p.iter().map(|&b| b as u64).sum()
+}
+
+/// Retries `open` until the writer has created the log.
+fn open_retry<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
+    let start = Instant::now();
+    loop {
+        match open() {
+            Ok(r) => return r,
+            Err(e) if start.elapsed() > Duration::from_secs(10) => panic!("open: {e:?}"),
+            Err(_) => std::thread::sleep(Duration::from_micros(200)),
+        }
+    }
+}
+
+/// The libraries behind one interface. Writers run on CPU 0; a writer's
+/// helper thread, where it has one, on CPU 1 (beside the reader).
+#[derive(Clone, Copy, PartialEq)]
+enum Lib {
+    /// ringmpsc as built by default (no helper thread).
+    Ringmpsc,
+    /// ringmpsc with its prefault thread (`prefault_cpu(1)`).
+    RingmpscPrefault,
+    /// xchannel as built by default (no helper thread).
+    Xchannel,
+    /// xchannel with its writer's helper thread (`Helper::on_core(1)`).
+    XchannelHelper,
+}
+
+impl Lib {
+    fn name(self) -> &'static str {
+        match self {
+            Lib::Ringmpsc => "ringmpsc",
+            Lib::RingmpscPrefault => "ringmpsc-prefault",
+            Lib::Xchannel => "xchannel",
+            Lib::XchannelHelper => "xchannel-helper",
+        }
+    }
+
+    /// Appends `n` records of `size` bytes; `stamp` writes the monotonic
+    /// clock into the first 8 bytes and paces the records `GAP_NS` apart.
+    /// Returns the seconds the appends took.
+    fn write(self, path: &Path, size: usize, n: u64, stamp: bool) -> f64 {
+        let payload = vec![0x5au8; size];
+        let pace = |i: u64, start: u64| {
+            if stamp {
+                let due = start + i * GAP_NS;
+                while monotonic_ns() < due {
+                    std::hint::spin_loop();
+                }
+            }
+        };
+        match self {
+            Lib::Ringmpsc | Lib::RingmpscPrefault => {
+                let mut b = WriterBuilder::new(path)
+                    .region_size(REGION)
+                    .file_roll_size(FILE);
+                if self == Lib::RingmpscPrefault {
+                    b = b.prefault_cpu(1 % online());
+                }
+                let mut w = b.build().unwrap();
+                let t = Instant::now();
+                let start = monotonic_ns();
+                for i in 0..n {
+                    pace(i, start);
+                    let buf = w.try_reserve(size).unwrap();
+                    buf.copy_from_slice(&payload);
+                    if stamp {
+                        buf[..8].copy_from_slice(&monotonic_ns().to_ne_bytes());
+                    }
+                    w.commit(1, size, i).unwrap();
+                }
+                let secs = t.elapsed().as_secs_f64();
+                w.close().unwrap();
+                secs
+            }
+            Lib::Xchannel | Lib::XchannelHelper => {
+                let mut b = xchannel::WriterBuilder::new(path)
+                    .region_size(REGION as usize)
+                    .file_roll_size(FILE);
+                if self == Lib::XchannelHelper {
+                    b = b.helper(xchannel::Helper::on_core(1 % online()));
+                }
+                let mut w = b.build().unwrap();
+                let t = Instant::now();
+                let start = monotonic_ns();
+                for i in 0..n {
+                    pace(i, start);
+                    let buf = w.try_reserve(size).unwrap();
+                    buf.copy_from_slice(&payload);
+                    if stamp {
+                        buf[..8].copy_from_slice(&monotonic_ns().to_ne_bytes());
+                    }
+                    w.commit(1, size as u32, i).unwrap();
+                }
+                t.elapsed().as_secs_f64()
+            }
+        }
+    }
+
+    /// Reads `n` records from the start in batches, reading every byte.
+    fn read_all(self, path: &Path, n: u64) -> u64 {
+        let mut got = 0;
+        let mut sum = 0;
+        match self {
+            Lib::Ringmpsc | Lib::RingmpscPrefault => {
+                let mut r = open_retry(|| Reader::open(path, From::Start));
+                while got < n {
+                    for m in r.try_read_batch(1024).unwrap() {
+                        sum += touch(m.payload);
+                        got += 1;
+                    }
+                }
+            }
+            Lib::Xchannel | Lib::XchannelHelper => {
+                let mut r = open_retry(|| xchannel::ReaderBuilder::new(path).late_join().build());
+                while got < n {
+                    if let Some(batch) = r.try_read_batch(Some(1024)).unwrap() {
+                        for m in batch.iter() {
+                            sum += touch(m.payload());
+                            got += 1;
+                        }
+                    }
+                }
+            }
+        }
+        sum
+    }
+
+    /// Polls for `n` stamped records one at a time; returns each latency.
+    fn read_latencies(self, path: &Path, n: u64) -> Vec<u64> {
+        let mut lat = Vec::with_capacity(n as usize);
+        let stamp = |p: &[u8]| u64::from_ne_bytes(p[..8].try_into().unwrap());
+        match self {
+            Lib::Ringmpsc | Lib::RingmpscPrefault => {
+                let mut r = open_retry(|| Reader::open(path, From::Start));
+                while (lat.len() as u64) < n {
+                    if let Some(m) = r.try_read().unwrap() {
+                        let now = monotonic_ns();
+                        lat.push(now - stamp(m.payload));
+                    }
+                }
+            }
+            Lib::Xchannel | Lib::XchannelHelper => {
+                let mut r = open_retry(|| xchannel::ReaderBuilder::new(path).late_join().build());
+                while (lat.len() as u64) < n {
+                    if let Some(m) = r.try_read().unwrap() {
+                        let now = monotonic_ns();
+                        lat.push(now - stamp(m.payload()));
+                    }
+                }
+            }
+        }
+        lat
+    }
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(dir: &Path, tag: &str) -> Scratch {
+        let d = dir.join(format!("rmpsc-logbench-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Append throughput with a live reader in another process, then replay.
+/// Returns (append msg/s, replay msg/s).
+fn throughput(lib: Lib, dir: &Path, size: usize, n: u64) -> (f64, f64) {
+    let s = Scratch::new(dir, lib.name());
+    let path = s.0.join("log");
+    let (pid, _) = fork(|_| {
+        lib.read_all(&path, n);
+    });
+    let secs = lib.write(&path, size, n, false);
+    wait(pid);
+    pin(1);
+    let t = Instant::now();
+    std::hint::black_box(lib.read_all(&path, n));
+    let replay = t.elapsed().as_secs_f64();
+    pin(0);
+    (n as f64 / secs, n as f64 / replay)
+}
+
+/// (p50, p99, p99.9) in nanoseconds of writer-to-reader latency.
+fn latency(lib: Lib, dir: &Path, n: u64) -> [u64; 3] {
+    use std::io::{Read, Write};
+    let s = Scratch::new(dir, lib.name());
+    let path = s.0.join("log");
+    let (pid, mut from_child) = fork(|out| {
+        let mut lat = lib.read_latencies(&path, n);
+        // The first tenth is warm-up.
+        lat.drain(..(n / 10) as usize);
+        lat.sort_unstable();
+        let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
+        for v in [at(0.5), at(0.99), at(0.999)] {
+            out.write_all(&v.to_ne_bytes()).unwrap();
+        }
+    });
+    lib.write(&path, 64, n, true);
+    let mut buf = [0u8; 24];
+    from_child.read_exact(&mut buf).unwrap();
+    wait(pid);
+    let v = |i: usize| u64::from_ne_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap());
+    [v(0), v(1), v(2)]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mb: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(128);
+    let lat_n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let disk = args
+        .get(2)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
+    let fss = [("tmpfs", PathBuf::from("/dev/shm")), ("disk", disk)];
+    println!("log benchmark: {mb} MiB of payload per throughput run, {lat_n} paced records per latency run");
+    // Pairs compared: the defaults, then both with a helper thread on CPU 1.
+    const LIBS: [Lib; 4] = [
+        Lib::Ringmpsc,
+        Lib::Xchannel,
+        Lib::RingmpscPrefault,
+        Lib::XchannelHelper,
+    ];
+    for (fs, dir) in &fss {
+        println!("\n== {fs} ({}) ==", dir.display());
+        println!(
+            "append with a live reader in another process, then replay by a fresh reader (median of {ROUNDS} alternating rounds):"
+        );
+        for size in SIZES {
+            let n = (mb << 20) / size as u64;
+            // Median of alternating rounds: the machine's noise is larger
+            // than some of the differences.
+            let mut rounds = vec![Vec::new(); LIBS.len()];
+            for _ in 0..ROUNDS {
+                for (i, &l) in LIBS.iter().enumerate() {
+                    rounds[i].push(throughput(l, dir, size, n));
+                }
+            }
+            let median = |v: &mut Vec<(f64, f64)>, k: usize| {
+                let mut x: Vec<f64> = v.iter().map(|r| if k == 0 { r.0 } else { r.1 }).collect();
+                x.sort_by(f64::total_cmp);
+                x[x.len() / 2]
+            };
+            let runs: Vec<(f64, f64)> = rounds
+                .iter_mut()
+                .map(|v| (median(v, 0), median(v, 1)))
+                .collect();
+            for (i, (l, (append, replay))) in LIBS.iter().zip(&runs).enumerate() {
+                let ours = runs[i & !1];
+                let vs = |x: f64, y: f64| {
+                    if i % 2 == 1 {
+                        format!("(ringmpsc {:.2}x)", x / y)
+                    } else {
+                        String::new()
+                    }
+                };
+                println!(
+                    "  {size:>4} B  {:<17} append {:>6.2} M/s {:>5.0} MB/s {:<17}  replay {:>6.2} M/s {}",
+                    l.name(),
+                    append / 1e6,
+                    append * size as f64 / 1e6,
+                    vs(ours.0, *append),
+                    replay / 1e6,
+                    vs(ours.1, *replay)
+                );
+            }
+        }
+        println!(
+            "64 B every {} us, writer-to-reader latency p50 / p99 / p99.9, median of {ROUNDS} alternating rounds:",
+            GAP_NS / 1000
+        );
+        let mut lat = vec![Vec::new(); LIBS.len()];
+        for _ in 0..ROUNDS {
+            for (i, &l) in LIBS.iter().enumerate() {
+                lat[i].push(latency(l, dir, lat_n));
+            }
+        }
+        for (l, rounds) in LIBS.iter().zip(&mut lat) {
+            let median = |k: usize| {
+                let mut v: Vec<u64> = rounds.iter().map(|r| r[k]).collect();
+                v.sort_unstable();
+                v[v.len() / 2]
+            };
+            println!(
+                "  {:<17} {} / {} / {} ns",
+                l.name(),
+                median(0),
+                median(1),
+                median(2)
+            );
+        }
+    }
+}
