@@ -204,6 +204,12 @@ typedef struct {
   uint64_t durability_arg;
   // Keep only the newest this many files (0: keep all).
   uint64_t retention_files;
+  // Start a thread that faults in the pages ahead of the writer, so
+  // appends do not stop for page faults.
+  bool prefault;
+  // With `prefault`: 0 leaves the thread on the CPU mask of the thread
+  // that opens the writer; n pins it to CPU n - 1.
+  uint32_t prefault_cpu;
 } rmpsc_log_options_t;
 
 // A place in a log: file sequence number and byte offset.

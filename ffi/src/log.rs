@@ -45,6 +45,12 @@ pub struct rmpsc_log_options_t {
     pub durability_arg: u64,
     /// Keep only the newest this many files (0: keep all).
     pub retention_files: u64,
+    /// Start a thread that faults in the pages ahead of the writer, so
+    /// appends do not stop for page faults.
+    pub prefault: bool,
+    /// With `prefault`: 0 leaves the thread on the CPU mask of the thread
+    /// that opens the writer; n pins it to CPU n - 1.
+    pub prefault_cpu: u32,
 }
 
 /// A place in a log: file sequence number and byte offset.
@@ -161,6 +167,11 @@ pub extern "C" fn rmpsc_log_writer_open(
             if o.retention_files != 0 {
                 b = b.retention(o.retention_files);
             }
+            b = match (o.prefault, o.prefault_cpu) {
+                (false, _) => b,
+                (true, 0) => b.prefault(true),
+                (true, cpu) => b.prefault_cpu(cpu as usize - 1),
+            };
             b = b.durability(match o.durability {
                 RMPSC_LOG_DURABLE_NONE => Durability::None,
                 RMPSC_LOG_DURABLE_RECORDS => Durability::EveryRecords(o.durability_arg.max(1)),

@@ -25,7 +25,7 @@ def payload(i):
 
 def test_append_replay_and_message_fields(tmp_path):
     path = tmp_path / "log"
-    with small(path) as w:
+    with small(path, prefault=True) as w:
         for i in range(500):
             assert w.append(payload(i), msg_type=i, timestamp=i * 10) == i
         assert w.next_index == 500

@@ -49,6 +49,7 @@ static void test_write_and_replay(void) {
     o.durability = 9;
     CHECK(rmpsc_log_writer_open(path, &o, &w) == RMPSC_EINVAL);
     o = small();
+    o.prefault = true; /* a thread faults pages in ahead of the writer */
     CHECK(rmpsc_log_writer_open(path, &o, &w) == RMPSC_OK);
     CHECK(rmpsc_log_writer_open(path, &o, &w2) == RMPSC_EBUSY); /* one writer */
     size_t mtu = rmpsc_log_writer_mtu(w);

@@ -73,11 +73,13 @@ impl LogWriter {
     /// to 1 MiB, 64 MiB and the most a region holds, or, for an existing
     /// log, to its own. `retention` keeps the newest N files. `durability`:
     /// "none" (the kernel writes back), "commit" (msync every record), or
-    /// set `sync_every_records` / `sync_every_seconds`.
+    /// set `sync_every_records` / `sync_every_seconds`. `prefault=True`
+    /// starts a thread that faults in pages ahead of the writer
+    /// (`prefault_cpu=n` pins it to CPU n).
     #[new]
     #[pyo3(signature = (path, *, region_size = None, file_size = None, mtu = None,
                         retention = None, durability = "none", sync_every_records = None,
-                        sync_every_seconds = None))]
+                        sync_every_seconds = None, prefault = false, prefault_cpu = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -89,6 +91,8 @@ impl LogWriter {
         durability: &str,
         sync_every_records: Option<u64>,
         sync_every_seconds: Option<f64>,
+        prefault: bool,
+        prefault_cpu: Option<usize>,
     ) -> PyResult<Self> {
         let mut b = WriterBuilder::new(path);
         if let Some(r) = region_size {
@@ -103,6 +107,10 @@ impl LogWriter {
         if let Some(n) = retention {
             b = b.retention(n);
         }
+        b = match prefault_cpu {
+            Some(cpu) => b.prefault_cpu(cpu),
+            None => b.prefault(prefault),
+        };
         let d = match (durability, sync_every_records, sync_every_seconds) {
             ("none", None, None) => Durability::None,
             ("commit", None, None) => Durability::EveryCommit,

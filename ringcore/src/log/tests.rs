@@ -54,7 +54,8 @@ fn read_all(path: &Path) -> Vec<OwnedMessage> {
 #[test]
 fn records_cross_regions_and_files_in_order() {
     let d = TempDir::new("roll");
-    let mut w = small(&d.log()).build().unwrap();
+    // With the prefault thread, which follows the writer across rolls.
+    let mut w = small(&d.log()).prefault(true).build().unwrap();
     for i in 0..2000u64 {
         assert_eq!(w.append_at(i as u32, &payload(i), i).unwrap(), i);
     }
@@ -115,6 +116,17 @@ fn oversized_messages_are_refused_without_rolling() {
         WriterBuilder::new(d.0.join("x")).region_size(1000).build(),
         Err(Error::InvalidArgument(_))
     ));
+}
+
+#[test]
+fn a_prefault_thread_that_cannot_be_pinned_is_an_error() {
+    let d = TempDir::new("pin");
+    assert!(matches!(
+        small(&d.log()).prefault_cpu(1 << 20).build(),
+        Err(Error::InvalidArgument(_))
+    ));
+    // Nothing was left half made: the log opens normally afterwards.
+    small(&d.log()).prefault_cpu(0).build().unwrap();
 }
 
 #[test]
