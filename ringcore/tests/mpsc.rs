@@ -141,19 +141,35 @@ fn status_and_adaptive_skip() {
     for _ in 0..10 {
         assert_eq!(ch.consume_all(|_| {}), 0);
     }
+    // ...while another ring is busy, a skipped ring waits its turn...
     b.send_one(9).unwrap();
+    a.send_one(8).unwrap();
     let mut got = 0;
     for _ in 0..70 {
         got += ch.consume_all(|_| {});
+        let _ = a.send_one(8);
     }
-    assert_eq!(got, 1, "a skipped ring is still polled within 64 passes");
+    assert!(got >= 70, "the busy ring is served every pass");
+    assert_eq!(
+        ch.total_pending(),
+        1,
+        "the skipped ring was polled within 64 passes"
+    );
+    ch.drain(&mut Vec::new());
+    // ...but a pass never reports nothing while a skipped ring holds data
+    // (a consumer woken by a notifier would otherwise wait forever).
+    for _ in 0..10 {
+        assert_eq!(ch.consume_all(|_| {}), 0);
+    }
+    b.send_one(9).unwrap();
+    assert_eq!(ch.consume_all(|_| {}), 1);
     // ...and resetting polls them at once.
     b.send_one(10).unwrap();
     ch.reset_adaptive_skip();
     assert_eq!(ch.consume_all(|_| {}), 1);
     let stats = ch.snapshot();
     assert_eq!((stats.rings, stats.pending, stats.closed), (2, 0, false));
-    assert_eq!(stats.metrics.unwrap().messages_received, 6);
+    assert!(stats.metrics.unwrap().messages_received >= 77);
     assert!(matches!(ch.try_recv(), Err(Error::Empty)));
     drop(a);
     ch.close();

@@ -266,6 +266,22 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
     /// [`consume_all`](Self::consume_all), stopping after `max` items.
     pub fn consume_all_up_to(&mut self, max: usize, mut f: impl FnMut(&C::Item)) -> usize {
         self.sync();
+        let mut total = self.consume_pass(max, &mut f);
+        // A pass that found nothing never reports 0 while a skipped ring
+        // holds data: a caller woken by a notifier would wait forever.
+        if total == 0
+            && self
+                .lanes
+                .iter()
+                .any(|l| l.countdown > 0 && l.end.pending() > 0)
+        {
+            self.reset_adaptive_skip();
+            total = self.consume_pass(max, &mut f);
+        }
+        total
+    }
+
+    fn consume_pass(&mut self, max: usize, f: &mut impl FnMut(&C::Item)) -> usize {
         let mut total = 0;
         let mut retire = false;
         for lane in &mut self.lanes {
@@ -276,7 +292,7 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
                 lane.countdown -= 1;
                 continue;
             }
-            let n = lane.end.consume_up_to(max - total, &mut f);
+            let n = lane.end.consume_up_to(max - total, &mut *f);
             if n == 0 {
                 lane.skip = (lane.skip * 2).clamp(1, MAX_SKIP);
                 lane.countdown = lane.skip;
