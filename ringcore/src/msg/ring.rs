@@ -340,6 +340,11 @@ impl MessageSender {
         }
     }
 
+    /// Bytes in the ring.
+    pub fn capacity(&self) -> usize {
+        self.cur.capacity()
+    }
+
     /// Bytes free now.
     pub fn free_bytes(&self) -> usize {
         self.cur.capacity() - self.cur.len()
@@ -456,6 +461,27 @@ impl MessageReceiver {
             }
             self.peeked = rec;
             return Ok((msg_type, self.cur.slot_ptr(index + RECORD_HEADER), len));
+        }
+    }
+
+    /// Whether the sender published anything not read yet; also true when
+    /// its position is garbage, so that the read which follows reports it.
+    #[inline]
+    pub(crate) fn has_news(&self) -> bool {
+        self.cur.raw.indices().producer.tail.load(Ordering::Acquire) != self.cur.head()
+    }
+
+    /// Whether a whole, well-formed message is next (`Corrupt` if what is
+    /// next cannot be right), without taking it.
+    pub(crate) fn probe(&mut self) -> Result<bool> {
+        match self.peek() {
+            Ok(_) => {
+                // Not released: the next peek finds the same record.
+                self.peeked = 0;
+                Ok(true)
+            }
+            Err(Error::Empty) | Err(Error::Closed) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -576,6 +602,11 @@ impl MessageReceiver {
     /// Whether the ring is closed.
     pub fn is_closed(&self) -> bool {
         self.cur.is_closed()
+    }
+
+    /// Bytes in the ring.
+    pub fn capacity(&self) -> usize {
+        self.cur.capacity()
     }
 
     /// Bytes waiting to be read.

@@ -7,7 +7,8 @@
 //!                identification line (0x000, 128 bytes), written by the creator
 //! 0x000   8     magic            b"RMPSCSEG"
 //! 0x008   4     version          format version, 1
-//! 0x00c   4     kind             1 slot ring, 2 message ring, 3 buffer pool
+//! 0x00c   4     kind             1 slot ring, 2 message ring, 3 buffer pool,
+//!                                  4 client channel, 5 server control (msg::transport)
 //! 0x010   4     header_size      512
 //! 0x014   4     ring_bits        ring capacity is 2^ring_bits slots (bytes for kind 2)
 //! 0x018   4     slot_size        bytes per slot (kind 1), 1 (kind 2), slab size (kind 3)
@@ -58,6 +59,10 @@ pub enum Kind {
     MessageRing = 2,
     /// A slab pool ([`SharedPool`](crate::pool::SharedPool)).
     Pool = 3,
+    /// One client's rings of a [`transport`](crate::msg::transport) channel.
+    Channel = 4,
+    /// The control segment of a [`transport`](crate::msg::transport) server.
+    Control = 5,
 }
 
 impl Kind {
@@ -66,6 +71,8 @@ impl Kind {
             1 => "slot ring",
             2 => "message ring",
             3 => "buffer pool",
+            4 => "client channel",
+            5 => "server control segment",
             _ => "unknown kind",
         }
     }
@@ -205,6 +212,8 @@ impl Header {
                 (slot as u64).checked_mul(1u64 << ring_bits)
             }
             Kind::Pool if slot > 0 && slabs > 0 => super::super::pool::layout_size(slabs, slot),
+            // Their own modules check the layout of their data area.
+            Kind::Channel | Kind::Control => Some(data_size),
             _ => None,
         };
         if expected_data != Some(data_size) {

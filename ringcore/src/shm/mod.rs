@@ -2,7 +2,7 @@
 //! their documented header ([`layout`]), the shared SPSC ring, liveness of
 //! the processes on each side, and descriptor passing over Unix sockets.
 
-mod fdpass;
+pub(crate) mod fdpass;
 pub mod layout;
 pub mod liveness;
 pub(crate) mod ring;

@@ -1,0 +1,330 @@
+//! Three priorities over three message rings, and the doorbell a consumer
+//! sleeps on while all three are empty.
+
+use super::ring::{Message, MessageReceiver, MessageSender};
+use crate::error::{Error, Result};
+use crate::sync::{park, wake, wake_if_waiting, AtomicU32};
+use std::ptr::NonNull;
+use std::time::Duration;
+
+/// The priority of a message. A read returns a Critical message before any
+/// High one and a High before any Low; within a priority, messages keep the
+/// order they were sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Priority {
+    /// Time-critical control messages.
+    Critical = 0,
+    /// Ordinary traffic.
+    High = 1,
+    /// Background traffic: the first to be dropped under `SendPolicy::DropLow`.
+    Low = 2,
+}
+
+impl Priority {
+    /// Every priority, highest first.
+    pub const ALL: [Priority; 3] = [Priority::Critical, Priority::High, Priority::Low];
+
+    /// The priority numbered `n` (0 Critical, 1 High, 2 Low).
+    pub fn from_index(n: u32) -> Option<Priority> {
+        Priority::ALL.get(n as usize).copied()
+    }
+
+    /// 0 for Critical, 1 for High, 2 for Low.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How the bytes of one direction are split between the priorities, in
+/// percent (default 20 / 50 / 30). Each priority's ring gets the largest
+/// power of two that fits its share (at least 4 KiB), so the split of a
+/// capacity that is not a power of two is approximate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// Percent for Critical.
+    pub critical: u8,
+    /// Percent for High.
+    pub high: u8,
+    /// Percent for Low.
+    pub low: u8,
+}
+
+impl Default for Split {
+    fn default() -> Self {
+        Split {
+            critical: 20,
+            high: 50,
+            low: 30,
+        }
+    }
+}
+
+impl Split {
+    /// Ring sizes (log2 of bytes, 12..=30) for `capacity` bytes.
+    pub(crate) fn ring_bits(&self, capacity: usize) -> Result<[u32; 3]> {
+        let shares = [self.critical, self.high, self.low];
+        if shares.iter().map(|&s| s as u32).sum::<u32>() != 100 || shares.contains(&0) {
+            return Err(Error::InvalidArgument(format!(
+                "priority split {}/{}/{} must be three non-zero percentages summing to 100",
+                self.critical, self.high, self.low
+            )));
+        }
+        Ok(shares.map(|s| {
+            let bytes = (capacity as u128 * s as u128 / 100) as u64;
+            // Largest power of two not above the share, within 4 KiB..1 GiB.
+            (63 - bytes.max(1).leading_zeros()).clamp(12, 30)
+        }))
+    }
+}
+
+/// The word pair a consumer sleeps on while its rings are empty; producers
+/// ring it after a commit, with a system call only when someone sleeps.
+#[repr(C, align(128))]
+pub(crate) struct Doorbell {
+    pub(crate) waiters: AtomicU32,
+    pub(crate) seq: AtomicU32,
+}
+
+impl Doorbell {
+    /// After a commit: wakes the sleeper, if there is one.
+    #[inline]
+    pub(crate) fn ring_if_waiting(&self) {
+        wake_if_waiting(&self.waiters, &self.seq, true);
+    }
+
+    /// Wakes every sleeper unconditionally.
+    pub(crate) fn ring(&self) {
+        wake(&self.seq, true);
+    }
+
+    /// Sleeps until `ready()` or a ring, at most `timeout`.
+    pub(crate) fn park(&self, ready: impl Fn() -> bool, timeout: Duration) {
+        park(&self.seq, &self.waiters, ready, Some(timeout), true);
+    }
+}
+
+/// Shared memory that a crashed or hostile peer may have scribbled over
+/// names itself in the error.
+fn ring_error(e: Error, p: Priority) -> Error {
+    match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("{p:?} ring: {m}")),
+        other => other,
+    }
+}
+
+/// The sending end of one direction: a ring per priority, and the
+/// receiver's doorbell.
+pub(crate) struct PrioritySender {
+    rings: [MessageSender; 3],
+    doorbell: NonNull<Doorbell>,
+    /// The priority of the claimed message, if any.
+    claimed: Option<Priority>,
+}
+
+// SAFETY: the doorbell lies in a mapping the rings' owner keeps alive; the
+// handle is used by one thread at a time (`&mut self`).
+unsafe impl Send for PrioritySender {}
+
+impl PrioritySender {
+    /// # Safety
+    /// `doorbell` stays valid while the rings (their owner) live.
+    pub(crate) unsafe fn new(rings: [MessageSender; 3], doorbell: NonNull<Doorbell>) -> Self {
+        PrioritySender {
+            rings,
+            doorbell,
+            claimed: None,
+        }
+    }
+
+    fn doorbell(&self) -> &Doorbell {
+        // SAFETY: valid by the contract of `new`.
+        unsafe { self.doorbell.as_ref() }
+    }
+
+    /// Sends one message. Errors: `Full`, `Closed`, `TooLarge`, `Corrupt`.
+    #[inline]
+    pub(crate) fn send(&mut self, p: Priority, payload: &[u8]) -> Result<()> {
+        self.rings[p.index()]
+            .send(0, payload)
+            .map_err(|e| ring_error(e, p))?;
+        self.doorbell().ring_if_waiting();
+        Ok(())
+    }
+
+    /// Waits up to `slice` for room for `payload` and sends it.
+    pub(crate) fn send_waiting(
+        &mut self,
+        p: Priority,
+        payload: &[u8],
+        slice: Duration,
+    ) -> Result<()> {
+        self.rings[p.index()]
+            .send_blocking(
+                0,
+                payload,
+                crate::WaitStrategy::TimedBlocking { timeout: slice },
+            )
+            .map_err(|e| ring_error(e, p))?;
+        self.doorbell().ring_if_waiting();
+        Ok(())
+    }
+
+    /// Claims room for a `len`-byte message, to write in place.
+    pub(crate) fn claim(&mut self, p: Priority, len: usize) -> Result<&mut [u8]> {
+        if let Some(q) = self.claimed.take() {
+            self.rings[q.index()].abort();
+        }
+        let buf = self.rings[p.index()]
+            .try_claim(len)
+            .map_err(|e| ring_error(e, p))?;
+        self.claimed = Some(p);
+        Ok(buf)
+    }
+
+    /// Publishes the first `len` bytes of the claimed message.
+    pub(crate) fn commit(&mut self, len: usize) -> Result<()> {
+        let Some(p) = self.claimed.take() else {
+            return Err(Error::InvalidArgument("commit without a claim".into()));
+        };
+        if let Err(e) = self.rings[p.index()].commit_len(0, len) {
+            self.claimed = Some(p);
+            return Err(e);
+        }
+        self.doorbell().ring_if_waiting();
+        Ok(())
+    }
+
+    /// Drops the claimed message.
+    pub(crate) fn abort(&mut self) {
+        if let Some(p) = self.claimed.take() {
+            self.rings[p.index()].abort();
+        }
+    }
+
+    /// Largest payload of priority `p`.
+    pub(crate) fn max_message(&self, p: Priority) -> usize {
+        self.rings[p.index()].max_message()
+    }
+
+    /// Rings the receiver's doorbell even if nobody seems to sleep.
+    pub(crate) fn signal(&self) {
+        self.doorbell().ring();
+    }
+
+    /// The fill of the fullest priority ring, 0.0 to 1.0.
+    pub(crate) fn backpressure(&self) -> f32 {
+        backpressure(
+            self.rings
+                .iter()
+                .map(|r| (r.capacity() - r.free_bytes(), r.capacity())),
+        )
+    }
+}
+
+fn backpressure(fills: impl Iterator<Item = (usize, usize)>) -> f32 {
+    fills
+        .map(|(used, cap)| used as f32 / cap as f32)
+        .fold(0.0, f32::max)
+        .min(1.0)
+}
+
+/// The receiving end of one direction: a ring per priority, and the
+/// doorbell this side sleeps on.
+pub(crate) struct PriorityReceiver {
+    rings: [MessageReceiver; 3],
+    doorbell: NonNull<Doorbell>,
+}
+
+// SAFETY: as for `PrioritySender`.
+unsafe impl Send for PriorityReceiver {}
+
+impl PriorityReceiver {
+    /// # Safety
+    /// `doorbell` stays valid while the rings (their owner) live.
+    pub(crate) unsafe fn new(rings: [MessageReceiver; 3], doorbell: NonNull<Doorbell>) -> Self {
+        PriorityReceiver { rings, doorbell }
+    }
+
+    fn doorbell(&self) -> &Doorbell {
+        // SAFETY: valid by the contract of `new`.
+        unsafe { self.doorbell.as_ref() }
+    }
+
+    /// Whether priority `p` has bytes waiting (or a position a read will
+    /// find corrupt).
+    #[inline]
+    pub(crate) fn has(&self, p: Priority) -> bool {
+        self.rings[p.index()].has_news()
+    }
+
+    /// Whether any priority has bytes waiting.
+    pub(crate) fn has_any(&self) -> bool {
+        Priority::ALL.iter().any(|&p| self.has(p))
+    }
+
+    /// The oldest message of the highest priority waiting, in place.
+    pub(crate) fn try_recv(&mut self) -> Result<Option<(Priority, Message<'_>)>> {
+        for p in Priority::ALL {
+            if self.has(p) {
+                return self.try_recv_from(p);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The oldest message of priority `p`, in place.
+    pub(crate) fn try_recv_from(&mut self, p: Priority) -> Result<Option<(Priority, Message<'_>)>> {
+        match self.rings[p.index()].try_recv() {
+            Ok(m) => Ok(Some((p, m))),
+            // Padding only, or a ring the peer closed: nothing to read.
+            Err(Error::Empty) | Err(Error::Closed) => Ok(None),
+            Err(e) => Err(ring_error(e, p)),
+        }
+    }
+
+    /// Whether a well-formed message of priority `p` is next.
+    pub(crate) fn probe(&mut self, p: Priority) -> Result<bool> {
+        self.rings[p.index()].probe().map_err(|e| ring_error(e, p))
+    }
+
+    /// Calls `f` for up to `max` messages of priority `p`, in place, and
+    /// frees them with one head update; returns the count.
+    pub(crate) fn recv_batch_from(
+        &mut self,
+        p: Priority,
+        max: usize,
+        f: &mut impl FnMut(Priority, &[u8]),
+    ) -> Result<usize> {
+        match self.rings[p.index()].recv_batch(max, |_, payload| f(p, payload)) {
+            Ok(n) => Ok(n),
+            Err(Error::Empty) | Err(Error::Closed) => Ok(0),
+            Err(e) => Err(ring_error(e, p)),
+        }
+    }
+
+    /// Up to `max` messages, highest priority first.
+    pub(crate) fn recv_batch(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(Priority, &[u8]),
+    ) -> Result<usize> {
+        let mut n = 0;
+        for p in Priority::ALL {
+            if n < max && self.has(p) {
+                n += self.recv_batch_from(p, max - n, &mut f)?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Sleeps on the doorbell until a message may be waiting, at most `timeout`.
+    pub(crate) fn park(&self, timeout: Duration) {
+        self.doorbell().park(|| self.has_any(), timeout);
+    }
+
+    /// The fill of the fullest priority ring, 0.0 to 1.0.
+    pub(crate) fn backpressure(&self) -> f32 {
+        backpressure(self.rings.iter().map(|r| (r.pending_bytes(), r.capacity())))
+    }
+}

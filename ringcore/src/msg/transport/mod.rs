@@ -1,0 +1,450 @@
+//! A server/client channel across processes: one [`Server`], any number of
+//! [`Client`]s in any language, each client with its own rings (the MPSC
+//! design across processes: clients never contend with each other), three
+//! [`Priority`] levels per direction, backpressure, liveness and crash
+//! recovery.
+//!
+//! # How it is put together
+//!
+//! - The server creates the named **control segment** (`name`, a bare name
+//!   under `/dev/shm`) and listens on an abstract Unix socket derived from
+//!   the same name. Binding that socket is what makes a process the server:
+//!   the kernel releases it when the server dies, so a new server takes a
+//!   stale name over at once, while a live server (of any user, whatever its
+//!   pid) keeps it.
+//! - A client opens the control segment (magic, format and protocol
+//!   version are checked: a mismatch is a clear error), connects to the
+//!   socket and is given a free slot. The server learns the client's pid and
+//!   uid from the socket (`SO_PEERCRED`, not from anything the client says)
+//!   and refuses other users. It creates the client's **channel segment**,
+//!   an anonymous sealed memfd that only this client receives (SCM_RIGHTS):
+//!   no other client can map it.
+//! - The channel segment holds six message rings: requests (client to
+//!   server) and responses (server to client), one ring per priority in
+//!   each direction. Every message is a framed record of the message ring
+//!   ([`MessageRing`](crate::msg::MessageRing)), published by the tail's
+//!   Release store: a client killed mid-send leaves only whole messages.
+//! - The server sleeps on one doorbell in the control segment that every
+//!   client rings after a send when the server sleeps; a client sleeps on
+//!   its own doorbell in its channel segment.
+//!
+//! # Liveness and recovery
+//!
+//! - A client that dies (even by `kill -9`) closes its socket: the server's
+//!   acceptor thread sees it at once. The requests the client committed
+//!   before dying are still delivered to the server; then its slot is
+//!   reclaimed and its segment unmapped. Replies to it fail with
+//!   `Disconnected`.
+//! - A server that dies closes its socket too: clients check it on their
+//!   slow paths (a full ring, an empty one while waiting, at least every
+//!   50 ms of a blocking call) and report `Disconnected`. A server that
+//!   calls [`Server::shutdown`] marks the control segment and wakes every
+//!   client; their next call returns `Disconnected`.
+//! - Both sides stamp a heartbeat every 20 ms (a process that is stopped,
+//!   not dead, goes stale): [`Client::is_server_alive`],
+//!   [`Server::is_client_alive`].
+//!
+//! # What a hostile client can do
+//!
+//! Scribble over its own channel segment and the control segment. The
+//! server bounds every index and length it reads from a ring (a bad one
+//! disconnects that client, whose requests so far were delivered) and
+//! treats the control segment's words as hints: a scribbled doorbell can
+//! only delay the server's wake-up (its sleeps are bounded), never crash it
+//! or expose another client's rings.
+//!
+//! # Layouts
+//!
+//! ```text
+//! control segment (kind 5), after the 512-byte segment header
+//! 0x200  server line    pid u32, state u32 (1 running, 2 shut down), heartbeat_ns u64,
+//!                       max_clients u32, protocol u32, started_ns u64
+//! 0x280  doorbell       waiters u32, seq u32 (the server sleeps on seq)
+//! 0x300  client table   max_clients entries of 64 bytes:
+//!                       pid u32, state u32 (0 free, 1 connected), generation u32, 0 u32,
+//!                       connected_ns u64
+//!
+//! channel segment (kind 4), after the 512-byte segment header
+//! 0x200  client line    pid u32, slot u32, heartbeat_ns u64, generation u32,
+//!                       ring_bits u32 x 6
+//! 0x280  doorbell       waiters u32, seq u32 (the client sleeps on seq)
+//! 0x300  ring indices   6 x 384 bytes (producer, consumer and wake lines of each ring)
+//! 0x1000 ring data      requests Critical, High, Low, then responses Critical, High, Low;
+//!                       2^ring_bits bytes each, one after the other
+//! ```
+
+mod client;
+mod server;
+
+pub use client::{Client, ClientOptions, Response};
+pub use server::{ClientInfo, Request, Server, ServerOptions};
+
+use super::priority::{Doorbell, PrioritySender};
+use super::Priority;
+use crate::error::{Error, Result};
+use crate::ring::raw::RingIndices;
+use crate::shm::layout::{Geometry, Kind, HEADER_SIZE};
+use crate::shm::ring::Mapped;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use std::os::unix::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Version of the handshake and segment layouts; both sides must agree.
+pub const PROTOCOL: u32 = 1;
+/// Most clients one server takes.
+pub const MAX_CLIENTS: usize = 4096;
+/// Longest a blocking call waits before checking the peer is still there.
+const LIVENESS_SLICE: Duration = Duration::from_millis(50);
+
+/// Server states in the control segment.
+const STATE_RUNNING: u32 = 1;
+const STATE_SHUT_DOWN: u32 = 2;
+
+/// A connected client: its slot and the slot's generation (bumped at every
+/// connection, so an id never names a later client of the same slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId {
+    /// The client's slot, 0 to max_clients - 1.
+    pub slot: u32,
+    /// The slot's connection count when this client connected.
+    pub generation: u32,
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "client {}.{}", self.slot, self.generation)
+    }
+}
+
+/// What a send does when the ring of its priority is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendPolicy {
+    /// Fail at once with `Full`.
+    Fail,
+    /// Wait for room, at most this long (`None`: no limit), then `TimedOut`.
+    Block(Option<Duration>),
+    /// Drop a Low message at once (the send returns `Ok(false)`) and let
+    /// Critical and High ones wait as with `Block`: under pressure, Low
+    /// traffic goes first.
+    DropLow(Option<Duration>),
+}
+
+/// The server line of the control segment.
+#[repr(C, align(128))]
+pub(crate) struct ServerLine {
+    pub(crate) pid: AtomicU32,
+    pub(crate) state: AtomicU32,
+    pub(crate) heartbeat_ns: AtomicU64,
+    pub(crate) max_clients: AtomicU32,
+    pub(crate) protocol: AtomicU32,
+    pub(crate) started_ns: AtomicU64,
+}
+
+/// One entry of the client table (written by the server only).
+#[repr(C)]
+pub(crate) struct ClientEntry {
+    pub(crate) pid: AtomicU32,
+    pub(crate) state: AtomicU32,
+    pub(crate) generation: AtomicU32,
+    _zero: AtomicU32,
+    pub(crate) connected_ns: AtomicU64,
+    _pad: [u64; 5],
+}
+
+/// The client line of a channel segment.
+#[repr(C, align(128))]
+pub(crate) struct ClientLine {
+    pub(crate) pid: AtomicU32,
+    pub(crate) slot: AtomicU32,
+    pub(crate) heartbeat_ns: AtomicU64,
+    pub(crate) generation: AtomicU32,
+    pub(crate) ring_bits: [AtomicU32; 6],
+}
+
+const LINE: usize = 128;
+const CONTROL_TABLE: usize = HEADER_SIZE + 2 * LINE;
+const CHANNEL_RINGS: usize = HEADER_SIZE + 2 * LINE;
+const CHANNEL_DATA: usize = 0x1000;
+const INDICES: usize = std::mem::size_of::<RingIndices>();
+
+const _: () = {
+    assert!(std::mem::size_of::<ServerLine>() == LINE);
+    assert!(std::mem::size_of::<ClientLine>() == LINE);
+    assert!(std::mem::size_of::<Doorbell>() == LINE);
+    assert!(std::mem::size_of::<ClientEntry>() == 64);
+    assert!(INDICES == 384);
+    assert!(CHANNEL_RINGS + 6 * INDICES <= CHANNEL_DATA);
+};
+
+/// A `T` at `offset` of a mapped segment.
+fn at<T>(m: &Mapped, offset: usize) -> &T {
+    assert!(offset + std::mem::size_of::<T>() <= m.segment.len());
+    debug_assert!(offset % std::mem::align_of::<T>() == 0);
+    // SAFETY: inside the mapping (checked above), aligned (offsets are
+    // multiples of 64 and the mapping is page-aligned); every T used here is
+    // made of atomics, valid for any bits a peer may write.
+    unsafe { &*m.segment.base().as_ptr().add(offset).cast::<T>() }
+}
+
+/// The control segment's parts.
+pub(crate) struct Control {
+    pub(crate) mapped: Mapped,
+    max_clients: usize,
+}
+
+impl Control {
+    fn geometry(max_clients: usize) -> Geometry {
+        Geometry {
+            kind: Kind::Control,
+            ring_bits: 0,
+            slot_size: 1,
+            slab_count: 0,
+            data_size: (2 * LINE + 64 * max_clients) as u64,
+        }
+    }
+
+    /// Checks a mapped control segment (magic, versions, layout).
+    fn checked(mapped: Mapped) -> Result<Control> {
+        let server: &ServerLine = at(&mapped, HEADER_SIZE);
+        let protocol = server.protocol.load(Ordering::Relaxed);
+        if protocol != PROTOCOL {
+            return Err(Error::InvalidHeader(format!(
+                "the server speaks transport protocol {protocol}, this library speaks {PROTOCOL}"
+            )));
+        }
+        let max_clients = server.max_clients.load(Ordering::Relaxed) as usize;
+        if max_clients == 0
+            || max_clients > MAX_CLIENTS
+            || Self::geometry(max_clients).data_size != mapped.geometry.data_size
+        {
+            return Err(Error::InvalidHeader(format!(
+                "control segment of {} data bytes does not hold {max_clients} clients",
+                mapped.geometry.data_size
+            )));
+        }
+        Ok(Control {
+            mapped,
+            max_clients,
+        })
+    }
+
+    pub(crate) fn server(&self) -> &ServerLine {
+        at(&self.mapped, HEADER_SIZE)
+    }
+
+    pub(crate) fn doorbell(&self) -> &Doorbell {
+        at(&self.mapped, HEADER_SIZE + LINE)
+    }
+
+    pub(crate) fn entry(&self, slot: usize) -> &ClientEntry {
+        assert!(slot < self.max_clients);
+        at(&self.mapped, CONTROL_TABLE + 64 * slot)
+    }
+}
+
+/// A client's channel segment and its six rings.
+pub(crate) struct Channel {
+    pub(crate) mapped: Mapped,
+    pub(crate) bits: [u32; 6],
+}
+
+impl Channel {
+    fn data_size(bits: &[u32; 6]) -> u64 {
+        (CHANNEL_DATA - HEADER_SIZE) as u64 + bits.iter().map(|b| 1u64 << b).sum::<u64>()
+    }
+
+    /// Creates the segment of a client (an anonymous memfd).
+    fn create(
+        slot: u32,
+        generation: u32,
+        request_bits: [u32; 3],
+        response_bits: [u32; 3],
+    ) -> Result<Channel> {
+        let bits = [
+            request_bits[0],
+            request_bits[1],
+            request_bits[2],
+            response_bits[0],
+            response_bits[1],
+            response_bits[2],
+        ];
+        let g = Geometry {
+            kind: Kind::Channel,
+            ring_bits: 0,
+            slot_size: 1,
+            slab_count: 0,
+            data_size: Self::data_size(&bits),
+        };
+        let mapped = Mapped::create_with(None, g, |m| {
+            let line: &ClientLine = at(m, HEADER_SIZE);
+            line.slot.store(slot, Ordering::Relaxed);
+            line.generation.store(generation, Ordering::Relaxed);
+            for (w, b) in line.ring_bits.iter().zip(bits) {
+                w.store(b, Ordering::Relaxed);
+            }
+        })?;
+        Ok(Channel { mapped, bits })
+    }
+
+    /// Checks a channel segment received from a server.
+    fn checked(mapped: Mapped) -> Result<Channel> {
+        let line: &ClientLine = at(&mapped, HEADER_SIZE);
+        let bits = std::array::from_fn(|i| line.ring_bits[i].load(Ordering::Relaxed));
+        if bits.iter().any(|b| !(12..=30).contains(b))
+            || Self::data_size(&bits) != mapped.geometry.data_size
+        {
+            return Err(Error::InvalidHeader(format!(
+                "channel segment rings {bits:?} do not match its {} data bytes",
+                mapped.geometry.data_size
+            )));
+        }
+        Ok(Channel { mapped, bits })
+    }
+
+    pub(crate) fn line(&self) -> &ClientLine {
+        at(&self.mapped, HEADER_SIZE)
+    }
+
+    pub(crate) fn doorbell_ptr(&self) -> std::ptr::NonNull<Doorbell> {
+        std::ptr::NonNull::from(at::<Doorbell>(&self.mapped, HEADER_SIZE + LINE))
+    }
+
+    /// Ring `i` (0..3 requests, 3..6 responses) over the memory of this
+    /// segment, with the sizes this side knows (never re-read from the
+    /// segment once checked).
+    fn raw(&self, i: usize) -> crate::ring::raw::RawRing {
+        let indices: &RingIndices = at(&self.mapped, CHANNEL_RINGS + i * INDICES);
+        let offset = CHANNEL_DATA + self.bits[..i].iter().map(|b| 1usize << b).sum::<usize>();
+        assert!(offset + (1usize << self.bits[i]) <= self.mapped.segment.len());
+        // SAFETY: indices and data lie inside the mapping (checked above),
+        // which the handles keep alive through the segment Arc they own.
+        unsafe {
+            crate::ring::raw::RawRing::new(
+                std::ptr::NonNull::from(indices),
+                self.mapped.segment.base().add(offset),
+                self.bits[i] as u8,
+                1,
+                true,
+            )
+        }
+    }
+
+    fn owner(&self) -> crate::ring::typed::Owner {
+        self.mapped.segment.clone()
+    }
+
+    /// The sending rings of a direction (0 requests, 3 responses).
+    fn senders(&self, first: usize) -> Result<[super::MessageSender; 3]> {
+        Ok([
+            super::MessageSender::new(self.raw(first), self.owner())?,
+            super::MessageSender::new(self.raw(first + 1), self.owner())?,
+            super::MessageSender::new(self.raw(first + 2), self.owner())?,
+        ])
+    }
+
+    /// The receiving rings of a direction.
+    fn receivers(&self, first: usize) -> Result<[super::MessageReceiver; 3]> {
+        Ok([
+            super::MessageReceiver::new(self.raw(first), self.owner())?,
+            super::MessageReceiver::new(self.raw(first + 1), self.owner())?,
+            super::MessageReceiver::new(self.raw(first + 2), self.owner())?,
+        ])
+    }
+}
+
+/// The abstract Unix socket of the channel `name`.
+fn socket_addr(name: &str) -> Result<SocketAddr> {
+    use std::os::linux::net::SocketAddrExt;
+    let path = crate::shm::resolve_name(name)?;
+    let mut key = format!("ringmpsc-transport:{}", path.display()).into_bytes();
+    if key.len() > 100 {
+        // Abstract names are at most 107 bytes: long paths go by their hash.
+        let h = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        key = format!("ringmpsc-transport:#{h:016x}").into_bytes();
+    }
+    Ok(SocketAddr::from_abstract_name(key)?)
+}
+
+/// Handshake: the client's hello and the server's answer.
+const HELLO_MAGIC: u32 = u32::from_le_bytes(*b"RMCH");
+const WELCOME_OK: u32 = 0;
+const WELCOME_FULL: u32 = 1;
+const WELCOME_REFUSED: u32 = 2;
+const WELCOME_PROTOCOL: u32 = 3;
+
+fn encode(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+fn decode<const N: usize>(bytes: &[u8]) -> Option<[u32; N]> {
+    (bytes.len() == 4 * N).then(|| {
+        std::array::from_fn(|i| {
+            u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"))
+        })
+    })
+}
+
+/// Sends `payload` under `policy`, checking `alive` between waits; returns
+/// false when the policy dropped a Low message.
+fn send_with_policy(
+    tx: &mut PrioritySender,
+    p: Priority,
+    payload: &[u8],
+    policy: SendPolicy,
+    alive: impl Fn() -> Result<()>,
+) -> Result<bool> {
+    match tx.send(p, payload) {
+        Err(Error::Full) => {}
+        other => return other.map(|()| true),
+    }
+    let limit = match policy {
+        SendPolicy::Fail => return Err(Error::Full),
+        SendPolicy::DropLow(_) if p == Priority::Low => return Ok(false),
+        SendPolicy::Block(t) | SendPolicy::DropLow(t) => t,
+    };
+    let deadline = limit.map(|t| Instant::now() + t);
+    loop {
+        alive()?;
+        let slice = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(LIVENESS_SLICE),
+                _ => return Err(Error::TimedOut),
+            },
+            None => LIVENESS_SLICE,
+        };
+        match tx.send_waiting(p, payload, slice) {
+            Err(Error::TimedOut) => continue,
+            other => return other.map(|()| true),
+        }
+    }
+}
+
+/// Sleeps in slices of at most [`LIVENESS_SLICE`] until `ready()`, checking
+/// `alive` between slices; `TimedOut` after `timeout`.
+fn wait_until(
+    timeout: Option<Duration>,
+    ready: impl Fn() -> bool,
+    mut park: impl FnMut(Duration),
+    alive: impl Fn() -> Result<()>,
+) -> Result<()> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        alive()?;
+        let slice = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(LIVENESS_SLICE),
+                _ => return Err(Error::TimedOut),
+            },
+            None => LIVENESS_SLICE,
+        };
+        park(slice);
+    }
+}
+
+#[cfg(test)]
+mod tests;

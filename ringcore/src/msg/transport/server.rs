@@ -1,0 +1,849 @@
+//! The server of a transport channel.
+
+use super::{
+    decode, encode, send_with_policy, socket_addr, wait_until, Channel, ClientId, Control,
+    SendPolicy, HELLO_MAGIC, MAX_CLIENTS, PROTOCOL, STATE_RUNNING, STATE_SHUT_DOWN, WELCOME_FULL,
+    WELCOME_OK, WELCOME_PROTOCOL, WELCOME_REFUSED,
+};
+use crate::error::{Error, Result};
+use crate::msg::priority::{PriorityReceiver, PrioritySender, Split};
+use crate::msg::{Message, Priority};
+use crate::shm::fdpass::send_with_fds;
+use crate::shm::layout::{realtime_ns, HEADER_SIZE};
+use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
+use crate::shm::ring::Mapped;
+use crate::sync::Ordering;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Options of a [`Server`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServerOptions {
+    /// Most clients connected at once (default 64, at most 4096).
+    pub max_clients: usize,
+    /// Bytes of the request rings of each client (client to server), split
+    /// between the priorities by `split` (default 1 MiB).
+    pub request_capacity: usize,
+    /// Bytes of the response rings of each client (default 1 MiB).
+    pub response_capacity: usize,
+    /// Share of each priority (default 20 / 50 / 30 percent).
+    pub split: Split,
+    /// What a reply does when the client's response ring is full (default
+    /// `Fail`: a server never blocks on one slow client unless asked to).
+    pub policy: SendPolicy,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_clients: 64,
+            request_capacity: 1 << 20,
+            response_capacity: 1 << 20,
+            split: Split::default(),
+            policy: SendPolicy::Fail,
+        }
+    }
+}
+
+/// A request read in place from a client's ring; freed when dropped (or,
+/// in [`Server::serve`], with the whole batch).
+pub struct Request<'a> {
+    /// Who sent it.
+    pub client: ClientId,
+    /// Its priority.
+    pub priority: Priority,
+    body: Body<'a>,
+}
+
+enum Body<'a> {
+    /// A message of a batch, freed with the batch.
+    Batch(&'a [u8]),
+    /// A message freed when the request drops.
+    Single(Message<'a>),
+}
+
+impl Request<'_> {
+    /// The payload, in place in the client's ring.
+    pub fn payload(&self) -> &[u8] {
+        match &self.body {
+            Body::Batch(p) => p,
+            Body::Single(m) => m.payload(),
+        }
+    }
+}
+
+/// What the server knows of a connected client.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientInfo {
+    /// The client's id.
+    pub id: ClientId,
+    /// Its process, from the socket's peer credentials.
+    pub pid: u32,
+    /// The fill of its fullest request ring, 0.0 to 1.0.
+    pub backpressure: f32,
+}
+
+/// One connected client, as the serving thread holds it.
+struct Conn {
+    id: ClientId,
+    pid: u32,
+    requests: PriorityReceiver,
+    responses: PrioritySender,
+    channel: Channel,
+    /// The client is gone: deliver what it sent, then free the slot.
+    departing: bool,
+    /// Adaptive skip: rounds left to skip, and the current skip span.
+    skip_left: u8,
+    skip_span: u8,
+}
+
+/// Slot states shared with the acceptor thread.
+const SLOT_FREE: u32 = 0;
+const SLOT_BUSY: u32 = 1;
+
+/// What the acceptor thread and the serving thread share.
+struct Shared {
+    /// Bumped whenever `mail` has news.
+    events: AtomicU64,
+    mail: Mutex<Mail>,
+    slots: Box<[AtomicU32]>,
+    generations: Box<[AtomicU32]>,
+    /// Per slot, the generation of the last client that left (its socket
+    /// closed): sends to it stop waiting.
+    departed: Box<[AtomicU32]>,
+    stop: AtomicBool,
+    /// Wakes the acceptor's poll (an eventfd).
+    wake: OwnedFd,
+}
+
+#[derive(Default)]
+struct Mail {
+    connected: Vec<Conn>,
+    departed: Vec<ClientId>,
+    /// Clients the serving thread wants disconnected.
+    kick: Vec<ClientId>,
+}
+
+impl Shared {
+    fn mail(&self) -> std::sync::MutexGuard<'_, Mail> {
+        self.mail.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wake_acceptor(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes to our eventfd.
+        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+}
+
+/// The server of a transport channel. Serve with [`serve`](Self::serve) or
+/// [`try_recv`](Self::try_recv); reply with [`send`](Self::send). `Send`:
+/// one thread serves at a time.
+///
+/// ```
+/// use ringcore::msg::transport::{Client, ClientOptions, Server, ServerOptions};
+/// use ringcore::msg::Priority;
+/// let name = format!("doc-transport-{}", std::process::id());
+/// let mut server = Server::create(&name, ServerOptions::default())?;
+/// let mut client = Client::connect(&name, ClientOptions::default())?;
+/// client.send(Priority::Low, b"background")?;
+/// client.send(Priority::Critical, b"urgent")?;
+/// server.wait(Some(std::time::Duration::from_secs(5)))?;
+/// let mut got = Vec::new();
+/// server.serve(16, |r| got.push((r.client, r.priority, r.payload().to_vec())))?;
+/// assert_eq!(got[0].2, b"urgent");                       // Critical first
+/// server.send(got[0].0, Priority::High, b"done")?;       // reply on that client's rings
+/// let reply = client.recv(Some(std::time::Duration::from_secs(5)))?;
+/// assert_eq!((reply.priority, reply.payload()), (Priority::High, &b"done"[..]));
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+pub struct Server {
+    pub(super) control: Arc<Control>,
+    _claim: Arc<Claim>,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+    conns: Vec<Option<Conn>>,
+    events_seen: u64,
+    /// Where the next `try_recv` starts its round, for fairness.
+    next_start: usize,
+    /// The slot whose response ring holds a claimed message.
+    claimed: Option<usize>,
+    policy: SendPolicy,
+    options: ServerOptions,
+}
+
+impl Server {
+    /// Creates the channel `name` (a bare name lives under `/dev/shm`) and
+    /// starts accepting clients. `Busy` while a live server holds the name;
+    /// the leftovers of a dead one are taken over.
+    pub fn create(name: &str, options: ServerOptions) -> Result<Server> {
+        if options.max_clients == 0 || options.max_clients > MAX_CLIENTS {
+            return Err(Error::InvalidArgument(format!(
+                "max_clients {} outside 1..={MAX_CLIENTS}",
+                options.max_clients
+            )));
+        }
+        let request_bits = options.split.ring_bits(options.request_capacity)?;
+        let response_bits = options.split.ring_bits(options.response_capacity)?;
+        // The socket first: binding it is what makes this process the server.
+        let listener = match UnixListener::bind_addr(&socket_addr(name)?) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(Error::Busy("channel name (a live server holds it)"))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        listener.set_nonblocking(true)?;
+        // Any control segment left under this name belongs to a dead server.
+        let path = crate::shm::resolve_name(name)?;
+        match crate::shm::unlink(&path) {
+            Err(Error::Io(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io(e))
+            }
+            _ => {}
+        }
+        let mapped =
+            Mapped::create_with(Some(name), Control::geometry(options.max_clients), |m| {
+                let s: &super::ServerLine = super::at(m, HEADER_SIZE);
+                s.max_clients
+                    .store(options.max_clients as u32, Ordering::Relaxed);
+                s.protocol.store(PROTOCOL, Ordering::Relaxed);
+                s.started_ns.store(realtime_ns(), Ordering::Relaxed);
+                s.state.store(STATE_RUNNING, Ordering::Relaxed);
+            })?;
+        let control = Arc::new(Control::checked(mapped)?);
+        let s = control.server();
+        let claim = Claim::take(
+            control.mapped.segment.clone(),
+            SideWords {
+                pid: &s.pid,
+                heartbeat: &s.heartbeat_ns,
+            },
+            "server",
+            Duration::ZERO,
+        )?;
+        // SAFETY: eventfd takes two integers and returns a new descriptor.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        let shared = Arc::new(Shared {
+            events: AtomicU64::new(0),
+            mail: Mutex::new(Mail::default()),
+            slots: (0..options.max_clients)
+                .map(|_| AtomicU32::new(SLOT_FREE))
+                .collect(),
+            generations: (0..options.max_clients)
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+            departed: (0..options.max_clients)
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+            stop: AtomicBool::new(false),
+            // SAFETY: a descriptor eventfd just returned to us.
+            wake: unsafe { OwnedFd::from_raw_fd(efd) },
+        });
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            let control = Arc::clone(&control);
+            let bits = (request_bits, response_bits);
+            std::thread::Builder::new()
+                .name("ringmpsc-acceptor".into())
+                .spawn(move || Acceptor::new(listener, shared, control, bits).run())?
+        };
+        Ok(Server {
+            control,
+            _claim: claim,
+            shared,
+            acceptor: Some(acceptor),
+            conns: (0..options.max_clients).map(|_| None).collect(),
+            events_seen: 0,
+            next_start: 0,
+            claimed: None,
+            policy: options.policy,
+            options,
+        })
+    }
+
+    /// The options the server was created with.
+    pub fn options(&self) -> &ServerOptions {
+        &self.options
+    }
+
+    /// Takes in clients that connected and marks those that left (one
+    /// Relaxed load when nothing changed).
+    #[inline]
+    fn sync(&mut self) {
+        let events = self.shared.events.load(Ordering::Acquire);
+        if events != self.events_seen {
+            self.sync_slow(events);
+        }
+    }
+
+    #[cold]
+    fn sync_slow(&mut self, events: u64) {
+        self.events_seen = events;
+        let mut mail = self.shared.mail();
+        for conn in mail.connected.drain(..) {
+            let slot = conn.id.slot as usize;
+            self.conns[slot] = Some(conn);
+        }
+        let departed: Vec<ClientId> = mail.departed.drain(..).collect();
+        drop(mail);
+        for id in departed {
+            let slot = id.slot as usize;
+            if let Some(c) = self.conns[slot].as_mut().filter(|c| c.id == id) {
+                c.departing = true;
+                c.skip_left = 0;
+            }
+            self.reap(slot);
+        }
+    }
+
+    /// Frees the slot of a departed client whose requests are all delivered.
+    fn reap(&mut self, slot: usize) {
+        let done = self.conns[slot]
+            .as_ref()
+            .is_some_and(|c| c.departing && !c.requests.has_any());
+        if done {
+            self.free(slot);
+        }
+    }
+
+    fn free(&mut self, slot: usize) {
+        if self.conns[slot].take().is_some() {
+            if self.claimed == Some(slot) {
+                self.claimed = None;
+            }
+            let e = self.control.entry(slot);
+            e.state.store(0, Ordering::Relaxed);
+            e.pid.store(0, Ordering::Relaxed);
+            self.shared.slots[slot].store(SLOT_FREE, Ordering::Release);
+        }
+    }
+
+    /// A client whose rings are corrupt (a crashed or hostile process) is
+    /// disconnected; what it sent before is delivered already.
+    fn kick(&mut self, slot: usize) {
+        if let Some(c) = &self.conns[slot] {
+            self.shared.mail().kick.push(c.id);
+            self.shared.wake_acceptor();
+        }
+        self.free(slot);
+    }
+
+    fn conn(&mut self, id: ClientId) -> Result<&mut Conn> {
+        self.sync();
+        match self.conns.get_mut(id.slot as usize) {
+            Some(Some(c)) if c.id == id && !c.departing => Ok(c),
+            _ => Err(Error::Disconnected),
+        }
+    }
+
+    /// Calls `f` for up to `max` requests, in place, visiting every client:
+    /// first every client's Critical ring, then High, then Low, so a
+    /// Critical request never waits behind a Low one. Idle clients are
+    /// polled less often (after 1, 2, 4 ... 64 empty rounds; at once again
+    /// when they have data), except for their Critical ring, checked every
+    /// round; a call never returns 0 while any client has a request.
+    /// Returns the count.
+    pub fn serve(&mut self, max: usize, mut f: impl FnMut(&Request<'_>)) -> Result<usize> {
+        self.sync();
+        let mut n = self.serve_pass(max, &mut f);
+        // A pass that found nothing never reports 0 while a skipped client
+        // holds data: a caller that then sleeps would wait for nothing.
+        let skipped_data = |c: &Conn| c.skip_left > 0 && c.requests.has_any();
+        if n == 0 && self.conns.iter().flatten().any(skipped_data) {
+            self.conns
+                .iter_mut()
+                .flatten()
+                .for_each(|c| c.skip_left = 0);
+            n = self.serve_pass(max, &mut f);
+        }
+        Ok(n)
+    }
+
+    fn serve_pass(&mut self, max: usize, f: &mut impl FnMut(&Request<'_>)) -> usize {
+        let mut n = 0;
+        let mut corrupt = Vec::new();
+        let mut busy = vec![false; self.conns.len()];
+        for p in Priority::ALL {
+            for (slot, conn) in self.conns.iter_mut().enumerate() {
+                let Some(c) = conn.as_mut() else {
+                    continue;
+                };
+                if n >= max || (p != Priority::Critical && c.skip_left > 0) || !c.requests.has(p) {
+                    continue;
+                }
+                let id = c.id;
+                let mut deliver = |priority: Priority, payload: &[u8]| {
+                    f(&Request {
+                        client: id,
+                        priority,
+                        body: Body::Batch(payload),
+                    })
+                };
+                match c.requests.recv_batch_from(p, max - n, &mut deliver) {
+                    Ok(k) => {
+                        n += k;
+                        busy[slot] |= k > 0;
+                    }
+                    Err(_) => corrupt.push(slot),
+                }
+            }
+        }
+        for (slot, conn) in self.conns.iter_mut().enumerate() {
+            let Some(c) = conn.as_mut() else {
+                continue;
+            };
+            if busy[slot] || c.departing {
+                c.skip_span = 0;
+                c.skip_left = 0;
+            } else if c.skip_left > 0 {
+                c.skip_left -= 1;
+            } else {
+                // Found empty: poll it after 1, 2, 4 ... 64 passes.
+                c.skip_span = if c.skip_span == 0 {
+                    1
+                } else {
+                    (c.skip_span * 2).min(64)
+                };
+                c.skip_left = c.skip_span;
+            }
+        }
+        for slot in 0..self.conns.len() {
+            self.reap(slot);
+        }
+        for slot in corrupt {
+            self.kick(slot);
+        }
+        n
+    }
+
+    /// The next request, in place (freed when dropped): the highest
+    /// priority waiting across clients, clients taken in turn.
+    pub fn try_recv(&mut self) -> Result<Option<Request<'_>>> {
+        self.sync();
+        let count = self.conns.len();
+        let found = Priority::ALL.into_iter().find_map(|p| {
+            (0..count)
+                .map(|k| (self.next_start + k) % count)
+                .find(|&s| self.conns[s].as_ref().is_some_and(|c| c.requests.has(p)))
+                .map(|s| (p, s))
+        });
+        let Some((p, slot)) = found else {
+            for slot in 0..count {
+                self.reap(slot);
+            }
+            return Ok(None);
+        };
+        self.next_start = (slot + 1) % count;
+        match self.conns[slot]
+            .as_mut()
+            .expect("found above")
+            .requests
+            .probe(p)
+        {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(_) => {
+                self.kick(slot);
+                return Ok(None);
+            }
+        }
+        let c = self.conns[slot].as_mut().expect("found above");
+        let id = c.id;
+        Ok(c.requests.try_recv_from(p)?.map(|(priority, msg)| Request {
+            client: id,
+            priority,
+            body: Body::Single(msg),
+        }))
+    }
+
+    /// Waits up to `timeout` (`None`: no limit) until a request may be
+    /// waiting, sleeping on the control segment's doorbell. `TimedOut`.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.sync();
+        let control = Arc::clone(&self.control);
+        let shared = Arc::clone(&self.shared);
+        let seen = self.events_seen;
+        let conns = &self.conns;
+        let ready = || {
+            shared.events.load(Ordering::Acquire) != seen
+                || conns.iter().flatten().any(|c| c.requests.has_any())
+        };
+        wait_until(
+            timeout,
+            ready,
+            |slice| control.doorbell().park(ready, slice),
+            || Ok(()),
+        )
+    }
+
+    /// Sends `payload` to `client` at `priority` under the server's
+    /// [`SendPolicy`]; false when the policy dropped a Low message.
+    /// `Disconnected` when the client is gone.
+    pub fn send(&mut self, client: ClientId, priority: Priority, payload: &[u8]) -> Result<bool> {
+        let policy = self.policy;
+        self.send_with(client, priority, payload, policy)
+    }
+
+    /// [`send`](Self::send) under `policy`.
+    pub fn send_with(
+        &mut self,
+        client: ClientId,
+        priority: Priority,
+        payload: &[u8],
+        policy: SendPolicy,
+    ) -> Result<bool> {
+        let shared = Arc::clone(&self.shared);
+        let c = self.conn(client)?;
+        let slot = client.slot as usize;
+        send_with_policy(&mut c.responses, priority, payload, policy, || {
+            if shared.departed[slot].load(Ordering::Acquire) == client.generation {
+                Err(Error::Disconnected)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Claims room for a `len`-byte reply to `client`, to write in place;
+    /// publish with [`commit`](Self::commit).
+    pub fn claim(&mut self, client: ClientId, priority: Priority, len: usize) -> Result<&mut [u8]> {
+        if let Some(slot) = self.claimed.take() {
+            if let Some(c) = self.conns[slot].as_mut() {
+                c.responses.abort();
+            }
+        }
+        let slot = client.slot as usize;
+        self.conn(client)?;
+        self.claimed = Some(slot);
+        self.conns[slot]
+            .as_mut()
+            .expect("checked by conn()")
+            .responses
+            .claim(priority, len)
+    }
+
+    /// Publishes the first `len` bytes of the claimed reply.
+    pub fn commit(&mut self, len: usize) -> Result<()> {
+        let Some(slot) = self.claimed.take() else {
+            return Err(Error::InvalidArgument("commit without a claim".into()));
+        };
+        match self.conns[slot].as_mut() {
+            Some(c) => c.responses.commit(len),
+            None => Err(Error::Disconnected),
+        }
+    }
+
+    /// Rings `client`'s doorbell, waking it if it sleeps in a wait.
+    pub fn signal(&mut self, client: ClientId) -> Result<()> {
+        self.conn(client)?.responses.signal();
+        Ok(())
+    }
+
+    /// The connected clients.
+    pub fn clients(&mut self) -> Vec<ClientInfo> {
+        self.sync();
+        self.conns
+            .iter()
+            .flatten()
+            .filter(|c| !c.departing)
+            .map(|c| ClientInfo {
+                id: c.id,
+                pid: c.pid,
+                backpressure: c.requests.backpressure(),
+            })
+            .collect()
+    }
+
+    /// The fill of `client`'s fullest request ring, 0.0 to 1.0.
+    pub fn backpressure(&mut self, client: ClientId) -> Result<f32> {
+        Ok(self.conn(client)?.requests.backpressure())
+    }
+
+    /// Whether `client` is connected and stamped its heartbeat within `timeout`.
+    pub fn is_client_alive(&mut self, client: ClientId, timeout: Duration) -> bool {
+        let Ok(c) = self.conn(client) else {
+            return false;
+        };
+        let beat = c.channel.line().heartbeat_ns.load(Ordering::Acquire);
+        monotonic_ns().saturating_sub(beat) <= timeout.as_nanos() as u64
+    }
+
+    /// Disconnects `client` (its socket is closed; what it sent before is
+    /// dropped).
+    pub fn disconnect(&mut self, client: ClientId) -> Result<()> {
+        self.conn(client)?;
+        self.kick(client.slot as usize);
+        Ok(())
+    }
+
+    /// Stops the server: every client's next call returns `Disconnected`,
+    /// sleepers are woken, the channel name is removed. Also done on drop.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.acceptor.is_none() {
+            return;
+        }
+        self.control
+            .server()
+            .state
+            .store(STATE_SHUT_DOWN, Ordering::Release);
+        // The name goes while the socket is still ours: no later server's
+        // control segment can be removed by mistake.
+        let _ = self.control.mapped.segment.unlink();
+        self.sync();
+        for c in self.conns.iter().flatten() {
+            c.responses.signal();
+        }
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake_acceptor();
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+        // Conns that connected in the meantime are dropped with the mail.
+        self.conns.iter_mut().for_each(|c| *c = None);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The acceptor thread: takes connections, hands out slots and segments,
+/// and watches every client's socket for its end.
+struct Acceptor {
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    control: Arc<Control>,
+    bits: ([u32; 3], [u32; 3]),
+    sockets: Vec<Option<(UnixStream, ClientId)>>,
+    uid: u32,
+}
+
+impl Acceptor {
+    fn new(
+        listener: UnixListener,
+        shared: Arc<Shared>,
+        control: Arc<Control>,
+        bits: ([u32; 3], [u32; 3]),
+    ) -> Acceptor {
+        let slots = shared.slots.len();
+        Acceptor {
+            listener,
+            shared,
+            control,
+            bits,
+            sockets: (0..slots).map(|_| None).collect(),
+            // SAFETY: getuid cannot fail.
+            uid: unsafe { libc::getuid() },
+        }
+    }
+
+    fn run(mut self) {
+        while !self.shared.stop.load(Ordering::Acquire) {
+            let mut fds = vec![
+                libc::pollfd {
+                    fd: self.listener.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.shared.wake.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            let watched: Vec<usize> = (0..self.sockets.len())
+                .filter(|&s| self.sockets[s].is_some())
+                .collect();
+            for &s in &watched {
+                let (sock, _) = self.sockets[s].as_ref().expect("watched");
+                fds.push(libc::pollfd {
+                    fd: sock.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            // SAFETY: fds is a valid array of pollfd for the call.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+            if n <= 0 {
+                continue;
+            }
+            if fds[1].revents != 0 {
+                let mut buf = [0u8; 8];
+                // SAFETY: reading 8 bytes from our eventfd into a local buffer.
+                unsafe { libc::read(self.shared.wake.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+                let kicked = std::mem::take(&mut self.shared.mail().kick);
+                for id in kicked {
+                    self.drop_client(id.slot as usize, false);
+                }
+            }
+            for (k, &s) in watched.iter().enumerate() {
+                if fds[2 + k].revents != 0 && self.client_left(s) {
+                    self.drop_client(s, true);
+                }
+            }
+            if fds[0].revents != 0 {
+                while let Ok((sock, _)) = self.listener.accept() {
+                    let _ = self.admit(sock);
+                }
+            }
+        }
+        // Closing every socket tells every client the server is gone.
+        self.sockets.iter_mut().for_each(|s| *s = None);
+    }
+
+    /// Whether the client's socket says it is gone (EOF or error). A client
+    /// sends nothing after its hello; stray bytes are read and ignored.
+    fn client_left(&self, slot: usize) -> bool {
+        let Some((sock, _)) = &self.sockets[slot] else {
+            return false;
+        };
+        let mut buf = [0u8; 64];
+        // SAFETY: a non-blocking read into a local buffer.
+        let n = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        n == 0
+            || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
+    }
+
+    /// Closes a client's socket; `report` tells the serving thread.
+    fn drop_client(&mut self, slot: usize, report: bool) {
+        if let Some((_, id)) = self.sockets[slot].take() {
+            self.shared.departed[slot].store(id.generation, Ordering::Release);
+            if report {
+                self.shared.mail().departed.push(id);
+                self.shared.events.fetch_add(1, Ordering::Release);
+                self.control.doorbell().ring();
+            }
+        }
+    }
+
+    /// The handshake with a new connection.
+    fn admit(&mut self, sock: UnixStream) -> Result<()> {
+        sock.set_nonblocking(false)?;
+        sock.set_read_timeout(Some(Duration::from_secs(1)))?;
+        sock.set_write_timeout(Some(Duration::from_secs(1)))?;
+        let mut hello = [0u8; 8];
+        std::io::Read::read_exact(&mut &sock, &mut hello)?;
+        let answer =
+            |status: u32, id: ClientId| encode(&[status, id.slot, id.generation, PROTOCOL]);
+        let none = ClientId {
+            slot: u32::MAX,
+            generation: 0,
+        };
+        let (pid, uid) = peer_credentials(&sock)?;
+        let reply = |words: Vec<u8>| send_with_fds(&sock, &words, &[]);
+        match decode::<2>(&hello) {
+            Some([HELLO_MAGIC, PROTOCOL]) => {}
+            _ => return reply(answer(WELCOME_PROTOCOL, none)),
+        }
+        if uid != self.uid {
+            return reply(answer(WELCOME_REFUSED, none));
+        }
+        let Some(slot) = (0..self.shared.slots.len()).find(|&s| {
+            self.sockets[s].is_none()
+                && self.shared.slots[s]
+                    .compare_exchange(SLOT_FREE, SLOT_BUSY, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+        }) else {
+            return reply(answer(WELCOME_FULL, none));
+        };
+        let generation = self.shared.generations[slot].fetch_add(1, Ordering::Relaxed) + 1;
+        let id = ClientId {
+            slot: slot as u32,
+            generation,
+        };
+        let made = self.make_conn(id, pid).and_then(|conn| {
+            send_with_fds(
+                &sock,
+                &answer(WELCOME_OK, id),
+                &[conn.channel.mapped.segment.fd()],
+            )?;
+            Ok(conn)
+        });
+        let conn = match made {
+            Ok(c) => c,
+            Err(e) => {
+                self.shared.slots[slot].store(SLOT_FREE, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let e = self.control.entry(slot);
+        e.pid.store(pid, Ordering::Relaxed);
+        e.generation.store(generation, Ordering::Relaxed);
+        e.connected_ns.store(realtime_ns(), Ordering::Relaxed);
+        e.state.store(1, Ordering::Release);
+        sock.set_nonblocking(true)?;
+        self.sockets[slot] = Some((sock, id));
+        self.shared.mail().connected.push(conn);
+        self.shared.events.fetch_add(1, Ordering::Release);
+        self.control.doorbell().ring();
+        Ok(())
+    }
+
+    fn make_conn(&self, id: ClientId, pid: u32) -> Result<Conn> {
+        let channel = Channel::create(id.slot, id.generation, self.bits.0, self.bits.1)?;
+        // SAFETY: the doorbells lie in the mappings the rings' owners keep
+        // alive: the control segment (held by `control`, which outlives the
+        // conns of the server) and the channel segment.
+        let (requests, responses) = unsafe {
+            (
+                PriorityReceiver::new(
+                    channel.receivers(0)?,
+                    std::ptr::NonNull::from(self.control.doorbell()),
+                ),
+                PrioritySender::new(channel.senders(3)?, channel.doorbell_ptr()),
+            )
+        };
+        Ok(Conn {
+            id,
+            pid,
+            requests,
+            responses,
+            channel,
+            departing: false,
+            skip_left: 0,
+            skip_span: 0,
+        })
+    }
+}
+
+/// The pid and uid of the process at the other end of `sock`.
+fn peer_credentials(sock: &UnixStream) -> Result<(u32, u32)> {
+    // SAFETY: an all-zero ucred is valid.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok((cred.pid as u32, cred.uid))
+}

@@ -1,0 +1,300 @@
+//! The transport in one process: priorities, replies, slots, policies,
+//! shutdown and takeover, hostile scribbles.
+
+use super::*;
+use crate::msg::Priority::{Critical, High, Low};
+use std::time::Duration;
+
+fn name(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "rmpsc-transport-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+const T: Option<Duration> = Some(Duration::from_secs(5));
+
+fn small() -> ServerOptions {
+    ServerOptions {
+        max_clients: 4,
+        request_capacity: 64 << 10,
+        response_capacity: 64 << 10,
+        ..ServerOptions::default()
+    }
+}
+
+fn drain(server: &mut Server) -> Vec<(ClientId, Priority, Vec<u8>)> {
+    let mut got = Vec::new();
+    while server
+        .serve(usize::MAX, |r| {
+            got.push((r.client, r.priority, r.payload().to_vec()))
+        })
+        .unwrap()
+        > 0
+    {}
+    got
+}
+
+#[test]
+fn priorities_are_served_highest_first_and_fifo_within() {
+    let n = name("prio");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut a = Client::connect(&n, ClientOptions::default()).unwrap();
+    let mut b = Client::connect(&n, ClientOptions::default()).unwrap();
+    assert_ne!(a.id(), b.id());
+    for i in 0..10u8 {
+        a.send(Low, &[b'l', i]).unwrap();
+        b.send(High, &[b'h', i]).unwrap();
+        a.send(Critical, &[b'c', i]).unwrap();
+    }
+    b.send(Critical, b"b-critical").unwrap();
+    server.wait(T).unwrap();
+    let got = drain(&mut server);
+    assert_eq!(got.len(), 31);
+    let order: Vec<Priority> = got.iter().map(|g| g.1).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "Critical, then High, then Low");
+    for (p, tag) in [(Critical, b'c'), (High, b'h'), (Low, b'l')] {
+        let seq: Vec<u8> = got
+            .iter()
+            .filter(|g| g.1 == p && g.2[0] == tag)
+            .map(|g| g.2[1])
+            .collect();
+        assert_eq!(seq, (0..10).collect::<Vec<u8>>(), "FIFO within {p:?}");
+    }
+    assert!(got.iter().any(|g| g.0 == b.id() && g.2 == b"b-critical"));
+}
+
+#[test]
+fn replies_reach_the_client_they_answer() {
+    let n = name("reply");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut clients: Vec<Client> = (0..3)
+        .map(|_| Client::connect(&n, ClientOptions::default()).unwrap())
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send(High, format!("ping {i}").as_bytes()).unwrap();
+    }
+    let mut seen = 0;
+    while seen < 3 {
+        server.wait(T).unwrap();
+        while let Some((from, text)) = server
+            .try_recv()
+            .unwrap()
+            .map(|req| (req.client, req.payload().to_vec()))
+        {
+            let mut reply = b"pong:".to_vec();
+            reply.extend_from_slice(&text);
+            server.send(from, Low, &reply).unwrap();
+            seen += 1;
+        }
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let r = c.recv(T).unwrap();
+        assert_eq!(r.priority, Low);
+        assert_eq!(r.payload(), format!("pong:ping {i}").as_bytes());
+    }
+    // Zero copy both ways.
+    let buf = clients[0].claim(Critical, 5).unwrap();
+    buf.copy_from_slice(b"hello");
+    clients[0].commit(5).unwrap();
+    server.wait(T).unwrap();
+    let req = server.try_recv().unwrap().unwrap();
+    assert_eq!((req.priority, req.payload()), (Critical, &b"hello"[..]));
+    let id = req.client;
+    drop(req);
+    server.claim(id, High, 3).unwrap().copy_from_slice(b"abc");
+    server.commit(3).unwrap();
+    assert_eq!(clients[0].recv(T).unwrap().payload(), b"abc");
+}
+
+#[test]
+fn slots_run_out_and_come_back() {
+    let n = name("slots");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut clients: Vec<Client> = (0..4)
+        .map(|_| Client::connect(&n, ClientOptions::default()).unwrap())
+        .collect();
+    assert!(matches!(
+        Client::connect(&n, ClientOptions::default()),
+        Err(Error::Full)
+    ));
+    let gone = clients.remove(1);
+    let gone_id = gone.id();
+    gone.close();
+    // The server reaps the slot once it sees the socket close.
+    let start = std::time::Instant::now();
+    loop {
+        let _ = server.serve(16, |_| {});
+        if server.clients().len() == 3 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "departure not seen"
+        );
+        let _ = server.wait(Some(Duration::from_millis(20)));
+    }
+    assert!(matches!(
+        server.send(gone_id, High, b"x"),
+        Err(Error::Disconnected)
+    ));
+    let again = Client::connect(&n, ClientOptions::default()).unwrap();
+    assert_eq!(again.id().slot, gone_id.slot);
+    assert_ne!(again.id().generation, gone_id.generation);
+    assert!(server.is_client_alive(clients[0].id(), Duration::from_secs(1)));
+}
+
+#[test]
+fn policies_and_backpressure() {
+    let n = name("policy");
+    let _server = Server::create(&n, small()).unwrap();
+    let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+    assert_eq!(c.backpressure(), 0.0);
+    let msg = [7u8; 1000];
+    let mut sent = 0;
+    while c.send_with(Low, &msg, SendPolicy::Fail).is_ok() {
+        sent += 1;
+    }
+    assert!(sent > 5);
+    assert!(c.backpressure() > 0.9, "{}", c.backpressure());
+    assert!(matches!(
+        c.send_with(Low, &msg, SendPolicy::Fail),
+        Err(Error::Full)
+    ));
+    assert!(!c.send_with(Low, &msg, SendPolicy::DropLow(None)).unwrap());
+    assert_eq!(c.dropped(), 1);
+    // High has its own ring: not affected by Low's backlog.
+    assert!(c.send_with(High, &msg, SendPolicy::DropLow(None)).unwrap());
+    assert!(matches!(
+        c.send_with(
+            Low,
+            &msg,
+            SendPolicy::Block(Some(Duration::from_millis(30)))
+        ),
+        Err(Error::TimedOut)
+    ));
+    assert!(matches!(
+        c.send(Low, &vec![0u8; 1 << 20]),
+        Err(Error::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn a_shut_down_server_disconnects_clients_and_a_new_one_takes_the_name() {
+    let n = name("shutdown");
+    let server = Server::create(&n, small()).unwrap();
+    assert!(matches!(Server::create(&n, small()), Err(Error::Busy(_))));
+    let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+    assert!(c.is_server_alive(Duration::from_secs(1)));
+    let waiter = std::thread::spawn(move || {
+        let r = c.recv(None).map(|_| ());
+        (r, c)
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    server.shutdown();
+    let (r, mut c) = waiter.join().unwrap();
+    assert!(matches!(r, Err(Error::Disconnected)));
+    assert!(matches!(c.send(High, b"x"), Err(Error::Disconnected)));
+    assert!(!c.is_server_alive(Duration::from_secs(1)));
+    assert!(matches!(
+        Client::connect(&n, ClientOptions::default()),
+        Err(Error::Disconnected)
+    ));
+    let mut again = Server::create(&n, small()).unwrap();
+    let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+    c.send(High, b"hi").unwrap();
+    again.wait(T).unwrap();
+    assert_eq!(drain(&mut again).len(), 1);
+}
+
+#[test]
+fn bad_options_and_a_foreign_control_segment_are_refused() {
+    let n = name("bad");
+    let bad = ServerOptions {
+        max_clients: 0,
+        ..small()
+    };
+    assert!(matches!(
+        Server::create(&n, bad),
+        Err(Error::InvalidArgument(_))
+    ));
+    let bad = ServerOptions {
+        split: crate::msg::Split {
+            critical: 50,
+            high: 50,
+            low: 50,
+        },
+        ..small()
+    };
+    assert!(matches!(
+        Server::create(&n, bad),
+        Err(Error::InvalidArgument(_))
+    ));
+    // A control segment of another protocol version.
+    let server = Server::create(&n, small()).unwrap();
+    server
+        .control
+        .server()
+        .protocol
+        .store(PROTOCOL + 1, Ordering::Relaxed);
+    match Client::connect(&n, ClientOptions::default()) {
+        Err(Error::InvalidHeader(m)) => assert!(m.contains("protocol"), "{m}"),
+        other => panic!("expected a protocol error, got {:?}", other.map(|c| c.id())),
+    }
+    // Not a server at all: a message ring under the name.
+    let other = name("notaserver");
+    let _ring = crate::msg::MessageRing::create(Some(&other), 12).unwrap();
+    assert!(matches!(
+        Client::connect(&other, ClientOptions::default()),
+        Err(Error::InvalidHeader(_))
+    ));
+    let _ = crate::shm::unlink(&crate::shm::resolve_name(&other).unwrap());
+}
+
+#[test]
+fn a_client_that_scribbles_its_rings_is_cut_off_and_the_others_go_on() {
+    let n = name("hostile");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut good = Client::connect(&n, ClientOptions::default()).unwrap();
+    let mut bad = Client::connect(&n, ClientOptions::default()).unwrap();
+    bad.send(High, b"before").unwrap();
+    // The hostile client overwrites its High request ring's tail and the
+    // record it published, and the control segment's doorbell.
+    let seg = &bad._channel.mapped.segment;
+    // SAFETY: test scribbles inside the client's own mapping.
+    unsafe {
+        let base = seg.base().as_ptr();
+        let indices = base.add(CHANNEL_RINGS + INDICES);
+        indices.cast::<u64>().write_volatile(u64::MAX - 5); // tail
+        let data = base.add(CHANNEL_DATA + (1 << bad._channel.bits[0]));
+        data.cast::<u32>().write_volatile(0x7fff_ffff); // record length
+    }
+    bad.control
+        .doorbell()
+        .waiters
+        .store(u32::MAX, Ordering::Relaxed);
+    good.send(High, b"fine").unwrap();
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        let _ = server.serve(64, |r| got.push((r.client, r.payload().to_vec())));
+        if server.clients().len() == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(got.iter().any(|g| g.0 == good.id() && g.1 == b"fine"));
+    assert_eq!(
+        server.clients().len(),
+        1,
+        "the hostile client was disconnected"
+    );
+    assert!(matches!(bad.recv(T), Err(Error::Disconnected)));
+    good.send(Critical, b"still").unwrap();
+    server.wait(T).unwrap();
+    assert_eq!(drain(&mut server)[0].2, b"still");
+}
