@@ -169,12 +169,13 @@ impl Client {
         self.id
     }
 
-    /// `Disconnected` once the server shut down or died. The shutdown flag
-    /// is one load; the socket is asked only where `deep`.
+    /// `Disconnected` once the server shut down or died. The socket is the
+    /// authority (a hostile client can scribble the control segment's state
+    /// word, not close our socket): it is asked where `deep`, or when the
+    /// state word says the server is no longer running.
     fn check(&self, deep: bool) -> Result<()> {
-        if self.control.server().state.load(Ordering::Acquire) != STATE_RUNNING
-            || (deep && socket_closed(&self.socket))
-        {
+        let running = self.control.server().state.load(Ordering::Acquire) == STATE_RUNNING;
+        if (deep || !running) && socket_closed(&self.socket) {
             return Err(Error::Disconnected);
         }
         Ok(())
@@ -196,11 +197,9 @@ impl Client {
         policy: SendPolicy,
     ) -> Result<bool> {
         self.check(false)?;
-        let (control, socket) = (&self.control, &self.socket);
+        let socket = &self.socket;
         let sent = send_with_policy(&mut self.requests, priority, payload, policy, || {
-            if control.server().state.load(Ordering::Acquire) != STATE_RUNNING
-                || socket_closed(socket)
-            {
+            if socket_closed(socket) {
                 Err(Error::Disconnected)
             } else {
                 Ok(())
@@ -274,9 +273,7 @@ impl Client {
             || responses.has_any(),
             |slice| responses.park(slice),
             || {
-                if self.control.server().state.load(Ordering::Acquire) != STATE_RUNNING
-                    || socket_closed(&self.socket)
-                {
+                if socket_closed(&self.socket) {
                     Err(Error::Disconnected)
                 } else {
                     Ok(())
@@ -301,8 +298,9 @@ impl Client {
         self.dropped
     }
 
-    /// Whether the server is running, its socket open, and its heartbeat
-    /// younger than `timeout`.
+    /// Whether the server's socket is open and its heartbeat younger than
+    /// `timeout` (the heartbeat tells a stopped server from a running one;
+    /// it lives in the shared control segment, so it is advisory).
     pub fn is_server_alive(&self, timeout: Duration) -> bool {
         if self.check(true).is_err() {
             return false;

@@ -601,14 +601,21 @@ impl Server {
         // The name goes while the socket is still ours: no later server's
         // control segment can be removed by mistake.
         let _ = self.control.mapped.segment.unlink();
-        self.sync();
-        for c in self.conns.iter().flatten() {
-            c.responses.signal();
-        }
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake_acceptor();
         if let Some(t) = self.acceptor.take() {
             let _ = t.join();
+        }
+        // Again: the acceptor's last repair may have raced the first store.
+        self.control
+            .server()
+            .state
+            .store(STATE_SHUT_DOWN, Ordering::Release);
+        // Every socket is closed now: wake the clients that sleep, so they
+        // see it at once.
+        self.sync();
+        for c in self.conns.iter().flatten() {
+            c.responses.signal();
         }
         // Conns that connected in the meantime are dropped with the mail.
         self.conns.iter_mut().for_each(|c| *c = None);
@@ -678,6 +685,7 @@ impl Acceptor {
             }
             // SAFETY: fds is a valid array of pollfd for the call.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+            self.repair();
             if n <= 0 {
                 continue;
             }
@@ -703,6 +711,18 @@ impl Acceptor {
         }
         // Closing every socket tells every client the server is gone.
         self.sockets.iter_mut().for_each(|s| *s = None);
+    }
+
+    /// Rewrites what new clients read from the control segment, in case a
+    /// hostile client scribbled it (the server itself trusts none of it).
+    fn repair(&self) {
+        let m = &self.control.mapped;
+        m.header().init(&m.geometry);
+        let s = self.control.server();
+        s.max_clients
+            .store(self.shared.slots.len() as u32, Ordering::Relaxed);
+        s.protocol.store(PROTOCOL, Ordering::Relaxed);
+        s.state.store(STATE_RUNNING, Ordering::Release);
     }
 
     /// Whether the client's socket says it is gone (EOF or error). A client

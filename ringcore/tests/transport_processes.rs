@@ -1,0 +1,327 @@
+//! The transport across real processes: this binary re-executes itself as
+//! the child (`TRANSPORT_CHILD` names the role). Many client processes at
+//! once, a client and a server killed with SIGKILL, a hostile client.
+
+use ringcore::msg::transport::{
+    Client, ClientId, ClientOptions, SendPolicy, Server, ServerOptions,
+};
+use ringcore::msg::Priority;
+use ringcore::Error;
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// FNV-1a of the body: the last 4 bytes of every message.
+fn checksum(data: &[u8]) -> u32 {
+    data.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Message `seq` of a priority: the sequence number, the priority, 0..=300
+/// bytes derived from both, and the checksum of all that.
+fn message(seq: u64, p: Priority) -> Vec<u8> {
+    let len = ((seq.wrapping_mul(2_654_435_761) >> 9) % 301) as usize;
+    let mut m = seq.to_le_bytes().to_vec();
+    m.push(p as u8);
+    m.extend((0..len).map(|i| (i as u64 ^ seq) as u8));
+    let c = checksum(&m);
+    m.extend_from_slice(&c.to_le_bytes());
+    m
+}
+
+/// Checks a message and returns its sequence number.
+fn check(m: &[u8], p: Priority) -> u64 {
+    let (body, sum) = m.split_at(m.len() - 4);
+    assert_eq!(checksum(body).to_le_bytes(), sum, "torn message");
+    assert_eq!(body[8], p as u8, "delivered at the wrong priority");
+    u64::from_le_bytes(body[..8].try_into().unwrap())
+}
+
+fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+fn spawn(role: &str, name: &str, count: u64) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env("TRANSPORT_CHILD", role)
+        .env("TRANSPORT_NAME", name)
+        .env("TRANSPORT_COUNT", count.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn kill9(child: &mut Child) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+/// The child side; a no-op when run as a normal test.
+#[test]
+fn child_entry() {
+    let (Ok(role), Ok(name)) = (
+        std::env::var("TRANSPORT_CHILD"),
+        std::env::var("TRANSPORT_NAME"),
+    ) else {
+        return;
+    };
+    let count: u64 = std::env::var("TRANSPORT_COUNT").unwrap().parse().unwrap();
+    match role.as_str() {
+        // Sends `count` messages at pseudo-random priorities (0: forever),
+        // numbered per priority.
+        "client" => {
+            let mut c = Client::connect(&name, ClientOptions::default()).unwrap();
+            let mut seed = std::process::id() as u64 | 1;
+            let mut next = [0u64; 3];
+            let mut sent = 0;
+            while count == 0 || sent < count {
+                let p = Priority::ALL[(xorshift(&mut seed) % 3) as usize];
+                let m = message(next[p.index()], p);
+                assert!(c.send(p, &m).unwrap());
+                next[p.index()] += 1;
+                sent += 1;
+            }
+        }
+        // Serves and echoes forever (until killed).
+        "server" => {
+            let mut s = Server::create(&name, ServerOptions::default()).unwrap();
+            loop {
+                let mut replies = Vec::new();
+                s.serve(256, |r| {
+                    replies.push((r.client, r.priority, r.payload().to_vec()))
+                })
+                .unwrap();
+                for (c, p, m) in replies {
+                    let _ = s.send_with(c, p, &m, SendPolicy::Block(Some(Duration::from_secs(1))));
+                }
+                let _ = s.wait(Some(Duration::from_millis(100)));
+            }
+        }
+        // Sends a little, then scribbles over its own rings and the
+        // control segment, then keeps sending garbage.
+        "hostile" => {
+            let mut c = Client::connect(&name, ClientOptions::default()).unwrap();
+            c.send(Priority::High, &message(0, Priority::High)).unwrap();
+            scribble(&name);
+            for _ in 0..1000 {
+                let _ = c.send_with(Priority::Low, b"garbage", SendPolicy::Fail);
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// Overwrites every byte of every shared mapping this process has of the
+/// channel (its memfd and the control segment) with pseudo-random bytes.
+fn scribble(name: &str) {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let mut seed = 0x1234_5678_9abc_def1u64;
+    for line in maps.lines() {
+        let shared = line
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|p| p.starts_with("rw-s"));
+        if !shared || !(line.contains("memfd:ringmpsc") || line.contains(name)) {
+            continue;
+        }
+        let range = line.split_whitespace().next().unwrap();
+        let (a, b) = range.split_once('-').unwrap();
+        let (a, b) = (
+            usize::from_str_radix(a, 16).unwrap(),
+            usize::from_str_radix(b, 16).unwrap(),
+        );
+        for addr in (a..b).step_by(8) {
+            // SAFETY: inside a writable shared mapping of this process
+            // (the test's deliberate vandalism of its own segments).
+            unsafe { (addr as *mut u64).write_volatile(xorshift(&mut seed)) };
+        }
+    }
+}
+
+/// Serves until `done(received)` holds, checking per-client per-priority
+/// order; returns what each client delivered per priority.
+fn serve_checked(
+    server: &mut Server,
+    deadline: Duration,
+    mut done: impl FnMut(&HashMap<(ClientId, Priority), u64>) -> bool,
+) -> HashMap<(ClientId, Priority), u64> {
+    let mut next: HashMap<(ClientId, Priority), u64> = HashMap::new();
+    let start = Instant::now();
+    while !done(&next) {
+        assert!(start.elapsed() < deadline, "timed out: {next:?}");
+        let n = server
+            .serve(1024, |r| {
+                let seq = check(r.payload(), r.priority);
+                let e = next.entry((r.client, r.priority)).or_insert(0);
+                assert_eq!(
+                    seq, *e,
+                    "{} {:?}: lost, duplicated or reordered",
+                    r.client, r.priority
+                );
+                *e += 1;
+            })
+            .unwrap();
+        if n == 0 {
+            let _ = server.wait(Some(Duration::from_millis(50)));
+        }
+    }
+    next
+}
+
+#[test]
+fn eight_client_processes_each_deliver_everything_in_order() {
+    const PER_CLIENT: u64 = 100_000;
+    let name = format!("rmpsc-tp-many-{}", std::process::id());
+    let mut server = Server::create(
+        &name,
+        ServerOptions {
+            request_capacity: 256 << 10,
+            ..ServerOptions::default()
+        },
+    )
+    .unwrap();
+    let mut children: Vec<Child> = (0..8).map(|_| spawn("client", &name, PER_CLIENT)).collect();
+    let got = serve_checked(&mut server, Duration::from_secs(120), |next| {
+        let mut per_client: HashMap<ClientId, u64> = HashMap::new();
+        for ((c, _), n) in next {
+            *per_client.entry(*c).or_insert(0) += n;
+        }
+        per_client.len() == 8 && per_client.values().all(|&n| n == PER_CLIENT)
+    });
+    for c in &mut children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert_eq!(got.values().sum::<u64>(), 8 * PER_CLIENT);
+    // Every client used every priority.
+    assert_eq!(got.len(), 8 * 3);
+}
+
+#[test]
+fn a_client_killed_mid_send_leaves_whole_messages_and_its_slot_is_reclaimed() {
+    let name = format!("rmpsc-tp-kill-client-{}", std::process::id());
+    let mut server = Server::create(
+        &name,
+        ServerOptions {
+            max_clients: 2,
+            ..ServerOptions::default()
+        },
+    )
+    .unwrap();
+    for round in 0..3 {
+        let mut child = spawn("client", &name, 0);
+        let got = serve_checked(&mut server, Duration::from_secs(30), |next| {
+            next.values().sum::<u64>() > 20_000
+        });
+        kill9(&mut child);
+        // Everything it committed arrives, in order, whole; then it is gone.
+        let start = Instant::now();
+        let mut next = got;
+        loop {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "round {round}: death not seen"
+            );
+            let n = server
+                .serve(1024, |r| {
+                    let e = next.entry((r.client, r.priority)).or_insert(0);
+                    assert_eq!(check(r.payload(), r.priority), *e);
+                    *e += 1;
+                })
+                .unwrap();
+            if n == 0 && server.clients().is_empty() {
+                break;
+            }
+            let _ = server.wait(Some(Duration::from_millis(20)));
+        }
+        // The slot is free again: two clients fit.
+        let a = Client::connect(&name, ClientOptions::default()).unwrap();
+        let b = Client::connect(&name, ClientOptions::default()).unwrap();
+        drop((a, b));
+    }
+}
+
+#[test]
+fn a_server_killed_mid_serve_is_detected_and_replaced() {
+    let name = format!("rmpsc-tp-kill-server-{}", std::process::id());
+    let mut server = spawn("server", &name, 0);
+    let start = Instant::now();
+    let mut c = loop {
+        match Client::connect(&name, ClientOptions::default()) {
+            Ok(c) => break c,
+            Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    for seq in 0..1000 {
+        let m = message(seq, Priority::High);
+        c.send(Priority::High, &m).unwrap();
+        let r = c.recv(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(r.payload(), &m[..]);
+    }
+    assert!(c.is_server_alive(Duration::from_secs(1)));
+    kill9(&mut server);
+    // A blocked call notices within its liveness slice.
+    let t = Instant::now();
+    assert!(matches!(c.recv(None), Err(Error::Disconnected)));
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(!c.is_server_alive(Duration::from_secs(10)));
+    // A fill-up waits for room no longer than the slice either.
+    let t = Instant::now();
+    let err = loop {
+        if let Err(e) = c.send(Priority::Low, &[0u8; 1000]) {
+            break e;
+        }
+    };
+    assert!(matches!(err, Error::Disconnected), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // The name is stale: a new server takes it over.
+    let mut again = Server::create(&name, ServerOptions::default()).unwrap();
+    let mut c = Client::connect(&name, ClientOptions::default()).unwrap();
+    c.send(Priority::Critical, b"hello again").unwrap();
+    again.wait(Some(Duration::from_secs(5))).unwrap();
+    let r = again.try_recv().unwrap().unwrap();
+    assert_eq!(r.payload(), b"hello again");
+}
+
+#[test]
+fn a_hostile_client_cannot_crash_the_server_or_disturb_the_others() {
+    let name = format!("rmpsc-tp-hostile-{}", std::process::id());
+    let mut server = Server::create(&name, ServerOptions::default()).unwrap();
+    let mut good = Client::connect(&name, ClientOptions::default()).unwrap();
+    let mut hostile = spawn("hostile", &name, 0);
+    let mut next = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        let m = message(next, Priority::High);
+        good.send(Priority::High, &m).unwrap();
+        let mut ok = 0;
+        server
+            .serve(1024, |r| {
+                if r.client == good.id() {
+                    assert_eq!(check(r.payload(), r.priority), next);
+                    ok += 1;
+                }
+            })
+            .unwrap();
+        next += ok;
+        let _ = server.wait(Some(Duration::from_millis(5)));
+    }
+    assert!(next > 100, "the good client was served ({next})");
+    let _ = hostile.wait();
+    for info in server.clients() {
+        assert!(info.backpressure >= 0.0 && info.backpressure <= 1.0);
+    }
+}
