@@ -20,8 +20,8 @@ STATIC   := $(LIBDIR)/libringmpsc.a -lpthread -ldl -lm
 VENV     := $(BUILD)/venv
 PY       := $(VENV)/bin/python
 
-C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/pool_peer $(BUILD)/log_peer
-C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan
+C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
+C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
 
 .PHONY: all lib c python header test test-rust test-c test-python lint demo bench loom miri install install-check clean
 
@@ -84,6 +84,8 @@ test-c: c install-check
 	$(BUILD)/test_channel_asan
 	$(BUILD)/test_log
 	$(BUILD)/test_log_asan
+	$(BUILD)/test_transport
+	$(BUILD)/test_transport_asan
 	$(BUILD)/ring_threads_asan 2000000
 	$(BUILD)/ring_threads_cpp 2000000
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/test_ring

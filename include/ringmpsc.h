@@ -110,6 +110,31 @@
 // Size of the segment header; the data area starts at this offset.
 #define RMPSC_SEG_HEADER_SIZE 512
 
+// Priority: time-critical control messages, read first.
+#define RMPSC_PRIORITY_CRITICAL 0
+
+// Priority: ordinary traffic.
+#define RMPSC_PRIORITY_HIGH 1
+
+// Priority: background traffic, dropped first under RMPSC_POLICY_DROP_LOW.
+#define RMPSC_PRIORITY_LOW 2
+
+// Send policy: the side's default (server: fail; client: block).
+#define RMPSC_POLICY_DEFAULT 0
+
+// Send policy: fail at once with RMPSC_EFULL when the ring is full.
+#define RMPSC_POLICY_FAIL 1
+
+// Send policy: wait for room up to `policy_timeout_ns` (negative: no limit).
+#define RMPSC_POLICY_BLOCK 2
+
+// Send policy: drop a Low message at once (reported through `queued`),
+// wait for room for Critical and High as RMPSC_POLICY_BLOCK does.
+#define RMPSC_POLICY_DROP_LOW 3
+
+// A client of a channel (opaque). One thread at a time.
+typedef struct rmpsc_client_t rmpsc_client_t;
+
 // A listening Unix socket that hands out descriptors (opaque); its socket
 // file is removed when freed.
 typedef struct rmpsc_fd_server_t rmpsc_fd_server_t;
@@ -144,6 +169,9 @@ typedef struct rmpsc_pool_t rmpsc_pool_t;
 // rmpsc_ring_new (both sides), or one side of a shared ring from
 // rmpsc_shared_producer / rmpsc_shared_consumer.
 typedef struct rmpsc_ring_t rmpsc_ring_t;
+
+// The server of a channel (opaque). One thread at a time.
+typedef struct rmpsc_server_t rmpsc_server_t;
 
 // A shared-memory ring of fixed-size slots (opaque): the mapping of a
 // segment that several processes open. Take a side with
@@ -236,6 +264,70 @@ typedef struct {
   // Payload bytes.
   size_t len;
 } rmpsc_log_message_t;
+
+// Options of a server; zero-initialise it (`= {0}`) for the defaults.
+typedef struct {
+  // Most clients at once (0: 64).
+  uint32_t max_clients;
+  // Bytes of each client's request rings (0: 1 MiB).
+  uint64_t request_capacity;
+  // Bytes of each client's response rings (0: 1 MiB).
+  uint64_t response_capacity;
+  // Percent of each direction for Critical, High, Low (all 0: 20/50/30).
+  uint8_t split[3];
+  // One of RMPSC_POLICY_* for replies.
+  int policy;
+  // Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns (negative: no limit).
+  int64_t policy_timeout_ns;
+} rmpsc_server_options_t;
+
+// A client as the server names it: slot and the slot's generation.
+typedef struct {
+  // Slot, 0 to max_clients - 1.
+  uint32_t slot;
+  // The slot's connection count when this client connected.
+  uint32_t generation;
+} rmpsc_client_id_t;
+
+// A request handed to an rmpsc_server_serve callback; `data` is in place
+// in the client's ring and valid only during the callback.
+typedef struct {
+  // Who sent it.
+  rmpsc_client_id_t client;
+  // RMPSC_PRIORITY_*.
+  int priority;
+  // The payload.
+  const void *data;
+  // Payload bytes.
+  size_t len;
+} rmpsc_request_t;
+
+// Called by rmpsc_server_serve for each request.
+typedef void (*rmpsc_serve_fn)(void *ctx, const rmpsc_request_t *request);
+
+// What the server knows of a client.
+typedef struct {
+  // The client's id.
+  rmpsc_client_id_t id;
+  // Its process.
+  uint32_t pid;
+  // The fill of its fullest request ring, 0 to 1.
+  float backpressure;
+} rmpsc_client_info_t;
+
+// Options of a client; zero-initialise it for the defaults.
+typedef struct {
+  // How long to wait for the server in ns (0: 1 s).
+  int64_t connect_timeout_ns;
+  // One of RMPSC_POLICY_* for requests.
+  int policy;
+  // Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns (negative: no limit).
+  int64_t policy_timeout_ns;
+} rmpsc_client_options_t;
+
+// Called by rmpsc_client_recv_batch for each response; `data` is valid
+// only during the call.
+typedef void (*rmpsc_response_fn)(void *ctx, int priority, const void *data, size_t len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -742,6 +834,143 @@ int rmpsc_shared_unlink(rmpsc_shared_t *s);
 // live process holds a side; `*removed` (may be NULL) tells whether it was.
 // Thread-safe.
 int rmpsc_shm_remove_if_stale(const char *name, bool *removed);
+
+// Creates the channel `name` (a bare name lives under /dev/shm) and starts
+// accepting clients; `options` may be NULL. Errors: RMPSC_EBUSY (a live
+// server holds the name), RMPSC_EINVAL, RMPSC_EIO. Thread-safe.
+int rmpsc_server_create(const char *name,
+                        const rmpsc_server_options_t *options,
+                        rmpsc_server_t **out_server);
+
+// Shuts the server down (clients get RMPSC_EDISCONNECTED) and frees it.
+// NULL is ignored.
+void rmpsc_server_free(rmpsc_server_t *s);
+
+// Calls `f(ctx, request)` for up to `max` requests in place, every
+// client's Critical first, then High, then Low; the count goes to
+// `*count`. Server thread.
+int rmpsc_server_serve(rmpsc_server_t *s, size_t max, rmpsc_serve_fn f, void *ctx, size_t *count);
+
+// Copies the next request into `buf` (`cap` bytes), waiting up to
+// `timeout_ns` (0: do not wait; negative: no limit); sender, priority and
+// length go to the out-pointers. Errors: RMPSC_EEMPTY (timeout 0, nothing
+// waits), RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (`*len` says how big; the
+// request stays queued). Server thread.
+int rmpsc_server_recv(rmpsc_server_t *s,
+                      int64_t timeout_ns,
+                      void *buf,
+                      size_t cap,
+                      rmpsc_client_id_t *client,
+                      int *prio,
+                      size_t *len);
+
+// Waits up to `timeout_ns` until a request may be waiting. Errors:
+// RMPSC_ETIMEDOUT. Server thread.
+int rmpsc_server_wait(rmpsc_server_t *s, int64_t timeout_ns);
+
+// Sends `len` bytes to `client` at `priority` under the server's policy;
+// `*queued` (may be NULL) is false when RMPSC_POLICY_DROP_LOW dropped it.
+// Errors: RMPSC_EFULL, RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE,
+// RMPSC_EDISCONNECTED (the client is gone). Server thread.
+int rmpsc_server_send(rmpsc_server_t *s,
+                      rmpsc_client_id_t client,
+                      int prio,
+                      const void *data,
+                      size_t len,
+                      bool *queued);
+
+// Claims room for a `len`-byte reply to `client`, to write in place at
+// `*buf`; publish with rmpsc_server_commit. Server thread.
+int rmpsc_server_claim(rmpsc_server_t *s,
+                       rmpsc_client_id_t client,
+                       int prio,
+                       size_t len,
+                       void **buf);
+
+// Publishes the first `len` bytes of the claimed reply. Server thread.
+int rmpsc_server_commit(rmpsc_server_t *s, size_t len);
+
+// Wakes `client` if it sleeps in a wait. Server thread.
+int rmpsc_server_signal(rmpsc_server_t *s, rmpsc_client_id_t client);
+
+// Lists up to `max` connected clients into `infos`; the number listed goes
+// to `*count`. Server thread.
+int rmpsc_server_clients(rmpsc_server_t *s, rmpsc_client_info_t *infos, size_t max, size_t *count);
+
+// The fill of `client`'s fullest request ring (0 to 1) to `*level`.
+// Server thread.
+int rmpsc_server_backpressure(rmpsc_server_t *s, rmpsc_client_id_t client, float *level);
+
+// Whether `client` is connected and stamped its heartbeat within
+// `timeout_ns`. Server thread.
+bool rmpsc_server_is_client_alive(rmpsc_server_t *s, rmpsc_client_id_t client, int64_t timeout_ns);
+
+// Disconnects `client`. Server thread.
+int rmpsc_server_disconnect(rmpsc_server_t *s, rmpsc_client_id_t client);
+
+// Connects to the channel `name`; `options` may be NULL. Errors:
+// RMPSC_EDISCONNECTED (no live server), RMPSC_EFULL (no free slot),
+// RMPSC_EHEADER (another protocol or format version), RMPSC_EIO (refused:
+// another user). Thread-safe.
+int rmpsc_client_connect(const char *name,
+                         const rmpsc_client_options_t *options,
+                         rmpsc_client_t **out_client);
+
+// Leaves the channel and frees the client. NULL is ignored.
+void rmpsc_client_free(rmpsc_client_t *c);
+
+// This client's id, as the server sees it. Client thread.
+int rmpsc_client_id(rmpsc_client_t *c, rmpsc_client_id_t *out_id);
+
+// Sends `len` bytes at `priority` under the client's policy; `*queued`
+// (may be NULL) is false when RMPSC_POLICY_DROP_LOW dropped it. Errors:
+// RMPSC_EFULL, RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE, RMPSC_EDISCONNECTED.
+// Client thread.
+int rmpsc_client_send(rmpsc_client_t *c, int prio, const void *data, size_t len, bool *queued);
+
+// Claims room for a `len`-byte request, to write in place at `*buf`;
+// publish with rmpsc_client_commit. Client thread.
+int rmpsc_client_claim(rmpsc_client_t *c, int prio, size_t len, void **buf);
+
+// Publishes the first `len` bytes of the claimed request. Client thread.
+int rmpsc_client_commit(rmpsc_client_t *c, size_t len);
+
+// Copies the next response into `buf`, waiting up to `timeout_ns` (0: do
+// not wait; negative: no limit); priority and length go to the
+// out-pointers. Errors: RMPSC_EEMPTY, RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE
+// (`*len` says how big; it stays queued), RMPSC_EDISCONNECTED. Client thread.
+int rmpsc_client_recv(rmpsc_client_t *c,
+                      int64_t timeout_ns,
+                      void *buf,
+                      size_t cap,
+                      int *prio,
+                      size_t *len);
+
+// Calls `f(ctx, priority, data, len)` for up to `max` responses in place,
+// highest priority first; the count goes to `*count`. Client thread.
+int rmpsc_client_recv_batch(rmpsc_client_t *c,
+                            size_t max,
+                            rmpsc_response_fn f,
+                            void *ctx,
+                            size_t *count);
+
+// Waits up to `timeout_ns` until a response waits. Errors:
+// RMPSC_ETIMEDOUT, RMPSC_EDISCONNECTED. Client thread.
+int rmpsc_client_wait(rmpsc_client_t *c, int64_t timeout_ns);
+
+// Rings the server's doorbell. Client thread.
+int rmpsc_client_signal(rmpsc_client_t *c);
+
+// The fill of this client's fullest request ring, 0 to 1 (-1 for NULL).
+// Client thread.
+float rmpsc_client_backpressure(rmpsc_client_t *c);
+
+// Whether the server's socket is open and its heartbeat younger than
+// `timeout_ns`. Client thread.
+bool rmpsc_client_is_server_alive(rmpsc_client_t *c, int64_t timeout_ns);
+
+// Low messages dropped by RMPSC_POLICY_DROP_LOW so far. Client thread.
+uint64_t rmpsc_client_dropped(rmpsc_client_t *c);
 
 #ifdef __cplusplus
 }  // extern "C"

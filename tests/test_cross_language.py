@@ -151,3 +151,88 @@ def test_a_live_reader_joins_a_python_log_mid_stream(tmp_path, reader):
             live.kill()
     assert live.returncode == 0
     assert "records 20000..50000" in out
+
+
+TRANSPORT_PEERS = {
+    "c": [str(ROOT / "build" / "transport_peer")],
+    "rust": [str(ROOT / "target" / "release" / "examples" / "transport_peer")],
+    "python": [sys.executable, str(ROOT / "python" / "examples" / "transport_peer.py")],
+}
+sys.path.insert(0, str(ROOT / "python" / "examples"))
+import transport_peer  # noqa: E402  (the request format, shared with the peers)
+
+
+def start_server(lang, name, clients, count):
+    server = subprocess.Popen(
+        TRANSPORT_PEERS[lang] + ["server", name, str(clients), str(count)], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout.readline().strip() == "ready"
+    return server
+
+
+def run_clients(server, clients, timeout=300):
+    try:
+        for c in clients:
+            assert c.wait(timeout=timeout) == 0, "a client failed"
+        out, _ = server.communicate(timeout=timeout)
+    finally:
+        for p in [server, *clients]:
+            if p.poll() is None:
+                p.kill()
+    assert server.returncode == 0, "the server failed"
+    assert "all in order and intact" in out
+    return out
+
+
+def test_eight_client_processes_in_three_languages_on_a_rust_server():
+    name = f"rmpsc-tp-mixed-{os.getpid()}"
+    langs = ["c", "c", "c", "python", "python", "python", "rust", "rust"]
+    server = start_server("rust", name, len(langs), 100_000)
+    clients = [subprocess.Popen(TRANSPORT_PEERS[lang] + ["client", name, "100000"]) for lang in langs]
+    print(run_clients(server, clients))
+
+
+def test_c_clients_on_a_python_server():
+    name = f"rmpsc-tp-pyserver-{os.getpid()}"
+    server = start_server("python", name, 4, 25_000)
+    clients = [subprocess.Popen(TRANSPORT_PEERS["c"] + ["client", name, "25000"]) for _ in range(4)]
+    print(run_clients(server, clients))
+
+
+@pytest.mark.parametrize(
+    "server_lang,client_lang", [("rust", "c"), ("rust", "python"), ("python", "c"), ("c", "python")]
+)
+def test_request_response_round_trips(server_lang, client_lang):
+    name = f"rmpsc-tp-echo-{server_lang}-{client_lang}-{os.getpid()}"
+    server = start_server(server_lang, name, 1, 5_000)
+    client = subprocess.Popen(TRANSPORT_PEERS[client_lang] + ["echo", name, "5000"], stdout=subprocess.PIPE, text=True)
+    print(run_clients(server, [client]))
+
+
+def test_a_c_client_killed_mid_send_leaves_whole_requests_and_frees_its_slot():
+    name = f"rmpsc-tp-kill-{os.getpid()}"
+    expected = {}
+    with ringmpsc.Server(name, max_clients=1) as server:
+        client = subprocess.Popen(TRANSPORT_PEERS["c"] + ["client", name, str(10**9)])
+        try:
+            deadline = time.monotonic() + 30
+            while sum(expected.values()) < 20_000:
+                assert time.monotonic() < deadline
+                for _, priority, data in server.recv_batch(1024, timeout=1):
+                    assert data == transport_peer.message(expected.get(priority, 0), priority)
+                    expected[priority] = expected.get(priority, 0) + 1
+        finally:
+            client.send_signal(signal.SIGKILL)
+            client.wait()
+        # What it committed before dying arrives whole and in order; then its slot is free.
+        deadline = time.monotonic() + 5
+        while True:
+            batch = server.recv_batch(1024, timeout=0.05)
+            for _, priority, data in batch:
+                assert data == transport_peer.message(expected.get(priority, 0), priority)
+                expected[priority] = expected.get(priority, 0) + 1
+            if not batch and not server.clients():
+                break
+            assert time.monotonic() < deadline, "the dead client was not reaped"
+        with ringmpsc.Client(name) as again:
+            assert again.id[0] == 0

@@ -22,6 +22,7 @@ mod msg;
 mod pool;
 mod ring;
 mod shared;
+mod transport;
 pub use channel::*;
 pub use fd::*;
 pub use log::*;
@@ -29,6 +30,7 @@ pub use msg::*;
 pub use pool::*;
 pub use ring::*;
 pub use shared::*;
+pub use transport::*;
 
 /// Major version of the library (the soname is `libringmpsc.so.<major>`).
 pub const RMPSC_VERSION_MAJOR: u32 = 0;

@@ -10,6 +10,9 @@
 - :class:`EventNotifier`: an eventfd rings and channels signal, for asyncio/select.
 - :class:`LogWriter` / :class:`LogReader`: a persistent append-only log in
   memory-mapped files; readers replay it or tail it live, in any process.
+- :class:`Server` / :class:`Client`: a server and any number of client
+  processes (any language), each client on rings of its own, three
+  :class:`Priority` levels, backpressure, liveness and crash recovery.
 - :class:`View`: a buffer-protocol window onto shared memory (``memoryview``,
   ``numpy.frombuffer``).
 - :mod:`ringmpsc.fdpass`: descriptor passing over Unix sockets.
@@ -17,9 +20,12 @@
 Errors are in :mod:`ringmpsc.errors` and re-exported here.
 """
 
+import enum
+
 from . import errors, fdpass
 from ._ringmpsc import (
     BufferPool,
+    Client,
     EventNotifier,
     LogMessage,
     LogReader,
@@ -30,6 +36,7 @@ from ._ringmpsc import (
     MessageRing,
     MessageSender,
     Ring,
+    Server,
     SharedRing,
     View,
     __version__,
@@ -51,6 +58,16 @@ from .errors import (
 )
 from .fdpass import recv_fd, send_fd
 
+
+class Priority(enum.IntEnum):
+    """Message priority of the transport: a read returns CRITICAL before
+    HIGH before LOW; within a priority, messages keep their order."""
+
+    CRITICAL = 0
+    HIGH = 1
+    LOW = 2
+
+
 __all__ = [
     "Ring",
     "MpscChannel",
@@ -64,6 +81,9 @@ __all__ = [
     "LogWriter",
     "LogReader",
     "LogMessage",
+    "Server",
+    "Client",
+    "Priority",
     "View",
     "remove_if_stale",
     "send_fd",

@@ -11,6 +11,7 @@ mod msg;
 mod pool;
 mod ring;
 mod shared;
+mod transport;
 mod util;
 mod view;
 
@@ -32,6 +33,8 @@ fn _ringmpsc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<log::LogMessage>()?;
     m.add_class::<log::LogFollow>()?;
     m.add_class::<log::LogMapping>()?;
+    m.add_class::<transport::Server>()?;
+    m.add_class::<transport::Client>()?;
     m.add_function(wrap_pyfunction!(shared::remove_if_stale, m)?)?;
     Ok(())
 }

@@ -104,10 +104,11 @@ impl Doorbell {
     }
 }
 
-/// Shared memory that a crashed or hostile peer may have scribbled over
-/// names itself in the error.
+/// A ring error as the transport reports it: a ring the peer closed means
+/// the peer left; corruption names the ring.
 fn ring_error(e: Error, p: Priority) -> Error {
     match e {
+        Error::Closed => Error::Disconnected,
         Error::Corrupt(m) => Error::Corrupt(format!("{p:?} ring: {m}")),
         other => other,
     }
@@ -281,6 +282,30 @@ impl PriorityReceiver {
             Err(Error::Empty) | Err(Error::Closed) => Ok(None),
             Err(e) => Err(ring_error(e, p)),
         }
+    }
+
+    /// Copies the oldest message of priority `p` into `buf` and frees it;
+    /// its length, or `None` when nothing waits. A message longer than
+    /// `buf` stays in the ring (`TooLarge` names its length).
+    pub(crate) fn recv_into_from(&mut self, p: Priority, buf: &mut [u8]) -> Result<Option<usize>> {
+        let ring = &mut self.rings[p.index()];
+        let (_, ptr, len) = match ring.peek() {
+            Ok(m) => m,
+            Err(Error::Empty) | Err(Error::Closed) => return Ok(None),
+            Err(e) => return Err(ring_error(e, p)),
+        };
+        if len > buf.len() {
+            ring.unpeek();
+            return Err(Error::TooLarge {
+                len,
+                max: buf.len(),
+            });
+        }
+        // SAFETY: the peeked record is published, checked to lie inside the
+        // ring, and ours until released.
+        buf[..len].copy_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
+        ring.release();
+        Ok(Some(len))
     }
 
     /// Whether a well-formed message of priority `p` is next.

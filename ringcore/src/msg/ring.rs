@@ -471,13 +471,18 @@ impl MessageReceiver {
         self.cur.raw.indices().producer.tail.load(Ordering::Acquire) != self.cur.head()
     }
 
+    /// Forgets a [`peek`](Self::peek) without freeing the record: the next
+    /// peek returns it again.
+    pub(crate) fn unpeek(&mut self) {
+        self.peeked = 0;
+    }
+
     /// Whether a whole, well-formed message is next (`Corrupt` if what is
     /// next cannot be right), without taking it.
     pub(crate) fn probe(&mut self) -> Result<bool> {
         match self.peek() {
             Ok(_) => {
-                // Not released: the next peek finds the same record.
-                self.peeked = 0;
+                self.unpeek();
                 Ok(true)
             }
             Err(Error::Empty) | Err(Error::Closed) => Ok(false),

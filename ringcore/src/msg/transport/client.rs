@@ -254,6 +254,21 @@ impl Client {
         Ok(Response { priority, msg })
     }
 
+    /// Copies the next response into `buf`: its priority and length, or
+    /// `None` when nothing waits. A response longer than `buf` stays queued
+    /// (`TooLarge`).
+    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<Option<(Priority, usize)>> {
+        for p in Priority::ALL {
+            if self.responses.has(p) {
+                if let Some(n) = self.responses.recv_into_from(p, buf)? {
+                    return Ok(Some((p, n)));
+                }
+            }
+        }
+        self.check(true)?;
+        Ok(None)
+    }
+
     /// Calls `f` for up to `max` responses in place, highest priority
     /// first; returns the count (0 when none).
     pub fn recv_batch(&mut self, max: usize, f: impl FnMut(Priority, &[u8])) -> Result<usize> {

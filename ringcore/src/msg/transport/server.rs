@@ -424,9 +424,9 @@ impl Server {
         n
     }
 
-    /// The next request, in place (freed when dropped): the highest
-    /// priority waiting across clients, clients taken in turn.
-    pub fn try_recv(&mut self) -> Result<Option<Request<'_>>> {
+    /// The priority and slot of the next request to take: the highest
+    /// priority waiting, clients taken in turn from `next_start`.
+    fn next_waiting(&mut self) -> Option<(Priority, usize)> {
         self.sync();
         let count = self.conns.len();
         let found = Priority::ALL.into_iter().find_map(|p| {
@@ -435,13 +435,19 @@ impl Server {
                 .find(|&s| self.conns[s].as_ref().is_some_and(|c| c.requests.has(p)))
                 .map(|s| (p, s))
         });
-        let Some((p, slot)) = found else {
-            for slot in 0..count {
-                self.reap(slot);
-            }
+        match found {
+            Some((_, slot)) => self.next_start = (slot + 1) % count,
+            None => (0..count).for_each(|slot| self.reap(slot)),
+        }
+        found
+    }
+
+    /// The next request, in place (freed when dropped): the highest
+    /// priority waiting across clients, clients taken in turn.
+    pub fn try_recv(&mut self) -> Result<Option<Request<'_>>> {
+        let Some((p, slot)) = self.next_waiting() else {
             return Ok(None);
         };
-        self.next_start = (slot + 1) % count;
         match self.conns[slot]
             .as_mut()
             .expect("found above")
@@ -462,6 +468,25 @@ impl Server {
             priority,
             body: Body::Single(msg),
         }))
+    }
+
+    /// Copies the next request (as [`try_recv`](Self::try_recv) picks it)
+    /// into `buf`: its sender, priority and length, or `None` when nothing
+    /// waits. A request longer than `buf` stays queued (`TooLarge`).
+    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<Option<(ClientId, Priority, usize)>> {
+        let Some((p, slot)) = self.next_waiting() else {
+            return Ok(None);
+        };
+        let c = self.conns[slot].as_mut().expect("found above");
+        let id = c.id;
+        match c.requests.recv_into_from(p, buf) {
+            Ok(n) => Ok(n.map(|n| (id, p, n))),
+            Err(e @ Error::TooLarge { .. }) => Err(e),
+            Err(_) => {
+                self.kick(slot);
+                Ok(None)
+            }
+        }
     }
 
     /// Waits up to `timeout` (`None`: no limit) until a request may be

@@ -1,0 +1,481 @@
+//! `ringmpsc.Server` / `ringmpsc.Client`: the server/client transport.
+
+use crate::errors::{to_py, IntoPy};
+use crate::util::{blocking, side, timeout_arg, Bytes};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use ringcore::msg::transport::{
+    Client as CoreClient, ClientId, ClientOptions, SendPolicy, Server as CoreServer, ServerOptions,
+};
+use ringcore::msg::{Priority, Split};
+use ringcore::{Error, WaitStrategy};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A request as Python sees it: `(client, priority, bytes)`.
+type PyRequest<'py> = ((u32, u32), u32, Bound<'py, PyBytes>);
+/// A client as `Server.clients()` lists it: `(client, pid, backpressure)`.
+type PyClientInfo = ((u32, u32), u32, f32);
+
+const SERVER: &str = "server";
+const CLIENT: &str = "client";
+
+fn priority(p: u32) -> PyResult<Priority> {
+    Priority::from_index(p).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "priority {p} is not 0 (critical), 1 (high) or 2 (low)"
+        ))
+    })
+}
+
+fn policy(name: Option<&str>, timeout: Option<f64>, default: SendPolicy) -> PyResult<SendPolicy> {
+    let t = timeout_arg(timeout)?;
+    Ok(match name {
+        None => default,
+        Some("fail") => SendPolicy::Fail,
+        Some("block") => SendPolicy::Block(t),
+        Some("drop_low") => SendPolicy::DropLow(t),
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "policy {other:?} is not 'fail', 'block' or 'drop_low'"
+            )))
+        }
+    })
+}
+
+fn client_id(id: (u32, u32)) -> ClientId {
+    ClientId {
+        slot: id.0,
+        generation: id.1,
+    }
+}
+
+fn id_tuple(id: ClientId) -> (u32, u32) {
+    (id.slot, id.generation)
+}
+
+fn open<'a, T>(g: &'a mut MutexGuard<'_, Option<T>>, what: &str) -> PyResult<&'a mut T> {
+    g.as_mut()
+        .ok_or_else(|| PyValueError::new_err(format!("the {what} is closed")))
+}
+
+/// The timeout of one GIL-released slice of a blocking wait.
+fn slice_of(s: WaitStrategy) -> Option<Duration> {
+    match s {
+        WaitStrategy::TimedBlocking { timeout } => Some(timeout),
+        _ => None,
+    }
+}
+
+/// Sends at once with the GIL held; only a send that must wait for room
+/// releases the GIL (in slices, so signals are handled).
+fn send_fast_then_wait(
+    py: Python<'_>,
+    policy: SendPolicy,
+    mut send: impl FnMut(SendPolicy) -> Result<bool, Error> + Send,
+) -> PyResult<bool> {
+    match send(SendPolicy::Fail) {
+        Err(Error::Full) if policy != SendPolicy::Fail => {}
+        other => return other.py_err(py),
+    }
+    let limit = match policy {
+        SendPolicy::DropLow(t) | SendPolicy::Block(t) => t,
+        SendPolicy::Fail => None,
+    };
+    let keep = |t| match policy {
+        SendPolicy::DropLow(_) => SendPolicy::DropLow(t),
+        _ => SendPolicy::Block(t),
+    };
+    blocking(py, limit, |w| send(keep(slice_of(w))))
+}
+
+/// The server of a channel: `Server(name, max_clients=64, ...)`. Serves
+/// every client (Critical first, then High, then Low) and replies on the
+/// rings of the client a request came from. Client ids are `(slot,
+/// generation)` tuples; priorities are 0 (critical), 1 (high), 2 (low).
+#[pyclass(module = "ringmpsc._ringmpsc", name = "Server")]
+pub(crate) struct Server {
+    s: Mutex<Option<CoreServer>>,
+}
+
+#[pymethods]
+impl Server {
+    /// `policy` is what a reply does when the client's ring is full:
+    /// "fail" (default), "block" or "drop_low" (waiting up to
+    /// `policy_timeout` seconds; None: no limit).
+    #[new]
+    #[pyo3(signature = (name, *, max_clients = 64, request_capacity = 1 << 20,
+                        response_capacity = 1 << 20, split = (20, 50, 30),
+                        policy = None, policy_timeout = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        max_clients: usize,
+        request_capacity: usize,
+        response_capacity: usize,
+        split: (u8, u8, u8),
+        policy: Option<&str>,
+        policy_timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let options = ServerOptions {
+            max_clients,
+            request_capacity,
+            response_capacity,
+            split: Split {
+                critical: split.0,
+                high: split.1,
+                low: split.2,
+            },
+            policy: self::policy(policy, policy_timeout, SendPolicy::Fail)?,
+        };
+        let s = py.detach(|| CoreServer::create(name, options)).py_err(py)?;
+        Ok(Server {
+            s: Mutex::new(Some(s)),
+        })
+    }
+
+    /// Up to `max_messages` requests as a list of `(client, priority,
+    /// bytes)`, waiting up to `timeout` seconds for the first (None: no
+    /// limit; 0: no wait); [] on timeout.
+    #[pyo3(signature = (max_messages = 1024, timeout = None))]
+    fn recv_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let timeout = timeout_arg(timeout)?;
+        let mut g = side(&self.s, SERVER).py_err(py)?;
+        let s = open(&mut g, SERVER)?;
+        let mut items = Vec::new();
+        let mut take = |s: &mut CoreServer| {
+            s.serve(max_messages, |r| {
+                items.push((
+                    id_tuple(r.client),
+                    r.priority as u32,
+                    PyBytes::new(py, r.payload()),
+                ))
+            })
+        };
+        if take(s).py_err(py)? == 0 && timeout != Some(Duration::ZERO) {
+            match blocking(py, timeout, |w| s.wait(slice_of(w))) {
+                Ok(()) => {
+                    take(s).py_err(py)?;
+                }
+                Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        PyList::new(py, items)
+    }
+
+    /// One request as `(client, priority, bytes)`, waiting up to `timeout`
+    /// seconds (None: no limit). Raises Timeout.
+    #[pyo3(signature = (timeout = None))]
+    fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<PyRequest<'py>> {
+        let timeout = timeout_arg(timeout)?;
+        let mut g = side(&self.s, SERVER).py_err(py)?;
+        let s = open(&mut g, SERVER)?;
+        loop {
+            if let Some(r) = s.try_recv().py_err(py)? {
+                return Ok((
+                    id_tuple(r.client),
+                    r.priority as u32,
+                    PyBytes::new(py, r.payload()),
+                ));
+            }
+            if timeout == Some(Duration::ZERO) {
+                return Err(to_py(py, Error::TimedOut));
+            }
+            blocking(py, timeout, |w| s.wait(slice_of(w)))?;
+        }
+    }
+
+    /// One request, or None when nothing waits.
+    fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<PyRequest<'py>>> {
+        match self.recv(py, Some(0.0)) {
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    /// Sends `data` to `client` at `priority`; False when the policy
+    /// dropped a Low message. Raises Disconnected when the client is gone,
+    /// Full, Timeout, TooLarge.
+    #[pyo3(signature = (client, priority, data, policy = None, policy_timeout = None))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        client: (u32, u32),
+        priority: u32,
+        data: &Bound<'_, PyAny>,
+        policy: Option<&str>,
+        policy_timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        let p = self::priority(priority)?;
+        let data = Bytes::of(data)?;
+        let mut g = side(&self.s, SERVER).py_err(py)?;
+        let s = open(&mut g, SERVER)?;
+        let pol = self::policy(policy, policy_timeout, s.options().policy)?;
+        let id = client_id(client);
+        send_fast_then_wait(py, pol, |pol| s.send_with(id, p, data.as_slice(), pol))
+    }
+
+    /// Waits up to `timeout` seconds until a request may be waiting.
+    /// Raises Timeout.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        let timeout = timeout_arg(timeout)?;
+        let mut g = side(&self.s, SERVER).py_err(py)?;
+        let s = open(&mut g, SERVER)?;
+        blocking(py, timeout, |w| s.wait(slice_of(w)))
+    }
+
+    /// The connected clients as a list of `(client, pid, backpressure)`.
+    fn clients(&self, py: Python<'_>) -> PyResult<Vec<PyClientInfo>> {
+        let mut g = side(&self.s, SERVER).py_err(py)?;
+        Ok(open(&mut g, SERVER)?
+            .clients()
+            .into_iter()
+            .map(|c| (id_tuple(c.id), c.pid, c.backpressure))
+            .collect())
+    }
+
+    /// The fill of `client`'s fullest request ring, 0.0 to 1.0.
+    fn backpressure(&self, py: Python<'_>, client: (u32, u32)) -> PyResult<f32> {
+        let mut g = side(&self.s, SERVER).py_err(py)?;
+        open(&mut g, SERVER)?
+            .backpressure(client_id(client))
+            .py_err(py)
+    }
+
+    /// Whether `client` is connected and stamped its heartbeat within `timeout` seconds.
+    #[pyo3(signature = (client, timeout = 1.0))]
+    fn is_client_alive(&self, py: Python<'_>, client: (u32, u32), timeout: f64) -> PyResult<bool> {
+        let t = timeout_arg(Some(timeout))?.unwrap_or_default();
+        let mut g = side(&self.s, SERVER).py_err(py)?;
+        Ok(open(&mut g, SERVER)?.is_client_alive(client_id(client), t))
+    }
+
+    /// Wakes `client` if it sleeps in a wait.
+    fn signal(&self, py: Python<'_>, client: (u32, u32)) -> PyResult<()> {
+        let mut g = side(&self.s, SERVER).py_err(py)?;
+        open(&mut g, SERVER)?.signal(client_id(client)).py_err(py)
+    }
+
+    /// Disconnects `client`.
+    fn disconnect(&self, py: Python<'_>, client: (u32, u32)) -> PyResult<()> {
+        let mut g = side(&self.s, SERVER).py_err(py)?;
+        open(&mut g, SERVER)?
+            .disconnect(client_id(client))
+            .py_err(py)
+    }
+
+    /// Stops the server: clients get Disconnected, the name is removed.
+    /// Idempotent; also done by leaving a `with` block.
+    fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
+        let s = side(&self.s, SERVER).py_err(py)?.take();
+        if let Some(s) = s {
+            py.detach(|| s.shutdown());
+        }
+        Ok(())
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.shutdown(py)?;
+        Ok(false)
+    }
+}
+
+/// A client of a channel: `Client(name, timeout=1.0, policy="block")`.
+/// `policy` is what a send does when the ring is full: "block" (default),
+/// "fail" or "drop_low", waiting up to `policy_timeout` seconds.
+#[pyclass(module = "ringmpsc._ringmpsc", name = "Client")]
+pub(crate) struct Client {
+    c: Mutex<Option<CoreClient>>,
+    policy: SendPolicy,
+}
+
+#[pymethods]
+impl Client {
+    #[new]
+    #[pyo3(signature = (name, *, timeout = 1.0, policy = None, policy_timeout = None))]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        timeout: f64,
+        policy: Option<&str>,
+        policy_timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let options = ClientOptions {
+            connect_timeout: timeout_arg(Some(timeout))?.unwrap_or_default(),
+            policy: self::policy(policy, policy_timeout, SendPolicy::Block(None))?,
+        };
+        let c = py
+            .detach(|| CoreClient::connect(name, options))
+            .py_err(py)?;
+        Ok(Client {
+            c: Mutex::new(Some(c)),
+            policy: options.policy,
+        })
+    }
+
+    /// This client's id `(slot, generation)`, as the server sees it.
+    #[getter]
+    fn id(&self, py: Python<'_>) -> PyResult<(u32, u32)> {
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        Ok(id_tuple(open(&mut g, CLIENT)?.id()))
+    }
+
+    /// Sends `data` at `priority` (GIL released while it waits for room);
+    /// False when the policy dropped a Low message. Raises Disconnected,
+    /// Full, Timeout, TooLarge.
+    #[pyo3(signature = (priority, data, policy = None, policy_timeout = None))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        priority: u32,
+        data: &Bound<'_, PyAny>,
+        policy: Option<&str>,
+        policy_timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        let p = self::priority(priority)?;
+        let data = Bytes::of(data)?;
+        let pol = self::policy(policy, policy_timeout, self.policy)?;
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        let c = open(&mut g, CLIENT)?;
+        send_fast_then_wait(py, pol, |pol| c.send_with(p, data.as_slice(), pol))
+    }
+
+    /// One response as `(priority, bytes)`, waiting up to `timeout` seconds
+    /// (None: no limit). Raises Timeout, Disconnected.
+    #[pyo3(signature = (timeout = None))]
+    fn recv<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<(u32, Bound<'py, PyBytes>)> {
+        let timeout = timeout_arg(timeout)?;
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        let c = open(&mut g, CLIENT)?;
+        loop {
+            if let Some(r) = c.try_recv().py_err(py)? {
+                return Ok((r.priority as u32, PyBytes::new(py, r.payload())));
+            }
+            if timeout == Some(Duration::ZERO) {
+                return Err(to_py(py, Error::TimedOut));
+            }
+            blocking(py, timeout, |w| c.wait(slice_of(w)))?;
+        }
+    }
+
+    /// One response, or None when nothing waits.
+    fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<(u32, Bound<'py, PyBytes>)>> {
+        match self.recv(py, Some(0.0)) {
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    /// Up to `max_messages` responses as `(priority, bytes)`, highest
+    /// priority first, waiting up to `timeout` seconds for the first.
+    #[pyo3(signature = (max_messages = 1024, timeout = None))]
+    fn recv_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let timeout = timeout_arg(timeout)?;
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        let c = open(&mut g, CLIENT)?;
+        let mut items = Vec::new();
+        let mut take = |c: &mut CoreClient| {
+            c.recv_batch(max_messages, |p, m| {
+                items.push((p as u32, PyBytes::new(py, m)))
+            })
+        };
+        if take(c).py_err(py)? == 0 && timeout != Some(Duration::ZERO) {
+            match blocking(py, timeout, |w| c.wait(slice_of(w))) {
+                Ok(()) => {
+                    take(c).py_err(py)?;
+                }
+                Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        PyList::new(py, items)
+    }
+
+    /// Waits up to `timeout` seconds until a response waits.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        let timeout = timeout_arg(timeout)?;
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        let c = open(&mut g, CLIENT)?;
+        blocking(py, timeout, |w| c.wait(slice_of(w)))
+    }
+
+    /// Rings the server's doorbell.
+    fn signal(&self, py: Python<'_>) -> PyResult<()> {
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        open(&mut g, CLIENT)?.signal();
+        Ok(())
+    }
+
+    /// The fill of this client's fullest request ring, 0.0 to 1.0.
+    #[getter]
+    fn backpressure(&self, py: Python<'_>) -> PyResult<f32> {
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        Ok(open(&mut g, CLIENT)?.backpressure())
+    }
+
+    /// Low messages dropped by the "drop_low" policy so far.
+    #[getter]
+    fn dropped(&self, py: Python<'_>) -> PyResult<u64> {
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        Ok(open(&mut g, CLIENT)?.dropped())
+    }
+
+    /// Whether the server's socket is open and its heartbeat younger than
+    /// `timeout` seconds.
+    #[pyo3(signature = (timeout = 1.0))]
+    fn is_server_alive(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
+        let t = timeout_arg(Some(timeout))?.unwrap_or_default();
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        Ok(open(&mut g, CLIENT)?.is_server_alive(t))
+    }
+
+    /// Leaves the channel (idempotent; also done by leaving a `with` block).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        side(&self.c, CLIENT).py_err(py)?.take();
+        Ok(())
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}
