@@ -59,7 +59,7 @@
 //! control segment (kind 5), after the 512-byte segment header
 //! 0x200  server line    pid u32, state u32 (1 running, 2 shut down), heartbeat_ns u64,
 //!                       max_clients u32, protocol u32, started_ns u64
-//! 0x280  doorbell       waiters u32, seq u32 (the server sleeps on seq)
+//! 0x280  doorbell       waiters u32, seq u32 (the server sleeps on seq), armed u32
 //! 0x300  client table   max_clients entries of 64 bytes:
 //!                       pid u32, state u32 (0 free, 1 connected), generation u32, 0 u32,
 //!                       connected_ns u64
@@ -67,7 +67,7 @@
 //! channel segment (kind 4), after the 512-byte segment header
 //! 0x200  client line    pid u32, slot u32, heartbeat_ns u64, generation u32,
 //!                       ring_bits u32 x 6
-//! 0x280  doorbell       waiters u32, seq u32 (the client sleeps on seq)
+//! 0x280  doorbell       waiters u32, seq u32 (the client sleeps on seq), armed u32
 //! 0x300  ring indices   6 x 384 bytes (producer, consumer and wake lines of each ring)
 //! 0x1000 ring data      requests Critical, High, Low, then responses Critical, High, Low;
 //!                       2^ring_bits bytes each, one after the other
@@ -404,6 +404,15 @@ fn send_with_policy(
         SendPolicy::DropLow(_) if p == Priority::Low => return Ok(false),
         SendPolicy::Block(t) | SendPolicy::DropLow(t) => t,
     };
+    // Room usually comes within microseconds: retry before any system call.
+    let mut backoff = crate::Backoff::new();
+    while !backoff.is_completed() {
+        backoff.snooze();
+        match tx.send(p, payload) {
+            Err(Error::Full) => {}
+            other => return other.map(|()| true),
+        }
+    }
     let deadline = limit.map(|t| Instant::now() + t);
     loop {
         alive()?;
@@ -421,14 +430,32 @@ fn send_with_policy(
     }
 }
 
-/// Sleeps in slices of at most [`LIVENESS_SLICE`] until `ready()`, checking
-/// `alive` between slices; `TimedOut` after `timeout`.
+/// Polls before sleeping: this many checks with a pause between them (a
+/// reply a few microseconds away costs no system call)...
+const SPIN_CHECKS: u32 = 512;
+/// ...then this many with a yield between them (on a busy machine the peer
+/// may need our CPU), then a futex sleep.
+const YIELD_CHECKS: u32 = 16;
+
+/// Polls `ready()` (spinning, then yielding), then sleeps in slices of at
+/// most [`LIVENESS_SLICE`], checking `alive` before each; `TimedOut` after
+/// `timeout`.
 fn wait_until(
     timeout: Option<Duration>,
     ready: impl Fn() -> bool,
     mut park: impl FnMut(Duration),
     alive: impl Fn() -> Result<()>,
 ) -> Result<()> {
+    for i in 0..SPIN_CHECKS + YIELD_CHECKS {
+        if ready() {
+            return Ok(());
+        }
+        if i < SPIN_CHECKS {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         if ready() {

@@ -99,6 +99,8 @@ struct Conn {
     /// Adaptive skip: rounds left to skip, and the current skip span.
     skip_left: u8,
     skip_span: u8,
+    /// Delivered something in the current pass.
+    busy: bool,
 }
 
 /// Slot states shared with the acceptor thread.
@@ -370,7 +372,6 @@ impl Server {
     fn serve_pass(&mut self, max: usize, f: &mut impl FnMut(&Request<'_>)) -> usize {
         let mut n = 0;
         let mut corrupt = Vec::new();
-        let mut busy = vec![false; self.conns.len()];
         for p in Priority::ALL {
             for (slot, conn) in self.conns.iter_mut().enumerate() {
                 let Some(c) = conn.as_mut() else {
@@ -390,17 +391,14 @@ impl Server {
                 match c.requests.recv_batch_from(p, max - n, &mut deliver) {
                     Ok(k) => {
                         n += k;
-                        busy[slot] |= k > 0;
+                        c.busy |= k > 0;
                     }
                     Err(_) => corrupt.push(slot),
                 }
             }
         }
-        for (slot, conn) in self.conns.iter_mut().enumerate() {
-            let Some(c) = conn.as_mut() else {
-                continue;
-            };
-            if busy[slot] || c.departing {
+        for c in self.conns.iter_mut().flatten() {
+            if std::mem::take(&mut c.busy) || c.departing {
                 c.skip_span = 0;
                 c.skip_left = 0;
             } else if c.skip_left > 0 {
@@ -868,6 +866,7 @@ impl Acceptor {
             departing: false,
             skip_left: 0,
             skip_span: 0,
+            busy: false,
         })
     }
 }

@@ -1,0 +1,363 @@
+//! Transport benchmark: the server/client channel against Unix domain
+//! sockets, in the same run, every party a separate process (fork).
+//!
+//! - request/response round trip of 64 B (p50, p99) with 1, 2 and 4
+//!   clients, each client making round trips one after another; the server
+//!   echoes every request to its sender;
+//! - aggregate throughput of 64 B requests from 1, 2 and 4 clients to one
+//!   server that reads every byte.
+//!
+//! Both sides wait the way each transport waits best: ringmpsc spins and
+//! yields briefly, then sleeps on its futex doorbell; the sockets block in
+//! the kernel. The server reads the sockets with one `poll` over all of
+//! them and one `read` per ready socket (many requests per read).
+//!
+//! `cargo bench -p ringcore --bench transport -- [round_trips] [messages]`
+
+use ringcore::msg::transport::{Client, ClientOptions, Server, ServerOptions};
+use ringcore::msg::Priority;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+const MSG: usize = 64;
+const CLIENTS: [usize; 3] = [1, 2, 4];
+/// Rounds per measurement; each figure is the median (this machine is noisy).
+const ROUNDS: usize = 3;
+
+/// Each component's median over [`ROUNDS`] runs of `f`.
+fn median_of(mut f: impl FnMut() -> Vec<u64>) -> Vec<u64> {
+    let runs: Vec<Vec<u64>> = (0..ROUNDS).map(|_| f()).collect();
+    (0..runs[0].len())
+        .map(|k| {
+            let mut v: Vec<u64> = runs.iter().map(|r| r[k]).collect();
+            v.sort_unstable();
+            v[v.len() / 2]
+        })
+        .collect()
+}
+
+/// Runs `f` in a forked child, whose result (a few u64) comes back through
+/// a pipe when `collect` is called.
+struct Child {
+    pid: libc::pid_t,
+    out: std::fs::File,
+}
+
+fn fork(f: impl FnOnce() -> Vec<u64>) -> Child {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two descriptors into our array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the parent is single-threaded when it forks (it creates no
+    // server or client itself); the child leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        // SAFETY: the write end is ours in the child.
+        let mut out = unsafe { std::fs::File::from_raw_fd(fds[1]) };
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let v = f();
+            for x in v {
+                out.write_all(&x.to_ne_bytes()).unwrap();
+            }
+        }))
+        .is_ok();
+        // SAFETY: leave at once, skipping the parent's destructors.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    // SAFETY: the parent keeps the read end only.
+    unsafe { libc::close(fds[1]) };
+    Child {
+        pid,
+        // SAFETY: fds[0] is ours.
+        out: unsafe { std::fs::File::from_raw_fd(fds[0]) },
+    }
+}
+
+impl Child {
+    fn collect(mut self) -> Vec<u64> {
+        let mut bytes = Vec::new();
+        self.out.read_to_end(&mut bytes).unwrap();
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child failed"
+        );
+        bytes
+            .chunks(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+}
+
+fn percentiles(mut ns: Vec<u64>) -> Vec<u64> {
+    ns.sort_unstable();
+    let at = |q: f64| ns[((ns.len() - 1) as f64 * q) as usize];
+    vec![at(0.5), at(0.99)]
+}
+
+fn touch(p: &[u8]) -> u64 {
+    p.iter().map(|&b| b as u64).sum()
+}
+
+fn connect(name: &str) -> Client {
+    let start = Instant::now();
+    loop {
+        match Client::connect(name, ClientOptions::default()) {
+            Ok(c) => return c,
+            Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The ringmpsc server: echoes (`echo`) or counts every request until
+/// `total` arrived; returns the seconds from the first to the last.
+fn ring_server(name: &str, clients: usize, total: u64, echo: bool) -> Vec<u64> {
+    let mut s = Server::create(
+        name,
+        ServerOptions {
+            max_clients: clients,
+            ..ServerOptions::default()
+        },
+    )
+    .unwrap();
+    let (mut got, mut sum, mut first) = (0u64, 0u64, None);
+    let mut echoes = Vec::new();
+    while got < total {
+        let n = s
+            .serve(4096, |r| {
+                sum += touch(r.payload());
+                if echo {
+                    echoes.push((r.client, r.payload().to_vec()));
+                }
+            })
+            .unwrap();
+        if n > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        got += n as u64;
+        for (c, m) in echoes.drain(..) {
+            s.send(c, Priority::High, &m).unwrap();
+        }
+        if n == 0 {
+            let _ = s.wait(Some(Duration::from_millis(100)));
+        }
+    }
+    std::hint::black_box(sum);
+    let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+    // Let the clients read the last echoes before the channel goes.
+    std::thread::sleep(Duration::from_millis(50));
+    vec![(secs * 1e9) as u64]
+}
+
+fn ring_rtt(clients: usize, n: usize) -> Vec<u64> {
+    let name = format!("rmpsc-bench-rtt-{}-{clients}", std::process::id());
+    let warm = n / 10;
+    let server = fork(|| ring_server(&name, clients, (clients * (n + warm)) as u64, true));
+    let kids: Vec<Child> = (0..clients)
+        .map(|_| {
+            fork(|| {
+                let mut c = connect(&name);
+                let msg = [7u8; MSG];
+                let mut ns = Vec::with_capacity(n);
+                for i in 0..n + warm {
+                    let t = Instant::now();
+                    c.send(Priority::High, &msg).unwrap();
+                    let r = c.recv(None).unwrap();
+                    assert_eq!(r.payload().len(), MSG);
+                    if i >= warm {
+                        ns.push(t.elapsed().as_nanos() as u64);
+                    }
+                }
+                percentiles(ns)
+            })
+        })
+        .collect();
+    let results: Vec<Vec<u64>> = kids.into_iter().map(Child::collect).collect();
+    server.collect();
+    merge(results)
+}
+
+/// Mean p50 and worst p99 over the clients.
+fn merge(results: Vec<Vec<u64>>) -> Vec<u64> {
+    let p50 = results.iter().map(|r| r[0]).sum::<u64>() / results.len() as u64;
+    let p99 = results.iter().map(|r| r[1]).max().unwrap();
+    vec![p50, p99]
+}
+
+/// The socket server: one connection per client, echoes or counts.
+fn uds_server(path: &std::path::Path, clients: usize, total: u64, echo: bool) -> Vec<u64> {
+    let listener = UnixListener::bind(path).unwrap();
+    let mut socks: Vec<UnixStream> = (0..clients).map(|_| listener.accept().unwrap().0).collect();
+    let mut buf = vec![0u8; 64 << 10];
+    let (mut got, mut sum, mut first) = (0u64, 0u64, None);
+    let mut partial = vec![0usize; clients];
+    while got < total {
+        let mut fds: Vec<libc::pollfd> = socks
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: s.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: a valid pollfd array for the call.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1000) };
+        for (i, fd) in fds.iter().enumerate() {
+            if fd.revents == 0 {
+                continue;
+            }
+            let k = socks[i].read(&mut buf).unwrap();
+            if first.is_none() {
+                first = Some(Instant::now());
+            }
+            sum += touch(&buf[..k]);
+            let whole = (partial[i] + k) / MSG;
+            partial[i] = (partial[i] + k) % MSG;
+            got += whole as u64;
+            if echo {
+                socks[i].write_all(&buf[..k]).unwrap();
+            }
+        }
+    }
+    std::hint::black_box(sum);
+    let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+    vec![(secs * 1e9) as u64]
+}
+
+fn uds_connect(path: &std::path::Path) -> UnixStream {
+    let start = Instant::now();
+    loop {
+        match UnixStream::connect(path) {
+            Ok(s) => return s,
+            Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn uds_rtt(clients: usize, n: usize) -> Vec<u64> {
+    let path =
+        std::env::temp_dir().join(format!("rmpsc-bench-uds-{}-{clients}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let warm = n / 10;
+    let server = fork(|| uds_server(&path, clients, (clients * (n + warm)) as u64, true));
+    let kids: Vec<Child> = (0..clients)
+        .map(|_| {
+            fork(|| {
+                let mut s = uds_connect(&path);
+                let msg = [7u8; MSG];
+                let mut back = [0u8; MSG];
+                let mut ns = Vec::with_capacity(n);
+                for i in 0..n + warm {
+                    let t = Instant::now();
+                    s.write_all(&msg).unwrap();
+                    s.read_exact(&mut back).unwrap();
+                    if i >= warm {
+                        ns.push(t.elapsed().as_nanos() as u64);
+                    }
+                }
+                percentiles(ns)
+            })
+        })
+        .collect();
+    let results: Vec<Vec<u64>> = kids.into_iter().map(Child::collect).collect();
+    server.collect();
+    let _ = std::fs::remove_file(&path);
+    merge(results)
+}
+
+/// Aggregate requests per second from `clients` clients sending `n` each.
+fn ring_throughput(clients: usize, n: u64) -> f64 {
+    let name = format!("rmpsc-bench-tput-{}-{clients}", std::process::id());
+    let server = fork(|| ring_server(&name, clients, clients as u64 * n, false));
+    let kids: Vec<Child> = (0..clients)
+        .map(|_| {
+            fork(|| {
+                let mut c = connect(&name);
+                let msg = [7u8; MSG];
+                for _ in 0..n {
+                    c.send(Priority::High, &msg).unwrap();
+                }
+                vec![]
+            })
+        })
+        .collect();
+    for k in kids {
+        k.collect();
+    }
+    let ns = server.collect()[0];
+    (clients as u64 * n) as f64 / (ns as f64 / 1e9)
+}
+
+fn uds_throughput(clients: usize, n: u64) -> f64 {
+    let path =
+        std::env::temp_dir().join(format!("rmpsc-bench-udst-{}-{clients}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let server = fork(|| uds_server(&path, clients, clients as u64 * n, false));
+    let kids: Vec<Child> = (0..clients)
+        .map(|_| {
+            fork(|| {
+                let mut s = uds_connect(&path);
+                let msg = [7u8; MSG];
+                for _ in 0..n {
+                    s.write_all(&msg).unwrap();
+                }
+                vec![]
+            })
+        })
+        .collect();
+    for k in kids {
+        k.collect();
+    }
+    let ns = server.collect()[0];
+    let _ = std::fs::remove_file(&path);
+    (clients as u64 * n) as f64 / (ns as f64 / 1e9)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let rtts: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let msgs: u64 = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
+    println!("transport benchmark: {MSG} B messages, {rtts} round trips per client, {msgs} messages per client");
+    println!("\nround trip, p50 / p99 (mean p50 and worst p99 over the clients; median of {ROUNDS} rounds):");
+    for clients in CLIENTS {
+        let r = median_of(|| ring_rtt(clients, rtts));
+        let u = median_of(|| uds_rtt(clients, rtts));
+        println!(
+            "  {clients} client(s): ringmpsc {:.2} / {:.2} us, Unix socket {:.2} / {:.2} us  ({:.1}x / {:.1}x lower)",
+            r[0] as f64 / 1e3,
+            r[1] as f64 / 1e3,
+            u[0] as f64 / 1e3,
+            u[1] as f64 / 1e3,
+            u[0] as f64 / r[0] as f64,
+            u[1] as f64 / r[1] as f64
+        );
+    }
+    println!("\naggregate throughput of {MSG} B requests (median of {ROUNDS} rounds):");
+    for clients in CLIENTS {
+        let r = median_of(|| vec![ring_throughput(clients, msgs) as u64])[0] as f64;
+        let u = median_of(|| vec![uds_throughput(clients, msgs / 10) as u64])[0] as f64;
+        println!(
+            "  {clients} client(s): ringmpsc {:.2} M msg/s, Unix socket {:.2} M msg/s  ({:.1}x)",
+            r / 1e6,
+            u / 1e6,
+            r / u
+        );
+    }
+}
