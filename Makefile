@@ -115,6 +115,11 @@ demo: c python
 	@d=$$(mktemp -d); $(PY) python/examples/log_peer.py read $$d/log 200000 & \
 		$(BUILD)/log_peer write $$d/log 200000; wait $$! && \
 		target/release/examples/log_peer read $$d/log 200000; rm -rf $$d
+	@echo "== server/client transport: a Rust server, a C and a Python client, three priorities =="
+	@n=rmpsc-demo-transport-$$$$; target/release/examples/transport_peer server $$n 3 100000 & \
+		sleep 0.2; $(BUILD)/transport_peer client $$n 100000 & \
+		$(PY) python/examples/transport_peer.py client $$n 100000 & \
+		$(PY) python/examples/transport_peer.py echo $$n 100000; wait
 	@echo "== in-process rings from C, C++ and Python threads =="
 	$(BUILD)/ring_threads 20000000
 	$(BUILD)/ring_threads_cpp 20000000
@@ -127,6 +132,7 @@ bench: c python
 	$(PY) python/examples/bench_ring.py
 	$(CARGO) bench -p ringcore --bench ipc
 	$(CARGO) bench -p ringcore --bench log
+	$(CARGO) bench -p ringcore --bench transport
 	$(PY) python/examples/bench_ipc.py
 
 loom:

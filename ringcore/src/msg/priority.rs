@@ -320,6 +320,16 @@ impl PriorityReceiver {
         Ok(Some(len))
     }
 
+    /// Whether a well-formed message of any priority is waiting.
+    pub(crate) fn probe_any(&mut self) -> Result<bool> {
+        for p in Priority::ALL {
+            if self.has(p) && self.probe(p)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Whether a well-formed message of priority `p` is next.
     pub(crate) fn probe(&mut self, p: Priority) -> Result<bool> {
         self.rings[p.index()].probe().map_err(|e| ring_error(e, p))

@@ -249,8 +249,16 @@ impl Client {
     /// Waits up to `timeout` (`None`: no limit) for a response.
     /// `Disconnected` as soon as the server is gone and nothing is left.
     pub fn recv(&mut self, timeout: Option<Duration>) -> Result<Response<'_>> {
-        self.wait(timeout)?;
-        let (priority, msg) = self.responses.try_recv()?.ok_or(Error::TimedOut)?;
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        // What woke us may have been the padding before a record that is
+        // not published yet: wait again then.
+        while !self.responses.probe_any()? {
+            self.wait(deadline.map(|d| d.saturating_duration_since(std::time::Instant::now())))?;
+        }
+        let (priority, msg) = self
+            .responses
+            .try_recv()?
+            .expect("probe_any saw a whole message");
         Ok(Response { priority, msg })
     }
 

@@ -298,3 +298,34 @@ fn a_client_that_scribbles_its_rings_is_cut_off_and_the_others_go_on() {
     server.wait(T).unwrap();
     assert_eq!(drain(&mut server)[0].2, b"still");
 }
+
+#[test]
+fn padding_alone_does_not_end_a_wait() {
+    let n = name("padding");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+    // 1000-byte replies fill the 32 KiB High ring up to its last 512 bytes;
+    // the next one publishes a padding record there, then finds no room.
+    let msg = [1u8; 1000];
+    let mut sent = 0;
+    while server.send(c.id(), High, &msg).unwrap_or(false) {
+        sent += 1;
+    }
+    assert_eq!(sent, 32);
+    for _ in 0..sent {
+        assert_eq!(c.recv(T).unwrap().payload().len(), 1000);
+    }
+    // Only the padding is left: a wait ends at its deadline, not at once.
+    let t = std::time::Instant::now();
+    assert!(matches!(
+        c.recv(Some(Duration::from_millis(100))),
+        Err(Error::TimedOut)
+    ));
+    assert!(
+        t.elapsed() >= Duration::from_millis(90),
+        "{:?}",
+        t.elapsed()
+    );
+    server.send(c.id(), Low, b"after").unwrap();
+    assert_eq!(c.recv(T).unwrap().payload(), b"after");
+}
