@@ -317,7 +317,9 @@ fn a_hostile_client_cannot_crash_the_server_or_disturb_the_others() {
             })
             .unwrap();
         next += ok;
-        let _ = server.wait(Some(Duration::from_millis(5)));
+        if ok == 0 {
+            let _ = server.wait(Some(Duration::from_millis(5)));
+        }
     }
     assert!(next > 100, "the good client was served ({next})");
     let _ = hostile.wait();

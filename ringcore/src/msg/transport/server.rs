@@ -815,15 +815,10 @@ impl Acceptor {
             slot: slot as u32,
             generation,
         };
-        let made = self.make_conn(id, pid).and_then(|conn| {
-            send_with_fds(
-                &sock,
-                &answer(WELCOME_OK, id),
-                &[conn.channel.mapped.segment.fd()],
-            )?;
-            Ok(conn)
-        });
-        let conn = match made {
+        let made = self
+            .make_conn(id, pid)
+            .and_then(|conn| Ok((conn.channel.mapped.segment.fd().try_clone_to_owned()?, conn)));
+        let (fd, conn) = match made {
             Ok(c) => c,
             Err(e) => {
                 self.shared.slots[slot].store(SLOT_FREE, Ordering::Release);
@@ -835,10 +830,18 @@ impl Acceptor {
         e.generation.store(generation, Ordering::Relaxed);
         e.connected_ns.store(realtime_ns(), Ordering::Relaxed);
         e.state.store(1, Ordering::Release);
-        sock.set_nonblocking(true)?;
-        self.sockets[slot] = Some((sock, id));
+        // The serving thread has the client before the client has its
+        // rings: nothing it sends can arrive unannounced.
         self.shared.mail().connected.push(conn);
         self.shared.events.fetch_add(1, Ordering::Release);
+        self.sockets[slot] = Some((sock, id));
+        let sock = &self.sockets[slot].as_ref().expect("just stored").0;
+        let welcome = send_with_fds(sock, &answer(WELCOME_OK, id), &[fd.as_fd()])
+            .and_then(|()| Ok(sock.set_nonblocking(true)?));
+        if let Err(e) = welcome {
+            self.drop_client(slot, true);
+            return Err(e);
+        }
         self.control.doorbell().ring();
         Ok(())
     }
