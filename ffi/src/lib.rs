@@ -149,6 +149,30 @@ pub(crate) fn non_null<T>(p: *const T, name: &'static str) -> Result<(), Error> 
     Ok(())
 }
 
+/// Writes `v` through an out-pointer, or `InvalidArgument` when it is NULL.
+pub(crate) fn out<T>(p: *mut T, v: T) -> Result<(), Error> {
+    non_null(p, "out")?;
+    // SAFETY: non-NULL and writable by the C contract.
+    unsafe { p.write(v) };
+    Ok(())
+}
+
+/// Writes `v` through an optional out-pointer (NULL: not wanted).
+pub(crate) fn out_opt<T>(p: *mut T, v: T) {
+    if !p.is_null() {
+        // SAFETY: non-NULL and writable by the C contract.
+        unsafe { p.write(v) };
+    }
+}
+
+/// Frees a handle made by `put` (NULL is ignored), behind the panic boundary.
+pub(crate) fn free_handle<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: by the C contract, from Box::into_raw and freed once.
+        call_infallible((), || drop(unsafe { Box::from_raw(p) }));
+    }
+}
+
 /// `len` bytes at `data` (NULL allowed when `len` is 0).
 pub(crate) fn bytes_arg<'a>(data: *const std::ffi::c_void, len: usize) -> Result<&'a [u8], Error> {
     if len == 0 {

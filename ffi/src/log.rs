@@ -2,7 +2,7 @@
 
 use crate::ring::{timeout_opt, Side};
 use crate::shared::{name, put};
-use crate::{call, call_infallible, non_null};
+use crate::{call, call_infallible, non_null, out, out_opt};
 use ringcore::log::{
     Durability, From, LogPosition, Message, Reader, Writer, WriterBuilder, WriterStatus,
 };
@@ -104,22 +104,6 @@ fn reader<'a>(r: *mut rmpsc_log_reader_t) -> Result<&'a Side<Reader>, Error> {
     Ok(unsafe { &(*r).r })
 }
 
-/// Writes `v` through a checked out-pointer.
-fn out<T>(p: *mut T, v: T) -> Result<(), Error> {
-    non_null(p, "out")?;
-    // SAFETY: non-NULL and writable by contract.
-    unsafe { p.write(v) };
-    Ok(())
-}
-
-/// Writes `v` through an optional out-pointer (NULL: not wanted).
-fn out_opt<T>(p: *mut T, v: T) {
-    if !p.is_null() {
-        // SAFETY: non-NULL and writable by contract.
-        unsafe { p.write(v) };
-    }
-}
-
 fn position(p: LogPosition) -> rmpsc_log_position_t {
     rmpsc_log_position_t {
         file: p.file,
@@ -197,10 +181,7 @@ pub extern "C" fn rmpsc_log_writer_open(
 /// writer. NULL is ignored.
 #[no_mangle]
 pub extern "C" fn rmpsc_log_writer_free(w: *mut rmpsc_log_writer_t) {
-    if !w.is_null() {
-        // SAFETY: from Box::into_raw; freed once.
-        call_infallible((), || drop(unsafe { Box::from_raw(w) }));
-    }
+    crate::free_handle(w)
 }
 
 /// Reserves room for a `len`-byte payload and points `*buf` at it, to write
@@ -374,10 +355,7 @@ pub extern "C" fn rmpsc_log_reader_open_at(
 /// Frees the reader. NULL is ignored.
 #[no_mangle]
 pub extern "C" fn rmpsc_log_reader_free(r: *mut rmpsc_log_reader_t) {
-    if !r.is_null() {
-        // SAFETY: from Box::into_raw; freed once.
-        call_infallible((), || drop(unsafe { Box::from_raw(r) }));
-    }
+    crate::free_handle(r)
 }
 
 /// Reads the next committed record in place into `*msg` (its `data` stays

@@ -2,7 +2,7 @@
 
 use crate::ring::{timeout_opt, Side};
 use crate::shared::{name, put};
-use crate::{call, call_infallible, non_null};
+use crate::{call, call_infallible, non_null, out, out_opt};
 use ringcore::msg::transport::{
     Client, ClientId, ClientOptions, SendPolicy, Server, ServerOptions,
 };
@@ -157,22 +157,6 @@ fn c_id(c: ClientId) -> rmpsc_client_id_t {
     }
 }
 
-/// Writes `v` through a checked out-pointer.
-fn out<T>(p: *mut T, v: T) -> Result<(), Error> {
-    non_null(p, "out")?;
-    // SAFETY: non-NULL and writable by contract.
-    unsafe { p.write(v) };
-    Ok(())
-}
-
-/// Writes `v` through an optional out-pointer.
-fn out_opt<T>(p: *mut T, v: T) {
-    if !p.is_null() {
-        // SAFETY: non-NULL and writable by contract.
-        unsafe { p.write(v) };
-    }
-}
-
 /// A writable buffer argument.
 fn buf_arg<'a>(buf: *mut c_void, cap: usize) -> Result<&'a mut [u8], Error> {
     if cap == 0 {
@@ -231,10 +215,7 @@ pub extern "C" fn rmpsc_server_create(
 /// NULL is ignored.
 #[no_mangle]
 pub extern "C" fn rmpsc_server_free(s: *mut rmpsc_server_t) {
-    if !s.is_null() {
-        // SAFETY: from Box::into_raw; freed once.
-        call_infallible((), || drop(unsafe { Box::from_raw(s) }));
-    }
+    crate::free_handle(s)
 }
 
 /// Calls `f(ctx, request)` for up to `max` requests in place, every
@@ -472,10 +453,7 @@ pub extern "C" fn rmpsc_client_connect(
 /// Leaves the channel and frees the client. NULL is ignored.
 #[no_mangle]
 pub extern "C" fn rmpsc_client_free(c: *mut rmpsc_client_t) {
-    if !c.is_null() {
-        // SAFETY: from Box::into_raw; freed once.
-        call_infallible((), || drop(unsafe { Box::from_raw(c) }));
-    }
+    crate::free_handle(c)
 }
 
 /// This client's id, as the server sees it. Client thread.

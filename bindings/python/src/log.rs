@@ -1,7 +1,7 @@
 //! `ringmpsc.LogWriter` / `ringmpsc.LogReader`: the persistent mmap log.
 
 use crate::errors::{to_py, IntoPy};
-use crate::util::{blocking, side, timeout_arg, Bytes};
+use crate::util::{blocking, open, side, slice_of, timeout_arg, Bytes};
 use crate::view::View;
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
@@ -9,8 +9,8 @@ use pyo3::types::{PyBytes, PyList, PyMemoryView};
 use ringcore::log::{
     Durability, From, LogPosition, MappedFile, Message, Reader, Writer, WriterBuilder, WriterStatus,
 };
-use ringcore::{Error, WaitStrategy};
-use std::sync::{Mutex, MutexGuard};
+use ringcore::Error;
+use std::sync::Mutex;
 use std::time::Duration;
 
 const WRITER: &str = "log writer";
@@ -41,15 +41,6 @@ impl MappingCache {
             }
         }
     }
-}
-
-fn closed(what: &str) -> PyErr {
-    PyValueError::new_err(format!("the {what} is closed"))
-}
-
-/// Borrows the open object inside a side lock.
-fn open<'a, T>(g: &'a mut MutexGuard<'_, Option<T>>, what: &str) -> PyResult<&'a mut T> {
-    g.as_mut().ok_or_else(|| closed(what))
 }
 
 fn position_tuple(p: LogPosition) -> (u64, u64) {
@@ -320,13 +311,7 @@ impl LogReader {
 
     /// Waits (GIL released, signals handled) for a record; false on timeout.
     fn wait(&self, py: Python<'_>, r: &mut Reader, timeout: Option<Duration>) -> PyResult<bool> {
-        match blocking(py, timeout, |s| {
-            let t = match s {
-                WaitStrategy::TimedBlocking { timeout } => Some(timeout),
-                _ => None,
-            };
-            r.wait(t)
-        }) {
+        match blocking(py, timeout, |s| r.wait(slice_of(s))) {
             Ok(()) => Ok(true),
             Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(false),
             Err(e) => Err(e),

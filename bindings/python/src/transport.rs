@@ -1,7 +1,7 @@
 //! `ringmpsc.Server` / `ringmpsc.Client`: the server/client transport.
 
 use crate::errors::{to_py, IntoPy};
-use crate::util::{blocking, side, timeout_arg, Bytes};
+use crate::util::{blocking, open, side, slice_of, timeout_arg, Bytes};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -9,8 +9,8 @@ use ringcore::msg::transport::{
     Client as CoreClient, ClientId, ClientOptions, SendPolicy, Server as CoreServer, ServerOptions,
 };
 use ringcore::msg::{Priority, Split};
-use ringcore::{Error, WaitStrategy};
-use std::sync::{Mutex, MutexGuard};
+use ringcore::Error;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A request as Python sees it: `(client, priority, bytes)`.
@@ -53,19 +53,6 @@ fn client_id(id: (u32, u32)) -> ClientId {
 
 fn id_tuple(id: ClientId) -> (u32, u32) {
     (id.slot, id.generation)
-}
-
-fn open<'a, T>(g: &'a mut MutexGuard<'_, Option<T>>, what: &str) -> PyResult<&'a mut T> {
-    g.as_mut()
-        .ok_or_else(|| PyValueError::new_err(format!("the {what} is closed")))
-}
-
-/// The timeout of one GIL-released slice of a blocking wait.
-fn slice_of(s: WaitStrategy) -> Option<Duration> {
-    match s {
-        WaitStrategy::TimedBlocking { timeout } => Some(timeout),
-        _ => None,
-    }
 }
 
 /// Sends at once with the GIL held; only a send that must wait for room

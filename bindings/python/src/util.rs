@@ -136,3 +136,17 @@ impl BytesMut {
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 }
+
+/// The object inside a side lock, or `ValueError` once it was closed.
+pub(crate) fn open<'a, T>(g: &'a mut MutexGuard<'_, Option<T>>, what: &str) -> PyResult<&'a mut T> {
+    g.as_mut()
+        .ok_or_else(|| PyValueError::new_err(format!("the {what} is closed")))
+}
+
+/// The timeout of one GIL-released slice of a [`blocking`] wait.
+pub(crate) fn slice_of(s: WaitStrategy) -> Option<Duration> {
+    match s {
+        WaitStrategy::TimedBlocking { timeout } => Some(timeout),
+        _ => None,
+    }
+}
