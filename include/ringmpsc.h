@@ -928,6 +928,18 @@ int rmpsc_client_id(rmpsc_client_t *c, rmpsc_client_id_t *out_id);
 // Client thread.
 int rmpsc_client_send(rmpsc_client_t *c, int prio, const void *data, size_t len, bool *queued);
 
+// Sends `count` requests at `priority` (request i is `lens[i]` bytes at
+// `datas[i]`), publishing as many as fit at once and waiting for room
+// under the client's policy for the rest; how many were queued goes to
+// `*sent` (fewer only when RMPSC_POLICY_DROP_LOW dropped the rest).
+// Client thread.
+int rmpsc_client_send_many(rmpsc_client_t *c,
+                           int prio,
+                           const void *const *datas,
+                           const size_t *lens,
+                           size_t count,
+                           size_t *sent);
+
 // Claims room for a `len`-byte request, to write in place at `*buf`;
 // publish with rmpsc_client_commit. Client thread.
 int rmpsc_client_claim(rmpsc_client_t *c, int prio, size_t len, void **buf);

@@ -483,6 +483,45 @@ pub extern "C" fn rmpsc_client_send(
     })
 }
 
+/// Sends `count` requests at `priority` (request i is `lens[i]` bytes at
+/// `datas[i]`), publishing as many as fit at once and waiting for room
+/// under the client's policy for the rest; how many were queued goes to
+/// `*sent` (fewer only when RMPSC_POLICY_DROP_LOW dropped the rest).
+/// Client thread.
+#[no_mangle]
+pub extern "C" fn rmpsc_client_send_many(
+    c: *mut rmpsc_client_t,
+    prio: c_int,
+    datas: *const *const c_void,
+    lens: *const usize,
+    count: usize,
+    sent: *mut usize,
+) -> c_int {
+    call(|| {
+        let p = priority(prio)?;
+        let msgs = if count == 0 {
+            Vec::new()
+        } else {
+            non_null(datas, "datas")?;
+            non_null(lens, "lens")?;
+            // SAFETY: by the C contract both arrays hold `count` entries.
+            let (d, l) = unsafe {
+                (
+                    std::slice::from_raw_parts(datas, count),
+                    std::slice::from_raw_parts(lens, count),
+                )
+            };
+            d.iter()
+                .zip(l)
+                .map(|(&d, &l)| crate::bytes_arg(d, l))
+                .collect::<Result<Vec<&[u8]>, Error>>()?
+        };
+        let n = client(c)?.enter(|c| c.send_many(p, &msgs))?;
+        out_opt(sent, n);
+        Ok(())
+    })
+}
+
 /// Claims room for a `len`-byte request, to write in place at `*buf`;
 /// publish with rmpsc_client_commit. Client thread.
 #[no_mangle]

@@ -50,6 +50,23 @@ def test_priorities_replies_and_ids():
         assert all(c[1] == os.getpid() for c in clients)
 
 
+def test_send_many_keeps_order_across_waits():
+    name = unique("many")
+    with small(name) as server, ringmpsc.Client(name) as c:
+        msgs = [i.to_bytes(4, "little") * 10 for i in range(3000)]
+        got = []
+
+        def drain():
+            while len(got) < len(msgs):
+                got.extend(d for _, _, d in server.recv_batch(256, timeout=5))
+
+        t = threading.Thread(target=drain)
+        t.start()
+        assert c.send_many(Priority.HIGH, msgs) == len(msgs)
+        t.join()
+        assert got == msgs
+
+
 def test_a_blocked_receive_is_woken_by_a_reply_from_another_thread():
     name = unique("wake")
     with small(name) as server, ringmpsc.Client(name) as c:

@@ -5,7 +5,8 @@
 //!   clients, each client making round trips one after another; the server
 //!   echoes every request to its sender;
 //! - aggregate throughput of 64 B requests from 1, 2 and 4 clients to one
-//!   server that reads every byte.
+//!   server that reads every byte: one `send` (one `write`) per request,
+//!   then 64 per `send_many` (per `write`).
 //!
 //! Both sides wait the way each transport waits best: ringmpsc spins and
 //! yields briefly, then sleeps on its futex doorbell; the sockets block in
@@ -25,6 +26,8 @@ const MSG: usize = 64;
 const CLIENTS: [usize; 3] = [1, 2, 4];
 /// Rounds per measurement; each figure is the median (this machine is noisy).
 const ROUNDS: usize = 3;
+/// Requests per call in the batched throughput runs.
+const BATCH: usize = 64;
 
 /// Each component's median over [`ROUNDS`] runs of `f`.
 fn median_of(mut f: impl FnMut() -> Vec<u64>) -> Vec<u64> {
@@ -276,8 +279,9 @@ fn uds_rtt(clients: usize, n: usize) -> Vec<u64> {
     merge(results)
 }
 
-/// Aggregate requests per second from `clients` clients sending `n` each.
-fn ring_throughput(clients: usize, n: u64) -> f64 {
+/// Aggregate requests per second from `clients` clients sending `n` each,
+/// `batch` at a time (`send_many`; 1: one `send` per request).
+fn ring_throughput(clients: usize, n: u64, batch: usize) -> f64 {
     let name = format!("rmpsc-bench-tput-{}-{clients}", std::process::id());
     let server = fork(|| ring_server(&name, clients, clients as u64 * n, false));
     let kids: Vec<Child> = (0..clients)
@@ -285,8 +289,16 @@ fn ring_throughput(clients: usize, n: u64) -> f64 {
             fork(|| {
                 let mut c = connect(&name);
                 let msg = [7u8; MSG];
-                for _ in 0..n {
-                    c.send(Priority::High, &msg).unwrap();
+                let many = vec![&msg[..]; batch];
+                let mut sent = 0;
+                while sent < n {
+                    if batch == 1 {
+                        c.send(Priority::High, &msg).unwrap();
+                        sent += 1;
+                    } else {
+                        let k = (n - sent).min(batch as u64) as usize;
+                        sent += c.send_many(Priority::High, &many[..k]).unwrap() as u64;
+                    }
                 }
                 vec![]
             })
@@ -299,7 +311,8 @@ fn ring_throughput(clients: usize, n: u64) -> f64 {
     (clients as u64 * n) as f64 / (ns as f64 / 1e9)
 }
 
-fn uds_throughput(clients: usize, n: u64) -> f64 {
+/// The same over Unix sockets, `batch` requests per `write`.
+fn uds_throughput(clients: usize, n: u64, batch: usize) -> f64 {
     let path =
         std::env::temp_dir().join(format!("rmpsc-bench-udst-{}-{clients}", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -308,9 +321,12 @@ fn uds_throughput(clients: usize, n: u64) -> f64 {
         .map(|_| {
             fork(|| {
                 let mut s = uds_connect(&path);
-                let msg = [7u8; MSG];
-                for _ in 0..n {
-                    s.write_all(&msg).unwrap();
+                let many = vec![7u8; MSG * batch];
+                let mut sent = 0;
+                while sent < n {
+                    let k = (n - sent).min(batch as u64);
+                    s.write_all(&many[..k as usize * MSG]).unwrap();
+                    sent += k;
                 }
                 vec![]
             })
@@ -349,15 +365,24 @@ fn main() {
             u[1] as f64 / r[1] as f64
         );
     }
-    println!("\naggregate throughput of {MSG} B requests (median of {ROUNDS} rounds):");
-    for clients in CLIENTS {
-        let r = median_of(|| vec![ring_throughput(clients, msgs) as u64])[0] as f64;
-        let u = median_of(|| vec![uds_throughput(clients, msgs / 10) as u64])[0] as f64;
+    for batch in [1, BATCH] {
         println!(
-            "  {clients} client(s): ringmpsc {:.2} M msg/s, Unix socket {:.2} M msg/s  ({:.1}x)",
-            r / 1e6,
-            u / 1e6,
-            r / u
+            "\naggregate throughput of {MSG} B requests, {} (median of {ROUNDS} rounds):",
+            if batch == 1 {
+                "one send / write per request".to_string()
+            } else {
+                format!("{batch} per send_many / write")
+            }
         );
+        for clients in CLIENTS {
+            let r = median_of(|| vec![ring_throughput(clients, msgs, batch) as u64])[0] as f64;
+            let u = median_of(|| vec![uds_throughput(clients, msgs / 10, batch) as u64])[0] as f64;
+            println!(
+                "  {clients} client(s): ringmpsc {:.2} M msg/s, Unix socket {:.2} M msg/s  ({:.1}x)",
+                r / 1e6,
+                u / 1e6,
+                r / u
+            );
+        }
     }
 }

@@ -112,6 +112,16 @@ int main(void) {
     CHECK(rmpsc_client_recv_batch(b, 16, count_responses, &responses, &n) == RMPSC_OK && n == 1);
     CHECK(rmpsc_client_recv(b, 0, in, sizeof in, &prio, &len) == RMPSC_EEMPTY);
 
+    /* Many at once: one publication. */
+    const void *datas[3] = {"one", "two", "three"};
+    size_t lens[3] = {3, 3, 5};
+    size_t sent = 0;
+    CHECK(rmpsc_client_send_many(a, RMPSC_PRIORITY_HIGH, datas, lens, 3, &sent) == RMPSC_OK && sent == 3);
+    CHECK(rmpsc_client_send_many(a, RMPSC_PRIORITY_HIGH, NULL, lens, 3, &sent) == RMPSC_EINVAL);
+    g.n = 0;
+    CHECK(rmpsc_server_serve(s, 16, collect, &g, &n) == RMPSC_OK && n == 3);
+    CHECK(strcmp(g.text[0], "one") == 0 && strcmp(g.text[2], "three") == 0);
+
     /* Backpressure and policies. */
     CHECK(rmpsc_client_backpressure(a) == 0.0f);
     static char big[2000];

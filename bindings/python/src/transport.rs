@@ -346,6 +346,26 @@ impl Client {
         send_fast_then_wait(py, pol, |pol| c.send_with(p, data.as_slice(), pol))
     }
 
+    /// Sends every bytes-like object of `messages` at `priority`, as many
+    /// as fit published at once; waits for room (GIL released) under the
+    /// client's policy for the rest. Returns how many were queued.
+    fn send_many(
+        &self,
+        py: Python<'_>,
+        priority: u32,
+        messages: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let p = self::priority(priority)?;
+        let owned: Vec<Bytes> = messages
+            .try_iter()?
+            .map(|m| Bytes::of(&m?))
+            .collect::<PyResult<_>>()?;
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        let c = open(&mut g, CLIENT)?;
+        let refs: Vec<&[u8]> = owned.iter().map(Bytes::as_slice).collect();
+        py.detach(|| c.send_many(p, &refs)).py_err(py)
+    }
+
     /// One response as `(priority, bytes)`, waiting up to `timeout` seconds
     /// (None: no limit). Raises Timeout, Disconnected.
     #[pyo3(signature = (timeout = None))]

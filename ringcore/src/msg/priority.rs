@@ -165,6 +165,22 @@ impl PrioritySender {
         Ok(())
     }
 
+    /// Sends as many of `payloads` as fit now, published with one tail
+    /// update and at most one doorbell ring; returns how many were sent.
+    pub(crate) fn send_many<'a>(
+        &mut self,
+        p: Priority,
+        payloads: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<usize> {
+        let n = self.rings[p.index()]
+            .send_many(payloads.into_iter().map(|m| (0, m)))
+            .map_err(|e| ring_error(e, p))?;
+        if n > 0 {
+            self.doorbell().ring_if_waiting();
+        }
+        Ok(n)
+    }
+
     /// Waits up to `slice` for room for `payload` and sends it.
     pub(crate) fn send_waiting(
         &mut self,

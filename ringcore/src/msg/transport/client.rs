@@ -211,6 +211,31 @@ impl Client {
         Ok(sent)
     }
 
+    /// Sends `payloads` in order at `priority`, publishing as many as fit at
+    /// once with one index update (and at most one wake-up of the server),
+    /// and waiting for room under the client's policy for the rest;
+    /// returns how many were queued (fewer only when `DropLow` dropped the
+    /// Low rest). The fast path for streams of small messages.
+    pub fn send_many(&mut self, priority: Priority, payloads: &[&[u8]]) -> Result<usize> {
+        self.check(false)?;
+        let mut sent = 0;
+        while sent < payloads.len() {
+            let n = self
+                .requests
+                .send_many(priority, payloads[sent..].iter().copied())?;
+            sent += n;
+            if n == 0 {
+                // Full: one message under the policy (waits, fails or drops).
+                let policy = self.policy;
+                if !self.send_with(priority, payloads[sent], policy)? {
+                    return Ok(sent);
+                }
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
     /// Claims room for a `len`-byte request, to write in place; publish
     /// with [`commit`](Self::commit).
     pub fn claim(&mut self, priority: Priority, len: usize) -> Result<&mut [u8]> {

@@ -300,6 +300,29 @@ fn a_client_that_scribbles_its_rings_is_cut_off_and_the_others_go_on() {
 }
 
 #[test]
+fn batches_are_sent_in_order_and_wait_for_room() {
+    let n = name("batch");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+    let msgs: Vec<Vec<u8>> = (0..2000u32).map(|i| i.to_le_bytes().repeat(8)).collect();
+    let to_send = msgs.clone();
+    // 2000 x 40 bytes do not fit the 32 KiB High ring: the rest waits for room.
+    let t = std::thread::spawn(move || {
+        let refs: Vec<&[u8]> = to_send.iter().map(|m| &m[..]).collect();
+        (c.send_many(High, &refs).unwrap(), c)
+    });
+    let mut got = Vec::new();
+    while got.len() < 2000 {
+        server
+            .serve(64, |r| got.push(r.payload().to_vec()))
+            .unwrap();
+    }
+    let (sent, _c) = t.join().unwrap();
+    assert_eq!(sent, 2000);
+    assert_eq!(got, msgs);
+}
+
+#[test]
 fn padding_alone_does_not_end_a_wait() {
     let n = name("padding");
     let mut server = Server::create(&n, small()).unwrap();
