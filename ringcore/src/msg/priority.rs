@@ -3,7 +3,7 @@
 
 use super::ring::{Message, MessageReceiver, MessageSender};
 use crate::error::{Error, Result};
-use crate::sync::{light_barrier, park, wake, AtomicU32, Ordering};
+pub(crate) use crate::sync::Doorbell;
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -75,44 +75,6 @@ impl Split {
             // Largest power of two not above the share, within 4 KiB..1 GiB.
             (63 - bytes.max(1).leading_zeros()).clamp(12, 30)
         }))
-    }
-}
-
-/// The words a consumer sleeps on while its rings are empty. Producers ring
-/// it after a commit: a load when nobody sleeps, and one futex wake per
-/// sleep however many producers commit meanwhile (`armed` is taken by the
-/// first of them). Only one thread sleeps on a doorbell.
-#[repr(C, align(128))]
-pub(crate) struct Doorbell {
-    pub(crate) waiters: AtomicU32,
-    pub(crate) seq: AtomicU32,
-    /// 1 while the sleeper has not been rung since it last went to sleep.
-    pub(crate) armed: AtomicU32,
-}
-
-impl Doorbell {
-    /// After a commit: wakes the sleeper, if there is one not yet woken.
-    #[inline]
-    pub(crate) fn ring_if_waiting(&self) {
-        // The barrier pair of `sync` (see its notes): our commit before the
-        // load of `waiters`, as in `wake_if_waiting`.
-        light_barrier();
-        if self.waiters.load(Ordering::Relaxed) != 0 && self.armed.swap(0, Ordering::AcqRel) == 1 {
-            wake(&self.seq, true);
-        }
-    }
-
-    /// Wakes the sleeper unconditionally.
-    pub(crate) fn ring(&self) {
-        wake(&self.seq, true);
-    }
-
-    /// Sleeps until `ready()` or a ring, at most `timeout`.
-    pub(crate) fn park(&self, ready: impl Fn() -> bool, timeout: Duration) {
-        // Armed before registering: a producer that sees us registered
-        // (after the barrier in `park`) also sees the doorbell armed.
-        self.armed.store(1, Ordering::Relaxed);
-        park(&self.seq, &self.waiters, ready, Some(timeout), true);
     }
 }
 

@@ -59,7 +59,8 @@
 //! control segment (kind 5), after the 512-byte segment header
 //! 0x200  server line    pid u32, state u32 (1 running, 2 shut down), heartbeat_ns u64,
 //!                       max_clients u32, protocol u32, started_ns u64
-//! 0x280  doorbell       waiters u32, seq u32 (the server sleeps on seq), armed u32
+//! 0x280  doorbell       state u32 (sleepers; bit 31: not rung yet), seq u32 (the
+//!                       server sleeps on seq)
 //! 0x300  client table   max_clients entries of 64 bytes:
 //!                       pid u32, state u32 (0 free, 1 connected), generation u32, 0 u32,
 //!                       connected_ns u64
@@ -67,7 +68,7 @@
 //! channel segment (kind 4), after the 512-byte segment header
 //! 0x200  client line    pid u32, slot u32, heartbeat_ns u64, generation u32,
 //!                       ring_bits u32 x 6
-//! 0x280  doorbell       waiters u32, seq u32 (the client sleeps on seq), armed u32
+//! 0x280  doorbell       state u32, seq u32 (the client sleeps on seq)
 //! 0x300  ring indices   6 x 384 bytes (producer, consumer and wake lines of each ring)
 //! 0x1000 ring data      requests Critical, High, Low, then responses Critical, High, Low;
 //!                       2^ring_bits bytes each, one after the other

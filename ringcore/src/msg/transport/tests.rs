@@ -276,7 +276,7 @@ fn a_client_that_scribbles_its_rings_is_cut_off_and_the_others_go_on() {
     }
     bad.control
         .doorbell()
-        .waiters
+        .state
         .store(u32::MAX, Ordering::Relaxed);
     good.send(High, b"fine").unwrap();
     let mut got = Vec::new();
