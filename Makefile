@@ -21,7 +21,7 @@ VENV     := $(BUILD)/venv
 PY       := $(VENV)/bin/python
 
 C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
-C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
+C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
 
 .PHONY: all lib c python header test test-rust test-c test-python lint demo bench loom miri install install-check clean
 
@@ -45,6 +45,9 @@ $(BUILD)/%_cpp: examples-c/%.cpp include/ringmpsc.h bindings/cpp/ringmpsc.hpp | 
 
 $(BUILD)/test_%: tests/c/test_%.c include/ringmpsc.h | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(CINC) $< -o $@ -L$(LIBDIR) -lringmpsc -lpthread $(RPATH)
+
+$(BUILD)/%_cpp_asan: examples-c/%.cpp include/ringmpsc.h bindings/cpp/ringmpsc.hpp | $(BUILD)
+	$(CXX) -std=c++17 $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
 $(BUILD)/%_asan: examples-c/%.c include/ringmpsc.h | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
@@ -87,11 +90,12 @@ test-c: c install-check
 	$(BUILD)/test_transport
 	$(BUILD)/test_transport_asan
 	$(BUILD)/ring_threads_asan 2000000
-	$(BUILD)/ring_threads_cpp 2000000
+	$(BUILD)/ring_threads_cpp_asan 2000000
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/test_ring
 	# The heartbeat thread of a shared side may still be running at exit (possibly lost, not leaked).
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no $(BUILD)/test_shm
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/ring_threads 200000
+	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/ring_threads_cpp 200000
 	# std keeps a handle of the main thread once it has waited on a channel (possibly lost).
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no $(BUILD)/test_log
 
