@@ -197,3 +197,128 @@ fn timeouts_and_empty_channels() {
     })
     .is_err());
 }
+
+/// Items of the byte-slot channels: producer (high byte) and sequence in 8
+/// bytes, then 4 bytes repeating the sequence's low byte.
+fn slot_item(p: u64, s: u64) -> [u8; 12] {
+    let mut b = [(s as u8); 12];
+    b[..8].copy_from_slice(&(p << 40 | s).to_le_bytes());
+    b
+}
+
+fn parse_slot(item: &[u8]) -> u64 {
+    assert_eq!(item.len(), 12);
+    let x = u64::from_le_bytes(item[..8].try_into().unwrap());
+    assert!(item[8..].iter().all(|&b| b == x as u8), "torn item");
+    x
+}
+
+const SLOT_ITEMS: u64 = if cfg!(miri) { 200 } else { 100_000 };
+
+#[test]
+fn spmc_byte_slots_exactly_once() {
+    let config = spmc::SpmcConfig {
+        ring: Config::with_ring_bits(8),
+        max_consumers: 3,
+    };
+    let (mut tx, ch) = spmc::SlotChannel::new(config, 12).unwrap();
+    assert_eq!(ch.slot_size(), 12);
+    let consumers: Vec<_> = (0..3)
+        .map(|k| {
+            let mut rx = ch.register_consumer().unwrap();
+            thread::spawn(move || {
+                let mut log = Vec::new();
+                let mut buf = [0u8; 12 * 16];
+                loop {
+                    if k == 0 {
+                        match rx.steal_blocking(&mut buf, WaitStrategy::Blocking) {
+                            Ok(n) => log.extend(buf.chunks(12).take(n).map(parse_slot)),
+                            Err(Error::Closed) => break,
+                            Err(e) => panic!("{e}"),
+                        }
+                    } else if rx.consume_batch(|item| log.push(parse_slot(item))) == 0 {
+                        if rx.is_closed() && rx.steal(&mut buf) == 0 {
+                            break;
+                        }
+                        thread::yield_now();
+                    }
+                }
+                log
+            })
+        })
+        .collect();
+    for s in 0..SLOT_ITEMS {
+        tx.send_blocking(&slot_item(0, s), WaitStrategy::Blocking)
+            .unwrap();
+    }
+    drop(tx);
+    let logs = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    check_exactly_once(logs, 1, SLOT_ITEMS);
+    assert!(matches!(
+        spmc::SlotChannel::new(spmc::SpmcConfig::default(), 0),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn mpmc_byte_slots_exactly_once() {
+    let config = mpmc::MpmcConfig {
+        ring: Config::with_ring_bits(8),
+        max_producers: 3,
+        max_consumers: 2,
+        rings_per_shard: 1,
+    };
+    let ch = mpmc::SlotChannel::new(config, 12).unwrap();
+    let producers: Vec<_> = (0..3u64)
+        .map(|p| {
+            let mut tx = ch.register_producer().unwrap();
+            thread::spawn(move || {
+                for s in 0..SLOT_ITEMS {
+                    tx.send_blocking(&slot_item(p, s), WaitStrategy::Blocking)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    assert!(matches!(
+        ch.register_producer(),
+        Err(Error::TooManyProducers)
+    ));
+    let consumers: Vec<_> = (0..2)
+        .map(|k| {
+            let mut rx = ch.register_consumer().unwrap();
+            thread::spawn(move || {
+                let mut log = Vec::new();
+                let mut buf = [0u8; 12 * 32];
+                loop {
+                    let n = if k == 0 {
+                        match rx.steal_blocking(&mut buf, WaitStrategy::Blocking) {
+                            Ok(n) => {
+                                log.extend(buf.chunks(12).take(n).map(parse_slot));
+                                n
+                            }
+                            Err(Error::Closed) => break,
+                            Err(e) => panic!("{e}"),
+                        }
+                    } else {
+                        rx.steal_batch(|item| log.push(parse_slot(item)))
+                    };
+                    if n == 0 {
+                        match rx.steal_blocking(&mut buf, WaitStrategy::Blocking) {
+                            Ok(n) => log.extend(buf.chunks(12).take(n).map(parse_slot)),
+                            Err(Error::Closed) => break,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+                log
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    ch.close();
+    let logs = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    check_exactly_once(logs, 3, SLOT_ITEMS);
+}

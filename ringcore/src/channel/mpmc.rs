@@ -4,12 +4,17 @@
 //! the most unclaimed items (load balance), then from a random ring (so no
 //! ring starves). Every item goes to exactly one consumer.
 
-use super::spmc::{claim_ring_with, consume_claimed, steal_into, Inner, MAX_BATCH};
+use super::claim::ClaimCore;
+use super::spmc::{
+    claim_ring_slots, claim_ring_with, consume_claimed, consume_slots, steal_into, steal_slots,
+    Inner, MAX_BATCH,
+};
 use super::{ChannelWake, XorShift};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ring::Producer;
+use crate::ring::{Producer, SlotProducer};
 use crate::wait::{WaitStrategy, Waiter};
+use crate::Notify;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -123,6 +128,19 @@ impl<T: Send> Channel<T> {
     /// A new producer with its own ring. `TooManyProducers` past
     /// `max_producers`, `Closed` once the channel is closed.
     pub fn register_producer(&self) -> Result<Producer<T>> {
+        self.add_lane(
+            |c| claim_ring_with::<T>(c, usize::MAX),
+            |p: &mut Producer<T>, n| p.set_notifier(Some(n)),
+        )
+    }
+
+    /// Makes a producer's ring with `make` and adds it to the lanes that
+    /// consumers steal from.
+    fn add_lane<P>(
+        &self,
+        make: impl FnOnce(&Config) -> Result<(P, Arc<Inner>)>,
+        notify: impl FnOnce(&mut P, Arc<dyn Notify>),
+    ) -> Result<P> {
         let s = &self.shared;
         let mut lanes = s.lanes.lock().unwrap_or_else(|p| p.into_inner());
         if s.closed.load(Ordering::Acquire) {
@@ -131,8 +149,8 @@ impl<T: Send> Channel<T> {
         if lanes.len() >= s.config.max_producers {
             return Err(Error::TooManyProducers);
         }
-        let (mut p, inner) = claim_ring_with::<T>(&s.config.ring, usize::MAX)?;
-        p.set_notifier(Some(s.wake.clone()));
+        let (mut p, inner) = make(&s.config.ring)?;
+        notify(&mut p, s.wake.clone());
         let mut next = Vec::clone(&lanes);
         next.push(inner);
         *lanes = Arc::new(next);
@@ -239,52 +257,38 @@ impl<T: Send> Consumer<T> {
         own.chain(hottest).chain(random)
     }
 
-    /// Claims a batch (up to 4096 items) from the first ring that has work,
-    /// trying the three phases in turn, and calls `f` on each item in
-    /// place; returns the count (0 when every ring is empty).
-    pub fn steal_batch(&mut self, mut f: impl FnMut(&T)) -> usize {
+    /// Runs `op` on the rings of the three phases in turn until it takes
+    /// something; with `sweep`, then on every ring, so that nothing is
+    /// reported empty that is not. Returns what `op` took.
+    fn phased(&mut self, mut op: impl FnMut(ClaimCore<'_>) -> usize, sweep: bool) -> usize {
         self.refresh();
         let lanes = self.lanes.clone();
         for i in self.candidates().collect::<Vec<_>>() {
-            let n = consume_claimed(lanes[i].core(), MAX_BATCH, &mut f);
+            let n = op(lanes[i].core());
             if n > 0 {
                 return n;
             }
         }
-        0
-    }
-
-    /// Claims up to `out.len()` items into `out` (three phases); returns the count.
-    pub fn steal(&mut self, out: &mut [T]) -> usize
-    where
-        T: Copy,
-    {
-        self.refresh();
-        let lanes = self.lanes.clone();
-        for i in self.candidates().collect::<Vec<_>>() {
-            let n = steal_into(lanes[i].core(), out);
-            if n > 0 {
-                return n;
-            }
+        if !sweep {
+            return 0;
         }
-        // The phases looked at some rings only; sweep them all before
-        // reporting nothing.
         lanes
             .iter()
-            .map(|l| steal_into(l.core(), out))
+            .map(|l| op(l.core()))
             .find(|&n| n > 0)
             .unwrap_or(0)
     }
 
-    /// [`steal`](Self::steal), waiting by `strategy` while every ring is
-    /// empty. `Closed` once the channel is closed and drained.
-    pub fn steal_blocking(&mut self, out: &mut [T], strategy: WaitStrategy) -> Result<usize>
-    where
-        T: Copy,
-    {
+    /// [`phased`](Self::phased) with a sweep, waiting by `strategy` while
+    /// every ring is empty. `Closed` once the channel is closed and drained.
+    fn phased_blocking(
+        &mut self,
+        mut op: impl FnMut(ClaimCore<'_>) -> usize,
+        strategy: WaitStrategy,
+    ) -> Result<usize> {
         let mut waiter = Waiter::new(strategy);
         loop {
-            let n = self.steal(out);
+            let n = self.phased(&mut op, true);
             if n > 0 {
                 return Ok(n);
             }
@@ -306,6 +310,30 @@ impl<T: Send> Consumer<T> {
         }
     }
 
+    /// Claims a batch (up to 4096 items) from the first ring that has work,
+    /// trying the three phases in turn, and calls `f` on each item in
+    /// place; returns the count (0 when every ring is empty).
+    pub fn steal_batch(&mut self, mut f: impl FnMut(&T)) -> usize {
+        self.phased(|core| consume_claimed(core, MAX_BATCH, &mut f), false)
+    }
+
+    /// Claims up to `out.len()` items into `out` (three phases); returns the count.
+    pub fn steal(&mut self, out: &mut [T]) -> usize
+    where
+        T: Copy,
+    {
+        self.phased(|core| steal_into(core, out), true)
+    }
+
+    /// [`steal`](Self::steal), waiting by `strategy` while every ring is
+    /// empty. `Closed` once the channel is closed and drained.
+    pub fn steal_blocking(&mut self, out: &mut [T], strategy: WaitStrategy) -> Result<usize>
+    where
+        T: Copy,
+    {
+        self.phased_blocking(|core| steal_into(core, out), strategy)
+    }
+
     fn is_drained_and_closed(&mut self) -> bool {
         self.refresh();
         self.shared.closed.load(Ordering::Acquire)
@@ -324,5 +352,129 @@ impl<T: Send> Consumer<T> {
 impl Inner {
     pub(crate) fn ring_raw(&self) -> crate::ring::raw::RawRing {
         self.core().raw
+    }
+}
+
+/// The item type of the channel a [`SlotChannel`] wraps: never a value,
+/// only a name (slot channels move bytes).
+enum Bytes {}
+
+/// An MPMC channel of run-time sized byte slots (what the C and Python
+/// APIs use): the same rings, claims and stealing as [`Channel`].
+///
+/// ```
+/// use ringcore::channel::mpmc::{MpmcConfig, SlotChannel};
+/// let ch = SlotChannel::new(MpmcConfig::default(), 2)?;
+/// let mut a = ch.register_producer()?;
+/// let mut c = ch.register_consumer()?;
+/// a.send(b"hi")?;
+/// let mut got = Vec::new();
+/// c.steal_batch(|item| got.extend_from_slice(item));
+/// assert_eq!(got, b"hi");
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SlotChannel {
+    ch: Channel<Bytes>,
+    slot_size: usize,
+}
+
+/// A consumer of a [`SlotChannel`]. `Send`, not `Clone`.
+pub struct SlotConsumer {
+    c: Consumer<Bytes>,
+    slot_size: usize,
+}
+
+impl SlotChannel {
+    /// An empty channel of `slot_size`-byte items.
+    pub fn new(config: MpmcConfig, slot_size: usize) -> Result<SlotChannel> {
+        if slot_size == 0 {
+            return Err(Error::InvalidArgument(
+                "slot size must be at least 1".into(),
+            ));
+        }
+        Ok(SlotChannel {
+            ch: Channel::new(config)?,
+            slot_size,
+        })
+    }
+
+    /// A new producer with its own ring (`TooManyProducers`, `Closed`).
+    pub fn register_producer(&self) -> Result<SlotProducer> {
+        let size = self.slot_size;
+        self.ch.add_lane(
+            |c| claim_ring_slots(c, size, usize::MAX),
+            |p: &mut SlotProducer, n| p.set_notifier(Some(n)),
+        )
+    }
+
+    /// A new consumer (`TooManyConsumers`, `Closed`).
+    pub fn register_consumer(&self) -> Result<SlotConsumer> {
+        Ok(SlotConsumer {
+            c: self.ch.register_consumer()?,
+            slot_size: self.slot_size,
+        })
+    }
+
+    /// Closes the channel (see [`Channel::close`]).
+    pub fn close(&self) {
+        self.ch.close();
+    }
+
+    /// Whether the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        self.ch.is_closed()
+    }
+
+    /// Items not yet claimed, over all rings.
+    pub fn len(&self) -> usize {
+        self.ch.len()
+    }
+
+    /// True when nothing waits to be claimed.
+    pub fn is_empty(&self) -> bool {
+        self.ch.is_empty()
+    }
+
+    /// Bytes per item.
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+}
+
+impl SlotConsumer {
+    /// Claims a batch (up to 4096 items, three phases) and calls `f` on each
+    /// in place; returns the count.
+    pub fn steal_batch(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+        self.c
+            .phased(|core| consume_slots(core, MAX_BATCH, &mut f), false)
+    }
+
+    /// Claims as many whole items as `out` holds (three phases) and copies
+    /// them in; returns the count.
+    pub fn steal(&mut self, out: &mut [u8]) -> usize {
+        self.c.phased(|core| steal_slots(core, out), true)
+    }
+
+    /// [`steal`](Self::steal), waiting by `strategy` while every ring is
+    /// empty. `Closed` once the channel is closed and drained.
+    pub fn steal_blocking(&mut self, out: &mut [u8], strategy: WaitStrategy) -> Result<usize> {
+        if out.len() < self.slot_size {
+            return Err(Error::InvalidArgument(
+                "the buffer cannot hold one item".into(),
+            ));
+        }
+        self.c
+            .phased_blocking(|core| steal_slots(core, out), strategy)
+    }
+
+    /// Bytes per item.
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// This consumer's id (its shard).
+    pub fn id(&self) -> usize {
+        self.c.id()
     }
 }

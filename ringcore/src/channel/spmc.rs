@@ -6,8 +6,9 @@ use super::claim::{ClaimCore, ClaimState, CompleteOnDrop};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ring::heap::{drop_items, HeapRing};
+use crate::ring::raw::RawRing;
 use crate::ring::typed::Owner;
-use crate::ring::Producer;
+use crate::ring::{Producer, SlotProducer};
 use crate::wait::{WaitStrategy, Waiter};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,27 +88,54 @@ impl<T> Clone for Channel<T> {
 
 /// One consumer of an SPMC channel. `Send`, not `Clone`.
 pub struct Consumer<T> {
-    inner: Arc<Inner>,
+    reg: Registration,
     _marker: PhantomData<T>,
 }
 
 // SAFETY: a consumer only touches items it claimed; items cross threads.
 unsafe impl<T: Send> Send for Consumer<T> {}
 
-/// A ring of `T` with the claim state beside it: the building block of the
-/// SPMC and MPMC channels.
-pub(crate) fn claim_ring_with<T: Send>(
+/// How a channel's items lie in its slots: a Rust type, or run-time sized
+/// byte slots (the C and Python APIs).
+#[derive(Clone, Copy)]
+pub(crate) struct Layout {
+    size: usize,
+    align: usize,
+    drop: unsafe fn(&RawRing),
+}
+
+impl Layout {
+    pub(crate) fn of<T>() -> Layout {
+        Layout {
+            size: std::mem::size_of::<T>(),
+            align: std::mem::align_of::<T>(),
+            drop: drop_items::<T>,
+        }
+    }
+
+    pub(crate) fn slots(size: usize) -> Result<Layout> {
+        if size == 0 {
+            return Err(Error::InvalidArgument(
+                "slot size must be at least 1".into(),
+            ));
+        }
+        Ok(Layout {
+            size,
+            align: 8,
+            drop: |_| {},
+        })
+    }
+}
+
+/// A ring with the claim state beside it: the building block of the SPMC
+/// and MPMC channels.
+fn claim_ring(
     config: &Config,
+    layout: Layout,
     max_consumers: usize,
-) -> Result<(Producer<T>, Arc<Inner>)> {
+) -> Result<(RawRing, Owner, Arc<Inner>)> {
     config.validate()?;
-    let ring = HeapRing::allocate(
-        config.ring_bits,
-        std::mem::size_of::<T>(),
-        std::mem::align_of::<T>(),
-        0,
-        drop_items::<T>,
-    )?;
+    let ring = HeapRing::allocate(config.ring_bits, layout.size, layout.align, 0, layout.drop)?;
     let inner = Arc::new(Inner {
         ring: ring.clone(),
         state: ClaimState::new(0),
@@ -115,7 +143,63 @@ pub(crate) fn claim_ring_with<T: Send>(
         max_consumers,
     });
     let owner: Owner = inner.clone();
-    Ok((Producer::from_parts(ring.raw(), owner, None)?, inner))
+    Ok((ring.raw(), owner, inner))
+}
+
+/// A claim ring of `T` and its producer.
+pub(crate) fn claim_ring_with<T: Send>(
+    config: &Config,
+    max_consumers: usize,
+) -> Result<(Producer<T>, Arc<Inner>)> {
+    let (raw, owner, inner) = claim_ring(config, Layout::of::<T>(), max_consumers)?;
+    Ok((Producer::from_parts(raw, owner, None)?, inner))
+}
+
+/// A claim ring of `slot_size`-byte slots and its producer.
+pub(crate) fn claim_ring_slots(
+    config: &Config,
+    slot_size: usize,
+    max_consumers: usize,
+) -> Result<(SlotProducer, Arc<Inner>)> {
+    let (raw, owner, inner) = claim_ring(config, Layout::slots(slot_size)?, max_consumers)?;
+    Ok((SlotProducer::from_parts(raw, owner, None)?, inner))
+}
+
+impl Inner {
+    /// Counts in a new consumer.
+    fn register(self: &Arc<Inner>) -> Result<Registration> {
+        if self.ring.raw().is_closed() {
+            return Err(Error::Closed);
+        }
+        let max = self.max_consumers;
+        self.consumers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|_| Error::TooManyConsumers)?;
+        Ok(Registration(self.clone()))
+    }
+
+    fn close(&self) {
+        self.ring.raw().close();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.ring.raw().is_closed()
+    }
+
+    fn unclaimed(&self) -> usize {
+        self.core().unclaimed().unwrap_or(0)
+    }
+}
+
+/// A consumer's place in the count of its channel, given back on drop.
+pub(crate) struct Registration(Arc<Inner>);
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.0.consumers.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<T: Send> Channel<T> {
@@ -140,35 +224,25 @@ impl<T: Send> Channel<T> {
     /// A new consumer. `TooManyConsumers` past `max_consumers`, `Closed`
     /// once the channel is closed.
     pub fn register_consumer(&self) -> Result<Consumer<T>> {
-        if self.inner.ring.raw().is_closed() {
-            return Err(Error::Closed);
-        }
-        let max = self.inner.max_consumers;
-        self.inner
-            .consumers
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .map_err(|_| Error::TooManyConsumers)?;
         Ok(Consumer {
-            inner: self.inner.clone(),
+            reg: self.inner.register()?,
             _marker: PhantomData,
         })
     }
 
     /// Closes the channel; consumers drain what is left.
     pub fn close(&self) {
-        self.inner.ring.raw().close();
+        self.inner.close();
     }
 
     /// Whether the channel is closed.
     pub fn is_closed(&self) -> bool {
-        self.inner.ring.raw().is_closed()
+        self.inner.is_closed()
     }
 
     /// Items not yet claimed.
     pub fn len(&self) -> usize {
-        self.inner.core().unclaimed().unwrap_or(0)
+        self.inner.unclaimed()
     }
 
     /// True when nothing waits to be claimed.
@@ -182,30 +256,24 @@ impl<T: Send> Channel<T> {
     }
 }
 
-impl<T> Drop for Consumer<T> {
-    fn drop(&mut self) {
-        self.inner.consumers.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 impl<T: Send> Consumer<T> {
     /// Claims up to `out.len()` items and moves them into `out`; returns the count.
     pub fn steal(&mut self, out: &mut [T]) -> usize
     where
         T: Copy,
     {
-        steal_into(self.inner.core(), out)
+        steal_into(self.reg.0.core(), out)
     }
 
     /// Claims one item. `Empty`, or `Closed` once closed and drained.
     pub fn steal_one(&mut self) -> Result<T> {
-        steal_one(self.inner.core())
+        steal_one(self.reg.0.core())
     }
 
     /// Claims up to 4096 items, calls `f` on each in place, then frees them;
     /// returns the count.
     pub fn consume_batch(&mut self, f: impl FnMut(&T)) -> usize {
-        consume_claimed(self.inner.core(), MAX_BATCH, f)
+        consume_claimed(self.reg.0.core(), MAX_BATCH, f)
     }
 
     /// [`steal`](Self::steal), waiting by `strategy` while nothing is unclaimed.
@@ -213,7 +281,7 @@ impl<T: Send> Consumer<T> {
     where
         T: Copy,
     {
-        let core = self.inner.core();
+        let core = self.reg.0.core();
         wait_claimable(core, &mut Waiter::new(strategy), |c| {
             match steal_into(c, out) {
                 0 => None,
@@ -224,13 +292,13 @@ impl<T: Send> Consumer<T> {
 
     /// One item, waiting by `strategy` while nothing is unclaimed.
     pub fn recv_blocking(&mut self, strategy: WaitStrategy) -> Result<T> {
-        let core = self.inner.core();
+        let core = self.reg.0.core();
         wait_claimable(core, &mut Waiter::new(strategy), |c| steal_one(c).ok())
     }
 
     /// Whether the channel is closed.
     pub fn is_closed(&self) -> bool {
-        self.inner.ring.raw().is_closed()
+        self.reg.0.is_closed()
     }
 }
 
@@ -285,6 +353,42 @@ pub(crate) fn consume_claimed<T>(core: ClaimCore<'_>, max: usize, mut f: impl Fn
     run.len
 }
 
+/// Claims as many whole items as `out` holds and copies their bytes into
+/// it; returns the count.
+pub(crate) fn steal_slots(core: ClaimCore<'_>, out: &mut [u8]) -> usize {
+    let size = core.raw.slot_size();
+    let Ok(Some(run)) = core.claim(out.len() / size) else {
+        return 0;
+    };
+    let _done = CompleteOnDrop { core, run };
+    for (i, dst) in out.chunks_exact_mut(size).take(run.len).enumerate() {
+        // SAFETY: the item is published, `size` bytes long, and claimed by us
+        // alone until completion.
+        dst.copy_from_slice(unsafe {
+            std::slice::from_raw_parts(core.slot(run.start.wrapping_add(i as u64)), size)
+        });
+    }
+    run.len
+}
+
+/// Claims up to `max` items and calls `f` on the bytes of each in place.
+pub(crate) fn consume_slots(core: ClaimCore<'_>, max: usize, mut f: impl FnMut(&[u8])) -> usize {
+    let size = core.raw.slot_size();
+    let Ok(Some(run)) = core.claim(max) else {
+        return 0;
+    };
+    let _done = CompleteOnDrop { core, run };
+    for i in 0..run.len {
+        // SAFETY: as in `steal_slots`.
+        f(
+            unsafe {
+                std::slice::from_raw_parts(core.slot(run.start.wrapping_add(i as u64)), size)
+            },
+        );
+    }
+    run.len
+}
+
 /// Retries `attempt` until it yields, waiting by `waiter` on the ring.
 pub(crate) fn wait_claimable<R>(
     core: ClaimCore<'_>,
@@ -300,5 +404,116 @@ pub(crate) fn wait_claimable<R>(
             e => return Err(e),
         }
         waiter.wait_with(|left| core.park(left))?;
+    }
+}
+
+/// An SPMC channel of run-time sized byte slots (what the C and Python
+/// APIs use): the same ring and claims as [`Channel`], items as bytes.
+///
+/// ```
+/// use ringcore::channel::spmc::{SlotChannel, SpmcConfig};
+/// let (mut tx, ch) = SlotChannel::new(SpmcConfig::default(), 4)?;
+/// let mut rx = ch.register_consumer()?;
+/// tx.send(b"abcdefgh")?;                   // two 4-byte items
+/// let mut out = [0u8; 8];
+/// assert_eq!(rx.steal(&mut out), 2);
+/// assert_eq!(&out, b"abcdefgh");
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SlotChannel {
+    inner: Arc<Inner>,
+}
+
+/// One consumer of a [`SlotChannel`]. `Send`, not `Clone`.
+pub struct SlotConsumer {
+    reg: Registration,
+}
+
+impl SlotChannel {
+    /// A channel of `slot_size`-byte items: its producer, and the handle
+    /// that registers consumers.
+    #[allow(clippy::new_ret_no_self)] // the producer is a ring SlotProducer
+    pub fn new(config: SpmcConfig, slot_size: usize) -> Result<(SlotProducer, SlotChannel)> {
+        if config.max_consumers == 0 {
+            return Err(Error::InvalidArgument(
+                "max_consumers must be at least 1".into(),
+            ));
+        }
+        let (p, inner) = claim_ring_slots(&config.ring, slot_size, config.max_consumers)?;
+        Ok((p, SlotChannel { inner }))
+    }
+
+    /// A new consumer (`TooManyConsumers`, `Closed`).
+    pub fn register_consumer(&self) -> Result<SlotConsumer> {
+        Ok(SlotConsumer {
+            reg: self.inner.register()?,
+        })
+    }
+
+    /// Closes the channel; consumers drain what is left.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Items not yet claimed.
+    pub fn len(&self) -> usize {
+        self.inner.unclaimed()
+    }
+
+    /// True when nothing waits to be claimed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes per item.
+    pub fn slot_size(&self) -> usize {
+        self.inner.ring.raw().slot_size()
+    }
+}
+
+impl SlotConsumer {
+    /// Claims as many whole items as `out` holds and copies them in;
+    /// returns the count.
+    pub fn steal(&mut self, out: &mut [u8]) -> usize {
+        steal_slots(self.reg.0.core(), out)
+    }
+
+    /// Claims up to 4096 items and calls `f` on each in place; returns the count.
+    pub fn consume_batch(&mut self, f: impl FnMut(&[u8])) -> usize {
+        consume_slots(self.reg.0.core(), MAX_BATCH, f)
+    }
+
+    /// [`steal`](Self::steal), waiting by `strategy` while nothing is
+    /// unclaimed. `Closed` once closed and drained.
+    pub fn steal_blocking(&mut self, out: &mut [u8], strategy: WaitStrategy) -> Result<usize> {
+        if out.len() < self.slot_size() {
+            return Err(Error::InvalidArgument(
+                "the buffer cannot hold one item".into(),
+            ));
+        }
+        wait_claimable(
+            self.reg.0.core(),
+            &mut Waiter::new(strategy),
+            |c| match steal_slots(c, out) {
+                0 => None,
+                n => Some(n),
+            },
+        )
+    }
+
+    /// Bytes per item.
+    pub fn slot_size(&self) -> usize {
+        self.reg.0.ring.raw().slot_size()
+    }
+
+    /// Whether the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        self.reg.0.is_closed()
     }
 }
