@@ -135,6 +135,9 @@
 // A client of a channel (opaque). One thread at a time.
 typedef struct rmpsc_client_t rmpsc_client_t;
 
+// One consumer of an SPMC or MPMC channel (opaque). One thread at a time.
+typedef struct rmpsc_consumer_t rmpsc_consumer_t;
+
 // A listening Unix socket that hands out descriptors (opaque); its socket
 // file is removed when freed.
 typedef struct rmpsc_fd_server_t rmpsc_fd_server_t;
@@ -144,6 +147,9 @@ typedef struct rmpsc_log_reader_t rmpsc_log_reader_t;
 
 // The single writer of a log (opaque). One thread at a time.
 typedef struct rmpsc_log_writer_t rmpsc_log_writer_t;
+
+// A multi-producer multi-consumer channel (opaque). Thread-safe.
+typedef struct rmpsc_mpmc_t rmpsc_mpmc_t;
 
 // A multi-producer single-consumer channel (opaque): one ring per producer.
 typedef struct rmpsc_mpsc_t rmpsc_mpsc_t;
@@ -211,6 +217,9 @@ typedef struct rmpsc_server_t rmpsc_server_t;
 // [u32 length | u32 type | payload | zero padding]; type 0xffffffff is a
 // padding record that fills the end of the ring.
 typedef struct rmpsc_shared_t rmpsc_shared_t;
+
+// A single-producer multi-consumer channel (opaque). Thread-safe.
+typedef struct rmpsc_spmc_t rmpsc_spmc_t;
 
 // A handler called with each item: `ctx` is the caller's pointer, `item`
 // points at `elem_size` bytes valid during the call.
@@ -834,6 +843,78 @@ int rmpsc_shared_unlink(rmpsc_shared_t *s);
 // live process holds a side; `*removed` (may be NULL) tells whether it was.
 // Thread-safe.
 int rmpsc_shm_remove_if_stale(const char *name, bool *removed);
+
+// Creates an SPMC channel of a `capacity`-slot ring (a power of two) of
+// `elem_size`-byte items for up to `max_consumers` consumers; its producer
+// (a ring handle with the producer side: rmpsc_ring_send, _reserve, ...)
+// goes to `*producer`. Thread-safe.
+int rmpsc_spmc_new(size_t capacity,
+                   size_t elem_size,
+                   uint32_t max_consumers,
+                   rmpsc_spmc_t **out_channel,
+                   rmpsc_ring_t **producer);
+
+// Frees the channel handle (consumers and the producer stay valid until
+// freed). NULL is ignored.
+void rmpsc_spmc_free(rmpsc_spmc_t *ch);
+
+// A new consumer. Errors: RMPSC_ETOOMANY, RMPSC_ECLOSED. Thread-safe.
+int rmpsc_spmc_consumer_new(const rmpsc_spmc_t *ch, rmpsc_consumer_t **out_consumer);
+
+// Closes the channel: consumers drain what is left, then get
+// RMPSC_ECLOSED. Thread-safe.
+int rmpsc_spmc_close(const rmpsc_spmc_t *ch);
+
+// Items not yet claimed (0 for NULL). Thread-safe.
+size_t rmpsc_spmc_len(const rmpsc_spmc_t *ch);
+
+// Creates an MPMC channel: each producer gets its own `capacity`-slot
+// ring of `elem_size`-byte items; at most `max_producers` producers and
+// `max_consumers` consumers. Thread-safe.
+int rmpsc_mpmc_new(size_t capacity,
+                   size_t elem_size,
+                   uint32_t max_producers,
+                   uint32_t max_consumers,
+                   rmpsc_mpmc_t **out_channel);
+
+// Frees the channel handle (producers and consumers stay valid until
+// freed). NULL is ignored.
+void rmpsc_mpmc_free(rmpsc_mpmc_t *ch);
+
+// A new producer with its own ring: a ring handle with the producer side.
+// Errors: RMPSC_ETOOMANY, RMPSC_ECLOSED. Thread-safe.
+int rmpsc_mpmc_producer_new(const rmpsc_mpmc_t *ch, rmpsc_ring_t **out_producer);
+
+// A new consumer. Errors: RMPSC_ETOOMANY, RMPSC_ECLOSED. Thread-safe.
+int rmpsc_mpmc_consumer_new(const rmpsc_mpmc_t *ch, rmpsc_consumer_t **out_consumer);
+
+// Closes the channel: no more registrations, consumers drain what is
+// left, then get RMPSC_ECLOSED. Thread-safe.
+int rmpsc_mpmc_close(const rmpsc_mpmc_t *ch);
+
+// Items not yet claimed, over all rings (0 for NULL). Thread-safe.
+size_t rmpsc_mpmc_len(const rmpsc_mpmc_t *ch);
+
+// Frees a consumer. NULL is ignored.
+void rmpsc_consumer_free(rmpsc_consumer_t *c);
+
+// Claims up to `max_items` items (an MPMC consumer tries its own shard,
+// then the busiest ring, then a random one) and copies them to `out`; the
+// count goes to `*count` (0: nothing unclaimed). Consumer thread.
+int rmpsc_consumer_steal(rmpsc_consumer_t *c, void *out_items, size_t max_items, size_t *count);
+
+// rmpsc_consumer_steal, waiting up to `timeout_ns` (negative: no limit)
+// while nothing is unclaimed. Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED
+// (closed and drained). Consumer thread.
+int rmpsc_consumer_steal_blocking(rmpsc_consumer_t *c,
+                                  void *out_items,
+                                  size_t max_items,
+                                  int64_t timeout_ns,
+                                  size_t *count);
+
+// Claims a batch (up to 4096 items) and calls `f(ctx, item)` on each in
+// place; the count goes to `*count` (may be NULL). Consumer thread.
+int rmpsc_consumer_consume(rmpsc_consumer_t *c, rmpsc_item_fn f, void *ctx, size_t *count);
 
 // Creates the channel `name` (a bare name lives under /dev/shm) and starts
 // accepting clients; `options` may be NULL. Errors: RMPSC_EBUSY (a live

@@ -22,6 +22,7 @@ mod msg;
 mod pool;
 mod ring;
 mod shared;
+mod spmc_mpmc;
 mod transport;
 pub use channel::*;
 pub use fd::*;
@@ -30,6 +31,7 @@ pub use msg::*;
 pub use pool::*;
 pub use ring::*;
 pub use shared::*;
+pub use spmc_mpmc::*;
 pub use transport::*;
 
 /// Major version of the library (the soname is `libringmpsc.so.<major>`).

@@ -112,9 +112,119 @@ static void test_notifier(void) {
     rmpsc_notifier_free(n);
 }
 
+/* ---- SPMC and MPMC: every item to exactly one consumer ---- */
+
+#define WS_PRODUCERS 2
+#define WS_CONSUMERS 2
+#define WS_PER 50000
+
+static rmpsc_mpmc_t *mp;
+static uint8_t ws_seen[WS_PRODUCERS][WS_PER];
+static pthread_mutex_t ws_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *ws_produce(void *arg) {
+    uint32_t id = (uint32_t)(uintptr_t)arg;
+    rmpsc_ring_t *tx;
+    if (rmpsc_mpmc_producer_new(mp, &tx) != RMPSC_OK) {
+        failures++;
+        return NULL;
+    }
+    for (uint64_t s = 0; s < WS_PER; s++) {
+        item_t it = {id, 0, s};
+        if (rmpsc_ring_send_blocking(tx, &it, 1, -1, NULL) != RMPSC_OK) {
+            failures++;
+            break;
+        }
+    }
+    rmpsc_ring_free(tx);
+    return NULL;
+}
+
+/* Steals until closed and drained; per producer, items arrive in order. */
+static void *ws_consume(void *arg) {
+    rmpsc_consumer_t *rx = arg;
+    uint64_t last[WS_PRODUCERS];
+    memset(last, 0xff, sizeof last);
+    item_t buf[64];
+    for (;;) {
+        size_t n;
+        int rc = rmpsc_consumer_steal_blocking(rx, buf, 64, 5000000000LL, &n);
+        if (rc == RMPSC_ECLOSED) break;
+        if (rc != RMPSC_OK) {
+            failures++;
+            break;
+        }
+        pthread_mutex_lock(&ws_lock);
+        for (size_t i = 0; i < n; i++) {
+            item_t it = buf[i];
+            if (it.producer >= WS_PRODUCERS || it.seq >= WS_PER || ws_seen[it.producer][it.seq] ||
+                (last[it.producer] != UINT64_MAX && it.seq <= last[it.producer])) {
+                failures++;
+                continue;
+            }
+            ws_seen[it.producer][it.seq] = 1;
+            last[it.producer] = it.seq;
+        }
+        pthread_mutex_unlock(&ws_lock);
+    }
+    return NULL;
+}
+
+static void count_item(void *ctx, const void *p) {
+    (void)p;
+    (*(size_t *)ctx)++;
+}
+
+static void test_work_stealing(void) {
+    rmpsc_mpmc_t *bad;
+    CHECK(rmpsc_mpmc_new(1000, 16, 2, 2, &bad) == RMPSC_EINVAL); /* not a power of two */
+    CHECK(rmpsc_mpmc_new(1024, 16, 0, 2, &bad) == RMPSC_EINVAL);
+    CHECK(rmpsc_mpmc_new(256, sizeof(item_t), WS_PRODUCERS, WS_CONSUMERS, &mp) == RMPSC_OK);
+    rmpsc_consumer_t *rx[WS_CONSUMERS], *extra;
+    for (int i = 0; i < WS_CONSUMERS; i++) CHECK(rmpsc_mpmc_consumer_new(mp, &rx[i]) == RMPSC_OK);
+    CHECK(rmpsc_mpmc_consumer_new(mp, &extra) == RMPSC_ETOOMANY);
+    pthread_t p[WS_PRODUCERS], c[WS_CONSUMERS];
+    for (uintptr_t i = 0; i < WS_PRODUCERS; i++) pthread_create(&p[i], NULL, ws_produce, (void *)i);
+    for (int i = 0; i < WS_CONSUMERS; i++) pthread_create(&c[i], NULL, ws_consume, rx[i]);
+    for (int i = 0; i < WS_PRODUCERS; i++) pthread_join(p[i], NULL);
+    CHECK(rmpsc_mpmc_close(mp) == RMPSC_OK);
+    for (int i = 0; i < WS_CONSUMERS; i++) pthread_join(c[i], NULL);
+    for (int i = 0; i < WS_PRODUCERS; i++)
+        for (int s = 0; s < WS_PER; s++) CHECK(ws_seen[i][s] == 1);
+    rmpsc_ring_t *late;
+    CHECK(rmpsc_mpmc_producer_new(mp, &late) == RMPSC_ECLOSED);
+    for (int i = 0; i < WS_CONSUMERS; i++) rmpsc_consumer_free(rx[i]);
+    rmpsc_mpmc_free(mp);
+
+    /* SPMC: the producer is a ring handle; consumers share its ring. */
+    rmpsc_spmc_t *sp;
+    rmpsc_ring_t *tx;
+    CHECK(rmpsc_spmc_new(64, 8, 2, &sp, &tx) == RMPSC_OK);
+    rmpsc_consumer_t *a, *b, *d;
+    CHECK(rmpsc_spmc_consumer_new(sp, &a) == RMPSC_OK && rmpsc_spmc_consumer_new(sp, &b) == RMPSC_OK);
+    CHECK(rmpsc_spmc_consumer_new(sp, &d) == RMPSC_ETOOMANY);
+    uint64_t v[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, got[10];
+    size_t n;
+    CHECK(rmpsc_ring_send(tx, v, 10, &n) == RMPSC_OK && n == 10);
+    CHECK(rmpsc_spmc_len(sp) == 10);
+    CHECK(rmpsc_consumer_steal(a, got, 4, &n) == RMPSC_OK && n == 4 && got[0] == 1 && got[3] == 4);
+    size_t seen = 0;
+    CHECK(rmpsc_consumer_consume(b, count_item, &seen, &n) == RMPSC_OK && n == 6 && seen == 6);
+    CHECK(rmpsc_consumer_steal(a, got, 4, &n) == RMPSC_OK && n == 0);
+    CHECK(rmpsc_consumer_steal_blocking(a, got, 4, 1000000, &n) == RMPSC_ETIMEDOUT);
+    CHECK(rmpsc_consumer_consume(a, NULL, NULL, &n) == RMPSC_EINVAL);
+    CHECK(rmpsc_spmc_close(sp) == RMPSC_OK);
+    CHECK(rmpsc_consumer_steal_blocking(a, got, 4, -1, &n) == RMPSC_ECLOSED);
+    rmpsc_consumer_free(a);
+    rmpsc_consumer_free(b);
+    rmpsc_ring_free(tx);
+    rmpsc_spmc_free(sp);
+}
+
 int main(void) {
     test_channel();
     test_notifier();
+    test_work_stealing();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
