@@ -7,6 +7,8 @@
 - :class:`MessageRing`: variable-size byte messages in shared memory.
 - :class:`BufferPool`: slabs for zero-copy large payloads, in process or shared.
 - :class:`MpscChannel`: many producer threads, one consumer (a ring per producer).
+- :class:`SpmcChannel` / :class:`MpmcChannel`: one or many producers, many
+  consumers that claim items (each item goes to exactly one :class:`Consumer`).
 - :class:`EventNotifier`: an eventfd rings and channels signal, for asyncio/select.
 - :class:`LogWriter` / :class:`LogReader`: a persistent append-only log in
   memory-mapped files; readers replay it or tail it live, in any process.
@@ -26,10 +28,12 @@ from . import errors, fdpass
 from ._ringmpsc import (
     BufferPool,
     Client,
+    Consumer,
     EventNotifier,
     LogMessage,
     LogReader,
     LogWriter,
+    MpmcChannel,
     MpscChannel,
     Message,
     MessageReceiver,
@@ -38,6 +42,7 @@ from ._ringmpsc import (
     Ring,
     Server,
     SharedRing,
+    SpmcChannel,
     View,
     __version__,
     remove_if_stale,
@@ -71,6 +76,9 @@ class Priority(enum.IntEnum):
 __all__ = [
     "Ring",
     "MpscChannel",
+    "SpmcChannel",
+    "MpmcChannel",
+    "Consumer",
     "EventNotifier",
     "SharedRing",
     "MessageRing",

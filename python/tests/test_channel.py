@@ -99,3 +99,66 @@ def test_asyncio_consumer_in_process():
         return ch.recv_many(timeout=0)
 
     assert asyncio.run(run()) == [b"!"]
+
+
+def test_spmc_consumers_share_the_items_exactly_once():
+    import ringmpsc
+
+    ch = ringmpsc.SpmcChannel(64, item_size=8, max_consumers=3)
+    tx = ch.producer()
+    with pytest.raises(ValueError):
+        ch.producer()
+    consumers = [ch.register_consumer() for _ in range(3)]
+    with pytest.raises(ringmpsc.TooMany):
+        ch.register_consumer()
+    seen = [[] for _ in consumers]
+
+    def consume(k):
+        buf = bytearray(8 * 16)
+        while True:
+            try:
+                if k == 0:
+                    n = consumers[k].recv_into(buf, timeout=5)
+                    items = [bytes(buf[i * 8 : i * 8 + 8]) for i in range(n)]
+                else:
+                    items = consumers[k].recv_many(16, timeout=5)
+            except ringmpsc.Closed:
+                return
+            seen[k].extend(int.from_bytes(x, "little") for x in items)
+
+    threads = [threading.Thread(target=consume, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    total = 20_000
+    for i in range(total):
+        tx.send(i.to_bytes(8, "little"))
+    tx.close()
+    for t in threads:
+        t.join()
+    everything = sorted(x for s in seen for x in s)
+    assert everything == list(range(total))
+    assert all(s == sorted(s) for s in seen), "each consumer sees the producer's order"
+
+
+def test_mpmc_producers_and_consumers():
+    import ringmpsc
+
+    ch = ringmpsc.MpmcChannel(32, item_size=4, max_producers=2, max_consumers=2)
+    producers = [ch.register_producer() for _ in range(2)]
+    with pytest.raises(ringmpsc.TooMany):
+        ch.register_producer()
+    rx = [ch.register_consumer() for _ in range(2)]
+    for p, tag in zip(producers, (b"a", b"b")):
+        p.send_many([tag * 4] * 10)
+    assert len(ch) == 20
+    got = rx[0].recv_many(100, timeout=0) + rx[1].recv_many(100, timeout=0)
+    got += rx[0].recv_many(100, timeout=0) + rx[1].recv_many(100, timeout=0)
+    assert sorted(got) == [b"aaaa"] * 10 + [b"bbbb"] * 10
+    assert rx[0].recv_many(10, timeout=0.01) == []
+    with pytest.raises(ValueError):
+        rx[0].recv_into(bytearray(2))
+    ch.close()
+    with pytest.raises(ringmpsc.Closed):
+        rx[1].recv_many(10, timeout=1)
+    with pytest.raises(ringmpsc.Closed):
+        ch.register_producer()

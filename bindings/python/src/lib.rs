@@ -11,6 +11,7 @@ mod msg;
 mod pool;
 mod ring;
 mod shared;
+mod spmc_mpmc;
 mod transport;
 mod util;
 mod view;
@@ -28,6 +29,9 @@ fn _ringmpsc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<view::View>()?;
     m.add_class::<channel::MpscChannel>()?;
     m.add_class::<channel::EventNotifier>()?;
+    m.add_class::<spmc_mpmc::SpmcChannel>()?;
+    m.add_class::<spmc_mpmc::MpmcChannel>()?;
+    m.add_class::<spmc_mpmc::Consumer>()?;
     m.add_class::<log::LogWriter>()?;
     m.add_class::<log::LogReader>()?;
     m.add_class::<log::LogMessage>()?;
