@@ -242,6 +242,149 @@ pub fn bind_memory_to_node(addr: *const u8, len: usize, node: usize) -> Result<(
     Ok(())
 }
 
+/// Allocates objects on chosen NUMA nodes: each allocation is a mapping of
+/// its own, placed with [`bind_memory_to_node`] before it is first touched,
+/// so its pages come from that node (meant for big, long-lived objects such
+/// as rings and pools; a single-node machine gets ordinary memory).
+///
+/// ```
+/// use ringcore::numa::{NumaAllocator, NumaTopology};
+/// let alloc = NumaAllocator::new(NumaTopology::system());
+/// let node = NumaTopology::system().node_of_cpu(0);
+/// let mut table = alloc.alloc_zeroed_on_node::<[u64; 1 << 16]>(node)?;
+/// table[7] = 42;
+/// assert_eq!(table.iter().sum::<u64>(), 42);
+/// let mut log = alloc.alloc_for_cpu::<Vec<u64>>(0)?;
+/// log.push(1);
+/// assert_eq!(log.node(), node);
+/// # Ok::<(), ringcore::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct NumaAllocator<'t> {
+    topology: &'t NumaTopology,
+}
+
+impl<'t> NumaAllocator<'t> {
+    /// An allocator for the nodes of `topology`.
+    pub fn new(topology: &'t NumaTopology) -> Self {
+        NumaAllocator { topology }
+    }
+
+    /// `T::default()` in memory that lives on `node`.
+    pub fn alloc_on_node<T: Default>(&self, node: usize) -> Result<NodeBox<T>> {
+        self.check(node)?;
+        // SAFETY: `init` writes a whole T.
+        unsafe {
+            NodeBox::new(node, self.topology.is_numa(), |p: *mut T| {
+                p.write(T::default())
+            })
+        }
+    }
+
+    /// `T::default()` on the node of `cpu`.
+    pub fn alloc_for_cpu<T: Default>(&self, cpu: usize) -> Result<NodeBox<T>> {
+        self.alloc_on_node(self.topology.node_of_cpu(cpu))
+    }
+
+    /// A zeroed plain-old-data `T` (any size: big arrays, slot tables) on
+    /// `node`; its pages are touched only when first used.
+    pub fn alloc_zeroed_on_node<T: crate::Pod>(&self, node: usize) -> Result<NodeBox<T>> {
+        self.check(node)?;
+        // SAFETY: a fresh anonymous mapping is zeroed, and zero bytes are a
+        // valid Pod value.
+        unsafe { NodeBox::new(node, self.topology.is_numa(), |_| {}) }
+    }
+
+    fn check(&self, node: usize) -> Result<()> {
+        if !self.topology.nodes().iter().any(|n| n.id == node) {
+            return Err(Error::InvalidArgument(format!("no NUMA node {node}")));
+        }
+        Ok(())
+    }
+}
+
+/// A `T` in a mapping placed on one NUMA node (from [`NumaAllocator`]).
+pub struct NodeBox<T> {
+    ptr: std::ptr::NonNull<T>,
+    len: usize,
+    node: usize,
+}
+
+// SAFETY: NodeBox owns its T like a Box does.
+unsafe impl<T: Send> Send for NodeBox<T> {}
+// SAFETY: shared access gives out only &T.
+unsafe impl<T: Sync> Sync for NodeBox<T> {}
+
+impl<T> NodeBox<T> {
+    /// # Safety
+    /// After `init` runs on the (zeroed) memory, it must hold a valid `T`.
+    unsafe fn new(node: usize, place: bool, init: impl FnOnce(*mut T)) -> Result<NodeBox<T>> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        if std::mem::align_of::<T>() > page {
+            return Err(Error::InvalidArgument(
+                "alignment above the page size".into(),
+            ));
+        }
+        let len = std::mem::size_of::<T>().max(1).div_ceil(page) * page;
+        // SAFETY: a fresh private anonymous mapping; the kernel picks the address.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        if place {
+            // Before the first touch, so the pages are allocated there. Best
+            // effort, as all placement.
+            let _ = bind_memory_to_node(p as *const u8, len, node);
+        }
+        let ptr =
+            std::ptr::NonNull::new(p.cast::<T>()).expect("mmap never returns NULL on success");
+        // The mapping is page-aligned (enough for T) and holds a whole T.
+        init(ptr.as_ptr());
+        Ok(NodeBox { ptr, len, node })
+    }
+
+    /// The node the memory was placed on.
+    pub fn node(&self) -> usize {
+        self.node
+    }
+}
+
+impl<T> std::ops::Deref for NodeBox<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: initialised in `new`, owned by self.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T> std::ops::DerefMut for NodeBox<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as above, and &mut self is exclusive.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T> Drop for NodeBox<T> {
+    fn drop(&mut self) {
+        // SAFETY: the T is initialised and dropped once; then the mapping
+        // made in `new` is unmapped once.
+        unsafe {
+            std::ptr::drop_in_place(self.ptr.as_ptr());
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
 /// Places a new ring's slots on the configured node, or on the creating
 /// thread's node; nothing on a single-node machine or when `numa_aware` is off.
 pub(crate) fn place_memory(addr: *const u8, len: usize, config: &crate::Config) {
@@ -290,6 +433,23 @@ mod tests {
         assert_eq!(t.node_of_cpu(0), 0);
         assert_eq!(t.nearest_node(0), 1);
         assert_eq!(t.nodes()[1].memory_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn allocations_on_nodes() {
+        let t = NumaTopology::system();
+        let a = NumaAllocator::new(t);
+        let mut v = a.alloc_on_node::<Vec<u32>>(t.nodes()[0].id).unwrap();
+        v.extend([1, 2, 3]);
+        assert_eq!(v.iter().sum::<u32>(), 6);
+        assert!(matches!(
+            a.alloc_on_node::<u8>(9999),
+            Err(Error::InvalidArgument(_))
+        ));
+        let big = a
+            .alloc_zeroed_on_node::<[u8; 3 * 4096 + 1]>(t.nodes()[0].id)
+            .unwrap();
+        assert!(big.iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -10,6 +10,16 @@ pub mod spmc;
 
 pub use event_loop::EventLoop;
 
+/// The reference API's default SPSC channel: a ring of `u64`
+/// (`Ring::new(Config::DEFAULT)`).
+pub type DefaultSpscChannel = crate::Ring<u64>;
+/// The default MPSC channel: `u64` items (`Channel::new(Config::DEFAULT)`).
+pub type DefaultChannel = mpsc::Channel<u64>;
+/// The default SPMC channel: `u64` items (`SpmcConfig::default()`).
+pub type DefaultSpmcChannel = spmc::Channel<u64>;
+/// The default MPMC channel: `u64` items (`MpmcConfig::default()`).
+pub type DefaultMpmcChannel = mpmc::Channel<u64>;
+
 use crate::notify::Notify;
 use crate::ring::{Consumer, Producer, RingObserver, SlotConsumer, SlotProducer};
 use crate::sync::{park, wake_if_waiting, AtomicU32};
