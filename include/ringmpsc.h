@@ -79,6 +79,13 @@
 // A log reader asked for records that retention already deleted.
 #define RMPSC_EBEHIND -14
 
+// rmpsc_mpsc_new_ex flag: count messages, batches and batch latency per
+// ring (read them with rmpsc_mpsc_stats).
+#define RMPSC_MPSC_METRICS 1
+
+// rmpsc_mpsc_new_ex flag: also count reserve retries and failures.
+#define RMPSC_MPSC_TRACK_CONTENTION 2
+
 // Leave flushing to the kernel (a committed record survives a crash of
 // the process, not of the machine).
 #define RMPSC_LOG_DURABLE_NONE 0
@@ -137,6 +144,9 @@ typedef struct rmpsc_client_t rmpsc_client_t;
 
 // One consumer of an SPMC or MPMC channel (opaque). One thread at a time.
 typedef struct rmpsc_consumer_t rmpsc_consumer_t;
+
+// A consumer thread running a channel (opaque).
+typedef struct rmpsc_event_loop_t rmpsc_event_loop_t;
 
 // A listening Unix socket that hands out descriptors (opaque); its socket
 // file is removed when freed.
@@ -224,6 +234,54 @@ typedef struct rmpsc_spmc_t rmpsc_spmc_t;
 // A handler called with each item: `ctx` is the caller's pointer, `item`
 // points at `elem_size` bytes valid during the call.
 typedef void (*rmpsc_item_fn)(void *ctx, const void *item);
+
+// Counters of a ring or channel (zero unless built with metrics).
+typedef struct {
+  // Items committed by producers.
+  uint64_t messages_sent;
+  // Items consumed.
+  uint64_t messages_received;
+  // Commits (each may carry many items).
+  uint64_t batches_sent;
+  // Consume calls that returned at least one item.
+  uint64_t batches_received;
+  // Retries of a reserve that found the ring full (with contention tracking).
+  uint64_t reserve_spins;
+  // Reserves that gave up on a full ring.
+  uint64_t reserve_failures;
+  // Time spent in blocking waits, in nanoseconds.
+  uint64_t total_wait_ns;
+  // Largest batch consumed at once.
+  uint64_t max_batch_size;
+  // Sum of batch processing times, in nanoseconds.
+  uint64_t latency_sum_ns;
+  // Number of timed batches.
+  uint64_t latency_count;
+  // Shortest batch time (UINT64_MAX before the first).
+  uint64_t latency_min_ns;
+  // Longest batch time.
+  uint64_t latency_max_ns;
+} rmpsc_metrics_t;
+
+// A snapshot of an MPSC channel.
+typedef struct {
+  // Rings the consumer polls.
+  size_t rings;
+  // Items waiting over all rings.
+  size_t pending;
+  // Whether the channel is closed.
+  bool closed;
+  // Whether `metrics` holds counters (the channel was made with RMPSC_MPSC_METRICS).
+  bool has_metrics;
+  // All rings' counters merged.
+  rmpsc_metrics_t metrics;
+  // Seconds since the channel was created.
+  double uptime_s;
+  // Items received per second since creation (with metrics).
+  double throughput;
+  // Mean batch processing time in nanoseconds (with metrics).
+  double avg_latency_ns;
+} rmpsc_mpsc_stats_t;
 
 // Options of a log writer; zero-initialise it (`= {0}`) for the defaults.
 // For an existing log, sizes left 0 are taken from the log and sizes set
@@ -358,6 +416,9 @@ const char *rmpsc_strerror(int code);
 // slots (a power of two) of `elem_size` bytes. Thread-safe.
 int rmpsc_mpsc_new(size_t capacity, size_t elem_size, rmpsc_mpsc_t **out);
 
+// rmpsc_mpsc_new with options: `flags` of RMPSC_MPSC_*. Thread-safe.
+int rmpsc_mpsc_new_ex(size_t capacity, size_t elem_size, uint32_t flags, rmpsc_mpsc_t **out);
+
 // Destroys the channel (producers keep their rings until freed). NULL is ignored.
 void rmpsc_mpsc_free(rmpsc_mpsc_t *ch);
 
@@ -399,6 +460,45 @@ size_t rmpsc_mpsc_pending(rmpsc_mpsc_t *ch);
 
 // Consumer side. 1 once the channel is closed and every ring is empty.
 bool rmpsc_mpsc_is_drained(rmpsc_mpsc_t *ch);
+
+// Consumer side. A snapshot of the channel into `*stats`.
+int rmpsc_mpsc_stats(rmpsc_mpsc_t *ch, rmpsc_mpsc_stats_t *stats);
+
+// Consumer side. Calls `handler` on everything readable in every ring,
+// whatever the adaptive skip says; the count goes to `*count` (may be NULL).
+int rmpsc_mpsc_drain_all(rmpsc_mpsc_t *ch, rmpsc_item_fn handler, void *ctx, size_t *count);
+
+// Consumer side. Copies one item into `item` (`elem_size` bytes). Errors:
+// RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained).
+int rmpsc_mpsc_try_recv(rmpsc_mpsc_t *ch, void *item);
+
+// Consumer side. The ring with the most items waiting, to `*ring`.
+// Errors: RMPSC_EEMPTY (no ring registered).
+int rmpsc_mpsc_hottest_ring(rmpsc_mpsc_t *ch, size_t *ring);
+
+// Consumer side. Items waiting in ring `ring` (as numbered by
+// registration), to `*len`. Errors: RMPSC_EINVAL (no such ring).
+int rmpsc_mpsc_ring_len(rmpsc_mpsc_t *ch, size_t ring, size_t *len);
+
+// Consumer side. Polls every ring at the next pass again (adaptive skip reset).
+int rmpsc_mpsc_reset_adaptive_skip(rmpsc_mpsc_t *ch);
+
+// Consumer side. Starts a thread that calls `handler(ctx, item)` on every
+// item of every producer, sleeping when idle; the channel's consumer calls
+// then return RMPSC_EBUSY. `ctx` is used from that thread. Stop it with
+// rmpsc_event_loop_stop.
+int rmpsc_event_loop_start(rmpsc_mpsc_t *ch,
+                           rmpsc_item_fn handler,
+                           void *ctx,
+                           rmpsc_event_loop_t **out_loop);
+
+// Items the loop handled so far (0 for NULL). Thread-safe.
+uint64_t rmpsc_event_loop_processed(const rmpsc_event_loop_t *l);
+
+// Stops the loop: closes the channel, lets the thread handle everything
+// left (nothing is lost), joins it and frees the loop; the total handled
+// goes to `*processed` (may be NULL). The channel stays closed.
+int rmpsc_event_loop_stop(rmpsc_event_loop_t *l, uint64_t *processed);
 
 // Signals `notifier` after every commit of any producer (NULL detaches).
 // Thread-safe.

@@ -3,17 +3,33 @@
 
 use crate::ring::{rmpsc_ring_t, strategy, Side};
 use crate::shared::put;
-use crate::{call, call_infallible, non_null};
+use crate::{call, call_infallible, non_null, out, out_opt};
 use ringcore::channel::mpsc::{Registrar, SlotChannel};
-use ringcore::{Config, Error, EventNotifier, Notify, SlotConsumer, SlotProducer};
+use ringcore::channel::EventLoop;
+use ringcore::{Config, Error, EventNotifier, Notify, SlotConsumer, SlotProducer, WaitStrategy};
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 /// A multi-producer single-consumer channel (opaque): one ring per producer.
 pub struct rmpsc_mpsc_t {
     registrar: Registrar<SlotProducer, SlotConsumer>,
-    consumer: Side<SlotChannel>,
+    /// The consumer side; `None` while an event loop runs it.
+    consumer: Side<Option<SlotChannel>>,
     elem_size: usize,
+}
+
+impl rmpsc_mpsc_t {
+    /// Runs `f` on the consumer side (one thread at a time; `Busy` while
+    /// another thread or an event loop has it).
+    fn consumer<R>(
+        &self,
+        f: impl FnOnce(&mut SlotChannel) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.consumer.enter(|c| {
+            f(c.as_mut()
+                .ok_or(Error::Busy("consumer side (an event loop runs it)"))?)
+        })
+    }
 }
 
 /// An eventfd that a ring or channel signals after every commit (opaque).
@@ -47,7 +63,44 @@ pub extern "C" fn rmpsc_mpsc_new(
             out,
             rmpsc_mpsc_t {
                 registrar: ch.registrar(),
-                consumer: Side::new("consumer side", ch),
+                consumer: Side::new("consumer side", Some(ch)),
+                elem_size,
+            },
+        );
+        Ok(())
+    })
+}
+
+/// rmpsc_mpsc_new_ex flag: count messages, batches and batch latency per
+/// ring (read them with rmpsc_mpsc_stats).
+pub const RMPSC_MPSC_METRICS: u32 = 1;
+/// rmpsc_mpsc_new_ex flag: also count reserve retries and failures.
+pub const RMPSC_MPSC_TRACK_CONTENTION: u32 = 2;
+
+/// rmpsc_mpsc_new with options: `flags` of RMPSC_MPSC_*. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_mpsc_new_ex(
+    capacity: usize,
+    elem_size: usize,
+    flags: u32,
+    out: *mut *mut rmpsc_mpsc_t,
+) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        if flags & !(RMPSC_MPSC_METRICS | RMPSC_MPSC_TRACK_CONTENTION) != 0 {
+            return Err(Error::InvalidArgument(format!("unknown flags {flags:#x}")));
+        }
+        let config = Config {
+            enable_metrics: flags & RMPSC_MPSC_METRICS != 0,
+            track_contention: flags & RMPSC_MPSC_TRACK_CONTENTION != 0,
+            ..Config::with_ring_bits(crate::shared::ring_bits(capacity)?)
+        };
+        let ch = SlotChannel::with_slots(config, elem_size)?;
+        put(
+            out,
+            rmpsc_mpsc_t {
+                registrar: ch.registrar(),
+                consumer: Side::new("consumer side", Some(ch)),
                 elem_size,
             },
         );
@@ -95,9 +148,9 @@ pub extern "C" fn rmpsc_mpsc_consume(
 ) -> c_int {
     call(|| {
         let f = handler.ok_or_else(|| Error::InvalidArgument("handler is NULL".into()))?;
-        let n = channel(ch)?
-            .consumer
-            .enter(|c| Ok(c.consume_all_up_to(max, |item: &[u8]| f(ctx, item.as_ptr().cast()))))?;
+        let n = channel(ch)?.consumer(|c| {
+            Ok(c.consume_all_up_to(max, |item: &[u8]| f(ctx, item.as_ptr().cast())))
+        })?;
         if !count.is_null() {
             // SAFETY: non-NULL, writable by contract.
             unsafe { *count = n };
@@ -119,7 +172,7 @@ pub extern "C" fn rmpsc_mpsc_consume_blocking(
 ) -> c_int {
     call(|| {
         let f = handler.ok_or_else(|| Error::InvalidArgument("handler is NULL".into()))?;
-        let n = channel(ch)?.consumer.enter(|c| {
+        let n = channel(ch)?.consumer(|c| {
             c.consume_all_blocking(
                 |item: &[u8]| f(ctx, item.as_ptr().cast()),
                 strategy(timeout_ns),
@@ -147,7 +200,7 @@ pub extern "C" fn rmpsc_mpsc_recv(
         non_null(out, "out")?;
         non_null(received, "received")?;
         let ch = channel(ch)?;
-        let n = ch.consumer.enter(|c| {
+        let n = ch.consumer(|c| {
             // SAFETY: by contract `out` has room for `max` items.
             let buf =
                 unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), max * ch.elem_size) };
@@ -168,7 +221,7 @@ pub extern "C" fn rmpsc_mpsc_recv(
 #[no_mangle]
 pub extern "C" fn rmpsc_mpsc_close(ch: *mut rmpsc_mpsc_t) -> c_int {
     call(|| {
-        channel(ch)?.consumer.enter(|c| {
+        channel(ch)?.consumer(|c| {
             c.close();
             Ok(())
         })
@@ -180,7 +233,7 @@ pub extern "C" fn rmpsc_mpsc_close(ch: *mut rmpsc_mpsc_t) -> c_int {
 pub extern "C" fn rmpsc_mpsc_pending(ch: *mut rmpsc_mpsc_t) -> usize {
     call_infallible(0, || {
         channel(ch)
-            .and_then(|c| c.consumer.enter(|c| Ok(c.total_pending())))
+            .and_then(|c| c.consumer(|c| Ok(c.total_pending())))
             .unwrap_or(0)
     })
 }
@@ -190,8 +243,246 @@ pub extern "C" fn rmpsc_mpsc_pending(ch: *mut rmpsc_mpsc_t) -> usize {
 pub extern "C" fn rmpsc_mpsc_is_drained(ch: *mut rmpsc_mpsc_t) -> bool {
     call_infallible(false, || {
         channel(ch)
-            .and_then(|c| c.consumer.enter(|c| Ok(c.is_fully_drained())))
+            .and_then(|c| c.consumer(|c| Ok(c.is_fully_drained())))
             .unwrap_or(false)
+    })
+}
+
+/// Counters of a ring or channel (zero unless built with metrics).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct rmpsc_metrics_t {
+    /// Items committed by producers.
+    pub messages_sent: u64,
+    /// Items consumed.
+    pub messages_received: u64,
+    /// Commits (each may carry many items).
+    pub batches_sent: u64,
+    /// Consume calls that returned at least one item.
+    pub batches_received: u64,
+    /// Retries of a reserve that found the ring full (with contention tracking).
+    pub reserve_spins: u64,
+    /// Reserves that gave up on a full ring.
+    pub reserve_failures: u64,
+    /// Time spent in blocking waits, in nanoseconds.
+    pub total_wait_ns: u64,
+    /// Largest batch consumed at once.
+    pub max_batch_size: u64,
+    /// Sum of batch processing times, in nanoseconds.
+    pub latency_sum_ns: u64,
+    /// Number of timed batches.
+    pub latency_count: u64,
+    /// Shortest batch time (UINT64_MAX before the first).
+    pub latency_min_ns: u64,
+    /// Longest batch time.
+    pub latency_max_ns: u64,
+}
+
+/// A snapshot of an MPSC channel.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct rmpsc_mpsc_stats_t {
+    /// Rings the consumer polls.
+    pub rings: usize,
+    /// Items waiting over all rings.
+    pub pending: usize,
+    /// Whether the channel is closed.
+    pub closed: bool,
+    /// Whether `metrics` holds counters (the channel was made with RMPSC_MPSC_METRICS).
+    pub has_metrics: bool,
+    /// All rings' counters merged.
+    pub metrics: rmpsc_metrics_t,
+    /// Seconds since the channel was created.
+    pub uptime_s: f64,
+    /// Items received per second since creation (with metrics).
+    pub throughput: f64,
+    /// Mean batch processing time in nanoseconds (with metrics).
+    pub avg_latency_ns: f64,
+}
+
+/// Consumer side. A snapshot of the channel into `*stats`.
+#[no_mangle]
+pub extern "C" fn rmpsc_mpsc_stats(ch: *mut rmpsc_mpsc_t, stats: *mut rmpsc_mpsc_stats_t) -> c_int {
+    call(|| {
+        let s = channel(ch)?.consumer(|c| Ok(c.snapshot()))?;
+        let m = s.metrics.unwrap_or_default();
+        out(
+            stats,
+            rmpsc_mpsc_stats_t {
+                rings: s.rings,
+                pending: s.pending,
+                closed: s.closed,
+                has_metrics: s.metrics.is_some(),
+                metrics: rmpsc_metrics_t {
+                    messages_sent: m.messages_sent,
+                    messages_received: m.messages_received,
+                    batches_sent: m.batches_sent,
+                    batches_received: m.batches_received,
+                    reserve_spins: m.reserve_spins,
+                    reserve_failures: m.reserve_failures,
+                    total_wait_ns: m.total_wait_ns,
+                    max_batch_size: m.max_batch_size,
+                    latency_sum_ns: m.latency_sum_ns,
+                    latency_count: m.latency_count,
+                    latency_min_ns: m.latency_min_ns,
+                    latency_max_ns: m.latency_max_ns,
+                },
+                uptime_s: s.uptime.as_secs_f64(),
+                throughput: s.throughput,
+                avg_latency_ns: s.avg_latency_ns,
+            },
+        )
+    })
+}
+
+/// Consumer side. Calls `handler` on everything readable in every ring,
+/// whatever the adaptive skip says; the count goes to `*count` (may be NULL).
+#[no_mangle]
+pub extern "C" fn rmpsc_mpsc_drain_all(
+    ch: *mut rmpsc_mpsc_t,
+    handler: rmpsc_item_fn,
+    ctx: *mut c_void,
+    count: *mut usize,
+) -> c_int {
+    call(|| {
+        let f = handler.ok_or_else(|| Error::InvalidArgument("handler is NULL".into()))?;
+        let n = channel(ch)?
+            .consumer(|c| Ok(c.drain_all(|item: &[u8]| f(ctx, item.as_ptr().cast()))))?;
+        out_opt(count, n);
+        Ok(())
+    })
+}
+
+/// Consumer side. Copies one item into `item` (`elem_size` bytes). Errors:
+/// RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained).
+#[no_mangle]
+pub extern "C" fn rmpsc_mpsc_try_recv(ch: *mut rmpsc_mpsc_t, item: *mut c_void) -> c_int {
+    call(|| {
+        non_null(item, "item")?;
+        let ch = channel(ch)?;
+        ch.consumer(|c| {
+            // SAFETY: by contract `item` has room for one item.
+            let buf = unsafe { std::slice::from_raw_parts_mut(item.cast::<u8>(), ch.elem_size) };
+            match c.recv(buf) {
+                0 if c.is_fully_drained() => Err(Error::Closed),
+                0 => Err(Error::Empty),
+                _ => Ok(()),
+            }
+        })
+    })
+}
+
+/// Consumer side. The ring with the most items waiting, to `*ring`.
+/// Errors: RMPSC_EEMPTY (no ring registered).
+#[no_mangle]
+pub extern "C" fn rmpsc_mpsc_hottest_ring(ch: *mut rmpsc_mpsc_t, ring: *mut usize) -> c_int {
+    call(|| {
+        out(
+            ring,
+            channel(ch)?.consumer(|c| c.hottest_ring().ok_or(Error::Empty))?,
+        )
+    })
+}
+
+/// Consumer side. Items waiting in ring `ring` (as numbered by
+/// registration), to `*len`. Errors: RMPSC_EINVAL (no such ring).
+#[no_mangle]
+pub extern "C" fn rmpsc_mpsc_ring_len(
+    ch: *mut rmpsc_mpsc_t,
+    ring: usize,
+    len: *mut usize,
+) -> c_int {
+    call(|| {
+        let n = channel(ch)?.consumer(|c| {
+            c.get_ring(ring)
+                .map(|r| r.len())
+                .ok_or_else(|| Error::InvalidArgument(format!("no ring {ring}")))
+        })?;
+        out(len, n)
+    })
+}
+
+/// Consumer side. Polls every ring at the next pass again (adaptive skip reset).
+#[no_mangle]
+pub extern "C" fn rmpsc_mpsc_reset_adaptive_skip(ch: *mut rmpsc_mpsc_t) -> c_int {
+    call(|| {
+        channel(ch)?.consumer(|c| {
+            c.reset_adaptive_skip();
+            Ok(())
+        })
+    })
+}
+
+/// A consumer thread running a channel (opaque).
+pub struct rmpsc_event_loop_t {
+    event_loop: EventLoop,
+}
+
+/// The caller's handler and context, moved to the loop's thread.
+struct Handler {
+    f: extern "C" fn(*mut c_void, *const c_void),
+    ctx: *mut c_void,
+}
+
+// SAFETY: by the C contract of rmpsc_event_loop_start, `ctx` may be used
+// from the loop's thread while the loop runs.
+unsafe impl Send for Handler {}
+
+/// Consumer side. Starts a thread that calls `handler(ctx, item)` on every
+/// item of every producer, sleeping when idle; the channel's consumer calls
+/// then return RMPSC_EBUSY. `ctx` is used from that thread. Stop it with
+/// rmpsc_event_loop_stop.
+#[no_mangle]
+pub extern "C" fn rmpsc_event_loop_start(
+    ch: *mut rmpsc_mpsc_t,
+    handler: rmpsc_item_fn,
+    ctx: *mut c_void,
+    out_loop: *mut *mut rmpsc_event_loop_t,
+) -> c_int {
+    call(|| {
+        non_null(out_loop, "out")?;
+        let f = handler.ok_or_else(|| Error::InvalidArgument("handler is NULL".into()))?;
+        let taken = channel(ch)?.consumer.enter(|c| {
+            c.take()
+                .ok_or(Error::Busy("consumer side (an event loop runs it)"))
+        })?;
+        let h = Handler { f, ctx };
+        let event_loop = EventLoop::spawn(
+            taken,
+            move |item: &[u8]| {
+                let h = &h;
+                (h.f)(h.ctx, item.as_ptr().cast())
+            },
+            WaitStrategy::Blocking,
+        );
+        put(out_loop, rmpsc_event_loop_t { event_loop });
+        Ok(())
+    })
+}
+
+/// Items the loop handled so far (0 for NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_event_loop_processed(l: *const rmpsc_event_loop_t) -> u64 {
+    call_infallible(0, || {
+        if l.is_null() {
+            return 0;
+        }
+        // SAFETY: non-NULL and live by contract.
+        unsafe { (*l).event_loop.processed() }
+    })
+}
+
+/// Stops the loop: closes the channel, lets the thread handle everything
+/// left (nothing is lost), joins it and frees the loop; the total handled
+/// goes to `*processed` (may be NULL). The channel stays closed.
+#[no_mangle]
+pub extern "C" fn rmpsc_event_loop_stop(l: *mut rmpsc_event_loop_t, processed: *mut u64) -> c_int {
+    call(|| {
+        non_null(l, "loop")?;
+        // SAFETY: from Box::into_raw; freed once, here.
+        let b = unsafe { Box::from_raw(l) };
+        out_opt(processed, b.event_loop.stop());
+        Ok(())
     })
 }
 
@@ -205,7 +496,7 @@ pub extern "C" fn rmpsc_mpsc_set_notifier(
     call(|| {
         let ch = channel(ch)?;
         let n = notifier_arc(notifier);
-        ch.consumer.enter(|c| {
+        ch.consumer(|c| {
             c.set_notifier(n);
             Ok(())
         })

@@ -221,10 +221,60 @@ static void test_work_stealing(void) {
     rmpsc_spmc_free(sp);
 }
 
+/* ---- the consumer's toolbox: stats, single items, rings, event loop ---- */
+
+static void sum_item(void *ctx, const void *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    *(uint64_t *)ctx += v;
+}
+
+static void test_consumer_api(void) {
+    rmpsc_mpsc_t *c;
+    CHECK(rmpsc_mpsc_new_ex(64, 8, 0x80, &c) == RMPSC_EINVAL); /* unknown flag */
+    CHECK(rmpsc_mpsc_new_ex(64, 8, RMPSC_MPSC_METRICS, &c) == RMPSC_OK);
+    rmpsc_ring_t *a, *b;
+    CHECK(rmpsc_mpsc_register(c, &a) == RMPSC_OK && rmpsc_mpsc_register(c, &b) == RMPSC_OK);
+    uint64_t v[3] = {1, 2, 3}, w = 10, got = 0;
+    size_t n;
+    CHECK(rmpsc_ring_send(a, v, 3, &n) == RMPSC_OK && n == 3);
+    CHECK(rmpsc_ring_send(b, &w, 1, &n) == RMPSC_OK && n == 1);
+    size_t ring;
+    CHECK(rmpsc_mpsc_hottest_ring(c, &ring) == RMPSC_OK && ring == 0);
+    CHECK(rmpsc_mpsc_ring_len(c, 0, &n) == RMPSC_OK && n == 3);
+    CHECK(rmpsc_mpsc_ring_len(c, 1, &n) == RMPSC_OK && n == 1);
+    CHECK(rmpsc_mpsc_ring_len(c, 7, &n) == RMPSC_EINVAL);
+    CHECK(rmpsc_mpsc_try_recv(c, &got) == RMPSC_OK && (got == 1 || got == 10));
+    uint64_t sum = got;
+    CHECK(rmpsc_mpsc_reset_adaptive_skip(c) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_drain_all(c, sum_item, &sum, &n) == RMPSC_OK && n == 3 && sum == 16);
+    CHECK(rmpsc_mpsc_try_recv(c, &got) == RMPSC_EEMPTY);
+    rmpsc_mpsc_stats_t st;
+    CHECK(rmpsc_mpsc_stats(c, &st) == RMPSC_OK);
+    CHECK(st.rings == 2 && st.pending == 0 && !st.closed && st.has_metrics);
+    CHECK(st.metrics.messages_sent == 4 && st.metrics.messages_received == 4);
+
+    /* An event loop takes over the consumer side and drains on stop. */
+    sum = 0;
+    rmpsc_event_loop_t *lp;
+    CHECK(rmpsc_event_loop_start(c, NULL, NULL, &lp) == RMPSC_EINVAL);
+    CHECK(rmpsc_event_loop_start(c, sum_item, &sum, &lp) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_try_recv(c, &got) == RMPSC_EBUSY);
+    for (uint64_t i = 1; i <= 1000; i++) CHECK(rmpsc_ring_send_blocking(i % 2 ? a : b, &i, 1, -1, NULL) == RMPSC_OK);
+    uint64_t processed = 0;
+    CHECK(rmpsc_event_loop_stop(lp, &processed) == RMPSC_OK);
+    CHECK(processed == 1000 && sum == 500500);
+    CHECK(rmpsc_ring_send(a, v, 1, &n) == RMPSC_ECLOSED); /* the loop closed the channel */
+    rmpsc_ring_free(a);
+    rmpsc_ring_free(b);
+    rmpsc_mpsc_free(c);
+}
+
 int main(void) {
     test_channel();
     test_notifier();
     test_work_stealing();
+    test_consumer_api();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
