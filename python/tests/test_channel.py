@@ -162,3 +162,47 @@ def test_mpmc_producers_and_consumers():
         rx[1].recv_many(10, timeout=1)
     with pytest.raises(ringmpsc.Closed):
         ch.register_producer()
+
+
+def test_mpsc_consumer_toolbox_and_metrics():
+    ch = MpscChannel(64, item_size=8, metrics=True)
+    a, b = ch.register(), ch.register()
+    a.send_many([i.to_bytes(8, "little") for i in (1, 2, 3)])
+    b.send((10).to_bytes(8, "little"))
+    assert ch.hottest_ring() == 0
+    assert (ch.ring_len(0), ch.ring_len(1)) == (3, 1)
+    with pytest.raises(ValueError):
+        ch.ring_len(5)
+    first = ch.try_recv()
+    ch.reset_adaptive_skip()
+    rest = ch.drain_all()
+    assert sorted(int.from_bytes(x, "little") for x in [first, *rest]) == [1, 2, 3, 10]
+    assert ch.try_recv() is None
+    stats = ch.stats()
+    assert (stats["rings"], stats["pending"], stats["closed"]) == (2, 0, False)
+    assert stats["metrics"]["messages_sent"] == 4 and stats["metrics"]["messages_received"] == 4
+    assert "metrics" not in MpscChannel(16).stats()
+
+
+def test_mpsc_event_loop_handles_everything_before_it_stops():
+    ch = MpscChannel(64, item_size=8)
+    producers = [ch.register() for _ in range(3)]
+    seen = []
+    lp = ch.run(lambda item: seen.append(int.from_bytes(item, "little")))
+    with pytest.raises(ValueError):
+        ch.try_recv()  # the loop owns the consumer side now
+
+    def produce(p, base):
+        for i in range(2000):
+            p.send((base + i).to_bytes(8, "little"))
+
+    threads = [threading.Thread(target=produce, args=(p, k * 10_000)) for k, p in enumerate(producers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert lp.stop() == 6000
+    assert lp.stop() == 0  # idempotent
+    assert sorted(seen) == sorted(k * 10_000 + i for k in range(3) for i in range(2000))
+    with pytest.raises(Closed):
+        producers[0].send(b"\0" * 8)

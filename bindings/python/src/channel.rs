@@ -57,23 +57,153 @@ impl EventNotifier {
 #[pyclass(module = "ringmpsc._ringmpsc", name = "MpscChannel")]
 pub(crate) struct MpscChannel {
     registrar: Registrar<SlotProducer, SlotConsumer>,
-    consumer: Mutex<SlotChannel>,
+    /// The consumer side; `None` once an event loop took it.
+    consumer: Mutex<Option<SlotChannel>>,
     item_size: usize,
+}
+
+impl MpscChannel {
+    /// The consumer side for this call (`Busy` while another thread has it,
+    /// `ValueError` once an event loop took it).
+    fn consumer(&self, py: Python<'_>) -> PyResult<MappedMutexGuard<'_>> {
+        let g = side(&self.consumer, CONSUMER).py_err(py)?;
+        if g.is_none() {
+            return Err(PyValueError::new_err(
+                "the consumer side runs in an event loop",
+            ));
+        }
+        Ok(MappedMutexGuard(g))
+    }
+}
+
+/// A locked consumer side known to be present.
+struct MappedMutexGuard<'a>(std::sync::MutexGuard<'a, Option<SlotChannel>>);
+
+impl std::ops::Deref for MappedMutexGuard<'_> {
+    type Target = SlotChannel;
+    fn deref(&self) -> &SlotChannel {
+        self.0.as_ref().expect("checked when made")
+    }
+}
+
+impl std::ops::DerefMut for MappedMutexGuard<'_> {
+    fn deref_mut(&mut self) -> &mut SlotChannel {
+        self.0.as_mut().expect("checked when made")
+    }
 }
 
 #[pymethods]
 impl MpscChannel {
-    /// MpscChannel(capacity, item_size=8): each producer's ring has
-    /// `capacity` slots (a power of two) of `item_size` bytes.
+    /// MpscChannel(capacity, item_size=8, metrics=False): each producer's
+    /// ring has `capacity` slots (a power of two) of `item_size` bytes;
+    /// `metrics` counts messages, batches and batch latency (see `stats()`).
     #[new]
-    #[pyo3(signature = (capacity, item_size = 8))]
-    fn new(py: Python<'_>, capacity: usize, item_size: usize) -> PyResult<Self> {
-        let bits = crate::shared::ring_bits(capacity)?;
-        let ch = SlotChannel::with_slots(Config::with_ring_bits(bits), item_size).py_err(py)?;
+    #[pyo3(signature = (capacity, item_size = 8, metrics = false))]
+    fn new(py: Python<'_>, capacity: usize, item_size: usize, metrics: bool) -> PyResult<Self> {
+        let config = Config {
+            enable_metrics: metrics,
+            ..Config::with_ring_bits(crate::shared::ring_bits(capacity)?)
+        };
+        let ch = SlotChannel::with_slots(config, item_size).py_err(py)?;
         Ok(MpscChannel {
             registrar: ch.registrar(),
-            consumer: Mutex::new(ch),
+            consumer: Mutex::new(Some(ch)),
             item_size,
+        })
+    }
+
+    /// One item, or None when nothing waits. Raises Closed once closed and drained.
+    fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let mut ch = self.consumer(py)?;
+        let mut buf = vec![0u8; self.item_size];
+        match ch.recv(&mut buf) {
+            0 if ch.is_fully_drained() => Err(crate::errors::to_py(py, Error::Closed)),
+            0 => Ok(None),
+            _ => Ok(Some(PyBytes::new(py, &buf))),
+        }
+    }
+
+    /// Everything readable in every ring now (adaptive skip ignored), as a
+    /// list of bytes.
+    fn drain_all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let mut items = Vec::new();
+        self.consumer(py)?
+            .drain_all(|s: &[u8]| items.push(PyBytes::new(py, s)));
+        PyList::new(py, items)
+    }
+
+    /// A snapshot: a dict with rings, pending, closed, uptime (seconds),
+    /// throughput (items/s) and avg_latency_ns, and with `metrics=True` the
+    /// merged counters under "metrics".
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let s = self.consumer(py)?.snapshot();
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("rings", s.rings)?;
+        d.set_item("pending", s.pending)?;
+        d.set_item("closed", s.closed)?;
+        d.set_item("uptime", s.uptime.as_secs_f64())?;
+        d.set_item("throughput", s.throughput)?;
+        d.set_item("avg_latency_ns", s.avg_latency_ns)?;
+        if let Some(m) = s.metrics {
+            let md = pyo3::types::PyDict::new(py);
+            md.set_item("messages_sent", m.messages_sent)?;
+            md.set_item("messages_received", m.messages_received)?;
+            md.set_item("batches_sent", m.batches_sent)?;
+            md.set_item("batches_received", m.batches_received)?;
+            md.set_item("reserve_spins", m.reserve_spins)?;
+            md.set_item("reserve_failures", m.reserve_failures)?;
+            md.set_item("total_wait_ns", m.total_wait_ns)?;
+            md.set_item("max_batch_size", m.max_batch_size)?;
+            md.set_item("avg_batch_size", m.avg_batch_size())?;
+            md.set_item("avg_latency_ns", m.avg_latency_ns())?;
+            d.set_item("metrics", md)?;
+        }
+        Ok(d)
+    }
+
+    /// The ring with the most items waiting (its registration number), or None.
+    fn hottest_ring(&self, py: Python<'_>) -> PyResult<Option<usize>> {
+        Ok(self.consumer(py)?.hottest_ring())
+    }
+
+    /// Items waiting in ring `ring` (ValueError when there is no such ring).
+    fn ring_len(&self, py: Python<'_>, ring: usize) -> PyResult<usize> {
+        self.consumer(py)?
+            .get_ring(ring)
+            .map(|r| r.len())
+            .ok_or_else(|| PyValueError::new_err(format!("no ring {ring}")))
+    }
+
+    /// Polls every ring at the next pass again.
+    fn reset_adaptive_skip(&self, py: Python<'_>) -> PyResult<()> {
+        self.consumer(py)?.reset_adaptive_skip();
+        Ok(())
+    }
+
+    /// Hands the consumer side to a thread that calls `handler(item)` (a
+    /// bytes object) for every item, taking the GIL for each batch; returns
+    /// the `EventLoop`. Its `stop()` closes the channel and handles
+    /// everything left before returning.
+    fn run(&self, py: Python<'_>, handler: Py<PyAny>) -> PyResult<EventLoop> {
+        let ch = side(&self.consumer, CONSUMER)
+            .py_err(py)?
+            .take()
+            .ok_or_else(|| PyValueError::new_err("the consumer side runs in an event loop"))?;
+        let lp = ringcore::channel::EventLoop::spawn(
+            ch,
+            move |item: &[u8]| {
+                Python::attach(|py| {
+                    if let Err(e) = handler.call1(py, (PyBytes::new(py, item),)) {
+                        // The loop goes on: report the handler's error like an
+                        // unraisable exception.
+                        e.write_unraisable(py, None);
+                    }
+                })
+            },
+            ringcore::WaitStrategy::Blocking,
+        );
+        Ok(EventLoop {
+            inner: Mutex::new(Some(lp)),
         })
     }
 
@@ -95,7 +225,7 @@ impl MpscChannel {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let timeout = timeout_arg(timeout)?;
-        let mut guard = side(&self.consumer, CONSUMER).py_err(py)?;
+        let mut guard = self.consumer(py)?;
         let ch: &mut SlotChannel = &mut guard;
         if !wait_some(py, ch, timeout)? {
             return Ok(PyList::empty(py));
@@ -120,7 +250,7 @@ impl MpscChannel {
             return Err(PyValueError::new_err("the buffer cannot hold one item"));
         }
         let timeout = timeout_arg(timeout)?;
-        let mut guard = side(&self.consumer, CONSUMER).py_err(py)?;
+        let mut guard = self.consumer(py)?;
         let ch: &mut SlotChannel = &mut guard;
         if !wait_some(py, ch, timeout)? {
             return Ok(0);
@@ -131,19 +261,19 @@ impl MpscChannel {
     /// Items waiting over all producers.
     #[getter]
     fn pending(&self, py: Python<'_>) -> PyResult<usize> {
-        Ok(side(&self.consumer, CONSUMER).py_err(py)?.total_pending())
+        Ok(self.consumer(py)?.total_pending())
     }
 
     /// Closes the channel (registrations and sends raise Closed; what was
     /// sent is still received).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        side(&self.consumer, CONSUMER).py_err(py)?.close();
+        self.consumer(py)?.close();
         Ok(())
     }
 
     #[getter]
     fn closed(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(side(&self.consumer, CONSUMER).py_err(py)?.is_closed())
+        Ok(self.consumer(py)?.is_closed())
     }
 
     /// Signals `notifier` after every commit of any producer (None detaches).
@@ -153,7 +283,7 @@ impl MpscChannel {
         notifier: Option<PyRef<'_, EventNotifier>>,
     ) -> PyResult<()> {
         let n = notifier.map(|n| n.as_notify());
-        side(&self.consumer, CONSUMER).py_err(py)?.set_notifier(n);
+        self.consumer(py)?.set_notifier(n);
         Ok(())
     }
 
@@ -191,5 +321,60 @@ fn wait_some(
         Ok(()) => Ok(true),
         Err(e) if e.is_instance_of::<PyTimeoutError>(py) => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        // Stopping joins a thread that may wait for the GIL to call the
+        // handler: never join it while holding the GIL.
+        if let Some(l) = self.inner.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
+            Python::attach(|py| py.detach(|| drop(l)));
+        }
+    }
+}
+
+/// A consumer thread running an `MpscChannel` (from `MpscChannel.run`).
+#[pyclass(module = "ringmpsc._ringmpsc", name = "EventLoop")]
+pub(crate) struct EventLoop {
+    inner: Mutex<Option<ringcore::channel::EventLoop>>,
+}
+
+#[pymethods]
+impl EventLoop {
+    /// Items handled so far.
+    #[getter]
+    fn processed(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, |l| l.processed())
+    }
+
+    /// Closes the channel, lets the thread handle everything left (nothing
+    /// is lost), joins it; returns the total handled. Idempotent.
+    fn stop(&self, py: Python<'_>) -> u64 {
+        let taken = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match taken {
+            // The thread takes the GIL for its handler: wait without it.
+            Some(l) => py.detach(|| l.stop()),
+            None => 0,
+        }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.stop(py);
+        false
     }
 }

@@ -29,6 +29,7 @@ fn _ringmpsc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<view::View>()?;
     m.add_class::<channel::MpscChannel>()?;
     m.add_class::<channel::EventNotifier>()?;
+    m.add_class::<channel::EventLoop>()?;
     m.add_class::<spmc_mpmc::SpmcChannel>()?;
     m.add_class::<spmc_mpmc::MpmcChannel>()?;
     m.add_class::<spmc_mpmc::Consumer>()?;
