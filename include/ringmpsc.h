@@ -749,6 +749,44 @@ int rmpsc_msg_receiver_recv_blocking(rmpsc_msg_receiver_t *r,
 // Frees the message from the last receive. Receiving side.
 int rmpsc_msg_receiver_release(rmpsc_msg_receiver_t *r);
 
+// Number of NUMA nodes (at least 1). Thread-safe.
+size_t rmpsc_numa_node_count(void);
+
+// Whether the machine has more than one node. Thread-safe.
+bool rmpsc_numa_is_numa(void);
+
+// The id of the node at `index` (0 .. rmpsc_numa_node_count()) to `*id`.
+// Errors: RMPSC_EINVAL. Thread-safe.
+int rmpsc_numa_node_id(size_t index, size_t *id);
+
+// Copies up to `max` CPUs of node `node` into `cpus`; how many the node
+// has goes to `*count`. Errors: RMPSC_EINVAL (no such node). Thread-safe.
+int rmpsc_numa_node_cpus(size_t node, size_t *cpus, size_t max, size_t *count);
+
+// The node of `cpu`. Thread-safe.
+size_t rmpsc_numa_node_of_cpu(size_t cpu);
+
+// The node nearest to `node` by the kernel's distances (itself on a
+// single-node machine). Thread-safe.
+size_t rmpsc_numa_nearest_node(size_t node);
+
+// Pins the calling thread to `cpu`. Errors: RMPSC_EINVAL, RMPSC_EIO.
+int rmpsc_numa_bind_to_cpu(size_t cpu);
+
+// Pins the calling thread to the CPUs of `node`. Errors: RMPSC_EINVAL.
+int rmpsc_numa_bind_to_node(size_t node);
+
+// The CPU the calling thread runs on, to `*cpu`. Errors: RMPSC_EIO.
+int rmpsc_numa_current_cpu(size_t *cpu);
+
+// The node the calling thread runs on.
+size_t rmpsc_numa_current_node(void);
+
+// Asks the kernel to keep the pages of `[addr, addr + len)` on `node`
+// (preferred, with migration). Errors: RMPSC_EINVAL, RMPSC_EIO (a
+// single-node kernel may refuse; placement is an optimisation). Thread-safe.
+int rmpsc_numa_bind_memory(void *addr, size_t len, size_t node);
+
 // A pool of `num_slabs` slabs of `slab_size` bytes on this process's heap. Thread-safe.
 int rmpsc_pool_new(size_t slab_size, size_t num_slabs, rmpsc_pool_t **out);
 

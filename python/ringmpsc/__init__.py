@@ -18,13 +18,14 @@
 - :class:`View`: a buffer-protocol window onto shared memory (``memoryview``,
   ``numpy.frombuffer``).
 - :mod:`ringmpsc.fdpass`: descriptor passing over Unix sockets.
+- :mod:`ringmpsc.numa`: NUMA topology and thread pinning.
 
 Errors are in :mod:`ringmpsc.errors` and re-exported here.
 """
 
 import enum
 
-from . import errors, fdpass
+from . import errors, fdpass, numa
 from ._ringmpsc import (
     BufferPool,
     Client,
@@ -101,6 +102,7 @@ __all__ = [
     "__version__",
     "errors",
     "fdpass",
+    "numa",
     "Error",
     "Full",
     "Empty",

@@ -206,3 +206,28 @@ def test_mpsc_event_loop_handles_everything_before_it_stops():
     assert sorted(seen) == sorted(k * 10_000 + i for k in range(3) for i in range(2000))
     with pytest.raises(Closed):
         producers[0].send(b"\0" * 8)
+
+
+def test_numa_topology_and_pinning():
+    from ringmpsc import numa
+
+    nodes = numa.nodes()
+    assert nodes and all({"id", "cpus", "memory_bytes", "distances"} <= set(n) for n in nodes)
+    cpu = numa.current_cpu()
+    assert cpu is not None
+    assert numa.node_of_cpu(cpu) in [n["id"] for n in nodes]
+    assert numa.nearest_node(nodes[0]["id"]) in [n["id"] for n in nodes]
+    assert numa.is_numa() == (len(nodes) > 1)
+    done = []
+
+    def pinned():
+        numa.bind_to_cpu(cpu)
+        done.append(numa.current_cpu())
+        numa.bind_to_node(nodes[0]["id"])
+
+    t = threading.Thread(target=pinned)
+    t.start()
+    t.join()
+    assert done == [cpu]
+    with pytest.raises(ValueError):
+        numa.bind_to_node(9999)

@@ -270,7 +270,30 @@ static void test_consumer_api(void) {
     rmpsc_mpsc_free(c);
 }
 
+static void test_numa(void) {
+    size_t nodes = rmpsc_numa_node_count(), id, cpu, count, cpus[256];
+    CHECK(nodes >= 1);
+    CHECK(rmpsc_numa_is_numa() == (nodes > 1));
+    CHECK(rmpsc_numa_node_id(0, &id) == RMPSC_OK);
+    CHECK(rmpsc_numa_node_id(nodes, &id) == RMPSC_EINVAL);
+    CHECK(rmpsc_numa_node_cpus(id, cpus, 256, &count) == RMPSC_OK && count >= 1);
+    CHECK(rmpsc_numa_node_cpus(9999, cpus, 256, &count) == RMPSC_EINVAL);
+    CHECK(rmpsc_numa_current_cpu(&cpu) == RMPSC_OK);
+    CHECK(rmpsc_numa_bind_to_cpu(cpu) == RMPSC_OK);
+    size_t now;
+    CHECK(rmpsc_numa_current_cpu(&now) == RMPSC_OK && now == cpu);
+    CHECK(rmpsc_numa_node_of_cpu(cpu) == rmpsc_numa_current_node());
+    CHECK(rmpsc_numa_bind_to_node(id) == RMPSC_OK);
+    CHECK(rmpsc_numa_bind_to_node(9999) == RMPSC_EINVAL);
+    CHECK(rmpsc_numa_nearest_node(id) < 9999);
+    static char page[8192];
+    int rc = rmpsc_numa_bind_memory(page, sizeof page, id); /* may be refused: placement is best effort */
+    CHECK(rc == RMPSC_OK || rc == RMPSC_EIO);
+    CHECK(rmpsc_numa_bind_memory(NULL, 1, id) == RMPSC_EINVAL);
+}
+
 int main(void) {
+    test_numa();
     test_channel();
     test_notifier();
     test_work_stealing();

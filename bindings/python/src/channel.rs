@@ -328,7 +328,12 @@ impl Drop for EventLoop {
     fn drop(&mut self) {
         // Stopping joins a thread that may wait for the GIL to call the
         // handler: never join it while holding the GIL.
-        if let Some(l) = self.inner.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(l) = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             Python::attach(|py| py.detach(|| drop(l)));
         }
     }

@@ -8,6 +8,7 @@ mod channel;
 mod errors;
 mod log;
 mod msg;
+mod numa;
 mod pool;
 mod ring;
 mod shared;
@@ -41,5 +42,13 @@ fn _ringmpsc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<transport::Server>()?;
     m.add_class::<transport::Client>()?;
     m.add_function(wrap_pyfunction!(shared::remove_if_stale, m)?)?;
+    m.add_function(wrap_pyfunction!(numa::numa_nodes, m)?)?;
+    m.add_function(wrap_pyfunction!(numa::numa_is_numa, m)?)?;
+    m.add_function(wrap_pyfunction!(numa::numa_node_of_cpu, m)?)?;
+    m.add_function(wrap_pyfunction!(numa::numa_nearest_node, m)?)?;
+    m.add_function(wrap_pyfunction!(numa::numa_bind_to_cpu, m)?)?;
+    m.add_function(wrap_pyfunction!(numa::numa_bind_to_node, m)?)?;
+    m.add_function(wrap_pyfunction!(numa::numa_current_cpu, m)?)?;
+    m.add_function(wrap_pyfunction!(numa::numa_current_node, m)?)?;
     Ok(())
 }
