@@ -79,12 +79,12 @@
 // A log reader asked for records that retention already deleted.
 #define RMPSC_EBEHIND -14
 
-// rmpsc_mpsc_new_ex flag: count messages, batches and batch latency per
-// ring (read them with rmpsc_mpsc_stats).
-#define RMPSC_MPSC_METRICS 1
+// Channel flag: count messages, batches and batch latency (read them with
+// rmpsc_mpsc_stats, rmpsc_spmc_metrics, rmpsc_mpmc_metrics).
+#define RMPSC_CHANNEL_METRICS 1
 
-// rmpsc_mpsc_new_ex flag: also count reserve retries and failures.
-#define RMPSC_MPSC_TRACK_CONTENTION 2
+// Channel flag: also count reserve retries and failures.
+#define RMPSC_CHANNEL_TRACK_CONTENTION 2
 
 // Leave flushing to the kernel (a committed record survives a crash of
 // the process, not of the machine).
@@ -416,7 +416,7 @@ const char *rmpsc_strerror(int code);
 // slots (a power of two) of `elem_size` bytes. Thread-safe.
 int rmpsc_mpsc_new(size_t capacity, size_t elem_size, rmpsc_mpsc_t **out);
 
-// rmpsc_mpsc_new with options: `flags` of RMPSC_MPSC_*. Thread-safe.
+// rmpsc_mpsc_new with options: `flags` of RMPSC_CHANNEL_*. Thread-safe.
 int rmpsc_mpsc_new_ex(size_t capacity, size_t elem_size, uint32_t flags, rmpsc_mpsc_t **out);
 
 // Destroys the channel (producers keep their rings until freed). NULL is ignored.
@@ -983,12 +983,14 @@ int rmpsc_shared_unlink(rmpsc_shared_t *s);
 int rmpsc_shm_remove_if_stale(const char *name, bool *removed);
 
 // Creates an SPMC channel of a `capacity`-slot ring (a power of two) of
-// `elem_size`-byte items for up to `max_consumers` consumers; its producer
+// `elem_size`-byte items for up to `max_consumers` consumers, `flags` of
+// RMPSC_CHANNEL_* (0: none); its producer
 // (a ring handle with the producer side: rmpsc_ring_send, _reserve, ...)
 // goes to `*producer`. Thread-safe.
 int rmpsc_spmc_new(size_t capacity,
                    size_t elem_size,
                    uint32_t max_consumers,
+                   uint32_t flags,
                    rmpsc_spmc_t **out_channel,
                    rmpsc_ring_t **producer);
 
@@ -1003,16 +1005,21 @@ int rmpsc_spmc_consumer_new(const rmpsc_spmc_t *ch, rmpsc_consumer_t **out_consu
 // RMPSC_ECLOSED. Thread-safe.
 int rmpsc_spmc_close(const rmpsc_spmc_t *ch);
 
+// Both sides' counters into `*metrics`. Errors: RMPSC_EINVAL (made
+// without RMPSC_CHANNEL_METRICS). Thread-safe.
+int rmpsc_spmc_metrics(const rmpsc_spmc_t *ch, rmpsc_metrics_t *metrics);
+
 // Items not yet claimed (0 for NULL). Thread-safe.
 size_t rmpsc_spmc_len(const rmpsc_spmc_t *ch);
 
 // Creates an MPMC channel: each producer gets its own `capacity`-slot
 // ring of `elem_size`-byte items; at most `max_producers` producers and
-// `max_consumers` consumers. Thread-safe.
+// `max_consumers` consumers; `flags` of RMPSC_CHANNEL_* (0: none). Thread-safe.
 int rmpsc_mpmc_new(size_t capacity,
                    size_t elem_size,
                    uint32_t max_producers,
                    uint32_t max_consumers,
+                   uint32_t flags,
                    rmpsc_mpmc_t **out_channel);
 
 // Frees the channel handle (producers and consumers stay valid until
@@ -1029,6 +1036,10 @@ int rmpsc_mpmc_consumer_new(const rmpsc_mpmc_t *ch, rmpsc_consumer_t **out_consu
 // Closes the channel: no more registrations, consumers drain what is
 // left, then get RMPSC_ECLOSED. Thread-safe.
 int rmpsc_mpmc_close(const rmpsc_mpmc_t *ch);
+
+// Every ring's counters merged into `*metrics`. Errors: RMPSC_EINVAL
+// (made without RMPSC_CHANNEL_METRICS, or no producer yet). Thread-safe.
+int rmpsc_mpmc_metrics(const rmpsc_mpmc_t *ch, rmpsc_metrics_t *metrics);
 
 // Items not yet claimed, over all rings (0 for NULL). Thread-safe.
 size_t rmpsc_mpmc_len(const rmpsc_mpmc_t *ch);

@@ -6,7 +6,9 @@ use crate::shared::put;
 use crate::{call, call_infallible, non_null, out, out_opt};
 use ringcore::channel::mpsc::{Registrar, SlotChannel};
 use ringcore::channel::EventLoop;
-use ringcore::{Config, Error, EventNotifier, Notify, SlotConsumer, SlotProducer, WaitStrategy};
+use ringcore::{
+    Config, Error, EventNotifier, Metrics, Notify, SlotConsumer, SlotProducer, WaitStrategy,
+};
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
@@ -71,13 +73,44 @@ pub extern "C" fn rmpsc_mpsc_new(
     })
 }
 
-/// rmpsc_mpsc_new_ex flag: count messages, batches and batch latency per
-/// ring (read them with rmpsc_mpsc_stats).
-pub const RMPSC_MPSC_METRICS: u32 = 1;
-/// rmpsc_mpsc_new_ex flag: also count reserve retries and failures.
-pub const RMPSC_MPSC_TRACK_CONTENTION: u32 = 2;
+/// Channel flag: count messages, batches and batch latency (read them with
+/// rmpsc_mpsc_stats, rmpsc_spmc_metrics, rmpsc_mpmc_metrics).
+pub const RMPSC_CHANNEL_METRICS: u32 = 1;
+/// Channel flag: also count reserve retries and failures.
+pub const RMPSC_CHANNEL_TRACK_CONTENTION: u32 = 2;
 
-/// rmpsc_mpsc_new with options: `flags` of RMPSC_MPSC_*. Thread-safe.
+/// The ring configuration of a channel: `capacity` slots, `flags` of
+/// RMPSC_CHANNEL_*.
+pub(crate) fn channel_config(capacity: usize, flags: u32) -> Result<Config, Error> {
+    if flags & !(RMPSC_CHANNEL_METRICS | RMPSC_CHANNEL_TRACK_CONTENTION) != 0 {
+        return Err(Error::InvalidArgument(format!("unknown flags {flags:#x}")));
+    }
+    Ok(Config {
+        enable_metrics: flags & RMPSC_CHANNEL_METRICS != 0,
+        track_contention: flags & RMPSC_CHANNEL_TRACK_CONTENTION != 0,
+        ..Config::with_ring_bits(crate::shared::ring_bits(capacity)?)
+    })
+}
+
+/// The C form of a metrics snapshot.
+pub(crate) fn c_metrics(m: &Metrics) -> rmpsc_metrics_t {
+    rmpsc_metrics_t {
+        messages_sent: m.messages_sent,
+        messages_received: m.messages_received,
+        batches_sent: m.batches_sent,
+        batches_received: m.batches_received,
+        reserve_spins: m.reserve_spins,
+        reserve_failures: m.reserve_failures,
+        total_wait_ns: m.total_wait_ns,
+        max_batch_size: m.max_batch_size,
+        latency_sum_ns: m.latency_sum_ns,
+        latency_count: m.latency_count,
+        latency_min_ns: m.latency_min_ns,
+        latency_max_ns: m.latency_max_ns,
+    }
+}
+
+/// rmpsc_mpsc_new with options: `flags` of RMPSC_CHANNEL_*. Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_mpsc_new_ex(
     capacity: usize,
@@ -87,15 +120,7 @@ pub extern "C" fn rmpsc_mpsc_new_ex(
 ) -> c_int {
     call(|| {
         non_null(out, "out")?;
-        if flags & !(RMPSC_MPSC_METRICS | RMPSC_MPSC_TRACK_CONTENTION) != 0 {
-            return Err(Error::InvalidArgument(format!("unknown flags {flags:#x}")));
-        }
-        let config = Config {
-            enable_metrics: flags & RMPSC_MPSC_METRICS != 0,
-            track_contention: flags & RMPSC_MPSC_TRACK_CONTENTION != 0,
-            ..Config::with_ring_bits(crate::shared::ring_bits(capacity)?)
-        };
-        let ch = SlotChannel::with_slots(config, elem_size)?;
+        let ch = SlotChannel::with_slots(channel_config(capacity, flags)?, elem_size)?;
         put(
             out,
             rmpsc_mpsc_t {
@@ -313,20 +338,7 @@ pub extern "C" fn rmpsc_mpsc_stats(ch: *mut rmpsc_mpsc_t, stats: *mut rmpsc_mpsc
                 pending: s.pending,
                 closed: s.closed,
                 has_metrics: s.metrics.is_some(),
-                metrics: rmpsc_metrics_t {
-                    messages_sent: m.messages_sent,
-                    messages_received: m.messages_received,
-                    batches_sent: m.batches_sent,
-                    batches_received: m.batches_received,
-                    reserve_spins: m.reserve_spins,
-                    reserve_failures: m.reserve_failures,
-                    total_wait_ns: m.total_wait_ns,
-                    max_batch_size: m.max_batch_size,
-                    latency_sum_ns: m.latency_sum_ns,
-                    latency_count: m.latency_count,
-                    latency_min_ns: m.latency_min_ns,
-                    latency_max_ns: m.latency_max_ns,
-                },
+                metrics: c_metrics(&m),
                 uptime_s: s.uptime.as_secs_f64(),
                 throughput: s.throughput,
                 avg_latency_ns: s.avg_latency_ns,

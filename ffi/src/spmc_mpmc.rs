@@ -2,12 +2,12 @@
 //! with a CAS (every item goes to exactly one consumer), of `elem_size`-byte
 //! items. Producers are ring handles (`rmpsc_ring_t`, producer side).
 
-use crate::channel::rmpsc_item_fn;
+use crate::channel::{c_metrics, channel_config, rmpsc_item_fn, rmpsc_metrics_t};
 use crate::ring::{rmpsc_ring_t, strategy, Side};
 use crate::shared::put;
 use crate::{call, call_infallible, non_null, out, out_opt};
 use ringcore::channel::{mpmc, spmc};
-use ringcore::{Config, Error};
+use ringcore::Error;
 use std::ffi::{c_int, c_void};
 
 /// A single-producer multi-consumer channel (opaque). Thread-safe.
@@ -40,10 +40,6 @@ impl Consumer {
     }
 }
 
-fn config(capacity: usize) -> Result<Config, Error> {
-    Ok(Config::with_ring_bits(crate::shared::ring_bits(capacity)?))
-}
-
 fn limit(n: u32, what: &str) -> Result<usize, Error> {
     if n == 0 {
         return Err(Error::InvalidArgument(format!("{what} must be at least 1")));
@@ -71,7 +67,8 @@ fn items_arg<'a>(out: *mut c_void, max_items: usize, size: usize) -> Result<&'a 
 }
 
 /// Creates an SPMC channel of a `capacity`-slot ring (a power of two) of
-/// `elem_size`-byte items for up to `max_consumers` consumers; its producer
+/// `elem_size`-byte items for up to `max_consumers` consumers, `flags` of
+/// RMPSC_CHANNEL_* (0: none); its producer
 /// (a ring handle with the producer side: rmpsc_ring_send, _reserve, ...)
 /// goes to `*producer`. Thread-safe.
 #[no_mangle]
@@ -79,6 +76,7 @@ pub extern "C" fn rmpsc_spmc_new(
     capacity: usize,
     elem_size: usize,
     max_consumers: u32,
+    flags: u32,
     out_channel: *mut *mut rmpsc_spmc_t,
     producer: *mut *mut rmpsc_ring_t,
 ) -> c_int {
@@ -86,7 +84,7 @@ pub extern "C" fn rmpsc_spmc_new(
         non_null(out_channel, "out")?;
         non_null(producer, "producer")?;
         let cfg = spmc::SpmcConfig {
-            ring: config(capacity)?,
+            ring: channel_config(capacity, flags)?,
             max_consumers: limit(max_consumers, "max_consumers")?,
         };
         let (p, ch) = spmc::SlotChannel::new(cfg, elem_size)?;
@@ -137,6 +135,25 @@ pub extern "C" fn rmpsc_spmc_close(ch: *const rmpsc_spmc_t) -> c_int {
     })
 }
 
+/// Both sides' counters into `*metrics`. Errors: RMPSC_EINVAL (made
+/// without RMPSC_CHANNEL_METRICS). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_spmc_metrics(
+    ch: *const rmpsc_spmc_t,
+    metrics: *mut rmpsc_metrics_t,
+) -> c_int {
+    call(|| {
+        out(
+            metrics,
+            c_metrics(&spmc(ch)?.metrics().ok_or_else(no_metrics)?),
+        )
+    })
+}
+
+fn no_metrics() -> Error {
+    Error::InvalidArgument("the channel was made without RMPSC_CHANNEL_METRICS".into())
+}
+
 /// Items not yet claimed (0 for NULL). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_spmc_len(ch: *const rmpsc_spmc_t) -> usize {
@@ -145,19 +162,20 @@ pub extern "C" fn rmpsc_spmc_len(ch: *const rmpsc_spmc_t) -> usize {
 
 /// Creates an MPMC channel: each producer gets its own `capacity`-slot
 /// ring of `elem_size`-byte items; at most `max_producers` producers and
-/// `max_consumers` consumers. Thread-safe.
+/// `max_consumers` consumers; `flags` of RMPSC_CHANNEL_* (0: none). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_mpmc_new(
     capacity: usize,
     elem_size: usize,
     max_producers: u32,
     max_consumers: u32,
+    flags: u32,
     out_channel: *mut *mut rmpsc_mpmc_t,
 ) -> c_int {
     call(|| {
         non_null(out_channel, "out")?;
         let cfg = mpmc::MpmcConfig {
-            ring: config(capacity)?,
+            ring: channel_config(capacity, flags)?,
             max_producers: limit(max_producers, "max_producers")?,
             max_consumers: limit(max_consumers, "max_consumers")?,
             rings_per_shard: 1,
@@ -225,6 +243,21 @@ pub extern "C" fn rmpsc_mpmc_close(ch: *const rmpsc_mpmc_t) -> c_int {
     call(|| {
         mpmc(ch)?.close();
         Ok(())
+    })
+}
+
+/// Every ring's counters merged into `*metrics`. Errors: RMPSC_EINVAL
+/// (made without RMPSC_CHANNEL_METRICS, or no producer yet). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_mpmc_metrics(
+    ch: *const rmpsc_mpmc_t,
+    metrics: *mut rmpsc_metrics_t,
+) -> c_int {
+    call(|| {
+        out(
+            metrics,
+            c_metrics(&mpmc(ch)?.metrics().ok_or_else(no_metrics)?),
+        )
     })
 }
 

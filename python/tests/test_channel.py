@@ -143,7 +143,7 @@ def test_spmc_consumers_share_the_items_exactly_once():
 def test_mpmc_producers_and_consumers():
     import ringmpsc
 
-    ch = ringmpsc.MpmcChannel(32, item_size=4, max_producers=2, max_consumers=2)
+    ch = ringmpsc.MpmcChannel(32, item_size=4, max_producers=2, max_consumers=2, metrics=True)
     producers = [ch.register_producer() for _ in range(2)]
     with pytest.raises(ringmpsc.TooMany):
         ch.register_producer()
@@ -154,6 +154,9 @@ def test_mpmc_producers_and_consumers():
     got = rx[0].recv_many(100, timeout=0) + rx[1].recv_many(100, timeout=0)
     got += rx[0].recv_many(100, timeout=0) + rx[1].recv_many(100, timeout=0)
     assert sorted(got) == [b"aaaa"] * 10 + [b"bbbb"] * 10
+    m = ch.metrics()
+    assert (m["messages_sent"], m["messages_received"]) == (20, 20)
+    assert ringmpsc.SpmcChannel(8).metrics() is None
     assert rx[0].recv_many(10, timeout=0.01) == []
     with pytest.raises(ValueError):
         rx[0].recv_into(bytearray(2))

@@ -322,3 +322,64 @@ fn mpmc_byte_slots_exactly_once() {
     let logs = consumers.into_iter().map(|c| c.join().unwrap()).collect();
     check_exactly_once(logs, 3, SLOT_ITEMS);
 }
+
+#[test]
+fn metrics_count_both_sides_with_many_consumers() {
+    let ring = Config {
+        enable_metrics: true,
+        ..Config::with_ring_bits(6)
+    };
+    let (mut tx, ch) = spmc::Channel::<u64>::new(spmc::SpmcConfig {
+        ring,
+        max_consumers: 2,
+    })
+    .unwrap();
+    assert!(spmc::Channel::<u64>::new(spmc::SpmcConfig::default())
+        .unwrap()
+        .1
+        .metrics()
+        .is_none());
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut rx = ch.register_consumer().unwrap();
+            thread::spawn(move || {
+                let mut n = 0u64;
+                while rx.recv_blocking(WaitStrategy::Blocking).is_ok() {
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    for i in 0..SLOT_ITEMS {
+        tx.send_one_blocking(i, WaitStrategy::Blocking).unwrap();
+    }
+    drop(tx);
+    let got: u64 = consumers.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(got, SLOT_ITEMS);
+    let m = ch.metrics().unwrap();
+    assert_eq!(
+        (m.messages_sent, m.messages_received),
+        (SLOT_ITEMS, SLOT_ITEMS)
+    );
+    assert!(m.batches_received > 0 && m.max_batch_size >= 1);
+
+    let ch = mpmc::SlotChannel::new(
+        mpmc::MpmcConfig {
+            ring,
+            ..mpmc::MpmcConfig::default()
+        },
+        8,
+    )
+    .unwrap();
+    let (mut a, mut b) = (
+        ch.register_producer().unwrap(),
+        ch.register_producer().unwrap(),
+    );
+    let mut c = ch.register_consumer().unwrap();
+    a.send(&[1u8; 8 * 5]).unwrap();
+    b.send(&[2u8; 8 * 3]).unwrap();
+    while c.steal_batch(|_| {}) > 0 {}
+    let m = ch.metrics().unwrap();
+    assert_eq!((m.messages_sent, m.messages_received), (8, 8));
+}

@@ -177,9 +177,9 @@ static void count_item(void *ctx, const void *p) {
 
 static void test_work_stealing(void) {
     rmpsc_mpmc_t *bad;
-    CHECK(rmpsc_mpmc_new(1000, 16, 2, 2, &bad) == RMPSC_EINVAL); /* not a power of two */
-    CHECK(rmpsc_mpmc_new(1024, 16, 0, 2, &bad) == RMPSC_EINVAL);
-    CHECK(rmpsc_mpmc_new(256, sizeof(item_t), WS_PRODUCERS, WS_CONSUMERS, &mp) == RMPSC_OK);
+    CHECK(rmpsc_mpmc_new(1000, 16, 2, 2, 0, &bad) == RMPSC_EINVAL); /* not a power of two */
+    CHECK(rmpsc_mpmc_new(1024, 16, 0, 2, 0, &bad) == RMPSC_EINVAL);
+    CHECK(rmpsc_mpmc_new(256, sizeof(item_t), WS_PRODUCERS, WS_CONSUMERS, RMPSC_CHANNEL_METRICS, &mp) == RMPSC_OK);
     rmpsc_consumer_t *rx[WS_CONSUMERS], *extra;
     for (int i = 0; i < WS_CONSUMERS; i++) CHECK(rmpsc_mpmc_consumer_new(mp, &rx[i]) == RMPSC_OK);
     CHECK(rmpsc_mpmc_consumer_new(mp, &extra) == RMPSC_ETOOMANY);
@@ -193,13 +193,18 @@ static void test_work_stealing(void) {
         for (int s = 0; s < WS_PER; s++) CHECK(ws_seen[i][s] == 1);
     rmpsc_ring_t *late;
     CHECK(rmpsc_mpmc_producer_new(mp, &late) == RMPSC_ECLOSED);
+    rmpsc_metrics_t m;
+    CHECK(rmpsc_mpmc_metrics(mp, &m) == RMPSC_OK);
+    CHECK(m.messages_sent == WS_PRODUCERS * WS_PER && m.messages_received == WS_PRODUCERS * WS_PER);
     for (int i = 0; i < WS_CONSUMERS; i++) rmpsc_consumer_free(rx[i]);
     rmpsc_mpmc_free(mp);
 
     /* SPMC: the producer is a ring handle; consumers share its ring. */
     rmpsc_spmc_t *sp;
     rmpsc_ring_t *tx;
-    CHECK(rmpsc_spmc_new(64, 8, 2, &sp, &tx) == RMPSC_OK);
+    CHECK(rmpsc_spmc_new(64, 8, 2, 0, &sp, &tx) == RMPSC_OK);
+    rmpsc_metrics_t none;
+    CHECK(rmpsc_spmc_metrics(sp, &none) == RMPSC_EINVAL); /* made without metrics */
     rmpsc_consumer_t *a, *b, *d;
     CHECK(rmpsc_spmc_consumer_new(sp, &a) == RMPSC_OK && rmpsc_spmc_consumer_new(sp, &b) == RMPSC_OK);
     CHECK(rmpsc_spmc_consumer_new(sp, &d) == RMPSC_ETOOMANY);
@@ -232,7 +237,7 @@ static void sum_item(void *ctx, const void *p) {
 static void test_consumer_api(void) {
     rmpsc_mpsc_t *c;
     CHECK(rmpsc_mpsc_new_ex(64, 8, 0x80, &c) == RMPSC_EINVAL); /* unknown flag */
-    CHECK(rmpsc_mpsc_new_ex(64, 8, RMPSC_MPSC_METRICS, &c) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_new_ex(64, 8, RMPSC_CHANNEL_METRICS, &c) == RMPSC_OK);
     rmpsc_ring_t *a, *b;
     CHECK(rmpsc_mpsc_register(c, &a) == RMPSC_OK && rmpsc_mpsc_register(c, &b) == RMPSC_OK);
     uint64_t v[3] = {1, 2, 3}, w = 10, got = 0;

@@ -5,7 +5,7 @@ use crate::ring::Ring;
 use crate::util::{blocking, side, timeout_arg, BytesMut};
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use ringcore::channel::mpsc::{Registrar, SlotChannel};
 use ringcore::{Config, Error, EventNotifier as Core, Notify, SlotConsumer, SlotProducer};
 use std::sync::{Arc, Mutex};
@@ -135,9 +135,9 @@ impl MpscChannel {
     /// A snapshot: a dict with rings, pending, closed, uptime (seconds),
     /// throughput (items/s) and avg_latency_ns, and with `metrics=True` the
     /// merged counters under "metrics".
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.consumer(py)?.snapshot();
-        let d = pyo3::types::PyDict::new(py);
+        let d = PyDict::new(py);
         d.set_item("rings", s.rings)?;
         d.set_item("pending", s.pending)?;
         d.set_item("closed", s.closed)?;
@@ -145,18 +145,7 @@ impl MpscChannel {
         d.set_item("throughput", s.throughput)?;
         d.set_item("avg_latency_ns", s.avg_latency_ns)?;
         if let Some(m) = s.metrics {
-            let md = pyo3::types::PyDict::new(py);
-            md.set_item("messages_sent", m.messages_sent)?;
-            md.set_item("messages_received", m.messages_received)?;
-            md.set_item("batches_sent", m.batches_sent)?;
-            md.set_item("batches_received", m.batches_received)?;
-            md.set_item("reserve_spins", m.reserve_spins)?;
-            md.set_item("reserve_failures", m.reserve_failures)?;
-            md.set_item("total_wait_ns", m.total_wait_ns)?;
-            md.set_item("max_batch_size", m.max_batch_size)?;
-            md.set_item("avg_batch_size", m.avg_batch_size())?;
-            md.set_item("avg_latency_ns", m.avg_latency_ns())?;
-            d.set_item("metrics", md)?;
+            d.set_item("metrics", metrics_dict(py, &m)?)?;
         }
         Ok(d)
     }
@@ -301,6 +290,25 @@ impl MpscChannel {
         self.close(py)?;
         Ok(false)
     }
+}
+
+/// A metrics snapshot as a dict.
+pub(crate) fn metrics_dict<'py>(
+    py: Python<'py>,
+    m: &ringcore::Metrics,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("messages_sent", m.messages_sent)?;
+    d.set_item("messages_received", m.messages_received)?;
+    d.set_item("batches_sent", m.batches_sent)?;
+    d.set_item("batches_received", m.batches_received)?;
+    d.set_item("reserve_spins", m.reserve_spins)?;
+    d.set_item("reserve_failures", m.reserve_failures)?;
+    d.set_item("total_wait_ns", m.total_wait_ns)?;
+    d.set_item("max_batch_size", m.max_batch_size)?;
+    d.set_item("avg_batch_size", m.avg_batch_size())?;
+    d.set_item("avg_latency_ns", m.avg_latency_ns())?;
+    Ok(d)
 }
 
 /// Waits (GIL released) until an item is readable; false when `timeout`

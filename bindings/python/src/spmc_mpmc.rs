@@ -2,12 +2,13 @@
 //! channels whose consumers claim items with a CAS, each item going to
 //! exactly one consumer.
 
+use crate::channel::metrics_dict;
 use crate::errors::{to_py, IntoPy};
 use crate::ring::Ring;
 use crate::util::{blocking, side, timeout_arg, BytesMut};
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use ringcore::channel::{mpmc, spmc};
 use ringcore::{Config, Error, SlotProducer, WaitStrategy};
 use std::sync::Mutex;
@@ -15,12 +16,15 @@ use std::time::Duration;
 
 const CONSUMER: &str = "consumer";
 
-fn config(capacity: usize) -> PyResult<Config> {
-    Ok(Config::with_ring_bits(crate::shared::ring_bits(capacity)?))
+fn config(capacity: usize, metrics: bool) -> PyResult<Config> {
+    Ok(Config {
+        enable_metrics: metrics,
+        ..Config::with_ring_bits(crate::shared::ring_bits(capacity)?)
+    })
 }
 
 /// A single-producer multi-consumer channel of fixed-size byte items:
-/// `SpmcChannel(capacity, item_size=8, max_consumers=16)`. `producer()`
+/// `SpmcChannel(capacity, item_size=8, max_consumers=16, metrics=False)`. `producer()`
 /// hands out the one producer (a `Ring` with the producer side);
 /// `register_consumer()` a new `Consumer`. Closing the producer closes the
 /// channel; consumers drain what is left.
@@ -33,15 +37,16 @@ pub(crate) struct SpmcChannel {
 #[pymethods]
 impl SpmcChannel {
     #[new]
-    #[pyo3(signature = (capacity, item_size = 8, max_consumers = 16))]
+    #[pyo3(signature = (capacity, item_size = 8, max_consumers = 16, metrics = false))]
     fn new(
         py: Python<'_>,
         capacity: usize,
         item_size: usize,
         max_consumers: usize,
+        metrics: bool,
     ) -> PyResult<Self> {
         let cfg = spmc::SpmcConfig {
-            ring: config(capacity)?,
+            ring: config(capacity, metrics)?,
             max_consumers,
         };
         let (p, ch) = spmc::SlotChannel::new(cfg, item_size).py_err(py)?;
@@ -78,6 +83,11 @@ impl SpmcChannel {
         self.ch.close();
     }
 
+    /// Both sides' counters as a dict (None without `metrics=True`).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.ch.metrics().map(|m| metrics_dict(py, &m)).transpose()
+    }
+
     #[getter]
     fn closed(&self) -> bool {
         self.ch.is_closed()
@@ -85,7 +95,8 @@ impl SpmcChannel {
 }
 
 /// A multi-producer multi-consumer channel of fixed-size byte items:
-/// `MpmcChannel(capacity, item_size=8, max_producers=16, max_consumers=16)`.
+/// `MpmcChannel(capacity, item_size=8, max_producers=16, max_consumers=16,
+/// metrics=False)`.
 /// Each producer gets a ring of its own (a `Ring` with the producer side);
 /// consumers steal from their own shard, then the busiest ring, then a
 /// random one.
@@ -97,16 +108,18 @@ pub(crate) struct MpmcChannel {
 #[pymethods]
 impl MpmcChannel {
     #[new]
-    #[pyo3(signature = (capacity, item_size = 8, max_producers = 16, max_consumers = 16))]
+    #[pyo3(signature = (capacity, item_size = 8, max_producers = 16, max_consumers = 16,
+                        metrics = false))]
     fn new(
         py: Python<'_>,
         capacity: usize,
         item_size: usize,
         max_producers: usize,
         max_consumers: usize,
+        metrics: bool,
     ) -> PyResult<Self> {
         let cfg = mpmc::MpmcConfig {
-            ring: config(capacity)?,
+            ring: config(capacity, metrics)?,
             max_producers,
             max_consumers,
             rings_per_shard: 1,
@@ -136,6 +149,12 @@ impl MpmcChannel {
     /// left, then get Closed.
     fn close(&self) {
         self.ch.close();
+    }
+
+    /// Every ring's counters merged, as a dict (None without `metrics=True`
+    /// or before the first producer).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.ch.metrics().map(|m| metrics_dict(py, &m)).transpose()
     }
 
     #[getter]

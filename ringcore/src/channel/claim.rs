@@ -43,11 +43,38 @@ pub(crate) struct Run {
     pub(crate) len: usize,
 }
 
+/// What the consumers of a claim ring took, when metrics are on. Several
+/// consumers complete runs at once, so these are read-modify-write counters
+/// (the ring's own consumer counters assume one writer).
+#[derive(Default)]
+pub(crate) struct ClaimCounters {
+    received: AtomicU64,
+    batches: AtomicU64,
+    max_batch: AtomicU64,
+}
+
+impl ClaimCounters {
+    fn on_complete(&self, n: usize) {
+        self.received.fetch_add(n as u64, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.max_batch.fetch_max(n as u64, Ordering::Relaxed);
+    }
+
+    /// Puts the consumers' side into `m` (the producer's side is the ring's).
+    pub(crate) fn fill(&self, m: &mut crate::Metrics) {
+        m.messages_received = self.received.load(Ordering::Relaxed);
+        m.batches_received = self.batches.load(Ordering::Relaxed);
+        m.max_batch_size = self.max_batch.load(Ordering::Relaxed);
+    }
+}
+
 /// Claim and completion over a ring; `Copy`, no ownership.
 #[derive(Clone, Copy)]
 pub(crate) struct ClaimCore<'a> {
     pub(crate) raw: RawRing,
     pub(crate) state: &'a ClaimState,
+    /// Counted into at each completion, when metrics are on.
+    pub(crate) counters: Option<&'a ClaimCounters>,
 }
 
 impl ClaimCore<'_> {
@@ -120,6 +147,9 @@ impl ClaimCore<'_> {
             loom::thread::yield_now();
         }
         self.raw.store_head(run.start.wrapping_add(run.len as u64));
+        if let Some(c) = self.counters {
+            c.on_complete(run.len);
+        }
     }
 
     /// Address of the item at position `pos`.
@@ -197,7 +227,11 @@ mod loom_models {
                     let (state, keep) = (state.clone(), keep.clone());
                     thread::spawn(move || {
                         let _keep = keep;
-                        let core = ClaimCore { raw, state: &state };
+                        let core = ClaimCore {
+                            raw,
+                            state: &state,
+                            counters: None,
+                        };
                         let run = core.claim(1).unwrap().expect("two items for two claims");
                         // SAFETY: published and claimed by this thread alone.
                         let v = unsafe { core.slot(run.start).cast::<u64>().read() };
@@ -224,7 +258,11 @@ mod loom_models {
                 let (state, payload, keep) = (state.clone(), payload.clone(), keep.clone());
                 thread::spawn(move || {
                     let _keep = keep;
-                    let core = ClaimCore { raw, state: &state };
+                    let core = ClaimCore {
+                        raw,
+                        state: &state,
+                        counters: None,
+                    };
                     let mut seen = Vec::new();
                     while seen.len() < 2 {
                         match core.claim(1).unwrap() {

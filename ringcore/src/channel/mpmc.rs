@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ring::{Producer, SlotProducer};
 use crate::wait::{WaitStrategy, Waiter};
-use crate::Notify;
+use crate::{Metrics, Notify};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -220,6 +220,21 @@ impl<T: Send> Channel<T> {
     /// True when nothing waits to be claimed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every ring's counters merged (`None` unless the rings were
+    /// configured with `enable_metrics` or `track_contention`).
+    pub fn metrics(&self) -> Option<Metrics> {
+        let lanes = self
+            .shared
+            .lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        lanes.iter().filter_map(|l| l.metrics()).reduce(|mut a, b| {
+            a.merge(&b);
+            a
+        })
     }
 }
 
@@ -439,6 +454,11 @@ impl SlotChannel {
     /// Bytes per item.
     pub fn slot_size(&self) -> usize {
         self.slot_size
+    }
+
+    /// Every ring's counters merged (see [`Channel::metrics`]).
+    pub fn metrics(&self) -> Option<Metrics> {
+        self.ch.metrics()
     }
 }
 

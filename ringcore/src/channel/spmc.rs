@@ -2,14 +2,16 @@
 //! items with a CAS (see [`claim`](super::claim)); every item goes to
 //! exactly one consumer.
 
-use super::claim::{ClaimCore, ClaimState, CompleteOnDrop};
+use super::claim::{ClaimCore, ClaimCounters, ClaimState, CompleteOnDrop};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::metrics::RingMetrics;
 use crate::ring::heap::{drop_items, HeapRing};
 use crate::ring::raw::RawRing;
 use crate::ring::typed::Owner;
 use crate::ring::{Producer, SlotProducer};
 use crate::wait::{WaitStrategy, Waiter};
+use crate::Metrics;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub(crate) struct Inner {
     state: ClaimState,
     consumers: AtomicUsize,
     max_consumers: usize,
+    /// The producer's counters and the consumers', with `enable_metrics`.
+    metrics: Option<(Arc<RingMetrics>, ClaimCounters)>,
 }
 
 impl Inner {
@@ -47,7 +51,17 @@ impl Inner {
         ClaimCore {
             raw: self.ring.raw(),
             state: &self.state,
+            counters: self.metrics.as_ref().map(|(_, c)| c),
         }
+    }
+
+    /// Both sides' counters of this ring (with `enable_metrics`).
+    pub(crate) fn metrics(&self) -> Option<Metrics> {
+        self.metrics.as_ref().map(|(ring, consumers)| {
+            let mut m = ring.snapshot();
+            consumers.fill(&mut m);
+            m
+        })
     }
 }
 
@@ -136,14 +150,31 @@ fn claim_ring(
 ) -> Result<(RawRing, Owner, Arc<Inner>)> {
     config.validate()?;
     let ring = HeapRing::allocate(config.ring_bits, layout.size, layout.align, 0, layout.drop)?;
+    let metrics = (config.enable_metrics || config.track_contention).then(|| {
+        (
+            Arc::new(RingMetrics::new(
+                config.enable_metrics,
+                config.track_contention,
+            )),
+            ClaimCounters::default(),
+        )
+    });
     let inner = Arc::new(Inner {
         ring: ring.clone(),
         state: ClaimState::new(0),
         consumers: AtomicUsize::new(0),
         max_consumers,
+        metrics,
     });
     let owner: Owner = inner.clone();
     Ok((ring.raw(), owner, inner))
+}
+
+impl Inner {
+    /// The producer's share of the counters.
+    fn producer_metrics(&self) -> Option<Arc<RingMetrics>> {
+        self.metrics.as_ref().map(|(m, _)| m.clone())
+    }
 }
 
 /// A claim ring of `T` and its producer.
@@ -152,7 +183,10 @@ pub(crate) fn claim_ring_with<T: Send>(
     max_consumers: usize,
 ) -> Result<(Producer<T>, Arc<Inner>)> {
     let (raw, owner, inner) = claim_ring(config, Layout::of::<T>(), max_consumers)?;
-    Ok((Producer::from_parts(raw, owner, None)?, inner))
+    Ok((
+        Producer::from_parts(raw, owner, inner.producer_metrics())?,
+        inner,
+    ))
 }
 
 /// A claim ring of `slot_size`-byte slots and its producer.
@@ -162,7 +196,10 @@ pub(crate) fn claim_ring_slots(
     max_consumers: usize,
 ) -> Result<(SlotProducer, Arc<Inner>)> {
     let (raw, owner, inner) = claim_ring(config, Layout::slots(slot_size)?, max_consumers)?;
-    Ok((SlotProducer::from_parts(raw, owner, None)?, inner))
+    Ok((
+        SlotProducer::from_parts(raw, owner, inner.producer_metrics())?,
+        inner,
+    ))
 }
 
 impl Inner {
@@ -253,6 +290,12 @@ impl<T: Send> Channel<T> {
     /// Number of slots.
     pub fn capacity(&self) -> usize {
         self.inner.ring.raw().capacity()
+    }
+
+    /// The producer's and the consumers' counters (`None` unless the ring
+    /// was configured with `enable_metrics` or `track_contention`).
+    pub fn metrics(&self) -> Option<Metrics> {
+        self.inner.metrics()
     }
 }
 
@@ -474,6 +517,11 @@ impl SlotChannel {
     /// Bytes per item.
     pub fn slot_size(&self) -> usize {
         self.inner.ring.raw().slot_size()
+    }
+
+    /// Both sides' counters (see [`Channel::metrics`]).
+    pub fn metrics(&self) -> Option<Metrics> {
+        self.inner.metrics()
     }
 }
 
