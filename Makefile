@@ -46,13 +46,13 @@ $(BUILD)/%_cpp: examples-c/%.cpp include/ringmpsc.h bindings/cpp/ringmpsc.hpp | 
 $(BUILD)/test_%: tests/c/test_%.c include/ringmpsc.h | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(CINC) $< -o $@ -L$(LIBDIR) -lringmpsc -lpthread $(RPATH)
 
-$(BUILD)/%_cpp_asan: examples-c/%.cpp include/ringmpsc.h bindings/cpp/ringmpsc.hpp | $(BUILD)
+$(BUILD)/%_cpp_asan: examples-c/%.cpp include/ringmpsc.h bindings/cpp/ringmpsc.hpp $(LIBDIR)/libringmpsc.a | $(BUILD)
 	$(CXX) -std=c++17 $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
-$(BUILD)/%_asan: examples-c/%.c include/ringmpsc.h | $(BUILD)
+$(BUILD)/%_asan: examples-c/%.c include/ringmpsc.h $(LIBDIR)/libringmpsc.a | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
-$(BUILD)/test_%_asan: tests/c/test_%.c include/ringmpsc.h | $(BUILD)
+$(BUILD)/test_%_asan: tests/c/test_%.c include/ringmpsc.h $(LIBDIR)/libringmpsc.a | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
 # A virtual environment with the module installed the way users install it.

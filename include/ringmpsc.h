@@ -231,10 +231,6 @@ typedef struct rmpsc_shared_t rmpsc_shared_t;
 // A single-producer multi-consumer channel (opaque). Thread-safe.
 typedef struct rmpsc_spmc_t rmpsc_spmc_t;
 
-// A handler called with each item: `ctx` is the caller's pointer, `item`
-// points at `elem_size` bytes valid during the call.
-typedef void (*rmpsc_item_fn)(void *ctx, const void *item);
-
 // Counters of a ring or channel (zero unless built with metrics).
 typedef struct {
   // Items committed by producers.
@@ -263,6 +259,10 @@ typedef struct {
   uint64_t latency_max_ns;
 } rmpsc_metrics_t;
 
+// A handler called with each item: `ctx` is the caller's pointer, `item`
+// points at `elem_size` bytes valid during the call.
+typedef void (*rmpsc_item_fn)(void *ctx, const void *item);
+
 // A snapshot of an MPSC channel.
 typedef struct {
   // Rings the consumer polls.
@@ -271,7 +271,7 @@ typedef struct {
   size_t pending;
   // Whether the channel is closed.
   bool closed;
-  // Whether `metrics` holds counters (the channel was made with RMPSC_MPSC_METRICS).
+  // Whether `metrics` holds counters (the channel was made with RMPSC_CHANNEL_METRICS).
   bool has_metrics;
   // All rings' counters merged.
   rmpsc_metrics_t metrics;
@@ -416,6 +416,20 @@ const char *rmpsc_strerror(int code);
 // slots (a power of two) of `elem_size` bytes. Thread-safe.
 int rmpsc_mpsc_new(size_t capacity, size_t elem_size, rmpsc_mpsc_t **out);
 
+// Adds `from` into `into` (sums; minimum and maximum combined). Start a
+// total from a zeroed struct. Errors: RMPSC_EINVAL (NULL).
+int rmpsc_metrics_merge(rmpsc_metrics_t *into, const rmpsc_metrics_t *from);
+
+// Mean batch processing time in nanoseconds (0 before any batch or for NULL).
+double rmpsc_metrics_avg_latency_ns(const rmpsc_metrics_t *m);
+
+// Mean items per consumed batch (0 before any batch or for NULL).
+double rmpsc_metrics_avg_batch_size(const rmpsc_metrics_t *m);
+
+// Items received per second over `elapsed_s` seconds (0 when not positive
+// or for NULL).
+double rmpsc_metrics_throughput(const rmpsc_metrics_t *m, double elapsed_s);
+
 // rmpsc_mpsc_new with options: `flags` of RMPSC_CHANNEL_*. Thread-safe.
 int rmpsc_mpsc_new_ex(size_t capacity, size_t elem_size, uint32_t flags, rmpsc_mpsc_t **out);
 
@@ -430,7 +444,8 @@ int rmpsc_mpsc_register(rmpsc_mpsc_t *ch, rmpsc_ring_t **producer);
 
 // Consumer side. Calls `handler(ctx, item)` on up to `max` items from all
 // producers (one head update per ring); `*count` (may be NULL) gets the
-// number handled. Errors: RMPSC_EINVAL (NULL handler), RMPSC_EBUSY.
+// number handled. A NULL `handler` consumes and only counts.
+// Errors: RMPSC_EBUSY.
 int rmpsc_mpsc_consume(rmpsc_mpsc_t *ch,
                        rmpsc_item_fn handler,
                        void *ctx,
@@ -438,8 +453,8 @@ int rmpsc_mpsc_consume(rmpsc_mpsc_t *ch,
                        size_t *count);
 
 // Consumer side. rmpsc_mpsc_consume of everything readable, waiting up to
-// `timeout_ns` (negative: no limit) while every ring is empty.
-// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+// `timeout_ns` (negative: no limit) while every ring is empty (a NULL
+// `handler` only counts). Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
 int rmpsc_mpsc_consume_blocking(rmpsc_mpsc_t *ch,
                                 rmpsc_item_fn handler,
                                 void *ctx,
@@ -455,6 +470,10 @@ int rmpsc_mpsc_recv(rmpsc_mpsc_t *ch, void *out, size_t max, size_t *received);
 // RMPSC_ECLOSED, what was sent is still delivered, sleepers wake up.
 int rmpsc_mpsc_close(rmpsc_mpsc_t *ch);
 
+// 1 once the channel is closed (by rmpsc_mpsc_close or an event loop's
+// stop), 0 if not (or NULL). Thread-safe.
+bool rmpsc_mpsc_is_closed(const rmpsc_mpsc_t *ch);
+
 // Consumer side. Items waiting over all producers (0 on error).
 size_t rmpsc_mpsc_pending(rmpsc_mpsc_t *ch);
 
@@ -465,7 +484,8 @@ bool rmpsc_mpsc_is_drained(rmpsc_mpsc_t *ch);
 int rmpsc_mpsc_stats(rmpsc_mpsc_t *ch, rmpsc_mpsc_stats_t *stats);
 
 // Consumer side. Calls `handler` on everything readable in every ring,
-// whatever the adaptive skip says; the count goes to `*count` (may be NULL).
+// whatever the adaptive skip says; the count goes to `*count` (may be
+// NULL). A NULL `handler` drains and only counts.
 int rmpsc_mpsc_drain_all(rmpsc_mpsc_t *ch, rmpsc_item_fn handler, void *ctx, size_t *count);
 
 // Consumer side. Copies one item into `item` (`elem_size` bytes). Errors:
@@ -518,6 +538,21 @@ uint64_t rmpsc_notifier_consume(const rmpsc_notifier_t *n);
 
 // Signals the notifier by hand. Thread-safe.
 int rmpsc_notifier_signal(const rmpsc_notifier_t *n);
+
+// Signals only when the 32-bit counter at `waiters` (read atomically; a
+// count of sleeping consumers the caller keeps, e.g. in shared memory) is
+// non-zero: no system call while nobody waits. Thread-safe.
+// Errors: RMPSC_EINVAL (NULL or misaligned `waiters`).
+int rmpsc_notifier_signal_if_waiting(const rmpsc_notifier_t *n, const uint32_t *waiters);
+
+// Adds the notifier's eventfd to the epoll instance `epoll_fd`,
+// edge-triggered for input (event data: the eventfd). Thread-safe.
+// Errors: RMPSC_EIO (the kernel's error, e.g. already registered).
+int rmpsc_notifier_register_epoll(const rmpsc_notifier_t *n, int epoll_fd);
+
+// Removes the notifier's eventfd from `epoll_fd`. Thread-safe.
+// Errors: RMPSC_EIO (the kernel's error, e.g. not registered).
+int rmpsc_notifier_unregister_epoll(const rmpsc_notifier_t *n, int epoll_fd);
 
 // Producer side of a ring handle: signal `notifier` after every commit
 // (NULL detaches). Errors: RMPSC_EINVAL (not a producer handle), RMPSC_EBUSY.
@@ -787,6 +822,16 @@ size_t rmpsc_numa_current_node(void);
 // single-node kernel may refuse; placement is an optimisation). Thread-safe.
 int rmpsc_numa_bind_memory(void *addr, size_t len, size_t node);
 
+// Maps `len` zeroed, page-aligned bytes placed on `node` (ordinary memory
+// on a single-node machine) to `*out`; its pages come from the node when
+// first touched. Release with rmpsc_numa_free(ptr, len). Errors:
+// RMPSC_EINVAL (no such node, NULL `out`), RMPSC_EIO (out of memory). Thread-safe.
+int rmpsc_numa_alloc(size_t len, size_t node, void **out);
+
+// Unmaps memory from rmpsc_numa_alloc; `len` is the length asked for
+// there. NULL is ignored. Thread-safe.
+void rmpsc_numa_free(void *ptr, size_t len);
+
 // A pool of `num_slabs` slabs of `slab_size` bytes on this process's heap. Thread-safe.
 int rmpsc_pool_new(size_t slab_size, size_t num_slabs, rmpsc_pool_t **out);
 
@@ -910,6 +955,9 @@ size_t rmpsc_ring_len(const rmpsc_ring_t *ring);
 // Number of slots (0 for NULL). Thread-safe.
 size_t rmpsc_ring_capacity(const rmpsc_ring_t *ring);
 
+// Free slots: how many items a send could take now (0 for NULL). Thread-safe.
+size_t rmpsc_ring_available_capacity(const rmpsc_ring_t *ring);
+
 // Closes the ring: sends fail with RMPSC_ECLOSED, reads drain what is left,
 // blocked threads wake up. Thread-safe.
 int rmpsc_ring_close(rmpsc_ring_t *ring);
@@ -1009,6 +1057,9 @@ int rmpsc_spmc_close(const rmpsc_spmc_t *ch);
 // without RMPSC_CHANNEL_METRICS). Thread-safe.
 int rmpsc_spmc_metrics(const rmpsc_spmc_t *ch, rmpsc_metrics_t *metrics);
 
+// 1 once the channel is closed, 0 if not (or NULL). Thread-safe.
+bool rmpsc_spmc_is_closed(const rmpsc_spmc_t *ch);
+
 // Items not yet claimed (0 for NULL). Thread-safe.
 size_t rmpsc_spmc_len(const rmpsc_spmc_t *ch);
 
@@ -1041,6 +1092,9 @@ int rmpsc_mpmc_close(const rmpsc_mpmc_t *ch);
 // (made without RMPSC_CHANNEL_METRICS, or no producer yet). Thread-safe.
 int rmpsc_mpmc_metrics(const rmpsc_mpmc_t *ch, rmpsc_metrics_t *metrics);
 
+// 1 once the channel is closed, 0 if not (or NULL). Thread-safe.
+bool rmpsc_mpmc_is_closed(const rmpsc_mpmc_t *ch);
+
 // Items not yet claimed, over all rings (0 for NULL). Thread-safe.
 size_t rmpsc_mpmc_len(const rmpsc_mpmc_t *ch);
 
@@ -1062,7 +1116,8 @@ int rmpsc_consumer_steal_blocking(rmpsc_consumer_t *c,
                                   size_t *count);
 
 // Claims a batch (up to 4096 items) and calls `f(ctx, item)` on each in
-// place; the count goes to `*count` (may be NULL). Consumer thread.
+// place (a NULL `f` only counts); the count goes to `*count` (may be
+// NULL). Consumer thread.
 int rmpsc_consumer_consume(rmpsc_consumer_t *c, rmpsc_item_fn f, void *ctx, size_t *count);
 
 // Creates the channel `name` (a bare name lives under /dev/shm) and starts

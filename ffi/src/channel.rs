@@ -10,6 +10,7 @@ use ringcore::{
     Config, Error, EventNotifier, Metrics, Notify, SlotConsumer, SlotProducer, WaitStrategy,
 };
 use std::ffi::{c_int, c_void};
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
 /// A multi-producer single-consumer channel (opaque): one ring per producer.
@@ -42,6 +43,14 @@ pub struct rmpsc_notifier_t {
 /// A handler called with each item: `ctx` is the caller's pointer, `item`
 /// points at `elem_size` bytes valid during the call.
 pub type rmpsc_item_fn = Option<extern "C" fn(ctx: *mut c_void, item: *const c_void)>;
+
+/// Hands `item` to the C handler; a NULL handler only counts.
+#[inline]
+pub(crate) fn call_handler(handler: rmpsc_item_fn, ctx: *mut c_void, item: &[u8]) {
+    if let Some(f) = handler {
+        f(ctx, item.as_ptr().cast());
+    }
+}
 
 fn channel<'a>(ch: *const rmpsc_mpsc_t) -> Result<&'a rmpsc_mpsc_t, Error> {
     non_null(ch, "channel")?;
@@ -93,21 +102,78 @@ pub(crate) fn channel_config(capacity: usize, flags: u32) -> Result<Config, Erro
 }
 
 /// The C form of a metrics snapshot.
-pub(crate) fn c_metrics(m: &Metrics) -> rmpsc_metrics_t {
-    rmpsc_metrics_t {
-        messages_sent: m.messages_sent,
-        messages_received: m.messages_received,
-        batches_sent: m.batches_sent,
-        batches_received: m.batches_received,
-        reserve_spins: m.reserve_spins,
-        reserve_failures: m.reserve_failures,
-        total_wait_ns: m.total_wait_ns,
-        max_batch_size: m.max_batch_size,
-        latency_sum_ns: m.latency_sum_ns,
-        latency_count: m.latency_count,
-        latency_min_ns: m.latency_min_ns,
-        latency_max_ns: m.latency_max_ns,
-    }
+/// Converts between the C and Rust counters, field by field.
+macro_rules! metrics_fields {
+    ($($f:ident),*) => {
+        pub(crate) fn c_metrics(m: &Metrics) -> rmpsc_metrics_t {
+            rmpsc_metrics_t { $($f: m.$f),* }
+        }
+
+        fn rust_metrics(m: &rmpsc_metrics_t) -> Metrics {
+            Metrics { $($f: m.$f),* }
+        }
+    };
+}
+
+metrics_fields!(
+    messages_sent,
+    messages_received,
+    batches_sent,
+    batches_received,
+    reserve_spins,
+    reserve_failures,
+    total_wait_ns,
+    max_batch_size,
+    latency_sum_ns,
+    latency_count,
+    latency_min_ns,
+    latency_max_ns
+);
+
+fn metrics_ref<'a>(m: *const rmpsc_metrics_t) -> Result<&'a rmpsc_metrics_t, Error> {
+    non_null(m, "metrics")?;
+    // SAFETY: non-NULL and readable by contract.
+    Ok(unsafe { &*m })
+}
+
+/// Adds `from` into `into` (sums; minimum and maximum combined). Start a
+/// total from a zeroed struct. Errors: RMPSC_EINVAL (NULL).
+#[no_mangle]
+pub extern "C" fn rmpsc_metrics_merge(
+    into: *mut rmpsc_metrics_t,
+    from: *const rmpsc_metrics_t,
+) -> c_int {
+    call(|| {
+        let mut total = rust_metrics(metrics_ref(into)?);
+        total.merge(&rust_metrics(metrics_ref(from)?));
+        out(into, c_metrics(&total))
+    })
+}
+
+/// Mean batch processing time in nanoseconds (0 before any batch or for NULL).
+#[no_mangle]
+pub extern "C" fn rmpsc_metrics_avg_latency_ns(m: *const rmpsc_metrics_t) -> f64 {
+    call_infallible(0.0, || {
+        metrics_ref(m).map_or(0.0, |m| rust_metrics(m).avg_latency_ns())
+    })
+}
+
+/// Mean items per consumed batch (0 before any batch or for NULL).
+#[no_mangle]
+pub extern "C" fn rmpsc_metrics_avg_batch_size(m: *const rmpsc_metrics_t) -> f64 {
+    call_infallible(0.0, || {
+        metrics_ref(m).map_or(0.0, |m| rust_metrics(m).avg_batch_size())
+    })
+}
+
+/// Items received per second over `elapsed_s` seconds (0 when not positive
+/// or for NULL).
+#[no_mangle]
+pub extern "C" fn rmpsc_metrics_throughput(m: *const rmpsc_metrics_t, elapsed_s: f64) -> f64 {
+    call_infallible(0.0, || {
+        let elapsed = std::time::Duration::try_from_secs_f64(elapsed_s).unwrap_or_default();
+        metrics_ref(m).map_or(0.0, |m| rust_metrics(m).throughput_per_second(elapsed))
+    })
 }
 
 /// rmpsc_mpsc_new with options: `flags` of RMPSC_CHANNEL_*. Thread-safe.
@@ -162,7 +228,8 @@ pub extern "C" fn rmpsc_mpsc_register(
 
 /// Consumer side. Calls `handler(ctx, item)` on up to `max` items from all
 /// producers (one head update per ring); `*count` (may be NULL) gets the
-/// number handled. Errors: RMPSC_EINVAL (NULL handler), RMPSC_EBUSY.
+/// number handled. A NULL `handler` consumes and only counts.
+/// Errors: RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_mpsc_consume(
     ch: *mut rmpsc_mpsc_t,
@@ -172,21 +239,17 @@ pub extern "C" fn rmpsc_mpsc_consume(
     count: *mut usize,
 ) -> c_int {
     call(|| {
-        let f = handler.ok_or_else(|| Error::InvalidArgument("handler is NULL".into()))?;
         let n = channel(ch)?.consumer(|c| {
-            Ok(c.consume_all_up_to(max, |item: &[u8]| f(ctx, item.as_ptr().cast())))
+            Ok(c.consume_all_up_to(max, |item: &[u8]| call_handler(handler, ctx, item)))
         })?;
-        if !count.is_null() {
-            // SAFETY: non-NULL, writable by contract.
-            unsafe { *count = n };
-        }
+        out_opt(count, n);
         Ok(())
     })
 }
 
 /// Consumer side. rmpsc_mpsc_consume of everything readable, waiting up to
-/// `timeout_ns` (negative: no limit) while every ring is empty.
-/// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+/// `timeout_ns` (negative: no limit) while every ring is empty (a NULL
+/// `handler` only counts). Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_mpsc_consume_blocking(
     ch: *mut rmpsc_mpsc_t,
@@ -196,17 +259,13 @@ pub extern "C" fn rmpsc_mpsc_consume_blocking(
     count: *mut usize,
 ) -> c_int {
     call(|| {
-        let f = handler.ok_or_else(|| Error::InvalidArgument("handler is NULL".into()))?;
         let n = channel(ch)?.consumer(|c| {
             c.consume_all_blocking(
-                |item: &[u8]| f(ctx, item.as_ptr().cast()),
+                |item: &[u8]| call_handler(handler, ctx, item),
                 strategy(timeout_ns),
             )
         })?;
-        if !count.is_null() {
-            // SAFETY: non-NULL, writable by contract.
-            unsafe { *count = n };
-        }
+        out_opt(count, n);
         Ok(())
     })
 }
@@ -251,6 +310,13 @@ pub extern "C" fn rmpsc_mpsc_close(ch: *mut rmpsc_mpsc_t) -> c_int {
             Ok(())
         })
     })
+}
+
+/// 1 once the channel is closed (by rmpsc_mpsc_close or an event loop's
+/// stop), 0 if not (or NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_mpsc_is_closed(ch: *const rmpsc_mpsc_t) -> bool {
+    call_infallible(false, || channel(ch).is_ok_and(|c| c.registrar.is_closed()))
 }
 
 /// Consumer side. Items waiting over all producers (0 on error).
@@ -313,7 +379,7 @@ pub struct rmpsc_mpsc_stats_t {
     pub pending: usize,
     /// Whether the channel is closed.
     pub closed: bool,
-    /// Whether `metrics` holds counters (the channel was made with RMPSC_MPSC_METRICS).
+    /// Whether `metrics` holds counters (the channel was made with RMPSC_CHANNEL_METRICS).
     pub has_metrics: bool,
     /// All rings' counters merged.
     pub metrics: rmpsc_metrics_t,
@@ -348,7 +414,8 @@ pub extern "C" fn rmpsc_mpsc_stats(ch: *mut rmpsc_mpsc_t, stats: *mut rmpsc_mpsc
 }
 
 /// Consumer side. Calls `handler` on everything readable in every ring,
-/// whatever the adaptive skip says; the count goes to `*count` (may be NULL).
+/// whatever the adaptive skip says; the count goes to `*count` (may be
+/// NULL). A NULL `handler` drains and only counts.
 #[no_mangle]
 pub extern "C" fn rmpsc_mpsc_drain_all(
     ch: *mut rmpsc_mpsc_t,
@@ -357,9 +424,8 @@ pub extern "C" fn rmpsc_mpsc_drain_all(
     count: *mut usize,
 ) -> c_int {
     call(|| {
-        let f = handler.ok_or_else(|| Error::InvalidArgument("handler is NULL".into()))?;
         let n = channel(ch)?
-            .consumer(|c| Ok(c.drain_all(|item: &[u8]| f(ctx, item.as_ptr().cast()))))?;
+            .consumer(|c| Ok(c.drain_all(|item: &[u8]| call_handler(handler, ctx, item))))?;
         out_opt(count, n);
         Ok(())
     })
@@ -569,6 +635,51 @@ pub extern "C" fn rmpsc_notifier_signal(n: *const rmpsc_notifier_t) -> c_int {
         notifier(n)?.signal();
         Ok(())
     })
+}
+
+/// Signals only when the 32-bit counter at `waiters` (read atomically; a
+/// count of sleeping consumers the caller keeps, e.g. in shared memory) is
+/// non-zero: no system call while nobody waits. Thread-safe.
+/// Errors: RMPSC_EINVAL (NULL or misaligned `waiters`).
+#[no_mangle]
+pub extern "C" fn rmpsc_notifier_signal_if_waiting(
+    n: *const rmpsc_notifier_t,
+    waiters: *const u32,
+) -> c_int {
+    call(|| {
+        let n = notifier(n)?;
+        non_null(waiters, "waiters")?;
+        if !waiters.is_aligned() {
+            return Err(Error::InvalidArgument(
+                "waiters is not 4-byte aligned".into(),
+            ));
+        }
+        // SAFETY: non-NULL and aligned; by contract it points at a live u32
+        // that other threads change only atomically.
+        n.signal_if_waiting(unsafe { AtomicU32::from_ptr(waiters.cast_mut()) });
+        Ok(())
+    })
+}
+
+/// Adds the notifier's eventfd to the epoll instance `epoll_fd`,
+/// edge-triggered for input (event data: the eventfd). Thread-safe.
+/// Errors: RMPSC_EIO (the kernel's error, e.g. already registered).
+#[no_mangle]
+pub extern "C" fn rmpsc_notifier_register_epoll(
+    n: *const rmpsc_notifier_t,
+    epoll_fd: c_int,
+) -> c_int {
+    call(|| notifier(n)?.register_epoll(epoll_fd))
+}
+
+/// Removes the notifier's eventfd from `epoll_fd`. Thread-safe.
+/// Errors: RMPSC_EIO (the kernel's error, e.g. not registered).
+#[no_mangle]
+pub extern "C" fn rmpsc_notifier_unregister_epoll(
+    n: *const rmpsc_notifier_t,
+    epoll_fd: c_int,
+) -> c_int {
+    call(|| notifier(n)?.unregister_epoll(epoll_fd))
 }
 
 /// Producer side of a ring handle: signal `notifier` after every commit

@@ -358,6 +358,16 @@ pub extern "C" fn rmpsc_ring_capacity(ring: *const rmpsc_ring_t) -> usize {
     call_infallible(0, || self::ring(ring).map_or(0, |r| r.observer.capacity()))
 }
 
+/// Free slots: how many items a send could take now (0 for NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_available_capacity(ring: *const rmpsc_ring_t) -> usize {
+    call_infallible(0, || {
+        self::ring(ring).map_or(0, |r| {
+            r.observer.capacity().saturating_sub(r.observer.len())
+        })
+    })
+}
+
 /// Closes the ring: sends fail with RMPSC_ECLOSED, reads drain what is left,
 /// blocked threads wake up. Thread-safe.
 #[no_mangle]

@@ -2,7 +2,7 @@
 //! with a CAS (every item goes to exactly one consumer), of `elem_size`-byte
 //! items. Producers are ring handles (`rmpsc_ring_t`, producer side).
 
-use crate::channel::{c_metrics, channel_config, rmpsc_item_fn, rmpsc_metrics_t};
+use crate::channel::{c_metrics, call_handler, channel_config, rmpsc_item_fn, rmpsc_metrics_t};
 use crate::ring::{rmpsc_ring_t, strategy, Side};
 use crate::shared::put;
 use crate::{call, call_infallible, non_null, out, out_opt};
@@ -154,6 +154,12 @@ fn no_metrics() -> Error {
     Error::InvalidArgument("the channel was made without RMPSC_CHANNEL_METRICS".into())
 }
 
+/// 1 once the channel is closed, 0 if not (or NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_spmc_is_closed(ch: *const rmpsc_spmc_t) -> bool {
+    call_infallible(false, || spmc(ch).is_ok_and(|c| c.is_closed()))
+}
+
 /// Items not yet claimed (0 for NULL). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_spmc_len(ch: *const rmpsc_spmc_t) -> usize {
@@ -261,6 +267,12 @@ pub extern "C" fn rmpsc_mpmc_metrics(
     })
 }
 
+/// 1 once the channel is closed, 0 if not (or NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_mpmc_is_closed(ch: *const rmpsc_mpmc_t) -> bool {
+    call_infallible(false, || mpmc(ch).is_ok_and(|c| c.is_closed()))
+}
+
 /// Items not yet claimed, over all rings (0 for NULL). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_mpmc_len(ch: *const rmpsc_mpmc_t) -> usize {
@@ -321,7 +333,8 @@ pub extern "C" fn rmpsc_consumer_steal_blocking(
 }
 
 /// Claims a batch (up to 4096 items) and calls `f(ctx, item)` on each in
-/// place; the count goes to `*count` (may be NULL). Consumer thread.
+/// place (a NULL `f` only counts); the count goes to `*count` (may be
+/// NULL). Consumer thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_consumer_consume(
     c: *mut rmpsc_consumer_t,
@@ -330,11 +343,8 @@ pub extern "C" fn rmpsc_consumer_consume(
     count: *mut usize,
 ) -> c_int {
     call(|| {
-        let Some(f) = f else {
-            return Err(Error::InvalidArgument("f is NULL".into()));
-        };
         let n = consumer(c)?.enter(|c| {
-            let mut each = |item: &[u8]| f(ctx, item.as_ptr().cast());
+            let mut each = |item: &[u8]| call_handler(f, ctx, item);
             Ok(match c {
                 Consumer::Spmc(c) => c.consume_batch(&mut each),
                 Consumer::Mpmc(c) => c.steal_batch(&mut each),

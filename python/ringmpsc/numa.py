@@ -1,5 +1,5 @@
-"""NUMA topology and thread pinning (Linux; a single-node machine reports
-one node and pinning works per CPU).
+"""NUMA topology, thread pinning and memory placement (Linux; a single-node
+machine reports one node, pinning works per CPU and placement is a no-op).
 
     >>> from ringmpsc import numa
     >>> node = numa.node_of_cpu(0)
@@ -8,6 +8,7 @@ one node and pinning works per CPU).
 """
 
 from ._ringmpsc import (
+    numa_bind_memory as bind_memory,
     numa_bind_to_cpu as bind_to_cpu,
     numa_bind_to_node as bind_to_node,
     numa_current_cpu as current_cpu,
@@ -27,4 +28,5 @@ __all__ = [
     "bind_to_node",
     "current_cpu",
     "current_node",
+    "bind_memory",
 ]

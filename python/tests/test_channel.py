@@ -73,8 +73,43 @@ def test_notifier_makes_the_channel_selectable():
     assert ch.recv_many() == [b"abcd"]
     ring = ringmpsc.Ring(8, item_size=1)
     ring.set_notifier(n)
+    assert ring.available_capacity == 8
     ring.send(b"x")
+    assert ring.available_capacity == 7
     assert n.consume() == 1
+    n.signal()
+    n.signal()
+    assert n.consume() == 2 and n.consume() == 0
+
+
+def test_notifier_in_epoll_and_signal_if_waiting():
+    import array
+
+    n = EventNotifier()
+    ep = select.epoll()
+    try:
+        n.register_epoll(ep.fileno())
+        with pytest.raises(OSError):
+            n.register_epoll(ep.fileno())  # already registered
+        assert ep.poll(0) == []
+        waiters = array.array("I", [0])
+        n.signal_if_waiting(waiters)  # nobody waits: no signal
+        assert ep.poll(0) == [] and n.consume() == 0
+        waiters[0] = 1
+        n.signal_if_waiting(waiters)
+        assert ep.poll(1) == [(n.fileno(), select.EPOLLIN)]
+        assert n.consume() == 1
+        with pytest.raises(ValueError):
+            n.signal_if_waiting(bytearray(2))
+        with pytest.raises(TypeError):
+            n.signal_if_waiting(b"\0\0\0\0")  # read-only
+        n.unregister_epoll(ep.fileno())
+        with pytest.raises(OSError):
+            n.unregister_epoll(ep.fileno())
+        n.signal()
+        assert ep.poll(0) == []  # no longer watched
+    finally:
+        ep.close()
 
 
 def test_asyncio_example_runs():
@@ -167,6 +202,36 @@ def test_mpmc_producers_and_consumers():
         ch.register_producer()
 
 
+def test_consumer_try_recv_and_consume():
+    ch = ringmpsc.SpmcChannel(16, item_size=2, max_consumers=2)
+    tx = ch.producer()
+    a, b = ch.register_consumer(), ch.register_consumer()
+    assert a.try_recv() is None
+    tx.send_many([bytes([i, i]) for i in range(6)])
+    assert a.try_recv() == b"\0\0"
+    seen = []
+
+    def fail_on_second(item):
+        seen.append(item)
+        if len(seen) == 2:
+            raise KeyError("handler failed")
+
+    with pytest.raises(KeyError):
+        b.consume(fail_on_second)
+    assert seen == [b"\1\1", b"\2\2"] and len(ch) == 3  # the rest stays for anyone
+    assert a.consume(seen.append, max_items=1) == 1
+    assert b.consume(seen.append) == 2
+    assert seen[2:] == [b"\3\3", b"\4\4", b"\5\5"]
+    assert a.consume(seen.append) == 0
+    tx.send(b"zz")
+    ch.close()
+    assert b.consume(seen.append) == 1
+    with pytest.raises(Closed):
+        a.try_recv()
+    with pytest.raises(Closed):
+        a.consume(seen.append)
+
+
 def test_mpsc_consumer_toolbox_and_metrics():
     ch = MpscChannel(64, item_size=8, metrics=True)
     a, b = ch.register(), ch.register()
@@ -185,6 +250,33 @@ def test_mpsc_consumer_toolbox_and_metrics():
     assert (stats["rings"], stats["pending"], stats["closed"]) == (2, 0, False)
     assert stats["metrics"]["messages_sent"] == 4 and stats["metrics"]["messages_received"] == 4
     assert "metrics" not in MpscChannel(16).stats()
+
+    # consume(handler): in place over all producers; a raising handler
+    # leaves the rest in the channel.
+    a.send_many([i.to_bytes(8, "little") for i in range(5)])
+    assert len(ch) == 5 and ch.pending == 5
+    seen = []
+    assert ch.consume(seen.append, max_items=2) == 2
+
+    def fail_on_third(item):
+        seen.append(item)
+        if len(seen) == 3:
+            raise RuntimeError("handler failed")
+
+    with pytest.raises(RuntimeError):
+        ch.consume(fail_on_third)
+    assert len(ch) == 2
+    assert ch.consume(seen.append) == 2
+    assert [int.from_bytes(x, "little") for x in seen] == [0, 1, 2, 3, 4]
+    assert ch.consume(seen.append) == 0
+    assert not ch.closed and not ch.drained
+    b.send((7).to_bytes(8, "little"))
+    ch.close()
+    assert ch.closed and not ch.drained
+    assert ch.consume(seen.append) == 1
+    assert ch.drained
+    with pytest.raises(Closed):
+        ch.consume(seen.append)
 
 
 def test_mpsc_event_loop_handles_everything_before_it_stops():
@@ -234,3 +326,23 @@ def test_numa_topology_and_pinning():
     assert done == [cpu]
     with pytest.raises(ValueError):
         numa.bind_to_node(9999)
+
+
+def test_numa_memory_placement():
+    import mmap
+
+    from ringmpsc import numa
+
+    node = numa.nodes()[0]["id"]
+    buf = mmap.mmap(-1, 1 << 16)
+    try:
+        numa.bind_memory(buf, node)
+    except OSError:
+        pass  # a kernel without NUMA support may refuse: placement is best effort
+    buf[:4] = b"abcd"
+    assert buf[:4] == b"abcd"
+    with pytest.raises(TypeError):
+        numa.bind_memory(b"read-only", node)
+    with pytest.raises(ValueError):
+        numa.bind_memory(bytearray(8), 9999)
+    buf.close()

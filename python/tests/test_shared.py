@@ -120,6 +120,10 @@ def test_pools_hand_out_slabs_in_place():
     h = heap.alloc()
     heap.write(h, b"abc")
     assert bytes(memoryview(heap.payload(h))) == b"abc"
+    slab = memoryview(heap.view(h))  # the whole slab, writable, in place
+    assert len(slab) == 128 and not slab.readonly
+    slab[:3] = b"xyz"
+    assert bytes(memoryview(heap.payload(h))) == b"xyz"
     heap.free(h)
     with pytest.raises(ValueError):
         heap.free(h)  # double free

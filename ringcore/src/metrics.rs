@@ -2,7 +2,7 @@
 //! ring is built with `enable_metrics` or `track_contention`.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A point-in-time copy of a ring's (or a whole channel's) counters.
 ///
@@ -81,8 +81,17 @@ impl Metrics {
         }
     }
 
-    /// Adds `other` into `self` (sums, with min/max combined).
+    /// Adds `other` into `self` (sums, with min/max combined). The minimum
+    /// comes only from sides that timed a batch, so an all-zero `Metrics`
+    /// (as a C caller starts from) merges like the default.
     pub fn merge(&mut self, other: &Metrics) {
+        if other.latency_count > 0 {
+            self.latency_min_ns = if self.latency_count > 0 {
+                self.latency_min_ns.min(other.latency_min_ns)
+            } else {
+                other.latency_min_ns
+            };
+        }
         self.messages_sent += other.messages_sent;
         self.messages_received += other.messages_received;
         self.batches_sent += other.batches_sent;
@@ -93,7 +102,6 @@ impl Metrics {
         self.max_batch_size = self.max_batch_size.max(other.max_batch_size);
         self.latency_sum_ns += other.latency_sum_ns;
         self.latency_count += other.latency_count;
-        self.latency_min_ns = self.latency_min_ns.min(other.latency_min_ns);
         self.latency_max_ns = self.latency_max_ns.max(other.latency_max_ns);
     }
 
@@ -218,6 +226,12 @@ impl RingMetrics {
         self.consumer.wait_ns.add(d.as_nanos() as u64);
     }
 
+    /// The start of a batch to time, when counting throughput and latency.
+    #[inline]
+    pub(crate) fn start_batch(&self) -> Option<Instant> {
+        self.throughput.then(Instant::now)
+    }
+
     /// Records one consumed batch of `n` items that took `elapsed` (when timed).
     #[inline]
     pub(crate) fn on_consume(&self, n: usize, elapsed: Option<Duration>) {
@@ -253,5 +267,53 @@ impl RingMetrics {
             latency_min_ns: c.latency_min.get(),
             latency_max_ns: c.latency_max.get(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timed(batches: u64, items: u64, min: u64, max: u64, sum: u64) -> Metrics {
+        Metrics {
+            messages_received: items,
+            batches_received: batches,
+            max_batch_size: items,
+            latency_sum_ns: sum,
+            latency_count: batches,
+            latency_min_ns: min,
+            latency_max_ns: max,
+            ..Metrics::default()
+        }
+    }
+
+    #[test]
+    fn merge_sums_and_combines_extremes() {
+        let mut m = timed(2, 10, 50, 300, 350);
+        m.merge(&timed(3, 5, 20, 100, 150));
+        assert_eq!((m.messages_received, m.batches_received), (15, 5));
+        assert_eq!((m.latency_min_ns, m.latency_max_ns), (20, 300));
+        assert_eq!(m.max_batch_size, 10);
+        assert_eq!(m.avg_latency_ns(), 100.0);
+        assert_eq!(m.avg_batch_size(), 3.0);
+        assert_eq!(m.throughput_per_second(Duration::from_millis(500)), 30.0);
+    }
+
+    #[test]
+    fn merge_ignores_the_minimum_of_untimed_sides() {
+        // All zeros (a C caller's starting point) and the default both
+        // take the other side's minimum; an untimed side changes nothing.
+        for start in [Metrics::default(), timed(0, 0, 0, 0, 0)] {
+            let mut m = start;
+            m.merge(&timed(1, 1, 70, 70, 70));
+            assert_eq!(m.latency_min_ns, 70);
+            m.merge(&timed(0, 0, 0, 0, 0));
+            assert_eq!(m.latency_min_ns, 70);
+        }
+        assert_eq!(Metrics::default().avg_latency_ns(), 0.0);
+        assert_eq!(
+            Metrics::default().throughput_per_second(Duration::ZERO),
+            0.0
+        );
     }
 }

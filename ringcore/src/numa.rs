@@ -218,8 +218,7 @@ pub fn bind_memory_to_node(addr: *const u8, len: usize, node: usize) -> Result<(
     if node >= 64 {
         return Err(Error::InvalidArgument(format!("node {node} out of range")));
     }
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    let page = page_size();
     let start = addr as usize & !(page - 1);
     let end = (addr as usize + len).div_ceil(page) * page;
     let mask: libc::c_ulong = 1 << node;
@@ -295,6 +294,12 @@ impl<'t> NumaAllocator<'t> {
         unsafe { NodeBox::new(node, self.topology.is_numa(), |_| {}) }
     }
 
+    /// `len` zeroed bytes (rounded up to whole pages) on `node`.
+    pub fn alloc_bytes_on_node(&self, len: usize, node: usize) -> Result<NodeMapping> {
+        self.check(node)?;
+        NodeMapping::new(len, node, self.topology.is_numa())
+    }
+
     fn check(&self, node: usize) -> Result<()> {
         if !self.topology.nodes().iter().any(|n| n.id == node) {
             return Err(Error::InvalidArgument(format!("no NUMA node {node}")));
@@ -303,30 +308,29 @@ impl<'t> NumaAllocator<'t> {
     }
 }
 
-/// A `T` in a mapping placed on one NUMA node (from [`NumaAllocator`]).
-pub struct NodeBox<T> {
-    ptr: std::ptr::NonNull<T>,
+/// Zeroed, page-aligned bytes in a mapping of their own placed on one NUMA
+/// node (from [`NumaAllocator::alloc_bytes_on_node`]): buffers, arenas, or
+/// memory handed to C. Pages come from the node when first touched.
+pub struct NodeMapping {
+    ptr: std::ptr::NonNull<u8>,
     len: usize,
     node: usize,
 }
 
-// SAFETY: NodeBox owns its T like a Box does.
-unsafe impl<T: Send> Send for NodeBox<T> {}
-// SAFETY: shared access gives out only &T.
-unsafe impl<T: Sync> Sync for NodeBox<T> {}
+// SAFETY: the mapping is plain memory owned by the value.
+unsafe impl Send for NodeMapping {}
+// SAFETY: shared access gives out only &[u8].
+unsafe impl Sync for NodeMapping {}
 
-impl<T> NodeBox<T> {
-    /// # Safety
-    /// After `init` runs on the (zeroed) memory, it must hold a valid `T`.
-    unsafe fn new(node: usize, place: bool, init: impl FnOnce(*mut T)) -> Result<NodeBox<T>> {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
-        if std::mem::align_of::<T>() > page {
-            return Err(Error::InvalidArgument(
-                "alignment above the page size".into(),
-            ));
-        }
-        let len = std::mem::size_of::<T>().max(1).div_ceil(page) * page;
+impl NodeMapping {
+    /// Maps `len` bytes (rounded up to whole pages, at least one),
+    /// placed on `node` when `place` is set.
+    fn new(len: usize, node: usize, place: bool) -> Result<NodeMapping> {
+        let page = page_size();
+        let len = len
+            .max(1)
+            .checked_next_multiple_of(page)
+            .ok_or_else(|| Error::InvalidArgument("allocation size overflows".into()))?;
         // SAFETY: a fresh private anonymous mapping; the kernel picks the address.
         let p = unsafe {
             libc::mmap(
@@ -346,16 +350,106 @@ impl<T> NodeBox<T> {
             // effort, as all placement.
             let _ = bind_memory_to_node(p as *const u8, len, node);
         }
-        let ptr =
-            std::ptr::NonNull::new(p.cast::<T>()).expect("mmap never returns NULL on success");
-        // The mapping is page-aligned (enough for T) and holds a whole T.
-        init(ptr.as_ptr());
-        Ok(NodeBox { ptr, len, node })
+        let ptr = std::ptr::NonNull::new(p.cast()).expect("mmap never returns NULL on success");
+        Ok(NodeMapping { ptr, len, node })
     }
 
     /// The node the memory was placed on.
     pub fn node(&self) -> usize {
         self.node
+    }
+
+    /// The first byte (page-aligned).
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The mapped size: the requested size rounded up to whole pages.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never: a mapping holds at least one page.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Gives up ownership: the memory stays mapped until
+    /// [`from_raw`](Self::from_raw) takes it back.
+    pub fn into_raw(self) -> (*mut u8, usize) {
+        let raw = (self.as_ptr(), self.len);
+        std::mem::forget(self);
+        raw
+    }
+
+    /// Takes back a mapping given up by [`into_raw`](Self::into_raw) (the
+    /// node is not remembered and reads as 0).
+    ///
+    /// # Safety
+    /// `ptr` and `len` come from one `into_raw` call, and are taken back once.
+    pub unsafe fn from_raw(ptr: *mut u8, len: usize) -> NodeMapping {
+        NodeMapping {
+            ptr: std::ptr::NonNull::new(ptr).expect("from_raw of a NULL pointer"),
+            len,
+            node: 0,
+        }
+    }
+}
+
+impl std::ops::Deref for NodeMapping {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `len` mapped, initialised (zeroed) bytes owned by self.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for NodeMapping {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and &mut self is exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for NodeMapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new` is unmapped once.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// A `T` in a mapping placed on one NUMA node (from [`NumaAllocator`]).
+pub struct NodeBox<T> {
+    map: NodeMapping,
+    _owns: std::marker::PhantomData<T>,
+}
+
+// SAFETY: NodeBox owns its T like a Box does.
+unsafe impl<T: Send> Send for NodeBox<T> {}
+// SAFETY: shared access gives out only &T.
+unsafe impl<T: Sync> Sync for NodeBox<T> {}
+
+impl<T> NodeBox<T> {
+    /// # Safety
+    /// After `init` runs on the (zeroed) memory, it must hold a valid `T`.
+    unsafe fn new(node: usize, place: bool, init: impl FnOnce(*mut T)) -> Result<NodeBox<T>> {
+        if std::mem::align_of::<T>() > page_size() {
+            return Err(Error::InvalidArgument(
+                "alignment above the page size".into(),
+            ));
+        }
+        let map = NodeMapping::new(std::mem::size_of::<T>(), node, place)?;
+        // The mapping is page-aligned (enough for T) and holds a whole T.
+        init(map.as_ptr().cast());
+        Ok(NodeBox {
+            map,
+            _owns: std::marker::PhantomData,
+        })
+    }
+
+    /// The node the memory was placed on.
+    pub fn node(&self) -> usize {
+        self.map.node()
     }
 }
 
@@ -363,41 +457,52 @@ impl<T> std::ops::Deref for NodeBox<T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: initialised in `new`, owned by self.
-        unsafe { self.ptr.as_ref() }
+        unsafe { &*self.map.as_ptr().cast::<T>() }
     }
 }
 
 impl<T> std::ops::DerefMut for NodeBox<T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as above, and &mut self is exclusive.
-        unsafe { self.ptr.as_mut() }
+        unsafe { &mut *self.map.as_ptr().cast::<T>() }
     }
 }
 
 impl<T> Drop for NodeBox<T> {
     fn drop(&mut self) {
-        // SAFETY: the T is initialised and dropped once; then the mapping
-        // made in `new` is unmapped once.
-        unsafe {
-            std::ptr::drop_in_place(self.ptr.as_ptr());
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
-        }
+        // SAFETY: the T is initialised and dropped once; the mapping is
+        // unmapped after, by its own drop.
+        unsafe { std::ptr::drop_in_place(self.map.as_ptr().cast::<T>()) };
     }
+}
+
+/// The run-time page size (at least 4 KiB).
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize
 }
 
 /// Places a new ring's slots on the configured node, or on the creating
 /// thread's node; nothing on a single-node machine or when `numa_aware` is off.
 pub(crate) fn place_memory(addr: *const u8, len: usize, config: &crate::Config) {
-    if !config.numa_aware && config.numa_node.is_none() {
-        return;
-    }
     let topology = NumaTopology::system();
-    if !topology.is_numa() {
-        return;
+    if let Some(node) = placement_node(config, topology, || current_node(topology)) {
+        // Placement is best effort: a refused mbind leaves the default policy.
+        let _ = bind_memory_to_node(addr, len, node);
     }
-    let node = config.numa_node.unwrap_or_else(|| current_node(topology));
-    // Placement is best effort: a refused mbind leaves the default policy.
-    let _ = bind_memory_to_node(addr, len, node);
+}
+
+/// The node a new ring's memory goes to, if any: the configured node, else
+/// (with `numa_aware`) the creating thread's; none on a single-node machine.
+fn placement_node(
+    config: &crate::Config,
+    topology: &NumaTopology,
+    current: impl FnOnce() -> usize,
+) -> Option<usize> {
+    if !topology.is_numa() || (!config.numa_aware && config.numa_node.is_none()) {
+        return None;
+    }
+    Some(config.numa_node.unwrap_or_else(current))
 }
 
 #[cfg(test)]
@@ -417,7 +522,34 @@ mod tests {
 
     #[test]
     fn fake_two_node_tree() {
-        let dir = std::env::temp_dir().join(format!("ringcore-numa-{}", std::process::id()));
+        let t = fake_two_nodes("tree");
+        assert!(t.is_numa());
+        assert_eq!(t.node_of_cpu(3), 1);
+        assert_eq!(t.node_of_cpu(0), 0);
+        assert_eq!(t.nearest_node(0), 1);
+        assert_eq!(t.nodes()[1].memory_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn ring_placement_decisions() {
+        let two = fake_two_nodes("placement");
+        let one = NumaTopology::uniform();
+        let config = |aware, node| crate::Config {
+            numa_aware: aware,
+            numa_node: node,
+            ..crate::Config::default()
+        };
+        // The producer's (creating thread's) node, unless a node is configured.
+        assert_eq!(placement_node(&config(true, None), &two, || 1), Some(1));
+        assert_eq!(placement_node(&config(true, Some(0)), &two, || 1), Some(0));
+        assert_eq!(placement_node(&config(false, Some(1)), &two, || 0), Some(1));
+        assert_eq!(placement_node(&config(false, None), &two, || 1), None);
+        // A single node: never anything to do.
+        assert_eq!(placement_node(&config(true, Some(0)), &one, || 0), None);
+    }
+
+    fn fake_two_nodes(tag: &str) -> NumaTopology {
+        let dir = std::env::temp_dir().join(format!("ringcore-numa-{tag}-{}", std::process::id()));
         for (id, cpus, dist) in [(0, "0-1", "10 21"), (1, "2-3", "21 10")] {
             let d = dir.join(format!("node{id}"));
             std::fs::create_dir_all(&d).unwrap();
@@ -428,11 +560,7 @@ mod tests {
         std::fs::write(dir.join("online"), "0-1").unwrap();
         let t = NumaTopology::from_sysfs(&dir).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(t.is_numa());
-        assert_eq!(t.node_of_cpu(3), 1);
-        assert_eq!(t.node_of_cpu(0), 0);
-        assert_eq!(t.nearest_node(0), 1);
-        assert_eq!(t.nodes()[1].memory_bytes, 1024 * 1024);
+        t
     }
 
     #[test]
@@ -450,6 +578,17 @@ mod tests {
             .alloc_zeroed_on_node::<[u8; 3 * 4096 + 1]>(t.nodes()[0].id)
             .unwrap();
         assert!(big.iter().all(|&b| b == 0));
+        let mut bytes = a.alloc_bytes_on_node(5000, t.nodes()[0].id).unwrap();
+        assert_eq!(bytes.len(), 5000usize.next_multiple_of(page_size()));
+        assert_eq!(bytes.as_ptr() as usize % page_size(), 0);
+        assert!(bytes.iter().all(|&b| b == 0));
+        bytes[4999] = 7;
+        let (ptr, len) = bytes.into_raw();
+        // SAFETY: from the into_raw just above, taken back once.
+        let back = unsafe { NodeMapping::from_raw(ptr, len) };
+        assert_eq!(back[4999], 7);
+        assert!(a.alloc_bytes_on_node(1, 9999).is_err());
+        assert!(a.alloc_bytes_on_node(usize::MAX, t.nodes()[0].id).is_err());
     }
 
     #[test]

@@ -5,6 +5,8 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,8 +80,10 @@ static void test_channel(void) {
     }
     for (int i = 0; i < PRODUCERS; i++) pthread_join(t[i], NULL);
     CHECK(total == (uint64_t)PRODUCERS * PER);
-    CHECK(rmpsc_mpsc_consume(ch, NULL, NULL, 1, NULL) == RMPSC_EINVAL);
+    CHECK(rmpsc_mpsc_pending(ch) == 0);
+    CHECK(!rmpsc_mpsc_is_closed(ch));
     CHECK(rmpsc_mpsc_close(ch) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_is_closed(ch) && !rmpsc_mpsc_is_closed(NULL));
     CHECK(rmpsc_mpsc_is_drained(ch));
     rmpsc_ring_t *late;
     CHECK(rmpsc_mpsc_register(ch, &late) == RMPSC_ECLOSED);
@@ -101,7 +105,9 @@ static void test_notifier(void) {
     CHECK(poll(&p, 1, 0) == 0); /* nothing yet */
     uint64_t v = 42;
     size_t sent;
+    CHECK(rmpsc_ring_available_capacity(tx) == 16);
     CHECK(rmpsc_ring_send(tx, &v, 1, &sent) == RMPSC_OK && sent == 1);
+    CHECK(rmpsc_ring_available_capacity(tx) == 15);
     CHECK(poll(&p, 1, 1000) == 1 && (p.revents & POLLIN));
     CHECK(rmpsc_notifier_consume(n) == 1);
     uint64_t out;
@@ -109,6 +115,44 @@ static void test_notifier(void) {
     CHECK(rmpsc_mpsc_recv(c, &out, 1, &got) == RMPSC_OK && got == 1 && out == 42);
     rmpsc_ring_free(tx);
     rmpsc_mpsc_free(c);
+
+    /* epoll, edge-triggered: one event per burst of signals until consumed. */
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev;
+    CHECK(rmpsc_notifier_register_epoll(n, ep) == RMPSC_OK);
+    CHECK(rmpsc_notifier_register_epoll(n, ep) == RMPSC_EIO); /* already there */
+    CHECK(epoll_wait(ep, &ev, 1, 0) == 0);
+    CHECK(rmpsc_notifier_signal(n) == RMPSC_OK && rmpsc_notifier_signal(n) == RMPSC_OK);
+    CHECK(epoll_wait(ep, &ev, 1, 1000) == 1 && ev.data.fd == rmpsc_notifier_fd(n));
+    CHECK(rmpsc_notifier_consume(n) == 2 && rmpsc_notifier_consume(n) == 0);
+
+    /* signal_if_waiting: a system call only while the waiter count is non-zero. */
+    uint32_t waiters = 0;
+    CHECK(rmpsc_notifier_signal_if_waiting(n, &waiters) == RMPSC_OK);
+    CHECK(epoll_wait(ep, &ev, 1, 0) == 0 && rmpsc_notifier_consume(n) == 0);
+    __atomic_store_n(&waiters, 1, __ATOMIC_RELEASE);
+    CHECK(rmpsc_notifier_signal_if_waiting(n, &waiters) == RMPSC_OK);
+    CHECK(epoll_wait(ep, &ev, 1, 1000) == 1 && rmpsc_notifier_consume(n) == 1);
+    CHECK(rmpsc_notifier_signal_if_waiting(n, NULL) == RMPSC_EINVAL);
+    CHECK(rmpsc_notifier_signal_if_waiting(n, (const uint32_t *)((char *)&waiters + 1)) == RMPSC_EINVAL);
+
+    CHECK(rmpsc_notifier_unregister_epoll(n, ep) == RMPSC_OK);
+    CHECK(rmpsc_notifier_unregister_epoll(n, ep) == RMPSC_EIO);
+    CHECK(rmpsc_notifier_signal(n) == RMPSC_OK);
+    CHECK(epoll_wait(ep, &ev, 1, 0) == 0); /* no longer watched */
+    CHECK(rmpsc_notifier_consume(n) == 1);
+    close(ep);
+
+    /* A plain SPSC ring signals it too; NULL detaches. */
+    rmpsc_ring_t *r;
+    CHECK(rmpsc_ring_new(8, 8, &r) == RMPSC_OK);
+    CHECK(rmpsc_ring_set_notifier(r, n) == RMPSC_OK);
+    CHECK(rmpsc_ring_send(r, &v, 1, &sent) == RMPSC_OK);
+    CHECK(rmpsc_notifier_consume(n) == 1);
+    CHECK(rmpsc_ring_set_notifier(r, NULL) == RMPSC_OK);
+    CHECK(rmpsc_ring_send(r, &v, 1, &sent) == RMPSC_OK);
+    CHECK(rmpsc_notifier_consume(n) == 0);
+    rmpsc_ring_free(r);
     rmpsc_notifier_free(n);
 }
 
@@ -187,7 +231,8 @@ static void test_work_stealing(void) {
     for (uintptr_t i = 0; i < WS_PRODUCERS; i++) pthread_create(&p[i], NULL, ws_produce, (void *)i);
     for (int i = 0; i < WS_CONSUMERS; i++) pthread_create(&c[i], NULL, ws_consume, rx[i]);
     for (int i = 0; i < WS_PRODUCERS; i++) pthread_join(p[i], NULL);
-    CHECK(rmpsc_mpmc_close(mp) == RMPSC_OK);
+    CHECK(rmpsc_mpmc_len(mp) <= WS_PRODUCERS * WS_PER && !rmpsc_mpmc_is_closed(mp));
+    CHECK(rmpsc_mpmc_close(mp) == RMPSC_OK && rmpsc_mpmc_is_closed(mp));
     for (int i = 0; i < WS_CONSUMERS; i++) pthread_join(c[i], NULL);
     for (int i = 0; i < WS_PRODUCERS; i++)
         for (int s = 0; s < WS_PER; s++) CHECK(ws_seen[i][s] == 1);
@@ -196,6 +241,10 @@ static void test_work_stealing(void) {
     rmpsc_metrics_t m;
     CHECK(rmpsc_mpmc_metrics(mp, &m) == RMPSC_OK);
     CHECK(m.messages_sent == WS_PRODUCERS * WS_PER && m.messages_received == WS_PRODUCERS * WS_PER);
+    CHECK(rmpsc_mpmc_len(mp) == 0);
+    CHECK(rmpsc_metrics_avg_batch_size(&m) >= 1.0);
+    CHECK(rmpsc_metrics_throughput(&m, 2.0) == m.messages_received / 2.0);
+    CHECK(rmpsc_metrics_throughput(&m, -1.0) == 0.0);
     for (int i = 0; i < WS_CONSUMERS; i++) rmpsc_consumer_free(rx[i]);
     rmpsc_mpmc_free(mp);
 
@@ -217,11 +266,29 @@ static void test_work_stealing(void) {
     CHECK(rmpsc_consumer_consume(b, count_item, &seen, &n) == RMPSC_OK && n == 6 && seen == 6);
     CHECK(rmpsc_consumer_steal(a, got, 4, &n) == RMPSC_OK && n == 0);
     CHECK(rmpsc_consumer_steal_blocking(a, got, 4, 1000000, &n) == RMPSC_ETIMEDOUT);
-    CHECK(rmpsc_consumer_consume(a, NULL, NULL, &n) == RMPSC_EINVAL);
-    CHECK(rmpsc_spmc_close(sp) == RMPSC_OK);
+    CHECK(rmpsc_ring_send(tx, v, 3, &n) == RMPSC_OK && n == 3);
+    CHECK(rmpsc_consumer_consume(a, NULL, NULL, &n) == RMPSC_OK && n == 3); /* counts only */
+    CHECK(!rmpsc_spmc_is_closed(sp));
+    CHECK(rmpsc_spmc_close(sp) == RMPSC_OK && rmpsc_spmc_is_closed(sp));
     CHECK(rmpsc_consumer_steal_blocking(a, got, 4, -1, &n) == RMPSC_ECLOSED);
     rmpsc_consumer_free(a);
     rmpsc_consumer_free(b);
+    rmpsc_ring_free(tx);
+    rmpsc_spmc_free(sp);
+
+    /* SPMC with consumer threads: one producer thread, every item once, in order per consumer. */
+    memset(ws_seen, 0, sizeof ws_seen);
+    CHECK(rmpsc_spmc_new(256, sizeof(item_t), WS_CONSUMERS, 0, &sp, &tx) == RMPSC_OK);
+    for (int i = 0; i < WS_CONSUMERS; i++) CHECK(rmpsc_spmc_consumer_new(sp, &rx[i]) == RMPSC_OK);
+    for (int i = 0; i < WS_CONSUMERS; i++) pthread_create(&c[i], NULL, ws_consume, rx[i]);
+    for (uint64_t s = 0; s < WS_PER; s++) {
+        item_t it = {0, 0, s};
+        CHECK(rmpsc_ring_send_blocking(tx, &it, 1, -1, NULL) == RMPSC_OK);
+    }
+    CHECK(rmpsc_spmc_close(sp) == RMPSC_OK);
+    for (int i = 0; i < WS_CONSUMERS; i++) pthread_join(c[i], NULL);
+    for (int s = 0; s < WS_PER; s++) CHECK(ws_seen[0][s] == 1);
+    for (int i = 0; i < WS_CONSUMERS; i++) rmpsc_consumer_free(rx[i]);
     rmpsc_ring_free(tx);
     rmpsc_spmc_free(sp);
 }
@@ -258,6 +325,20 @@ static void test_consumer_api(void) {
     CHECK(rmpsc_mpsc_stats(c, &st) == RMPSC_OK);
     CHECK(st.rings == 2 && st.pending == 0 && !st.closed && st.has_metrics);
     CHECK(st.metrics.messages_sent == 4 && st.metrics.messages_received == 4);
+    CHECK(rmpsc_metrics_avg_latency_ns(&st.metrics) >= 0.0 && rmpsc_metrics_avg_latency_ns(NULL) == 0.0);
+    rmpsc_metrics_t total;
+    memset(&total, 0, sizeof total);
+    CHECK(rmpsc_metrics_merge(&total, &st.metrics) == RMPSC_OK);
+    CHECK(rmpsc_metrics_merge(&total, &st.metrics) == RMPSC_OK);
+    CHECK(total.messages_received == 8 && total.latency_count == 2 * st.metrics.latency_count);
+    CHECK(total.latency_min_ns == st.metrics.latency_min_ns && total.latency_max_ns == st.metrics.latency_max_ns);
+    CHECK(rmpsc_metrics_merge(NULL, &st.metrics) == RMPSC_EINVAL);
+
+    /* A NULL handler consumes and counts. */
+    CHECK(rmpsc_ring_send(a, v, 3, &n) == RMPSC_OK && rmpsc_ring_send(b, v, 2, &n) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_pending(c) == 5);
+    CHECK(rmpsc_mpsc_consume(c, NULL, NULL, 4, &n) == RMPSC_OK && n == 4);
+    CHECK(rmpsc_mpsc_drain_all(c, NULL, NULL, &n) == RMPSC_OK && n == 1);
 
     /* An event loop takes over the consumer side and drains on stop. */
     sum = 0;
@@ -266,6 +347,7 @@ static void test_consumer_api(void) {
     CHECK(rmpsc_event_loop_start(c, sum_item, &sum, &lp) == RMPSC_OK);
     CHECK(rmpsc_mpsc_try_recv(c, &got) == RMPSC_EBUSY);
     for (uint64_t i = 1; i <= 1000; i++) CHECK(rmpsc_ring_send_blocking(i % 2 ? a : b, &i, 1, -1, NULL) == RMPSC_OK);
+    CHECK(rmpsc_event_loop_processed(lp) <= 1000 && rmpsc_event_loop_processed(NULL) == 0);
     uint64_t processed = 0;
     CHECK(rmpsc_event_loop_stop(lp, &processed) == RMPSC_OK);
     CHECK(processed == 1000 && sum == 500500);
@@ -295,6 +377,19 @@ static void test_numa(void) {
     int rc = rmpsc_numa_bind_memory(page, sizeof page, id); /* may be refused: placement is best effort */
     CHECK(rc == RMPSC_OK || rc == RMPSC_EIO);
     CHECK(rmpsc_numa_bind_memory(NULL, 1, id) == RMPSC_EINVAL);
+
+    /* Node-placed memory: zeroed, page-aligned, writable. */
+    void *mem;
+    CHECK(rmpsc_numa_alloc(100000, id, &mem) == RMPSC_OK);
+    CHECK(((uintptr_t)mem & 4095) == 0);
+    unsigned char *bytes = mem;
+    CHECK(bytes[0] == 0 && bytes[99999] == 0);
+    memset(mem, 0xab, 100000);
+    rmpsc_numa_free(mem, 100000);
+    CHECK(rmpsc_numa_alloc(64, 9999, &mem) == RMPSC_EINVAL);
+    CHECK(rmpsc_numa_alloc((size_t)-1, id, &mem) == RMPSC_EINVAL);
+    CHECK(rmpsc_numa_alloc(64, id, NULL) == RMPSC_EINVAL);
+    rmpsc_numa_free(NULL, 64);
 }
 
 int main(void) {

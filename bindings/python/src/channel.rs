@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use ringcore::channel::mpsc::{Registrar, SlotChannel};
 use ringcore::{Config, Error, EventNotifier as Core, Notify, SlotConsumer, SlotProducer};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 
 const CONSUMER: &str = "consumer side";
@@ -42,6 +43,36 @@ impl EventNotifier {
     /// Signals by hand.
     fn signal(&self) {
         self.inner.signal();
+    }
+
+    /// Signals only when the 32-bit count of waiters at the start of the
+    /// writable `waiters` buffer (4-byte aligned: a shared-memory word, an
+    /// `array('I')`, a ctypes `c_uint32`) is non-zero, so producers make no
+    /// system call while nobody sleeps.
+    fn signal_if_waiting(&self, waiters: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut buf = BytesMut::of(waiters)?;
+        let word = buf.as_mut_slice();
+        if word.len() < 4 || !word.as_ptr().cast::<u32>().is_aligned() {
+            return Err(PyValueError::new_err(
+                "waiters must be a 4-byte aligned buffer of at least 4 bytes",
+            ));
+        }
+        // SAFETY: 4 aligned bytes of a writable buffer the export keeps alive
+        // for this call; other threads change them only atomically.
+        let waiters = unsafe { AtomicU32::from_ptr(word.as_mut_ptr().cast()) };
+        self.inner.signal_if_waiting(waiters);
+        Ok(())
+    }
+
+    /// Adds the eventfd to the epoll instance `epoll_fd` (e.g.
+    /// `select.epoll().fileno()`), edge-triggered for input.
+    fn register_epoll(&self, py: Python<'_>, epoll_fd: i32) -> PyResult<()> {
+        self.inner.register_epoll(epoll_fd).py_err(py)
+    }
+
+    /// Removes the eventfd from `epoll_fd`.
+    fn unregister_epoll(&self, py: Python<'_>, epoll_fd: i32) -> PyResult<()> {
+        self.inner.unregister_epoll(epoll_fd).py_err(py)
     }
 }
 
@@ -121,6 +152,34 @@ impl MpscChannel {
             0 => Ok(None),
             _ => Ok(Some(PyBytes::new(py, &buf))),
         }
+    }
+
+    /// Calls `handler(item)` (a bytes object) on up to `max_items` items
+    /// waiting now, from all producers; returns the count. When `handler`
+    /// raises, the items after the one it raised on stay in the channel.
+    /// Raises Closed once closed and drained.
+    #[pyo3(signature = (handler, max_items = None))]
+    fn consume(
+        &self,
+        py: Python<'_>,
+        handler: &Bound<'_, PyAny>,
+        max_items: Option<usize>,
+    ) -> PyResult<usize> {
+        let mut ch = self.consumer(py)?;
+        let mut buf = vec![0u8; self.item_size];
+        let mut n = 0;
+        while n < max_items.unwrap_or(usize::MAX) {
+            // One at a time, so a raising handler loses nothing.
+            if ch.recv(&mut buf) == 0 {
+                if n == 0 && ch.is_fully_drained() {
+                    return Err(crate::errors::to_py(py, Error::Closed));
+                }
+                break;
+            }
+            n += 1;
+            handler.call1((PyBytes::new(py, &buf),))?;
+        }
+        Ok(n)
     }
 
     /// Everything readable in every ring now (adaptive skip ignored), as a
@@ -260,9 +319,21 @@ impl MpscChannel {
         Ok(())
     }
 
+    /// Whether the channel is closed.
     #[getter]
     fn closed(&self, py: Python<'_>) -> PyResult<bool> {
         Ok(self.consumer(py)?.is_closed())
+    }
+
+    /// Closed and every ring empty: nothing more will arrive.
+    #[getter]
+    fn drained(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.consumer(py)?.is_fully_drained())
+    }
+
+    /// Items waiting over all producers (as `pending`).
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        self.pending(py)
     }
 
     /// Signals `notifier` after every commit of any producer (None detaches).

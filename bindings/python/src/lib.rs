@@ -50,5 +50,6 @@ fn _ringmpsc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(numa::numa_bind_to_node, m)?)?;
     m.add_function(wrap_pyfunction!(numa::numa_current_cpu, m)?)?;
     m.add_function(wrap_pyfunction!(numa::numa_current_node, m)?)?;
+    m.add_function(wrap_pyfunction!(numa::numa_bind_memory, m)?)?;
     Ok(())
 }

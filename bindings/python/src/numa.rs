@@ -68,3 +68,16 @@ pub(crate) fn numa_current_cpu() -> Option<usize> {
 pub(crate) fn numa_current_node() -> usize {
     numa::current_node(topo())
 }
+
+/// Asks the kernel to keep the pages of the writable `buffer` (best an
+/// anonymous `mmap.mmap` not yet touched) on `node`.
+#[pyfunction]
+pub(crate) fn numa_bind_memory(
+    py: Python<'_>,
+    buffer: &Bound<'_, PyAny>,
+    node: usize,
+) -> PyResult<()> {
+    let mut buf = crate::util::BytesMut::of(buffer)?;
+    let bytes = buf.as_mut_slice();
+    numa::bind_memory_to_node(bytes.as_ptr(), bytes.len(), node).py_err(py)
+}

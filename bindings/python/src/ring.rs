@@ -100,6 +100,12 @@ impl Ring {
         self.observer.capacity()
     }
 
+    /// Free slots: how many items a send could take now.
+    #[getter]
+    fn available_capacity(&self) -> usize {
+        self.observer.capacity().saturating_sub(self.observer.len())
+    }
+
     /// Bytes per item.
     #[getter]
     fn item_size(&self) -> usize {

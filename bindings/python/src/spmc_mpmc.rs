@@ -177,6 +177,11 @@ impl Kind {
     }
 }
 
+/// A claim that does not wait: `TimedOut` when nothing is there.
+const NO_WAIT: WaitStrategy = WaitStrategy::TimedBlocking {
+    timeout: Duration::ZERO,
+};
+
 /// One consumer of an `SpmcChannel` or `MpmcChannel`.
 #[pyclass(module = "ringmpsc._ringmpsc", name = "Consumer")]
 pub(crate) struct Consumer {
@@ -202,13 +207,7 @@ impl Consumer {
         let mut g = side(&self.c, CONSUMER).py_err(py)?;
         let c: &mut Kind = &mut g;
         let result = if timeout == Some(Duration::ZERO) {
-            c.steal_blocking(
-                out,
-                WaitStrategy::TimedBlocking {
-                    timeout: Duration::ZERO,
-                },
-            )
-            .map_err(|e| to_py(py, e))
+            c.steal_blocking(out, NO_WAIT).map_err(|e| to_py(py, e))
         } else {
             blocking(py, timeout, |s| c.steal_blocking(out, s))
         };
@@ -259,6 +258,40 @@ impl Consumer {
         }
         let timeout = timeout_arg(timeout)?;
         self.steal(py, out.as_mut_slice(), timeout)
+    }
+
+    /// One item claimed now, or None when none is waiting. Raises Closed
+    /// once the channel is closed and drained.
+    fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let mut buf = vec![0u8; self.item_size];
+        Ok((self.steal(py, &mut buf, Some(Duration::ZERO))? == 1).then(|| PyBytes::new(py, &buf)))
+    }
+
+    /// Claims up to `max_items` items waiting now, one at a time, calling
+    /// `handler(item)` (a bytes object) on each; returns the count. When
+    /// `handler` raises, the items after the one it raised on stay for the
+    /// other consumers. Raises Closed once closed and drained.
+    #[pyo3(signature = (handler, max_items = None))]
+    fn consume(
+        &self,
+        py: Python<'_>,
+        handler: &Bound<'_, PyAny>,
+        max_items: Option<usize>,
+    ) -> PyResult<usize> {
+        let mut g = side(&self.c, CONSUMER).py_err(py)?;
+        let mut buf = vec![0u8; self.item_size];
+        let mut n = 0;
+        while n < max_items.unwrap_or(usize::MAX) {
+            match g.steal_blocking(&mut buf, NO_WAIT) {
+                Ok(_) => {}
+                Err(Error::TimedOut) => break,
+                Err(Error::Closed) if n > 0 => break,
+                Err(e) => return Err(to_py(py, e)),
+            }
+            n += 1;
+            handler.call1((PyBytes::new(py, &buf),))?;
+        }
+        Ok(n)
     }
 
     /// Bytes per item.

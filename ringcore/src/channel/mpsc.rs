@@ -158,6 +158,11 @@ impl<P: RingProducer, C: RingConsumer> Registrar<P, C> {
         s.registered.store(id + 1, Ordering::Release);
         Ok(Registered { id, end: p })
     }
+
+    /// Whether the channel is closed (registration then fails).
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
 }
 
 /// A point-in-time view of a channel's health.
@@ -267,14 +272,9 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
     pub fn consume_all_up_to(&mut self, max: usize, mut f: impl FnMut(&C::Item)) -> usize {
         self.sync();
         let mut total = self.consume_pass(max, &mut f);
-        // A pass that found nothing never reports 0 while a skipped ring
-        // holds data: a caller woken by a notifier would wait forever.
-        if total == 0
-            && self
-                .lanes
-                .iter()
-                .any(|l| l.countdown > 0 && l.end.pending() > 0)
-        {
+        // A pass that found nothing never reports 0 while a ring in skip
+        // mode holds data: a caller woken by a notifier would wait forever.
+        if total == 0 && self.lanes.iter().any(|l| l.skip > 0 && l.end.pending() > 0) {
             self.reset_adaptive_skip();
             total = self.consume_pass(max, &mut f);
         }

@@ -203,10 +203,9 @@ pub(crate) fn record_len(payload: u64) -> u64 {
     (RECORD_HEADER + payload).div_ceil(8) * 8
 }
 
-/// The system page size.
+/// The system page size, as file offsets count.
 pub fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as u64
+    crate::numa::page_size() as u64
 }
 
 /// The path of file `seq` of the log at `base`.

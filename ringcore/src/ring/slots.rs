@@ -314,6 +314,10 @@ impl SlotConsumer {
             return 0;
         };
         let n = avail.min(max);
+        if n == 0 {
+            return 0;
+        }
+        let started = self.metrics.as_ref().and_then(|m| m.start_batch());
         let size = self.cur.slot_size();
         let (index, to_end) = self.cur.contiguous(self.cur.head());
         let first = n.min(to_end);
@@ -325,11 +329,9 @@ impl SlotConsumer {
             let run = unsafe { std::slice::from_raw_parts(self.cur.slot_ptr(start), count * size) };
             run.chunks_exact(size).for_each(&mut f);
         }
-        if n > 0 {
-            self.cur.release(n);
-            if let Some(m) = &self.metrics {
-                m.on_consume(n, None);
-            }
+        self.cur.release(n);
+        if let Some(m) = &self.metrics {
+            m.on_consume(n, started.map(|t| t.elapsed()));
         }
         n
     }

@@ -11,7 +11,6 @@ use std::marker::PhantomData;
 use std::mem::{needs_drop, MaybeUninit};
 use std::ptr;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Keeps a ring's memory alive while any handle to it exists.
 pub(crate) type Owner = Arc<dyn Send + Sync>;
@@ -508,10 +507,7 @@ impl<T> Consumer<T> {
         if n == 0 {
             return 0;
         }
-        let started = match &self.metrics {
-            Some(m) if m.throughput => Some(Instant::now()),
-            _ => None,
-        };
+        let started = self.metrics.as_ref().and_then(|m| m.start_batch());
         let (index, to_end) = self.cur.contiguous(self.cur.head());
         let first = n.min(to_end);
         let prefetch = self.prefetch_threshold != 0 && n >= self.prefetch_threshold;
