@@ -4,8 +4,8 @@
 //! alloc + free round trip. Every queue is driven the same way: non-blocking
 //! sends and receives with the same spin-then-yield backoff when full or
 //! empty (this measures the data
-//! structures, not the scheduler). Producers share CPU 0, the consumer
-//! runs on CPU 1.
+//! structures, not the scheduler). The consumer runs on CPU 0 and the
+//! producers on CPUs 1, 2, ... in turn (all on CPU 1 of a 2-CPU machine).
 //!
 //! `cargo bench -p ringcore --bench channels -- [items_per_producer] [producers...]`
 
@@ -21,11 +21,20 @@ const CAPACITY: usize = 4096;
 const BATCH: usize = 256;
 const RUNS: usize = 5;
 
+fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize
+}
+
 /// Pins the calling thread to `cpu` modulo the CPUs online.
 fn pin(cpu: usize) {
-    // SAFETY: sysconf has no preconditions.
-    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    let _ = ringcore::numa::bind_to_cpu(cpu % online);
+    let _ = ringcore::numa::bind_to_cpu(cpu % online_cpus());
+}
+
+/// The CPU of producer `p`: its own one after the consumer's while there
+/// are enough, else shared.
+fn producer_cpu(p: u64) -> usize {
+    1 + p as usize % (online_cpus() - 1).max(1)
 }
 
 /// Runs `producers` producer closures and one consumer; returns items/s
@@ -41,15 +50,13 @@ where
             let f = make_producer(p);
             let s = start.clone();
             thread::spawn(move || {
-                // Producers share CPU 0; the consumer has CPU 1.
-                let _ = p;
-                pin(0);
+                pin(producer_cpu(p));
                 s.wait();
                 f();
             })
         })
         .collect();
-    pin(1);
+    pin(0);
     start.wait();
     let t = Instant::now();
     let total = per * producers as u64;

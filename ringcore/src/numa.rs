@@ -521,6 +521,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "sysfs files and scheduler calls")]
     fn fake_two_node_tree() {
         let t = fake_two_nodes("tree");
         assert!(t.is_numa());
@@ -531,6 +532,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "sysfs files and scheduler calls")]
     fn ring_placement_decisions() {
         let two = fake_two_nodes("placement");
         let one = NumaTopology::uniform();
@@ -592,6 +594,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "sysfs files and scheduler calls")]
     fn system_topology_and_pinning() {
         let t = NumaTopology::system();
         let cpu = current_cpu().expect("sched_getcpu works on Linux");

@@ -10,21 +10,31 @@ const ITEMS: u64 = if cfg!(miri) { 500 } else { 400_000 };
 /// Checks exactly-once delivery from per-consumer logs: each log must be
 /// increasing per producer, and all logs together must hold each item once.
 fn check_exactly_once(logs: Vec<Vec<u64>>, producers: u64, per_producer: u64) {
-    let mut seen = vec![0u8; (producers * per_producer) as usize];
+    check_counts(logs, &vec![per_producer; producers as usize]);
+}
+
+/// [`check_exactly_once`] where producer `p` sent `sent[p]` items.
+fn check_counts(logs: Vec<Vec<u64>>, sent: &[u64]) {
+    let mut seen: Vec<Vec<u8>> = sent.iter().map(|&n| vec![0; n as usize]).collect();
     for log in logs {
-        let mut last = vec![None::<u64>; producers as usize];
+        let mut last = vec![None::<u64>; sent.len()];
         for x in log {
-            let (p, s) = (x >> 40, x & ((1 << 40) - 1));
-            if let Some(prev) = last[p as usize] {
+            let (p, s) = ((x >> 40) as usize, x & ((1 << 40) - 1));
+            if let Some(prev) = last[p] {
                 assert!(s > prev, "a consumer saw producer {p} out of order");
             }
-            last[p as usize] = Some(s);
-            let slot = &mut seen[(p * per_producer + s) as usize];
+            last[p] = Some(s);
+            let slot = &mut seen[p][s as usize];
             assert_eq!(*slot, 0, "item {p}/{s} delivered twice");
             *slot = 1;
         }
     }
-    assert!(seen.iter().all(|&b| b == 1), "an item was lost");
+    for (p, items) in seen.iter().enumerate() {
+        assert!(
+            items.iter().all(|&b| b == 1),
+            "an item of producer {p} was lost"
+        );
+    }
 }
 
 #[test]
@@ -146,6 +156,59 @@ fn mpmc_six_producers_three_consumers_exactly_once() {
     let logs = consumers.into_iter().map(|c| c.join().unwrap()).collect();
     check_exactly_once(logs, 6, per);
     assert!(matches!(ch.register_producer(), Err(Error::Closed)));
+}
+
+#[test]
+fn mpmc_producers_join_and_leave_while_consumers_steal() {
+    // Consumers run before any producer exists; producers register one by
+    // one while they steal, and some leave mid-stream while others send.
+    let config = mpmc::MpmcConfig {
+        ring: Config::with_ring_bits(6),
+        max_producers: 6,
+        max_consumers: 3,
+        rings_per_shard: 1,
+    };
+    let ch = mpmc::Channel::<u64>::new(config).unwrap();
+    let per = ITEMS / 8;
+    let sent = [per, per / 3, per, per / 7, per, 1];
+    let consumers: Vec<_> = (0..3)
+        .map(|_| {
+            let mut rx = ch.register_consumer().unwrap();
+            thread::spawn(move || {
+                let mut log = Vec::new();
+                let mut buf = [0u64; 16];
+                loop {
+                    match rx.steal_blocking(&mut buf, WaitStrategy::Blocking) {
+                        Ok(n) => log.extend_from_slice(&buf[..n]),
+                        Err(Error::Closed) => return log,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let producers: Vec<_> = (0..6u64)
+        .map(|p| {
+            let ch = ch.clone();
+            let count = sent[p as usize];
+            thread::spawn(move || {
+                thread::sleep(std::time::Duration::from_millis(2 * p));
+                let mut tx = ch.register_producer().unwrap();
+                for s in 0..count {
+                    tx.send_one_blocking(p << 40 | s, WaitStrategy::Blocking)
+                        .unwrap();
+                }
+                // Dropping closes this producer's ring; what it sent still
+                // goes out, and the consumers keep going for the others.
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    ch.close();
+    let logs = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    check_counts(logs, &sent);
 }
 
 #[test]
