@@ -20,8 +20,8 @@ STATIC   := $(LIBDIR)/libringmpsc.a -lpthread -ldl -lm
 VENV     := $(BUILD)/venv
 PY       := $(VENV)/bin/python
 
-C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
-C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
+C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/shm_peer_cpp $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
+C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/shm_peer_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
 
 .PHONY: all lib c python header test test-rust test-c test-python lint demo bench loom miri install install-check clean
 
@@ -91,6 +91,11 @@ test-c: c install-check
 	$(BUILD)/test_transport_asan
 	$(BUILD)/ring_threads_asan 2000000
 	$(BUILD)/ring_threads_cpp_asan 2000000
+	# Two C++ processes under ASan on shared fixed slots, then on byte messages.
+	n=rmpsc-cpp-asan-$$$$; $(BUILD)/shm_peer_cpp_asan recv-slots $$n 200000 & \
+		$(BUILD)/shm_peer_cpp_asan send-slots $$n 200000 && wait $$!
+	n=rmpsc-cpp-asan-$$$$; $(BUILD)/shm_peer_cpp_asan recv $$n 50000 & \
+		$(BUILD)/shm_peer_cpp_asan send $$n 50000 && wait $$!
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/test_ring
 	# The heartbeat thread of a shared side may still be running at exit (possibly lost, not leaked).
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no $(BUILD)/test_shm

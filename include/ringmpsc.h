@@ -726,6 +726,10 @@ bool rmpsc_msg_ring_is_receiver_alive(const rmpsc_msg_ring_t *r, int64_t timeout
 // Removes the segment's name (named rings). Thread-safe.
 int rmpsc_msg_ring_unlink(rmpsc_msg_ring_t *r);
 
+// `unlink` true: remove the segment's name when this process has freed
+// the ring handle and its sender/receiver. Thread-safe.
+int rmpsc_msg_ring_unlink_on_drop(rmpsc_msg_ring_t *r, bool unlink);
+
 // Takes the sending side for this process. RMPSC_EBUSY while a live process
 // holds it. Free it with rmpsc_msg_sender_free (which closes the ring).
 int rmpsc_msg_sender_new(rmpsc_msg_ring_t *r, rmpsc_msg_sender_t **out);
@@ -887,6 +891,10 @@ size_t rmpsc_pool_slab_size(const rmpsc_pool_t *p);
 // Removes the name of a named shared pool. Thread-safe.
 int rmpsc_pool_unlink(const rmpsc_pool_t *p);
 
+// `unlink` true: remove the name of a named shared pool when this process
+// frees the pool handle. Errors: RMPSC_EINVAL (a heap pool). Thread-safe.
+int rmpsc_pool_unlink_on_drop(const rmpsc_pool_t *p, bool unlink);
+
 // Creates an in-process ring of `capacity` slots (a power of two, at most 2^32) of
 // `elem_size` bytes each and stores it in `*out`.
 // Errors: RMPSC_EINVAL (bad capacity or size, NULL out), RMPSC_EIO (no memory).
@@ -1024,6 +1032,10 @@ bool rmpsc_shared_is_consumer_alive(const rmpsc_shared_t *s, int64_t timeout_ns)
 
 // Removes the segment's name (named rings); mappings stay valid. Thread-safe.
 int rmpsc_shared_unlink(rmpsc_shared_t *s);
+
+// `unlink` true: remove the segment's name when this process has freed
+// the ring handle and every side taken from it. Thread-safe.
+int rmpsc_shared_unlink_on_drop(rmpsc_shared_t *s, bool unlink);
 
 // Removes the named segment (of any kind) if its creator is dead and no
 // live process holds a side; `*removed` (may be NULL) tells whether it was.

@@ -21,6 +21,7 @@ import ringmpsc
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = {
     "c": [str(ROOT / "build" / "shm_peer")],
+    "cpp": [str(ROOT / "build" / "shm_peer_cpp")],
     "rust": [str(ROOT / "target" / "release" / "examples" / "shm_peer")],
     "python": [sys.executable, str(ROOT / "python" / "examples" / "shm_peer.py")],
 }
@@ -31,10 +32,13 @@ POOL_PEERS = {
 MESSAGES = 1_000_000
 
 
-def run_pair(peers, sender, receiver, name, count, timeout=120):
-    recv = subprocess.Popen(peers[receiver] + ["recv", name, str(count)], stdout=subprocess.PIPE, text=True)
+def run_pair(peers, sender, receiver, name, count, timeout=120, mode=None):
+    suffix = f"-{mode}" if mode else ""
+    recv = subprocess.Popen(
+        peers[receiver] + ["recv" + suffix, name, str(count)], stdout=subprocess.PIPE, text=True
+    )
     try:
-        send = subprocess.run(peers[sender] + ["send", name, str(count)], timeout=timeout)
+        send = subprocess.run(peers[sender] + ["send" + suffix, name, str(count)], timeout=timeout)
         out, _ = recv.communicate(timeout=timeout)
     finally:
         if recv.poll() is None:
@@ -47,11 +51,25 @@ def run_pair(peers, sender, receiver, name, count, timeout=120):
 
 @pytest.mark.parametrize(
     "sender,receiver",
-    [("c", "python"), ("python", "c"), ("rust", "python"), ("python", "rust"), ("c", "rust")],
+    [
+        ("c", "python"),
+        ("python", "c"),
+        ("rust", "python"),
+        ("python", "rust"),
+        ("c", "rust"),
+        ("cpp", "python"),
+        ("rust", "cpp"),
+    ],
 )
 def test_a_million_messages_between_languages(sender, receiver):
     name = f"rmpsc-xlang-{sender}-{receiver}-{os.getpid()}"
     run_pair(PEERS, sender, receiver, name, MESSAGES)
+
+
+@pytest.mark.parametrize("sender,receiver", [("cpp", "python"), ("python", "cpp")])
+def test_fixed_slots_between_cpp_and_python(sender, receiver):
+    name = f"rmpsc-slots-{sender}-{receiver}-{os.getpid()}"
+    run_pair(PEERS, sender, receiver, name, MESSAGES, mode="slots")
 
 
 @pytest.mark.parametrize("sender,receiver", [("c", "python"), ("python", "c")])

@@ -151,6 +151,16 @@ pub extern "C" fn rmpsc_msg_ring_unlink(r: *mut rmpsc_msg_ring_t) -> c_int {
     call(|| ring(r)?.unlink())
 }
 
+/// `unlink` true: remove the segment's name when this process has freed
+/// the ring handle and its sender/receiver. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_msg_ring_unlink_on_drop(r: *mut rmpsc_msg_ring_t, unlink: bool) -> c_int {
+    call(|| {
+        ring(r)?.unlink_on_drop(unlink);
+        Ok(())
+    })
+}
+
 /// Takes the sending side for this process. RMPSC_EBUSY while a live process
 /// holds it. Free it with rmpsc_msg_sender_free (which closes the ring).
 #[no_mangle]

@@ -207,3 +207,16 @@ pub extern "C" fn rmpsc_pool_unlink(p: *const rmpsc_pool_t) -> c_int {
         None => Err(Error::InvalidArgument("a heap pool has no name".into())),
     })
 }
+
+/// `unlink` true: remove the name of a named shared pool when this process
+/// frees the pool handle. Errors: RMPSC_EINVAL (a heap pool). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_pool_unlink_on_drop(p: *const rmpsc_pool_t, unlink: bool) -> c_int {
+    call(|| match pool(p)?.segment() {
+        Some(s) => {
+            s.set_unlink_on_drop(unlink);
+            Ok(())
+        }
+        None => Err(Error::InvalidArgument("a heap pool has no name".into())),
+    })
+}

@@ -281,6 +281,16 @@ pub extern "C" fn rmpsc_shared_unlink(s: *mut rmpsc_shared_t) -> c_int {
     call(|| shared(s)?.unlink())
 }
 
+/// `unlink` true: remove the segment's name when this process has freed
+/// the ring handle and every side taken from it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_unlink_on_drop(s: *mut rmpsc_shared_t, unlink: bool) -> c_int {
+    call(|| {
+        shared(s)?.unlink_on_drop(unlink);
+        Ok(())
+    })
+}
+
 /// Removes the named segment (of any kind) if its creator is dead and no
 /// live process holds a side; `*removed` (may be NULL) tells whether it was.
 /// Thread-safe.

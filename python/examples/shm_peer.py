@@ -1,21 +1,28 @@
-"""One end of a cross-process, cross-language message stream.
+"""One end of a cross-process, cross-language stream over shared memory.
 
-    python shm_peer.py recv NAME COUNT   creates the ring, receives and checks COUNT messages
-    python shm_peer.py send NAME COUNT   attaches to the ring, sends COUNT messages
+    python shm_peer.py recv NAME COUNT         creates a message ring, receives and checks COUNT messages
+    python shm_peer.py send NAME COUNT         attaches to it, sends COUNT messages
+    python shm_peer.py recv-slots NAME COUNT   creates a ring of 16-byte slots, receives and checks COUNT
+    python shm_peer.py send-slots NAME COUNT   attaches to it, sends COUNT slots
 
 Same message format as examples-c/shm_peer.c and ringcore/examples/shm_peer.rs:
 an 8-byte little-endian sequence number, then a slice of a fixed pattern
 (length 0..1000 and offset from the number); the type is the CRC-32 of the
-message masked to 31 bits. The receiver prints messages, bytes and rate.
+message masked to 31 bits. A slot is {seq, seq * 0x9E3779B97F4A7C15 mod 2**64}
+as two little-endian u64s (as in examples-c/shm_peer.cpp). The receiver
+prints the count and rate.
 """
 
 import sys
 import time
 import zlib
+from array import array
 
 import ringmpsc
 
 PATTERN = bytes(range(256)) * 16
+SLOT_MIX = 0x9E3779B97F4A7C15
+MASK64 = (1 << 64) - 1
 
 
 def message(seq: int) -> bytes:
@@ -72,12 +79,60 @@ def recv(name: str, count: int) -> int:
     return 0
 
 
+def slots(first: int, n: int) -> list:
+    """Slots first .. first + n - 1 as one flat list of u64s."""
+    out = []
+    for seq in range(first, first + n):
+        out += (seq, (seq * SLOT_MIX) & MASK64)
+    return out
+
+
+def send_slots(name: str, count: int) -> int:
+    ring = ringmpsc.SharedRing.attach(name, slot_size=16, timeout=10)
+    with ring.producer() as tx:  # leaving the block closes the ring
+        for first in range(0, count, 1024):
+            n = min(1024, count - first)
+            if tx.send_many(array("Q", slots(first, n)), timeout=30) != n:
+                print("the receiver stopped taking slots", file=sys.stderr)
+                return 1
+    return 0
+
+
+def recv_slots(name: str, count: int) -> int:
+    ring = ringmpsc.SharedRing.create(name, capacity=4096, slot_size=16)
+    ring.unlink_on_drop()
+    rx = ring.consumer()
+    buf = array("Q", bytes(16 * 1024))
+    seq = 0
+    start = time.perf_counter()
+    while True:
+        try:
+            n = rx.recv_into(buf, timeout=30)
+        except ringmpsc.Closed:
+            break
+        if n == 0:
+            print(f"no slot for 30 s after {seq}", file=sys.stderr)
+            return 1
+        if buf[: 2 * n].tolist() != slots(seq, n):
+            print(f"a slot from {seq} on is wrong", file=sys.stderr)
+            return 1
+        seq += n
+    elapsed = time.perf_counter() - start
+    if seq != count:
+        print(f"received {seq} of {count} slots", file=sys.stderr)
+        return 1
+    print(f"Python receiver: {seq} slots, all in order and intact, {seq / elapsed / 1e6:.2f} M slots/s")
+    return 0
+
+
+MODES = {"send": send, "recv": recv, "send-slots": send_slots, "recv-slots": recv_slots}
+
+
 def main() -> int:
-    if len(sys.argv) != 4 or sys.argv[1] not in ("send", "recv"):
-        print("usage: shm_peer.py send|recv NAME COUNT", file=sys.stderr)
+    if len(sys.argv) != 4 or sys.argv[1] not in MODES:
+        print("usage: shm_peer.py send|recv|send-slots|recv-slots NAME COUNT", file=sys.stderr)
         return 2
-    fn = send if sys.argv[1] == "send" else recv
-    return fn(sys.argv[2], int(sys.argv[3]))
+    return MODES[sys.argv[1]](sys.argv[2], int(sys.argv[3]))
 
 
 if __name__ == "__main__":

@@ -167,3 +167,35 @@ def test_a_stale_segment_is_detected_and_removed():
     assert ringmpsc.remove_if_stale(n)
     with pytest.raises(OSError):
         SharedRing.attach(n, timeout=0)
+
+
+def test_unlink_on_drop_removes_the_name_with_the_last_handle():
+    import gc
+
+    n = name("auto")
+    path = f"/dev/shm/{n}"
+    ring = SharedRing.create(n, capacity=8, slot_size=8)
+    ring.unlink_on_drop()
+    tx = ring.producer()
+    del ring
+    gc.collect()
+    assert os.path.exists(path)  # the producer still maps it
+    del tx
+    gc.collect()
+    assert not os.path.exists(path)
+
+    msgs = MessageRing.create(n, capacity=4096)
+    msgs.unlink_on_drop()
+    del msgs
+    gc.collect()
+    assert not os.path.exists(path)
+
+    pool = BufferPool.create_shared(n, 256, 2)
+    pool.unlink_on_drop(True)
+    pool.unlink_on_drop(False)  # withdrawn
+    del pool
+    gc.collect()
+    assert os.path.exists(path)
+    os.unlink(path)
+    with pytest.raises(ValueError):
+        BufferPool(64, 2).unlink_on_drop()  # a heap pool has no name

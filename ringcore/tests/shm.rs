@@ -71,6 +71,40 @@ fn named_segments_are_private_exclusive_and_cleaned_up() {
 }
 
 #[test]
+fn a_creator_asking_for_it_removes_the_name_with_its_last_handle() {
+    let n = name("autounlink");
+    let _c = Cleanup(n.clone());
+    let path = shm::resolve_name(&n).unwrap();
+    let ring = SharedRing::create::<u64>(&n, 4).unwrap();
+    let peer = SharedRing::attach::<u64>(&n).unwrap(); // another mapping
+    ring.unlink_on_drop(true);
+    let mut tx = ring.producer::<u64>().unwrap();
+    drop(ring);
+    assert!(
+        path.exists(),
+        "the producer taken from it still holds the mapping"
+    );
+    tx.send_one(5).unwrap();
+    drop(tx);
+    assert!(!path.exists(), "gone with the creator's last handle");
+    // The other mapping keeps working on the unlinked memory.
+    assert_eq!(peer.consumer::<u64>().unwrap().try_recv().unwrap(), 5);
+
+    // Asked and then withdrawn: the name stays.
+    let msgs = MessageRing::create(Some(&n), 12).unwrap();
+    msgs.unlink_on_drop(true);
+    msgs.unlink_on_drop(false);
+    drop(msgs);
+    assert!(path.exists());
+    shm::unlink(&path).unwrap();
+
+    let pool = BufferPool::create_shared(Some(&n), 256, 4).unwrap();
+    pool.segment().unwrap().set_unlink_on_drop(true);
+    drop(pool);
+    assert!(!path.exists());
+}
+
+#[test]
 fn attach_refuses_what_is_not_a_matching_segment() {
     let dir = std::env::temp_dir();
     let attach = |p: &std::path::Path, slot: Option<usize>| {

@@ -146,8 +146,43 @@ static void test_pool(void) {
     rmpsc_pool_free(pool);
 }
 
+/* Asked for, the name goes with this process's last handle on the segment. */
+static void test_unlink_on_drop(void) {
+    char path[96];
+    snprintf(name, sizeof name, "rmpsc-ctest-auto-%d", (int)getpid());
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    rmpsc_shared_t *s;
+    rmpsc_ring_t *tx;
+    CHECK(rmpsc_shared_create(name, 8, 8, &s) == RMPSC_OK);
+    CHECK(rmpsc_shared_unlink_on_drop(s, true) == RMPSC_OK);
+    CHECK(rmpsc_shared_producer(s, &tx) == RMPSC_OK);
+    rmpsc_shared_free(s);
+    CHECK(access(path, F_OK) == 0); /* the producer still maps it */
+    rmpsc_ring_free(tx);
+    CHECK(access(path, F_OK) != 0);
+    CHECK(rmpsc_shared_unlink_on_drop(NULL, true) == RMPSC_EINVAL);
+
+    rmpsc_msg_ring_t *m;
+    CHECK(rmpsc_msg_ring_create(name, 4096, &m) == RMPSC_OK);
+    CHECK(rmpsc_msg_ring_unlink_on_drop(m, true) == RMPSC_OK);
+    rmpsc_msg_ring_free(m);
+    CHECK(access(path, F_OK) != 0);
+
+    rmpsc_pool_t *p;
+    CHECK(rmpsc_pool_create_shared(name, 256, 4, &p) == RMPSC_OK);
+    CHECK(rmpsc_pool_unlink_on_drop(p, true) == RMPSC_OK);
+    CHECK(rmpsc_pool_unlink_on_drop(p, false) == RMPSC_OK); /* withdrawn */
+    rmpsc_pool_free(p);
+    CHECK(access(path, F_OK) == 0);
+    unlink(path);
+    CHECK(rmpsc_pool_new(256, 2, &p) == RMPSC_OK);
+    CHECK(rmpsc_pool_unlink_on_drop(p, true) == RMPSC_EINVAL); /* a heap pool has no name */
+    rmpsc_pool_free(p);
+}
+
 int main(void) {
     test_shared_ring();
+    test_unlink_on_drop();
     test_bad_files();
     test_message_ring_and_fd_passing();
     test_pool();

@@ -122,6 +122,13 @@ impl MessageRing {
         self.ring.unlink().py_err(py)
     }
 
+    /// Removes the segment's name once this object and its sender and
+    /// receiver are garbage collected.
+    #[pyo3(signature = (unlink = true))]
+    fn unlink_on_drop(&self, unlink: bool) {
+        self.ring.unlink_on_drop(unlink);
+    }
+
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }

@@ -147,4 +147,18 @@ impl BufferPool {
             )),
         }
     }
+
+    /// Removes the name of a named shared pool once this object is gone.
+    #[pyo3(signature = (unlink = true))]
+    fn unlink_on_drop(&self, unlink: bool) -> PyResult<()> {
+        match self.pool.segment() {
+            Some(s) => {
+                s.set_unlink_on_drop(unlink);
+                Ok(())
+            }
+            None => Err(pyo3::exceptions::PyValueError::new_err(
+                "a heap pool has no name",
+            )),
+        }
+    }
 }

@@ -178,6 +178,13 @@ impl SharedRing {
         self.ring.unlink().py_err(py)
     }
 
+    /// Removes the segment's name once this object and the sides taken
+    /// from it are garbage collected.
+    #[pyo3(signature = (unlink = true))]
+    fn unlink_on_drop(&self, unlink: bool) {
+        self.ring.unlink_on_drop(unlink);
+    }
+
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }

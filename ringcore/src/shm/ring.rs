@@ -231,6 +231,13 @@ macro_rules! segment_methods {
             self.mapped.segment.unlink()
         }
 
+        /// Removes the segment's name when this process drops its last
+        /// handle on it (this object and every side taken from it), e.g. for
+        /// the creator to clean up after itself.
+        pub fn unlink_on_drop(&self, unlink: bool) {
+            self.mapped.segment.set_unlink_on_drop(unlink);
+        }
+
         /// Stale: the creator is gone and no live process holds either side.
         pub fn is_stale(&self) -> bool {
             self.mapped.is_stale()

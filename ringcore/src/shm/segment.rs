@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// A mapped shared-memory segment. Unmapped (and, when asked, unlinked)
@@ -16,7 +17,7 @@ pub struct Segment {
     len: usize,
     fd: OwnedFd,
     path: Option<PathBuf>,
-    unlink_on_drop: bool,
+    unlink_on_drop: AtomicBool,
 }
 
 // SAFETY: the mapping is shared memory accessed through atomics and the
@@ -106,8 +107,7 @@ impl Segment {
             // SAFETY: c is a valid C string.
             unsafe { libc::unlink(c.as_ptr()) };
         }
-        let mut seg = made?;
-        seg.unlink_on_drop = false;
+        let seg = made?;
         // SAFETY: fd is open; 0600 regardless of the umask.
         if unsafe { libc::fchmod(seg.fd.as_raw_fd(), 0o600) } != 0 {
             return Err(last_os_error("fchmod", Some(path)));
@@ -151,7 +151,7 @@ impl Segment {
             len,
             fd,
             path,
-            unlink_on_drop: false,
+            unlink_on_drop: AtomicBool::new(false),
         })
     }
 
@@ -221,7 +221,7 @@ impl Segment {
             len,
             fd,
             path,
-            unlink_on_drop: false,
+            unlink_on_drop: AtomicBool::new(false),
         })
     }
 
@@ -263,9 +263,11 @@ impl Segment {
         }
     }
 
-    /// Remove the name when this mapping is dropped.
-    pub fn set_unlink_on_drop(&mut self, unlink: bool) {
-        self.unlink_on_drop = unlink;
+    /// Removes the name (of a named segment) when this process drops its
+    /// last handle on the mapping: the ring or pool and every side taken
+    /// from it. Other processes' mappings stay valid.
+    pub fn set_unlink_on_drop(&self, unlink: bool) {
+        self.unlink_on_drop.store(unlink, Ordering::Relaxed);
     }
 }
 
@@ -283,7 +285,7 @@ impl Drop for Segment {
     fn drop(&mut self) {
         // SAFETY: base/len describe our own mapping, unmapped once.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
-        if self.unlink_on_drop {
+        if *self.unlink_on_drop.get_mut() {
             let _ = self.unlink();
         }
     }
