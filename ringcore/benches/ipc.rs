@@ -2,9 +2,14 @@
 //! every byte. Ping-pong round trip (p50, p99, p99.9) and one-way throughput
 //! for 64 B, 256 B, 1 KiB and 4 KiB messages, for ringmpsc's message ring
 //! against Unix domain sockets and pipes measured in the same run, and a bare
-//! atomic ping-pong between the same two processes (the floor).
+//! atomic ping-pong between the same two processes (the floor); with
+//! `--features bench-iceoryx2`, iceoryx2 in the same run too.
 //!
-//! `cargo bench -p ringcore --bench ipc -- [messages] [round_trips]`
+//! `cargo bench -p ringcore --bench ipc [--features bench-iceoryx2] -- [messages] [round_trips]`
+
+#[cfg(feature = "bench-iceoryx2")]
+#[path = "support/iceoryx2.rs"]
+mod iceoryx2_peer;
 
 use ringcore::msg::MessageRing;
 use std::io::{Read, Write};
@@ -298,6 +303,9 @@ fn pipe_throughput(count: usize, size: usize) -> f64 {
     stream_throughput(count, size, a.0, b.1)
 }
 
+/// A one-way throughput run: (messages, size) -> messages/s.
+type Throughput = fn(usize, usize) -> f64;
+
 fn main() {
     let mut args = std::env::args()
         .skip(1)
@@ -308,12 +316,15 @@ fn main() {
     println!("| 64 B ping-pong round trip | p50 | p99 | p99.9 | p50 vs ringmpsc |");
     println!("|---|---|---|---|---|");
     let ring = ring_rtt(rtts);
-    let rows = [
+    #[allow(unused_mut)]
+    let mut rows = vec![
         ("ringmpsc message ring", ring_rtt(rtts)),
         ("bare atomic (floor)", atomic_rtt(rtts)),
         ("Unix domain socket", uds_rtt(rtts)),
         ("pipe", pipe_rtt(rtts)),
     ];
+    #[cfg(feature = "bench-iceoryx2")]
+    rows.push(("iceoryx2 publish-subscribe", iceoryx2_peer::rtt(rtts)));
     let base = rows[0].1.p50.min(ring.p50);
     for (name, r) in rows {
         println!(
@@ -324,22 +335,40 @@ fn main() {
             r.p50 / base
         );
     }
-    println!("\n| one-way throughput | ringmpsc | Unix socket | pipe | ringmpsc / socket | ringmpsc / pipe |");
-    println!("|---|---|---|---|---|---|");
+    #[allow(unused_mut)]
+    let mut peers: Vec<(&str, Throughput)> =
+        vec![("Unix socket", uds_throughput), ("pipe", pipe_throughput)];
+    #[cfg(feature = "bench-iceoryx2")]
+    peers.push(("iceoryx2", iceoryx2_peer::throughput));
+    let names: Vec<&str> = peers.iter().map(|p| p.0).collect();
+    println!(
+        "\n| one-way throughput | ringmpsc | {} | {} |",
+        names.join(" | "),
+        names
+            .iter()
+            .map(|n| format!("ringmpsc / {n}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---|---|{}", "---|---|".repeat(names.len()));
     for size in SIZES {
         let count = (messages * 64 / size).max(10_000);
-        let (r, u, p) = (
-            ring_throughput(count, size),
-            uds_throughput(count / 4, size),
-            pipe_throughput(count / 4, size),
-        );
+        let r = ring_throughput(count, size);
+        // The peers are slower: a quarter of the messages keeps runs short.
+        let rates: Vec<f64> = peers.iter().map(|p| (p.1)(count / 4, size)).collect();
         println!(
-            "| {size} B | {:.2} M msg/s | {:.2} M msg/s | {:.2} M msg/s | {:.0}x | {:.0}x |",
+            "| {size} B | {:.2} M msg/s | {} | {} |",
             r / 1e6,
-            u / 1e6,
-            p / 1e6,
-            r / u,
-            r / p
+            rates
+                .iter()
+                .map(|x| format!("{:.2} M msg/s", x / 1e6))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            rates
+                .iter()
+                .map(|x| format!("{:.0}x", r / x))
+                .collect::<Vec<_>>()
+                .join(" | ")
         );
     }
 }
