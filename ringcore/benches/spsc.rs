@@ -185,6 +185,47 @@ fn rtrb_batch(items: u64) -> f64 {
     )
 }
 
+/// ArrayQueue has no batch API: up to BATCH pushes, then up to BATCH pops.
+fn arrayqueue_batch(items: u64) -> f64 {
+    let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
+    let q2 = q.clone();
+    two_threads(
+        items,
+        move || {
+            let mut next = 0u64;
+            while next < items {
+                let end = (next + BATCH as u64).min(items);
+                while next < end && q.push(next).is_ok() {
+                    next += 1;
+                }
+                if next < end {
+                    std::hint::spin_loop();
+                }
+            }
+        },
+        move || {
+            let (mut sum, mut n) = (0u64, 0u64);
+            while n < items {
+                let mut got = 0;
+                while got < BATCH {
+                    match q2.pop() {
+                        Some(v) => {
+                            sum += v;
+                            got += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if got == 0 {
+                    std::hint::spin_loop();
+                }
+                n += got as u64;
+            }
+            sum
+        },
+    )
+}
+
 /// Round-trip percentiles in nanoseconds.
 #[derive(Clone, Copy)]
 struct Rtt {
@@ -263,6 +304,14 @@ fn rtrb_rtt(rtts: usize) -> Rtt {
     })
 }
 
+fn arrayqueue_rtt(rtts: usize) -> Rtt {
+    ping_pong(rtts, || {
+        let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
+        let q2 = q.clone();
+        (move |i| q.push(i).is_ok(), move || q2.pop())
+    })
+}
+
 /// The floor: one atomic word per direction, each on its own line pair.
 fn atomic_rtt(rtts: usize) -> Rtt {
     #[repr(align(128))]
@@ -313,15 +362,18 @@ fn main() {
         a / b,
         a / c
     );
-    let (a, b) = (
+    let (a, b, c) = (
         median(|| ringcore_batch(items)),
         median(|| rtrb_batch(items)),
+        median(|| arrayqueue_batch(items)),
     );
     println!(
-        "| batch of {BATCH} | {} | {} (chunk API) | - | {:.2}x | - |",
+        "| batch of {BATCH} | {} | {} (chunk API) | {} (item by item) | {:.2}x | {:.2}x |",
         m(a),
         m(b),
-        a / b
+        m(c),
+        a / b,
+        a / c
     );
     println!("\n| ping-pong round trip | p50 | p99 | p50 / floor |");
     println!("|---|---|---|---|");
@@ -329,6 +381,7 @@ fn main() {
     for (name, r) in [
         ("ringcore", median_rtt(|| ringcore_rtt(rtts))),
         ("rtrb", median_rtt(|| rtrb_rtt(rtts))),
+        ("ArrayQueue", median_rtt(|| arrayqueue_rtt(rtts))),
         ("bare atomic (floor)", floor),
     ] {
         println!(
