@@ -178,3 +178,40 @@ def test_blocking_receive_answers_ctrl_c():
 def test_version_and_exports():
     assert ringmpsc.__version__ == "0.1.0"
     assert issubclass(ringmpsc.Disconnected, ConnectionError)
+
+
+def test_type_stubs_match_the_native_module():
+    """Every public class, method and function of the native module is in
+    _ringmpsc.pyi, and the stubs name nothing the module lacks."""
+    import ast
+    from pathlib import Path
+
+    from ringmpsc import _ringmpsc
+
+    tree = ast.parse((Path(ringmpsc.__file__).parent / "_ringmpsc.pyi").read_text())
+    def members(cls_node):
+        for item in cls_node.body:
+            if isinstance(item, ast.FunctionDef):
+                yield item.name
+            elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                yield item.target.id
+
+    stub_classes = {
+        node.name: {m for m in members(node) if not m.startswith("_")}
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+    }
+    stub_functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    native_classes = {
+        name: obj for name, obj in vars(_ringmpsc).items() if isinstance(obj, type) and not name.startswith("_")
+    }
+    native_functions = {
+        name for name, obj in vars(_ringmpsc).items() if callable(obj) and not isinstance(obj, type)
+    }
+    assert native_functions == stub_functions
+    for name, cls in native_classes.items():
+        if issubclass(cls, BaseException):
+            continue
+        public = {m for m in vars(cls) if not m.startswith("_")}
+        assert name in stub_classes, f"class {name} has no stub"
+        assert public == stub_classes[name], f"{name}: {public ^ stub_classes[name]}"

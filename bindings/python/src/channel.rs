@@ -2,7 +2,7 @@
 
 use crate::errors::IntoPy;
 use crate::ring::Ring;
-use crate::util::{blocking, side, timeout_arg, BytesMut};
+use crate::util::{blocking, consume_each, side, timeout_arg, BytesMut};
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -166,20 +166,12 @@ impl MpscChannel {
         max_items: Option<usize>,
     ) -> PyResult<usize> {
         let mut ch = self.consumer(py)?;
-        let mut buf = vec![0u8; self.item_size];
-        let mut n = 0;
-        while n < max_items.unwrap_or(usize::MAX) {
-            // One at a time, so a raising handler loses nothing.
-            if ch.recv(&mut buf) == 0 {
-                if n == 0 && ch.is_fully_drained() {
-                    return Err(crate::errors::to_py(py, Error::Closed));
-                }
-                break;
+        consume_each(py, self.item_size, handler, max_items, |buf| {
+            match ch.recv(buf) {
+                0 if ch.is_fully_drained() => Err(Error::Closed),
+                n => Ok(n > 0),
             }
-            n += 1;
-            handler.call1((PyBytes::new(py, &buf),))?;
-        }
-        Ok(n)
+        })
     }
 
     /// Everything readable in every ring now (adaptive skip ignored), as a

@@ -5,7 +5,7 @@
 use crate::channel::metrics_dict;
 use crate::errors::{to_py, IntoPy};
 use crate::ring::Ring;
-use crate::util::{blocking, side, timeout_arg, BytesMut};
+use crate::util::{blocking, consume_each, side, timeout_arg, BytesMut};
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -279,19 +279,13 @@ impl Consumer {
         max_items: Option<usize>,
     ) -> PyResult<usize> {
         let mut g = side(&self.c, CONSUMER).py_err(py)?;
-        let mut buf = vec![0u8; self.item_size];
-        let mut n = 0;
-        while n < max_items.unwrap_or(usize::MAX) {
-            match g.steal_blocking(&mut buf, NO_WAIT) {
-                Ok(_) => {}
-                Err(Error::TimedOut) => break,
-                Err(Error::Closed) if n > 0 => break,
-                Err(e) => return Err(to_py(py, e)),
+        consume_each(py, self.item_size, handler, max_items, |buf| {
+            match g.steal_blocking(buf, NO_WAIT) {
+                Ok(_) => Ok(true),
+                Err(Error::TimedOut) => Ok(false),
+                Err(e) => Err(e),
             }
-            n += 1;
-            handler.call1((PyBytes::new(py, &buf),))?;
-        }
-        Ok(n)
+        })
     }
 
     /// Bytes per item.

@@ -44,6 +44,33 @@ pub(crate) fn blocking<T: Send>(
     }
 }
 
+/// Calls `handler(item)` (a bytes object) on up to `max` items that `take`
+/// copies into a buffer one at a time (`true`: an item; `false`: none
+/// waits now; `Closed` once closed and drained), so a raising handler loses
+/// nothing: the items after the one it raised on stay where they were.
+/// Returns the count; `Closed` only when there was nothing at all.
+pub(crate) fn consume_each(
+    py: Python<'_>,
+    item_size: usize,
+    handler: &Bound<'_, PyAny>,
+    max: Option<usize>,
+    mut take: impl FnMut(&mut [u8]) -> Result<bool, Error>,
+) -> PyResult<usize> {
+    let mut buf = vec![0u8; item_size];
+    let mut n = 0;
+    while n < max.unwrap_or(usize::MAX) {
+        match take(&mut buf) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(Error::Closed) if n > 0 => break,
+            Err(e) => return Err(to_py(py, e)),
+        }
+        n += 1;
+        handler.call1((PyBytes::new(py, &buf),))?;
+    }
+    Ok(n)
+}
+
 /// Locks one side of a ring for this call, or reports it busy.
 pub(crate) fn side<'a, T>(m: &'a Mutex<T>, role: &'static str) -> Result<MutexGuard<'a, T>, Error> {
     match m.try_lock() {
