@@ -23,7 +23,7 @@
 //! ring, and reports `Corrupt` instead of following a bad one.
 
 use crate::error::{Error, Result};
-use crate::ring::raw::{ConsumerCursor, ProducerCursor, RawRing};
+use crate::ring::raw::{prefetch_read, ConsumerCursor, ProducerCursor, RawRing};
 use crate::ring::typed::Owner;
 use crate::ring::RingObserver;
 use crate::shm::layout::{Geometry, Kind};
@@ -433,6 +433,11 @@ impl MessageReceiver {
         loop {
             let avail = self.cur.available(RECORD_HEADER)?;
             if avail == 0 {
+                // Start fetching the line the next record lands on while the
+                // caller polls: a round trip then overlaps the two cache-line
+                // transfers (published tail and record) instead of adding them.
+                let (index, _) = self.cur.contiguous(self.cur.head());
+                prefetch_read(self.cur.slot_ptr(index));
                 return Err(self.cur.empty_reason());
             }
             let head = self.cur.head();

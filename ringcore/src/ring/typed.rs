@@ -454,17 +454,6 @@ impl Drop for ReleaseGuard<'_> {
     }
 }
 
-#[inline(always)]
-fn prefetch_read(p: *const u8) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
-    };
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = p;
-}
-
 impl<T> Consumer<T> {
     status_methods!();
 
@@ -521,7 +510,7 @@ impl<T> Consumer<T> {
             let base = raw.slot_ptr(start).cast::<T>();
             for i in 0..count {
                 if prefetch && i % per_line == 0 {
-                    prefetch_read(base.wrapping_add(i + 4 * per_line).cast());
+                    super::raw::prefetch_read(base.wrapping_add(i + 4 * per_line).cast());
                 }
                 // SAFETY: slot start+i is published and ours until released.
                 let item = unsafe { &*base.add(i) };
