@@ -59,6 +59,9 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// Millions per second (0 when nothing was timed).
+double rate(std::uint64_t n, double secs) { return secs > 0 ? static_cast<double>(n) / secs / 1e6 : 0.0; }
+
 int send_messages(const std::string &name, std::uint64_t count) {
     auto ring = ringmpsc::MessageRing::attach(name, std::chrono::seconds(10));
     auto tx = ring.sender();
@@ -101,7 +104,7 @@ int recv_messages(const std::string &name, std::uint64_t count) {
         return 1;
     }
     std::printf("C++ receiver: %" PRIu64 " messages, %.1f MB, all in order and intact, %.2f M msg/s\n", seq,
-                static_cast<double>(bytes) / 1e6, static_cast<double>(seq) / secs / 1e6);
+                static_cast<double>(bytes) / 1e6, rate(seq, secs));
     return 0;
 }
 
@@ -134,6 +137,7 @@ int recv_slots(const std::string &name, std::uint64_t count) {
     std::uint64_t seq = 0;
     auto start = std::chrono::steady_clock::now();
     while (std::size_t n = rx.recv_blocking(batch.data(), batch.size(), std::chrono::seconds(30))) {
+        if (seq == 0) start = std::chrono::steady_clock::now();
         for (std::size_t i = 0; i < n; i++, seq++) {
             if (batch[i].seq != seq || batch[i].check != seq * kSlotMix) {
                 std::fprintf(stderr, "shm_peer_cpp: slot %" PRIu64 " is wrong\n", seq);
@@ -147,7 +151,7 @@ int recv_slots(const std::string &name, std::uint64_t count) {
         return 1;
     }
     std::printf("C++ receiver: %" PRIu64 " slots, all in order and intact, %.1f M slots/s\n", seq,
-                static_cast<double>(seq) / secs / 1e6);
+                rate(seq, secs));
     return 0;
 }
 

@@ -253,7 +253,7 @@ typedef struct {
   uint64_t latency_sum_ns;
   // Number of timed batches.
   uint64_t latency_count;
-  // Shortest batch time (UINT64_MAX before the first).
+  // Shortest batch time; meaningful only while `latency_count` is non-zero.
   uint64_t latency_min_ns;
   // Longest batch time.
   uint64_t latency_max_ns;
@@ -416,8 +416,9 @@ const char *rmpsc_strerror(int code);
 // slots (a power of two) of `elem_size` bytes. Thread-safe.
 int rmpsc_mpsc_new(size_t capacity, size_t elem_size, rmpsc_mpsc_t **out);
 
-// Adds `from` into `into` (sums; minimum and maximum combined). Start a
-// total from a zeroed struct. Errors: RMPSC_EINVAL (NULL).
+// Adds `from` into `into` (sums, wrapping; minimum and maximum combined,
+// the minimum only from sides with `latency_count` > 0). Start a total
+// from a zeroed struct. Errors: RMPSC_EINVAL (NULL).
 int rmpsc_metrics_merge(rmpsc_metrics_t *into, const rmpsc_metrics_t *from);
 
 // Mean batch processing time in nanoseconds (0 before any batch or for NULL).
@@ -539,9 +540,12 @@ uint64_t rmpsc_notifier_consume(const rmpsc_notifier_t *n);
 // Signals the notifier by hand. Thread-safe.
 int rmpsc_notifier_signal(const rmpsc_notifier_t *n);
 
-// Signals only when the 32-bit counter at `waiters` (read atomically; a
-// count of sleeping consumers the caller keeps, e.g. in shared memory) is
-// non-zero: no system call while nobody waits. Thread-safe.
+// Signals only when the 32-bit counter at `waiters` is non-zero: no
+// system call while nobody waits. `waiters` is a count of sleeping
+// consumers the caller keeps in writable memory (e.g. shared memory); it
+// is read atomically after a full fence. A consumer must increment it
+// (atomically, sequentially consistent), check for data once more, and
+// only then wait on the eventfd, so no wake-up is lost. Thread-safe.
 // Errors: RMPSC_EINVAL (NULL or misaligned `waiters`).
 int rmpsc_notifier_signal_if_waiting(const rmpsc_notifier_t *n, const uint32_t *waiters);
 
@@ -727,7 +731,8 @@ bool rmpsc_msg_ring_is_receiver_alive(const rmpsc_msg_ring_t *r, int64_t timeout
 int rmpsc_msg_ring_unlink(rmpsc_msg_ring_t *r);
 
 // `unlink` true: remove the segment's name when this process has freed
-// the ring handle and its sender/receiver. Thread-safe.
+// the ring handle and its sender/receiver, if the name still leads to
+// this segment (anonymous segments: nothing to do). Thread-safe.
 int rmpsc_msg_ring_unlink_on_drop(rmpsc_msg_ring_t *r, bool unlink);
 
 // Takes the sending side for this process. RMPSC_EBUSY while a live process
@@ -829,7 +834,8 @@ int rmpsc_numa_bind_memory(void *addr, size_t len, size_t node);
 // Maps `len` zeroed, page-aligned bytes placed on `node` (ordinary memory
 // on a single-node machine) to `*out`; its pages come from the node when
 // first touched. Release with rmpsc_numa_free(ptr, len). Errors:
-// RMPSC_EINVAL (no such node, NULL `out`), RMPSC_EIO (out of memory). Thread-safe.
+// RMPSC_EINVAL (no such node, NULL `out`, a size that overflows when
+// rounded to pages), RMPSC_EIO (out of memory). Thread-safe.
 int rmpsc_numa_alloc(size_t len, size_t node, void **out);
 
 // Unmaps memory from rmpsc_numa_alloc; `len` is the length asked for
@@ -892,7 +898,8 @@ size_t rmpsc_pool_slab_size(const rmpsc_pool_t *p);
 int rmpsc_pool_unlink(const rmpsc_pool_t *p);
 
 // `unlink` true: remove the name of a named shared pool when this process
-// frees the pool handle. Errors: RMPSC_EINVAL (a heap pool). Thread-safe.
+// frees the pool handle, if the name still leads to this pool (anonymous
+// pools: nothing to do). Errors: RMPSC_EINVAL (a heap pool). Thread-safe.
 int rmpsc_pool_unlink_on_drop(const rmpsc_pool_t *p, bool unlink);
 
 // Creates an in-process ring of `capacity` slots (a power of two, at most 2^32) of
@@ -1034,7 +1041,8 @@ bool rmpsc_shared_is_consumer_alive(const rmpsc_shared_t *s, int64_t timeout_ns)
 int rmpsc_shared_unlink(rmpsc_shared_t *s);
 
 // `unlink` true: remove the segment's name when this process has freed
-// the ring handle and every side taken from it. Thread-safe.
+// the ring handle and every side taken from it, if the name still leads
+// to this segment (anonymous segments: nothing to do). Thread-safe.
 int rmpsc_shared_unlink_on_drop(rmpsc_shared_t *s, bool unlink);
 
 // Removes the named segment (of any kind) if its creator is dead and no

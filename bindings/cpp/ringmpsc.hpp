@@ -87,7 +87,7 @@ template <typename T> class Ring {
         detail::check(rmpsc_ring_new(capacity, sizeof(T), ring_.out()), "rmpsc_ring_new");
     }
     /// Takes ownership of a ring handle, e.g. a side of a shared ring.
-    explicit Ring(rmpsc_ring_t *adopted) noexcept : ring_(adopted) {}
+    static Ring adopt(rmpsc_ring_t *handle) noexcept { return Ring(Adopt{}, handle); }
 
     // ---- producer side ----
 
@@ -170,6 +170,8 @@ template <typename T> class Ring {
     rmpsc_ring_t *native_handle() const noexcept { return ring_.get(); }
 
   private:
+    struct Adopt {};
+    Ring(Adopt, rmpsc_ring_t *handle) noexcept : ring_(handle) {}
     detail::Handle<rmpsc_ring_t, rmpsc_ring_free> ring_;
 };
 
@@ -208,9 +210,9 @@ template <typename T> class SharedRing {
     }
 
     /// The producer side for this process (destroying it closes the ring).
-    Ring<T> producer() { return Ring<T>(side(rmpsc_shared_producer, "rmpsc_shared_producer")); }
+    Ring<T> producer() { return Ring<T>::adopt(side(rmpsc_shared_producer, "rmpsc_shared_producer")); }
     /// The consumer side for this process.
-    Ring<T> consumer() { return Ring<T>(side(rmpsc_shared_consumer, "rmpsc_shared_consumer")); }
+    Ring<T> consumer() { return Ring<T>::adopt(side(rmpsc_shared_consumer, "rmpsc_shared_consumer")); }
 
     std::size_t capacity() const { return rmpsc_shared_capacity(h_.get()); }
     std::size_t size() const { return rmpsc_shared_len(h_.get()); }
@@ -225,7 +227,8 @@ template <typename T> class SharedRing {
     }
     /// Removes the name now (mappings stay valid).
     void unlink() { detail::check(rmpsc_shared_unlink(h_.get()), "rmpsc_shared_unlink"); }
-    /// Removes the name once this object and the sides taken from it are gone.
+    /// Removes the name once this object and the sides taken from it are
+    /// gone (if the name still leads to this segment).
     void unlink_on_drop(bool unlink = true) {
         detail::check(rmpsc_shared_unlink_on_drop(h_.get(), unlink), "rmpsc_shared_unlink_on_drop");
     }
@@ -242,7 +245,7 @@ template <typename T> class SharedRing {
 };
 
 /// A received message, in place in shared memory: valid until the
-/// receiver's next receive or release().
+/// receiver's release(), which must come before the next receive.
 struct Message {
     std::uint32_t type;
     const unsigned char *data;

@@ -136,8 +136,9 @@ fn metrics_ref<'a>(m: *const rmpsc_metrics_t) -> Result<&'a rmpsc_metrics_t, Err
     Ok(unsafe { &*m })
 }
 
-/// Adds `from` into `into` (sums; minimum and maximum combined). Start a
-/// total from a zeroed struct. Errors: RMPSC_EINVAL (NULL).
+/// Adds `from` into `into` (sums, wrapping; minimum and maximum combined,
+/// the minimum only from sides with `latency_count` > 0). Start a total
+/// from a zeroed struct. Errors: RMPSC_EINVAL (NULL).
 #[no_mangle]
 pub extern "C" fn rmpsc_metrics_merge(
     into: *mut rmpsc_metrics_t,
@@ -363,7 +364,7 @@ pub struct rmpsc_metrics_t {
     pub latency_sum_ns: u64,
     /// Number of timed batches.
     pub latency_count: u64,
-    /// Shortest batch time (UINT64_MAX before the first).
+    /// Shortest batch time; meaningful only while `latency_count` is non-zero.
     pub latency_min_ns: u64,
     /// Longest batch time.
     pub latency_max_ns: u64,
@@ -637,9 +638,12 @@ pub extern "C" fn rmpsc_notifier_signal(n: *const rmpsc_notifier_t) -> c_int {
     })
 }
 
-/// Signals only when the 32-bit counter at `waiters` (read atomically; a
-/// count of sleeping consumers the caller keeps, e.g. in shared memory) is
-/// non-zero: no system call while nobody waits. Thread-safe.
+/// Signals only when the 32-bit counter at `waiters` is non-zero: no
+/// system call while nobody waits. `waiters` is a count of sleeping
+/// consumers the caller keeps in writable memory (e.g. shared memory); it
+/// is read atomically after a full fence. A consumer must increment it
+/// (atomically, sequentially consistent), check for data once more, and
+/// only then wait on the eventfd, so no wake-up is lost. Thread-safe.
 /// Errors: RMPSC_EINVAL (NULL or misaligned `waiters`).
 #[no_mangle]
 pub extern "C" fn rmpsc_notifier_signal_if_waiting(
@@ -654,8 +658,8 @@ pub extern "C" fn rmpsc_notifier_signal_if_waiting(
                 "waiters is not 4-byte aligned".into(),
             ));
         }
-        // SAFETY: non-NULL and aligned; by contract it points at a live u32
-        // that other threads change only atomically.
+        // SAFETY: non-NULL and aligned; by contract it points at a live,
+        // writable u32 that other threads change only atomically.
         n.signal_if_waiting(unsafe { AtomicU32::from_ptr(waiters.cast_mut()) });
         Ok(())
     })

@@ -152,7 +152,8 @@ pub extern "C" fn rmpsc_msg_ring_unlink(r: *mut rmpsc_msg_ring_t) -> c_int {
 }
 
 /// `unlink` true: remove the segment's name when this process has freed
-/// the ring handle and its sender/receiver. Thread-safe.
+/// the ring handle and its sender/receiver, if the name still leads to
+/// this segment (anonymous segments: nothing to do). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_ring_unlink_on_drop(r: *mut rmpsc_msg_ring_t, unlink: bool) -> c_int {
     call(|| {

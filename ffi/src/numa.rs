@@ -116,7 +116,8 @@ pub extern "C" fn rmpsc_numa_bind_memory(addr: *mut c_void, len: usize, node: us
 /// Maps `len` zeroed, page-aligned bytes placed on `node` (ordinary memory
 /// on a single-node machine) to `*out`; its pages come from the node when
 /// first touched. Release with rmpsc_numa_free(ptr, len). Errors:
-/// RMPSC_EINVAL (no such node, NULL `out`), RMPSC_EIO (out of memory). Thread-safe.
+/// RMPSC_EINVAL (no such node, NULL `out`, a size that overflows when
+/// rounded to pages), RMPSC_EIO (out of memory). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_numa_alloc(len: usize, node: usize, out: *mut *mut c_void) -> c_int {
     call(|| {
@@ -132,13 +133,12 @@ pub extern "C" fn rmpsc_numa_alloc(len: usize, node: usize, out: *mut *mut c_voi
 /// there. NULL is ignored. Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_numa_free(ptr: *mut c_void, len: usize) {
-    if ptr.is_null() {
-        return;
-    }
-    let len = len.max(1).next_multiple_of(numa::page_size());
     call_infallible((), || {
-        // SAFETY: by contract `ptr` and `len` are one rmpsc_numa_alloc's,
-        // rounded as it rounded, and are freed once.
-        drop(unsafe { numa::NodeMapping::from_raw(ptr.cast(), len) })
+        // A length no allocation could have had is ignored.
+        if let (false, Some(len)) = (ptr.is_null(), numa::NodeMapping::mapped_len(len)) {
+            // SAFETY: by contract `ptr` and `len` are one rmpsc_numa_alloc's,
+            // rounded as it rounded, and are freed once.
+            drop(unsafe { numa::NodeMapping::from_raw(ptr.cast(), len) })
+        }
     });
 }

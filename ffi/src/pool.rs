@@ -209,7 +209,8 @@ pub extern "C" fn rmpsc_pool_unlink(p: *const rmpsc_pool_t) -> c_int {
 }
 
 /// `unlink` true: remove the name of a named shared pool when this process
-/// frees the pool handle. Errors: RMPSC_EINVAL (a heap pool). Thread-safe.
+/// frees the pool handle, if the name still leads to this pool (anonymous
+/// pools: nothing to do). Errors: RMPSC_EINVAL (a heap pool). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_pool_unlink_on_drop(p: *const rmpsc_pool_t, unlink: bool) -> c_int {
     call(|| match pool(p)?.segment() {

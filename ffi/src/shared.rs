@@ -282,7 +282,8 @@ pub extern "C" fn rmpsc_shared_unlink(s: *mut rmpsc_shared_t) -> c_int {
 }
 
 /// `unlink` true: remove the segment's name when this process has freed
-/// the ring handle and every side taken from it. Thread-safe.
+/// the ring handle and every side taken from it, if the name still leads
+/// to this segment (anonymous segments: nothing to do). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_shared_unlink_on_drop(s: *mut rmpsc_shared_t, unlink: bool) -> c_int {
     call(|| {

@@ -81,9 +81,11 @@ impl Metrics {
         }
     }
 
-    /// Adds `other` into `self` (sums, with min/max combined). The minimum
-    /// comes only from sides that timed a batch, so an all-zero `Metrics`
-    /// (as a C caller starts from) merges like the default.
+    /// Adds `other` into `self` (sums, wrapping like the live counters, with
+    /// min/max combined). The minimum comes only from sides that timed a
+    /// batch, so an all-zero `Metrics` (as a C caller starts from) merges
+    /// like the default; `latency_min_ns` means something only while
+    /// `latency_count` is non-zero.
     pub fn merge(&mut self, other: &Metrics) {
         if other.latency_count > 0 {
             self.latency_min_ns = if self.latency_count > 0 {
@@ -92,16 +94,16 @@ impl Metrics {
                 other.latency_min_ns
             };
         }
-        self.messages_sent += other.messages_sent;
-        self.messages_received += other.messages_received;
-        self.batches_sent += other.batches_sent;
-        self.batches_received += other.batches_received;
-        self.reserve_spins += other.reserve_spins;
-        self.reserve_failures += other.reserve_failures;
-        self.total_wait_ns += other.total_wait_ns;
+        self.messages_sent = self.messages_sent.wrapping_add(other.messages_sent);
+        self.messages_received = self.messages_received.wrapping_add(other.messages_received);
+        self.batches_sent = self.batches_sent.wrapping_add(other.batches_sent);
+        self.batches_received = self.batches_received.wrapping_add(other.batches_received);
+        self.reserve_spins = self.reserve_spins.wrapping_add(other.reserve_spins);
+        self.reserve_failures = self.reserve_failures.wrapping_add(other.reserve_failures);
+        self.total_wait_ns = self.total_wait_ns.wrapping_add(other.total_wait_ns);
         self.max_batch_size = self.max_batch_size.max(other.max_batch_size);
-        self.latency_sum_ns += other.latency_sum_ns;
-        self.latency_count += other.latency_count;
+        self.latency_sum_ns = self.latency_sum_ns.wrapping_add(other.latency_sum_ns);
+        self.latency_count = self.latency_count.wrapping_add(other.latency_count);
         self.latency_max_ns = self.latency_max_ns.max(other.latency_max_ns);
     }
 

@@ -3,7 +3,7 @@
 //! lets a consumer wait in `epoll`, `io_uring` or Python's `asyncio`.
 
 use crate::error::Result;
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{fence, AtomicU32, Ordering};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Called by a ring's producer after each commit when attached with
@@ -61,9 +61,16 @@ impl EventNotifier {
         unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
     }
 
-    /// Signals only when `waiters` is non-zero: no system call while nobody waits.
+    /// Signals only when `waiters` is non-zero: no system call while nobody
+    /// waits. Call it after publishing. A waiter must count itself in
+    /// (`fetch_add`, SeqCst), check for data once more, and only then wait
+    /// on the eventfd; with the full fence here, one of the two sides always
+    /// sees the other, so no wake-up is lost.
     pub fn signal_if_waiting(&self, waiters: &AtomicU32) {
-        if waiters.load(Ordering::Acquire) != 0 {
+        // Orders the caller's publication before the load of the count
+        // (a store followed by a load needs a full fence, even on x86).
+        fence(Ordering::SeqCst);
+        if waiters.load(Ordering::Relaxed) != 0 {
             self.signal();
         }
     }

@@ -326,10 +326,7 @@ impl NodeMapping {
     /// Maps `len` bytes (rounded up to whole pages, at least one),
     /// placed on `node` when `place` is set.
     fn new(len: usize, node: usize, place: bool) -> Result<NodeMapping> {
-        let page = page_size();
-        let len = len
-            .max(1)
-            .checked_next_multiple_of(page)
+        let len = Self::mapped_len(len)
             .ok_or_else(|| Error::InvalidArgument("allocation size overflows".into()))?;
         // SAFETY: a fresh private anonymous mapping; the kernel picks the address.
         let p = unsafe {
@@ -357,6 +354,12 @@ impl NodeMapping {
     /// The node the memory was placed on.
     pub fn node(&self) -> usize {
         self.node
+    }
+
+    /// What a request for `len` bytes maps: whole pages, at least one
+    /// (`None` when that overflows).
+    pub fn mapped_len(len: usize) -> Option<usize> {
+        len.max(1).checked_next_multiple_of(page_size())
     }
 
     /// The first byte (page-aligned).

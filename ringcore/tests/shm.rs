@@ -102,6 +102,15 @@ fn a_creator_asking_for_it_removes_the_name_with_its_last_handle() {
     pool.segment().unwrap().set_unlink_on_drop(true);
     drop(pool);
     assert!(!path.exists());
+
+    // A segment made anew under the name since is not removed.
+    let old = SharedRing::create::<u64>(&n, 4).unwrap();
+    old.unlink_on_drop(true);
+    old.unlink().unwrap();
+    let new = SharedRing::create::<u64>(&n, 4).unwrap();
+    drop(old);
+    assert!(path.exists(), "the new segment keeps its name");
+    new.unlink().unwrap();
 }
 
 #[test]

@@ -50,16 +50,17 @@ impl EventNotifier {
     /// `array('I')`, a ctypes `c_uint32`) is non-zero, so producers make no
     /// system call while nobody sleeps.
     fn signal_if_waiting(&self, waiters: &Bound<'_, PyAny>) -> PyResult<()> {
-        let mut buf = BytesMut::of(waiters)?;
-        let word = buf.as_mut_slice();
-        if word.len() < 4 || !word.as_ptr().cast::<u32>().is_aligned() {
+        let buf = BytesMut::of(waiters)?;
+        let word = buf.as_ptr().cast::<u32>();
+        if buf.len() < 4 || !word.is_aligned() {
             return Err(PyValueError::new_err(
                 "waiters must be a 4-byte aligned buffer of at least 4 bytes",
             ));
         }
         // SAFETY: 4 aligned bytes of a writable buffer the export keeps alive
-        // for this call; other threads change them only atomically.
-        let waiters = unsafe { AtomicU32::from_ptr(word.as_mut_ptr().cast()) };
+        // for this call (no Rust reference to them exists); other threads
+        // change them only atomically.
+        let waiters = unsafe { AtomicU32::from_ptr(word) };
         self.inner.signal_if_waiting(waiters);
         Ok(())
     }

@@ -162,6 +162,16 @@ impl BytesMut {
         // SAFETY: writable contiguous export, alive for as long as self.
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
+
+    /// The start of the buffer, for memory that others may change at the
+    /// same time (atomics), where no slice may be formed.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
 }
 
 /// The object inside a side lock, or `ValueError` once it was closed.

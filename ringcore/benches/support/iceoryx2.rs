@@ -32,18 +32,26 @@ struct Ends {
 fn ends(send_to: Option<&str>, recv_from: Option<&str>, max: usize, buffer: usize) -> Ends {
     set_log_level(LogLevel::Error);
     let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
-    let open = |name: &str| loop {
-        // Both processes open or create; one of them may lose the race
-        // to create and must retry the open.
-        let made = node
-            .service_builder(&name.try_into().unwrap())
-            .publish_subscribe::<[u8]>()
-            .subscriber_max_buffer_size(buffer)
-            .history_size(0)
-            .enable_safe_overflow(false)
-            .open_or_create();
-        if let Ok(s) = made {
-            break s;
+    let open = |name: &str| {
+        // Both processes open or create; one of them may lose the race to
+        // create and must retry the open, but not forever.
+        let mut tries = 0;
+        loop {
+            let made = node
+                .service_builder(&name.try_into().unwrap())
+                .publish_subscribe::<[u8]>()
+                .subscriber_max_buffer_size(buffer)
+                .history_size(0)
+                .enable_safe_overflow(false)
+                .open_or_create();
+            match made {
+                Ok(s) => break s,
+                Err(e) if tries == 1000 => panic!("iceoryx2 service {name}: {e:?}"),
+                Err(_) => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
         }
     };
     let subscriber = recv_from.map(|n| {
@@ -138,10 +146,14 @@ pub(super) fn throughput(count: usize, size: usize) -> f64 {
     });
     let s = e.subscriber.as_ref().unwrap();
     let (mut got, mut sum) = (0usize, 0u64);
-    let t = std::time::Instant::now();
+    // Timed from the first message: the child's set-up is not counted.
+    let mut t = std::time::Instant::now();
     while got < count {
         match s.receive().unwrap() {
             Some(m) => {
+                if got == 0 {
+                    t = std::time::Instant::now();
+                }
                 sum = sum.wrapping_add(touch(m.payload()));
                 got += 1;
             }

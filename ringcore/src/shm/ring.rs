@@ -231,9 +231,10 @@ macro_rules! segment_methods {
             self.mapped.segment.unlink()
         }
 
-        /// Removes the segment's name when this process drops its last
-        /// handle on it (this object and every side taken from it), e.g. for
-        /// the creator to clean up after itself.
+        /// Removes the segment's name when this handle and every side taken
+        /// from it are dropped (if the name still leads to this segment),
+        /// e.g. for the creator to clean up after itself. Anonymous
+        /// segments have no name: nothing to do.
         pub fn unlink_on_drop(&self, unlink: bool) {
             self.mapped.segment.set_unlink_on_drop(unlink);
         }

@@ -110,7 +110,9 @@ impl Segment {
         let seg = made?;
         // SAFETY: fd is open; 0600 regardless of the umask.
         if unsafe { libc::fchmod(seg.fd.as_raw_fd(), 0o600) } != 0 {
-            return Err(last_os_error("fchmod", Some(path)));
+            let e = last_os_error("fchmod", Some(path));
+            seg.set_unlink_on_drop(true); // no half-made file left behind
+            return Err(e);
         }
         Ok(seg)
     }
@@ -255,6 +257,27 @@ impl Segment {
         Ok(file_size(&self.fd)?.0)
     }
 
+    /// Whether the name still leads to this mapping's file (same device
+    /// and inode), and not to one made since under the same name.
+    fn name_is_ours(&self) -> bool {
+        let Some(path) = &self.path else {
+            return false;
+        };
+        let Ok(c) = cpath(path) else {
+            return false;
+        };
+        // SAFETY: all-zero stats are valid out-buffers.
+        let (mut ours, mut named): (libc::stat, libc::stat) =
+            unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+        // SAFETY: fd is open, c is a valid C string, both buffers writable;
+        // lstat does not follow a link put in the segment's place.
+        let ok = unsafe {
+            libc::fstat(self.fd.as_raw_fd(), &mut ours) == 0
+                && libc::lstat(c.as_ptr(), &mut named) == 0
+        };
+        ok && (ours.st_dev, ours.st_ino) == (named.st_dev, named.st_ino)
+    }
+
     /// Removes the name of a named segment (mappings stay valid).
     pub fn unlink(&self) -> Result<()> {
         match &self.path {
@@ -263,9 +286,11 @@ impl Segment {
         }
     }
 
-    /// Removes the name (of a named segment) when this process drops its
-    /// last handle on the mapping: the ring or pool and every side taken
-    /// from it. Other processes' mappings stay valid.
+    /// Removes the name (of a named segment; anonymous ones have none) when
+    /// this mapping is dropped: for a ring or pool, when that handle and
+    /// every side taken from it are gone. Only if the name still leads to
+    /// this segment's file: a segment made anew under the same name is
+    /// left alone. Other mappings stay valid.
     pub fn set_unlink_on_drop(&self, unlink: bool) {
         self.unlink_on_drop.store(unlink, Ordering::Relaxed);
     }
@@ -285,7 +310,7 @@ impl Drop for Segment {
     fn drop(&mut self) {
         // SAFETY: base/len describe our own mapping, unmapped once.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
-        if *self.unlink_on_drop.get_mut() {
+        if *self.unlink_on_drop.get_mut() && self.name_is_ours() {
             let _ = self.unlink();
         }
     }
