@@ -112,7 +112,7 @@
 #define RMPSC_SEG_MAGIC 5135602498711604562
 
 // The segment format version this library writes and reads.
-#define RMPSC_SEG_VERSION 1
+#define RMPSC_SEG_VERSION 2
 
 // Size of the segment header; the data area starts at this offset.
 #define RMPSC_SEG_HEADER_SIZE 512
@@ -224,8 +224,13 @@ typedef struct rmpsc_server_t rmpsc_server_t;
 //   0x200       data              slots at (position & (capacity-1)) * slot_size
 //
 // A message ring's data is a byte ring of 8-byte-aligned records
-// [u32 length | u32 type | payload | zero padding]; type 0xffffffff is a
-// padding record that fills the end of the ring.
+// [u32 commit | u32 type | payload | zero padding], never split across the
+// end; type 0xffffffff is a padding record that fills the end of the ring.
+// `commit` is the payload length + 1, stored last (release); 0 means not
+// written yet. The sender zeroes the next record's commit word before
+// storing this one's (so it keeps 8 bytes free: the largest payload is
+// capacity - 16), then stores the tail; the receiver polls the commit word
+// at its head.
 typedef struct rmpsc_shared_t rmpsc_shared_t;
 
 // A single-producer multi-consumer channel (opaque). Thread-safe.
@@ -696,7 +701,7 @@ int rmpsc_log_reader_writer_status(rmpsc_log_reader_t *r);
 
 // Creates a message ring of `capacity` bytes (a power of two, 4 KiB to
 // 4 GiB). `name` as for rmpsc_shared_create (NULL: anonymous memfd). The
-// largest message is `capacity - 8` bytes. Thread-safe.
+// largest message is `capacity - 16` bytes. Thread-safe.
 int rmpsc_msg_ring_create(const char *name, size_t capacity, rmpsc_msg_ring_t **out);
 
 // Opens a named message ring, waiting up to `timeout_ns` (negative: a day)

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// The segment magic, "RMPSCSEG" read as a native-endian 64-bit integer.
 pub const RMPSC_SEG_MAGIC: u64 = 0x4745_5343_5350_4d52;
 /// The segment format version this library writes and reads.
-pub const RMPSC_SEG_VERSION: u32 = 1;
+pub const RMPSC_SEG_VERSION: u32 = 2;
 /// Size of the segment header; the data area starts at this offset.
 pub const RMPSC_SEG_HEADER_SIZE: usize = 512;
 
@@ -102,8 +102,13 @@ pub(crate) fn put<T>(out: *mut *mut T, value: T) {
 ///   0x200       data              slots at (position & (capacity-1)) * slot_size
 ///
 /// A message ring's data is a byte ring of 8-byte-aligned records
-/// [u32 length | u32 type | payload | zero padding]; type 0xffffffff is a
-/// padding record that fills the end of the ring.
+/// [u32 commit | u32 type | payload | zero padding], never split across the
+/// end; type 0xffffffff is a padding record that fills the end of the ring.
+/// `commit` is the payload length + 1, stored last (release); 0 means not
+/// written yet. The sender zeroes the next record's commit word before
+/// storing this one's (so it keeps 8 bytes free: the largest payload is
+/// capacity - 16), then stores the tail; the receiver polls the commit word
+/// at its head.
 pub struct rmpsc_shared_t {
     ring: SharedRing,
 }

@@ -133,7 +133,7 @@ class MessageReceiver:
     def __exit__(self, *args: object) -> bool: ...
 
 class MessageRing:
-    """Variable-size byte messages in shared memory (max capacity - 8 bytes)."""
+    """Variable-size byte messages in shared memory (max capacity - 16 bytes)."""
 
     @staticmethod
     def create(name: Optional[str] = None, capacity: int = 1 << 20) -> "MessageRing": ...

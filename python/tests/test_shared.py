@@ -85,7 +85,7 @@ def test_anonymous_segments_travel_over_unix_sockets():
 def test_message_ring_copies_views_batches_and_limits():
     ring = MessageRing.create(None, capacity=4096)
     tx, rx = ring.sender(), ring.receiver()
-    assert ring.max_message == 4088
+    assert ring.max_message == 4080
     with pytest.raises(TooLarge):
         tx.send(bytes(5000))
     assert tx.send_many([b"a", (7, b"bb"), memoryview(b"ccc")]) == 3

@@ -63,6 +63,23 @@ fn child_entry() {
                 tx.send_one_blocking(item, WaitStrategy::Blocking).unwrap();
             }
         }
+        // Sends two messages, then dies as if killed between storing the
+        // second one's commit word and the tail: the tail is put back.
+        "msg-commit-then-die" => {
+            use std::os::unix::fs::FileExt;
+            let ring = MessageRing::attach(&name, Duration::from_secs(5)).unwrap();
+            let mut tx = ring.sender().unwrap();
+            tx.send(1, b"first").unwrap();
+            tx.send(2, b"second").unwrap();
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(shm::resolve_name(&name).unwrap())
+                .unwrap();
+            // The producer's tail is the first word of the line at 0x80.
+            file.write_at(&16u64.to_ne_bytes(), 0x80).unwrap();
+            // No destructors: the sender neither closes the ring nor lets go.
+            std::process::exit(0);
+        }
         other => panic!("unknown child role {other}"),
     }
 }
@@ -148,6 +165,39 @@ fn killing_the_producer_mid_stream_leaves_only_whole_messages() {
         assert!(!ring.is_closed(), "a killed producer closes nothing");
     }
     assert!(next > 0);
+}
+
+#[test]
+fn a_sender_dead_between_commit_and_tail_loses_nothing_and_is_replaced() {
+    let name = format!("ringcore-commit-die-{}", std::process::id());
+    let _c = Cleanup(name.clone());
+    let ring = MessageRing::create(Some(&name), 12).unwrap();
+    let mut rx = ring.receiver().unwrap();
+    assert!(spawn("msg-commit-then-die", &name)
+        .wait()
+        .unwrap()
+        .success());
+    // The second message is committed though the tail never counted it.
+    for want in [&b"first"[..], b"second"] {
+        assert_eq!(rx.try_recv().unwrap().payload(), want);
+    }
+    assert!(matches!(rx.try_recv(), Err(Error::Empty)));
+    assert_eq!((rx.pending_bytes(), ring.len()), (0, 0));
+    // Waiting sleeps (no busy loop, no Corrupt) until its timeout.
+    let t = Instant::now();
+    let wait = WaitStrategy::TimedBlocking {
+        timeout: Duration::from_millis(30),
+    };
+    assert!(matches!(rx.recv_blocking(wait), Err(Error::TimedOut)));
+    assert!(t.elapsed() >= Duration::from_millis(30));
+    // A new sender moves the tail over the committed record and goes on.
+    let mut tx = ring.sender().unwrap();
+    assert_eq!(ring.len(), 0);
+    tx.send(3, b"third").unwrap();
+    let m = rx.try_recv().unwrap();
+    assert_eq!((m.msg_type(), m.payload()), (3, &b"third"[..]));
+    drop(m);
+    assert_eq!(ring.len(), 0);
 }
 
 #[test]

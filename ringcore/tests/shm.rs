@@ -247,12 +247,12 @@ fn message_ring_wraps_with_padding_and_checks_sizes() {
     let ring = MessageRing::create(None, 12).unwrap(); // 4096 bytes
     let mut tx = ring.sender().unwrap();
     let mut rx = ring.receiver().unwrap();
-    assert_eq!(ring.max_message(), 4088);
+    assert_eq!(ring.max_message(), 4080);
     assert!(matches!(
         tx.try_claim(4089),
         Err(Error::TooLarge {
             len: 4089,
-            max: 4088
+            max: 4080
         })
     ));
     // Sizes that do not divide the ring force padding records at the wrap.
@@ -355,8 +355,8 @@ fn message_ring_refuses_scribbled_records() {
         .err()
         .unwrap();
     assert!(matches!(e, Error::Corrupt(_)), "{e}");
-    // Put it back: the ring recovers.
-    file.write_at(&40u32.to_ne_bytes(), 512).unwrap();
+    // Put it back (the commit word is length + 1): the ring recovers.
+    file.write_at(&41u32.to_ne_bytes(), 512).unwrap();
     assert_eq!(rx.try_recv().unwrap().payload(), &[1u8; 40]);
 }
 
@@ -394,11 +394,11 @@ fn a_hostile_peer_scribbling_in_a_loop_never_crashes_the_reader() {
             sfile.write_at(&next().to_ne_bytes(), at).unwrap();
         }
         match rx.try_recv() {
-            Ok(m) => assert!(m.payload().len() <= 4088),
+            Ok(m) => assert!(m.payload().len() <= 4080),
             Err(Error::Corrupt(_)) => corrupt += 1,
             Err(_) => {}
         }
-        let _ = rx.recv_batch(8, |_, p| assert!(p.len() <= 4088));
+        let _ = rx.recv_batch(8, |_, p| assert!(p.len() <= 4080));
         match srx.try_recv() {
             Ok(_) | Err(Error::Empty) | Err(Error::Closed) => {}
             Err(Error::Corrupt(_)) => corrupt += 1,
@@ -464,7 +464,7 @@ fn hostile_scribbling_never_crashes_producers_blocking_calls_or_the_pool() {
                 tx.send_blocking(7, &[2u8; 300], brief).err(),
                 tx.try_claim(64).map(|b| b.fill(3)).err(),
                 rx.recv_blocking(brief)
-                    .map(|m| assert!(m.payload().len() <= 4088))
+                    .map(|m| assert!(m.payload().len() <= 4080))
                     .err(),
                 stx.send_one_blocking(round, brief).err().map(|e| e.reason),
                 srx.recv_blocking(brief).err(),

@@ -74,7 +74,7 @@ static void test_bad_files(void) {
 static void test_message_ring_and_fd_passing(void) {
     rmpsc_msg_ring_t *ring, *other;
     CHECK(rmpsc_msg_ring_create(NULL, 4096, &ring) == RMPSC_OK); /* anonymous memfd */
-    CHECK(rmpsc_msg_ring_max_message(ring) == 4088);
+    CHECK(rmpsc_msg_ring_max_message(ring) == 4080);
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
     CHECK(rmpsc_fd_send(sv[0], rmpsc_msg_ring_fd(ring)) == RMPSC_OK);

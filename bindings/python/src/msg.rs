@@ -25,7 +25,7 @@ pub(crate) struct MessageRing {
 impl MessageRing {
     /// Creates a ring of `capacity` bytes (a power of two, at least 4096),
     /// named (a file; bare names go under /dev/shm) or anonymous (a memfd
-    /// shared through `fileno()`). The largest message is capacity - 8 bytes.
+    /// shared through `fileno()`). The largest message is capacity - 16 bytes.
     #[staticmethod]
     #[pyo3(signature = (name = None, capacity = 1 << 20))]
     fn create(py: Python<'_>, name: Option<&str>, capacity: usize) -> PyResult<Self> {

@@ -160,7 +160,7 @@ impl ClaimCore<'_> {
     /// Sleeps until something may be unclaimed, the ring closes, or `timeout`.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         let claim = self.state.claim.load(Ordering::Acquire);
-        self.raw.park_consumer(claim, timeout);
+        self.raw.park_consumer(claim, false, timeout);
     }
 
     /// Why nothing could be claimed: `Empty`, `Closed` (closed and drained), `Corrupt`.

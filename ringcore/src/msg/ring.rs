@@ -5,25 +5,35 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       4     len    payload length in bytes
-//! 4       4     type   user message type; 0xffff_ffff marks a padding record
+//! 0       4     commit  payload length + 1, stored last (Release); 0 = not yet written
+//! 4       4     type    user message type; 0xffff_ffff marks a padding record
 //! 8       len   payload
 //! 8+len   0..7  zero padding up to a multiple of 8
 //! ```
 //!
 //! Records are 8-byte aligned and never split across the end of the byte
 //! ring: when a record does not fit before the end, the producer first
-//! publishes a padding record covering the rest of the ring. A record
-//! becomes visible with the tail's Release store, after its header and
-//! payload were written, so a reader never sees half a record, and a
-//! producer that dies between claim and commit leaves nothing behind.
+//! commits a padding record covering the rest of the ring.
 //!
-//! The largest payload is `capacity - 8` bytes. A reader checks every length
-//! and type it reads against what the producer published and the end of the
-//! ring, and reports `Corrupt` instead of following a bad one.
+//! A record is published by its commit word: the producer writes type and
+//! payload, zeroes the commit word of the *next* record position, then
+//! stores this record's commit word with Release, and only then the tail.
+//! The receiver polls the commit word at its head, so a message costs it
+//! one cache-line transfer (the record's), not two (tail and record), and
+//! it never sees half a record: a word still zero means "not yet", and the
+//! zero stored ahead guarantees that stale bytes of an older lap are never
+//! taken for a commit. The tail still counts the bytes for `len`, for the
+//! producer's successor and for futex waits. For that zero the producer
+//! keeps 8 bytes free beyond its records, so the largest payload is
+//! `capacity - 16` bytes. A batch publishes its first record's commit word
+//! last, so a receiver sees the whole batch at once.
+//!
+//! A reader checks every length and type it reads against the end of the
+//! ring and the ring's capacity, and reports `Corrupt` instead of following
+//! a bad one.
 
 use crate::error::{Error, Result};
-use crate::ring::raw::{prefetch_read, ConsumerCursor, ProducerCursor, RawRing};
+use crate::ring::raw::{ConsumerCursor, ProducerCursor, RawRing};
 use crate::ring::typed::Owner;
 use crate::ring::RingObserver;
 use crate::shm::layout::{Geometry, Kind};
@@ -35,12 +45,25 @@ use std::time::Duration;
 
 /// Bytes of a record header.
 pub const RECORD_HEADER: usize = 8;
+/// Bytes the producer keeps free after its records: the zeroed commit word
+/// of the next record.
+const SLACK: usize = 8;
 const PAD: u32 = u32::MAX;
 /// Smallest byte ring: 4 KiB.
 const MIN_RING_BITS: u8 = 12;
 
 fn record_len(payload: usize) -> usize {
     (RECORD_HEADER + payload).div_ceil(8) * 8
+}
+
+/// Largest payload of a ring of `capacity` bytes.
+fn max_payload(capacity: usize) -> usize {
+    capacity - RECORD_HEADER - SLACK
+}
+
+/// The commit word of a record of `len` payload bytes: never 0.
+fn commit_word(len: usize) -> u32 {
+    len as u32 + 1
 }
 
 /// A ring of variable-size byte messages in shared memory.
@@ -112,9 +135,9 @@ impl MessageRing {
         1 << self.mapped.geometry.ring_bits
     }
 
-    /// Largest payload a message may have: capacity - 8 bytes.
+    /// Largest payload a message may have: capacity - 16 bytes.
     pub fn max_message(&self) -> usize {
-        self.capacity() - RECORD_HEADER
+        max_payload(self.capacity())
     }
 
     /// Takes the sending side (`Busy` while a live process holds it).
@@ -151,6 +174,80 @@ fn word(raw: &RawRing, index: usize) -> &AtomicU32 {
     unsafe { &*raw.slot_ptr(index).cast::<AtomicU32>() }
 }
 
+/// A committed record, as a reader checked it.
+struct Record {
+    /// Byte index of its header.
+    index: usize,
+    /// Its type; [`PAD`] for padding.
+    msg_type: u32,
+    /// Payload bytes.
+    len: usize,
+    /// Bytes it occupies: the record, or the rest of the ring for padding.
+    span: usize,
+}
+
+/// The record at position `pos`, `None` while its commit word is 0;
+/// `Corrupt` for a place, length or type that cannot be right.
+fn record_at(raw: &RawRing, pos: u64) -> Result<Option<Record>> {
+    let (index, to_end) = raw.contiguous(pos);
+    if index % 8 != 0 {
+        return Err(Error::Corrupt(format!(
+            "message ring position {pos} is not 8-byte aligned"
+        )));
+    }
+    // Acquire pairs with the commit word's Release store: type and payload
+    // were written before it.
+    let commit = word(raw, index).load(Ordering::Acquire);
+    if commit == 0 {
+        return Ok(None);
+    }
+    let len = (commit - 1) as usize;
+    let msg_type = word(raw, index + 4).load(Ordering::Relaxed);
+    let span = if msg_type == PAD {
+        // Padding ends the ring after some record, so never starts it.
+        if RECORD_HEADER + len != to_end || index == 0 {
+            return Err(Error::Corrupt(format!(
+                "padding record of {len} bytes at {index} does not end the ring"
+            )));
+        }
+        to_end
+    } else {
+        if len > max_payload(raw.capacity()) || record_len(len) > to_end {
+            return Err(Error::Corrupt(format!(
+                "record at {index} claims {len} bytes, {to_end} are left before the end"
+            )));
+        }
+        record_len(len)
+    };
+    Ok(Some(Record {
+        index,
+        msg_type,
+        len,
+        span,
+    }))
+}
+
+/// Takes over a sending side: a sender that died between storing commit
+/// words and the tail left whole records past the tail (which the receiver
+/// may have read already), so move the tail over them first.
+fn recover_tail(raw: &RawRing) -> Result<()> {
+    let idx = raw.indices();
+    let start = idx.producer.tail.load(Ordering::Acquire);
+    let mut tail = start;
+    while let Some(r) = record_at(raw, tail)? {
+        tail = tail.wrapping_add(r.span as u64);
+        if tail.wrapping_sub(start) > raw.capacity() as u64 {
+            return Err(Error::Corrupt(
+                "committed records past the tail run over a ring's worth".into(),
+            ));
+        }
+    }
+    if tail != start {
+        raw.store_tail(tail);
+    }
+    Ok(())
+}
+
 /// The sending end of a [`MessageRing`]. `Send`, not `Clone`.
 pub struct MessageSender {
     cur: ProducerCursor,
@@ -164,6 +261,7 @@ unsafe impl Send for MessageSender {}
 
 impl MessageSender {
     pub(crate) fn new(raw: RawRing, owner: Owner) -> Result<Self> {
+        recover_tail(&raw)?;
         Ok(MessageSender {
             cur: ProducerCursor::new(raw)?,
             claim: None,
@@ -171,9 +269,22 @@ impl MessageSender {
         })
     }
 
-    /// Largest payload: capacity - 8 bytes.
+    /// Largest payload: capacity - 16 bytes.
     pub fn max_message(&self) -> usize {
-        self.cur.capacity() - RECORD_HEADER
+        max_payload(self.cur.capacity())
+    }
+
+    /// Publishes `bytes` of records written after the tail, the first at
+    /// `first` with commit word `commit` (every later one complete already):
+    /// zeroes the commit word after them, stores the first one's (Release:
+    /// the rest becomes visible with it), then the tail.
+    fn publish(&mut self, first: usize, commit: u32, bytes: usize) {
+        let (next, _) = self
+            .cur
+            .contiguous(self.cur.tail().wrapping_add(bytes as u64));
+        word(&self.cur, next).store(0, Ordering::Relaxed);
+        word(&self.cur, first).store(commit, Ordering::Release);
+        self.cur.publish(bytes);
     }
 
     /// Claims room for a `len`-byte payload and returns it for writing in
@@ -194,14 +305,13 @@ impl MessageSender {
         if rec > to_end {
             // Pad to the end first (publishing the padding makes progress
             // even when the record does not fit yet).
-            if self.cur.free(to_end)? < to_end {
+            if self.cur.free(to_end + SLACK)? < to_end + SLACK {
                 return Err(Error::Full);
             }
-            word(&self.cur, index).store((to_end - RECORD_HEADER) as u32, Ordering::Relaxed);
             word(&self.cur, index + 4).store(PAD, Ordering::Relaxed);
-            self.cur.publish(to_end);
+            self.publish(index, commit_word(to_end - RECORD_HEADER), to_end);
         }
-        if self.cur.free(rec)? < rec {
+        if self.cur.free(rec + SLACK)? < rec + SLACK {
             return Err(Error::Full);
         }
         let (index, _) = self.cur.contiguous(self.cur.tail());
@@ -237,10 +347,8 @@ impl MessageSender {
             )));
         }
         self.claim = None;
-        word(&self.cur, index).store(len as u32, Ordering::Relaxed);
         word(&self.cur, index + 4).store(msg_type, Ordering::Relaxed);
-        // The tail's Release store in publish makes header and payload visible.
-        self.cur.publish(record_len(len));
+        self.publish(index, commit_word(len), record_len(len));
         Ok(())
     }
 
@@ -255,10 +363,10 @@ impl MessageSender {
         self.commit(msg_type)
     }
 
-    /// Sends as many of `messages` as fit now, publishing them all with one
-    /// tail update (one cache-line transfer for the batch); returns how
-    /// many were sent (0 when full). A message above the maximum ends the
-    /// batch; it is `TooLarge` when it comes first.
+    /// Sends as many of `messages` as fit now, publishing them all at once
+    /// (the receiver sees the whole batch or none of it, and the tail moves
+    /// once); returns how many were sent (0 when full). A message above the
+    /// maximum ends the batch; it is `TooLarge` when it comes first.
     pub fn send_many<'a>(
         &mut self,
         messages: impl IntoIterator<Item = (u32, &'a [u8])>,
@@ -273,6 +381,16 @@ impl MessageSender {
         }
         let free = self.cur.free(usize::MAX)?;
         let (mut pending, mut sent) = (0usize, 0usize);
+        // The first record's header index and commit word, stored last.
+        let mut first = None;
+        let mut header = |index: usize, commit: u32, msg_type: u32| {
+            word(&self.cur, index + 4).store(msg_type, Ordering::Relaxed);
+            match first {
+                None => first = Some((index, commit)),
+                // Unreachable for the receiver until the first commit word.
+                Some(_) => word(&self.cur, index).store(commit, Ordering::Relaxed),
+            }
+        };
         for (msg_type, payload) in messages {
             if payload.len() > self.max_message() || msg_type == PAD {
                 if sent == 0 {
@@ -292,16 +410,14 @@ impl MessageSender {
                 .cur
                 .contiguous(self.cur.tail().wrapping_add(pending as u64));
             let pad = if rec > to_end { to_end } else { 0 };
-            if pending + pad + rec > free {
+            if pending + pad + rec + SLACK > free {
                 break;
             }
             if pad > 0 {
-                word(&self.cur, index).store((pad - RECORD_HEADER) as u32, Ordering::Relaxed);
-                word(&self.cur, index + 4).store(PAD, Ordering::Relaxed);
+                header(index, commit_word(pad - RECORD_HEADER), PAD);
                 index = 0;
             }
-            word(&self.cur, index).store(payload.len() as u32, Ordering::Relaxed);
-            word(&self.cur, index + 4).store(msg_type, Ordering::Relaxed);
+            header(index, commit_word(payload.len()), msg_type);
             // SAFETY: `rec` free bytes at `index` (checked against `free`,
             // never past the end); only the producer writes them until publish.
             unsafe {
@@ -314,8 +430,8 @@ impl MessageSender {
             pending += pad + rec;
             sent += 1;
         }
-        if pending > 0 {
-            self.cur.publish(pending);
+        if let Some((index, commit)) = first {
+            self.publish(index, commit, pending);
         }
         Ok(sent)
     }
@@ -336,7 +452,7 @@ impl MessageSender {
             // Worst case the record needs its own size plus the padding of
             // the rest of the ring; waiting for its own size is enough to retry.
             self.cur
-                .wait_for_free(record_len(payload.len()), &mut waiter, None)?;
+                .wait_for_free(record_len(payload.len()) + SLACK, &mut waiter, None)?;
         }
     }
 
@@ -413,8 +529,11 @@ impl Drop for Message<'_> {
 
 impl MessageReceiver {
     pub(crate) fn new(raw: RawRing, owner: Owner) -> Result<Self> {
+        let mut cur = ConsumerCursor::new(raw)?;
+        // It reads commit words, so it may be ahead of the stored tail.
+        cur.leads = true;
         Ok(MessageReceiver {
-            cur: ConsumerCursor::new(raw)?,
+            cur,
             peeked: 0,
             _owner: owner,
         })
@@ -430,50 +549,31 @@ impl MessageReceiver {
                 "the previous message was not released".into(),
             ));
         }
+        // At most twice: padding moves the head to index 0, where no
+        // padding can be.
         loop {
-            let avail = self.cur.available(RECORD_HEADER)?;
-            if avail == 0 {
-                // Start fetching the line the next record lands on while the
-                // caller polls: a round trip then overlaps the two cache-line
-                // transfers (published tail and record) instead of adding them.
-                let (index, _) = self.cur.contiguous(self.cur.head());
-                prefetch_read(self.cur.slot_ptr(index));
+            let Some(r) = record_at(&self.cur, self.cur.head())? else {
                 return Err(self.cur.empty_reason());
-            }
-            let head = self.cur.head();
-            let (index, to_end) = self.cur.contiguous(head);
-            if avail % 8 != 0 || index % 8 != 0 {
-                return Err(Error::Corrupt(format!(
-                    "message ring positions are not 8-byte aligned (head {head}, {avail} bytes readable)"
-                )));
-            }
-            let len = word(&self.cur, index).load(Ordering::Relaxed) as usize;
-            let msg_type = word(&self.cur, index + 4).load(Ordering::Relaxed);
-            if msg_type == PAD {
-                if RECORD_HEADER + len != to_end || to_end > avail {
-                    return Err(Error::Corrupt(format!(
-                        "padding record of {len} bytes at {index} does not end the ring"
-                    )));
-                }
-                self.cur.release(to_end);
+            };
+            if r.msg_type == PAD {
+                self.cur.release(r.span);
                 continue;
             }
-            let rec = record_len(len);
-            if len > self.cur.capacity() - RECORD_HEADER || rec > to_end || rec > avail {
-                return Err(Error::Corrupt(format!(
-                    "record at {index} claims {len} bytes, {avail} are published, {to_end} before the end"
-                )));
-            }
-            self.peeked = rec;
-            return Ok((msg_type, self.cur.slot_ptr(index + RECORD_HEADER), len));
+            self.peeked = r.span;
+            return Ok((
+                r.msg_type,
+                self.cur.slot_ptr(r.index + RECORD_HEADER),
+                r.len,
+            ));
         }
     }
 
-    /// Whether the sender published anything not read yet; also true when
-    /// its position is garbage, so that the read which follows reports it.
+    /// Whether the sender committed anything not read yet; also true when
+    /// the head is garbage, so that the read which follows reports it.
     #[inline]
     pub(crate) fn has_news(&self) -> bool {
-        self.cur.raw.indices().producer.tail.load(Ordering::Acquire) != self.cur.head()
+        let (index, _) = self.cur.contiguous(self.cur.head());
+        index % 8 != 0 || word(&self.cur, index).load(Ordering::Relaxed) != 0
     }
 
     /// Forgets a [`peek`](Self::peek) without freeing the record: the next
@@ -529,19 +629,23 @@ impl MessageReceiver {
     pub fn peek_blocking(&mut self, strategy: WaitStrategy) -> Result<(u32, *const u8, usize)> {
         let mut waiter = Waiter::new(strategy);
         loop {
-            self.cur.wait_for_data(&mut waiter, None)?;
-            // What woke us may have been padding only: wait again then.
             match self.peek() {
-                Err(Error::Empty) => continue,
+                Err(Error::Empty) => {}
                 other => return other,
             }
+            // Sleeps until the tail moves: it is stored after the commit word.
+            waiter.wait_with(|left| self.cur.park(left))?;
         }
     }
 
-    /// Waits by `strategy` until something is readable. `Closed` once the
+    /// Waits by `strategy` until a message is readable. `Closed` once the
     /// ring is closed and drained.
     pub fn wait(&mut self, strategy: WaitStrategy) -> Result<()> {
-        self.cur.wait_for_data(&mut Waiter::new(strategy), None)
+        if self.peeked == 0 {
+            self.peek_blocking(strategy)?;
+            self.unpeek();
+        }
+        Ok(())
     }
 
     /// Calls `f(type, payload)` for up to `max` messages in place and frees
@@ -554,41 +658,34 @@ impl MessageReceiver {
                 "the previous message was not released".into(),
             ));
         }
-        let avail = self.cur.available(usize::MAX)?;
-        let mut used = 0;
-        let mut n = 0;
-        let mut failure = None;
-        while n < max && used < avail {
-            let pos = self.cur.head().wrapping_add(used as u64);
-            let (index, to_end) = self.cur.contiguous(pos);
-            let left = avail - used;
-            if left < RECORD_HEADER || left % 8 != 0 || index % 8 != 0 {
-                failure = Some(Error::Corrupt(format!("unaligned record at {index}")));
-                break;
-            }
-            let len = word(&self.cur, index).load(Ordering::Relaxed) as usize;
-            let msg_type = word(&self.cur, index + 4).load(Ordering::Relaxed);
-            if msg_type == PAD {
-                if RECORD_HEADER + len != to_end || to_end > left {
-                    failure = Some(Error::Corrupt(format!("bad padding record at {index}")));
+        let head = self.cur.head();
+        // An honest sender never has more than this unread.
+        let limit = self.cur.capacity() - SLACK;
+        let (mut used, mut n, mut failure) = (0usize, 0usize, None);
+        while n < max {
+            let r = match record_at(&self.cur, head.wrapping_add(used as u64)) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => {
+                    failure = Some(e);
                     break;
                 }
-                used += to_end;
-                continue;
-            }
-            let rec = record_len(len);
-            if len > self.cur.capacity() - RECORD_HEADER || rec > to_end || rec > left {
-                failure = Some(Error::Corrupt(format!(
-                    "record at {index} claims {len} bytes, {left} are published"
-                )));
+            };
+            if used + r.span > limit {
+                failure = Some(Error::Corrupt(
+                    "committed records run over a ring's worth".into(),
+                ));
                 break;
             }
-            // SAFETY: the record is published and checked to lie inside the ring.
+            used += r.span;
+            if r.msg_type == PAD {
+                continue;
+            }
+            // SAFETY: the record is committed and checked to lie inside the ring.
             let payload = unsafe {
-                std::slice::from_raw_parts(self.cur.slot_ptr(index + RECORD_HEADER), len)
+                std::slice::from_raw_parts(self.cur.slot_ptr(r.index + RECORD_HEADER), r.len)
             };
-            f(msg_type, payload);
-            used += rec;
+            f(r.msg_type, payload);
             n += 1;
         }
         if used > 0 {
@@ -596,7 +693,7 @@ impl MessageReceiver {
         }
         match failure {
             Some(e) if n == 0 => Err(e),
-            _ if n == 0 && avail == 0 => match self.cur.empty_reason() {
+            _ if n == 0 => match self.cur.empty_reason() {
                 Error::Empty => Ok(0),
                 e => Err(e),
             },

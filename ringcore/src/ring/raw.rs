@@ -223,7 +223,13 @@ impl RawRing {
         let idx = self.indices();
         let head = idx.consumer.head.load(Ordering::Acquire);
         let tail = idx.producer.tail.load(Ordering::Acquire);
-        tail.wrapping_sub(head).min(self.mask + 1) as usize
+        let cap = self.mask + 1;
+        match tail.wrapping_sub(head) {
+            used if used <= cap => used as usize,
+            // A message receiver ahead of a tail not stored yet.
+            _ if head.wrapping_sub(tail) <= cap => 0,
+            _ => cap as usize,
+        }
     }
 
     /// Whether either side closed the ring.
@@ -271,10 +277,17 @@ impl RawRing {
 
     /// Consumer at `head`: sleeps until data arrives, the ring closes,
     /// `timeout` passes, or a spurious wake-up. The caller re-checks and loops.
-    pub(crate) fn park_consumer(&self, head: u64, timeout: Option<Duration>) {
+    ///
+    /// With `leads` the consumer may be ahead of the published tail (see
+    /// [`ConsumerCursor::leads`]); a tail behind it then means nothing new.
+    pub(crate) fn park_consumer(&self, head: u64, leads: bool, timeout: Option<Duration>) {
         let idx = self.indices();
         let wake = &idx.wake;
-        let ready = || idx.producer.tail.load(Ordering::Acquire) != head || self.is_closed();
+        let ready = || {
+            let tail = idx.producer.tail.load(Ordering::Acquire);
+            (tail != head && !(leads && head.wrapping_sub(tail) <= self.mask + 1))
+                || self.is_closed()
+        };
         park(
             &wake.data_seq,
             &wake.consumer_waiters,
@@ -429,6 +442,11 @@ pub(crate) struct ConsumerCursor {
     pub(crate) raw: RawRing,
     head: u64,
     cached_tail: Cell<u64>,
+    /// The consumer learns of data from the slots themselves (the message
+    /// ring's commit words), so it may run ahead of a tail the producer has
+    /// not stored yet: a tail up to a capacity behind `head` then means
+    /// "nothing new" instead of corruption.
+    pub(crate) leads: bool,
 }
 
 impl std::ops::Deref for ConsumerCursor {
@@ -451,6 +469,7 @@ impl ConsumerCursor {
             raw,
             head,
             cached_tail: Cell::new(tail),
+            leads: false,
         })
     }
 
@@ -463,15 +482,28 @@ impl ConsumerCursor {
     /// Readable items, reloading `tail` only when the cached view shows fewer than `want`.
     #[inline]
     pub(crate) fn available(&self, want: usize) -> Result<usize, Corrupt> {
-        let avail = self.raw.fill(self.head, self.cached_tail.get())?;
-        if avail >= want {
-            return Ok(avail);
+        if let Ok(avail) = self.raw.fill(self.head, self.cached_tail.get()) {
+            if avail >= want {
+                return Ok(avail);
+            }
         }
         // Acquire pairs with the Release store of `tail` in `ProducerCursor::publish`.
         let tail = self.raw.indices().producer.tail.load(Ordering::Acquire);
-        let avail = self.raw.fill(self.head, tail)?;
+        let avail = self.readable(tail)?;
         self.cached_tail.set(tail);
         Ok(avail)
+    }
+
+    /// Readable slots when the producer's tail is `tail`.
+    #[inline]
+    fn readable(&self, tail: u64) -> Result<usize, Corrupt> {
+        self.raw.fill(self.head, tail).or_else(|c| {
+            if self.leads && self.head.wrapping_sub(tail) <= self.raw.capacity() as u64 {
+                Ok(0)
+            } else {
+                Err(c)
+            }
+        })
     }
 
     /// Hands `n` read slots back (at most what `available` reported) and
@@ -485,18 +517,18 @@ impl ConsumerCursor {
     /// Items in the ring as the consumer sees them now.
     pub(crate) fn len(&self) -> usize {
         let tail = self.raw.indices().producer.tail.load(Ordering::Acquire);
-        self.raw.fill(self.head, tail).unwrap_or(0)
+        self.readable(tail).unwrap_or(0)
     }
 
     /// Re-reads the producer's position and checks it against ours.
     pub(crate) fn validate(&self) -> Result<(), Corrupt> {
         let tail = self.raw.indices().producer.tail.load(Ordering::Acquire);
-        self.raw.fill(self.head, tail).map(|_| ())
+        self.readable(tail).map(|_| ())
     }
 
     /// Sleeps until data may be readable (see [`RawRing::park_consumer`]).
     pub(crate) fn park(&self, timeout: Option<Duration>) {
-        self.raw.park_consumer(self.head, timeout);
+        self.raw.park_consumer(self.head, self.leads, timeout);
     }
 
     /// Copies up to `n` slots out of the ring into `dst` and releases them
