@@ -26,7 +26,8 @@
 //! producer's successor and for futex waits. For that zero the producer
 //! keeps 8 bytes free beyond its records, so the largest payload is
 //! `capacity - 16` bytes. A batch publishes its first record's commit word
-//! last, so a receiver sees the whole batch at once.
+//! last, so a receiver sees the whole batch at once. `make loom` checks the
+//! protocol (a model over the real cursors, in `ring::loom_models`).
 //!
 //! A reader checks every length and type it reads against the end of the
 //! ring and the ring's capacity, and reports `Corrupt` instead of following
