@@ -386,7 +386,10 @@ impl SlotConsumer {
             )));
         }
         match self.recv_slots(out, 1)? {
-            0 => Err(Error::Empty),
+            0 => {
+                self.cur.prefetch_head();
+                Err(Error::Empty)
+            }
             _ => Ok(()),
         }
     }
