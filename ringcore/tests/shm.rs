@@ -523,3 +523,152 @@ fn a_shared_pool_is_seen_by_every_mapping() {
         "a pool is not a ring"
     );
 }
+
+/// The bytes of a segment, as a peer could copy and alter them.
+fn segment_bytes(fd: std::os::fd::BorrowedFd<'_>) -> Vec<u8> {
+    use std::os::fd::AsRawFd;
+    std::fs::read(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap()
+}
+
+/// A file holding `bytes`, opened for mapping.
+fn segment_file(bytes: &[u8]) -> std::os::fd::OwnedFd {
+    use std::io::Write;
+    let path = format!("/dev/shm/ringcore-mutant-{}", std::process::id());
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(bytes).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    f.into()
+}
+
+/// Attach and record parsing over thousands of corrupted copies of valid
+/// segments (random bytes in the header and the data, truncations): every
+/// call returns, with a value or an error; nothing crashes or loops.
+#[test]
+fn attach_and_reads_survive_thousands_of_corrupted_segments() {
+    let msgs = MessageRing::create(None, 12).unwrap();
+    {
+        let mut tx = msgs.sender().unwrap();
+        let mut rx = msgs.receiver().unwrap();
+        // Wrap twice, so padding and older laps are in the data; the last
+        // five messages stay unread.
+        for i in 0..60u32 {
+            tx.send(i, &vec![i as u8; (i as usize * 37) % 300]).unwrap();
+            if i < 55 {
+                drop(rx.try_recv().unwrap());
+            }
+        }
+    }
+    let slots = SharedRing::create_slots(None, 4, 8).unwrap();
+    {
+        let mut tx = slots.producer::<u64>().unwrap();
+        for i in 0..10 {
+            tx.send_one(i).unwrap();
+        }
+    }
+    let pool = BufferPool::create_shared(None, 256, 8).unwrap();
+    let h = pool.alloc().unwrap();
+    pool.write(h, &[9u8; 100]).unwrap();
+    let seeds = [
+        segment_bytes(msgs.fd()),
+        segment_bytes(slots.fd()),
+        segment_bytes(pool.segment().unwrap().fd()),
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut attached, mut refused, mut delivered) = (0, 0, 0);
+    for round in 0..3000 {
+        let kind = round % 3;
+        let mut bytes = seeds[kind].clone();
+        for _ in 0..1 + next() % 8 {
+            // Mostly the header and the index lines, sometimes the data.
+            let at = if next() % 4 == 0 {
+                next() as usize % bytes.len()
+            } else {
+                next() as usize % 512
+            };
+            bytes[at] = next() as u8;
+        }
+        if next() % 10 == 0 {
+            bytes.truncate(next() as usize % bytes.len());
+        }
+        let fd = segment_file(&bytes);
+        match kind {
+            0 => match MessageRing::from_fd(fd) {
+                Ok(ring) => {
+                    attached += 1;
+                    if let Ok(mut rx) = ring.receiver() {
+                        for _ in 0..70 {
+                            match rx.try_recv() {
+                                Ok(m) => {
+                                    assert!(m.payload().len() <= ring.max_message());
+                                    delivered += 1;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        let _ = rx.recv_batch(70, |_, p| assert!(p.len() <= 4080));
+                    }
+                    if let Ok(mut tx) = ring.sender() {
+                        for i in 0..20 {
+                            let _ = tx.send(i, &[1u8; 200]);
+                        }
+                    }
+                }
+                Err(_) => refused += 1,
+            },
+            1 => match SharedRing::from_fd(fd, None) {
+                Ok(ring) => {
+                    attached += 1;
+                    if let Ok(mut rx) = ring.consumer::<u64>() {
+                        for _ in 0..20 {
+                            if rx.try_recv().is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    if let Ok(mut tx) = ring.producer::<u64>() {
+                        for i in 0..20 {
+                            let _ = tx.send_one(i);
+                        }
+                    }
+                }
+                Err(_) => refused += 1,
+            },
+            _ => match BufferPool::from_fd(fd) {
+                Ok(pool) => {
+                    attached += 1;
+                    let mut out = vec![0u8; pool.slab_size()];
+                    for raw in [h.raw(), next() as u32, 0, u32::MAX] {
+                        let _ = pool.read_into(ringcore::Handle::from_raw(raw), &mut out);
+                    }
+                    for _ in 0..10 {
+                        match pool.try_alloc() {
+                            Ok(Some(h)) => {
+                                let _ = pool.write(h, &[3u8; 64]);
+                                let _ = pool.free(h);
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+                Err(_) => refused += 1,
+            },
+        }
+    }
+    // Both outcomes happen: the mutations are neither all fatal nor all harmless.
+    assert!(
+        attached > 100 && refused > 100 && delivered > 100,
+        "{attached} attached, {refused} refused, {delivered} messages read"
+    );
+}
