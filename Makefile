@@ -23,7 +23,7 @@ PY       := $(VENV)/bin/python
 C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/shm_peer_cpp $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
 C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/shm_peer_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
 
-.PHONY: all lib c python header test test-rust test-c test-python lint demo bench bench-iceoryx2 loom miri install install-check clean
+.PHONY: all lib c python header test test-rust test-c test-python lint demo bench bench-iceoryx2 loom miri fuzz install install-check clean
 
 all: lib c python
 
@@ -158,6 +158,14 @@ miri:
 	# need files, sockets and processes, which Miri does not model.
 	MIRIFLAGS="-Zmiri-strict-provenance" $(CARGO) +nightly miri test -p ringcore --lib -- ring:: metrics:: numa::
 	MIRIFLAGS="-Zmiri-strict-provenance" $(CARGO) +nightly miri test -p ringcore --test spsc_threads --test pool --test mpsc --test spmc_mpmc
+
+# Coverage-guided fuzzing of segment attach and record parsing (nightly and
+# cargo-fuzz: `cargo install cargo-fuzz`), seeded with valid segments.
+FUZZ_SECONDS ?= 120
+FUZZ_CORPUS := $(abspath $(BUILD)/fuzz-corpus)
+fuzz:
+	RINGCORE_FUZZ_SEEDS=$(FUZZ_CORPUS) $(CARGO) test -p ringcore --test shm -- --ignored write_fuzz_seeds
+	cd fuzz && $(CARGO) +nightly fuzz run segment $(FUZZ_CORPUS) -- -max_total_time=$(FUZZ_SECONDS)
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

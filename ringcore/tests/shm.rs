@@ -8,6 +8,9 @@ use ringcore::{BufferPool, Error, WaitStrategy};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+#[path = "support/mutant.rs"]
+mod mutant;
+
 fn name(tag: &str) -> String {
     format!("ringcore-test-{tag}-{}", std::process::id())
 }
@@ -530,27 +533,9 @@ fn segment_bytes(fd: std::os::fd::BorrowedFd<'_>) -> Vec<u8> {
     std::fs::read(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap()
 }
 
-/// A file holding `bytes`, opened for mapping.
-fn segment_file(bytes: &[u8]) -> std::os::fd::OwnedFd {
-    use std::io::Write;
-    let path = format!("/dev/shm/ringcore-mutant-{}", std::process::id());
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    f.write_all(bytes).unwrap();
-    std::fs::remove_file(&path).unwrap();
-    f.into()
-}
-
-/// Attach and record parsing over thousands of corrupted copies of valid
-/// segments (random bytes in the header and the data, truncations): every
-/// call returns, with a value or an error; nothing crashes or loops.
-#[test]
-fn attach_and_reads_survive_thousands_of_corrupted_segments() {
+/// Valid segments with content (message ring, slot ring, pool, in
+/// `mutant::exercise`'s kind order) and a live pool handle in the last.
+fn valid_segments() -> ([Vec<u8>; 3], u32) {
     let msgs = MessageRing::create(None, 12).unwrap();
     {
         let mut tx = msgs.sender().unwrap();
@@ -574,11 +559,36 @@ fn attach_and_reads_survive_thousands_of_corrupted_segments() {
     let pool = BufferPool::create_shared(None, 256, 8).unwrap();
     let h = pool.alloc().unwrap();
     pool.write(h, &[9u8; 100]).unwrap();
-    let seeds = [
+    let segments = [
         segment_bytes(msgs.fd()),
         segment_bytes(slots.fd()),
         segment_bytes(pool.segment().unwrap().fd()),
     ];
+    (segments, h.raw())
+}
+
+/// Seeds for the fuzz target (`make fuzz` runs it): the valid segments in
+/// its input format, under `$RINGCORE_FUZZ_SEEDS`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let dir = std::env::var("RINGCORE_FUZZ_SEEDS").expect("RINGCORE_FUZZ_SEEDS");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (segments, handle) = valid_segments();
+    for (kind, bytes) in segments.iter().enumerate() {
+        let mut input = vec![kind as u8];
+        input.extend(handle.to_le_bytes());
+        input.extend(bytes);
+        std::fs::write(format!("{dir}/valid-{kind}"), input).unwrap();
+    }
+}
+
+/// Attach and record parsing over thousands of corrupted copies of valid
+/// segments (random bytes in the header and the data, truncations): every
+/// call returns, with a value or an error; nothing crashes or loops.
+#[test]
+fn attach_and_reads_survive_thousands_of_corrupted_segments() {
+    let (seeds, handle) = valid_segments();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -586,6 +596,8 @@ fn attach_and_reads_survive_thousands_of_corrupted_segments() {
         seed ^= seed << 17;
         seed
     };
+    let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let fds_before = open_fds();
     let (mut attached, mut refused, mut delivered) = (0, 0, 0);
     for round in 0..3000 {
         let kind = round % 3;
@@ -602,73 +614,25 @@ fn attach_and_reads_survive_thousands_of_corrupted_segments() {
         if next() % 10 == 0 {
             bytes.truncate(next() as usize % bytes.len());
         }
-        let fd = segment_file(&bytes);
-        match kind {
-            0 => match MessageRing::from_fd(fd) {
-                Ok(ring) => {
-                    attached += 1;
-                    if let Ok(mut rx) = ring.receiver() {
-                        for _ in 0..70 {
-                            match rx.try_recv() {
-                                Ok(m) => {
-                                    assert!(m.payload().len() <= ring.max_message());
-                                    delivered += 1;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        let _ = rx.recv_batch(70, |_, p| assert!(p.len() <= 4080));
-                    }
-                    if let Ok(mut tx) = ring.sender() {
-                        for i in 0..20 {
-                            let _ = tx.send(i, &[1u8; 200]);
-                        }
-                    }
-                }
-                Err(_) => refused += 1,
-            },
-            1 => match SharedRing::from_fd(fd, None) {
-                Ok(ring) => {
-                    attached += 1;
-                    if let Ok(mut rx) = ring.consumer::<u64>() {
-                        for _ in 0..20 {
-                            if rx.try_recv().is_err() {
-                                break;
-                            }
-                        }
-                    }
-                    if let Ok(mut tx) = ring.producer::<u64>() {
-                        for i in 0..20 {
-                            let _ = tx.send_one(i);
-                        }
-                    }
-                }
-                Err(_) => refused += 1,
-            },
-            _ => match BufferPool::from_fd(fd) {
-                Ok(pool) => {
-                    attached += 1;
-                    let mut out = vec![0u8; pool.slab_size()];
-                    for raw in [h.raw(), next() as u32, 0, u32::MAX] {
-                        let _ = pool.read_into(ringcore::Handle::from_raw(raw), &mut out);
-                    }
-                    for _ in 0..10 {
-                        match pool.try_alloc() {
-                            Ok(Some(h)) => {
-                                let _ = pool.write(h, &[3u8; 64]);
-                                let _ = pool.free(h);
-                            }
-                            _ => break,
-                        }
-                    }
-                }
-                Err(_) => refused += 1,
-            },
+        let probe = if next() % 2 == 0 {
+            handle
+        } else {
+            next() as u32
+        };
+        let out = mutant::exercise(kind as u8, mutant::segment_file(&bytes), probe);
+        if out.attached {
+            attached += 1;
+        } else {
+            refused += 1;
         }
+        delivered += out.delivered;
     }
     // Both outcomes happen: the mutations are neither all fatal nor all harmless.
     assert!(
         attached > 100 && refused > 100 && delivered > 100,
         "{attached} attached, {refused} refused, {delivered} messages read"
     );
+    // Every mapping and descriptor went away with its handles (other tests
+    // of this binary may hold a few meanwhile).
+    assert!(open_fds() < fds_before + 20, "descriptors leak");
 }
