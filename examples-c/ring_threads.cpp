@@ -78,5 +78,7 @@ int main(int argc, char **argv) {
         if (e.code() != RMPSC_EINVAL) return 1;
     }
     ringmpsc::Ring<Tick> moved = std::move(ring); // move-only
-    return moved.is_closed() ? 0 : 1;
+    if (!moved.is_closed()) return 1;
+    moved.reset(); // drained, reopened: ready for another run
+    return moved.is_closed() || moved.size() != 0 ? 1 : 0;
 }

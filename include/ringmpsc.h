@@ -982,6 +982,13 @@ size_t rmpsc_ring_available_capacity(const rmpsc_ring_t *ring);
 // blocked threads wake up. Thread-safe.
 int rmpsc_ring_close(rmpsc_ring_t *ring);
 
+// Puts an in-process ring back to its initial state: drops what is left
+// in it, forgets a pending reservation, reopens it if closed and zeroes
+// its metrics. Takes both sides, so it fails with RMPSC_EBUSY while either
+// is in use on another thread; RMPSC_EINVAL for one side of a shared ring
+// (a reset needs both).
+int rmpsc_ring_reset(rmpsc_ring_t *ring);
+
 // 1 if the ring is closed, 0 if not (or NULL). Thread-safe.
 bool rmpsc_ring_is_closed(const rmpsc_ring_t *ring);
 

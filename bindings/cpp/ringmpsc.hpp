@@ -160,6 +160,12 @@ template <typename T> class Ring {
     /// Frees `n` items read through readable().
     void advance(std::size_t n) { detail::check(rmpsc_ring_advance(ring_.get(), n), "rmpsc_ring_advance"); }
 
+    // ---- both sides ----
+
+    /// Back to the initial state: drops what is left, reopens (both sides
+    /// of an in-process ring; throws while either is in use).
+    void reset() { detail::check(rmpsc_ring_reset(ring_.get()), "rmpsc_ring_reset"); }
+
     // ---- either side / any thread ----
 
     std::size_t size() const { return rmpsc_ring_len(ring_.get()); }

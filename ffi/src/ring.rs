@@ -378,6 +378,20 @@ pub extern "C" fn rmpsc_ring_close(ring: *mut rmpsc_ring_t) -> c_int {
     })
 }
 
+/// Puts an in-process ring back to its initial state: drops what is left
+/// in it, forgets a pending reservation, reopens it if closed and zeroes
+/// its metrics. Takes both sides, so it fails with RMPSC_EBUSY while either
+/// is in use on another thread; RMPSC_EINVAL for one side of a shared ring
+/// (a reset needs both).
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_reset(ring: *mut rmpsc_ring_t) -> c_int {
+    call(|| {
+        let r = self::ring(ring)?;
+        r.producer()?
+            .enter(|p| r.consumer()?.enter(|c| SlotRing::reset(p, c)))
+    })
+}
+
 /// 1 if the ring is closed, 0 if not (or NULL). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_is_closed(ring: *const rmpsc_ring_t) -> bool {

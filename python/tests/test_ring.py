@@ -94,6 +94,17 @@ def test_close_drains_then_raises_closed():
         ring.recv_many()
 
 
+def test_reset_empties_and_reopens():
+    ring = Ring(4, item_size=1)
+    ring.send_many([b"a", b"b", b"c"])
+    ring.close()
+    ring.reset()
+    assert len(ring) == 0 and not ring.closed
+    assert ring.send_many([b"1", b"2", b"3", b"4"]) == 4  # a full lap
+    assert not ring.try_send(b"5")
+    assert ring.recv_many() == [b"1", b"2", b"3", b"4"]
+
+
 def test_context_manager_and_iteration():
     with Ring(8, item_size=2) as ring:
         ring.send_many([b"ab", b"cd"])
@@ -159,6 +170,8 @@ def test_a_second_thread_on_a_busy_side_gets_busy():
     time.sleep(0.1)  # the reader now waits inside the consumer side
     with pytest.raises(Busy):
         ring.try_recv()
+    with pytest.raises(Busy):
+        ring.reset()  # needs both sides
     ring.send(b"z")  # the producer side is free
     t.join()
     assert result == [b"z"]

@@ -198,6 +198,29 @@ impl RingMetrics {
         }
     }
 
+    /// Back to the state of `new` (for a ring reset: both sides are held,
+    /// so nobody counts meanwhile).
+    pub(crate) fn reset(&self) {
+        let (p, c) = (&self.producer, &self.consumer);
+        for counter in [
+            &p.sent,
+            &p.batches,
+            &p.spins,
+            &p.failures,
+            &p.wait_ns,
+            &c.received,
+            &c.batches,
+            &c.max_batch,
+            &c.latency_sum,
+            &c.latency_count,
+            &c.latency_max,
+            &c.wait_ns,
+        ] {
+            counter.0.store(0, Relaxed);
+        }
+        c.latency_min.0.store(u64::MAX, Relaxed);
+    }
+
     #[inline]
     pub(crate) fn on_commit(&self, n: usize) {
         if self.throughput {

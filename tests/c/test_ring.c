@@ -83,6 +83,18 @@ static void test_full_empty_closed(void) {
     CHECK(rmpsc_ring_try_recv(ring, &out) == RMPSC_ECLOSED);
     CHECK(rmpsc_ring_readable(ring, &readable, &count) == RMPSC_ECLOSED);
     CHECK(rmpsc_ring_recv_blocking(ring, buf, 1, -1, &got) == RMPSC_ECLOSED);
+
+    /* Reset: what is left goes, the ring reopens and takes a full lap. */
+    CHECK(rmpsc_ring_reset(NULL) == RMPSC_EINVAL);
+    CHECK(rmpsc_ring_reset(ring) == RMPSC_OK);
+    CHECK(!rmpsc_ring_is_closed(ring) && rmpsc_ring_len(ring) == 0);
+    CHECK(rmpsc_ring_send(ring, items, 6, &sent) == RMPSC_OK && sent == 4);
+    CHECK(rmpsc_ring_reserve(ring, 1, &slots, &count) == RMPSC_EFULL);
+    CHECK(rmpsc_ring_reset(ring) == RMPSC_OK);
+    CHECK(rmpsc_ring_len(ring) == 0);
+    CHECK(rmpsc_ring_send(ring, items + 4, 2, &sent) == RMPSC_OK && sent == 2);
+    CHECK(rmpsc_ring_recv(ring, buf, 8, &got) == RMPSC_OK);
+    CHECK(got == 2 && buf[0] == 5 && buf[1] == 6);
     rmpsc_ring_free(ring);
 }
 
@@ -102,6 +114,7 @@ static void test_busy_side_and_close_wakes(void) {
     uint64_t v;
     CHECK(rmpsc_ring_try_recv(ring, &v) == RMPSC_EBUSY);
     CHECK(strstr(rmpsc_last_error(), "consumer") != NULL);
+    CHECK(rmpsc_ring_reset(ring) == RMPSC_EBUSY); /* needs both sides */
     /* The producer side is free and a close wakes the sleeper. */
     CHECK(rmpsc_ring_close(ring) == RMPSC_OK);
     void *rc;

@@ -128,6 +128,16 @@ impl Ring {
         self.observer.close();
     }
 
+    /// Back to the initial state: drops what is left, forgets a pending
+    /// reservation and reopens the ring if it was closed. It needs both
+    /// sides: raises Busy while another thread is inside a send or receive,
+    /// ValueError on one side of a shared ring.
+    fn reset(&self, py: Python<'_>) -> PyResult<()> {
+        let mut p = self.producer(py)?;
+        let mut c = self.consumer(py)?;
+        SlotRing::reset(&mut p, &mut c).py_err(py)
+    }
+
     /// Sends one item if there is room; returns False when the ring is full.
     fn try_send(&self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<bool> {
         let item = Bytes::of(item)?;

@@ -175,6 +175,26 @@ impl<T: Send> Ring<T> {
         Self::new(Config::with_ring_bits(capacity.trailing_zeros() as u8))
     }
 
+    /// Puts the ring of `producer` and `consumer` back to its initial
+    /// state: drops the items still in it (each once), reopens it if it was
+    /// closed and zeroes its metrics. Holding both handles mutably is what
+    /// makes this safe: neither side can be in use meanwhile. `InvalidArgument`
+    /// when the two handles belong to different rings.
+    ///
+    /// ```
+    /// use ringcore::{Config, Ring};
+    /// let (mut tx, mut rx) = Ring::<String>::new(Config::with_ring_bits(4)).unwrap();
+    /// tx.send_one("left over".to_string()).unwrap();
+    /// rx.close();
+    /// Ring::reset(&mut tx, &mut rx).unwrap();
+    /// assert!(rx.is_empty() && !rx.is_closed());
+    /// tx.send_one("again".to_string()).unwrap();
+    /// assert_eq!(rx.try_recv().unwrap(), "again");
+    /// ```
+    pub fn reset(producer: &mut Producer<T>, consumer: &mut Consumer<T>) -> Result<()> {
+        producer.reset_with(consumer)
+    }
+
     /// Bytes of the slot array for `config`.
     pub fn buffer_memory(config: &Config) -> usize {
         config.capacity() * std::mem::size_of::<T>()

@@ -45,6 +45,7 @@
 //! exceed the capacity) before it is used: in shared memory the other side
 //! may be a crashed or hostile process.
 
+use crate::error::Error;
 use crate::sync::{park, wake_if_waiting, AtomicU32, AtomicU64, Ordering};
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -570,6 +571,33 @@ impl ConsumerCursor {
         self.release(n);
         Ok(n)
     }
+}
+
+/// `Err` unless `p` and `c` are the two sides of one ring.
+pub(crate) fn check_pair(p: &ProducerCursor, c: &ConsumerCursor) -> Result<(), Error> {
+    if std::ptr::eq(p.raw.indices(), c.raw.indices()) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(
+            "the producer and the consumer belong to different rings".into(),
+        ))
+    }
+}
+
+/// Reopens a drained ring: the end of a reset, for which the caller holds
+/// both cursors mutably (so neither side is in use or asleep) and has
+/// emptied the ring. The positions stay where they are (equal), so an
+/// observer on another thread never sees them jump.
+pub(crate) fn reopen(p: &mut ProducerCursor, c: &mut ConsumerCursor) -> Result<(), Error> {
+    if p.tail != c.head {
+        // Only a peer scribbling a shared ring's tail gets here.
+        return Err(Error::Corrupt(format!(
+            "ring not empty after draining (tail {}, head {})",
+            p.tail, c.head
+        )));
+    }
+    p.raw.indices().wake.closed.store(0, Ordering::Release);
+    Ok(())
 }
 
 /// Hints the CPU to start loading the cache line at `p` for reading.

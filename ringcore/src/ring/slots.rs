@@ -47,6 +47,23 @@ impl SlotRing {
     }
 }
 
+impl SlotRing {
+    /// Puts the ring of `producer` and `consumer` back to its initial state,
+    /// as [`Ring::reset`](crate::Ring::reset) does: empties it, drops a
+    /// pending reservation, reopens it and zeroes its metrics.
+    pub fn reset(producer: &mut SlotProducer, consumer: &mut SlotConsumer) -> Result<()> {
+        super::raw::check_pair(&producer.cur, &consumer.cur)?;
+        let left = consumer.cur.available(usize::MAX)?;
+        consumer.cur.release(left);
+        producer.reserved = 0;
+        super::raw::reopen(&mut producer.cur, &mut consumer.cur)?;
+        if let Some(m) = &producer.metrics {
+            m.reset();
+        }
+        Ok(())
+    }
+}
+
 /// Builds the two byte-slot handles over `raw` (both positions must be valid).
 pub(crate) fn slot_split(
     raw: RawRing,

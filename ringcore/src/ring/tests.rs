@@ -425,3 +425,66 @@ fn impossible_positions_are_reported_not_followed() {
     raw.indices().consumer.head.store(1, Ordering::Release);
     assert!(tx.check().is_ok());
 }
+
+#[test]
+fn reset_drops_what_is_left_reopens_and_zeroes_the_metrics() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut config = cfg(2);
+    config.enable_metrics = true;
+    let (mut tx, mut rx) = Ring::<Counted>::new(config).unwrap();
+    // Wrap once, so what is left straddles the end of the slot array.
+    for round in 0..2 {
+        for _ in 0..3 {
+            assert!(tx.send_one(Counted(drops.clone())).is_ok());
+        }
+        if round == 0 {
+            assert_eq!(rx.skip(3), 3);
+        }
+    }
+    rx.close();
+    assert_eq!(drops.load(Ordering::Relaxed), 3);
+    Ring::reset(&mut tx, &mut rx).unwrap();
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        6,
+        "each left item dropped once"
+    );
+    assert!(rx.is_empty() && !rx.is_closed() && !tx.is_closed());
+    let m = rx.metrics().unwrap();
+    assert_eq!((m.messages_sent, m.messages_received), (0, 0));
+    // A full lap works as on a new ring.
+    for _ in 0..4 {
+        assert!(tx.send_one(Counted(drops.clone())).is_ok());
+    }
+    assert!(
+        tx.send_one(Counted(drops.clone())).is_err(),
+        "full at capacity"
+    );
+    assert_eq!(rx.skip(4), 4);
+    assert_eq!(rx.metrics().unwrap().messages_received, 4);
+
+    // Handles of two different rings are refused, and nothing is touched.
+    let (_tx2, mut rx2) = Ring::<Counted>::new(cfg(2)).unwrap();
+    assert!(tx.send_one(Counted(drops.clone())).is_ok());
+    assert!(matches!(
+        Ring::reset(&mut tx, &mut rx2),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(rx.len(), 1);
+
+    // The byte-slot ring, with a reservation pending.
+    let (mut stx, mut srx) = SlotRing::new(cfg(2), 4).unwrap();
+    stx.send(&[1u8; 12]).unwrap();
+    stx.reserve(1).unwrap();
+    srx.close();
+    SlotRing::reset(&mut stx, &mut srx).unwrap();
+    assert!(srx.is_empty() && !srx.is_closed());
+    assert!(
+        stx.commit(1).is_err(),
+        "the reservation went with the reset"
+    );
+    assert_eq!(stx.send(&[2u8; 16]).unwrap(), 4);
+    let mut out = [0u8; 16];
+    assert_eq!(srx.recv(&mut out).unwrap(), 4);
+    assert_eq!(out, [2u8; 16]);
+}

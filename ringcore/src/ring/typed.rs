@@ -296,6 +296,19 @@ impl<T> Producer<T> {
     }
 }
 
+impl<T> Producer<T> {
+    /// [`Ring::reset`](super::Ring::reset).
+    pub(crate) fn reset_with(&mut self, consumer: &mut Consumer<T>) -> Result<()> {
+        super::raw::check_pair(&self.cur, &consumer.cur)?;
+        consumer.skip(usize::MAX);
+        super::raw::reopen(&mut self.cur, &mut consumer.cur)?;
+        if let Some(m) = &self.metrics {
+            m.reset();
+        }
+        Ok(())
+    }
+}
+
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
         self.cur.close();
