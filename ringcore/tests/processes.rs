@@ -201,6 +201,34 @@ fn a_sender_dead_between_commit_and_tail_loses_nothing_and_is_replaced() {
 }
 
 #[test]
+fn a_receiver_ahead_of_a_dead_senders_tail_can_be_replaced() {
+    let name = format!("ringcore-commit-die-rx-{}", std::process::id());
+    let _c = Cleanup(name.clone());
+    let ring = MessageRing::create(Some(&name), 12).unwrap();
+    let mut rx = ring.receiver().unwrap();
+    assert!(spawn("msg-commit-then-die", &name)
+        .wait()
+        .unwrap()
+        .success());
+    for want in [&b"first"[..], b"second"] {
+        assert_eq!(rx.try_recv().unwrap().payload(), want);
+    }
+    // The receiver goes as if its process died (no close, its head ahead
+    // of the tail); its pid word (0x110) is cleared as a dead holder's is
+    // taken over, since this process is still alive.
+    std::mem::forget(rx);
+    use std::os::unix::fs::FileExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(shm::resolve_name(&name).unwrap())
+        .unwrap()
+        .write_at(&0u32.to_ne_bytes(), 0x110)
+        .unwrap();
+    let mut rx = ring.receiver().expect("a head ahead of the tail is valid");
+    assert!(matches!(rx.try_recv(), Err(Error::Empty)));
+}
+
+#[test]
 fn killing_a_slot_producer_leaves_whole_items_and_lets_a_new_one_take_over() {
     let name = format!("ringcore-kill-slot-{}", std::process::id());
     let _c = Cleanup(name.clone());

@@ -364,6 +364,32 @@ fn message_ring_refuses_scribbled_records() {
 }
 
 #[test]
+fn a_tail_with_no_record_behind_it_is_corrupt_not_a_spin() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let ring = MessageRing::create(None, 12).unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", ring.fd().as_raw_fd()))
+        .unwrap();
+    // The producer's tail (offset 0x80) claims 64 bytes; no commit word says so.
+    file.write_at(&64u64.to_ne_bytes(), 0x80).unwrap();
+    assert!(matches!(rx.try_recv(), Err(Error::Empty)));
+    let wait = WaitStrategy::TimedBlocking {
+        timeout: Duration::from_secs(5),
+    };
+    let t = std::time::Instant::now();
+    assert!(matches!(rx.recv_blocking(wait), Err(Error::Corrupt(_))));
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "reported, not waited out"
+    );
+    ring.close();
+    assert!(matches!(rx.try_recv(), Err(Error::Corrupt(_))));
+}
+
+#[test]
 fn a_hostile_peer_scribbling_in_a_loop_never_crashes_the_reader() {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::FileExt;

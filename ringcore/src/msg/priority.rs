@@ -120,15 +120,18 @@ impl PrioritySender {
     /// Sends one message. Errors: `Full`, `Closed`, `TooLarge`, `Corrupt`.
     #[inline]
     pub(crate) fn send(&mut self, p: Priority, payload: &[u8]) -> Result<()> {
-        self.rings[p.index()]
-            .send(0, payload)
-            .map_err(|e| ring_error(e, p))?;
-        self.doorbell().ring_if_waiting();
-        Ok(())
+        let sent = self.rings[p.index()].send(0, payload);
+        // Also when full: the attempt may have published padding, which a
+        // sleeping server must consume before the message fits.
+        if matches!(sent, Ok(()) | Err(Error::Full)) {
+            self.doorbell().ring_if_waiting();
+        }
+        sent.map_err(|e| ring_error(e, p))
     }
 
-    /// Sends as many of `payloads` as fit now, published with one tail
-    /// update and at most one doorbell ring; returns how many were sent.
+    /// Sends as many of `payloads` as fit now, published at once (the first
+    /// record's commit word) with at most one doorbell ring; returns how
+    /// many were sent.
     pub(crate) fn send_many<'a>(
         &mut self,
         p: Priority,
@@ -166,9 +169,14 @@ impl PrioritySender {
         if let Some(q) = self.claimed.take() {
             self.rings[q.index()].abort();
         }
-        let buf = self.rings[p.index()]
-            .try_claim(len)
-            .map_err(|e| ring_error(e, p))?;
+        let bell = self.doorbell;
+        let claimed = self.rings[p.index()].try_claim(len);
+        if matches!(claimed, Err(Error::Full)) {
+            // It may have published padding (see `send`).
+            // SAFETY: valid by the contract of `new`.
+            unsafe { bell.as_ref() }.ring_if_waiting();
+        }
+        let buf = claimed.map_err(|e| ring_error(e, p))?;
         self.claimed = Some(p);
         Ok(buf)
     }
@@ -205,11 +213,7 @@ impl PrioritySender {
 
     /// The fill of the fullest priority ring, 0.0 to 1.0.
     pub(crate) fn backpressure(&self) -> f32 {
-        backpressure(
-            self.rings
-                .iter()
-                .map(|r| (r.capacity() - r.free_bytes(), r.capacity())),
-        )
+        backpressure(self.rings.iter().map(|r| (r.pending_bytes(), r.capacity())))
     }
 }
 

@@ -243,6 +243,14 @@ fn recover_tail(raw: &RawRing) -> Result<()> {
             ));
         }
     }
+    // The receiver never passes a committed record, and an honest sender
+    // kept its slack: anything else is a scribble, not stored.
+    let head = idx.consumer.head.load(Ordering::Acquire);
+    if tail != start && tail.wrapping_sub(head) > (raw.capacity() - SLACK) as u64 {
+        return Err(Error::Corrupt(format!(
+            "recovered tail {tail} is not within a ring of the head {head}"
+        )));
+    }
     if tail != start {
         raw.store_tail(tail);
     }
@@ -263,8 +271,17 @@ unsafe impl Send for MessageSender {}
 impl MessageSender {
     pub(crate) fn new(raw: RawRing, owner: Owner) -> Result<Self> {
         recover_tail(&raw)?;
+        let cur = ProducerCursor::new(raw)?;
+        // Checked again on the cursor's own copy: a peer may have moved the
+        // shared tail since, and every index the sender writes derives from it.
+        if cur.tail() % 8 != 0 {
+            return Err(Error::Corrupt(format!(
+                "message ring tail {} is not 8-byte aligned",
+                cur.tail()
+            )));
+        }
         Ok(MessageSender {
-            cur: ProducerCursor::new(raw)?,
+            cur,
             claim: None,
             _owner: owner,
         })
@@ -462,9 +479,15 @@ impl MessageSender {
         self.cur.capacity()
     }
 
-    /// Bytes free now.
+    /// Bytes waiting to be read, as the sender sees them.
+    pub fn pending_bytes(&self) -> usize {
+        self.cur.len()
+    }
+
+    /// Bytes free now for records (headers included): the ring's free
+    /// bytes less the 8 the sender keeps for the next commit word.
     pub fn free_bytes(&self) -> usize {
-        self.cur.capacity() - self.cur.len()
+        (self.cur.capacity() - self.cur.len()).saturating_sub(SLACK)
     }
 
     /// Closes the ring.
@@ -530,11 +553,9 @@ impl Drop for Message<'_> {
 
 impl MessageReceiver {
     pub(crate) fn new(raw: RawRing, owner: Owner) -> Result<Self> {
-        let mut cur = ConsumerCursor::new(raw)?;
-        // It reads commit words, so it may be ahead of the stored tail.
-        cur.leads = true;
         Ok(MessageReceiver {
-            cur,
+            // It reads commit words, so it may be ahead of the stored tail.
+            cur: ConsumerCursor::leading(raw)?,
             peeked: 0,
             _owner: owner,
         })
@@ -554,7 +575,12 @@ impl MessageReceiver {
         // padding can be.
         loop {
             let Some(r) = record_at(&self.cur, self.cur.head())? else {
-                return Err(self.cur.empty_reason());
+                let e = self.cur.empty_reason();
+                if matches!(e, Error::Empty) && self.cur.is_closed() {
+                    // Closed, and the tail shows bytes: they must be there.
+                    self.check_not_stalled()?;
+                }
+                return Err(e);
             };
             if r.msg_type == PAD {
                 self.cur.release(r.span);
@@ -567,6 +593,20 @@ impl MessageReceiver {
                 r.len,
             ));
         }
+    }
+
+    /// `Corrupt` when the tail shows bytes but no record is committed at the
+    /// head. An honest sender stores the commit word before the tail, so
+    /// once the tail is loaded (Acquire) the word is visible: only a
+    /// scribbling peer gets here, and a blocking receive would otherwise spin.
+    fn check_not_stalled(&self) -> Result<()> {
+        if self.cur.available(1)? > 0 && record_at(&self.cur, self.cur.head())?.is_none() {
+            return Err(Error::Corrupt(format!(
+                "the tail shows bytes but no record is committed at {}",
+                self.cur.head()
+            )));
+        }
+        Ok(())
     }
 
     /// Whether the sender committed anything not read yet; also true when
@@ -634,6 +674,7 @@ impl MessageReceiver {
                 Err(Error::Empty) => {}
                 other => return other,
             }
+            self.check_not_stalled()?;
             // Sleeps until the tail moves: it is stored after the commit word.
             waiter.wait_with(|left| self.cur.park(left))?;
         }

@@ -43,7 +43,10 @@
 //!
 //! Every value read from the other side is checked (`tail - head` must not
 //! exceed the capacity) before it is used: in shared memory the other side
-//! may be a crashed or hostile process.
+//! may be a crashed or hostile process. The one exception is a consumer that
+//! learns of data from the slots themselves (the message ring's commit
+//! words, [`ConsumerCursor::leads`]): a tail up to a capacity behind its head
+//! then means "not stored yet".
 
 use crate::error::Error;
 use crate::sync::{park, wake_if_waiting, AtomicU32, AtomicU64, Ordering};
@@ -472,6 +475,23 @@ impl ConsumerCursor {
             cached_tail: Cell::new(tail),
             leads: false,
         })
+    }
+
+    /// Takes the consumer role of a ring whose consumer leads the tail
+    /// (see [`leads`](Self::leads)): a head ahead of the stored tail, left by
+    /// a producer that died between a commit word and the tail, is valid.
+    pub(crate) fn leading(raw: RawRing) -> Result<Self, Corrupt> {
+        let idx = raw.indices();
+        let head = idx.consumer.head.load(Ordering::Acquire);
+        let tail = idx.producer.tail.load(Ordering::Acquire);
+        let cur = ConsumerCursor {
+            raw,
+            head,
+            cached_tail: Cell::new(tail),
+            leads: true,
+        };
+        cur.readable(tail)?;
+        Ok(cur)
     }
 
     /// The next position to read.

@@ -22,8 +22,8 @@
 //! - The channel segment holds six message rings: requests (client to
 //!   server) and responses (server to client), one ring per priority in
 //!   each direction. Every message is a framed record of the message ring
-//!   ([`MessageRing`](crate::msg::MessageRing)), published by the tail's
-//!   Release store: a client killed mid-send leaves only whole messages.
+//!   ([`MessageRing`](crate::msg::MessageRing)), published by its commit
+//!   word, stored last: a client killed mid-send leaves only whole messages.
 //! - The server sleeps on one doorbell in the control segment that every
 //!   client rings after a send when the server sleeps; a client sleeps on
 //!   its own doorbell in its channel segment.
