@@ -205,6 +205,28 @@ fn send_record(p: &mut ProducerCursor, words: &Payload, len: usize, seq: u64) {
     }
 }
 
+/// `MessageSender::send_many` (no padding: the batch fits before the end):
+/// every record complete except the first one's commit word, stored last.
+fn send_batch(p: &mut ProducerCursor, words: &Payload, batch: &[(usize, u64)]) {
+    let total: usize = batch.iter().map(|(len, _)| 1 + len).sum();
+    while p.free(total + 1).unwrap() <= total {
+        thread::yield_now();
+    }
+    let (first, to_end) = p.contiguous(p.tail());
+    assert!(total <= to_end, "the model's batch must not wrap");
+    let mut at = first;
+    for (i, &(len, seq)) in batch.iter().enumerate() {
+        for k in 1..=len {
+            words.0[at + k].store(seq, Ordering::Relaxed);
+        }
+        if i > 0 {
+            words.0[at].store(1 + len as u64, Ordering::Relaxed);
+        }
+        at += 1 + len;
+    }
+    publish_records(p, words, first, 1 + batch[0].0 as u64, total);
+}
+
 /// `MessageReceiver::try_recv`: (payload words, sequence number).
 fn recv_record(c: &mut ConsumerCursor, words: &Payload) -> Option<(usize, u64)> {
     loop {
@@ -292,6 +314,44 @@ fn loom_message_receiver_wake_up_is_never_lost() {
             assert_eq!(got, want);
         }
         producer.join().unwrap();
+        drop(keep);
+    });
+}
+
+/// A record, a batch (`send_many`) then a record: the batch shows whole, its
+/// later records never before the first, and the record after it in order.
+#[test]
+fn loom_message_batches_show_at_once() {
+    loom::model(|| {
+        let (keep, raw) = ring(3);
+        let (mut p, mut c) = cursors(raw);
+        c.leads = true;
+        let words = Payload::new(8);
+        let producer = {
+            let (keep, words) = (keep.clone(), words.clone());
+            thread::spawn(move || {
+                let _keep = keep;
+                // The ring starts at index 6: one record brings it to 0.
+                send_record(&mut p, &words, 1, 9);
+                send_batch(&mut p, &words, &[(1, 1), (2, 2)]);
+                send_record(&mut p, &words, 1, 3);
+            })
+        };
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            match recv_record(&mut c, &words) {
+                Some(r) => {
+                    if r.1 == 1 {
+                        // The batch's second record is already committed.
+                        assert_eq!(words.0[2].load(Ordering::Relaxed), 3);
+                    }
+                    got.push(r);
+                }
+                None => thread::yield_now(),
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(got, [(1, 9), (1, 1), (2, 2), (1, 3)]);
         drop(keep);
     });
 }
