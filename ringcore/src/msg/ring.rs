@@ -19,7 +19,7 @@
 //! payload, zeroes the commit word of the *next* record position, then
 //! stores this record's commit word with Release, and only then the tail.
 //! The receiver polls the commit word at its head, so a message costs it
-//! one cache-line transfer (the record's), not two (tail and record), and
+//! the record's cache lines only, not the tail's line as well, and
 //! it never sees half a record: a word still zero means "not yet", and the
 //! zero stored ahead guarantees that stale bytes of an older lap are never
 //! taken for a commit. The tail still counts the bytes for `len`, for the
@@ -243,17 +243,18 @@ fn recover_tail(raw: &RawRing) -> Result<()> {
             ));
         }
     }
+    if tail == start {
+        return Ok(());
+    }
     // The receiver never passes a committed record, and an honest sender
     // kept its slack: anything else is a scribble, not stored.
     let head = idx.consumer.head.load(Ordering::Acquire);
-    if tail != start && tail.wrapping_sub(head) > (raw.capacity() - SLACK) as u64 {
+    if tail.wrapping_sub(head) > (raw.capacity() - SLACK) as u64 {
         return Err(Error::Corrupt(format!(
             "recovered tail {tail} is not within a ring of the head {head}"
         )));
     }
-    if tail != start {
-        raw.store_tail(tail);
-    }
+    raw.store_tail(tail);
     Ok(())
 }
 
