@@ -202,6 +202,18 @@ def test_mpmc_producers_and_consumers():
         ch.register_producer()
 
 
+def recorder_failing_at(n, seen, exc):
+    """A handler that appends each item to `seen` and raises `exc` once
+    `seen` holds `n` items."""
+
+    def handler(item):
+        seen.append(item)
+        if len(seen) == n:
+            raise exc
+
+    return handler
+
+
 def test_consumer_try_recv_and_consume():
     ch = ringmpsc.SpmcChannel(16, item_size=2, max_consumers=2)
     tx = ch.producer()
@@ -210,14 +222,8 @@ def test_consumer_try_recv_and_consume():
     tx.send_many([bytes([i, i]) for i in range(6)])
     assert a.try_recv() == b"\0\0"
     seen = []
-
-    def fail_on_second(item):
-        seen.append(item)
-        if len(seen) == 2:
-            raise KeyError("handler failed")
-
     with pytest.raises(KeyError):
-        b.consume(fail_on_second)
+        b.consume(recorder_failing_at(2, seen, KeyError("handler failed")))
     assert seen == [b"\1\1", b"\2\2"] and len(ch) == 3  # the rest stays for anyone
     assert a.consume(seen.append, max_items=1) == 1
     assert b.consume(seen.append) == 2
@@ -257,14 +263,8 @@ def test_mpsc_consumer_toolbox_and_metrics():
     assert len(ch) == 5 and ch.pending == 5
     seen = []
     assert ch.consume(seen.append, max_items=2) == 2
-
-    def fail_on_third(item):
-        seen.append(item)
-        if len(seen) == 3:
-            raise RuntimeError("handler failed")
-
     with pytest.raises(RuntimeError):
-        ch.consume(fail_on_third)
+        ch.consume(recorder_failing_at(3, seen, RuntimeError("handler failed")))
     assert len(ch) == 2
     assert ch.consume(seen.append) == 2
     assert [int.from_bytes(x, "little") for x in seen] == [0, 1, 2, 3, 4]

@@ -66,22 +66,28 @@ fn child_entry() {
         // Sends two messages, then dies as if killed between storing the
         // second one's commit word and the tail: the tail is put back.
         "msg-commit-then-die" => {
-            use std::os::unix::fs::FileExt;
             let ring = MessageRing::attach(&name, Duration::from_secs(5)).unwrap();
             let mut tx = ring.sender().unwrap();
             tx.send(1, b"first").unwrap();
             tx.send(2, b"second").unwrap();
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(shm::resolve_name(&name).unwrap())
-                .unwrap();
             // The producer's tail is the first word of the line at 0x80.
-            file.write_at(&16u64.to_ne_bytes(), 0x80).unwrap();
+            poke(&name, 0x80, &16u64.to_ne_bytes());
             // No destructors: the sender neither closes the ring nor lets go.
             std::process::exit(0);
         }
         other => panic!("unknown child role {other}"),
     }
+}
+
+/// Writes `bytes` at `offset` of the named segment, as a peer can.
+fn poke(name: &str, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(shm::resolve_name(name).unwrap())
+        .unwrap()
+        .write_at(bytes, offset)
+        .unwrap();
 }
 
 struct Cleanup(String);
@@ -167,10 +173,13 @@ fn killing_the_producer_mid_stream_leaves_only_whole_messages() {
     assert!(next > 0);
 }
 
-#[test]
-fn a_sender_dead_between_commit_and_tail_loses_nothing_and_is_replaced() {
-    let name = format!("ringcore-commit-die-{}", std::process::id());
-    let _c = Cleanup(name.clone());
+/// A message ring whose sender (a child process) committed two messages
+/// and died before storing the tail of the second, both read by `rx`.
+fn after_a_sender_died_between_commit_and_tail(
+    tag: &str,
+) -> (Cleanup, MessageRing, ringcore::msg::MessageReceiver) {
+    let name = format!("ringcore-{tag}-{}", std::process::id());
+    let cleanup = Cleanup(name.clone());
     let ring = MessageRing::create(Some(&name), 12).unwrap();
     let mut rx = ring.receiver().unwrap();
     assert!(spawn("msg-commit-then-die", &name)
@@ -181,6 +190,12 @@ fn a_sender_dead_between_commit_and_tail_loses_nothing_and_is_replaced() {
     for want in [&b"first"[..], b"second"] {
         assert_eq!(rx.try_recv().unwrap().payload(), want);
     }
+    (cleanup, ring, rx)
+}
+
+#[test]
+fn a_sender_dead_between_commit_and_tail_loses_nothing_and_is_replaced() {
+    let (_c, ring, mut rx) = after_a_sender_died_between_commit_and_tail("commit-die");
     assert!(matches!(rx.try_recv(), Err(Error::Empty)));
     assert_eq!((rx.pending_bytes(), ring.len()), (0, 0));
     // Waiting sleeps (no busy loop, no Corrupt) until its timeout.
@@ -202,28 +217,12 @@ fn a_sender_dead_between_commit_and_tail_loses_nothing_and_is_replaced() {
 
 #[test]
 fn a_receiver_ahead_of_a_dead_senders_tail_can_be_replaced() {
-    let name = format!("ringcore-commit-die-rx-{}", std::process::id());
-    let _c = Cleanup(name.clone());
-    let ring = MessageRing::create(Some(&name), 12).unwrap();
-    let mut rx = ring.receiver().unwrap();
-    assert!(spawn("msg-commit-then-die", &name)
-        .wait()
-        .unwrap()
-        .success());
-    for want in [&b"first"[..], b"second"] {
-        assert_eq!(rx.try_recv().unwrap().payload(), want);
-    }
+    let (c, ring, rx) = after_a_sender_died_between_commit_and_tail("commit-die-rx");
     // The receiver goes as if its process died (no close, its head ahead
     // of the tail); its pid word (0x110) is cleared as a dead holder's is
     // taken over, since this process is still alive.
     std::mem::forget(rx);
-    use std::os::unix::fs::FileExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(shm::resolve_name(&name).unwrap())
-        .unwrap()
-        .write_at(&0u32.to_ne_bytes(), 0x110)
-        .unwrap();
+    poke(&c.0, 0x110, &0u32.to_ne_bytes());
     let mut rx = ring.receiver().expect("a head ahead of the tail is valid");
     assert!(matches!(rx.try_recv(), Err(Error::Empty)));
 }

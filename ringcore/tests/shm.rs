@@ -365,14 +365,10 @@ fn message_ring_refuses_scribbled_records() {
 
 #[test]
 fn a_tail_with_no_record_behind_it_is_corrupt_not_a_spin() {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::FileExt;
     let ring = MessageRing::create(None, 12).unwrap();
     let mut rx = ring.receiver().unwrap();
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/self/fd/{}", ring.fd().as_raw_fd()))
-        .unwrap();
+    let (file, _) = peer_file(ring.fd());
     // The producer's tail (offset 0x80) claims 64 bytes; no commit word says so.
     file.write_at(&64u64.to_ne_bytes(), 0x80).unwrap();
     assert!(matches!(rx.try_recv(), Err(Error::Empty)));

@@ -576,12 +576,12 @@ impl MessageReceiver {
         // padding can be.
         loop {
             let Some(r) = record_at(&self.cur, self.cur.head())? else {
-                let e = self.cur.empty_reason();
-                if matches!(e, Error::Empty) && self.cur.is_closed() {
-                    // Closed, and the tail shows bytes: they must be there.
-                    self.check_not_stalled()?;
+                if !self.cur.is_closed() {
+                    return Err(Error::Empty);
                 }
-                return Err(e);
+                // Closed: a tail that still shows bytes must have them.
+                self.check_not_stalled()?;
+                return Err(self.cur.empty_reason());
             };
             if r.msg_type == PAD {
                 self.cur.release(r.span);

@@ -255,35 +255,67 @@ fn recv_record(c: &mut ConsumerCursor, words: &Payload) -> Option<(usize, u64)> 
     }
 }
 
+/// A message-ring model over `2^bits` words: `produce` on a second thread,
+/// `consume` here with a receiver that leads the tail.
+fn message_model(
+    bits: u8,
+    produce: impl FnOnce(&mut ProducerCursor, &Payload) + Send + 'static,
+    consume: impl FnOnce(&mut ConsumerCursor, &Payload),
+) {
+    let (keep, raw) = ring(bits);
+    let (mut p, mut c) = cursors(raw);
+    c.leads = true;
+    let words = Payload::new(1 << bits);
+    let producer = {
+        let (keep, words) = (keep.clone(), words.clone());
+        thread::spawn(move || {
+            let _keep = keep;
+            produce(&mut p, &words);
+        })
+    };
+    consume(&mut c, &words);
+    producer.join().unwrap();
+    drop(keep);
+}
+
+/// Polls (yielding) until `n` records arrived; `check` sees each as it comes.
+fn recv_records(
+    c: &mut ConsumerCursor,
+    words: &Payload,
+    n: usize,
+    mut check: impl FnMut((usize, u64)),
+) -> Vec<(usize, u64)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match recv_record(c, words) {
+            Some(r) => {
+                check(r);
+                got.push(r);
+            }
+            None => thread::yield_now(),
+        }
+    }
+    got
+}
+
 /// Records of 2, 1 and 2 words through a 4-word ring (padding at the end,
 /// stale payload where later headers land, positions crossing u64::MAX):
 /// each arrives whole, once, in order.
 #[test]
 fn loom_message_records_arrive_whole_and_in_order() {
     loom::model(|| {
-        let (keep, raw) = ring(2);
-        let (mut p, mut c) = cursors(raw);
-        c.leads = true;
-        let words = Payload::new(4);
-        let producer = {
-            let (keep, words) = (keep.clone(), words.clone());
-            thread::spawn(move || {
-                let _keep = keep;
+        message_model(
+            2,
+            |p, words| {
                 for (seq, len) in [(1, 2), (2, 1), (3, 2)] {
-                    send_record(&mut p, &words, len, seq);
+                    send_record(p, words, len, seq);
                 }
-            })
-        };
-        let mut got = Vec::new();
-        while got.len() < 3 {
-            match recv_record(&mut c, &words) {
-                Some(r) => got.push(r),
-                None => thread::yield_now(),
-            }
-        }
-        producer.join().unwrap();
-        assert_eq!(got, [(2, 1), (1, 2), (2, 3)]);
-        drop(keep);
+            },
+            |c, words| {
+                let got = recv_records(c, words, 3, |_| {});
+                assert_eq!(got, [(2, 1), (1, 2), (2, 3)]);
+            },
+        );
     });
 }
 
@@ -292,29 +324,24 @@ fn loom_message_records_arrive_whole_and_in_order() {
 #[test]
 fn loom_message_receiver_wake_up_is_never_lost() {
     loom::model(|| {
-        let (keep, raw) = ring(3);
-        let (mut p, mut c) = cursors(raw);
-        c.leads = true;
-        let words = Payload::new(8);
-        let producer = {
-            let (keep, words) = (keep.clone(), words.clone());
-            thread::spawn(move || {
-                let _keep = keep;
-                send_record(&mut p, &words, 1, 1);
-                send_record(&mut p, &words, 1, 2);
-            })
-        };
-        for want in 1..=2 {
-            let got = loop {
-                if let Some((_, seq)) = recv_record(&mut c, &words) {
-                    break seq;
+        message_model(
+            3,
+            |p, words| {
+                send_record(p, words, 1, 1);
+                send_record(p, words, 1, 2);
+            },
+            |c, words| {
+                for want in 1..=2 {
+                    let got = loop {
+                        if let Some((_, seq)) = recv_record(c, words) {
+                            break seq;
+                        }
+                        c.park(None);
+                    };
+                    assert_eq!(got, want);
                 }
-                c.park(None);
-            };
-            assert_eq!(got, want);
-        }
-        producer.join().unwrap();
-        drop(keep);
+            },
+        );
     });
 }
 
@@ -323,35 +350,23 @@ fn loom_message_receiver_wake_up_is_never_lost() {
 #[test]
 fn loom_message_batches_show_at_once() {
     loom::model(|| {
-        let (keep, raw) = ring(3);
-        let (mut p, mut c) = cursors(raw);
-        c.leads = true;
-        let words = Payload::new(8);
-        let producer = {
-            let (keep, words) = (keep.clone(), words.clone());
-            thread::spawn(move || {
-                let _keep = keep;
+        message_model(
+            3,
+            |p, words| {
                 // The ring starts at index 6: one record brings it to 0.
-                send_record(&mut p, &words, 1, 9);
-                send_batch(&mut p, &words, &[(1, 1), (2, 2)]);
-                send_record(&mut p, &words, 1, 3);
-            })
-        };
-        let mut got = Vec::new();
-        while got.len() < 4 {
-            match recv_record(&mut c, &words) {
-                Some(r) => {
-                    if r.1 == 1 {
+                send_record(p, words, 1, 9);
+                send_batch(p, words, &[(1, 1), (2, 2)]);
+                send_record(p, words, 1, 3);
+            },
+            |c, words| {
+                let got = recv_records(c, words, 4, |(_, seq)| {
+                    if seq == 1 {
                         // The batch's second record is already committed.
                         assert_eq!(words.0[2].load(Ordering::Relaxed), 3);
                     }
-                    got.push(r);
-                }
-                None => thread::yield_now(),
-            }
-        }
-        producer.join().unwrap();
-        assert_eq!(got, [(1, 9), (1, 1), (2, 2), (1, 3)]);
-        drop(keep);
+                });
+                assert_eq!(got, [(1, 9), (1, 1), (2, 2), (1, 3)]);
+            },
+        );
     });
 }
