@@ -3,7 +3,7 @@ ways, measured in the same run: ringmpsc (MessageRing with batch receive,
 and SharedRing of 64-byte slots received into a numpy buffer), against
 multiprocessing.Queue and a pure-Python ring over
 multiprocessing.shared_memory. The consumer checks the sequence number of
-every message.
+every message, each way with the same struct unpack.
 
     python bench_ipc.py [messages]
 """
@@ -21,10 +21,13 @@ import ringmpsc
 
 SIZE = 64
 BATCH = 256
+SEQ = struct.Struct("<Q")
+MESSAGE = struct.Struct(f"<Q{SIZE - 8}x")  # the sequence number, then zeros
+payload = MESSAGE.pack
 
 
-def payload(seq: int) -> bytes:
-    return seq.to_bytes(8, "little") + bytes(SIZE - 8)
+def seq_of(data) -> int:
+    return SEQ.unpack_from(data)[0]
 
 
 # ---- ringmpsc MessageRing ---------------------------------------------------
@@ -34,10 +37,11 @@ def msg_producer(name: str, count: int) -> None:
     ring = ringmpsc.MessageRing.attach(name, timeout=10)
     with ring.sender() as tx:
         for start in range(0, count, BATCH):
-            tx.send_many([payload(s) for s in range(start, min(start + BATCH, count))])
+            tx.send_many(list(map(payload, range(start, min(start + BATCH, count)))))
 
 
-def bench_message_ring(count: int) -> float:
+def bench_message_ring(count: int, typed: bool) -> float:
+    """recv_batch ((type, bytes) pairs) when `typed`, else recv_many (bytes)."""
     name = f"rmpsc-bench-msg-{os.getpid()}"
     ring = ringmpsc.MessageRing.create(name, capacity=1 << 22)
     rx = ring.receiver()
@@ -47,10 +51,13 @@ def bench_message_ring(count: int) -> float:
     start = time.perf_counter()
     try:
         while seq < count:
-            for _t, data in rx.recv_batch(4096):
-                if int.from_bytes(data[:8], "little") != seq:
-                    raise AssertionError(f"message {seq} out of order")
-                seq += 1
+            if typed:
+                seqs = [seq_of(data) for _type, data in rx.recv_batch(4096)]
+            else:
+                seqs = [seq_of(data) for data in rx.recv_many(4096)]
+            if seqs != list(range(seq, seq + len(seqs))):
+                raise AssertionError(f"messages after {seq} out of order")
+            seq += len(seqs)
     finally:
         ring.unlink()
     elapsed = time.perf_counter() - start
@@ -107,7 +114,7 @@ def bench_queue(count: int) -> float:
     p.start()
     start = time.perf_counter()
     for seq in range(count):
-        if int.from_bytes(q.get()[:8], "little") != seq:
+        if seq_of(q.get()) != seq:
             raise AssertionError(f"message {seq} out of order")
     elapsed = time.perf_counter() - start
     p.join()
@@ -132,7 +139,7 @@ def py_ring_producer(name: str, count: int) -> None:
         n = min(free, BATCH, count - seq)
         for _ in range(n):
             at = HDR + (tail % SLOTS) * SIZE
-            buf[at : at + SIZE] = payload(seq)
+            MESSAGE.pack_into(buf, at, seq)
             tail += 1
             seq += 1
         struct.pack_into("<Q", buf, 0, tail)
@@ -151,7 +158,7 @@ def bench_py_ring(count: int) -> float:
         (tail,) = struct.unpack_from("<Q", buf, 0)
         while head < tail:
             at = HDR + (head % SLOTS) * SIZE
-            if int.from_bytes(buf[at : at + 8], "little") != seq:
+            if SEQ.unpack_from(buf, at)[0] != seq:
                 raise AssertionError(f"message {seq} out of order")
             head += 1
             seq += 1
@@ -169,7 +176,8 @@ def main() -> None:
     mp.set_start_method("fork")
     small = max(count // 10, 10_000)
     rows = [
-        ("ringmpsc MessageRing, recv_batch", bench_message_ring(count)),
+        ("ringmpsc MessageRing, recv_batch", bench_message_ring(count, typed=True)),
+        ("ringmpsc MessageRing, recv_many", bench_message_ring(count, typed=False)),
         ("ringmpsc SharedRing 64 B slots, recv_into numpy", bench_shared_ring(count)),
         ("pure-Python ring over multiprocessing.shared_memory", bench_py_ring(small)),
         ("multiprocessing.Queue", bench_queue(small)),

@@ -90,6 +90,10 @@ def test_message_ring_copies_views_batches_and_limits():
         tx.send(bytes(5000))
     assert tx.send_many([b"a", (7, b"bb"), memoryview(b"ccc")]) == 3
     assert rx.recv_batch(10) == [(0, b"a"), (7, b"bb"), (0, b"ccc")]
+    assert tx.send_many([b"d", (3, b"ee"), b"f"]) == 3
+    assert rx.recv_many(2) == [b"d", b"ee"]
+    assert rx.recv_many(10, timeout=0) == [b"f"]
+    assert rx.recv_many(10, timeout=0) == []
     view = tx.claim(5)
     memoryview(view)[:] = b"zero!"
     tx.commit(msg_type=9)

@@ -315,6 +315,37 @@ fn wait_some(py: Python<'_>, rx: &mut CoreRx, timeout: Option<Duration>) -> PyRe
     }
 }
 
+impl MessageReceiver {
+    /// Waits up to `timeout` for a first message, then turns up to `max`
+    /// messages into list items with `item`, releasing them with one head update.
+    fn batch<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+        timeout: Option<f64>,
+        mut item: impl FnMut(u32, &[u8]) -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let timeout = timeout_arg(timeout)?;
+        let mut guard = side(&self.rx, RECEIVER).py_err(py)?;
+        let rx: &mut CoreRx = &mut guard;
+        let list = PyList::empty(py);
+        if !wait_some(py, rx, timeout)? {
+            return Ok(list);
+        }
+        let mut failed = None;
+        rx.recv_batch(max, |t, p| {
+            if failed.is_none() {
+                match item(t, p).and_then(|o| list.append(o)) {
+                    Ok(()) => {}
+                    Err(e) => failed = Some(e),
+                }
+            }
+        })
+        .py_err(py)?;
+        failed.map_or(Ok(list), Err)
+    }
+}
+
 #[pymethods]
 impl MessageReceiver {
     /// Receives one message as `(type, bytes)`, waiting up to `timeout`
@@ -359,16 +390,25 @@ impl MessageReceiver {
         max_messages: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let timeout = timeout_arg(timeout)?;
-        let mut guard = side(&self.rx, RECEIVER).py_err(py)?;
-        let rx: &mut CoreRx = &mut guard;
-        if !wait_some(py, rx, timeout)? {
-            return Ok(PyList::empty(py));
-        }
-        let mut items = Vec::new();
-        rx.recv_batch(max_messages, |t, p| items.push((t, PyBytes::new(py, p))))
-            .py_err(py)?;
-        PyList::new(py, items)
+        self.batch(py, max_messages, timeout, |t, p| {
+            (t, PyBytes::new(py, p))
+                .into_pyobject(py)
+                .map(Bound::into_any)
+        })
+    }
+
+    /// [`recv_batch`](Self::recv_batch) without the types: a list of
+    /// payloads (no tuple per message, so less work for a fast consumer).
+    #[pyo3(signature = (max_messages = 1024, timeout = None))]
+    fn recv_many<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.batch(py, max_messages, timeout, |_, p| {
+            Ok(PyBytes::new(py, p).into_any())
+        })
     }
 
     /// Receives one message in place (zero copy): a `Message` whose
