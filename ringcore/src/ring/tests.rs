@@ -387,6 +387,33 @@ fn slot_ring_moves_bytes_and_checks_arguments() {
 }
 
 #[test]
+fn slot_copies_keep_every_byte_for_every_small_size() {
+    // Slot sizes on both sides of the inline copy's size classes, sent one
+    // and several at a time so that copies also split at the wrap.
+    for size in 1..=33usize {
+        let (mut tx, mut rx) = SlotRing::new(cfg(3), size).unwrap();
+        let mut next = 0u8;
+        for round in 0..20usize {
+            let count = 1 + round % 5;
+            let data: Vec<u8> = (0..count * size)
+                .map(|_| {
+                    next = next.wrapping_add(1);
+                    next
+                })
+                .collect();
+            assert_eq!(tx.send(&data).unwrap(), count);
+            let mut out = vec![0xAAu8; (count + 1) * size];
+            assert_eq!(rx.recv(&mut out).unwrap(), count, "size {size}");
+            assert_eq!(&out[..data.len()], &data[..], "size {size} round {round}");
+            assert!(
+                out[data.len()..].iter().all(|&b| b == 0xAA),
+                "wrote past {size}"
+            );
+        }
+    }
+}
+
+#[test]
 fn impossible_positions_are_reported_not_followed() {
     let (mut tx, mut rx) = Ring::<u64>::new(cfg(2)).unwrap();
     tx.send_one(1).unwrap();
