@@ -9,6 +9,11 @@
 //!
 //! `cargo bench -p ringcore --bench channels -- [items_per_producer] [producers...]`
 
+#[allow(dead_code)]
+#[path = "support/common.rs"]
+mod common;
+
+use common::{median, online_cpus, pin};
 use crossbeam_queue::ArrayQueue;
 use ringcore::channel::mpsc;
 use ringcore::{Backoff, BufferPool, Config};
@@ -20,16 +25,6 @@ use std::time::Instant;
 const CAPACITY: usize = 4096;
 const BATCH: usize = 256;
 const RUNS: usize = 5;
-
-fn online_cpus() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize
-}
-
-/// Pins the calling thread to `cpu` modulo the CPUs online.
-fn pin(cpu: usize) {
-    let _ = ringcore::numa::bind_to_cpu(cpu % online_cpus());
-}
 
 /// The CPU of producer `p`: its own one after the consumer's while there
 /// are enough, else shared.
@@ -231,12 +226,6 @@ fn std_mpsc(producers: usize, per: u64) -> f64 {
     )
 }
 
-fn median(f: impl Fn() -> f64) -> f64 {
-    let mut v: Vec<f64> = (0..RUNS).map(|_| f()).collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[RUNS / 2]
-}
-
 /// Nanoseconds per alloc + free on one thread.
 fn pool_round_trip() -> f64 {
     let pool = BufferPool::new(4096, 256).unwrap();
@@ -267,11 +256,11 @@ fn main() {
     let m = |x: f64| format!("{:.1} M/s", x / 1e6);
     for p in counts {
         let (a, b, c, d, e) = (
-            median(|| ringmpsc_single(p, per)),
-            median(|| ringmpsc_batch(p, per)),
-            median(|| crossbeam_channel(p, per)),
-            median(|| array_queue(p, per)),
-            median(|| std_mpsc(p, per)),
+            median(RUNS, || ringmpsc_single(p, per)),
+            median(RUNS, || ringmpsc_batch(p, per)),
+            median(RUNS, || crossbeam_channel(p, per)),
+            median(RUNS, || array_queue(p, per)),
+            median(RUNS, || std_mpsc(p, per)),
         );
         println!(
             "| {p} | {} | {} | {} | {} | {} | {:.1}x | {:.1}x |",

@@ -7,10 +7,14 @@
 //!
 //! `cargo bench -p ringcore --bench ipc [--features bench-iceoryx2] -- [messages] [round_trips]`
 
+#[allow(dead_code)]
+#[path = "support/common.rs"]
+mod common;
 #[cfg(feature = "bench-iceoryx2")]
 #[path = "support/iceoryx2.rs"]
 mod iceoryx2_peer;
 
+use common::{pin, touch, Child};
 use ringcore::msg::MessageRing;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -19,44 +23,14 @@ use std::time::Instant;
 
 const SIZES: [usize; 4] = [64, 256, 1024, 4096];
 
-/// Pins the calling thread to `cpu` modulo the CPUs online (not the
-/// affinity mask, which an earlier pin has already narrowed).
-fn pin(cpu: usize) {
-    // SAFETY: sysconf has no preconditions.
-    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    let _ = ringcore::numa::bind_to_cpu(cpu % online);
-}
-
-/// Runs `child` in a forked process pinned to CPU 1; returns its pid.
-fn fork(child: impl FnOnce()) -> libc::pid_t {
-    // SAFETY: the bench is single-threaded when it forks; the child only runs
-    // `child` and exits without unwinding into the parent's code.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
+/// Runs `child` in a forked process pinned to CPU 1 (the parent runs on
+/// CPU 0); `collect` on the result waits for it.
+fn fork(child: impl FnOnce()) -> Child {
+    common::fork(|| {
         pin(1);
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).is_ok();
-        // SAFETY: leave the child at once, skipping the parent's destructors.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    pin(0);
-    pid
-}
-
-fn wait(pid: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child failed"
-    );
-}
-
-/// Sums the bytes of a message, so every consumer reads every byte the
-/// same way (the compiler vectorises it).
-fn touch(p: &[u8]) -> u64 {
-    p.iter().map(|&b| b as u64).sum()
+        child();
+        Vec::new()
+    })
 }
 
 struct Rtt {
@@ -119,7 +93,7 @@ fn ring_rtt(n: usize) -> Rtt {
             std::hint::spin_loop();
         }
     });
-    wait(child);
+    child.collect();
     r
 }
 
@@ -161,7 +135,7 @@ fn atomic_rtt(n: usize) -> Rtt {
             std::hint::spin_loop();
         }
     });
-    wait(child);
+    child.collect();
     r
 }
 
@@ -180,7 +154,7 @@ fn stream_rtt(n: usize, mut a: impl Read + Write, mut b: impl Read + Write + Sen
         a.write_all(&msg).unwrap();
         a.read_exact(&mut buf).unwrap();
     });
-    wait(child);
+    child.collect();
     r
 }
 
@@ -260,7 +234,7 @@ fn ring_throughput(count: usize, size: usize) -> f64 {
     }
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(sum, touch(&vec![3u8; size]).wrapping_mul(count as u64));
-    wait(child);
+    child.collect();
     count as f64 / secs
 }
 
@@ -289,7 +263,7 @@ fn stream_throughput(
     }
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(sum, 3 * total as u64);
-    wait(child);
+    child.collect();
     count as f64 / secs
 }
 
@@ -312,6 +286,7 @@ fn main() {
         .filter_map(|a| a.parse::<usize>().ok());
     let messages = args.next().unwrap_or(2_000_000);
     let rtts = args.next().unwrap_or(100_000);
+    pin(0);
     println!("Cross-process (fork), 2 CPUs: {rtts} round trips, {messages} messages per throughput run\n");
     println!("| 64 B ping-pong round trip | p50 | p99 | p99.9 | p50 vs ringmpsc |");
     println!("|---|---|---|---|---|");

@@ -15,6 +15,11 @@
 //!
 //! `cargo bench -p ringcore --bench log -- [megabytes per run] [latency records] [disk dir]`
 
+#[allow(dead_code)]
+#[path = "support/common.rs"]
+mod common;
+
+use common::{fork, online_cpus, pin, touch};
 use ringcore::log::{From, Reader, WriterBuilder};
 use ringcore::shm::monotonic_ns;
 use std::path::{Path, PathBuf};
@@ -27,55 +32,6 @@ const FILE: u64 = 64 << 20;
 const GAP_NS: u64 = 10_000;
 /// Rounds per measurement (alternating between libraries, median reported).
 const ROUNDS: usize = 3;
-
-fn online() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize
-}
-
-fn pin(cpu: usize) {
-    let _ = ringcore::numa::bind_to_cpu(cpu % online());
-}
-
-/// Runs `child` in a forked process pinned to CPU 1, with the write end of
-/// a pipe for its results; returns its pid and the read end.
-fn fork(child: impl FnOnce(&mut std::fs::File)) -> (libc::pid_t, std::fs::File) {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: pipe writes two descriptors into our array.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: the bench is single-threaded when it forks; the child only
-    // runs `child` and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        pin(1);
-        // SAFETY: the write end is ours alone in the child.
-        let mut out = unsafe { std::fs::File::from_raw_fd(fds[1]) };
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child(&mut out))).is_ok();
-        // SAFETY: leave at once, skipping the parent's destructors.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    pin(0);
-    // SAFETY: the parent keeps the read end and closes the write end.
-    unsafe { libc::close(fds[1]) };
-    // SAFETY: fds[0] is ours.
-    (pid, unsafe { std::fs::File::from_raw_fd(fds[0]) })
-}
-
-fn wait(pid: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child failed"
-    );
-}
-
-fn touch(p: &[u8]) -> u64 {
-    p.iter().map(|&b| b as u64).sum()
-}
 
 /// Retries `open` until the writer has created the log.
 fn open_retry<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
@@ -132,7 +88,7 @@ impl Lib {
                     .region_size(REGION)
                     .file_roll_size(FILE);
                 if self == Lib::RingmpscPrefault {
-                    b = b.prefault_cpu(1 % online());
+                    b = b.prefault_cpu(1 % online_cpus());
                 }
                 let mut w = b.build().unwrap();
                 let t = Instant::now();
@@ -155,7 +111,7 @@ impl Lib {
                     .region_size(REGION as usize)
                     .file_roll_size(FILE);
                 if self == Lib::XchannelHelper {
-                    b = b.helper(xchannel::Helper::on_core(1 % online()));
+                    b = b.helper(xchannel::Helper::on_core(1 % online_cpus()));
                 }
                 let mut w = b.build().unwrap();
                 let t = Instant::now();
@@ -253,11 +209,13 @@ impl Drop for Scratch {
 fn throughput(lib: Lib, dir: &Path, size: usize, n: u64) -> (f64, f64) {
     let s = Scratch::new(dir, lib.name());
     let path = s.0.join("log");
-    let (pid, _) = fork(|_| {
+    let reader = fork(|| {
+        pin(1);
         lib.read_all(&path, n);
+        Vec::new()
     });
     let secs = lib.write(&path, size, n, false);
-    wait(pid);
+    reader.collect();
     pin(1);
     let t = Instant::now();
     std::hint::black_box(lib.read_all(&path, n));
@@ -268,25 +226,20 @@ fn throughput(lib: Lib, dir: &Path, size: usize, n: u64) -> (f64, f64) {
 
 /// (p50, p99, p99.9) in nanoseconds of writer-to-reader latency.
 fn latency(lib: Lib, dir: &Path, n: u64) -> [u64; 3] {
-    use std::io::{Read, Write};
     let s = Scratch::new(dir, lib.name());
     let path = s.0.join("log");
-    let (pid, mut from_child) = fork(|out| {
+    let reader = fork(|| {
+        pin(1);
         let mut lat = lib.read_latencies(&path, n);
         // The first tenth is warm-up.
         lat.drain(..(n / 10) as usize);
         lat.sort_unstable();
         let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
-        for v in [at(0.5), at(0.99), at(0.999)] {
-            out.write_all(&v.to_ne_bytes()).unwrap();
-        }
+        vec![at(0.5), at(0.99), at(0.999)]
     });
     lib.write(&path, 64, n, true);
-    let mut buf = [0u8; 24];
-    from_child.read_exact(&mut buf).unwrap();
-    wait(pid);
-    let v = |i: usize| u64::from_ne_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap());
-    [v(0), v(1), v(2)]
+    let v = reader.collect();
+    [v[0], v[1], v[2]]
 }
 
 fn main() {
@@ -301,6 +254,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
     let fss = [("tmpfs", PathBuf::from("/dev/shm")), ("disk", disk)];
+    pin(0);
     println!("log benchmark: {mb} MiB of payload per throughput run, {lat_n} paced records per latency run");
     // Pairs compared: the defaults, then both with a helper thread on CPU 1.
     const LIBS: [Lib; 4] = [

@@ -7,6 +7,11 @@
 //! two-thread ping-pong round trip (p50/p99) against a bare atomic ping-pong
 //! between the same two threads (the floor). Threads are pinned to CPUs 0 and 1.
 
+#[allow(dead_code)]
+#[path = "support/common.rs"]
+mod common;
+
+use common::{median, pin};
 use crossbeam_queue::ArrayQueue;
 use ringcore::{Config, Ring};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,14 +23,6 @@ const CAPACITY_BITS: u8 = 12;
 const CAPACITY: usize = 1 << CAPACITY_BITS;
 const BATCH: usize = 256;
 const RUNS: usize = 5;
-
-/// Pins the calling thread to `cpu` modulo the CPUs online (not the
-/// affinity mask, which an earlier pin has already narrowed).
-fn pin(cpu: usize) {
-    // SAFETY: sysconf has no preconditions.
-    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    let _ = ringcore::numa::bind_to_cpu(cpu % online);
-}
 
 /// Runs `producer` and `consumer` on two pinned threads; returns items/s.
 /// The consumer returns the sum of what it read, which must be 0+1+..+items-1.
@@ -52,12 +49,6 @@ fn two_threads(
     let (elapsed, sum) = c.join().unwrap();
     assert_eq!(sum, items * (items - 1) / 2, "consumer missed items");
     items as f64 / elapsed.as_secs_f64()
-}
-
-fn median(f: impl Fn() -> f64) -> f64 {
-    let mut v: Vec<f64> = (0..RUNS).map(|_| f()).collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[RUNS / 2]
 }
 
 /// Single-item throughput through any queue given as push/pop closures.
@@ -350,9 +341,9 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     let m = |x: f64| format!("{:.1} M/s", x / 1e6);
     let (a, b, c) = (
-        median(|| ringcore_single(items)),
-        median(|| rtrb_single(items)),
-        median(|| arrayqueue_single(items)),
+        median(RUNS, || ringcore_single(items)),
+        median(RUNS, || rtrb_single(items)),
+        median(RUNS, || arrayqueue_single(items)),
     );
     println!(
         "| single item | {} | {} | {} | {:.2}x | {:.2}x |",
@@ -363,9 +354,9 @@ fn main() {
         a / c
     );
     let (a, b, c) = (
-        median(|| ringcore_batch(items)),
-        median(|| rtrb_batch(items)),
-        median(|| arrayqueue_batch(items)),
+        median(RUNS, || ringcore_batch(items)),
+        median(RUNS, || rtrb_batch(items)),
+        median(RUNS, || arrayqueue_batch(items)),
     );
     println!(
         "| batch of {BATCH} | {} | {} (chunk API) | {} (item by item) | {:.2}x | {:.2}x |",

@@ -15,6 +15,11 @@
 //!
 //! `cargo bench -p ringcore --bench transport -- [round_trips] [messages]`
 
+#[allow(dead_code)]
+#[path = "support/common.rs"]
+mod common;
+
+use common::{fork, touch, Child};
 use ringcore::msg::transport::{Client, ClientOptions, Server, ServerOptions};
 use ringcore::msg::Priority;
 use std::io::{Read, Write};
@@ -41,70 +46,10 @@ fn median_of(mut f: impl FnMut() -> Vec<u64>) -> Vec<u64> {
         .collect()
 }
 
-/// Runs `f` in a forked child, whose result (a few u64) comes back through
-/// a pipe when `collect` is called.
-struct Child {
-    pid: libc::pid_t,
-    out: std::fs::File,
-}
-
-fn fork(f: impl FnOnce() -> Vec<u64>) -> Child {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: pipe writes two descriptors into our array.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: the parent is single-threaded when it forks (it creates no
-    // server or client itself); the child leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        // SAFETY: the write end is ours in the child.
-        let mut out = unsafe { std::fs::File::from_raw_fd(fds[1]) };
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let v = f();
-            for x in v {
-                out.write_all(&x.to_ne_bytes()).unwrap();
-            }
-        }))
-        .is_ok();
-        // SAFETY: leave at once, skipping the parent's destructors.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    // SAFETY: the parent keeps the read end only.
-    unsafe { libc::close(fds[1]) };
-    Child {
-        pid,
-        // SAFETY: fds[0] is ours.
-        out: unsafe { std::fs::File::from_raw_fd(fds[0]) },
-    }
-}
-
-impl Child {
-    fn collect(mut self) -> Vec<u64> {
-        let mut bytes = Vec::new();
-        self.out.read_to_end(&mut bytes).unwrap();
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(self.pid, &mut status, 0) };
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "child failed"
-        );
-        bytes
-            .chunks(8)
-            .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
-            .collect()
-    }
-}
-
 fn percentiles(mut ns: Vec<u64>) -> Vec<u64> {
     ns.sort_unstable();
     let at = |q: f64| ns[((ns.len() - 1) as f64 * q) as usize];
     vec![at(0.5), at(0.99)]
-}
-
-fn touch(p: &[u8]) -> u64 {
-    p.iter().map(|&b| b as u64).sum()
 }
 
 fn connect(name: &str) -> Client {

@@ -3,7 +3,7 @@
 //! over two services, and one-way throughput with the subscriber touching
 //! every byte. Built only with `--features bench-iceoryx2`.
 
-use super::{fork, time_round_trips, touch, wait, Rtt};
+use super::{fork, time_round_trips, touch, Rtt};
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
@@ -122,7 +122,7 @@ pub(super) fn rtt(n: usize) -> Rtt {
             std::hint::spin_loop();
         }
     });
-    wait(child);
+    child.collect();
     r
 }
 
@@ -162,6 +162,6 @@ pub(super) fn throughput(count: usize, size: usize) -> f64 {
     }
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(sum, 3 * (count * size) as u64);
-    wait(child);
+    child.collect();
     count as f64 / secs
 }
