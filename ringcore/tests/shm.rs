@@ -338,6 +338,44 @@ fn message_ring_wraps_with_padding_and_checks_sizes() {
 }
 
 #[test]
+fn a_declined_message_stays_for_the_next_receive() {
+    let ring = MessageRing::create(None, 12).unwrap(); // 4096 bytes
+    let (mut tx, mut rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    // Enough 100-byte messages that the ring wraps (a padding record) in
+    // the middle of the later batches.
+    let mut next_out = 0u32;
+    let mut next_in = 0u32;
+    for round in 0..30 {
+        while tx.send(next_out, &[next_out as u8; 100]).is_ok() {
+            next_out += 1;
+        }
+        // Decline one message in three batches, the first in one of them.
+        let take = [0, 2, usize::MAX][round % 3];
+        let mut seen = 0;
+        let n = rx
+            .recv_batch_while(usize::MAX, |t, p| {
+                if seen == take {
+                    return false;
+                }
+                assert_eq!((t, p), (next_in + seen as u32, &[t as u8; 100][..]));
+                seen += 1;
+                true
+            })
+            .unwrap();
+        assert_eq!(n, seen);
+        next_in += n as u32;
+        // What was declined comes next.
+        if next_in < next_out {
+            let m = rx.try_recv().unwrap();
+            assert_eq!(m.msg_type(), next_in);
+            drop(m);
+            next_in += 1;
+        }
+    }
+    assert!(next_out > 300, "the ring wrapped several times");
+}
+
+#[test]
 fn message_ring_refuses_scribbled_records() {
     let ring = MessageRing::create(None, 12).unwrap();
     let mut tx = ring.sender().unwrap();

@@ -332,17 +332,22 @@ impl MessageReceiver {
         if !wait_some(py, rx, timeout)? {
             return Ok(list);
         }
+        // A message whose item cannot be made stays in the ring.
         let mut failed = None;
-        rx.recv_batch(max, |t, p| {
-            if failed.is_none() {
-                match item(t, p).and_then(|o| list.append(o)) {
-                    Ok(()) => {}
-                    Err(e) => failed = Some(e),
-                }
+        rx.recv_batch_while(max, |t, p| match item(t, p).and_then(|o| list.append(o)) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
             }
         })
         .py_err(py)?;
-        failed.map_or(Ok(list), Err)
+        // Messages already in the list are delivered; the error comes with
+        // the next call, which starts at the message that failed.
+        match failed {
+            Some(e) if list.is_empty() => Err(e),
+            _ => Ok(list),
+        }
     }
 }
 

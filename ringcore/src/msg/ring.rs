@@ -696,6 +696,21 @@ impl MessageReceiver {
     /// `Closed` once closed and drained; `Corrupt` stops the batch (the
     /// messages before it are delivered and freed).
     pub fn recv_batch(&mut self, max: usize, mut f: impl FnMut(u32, &[u8])) -> Result<usize> {
+        self.recv_batch_while(max, |t, p| {
+            f(t, p);
+            true
+        })
+    }
+
+    /// [`recv_batch`](Self::recv_batch) where `f` may decline a message by
+    /// returning false: that message stays in the ring (the next receive
+    /// gets it again) and the batch ends there. For a handler that can fail
+    /// without losing what it was handed.
+    pub fn recv_batch_while(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(u32, &[u8]) -> bool,
+    ) -> Result<usize> {
         if self.peeked != 0 {
             return Err(Error::InvalidArgument(
                 "the previous message was not released".into(),
@@ -704,7 +719,7 @@ impl MessageReceiver {
         let head = self.cur.head();
         // An honest sender never has more than this unread.
         let limit = self.cur.capacity() - SLACK;
-        let (mut used, mut n, mut failure) = (0usize, 0usize, None);
+        let (mut used, mut n, mut failure, mut declined) = (0usize, 0usize, None, false);
         while n < max {
             let r = match record_at(&self.cur, head.wrapping_add(used as u64)) {
                 Ok(Some(r)) => r,
@@ -728,13 +743,18 @@ impl MessageReceiver {
             let payload = unsafe {
                 std::slice::from_raw_parts(self.cur.slot_ptr(r.index + RECORD_HEADER), r.len)
             };
-            f(r.msg_type, payload);
+            if !f(r.msg_type, payload) {
+                used -= r.span;
+                declined = true;
+                break;
+            }
             n += 1;
         }
         if used > 0 {
             self.cur.release(used);
         }
         match failure {
+            _ if declined => Ok(n),
             Some(e) if n == 0 => Err(e),
             _ if n == 0 => match self.cur.empty_reason() {
                 Error::Empty => Ok(0),
