@@ -11,6 +11,16 @@ use std::time::Duration;
 #[path = "support/mutant.rs"]
 mod mutant;
 
+/// A small deterministic random source (xorshift64) for scribbling.
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 fn name(tag: &str) -> String {
     format!("ringcore-test-{tag}-{}", std::process::id())
 }
@@ -425,27 +435,14 @@ fn a_tail_with_no_record_behind_it_is_corrupt_not_a_spin() {
 
 #[test]
 fn a_hostile_peer_scribbling_in_a_loop_never_crashes_the_reader() {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::FileExt;
     let ring = MessageRing::create(None, 12).unwrap();
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/self/fd/{}", ring.fd().as_raw_fd()))
-        .unwrap();
+    let (file, _) = peer_file(ring.fd());
     let mut rx = ring.receiver().unwrap();
     let slots = SharedRing::create_slots(None, 4, 8).unwrap();
-    let sfile = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/self/fd/{}", slots.fd().as_raw_fd()))
-        .unwrap();
+    let (sfile, _) = peer_file(slots.fd());
     let mut srx = slots.consumer::<u64>().unwrap();
-    let mut seed = 0x1234_5678_9abc_def0u64;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x1234_5678_9abc_def0u64);
     let rounds = 20_000;
     let mut corrupt = 0;
     for _ in 0..rounds {
@@ -488,13 +485,7 @@ fn peer_file(fd: std::os::fd::BorrowedFd<'_>) -> (std::fs::File, u64) {
 fn hostile_scribbling_never_crashes_producers_blocking_calls_or_the_pool() {
     use std::os::unix::fs::FileExt;
     use std::time::Instant;
-    let mut seed = 0x0bad_5eed_dead_beefu64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x0bad_5eed_dead_beefu64);
     let brief = WaitStrategy::TimedBlocking {
         timeout: Duration::from_millis(1),
     };
@@ -649,13 +640,7 @@ fn write_fuzz_seeds() {
 #[test]
 fn attach_and_reads_survive_thousands_of_corrupted_segments() {
     let (seeds, handle) = valid_segments();
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
     let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
     let fds_before = open_fds();
     let (mut attached, mut refused, mut delivered) = (0, 0, 0);

@@ -735,20 +735,18 @@ impl MessageReceiver {
                 ));
                 break;
             }
+            if r.msg_type != PAD {
+                // SAFETY: the record is committed and checked to lie inside the ring.
+                let payload = unsafe {
+                    std::slice::from_raw_parts(self.cur.slot_ptr(r.index + RECORD_HEADER), r.len)
+                };
+                if !f(r.msg_type, payload) {
+                    declined = true;
+                    break;
+                }
+                n += 1;
+            }
             used += r.span;
-            if r.msg_type == PAD {
-                continue;
-            }
-            // SAFETY: the record is committed and checked to lie inside the ring.
-            let payload = unsafe {
-                std::slice::from_raw_parts(self.cur.slot_ptr(r.index + RECORD_HEADER), r.len)
-            };
-            if !f(r.msg_type, payload) {
-                used -= r.span;
-                declined = true;
-                break;
-            }
-            n += 1;
         }
         if used > 0 {
             self.cur.release(used);

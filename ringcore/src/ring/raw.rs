@@ -49,6 +49,7 @@
 //! then means "not stored yet".
 
 use crate::error::Error;
+use crate::metrics::RingMetrics;
 use crate::sync::{park, wake_if_waiting, AtomicU32, AtomicU64, Ordering};
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -472,22 +473,17 @@ impl ConsumerCursor {
     /// Takes the consumer role at the ring's current head. `Corrupt` when
     /// the positions in memory are impossible.
     pub(crate) fn new(raw: RawRing) -> Result<Self, Corrupt> {
-        let idx = raw.indices();
-        let head = idx.consumer.head.load(Ordering::Acquire);
-        let tail = idx.producer.tail.load(Ordering::Acquire);
-        raw.fill(head, tail)?;
-        Ok(ConsumerCursor {
-            raw,
-            head,
-            cached_tail: Cell::new(tail),
-            leads: false,
-        })
+        Self::open(raw, false)
     }
 
     /// Takes the consumer role of a ring whose consumer leads the tail
     /// (see [`leads`](Self::leads)): a head ahead of the stored tail, left by
     /// a producer that died between a commit word and the tail, is valid.
     pub(crate) fn leading(raw: RawRing) -> Result<Self, Corrupt> {
+        Self::open(raw, true)
+    }
+
+    fn open(raw: RawRing, leads: bool) -> Result<Self, Corrupt> {
         let idx = raw.indices();
         let head = idx.consumer.head.load(Ordering::Acquire);
         let tail = idx.producer.tail.load(Ordering::Acquire);
@@ -495,7 +491,7 @@ impl ConsumerCursor {
             raw,
             head,
             cached_tail: Cell::new(tail),
-            leads: true,
+            leads,
         };
         cur.readable(tail)?;
         Ok(cur)
@@ -641,11 +637,15 @@ pub(crate) fn check_pair(p: &ProducerCursor, c: &ConsumerCursor) -> Result<(), E
     }
 }
 
-/// Reopens a drained ring: the end of a reset, for which the caller holds
-/// both cursors mutably (so neither side is in use or asleep) and has
-/// emptied the ring. The positions stay where they are (equal), so an
-/// observer on another thread never sees them jump.
-pub(crate) fn reopen(p: &mut ProducerCursor, c: &mut ConsumerCursor) -> Result<(), Error> {
+/// Reopens a drained ring and zeroes its metrics: the end of a reset, for
+/// which the caller holds both cursors mutably (so neither side is in use or
+/// asleep) and has emptied the ring. The positions stay where they are
+/// (equal), so an observer on another thread never sees them jump.
+pub(crate) fn reopen(
+    p: &mut ProducerCursor,
+    c: &mut ConsumerCursor,
+    metrics: Option<&RingMetrics>,
+) -> Result<(), Error> {
     if p.tail != c.head {
         // Only a peer scribbling a shared ring's tail gets here.
         return Err(Error::Corrupt(format!(
@@ -654,6 +654,9 @@ pub(crate) fn reopen(p: &mut ProducerCursor, c: &mut ConsumerCursor) -> Result<(
         )));
     }
     p.raw.indices().wake.closed.store(0, Ordering::Release);
+    if let Some(m) = metrics {
+        m.reset();
+    }
     Ok(())
 }
 

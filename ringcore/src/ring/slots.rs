@@ -56,11 +56,11 @@ impl SlotRing {
         let left = consumer.cur.available(usize::MAX)?;
         consumer.cur.release(left);
         producer.reserved = 0;
-        super::raw::reopen(&mut producer.cur, &mut consumer.cur)?;
-        if let Some(m) = &producer.metrics {
-            m.reset();
-        }
-        Ok(())
+        super::raw::reopen(
+            &mut producer.cur,
+            &mut consumer.cur,
+            producer.metrics.as_deref(),
+        )
     }
 }
 

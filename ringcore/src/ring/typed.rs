@@ -301,11 +301,7 @@ impl<T> Producer<T> {
     pub(crate) fn reset_with(&mut self, consumer: &mut Consumer<T>) -> Result<()> {
         super::raw::check_pair(&self.cur, &consumer.cur)?;
         consumer.skip(usize::MAX);
-        super::raw::reopen(&mut self.cur, &mut consumer.cur)?;
-        if let Some(m) = &self.metrics {
-            m.reset();
-        }
-        Ok(())
+        super::raw::reopen(&mut self.cur, &mut consumer.cur, self.metrics.as_deref())
     }
 }
 
