@@ -112,7 +112,7 @@
 #define RMPSC_SEG_MAGIC 5135602498711604562
 
 // The segment format version this library writes and reads.
-#define RMPSC_SEG_VERSION 2
+#define RMPSC_SEG_VERSION 3
 
 // Size of the segment header; the data area starts at this offset.
 #define RMPSC_SEG_HEADER_SIZE 512
@@ -226,11 +226,15 @@ typedef struct rmpsc_server_t rmpsc_server_t;
 // A message ring's data is a byte ring of 8-byte-aligned records
 // [u32 commit | u32 type | payload | zero padding], never split across the
 // end; type 0xffffffff is a padding record that fills the end of the ring.
-// `commit` is the payload length + 1, stored last (release); 0 means not
-// written yet. The sender zeroes the next record's commit word before
+// `commit` is stored last (release); 0 means not written yet. For a ring
+// of 2^ring_bits bytes (12 to 28) its low ring_bits bits hold the payload
+// length + 1 and the bits above them the low bits of the record's lap
+// (position >> ring_bits): commit = (position - index + length + 1) mod
+// 2^32. A word whose lap is not the reader's is corrupt (bytes of an
+// earlier lap). The sender zeroes the next record's commit word before
 // storing this one's (so it keeps 8 bytes free: the largest payload is
 // capacity - 16), then stores the tail; the receiver polls the commit word
-// at its head.
+// at its head and never runs more than a ring ahead of the tail.
 typedef struct rmpsc_shared_t rmpsc_shared_t;
 
 // A single-producer multi-consumer channel (opaque). Thread-safe.
@@ -700,7 +704,7 @@ int rmpsc_log_reader_seek(rmpsc_log_reader_t *r, const rmpsc_log_position_t *pos
 int rmpsc_log_reader_writer_status(rmpsc_log_reader_t *r);
 
 // Creates a message ring of `capacity` bytes (a power of two, 4 KiB to
-// 4 GiB). `name` as for rmpsc_shared_create (NULL: anonymous memfd). The
+// 256 MiB). `name` as for rmpsc_shared_create (NULL: anonymous memfd). The
 // largest message is `capacity - 16` bytes. Thread-safe.
 int rmpsc_msg_ring_create(const char *name, size_t capacity, rmpsc_msg_ring_t **out);
 

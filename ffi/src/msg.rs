@@ -43,7 +43,7 @@ fn receiver<'a>(r: *mut rmpsc_msg_receiver_t) -> Result<&'a mut MessageReceiver,
 }
 
 /// Creates a message ring of `capacity` bytes (a power of two, 4 KiB to
-/// 4 GiB). `name` as for rmpsc_shared_create (NULL: anonymous memfd). The
+/// 256 MiB). `name` as for rmpsc_shared_create (NULL: anonymous memfd). The
 /// largest message is `capacity - 16` bytes. Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_ring_create(

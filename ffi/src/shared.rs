@@ -12,7 +12,7 @@ use std::time::Duration;
 /// The segment magic, "RMPSCSEG" read as a native-endian 64-bit integer.
 pub const RMPSC_SEG_MAGIC: u64 = 0x4745_5343_5350_4d52;
 /// The segment format version this library writes and reads.
-pub const RMPSC_SEG_VERSION: u32 = 2;
+pub const RMPSC_SEG_VERSION: u32 = 3;
 /// Size of the segment header; the data area starts at this offset.
 pub const RMPSC_SEG_HEADER_SIZE: usize = 512;
 
@@ -104,11 +104,15 @@ pub(crate) fn put<T>(out: *mut *mut T, value: T) {
 /// A message ring's data is a byte ring of 8-byte-aligned records
 /// [u32 commit | u32 type | payload | zero padding], never split across the
 /// end; type 0xffffffff is a padding record that fills the end of the ring.
-/// `commit` is the payload length + 1, stored last (release); 0 means not
-/// written yet. The sender zeroes the next record's commit word before
+/// `commit` is stored last (release); 0 means not written yet. For a ring
+/// of 2^ring_bits bytes (12 to 28) its low ring_bits bits hold the payload
+/// length + 1 and the bits above them the low bits of the record's lap
+/// (position >> ring_bits): commit = (position - index + length + 1) mod
+/// 2^32. A word whose lap is not the reader's is corrupt (bytes of an
+/// earlier lap). The sender zeroes the next record's commit word before
 /// storing this one's (so it keeps 8 bytes free: the largest payload is
 /// capacity - 16), then stores the tail; the receiver polls the commit word
-/// at its head.
+/// at its head and never runs more than a ring ahead of the tail.
 pub struct rmpsc_shared_t {
     ring: SharedRing,
 }

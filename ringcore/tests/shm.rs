@@ -411,6 +411,155 @@ fn message_ring_refuses_scribbled_records() {
     assert_eq!(rx.try_recv().unwrap().payload(), &[1u8; 40]);
 }
 
+/// A refused call changes nothing: a send with the reserved type claims
+/// nothing (a stray commit after it has nothing to publish), and a refused
+/// commit leaves the claim as it was.
+#[test]
+fn a_refused_send_or_commit_changes_nothing() {
+    let ring = MessageRing::create(None, 12).unwrap();
+    let mut tx = ring.sender().unwrap();
+    let mut rx = ring.receiver().unwrap();
+    assert!(matches!(
+        tx.send(u32::MAX, b"ABCD"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        tx.commit_len(1, 4),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        tx.send_many([(u32::MAX, &b"ABCD"[..])]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(rx.try_recv(), Err(Error::Empty)));
+    assert_eq!(ring.len(), 0);
+    tx.try_claim(4).unwrap().copy_from_slice(b"WXYZ");
+    assert!(matches!(
+        tx.commit(u32::MAX),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        tx.commit_len(1, 5),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(rx.try_recv(), Err(Error::Empty)));
+    tx.commit(2).unwrap();
+    let m = rx.try_recv().unwrap();
+    assert_eq!((m.msg_type(), m.payload()), (2, &b"WXYZ"[..]));
+}
+
+/// The case: after 200 messages of 56 bytes through a 4 KiB ring,
+/// one plausible commit word at the receiver's head made it replay the
+/// earlier laps without end. Now a word without this lap's tag is
+/// `Corrupt`, and one forged with it yields that one record and then
+/// `Corrupt`: the receiver never takes a record of an earlier lap and
+/// never runs more than a ring past the tail.
+#[test]
+fn a_forged_commit_word_never_replays_earlier_laps() {
+    use std::os::unix::fs::FileExt;
+    for forged_lap in [false, true] {
+        let ring = MessageRing::create(None, 12).unwrap();
+        let (file, _) = peer_file(ring.fd());
+        let mut tx = ring.sender().unwrap();
+        let mut rx = ring.receiver().unwrap();
+        for id in 0..200u32 {
+            let mut msg = [0u8; 56];
+            msg[..4].copy_from_slice(&id.to_ne_bytes());
+            tx.send(1, &msg).unwrap();
+            let m = rx.try_recv().unwrap();
+            assert_eq!(m.payload()[..4], id.to_ne_bytes());
+        }
+        let head = 200 * 64u64;
+        let lap = if forged_lap { (head & !4095) as u32 } else { 0 };
+        file.write_at(&(lap | 57).to_ne_bytes(), 512 + head % 4096)
+            .unwrap();
+        let mut taken = 0;
+        let e = loop {
+            match rx.try_recv() {
+                Ok(_) => taken += 1,
+                Err(e) => break e,
+            }
+            assert!(taken <= 1, "a stale record was delivered again");
+        };
+        assert!(matches!(e, Error::Corrupt(_)), "{e}");
+        assert_eq!(taken, usize::from(forged_lap));
+        for _ in 0..3 {
+            assert!(matches!(rx.try_recv(), Err(Error::Corrupt(_))));
+            let n = rx.recv_batch(usize::MAX, |_, _| panic!("must not deliver"));
+            assert!(matches!(n, Err(Error::Corrupt(_))), "{n:?}");
+        }
+        let observed = ring.observer();
+        assert!(observed.len() <= 4096);
+    }
+}
+
+/// A scribbler forging plausible commit words (with the right lap tag) at
+/// the receiver's head while a sender streams numbered messages: the
+/// receiver takes no more messages than were sent plus one per forgery,
+/// and never one of the real ones twice.
+#[test]
+fn a_live_forger_gets_at_most_one_message_per_forgery() {
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let ring = MessageRing::create(None, 12).unwrap();
+    let (file, _) = peer_file(ring.fd());
+    let mut tx = ring.sender().unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let forged = Arc::new(AtomicU64::new(0));
+    let forger = {
+        let (stop, forged) = (stop.clone(), forged.clone());
+        std::thread::spawn(move || {
+            let mut next = xorshift(0x5eed_f0f0_1234_4321);
+            let mut head = [0u8; 8];
+            while !stop.load(Ordering::Relaxed) {
+                // The receiver's head (offset 0x100), and a word of its lap.
+                file.read_at(&mut head, 0x100).unwrap();
+                let head = u64::from_ne_bytes(head);
+                let len = (next() % 64) as u32 & !7;
+                let word = (head & !4095) as u32 | (len + 1);
+                file.write_at(&word.to_ne_bytes(), 512 + head % 4096)
+                    .unwrap();
+                forged.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    let (mut sent, mut taken, mut last_id) = (0u64, 0u64, None::<u64>);
+    while std::time::Instant::now() < deadline {
+        let mut msg = [0u8; 56];
+        msg[..8].copy_from_slice(&sent.to_ne_bytes());
+        msg[8..].fill(0xA5);
+        match tx.send(1, &msg) {
+            Ok(()) => sent += 1,
+            Err(Error::Full) | Err(Error::Corrupt(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+        match rx.try_recv() {
+            Ok(m) => {
+                taken += 1;
+                let p = m.payload();
+                if m.msg_type() == 1 && p.len() == 56 && p[8..].iter().all(|&b| b == 0xA5) {
+                    let id = u64::from_ne_bytes(p[..8].try_into().unwrap());
+                    assert!(last_id.is_none_or(|l| id > l), "message {id} again");
+                    last_id = Some(id);
+                }
+            }
+            Err(Error::Empty) | Err(Error::Corrupt(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    forger.join().unwrap();
+    let forged = forged.load(Ordering::Relaxed);
+    assert!(
+        taken <= sent + forged,
+        "took {taken} with {sent} sent and {forged} forged"
+    );
+}
+
 #[test]
 fn a_tail_with_no_record_behind_it_is_corrupt_not_a_spin() {
     use std::os::unix::fs::FileExt;
@@ -474,6 +623,7 @@ fn a_hostile_peer_scribbling_in_a_loop_never_crashes_the_reader() {
 fn peer_file(fd: std::os::fd::BorrowedFd<'_>) -> (std::fs::File, u64) {
     use std::os::fd::AsRawFd;
     let file = std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
         .unwrap();

@@ -3,8 +3,14 @@
 //! priorities) built from it.
 
 mod priority;
+mod receiver;
+pub mod record;
 mod ring;
+mod sender;
 pub mod transport;
 
 pub use priority::{Priority, Split};
-pub use ring::{Message, MessageReceiver, MessageRing, MessageSender, RECORD_HEADER};
+pub use receiver::{Message, MessageReceiver};
+pub use record::{MAX_RING_BITS, RECORD_HEADER};
+pub use ring::MessageRing;
+pub use sender::MessageSender;

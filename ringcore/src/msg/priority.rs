@@ -1,7 +1,7 @@
 //! Three priorities over three message rings, and the doorbell a consumer
 //! sleeps on while all three are empty.
 
-use super::ring::{Message, MessageReceiver, MessageSender};
+use super::{Message, MessageReceiver, MessageSender};
 use crate::error::{Error, Result};
 pub(crate) use crate::sync::Doorbell;
 use std::ptr::NonNull;
@@ -61,7 +61,7 @@ impl Default for Split {
 }
 
 impl Split {
-    /// Ring sizes (log2 of bytes, 12..=30) for `capacity` bytes.
+    /// Ring sizes (log2 of bytes, 12..=28) for `capacity` bytes.
     pub(crate) fn ring_bits(&self, capacity: usize) -> Result<[u32; 3]> {
         let shares = [self.critical, self.high, self.low];
         if shares.iter().map(|&s| s as u32).sum::<u32>() != 100 || shares.contains(&0) {
@@ -72,8 +72,8 @@ impl Split {
         }
         Ok(shares.map(|s| {
             let bytes = (capacity as u128 * s as u128 / 100) as u64;
-            // Largest power of two not above the share, within 4 KiB..1 GiB.
-            (63 - bytes.max(1).leading_zeros()).clamp(12, 30)
+            // Largest power of two not above the share, within 4 KiB..256 MiB.
+            (63 - bytes.max(1).leading_zeros()).clamp(12, super::MAX_RING_BITS)
         }))
     }
 }

@@ -168,13 +168,25 @@ fn loom_close_wakes_a_sleeper() {
     });
 }
 
-// The message ring's commit-word protocol (`msg::ring`), modelled over the
-// real cursors: one slot stands for one 8-byte word of the byte ring and
-// its contents are mirrored in loom atomics. A header word holds the
-// record's length in words (the commit), with `PAD_BIT` for padding; the
-// payload words hold the message's sequence number, so a stale payload
-// word taken for a commit (the zero written ahead missing) shows up.
+// The message ring's commit-word protocol (`msg::record`), modelled over
+// the real cursors: one slot stands for one 8-byte word of the byte ring
+// and its contents are mirrored in loom atomics. A header word holds the
+// record's length in words (the commit), with `PAD_BIT` for padding and
+// the record's lap above `LAP_SHIFT`; the payload words hold the message's
+// sequence number, so a stale payload word taken for a commit (the zero
+// written ahead missing) shows up, and so does a header of an earlier lap.
 const PAD_BIT: u64 = 1 << 32;
+const LAP_SHIFT: u32 = 40;
+
+/// The lap tag of position `pos` (truncated, as in the real commit word).
+fn lap(raw: &RawRing, pos: u64) -> u64 {
+    (pos >> raw.capacity().trailing_zeros()) & 0xff_ffff
+}
+
+/// The commit word of a record of `rec` words at position `pos`.
+fn commit_at(p: &ProducerCursor, pos: u64, rec: u64) -> u64 {
+    lap(p, pos) << LAP_SHIFT | rec
+}
 
 fn publish_records(p: &mut ProducerCursor, words: &Payload, first: usize, commit: u64, n: usize) {
     let (next, _) = p.contiguous(p.tail().wrapping_add(n as u64));
@@ -191,14 +203,16 @@ fn send_record(p: &mut ProducerCursor, words: &Payload, len: usize, seq: u64) {
         // One word beyond the records stays free for the zero written ahead.
         if rec > to_end {
             if p.free(to_end + 1).unwrap() > to_end {
-                publish_records(p, words, index, PAD_BIT | to_end as u64, to_end);
+                let commit = commit_at(p, p.tail(), PAD_BIT | to_end as u64);
+                publish_records(p, words, index, commit, to_end);
                 continue;
             }
         } else if p.free(rec + 1).unwrap() > rec {
             for k in 1..rec {
                 words.0[index + k].store(seq, Ordering::Relaxed);
             }
-            publish_records(p, words, index, rec as u64, rec);
+            let commit = commit_at(p, p.tail(), rec as u64);
+            publish_records(p, words, index, commit, rec);
             return;
         }
         thread::yield_now();
@@ -220,11 +234,13 @@ fn send_batch(p: &mut ProducerCursor, words: &Payload, batch: &[(usize, u64)]) {
             words.0[at + k].store(seq, Ordering::Relaxed);
         }
         if i > 0 {
-            words.0[at].store(1 + len as u64, Ordering::Relaxed);
+            let pos = p.tail() + (at - first) as u64;
+            words.0[at].store(commit_at(p, pos, 1 + len as u64), Ordering::Relaxed);
         }
         at += 1 + len;
     }
-    publish_records(p, words, first, 1 + batch[0].0 as u64, total);
+    let commit = commit_at(p, p.tail(), 1 + batch[0].0 as u64);
+    publish_records(p, words, first, commit, total);
 }
 
 /// `MessageReceiver::try_recv`: (payload words, sequence number).
@@ -237,7 +253,19 @@ fn recv_record(c: &mut ConsumerCursor, words: &Payload) -> Option<(usize, u64)> 
             c.available(1).unwrap();
             return None;
         }
-        let rec = (commit & !PAD_BIT) as usize;
+        assert_eq!(
+            commit >> LAP_SHIFT,
+            lap(c, c.head()),
+            "a header of another lap"
+        );
+        let rec = (commit & (PAD_BIT - 1)) as usize;
+        // Never more than a ring ahead of the tail.
+        if rec > c.lead_room() {
+            assert!(
+                rec <= c.reload_lead_room(),
+                "more than a ring ahead of the tail"
+            );
+        }
         if commit & PAD_BIT != 0 {
             c.release(rec);
             continue;

@@ -6,7 +6,7 @@
 //! ------  ----  ---------------  ---------------------------------------------
 //!                identification line (0x000, 128 bytes), written by the creator
 //! 0x000   8     magic            b"RMPSCSEG"
-//! 0x008   4     version          format version, 2
+//! 0x008   4     version          format version, 3
 //! 0x00c   4     kind             1 slot ring, 2 message ring, 3 buffer pool,
 //!                                  4 client channel, 5 server control (msg::transport)
 //! 0x010   4     header_size      512
@@ -45,7 +45,7 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// `b"RMPSCSEG"` as a native-endian u64.
 pub const MAGIC: u64 = u64::from_ne_bytes(*b"RMPSCSEG");
 /// Format version of the segment header.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Size of the header; the data area starts here.
 pub const HEADER_SIZE: usize = 512;
 

@@ -291,7 +291,9 @@ impl Channel {
     fn checked(mapped: Mapped) -> Result<Channel> {
         let line: &ClientLine = at(&mapped, HEADER_SIZE);
         let bits = std::array::from_fn(|i| line.ring_bits[i].load(Ordering::Relaxed));
-        if bits.iter().any(|b| !(12..=30).contains(b))
+        if bits
+            .iter()
+            .any(|b| !(12..=crate::msg::MAX_RING_BITS).contains(b))
             || Self::data_size(&bits) != mapped.geometry.data_size
         {
             return Err(Error::InvalidHeader(format!(
