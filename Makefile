@@ -59,7 +59,7 @@ $(BUILD)/test_%_asan: tests/c/test_%.c include/ringmpsc.h $(LIBDIR)/libringmpsc.
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "maturin>=1.5,<2" pytest numpy
+	$(PY) -m pip install -q "maturin>=1.5,<2" pytest pytest-timeout numpy
 
 python: $(PY)
 	$(PY) -m pip install -q ./python
@@ -105,7 +105,7 @@ test-c: c install-check
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no $(BUILD)/test_log
 
 test-python: python c
-	$(PY) -m pytest -q python/tests tests
+	$(PY) -m pytest -q -c python/pyproject.toml --rootdir . python/tests tests
 
 # The main job: a C producer and a Python consumer on a named shared
 # segment, then the reverse, each checking every sequence number.

@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 /// FNV-1a: the checksum every record carries as its type.
 fn checksum(data: &[u8]) -> u32 {
     data.iter().fold(0x811c_9dc5u32, |h, &b| {
@@ -36,6 +39,7 @@ fn child(role: &str, path: &Path, extra: &[(&str, String)]) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
     c.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env("LOG_CHILD", role)
+        .envs([watchdog::parent_env()])
         .env("LOG_PATH", path);
     for (k, v) in extra {
         c.env(k, v);
@@ -87,6 +91,7 @@ fn child_entry() {
     let (Ok(role), Ok(path)) = (std::env::var("LOG_CHILD"), std::env::var("LOG_PATH")) else {
         return;
     };
+    watchdog::die_with_parent();
     let path = PathBuf::from(path);
     match role.as_str() {
         // Appends forever (until killed) from where the log ends, half the
@@ -182,6 +187,7 @@ fn verify(path: &Path) -> u64 {
 
 #[test]
 fn a_writer_killed_anywhere_loses_nothing_it_committed() {
+    let _watchdog = watchdog::watchdog(120);
     let d = TempDir::new("kill");
     let path = d.0.join("log");
     let counter_path = d.0.join("counter");
@@ -233,6 +239,7 @@ fn a_writer_killed_anywhere_loses_nothing_it_committed() {
 
 #[test]
 fn four_reader_processes_see_the_same_order_from_start_and_live() {
+    let _watchdog = watchdog::watchdog(120);
     let d = TempDir::new("readers");
     let path = d.0.join("log");
     let mut w = builder(&path).build().unwrap();
@@ -298,6 +305,7 @@ fn four_reader_processes_see_the_same_order_from_start_and_live() {
 
 #[test]
 fn a_log_is_replayed_after_its_writer_exited() {
+    let _watchdog = watchdog::watchdog(120);
     let d = TempDir::new("replay");
     let path = d.0.join("log");
     let status = child("writer-n", &path, &[("LOG_COUNT", "5000".into())])

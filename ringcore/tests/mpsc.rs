@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 const PER_PRODUCER: u64 = if cfg!(miri) { 100 } else { 1_000_000 };
 const PER_RACER: u64 = if cfg!(miri) { 20 } else { 5_000 };
 const LOOP_ITEMS: u64 = if cfg!(miri) { 50 } else { 10_000 };
@@ -30,6 +33,7 @@ impl Checker {
 
 #[test]
 fn eight_producers_a_million_each_arrive_whole_and_in_order() {
+    let _watchdog = watchdog::watchdog(120);
     let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(10)).unwrap();
     let producers: Vec<_> = (0..8u64)
         .map(|p| {
@@ -74,6 +78,7 @@ fn eight_producers_a_million_each_arrive_whole_and_in_order() {
 
 #[test]
 fn registration_races_a_live_consumer_and_producers_leave_mid_stream() {
+    let _watchdog = watchdog::watchdog(120);
     let racers = if cfg!(miri) { 4 } else { 16u64 };
     let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(6)).unwrap();
     let registrar = ch.registrar();
@@ -120,6 +125,7 @@ fn registration_races_a_live_consumer_and_producers_leave_mid_stream() {
 
 #[test]
 fn status_and_adaptive_skip() {
+    let _watchdog = watchdog::watchdog(120);
     let config = Config {
         enable_metrics: true,
         ..Config::with_ring_bits(4)
@@ -186,6 +192,7 @@ fn status_and_adaptive_skip() {
 
 #[test]
 fn a_blocking_consumer_sleeps_until_any_producer_sends() {
+    let _watchdog = watchdog::watchdog(120);
     let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(4)).unwrap();
     let regs: Vec<_> = (0..3).map(|_| ch.register().unwrap()).collect();
     let t = thread::spawn(move || {
@@ -209,6 +216,7 @@ fn a_blocking_consumer_sleeps_until_any_producer_sends() {
 
 #[test]
 fn the_event_loop_drains_everything_on_stop() {
+    let _watchdog = watchdog::watchdog(120);
     let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(6)).unwrap();
     let registrar = ch.registrar();
     let sum = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -242,6 +250,7 @@ fn the_event_loop_drains_everything_on_stop() {
 
 #[test]
 fn an_attached_event_notifier_fires_on_commits() {
+    let _watchdog = watchdog::watchdog(120);
     let mut ch = mpsc::Channel::<u8>::new(Config::with_ring_bits(4)).unwrap();
     let n = Arc::new(EventNotifier::new().unwrap());
     ch.set_notifier(Some(n.clone()));
@@ -257,6 +266,7 @@ fn an_attached_event_notifier_fires_on_commits() {
 
 #[test]
 fn byte_slot_channels_carry_items_of_any_size() {
+    let _watchdog = watchdog::watchdog(120);
     let mut ch = mpsc::SlotChannel::with_slots(Config::with_ring_bits(4), 24).unwrap();
     let mut a = ch.register().unwrap();
     let mut b = ch.register().unwrap();

@@ -3,8 +3,12 @@
 
 use ringcore::{BufferPool, Error, Handle};
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 #[test]
 fn pools_check_every_handle() {
+    let _watchdog = watchdog::watchdog(120);
     let pool = BufferPool::new(100, 4).unwrap();
     assert_eq!(
         (pool.capacity(), pool.slab_size(), pool.available_count()),
@@ -42,6 +46,7 @@ fn pools_check_every_handle() {
 
 #[test]
 fn threads_share_a_pool_without_losing_slabs() {
+    let _watchdog = watchdog::watchdog(120);
     let pool = BufferPool::new(64, 32).unwrap();
     let threads: Vec<_> = (0..4)
         .map(|t| {

@@ -8,6 +8,9 @@ use ringcore::{Error, WaitStrategy};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 /// FNV-1a: the checksum every test message carries.
 fn checksum(data: &[u8]) -> u32 {
     data.iter().fold(0x811c_9dc5u32, |h, &b| {
@@ -28,6 +31,7 @@ fn spawn(role: &str, name: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env("RINGCORE_CHILD", role)
+        .envs([watchdog::parent_env()])
         .env("RINGCORE_SEGMENT", name)
         .spawn()
         .unwrap()
@@ -42,6 +46,7 @@ fn child_entry() {
     ) else {
         return;
     };
+    watchdog::die_with_parent();
     match role.as_str() {
         // Sends messages forever (until killed), starting where the ring's
         // previous producer stopped.
@@ -121,6 +126,7 @@ fn drain_and_check(rx: &mut ringcore::msg::MessageReceiver, next: &mut u64) {
 
 #[test]
 fn killing_the_producer_mid_stream_leaves_only_whole_messages() {
+    let _watchdog = watchdog::watchdog(120);
     let name = format!("ringcore-kill-msg-{}", std::process::id());
     let _c = Cleanup(name.clone());
     let ring = MessageRing::create(Some(&name), 14).unwrap();
@@ -195,6 +201,7 @@ fn after_a_sender_died_between_commit_and_tail(
 
 #[test]
 fn a_sender_dead_between_commit_and_tail_loses_nothing_and_is_replaced() {
+    let _watchdog = watchdog::watchdog(120);
     let (_c, ring, mut rx) = after_a_sender_died_between_commit_and_tail("commit-die");
     assert!(matches!(rx.try_recv(), Err(Error::Empty)));
     assert_eq!((rx.pending_bytes(), ring.len()), (0, 0));
@@ -217,6 +224,7 @@ fn a_sender_dead_between_commit_and_tail_loses_nothing_and_is_replaced() {
 
 #[test]
 fn a_receiver_ahead_of_a_dead_senders_tail_can_be_replaced() {
+    let _watchdog = watchdog::watchdog(120);
     let (c, ring, rx) = after_a_sender_died_between_commit_and_tail("commit-die-rx");
     // The receiver goes as if its process died (no close, its head ahead
     // of the tail); its pid word (0x110) is cleared as a dead holder's is
@@ -229,6 +237,7 @@ fn a_receiver_ahead_of_a_dead_senders_tail_can_be_replaced() {
 
 #[test]
 fn killing_a_slot_producer_leaves_whole_items_and_lets_a_new_one_take_over() {
+    let _watchdog = watchdog::watchdog(120);
     let name = format!("ringcore-kill-slot-{}", std::process::id());
     let _c = Cleanup(name.clone());
     let ring = SharedRing::create::<[u64; 4]>(&name, 8).unwrap();

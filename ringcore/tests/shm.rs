@@ -8,6 +8,9 @@ use ringcore::{BufferPool, Error, WaitStrategy};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 #[path = "support/mutant.rs"]
 mod mutant;
 
@@ -35,6 +38,7 @@ impl Drop for Cleanup {
 
 #[test]
 fn a_named_ring_carries_typed_items_between_two_mappings() {
+    let _watchdog = watchdog::watchdog(120);
     let n = name("typed");
     let _c = Cleanup(n.clone());
     let a = SharedRing::create::<u64>(&n, 4).unwrap();
@@ -67,6 +71,7 @@ fn a_named_ring_carries_typed_items_between_two_mappings() {
 
 #[test]
 fn named_segments_are_private_exclusive_and_cleaned_up() {
+    let _watchdog = watchdog::watchdog(120);
     use std::os::unix::fs::PermissionsExt;
     let n = name("excl");
     let _c = Cleanup(n.clone());
@@ -85,6 +90,7 @@ fn named_segments_are_private_exclusive_and_cleaned_up() {
 
 #[test]
 fn a_creator_asking_for_it_removes_the_name_with_its_last_handle() {
+    let _watchdog = watchdog::watchdog(120);
     let n = name("autounlink");
     let _c = Cleanup(n.clone());
     let path = shm::resolve_name(&n).unwrap();
@@ -128,6 +134,7 @@ fn a_creator_asking_for_it_removes_the_name_with_its_last_handle() {
 
 #[test]
 fn attach_refuses_what_is_not_a_matching_segment() {
+    let _watchdog = watchdog::watchdog(120);
     let dir = std::env::temp_dir();
     let attach = |p: &std::path::Path, slot: Option<usize>| {
         SharedRing::attach_slots(p.to_str().unwrap(), slot, Duration::from_millis(50))
@@ -205,6 +212,7 @@ fn attach_refuses_what_is_not_a_matching_segment() {
 
 #[test]
 fn an_anonymous_memfd_ring_travels_by_descriptor() {
+    let _watchdog = watchdog::watchdog(120);
     let ring = SharedRing::create_slots(None, 6, 8).unwrap();
     let (a, b) = UnixStream::pair().unwrap();
     send_fd(&a, ring.fd()).unwrap();
@@ -229,6 +237,7 @@ fn an_anonymous_memfd_ring_travels_by_descriptor() {
 
 #[test]
 fn blocking_waits_work_across_mappings() {
+    let _watchdog = watchdog::watchdog(120);
     let ring = SharedRing::create_slots(None, 2, 8).unwrap();
     let (a, b) = UnixStream::pair().unwrap();
     send_fd(&a, ring.fd()).unwrap();
@@ -257,6 +266,7 @@ fn blocking_waits_work_across_mappings() {
 
 #[test]
 fn message_ring_wraps_with_padding_and_checks_sizes() {
+    let _watchdog = watchdog::watchdog(120);
     let ring = MessageRing::create(None, 12).unwrap(); // 4096 bytes
     let mut tx = ring.sender().unwrap();
     let mut rx = ring.receiver().unwrap();
@@ -349,6 +359,7 @@ fn message_ring_wraps_with_padding_and_checks_sizes() {
 
 #[test]
 fn a_declined_message_stays_for_the_next_receive() {
+    let _watchdog = watchdog::watchdog(120);
     let ring = MessageRing::create(None, 12).unwrap(); // 4096 bytes
     let (mut tx, mut rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
     // Enough 100-byte messages that the ring wraps (a padding record) in
@@ -387,6 +398,7 @@ fn a_declined_message_stays_for_the_next_receive() {
 
 #[test]
 fn message_ring_refuses_scribbled_records() {
+    let _watchdog = watchdog::watchdog(120);
     let ring = MessageRing::create(None, 12).unwrap();
     let mut tx = ring.sender().unwrap();
     let mut rx = ring.receiver().unwrap();
@@ -416,6 +428,7 @@ fn message_ring_refuses_scribbled_records() {
 /// commit leaves the claim as it was.
 #[test]
 fn a_refused_send_or_commit_changes_nothing() {
+    let _watchdog = watchdog::watchdog(120);
     let ring = MessageRing::create(None, 12).unwrap();
     let mut tx = ring.sender().unwrap();
     let mut rx = ring.receiver().unwrap();
@@ -456,6 +469,7 @@ fn a_refused_send_or_commit_changes_nothing() {
 /// never runs more than a ring past the tail.
 #[test]
 fn a_forged_commit_word_never_replays_earlier_laps() {
+    let _watchdog = watchdog::watchdog(120);
     use std::os::unix::fs::FileExt;
     for forged_lap in [false, true] {
         let ring = MessageRing::create(None, 12).unwrap();
@@ -499,6 +513,7 @@ fn a_forged_commit_word_never_replays_earlier_laps() {
 /// and never one of the real ones twice.
 #[test]
 fn a_live_forger_gets_at_most_one_message_per_forgery() {
+    let _watchdog = watchdog::watchdog(120);
     use std::os::unix::fs::FileExt;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
@@ -562,6 +577,7 @@ fn a_live_forger_gets_at_most_one_message_per_forgery() {
 
 #[test]
 fn a_tail_with_no_record_behind_it_is_corrupt_not_a_spin() {
+    let _watchdog = watchdog::watchdog(120);
     use std::os::unix::fs::FileExt;
     let ring = MessageRing::create(None, 12).unwrap();
     let mut rx = ring.receiver().unwrap();
@@ -584,6 +600,7 @@ fn a_tail_with_no_record_behind_it_is_corrupt_not_a_spin() {
 
 #[test]
 fn a_hostile_peer_scribbling_in_a_loop_never_crashes_the_reader() {
+    let _watchdog = watchdog::watchdog(120);
     use std::os::unix::fs::FileExt;
     let ring = MessageRing::create(None, 12).unwrap();
     let (file, _) = peer_file(ring.fd());
@@ -633,6 +650,7 @@ fn peer_file(fd: std::os::fd::BorrowedFd<'_>) -> (std::fs::File, u64) {
 
 #[test]
 fn hostile_scribbling_never_crashes_producers_blocking_calls_or_the_pool() {
+    let _watchdog = watchdog::watchdog(120);
     use std::os::unix::fs::FileExt;
     use std::time::Instant;
     let mut next = xorshift(0x0bad_5eed_dead_beefu64);
@@ -709,6 +727,7 @@ fn hostile_scribbling_never_crashes_producers_blocking_calls_or_the_pool() {
 
 #[test]
 fn a_shared_pool_is_seen_by_every_mapping() {
+    let _watchdog = watchdog::watchdog(120);
     let n = name("pool");
     let _c = Cleanup(n.clone());
     let a = BufferPool::create_shared(Some(&n), 4096, 8).unwrap();
@@ -773,6 +792,7 @@ fn valid_segments() -> ([Vec<u8>; 3], u32) {
 #[test]
 #[ignore]
 fn write_fuzz_seeds() {
+    let _watchdog = watchdog::watchdog(120);
     let dir = std::env::var("RINGCORE_FUZZ_SEEDS").expect("RINGCORE_FUZZ_SEEDS");
     std::fs::create_dir_all(&dir).unwrap();
     let (segments, handle) = valid_segments();
@@ -789,6 +809,7 @@ fn write_fuzz_seeds() {
 /// call returns, with a value or an error; nothing crashes or loops.
 #[test]
 fn attach_and_reads_survive_thousands_of_corrupted_segments() {
+    let _watchdog = watchdog::watchdog(120);
     let (seeds, handle) = valid_segments();
     let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
     let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();

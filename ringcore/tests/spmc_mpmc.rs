@@ -5,6 +5,9 @@ use ringcore::channel::{mpmc, spmc};
 use ringcore::{Config, Error, WaitStrategy};
 use std::thread;
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 const ITEMS: u64 = if cfg!(miri) { 500 } else { 400_000 };
 
 /// Checks exactly-once delivery from per-consumer logs: each log must be
@@ -39,6 +42,7 @@ fn check_counts(logs: Vec<Vec<u64>>, sent: &[u64]) {
 
 #[test]
 fn spmc_one_producer_four_consumers_exactly_once() {
+    let _watchdog = watchdog::watchdog(120);
     let config = spmc::SpmcConfig {
         ring: Config::with_ring_bits(10),
         max_consumers: 4,
@@ -93,6 +97,7 @@ fn spmc_one_producer_four_consumers_exactly_once() {
 
 #[test]
 fn mpmc_six_producers_three_consumers_exactly_once() {
+    let _watchdog = watchdog::watchdog(120);
     let config = mpmc::MpmcConfig {
         ring: Config::with_ring_bits(8),
         max_producers: 6,
@@ -160,6 +165,7 @@ fn mpmc_six_producers_three_consumers_exactly_once() {
 
 #[test]
 fn mpmc_producers_join_and_leave_while_consumers_steal() {
+    let _watchdog = watchdog::watchdog(120);
     // Consumers run before any producer exists; producers register one by
     // one while they steal, and some leave mid-stream while others send.
     let config = mpmc::MpmcConfig {
@@ -213,6 +219,7 @@ fn mpmc_producers_join_and_leave_while_consumers_steal() {
 
 #[test]
 fn claimed_items_with_destructors_are_dropped_once() {
+    let _watchdog = watchdog::watchdog(120);
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     struct Counted(Arc<AtomicUsize>);
@@ -240,6 +247,7 @@ fn claimed_items_with_destructors_are_dropped_once() {
 
 #[test]
 fn timeouts_and_empty_channels() {
+    let _watchdog = watchdog::watchdog(120);
     let (_tx, ch) = spmc::Channel::<u8>::new(spmc::SpmcConfig::default()).unwrap();
     let mut rx = ch.register_consumer().unwrap();
     assert!(matches!(rx.steal_one(), Err(Error::Empty)));
@@ -280,6 +288,7 @@ const SLOT_ITEMS: u64 = if cfg!(miri) { 200 } else { 100_000 };
 
 #[test]
 fn spmc_byte_slots_exactly_once() {
+    let _watchdog = watchdog::watchdog(120);
     let config = spmc::SpmcConfig {
         ring: Config::with_ring_bits(8),
         max_consumers: 3,
@@ -325,6 +334,7 @@ fn spmc_byte_slots_exactly_once() {
 
 #[test]
 fn mpmc_byte_slots_exactly_once() {
+    let _watchdog = watchdog::watchdog(120);
     let config = mpmc::MpmcConfig {
         ring: Config::with_ring_bits(8),
         max_producers: 3,
@@ -388,6 +398,7 @@ fn mpmc_byte_slots_exactly_once() {
 
 #[test]
 fn metrics_count_both_sides_with_many_consumers() {
+    let _watchdog = watchdog::watchdog(120);
     let ring = Config {
         enable_metrics: true,
         ..Config::with_ring_bits(6)

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 /// Items in the stress test: 10 million outside Miri.
 const STRESS_ITEMS: u64 = if cfg!(miri) { 2_000 } else { 10_000_000 };
 
 #[test]
 fn ten_million_sequence_numbers_arrive_in_order() {
+    let _watchdog = watchdog::watchdog(120);
     let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(10)).unwrap();
     let producer = thread::spawn(move || {
         let mut next = 0u64;
@@ -83,6 +87,7 @@ fn ten_million_sequence_numbers_arrive_in_order() {
 /// watchdog turns that into a failure instead of a hung test.
 #[test]
 fn sparse_traffic_never_loses_a_wake_up() {
+    let _watchdog = watchdog::watchdog(120);
     let rounds: u64 = if cfg!(miri) { 20 } else { 2_000 };
     let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(2)).unwrap();
     let progress = Arc::new(AtomicU64::new(0));
@@ -129,6 +134,7 @@ fn sparse_traffic_never_loses_a_wake_up() {
 /// The mirror: a slow consumer makes the producer sleep on a full ring.
 #[test]
 fn a_producer_blocked_on_a_full_ring_is_woken() {
+    let _watchdog = watchdog::watchdog(120);
     let rounds: u64 = if cfg!(miri) { 20 } else { 1_000 };
     let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(0)).unwrap();
     let consumer = thread::spawn(move || {
@@ -147,6 +153,7 @@ fn a_producer_blocked_on_a_full_ring_is_woken() {
 
 #[test]
 fn close_wakes_every_sleeper() {
+    let _watchdog = watchdog::watchdog(120);
     // A consumer asleep on an empty ring.
     let (tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(2)).unwrap();
     let sleeper = thread::spawn(move || rx.recv_blocking(WaitStrategy::Blocking));
@@ -170,6 +177,7 @@ fn close_wakes_every_sleeper() {
 
 #[test]
 fn byte_slots_cross_threads_in_order() {
+    let _watchdog = watchdog::watchdog(120);
     let items: u64 = if cfg!(miri) { 500 } else { 200_000 };
     let (mut tx, mut rx) = SlotRing::new(Config::with_ring_bits(6), 16).unwrap();
     let producer = thread::spawn(move || {

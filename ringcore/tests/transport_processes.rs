@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 /// FNV-1a of the body: the last 4 bytes of every message.
 fn checksum(data: &[u8]) -> u32 {
     data.iter().fold(0x811c_9dc5u32, |h, &b| {
@@ -49,6 +52,7 @@ fn spawn(role: &str, name: &str, count: u64) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env("TRANSPORT_CHILD", role)
+        .envs([watchdog::parent_env()])
         .env("TRANSPORT_NAME", name)
         .env("TRANSPORT_COUNT", count.to_string())
         .stdout(Stdio::null())
@@ -71,6 +75,7 @@ fn child_entry() {
     ) else {
         return;
     };
+    watchdog::die_with_parent();
     let count: u64 = std::env::var("TRANSPORT_COUNT").unwrap().parse().unwrap();
     match role.as_str() {
         // Sends `count` messages at pseudo-random priorities (0: forever),
@@ -177,6 +182,7 @@ fn serve_checked(
 
 #[test]
 fn eight_client_processes_each_deliver_everything_in_order() {
+    let _watchdog = watchdog::watchdog(120);
     const PER_CLIENT: u64 = 100_000;
     let name = format!("rmpsc-tp-many-{}", std::process::id());
     let mut server = Server::create(
@@ -205,6 +211,7 @@ fn eight_client_processes_each_deliver_everything_in_order() {
 
 #[test]
 fn a_client_killed_mid_send_leaves_whole_messages_and_its_slot_is_reclaimed() {
+    let _watchdog = watchdog::watchdog(120);
     let name = format!("rmpsc-tp-kill-client-{}", std::process::id());
     let mut server = Server::create(
         &name,
@@ -249,6 +256,7 @@ fn a_client_killed_mid_send_leaves_whole_messages_and_its_slot_is_reclaimed() {
 
 #[test]
 fn a_server_killed_mid_serve_is_detected_and_replaced() {
+    let _watchdog = watchdog::watchdog(120);
     let name = format!("rmpsc-tp-kill-server-{}", std::process::id());
     let mut server = spawn("server", &name, 0);
     let start = Instant::now();
@@ -298,6 +306,7 @@ fn a_server_killed_mid_serve_is_detected_and_replaced() {
 
 #[test]
 fn a_hostile_client_cannot_crash_the_server_or_disturb_the_others() {
+    let _watchdog = watchdog::watchdog(120);
     let name = format!("rmpsc-tp-hostile-{}", std::process::id());
     let mut server = Server::create(&name, ServerOptions::default()).unwrap();
     let mut good = Client::connect(&name, ClientOptions::default()).unwrap();

@@ -405,6 +405,7 @@ static void test_numa(void) {
 }
 
 int main(void) {
+    alarm(120); /* a hang fails the run instead of stalling it */
     test_numa();
     test_channel();
     test_notifier();

@@ -183,6 +183,7 @@ static void test_retention_and_corruption(void) {
 }
 
 int main(void) {
+    alarm(120); /* a hang fails the run instead of stalling it */
     snprintf(dir, sizeof dir, "/tmp/rmpsc-ctest-log-%d", (int)getpid());
     snprintf(path, sizeof path, "%s/log", dir);
     char cmd[200];

@@ -124,6 +124,7 @@ static void test_busy_side_and_close_wakes(void) {
 }
 
 int main(void) {
+    alarm(120); /* a hang fails the run instead of stalling it */
     test_arguments();
     test_full_empty_closed();
     test_busy_side_and_close_wakes();

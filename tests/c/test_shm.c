@@ -181,6 +181,7 @@ static void test_unlink_on_drop(void) {
 }
 
 int main(void) {
+    alarm(120); /* a hang fails the run instead of stalling it */
     test_shared_ring();
     test_unlink_on_drop();
     test_bad_files();

@@ -45,6 +45,7 @@ static void count_responses(void *ctx, int prio, const void *data, size_t len) {
 }
 
 int main(void) {
+    alarm(120); /* a hang fails the run instead of stalling it */
     char name[64];
     snprintf(name, sizeof name, "rmpsc-ctest-transport-%d", (int)getpid());
     rmpsc_server_options_t so = {0};
