@@ -179,6 +179,39 @@ fn killing_the_producer_mid_stream_leaves_only_whole_messages() {
     assert!(next > 0);
 }
 
+/// A side held by a process that was killed but not yet reaped (a zombie)
+/// is taken over at once, not after the heartbeat goes stale.
+#[test]
+fn a_killed_unreaped_holder_is_dead_at_once() {
+    let _watchdog = watchdog::watchdog(120);
+    let name = format!("ringcore-zombie-{}", std::process::id());
+    let _c = Cleanup(name.clone());
+    let ring = SharedRing::create::<[u64; 4]>(&name, 8).unwrap();
+    let mut child = spawn("slot-producer", &name);
+    while ring.producer_pid() != child.id() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: plain kill(2) on our own child, which we do not reap yet.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let killed = Instant::now();
+    let taken = loop {
+        match ring.producer::<[u64; 4]>() {
+            Ok(p) => break p,
+            Err(Error::Busy(_)) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // The heartbeat alone would keep the zombie alive for a second.
+    assert!(
+        killed.elapsed() < Duration::from_millis(500),
+        "taken over after {:?}",
+        killed.elapsed()
+    );
+    assert!(!shm::pid_exists(child.id()));
+    drop(taken);
+    child.wait().unwrap();
+}
+
 /// A message ring whose sender (a child process) committed two messages
 /// and died before storing the tail of the second, both read by `rx`.
 fn after_a_sender_died_between_commit_and_tail(

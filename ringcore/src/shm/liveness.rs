@@ -26,16 +26,31 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Whether a process with this pid exists (also when it belongs to another user).
+/// Whether a process with this pid exists and has not exited (also when it
+/// belongs to another user). A process killed but not yet reaped by its
+/// parent (a zombie) has exited: it counts as gone.
 pub fn pid_exists(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
     }
     // SAFETY: signal 0 only checks for existence and permission.
-    if unsafe { libc::kill(pid as libc::pid_t, 0) } == 0 {
-        return true;
-    }
-    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !has_exited(pid)
+}
+
+/// Whether `/proc` shows `pid` as a zombie (exited, not reaped) or dying.
+/// Without `/proc` (or when it hides other users' processes) a process
+/// that `kill` sees counts as running.
+fn has_exited(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ...": the command may hold ')' itself, so take the last.
+    stat.iter()
+        .rposition(|&b| b == b')')
+        .and_then(|end| stat.get(end + 2))
+        .is_some_and(|state| matches!(state, b'Z' | b'X'))
 }
 
 /// The two words that describe who holds a side.
