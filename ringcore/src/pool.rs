@@ -243,6 +243,18 @@ impl BufferPool {
         slab_size: usize,
         num_slabs: usize,
     ) -> Result<BufferPool> {
+        Self::create_shared_with(name, slab_size, num_slabs, Default::default())
+    }
+
+    /// [`create_shared`](Self::create_shared) with the named segment's mode
+    /// and group.
+    #[cfg(not(loom))]
+    pub fn create_shared_with(
+        name: Option<&str>,
+        slab_size: usize,
+        num_slabs: usize,
+        perm: crate::shm::Permissions,
+    ) -> Result<BufferPool> {
         use crate::shm::layout::{Geometry, Kind};
         let (slab_size, slabs) = check_geometry(slab_size, num_slabs)?;
         let g = Geometry {
@@ -253,7 +265,7 @@ impl BufferPool {
             data_size: layout_size(slabs, slab_size).expect("checked by check_geometry"),
         };
         let mut pool = None;
-        crate::shm::ring::Mapped::create_with(name, g, |m| {
+        crate::shm::ring::Mapped::create_with(name, g, perm, |m| {
             // SAFETY: the segment was just made for this geometry.
             let p = unsafe { Self::over_segment(m) };
             p.init();

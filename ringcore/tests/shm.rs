@@ -184,12 +184,12 @@ fn attach_refuses_what_is_not_a_matching_segment() {
         assert!(matches!(e, Error::InvalidHeader(_)), "{tag}: {e}");
         assert!(e.to_string().contains(expect), "{tag}: {e}");
     }
-    // A file of zeros is never published.
+    // A file of zeros was never a finished segment.
     let p = dir.join(format!("ringcore-bad-zeros-{}", std::process::id()));
     std::fs::write(&p, vec![0u8; 4096]).unwrap();
     let e = attach(&p, None).err().unwrap();
     std::fs::remove_file(&p).unwrap();
-    assert!(e.to_string().contains("not published"), "{e}");
+    assert!(e.to_string().contains("not marked ready"), "{e}");
     // A file shorter than a header, and something that is not a file.
     let p = dir.join(format!("ringcore-bad-short-{}", std::process::id()));
     std::fs::write(&p, b"short").unwrap();
@@ -208,6 +208,98 @@ fn attach_refuses_what_is_not_a_matching_segment() {
         .unwrap();
     assert!(matches!(e, Error::Io(_)), "{e}");
     drop(ring);
+}
+
+/// Segments appear whole (made unnamed, named once finished), so an
+/// attacher never waits on garbage: an empty, all-zero, random or
+/// half-made file under the name fails every kind of attach at once,
+/// whatever the timeout.
+#[test]
+fn attach_to_garbage_fails_at_once() {
+    let _watchdog = watchdog::watchdog(120);
+    use ringcore::msg::transport::{Client, ClientOptions};
+    let n = name("garbage");
+    let _c = Cleanup(n.clone());
+    let path = shm::resolve_name(&n).unwrap();
+    let half_made = {
+        let ring = SharedRing::create_slots(None, 4, 16).unwrap();
+        let mut b = segment_bytes(ring.fd());
+        b[0x1c..0x20].fill(0); // the state word: not ready
+        b
+    };
+    let mut next = xorshift(0xfeed_5eed);
+    let random: Vec<u8> = (0..8192).map(|_| next() as u8).collect();
+    let long = Duration::from_secs(5);
+    for (what, bytes) in [
+        ("empty", vec![]),
+        ("zeros", vec![0u8; 8192]),
+        ("random", random),
+        ("half-made", half_made),
+    ] {
+        std::fs::write(&path, &bytes).unwrap();
+        let t = std::time::Instant::now();
+        let results = [
+            SharedRing::attach_slots(&n, None, long).err(),
+            MessageRing::attach(&n, long).err(),
+            BufferPool::attach_shared(&n, long).err(),
+            Client::connect(
+                &n,
+                ClientOptions {
+                    connect_timeout: long,
+                    ..ClientOptions::default()
+                },
+            )
+            .err(),
+        ];
+        for e in results {
+            let e = e.unwrap_or_else(|| panic!("{what}: attached"));
+            assert!(matches!(e, Error::InvalidHeader(_)), "{what}: {e}");
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "{what}: waited {:?}",
+            t.elapsed()
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+/// While one thread makes and removes a named segment again and again, an
+/// attacher finds no segment or a whole one, never a half-made one.
+#[test]
+fn an_attacher_sees_no_segment_or_a_whole_one() {
+    let _watchdog = watchdog::watchdog(120);
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let n = name("appear");
+    let _c = Cleanup(n.clone());
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let maker = {
+        let (n, stop) = (n.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut made = 0;
+            while !stop.load(Ordering::Relaxed) || made == 0 {
+                let ring = MessageRing::create(Some(&n), 16).unwrap();
+                ring.unlink().unwrap();
+                made += 1;
+            }
+            made
+        })
+    };
+    let (mut whole, mut none) = (0, 0);
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_millis(300) {
+        match MessageRing::attach(&n, Duration::ZERO) {
+            Ok(r) => {
+                assert_eq!(r.capacity(), 1 << 16);
+                whole += 1;
+            }
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => none += 1,
+            Err(e) => panic!("attached to a segment being made: {e}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(maker.join().unwrap() > 0);
+    assert!(whole + none > 0);
 }
 
 #[test]

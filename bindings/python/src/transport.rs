@@ -116,6 +116,7 @@ impl Server {
                 low: split.2,
             },
             policy: self::policy(policy, policy_timeout, SendPolicy::Fail)?,
+            ..ServerOptions::default()
         };
         let s = py.detach(|| CoreServer::create(name, options)).py_err(py)?;
         Ok(Server {

@@ -12,6 +12,7 @@ use crate::ring::typed::Owner;
 use crate::ring::RingObserver;
 use crate::shm::layout::{Geometry, Kind};
 use crate::shm::ring::{segment_methods, Mapped, DEFAULT_STALE_AFTER};
+use crate::shm::Permissions;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
@@ -41,6 +42,15 @@ impl MessageRing {
     /// `name` is given (a bare name goes under `/dev/shm`), else an anonymous
     /// sealed memfd to pass by descriptor.
     pub fn create(name: Option<&str>, ring_bits: u8) -> Result<MessageRing> {
+        Self::create_with(name, ring_bits, Permissions::default())
+    }
+
+    /// [`create`](Self::create) with the named segment's mode and group.
+    pub fn create_with(
+        name: Option<&str>,
+        ring_bits: u8,
+        perm: Permissions,
+    ) -> Result<MessageRing> {
         if !(MIN_RING_BITS..=MAX_RING_BITS).contains(&(ring_bits as u32)) {
             return Err(Error::InvalidArgument(format!(
                 "message ring_bits {ring_bits} outside {MIN_RING_BITS}..={MAX_RING_BITS}"
@@ -54,7 +64,7 @@ impl MessageRing {
             data_size: 1 << ring_bits,
         };
         Ok(MessageRing {
-            mapped: Mapped::create(name, g)?,
+            mapped: Mapped::create(name, g, perm)?,
         })
     }
 

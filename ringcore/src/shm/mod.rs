@@ -11,4 +11,4 @@ mod segment;
 pub use fdpass::{connect_unix, recv_fd, send_fd, FdServer};
 pub use liveness::{monotonic_ns, pid_exists, HEARTBEAT_PERIOD};
 pub use ring::{remove_if_stale, SharedRing, DEFAULT_STALE_AFTER};
-pub use segment::{resolve_name, unlink, Segment};
+pub use segment::{resolve_name, unlink, Permissions, Segment};

@@ -4,7 +4,7 @@
 
 use super::layout::{Geometry, Header, Kind, HEADER_SIZE};
 use super::liveness::{Claim, SideWords};
-use super::segment::{resolve_name, Segment};
+use super::segment::{resolve_name, Permissions, Segment};
 use crate::error::{Error, Result};
 use crate::ring::raw::RawRing;
 use crate::ring::typed::Owner;
@@ -38,8 +38,8 @@ impl Mapped {
     }
 
     /// Creates a segment (named when `name` is given, else a memfd) for `g`.
-    pub(crate) fn create(name: Option<&str>, g: Geometry) -> Result<Mapped> {
-        Self::create_with(name, g, |_| {})
+    pub(crate) fn create(name: Option<&str>, g: Geometry, perm: Permissions) -> Result<Mapped> {
+        Self::create_with(name, g, perm, |_| {})
     }
 
     /// [`create`](Self::create), running `init_data` on the data area
@@ -47,11 +47,12 @@ impl Mapped {
     pub(crate) fn create_with(
         name: Option<&str>,
         g: Geometry,
+        perm: Permissions,
         init_data: impl FnOnce(&Mapped),
     ) -> Result<Mapped> {
         let len = g.total_size();
         let segment = match name {
-            Some(n) => Segment::create_named(&resolve_name(n)?, len)?,
+            Some(n) => Segment::create_named(&resolve_name(n)?, len, perm)?,
             None => Segment::create_memfd("ringmpsc", len)?,
         };
         let m = Mapped {
@@ -60,28 +61,20 @@ impl Mapped {
         };
         init_data(&m);
         m.header().init(&g);
+        // Named only now: an attacher sees nothing, or the whole segment.
+        m.segment.publish()?;
         Ok(m)
     }
 
-    /// Validates a mapped segment as `kind`, waiting up to `timeout` for its
-    /// creator to publish the header.
-    pub(crate) fn validate(
-        segment: Segment,
-        kind: Kind,
-        slot_size: Option<u32>,
-        timeout: Duration,
-    ) -> Result<Mapped> {
-        let deadline = std::time::Instant::now() + timeout;
+    /// Validates a mapped segment as `kind`. Segments appear whole, so a
+    /// header not marked ready is refused at once.
+    pub(crate) fn validate(segment: Segment, kind: Kind, slot_size: Option<u32>) -> Result<Mapped> {
         // SAFETY: as in `header`; from_fd/open_named guarantee HEADER_SIZE bytes.
         let header = unsafe { segment.base().cast::<Header>().as_ref() };
-        while !header.is_ready() {
-            if std::time::Instant::now() >= deadline {
-                return Err(Error::InvalidHeader(
-                    "segment header was not published in time (creator still starting, or not a segment)"
-                        .into(),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        if !header.is_ready() {
+            return Err(Error::InvalidHeader(
+                "segment header is not marked ready (not a finished segment)".into(),
+            ));
         }
         let geometry = header.validate(segment.len(), kind, slot_size)?;
         Ok(Mapped {
@@ -97,12 +90,12 @@ impl Mapped {
         timeout: Duration,
     ) -> Result<Mapped> {
         let seg = Segment::open_named(&resolve_name(name)?, HEADER_SIZE, timeout)?;
-        Self::validate(seg, kind, slot_size, timeout)
+        Self::validate(seg, kind, slot_size)
     }
 
     pub(crate) fn from_fd(fd: OwnedFd, kind: Kind, slot_size: Option<u32>) -> Result<Mapped> {
         let seg = Segment::from_fd(fd, HEADER_SIZE)?;
-        Self::validate(seg, kind, slot_size, Duration::ZERO)
+        Self::validate(seg, kind, slot_size)
     }
 
     pub(crate) fn raw(&self) -> RawRing {
@@ -282,6 +275,16 @@ impl SharedRing {
     /// Creates a ring of `2^ring_bits` slots of `slot_size` bytes, in a named
     /// segment when `name` is given, else in an anonymous sealed memfd.
     pub fn create_slots(name: Option<&str>, ring_bits: u8, slot_size: usize) -> Result<SharedRing> {
+        Self::create_slots_with(name, ring_bits, slot_size, Permissions::default())
+    }
+
+    /// [`create_slots`](Self::create_slots) with the named segment's mode and group.
+    pub fn create_slots_with(
+        name: Option<&str>,
+        ring_bits: u8,
+        slot_size: usize,
+        perm: Permissions,
+    ) -> Result<SharedRing> {
         if ring_bits > crate::Config::MAX_RING_BITS {
             return Err(Error::InvalidArgument(format!(
                 "ring_bits {ring_bits} is above 32"
@@ -303,7 +306,7 @@ impl SharedRing {
             data_size,
         };
         Ok(SharedRing {
-            mapped: Mapped::create(name, g)?,
+            mapped: Mapped::create(name, g, perm)?,
         })
     }
 
@@ -409,7 +412,7 @@ pub fn remove_if_stale(name: &str) -> Result<bool> {
         3 => Kind::Pool,
         k => return Err(Error::InvalidHeader(format!("unknown segment kind {k}"))),
     };
-    let m = Mapped::validate(seg, kind, None, Duration::ZERO)?;
+    let m = Mapped::validate(seg, kind, None)?;
     if !m.is_stale() {
         return Ok(false);
     }

@@ -17,6 +17,9 @@ pub struct Segment {
     len: usize,
     fd: OwnedFd,
     path: Option<PathBuf>,
+    /// The temporary name of a file made for `path` where the file system
+    /// has no `O_TMPFILE`, until it is published.
+    staging: Option<PathBuf>,
     unlink_on_drop: AtomicBool,
 }
 
@@ -83,38 +86,165 @@ fn file_size(fd: &OwnedFd) -> Result<(usize, bool)> {
     Ok((st.st_size.max(0) as usize, regular))
 }
 
+/// A new file with no name yet in the directory of `path` (`O_TMPFILE`),
+/// or, where the file system cannot make one, a new file under a temporary
+/// name beside `path`, returned too.
+fn open_unnamed(path: &Path) -> Result<(OwnedFd, Option<PathBuf>)> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let flags = libc::O_RDWR | libc::O_CLOEXEC;
+    let c = cpath(dir)?;
+    // SAFETY: c is a valid C string; O_TMPFILE makes an unnamed file.
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_TMPFILE, 0o600 as libc::c_uint) };
+    if fd >= 0 {
+        // SAFETY: open returned a new descriptor that we now own.
+        return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, None));
+    }
+    let unsupported = matches!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)
+    );
+    if !unsupported {
+        return Err(last_os_error("cannot create a segment in", Some(dir)));
+    }
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = PathBuf::from(tmp);
+    let c = cpath(&tmp)?;
+    // SAFETY: c is a valid C string; the flags make a new file or fail.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            flags | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            0o600 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(last_os_error("cannot create", Some(&tmp)));
+    }
+    // SAFETY: open returned a new descriptor that we now own.
+    Ok((unsafe { OwnedFd::from_raw_fd(fd) }, Some(tmp)))
+}
+
+/// Who may open a named segment: the file's mode and group, set on the
+/// file before it gets its name (whatever the umask).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permissions {
+    /// Permission bits (at most 0o777); default 0o600, the creating user only.
+    pub mode: u32,
+    /// Group owner; `None` keeps the creating process's group. The creating
+    /// user must belong to it.
+    pub group: Option<u32>,
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Permissions {
+            mode: 0o600,
+            group: None,
+        }
+    }
+}
+
 impl Segment {
-    /// Creates the file at `path` exclusively (`O_EXCL | O_NOFOLLOW`, mode
-    /// 0600 whatever the umask), sized `len` bytes of zeros, and maps it.
-    pub fn create_named(path: &Path, len: usize) -> Result<Segment> {
-        let c = cpath(path)?;
-        // SAFETY: c is a valid C string; the flags make a new file or fail.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                0o600 as libc::c_uint,
-            )
+    /// Creates a segment file of `len` zero bytes for the name `path` and
+    /// maps it, without naming it yet: an attacher sees nothing until
+    /// [`publish`](Self::publish), then the whole segment. The file is made
+    /// unnamed (`O_TMPFILE`) in the directory of `path`, or, where the file
+    /// system cannot, under a temporary name beside it.
+    pub fn create_named(path: &Path, len: usize, perm: Permissions) -> Result<Segment> {
+        if perm.mode & !0o777 != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "segment mode {:#o} has bits beyond 0o777",
+                perm.mode
+            )));
+        }
+        let (fd, staging) = open_unnamed(path)?;
+        let mut seg = Self::size_and_map(fd, len, Some(path.to_path_buf()));
+        if let Ok(s) = &mut seg {
+            s.staging = staging.clone();
+            if let Err(e) = s.set_permissions(perm) {
+                seg = Err(e);
+            }
+        } else if let Some(t) = &staging {
+            let _ = unlink(t);
+        }
+        seg
+    }
+
+    fn set_permissions(&self, perm: Permissions) -> Result<()> {
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: fchmod on our own descriptor.
+        if unsafe { libc::fchmod(fd, perm.mode as libc::mode_t) } != 0 {
+            return Err(last_os_error("fchmod", self.path.as_deref()));
+        }
+        if let Some(gid) = perm.group {
+            // SAFETY: fchown on our own descriptor; uid -1 leaves the owner.
+            if unsafe { libc::fchown(fd, u32::MAX, gid) } != 0 {
+                return Err(last_os_error(
+                    &format!("cannot give group {gid} to"),
+                    self.path.as_deref(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a segment made by [`create_named`](Self::create_named) its
+    /// name, once its contents are whole. `AlreadyExists` when the name is
+    /// taken (never replaced). Nothing to do for other segments.
+    pub fn publish(&self) -> Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
         };
-        if fd < 0 {
+        let c = cpath(path)?;
+        let linked = match &self.staging {
+            // SAFETY: two valid C strings; link(2) fails when `path` exists.
+            Some(tmp) => unsafe { libc::link(cpath(tmp)?.as_ptr(), c.as_ptr()) },
+            None => {
+                let own =
+                    CString::new(format!("/proc/self/fd/{}", self.fd.as_raw_fd())).expect("no NUL");
+                // SAFETY: valid C strings; linkat fails when `path` exists.
+                // Through /proc no privilege is needed; AT_EMPTY_PATH (which
+                // needs CAP_DAC_READ_SEARCH) is the fallback without /proc.
+                unsafe {
+                    let rc = libc::linkat(
+                        libc::AT_FDCWD,
+                        own.as_ptr(),
+                        libc::AT_FDCWD,
+                        c.as_ptr(),
+                        libc::AT_SYMLINK_FOLLOW,
+                    );
+                    if rc != 0
+                        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT)
+                    {
+                        libc::linkat(
+                            self.fd.as_raw_fd(),
+                            c"".as_ptr(),
+                            libc::AT_FDCWD,
+                            c.as_ptr(),
+                            libc::AT_EMPTY_PATH,
+                        )
+                    } else {
+                        rc
+                    }
+                }
+            }
+        };
+        if linked != 0 {
             return Err(last_os_error("cannot create", Some(path)));
         }
-        // SAFETY: open returned a new descriptor that we now own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let made = Self::size_and_map(fd, len, Some(path.to_path_buf()));
-        if made.is_err() {
-            // Do not leave a half-made file behind.
-            // SAFETY: c is a valid C string.
-            unsafe { libc::unlink(c.as_ptr()) };
+        if let Some(tmp) = &self.staging {
+            let _ = unlink(tmp);
         }
-        let seg = made?;
-        // SAFETY: fd is open; 0600 regardless of the umask.
-        if unsafe { libc::fchmod(seg.fd.as_raw_fd(), 0o600) } != 0 {
-            let e = last_os_error("fchmod", Some(path));
-            seg.set_unlink_on_drop(true); // no half-made file left behind
-            return Err(e);
-        }
-        Ok(seg)
+        Ok(())
     }
 
     /// Creates an anonymous memfd of `len` bytes, sealed against shrinking
@@ -153,13 +283,15 @@ impl Segment {
             len,
             fd,
             path,
+            staging: None,
             unlink_on_drop: AtomicBool::new(false),
         })
     }
 
     /// Opens an existing segment file (`O_NOFOLLOW`), waiting up to
-    /// `timeout` for it to appear and to reach `min_len` bytes, and maps it
-    /// whole. The caller validates the header.
+    /// `timeout` for its name to appear, and maps it whole; a file shorter
+    /// than `min_len` is refused at once (segments appear whole). The
+    /// caller validates the header.
     pub fn open_named(path: &Path, min_len: usize, timeout: Duration) -> Result<Segment> {
         let c = cpath(path)?;
         let deadline = Instant::now() + timeout;
@@ -182,47 +314,40 @@ impl Segment {
             }
             std::thread::sleep(Duration::from_millis(1));
         };
-        Self::from_fd_waiting(fd, Some(path.to_path_buf()), min_len, deadline)
+        Self::map_whole(fd, Some(path.to_path_buf()), min_len)
     }
 
     /// Maps a segment received as a descriptor (for example over a Unix socket).
     pub fn from_fd(fd: OwnedFd, min_len: usize) -> Result<Segment> {
-        Self::from_fd_waiting(fd, None, min_len, Instant::now())
+        Self::map_whole(fd, None, min_len)
     }
 
-    fn from_fd_waiting(
-        fd: OwnedFd,
-        path: Option<PathBuf>,
-        min_len: usize,
-        deadline: Instant,
-    ) -> Result<Segment> {
-        let len = loop {
-            let (len, regular) = file_size(&fd)?;
-            if !regular {
-                return Err(Error::InvalidHeader(format!(
-                    "{} is not a regular file",
-                    path.as_deref()
-                        .map_or("descriptor".into(), |p| p.display().to_string())
-                )));
-            }
-            if len >= min_len {
-                break len;
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::InvalidHeader(format!(
-                    "{} is {len} bytes, smaller than a segment header ({min_len})",
-                    path.as_deref()
-                        .map_or("segment".into(), |p| p.display().to_string())
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(1));
+    fn map_whole(fd: OwnedFd, path: Option<PathBuf>, min_len: usize) -> Result<Segment> {
+        let what = || {
+            path.as_deref()
+                .map_or("the segment".into(), |p| p.display().to_string())
         };
+        let (len, regular) = file_size(&fd)?;
+        if !regular {
+            return Err(Error::InvalidHeader(format!(
+                "{} is not a regular file",
+                what()
+            )));
+        }
+        // Segments appear whole: a short file is not one being made.
+        if len < min_len {
+            return Err(Error::InvalidHeader(format!(
+                "{} is {len} bytes, smaller than a segment header ({min_len})",
+                what()
+            )));
+        }
         let base = map(&fd, len)?;
         Ok(Segment {
             base,
             len,
             fd,
             path,
+            staging: None,
             unlink_on_drop: AtomicBool::new(false),
         })
     }
@@ -310,6 +435,10 @@ impl Drop for Segment {
     fn drop(&mut self) {
         // SAFETY: base/len describe our own mapping, unmapped once.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+        if let Some(tmp) = &self.staging {
+            // Never published, or linked and its temporary name gone already.
+            let _ = unlink(tmp);
+        }
         if *self.unlink_on_drop.get_mut() && self.name_is_ours() {
             let _ = self.unlink();
         }

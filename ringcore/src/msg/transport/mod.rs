@@ -276,7 +276,7 @@ impl Channel {
             slab_count: 0,
             data_size: Self::data_size(&bits),
         };
-        let mapped = Mapped::create_with(None, g, |m| {
+        let mapped = Mapped::create_with(None, g, Default::default(), |m| {
             let line: &ClientLine = at(m, HEADER_SIZE);
             line.slot.store(slot, Ordering::Relaxed);
             line.generation.store(generation, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use crate::shm::fdpass::send_with_fds;
 use crate::shm::layout::{realtime_ns, HEADER_SIZE};
 use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
 use crate::shm::ring::Mapped;
+use crate::shm::Permissions;
 use crate::sync::Ordering;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -35,6 +36,9 @@ pub struct ServerOptions {
     /// What a reply does when the client's response ring is full (default
     /// `Fail`: a server never blocks on one slow client unless asked to).
     pub policy: SendPolicy,
+    /// Mode and group of the control segment, which every client opens
+    /// (default 0600: the server's user only).
+    pub permissions: Permissions,
 }
 
 impl Default for ServerOptions {
@@ -45,6 +49,7 @@ impl Default for ServerOptions {
             response_capacity: 1 << 20,
             split: Split::default(),
             policy: SendPolicy::Fail,
+            permissions: Permissions::default(),
         }
     }
 }
@@ -208,15 +213,19 @@ impl Server {
             }
             _ => {}
         }
-        let mapped =
-            Mapped::create_with(Some(name), Control::geometry(options.max_clients), |m| {
+        let mapped = Mapped::create_with(
+            Some(name),
+            Control::geometry(options.max_clients),
+            options.permissions,
+            |m| {
                 let s: &super::ServerLine = super::at(m, HEADER_SIZE);
                 s.max_clients
                     .store(options.max_clients as u32, Ordering::Relaxed);
                 s.protocol.store(PROTOCOL, Ordering::Relaxed);
                 s.started_ns.store(realtime_ns(), Ordering::Relaxed);
                 s.state.store(STATE_RUNNING, Ordering::Relaxed);
-            })?;
+            },
+        )?;
         let control = Arc::new(Control::checked(mapped)?);
         let s = control.server();
         let claim = Claim::take(
