@@ -88,6 +88,39 @@ fn named_segments_are_private_exclusive_and_cleaned_up() {
     assert_eq!(ring.slot_size(), 24);
 }
 
+/// A named segment gets the mode and group asked for (0600 and the
+/// creator's group by default), whatever the umask.
+#[test]
+fn named_segments_take_the_mode_and_group_asked_for() {
+    let _watchdog = watchdog::watchdog(120);
+    use ringcore::shm::Permissions;
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: getegid cannot fail.
+    let group = unsafe { libc::getegid() };
+    let n = name("perm");
+    let _c = Cleanup(n.clone());
+    let perm = Permissions {
+        mode: 0o640,
+        group: Some(group),
+    };
+    let _ring = MessageRing::create_with(Some(&n), 12, perm).unwrap();
+    let meta = std::fs::metadata(shm::resolve_name(&n).unwrap()).unwrap();
+    assert_eq!((meta.mode() & 0o7777, meta.gid()), (0o640, group));
+    let n2 = name("perm-default");
+    let _c2 = Cleanup(n2.clone());
+    let _pool = BufferPool::create_shared(Some(&n2), 64, 4).unwrap();
+    let meta = std::fs::metadata(shm::resolve_name(&n2).unwrap()).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o600);
+    let bad = Permissions {
+        mode: 0o4755,
+        group: None,
+    };
+    let e = SharedRing::create_slots_with(Some(&name("perm-bad")), 4, 8, bad)
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+}
+
 #[test]
 fn a_creator_asking_for_it_removes_the_name_with_its_last_handle() {
     let _watchdog = watchdog::watchdog(120);

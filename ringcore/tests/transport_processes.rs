@@ -3,9 +3,10 @@
 //! once, a client and a server killed with SIGKILL, a hostile client.
 
 use ringcore::msg::transport::{
-    Client, ClientId, ClientOptions, SendPolicy, Server, ServerOptions,
+    Admission, Client, ClientId, ClientOptions, SendPolicy, Server, ServerOptions,
 };
 use ringcore::msg::Priority;
+use ringcore::shm::Permissions;
 use ringcore::Error;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -48,16 +49,19 @@ fn xorshift(seed: &mut u64) -> u64 {
     *seed
 }
 
-fn spawn(role: &str, name: &str, count: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+fn spawn_command(role: &str, name: &str, count: u64) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env("TRANSPORT_CHILD", role)
         .envs([watchdog::parent_env()])
         .env("TRANSPORT_NAME", name)
         .env("TRANSPORT_COUNT", count.to_string())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stdout(Stdio::null());
+    c
+}
+
+fn spawn(role: &str, name: &str, count: u64) -> Child {
+    spawn_command(role, name, count).spawn().unwrap()
 }
 
 fn kill9(child: &mut Child) {
@@ -118,6 +122,18 @@ fn child_entry() {
                 let _ = c.send_with(Priority::Low, b"garbage", SendPolicy::Fail);
             }
             std::thread::sleep(Duration::from_secs(2));
+        }
+        // Connects once: exit 0 admitted, 3 refused, 4 anything else.
+        "connect" => {
+            let code = match Client::connect(&name, ClientOptions::default()) {
+                Ok(_) => 0,
+                Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => 3,
+                Err(e) => {
+                    eprintln!("connect: {e}");
+                    4
+                }
+            };
+            std::process::exit(code);
         }
         other => panic!("unknown role {other}"),
     }
@@ -335,4 +351,63 @@ fn a_hostile_client_cannot_crash_the_server_or_disturb_the_others() {
     for info in server.clients() {
         assert!(info.backpressure >= 0.0 && info.backpressure <= 1.0);
     }
+}
+
+/// Two services of different users share a channel: the server admits the
+/// users and groups it names, and refuses every other user at once. Needs
+/// root, to start the clients as other users.
+#[test]
+fn a_server_admits_the_users_and_groups_it_names_and_no_other() {
+    let _watchdog = watchdog::watchdog(120);
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: starting clients as other users needs root");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let name = format!("rmpsc-tp-users-{}", std::process::id());
+    let options = ServerOptions {
+        permissions: Permissions {
+            mode: 0o660,
+            group: Some(4242),
+        },
+        admission: Admission {
+            users: vec![65534],
+            groups: vec![4343],
+        },
+        ..ServerOptions::default()
+    };
+    let _server = Server::create(&name, options).unwrap();
+    let connect_as = |uid: u32, gid: u32, groups: &[u32]| {
+        let mut c = spawn_command("connect", &name, 0);
+        let groups = groups.to_vec();
+        // SAFETY: only async-signal-safe system calls between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        c.status().unwrap().code()
+    };
+    // An allowed user in the segment's group, a member of an allowed group,
+    // and a user of the segment's group the server does not name.
+    assert_eq!(connect_as(65534, 65534, &[4242]), Some(0), "allowed user");
+    assert_eq!(
+        connect_as(5001, 5001, &[4242, 4343]),
+        Some(0),
+        "allowed group"
+    );
+    assert_eq!(connect_as(5002, 5002, &[4242]), Some(3), "other user");
+    // Outside the segment's group, even an allowed user cannot open it.
+    assert_eq!(
+        connect_as(65534, 65534, &[]),
+        Some(3),
+        "no access to the segment"
+    );
 }

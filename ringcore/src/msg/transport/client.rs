@@ -70,10 +70,12 @@ pub struct Client {
 
 impl Client {
     /// Connects to the channel `name`. Errors: `Disconnected` (no live
-    /// server), `Full` (every client slot is taken), `InvalidHeader` (a
-    /// server of another format or protocol version), `Io` with
-    /// `PermissionDenied` (the server refused this user).
+    /// server), `Full` (every client slot is taken), `TimedOut` (no answer
+    /// within `connect_timeout`), `InvalidHeader` (a server of another
+    /// format or protocol version), `Io` with `PermissionDenied` (the
+    /// server refused this user).
     pub fn connect(name: &str, options: ClientOptions) -> Result<Client> {
+        let deadline = std::time::Instant::now() + options.connect_timeout;
         let mapped = match Mapped::open(name, Kind::Control, None, options.connect_timeout) {
             Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::Disconnected)
@@ -88,10 +90,20 @@ impl Client {
             }
             Err(e) => return Err(e.into()),
         };
-        socket.set_read_timeout(Some(options.connect_timeout))?;
-        std::io::Write::write_all(&mut &socket, &encode(&[HELLO_MAGIC, PROTOCOL]))?;
+        // The answer must come by the deadline (at least a millisecond on:
+        // a zero read timeout would mean none).
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        socket.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        // A server that refuses this user answers and closes at once, maybe
+        // before the hello is written: its answer still waits to be read.
+        let _ = std::io::Write::write_all(&mut &socket, &encode(&[HELLO_MAGIC, PROTOCOL]));
         let mut buf = [0u8; 16];
-        let (n, mut fds) = recv_with_fds(&socket, &mut buf)?;
+        let (n, mut fds) = match recv_with_fds(&socket, &mut buf) {
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(Error::TimedOut)
+            }
+            other => other?,
+        };
         if n == 0 {
             return Err(Error::Disconnected);
         }

@@ -14,9 +14,13 @@
 //!   pid) keeps it.
 //! - A client opens the control segment (magic, format and protocol
 //!   version are checked: a mismatch is a clear error), connects to the
-//!   socket and is given a free slot. The server learns the client's pid and
-//!   uid from the socket (`SO_PEERCRED`, not from anything the client says)
-//!   and refuses other users. It creates the client's **channel segment**,
+//!   socket and is given a free slot. The server learns the client's pid,
+//!   uid and groups from the socket (`SO_PEERCRED`, `SO_PEERGROUPS`, not
+//!   from anything the client says) as it accepts it, and refuses at once
+//!   every user but its own and those its [`Admission`] names (give the
+//!   control segment a shared group and mode 0660 for them). Handshakes run
+//!   concurrently, each with a 1 s deadline and at most 64 at once, so idle
+//!   connections cannot hold up a client. It creates the client's **channel segment**,
 //!   an anonymous sealed memfd that only this client receives (SCM_RIGHTS):
 //!   no other client can map it.
 //! - The channel segment holds six message rings: requests (client to
@@ -74,9 +78,11 @@
 //!                       2^ring_bits bytes each, one after the other
 //! ```
 
+mod acceptor;
 mod client;
 mod server;
 
+pub use acceptor::Admission;
 pub use client::{Client, ClientOptions, Response};
 pub use server::{ClientInfo, Request, Server, ServerOptions};
 

@@ -1,28 +1,27 @@
 //! The server of a transport channel.
 
+use super::acceptor::{Acceptor, Admission};
 use super::{
-    decode, encode, send_with_policy, socket_addr, wait_until, Channel, ClientId, Control,
-    SendPolicy, HELLO_MAGIC, MAX_CLIENTS, PROTOCOL, STATE_RUNNING, STATE_SHUT_DOWN, WELCOME_FULL,
-    WELCOME_OK, WELCOME_PROTOCOL, WELCOME_REFUSED,
+    send_with_policy, socket_addr, wait_until, Channel, ClientId, Control, SendPolicy, MAX_CLIENTS,
+    PROTOCOL, STATE_RUNNING, STATE_SHUT_DOWN,
 };
 use crate::error::{Error, Result};
 use crate::msg::priority::{PriorityReceiver, PrioritySender, Split};
 use crate::msg::{Message, Priority};
-use crate::shm::fdpass::send_with_fds;
 use crate::shm::layout::{realtime_ns, HEADER_SIZE};
 use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
 use crate::shm::ring::Mapped;
 use crate::shm::Permissions;
 use crate::sync::Ordering;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Options of a [`Server`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Most clients connected at once (default 64, at most 4096).
     pub max_clients: usize,
@@ -37,8 +36,11 @@ pub struct ServerOptions {
     /// `Fail`: a server never blocks on one slow client unless asked to).
     pub policy: SendPolicy,
     /// Mode and group of the control segment, which every client opens
-    /// (default 0600: the server's user only).
+    /// (default 0600: the server's user only). Clients of other users need
+    /// it readable and writable: a group they share and mode 0660.
     pub permissions: Permissions,
+    /// Who may connect besides the server's own user (default: nobody).
+    pub admission: Admission,
 }
 
 impl Default for ServerOptions {
@@ -50,6 +52,7 @@ impl Default for ServerOptions {
             split: Split::default(),
             policy: SendPolicy::Fail,
             permissions: Permissions::default(),
+            admission: Admission::default(),
         }
     }
 }
@@ -93,12 +96,12 @@ pub struct ClientInfo {
 }
 
 /// One connected client, as the serving thread holds it.
-struct Conn {
+pub(super) struct Conn {
     id: ClientId,
     pid: u32,
     requests: PriorityReceiver,
     responses: PrioritySender,
-    channel: Channel,
+    pub(super) channel: Channel,
     /// The client is gone: deliver what it sent, then free the slot.
     departing: bool,
     /// Adaptive skip: rounds left to skip, and the current skip span.
@@ -108,35 +111,58 @@ struct Conn {
     busy: bool,
 }
 
-/// Slot states shared with the acceptor thread.
-const SLOT_FREE: u32 = 0;
-const SLOT_BUSY: u32 = 1;
-
-/// What the acceptor thread and the serving thread share.
-struct Shared {
-    /// Bumped whenever `mail` has news.
-    events: AtomicU64,
-    mail: Mutex<Mail>,
-    slots: Box<[AtomicU32]>,
-    generations: Box<[AtomicU32]>,
-    /// Per slot, the generation of the last client that left (its socket
-    /// closed): sends to it stop waiting.
-    departed: Box<[AtomicU32]>,
-    stop: AtomicBool,
-    /// Wakes the acceptor's poll (an eventfd).
-    wake: OwnedFd,
+impl Conn {
+    pub(super) fn new(
+        id: ClientId,
+        pid: u32,
+        requests: PriorityReceiver,
+        responses: PrioritySender,
+        channel: Channel,
+    ) -> Conn {
+        Conn {
+            id,
+            pid,
+            requests,
+            responses,
+            channel,
+            departing: false,
+            skip_left: 0,
+            skip_span: 0,
+            busy: false,
+        }
+    }
 }
 
+/// Slot states shared with the acceptor thread.
+pub(super) const SLOT_FREE: u32 = 0;
+pub(super) const SLOT_BUSY: u32 = 1;
+
+/// What the acceptor thread and the serving thread share.
+pub(super) struct Shared {
+    /// Bumped whenever `mail` has news.
+    pub(super) events: AtomicU64,
+    mail: Mutex<Mail>,
+    pub(super) slots: Box<[AtomicU32]>,
+    pub(super) generations: Box<[AtomicU32]>,
+    /// Per slot, the generation of the last client that left (its socket
+    /// closed): sends to it stop waiting.
+    pub(super) departed: Box<[AtomicU32]>,
+    pub(super) stop: AtomicBool,
+    /// Wakes the acceptor's poll (an eventfd).
+    pub(super) wake: OwnedFd,
+}
+
+/// What the acceptor thread hands the serving thread, and back.
 #[derive(Default)]
-struct Mail {
-    connected: Vec<Conn>,
-    departed: Vec<ClientId>,
+pub(super) struct Mail {
+    pub(super) connected: Vec<Conn>,
+    pub(super) departed: Vec<ClientId>,
     /// Clients the serving thread wants disconnected.
-    kick: Vec<ClientId>,
+    pub(super) kick: Vec<ClientId>,
 }
 
 impl Shared {
-    fn mail(&self) -> std::sync::MutexGuard<'_, Mail> {
+    pub(super) fn mail(&self) -> std::sync::MutexGuard<'_, Mail> {
         self.mail.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -194,6 +220,9 @@ impl Server {
                 options.max_clients
             )));
         }
+        // Once per process (about 20 ms): done here, not in the first
+        // client's handshake.
+        crate::sync::init_barriers();
         let request_bits = options.split.ring_bits(options.request_capacity)?;
         let response_bits = options.split.ring_bits(options.response_capacity)?;
         // The socket first: binding it is what makes this process the server.
@@ -258,14 +287,16 @@ impl Server {
             // SAFETY: a descriptor eventfd just returned to us.
             wake: unsafe { OwnedFd::from_raw_fd(efd) },
         });
-        let acceptor = {
-            let shared = Arc::clone(&shared);
-            let control = Arc::clone(&control);
-            let bits = (request_bits, response_bits);
-            std::thread::Builder::new()
-                .name("ringmpsc-acceptor".into())
-                .spawn(move || Acceptor::new(listener, shared, control, bits).run())?
-        };
+        let acceptor = Acceptor::new(
+            listener,
+            Arc::clone(&shared),
+            Arc::clone(&control),
+            (request_bits, response_bits),
+            options.admission.clone(),
+        )?;
+        let acceptor = std::thread::Builder::new()
+            .name("ringmpsc-acceptor".into())
+            .spawn(move || acceptor.run())?;
         Ok(Server {
             control,
             _claim: claim,
@@ -658,248 +689,4 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// The acceptor thread: takes connections, hands out slots and segments,
-/// and watches every client's socket for its end.
-struct Acceptor {
-    listener: UnixListener,
-    shared: Arc<Shared>,
-    control: Arc<Control>,
-    bits: ([u32; 3], [u32; 3]),
-    sockets: Vec<Option<(UnixStream, ClientId)>>,
-    uid: u32,
-}
-
-impl Acceptor {
-    fn new(
-        listener: UnixListener,
-        shared: Arc<Shared>,
-        control: Arc<Control>,
-        bits: ([u32; 3], [u32; 3]),
-    ) -> Acceptor {
-        let slots = shared.slots.len();
-        Acceptor {
-            listener,
-            shared,
-            control,
-            bits,
-            sockets: (0..slots).map(|_| None).collect(),
-            // SAFETY: getuid cannot fail.
-            uid: unsafe { libc::getuid() },
-        }
-    }
-
-    fn run(mut self) {
-        while !self.shared.stop.load(Ordering::Acquire) {
-            let mut fds = vec![
-                libc::pollfd {
-                    fd: self.listener.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.shared.wake.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            let watched: Vec<usize> = (0..self.sockets.len())
-                .filter(|&s| self.sockets[s].is_some())
-                .collect();
-            for &s in &watched {
-                let (sock, _) = self.sockets[s].as_ref().expect("watched");
-                fds.push(libc::pollfd {
-                    fd: sock.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-            }
-            // SAFETY: fds is a valid array of pollfd for the call.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
-            self.repair();
-            if n <= 0 {
-                continue;
-            }
-            if fds[1].revents != 0 {
-                let mut buf = [0u8; 8];
-                // SAFETY: reading 8 bytes from our eventfd into a local buffer.
-                unsafe { libc::read(self.shared.wake.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
-                let kicked = std::mem::take(&mut self.shared.mail().kick);
-                for id in kicked {
-                    self.drop_client(id.slot as usize, false);
-                }
-            }
-            for (k, &s) in watched.iter().enumerate() {
-                if fds[2 + k].revents != 0 && self.client_left(s) {
-                    self.drop_client(s, true);
-                }
-            }
-            if fds[0].revents != 0 {
-                while let Ok((sock, _)) = self.listener.accept() {
-                    let _ = self.admit(sock);
-                }
-            }
-        }
-        // Closing every socket tells every client the server is gone.
-        self.sockets.iter_mut().for_each(|s| *s = None);
-    }
-
-    /// Rewrites what new clients read from the control segment, in case a
-    /// hostile client scribbled it (the server itself trusts none of it).
-    fn repair(&self) {
-        let m = &self.control.mapped;
-        m.header().init(&m.geometry);
-        let s = self.control.server();
-        s.max_clients
-            .store(self.shared.slots.len() as u32, Ordering::Relaxed);
-        s.protocol.store(PROTOCOL, Ordering::Relaxed);
-        s.state.store(STATE_RUNNING, Ordering::Release);
-    }
-
-    /// Whether the client's socket says it is gone (EOF or error). A client
-    /// sends nothing after its hello; stray bytes are read and ignored.
-    fn client_left(&self, slot: usize) -> bool {
-        let Some((sock, _)) = &self.sockets[slot] else {
-            return false;
-        };
-        let mut buf = [0u8; 64];
-        // SAFETY: a non-blocking read into a local buffer.
-        let n = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        n == 0
-            || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
-    }
-
-    /// Closes a client's socket; `report` tells the serving thread.
-    fn drop_client(&mut self, slot: usize, report: bool) {
-        if let Some((_, id)) = self.sockets[slot].take() {
-            self.shared.departed[slot].store(id.generation, Ordering::Release);
-            if report {
-                self.shared.mail().departed.push(id);
-                self.shared.events.fetch_add(1, Ordering::Release);
-                self.control.doorbell().ring();
-            }
-        }
-    }
-
-    /// The handshake with a new connection.
-    fn admit(&mut self, sock: UnixStream) -> Result<()> {
-        sock.set_nonblocking(false)?;
-        sock.set_read_timeout(Some(Duration::from_secs(1)))?;
-        sock.set_write_timeout(Some(Duration::from_secs(1)))?;
-        let mut hello = [0u8; 8];
-        std::io::Read::read_exact(&mut &sock, &mut hello)?;
-        let answer =
-            |status: u32, id: ClientId| encode(&[status, id.slot, id.generation, PROTOCOL]);
-        let none = ClientId {
-            slot: u32::MAX,
-            generation: 0,
-        };
-        let (pid, uid) = peer_credentials(&sock)?;
-        let reply = |words: Vec<u8>| send_with_fds(&sock, &words, &[]);
-        match decode::<2>(&hello) {
-            Some([HELLO_MAGIC, PROTOCOL]) => {}
-            _ => return reply(answer(WELCOME_PROTOCOL, none)),
-        }
-        if uid != self.uid {
-            return reply(answer(WELCOME_REFUSED, none));
-        }
-        let Some(slot) = (0..self.shared.slots.len()).find(|&s| {
-            self.sockets[s].is_none()
-                && self.shared.slots[s]
-                    .compare_exchange(SLOT_FREE, SLOT_BUSY, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-        }) else {
-            return reply(answer(WELCOME_FULL, none));
-        };
-        let generation = self.shared.generations[slot].fetch_add(1, Ordering::Relaxed) + 1;
-        let id = ClientId {
-            slot: slot as u32,
-            generation,
-        };
-        let made = self
-            .make_conn(id, pid)
-            .and_then(|conn| Ok((conn.channel.mapped.segment.fd().try_clone_to_owned()?, conn)));
-        let (fd, conn) = match made {
-            Ok(c) => c,
-            Err(e) => {
-                self.shared.slots[slot].store(SLOT_FREE, Ordering::Release);
-                return Err(e);
-            }
-        };
-        let e = self.control.entry(slot);
-        e.pid.store(pid, Ordering::Relaxed);
-        e.generation.store(generation, Ordering::Relaxed);
-        e.connected_ns.store(realtime_ns(), Ordering::Relaxed);
-        e.state.store(1, Ordering::Release);
-        // The serving thread has the client before the client has its
-        // rings: nothing it sends can arrive unannounced.
-        self.shared.mail().connected.push(conn);
-        self.shared.events.fetch_add(1, Ordering::Release);
-        self.sockets[slot] = Some((sock, id));
-        let sock = &self.sockets[slot].as_ref().expect("just stored").0;
-        let welcome = send_with_fds(sock, &answer(WELCOME_OK, id), &[fd.as_fd()])
-            .and_then(|()| Ok(sock.set_nonblocking(true)?));
-        if let Err(e) = welcome {
-            self.drop_client(slot, true);
-            return Err(e);
-        }
-        self.control.doorbell().ring();
-        Ok(())
-    }
-
-    fn make_conn(&self, id: ClientId, pid: u32) -> Result<Conn> {
-        let channel = Channel::create(id.slot, id.generation, self.bits.0, self.bits.1)?;
-        // SAFETY: the doorbells lie in the mappings the rings' owners keep
-        // alive: the control segment (held by `control`, which outlives the
-        // conns of the server) and the channel segment.
-        let (requests, responses) = unsafe {
-            (
-                PriorityReceiver::new(
-                    channel.receivers(0)?,
-                    std::ptr::NonNull::from(self.control.doorbell()),
-                ),
-                PrioritySender::new(channel.senders(3)?, channel.doorbell_ptr()),
-            )
-        };
-        Ok(Conn {
-            id,
-            pid,
-            requests,
-            responses,
-            channel,
-            departing: false,
-            skip_left: 0,
-            skip_span: 0,
-            busy: false,
-        })
-    }
-}
-
-/// The pid and uid of the process at the other end of `sock`.
-fn peer_credentials(sock: &UnixStream) -> Result<(u32, u32)> {
-    // SAFETY: an all-zero ucred is valid.
-    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_fd().as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    Ok((cred.pid as u32, cred.uid))
 }

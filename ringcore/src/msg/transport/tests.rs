@@ -352,3 +352,61 @@ fn padding_alone_does_not_end_a_wait() {
     server.send(c.id(), Low, b"after").unwrap();
     assert_eq!(c.recv(T).unwrap().payload(), b"after");
 }
+
+/// Idle connections (any local process can open them) neither block nor
+/// starve a client: 100 of them are held open while a client connects, at
+/// once rather than after their handshakes time out one by one.
+#[test]
+fn idle_connections_do_not_hold_up_a_client() {
+    let n = name("idle");
+    let _server = Server::create(&n, small()).unwrap();
+    let addr = socket_addr(&n).unwrap();
+    let idle: Vec<_> = (0..100)
+        .map(|_| std::os::unix::net::UnixStream::connect_addr(&addr).unwrap())
+        .collect();
+    let t = std::time::Instant::now();
+    let client = Client::connect(&n, ClientOptions::default()).unwrap();
+    let took = t.elapsed();
+    eprintln!(
+        "connected in {took:?} beside {} idle connections",
+        idle.len()
+    );
+    // Before, each idle connection held the acceptor for its 1 s read.
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    drop(client);
+    // Idle connections are dropped at their handshake deadline.
+    std::thread::sleep(acceptor::HANDSHAKE_TIMEOUT + Duration::from_millis(300));
+    let mut b = [0u8; 1];
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        assert_eq!(std::io::Read::read(&mut s, &mut b).unwrap(), 0);
+    }
+}
+
+/// A server that takes the connection but never answers: the client's
+/// connect ends with the library's `TimedOut` at its deadline.
+#[test]
+fn a_connect_without_an_answer_times_out() {
+    let n = name("mute");
+    let _listener = std::os::unix::net::UnixListener::bind_addr(&socket_addr(&n).unwrap()).unwrap();
+    let control = Mapped::create_with(Some(&n), Control::geometry(4), Default::default(), |m| {
+        let s: &ServerLine = at(m, HEADER_SIZE);
+        s.max_clients.store(4, Ordering::Relaxed);
+        s.protocol.store(PROTOCOL, Ordering::Relaxed);
+        s.state.store(STATE_RUNNING, Ordering::Relaxed);
+    })
+    .unwrap();
+    control.segment.set_unlink_on_drop(true);
+    let options = ClientOptions {
+        connect_timeout: Duration::from_millis(200),
+        ..ClientOptions::default()
+    };
+    let t = std::time::Instant::now();
+    let e = Client::connect(&n, options).err().unwrap();
+    assert!(matches!(e, Error::TimedOut), "{e}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+}

@@ -1,0 +1,484 @@
+//! The acceptor thread of a transport server: takes connections, refuses
+//! other users at once (by the credentials the kernel gives for the
+//! socket), handshakes with many connections at a time, each within its own
+//! deadline, hands out slots and segments, and watches every client's
+//! socket for its end.
+//!
+//! One `epoll` set holds the listening socket, the serving thread's wake-up
+//! eventfd, the connections still in their handshake and the connected
+//! clients' sockets. A connection that says nothing is dropped at its
+//! deadline, and at most [`MAX_PENDING`] handshakes are open at once (the
+//! oldest goes for a new one), so idle or slow connections can neither
+//! block nor starve a client that says hello at once.
+
+use super::server::{Conn, Shared, SLOT_BUSY, SLOT_FREE};
+use super::{
+    decode, encode, Channel, ClientId, Control, HELLO_MAGIC, PROTOCOL, STATE_RUNNING, WELCOME_FULL,
+    WELCOME_OK, WELCOME_PROTOCOL, WELCOME_REFUSED,
+};
+use crate::error::Result;
+use crate::msg::priority::{PriorityReceiver, PrioritySender};
+use crate::shm::fdpass::send_with_fds;
+use crate::shm::layout::realtime_ns;
+use crate::sync::Ordering;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a new connection has to say hello.
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Most handshakes in progress at once.
+pub(super) const MAX_PENDING: usize = 64;
+/// Longest sleep between checks of the stop flag and repairs of the
+/// control segment.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Who may connect besides the server's own user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// Other users whose clients are accepted (uids).
+    pub users: Vec<u32>,
+    /// Groups whose members' clients are accepted (gids): the client's
+    /// effective group or any of its supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+/// A connection in its handshake.
+struct Pending {
+    sock: UnixStream,
+    pid: u32,
+    deadline: Instant,
+    hello: [u8; 8],
+    got: usize,
+}
+
+/// What an epoll event is about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Listener,
+    Wake,
+    Pending(RawFd),
+    Client(usize),
+}
+
+impl Token {
+    fn encode(self) -> u64 {
+        match self {
+            Token::Listener => 0,
+            Token::Wake => 1,
+            Token::Pending(fd) => 2 << 32 | fd as u32 as u64,
+            Token::Client(slot) => 3 << 32 | slot as u64,
+        }
+    }
+
+    fn decode(v: u64) -> Token {
+        match v >> 32 {
+            0 if v == 0 => Token::Listener,
+            2 => Token::Pending(v as u32 as RawFd),
+            3 => Token::Client(v as u32 as usize),
+            _ => Token::Wake,
+        }
+    }
+}
+
+/// An epoll set.
+struct Epoll(OwnedFd);
+
+impl Epoll {
+    fn new() -> Result<Epoll> {
+        // SAFETY: epoll_create1 takes a flag and returns a new descriptor.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        // SAFETY: a descriptor epoll_create1 just returned to us.
+        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn add(&self, fd: RawFd, token: Token) -> Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+            u64: token.encode(),
+        };
+        // SAFETY: epoll_ctl on our epoll set with a valid event.
+        if unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+
+    /// Forgets `fd` (closing it does too; this is for sockets that live on).
+    fn remove(&self, fd: RawFd) {
+        // SAFETY: epoll_ctl on our epoll set; the event is ignored for DEL.
+        unsafe {
+            libc::epoll_ctl(
+                self.0.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            )
+        };
+    }
+
+    /// The tokens of ready descriptors, waiting up to `timeout`.
+    fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> Vec<Token> {
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: `events` is a writable array of its length.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.0.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as i32,
+                ms,
+            )
+        };
+        events[..n.max(0) as usize]
+            .iter()
+            .map(|e| Token::decode(e.u64))
+            .collect()
+    }
+}
+
+/// The acceptor thread's state.
+pub(super) struct Acceptor {
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    control: Arc<Control>,
+    bits: ([u32; 3], [u32; 3]),
+    admission: Admission,
+    epoll: Epoll,
+    pending: HashMap<RawFd, Pending>,
+    sockets: Vec<Option<(UnixStream, ClientId)>>,
+    uid: u32,
+}
+
+impl Acceptor {
+    pub(super) fn new(
+        listener: UnixListener,
+        shared: Arc<Shared>,
+        control: Arc<Control>,
+        bits: ([u32; 3], [u32; 3]),
+        admission: Admission,
+    ) -> Result<Acceptor> {
+        let epoll = Epoll::new()?;
+        epoll.add(listener.as_raw_fd(), Token::Listener)?;
+        epoll.add(shared.wake.as_raw_fd(), Token::Wake)?;
+        let slots = shared.slots.len();
+        Ok(Acceptor {
+            listener,
+            shared,
+            control,
+            bits,
+            admission,
+            epoll,
+            pending: HashMap::new(),
+            sockets: (0..slots).map(|_| None).collect(),
+            // SAFETY: getuid cannot fail.
+            uid: unsafe { libc::getuid() },
+        })
+    }
+
+    pub(super) fn run(mut self) {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
+        while !self.shared.stop.load(Ordering::Acquire) {
+            let now = Instant::now();
+            let next_deadline = self.pending.values().map(|p| p.deadline).min();
+            let timeout =
+                next_deadline.map_or(TICK, |d| d.saturating_duration_since(now).min(TICK));
+            let ready = self.epoll.wait(&mut events, timeout);
+            self.repair();
+            for token in ready {
+                match token {
+                    Token::Listener => self.accept_all(),
+                    Token::Wake => self.take_kicks(),
+                    Token::Pending(fd) => self.advance(fd),
+                    Token::Client(slot) => {
+                        if self.client_left(slot) {
+                            self.drop_client(slot, true);
+                        }
+                    }
+                }
+            }
+            let now = Instant::now();
+            self.pending.retain(|_, p| p.deadline > now);
+        }
+        // Closing every socket tells every client the server is gone.
+        self.sockets.iter_mut().for_each(|s| *s = None);
+    }
+
+    /// Rewrites what new clients read from the control segment, in case a
+    /// hostile client scribbled it (the server itself trusts none of it).
+    fn repair(&self) {
+        let m = &self.control.mapped;
+        m.header().init(&m.geometry);
+        let s = self.control.server();
+        s.max_clients
+            .store(self.shared.slots.len() as u32, Ordering::Relaxed);
+        s.protocol.store(PROTOCOL, Ordering::Relaxed);
+        s.state.store(STATE_RUNNING, Ordering::Release);
+    }
+
+    /// Clients the serving thread wants disconnected.
+    fn take_kicks(&mut self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reading 8 bytes from our eventfd into a local buffer.
+        unsafe { libc::read(self.shared.wake.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+        let kicked = std::mem::take(&mut self.shared.mail().kick);
+        for id in kicked {
+            self.drop_client(id.slot as usize, false);
+        }
+    }
+
+    /// Takes every waiting connection: other users are answered and dropped
+    /// at once, the rest start their handshake.
+    fn accept_all(&mut self) {
+        while let Ok((sock, _)) = self.listener.accept() {
+            let Ok(peer) = Peer::of(&sock) else {
+                continue;
+            };
+            if sock.set_nonblocking(true).is_err() {
+                continue;
+            }
+            if !self.admits(&peer, &sock) {
+                let _ = send_with_fds(&sock, &answer(WELCOME_REFUSED, NO_CLIENT), &[]);
+                continue;
+            }
+            if self.pending.len() >= MAX_PENDING {
+                // The oldest handshake goes: a client says hello at once.
+                if let Some(&oldest) = self
+                    .pending
+                    .iter()
+                    .min_by_key(|(_, p)| p.deadline)
+                    .map(|(fd, _)| fd)
+                {
+                    self.pending.remove(&oldest);
+                }
+            }
+            let fd = sock.as_raw_fd();
+            if self.epoll.add(fd, Token::Pending(fd)).is_ok() {
+                self.pending.insert(
+                    fd,
+                    Pending {
+                        sock,
+                        pid: peer.pid,
+                        deadline: Instant::now() + HANDSHAKE_TIMEOUT,
+                        hello: [0; 8],
+                        got: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether the peer is the server's user, an allowed user, or a member
+    /// of an allowed group.
+    fn admits(&self, peer: &Peer, sock: &UnixStream) -> bool {
+        let a = &self.admission;
+        peer.uid == self.uid
+            || a.users.contains(&peer.uid)
+            || (!a.groups.is_empty()
+                && (a.groups.contains(&peer.gid)
+                    || peer_groups(sock).iter().any(|g| a.groups.contains(g))))
+    }
+
+    /// Reads what a handshaking connection sent; with the whole hello, admits it.
+    fn advance(&mut self, fd: RawFd) {
+        let Some(p) = self.pending.get_mut(&fd) else {
+            return;
+        };
+        let got = p.got;
+        match std::io::Read::read(&mut &p.sock, &mut p.hello[got..]) {
+            Ok(0) => {
+                self.pending.remove(&fd);
+            }
+            Ok(n) => {
+                p.got += n;
+                if p.got == p.hello.len() {
+                    let p = self.pending.remove(&fd).expect("present");
+                    self.epoll.remove(fd);
+                    let _ = self.admit(p);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                self.pending.remove(&fd);
+            }
+        }
+    }
+
+    /// Whether the client's socket says it is gone (EOF or error). A client
+    /// sends nothing after its hello; stray bytes are read and ignored.
+    fn client_left(&self, slot: usize) -> bool {
+        let Some((sock, _)) = &self.sockets[slot] else {
+            return false;
+        };
+        let mut buf = [0u8; 64];
+        // SAFETY: a non-blocking read into a local buffer.
+        let n = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        n == 0
+            || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
+    }
+
+    /// Closes a client's socket; `report` tells the serving thread.
+    fn drop_client(&mut self, slot: usize, report: bool) {
+        if let Some((_, id)) = self.sockets[slot].take() {
+            self.shared.departed[slot].store(id.generation, Ordering::Release);
+            if report {
+                self.shared.mail().departed.push(id);
+                self.shared.events.fetch_add(1, Ordering::Release);
+                self.control.doorbell().ring();
+            }
+        }
+    }
+
+    /// Answers a whole hello: a slot and the client's segment, or why not.
+    fn admit(&mut self, p: Pending) -> Result<()> {
+        let sock = p.sock;
+        let reply = |words: Vec<u8>| send_with_fds(&sock, &words, &[]);
+        match decode::<2>(&p.hello) {
+            Some([HELLO_MAGIC, PROTOCOL]) => {}
+            _ => return reply(answer(WELCOME_PROTOCOL, NO_CLIENT)),
+        }
+        let Some(slot) = (0..self.shared.slots.len()).find(|&s| {
+            self.sockets[s].is_none()
+                && self.shared.slots[s]
+                    .compare_exchange(SLOT_FREE, SLOT_BUSY, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+        }) else {
+            return reply(answer(WELCOME_FULL, NO_CLIENT));
+        };
+        let generation = self.shared.generations[slot].fetch_add(1, Ordering::Relaxed) + 1;
+        let id = ClientId {
+            slot: slot as u32,
+            generation,
+        };
+        let made = self
+            .make_conn(id, p.pid)
+            .and_then(|conn| Ok((conn.channel.mapped.segment.fd().try_clone_to_owned()?, conn)));
+        let (fd, conn) = match made {
+            Ok(c) => c,
+            Err(e) => {
+                self.shared.slots[slot].store(SLOT_FREE, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let e = self.control.entry(slot);
+        e.pid.store(p.pid, Ordering::Relaxed);
+        e.generation.store(generation, Ordering::Relaxed);
+        e.connected_ns.store(realtime_ns(), Ordering::Relaxed);
+        e.state.store(1, Ordering::Release);
+        // The serving thread has the client before the client has its
+        // rings: nothing it sends can arrive unannounced.
+        self.shared.mail().connected.push(conn);
+        self.shared.events.fetch_add(1, Ordering::Release);
+        let welcome = send_with_fds(&sock, &answer(WELCOME_OK, id), &[fd.as_fd()])
+            .and_then(|()| self.epoll.add(sock.as_raw_fd(), Token::Client(slot)));
+        self.sockets[slot] = Some((sock, id));
+        if let Err(e) = welcome {
+            self.drop_client(slot, true);
+            return Err(e);
+        }
+        self.control.doorbell().ring();
+        Ok(())
+    }
+
+    fn make_conn(&self, id: ClientId, pid: u32) -> Result<Conn> {
+        let channel = Channel::create(id.slot, id.generation, self.bits.0, self.bits.1)?;
+        // SAFETY: the doorbells lie in the mappings the rings' owners keep
+        // alive: the control segment (held by `control`, which outlives the
+        // conns of the server) and the channel segment.
+        let (requests, responses) = unsafe {
+            (
+                PriorityReceiver::new(
+                    channel.receivers(0)?,
+                    std::ptr::NonNull::from(self.control.doorbell()),
+                ),
+                PrioritySender::new(channel.senders(3)?, channel.doorbell_ptr()),
+            )
+        };
+        Ok(Conn::new(id, pid, requests, responses, channel))
+    }
+}
+
+/// The id sent with a refusal.
+const NO_CLIENT: ClientId = ClientId {
+    slot: u32::MAX,
+    generation: 0,
+};
+
+/// The server's answer to a hello.
+fn answer(status: u32, id: ClientId) -> Vec<u8> {
+    encode(&[status, id.slot, id.generation, PROTOCOL])
+}
+
+/// Who is at the other end of a socket, as the kernel says.
+struct Peer {
+    pid: u32,
+    uid: u32,
+    gid: u32,
+}
+
+impl Peer {
+    fn of(sock: &UnixStream) -> Result<Peer> {
+        // SAFETY: an all-zero ucred is valid.
+        let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+        let rc = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&mut cred as *mut libc::ucred).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(Peer {
+            pid: cred.pid as u32,
+            uid: cred.uid,
+            gid: cred.gid,
+        })
+    }
+}
+
+/// The supplementary groups of the process at the other end of `sock`
+/// (`SO_PEERGROUPS`, Linux 4.13); empty when the kernel cannot tell.
+fn peer_groups(sock: &UnixStream) -> Vec<u32> {
+    let mut groups = vec![0 as libc::gid_t; 64];
+    loop {
+        let mut len = std::mem::size_of_val(groups.as_slice()) as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `groups`.
+        let rc = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let n = len as usize / std::mem::size_of::<libc::gid_t>();
+        if rc == 0 {
+            groups.truncate(n);
+            return groups;
+        }
+        // ERANGE: `len` says how much room the list needs.
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::ERANGE) || n <= groups.len()
+        {
+            return Vec::new();
+        }
+        groups.resize(n, 0);
+    }
+}
