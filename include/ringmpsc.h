@@ -1231,11 +1231,26 @@ int rmpsc_server_disconnect(rmpsc_server_t *s, rmpsc_client_id_t client);
 
 // Connects to the channel `name`; `options` may be NULL. Errors:
 // RMPSC_EDISCONNECTED (no live server), RMPSC_EFULL (no free slot),
-// RMPSC_EHEADER (another protocol or format version), RMPSC_EIO (refused:
-// another user). Thread-safe.
+// RMPSC_ETIMEDOUT (no answer within the connect timeout), RMPSC_EHEADER
+// (another protocol or format version), RMPSC_EIO (refused: a user the
+// server does not admit). Thread-safe.
 int rmpsc_client_connect(const char *name,
                          const rmpsc_client_options_t *options,
                          rmpsc_client_t **out_client);
+
+// Connects again once the server is gone (after RMPSC_EDISCONNECTED), to
+// the server that holds the name now, and carries over every request the
+// old one had not taken: they go first, in order. `*carried` (may be
+// NULL) is how many were carried; what does not fit yet waits in the
+// client (rmpsc_client_backlog) and goes with the next sends. Requests
+// the old server took but did not answer are the application's to send
+// again (at least once). Errors: RMPSC_EINVAL (the server is still
+// connected), those of rmpsc_client_connect. Client thread.
+int rmpsc_client_reconnect(rmpsc_client_t *c, size_t *carried);
+
+// Requests carried from a gone server that wait to be sent before new
+// ones (0 for NULL). Client thread.
+size_t rmpsc_client_backlog(rmpsc_client_t *c);
 
 // Leaves the channel and frees the client. NULL is ignored.
 void rmpsc_client_free(rmpsc_client_t *c);

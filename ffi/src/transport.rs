@@ -420,8 +420,9 @@ pub extern "C" fn rmpsc_server_disconnect(
 
 /// Connects to the channel `name`; `options` may be NULL. Errors:
 /// RMPSC_EDISCONNECTED (no live server), RMPSC_EFULL (no free slot),
-/// RMPSC_EHEADER (another protocol or format version), RMPSC_EIO (refused:
-/// another user). Thread-safe.
+/// RMPSC_ETIMEDOUT (no answer within the connect timeout), RMPSC_EHEADER
+/// (another protocol or format version), RMPSC_EIO (refused: a user the
+/// server does not admit). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_client_connect(
     name: *const c_char,
@@ -447,6 +448,32 @@ pub extern "C" fn rmpsc_client_connect(
             },
         );
         Ok(())
+    })
+}
+
+/// Connects again once the server is gone (after RMPSC_EDISCONNECTED), to
+/// the server that holds the name now, and carries over every request the
+/// old one had not taken: they go first, in order. `*carried` (may be
+/// NULL) is how many were carried; what does not fit yet waits in the
+/// client (rmpsc_client_backlog) and goes with the next sends. Requests
+/// the old server took but did not answer are the application's to send
+/// again (at least once). Errors: RMPSC_EINVAL (the server is still
+/// connected), those of rmpsc_client_connect. Client thread.
+#[no_mangle]
+pub extern "C" fn rmpsc_client_reconnect(c: *mut rmpsc_client_t, carried: *mut usize) -> c_int {
+    call(|| {
+        let n = client(c)?.enter(|c| c.reconnect())?;
+        out_opt(carried, n);
+        Ok(())
+    })
+}
+
+/// Requests carried from a gone server that wait to be sent before new
+/// ones (0 for NULL). Client thread.
+#[no_mangle]
+pub extern "C" fn rmpsc_client_backlog(c: *mut rmpsc_client_t) -> usize {
+    call_infallible(0, || {
+        client(c).map_or(0, |c| c.enter(|c| Ok(c.backlog())).unwrap_or(0))
     })
 }
 

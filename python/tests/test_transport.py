@@ -160,3 +160,26 @@ def test_a_killed_client_process_is_reaped():
         while server.clients():
             assert time.monotonic() < deadline
             server.recv_batch(16, timeout=0.02)
+
+
+def test_requests_a_gone_server_never_took_go_to_the_next_one():
+    name = unique("carry")
+    server = small(name)
+    with ringmpsc.Client(name) as c:
+        for i in range(10):
+            c.send(Priority.HIGH, b"req-%d" % i)
+        got = server.recv_batch(4, timeout=5)
+        assert [d for _, _, d in got] == [b"req-%d" % i for i in range(4)]
+        with pytest.raises(ValueError):
+            c.reconnect()  # the server is still there
+        server.shutdown()
+        with pytest.raises(ringmpsc.Disconnected):
+            c.send(Priority.HIGH, b"too late")
+        with small(name) as nxt:
+            assert c.reconnect() == 6
+            assert c.backlog == 0
+            c.send(Priority.HIGH, b"new")
+            got = []
+            while len(got) < 7:
+                got += [d for _, _, d in nxt.recv_batch(16, timeout=5)]
+            assert got == [b"req-%d" % i for i in range(4, 10)] + [b"new"]

@@ -123,6 +123,20 @@ fn child_entry() {
             }
             std::thread::sleep(Duration::from_secs(2));
         }
+        // Takes `count` requests, says so with a file beside the segment,
+        // then stays alive without taking more (until killed).
+        "server-take" => {
+            let mut s = Server::create(&name, ServerOptions::default()).unwrap();
+            let mut taken = 0;
+            while taken < count {
+                let _ = s.wait(Some(Duration::from_millis(100)));
+                taken += s.serve((count - taken) as usize, |_| {}).unwrap() as u64;
+            }
+            std::fs::write(format!("/dev/shm/{name}.took"), b"").unwrap();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         // Connects once: exit 0 admitted, 3 refused, 4 anything else.
         "connect" => {
             let code = match Client::connect(&name, ClientOptions::default()) {
@@ -410,4 +424,66 @@ fn a_server_admits_the_users_and_groups_it_names_and_no_other() {
         Some(3),
         "no access to the segment"
     );
+}
+
+/// A server killed with requests it never took: the client's sends fail
+/// once it knows, and on reconnecting it carries every request the dead
+/// server had not taken to the next server, in order, before new ones.
+#[test]
+fn requests_a_dead_server_never_took_go_to_the_next_one() {
+    let _watchdog = watchdog::watchdog(120);
+    let name = format!("rmpsc-tp-carry-{}", std::process::id());
+    let took = format!("/dev/shm/{name}.took");
+    let _ = std::fs::remove_file(&took);
+    const TAKEN: u64 = 300;
+    let mut server = spawn("server-take", &name, TAKEN);
+    let mut client = loop {
+        match Client::connect(&name, ClientOptions::default()) {
+            Ok(c) => break c,
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    let p = Priority::High;
+    let mut sent = 0u64;
+    while sent < 1000 {
+        assert!(client.send(p, &message(sent, p)).unwrap());
+        sent += 1;
+    }
+    while std::fs::metadata(&took).is_err() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::fs::remove_file(&took).unwrap();
+    kill9(&mut server);
+    // Sends go on into the dead server's ring until the client looks at
+    // the socket (at least every 1024 sends); after that they fail at once.
+    let mut after = 0;
+    loop {
+        match client.send(p, &message(sent, p)) {
+            Ok(_) => {
+                sent += 1;
+                after += 1;
+            }
+            Err(Error::Disconnected) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(after <= 1024, "{after} sends after the server died");
+    assert!(matches!(
+        client.send(p, &message(sent, p)),
+        Err(Error::Disconnected)
+    ));
+    let mut next = Server::create(&name, ServerOptions::default()).unwrap();
+    assert_eq!(client.reconnect().unwrap() as u64, sent - TAKEN);
+    assert!(client.send(p, &message(sent, p)).unwrap());
+    sent += 1;
+    let mut want = TAKEN;
+    while want < sent {
+        next.wait(Some(Duration::from_secs(5))).unwrap();
+        next.serve(usize::MAX, |r| {
+            assert_eq!(check(r.payload(), p), want, "carried out of order");
+            want += 1;
+        })
+        .unwrap();
+    }
+    assert_eq!(client.backlog(), 0);
 }

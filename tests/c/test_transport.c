@@ -39,6 +39,12 @@ static void collect(void *ctx, const rmpsc_request_t *r) {
     }
 }
 
+static void count_big_requests(void *ctx, const rmpsc_request_t *r) {
+    if (r->len == 2000 && r->priority == RMPSC_PRIORITY_LOW) {
+        (*(size_t *)ctx)++;
+    }
+}
+
 static void count_responses(void *ctx, int prio, const void *data, size_t len) {
     (void)prio, (void)data, (void)len;
     (*(int *)ctx)++;
@@ -153,9 +159,25 @@ int main(void) {
     CHECK(rmpsc_client_wait(c, 2000000000LL) == RMPSC_EDISCONNECTED);
 
     /* Shutdown: clients get RMPSC_EDISCONNECTED. */
+    for (int i = 0; i < 3; i++) { /* requests the server will never take */
+        CHECK(rmpsc_client_send(a, RMPSC_PRIORITY_LOW, big, sizeof big, NULL) == RMPSC_OK);
+    }
+    CHECK(rmpsc_client_reconnect(a, NULL) == RMPSC_EINVAL); /* the server is still there */
     rmpsc_server_free(s);
     CHECK(rmpsc_client_send(a, RMPSC_PRIORITY_HIGH, "late", 4, NULL) == RMPSC_EDISCONNECTED);
     CHECK(!rmpsc_client_is_server_alive(a, 1000000000LL));
+
+    /* The next server gets the requests the gone one never took. */
+    CHECK(rmpsc_server_create(name, &so, &s) == RMPSC_OK);
+    size_t carried = 0, took = 0;
+    CHECK(rmpsc_client_reconnect(a, &carried) == RMPSC_OK && carried == 3);
+    CHECK(rmpsc_client_backlog(a) == 0);
+    for (int i = 0; i < 100 && took < carried; i++) {
+        rmpsc_server_wait(s, 100000000LL);
+        CHECK(rmpsc_server_serve(s, 64, count_big_requests, &took, &n) == RMPSC_OK);
+    }
+    CHECK(took == carried);
+    rmpsc_server_free(s);
     rmpsc_client_free(a);
     rmpsc_client_free(c);
     rmpsc_client_free(NULL);

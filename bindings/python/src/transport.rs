@@ -466,6 +466,26 @@ impl Client {
         Ok(open(&mut g, CLIENT)?.is_server_alive(t))
     }
 
+    /// Connects again once the server is gone (Disconnected), to the
+    /// server that holds the name now, carrying over every request the old
+    /// one had not taken: they go first, in order. Returns how many were
+    /// carried; what does not fit yet waits in `backlog` and goes with the
+    /// next sends. Requests the old server took but did not answer are the
+    /// application's to send again (at least once). ValueError while the
+    /// old server is still connected.
+    fn reconnect(&self, py: Python<'_>) -> PyResult<usize> {
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        let c = open(&mut g, CLIENT)?;
+        py.detach(|| c.reconnect()).py_err(py)
+    }
+
+    /// Requests carried from a gone server that wait to be sent before new ones.
+    #[getter]
+    fn backlog(&self, py: Python<'_>) -> PyResult<usize> {
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        Ok(open(&mut g, CLIENT)?.backlog())
+    }
+
     /// Leaves the channel (idempotent; also done by leaving a `with` block).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         side(&self.c, CLIENT).py_err(py)?.take();

@@ -13,6 +13,8 @@ use crate::shm::layout::Kind;
 use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
 use crate::shm::ring::Mapped;
 use crate::sync::Ordering;
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -52,29 +54,22 @@ impl Response<'_> {
     }
 }
 
-/// A client of a transport channel: sends requests to the server and
-/// receives its responses, on rings of its own. `Send`; one thread at a
-/// time. Dropping it (or [`close`](Self::close)) frees its slot.
-pub struct Client {
+/// One connection to a server: the control segment, this client's
+/// channel segment and rings, and the socket that tells whether the
+/// server lives.
+pub(super) struct Link {
     pub(super) control: Control,
     /// The channel segment (the rings hold its mapping too).
-    pub(super) _channel: Channel,
+    pub(super) channel: Channel,
     requests: PrioritySender,
     responses: PriorityReceiver,
     socket: UnixStream,
     id: ClientId,
-    policy: SendPolicy,
-    dropped: u64,
     _claim: Arc<Claim>,
 }
 
-impl Client {
-    /// Connects to the channel `name`. Errors: `Disconnected` (no live
-    /// server), `Full` (every client slot is taken), `TimedOut` (no answer
-    /// within `connect_timeout`), `InvalidHeader` (a server of another
-    /// format or protocol version), `Io` with `PermissionDenied` (the
-    /// server refused this user).
-    pub fn connect(name: &str, options: ClientOptions) -> Result<Client> {
+impl Link {
+    fn open(name: &str, options: &ClientOptions) -> Result<Link> {
         let deadline = std::time::Instant::now() + options.connect_timeout;
         let mapped = match Mapped::open(name, Kind::Control, None, options.connect_timeout) {
             Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -118,7 +113,7 @@ impl Client {
             WELCOME_REFUSED => {
                 return Err(Error::Io(std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
-                    "the server refused the connection (another user)",
+                    "the server refused the connection (a user it does not admit)",
                 )))
             }
             WELCOME_PROTOCOL => {
@@ -151,7 +146,7 @@ impl Client {
             Duration::ZERO,
         )?;
         // SAFETY: the doorbells lie in the control segment (owned by
-        // `control`, which lives as long as the client) and in the channel
+        // `control`, which lives as long as the link) and in the channel
         // segment the rings own.
         let (requests, responses) = unsafe {
             (
@@ -163,22 +158,141 @@ impl Client {
             )
         };
         socket.set_nonblocking(true)?;
-        Ok(Client {
+        Ok(Link {
             control,
-            _channel: channel,
+            channel,
             requests,
             responses,
             socket,
             id: ClientId { slot, generation },
-            policy: options.policy,
-            dropped: 0,
             _claim: claim,
         })
     }
 
+    /// Copies out, in order, every request the server has not taken (its
+    /// rings' heads say which) and frees them: for a server that is gone.
+    fn take_unread(&self) -> Result<[Vec<Vec<u8>>; 3]> {
+        let mut unread: [Vec<Vec<u8>>; 3] = Default::default();
+        for (rx, out) in self.channel.receivers(0)?.iter_mut().zip(&mut unread) {
+            loop {
+                match rx.recv_batch(usize::MAX, |_, m| out.push(m.to_vec())) {
+                    Ok(0) | Err(Error::Closed) => break,
+                    Ok(_) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(unread)
+    }
+}
+
+/// How many sends go by between two looks at the socket while nothing
+/// else asks (a full ring or a receive asks at once): a server that died
+/// is noticed by a client that only sends, for about 1 ns a send.
+const SENDS_PER_CHECK: u32 = 1024;
+
+/// A client of a transport channel: sends requests to the server and
+/// receives its responses, on rings of its own. `Send`; one thread at a
+/// time. Dropping it (or [`close`](Self::close)) frees its slot.
+///
+/// When the server dies, calls return `Disconnected` (sends at once, once
+/// it is known); [`reconnect`](Self::reconnect) then joins the server that
+/// holds the name next and carries over every request the dead one had not
+/// taken.
+pub struct Client {
+    pub(super) link: Link,
+    name: String,
+    options: ClientOptions,
+    dropped: u64,
+    /// Requests a gone server never took, per priority, sent before new ones.
+    backlog: [VecDeque<Vec<u8>>; 3],
+    /// The server is known to be gone.
+    gone: Cell<bool>,
+    /// Sends since the socket was last asked.
+    unchecked: u32,
+}
+
+impl Client {
+    /// Connects to the channel `name`. Errors: `Disconnected` (no live
+    /// server), `Full` (every client slot is taken), `TimedOut` (no answer
+    /// within `connect_timeout`), `InvalidHeader` (a server of another
+    /// format or protocol version), `Io` with `PermissionDenied` (the
+    /// server refused this user).
+    pub fn connect(name: &str, options: ClientOptions) -> Result<Client> {
+        Ok(Client {
+            link: Link::open(name, &options)?,
+            name: name.to_owned(),
+            options,
+            dropped: 0,
+            backlog: Default::default(),
+            gone: Cell::new(false),
+            unchecked: 0,
+        })
+    }
+
+    /// Connects again once the server is gone (died or shut down), to the
+    /// server that holds the name now, and carries over every request the
+    /// old one had not taken (its rings' heads say which): they go first,
+    /// in order, before any new request of their priority. What does not
+    /// fit the new rings yet waits in this client ([`backlog`](Self::backlog))
+    /// and goes out with the next sends. Returns how many were carried.
+    ///
+    /// Requests the old server took but did not answer are the
+    /// application's to send again if it must (at least once).
+    /// `InvalidArgument` while the old server is still connected; on a
+    /// failed connect this client stays as it was (the requests carried so
+    /// far wait in its backlog).
+    pub fn reconnect(&mut self) -> Result<usize> {
+        if !socket_closed(&self.link.socket) {
+            return Err(Error::InvalidArgument(
+                "the server is still connected".into(),
+            ));
+        }
+        self.gone.set(true);
+        let unread = self.link.take_unread()?;
+        let carried = unread.iter().map(Vec::len).sum();
+        for (queue, msgs) in self.backlog.iter_mut().zip(unread) {
+            queue.extend(msgs);
+        }
+        self.link = Link::open(&self.name, &self.options)?;
+        self.gone.set(false);
+        for p in Priority::ALL {
+            match self.flush(p, SendPolicy::Fail) {
+                Ok(()) | Err(Error::Full) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(carried)
+    }
+
+    /// Requests carried from a gone server that wait in this client to be
+    /// sent before new ones.
+    pub fn backlog(&self) -> usize {
+        self.backlog.iter().map(VecDeque::len).sum()
+    }
+
+    /// Sends the backlog of priority `p` under `policy`.
+    fn flush(&mut self, p: Priority, policy: SendPolicy) -> Result<()> {
+        let Client {
+            link,
+            backlog,
+            gone,
+            dropped,
+            ..
+        } = self;
+        while let Some(m) = backlog[p.index()].front() {
+            let sent = send_with_policy(&mut link.requests, p, m, policy, || {
+                alive(&link.socket, gone)
+            })?;
+            *dropped += u64::from(!sent);
+            backlog[p.index()].pop_front();
+        }
+        Ok(())
+    }
+
     /// This client's id, as the server sees it.
     pub fn id(&self) -> ClientId {
-        self.id
+        self.link.id
     }
 
     /// `Disconnected` once the server shut down or died. The socket is the
@@ -186,19 +300,32 @@ impl Client {
     /// word, not close our socket): it is asked where `deep`, or when the
     /// state word says the server is no longer running.
     fn check(&self, deep: bool) -> Result<()> {
-        let running = self.control.server().state.load(Ordering::Acquire) == STATE_RUNNING;
-        if (deep || !running) && socket_closed(&self.socket) {
+        if self.gone.get() {
             return Err(Error::Disconnected);
         }
+        let running = self.link.control.server().state.load(Ordering::Acquire) == STATE_RUNNING;
+        if deep || !running {
+            alive(&self.link.socket, &self.gone)?;
+        }
         Ok(())
+    }
+
+    /// [`check`](Self::check) for a send: deep every [`SENDS_PER_CHECK`] sends.
+    #[inline]
+    fn check_send(&mut self) -> Result<()> {
+        self.unchecked += 1;
+        let deep = self.unchecked >= SENDS_PER_CHECK;
+        if deep {
+            self.unchecked = 0;
+        }
+        self.check(deep)
     }
 
     /// Sends a request at `priority` under the client's [`SendPolicy`];
     /// false when the policy dropped a Low message. Errors: `Disconnected`,
     /// `Full`, `TimedOut`, `TooLarge`.
     pub fn send(&mut self, priority: Priority, payload: &[u8]) -> Result<bool> {
-        let policy = self.policy;
-        self.send_with(priority, payload, policy)
+        self.send_with(priority, payload, self.options.policy)
     }
 
     /// [`send`](Self::send) under `policy`.
@@ -208,18 +335,15 @@ impl Client {
         payload: &[u8],
         policy: SendPolicy,
     ) -> Result<bool> {
-        self.check(false)?;
-        let socket = &self.socket;
-        let sent = send_with_policy(&mut self.requests, priority, payload, policy, || {
-            if socket_closed(socket) {
-                Err(Error::Disconnected)
-            } else {
-                Ok(())
-            }
-        })?;
-        if !sent {
-            self.dropped += 1;
+        self.check_send()?;
+        if !self.backlog[priority.index()].is_empty() {
+            self.flush(priority, policy)?;
         }
+        let (link, gone) = (&mut self.link, &self.gone);
+        let sent = send_with_policy(&mut link.requests, priority, payload, policy, || {
+            alive(&link.socket, gone)
+        })?;
+        self.dropped += u64::from(!sent);
         Ok(sent)
     }
 
@@ -229,17 +353,20 @@ impl Client {
     /// returns how many were queued (fewer only when `DropLow` dropped the
     /// Low rest). The fast path for streams of small messages.
     pub fn send_many(&mut self, priority: Priority, payloads: &[&[u8]]) -> Result<usize> {
-        self.check(false)?;
+        self.check_send()?;
+        if !self.backlog[priority.index()].is_empty() {
+            self.flush(priority, self.options.policy)?;
+        }
         let mut sent = 0;
         while sent < payloads.len() {
             let n = self
+                .link
                 .requests
                 .send_many(priority, payloads[sent..].iter().copied())?;
             sent += n;
             if n == 0 {
                 // Full: one message under the policy (waits, fails or drops).
-                let policy = self.policy;
-                if !self.send_with(priority, payloads[sent], policy)? {
+                if !self.send_with(priority, payloads[sent], self.options.policy)? {
                     return Ok(sent);
                 }
                 sent += 1;
@@ -251,33 +378,38 @@ impl Client {
     /// Claims room for a `len`-byte request, to write in place; publish
     /// with [`commit`](Self::commit).
     pub fn claim(&mut self, priority: Priority, len: usize) -> Result<&mut [u8]> {
-        self.check(false)?;
-        self.requests.claim(priority, len)
+        self.check_send()?;
+        // The backlog goes first; what does not fit now makes the ring full.
+        if !self.backlog[priority.index()].is_empty() {
+            self.flush(priority, SendPolicy::Fail)?;
+        }
+        self.link.requests.claim(priority, len)
     }
 
     /// Publishes the first `len` bytes of the claimed request.
     pub fn commit(&mut self, len: usize) -> Result<()> {
-        self.requests.commit(len)
+        self.link.requests.commit(len)
     }
 
     /// Drops the claimed request.
     pub fn abort(&mut self) {
-        self.requests.abort();
+        self.link.requests.abort();
     }
 
     /// Largest payload of `priority`.
     pub fn max_message(&self, priority: Priority) -> usize {
-        self.requests.max_message(priority)
+        self.link.requests.max_message(priority)
     }
 
     /// The next response, highest priority first, in place (freed when
     /// dropped); `None` when nothing waits.
     pub fn try_recv(&mut self) -> Result<Option<Response<'_>>> {
-        if !self.responses.has_any() {
+        if !self.link.responses.has_any() {
             self.check(true)?;
             return Ok(None);
         }
         Ok(self
+            .link
             .responses
             .try_recv()?
             .map(|(priority, msg)| Response { priority, msg }))
@@ -289,10 +421,11 @@ impl Client {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         // What woke us may have been the padding before a record that is
         // not published yet: wait again then.
-        while !self.responses.probe_any()? {
+        while !self.link.responses.probe_any()? {
             self.wait(deadline.map(|d| d.saturating_duration_since(std::time::Instant::now())))?;
         }
         let (priority, msg) = self
+            .link
             .responses
             .try_recv()?
             .expect("probe_any saw a whole message");
@@ -304,8 +437,8 @@ impl Client {
     /// (`TooLarge`).
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<Option<(Priority, usize)>> {
         for p in Priority::ALL {
-            if self.responses.has(p) {
-                if let Some(n) = self.responses.recv_into_from(p, buf)? {
+            if self.link.responses.has(p) {
+                if let Some(n) = self.link.responses.recv_into_from(p, buf)? {
                     return Ok(Some((p, n)));
                 }
             }
@@ -317,7 +450,7 @@ impl Client {
     /// Calls `f` for up to `max` responses in place, highest priority
     /// first; returns the count (0 when none).
     pub fn recv_batch(&mut self, max: usize, f: impl FnMut(Priority, &[u8])) -> Result<usize> {
-        let n = self.responses.recv_batch(max, f)?;
+        let n = self.link.responses.recv_batch(max, f)?;
         if n == 0 {
             self.check(true)?;
         }
@@ -327,30 +460,24 @@ impl Client {
     /// Waits up to `timeout` until a response waits, sleeping on this
     /// client's doorbell. `TimedOut`; `Disconnected` when the server is gone.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
-        let responses = &self.responses;
+        let responses = &self.link.responses;
         wait_until(
             timeout,
             || responses.has_any(),
             |slice| responses.park(slice),
-            || {
-                if socket_closed(&self.socket) {
-                    Err(Error::Disconnected)
-                } else {
-                    Ok(())
-                }
-            },
+            || alive(&self.link.socket, &self.gone),
         )
     }
 
     /// Rings the server's doorbell (sends already do when it sleeps).
     pub fn signal(&self) {
-        self.requests.signal();
+        self.link.requests.signal();
     }
 
     /// The fill of this client's fullest request ring, 0.0 to 1.0 (what
     /// the server sees too).
     pub fn backpressure(&self) -> f32 {
-        self.requests.backpressure()
+        self.link.requests.backpressure()
     }
 
     /// Low messages dropped by `SendPolicy::DropLow` so far.
@@ -365,18 +492,32 @@ impl Client {
         if self.check(true).is_err() {
             return false;
         }
-        let beat = self.control.server().heartbeat_ns.load(Ordering::Acquire);
+        let beat = self
+            .link
+            .control
+            .server()
+            .heartbeat_ns
+            .load(Ordering::Acquire);
         monotonic_ns().saturating_sub(beat) <= timeout.as_nanos() as u64
     }
 
     /// The server's process.
     pub fn server_pid(&self) -> u32 {
-        self.control.server().pid.load(Ordering::Relaxed)
+        self.link.control.server().pid.load(Ordering::Relaxed)
     }
 
     /// Leaves the channel: the server frees this client's slot once it has
     /// read what was sent. Also done on drop.
     pub fn close(self) {}
+}
+
+/// `Disconnected`, remembered in `gone`, once the server closed `sock`.
+fn alive(sock: &UnixStream, gone: &Cell<bool>) -> Result<()> {
+    if gone.get() || socket_closed(sock) {
+        gone.set(true);
+        return Err(Error::Disconnected);
+    }
+    Ok(())
 }
 
 /// Whether the peer closed `sock` (EOF or an error); one non-blocking peek.

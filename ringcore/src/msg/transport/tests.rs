@@ -265,16 +265,17 @@ fn a_client_that_scribbles_its_rings_is_cut_off_and_the_others_go_on() {
     bad.send(High, b"before").unwrap();
     // The hostile client overwrites its High request ring's tail and the
     // record it published, and the control segment's doorbell.
-    let seg = &bad._channel.mapped.segment;
+    let seg = &bad.link.channel.mapped.segment;
     // SAFETY: test scribbles inside the client's own mapping.
     unsafe {
         let base = seg.base().as_ptr();
         let indices = base.add(CHANNEL_RINGS + INDICES);
         indices.cast::<u64>().write_volatile(u64::MAX - 5); // tail
-        let data = base.add(CHANNEL_DATA + (1 << bad._channel.bits[0]));
+        let data = base.add(CHANNEL_DATA + (1 << bad.link.channel.bits[0]));
         data.cast::<u32>().write_volatile(0x7fff_ffff); // record length
     }
-    bad.control
+    bad.link
+        .control
         .doorbell()
         .state
         .store(u32::MAX, Ordering::Relaxed);
@@ -409,4 +410,29 @@ fn a_connect_without_an_answer_times_out() {
         "{:?}",
         t.elapsed()
     );
+}
+
+/// A server that shuts down with requests it never took: the client's
+/// reconnect carries them to the next server, in order, before new ones.
+#[test]
+fn reconnect_carries_what_a_shut_down_server_never_took() {
+    let n = name("carry");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+    for i in 0..10u8 {
+        c.send(High, &[i]).unwrap();
+    }
+    server.wait(T).unwrap();
+    assert_eq!(server.serve(4, |_| {}).unwrap(), 4);
+    assert!(matches!(c.reconnect(), Err(Error::InvalidArgument(_))));
+    server.shutdown();
+    assert!(matches!(c.send(High, b"late"), Err(Error::Disconnected)));
+    let mut next = Server::create(&n, small()).unwrap();
+    assert_eq!(c.reconnect().unwrap(), 6);
+    c.send(High, b"new").unwrap();
+    next.wait(T).unwrap();
+    let got: Vec<Vec<u8>> = drain(&mut next).into_iter().map(|g| g.2).collect();
+    let mut want: Vec<Vec<u8>> = (4..10u8).map(|i| vec![i]).collect();
+    want.push(b"new".to_vec());
+    assert_eq!(got, want);
 }
