@@ -314,6 +314,10 @@ typedef struct {
   // With `prefault`: 0 leaves the thread on the CPU mask of the thread
   // that opens the writer; n pins it to CPU n - 1.
   uint32_t prefault_cpu;
+  // A new log without record checksums (8 bytes a record less, no
+  // CRC32C check). false: a new log has them; an existing log keeps its
+  // choice either way unless this asks for the other (RMPSC_EINVAL).
+  bool no_checksums;
 } rmpsc_log_options_t;
 
 // A place in a log: file sequence number and byte offset.

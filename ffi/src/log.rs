@@ -51,6 +51,10 @@ pub struct rmpsc_log_options_t {
     /// With `prefault`: 0 leaves the thread on the CPU mask of the thread
     /// that opens the writer; n pins it to CPU n - 1.
     pub prefault_cpu: u32,
+    /// A new log without record checksums (8 bytes a record less, no
+    /// CRC32C check). false: a new log has them; an existing log keeps its
+    /// choice either way unless this asks for the other (RMPSC_EINVAL).
+    pub no_checksums: bool,
 }
 
 /// A place in a log: file sequence number and byte offset.
@@ -150,6 +154,9 @@ pub extern "C" fn rmpsc_log_writer_open(
             }
             if o.retention_files != 0 {
                 b = b.retention(o.retention_files);
+            }
+            if o.no_checksums {
+                b = b.checksums(false);
             }
             b = match (o.prefault, o.prefault_cpu) {
                 (false, _) => b,

@@ -2,7 +2,8 @@
 //! the same run, on the same file systems (tmpfs `/dev/shm` and a disk
 //! directory), with the same geometry (1 MiB regions, 64 MiB files).
 //!
-//! - append throughput for 64 B, 1 KiB and 4 KiB payloads while a reader
+//! - append throughput for 64 B, 1 KiB and 4 KiB payloads, with record
+//!   checksums (the default) and without, while a reader
 //!   in another process tails the log and reads every byte;
 //! - replay throughput: a fresh reader reading the whole log from the start;
 //! - writer-to-reader latency (p50, p99, p99.9) at a paced rate: the writer
@@ -49,8 +50,10 @@ fn open_retry<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> 
 /// helper thread, where it has one, on CPU 1 (beside the reader).
 #[derive(Clone, Copy, PartialEq)]
 enum Lib {
-    /// ringmpsc as built by default (no helper thread).
+    /// ringmpsc as built by default (record checksums, no helper thread).
     Ringmpsc,
+    /// ringmpsc without record checksums.
+    RingmpscNoChecksums,
     /// ringmpsc with its prefault thread (`prefault_cpu(1)`).
     RingmpscPrefault,
     /// xchannel as built by default (no helper thread).
@@ -63,9 +66,19 @@ impl Lib {
     fn name(self) -> &'static str {
         match self {
             Lib::Ringmpsc => "ringmpsc",
+            Lib::RingmpscNoChecksums => "ringmpsc-no-crc",
             Lib::RingmpscPrefault => "ringmpsc-prefault",
             Lib::Xchannel => "xchannel",
             Lib::XchannelHelper => "xchannel-helper",
+        }
+    }
+
+    /// The peer a ringmpsc variant is compared with.
+    fn peer(self) -> Option<usize> {
+        match self {
+            Lib::Ringmpsc | Lib::RingmpscNoChecksums => Some(1),
+            Lib::RingmpscPrefault => Some(4),
+            Lib::Xchannel | Lib::XchannelHelper => None,
         }
     }
 
@@ -83,10 +96,11 @@ impl Lib {
             }
         };
         match self {
-            Lib::Ringmpsc | Lib::RingmpscPrefault => {
+            Lib::Ringmpsc | Lib::RingmpscNoChecksums | Lib::RingmpscPrefault => {
                 let mut b = WriterBuilder::new(path)
                     .region_size(REGION)
-                    .file_roll_size(FILE);
+                    .file_roll_size(FILE)
+                    .checksums(self != Lib::RingmpscNoChecksums);
                 if self == Lib::RingmpscPrefault {
                     b = b.prefault_cpu(1 % online_cpus());
                 }
@@ -135,7 +149,7 @@ impl Lib {
         let mut got = 0;
         let mut sum = 0;
         match self {
-            Lib::Ringmpsc | Lib::RingmpscPrefault => {
+            Lib::Ringmpsc | Lib::RingmpscNoChecksums | Lib::RingmpscPrefault => {
                 let mut r = open_retry(|| Reader::open(path, From::Start));
                 while got < n {
                     for m in r.try_read_batch(1024).unwrap() {
@@ -164,7 +178,7 @@ impl Lib {
         let mut lat = Vec::with_capacity(n as usize);
         let stamp = |p: &[u8]| u64::from_ne_bytes(p[..8].try_into().unwrap());
         match self {
-            Lib::Ringmpsc | Lib::RingmpscPrefault => {
+            Lib::Ringmpsc | Lib::RingmpscNoChecksums | Lib::RingmpscPrefault => {
                 let mut r = open_retry(|| Reader::open(path, From::Start));
                 while (lat.len() as u64) < n {
                     if let Some(m) = r.try_read().unwrap() {
@@ -256,10 +270,12 @@ fn main() {
     let fss = [("tmpfs", PathBuf::from("/dev/shm")), ("disk", disk)];
     pin(0);
     println!("log benchmark: {mb} MiB of payload per throughput run, {lat_n} paced records per latency run");
-    // Pairs compared: the defaults, then both with a helper thread on CPU 1.
-    const LIBS: [Lib; 4] = [
+    // Compared: ringmpsc with and without checksums against xchannel's
+    // default, then both with a helper thread on CPU 1 (indices: `peer`).
+    const LIBS: [Lib; 5] = [
         Lib::Ringmpsc,
         Lib::Xchannel,
+        Lib::RingmpscNoChecksums,
         Lib::RingmpscPrefault,
         Lib::XchannelHelper,
     ];
@@ -287,23 +303,20 @@ fn main() {
                 .iter_mut()
                 .map(|v| (median(v, 0), median(v, 1)))
                 .collect();
-            for (i, (l, (append, replay))) in LIBS.iter().zip(&runs).enumerate() {
-                let ours = runs[i & !1];
-                let vs = |x: f64, y: f64| {
-                    if i % 2 == 1 {
-                        format!("(ringmpsc {:.2}x)", x / y)
-                    } else {
-                        String::new()
-                    }
+            for (l, (append, replay)) in LIBS.iter().zip(&runs) {
+                let vs = |x: f64, y: f64| match l.peer() {
+                    Some(p) => format!("({:.2}x {})", x / y, LIBS[p].name()),
+                    None => String::new(),
                 };
+                let peer = l.peer().map_or((1.0, 1.0), |p| runs[p]);
                 println!(
-                    "  {size:>4} B  {:<17} append {:>6.2} M/s {:>5.0} MB/s {:<17}  replay {:>6.2} M/s {}",
+                    "  {size:>4} B  {:<17} append {:>6.2} M/s {:>5.0} MB/s {:<24}  replay {:>6.2} M/s {}",
                     l.name(),
                     append / 1e6,
                     append * size as f64 / 1e6,
-                    vs(ours.0, *append),
+                    vs(*append, peer.0),
                     replay / 1e6,
-                    vs(ours.1, *replay)
+                    vs(*replay, peer.1)
                 );
             }
         }

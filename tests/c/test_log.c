@@ -173,6 +173,22 @@ static void test_retention_and_corruption(void) {
     CHECK(rmpsc_log_reader_read(r, &m) == RMPSC_ECORRUPT);
     CHECK(strstr(rmpsc_last_error(), "0x100") != NULL);
     rmpsc_log_reader_free(r);
+    /* A flipped payload byte: the record's checksum catches it. */
+    char p3[300];
+    snprintf(p3, sizeof p3, "%s/crc", dir);
+    rmpsc_log_options_t co = {0};
+    CHECK(rmpsc_log_writer_open(p3, &co, &w) == RMPSC_OK);
+    CHECK(rmpsc_log_writer_append(w, 1, "checked", 7, 0, NULL) == RMPSC_OK);
+    rmpsc_log_writer_free(w);
+    int cfd = open(p3, O_RDWR);
+    CHECK(cfd >= 0 && pwrite(cfd, "X", 1, 256 + 24) == 1);
+    close(cfd);
+    CHECK(rmpsc_log_reader_open(p3, false, &r) == RMPSC_OK);
+    CHECK(rmpsc_log_reader_read(r, &m) == RMPSC_ECORRUPT);
+    CHECK(strstr(rmpsc_last_error(), "checksum") != NULL);
+    rmpsc_log_reader_free(r);
+    co.no_checksums = true;
+    CHECK(rmpsc_log_writer_open(p3, &co, &w) == RMPSC_EINVAL); /* the log has them */
     /* A truncated file, then a file of zeros. */
     CHECK(ftruncate(fd, 1000) == 0);
     CHECK(rmpsc_log_reader_open(path, false, &r) == RMPSC_EHEADER);

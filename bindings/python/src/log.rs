@@ -66,11 +66,14 @@ impl LogWriter {
     /// "none" (the kernel writes back), "commit" (msync every record), or
     /// set `sync_every_records` / `sync_every_seconds`. `prefault=True`
     /// starts a thread that faults in pages ahead of the writer
-    /// (`prefault_cpu=n` pins it to CPU n).
+    /// (`prefault_cpu=n` pins it to CPU n). `checksums` (default on for a
+    /// new log, an existing one keeps its choice): every record carries a
+    /// CRC32C that every reader checks.
     #[new]
     #[pyo3(signature = (path, *, region_size = None, file_size = None, mtu = None,
                         retention = None, durability = "none", sync_every_records = None,
-                        sync_every_seconds = None, prefault = false, prefault_cpu = None))]
+                        sync_every_seconds = None, prefault = false, prefault_cpu = None,
+                        checksums = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -84,8 +87,12 @@ impl LogWriter {
         sync_every_seconds: Option<f64>,
         prefault: bool,
         prefault_cpu: Option<usize>,
+        checksums: Option<bool>,
     ) -> PyResult<Self> {
         let mut b = WriterBuilder::new(path);
+        if let Some(c) = checksums {
+            b = b.checksums(c);
+        }
         if let Some(r) = region_size {
             b = b.region_size(r);
         }

@@ -1,6 +1,6 @@
 //! One mapped log file, its writer lock, and checked access to records.
 
-use super::format::{FileHeader, Geometry, HEADER_SIZE, RECORD_HEADER};
+use super::format::{crc_seed, FileHeader, Geometry, CRC_FROM, FLAG_CHECKSUMS, HEADER_SIZE};
 use crate::error::{Error, Result};
 use crate::sync::{AtomicU32, AtomicU64};
 use std::fs::{File, OpenOptions};
@@ -115,6 +115,7 @@ impl LogFile {
                 region_size: 0,
                 file_size: 0,
                 mtu: 0,
+                checksums: false,
             },
         };
         lf.geometry = lf.header().validate(len, path)?;
@@ -175,6 +176,8 @@ impl LogFile {
         h.writer_pid.store(std::process::id(), Relaxed);
         h.writer_state.store(super::format::STATE_ACTIVE, Relaxed);
         h.write_pos.store(HEADER_SIZE, Relaxed);
+        h.flags
+            .store(if g.checksums { FLAG_CHECKSUMS } else { 0 }, Relaxed);
         // The magic last: a header without it is not a log yet.
         h.magic.store(super::format::MAGIC, Release);
         if path.exists() {
@@ -218,52 +221,85 @@ impl LogFile {
     #[inline]
     pub(crate) fn record_header(&self, pos: u64) -> (u32, u32, u64) {
         use crate::sync::Ordering::{Acquire, Relaxed};
-        // Acquire pairs with the writer's Release store of `commit`.
+        let g = &self.geometry;
+        // Acquire pairs with the writer's Release store of `commit` in `publish`.
         let commit = self.word(pos).load(Acquire);
         (
             commit,
-            self.word(pos + 4).load(Relaxed),
-            self.word64(pos + 8).load(Relaxed),
+            self.word(pos + g.type_offset()).load(Relaxed),
+            self.word64(pos + g.timestamp_offset()).load(Relaxed),
         )
     }
 
-    /// Writes a record header and publishes the record with the Release
-    /// store of its commit word, written last (writer only).
+    /// Whether the checksum stored in the record at `pos` (a log with
+    /// checksums), committed with `commit`, matches its `covered` payload
+    /// bytes and the rest of its header.
     #[inline]
-    pub(crate) fn publish(&self, pos: u64, flags: u32, len: u64, msg_type: u32, timestamp: u64) {
+    pub(crate) fn checksum_matches(&self, pos: u64, commit: u32, covered: u64) -> bool {
+        let stored = self.word(pos + 4).load(crate::sync::Ordering::Relaxed);
+        stored == self.checksum(pos, commit, covered)
+    }
+
+    /// The checksum of the record at `pos` with commit word `commit` over
+    /// its header and `covered` payload bytes.
+    #[inline]
+    fn checksum(&self, pos: u64, commit: u32, covered: u64) -> u32 {
+        let from = pos + CRC_FROM;
+        let len = self.geometry.header_len() - CRC_FROM + covered;
+        debug_assert!(from + len <= self.len);
+        // SAFETY: a checked record's header and payload lie in the mapping.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(self.base.as_ptr().add(from as usize), len as usize)
+        };
+        crc32c::crc32c_append(crc_seed(pos, commit), bytes)
+    }
+
+    /// Writes a record header (and, in a log with checksums, the checksum
+    /// over `payload_len` payload bytes already written) and publishes the
+    /// record with the Release store of its commit word, written last
+    /// (writer only).
+    #[inline]
+    pub(crate) fn publish(
+        &self,
+        pos: u64,
+        flags: u32,
+        len: u64,
+        msg_type: u32,
+        timestamp: u64,
+        payload_len: u64,
+    ) {
         use crate::sync::Ordering::{Relaxed, Release};
-        self.word(pos + 4).store(msg_type, Relaxed);
-        self.word64(pos + 8).store(timestamp, Relaxed);
+        let g = &self.geometry;
+        let commit = super::format::commit_word(flags, len);
+        self.word(pos + g.type_offset()).store(msg_type, Relaxed);
+        self.word64(pos + g.timestamp_offset())
+            .store(timestamp, Relaxed);
+        if g.checksums {
+            self.word(pos + 12).store(0, Relaxed);
+            let crc = self.checksum(pos, commit, payload_len);
+            self.word(pos + 4).store(crc, Relaxed);
+        }
         // Release pairs with the readers' Acquire load of the commit word:
         // the header and payload written before it are visible with it.
-        self.word(pos)
-            .store(super::format::commit_word(flags, len), Release);
+        self.word(pos).store(commit, Release);
     }
 
     /// `len` bytes of payload of the record at `pos`.
     pub(crate) fn payload(&self, pos: u64, len: u64) -> &[u8] {
-        debug_assert!(pos + RECORD_HEADER + len <= self.len);
+        let at = pos + self.geometry.header_len();
+        debug_assert!(at + len <= self.len);
         // SAFETY: bounds checked by callers against the geometry and mapping.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.base.as_ptr().add((pos + RECORD_HEADER) as usize),
-                len as usize,
-            )
-        }
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(at as usize), len as usize) }
     }
 
     /// Writable payload space of the record at `pos` (writer only).
     #[allow(clippy::mut_from_ref)]
     pub(crate) fn payload_mut(&self, pos: u64, len: u64) -> &mut [u8] {
-        debug_assert!(pos + RECORD_HEADER + len <= self.len);
+        let at = pos + self.geometry.header_len();
+        debug_assert!(at + len <= self.len);
         // SAFETY: bounds as above; only the writer (one per log, by the lock)
         // writes record bytes, and only for records it has not committed.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.base.as_ptr().add((pos + RECORD_HEADER) as usize),
-                len as usize,
-            )
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(at as usize), len as usize) }
     }
 
     /// Zeroes `[from, to)` (writer only).

@@ -1,5 +1,6 @@
-//! The on-disk format of a log file (version 1). Native-endian: a file
-//! records the byte order it was written in and readers refuse the other.
+//! The on-disk format of a log file (version 2; version 1 files still
+//! read). Native-endian: a file records the byte order it was written in and
+//! readers refuse the other.
 //!
 //! # File
 //!
@@ -11,7 +12,7 @@
 //! ```text
 //! offset  size  field          meaning
 //! 0x00    8     magic          b"RMPSCLOG"
-//! 0x08    4     version        1
+//! 0x08    4     version        2 (1: no flags, no checksums)
 //! 0x0c    4     byte_order     0x01020304 written natively
 //! 0x10    4     header_size    256
 //! 0x14    4     mtu            largest payload, bytes
@@ -24,6 +25,7 @@
 //! 0x48    4     writer_pid     the writer's process
 //! 0x4c    4     writer_state   1 active, 2 closed cleanly, 3 rolled to the next file
 //! 0x50    8     write_pos      end of the committed records (Release, after each commit)
+//! 0x58    4     flags          bit 0: records carry a CRC32C (version 2; 0 in version 1)
 //! 0x80    4     readers_waiting  readers about to sleep on wake_seq
 //! 0x84    4     wake_seq       futex word (shared) readers sleep on
 //! 0x100         records
@@ -32,6 +34,7 @@
 //! # Record
 //!
 //! ```text
+//! without checksums (version 1, and version 2 without the flag)
 //! offset  size  field
 //! 0       4     commit     bits 0..30: payload length + 1, bits 30..32: kind
 //!                          (0 message, 1 padding to the region end, 2 roll to
@@ -40,16 +43,32 @@
 //! 8       8     timestamp  the writer's timestamp or user field
 //! 16      len   payload
 //! 16+len  0..7  zero padding to a multiple of 8
+//!
+//! with checksums (version 2, flag set)
+//! 0       4     commit     as above
+//! 4       4     crc        CRC32C of bytes 8..24+len (8..24 for padding), seeded
+//!                          with commit ^ low 32 bits ^ high 32 bits of the
+//!                          record's file offset
+//! 8       4     msg_type
+//! 12      4     zero
+//! 16      8     timestamp
+//! 24      len   payload
+//! 24+len  0..7  zero padding to a multiple of 8
 //! ```
 //!
+//! The checksum covers every byte a reader takes from the record: the
+//! commit word (length and kind) and the record's place through the seed,
+//! the rest as one contiguous run, so one CRC32C pass checks a record.
+//!
 //! A reader polls the `commit` word of the next record: once it is non-zero
-//! (Acquire) the whole record is there. The writer fills the end of a region
-//! that a record does not fit in with a padding record (or, when fewer than
-//! 16 bytes are left, with nothing: readers skip such a remainder). The last
-//! 24 bytes of a file are kept for the roll record, whose 8-byte payload is
-//! the next file's sequence number; the next file exists (created under a
-//! temporary name and renamed) before the roll record is committed. Regions
-//! are at most 1 GiB, so a length always fits its 30 bits.
+//! (Acquire) the whole record is there, and with checksums it checks the
+//! CRC before returning the record. The writer fills the end of a region
+//! that a record does not fit in with a padding record (or, when less than
+//! a record header is left, with nothing: readers skip such a remainder).
+//! The last `H + 8` bytes of a file are kept for the roll record, whose
+//! 8-byte payload is the next file's sequence number; the next file exists
+//! (created under a temporary name and renamed) before the roll record is
+//! committed. Regions are at most 1 GiB, so a length always fits its 30 bits.
 //!
 //! Every length and offset a reader takes from a file is checked against
 //! the header, the region and the mapping: a bad one is an error naming its
@@ -61,16 +80,18 @@ use std::path::{Path, PathBuf};
 
 /// `b"RMPSCLOG"` read natively.
 pub const MAGIC: u64 = u64::from_ne_bytes(*b"RMPSCLOG");
-/// Format version.
-pub const VERSION: u32 = 1;
+/// Format version written.
+pub const VERSION: u32 = 2;
+/// Header flag: every record carries a CRC32C.
+pub const FLAG_CHECKSUMS: u32 = 1;
 /// Written natively; a reader on the other byte order sees it reversed.
 pub const BYTE_ORDER: u32 = 0x0102_0304;
 /// Bytes of the file header.
 pub const HEADER_SIZE: u64 = 256;
-/// Bytes of a record header.
+/// Bytes of a record header without a checksum.
 pub const RECORD_HEADER: u64 = 16;
-/// Bytes kept at the end of each file for the roll record.
-pub const ROLL_RESERVE: u64 = RECORD_HEADER + 8;
+/// Bytes of a record header with a checksum.
+pub const CHECKED_RECORD_HEADER: u64 = 24;
 /// Largest region: lengths are 30 bits.
 pub const MAX_REGION: u64 = 1 << 30;
 
@@ -117,13 +138,16 @@ pub(crate) struct FileHeader {
     pub(crate) writer_pid: AtomicU32,
     pub(crate) writer_state: AtomicU32,
     pub(crate) write_pos: AtomicU64,
-    _pad: [u64; 5],
+    pub(crate) flags: AtomicU32,
+    _pad32: u32,
+    _pad: [u64; 4],
     pub(crate) readers_waiting: AtomicU32,
     pub(crate) wake_seq: AtomicU32,
 }
 
 const _: () = {
     assert!(std::mem::offset_of!(FileHeader, write_pos) == 0x50);
+    assert!(std::mem::offset_of!(FileHeader, flags) == 0x58);
     assert!(std::mem::offset_of!(FileHeader, readers_waiting) == 0x80);
     assert!(std::mem::size_of::<FileHeader>() <= HEADER_SIZE as usize);
 };
@@ -134,12 +158,55 @@ pub(crate) struct Geometry {
     pub(crate) region_size: u64,
     pub(crate) file_size: u64,
     pub(crate) mtu: u32,
+    /// Records carry a CRC32C.
+    pub(crate) checksums: bool,
 }
 
 impl Geometry {
+    /// Bytes of a record header.
+    #[inline]
+    pub(crate) fn header_len(&self) -> u64 {
+        if self.checksums {
+            CHECKED_RECORD_HEADER
+        } else {
+            RECORD_HEADER
+        }
+    }
+
+    /// Offset of `msg_type` in a record.
+    #[inline]
+    pub(crate) fn type_offset(&self) -> u64 {
+        if self.checksums {
+            8
+        } else {
+            4
+        }
+    }
+
+    /// Offset of `timestamp` in a record.
+    #[inline]
+    pub(crate) fn timestamp_offset(&self) -> u64 {
+        if self.checksums {
+            16
+        } else {
+            8
+        }
+    }
+
+    /// Bytes of a record with `payload` bytes of payload.
+    #[inline]
+    pub(crate) fn record_len(&self, payload: u64) -> u64 {
+        (self.header_len() + payload).div_ceil(8) * 8
+    }
+
+    /// Bytes kept at the end of each file for the roll record.
+    pub(crate) fn roll_reserve(&self) -> u64 {
+        self.header_len() + 8
+    }
+
     /// Bytes of the largest record.
     pub(crate) fn max_record(&self) -> u64 {
-        record_len(self.mtu as u64)
+        self.record_len(self.mtu as u64)
     }
 
     /// Checks sizes against each other and the page size.
@@ -163,9 +230,9 @@ impl Geometry {
         }
         // The largest record must fit in any region, including the first
         // (after the header) and the last (before the roll reserve).
-        let room = self.region_size - HEADER_SIZE.max(ROLL_RESERVE);
+        let room = self.region_size - HEADER_SIZE.max(self.roll_reserve());
         if self.file_size == self.region_size {
-            if self.max_record() > self.region_size - HEADER_SIZE - ROLL_RESERVE {
+            if self.max_record() > self.region_size - HEADER_SIZE - self.roll_reserve() {
                 return bad(format!(
                     "an MTU of {} does not fit a single-region file of {} bytes",
                     self.mtu, self.file_size
@@ -194,14 +261,20 @@ impl Geometry {
 
     /// Where the record space of a region ends for a record starting at `pos`.
     pub(crate) fn limit(&self, pos: u64) -> u64 {
-        self.region_end(pos).min(self.file_size - ROLL_RESERVE)
+        self.region_end(pos)
+            .min(self.file_size - self.roll_reserve())
     }
 }
 
-/// Bytes of a record with `payload` bytes of payload.
-pub(crate) fn record_len(payload: u64) -> u64 {
-    (RECORD_HEADER + payload).div_ceil(8) * 8
+/// The seed of the checksum of a record at file offset `pos` whose commit
+/// word is `commit`.
+#[inline]
+pub(crate) fn crc_seed(pos: u64, commit: u32) -> u32 {
+    commit ^ pos as u32 ^ (pos >> 32) as u32
 }
+
+/// Offset in a checked record of the first byte the checksum covers.
+pub(crate) const CRC_FROM: u64 = 8;
 
 /// The system page size, as file offsets count.
 pub fn page_size() -> u64 {
@@ -267,10 +340,17 @@ impl FileHeader {
             }));
         }
         let version = self.version.load(Ordering::Relaxed);
-        if version != VERSION {
-            return Err(bad(format!(
-                "log format version {version}, this library reads {VERSION}"
-            )));
+        let flags = match version {
+            1 => 0,
+            VERSION => self.flags.load(Ordering::Relaxed),
+            _ => {
+                return Err(bad(format!(
+                    "log format version {version}, this library reads 1 and {VERSION}"
+                )))
+            }
+        };
+        if flags & !FLAG_CHECKSUMS != 0 {
+            return Err(bad(format!("unknown header flags {flags:#x}")));
         }
         if self.byte_order.load(Ordering::Relaxed) != BYTE_ORDER {
             return Err(bad("written with the other byte order".into()));
@@ -282,6 +362,7 @@ impl FileHeader {
             region_size: self.region_size.load(Ordering::Relaxed),
             file_size: self.file_size.load(Ordering::Relaxed),
             mtu: self.mtu.load(Ordering::Relaxed),
+            checksums: flags & FLAG_CHECKSUMS != 0,
         };
         if g.region_size == 0
             || g.region_size % 8 != 0

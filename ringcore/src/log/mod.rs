@@ -34,7 +34,7 @@ pub use writer::{Durability, Writer, WriterBuilder};
 
 use crate::error::{Error, Result};
 use file::LogFile;
-use format::{record_len, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE, RECORD_HEADER, ROLL_RESERVE};
+use format::{FLAG_PADDING, FLAG_ROLL, HEADER_SIZE};
 
 /// The mapping of one log file, kept alive by whoever holds a clone (the
 /// Python binding ties payload views to it, so a view outlives a roll).
@@ -75,9 +75,21 @@ pub(crate) enum Step {
     Roll(u64),
 }
 
-/// Reads and checks the record at `pos` of `file`. Every length taken from
-/// the file is bounded by the region, the MTU and the mapping.
-pub(crate) fn step(file: &LogFile, pos: u64) -> Result<Step> {
+/// Whether [`step`] checks a record's checksum (in a log with checksums).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verify {
+    /// Check it.
+    Checksum,
+    /// Checked already (the records of a batch, checked when it was taken).
+    Skip,
+}
+
+/// Reads and checks the record at `pos` of `file`, the record numbered
+/// `index` if it is a message (for error messages). Every length taken from
+/// the file is bounded by the region, the MTU and the mapping; in a log
+/// with checksums the record's CRC32C must match.
+#[inline]
+pub(crate) fn step(file: &LogFile, pos: u64, index: u64, verify: Verify) -> Result<Step> {
     let g = file.geometry;
     let corrupt = |what: String| {
         Error::Corrupt(format!(
@@ -85,11 +97,12 @@ pub(crate) fn step(file: &LogFile, pos: u64) -> Result<Step> {
             file.path.display()
         ))
     };
-    if pos % 8 != 0 || pos < HEADER_SIZE || pos + RECORD_HEADER > g.file_size {
+    let header = g.header_len();
+    if pos % 8 != 0 || pos < HEADER_SIZE || pos + header > g.file_size {
         return Err(corrupt("not a record position".into()));
     }
     let region_end = g.region_end(pos);
-    if region_end - pos < RECORD_HEADER {
+    if region_end - pos < header {
         // Too little room left in the region for any record: the writer
         // moved on to the next region without writing here.
         if region_end == g.file_size {
@@ -104,37 +117,51 @@ pub(crate) fn step(file: &LogFile, pos: u64) -> Result<Step> {
     let Some((flags, len)) = format::parse_commit(commit) else {
         return Err(corrupt(format!("bad commit word {commit:#x}")));
     };
-    let next = pos + record_len(len);
-    match flags {
+    let next = pos + g.record_len(len);
+    let step = match flags {
         0 => {
             if len > g.mtu as u64 {
                 return Err(corrupt(format!("length {len} exceeds the MTU {}", g.mtu)));
             }
-            if next > region_end.min(g.file_size - ROLL_RESERVE) {
+            if next > region_end.min(g.file_size - g.roll_reserve()) {
                 return Err(corrupt(format!(
                     "a record of {len} bytes overruns its region"
                 )));
             }
-            Ok(Step::Message {
+            Step::Message {
                 msg_type,
                 timestamp,
                 len,
                 next,
-            })
+            }
         }
-        FLAG_PADDING if next == region_end && region_end < g.file_size => Ok(Step::Skip(next)),
+        FLAG_PADDING if next == region_end && region_end < g.file_size => Step::Skip(next),
         FLAG_ROLL if len == 8 && next <= region_end => {
             let seq = u64::from_ne_bytes(file.payload(pos, 8).try_into().expect("8 bytes"));
-            if seq != file.seq + 1 {
-                return Err(corrupt(format!(
-                    "roll record to file {seq}, expected {}",
-                    file.seq + 1
-                )));
-            }
-            Ok(Step::Roll(seq))
+            Step::Roll(seq)
         }
-        _ => Err(corrupt(format!("bad record (kind {flags}, length {len})"))),
+        _ => return Err(corrupt(format!("bad record (kind {flags}, length {len})"))),
+    };
+    if g.checksums && verify == Verify::Checksum {
+        let covered = if flags == FLAG_PADDING { 0 } else { len };
+        if !file.checksum_matches(pos, commit, covered) {
+            let what = match step {
+                Step::Message { .. } => format!("record {index}"),
+                Step::Roll(_) => "the roll record".into(),
+                _ => "a padding record".into(),
+            };
+            return Err(corrupt(format!("{what}: checksum mismatch")));
+        }
     }
+    if let Step::Roll(seq) = step {
+        if seq != file.seq + 1 {
+            return Err(corrupt(format!(
+                "roll record to file {seq}, expected {}",
+                file.seq + 1
+            )));
+        }
+    }
+    Ok(step)
 }
 
 /// The result of walking the committed records of one file.
@@ -160,17 +187,17 @@ impl Scan {
     }
 }
 
-/// Walks the committed records of `file` from `from`, checking each, and
-/// stops at the first uncommitted one, at a roll record, or after
-/// `max_records` messages.
-pub(crate) fn scan(file: &LogFile, from: u64, max_records: u64) -> Result<Scan> {
+/// Walks the committed records of `file` from `from` (where the message
+/// numbered `index` is next), checking each, and stops at the first
+/// uncommitted one, at a roll record, or after `max_records` messages.
+pub(crate) fn scan(file: &LogFile, from: u64, index: u64, max_records: u64) -> Result<Scan> {
     let mut s = Scan {
         end: from,
         records: 0,
         rolled_to: None,
     };
     while s.records < max_records {
-        match step(file, s.end)? {
+        match step(file, s.end, index + s.records, Verify::Checksum)? {
             Step::Pending => break,
             Step::Message { next, .. } => {
                 s.records += 1;

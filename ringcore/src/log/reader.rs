@@ -2,7 +2,7 @@
 
 use super::file::{writer_lock_held, Access, LogFile};
 use super::format::{file_path, list_files, HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED};
-use super::{scan, step, LogPosition, MappedFile, Step};
+use super::{scan, step, LogPosition, MappedFile, Step, Verify};
 use crate::error::{Error, Result};
 use crate::sync::{park, Ordering};
 use crate::wait::Backoff;
@@ -181,7 +181,7 @@ impl Reader {
         let path = file_path(base, seq);
         let file = match LogFile::open(&path, seq, Access::Read) {
             Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(fell_behind(base, seq))
+                return Err(missing(base, seq))
             }
             other => other?,
         };
@@ -202,7 +202,7 @@ impl Reader {
     /// following rolls.
     fn skip_records(&mut self, mut n: u64) -> Result<()> {
         while n > 0 {
-            let s = scan(&self.file, self.pos, n)?;
+            let s = scan(&self.file, self.pos, self.index, n)?;
             self.pos = s.end;
             self.index += s.records;
             n -= s.records;
@@ -224,7 +224,7 @@ impl Reader {
         let file = match LogFile::open(&path, seq, Access::Read) {
             Ok(f) => f,
             Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(fell_behind(&self.base, seq))
+                return Err(missing(&self.base, seq))
             }
             Err(e) => return Err(e),
         };
@@ -252,7 +252,7 @@ impl Reader {
     /// the current position.
     fn settle(&mut self) -> Result<bool> {
         loop {
-            match step(&self.file, self.pos)? {
+            match step(&self.file, self.pos, self.index, Verify::Checksum)? {
                 Step::Pending => return Ok(false),
                 Step::Message { .. } => return Ok(true),
                 Step::Skip(next) => self.pos = next,
@@ -265,7 +265,7 @@ impl Reader {
     #[inline]
     pub fn try_read(&mut self) -> Result<Option<Message<'_>>> {
         let (pos, msg_type, timestamp, len) = loop {
-            match step(&self.file, self.pos)? {
+            match step(&self.file, self.pos, self.index, Verify::Checksum)? {
                 Step::Pending => return Ok(None),
                 Step::Message {
                     msg_type,
@@ -301,7 +301,7 @@ impl Reader {
         let mut from = self.pos;
         if limit > 0 && self.settle()? {
             from = self.pos;
-            let s = scan(&self.file, from, limit as u64)?;
+            let s = scan(&self.file, from, self.index, limit as u64)?;
             count = s.records as usize;
             self.pos = s.end;
             self.index += s.records;
@@ -429,7 +429,7 @@ impl Reader {
         self.pos = HEADER_SIZE;
         self.index = self.file.header().first_index.load(Ordering::Relaxed);
         while self.pos < p.offset {
-            match step(&self.file, self.pos)? {
+            match step(&self.file, self.pos, self.index, Verify::Checksum)? {
                 Step::Message { next, .. } => {
                     self.pos = next;
                     self.index += 1;
@@ -461,6 +461,25 @@ impl Reader {
     }
 }
 
+/// The error for file `seq` of the log at `base`, which is not there:
+/// retention deletes the oldest files first, so a file is gone to retention
+/// only when no older one is left; a file missing while an older one is
+/// there was removed by something else, and is named.
+fn missing(base: &Path, seq: u64) -> Error {
+    let older_left = list_files(base).is_ok_and(|files| files.first().is_some_and(|&f| f < seq));
+    if older_left {
+        let path = file_path(base, seq);
+        return Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "log file {} is missing (an older file of the log is still there)",
+                path.display()
+            ),
+        ));
+    }
+    fell_behind(base, seq)
+}
+
 fn fell_behind(base: &Path, seq: u64) -> Error {
     Error::FellBehind(format!(
         "file {seq} of {} is gone (deleted by retention)",
@@ -483,7 +502,7 @@ impl<'a> Iterator for Batch<'a> {
         while self.remaining > 0 {
             // These records were checked when the batch was taken and
             // committed records never change.
-            match step(self.file, self.pos).ok()? {
+            match step(self.file, self.pos, self.index, Verify::Skip).ok()? {
                 Step::Message {
                     msg_type,
                     timestamp,

@@ -389,3 +389,139 @@ fn corrupt_files_give_errors_with_positions() {
     std::fs::write(&path, &good).unwrap();
     assert_eq!(read_all(&d.log()).len(), 20);
 }
+
+/// With checksums (the default) a byte flipped anywhere in a record's
+/// header or payload is `Corrupt` naming file, offset and index before the
+/// record is returned: every record a reader returns is the one written.
+#[test]
+fn every_flip_in_a_record_is_caught_before_it_is_returned() {
+    let d = TempDir::new("crc");
+    let mut w = small(&d.log()).build().unwrap();
+    let written: Vec<Vec<u8>> = (0..12).map(payload).collect();
+    for (i, p) in written.iter().enumerate() {
+        w.append_at(i as u32, p, i as u64).unwrap();
+    }
+    drop(w);
+    let path = file_path(&d.log(), 0);
+    let good = std::fs::read(&path).unwrap();
+    // The bytes the checksums cover: every message's header (the commit
+    // word through the seed) and its payload.
+    let mut covered = Vec::new();
+    let mut r = Reader::open(d.log(), From::Start).unwrap();
+    while let Some(m) = r.try_read().unwrap() {
+        let at = m.position.offset as usize;
+        covered.extend(at..at + 24);
+        covered.extend(at + 24..at + 24 + m.payload.len());
+    }
+    drop(r);
+    let (mut caught, mut ended) = (0, 0);
+    for &at in &covered {
+        for flip in [0x01u8, 0x80] {
+            let mut v = good.clone();
+            v[at] ^= flip;
+            std::fs::write(&path, &v).unwrap();
+            let mut r = Reader::open(d.log(), From::Start).unwrap();
+            let mut n = 0;
+            loop {
+                match r.try_read() {
+                    Ok(Some(m)) => {
+                        assert_eq!(m.payload, &written[n][..], "a damaged record was returned");
+                        assert_eq!((m.msg_type, m.timestamp), (n as u32, n as u64));
+                        n += 1;
+                    }
+                    Ok(None) => {
+                        // Only a commit word flipped to 0 reads as the end.
+                        assert!(n < written.len());
+                        ended += 1;
+                        break;
+                    }
+                    Err(Error::Corrupt(msg)) => {
+                        assert!(msg.contains("log") && msg.contains("offset"), "{msg}");
+                        caught += 1;
+                        break;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+                assert!(n <= written.len(), "a flip made an extra record");
+            }
+        }
+    }
+    std::fs::write(&path, &good).unwrap();
+    assert!(
+        caught > 0 && ended <= covered.len() / 10,
+        "{caught} caught, {ended} ended"
+    );
+    // A flipped payload byte names the record's index.
+    let mut v = good.clone();
+    v[covered[covered.len() - 1]] ^= 1;
+    std::fs::write(&path, &v).unwrap();
+    let e = Reader::open(d.log(), From::Start)
+        .unwrap()
+        .iter()
+        .find_map(|m| m.err())
+        .unwrap();
+    assert!(e.to_string().contains("record 11"), "{e}");
+    // Recovery checks them too: the writer refuses to append after it.
+    let e = small(&d.log()).build().err().unwrap();
+    assert!(matches!(e, Error::Corrupt(_)), "{e}");
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(read_all(&d.log()).len(), written.len());
+}
+
+/// Checksums are chosen when a log is made: a log without them is 8 bytes
+/// a record smaller, keeps its choice when reopened, and a version 1 log
+/// (the format before checksums) still reads and appends.
+#[test]
+fn logs_without_checksums_and_version_1_logs_read_and_append() {
+    let d = TempDir::new("v1");
+    let mut w = small(&d.log()).checksums(false).build().unwrap();
+    let a = w.append_at(0, b"12345678", 0).unwrap();
+    let p0 = w.position();
+    w.append_at(0, b"12345678", 0).unwrap();
+    assert_eq!(
+        w.position().offset - p0.offset,
+        24,
+        "16-byte header, 8-byte payload"
+    );
+    assert_eq!(a, 0);
+    drop(w);
+    assert!(matches!(
+        small(&d.log()).checksums(true).build(),
+        Err(Error::InvalidArgument(_))
+    ));
+    // Make it a version 1 file: version 1, no flags word.
+    let path = file_path(&d.log(), 0);
+    let mut v = std::fs::read(&path).unwrap();
+    v[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    std::fs::write(&path, &v).unwrap();
+    let mut w = small(&d.log()).build().unwrap();
+    for i in 2..200 {
+        w.append_at(0, &payload(i), i).unwrap();
+    }
+    drop(w);
+    let all = read_all(&d.log());
+    assert_eq!(all.len(), 200);
+    assert!(format::list_files(&d.log()).unwrap().len() > 1, "it rolled");
+    assert_eq!(all[150].payload, payload(150));
+}
+
+/// A file removed from the middle of a log (no retention) is named, not
+/// taken for retention.
+#[test]
+fn a_missing_middle_file_is_named() {
+    let d = TempDir::new("hole");
+    let mut w = small(&d.log()).build().unwrap();
+    for i in 0..400 {
+        w.append_at(0, &payload(i), i).unwrap();
+    }
+    drop(w);
+    assert!(format::list_files(&d.log()).unwrap().len() >= 3);
+    std::fs::remove_file(file_path(&d.log(), 1)).unwrap();
+    let e = Reader::open(d.log(), From::Start)
+        .unwrap()
+        .iter()
+        .find_map(|m| m.err())
+        .unwrap();
+    assert!(matches!(e, Error::Io(_)), "{e}");
+    assert!(e.to_string().contains("log.1 is missing"), "{e}");
+}

@@ -2,8 +2,8 @@
 
 use super::file::{take_writer_lock, Access, LogFile};
 use super::format::{
-    file_path, list_files, page_size, record_len, Geometry, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE,
-    RECORD_HEADER, ROLL_RESERVE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED,
+    file_path, list_files, page_size, Geometry, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE, STATE_ACTIVE,
+    STATE_CLOSED, STATE_ROLLED,
 };
 use super::prefault::{self, Prefaulter};
 use super::{scan, LogPosition, MappedFile, Scan};
@@ -61,6 +61,7 @@ pub struct WriterBuilder {
     region_size: Option<u64>,
     file_size: Option<u64>,
     mtu: Option<u32>,
+    checksums: Option<bool>,
     retention: Option<u64>,
     durability: Durability,
     /// Whether to start the prefault thread, and the CPU to pin it to.
@@ -75,10 +76,19 @@ impl WriterBuilder {
             region_size: None,
             file_size: None,
             mtu: None,
+            checksums: None,
             retention: None,
             durability: Durability::None,
             prefault: (false, None),
         }
+    }
+
+    /// Whether every record carries a CRC32C, checked by every reader and
+    /// by recovery (default on; 8 more bytes a record). Chosen when the log
+    /// is created: an existing log keeps its choice.
+    pub fn checksums(mut self, on: bool) -> Self {
+        self.checksums = Some(on);
+        self
     }
 
     /// Region size in bytes, a multiple of the page size (default 1 MiB).
@@ -151,14 +161,16 @@ impl WriterBuilder {
                 let g = f.geometry;
                 let differs = self.region_size.is_some_and(|r| r != g.region_size)
                     || self.file_size.is_some_and(|s| s != g.file_size)
-                    || self.mtu.is_some_and(|m| m != g.mtu);
+                    || self.mtu.is_some_and(|m| m != g.mtu)
+                    || self.checksums.is_some_and(|c| c != g.checksums);
                 if differs {
                     return Err(Error::InvalidArgument(format!(
-                        "{} was written with region size {}, file size {}, MTU {}",
+                        "{} was written with region size {}, file size {}, MTU {}, checksums {}",
                         self.path.display(),
                         g.region_size,
                         g.file_size,
-                        g.mtu
+                        g.mtu,
+                        if g.checksums { "on" } else { "off" }
                     )));
                 }
                 g.check()?;
@@ -181,22 +193,26 @@ impl WriterBuilder {
     fn geometry(&self) -> Result<Geometry> {
         let region_size = self.region_size.unwrap_or((1 << 20).max(page_size()));
         let file_size = self.file_size.unwrap_or(DEFAULT_FILE_SIZE.max(region_size));
+        let probe = Geometry {
+            region_size,
+            file_size,
+            mtu: 0,
+            checksums: self.checksums.unwrap_or(true),
+        };
         let mtu = match self.mtu {
             Some(m) => m,
             // The largest payload any region can take, 8-aligned.
             None => {
-                let mut room = region_size.saturating_sub(HEADER_SIZE.max(ROLL_RESERVE));
+                let header = probe.header_len();
+                let reserve = probe.roll_reserve();
+                let mut room = region_size.saturating_sub(HEADER_SIZE.max(reserve));
                 if file_size == region_size {
-                    room = room.saturating_sub(HEADER_SIZE.min(ROLL_RESERVE));
+                    room = room.saturating_sub(HEADER_SIZE.min(reserve));
                 }
-                (room.saturating_sub(RECORD_HEADER) & !7).min(u32::MAX as u64 / 2) as u32
+                (room.saturating_sub(header) & !7).min(u32::MAX as u64 / 2) as u32
             }
         };
-        let g = Geometry {
-            region_size,
-            file_size,
-            mtu,
-        };
+        let g = Geometry { mtu, ..probe };
         g.check()?;
         Ok(g)
     }
@@ -243,11 +259,22 @@ impl Writer {
         let (file, scanned, epoch) = match newest {
             None => (LogFile::create(&base, 0, 0, g, 1)?, Scan::empty(), 1),
             Some(file) => {
-                let s = scan(&file, HEADER_SIZE, u64::MAX)?;
+                let first = file.header().first_index.load(Ordering::Relaxed);
+                let s = scan(&file, HEADER_SIZE, first, u64::MAX)?;
                 if let Some(next) = s.rolled_to {
                     return Err(Error::Corrupt(format!(
                         "{} ends with a roll record but file {next} is missing",
                         file.path.display(),
+                    )));
+                }
+                // The writer stores `write_pos` after each commit: a log that
+                // ends before it lost a committed record's commit word.
+                let stored = file.header().write_pos.load(Ordering::Acquire);
+                if stored > s.end && stored <= g.file_size {
+                    return Err(Error::Corrupt(format!(
+                        "{}: the records end at offset {:#x}, but records were committed up to {stored:#x}",
+                        file.path.display(),
+                        s.end
                     )));
                 }
                 // Anything past the last commit is a torn, uncommitted record:
@@ -327,7 +354,7 @@ impl Writer {
             });
         }
         self.abort();
-        let rec = record_len(len as u64);
+        let rec = self.geometry.record_len(len as u64);
         if self.pos + rec > self.limit {
             self.make_room(rec)?;
         }
@@ -343,7 +370,7 @@ impl Writer {
         loop {
             let region_limit = self.geometry.limit(self.pos);
             if self.pos + rec > region_limit {
-                if region_limit == self.geometry.file_size - ROLL_RESERVE {
+                if region_limit == self.geometry.file_size - self.geometry.roll_reserve() {
                     self.roll()?;
                 } else {
                     self.pad_to(region_limit);
@@ -380,12 +407,13 @@ impl Writer {
         }
         // Bytes reserved but not committed must not stay behind: a reader
         // polls the word right after this record.
-        let end = self.pos + record_len(len as u64);
+        let g = self.geometry;
+        let end = self.pos + g.record_len(len as u64);
         self.file.zero(
-            self.pos + RECORD_HEADER + len as u64,
-            self.pos + record_len(reserved),
+            self.pos + g.header_len() + len as u64,
+            self.pos + g.record_len(reserved),
         );
-        self.publish(msg_type, 0, len as u64, timestamp);
+        self.publish(msg_type, 0, len as u64, timestamp, len as u64);
         debug_assert_eq!(self.pos, end);
         let index = self.next_index;
         self.next_index += 1;
@@ -396,8 +424,9 @@ impl Writer {
     /// Drops the reservation; nothing is published.
     pub fn abort(&mut self) {
         if let Some(reserved) = self.reserved.take() {
+            let g = self.geometry;
             self.file
-                .zero(self.pos + RECORD_HEADER, self.pos + record_len(reserved));
+                .zero(self.pos + g.header_len(), self.pos + g.record_len(reserved));
         }
     }
 
@@ -412,12 +441,14 @@ impl Writer {
         self.commit(msg_type, payload.len(), timestamp)
     }
 
-    /// Writes the record header at the current position, commits it with
-    /// the Release store of its length, and moves on.
-    fn publish(&mut self, msg_type: u32, flags: u32, len: u64, timestamp: u64) {
+    /// Writes the record header at the current position (the checksum
+    /// covering `payload_len` bytes), commits it with the Release store of
+    /// its length, and moves on.
+    fn publish(&mut self, msg_type: u32, flags: u32, len: u64, timestamp: u64, payload_len: u64) {
         let pos = self.pos;
-        self.file.publish(pos, flags, len, msg_type, timestamp);
-        self.pos = pos + record_len(len);
+        self.file
+            .publish(pos, flags, len, msg_type, timestamp, payload_len);
+        self.pos = pos + self.geometry.record_len(len);
         let h = self.file.header();
         h.write_pos.store(self.pos, Ordering::Release);
         wake_if_waiting(&h.readers_waiting, &h.wake_seq, true);
@@ -427,8 +458,9 @@ impl Writer {
     /// than a record header is left, with nothing: readers skip it).
     fn pad_to(&mut self, limit: u64) {
         let rest = limit - self.pos;
-        if rest >= RECORD_HEADER {
-            self.publish(0, FLAG_PADDING, rest - RECORD_HEADER, 0);
+        let header = self.geometry.header_len();
+        if rest >= header {
+            self.publish(0, FLAG_PADDING, rest - header, 0, 0);
         } else {
             self.pos = limit;
             self.file
@@ -469,8 +501,9 @@ impl Writer {
     pub fn roll(&mut self) -> Result<()> {
         self.abort();
         let region_limit = self.geometry.limit(self.pos);
-        let last_region = region_limit == self.geometry.file_size - ROLL_RESERVE;
-        if !last_region && self.pos + ROLL_RESERVE > region_limit {
+        let reserve = self.geometry.roll_reserve();
+        let last_region = region_limit == self.geometry.file_size - reserve;
+        if !last_region && self.pos + reserve > region_limit {
             // The roll record, like any record, stays inside its region.
             self.pad_to(region_limit);
         }
@@ -488,7 +521,7 @@ impl Writer {
         self.file
             .payload_mut(self.pos, 8)
             .copy_from_slice(&next_seq.to_ne_bytes());
-        self.publish(0, FLAG_ROLL, 8, 0);
+        self.publish(0, FLAG_ROLL, 8, 0, 8);
         let old = std::mem::replace(&mut self.file, Arc::new(next));
         old.header()
             .writer_state
@@ -581,13 +614,14 @@ fn repair_roll(base: &Path, seq: u64, next: u64) -> Result<()> {
     if file.header().writer_state.load(Ordering::Acquire) == STATE_ROLLED {
         return Ok(());
     }
-    let s = scan(&file, HEADER_SIZE, u64::MAX)?;
+    let first = file.header().first_index.load(Ordering::Relaxed);
+    let s = scan(&file, HEADER_SIZE, first, u64::MAX)?;
     if s.rolled_to.is_none() {
         let pos = s.end;
         file.zero(pos, pos + file.geometry.max_record());
         file.payload_mut(pos, 8)
             .copy_from_slice(&next.to_ne_bytes());
-        file.publish(pos, FLAG_ROLL, 8, 0, 0);
+        file.publish(pos, FLAG_ROLL, 8, 0, 0, 8);
     }
     file.header()
         .writer_state
