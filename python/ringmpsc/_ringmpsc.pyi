@@ -3,7 +3,7 @@
 import os
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, overload
 
 from typing_extensions import Buffer
 
@@ -53,9 +53,21 @@ class Ring:
     ) -> bool: ...
 
 class View:
-    """A buffer-protocol window onto shared memory (memoryview / numpy.frombuffer)."""
+    """A buffer-protocol window onto shared memory (memoryview / numpy.frombuffer).
+
+    Where its memory can be reused (a message released, a claim committed,
+    slots advanced, a slab freed), giving the item back raises BufferError
+    while a memoryview or array of the view is in use; afterwards the view
+    raises ValueError."""
 
     def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+    def __setitem__(self, key: Union[int, slice], value: Any) -> None: ...
+    def tobytes(self) -> bytes:
+        """The bytes, copied."""
     def __buffer__(self, flags: int) -> memoryview: ...
 
 class SharedRing:
@@ -269,7 +281,7 @@ class LogWriter:
         checksums: Optional[bool] = None,
     ) -> None: ...
     def append(self, data: Buffer, msg_type: int = 0, timestamp: Optional[int] = None) -> int: ...
-    def reserve(self, size: int) -> memoryview: ...
+    def reserve(self, size: int) -> View: ...
     def commit(
         self, msg_type: int = 0, length: Optional[int] = None, timestamp: Optional[int] = None
     ) -> int: ...

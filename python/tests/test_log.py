@@ -234,3 +234,22 @@ def test_checksums_catch_a_flipped_byte(tmp_path):
     with ringmpsc.LogReader(plain) as r:
         first, second = r.read(), r.read()
         assert second.position[1] - first.position[1] == 16 + 8
+
+
+def test_a_reservation_view_ends_at_commit(tmp_path):
+    with small(tmp_path / "log") as w:
+        buf = w.reserve(8)
+        buf[:] = b"12345678"
+        held = memoryview(buf)
+        with pytest.raises(BufferError):
+            w.commit()
+        held.release()
+        assert w.commit() == 0
+        with pytest.raises(ValueError):
+            buf[:1] = b"x"  # the record is committed
+        r = w.reserve(4)
+        with pytest.raises(ValueError):
+            w.commit(length=99)  # more than reserved: the reservation stays
+        r[:2] = b"ok"
+        w.abort()
+    assert [m.tobytes() for m in ringmpsc.LogReader(tmp_path / "log")] == [b"12345678"]

@@ -39,7 +39,10 @@ def test_shared_ring_sides_and_numpy_views():
         assert list(view[:3]) == [0, 1, 2] and len(view) == 40
         with pytest.raises(ValueError):
             view[0] = 5  # the view is read-only
-        rx.advance(len(view))
+        with pytest.raises(BufferError):
+            rx.advance(40)  # the array still shows the slots
+        del view
+        rx.advance(40)
         assert len(rx.readable()) == 0
         with pytest.raises(ValueError, match="consumer side"):
             rx.send(bytes(8))
@@ -128,6 +131,9 @@ def test_pools_hand_out_slabs_in_place():
     assert len(slab) == 128 and not slab.readonly
     slab[:3] = b"xyz"
     assert bytes(memoryview(heap.payload(h))) == b"xyz"
+    with pytest.raises(BufferError):
+        heap.free(h)  # the slab is still in use
+    slab.release()
     heap.free(h)
     with pytest.raises(ValueError):
         heap.free(h)  # double free
@@ -203,3 +209,45 @@ def test_unlink_on_drop_removes_the_name_with_the_last_handle():
     os.unlink(path)
     with pytest.raises(ValueError):
         BufferPool(64, 2).unlink_on_drop()  # a heap pool has no name
+
+
+def test_views_end_with_their_item():
+    """A view whose memory can be reused ends with its item: giving the
+    item back raises BufferError while a buffer of the view is in use, and
+    the view raises afterwards, so nothing shows memory reused since."""
+    ring = MessageRing.create(None, capacity=4096)
+    tx, rx = ring.sender(), ring.receiver()
+    tx.send(b"A" * 64)
+    msg = rx.recv_view()
+    mv = memoryview(msg.payload)
+    with pytest.raises(BufferError):
+        msg.release()
+    assert bytes(mv) == b"A" * 64  # still there: nothing was released
+    mv.release()
+    payload = msg.payload
+    msg.release()
+    with pytest.raises(ValueError):
+        msg.payload
+    with pytest.raises(ValueError):
+        memoryview(payload)
+    with pytest.raises(ValueError):
+        payload.tobytes()
+    tx.send(b"I" * 64)  # may reuse the released bytes
+    with rx.recv_view() as m:
+        assert m.tobytes() == b"I" * 64
+    # A claimed message: its view ends at commit (or abort).
+    claim = tx.claim(4)
+    claim[:] = b"WXYZ"
+    held = memoryview(claim)
+    with pytest.raises(BufferError):
+        tx.commit(msg_type=1)
+    held.release()
+    tx.commit(msg_type=1)
+    with pytest.raises(ValueError):
+        claim[:] = b"late"
+    assert rx.recv() == (1, b"WXYZ")
+    tx.claim(4)[:] = b"keep"
+    with pytest.raises(ValueError):
+        tx.commit(msg_type=0xFFFFFFFF)  # a reserved type: the claim stays
+    tx.commit(msg_type=2)
+    assert rx.recv() == (2, b"keep")

@@ -2,7 +2,7 @@
 
 use crate::errors::{to_py, IntoPy};
 use crate::util::{blocking, open, side, slice_of, timeout_arg, Bytes};
-use crate::view::View;
+use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyMemoryView};
@@ -10,7 +10,7 @@ use ringcore::log::{
     Durability, From, LogPosition, MappedFile, Message, Reader, Writer, WriterBuilder, WriterStatus,
 };
 use ringcore::Error;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const WRITER: &str = "log writer";
@@ -53,8 +53,30 @@ fn position_tuple(p: LogPosition) -> (u64, u64) {
 #[pyclass(module = "ringmpsc._ringmpsc", name = "LogWriter")]
 pub(crate) struct LogWriter {
     w: Mutex<Option<Writer>>,
-    reserved: Mutex<usize>,
+    /// The pending reservation: its size and its view, revoked when it is
+    /// committed or dropped.
+    reserved: Mutex<Option<(usize, Arc<Lease>)>>,
     mappings: Mutex<MappingCache>,
+}
+
+impl LogWriter {
+    /// Ends the pending reservation's view (`BufferError`, nothing done,
+    /// while a buffer of it is exported); its size.
+    fn end_reservation(&self) -> PyResult<Option<usize>> {
+        let mut r = self
+            .reserved
+            .lock()
+            .expect("never poisoned: no panics inside");
+        let size = match r.as_ref() {
+            Some((size, lease)) => {
+                Lease::revoke(std::slice::from_ref(lease))?;
+                Some(*size)
+            }
+            None => None,
+        };
+        *r = None;
+        Ok(size)
+    }
 }
 
 #[pymethods]
@@ -125,7 +147,7 @@ impl LogWriter {
         let w = py.detach(|| b.durability(d).build()).py_err(py)?;
         Ok(LogWriter {
             w: Mutex::new(Some(w)),
-            reserved: Mutex::new(0),
+            reserved: Mutex::new(None),
             mappings: Mutex::new(MappingCache(None)),
         })
     }
@@ -151,10 +173,13 @@ impl LogWriter {
     }
 
     /// Reserves room for a `size`-byte payload and returns it as a writable
-    /// memoryview to fill in place (valid until `commit` or `abort`).
-    fn reserve<'py>(slf: &Bound<'py, Self>, size: usize) -> PyResult<Bound<'py, PyMemoryView>> {
+    /// View to fill in place (`view[:n] = data`, or numpy), valid until
+    /// `commit` or `abort`, which raise BufferError while a memoryview or
+    /// array of it is still in use.
+    fn reserve<'py>(slf: &Bound<'py, Self>, size: usize) -> PyResult<Bound<'py, View>> {
         let py = slf.py();
         let this = slf.borrow();
+        this.end_reservation()?;
         let mut g = side(&this.w, WRITER).py_err(py)?;
         let w = open(&mut g, WRITER)?;
         let buf = w.try_reserve(size).py_err(py)?;
@@ -165,10 +190,10 @@ impl LogWriter {
             .lock()
             .expect("never poisoned: no panics inside")
             .get(py, seq, || w.mapped_file())?;
-        *this.reserved.lock().expect("never poisoned") = size;
         // SAFETY: the reserved bytes lie in the mapping `owner` keeps alive.
-        let v = unsafe { View::new(owner, ptr, len, false) };
-        PyMemoryView::from(Bound::new(py, v)?.as_any())
+        let v = Bound::new(py, unsafe { View::new(owner, ptr, len, false) })?;
+        *this.reserved.lock().expect("never poisoned") = Some((size, v.get().lease()));
+        Ok(v)
     }
 
     /// Publishes the reservation (its first `length` bytes; all when None)
@@ -183,22 +208,41 @@ impl LogWriter {
     ) -> PyResult<u64> {
         let mut g = side(&self.w, WRITER).py_err(py)?;
         let w = open(&mut g, WRITER)?;
-        let len = length.unwrap_or(*self.reserved.lock().expect("never poisoned"));
+        let size = self
+            .reserved
+            .lock()
+            .expect("never poisoned")
+            .as_ref()
+            .map(|r| r.0);
+        if let (Some(size), Some(len)) = (size, length) {
+            if len > size {
+                return Err(PyValueError::new_err(format!(
+                    "commit of {len} bytes exceeds the {size} reserved"
+                )));
+            }
+        }
+        let size = self.end_reservation()?;
+        let len = length.or(size).unwrap_or(0);
         let t = timestamp.unwrap_or_else(realtime_ns);
         w.commit(msg_type, len, t).py_err(py)
     }
 
-    /// Drops the reservation.
+    /// Drops the reservation (BufferError while its view is in use).
     fn abort(&self, py: Python<'_>) -> PyResult<()> {
         let mut g = side(&self.w, WRITER).py_err(py)?;
-        open(&mut g, WRITER)?.abort();
+        let w = open(&mut g, WRITER)?;
+        self.end_reservation()?;
+        w.abort();
         Ok(())
     }
 
-    /// Ends the current file and continues in the next.
+    /// Ends the current file and continues in the next (dropping a
+    /// pending reservation).
     fn roll(&self, py: Python<'_>) -> PyResult<()> {
         let mut g = side(&self.w, WRITER).py_err(py)?;
-        open(&mut g, WRITER)?.roll().py_err(py)
+        let w = open(&mut g, WRITER)?;
+        self.end_reservation()?;
+        w.roll().py_err(py)
     }
 
     /// Forces what was written to storage (msync).
@@ -211,6 +255,7 @@ impl LogWriter {
     /// Closes the log cleanly (readers see it closed, not dead). Idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let mut g = side(&self.w, WRITER).py_err(py)?;
+        self.end_reservation()?;
         match g.take() {
             Some(w) => w.close().py_err(py),
             None => Ok(()),

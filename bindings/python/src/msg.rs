@@ -3,7 +3,7 @@
 use crate::errors::{to_py, IntoPy};
 use crate::shared::{dup_fd, ring_bits, seconds};
 use crate::util::{blocking, side, timeout_arg, Bytes};
-use crate::view::View;
+use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -11,7 +11,7 @@ use ringcore::msg::{MessageReceiver as CoreRx, MessageRing as Core, MessageSende
 use ringcore::shm::DEFAULT_STALE_AFTER;
 use ringcore::Error;
 use std::os::fd::AsRawFd;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A ring of variable-size byte messages (each with an int type) in shared
@@ -61,6 +61,7 @@ impl MessageRing {
         Ok(MessageSender {
             max: tx.max_message(),
             tx: Mutex::new(tx),
+            claimed: Mutex::new(None),
         })
     }
 
@@ -150,6 +151,23 @@ impl MessageRing {
 pub(crate) struct MessageSender {
     tx: Mutex<CoreTx>,
     max: usize,
+    /// The lease of the claimed message's view, revoked when it is
+    /// committed or dropped.
+    claimed: Mutex<Option<Arc<Lease>>>,
+}
+
+impl MessageSender {
+    /// Revokes the claimed message's view (`BufferError`, nothing done,
+    /// while a buffer of it is exported).
+    fn end_claim(&self) -> PyResult<()> {
+        let mut claimed = self
+            .claimed
+            .lock()
+            .expect("never poisoned: no panics inside");
+        Lease::revoke(claimed.as_slice())?;
+        *claimed = None;
+        Ok(())
+    }
 }
 
 const SENDER: &str = "sending side";
@@ -243,6 +261,8 @@ impl MessageSender {
     fn claim<'py>(slf: &Bound<'py, Self>, size: usize) -> PyResult<Bound<'py, View>> {
         let py = slf.py();
         let this = slf.borrow();
+        // A new claim replaces a pending one, whose view ends first.
+        this.end_claim()?;
         let mut tx = side(&this.tx, SENDER).py_err(py)?;
         let buf = tx.try_claim(size).py_err(py)?;
         let (ptr, len) = (buf.as_mut_ptr(), buf.len());
@@ -251,13 +271,25 @@ impl MessageSender {
         // SAFETY: the claimed bytes stay mapped while this sender (which owns
         // the mapping) lives; the view holds it.
         let v = unsafe { View::new(slf.clone().into_any().unbind(), ptr, len, false) };
-        Bound::new(py, v)
+        let v = Bound::new(py, v)?;
+        *slf.borrow()
+            .claimed
+            .lock()
+            .expect("never poisoned: no panics inside") = Some(v.get().lease());
+        Ok(v)
     }
 
-    /// Publishes the claimed message (its first `length` bytes; all when None).
+    /// Publishes the claimed message (its first `length` bytes; all when
+    /// None). Its view ends: BufferError, and nothing is published, while a
+    /// memoryview or array of it is still in use.
     #[pyo3(signature = (msg_type = 0, length = None))]
     fn commit(&self, py: Python<'_>, msg_type: u32, length: Option<usize>) -> PyResult<()> {
         let mut tx = side(&self.tx, SENDER).py_err(py)?;
+        if msg_type == u32::MAX {
+            // Refused by the core too; checked first so the view stays.
+            return Err(PyValueError::new_err("message type 0xffffffff is reserved"));
+        }
+        self.end_claim()?;
         match length {
             Some(n) => tx.commit_len(msg_type, n),
             None => tx.commit(msg_type),
@@ -265,9 +297,11 @@ impl MessageSender {
         .py_err(py)
     }
 
-    /// Drops the claimed message.
+    /// Drops the claimed message (BufferError while its view is in use).
     fn abort(&self, py: Python<'_>) -> PyResult<()> {
-        side(&self.tx, SENDER).py_err(py)?.abort();
+        let mut tx = side(&self.tx, SENDER).py_err(py)?;
+        self.end_claim()?;
+        tx.abort();
         Ok(())
     }
 
@@ -496,21 +530,38 @@ pub(crate) struct Message {
     receiver: Py<MessageReceiver>,
     #[pyo3(get)]
     msg_type: u32,
-    #[pyo3(get)]
     payload: Py<View>,
     released: std::sync::atomic::AtomicBool,
 }
 
+impl Message {
+    fn check(&self) -> PyResult<()> {
+        if self.released.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(PyValueError::new_err("the message was released"));
+        }
+        Ok(())
+    }
+}
+
 #[pymethods]
 impl Message {
+    /// The payload: a read-only View into shared memory, until `release()`.
+    #[getter]
+    fn payload(&self, py: Python<'_>) -> PyResult<Py<View>> {
+        self.check()?;
+        Ok(self.payload.clone_ref(py))
+    }
+
     /// Frees the message in the ring (once; later calls do nothing).
+    /// BufferError, and the message stays, while a memoryview or array of
+    /// its payload is still in use: its memory is about to be reused.
     fn release(&self, py: Python<'_>) -> PyResult<()> {
-        if self
-            .released
-            .swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
+        if self.released.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
+        Lease::revoke(&[self.payload.get().lease()])?;
+        self.released
+            .store(true, std::sync::atomic::Ordering::Release);
         let r = self.receiver.borrow(py);
         side(&r.rx, RECEIVER).py_err(py)?.release();
         Ok(())
@@ -518,14 +569,8 @@ impl Message {
 
     /// The payload copied into bytes.
     fn tobytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        if self.released.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(PyValueError::new_err("the message was released"));
-        }
-        let view = self.payload.bind(py);
-        let mv = pyo3::types::PyMemoryView::from(view.as_any())?;
-        mv.call_method0("tobytes")?
-            .cast_into::<PyBytes>()
-            .map_err(Into::into)
+        self.check()?;
+        View::tobytes(self.payload.bind(py))
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

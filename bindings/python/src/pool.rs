@@ -4,19 +4,57 @@
 use crate::errors::IntoPy;
 use crate::shared::{dup_fd, seconds};
 use crate::util::Bytes;
-use crate::view::View;
+use crate::view::{Lease, View};
 use pyo3::prelude::*;
 use ringcore::{BufferPool as Core, Handle};
+use std::collections::HashMap;
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A lock-free pool of fixed-size slabs. A handle (an int) names a slab;
 /// send handles through a ring instead of payloads. `view(handle)` gives
 /// the slab in place (writable), `payload(handle)` the bytes set with
-/// `set_len` (read-only); both work with `numpy.frombuffer`.
+/// `set_len` (read-only); both work with `numpy.frombuffer`. `free`
+/// raises BufferError while a memoryview or array of a view of that slab,
+/// taken from this object, is in use (the slab is about to be reused); a
+/// free by another process or pool object cannot see such views.
 #[pyclass(module = "ringmpsc._ringmpsc", name = "BufferPool", frozen)]
 pub(crate) struct BufferPool {
     pool: Core,
+    /// Leases of the views handed out per handle, revoked when it is freed.
+    views: Mutex<HashMap<u32, Vec<Arc<Lease>>>>,
+}
+
+impl BufferPool {
+    fn over(pool: Core) -> BufferPool {
+        BufferPool {
+            pool,
+            views: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A view of `len` bytes at `at` in the slab of `handle`, tracked for `free`.
+    fn tracked_view<'py>(
+        slf: &Bound<'py, Self>,
+        handle: u32,
+        at: std::ptr::NonNull<u8>,
+        len: usize,
+        readonly: bool,
+    ) -> PyResult<Bound<'py, View>> {
+        // SAFETY: the slab stays mapped while this pool object lives; the view holds it.
+        let v = unsafe { View::new(slf.clone().into_any().unbind(), at.as_ptr(), len, readonly) };
+        let v = Bound::new(slf.py(), v)?;
+        let mut views = slf
+            .get()
+            .views
+            .lock()
+            .expect("never poisoned: no panics inside");
+        let leases = views.entry(handle).or_default();
+        leases.retain(Lease::held);
+        leases.push(v.get().lease());
+        Ok(v)
+    }
 }
 
 #[pymethods]
@@ -24,9 +62,7 @@ impl BufferPool {
     /// BufferPool(slab_size, num_slabs): a pool on this process's heap.
     #[new]
     fn new(py: Python<'_>, slab_size: usize, num_slabs: usize) -> PyResult<Self> {
-        Ok(BufferPool {
-            pool: Core::new(slab_size, num_slabs).py_err(py)?,
-        })
+        Ok(Self::over(Core::new(slab_size, num_slabs).py_err(py)?))
     }
 
     /// A pool in shared memory, named (a file) or anonymous (a memfd shared
@@ -39,9 +75,9 @@ impl BufferPool {
         slab_size: usize,
         num_slabs: usize,
     ) -> PyResult<Self> {
-        Ok(BufferPool {
-            pool: Core::create_shared(name, slab_size, num_slabs).py_err(py)?,
-        })
+        Ok(Self::over(
+            Core::create_shared(name, slab_size, num_slabs).py_err(py)?,
+        ))
     }
 
     /// Opens a named shared pool, waiting up to `timeout` seconds.
@@ -50,15 +86,13 @@ impl BufferPool {
     fn attach(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
         let t = seconds(py, timeout, Duration::from_secs(86_400))?;
         let pool = py.detach(|| Core::attach_shared(name, t)).py_err(py)?;
-        Ok(BufferPool { pool })
+        Ok(Self::over(pool))
     }
 
     /// Maps a shared pool from a descriptor (duplicated; the caller keeps `fd`).
     #[staticmethod]
     fn from_fd(py: Python<'_>, fd: i32) -> PyResult<Self> {
-        Ok(BufferPool {
-            pool: Core::from_fd(dup_fd(fd)?).py_err(py)?,
-        })
+        Ok(Self::over(Core::from_fd(dup_fd(fd)?).py_err(py)?))
     }
 
     /// The segment descriptor of a shared pool (-1 for a heap pool).
@@ -72,7 +106,14 @@ impl BufferPool {
     }
 
     /// Returns a slab; a handle that is not allocated raises ValueError.
+    /// BufferError, and the slab stays, while a view of it is in use.
     fn free(&self, py: Python<'_>, handle: u32) -> PyResult<()> {
+        let mut views = self.views.lock().expect("never poisoned: no panics inside");
+        if let Some(leases) = views.get(&handle) {
+            Lease::revoke(leases)?;
+            views.remove(&handle);
+        }
+        drop(views);
         self.pool.free(Handle::from_raw(handle)).py_err(py)
     }
 
@@ -96,19 +137,11 @@ impl BufferPool {
 
     /// The whole slab, writable in place (a View; zero copy).
     fn view<'py>(slf: &Bound<'py, Self>, handle: u32) -> PyResult<Bound<'py, View>> {
-        let py = slf.py();
         let pool = &slf.get().pool;
-        let at = pool.slab_address(Handle::from_raw(handle)).py_err(py)?;
-        // SAFETY: the slab stays mapped while this pool object lives; the view holds it.
-        let v = unsafe {
-            View::new(
-                slf.clone().into_any().unbind(),
-                at.as_ptr(),
-                pool.slab_size(),
-                false,
-            )
-        };
-        Bound::new(py, v)
+        let at = pool
+            .slab_address(Handle::from_raw(handle))
+            .py_err(slf.py())?;
+        Self::tracked_view(slf, handle, at, pool.slab_size(), false)
     }
 
     /// The payload (length set by `set_len`/`write`), read-only, in place.
@@ -118,9 +151,7 @@ impl BufferPool {
         let h = Handle::from_raw(handle);
         let len = pool.len(h).py_err(py)?;
         let at = pool.slab_address(h).py_err(py)?;
-        // SAFETY: as in `view`.
-        let v = unsafe { View::new(slf.clone().into_any().unbind(), at.as_ptr(), len, true) };
-        Bound::new(py, v)
+        Self::tracked_view(slf, handle, at, len, true)
     }
 
     /// Free slabs (a diagnostic walk of the free list).

@@ -2,11 +2,12 @@
 
 use crate::errors::IntoPy;
 use crate::util::{blocking, side, timeout_arg, Bytes, BytesMut};
+use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use ringcore::{Config, Error, RingObserver, SlotConsumer, SlotProducer, SlotRing};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const PRODUCER: &str = "producer side";
 const CONSUMER: &str = "consumer side";
@@ -22,6 +23,9 @@ pub(crate) struct Ring {
     consumer: Option<Mutex<SlotConsumer>>,
     observer: RingObserver,
     item_size: usize,
+    /// Leases of the views handed out by `readable`, revoked before any
+    /// call frees slots.
+    views: Mutex<Vec<Arc<Lease>>>,
 }
 
 impl Ring {
@@ -32,6 +36,7 @@ impl Ring {
             item_size: p.slot_size(),
             producer: Some(Mutex::new(p)),
             consumer: None,
+            views: Mutex::new(Vec::new()),
         }
     }
 
@@ -42,6 +47,7 @@ impl Ring {
             item_size: c.slot_size(),
             producer: None,
             consumer: Some(Mutex::new(c)),
+            views: Mutex::new(Vec::new()),
         }
     }
 
@@ -51,6 +57,20 @@ impl Ring {
             .as_ref()
             .ok_or_else(|| PyValueError::new_err("this is the consumer side of a shared ring"))?;
         side(m, PRODUCER).py_err(py)
+    }
+
+    /// The consumer side, for a call that frees slots: the views of
+    /// `readable` end first (`BufferError`, nothing done, while a buffer of
+    /// one is exported), as the slots they show are about to be reused.
+    fn freeing_consumer(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<std::sync::MutexGuard<'_, SlotConsumer>> {
+        let c = self.consumer(py)?;
+        let mut views = self.views.lock().expect("never poisoned: no panics inside");
+        Lease::revoke(&views)?;
+        views.clear();
+        Ok(c)
     }
 
     fn consumer(&self, py: Python<'_>) -> PyResult<std::sync::MutexGuard<'_, SlotConsumer>> {
@@ -90,6 +110,7 @@ impl Ring {
             observer: p.observer(),
             producer: Some(Mutex::new(p)),
             consumer: Some(Mutex::new(c)),
+            views: Mutex::new(Vec::new()),
             item_size,
         })
     }
@@ -134,7 +155,7 @@ impl Ring {
     /// ValueError on one side of a shared ring.
     fn reset(&self, py: Python<'_>) -> PyResult<()> {
         let mut p = self.producer(py)?;
-        let mut c = self.consumer(py)?;
+        let mut c = self.freeing_consumer(py)?;
         SlotRing::reset(&mut p, &mut c).py_err(py)
     }
 
@@ -227,7 +248,7 @@ impl Ring {
     /// Takes one item if one is waiting, else returns None. Raises Closed
     /// once the ring is closed and drained.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut c = self.consumer(py)?;
+        let mut c = self.freeing_consumer(py)?;
         take(py, &mut c, 1).map(|mut v| v.pop())
     }
 
@@ -236,7 +257,7 @@ impl Ring {
     #[pyo3(signature = (timeout = None))]
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let timeout = timeout_arg(timeout)?;
-        let mut guard = self.consumer(py)?;
+        let mut guard = self.freeing_consumer(py)?;
         let c: &mut SlotConsumer = &mut guard;
         blocking(py, timeout, |s| c.wait_for_data(s))?;
         let mut items = take(py, c, 1)?;
@@ -254,7 +275,7 @@ impl Ring {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let timeout = timeout_arg(timeout)?;
-        let mut guard = self.consumer(py)?;
+        let mut guard = self.freeing_consumer(py)?;
         let c: &mut SlotConsumer = &mut guard;
         if !wait_some(py, c, timeout)? {
             return Ok(PyList::empty(py));
@@ -282,7 +303,7 @@ impl Ring {
             )));
         }
         let timeout = timeout_arg(timeout)?;
-        let mut guard = self.consumer(py)?;
+        let mut guard = self.freeing_consumer(py)?;
         let c: &mut SlotConsumer = &mut guard;
         if !wait_some(py, c, timeout)? {
             return Ok(0);
@@ -292,7 +313,9 @@ impl Ring {
 
     /// The readable items at the head, in place: a read-only View
     /// (buffer protocol) of whole items, or a numpy array over it when
-    /// `dtype` is given (zero copy). Valid until `advance`; empty when nothing
+    /// `dtype` is given (zero copy). Valid until `advance` or a receive,
+    /// which raise BufferError while a memoryview or array of it is in use
+    /// (drop it first: its slots are about to be reused); empty when nothing
     /// is readable. Raises Closed once closed and drained.
     #[pyo3(signature = (dtype = None))]
     fn readable<'py>(
@@ -311,9 +334,16 @@ impl Ring {
         };
         // SAFETY: the slots stay mapped while this Ring object (which owns
         // the consumer and its memory) is alive; the view holds it.
-        let view =
-            unsafe { crate::view::View::new(slf.clone().into_any().unbind(), ptr, len, true) };
-        let view = Bound::new(py, view)?.into_any();
+        let view = unsafe { View::new(slf.clone().into_any().unbind(), ptr, len, true) };
+        let view = Bound::new(py, view)?;
+        let mut views = this.views.lock().expect("never poisoned: no panics inside");
+        // Views that are gone can export nothing more: forget them.
+        views.retain(Lease::held);
+        if len > 0 {
+            views.push(view.get().lease());
+        }
+        drop(views);
+        let view = view.into_any();
         match dtype {
             None => Ok(view),
             Some(dt) => py.import("numpy")?.call_method1("frombuffer", (view, dt)),
@@ -334,7 +364,7 @@ impl Ring {
 
     /// Frees `n` items read through `readable`.
     fn advance(&self, py: Python<'_>, n: usize) -> PyResult<()> {
-        self.consumer(py)?.advance(n).py_err(py)
+        self.freeing_consumer(py)?.advance(n).py_err(py)
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -1,22 +1,80 @@
 //! `ringmpsc.View`: a buffer-protocol window onto shared memory (ring slots,
-//! a message payload, a pool slab), so `memoryview(view)` and
-//! `numpy.frombuffer(view, dtype)` read it in place, without a copy.
+//! a message payload, a claimed message, a log reservation, a pool slab),
+//! so `memoryview(view)` and `numpy.frombuffer(view, dtype)` read and write
+//! it in place, without a copy.
 
-use pyo3::exceptions::PyBufferError;
+use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyMemoryView};
 use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// A window onto shared memory that supports the buffer protocol. It keeps
 /// the mapping alive (through `owner`) for as long as any view or
-/// memoryview of it exists, so reading it is always memory-safe; what it
-/// shows is only meaningful until the item it covers is released.
+/// memoryview of it exists, so reading it is always memory-safe.
+///
+/// Where the memory it covers can be used again (a message freed, a claim
+/// committed, slots advanced, a slab freed), the call that gives the item
+/// back first revokes the view: that call raises `BufferError` while a
+/// memoryview or numpy array still uses the view (as `mmap.close` does),
+/// and a revoked view exports nothing more, so no buffer ever shows the
+/// memory after it is reused.
 #[pyclass(module = "ringmpsc._ringmpsc", name = "View", frozen)]
 pub(crate) struct View {
     _owner: Py<PyAny>,
     ptr: usize,
     len: usize,
     readonly: bool,
+    lease: Arc<Lease>,
+}
+
+/// A view's right to its memory, shared with whoever gives the memory back
+/// (without a reference to the view, so no cycle keeps either alive).
+#[derive(Default)]
+pub(crate) struct Lease {
+    /// Buffers exported and not released yet.
+    exports: AtomicUsize,
+    revoked: AtomicBool,
+}
+
+impl Lease {
+    /// `BufferError` while a buffer of the view is exported.
+    fn unused(&self) -> PyResult<()> {
+        let exported = self.exports.load(Ordering::Acquire);
+        if exported != 0 {
+            return Err(PyBufferError::new_err(format!(
+                "{exported} memoryview(s) or array(s) still use the view of this memory: \
+                 release them first"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Ends the views of `leases` before their memory is given back:
+    /// `BufferError`, and every view stays, while a buffer of one is exported.
+    pub(crate) fn revoke(leases: &[Arc<Lease>]) -> PyResult<()> {
+        leases.iter().try_for_each(|l| l.unused())?;
+        for l in leases {
+            l.revoked.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Whether a view still holds this lease (else it can export nothing more).
+    pub(crate) fn held(self: &Arc<Self>) -> bool {
+        Arc::strong_count(self) > 1
+    }
+
+    fn check(&self) -> PyResult<()> {
+        if self.revoked.load(Ordering::Acquire) {
+            return Err(PyValueError::new_err(
+                "the item this view covered was given back (its memory may be in use again)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl View {
@@ -28,7 +86,19 @@ impl View {
             ptr: ptr as usize,
             len,
             readonly,
+            lease: Arc::default(),
         }
+    }
+
+    /// The lease to revoke before the memory is given back.
+    pub(crate) fn lease(&self) -> Arc<Lease> {
+        Arc::clone(&self.lease)
+    }
+
+    /// A memoryview of `slf` for one operation; released by the caller.
+    fn memoryview<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
+        slf.get().lease.check()?;
+        PyMemoryView::from(slf.as_any())
     }
 }
 
@@ -38,12 +108,54 @@ impl View {
         self.len
     }
 
+    /// A byte (an int) or a slice of bytes (copied).
+    fn __getitem__<'py>(
+        slf: &Bound<'py, Self>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mv = Self::memoryview(slf)?;
+        let item = mv
+            .get_item(key)
+            .and_then(|item| match item.cast::<PyMemoryView>() {
+                Ok(part) => {
+                    let bytes = part.call_method0("tobytes");
+                    part.call_method0("release")?;
+                    bytes
+                }
+                Err(_) => Ok(item),
+            });
+        mv.call_method0("release")?;
+        item
+    }
+
+    /// Writes a byte or a slice in place (`view[:n] = data`).
+    fn __setitem__(
+        slf: &Bound<'_, Self>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let mv = Self::memoryview(slf)?;
+        let done = mv.set_item(key, value);
+        mv.call_method0("release")?;
+        done
+    }
+
+    /// The bytes, copied.
+    pub(crate) fn tobytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
+        let this = slf.get();
+        this.lease.check()?;
+        // SAFETY: mapped while `slf` lives (see `new`); not revoked.
+        let bytes = unsafe { std::slice::from_raw_parts(this.ptr as *const u8, this.len) };
+        Ok(PyBytes::new(slf.py(), bytes))
+    }
+
     unsafe fn __getbuffer__(
         slf: Bound<'_, Self>,
         view: *mut ffi::Py_buffer,
         flags: c_int,
     ) -> PyResult<()> {
         let this = slf.get();
+        this.lease.check()?;
         if this.readonly && flags & ffi::PyBUF_WRITABLE != 0 {
             return Err(PyBufferError::new_err("this view is read-only"));
         }
@@ -62,16 +174,24 @@ impl View {
         if rc != 0 {
             return Err(PyErr::fetch(slf.py()));
         }
+        this.lease.exports.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
+        self.lease.exports.fetch_sub(1, Ordering::AcqRel);
+    }
 
     fn __repr__(&self) -> String {
         format!(
-            "View({} bytes, readonly={})",
+            "View({} bytes, readonly={}{})",
             self.len,
-            if self.readonly { "True" } else { "False" }
+            if self.readonly { "True" } else { "False" },
+            if self.lease.revoked.load(Ordering::Acquire) {
+                ", released"
+            } else {
+                ""
+            }
         )
     }
 }
