@@ -164,13 +164,15 @@ typedef struct rmpsc_mpmc_t rmpsc_mpmc_t;
 // A multi-producer single-consumer channel (opaque): one ring per producer.
 typedef struct rmpsc_mpsc_t rmpsc_mpsc_t;
 
-// The receiving side of a message ring (opaque). One thread at a time.
+// The receiving side of a message ring (opaque). One thread at a time: a
+// second thread gets RMPSC_EBUSY.
 typedef struct rmpsc_msg_receiver_t rmpsc_msg_receiver_t;
 
 // A shared ring of variable-size byte messages (opaque): the mapping.
 typedef struct rmpsc_msg_ring_t rmpsc_msg_ring_t;
 
-// The sending side of a message ring (opaque). One thread at a time.
+// The sending side of a message ring (opaque). One thread at a time: a
+// second thread gets RMPSC_EBUSY.
 typedef struct rmpsc_msg_sender_t rmpsc_msg_sender_t;
 
 // An eventfd that a ring or channel signals after every commit (opaque).

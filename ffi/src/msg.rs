@@ -1,6 +1,6 @@
 //! `rmpsc_msg_*`: variable-size byte messages in shared memory.
 
-use crate::ring::strategy;
+use crate::ring::{strategy, Side};
 use crate::shared::{dup_fd, name, opt_name, put, timeout};
 use crate::{call, call_infallible, non_null};
 use ringcore::msg::{MessageReceiver, MessageRing, MessageSender};
@@ -14,14 +14,16 @@ pub struct rmpsc_msg_ring_t {
     ring: MessageRing,
 }
 
-/// The sending side of a message ring (opaque). One thread at a time.
+/// The sending side of a message ring (opaque). One thread at a time: a
+/// second thread gets RMPSC_EBUSY.
 pub struct rmpsc_msg_sender_t {
-    tx: MessageSender,
+    tx: Side<MessageSender>,
 }
 
-/// The receiving side of a message ring (opaque). One thread at a time.
+/// The receiving side of a message ring (opaque). One thread at a time: a
+/// second thread gets RMPSC_EBUSY.
 pub struct rmpsc_msg_receiver_t {
-    rx: MessageReceiver,
+    rx: Side<MessageReceiver>,
 }
 
 fn ring<'a>(r: *const rmpsc_msg_ring_t) -> Result<&'a MessageRing, Error> {
@@ -30,16 +32,16 @@ fn ring<'a>(r: *const rmpsc_msg_ring_t) -> Result<&'a MessageRing, Error> {
     Ok(unsafe { &(*r).ring })
 }
 
-fn sender<'a>(s: *mut rmpsc_msg_sender_t) -> Result<&'a mut MessageSender, Error> {
+fn sender<'a>(s: *mut rmpsc_msg_sender_t) -> Result<&'a Side<MessageSender>, Error> {
     non_null(s, "sender")?;
-    // SAFETY: non-NULL, live, used by one thread at a time by contract.
-    Ok(unsafe { &mut (*s).tx })
+    // SAFETY: non-NULL and live by contract; the side guards its use.
+    Ok(unsafe { &(*s).tx })
 }
 
-fn receiver<'a>(r: *mut rmpsc_msg_receiver_t) -> Result<&'a mut MessageReceiver, Error> {
+fn receiver<'a>(r: *mut rmpsc_msg_receiver_t) -> Result<&'a Side<MessageReceiver>, Error> {
     non_null(r, "receiver")?;
     // SAFETY: as for `sender`.
-    Ok(unsafe { &mut (*r).rx })
+    Ok(unsafe { &(*r).rx })
 }
 
 /// Creates a message ring of `capacity` bytes (a power of two, 4 KiB to
@@ -172,7 +174,12 @@ pub extern "C" fn rmpsc_msg_sender_new(
     call(|| {
         non_null(out, "out")?;
         let tx = ring(r)?.sender_with(DEFAULT_STALE_AFTER)?;
-        put(out, rmpsc_msg_sender_t { tx });
+        put(
+            out,
+            rmpsc_msg_sender_t {
+                tx: Side::new("sending side", tx),
+            },
+        );
         Ok(())
     })
 }
@@ -198,9 +205,9 @@ pub extern "C" fn rmpsc_msg_sender_claim(
 ) -> c_int {
     call(|| {
         non_null(buf, "buf")?;
-        let b = sender(s)?.try_claim(len)?;
+        let b = sender(s)?.enter(|tx| Ok(tx.try_claim(len)?.as_mut_ptr()))?;
         // SAFETY: non-NULL, writable by contract.
-        unsafe { *buf = b.as_mut_ptr().cast() };
+        unsafe { *buf = b.cast() };
         Ok(())
     })
 }
@@ -213,15 +220,17 @@ pub extern "C" fn rmpsc_msg_sender_commit(
     msg_type: u32,
     len: usize,
 ) -> c_int {
-    call(|| sender(s)?.commit_len(msg_type, len))
+    call(|| sender(s)?.enter(|tx| tx.commit_len(msg_type, len)))
 }
 
 /// Drops the claimed message; nothing is published.
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_sender_abort(s: *mut rmpsc_msg_sender_t) -> c_int {
     call(|| {
-        sender(s)?.abort();
-        Ok(())
+        sender(s)?.enter(|tx| {
+            tx.abort();
+            Ok(())
+        })
     })
 }
 
@@ -233,7 +242,10 @@ pub extern "C" fn rmpsc_msg_sender_send(
     data: *const c_void,
     len: usize,
 ) -> c_int {
-    call(|| sender(s)?.send(msg_type, crate::bytes_arg(data, len)?))
+    call(|| {
+        let data = crate::bytes_arg(data, len)?;
+        sender(s)?.enter(|tx| tx.send(msg_type, data))
+    })
 }
 
 /// Sends one message, waiting up to `timeout_ns` (negative: no limit) for room.
@@ -246,7 +258,10 @@ pub extern "C" fn rmpsc_msg_sender_send_blocking(
     len: usize,
     timeout_ns: i64,
 ) -> c_int {
-    call(|| sender(s)?.send_blocking(msg_type, crate::bytes_arg(data, len)?, strategy(timeout_ns)))
+    call(|| {
+        let data = crate::bytes_arg(data, len)?;
+        sender(s)?.enter(|tx| tx.send_blocking(msg_type, data, strategy(timeout_ns)))
+    })
 }
 
 /// Takes the receiving side for this process. RMPSC_EBUSY while a live
@@ -259,7 +274,12 @@ pub extern "C" fn rmpsc_msg_receiver_new(
     call(|| {
         non_null(out, "out")?;
         let rx = ring(r)?.receiver_with(DEFAULT_STALE_AFTER)?;
-        put(out, rmpsc_msg_receiver_t { rx });
+        put(
+            out,
+            rmpsc_msg_receiver_t {
+                rx: Side::new("receiving side", rx),
+            },
+        );
         Ok(())
     })
 }
@@ -302,7 +322,7 @@ pub extern "C" fn rmpsc_msg_receiver_recv(
         non_null(msg_type, "msg_type")?;
         non_null(data, "data")?;
         non_null(len, "len")?;
-        put_message(receiver(r)?.peek()?, msg_type, data, len);
+        put_message(receiver(r)?.enter(|rx| rx.peek())?, msg_type, data, len);
         Ok(())
     })
 }
@@ -321,7 +341,7 @@ pub extern "C" fn rmpsc_msg_receiver_recv_blocking(
         non_null(msg_type, "msg_type")?;
         non_null(data, "data")?;
         non_null(len, "len")?;
-        let view = receiver(r)?.peek_blocking(strategy(timeout_ns))?;
+        let view = receiver(r)?.enter(|rx| rx.peek_blocking(strategy(timeout_ns)))?;
         put_message(view, msg_type, data, len);
         Ok(())
     })
@@ -331,7 +351,9 @@ pub extern "C" fn rmpsc_msg_receiver_recv_blocking(
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_receiver_release(r: *mut rmpsc_msg_receiver_t) -> c_int {
     call(|| {
-        receiver(r)?.release();
-        Ok(())
+        receiver(r)?.enter(|rx| {
+            rx.release();
+            Ok(())
+        })
     })
 }

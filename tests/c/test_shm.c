@@ -4,6 +4,7 @@
  * passing over a socketpair.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,6 +70,56 @@ static void test_bad_files(void) {
     CHECK(rmpsc_shared_attach(path, 0, 1000000, &s) == RMPSC_EHEADER); /* not a segment */
     unlink(path);
     CHECK(rmpsc_shared_attach("/dev/null", 0, 0, &s) == RMPSC_EHEADER);
+}
+
+/* One thread waits inside a side; another thread entering it gets EBUSY. */
+static void *wait_to_receive(void *rx) {
+    uint32_t type;
+    const void *data;
+    size_t len;
+    return (void *)(intptr_t)rmpsc_msg_receiver_recv_blocking(rx, 2000000000LL, &type, &data, &len);
+}
+
+static void *wait_to_send(void *tx) {
+    return (void *)(intptr_t)rmpsc_msg_sender_send_blocking(tx, 1, "late", 4, 2000000000LL);
+}
+
+static void test_message_sides_are_one_thread_at_a_time(void) {
+    rmpsc_msg_ring_t *ring;
+    rmpsc_msg_sender_t *tx;
+    rmpsc_msg_receiver_t *rx;
+    CHECK(rmpsc_msg_ring_create(NULL, 4096, &ring) == RMPSC_OK);
+    CHECK(rmpsc_msg_sender_new(ring, &tx) == RMPSC_OK);
+    CHECK(rmpsc_msg_receiver_new(ring, &rx) == RMPSC_OK);
+    uint32_t type;
+    const void *data;
+    size_t len;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, wait_to_receive, rx) == 0);
+    usleep(100000); /* it now waits inside the receiving side */
+    CHECK(rmpsc_msg_receiver_recv(rx, &type, &data, &len) == RMPSC_EBUSY);
+    CHECK(rmpsc_msg_receiver_release(rx) == RMPSC_EBUSY);
+    CHECK(rmpsc_msg_sender_send(tx, 7, "hi", 2) == RMPSC_OK);
+    void *rc;
+    pthread_join(t, &rc);
+    CHECK((intptr_t)rc == RMPSC_OK);
+    CHECK(rmpsc_msg_receiver_release(rx) == RMPSC_OK);
+    char fill[1000] = {0};
+    while (rmpsc_msg_sender_send(tx, 1, fill, sizeof fill) == RMPSC_OK) {
+    }
+    CHECK(pthread_create(&t, NULL, wait_to_send, tx) == 0);
+    usleep(100000); /* it now waits inside the sending side */
+    CHECK(rmpsc_msg_sender_send(tx, 1, "x", 1) == RMPSC_EBUSY);
+    void *buf;
+    CHECK(rmpsc_msg_sender_claim(tx, 1, &buf) == RMPSC_EBUSY);
+    while (rmpsc_msg_receiver_recv(rx, &type, &data, &len) == RMPSC_OK) {
+        rmpsc_msg_receiver_release(rx);
+    }
+    pthread_join(t, &rc);
+    CHECK((intptr_t)rc == RMPSC_OK);
+    rmpsc_msg_sender_free(tx);
+    rmpsc_msg_receiver_free(rx);
+    rmpsc_msg_ring_free(ring);
 }
 
 static void test_message_ring_and_fd_passing(void) {
@@ -186,6 +237,7 @@ int main(void) {
     test_unlink_on_drop();
     test_bad_files();
     test_message_ring_and_fd_passing();
+    test_message_sides_are_one_thread_at_a_time();
     test_pool();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
