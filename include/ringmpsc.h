@@ -347,6 +347,17 @@ typedef struct {
   size_t len;
 } rmpsc_log_message_t;
 
+// Who may open a named segment; zero-initialise it for the defaults (mode
+// 0600, the creator's group).
+typedef struct {
+  // Permission bits, at most 0777 (0: 0600, the creating user only).
+  uint32_t mode;
+  // Give the segment the group `group` (the creator must belong to it).
+  bool set_group;
+  // The group id, with `set_group`.
+  uint32_t group;
+} rmpsc_permissions_t;
+
 // Options of a server; zero-initialise it (`= {0}`) for the defaults.
 typedef struct {
   // Most clients at once (0: 64).
@@ -361,6 +372,18 @@ typedef struct {
   int policy;
   // Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns (negative: no limit).
   int64_t policy_timeout_ns;
+  // Mode and group of the channel's control segment, which every client
+  // opens (zero: 0600, the server's user only; clients of other users
+  // need a group they share and mode 0660).
+  rmpsc_permissions_t permissions;
+  // Other users whose clients are admitted: `allow_users_len` uids.
+  const uint32_t *allow_users;
+  // Entries of `allow_users`.
+  size_t allow_users_len;
+  // Groups whose members' clients are admitted: `allow_groups_len` gids.
+  const uint32_t *allow_groups;
+  // Entries of `allow_groups`.
+  size_t allow_groups_len;
 } rmpsc_server_options_t;
 
 // A client as the server names it: slot and the slot's generation.
@@ -714,6 +737,13 @@ int rmpsc_log_reader_writer_status(rmpsc_log_reader_t *r);
 // largest message is `capacity - 16` bytes. Thread-safe.
 int rmpsc_msg_ring_create(const char *name, size_t capacity, rmpsc_msg_ring_t **out);
 
+// rmpsc_msg_ring_create with the named segment's mode and group (`perm`
+// NULL: the defaults; see rmpsc_shared_create_with). Thread-safe.
+int rmpsc_msg_ring_create_with(const char *name,
+                               size_t capacity,
+                               const rmpsc_permissions_t *perm,
+                               rmpsc_msg_ring_t **out);
+
 // Opens a named message ring, waiting up to `timeout_ns` (negative: a day)
 // for it to be published. Errors: RMPSC_EHEADER, RMPSC_EIO. Thread-safe.
 int rmpsc_msg_ring_attach(const char *name, int64_t timeout_ns, rmpsc_msg_ring_t **out);
@@ -867,6 +897,14 @@ int rmpsc_pool_create_shared(const char *name,
                              size_t num_slabs,
                              rmpsc_pool_t **out);
 
+// rmpsc_pool_create_shared with the named segment's mode and group
+// (`perm` NULL: the defaults; see rmpsc_shared_create_with). Thread-safe.
+int rmpsc_pool_create_shared_with(const char *name,
+                                  size_t slab_size,
+                                  size_t num_slabs,
+                                  const rmpsc_permissions_t *perm,
+                                  rmpsc_pool_t **out);
+
 // Opens a named shared pool, waiting up to `timeout_ns` (negative: a day). Thread-safe.
 int rmpsc_pool_attach(const char *name, int64_t timeout_ns, rmpsc_pool_t **out);
 
@@ -1008,6 +1046,15 @@ bool rmpsc_ring_is_closed(const rmpsc_ring_t *ring);
 // `name` NULL the segment is an anonymous sealed memfd: share it with
 // rmpsc_shared_fd and rmpsc_fd_send. Thread-safe.
 int rmpsc_shared_create(const char *name, size_t capacity, size_t slot_size, rmpsc_shared_t **out);
+
+// rmpsc_shared_create with the named segment's mode and group (`perm`
+// NULL: the defaults). Errors also: RMPSC_EINVAL (a mode beyond 0777),
+// RMPSC_EIO (a group the creator does not belong to). Thread-safe.
+int rmpsc_shared_create_with(const char *name,
+                             size_t capacity,
+                             size_t slot_size,
+                             const rmpsc_permissions_t *perm,
+                             rmpsc_shared_t **out);
 
 // Opens the named shared ring, waiting up to `timeout_ns` (negative: a day)
 // for its creator to publish it. `slot_size` 0 accepts any slot size,

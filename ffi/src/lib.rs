@@ -179,13 +179,25 @@ pub(crate) fn free_handle<T>(p: *mut T) {
 
 /// `len` bytes at `data` (NULL allowed when `len` is 0).
 pub(crate) fn bytes_arg<'a>(data: *const std::ffi::c_void, len: usize) -> Result<&'a [u8], Error> {
+    slice_arg(data.cast::<u8>(), len)
+}
+
+/// `len` items at `data` (NULL allowed when `len` is 0), for the call.
+pub(crate) fn slice_arg<'a, T>(data: *const T, len: usize) -> Result<&'a [T], Error> {
     if len == 0 {
         return Ok(&[]);
     }
     non_null(data, "data")?;
-    // SAFETY: non-NULL and, by the C contract, readable for `len` bytes
-    // during the call.
-    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+    if !data.is_aligned()
+        || len
+            .checked_mul(std::mem::size_of::<T>())
+            .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(Error::InvalidArgument(format!("bad array of {len} items")));
+    }
+    // SAFETY: non-NULL, aligned, of a size that can exist and, by the C
+    // contract, readable for `len` items during the call.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
 /// Text of this thread's last failure ("" if none). RMPSC_EFULL and

@@ -1,7 +1,7 @@
 //! `rmpsc_msg_*`: variable-size byte messages in shared memory.
 
 use crate::ring::{strategy, Side};
-use crate::shared::{dup_fd, name, opt_name, put, timeout};
+use crate::shared::{dup_fd, name, opt_name, permissions, put, rmpsc_permissions_t, timeout};
 use crate::{call, call_infallible, non_null};
 use ringcore::msg::{MessageReceiver, MessageRing, MessageSender};
 use ringcore::shm::DEFAULT_STALE_AFTER;
@@ -57,6 +57,24 @@ pub extern "C" fn rmpsc_msg_ring_create(
         non_null(out, "out")?;
         let bits = crate::shared::ring_bits(capacity)?;
         let ring = MessageRing::create(opt_name(name)?, bits)?;
+        put(out, rmpsc_msg_ring_t { ring });
+        Ok(())
+    })
+}
+
+/// rmpsc_msg_ring_create with the named segment's mode and group (`perm`
+/// NULL: the defaults; see rmpsc_shared_create_with). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_msg_ring_create_with(
+    name: *const c_char,
+    capacity: usize,
+    perm: *const rmpsc_permissions_t,
+    out: *mut *mut rmpsc_msg_ring_t,
+) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        let bits = crate::shared::ring_bits(capacity)?;
+        let ring = MessageRing::create_with(opt_name(name)?, bits, permissions(perm))?;
         put(out, rmpsc_msg_ring_t { ring });
         Ok(())
     })

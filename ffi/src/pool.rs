@@ -1,6 +1,6 @@
 //! `rmpsc_pool_*`: the slab buffer pool, on the heap or in shared memory.
 
-use crate::shared::{dup_fd, name, opt_name, put, timeout};
+use crate::shared::{dup_fd, name, opt_name, permissions, put, rmpsc_permissions_t, timeout};
 use crate::{call, call_infallible, non_null};
 use ringcore::{BufferPool, Error, Handle};
 use std::ffi::{c_char, c_int, c_void};
@@ -50,6 +50,29 @@ pub extern "C" fn rmpsc_pool_create_shared(
     call(|| {
         non_null(out, "out")?;
         let pool = BufferPool::create_shared(opt_name(name)?, slab_size, num_slabs)?;
+        put(out, rmpsc_pool_t { pool });
+        Ok(())
+    })
+}
+
+/// rmpsc_pool_create_shared with the named segment's mode and group
+/// (`perm` NULL: the defaults; see rmpsc_shared_create_with). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_pool_create_shared_with(
+    name: *const c_char,
+    slab_size: usize,
+    num_slabs: usize,
+    perm: *const rmpsc_permissions_t,
+    out: *mut *mut rmpsc_pool_t,
+) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        let pool = BufferPool::create_shared_with(
+            opt_name(name)?,
+            slab_size,
+            num_slabs,
+            permissions(perm),
+        )?;
         put(out, rmpsc_pool_t { pool });
         Ok(())
     })

@@ -3,7 +3,7 @@
 
 use crate::ring::rmpsc_ring_t;
 use crate::{call, call_infallible, non_null};
-use ringcore::shm::{self, SharedRing};
+use ringcore::shm::{self, Permissions, SharedRing};
 use ringcore::Error;
 use std::ffi::{c_char, c_int, CStr};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -123,6 +123,37 @@ fn shared<'a>(s: *const rmpsc_shared_t) -> Result<&'a SharedRing, Error> {
     Ok(unsafe { &(*s).ring })
 }
 
+/// Who may open a named segment; zero-initialise it for the defaults (mode
+/// 0600, the creator's group).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct rmpsc_permissions_t {
+    /// Permission bits, at most 0777 (0: 0600, the creating user only).
+    pub mode: u32,
+    /// Give the segment the group `group` (the creator must belong to it).
+    pub set_group: bool,
+    /// The group id, with `set_group`.
+    pub group: u32,
+}
+
+impl rmpsc_permissions_t {
+    pub(crate) fn to_core(self) -> Permissions {
+        Permissions {
+            mode: if self.mode == 0 { 0o600 } else { self.mode },
+            group: self.set_group.then_some(self.group),
+        }
+    }
+}
+
+/// The permissions at `p` (NULL: the defaults).
+pub(crate) fn permissions(p: *const rmpsc_permissions_t) -> Permissions {
+    if p.is_null() {
+        return Permissions::default();
+    }
+    // SAFETY: non-NULL and readable by the C contract.
+    unsafe { *p }.to_core()
+}
+
 /// Creates a shared ring of `capacity` slots (a power of two) of `slot_size`
 /// bytes. `name` names the segment: a bare name lives under /dev/shm, a name
 /// with '/' is a path; creation is exclusive and the file is mode 0600. With
@@ -138,6 +169,30 @@ pub extern "C" fn rmpsc_shared_create(
     call(|| {
         non_null(out, "out")?;
         let ring = SharedRing::create_slots(opt_name(name)?, ring_bits(capacity)?, slot_size)?;
+        put(out, rmpsc_shared_t { ring });
+        Ok(())
+    })
+}
+
+/// rmpsc_shared_create with the named segment's mode and group (`perm`
+/// NULL: the defaults). Errors also: RMPSC_EINVAL (a mode beyond 0777),
+/// RMPSC_EIO (a group the creator does not belong to). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_shared_create_with(
+    name: *const c_char,
+    capacity: usize,
+    slot_size: usize,
+    perm: *const rmpsc_permissions_t,
+    out: *mut *mut rmpsc_shared_t,
+) -> c_int {
+    call(|| {
+        non_null(out, "out")?;
+        let ring = SharedRing::create_slots_with(
+            opt_name(name)?,
+            ring_bits(capacity)?,
+            slot_size,
+            permissions(perm),
+        )?;
         put(out, rmpsc_shared_t { ring });
         Ok(())
     })

@@ -1,10 +1,10 @@
 //! `rmpsc_server_*` / `rmpsc_client_*`: the server/client transport.
 
 use crate::ring::{timeout_opt, Side};
-use crate::shared::{name, put};
+use crate::shared::{name, put, rmpsc_permissions_t};
 use crate::{call, call_infallible, non_null, out, out_opt};
 use ringcore::msg::transport::{
-    Client, ClientId, ClientOptions, SendPolicy, Server, ServerOptions,
+    Admission, Client, ClientId, ClientOptions, SendPolicy, Server, ServerOptions,
 };
 use ringcore::msg::{Priority, Split};
 use ringcore::Error;
@@ -54,6 +54,18 @@ pub struct rmpsc_server_options_t {
     pub policy: c_int,
     /// Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns (negative: no limit).
     pub policy_timeout_ns: i64,
+    /// Mode and group of the channel's control segment, which every client
+    /// opens (zero: 0600, the server's user only; clients of other users
+    /// need a group they share and mode 0660).
+    pub permissions: rmpsc_permissions_t,
+    /// Other users whose clients are admitted: `allow_users_len` uids.
+    pub allow_users: *const u32,
+    /// Entries of `allow_users`.
+    pub allow_users_len: usize,
+    /// Groups whose members' clients are admitted: `allow_groups_len` gids.
+    pub allow_groups: *const u32,
+    /// Entries of `allow_groups`.
+    pub allow_groups_len: usize,
 }
 
 /// Options of a client; zero-initialise it for the defaults.
@@ -199,6 +211,11 @@ pub extern "C" fn rmpsc_server_create(
                 };
             }
             o.policy = policy(c.policy, c.policy_timeout_ns, o.policy)?;
+            o.permissions = c.permissions.to_core();
+            o.admission = Admission {
+                users: crate::slice_arg(c.allow_users, c.allow_users_len)?.to_vec(),
+                groups: crate::slice_arg(c.allow_groups, c.allow_groups_len)?.to_vec(),
+            };
         }
         let s = Server::create(self::name(name)?, o)?;
         put(

@@ -74,7 +74,14 @@ class SharedRing:
     """A ring of fixed-size slots in shared memory, opened by name or descriptor."""
 
     @staticmethod
-    def create(name: Optional[str] = None, capacity: int = 1024, slot_size: int = 8) -> "SharedRing": ...
+    def create(
+        name: Optional[str] = None,
+        capacity: int = 1024,
+        slot_size: int = 8,
+        *,
+        mode: int = 0o600,
+        group: Optional[int] = None,
+    ) -> "SharedRing": ...
     @staticmethod
     def attach(name: str, slot_size: Optional[int] = None, timeout: Optional[float] = 1.0) -> "SharedRing": ...
     @staticmethod
@@ -150,7 +157,9 @@ class MessageRing:
     """Variable-size byte messages in shared memory (max capacity - 16 bytes)."""
 
     @staticmethod
-    def create(name: Optional[str] = None, capacity: int = 1 << 20) -> "MessageRing": ...
+    def create(
+        name: Optional[str] = None, capacity: int = 1 << 20, *, mode: int = 0o600, group: Optional[int] = None
+    ) -> "MessageRing": ...
     @staticmethod
     def attach(name: str, timeout: Optional[float] = 1.0) -> "MessageRing": ...
     @staticmethod
@@ -181,7 +190,9 @@ class BufferPool:
 
     def __init__(self, slab_size: int, num_slabs: int) -> None: ...
     @staticmethod
-    def create_shared(name: Optional[str], slab_size: int, num_slabs: int) -> "BufferPool": ...
+    def create_shared(
+        name: Optional[str], slab_size: int, num_slabs: int, *, mode: int = 0o600, group: Optional[int] = None
+    ) -> "BufferPool": ...
     @staticmethod
     def attach(name: str, timeout: Optional[float] = 1.0) -> "BufferPool": ...
     @staticmethod
@@ -353,6 +364,10 @@ class Server:
         split: tuple[int, int, int] = (20, 50, 30),
         policy: Optional[str] = None,
         policy_timeout: Optional[float] = None,
+        mode: int = 0o600,
+        group: Optional[int] = None,
+        allow_users: Iterable[int] = (),
+        allow_groups: Iterable[int] = (),
     ) -> None: ...
     def recv_batch(
         self, max_messages: int = 1024, timeout: Optional[float] = None

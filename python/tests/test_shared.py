@@ -251,3 +251,15 @@ def test_views_end_with_their_item():
         tx.commit(msg_type=0xFFFFFFFF)  # a reserved type: the claim stays
     tx.commit(msg_type=2)
     assert rx.recv() == (2, b"keep")
+
+
+def test_named_segments_take_a_mode_and_group():
+    n = name("perm")
+    ring = MessageRing.create(n, capacity=4096, mode=0o640, group=os.getegid())
+    try:
+        st = os.stat("/dev/shm/" + n)
+        assert (st.st_mode & 0o777, st.st_gid) == (0o640, os.getegid())
+    finally:
+        ring.unlink()
+    with pytest.raises(ValueError):
+        SharedRing.create(name("perm-bad"), mode=0o4777)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ringmpsc.h"
@@ -120,6 +121,31 @@ static void test_message_sides_are_one_thread_at_a_time(void) {
     rmpsc_msg_sender_free(tx);
     rmpsc_msg_receiver_free(rx);
     rmpsc_msg_ring_free(ring);
+}
+
+static void test_permissions(void) {
+    char n[64];
+    snprintf(n, sizeof n, "rmpsc-ctest-perm-%d", (int)getpid());
+    rmpsc_permissions_t perm = {0};
+    perm.mode = 0640;
+    perm.set_group = true;
+    perm.group = (uint32_t)getegid();
+    rmpsc_msg_ring_t *ring;
+    CHECK(rmpsc_msg_ring_create_with(n, 4096, &perm, &ring) == RMPSC_OK);
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/%s", n);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0640 && st.st_gid == getegid());
+    rmpsc_msg_ring_unlink(ring);
+    rmpsc_msg_ring_free(ring);
+    perm.mode = 04777; /* beyond 0777 */
+    rmpsc_pool_t *pool;
+    CHECK(rmpsc_pool_create_shared_with(n, 64, 4, &perm, &pool) == RMPSC_EINVAL);
+    rmpsc_shared_t *shared;
+    CHECK(rmpsc_shared_create_with(n, 16, 8, NULL, &shared) == RMPSC_OK); /* NULL: 0600 */
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
+    rmpsc_shared_unlink(shared);
+    rmpsc_shared_free(shared);
 }
 
 static void test_message_ring_and_fd_passing(void) {
@@ -238,6 +264,7 @@ int main(void) {
     test_bad_files();
     test_message_ring_and_fd_passing();
     test_message_sides_are_one_thread_at_a_time();
+    test_permissions();
     test_pool();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);

@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use ringcore::msg::{MessageReceiver as CoreRx, MessageRing as Core, MessageSender as CoreTx};
-use ringcore::shm::DEFAULT_STALE_AFTER;
+use ringcore::shm::{Permissions, DEFAULT_STALE_AFTER};
 use ringcore::Error;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
@@ -27,10 +27,18 @@ impl MessageRing {
     /// named (a file; bare names go under /dev/shm) or anonymous (a memfd
     /// shared through `fileno()`). The largest message is capacity - 16 bytes.
     #[staticmethod]
-    #[pyo3(signature = (name = None, capacity = 1 << 20))]
-    fn create(py: Python<'_>, name: Option<&str>, capacity: usize) -> PyResult<Self> {
+    /// A named segment gets `mode` (default 0o600) and, when given, `group`.
+    #[pyo3(signature = (name = None, capacity = 1 << 20, *, mode = 0o600, group = None))]
+    fn create(
+        py: Python<'_>,
+        name: Option<&str>,
+        capacity: usize,
+        mode: u32,
+        group: Option<u32>,
+    ) -> PyResult<Self> {
+        let perm = Permissions { mode, group };
         Ok(MessageRing {
-            ring: Core::create(name, ring_bits(capacity)?).py_err(py)?,
+            ring: Core::create_with(name, ring_bits(capacity)?, perm).py_err(py)?,
         })
     }
 

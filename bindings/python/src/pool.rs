@@ -68,15 +68,19 @@ impl BufferPool {
     /// A pool in shared memory, named (a file) or anonymous (a memfd shared
     /// through `fileno()`).
     #[staticmethod]
-    #[pyo3(signature = (name, slab_size, num_slabs))]
+    /// A named segment gets `mode` (default 0o600) and, when given, `group`.
+    #[pyo3(signature = (name, slab_size, num_slabs, *, mode = 0o600, group = None))]
     fn create_shared(
         py: Python<'_>,
         name: Option<&str>,
         slab_size: usize,
         num_slabs: usize,
+        mode: u32,
+        group: Option<u32>,
     ) -> PyResult<Self> {
+        let perm = ringcore::shm::Permissions { mode, group };
         Ok(Self::over(
-            Core::create_shared(name, slab_size, num_slabs).py_err(py)?,
+            Core::create_shared_with(name, slab_size, num_slabs, perm).py_err(py)?,
         ))
     }
 

@@ -5,7 +5,7 @@ use crate::ring::Ring;
 use crate::util::timeout_arg;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use ringcore::shm::{self, SharedRing as Core, DEFAULT_STALE_AFTER};
+use ringcore::shm::{self, Permissions, SharedRing as Core, DEFAULT_STALE_AFTER};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
@@ -49,18 +49,22 @@ impl SharedRing {
     /// Creates a shared ring of `capacity` slots (a power of two) of
     /// `slot_size` bytes. With a `name` the segment is a file (a bare name
     /// goes under /dev/shm; mode 0600, never overwritten); without one it is
-    /// an anonymous sealed memfd, shared through `fileno()`.
+    /// an anonymous sealed memfd, shared through `fileno()`. A named
+    /// segment gets `mode` (default 0o600) and, when given, `group`.
     #[staticmethod]
-    #[pyo3(signature = (name = None, capacity = 1024, slot_size = 8))]
+    #[pyo3(signature = (name = None, capacity = 1024, slot_size = 8, *, mode = 0o600, group = None))]
     fn create(
         py: Python<'_>,
         name: Option<&str>,
         capacity: usize,
         slot_size: usize,
+        mode: u32,
+        group: Option<u32>,
     ) -> PyResult<Self> {
         let bits = ring_bits(capacity)?;
+        let perm = Permissions { mode, group };
         Ok(SharedRing {
-            ring: Core::create_slots(name, bits, slot_size).py_err(py)?,
+            ring: Core::create_slots_with(name, bits, slot_size, perm).py_err(py)?,
         })
     }
 

@@ -6,9 +6,11 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use ringcore::msg::transport::{
-    Client as CoreClient, ClientId, ClientOptions, SendPolicy, Server as CoreServer, ServerOptions,
+    Admission, Client as CoreClient, ClientId, ClientOptions, SendPolicy, Server as CoreServer,
+    ServerOptions,
 };
 use ringcore::msg::{Priority, Split};
+use ringcore::shm::Permissions;
 use ringcore::Error;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -94,7 +96,8 @@ impl Server {
     #[new]
     #[pyo3(signature = (name, *, max_clients = 64, request_capacity = 1 << 20,
                         response_capacity = 1 << 20, split = (20, 50, 30),
-                        policy = None, policy_timeout = None))]
+                        policy = None, policy_timeout = None, mode = 0o600, group = None,
+                        allow_users = Vec::new(), allow_groups = Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -105,6 +108,10 @@ impl Server {
         split: (u8, u8, u8),
         policy: Option<&str>,
         policy_timeout: Option<f64>,
+        mode: u32,
+        group: Option<u32>,
+        allow_users: Vec<u32>,
+        allow_groups: Vec<u32>,
     ) -> PyResult<Self> {
         let options = ServerOptions {
             max_clients,
@@ -116,7 +123,11 @@ impl Server {
                 low: split.2,
             },
             policy: self::policy(policy, policy_timeout, SendPolicy::Fail)?,
-            ..ServerOptions::default()
+            permissions: Permissions { mode, group },
+            admission: Admission {
+                users: allow_users,
+                groups: allow_groups,
+            },
         };
         let s = py.detach(|| CoreServer::create(name, options)).py_err(py)?;
         Ok(Server {
