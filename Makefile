@@ -23,7 +23,7 @@ PY       := $(VENV)/bin/python
 C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/shm_peer_cpp $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
 C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/shm_peer_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
 
-.PHONY: all lib c python header test test-rust test-c test-python lint demo bench bench-iceoryx2 loom miri fuzz install install-check clean
+.PHONY: all lib c python header test test-rust test-c test-python lint demo bench bench-iceoryx2 loom miri tsan fuzz fuzz-log soak install install-check clean
 
 all: lib c python
 
@@ -159,13 +159,34 @@ miri:
 	MIRIFLAGS="-Zmiri-strict-provenance" $(CARGO) +nightly miri test -p ringcore --lib -- ring:: metrics:: numa::
 	MIRIFLAGS="-Zmiri-strict-provenance" $(CARGO) +nightly miri test -p ringcore --test spsc_threads --test pool --test mpsc --test spmc_mpmc
 
-# Coverage-guided fuzzing of segment attach and record parsing (nightly and
-# cargo-fuzz: `cargo install cargo-fuzz`), seeded with valid segments.
+# The threaded stress tests under ThreadSanitizer (nightly, std rebuilt
+# with the sanitizer).
+HOST := $(shell rustc -vV | sed -n 's/^host: //p')
+tsan:
+	rustup component add --toolchain nightly rust-src
+	RUSTFLAGS="-Zsanitizer=thread" TSAN_OPTIONS="halt_on_error=1" CARGO_TARGET_DIR=target/tsan \
+		$(CARGO) +nightly test -Zbuild-std --target $(HOST) -p ringcore \
+		--test spsc_threads --test mpsc --test spmc_mpmc --test pool
+
+# Coverage-guided fuzzing (nightly and cargo-fuzz: `cargo install
+# cargo-fuzz`) for FUZZ_SECONDS each: segment attach and record parsing
+# (`fuzz`), log reading and recovery (`fuzz-log`), seeded with valid ones.
 FUZZ_SECONDS ?= 120
 FUZZ_CORPUS := $(abspath $(BUILD)/fuzz-corpus)
 fuzz:
 	RINGCORE_FUZZ_SEEDS=$(FUZZ_CORPUS) $(CARGO) test -p ringcore --test shm -- --ignored write_fuzz_seeds
 	cd fuzz && $(CARGO) +nightly fuzz run segment $(FUZZ_CORPUS) -- -max_total_time=$(FUZZ_SECONDS)
+
+fuzz-log:
+	RINGCORE_FUZZ_SEEDS=$(FUZZ_CORPUS)-log $(CARGO) test -p ringcore --test log_files -- --ignored write_log_fuzz_seeds
+	cd fuzz && $(CARGO) +nightly fuzz run log $(FUZZ_CORPUS)-log -- -max_total_time=$(FUZZ_SECONDS)
+
+# Every fault at once for SECONDS (default 60): producers, log writers,
+# clients and servers killed with SIGKILL, hostile processes writing over
+# live segments; prints its counts (ringcore/tests/soak.rs).
+SECONDS ?= 60
+soak:
+	SOAK_SECONDS=$(SECONDS) $(CARGO) test --release -p ringcore --test soak -- --ignored --nocapture --exact soak
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

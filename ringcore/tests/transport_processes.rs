@@ -85,7 +85,17 @@ fn child_entry() {
         // Sends `count` messages at pseudo-random priorities (0: forever),
         // numbered per priority.
         "client" => {
-            let mut c = Client::connect(&name, ClientOptions::default()).unwrap();
+            // A slot whose client left is free once the serving thread next
+            // looks: until then the server may answer Full.
+            let started = Instant::now();
+            let mut c = loop {
+                match Client::connect(&name, ClientOptions::default()) {
+                    Err(Error::Full) if started.elapsed() < Duration::from_secs(5) => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    other => break other.unwrap(),
+                }
+            };
             let mut seed = std::process::id() as u64 | 1;
             let mut next = [0u64; 3];
             let mut sent = 0;

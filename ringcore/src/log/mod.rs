@@ -197,7 +197,7 @@ pub(crate) fn scan(file: &LogFile, from: u64, index: u64, max_records: u64) -> R
         rolled_to: None,
     };
     while s.records < max_records {
-        match step(file, s.end, index + s.records, Verify::Checksum)? {
+        match step(file, s.end, index.wrapping_add(s.records), Verify::Checksum)? {
             Step::Pending => break,
             Step::Message { next, .. } => {
                 s.records += 1;

@@ -204,7 +204,7 @@ impl Reader {
         while n > 0 {
             let s = scan(&self.file, self.pos, self.index, n)?;
             self.pos = s.end;
-            self.index += s.records;
+            self.index = self.index.wrapping_add(s.records);
             n -= s.records;
             match s.rolled_to {
                 Some(seq) => self.follow(seq)?,
@@ -281,11 +281,11 @@ impl Reader {
                 Step::Roll(seq) => self.follow(seq)?,
             }
         };
-        self.index += 1;
+        self.index = self.index.wrapping_add(1);
         Ok(Some(Message {
             msg_type,
             timestamp,
-            index: self.index - 1,
+            index: self.index.wrapping_sub(1),
             position: LogPosition {
                 file: self.file.seq,
                 offset: pos,
@@ -304,13 +304,13 @@ impl Reader {
             let s = scan(&self.file, from, self.index, limit as u64)?;
             count = s.records as usize;
             self.pos = s.end;
-            self.index += s.records;
+            self.index = self.index.wrapping_add(s.records);
         }
         Ok(Batch {
             file: &self.file,
             pos: from,
             remaining: count,
-            index: self.index - count as u64,
+            index: self.index.wrapping_sub(count as u64),
         })
     }
 
@@ -432,7 +432,7 @@ impl Reader {
             match step(&self.file, self.pos, self.index, Verify::Checksum)? {
                 Step::Message { next, .. } => {
                     self.pos = next;
-                    self.index += 1;
+                    self.index = self.index.wrapping_add(1);
                 }
                 Step::Skip(next) => self.pos = next,
                 Step::Pending | Step::Roll(_) => break,
@@ -512,11 +512,11 @@ impl<'a> Iterator for Batch<'a> {
                     let pos = self.pos;
                     self.pos = next;
                     self.remaining -= 1;
-                    self.index += 1;
+                    self.index = self.index.wrapping_add(1);
                     return Some(Message {
                         msg_type,
                         timestamp,
-                        index: self.index - 1,
+                        index: self.index.wrapping_sub(1),
                         position: LogPosition {
                             file: self.file.seq,
                             offset: pos,

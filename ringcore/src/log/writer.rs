@@ -280,7 +280,11 @@ impl Writer {
                 // Anything past the last commit is a torn, uncommitted record:
                 // clear what it may have written so no reader mistakes it.
                 file.zero(s.end, s.end + g.max_record());
-                let epoch = file.header().writer_epoch.load(Ordering::Relaxed) + 1;
+                let epoch = file
+                    .header()
+                    .writer_epoch
+                    .load(Ordering::Relaxed)
+                    .wrapping_add(1);
                 if file.seq > 0 {
                     repair_roll(&base, file.seq - 1, file.seq)?;
                 }
@@ -293,6 +297,12 @@ impl Writer {
         h.writer_state.store(STATE_ACTIVE, Ordering::Release);
         h.write_pos.store(scanned.end, Ordering::Release);
         let first = h.first_index.load(Ordering::Relaxed);
+        let next_index = first.checked_add(scanned.records).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "{}: first record index {first} leaves no room for more",
+                file.path.display()
+            ))
+        })?;
         Ok(Writer {
             base,
             pos: scanned.end,
@@ -302,7 +312,7 @@ impl Writer {
                 (true, cpu) => Some(Prefaulter::start(cpu)?),
                 (false, _) => None,
             },
-            next_index: first + scanned.records,
+            next_index,
             geometry: g,
             file: Arc::new(file),
             reserved: None,

@@ -169,20 +169,21 @@ impl Link {
         })
     }
 
-    /// Copies out, in order, every request the server has not taken (its
-    /// rings' heads say which) and frees them: for a server that is gone.
-    fn take_unread(&self) -> Result<[Vec<Vec<u8>>; 3]> {
-        let mut unread: [Vec<Vec<u8>>; 3] = Default::default();
-        for (rx, out) in self.channel.receivers(0)?.iter_mut().zip(&mut unread) {
+    /// Moves every request the server has not taken (its rings' heads say
+    /// which) into `backlog`, in order, and frees them: for a server that
+    /// is gone. Returns how many; on an error, those moved so far stay.
+    fn take_unread(&self, backlog: &mut [VecDeque<Vec<u8>>; 3]) -> Result<usize> {
+        let mut moved = 0;
+        for (rx, queue) in self.channel.receivers(0)?.iter_mut().zip(backlog) {
             loop {
-                match rx.recv_batch(usize::MAX, |_, m| out.push(m.to_vec())) {
+                match rx.recv_batch(usize::MAX, |_, m| queue.push_back(m.to_vec())) {
                     Ok(0) | Err(Error::Closed) => break,
-                    Ok(_) => {}
+                    Ok(n) => moved += n,
                     Err(e) => return Err(e),
                 }
             }
         }
-        Ok(unread)
+        Ok(moved)
     }
 }
 
@@ -239,9 +240,10 @@ impl Client {
     ///
     /// Requests the old server took but did not answer are the
     /// application's to send again if it must (at least once).
-    /// `InvalidArgument` while the old server is still connected; on a
-    /// failed connect this client stays as it was (the requests carried so
-    /// far wait in its backlog).
+    /// `InvalidArgument` while the old server is still connected; a failed
+    /// connect changes nothing (the old rings keep their requests for the
+    /// next attempt); old rings found corrupt (`Corrupt`) leave the requests
+    /// read before the damage in the backlog.
     pub fn reconnect(&mut self) -> Result<usize> {
         if !socket_closed(&self.link.socket) {
             return Err(Error::InvalidArgument(
@@ -249,12 +251,9 @@ impl Client {
             ));
         }
         self.gone.set(true);
-        let unread = self.link.take_unread()?;
-        let carried = unread.iter().map(Vec::len).sum();
-        for (queue, msgs) in self.backlog.iter_mut().zip(unread) {
-            queue.extend(msgs);
-        }
-        self.link = Link::open(&self.name, &self.options)?;
+        let link = Link::open(&self.name, &self.options)?;
+        let carried = self.link.take_unread(&mut self.backlog)?;
+        self.link = link;
         self.gone.set(false);
         for p in Priority::ALL {
             match self.flush(p, SendPolicy::Fail) {
