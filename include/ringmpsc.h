@@ -745,7 +745,8 @@ int rmpsc_msg_ring_create_with(const char *name,
                                rmpsc_msg_ring_t **out);
 
 // Opens a named message ring, waiting up to `timeout_ns` (negative: a day)
-// for it to be published. Errors: RMPSC_EHEADER, RMPSC_EIO. Thread-safe.
+// for its name to appear; a file that is not a whole message ring fails at
+// once. Errors: RMPSC_EHEADER, RMPSC_EIO. Thread-safe.
 int rmpsc_msg_ring_attach(const char *name, int64_t timeout_ns, rmpsc_msg_ring_t **out);
 
 // Maps a message ring from a descriptor (duplicated; the caller keeps `fd`).
@@ -1057,7 +1058,8 @@ int rmpsc_shared_create_with(const char *name,
                              rmpsc_shared_t **out);
 
 // Opens the named shared ring, waiting up to `timeout_ns` (negative: a day)
-// for its creator to publish it. `slot_size` 0 accepts any slot size,
+// for its name to appear; a file that is not a whole segment fails at
+// once. `slot_size` 0 accepts any slot size,
 // otherwise it must match. Errors: RMPSC_EHEADER (not a matching segment:
 // magic, version, kind, sizes), RMPSC_EIO. Thread-safe.
 int rmpsc_shared_attach(const char *name,

@@ -81,7 +81,8 @@ pub extern "C" fn rmpsc_msg_ring_create_with(
 }
 
 /// Opens a named message ring, waiting up to `timeout_ns` (negative: a day)
-/// for it to be published. Errors: RMPSC_EHEADER, RMPSC_EIO. Thread-safe.
+/// for its name to appear; a file that is not a whole message ring fails at
+/// once. Errors: RMPSC_EHEADER, RMPSC_EIO. Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_ring_attach(
     name: *const c_char,

@@ -199,7 +199,8 @@ pub extern "C" fn rmpsc_shared_create_with(
 }
 
 /// Opens the named shared ring, waiting up to `timeout_ns` (negative: a day)
-/// for its creator to publish it. `slot_size` 0 accepts any slot size,
+/// for its name to appear; a file that is not a whole segment fails at
+/// once. `slot_size` 0 accepts any slot size,
 /// otherwise it must match. Errors: RMPSC_EHEADER (not a matching segment:
 /// magic, version, kind, sizes), RMPSC_EIO. Thread-safe.
 #[no_mangle]

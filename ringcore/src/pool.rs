@@ -274,7 +274,8 @@ impl BufferPool {
         Ok(pool.expect("init ran"))
     }
 
-    /// Opens a named shared pool, waiting up to `timeout` for it to be published.
+    /// Opens a named shared pool, waiting up to `timeout` for its name to
+    /// appear (a segment appears whole; a bad one fails at once).
     #[cfg(not(loom))]
     pub fn attach_shared(name: &str, timeout: std::time::Duration) -> Result<BufferPool> {
         let m =

@@ -311,7 +311,7 @@ impl SharedRing {
     }
 
     /// Opens the named ring of `T` slots, waiting up to one second for its
-    /// creator to publish it.
+    /// name to appear (a segment appears whole; a bad one fails at once).
     pub fn attach<T: Pod>(name: &str) -> Result<SharedRing> {
         Self::attach_slots(name, Some(std::mem::size_of::<T>()), Duration::from_secs(1))
     }
