@@ -7,17 +7,11 @@ use std::path::{Path, PathBuf};
 
 #[path = "support/log_mutant.rs"]
 mod log_mutant;
+#[path = "support/shared.rs"]
+mod shared;
 #[path = "support/watchdog.rs"]
 mod watchdog;
-
-fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
-    move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    }
-}
+use shared::xorshift;
 
 fn scratch(tag: &str) -> PathBuf {
     let dir = Path::new("/dev/shm").join(format!("rmpsc-logfiles-{tag}-{}", std::process::id()));

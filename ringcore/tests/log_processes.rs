@@ -7,9 +7,11 @@ use ringcore::log::{From, Reader, WriterBuilder};
 use ringcore::Error;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+#[path = "support/shared.rs"]
+mod shared;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
@@ -47,44 +49,6 @@ fn child(role: &str, path: &Path, extra: &[(&str, String)]) -> Command {
     c
 }
 
-/// A shared counter file: the writer child stores the index of its last
-/// committed record there after each commit.
-struct Counter {
-    ptr: *const AtomicU64,
-}
-
-impl Counter {
-    fn map(path: &Path) -> Counter {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .unwrap();
-        f.set_len(8).unwrap();
-        use std::os::fd::AsRawFd;
-        // SAFETY: a fresh shared mapping of an 8-byte file we hold open.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                8,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        Counter { ptr: p.cast() }
-    }
-
-    fn get(&self) -> &AtomicU64 {
-        // SAFETY: the mapping is 8 bytes, page-aligned, never unmapped.
-        unsafe { &*self.ptr }
-    }
-}
-
 /// The child side; a no-op when run as a normal test.
 #[test]
 fn child_entry() {
@@ -97,7 +61,7 @@ fn child_entry() {
         // Appends forever (until killed) from where the log ends, half the
         // records through append, half written in place.
         "writer" => {
-            let counter = Counter::map(Path::new(&std::env::var("LOG_COUNTER").unwrap()));
+            let counter = shared::shared_counter(Path::new(&std::env::var("LOG_COUNTER").unwrap()));
             let mut w = builder(&path).build().unwrap();
             loop {
                 let seq = w.next_index();
@@ -108,7 +72,7 @@ fn child_entry() {
                     w.try_reserve(m.len()).unwrap().copy_from_slice(&m);
                     w.commit(checksum(&m), m.len(), seq).unwrap();
                 }
-                counter.get().store(seq + 1, Ordering::Release);
+                counter.store(seq + 1, Ordering::Release);
             }
         }
         // Appends COUNT records and exits cleanly.
@@ -191,7 +155,7 @@ fn a_writer_killed_anywhere_loses_nothing_it_committed() {
     let d = TempDir::new("kill");
     let path = d.0.join("log");
     let counter_path = d.0.join("counter");
-    let counter = Counter::map(&counter_path);
+    let counter = shared::shared_counter(&counter_path);
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut total = 0;
     for round in 0..8 {
@@ -202,10 +166,10 @@ fn a_writer_killed_anywhere_loses_nothing_it_committed() {
         )
         .spawn()
         .unwrap();
-        let before = counter.get().load(Ordering::Acquire);
+        let before = counter.load(Ordering::Acquire);
         let started = Instant::now();
         // Let it write (at least one record), then kill it at a random moment.
-        while counter.get().load(Ordering::Acquire) == before {
+        while counter.load(Ordering::Acquire) == before {
             assert!(started.elapsed() < Duration::from_secs(20), "writer stuck");
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -214,7 +178,7 @@ fn a_writer_killed_anywhere_loses_nothing_it_committed() {
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_micros(seed % 40_000));
         kill9(&mut c);
-        let committed = counter.get().load(Ordering::Acquire);
+        let committed = counter.load(Ordering::Acquire);
         let n = verify(&path);
         // Every committed record is there; at most the one being committed
         // when the kill came (after its commit, before the counter) is extra.

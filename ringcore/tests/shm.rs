@@ -14,15 +14,9 @@ mod watchdog;
 #[path = "support/mutant.rs"]
 mod mutant;
 
-/// A small deterministic random source (xorshift64) for scribbling.
-fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
-    move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    }
-}
+#[path = "support/shared.rs"]
+mod shared;
+use shared::xorshift;
 
 fn name(tag: &str) -> String {
     format!("ringcore-test-{tag}-{}", std::process::id())

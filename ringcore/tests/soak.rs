@@ -33,12 +33,14 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+#[path = "support/shared.rs"]
+mod shared;
 #[path = "support/watchdog.rs"]
 mod watchdog;
+use shared::{shared_counter, xorshift};
 
 /// FNV-1a: every test message carries it (as its type, or its last bytes).
 fn checksum(data: &[u8]) -> u32 {
@@ -57,13 +59,6 @@ fn message(seq: u64) -> Vec<u8> {
 
 fn seq_of(m: &[u8]) -> u64 {
     u64::from_le_bytes(m[..8].try_into().expect("8 bytes"))
-}
-
-fn xorshift(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
 }
 
 fn child(role: &str, target: &str, extra: &[(&str, String)]) -> Child {
@@ -96,34 +91,6 @@ impl Slowest {
     }
 }
 
-/// A shared counter file: the log writer child stores the number of
-/// records it committed after each commit.
-fn counter(path: &Path) -> &'static AtomicU64 {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .unwrap();
-    f.set_len(8).unwrap();
-    use std::os::fd::AsRawFd;
-    // SAFETY: a fresh shared mapping of an 8-byte file we hold open; never unmapped.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            8,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            f.as_raw_fd(),
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    // SAFETY: 8 mapped, page-aligned bytes for the life of the process.
-    unsafe { &*p.cast::<AtomicU64>() }
-}
-
 /// The child side; a no-op when run as a normal test.
 #[test]
 fn child_entry() {
@@ -154,12 +121,12 @@ fn child_entry() {
                 .open(&target)
                 .unwrap();
             let len = file.metadata().unwrap().len();
-            let forged =
-                (var("SOAK_MODE") == "forge").then(|| counter(Path::new(&var("SOAK_COUNTER"))));
-            let mut seed = std::process::id() as u64 | 1;
+            let forged = (var("SOAK_MODE") == "forge")
+                .then(|| shared_counter(Path::new(&var("SOAK_COUNTER"))));
+            let mut next = xorshift(std::process::id() as u64 | 1);
             let mut word = [0u8; 8];
             loop {
-                let r = xorshift(&mut seed);
+                let r = next();
                 if let Some(forged) = forged {
                     // The receiver's head (0x100) and its lap (4 KiB ring).
                     file.read_at(&mut word, 0x100).unwrap();
@@ -183,7 +150,7 @@ fn child_entry() {
                             u64::from_ne_bytes(word).wrapping_add((r >> 40) % 8192)
                         }
                         2 => (r >> 32) % 3,
-                        _ => xorshift(&mut seed),
+                        _ => next(),
                     };
                     file.write_at(&value.to_ne_bytes(), at).unwrap();
                 }
@@ -192,7 +159,7 @@ fn child_entry() {
         }
         // Appends from where the log ends, until killed; counts commits.
         "log-writer" => {
-            let done = counter(Path::new(&var("SOAK_COUNTER")));
+            let done = shared_counter(Path::new(&var("SOAK_COUNTER")));
             let mut w = WriterBuilder::new(&target)
                 .region_size(16 << 10)
                 .file_roll_size(256 << 10)
@@ -238,7 +205,7 @@ fn child_entry() {
                 .write(true)
                 .open(shm::resolve_name(&target).unwrap())
                 .unwrap();
-            let mut seed = std::process::id() as u64 | 1;
+            let mut next = xorshift(std::process::id() as u64 | 1);
             for seq in 0u64.. {
                 let policy = SendPolicy::Block(Some(Duration::from_millis(100)));
                 if c.send_with(Priority::Low, &message(seq), policy).is_err() {
@@ -246,11 +213,9 @@ fn child_entry() {
                 }
                 let _ = c.recv_batch(64, |_, _| {});
                 if var("SOAK_MODE") == "hostile" && seq % 16 == 0 {
-                    let r = xorshift(&mut seed);
+                    let r = next();
                     let at = (0x80 + (r >> 20) % 0x400) & !7;
-                    control
-                        .write_at(&xorshift(&mut seed).to_ne_bytes(), at)
-                        .unwrap();
+                    control.write_at(&next().to_ne_bytes(), at).unwrap();
                 }
             }
         }
@@ -277,7 +242,7 @@ fn drain_in_order(rx: &mut ringcore::msg::MessageReceiver, next: &mut u64) -> u6
 }
 
 /// A producer process killed at random points and restarted.
-fn killed_producers(until: Instant, seed: &mut u64) -> String {
+fn killed_producers(until: Instant, rand: &mut impl FnMut() -> u64) -> String {
     let name = format!("rmpsc-soak-kill-{}", std::process::id());
     let ring = MessageRing::create(Some(&name), 16).unwrap();
     ring.unlink_on_drop(true);
@@ -285,7 +250,7 @@ fn killed_producers(until: Instant, seed: &mut u64) -> String {
     let (mut next, mut kills) = (0u64, 0u64);
     while Instant::now() < until {
         let mut p = child("msg-producer", &name, &[("SOAK_START", next.to_string())]);
-        let run = Instant::now() + Duration::from_millis(20 + xorshift(seed) % 200);
+        let run = Instant::now() + Duration::from_millis(20 + rand() % 200);
         while Instant::now() < run {
             drain_in_order(&mut rx, &mut next);
             let _ = rx.wait(WaitStrategy::TimedBlocking {
@@ -306,7 +271,7 @@ fn hostile_message_rings(until: Instant, forge: bool, slowest: &mut Slowest) -> 
     let tag = if forge { "forge" } else { "scribble" };
     let counter_path =
         std::env::temp_dir().join(format!("rmpsc-soak-{tag}-{}", std::process::id()));
-    let forged = counter(&counter_path);
+    let forged = shared_counter(&counter_path);
     let (mut rounds, mut delivered, mut rejected, mut corrupt, mut stale) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     while Instant::now() < until {
@@ -440,13 +405,13 @@ fn hostile_slots_and_pool(until: Instant, slowest: &mut Slowest) -> String {
 }
 
 /// A log writer process killed and restarted while this process tails it.
-fn killed_log_writers(until: Instant, seed: &mut u64) -> String {
+fn killed_log_writers(until: Instant, rand: &mut impl FnMut() -> u64) -> String {
     let dir = std::env::temp_dir().join(format!("rmpsc-soak-log-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("log");
     let counter_path = dir.join("acked");
-    let acked = counter(&counter_path);
+    let acked = shared_counter(&counter_path);
     let (mut kills, mut read) = (0u64, 0u64);
     let mut reader: Option<Reader> = None;
     let read_all = |reader: &mut Option<Reader>, read: &mut u64| {
@@ -477,7 +442,7 @@ fn killed_log_writers(until: Instant, seed: &mut u64) -> String {
             log.to_str().unwrap(),
             &[("SOAK_COUNTER", counter_path.display().to_string())],
         );
-        let run = Instant::now() + Duration::from_millis(50 + xorshift(seed) % 300);
+        let run = Instant::now() + Duration::from_millis(50 + rand() % 300);
         while Instant::now() < run {
             read_all(&mut reader, &mut read);
             std::thread::sleep(Duration::from_millis(1));
@@ -493,7 +458,7 @@ fn killed_log_writers(until: Instant, seed: &mut u64) -> String {
 }
 
 /// The transport under killed servers and clients and a hostile client.
-fn transport(until: Instant, seed: &mut u64) -> String {
+fn transport(until: Instant, rand: &mut impl FnMut() -> u64) -> String {
     let name = format!("rmpsc-soak-transport-{}", std::process::id());
     let mut server = child("server", &name, &[]);
     let mut others = [
@@ -527,7 +492,7 @@ fn transport(until: Instant, seed: &mut u64) -> String {
             }
         });
     };
-    let mut next_kill = Instant::now() + Duration::from_millis(200 + xorshift(seed) % 800);
+    let mut next_kill = Instant::now() + Duration::from_millis(200 + rand() % 800);
     let finish = until;
     loop {
         let now = Instant::now();
@@ -552,12 +517,12 @@ fn transport(until: Instant, seed: &mut u64) -> String {
         }
         take(&mut c, &mut unanswered, &mut answered, next);
         if now >= next_kill && now < finish {
-            next_kill = now + Duration::from_millis(200 + xorshift(seed) % 800);
-            if xorshift(seed) % 3 == 0 {
+            next_kill = now + Duration::from_millis(200 + rand() % 800);
+            if rand() % 3 == 0 {
                 // Stopped first, so that requests pile up untaken.
                 // SAFETY: plain kill(2) on our own child.
                 unsafe { libc::kill(server.id() as i32, libc::SIGSTOP) };
-                let pile = Instant::now() + Duration::from_millis(xorshift(seed) % 50);
+                let pile = Instant::now() + Duration::from_millis(rand() % 50);
                 while Instant::now() < pile {
                     if c.send_with(Priority::High, &message(next), SendPolicy::Fail)
                         .is_ok()
@@ -570,7 +535,7 @@ fn transport(until: Instant, seed: &mut u64) -> String {
                 server_kills += 1;
                 server = child("server", &name, &[]);
             } else {
-                let k = (xorshift(seed) % others.len() as u64) as usize;
+                let k = (rand() % others.len() as u64) as usize;
                 kill9(&mut others[k]);
                 client_kills += 1;
                 let mode = if k == 1 { "hostile" } else { "plain" };
@@ -617,42 +582,35 @@ fn soak() {
         .unwrap_or(60);
     let _watchdog = watchdog::watchdog(seconds + 120);
     let until = Instant::now() + Duration::from_secs(seconds);
-    let seed = Arc::new(AtomicU64::new(0x005e_ed0f_50a6 ^ std::process::id() as u64));
-    let seed_for =
-        |k: u64| seed.fetch_add(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), Ordering::Relaxed) | 1;
-    let mut scenarios: Vec<std::thread::JoinHandle<String>> = Vec::new();
-    let s = seed_for(1);
-    scenarios.push(std::thread::spawn(move || {
-        killed_producers(until, &mut { s })
-    }));
-    for forge in [false, true] {
-        scenarios.push(std::thread::spawn(move || {
-            let mut slowest = Slowest::default();
-            let r = hostile_message_rings(until, forge, &mut slowest);
-            assert!(
-                slowest.0 < Duration::from_secs(1),
-                "a call took {:?}",
-                slowest.0
-            );
-            format!("{r}; slowest call {:?}", slowest.0)
-        }));
-    }
-    scenarios.push(std::thread::spawn(move || {
-        let mut slowest = Slowest::default();
-        let r = hostile_slots_and_pool(until, &mut slowest);
+    // One random source per scenario, each seeded differently per run.
+    let seed = 0x005e_ed0f_50a6 ^ std::process::id() as u64;
+    let rand = move |k: u64| xorshift(seed.wrapping_mul(k) | 1);
+    let bounded = |r: String, slowest: Slowest| {
         assert!(
             slowest.0 < Duration::from_secs(1),
             "a call took {:?}",
             slowest.0
         );
         format!("{r}; slowest call {:?}", slowest.0)
-    }));
-    let s = seed_for(2);
+    };
+    let mut scenarios: Vec<std::thread::JoinHandle<String>> = Vec::new();
     scenarios.push(std::thread::spawn(move || {
-        killed_log_writers(until, &mut { s })
+        killed_producers(until, &mut rand(3))
     }));
-    let s = seed_for(3);
-    scenarios.push(std::thread::spawn(move || transport(until, &mut { s })));
+    for forge in [false, true] {
+        scenarios.push(std::thread::spawn(move || {
+            let mut slowest = Slowest::default();
+            bounded(hostile_message_rings(until, forge, &mut slowest), slowest)
+        }));
+    }
+    scenarios.push(std::thread::spawn(move || {
+        let mut slowest = Slowest::default();
+        bounded(hostile_slots_and_pool(until, &mut slowest), slowest)
+    }));
+    scenarios.push(std::thread::spawn(move || {
+        killed_log_writers(until, &mut rand(5))
+    }));
+    scenarios.push(std::thread::spawn(move || transport(until, &mut rand(7))));
     println!("soak of {seconds} s:");
     let mut failed = false;
     for s in scenarios {
