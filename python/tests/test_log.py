@@ -250,6 +250,10 @@ def test_a_reservation_view_ends_at_commit(tmp_path):
         r = w.reserve(4)
         with pytest.raises(ValueError):
             w.commit(length=99)  # more than reserved: the reservation stays
+        with pytest.raises(ValueError):
+            w.append(b"other")  # would take the reservation's place: refused
+        with pytest.raises(ringmpsc.TooLarge):
+            w.reserve(1 << 30)  # refused before the pending one is dropped
         r[:2] = b"ok"
         w.abort()
     assert [m.tobytes() for m in ringmpsc.LogReader(tmp_path / "log")] == [b"12345678"]

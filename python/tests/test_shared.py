@@ -13,6 +13,7 @@ from ringmpsc import (
     Closed,
     InvalidHeader,
     MessageRing,
+    Ring,
     SharedRing,
     Timeout,
     TooLarge,
@@ -246,11 +247,32 @@ def test_views_end_with_their_item():
     with pytest.raises(ValueError):
         claim[:] = b"late"
     assert rx.recv() == (1, b"WXYZ")
-    tx.claim(4)[:] = b"keep"
+    claim = tx.claim(4)
+    claim[:] = b"keep"
     with pytest.raises(ValueError):
         tx.commit(msg_type=0xFFFFFFFF)  # a reserved type: the claim stays
+    with pytest.raises(ValueError):
+        tx.commit(length=5)  # more than claimed: the claim stays
+    with pytest.raises(ValueError):
+        tx.send(b"other")  # would take the claim's place: refused
+    claim[:2] = b"KE"  # the view still works
     tx.commit(msg_type=2)
-    assert rx.recv() == (2, b"keep")
+    assert rx.recv() == (2, b"KEep")
+
+    # Readable slots: a receive that frees nothing leaves their view alone.
+    ring = Ring(8, item_size=8)
+    ring.send(bytes(8))
+    view = ring.readable()
+    held = memoryview(view)
+    with pytest.raises(BufferError):
+        ring.try_recv()
+    held.release()
+    assert ring.try_recv() == bytes(8)
+    with pytest.raises(ValueError):
+        memoryview(view)
+    view = ring.readable()
+    assert ring.try_recv() is None  # nothing freed: the view lives on
+    assert len(memoryview(view)) == 0
 
 
 def test_named_segments_take_a_mode_and_group():

@@ -55,27 +55,33 @@ pub(crate) struct LogWriter {
     w: Mutex<Option<Writer>>,
     /// The pending reservation: its size and its view, revoked when it is
     /// committed or dropped.
-    reserved: Mutex<Option<(usize, Arc<Lease>)>>,
-    mappings: Mutex<MappingCache>,
+    reserved: Mutex<Option<Reservation>>,
 }
 
+/// A pending reservation: its size and its view's lease.
+type Reservation = (usize, Arc<Lease>);
+
 impl LogWriter {
-    /// Ends the pending reservation's view (`BufferError`, nothing done,
-    /// while a buffer of it is exported); its size.
-    fn end_reservation(&self) -> PyResult<Option<usize>> {
-        let mut r = self
+    /// The pending reservation, its view checked unused: `BufferError`
+    /// while a buffer of it is exported, as the reservation is about to end.
+    fn unused_reservation(&self) -> PyResult<std::sync::MutexGuard<'_, Option<Reservation>>> {
+        let r = self
             .reserved
             .lock()
             .expect("never poisoned: no panics inside");
-        let size = match r.as_ref() {
-            Some((size, lease)) => {
-                Lease::revoke(std::slice::from_ref(lease))?;
-                Some(*size)
-            }
-            None => None,
-        };
-        *r = None;
-        Ok(size)
+        Lease::check_unused(
+            r.as_ref()
+                .map(|(_, l)| std::slice::from_ref(l))
+                .unwrap_or(&[]),
+        )?;
+        Ok(r)
+    }
+}
+
+/// Ends the view of a reservation that ended.
+fn end(r: &mut Option<Reservation>) {
+    if let Some((_, lease)) = r.take() {
+        Lease::end(&[lease]);
     }
 }
 
@@ -148,7 +154,6 @@ impl LogWriter {
         Ok(LogWriter {
             w: Mutex::new(Some(w)),
             reserved: Mutex::new(None),
-            mappings: Mutex::new(MappingCache(None)),
         })
     }
 
@@ -175,24 +180,31 @@ impl LogWriter {
     /// Reserves room for a `size`-byte payload and returns it as a writable
     /// View to fill in place (`view[:n] = data`, or numpy), valid until
     /// `commit` or `abort`, which raise BufferError while a memoryview or
-    /// array of it is still in use.
+    /// array of it is still in use. A pending reservation is dropped first.
     fn reserve<'py>(slf: &Bound<'py, Self>, size: usize) -> PyResult<Bound<'py, View>> {
         let py = slf.py();
         let this = slf.borrow();
-        this.end_reservation()?;
         let mut g = side(&this.w, WRITER).py_err(py)?;
         let w = open(&mut g, WRITER)?;
+        if size > w.mtu() {
+            return Err(to_py(
+                py,
+                Error::TooLarge {
+                    len: size,
+                    max: w.mtu(),
+                },
+            ));
+        }
+        let mut reserved = this.unused_reservation()?;
+        end(&mut reserved);
         let buf = w.try_reserve(size).py_err(py)?;
         let (ptr, len) = (buf.as_mut_ptr(), buf.len());
-        let seq = w.position().file;
-        let owner = this
-            .mappings
-            .lock()
-            .expect("never poisoned: no panics inside")
-            .get(py, seq, || w.mapped_file())?;
-        // SAFETY: the reserved bytes lie in the mapping `owner` keeps alive.
-        let v = Bound::new(py, unsafe { View::new(owner, ptr, len, false) })?;
-        *this.reserved.lock().expect("never poisoned") = Some((size, v.get().lease()));
+        // SAFETY: the reserved bytes lie in the file the writer maps while
+        // it is open; the view holds this writer object, whose `close`
+        // (like a commit, an abort or a roll) first ends the view.
+        let v = unsafe { View::new(slf.clone().into_any().unbind(), ptr, len, false) };
+        let v = Bound::new(py, v)?;
+        *reserved = Some((size, v.get().lease()));
         Ok(v)
     }
 
@@ -208,31 +220,21 @@ impl LogWriter {
     ) -> PyResult<u64> {
         let mut g = side(&self.w, WRITER).py_err(py)?;
         let w = open(&mut g, WRITER)?;
-        let size = self
-            .reserved
-            .lock()
-            .expect("never poisoned")
-            .as_ref()
-            .map(|r| r.0);
-        if let (Some(size), Some(len)) = (size, length) {
-            if len > size {
-                return Err(PyValueError::new_err(format!(
-                    "commit of {len} bytes exceeds the {size} reserved"
-                )));
-            }
-        }
-        let size = self.end_reservation()?;
-        let len = length.or(size).unwrap_or(0);
+        let mut reserved = self.unused_reservation()?;
+        let len = length.or(reserved.as_ref().map(|r| r.0)).unwrap_or(0);
         let t = timestamp.unwrap_or_else(realtime_ns);
-        w.commit(msg_type, len, t).py_err(py)
+        let index = w.commit(msg_type, len, t).py_err(py)?;
+        end(&mut reserved);
+        Ok(index)
     }
 
     /// Drops the reservation (BufferError while its view is in use).
     fn abort(&self, py: Python<'_>) -> PyResult<()> {
         let mut g = side(&self.w, WRITER).py_err(py)?;
         let w = open(&mut g, WRITER)?;
-        self.end_reservation()?;
+        let mut reserved = self.unused_reservation()?;
         w.abort();
+        end(&mut reserved);
         Ok(())
     }
 
@@ -241,7 +243,9 @@ impl LogWriter {
     fn roll(&self, py: Python<'_>) -> PyResult<()> {
         let mut g = side(&self.w, WRITER).py_err(py)?;
         let w = open(&mut g, WRITER)?;
-        self.end_reservation()?;
+        let mut reserved = self.unused_reservation()?;
+        w.abort();
+        end(&mut reserved);
         w.roll().py_err(py)
     }
 
@@ -255,7 +259,7 @@ impl LogWriter {
     /// Closes the log cleanly (readers see it closed, not dead). Idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let mut g = side(&self.w, WRITER).py_err(py)?;
-        self.end_reservation()?;
+        end(&mut *self.unused_reservation()?);
         match g.take() {
             Some(w) => w.close().py_err(py),
             None => Ok(()),

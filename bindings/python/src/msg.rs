@@ -159,22 +159,20 @@ impl MessageRing {
 pub(crate) struct MessageSender {
     tx: Mutex<CoreTx>,
     max: usize,
-    /// The lease of the claimed message's view, revoked when it is
-    /// committed or dropped.
+    /// The claimed message's view, ended when it is committed or dropped.
     claimed: Mutex<Option<Arc<Lease>>>,
 }
 
 impl MessageSender {
-    /// Revokes the claimed message's view (`BufferError`, nothing done,
-    /// while a buffer of it is exported).
-    fn end_claim(&self) -> PyResult<()> {
-        let mut claimed = self
+    /// The pending claim's view, checked unused: `BufferError` while a
+    /// buffer of it is exported, as the claim is about to end.
+    fn unused_claim(&self) -> PyResult<std::sync::MutexGuard<'_, Option<Arc<Lease>>>> {
+        let claimed = self
             .claimed
             .lock()
             .expect("never poisoned: no panics inside");
-        Lease::revoke(claimed.as_slice())?;
-        *claimed = None;
-        Ok(())
+        Lease::check_unused(claimed.as_slice())?;
+        Ok(claimed)
     }
 }
 
@@ -266,24 +264,22 @@ impl MessageSender {
 
     /// Claims room for a `size`-byte message and returns it as a writable
     /// View to fill in place; then `commit(msg_type, length)` or `abort()`.
+    /// A pending claim is dropped first (BufferError, and nothing done,
+    /// while its view is in use).
     fn claim<'py>(slf: &Bound<'py, Self>, size: usize) -> PyResult<Bound<'py, View>> {
         let py = slf.py();
         let this = slf.borrow();
-        // A new claim replaces a pending one, whose view ends first.
-        this.end_claim()?;
         let mut tx = side(&this.tx, SENDER).py_err(py)?;
+        let mut claimed = this.unused_claim()?;
+        Lease::end(claimed.as_slice());
+        *claimed = None;
         let buf = tx.try_claim(size).py_err(py)?;
         let (ptr, len) = (buf.as_mut_ptr(), buf.len());
-        drop(tx);
-        drop(this);
         // SAFETY: the claimed bytes stay mapped while this sender (which owns
         // the mapping) lives; the view holds it.
         let v = unsafe { View::new(slf.clone().into_any().unbind(), ptr, len, false) };
         let v = Bound::new(py, v)?;
-        *slf.borrow()
-            .claimed
-            .lock()
-            .expect("never poisoned: no panics inside") = Some(v.get().lease());
+        *claimed = Some(v.get().lease());
         Ok(v)
     }
 
@@ -293,23 +289,24 @@ impl MessageSender {
     #[pyo3(signature = (msg_type = 0, length = None))]
     fn commit(&self, py: Python<'_>, msg_type: u32, length: Option<usize>) -> PyResult<()> {
         let mut tx = side(&self.tx, SENDER).py_err(py)?;
-        if msg_type == u32::MAX {
-            // Refused by the core too; checked first so the view stays.
-            return Err(PyValueError::new_err("message type 0xffffffff is reserved"));
-        }
-        self.end_claim()?;
+        let mut claimed = self.unused_claim()?;
         match length {
             Some(n) => tx.commit_len(msg_type, n),
             None => tx.commit(msg_type),
         }
-        .py_err(py)
+        .py_err(py)?;
+        Lease::end(claimed.as_slice());
+        *claimed = None;
+        Ok(())
     }
 
     /// Drops the claimed message (BufferError while its view is in use).
     fn abort(&self, py: Python<'_>) -> PyResult<()> {
         let mut tx = side(&self.tx, SENDER).py_err(py)?;
-        self.end_claim()?;
+        let mut claimed = self.unused_claim()?;
         tx.abort();
+        Lease::end(claimed.as_slice());
+        *claimed = None;
         Ok(())
     }
 
@@ -567,11 +564,14 @@ impl Message {
         if self.released.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
-        Lease::revoke(&[self.payload.get().lease()])?;
+        let r = self.receiver.borrow(py);
+        let mut rx = side(&r.rx, RECEIVER).py_err(py)?;
+        let lease = [self.payload.get().lease()];
+        Lease::check_unused(&lease)?;
+        rx.release();
+        Lease::end(&lease);
         self.released
             .store(true, std::sync::atomic::Ordering::Release);
-        let r = self.receiver.borrow(py);
-        side(&r.rx, RECEIVER).py_err(py)?.release();
         Ok(())
     }
 

@@ -113,11 +113,13 @@ impl BufferPool {
     /// BufferError, and the slab stays, while a view of it is in use.
     fn free(&self, py: Python<'_>, handle: u32) -> PyResult<()> {
         let mut views = self.views.lock().expect("never poisoned: no panics inside");
-        if let Some(leases) = views.get(&handle) {
-            Lease::revoke(leases)?;
-            views.remove(&handle);
+        let leases = views.remove(&handle).unwrap_or_default();
+        if let Err(e) = Lease::check_unused(&leases) {
+            views.insert(handle, leases);
+            return Err(e);
         }
-        drop(views);
+        // Freed now, or not allocated at all: either way its views are stale.
+        Lease::end(&leases);
         self.pool.free(Handle::from_raw(handle)).py_err(py)
     }
 

@@ -59,18 +59,17 @@ impl Ring {
         side(m, PRODUCER).py_err(py)
     }
 
-    /// The consumer side, for a call that frees slots: the views of
-    /// `readable` end first (`BufferError`, nothing done, while a buffer of
-    /// one is exported), as the slots they show are about to be reused.
-    fn freeing_consumer(
-        &self,
-        py: Python<'_>,
-    ) -> PyResult<std::sync::MutexGuard<'_, SlotConsumer>> {
-        let c = self.consumer(py)?;
+    /// `BufferError` while a view `readable` handed out is in use: checked
+    /// right before a call frees slots, as their memory is about to be reused.
+    fn check_views_unused(&self) -> PyResult<()> {
+        Lease::check_unused(&self.views.lock().expect("never poisoned: no panics inside"))
+    }
+
+    /// Ends the views `readable` handed out: slots were freed.
+    fn freed(&self) {
         let mut views = self.views.lock().expect("never poisoned: no panics inside");
-        Lease::revoke(&views)?;
+        Lease::end(&views);
         views.clear();
-        Ok(c)
     }
 
     fn consumer(&self, py: Python<'_>) -> PyResult<std::sync::MutexGuard<'_, SlotConsumer>> {
@@ -155,8 +154,11 @@ impl Ring {
     /// ValueError on one side of a shared ring.
     fn reset(&self, py: Python<'_>) -> PyResult<()> {
         let mut p = self.producer(py)?;
-        let mut c = self.freeing_consumer(py)?;
-        SlotRing::reset(&mut p, &mut c).py_err(py)
+        let mut c = self.consumer(py)?;
+        self.check_views_unused()?;
+        SlotRing::reset(&mut p, &mut c).py_err(py)?;
+        self.freed();
+        Ok(())
     }
 
     /// Sends one item if there is room; returns False when the ring is full.
@@ -248,8 +250,13 @@ impl Ring {
     /// Takes one item if one is waiting, else returns None. Raises Closed
     /// once the ring is closed and drained.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut c = self.freeing_consumer(py)?;
-        take(py, &mut c, 1).map(|mut v| v.pop())
+        let mut c = self.consumer(py)?;
+        self.check_views_unused()?;
+        let item = take(py, &mut c, 1)?.pop();
+        if item.is_some() {
+            self.freed();
+        }
+        Ok(item)
     }
 
     /// Takes one item, waiting up to `timeout` seconds (None: no limit).
@@ -257,10 +264,12 @@ impl Ring {
     #[pyo3(signature = (timeout = None))]
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let timeout = timeout_arg(timeout)?;
-        let mut guard = self.freeing_consumer(py)?;
+        let mut guard = self.consumer(py)?;
         let c: &mut SlotConsumer = &mut guard;
         blocking(py, timeout, |s| c.wait_for_data(s))?;
+        self.check_views_unused()?;
         let mut items = take(py, c, 1)?;
+        self.freed();
         Ok(items.pop().expect("an item is readable after the wait"))
     }
 
@@ -275,12 +284,15 @@ impl Ring {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let timeout = timeout_arg(timeout)?;
-        let mut guard = self.freeing_consumer(py)?;
+        let mut guard = self.consumer(py)?;
         let c: &mut SlotConsumer = &mut guard;
         if !wait_some(py, c, timeout)? {
             return Ok(PyList::empty(py));
         }
-        PyList::new(py, take(py, c, max_items)?)
+        self.check_views_unused()?;
+        let items = take(py, c, max_items)?;
+        self.freed();
+        PyList::new(py, items)
     }
 
     /// Copies as many whole items as fit into the writable `buffer`
@@ -303,12 +315,17 @@ impl Ring {
             )));
         }
         let timeout = timeout_arg(timeout)?;
-        let mut guard = self.freeing_consumer(py)?;
+        let mut guard = self.consumer(py)?;
         let c: &mut SlotConsumer = &mut guard;
         if !wait_some(py, c, timeout)? {
             return Ok(0);
         }
-        c.recv(out.as_mut_slice()).py_err(py)
+        self.check_views_unused()?;
+        let n = c.recv(out.as_mut_slice()).py_err(py)?;
+        if n > 0 {
+            self.freed();
+        }
+        Ok(n)
     }
 
     /// The readable items at the head, in place: a read-only View
@@ -364,7 +381,13 @@ impl Ring {
 
     /// Frees `n` items read through `readable`.
     fn advance(&self, py: Python<'_>, n: usize) -> PyResult<()> {
-        self.freeing_consumer(py)?.advance(n).py_err(py)
+        let mut c = self.consumer(py)?;
+        self.check_views_unused()?;
+        c.advance(n).py_err(py)?;
+        if n > 0 {
+            self.freed();
+        }
+        Ok(())
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

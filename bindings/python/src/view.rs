@@ -52,14 +52,18 @@ impl Lease {
         Ok(())
     }
 
-    /// Ends the views of `leases` before their memory is given back:
-    /// `BufferError`, and every view stays, while a buffer of one is exported.
-    pub(crate) fn revoke(leases: &[Arc<Lease>]) -> PyResult<()> {
-        leases.iter().try_for_each(|l| l.unused())?;
+    /// `BufferError` while a buffer of a view of `leases` is exported: what
+    /// a call checks before it gives their memory back.
+    pub(crate) fn check_unused(leases: &[Arc<Lease>]) -> PyResult<()> {
+        leases.iter().try_for_each(|l| l.unused())
+    }
+
+    /// Ends the views of `leases` (checked unused) as their memory is given
+    /// back: they export nothing more.
+    pub(crate) fn end(leases: &[Arc<Lease>]) {
         for l in leases {
             l.revoked.store(true, Ordering::Release);
         }
-        Ok(())
     }
 
     /// Whether a view still holds this lease (else it can export nothing more).

@@ -6,7 +6,7 @@ use super::format::{
     STATE_CLOSED, STATE_ROLLED,
 };
 use super::prefault::{self, Prefaulter};
-use super::{scan, LogPosition, MappedFile, Scan};
+use super::{scan, LogPosition, Scan};
 use crate::error::{Error, Result};
 use crate::sync::{wake, wake_if_waiting, Ordering};
 use std::fs::File;
@@ -326,12 +326,6 @@ impl Writer {
         })
     }
 
-    /// The mapping of the file being written, for keeping a reservation
-    /// alive past a roll (the Python binding's writable views hold it).
-    pub fn mapped_file(&self) -> MappedFile {
-        MappedFile(Arc::clone(&self.file))
-    }
-
     /// Largest payload in bytes.
     pub fn mtu(&self) -> usize {
         self.geometry.mtu as usize
@@ -426,7 +420,7 @@ impl Writer {
         self.publish(msg_type, 0, len as u64, timestamp, len as u64);
         debug_assert_eq!(self.pos, end);
         let index = self.next_index;
-        self.next_index += 1;
+        self.next_index = self.next_index.wrapping_add(1);
         self.after_commit()?;
         Ok(index)
     }
@@ -446,7 +440,14 @@ impl Writer {
     }
 
     /// Appends one record with the given timestamp / user field.
+    /// `InvalidArgument` while a reservation is pending (the record would
+    /// take its place).
     pub fn append_at(&mut self, msg_type: u32, payload: &[u8], timestamp: u64) -> Result<u64> {
+        if self.reserved.is_some() {
+            return Err(Error::InvalidArgument(
+                "a reservation is pending: commit or abort it first".into(),
+            ));
+        }
         self.try_reserve(payload.len())?.copy_from_slice(payload);
         self.commit(msg_type, payload.len(), timestamp)
     }

@@ -109,11 +109,23 @@ impl MessageSender {
         self.cur.publish(bytes);
     }
 
+    /// `InvalidArgument` while a claimed message is pending: a send would
+    /// take its place.
+    fn check_no_claim(&self) -> Result<()> {
+        if self.claim.is_some() {
+            return Err(Error::InvalidArgument(
+                "a claimed message is pending: commit or abort it first".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Claims room for a `len`-byte payload and returns it for writing in
     /// place; publish with [`commit`](Self::commit), drop with
-    /// [`abort`](Self::abort). A new claim replaces a pending one. Errors:
-    /// `Full`, `Closed`, `TooLarge`, `Corrupt`.
+    /// [`abort`](Self::abort). A pending claim is dropped first, whatever
+    /// the outcome. Errors: `Full`, `Closed`, `TooLarge`, `Corrupt`.
     pub fn try_claim(&mut self, len: usize) -> Result<&mut [u8]> {
+        self.claim = None;
         if len > self.max_message() {
             return Err(Error::TooLarge {
                 len,
@@ -131,8 +143,6 @@ impl MessageSender {
             if self.cur.free(to_end + SLACK)? < to_end + SLACK {
                 return Err(Error::Full);
             }
-            // A pending claim lay where the padding goes.
-            self.claim = None;
             word(&self.cur, index + 4).store(PAD, Ordering::Relaxed);
             let commit = self.commit_at(0, to_end - RECORD_HEADER);
             self.publish(index, commit, to_end);
@@ -179,9 +189,11 @@ impl MessageSender {
 
     /// Sends one message (claim, copy, commit). Errors as
     /// [`try_claim`](Self::try_claim), and `InvalidArgument` for the
-    /// reserved type, before anything is claimed.
+    /// reserved type or while a claimed message is pending, before anything
+    /// is claimed.
     pub fn send(&mut self, msg_type: u32, payload: &[u8]) -> Result<()> {
         check_type(msg_type)?;
+        self.check_no_claim()?;
         self.try_claim(payload.len())?.copy_from_slice(payload);
         self.commit(msg_type)
     }
@@ -194,11 +206,7 @@ impl MessageSender {
         &mut self,
         messages: impl IntoIterator<Item = (u32, &'a [u8])>,
     ) -> Result<usize> {
-        if self.claim.is_some() {
-            return Err(Error::InvalidArgument(
-                "a claimed message is pending".into(),
-            ));
-        }
+        self.check_no_claim()?;
         if self.cur.is_closed() {
             return Err(Error::Closed);
         }

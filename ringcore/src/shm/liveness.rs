@@ -39,18 +39,40 @@ pub fn pid_exists(pid: u32) -> bool {
     exists && !has_exited(pid)
 }
 
-/// Whether `/proc` shows `pid` as a zombie (exited, not reaped) or dying.
-/// Without `/proc` (or when it hides other users' processes) a process
-/// that `kill` sees counts as running.
+/// Whether the process `pid` has ended, though its parent has not reaped
+/// it yet (a zombie). Its pidfd becomes readable once every thread of it has
+/// ended (Linux 5.3); without pidfds, `/proc` shows the state of its main
+/// thread, and counts only when that thread is the process's last one.
+/// Where neither can tell, a process that `kill` sees counts as running.
 fn has_exited(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
+    if fd >= 0 {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait; then our own descriptor is closed.
+        let ended = unsafe {
+            let ready = libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLIN != 0;
+            libc::close(fd);
+            ready
+        };
+        return ended;
+    }
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
         return false;
     };
-    // "pid (comm) S ...": the command may hold ')' itself, so take the last.
-    stat.iter()
-        .rposition(|&b| b == b')')
-        .and_then(|end| stat.get(end + 2))
-        .is_some_and(|state| matches!(state, b'Z' | b'X'))
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or("")
+    };
+    field("State:").starts_with(['Z', 'X'])
+        && field("Threads:").parse::<u32>().is_ok_and(|n| n <= 1)
 }
 
 /// The two words that describe who holds a side.

@@ -19,7 +19,7 @@ pub struct Segment {
     path: Option<PathBuf>,
     /// The temporary name of a file made for `path` where the file system
     /// has no `O_TMPFILE`, until it is published.
-    staging: Option<PathBuf>,
+    staging: std::sync::Mutex<Option<PathBuf>>,
     unlink_on_drop: AtomicBool,
 }
 
@@ -86,28 +86,31 @@ fn file_size(fd: &OwnedFd) -> Result<(usize, bool)> {
     Ok((st.st_size.max(0) as usize, regular))
 }
 
-/// A new file with no name yet in the directory of `path` (`O_TMPFILE`),
-/// or, where the file system cannot make one, a new file under a temporary
-/// name beside `path`, returned too.
+/// A new file with no name yet in the directory of `path` (`O_TMPFILE`,
+/// named later through `/proc/self/fd`), or, where the file system or the
+/// missing `/proc` cannot do that, a new file under a temporary name beside
+/// `path`, returned too (a crash before it is published leaves that name).
 fn open_unnamed(path: &Path) -> Result<(OwnedFd, Option<PathBuf>)> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let flags = libc::O_RDWR | libc::O_CLOEXEC;
-    let c = cpath(dir)?;
-    // SAFETY: c is a valid C string; O_TMPFILE makes an unnamed file.
-    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_TMPFILE, 0o600 as libc::c_uint) };
-    if fd >= 0 {
-        // SAFETY: open returned a new descriptor that we now own.
-        return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, None));
-    }
-    let unsupported = matches!(
-        std::io::Error::last_os_error().raw_os_error(),
-        Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)
-    );
-    if !unsupported {
-        return Err(last_os_error("cannot create a segment in", Some(dir)));
+    if Path::new("/proc/self/fd").is_dir() {
+        let c = cpath(dir)?;
+        // SAFETY: c is a valid C string; O_TMPFILE makes an unnamed file.
+        let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_TMPFILE, 0o600 as libc::c_uint) };
+        if fd >= 0 {
+            // SAFETY: open returned a new descriptor that we now own.
+            return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, None));
+        }
+        let unsupported = matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)
+        );
+        if !unsupported {
+            return Err(last_os_error("cannot create a segment in", Some(dir)));
+        }
     }
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut tmp = path.as_os_str().to_os_string();
@@ -169,7 +172,7 @@ impl Segment {
         let (fd, staging) = open_unnamed(path)?;
         let mut seg = Self::size_and_map(fd, len, Some(path.to_path_buf()));
         if let Ok(s) = &mut seg {
-            s.staging = staging.clone();
+            *s.staging.get_mut().unwrap_or_else(|e| e.into_inner()) = staging.clone();
             if let Err(e) = s.set_permissions(perm) {
                 seg = Err(e);
             }
@@ -205,44 +208,30 @@ impl Segment {
             return Ok(());
         };
         let c = cpath(path)?;
-        let linked = match &self.staging {
-            // SAFETY: two valid C strings; link(2) fails when `path` exists.
-            Some(tmp) => unsafe { libc::link(cpath(tmp)?.as_ptr(), c.as_ptr()) },
-            None => {
-                let own =
-                    CString::new(format!("/proc/self/fd/{}", self.fd.as_raw_fd())).expect("no NUL");
-                // SAFETY: valid C strings; linkat fails when `path` exists.
-                // Through /proc no privilege is needed; AT_EMPTY_PATH (which
-                // needs CAP_DAC_READ_SEARCH) is the fallback without /proc.
-                unsafe {
-                    let rc = libc::linkat(
-                        libc::AT_FDCWD,
-                        own.as_ptr(),
-                        libc::AT_FDCWD,
-                        c.as_ptr(),
-                        libc::AT_SYMLINK_FOLLOW,
-                    );
-                    if rc != 0
-                        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT)
-                    {
-                        libc::linkat(
-                            self.fd.as_raw_fd(),
-                            c"".as_ptr(),
-                            libc::AT_FDCWD,
-                            c.as_ptr(),
-                            libc::AT_EMPTY_PATH,
-                        )
-                    } else {
-                        rc
-                    }
-                }
-            }
+        let mut staging = self
+            .staging
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let from = match staging.as_ref() {
+            Some(tmp) => cpath(tmp)?,
+            None => CString::new(format!("/proc/self/fd/{}", self.fd.as_raw_fd())).expect("no NUL"),
+        };
+        // SAFETY: two valid C strings; linkat fails when `path` exists (a
+        // name is never replaced), and follows /proc's link to our file.
+        let linked = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
         };
         if linked != 0 {
             return Err(last_os_error("cannot create", Some(path)));
         }
-        if let Some(tmp) = &self.staging {
-            let _ = unlink(tmp);
+        if let Some(tmp) = staging.take() {
+            let _ = unlink(&tmp);
         }
         Ok(())
     }
@@ -283,7 +272,7 @@ impl Segment {
             len,
             fd,
             path,
-            staging: None,
+            staging: std::sync::Mutex::new(None),
             unlink_on_drop: AtomicBool::new(false),
         })
     }
@@ -347,7 +336,7 @@ impl Segment {
             len,
             fd,
             path,
-            staging: None,
+            staging: std::sync::Mutex::new(None),
             unlink_on_drop: AtomicBool::new(false),
         })
     }
@@ -435,9 +424,10 @@ impl Drop for Segment {
     fn drop(&mut self) {
         // SAFETY: base/len describe our own mapping, unmapped once.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
-        if let Some(tmp) = &self.staging {
-            // Never published, or linked and its temporary name gone already.
-            let _ = unlink(tmp);
+        let staging = self.staging.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(tmp) = staging.take() {
+            // Never published.
+            let _ = unlink(&tmp);
         }
         if *self.unlink_on_drop.get_mut() && self.name_is_ours() {
             let _ = self.unlink();

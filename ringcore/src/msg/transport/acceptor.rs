@@ -175,8 +175,9 @@ impl Acceptor {
             epoll,
             pending: HashMap::new(),
             sockets: (0..slots).map(|_| None).collect(),
-            // SAFETY: getuid cannot fail.
-            uid: unsafe { libc::getuid() },
+            // SAFETY: geteuid cannot fail. The effective user, as the
+            // peer's credentials give it.
+            uid: unsafe { libc::geteuid() },
         })
     }
 
@@ -227,14 +228,31 @@ impl Acceptor {
         unsafe { libc::read(self.shared.wake.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
         let kicked = std::mem::take(&mut self.shared.mail().kick);
         for id in kicked {
-            self.drop_client(id.slot as usize, false);
+            // Only that client: its slot may hold a newer one by now.
+            if self.sockets[id.slot as usize]
+                .as_ref()
+                .is_some_and(|(_, held)| *held == id)
+            {
+                self.drop_client(id.slot as usize, false);
+            }
         }
     }
 
     /// Takes every waiting connection: other users are answered and dropped
     /// at once, the rest start their handshake.
     fn accept_all(&mut self) {
-        while let Ok((sock, _)) = self.listener.accept() {
+        loop {
+            let sock = match self.listener.accept() {
+                Ok((sock, _)) => sock,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    // Out of descriptors (or the like): the connection stays
+                    // queued, and the listener stays readable, so pause
+                    // instead of spinning.
+                    std::thread::sleep(Duration::from_millis(10));
+                    return;
+                }
+            };
             let Ok(peer) = Peer::of(&sock) else {
                 continue;
             };

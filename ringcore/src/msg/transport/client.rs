@@ -171,19 +171,19 @@ impl Link {
 
     /// Moves every request the server has not taken (its rings' heads say
     /// which) into `backlog`, in order, and frees them: for a server that
-    /// is gone. Returns how many; on an error, those moved so far stay.
-    fn take_unread(&self, backlog: &mut [VecDeque<Vec<u8>>; 3]) -> Result<usize> {
+    /// is gone. A ring the dead server left damaged gives what precedes the
+    /// damage. Returns how many were moved.
+    fn take_unread(&self, backlog: &mut [VecDeque<Vec<u8>>; 3]) -> usize {
         let mut moved = 0;
-        for (rx, queue) in self.channel.receivers(0)?.iter_mut().zip(backlog) {
-            loop {
-                match rx.recv_batch(usize::MAX, |_, m| queue.push_back(m.to_vec())) {
-                    Ok(0) | Err(Error::Closed) => break,
-                    Ok(n) => moved += n,
-                    Err(e) => return Err(e),
-                }
+        for (i, queue) in backlog.iter_mut().enumerate() {
+            let Ok(mut rx) = self.channel.receiver(i) else {
+                continue;
+            };
+            while let Ok(n @ 1..) = rx.recv_batch(usize::MAX, |_, m| queue.push_back(m.to_vec())) {
+                moved += n;
             }
         }
-        Ok(moved)
+        moved
     }
 }
 
@@ -239,11 +239,12 @@ impl Client {
     /// and goes out with the next sends. Returns how many were carried.
     ///
     /// Requests the old server took but did not answer are the
-    /// application's to send again if it must (at least once).
-    /// `InvalidArgument` while the old server is still connected; a failed
-    /// connect changes nothing (the old rings keep their requests for the
-    /// next attempt); old rings found corrupt (`Corrupt`) leave the requests
-    /// read before the damage in the backlog.
+    /// application's to send again if it must (at least once); so are those
+    /// behind damage a dead server left in its rings, and carried ones
+    /// larger than the new server's rings take (counted in
+    /// [`dropped`](Self::dropped)). `InvalidArgument` while the old server
+    /// is still connected; a failed connect changes nothing (the old rings
+    /// keep their requests for the next attempt).
     pub fn reconnect(&mut self) -> Result<usize> {
         if !socket_closed(&self.link.socket) {
             return Err(Error::InvalidArgument(
@@ -252,14 +253,13 @@ impl Client {
         }
         self.gone.set(true);
         let link = Link::open(&self.name, &self.options)?;
-        let carried = self.link.take_unread(&mut self.backlog)?;
+        let carried = self.link.take_unread(&mut self.backlog);
         self.link = link;
         self.gone.set(false);
+        // What fits goes now; the rest waits for the next sends, which
+        // report whatever stops it.
         for p in Priority::ALL {
-            match self.flush(p, SendPolicy::Fail) {
-                Ok(()) | Err(Error::Full) => {}
-                Err(e) => return Err(e),
-            }
+            let _ = self.flush(p, SendPolicy::Fail);
         }
         Ok(carried)
     }
@@ -280,9 +280,14 @@ impl Client {
             ..
         } = self;
         while let Some(m) = backlog[p.index()].front() {
-            let sent = send_with_policy(&mut link.requests, p, m, policy, || {
+            let sent = match send_with_policy(&mut link.requests, p, m, policy, || {
                 alive(&link.socket, gone)
-            })?;
+            }) {
+                Ok(sent) => sent,
+                // Larger than the new server's rings take: it cannot go.
+                Err(Error::TooLarge { .. }) => false,
+                Err(e) => return Err(e),
+            };
             *dropped += u64::from(!sent);
             backlog[p.index()].pop_front();
         }
@@ -479,7 +484,8 @@ impl Client {
         self.link.requests.backpressure()
     }
 
-    /// Low messages dropped by `SendPolicy::DropLow` so far.
+    /// Messages dropped so far: Low ones by `SendPolicy::DropLow`, and
+    /// carried requests too large for a new server's rings.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }

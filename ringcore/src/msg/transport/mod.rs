@@ -351,12 +351,17 @@ impl Channel {
         ])
     }
 
+    /// The receiving end of ring `i`.
+    fn receiver(&self, i: usize) -> Result<super::MessageReceiver> {
+        super::MessageReceiver::new(self.raw(i), self.owner())
+    }
+
     /// The receiving rings of a direction.
     fn receivers(&self, first: usize) -> Result<[super::MessageReceiver; 3]> {
         Ok([
-            super::MessageReceiver::new(self.raw(first), self.owner())?,
-            super::MessageReceiver::new(self.raw(first + 1), self.owner())?,
-            super::MessageReceiver::new(self.raw(first + 2), self.owner())?,
+            self.receiver(first)?,
+            self.receiver(first + 1)?,
+            self.receiver(first + 2)?,
         ])
     }
 }

@@ -372,8 +372,9 @@ fn idle_connections_do_not_hold_up_a_client() {
         "connected in {took:?} beside {} idle connections",
         idle.len()
     );
-    // Before, each idle connection held the acceptor for its 1 s read.
-    assert!(took < Duration::from_millis(500), "{took:?}");
+    // Before, each idle connection held the acceptor for its 1 s read: the
+    // client waits for none of them (a generous bound, not a speed test).
+    assert!(took < acceptor::HANDSHAKE_TIMEOUT, "{took:?}");
     drop(client);
     // Idle connections are dropped at their handshake deadline.
     std::thread::sleep(acceptor::HANDSHAKE_TIMEOUT + Duration::from_millis(300));
