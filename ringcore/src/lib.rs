@@ -65,6 +65,7 @@ pub mod ring;
 #[cfg(not(loom))]
 pub mod shm;
 pub(crate) mod sync;
+pub(crate) mod sys;
 mod wait;
 
 pub use config::Config;

@@ -4,7 +4,8 @@
 
 use crate::error::Result;
 use crate::sync::{fence, AtomicU32, Ordering};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use crate::sys::event::{Epoll, EventFd, READABLE_EDGE};
+use std::os::fd::RawFd;
 
 /// Called by a ring's producer after each commit when attached with
 /// `set_notifier`. Keep it cheap: it runs on the producer's hot path.
@@ -37,28 +38,20 @@ pub trait Notify: Send + Sync {
 /// # Ok::<(), ringcore::Error>(())
 /// ```
 pub struct EventNotifier {
-    fd: OwnedFd,
+    fd: EventFd,
 }
 
 impl EventNotifier {
     /// A new non-blocking, close-on-exec eventfd.
     pub fn new() -> Result<EventNotifier> {
-        // SAFETY: eventfd has no memory arguments.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        // SAFETY: a new descriptor we now own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(EventNotifier { fd })
+        Ok(EventNotifier {
+            fd: EventFd::new()?,
+        })
     }
 
     /// Adds one to the counter, waking any reader.
     pub fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to our eventfd. A full
-        // counter (EAGAIN) already means "readable", so errors are ignored.
-        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        self.fd.signal();
     }
 
     /// Signals only when `waiters` is non-zero: no system call while nobody
@@ -78,46 +71,18 @@ impl EventNotifier {
     /// Reads and resets the counter: the number of signals since the last
     /// call (0 when none).
     pub fn consume(&self) -> u64 {
-        let mut v: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64 from our eventfd.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
-        if n == 8 {
-            v
-        } else {
-            0
-        }
+        self.fd.take()
     }
 
     /// Adds the eventfd to `epoll_fd`, edge-triggered for input.
     pub fn register_epoll(&self, epoll_fd: RawFd) -> Result<()> {
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-            u64: self.fd.as_raw_fd() as u64,
-        };
-        // SAFETY: ev is a valid epoll_event; the kernel copies it.
-        if unsafe { libc::epoll_ctl(epoll_fd, libc::EPOLL_CTL_ADD, self.fd.as_raw_fd(), &mut ev) }
-            != 0
-        {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        Ok(())
+        let fd = self.fd.as_raw_fd();
+        Ok(Epoll::add_to(epoll_fd, fd, READABLE_EDGE, fd as u64)?)
     }
 
     /// Removes the eventfd from `epoll_fd`.
     pub fn unregister_epoll(&self, epoll_fd: RawFd) -> Result<()> {
-        // SAFETY: EPOLL_CTL_DEL ignores the event argument.
-        if unsafe {
-            libc::epoll_ctl(
-                epoll_fd,
-                libc::EPOLL_CTL_DEL,
-                self.fd.as_raw_fd(),
-                std::ptr::null_mut(),
-            )
-        } != 0
-        {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        Ok(())
+        Ok(Epoll::remove_from(epoll_fd, self.fd.as_raw_fd())?)
     }
 
     /// The raw descriptor, for custom event loops (io_uring, mio, asyncio).

@@ -177,28 +177,15 @@ pub fn bind_to_node(node: usize, topology: &NumaTopology) -> Result<()> {
 }
 
 fn bind_to_cpus(cpus: &[usize]) -> Result<()> {
-    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &cpu in cpus {
-        if cpu >= libc::CPU_SETSIZE as usize {
-            return Err(Error::InvalidArgument(format!("CPU {cpu} out of range")));
-        }
-        // SAFETY: cpu is below CPU_SETSIZE.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
-    }
-    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    Ok(())
+    crate::sys::process::bind_to_cpus(cpus).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => Error::InvalidArgument(e.to_string()),
+        _ => e.into(),
+    })
 }
 
 /// The CPU the calling thread runs on now.
 pub fn current_cpu() -> Option<usize> {
-    // SAFETY: sched_getcpu has no preconditions.
-    let cpu = unsafe { libc::sched_getcpu() };
-    usize::try_from(cpu).ok()
+    crate::sys::process::current_cpu()
 }
 
 /// The NUMA node the calling thread runs on now.
@@ -210,8 +197,6 @@ pub fn current_node(topology: &NumaTopology) -> usize {
 /// (`MPOL_PREFERRED` with page migration). Preferred rather than bound: a
 /// full node then spills to another one instead of failing allocations.
 pub fn bind_memory_to_node(addr: *const u8, len: usize, node: usize) -> Result<()> {
-    const MPOL_PREFERRED: libc::c_int = 1;
-    const MPOL_MF_MOVE: libc::c_uint = 1 << 1;
     if len == 0 {
         return Ok(());
     }
@@ -221,24 +206,7 @@ pub fn bind_memory_to_node(addr: *const u8, len: usize, node: usize) -> Result<(
     let page = page_size();
     let start = addr as usize & !(page - 1);
     let end = (addr as usize + len).div_ceil(page) * page;
-    let mask: libc::c_ulong = 1 << node;
-    // SAFETY: mbind only changes the policy of pages in the range; it reads
-    // the one-word node mask on our stack.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mbind,
-            start,
-            end - start,
-            MPOL_PREFERRED,
-            &mask as *const libc::c_ulong,
-            64 as libc::c_ulong,
-            MPOL_MF_MOVE,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    Ok(())
+    Ok(crate::sys::map::prefer_node(start, end - start, node)?)
 }
 
 /// Allocates objects on chosen NUMA nodes: each allocation is a mapping of
@@ -328,26 +296,12 @@ impl NodeMapping {
     fn new(len: usize, node: usize, place: bool) -> Result<NodeMapping> {
         let len = Self::mapped_len(len)
             .ok_or_else(|| Error::InvalidArgument("allocation size overflows".into()))?;
-        // SAFETY: a fresh private anonymous mapping; the kernel picks the address.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error().into());
-        }
+        let ptr = crate::sys::map::map_anonymous(len)?;
         if place {
             // Before the first touch, so the pages are allocated there. Best
             // effort, as all placement.
-            let _ = bind_memory_to_node(p as *const u8, len, node);
+            let _ = bind_memory_to_node(ptr.as_ptr(), len, node);
         }
-        let ptr = std::ptr::NonNull::new(p.cast()).expect("mmap never returns NULL on success");
         Ok(NodeMapping { ptr, len, node })
     }
 
@@ -416,8 +370,9 @@ impl std::ops::DerefMut for NodeMapping {
 
 impl Drop for NodeMapping {
     fn drop(&mut self) {
-        // SAFETY: the mapping made in `new` is unmapped once.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        // SAFETY: the mapping made in `new` (or handed back to `from_raw`)
+        // is unmapped once; nothing borrows it past its owner.
+        unsafe { crate::sys::map::unmap_anonymous(self.ptr, self.len) };
     }
 }
 
@@ -481,8 +436,7 @@ impl<T> Drop for NodeBox<T> {
 
 /// The run-time page size (at least 4 KiB).
 pub fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize
+    crate::sys::process::page_size()
 }
 
 /// Places a new ring's slots on the configured node, or on the creating

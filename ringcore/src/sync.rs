@@ -32,49 +32,10 @@ pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64};
 
 use std::time::Duration;
 
-#[cfg(not(any(loom, miri)))]
-mod membarrier {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Once;
-
-    const CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
-    const CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
-
-    /// Set once this process is registered, so other processes' heavy barriers reach it.
-    pub(super) static REGISTERED: AtomicBool = AtomicBool::new(false);
-
-    fn call(cmd: libc::c_int) -> bool {
-        // SAFETY: membarrier takes two integer arguments and touches no memory of ours.
-        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) == 0 }
-    }
-
-    extern "C" fn reregister_after_fork() {
-        // A child of fork gets a new mm; register it again so the flag stays true.
-        if !call(CMD_REGISTER_GLOBAL_EXPEDITED) {
-            REGISTERED.store(false, Ordering::Relaxed);
-        }
-    }
-
-    pub(super) fn init() {
-        static ONCE: Once = Once::new();
-        ONCE.call_once(|| {
-            if call(CMD_REGISTER_GLOBAL_EXPEDITED) {
-                // SAFETY: registers a plain extern "C" fn that only makes a syscall.
-                unsafe { libc::pthread_atfork(None, None, Some(reregister_after_fork)) };
-                REGISTERED.store(true, Ordering::Relaxed);
-            }
-        });
-    }
-
-    pub(super) fn global() -> bool {
-        call(CMD_GLOBAL_EXPEDITED)
-    }
-}
-
 /// Prepares the barrier pair for this process; call before handing out ring handles.
 pub(crate) fn init_barriers() {
     #[cfg(not(any(loom, miri)))]
-    membarrier::init();
+    crate::sys::futex::register_for_barriers();
 }
 
 /// The waker's side of the handshake: orders its index store before its load
@@ -83,7 +44,7 @@ pub(crate) fn init_barriers() {
 pub(crate) fn light_barrier() {
     #[cfg(not(any(loom, miri)))]
     {
-        if membarrier::REGISTERED.load(Ordering::Relaxed) {
+        if crate::sys::futex::registered() {
             std::sync::atomic::compiler_fence(Ordering::SeqCst);
             return;
         }
@@ -98,11 +59,11 @@ pub(crate) fn heavy_barrier(process_shared: bool) -> bool {
     fence(Ordering::SeqCst);
     #[cfg(not(any(loom, miri)))]
     {
-        if membarrier::global() {
+        if crate::sys::futex::global_barrier() {
             return true;
         }
         // In process every waker used a real fence unless we are registered.
-        !process_shared && !membarrier::REGISTERED.load(Ordering::Relaxed)
+        !process_shared && !crate::sys::futex::registered()
     }
     #[cfg(any(loom, miri))]
     {
@@ -111,54 +72,8 @@ pub(crate) fn heavy_barrier(process_shared: bool) -> bool {
     }
 }
 
-/// Sleeps while `*word == expected`, at most `timeout`. Spurious returns are allowed.
 #[cfg(not(loom))]
-pub(crate) fn futex_wait(
-    word: &AtomicU32,
-    expected: u32,
-    timeout: Option<Duration>,
-    process_shared: bool,
-) {
-    let op = if process_shared {
-        libc::FUTEX_WAIT
-    } else {
-        libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG
-    };
-    let ts = timeout.map(|d| libc::timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `word` is a live, aligned u32 for the whole call; the kernel
-    // only reads it. `ts_ptr` is null or points at a timespec on our stack.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            op,
-            expected,
-            ts_ptr,
-            std::ptr::null::<u32>(),
-            0u32,
-        );
-    }
-}
-
-/// Wakes every thread sleeping on `word`.
-#[cfg(not(loom))]
-pub(crate) fn futex_wake_all(word: &AtomicU32, process_shared: bool) {
-    let op = if process_shared {
-        libc::FUTEX_WAKE
-    } else {
-        libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG
-    };
-    // SAFETY: FUTEX_WAKE reads no memory through the pointer beyond using it as a key.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), op, i32::MAX);
-    }
-}
+pub(crate) use crate::sys::futex::{wait as futex_wait, wake_all as futex_wake_all};
 
 // Under loom a futex is modelled by one mutex + condvar: checking the word
 // and going to sleep are atomic with respect to a wake, as in the kernel.

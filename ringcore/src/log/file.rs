@@ -3,8 +3,10 @@
 use super::format::{crc_seed, FileHeader, Geometry, CRC_FROM, FLAG_CHECKSUMS, HEADER_SIZE};
 use crate::error::{Error, Result};
 use crate::sync::{AtomicU32, AtomicU64};
+use crate::sys::fs;
+use crate::sys::map::Mapping;
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
@@ -21,10 +23,11 @@ pub(crate) enum Access {
 
 /// A log file mapped whole (`MAP_SHARED`).
 pub(crate) struct LogFile {
+    map: Mapping,
     base: NonNull<u8>,
     len: u64,
-    /// A read-write mapping of the header page, for read-only `base`.
-    header_page: Option<NonNull<u8>>,
+    /// A read-write mapping of the header page, for a read-only `map`.
+    header_page: Option<Mapping>,
     _file: File,
     pub(crate) path: PathBuf,
     pub(crate) seq: u64,
@@ -37,42 +40,23 @@ unsafe impl Send for LogFile {}
 // SAFETY: as above.
 unsafe impl Sync for LogFile {}
 
-fn map(file: &File, len: u64, prot: libc::c_int, path: &Path) -> Result<NonNull<u8>> {
-    // SAFETY: a fresh shared mapping of a file we hold open.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len as usize,
-            prot,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        let e = std::io::Error::last_os_error();
-        return Err(Error::Io(std::io::Error::new(
-            e.kind(),
-            format!("mmap {}: {e}", path.display()),
-        )));
-    }
-    Ok(NonNull::new(p.cast()).expect("mmap never returns NULL on success"))
+/// `Err` naming `path` for a failed mapping.
+fn map_error(e: std::io::Error, path: &Path) -> Error {
+    Error::Io(std::io::Error::new(
+        e.kind(),
+        format!("mmap {}: {e}", path.display()),
+    ))
 }
 
 impl LogFile {
     /// Opens and validates an existing log file.
     pub(crate) fn open(path: &Path, seq: u64, access: Access) -> Result<LogFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| {
-                Error::Io(std::io::Error::new(
-                    e.kind(),
-                    format!("cannot open log file {}: {e}", path.display()),
-                ))
-            })?;
+        let file = File::from(fs::open_existing(path).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("cannot open log file {}: {e}", path.display()),
+            ))
+        })?);
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(Error::InvalidHeader(format!(
@@ -87,25 +71,23 @@ impl LogFile {
                 path.display()
             )));
         }
-        let (base, header_page) = match access {
+        let (map, header_page) = match access {
             Access::Write => (
-                map(&file, len, libc::PROT_READ | libc::PROT_WRITE, path)?,
+                Mapping::shared(file.as_fd(), len as usize).map_err(|e| map_error(e, path))?,
                 None,
             ),
-            Access::Read => {
-                let base = map(&file, len, libc::PROT_READ, path)?;
-                match map(&file, HEADER_SIZE, libc::PROT_READ | libc::PROT_WRITE, path) {
-                    Ok(h) => (base, Some(h)),
-                    Err(e) => {
-                        // SAFETY: the mapping made just above, unmapped once.
-                        unsafe { libc::munmap(base.as_ptr().cast(), len as usize) };
-                        return Err(e);
-                    }
-                }
-            }
+            Access::Read => (
+                Mapping::shared_read_only(file.as_fd(), len as usize)
+                    .map_err(|e| map_error(e, path))?,
+                Some(
+                    Mapping::shared(file.as_fd(), HEADER_SIZE as usize)
+                        .map_err(|e| map_error(e, path))?,
+                ),
+            ),
         };
         let mut lf = LogFile {
-            base,
+            base: map.base(),
+            map,
             len,
             header_page,
             _file: file,
@@ -129,8 +111,9 @@ impl LogFile {
         Ok(lf)
     }
 
-    /// Creates `path` as file `seq` of a log (through a temporary name and a
-    /// rename, so nobody maps it half made) and maps it.
+    /// Creates `path` as file `seq` of a log and maps it: made without a
+    /// name and named once its header is whole (as a segment is), so nobody
+    /// maps it half made.
     pub(crate) fn create(
         path: &Path,
         seq: u64,
@@ -139,21 +122,24 @@ impl LogFile {
         epoch: u64,
     ) -> Result<LogFile> {
         use crate::sync::Ordering::{Relaxed, Release};
-        let mut tmp = path.as_os_str().to_os_string();
-        tmp.push(format!(".tmp{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let _ = std::fs::remove_file(&tmp);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
-        file.set_len(g.file_size)?;
-        let base = map(&file, g.file_size, libc::PROT_READ | libc::PROT_WRITE, &tmp)?;
+        let (fd, staging) = fs::open_unnamed(path)?;
+        let file = File::from(fd);
+        let made = (|| {
+            file.set_len(g.file_size)?;
+            Mapping::shared(file.as_fd(), g.file_size as usize).map_err(|e| map_error(e, path))
+        })();
+        let map = match made {
+            Ok(map) => map,
+            Err(e) => {
+                if let Some(tmp) = &staging {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                return Err(e);
+            }
+        };
         let lf = LogFile {
-            base,
+            base: map.base(),
+            map,
             len: g.file_size,
             header_page: None,
             _file: file,
@@ -180,14 +166,18 @@ impl LogFile {
             .store(if g.checksums { FLAG_CHECKSUMS } else { 0 }, Relaxed);
         // The magic last: a header without it is not a log yet.
         h.magic.store(super::format::MAGIC, Release);
-        if path.exists() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!("log file {} already exists", path.display()),
-            )));
+        // Named only now, never over an existing file: nobody maps it half made.
+        let named = fs::name_file(lf._file.as_fd(), staging.as_deref(), path);
+        if let Some(tmp) = &staging {
+            let _ = std::fs::remove_file(tmp);
         }
-        std::fs::rename(&tmp, path)?;
+        named.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("log file {} already exists", path.display()),
+            )),
+            _ => e.into(),
+        })?;
         Ok(lf)
     }
 
@@ -196,7 +186,8 @@ impl LogFile {
         // open / sized at create); the header is made of atomics.
         unsafe {
             self.header_page
-                .unwrap_or(self.base)
+                .as_ref()
+                .map_or(self.base, Mapping::base)
                 .cast::<FileHeader>()
                 .as_ref()
         }
@@ -329,16 +320,10 @@ impl LogFile {
         if start >= end {
             return end.max(from);
         }
-        // SAFETY: a page-aligned range inside our mapping; populating only
-        // faults pages in, it changes no byte.
-        let rc = unsafe {
-            libc::madvise(
-                self.base.as_ptr().add(start as usize).cast(),
-                (end - start) as usize,
-                libc::MADV_POPULATE_WRITE,
-            )
-        };
-        if rc != 0 {
+        if !self
+            .map
+            .populate_write(start as usize, (end - start) as usize)
+        {
             return self.len;
         }
         end
@@ -346,57 +331,19 @@ impl LogFile {
 
     /// msync of the pages covering `[from, to)`.
     pub(crate) fn sync(&self, from: u64, to: u64) -> Result<()> {
-        let page = super::format::page_size();
-        let start = from / page * page;
-        let end = to.min(self.len);
-        if start >= end {
+        let to = to.min(self.len);
+        if from >= to {
             return Ok(());
         }
-        // SAFETY: a page-aligned range inside our mapping.
-        let rc = unsafe {
-            libc::msync(
-                self.base.as_ptr().add(start as usize).cast(),
-                (end - start) as usize,
-                libc::MS_SYNC,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        Ok(())
+        Ok(self.map.sync(from as usize, (to - from) as usize)?)
     }
 }
-
-impl Drop for LogFile {
-    fn drop(&mut self) {
-        // SAFETY: our own mappings, unmapped once.
-        unsafe {
-            libc::munmap(self.base.as_ptr().cast(), self.len as usize);
-            if let Some(h) = self.header_page {
-                libc::munmap(h.as_ptr().cast(), HEADER_SIZE as usize);
-            }
-        }
-    }
-}
-
-/// Open-file-description lock commands (Linux): not released by closing
-/// another descriptor of the same file, unlike process-wide POSIX locks.
-const F_OFD_GETLK: libc::c_int = 36;
-const F_OFD_SETLK: libc::c_int = 37;
 
 /// The path of the writer lock of the log at `base`.
 pub(crate) fn lock_path(base: &Path) -> PathBuf {
     let mut s = base.as_os_str().to_os_string();
     s.push(".lock");
     PathBuf::from(s)
-}
-
-fn flock_struct(kind: libc::c_short) -> libc::flock {
-    // SAFETY: an all-zero flock is valid; we set the fields we use.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = kind;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl
 }
 
 /// Takes the single-writer lock of the log at `base`; the lock lives as
@@ -409,16 +356,10 @@ pub(crate) fn take_writer_lock(base: &Path) -> Result<File> {
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)?;
-    let mut fl = flock_struct(libc::F_WRLCK as libc::c_short);
-    // SAFETY: fcntl on our descriptor with a valid flock.
-    if unsafe { libc::fcntl(file.as_raw_fd(), F_OFD_SETLK, &mut fl) } != 0 {
-        let e = std::io::Error::last_os_error();
-        if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) {
-            return Err(Error::Busy("log writer lock"));
-        }
-        return Err(e.into());
+    if !fs::try_lock_exclusive(file.as_fd())? {
+        return Err(Error::Busy("log writer lock"));
     }
     Ok(file)
 }
@@ -428,8 +369,5 @@ pub(crate) fn writer_lock_held(base: &Path) -> bool {
     let Ok(file) = OpenOptions::new().read(true).open(lock_path(base)) else {
         return false;
     };
-    let mut fl = flock_struct(libc::F_WRLCK as libc::c_short);
-    // SAFETY: fcntl on our descriptor with a valid flock; GETLK only reports.
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), F_OFD_GETLK, &mut fl) };
-    rc == 0 && fl.l_type != libc::F_UNLCK as libc::c_short
+    fs::is_locked(file.as_fd())
 }

@@ -17,62 +17,14 @@ pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(20);
 
 /// CLOCK_MONOTONIC in nanoseconds (one clock for every process on the machine).
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out-buffer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    crate::sys::process::monotonic_ns()
 }
 
 /// Whether a process with this pid exists and has not exited (also when it
 /// belongs to another user). A process killed but not yet reaped by its
 /// parent (a zombie) has exited: it counts as gone.
 pub fn pid_exists(pid: u32) -> bool {
-    if pid == 0 || pid > i32::MAX as u32 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks for existence and permission.
-    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    exists && !has_exited(pid)
-}
-
-/// Whether the process `pid` has ended, though its parent has not reaped
-/// it yet (a zombie). Its pidfd becomes readable once every thread of it has
-/// ended (Linux 5.3); without pidfds, `/proc` shows the state of its main
-/// thread, and counts only when that thread is the process's last one.
-/// Where neither can tell, a process that `kill` sees counts as running.
-fn has_exited(pid: u32) -> bool {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
-    if fd >= 0 {
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, no wait; then our own descriptor is closed.
-        let ended = unsafe {
-            let ready = libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLIN != 0;
-            libc::close(fd);
-            ready
-        };
-        return ended;
-    }
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-            .unwrap_or("")
-    };
-    field("State:").starts_with(['Z', 'X'])
-        && field("Threads:").parse::<u32>().is_ok_and(|n| n <= 1)
+    crate::sys::process::pid_exists(pid)
 }
 
 /// The two words that describe who holds a side.
@@ -241,14 +193,7 @@ extern "C" fn after_fork_child() {
 fn register(claim: &Arc<Claim>) {
     static FORK_HANDLERS: std::sync::Once = std::sync::Once::new();
     FORK_HANDLERS.call_once(|| {
-        // SAFETY: plain extern "C" functions that only touch SHARED.
-        unsafe {
-            libc::pthread_atfork(
-                Some(before_fork),
-                Some(after_fork_parent),
-                Some(after_fork_child),
-            )
-        };
+        crate::sys::process::at_fork(before_fork, after_fork_parent, after_fork_child);
     });
     let me = std::process::id();
     let start = with(|reg| {

@@ -21,8 +21,10 @@ use crate::msg::priority::{PriorityReceiver, PrioritySender};
 use crate::shm::fdpass::send_with_fds;
 use crate::shm::layout::realtime_ns;
 use crate::sync::Ordering;
+use crate::sys::event::{Epoll, READABLE};
+use crate::sys::{process, socket};
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,64 +85,6 @@ impl Token {
     }
 }
 
-/// An epoll set.
-struct Epoll(OwnedFd);
-
-impl Epoll {
-    fn new() -> Result<Epoll> {
-        // SAFETY: epoll_create1 takes a flag and returns a new descriptor.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        // SAFETY: a descriptor epoll_create1 just returned to us.
-        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
-    fn add(&self, fd: RawFd, token: Token) -> Result<()> {
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
-            u64: token.encode(),
-        };
-        // SAFETY: epoll_ctl on our epoll set with a valid event.
-        if unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        Ok(())
-    }
-
-    /// Forgets `fd` (closing it does too; this is for sockets that live on).
-    fn remove(&self, fd: RawFd) {
-        // SAFETY: epoll_ctl on our epoll set; the event is ignored for DEL.
-        unsafe {
-            libc::epoll_ctl(
-                self.0.as_raw_fd(),
-                libc::EPOLL_CTL_DEL,
-                fd,
-                std::ptr::null_mut(),
-            )
-        };
-    }
-
-    /// The tokens of ready descriptors, waiting up to `timeout`.
-    fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> Vec<Token> {
-        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: `events` is a writable array of its length.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.0.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as i32,
-                ms,
-            )
-        };
-        events[..n.max(0) as usize]
-            .iter()
-            .map(|e| Token::decode(e.u64))
-            .collect()
-    }
-}
-
 /// The acceptor thread's state.
 pub(super) struct Acceptor {
     listener: UnixListener,
@@ -163,8 +107,8 @@ impl Acceptor {
         admission: Admission,
     ) -> Result<Acceptor> {
         let epoll = Epoll::new()?;
-        epoll.add(listener.as_raw_fd(), Token::Listener)?;
-        epoll.add(shared.wake.as_raw_fd(), Token::Wake)?;
+        epoll.add(listener.as_raw_fd(), READABLE, Token::Listener.encode())?;
+        epoll.add(shared.wake.as_raw_fd(), READABLE, Token::Wake.encode())?;
         let slots = shared.slots.len();
         Ok(Acceptor {
             listener,
@@ -175,20 +119,18 @@ impl Acceptor {
             epoll,
             pending: HashMap::new(),
             sockets: (0..slots).map(|_| None).collect(),
-            // SAFETY: geteuid cannot fail. The effective user, as the
-            // peer's credentials give it.
-            uid: unsafe { libc::geteuid() },
+            // The effective user, as the peer's credentials give it.
+            uid: process::effective_uid(),
         })
     }
 
     pub(super) fn run(mut self) {
-        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
         while !self.shared.stop.load(Ordering::Acquire) {
             let now = Instant::now();
             let next_deadline = self.pending.values().map(|p| p.deadline).min();
             let timeout =
                 next_deadline.map_or(TICK, |d| d.saturating_duration_since(now).min(TICK));
-            let ready = self.epoll.wait(&mut events, timeout);
+            let ready = self.epoll.wait(64, timeout).into_iter().map(Token::decode);
             self.repair();
             for token in ready {
                 match token {
@@ -223,9 +165,7 @@ impl Acceptor {
 
     /// Clients the serving thread wants disconnected.
     fn take_kicks(&mut self) {
-        let mut buf = [0u8; 8];
-        // SAFETY: reading 8 bytes from our eventfd into a local buffer.
-        unsafe { libc::read(self.shared.wake.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+        self.shared.wake.take();
         let kicked = std::mem::take(&mut self.shared.mail().kick);
         for id in kicked {
             // Only that client: its slot may hold a newer one by now.
@@ -253,7 +193,7 @@ impl Acceptor {
                     return;
                 }
             };
-            let Ok(peer) = Peer::of(&sock) else {
+            let Ok(peer) = socket::peer(&sock) else {
                 continue;
             };
             if sock.set_nonblocking(true).is_err() {
@@ -275,7 +215,11 @@ impl Acceptor {
                 }
             }
             let fd = sock.as_raw_fd();
-            if self.epoll.add(fd, Token::Pending(fd)).is_ok() {
+            if self
+                .epoll
+                .add(fd, READABLE, Token::Pending(fd).encode())
+                .is_ok()
+            {
                 self.pending.insert(
                     fd,
                     Pending {
@@ -292,13 +236,15 @@ impl Acceptor {
 
     /// Whether the peer is the server's user, an allowed user, or a member
     /// of an allowed group.
-    fn admits(&self, peer: &Peer, sock: &UnixStream) -> bool {
+    fn admits(&self, peer: &socket::Peer, sock: &UnixStream) -> bool {
         let a = &self.admission;
         peer.uid == self.uid
             || a.users.contains(&peer.uid)
             || (!a.groups.is_empty()
                 && (a.groups.contains(&peer.gid)
-                    || peer_groups(sock).iter().any(|g| a.groups.contains(g))))
+                    || socket::peer_groups(sock)
+                        .iter()
+                        .any(|g| a.groups.contains(g))))
     }
 
     /// Reads what a handshaking connection sent; with the whole hello, admits it.
@@ -329,21 +275,9 @@ impl Acceptor {
     /// Whether the client's socket says it is gone (EOF or error). A client
     /// sends nothing after its hello; stray bytes are read and ignored.
     fn client_left(&self, slot: usize) -> bool {
-        let Some((sock, _)) = &self.sockets[slot] else {
-            return false;
-        };
-        let mut buf = [0u8; 64];
-        // SAFETY: a non-blocking read into a local buffer.
-        let n = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        n == 0
-            || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
+        self.sockets[slot]
+            .as_ref()
+            .is_some_and(|(sock, _)| socket::peer_closed(sock, true))
     }
 
     /// Closes a client's socket; `report` tells the serving thread.
@@ -398,8 +332,11 @@ impl Acceptor {
         // rings: nothing it sends can arrive unannounced.
         self.shared.mail().connected.push(conn);
         self.shared.events.fetch_add(1, Ordering::Release);
-        let welcome = send_with_fds(&sock, &answer(WELCOME_OK, id), &[fd.as_fd()])
-            .and_then(|()| self.epoll.add(sock.as_raw_fd(), Token::Client(slot)));
+        let welcome = send_with_fds(&sock, &answer(WELCOME_OK, id), &[fd.as_fd()]).and_then(|()| {
+            Ok(self
+                .epoll
+                .add(sock.as_raw_fd(), READABLE, Token::Client(slot).encode())?)
+        });
         self.sockets[slot] = Some((sock, id));
         if let Err(e) = welcome {
             self.drop_client(slot, true);
@@ -436,67 +373,4 @@ const NO_CLIENT: ClientId = ClientId {
 /// The server's answer to a hello.
 fn answer(status: u32, id: ClientId) -> Vec<u8> {
     encode(&[status, id.slot, id.generation, PROTOCOL])
-}
-
-/// Who is at the other end of a socket, as the kernel says.
-struct Peer {
-    pid: u32,
-    uid: u32,
-    gid: u32,
-}
-
-impl Peer {
-    fn of(sock: &UnixStream) -> Result<Peer> {
-        // SAFETY: an all-zero ucred is valid.
-        let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes into `cred`.
-        let rc = unsafe {
-            libc::getsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERCRED,
-                (&mut cred as *mut libc::ucred).cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        Ok(Peer {
-            pid: cred.pid as u32,
-            uid: cred.uid,
-            gid: cred.gid,
-        })
-    }
-}
-
-/// The supplementary groups of the process at the other end of `sock`
-/// (`SO_PEERGROUPS`, Linux 4.13); empty when the kernel cannot tell.
-fn peer_groups(sock: &UnixStream) -> Vec<u32> {
-    let mut groups = vec![0 as libc::gid_t; 64];
-    loop {
-        let mut len = std::mem::size_of_val(groups.as_slice()) as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes into `groups`.
-        let rc = unsafe {
-            libc::getsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERGROUPS,
-                groups.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        let n = len as usize / std::mem::size_of::<libc::gid_t>();
-        if rc == 0 {
-            groups.truncate(n);
-            return groups;
-        }
-        // ERANGE: `len` says how much room the list needs.
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::ERANGE) || n <= groups.len()
-        {
-            return Vec::new();
-        }
-        groups.resize(n, 0);
-    }
 }

@@ -15,7 +15,6 @@ use crate::shm::ring::Mapped;
 use crate::sync::Ordering;
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -527,15 +526,5 @@ fn alive(sock: &UnixStream, gone: &Cell<bool>) -> Result<()> {
 
 /// Whether the peer closed `sock` (EOF or an error); one non-blocking peek.
 fn socket_closed(sock: &UnixStream) -> bool {
-    let mut b = [0u8; 1];
-    // SAFETY: a non-blocking peek into a local byte.
-    let n = unsafe {
-        libc::recv(
-            sock.as_raw_fd(),
-            b.as_mut_ptr().cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n == 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
+    crate::sys::socket::peer_closed(sock, false)
 }

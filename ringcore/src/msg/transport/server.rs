@@ -13,7 +13,7 @@ use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
 use crate::shm::ring::Mapped;
 use crate::shm::Permissions;
 use crate::sync::Ordering;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use crate::sys::event::EventFd;
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -148,8 +148,8 @@ pub(super) struct Shared {
     /// closed): sends to it stop waiting.
     pub(super) departed: Box<[AtomicU32]>,
     pub(super) stop: AtomicBool,
-    /// Wakes the acceptor's poll (an eventfd).
-    pub(super) wake: OwnedFd,
+    /// Wakes the acceptor's poll.
+    pub(super) wake: EventFd,
 }
 
 /// What the acceptor thread hands the serving thread, and back.
@@ -167,9 +167,7 @@ impl Shared {
     }
 
     fn wake_acceptor(&self) {
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writing 8 bytes to our eventfd.
-        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), 8) };
+        self.wake.signal();
     }
 }
 
@@ -266,11 +264,7 @@ impl Server {
             "server",
             Duration::ZERO,
         )?;
-        // SAFETY: eventfd takes two integers and returns a new descriptor.
-        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if efd < 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
+        let wake = EventFd::new()?;
         let shared = Arc::new(Shared {
             events: AtomicU64::new(0),
             mail: Mutex::new(Mail::default()),
@@ -284,8 +278,7 @@ impl Server {
                 .map(|_| AtomicU32::new(0))
                 .collect(),
             stop: AtomicBool::new(false),
-            // SAFETY: a descriptor eventfd just returned to us.
-            wake: unsafe { OwnedFd::from_raw_fd(efd) },
+            wake,
         });
         let acceptor = Acceptor::new(
             listener,

@@ -1,0 +1,245 @@
+//! Files: memfds and their seals, files made without a name and named once
+//! whole, permissions, sizes, and open-file-description locks.
+
+use super::last_error;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// `path` as a C string; `InvalidInput` when it holds a NUL.
+pub(crate) fn cpath(path: &Path) -> std::io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("path {} contains NUL", path.display()),
+        )
+    })
+}
+
+/// Opens the existing file at `path` read-write, never through a symbolic
+/// link (`NotFound` when there is none).
+pub(crate) fn open_existing(path: &Path) -> std::io::Result<OwnedFd> {
+    let c = cpath(path)?;
+    // SAFETY: c is a valid C string.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(last_error("cannot open", Some(path)));
+    }
+    // SAFETY: a new descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A new file with no name yet in the directory of `path` (`O_TMPFILE`,
+/// named later through `/proc/self/fd`), or, where the file system or a
+/// missing `/proc` cannot do that, a new file under a temporary name beside
+/// `path`, returned too (a crash before it is named leaves that name).
+pub(crate) fn open_unnamed(path: &Path) -> std::io::Result<(OwnedFd, Option<PathBuf>)> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let flags = libc::O_RDWR | libc::O_CLOEXEC;
+    if Path::new("/proc/self/fd").is_dir() {
+        let c = cpath(dir)?;
+        // SAFETY: c is a valid C string; O_TMPFILE makes an unnamed file.
+        let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_TMPFILE, 0o600 as libc::c_uint) };
+        if fd >= 0 {
+            // SAFETY: open returned a new descriptor that we now own.
+            return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, None));
+        }
+        let unsupported = matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)
+        );
+        if !unsupported {
+            return Err(last_error("cannot create a segment in", Some(dir)));
+        }
+    }
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let tmp = PathBuf::from(tmp);
+    let c = cpath(&tmp)?;
+    // SAFETY: c is a valid C string; the flags make a new file or fail.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            flags | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            0o600 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(last_error("cannot create", Some(&tmp)));
+    }
+    // SAFETY: open returned a new descriptor that we now own.
+    Ok((unsafe { OwnedFd::from_raw_fd(fd) }, Some(tmp)))
+}
+
+/// Names a file from [`open_unnamed`] `path` (its temporary name
+/// `staging`, or its descriptor `fd` through `/proc`); `AlreadyExists` when
+/// `path` exists, which is never replaced.
+pub(crate) fn name_file(
+    fd: BorrowedFd<'_>,
+    staging: Option<&Path>,
+    path: &Path,
+) -> std::io::Result<()> {
+    let to = cpath(path)?;
+    let from = match staging {
+        Some(tmp) => cpath(tmp)?,
+        None => CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL"),
+    };
+    // SAFETY: two valid C strings; linkat fails when `path` exists, and
+    // follows /proc's link to the file.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(last_error("cannot create", Some(path)));
+    }
+    Ok(())
+}
+
+/// Sets the mode of the file (whatever the umask) and, when given, its group.
+pub(crate) fn set_permissions(
+    fd: BorrowedFd<'_>,
+    mode: u32,
+    group: Option<u32>,
+) -> std::io::Result<()> {
+    // SAFETY: fchmod on a descriptor we hold.
+    if unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) } != 0 {
+        return Err(last_error("fchmod", None));
+    }
+    if let Some(gid) = group {
+        // SAFETY: fchown on a descriptor we hold; uid -1 leaves the owner.
+        if unsafe { libc::fchown(fd.as_raw_fd(), u32::MAX, gid) } != 0 {
+            return Err(last_error(
+                &format!("cannot give group {gid} to the file"),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A new anonymous memfd that can be sealed.
+pub(crate) fn memfd(debug_name: &str) -> std::io::Result<OwnedFd> {
+    let c = CString::new(debug_name).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "memfd name contains NUL")
+    })?;
+    // SAFETY: c is a valid C string.
+    let fd = unsafe { libc::memfd_create(c.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(last_error("memfd_create", None));
+    }
+    // SAFETY: memfd_create returned a new descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Seals a memfd's size: it can neither shrink nor grow, nor be unsealed.
+pub(crate) fn seal_size(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on a descriptor we hold.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(last_error("sealing the memfd", None));
+    }
+    Ok(())
+}
+
+/// Sets the file's size to `len` bytes (new bytes read as zero).
+pub(crate) fn set_len(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<()> {
+    // SAFETY: ftruncate on a descriptor we hold, open for writing.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+        return Err(last_error("ftruncate", None));
+    }
+    Ok(())
+}
+
+/// The file's size, whether it is a regular file, and its device and inode.
+pub(crate) struct FileStat {
+    pub(crate) len: usize,
+    pub(crate) regular: bool,
+    pub(crate) id: (u64, u64),
+}
+
+fn stat_of(st: &libc::stat) -> FileStat {
+    FileStat {
+        len: st.st_size.max(0) as usize,
+        regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+        id: (st.st_dev, st.st_ino),
+    }
+}
+
+/// What `fstat` says of `fd`.
+pub(crate) fn stat(fd: BorrowedFd<'_>) -> std::io::Result<FileStat> {
+    // SAFETY: an all-zero stat is a valid out-buffer for fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open; st is writable.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(last_error("fstat", None));
+    }
+    Ok(stat_of(&st))
+}
+
+/// What `lstat` says of `path` (a symbolic link itself, not where it leads).
+pub(crate) fn lstat(path: &Path) -> std::io::Result<FileStat> {
+    let c = cpath(path)?;
+    // SAFETY: an all-zero stat is a valid out-buffer for lstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid C string; st is writable.
+    if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
+        return Err(last_error("lstat", Some(path)));
+    }
+    Ok(stat_of(&st))
+}
+
+/// Open-file-description lock commands (Linux): not released by closing
+/// another descriptor of the same file, unlike process-wide POSIX locks.
+const F_OFD_GETLK: libc::c_int = 36;
+const F_OFD_SETLK: libc::c_int = 37;
+
+fn whole_file_lock(kind: libc::c_int) -> libc::flock {
+    // SAFETY: an all-zero flock is valid; we set the fields we use.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl
+}
+
+/// Takes an exclusive lock on the whole file for this open file
+/// description; false when another one holds it.
+pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> std::io::Result<bool> {
+    let mut fl = whole_file_lock(libc::F_WRLCK);
+    // SAFETY: fcntl on a descriptor we hold with a valid flock.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), F_OFD_SETLK, &mut fl) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+/// Whether some open file description holds a lock on the file.
+pub(crate) fn is_locked(fd: BorrowedFd<'_>) -> bool {
+    let mut fl = whole_file_lock(libc::F_WRLCK);
+    // SAFETY: fcntl on a descriptor we hold with a valid flock; GETLK only reports.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), F_OFD_GETLK, &mut fl) };
+    rc == 0 && fl.l_type != libc::F_UNLCK as libc::c_short
+}

@@ -1,0 +1,30 @@
+//! Every system call of the crate, behind a small safe API: the one place
+//! an unsafe review of system calls reads, and the one place a port (macOS
+//! has `shm_open` but no memfd, futex, eventfd or epoll) would touch.
+//!
+//! - [`map`]: shared mappings of files and memfds (through `memmap2`), and
+//!   anonymous memory placed on a NUMA node;
+//! - [`futex`]: futex sleeps and wakes, and the `membarrier` heavy barrier;
+//! - [`fs`]: memfds and their seals, unnamed files and their names,
+//!   permissions, sizes, open-file-description locks;
+//! - [`socket`]: descriptors over Unix sockets, peer credentials;
+//! - [`event`]: eventfd and epoll;
+//! - [`process`]: clocks, process liveness, CPU affinity, page size, fork hooks.
+
+pub(crate) mod event;
+pub(crate) mod fs;
+#[cfg(not(loom))]
+pub(crate) mod futex;
+pub(crate) mod map;
+pub(crate) mod process;
+pub(crate) mod socket;
+
+/// The last OS error, with what was being done (and to which file) in its text.
+pub(crate) fn last_error(what: &str, path: Option<&std::path::Path>) -> std::io::Error {
+    let e = std::io::Error::last_os_error();
+    let msg = match path {
+        Some(p) => format!("{what} {}: {e}", p.display()),
+        None => format!("{what}: {e}"),
+    };
+    std::io::Error::new(e.kind(), msg)
+}

@@ -1,0 +1,117 @@
+//! Clocks, process liveness, identity, CPU affinity, the page size and
+//! fork hooks.
+
+/// CLOCK_MONOTONIC in nanoseconds (one clock for every process on the machine).
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-buffer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Whether a process with this pid exists and has not exited (also when it
+/// belongs to another user). A process killed but not yet reaped by its
+/// parent (a zombie) has exited: it counts as gone.
+pub(crate) fn pid_exists(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission.
+    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !has_exited(pid)
+}
+
+/// Whether the process `pid` has ended, though its parent has not reaped
+/// it yet (a zombie). Its pidfd becomes readable once every thread of it has
+/// ended (Linux 5.3); without pidfds, `/proc` shows the state of its main
+/// thread, and counts only when that thread is the process's last one.
+/// Where neither can tell, a process that `kill` sees counts as running.
+fn has_exited(pid: u32) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
+    if fd >= 0 {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait; then our own descriptor is closed.
+        let ended = unsafe {
+            let ready = libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLIN != 0;
+            libc::close(fd);
+            ready
+        };
+        return ended;
+    }
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or("")
+    };
+    field("State:").starts_with(['Z', 'X'])
+        && field("Threads:").parse::<u32>().is_ok_and(|n| n <= 1)
+}
+
+/// The effective user of this process.
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The run-time page size (at least 4 KiB).
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize
+}
+
+/// Pins the calling thread to `cpus`; `InvalidInput` for a CPU beyond
+/// what an affinity mask holds.
+pub(crate) fn bind_to_cpus(cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("CPU {cpu} out of range"),
+            ));
+        }
+        // SAFETY: cpu is below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The CPU the calling thread runs on now.
+pub(crate) fn current_cpu() -> Option<usize> {
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    usize::try_from(cpu).ok()
+}
+
+/// Runs `prepare` in the forking thread before `fork`, then `parent` in the
+/// parent and `child` in the child after it.
+pub(crate) fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) {
+    // SAFETY: registers plain extern "C" functions; they run at fork time.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
+
+/// Runs `child` in the child process after every `fork`.
+pub(crate) fn after_fork_in_child(child: extern "C" fn()) {
+    // SAFETY: as for `at_fork`.
+    unsafe { libc::pthread_atfork(None, None, Some(child)) };
+}
