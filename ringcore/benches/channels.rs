@@ -81,7 +81,7 @@ fn ringmpsc_single(producers: usize, per: u64) -> f64 {
             let mut tx = regs.lock().unwrap()[p as usize].take().unwrap();
             move || {
                 for i in 0..per {
-                    let mut backoff = Backoff::new();
+                    let backoff = Backoff::new();
                     while tx.send_one(i).is_err() {
                         backoff.snooze();
                     }
@@ -90,7 +90,7 @@ fn ringmpsc_single(producers: usize, per: u64) -> f64 {
         },
         |total| {
             let (mut n, mut sum) = (0, 0u64);
-            let mut backoff = Backoff::new();
+            let backoff = Backoff::new();
             while n < total {
                 match ch.consume_all(|&x| sum += x) {
                     0 => backoff.snooze(),
@@ -135,7 +135,7 @@ fn ringmpsc_batch(producers: usize, per: u64) -> f64 {
         },
         |total| {
             let (mut n, mut sum) = (0, 0u64);
-            let mut backoff = Backoff::new();
+            let backoff = Backoff::new();
             while n < total {
                 match ch.consume_all(|&x| sum += x) {
                     0 => backoff.snooze(),
@@ -159,7 +159,7 @@ fn crossbeam_channel(producers: usize, per: u64) -> f64 {
             let tx = tx.clone();
             move || {
                 for i in 0..per {
-                    let mut backoff = Backoff::new();
+                    let backoff = Backoff::new();
                     while tx.try_send(i).is_err() {
                         backoff.snooze();
                     }
@@ -172,7 +172,7 @@ fn crossbeam_channel(producers: usize, per: u64) -> f64 {
 
 /// The consumer loop shared by the peers: poll, back off when empty, sum.
 fn spin_sum(total: u64, mut poll: impl FnMut() -> Option<u64>) -> u64 {
-    let (mut n, mut sum, mut backoff) = (0, 0u64, Backoff::new());
+    let (mut n, mut sum, backoff) = (0, 0u64, Backoff::new());
     while n < total {
         match poll() {
             Some(x) => {
@@ -195,7 +195,7 @@ fn array_queue(producers: usize, per: u64) -> f64 {
             let q = q.clone();
             move || {
                 for i in 0..per {
-                    let mut backoff = Backoff::new();
+                    let backoff = Backoff::new();
                     while q.push(i).is_err() {
                         backoff.snooze();
                     }
@@ -215,7 +215,7 @@ fn std_mpsc(producers: usize, per: u64) -> f64 {
             let tx = tx.clone();
             move || {
                 for i in 0..per {
-                    let mut backoff = Backoff::new();
+                    let backoff = Backoff::new();
                     while tx.try_send(i).is_err() {
                         backoff.snooze();
                     }

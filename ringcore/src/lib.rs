@@ -78,7 +78,7 @@ pub use ring::{
     Consumer, Drain, Producer, ReadIter, Reservation, Ring, RingObserver, SlotConsumer,
     SlotProducer, SlotRing,
 };
-pub use wait::{Backoff, WaitStrategy, Waiter};
+pub use wait::{Backoff, Deadline, WaitStrategy, Waiter, LIVENESS_SLICE};
 
 /// The SPSC channel is the ring itself: no wrapper, no extra indirection.
 pub mod spsc {

@@ -1,6 +1,7 @@
 //! Optional counters: nothing is counted (and nothing is paid) unless a
 //! ring is built with `enable_metrics` or `track_contention`.
 
+use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -147,7 +148,6 @@ impl Counter {
     }
 }
 
-#[repr(align(128))]
 #[derive(Default)]
 struct ProducerCounters {
     sent: Counter,
@@ -157,7 +157,6 @@ struct ProducerCounters {
     wait_ns: Counter,
 }
 
-#[repr(align(128))]
 struct ConsumerCounters {
     received: Counter,
     batches: Counter,
@@ -171,8 +170,8 @@ struct ConsumerCounters {
 
 /// Live counters of one ring; each side writes only its own cache line.
 pub(crate) struct RingMetrics {
-    producer: ProducerCounters,
-    consumer: ConsumerCounters,
+    producer: CachePadded<ProducerCounters>,
+    consumer: CachePadded<ConsumerCounters>,
     /// Count throughput and latency (`enable_metrics`).
     pub(crate) throughput: bool,
     /// Count reserve retries (`track_contention`).
@@ -182,8 +181,8 @@ pub(crate) struct RingMetrics {
 impl RingMetrics {
     pub(crate) fn new(throughput: bool, contention: bool) -> Self {
         RingMetrics {
-            producer: ProducerCounters::default(),
-            consumer: ConsumerCounters {
+            producer: CachePadded::default(),
+            consumer: CachePadded::new(ConsumerCounters {
                 received: Counter::default(),
                 batches: Counter::default(),
                 max_batch: Counter::default(),
@@ -192,7 +191,7 @@ impl RingMetrics {
                 latency_min: Counter(AtomicU64::new(u64::MAX)),
                 latency_max: Counter::default(),
                 wait_ns: Counter::default(),
-            },
+            }),
             throughput,
             contention,
         }

@@ -7,70 +7,69 @@
 use crate::error::{Error, Result};
 use std::time::{Duration, Instant};
 
-/// Exponential spin-then-yield backoff for retry loops.
-///
-/// Steps 0..=6 spin `2^step` times (1 to 64 `pause` instructions): long
-/// enough to let a peer on another core finish a store, short enough to stay
-/// below a cache miss or two. Steps 7..=10 call `sched_yield`. After that
-/// [`is_completed`](Backoff::is_completed) tells the caller to block instead.
+/// Exponential spin-then-yield backoff for retry loops (crossbeam's):
+/// steps 0..=6 spin `2^step` times (1 to 64 `pause` instructions), long
+/// enough for a peer on another core to finish a store and short enough to
+/// stay below a cache miss or two; steps 7..=10 yield the CPU; then
+/// `is_completed` tells the caller to block instead.
 ///
 /// ```
 /// use ringcore::Backoff;
-/// let mut b = Backoff::new();
+/// let b = Backoff::new();
 /// while !b.is_completed() {
 ///     b.snooze();
 /// }
 /// b.reset();
 /// ```
-#[derive(Debug, Default, Clone)]
-pub struct Backoff {
-    step: u32,
+pub use crossbeam_utils::Backoff;
+
+/// How often a wait that must look at something besides its wake-up (the
+/// peer's liveness, pending signals) does so: a blocking call sees a dead
+/// peer, or answers Ctrl-C, within this.
+pub const LIVENESS_SLICE: Duration = Duration::from_millis(50);
+
+/// A deadline cut into slices: the one shape of every wait that looks at
+/// something else between sleeps.
+///
+/// ```
+/// use ringcore::Deadline;
+/// use std::time::Duration;
+/// let d = Deadline::after(Some(Duration::from_millis(120)));
+/// while let Some(slice) = d.slice(Duration::from_millis(50)) {
+///     assert!(slice <= Duration::from_millis(50));
+///     std::thread::sleep(slice); // or park on a futex for `slice`
+/// }
+/// assert_eq!(d.left(), Some(Duration::ZERO));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    end: Option<Instant>,
 }
 
-impl Backoff {
-    /// Last step that spins: 2^6 = 64 pause instructions.
-    const SPIN_LIMIT: u32 = 6;
-    /// Last step that yields; beyond it the backoff is completed.
-    const YIELD_LIMIT: u32 = 10;
-
-    /// A fresh backoff at step 0.
-    pub const fn new() -> Self {
-        Backoff { step: 0 }
-    }
-
-    /// Spins `2^step` times (capped at 64) and moves to the next spin step.
-    #[inline]
-    pub fn spin(&mut self) {
-        for _ in 0..1u32 << self.step.min(Self::SPIN_LIMIT) {
-            std::hint::spin_loop();
-        }
-        if self.step <= Self::SPIN_LIMIT {
-            self.step += 1;
+impl Deadline {
+    /// `timeout` from now (`None`: never).
+    pub fn after(timeout: Option<Duration>) -> Deadline {
+        Deadline {
+            end: timeout.map(|t| Instant::now() + t),
         }
     }
 
-    /// Spins during the spin phase, then yields the CPU, then stays completed.
-    pub fn snooze(&mut self) {
-        if self.step <= Self::SPIN_LIMIT {
-            for _ in 0..1u32 << self.step {
-                std::hint::spin_loop();
-            }
-        } else {
-            std::thread::yield_now();
-        }
-        if self.step <= Self::YIELD_LIMIT {
-            self.step += 1;
+    /// The next sleep: the time left, at most `slice` (all of `slice` when
+    /// there is no deadline); `None` once the deadline has passed.
+    pub fn slice(&self, slice: Duration) -> Option<Duration> {
+        match self.end {
+            None => Some(slice),
+            Some(end) => match end.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left.min(slice)),
+                _ => None,
+            },
         }
     }
 
-    /// True once the yield phase is over: time to block instead of retrying.
-    pub fn is_completed(&self) -> bool {
-        self.step > Self::YIELD_LIMIT
-    }
-
-    /// Starts over at step 0 (after a successful retry).
-    pub fn reset(&mut self) {
-        self.step = 0;
+    /// Time left (`None`: no deadline); zero once passed.
+    pub fn left(&self) -> Option<Duration> {
+        self.end
+            .map(|e| e.saturating_duration_since(Instant::now()))
     }
 }
 
@@ -131,7 +130,7 @@ impl WaitStrategy {
 /// assert!(matches!(outcome, ringcore::Error::TimedOut));
 /// assert!(polls > 1);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Waiter {
     strategy: WaitStrategy,
     backoff: Backoff,

@@ -5,13 +5,9 @@ use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use ringcore::{Error, WaitStrategy};
+use ringcore::{Deadline, Error, WaitStrategy, LIVENESS_SLICE};
 use std::sync::{Mutex, MutexGuard, TryLockError};
-use std::time::{Duration, Instant};
-
-/// Longest time a blocking call stays away from the interpreter: Ctrl-C
-/// (and any other signal handler) runs within this bound.
-const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+use std::time::Duration;
 
 /// A `timeout` argument in seconds: `None` waits without limit.
 pub(crate) fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
@@ -24,22 +20,25 @@ pub(crate) fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     }
 }
 
-/// Runs `op` with the GIL released, in slices of at most 50 ms so signals
-/// are handled between them, until it succeeds, fails with anything but
-/// `TimedOut`, or the overall `timeout` passes (then `TimedOut`).
+/// Runs `op` with the GIL released, in slices of at most
+/// [`LIVENESS_SLICE`] so that signals (Ctrl-C) are handled between them,
+/// until it succeeds, fails with anything but `TimedOut`, or the overall
+/// `timeout` passes (then `TimedOut`). It runs at least once.
 pub(crate) fn blocking<T: Send>(
     py: Python<'_>,
     timeout: Option<Duration>,
     mut op: impl FnMut(WaitStrategy) -> Result<T, Error> + Send,
 ) -> PyResult<T> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = Deadline::after(timeout);
+    let mut slice = deadline.slice(LIVENESS_SLICE).unwrap_or_default();
     loop {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let slice = left.map_or(SIGNAL_SLICE, |l| l.min(SIGNAL_SLICE));
         let result = py.detach(|| op(WaitStrategy::TimedBlocking { timeout: slice }));
-        match result {
-            Err(Error::TimedOut) if left.is_none_or(|l| l > slice) => py.check_signals()?,
-            other => return other.map_err(|e| to_py(py, e)),
+        match (result, deadline.slice(LIVENESS_SLICE)) {
+            (Err(Error::TimedOut), Some(next)) => {
+                py.check_signals()?;
+                slice = next;
+            }
+            (other, _) => return other.map_err(|e| to_py(py, e)),
         }
     }
 }

@@ -20,18 +20,18 @@
 use crate::error::{Error, Result};
 use crate::ring::raw::{Corrupt, RawRing};
 use crate::sync::{AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
 use std::time::Duration;
 
-/// The shared claim counter, on its own line pair.
-#[repr(align(128))]
+/// The shared claim counter, on a cache line (pair) of its own.
 pub(crate) struct ClaimState {
-    claim: AtomicU64,
+    claim: CachePadded<AtomicU64>,
 }
 
 impl ClaimState {
     pub(crate) fn new(start: u64) -> Self {
         ClaimState {
-            claim: AtomicU64::new(start),
+            claim: CachePadded::new(AtomicU64::new(start)),
         }
     }
 }
@@ -134,15 +134,11 @@ impl ClaimCore<'_> {
     /// then moves the head past it and wakes a sleeping producer.
     pub(crate) fn complete(&self, run: Run) {
         let head = &self.raw.indices().consumer.head;
-        let mut spins = 0u32;
+        let backoff = crate::Backoff::new();
         // Acquire pairs with the Release store of the previous run's end.
         while head.load(Ordering::Acquire) != run.start {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+            // The runs before it are being copied out: spin, then yield.
+            backoff.snooze();
             #[cfg(loom)]
             loom::thread::yield_now();
         }

@@ -24,6 +24,7 @@ use crate::notify::Notify;
 use crate::ring::{Consumer, Producer, RingObserver, SlotConsumer, SlotProducer};
 use crate::sync::{park, wake_if_waiting, AtomicU32};
 use crate::Metrics;
+use crossbeam_utils::CachePadded;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -121,10 +122,10 @@ impl RingProducer for SlotProducer {
 /// producer calls [`notify`](Notify::notify) after its commit (after the
 /// ring's own barrier), which wakes the consumer only if it is registered
 /// as waiting; an optional user notifier (eventfd) is signalled too.
-#[repr(align(128))]
 pub(crate) struct ChannelWake {
-    waiters: AtomicU32,
-    seq: AtomicU32,
+    /// Consumers registered as about to sleep on `seq`, and the futex word:
+    /// read by every commit of every ring, so on a line (pair) of their own.
+    futex: CachePadded<(AtomicU32, AtomicU32)>,
     has_user: AtomicBool,
     user: Mutex<Option<Arc<dyn Notify>>>,
 }
@@ -132,8 +133,7 @@ pub(crate) struct ChannelWake {
 impl ChannelWake {
     pub(crate) fn new() -> Arc<ChannelWake> {
         Arc::new(ChannelWake {
-            waiters: AtomicU32::new(0),
-            seq: AtomicU32::new(0),
+            futex: CachePadded::new((AtomicU32::new(0), AtomicU32::new(0))),
             has_user: AtomicBool::new(false),
             user: Mutex::new(None),
         })
@@ -141,12 +141,13 @@ impl ChannelWake {
 
     /// Sleeps until `ready()`, a notify, or `timeout`.
     pub(crate) fn park(&self, ready: impl Fn() -> bool, timeout: Option<Duration>) {
-        park(&self.seq, &self.waiters, ready, timeout, false);
+        let (waiters, seq) = &*self.futex;
+        park(seq, waiters, ready, timeout, false);
     }
 
     /// Wakes every sleeper (close).
     pub(crate) fn wake_all(&self) {
-        crate::sync::wake(&self.seq, false);
+        crate::sync::wake(&self.futex.1, false);
     }
 
     /// Attaches (or with `None` detaches) a user notifier.
@@ -161,7 +162,7 @@ impl ChannelWake {
 impl Notify for ChannelWake {
     #[inline]
     fn notify(&self) {
-        wake_if_waiting(&self.waiters, &self.seq, false);
+        wake_if_waiting(&self.futex.0, &self.futex.1, false);
         if self.has_user.load(std::sync::atomic::Ordering::Acquire) {
             if let Some(n) = &*self.user.lock().unwrap_or_else(|p| p.into_inner()) {
                 n.notify();

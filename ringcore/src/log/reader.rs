@@ -5,10 +5,10 @@ use super::format::{file_path, list_files, HEADER_SIZE, STATE_ACTIVE, STATE_CLOS
 use super::{scan, step, LogPosition, MappedFile, Step, Verify};
 use crate::error::{Error, Result};
 use crate::sync::{park, Ordering};
-use crate::wait::Backoff;
+use crate::wait::{Backoff, Deadline, LIVENESS_SLICE};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where a [`Reader`] starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,9 +109,6 @@ pub struct Reader {
     pos: u64,
     index: u64,
 }
-
-/// Longest sleep between checks that the writer is still alive.
-const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 
 impl Reader {
     /// Opens the log at `path` for reading from `from`.
@@ -327,10 +324,10 @@ impl Reader {
 
     /// Waits until a message is ready to read (see [`read`](Self::read)).
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = Deadline::after(timeout);
         // Spin and yield a little first: a message that is microseconds
         // away costs no system call.
-        let mut backoff = Backoff::new();
+        let backoff = Backoff::new();
         loop {
             if self.settle()? {
                 return Ok(());
@@ -350,13 +347,7 @@ impl Reader {
                     _ => Error::Disconnected,
                 });
             }
-            let left = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => left,
-                    _ => return Err(Error::TimedOut),
-                },
-                None => LIVENESS_SLICE,
-            };
+            let slice = deadline.slice(LIVENESS_SLICE).ok_or(Error::TimedOut)?;
             let file = &self.file;
             let pos = self.pos;
             let h = file.header();
@@ -367,7 +358,7 @@ impl Reader {
                     file.word(pos).load(Ordering::Acquire) != 0
                         || h.writer_state.load(Ordering::Acquire) != STATE_ACTIVE
                 },
-                Some(left.min(LIVENESS_SLICE)),
+                Some(slice),
                 true,
             );
         }

@@ -2,7 +2,7 @@
 
 use super::record::{payload_ptr, record_at, word, Record, PAD, SLACK};
 use crate::error::{Error, Result};
-use crate::ring::raw::{ConsumerCursor, RawRing};
+use crate::ring::raw::{ConsumerCursor, Padded, RawRing};
 use crate::ring::typed::Owner;
 use crate::ring::RingObserver;
 use crate::sync::Ordering;
@@ -16,7 +16,7 @@ use crate::wait::{WaitStrategy, Waiter};
 /// `Corrupt` (a scribbling peer), and so is every later call until the
 /// ring is sound again.
 pub struct MessageReceiver {
-    cur: ConsumerCursor,
+    cur: Padded<ConsumerCursor>,
     /// Bytes of the record handed out by `peek`, released by `release`.
     peeked: usize,
     _owner: Owner,
@@ -57,7 +57,7 @@ impl MessageReceiver {
     pub(crate) fn new(raw: RawRing, owner: Owner) -> Result<Self> {
         Ok(MessageReceiver {
             // It reads commit words, so it may be ahead of the stored tail.
-            cur: ConsumerCursor::leading(raw)?,
+            cur: Padded::new(ConsumerCursor::leading(raw)?),
             peeked: 0,
             _owner: owner,
         })

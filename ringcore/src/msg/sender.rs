@@ -4,7 +4,7 @@ use super::record::{
     commit_word, max_payload, payload_ptr, record_at, record_len, word, PAD, RECORD_HEADER, SLACK,
 };
 use crate::error::{Error, Result};
-use crate::ring::raw::{ProducerCursor, RawRing};
+use crate::ring::raw::{Padded, ProducerCursor, RawRing};
 use crate::ring::typed::Owner;
 use crate::ring::RingObserver;
 use crate::sync::Ordering;
@@ -57,7 +57,7 @@ fn check_type(msg_type: u32) -> Result<()> {
 /// rest of the ring first publishes a padding record, which carries no
 /// message, so that a record of any size fits once the receiver catches up.)
 pub struct MessageSender {
-    cur: ProducerCursor,
+    cur: Padded<ProducerCursor>,
     /// Byte index and payload capacity of the claimed record, if any.
     claim: Option<(usize, usize)>,
     _owner: Owner,
@@ -69,7 +69,7 @@ unsafe impl Send for MessageSender {}
 impl MessageSender {
     pub(crate) fn new(raw: RawRing, owner: Owner) -> Result<Self> {
         recover_tail(&raw)?;
-        let cur = ProducerCursor::new(raw)?;
+        let cur = Padded::new(ProducerCursor::new(raw)?);
         // Checked again on the cursor's own copy: a peer may have moved the
         // shared tail since, and every index the sender writes derives from it.
         if cur.tail() % 8 != 0 {

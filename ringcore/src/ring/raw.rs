@@ -142,6 +142,9 @@ impl From<Corrupt> for crate::Error {
     }
 }
 
+/// A cursor as a handle holds it: on a cache line (pair) of its own.
+pub(crate) type Padded<C> = crossbeam_utils::CachePadded<C>;
+
 /// Where a ring's memory is and how big it is; `Copy`, no ownership.
 ///
 /// The index methods touch only atomics and are safe; reading or writing
@@ -332,10 +335,9 @@ impl RawRing {
 /// The producer's private state: its position and its last view of the
 /// consumer's. Lives in the producer's handle, never in shared memory.
 ///
-/// Aligned to 128 bytes: it is written on every operation, so wherever the
-/// handle is stored it must not share a line (pair) with the other side's
-/// handle or anything else another thread writes.
-#[repr(align(128))]
+/// It is written on every operation, so a handle keeps it in a
+/// [`Padded`]: wherever the handle is stored it must not share a line
+/// (pair) with the other side's handle or anything else another thread writes.
 pub(crate) struct ProducerCursor {
     pub(crate) raw: RawRing,
     tail: u64,
@@ -447,9 +449,8 @@ impl ProducerCursor {
 }
 
 /// The consumer's private state: its position and its last view of the
-/// producer's. Lives in the consumer's handle, never in shared memory.
-/// Aligned to 128 bytes for the reason given on [`ProducerCursor`].
-#[repr(align(128))]
+/// producer's. Lives in the consumer's handle, never in shared memory, in a
+/// [`Padded`] for the reason given on [`ProducerCursor`].
 pub(crate) struct ConsumerCursor {
     pub(crate) raw: RawRing,
     head: u64,

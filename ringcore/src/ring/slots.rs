@@ -2,7 +2,7 @@
 //! the ring behind the C API (`elem_size`) and the Python `Ring`.
 
 use super::heap::HeapRing;
-use super::raw::{ConsumerCursor, ProducerCursor, RawRing};
+use super::raw::{ConsumerCursor, Padded, ProducerCursor, RawRing};
 use super::status_methods;
 use super::typed::Owner;
 use crate::config::Config;
@@ -84,7 +84,7 @@ impl SlotProducer {
         metrics: Option<Arc<RingMetrics>>,
     ) -> Result<Self> {
         Ok(SlotProducer {
-            cur: ProducerCursor::new(raw)?,
+            cur: Padded::new(ProducerCursor::new(raw)?),
             reserved: 0,
             metrics,
             notify: None,
@@ -101,7 +101,7 @@ impl SlotConsumer {
         metrics: Option<Arc<RingMetrics>>,
     ) -> Result<Self> {
         Ok(SlotConsumer {
-            cur: ConsumerCursor::new(raw)?,
+            cur: Padded::new(ConsumerCursor::new(raw)?),
             metrics,
             _owner: owner,
         })
@@ -110,7 +110,7 @@ impl SlotConsumer {
 
 /// The writing end of a byte-slot ring.
 pub struct SlotProducer {
-    cur: ProducerCursor,
+    cur: Padded<ProducerCursor>,
     /// Slots handed out by the last `reserve`, the most `commit` accepts.
     reserved: usize,
     metrics: Option<Arc<RingMetrics>>,
@@ -123,7 +123,7 @@ unsafe impl Send for SlotProducer {}
 
 /// The reading end of a byte-slot ring.
 pub struct SlotConsumer {
-    cur: ConsumerCursor,
+    cur: Padded<ConsumerCursor>,
     metrics: Option<Arc<RingMetrics>>,
     _owner: Owner,
 }

@@ -1,6 +1,6 @@
 //! Typed producer and consumer handles over the index protocol.
 
-use super::raw::{ConsumerCursor, ProducerCursor, RawRing};
+use super::raw::{ConsumerCursor, Padded, ProducerCursor, RawRing};
 use super::status_methods;
 use crate::error::{Error, Result, SendError};
 use crate::metrics::RingMetrics;
@@ -30,7 +30,7 @@ pub(crate) type Owner = Arc<dyn Send + Sync>;
 /// assert_eq!(seen, [7, 8, 9]);
 /// ```
 pub struct Producer<T> {
-    cur: ProducerCursor,
+    cur: Padded<ProducerCursor>,
     metrics: Option<Arc<RingMetrics>>,
     notify: Option<Arc<dyn Notify>>,
     _owner: Owner,
@@ -45,7 +45,7 @@ unsafe impl<T: Send> Send for Producer<T> {}
 ///
 /// Dropping the consumer closes the ring, so a blocked producer wakes up.
 pub struct Consumer<T> {
-    cur: ConsumerCursor,
+    cur: Padded<ConsumerCursor>,
     metrics: Option<Arc<RingMetrics>>,
     prefetch_threshold: usize,
     _owner: Owner,
@@ -77,7 +77,7 @@ impl<T> Producer<T> {
     ) -> Result<Self> {
         debug_assert_eq!(raw.slot_size(), std::mem::size_of::<T>());
         Ok(Producer {
-            cur: ProducerCursor::new(raw)?,
+            cur: Padded::new(ProducerCursor::new(raw)?),
             metrics,
             notify: None,
             _owner: owner,
@@ -96,7 +96,7 @@ impl<T> Consumer<T> {
     ) -> Result<Self> {
         debug_assert_eq!(raw.slot_size(), std::mem::size_of::<T>());
         Ok(Consumer {
-            cur: ConsumerCursor::new(raw)?,
+            cur: Padded::new(ConsumerCursor::new(raw)?),
             metrics,
             prefetch_threshold,
             _owner: owner,
@@ -147,7 +147,7 @@ impl<T> Producer<T> {
     /// [`reserve`](Self::reserve), retrying with a [`Backoff`] (spin, then
     /// yield) while the ring is full; gives [`Error::Full`] when the backoff completes.
     pub fn reserve_with_backoff(&mut self, n: usize) -> Result<Reservation<'_, T>> {
-        let mut backoff = Backoff::new();
+        let backoff = Backoff::new();
         while self.free_now(n)? == 0 {
             if backoff.is_completed() {
                 if let Some(m) = &self.metrics {

@@ -11,6 +11,9 @@
 //! - [`event`]: eventfd and epoll;
 //! - [`process`]: clocks, process liveness, CPU affinity, page size, fork hooks.
 
+// Under loom only the in-process parts are built, which use little of this.
+#![cfg_attr(loom, allow(dead_code))]
+
 pub(crate) mod event;
 pub(crate) mod fs;
 #[cfg(not(loom))]

@@ -93,15 +93,14 @@ use crate::ring::raw::RingIndices;
 use crate::shm::layout::{Geometry, Kind, HEADER_SIZE};
 use crate::shm::ring::Mapped;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::wait::{Deadline, LIVENESS_SLICE};
 use std::os::unix::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Version of the handshake and segment layouts; both sides must agree.
 pub const PROTOCOL: u32 = 1;
 /// Most clients one server takes.
 pub const MAX_CLIENTS: usize = 4096;
-/// Longest a blocking call waits before checking the peer is still there.
-const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 
 /// Server states in the control segment.
 const STATE_RUNNING: u32 = 1;
@@ -419,7 +418,7 @@ fn send_with_policy(
         SendPolicy::Block(t) | SendPolicy::DropLow(t) => t,
     };
     // Room usually comes within microseconds: retry before any system call.
-    let mut backoff = crate::Backoff::new();
+    let backoff = crate::Backoff::new();
     while !backoff.is_completed() {
         backoff.snooze();
         match tx.send(p, payload) {
@@ -427,16 +426,10 @@ fn send_with_policy(
             other => return other.map(|()| true),
         }
     }
-    let deadline = limit.map(|t| Instant::now() + t);
+    let deadline = Deadline::after(limit);
     loop {
         alive()?;
-        let slice = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(LIVENESS_SLICE),
-                _ => return Err(Error::TimedOut),
-            },
-            None => LIVENESS_SLICE,
-        };
+        let slice = deadline.slice(LIVENESS_SLICE).ok_or(Error::TimedOut)?;
         match tx.send_waiting(p, payload, slice) {
             Err(Error::TimedOut) => continue,
             other => return other.map(|()| true),
@@ -470,20 +463,13 @@ fn wait_until(
             std::thread::yield_now();
         }
     }
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = Deadline::after(timeout);
     loop {
         if ready() {
             return Ok(());
         }
         alive()?;
-        let slice = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(LIVENESS_SLICE),
-                _ => return Err(Error::TimedOut),
-            },
-            None => LIVENESS_SLICE,
-        };
-        park(slice);
+        park(deadline.slice(LIVENESS_SLICE).ok_or(Error::TimedOut)?);
     }
 }
 
