@@ -211,26 +211,32 @@ impl BufferPool {
         Ok(pool)
     }
 
-    /// A pool over the data area of a pool segment.
-    ///
-    /// # Safety
-    /// `m` holds a validated pool geometry (so its data area is
-    /// `layout_size(slabs, slab_size)` bytes, 128-aligned at offset 512).
+    /// A pool over the data area of a pool segment, once its header's
+    /// slab count and size are checked against the data area's size.
     #[cfg(not(loom))]
-    unsafe fn over_segment(m: &crate::shm::ring::Mapped) -> BufferPool {
+    fn over_segment(m: &crate::shm::Mapped) -> Result<BufferPool> {
+        let g = &m.geometry;
+        let (slabs, slab_size) = (g.slab_count, g.slot_size);
+        if slab_size == 0 || slabs == 0 || layout_size(slabs, slab_size) != Some(g.data_size) {
+            return Err(Error::InvalidHeader(format!(
+                "inconsistent pool layout: {slabs} slabs of {slab_size} bytes in {} bytes",
+                g.data_size
+            )));
+        }
         let area = m.data();
-        let slabs = m.geometry.slab_count;
-        BufferPool {
+        Ok(BufferPool {
             head: area.cast(),
-            // SAFETY: offsets inside the validated area.
+            // SAFETY: the data area holds layout_size(slabs, slab_size)
+            // bytes (checked above against the validated file size), so
+            // the metadata and the slabs lie inside it.
             metas: unsafe { area.add(HEAD_BYTES).cast() },
             // SAFETY: as above.
             data: unsafe { area.add(meta_end(slabs) as usize) },
             slabs,
-            slab_size: m.geometry.slot_size,
+            slab_size,
             _owner: m.segment.clone(),
             segment: Some(m.segment.clone()),
-        }
+        })
     }
 
     /// A pool in shared memory: a named segment (under `/dev/shm` for a bare
@@ -265,31 +271,25 @@ impl BufferPool {
             data_size: layout_size(slabs, slab_size).expect("checked by check_geometry"),
         };
         let mut pool = None;
-        crate::shm::ring::Mapped::create_with(name, g, perm, |m| {
-            // SAFETY: the segment was just made for this geometry.
-            let p = unsafe { Self::over_segment(m) };
-            p.init();
-            pool = Some(p);
+        crate::shm::Mapped::create_with(name, g, perm, |m| {
+            pool = Some(Self::over_segment(m).inspect(BufferPool::init));
         })?;
-        Ok(pool.expect("init ran"))
+        pool.expect("init ran")
     }
 
     /// Opens a named shared pool, waiting up to `timeout` for its name to
     /// appear (a segment appears whole; a bad one fails at once).
     #[cfg(not(loom))]
     pub fn attach_shared(name: &str, timeout: std::time::Duration) -> Result<BufferPool> {
-        let m =
-            crate::shm::ring::Mapped::open(name, crate::shm::layout::Kind::Pool, None, timeout)?;
-        // SAFETY: the header was validated as a pool of this geometry.
-        Ok(unsafe { Self::over_segment(&m) })
+        let m = crate::shm::Mapped::open(name, crate::shm::layout::Kind::Pool, None, timeout)?;
+        Self::over_segment(&m)
     }
 
     /// Maps a shared pool received as a descriptor.
     #[cfg(not(loom))]
     pub fn from_fd(fd: std::os::fd::OwnedFd) -> Result<BufferPool> {
-        let m = crate::shm::ring::Mapped::from_fd(fd, crate::shm::layout::Kind::Pool, None)?;
-        // SAFETY: validated as above.
-        Ok(unsafe { Self::over_segment(&m) })
+        let m = crate::shm::Mapped::from_fd(fd, crate::shm::layout::Kind::Pool, None)?;
+        Self::over_segment(&m)
     }
 
     /// The segment of a shared pool (`None` for a heap pool).

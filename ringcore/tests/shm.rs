@@ -235,6 +235,21 @@ fn attach_refuses_what_is_not_a_matching_segment() {
         .unwrap();
     assert!(matches!(e, Error::Io(_)), "{e}");
     drop(ring);
+
+    // A pool whose slab count disagrees with its data area.
+    let pool = BufferPool::create_shared(None, 64, 4).unwrap();
+    let mut b = segment_bytes(pool.segment().unwrap().fd());
+    b[0x3c..0x40].copy_from_slice(&5u32.to_ne_bytes());
+    let p = dir.join(format!("ringcore-bad-pool-{}", std::process::id()));
+    std::fs::write(&p, &b).unwrap();
+    let e = BufferPool::attach_shared(p.to_str().unwrap(), Duration::ZERO)
+        .err()
+        .unwrap();
+    std::fs::remove_file(&p).unwrap();
+    assert!(
+        matches!(&e, Error::InvalidHeader(m) if m.contains("inconsistent pool layout")),
+        "{e}"
+    );
 }
 
 /// Segments appear whole (made unnamed, named once finished), so an

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::ring::typed::Owner;
 use crate::ring::RingObserver;
 use crate::shm::layout::{Geometry, Kind};
-use crate::shm::ring::{segment_methods, Mapped, DEFAULT_STALE_AFTER};
 use crate::shm::Permissions;
+use crate::shm::{segment_methods, Mapped, DEFAULT_STALE_AFTER};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 

@@ -211,9 +211,8 @@ impl Header {
             Kind::SlotRing | Kind::MessageRing if ring_bits <= 32 && slot > 0 => {
                 (slot as u64).checked_mul(1u64 << ring_bits)
             }
-            Kind::Pool if slot > 0 && slabs > 0 => super::super::pool::layout_size(slabs, slot),
             // Their own modules check the layout of their data area.
-            Kind::Channel | Kind::Control => Some(data_size),
+            Kind::Pool | Kind::Channel | Kind::Control => Some(data_size),
             _ => None,
         };
         if expected_data != Some(data_size) {

@@ -5,10 +5,13 @@
 pub(crate) mod fdpass;
 pub mod layout;
 pub mod liveness;
-pub(crate) mod ring;
+mod mapped;
+mod ring;
 mod segment;
 
 pub use fdpass::{connect_unix, recv_fd, send_fd, FdServer};
 pub use liveness::{monotonic_ns, pid_exists, HEARTBEAT_PERIOD};
-pub use ring::{remove_if_stale, SharedRing, DEFAULT_STALE_AFTER};
+pub use mapped::{remove_if_stale, DEFAULT_STALE_AFTER};
+pub(crate) use mapped::{segment_methods, Mapped};
+pub use ring::SharedRing;
 pub use segment::{resolve_name, unlink, Permissions, Segment};

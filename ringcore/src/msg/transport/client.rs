@@ -11,7 +11,7 @@ use crate::msg::{Message, Priority};
 use crate::shm::fdpass::recv_with_fds;
 use crate::shm::layout::Kind;
 use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
-use crate::shm::ring::Mapped;
+use crate::shm::Mapped;
 use crate::sync::Ordering;
 use std::cell::Cell;
 use std::collections::VecDeque;

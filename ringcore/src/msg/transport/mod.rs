@@ -91,7 +91,7 @@ use super::Priority;
 use crate::error::{Error, Result};
 use crate::ring::raw::RingIndices;
 use crate::shm::layout::{Geometry, Kind, HEADER_SIZE};
-use crate::shm::ring::Mapped;
+use crate::shm::Mapped;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::wait::{Deadline, LIVENESS_SLICE};
 use std::os::unix::net::SocketAddr;

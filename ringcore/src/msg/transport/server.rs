@@ -10,7 +10,7 @@ use crate::msg::priority::{PriorityReceiver, PrioritySender, Split};
 use crate::msg::{Message, Priority};
 use crate::shm::layout::{realtime_ns, HEADER_SIZE};
 use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
-use crate::shm::ring::Mapped;
+use crate::shm::Mapped;
 use crate::shm::Permissions;
 use crate::sync::Ordering;
 use crate::sys::event::EventFd;
