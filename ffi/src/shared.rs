@@ -382,4 +382,31 @@ mod tests {
         assert_eq!(RMPSC_SEG_VERSION, ringcore::shm::layout::VERSION);
         assert_eq!(RMPSC_SEG_HEADER_SIZE, ringcore::shm::layout::HEADER_SIZE);
     }
+
+    /// The rows `offset [size] field` of a header drawing in a source file.
+    fn drawing(source: &str) -> Vec<(u32, Option<u32>, String)> {
+        source
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim_start().trim_start_matches(['/', '!']);
+                let mut words = line.split_whitespace();
+                let offset = u32::from_str_radix(words.next()?.strip_prefix("0x")?, 16).ok()?;
+                let next = words.next()?;
+                Some(match next.parse() {
+                    Ok(size) => (offset, Some(size), words.next()?.to_owned()),
+                    Err(_) => (offset, None, next.to_owned()),
+                })
+            })
+            .collect()
+    }
+
+    /// The drawing in the C header (from this file) is the core's, whose
+    /// fields are pinned to their structs by compile-time offset checks.
+    #[test]
+    fn header_drawing_matches_the_core() {
+        let ours = drawing(include_str!("shared.rs"));
+        let core = drawing(include_str!("../../ringcore/src/shm/layout.rs"));
+        assert_eq!(ours.len(), 25, "{ours:?}");
+        assert_eq!(ours, core);
+    }
 }

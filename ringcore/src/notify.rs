@@ -41,6 +41,14 @@ pub struct EventNotifier {
     fd: EventFd,
 }
 
+impl std::fmt::Debug for EventNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventNotifier")
+            .field("fd", &self.fd())
+            .finish_non_exhaustive()
+    }
+}
+
 impl EventNotifier {
     /// A new non-blocking, close-on-exec eventfd.
     pub fn new() -> Result<EventNotifier> {

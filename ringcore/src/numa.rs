@@ -255,7 +255,7 @@ impl<'t> NumaAllocator<'t> {
 
     /// A zeroed plain-old-data `T` (any size: big arrays, slot tables) on
     /// `node`; its pages are touched only when first used.
-    pub fn alloc_zeroed_on_node<T: crate::Pod>(&self, node: usize) -> Result<NodeBox<T>> {
+    pub fn alloc_zeroed_on_node<T: crate::pod::Pod>(&self, node: usize) -> Result<NodeBox<T>> {
         self.check(node)?;
         // SAFETY: a fresh anonymous mapping is zeroed, and zero bytes are a
         // valid Pod value.
@@ -283,6 +283,16 @@ pub struct NodeMapping {
     ptr: std::ptr::NonNull<u8>,
     len: usize,
     node: usize,
+}
+
+impl std::fmt::Debug for NodeMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeMapping")
+            .field("ptr", &self.ptr)
+            .field("len", &self.len)
+            .field("node", &self.node)
+            .finish()
+    }
 }
 
 // SAFETY: the mapping is plain memory owned by the value.
@@ -382,6 +392,15 @@ pub struct NodeBox<T> {
     _owns: std::marker::PhantomData<T>,
 }
 
+impl<T: std::fmt::Debug> std::fmt::Debug for NodeBox<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeBox")
+            .field("value", &**self)
+            .field("node", &self.map.node)
+            .finish_non_exhaustive()
+    }
+}
+
 // SAFETY: NodeBox owns its T like a Box does.
 unsafe impl<T: Send> Send for NodeBox<T> {}
 // SAFETY: shared access gives out only &T.
@@ -441,7 +460,7 @@ pub fn page_size() -> usize {
 
 /// Places a new ring's slots on the configured node, or on the creating
 /// thread's node; nothing on a single-node machine or when `numa_aware` is off.
-pub(crate) fn place_memory(addr: *const u8, len: usize, config: &crate::Config) {
+pub(crate) fn place_memory(addr: *const u8, len: usize, config: &crate::config::Config) {
     let topology = NumaTopology::system();
     if let Some(node) = placement_node(config, topology, || current_node(topology)) {
         // Placement is best effort: a refused mbind leaves the default policy.
@@ -452,7 +471,7 @@ pub(crate) fn place_memory(addr: *const u8, len: usize, config: &crate::Config) 
 /// The node a new ring's memory goes to, if any: the configured node, else
 /// (with `numa_aware`) the creating thread's; none on a single-node machine.
 fn placement_node(
-    config: &crate::Config,
+    config: &crate::config::Config,
     topology: &NumaTopology,
     current: impl FnOnce() -> usize,
 ) -> Option<usize> {
@@ -493,10 +512,10 @@ mod tests {
     fn ring_placement_decisions() {
         let two = fake_two_nodes("placement");
         let one = NumaTopology::uniform();
-        let config = |aware, node| crate::Config {
+        let config = |aware, node| crate::config::Config {
             numa_aware: aware,
             numa_node: node,
-            ..crate::Config::default()
+            ..crate::config::Config::default()
         };
         // The producer's (creating thread's) node, unless a node is configured.
         assert_eq!(placement_node(&config(true, None), &two, || 1), Some(1));

@@ -40,7 +40,7 @@ const META_BYTES: usize = 16;
 pub struct Handle(u32);
 
 // SAFETY: a transparent u32.
-unsafe impl crate::Pod for Handle {}
+unsafe impl crate::pod::Pod for Handle {}
 
 impl Handle {
     /// The raw value, for sending through a byte ring or another language.
@@ -130,6 +130,16 @@ pub struct BufferPool {
     _owner: Arc<dyn Send + Sync>,
     #[cfg(not(loom))]
     segment: Option<Arc<crate::shm::Segment>>,
+}
+
+impl std::fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("slabs", &self.slabs)
+            .field("slab_size", &self.slab_size)
+            .field("available", &self.available_count())
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: every shared field is an atomic; slab bytes are reached only

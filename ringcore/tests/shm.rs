@@ -206,7 +206,7 @@ fn attach_refuses_what_is_not_a_matching_segment() {
         let mut b = bytes.clone();
         damage(&mut b);
         std::fs::write(&p, &b).unwrap();
-        let e = attach(&p, None).err().expect(tag);
+        let e = attach(&p, None).expect_err(tag);
         std::fs::remove_file(&p).unwrap();
         assert!(matches!(e, Error::InvalidHeader(_)), "{tag}: {e}");
         assert!(e.to_string().contains(expect), "{tag}: {e}");

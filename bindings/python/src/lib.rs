@@ -8,6 +8,7 @@ mod channel;
 mod errors;
 mod log;
 mod msg;
+mod notifier;
 mod numa;
 mod pool;
 mod ring;
@@ -29,7 +30,7 @@ fn _ringmpsc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pool::BufferPool>()?;
     m.add_class::<view::View>()?;
     m.add_class::<channel::MpscChannel>()?;
-    m.add_class::<channel::EventNotifier>()?;
+    m.add_class::<notifier::EventNotifier>()?;
     m.add_class::<channel::EventLoop>()?;
     m.add_class::<spmc_mpmc::SpmcChannel>()?;
     m.add_class::<spmc_mpmc::MpmcChannel>()?;

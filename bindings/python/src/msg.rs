@@ -1,8 +1,7 @@
 //! `ringmpsc.MessageRing`: variable-size byte messages in shared memory.
 
 use crate::errors::{to_py, IntoPy};
-use crate::shared::{dup_fd, ring_bits, seconds};
-use crate::util::{blocking, side, timeout_arg, Bytes};
+use crate::util::{blocking, dup_fd, ring_bits, seconds, side, timeout_arg, Bytes};
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
@@ -46,7 +45,7 @@ impl MessageRing {
     #[staticmethod]
     #[pyo3(signature = (name, timeout = 1.0))]
     fn attach(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
-        let t = seconds(py, timeout, Duration::from_secs(86_400))?;
+        let t = seconds(timeout, Duration::from_secs(86_400))?;
         let ring = py.detach(|| Core::attach(name, t)).py_err(py)?;
         Ok(MessageRing { ring })
     }
@@ -103,18 +102,18 @@ impl MessageRing {
 
     /// Whether a sending process holds the ring and is alive within `timeout` seconds.
     #[pyo3(signature = (timeout = 1.0))]
-    fn is_sender_alive(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+    fn is_sender_alive(&self, timeout: Option<f64>) -> PyResult<bool> {
         Ok(self
             .ring
-            .is_producer_alive(seconds(py, timeout, Duration::from_secs(1))?))
+            .is_producer_alive(seconds(timeout, Duration::from_secs(1))?))
     }
 
     /// Whether a receiving process holds the ring and is alive within `timeout` seconds.
     #[pyo3(signature = (timeout = 1.0))]
-    fn is_receiver_alive(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+    fn is_receiver_alive(&self, timeout: Option<f64>) -> PyResult<bool> {
         Ok(self
             .ring
-            .is_consumer_alive(seconds(py, timeout, Duration::from_secs(1))?))
+            .is_consumer_alive(seconds(timeout, Duration::from_secs(1))?))
     }
 
     #[getter]

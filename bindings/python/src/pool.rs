@@ -2,8 +2,7 @@
 //! in shared memory.
 
 use crate::errors::IntoPy;
-use crate::shared::{dup_fd, seconds};
-use crate::util::Bytes;
+use crate::util::{dup_fd, seconds, Bytes};
 use crate::view::{Lease, View};
 use pyo3::prelude::*;
 use ringcore::{BufferPool as Core, Handle};
@@ -88,7 +87,7 @@ impl BufferPool {
     #[staticmethod]
     #[pyo3(signature = (name, timeout = 1.0))]
     fn attach(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
-        let t = seconds(py, timeout, Duration::from_secs(86_400))?;
+        let t = seconds(timeout, Duration::from_secs(86_400))?;
         let pool = py.detach(|| Core::attach_shared(name, t)).py_err(py)?;
         Ok(Self::over(pool))
     }

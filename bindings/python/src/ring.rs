@@ -1,7 +1,8 @@
 //! `ringmpsc.Ring`: the in-process SPSC ring of fixed-size byte items.
 
 use crate::errors::IntoPy;
-use crate::util::{blocking, side, timeout_arg, Bytes, BytesMut};
+use crate::notifier::EventNotifier;
+use crate::util::{blocking, ring_bits, side, timeout_arg, Bytes, BytesMut};
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
@@ -98,12 +99,7 @@ impl Ring {
     #[new]
     #[pyo3(signature = (capacity, item_size = 8))]
     fn new(py: Python<'_>, capacity: usize, item_size: usize) -> PyResult<Self> {
-        if !capacity.is_power_of_two() {
-            return Err(PyValueError::new_err(format!(
-                "capacity {capacity} is not a power of two"
-            )));
-        }
-        let config = Config::with_ring_bits(capacity.trailing_zeros() as u8);
+        let config = Config::with_ring_bits(ring_bits(capacity)?);
         let (p, c) = SlotRing::new(config, item_size).py_err(py)?;
         Ok(Ring {
             observer: p.observer(),
@@ -372,7 +368,7 @@ impl Ring {
     fn set_notifier(
         &self,
         py: Python<'_>,
-        notifier: Option<PyRef<'_, crate::channel::EventNotifier>>,
+        notifier: Option<PyRef<'_, EventNotifier>>,
     ) -> PyResult<()> {
         let n = notifier.map(|n| n.as_notify());
         self.producer(py)?.set_notifier(n);

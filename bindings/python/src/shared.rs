@@ -2,37 +2,11 @@
 
 use crate::errors::IntoPy;
 use crate::ring::Ring;
-use crate::util::timeout_arg;
-use pyo3::exceptions::PyValueError;
+use crate::util::{dup_fd, ring_bits, seconds};
 use pyo3::prelude::*;
 use ringcore::shm::{self, Permissions, SharedRing as Core, DEFAULT_STALE_AFTER};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
-
-/// Seconds into a timeout, 1 s when not given.
-pub(crate) fn seconds(py: Python<'_>, t: Option<f64>, default: Duration) -> PyResult<Duration> {
-    let _ = py;
-    Ok(timeout_arg(t)?.unwrap_or(default))
-}
-
-/// Takes a descriptor from the caller without taking ownership of it.
-pub(crate) fn dup_fd(fd: i32) -> PyResult<std::os::fd::OwnedFd> {
-    if fd < 0 {
-        return Err(PyValueError::new_err(format!("bad descriptor {fd}")));
-    }
-    // SAFETY: the caller owns fd for the duration of the call.
-    let b = unsafe { BorrowedFd::borrow_raw(fd) };
-    Ok(b.try_clone_to_owned()?)
-}
-
-pub(crate) fn ring_bits(capacity: usize) -> PyResult<u8> {
-    if !capacity.is_power_of_two() || capacity > 1 << 32 {
-        return Err(PyValueError::new_err(format!(
-            "capacity {capacity} is not a power of two up to 2**32"
-        )));
-    }
-    Ok(capacity.trailing_zeros() as u8)
-}
 
 /// A ring of fixed-size slots in shared memory that other processes (C,
 /// C++, Rust or Python) open by name or by descriptor.
@@ -78,7 +52,7 @@ impl SharedRing {
         slot_size: Option<usize>,
         timeout: Option<f64>,
     ) -> PyResult<Self> {
-        let t = seconds(py, timeout, Duration::from_secs(86_400))?;
+        let t = seconds(timeout, Duration::from_secs(86_400))?;
         let ring = py
             .detach(|| Core::attach_slots(name, slot_size, t))
             .py_err(py)?;
@@ -142,18 +116,18 @@ impl SharedRing {
     /// Whether a producer process holds the ring and its heartbeat
     /// (stamped every 20 ms) is younger than `timeout` seconds.
     #[pyo3(signature = (timeout = 1.0))]
-    fn is_producer_alive(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+    fn is_producer_alive(&self, timeout: Option<f64>) -> PyResult<bool> {
         Ok(self
             .ring
-            .is_producer_alive(seconds(py, timeout, Duration::from_secs(1))?))
+            .is_producer_alive(seconds(timeout, Duration::from_secs(1))?))
     }
 
     /// Whether a consumer process holds the ring and is alive (see above).
     #[pyo3(signature = (timeout = 1.0))]
-    fn is_consumer_alive(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+    fn is_consumer_alive(&self, timeout: Option<f64>) -> PyResult<bool> {
         Ok(self
             .ring
-            .is_consumer_alive(seconds(py, timeout, Duration::from_secs(1))?))
+            .is_consumer_alive(seconds(timeout, Duration::from_secs(1))?))
     }
 
     #[getter]

@@ -5,7 +5,7 @@
 use crate::channel::metrics_dict;
 use crate::errors::{to_py, IntoPy};
 use crate::ring::Ring;
-use crate::util::{blocking, consume_each, side, timeout_arg, BytesMut};
+use crate::util::{blocking, consume_each, ring_bits, side, timeout_arg, BytesMut};
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -19,7 +19,7 @@ const CONSUMER: &str = "consumer";
 fn config(capacity: usize, metrics: bool) -> PyResult<Config> {
     Ok(Config {
         enable_metrics: metrics,
-        ..Config::with_ring_bits(crate::shared::ring_bits(capacity)?)
+        ..Config::with_ring_bits(ring_bits(capacity)?)
     })
 }
 

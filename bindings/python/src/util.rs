@@ -1,4 +1,4 @@
-//! Buffers, timeouts and GIL-released waits.
+//! Arguments (timeouts, capacities, descriptors), buffers and GIL-released waits.
 
 use crate::errors::to_py;
 use pyo3::buffer::PyUntypedBuffer;
@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use ringcore::{Deadline, Error, WaitStrategy, LIVENESS_SLICE};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
@@ -18,6 +19,31 @@ pub(crate) fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
             "timeout must be a non-negative number of seconds, not {t}"
         ))),
     }
+}
+
+/// A `timeout` argument in seconds, `default` when not given.
+pub(crate) fn seconds(t: Option<f64>, default: Duration) -> PyResult<Duration> {
+    Ok(timeout_arg(t)?.unwrap_or(default))
+}
+
+/// Takes a descriptor from the caller without taking ownership of it.
+pub(crate) fn dup_fd(fd: i32) -> PyResult<OwnedFd> {
+    if fd < 0 {
+        return Err(PyValueError::new_err(format!("bad descriptor {fd}")));
+    }
+    // SAFETY: the caller owns fd for the duration of the call.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    Ok(b.try_clone_to_owned()?)
+}
+
+/// A capacity (a power of two up to 2**32) as the ring's bit count.
+pub(crate) fn ring_bits(capacity: usize) -> PyResult<u8> {
+    if !capacity.is_power_of_two() || capacity > 1 << 32 {
+        return Err(PyValueError::new_err(format!(
+            "capacity {capacity} is not a power of two up to 2**32"
+        )));
+    }
+    Ok(capacity.trailing_zeros() as u8)
 }
 
 /// Runs `op` with the GIL released, in slices of at most

@@ -61,7 +61,7 @@ impl ClaimCounters {
     }
 
     /// Puts the consumers' side into `m` (the producer's side is the ring's).
-    pub(crate) fn fill(&self, m: &mut crate::Metrics) {
+    pub(crate) fn fill(&self, m: &mut crate::metrics::Metrics) {
         m.messages_received = self.received.load(Ordering::Relaxed);
         m.batches_received = self.batches.load(Ordering::Relaxed);
         m.max_batch_size = self.max_batch.load(Ordering::Relaxed);
@@ -134,7 +134,7 @@ impl ClaimCore<'_> {
     /// then moves the head past it and wakes a sleeping producer.
     pub(crate) fn complete(&self, run: Run) {
         let head = &self.raw.indices().consumer.head;
-        let backoff = crate::Backoff::new();
+        let backoff = crate::wait::Backoff::new();
         // Acquire pairs with the Release store of the previous run's end.
         while head.load(Ordering::Acquire) != run.start {
             // The runs before it are being copied out: spin, then yield.

@@ -31,6 +31,15 @@ pub struct EventLoop {
     thread: Option<JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("processed", &self.processed())
+            .field("running", &self.thread.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl EventLoop {
     /// Moves `channel` to a new thread that calls `handler` on every item.
     pub fn spawn<P, C, F>(

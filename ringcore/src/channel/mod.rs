@@ -12,7 +12,7 @@ pub use event_loop::EventLoop;
 
 /// The reference API's default SPSC channel: a ring of `u64`
 /// (`Ring::new(Config::DEFAULT)`).
-pub type DefaultSpscChannel = crate::Ring<u64>;
+pub type DefaultSpscChannel = crate::ring::Ring<u64>;
 /// The default MPSC channel: `u64` items (`Channel::new(Config::DEFAULT)`).
 pub type DefaultChannel = mpsc::Channel<u64>;
 /// The default SPMC channel: `u64` items (`SpmcConfig::default()`).
@@ -20,10 +20,10 @@ pub type DefaultSpmcChannel = spmc::Channel<u64>;
 /// The default MPMC channel: `u64` items (`MpmcConfig::default()`).
 pub type DefaultMpmcChannel = mpmc::Channel<u64>;
 
+use crate::metrics::Metrics;
 use crate::notify::Notify;
 use crate::ring::{Consumer, Producer, RingObserver, SlotConsumer, SlotProducer};
 use crate::sync::{park, wake_if_waiting, AtomicU32};
-use crate::Metrics;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};

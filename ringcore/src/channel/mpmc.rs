@@ -12,9 +12,10 @@ use super::spmc::{
 use super::{ChannelWake, XorShift};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::notify::Notify;
 use crate::ring::{Producer, SlotProducer};
 use crate::wait::{WaitStrategy, Waiter};
-use crate::{Metrics, Notify};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,6 +80,15 @@ pub struct Channel<T> {
     _marker: PhantomData<fn() -> T>,
 }
 
+impl<T: Send> std::fmt::Debug for Channel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpmc::Channel")
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T> Clone for Channel<T> {
     fn clone(&self) -> Self {
         Channel {
@@ -96,6 +106,14 @@ pub struct Consumer<T> {
     version: usize,
     rng: XorShift,
     _marker: PhantomData<T>,
+}
+
+impl<T> std::fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpmc::Consumer")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: a consumer touches only items it claimed; items cross threads.
@@ -394,10 +412,29 @@ pub struct SlotChannel {
     slot_size: usize,
 }
 
+impl std::fmt::Debug for SlotChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpmc::SlotChannel")
+            .field("slot_size", &self.slot_size)
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A consumer of a [`SlotChannel`]. `Send`, not `Clone`.
 pub struct SlotConsumer {
     c: Consumer<Bytes>,
     slot_size: usize,
+}
+
+impl std::fmt::Debug for SlotConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpmc::SlotConsumer")
+            .field("id", &self.c.id)
+            .field("slot_size", &self.slot_size)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SlotChannel {

@@ -11,10 +11,10 @@
 use super::{ChannelWake, RingConsumer, RingProducer};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::notify::Notify;
 use crate::ring::{Consumer, Producer, Ring, RingObserver, SlotConsumer, SlotProducer, SlotRing};
 use crate::wait::{WaitStrategy, Waiter};
-use crate::Metrics;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -78,6 +78,15 @@ pub struct Core<P, C: RingConsumer> {
     created: Instant,
 }
 
+impl<P: RingProducer, C: RingConsumer> std::fmt::Debug for Core<P, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpsc::Channel")
+            .field("rings", &self.lanes.len())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A typed MPSC channel.
 pub type Channel<T> = Core<Producer<T>, Consumer<T>>;
 /// An MPSC channel of `slot_size`-byte items (the C and Python API).
@@ -90,6 +99,15 @@ pub type SlotChannel = Core<SlotProducer, SlotConsumer>;
 pub struct Registered<P> {
     id: usize,
     end: P,
+}
+
+impl<P: std::fmt::Debug> std::fmt::Debug for Registered<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("id", &self.id)
+            .field("end", &self.end)
+            .finish()
+    }
 }
 
 /// The producer handle of a typed MPSC channel.
@@ -131,6 +149,14 @@ impl<P> DerefMut for Registered<P> {
 /// Registers producers from any thread (`Clone`, `Send`, `Sync`).
 pub struct Registrar<P, C> {
     shared: Arc<Shared<P, C>>,
+}
+
+impl<P: RingProducer, C: RingConsumer> std::fmt::Debug for Registrar<P, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registrar")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<P, C> Clone for Registrar<P, C> {

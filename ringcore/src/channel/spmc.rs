@@ -5,13 +5,13 @@
 use super::claim::{ClaimCore, ClaimCounters, ClaimState, CompleteOnDrop};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::metrics::RingMetrics;
 use crate::ring::heap::{drop_items, HeapRing};
 use crate::ring::raw::RawRing;
 use crate::ring::typed::Owner;
 use crate::ring::{Producer, SlotProducer};
 use crate::wait::{WaitStrategy, Waiter};
-use crate::Metrics;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -91,6 +91,16 @@ pub struct Channel<T> {
     _marker: PhantomData<fn() -> T>,
 }
 
+impl<T: Send> std::fmt::Debug for Channel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("spmc::Channel")
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T> Clone for Channel<T> {
     fn clone(&self) -> Self {
         Channel {
@@ -104,6 +114,14 @@ impl<T> Clone for Channel<T> {
 pub struct Consumer<T> {
     reg: Registration,
     _marker: PhantomData<T>,
+}
+
+impl<T: Send> std::fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("spmc::Consumer")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: a consumer only touches items it claimed; items cross threads.
@@ -468,9 +486,28 @@ pub struct SlotChannel {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for SlotChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("spmc::SlotChannel")
+            .field("slot_size", &self.slot_size())
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
 /// One consumer of a [`SlotChannel`]. `Send`, not `Clone`.
 pub struct SlotConsumer {
     reg: Registration,
+}
+
+impl std::fmt::Debug for SlotConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("spmc::SlotConsumer")
+            .field("slot_size", &self.slot_size())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SlotChannel {

@@ -41,6 +41,15 @@ use format::{FLAG_PADDING, FLAG_ROLL, HEADER_SIZE};
 #[derive(Clone)]
 pub struct MappedFile(std::sync::Arc<LogFile>);
 
+impl std::fmt::Debug for MappedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedFile")
+            .field("path", &self.0.path)
+            .field("seq", &self.seq())
+            .finish_non_exhaustive()
+    }
+}
+
 impl MappedFile {
     /// Sequence number of the file.
     pub fn seq(&self) -> u64 {

@@ -110,6 +110,16 @@ pub struct Reader {
     index: u64,
 }
 
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("log::Reader")
+            .field("base", &self.base)
+            .field("position", &self.position())
+            .field("next_index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Reader {
     /// Opens the log at `path` for reading from `from`.
     ///
@@ -484,6 +494,15 @@ pub struct Batch<'a> {
     pos: u64,
     remaining: usize,
     index: u64,
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("log::Batch")
+            .field("remaining", &self.remaining)
+            .field("next_index", &self.index)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Iterator for Batch<'a> {

@@ -245,6 +245,17 @@ pub struct Writer {
     _lock: File,
 }
 
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("log::Writer")
+            .field("base", &self.base)
+            .field("position", &self.position())
+            .field("next_index", &self.next_index)
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Writer {
     fn open(
         base: PathBuf,

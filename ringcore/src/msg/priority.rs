@@ -157,7 +157,7 @@ impl PrioritySender {
             .send_blocking(
                 0,
                 payload,
-                crate::WaitStrategy::TimedBlocking { timeout: slice },
+                crate::wait::WaitStrategy::TimedBlocking { timeout: slice },
             )
             .map_err(|e| ring_error(e, p))?;
         self.doorbell().ring_if_waiting();

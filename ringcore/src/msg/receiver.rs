@@ -22,6 +22,15 @@ pub struct MessageReceiver {
     _owner: Owner,
 }
 
+impl std::fmt::Debug for MessageReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageReceiver")
+            .field("ring", &*self.cur)
+            .field("peeked", &self.peeked)
+            .finish_non_exhaustive()
+    }
+}
+
 // SAFETY: the handle carries the consumer role of a shared byte ring.
 unsafe impl Send for MessageReceiver {}
 
@@ -32,6 +41,15 @@ pub struct Message<'a> {
     msg_type: u32,
     payload: *const u8,
     len: usize,
+}
+
+impl std::fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("msg_type", &self.msg_type)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Message<'_> {

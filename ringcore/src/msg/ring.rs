@@ -37,6 +37,15 @@ pub struct MessageRing {
     mapped: Mapped,
 }
 
+impl std::fmt::Debug for MessageRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageRing")
+            .field("segment", &self.mapped)
+            .field("ring", &self.mapped.raw())
+            .finish_non_exhaustive()
+    }
+}
+
 impl MessageRing {
     /// Creates a byte ring of `2^ring_bits` bytes (12 to 28): named when
     /// `name` is given (a bare name goes under `/dev/shm`), else an anonymous

@@ -63,6 +63,15 @@ pub struct MessageSender {
     _owner: Owner,
 }
 
+impl std::fmt::Debug for MessageSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageSender")
+            .field("ring", &*self.cur)
+            .field("claimed", &self.claim.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 // SAFETY: the handle carries the producer role of a shared byte ring.
 unsafe impl Send for MessageSender {}
 

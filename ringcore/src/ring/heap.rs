@@ -157,6 +157,12 @@ pub struct Ring<T> {
     _marker: PhantomData<fn() -> T>,
 }
 
+impl<T> std::fmt::Debug for Ring<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring").finish()
+    }
+}
+
 impl<T: Send> Ring<T> {
     /// A ring of `config.capacity()` slots, split into its two handles.
     #[allow(clippy::new_ret_no_self)] // a ring is built as its two role handles

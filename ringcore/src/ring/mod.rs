@@ -48,7 +48,7 @@ macro_rules! status_methods {
 
         /// A snapshot of the ring's counters, if it was built with
         /// `enable_metrics` or `track_contention`.
-        pub fn metrics(&self) -> Option<$crate::Metrics> {
+        pub fn metrics(&self) -> Option<$crate::metrics::Metrics> {
             self.metrics.as_ref().map(|m| m.snapshot())
         }
 
@@ -60,8 +60,8 @@ macro_rules! status_methods {
         /// Re-reads both positions and reports [`Error::Corrupt`](crate::Error::Corrupt)
         /// if they are impossible (only a crashed or hostile peer in shared
         /// memory can cause that; operations returning a count report 0 then).
-        pub fn check(&self) -> $crate::Result<()> {
-            self.cur.validate().map_err($crate::Error::from)
+        pub fn check(&self) -> $crate::error::Result<()> {
+            self.cur.validate().map_err($crate::error::Error::from)
         }
     };
 }

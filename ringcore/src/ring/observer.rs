@@ -24,6 +24,14 @@ pub struct RingObserver {
     _owner: Owner,
 }
 
+impl std::fmt::Debug for RingObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingObserver")
+            .field("ring", &self.raw)
+            .finish_non_exhaustive()
+    }
+}
+
 // SAFETY: an observer touches only the atomics of the index lines.
 unsafe impl Send for RingObserver {}
 // SAFETY: as above; every method takes &self and uses atomics only.

@@ -100,6 +100,28 @@ pub(crate) struct RingIndices {
     pub(crate) wake: WakeLine,
 }
 
+// The drawing in `shm::layout` (the indices at 0x080 of a segment header)
+// is what C and Python processes read: every field checked against it.
+#[cfg(not(loom))]
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(RingIndices, producer) == 0x000);
+    assert!(offset_of!(ProducerLine, tail) == 0x00);
+    assert!(offset_of!(ProducerLine, heartbeat_ns) == 0x08);
+    assert!(offset_of!(ProducerLine, pid) == 0x10);
+    assert!(offset_of!(RingIndices, consumer) == 0x080);
+    assert!(offset_of!(ConsumerLine, head) == 0x00);
+    assert!(offset_of!(ConsumerLine, heartbeat_ns) == 0x08);
+    assert!(offset_of!(ConsumerLine, pid) == 0x10);
+    assert!(offset_of!(RingIndices, wake) == 0x100);
+    assert!(offset_of!(WakeLine, closed) == 0x00);
+    assert!(offset_of!(WakeLine, consumer_waiters) == 0x04);
+    assert!(offset_of!(WakeLine, producer_waiters) == 0x08);
+    assert!(offset_of!(WakeLine, data_seq) == 0x0c);
+    assert!(offset_of!(WakeLine, space_seq) == 0x10);
+    assert!(size_of::<RingIndices>() == 0x180);
+};
+
 impl RingIndices {
     /// Fresh indices with both positions at `start` (0 in normal use).
     pub(crate) fn new(start: u64) -> Self {
@@ -133,9 +155,9 @@ pub(crate) struct Corrupt {
     pub(crate) tail: u64,
 }
 
-impl From<Corrupt> for crate::Error {
+impl From<Corrupt> for crate::error::Error {
     fn from(c: Corrupt) -> Self {
-        crate::Error::Corrupt(format!(
+        crate::error::Error::Corrupt(format!(
             "ring positions head={} tail={} are more than the capacity apart",
             c.head, c.tail
         ))
@@ -156,6 +178,17 @@ pub(crate) struct RawRing {
     mask: u64,
     slot_size: usize,
     process_shared: bool,
+}
+
+impl std::fmt::Debug for RawRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRing")
+            .field("capacity", &self.capacity())
+            .field("slot_size", &self.slot_size)
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RawRing {
@@ -344,6 +377,15 @@ pub(crate) struct ProducerCursor {
     cached_head: Cell<u64>,
 }
 
+impl std::fmt::Debug for ProducerCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerCursor")
+            .field("ring", &self.raw)
+            .field("tail", &self.tail)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::ops::Deref for ProducerCursor {
     type Target = RawRing;
     #[inline(always)]
@@ -460,6 +502,15 @@ pub(crate) struct ConsumerCursor {
     /// not stored yet: a tail up to a capacity behind `head` then means
     /// "nothing new" instead of corruption.
     pub(crate) leads: bool,
+}
+
+impl std::fmt::Debug for ConsumerCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerCursor")
+            .field("ring", &self.raw)
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::ops::Deref for ConsumerCursor {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 /// rx.try_recv(&mut out).unwrap();
 /// assert_eq!(u64::from_le_bytes(out), 7);
 /// ```
+#[derive(Debug)]
 pub struct SlotRing;
 
 impl SlotRing {
@@ -118,6 +119,17 @@ pub struct SlotProducer {
     _owner: Owner,
 }
 
+impl std::fmt::Debug for SlotProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotProducer")
+            .field("ring", &*self.cur)
+            .field("reserved", &self.reserved)
+            .field("metrics", &self.metrics.is_some())
+            .field("notify", &self.notify.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 // SAFETY: the handle carries the producer role; the slots are plain bytes.
 unsafe impl Send for SlotProducer {}
 
@@ -126,6 +138,15 @@ pub struct SlotConsumer {
     cur: Padded<ConsumerCursor>,
     metrics: Option<Arc<RingMetrics>>,
     _owner: Owner,
+}
+
+impl std::fmt::Debug for SlotConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotConsumer")
+            .field("ring", &*self.cur)
+            .field("metrics", &self.metrics.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: the handle carries the consumer role; the slots are plain bytes.

@@ -2,8 +2,11 @@
 //! drop accounting, corruption detection. Small enough for Miri.
 
 use super::raw::RawRing;
+use crate::config::Config;
+use crate::error::Error;
+use crate::ring::{Ring, SlotRing};
 use crate::sync::Ordering;
-use crate::{Config, Error, Ring, SlotRing, WaitStrategy};
+use crate::wait::WaitStrategy;
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -514,4 +517,17 @@ fn reset_drops_what_is_left_reopens_and_zeroes_the_metrics() {
     let mut out = [0u8; 16];
     assert_eq!(srx.recv(&mut out).unwrap(), 4);
     assert_eq!(out, [2u8; 16]);
+}
+
+#[test]
+fn handles_show_their_ring_state_in_debug() {
+    let (mut tx, rx) = Ring::<u64>::new(Config::with_ring_bits(3)).unwrap();
+    tx.send_one(1).unwrap();
+    let shown = format!("{tx:?} {rx:?}");
+    assert!(shown.contains("capacity: 8"), "{shown}");
+    assert!(shown.contains("len: 1"), "{shown}");
+    assert!(
+        shown.contains("tail: 1") && shown.contains("head: 0"),
+        "{shown}"
+    );
 }

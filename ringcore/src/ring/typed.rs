@@ -5,8 +5,8 @@ use super::status_methods;
 use crate::error::{Error, Result, SendError};
 use crate::metrics::RingMetrics;
 use crate::notify::Notify;
+use crate::pod::Pod;
 use crate::wait::{Backoff, WaitStrategy, Waiter};
-use crate::Pod;
 use std::marker::PhantomData;
 use std::mem::{needs_drop, MaybeUninit};
 use std::ptr;
@@ -37,6 +37,16 @@ pub struct Producer<T> {
     _marker: PhantomData<T>,
 }
 
+impl<T> std::fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("ring", &*self.cur)
+            .field("metrics", &self.metrics.is_some())
+            .field("notify", &self.notify.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 // SAFETY: the producer owns the writing role; moving it to another thread
 // moves the role. Items of type T cross threads, hence `T: Send`.
 unsafe impl<T: Send> Send for Producer<T> {}
@@ -50,6 +60,15 @@ pub struct Consumer<T> {
     prefetch_threshold: usize,
     _owner: Owner,
     _marker: PhantomData<T>,
+}
+
+impl<T> std::fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("ring", &*self.cur)
+            .field("metrics", &self.metrics.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: as for `Producer`: the handle carries the reading role.
@@ -331,6 +350,15 @@ pub struct Reservation<'a, T> {
     ptr: *mut T,
     len: usize,
     written: usize,
+}
+
+impl<T> std::fmt::Debug for Reservation<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("len", &self.len)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T> Reservation<'_, T> {
@@ -690,6 +718,15 @@ pub struct Drain<'a, T> {
     taken: usize,
 }
 
+impl<T> std::fmt::Debug for Drain<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drain")
+            .field("available", &self.avail)
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T> Iterator for Drain<'_, T> {
     type Item = T;
 
@@ -728,6 +765,15 @@ pub struct ReadIter<'a, T: Copy> {
     head: u64,
     avail: usize,
     taken: usize,
+}
+
+impl<T: Copy> std::fmt::Debug for ReadIter<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadIter")
+            .field("available", &self.avail)
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T: Copy> Iterator for ReadIter<'_, T> {

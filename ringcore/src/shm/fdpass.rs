@@ -58,6 +58,7 @@ pub fn connect_unix(path: impl AsRef<Path>) -> Result<UnixStream> {
 /// send_fd(&conn, ring.fd())?;
 /// # Ok::<(), ringcore::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct FdServer {
     listener: UnixListener,
     path: PathBuf,

@@ -103,11 +103,25 @@ pub(crate) struct Header {
     pub(crate) indices: RingIndices,
 }
 
+// Every field where the drawing above puts it (the indices' own fields
+// are checked in `ring::raw`).
 const _: () = {
-    assert!(std::mem::size_of::<Header>() == HEADER_SIZE);
-    assert!(std::mem::offset_of!(Header, indices) == 0x80);
-    assert!(std::mem::offset_of!(Ident, state) == 0x1c);
-    assert!(std::mem::offset_of!(Ident, created_ns) == 0x40);
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<Header>() == HEADER_SIZE);
+    assert!(offset_of!(Header, indices) == 0x80);
+    assert!(offset_of!(Ident, magic) == 0x00);
+    assert!(offset_of!(Ident, version) == 0x08);
+    assert!(offset_of!(Ident, kind) == 0x0c);
+    assert!(offset_of!(Ident, header_size) == 0x10);
+    assert!(offset_of!(Ident, ring_bits) == 0x14);
+    assert!(offset_of!(Ident, slot_size) == 0x18);
+    assert!(offset_of!(Ident, state) == 0x1c);
+    assert!(offset_of!(Ident, data_offset) == 0x20);
+    assert!(offset_of!(Ident, data_size) == 0x28);
+    assert!(offset_of!(Ident, total_size) == 0x30);
+    assert!(offset_of!(Ident, creator_pid) == 0x38);
+    assert!(offset_of!(Ident, slab_count) == 0x3c);
+    assert!(offset_of!(Ident, created_ns) == 0x40);
 };
 
 /// The geometry a segment must have.
@@ -168,8 +182,8 @@ impl Header {
         file_len: usize,
         kind: Kind,
         slot_size: Option<u32>,
-    ) -> crate::Result<Geometry> {
-        let bad = |m: String| crate::Error::InvalidHeader(m);
+    ) -> crate::error::Result<Geometry> {
+        let bad = |m: String| crate::error::Error::InvalidHeader(m);
         let i = &self.ident;
         let magic = i.magic.load(Ordering::Relaxed);
         if magic != MAGIC {

@@ -23,6 +23,22 @@ pub(crate) struct Mapped {
     pub(crate) geometry: Geometry,
 }
 
+impl std::fmt::Debug for Mapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ident = &self.header().ident;
+        f.debug_struct("Segment")
+            .field("path", &self.segment.path())
+            .field("geometry", &self.geometry)
+            .field(
+                "creator_pid",
+                &ident.creator_pid.load(crate::sync::Ordering::Relaxed),
+            )
+            .field("producer_pid", &self.producer_words().holder())
+            .field("consumer_pid", &self.consumer_words().holder())
+            .finish()
+    }
+}
+
 impl Mapped {
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: the segment is at least HEADER_SIZE bytes (checked when

@@ -6,9 +6,9 @@ use super::layout::{Geometry, Kind, HEADER_SIZE};
 use super::segment::Permissions;
 use super::{segment_methods, Mapped, DEFAULT_STALE_AFTER};
 use crate::error::{Error, Result};
+use crate::pod::Pod;
 use crate::ring::typed::Owner;
 use crate::ring::{Consumer, Producer, RingObserver, SlotConsumer, SlotProducer};
-use crate::Pod;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
@@ -37,6 +37,15 @@ pub struct SharedRing {
     mapped: Mapped,
 }
 
+impl std::fmt::Debug for SharedRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedRing")
+            .field("segment", &self.mapped)
+            .field("ring", &self.mapped.raw())
+            .finish_non_exhaustive()
+    }
+}
+
 impl SharedRing {
     /// Creates a named segment (under `/dev/shm` for a bare name) holding a
     /// ring of `2^ring_bits` slots of `T`.
@@ -57,7 +66,7 @@ impl SharedRing {
         slot_size: usize,
         perm: Permissions,
     ) -> Result<SharedRing> {
-        if ring_bits > crate::Config::MAX_RING_BITS {
+        if ring_bits > crate::config::Config::MAX_RING_BITS {
             return Err(Error::InvalidArgument(format!(
                 "ring_bits {ring_bits} is above 32"
             )));

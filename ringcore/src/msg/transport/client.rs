@@ -46,6 +46,15 @@ pub struct Response<'a> {
     msg: Message<'a>,
 }
 
+impl std::fmt::Debug for Response<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("priority", &self.priority)
+            .field("message", &self.msg)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Response<'_> {
     /// The payload, in place.
     pub fn payload(&self) -> &[u8] {
@@ -210,6 +219,18 @@ pub struct Client {
     gone: Cell<bool>,
     /// Sends since the socket was last asked.
     unchecked: u32,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("name", &self.name)
+            .field("id", &self.id())
+            .field("backlog", &self.backlog())
+            .field("dropped", &self.dropped)
+            .field("server_gone", &self.gone.get())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {

@@ -418,7 +418,7 @@ fn send_with_policy(
         SendPolicy::Block(t) | SendPolicy::DropLow(t) => t,
     };
     // Room usually comes within microseconds: retry before any system call.
-    let backoff = crate::Backoff::new();
+    let backoff = crate::wait::Backoff::new();
     while !backoff.is_completed() {
         backoff.snooze();
         match tx.send(p, payload) {

@@ -67,6 +67,16 @@ pub struct Request<'a> {
     body: Body<'a>,
 }
 
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("client", &self.client)
+            .field("priority", &self.priority)
+            .field("len", &self.payload().len())
+            .finish_non_exhaustive()
+    }
+}
+
 enum Body<'a> {
     /// A message of a batch, freed with the batch.
     Batch(&'a [u8]),
@@ -205,6 +215,15 @@ pub struct Server {
     claimed: Option<usize>,
     policy: SendPolicy,
     options: ServerOptions,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("clients", &self.conns.iter().flatten().count())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
