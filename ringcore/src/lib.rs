@@ -52,6 +52,7 @@
 pub mod channel;
 mod config;
 mod error;
+mod frame;
 #[cfg(not(loom))]
 pub mod log;
 mod metrics;

@@ -277,5 +277,5 @@ fn a_log_is_replayed_after_its_writer_exited() {
         .unwrap();
     assert!(status.success());
     assert_eq!(verify(&path), 5000);
-    assert!(ringcore::log::format::list_files(&path).unwrap().len() > 3);
+    assert!(ringcore::log::list_files(&path).unwrap().len() > 3);
 }

@@ -314,7 +314,7 @@ impl LogFile {
     /// MADV_POPULATE_WRITE (before Linux 5.14) it reports the whole file, so
     /// the writer stops asking and takes ordinary page faults.
     pub(crate) fn populate(&self, from: u64, to: u64) -> u64 {
-        let page = super::format::page_size();
+        let page = super::page_size();
         let start = from / page * page;
         let end = to.div_ceil(page).saturating_mul(page).min(self.len);
         if start >= end {

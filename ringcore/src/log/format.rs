@@ -56,6 +56,9 @@
 //! 24+len  0..7  zero padding to a multiple of 8
 //! ```
 //!
+//! The commit word and the 8-byte alignment are the framing the message
+//! ring shares (`frame`); the kind is the commit word's tag.
+//!
 //! The checksum covers every byte a reader takes from the record: the
 //! commit word (length and kind) and the record's place through the seed,
 //! the rest as one contiguous run, so one CRC32C pass checks a record.
@@ -74,9 +77,8 @@
 //! the header, the region and the mapping: a bad one is an error naming its
 //! position, never an out-of-bounds read.
 
-use crate::error::{Error, Result};
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
-use std::path::{Path, PathBuf};
+use crate::frame;
+use crate::sync::{AtomicU32, AtomicU64};
 
 /// `b"RMPSCLOG"` read natively.
 pub const MAGIC: u64 = u64::from_ne_bytes(*b"RMPSCLOG");
@@ -103,16 +105,17 @@ pub const FLAG_ROLL: u32 = 2;
 const LEN_BITS: u32 = 30;
 
 /// The commit word of a record of kind `flags` with `len` payload bytes.
+#[inline]
 pub(crate) fn commit_word(flags: u32, len: u64) -> u32 {
-    debug_assert!(len + 1 < 1 << LEN_BITS && flags < 4);
-    flags << LEN_BITS | (len as u32 + 1)
+    debug_assert!(flags < 4);
+    frame::commit_word(flags, LEN_BITS, len)
 }
 
 /// The kind and payload length in a non-zero commit word (`None` when the
 /// length part is 0: no writer stores that).
+#[inline]
 pub(crate) fn parse_commit(word: u32) -> Option<(u32, u64)> {
-    let len1 = word & ((1 << LEN_BITS) - 1);
-    (len1 != 0).then(|| (word >> LEN_BITS, len1 as u64 - 1))
+    frame::parse_commit(word, LEN_BITS)
 }
 
 /// Writer states in the header.
@@ -196,7 +199,7 @@ impl Geometry {
     /// Bytes of a record with `payload` bytes of payload.
     #[inline]
     pub(crate) fn record_len(&self, payload: u64) -> u64 {
-        (self.header_len() + payload).div_ceil(8) * 8
+        frame::aligned(self.header_len() + payload)
     }
 
     /// Bytes kept at the end of each file for the roll record.
@@ -207,44 +210,6 @@ impl Geometry {
     /// Bytes of the largest record.
     pub(crate) fn max_record(&self) -> u64 {
         self.record_len(self.mtu as u64)
-    }
-
-    /// Checks sizes against each other and the page size.
-    pub(crate) fn check(&self) -> Result<()> {
-        let page = page_size();
-        let bad = |m: String| Err(Error::InvalidArgument(m));
-        if self.region_size == 0 || self.region_size % page != 0 {
-            return bad(format!(
-                "region size {} is not a multiple of the page size {page}",
-                self.region_size
-            ));
-        }
-        if self.region_size > MAX_REGION {
-            return bad(format!("region size {} is above 1 GiB", self.region_size));
-        }
-        if self.file_size < self.region_size || self.file_size % self.region_size != 0 {
-            return bad(format!(
-                "file size {} is not a multiple of the region size {}",
-                self.file_size, self.region_size
-            ));
-        }
-        // The largest record must fit in any region, including the first
-        // (after the header) and the last (before the roll reserve).
-        let room = self.region_size - HEADER_SIZE.max(self.roll_reserve());
-        if self.file_size == self.region_size {
-            if self.max_record() > self.region_size - HEADER_SIZE - self.roll_reserve() {
-                return bad(format!(
-                    "an MTU of {} does not fit a single-region file of {} bytes",
-                    self.mtu, self.file_size
-                ));
-            }
-        } else if self.max_record() > room {
-            return bad(format!(
-                "an MTU of {} does not fit a region of {} bytes",
-                self.mtu, self.region_size
-            ));
-        }
-        Ok(())
     }
 
     /// The end of the region `pos` is in (a mask for the usual power-of-two
@@ -275,110 +240,3 @@ pub(crate) fn crc_seed(pos: u64, commit: u32) -> u32 {
 
 /// Offset in a checked record of the first byte the checksum covers.
 pub(crate) const CRC_FROM: u64 = 8;
-
-/// The system page size, as file offsets count.
-pub fn page_size() -> u64 {
-    crate::numa::page_size() as u64
-}
-
-/// The path of file `seq` of the log at `base`.
-pub fn file_path(base: &Path, seq: u64) -> PathBuf {
-    if seq == 0 {
-        base.to_path_buf()
-    } else {
-        let mut s = base.as_os_str().to_os_string();
-        s.push(format!(".{seq}"));
-        PathBuf::from(s)
-    }
-}
-
-/// Sequence numbers of the files of the log at `base` that exist, sorted.
-pub fn list_files(base: &Path) -> Result<Vec<u64>> {
-    let dir = match base.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = base
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::InvalidArgument(format!("bad log path {}", base.display())))?;
-    let mut seqs = Vec::new();
-    for entry in std::fs::read_dir(&dir)? {
-        let entry = entry?;
-        let Some(f) = entry.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        if f == name {
-            seqs.push(0);
-        } else if let Some(n) = f.strip_prefix(name).and_then(|r| r.strip_prefix('.')) {
-            if let Ok(seq) = n.parse::<u64>() {
-                if seq > 0 {
-                    seqs.push(seq);
-                }
-            }
-        }
-    }
-    seqs.sort_unstable();
-    Ok(seqs)
-}
-
-impl FileHeader {
-    /// Checks a header read from a file of `file_len` bytes; returns the geometry.
-    pub(crate) fn validate(&self, file_len: u64, path: &Path) -> Result<Geometry> {
-        let bad = |m: String| Error::InvalidHeader(format!("{}: {m}", path.display()));
-        if file_len < HEADER_SIZE {
-            return Err(bad(format!(
-                "{file_len} bytes is shorter than a log header"
-            )));
-        }
-        let magic = self.magic.load(Ordering::Acquire);
-        if magic != MAGIC {
-            return Err(bad(if magic == 0 {
-                "no log header (an empty or zeroed file)".into()
-            } else {
-                format!("not a ringmpsc log (magic {magic:#018x})")
-            }));
-        }
-        let version = self.version.load(Ordering::Relaxed);
-        let flags = match version {
-            1 => 0,
-            VERSION => self.flags.load(Ordering::Relaxed),
-            _ => {
-                return Err(bad(format!(
-                    "log format version {version}, this library reads 1 and {VERSION}"
-                )))
-            }
-        };
-        if flags & !FLAG_CHECKSUMS != 0 {
-            return Err(bad(format!("unknown header flags {flags:#x}")));
-        }
-        if self.byte_order.load(Ordering::Relaxed) != BYTE_ORDER {
-            return Err(bad("written with the other byte order".into()));
-        }
-        if self.header_size.load(Ordering::Relaxed) as u64 != HEADER_SIZE {
-            return Err(bad("unexpected header size".into()));
-        }
-        let g = Geometry {
-            region_size: self.region_size.load(Ordering::Relaxed),
-            file_size: self.file_size.load(Ordering::Relaxed),
-            mtu: self.mtu.load(Ordering::Relaxed),
-            checksums: flags & FLAG_CHECKSUMS != 0,
-        };
-        if g.region_size == 0
-            || g.region_size % 8 != 0
-            || g.region_size > MAX_REGION
-            || g.file_size < g.region_size
-            || g.file_size % g.region_size != 0
-            || g.max_record() > g.region_size
-        {
-            return Err(bad(format!("inconsistent geometry {g:?}")));
-        }
-        if file_len < g.file_size {
-            return Err(bad(format!(
-                "truncated: the file is {file_len} bytes, its header says {}",
-                g.file_size
-            )));
-        }
-        Ok(g)
-    }
-}

@@ -27,13 +27,21 @@ mod file;
 pub mod format;
 mod prefault;
 mod reader;
+mod series;
+mod validate;
 mod writer;
 
 pub use reader::{Batch, From, Message, OwnedMessage, Reader, WriterStatus};
+pub use series::{file_path, list_files};
 pub use writer::{Durability, Writer, WriterBuilder};
 
 use crate::error::{Error, Result};
 use file::LogFile;
+
+/// The system page size, as file offsets count.
+pub fn page_size() -> u64 {
+    crate::numa::page_size() as u64
+}
 use format::{FLAG_PADDING, FLAG_ROLL, HEADER_SIZE};
 
 /// The mapping of one log file, kept alive by whoever holds a clone (the

@@ -1,7 +1,8 @@
 //! Readers of a log: replay from any point, live tail, blocking reads.
 
 use super::file::{writer_lock_held, Access, LogFile};
-use super::format::{file_path, list_files, HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED};
+use super::format::{HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED};
+use super::series::{file_path, list_files};
 use super::{scan, step, LogPosition, MappedFile, Step, Verify};
 use crate::error::{Error, Result};
 use crate::sync::{park, Ordering};

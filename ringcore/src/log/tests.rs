@@ -1,6 +1,8 @@
 //! Unit tests of the log: format, rolling, recovery, corrupt files.
 
-use super::format::{file_path, HEADER_SIZE};
+use super::format::HEADER_SIZE;
+use super::page_size;
+use super::series::{file_path, list_files};
 use super::*;
 use std::path::{Path, PathBuf};
 
@@ -34,7 +36,7 @@ impl Drop for TempDir {
 
 fn small(path: &Path) -> WriterBuilder {
     // 2 regions of one page per file: rolls and pads come quickly.
-    let page = format::page_size();
+    let page = page_size();
     WriterBuilder::new(path)
         .region_size(page)
         .file_roll_size(2 * page)
@@ -107,7 +109,7 @@ fn oversized_messages_are_refused_without_rolling() {
     }
     assert_eq!(w.position(), before);
     // An MTU that no region can hold is refused when the log is built.
-    let page = format::page_size();
+    let page = page_size();
     assert!(matches!(
         small(&d.0.join("other")).mtu(page as u32).build(),
         Err(Error::InvalidArgument(_))
@@ -255,7 +257,7 @@ fn retention_keeps_the_newest_files_and_late_readers_are_told() {
     for i in 0..2000 {
         w.append_at(0, &payload(i), i).unwrap();
     }
-    let files = format::list_files(&d.log()).unwrap();
+    let files = list_files(&d.log()).unwrap();
     assert_eq!(files.len(), 2, "{files:?}");
     // The slow reader still maps file 0, reads it, then finds file 1 gone.
     let mut n = 0;
@@ -501,7 +503,7 @@ fn logs_without_checksums_and_version_1_logs_read_and_append() {
     drop(w);
     let all = read_all(&d.log());
     assert_eq!(all.len(), 200);
-    assert!(format::list_files(&d.log()).unwrap().len() > 1, "it rolled");
+    assert!(list_files(&d.log()).unwrap().len() > 1, "it rolled");
     assert_eq!(all[150].payload, payload(150));
 }
 
@@ -515,7 +517,7 @@ fn a_missing_middle_file_is_named() {
         w.append_at(0, &payload(i), i).unwrap();
     }
     drop(w);
-    assert!(format::list_files(&d.log()).unwrap().len() >= 3);
+    assert!(list_files(&d.log()).unwrap().len() >= 3);
     std::fs::remove_file(file_path(&d.log(), 1)).unwrap();
     let e = Reader::open(d.log(), From::Start)
         .unwrap()

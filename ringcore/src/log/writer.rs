@@ -2,10 +2,11 @@
 
 use super::file::{take_writer_lock, Access, LogFile};
 use super::format::{
-    file_path, list_files, page_size, Geometry, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE, STATE_ACTIVE,
-    STATE_CLOSED, STATE_ROLLED,
+    Geometry, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED,
 };
+use super::page_size;
 use super::prefault::{self, Prefaulter};
+use super::series::{file_path, list_files};
 use super::{scan, LogPosition, Scan};
 use crate::error::{Error, Result};
 use crate::sync::{wake, wake_if_waiting, Ordering};

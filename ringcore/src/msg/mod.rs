@@ -2,6 +2,7 @@
 //! the [`MessageRing`], and the [`transport`] (server and clients, three
 //! priorities) built from it.
 
+mod committed;
 mod priority;
 mod receiver;
 pub mod record;

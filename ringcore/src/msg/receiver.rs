@@ -1,6 +1,7 @@
 //! The receiving end of a [`MessageRing`](super::MessageRing).
 
-use super::record::{payload_ptr, record_at, word, Record, PAD, SLACK};
+use super::committed::{record_at, Record};
+use super::record::{payload_ptr, word, PAD, SLACK};
 use crate::error::{Error, Result};
 use crate::ring::raw::{ConsumerCursor, Padded, RawRing};
 use crate::ring::typed::Owner;

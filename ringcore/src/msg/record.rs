@@ -1,5 +1,6 @@
 //! The message ring's record format: the drawing, the constants and the
-//! functions that read a record, nothing else.
+//! offset functions, nothing else (the framing it shares with the log is
+//! in `frame`; reading a record, checked, in `committed`).
 //!
 //! ```text
 //! offset  size  field
@@ -45,12 +46,13 @@
 //! `make loom` checks the protocol (a model over the real cursors, in
 //! `ring::loom_models`).
 
-use crate::error::{Error, Result};
+use crate::frame;
 use crate::ring::raw::RawRing;
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::AtomicU32;
 
 /// Bytes of a record header.
 pub const RECORD_HEADER: usize = 8;
+const _: () = assert!(RECORD_HEADER as u64 == frame::ALIGN);
 /// Bytes the producer keeps free after its records: the zeroed commit word
 /// of the next record.
 pub(crate) const SLACK: usize = 8;
@@ -62,8 +64,9 @@ pub(crate) const MIN_RING_BITS: u32 = 12;
 pub const MAX_RING_BITS: u32 = 28;
 
 /// Bytes a record of `payload` bytes occupies.
+#[inline]
 pub(crate) fn record_len(payload: usize) -> usize {
-    (RECORD_HEADER + payload).div_ceil(8) * 8
+    frame::aligned((RECORD_HEADER + payload) as u64) as usize
 }
 
 /// Largest payload of a ring of `capacity` bytes.
@@ -71,11 +74,24 @@ pub(crate) fn max_payload(capacity: usize) -> usize {
     capacity - RECORD_HEADER - SLACK
 }
 
+/// Bits of a commit word that hold the length: the ring's `ring_bits`.
+#[inline]
+pub(crate) fn len_bits(raw: &RawRing) -> u32 {
+    raw.capacity().trailing_zeros()
+}
+
+/// The lap tag of position `pos`: the low bits of `pos >> ring_bits` that
+/// fit above the length.
+#[inline]
+pub(crate) fn lap_tag(raw: &RawRing, pos: u64) -> u32 {
+    let bits = len_bits(raw);
+    (pos >> bits) as u32 & (u32::MAX >> bits)
+}
+
 /// The commit word of a record of `len` payload bytes at position `pos`.
 #[inline]
 pub(crate) fn commit_word(raw: &RawRing, pos: u64, len: usize) -> u32 {
-    let (index, _) = raw.contiguous(pos);
-    (pos - index as u64) as u32 | (len as u32 + 1)
+    frame::commit_word(lap_tag(raw, pos), len_bits(raw), len as u64)
 }
 
 /// The header word at byte `index`, as an atomic: a peer may be scribbling
@@ -96,67 +112,4 @@ pub(crate) fn payload_ptr(raw: &RawRing, index: usize) -> *mut u8 {
     // SAFETY: a header lies inside the ring, so its end is at most one
     // past the ring's last byte.
     unsafe { raw.slot_ptr(index).add(RECORD_HEADER) }
-}
-
-/// A committed record, as a reader checked it.
-pub(crate) struct Record {
-    /// Byte index of its header.
-    pub(crate) index: usize,
-    /// Its type; [`PAD`] for padding.
-    pub(crate) msg_type: u32,
-    /// Payload bytes.
-    pub(crate) len: usize,
-    /// Bytes it occupies: the record, or the rest of the ring for padding.
-    pub(crate) span: usize,
-}
-
-/// The record at position `pos`, `None` while its commit word is 0;
-/// `Corrupt` for a word of another lap, or a place, length or type that
-/// cannot be right.
-#[inline]
-pub(crate) fn record_at(raw: &RawRing, pos: u64) -> Result<Option<Record>> {
-    let (index, to_end) = raw.contiguous(pos);
-    if index % 8 != 0 {
-        return Err(Error::Corrupt(format!(
-            "message ring position {pos} is not 8-byte aligned"
-        )));
-    }
-    // Acquire pairs with the commit word's Release store in
-    // `MessageSender::publish`: type and payload were written before it.
-    let commit = word(raw, index).load(Ordering::Acquire);
-    if commit == 0 {
-        return Ok(None);
-    }
-    let len_mask = raw.capacity() as u32 - 1;
-    let lap = (pos - index as u64) as u32;
-    if commit & !len_mask != lap || commit & len_mask == 0 {
-        return Err(Error::Corrupt(format!(
-            "commit word {commit:#010x} at position {pos} is not of this lap \
-             (an earlier lap's bytes, or a scribble)"
-        )));
-    }
-    let len = (commit & len_mask) as usize - 1;
-    let msg_type = word(raw, index + 4).load(Ordering::Relaxed);
-    let span = if msg_type == PAD {
-        // Padding ends the ring after some record, so never starts it.
-        if RECORD_HEADER + len != to_end || index == 0 {
-            return Err(Error::Corrupt(format!(
-                "padding record of {len} bytes at {index} does not end the ring"
-            )));
-        }
-        to_end
-    } else {
-        if len > max_payload(raw.capacity()) || record_len(len) > to_end {
-            return Err(Error::Corrupt(format!(
-                "record at {index} claims {len} bytes, {to_end} are left before the end"
-            )));
-        }
-        record_len(len)
-    };
-    Ok(Some(Record {
-        index,
-        msg_type,
-        len,
-        span,
-    }))
 }

@@ -1,7 +1,8 @@
 //! The sending end of a [`MessageRing`](super::MessageRing).
 
+use super::committed::record_at;
 use super::record::{
-    commit_word, max_payload, payload_ptr, record_at, record_len, word, PAD, RECORD_HEADER, SLACK,
+    commit_word, max_payload, payload_ptr, record_len, word, PAD, RECORD_HEADER, SLACK,
 };
 use crate::error::{Error, Result};
 use crate::ring::raw::{Padded, ProducerCursor, RawRing};

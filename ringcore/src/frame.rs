@@ -1,0 +1,42 @@
+//! The record framing the message ring and the log share: records start
+//! 8-byte aligned and open with a 32-bit commit word, stored last with
+//! Release, whose low bits hold the payload length + 1 and whose high bits
+//! a tag (the message ring's lap, the log's record kind). A word of 0 is a
+//! record not written yet; a length part of 0 is never stored.
+//!
+//! ```text
+//! commit word
+//! bit 31 .. len_bits   len_bits-1 .. 0
+//!       tag            payload length + 1
+//! ```
+//!
+//! Each format draws the rest of its record in its own descriptor
+//! ([`msg::record`](crate::msg::record), [`log::format`](crate::log::format)).
+
+/// Records start at multiples of this many bytes.
+pub(crate) const ALIGN: u64 = 8;
+
+/// `n` rounded up to [`ALIGN`].
+#[inline(always)]
+pub(crate) const fn aligned(n: u64) -> u64 {
+    n.div_ceil(ALIGN) * ALIGN
+}
+
+/// The commit word of a record of `len` payload bytes with `tag` in the
+/// bits above the low `len_bits` (tag bits that do not fit are dropped).
+#[inline(always)]
+pub(crate) const fn commit_word(tag: u32, len_bits: u32, len: u64) -> u32 {
+    debug_assert!(len_bits < 32 && len + 1 < 1 << len_bits);
+    tag.wrapping_shl(len_bits) | (len as u32 + 1)
+}
+
+/// The tag and the payload length of a commit word; `None` when its length
+/// part is 0 (not written, or not written by a writer of this format).
+#[inline(always)]
+pub(crate) const fn parse_commit(word: u32, len_bits: u32) -> Option<(u32, u64)> {
+    let len1 = word & ((1 << len_bits) - 1);
+    if len1 == 0 {
+        return None;
+    }
+    Some((word >> len_bits, len1 as u64 - 1))
+}
