@@ -165,6 +165,8 @@ impl LogFile {
         h.flags
             .store(if g.checksums { FLAG_CHECKSUMS } else { 0 }, Relaxed);
         // The magic last: a header without it is not a log yet.
+        // Release pairs with the Acquire load of `magic` in
+        // `FileHeader::validate`: the fields stored above come with it.
         h.magic.store(super::format::MAGIC, Release);
         // Named only now, never over an existing file: nobody maps it half made.
         let named = fs::name_file(lf._file.as_fd(), staging.as_deref(), path);

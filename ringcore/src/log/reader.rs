@@ -366,6 +366,9 @@ impl Reader {
                 &h.wake_seq,
                 &h.readers_waiting,
                 || {
+                    // Acquire pairs with the commit word's Release store in
+                    // `LogFile::publish`, the state's with the writer's Release stores of
+                    // `writer_state` (`Writer::close`, the roll).
                     file.word(pos).load(Ordering::Acquire) != 0
                         || h.writer_state.load(Ordering::Acquire) != STATE_ACTIVE
                 },
@@ -448,6 +451,8 @@ impl Reader {
 
     /// Whether the writer is active, closed the log, or died.
     pub fn writer_status(&self) -> WriterStatus {
+        // Acquire pairs with the Release stores of `writer_state` (open,
+        // roll, close): what the writer did before them is seen.
         match self.file.header().writer_state.load(Ordering::Acquire) {
             STATE_CLOSED => WriterStatus::Closed,
             // Active (or rolled: a roll record follows at once) while the

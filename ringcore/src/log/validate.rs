@@ -58,6 +58,8 @@ impl FileHeader {
                 "{file_len} bytes is shorter than a log header"
             )));
         }
+        // Acquire pairs with the Release store of `magic` in `LogFile::create`,
+        // made last: a header with the magic is whole.
         let magic = self.magic.load(Ordering::Acquire);
         if magic != MAGIC {
             return Err(bad(if magic == 0 {

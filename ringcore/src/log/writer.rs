@@ -279,8 +279,9 @@ impl Writer {
                         file.path.display(),
                     )));
                 }
-                // The writer stores `write_pos` after each commit: a log that
-                // ends before it lost a committed record's commit word.
+                // The writer stores `write_pos` after each commit (Release,
+                // paired with this Acquire): a log that ends before it lost
+                // a committed record's commit word.
                 let stored = file.header().write_pos.load(Ordering::Acquire);
                 if stored > s.end && stored <= g.file_size {
                     return Err(Error::Corrupt(format!(
@@ -306,6 +307,9 @@ impl Writer {
         let h = file.header();
         h.writer_epoch.store(epoch, Ordering::Relaxed);
         h.writer_pid.store(std::process::id(), Ordering::Relaxed);
+        // Release pairs with the readers' Acquire loads of `writer_state`
+        // and, for `write_pos`, with the Acquire load of a later writer's
+        // recovery scan.
         h.writer_state.store(STATE_ACTIVE, Ordering::Release);
         h.write_pos.store(scanned.end, Ordering::Release);
         let first = h.first_index.load(Ordering::Relaxed);
@@ -473,6 +477,8 @@ impl Writer {
             .publish(pos, flags, len, msg_type, timestamp, payload_len);
         self.pos = pos + self.geometry.record_len(len);
         let h = self.file.header();
+        // Release pairs with the Acquire load of `write_pos` in the recovery
+        // scan: the commit before it is seen with it.
         h.write_pos.store(self.pos, Ordering::Release);
         wake_if_waiting(&h.readers_waiting, &h.wake_seq, true);
     }
@@ -486,6 +492,7 @@ impl Writer {
             self.publish(0, FLAG_PADDING, rest - header, 0, 0);
         } else {
             self.pos = limit;
+            // Release pairs with the Acquire load in the recovery scan.
             self.file
                 .header()
                 .write_pos
@@ -546,6 +553,8 @@ impl Writer {
             .copy_from_slice(&next_seq.to_ne_bytes());
         self.publish(0, FLAG_ROLL, 8, 0, 8);
         let old = std::mem::replace(&mut self.file, Arc::new(next));
+        // Release pairs with the readers' Acquire loads of `writer_state`
+        // and a later writer's in `repair_roll`: the next file exists.
         old.header()
             .writer_state
             .store(STATE_ROLLED, Ordering::Release);
@@ -575,6 +584,8 @@ impl Writer {
             self.flush()?;
         }
         let h = self.file.header();
+        // Release pairs with the readers' Acquire loads of `writer_state`:
+        // a reader that sees "closed" sees every record committed before.
         h.writer_state.store(STATE_CLOSED, Ordering::Release);
         wake(&h.wake_seq, true);
         Ok(())
@@ -634,6 +645,7 @@ fn repair_roll(base: &Path, seq: u64, next: u64) -> Result<()> {
         return Ok(());
     }
     let file = LogFile::open(&path, seq, Access::Write)?;
+    // Acquire pairs with the Release stores of STATE_ROLLED.
     if file.header().writer_state.load(Ordering::Acquire) == STATE_ROLLED {
         return Ok(());
     }
@@ -646,6 +658,8 @@ fn repair_roll(base: &Path, seq: u64, next: u64) -> Result<()> {
             .copy_from_slice(&next.to_ne_bytes());
         file.publish(pos, FLAG_ROLL, 8, 0, 0, 8);
     }
+    // Release pairs with the Acquire loads of `writer_state` (readers,
+    // and the check above in a later writer).
     file.header()
         .writer_state
         .store(STATE_ROLLED, Ordering::Release);

@@ -125,6 +125,7 @@ impl Acceptor {
     }
 
     pub(super) fn run(mut self) {
+        // Acquire pairs with the Release store of `stop` in `Server::stop`.
         while !self.shared.stop.load(Ordering::Acquire) {
             let now = Instant::now();
             let next_deadline = self.pending.values().map(|p| p.deadline).min();
@@ -160,6 +161,8 @@ impl Acceptor {
         s.max_clients
             .store(self.shared.slots.len() as u32, Ordering::Relaxed);
         s.protocol.store(PROTOCOL, Ordering::Relaxed);
+        // Release pairs with the clients' Acquire load of `state`
+        // (`Client::check`): the fields above come with it.
         s.state.store(STATE_RUNNING, Ordering::Release);
     }
 
@@ -283,9 +286,13 @@ impl Acceptor {
     /// Closes a client's socket; `report` tells the serving thread.
     fn drop_client(&mut self, slot: usize, report: bool) {
         if let Some((_, id)) = self.sockets[slot].take() {
+            // Release pairs with the serving thread's Acquire load of `departed`
+            // when a send to this client finds its ring full.
             self.shared.departed[slot].store(id.generation, Ordering::Release);
             if report {
                 self.shared.mail().departed.push(id);
+                // Release pairs with the serving thread's Acquire load of `events`
+                // (`Server::sync`, the wait in `Server::wait`): the mail is there.
                 self.shared.events.fetch_add(1, Ordering::Release);
                 self.control.doorbell().ring();
             }
@@ -303,6 +310,8 @@ impl Acceptor {
         let Some(slot) = (0..self.shared.slots.len()).find(|&s| {
             self.sockets[s].is_none()
                 && self.shared.slots[s]
+                    // Acquire pairs with the Release stores of SLOT_FREE: the slot's
+                    // last client is torn down before the slot is reused.
                     .compare_exchange(SLOT_FREE, SLOT_BUSY, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
         }) else {
@@ -319,6 +328,7 @@ impl Acceptor {
         let (fd, conn) = match made {
             Ok(c) => c,
             Err(e) => {
+                // Release pairs with the Acquire of the slot's next compare_exchange.
                 self.shared.slots[slot].store(SLOT_FREE, Ordering::Release);
                 return Err(e);
             }
@@ -327,10 +337,14 @@ impl Acceptor {
         e.pid.store(p.pid, Ordering::Relaxed);
         e.generation.store(generation, Ordering::Relaxed);
         e.connected_ns.store(realtime_ns(), Ordering::Relaxed);
+        // Release: a reader of the client table that loads `state` with
+        // Acquire sees the entry's fields above.
         e.state.store(1, Ordering::Release);
         // The serving thread has the client before the client has its
         // rings: nothing it sends can arrive unannounced.
         self.shared.mail().connected.push(conn);
+        // Release pairs with the serving thread's Acquire load of `events`
+        // (`Server::sync`, the wait in `Server::recv`): the mail is there.
         self.shared.events.fetch_add(1, Ordering::Release);
         let welcome = send_with_fds(&sock, &answer(WELCOME_OK, id), &[fd.as_fd()]).and_then(|()| {
             Ok(self

@@ -327,6 +327,8 @@ impl Client {
         if self.gone.get() {
             return Err(Error::Disconnected);
         }
+        // Acquire pairs with the server's Release stores of `state` (running
+        // in the acceptor, shut down in `Server::stop`).
         let running = self.link.control.server().state.load(Ordering::Acquire) == STATE_RUNNING;
         if deep || !running {
             alive(&self.link.socket, &self.gone)?;
@@ -517,6 +519,8 @@ impl Client {
         if self.check(true).is_err() {
             return false;
         }
+        // Acquire pairs with the server's Release heartbeat stamp
+        // (`SideWords::stamp`).
         let beat = self
             .link
             .control

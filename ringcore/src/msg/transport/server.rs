@@ -332,6 +332,8 @@ impl Server {
     /// Relaxed load when nothing changed).
     #[inline]
     fn sync(&mut self) {
+        // Acquire pairs with the acceptor's Release `fetch_add` of `events`:
+        // the mail it pushed before is there.
         let events = self.shared.events.load(Ordering::Acquire);
         if events != self.events_seen {
             self.sync_slow(events);
@@ -376,6 +378,8 @@ impl Server {
             let e = self.control.entry(slot);
             e.state.store(0, Ordering::Relaxed);
             e.pid.store(0, Ordering::Relaxed);
+            // Release pairs with the Acquire of the acceptor's compare_exchange
+            // on the slot: the entry is cleared before the slot is reused.
             self.shared.slots[slot].store(SLOT_FREE, Ordering::Release);
         }
     }
@@ -548,6 +552,7 @@ impl Server {
         let seen = self.events_seen;
         let conns = &self.conns;
         let ready = || {
+            // Acquire pairs with the acceptor's Release `fetch_add` of `events`.
             shared.events.load(Ordering::Acquire) != seen
                 || conns.iter().flatten().any(|c| c.requests.has_any())
         };
@@ -579,6 +584,7 @@ impl Server {
         let c = self.conn(client)?;
         let slot = client.slot as usize;
         send_with_policy(&mut c.responses, priority, payload, policy, || {
+            // Acquire pairs with the acceptor's Release store of `departed`.
             if shared.departed[slot].load(Ordering::Acquire) == client.generation {
                 Err(Error::Disconnected)
             } else {
@@ -647,6 +653,8 @@ impl Server {
         let Ok(c) = self.conn(client) else {
             return false;
         };
+        // Acquire pairs with the client's Release heartbeat stamp
+        // (`SideWords::stamp`).
         let beat = c.channel.line().heartbeat_ns.load(Ordering::Acquire);
         monotonic_ns().saturating_sub(beat) <= timeout.as_nanos() as u64
     }
@@ -669,6 +677,8 @@ impl Server {
         if self.acceptor.is_none() {
             return;
         }
+        // Release pairs with the clients' Acquire load of `state` in
+        // `Client::check`.
         self.control
             .server()
             .state
@@ -676,6 +686,8 @@ impl Server {
         // The name goes while the socket is still ours: no later server's
         // control segment can be removed by mistake.
         let _ = self.control.mapped.segment.unlink();
+        // Release pairs with the acceptor's Acquire load of `stop` in
+        // `Acceptor::run`.
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake_acceptor();
         if let Some(t) = self.acceptor.take() {
