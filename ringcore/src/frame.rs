@@ -5,9 +5,9 @@
 //! record not written yet; a length part of 0 is never stored.
 //!
 //! ```text
-//! commit word
-//! bit 31 .. len_bits   len_bits-1 .. 0
-//!       tag            payload length + 1
+//! commit word (the length bits are a format's `len_mask`)
+//! high bits            low bits
+//!   tag                payload length + 1
 //! ```
 //!
 //! Each format draws the rest of its record in its own descriptor
@@ -22,21 +22,21 @@ pub(crate) const fn aligned(n: u64) -> u64 {
     n.div_ceil(ALIGN) * ALIGN
 }
 
-/// The commit word of a record of `len` payload bytes with `tag` in the
-/// bits above the low `len_bits` (tag bits that do not fit are dropped).
+/// The commit word of a record of `len` payload bytes, `tag` already in
+/// its place above the length bits.
 #[inline(always)]
-pub(crate) const fn commit_word(tag: u32, len_bits: u32, len: u64) -> u32 {
-    debug_assert!(len_bits < 32 && len + 1 < 1 << len_bits);
-    tag.wrapping_shl(len_bits) | (len as u32 + 1)
+pub(crate) const fn commit_word(tag: u32, len: u64) -> u32 {
+    tag | (len as u32 + 1)
 }
 
-/// The tag and the payload length of a commit word; `None` when its length
-/// part is 0 (not written, or not written by a writer of this format).
+/// The tag (in its place) and the payload length of a commit word whose
+/// length bits are `len_mask`; `None` when its length part is 0 (not
+/// written, or not written by a writer of this format).
 #[inline(always)]
-pub(crate) const fn parse_commit(word: u32, len_bits: u32) -> Option<(u32, u64)> {
-    let len1 = word & ((1 << len_bits) - 1);
+pub(crate) const fn parse_commit(word: u32, len_mask: u32) -> Option<(u32, u64)> {
+    let len1 = word & len_mask;
     if len1 == 0 {
         return None;
     }
-    Some((word >> len_bits, len1 as u64 - 1))
+    Some((word & !len_mask, len1 as u64 - 1))
 }

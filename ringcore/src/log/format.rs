@@ -103,19 +103,20 @@ pub const FLAG_PADDING: u32 = 1;
 pub const FLAG_ROLL: u32 = 2;
 /// Bits of the commit word that hold the length.
 const LEN_BITS: u32 = 30;
+const LEN_MASK: u32 = (1 << LEN_BITS) - 1;
 
 /// The commit word of a record of kind `flags` with `len` payload bytes.
 #[inline]
 pub(crate) fn commit_word(flags: u32, len: u64) -> u32 {
-    debug_assert!(flags < 4);
-    frame::commit_word(flags, LEN_BITS, len)
+    debug_assert!(flags < 4 && len < LEN_MASK as u64);
+    frame::commit_word(flags << LEN_BITS, len)
 }
 
 /// The kind and payload length in a non-zero commit word (`None` when the
 /// length part is 0: no writer stores that).
 #[inline]
 pub(crate) fn parse_commit(word: u32) -> Option<(u32, u64)> {
-    frame::parse_commit(word, LEN_BITS)
+    frame::parse_commit(word, LEN_MASK).map(|(tag, len)| (tag >> LEN_BITS, len))
 }
 
 /// Writer states in the header.

@@ -2,7 +2,7 @@
 //! receiver, and a sender recovering the records a dead sender committed
 //! past the tail it stored.
 
-use super::record::{lap_tag, len_bits, max_payload, record_len, word, PAD, RECORD_HEADER};
+use super::record::{lap_tag, len_mask, max_payload, record_len, word, PAD, RECORD_HEADER};
 use crate::error::{Error, Result};
 use crate::frame;
 use crate::ring::raw::RawRing;
@@ -37,7 +37,7 @@ pub(crate) fn record_at(raw: &RawRing, pos: u64) -> Result<Option<Record>> {
     if commit == 0 {
         return Ok(None);
     }
-    let len = match frame::parse_commit(commit, len_bits(raw)) {
+    let len = match frame::parse_commit(commit, len_mask(raw)) {
         Some((tag, len)) if tag == lap_tag(raw, pos) => len as usize,
         _ => {
             return Err(Error::Corrupt(format!(

@@ -74,24 +74,24 @@ pub(crate) fn max_payload(capacity: usize) -> usize {
     capacity - RECORD_HEADER - SLACK
 }
 
-/// Bits of a commit word that hold the length: the ring's `ring_bits`.
-#[inline]
-pub(crate) fn len_bits(raw: &RawRing) -> u32 {
-    raw.capacity().trailing_zeros()
+/// The bits of a commit word that hold the length + 1: those of a byte
+/// index in the ring.
+#[inline(always)]
+pub(crate) fn len_mask(raw: &RawRing) -> u32 {
+    raw.capacity() as u32 - 1
 }
 
-/// The lap tag of position `pos`: the low bits of `pos >> ring_bits` that
-/// fit above the length.
-#[inline]
+/// The lap tag of position `pos`, in its place: `pos` less its index in
+/// the ring, cut to 32 bits.
+#[inline(always)]
 pub(crate) fn lap_tag(raw: &RawRing, pos: u64) -> u32 {
-    let bits = len_bits(raw);
-    (pos >> bits) as u32 & (u32::MAX >> bits)
+    (pos & !(raw.capacity() as u64 - 1)) as u32
 }
 
 /// The commit word of a record of `len` payload bytes at position `pos`.
-#[inline]
+#[inline(always)]
 pub(crate) fn commit_word(raw: &RawRing, pos: u64, len: usize) -> u32 {
-    frame::commit_word(lap_tag(raw, pos), len_bits(raw), len as u64)
+    frame::commit_word(lap_tag(raw, pos), len as u64)
 }
 
 /// The header word at byte `index`, as an atomic: a peer may be scribbling
