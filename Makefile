@@ -137,12 +137,18 @@ demo: c python
 bench: c python
 	$(CARGO) bench -p ringcore --bench spsc
 	$(CARGO) bench -p ringcore --bench channels
+	$(CARGO) bench -p ringcore --bench c_api
 	$(BUILD)/bench_ring
 	$(PY) python/examples/bench_ring.py
 	$(CARGO) bench -p ringcore --bench ipc
 	$(CARGO) bench -p ringcore --bench log
 	$(CARGO) bench -p ringcore --bench transport
 	$(PY) python/examples/bench_ipc.py
+
+# The C API against the Rust API in the same run (the library loaded as a C
+# program loads it).
+bench-c: lib
+	$(CARGO) bench -p ringcore --bench c_api
 
 # The cross-process bench with iceoryx2 from crates.io in the same run
 # (kept out of the default build).

@@ -107,8 +107,7 @@ thread_local! {
 
 fn set_last_error(e: &Error) {
     let msg = match e {
-        // The polling outcomes are answered by their code alone: a caller
-        // spinning on a full or empty ring pays no thread-local access.
+        // Answered by their code alone (see `call`).
         Error::Full | Error::Empty => return,
         Error::Closed => LastError::Static(c"ring is closed"),
         Error::TimedOut => LastError::Static(c"timed out"),
@@ -119,15 +118,24 @@ fn set_last_error(e: &Error) {
     LAST_ERROR.with(|l| *l.borrow_mut() = msg);
 }
 
+/// Records `e` as this thread's last error and returns its code.
+#[cold]
+#[inline(never)]
+fn fail(e: Error) -> c_int {
+    set_last_error(&e);
+    code_of(&e)
+}
+
 /// Runs `f` behind the panic boundary and turns its result into a code.
 #[inline]
 pub(crate) fn call(f: impl FnOnce() -> Result<(), Error>) -> c_int {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => RMPSC_OK,
-        Ok(Err(e)) => {
-            set_last_error(&e);
-            code_of(&e)
-        }
+        // The polling outcomes are answered by their code alone: a caller
+        // spinning on a full or empty ring pays no call, thread-local or drop.
+        Ok(Err(Error::Full)) => RMPSC_EFULL,
+        Ok(Err(Error::Empty)) => RMPSC_EEMPTY,
+        Ok(Err(e)) => fail(e),
         Err(_) => {
             LAST_ERROR.with(|l| {
                 *l.borrow_mut() =
@@ -145,12 +153,20 @@ pub(crate) fn call_infallible<R>(fallback: R, f: impl FnOnce() -> R) -> R {
 }
 
 /// `Err(InvalidArgument)` naming the parameter when `p` is NULL.
-#[inline]
+#[inline(always)]
 pub(crate) fn non_null<T>(p: *const T, name: &'static str) -> Result<(), Error> {
     if p.is_null() {
-        return Err(Error::InvalidArgument(format!("{name} is NULL")));
+        return Err(null_argument(name));
     }
     Ok(())
+}
+
+/// The error for a NULL argument, built out of line so that a hot call
+/// pays only its test.
+#[cold]
+#[inline(never)]
+fn null_argument(name: &'static str) -> Error {
+    Error::InvalidArgument(format!("{name} is NULL"))
 }
 
 /// Writes `v` through an out-pointer, or `InvalidArgument` when it is NULL.

@@ -7,9 +7,17 @@ use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// One role of a C handle: a busy flag so that two threads entering the same
-/// side at once get RMPSC_EBUSY instead of a data race. Padded to its own
-/// lines: the flag is written on every call.
+/// One role of a C handle, with a guard against two threads entering it at
+/// once. The guard is made of plain loads and stores, no locked
+/// instruction: a call finds the flag set (another thread is inside) and
+/// fails with `Busy`, else sets it, runs, and clears it. It catches a
+/// second thread that enters while the first is inside, which is how
+/// misuse shows up in practice; two threads entering within the same few
+/// nanoseconds can both pass, so it is a diagnostic, not a lock. Handing a
+/// side from one thread to another needs the usual synchronisation (a
+/// mutex, a join, a queue), which also orders the flag.
+///
+/// Padded to its own lines: the flag is written on every call.
 #[repr(align(128))]
 pub(crate) struct Side<T> {
     busy: AtomicBool,
@@ -17,8 +25,8 @@ pub(crate) struct Side<T> {
     inner: UnsafeCell<T>,
 }
 
-// SAFETY: `inner` is reached only through `enter`, which grants one thread
-// at a time exclusive access; T itself is Send.
+// SAFETY: a side is used by one thread at a time (the C contract, checked
+// by the guard as far as plain loads and stores can); T itself is Send.
 unsafe impl<T: Send> Sync for Side<T> {}
 
 impl<T> Side<T> {
@@ -30,26 +38,35 @@ impl<T> Side<T> {
         }
     }
 
-    /// Runs `f` with exclusive access to the side, or fails with `Busy`.
-    #[inline]
+    /// Runs `f` with exclusive access to the side, or fails with `Busy`
+    /// when another thread is inside.
+    #[inline(always)]
     pub(crate) fn enter<R>(&self, f: impl FnOnce(&mut T) -> Result<R, Error>) -> Result<R, Error> {
         struct Exit<'a>(&'a AtomicBool);
         impl Drop for Exit<'_> {
-            #[inline]
+            #[inline(always)]
             fn drop(&mut self) {
-                // Release: our writes through `inner` happen before the next
-                // thread's Acquire swap.
-                self.0.store(false, Ordering::Release);
+                self.0.store(false, Ordering::Relaxed);
             }
         }
-        if self.busy.swap(true, Ordering::Acquire) {
-            return Err(Error::Busy(self.role));
+        // Relaxed load and store: plain moves, no locked instruction and no
+        // fence. They order nothing; they only let a second thread see
+        // that the side is taken.
+        if self.busy.load(Ordering::Relaxed) {
+            return Err(busy(self.role));
         }
+        self.busy.store(true, Ordering::Relaxed);
         let _exit = Exit(&self.busy);
-        // SAFETY: the busy flag was false and is now ours: no other thread
-        // holds a reference into `inner` until `_exit` clears it.
+        // SAFETY: by the C contract one thread at a time is inside; the
+        // flag turns the usual violation of it into `Busy` instead.
         f(unsafe { &mut *self.inner.get() })
     }
+}
+
+#[cold]
+#[inline(never)]
+fn busy(role: &'static str) -> Error {
+    Error::Busy(role)
 }
 
 /// An SPSC ring of fixed-size slots (opaque): an in-process ring from
@@ -88,17 +105,21 @@ impl rmpsc_ring_t {
         })
     }
 
+    #[inline(always)]
     fn producer(&self) -> Result<&Side<SlotProducer>, Error> {
-        self.producer.as_ref().ok_or_else(|| {
-            Error::InvalidArgument("this handle is the consumer side of a shared ring".into())
-        })
+        self.producer.as_ref().ok_or_else(|| wrong_side("consumer"))
     }
 
+    #[inline(always)]
     fn consumer(&self) -> Result<&Side<SlotConsumer>, Error> {
-        self.consumer.as_ref().ok_or_else(|| {
-            Error::InvalidArgument("this handle is the producer side of a shared ring".into())
-        })
+        self.consumer.as_ref().ok_or_else(|| wrong_side("producer"))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_side(this: &str) -> Error {
+    Error::InvalidArgument(format!("this handle is the {this} side of a shared ring"))
 }
 
 /// A timeout argument of a blocking call: negative waits without limit.

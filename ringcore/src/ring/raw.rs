@@ -458,6 +458,25 @@ impl ProducerCursor {
         self.raw.park_producer(self.tail, want, timeout);
     }
 
+    /// Copies one slot from `src` into the ring and publishes it; `false`
+    /// when the ring is full. The single-item path of the byte-slot ring
+    /// (and so of the C and Python calls), small enough to inline.
+    ///
+    /// # Safety
+    /// `src` is readable for `slot_size` bytes and does not overlap the ring.
+    #[inline(always)]
+    pub(crate) unsafe fn push_one(&mut self, src: *const u8) -> Result<bool, Corrupt> {
+        if self.free(1)? == 0 {
+            return Ok(false);
+        }
+        let (index, _) = self.raw.contiguous(self.tail);
+        // SAFETY: the slot at the tail is free and inside the slot array;
+        // `src` is valid by the caller's contract.
+        unsafe { copy_bytes(src, self.raw.slot_ptr(index), self.raw.slot_size()) };
+        self.publish(1);
+        Ok(true)
+    }
+
     /// Copies up to `n` slots from `src` into the ring (at most two
     /// `memcpy`s) and publishes them with one commit. Returns the count.
     ///
@@ -645,6 +664,24 @@ impl ConsumerCursor {
     /// Sleeps until data may be readable (see [`RawRing::park_consumer`]).
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         self.raw.park_consumer(self.head, self.leads, timeout);
+    }
+
+    /// Copies one slot out of the ring into `dst` and releases it; `false`
+    /// when none is readable. The single-item path, small enough to inline.
+    ///
+    /// # Safety
+    /// `dst` is writable for `slot_size` bytes and does not overlap the ring.
+    #[inline(always)]
+    pub(crate) unsafe fn pop_one(&mut self, dst: *mut u8) -> Result<bool, Corrupt> {
+        if self.available(1)? == 0 {
+            return Ok(false);
+        }
+        let (index, _) = self.raw.contiguous(self.head);
+        // SAFETY: the slot at the head is published and ours until we
+        // release it; `dst` is valid by the caller's contract.
+        unsafe { copy_bytes(self.raw.slot_ptr(index), dst, self.raw.slot_size()) };
+        self.release(1);
+        Ok(true)
     }
 
     /// Copies up to `n` slots out of the ring into `dst` and releases them

@@ -227,11 +227,7 @@ impl SlotProducer {
     #[inline]
     pub fn send_slots(&mut self, slots: &[u8], count: usize) -> Result<usize> {
         if count.checked_mul(self.cur.slot_size()) != Some(slots.len()) {
-            return Err(Error::InvalidArgument(format!(
-                "{} bytes are not {count} slots of {} bytes",
-                slots.len(),
-                self.cur.slot_size()
-            )));
+            return Err(not_whole_slots(slots.len(), count, self.cur.slot_size()));
         }
         let (bytes, n) = (slots, count);
         if self.cur.is_closed() {
@@ -239,7 +235,13 @@ impl SlotProducer {
         }
         self.reserved = 0;
         // SAFETY: `bytes` holds n slots and is not in the ring.
-        let sent = unsafe { self.cur.push_copy(bytes.as_ptr(), n)? };
+        let sent = unsafe {
+            if n == 1 {
+                self.cur.push_one(bytes.as_ptr())? as usize
+            } else {
+                self.cur.push_copy(bytes.as_ptr(), n)?
+            }
+        };
         if sent > 0 {
             self.committed(sent);
         }
@@ -418,18 +420,17 @@ impl SlotConsumer {
     pub fn try_recv(&mut self, out: &mut [u8]) -> Result<()> {
         let slot = self.cur.slot_size();
         if out.len() < slot {
-            return Err(Error::InvalidArgument(format!(
-                "buffer of {} bytes is smaller than a {slot}-byte slot",
-                out.len()
-            )));
+            return Err(short_buffer(out.len(), slot));
         }
-        match self.recv_slots(out, 1)? {
-            0 => {
-                self.cur.prefetch_head();
-                Err(Error::Empty)
-            }
-            _ => Ok(()),
+        // SAFETY: `out` holds a slot and is not in the ring.
+        if !unsafe { self.cur.pop_one(out.as_mut_ptr())? } {
+            self.cur.prefetch_head();
+            return Err(self.cur.empty_reason());
         }
+        if let Some(m) = &self.metrics {
+            m.on_consume(1, None);
+        }
+        Ok(())
     }
 
     /// Waits by `strategy` until at least one slot is readable. Errors:
@@ -443,11 +444,7 @@ impl SlotConsumer {
     /// receives like [`recv`](Self::recv). `Closed` once closed and drained.
     pub fn recv_blocking(&mut self, out: &mut [u8], strategy: WaitStrategy) -> Result<usize> {
         if out.len() < self.cur.slot_size() {
-            return Err(Error::InvalidArgument(format!(
-                "buffer of {} bytes is smaller than a {}-byte slot",
-                out.len(),
-                self.cur.slot_size()
-            )));
+            return Err(short_buffer(out.len(), self.cur.slot_size()));
         }
         self.cur
             .wait_for_data(&mut Waiter::new(strategy), self.metrics.as_deref())?;
@@ -459,4 +456,17 @@ impl Drop for SlotConsumer {
     fn drop(&mut self) {
         self.cur.close();
     }
+}
+
+/// The error for a buffer smaller than a slot, out of the hot paths.
+#[cold]
+fn short_buffer(len: usize, slot: usize) -> Error {
+    Error::InvalidArgument(format!(
+        "buffer of {len} bytes is smaller than a {slot}-byte slot"
+    ))
+}
+
+#[cold]
+fn not_whole_slots(len: usize, count: usize, slot: usize) -> Error {
+    Error::InvalidArgument(format!("{len} bytes are not {count} slots of {slot} bytes"))
 }
