@@ -23,7 +23,7 @@ PY       := $(VENV)/bin/python
 C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/shm_peer_cpp $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
 C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/shm_peer_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
 
-.PHONY: all lib c python header test test-rust test-c test-python lint demo bench bench-iceoryx2 loom miri tsan fuzz fuzz-log soak install install-check clean
+.PHONY: all lib c python header test test-rust test-c test-python lint demo bench bench-c bench-iceoryx2 loom miri tsan fuzz fuzz-log soak install install-check clean
 
 all: lib c python
 
