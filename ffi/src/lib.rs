@@ -10,7 +10,7 @@
 // documented in the header; the raw-pointer arguments are the C contract.
 #![allow(clippy::missing_safety_doc, clippy::not_unsafe_ptr_arg_deref)]
 
-use ringcore::Error;
+use ringcore::{Error, ErrorKind};
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -74,22 +74,22 @@ pub const RMPSC_EPANIC: c_int = -13;
 /// A log reader asked for records that retention already deleted.
 pub const RMPSC_EBEHIND: c_int = -14;
 
-/// The code for an error.
+/// The code for an error: every kind has its own, no catch-all.
 pub(crate) fn code_of(e: &Error) -> c_int {
-    match e {
-        Error::Full => RMPSC_EFULL,
-        Error::Empty => RMPSC_EEMPTY,
-        Error::Closed => RMPSC_ECLOSED,
-        Error::TimedOut => RMPSC_ETIMEDOUT,
-        Error::TooLarge { .. } => RMPSC_ETOOLARGE,
-        Error::InvalidArgument(_) => RMPSC_EINVAL,
-        Error::Corrupt(_) => RMPSC_ECORRUPT,
-        Error::InvalidHeader(_) => RMPSC_EHEADER,
-        Error::TooManyProducers | Error::TooManyConsumers => RMPSC_ETOOMANY,
-        Error::Disconnected => RMPSC_EDISCONNECTED,
-        Error::Busy(_) => RMPSC_EBUSY,
-        Error::FellBehind(_) => RMPSC_EBEHIND,
-        _ => RMPSC_EIO,
+    match e.kind() {
+        ErrorKind::Full => RMPSC_EFULL,
+        ErrorKind::Empty => RMPSC_EEMPTY,
+        ErrorKind::Closed => RMPSC_ECLOSED,
+        ErrorKind::TimedOut => RMPSC_ETIMEDOUT,
+        ErrorKind::TooLarge => RMPSC_ETOOLARGE,
+        ErrorKind::InvalidArgument => RMPSC_EINVAL,
+        ErrorKind::Corrupt => RMPSC_ECORRUPT,
+        ErrorKind::InvalidHeader => RMPSC_EHEADER,
+        ErrorKind::TooManyProducers | ErrorKind::TooManyConsumers => RMPSC_ETOOMANY,
+        ErrorKind::Disconnected => RMPSC_EDISCONNECTED,
+        ErrorKind::Busy => RMPSC_EBUSY,
+        ErrorKind::FellBehind => RMPSC_EBEHIND,
+        ErrorKind::Io => RMPSC_EIO,
     }
 }
 
@@ -275,6 +275,33 @@ mod tests {
         // SAFETY: rmpsc_version returns a static NUL-terminated string.
         let version = unsafe { CStr::from_ptr(rmpsc_version()) };
         assert_eq!(version.to_str().unwrap(), pkg);
+    }
+
+    #[test]
+    fn every_error_kind_has_a_code_and_a_text() {
+        let all = [
+            Error::Full,
+            Error::Empty,
+            Error::Closed,
+            Error::TimedOut,
+            Error::TooLarge { len: 2, max: 1 },
+            Error::InvalidArgument("x".into()),
+            Error::Corrupt("x".into()),
+            Error::InvalidHeader("x".into()),
+            Error::TooManyProducers,
+            Error::TooManyConsumers,
+            Error::Disconnected,
+            Error::Busy("x"),
+            Error::FellBehind("x".into()),
+            Error::Io(std::io::Error::other("x")),
+        ];
+        for e in &all {
+            let code = code_of(e);
+            assert!(code < 0, "{e}");
+            // SAFETY: static NUL-terminated string.
+            let text = unsafe { CStr::from_ptr(rmpsc_strerror(code)) };
+            assert_ne!(text.to_str().unwrap(), "unknown error code", "{e}");
+        }
     }
 
     #[test]

@@ -48,6 +48,65 @@ pub enum Error {
     Io(io::Error),
 }
 
+/// What kind of failure an [`Error`] is, without its details.
+///
+/// Unlike `Error` this enum is exhaustive on purpose: the C and Python
+/// bindings map every kind with no catch-all, so a kind added here fails
+/// their build until it has a code and an exception of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// [`Error::Full`].
+    Full,
+    /// [`Error::Empty`].
+    Empty,
+    /// [`Error::Closed`].
+    Closed,
+    /// [`Error::TimedOut`].
+    TimedOut,
+    /// [`Error::TooLarge`].
+    TooLarge,
+    /// [`Error::InvalidArgument`].
+    InvalidArgument,
+    /// [`Error::Corrupt`].
+    Corrupt,
+    /// [`Error::InvalidHeader`].
+    InvalidHeader,
+    /// [`Error::TooManyProducers`].
+    TooManyProducers,
+    /// [`Error::TooManyConsumers`].
+    TooManyConsumers,
+    /// [`Error::Disconnected`].
+    Disconnected,
+    /// [`Error::Busy`].
+    Busy,
+    /// [`Error::FellBehind`].
+    FellBehind,
+    /// [`Error::Io`].
+    Io,
+}
+
+impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Full => ErrorKind::Full,
+            Error::Empty => ErrorKind::Empty,
+            Error::Closed => ErrorKind::Closed,
+            Error::TimedOut => ErrorKind::TimedOut,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::Corrupt(_) => ErrorKind::Corrupt,
+            Error::InvalidHeader(_) => ErrorKind::InvalidHeader,
+            Error::TooManyProducers => ErrorKind::TooManyProducers,
+            Error::TooManyConsumers => ErrorKind::TooManyConsumers,
+            Error::Disconnected => ErrorKind::Disconnected,
+            Error::Busy(_) => ErrorKind::Busy,
+            Error::FellBehind(_) => ErrorKind::FellBehind,
+            Error::Io(_) => ErrorKind::Io,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

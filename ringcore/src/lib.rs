@@ -70,7 +70,7 @@ pub(crate) mod sys;
 mod wait;
 
 pub use config::Config;
-pub use error::{Error, Result, SendError};
+pub use error::{Error, ErrorKind, Result, SendError};
 pub use metrics::Metrics;
 pub use notify::{EventNotifier, Notify};
 pub use pod::Pod;

@@ -7,7 +7,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
-use ringcore::Error;
+use ringcore::{Error, ErrorKind};
 
 macro_rules! exception_classes {
     ($($name:ident),*) => {
@@ -41,28 +41,38 @@ fn raise(py: Python<'_>, class: &'static PyOnceLock<Py<PyType>>, name: &str, msg
 /// The Python exception for a ringcore error.
 pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
     let msg = e.to_string();
-    match e {
-        Error::Full => raise(py, &Full, "Full", msg),
-        Error::Empty => raise(py, &Empty, "Empty", msg),
-        Error::Closed => raise(py, &Closed, "Closed", msg),
-        Error::TimedOut => raise(py, &Timeout, "Timeout", msg),
-        Error::TooLarge { .. } => raise(py, &TooLarge, "TooLarge", msg),
-        Error::Corrupt(_) => raise(py, &Corrupt, "Corrupt", msg),
-        Error::InvalidHeader(_) => raise(py, &InvalidHeader, "InvalidHeader", msg),
-        Error::Busy(_) => raise(py, &Busy, "Busy", msg),
-        Error::TooManyProducers | Error::TooManyConsumers => raise(py, &TooMany, "TooMany", msg),
-        Error::Disconnected => raise(py, &Disconnected, "Disconnected", msg),
-        Error::FellBehind(_) => raise(py, &FellBehind, "FellBehind", msg),
-        Error::InvalidArgument(_) => PyValueError::new_err(msg),
-        Error::Io(io) => match (io.raw_os_error(), io.kind()) {
-            // OSError(errno, text) picks the subclass (FileNotFoundError, ...).
-            (Some(errno), _) => PyOSError::new_err((errno, msg)),
-            (None, std::io::ErrorKind::NotFound) => PyFileNotFoundError::new_err(msg),
-            (None, std::io::ErrorKind::AlreadyExists) => PyFileExistsError::new_err(msg),
-            (None, std::io::ErrorKind::PermissionDenied) => PyPermissionError::new_err(msg),
-            (None, _) => PyOSError::new_err(msg),
-        },
-        _ => PyOSError::new_err(msg),
+    // Every kind has its exception, no catch-all.
+    match e.kind() {
+        ErrorKind::Full => raise(py, &Full, "Full", msg),
+        ErrorKind::Empty => raise(py, &Empty, "Empty", msg),
+        ErrorKind::Closed => raise(py, &Closed, "Closed", msg),
+        ErrorKind::TimedOut => raise(py, &Timeout, "Timeout", msg),
+        ErrorKind::TooLarge => raise(py, &TooLarge, "TooLarge", msg),
+        ErrorKind::Corrupt => raise(py, &Corrupt, "Corrupt", msg),
+        ErrorKind::InvalidHeader => raise(py, &InvalidHeader, "InvalidHeader", msg),
+        ErrorKind::Busy => raise(py, &Busy, "Busy", msg),
+        ErrorKind::TooManyProducers | ErrorKind::TooManyConsumers => {
+            raise(py, &TooMany, "TooMany", msg)
+        }
+        ErrorKind::Disconnected => raise(py, &Disconnected, "Disconnected", msg),
+        ErrorKind::FellBehind => raise(py, &FellBehind, "FellBehind", msg),
+        ErrorKind::InvalidArgument => PyValueError::new_err(msg),
+        ErrorKind::Io => os_error(&e, msg),
+    }
+}
+
+/// The OSError subclass Python would raise for an operating-system error.
+fn os_error(e: &Error, msg: String) -> PyErr {
+    let Error::Io(io) = e else {
+        return PyOSError::new_err(msg);
+    };
+    match (io.raw_os_error(), io.kind()) {
+        // OSError(errno, text) picks the subclass (FileNotFoundError, ...).
+        (Some(errno), _) => PyOSError::new_err((errno, msg)),
+        (None, std::io::ErrorKind::NotFound) => PyFileNotFoundError::new_err(msg),
+        (None, std::io::ErrorKind::AlreadyExists) => PyFileExistsError::new_err(msg),
+        (None, std::io::ErrorKind::PermissionDenied) => PyPermissionError::new_err(msg),
+        (None, _) => PyOSError::new_err(msg),
     }
 }
 
