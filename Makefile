@@ -79,6 +79,8 @@ lint:
 
 # C and C++ examples and tests, under ASan/UBSan and valgrind.
 test-c: c install-check
+	# Every exported function against the rules at the top of the header.
+	python3 tests/c/check_abi.py include/ringmpsc.h $(LIBDIR)/libringmpsc.so
 	$(BUILD)/test_ring
 	$(BUILD)/test_ring_asan
 	$(BUILD)/test_shm

@@ -52,7 +52,7 @@ static int cmp_double(const void *a, const void *b) {
 
 static void check(int rc, const char *what) {
     if (rc != RMPSC_OK) {
-        fprintf(stderr, "%s: %s\n", what, rmpsc_last_error());
+        fprintf(stderr, "%s: %s\n", what, rmpsc_error_message());
         exit(1);
     }
 }
@@ -117,7 +117,7 @@ static double run(int batch) {
         while (n < items) {
             const void *slots;
             size_t k;
-            if (rmpsc_ring_readable(ring, &slots, &k) != RMPSC_OK) {
+            if (rmpsc_ring_peek(ring, &slots, &k) != RMPSC_OK) {
                 relax();
                 continue;
             }

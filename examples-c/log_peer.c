@@ -54,7 +54,7 @@ static size_t message(uint64_t seq, uint8_t *buf) {
 }
 
 static int fail(const char *what, int rc) {
-    fprintf(stderr, "log_peer: %s: %s (%s)\n", what, rmpsc_strerror(rc), rmpsc_last_error());
+    fprintf(stderr, "log_peer: %s: %s (%s)\n", what, rmpsc_error_describe(rc), rmpsc_error_message());
     return 1;
 }
 
@@ -136,9 +136,10 @@ static int do_read(const char *path, uint64_t count, int live) {
             seq++;
         }
     }
-    int status = rmpsc_log_reader_writer_status(r);
+    int status = 0;
+    rc = rmpsc_log_reader_writer_status(r, &status);
     rmpsc_log_reader_free(r);
-    if (status != RMPSC_LOG_WRITER_CLOSED) {
+    if (rc != RMPSC_OK || status != RMPSC_LOG_WRITER_CLOSED) {
         fprintf(stderr, "log_peer: writer status %d after the end\n", status);
         return 1;
     }

@@ -23,19 +23,19 @@
 static size_t payload_len(uint64_t seq) { return 8 + 1024 + (size_t)((seq * 7919) % 60000); }
 
 static int fail(const char *what, int rc) {
-    fprintf(stderr, "pool_peer: %s: %s (%s)\n", what, rmpsc_strerror(rc), rmpsc_last_error());
+    fprintf(stderr, "pool_peer: %s: %s (%s)\n", what, rmpsc_error_describe(rc), rmpsc_error_message());
     return 1;
 }
 
 static int do_send(const char *pool_name, const char *ring_name, uint64_t count) {
     rmpsc_pool_t *pool;
-    rmpsc_shared_t *shared;
+    rmpsc_shared_ring_t *shared;
     rmpsc_ring_t *ring;
     int rc = rmpsc_pool_attach(pool_name, 10000000000LL, &pool);
     if (rc != RMPSC_OK) return fail("pool attach", rc);
-    rc = rmpsc_shared_attach(ring_name, sizeof(uint32_t), 10000000000LL, &shared);
+    rc = rmpsc_shared_ring_attach(ring_name, sizeof(uint32_t), 10000000000LL, &shared);
     if (rc != RMPSC_OK) return fail("ring attach", rc);
-    rc = rmpsc_shared_producer(shared, &ring);
+    rc = rmpsc_shared_ring_take_producer(shared, &ring);
     if (rc != RMPSC_OK) return fail("producer", rc);
     for (uint64_t seq = 0; seq < count; seq++) {
         uint32_t h;
@@ -55,24 +55,24 @@ static int do_send(const char *pool_name, const char *ring_name, uint64_t count)
         for (size_t i = 8; i < len; i++) p[i] = (uint8_t)(i + seq);
         rc = rmpsc_pool_set_len(pool, h, len);
         if (rc != RMPSC_OK) return fail("set_len", rc);
-        rc = rmpsc_ring_send_blocking(ring, &h, 1, -1, NULL);
+        rc = rmpsc_ring_send_blocking(ring, &h, 1, -1, &(size_t){0});
         if (rc != RMPSC_OK) return fail("send", rc);
     }
     rmpsc_ring_free(ring); /* closes the ring */
-    rmpsc_shared_free(shared);
+    rmpsc_shared_ring_free(shared);
     rmpsc_pool_free(pool);
     return 0;
 }
 
 static int do_recv(const char *pool_name, const char *ring_name, uint64_t count) {
     rmpsc_pool_t *pool;
-    rmpsc_shared_t *shared;
+    rmpsc_shared_ring_t *shared;
     rmpsc_ring_t *ring;
-    int rc = rmpsc_pool_create_shared(pool_name, SLAB, 64, &pool);
+    int rc = rmpsc_pool_create(pool_name, SLAB, 64, &pool);
     if (rc != RMPSC_OK) return fail("pool create", rc);
-    rc = rmpsc_shared_create(ring_name, 64, sizeof(uint32_t), &shared);
+    rc = rmpsc_shared_ring_create(ring_name, 64, sizeof(uint32_t), &shared);
     if (rc != RMPSC_OK) return fail("ring create", rc);
-    rc = rmpsc_shared_consumer(shared, &ring);
+    rc = rmpsc_shared_ring_take_consumer(shared, &ring);
     if (rc != RMPSC_OK) return fail("consumer", rc);
     uint64_t seq = 0, bytes = 0;
     for (;;) {
@@ -100,9 +100,9 @@ static int do_recv(const char *pool_name, const char *ring_name, uint64_t count)
         seq++;
     }
     rmpsc_pool_unlink(pool);
-    rmpsc_shared_unlink(shared);
+    rmpsc_shared_ring_unlink(shared);
     rmpsc_ring_free(ring);
-    rmpsc_shared_free(shared);
+    rmpsc_shared_ring_free(shared);
     rmpsc_pool_free(pool);
     if (seq != count) {
         fprintf(stderr, "pool_peer: received %" PRIu64 " of %" PRIu64 "\n", seq, count);

@@ -19,7 +19,7 @@
 static uint64_t count = 10 * 1000 * 1000;
 
 static void die(const char *what, int rc) {
-    fprintf(stderr, "%s: %s (%s)\n", what, rmpsc_strerror(rc), rmpsc_last_error());
+    fprintf(stderr, "%s: %s (%s)\n", what, rmpsc_error_describe(rc), rmpsc_error_message());
     exit(1);
 }
 
@@ -34,7 +34,7 @@ static void *producer(void *arg) {
         if (rc == RMPSC_EFULL) {
             /* Wait for room without burning the core: a blocking send of the
              * next item does that and keeps the sequence. */
-            rc = rmpsc_ring_send_blocking(ring, &next, 1, -1, NULL);
+            rc = rmpsc_ring_send_blocking(ring, &next, 1, -1, &(size_t){0});
             if (rc != RMPSC_OK) die("send_blocking", rc);
             next++;
             continue;
@@ -52,7 +52,7 @@ static void *producer(void *arg) {
 
 int main(int argc, char **argv) {
     if (argc > 1) count = strtoull(argv[1], NULL, 10);
-    printf("ringmpsc %s: %" PRIu64 " items through a 4096-slot ring\n", rmpsc_version(), count);
+    printf("ringmpsc %s: %" PRIu64 " items through a 4096-slot ring\n", rmpsc_library_version(), count);
 
     rmpsc_ring_t *ring;
     int rc = rmpsc_ring_new(4096, sizeof(uint64_t), &ring);
@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
     for (;;) {
         const void *slots;
         size_t n;
-        rc = rmpsc_ring_readable(ring, &slots, &n);
+        rc = rmpsc_ring_peek(ring, &slots, &n);
         if (rc == RMPSC_EEMPTY) {
             /* Sleep on the ring's futex until the producer commits. */
             uint64_t one;

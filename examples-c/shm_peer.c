@@ -54,7 +54,7 @@ static double now(void) {
 }
 
 static int fail(const char *what, int rc) {
-    fprintf(stderr, "shm_peer: %s: %s (%s)\n", what, rmpsc_strerror(rc), rmpsc_last_error());
+    fprintf(stderr, "shm_peer: %s: %s (%s)\n", what, rmpsc_error_describe(rc), rmpsc_error_message());
     return 1;
 }
 

@@ -44,7 +44,7 @@ static size_t message(uint64_t seq, int prio, uint8_t *buf) {
 }
 
 static int fail(const char *what, int rc) {
-    fprintf(stderr, "transport_peer: %s: %s (%s)\n", what, rmpsc_strerror(rc), rmpsc_last_error());
+    fprintf(stderr, "transport_peer: %s: %s (%s)\n", what, rmpsc_error_describe(rc), rmpsc_error_message());
     return 1;
 }
 
@@ -181,7 +181,7 @@ static int do_echo(const char *name, uint64_t count) {
         if (rc != RMPSC_OK) return fail("send", rc);
         int prio;
         size_t len;
-        rc = rmpsc_client_recv(c, 10000000000LL, back, sizeof back, &prio, &len);
+        rc = rmpsc_client_recv(c, back, sizeof back, 10000000000LL, &prio, &len);
         if (rc != RMPSC_OK) return fail("recv", rc);
         if (prio != RMPSC_PRIORITY_HIGH || len != n || memcmp(back, buf, n) != 0) {
             fprintf(stderr, "transport_peer: echo %" PRIu64 " is wrong\n", seq);

@@ -1,19 +1,47 @@
 /*
  * ringmpsc: lock-free, zero-copy message passing (C API).
  *
- * Conventions, for every function below:
- *  - Names are rmpsc_<noun>_<verb>; handles are opaque, made by
- *    rmpsc_<noun>_new / _create / _open / _attach and released by _free.
+ * Conventions, met by every function below (tests/c/check_abi.py checks
+ * them against this header and the library's exported symbols):
+ *  - Names are rmpsc_<noun>_<word>..., where <noun> is one of
+ *      ring shared_ring shm msg_ring msg_sender msg_receiver pool fd
+ *      fd_server notifier metrics mpsc event_loop spmc mpmc consumer
+ *      server client log_writer log_reader numa error library
+ *    and the first word after it is an action (new, free, create, send,
+ *    recv, close, ...) or, for a query, what it returns (len, capacity,
+ *    is_closed, ...). Only rmpsc_ names are exported.
+ *  - A noun with a handle has the type rmpsc_<noun>_t, made by its _new,
+ *    _create*, _attach*, _open*, _connect or _listen function (whose last
+ *    parameter is `out`) or by another noun's _new_<noun> / _take_<side>,
+ *    and released by rmpsc_<noun>_free (NULL is ignored).
  *  - Results are int: RMPSC_OK (0) or a negative RMPSC_E* code; the reason
- *    in words is rmpsc_last_error() (per thread, until the next failure).
- *  - Outputs go through out-parameters, written only on success.
- *  - A NULL handle or out-pointer gives RMPSC_EINVAL; no call ever aborts
- *    the process: a Rust panic is caught and reported as RMPSC_EPANIC.
+ *    in words is rmpsc_error_message() (per thread, until the next
+ *    failure). A query that cannot fail returns its value (0, false or -1
+ *    for a NULL handle).
+ *  - Parameters: the handle first, then inputs, then the timeout, then the
+ *    out-parameters, named `out` or `out_<what>`. Out-parameters are
+ *    checked before the call does anything and written only when it
+ *    succeeds; a call that fails changes nothing. Optional ones say "may
+ *    be NULL".
+ *  - The handle is `const` exactly in queries: every call that changes
+ *    state takes it non-const, thread-safe or not.
+ *  - Timeouts are int64 nanoseconds, one meaning everywhere: negative waits
+ *    without limit, 0 does not wait. A liveness window (is_*_alive) of a
+ *    negative length accepts a heartbeat of any age.
+ *  - Arrays are a pointer and a count, checked: NULL only with a count of
+ *    0, and count * element size must fit in memory.
+ *  - A NULL handle or required pointer gives RMPSC_EINVAL; no call ever
+ *    aborts the process: a Rust panic is caught and reported as RMPSC_EPANIC.
  *  - Thread-safety is stated per function. "Producer side" functions may be
  *    called by one thread at a time and "consumer side" functions by one
- *    (other) thread at a time; a second thread entering a side that is in
- *    use gets RMPSC_EBUSY instead of corrupting the ring.
- *  - Timeouts are in nanoseconds; a negative timeout waits without limit.
+ *    (other) thread at a time. Each side carries a guard of plain loads and
+ *    stores (no locked instruction): a thread entering a side another
+ *    thread is inside gets RMPSC_EBUSY instead of corrupting the ring. It
+ *    catches misuse as it happens in practice; two threads entering within
+ *    the same few nanoseconds can both pass, so it is a diagnostic, not a
+ *    lock.
+ *  - RMPSC_VERSION_MAJOR/_MINOR/_PATCH are the version this header belongs
+ *    to; rmpsc_library_version() is the one loaded at run time.
  */
 
 #ifndef RINGMPSC_H
@@ -79,12 +107,14 @@
 // A log reader asked for records that retention already deleted.
 #define RMPSC_EBEHIND -14
 
-// Channel flag: count messages, batches and batch latency (read them with
-// rmpsc_mpsc_stats, rmpsc_spmc_metrics, rmpsc_mpmc_metrics).
-#define RMPSC_CHANNEL_METRICS 1
+// rmpsc_log_reader_writer_status gives a writer holds the log.
+#define RMPSC_LOG_WRITER_ACTIVE 1
 
-// Channel flag: also count reserve retries and failures.
-#define RMPSC_CHANNEL_TRACK_CONTENTION 2
+// rmpsc_log_reader_writer_status gives the last writer closed the log cleanly.
+#define RMPSC_LOG_WRITER_CLOSED 2
+
+// rmpsc_log_reader_writer_status gives the last writer died without closing it.
+#define RMPSC_LOG_WRITER_DEAD 3
 
 // Leave flushing to the kernel (a committed record survives a crash of
 // the process, not of the machine).
@@ -99,14 +129,12 @@
 // msync after every record (slow).
 #define RMPSC_LOG_DURABLE_COMMIT 3
 
-// rmpsc_log_reader_writer_status: a writer holds the log.
-#define RMPSC_LOG_WRITER_ACTIVE 1
+// Channel flag: count messages, batches and batch latency (read them with
+// rmpsc_mpsc_metrics, rmpsc_spmc_metrics, rmpsc_mpmc_metrics).
+#define RMPSC_CHANNEL_METRICS 1
 
-// rmpsc_log_reader_writer_status: the last writer closed the log cleanly.
-#define RMPSC_LOG_WRITER_CLOSED 2
-
-// rmpsc_log_reader_writer_status: the last writer died without closing it.
-#define RMPSC_LOG_WRITER_DEAD 3
+// Channel flag: also count reserve retries and failures.
+#define RMPSC_CHANNEL_TRACK_CONTENTION 2
 
 // The segment magic, "RMPSCSEG" read as a native-endian 64-bit integer.
 #define RMPSC_SEG_MAGIC 5135602498711604562
@@ -132,7 +160,7 @@
 // Send policy: fail at once with RMPSC_EFULL when the ring is full.
 #define RMPSC_POLICY_FAIL 1
 
-// Send policy: wait for room up to `policy_timeout_ns` (negative: no limit).
+// Send policy: wait for room up to `policy_timeout_ns`.
 #define RMPSC_POLICY_BLOCK 2
 
 // Send policy: drop a Low message at once (reported through `queued`),
@@ -184,16 +212,150 @@ typedef struct rmpsc_notifier_t rmpsc_notifier_t;
 typedef struct rmpsc_pool_t rmpsc_pool_t;
 
 // An SPSC ring of fixed-size slots (opaque): an in-process ring from
-// rmpsc_ring_new (both sides), or one side of a shared ring from
-// rmpsc_shared_producer / rmpsc_shared_consumer.
+// rmpsc_ring_new (both sides), or one side of a shared ring or channel.
 typedef struct rmpsc_ring_t rmpsc_ring_t;
 
 // The server of a channel (opaque). One thread at a time.
 typedef struct rmpsc_server_t rmpsc_server_t;
 
 // A shared-memory ring of fixed-size slots (opaque): the mapping of a
-// segment that several processes open. Take a side with
-// rmpsc_shared_producer / rmpsc_shared_consumer.
+// segment that several processes open (its layout is drawn at
+// rmpsc_permissions_t). Take a side with rmpsc_shared_ring_take_producer /
+// rmpsc_shared_ring_take_consumer.
+typedef struct rmpsc_shared_ring_t rmpsc_shared_ring_t;
+
+// A single-producer multi-consumer channel (opaque). Thread-safe.
+typedef struct rmpsc_spmc_t rmpsc_spmc_t;
+
+// Options of a client; zero-initialise it for the defaults.
+typedef struct {
+  // How long to wait for the server in ns (0: 1 s; negative: no limit).
+  int64_t connect_timeout_ns;
+  // One of RMPSC_POLICY_* for requests.
+  int policy;
+  // Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns.
+  int64_t policy_timeout_ns;
+} rmpsc_client_options_t;
+
+// A client as the server names it: slot and the slot's generation.
+typedef struct {
+  // Slot, 0 to max_clients - 1.
+  uint32_t slot;
+  // The slot's connection count when this client connected.
+  uint32_t generation;
+} rmpsc_client_id_t;
+
+// Called by rmpsc_client_recv_batch for each response; `data` is valid
+// only during the call.
+typedef void (*rmpsc_response_fn)(void *ctx, int priority, const void *data, size_t len);
+
+// A handler called with each item: `ctx` is the caller's pointer, `item`
+// points at `elem_size` bytes valid during the call.
+typedef void (*rmpsc_item_fn)(void *ctx, const void *item);
+
+// A place in a log: file sequence number and byte offset.
+typedef struct {
+  // 0 for the file `path`, n for `path.n`.
+  uint64_t file;
+  // Byte offset of a record in that file.
+  uint64_t offset;
+} rmpsc_log_position_t;
+
+// A record read in place. `data` points into the log's mapping and stays
+// valid until the next call on the same reader.
+typedef struct {
+  // The writer's message type.
+  uint32_t msg_type;
+  // The writer's timestamp or user field.
+  uint64_t timestamp;
+  // Index of the record in the log (0 for the first record ever).
+  uint64_t index;
+  // Where the record is.
+  rmpsc_log_position_t position;
+  // The payload.
+  const void *data;
+  // Payload bytes.
+  size_t len;
+} rmpsc_log_message_t;
+
+// Options of a log writer; zero-initialise it (`= {0}`) for the defaults.
+// For an existing log, sizes left 0 are taken from the log and sizes set
+// must match it.
+typedef struct {
+  // Bytes per region, a multiple of the page size (0: 1 MiB).
+  uint64_t region_size;
+  // Bytes per file, a multiple of the region size (0: 64 MiB).
+  uint64_t file_size;
+  // Largest payload in bytes (0: the most a region can hold).
+  uint32_t mtu;
+  // One of RMPSC_LOG_DURABLE_*.
+  int durability;
+  // Records (RMPSC_LOG_DURABLE_RECORDS) or nanoseconds (_INTERVAL).
+  uint64_t durability_arg;
+  // Keep only the newest this many files (0: keep all).
+  uint64_t retention_files;
+  // Start a thread that faults in the pages ahead of the writer, so
+  // appends do not stop for page faults.
+  bool prefault;
+  // With `prefault`: 0 leaves the thread on the CPU mask of the thread
+  // that opens the writer; n pins it to CPU n - 1.
+  uint32_t prefault_cpu;
+  // A new log without record checksums (8 bytes a record less, no
+  // CRC32C check). false: a new log has them; an existing log keeps its
+  // choice either way unless this asks for the other (RMPSC_EINVAL).
+  bool no_checksums;
+} rmpsc_log_options_t;
+
+// Counters of a ring or channel (zero unless built with metrics).
+typedef struct {
+  // Items committed by producers.
+  uint64_t messages_sent;
+  // Items consumed.
+  uint64_t messages_received;
+  // Commits (each may carry many items).
+  uint64_t batches_sent;
+  // Consume calls that returned at least one item.
+  uint64_t batches_received;
+  // Retries of a reserve that found the ring full (with contention tracking).
+  uint64_t reserve_spins;
+  // Reserves that gave up on a full ring.
+  uint64_t reserve_failures;
+  // Time spent in blocking waits, in nanoseconds.
+  uint64_t total_wait_ns;
+  // Largest batch consumed at once.
+  uint64_t max_batch_size;
+  // Sum of batch processing times, in nanoseconds.
+  uint64_t latency_sum_ns;
+  // Number of timed batches.
+  uint64_t latency_count;
+  // Shortest batch time; meaningful only while `latency_count` is non-zero.
+  uint64_t latency_min_ns;
+  // Longest batch time.
+  uint64_t latency_max_ns;
+} rmpsc_metrics_t;
+
+// A snapshot of an MPSC channel.
+typedef struct {
+  // Rings the consumer polls.
+  size_t rings;
+  // Items waiting over all rings.
+  size_t len;
+  // Whether the channel is closed.
+  bool closed;
+  // Whether `metrics` holds counters (the channel was made with RMPSC_CHANNEL_METRICS).
+  bool has_metrics;
+  // All rings' counters merged.
+  rmpsc_metrics_t metrics;
+  // Seconds since the channel was created.
+  double uptime_s;
+  // Items received per second since creation (with metrics).
+  double throughput;
+  // Mean batch processing time in nanoseconds (with metrics).
+  double avg_latency_ns;
+} rmpsc_mpsc_snapshot_t;
+
+// Who may open a named segment; zero-initialise it for the defaults (mode
+// 0600, the creator's group).
 //
 // Every segment (slot ring, message ring, buffer pool) starts with this
 // 512-byte header; integers are native-endian, lines are 128 bytes apart:
@@ -237,118 +399,6 @@ typedef struct rmpsc_server_t rmpsc_server_t;
 // storing this one's (so it keeps 8 bytes free: the largest payload is
 // capacity - 16), then stores the tail; the receiver polls the commit word
 // at its head and never runs more than a ring ahead of the tail.
-typedef struct rmpsc_shared_t rmpsc_shared_t;
-
-// A single-producer multi-consumer channel (opaque). Thread-safe.
-typedef struct rmpsc_spmc_t rmpsc_spmc_t;
-
-// Counters of a ring or channel (zero unless built with metrics).
-typedef struct {
-  // Items committed by producers.
-  uint64_t messages_sent;
-  // Items consumed.
-  uint64_t messages_received;
-  // Commits (each may carry many items).
-  uint64_t batches_sent;
-  // Consume calls that returned at least one item.
-  uint64_t batches_received;
-  // Retries of a reserve that found the ring full (with contention tracking).
-  uint64_t reserve_spins;
-  // Reserves that gave up on a full ring.
-  uint64_t reserve_failures;
-  // Time spent in blocking waits, in nanoseconds.
-  uint64_t total_wait_ns;
-  // Largest batch consumed at once.
-  uint64_t max_batch_size;
-  // Sum of batch processing times, in nanoseconds.
-  uint64_t latency_sum_ns;
-  // Number of timed batches.
-  uint64_t latency_count;
-  // Shortest batch time; meaningful only while `latency_count` is non-zero.
-  uint64_t latency_min_ns;
-  // Longest batch time.
-  uint64_t latency_max_ns;
-} rmpsc_metrics_t;
-
-// A handler called with each item: `ctx` is the caller's pointer, `item`
-// points at `elem_size` bytes valid during the call.
-typedef void (*rmpsc_item_fn)(void *ctx, const void *item);
-
-// A snapshot of an MPSC channel.
-typedef struct {
-  // Rings the consumer polls.
-  size_t rings;
-  // Items waiting over all rings.
-  size_t pending;
-  // Whether the channel is closed.
-  bool closed;
-  // Whether `metrics` holds counters (the channel was made with RMPSC_CHANNEL_METRICS).
-  bool has_metrics;
-  // All rings' counters merged.
-  rmpsc_metrics_t metrics;
-  // Seconds since the channel was created.
-  double uptime_s;
-  // Items received per second since creation (with metrics).
-  double throughput;
-  // Mean batch processing time in nanoseconds (with metrics).
-  double avg_latency_ns;
-} rmpsc_mpsc_stats_t;
-
-// Options of a log writer; zero-initialise it (`= {0}`) for the defaults.
-// For an existing log, sizes left 0 are taken from the log and sizes set
-// must match it.
-typedef struct {
-  // Bytes per region, a multiple of the page size (0: 1 MiB).
-  uint64_t region_size;
-  // Bytes per file, a multiple of the region size (0: 64 MiB).
-  uint64_t file_size;
-  // Largest payload in bytes (0: the most a region can hold).
-  uint32_t mtu;
-  // One of RMPSC_LOG_DURABLE_*.
-  int durability;
-  // Records (RMPSC_LOG_DURABLE_RECORDS) or nanoseconds (_INTERVAL).
-  uint64_t durability_arg;
-  // Keep only the newest this many files (0: keep all).
-  uint64_t retention_files;
-  // Start a thread that faults in the pages ahead of the writer, so
-  // appends do not stop for page faults.
-  bool prefault;
-  // With `prefault`: 0 leaves the thread on the CPU mask of the thread
-  // that opens the writer; n pins it to CPU n - 1.
-  uint32_t prefault_cpu;
-  // A new log without record checksums (8 bytes a record less, no
-  // CRC32C check). false: a new log has them; an existing log keeps its
-  // choice either way unless this asks for the other (RMPSC_EINVAL).
-  bool no_checksums;
-} rmpsc_log_options_t;
-
-// A place in a log: file sequence number and byte offset.
-typedef struct {
-  // 0 for the file `path`, n for `path.n`.
-  uint64_t file;
-  // Byte offset of a record in that file.
-  uint64_t offset;
-} rmpsc_log_position_t;
-
-// A record read in place. `data` points into the log's mapping and stays
-// valid until the next call on the same reader.
-typedef struct {
-  // The writer's message type.
-  uint32_t msg_type;
-  // The writer's timestamp or user field.
-  uint64_t timestamp;
-  // Index of the record in the log (0 for the first record ever).
-  uint64_t index;
-  // Where the record is.
-  rmpsc_log_position_t position;
-  // The payload.
-  const void *data;
-  // Payload bytes.
-  size_t len;
-} rmpsc_log_message_t;
-
-// Who may open a named segment; zero-initialise it for the defaults (mode
-// 0600, the creator's group).
 typedef struct {
   // Permission bits, at most 0777 (0: 0600, the creating user only).
   uint32_t mode;
@@ -370,7 +420,7 @@ typedef struct {
   uint8_t split[3];
   // One of RMPSC_POLICY_* for replies.
   int policy;
-  // Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns (negative: no limit).
+  // Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns.
   int64_t policy_timeout_ns;
   // Mode and group of the channel's control segment, which every client
   // opens (zero: 0600, the server's user only; clients of other users
@@ -385,14 +435,6 @@ typedef struct {
   // Entries of `allow_groups`.
   size_t allow_groups_len;
 } rmpsc_server_options_t;
-
-// A client as the server names it: slot and the slot's generation.
-typedef struct {
-  // Slot, 0 to max_clients - 1.
-  uint32_t slot;
-  // The slot's connection count when this client connected.
-  uint32_t generation;
-} rmpsc_client_id_t;
 
 // A request handed to an rmpsc_server_serve callback; `data` is in place
 // in the client's ring and valid only during the callback.
@@ -420,20 +462,6 @@ typedef struct {
   float backpressure;
 } rmpsc_client_info_t;
 
-// Options of a client; zero-initialise it for the defaults.
-typedef struct {
-  // How long to wait for the server in ns (0: 1 s).
-  int64_t connect_timeout_ns;
-  // One of RMPSC_POLICY_* for requests.
-  int policy;
-  // Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns (negative: no limit).
-  int64_t policy_timeout_ns;
-} rmpsc_client_options_t;
-
-// Called by rmpsc_client_recv_batch for each response; `data` is valid
-// only during the call.
-typedef void (*rmpsc_response_fn)(void *ctx, int priority, const void *data, size_t len);
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -442,241 +470,182 @@ extern "C" {
 // RMPSC_EEMPTY, the outcomes a caller polls for, are answered by their
 // code alone and leave the text as it was. The pointer stays valid until
 // the next failing call on this thread. Thread-safe.
-const char *rmpsc_last_error(void);
+const char *rmpsc_error_message(void);
 
-// The library version as "major.minor.patch" (static storage). Thread-safe.
-const char *rmpsc_version(void);
+// The version of the library loaded at run time as "major.minor.patch"
+// (static storage): compare it with the RMPSC_VERSION_* the program was
+// built with. Thread-safe.
+const char *rmpsc_library_version(void);
 
 // Short description of an RMPSC_E* code (static storage). Thread-safe.
-const char *rmpsc_strerror(int code);
+const char *rmpsc_error_describe(int code);
 
-// Creates an MPSC channel whose producers each get a ring of `capacity`
-// slots (a power of two) of `elem_size` bytes. Thread-safe.
-int rmpsc_mpsc_new(size_t capacity, size_t elem_size, rmpsc_mpsc_t **out);
+// Connects to the channel `name`; `options` may be NULL. Errors:
+// RMPSC_EDISCONNECTED (no live server), RMPSC_EFULL (no free slot),
+// RMPSC_ETIMEDOUT (no answer within the connect timeout), RMPSC_EHEADER
+// (another protocol or format version), RMPSC_EIO (refused: a user the
+// server does not admit). Thread-safe.
+int rmpsc_client_connect(const char *name,
+                         const rmpsc_client_options_t *options,
+                         rmpsc_client_t **out);
 
-// Adds `from` into `into` (sums, wrapping; minimum and maximum combined,
-// the minimum only from sides with `latency_count` > 0). Start a total
-// from a zeroed struct. Errors: RMPSC_EINVAL (NULL).
-int rmpsc_metrics_merge(rmpsc_metrics_t *into, const rmpsc_metrics_t *from);
+// Connects again once the server is gone (after RMPSC_EDISCONNECTED), to
+// the server that holds the name now, and carries over every request the
+// old one had not taken: they go first, in order. `*out_carried` (may be
+// NULL) is how many were carried; what does not fit yet waits in the
+// client (rmpsc_client_backlog) and goes with the next sends. Requests
+// the old server took but did not answer are the application's to send
+// again (at least once). Errors: RMPSC_EINVAL (the server is still
+// connected), those of rmpsc_client_connect. Client thread.
+int rmpsc_client_reconnect(rmpsc_client_t *c, size_t *out_carried);
 
-// Mean batch processing time in nanoseconds (0 before any batch or for NULL).
-double rmpsc_metrics_avg_latency_ns(const rmpsc_metrics_t *m);
+// Requests carried from a gone server that wait to be sent before new
+// ones (0 for NULL). Client thread.
+size_t rmpsc_client_backlog(const rmpsc_client_t *c);
 
-// Mean items per consumed batch (0 before any batch or for NULL).
-double rmpsc_metrics_avg_batch_size(const rmpsc_metrics_t *m);
+// Leaves the channel and frees the client. NULL is ignored.
+void rmpsc_client_free(rmpsc_client_t *c);
 
-// Items received per second over `elapsed_s` seconds (0 when not positive
-// or for NULL).
-double rmpsc_metrics_throughput(const rmpsc_metrics_t *m, double elapsed_s);
+// This client's id, as the server sees it. Client thread.
+int rmpsc_client_id(const rmpsc_client_t *c, rmpsc_client_id_t *out_id);
 
-// rmpsc_mpsc_new with options: `flags` of RMPSC_CHANNEL_*. Thread-safe.
-int rmpsc_mpsc_new_ex(size_t capacity, size_t elem_size, uint32_t flags, rmpsc_mpsc_t **out);
+// Sends `len` bytes at `priority` under the client's policy; `*out_queued`
+// (may be NULL) is false when RMPSC_POLICY_DROP_LOW dropped it. Errors:
+// RMPSC_EFULL, RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE, RMPSC_EDISCONNECTED.
+// Client thread.
+int rmpsc_client_send(rmpsc_client_t *c, int prio, const void *data, size_t len, bool *out_queued);
 
-// Destroys the channel (producers keep their rings until freed). NULL is ignored.
-void rmpsc_mpsc_free(rmpsc_mpsc_t *ch);
+// Sends `count` requests at `priority` (request i is `lens[i]` bytes at
+// `datas[i]`), publishing as many as fit at once and waiting for room
+// under the client's policy for the rest; how many were queued goes to
+// `*out_sent` (may be NULL; fewer only when RMPSC_POLICY_DROP_LOW dropped
+// the rest).
+// Client thread.
+int rmpsc_client_send_many(rmpsc_client_t *c,
+                           int prio,
+                           const void *const *datas,
+                           const size_t *lens,
+                           size_t count,
+                           size_t *out_sent);
 
-// Registers a producer: `*producer` is a ring handle for the producer-side
-// rmpsc_ring_* calls (send, reserve/commit, blocking sends); freeing it
-// deregisters (what it sent is still delivered). Errors: RMPSC_ECLOSED.
-// Thread-safe.
-int rmpsc_mpsc_register(rmpsc_mpsc_t *ch, rmpsc_ring_t **producer);
+// Claims room for a `len`-byte request, to write in place at `*out_buf`;
+// publish with rmpsc_client_commit. Client thread.
+int rmpsc_client_claim(rmpsc_client_t *c, int prio, size_t len, void **out_buf);
 
-// Consumer side. Calls `handler(ctx, item)` on up to `max` items from all
-// producers (one head update per ring); `*count` (may be NULL) gets the
-// number handled. A NULL `handler` consumes and only counts.
+// Publishes the first `len` bytes of the claimed request. Client thread.
+int rmpsc_client_commit(rmpsc_client_t *c, size_t len);
+
+// Copies the next response into `buf` (`cap` bytes), waiting up to
+// `timeout_ns` for one (0: do not wait); priority and length go to the
+// out-parameters. Errors: RMPSC_EEMPTY (timeout 0, nothing waits),
+// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the response is larger than `cap` and
+// stays queued; a buffer of the response ring's largest message, or
+// rmpsc_client_recv_batch, never meets it), RMPSC_EDISCONNECTED. Client
+// thread.
+int rmpsc_client_recv(rmpsc_client_t *c,
+                      void *buf,
+                      size_t cap,
+                      int64_t timeout_ns,
+                      int *out_priority,
+                      size_t *out_len);
+
+// Calls `handler(ctx, priority, data, len)` for up to `max` responses in
+// place, highest priority first; the count goes to `*out_count` (may be
+// NULL). Client thread.
+int rmpsc_client_recv_batch(rmpsc_client_t *c,
+                            size_t max,
+                            rmpsc_response_fn handler,
+                            void *ctx,
+                            size_t *out_count);
+
+// Waits up to `timeout_ns` until a response waits. Errors:
+// RMPSC_ETIMEDOUT, RMPSC_EDISCONNECTED. Client thread.
+int rmpsc_client_wait(rmpsc_client_t *c, int64_t timeout_ns);
+
+// Rings the server's doorbell. Client thread.
+int rmpsc_client_signal(rmpsc_client_t *c);
+
+// The fill of this client's fullest request ring (0 to 1) to
+// `*out_level`. Client thread.
+int rmpsc_client_backpressure(const rmpsc_client_t *c, float *out_level);
+
+// Whether the server's socket is open and its heartbeat younger than
+// `timeout_ns` (negative: any age). Client thread.
+bool rmpsc_client_is_server_alive(const rmpsc_client_t *c, int64_t timeout_ns);
+
+// Low messages dropped by RMPSC_POLICY_DROP_LOW so far. Client thread.
+uint64_t rmpsc_client_dropped(const rmpsc_client_t *c);
+
+// Frees a consumer. NULL is ignored.
+void rmpsc_consumer_free(rmpsc_consumer_t *c);
+
+// Claims up to `max` items (an MPMC consumer tries its own shard, then the
+// busiest ring, then a random one) and copies them to `buf`; the count
+// goes to `*out_count` (0: nothing unclaimed). Consumer thread.
 // Errors: RMPSC_EBUSY.
-int rmpsc_mpsc_consume(rmpsc_mpsc_t *ch,
-                       rmpsc_item_fn handler,
-                       void *ctx,
-                       size_t max,
-                       size_t *count);
+int rmpsc_consumer_recv(rmpsc_consumer_t *c, void *buf, size_t max, size_t *out_count);
 
-// Consumer side. rmpsc_mpsc_consume of everything readable, waiting up to
-// `timeout_ns` (negative: no limit) while every ring is empty (a NULL
-// `handler` only counts). Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
-int rmpsc_mpsc_consume_blocking(rmpsc_mpsc_t *ch,
-                                rmpsc_item_fn handler,
-                                void *ctx,
-                                int64_t timeout_ns,
-                                size_t *count);
+// rmpsc_consumer_recv, waiting up to `timeout_ns` while nothing is
+// unclaimed; `max` >= 1. Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed
+// and drained), RMPSC_EINVAL (max == 0), RMPSC_EBUSY. Consumer thread.
+int rmpsc_consumer_recv_blocking(rmpsc_consumer_t *c,
+                                 void *buf,
+                                 size_t max,
+                                 int64_t timeout_ns,
+                                 size_t *out_count);
 
-// Consumer side. Copies up to `max` items into `out` (room for `max *
-// elem_size` bytes), taking from the producers in turn; `*received` gets
-// the count (0 when empty). Errors: RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
-int rmpsc_mpsc_recv(rmpsc_mpsc_t *ch, void *out, size_t max, size_t *received);
-
-// Consumer side. Closes the channel: registrations and sends fail with
-// RMPSC_ECLOSED, what was sent is still delivered, sleepers wake up.
-int rmpsc_mpsc_close(rmpsc_mpsc_t *ch);
-
-// 1 once the channel is closed (by rmpsc_mpsc_close or an event loop's
-// stop), 0 if not (or NULL). Thread-safe.
-bool rmpsc_mpsc_is_closed(const rmpsc_mpsc_t *ch);
-
-// Consumer side. Items waiting over all producers (0 on error).
-size_t rmpsc_mpsc_pending(rmpsc_mpsc_t *ch);
-
-// Consumer side. 1 once the channel is closed and every ring is empty.
-bool rmpsc_mpsc_is_drained(rmpsc_mpsc_t *ch);
-
-// Consumer side. A snapshot of the channel into `*stats`.
-int rmpsc_mpsc_stats(rmpsc_mpsc_t *ch, rmpsc_mpsc_stats_t *stats);
-
-// Consumer side. Calls `handler` on everything readable in every ring,
-// whatever the adaptive skip says; the count goes to `*count` (may be
-// NULL). A NULL `handler` drains and only counts.
-int rmpsc_mpsc_drain_all(rmpsc_mpsc_t *ch, rmpsc_item_fn handler, void *ctx, size_t *count);
-
-// Consumer side. Copies one item into `item` (`elem_size` bytes). Errors:
-// RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained).
-int rmpsc_mpsc_try_recv(rmpsc_mpsc_t *ch, void *item);
-
-// Consumer side. The ring with the most items waiting, to `*ring`.
-// Errors: RMPSC_EEMPTY (no ring registered).
-int rmpsc_mpsc_hottest_ring(rmpsc_mpsc_t *ch, size_t *ring);
-
-// Consumer side. Items waiting in ring `ring` (as numbered by
-// registration), to `*len`. Errors: RMPSC_EINVAL (no such ring).
-int rmpsc_mpsc_ring_len(rmpsc_mpsc_t *ch, size_t ring, size_t *len);
-
-// Consumer side. Polls every ring at the next pass again (adaptive skip reset).
-int rmpsc_mpsc_reset_adaptive_skip(rmpsc_mpsc_t *ch);
-
-// Consumer side. Starts a thread that calls `handler(ctx, item)` on every
-// item of every producer, sleeping when idle; the channel's consumer calls
-// then return RMPSC_EBUSY. `ctx` is used from that thread. Stop it with
-// rmpsc_event_loop_stop.
-int rmpsc_event_loop_start(rmpsc_mpsc_t *ch,
+// Claims a batch (up to 4096 items) and calls `handler(ctx, item)` on each
+// in place (a NULL `handler` only counts); the count goes to `*out_count`
+// (may be NULL). Consumer thread. Errors: RMPSC_EBUSY.
+int rmpsc_consumer_consume(rmpsc_consumer_t *c,
                            rmpsc_item_fn handler,
                            void *ctx,
-                           rmpsc_event_loop_t **out_loop);
+                           size_t *out_count);
+
+// Starts a thread that calls `handler(ctx, item)` on every item of every
+// producer of `ch`, sleeping when idle; the channel's consumer calls
+// return RMPSC_EBUSY from then on. `ctx` is used from that thread.
+// Errors: RMPSC_EINVAL (NULL handler), RMPSC_EBUSY (the consumer side is
+// in use or another loop runs it).
+int rmpsc_event_loop_new(rmpsc_mpsc_t *ch,
+                         rmpsc_item_fn handler,
+                         void *ctx,
+                         rmpsc_event_loop_t **out);
 
 // Items the loop handled so far (0 for NULL). Thread-safe.
 uint64_t rmpsc_event_loop_processed(const rmpsc_event_loop_t *l);
 
 // Stops the loop: closes the channel, lets the thread handle everything
-// left (nothing is lost), joins it and frees the loop; the total handled
-// goes to `*processed` (may be NULL). The channel stays closed.
-int rmpsc_event_loop_stop(rmpsc_event_loop_t *l, uint64_t *processed);
+// left (nothing is lost) and joins it; the total handled goes to
+// `*out_processed` (may be NULL). The channel stays closed. Stopping a
+// stopped loop only reports the total. Thread-safe.
+int rmpsc_event_loop_stop(rmpsc_event_loop_t *l, uint64_t *out_processed);
 
-// Signals `notifier` after every commit of any producer (NULL detaches).
-// Thread-safe.
-int rmpsc_mpsc_set_notifier(rmpsc_mpsc_t *ch, const rmpsc_notifier_t *notifier);
-
-// Creates an eventfd notifier (non-blocking, close-on-exec). Thread-safe.
-int rmpsc_notifier_new(rmpsc_notifier_t **out);
-
-// Frees the notifier handle (rings it is attached to keep it alive). NULL is ignored.
-void rmpsc_notifier_free(rmpsc_notifier_t *n);
-
-// The eventfd, to poll/epoll for readability (-1 for NULL). Thread-safe.
-int rmpsc_notifier_fd(const rmpsc_notifier_t *n);
-
-// Reads and resets the counter: signals since the last call (0: none). Thread-safe.
-uint64_t rmpsc_notifier_consume(const rmpsc_notifier_t *n);
-
-// Signals the notifier by hand. Thread-safe.
-int rmpsc_notifier_signal(const rmpsc_notifier_t *n);
-
-// Signals only when the 32-bit counter at `waiters` is non-zero: no
-// system call while nobody waits. `waiters` is a count of sleeping
-// consumers the caller keeps in writable memory (e.g. shared memory); it
-// is read atomically after a full fence. A consumer must increment it
-// (atomically, sequentially consistent), check for data once more, and
-// only then wait on the eventfd, so no wake-up is lost. Thread-safe.
-// Errors: RMPSC_EINVAL (NULL or misaligned `waiters`).
-int rmpsc_notifier_signal_if_waiting(const rmpsc_notifier_t *n, const uint32_t *waiters);
-
-// Adds the notifier's eventfd to the epoll instance `epoll_fd`,
-// edge-triggered for input (event data: the eventfd). Thread-safe.
-// Errors: RMPSC_EIO (the kernel's error, e.g. already registered).
-int rmpsc_notifier_register_epoll(const rmpsc_notifier_t *n, int epoll_fd);
-
-// Removes the notifier's eventfd from `epoll_fd`. Thread-safe.
-// Errors: RMPSC_EIO (the kernel's error, e.g. not registered).
-int rmpsc_notifier_unregister_epoll(const rmpsc_notifier_t *n, int epoll_fd);
-
-// Producer side of a ring handle: signal `notifier` after every commit
-// (NULL detaches). Errors: RMPSC_EINVAL (not a producer handle), RMPSC_EBUSY.
-int rmpsc_ring_set_notifier(rmpsc_ring_t *ring, const rmpsc_notifier_t *notifier);
+// Stops the loop if it runs (as rmpsc_event_loop_stop) and frees it. NULL
+// is ignored.
+void rmpsc_event_loop_free(rmpsc_event_loop_t *l);
 
 // Binds and listens on the Unix socket at `path` (which must not exist). Thread-safe.
 int rmpsc_fd_server_listen(const char *path, rmpsc_fd_server_t **out);
 
-// Accepts one connection; `*conn` is a socket the caller owns and closes.
-// Blocks. One thread at a time per server.
-int rmpsc_fd_server_accept(rmpsc_fd_server_t *server, int *conn);
+// Accepts one connection; `*out_conn` is a socket the caller owns and
+// closes. Blocks. One thread at a time per server.
+int rmpsc_fd_server_accept(rmpsc_fd_server_t *server, int *out_conn);
 
 // Closes the server and removes its socket file. NULL is ignored.
 void rmpsc_fd_server_free(rmpsc_fd_server_t *server);
 
-// Connects to the Unix socket at `path`; `*conn` is a socket the caller
-// owns and closes. Thread-safe.
-int rmpsc_fd_connect(const char *path, int *conn);
+// Connects to the Unix socket at `path`; `*out_conn` is a socket the
+// caller owns and closes. Thread-safe.
+int rmpsc_fd_connect(const char *path, int *out_conn);
 
 // Sends descriptor `fd` over the connected Unix socket `sock`. Thread-safe.
 int rmpsc_fd_send(int sock, int fd);
 
-// Receives a descriptor sent with rmpsc_fd_send; `*fd` is the caller's to close.
-// Errors: RMPSC_EDISCONNECTED (peer closed), RMPSC_EINVAL (no descriptor).
-int rmpsc_fd_recv(int sock, int *fd);
-
-// Opens (creating if needed) the log at `path` for writing; `options` may
-// be NULL for the defaults. Reopening a log after a crash resumes after
-// its last committed record. Errors: RMPSC_EBUSY (another writer holds
-// the log), RMPSC_EINVAL (sizes), RMPSC_EHEADER, RMPSC_ECORRUPT, RMPSC_EIO.
-// Thread-safe.
-int rmpsc_log_writer_open(const char *path,
-                          const rmpsc_log_options_t *options,
-                          rmpsc_log_writer_t **out);
-
-// Closes the log cleanly (readers see "closed", not "dead") and frees the
-// writer. NULL is ignored.
-void rmpsc_log_writer_free(rmpsc_log_writer_t *w);
-
-// Reserves room for a `len`-byte payload and points `*buf` at it, to write
-// in place; publish with rmpsc_log_writer_commit or drop with
-// rmpsc_log_writer_abort. Errors: RMPSC_ETOOLARGE (above the MTU; nothing
-// moves), RMPSC_EIO (a file roll failed). Writer thread.
-int rmpsc_log_writer_reserve(rmpsc_log_writer_t *w, size_t len, void **buf);
-
-// Publishes the first `len` bytes of the reservation as a record of type
-// `msg_type` with `timestamp` (any 64-bit value); its index goes to
-// `*index` unless NULL. Errors: RMPSC_EINVAL (no reservation, `len` above
-// it). Writer thread.
-int rmpsc_log_writer_commit(rmpsc_log_writer_t *w,
-                            uint32_t msg_type,
-                            size_t len,
-                            uint64_t timestamp,
-                            uint64_t *index);
-
-// Drops the reservation; nothing is published. Writer thread.
-int rmpsc_log_writer_abort(rmpsc_log_writer_t *w);
-
-// Appends one record (a copy of `len` bytes at `data`) with `timestamp`;
-// its index goes to `*index` unless NULL. Errors: RMPSC_ETOOLARGE,
-// RMPSC_EIO. Writer thread.
-int rmpsc_log_writer_append(rmpsc_log_writer_t *w,
-                            uint32_t msg_type,
-                            const void *data,
-                            size_t len,
-                            uint64_t timestamp,
-                            uint64_t *index);
-
-// Ends the current file and continues in the next. Writer thread.
-int rmpsc_log_writer_roll(rmpsc_log_writer_t *w);
-
-// Forces what was written since the last flush to storage (msync). Writer thread.
-int rmpsc_log_writer_flush(rmpsc_log_writer_t *w);
-
-// Largest payload in bytes (0 for NULL). Writer thread.
-size_t rmpsc_log_writer_mtu(rmpsc_log_writer_t *w);
-
-// Index the next record will get, to `*index`. Writer thread.
-int rmpsc_log_writer_next_index(rmpsc_log_writer_t *w, uint64_t *index);
-
-// Where the next record goes, to `*pos`. Writer thread.
-int rmpsc_log_writer_position(rmpsc_log_writer_t *w, rmpsc_log_position_t *pos);
+// Receives a descriptor sent with rmpsc_fd_send; `*out_fd` is the
+// caller's to close. Errors: RMPSC_EDISCONNECTED (peer closed),
+// RMPSC_EINVAL (no descriptor).
+int rmpsc_fd_recv(int sock, int *out_fd);
 
 // Opens a reader of the log at `path`: from its oldest record when
 // `live` is false (replay), or from the end of what is committed now.
@@ -697,54 +666,275 @@ int rmpsc_log_reader_open_at(const char *path,
 // Frees the reader. NULL is ignored.
 void rmpsc_log_reader_free(rmpsc_log_reader_t *r);
 
-// Reads the next committed record in place into `*msg` (its `data` stays
-// valid until the next call on this reader). Errors: RMPSC_EEMPTY (nothing
-// new), RMPSC_ECORRUPT (with the file and offset in rmpsc_last_error()),
-// RMPSC_EBEHIND. Reader thread.
-int rmpsc_log_reader_read(rmpsc_log_reader_t *r, rmpsc_log_message_t *msg);
+// Reads the next committed record in place into `*out_msg` (its `data`
+// stays valid until the next call on this reader). Errors: RMPSC_EEMPTY
+// (nothing new), RMPSC_ECORRUPT (with the file and offset in
+// rmpsc_error_message()), RMPSC_EBEHIND. Reader thread.
+int rmpsc_log_reader_read(rmpsc_log_reader_t *r, rmpsc_log_message_t *out_msg);
 
-// rmpsc_log_reader_read, waiting up to `timeout_ns` (negative: no limit)
-// for a record; the wait sleeps on a futex the writer wakes only when a
+// rmpsc_log_reader_read, waiting up to `timeout_ns` for a record; the wait sleeps on a futex the writer wakes only when a
 // reader sleeps. Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (the writer closed
 // the log and everything is read), RMPSC_EDISCONNECTED (the writer died).
 int rmpsc_log_reader_read_blocking(rmpsc_log_reader_t *r,
                                    int64_t timeout_ns,
-                                   rmpsc_log_message_t *msg);
+                                   rmpsc_log_message_t *out_msg);
 
-// Reads up to `max` committed records in place into `msgs[0..*count)`
-// (a batch ends at a file roll; `*count` may be 0). The `data` pointers
-// stay valid until the next call on this reader. Reader thread.
+// Reads up to `max` committed records in place into `msgs[0..*out_count)`
+// (a batch ends at a file roll; `*out_count` may be 0). The `data`
+// pointers stay valid until the next call on this reader. Reader thread.
 int rmpsc_log_reader_read_batch(rmpsc_log_reader_t *r,
                                 rmpsc_log_message_t *msgs,
                                 size_t max,
-                                size_t *count);
+                                size_t *out_count);
 
-// Where the next read starts, to `*pos`. Reader thread.
-int rmpsc_log_reader_position(rmpsc_log_reader_t *r, rmpsc_log_position_t *pos);
+// Where the next read starts, to `*out_pos`. Reader thread.
+int rmpsc_log_reader_position(const rmpsc_log_reader_t *r, rmpsc_log_position_t *out_pos);
 
-// Index of the next record to read, to `*index`. Reader thread.
-int rmpsc_log_reader_next_index(rmpsc_log_reader_t *r, uint64_t *index);
+// Index of the next record to read, to `*out_index`. Reader thread.
+int rmpsc_log_reader_next_index(const rmpsc_log_reader_t *r, uint64_t *out_index);
 
 // Moves to a record boundary (checked: RMPSC_EINVAL otherwise). Reader thread.
 int rmpsc_log_reader_seek(rmpsc_log_reader_t *r, const rmpsc_log_position_t *pos);
 
-// One of RMPSC_LOG_WRITER_ACTIVE, _CLOSED, _DEAD, or a negative RMPSC_E*
-// code. Reader thread.
-int rmpsc_log_reader_writer_status(rmpsc_log_reader_t *r);
+// The state of the log's writer, one of RMPSC_LOG_WRITER_ACTIVE, _CLOSED,
+// _DEAD, to `*out_status`. Reader thread.
+int rmpsc_log_reader_writer_status(const rmpsc_log_reader_t *r, int *out_status);
+
+// Opens (creating if needed) the log at `path` for writing; `options` may
+// be NULL for the defaults. Reopening a log after a crash resumes after
+// its last committed record. Errors: RMPSC_EBUSY (another writer holds
+// the log), RMPSC_EINVAL (sizes), RMPSC_EHEADER, RMPSC_ECORRUPT, RMPSC_EIO.
+// Thread-safe.
+int rmpsc_log_writer_open(const char *path,
+                          const rmpsc_log_options_t *options,
+                          rmpsc_log_writer_t **out);
+
+// Closes the log cleanly (readers see "closed", not "dead") and frees the
+// writer. NULL is ignored.
+void rmpsc_log_writer_free(rmpsc_log_writer_t *w);
+
+// Reserves room for a `len`-byte payload and points `*out_buf` at it, to
+// write in place; publish with rmpsc_log_writer_commit or drop with
+// rmpsc_log_writer_abort. Errors: RMPSC_ETOOLARGE (above the MTU; nothing
+// moves), RMPSC_EIO (a file roll failed). Writer thread.
+int rmpsc_log_writer_reserve(rmpsc_log_writer_t *w, size_t len, void **out_buf);
+
+// Publishes the first `len` bytes of the reservation as a record of type
+// `msg_type` with `timestamp` (any 64-bit value); its index goes to
+// `*out_index` unless NULL. Errors: RMPSC_EINVAL (no reservation, `len` above
+// it). Writer thread.
+int rmpsc_log_writer_commit(rmpsc_log_writer_t *w,
+                            uint32_t msg_type,
+                            size_t len,
+                            uint64_t timestamp,
+                            uint64_t *out_index);
+
+// Drops the reservation; nothing is published. Writer thread.
+int rmpsc_log_writer_abort(rmpsc_log_writer_t *w);
+
+// Appends one record (a copy of `len` bytes at `data`) with `timestamp`;
+// its index goes to `*out_index` unless NULL. Errors: RMPSC_ETOOLARGE,
+// RMPSC_EIO. Writer thread.
+int rmpsc_log_writer_append(rmpsc_log_writer_t *w,
+                            uint32_t msg_type,
+                            const void *data,
+                            size_t len,
+                            uint64_t timestamp,
+                            uint64_t *out_index);
+
+// Ends the current file and continues in the next. Writer thread.
+int rmpsc_log_writer_roll(rmpsc_log_writer_t *w);
+
+// Forces what was written since the last flush to storage (msync). Writer thread.
+int rmpsc_log_writer_flush(rmpsc_log_writer_t *w);
+
+// Largest payload in bytes (0 for NULL). Writer thread.
+size_t rmpsc_log_writer_mtu(const rmpsc_log_writer_t *w);
+
+// Index the next record will get, to `*out_index`. Writer thread.
+int rmpsc_log_writer_next_index(const rmpsc_log_writer_t *w, uint64_t *out_index);
+
+// Where the next record goes, to `*out_pos`. Writer thread.
+int rmpsc_log_writer_position(const rmpsc_log_writer_t *w, rmpsc_log_position_t *out_pos);
+
+// Adds `from` into `into` (sums, wrapping; minimum and maximum combined,
+// the minimum only from sides with `latency_count` > 0). Start a total
+// from a zeroed struct. Errors: RMPSC_EINVAL (NULL).
+int rmpsc_metrics_merge(rmpsc_metrics_t *into, const rmpsc_metrics_t *from);
+
+// Mean batch processing time in nanoseconds (0 before any batch or for NULL).
+double rmpsc_metrics_avg_latency_ns(const rmpsc_metrics_t *m);
+
+// Mean items per consumed batch (0 before any batch or for NULL).
+double rmpsc_metrics_avg_batch_size(const rmpsc_metrics_t *m);
+
+// Items received per second over `elapsed_s` seconds (0 when not positive
+// or for NULL).
+double rmpsc_metrics_throughput(const rmpsc_metrics_t *m, double elapsed_s);
+
+// Creates an MPMC channel: each producer gets its own `capacity`-slot
+// ring of `elem_size`-byte items; at most `max_producers` producers and
+// `max_consumers` consumers; `flags` of RMPSC_CHANNEL_* (0: none). Thread-safe.
+int rmpsc_mpmc_new(size_t capacity,
+                   size_t elem_size,
+                   uint32_t max_producers,
+                   uint32_t max_consumers,
+                   uint32_t flags,
+                   rmpsc_mpmc_t **out);
+
+// Frees the channel handle (producers and consumers stay valid until
+// freed). NULL is ignored.
+void rmpsc_mpmc_free(rmpsc_mpmc_t *ch);
+
+// A new producer with its own ring: a ring handle with the producer side.
+// Errors: RMPSC_ETOOMANY, RMPSC_ECLOSED. Thread-safe.
+int rmpsc_mpmc_new_producer(rmpsc_mpmc_t *ch, rmpsc_ring_t **out);
+
+// A new consumer. Errors: RMPSC_ETOOMANY, RMPSC_ECLOSED. Thread-safe.
+int rmpsc_mpmc_new_consumer(rmpsc_mpmc_t *ch, rmpsc_consumer_t **out);
+
+// Closes the channel: no more registrations, consumers drain what is
+// left, then get RMPSC_ECLOSED. Thread-safe.
+int rmpsc_mpmc_close(rmpsc_mpmc_t *ch);
+
+// Every ring's counters merged into `*out`. Errors: RMPSC_EINVAL (made
+// without RMPSC_CHANNEL_METRICS, or no producer yet). Thread-safe.
+int rmpsc_mpmc_metrics(const rmpsc_mpmc_t *ch, rmpsc_metrics_t *out);
+
+// 1 once the channel is closed, 0 if not (or NULL). Thread-safe.
+bool rmpsc_mpmc_is_closed(const rmpsc_mpmc_t *ch);
+
+// Items not yet claimed, over all rings (0 for NULL). Thread-safe.
+size_t rmpsc_mpmc_len(const rmpsc_mpmc_t *ch);
+
+// Creates an MPSC channel whose producers each get a ring of `capacity`
+// slots (a power of two) of `elem_size` bytes; `flags` of
+// RMPSC_CHANNEL_* (0: none). Thread-safe.
+int rmpsc_mpsc_new(size_t capacity, size_t elem_size, uint32_t flags, rmpsc_mpsc_t **out);
+
+// Frees the channel (producers keep their rings until freed). NULL is ignored.
+void rmpsc_mpsc_free(rmpsc_mpsc_t *ch);
+
+// Registers a producer: `*out` is a ring handle for the producer-side
+// rmpsc_ring_* calls (send, reserve/commit, blocking sends); freeing it
+// deregisters (what it sent is still delivered). Errors: RMPSC_ECLOSED.
+// Thread-safe.
+int rmpsc_mpsc_new_producer(rmpsc_mpsc_t *ch, rmpsc_ring_t **out);
+
+// Consumer side. Calls `handler(ctx, item)` on up to `max` items from all
+// producers (one head update per ring); `*out_count` (may be NULL) gets
+// the number handled. A NULL `handler` consumes and only counts.
+// Errors: RMPSC_EBUSY.
+int rmpsc_mpsc_consume(rmpsc_mpsc_t *ch,
+                       rmpsc_item_fn handler,
+                       void *ctx,
+                       size_t max,
+                       size_t *out_count);
+
+// Consumer side. rmpsc_mpsc_consume of everything readable, waiting up to
+// `timeout_ns` while every ring is empty (a NULL `handler` only counts).
+// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+int rmpsc_mpsc_consume_blocking(rmpsc_mpsc_t *ch,
+                                rmpsc_item_fn handler,
+                                void *ctx,
+                                int64_t timeout_ns,
+                                size_t *out_count);
+
+// Consumer side. Copies up to `max` items into `buf` (room for `max *
+// elem_size` bytes), taking from the producers in turn; `*out_received`
+// gets the count (0 when empty). Errors: RMPSC_ECLOSED (closed and
+// drained), RMPSC_EBUSY.
+int rmpsc_mpsc_recv(rmpsc_mpsc_t *ch, void *buf, size_t max, size_t *out_received);
+
+// Consumer side. Copies one item into `buf` (`elem_size` bytes). Errors:
+// RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+int rmpsc_mpsc_try_recv(rmpsc_mpsc_t *ch, void *buf);
+
+// Consumer side. Calls `handler` on everything readable in every ring,
+// whatever the adaptive skip says; the count goes to `*out_count` (may be
+// NULL). A NULL `handler` drains and only counts. Errors: RMPSC_EBUSY.
+int rmpsc_mpsc_drain(rmpsc_mpsc_t *ch, rmpsc_item_fn handler, void *ctx, size_t *out_count);
+
+// Consumer side. Closes the channel: registrations and sends fail with
+// RMPSC_ECLOSED, what was sent is still delivered, sleepers wake up.
+// Errors: RMPSC_EBUSY.
+int rmpsc_mpsc_close(rmpsc_mpsc_t *ch);
+
+// 1 once the channel is closed (by rmpsc_mpsc_close or an event loop's
+// stop), 0 if not (or NULL). Thread-safe.
+bool rmpsc_mpsc_is_closed(const rmpsc_mpsc_t *ch);
+
+// Consumer side. Items waiting over all producers (0 for NULL or while
+// another thread has the consumer side).
+size_t rmpsc_mpsc_len(const rmpsc_mpsc_t *ch);
+
+// Consumer side. 1 once the channel is closed and every ring is empty.
+bool rmpsc_mpsc_is_drained(const rmpsc_mpsc_t *ch);
+
+// Consumer side. A snapshot of the channel into `*out`. Errors: RMPSC_EBUSY.
+int rmpsc_mpsc_snapshot(const rmpsc_mpsc_t *ch, rmpsc_mpsc_snapshot_t *out);
+
+// Consumer side. Every ring's counters merged into `*out`. Errors:
+// RMPSC_EINVAL (made without RMPSC_CHANNEL_METRICS), RMPSC_EBUSY.
+int rmpsc_mpsc_metrics(const rmpsc_mpsc_t *ch, rmpsc_metrics_t *out);
+
+// Consumer side. The ring with the most items waiting, to `*out_ring`.
+// Errors: RMPSC_EEMPTY (no ring registered), RMPSC_EBUSY.
+int rmpsc_mpsc_hottest_ring(const rmpsc_mpsc_t *ch, size_t *out_ring);
+
+// Consumer side. Items waiting in ring `ring` (as numbered by
+// registration), to `*out_len`. Errors: RMPSC_EINVAL (no such ring),
+// RMPSC_EBUSY.
+int rmpsc_mpsc_ring_len(const rmpsc_mpsc_t *ch, size_t ring, size_t *out_len);
+
+// Consumer side. Polls every ring at the next pass again (adaptive skip
+// reset). Errors: RMPSC_EBUSY.
+int rmpsc_mpsc_reset_adaptive_skip(rmpsc_mpsc_t *ch);
+
+// Signals `notifier` after every commit of any producer (NULL detaches).
+// Errors: RMPSC_EBUSY.
+int rmpsc_mpsc_set_notifier(rmpsc_mpsc_t *ch, const rmpsc_notifier_t *notifier);
+
+// Takes the receiving side for this process. RMPSC_EBUSY while a live
+// process holds it. Free it with rmpsc_msg_receiver_free (which closes the ring).
+int rmpsc_msg_receiver_new(rmpsc_msg_ring_t *r, rmpsc_msg_receiver_t **out);
+
+// Releases the receiving side and closes the ring. NULL is ignored.
+void rmpsc_msg_receiver_free(rmpsc_msg_receiver_t *r);
+
+// Receives the next message in place: `*data` points into shared memory and
+// stays valid until rmpsc_msg_receiver_release, which must come before the
+// next receive. Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained),
+// RMPSC_ECORRUPT. Receiving side, one thread at a time.
+int rmpsc_msg_receiver_recv(rmpsc_msg_receiver_t *r,
+                            uint32_t *out_type,
+                            const void **out_data,
+                            size_t *out_len);
+
+// rmpsc_msg_receiver_recv, waiting up to `timeout_ns` (negative: no limit).
+// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ECORRUPT.
+int rmpsc_msg_receiver_recv_blocking(rmpsc_msg_receiver_t *r,
+                                     int64_t timeout_ns,
+                                     uint32_t *out_type,
+                                     const void **out_data,
+                                     size_t *out_len);
+
+// Frees the message from the last receive. Receiving side.
+int rmpsc_msg_receiver_release(rmpsc_msg_receiver_t *r);
 
 // Creates a message ring of `capacity` bytes (a power of two, 4 KiB to
-// 256 MiB). `name` as for rmpsc_shared_create (NULL: anonymous memfd). The
+// 256 MiB). `name` as for rmpsc_shared_ring_create (NULL: anonymous memfd). The
 // largest message is `capacity - 16` bytes. Thread-safe.
 int rmpsc_msg_ring_create(const char *name, size_t capacity, rmpsc_msg_ring_t **out);
 
 // rmpsc_msg_ring_create with the named segment's mode and group (`perm`
-// NULL: the defaults; see rmpsc_shared_create_with). Thread-safe.
+// NULL: the defaults; see rmpsc_shared_ring_create_with). Thread-safe.
 int rmpsc_msg_ring_create_with(const char *name,
                                size_t capacity,
                                const rmpsc_permissions_t *perm,
                                rmpsc_msg_ring_t **out);
 
-// Opens a named message ring, waiting up to `timeout_ns` (negative: a day)
+// Opens a named message ring, waiting up to `timeout_ns`
 // for its name to appear; a file that is not a whole message ring fails at
 // once. Errors: RMPSC_EHEADER, RMPSC_EIO. Thread-safe.
 int rmpsc_msg_ring_attach(const char *name, int64_t timeout_ns, rmpsc_msg_ring_t **out);
@@ -767,10 +957,12 @@ int rmpsc_msg_ring_close(rmpsc_msg_ring_t *r);
 // Whether the ring is closed. Thread-safe.
 bool rmpsc_msg_ring_is_closed(const rmpsc_msg_ring_t *r);
 
-// Whether a sending process holds the ring and is alive within `timeout_ns`. Thread-safe.
+// Whether a sending process holds the ring and stamped its heartbeat
+// within `timeout_ns` (negative: any age). Thread-safe.
 bool rmpsc_msg_ring_is_sender_alive(const rmpsc_msg_ring_t *r, int64_t timeout_ns);
 
-// Whether a receiving process holds the ring and is alive within `timeout_ns`. Thread-safe.
+// Whether a receiving process holds the ring and stamped its heartbeat
+// within `timeout_ns` (negative: any age). Thread-safe.
 bool rmpsc_msg_ring_is_receiver_alive(const rmpsc_msg_ring_t *r, int64_t timeout_ns);
 
 // Removes the segment's name (named rings). Thread-safe.
@@ -788,11 +980,11 @@ int rmpsc_msg_sender_new(rmpsc_msg_ring_t *r, rmpsc_msg_sender_t **out);
 // Releases the sending side and closes the ring. NULL is ignored.
 void rmpsc_msg_sender_free(rmpsc_msg_sender_t *s);
 
-// Claims room for a `len`-byte message and points `*buf` at it, for writing
-// in place; publish with rmpsc_msg_sender_commit or drop with
+// Claims room for a `len`-byte message and points `*out_buf` at it, for
+// writing in place; publish with rmpsc_msg_sender_commit or drop with
 // rmpsc_msg_sender_abort. Errors: RMPSC_EFULL, RMPSC_ECLOSED,
 // RMPSC_ETOOLARGE. Sending side, one thread at a time.
-int rmpsc_msg_sender_claim(rmpsc_msg_sender_t *s, size_t len, void **buf);
+int rmpsc_msg_sender_claim(rmpsc_msg_sender_t *s, size_t len, void **out_buf);
 
 // Publishes the first `len` bytes of the claimed message with type
 // `msg_type` (0xffffffff is reserved). Errors: RMPSC_EINVAL.
@@ -812,32 +1004,39 @@ int rmpsc_msg_sender_send_blocking(rmpsc_msg_sender_t *s,
                                    size_t len,
                                    int64_t timeout_ns);
 
-// Takes the receiving side for this process. RMPSC_EBUSY while a live
-// process holds it. Free it with rmpsc_msg_receiver_free (which closes the ring).
-int rmpsc_msg_receiver_new(rmpsc_msg_ring_t *r, rmpsc_msg_receiver_t **out);
+// Creates an eventfd notifier (non-blocking, close-on-exec). Thread-safe.
+int rmpsc_notifier_new(rmpsc_notifier_t **out);
 
-// Releases the receiving side and closes the ring. NULL is ignored.
-void rmpsc_msg_receiver_free(rmpsc_msg_receiver_t *r);
+// Frees the notifier handle (rings it is attached to keep it alive). NULL is ignored.
+void rmpsc_notifier_free(rmpsc_notifier_t *n);
 
-// Receives the next message in place: `*data` points into shared memory and
-// stays valid until rmpsc_msg_receiver_release, which must come before the
-// next receive. Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained),
-// RMPSC_ECORRUPT. Receiving side, one thread at a time.
-int rmpsc_msg_receiver_recv(rmpsc_msg_receiver_t *r,
-                            uint32_t *msg_type,
-                            const void **data,
-                            size_t *len);
+// The eventfd, to poll/epoll for readability (-1 for NULL). Thread-safe.
+int rmpsc_notifier_fd(const rmpsc_notifier_t *n);
 
-// rmpsc_msg_receiver_recv, waiting up to `timeout_ns` (negative: no limit).
-// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ECORRUPT.
-int rmpsc_msg_receiver_recv_blocking(rmpsc_msg_receiver_t *r,
-                                     int64_t timeout_ns,
-                                     uint32_t *msg_type,
-                                     const void **data,
-                                     size_t *len);
+// Reads and resets the counter: signals since the last call go to
+// `*out_count` (0: none). Thread-safe.
+int rmpsc_notifier_consume(rmpsc_notifier_t *n, uint64_t *out_count);
 
-// Frees the message from the last receive. Receiving side.
-int rmpsc_msg_receiver_release(rmpsc_msg_receiver_t *r);
+// Signals the notifier by hand. Thread-safe.
+int rmpsc_notifier_signal(rmpsc_notifier_t *n);
+
+// Signals only when the 32-bit counter at `waiters` is non-zero: no
+// system call while nobody waits. `waiters` is a count of sleeping
+// consumers the caller keeps in writable memory (e.g. shared memory); it
+// is read atomically after a full fence. A consumer must increment it
+// (atomically, sequentially consistent), check for data once more, and
+// only then wait on the eventfd, so no wake-up is lost. Thread-safe.
+// Errors: RMPSC_EINVAL (NULL or misaligned `waiters`).
+int rmpsc_notifier_signal_if_waiting(rmpsc_notifier_t *n, const uint32_t *waiters);
+
+// Adds the notifier's eventfd to the epoll instance `epoll_fd`,
+// edge-triggered for input (event data: the eventfd). Thread-safe.
+// Errors: RMPSC_EIO (the kernel's error, e.g. already registered).
+int rmpsc_notifier_register_epoll(rmpsc_notifier_t *n, int epoll_fd);
+
+// Removes the notifier's eventfd from `epoll_fd`. Thread-safe.
+// Errors: RMPSC_EIO (the kernel's error, e.g. not registered).
+int rmpsc_notifier_unregister_epoll(rmpsc_notifier_t *n, int epoll_fd);
 
 // Number of NUMA nodes (at least 1). Thread-safe.
 size_t rmpsc_numa_node_count(void);
@@ -845,13 +1044,13 @@ size_t rmpsc_numa_node_count(void);
 // Whether the machine has more than one node. Thread-safe.
 bool rmpsc_numa_is_numa(void);
 
-// The id of the node at `index` (0 .. rmpsc_numa_node_count()) to `*id`.
-// Errors: RMPSC_EINVAL. Thread-safe.
-int rmpsc_numa_node_id(size_t index, size_t *id);
+// The id of the node at `index` (0 .. rmpsc_numa_node_count()) to
+// `*out_id`. Errors: RMPSC_EINVAL. Thread-safe.
+int rmpsc_numa_node_id(size_t index, size_t *out_id);
 
 // Copies up to `max` CPUs of node `node` into `cpus`; how many the node
-// has goes to `*count`. Errors: RMPSC_EINVAL (no such node). Thread-safe.
-int rmpsc_numa_node_cpus(size_t node, size_t *cpus, size_t max, size_t *count);
+// has goes to `*out_count`. Errors: RMPSC_EINVAL (no such node). Thread-safe.
+int rmpsc_numa_node_cpus(size_t node, size_t *cpus, size_t max, size_t *out_count);
 
 // The node of `cpu`. Thread-safe.
 size_t rmpsc_numa_node_of_cpu(size_t cpu);
@@ -866,8 +1065,8 @@ int rmpsc_numa_bind_to_cpu(size_t cpu);
 // Pins the calling thread to the CPUs of `node`. Errors: RMPSC_EINVAL.
 int rmpsc_numa_bind_to_node(size_t node);
 
-// The CPU the calling thread runs on, to `*cpu`. Errors: RMPSC_EIO.
-int rmpsc_numa_current_cpu(size_t *cpu);
+// The CPU the calling thread runs on, to `*out_cpu`. Errors: RMPSC_EIO.
+int rmpsc_numa_current_cpu(size_t *out_cpu);
 
 // The node the calling thread runs on.
 size_t rmpsc_numa_current_node(void);
@@ -891,22 +1090,20 @@ void rmpsc_numa_free(void *ptr, size_t len);
 // A pool of `num_slabs` slabs of `slab_size` bytes on this process's heap. Thread-safe.
 int rmpsc_pool_new(size_t slab_size, size_t num_slabs, rmpsc_pool_t **out);
 
-// A pool in shared memory: `name` as for rmpsc_shared_create (NULL: an
-// anonymous memfd, shared with rmpsc_pool_fd). Thread-safe.
-int rmpsc_pool_create_shared(const char *name,
-                             size_t slab_size,
-                             size_t num_slabs,
-                             rmpsc_pool_t **out);
+// A pool in shared memory: `name` as for rmpsc_shared_ring_create (NULL:
+// an anonymous memfd, shared with rmpsc_pool_fd). Thread-safe.
+int rmpsc_pool_create(const char *name, size_t slab_size, size_t num_slabs, rmpsc_pool_t **out);
 
-// rmpsc_pool_create_shared with the named segment's mode and group
-// (`perm` NULL: the defaults; see rmpsc_shared_create_with). Thread-safe.
-int rmpsc_pool_create_shared_with(const char *name,
-                                  size_t slab_size,
-                                  size_t num_slabs,
-                                  const rmpsc_permissions_t *perm,
-                                  rmpsc_pool_t **out);
+// rmpsc_pool_create with the named segment's mode and group (`perm` NULL:
+// the defaults; see rmpsc_permissions_t). Thread-safe.
+int rmpsc_pool_create_with(const char *name,
+                           size_t slab_size,
+                           size_t num_slabs,
+                           const rmpsc_permissions_t *perm,
+                           rmpsc_pool_t **out);
 
-// Opens a named shared pool, waiting up to `timeout_ns` (negative: a day). Thread-safe.
+// Opens a named shared pool, waiting up to `timeout_ns` for its name to
+// appear. Thread-safe.
 int rmpsc_pool_attach(const char *name, int64_t timeout_ns, rmpsc_pool_t **out);
 
 // Maps a shared pool from a descriptor (duplicated; the caller keeps `fd`). Thread-safe.
@@ -919,25 +1116,28 @@ void rmpsc_pool_free(rmpsc_pool_t *p);
 // The segment descriptor of a shared pool (-1 for a heap pool or NULL). Thread-safe.
 int rmpsc_pool_fd(const rmpsc_pool_t *p);
 
-// Takes a free slab; `*handle` is its 4-byte handle (send it through a ring).
-// Errors: RMPSC_EFULL (every slab in use), RMPSC_ECORRUPT. Thread-safe.
-int rmpsc_pool_alloc(const rmpsc_pool_t *p, uint32_t *handle);
+// Takes a free slab; `*out_handle` is its 4-byte handle (send it through a
+// ring). Errors: RMPSC_EFULL (every slab in use), RMPSC_ECORRUPT. Thread-safe.
+int rmpsc_pool_alloc(rmpsc_pool_t *p, uint32_t *out_handle);
 
 // Returns a slab to the pool. A handle that is not allocated (freed twice,
 // stale, foreign) gives RMPSC_EINVAL and changes nothing. Thread-safe.
-int rmpsc_pool_release(const rmpsc_pool_t *p, uint32_t handle);
+int rmpsc_pool_release(rmpsc_pool_t *p, uint32_t slab);
 
-// The whole slab of `handle`, writable in place: `*data`, `*capacity` bytes.
-// The handle's holder only. Errors: RMPSC_EINVAL (bad handle).
-int rmpsc_pool_get_writable(const rmpsc_pool_t *p, uint32_t handle, void **data, size_t *capacity);
+// The whole slab `slab`, writable in place: `*out_data`, `*out_capacity`
+// bytes. The handle's holder only. Errors: RMPSC_EINVAL (bad handle).
+int rmpsc_pool_get_writable(const rmpsc_pool_t *p,
+                            uint32_t slab,
+                            void **out_data,
+                            size_t *out_capacity);
 
 // Sets the payload length of a slab (at most the slab size). Errors:
 // RMPSC_EINVAL, RMPSC_ETOOLARGE.
-int rmpsc_pool_set_len(const rmpsc_pool_t *p, uint32_t handle, size_t len);
+int rmpsc_pool_set_len(rmpsc_pool_t *p, uint32_t slab, size_t len);
 
-// The payload of a slab in place: `*data`, `*len` bytes (set by
+// The payload of a slab in place: `*out_data`, `*out_len` bytes (set by
 // rmpsc_pool_set_len). Errors: RMPSC_EINVAL (bad handle).
-int rmpsc_pool_get(const rmpsc_pool_t *p, uint32_t handle, const void **data, size_t *len);
+int rmpsc_pool_get(const rmpsc_pool_t *p, uint32_t slab, const void **out_data, size_t *out_len);
 
 // Free slabs (a diagnostic walk of the free list). Thread-safe.
 size_t rmpsc_pool_available(const rmpsc_pool_t *p);
@@ -948,75 +1148,80 @@ size_t rmpsc_pool_capacity(const rmpsc_pool_t *p);
 // Bytes per slab. Thread-safe.
 size_t rmpsc_pool_slab_size(const rmpsc_pool_t *p);
 
-// Removes the name of a named shared pool. Thread-safe.
-int rmpsc_pool_unlink(const rmpsc_pool_t *p);
+// Removes the name of a named shared pool. Errors: RMPSC_EINVAL (a heap
+// pool). Thread-safe.
+int rmpsc_pool_unlink(rmpsc_pool_t *p);
 
 // `unlink` true: remove the name of a named shared pool when this process
 // frees the pool handle, if the name still leads to this pool (anonymous
 // pools: nothing to do). Errors: RMPSC_EINVAL (a heap pool). Thread-safe.
-int rmpsc_pool_unlink_on_drop(const rmpsc_pool_t *p, bool unlink);
+int rmpsc_pool_unlink_on_drop(rmpsc_pool_t *p, bool unlink);
 
-// Creates an in-process ring of `capacity` slots (a power of two, at most 2^32) of
-// `elem_size` bytes each and stores it in `*out`.
-// Errors: RMPSC_EINVAL (bad capacity or size, NULL out), RMPSC_EIO (no memory).
-// Thread-safe.
+// Creates an in-process ring of `capacity` slots (a power of two, at most
+// 2^32) of `elem_size` bytes each. Thread-safe.
+// Errors: RMPSC_EINVAL (bad capacity or size), RMPSC_EIO (no memory).
 int rmpsc_ring_new(size_t capacity, size_t elem_size, rmpsc_ring_t **out);
 
-// Destroys a ring; NULL is ignored. No other call on it may be running or follow.
+// Frees a ring handle; NULL is ignored. No other call on it may be
+// running or follow. Freeing a side closes the ring.
 void rmpsc_ring_free(rmpsc_ring_t *ring);
 
 // Producer side. Reserves up to `n` contiguous free slots for writing in
-// place: `*slots` points at the first, `*count` (>= 1) says how many (fewer
-// than `n` at the end of the slot array). Publish them with rmpsc_ring_commit.
+// place: `*out_slots` points at the first, `*out_count` (>= 1) says how
+// many (fewer than `n` at the end of the slot array). Publish them with
+// rmpsc_ring_commit.
 // Errors: RMPSC_EFULL, RMPSC_ECLOSED, RMPSC_EINVAL (n == 0), RMPSC_EBUSY.
-int rmpsc_ring_reserve(rmpsc_ring_t *ring, size_t n, void **slots, size_t *count);
+int rmpsc_ring_reserve(rmpsc_ring_t *ring, size_t n, void **out_slots, size_t *out_count);
 
 // Producer side. Publishes the first `n` slots of the last reservation.
 // Errors: RMPSC_EINVAL (`n` above the reserved count), RMPSC_EBUSY.
 int rmpsc_ring_commit(rmpsc_ring_t *ring, size_t n);
 
 // Producer side. Copies up to `n` items from `items` into the ring with one
-// commit; `*sent` receives how many fit (0 when full).
+// commit; `*out_sent` receives how many fit (0 when full).
 // Errors: RMPSC_ECLOSED, RMPSC_EINVAL, RMPSC_EBUSY.
-int rmpsc_ring_send(rmpsc_ring_t *ring, const void *items, size_t n, size_t *sent);
+int rmpsc_ring_send(rmpsc_ring_t *ring, const void *items, size_t n, size_t *out_sent);
 
-// Producer side. Sends all `n` items, waiting up to `timeout_ns` in total
-// (negative: no limit) while the ring is full. `*sent` (may be NULL)
-// receives how many were sent, also on failure.
-// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_EINVAL, RMPSC_EBUSY.
+// Producer side. Waits up to `timeout_ns` until at least one of the `n`
+// items fits, then sends as many as fit with one commit; `*out_sent`
+// (>= 1) receives how many. Call again for the rest.
+// Errors: RMPSC_ETIMEDOUT (nothing sent), RMPSC_ECLOSED, RMPSC_EINVAL
+// (n == 0), RMPSC_EBUSY.
 int rmpsc_ring_send_blocking(rmpsc_ring_t *ring,
                              const void *items,
                              size_t n,
                              int64_t timeout_ns,
-                             size_t *sent);
+                             size_t *out_sent);
 
-// Consumer side. Points `*slots` at the readable items at the head and
-// stores their count in `*count` (contiguous: at the end of the slot array
-// the rest follows on the next call). Free them with rmpsc_ring_advance.
+// Consumer side. Points `*out_slots` at the readable items at the head
+// and stores their count in `*out_count` (contiguous: at the end of the
+// slot array the rest follows on the next call). Free them with
+// rmpsc_ring_advance.
 // Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
-int rmpsc_ring_readable(rmpsc_ring_t *ring, const void **slots, size_t *count);
+int rmpsc_ring_peek(rmpsc_ring_t *ring, const void **out_slots, size_t *out_count);
 
-// Consumer side. Frees `n` items read through rmpsc_ring_readable.
+// Consumer side. Frees `n` items read through rmpsc_ring_peek.
 // Errors: RMPSC_EINVAL (more than readable), RMPSC_EBUSY.
 int rmpsc_ring_advance(rmpsc_ring_t *ring, size_t n);
 
-// Consumer side. Copies up to `max` items into `out` (one head update);
-// `*received` gets the count (0 when empty).
+// Consumer side. Copies up to `max` items into `buf` (one head update);
+// `*out_received` gets the count (0 when empty).
 // Errors: RMPSC_ECLOSED (closed and drained), RMPSC_EINVAL, RMPSC_EBUSY.
-int rmpsc_ring_recv(rmpsc_ring_t *ring, void *out, size_t max, size_t *received);
+int rmpsc_ring_recv(rmpsc_ring_t *ring, void *buf, size_t max, size_t *out_received);
 
-// Consumer side. Copies one item into `out` (room for elem_size bytes).
+// Consumer side. Copies one item into `buf` (room for elem_size bytes).
 // Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
-int rmpsc_ring_try_recv(rmpsc_ring_t *ring, void *out);
+int rmpsc_ring_try_recv(rmpsc_ring_t *ring, void *buf);
 
-// Consumer side. Waits up to `timeout_ns` (negative: no limit) for at least
-// one item, then copies up to `max` into `out`; `*received` gets the count.
-// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+// Consumer side. Waits up to `timeout_ns` for at least one item, then
+// copies up to `max` (>= 1) into `buf`; `*out_received` gets the count.
+// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained),
+// RMPSC_EINVAL (max == 0), RMPSC_EBUSY.
 int rmpsc_ring_recv_blocking(rmpsc_ring_t *ring,
-                             void *out,
+                             void *buf,
                              size_t max,
                              int64_t timeout_ns,
-                             size_t *received);
+                             size_t *out_received);
 
 // Items waiting to be read (0 for NULL). Thread-safe.
 size_t rmpsc_ring_len(const rmpsc_ring_t *ring);
@@ -1027,6 +1232,9 @@ size_t rmpsc_ring_capacity(const rmpsc_ring_t *ring);
 // Free slots: how many items a send could take now (0 for NULL). Thread-safe.
 size_t rmpsc_ring_available_capacity(const rmpsc_ring_t *ring);
 
+// 1 if the ring is closed, 0 if not (or NULL). Thread-safe.
+bool rmpsc_ring_is_closed(const rmpsc_ring_t *ring);
+
 // Closes the ring: sends fail with RMPSC_ECLOSED, reads drain what is left,
 // blocked threads wake up. Thread-safe.
 int rmpsc_ring_close(rmpsc_ring_t *ring);
@@ -1034,218 +1242,54 @@ int rmpsc_ring_close(rmpsc_ring_t *ring);
 // Puts an in-process ring back to its initial state: drops what is left
 // in it, forgets a pending reservation, reopens it if closed and zeroes
 // its metrics. Takes both sides, so it fails with RMPSC_EBUSY while either
-// is in use on another thread; RMPSC_EINVAL for one side of a shared ring
+// is in use on another thread; RMPSC_EINVAL for a handle with one side
 // (a reset needs both).
 int rmpsc_ring_reset(rmpsc_ring_t *ring);
 
-// 1 if the ring is closed, 0 if not (or NULL). Thread-safe.
-bool rmpsc_ring_is_closed(const rmpsc_ring_t *ring);
-
-// Creates a shared ring of `capacity` slots (a power of two) of `slot_size`
-// bytes. `name` names the segment: a bare name lives under /dev/shm, a name
-// with '/' is a path; creation is exclusive and the file is mode 0600. With
-// `name` NULL the segment is an anonymous sealed memfd: share it with
-// rmpsc_shared_fd and rmpsc_fd_send. Thread-safe.
-int rmpsc_shared_create(const char *name, size_t capacity, size_t slot_size, rmpsc_shared_t **out);
-
-// rmpsc_shared_create with the named segment's mode and group (`perm`
-// NULL: the defaults). Errors also: RMPSC_EINVAL (a mode beyond 0777),
-// RMPSC_EIO (a group the creator does not belong to). Thread-safe.
-int rmpsc_shared_create_with(const char *name,
-                             size_t capacity,
-                             size_t slot_size,
-                             const rmpsc_permissions_t *perm,
-                             rmpsc_shared_t **out);
-
-// Opens the named shared ring, waiting up to `timeout_ns` (negative: a day)
-// for its name to appear; a file that is not a whole segment fails at
-// once. `slot_size` 0 accepts any slot size,
-// otherwise it must match. Errors: RMPSC_EHEADER (not a matching segment:
-// magic, version, kind, sizes), RMPSC_EIO. Thread-safe.
-int rmpsc_shared_attach(const char *name,
-                        size_t slot_size,
-                        int64_t timeout_ns,
-                        rmpsc_shared_t **out);
-
-// Maps a shared ring from a descriptor (received with rmpsc_fd_recv). The
-// library duplicates `fd`; the caller still owns and closes its own.
-int rmpsc_shared_attach_fd(int fd, size_t slot_size, rmpsc_shared_t **out);
-
-// Unmaps the ring (sides taken from it stay valid until freed). NULL is ignored.
-void rmpsc_shared_free(rmpsc_shared_t *s);
-
-// The segment's descriptor (owned by the handle; -1 for NULL). Thread-safe.
-int rmpsc_shared_fd(const rmpsc_shared_t *s);
-
-// Takes the producer side for this process and returns it as a ring handle
-// that accepts the producer-side rmpsc_ring_* calls (free it with
-// rmpsc_ring_free; freeing closes the ring). Errors: RMPSC_EBUSY while a
-// live process holds the side (a dead holder's side is taken over).
-int rmpsc_shared_producer(rmpsc_shared_t *s, rmpsc_ring_t **out);
-
-// Takes the consumer side, as rmpsc_shared_producer does the producer side.
-int rmpsc_shared_consumer(rmpsc_shared_t *s, rmpsc_ring_t **out);
-
-// Slots of the ring (0 for NULL). Thread-safe.
-size_t rmpsc_shared_capacity(const rmpsc_shared_t *s);
-
-// Bytes per slot (0 for NULL). Thread-safe.
-size_t rmpsc_shared_slot_size(const rmpsc_shared_t *s);
-
-// Items waiting (0 for NULL). Thread-safe.
-size_t rmpsc_shared_len(const rmpsc_shared_t *s);
-
-// Closes the ring for every process and wakes every sleeper. Thread-safe.
-int rmpsc_shared_close(rmpsc_shared_t *s);
-
-// Whether the ring is closed. Thread-safe.
-bool rmpsc_shared_is_closed(const rmpsc_shared_t *s);
-
-// Whether a producer process holds the ring and its heartbeat (stamped every
-// 20 ms) is younger than `timeout_ns`. Thread-safe.
-bool rmpsc_shared_is_producer_alive(const rmpsc_shared_t *s, int64_t timeout_ns);
-
-// Whether a consumer process holds the ring and is alive (see above). Thread-safe.
-bool rmpsc_shared_is_consumer_alive(const rmpsc_shared_t *s, int64_t timeout_ns);
-
-// Removes the segment's name (named rings); mappings stay valid. Thread-safe.
-int rmpsc_shared_unlink(rmpsc_shared_t *s);
-
-// `unlink` true: remove the segment's name when this process has freed
-// the ring handle and every side taken from it, if the name still leads
-// to this segment (anonymous segments: nothing to do). Thread-safe.
-int rmpsc_shared_unlink_on_drop(rmpsc_shared_t *s, bool unlink);
-
-// Removes the named segment (of any kind) if its creator is dead and no
-// live process holds a side; `*removed` (may be NULL) tells whether it was.
-// Thread-safe.
-int rmpsc_shm_remove_if_stale(const char *name, bool *removed);
-
-// Creates an SPMC channel of a `capacity`-slot ring (a power of two) of
-// `elem_size`-byte items for up to `max_consumers` consumers, `flags` of
-// RMPSC_CHANNEL_* (0: none); its producer
-// (a ring handle with the producer side: rmpsc_ring_send, _reserve, ...)
-// goes to `*producer`. Thread-safe.
-int rmpsc_spmc_new(size_t capacity,
-                   size_t elem_size,
-                   uint32_t max_consumers,
-                   uint32_t flags,
-                   rmpsc_spmc_t **out_channel,
-                   rmpsc_ring_t **producer);
-
-// Frees the channel handle (consumers and the producer stay valid until
-// freed). NULL is ignored.
-void rmpsc_spmc_free(rmpsc_spmc_t *ch);
-
-// A new consumer. Errors: RMPSC_ETOOMANY, RMPSC_ECLOSED. Thread-safe.
-int rmpsc_spmc_consumer_new(const rmpsc_spmc_t *ch, rmpsc_consumer_t **out_consumer);
-
-// Closes the channel: consumers drain what is left, then get
-// RMPSC_ECLOSED. Thread-safe.
-int rmpsc_spmc_close(const rmpsc_spmc_t *ch);
-
-// Both sides' counters into `*metrics`. Errors: RMPSC_EINVAL (made
-// without RMPSC_CHANNEL_METRICS). Thread-safe.
-int rmpsc_spmc_metrics(const rmpsc_spmc_t *ch, rmpsc_metrics_t *metrics);
-
-// 1 once the channel is closed, 0 if not (or NULL). Thread-safe.
-bool rmpsc_spmc_is_closed(const rmpsc_spmc_t *ch);
-
-// Items not yet claimed (0 for NULL). Thread-safe.
-size_t rmpsc_spmc_len(const rmpsc_spmc_t *ch);
-
-// Creates an MPMC channel: each producer gets its own `capacity`-slot
-// ring of `elem_size`-byte items; at most `max_producers` producers and
-// `max_consumers` consumers; `flags` of RMPSC_CHANNEL_* (0: none). Thread-safe.
-int rmpsc_mpmc_new(size_t capacity,
-                   size_t elem_size,
-                   uint32_t max_producers,
-                   uint32_t max_consumers,
-                   uint32_t flags,
-                   rmpsc_mpmc_t **out_channel);
-
-// Frees the channel handle (producers and consumers stay valid until
-// freed). NULL is ignored.
-void rmpsc_mpmc_free(rmpsc_mpmc_t *ch);
-
-// A new producer with its own ring: a ring handle with the producer side.
-// Errors: RMPSC_ETOOMANY, RMPSC_ECLOSED. Thread-safe.
-int rmpsc_mpmc_producer_new(const rmpsc_mpmc_t *ch, rmpsc_ring_t **out_producer);
-
-// A new consumer. Errors: RMPSC_ETOOMANY, RMPSC_ECLOSED. Thread-safe.
-int rmpsc_mpmc_consumer_new(const rmpsc_mpmc_t *ch, rmpsc_consumer_t **out_consumer);
-
-// Closes the channel: no more registrations, consumers drain what is
-// left, then get RMPSC_ECLOSED. Thread-safe.
-int rmpsc_mpmc_close(const rmpsc_mpmc_t *ch);
-
-// Every ring's counters merged into `*metrics`. Errors: RMPSC_EINVAL
-// (made without RMPSC_CHANNEL_METRICS, or no producer yet). Thread-safe.
-int rmpsc_mpmc_metrics(const rmpsc_mpmc_t *ch, rmpsc_metrics_t *metrics);
-
-// 1 once the channel is closed, 0 if not (or NULL). Thread-safe.
-bool rmpsc_mpmc_is_closed(const rmpsc_mpmc_t *ch);
-
-// Items not yet claimed, over all rings (0 for NULL). Thread-safe.
-size_t rmpsc_mpmc_len(const rmpsc_mpmc_t *ch);
-
-// Frees a consumer. NULL is ignored.
-void rmpsc_consumer_free(rmpsc_consumer_t *c);
-
-// Claims up to `max_items` items (an MPMC consumer tries its own shard,
-// then the busiest ring, then a random one) and copies them to `out`; the
-// count goes to `*count` (0: nothing unclaimed). Consumer thread.
-int rmpsc_consumer_steal(rmpsc_consumer_t *c, void *out_items, size_t max_items, size_t *count);
-
-// rmpsc_consumer_steal, waiting up to `timeout_ns` (negative: no limit)
-// while nothing is unclaimed. Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED
-// (closed and drained). Consumer thread.
-int rmpsc_consumer_steal_blocking(rmpsc_consumer_t *c,
-                                  void *out_items,
-                                  size_t max_items,
-                                  int64_t timeout_ns,
-                                  size_t *count);
-
-// Claims a batch (up to 4096 items) and calls `f(ctx, item)` on each in
-// place (a NULL `f` only counts); the count goes to `*count` (may be
-// NULL). Consumer thread.
-int rmpsc_consumer_consume(rmpsc_consumer_t *c, rmpsc_item_fn f, void *ctx, size_t *count);
+// Producer side: signal `notifier` after every commit (NULL detaches).
+// Errors: RMPSC_EINVAL (not a producer handle), RMPSC_EBUSY.
+int rmpsc_ring_set_notifier(rmpsc_ring_t *ring, const rmpsc_notifier_t *notifier);
 
 // Creates the channel `name` (a bare name lives under /dev/shm) and starts
 // accepting clients; `options` may be NULL. Errors: RMPSC_EBUSY (a live
 // server holds the name), RMPSC_EINVAL, RMPSC_EIO. Thread-safe.
 int rmpsc_server_create(const char *name,
                         const rmpsc_server_options_t *options,
-                        rmpsc_server_t **out_server);
+                        rmpsc_server_t **out);
 
 // Shuts the server down (clients get RMPSC_EDISCONNECTED) and frees it.
 // NULL is ignored.
 void rmpsc_server_free(rmpsc_server_t *s);
 
-// Calls `f(ctx, request)` for up to `max` requests in place, every
+// Calls `handler(ctx, request)` for up to `max` requests in place, every
 // client's Critical first, then High, then Low; the count goes to
-// `*count`. Server thread.
-int rmpsc_server_serve(rmpsc_server_t *s, size_t max, rmpsc_serve_fn f, void *ctx, size_t *count);
+// `*out_count` (may be NULL). Server thread.
+int rmpsc_server_serve(rmpsc_server_t *s,
+                       size_t max,
+                       rmpsc_serve_fn handler,
+                       void *ctx,
+                       size_t *out_count);
 
 // Copies the next request into `buf` (`cap` bytes), waiting up to
-// `timeout_ns` (0: do not wait; negative: no limit); sender, priority and
-// length go to the out-pointers. Errors: RMPSC_EEMPTY (timeout 0, nothing
-// waits), RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (`*len` says how big; the
-// request stays queued). Server thread.
+// `timeout_ns` for one (0: do not wait); sender, priority and length go
+// to the out-parameters. Errors: RMPSC_EEMPTY (timeout 0, nothing waits),
+// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap` and
+// stays queued; a buffer of the request ring's largest message, or
+// rmpsc_server_serve, never meets it). Server thread.
 int rmpsc_server_recv(rmpsc_server_t *s,
-                      int64_t timeout_ns,
                       void *buf,
                       size_t cap,
-                      rmpsc_client_id_t *client,
-                      int *prio,
-                      size_t *len);
+                      int64_t timeout_ns,
+                      rmpsc_client_id_t *out_client,
+                      int *out_priority,
+                      size_t *out_len);
 
 // Waits up to `timeout_ns` until a request may be waiting. Errors:
 // RMPSC_ETIMEDOUT. Server thread.
 int rmpsc_server_wait(rmpsc_server_t *s, int64_t timeout_ns);
 
 // Sends `len` bytes to `client` at `priority` under the server's policy;
-// `*queued` (may be NULL) is false when RMPSC_POLICY_DROP_LOW dropped it.
+// `*out_queued` (may be NULL) is false when RMPSC_POLICY_DROP_LOW dropped it.
 // Errors: RMPSC_EFULL, RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE,
 // RMPSC_EDISCONNECTED (the client is gone). Server thread.
 int rmpsc_server_send(rmpsc_server_t *s,
@@ -1253,15 +1297,15 @@ int rmpsc_server_send(rmpsc_server_t *s,
                       int prio,
                       const void *data,
                       size_t len,
-                      bool *queued);
+                      bool *out_queued);
 
 // Claims room for a `len`-byte reply to `client`, to write in place at
-// `*buf`; publish with rmpsc_server_commit. Server thread.
+// `*out_buf`; publish with rmpsc_server_commit. Server thread.
 int rmpsc_server_claim(rmpsc_server_t *s,
                        rmpsc_client_id_t client,
                        int prio,
                        size_t len,
-                       void **buf);
+                       void **out_buf);
 
 // Publishes the first `len` bytes of the claimed reply. Server thread.
 int rmpsc_server_commit(rmpsc_server_t *s, size_t len);
@@ -1270,110 +1314,144 @@ int rmpsc_server_commit(rmpsc_server_t *s, size_t len);
 int rmpsc_server_signal(rmpsc_server_t *s, rmpsc_client_id_t client);
 
 // Lists up to `max` connected clients into `infos`; the number listed goes
-// to `*count`. Server thread.
-int rmpsc_server_clients(rmpsc_server_t *s, rmpsc_client_info_t *infos, size_t max, size_t *count);
+// to `*out_count`. Server thread.
+int rmpsc_server_clients(const rmpsc_server_t *s,
+                         rmpsc_client_info_t *infos,
+                         size_t max,
+                         size_t *out_count);
 
-// The fill of `client`'s fullest request ring (0 to 1) to `*level`.
+// The fill of `client`'s fullest request ring (0 to 1) to `*out_level`.
 // Server thread.
-int rmpsc_server_backpressure(rmpsc_server_t *s, rmpsc_client_id_t client, float *level);
+int rmpsc_server_backpressure(const rmpsc_server_t *s, rmpsc_client_id_t client, float *out_level);
 
 // Whether `client` is connected and stamped its heartbeat within
-// `timeout_ns`. Server thread.
-bool rmpsc_server_is_client_alive(rmpsc_server_t *s, rmpsc_client_id_t client, int64_t timeout_ns);
+// `timeout_ns` (negative: any age). Server thread.
+bool rmpsc_server_is_client_alive(const rmpsc_server_t *s,
+                                  rmpsc_client_id_t client,
+                                  int64_t timeout_ns);
 
 // Disconnects `client`. Server thread.
 int rmpsc_server_disconnect(rmpsc_server_t *s, rmpsc_client_id_t client);
 
-// Connects to the channel `name`; `options` may be NULL. Errors:
-// RMPSC_EDISCONNECTED (no live server), RMPSC_EFULL (no free slot),
-// RMPSC_ETIMEDOUT (no answer within the connect timeout), RMPSC_EHEADER
-// (another protocol or format version), RMPSC_EIO (refused: a user the
-// server does not admit). Thread-safe.
-int rmpsc_client_connect(const char *name,
-                         const rmpsc_client_options_t *options,
-                         rmpsc_client_t **out_client);
+// Creates a shared ring of `capacity` slots (a power of two) of `slot_size`
+// bytes. `name` names the segment: a bare name lives under /dev/shm, a name
+// with '/' is a path; creation is exclusive and the file is mode 0600. With
+// `name` NULL the segment is an anonymous sealed memfd: share it with
+// rmpsc_shared_ring_fd and rmpsc_fd_send. Thread-safe.
+int rmpsc_shared_ring_create(const char *name,
+                             size_t capacity,
+                             size_t slot_size,
+                             rmpsc_shared_ring_t **out);
 
-// Connects again once the server is gone (after RMPSC_EDISCONNECTED), to
-// the server that holds the name now, and carries over every request the
-// old one had not taken: they go first, in order. `*carried` (may be
-// NULL) is how many were carried; what does not fit yet waits in the
-// client (rmpsc_client_backlog) and goes with the next sends. Requests
-// the old server took but did not answer are the application's to send
-// again (at least once). Errors: RMPSC_EINVAL (the server is still
-// connected), those of rmpsc_client_connect. Client thread.
-int rmpsc_client_reconnect(rmpsc_client_t *c, size_t *carried);
+// rmpsc_shared_ring_create with the named segment's mode and group
+// (`perm` NULL: the defaults). Errors also: RMPSC_EINVAL (a mode beyond
+// 0777), RMPSC_EIO (a group the creator does not belong to). Thread-safe.
+int rmpsc_shared_ring_create_with(const char *name,
+                                  size_t capacity,
+                                  size_t slot_size,
+                                  const rmpsc_permissions_t *perm,
+                                  rmpsc_shared_ring_t **out);
 
-// Requests carried from a gone server that wait to be sent before new
-// ones (0 for NULL). Client thread.
-size_t rmpsc_client_backlog(rmpsc_client_t *c);
+// Opens the named shared ring, waiting up to `timeout_ns` for its name to
+// appear; a file that is not a whole segment fails at once. `slot_size` 0
+// accepts any slot size, otherwise it must match. Errors: RMPSC_EHEADER
+// (not a matching segment: magic, version, kind, sizes), RMPSC_EIO.
+// Thread-safe.
+int rmpsc_shared_ring_attach(const char *name,
+                             size_t slot_size,
+                             int64_t timeout_ns,
+                             rmpsc_shared_ring_t **out);
 
-// Leaves the channel and frees the client. NULL is ignored.
-void rmpsc_client_free(rmpsc_client_t *c);
+// Maps a shared ring from a descriptor (received with rmpsc_fd_recv). The
+// library duplicates `fd`; the caller still owns and closes its own.
+int rmpsc_shared_ring_attach_fd(int fd, size_t slot_size, rmpsc_shared_ring_t **out);
 
-// This client's id, as the server sees it. Client thread.
-int rmpsc_client_id(rmpsc_client_t *c, rmpsc_client_id_t *out_id);
+// Unmaps the ring (sides taken from it stay valid until freed). NULL is ignored.
+void rmpsc_shared_ring_free(rmpsc_shared_ring_t *s);
 
-// Sends `len` bytes at `priority` under the client's policy; `*queued`
-// (may be NULL) is false when RMPSC_POLICY_DROP_LOW dropped it. Errors:
-// RMPSC_EFULL, RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE, RMPSC_EDISCONNECTED.
-// Client thread.
-int rmpsc_client_send(rmpsc_client_t *c, int prio, const void *data, size_t len, bool *queued);
+// The segment's descriptor (owned by the handle; -1 for NULL). Thread-safe.
+int rmpsc_shared_ring_fd(const rmpsc_shared_ring_t *s);
 
-// Sends `count` requests at `priority` (request i is `lens[i]` bytes at
-// `datas[i]`), publishing as many as fit at once and waiting for room
-// under the client's policy for the rest; how many were queued goes to
-// `*sent` (fewer only when RMPSC_POLICY_DROP_LOW dropped the rest).
-// Client thread.
-int rmpsc_client_send_many(rmpsc_client_t *c,
-                           int prio,
-                           const void *const *datas,
-                           const size_t *lens,
-                           size_t count,
-                           size_t *sent);
+// Takes the producer side for this process and returns it as a ring handle
+// that accepts the producer-side rmpsc_ring_* calls (free it with
+// rmpsc_ring_free; freeing closes the ring). Errors: RMPSC_EBUSY while a
+// live process holds the side (a dead holder's side is taken over).
+int rmpsc_shared_ring_take_producer(rmpsc_shared_ring_t *s, rmpsc_ring_t **out);
 
-// Claims room for a `len`-byte request, to write in place at `*buf`;
-// publish with rmpsc_client_commit. Client thread.
-int rmpsc_client_claim(rmpsc_client_t *c, int prio, size_t len, void **buf);
+// Takes the consumer side, as rmpsc_shared_ring_take_producer does the
+// producer side.
+int rmpsc_shared_ring_take_consumer(rmpsc_shared_ring_t *s, rmpsc_ring_t **out);
 
-// Publishes the first `len` bytes of the claimed request. Client thread.
-int rmpsc_client_commit(rmpsc_client_t *c, size_t len);
+// Slots of the ring (0 for NULL). Thread-safe.
+size_t rmpsc_shared_ring_capacity(const rmpsc_shared_ring_t *s);
 
-// Copies the next response into `buf`, waiting up to `timeout_ns` (0: do
-// not wait; negative: no limit); priority and length go to the
-// out-pointers. Errors: RMPSC_EEMPTY, RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE
-// (`*len` says how big; it stays queued), RMPSC_EDISCONNECTED. Client thread.
-int rmpsc_client_recv(rmpsc_client_t *c,
-                      int64_t timeout_ns,
-                      void *buf,
-                      size_t cap,
-                      int *prio,
-                      size_t *len);
+// Bytes per slot (0 for NULL). Thread-safe.
+size_t rmpsc_shared_ring_slot_size(const rmpsc_shared_ring_t *s);
 
-// Calls `f(ctx, priority, data, len)` for up to `max` responses in place,
-// highest priority first; the count goes to `*count`. Client thread.
-int rmpsc_client_recv_batch(rmpsc_client_t *c,
-                            size_t max,
-                            rmpsc_response_fn f,
-                            void *ctx,
-                            size_t *count);
+// Items waiting (0 for NULL). Thread-safe.
+size_t rmpsc_shared_ring_len(const rmpsc_shared_ring_t *s);
 
-// Waits up to `timeout_ns` until a response waits. Errors:
-// RMPSC_ETIMEDOUT, RMPSC_EDISCONNECTED. Client thread.
-int rmpsc_client_wait(rmpsc_client_t *c, int64_t timeout_ns);
+// Closes the ring for every process and wakes every sleeper. Thread-safe.
+int rmpsc_shared_ring_close(rmpsc_shared_ring_t *s);
 
-// Rings the server's doorbell. Client thread.
-int rmpsc_client_signal(rmpsc_client_t *c);
+// Whether the ring is closed. Thread-safe.
+bool rmpsc_shared_ring_is_closed(const rmpsc_shared_ring_t *s);
 
-// The fill of this client's fullest request ring, 0 to 1 (-1 for NULL).
-// Client thread.
-float rmpsc_client_backpressure(rmpsc_client_t *c);
+// Whether a producer process holds the ring and its heartbeat (stamped
+// every 20 ms) is younger than `timeout_ns` (negative: any age). Thread-safe.
+bool rmpsc_shared_ring_is_producer_alive(const rmpsc_shared_ring_t *s, int64_t timeout_ns);
 
-// Whether the server's socket is open and its heartbeat younger than
-// `timeout_ns`. Client thread.
-bool rmpsc_client_is_server_alive(rmpsc_client_t *c, int64_t timeout_ns);
+// Whether a consumer process holds the ring and is alive (see above). Thread-safe.
+bool rmpsc_shared_ring_is_consumer_alive(const rmpsc_shared_ring_t *s, int64_t timeout_ns);
 
-// Low messages dropped by RMPSC_POLICY_DROP_LOW so far. Client thread.
-uint64_t rmpsc_client_dropped(rmpsc_client_t *c);
+// Removes the segment's name (named rings); mappings stay valid. Thread-safe.
+int rmpsc_shared_ring_unlink(rmpsc_shared_ring_t *s);
+
+// `unlink` true: remove the segment's name when this process has freed
+// the ring handle and every side taken from it, if the name still leads
+// to this segment (anonymous segments: nothing to do). Thread-safe.
+int rmpsc_shared_ring_unlink_on_drop(rmpsc_shared_ring_t *s, bool unlink);
+
+// Removes the named segment (of any kind) if its creator is dead and no
+// live process holds a side; `*out_removed` (may be NULL) tells whether it
+// was. Thread-safe.
+int rmpsc_shm_remove_if_stale(const char *name, bool *out_removed);
+
+// Creates an SPMC channel of a `capacity`-slot ring (a power of two) of
+// `elem_size`-byte items for up to `max_consumers` consumers, `flags` of
+// RMPSC_CHANNEL_* (0: none). Take its producer with
+// rmpsc_spmc_new_producer. Thread-safe.
+int rmpsc_spmc_new(size_t capacity,
+                   size_t elem_size,
+                   uint32_t max_consumers,
+                   uint32_t flags,
+                   rmpsc_spmc_t **out);
+
+// Frees the channel handle (consumers and the producer stay valid until
+// freed). NULL is ignored.
+void rmpsc_spmc_free(rmpsc_spmc_t *ch);
+
+// The channel's one producer: a ring handle with the producer side
+// (rmpsc_ring_send, _reserve, ...). Errors: RMPSC_ETOOMANY (already
+// taken). Thread-safe.
+int rmpsc_spmc_new_producer(rmpsc_spmc_t *ch, rmpsc_ring_t **out);
+
+// A new consumer. Errors: RMPSC_ETOOMANY, RMPSC_ECLOSED. Thread-safe.
+int rmpsc_spmc_new_consumer(rmpsc_spmc_t *ch, rmpsc_consumer_t **out);
+
+// Closes the channel: consumers drain what is left, then get
+// RMPSC_ECLOSED. Thread-safe.
+int rmpsc_spmc_close(rmpsc_spmc_t *ch);
+
+// Both sides' counters into `*out`. Errors: RMPSC_EINVAL (made without
+// RMPSC_CHANNEL_METRICS). Thread-safe.
+int rmpsc_spmc_metrics(const rmpsc_spmc_t *ch, rmpsc_metrics_t *out);
+
+// 1 once the channel is closed, 0 if not (or NULL). Thread-safe.
+bool rmpsc_spmc_is_closed(const rmpsc_spmc_t *ch);
+
+// Items not yet claimed (0 for NULL). Thread-safe.
+size_t rmpsc_spmc_len(const rmpsc_spmc_t *ch);
 
 #ifdef __cplusplus
 }  // extern "C"

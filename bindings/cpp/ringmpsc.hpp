@@ -9,6 +9,7 @@
 #ifndef RINGMPSC_HPP
 #define RINGMPSC_HPP
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -35,7 +36,7 @@ class Error : public std::runtime_error {
 namespace detail {
 inline void check(int rc, const char *call) {
     if (rc != RMPSC_OK) {
-        throw Error(rc, std::string(call) + ": " + rmpsc_last_error());
+        throw Error(rc, std::string(call) + ": " + rmpsc_error_message());
     }
 }
 inline int64_t to_ns(std::optional<std::chrono::nanoseconds> t) {
@@ -103,11 +104,24 @@ template <typename T> class Ring {
         detail::check(rmpsc_ring_send(ring_.get(), items, n, &sent), "rmpsc_ring_send");
         return sent;
     }
-    /// Sends all `n` items, waiting while full (no timeout: without limit).
+    /// Sends all `n` items, waiting while full, all within `timeout` (none:
+    /// without limit); on a timeout, throws with the items not sent left.
     void send_blocking(const T *items, std::size_t n,
                        std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-        detail::check(rmpsc_ring_send_blocking(ring_.get(), items, n, detail::to_ns(timeout), nullptr),
-                      "rmpsc_ring_send_blocking");
+        const auto end = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::nanoseconds(0));
+        while (n > 0) {
+            std::int64_t left = -1;
+            if (timeout) {
+                left = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                     end - std::chrono::steady_clock::now())
+                                                     .count());
+            }
+            std::size_t sent = 0;
+            detail::check(rmpsc_ring_send_blocking(ring_.get(), items, n, left, &sent),
+                          "rmpsc_ring_send_blocking");
+            items += sent;
+            n -= sent;
+        }
     }
     /// Up to `n` contiguous free slots, or an empty span when full.
     Span<T> reserve(std::size_t n) {
@@ -152,9 +166,9 @@ template <typename T> class Ring {
     Span<const T> readable() {
         const void *slots = nullptr;
         std::size_t count = 0;
-        int rc = rmpsc_ring_readable(ring_.get(), &slots, &count);
+        int rc = rmpsc_ring_peek(ring_.get(), &slots, &count);
         if (rc == RMPSC_EEMPTY || rc == RMPSC_ECLOSED) return {nullptr, 0};
-        detail::check(rc, "rmpsc_ring_readable");
+        detail::check(rc, "rmpsc_ring_peek");
         return {static_cast<const T *>(slots), count};
     }
     /// Frees `n` items read through readable().
@@ -194,9 +208,9 @@ template <typename T> class SharedRing {
     /// memfd to pass with fd().
     static SharedRing create(const std::string &name, std::size_t capacity) {
         SharedRing r;
-        detail::check(rmpsc_shared_create(name.empty() ? nullptr : name.c_str(), capacity,
+        detail::check(rmpsc_shared_ring_create(name.empty() ? nullptr : name.c_str(), capacity,
                                           sizeof(T), r.h_.out()),
-                      "rmpsc_shared_create");
+                      "rmpsc_shared_ring_create");
         return r;
     }
     /// Opens a named ring of `T` slots, waiting up to `timeout` (none: a day)
@@ -204,50 +218,50 @@ template <typename T> class SharedRing {
     static SharedRing attach(const std::string &name,
                              std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
         SharedRing r;
-        detail::check(rmpsc_shared_attach(name.c_str(), sizeof(T), detail::to_ns(timeout), r.h_.out()),
-                      "rmpsc_shared_attach");
+        detail::check(rmpsc_shared_ring_attach(name.c_str(), sizeof(T), detail::to_ns(timeout), r.h_.out()),
+                      "rmpsc_shared_ring_attach");
         return r;
     }
     /// Maps a ring from a received descriptor (duplicated; the caller keeps `fd`).
     static SharedRing attach_fd(int fd) {
         SharedRing r;
-        detail::check(rmpsc_shared_attach_fd(fd, sizeof(T), r.h_.out()), "rmpsc_shared_attach_fd");
+        detail::check(rmpsc_shared_ring_attach_fd(fd, sizeof(T), r.h_.out()), "rmpsc_shared_ring_attach_fd");
         return r;
     }
 
     /// The producer side for this process (destroying it closes the ring).
-    Ring<T> producer() { return Ring<T>::adopt(side(rmpsc_shared_producer, "rmpsc_shared_producer")); }
+    Ring<T> producer() { return Ring<T>::adopt(side(rmpsc_shared_ring_take_producer, "rmpsc_shared_ring_take_producer")); }
     /// The consumer side for this process.
-    Ring<T> consumer() { return Ring<T>::adopt(side(rmpsc_shared_consumer, "rmpsc_shared_consumer")); }
+    Ring<T> consumer() { return Ring<T>::adopt(side(rmpsc_shared_ring_take_consumer, "rmpsc_shared_ring_take_consumer")); }
 
-    std::size_t capacity() const { return rmpsc_shared_capacity(h_.get()); }
-    std::size_t size() const { return rmpsc_shared_len(h_.get()); }
-    int fd() const { return rmpsc_shared_fd(h_.get()); }
-    void close() { detail::check(rmpsc_shared_close(h_.get()), "rmpsc_shared_close"); }
-    bool is_closed() const { return rmpsc_shared_is_closed(h_.get()); }
+    std::size_t capacity() const { return rmpsc_shared_ring_capacity(h_.get()); }
+    std::size_t size() const { return rmpsc_shared_ring_len(h_.get()); }
+    int fd() const { return rmpsc_shared_ring_fd(h_.get()); }
+    void close() { detail::check(rmpsc_shared_ring_close(h_.get()), "rmpsc_shared_ring_close"); }
+    bool is_closed() const { return rmpsc_shared_ring_is_closed(h_.get()); }
     bool is_producer_alive(std::chrono::nanoseconds timeout) const {
-        return rmpsc_shared_is_producer_alive(h_.get(), timeout.count());
+        return rmpsc_shared_ring_is_producer_alive(h_.get(), timeout.count());
     }
     bool is_consumer_alive(std::chrono::nanoseconds timeout) const {
-        return rmpsc_shared_is_consumer_alive(h_.get(), timeout.count());
+        return rmpsc_shared_ring_is_consumer_alive(h_.get(), timeout.count());
     }
     /// Removes the name now (mappings stay valid).
-    void unlink() { detail::check(rmpsc_shared_unlink(h_.get()), "rmpsc_shared_unlink"); }
+    void unlink() { detail::check(rmpsc_shared_ring_unlink(h_.get()), "rmpsc_shared_ring_unlink"); }
     /// Removes the name once this object and the sides taken from it are
     /// gone (if the name still leads to this segment).
     void unlink_on_drop(bool unlink = true) {
-        detail::check(rmpsc_shared_unlink_on_drop(h_.get(), unlink), "rmpsc_shared_unlink_on_drop");
+        detail::check(rmpsc_shared_ring_unlink_on_drop(h_.get(), unlink), "rmpsc_shared_ring_unlink_on_drop");
     }
-    rmpsc_shared_t *native_handle() const noexcept { return h_.get(); }
+    rmpsc_shared_ring_t *native_handle() const noexcept { return h_.get(); }
 
   private:
     SharedRing() = default;
-    rmpsc_ring_t *side(int (*take)(rmpsc_shared_t *, rmpsc_ring_t **), const char *call) {
+    rmpsc_ring_t *side(int (*take)(rmpsc_shared_ring_t *, rmpsc_ring_t **), const char *call) {
         rmpsc_ring_t *r = nullptr;
         detail::check(take(h_.get(), &r), call);
         return r;
     }
-    detail::Handle<rmpsc_shared_t, rmpsc_shared_free> h_;
+    detail::Handle<rmpsc_shared_ring_t, rmpsc_shared_ring_free> h_;
 };
 
 /// A received message, in place in shared memory: valid until the

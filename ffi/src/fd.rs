@@ -1,7 +1,7 @@
 //! `rmpsc_fd_*`: passing segment descriptors over Unix sockets (SCM_RIGHTS).
 
-use crate::shared::{dup_fd, name, put};
-use crate::{call, call_infallible, non_null};
+use crate::args::{dup_fd, free_handle, handle, name, Out};
+use crate::call;
 use ringcore::shm::{self, FdServer};
 use std::ffi::{c_char, c_int};
 use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd};
@@ -20,27 +20,24 @@ pub extern "C" fn rmpsc_fd_server_listen(
     out: *mut *mut rmpsc_fd_server_t,
 ) -> c_int {
     call(|| {
-        non_null(out, "out")?;
+        let out = Out::new(out, "out")?;
         let server = FdServer::listen(name(path)?)?;
-        put(out, rmpsc_fd_server_t { server });
+        out.put(rmpsc_fd_server_t { server });
         Ok(())
     })
 }
 
-/// Accepts one connection; `*conn` is a socket the caller owns and closes.
-/// Blocks. One thread at a time per server.
+/// Accepts one connection; `*out_conn` is a socket the caller owns and
+/// closes. Blocks. One thread at a time per server.
 #[no_mangle]
 pub extern "C" fn rmpsc_fd_server_accept(
     server: *mut rmpsc_fd_server_t,
-    conn: *mut c_int,
+    out_conn: *mut c_int,
 ) -> c_int {
     call(|| {
-        non_null(server, "server")?;
-        non_null(conn, "conn")?;
-        // SAFETY: non-NULL; a live handle by contract.
-        let s = unsafe { &(*server).server }.accept()?;
-        // SAFETY: non-NULL, writable by contract.
-        unsafe { *conn = s.into_raw_fd() };
+        let out_conn = Out::new(out_conn, "out_conn")?;
+        let s = handle(server, "server")?.server.accept()?;
+        out_conn.set(s.into_raw_fd());
         Ok(())
     })
 }
@@ -48,21 +45,17 @@ pub extern "C" fn rmpsc_fd_server_accept(
 /// Closes the server and removes its socket file. NULL is ignored.
 #[no_mangle]
 pub extern "C" fn rmpsc_fd_server_free(server: *mut rmpsc_fd_server_t) {
-    if !server.is_null() {
-        // SAFETY: from Box::into_raw in rmpsc_fd_server_listen; freed once.
-        call_infallible((), || drop(unsafe { Box::from_raw(server) }));
-    }
+    free_handle(server)
 }
 
-/// Connects to the Unix socket at `path`; `*conn` is a socket the caller
-/// owns and closes. Thread-safe.
+/// Connects to the Unix socket at `path`; `*out_conn` is a socket the
+/// caller owns and closes. Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_fd_connect(path: *const c_char, conn: *mut c_int) -> c_int {
+pub extern "C" fn rmpsc_fd_connect(path: *const c_char, out_conn: *mut c_int) -> c_int {
     call(|| {
-        non_null(conn, "conn")?;
+        let out_conn = Out::new(out_conn, "out_conn")?;
         let s = shm::connect_unix(name(path)?)?;
-        // SAFETY: non-NULL, writable by contract.
-        unsafe { *conn = s.into_raw_fd() };
+        out_conn.set(s.into_raw_fd());
         Ok(())
     })
 }
@@ -90,15 +83,15 @@ pub extern "C" fn rmpsc_fd_send(sock: c_int, fd: c_int) -> c_int {
     })
 }
 
-/// Receives a descriptor sent with rmpsc_fd_send; `*fd` is the caller's to close.
-/// Errors: RMPSC_EDISCONNECTED (peer closed), RMPSC_EINVAL (no descriptor).
+/// Receives a descriptor sent with rmpsc_fd_send; `*out_fd` is the
+/// caller's to close. Errors: RMPSC_EDISCONNECTED (peer closed),
+/// RMPSC_EINVAL (no descriptor).
 #[no_mangle]
-pub extern "C" fn rmpsc_fd_recv(sock: c_int, fd: *mut c_int) -> c_int {
+pub extern "C" fn rmpsc_fd_recv(sock: c_int, out_fd: *mut c_int) -> c_int {
     call(|| {
-        non_null(fd, "fd")?;
+        let out_fd = Out::new(out_fd, "out_fd")?;
         let got = with_socket(sock, shm::recv_fd)??;
-        // SAFETY: non-NULL, writable by contract; ownership passes to the caller.
-        unsafe { *fd = got.into_raw_fd() };
+        out_fd.set(got.into_raw_fd());
         Ok(())
     })
 }

@@ -15,25 +15,50 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-mod channel;
+mod args;
+mod side;
+
+mod client;
+mod consumer;
+mod event_loop;
 mod fd;
-mod log;
-mod msg;
+mod log_reader;
+mod log_writer;
+mod metrics;
+mod mpmc;
+mod mpsc;
+mod msg_receiver;
+mod msg_ring;
+mod msg_sender;
+mod notifier;
 mod numa;
 mod pool;
 mod ring;
-mod shared;
-mod spmc_mpmc;
+mod server;
+mod shared_ring;
+mod shm;
+mod spmc;
 mod transport;
-pub use channel::*;
+pub use client::*;
+pub use consumer::*;
+pub use event_loop::*;
 pub use fd::*;
-pub use log::*;
-pub use msg::*;
+pub use log_reader::*;
+pub use log_writer::*;
+pub use metrics::*;
+pub use mpmc::*;
+pub use mpsc::*;
+pub use msg_receiver::*;
+pub use msg_ring::*;
+pub use msg_sender::*;
+pub use notifier::*;
 pub use numa::*;
 pub use pool::*;
 pub use ring::*;
-pub use shared::*;
-pub use spmc_mpmc::*;
+pub use server::*;
+pub use shared_ring::*;
+pub use shm::*;
+pub use spmc::*;
 pub use transport::*;
 
 /// Major version of the library (the soname is `libringmpsc.so.<major>`).
@@ -152,76 +177,12 @@ pub(crate) fn call_infallible<R>(fallback: R, f: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
 }
 
-/// `Err(InvalidArgument)` naming the parameter when `p` is NULL.
-#[inline(always)]
-pub(crate) fn non_null<T>(p: *const T, name: &'static str) -> Result<(), Error> {
-    if p.is_null() {
-        return Err(null_argument(name));
-    }
-    Ok(())
-}
-
-/// The error for a NULL argument, built out of line so that a hot call
-/// pays only its test.
-#[cold]
-#[inline(never)]
-fn null_argument(name: &'static str) -> Error {
-    Error::InvalidArgument(format!("{name} is NULL"))
-}
-
-/// Writes `v` through an out-pointer, or `InvalidArgument` when it is NULL.
-pub(crate) fn out<T>(p: *mut T, v: T) -> Result<(), Error> {
-    non_null(p, "out")?;
-    // SAFETY: non-NULL and writable by the C contract.
-    unsafe { p.write(v) };
-    Ok(())
-}
-
-/// Writes `v` through an optional out-pointer (NULL: not wanted).
-pub(crate) fn out_opt<T>(p: *mut T, v: T) {
-    if !p.is_null() {
-        // SAFETY: non-NULL and writable by the C contract.
-        unsafe { p.write(v) };
-    }
-}
-
-/// Frees a handle made by `put` (NULL is ignored), behind the panic boundary.
-pub(crate) fn free_handle<T>(p: *mut T) {
-    if !p.is_null() {
-        // SAFETY: by the C contract, from Box::into_raw and freed once.
-        call_infallible((), || drop(unsafe { Box::from_raw(p) }));
-    }
-}
-
-/// `len` bytes at `data` (NULL allowed when `len` is 0).
-pub(crate) fn bytes_arg<'a>(data: *const std::ffi::c_void, len: usize) -> Result<&'a [u8], Error> {
-    slice_arg(data.cast::<u8>(), len)
-}
-
-/// `len` items at `data` (NULL allowed when `len` is 0), for the call.
-pub(crate) fn slice_arg<'a, T>(data: *const T, len: usize) -> Result<&'a [T], Error> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    non_null(data, "data")?;
-    if !data.is_aligned()
-        || len
-            .checked_mul(std::mem::size_of::<T>())
-            .is_none_or(|b| b > isize::MAX as usize)
-    {
-        return Err(Error::InvalidArgument(format!("bad array of {len} items")));
-    }
-    // SAFETY: non-NULL, aligned, of a size that can exist and, by the C
-    // contract, readable for `len` items during the call.
-    Ok(unsafe { std::slice::from_raw_parts(data, len) })
-}
-
 /// Text of this thread's last failure ("" if none). RMPSC_EFULL and
 /// RMPSC_EEMPTY, the outcomes a caller polls for, are answered by their
 /// code alone and leave the text as it was. The pointer stays valid until
 /// the next failing call on this thread. Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_last_error() -> *const c_char {
+pub extern "C" fn rmpsc_error_message() -> *const c_char {
     call_infallible(c"".as_ptr(), || {
         LAST_ERROR.with(|l| match &*l.borrow() {
             LastError::None => c"".as_ptr(),
@@ -231,15 +192,24 @@ pub extern "C" fn rmpsc_last_error() -> *const c_char {
     })
 }
 
-/// The library version as "major.minor.patch" (static storage). Thread-safe.
+/// The version of the library loaded at run time as "major.minor.patch"
+/// (static storage): compare it with the RMPSC_VERSION_* the program was
+/// built with. Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_version() -> *const c_char {
-    c"0.1.0".as_ptr()
+pub extern "C" fn rmpsc_library_version() -> *const c_char {
+    VERSION.as_ptr()
 }
+
+/// The version string, from the package version (one source of truth).
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the package version has no NUL"),
+    };
 
 /// Short description of an RMPSC_E* code (static storage). Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_strerror(code: c_int) -> *const c_char {
+pub extern "C" fn rmpsc_error_describe(code: c_int) -> *const c_char {
     let s: &'static CStr = match code {
         RMPSC_OK => c"success",
         RMPSC_EINVAL => c"invalid argument",
@@ -273,7 +243,7 @@ mod tests {
             pkg
         );
         // SAFETY: rmpsc_version returns a static NUL-terminated string.
-        let version = unsafe { CStr::from_ptr(rmpsc_version()) };
+        let version = unsafe { CStr::from_ptr(rmpsc_library_version()) };
         assert_eq!(version.to_str().unwrap(), pkg);
     }
 
@@ -299,7 +269,7 @@ mod tests {
             let code = code_of(e);
             assert!(code < 0, "{e}");
             // SAFETY: static NUL-terminated string.
-            let text = unsafe { CStr::from_ptr(rmpsc_strerror(code)) };
+            let text = unsafe { CStr::from_ptr(rmpsc_error_describe(code)) };
             assert_ne!(text.to_str().unwrap(), "unknown error code", "{e}");
         }
     }
@@ -308,14 +278,14 @@ mod tests {
     fn panics_become_codes() {
         assert_eq!(call(|| panic!("boom")), RMPSC_EPANIC);
         // SAFETY: static or thread-local NUL-terminated string.
-        let msg = unsafe { CStr::from_ptr(rmpsc_last_error()) };
+        let msg = unsafe { CStr::from_ptr(rmpsc_error_message()) };
         assert!(msg.to_str().unwrap().contains("panic"));
         assert_eq!(
             call(|| Err(Error::InvalidArgument("x".into()))),
             RMPSC_EINVAL
         );
         // SAFETY: as above.
-        let msg = unsafe { CStr::from_ptr(rmpsc_last_error()) };
+        let msg = unsafe { CStr::from_ptr(rmpsc_error_message()) };
         assert_eq!(msg.to_str().unwrap(), "invalid argument: x");
     }
 }

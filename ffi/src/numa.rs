@@ -2,7 +2,8 @@
 //! Every call works on a single-node machine (one node, id 0 or the
 //! kernel's), where placement is a no-op.
 
-use crate::{call, call_infallible, out};
+use crate::args::{non_null, slice_mut, Out};
+use crate::{call, call_infallible};
 use ringcore::numa::{self, NumaTopology};
 use ringcore::Error;
 use std::ffi::{c_int, c_void};
@@ -23,42 +24,43 @@ pub extern "C" fn rmpsc_numa_is_numa() -> bool {
     call_infallible(false, || topo().is_numa())
 }
 
-/// The id of the node at `index` (0 .. rmpsc_numa_node_count()) to `*id`.
-/// Errors: RMPSC_EINVAL. Thread-safe.
+/// The id of the node at `index` (0 .. rmpsc_numa_node_count()) to
+/// `*out_id`. Errors: RMPSC_EINVAL. Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_numa_node_id(index: usize, id: *mut usize) -> c_int {
+pub extern "C" fn rmpsc_numa_node_id(index: usize, out_id: *mut usize) -> c_int {
     call(|| {
+        let out_id = Out::new(out_id, "out_id")?;
         let n = topo()
             .nodes()
             .get(index)
             .ok_or_else(|| Error::InvalidArgument(format!("no node at index {index}")))?;
-        out(id, n.id)
+        out_id.set(n.id);
+        Ok(())
     })
 }
 
 /// Copies up to `max` CPUs of node `node` into `cpus`; how many the node
-/// has goes to `*count`. Errors: RMPSC_EINVAL (no such node). Thread-safe.
+/// has goes to `*out_count`. Errors: RMPSC_EINVAL (no such node). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_numa_node_cpus(
     node: usize,
     cpus: *mut usize,
     max: usize,
-    count: *mut usize,
+    out_count: *mut usize,
 ) -> c_int {
     call(|| {
+        let out_count = Out::new(out_count, "out_count")?;
+        let cpus = slice_mut(cpus, max, "cpus")?;
         let n = topo()
             .nodes()
             .iter()
             .find(|n| n.id == node)
             .ok_or_else(|| Error::InvalidArgument(format!("no NUMA node {node}")))?;
-        if max > 0 {
-            crate::non_null(cpus, "cpus")?;
+        for (slot, &c) in cpus.iter_mut().zip(&n.cpus) {
+            *slot = c;
         }
-        for (i, &c) in n.cpus.iter().take(max).enumerate() {
-            // SAFETY: `cpus` has room for `max` entries by contract; i < max.
-            unsafe { cpus.add(i).write(c) };
-        }
-        out(count, n.cpus.len())
+        out_count.set(n.cpus.len());
+        Ok(())
     })
 }
 
@@ -87,12 +89,14 @@ pub extern "C" fn rmpsc_numa_bind_to_node(node: usize) -> c_int {
     call(|| numa::bind_to_node(node, topo()))
 }
 
-/// The CPU the calling thread runs on, to `*cpu`. Errors: RMPSC_EIO.
+/// The CPU the calling thread runs on, to `*out_cpu`. Errors: RMPSC_EIO.
 #[no_mangle]
-pub extern "C" fn rmpsc_numa_current_cpu(cpu: *mut usize) -> c_int {
+pub extern "C" fn rmpsc_numa_current_cpu(out_cpu: *mut usize) -> c_int {
     call(|| {
+        let out_cpu = Out::new(out_cpu, "out_cpu")?;
         let c = numa::current_cpu().ok_or_else(|| Error::Io(std::io::Error::last_os_error()))?;
-        out(cpu, c)
+        out_cpu.set(c);
+        Ok(())
     })
 }
 
@@ -108,7 +112,7 @@ pub extern "C" fn rmpsc_numa_current_node() -> usize {
 #[no_mangle]
 pub extern "C" fn rmpsc_numa_bind_memory(addr: *mut c_void, len: usize, node: usize) -> c_int {
     call(|| {
-        crate::non_null(addr, "addr")?;
+        non_null(addr, "addr")?;
         numa::bind_memory_to_node(addr.cast::<u8>(), len, node)
     })
 }
@@ -121,11 +125,12 @@ pub extern "C" fn rmpsc_numa_bind_memory(addr: *mut c_void, len: usize, node: us
 #[no_mangle]
 pub extern "C" fn rmpsc_numa_alloc(len: usize, node: usize, out: *mut *mut c_void) -> c_int {
     call(|| {
-        crate::non_null(out, "out")?;
+        let out = Out::new(out, "out")?;
         let (ptr, _) = numa::NumaAllocator::new(topo())
             .alloc_bytes_on_node(len, node)?
             .into_raw();
-        self::out(out, ptr.cast())
+        out.set(ptr.cast());
+        Ok(())
     })
 }
 

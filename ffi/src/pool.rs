@@ -1,7 +1,8 @@
 //! `rmpsc_pool_*`: the slab buffer pool, on the heap or in shared memory.
 
-use crate::shared::{dup_fd, name, opt_name, permissions, put, rmpsc_permissions_t, timeout};
-use crate::{call, call_infallible, non_null};
+use crate::args::{dup_fd, duration, free_handle, handle, name, opt_name, Out};
+use crate::shm::{permissions, rmpsc_permissions_t};
+use crate::{call, call_infallible};
 use ringcore::{BufferPool, Error, Handle};
 use std::ffi::{c_char, c_int, c_void};
 use std::os::fd::AsRawFd;
@@ -14,9 +15,7 @@ pub struct rmpsc_pool_t {
 }
 
 fn pool<'a>(p: *const rmpsc_pool_t) -> Result<&'a BufferPool, Error> {
-    non_null(p, "pool")?;
-    // SAFETY: non-NULL and live by contract.
-    Ok(unsafe { &(*p).pool })
+    Ok(&handle(p, "pool")?.pool)
 }
 
 /// A pool of `num_slabs` slabs of `slab_size` bytes on this process's heap. Thread-safe.
@@ -27,38 +26,30 @@ pub extern "C" fn rmpsc_pool_new(
     out: *mut *mut rmpsc_pool_t,
 ) -> c_int {
     call(|| {
-        non_null(out, "out")?;
-        put(
-            out,
-            rmpsc_pool_t {
-                pool: BufferPool::new(slab_size, num_slabs)?,
-            },
-        );
+        let out = Out::new(out, "out")?;
+        out.put(rmpsc_pool_t {
+            pool: BufferPool::new(slab_size, num_slabs)?,
+        });
         Ok(())
     })
 }
 
-/// A pool in shared memory: `name` as for rmpsc_shared_create (NULL: an
-/// anonymous memfd, shared with rmpsc_pool_fd). Thread-safe.
+/// A pool in shared memory: `name` as for rmpsc_shared_ring_create (NULL:
+/// an anonymous memfd, shared with rmpsc_pool_fd). Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_pool_create_shared(
+pub extern "C" fn rmpsc_pool_create(
     name: *const c_char,
     slab_size: usize,
     num_slabs: usize,
     out: *mut *mut rmpsc_pool_t,
 ) -> c_int {
-    call(|| {
-        non_null(out, "out")?;
-        let pool = BufferPool::create_shared(opt_name(name)?, slab_size, num_slabs)?;
-        put(out, rmpsc_pool_t { pool });
-        Ok(())
-    })
+    rmpsc_pool_create_with(name, slab_size, num_slabs, std::ptr::null(), out)
 }
 
-/// rmpsc_pool_create_shared with the named segment's mode and group
-/// (`perm` NULL: the defaults; see rmpsc_shared_create_with). Thread-safe.
+/// rmpsc_pool_create with the named segment's mode and group (`perm` NULL:
+/// the defaults; see rmpsc_permissions_t). Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_pool_create_shared_with(
+pub extern "C" fn rmpsc_pool_create_with(
     name: *const c_char,
     slab_size: usize,
     num_slabs: usize,
@@ -66,19 +57,20 @@ pub extern "C" fn rmpsc_pool_create_shared_with(
     out: *mut *mut rmpsc_pool_t,
 ) -> c_int {
     call(|| {
-        non_null(out, "out")?;
+        let out = Out::new(out, "out")?;
         let pool = BufferPool::create_shared_with(
             opt_name(name)?,
             slab_size,
             num_slabs,
             permissions(perm),
         )?;
-        put(out, rmpsc_pool_t { pool });
+        out.put(rmpsc_pool_t { pool });
         Ok(())
     })
 }
 
-/// Opens a named shared pool, waiting up to `timeout_ns` (negative: a day). Thread-safe.
+/// Opens a named shared pool, waiting up to `timeout_ns` for its name to
+/// appear. Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_pool_attach(
     name: *const c_char,
@@ -86,9 +78,9 @@ pub extern "C" fn rmpsc_pool_attach(
     out: *mut *mut rmpsc_pool_t,
 ) -> c_int {
     call(|| {
-        non_null(out, "out")?;
-        let pool = BufferPool::attach_shared(self::name(name)?, timeout(timeout_ns))?;
-        put(out, rmpsc_pool_t { pool });
+        let out = Out::new(out, "out")?;
+        let pool = BufferPool::attach_shared(self::name(name)?, duration(timeout_ns))?;
+        out.put(rmpsc_pool_t { pool });
         Ok(())
     })
 }
@@ -97,13 +89,10 @@ pub extern "C" fn rmpsc_pool_attach(
 #[no_mangle]
 pub extern "C" fn rmpsc_pool_attach_fd(fd: c_int, out: *mut *mut rmpsc_pool_t) -> c_int {
     call(|| {
-        non_null(out, "out")?;
-        put(
-            out,
-            rmpsc_pool_t {
-                pool: BufferPool::from_fd(dup_fd(fd)?)?,
-            },
-        );
+        let out = Out::new(out, "out")?;
+        out.put(rmpsc_pool_t {
+            pool: BufferPool::from_fd(dup_fd(fd)?)?,
+        });
         Ok(())
     })
 }
@@ -112,10 +101,7 @@ pub extern "C" fn rmpsc_pool_attach_fd(fd: c_int, out: *mut *mut rmpsc_pool_t) -
 /// processes). NULL is ignored.
 #[no_mangle]
 pub extern "C" fn rmpsc_pool_free(p: *mut rmpsc_pool_t) {
-    if !p.is_null() {
-        // SAFETY: from Box::into_raw; freed once.
-        call_infallible((), || drop(unsafe { Box::from_raw(p) }));
-    }
+    free_handle(p)
 }
 
 /// The segment descriptor of a shared pool (-1 for a heap pool or NULL). Thread-safe.
@@ -129,15 +115,14 @@ pub extern "C" fn rmpsc_pool_fd(p: *const rmpsc_pool_t) -> c_int {
     })
 }
 
-/// Takes a free slab; `*handle` is its 4-byte handle (send it through a ring).
-/// Errors: RMPSC_EFULL (every slab in use), RMPSC_ECORRUPT. Thread-safe.
+/// Takes a free slab; `*out_handle` is its 4-byte handle (send it through a
+/// ring). Errors: RMPSC_EFULL (every slab in use), RMPSC_ECORRUPT. Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_pool_alloc(p: *const rmpsc_pool_t, handle: *mut u32) -> c_int {
+pub extern "C" fn rmpsc_pool_alloc(p: *mut rmpsc_pool_t, out_handle: *mut u32) -> c_int {
     call(|| {
-        non_null(handle, "handle")?;
+        let out_handle = Out::new(out_handle, "out_handle")?;
         let h = pool(p)?.try_alloc()?.ok_or(Error::Full)?;
-        // SAFETY: non-NULL, writable by contract.
-        unsafe { *handle = h.raw() };
+        out_handle.set(h.raw());
         Ok(())
     })
 }
@@ -145,29 +130,26 @@ pub extern "C" fn rmpsc_pool_alloc(p: *const rmpsc_pool_t, handle: *mut u32) -> 
 /// Returns a slab to the pool. A handle that is not allocated (freed twice,
 /// stale, foreign) gives RMPSC_EINVAL and changes nothing. Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_pool_release(p: *const rmpsc_pool_t, handle: u32) -> c_int {
-    call(|| pool(p)?.free(Handle::from_raw(handle)))
+pub extern "C" fn rmpsc_pool_release(p: *mut rmpsc_pool_t, slab: u32) -> c_int {
+    call(|| pool(p)?.free(Handle::from_raw(slab)))
 }
 
-/// The whole slab of `handle`, writable in place: `*data`, `*capacity` bytes.
-/// The handle's holder only. Errors: RMPSC_EINVAL (bad handle).
+/// The whole slab `slab`, writable in place: `*out_data`, `*out_capacity`
+/// bytes. The handle's holder only. Errors: RMPSC_EINVAL (bad handle).
 #[no_mangle]
 pub extern "C" fn rmpsc_pool_get_writable(
     p: *const rmpsc_pool_t,
-    handle: u32,
-    data: *mut *mut c_void,
-    capacity: *mut usize,
+    slab: u32,
+    out_data: *mut *mut c_void,
+    out_capacity: *mut usize,
 ) -> c_int {
     call(|| {
-        non_null(data, "data")?;
-        non_null(capacity, "capacity")?;
+        let out_data = Out::new(out_data, "out_data")?;
+        let out_capacity = Out::new(out_capacity, "out_capacity")?;
         let pool = pool(p)?;
-        let at = pool.slab_address(Handle::from_raw(handle))?;
-        // SAFETY: non-NULL, writable by contract.
-        unsafe {
-            *data = at.as_ptr().cast();
-            *capacity = pool.slab_size();
-        }
+        let at = pool.slab_address(Handle::from_raw(slab))?;
+        out_data.set(at.as_ptr().cast());
+        out_capacity.set(pool.slab_size());
         Ok(())
     })
 }
@@ -175,31 +157,28 @@ pub extern "C" fn rmpsc_pool_get_writable(
 /// Sets the payload length of a slab (at most the slab size). Errors:
 /// RMPSC_EINVAL, RMPSC_ETOOLARGE.
 #[no_mangle]
-pub extern "C" fn rmpsc_pool_set_len(p: *const rmpsc_pool_t, handle: u32, len: usize) -> c_int {
-    call(|| pool(p)?.set_len(Handle::from_raw(handle), len))
+pub extern "C" fn rmpsc_pool_set_len(p: *mut rmpsc_pool_t, slab: u32, len: usize) -> c_int {
+    call(|| pool(p)?.set_len(Handle::from_raw(slab), len))
 }
 
-/// The payload of a slab in place: `*data`, `*len` bytes (set by
+/// The payload of a slab in place: `*out_data`, `*out_len` bytes (set by
 /// rmpsc_pool_set_len). Errors: RMPSC_EINVAL (bad handle).
 #[no_mangle]
 pub extern "C" fn rmpsc_pool_get(
     p: *const rmpsc_pool_t,
-    handle: u32,
-    data: *mut *const c_void,
-    len: *mut usize,
+    slab: u32,
+    out_data: *mut *const c_void,
+    out_len: *mut usize,
 ) -> c_int {
     call(|| {
-        non_null(data, "data")?;
-        non_null(len, "len")?;
+        let out_data = Out::new(out_data, "out_data")?;
+        let out_len = Out::new(out_len, "out_len")?;
         let pool = pool(p)?;
-        let h = Handle::from_raw(handle);
+        let h = Handle::from_raw(slab);
         let n = pool.len(h)?;
         let at = pool.slab_address(h)?;
-        // SAFETY: non-NULL, writable by contract.
-        unsafe {
-            *data = at.as_ptr().cast_const().cast();
-            *len = n;
-        }
+        out_data.set(at.as_ptr().cast_const().cast());
+        out_len.set(n);
         Ok(())
     })
 }
@@ -222,25 +201,27 @@ pub extern "C" fn rmpsc_pool_slab_size(p: *const rmpsc_pool_t) -> usize {
     call_infallible(0, || pool(p).map_or(0, |p| p.slab_size()))
 }
 
-/// Removes the name of a named shared pool. Thread-safe.
+fn no_name() -> Error {
+    Error::InvalidArgument("a heap pool has no name".into())
+}
+
+/// Removes the name of a named shared pool. Errors: RMPSC_EINVAL (a heap
+/// pool). Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_pool_unlink(p: *const rmpsc_pool_t) -> c_int {
-    call(|| match pool(p)?.segment() {
-        Some(s) => s.unlink(),
-        None => Err(Error::InvalidArgument("a heap pool has no name".into())),
-    })
+pub extern "C" fn rmpsc_pool_unlink(p: *mut rmpsc_pool_t) -> c_int {
+    call(|| pool(p)?.segment().ok_or_else(no_name)?.unlink())
 }
 
 /// `unlink` true: remove the name of a named shared pool when this process
 /// frees the pool handle, if the name still leads to this pool (anonymous
 /// pools: nothing to do). Errors: RMPSC_EINVAL (a heap pool). Thread-safe.
 #[no_mangle]
-pub extern "C" fn rmpsc_pool_unlink_on_drop(p: *const rmpsc_pool_t, unlink: bool) -> c_int {
-    call(|| match pool(p)?.segment() {
-        Some(s) => {
-            s.set_unlink_on_drop(unlink);
-            Ok(())
-        }
-        None => Err(Error::InvalidArgument("a heap pool has no name".into())),
+pub extern "C" fn rmpsc_pool_unlink_on_drop(p: *mut rmpsc_pool_t, unlink: bool) -> c_int {
+    call(|| {
+        pool(p)?
+            .segment()
+            .ok_or_else(no_name)?
+            .set_unlink_on_drop(unlink);
+        Ok(())
     })
 }

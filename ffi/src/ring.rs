@@ -1,77 +1,15 @@
-//! `rmpsc_ring_*`: the in-process SPSC ring with `elem_size`-byte slots.
+//! `rmpsc_ring_*`: the SPSC ring of `elem_size`-byte slots: an in-process
+//! ring with both sides, or one side of a shared ring or channel.
 
-use crate::{call, call_infallible, non_null};
-use ringcore::{Config, Error, RingObserver, SlotConsumer, SlotProducer, SlotRing, WaitStrategy};
-use std::cell::UnsafeCell;
+use crate::args::{free_handle, handle, items, items_mut, strategy, Out};
+use crate::notifier::{notify_of, rmpsc_notifier_t};
+use crate::side::Side;
+use crate::{call, call_infallible};
+use ringcore::{Config, Error, RingObserver, SlotConsumer, SlotProducer, SlotRing};
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-/// One role of a C handle, with a guard against two threads entering it at
-/// once. The guard is made of plain loads and stores, no locked
-/// instruction: a call finds the flag set (another thread is inside) and
-/// fails with `Busy`, else sets it, runs, and clears it. It catches a
-/// second thread that enters while the first is inside, which is how
-/// misuse shows up in practice; two threads entering within the same few
-/// nanoseconds can both pass, so it is a diagnostic, not a lock. Handing a
-/// side from one thread to another needs the usual synchronisation (a
-/// mutex, a join, a queue), which also orders the flag.
-///
-/// Padded to its own lines: the flag is written on every call.
-#[repr(align(128))]
-pub(crate) struct Side<T> {
-    busy: AtomicBool,
-    role: &'static str,
-    inner: UnsafeCell<T>,
-}
-
-// SAFETY: a side is used by one thread at a time (the C contract, checked
-// by the guard as far as plain loads and stores can); T itself is Send.
-unsafe impl<T: Send> Sync for Side<T> {}
-
-impl<T> Side<T> {
-    pub(crate) fn new(role: &'static str, inner: T) -> Self {
-        Side {
-            busy: AtomicBool::new(false),
-            role,
-            inner: UnsafeCell::new(inner),
-        }
-    }
-
-    /// Runs `f` with exclusive access to the side, or fails with `Busy`
-    /// when another thread is inside.
-    #[inline(always)]
-    pub(crate) fn enter<R>(&self, f: impl FnOnce(&mut T) -> Result<R, Error>) -> Result<R, Error> {
-        struct Exit<'a>(&'a AtomicBool);
-        impl Drop for Exit<'_> {
-            #[inline(always)]
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Relaxed);
-            }
-        }
-        // Relaxed load and store: plain moves, no locked instruction and no
-        // fence. They order nothing; they only let a second thread see
-        // that the side is taken.
-        if self.busy.load(Ordering::Relaxed) {
-            return Err(busy(self.role));
-        }
-        self.busy.store(true, Ordering::Relaxed);
-        let _exit = Exit(&self.busy);
-        // SAFETY: by the C contract one thread at a time is inside; the
-        // flag turns the usual violation of it into `Busy` instead.
-        f(unsafe { &mut *self.inner.get() })
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn busy(role: &'static str) -> Error {
-    Error::Busy(role)
-}
 
 /// An SPSC ring of fixed-size slots (opaque): an in-process ring from
-/// rmpsc_ring_new (both sides), or one side of a shared ring from
-/// rmpsc_shared_producer / rmpsc_shared_consumer.
+/// rmpsc_ring_new (both sides), or one side of a shared ring or channel.
 pub struct rmpsc_ring_t {
     producer: Option<Side<SlotProducer>>,
     consumer: Option<Side<SlotConsumer>>,
@@ -79,30 +17,22 @@ pub struct rmpsc_ring_t {
 }
 
 impl rmpsc_ring_t {
-    pub(crate) fn with_producer(p: SlotProducer) -> Box<Self> {
-        Box::new(rmpsc_ring_t {
+    /// A handle holding only the producer side.
+    pub(crate) fn with_producer(p: SlotProducer) -> rmpsc_ring_t {
+        rmpsc_ring_t {
             observer: p.observer(),
             producer: Some(Side::new("producer side", p)),
             consumer: None,
-        })
+        }
     }
 
-    pub(crate) fn with_consumer(c: SlotConsumer) -> Box<Self> {
-        Box::new(rmpsc_ring_t {
+    /// A handle holding only the consumer side.
+    pub(crate) fn with_consumer(c: SlotConsumer) -> rmpsc_ring_t {
+        rmpsc_ring_t {
             observer: c.observer(),
             producer: None,
             consumer: Some(Side::new("consumer side", c)),
-        })
-    }
-
-    pub(crate) fn set_notifier(
-        &self,
-        n: Option<std::sync::Arc<dyn ringcore::Notify>>,
-    ) -> Result<(), Error> {
-        self.producer()?.enter(|p| {
-            p.set_notifier(n);
-            Ok(())
-        })
+        }
     }
 
     #[inline(always)]
@@ -119,30 +49,17 @@ impl rmpsc_ring_t {
 #[cold]
 #[inline(never)]
 fn wrong_side(this: &str) -> Error {
-    Error::InvalidArgument(format!("this handle is the {this} side of a shared ring"))
+    Error::InvalidArgument(format!("this handle is the {this} side of a ring"))
 }
 
-/// A timeout argument of a blocking call: negative waits without limit.
-pub(crate) fn timeout_opt(timeout_ns: i64) -> Option<Duration> {
-    (timeout_ns >= 0).then(|| Duration::from_nanos(timeout_ns as u64))
-}
-
-pub(crate) fn strategy(timeout_ns: i64) -> WaitStrategy {
-    WaitStrategy::blocking_for(timeout_opt(timeout_ns))
-}
-
-/// Borrows the handle or fails with RMPSC_EINVAL.
+#[inline(always)]
 fn ring<'a>(ring: *const rmpsc_ring_t) -> Result<&'a rmpsc_ring_t, Error> {
-    non_null(ring, "ring")?;
-    // SAFETY: non-NULL; the C contract is that it came from rmpsc_ring_new
-    // and was not freed.
-    Ok(unsafe { &*ring })
+    handle(ring, "ring")
 }
 
-/// Creates an in-process ring of `capacity` slots (a power of two, at most 2^32) of
-/// `elem_size` bytes each and stores it in `*out`.
-/// Errors: RMPSC_EINVAL (bad capacity or size, NULL out), RMPSC_EIO (no memory).
-/// Thread-safe.
+/// Creates an in-process ring of `capacity` slots (a power of two, at most
+/// 2^32) of `elem_size` bytes each. Thread-safe.
+/// Errors: RMPSC_EINVAL (bad capacity or size), RMPSC_EIO (no memory).
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_new(
     capacity: usize,
@@ -150,57 +67,46 @@ pub extern "C" fn rmpsc_ring_new(
     out: *mut *mut rmpsc_ring_t,
 ) -> c_int {
     call(|| {
-        non_null(out, "out")?;
-        if !capacity.is_power_of_two() {
-            return Err(Error::InvalidArgument(format!(
-                "capacity {capacity} is not a power of two"
-            )));
-        }
-        let config = Config::with_ring_bits(capacity.trailing_zeros() as u8);
-        let (p, c) = SlotRing::new(config, elem_size)?;
-        let observer = p.observer();
-        let handle = Box::new(rmpsc_ring_t {
+        let out = Out::new(out, "out")?;
+        let (p, c) = SlotRing::new(Config::with_capacity(capacity)?, elem_size)?;
+        out.put(rmpsc_ring_t {
+            observer: p.observer(),
             producer: Some(Side::new("producer side", p)),
             consumer: Some(Side::new("consumer side", c)),
-            observer,
         });
-        // SAFETY: `out` is non-NULL and, by the C contract, writable.
-        unsafe { *out = Box::into_raw(handle) };
         Ok(())
     })
 }
 
-/// Destroys a ring; NULL is ignored. No other call on it may be running or follow.
+/// Frees a ring handle; NULL is ignored. No other call on it may be
+/// running or follow. Freeing a side closes the ring.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_free(ring: *mut rmpsc_ring_t) {
-    if !ring.is_null() {
-        // SAFETY: came from Box::into_raw in rmpsc_ring_new and is freed once.
-        call_infallible((), || drop(unsafe { Box::from_raw(ring) }));
-    }
+    free_handle(ring)
 }
 
 /// Producer side. Reserves up to `n` contiguous free slots for writing in
-/// place: `*slots` points at the first, `*count` (>= 1) says how many (fewer
-/// than `n` at the end of the slot array). Publish them with rmpsc_ring_commit.
+/// place: `*out_slots` points at the first, `*out_count` (>= 1) says how
+/// many (fewer than `n` at the end of the slot array). Publish them with
+/// rmpsc_ring_commit.
 /// Errors: RMPSC_EFULL, RMPSC_ECLOSED, RMPSC_EINVAL (n == 0), RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_reserve(
     ring: *mut rmpsc_ring_t,
     n: usize,
-    slots: *mut *mut c_void,
-    count: *mut usize,
+    out_slots: *mut *mut c_void,
+    out_count: *mut usize,
 ) -> c_int {
     call(|| {
-        non_null(slots, "slots")?;
-        non_null(count, "count")?;
+        let (out_slots, out_count) = (
+            Out::new(out_slots, "out_slots")?,
+            Out::new(out_count, "out_count")?,
+        );
         self::ring(ring)?.producer()?.enter(|p| {
             let slot = p.slot_size();
             let buf = p.reserve(n)?;
-            // SAFETY: both out-pointers are non-NULL and writable by contract.
-            unsafe {
-                *count = buf.len() / slot;
-                *slots = buf.as_mut_ptr().cast();
-            }
+            out_count.set(buf.len() / slot);
+            out_slots.set(buf.as_mut_ptr().cast());
             Ok(())
         })
     })
@@ -214,154 +120,137 @@ pub extern "C" fn rmpsc_ring_commit(ring: *mut rmpsc_ring_t, n: usize) -> c_int 
 }
 
 /// Producer side. Copies up to `n` items from `items` into the ring with one
-/// commit; `*sent` receives how many fit (0 when full).
+/// commit; `*out_sent` receives how many fit (0 when full).
 /// Errors: RMPSC_ECLOSED, RMPSC_EINVAL, RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_send(
     ring: *mut rmpsc_ring_t,
     items: *const c_void,
     n: usize,
-    sent: *mut usize,
+    out_sent: *mut usize,
 ) -> c_int {
     call(|| {
-        non_null(items, "items")?;
-        non_null(sent, "sent")?;
+        let out_sent = Out::new(out_sent, "out_sent")?;
         self::ring(ring)?.producer()?.enter(|p| {
-            // SAFETY: by contract `items` holds n elements of elem_size bytes.
-            let bytes =
-                unsafe { std::slice::from_raw_parts(items.cast::<u8>(), n * p.slot_size()) };
-            let k = p.send_slots(bytes, n)?;
-            // SAFETY: non-NULL, writable by contract.
-            unsafe { *sent = k };
+            let bytes = self::items(items, n, p.slot_size(), "items")?;
+            out_sent.set(p.send_slots(bytes, n)?);
             Ok(())
         })
     })
 }
 
-/// Producer side. Sends all `n` items, waiting up to `timeout_ns` in total
-/// (negative: no limit) while the ring is full. `*sent` (may be NULL)
-/// receives how many were sent, also on failure.
-/// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_EINVAL, RMPSC_EBUSY.
+/// Producer side. Waits up to `timeout_ns` until at least one of the `n`
+/// items fits, then sends as many as fit with one commit; `*out_sent`
+/// (>= 1) receives how many. Call again for the rest.
+/// Errors: RMPSC_ETIMEDOUT (nothing sent), RMPSC_ECLOSED, RMPSC_EINVAL
+/// (n == 0), RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_send_blocking(
     ring: *mut rmpsc_ring_t,
     items: *const c_void,
     n: usize,
     timeout_ns: i64,
-    sent: *mut usize,
+    out_sent: *mut usize,
 ) -> c_int {
     call(|| {
-        non_null(items, "items")?;
+        let out_sent = Out::new(out_sent, "out_sent")?;
         self::ring(ring)?.producer()?.enter(|p| {
-            // SAFETY: by contract `items` holds n elements of elem_size bytes.
-            let bytes =
-                unsafe { std::slice::from_raw_parts(items.cast::<u8>(), n * p.slot_size()) };
-            let (k, result) = match p.send_blocking(bytes, strategy(timeout_ns)) {
-                Ok(k) => (k, Ok(())),
-                Err((k, e)) => (k, Err(e)),
-            };
-            if !sent.is_null() {
-                // SAFETY: non-NULL, writable by contract.
-                unsafe { *sent = k };
+            let bytes = self::items(items, n, p.slot_size(), "items")?;
+            if n == 0 {
+                return Err(Error::InvalidArgument("n is 0".into()));
             }
-            result
-        })
-    })
-}
-
-/// Consumer side. Points `*slots` at the readable items at the head and
-/// stores their count in `*count` (contiguous: at the end of the slot array
-/// the rest follows on the next call). Free them with rmpsc_ring_advance.
-/// Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
-#[no_mangle]
-pub extern "C" fn rmpsc_ring_readable(
-    ring: *mut rmpsc_ring_t,
-    slots: *mut *const c_void,
-    count: *mut usize,
-) -> c_int {
-    call(|| {
-        non_null(slots, "slots")?;
-        non_null(count, "count")?;
-        self::ring(ring)?.consumer()?.enter(|c| {
-            let slot = c.slot_size();
-            let buf = c.readable()?;
-            // SAFETY: both out-pointers are non-NULL and writable.
-            unsafe {
-                *count = buf.len() / slot;
-                *slots = buf.as_ptr().cast();
-            }
+            p.wait_for_space(strategy(timeout_ns))?;
+            out_sent.set(p.send_slots(bytes, n)?);
             Ok(())
         })
     })
 }
 
-/// Consumer side. Frees `n` items read through rmpsc_ring_readable.
+/// Consumer side. Points `*out_slots` at the readable items at the head
+/// and stores their count in `*out_count` (contiguous: at the end of the
+/// slot array the rest follows on the next call). Free them with
+/// rmpsc_ring_advance.
+/// Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_peek(
+    ring: *mut rmpsc_ring_t,
+    out_slots: *mut *const c_void,
+    out_count: *mut usize,
+) -> c_int {
+    call(|| {
+        let (out_slots, out_count) = (
+            Out::new(out_slots, "out_slots")?,
+            Out::new(out_count, "out_count")?,
+        );
+        self::ring(ring)?.consumer()?.enter(|c| {
+            let slot = c.slot_size();
+            let buf = c.readable()?;
+            out_count.set(buf.len() / slot);
+            out_slots.set(buf.as_ptr().cast());
+            Ok(())
+        })
+    })
+}
+
+/// Consumer side. Frees `n` items read through rmpsc_ring_peek.
 /// Errors: RMPSC_EINVAL (more than readable), RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_advance(ring: *mut rmpsc_ring_t, n: usize) -> c_int {
     call(|| self::ring(ring)?.consumer()?.enter(|c| c.advance(n)))
 }
 
-/// Consumer side. Copies up to `max` items into `out` (one head update);
-/// `*received` gets the count (0 when empty).
+/// Consumer side. Copies up to `max` items into `buf` (one head update);
+/// `*out_received` gets the count (0 when empty).
 /// Errors: RMPSC_ECLOSED (closed and drained), RMPSC_EINVAL, RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_recv(
     ring: *mut rmpsc_ring_t,
-    out: *mut c_void,
+    buf: *mut c_void,
     max: usize,
-    received: *mut usize,
+    out_received: *mut usize,
 ) -> c_int {
     call(|| {
-        non_null(out, "out")?;
-        non_null(received, "received")?;
+        let out_received = Out::new(out_received, "out_received")?;
         self::ring(ring)?.consumer()?.enter(|c| {
-            // SAFETY: by contract `out` has room for `max` elements.
-            let buf =
-                unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), max * c.slot_size()) };
-            let k = c.recv_slots(buf, max)?;
-            // SAFETY: non-NULL, writable by contract.
-            unsafe { *received = k };
+            let buf = items_mut(buf, max, c.slot_size(), "buf")?;
+            out_received.set(c.recv_slots(buf, max)?);
             Ok(())
         })
     })
 }
 
-/// Consumer side. Copies one item into `out` (room for elem_size bytes).
+/// Consumer side. Copies one item into `buf` (room for elem_size bytes).
 /// Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
 #[no_mangle]
-pub extern "C" fn rmpsc_ring_try_recv(ring: *mut rmpsc_ring_t, out: *mut c_void) -> c_int {
+pub extern "C" fn rmpsc_ring_try_recv(ring: *mut rmpsc_ring_t, buf: *mut c_void) -> c_int {
     call(|| {
-        non_null(out, "out")?;
         self::ring(ring)?.consumer()?.enter(|c| {
-            // SAFETY: by contract `out` has room for one element.
-            let buf = unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), c.slot_size()) };
+            let buf = items_mut(buf, 1, c.slot_size(), "buf")?;
             c.try_recv(buf)
         })
     })
 }
 
-/// Consumer side. Waits up to `timeout_ns` (negative: no limit) for at least
-/// one item, then copies up to `max` into `out`; `*received` gets the count.
-/// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+/// Consumer side. Waits up to `timeout_ns` for at least one item, then
+/// copies up to `max` (>= 1) into `buf`; `*out_received` gets the count.
+/// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained),
+/// RMPSC_EINVAL (max == 0), RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_recv_blocking(
     ring: *mut rmpsc_ring_t,
-    out: *mut c_void,
+    buf: *mut c_void,
     max: usize,
     timeout_ns: i64,
-    received: *mut usize,
+    out_received: *mut usize,
 ) -> c_int {
     call(|| {
-        non_null(out, "out")?;
-        non_null(received, "received")?;
+        let out_received = Out::new(out_received, "out_received")?;
         self::ring(ring)?.consumer()?.enter(|c| {
-            // SAFETY: by contract `out` has room for `max` elements.
-            let buf =
-                unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), max * c.slot_size()) };
-            let k = c.recv_blocking(buf, strategy(timeout_ns))?;
-            // SAFETY: non-NULL, writable by contract.
-            unsafe { *received = k };
+            if max == 0 {
+                return Err(Error::InvalidArgument("max is 0".into()));
+            }
+            let buf = items_mut(buf, max, c.slot_size(), "buf")?;
+            out_received.set(c.recv_blocking(buf, strategy(timeout_ns))?);
             Ok(())
         })
     })
@@ -389,6 +278,14 @@ pub extern "C" fn rmpsc_ring_available_capacity(ring: *const rmpsc_ring_t) -> us
     })
 }
 
+/// 1 if the ring is closed, 0 if not (or NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_is_closed(ring: *const rmpsc_ring_t) -> bool {
+    call_infallible(false, || {
+        self::ring(ring).is_ok_and(|r| r.observer.is_closed())
+    })
+}
+
 /// Closes the ring: sends fail with RMPSC_ECLOSED, reads drain what is left,
 /// blocked threads wake up. Thread-safe.
 #[no_mangle]
@@ -402,7 +299,7 @@ pub extern "C" fn rmpsc_ring_close(ring: *mut rmpsc_ring_t) -> c_int {
 /// Puts an in-process ring back to its initial state: drops what is left
 /// in it, forgets a pending reservation, reopens it if closed and zeroes
 /// its metrics. Takes both sides, so it fails with RMPSC_EBUSY while either
-/// is in use on another thread; RMPSC_EINVAL for one side of a shared ring
+/// is in use on another thread; RMPSC_EINVAL for a handle with one side
 /// (a reset needs both).
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_reset(ring: *mut rmpsc_ring_t) -> c_int {
@@ -413,10 +310,18 @@ pub extern "C" fn rmpsc_ring_reset(ring: *mut rmpsc_ring_t) -> c_int {
     })
 }
 
-/// 1 if the ring is closed, 0 if not (or NULL). Thread-safe.
+/// Producer side: signal `notifier` after every commit (NULL detaches).
+/// Errors: RMPSC_EINVAL (not a producer handle), RMPSC_EBUSY.
 #[no_mangle]
-pub extern "C" fn rmpsc_ring_is_closed(ring: *const rmpsc_ring_t) -> bool {
-    call_infallible(false, || {
-        self::ring(ring).is_ok_and(|r| r.observer.is_closed())
+pub extern "C" fn rmpsc_ring_set_notifier(
+    ring: *mut rmpsc_ring_t,
+    notifier: *const rmpsc_notifier_t,
+) -> c_int {
+    call(|| {
+        let n = notify_of(notifier);
+        self::ring(ring)?.producer()?.enter(|p| {
+            p.set_notifier(n);
+            Ok(())
+        })
     })
 }

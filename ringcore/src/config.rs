@@ -66,6 +66,25 @@ impl Config {
         }
     }
 
+    /// The `ring_bits` of a ring of `capacity` slots: `InvalidArgument`
+    /// unless `capacity` is a power of two of at most `2^MAX_RING_BITS`.
+    /// The one check of a capacity that every API (Rust, C, Python) makes.
+    pub fn bits_for_capacity(capacity: usize) -> Result<u8> {
+        if !capacity.is_power_of_two() || capacity.trailing_zeros() > Self::MAX_RING_BITS as u32 {
+            return Err(Error::InvalidArgument(format!(
+                "capacity {capacity} is not a power of two of at most 2^{}",
+                Self::MAX_RING_BITS
+            )));
+        }
+        Ok(capacity.trailing_zeros() as u8)
+    }
+
+    /// A default configuration of `capacity` slots (see
+    /// [`bits_for_capacity`](Self::bits_for_capacity)).
+    pub fn with_capacity(capacity: usize) -> Result<Config> {
+        Ok(Config::with_ring_bits(Self::bits_for_capacity(capacity)?))
+    }
+
     /// Number of slots, `2^ring_bits`.
     pub const fn capacity(&self) -> usize {
         1usize << self.ring_bits

@@ -47,11 +47,16 @@ pub struct Deadline {
 }
 
 impl Deadline {
-    /// `timeout` from now (`None`: never).
+    /// `timeout` from now (`None`, or a time too far to represent: never).
     pub fn after(timeout: Option<Duration>) -> Deadline {
         Deadline {
-            end: timeout.map(|t| Instant::now() + t),
+            end: timeout.and_then(|t| Instant::now().checked_add(t)),
         }
+    }
+
+    /// Whether the deadline has passed.
+    pub fn passed(&self) -> bool {
+        self.slice(Duration::MAX).is_none()
     }
 
     /// The next sleep: the time left, at most `slice` (all of `slice` when
@@ -174,9 +179,12 @@ impl Waiter {
         let WaitStrategy::TimedBlocking { timeout } = self.strategy else {
             return Ok(None);
         };
-        let deadline = *self
-            .deadline
-            .get_or_insert_with(|| Instant::now() + timeout);
+        let deadline = *self.deadline.get_or_insert_with(|| {
+            let now = Instant::now();
+            // A timeout too far to represent waits a century instead.
+            now.checked_add(timeout)
+                .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
+        });
         match deadline.checked_duration_since(Instant::now()) {
             Some(left) if !left.is_zero() => Ok(Some(left)),
             _ => Err(Error::TimedOut),

@@ -22,10 +22,17 @@ static int failures = 0;
     do {                                                                       \
         if (!(cond)) {                                                         \
             fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_last_error());            \
+                    __FILE__, __LINE__, #cond, rmpsc_error_message());            \
             failures++;                                                        \
         }                                                                      \
     } while (0)
+
+/* The notifier's count since the last call. */
+static uint64_t consumed(rmpsc_notifier_t *n) {
+    uint64_t count = 0;
+    CHECK(rmpsc_notifier_consume(n, &count) == RMPSC_OK);
+    return count;
+}
 
 typedef struct {
     uint32_t producer;
@@ -38,13 +45,13 @@ static rmpsc_mpsc_t *ch;
 static void *produce(void *arg) {
     uint32_t id = (uint32_t)(uintptr_t)arg;
     rmpsc_ring_t *tx;
-    if (rmpsc_mpsc_register(ch, &tx) != RMPSC_OK) {
+    if (rmpsc_mpsc_new_producer(ch, &tx) != RMPSC_OK) {
         failures++;
         return NULL;
     }
     for (uint64_t s = 0; s < PER; s++) {
         item_t it = {id, 0, s};
-        if (rmpsc_ring_send_blocking(tx, &it, 1, -1, NULL) != RMPSC_OK) {
+        if (rmpsc_ring_send_blocking(tx, &it, 1, -1, &(size_t){0}) != RMPSC_OK) {
             failures++;
             break;
         }
@@ -69,7 +76,7 @@ static void check_item(void *ctx, const void *p) {
 }
 
 static void test_channel(void) {
-    CHECK(rmpsc_mpsc_new(1024, sizeof(item_t), &ch) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_new(1024, sizeof(item_t), 0, &ch) == RMPSC_OK);
     pthread_t t[PRODUCERS];
     for (uintptr_t i = 0; i < PRODUCERS; i++) pthread_create(&t[i], NULL, produce, (void *)i);
     while (total < (uint64_t)PRODUCERS * PER) {
@@ -80,13 +87,13 @@ static void test_channel(void) {
     }
     for (int i = 0; i < PRODUCERS; i++) pthread_join(t[i], NULL);
     CHECK(total == (uint64_t)PRODUCERS * PER);
-    CHECK(rmpsc_mpsc_pending(ch) == 0);
+    CHECK(rmpsc_mpsc_len(ch) == 0);
     CHECK(!rmpsc_mpsc_is_closed(ch));
     CHECK(rmpsc_mpsc_close(ch) == RMPSC_OK);
     CHECK(rmpsc_mpsc_is_closed(ch) && !rmpsc_mpsc_is_closed(NULL));
     CHECK(rmpsc_mpsc_is_drained(ch));
     rmpsc_ring_t *late;
-    CHECK(rmpsc_mpsc_register(ch, &late) == RMPSC_ECLOSED);
+    CHECK(rmpsc_mpsc_new_producer(ch, &late) == RMPSC_ECLOSED);
     item_t out[4];
     size_t got;
     CHECK(rmpsc_mpsc_recv(ch, out, 4, &got) == RMPSC_ECLOSED);
@@ -97,10 +104,10 @@ static void test_notifier(void) {
     rmpsc_notifier_t *n;
     CHECK(rmpsc_notifier_new(&n) == RMPSC_OK);
     rmpsc_mpsc_t *c;
-    CHECK(rmpsc_mpsc_new(16, 8, &c) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_new(16, 8, 0, &c) == RMPSC_OK);
     CHECK(rmpsc_mpsc_set_notifier(c, n) == RMPSC_OK);
     rmpsc_ring_t *tx;
-    CHECK(rmpsc_mpsc_register(c, &tx) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_new_producer(c, &tx) == RMPSC_OK);
     struct pollfd p = {rmpsc_notifier_fd(n), POLLIN, 0};
     CHECK(poll(&p, 1, 0) == 0); /* nothing yet */
     uint64_t v = 42;
@@ -109,7 +116,7 @@ static void test_notifier(void) {
     CHECK(rmpsc_ring_send(tx, &v, 1, &sent) == RMPSC_OK && sent == 1);
     CHECK(rmpsc_ring_available_capacity(tx) == 15);
     CHECK(poll(&p, 1, 1000) == 1 && (p.revents & POLLIN));
-    CHECK(rmpsc_notifier_consume(n) == 1);
+    CHECK(consumed(n) == 1);
     uint64_t out;
     size_t got;
     CHECK(rmpsc_mpsc_recv(c, &out, 1, &got) == RMPSC_OK && got == 1 && out == 42);
@@ -124,15 +131,15 @@ static void test_notifier(void) {
     CHECK(epoll_wait(ep, &ev, 1, 0) == 0);
     CHECK(rmpsc_notifier_signal(n) == RMPSC_OK && rmpsc_notifier_signal(n) == RMPSC_OK);
     CHECK(epoll_wait(ep, &ev, 1, 1000) == 1 && ev.data.fd == rmpsc_notifier_fd(n));
-    CHECK(rmpsc_notifier_consume(n) == 2 && rmpsc_notifier_consume(n) == 0);
+    CHECK(consumed(n) == 2 && consumed(n) == 0);
 
     /* signal_if_waiting: a system call only while the waiter count is non-zero. */
     uint32_t waiters = 0;
     CHECK(rmpsc_notifier_signal_if_waiting(n, &waiters) == RMPSC_OK);
-    CHECK(epoll_wait(ep, &ev, 1, 0) == 0 && rmpsc_notifier_consume(n) == 0);
+    CHECK(epoll_wait(ep, &ev, 1, 0) == 0 && consumed(n) == 0);
     __atomic_store_n(&waiters, 1, __ATOMIC_RELEASE);
     CHECK(rmpsc_notifier_signal_if_waiting(n, &waiters) == RMPSC_OK);
-    CHECK(epoll_wait(ep, &ev, 1, 1000) == 1 && rmpsc_notifier_consume(n) == 1);
+    CHECK(epoll_wait(ep, &ev, 1, 1000) == 1 && consumed(n) == 1);
     CHECK(rmpsc_notifier_signal_if_waiting(n, NULL) == RMPSC_EINVAL);
     CHECK(rmpsc_notifier_signal_if_waiting(n, (const uint32_t *)((char *)&waiters + 1)) == RMPSC_EINVAL);
 
@@ -140,7 +147,7 @@ static void test_notifier(void) {
     CHECK(rmpsc_notifier_unregister_epoll(n, ep) == RMPSC_EIO);
     CHECK(rmpsc_notifier_signal(n) == RMPSC_OK);
     CHECK(epoll_wait(ep, &ev, 1, 0) == 0); /* no longer watched */
-    CHECK(rmpsc_notifier_consume(n) == 1);
+    CHECK(consumed(n) == 1);
     close(ep);
 
     /* A plain SPSC ring signals it too; NULL detaches. */
@@ -148,10 +155,10 @@ static void test_notifier(void) {
     CHECK(rmpsc_ring_new(8, 8, &r) == RMPSC_OK);
     CHECK(rmpsc_ring_set_notifier(r, n) == RMPSC_OK);
     CHECK(rmpsc_ring_send(r, &v, 1, &sent) == RMPSC_OK);
-    CHECK(rmpsc_notifier_consume(n) == 1);
+    CHECK(consumed(n) == 1);
     CHECK(rmpsc_ring_set_notifier(r, NULL) == RMPSC_OK);
     CHECK(rmpsc_ring_send(r, &v, 1, &sent) == RMPSC_OK);
-    CHECK(rmpsc_notifier_consume(n) == 0);
+    CHECK(consumed(n) == 0);
     rmpsc_ring_free(r);
     rmpsc_notifier_free(n);
 }
@@ -169,13 +176,13 @@ static pthread_mutex_t ws_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *ws_produce(void *arg) {
     uint32_t id = (uint32_t)(uintptr_t)arg;
     rmpsc_ring_t *tx;
-    if (rmpsc_mpmc_producer_new(mp, &tx) != RMPSC_OK) {
+    if (rmpsc_mpmc_new_producer(mp, &tx) != RMPSC_OK) {
         failures++;
         return NULL;
     }
     for (uint64_t s = 0; s < WS_PER; s++) {
         item_t it = {id, 0, s};
-        if (rmpsc_ring_send_blocking(tx, &it, 1, -1, NULL) != RMPSC_OK) {
+        if (rmpsc_ring_send_blocking(tx, &it, 1, -1, &(size_t){0}) != RMPSC_OK) {
             failures++;
             break;
         }
@@ -192,7 +199,7 @@ static void *ws_consume(void *arg) {
     item_t buf[64];
     for (;;) {
         size_t n;
-        int rc = rmpsc_consumer_steal_blocking(rx, buf, 64, 5000000000LL, &n);
+        int rc = rmpsc_consumer_recv_blocking(rx, buf, 64, 5000000000LL, &n);
         if (rc == RMPSC_ECLOSED) break;
         if (rc != RMPSC_OK) {
             failures++;
@@ -225,8 +232,8 @@ static void test_work_stealing(void) {
     CHECK(rmpsc_mpmc_new(1024, 16, 0, 2, 0, &bad) == RMPSC_EINVAL);
     CHECK(rmpsc_mpmc_new(256, sizeof(item_t), WS_PRODUCERS, WS_CONSUMERS, RMPSC_CHANNEL_METRICS, &mp) == RMPSC_OK);
     rmpsc_consumer_t *rx[WS_CONSUMERS], *extra;
-    for (int i = 0; i < WS_CONSUMERS; i++) CHECK(rmpsc_mpmc_consumer_new(mp, &rx[i]) == RMPSC_OK);
-    CHECK(rmpsc_mpmc_consumer_new(mp, &extra) == RMPSC_ETOOMANY);
+    for (int i = 0; i < WS_CONSUMERS; i++) CHECK(rmpsc_mpmc_new_consumer(mp, &rx[i]) == RMPSC_OK);
+    CHECK(rmpsc_mpmc_new_consumer(mp, &extra) == RMPSC_ETOOMANY);
     pthread_t p[WS_PRODUCERS], c[WS_CONSUMERS];
     for (uintptr_t i = 0; i < WS_PRODUCERS; i++) pthread_create(&p[i], NULL, ws_produce, (void *)i);
     for (int i = 0; i < WS_CONSUMERS; i++) pthread_create(&c[i], NULL, ws_consume, rx[i]);
@@ -237,7 +244,7 @@ static void test_work_stealing(void) {
     for (int i = 0; i < WS_PRODUCERS; i++)
         for (int s = 0; s < WS_PER; s++) CHECK(ws_seen[i][s] == 1);
     rmpsc_ring_t *late;
-    CHECK(rmpsc_mpmc_producer_new(mp, &late) == RMPSC_ECLOSED);
+    CHECK(rmpsc_mpmc_new_producer(mp, &late) == RMPSC_ECLOSED);
     rmpsc_metrics_t m;
     CHECK(rmpsc_mpmc_metrics(mp, &m) == RMPSC_OK);
     CHECK(m.messages_sent == WS_PRODUCERS * WS_PER && m.messages_received == WS_PRODUCERS * WS_PER);
@@ -251,12 +258,15 @@ static void test_work_stealing(void) {
     /* SPMC: the producer is a ring handle; consumers share its ring. */
     rmpsc_spmc_t *sp;
     rmpsc_ring_t *tx;
-    CHECK(rmpsc_spmc_new(64, 8, 2, 0, &sp, &tx) == RMPSC_OK);
+    CHECK(rmpsc_spmc_new(64, 8, 2, 0, &sp) == RMPSC_OK);
+    CHECK(rmpsc_spmc_new_producer(sp, &tx) == RMPSC_OK);
+    rmpsc_ring_t *second;
+    CHECK(rmpsc_spmc_new_producer(sp, &second) == RMPSC_ETOOMANY); /* one producer */
     rmpsc_metrics_t none;
     CHECK(rmpsc_spmc_metrics(sp, &none) == RMPSC_EINVAL); /* made without metrics */
     rmpsc_consumer_t *a, *b, *d;
-    CHECK(rmpsc_spmc_consumer_new(sp, &a) == RMPSC_OK && rmpsc_spmc_consumer_new(sp, &b) == RMPSC_OK);
-    CHECK(rmpsc_spmc_consumer_new(sp, &d) == RMPSC_ETOOMANY);
+    CHECK(rmpsc_spmc_new_consumer(sp, &a) == RMPSC_OK && rmpsc_spmc_new_consumer(sp, &b) == RMPSC_OK);
+    CHECK(rmpsc_spmc_new_consumer(sp, &d) == RMPSC_ETOOMANY);
     uint64_t v[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, got[10];
     size_t n;
     CHECK(rmpsc_ring_send(tx, v, 10, &n) == RMPSC_OK && n == 10);
@@ -265,22 +275,22 @@ static void test_work_stealing(void) {
     rmpsc_ring_t *one_tx;
     rmpsc_consumer_t *one_rx;
     CHECK(rmpsc_mpmc_new(16, 8, 1, 1, 0, &one) == RMPSC_OK);
-    CHECK(rmpsc_mpmc_producer_new(one, &one_tx) == RMPSC_OK && rmpsc_mpmc_consumer_new(one, &one_rx) == RMPSC_OK);
+    CHECK(rmpsc_mpmc_new_producer(one, &one_tx) == RMPSC_OK && rmpsc_mpmc_new_consumer(one, &one_rx) == RMPSC_OK);
     CHECK(rmpsc_ring_send(one_tx, v, 5, &n) == RMPSC_OK && rmpsc_mpmc_len(one) == 5);
-    CHECK(rmpsc_consumer_steal(one_rx, got, 2, &n) == RMPSC_OK && n == 2 && rmpsc_mpmc_len(one) == 3);
+    CHECK(rmpsc_consumer_recv(one_rx, got, 2, &n) == RMPSC_OK && n == 2 && rmpsc_mpmc_len(one) == 3);
     rmpsc_consumer_free(one_rx);
     rmpsc_ring_free(one_tx);
     rmpsc_mpmc_free(one);
-    CHECK(rmpsc_consumer_steal(a, got, 4, &n) == RMPSC_OK && n == 4 && got[0] == 1 && got[3] == 4);
+    CHECK(rmpsc_consumer_recv(a, got, 4, &n) == RMPSC_OK && n == 4 && got[0] == 1 && got[3] == 4);
     size_t seen = 0;
     CHECK(rmpsc_consumer_consume(b, count_item, &seen, &n) == RMPSC_OK && n == 6 && seen == 6);
-    CHECK(rmpsc_consumer_steal(a, got, 4, &n) == RMPSC_OK && n == 0);
-    CHECK(rmpsc_consumer_steal_blocking(a, got, 4, 1000000, &n) == RMPSC_ETIMEDOUT);
+    CHECK(rmpsc_consumer_recv(a, got, 4, &n) == RMPSC_OK && n == 0);
+    CHECK(rmpsc_consumer_recv_blocking(a, got, 4, 1000000, &n) == RMPSC_ETIMEDOUT);
     CHECK(rmpsc_ring_send(tx, v, 3, &n) == RMPSC_OK && n == 3);
     CHECK(rmpsc_consumer_consume(a, NULL, NULL, &n) == RMPSC_OK && n == 3); /* counts only */
     CHECK(!rmpsc_spmc_is_closed(sp));
     CHECK(rmpsc_spmc_close(sp) == RMPSC_OK && rmpsc_spmc_is_closed(sp));
-    CHECK(rmpsc_consumer_steal_blocking(a, got, 4, -1, &n) == RMPSC_ECLOSED);
+    CHECK(rmpsc_consumer_recv_blocking(a, got, 4, -1, &n) == RMPSC_ECLOSED);
     rmpsc_consumer_free(a);
     rmpsc_consumer_free(b);
     rmpsc_ring_free(tx);
@@ -288,12 +298,13 @@ static void test_work_stealing(void) {
 
     /* SPMC with consumer threads: one producer thread, every item once, in order per consumer. */
     memset(ws_seen, 0, sizeof ws_seen);
-    CHECK(rmpsc_spmc_new(256, sizeof(item_t), WS_CONSUMERS, 0, &sp, &tx) == RMPSC_OK);
-    for (int i = 0; i < WS_CONSUMERS; i++) CHECK(rmpsc_spmc_consumer_new(sp, &rx[i]) == RMPSC_OK);
+    CHECK(rmpsc_spmc_new(256, sizeof(item_t), WS_CONSUMERS, 0, &sp) == RMPSC_OK);
+    CHECK(rmpsc_spmc_new_producer(sp, &tx) == RMPSC_OK);
+    for (int i = 0; i < WS_CONSUMERS; i++) CHECK(rmpsc_spmc_new_consumer(sp, &rx[i]) == RMPSC_OK);
     for (int i = 0; i < WS_CONSUMERS; i++) pthread_create(&c[i], NULL, ws_consume, rx[i]);
     for (uint64_t s = 0; s < WS_PER; s++) {
         item_t it = {0, 0, s};
-        CHECK(rmpsc_ring_send_blocking(tx, &it, 1, -1, NULL) == RMPSC_OK);
+        CHECK(rmpsc_ring_send_blocking(tx, &it, 1, -1, &(size_t){0}) == RMPSC_OK);
     }
     CHECK(rmpsc_spmc_close(sp) == RMPSC_OK);
     for (int i = 0; i < WS_CONSUMERS; i++) pthread_join(c[i], NULL);
@@ -313,10 +324,10 @@ static void sum_item(void *ctx, const void *p) {
 
 static void test_consumer_api(void) {
     rmpsc_mpsc_t *c;
-    CHECK(rmpsc_mpsc_new_ex(64, 8, 0x80, &c) == RMPSC_EINVAL); /* unknown flag */
-    CHECK(rmpsc_mpsc_new_ex(64, 8, RMPSC_CHANNEL_METRICS, &c) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_new(64, 8, 0x80, &c) == RMPSC_EINVAL); /* unknown flag */
+    CHECK(rmpsc_mpsc_new(64, 8, RMPSC_CHANNEL_METRICS, &c) == RMPSC_OK);
     rmpsc_ring_t *a, *b;
-    CHECK(rmpsc_mpsc_register(c, &a) == RMPSC_OK && rmpsc_mpsc_register(c, &b) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_new_producer(c, &a) == RMPSC_OK && rmpsc_mpsc_new_producer(c, &b) == RMPSC_OK);
     uint64_t v[3] = {1, 2, 3}, w = 10, got = 0;
     size_t n;
     CHECK(rmpsc_ring_send(a, v, 3, &n) == RMPSC_OK && n == 3);
@@ -329,11 +340,11 @@ static void test_consumer_api(void) {
     CHECK(rmpsc_mpsc_try_recv(c, &got) == RMPSC_OK && (got == 1 || got == 10));
     uint64_t sum = got;
     CHECK(rmpsc_mpsc_reset_adaptive_skip(c) == RMPSC_OK);
-    CHECK(rmpsc_mpsc_drain_all(c, sum_item, &sum, &n) == RMPSC_OK && n == 3 && sum == 16);
+    CHECK(rmpsc_mpsc_drain(c, sum_item, &sum, &n) == RMPSC_OK && n == 3 && sum == 16);
     CHECK(rmpsc_mpsc_try_recv(c, &got) == RMPSC_EEMPTY);
-    rmpsc_mpsc_stats_t st;
-    CHECK(rmpsc_mpsc_stats(c, &st) == RMPSC_OK);
-    CHECK(st.rings == 2 && st.pending == 0 && !st.closed && st.has_metrics);
+    rmpsc_mpsc_snapshot_t st;
+    CHECK(rmpsc_mpsc_snapshot(c, &st) == RMPSC_OK);
+    CHECK(st.rings == 2 && st.len == 0 && !st.closed && st.has_metrics);
     CHECK(st.metrics.messages_sent == 4 && st.metrics.messages_received == 4);
     CHECK(st.metrics.latency_count > 0 && rmpsc_metrics_avg_latency_ns(&st.metrics) > 0.0);
     CHECK(rmpsc_metrics_avg_latency_ns(NULL) == 0.0);
@@ -347,22 +358,24 @@ static void test_consumer_api(void) {
 
     /* A NULL handler consumes and counts. */
     CHECK(rmpsc_ring_send(a, v, 3, &n) == RMPSC_OK && rmpsc_ring_send(b, v, 2, &n) == RMPSC_OK);
-    CHECK(rmpsc_mpsc_pending(c) == 5);
+    CHECK(rmpsc_mpsc_len(c) == 5);
     CHECK(rmpsc_mpsc_consume(c, NULL, NULL, 4, &n) == RMPSC_OK && n == 4);
-    CHECK(rmpsc_mpsc_drain_all(c, NULL, NULL, &n) == RMPSC_OK && n == 1);
+    CHECK(rmpsc_mpsc_drain(c, NULL, NULL, &n) == RMPSC_OK && n == 1);
 
     /* An event loop takes over the consumer side and drains on stop. */
     sum = 0;
     rmpsc_event_loop_t *lp;
-    CHECK(rmpsc_event_loop_start(c, NULL, NULL, &lp) == RMPSC_EINVAL);
-    CHECK(rmpsc_event_loop_start(c, sum_item, &sum, &lp) == RMPSC_OK);
+    CHECK(rmpsc_event_loop_new(c, NULL, NULL, &lp) == RMPSC_EINVAL);
+    CHECK(rmpsc_event_loop_new(c, sum_item, &sum, &lp) == RMPSC_OK);
     CHECK(rmpsc_mpsc_try_recv(c, &got) == RMPSC_EBUSY);
-    for (uint64_t i = 1; i <= 1000; i++) CHECK(rmpsc_ring_send_blocking(i % 2 ? a : b, &i, 1, -1, NULL) == RMPSC_OK);
+    for (uint64_t i = 1; i <= 1000; i++) CHECK(rmpsc_ring_send_blocking(i % 2 ? a : b, &i, 1, -1, &(size_t){0}) == RMPSC_OK);
     for (int spins = 0; rmpsc_event_loop_processed(lp) < 1000 && spins < 5000; spins++) usleep(1000);
     CHECK(rmpsc_event_loop_processed(lp) == 1000 && rmpsc_event_loop_processed(NULL) == 0);
     uint64_t processed = 0;
     CHECK(rmpsc_event_loop_stop(lp, &processed) == RMPSC_OK);
     CHECK(processed == 1000 && sum == 500500);
+    CHECK(rmpsc_event_loop_processed(lp) == 1000); /* stopped, still answers */
+    rmpsc_event_loop_free(lp);
     CHECK(rmpsc_ring_send(a, v, 1, &n) == RMPSC_ECLOSED); /* the loop closed the channel */
     rmpsc_ring_free(a);
     rmpsc_ring_free(b);

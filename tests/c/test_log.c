@@ -18,7 +18,7 @@ static int failures = 0;
     do {                                                                       \
         if (!(cond)) {                                                         \
             fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_last_error());            \
+                    __FILE__, __LINE__, #cond, rmpsc_error_message());            \
             failures++;                                                        \
         }                                                                      \
     } while (0)
@@ -86,16 +86,17 @@ static void test_write_and_replay(void) {
     }
     CHECK(rmpsc_log_reader_read(r, &m) == RMPSC_EEMPTY);
     CHECK(rmpsc_log_reader_read_blocking(r, 10000000, &m) == RMPSC_ETIMEDOUT);
-    CHECK(rmpsc_log_reader_writer_status(r) == RMPSC_LOG_WRITER_ACTIVE);
+    int status = 0;
+    CHECK(rmpsc_log_reader_writer_status(r, &status) == RMPSC_OK && status == RMPSC_LOG_WRITER_ACTIVE);
     CHECK(rmpsc_log_writer_append(w, 1, "end", 3, 7, NULL) == RMPSC_OK);
     CHECK(rmpsc_log_reader_read_blocking(r, -1, &m) == RMPSC_OK && m.len == 3);
     rmpsc_log_writer_free(w);
     CHECK(rmpsc_log_reader_read_blocking(r, -1, &m) == RMPSC_ECLOSED);
-    CHECK(rmpsc_log_reader_writer_status(r) == RMPSC_LOG_WRITER_CLOSED);
+    CHECK(rmpsc_log_reader_writer_status(r, &status) == RMPSC_OK && status == RMPSC_LOG_WRITER_CLOSED);
     rmpsc_log_reader_free(r);
     rmpsc_log_writer_free(NULL);
     rmpsc_log_reader_free(NULL);
-    CHECK(rmpsc_log_reader_writer_status(NULL) == RMPSC_EINVAL);
+    CHECK(rmpsc_log_reader_writer_status(NULL, &status) == RMPSC_EINVAL);
 }
 
 static void test_positions_batches_and_live(void) {
@@ -171,7 +172,7 @@ static void test_retention_and_corruption(void) {
     CHECK(pwrite(fd, &huge, 4, 256) == 4);
     CHECK(rmpsc_log_reader_open(path, false, &r) == RMPSC_OK);
     CHECK(rmpsc_log_reader_read(r, &m) == RMPSC_ECORRUPT);
-    CHECK(strstr(rmpsc_last_error(), "0x100") != NULL);
+    CHECK(strstr(rmpsc_error_message(), "0x100") != NULL);
     rmpsc_log_reader_free(r);
     /* A flipped payload byte: the record's checksum catches it. */
     char p3[300];
@@ -185,14 +186,14 @@ static void test_retention_and_corruption(void) {
     close(cfd);
     CHECK(rmpsc_log_reader_open(p3, false, &r) == RMPSC_OK);
     CHECK(rmpsc_log_reader_read(r, &m) == RMPSC_ECORRUPT);
-    CHECK(strstr(rmpsc_last_error(), "checksum") != NULL);
+    CHECK(strstr(rmpsc_error_message(), "checksum") != NULL);
     rmpsc_log_reader_free(r);
     co.no_checksums = true;
     CHECK(rmpsc_log_writer_open(p3, &co, &w) == RMPSC_EINVAL); /* the log has them */
     /* A truncated file, then a file of zeros. */
     CHECK(ftruncate(fd, 1000) == 0);
     CHECK(rmpsc_log_reader_open(path, false, &r) == RMPSC_EHEADER);
-    CHECK(strstr(rmpsc_last_error(), "truncated") != NULL);
+    CHECK(strstr(rmpsc_error_message(), "truncated") != NULL);
     CHECK(ftruncate(fd, 0) == 0 && ftruncate(fd, 8192) == 0);
     CHECK(rmpsc_log_reader_open(path, false, &r) == RMPSC_EHEADER);
     close(fd);

@@ -17,7 +17,7 @@ static int failures = 0;
     do {                                                                       \
         if (!(cond)) {                                                         \
             fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_last_error());            \
+                    __FILE__, __LINE__, #cond, rmpsc_error_message());            \
             failures++;                                                        \
         }                                                                      \
     } while (0)
@@ -25,14 +25,14 @@ static int failures = 0;
 static void test_arguments(void) {
     rmpsc_ring_t *ring = NULL;
     CHECK(rmpsc_ring_new(3, 8, &ring) == RMPSC_EINVAL);
-    CHECK(strstr(rmpsc_last_error(), "power of two") != NULL);
+    CHECK(strstr(rmpsc_error_message(), "power of two") != NULL);
     CHECK(rmpsc_ring_new(4, 0, &ring) == RMPSC_EINVAL);
     CHECK(rmpsc_ring_new(4, 8, NULL) == RMPSC_EINVAL);
     CHECK(ring == NULL); /* out-params are written only on success */
     CHECK(rmpsc_ring_commit(NULL, 1) == RMPSC_EINVAL);
     CHECK(rmpsc_ring_len(NULL) == 0);
     rmpsc_ring_free(NULL);
-    CHECK(strcmp(rmpsc_strerror(RMPSC_EFULL), "full") == 0);
+    CHECK(strcmp(rmpsc_error_describe(RMPSC_EFULL), "full") == 0);
 }
 
 static void test_full_empty_closed(void) {
@@ -52,11 +52,12 @@ static void test_full_empty_closed(void) {
     CHECK(rmpsc_ring_reserve(ring, 1, &slots, &count) == RMPSC_EFULL);
     CHECK(count == 77);
     CHECK(rmpsc_ring_send_blocking(ring, items, 1, 1000000, &sent) == RMPSC_ETIMEDOUT);
-    CHECK(sent == 0);
+    CHECK(sent == 4); /* untouched on failure */
+    CHECK(rmpsc_ring_send_blocking(ring, items, 0, 0, &sent) == RMPSC_EINVAL);
 
     CHECK(rmpsc_ring_try_recv(ring, &out) == RMPSC_OK && out == 1);
     const void *readable;
-    CHECK(rmpsc_ring_readable(ring, &readable, &count) == RMPSC_OK);
+    CHECK(rmpsc_ring_peek(ring, &readable, &count) == RMPSC_OK);
     CHECK(count == 3 && ((const uint32_t *)readable)[0] == 2);
     CHECK(rmpsc_ring_advance(ring, 4) == RMPSC_EINVAL); /* more than readable */
     CHECK(rmpsc_ring_advance(ring, 1) == RMPSC_OK);
@@ -81,7 +82,7 @@ static void test_full_empty_closed(void) {
     CHECK(rmpsc_ring_send(ring, items, 1, &sent) == RMPSC_ECLOSED);
     CHECK(rmpsc_ring_try_recv(ring, &out) == RMPSC_OK && out == 1); /* drained first */
     CHECK(rmpsc_ring_try_recv(ring, &out) == RMPSC_ECLOSED);
-    CHECK(rmpsc_ring_readable(ring, &readable, &count) == RMPSC_ECLOSED);
+    CHECK(rmpsc_ring_peek(ring, &readable, &count) == RMPSC_ECLOSED);
     CHECK(rmpsc_ring_recv_blocking(ring, buf, 1, -1, &got) == RMPSC_ECLOSED);
 
     /* Reset: what is left goes, the ring reopens and takes a full lap. */
@@ -113,7 +114,7 @@ static void test_busy_side_and_close_wakes(void) {
     usleep(50000); /* the reader is now asleep inside the consumer side */
     uint64_t v;
     CHECK(rmpsc_ring_try_recv(ring, &v) == RMPSC_EBUSY);
-    CHECK(strstr(rmpsc_last_error(), "consumer") != NULL);
+    CHECK(strstr(rmpsc_error_message(), "consumer") != NULL);
     CHECK(rmpsc_ring_reset(ring) == RMPSC_EBUSY); /* needs both sides */
     /* The producer side is free and a close wakes the sleeper. */
     CHECK(rmpsc_ring_close(ring) == RMPSC_OK);

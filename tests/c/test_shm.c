@@ -20,7 +20,7 @@ static int failures = 0;
     do {                                                                       \
         if (!(cond)) {                                                         \
             fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_last_error());            \
+                    __FILE__, __LINE__, #cond, rmpsc_error_message());            \
             failures++;                                                        \
         }                                                                      \
     } while (0)
@@ -29,21 +29,21 @@ static char name[64];
 
 static void test_shared_ring(void) {
     snprintf(name, sizeof name, "rmpsc-ctest-%d", (int)getpid());
-    rmpsc_shared_t *a = NULL, *b = NULL;
-    CHECK(rmpsc_shared_create(name, 3, 8, &a) == RMPSC_EINVAL); /* capacity */
-    CHECK(rmpsc_shared_create(name, 8, 8, &a) == RMPSC_OK);
-    CHECK(rmpsc_shared_create(name, 8, 8, &b) == RMPSC_EIO); /* exclusive */
-    CHECK(rmpsc_shared_attach(name, 16, 0, &b) == RMPSC_EHEADER); /* slot size */
-    CHECK(strstr(rmpsc_last_error(), "8-byte slots") != NULL);
-    CHECK(rmpsc_shared_attach("rmpsc-ctest-missing", 8, 0, &b) == RMPSC_EIO);
-    CHECK(rmpsc_shared_attach(name, 0, 0, &b) == RMPSC_OK);
-    CHECK(rmpsc_shared_capacity(b) == 8 && rmpsc_shared_slot_size(b) == 8);
+    rmpsc_shared_ring_t *a = NULL, *b = NULL;
+    CHECK(rmpsc_shared_ring_create(name, 3, 8, &a) == RMPSC_EINVAL); /* capacity */
+    CHECK(rmpsc_shared_ring_create(name, 8, 8, &a) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_create(name, 8, 8, &b) == RMPSC_EIO); /* exclusive */
+    CHECK(rmpsc_shared_ring_attach(name, 16, 0, &b) == RMPSC_EHEADER); /* slot size */
+    CHECK(strstr(rmpsc_error_message(), "8-byte slots") != NULL);
+    CHECK(rmpsc_shared_ring_attach("rmpsc-ctest-missing", 8, 0, &b) == RMPSC_EIO);
+    CHECK(rmpsc_shared_ring_attach(name, 0, 0, &b) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_capacity(b) == 8 && rmpsc_shared_ring_slot_size(b) == 8);
 
     rmpsc_ring_t *tx, *rx, *again;
-    CHECK(rmpsc_shared_producer(a, &tx) == RMPSC_OK);
-    CHECK(rmpsc_shared_producer(b, &again) == RMPSC_EBUSY); /* one holder per side */
-    CHECK(rmpsc_shared_consumer(b, &rx) == RMPSC_OK);
-    CHECK(rmpsc_shared_is_producer_alive(b, 1000000000LL));
+    CHECK(rmpsc_shared_ring_take_producer(a, &tx) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_take_producer(b, &again) == RMPSC_EBUSY); /* one holder per side */
+    CHECK(rmpsc_shared_ring_take_consumer(b, &rx) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_is_producer_alive(b, 1000000000LL));
     uint64_t v = 7, out = 0;
     size_t n;
     CHECK(rmpsc_ring_send(tx, &v, 1, &n) == RMPSC_OK && n == 1);
@@ -51,12 +51,12 @@ static void test_shared_ring(void) {
     CHECK(rmpsc_ring_try_recv(rx, &out) == RMPSC_OK && out == 7);
     CHECK(rmpsc_ring_send(rx, &v, 1, &n) == RMPSC_EINVAL); /* consumer-only handle */
     rmpsc_ring_free(tx); /* closes the ring */
-    CHECK(rmpsc_shared_is_closed(b));
+    CHECK(rmpsc_shared_ring_is_closed(b));
     CHECK(rmpsc_ring_try_recv(rx, &out) == RMPSC_ECLOSED);
     rmpsc_ring_free(rx);
-    CHECK(rmpsc_shared_unlink(a) == RMPSC_OK);
-    rmpsc_shared_free(a);
-    rmpsc_shared_free(b);
+    CHECK(rmpsc_shared_ring_unlink(a) == RMPSC_OK);
+    rmpsc_shared_ring_free(a);
+    rmpsc_shared_ring_free(b);
 }
 
 static void test_bad_files(void) {
@@ -67,10 +67,10 @@ static void test_bad_files(void) {
     memset(junk, 'x', sizeof junk);
     CHECK(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk);
     close(fd);
-    rmpsc_shared_t *s;
-    CHECK(rmpsc_shared_attach(path, 0, 1000000, &s) == RMPSC_EHEADER); /* not a segment */
+    rmpsc_shared_ring_t *s;
+    CHECK(rmpsc_shared_ring_attach(path, 0, 1000000, &s) == RMPSC_EHEADER); /* not a segment */
     unlink(path);
-    CHECK(rmpsc_shared_attach("/dev/null", 0, 0, &s) == RMPSC_EHEADER);
+    CHECK(rmpsc_shared_ring_attach("/dev/null", 0, 0, &s) == RMPSC_EHEADER);
 }
 
 /* One thread waits inside a side; another thread entering it gets EBUSY. */
@@ -140,12 +140,12 @@ static void test_permissions(void) {
     rmpsc_msg_ring_free(ring);
     perm.mode = 04777; /* beyond 0777 */
     rmpsc_pool_t *pool;
-    CHECK(rmpsc_pool_create_shared_with(n, 64, 4, &perm, &pool) == RMPSC_EINVAL);
-    rmpsc_shared_t *shared;
-    CHECK(rmpsc_shared_create_with(n, 16, 8, NULL, &shared) == RMPSC_OK); /* NULL: 0600 */
+    CHECK(rmpsc_pool_create_with(n, 64, 4, &perm, &pool) == RMPSC_EINVAL);
+    rmpsc_shared_ring_t *shared;
+    CHECK(rmpsc_shared_ring_create_with(n, 16, 8, NULL, &shared) == RMPSC_OK); /* NULL: 0600 */
     CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
-    rmpsc_shared_unlink(shared);
-    rmpsc_shared_free(shared);
+    rmpsc_shared_ring_unlink(shared);
+    rmpsc_shared_ring_free(shared);
 }
 
 static void test_message_ring_and_fd_passing(void) {
@@ -228,16 +228,16 @@ static void test_unlink_on_drop(void) {
     char path[96];
     snprintf(name, sizeof name, "rmpsc-ctest-auto-%d", (int)getpid());
     snprintf(path, sizeof path, "/dev/shm/%s", name);
-    rmpsc_shared_t *s;
+    rmpsc_shared_ring_t *s;
     rmpsc_ring_t *tx;
-    CHECK(rmpsc_shared_create(name, 8, 8, &s) == RMPSC_OK);
-    CHECK(rmpsc_shared_unlink_on_drop(s, true) == RMPSC_OK);
-    CHECK(rmpsc_shared_producer(s, &tx) == RMPSC_OK);
-    rmpsc_shared_free(s);
+    CHECK(rmpsc_shared_ring_create(name, 8, 8, &s) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_unlink_on_drop(s, true) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_take_producer(s, &tx) == RMPSC_OK);
+    rmpsc_shared_ring_free(s);
     CHECK(access(path, F_OK) == 0); /* the producer still maps it */
     rmpsc_ring_free(tx);
     CHECK(access(path, F_OK) != 0);
-    CHECK(rmpsc_shared_unlink_on_drop(NULL, true) == RMPSC_EINVAL);
+    CHECK(rmpsc_shared_ring_unlink_on_drop(NULL, true) == RMPSC_EINVAL);
 
     rmpsc_msg_ring_t *m;
     CHECK(rmpsc_msg_ring_create(name, 4096, &m) == RMPSC_OK);
@@ -246,7 +246,7 @@ static void test_unlink_on_drop(void) {
     CHECK(access(path, F_OK) != 0);
 
     rmpsc_pool_t *p;
-    CHECK(rmpsc_pool_create_shared(name, 256, 4, &p) == RMPSC_OK);
+    CHECK(rmpsc_pool_create(name, 256, 4, &p) == RMPSC_OK);
     CHECK(rmpsc_pool_unlink_on_drop(p, true) == RMPSC_OK);
     CHECK(rmpsc_pool_unlink_on_drop(p, false) == RMPSC_OK); /* withdrawn */
     rmpsc_pool_free(p);

@@ -16,7 +16,7 @@ static int failures = 0;
     do {                                                                       \
         if (!(cond)) {                                                         \
             fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_last_error());            \
+                    __FILE__, __LINE__, #cond, rmpsc_error_message());            \
             failures++;                                                        \
         }                                                                      \
     } while (0)
@@ -103,21 +103,21 @@ int main(void) {
     rmpsc_client_id_t from;
     int prio;
     size_t len;
-    CHECK(rmpsc_server_recv(s, 0, in, sizeof in, &from, &prio, &len) == RMPSC_EEMPTY);
-    CHECK(rmpsc_server_recv(s, 1000000, in, sizeof in, &from, &prio, &len) == RMPSC_ETIMEDOUT);
+    CHECK(rmpsc_server_recv(s, in, sizeof in, 0, &from, &prio, &len) == RMPSC_EEMPTY);
+    CHECK(rmpsc_server_recv(s, in, sizeof in, 1000000, &from, &prio, &len) == RMPSC_ETIMEDOUT);
     CHECK(rmpsc_client_send(b, RMPSC_PRIORITY_HIGH, "a longer request", 16, NULL) == RMPSC_OK);
-    CHECK(rmpsc_server_recv(s, -1, in, 4, &from, &prio, &len) == RMPSC_ETOOLARGE && len == 16);
-    CHECK(rmpsc_server_recv(s, -1, in, sizeof in, &from, &prio, &len) == RMPSC_OK); /* still queued */
+    CHECK(rmpsc_server_recv(s, in, 4, -1, &from, &prio, &len) == RMPSC_ETOOLARGE);
+    CHECK(rmpsc_server_recv(s, in, sizeof in, -1, &from, &prio, &len) == RMPSC_OK && len == 16); /* still queued */
     CHECK(len == 16 && memcmp(in, "a longer request", 16) == 0 && from.slot == idb.slot);
     CHECK(rmpsc_server_claim(s, from, RMPSC_PRIORITY_LOW, 5, &buf) == RMPSC_OK);
     memcpy(buf, "reply", 5);
     CHECK(rmpsc_server_commit(s, 5) == RMPSC_OK);
     CHECK(rmpsc_server_send(s, from, RMPSC_PRIORITY_CRITICAL, "first", 5, NULL) == RMPSC_OK);
-    CHECK(rmpsc_client_recv(b, -1, in, sizeof in, &prio, &len) == RMPSC_OK);
+    CHECK(rmpsc_client_recv(b, in, sizeof in, -1, &prio, &len) == RMPSC_OK);
     CHECK(prio == RMPSC_PRIORITY_CRITICAL && len == 5 && memcmp(in, "first", 5) == 0);
     int responses = 0;
     CHECK(rmpsc_client_recv_batch(b, 16, count_responses, &responses, &n) == RMPSC_OK && n == 1);
-    CHECK(rmpsc_client_recv(b, 0, in, sizeof in, &prio, &len) == RMPSC_EEMPTY);
+    CHECK(rmpsc_client_recv(b, in, sizeof in, 0, &prio, &len) == RMPSC_EEMPTY);
 
     /* Many at once: one publication. */
     const void *datas[3] = {"one", "two", "three"};
@@ -130,14 +130,15 @@ int main(void) {
     CHECK(strcmp(g.text[0], "one") == 0 && strcmp(g.text[2], "three") == 0);
 
     /* Backpressure and policies. */
-    CHECK(rmpsc_client_backpressure(a) == 0.0f);
+    float level = -1;
+    CHECK(rmpsc_client_backpressure(a, &level) == RMPSC_OK && level == 0.0f);
     static char big[2000];
     int rc;
     while ((rc = rmpsc_client_send(a, RMPSC_PRIORITY_LOW, big, sizeof big, NULL)) == RMPSC_OK) {
     }
     CHECK(rc == RMPSC_EFULL);
-    CHECK(rmpsc_client_backpressure(a) > 0.8f);
-    float level = 0;
+    CHECK(rmpsc_client_backpressure(a, &level) == RMPSC_OK && level > 0.8f);
+    level = 0;
     CHECK(rmpsc_server_backpressure(s, ida, &level) == RMPSC_OK && level > 0.8f);
     rmpsc_client_info_t infos[4];
     CHECK(rmpsc_server_clients(s, infos, 4, &n) == RMPSC_OK && n == 2);

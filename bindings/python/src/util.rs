@@ -38,12 +38,7 @@ pub(crate) fn dup_fd(fd: i32) -> PyResult<OwnedFd> {
 
 /// A capacity (a power of two up to 2**32) as the ring's bit count.
 pub(crate) fn ring_bits(capacity: usize) -> PyResult<u8> {
-    if !capacity.is_power_of_two() || capacity > 1 << 32 {
-        return Err(PyValueError::new_err(format!(
-            "capacity {capacity} is not a power of two up to 2**32"
-        )));
-    }
-    Ok(capacity.trailing_zeros() as u8)
+    ringcore::Config::bits_for_capacity(capacity).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// Runs `op` with the GIL released, in slices of at most

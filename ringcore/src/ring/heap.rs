@@ -173,12 +173,7 @@ impl<T: Send> Ring<T> {
     /// A ring of `capacity` slots with the default configuration;
     /// `capacity` must be a power of two.
     pub fn with_capacity(capacity: usize) -> Result<(Producer<T>, Consumer<T>)> {
-        if !capacity.is_power_of_two() {
-            return Err(Error::InvalidArgument(format!(
-                "capacity {capacity} is not a power of two"
-            )));
-        }
-        Self::new(Config::with_ring_bits(capacity.trailing_zeros() as u8))
+        Self::new(Config::with_capacity(capacity)?)
     }
 
     /// Puts the ring of `producer` and `consumer` back to its initial

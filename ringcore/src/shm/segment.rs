@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A mapped shared-memory segment. Unmapped (and, when asked, unlinked)
 /// when dropped.
@@ -155,11 +155,11 @@ impl Segment {
     /// than `min_len` is refused at once (segments appear whole). The
     /// caller validates the header.
     pub fn open_named(path: &Path, min_len: usize, timeout: Duration) -> Result<Segment> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::wait::Deadline::after(Some(timeout));
         let fd = loop {
             match fs::open_existing(path) {
                 Ok(fd) => break fd,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && Instant::now() < deadline => {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !deadline.passed() => {
                     std::thread::sleep(Duration::from_millis(1))
                 }
                 Err(e) => return Err(e.into()),

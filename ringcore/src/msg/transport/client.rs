@@ -13,6 +13,7 @@ use crate::shm::layout::Kind;
 use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
 use crate::shm::Mapped;
 use crate::sync::Ordering;
+use crate::wait::Deadline;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::os::unix::net::UnixStream;
@@ -78,7 +79,7 @@ pub(super) struct Link {
 
 impl Link {
     fn open(name: &str, options: &ClientOptions) -> Result<Link> {
-        let deadline = std::time::Instant::now() + options.connect_timeout;
+        let deadline = Deadline::after(Some(options.connect_timeout));
         let mapped = match Mapped::open(name, Kind::Control, None, options.connect_timeout) {
             Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::Disconnected)
@@ -95,7 +96,7 @@ impl Link {
         };
         // The answer must come by the deadline (at least a millisecond on:
         // a zero read timeout would mean none).
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let left = deadline.left().unwrap_or(Duration::MAX);
         socket.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
         // A server that refuses this user answers and closes at once, maybe
         // before the hello is written: its answer still waits to be read.
@@ -444,11 +445,11 @@ impl Client {
     /// Waits up to `timeout` (`None`: no limit) for a response.
     /// `Disconnected` as soon as the server is gone and nothing is left.
     pub fn recv(&mut self, timeout: Option<Duration>) -> Result<Response<'_>> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let deadline = Deadline::after(timeout);
         // What woke us may have been the padding before a record that is
         // not published yet: wait again then.
         while !self.link.responses.probe_any()? {
-            self.wait(deadline.map(|d| d.saturating_duration_since(std::time::Instant::now())))?;
+            self.wait(deadline.left())?;
         }
         let (priority, msg) = self
             .link

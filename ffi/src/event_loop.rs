@@ -1,0 +1,116 @@
+//! `rmpsc_event_loop_*`: a thread that runs an MPSC channel's consumer.
+
+use crate::args::{free_handle, handle, OptOut, Out};
+use crate::mpsc::{channel, loop_runs_it, rmpsc_item_fn, rmpsc_mpsc_t};
+use crate::{call, call_infallible};
+use ringcore::channel::EventLoop;
+use ringcore::{Error, WaitStrategy};
+use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// A consumer thread running a channel (opaque).
+pub struct rmpsc_event_loop_t {
+    /// The running loop; `None` once stopped.
+    running: Mutex<Option<EventLoop>>,
+    /// Items handled by a stopped loop.
+    total: AtomicU64,
+}
+
+impl Drop for rmpsc_event_loop_t {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl rmpsc_event_loop_t {
+    /// Stops the loop if it runs; the items it handled in all.
+    fn stop(&self) -> u64 {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = running.take() {
+            self.total.store(l.stop(), Ordering::Relaxed);
+        }
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+/// The caller's handler and context, moved to the loop's thread.
+struct Handler {
+    f: extern "C" fn(*mut c_void, *const c_void),
+    ctx: *mut c_void,
+}
+
+// SAFETY: by the C contract of rmpsc_event_loop_new, `ctx` may be used
+// from the loop's thread while the loop runs.
+unsafe impl Send for Handler {}
+
+/// Starts a thread that calls `handler(ctx, item)` on every item of every
+/// producer of `ch`, sleeping when idle; the channel's consumer calls
+/// return RMPSC_EBUSY from then on. `ctx` is used from that thread.
+/// Errors: RMPSC_EINVAL (NULL handler), RMPSC_EBUSY (the consumer side is
+/// in use or another loop runs it).
+#[no_mangle]
+pub extern "C" fn rmpsc_event_loop_new(
+    ch: *mut rmpsc_mpsc_t,
+    handler: rmpsc_item_fn,
+    ctx: *mut c_void,
+    out: *mut *mut rmpsc_event_loop_t,
+) -> c_int {
+    call(|| {
+        let out = Out::new(out, "out")?;
+        let f = handler.ok_or_else(|| Error::InvalidArgument("handler is NULL".into()))?;
+        let taken = channel(ch)?
+            .consumer
+            .enter(|c| c.take().ok_or_else(loop_runs_it))?;
+        let h = Handler { f, ctx };
+        let event_loop = EventLoop::spawn(
+            taken,
+            move |item: &[u8]| {
+                let h = &h;
+                (h.f)(h.ctx, item.as_ptr().cast())
+            },
+            WaitStrategy::Blocking,
+        );
+        out.put(rmpsc_event_loop_t {
+            running: Mutex::new(Some(event_loop)),
+            total: AtomicU64::new(0),
+        });
+        Ok(())
+    })
+}
+
+/// Items the loop handled so far (0 for NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_event_loop_processed(l: *const rmpsc_event_loop_t) -> u64 {
+    call_infallible(0, || {
+        let Ok(l) = handle(l, "loop") else { return 0 };
+        let running = l.running.lock().unwrap_or_else(|e| e.into_inner());
+        match &*running {
+            Some(el) => el.processed(),
+            None => l.total.load(Ordering::Relaxed),
+        }
+    })
+}
+
+/// Stops the loop: closes the channel, lets the thread handle everything
+/// left (nothing is lost) and joins it; the total handled goes to
+/// `*out_processed` (may be NULL). The channel stays closed. Stopping a
+/// stopped loop only reports the total. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rmpsc_event_loop_stop(
+    l: *mut rmpsc_event_loop_t,
+    out_processed: *mut u64,
+) -> c_int {
+    call(|| {
+        let total = handle(l, "loop")?.stop();
+        OptOut::new(out_processed).set(total);
+        Ok(())
+    })
+}
+
+/// Stops the loop if it runs (as rmpsc_event_loop_stop) and frees it. NULL
+/// is ignored.
+#[no_mangle]
+pub extern "C" fn rmpsc_event_loop_free(l: *mut rmpsc_event_loop_t) {
+    free_handle(l)
+}
