@@ -4,8 +4,11 @@ CARGO    ?= cargo
 PYTHON   ?= python3
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-VERSION  := 0.1.0
-MAJOR    := 0
+VERSION  := 0.2.0
+MAJOR    := $(word 1,$(subst ., ,$(VERSION)))
+MINOR    := $(word 2,$(subst ., ,$(VERSION)))
+# The soname's version: the major, or major.minor while the major is 0.
+SOVERSION := $(if $(filter 0,$(MAJOR)),$(MAJOR).$(MINOR),$(MAJOR))
 LIBDIR   := target/release
 BUILD    := build
 CC       ?= gcc
@@ -23,14 +26,14 @@ PY       := $(VENV)/bin/python
 C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/shm_peer_cpp $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
 C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/shm_peer_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
 
-.PHONY: all lib c python header test test-rust test-c test-python lint demo bench bench-c bench-iceoryx2 loom miri tsan fuzz fuzz-log soak install install-check clean
+.PHONY: all lib c python header test test-rust test-c test-python lint demo bench bench-c bench-iceoryx2 loom miri tsan fuzz fuzz-log soak install install-check abi clean
 
 all: lib c python
 
 lib:
 	$(CARGO) build --release -p ringmpsc-ffi
 	$(CARGO) build --release -p ringcore --examples
-	ln -sf libringmpsc.so $(LIBDIR)/libringmpsc.so.$(MAJOR)
+	ln -sf libringmpsc.so $(LIBDIR)/libringmpsc.so.$(SOVERSION)
 
 c: lib $(C_PROGRAMS) $(C_SAN)
 
@@ -79,8 +82,10 @@ lint:
 
 # C and C++ examples and tests, under ASan/UBSan and valgrind.
 test-c: c install-check
-	# Every exported function against the rules at the top of the header.
-	python3 tests/c/check_abi.py include/ringmpsc.h $(LIBDIR)/libringmpsc.so
+	# Every exported function against the rules at the top of the header,
+	# and the ABI against ffi/abi.txt (a change needs a version bump).
+	$(PYTHON) tests/c/check_abi.py include/ringmpsc.h $(LIBDIR)/libringmpsc.so
+	$(PYTHON) tests/c/abi.py check include/ringmpsc.h ffi/abi.txt
 	$(BUILD)/test_ring
 	$(BUILD)/test_ring_asan
 	$(BUILD)/test_shm
@@ -196,12 +201,20 @@ SECONDS ?= 60
 soak:
 	SOAK_SECONDS=$(SECONDS) $(CARGO) test --release -p ringcore --test soak -- --ignored --nocapture --exact soak
 
+# Installs stripped libraries, their debug info beside them under
+# lib/debug/.build-id (where gdb finds it), the headers and ringmpsc.pc.
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(LIBDIR)/libringmpsc.so $(DESTDIR)$(PREFIX)/lib/libringmpsc.so.$(VERSION)
-	ln -sf libringmpsc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libringmpsc.so.$(MAJOR)
-	ln -sf libringmpsc.so.$(MAJOR) $(DESTDIR)$(PREFIX)/lib/libringmpsc.so
 	install -m 644 $(LIBDIR)/libringmpsc.a $(DESTDIR)$(PREFIX)/lib/libringmpsc.a
+	id=$$(readelf -n $(DESTDIR)$(PREFIX)/lib/libringmpsc.so.$(VERSION) | sed -n 's/.*Build ID: //p'); \
+		dbg=$(DESTDIR)$(PREFIX)/lib/debug/.build-id/$$(echo $$id | cut -c1-2)/$$(echo $$id | cut -c3-).debug; \
+		install -d $$(dirname $$dbg) && \
+		objcopy --only-keep-debug $(DESTDIR)$(PREFIX)/lib/libringmpsc.so.$(VERSION) $$dbg && \
+		objcopy --strip-debug --strip-unneeded --add-gnu-debuglink=$$dbg $(DESTDIR)$(PREFIX)/lib/libringmpsc.so.$(VERSION)
+	objcopy --strip-debug $(DESTDIR)$(PREFIX)/lib/libringmpsc.a
+	ln -sf libringmpsc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libringmpsc.so.$(SOVERSION)
+	ln -sf libringmpsc.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libringmpsc.so
 	install -m 644 include/ringmpsc.h bindings/cpp/ringmpsc.hpp $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' ringmpsc.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringmpsc.pc
@@ -212,10 +225,26 @@ install-check: lib
 	rm -rf $(STAGE)
 	$(MAKE) --no-print-directory install DESTDIR=$(STAGE) PREFIX=/usr
 	grep -q '^prefix=/usr$$' $(STAGE)/usr/lib/pkgconfig/ringmpsc.pc
-	$(CC) $(WARN) examples-c/ring_threads.c -o $(STAGE)/ring_threads -lpthread \
+	# Stripped, with the debug info found through its build id.
+	! readelf -S $(STAGE)/usr/lib/libringmpsc.so.$(VERSION) | grep -q '\.debug_info'
+	readelf -S $(STAGE)/usr/lib/debug/.build-id/*/*.debug | grep -q '\.debug_info'
+	readelf -d $(STAGE)/usr/lib/libringmpsc.so.$(VERSION) | grep -q 'SONAME.*libringmpsc.so.$(SOVERSION)'
+	$(CC) $(WARN) examples-c/ring_threads.c -o $(STAGE)/ring_threads \
 		$$(PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) pkg-config --cflags --libs ringmpsc) \
-		-Wl,-rpath,$(STAGE)/usr/lib
+		-lpthread -Wl,-rpath,$(STAGE)/usr/lib
 	$(STAGE)/ring_threads 100000
+	# A static link from what pkg-config --static gives.
+	$(CC) $(WARN) examples-c/ring_threads.c -o $(STAGE)/ring_threads_static \
+		$$(PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) pkg-config --cflags ringmpsc) \
+		$(STAGE)/usr/lib/libringmpsc.a \
+		$$(PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) pkg-config --static --libs-only-l ringmpsc | sed 's/-lringmpsc//')
+	$(STAGE)/ring_threads_static 100000
+	ls -l $(STAGE)/usr/lib/libringmpsc.so.$(VERSION) $(STAGE)/usr/lib/libringmpsc.a
+
+# Records the C ABI (signatures, constants, struct layouts) in ffi/abi.txt;
+# run it with a version bump when the ABI changes.
+abi: header
+	$(PYTHON) tests/c/abi.py write include/ringmpsc.h ffi/abi.txt
 
 clean:
 	$(CARGO) clean

@@ -50,8 +50,21 @@ static void *producer(void *arg) {
     return NULL;
 }
 
+/* The library loaded at run time must be the one this program was built
+ * for: the same major version (and minor, while the major is 0). */
+static int library_matches(void) {
+    unsigned major = 0, minor = 0;
+    if (sscanf(rmpsc_library_version(), "%u.%u", &major, &minor) != 2) return 0;
+    return major == RMPSC_VERSION_MAJOR && (major != 0 || minor == RMPSC_VERSION_MINOR);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) count = strtoull(argv[1], NULL, 10);
+    if (!library_matches()) {
+        fprintf(stderr, "built for ringmpsc %d.%d, loaded %s\n", RMPSC_VERSION_MAJOR,
+                RMPSC_VERSION_MINOR, rmpsc_library_version());
+        return 1;
+    }
     printf("ringmpsc %s: %" PRIu64 " items through a 4096-slot ring\n", rmpsc_library_version(), count);
 
     rmpsc_ring_t *ring;

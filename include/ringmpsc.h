@@ -57,7 +57,7 @@
 #define RMPSC_VERSION_MAJOR 0
 
 // Minor version of the library.
-#define RMPSC_VERSION_MINOR 1
+#define RMPSC_VERSION_MINOR 2
 
 // Patch version of the library.
 #define RMPSC_VERSION_PATCH 0

@@ -4,39 +4,24 @@ use crate::args::{free_handle, handle, items_mut, strategy, OptOut, Out};
 use crate::call;
 use crate::mpsc::{call_handler, rmpsc_item_fn};
 use crate::side::Side;
-use ringcore::channel::{mpmc, spmc};
+use ringcore::channel::SlotClaimer;
 use ringcore::Error;
 use std::ffi::{c_int, c_void};
 
 /// One consumer of an SPMC or MPMC channel (opaque). One thread at a time.
 pub struct rmpsc_consumer_t {
-    c: Side<Consumer>,
+    c: Side<Box<dyn SlotClaimer>>,
 }
 
 impl rmpsc_consumer_t {
-    pub(crate) fn new(c: Consumer) -> Self {
+    pub(crate) fn new(c: impl SlotClaimer + 'static) -> Self {
         rmpsc_consumer_t {
-            c: Side::new("consumer", c),
+            c: Side::new("consumer", Box::new(c)),
         }
     }
 }
 
-/// The consumer of either kind of channel.
-pub(crate) enum Consumer {
-    Spmc(spmc::SlotConsumer),
-    Mpmc(mpmc::SlotConsumer),
-}
-
-impl Consumer {
-    fn slot_size(&self) -> usize {
-        match self {
-            Consumer::Spmc(c) => c.slot_size(),
-            Consumer::Mpmc(c) => c.slot_size(),
-        }
-    }
-}
-
-fn consumer<'a>(c: *mut rmpsc_consumer_t) -> Result<&'a Side<Consumer>, Error> {
+fn consumer<'a>(c: *mut rmpsc_consumer_t) -> Result<&'a Side<Box<dyn SlotClaimer>>, Error> {
     Ok(&handle(c, "consumer")?.c)
 }
 
@@ -61,10 +46,7 @@ pub extern "C" fn rmpsc_consumer_recv(
         let out_count = Out::new(out_count, "out_count")?;
         let n = consumer(c)?.enter(|c| {
             let buf = items_mut(buf, max, c.slot_size(), "buf")?;
-            Ok(match c {
-                Consumer::Spmc(c) => c.steal(buf),
-                Consumer::Mpmc(c) => c.steal(buf),
-            })
+            Ok(c.steal(buf))
         })?;
         out_count.set(n);
         Ok(())
@@ -89,10 +71,7 @@ pub extern "C" fn rmpsc_consumer_recv_blocking(
                 return Err(Error::InvalidArgument("max is 0".into()));
             }
             let buf = items_mut(buf, max, c.slot_size(), "buf")?;
-            match c {
-                Consumer::Spmc(c) => c.steal_blocking(buf, strategy(timeout_ns)),
-                Consumer::Mpmc(c) => c.steal_blocking(buf, strategy(timeout_ns)),
-            }
+            c.steal_blocking(buf, strategy(timeout_ns))
         })?;
         out_count.set(n);
         Ok(())
@@ -110,13 +89,8 @@ pub extern "C" fn rmpsc_consumer_consume(
     out_count: *mut usize,
 ) -> c_int {
     call(|| {
-        let n = consumer(c)?.enter(|c| {
-            let mut each = |item: &[u8]| call_handler(handler, ctx, item);
-            Ok(match c {
-                Consumer::Spmc(c) => c.consume_batch(&mut each),
-                Consumer::Mpmc(c) => c.steal_batch(&mut each),
-            })
-        })?;
+        let n = consumer(c)?
+            .enter(|c| Ok(c.consume_batch(&mut |item: &[u8]| call_handler(handler, ctx, item))))?;
         OptOut::new(out_count).set(n);
         Ok(())
     })

@@ -64,7 +64,7 @@ pub use transport::*;
 /// Major version of the library (the soname is `libringmpsc.so.<major>`).
 pub const RMPSC_VERSION_MAJOR: u32 = 0;
 /// Minor version of the library.
-pub const RMPSC_VERSION_MINOR: u32 = 1;
+pub const RMPSC_VERSION_MINOR: u32 = 2;
 /// Patch version of the library.
 pub const RMPSC_VERSION_PATCH: u32 = 0;
 

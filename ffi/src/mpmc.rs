@@ -3,7 +3,7 @@
 //! a CAS. Producers are ring handles.
 
 use crate::args::{free_handle, handle, Out};
-use crate::consumer::{rmpsc_consumer_t, Consumer};
+use crate::consumer::rmpsc_consumer_t;
 use crate::metrics::{channel_config, no_metrics, rmpsc_metrics_t};
 use crate::ring::rmpsc_ring_t;
 use crate::spmc::limit;
@@ -78,7 +78,7 @@ pub extern "C" fn rmpsc_mpmc_new_consumer(
     call(|| {
         let out = Out::new(out, "out")?;
         let c = mpmc(ch)?.register_consumer()?;
-        out.put(rmpsc_consumer_t::new(Consumer::Mpmc(c)));
+        out.put(rmpsc_consumer_t::new(c));
         Ok(())
     })
 }

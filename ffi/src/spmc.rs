@@ -3,7 +3,7 @@
 //! to exactly one consumer). Its producer is a ring handle.
 
 use crate::args::{free_handle, handle, Out};
-use crate::consumer::{rmpsc_consumer_t, Consumer};
+use crate::consumer::rmpsc_consumer_t;
 use crate::metrics::{channel_config, no_metrics, rmpsc_metrics_t};
 use crate::ring::rmpsc_ring_t;
 use crate::{call, call_infallible};
@@ -91,7 +91,7 @@ pub extern "C" fn rmpsc_spmc_new_consumer(
     call(|| {
         let out = Out::new(out, "out")?;
         let c = spmc(ch)?.ch.register_consumer()?;
-        out.put(rmpsc_consumer_t::new(Consumer::Spmc(c)));
+        out.put(rmpsc_consumer_t::new(c));
         Ok(())
     })
 }

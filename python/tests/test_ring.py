@@ -195,7 +195,7 @@ def test_blocking_receive_answers_ctrl_c():
 
 
 def test_version_and_exports():
-    assert ringmpsc.__version__ == "0.1.0"
+    assert ringmpsc.__version__ == "0.2.0"
     assert issubclass(ringmpsc.Disconnected, ConnectionError)
 
 

@@ -129,7 +129,7 @@ fn mpmc_six_producers_three_consumers_exactly_once() {
                 let mut buf = [0u64; 64];
                 loop {
                     let r = if k == 0 {
-                        match rx.steal_batch(|&x| log.push(x)) {
+                        match rx.consume_batch(|&x| log.push(x)) {
                             0 => rx
                                 .steal_blocking(&mut buf, WaitStrategy::Blocking)
                                 .map(|n| {
@@ -374,7 +374,7 @@ fn mpmc_byte_slots_exactly_once() {
                             Err(e) => panic!("{e}"),
                         }
                     } else {
-                        rx.steal_batch(|item| log.push(parse_slot(item)))
+                        rx.consume_batch(|item| log.push(parse_slot(item)))
                     };
                     if n == 0 {
                         match rx.steal_blocking(&mut buf, WaitStrategy::Blocking) {
@@ -453,7 +453,7 @@ fn metrics_count_both_sides_with_many_consumers() {
     let mut c = ch.register_consumer().unwrap();
     a.send(&[1u8; 8 * 5]).unwrap();
     b.send(&[2u8; 8 * 3]).unwrap();
-    while c.steal_batch(|_| {}) > 0 {}
+    while c.consume_batch(|_| {}) > 0 {}
     let m = ch.metrics().unwrap();
     assert_eq!((m.messages_sent, m.messages_received), (8, 8));
 }

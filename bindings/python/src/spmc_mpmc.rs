@@ -9,7 +9,7 @@ use crate::util::{blocking, consume_each, ring_bits, side, timeout_arg, BytesMut
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use ringcore::channel::{mpmc, spmc};
+use ringcore::channel::{mpmc, spmc, SlotClaimer};
 use ringcore::{Config, Error, SlotProducer, WaitStrategy};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -70,7 +70,7 @@ impl SpmcChannel {
     /// A new consumer. Raises TooMany past `max_consumers`, Closed.
     fn register_consumer(&self, py: Python<'_>) -> PyResult<Consumer> {
         let c = self.ch.register_consumer().py_err(py)?;
-        Ok(Consumer::new(Kind::Spmc(c)))
+        Ok(Consumer::new(c))
     }
 
     /// Items not yet claimed.
@@ -137,7 +137,7 @@ impl MpmcChannel {
     /// A new consumer. Raises TooMany, Closed.
     fn register_consumer(&self, py: Python<'_>) -> PyResult<Consumer> {
         let c = self.ch.register_consumer().py_err(py)?;
-        Ok(Consumer::new(Kind::Mpmc(c)))
+        Ok(Consumer::new(c))
     }
 
     /// Items not yet claimed, over all rings.
@@ -163,20 +163,6 @@ impl MpmcChannel {
     }
 }
 
-enum Kind {
-    Spmc(spmc::SlotConsumer),
-    Mpmc(mpmc::SlotConsumer),
-}
-
-impl Kind {
-    fn steal_blocking(&mut self, out: &mut [u8], s: WaitStrategy) -> Result<usize, Error> {
-        match self {
-            Kind::Spmc(c) => c.steal_blocking(out, s),
-            Kind::Mpmc(c) => c.steal_blocking(out, s),
-        }
-    }
-}
-
 /// A claim that does not wait: `TimedOut` when nothing is there.
 const NO_WAIT: WaitStrategy = WaitStrategy::TimedBlocking {
     timeout: Duration::ZERO,
@@ -185,19 +171,15 @@ const NO_WAIT: WaitStrategy = WaitStrategy::TimedBlocking {
 /// One consumer of an `SpmcChannel` or `MpmcChannel`.
 #[pyclass(module = "ringmpsc._ringmpsc", name = "Consumer")]
 pub(crate) struct Consumer {
-    c: Mutex<Kind>,
+    c: Mutex<Box<dyn SlotClaimer>>,
     item_size: usize,
 }
 
 impl Consumer {
-    fn new(k: Kind) -> Consumer {
-        let item_size = match &k {
-            Kind::Spmc(c) => c.slot_size(),
-            Kind::Mpmc(c) => c.slot_size(),
-        };
+    fn new(c: impl SlotClaimer + 'static) -> Consumer {
         Consumer {
-            c: Mutex::new(k),
-            item_size,
+            item_size: c.slot_size(),
+            c: Mutex::new(Box::new(c)),
         }
     }
 
@@ -205,7 +187,7 @@ impl Consumer {
     /// `timeout` passed first. Raises Closed once closed and drained.
     fn steal(&self, py: Python<'_>, out: &mut [u8], timeout: Option<Duration>) -> PyResult<usize> {
         let mut g = side(&self.c, CONSUMER).py_err(py)?;
-        let c: &mut Kind = &mut g;
+        let c: &mut Box<dyn SlotClaimer> = &mut g;
         let result = if timeout == Some(Duration::ZERO) {
             c.steal_blocking(out, NO_WAIT).map_err(|e| to_py(py, e))
         } else {

@@ -3,11 +3,13 @@
 //! loop ([`EventLoop`]).
 
 pub(crate) mod claim;
+mod claimer;
 mod event_loop;
 pub mod mpmc;
 pub mod mpsc;
 pub mod spmc;
 
+pub use claimer::SlotClaimer;
 pub use event_loop::EventLoop;
 
 /// The reference API's default SPSC channel: a ring of `u64`

@@ -71,7 +71,7 @@ struct Shared {
 /// a.send(&[1, 2]);
 /// b.send(&[3]);
 /// let mut sum = 0;
-/// while c.steal_batch(|x| sum += x) > 0 {}
+/// while c.consume_batch(|x| sum += x) > 0 {}
 /// assert_eq!(sum, 6);
 /// # Ok::<(), ringcore::Error>(())
 /// ```
@@ -346,7 +346,7 @@ impl<T: Send> Consumer<T> {
     /// Claims a batch (up to 4096 items) from the first ring that has work,
     /// trying the three phases in turn, and calls `f` on each item in
     /// place; returns the count (0 when every ring is empty).
-    pub fn steal_batch(&mut self, mut f: impl FnMut(&T)) -> usize {
+    pub fn consume_batch(&mut self, mut f: impl FnMut(&T)) -> usize {
         self.phased(|core| consume_claimed(core, MAX_BATCH, &mut f), false)
     }
 
@@ -402,7 +402,7 @@ enum Bytes {}
 /// let mut c = ch.register_consumer()?;
 /// a.send(b"hi")?;
 /// let mut got = Vec::new();
-/// c.steal_batch(|item| got.extend_from_slice(item));
+/// c.consume_batch(|item| got.extend_from_slice(item));
 /// assert_eq!(got, b"hi");
 /// # Ok::<(), ringcore::Error>(())
 /// ```
@@ -502,7 +502,7 @@ impl SlotChannel {
 impl SlotConsumer {
     /// Claims a batch (up to 4096 items, three phases) and calls `f` on each
     /// in place; returns the count.
-    pub fn steal_batch(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+    pub fn consume_batch(&mut self, mut f: impl FnMut(&[u8])) -> usize {
         self.c
             .phased(|core| consume_slots(core, MAX_BATCH, &mut f), false)
     }
