@@ -35,7 +35,7 @@ struct CApi {
     try_recv: extern "C" fn(RingPtr, *mut c_void) -> c_int,
     reserve: extern "C" fn(RingPtr, usize, *mut *mut c_void, *mut usize) -> c_int,
     commit: extern "C" fn(RingPtr, usize) -> c_int,
-    readable: extern "C" fn(RingPtr, *mut *const c_void, *mut usize) -> c_int,
+    peek: extern "C" fn(RingPtr, *mut *const c_void, *mut usize) -> c_int,
     advance: extern "C" fn(RingPtr, usize) -> c_int,
 }
 
@@ -70,7 +70,7 @@ impl CApi {
                 try_recv: sym(lib, path, "rmpsc_ring_try_recv"),
                 reserve: sym(lib, path, "rmpsc_ring_reserve"),
                 commit: sym(lib, path, "rmpsc_ring_commit"),
-                readable: sym(lib, path, "rmpsc_ring_readable"),
+                peek: sym(lib, path, "rmpsc_ring_peek"),
                 advance: sym(lib, path, "rmpsc_ring_advance"),
             })
         }
@@ -195,7 +195,7 @@ fn c_batch(api: &CApi, items: u64) -> f64 {
             let (mut sum, mut n) = (0u64, 0u64);
             while n < items {
                 let (mut slots, mut k) = (std::ptr::null(), 0usize);
-                if (r2.api.readable)(r2.ring, &mut slots, &mut k) != OK {
+                if (r2.api.peek)(r2.ring, &mut slots, &mut k) != OK {
                     std::hint::spin_loop();
                     continue;
                 }

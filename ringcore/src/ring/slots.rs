@@ -226,28 +226,45 @@ impl SlotProducer {
     /// must be exactly `count` slots long (no division on this path).
     #[inline]
     pub fn send_slots(&mut self, slots: &[u8], count: usize) -> Result<usize> {
+        if count == 1 {
+            return self.send_one(slots).map(usize::from);
+        }
         if count.checked_mul(self.cur.slot_size()) != Some(slots.len()) {
             return Err(not_whole_slots(slots.len(), count, self.cur.slot_size()));
         }
-        let (bytes, n) = (slots, count);
         if self.cur.is_closed() {
             return Err(Error::Closed);
         }
         self.reserved = 0;
-        // SAFETY: `bytes` holds n slots and is not in the ring.
-        let sent = unsafe {
-            if n == 1 {
-                self.cur.push_one(bytes.as_ptr())? as usize
-            } else {
-                self.cur.push_copy(bytes.as_ptr(), n)?
-            }
-        };
+        // SAFETY: `slots` holds `count` slots and is not in the ring.
+        let sent = unsafe { self.cur.push_copy(slots.as_ptr(), count)? };
         if sent > 0 {
             self.committed(sent);
         }
         Ok(sent)
     }
 
+    /// Sends one slot (`slot` is exactly one slot long); `false` when full.
+    /// The single-item path the C and Python calls take, small enough to
+    /// inline there.
+    #[inline(always)]
+    pub fn send_one(&mut self, slot: &[u8]) -> Result<bool> {
+        if slot.len() != self.cur.slot_size() {
+            return Err(not_whole_slots(slot.len(), 1, self.cur.slot_size()));
+        }
+        if self.cur.is_closed() {
+            return Err(Error::Closed);
+        }
+        self.reserved = 0;
+        // SAFETY: `slot` is one slot long and not in the ring.
+        let sent = unsafe { self.cur.push_one(slot.as_ptr())? };
+        if sent && (self.metrics.is_some() || self.notify.is_some()) {
+            self.committed(1);
+        }
+        Ok(sent)
+    }
+
+    #[cold]
     fn committed(&self, n: usize) {
         if let Some(m) = &self.metrics {
             m.on_commit(n);
