@@ -10,7 +10,7 @@ use crate::transport::{
 };
 use crate::{call, call_infallible};
 use ringcore::msg::transport::{Client, ClientOptions};
-use ringcore::{Deadline, Error};
+use ringcore::Error;
 use std::ffi::{c_char, c_int, c_void};
 
 /// A client of a channel (opaque). One thread at a time.
@@ -190,14 +190,8 @@ pub extern "C" fn rmpsc_client_recv(
         let out_priority = Out::new(out_priority, "out_priority")?;
         let out_len = Out::new(out_len, "out_len")?;
         let buf = slice_mut(buf.cast::<u8>(), cap, "buf")?;
-        let deadline = Deadline::after(timeout(timeout_ns));
-        let (priority, len) = client(c)?.enter(|c| loop {
-            match c.recv_into(buf)? {
-                Some(r) => return Ok(r),
-                None if timeout_ns == 0 => return Err(Error::Empty),
-                None => c.wait(deadline.left())?,
-            }
-        })?;
+        let (priority, len) =
+            client(c)?.enter(|c| c.recv_into_blocking(buf, timeout(timeout_ns)))?;
         out_priority.set(priority as c_int);
         out_len.set(len);
         Ok(())

@@ -13,7 +13,7 @@ use crate::transport::{
 use crate::{call, call_infallible};
 use ringcore::msg::transport::{Admission, Server, ServerOptions};
 use ringcore::msg::Split;
-use ringcore::{Deadline, Error};
+use ringcore::Error;
 use std::ffi::{c_char, c_int, c_void};
 
 /// The server of a channel (opaque). One thread at a time.
@@ -131,14 +131,8 @@ pub extern "C" fn rmpsc_server_recv(
         let out_priority = Out::new(out_priority, "out_priority")?;
         let out_len = Out::new(out_len, "out_len")?;
         let buf = slice_mut(buf.cast::<u8>(), cap, "buf")?;
-        let deadline = Deadline::after(timeout(timeout_ns));
-        let (client, priority, len) = server(s)?.enter(|s| loop {
-            match s.recv_into(buf)? {
-                Some(r) => return Ok(r),
-                None if timeout_ns == 0 => return Err(Error::Empty),
-                None => s.wait(deadline.left())?,
-            }
-        })?;
+        let (client, priority, len) =
+            server(s)?.enter(|s| s.recv_into_blocking(buf, timeout(timeout_ns)))?;
         out_client.set(c_id(client));
         out_priority.set(priority as c_int);
         out_len.set(len);

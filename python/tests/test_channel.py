@@ -258,16 +258,16 @@ def test_mpsc_consumer_toolbox_and_metrics():
     assert "metrics" not in MpscChannel(16).stats()
 
     # consume(handler): in place over all producers; a raising handler
-    # leaves the rest in the channel.
+    # leaves the item it raised on, and the rest, in the channel.
     a.send_many([i.to_bytes(8, "little") for i in range(5)])
     assert len(ch) == 5 and ch.pending == 5
     seen = []
     assert ch.consume(seen.append, max_items=2) == 2
     with pytest.raises(RuntimeError):
         ch.consume(recorder_failing_at(3, seen, RuntimeError("handler failed")))
-    assert len(ch) == 2
-    assert ch.consume(seen.append) == 2
-    assert [int.from_bytes(x, "little") for x in seen] == [0, 1, 2, 3, 4]
+    assert len(ch) == 3
+    assert ch.consume(seen.append) == 3
+    assert [int.from_bytes(x, "little") for x in seen] == [0, 1, 2, 2, 3, 4]
     assert ch.consume(seen.append) == 0
     assert not ch.closed and not ch.drained
     b.send((7).to_bytes(8, "little"))

@@ -1,9 +1,9 @@
 //! `ringmpsc.MpscChannel` (one ring per producer) and `ringmpsc.EventNotifier`.
 
-use crate::errors::IntoPy;
+use crate::errors::{to_py, IntoPy};
 use crate::notifier::EventNotifier;
 use crate::ring::Ring;
-use crate::util::{blocking, consume_each, ring_bits, side, timeout_arg, BytesMut};
+use crate::util::{blocking, ring_bits, side, timeout_arg, BytesMut};
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -86,9 +86,11 @@ impl MpscChannel {
     }
 
     /// Calls `handler(item)` (a bytes object) on up to `max_items` items
-    /// waiting now, from all producers; returns the count. When `handler`
-    /// raises, the items after the one it raised on stay in the channel.
-    /// Raises Closed once closed and drained.
+    /// waiting now, from all producers, reading each ring in place and
+    /// freeing what was handled with one head update per ring; returns the
+    /// count. When `handler` raises, the item it raised on and those after
+    /// it stay in the channel (the next call hands that item over again:
+    /// nothing is lost). Raises Closed once closed and drained.
     #[pyo3(signature = (handler, max_items = None))]
     fn consume(
         &self,
@@ -97,12 +99,23 @@ impl MpscChannel {
         max_items: Option<usize>,
     ) -> PyResult<usize> {
         let mut ch = self.consumer(py)?;
-        consume_each(py, self.item_size, handler, max_items, |buf| {
-            match ch.recv(buf) {
-                0 if ch.is_fully_drained() => Err(Error::Closed),
-                n => Ok(n > 0),
+        let mut failure = None;
+        let n = ch.consume_all_while(max_items.unwrap_or(usize::MAX), |item: &[u8]| match handler
+            .call1((PyBytes::new(py, item),))
+        {
+            Ok(_) => true,
+            Err(e) => {
+                failure = Some(e);
+                false
             }
-        })
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if n == 0 && ch.is_fully_drained() {
+            return Err(to_py(py, Error::Closed));
+        }
+        Ok(n)
     }
 
     /// Everything readable in every ring now (adaptive skip ignored), as a

@@ -11,7 +11,7 @@ use ringcore::msg::transport::{
 };
 use ringcore::msg::{Priority, Split};
 use ringcore::shm::Permissions;
-use ringcore::Error;
+use ringcore::{Deadline, Error};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -177,6 +177,7 @@ impl Server {
         let timeout = timeout_arg(timeout)?;
         let mut g = side(&self.s, SERVER).py_err(py)?;
         let s = open(&mut g, SERVER)?;
+        let deadline = Deadline::after(timeout);
         loop {
             if let Some(r) = s.try_recv().py_err(py)? {
                 return Ok((
@@ -188,7 +189,7 @@ impl Server {
             if timeout == Some(Duration::ZERO) {
                 return Err(to_py(py, Error::TimedOut));
             }
-            blocking(py, timeout, |w| s.wait(slice_of(w)))?;
+            blocking(py, deadline.left(), |w| s.wait(slice_of(w)))?;
         }
     }
 
@@ -389,6 +390,7 @@ impl Client {
         let timeout = timeout_arg(timeout)?;
         let mut g = side(&self.c, CLIENT).py_err(py)?;
         let c = open(&mut g, CLIENT)?;
+        let deadline = Deadline::after(timeout);
         loop {
             if let Some(r) = c.try_recv().py_err(py)? {
                 return Ok((r.priority as u32, PyBytes::new(py, r.payload())));
@@ -396,7 +398,7 @@ impl Client {
             if timeout == Some(Duration::ZERO) {
                 return Err(to_py(py, Error::TimedOut));
             }
-            blocking(py, timeout, |w| c.wait(slice_of(w)))?;
+            blocking(py, deadline.left(), |w| c.wait(slice_of(w)))?;
         }
     }
 

@@ -36,8 +36,9 @@ use std::time::Duration;
 pub trait RingConsumer: Send + 'static {
     /// What a handler is given: `T`, or the bytes of one slot.
     type Item: ?Sized;
-    /// Calls `f` on up to `max` items and frees them (one head update).
-    fn consume_up_to<F: FnMut(&Self::Item)>(&mut self, max: usize, f: F) -> usize;
+    /// Calls `f` on up to `max` items until it returns `false` and frees
+    /// those it accepted (one head update); the declined item stays.
+    fn consume_while<F: FnMut(&Self::Item) -> bool>(&mut self, max: usize, f: F) -> usize;
     /// Items waiting.
     fn pending(&self) -> usize;
     /// Whether the ring is closed.
@@ -60,8 +61,8 @@ pub trait RingProducer: Send + 'static {
 
 impl<T: Send + 'static> RingConsumer for Consumer<T> {
     type Item = T;
-    fn consume_up_to<F: FnMut(&T)>(&mut self, max: usize, f: F) -> usize {
-        Consumer::consume_up_to(self, max, f)
+    fn consume_while<F: FnMut(&T) -> bool>(&mut self, max: usize, f: F) -> usize {
+        Consumer::consume_while(self, max, f)
     }
     fn pending(&self) -> usize {
         self.len()
@@ -91,8 +92,8 @@ impl<T: Send + 'static> RingProducer for Producer<T> {
 
 impl RingConsumer for SlotConsumer {
     type Item = [u8];
-    fn consume_up_to<F: FnMut(&[u8])>(&mut self, max: usize, f: F) -> usize {
-        SlotConsumer::consume_up_to(self, max, f)
+    fn consume_while<F: FnMut(&[u8]) -> bool>(&mut self, max: usize, f: F) -> usize {
+        SlotConsumer::consume_while(self, max, f)
     }
     fn pending(&self) -> usize {
         self.len()

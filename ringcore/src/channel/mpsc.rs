@@ -296,30 +296,47 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
 
     /// [`consume_all`](Self::consume_all), stopping after `max` items.
     pub fn consume_all_up_to(&mut self, max: usize, mut f: impl FnMut(&C::Item)) -> usize {
+        self.consume_all_while(max, |item| {
+            f(item);
+            true
+        })
+    }
+
+    /// [`consume_all_up_to`](Self::consume_all_up_to) until `f` returns
+    /// `false`: the item it declined stays in its ring (with everything
+    /// after it) and the call returns the count accepted, so a handler that
+    /// may fail keeps batching without losing the item it failed on.
+    pub fn consume_all_while(&mut self, max: usize, mut f: impl FnMut(&C::Item) -> bool) -> usize {
         self.sync();
-        let mut total = self.consume_pass(max, &mut f);
+        let (mut total, declined) = self.consume_pass(max, &mut f);
         // A pass that found nothing never reports 0 while a ring in skip
         // mode holds data: a caller woken by a notifier would wait forever.
-        if total == 0 && self.lanes.iter().any(|l| l.skip > 0 && l.end.pending() > 0) {
+        if total == 0 && !declined && self.lanes.iter().any(|l| l.skip > 0 && l.end.pending() > 0) {
             self.reset_adaptive_skip();
-            total = self.consume_pass(max, &mut f);
+            total = self.consume_pass(max, &mut f).0;
         }
         total
     }
 
-    fn consume_pass(&mut self, max: usize, f: &mut impl FnMut(&C::Item)) -> usize {
+    /// One pass over the rings: the count, and whether `f` declined an item.
+    fn consume_pass(&mut self, max: usize, f: &mut impl FnMut(&C::Item) -> bool) -> (usize, bool) {
         let mut total = 0;
         let mut retire = false;
+        let mut declined = false;
         for lane in &mut self.lanes {
-            if total >= max {
+            if total >= max || declined {
                 break;
             }
             if lane.countdown > 0 {
                 lane.countdown -= 1;
                 continue;
             }
-            let n = lane.end.consume_up_to(max - total, &mut *f);
-            if n == 0 {
+            let n = lane.end.consume_while(max - total, |item| {
+                let accepted = f(item);
+                declined |= !accepted;
+                accepted
+            });
+            if n == 0 && !declined {
                 lane.skip = (lane.skip * 2).clamp(1, MAX_SKIP);
                 lane.countdown = lane.skip;
                 retire |= lane.end.is_closed();
@@ -331,7 +348,7 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
         if retire {
             self.retire();
         }
-        total
+        (total, declined)
     }
 
     /// Frees everything readable without handler calls; returns the count.

@@ -367,6 +367,17 @@ impl SlotConsumer {
     /// Calls `f` on up to `max` readable slots in place and frees them with
     /// one head update; returns the count (0 when empty, closed or corrupt).
     pub fn consume_up_to(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
+        self.consume_while(max, |slot| {
+            f(slot);
+            true
+        })
+    }
+
+    /// Calls `f` on up to `max` readable slots in order until it returns
+    /// `false`: the slots it accepted are freed with one head update, the
+    /// one it declined and those after it stay in the ring. Returns the
+    /// count accepted.
+    pub fn consume_while(&mut self, max: usize, mut f: impl FnMut(&[u8]) -> bool) -> usize {
         let Ok(avail) = self.cur.available(max) else {
             return 0;
         };
@@ -378,19 +389,27 @@ impl SlotConsumer {
         let size = self.cur.slot_size();
         let (index, to_end) = self.cur.contiguous(self.cur.head());
         let first = n.min(to_end);
-        for (start, count) in [(index, first), (0, n - first)] {
+        let mut done = 0;
+        'runs: for (start, count) in [(index, first), (0, n - first)] {
             if count == 0 {
                 continue;
             }
             // SAFETY: `count` published slots from `start`, ours until released.
             let run = unsafe { std::slice::from_raw_parts(self.cur.slot_ptr(start), count * size) };
-            run.chunks_exact(size).for_each(&mut f);
+            for slot in run.chunks_exact(size) {
+                if !f(slot) {
+                    break 'runs;
+                }
+                done += 1;
+            }
         }
-        self.cur.release(n);
-        if let Some(m) = &self.metrics {
-            m.on_consume(n, started.map(|t| t.elapsed()));
+        if done > 0 {
+            self.cur.release(done);
+            if let Some(m) = &self.metrics {
+                m.on_consume(done, started.map(|t| t.elapsed()));
+            }
         }
-        n
+        done
     }
 
     /// Copies as many whole slots as fit in `out` (one head update) and

@@ -531,3 +531,27 @@ fn handles_show_their_ring_state_in_debug() {
         "{shown}"
     );
 }
+
+#[test]
+fn consume_while_frees_what_was_accepted_and_leaves_the_declined_item() {
+    let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(3)).unwrap();
+    for i in 0..5 {
+        tx.send_one(i).unwrap();
+    }
+    let mut seen = Vec::new();
+    let n = rx.consume_while(usize::MAX, |&x| {
+        seen.push(x);
+        x < 2
+    });
+    assert_eq!((n, seen.as_slice()), (2, [0, 1, 2].as_slice()));
+    assert_eq!(rx.len(), 3, "the declined item and those after it stay");
+    assert_eq!(rx.try_recv().unwrap(), 2);
+
+    let (mut stx, mut srx) = SlotRing::new(Config::with_ring_bits(3), 2).unwrap();
+    stx.send(&[1, 1, 2, 2, 3, 3]).unwrap();
+    let n = srx.consume_while(usize::MAX, |s| s[0] != 2);
+    assert_eq!((n, srx.len()), (1, 2));
+    let mut out = [0u8; 2];
+    srx.try_recv(&mut out).unwrap();
+    assert_eq!(out, [2, 2]);
+}

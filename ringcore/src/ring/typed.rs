@@ -525,7 +525,20 @@ impl<T> Consumer<T> {
     }
 
     /// [`consume_batch`](Self::consume_batch) limited to `max` items.
+    #[inline]
     pub fn consume_up_to(&mut self, max: usize, mut f: impl FnMut(&T)) -> usize {
+        self.consume_while(max, |item| {
+            f(item);
+            true
+        })
+    }
+
+    /// Calls `f` on up to `max` readable items in order until it returns
+    /// `false`: the items it accepted are freed with one head update, the
+    /// one it declined and those after it stay in the ring. Returns the
+    /// count accepted. A handler that may fail (a Python callback) keeps
+    /// batching this way without losing the item it failed on.
+    pub fn consume_while(&mut self, max: usize, mut f: impl FnMut(&T) -> bool) -> usize {
         let Ok(avail) = self.cur.available(max) else {
             return 0;
         };
@@ -543,7 +556,7 @@ impl<T> Consumer<T> {
             cur: &mut self.cur,
             done: 0,
         };
-        for (start, count) in [(index, first), (0, n - first)] {
+        'runs: for (start, count) in [(index, first), (0, n - first)] {
             let base = raw.slot_ptr(start).cast::<T>();
             for i in 0..count {
                 if prefetch && i % per_line == 0 {
@@ -551,7 +564,9 @@ impl<T> Consumer<T> {
                 }
                 // SAFETY: slot start+i is published and ours until released.
                 let item = unsafe { &*base.add(i) };
-                f(item);
+                if !f(item) {
+                    break 'runs;
+                }
                 guard.done += 1;
                 if needs_drop::<T>() {
                     // SAFETY: the item was handled and is counted as consumed,
@@ -560,11 +575,14 @@ impl<T> Consumer<T> {
                 }
             }
         }
+        let done = guard.done;
         drop(guard);
-        if let Some(m) = &self.metrics {
-            m.on_consume(n, started.map(|t| t.elapsed()));
+        if done > 0 {
+            if let Some(m) = &self.metrics {
+                m.on_consume(done, started.map(|t| t.elapsed()));
+            }
         }
-        n
+        done
     }
 
     /// Frees every readable item without looking at it; returns the count.

@@ -474,6 +474,25 @@ impl Client {
         Ok(None)
     }
 
+    /// [`recv_into`](Self::recv_into), waiting up to `timeout` (`None`: no
+    /// limit) for a response, one deadline for the whole call: `Empty` when
+    /// `timeout` is zero and nothing waits, `TimedOut` when it passed,
+    /// `Disconnected` once the server is gone and nothing is left.
+    pub fn recv_into_blocking(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<(Priority, usize)> {
+        let deadline = Deadline::after(timeout);
+        loop {
+            match self.recv_into(buf)? {
+                Some(r) => return Ok(r),
+                None if timeout == Some(Duration::ZERO) => return Err(Error::Empty),
+                None => self.wait(deadline.left())?,
+            }
+        }
+    }
+
     /// Calls `f` for up to `max` responses in place, highest priority
     /// first; returns the count (0 when none).
     pub fn recv_batch(&mut self, max: usize, f: impl FnMut(Priority, &[u8])) -> Result<usize> {

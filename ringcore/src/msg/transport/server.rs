@@ -14,6 +14,7 @@ use crate::shm::Mapped;
 use crate::shm::Permissions;
 use crate::sync::Ordering;
 use crate::sys::event::EventFd;
+use crate::wait::Deadline;
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -539,6 +540,24 @@ impl Server {
             Err(_) => {
                 self.kick(slot);
                 Ok(None)
+            }
+        }
+    }
+
+    /// [`recv_into`](Self::recv_into), waiting up to `timeout` (`None`: no
+    /// limit) for a request, one deadline for the whole call: `Empty` when
+    /// `timeout` is zero and nothing waits, `TimedOut` when it passed.
+    pub fn recv_into_blocking(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<(ClientId, Priority, usize)> {
+        let deadline = Deadline::after(timeout);
+        loop {
+            match self.recv_into(buf)? {
+                Some(r) => return Ok(r),
+                None if timeout == Some(Duration::ZERO) => return Err(Error::Empty),
+                None => self.wait(deadline.left())?,
             }
         }
     }
