@@ -25,6 +25,9 @@ PY       := $(VENV)/bin/python
 
 C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/shm_peer_cpp $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
 C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/shm_peer_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
+# The C++ wrapper's tests (tests/cpp/NAME.cpp), each built as C++17 and as C++20.
+CPP_TESTS  := test_ring test_shm test_msg test_pool test_channels test_transport test_log test_numa
+CPP_SAN    := $(foreach t,$(CPP_TESTS),$(BUILD)/cpp17_$(t)_asan $(BUILD)/cpp20_$(t)_asan)
 
 .PHONY: all lib c python header test test-rust test-c test-python lint demo bench bench-c bench-iceoryx2 loom miri tsan fuzz fuzz-log soak install install-check abi clean
 
@@ -35,7 +38,7 @@ lib:
 	$(CARGO) build --release -p ringcore --examples
 	ln -sf libringmpsc.so $(LIBDIR)/libringmpsc.so.$(SOVERSION)
 
-c: lib $(C_PROGRAMS) $(C_SAN)
+c: lib $(C_PROGRAMS) $(C_SAN) $(CPP_SAN)
 
 $(BUILD):
 	mkdir -p $(BUILD)
@@ -57,6 +60,14 @@ $(BUILD)/%_asan: examples-c/%.c include/ringmpsc.h $(LIBDIR)/libringmpsc.a | $(B
 
 $(BUILD)/test_%_asan: tests/c/test_%.c include/ringmpsc.h $(LIBDIR)/libringmpsc.a | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
+
+CPP_TEST_DEPS := tests/cpp/check.hpp include/ringmpsc.h bindings/cpp/ringmpsc.hpp $(LIBDIR)/libringmpsc.a
+
+$(BUILD)/cpp17_%_asan: tests/cpp/%.cpp $(CPP_TEST_DEPS) | $(BUILD)
+	$(CXX) -std=c++17 $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
+
+$(BUILD)/cpp20_%_asan: tests/cpp/%.cpp $(CPP_TEST_DEPS) | $(BUILD)
+	$(CXX) -std=c++20 $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
 # A virtual environment with the module installed the way users install it.
 $(PY):
@@ -103,6 +114,23 @@ test-c: c install-check
 		$(BUILD)/shm_peer_cpp_asan send-slots $$n 200000 && wait $$!
 	n=rmpsc-cpp-asan-$$$$; $(BUILD)/shm_peer_cpp_asan recv $$n 50000 & \
 		$(BUILD)/shm_peer_cpp_asan send $$n 50000 && wait $$!
+	# The C++ wrapper's tests under ASan/UBSan, as C++17 and as C++20.
+	$(BUILD)/cpp17_test_ring_asan
+	$(BUILD)/cpp20_test_ring_asan
+	$(BUILD)/cpp17_test_shm_asan
+	$(BUILD)/cpp20_test_shm_asan
+	$(BUILD)/cpp17_test_msg_asan
+	$(BUILD)/cpp20_test_msg_asan
+	$(BUILD)/cpp17_test_pool_asan
+	$(BUILD)/cpp20_test_pool_asan
+	$(BUILD)/cpp17_test_channels_asan
+	$(BUILD)/cpp20_test_channels_asan
+	$(BUILD)/cpp17_test_transport_asan
+	$(BUILD)/cpp20_test_transport_asan
+	$(BUILD)/cpp17_test_log_asan
+	$(BUILD)/cpp20_test_log_asan
+	$(BUILD)/cpp17_test_numa_asan
+	$(BUILD)/cpp20_test_numa_asan
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/test_ring
 	# The heartbeat thread of a shared side may still be running at exit (possibly lost, not leaked).
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no $(BUILD)/test_shm

@@ -26,9 +26,8 @@ int main(int argc, char **argv) {
         std::uint64_t next = 0;
         while (next < count) {
             auto span = ring.reserve(64);
-            if (span.count == 0) {
-                Tick t{next, 100.0 + static_cast<double>(next % 7)};
-                ring.send_blocking(&t, 1); // sleeps while full
+            if (span.empty()) {
+                ring.send_blocking(Tick{next, 100.0 + static_cast<double>(next % 7)}); // sleeps while full
                 ++next;
                 continue;
             }
@@ -47,8 +46,12 @@ int main(int argc, char **argv) {
     std::vector<Tick> batch(256);
     std::uint64_t expected = 0;
     for (;;) {
-        std::size_t n = ring.recv_blocking(batch.data(), batch.size());
-        if (n == 0) break; // closed and drained
+        std::size_t n = 0;
+        try {
+            n = ring.recv_blocking(batch.data(), batch.size());
+        } catch (const ringmpsc::Closed &) {
+            break; // closed and drained
+        }
         for (std::size_t i = 0; i < n; ++i) {
             const Tick &t = batch[i];
             if (t.seq != expected || t.price != 100.0 + static_cast<double>(expected % 7)) {

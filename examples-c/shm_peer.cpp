@@ -86,15 +86,21 @@ int recv_messages(const std::string &name, std::uint64_t count) {
     unsigned char expect[1008];
     std::uint64_t seq = 0, bytes = 0;
     auto start = std::chrono::steady_clock::now();
-    while (auto m = rx.recv_blocking(std::chrono::seconds(30))) {
+    for (;;) {
+        ringmpsc::Message m{};
+        try {
+            m = rx.recv_blocking(std::chrono::seconds(30));
+        } catch (const ringmpsc::Closed &) {
+            break;  // the sender closed the ring and everything is read
+        }
         if (seq == 0) start = std::chrono::steady_clock::now();
         message(seq, expect);
-        if (m->size != message_len(seq) || std::memcmp(m->data, expect, m->size) != 0 ||
-            m->type != crc31(m->data, m->size)) {
+        if (m.size != message_len(seq) || std::memcmp(m.data, expect, m.size) != 0 ||
+            m.type != crc31(m.data, m.size)) {
             std::fprintf(stderr, "shm_peer_cpp: message %" PRIu64 " is wrong\n", seq);
             return 1;
         }
-        bytes += m->size;
+        bytes += m.size;
         seq++;
         rx.release();
     }
@@ -114,9 +120,8 @@ int send_slots(const std::string &name, std::uint64_t count) {
     std::uint64_t seq = 0;
     while (seq < count) {
         auto span = tx.reserve(static_cast<std::size_t>(count - seq));
-        if (span.count == 0) {  // full: wait for room
-            Slot s{seq, seq * kSlotMix};
-            tx.send_blocking(&s, 1);
+        if (span.empty()) {  // full: wait for room
+            tx.send_blocking(Slot{seq, seq * kSlotMix});
             seq++;
             continue;
         }
@@ -124,7 +129,7 @@ int send_slots(const std::string &name, std::uint64_t count) {
             s = Slot{seq, seq * kSlotMix};
             seq++;
         }
-        tx.commit(span.count);
+        tx.commit(span.size());
     }
     return 0;  // destroying the producer closes the ring
 }
@@ -136,7 +141,13 @@ int recv_slots(const std::string &name, std::uint64_t count) {
     std::vector<Slot> batch(1024);
     std::uint64_t seq = 0;
     auto start = std::chrono::steady_clock::now();
-    while (std::size_t n = rx.recv_blocking(batch.data(), batch.size(), std::chrono::seconds(30))) {
+    for (;;) {
+        std::size_t n = 0;
+        try {
+            n = rx.recv_blocking(batch.data(), batch.size(), std::chrono::seconds(30));
+        } catch (const ringmpsc::Closed &) {
+            break;  // the producer closed the ring and everything is read
+        }
         if (seq == 0) start = std::chrono::steady_clock::now();
         for (std::size_t i = 0; i < n; i++, seq++) {
             if (batch[i].seq != seq || batch[i].check != seq * kSlotMix) {

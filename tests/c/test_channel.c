@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -418,7 +419,8 @@ static void test_numa(void) {
 }
 
 int main(void) {
-    alarm(120); /* a hang fails the run instead of stalling it */
+    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
+    alarm(120);               /* a hang fails the run instead of stalling it */
     test_numa();
     test_channel();
     test_notifier();

@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,7 +201,8 @@ static void test_retention_and_corruption(void) {
 }
 
 int main(void) {
-    alarm(120); /* a hang fails the run instead of stalling it */
+    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
+    alarm(120);               /* a hang fails the run instead of stalling it */
     snprintf(dir, sizeof dir, "/tmp/rmpsc-ctest-log-%d", (int)getpid());
     snprintf(path, sizeof path, "%s/log", dir);
     char cmd[200];

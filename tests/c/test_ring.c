@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -125,7 +126,8 @@ static void test_busy_side_and_close_wakes(void) {
 }
 
 int main(void) {
-    alarm(120); /* a hang fails the run instead of stalling it */
+    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
+    alarm(120);               /* a hang fails the run instead of stalling it */
     test_arguments();
     test_full_empty_closed();
     test_busy_side_and_close_wakes();

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -258,7 +259,8 @@ static void test_unlink_on_drop(void) {
 }
 
 int main(void) {
-    alarm(120); /* a hang fails the run instead of stalling it */
+    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
+    alarm(120);               /* a hang fails the run instead of stalling it */
     test_shared_ring();
     test_unlink_on_drop();
     test_bad_files();
