@@ -29,7 +29,7 @@ C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)
 CPP_TESTS  := test_ring test_shm test_msg test_pool test_channels test_transport test_log test_numa
 CPP_SAN    := $(foreach t,$(CPP_TESTS),$(BUILD)/cpp17_$(t)_asan $(BUILD)/cpp20_$(t)_asan)
 
-.PHONY: all lib c python header test test-rust test-c test-python lint demo bench bench-c bench-iceoryx2 loom miri tsan fuzz fuzz-log soak install install-check abi clean
+.PHONY: all lib c python wheel sdist-check header test test-rust test-c test-python lint demo bench bench-c bench-iceoryx2 loom miri tsan fuzz fuzz-log soak install install-check abi clean
 
 all: lib c python
 
@@ -69,14 +69,42 @@ $(BUILD)/cpp17_%_asan: tests/cpp/%.cpp $(CPP_TEST_DEPS) | $(BUILD)
 $(BUILD)/cpp20_%_asan: tests/cpp/%.cpp $(CPP_TEST_DEPS) | $(BUILD)
 	$(CXX) -std=c++20 $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
-# A virtual environment with the module installed the way users install it.
-$(PY):
+# Python: the build tools live in their own environment; the module
+# reaches every other use (tests, demo, benches) as the built wheel,
+# installed into a fresh environment with no cargo on the PATH.
+BUILDPY  := $(BUILD)/venv-build/bin/python
+WHEELS   := $(BUILD)/wheels
+# $$PATH without the directories that hold a cargo.
+NOCARGO_PATH := $(shell for d in $$(echo "$$PATH" | tr : ' '); do [ -x "$$d/cargo" ] || printf '%s:' "$$d"; done | sed 's/:$$//')
+
+$(BUILDPY):
+	$(PYTHON) -m venv $(BUILD)/venv-build
+	$(BUILDPY) -m pip install -q --upgrade pip
+	$(BUILDPY) -m pip install -q "maturin>=1.5,<2" auditwheel
+
+# An abi3 wheel (cp311-abi3) with the manylinux tag auditwheel agrees with,
+# and the sdist, in build/wheels.
+wheel: $(BUILDPY)
+	rm -rf $(WHEELS)
+	cd python && $(abspath $(BUILDPY)) -m maturin build -q --release --strip --out $(abspath $(WHEELS))
+	cd python && $(abspath $(BUILDPY)) -m maturin sdist --out $(abspath $(WHEELS))
+	w=$$(ls $(WHEELS)/*.whl) && tag=$$(basename $$w .whl | cut -d- -f5) && \
+		$(BUILDPY) -m auditwheel show $$w | tr -d '\n' | grep -q "consistent with.*platform tag: \"$$tag\"" && \
+		echo "auditwheel: $$(basename $$w) is $$tag"
+
+# The sdist builds on its own, unpacked away from the repository, as pip does it.
+sdist-check: wheel
+	d=$$(mktemp -d) && tar xzf $(WHEELS)/ringmpsc-$(VERSION).tar.gz -C $$d && \
+		$(BUILDPY) -m pip wheel -q --no-deps -w $$d/out $$d/ringmpsc-$(VERSION) && \
+		ls $$d/out/ringmpsc-$(VERSION)-cp311-abi3-*.whl && rm -rf $$d
+
+python: wheel
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "maturin>=1.5,<2" pytest pytest-timeout numpy
-
-python: $(PY)
-	$(PY) -m pip install -q ./python
+	$(PY) -m pip install -q pytest pytest-timeout numpy
+	env PATH="$(NOCARGO_PATH)" sh -c '! command -v cargo'
+	env PATH="$(NOCARGO_PATH)" $(PY) -m pip install -q --no-index --only-binary :all: --find-links $(WHEELS) ringmpsc==$(VERSION)
 
 # Regenerates include/ringmpsc.h from ffi/ (commit the result).
 header:
@@ -139,7 +167,7 @@ test-c: c install-check
 	# std keeps a handle of the main thread once it has waited on a channel (possibly lost).
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no $(BUILD)/test_log
 
-test-python: python c
+test-python: python c sdist-check
 	$(PY) -m pytest -q -c python/pyproject.toml --rootdir . python/tests tests
 
 # The main job: a C producer and a Python consumer on a named shared
