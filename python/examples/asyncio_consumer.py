@@ -33,7 +33,7 @@ async def consume(channel: ringmpsc.MpscChannel, notifier: ringmpsc.EventNotifie
             await ready.wait()
             ready.clear()
             notifier.consume()
-            for item in channel.recv_many(4096, timeout=0):
+            for item in channel.try_recv_many(4096):
                 producer, seq = struct.unpack("<II", item)
                 assert seq == next_seq[producer], "out of order"
                 next_seq[producer] += 1

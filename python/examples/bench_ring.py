@@ -22,7 +22,7 @@ def single(items: int) -> float:
     ring = ringmpsc.Ring(4096, item_size=8)
     payloads = [i.to_bytes(8, "little") for i in range(items)]
 
-    def produce():
+    def produce() -> None:
         try_send = ring.try_send
         for p in payloads:
             while not try_send(p):
@@ -48,7 +48,7 @@ def batched(items: int) -> float:
     ring = ringmpsc.Ring(4096, item_size=8)
     batches = [array("Q", range(s, min(s + BATCH, items))) for s in range(0, items, BATCH)]
 
-    def produce():
+    def produce() -> None:
         for b in batches:
             ring.send_many(b)
 
@@ -70,7 +70,7 @@ def batched(items: int) -> float:
 def round_trip(count: int) -> tuple[float, float]:
     there, back = ringmpsc.Ring(64, 8), ringmpsc.Ring(64, 8)
 
-    def echo():
+    def echo() -> None:
         for _ in range(count):
             back.send(there.recv())
 

@@ -12,7 +12,6 @@ ringcore/examples/log_peer.rs: the shm_peer message for `seq`, its CRC-32
 """
 
 import sys
-import time
 import zlib
 
 import ringmpsc
@@ -39,15 +38,8 @@ def write(path: str, count: int) -> int:
 
 
 def read(path: str, count: int, live: bool) -> int:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            reader = ringmpsc.LogReader(path, "live" if live else "start")
-            break
-        except FileNotFoundError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.005)
+    # The writer may not have started yet: wait up to 10 s for the log.
+    reader = ringmpsc.LogReader(path, "live" if live else "start", wait=10)
     if live:
         print(f"joined at {reader.next_index}", flush=True)
     first = seq = None

@@ -37,7 +37,7 @@ def send(name: str, count: int) -> int:
                 time.sleep(0.0001)
                 handle = pool.alloc()
             length = payload_len(seq)
-            slab = np.frombuffer(pool.view(handle), dtype=np.uint8)  # writable, in place
+            slab = np.frombuffer(memoryview(pool.view(handle)), dtype=np.uint8)  # writable, in place
             slab[:8] = np.frombuffer(seq.to_bytes(8, "little"), dtype=np.uint8)
             slab[8:length] = expected(seq, length)
             pool.set_len(handle, length)
@@ -53,7 +53,7 @@ def recv(name: str, count: int) -> int:
     try:
         for item in ring:  # until the sender closes the ring
             handle = int.from_bytes(item, "little")
-            data = np.frombuffer(pool.payload(handle), dtype=np.uint8)  # in place
+            data = np.frombuffer(memoryview(pool.payload(handle)), dtype=np.uint8)  # in place
             length = payload_len(seq)
             ok = (
                 len(data) == length

@@ -57,6 +57,9 @@ def recv(name: str, count: int) -> int:
                 batch = rx.recv_batch(1024, timeout=30)
             except ringmpsc.Closed:
                 break
+            except ringmpsc.Timeout:
+                print(f"no message for 30 s after {seq}", file=sys.stderr)
+                return 1
             if start is None:
                 start = time.perf_counter()
             for msg_type, data in batch:
@@ -79,9 +82,9 @@ def recv(name: str, count: int) -> int:
     return 0
 
 
-def slots(first: int, n: int) -> list:
+def slots(first: int, n: int) -> list[int]:
     """Slots first .. first + n - 1 as one flat list of u64s."""
-    out = []
+    out: list[int] = []
     for seq in range(first, first + n):
         out += (seq, (seq * SLOT_MIX) & MASK64)
     return out
@@ -110,7 +113,7 @@ def recv_slots(name: str, count: int) -> int:
             n = rx.recv_into(buf, timeout=30)
         except ringmpsc.Closed:
             break
-        if n == 0:
+        except ringmpsc.Timeout:
             print(f"no slot for 30 s after {seq}", file=sys.stderr)
             return 1
         if buf[: 2 * n].tolist() != slots(seq, n):

@@ -50,12 +50,17 @@ def connect(name: str) -> ringmpsc.Client:
 
 
 def server(name: str, clients: int, count: int) -> int:
-    expected = {}  # (client, priority) -> next sequence number
-    totals = {}
+    expected: dict[tuple[tuple[int, int], int], int] = {}  # (client, priority) -> next sequence number
+    totals: dict[tuple[int, int], int] = {}
     with ringmpsc.Server(name, max_clients=clients) as s:
         print("ready", flush=True)
         while len(totals) < clients or any(t < count for t in totals.values()):
-            for client, priority, data in s.recv_batch(1024, timeout=30):
+            try:
+                batch = s.recv_batch(1024, timeout=30)
+            except ringmpsc.Timeout:
+                print("no request for 30 s", file=sys.stderr)
+                return 1
+            for client, priority, data in batch:
                 seq = expected.get((client, priority), 0)
                 if data != message(seq, priority):
                     print(f"request {seq} (priority {priority}) of {client} is wrong", file=sys.stderr)

@@ -1,6 +1,7 @@
 """ringmpsc: lock-free, zero-copy message passing with a Rust core.
 
-- :class:`Ring`: a bounded ring of fixed-size byte items between two threads.
+- :class:`Ring`: a bounded ring of fixed-size byte items between two threads,
+  or of items of a numpy dtype (``dtype=``; ``recv_array`` returns arrays).
 - :class:`SharedRing`: the same ring in shared memory, between processes in
   any language (C, C++, Rust, Python); ``producer()`` / ``consumer()`` give
   a :class:`Ring` object for one side.
@@ -20,12 +21,28 @@
 - :mod:`ringmpsc.fdpass`: descriptor passing over Unix sockets.
 - :mod:`ringmpsc.numa`: NUMA topology and thread pinning.
 
+Timeouts follow one rule on every class: methods named ``try_*`` never
+wait and return an empty value (None, [], 0, False) when there is nothing;
+every other call that takes ``timeout`` waits (None: without limit; a
+number: at most that many seconds; 0: do not wait) and raises
+:class:`Timeout` (also a built-in ``TimeoutError``) when the time passes
+with nothing done, whether it returns one item, a list or a count; a call
+that did part of its work returns that part. Opening calls (``attach``,
+``Client(name, timeout=)``, ``LogReader(path, wait=)``) wait for the thing
+to appear and raise ``FileNotFoundError`` (``Disconnected`` for a client)
+when it did not; ``is_*_alive(timeout)`` takes a heartbeat age and never
+waits; ``LogReader.follow(timeout)`` is an iterator that ends at its
+timeout.
+
+Every closable class is a context manager whose ``__exit__`` closes it,
+and every ``repr()`` shows kind, name, capacity, fill and state.
+
 Errors are in :mod:`ringmpsc.errors` and re-exported here.
 """
 
 import enum
 
-from . import errors, fdpass, numa
+from . import aio, errors, fdpass, numa
 from ._ringmpsc import (
     BufferPool,
     Client,

@@ -24,7 +24,9 @@ class Closed(Error):
 
 
 class Timeout(Error, TimeoutError):
-    """A blocking call reached its timeout."""
+    """A call that waits reached its timeout with nothing done (a call that
+    did part of its work returns that part instead). Also a built-in
+    ``TimeoutError``."""
 
 
 class TooLarge(Error, ValueError):
@@ -40,7 +42,10 @@ class InvalidHeader(Error, ValueError):
 
 
 class Busy(Error):
-    """The producer or consumer side is in use by another thread."""
+    """A side, role or lock is held by someone else: another thread inside
+    the same side of a ring, another live process holding a shared side,
+    another LogWriter holding a log's lock, another server holding a name.
+    The message names which."""
 
 
 class TooMany(Error):

@@ -53,8 +53,12 @@ def test_many_producer_threads_one_consumer_in_order():
 
 def test_recv_times_out_and_checks_arguments():
     ch = MpscChannel(16, item_size=4)
-    assert ch.recv_many(timeout=0.01) == []
-    assert ch.recv_into(bytearray(8), timeout=0) == 0
+    with pytest.raises(ringmpsc.Timeout):
+        ch.recv_many(timeout=0.01)
+    with pytest.raises(TimeoutError):
+        ch.recv_into(bytearray(8), timeout=0)
+    assert ch.try_recv_many() == []
+    assert ch.try_recv_into(bytearray(8)) == 0
     with pytest.raises(ValueError):
         ch.recv_into(bytearray(2))
     with pytest.raises(ValueError):
@@ -131,7 +135,7 @@ def test_asyncio_consumer_in_process():
         loop.call_later(0.05, tx.send, b"!")
         await asyncio.wait_for(got.wait(), 5)
         loop.remove_reader(n.fileno())
-        return ch.recv_many(timeout=0)
+        return ch.try_recv_many()
 
     assert asyncio.run(run()) == [b"!"]
 
@@ -186,13 +190,15 @@ def test_mpmc_producers_and_consumers():
     for p, tag in zip(producers, (b"a", b"b")):
         p.send_many([tag * 4] * 10)
     assert len(ch) == 20
-    got = rx[0].recv_many(100, timeout=0) + rx[1].recv_many(100, timeout=0)
-    got += rx[0].recv_many(100, timeout=0) + rx[1].recv_many(100, timeout=0)
+    got = rx[0].try_recv_many(100) + rx[1].try_recv_many(100)
+    got += rx[0].try_recv_many(100) + rx[1].try_recv_many(100)
     assert sorted(got) == [b"aaaa"] * 10 + [b"bbbb"] * 10
     m = ch.metrics()
     assert (m["messages_sent"], m["messages_received"]) == (20, 20)
     assert ringmpsc.SpmcChannel(8).metrics() is None
-    assert rx[0].recv_many(10, timeout=0.01) == []
+    assert rx[0].try_recv_many(10) == []
+    with pytest.raises(ringmpsc.Timeout):
+        rx[0].recv_many(10, timeout=0.01)
     with pytest.raises(ValueError):
         rx[0].recv_into(bytearray(2))
     ch.close()
@@ -200,6 +206,25 @@ def test_mpmc_producers_and_consumers():
         rx[1].recv_many(10, timeout=1)
     with pytest.raises(ringmpsc.Closed):
         ch.register_producer()
+
+
+def test_claiming_consumers_receive_in_place_up_to_a_count():
+    """recv_many claims items in place (no buffer of max_items items is
+    made), takes at most max_items, and waits past items others claimed."""
+    spmc = ringmpsc.SpmcChannel(64, item_size=3, max_consumers=2)
+    mpmc = ringmpsc.MpmcChannel(64, item_size=3)
+    for ch, tx in ((spmc, spmc.producer()), (mpmc, mpmc.register_producer())):
+        a, b = ch.register_consumer(), ch.register_consumer()
+        tx.send_many([b"%03d" % i for i in range(10)])
+        assert a.recv_many(4) == [b"000", b"001", b"002", b"003"]
+        assert b.recv_many(1 << 60, timeout=0) == [b"%03d" % i for i in range(4, 10)]
+        assert a.try_recv_many(1 << 60) == []
+        threading.Timer(0.05, tx.send, (b"new",)).start()
+        assert a.recv_many(1 << 60, timeout=5) == [b"new"]
+        assert a.try_recv() is None
+        ch.close()
+        with pytest.raises(ringmpsc.Closed):
+            b.recv_many(timeout=0)
 
 
 def recorder_failing_at(n, seen, exc):

@@ -100,7 +100,9 @@ def test_live_index_position_and_seek(tmp_path):
         r2.seek((m.position[0], m.position[1] + 8))
     w.append(b"new")
     assert live.try_read().tobytes() == b"new"
-    assert [m.index for m in live.read_batch(10)] == []
+    assert [m.index for m in live.try_read_batch(10)] == []
+    with pytest.raises(ringmpsc.Timeout):
+        live.read_batch(10, timeout=0)
     w.close()
 
 
@@ -137,7 +139,7 @@ def test_batches(tmp_path):
     r = ringmpsc.LogReader(path)
     got = []
     while True:
-        batch = r.read_batch(1000)
+        batch = r.try_read_batch(1000)
         if not batch:
             break
         assert len({m.position[0] for m in batch}) == 1  # a batch stays in one file

@@ -30,9 +30,13 @@ def test_send_and_receive_in_order():
     assert ring.recv_into(buf, timeout=0) == 3
     assert [struct.unpack_from("<Q", buf, 8 * k)[0] for k in range(3)] == [5, 6, 7]
     assert ring.try_recv() is None
-    assert ring.recv_many(4, timeout=0) == []
-    assert ring.recv_into(buf, timeout=0) == 0
-    assert "closed=False" in repr(ring)
+    assert ring.try_recv_many(4) == []
+    assert ring.try_recv_into(buf) == 0
+    with pytest.raises(Timeout):
+        ring.recv_many(4, timeout=0)
+    with pytest.raises(Timeout):
+        ring.recv_into(buf, timeout=0)
+    assert repr(ring) == "<Ring capacity=8 item_size=8 used=0 open>"
 
 
 def test_send_many_takes_lists_and_packed_buffers():
@@ -41,6 +45,9 @@ def test_send_many_takes_lists_and_packed_buffers():
     assert ring.send_many(memoryview(b"ddddeeee")) == 2
     assert ring.recv_many(10) == [b"aaaa", b"bbbb", b"cccc", b"dddd", b"eeee"]
     assert ring.send_many(b"x" * 4 * 20, timeout=0) == 16  # only what fits
+    with pytest.raises(Timeout):
+        ring.send_many([b"full"], timeout=0)  # not one fits
+    assert ring.try_send_many([b"full"]) == 0
     with pytest.raises(ValueError):
         ring.send_many(b"xyz")
 

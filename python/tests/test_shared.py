@@ -97,7 +97,11 @@ def test_message_ring_copies_views_batches_and_limits():
     assert tx.send_many([b"d", (3, b"ee"), b"f"]) == 3
     assert rx.recv_many(2) == [b"d", b"ee"]
     assert rx.recv_many(10, timeout=0) == [b"f"]
-    assert rx.recv_many(10, timeout=0) == []
+    assert rx.try_recv_many(10) == [] and rx.try_recv_batch(10) == []
+    with pytest.raises(Timeout):
+        rx.recv_many(10, timeout=0)
+    with pytest.raises(Timeout):
+        rx.recv_batch(10, timeout=0.01)
     view = tx.claim(5)
     memoryview(view)[:] = b"zero!"
     tx.commit(msg_type=9)

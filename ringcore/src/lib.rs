@@ -54,6 +54,8 @@ mod config;
 mod error;
 mod frame;
 #[cfg(not(loom))]
+pub mod inspect;
+#[cfg(not(loom))]
 pub mod log;
 mod metrics;
 #[cfg(not(loom))]
@@ -68,6 +70,8 @@ pub mod shm;
 pub(crate) mod sync;
 pub(crate) mod sys;
 mod wait;
+#[cfg(not(loom))]
+pub mod wait_set;
 
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result, SendError};

@@ -563,6 +563,35 @@ fn corrupt(m: String) -> Error {
     Error::Corrupt(format!("buffer pool: {m}"))
 }
 
+/// How many of a pool area's `slabs` slabs are marked allocated, read from
+/// `area` with loads only (an inspector's read-only view); `None` when
+/// `area_len` is not the layout of `slabs` slabs of `slab_size` bytes.
+///
+/// # Safety
+/// `area` points to `area_len` readable bytes that stay mapped during the call.
+#[cfg(not(loom))]
+pub(crate) unsafe fn allocated_slabs(
+    area: NonNull<u8>,
+    area_len: u64,
+    slabs: u32,
+    slab_size: u32,
+) -> Option<u32> {
+    if layout_size(slabs, slab_size) != Some(area_len) {
+        return None;
+    }
+    // SAFETY: the metadata array lies inside the area (layout checked
+    // above); SlabMeta is made of atomics, valid for any bits.
+    let metas = unsafe { area.add(HEAD_BYTES).cast::<SlabMeta>() };
+    let allocated = (0..slabs)
+        .filter(|&i| {
+            // SAFETY: i < slabs, inside the metadata array.
+            let meta = unsafe { metas.add(i as usize).as_ref() };
+            meta.state.load(Ordering::Relaxed) & 1 != 0
+        })
+        .count();
+    Some(allocated as u32)
+}
+
 pub(crate) fn check_geometry(slab_size: usize, num_slabs: usize) -> Result<(u32, u32)> {
     let slab = u32::try_from(slab_size)
         .ok()

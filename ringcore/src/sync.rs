@@ -30,6 +30,7 @@ pub(crate) use std::sync::atomic::Ordering;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64};
 
+use std::ptr::NonNull;
 use std::time::Duration;
 
 /// Prepares the barrier pair for this process; call before handing out ring handles.
@@ -97,6 +98,125 @@ pub(crate) fn futex_wake_all(_word: &AtomicU32, _: bool) {
     FUTEX.1.notify_all();
 }
 
+/// A waiter's registration, the first three steps of the handshake: the
+/// word's value read before registering, then the count raised and the
+/// heavy barrier run. Sleeping on the word (here, or in another thread
+/// through [`crate::wait_set`]) misses no wake-up that comes after it;
+/// dropping it lowers the count.
+pub(crate) struct Registration {
+    word: NonNull<AtomicU32>,
+    count: NonNull<AtomicU32>,
+    observed: u32,
+    exact: bool,
+    process_shared: bool,
+}
+
+// SAFETY: only atomics are reached through the pointers, which the
+// creator's contract keeps valid for the registration's life.
+unsafe impl Send for Registration {}
+// SAFETY: as for Send; every access is an atomic operation.
+unsafe impl Sync for Registration {}
+
+impl Registration {
+    /// Registers in the counter `waiters` of the wake-up word `seq`.
+    ///
+    /// # Safety
+    /// `seq` and `waiters` stay valid while the registration lives.
+    pub(crate) unsafe fn counted(
+        seq: &AtomicU32,
+        waiters: &AtomicU32,
+        process_shared: bool,
+    ) -> Self {
+        // Read the word before registering: a wake that bumps it after this
+        // point makes the sleep return at once.
+        let observed = seq.load(Ordering::Acquire);
+        waiters.fetch_add(1, Ordering::Relaxed);
+        let exact = heavy_barrier(process_shared);
+        Registration {
+            word: NonNull::from(seq),
+            count: NonNull::from(waiters),
+            observed,
+            exact,
+            process_shared,
+        }
+    }
+
+    /// Registers as the sleeper of `bell` and arms it.
+    ///
+    /// # Safety
+    /// `bell` stays valid while the registration lives.
+    pub(crate) unsafe fn on_doorbell(bell: &Doorbell) -> Self {
+        let observed = bell.seq.load(Ordering::Acquire);
+        let mut s = bell.state.load(Ordering::Relaxed);
+        while let Err(now) = bell.state.compare_exchange_weak(
+            s,
+            s.wrapping_add(1) | ARMED,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            s = now;
+        }
+        let exact = heavy_barrier(true);
+        Registration {
+            word: NonNull::from(&bell.seq),
+            count: NonNull::from(&bell.state),
+            observed,
+            exact,
+            process_shared: true,
+        }
+    }
+
+    fn word(&self) -> &AtomicU32 {
+        // SAFETY: valid by the constructors' contract.
+        unsafe { self.word.as_ref() }
+    }
+
+    /// Sleeps until the word is woken, at most `timeout` (at most
+    /// [`INEXACT_SLEEP`] when the barrier could not reach every waker).
+    pub(crate) fn sleep(&self, timeout: Option<Duration>) {
+        futex_wait(
+            self.word(),
+            self.observed,
+            self.bound(timeout),
+            self.process_shared,
+        );
+    }
+
+    /// `timeout`, or at most [`INEXACT_SLEEP`] when the barrier was inexact.
+    pub(crate) fn bound(&self, timeout: Option<Duration>) -> Option<Duration> {
+        if self.exact {
+            timeout
+        } else {
+            Some(timeout.map_or(INEXACT_SLEEP, |t| t.min(INEXACT_SLEEP)))
+        }
+    }
+
+    /// Whether the word moved since the registration (a wake-up came).
+    pub(crate) fn woken(&self) -> bool {
+        self.word().load(Ordering::Acquire) != self.observed
+    }
+
+    /// The word's address and the value it held before the registration.
+    #[cfg(not(loom))]
+    pub(crate) fn futex_word(&self) -> crate::sys::futex::Word {
+        crate::sys::futex::Word {
+            addr: self.word.as_ptr() as usize,
+            expected: self.observed,
+            shared: self.process_shared,
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: valid by the constructors' contract.
+        unsafe { self.count.as_ref() }.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Longest sleep when the barrier could not reach every waker exactly.
+const INEXACT_SLEEP: Duration = Duration::from_millis(1);
+
 /// The waiter's side of the handshake (see the module notes): sleeps on
 /// `seq` unless `ready()` turns true after registering in `waiters`, for at
 /// most `timeout`. Returns early on any wake-up; callers re-check and loop.
@@ -107,22 +227,11 @@ pub(crate) fn park(
     timeout: Option<Duration>,
     process_shared: bool,
 ) {
-    // Longest sleep when the barrier could not reach every waker exactly.
-    const INEXACT_SLEEP: Duration = Duration::from_millis(1);
-    // Read the word before registering: a wake that bumps it after this
-    // point makes futex_wait return at once.
-    let observed = seq.load(Ordering::Acquire);
-    waiters.fetch_add(1, Ordering::Relaxed);
-    let exact = heavy_barrier(process_shared);
+    // SAFETY: both words outlive the registration, dropped in this call.
+    let registration = unsafe { Registration::counted(seq, waiters, process_shared) };
     if !ready() {
-        let timeout = if exact {
-            timeout
-        } else {
-            Some(timeout.map_or(INEXACT_SLEEP, |t| t.min(INEXACT_SLEEP)))
-        };
-        futex_wait(seq, observed, timeout, process_shared);
+        registration.sleep(timeout);
     }
-    waiters.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// The waker's side: after its index store, wakes `seq` if anybody waits.
@@ -182,32 +291,11 @@ impl Doorbell {
 
     /// Sleeps until `ready()` or a ring, at most `timeout`.
     pub(crate) fn park(&self, ready: impl Fn() -> bool, timeout: Duration) {
-        const INEXACT_SLEEP: Duration = Duration::from_millis(1);
-        // Read before registering: a ring after this makes the wait return.
-        let observed = self.seq.load(Ordering::Acquire);
-        let mut s = self.state.load(Ordering::Relaxed);
-        while let Err(now) = self.state.compare_exchange_weak(
-            s,
-            s.wrapping_add(1) | ARMED,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            s = now;
-        }
-        let exact = heavy_barrier(true);
+        // SAFETY: the bell outlives the registration, dropped in this call.
+        let registration = unsafe { Registration::on_doorbell(self) };
         if !ready() {
-            futex_wait(
-                &self.seq,
-                observed,
-                Some(if exact {
-                    timeout
-                } else {
-                    timeout.min(INEXACT_SLEEP)
-                }),
-                true,
-            );
+            registration.sleep(Some(timeout));
         }
-        self.state.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

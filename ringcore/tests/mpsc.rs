@@ -249,6 +249,39 @@ fn the_event_loop_drains_everything_on_stop() {
 }
 
 #[test]
+fn a_batched_event_loop_wraps_whole_batches() {
+    let _watchdog = watchdog::watchdog(120);
+    let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(10)).unwrap();
+    let mut tx = ch.register().unwrap();
+    for i in 0..1000 {
+        tx.send_one(i).unwrap();
+    }
+    // `inside` is set only while `around` runs its batch: every handler
+    // call must see it, and 1000 items sent before the start take a few
+    // batches, not one each.
+    let inside = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let batches = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (i1, i2, b) = (inside.clone(), inside.clone(), batches.clone());
+    let lp = EventLoop::spawn_batched(
+        ch,
+        move |_: &u64| assert!(i1.load(std::sync::atomic::Ordering::Relaxed)),
+        WaitStrategy::Blocking,
+        move |batch: &mut dyn FnMut()| {
+            b.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            i2.store(true, std::sync::atomic::Ordering::Relaxed);
+            batch();
+            i2.store(false, std::sync::atomic::Ordering::Relaxed);
+        },
+    );
+    while lp.processed() < 1000 {
+        thread::yield_now();
+    }
+    assert_eq!(lp.stop(), 1000);
+    // The batches that held items, and the final drain.
+    assert!(batches.load(std::sync::atomic::Ordering::Relaxed) <= 3);
+}
+
+#[test]
 fn an_attached_event_notifier_fires_on_commits() {
     let _watchdog = watchdog::watchdog(120);
     let mut ch = mpsc::Channel::<u8>::new(Config::with_ring_bits(4)).unwrap();

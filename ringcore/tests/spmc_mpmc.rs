@@ -1,7 +1,7 @@
 //! SPMC and MPMC: every item is delivered exactly once, each consumer sees
 //! each producer's items in order, and the limits and closing behave.
 
-use ringcore::channel::{mpmc, spmc};
+use ringcore::channel::{mpmc, spmc, SlotClaimer};
 use ringcore::{Config, Error, WaitStrategy};
 use std::thread;
 
@@ -394,6 +394,90 @@ fn mpmc_byte_slots_exactly_once() {
     ch.close();
     let logs = consumers.into_iter().map(|c| c.join().unwrap()).collect();
     check_exactly_once(logs, 3, SLOT_ITEMS);
+}
+
+/// Two consumers (as the bindings hold them) that wait, then claim at most
+/// 5 items in place; every item arrives exactly once.
+fn claim_in_place_up_to_a_count(consumers: Vec<Box<dyn SlotClaimer>>, send: impl FnOnce()) {
+    let none = WaitStrategy::TimedBlocking {
+        timeout: std::time::Duration::ZERO,
+    };
+    let threads: Vec<_> = consumers
+        .into_iter()
+        .map(|mut rx| {
+            thread::spawn(move || {
+                let mut log = Vec::new();
+                loop {
+                    let n = rx.consume_up_to(5, &mut |item| log.push(parse_slot(item)));
+                    assert!(n <= 5);
+                    if n == 0 {
+                        match rx.wait_for_data(WaitStrategy::Blocking) {
+                            Ok(()) => {}
+                            Err(Error::Closed) => break,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+                assert!(matches!(rx.wait_for_data(none), Err(Error::Closed)));
+                log
+            })
+        })
+        .collect();
+    send();
+    let logs = threads.into_iter().map(|c| c.join().unwrap()).collect();
+    check_exactly_once(logs, 1, SLOT_ITEMS);
+}
+
+#[test]
+fn claims_in_place_take_at_most_a_count_and_wait_without_claiming() {
+    let _watchdog = watchdog::watchdog(120);
+    let ring = Config::with_ring_bits(6);
+    let (mut tx, ch) = spmc::SlotChannel::new(
+        spmc::SpmcConfig {
+            ring,
+            max_consumers: 2,
+        },
+        12,
+    )
+    .unwrap();
+    let mut idle = ch.register_consumer().unwrap();
+    let t = WaitStrategy::TimedBlocking {
+        timeout: std::time::Duration::from_millis(10),
+    };
+    assert!(matches!(idle.wait_for_data(t), Err(Error::TimedOut)));
+    assert_eq!(idle.consume_up_to(5, |_| unreachable!()), 0);
+    drop(idle);
+    let rx: Vec<Box<dyn SlotClaimer>> = (0..2)
+        .map(|_| Box::new(ch.register_consumer().unwrap()) as Box<dyn SlotClaimer>)
+        .collect();
+    claim_in_place_up_to_a_count(rx, move || {
+        for s in 0..SLOT_ITEMS {
+            tx.send_blocking(&slot_item(0, s), WaitStrategy::Blocking)
+                .unwrap();
+        }
+    });
+
+    let ch = mpmc::SlotChannel::new(
+        mpmc::MpmcConfig {
+            ring,
+            max_producers: 1,
+            max_consumers: 2,
+            rings_per_shard: 1,
+        },
+        12,
+    )
+    .unwrap();
+    let mut tx = ch.register_producer().unwrap();
+    let rx: Vec<Box<dyn SlotClaimer>> = (0..2)
+        .map(|_| Box::new(ch.register_consumer().unwrap()) as Box<dyn SlotClaimer>)
+        .collect();
+    claim_in_place_up_to_a_count(rx, move || {
+        for s in 0..SLOT_ITEMS {
+            tx.send_blocking(&slot_item(0, s), WaitStrategy::Blocking)
+                .unwrap();
+        }
+        ch.close();
+    });
 }
 
 #[test]

@@ -2,14 +2,17 @@
 
 use crate::errors::{to_py, IntoPy};
 use crate::notifier::EventNotifier;
-use crate::ring::Ring;
-use crate::util::{blocking, ring_bits, side, timeout_arg, BytesMut};
+use crate::ring::{Origin, Ring};
+use crate::util::{
+    batch_or_timeout, blocking, or_timeout, peek, ring_bits, side, timeout_arg, BytesMut, Repr,
+};
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use ringcore::channel::mpsc::{Registrar, SlotChannel};
 use ringcore::{Config, Error, SlotConsumer, SlotProducer};
 use std::sync::Mutex;
+use std::time::Duration;
 
 const CONSUMER: &str = "consumer side";
 
@@ -22,6 +25,8 @@ pub(crate) struct MpscChannel {
     /// The consumer side; `None` once an event loop took it.
     consumer: Mutex<Option<SlotChannel>>,
     item_size: usize,
+    /// Slots of each producer's ring.
+    capacity: usize,
 }
 
 impl MpscChannel {
@@ -35,6 +40,44 @@ impl MpscChannel {
             ));
         }
         Ok(MappedMutexGuard(g))
+    }
+
+    /// Up to `max` items, waiting up to `timeout` for the first; [] when it
+    /// passed first.
+    fn take_many<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut guard = self.consumer(py)?;
+        let ch: &mut SlotChannel = &mut guard;
+        if !wait_some(py, ch, timeout)? {
+            return Ok(PyList::empty(py));
+        }
+        let mut items = Vec::new();
+        ch.consume_all_up_to(max, |s: &[u8]| items.push(PyBytes::new(py, s)));
+        PyList::new(py, items)
+    }
+
+    /// Copies whole items into `buffer`, waiting up to `timeout` for the
+    /// first; 0 when it passed first.
+    fn take_into(
+        &self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        timeout: Option<Duration>,
+    ) -> PyResult<usize> {
+        let mut out = BytesMut::of(buffer)?;
+        if out.as_mut_slice().len() < self.item_size {
+            return Err(PyValueError::new_err("the buffer cannot hold one item"));
+        }
+        let mut guard = self.consumer(py)?;
+        let ch: &mut SlotChannel = &mut guard;
+        if !wait_some(py, ch, timeout)? {
+            return Ok(0);
+        }
+        Ok(ch.recv(out.as_mut_slice()))
     }
 }
 
@@ -71,6 +114,7 @@ impl MpscChannel {
             registrar: ch.registrar(),
             consumer: Mutex::new(Some(ch)),
             item_size,
+            capacity,
         })
     }
 
@@ -173,9 +217,10 @@ impl MpscChannel {
             .py_err(py)?
             .take()
             .ok_or_else(|| PyValueError::new_err("the consumer side runs in an event loop"))?;
-        let lp = ringcore::channel::EventLoop::spawn(
+        let lp = ringcore::channel::EventLoop::spawn_batched(
             ch,
             move |item: &[u8]| {
+                // Inside the batch's `attach`: this one only counts.
                 Python::attach(|py| {
                     if let Err(e) = handler.call1(py, (PyBytes::new(py, item),)) {
                         // The loop goes on: report the handler's error like an
@@ -185,6 +230,8 @@ impl MpscChannel {
                 })
             },
             ringcore::WaitStrategy::Blocking,
+            // The GIL once per batch, not once per item, never while waiting.
+            |batch: &mut dyn FnMut()| Python::attach(|_| batch()),
         );
         Ok(EventLoop {
             inner: Mutex::new(Some(lp)),
@@ -195,12 +242,13 @@ impl MpscChannel {
     /// Closing it deregisters; what it sent is still delivered. Any thread.
     fn register(&self, py: Python<'_>) -> PyResult<Ring> {
         let p = self.registrar.register().py_err(py)?.into_end();
-        Ok(Ring::from_producer(p))
+        Ok(Ring::from_producer(p, Origin::MpscProducer))
     }
 
     /// Up to `max_items` items (from all producers) as a list of bytes,
-    /// waiting up to `timeout` seconds for the first (None: no limit);
-    /// [] on timeout. Raises Closed once closed and drained.
+    /// waiting up to `timeout` seconds for the first (None: no limit; 0: do
+    /// not wait). Raises Timeout when none came, Closed once closed and
+    /// drained.
     #[pyo3(signature = (max_items = 1024, timeout = None))]
     fn recv_many<'py>(
         &self,
@@ -208,20 +256,25 @@ impl MpscChannel {
         max_items: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let timeout = timeout_arg(timeout)?;
-        let mut guard = self.consumer(py)?;
-        let ch: &mut SlotChannel = &mut guard;
-        if !wait_some(py, ch, timeout)? {
-            return Ok(PyList::empty(py));
-        }
-        let mut items = Vec::new();
-        ch.consume_all_up_to(max_items, |s: &[u8]| items.push(PyBytes::new(py, s)));
-        PyList::new(py, items)
+        let got = self.take_many(py, max_items, timeout_arg(timeout)?)?;
+        batch_or_timeout(py, got, max_items)
+    }
+
+    /// Up to `max_items` items waiting now (from all producers), without
+    /// waiting; [] when none is there. Raises Closed once closed and drained.
+    #[pyo3(signature = (max_items = 1024))]
+    fn try_recv_many<'py>(
+        &self,
+        py: Python<'py>,
+        max_items: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.take_many(py, max_items, Some(Duration::ZERO))
     }
 
     /// Copies as many whole items as fit into the writable `buffer`, waiting
-    /// up to `timeout` seconds for the first; returns the item count (0 on
-    /// timeout). Raises Closed once closed and drained.
+    /// up to `timeout` seconds for the first (None: no limit; 0: do not
+    /// wait); returns the item count. Raises Timeout when none came, Closed
+    /// once closed and drained.
     #[pyo3(signature = (buffer, timeout = None))]
     fn recv_into(
         &self,
@@ -229,17 +282,15 @@ impl MpscChannel {
         buffer: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<usize> {
-        let mut out = BytesMut::of(buffer)?;
-        if out.as_mut_slice().len() < self.item_size {
-            return Err(PyValueError::new_err("the buffer cannot hold one item"));
-        }
-        let timeout = timeout_arg(timeout)?;
-        let mut guard = self.consumer(py)?;
-        let ch: &mut SlotChannel = &mut guard;
-        if !wait_some(py, ch, timeout)? {
-            return Ok(0);
-        }
-        Ok(ch.recv(out.as_mut_slice()))
+        let n = self.take_into(py, buffer, timeout_arg(timeout)?)?;
+        or_timeout(py, n)
+    }
+
+    /// Copies as many whole items as are waiting and fit into the writable
+    /// `buffer`, without waiting; returns the count (0 when none is there).
+    /// Raises Closed once closed and drained.
+    fn try_recv_into(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.take_into(py, buffer, Some(Duration::ZERO))
     }
 
     /// Items waiting over all producers.
@@ -278,15 +329,18 @@ impl MpscChannel {
         py: Python<'_>,
         notifier: Option<PyRef<'_, EventNotifier>>,
     ) -> PyResult<()> {
-        let n = notifier.map(|n| n.as_notify());
+        let n = notifier.map(|n| n.as_notify()).transpose()?;
         self.consumer(py)?.set_notifier(n);
         Ok(())
     }
 
+    /// A `with` block closes the channel when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// Leaving a `with` block closes the channel (unless an EventLoop runs
+    /// its consumer side: the loop's `stop()` closes it then).
     fn __exit__(
         &self,
         py: Python<'_>,
@@ -294,8 +348,24 @@ impl MpscChannel {
         _e: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
     ) -> PyResult<bool> {
-        self.close(py)?;
+        if let Some(ch) = side(&self.consumer, CONSUMER).py_err(py)?.as_mut() {
+            ch.close();
+        }
         Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let r = Repr::new("MpscChannel")
+            .field("capacity", self.capacity)
+            .field("item_size", self.item_size);
+        match peek(&self.consumer, |ch| (ch.total_pending(), ch.is_closed())) {
+            Ok((pending, closed)) => r.field("used", pending).open(closed),
+            Err("closed") => r
+                .open(self.registrar.is_closed())
+                .state("consumer in an EventLoop"),
+            Err(busy) => r.open(self.registrar.is_closed()).state(busy),
+        }
+        .done()
     }
 }
 
@@ -383,10 +453,12 @@ impl EventLoop {
         }
     }
 
+    /// A `with` block stops the loop when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// Leaving a `with` block stops the loop (see `stop`).
     fn __exit__(
         &self,
         py: Python<'_>,
@@ -396,5 +468,14 @@ impl EventLoop {
     ) -> bool {
         self.stop(py);
         false
+    }
+
+    fn __repr__(&self) -> String {
+        let r = Repr::new("EventLoop");
+        match peek(&self.inner, |l| l.processed()) {
+            Ok(n) => r.field("processed", n).state("running"),
+            Err(state) => r.state(if state == "closed" { "stopped" } else { state }),
+        }
+        .done()
     }
 }

@@ -41,6 +41,13 @@ fn raise(py: Python<'_>, class: &'static PyOnceLock<Py<PyType>>, name: &str, msg
 /// The Python exception for a ringcore error.
 pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
     let msg = e.to_string();
+    to_py_saying(py, e, msg)
+}
+
+/// The Python exception for `e`, saying `msg`: for the places that know
+/// better than the core's generic text what was closed or held (the end
+/// of a log, a log's writer lock).
+pub(crate) fn to_py_saying(py: Python<'_>, e: Error, msg: String) -> PyErr {
     // Every kind has its exception, no catch-all.
     match e.kind() {
         ErrorKind::Full => raise(py, &Full, "Full", msg),

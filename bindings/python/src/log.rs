@@ -1,7 +1,11 @@
 //! `ringmpsc.LogWriter` / `ringmpsc.LogReader`: the persistent mmap log.
 
-use crate::errors::{to_py, IntoPy};
-use crate::util::{blocking, open, side, slice_of, timeout_arg, Bytes};
+use crate::aio::Armed;
+use crate::errors::{to_py, to_py_saying, IntoPy};
+use crate::util::{
+    batch_or_timeout, blocking, blocking_as, is_timeout, open, peek, side, slice_of, timeout_arg,
+    Bytes, Repr,
+};
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
@@ -10,16 +14,47 @@ use ringcore::log::{
     Durability, From, LogPosition, MappedFile, Message, Reader, Writer, WriterBuilder, WriterStatus,
 };
 use ringcore::Error;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const WRITER: &str = "log writer";
-const READER: &str = "log reader";
+const WRITER: &str = "LogWriter";
+const READER: &str = "LogReader";
+
+/// The exception for an error of a reader of the log at `path`: the ends
+/// of a log are named as such (the core says only "closed" or "peer
+/// disconnected").
+fn reader_error(py: Python<'_>, path: &Path, e: Error) -> PyErr {
+    let log = path.display();
+    match e {
+        Error::Closed => {
+            let msg = format!("the log at {log} was closed by its writer and is read to the end");
+            to_py_saying(py, e, msg)
+        }
+        Error::Disconnected => {
+            let msg = format!(
+                "the writer of the log at {log} died without closing it; \
+                 every record it committed is read"
+            );
+            to_py_saying(py, e, msg)
+        }
+        e => to_py(py, e),
+    }
+}
 
 /// Keeps one mapped log file alive for the views into it.
 #[pyclass(module = "ringmpsc._ringmpsc", name = "LogMapping", frozen)]
 pub(crate) struct LogMapping {
     _file: MappedFile,
+    /// The file's number in its log.
+    seq: u64,
+}
+
+#[pymethods]
+impl LogMapping {
+    fn __repr__(&self) -> String {
+        Repr::new("LogMapping").field("file", self.seq).done()
+    }
 }
 
 /// The Python owner of the mapping of file `seq`, made once per file.
@@ -35,7 +70,7 @@ impl MappingCache {
         match &self.0 {
             Some((s, m)) if *s == seq => Ok(m.clone_ref(py).into_any()),
             _ => {
-                let m = Py::new(py, LogMapping { _file: file() })?;
+                let m = Py::new(py, LogMapping { _file: file(), seq })?;
                 self.0 = Some((seq, m.clone_ref(py)));
                 Ok(m.into_any())
             }
@@ -53,6 +88,7 @@ fn position_tuple(p: LogPosition) -> (u64, u64) {
 #[pyclass(module = "ringmpsc._ringmpsc", name = "LogWriter")]
 pub(crate) struct LogWriter {
     w: Mutex<Option<Writer>>,
+    path: PathBuf,
     /// The pending reservation: its size and its view, revoked when it is
     /// committed or dropped.
     reserved: Mutex<Option<Reservation>>,
@@ -117,7 +153,7 @@ impl LogWriter {
         prefault_cpu: Option<usize>,
         checksums: Option<bool>,
     ) -> PyResult<Self> {
-        let mut b = WriterBuilder::new(path);
+        let mut b = WriterBuilder::new(&path);
         if let Some(c) = checksums {
             b = b.checksums(c);
         }
@@ -150,9 +186,22 @@ impl LogWriter {
                 ))
             }
         };
-        let w = py.detach(|| b.durability(d).build()).py_err(py)?;
+        let w = match py.detach(|| b.durability(d).build()) {
+            Ok(w) => w,
+            Err(e @ Error::Busy(_)) => {
+                let msg = format!(
+                    "the log at {} already has a writer: another LogWriter, in this or \
+                     another process, holds its lock {}.lock",
+                    path.display(),
+                    path.display()
+                );
+                return Err(to_py_saying(py, e, msg));
+            }
+            Err(e) => return Err(to_py(py, e)),
+        };
         Ok(LogWriter {
             w: Mutex::new(Some(w)),
+            path,
             reserved: Mutex::new(None),
         })
     }
@@ -287,10 +336,18 @@ impl LogWriter {
         Ok(position_tuple(open(&mut g, WRITER)?.position()))
     }
 
+    /// True once the writer was closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        peek(&self.w, |_| ()).is_err_and(|state| state == "closed")
+    }
+
+    /// A `with` block closes the log when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// Leaving a `with` block closes the log (see `close`).
     fn __exit__(
         &self,
         py: Python<'_>,
@@ -301,6 +358,16 @@ impl LogWriter {
         self.close(py)?;
         Ok(false)
     }
+
+    fn __repr__(&self) -> String {
+        let path = self.path.to_string_lossy();
+        let r = Repr::new("LogWriter").field("path", format_args!("'{path}'"));
+        match peek(&self.w, |w| (w.next_index(), w.mtu())) {
+            Ok((next, mtu)) => r.field("next_index", next).field("mtu", mtu).state("open"),
+            Err(state) => r.state(state),
+        }
+        .done()
+    }
 }
 
 fn realtime_ns() -> u64 {
@@ -309,14 +376,20 @@ fn realtime_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// A reader of a log. `start` is "start" (replay from the oldest record)
-/// or "live" (only what is appended from now on); `index=` or
-/// `position=(file, offset)` start elsewhere. Iterating yields the records
-/// committed so far; `follow()` keeps waiting for more.
+/// A reader of a log: `LogReader(path, start="start", *, index=None,
+/// position=None, wait=0.0)`. `start` is "start" (replay from the oldest
+/// record) or "live" (only what is appended from now on); `index=` or
+/// `position=(file, offset)` start elsewhere. `wait` is how long to wait
+/// for a log that does not exist yet (None: no limit; 0: do not wait), so a
+/// reader may start before the writer; FileNotFoundError when none
+/// appeared (a log that appears during the wait is read from its first
+/// record, also "live"). Iterating yields the records committed so far;
+/// `follow()` keeps waiting for more.
 #[pyclass(module = "ringmpsc._ringmpsc", name = "LogReader")]
 pub(crate) struct LogReader {
     r: Mutex<Option<Reader>>,
     mappings: Mutex<MappingCache>,
+    path: PathBuf,
 }
 
 /// A record read in place, detached from the reader's borrow.
@@ -365,84 +438,32 @@ impl LogReader {
         })
     }
 
-    /// Waits (GIL released, signals handled) for a record; false on timeout.
+    /// Waits (GIL released, signals handled) for a record; false on
+    /// timeout. The end of the log is Closed or Disconnected, naming it.
     fn wait(&self, py: Python<'_>, r: &mut Reader, timeout: Option<Duration>) -> PyResult<bool> {
-        match blocking(py, timeout, |s| r.wait(slice_of(s))) {
+        let to_py = |py: Python<'_>, e| reader_error(py, &self.path, e);
+        match blocking_as(py, timeout, |s| r.wait(slice_of(s)), to_py) {
             Ok(()) => Ok(true),
-            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(false),
+            Err(e) if is_timeout(py, &e) => Ok(false),
             Err(e) => Err(e),
         }
     }
-}
 
-#[pymethods]
-impl LogReader {
-    #[new]
-    #[pyo3(signature = (path, start = "start", *, index = None, position = None))]
-    fn new(
-        py: Python<'_>,
-        path: std::path::PathBuf,
-        start: &str,
-        index: Option<u64>,
-        position: Option<(u64, u64)>,
-    ) -> PyResult<Self> {
-        let from = match (start, index, position) {
-            (_, Some(i), None) => From::Index(i),
-            (_, None, Some((file, offset))) => From::Position(LogPosition { file, offset }),
-            ("start", None, None) => From::Start,
-            ("live", None, None) => From::Live,
-            _ => {
-                return Err(PyValueError::new_err(
-                    "start is 'start' or 'live', or give one of index= / position=",
-                ))
-            }
-        };
-        let r = py.detach(|| Reader::open(path, from)).py_err(py)?;
-        Ok(LogReader {
-            r: Mutex::new(Some(r)),
-            mappings: Mutex::new(MappingCache(None)),
-        })
-    }
-
-    /// The next record, or None when nothing new is committed.
-    fn try_read(&self, py: Python<'_>) -> PyResult<Option<LogMessage>> {
-        let mut g = side(&self.r, READER).py_err(py)?;
-        let r = open(&mut g, READER)?;
-        let Some(m) = r.try_read().py_err(py)?.as_ref().map(Raw::of) else {
-            return Ok(None);
-        };
-        self.wrap(py, r, m).map(Some)
-    }
-
-    /// The next record, waiting up to `timeout` seconds (None: no limit).
-    /// Raises Timeout; Closed when the writer closed the log and all is
-    /// read; Disconnected when the writer died.
-    #[pyo3(signature = (timeout = None))]
-    fn read(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<LogMessage> {
-        let timeout = timeout_arg(timeout)?;
-        let mut g = side(&self.r, READER).py_err(py)?;
-        let r = open(&mut g, READER)?;
-        if !self.wait(py, r, timeout)? {
-            return Err(to_py(py, Error::TimedOut));
-        }
-        let m = Raw::of(&r.try_read().py_err(py)?.expect("wait() saw a record"));
-        self.wrap(py, r, m)
-    }
-
-    /// Up to `limit` committed records (a list, maybe empty), waiting up to
-    /// `timeout` seconds for the first (default: no wait).
-    #[pyo3(signature = (limit = 1024, timeout = 0.0))]
-    fn read_batch<'py>(
+    /// Up to `limit` records. `wait`: `None` takes only what is there (a
+    /// poll, silent at the end of the log); `Some(timeout)` waits up to
+    /// `timeout` for the first, [] when it passed first.
+    fn batch<'py>(
         &self,
         py: Python<'py>,
         limit: usize,
-        timeout: Option<f64>,
+        wait: Option<Option<Duration>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let timeout = timeout_arg(timeout)?;
         let mut g = side(&self.r, READER).py_err(py)?;
         let r = open(&mut g, READER)?;
-        if timeout != Some(Duration::ZERO) && !self.wait(py, r, timeout)? {
-            return Ok(PyList::empty(py));
+        if let Some(timeout) = wait {
+            if !self.wait(py, r, timeout)? {
+                return Ok(PyList::empty(py));
+            }
         }
         let raws: Vec<Raw> = r
             .try_read_batch(limit)
@@ -455,10 +476,136 @@ impl LogReader {
         }
         Ok(list)
     }
+}
 
-    /// A generator of records that waits for new ones: it ends when
+/// Opens the log at `path` for reading from `from`, waiting up to `wait`
+/// (None: no limit) for it to appear: in slices, with the GIL released and
+/// signals handled between them. FileNotFoundError when none appeared.
+fn open_reader(
+    py: Python<'_>,
+    path: &Path,
+    from: From,
+    wait: Option<Duration>,
+) -> PyResult<Reader> {
+    if wait.is_some_and(|w| w.is_zero()) {
+        return py.detach(|| Reader::open(path, from)).py_err(py);
+    }
+    let mut from = from;
+    let mut missing = None;
+    let opened = blocking(py, wait, |s| {
+        match Reader::open_wait(path, from, slice_of(s).unwrap_or_default()) {
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Whatever appears from now on is newer than this reader.
+                if from == From::Live {
+                    from = From::Start;
+                }
+                missing = Some(e);
+                Err(Error::TimedOut)
+            }
+            other => other,
+        }
+    });
+    match (opened, missing) {
+        (Err(e), Some(io)) if is_timeout(py, &e) => {
+            let waited = wait.unwrap_or_default().as_secs_f64();
+            let msg = format!("{io} (waited {waited} s for it to appear)");
+            Err(to_py_saying(py, Error::Io(io), msg))
+        }
+        (other, _) => other,
+    }
+}
+
+#[pymethods]
+impl LogReader {
+    /// A registration the writer's next commit or close wakes (for `ringmpsc.aio`).
+    fn _arm_recv(&self, py: Python<'_>) -> PyResult<Armed> {
+        let g = side(&self.r, READER).py_err(py)?;
+        let mut g = g;
+        Ok(open(&mut g, READER)?.arm().into())
+    }
+
+    #[new]
+    #[pyo3(signature = (path, start = "start", *, index = None, position = None, wait = 0.0))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        start: &str,
+        index: Option<u64>,
+        position: Option<(u64, u64)>,
+        wait: Option<f64>,
+    ) -> PyResult<Self> {
+        let from = match (start, index, position) {
+            (_, Some(i), None) => From::Index(i),
+            (_, None, Some((file, offset))) => From::Position(LogPosition { file, offset }),
+            ("start", None, None) => From::Start,
+            ("live", None, None) => From::Live,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "start is 'start' or 'live', or give one of index= / position=",
+                ))
+            }
+        };
+        let r = open_reader(py, &path, from, timeout_arg(wait)?)?;
+        Ok(LogReader {
+            r: Mutex::new(Some(r)),
+            mappings: Mutex::new(MappingCache(None)),
+            path,
+        })
+    }
+
+    /// The next record, or None when nothing new is committed (also at the
+    /// end of a closed log: `writer_status` tells). Never waits.
+    fn try_read(&self, py: Python<'_>) -> PyResult<Option<LogMessage>> {
+        let mut g = side(&self.r, READER).py_err(py)?;
+        let r = open(&mut g, READER)?;
+        let Some(m) = r.try_read().py_err(py)?.as_ref().map(Raw::of) else {
+            return Ok(None);
+        };
+        self.wrap(py, r, m).map(Some)
+    }
+
+    /// The next record, waiting up to `timeout` seconds (None: no limit; 0:
+    /// do not wait). Raises Timeout; Closed when the writer closed the log
+    /// and all is read; Disconnected when the writer died and all is read.
+    #[pyo3(signature = (timeout = None))]
+    fn read(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<LogMessage> {
+        let timeout = timeout_arg(timeout)?;
+        let mut g = side(&self.r, READER).py_err(py)?;
+        let r = open(&mut g, READER)?;
+        if !self.wait(py, r, timeout)? {
+            return Err(to_py(py, Error::TimedOut));
+        }
+        let m = Raw::of(&r.try_read().py_err(py)?.expect("wait() saw a record"));
+        self.wrap(py, r, m)
+    }
+
+    /// Up to `limit` committed records, waiting up to `timeout` seconds for
+    /// the first (None: no limit; 0: do not wait). Raises Timeout when none
+    /// came; Closed or Disconnected at the end of a log whose writer closed
+    /// it or died.
+    #[pyo3(signature = (limit = 1024, timeout = None))]
+    fn read_batch<'py>(
+        &self,
+        py: Python<'py>,
+        limit: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let got = self.batch(py, limit, Some(timeout_arg(timeout)?))?;
+        batch_or_timeout(py, got, limit)
+    }
+
+    /// Up to `limit` committed records, without waiting: a list, [] when
+    /// nothing new is committed (also at the end of a closed log).
+    #[pyo3(signature = (limit = 1024))]
+    fn try_read_batch<'py>(&self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyList>> {
+        self.batch(py, limit, None)
+    }
+
+    /// An iterator of records that waits for new ones: it ends when
     /// `timeout` seconds pass without a record (None: never) or when the
     /// writer closes the log, and raises Disconnected if the writer dies.
+    /// (An iterator ends rather than raising Timeout, so a `for` loop
+    /// needs no `try`.)
     #[pyo3(signature = (timeout = None))]
     fn follow(slf: Py<Self>, timeout: Option<f64>) -> PyResult<LogFollow> {
         timeout_arg(timeout)?;
@@ -503,11 +650,19 @@ impl LogReader {
     }
 
     /// Releases the reader (payload views already handed out stay valid).
+    /// Idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         side(&self.r, READER).py_err(py)?.take();
         Ok(())
     }
 
+    /// True once the reader was closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        peek(&self.r, |_| ()).is_err_and(|state| state == "closed")
+    }
+
+    /// Iterating yields the records committed so far, then stops.
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
@@ -518,10 +673,12 @@ impl LogReader {
             .ok_or_else(|| PyStopIteration::new_err(()))
     }
 
+    /// A `with` block closes the reader when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// Leaving a `with` block closes the reader.
     fn __exit__(
         &self,
         py: Python<'_>,
@@ -532,9 +689,20 @@ impl LogReader {
         self.close(py)?;
         Ok(false)
     }
+
+    fn __repr__(&self) -> String {
+        let path = self.path.to_string_lossy();
+        let r = Repr::new("LogReader").field("path", format_args!("'{path}'"));
+        match peek(&self.r, |r| r.next_index()) {
+            Ok(next) => r.field("next_index", next).state("open"),
+            Err(state) => r.state(state),
+        }
+        .done()
+    }
 }
 
-/// The iterator `LogReader.follow()` returns.
+/// The iterator `LogReader.follow()` returns: it waits for records and
+/// ends at its timeout or when the log is closed and read to the end.
 #[pyclass(module = "ringmpsc._ringmpsc", name = "LogFollow")]
 pub(crate) struct LogFollow {
     reader: Py<LogReader>,
@@ -543,8 +711,18 @@ pub(crate) struct LogFollow {
 
 #[pymethods]
 impl LogFollow {
+    /// The iterator itself.
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
+    }
+
+    fn __repr__(&self) -> String {
+        let r = Repr::new("LogFollow");
+        match self.timeout {
+            Some(t) => r.field("timeout", t),
+            None => r.field("timeout", "None"),
+        }
+        .done()
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<LogMessage> {
@@ -569,14 +747,19 @@ impl LogFollow {
 /// place (it keeps its file mapped for as long as it lives).
 #[pyclass(module = "ringmpsc._ringmpsc", name = "LogMessage", frozen)]
 pub(crate) struct LogMessage {
+    /// The writer's message type.
     #[pyo3(get)]
     msg_type: u32,
+    /// The writer's timestamp (CLOCK_REALTIME nanoseconds by default).
     #[pyo3(get)]
     timestamp: u64,
+    /// Index of the record in the log (0 for the first record ever written).
     #[pyo3(get)]
     index: u64,
+    /// Where the record is: (file, offset).
     #[pyo3(get)]
     position: (u64, u64),
+    /// The payload: a read-only memoryview of the record in place.
     #[pyo3(get)]
     payload: Py<PyMemoryView>,
 }
@@ -596,10 +779,13 @@ impl LogMessage {
         self.payload.bind(py).len()
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "LogMessage(index={}, msg_type={}, timestamp={}, position={:?})",
-            self.index, self.msg_type, self.timestamp, self.position
-        )
+    fn __repr__(&self, py: Python<'_>) -> String {
+        Repr::new("LogMessage")
+            .field("index", self.index)
+            .field("msg_type", self.msg_type)
+            .field("len", self.payload.bind(py).len().unwrap_or(0))
+            .field("timestamp", self.timestamp)
+            .field("position", format_args!("{:?}", self.position))
+            .done()
     }
 }

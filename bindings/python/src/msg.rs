@@ -1,7 +1,11 @@
 //! `ringmpsc.MessageRing`: variable-size byte messages in shared memory.
 
+use crate::aio::Armed;
 use crate::errors::{to_py, IntoPy};
-use crate::util::{blocking, dup_fd, ring_bits, seconds, side, timeout_arg, Bytes};
+use crate::util::{
+    batch_or_timeout, blocking, dup_fd, is_timeout, or_timeout, ring_bits, seconds, side,
+    timeout_arg, Bytes, Repr,
+};
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
@@ -18,6 +22,8 @@ use std::time::Duration;
 #[pyclass(module = "ringmpsc._ringmpsc", name = "MessageRing")]
 pub(crate) struct MessageRing {
     ring: Core,
+    /// The name it was created or attached with (None: from a descriptor).
+    name: Option<String>,
 }
 
 #[pymethods]
@@ -38,16 +44,22 @@ impl MessageRing {
         let perm = Permissions { mode, group };
         Ok(MessageRing {
             ring: Core::create_with(name, ring_bits(capacity)?, perm).py_err(py)?,
+            name: name.map(str::to_owned),
         })
     }
 
-    /// Opens a named message ring, waiting up to `timeout` seconds.
+    /// Opens a named message ring, waiting up to `timeout` seconds for it
+    /// to appear (None: no limit; 0: do not wait). Raises FileNotFoundError
+    /// when no such ring appeared in time.
     #[staticmethod]
     #[pyo3(signature = (name, timeout = 1.0))]
     fn attach(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
         let t = seconds(timeout, Duration::from_secs(86_400))?;
         let ring = py.detach(|| Core::attach(name, t)).py_err(py)?;
-        Ok(MessageRing { ring })
+        Ok(MessageRing {
+            ring,
+            name: Some(name.to_owned()),
+        })
     }
 
     /// Maps a message ring from a descriptor (duplicated; the caller keeps `fd`).
@@ -55,9 +67,11 @@ impl MessageRing {
     fn from_fd(py: Python<'_>, fd: i32) -> PyResult<Self> {
         Ok(MessageRing {
             ring: Core::from_fd(dup_fd(fd)?).py_err(py)?,
+            name: None,
         })
     }
 
+    /// The segment's descriptor (owned by this object), for `socket.send_fds`.
     fn fileno(&self) -> i32 {
         self.ring.fd().as_raw_fd()
     }
@@ -67,6 +81,7 @@ impl MessageRing {
         let tx = self.ring.sender_with(DEFAULT_STALE_AFTER).py_err(py)?;
         Ok(MessageSender {
             max: tx.max_message(),
+            observer: tx.observer(),
             tx: Mutex::new(tx),
             claimed: Mutex::new(None),
         })
@@ -81,26 +96,32 @@ impl MessageRing {
         })
     }
 
+    /// Size of the ring in bytes.
     #[getter]
     fn capacity(&self) -> usize {
         self.ring.capacity()
     }
 
+    /// Largest message in bytes (capacity - 16).
     #[getter]
     fn max_message(&self) -> usize {
         self.ring.max_message()
     }
 
+    /// Closes the ring for every process: sends raise Closed, receives
+    /// drain what is left and then raise Closed.
     fn close(&self) {
         self.ring.close();
     }
 
+    /// True once any process closed the ring.
     #[getter]
     fn closed(&self) -> bool {
         self.ring.is_closed()
     }
 
-    /// Whether a sending process holds the ring and is alive within `timeout` seconds.
+    /// Whether a sending process holds the ring and is alive within
+    /// `timeout` seconds (a heartbeat age, not a wait: this never waits).
     #[pyo3(signature = (timeout = 1.0))]
     fn is_sender_alive(&self, timeout: Option<f64>) -> PyResult<bool> {
         Ok(self
@@ -108,7 +129,8 @@ impl MessageRing {
             .is_producer_alive(seconds(timeout, Duration::from_secs(1))?))
     }
 
-    /// Whether a receiving process holds the ring and is alive within `timeout` seconds.
+    /// Whether a receiving process holds the ring and is alive within
+    /// `timeout` seconds (a heartbeat age, not a wait).
     #[pyo3(signature = (timeout = 1.0))]
     fn is_receiver_alive(&self, timeout: Option<f64>) -> PyResult<bool> {
         Ok(self
@@ -116,16 +138,19 @@ impl MessageRing {
             .is_consumer_alive(seconds(timeout, Duration::from_secs(1))?))
     }
 
+    /// Pid of the process that holds the sending side (0: none).
     #[getter]
     fn sender_pid(&self) -> u32 {
         self.ring.producer_pid()
     }
 
+    /// Pid of the process that holds the receiving side (0: none).
     #[getter]
     fn receiver_pid(&self) -> u32 {
         self.ring.consumer_pid()
     }
 
+    /// Removes the segment's name (the mapping stays valid).
     fn unlink(&self, py: Python<'_>) -> PyResult<()> {
         self.ring.unlink().py_err(py)
     }
@@ -137,10 +162,12 @@ impl MessageRing {
         self.ring.unlink_on_drop(unlink);
     }
 
+    /// A `with` block closes the ring when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// Leaving a `with` block closes the ring.
     fn __exit__(
         &self,
         _t: &Bound<'_, PyAny>,
@@ -150,6 +177,22 @@ impl MessageRing {
         self.ring.close();
         false
     }
+
+    fn __repr__(&self) -> String {
+        let alive = Duration::from_secs(1);
+        let mut r = Repr::new("MessageRing")
+            .name(self.name.as_deref())
+            .field("capacity", self.ring.capacity())
+            .field("used", self.ring.len())
+            .open(self.ring.is_closed());
+        if self.ring.is_producer_alive(alive) {
+            r = r.state("sender alive");
+        }
+        if self.ring.is_consumer_alive(alive) {
+            r = r.state("receiver alive");
+        }
+        r.done()
+    }
 }
 
 /// The sending side of a MessageRing. Closing it (or leaving a `with`
@@ -158,6 +201,7 @@ impl MessageRing {
 pub(crate) struct MessageSender {
     tx: Mutex<CoreTx>,
     max: usize,
+    observer: ringcore::RingObserver,
     /// The claimed message's view, ended when it is committed or dropped.
     claimed: Mutex<Option<Arc<Lease>>>,
 }
@@ -173,6 +217,57 @@ impl MessageSender {
         Lease::check_unused(claimed.as_slice())?;
         Ok(claimed)
     }
+
+    /// Sends `messages` (as for `send_many`), waiting up to `timeout`
+    /// while there is no room; returns how many were sent and how many
+    /// there were.
+    fn send_all(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        timeout: Option<Duration>,
+    ) -> PyResult<(usize, usize)> {
+        let mut owned = Vec::new();
+        for m in messages.try_iter()? {
+            let m = m?;
+            match m.cast::<PyTuple>() {
+                Ok(t) if t.len() == 2 => owned.push((
+                    t.get_item(0)?.extract::<u32>()?,
+                    Bytes::of(&t.get_item(1)?)?,
+                )),
+                _ => owned.push((0, Bytes::of(&m)?)),
+            }
+        }
+        let mut guard = side(&self.tx, SENDER).py_err(py)?;
+        let tx: &mut CoreTx = &mut guard;
+        let mut sent = 0;
+        let batch = |tx: &mut CoreTx, from: usize| {
+            tx.send_many(owned[from..].iter().map(|(t, b)| (*t, b.as_slice())))
+        };
+        // As many as fit at once (one publication), then wait for room.
+        sent += batch(tx, 0).py_err(py)?;
+        if sent < owned.len() && timeout != Some(Duration::ZERO) {
+            let outcome = blocking(py, timeout, |s| {
+                while sent < owned.len() {
+                    let n = batch(tx, sent)?;
+                    if n == 0 {
+                        let (t, b) = &owned[sent];
+                        tx.send_blocking(*t, b.as_slice(), s)?;
+                        sent += 1;
+                    }
+                    sent += n;
+                }
+                Ok(())
+            });
+            // A timeout ends the wait: what was sent is the answer.
+            if let Err(e) = outcome {
+                if !is_timeout(py, &e) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok((sent, owned.len()))
+    }
 }
 
 const SENDER: &str = "sending side";
@@ -180,6 +275,11 @@ const RECEIVER: &str = "receiving side";
 
 #[pymethods]
 impl MessageSender {
+    /// A registration the receiver's next release wakes (for `ringmpsc.aio`).
+    fn _arm_send(&self, py: Python<'_>) -> PyResult<Armed> {
+        Ok(side(&self.tx, SENDER).py_err(py)?.arm().into())
+    }
+
     /// Sends one message, waiting up to `timeout` seconds (None: no limit)
     /// while there is no room. Raises Timeout, Closed, TooLarge.
     #[pyo3(signature = (data, msg_type = 0, timeout = None))]
@@ -216,7 +316,10 @@ impl MessageSender {
     }
 
     /// Sends many messages: an iterable of bytes-like objects (type 0) or of
-    /// (type, bytes) pairs, waiting while full. Returns how many were sent.
+    /// (type, bytes) pairs, waiting up to `timeout` seconds while there is no
+    /// room (None: no limit; 0: do not wait). Returns how many were sent: all
+    /// of them, or those that fitted before the time ran out. Raises Timeout
+    /// when not one fitted, Closed, TooLarge.
     #[pyo3(signature = (messages, timeout = None))]
     fn send_many(
         &self,
@@ -224,41 +327,17 @@ impl MessageSender {
         messages: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<usize> {
-        let mut owned = Vec::new();
-        for m in messages.try_iter()? {
-            let m = m?;
-            match m.cast::<PyTuple>() {
-                Ok(t) if t.len() == 2 => owned.push((
-                    t.get_item(0)?.extract::<u32>()?,
-                    Bytes::of(&t.get_item(1)?)?,
-                )),
-                _ => owned.push((0, Bytes::of(&m)?)),
-            }
-        }
-        let timeout = timeout_arg(timeout)?;
-        let mut guard = side(&self.tx, SENDER).py_err(py)?;
-        let tx: &mut CoreTx = &mut guard;
-        let mut sent = 0;
-        let batch = |tx: &mut CoreTx, from: usize| {
-            tx.send_many(owned[from..].iter().map(|(t, b)| (*t, b.as_slice())))
-        };
-        // As many as fit at once (one publication), then wait for room.
-        sent += batch(tx, 0).py_err(py)?;
-        if sent < owned.len() {
-            blocking(py, timeout, |s| {
-                while sent < owned.len() {
-                    let n = batch(tx, sent)?;
-                    if n == 0 {
-                        let (t, b) = &owned[sent];
-                        tx.send_blocking(*t, b.as_slice(), s)?;
-                        sent += 1;
-                    }
-                    sent += n;
-                }
-                Ok(())
-            })?;
+        let (sent, total) = self.send_all(py, messages, timeout_arg(timeout)?)?;
+        if total > 0 {
+            return or_timeout(py, sent);
         }
         Ok(sent)
+    }
+
+    /// Sends as many of `messages` (as for `send_many`) as fit now, without
+    /// waiting; returns how many (0 when there is no room).
+    fn try_send_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+        Ok(self.send_all(py, messages, Some(Duration::ZERO))?.0)
     }
 
     /// Claims room for a `size`-byte message and returns it as a writable
@@ -309,20 +388,40 @@ impl MessageSender {
         Ok(())
     }
 
+    /// Largest message in bytes.
     #[getter]
     fn max_message(&self) -> usize {
         self.max
     }
 
+    /// Closes the ring: the receiver drains what is left, then gets Closed.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         side(&self.tx, SENDER).py_err(py)?.close();
         Ok(())
     }
 
+    /// True once either side closed the ring.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.observer.is_closed()
+    }
+
+    /// A `with` block closes the ring when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    fn __repr__(&self) -> String {
+        let claimed = self.claimed.try_lock().is_ok_and(|c| c.is_some());
+        let r = Repr::new("MessageSender")
+            .field("capacity", self.observer.capacity())
+            .field("used", self.observer.len())
+            .field("max_message", self.max)
+            .open(self.observer.is_closed());
+        if claimed { r.state("claim pending") } else { r }.done()
+    }
+
+    /// Leaving a `with` block closes the ring.
     fn __exit__(
         &self,
         py: Python<'_>,
@@ -333,6 +432,20 @@ impl MessageSender {
         self.close(py)?;
         Ok(false)
     }
+}
+
+/// A list item of `recv_batch`: `(type, bytes)`.
+fn typed<'py>(py: Python<'py>) -> impl FnMut(u32, &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    move |t, p| {
+        (t, PyBytes::new(py, p))
+            .into_pyobject(py)
+            .map(Bound::into_any)
+    }
+}
+
+/// A list item of `recv_many`: the payload's bytes.
+fn untyped<'py>(py: Python<'py>) -> impl FnMut(u32, &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    move |_, p| Ok(PyBytes::new(py, p).into_any())
 }
 
 /// The receiving side of a MessageRing.
@@ -355,15 +468,15 @@ fn wait_some(py: Python<'_>, rx: &mut CoreRx, timeout: Option<Duration>) -> PyRe
 
 impl MessageReceiver {
     /// Waits up to `timeout` for a first message, then turns up to `max`
-    /// messages into list items with `item`, releasing them with one head update.
+    /// messages into list items with `item`, releasing them with one head
+    /// update; [] when the time passed first.
     fn batch<'py>(
         &self,
         py: Python<'py>,
         max: usize,
-        timeout: Option<f64>,
+        timeout: Option<Duration>,
         mut item: impl FnMut(u32, &[u8]) -> PyResult<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let timeout = timeout_arg(timeout)?;
         let mut guard = side(&self.rx, RECEIVER).py_err(py)?;
         let rx: &mut CoreRx = &mut guard;
         let list = PyList::empty(py);
@@ -391,6 +504,11 @@ impl MessageReceiver {
 
 #[pymethods]
 impl MessageReceiver {
+    /// A registration the sender's next commit wakes (for `ringmpsc.aio`).
+    fn _arm_recv(&self, py: Python<'_>) -> PyResult<Armed> {
+        Ok(side(&self.rx, RECEIVER).py_err(py)?.arm().into())
+    }
+
     /// Receives one message as `(type, bytes)`, waiting up to `timeout`
     /// seconds (None: no limit). Raises Timeout, Closed (closed and drained), Corrupt.
     #[pyo3(signature = (timeout = None))]
@@ -424,8 +542,9 @@ impl MessageReceiver {
     }
 
     /// Up to `max_messages` messages as a list of `(type, bytes)`, waiting up
-    /// to `timeout` seconds for the first; [] on timeout. One head update for
-    /// the batch. Raises Closed once closed and drained.
+    /// to `timeout` seconds for the first (None: no limit; 0: do not wait).
+    /// One head update for the batch. Raises Timeout when none came, Closed
+    /// once closed and drained.
     #[pyo3(signature = (max_messages = 1024, timeout = None))]
     fn recv_batch<'py>(
         &self,
@@ -433,15 +552,25 @@ impl MessageReceiver {
         max_messages: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.batch(py, max_messages, timeout, |t, p| {
-            (t, PyBytes::new(py, p))
-                .into_pyobject(py)
-                .map(Bound::into_any)
-        })
+        let got = self.batch(py, max_messages, timeout_arg(timeout)?, typed(py))?;
+        batch_or_timeout(py, got, max_messages)
     }
 
-    /// [`recv_batch`](Self::recv_batch) without the types: a list of
-    /// payloads (no tuple per message, so less work for a fast consumer).
+    /// Up to `max_messages` messages waiting now, as `(type, bytes)`,
+    /// without waiting; [] when none is there. Raises Closed once closed and
+    /// drained.
+    #[pyo3(signature = (max_messages = 1024))]
+    fn try_recv_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.batch(py, max_messages, Some(Duration::ZERO), typed(py))
+    }
+
+    /// `recv_batch` without the types: a list of payloads (no tuple per
+    /// message, so less work for a fast consumer). Raises Timeout when none
+    /// came, Closed once closed and drained.
     #[pyo3(signature = (max_messages = 1024, timeout = None))]
     fn recv_many<'py>(
         &self,
@@ -449,14 +578,26 @@ impl MessageReceiver {
         max_messages: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.batch(py, max_messages, timeout, |_, p| {
-            Ok(PyBytes::new(py, p).into_any())
-        })
+        let got = self.batch(py, max_messages, timeout_arg(timeout)?, untyped(py))?;
+        batch_or_timeout(py, got, max_messages)
     }
 
-    /// Receives one message in place (zero copy): a `Message` whose
-    /// `payload` is a read-only View into shared memory. Release it (or use
-    /// it as a context manager) before the next receive.
+    /// `try_recv_batch` without the types: the payloads waiting now, [] when
+    /// none is there. Raises Closed once closed and drained.
+    #[pyo3(signature = (max_messages = 1024))]
+    fn try_recv_many<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.batch(py, max_messages, Some(Duration::ZERO), untyped(py))
+    }
+
+    /// Receives one message in place (zero copy), waiting up to `timeout`
+    /// seconds (None: no limit; 0: do not wait): a `Message` whose `payload`
+    /// is a read-only View into shared memory. Release it (or use it as a
+    /// context manager) before the next receive. Raises Timeout, Closed
+    /// once closed and drained.
     #[pyo3(signature = (timeout = None))]
     fn recv_view<'py>(slf: &Bound<'py, Self>, timeout: Option<f64>) -> PyResult<Message> {
         let py = slf.py();
@@ -489,10 +630,13 @@ impl MessageReceiver {
         self.observer.is_closed()
     }
 
+    /// Closes the ring: the sender's next send raises Closed; what is left
+    /// can still be received.
     fn close(&self) {
         self.observer.close();
     }
 
+    /// Iterating receives `(type, bytes)` until the ring is closed and drained.
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
@@ -512,10 +656,12 @@ impl MessageReceiver {
         }
     }
 
+    /// A `with` block closes the ring when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// Leaving a `with` block closes the ring.
     fn __exit__(
         &self,
         _t: &Bound<'_, PyAny>,
@@ -525,6 +671,14 @@ impl MessageReceiver {
         self.observer.close();
         false
     }
+
+    fn __repr__(&self) -> String {
+        Repr::new("MessageReceiver")
+            .field("capacity", self.observer.capacity())
+            .field("used", self.observer.len())
+            .open(self.observer.is_closed())
+            .done()
+    }
 }
 
 /// A message received in place: `msg_type`, and `payload` (a read-only View
@@ -532,6 +686,7 @@ impl MessageReceiver {
 #[pyclass(module = "ringmpsc._ringmpsc", name = "Message", frozen)]
 pub(crate) struct Message {
     receiver: Py<MessageReceiver>,
+    /// The message's type.
     #[pyo3(get)]
     msg_type: u32,
     payload: Py<View>,
@@ -580,10 +735,12 @@ impl Message {
         View::tobytes(self.payload.bind(py))
     }
 
+    /// A `with` block releases the message when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// Leaving a `with` block releases the message.
     fn __exit__(
         &self,
         py: Python<'_>,
@@ -593,5 +750,17 @@ impl Message {
     ) -> PyResult<bool> {
         self.release(py)?;
         Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let r = Repr::new("Message")
+            .field("msg_type", self.msg_type)
+            .field("len", self.payload.get().len());
+        if self.released.load(std::sync::atomic::Ordering::Acquire) {
+            r.state("released")
+        } else {
+            r
+        }
+        .done()
     }
 }

@@ -2,13 +2,14 @@
 //! in shared memory.
 
 use crate::errors::IntoPy;
-use crate::util::{dup_fd, seconds, Bytes};
+use crate::util::{dup_fd, seconds, Bytes, Repr};
 use crate::view::{Lease, View};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use ringcore::{BufferPool as Core, Handle};
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// A lock-free pool of fixed-size slabs. A handle (an int) names a slab;
@@ -18,22 +19,35 @@ use std::time::Duration;
 /// raises BufferError while a memoryview or array of a view of that slab,
 /// taken from this object, is in use (the slab is about to be reused); a
 /// free by another process or pool object cannot see such views.
+/// `close()` (or the end of a `with` block) unmaps the pool.
 #[pyclass(module = "ringmpsc._ringmpsc", name = "BufferPool", frozen)]
 pub(crate) struct BufferPool {
-    pool: Core,
+    /// `None` once closed.
+    pool: RwLock<Option<Core>>,
+    /// The name of a named shared pool.
+    name: Option<String>,
     /// Leases of the views handed out per handle, revoked when it is freed.
     views: Mutex<HashMap<u32, Vec<Arc<Lease>>>>,
 }
 
 impl BufferPool {
-    fn over(pool: Core) -> BufferPool {
+    fn over(pool: Core, name: Option<&str>) -> BufferPool {
         BufferPool {
-            pool,
+            pool: RwLock::new(Some(pool)),
+            name: name.map(str::to_owned),
             views: Mutex::new(HashMap::new()),
         }
     }
 
-    /// A view of `len` bytes at `at` in the slab of `handle`, tracked for `free`.
+    /// `f` on the pool, or ValueError once it is closed.
+    fn with<R>(&self, f: impl FnOnce(&Core) -> PyResult<R>) -> PyResult<R> {
+        let g = self.pool.read().unwrap_or_else(|p| p.into_inner());
+        f(g.as_ref()
+            .ok_or_else(|| PyValueError::new_err("the BufferPool is closed"))?)
+    }
+
+    /// A view of `len` bytes at `at` in the slab of `handle`, tracked for
+    /// `free` and `close`.
     fn tracked_view<'py>(
         slf: &Bound<'py, Self>,
         handle: u32,
@@ -41,7 +55,8 @@ impl BufferPool {
         len: usize,
         readonly: bool,
     ) -> PyResult<Bound<'py, View>> {
-        // SAFETY: the slab stays mapped while this pool object lives; the view holds it.
+        // SAFETY: the slab stays mapped while this pool object lives and is
+        // not closed; `close` first revokes this view (the lease below).
         let v = unsafe { View::new(slf.clone().into_any().unbind(), at.as_ptr(), len, readonly) };
         let v = Bound::new(slf.py(), v)?;
         let mut views = slf
@@ -54,6 +69,11 @@ impl BufferPool {
         leases.push(v.get().lease());
         Ok(v)
     }
+
+    /// ValueError for a heap pool, which has no name.
+    fn no_name() -> PyErr {
+        PyValueError::new_err("a heap pool has no name")
+    }
 }
 
 #[pymethods]
@@ -61,13 +81,16 @@ impl BufferPool {
     /// BufferPool(slab_size, num_slabs): a pool on this process's heap.
     #[new]
     fn new(py: Python<'_>, slab_size: usize, num_slabs: usize) -> PyResult<Self> {
-        Ok(Self::over(Core::new(slab_size, num_slabs).py_err(py)?))
+        Ok(Self::over(
+            Core::new(slab_size, num_slabs).py_err(py)?,
+            None,
+        ))
     }
 
-    /// A pool in shared memory, named (a file) or anonymous (a memfd shared
-    /// through `fileno()`).
+    /// A pool in shared memory, named (a file; bare names go under
+    /// /dev/shm) or anonymous (None: a memfd shared through `fileno()`). A
+    /// named segment gets `mode` (default 0o600) and, when given, `group`.
     #[staticmethod]
-    /// A named segment gets `mode` (default 0o600) and, when given, `group`.
     #[pyo3(signature = (name, slab_size, num_slabs, *, mode = 0o600, group = None))]
     fn create_shared(
         py: Python<'_>,
@@ -80,121 +103,188 @@ impl BufferPool {
         let perm = ringcore::shm::Permissions { mode, group };
         Ok(Self::over(
             Core::create_shared_with(name, slab_size, num_slabs, perm).py_err(py)?,
+            name,
         ))
     }
 
-    /// Opens a named shared pool, waiting up to `timeout` seconds.
+    /// Opens a named shared pool, waiting up to `timeout` seconds for it to
+    /// appear (None: no limit; 0: do not wait). Raises FileNotFoundError
+    /// when no such pool appeared in time.
     #[staticmethod]
     #[pyo3(signature = (name, timeout = 1.0))]
     fn attach(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
         let t = seconds(timeout, Duration::from_secs(86_400))?;
         let pool = py.detach(|| Core::attach_shared(name, t)).py_err(py)?;
-        Ok(Self::over(pool))
+        Ok(Self::over(pool, Some(name)))
     }
 
     /// Maps a shared pool from a descriptor (duplicated; the caller keeps `fd`).
     #[staticmethod]
     fn from_fd(py: Python<'_>, fd: i32) -> PyResult<Self> {
-        Ok(Self::over(Core::from_fd(dup_fd(fd)?).py_err(py)?))
+        Ok(Self::over(Core::from_fd(dup_fd(fd)?).py_err(py)?, None))
     }
 
     /// The segment descriptor of a shared pool (-1 for a heap pool).
-    fn fileno(&self) -> i32 {
-        self.pool.segment().map_or(-1, |s| s.fd().as_raw_fd())
+    fn fileno(&self) -> PyResult<i32> {
+        self.with(|p| Ok(p.segment().map_or(-1, |s| s.fd().as_raw_fd())))
     }
 
     /// Takes a free slab and returns its handle, or None when all are in use.
     fn alloc(&self, py: Python<'_>) -> PyResult<Option<u32>> {
-        Ok(self.pool.try_alloc().py_err(py)?.map(Handle::raw))
+        self.with(|p| Ok(p.try_alloc().py_err(py)?.map(Handle::raw)))
     }
 
     /// Returns a slab; a handle that is not allocated raises ValueError.
     /// BufferError, and the slab stays, while a view of it is in use.
     fn free(&self, py: Python<'_>, handle: u32) -> PyResult<()> {
-        let mut views = self.views.lock().expect("never poisoned: no panics inside");
-        let leases = views.remove(&handle).unwrap_or_default();
-        if let Err(e) = Lease::check_unused(&leases) {
-            views.insert(handle, leases);
-            return Err(e);
-        }
-        // Freed now, or not allocated at all: either way its views are stale.
-        Lease::end(&leases);
-        self.pool.free(Handle::from_raw(handle)).py_err(py)
+        self.with(|p| {
+            let mut views = self.views.lock().expect("never poisoned: no panics inside");
+            let leases = views.remove(&handle).unwrap_or_default();
+            if let Err(e) = Lease::check_unused(&leases) {
+                views.insert(handle, leases);
+                return Err(e);
+            }
+            // Freed now, or not allocated at all: either way its views are stale.
+            Lease::end(&leases);
+            p.free(Handle::from_raw(handle)).py_err(py)
+        })
     }
 
     /// Copies `data` into the slab and sets its length.
     fn write(&self, py: Python<'_>, handle: u32, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let b = Bytes::of(data)?;
-        self.pool
-            .write(Handle::from_raw(handle), b.as_slice())
-            .py_err(py)
+        self.with(|p| p.write(Handle::from_raw(handle), b.as_slice()).py_err(py))
     }
 
-    /// Sets the payload length of a slab.
-    fn set_len(&self, py: Python<'_>, handle: u32, len: usize) -> PyResult<()> {
-        self.pool.set_len(Handle::from_raw(handle), len).py_err(py)
+    /// Sets the payload length of a slab (at most `slab_size`).
+    fn set_len(&self, py: Python<'_>, handle: u32, length: usize) -> PyResult<()> {
+        self.with(|p| p.set_len(Handle::from_raw(handle), length).py_err(py))
     }
 
     /// The payload length of a slab.
     fn len_of(&self, py: Python<'_>, handle: u32) -> PyResult<usize> {
-        self.pool.len(Handle::from_raw(handle)).py_err(py)
+        self.with(|p| p.len(Handle::from_raw(handle)).py_err(py))
     }
 
     /// The whole slab, writable in place (a View; zero copy).
     fn view<'py>(slf: &Bound<'py, Self>, handle: u32) -> PyResult<Bound<'py, View>> {
-        let pool = &slf.get().pool;
-        let at = pool
-            .slab_address(Handle::from_raw(handle))
-            .py_err(slf.py())?;
-        Self::tracked_view(slf, handle, at, pool.slab_size(), false)
+        let (at, size) = slf.get().with(|p| {
+            let at = p.slab_address(Handle::from_raw(handle)).py_err(slf.py())?;
+            Ok((at, p.slab_size()))
+        })?;
+        Self::tracked_view(slf, handle, at, size, false)
     }
 
     /// The payload (length set by `set_len`/`write`), read-only, in place.
     fn payload<'py>(slf: &Bound<'py, Self>, handle: u32) -> PyResult<Bound<'py, View>> {
         let py = slf.py();
-        let pool = &slf.get().pool;
-        let h = Handle::from_raw(handle);
-        let len = pool.len(h).py_err(py)?;
-        let at = pool.slab_address(h).py_err(py)?;
+        let (at, len) = slf.get().with(|p| {
+            let h = Handle::from_raw(handle);
+            let len = p.len(h).py_err(py)?;
+            Ok((p.slab_address(h).py_err(py)?, len))
+        })?;
         Self::tracked_view(slf, handle, at, len, true)
     }
 
     /// Free slabs (a diagnostic walk of the free list).
-    fn available(&self) -> usize {
-        self.pool.available_count()
+    fn available(&self) -> PyResult<usize> {
+        self.with(|p| Ok(p.available_count()))
     }
 
+    /// Number of slabs.
     #[getter]
-    fn capacity(&self) -> usize {
-        self.pool.capacity()
+    fn capacity(&self) -> PyResult<usize> {
+        self.with(|p| Ok(p.capacity()))
     }
 
+    /// Bytes per slab.
     #[getter]
-    fn slab_size(&self) -> usize {
-        self.pool.slab_size()
+    fn slab_size(&self) -> PyResult<usize> {
+        self.with(|p| Ok(p.slab_size()))
     }
 
     /// Removes the name of a named shared pool.
     fn unlink(&self, py: Python<'_>) -> PyResult<()> {
-        match self.pool.segment() {
+        self.with(|p| match p.segment() {
             Some(s) => s.unlink().py_err(py),
-            None => Err(pyo3::exceptions::PyValueError::new_err(
-                "a heap pool has no name",
-            )),
-        }
+            None => Err(Self::no_name()),
+        })
     }
 
     /// Removes the name of a named shared pool once this object is gone.
     #[pyo3(signature = (unlink = true))]
     fn unlink_on_drop(&self, unlink: bool) -> PyResult<()> {
-        match self.pool.segment() {
+        self.with(|p| match p.segment() {
             Some(s) => {
                 s.set_unlink_on_drop(unlink);
                 Ok(())
             }
-            None => Err(pyo3::exceptions::PyValueError::new_err(
-                "a heap pool has no name",
-            )),
+            None => Err(Self::no_name()),
+        })
+    }
+
+    /// True once the pool was closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.pool
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
+    /// Unmaps the pool (a heap pool's memory is freed; a shared pool stays
+    /// for the other processes). Its views end; BufferError, and nothing
+    /// is done, while a memoryview or array of one is still in use. Later
+    /// calls raise ValueError. Idempotent.
+    fn close(&self) -> PyResult<()> {
+        let mut pool = self.pool.write().unwrap_or_else(|p| p.into_inner());
+        let mut views = self.views.lock().expect("never poisoned: no panics inside");
+        for leases in views.values() {
+            Lease::check_unused(leases)?;
         }
+        for leases in views.values() {
+            Lease::end(leases);
+        }
+        views.clear();
+        drop(pool.take());
+        Ok(())
+    }
+
+    /// A `with` block closes the pool when it ends.
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Leaving a `with` block closes the pool (see `close`).
+    fn __exit__(
+        &self,
+        _t: &Bound<'_, PyAny>,
+        _e: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.close()?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let r = Repr::new("BufferPool").name(self.name.as_deref());
+        let g = match self.pool.try_read() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return r.state("busy").done(),
+        };
+        match g.as_ref() {
+            Some(p) => r
+                .field("capacity", p.capacity())
+                .field("slab_size", p.slab_size())
+                .state(if p.segment().is_some() {
+                    "shared"
+                } else {
+                    "heap"
+                })
+                .state("open"),
+            None => r.state("closed"),
+        }
+        .done()
     }
 }

@@ -1,8 +1,9 @@
 //! `ringmpsc.SharedRing`: fixed-slot rings in shared memory.
 
+use crate::dtype::Dtype;
 use crate::errors::IntoPy;
-use crate::ring::Ring;
-use crate::util::{dup_fd, ring_bits, seconds};
+use crate::ring::{Origin, Ring};
+use crate::util::{dup_fd, ring_bits, seconds, Repr};
 use pyo3::prelude::*;
 use ringcore::shm::{self, Permissions, SharedRing as Core, DEFAULT_STALE_AFTER};
 use std::os::fd::AsRawFd;
@@ -16,6 +17,19 @@ use std::time::Duration;
 #[pyclass(module = "ringmpsc._ringmpsc", name = "SharedRing")]
 pub(crate) struct SharedRing {
     ring: Core,
+    /// The name it was created or attached with (None: from a descriptor).
+    name: Option<String>,
+    /// The numpy dtype of the items, given to both sides (None: bytes).
+    dtype: Option<Dtype>,
+}
+
+/// The slot size an attach checks: the dtype's (which `slot_size`, when
+/// given, must equal), else `slot_size`.
+fn expected_size(dtype: Option<&Dtype>, slot_size: Option<usize>) -> PyResult<Option<usize>> {
+    match dtype {
+        Some(_) => Dtype::item_size(dtype, slot_size, 0, "slot_size").map(Some),
+        None => Ok(slot_size),
+    }
 }
 
 #[pymethods]
@@ -25,46 +39,76 @@ impl SharedRing {
     /// goes under /dev/shm; mode 0600, never overwritten); without one it is
     /// an anonymous sealed memfd, shared through `fileno()`. A named
     /// segment gets `mode` (default 0o600) and, when given, `group`.
+    /// With a numpy `dtype` the slots are items of that dtype and its
+    /// itemsize (a different `slot_size` is a ValueError); both sides then
+    /// take and return numpy items (see `Ring`). A peer attaches with the
+    /// same dtype, or with bytes of the same slot size.
     #[staticmethod]
-    #[pyo3(signature = (name = None, capacity = 1024, slot_size = 8, *, mode = 0o600, group = None))]
+    #[pyo3(signature = (name = None, capacity = 1024, slot_size = None, *, mode = 0o600,
+                        group = None, dtype = None))]
     fn create(
         py: Python<'_>,
         name: Option<&str>,
         capacity: usize,
-        slot_size: usize,
+        slot_size: Option<usize>,
         mode: u32,
         group: Option<u32>,
+        dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let dtype = Dtype::of(dtype)?;
+        let slot_size = Dtype::item_size(dtype.as_ref(), slot_size, 8, "slot_size")?;
         let bits = ring_bits(capacity)?;
         let perm = Permissions { mode, group };
         Ok(SharedRing {
             ring: Core::create_slots_with(name, bits, slot_size, perm).py_err(py)?,
+            name: name.map(str::to_owned),
+            dtype,
         })
     }
 
     /// Opens the named ring, waiting up to `timeout` seconds for it to be
-    /// published; `slot_size`, when given, must match.
+    /// published (None: no limit; 0: do not wait); `slot_size`, when given,
+    /// must match. Raises FileNotFoundError when no such ring appeared in time.
+    /// With a numpy `dtype` the slots must be of its itemsize (as
+    /// `SharedRing.create`).
     #[staticmethod]
-    #[pyo3(signature = (name, slot_size = None, timeout = 1.0))]
+    #[pyo3(signature = (name, slot_size = None, timeout = 1.0, *, dtype = None))]
     fn attach(
         py: Python<'_>,
         name: &str,
         slot_size: Option<usize>,
         timeout: Option<f64>,
+        dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let dtype = Dtype::of(dtype)?;
+        let slot_size = expected_size(dtype.as_ref(), slot_size)?;
         let t = seconds(timeout, Duration::from_secs(86_400))?;
         let ring = py
             .detach(|| Core::attach_slots(name, slot_size, t))
             .py_err(py)?;
-        Ok(SharedRing { ring })
+        Ok(SharedRing {
+            ring,
+            name: Some(name.to_owned()),
+            dtype,
+        })
     }
 
-    /// Maps a ring from a descriptor (duplicated; the caller keeps `fd`).
+    /// Maps a ring from a descriptor (duplicated; the caller keeps `fd`);
+    /// `slot_size` and `dtype` as for `attach`.
     #[staticmethod]
-    #[pyo3(signature = (fd, slot_size = None))]
-    fn from_fd(py: Python<'_>, fd: i32, slot_size: Option<usize>) -> PyResult<Self> {
+    #[pyo3(signature = (fd, slot_size = None, *, dtype = None))]
+    fn from_fd(
+        py: Python<'_>,
+        fd: i32,
+        slot_size: Option<usize>,
+        dtype: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let dtype = Dtype::of(dtype)?;
+        let slot_size = expected_size(dtype.as_ref(), slot_size)?;
         Ok(SharedRing {
             ring: Core::from_fd(dup_fd(fd)?, slot_size).py_err(py)?,
+            name: None,
+            dtype,
         })
     }
 
@@ -79,24 +123,36 @@ impl SharedRing {
     fn producer(&self, py: Python<'_>) -> PyResult<Ring> {
         Ok(Ring::from_producer(
             self.ring.slot_producer(DEFAULT_STALE_AFTER).py_err(py)?,
-        ))
+            Origin::SharedProducer,
+        )
+        .with_dtype(self.dtype.as_ref().map(|d| d.clone_ref(py))))
     }
 
     /// Takes the consumer side for this process (see `producer`).
     fn consumer(&self, py: Python<'_>) -> PyResult<Ring> {
         Ok(Ring::from_consumer(
             self.ring.slot_consumer(DEFAULT_STALE_AFTER).py_err(py)?,
-        ))
+            Origin::SharedConsumer,
+        )
+        .with_dtype(self.dtype.as_ref().map(|d| d.clone_ref(py))))
     }
 
+    /// Number of slots.
     #[getter]
     fn capacity(&self) -> usize {
         self.ring.capacity()
     }
 
+    /// Bytes per slot.
     #[getter]
     fn slot_size(&self) -> usize {
         self.ring.slot_size()
+    }
+
+    /// The numpy dtype of the items, or None for a ring of bytes.
+    #[getter]
+    fn dtype<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        self.dtype.as_ref().map(|d| d.object(py))
     }
 
     fn __len__(&self) -> usize {
@@ -108,13 +164,15 @@ impl SharedRing {
         self.ring.close();
     }
 
+    /// True once any process closed the ring.
     #[getter]
     fn closed(&self) -> bool {
         self.ring.is_closed()
     }
 
     /// Whether a producer process holds the ring and its heartbeat
-    /// (stamped every 20 ms) is younger than `timeout` seconds.
+    /// (stamped every 20 ms) is younger than `timeout` seconds (a heartbeat
+    /// age, not a wait: this never waits).
     #[pyo3(signature = (timeout = 1.0))]
     fn is_producer_alive(&self, timeout: Option<f64>) -> PyResult<bool> {
         Ok(self
@@ -130,16 +188,19 @@ impl SharedRing {
             .is_consumer_alive(seconds(timeout, Duration::from_secs(1))?))
     }
 
+    /// Pid of the process that holds the producer side (0: none).
     #[getter]
     fn producer_pid(&self) -> u32 {
         self.ring.producer_pid()
     }
 
+    /// Pid of the process that holds the consumer side (0: none).
     #[getter]
     fn consumer_pid(&self) -> u32 {
         self.ring.consumer_pid()
     }
 
+    /// Pid of the process that created the segment.
     #[getter]
     fn creator_pid(&self) -> u32 {
         self.ring.creator_pid()
@@ -163,6 +224,7 @@ impl SharedRing {
         self.ring.unlink_on_drop(unlink);
     }
 
+    /// A `with` block closes the ring when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
@@ -179,14 +241,20 @@ impl SharedRing {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "SharedRing(capacity={}, slot_size={}, len={}, producer_pid={}, consumer_pid={})",
-            self.ring.capacity(),
-            self.ring.slot_size(),
-            self.ring.len(),
-            self.ring.producer_pid(),
-            self.ring.consumer_pid()
-        )
+        let alive = Duration::from_secs(1);
+        let mut r = Repr::new("SharedRing")
+            .name(self.name.as_deref())
+            .field("capacity", self.ring.capacity())
+            .field("slot_size", self.ring.slot_size())
+            .field("used", self.ring.len())
+            .open(self.ring.is_closed());
+        if self.ring.is_producer_alive(alive) {
+            r = r.state("producer alive");
+        }
+        if self.ring.is_consumer_alive(alive) {
+            r = r.state("consumer alive");
+        }
+        r.done()
     }
 }
 

@@ -1,7 +1,11 @@
 //! `ringmpsc.Server` / `ringmpsc.Client`: the server/client transport.
 
+use crate::aio::Armed;
 use crate::errors::{to_py, IntoPy};
-use crate::util::{blocking, open, side, slice_of, timeout_arg, Bytes};
+use crate::util::{
+    batch_or_timeout, blocking, is_timeout, open, peek, seconds, side, slice_of, timeout_arg,
+    Bytes, Repr,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -57,6 +61,35 @@ fn id_tuple(id: ClientId) -> (u32, u32) {
     (id.slot, id.generation)
 }
 
+/// Calls `take` on `target` until it took something. `wait`: `None` takes
+/// once (a poll); `Some(timeout)` waits with `wait_for` (GIL released, in
+/// slices) between tries, up to `timeout` (None: no limit), as a wake-up
+/// may come with nothing to take.
+fn take_or_wait<T: Send>(
+    py: Python<'_>,
+    target: &mut T,
+    wait: Option<Option<Duration>>,
+    mut take: impl FnMut(&mut T) -> PyResult<usize>,
+    wait_for: impl Fn(&mut T, Option<Duration>) -> Result<(), Error> + Sync,
+) -> PyResult<()> {
+    let Some(timeout) = wait else {
+        return take(target).map(drop);
+    };
+    let deadline = Deadline::after(timeout);
+    while take(target)? == 0 {
+        let left = deadline.left();
+        if left.is_some_and(|l| l.is_zero()) {
+            break;
+        }
+        match blocking(py, left, |w| wait_for(target, slice_of(w))) {
+            Ok(()) => {}
+            Err(e) if is_timeout(py, &e) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Sends at once with the GIL held; only a send that must wait for room
 /// releases the GIL (in slices, so signals are handled).
 fn send_fast_then_wait(
@@ -86,10 +119,44 @@ fn send_fast_then_wait(
 #[pyclass(module = "ringmpsc._ringmpsc", name = "Server")]
 pub(crate) struct Server {
     s: Mutex<Option<CoreServer>>,
+    name: String,
+}
+
+impl Server {
+    /// Up to `max` requests as a list (see [`take_or_wait`] for `wait`).
+    fn batch<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+        wait: Option<Option<Duration>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut g = side(&self.s, SERVER).py_err(py)?;
+        let s = open(&mut g, SERVER)?;
+        let mut items = Vec::new();
+        let take = |s: &mut CoreServer| {
+            s.serve(max, |r| {
+                items.push((
+                    id_tuple(r.client),
+                    r.priority as u32,
+                    PyBytes::new(py, r.payload()),
+                ))
+            })
+            .py_err(py)
+        };
+        take_or_wait(py, s, wait, take, |s, t| s.wait(t))?;
+        PyList::new(py, items)
+    }
 }
 
 #[pymethods]
 impl Server {
+    /// A registration the next request or client event wakes (for `ringmpsc.aio`).
+    fn _arm_recv(&self, py: Python<'_>) -> PyResult<Armed> {
+        let g = side(&self.s, SERVER).py_err(py)?;
+        let mut g = g;
+        Ok(open(&mut g, SERVER)?.arm().into())
+    }
+
     /// `policy` is what a reply does when the client's ring is full:
     /// "fail" (default), "block" or "drop_low" (waiting up to
     /// `policy_timeout` seconds; None: no limit).
@@ -132,12 +199,13 @@ impl Server {
         let s = py.detach(|| CoreServer::create(name, options)).py_err(py)?;
         Ok(Server {
             s: Mutex::new(Some(s)),
+            name: name.to_owned(),
         })
     }
 
     /// Up to `max_messages` requests as a list of `(client, priority,
     /// bytes)`, waiting up to `timeout` seconds for the first (None: no
-    /// limit; 0: no wait); [] on timeout.
+    /// limit; 0: do not wait). Raises Timeout when none came.
     #[pyo3(signature = (max_messages = 1024, timeout = None))]
     fn recv_batch<'py>(
         &self,
@@ -145,29 +213,19 @@ impl Server {
         max_messages: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let timeout = timeout_arg(timeout)?;
-        let mut g = side(&self.s, SERVER).py_err(py)?;
-        let s = open(&mut g, SERVER)?;
-        let mut items = Vec::new();
-        let mut take = |s: &mut CoreServer| {
-            s.serve(max_messages, |r| {
-                items.push((
-                    id_tuple(r.client),
-                    r.priority as u32,
-                    PyBytes::new(py, r.payload()),
-                ))
-            })
-        };
-        if take(s).py_err(py)? == 0 && timeout != Some(Duration::ZERO) {
-            match blocking(py, timeout, |w| s.wait(slice_of(w))) {
-                Ok(()) => {
-                    take(s).py_err(py)?;
-                }
-                Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        PyList::new(py, items)
+        let got = self.batch(py, max_messages, Some(timeout_arg(timeout)?))?;
+        batch_or_timeout(py, got, max_messages)
+    }
+
+    /// Up to `max_messages` requests waiting now, as `(client, priority,
+    /// bytes)`, without waiting; [] when none is there.
+    #[pyo3(signature = (max_messages = 1024))]
+    fn try_recv_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.batch(py, max_messages, None)
     }
 
     /// One request as `(client, priority, bytes)`, waiting up to `timeout`
@@ -251,7 +309,8 @@ impl Server {
             .py_err(py)
     }
 
-    /// Whether `client` is connected and stamped its heartbeat within `timeout` seconds.
+    /// Whether `client` is connected and stamped its heartbeat within
+    /// `timeout` seconds (a heartbeat age, not a wait: this never waits).
     #[pyo3(signature = (client, timeout = 1.0))]
     fn is_client_alive(&self, py: Python<'_>, client: (u32, u32), timeout: f64) -> PyResult<bool> {
         let t = timeout_arg(Some(timeout))?.unwrap_or_default();
@@ -283,10 +342,27 @@ impl Server {
         Ok(())
     }
 
+    /// True once the server was shut down.
+    #[getter]
+    fn closed(&self) -> bool {
+        peek(&self.s, |_| ()).is_err_and(|state| state == "closed")
+    }
+
+    /// A `with` block shuts the server down when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    fn __repr__(&self) -> String {
+        let r = Repr::new("Server").name(Some(&self.name));
+        match peek(&self.s, |s| s.clients().len()) {
+            Ok(n) => r.field("clients", n).state("open"),
+            Err(state) => r.state(state),
+        }
+        .done()
+    }
+
+    /// Leaving a `with` block shuts the server down (see `shutdown`).
     fn __exit__(
         &self,
         py: Python<'_>,
@@ -299,28 +375,68 @@ impl Server {
     }
 }
 
-/// A client of a channel: `Client(name, timeout=1.0, policy="block")`.
+/// A client of a channel: `Client(name, *, timeout=1.0, policy=None,
+/// policy_timeout=None)`. Connecting waits up to `timeout` seconds for the
+/// server (None: no limit) and raises Disconnected when there is none.
 /// `policy` is what a send does when the ring is full: "block" (default),
-/// "fail" or "drop_low", waiting up to `policy_timeout` seconds.
+/// "fail" or "drop_low", waiting up to `policy_timeout` seconds (None: no
+/// limit).
 #[pyclass(module = "ringmpsc._ringmpsc", name = "Client")]
 pub(crate) struct Client {
     c: Mutex<Option<CoreClient>>,
     policy: SendPolicy,
+    name: String,
+}
+
+impl Client {
+    /// Up to `max` responses as a list (see [`take_or_wait`] for `wait`).
+    fn batch<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+        wait: Option<Option<Duration>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut g = side(&self.c, CLIENT).py_err(py)?;
+        let c = open(&mut g, CLIENT)?;
+        let mut items = Vec::new();
+        let take = |c: &mut CoreClient| {
+            c.recv_batch(max, |p, m| items.push((p as u32, PyBytes::new(py, m))))
+                .py_err(py)
+        };
+        take_or_wait(py, c, wait, take, |c, t| c.wait(t))?;
+        PyList::new(py, items)
+    }
 }
 
 #[pymethods]
 impl Client {
+    /// A registration the server's next response wakes (for `ringmpsc.aio`).
+    fn _arm_recv(&self, py: Python<'_>) -> PyResult<Armed> {
+        let g = side(&self.c, CLIENT).py_err(py)?;
+        let mut g = g;
+        Ok(open(&mut g, CLIENT)?.arm_recv().into())
+    }
+
+    /// A registration the server's next read of `priority` wakes (for `ringmpsc.aio`).
+    fn _arm_send(&self, py: Python<'_>, priority: u32) -> PyResult<Armed> {
+        let g = side(&self.c, CLIENT).py_err(py)?;
+        let mut g = g;
+        Ok(open(&mut g, CLIENT)?
+            .arm_send(self::priority(priority)?)
+            .into())
+    }
+
     #[new]
     #[pyo3(signature = (name, *, timeout = 1.0, policy = None, policy_timeout = None))]
     fn new(
         py: Python<'_>,
         name: &str,
-        timeout: f64,
+        timeout: Option<f64>,
         policy: Option<&str>,
         policy_timeout: Option<f64>,
     ) -> PyResult<Self> {
         let options = ClientOptions {
-            connect_timeout: timeout_arg(Some(timeout))?.unwrap_or_default(),
+            connect_timeout: seconds(timeout, Duration::from_secs(86_400))?,
             policy: self::policy(policy, policy_timeout, SendPolicy::Block(None))?,
         };
         let c = py
@@ -329,6 +445,7 @@ impl Client {
         Ok(Client {
             c: Mutex::new(Some(c)),
             policy: options.policy,
+            name: name.to_owned(),
         })
     }
 
@@ -411,7 +528,8 @@ impl Client {
     }
 
     /// Up to `max_messages` responses as `(priority, bytes)`, highest
-    /// priority first, waiting up to `timeout` seconds for the first.
+    /// priority first, waiting up to `timeout` seconds for the first (None:
+    /// no limit; 0: do not wait). Raises Timeout when none came.
     #[pyo3(signature = (max_messages = 1024, timeout = None))]
     fn recv_batch<'py>(
         &self,
@@ -419,25 +537,19 @@ impl Client {
         max_messages: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let timeout = timeout_arg(timeout)?;
-        let mut g = side(&self.c, CLIENT).py_err(py)?;
-        let c = open(&mut g, CLIENT)?;
-        let mut items = Vec::new();
-        let mut take = |c: &mut CoreClient| {
-            c.recv_batch(max_messages, |p, m| {
-                items.push((p as u32, PyBytes::new(py, m)))
-            })
-        };
-        if take(c).py_err(py)? == 0 && timeout != Some(Duration::ZERO) {
-            match blocking(py, timeout, |w| c.wait(slice_of(w))) {
-                Ok(()) => {
-                    take(c).py_err(py)?;
-                }
-                Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        PyList::new(py, items)
+        let got = self.batch(py, max_messages, Some(timeout_arg(timeout)?))?;
+        batch_or_timeout(py, got, max_messages)
+    }
+
+    /// Up to `max_messages` responses waiting now, as `(priority, bytes)`,
+    /// without waiting; [] when none is there.
+    #[pyo3(signature = (max_messages = 1024))]
+    fn try_recv_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.batch(py, max_messages, None)
     }
 
     /// Waits up to `timeout` seconds until a response waits.
@@ -471,7 +583,7 @@ impl Client {
     }
 
     /// Whether the server's socket is open and its heartbeat younger than
-    /// `timeout` seconds.
+    /// `timeout` seconds (a heartbeat age, not a wait: this never waits).
     #[pyo3(signature = (timeout = 1.0))]
     fn is_server_alive(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
         let t = timeout_arg(Some(timeout))?.unwrap_or_default();
@@ -505,10 +617,30 @@ impl Client {
         Ok(())
     }
 
+    /// True once the client was closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        peek(&self.c, |_| ()).is_err_and(|state| state == "closed")
+    }
+
+    /// A `with` block closes the client when it ends.
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    fn __repr__(&self) -> String {
+        let r = Repr::new("Client").name(Some(&self.name));
+        match peek(&self.c, |c| (id_tuple(c.id()), c.backlog())) {
+            Ok((id, backlog)) => r
+                .field("id", format_args!("{id:?}"))
+                .field("backlog", backlog)
+                .state("open"),
+            Err(state) => r.state(state),
+        }
+        .done()
+    }
+
+    /// Leaving a `with` block closes the client.
     fn __exit__(
         &self,
         py: Python<'_>,

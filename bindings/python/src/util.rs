@@ -48,7 +48,18 @@ pub(crate) fn ring_bits(capacity: usize) -> PyResult<u8> {
 pub(crate) fn blocking<T: Send>(
     py: Python<'_>,
     timeout: Option<Duration>,
+    op: impl FnMut(WaitStrategy) -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    blocking_as(py, timeout, op, to_py)
+}
+
+/// [`blocking`], turning the error that ends the wait into an exception
+/// with `to_py` (a caller that names the object in its messages).
+pub(crate) fn blocking_as<T: Send>(
+    py: Python<'_>,
+    timeout: Option<Duration>,
     mut op: impl FnMut(WaitStrategy) -> Result<T, Error> + Send,
+    to_py: impl Fn(Python<'_>, Error) -> PyErr,
 ) -> PyResult<T> {
     let deadline = Deadline::after(timeout);
     let mut slice = deadline.slice(LIVENESS_SLICE).unwrap_or_default();
@@ -65,28 +76,29 @@ pub(crate) fn blocking<T: Send>(
 }
 
 /// Calls `handler(item)` (a bytes object) on up to `max` items that `take`
-/// copies into a buffer one at a time (`true`: an item; `false`: none
-/// waits now; `Closed` once closed and drained), so a raising handler loses
-/// nothing: the items after the one it raised on stay where they were.
-/// Returns the count; `Closed` only when there was nothing at all.
+/// hands over one at a time, in place (`take(f)` calls `f` on the item's
+/// bytes and returns `true`; `false`: none waits now; `Closed` once closed
+/// and drained), so each is copied once, into its bytes object, and a
+/// raising handler loses nothing: the items after the one it raised on stay
+/// where they were. Returns the count; `Closed` only when there was nothing
+/// at all.
 pub(crate) fn consume_each(
     py: Python<'_>,
-    item_size: usize,
     handler: &Bound<'_, PyAny>,
     max: Option<usize>,
-    mut take: impl FnMut(&mut [u8]) -> Result<bool, Error>,
+    mut take: impl FnMut(&mut dyn FnMut(&[u8])) -> Result<bool, Error>,
 ) -> PyResult<usize> {
-    let mut buf = vec![0u8; item_size];
     let mut n = 0;
     while n < max.unwrap_or(usize::MAX) {
-        match take(&mut buf) {
+        let mut item = None;
+        match take(&mut |bytes| item = Some(PyBytes::new(py, bytes))) {
             Ok(true) => {}
             Ok(false) => break,
             Err(Error::Closed) if n > 0 => break,
             Err(e) => return Err(to_py(py, e)),
         }
         n += 1;
-        handler.call1((PyBytes::new(py, &buf),))?;
+        handler.call1((item.expect("`take` handed an item over"),))?;
     }
     Ok(n)
 }
@@ -198,6 +210,112 @@ impl BytesMut {
 pub(crate) fn open<'a, T>(g: &'a mut MutexGuard<'_, Option<T>>, what: &str) -> PyResult<&'a mut T> {
     g.as_mut()
         .ok_or_else(|| PyValueError::new_err(format!("the {what} is closed")))
+}
+
+/// What a waiting call returns when it did nothing: an empty list, a zero
+/// count. `Timeout` stands for it once the wait is over (see [`or_timeout`]).
+pub(crate) trait Nothing {
+    fn is_nothing(&self) -> bool;
+}
+
+impl Nothing for usize {
+    fn is_nothing(&self) -> bool {
+        *self == 0
+    }
+}
+
+impl Nothing for Bound<'_, pyo3::types::PyList> {
+    fn is_nothing(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// The timeout rule of every call that waits: a call whose wait ended with
+/// nothing done raises `Timeout` (its `try_` form returns the empty value
+/// instead); one that did part of its work returns that part.
+pub(crate) fn or_timeout<T: Nothing>(py: Python<'_>, got: T) -> PyResult<T> {
+    if got.is_nothing() {
+        return Err(to_py(py, Error::TimedOut));
+    }
+    Ok(got)
+}
+
+/// [`or_timeout`] for a batch of up to `max` items: asking for none is
+/// answered at once, with no `Timeout`.
+pub(crate) fn batch_or_timeout<'py>(
+    py: Python<'py>,
+    got: Bound<'py, pyo3::types::PyList>,
+    max: usize,
+) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+    if max == 0 {
+        return Ok(got);
+    }
+    or_timeout(py, got)
+}
+
+/// Whether `e` is `ringmpsc.Timeout` (any `TimeoutError`).
+pub(crate) fn is_timeout(py: Python<'_>, e: &PyErr) -> bool {
+    e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py)
+}
+
+/// One `__repr__` shape for every class: `<Kind name='x' key=value ... state>`.
+/// Built from cheap reads only, it never raises: a closed or busy object says so.
+pub(crate) struct Repr(String);
+
+impl Repr {
+    pub(crate) fn new(kind: &str) -> Repr {
+        Repr(format!("<{kind}"))
+    }
+
+    /// `name='...'` when there is a name.
+    pub(crate) fn name(self, name: Option<&str>) -> Repr {
+        match name {
+            Some(n) => {
+                let quoted = n.replace('\\', "\\\\").replace('\'', "\\'");
+                self.field("name", format_args!("'{quoted}'"))
+            }
+            None => self,
+        }
+    }
+
+    /// ` key=value`.
+    pub(crate) fn field(mut self, key: &str, value: impl std::fmt::Display) -> Repr {
+        use std::fmt::Write;
+        let _ = write!(self.0, " {key}={value}");
+        self
+    }
+
+    /// A bare word: a state (`open`, `closed`, `sender alive`, ...).
+    pub(crate) fn state(mut self, word: &str) -> Repr {
+        self.0.push(' ');
+        self.0.push_str(word);
+        self
+    }
+
+    /// `open` or `closed`.
+    pub(crate) fn open(self, closed: bool) -> Repr {
+        self.state(if closed { "closed" } else { "open" })
+    }
+
+    pub(crate) fn done(mut self) -> String {
+        self.0.push('>');
+        self.0
+    }
+}
+
+/// For a `__repr__`: `f` of the object inside a side lock, without waiting;
+/// `Err("busy")` while another thread holds the lock, `Err("closed")` once
+/// the object was closed.
+pub(crate) fn peek<T, R>(
+    m: &Mutex<Option<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> Result<R, &'static str> {
+    let mut g = match m.try_lock() {
+        Ok(g) => g,
+        Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(TryLockError::WouldBlock) => return Err("busy"),
+    };
+    g.as_mut().map(f).ok_or("closed")
 }
 
 /// The timeout of one GIL-released slice of a [`blocking`] wait.

@@ -24,6 +24,9 @@ use std::sync::Arc;
 #[pyclass(module = "ringmpsc._ringmpsc", name = "View", frozen)]
 pub(crate) struct View {
     _owner: Py<PyAny>,
+    /// Called with the owner once the view is gone (its lease let go), for
+    /// memory that is given back when its last view ends.
+    on_drop: Option<fn(&Bound<'_, PyAny>)>,
     ptr: usize,
     len: usize,
     readonly: bool,
@@ -50,6 +53,14 @@ impl Lease {
             )));
         }
         Ok(())
+    }
+
+    /// Whether a buffer of a view of `leases` is exported (`check_unused`
+    /// without an error, for callers without the GIL).
+    pub(crate) fn any_exported(leases: &[Arc<Lease>]) -> bool {
+        leases
+            .iter()
+            .any(|l| l.exports.load(Ordering::Acquire) != 0)
     }
 
     /// `BufferError` while a buffer of a view of `leases` is exported: what
@@ -87,11 +98,35 @@ impl View {
     pub(crate) unsafe fn new(owner: Py<PyAny>, ptr: *const u8, len: usize, readonly: bool) -> View {
         View {
             _owner: owner,
+            on_drop: None,
             ptr: ptr as usize,
             len,
             readonly,
             lease: Arc::default(),
         }
+    }
+
+    /// A read-only view of memory lent out until the view is gone: then
+    /// `on_drop(owner)` runs, after the view let go of its lease (so
+    /// `Lease::held` is false by then).
+    ///
+    /// # Safety
+    /// As for [`new`](Self::new).
+    pub(crate) unsafe fn lending(
+        owner: Py<PyAny>,
+        ptr: *const u8,
+        len: usize,
+        on_drop: fn(&Bound<'_, PyAny>),
+    ) -> View {
+        // SAFETY: by this function's contract.
+        let mut view = unsafe { View::new(owner, ptr, len, true) };
+        view.on_drop = Some(on_drop);
+        view
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// The lease to revoke before the memory is given back.
@@ -187,15 +222,28 @@ impl View {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "View({} bytes, readonly={}{})",
-            self.len,
-            if self.readonly { "True" } else { "False" },
-            if self.lease.revoked.load(Ordering::Acquire) {
-                ", released"
+        let r = crate::util::Repr::new("View")
+            .field("len", self.len)
+            .state(if self.readonly {
+                "readonly"
             } else {
-                ""
-            }
-        )
+                "writable"
+            });
+        if self.lease.revoked.load(Ordering::Acquire) {
+            r.state("released")
+        } else {
+            r
+        }
+        .done()
+    }
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        if let Some(on_drop) = self.on_drop {
+            // Let go of the lease first: the owner frees what it covered.
+            drop(std::mem::take(&mut self.lease));
+            Python::attach(|py| on_drop(self._owner.bind(py)));
+        }
     }
 }

@@ -21,6 +21,16 @@ pub trait SlotClaimer: Send {
     /// Claims a batch (up to 4096 items) and calls `f` on each in place;
     /// returns the count.
     fn consume_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> usize;
+
+    /// Claims up to `max` items and calls `f` on each in place (so a
+    /// binding copies each once, into the object it returns); returns the
+    /// count, 0 only when nothing is unclaimed anywhere. `f` runs while
+    /// the items are claimed, delaying the other consumers' frees: keep it short.
+    fn consume_up_to(&mut self, max: usize, f: &mut dyn FnMut(&[u8])) -> usize;
+
+    /// Waits by `strategy` until something is unclaimed (another consumer
+    /// may claim it first). `Closed` once the channel is closed and drained.
+    fn wait_for_data(&mut self, strategy: WaitStrategy) -> Result<()>;
 }
 
 /// Both consumers already speak the vocabulary; the trait only names it.
@@ -38,6 +48,12 @@ macro_rules! slot_claimer {
             }
             fn consume_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> usize {
                 <$t>::consume_batch(self, f)
+            }
+            fn consume_up_to(&mut self, max: usize, f: &mut dyn FnMut(&[u8])) -> usize {
+                <$t>::consume_up_to(self, max, f)
+            }
+            fn wait_for_data(&mut self, strategy: WaitStrategy) -> Result<()> {
+                <$t>::wait_for_data(self, strategy)
             }
         }
     };

@@ -42,15 +42,33 @@ impl std::fmt::Debug for EventLoop {
 
 impl EventLoop {
     /// Moves `channel` to a new thread that calls `handler` on every item.
-    pub fn spawn<P, C, F>(
+    pub fn spawn<P, C, F>(channel: Core<P, C>, handler: F, strategy: WaitStrategy) -> EventLoop
+    where
+        P: RingProducer,
+        C: RingConsumer,
+        F: FnMut(&C::Item) + Send + 'static,
+    {
+        Self::spawn_batched(channel, handler, strategy, |batch: &mut dyn FnMut()| {
+            batch()
+        })
+    }
+
+    /// [`spawn`](Self::spawn), running each batch of handler calls (all
+    /// that was readable when the thread woke up) inside `around`, which
+    /// must call the batch once: where the handler needs a lock for every
+    /// call (the Python binding takes the GIL), the thread takes it once
+    /// per batch, not once per item, and never while it waits.
+    pub fn spawn_batched<P, C, F, B>(
         mut channel: Core<P, C>,
         mut handler: F,
         strategy: WaitStrategy,
+        mut around: B,
     ) -> EventLoop
     where
         P: RingProducer,
         C: RingConsumer,
         F: FnMut(&C::Item) + Send + 'static,
+        B: FnMut(&mut dyn FnMut()) + Send + 'static,
     {
         let stop = Arc::new(AtomicBool::new(false));
         let processed = Arc::new(AtomicU64::new(0));
@@ -67,8 +85,10 @@ impl EventLoop {
                         },
                         other => other,
                     };
-                    match channel.consume_all_blocking(&mut handler, slice) {
-                        Ok(n) => {
+                    match channel.wait_for_data(slice) {
+                        Ok(()) => {
+                            let mut n = 0;
+                            around(&mut || n = channel.consume_all(&mut handler));
                             p.fetch_add(n as u64, Ordering::Relaxed);
                         }
                         Err(Error::TimedOut) => {}
@@ -76,7 +96,8 @@ impl EventLoop {
                     }
                 }
                 channel.close();
-                let n = channel.drain_all(&mut handler);
+                let mut n = 0;
+                around(&mut || n = channel.drain_all(&mut handler));
                 p.fetch_add(n as u64, Ordering::Relaxed);
             })
             .expect("spawning the event loop thread");

@@ -513,6 +513,21 @@ impl SlotConsumer {
         self.c.phased(|core| steal_slots(core, out), true)
     }
 
+    /// Claims up to `max` items from the first ring that has any (three
+    /// phases, then every ring) and calls `f` on each in place; returns the
+    /// count (0: every ring empty).
+    pub fn consume_up_to(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
+        self.c.phased(|core| consume_slots(core, max, &mut f), true)
+    }
+
+    /// Waits by `strategy` until some ring has an unclaimed item (another
+    /// consumer may claim it first). `Closed` once closed and drained.
+    pub fn wait_for_data(&mut self, strategy: WaitStrategy) -> Result<()> {
+        self.c
+            .phased_blocking(|core| core.unclaimed().unwrap_or(0), strategy)
+            .map(|_| ())
+    }
+
     /// [`steal`](Self::steal), waiting by `strategy` while every ring is
     /// empty. `Closed` once the channel is closed and drained.
     pub fn steal_blocking(&mut self, out: &mut [u8], strategy: WaitStrategy) -> Result<usize> {

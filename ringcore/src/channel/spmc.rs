@@ -574,6 +574,20 @@ impl SlotConsumer {
         consume_slots(self.reg.0.core(), MAX_BATCH, f)
     }
 
+    /// Claims up to `max` items and calls `f` on each in place; returns the
+    /// count (0: nothing unclaimed).
+    pub fn consume_up_to(&mut self, max: usize, f: impl FnMut(&[u8])) -> usize {
+        consume_slots(self.reg.0.core(), max, f)
+    }
+
+    /// Waits by `strategy` until something is unclaimed (another consumer
+    /// may claim it first). `Closed` once closed and drained.
+    pub fn wait_for_data(&mut self, strategy: WaitStrategy) -> Result<()> {
+        wait_claimable(self.reg.0.core(), &mut Waiter::new(strategy), |c| {
+            (c.unclaimed().unwrap_or(0) > 0).then_some(())
+        })
+    }
+
     /// [`steal`](Self::steal), waiting by `strategy` while nothing is
     /// unclaimed. `Closed` once closed and drained.
     pub fn steal_blocking(&mut self, out: &mut [u8], strategy: WaitStrategy) -> Result<usize> {

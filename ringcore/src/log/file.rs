@@ -19,6 +19,9 @@ pub(crate) enum Access {
     /// The records read-only, the header page read-write (readers write
     /// only the wake line): a reader can never change a record.
     Read,
+    /// Everything read-only, opened `O_RDONLY` and guarded against the file
+    /// being shrunk (an inspector: it never sleeps on the wake line).
+    Inspect,
 }
 
 /// A log file mapped whole (`MAP_SHARED`).
@@ -51,7 +54,11 @@ fn map_error(e: std::io::Error, path: &Path) -> Error {
 impl LogFile {
     /// Opens and validates an existing log file.
     pub(crate) fn open(path: &Path, seq: u64, access: Access) -> Result<LogFile> {
-        let file = File::from(fs::open_existing(path).map_err(|e| {
+        let opened = match access {
+            Access::Inspect => fs::open_read_only(path, false),
+            Access::Write | Access::Read => fs::open_existing(path),
+        };
+        let file = File::from(opened.map_err(|e| {
             Error::Io(std::io::Error::new(
                 e.kind(),
                 format!("cannot open log file {}: {e}", path.display()),
@@ -83,6 +90,10 @@ impl LogFile {
                     Mapping::shared(file.as_fd(), HEADER_SIZE as usize)
                         .map_err(|e| map_error(e, path))?,
                 ),
+            ),
+            Access::Inspect => (
+                Mapping::inspect(file.as_fd(), len as usize).map_err(|e| map_error(e, path))?,
+                None,
             ),
         };
         let mut lf = LogFile {
@@ -120,6 +131,7 @@ impl LogFile {
         first_index: u64,
         g: Geometry,
         epoch: u64,
+        log_id: u64,
     ) -> Result<LogFile> {
         use crate::sync::Ordering::{Relaxed, Release};
         let (fd, staging) = fs::open_unnamed(path)?;
@@ -164,6 +176,7 @@ impl LogFile {
         h.write_pos.store(HEADER_SIZE, Relaxed);
         h.flags
             .store(if g.checksums { FLAG_CHECKSUMS } else { 0 }, Relaxed);
+        h.log_id.store(log_id, Relaxed);
         // The magic last: a header without it is not a log yet.
         // Release pairs with the Acquire load of `magic` in
         // `FileHeader::validate`: the fields stored above come with it.
@@ -183,6 +196,19 @@ impl LogFile {
         Ok(lf)
     }
 
+    /// Whether a read of an inspection mapping went past the end of the
+    /// file (and saw zeros): a cheap check, no system call.
+    pub(crate) fn faulted(&self) -> bool {
+        self.map.faulted()
+    }
+
+    /// Whether the file is shorter now than when it was mapped (a read of
+    /// an inspection mapping went past its end, or `fstat` says so).
+    pub(crate) fn truncated(&self) -> bool {
+        self.map.faulted()
+            || fs::stat(self._file.as_fd()).map_or(true, |st| (st.len as u64) < self.len)
+    }
+
     pub(crate) fn header(&self) -> &FileHeader {
         // SAFETY: the mapping holds at least HEADER_SIZE bytes (checked at
         // open / sized at create); the header is made of atomics.
@@ -193,6 +219,17 @@ impl LogFile {
                 .cast::<FileHeader>()
                 .as_ref()
         }
+    }
+
+    /// The identity of the log this file belongs to: 0 (none) in a file
+    /// of format version 1 or 2, whose header has no such field.
+    pub(crate) fn log_id(&self) -> u64 {
+        use crate::sync::Ordering::Relaxed;
+        let h = self.header();
+        if h.version.load(Relaxed) < 3 {
+            return 0;
+        }
+        h.log_id.load(Relaxed)
     }
 
     /// The 4-byte word at `pos` (4-aligned, inside the mapping).

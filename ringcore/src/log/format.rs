@@ -1,5 +1,5 @@
-//! The on-disk format of a log file (version 2; version 1 files still
-//! read). Native-endian: a file records the byte order it was written in and
+//! The on-disk format of a log file (version 3; version 1 and 2 files
+//! still read). Native-endian: a file records the byte order it was written in and
 //! readers refuse the other.
 //!
 //! # File
@@ -26,6 +26,9 @@
 //! 0x4c    4     writer_state   1 active, 2 closed cleanly, 3 rolled to the next file
 //! 0x50    8     write_pos      end of the committed records (Release, after each commit)
 //! 0x58    4     flags          bit 0: records carry a CRC32C (version 2; 0 in version 1)
+//! 0x60    8     log_id         the log's identity: random and non-zero, chosen when the
+//!                              log is made, the same in every file of it (version 3;
+//!                              read as 0, none, in older files)
 //! 0x80    4     readers_waiting  readers about to sleep on wake_seq
 //! 0x84    4     wake_seq       futex word (shared) readers sleep on
 //! 0x100         records
@@ -82,8 +85,10 @@ use crate::sync::{AtomicU32, AtomicU64};
 
 /// `b"RMPSCLOG"` read natively.
 pub const MAGIC: u64 = u64::from_ne_bytes(*b"RMPSCLOG");
-/// Format version written.
-pub const VERSION: u32 = 2;
+/// Format version written. Version 3 added `log_id`; version 2 the flags
+/// word and checksums. A version 3 writer reopening an older log keeps it
+/// without an identity (the files it adds carry `log_id` 0).
+pub const VERSION: u32 = 3;
 /// Header flag: every record carries a CRC32C.
 pub const FLAG_CHECKSUMS: u32 = 1;
 /// Written natively; a reader on the other byte order sees it reversed.
@@ -144,7 +149,8 @@ pub(crate) struct FileHeader {
     pub(crate) write_pos: AtomicU64,
     pub(crate) flags: AtomicU32,
     _pad32: u32,
-    _pad: [u64; 4],
+    pub(crate) log_id: AtomicU64,
+    _pad: [u64; 3],
     pub(crate) readers_waiting: AtomicU32,
     pub(crate) wake_seq: AtomicU32,
 }
@@ -152,6 +158,7 @@ pub(crate) struct FileHeader {
 const _: () = {
     assert!(std::mem::offset_of!(FileHeader, write_pos) == 0x50);
     assert!(std::mem::offset_of!(FileHeader, flags) == 0x58);
+    assert!(std::mem::offset_of!(FileHeader, log_id) == 0x60);
     assert!(std::mem::offset_of!(FileHeader, readers_waiting) == 0x80);
     assert!(std::mem::size_of::<FileHeader>() <= HEADER_SIZE as usize);
 };

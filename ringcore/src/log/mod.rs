@@ -25,6 +25,7 @@
 
 mod file;
 pub mod format;
+pub mod inspect;
 mod prefault;
 mod reader;
 mod series;

@@ -185,6 +185,35 @@ impl Reader {
         Ok(r)
     }
 
+    /// [`open`](Self::open), waiting up to `timeout` for a log that does not
+    /// exist yet (looked for every few milliseconds; a log's files appear
+    /// whole), so a reader may start before the writer. A log that appears
+    /// during the wait is read from its first record, also with
+    /// [`From::Live`]: all of it was appended after the call began.
+    ///
+    /// Errors: as `open`; `Io` (`NotFound`) when no log appeared in time.
+    pub fn open_wait(path: impl AsRef<Path>, from: From, timeout: Duration) -> Result<Reader> {
+        let path = path.as_ref();
+        let deadline = Deadline::after(Some(timeout));
+        let mut from = from;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match Reader::open(path, from) {
+                Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let Some(left) = deadline.slice(pause) else {
+                        return Err(Error::Io(e));
+                    };
+                    if from == From::Live {
+                        from = From::Start;
+                    }
+                    std::thread::sleep(left);
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn at_file_start(base: &Path, seq: u64) -> Result<Reader> {
         let path = file_path(base, seq);
         let file = match LogFile::open(&path, seq, Access::Read) {
@@ -333,6 +362,22 @@ impl Reader {
         Ok(self.try_read()?.expect("wait() saw a committed message"))
     }
 
+    /// A registration that the writer's next commit (or its close) wakes,
+    /// for a [`WaitSet`](crate::wait_set::WaitSet): arm, read again, and
+    /// wait only if nothing came.
+    pub fn arm(&self) -> crate::wait_set::Armed {
+        let h = self.file.header();
+        let owner: crate::ring::typed::Owner = self.file.clone();
+        // SAFETY: the words lie in the file's mapping, which `owner` keeps
+        // valid for the registration's life.
+        unsafe {
+            crate::wait_set::Armed::new(
+                crate::sync::Registration::counted(&h.wake_seq, &h.readers_waiting, true),
+                owner,
+            )
+        }
+    }
+
     /// Waits until a message is ready to read (see [`read`](Self::read)).
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
         let deadline = Deadline::after(timeout);
@@ -408,6 +453,15 @@ impl Reader {
     /// Index of the next record to read.
     pub fn next_index(&self) -> u64 {
         self.index
+    }
+
+    /// The log's identity, as recorded in the file being read: random and
+    /// non-zero, the same in every file of a log; 0 for a log made before
+    /// format version 3, which has none. A copy made with
+    /// [`WriterBuilder::log_id`](super::WriterBuilder::log_id) has its
+    /// source's.
+    pub fn log_id(&self) -> u64 {
+        self.file.log_id()
     }
 
     /// Moves to `p`, which must be a record boundary (a position from

@@ -280,6 +280,38 @@ fn retention_keeps_the_newest_files_and_late_readers_are_told() {
 }
 
 #[test]
+fn a_reader_may_wait_for_a_log_that_does_not_exist_yet() {
+    use std::time::{Duration, Instant};
+    let d = TempDir::new("openwait");
+    // Nothing comes: NotFound once the wait is over, not before.
+    let t0 = Instant::now();
+    match Reader::open_wait(d.log(), From::Start, Duration::from_millis(50)) {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(t0.elapsed() >= Duration::from_millis(50));
+    // A writer that starts later: a live reader started first still sees
+    // its first record, as all of the log is newer than the reader.
+    let path = d.log();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut w = small(&path).build().unwrap();
+        w.append_at(7, b"first", 1).unwrap();
+        w
+    });
+    let mut r = Reader::open_wait(d.log(), From::Live, Duration::from_secs(10)).unwrap();
+    let m = r.read(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!((m.index, m.msg_type, m.payload), (0, 7, &b"first"[..]));
+    t.join().unwrap().close().unwrap();
+    // A log that exists opens at once, and Live still means the end.
+    let mut w = small(&d.log()).build().unwrap();
+    w.append_at(0, b"second", 2).unwrap();
+    let mut live = Reader::open_wait(d.log(), From::Live, Duration::ZERO).unwrap();
+    assert_eq!(live.next_index(), 2);
+    assert!(live.try_read().unwrap().is_none());
+}
+
+#[test]
 fn blocking_reads_wake_and_report_closed_and_dead_writers() {
     let d = TempDir::new("block");
     let mut w = small(&d.log()).build().unwrap();

@@ -71,10 +71,10 @@ impl FileHeader {
         let version = self.version.load(Ordering::Relaxed);
         let flags = match version {
             1 => 0,
-            VERSION => self.flags.load(Ordering::Relaxed),
+            2..=VERSION => self.flags.load(Ordering::Relaxed),
             _ => {
                 return Err(bad(format!(
-                    "log format version {version}, this library reads 1 and {VERSION}"
+                    "log format version {version}, this library reads 1 to {VERSION}"
                 )))
             }
         };

@@ -67,6 +67,10 @@ pub struct WriterBuilder {
     durability: Durability,
     /// Whether to start the prefault thread, and the CPU to pin it to.
     prefault: (bool, Option<usize>),
+    /// Index of the first record of a new log.
+    first_index: u64,
+    /// Identity of a new log, or the one an existing log must have.
+    log_id: Option<u64>,
 }
 
 impl WriterBuilder {
@@ -81,7 +85,29 @@ impl WriterBuilder {
             retention: None,
             durability: Durability::None,
             prefault: (false, None),
+            first_index: 0,
+            log_id: None,
         }
+    }
+
+    /// Index of the first record of a new log (default 0), for a copy of a
+    /// log that keeps its source's indices from a record other than the
+    /// first (the source's oldest file went to retention). Used only when
+    /// the log is created: an existing log goes on from its last record
+    /// ([`Writer::next_index`]).
+    pub fn first_index(mut self, index: u64) -> Self {
+        self.first_index = index;
+        self
+    }
+
+    /// The identity of a new log (default: a random one), for a copy that
+    /// keeps its source's ([`Reader::log_id`](super::Reader::log_id)). An
+    /// existing log must already have this identity (`InvalidArgument`
+    /// otherwise), so records of one log are never appended to another.
+    /// 0 (no identity) is refused.
+    pub fn log_id(mut self, id: u64) -> Self {
+        self.log_id = Some(id);
+        self
     }
 
     /// Whether every record carries a CRC32C, checked by every reader and
@@ -179,11 +205,28 @@ impl WriterBuilder {
             }
             None => self.geometry()?,
         };
+        let log_id = match (&newest, self.log_id) {
+            (_, Some(0)) => {
+                return Err(Error::InvalidArgument(
+                    "0 is not a log identity (it means none)".into(),
+                ))
+            }
+            (Some(f), Some(id)) if f.log_id() != id => {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is the log {:016x}, not {id:016x}",
+                    self.path.display(),
+                    f.log_id()
+                )))
+            }
+            (Some(f), _) => f.log_id(),
+            (None, id) => id.unwrap_or_else(new_log_id),
+        };
         Writer::open(
             self.path,
             g,
             newest,
             lock,
+            (self.first_index, log_id),
             self.retention,
             self.durability,
             self.prefault,
@@ -243,6 +286,8 @@ pub struct Writer {
     unsynced_records: u64,
     last_sync: Instant,
     epoch: u64,
+    /// The log's identity, written into each file it creates.
+    log_id: u64,
     _lock: File,
 }
 
@@ -258,18 +303,26 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
+    /// `new_log`: the first index and the identity of the log (the identity
+    /// is taken from `newest` when the log exists).
+    #[allow(clippy::too_many_arguments)]
     fn open(
         base: PathBuf,
         g: Geometry,
         newest: Option<LogFile>,
         lock: File,
+        (first_index, log_id): (u64, u64),
         retention: Option<u64>,
         durability: Durability,
         prefault: (bool, Option<usize>),
     ) -> Result<Writer> {
         remove_temporaries(&base)?;
         let (file, scanned, epoch) = match newest {
-            None => (LogFile::create(&base, 0, 0, g, 1)?, Scan::empty(), 1),
+            None => (
+                LogFile::create(&base, 0, first_index, g, 1, log_id)?,
+                Scan::empty(),
+                1,
+            ),
             Some(file) => {
                 let first = file.header().first_index.load(Ordering::Relaxed);
                 let s = scan(&file, HEADER_SIZE, first, u64::MAX)?;
@@ -338,8 +391,16 @@ impl Writer {
             unsynced_records: 0,
             last_sync: Instant::now(),
             epoch,
+            log_id,
             _lock: lock,
         })
+    }
+
+    /// The log's identity: random and non-zero, chosen when the log was
+    /// made (or given by [`WriterBuilder::log_id`]), the same in all its
+    /// files; 0 for a log made before format version 3, which has none.
+    pub fn log_id(&self) -> u64 {
+        self.log_id
     }
 
     /// Largest payload in bytes.
@@ -544,6 +605,7 @@ impl Writer {
             self.next_index,
             self.geometry,
             self.epoch,
+            self.log_id,
         )?;
         if self.durability != Durability::None {
             self.flush()?;
@@ -612,6 +674,18 @@ impl Drop for Writer {
     fn drop(&mut self) {
         let _ = self.finish();
     }
+}
+
+/// A fresh log identity: 64 random bits from the standard library's
+/// randomly keyed hasher (seeded from the OS once per process, its keys
+/// moved on for each new `RandomState`), mixed with the clock and the
+/// process id so two logs made at once in two processes differ. Never 0.
+fn new_log_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(crate::shm::layout::realtime_ns());
+    h.write_u32(std::process::id());
+    h.finish().max(1)
 }
 
 /// Removes files left half made (`NAME.n.tmpPID`) by a writer that died

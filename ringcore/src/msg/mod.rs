@@ -3,6 +3,7 @@
 //! priorities) built from it.
 
 mod committed;
+pub(crate) mod peek;
 mod priority;
 mod receiver;
 pub mod record;
@@ -10,6 +11,7 @@ mod ring;
 mod sender;
 pub mod transport;
 
+pub use peek::PeekedRecord;
 pub use priority::{Priority, Split};
 pub use receiver::{Message, MessageReceiver};
 pub use record::{MAX_RING_BITS, RECORD_HEADER};

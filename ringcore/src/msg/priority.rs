@@ -117,6 +117,12 @@ impl PrioritySender {
         unsafe { self.doorbell.as_ref() }
     }
 
+    /// A registration that the receiver's next release on priority `p` wakes.
+    #[cfg(not(loom))]
+    pub(crate) fn arm(&self, p: Priority) -> crate::wait_set::Armed {
+        self.rings[p.index()].arm()
+    }
+
     /// Sends one message. Errors: `Full`, `Closed`, `TooLarge`, `Corrupt`.
     #[inline]
     pub(crate) fn send(&mut self, p: Priority, payload: &[u8]) -> Result<()> {
@@ -244,6 +250,20 @@ impl PriorityReceiver {
     fn doorbell(&self) -> &Doorbell {
         // SAFETY: valid by the contract of `new`.
         unsafe { self.doorbell.as_ref() }
+    }
+
+    /// A registration that the next commit of any priority wakes (the
+    /// doorbell's sleeper).
+    #[cfg(not(loom))]
+    pub(crate) fn arm(&self) -> crate::wait_set::Armed {
+        // SAFETY: the doorbell lies in the mapping the rings' owner keeps
+        // valid (the contract of `new`); the registration holds a clone.
+        unsafe {
+            crate::wait_set::Armed::new(
+                crate::sync::Registration::on_doorbell(self.doorbell()),
+                self.rings[0].owner().clone(),
+            )
+        }
     }
 
     /// Whether priority `p` has bytes waiting (or a position a read will

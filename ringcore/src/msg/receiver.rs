@@ -82,6 +82,23 @@ impl MessageReceiver {
         })
     }
 
+    /// What keeps the ring's memory mapped.
+    pub(crate) fn owner(&self) -> &Owner {
+        &self._owner
+    }
+
+    /// A registration that the sender's next commit wakes, for a
+    /// [`WaitSet`](crate::wait_set::WaitSet): arm, look again, and wait
+    /// only if there is still nothing to read.
+    #[cfg(not(loom))]
+    pub fn arm(&self) -> crate::wait_set::Armed {
+        // SAFETY: `_owner` keeps the ring's memory valid, and the
+        // registration holds a clone of it.
+        unsafe {
+            crate::wait_set::Armed::new(self.cur.raw.register_consumer(), self._owner.clone())
+        }
+    }
+
     /// The next message in place, without freeing it: its type, and the
     /// address and length of its payload. Padding is skipped. Follow with
     /// [`release`](Self::release). Errors: `Empty`, `Closed` (closed and

@@ -95,6 +95,18 @@ impl MessageSender {
         })
     }
 
+    /// A registration that the receiver's next release of bytes wakes, for
+    /// a [`WaitSet`](crate::wait_set::WaitSet): arm, try again, and wait
+    /// only if the ring is still full.
+    #[cfg(not(loom))]
+    pub fn arm(&self) -> crate::wait_set::Armed {
+        // SAFETY: `_owner` keeps the ring's memory valid, and the
+        // registration holds a clone of it.
+        unsafe {
+            crate::wait_set::Armed::new(self.cur.raw.register_producer(), self._owner.clone())
+        }
+    }
+
     /// Largest payload: capacity - 16 bytes.
     pub fn max_message(&self) -> usize {
         max_payload(self.cur.capacity())

@@ -51,14 +51,22 @@ impl ConsumerCursor {
     /// Why nothing is readable: `Corrupt`, `Closed` (closed and drained) or `Empty`.
     #[inline]
     pub(crate) fn empty_reason(&self) -> Error {
+        self.empty_reason_past(0)
+    }
+
+    /// Why no more than the first `skip` readable items are: as
+    /// [`empty_reason`](Self::empty_reason), `Closed` when nothing is left
+    /// past them.
+    #[inline]
+    pub(crate) fn empty_reason_past(&self, skip: usize) -> Error {
         if !self.is_closed() {
             return Error::Empty;
         }
         // Closed is final only once nothing is left: the producer may have
         // committed just before closing, so look again after seeing it.
-        match self.available(1) {
+        match self.available(skip + 1) {
             Err(c) => c.into(),
-            Ok(0) => Error::Closed,
+            Ok(n) if n <= skip => Error::Closed,
             Ok(_) => Error::Empty,
         }
     }
@@ -70,13 +78,24 @@ impl ConsumerCursor {
         waiter: &mut Waiter,
         metrics: Option<&RingMetrics>,
     ) -> Result<()> {
+        self.wait_for_data_past(0, waiter, metrics)
+    }
+
+    /// [`wait_for_data`](Self::wait_for_data) for an item past the first
+    /// `skip` readable ones (which a caller holds on to without freeing).
+    pub(crate) fn wait_for_data_past(
+        &mut self,
+        skip: usize,
+        waiter: &mut Waiter,
+        metrics: Option<&RingMetrics>,
+    ) -> Result<()> {
         let started = metrics.map(|_| Instant::now());
-        while self.available(1)? == 0 {
-            match self.empty_reason() {
+        while self.available(skip + 1)? <= skip {
+            match self.empty_reason_past(skip) {
                 Error::Empty => {}
                 e => return Err(e),
             }
-            waiter.wait_with(|left| self.park(left))?;
+            waiter.wait_with(|left| self.park_past(skip, left))?;
         }
         waiter.progress();
         if let (Some(m), Some(t)) = (metrics, started) {

@@ -345,6 +345,39 @@ impl RawRing {
         );
     }
 
+    /// A registration on the word a consumer sleeps on (woken after commits).
+    ///
+    /// # Safety
+    /// The ring's memory stays valid while the registration lives.
+    pub(crate) unsafe fn register_consumer(&self) -> crate::sync::Registration {
+        let wake = &self.indices().wake;
+        // SAFETY: by this function's contract.
+        unsafe {
+            crate::sync::Registration::counted(
+                &wake.data_seq,
+                &wake.consumer_waiters,
+                self.process_shared,
+            )
+        }
+    }
+
+    /// A registration on the word a producer sleeps on (woken after the
+    /// consumer frees slots).
+    ///
+    /// # Safety
+    /// The ring's memory stays valid while the registration lives.
+    pub(crate) unsafe fn register_producer(&self) -> crate::sync::Registration {
+        let wake = &self.indices().wake;
+        // SAFETY: by this function's contract.
+        unsafe {
+            crate::sync::Registration::counted(
+                &wake.space_seq,
+                &wake.producer_waiters,
+                self.process_shared,
+            )
+        }
+    }
+
     /// Producer at `tail`: sleeps until `want` slots are free (capped at the
     /// capacity), the ring closes, `timeout` passes, or a spurious wake-up.
     pub(crate) fn park_producer(&self, tail: u64, want: usize, timeout: Option<Duration>) {
@@ -663,7 +696,14 @@ impl ConsumerCursor {
 
     /// Sleeps until data may be readable (see [`RawRing::park_consumer`]).
     pub(crate) fn park(&self, timeout: Option<Duration>) {
-        self.raw.park_consumer(self.head, self.leads, timeout);
+        self.park_past(0, timeout);
+    }
+
+    /// [`park`](Self::park) until data may be readable past the first
+    /// `skip` readable items (at most what `available` reported).
+    pub(crate) fn park_past(&self, skip: usize, timeout: Option<Duration>) {
+        self.raw
+            .park_consumer(self.head.wrapping_add(skip as u64), self.leads, timeout);
     }
 
     /// Copies one slot out of the ring into `dst` and releases it; `false`

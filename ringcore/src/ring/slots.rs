@@ -92,6 +92,18 @@ impl SlotProducer {
             _owner: owner,
         })
     }
+
+    /// A registration that the consumer's next release of slots wakes, for
+    /// a [`WaitSet`](crate::wait_set::WaitSet): arm, try again, and wait
+    /// only if the ring is still full.
+    #[cfg(not(loom))]
+    pub fn arm(&self) -> crate::wait_set::Armed {
+        // SAFETY: `_owner` keeps the ring's memory valid, and the
+        // registration holds a clone of it.
+        unsafe {
+            crate::wait_set::Armed::new(self.cur.raw.register_producer(), self._owner.clone())
+        }
+    }
 }
 
 impl SlotConsumer {
@@ -106,6 +118,18 @@ impl SlotConsumer {
             metrics,
             _owner: owner,
         })
+    }
+
+    /// A registration that the producer's next commit wakes, for a
+    /// [`WaitSet`](crate::wait_set::WaitSet): arm, look again, and wait
+    /// only if there is still nothing to read.
+    #[cfg(not(loom))]
+    pub fn arm(&self) -> crate::wait_set::Armed {
+        // SAFETY: `_owner` keeps the ring's memory valid, and the
+        // registration holds a clone of it.
+        unsafe {
+            crate::wait_set::Armed::new(self.cur.raw.register_consumer(), self._owner.clone())
+        }
     }
 }
 
@@ -346,6 +370,37 @@ impl SlotConsumer {
         })
     }
 
+    /// The readable slots past the first `skip` readable ones, which stay
+    /// where they are: for a consumer that lends the slots at its head out
+    /// in place (the Python binding's numpy arrays) and reads on before it
+    /// frees them with [`advance`](Self::advance). Two runs, as
+    /// `VecDeque::as_slices`: up to the end of the slot array, and from its
+    /// start (empty unless the slots wrap around). Errors: `Empty` when no
+    /// more than `skip` are readable, `Closed` when closed with none past
+    /// them, `Corrupt`.
+    #[inline]
+    pub fn readable_past(&mut self, skip: usize) -> Result<(&[u8], &[u8])> {
+        let avail = self.cur.available(usize::MAX)?;
+        if avail <= skip {
+            return Err(self.cur.empty_reason_past(skip));
+        }
+        let n = avail - skip;
+        let (index, to_end) = self
+            .cur
+            .contiguous(self.cur.head().wrapping_add(skip as u64));
+        let first = n.min(to_end);
+        let size = self.cur.slot_size();
+        // SAFETY: the `n` slots after the first `skip` are published and
+        // ours until we advance past them; `first` runs to the end of the
+        // slot array at most and the rest starts at slot 0.
+        Ok(unsafe {
+            (
+                std::slice::from_raw_parts(self.cur.slot_ptr(index), first * size),
+                std::slice::from_raw_parts(self.cur.slot_ptr(0), (n - first) * size),
+            )
+        })
+    }
+
     /// Frees `n` read slots. `InvalidArgument` when fewer are readable.
     #[inline]
     pub fn advance(&mut self, n: usize) -> Result<()> {
@@ -474,6 +529,14 @@ impl SlotConsumer {
     pub fn wait_for_data(&mut self, strategy: WaitStrategy) -> Result<()> {
         self.cur
             .wait_for_data(&mut Waiter::new(strategy), self.metrics.as_deref())
+    }
+
+    /// Waits by `strategy` until a slot past the first `skip` readable ones
+    /// is readable (see [`readable_past`](Self::readable_past)). Errors:
+    /// `Closed` when closed with none past them, `TimedOut`, `Corrupt`.
+    pub fn wait_for_data_past(&mut self, skip: usize, strategy: WaitStrategy) -> Result<()> {
+        self.cur
+            .wait_for_data_past(skip, &mut Waiter::new(strategy), self.metrics.as_deref())
     }
 
     /// Waits by `strategy` until at least one slot is readable, then

@@ -390,6 +390,34 @@ fn slot_ring_moves_bytes_and_checks_arguments() {
 }
 
 #[test]
+fn slots_past_a_lent_head_are_read_in_two_runs_and_waited_for() {
+    let (mut tx, mut rx) = SlotRing::new(cfg(2), 2).unwrap(); // 4 slots
+    assert_eq!(tx.send(&[0, 0, 1, 1, 2, 2]).unwrap(), 3);
+    rx.advance(2).unwrap(); // the head at slot 2
+    assert_eq!(tx.send(&[3, 3, 4, 4, 5, 5]).unwrap(), 3); // slots 3, 0, 1
+    let (a, b) = rx.readable_past(0).unwrap();
+    assert_eq!((a, b), (&[2, 2, 3, 3][..], &[4, 4, 5, 5][..]));
+    let (a, b) = rx.readable_past(2).unwrap(); // slots 2 and 3 lent out
+    assert_eq!((a, b), (&[4, 4, 5, 5][..], &[][..]));
+    assert!(matches!(rx.readable_past(4), Err(Error::Empty)));
+    let no_wait = WaitStrategy::TimedBlocking {
+        timeout: Duration::ZERO,
+    };
+    rx.wait_for_data_past(3, no_wait).unwrap();
+    assert!(matches!(
+        rx.wait_for_data_past(4, no_wait),
+        Err(Error::TimedOut)
+    ));
+    tx.close();
+    assert!(matches!(rx.readable_past(4), Err(Error::Closed)));
+    assert!(matches!(
+        rx.wait_for_data_past(4, no_wait),
+        Err(Error::Closed)
+    ));
+    assert_eq!(rx.readable_past(3).unwrap().0, &[5, 5]); // what is left past them
+}
+
+#[test]
 fn slot_copies_keep_every_byte_for_every_small_size() {
     // Slot sizes on both sides of the inline copy's size classes, sent one
     // and several at a time so that copies also split at the wrap.

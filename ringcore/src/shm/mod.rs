@@ -3,13 +3,16 @@
 //! the processes on each side, and descriptor passing over Unix sockets.
 
 pub(crate) mod fdpass;
+pub mod inspect;
 pub mod layout;
 pub mod liveness;
 mod mapped;
 mod ring;
 mod segment;
+pub(crate) mod view;
 
 pub use fdpass::{connect_unix, recv_fd, send_fd, FdServer};
+pub use inspect::{RingFollower, SegmentInfo, SegmentKind, SegmentView};
 pub use liveness::{monotonic_ns, pid_exists, HEARTBEAT_PERIOD};
 pub use mapped::{remove_if_stale, DEFAULT_STALE_AFTER};
 pub(crate) use mapped::{segment_methods, Mapped};

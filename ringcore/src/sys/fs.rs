@@ -35,6 +35,27 @@ pub(crate) fn open_existing(path: &Path) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Opens the existing file at `path` for reading only, without waiting
+/// (`O_NONBLOCK`: a FIFO put in a segment's place cannot block the open),
+/// never through a symbolic link unless `follow` (which the links of
+/// `/proc/PID/fd` need).
+pub(crate) fn open_read_only(path: &Path, follow: bool) -> std::io::Result<OwnedFd> {
+    let c = cpath(path)?;
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+    // SAFETY: c is a valid C string.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | nofollow,
+        )
+    };
+    if fd < 0 {
+        return Err(last_error("cannot open", Some(path)));
+    }
+    // SAFETY: a new descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// A new file with no name yet in the directory of `path` (`O_TMPFILE`,
 /// named later through `/proc/self/fd`), or, where the file system or a
 /// missing `/proc` cannot do that, a new file under a temporary name beside
@@ -170,11 +191,18 @@ pub(crate) fn set_len(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The file's size, whether it is a regular file, and its device and inode.
+/// The file's size, whether it is a regular file, its device and inode,
+/// its owner and its permission bits.
 pub(crate) struct FileStat {
     pub(crate) len: usize,
     pub(crate) regular: bool,
     pub(crate) id: (u64, u64),
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    /// Permission bits with setuid, setgid and sticky (`st_mode & 0o7777`).
+    pub(crate) mode: u32,
+    /// `st_mode & S_IFMT`: what kind of file it is.
+    pub(crate) file_type: u32,
 }
 
 fn stat_of(st: &libc::stat) -> FileStat {
@@ -182,6 +210,10 @@ fn stat_of(st: &libc::stat) -> FileStat {
         len: st.st_size.max(0) as usize,
         regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
         id: (st.st_dev, st.st_ino),
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mode: st.st_mode & 0o7777,
+        file_type: st.st_mode & libc::S_IFMT,
     }
 }
 

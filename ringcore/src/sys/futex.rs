@@ -89,3 +89,72 @@ pub(crate) fn registered() -> bool {
 pub(crate) fn global_barrier() -> bool {
     membarrier(CMD_GLOBAL_EXPEDITED)
 }
+
+/// One word of [`wait_any`]: its address, the value to sleep on, and
+/// whether it lives in memory shared between processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Word {
+    pub(crate) addr: usize,
+    pub(crate) expected: u32,
+    pub(crate) shared: bool,
+}
+
+/// The most words one [`wait_any`] takes (the kernel's limit).
+pub(crate) const WAIT_ANY_MAX: usize = 128;
+
+/// Sleeps until one of `words` (at most [`WAIT_ANY_MAX`]) is woken or no
+/// longer holds its value, at most `timeout` (`futex_waitv`, Linux 5.16).
+/// Returns early on any wake-up or error (the caller re-checks the words);
+/// `Err` only when the kernel lacks the call.
+pub(crate) fn wait_any(words: &[Word], timeout: Duration) -> std::io::Result<()> {
+    const FUTEX2_SIZE_U32: u32 = 0x02;
+    const FUTEX2_PRIVATE: u32 = 128;
+    /// `struct futex_waitv` of the kernel's uapi.
+    #[repr(C)]
+    struct FutexWaitv {
+        val: u64,
+        uaddr: u64,
+        flags: u32,
+        reserved: u32,
+    }
+    let list: Vec<FutexWaitv> = words
+        .iter()
+        .take(WAIT_ANY_MAX)
+        .map(|w| FutexWaitv {
+            val: u64::from(w.expected),
+            uaddr: w.addr as u64,
+            flags: FUTEX2_SIZE_U32 | if w.shared { 0 } else { FUTEX2_PRIVATE },
+            reserved: 0,
+        })
+        .collect();
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes one timespec into a live local.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let end_ns = i128::from(now.tv_sec) * 1_000_000_000
+        + i128::from(now.tv_nsec)
+        + timeout.as_nanos().min(i64::MAX as u128) as i128;
+    let end = libc::timespec {
+        tv_sec: (end_ns / 1_000_000_000).min(i128::from(i64::MAX)) as libc::time_t,
+        tv_nsec: (end_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: `list` and `end` are live for the call; the kernel only reads
+    // the words' addresses (a stale one gives EFAULT, not a fault here).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            list.as_ptr(),
+            list.len() as libc::c_uint,
+            0u32,
+            &end as *const libc::timespec,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    if rc < 0 && err.raw_os_error() == Some(libc::ENOSYS) {
+        return Err(err);
+    }
+    Ok(())
+}

@@ -7,49 +7,79 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 
 /// A `MAP_SHARED` mapping of a whole file from offset 0, unmapped on drop.
-pub(crate) struct Mapping(memmap2::MmapRaw);
+pub(crate) struct Mapping {
+    /// Dropped first: the range is unregistered before it is unmapped.
+    guard: Option<super::sigbus::Guard>,
+    map: memmap2::MmapRaw,
+}
 
 impl Mapping {
     /// Maps `len` bytes of `fd` for reading and writing.
     pub(crate) fn shared(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<Mapping> {
-        Ok(Mapping(
-            memmap2::MmapOptions::new()
+        Ok(Mapping {
+            guard: None,
+            map: memmap2::MmapOptions::new()
                 .len(len)
                 .map_raw(fd.as_raw_fd())?,
-        ))
+        })
     }
 
     /// Maps `len` bytes of `fd` for reading only.
     pub(crate) fn shared_read_only(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<Mapping> {
-        Ok(Mapping(
-            memmap2::MmapOptions::new()
+        Ok(Mapping {
+            guard: None,
+            map: memmap2::MmapOptions::new()
                 .len(len)
                 .map_raw_read_only(fd.as_raw_fd())?,
-        ))
+        })
+    }
+
+    /// Maps `len` bytes of `fd` for reading only, guarded against the file
+    /// being shrunk under it ([`sigbus`](super::sigbus)): a read past the
+    /// new end sees zeros and [`faulted`](Self::faulted) turns true,
+    /// instead of the process dying of `SIGBUS`. For inspecting files
+    /// other processes own.
+    pub(crate) fn inspect(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<Mapping> {
+        let mut m = Self::shared_read_only(fd, len)?;
+        m.guard = super::sigbus::Guard::new(m.base().as_ptr() as usize, len);
+        if m.guard.is_none() {
+            return Err(std::io::Error::other(
+                "too many inspection mappings at once",
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Whether a read of an [`inspect`](Self::inspect) mapping went past
+    /// the end of its file (which was shrunk after it was mapped).
+    pub(crate) fn faulted(&self) -> bool {
+        self.guard
+            .as_ref()
+            .is_some_and(super::sigbus::Guard::faulted)
     }
 
     /// The first byte (page-aligned).
     pub(crate) fn base(&self) -> NonNull<u8> {
-        NonNull::new(self.0.as_mut_ptr()).expect("a mapping is never at address 0")
+        NonNull::new(self.map.as_mut_ptr()).expect("a mapping is never at address 0")
     }
 
     /// Mapped bytes.
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.map.len()
     }
 
     /// Faults in the pages covering `len` bytes from `from` for writing
     /// (`MADV_POPULATE_WRITE`); false where the kernel cannot (before
     /// Linux 5.14).
     pub(crate) fn populate_write(&self, from: usize, len: usize) -> bool {
-        self.0
+        self.map
             .advise_range(memmap2::Advice::PopulateWrite, from, len)
             .is_ok()
     }
 
     /// Writes the pages covering `len` bytes from `from` to storage (`msync`).
     pub(crate) fn sync(&self, from: usize, len: usize) -> std::io::Result<()> {
-        self.0.flush_range(from, len)
+        self.map.flush_range(from, len)
     }
 }
 

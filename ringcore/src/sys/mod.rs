@@ -9,7 +9,9 @@
 //!   permissions, sizes, open-file-description locks;
 //! - [`socket`]: descriptors over Unix sockets, peer credentials;
 //! - [`event`]: eventfd and epoll;
-//! - [`process`]: clocks, process liveness, CPU affinity, page size, fork hooks.
+//! - [`process`]: clocks, process liveness, CPU affinity, page size, fork
+//!   hooks, the descriptors another process holds;
+//! - [`sigbus`]: reads of a mapping whose file another process may shrink.
 
 // Under loom only the in-process parts are built, which use little of this.
 #![cfg_attr(loom, allow(dead_code))]
@@ -20,6 +22,7 @@ pub(crate) mod fs;
 pub(crate) mod futex;
 pub(crate) mod map;
 pub(crate) mod process;
+pub(crate) mod sigbus;
 pub(crate) mod socket;
 
 /// The last OS error, with what was being done (and to which file) in its text.

@@ -1,5 +1,5 @@
-//! Clocks, process liveness, identity, CPU affinity, the page size and
-//! fork hooks.
+//! Clocks, process liveness, identity, CPU affinity, the page size, fork
+//! hooks, and the descriptors another process holds.
 
 /// CLOCK_MONOTONIC in nanoseconds (one clock for every process on the machine).
 pub(crate) fn monotonic_ns() -> u64 {
@@ -114,4 +114,38 @@ pub(crate) fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: 
 pub(crate) fn after_fork_in_child(child: extern "C" fn()) {
     // SAFETY: as for `at_fork`.
     unsafe { libc::pthread_atfork(None, None, Some(child)) };
+}
+
+/// Most descriptors of one process [`descriptors`] looks at: a bound on
+/// the time an inspection spends on a process with a huge table.
+const MAX_DESCRIPTORS: usize = 1 << 16;
+
+/// The open descriptors of process `pid` and what each leads to (the text
+/// of its `/proc/PID/fd` link: a path, or for example `/memfd:NAME (deleted)`),
+/// as far as this process may see them (the same user, the same pid
+/// namespace); the first [`MAX_DESCRIPTORS`] only.
+pub(crate) fn descriptors(pid: u32) -> std::io::Result<Vec<(u32, std::path::PathBuf)>> {
+    let dir = std::path::PathBuf::from(format!("/proc/{pid}/fd"));
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir)?.take(MAX_DESCRIPTORS) {
+        let Ok(entry) = entry else { continue };
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(target) = std::fs::read_link(entry.path()) {
+            out.push((fd, target));
+        }
+    }
+    out.sort_unstable_by_key(|&(fd, _)| fd);
+    Ok(out)
+}
+
+/// The path that opens descriptor `fd` of process `pid` anew (following
+/// its `/proc` link, which for a memfd gives the same file).
+pub(crate) fn descriptor_path(pid: u32, fd: u32) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/{pid}/fd/{fd}"))
 }

@@ -78,6 +78,15 @@ pub(super) struct Link {
 }
 
 impl Link {
+    /// Stores the client's count of dropped messages in its channel
+    /// segment, where inspectors read it (a cold path: only after a drop).
+    fn publish_dropped(&self, dropped: u64) {
+        self.channel
+            .line()
+            .dropped
+            .store(dropped, Ordering::Relaxed);
+    }
+
     fn open(name: &str, options: &ClientOptions) -> Result<Link> {
         let deadline = Deadline::after(Some(options.connect_timeout));
         let mapped = match Mapped::open(name, Kind::Control, None, options.connect_timeout) {
@@ -276,6 +285,7 @@ impl Client {
         let link = Link::open(&self.name, &self.options)?;
         let carried = self.link.take_unread(&mut self.backlog);
         self.link = link;
+        self.link.publish_dropped(self.dropped);
         self.gone.set(false);
         // What fits goes now; the rest waits for the next sends, which
         // report whatever stops it.
@@ -309,7 +319,10 @@ impl Client {
                 Err(Error::TooLarge { .. }) => false,
                 Err(e) => return Err(e),
             };
-            *dropped += u64::from(!sent);
+            if !sent {
+                *dropped += 1;
+                link.publish_dropped(*dropped);
+            }
             backlog[p.index()].pop_front();
         }
         Ok(())
@@ -370,7 +383,10 @@ impl Client {
         let sent = send_with_policy(&mut link.requests, priority, payload, policy, || {
             alive(&link.socket, gone)
         })?;
-        self.dropped += u64::from(!sent);
+        if !sent {
+            self.dropped += 1;
+            self.link.publish_dropped(self.dropped);
+        }
         Ok(sent)
     }
 
@@ -513,6 +529,19 @@ impl Client {
             |slice| responses.park(slice),
             || alive(&self.link.socket, &self.gone),
         )
+    }
+
+    /// A registration that the server's next response wakes, for a
+    /// [`WaitSet`](crate::wait_set::WaitSet): arm, look again, and wait
+    /// only if nothing came.
+    pub fn arm_recv(&self) -> crate::wait_set::Armed {
+        self.link.responses.arm()
+    }
+
+    /// A registration that the server's next read of `priority` requests
+    /// wakes: arm, send again, and wait only if the ring is still full.
+    pub fn arm_send(&self, priority: Priority) -> crate::wait_set::Armed {
+        self.link.requests.arm(priority)
     }
 
     /// Rings the server's doorbell (sends already do when it sleeps).

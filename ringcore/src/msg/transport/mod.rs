@@ -71,7 +71,8 @@
 //!
 //! channel segment (kind 4), after the 512-byte segment header
 //! 0x200  client line    pid u32, slot u32, heartbeat_ns u64, generation u32,
-//!                       ring_bits u32 x 6
+//!                       ring_bits u32 x 6, 0 u32, dropped u64 (messages the
+//!                       client dropped, stored by the client)
 //! 0x280  doorbell       state u32, seq u32 (the client sleeps on seq)
 //! 0x300  ring indices   6 x 384 bytes (producer, consumer and wake lines of each ring)
 //! 0x1000 ring data      requests Critical, High, Low, then responses Critical, High, Low;
@@ -80,6 +81,7 @@
 
 mod acceptor;
 mod client;
+pub mod inspect;
 mod server;
 
 pub use acceptor::Admission;
@@ -165,6 +167,10 @@ pub(crate) struct ClientLine {
     pub(crate) heartbeat_ns: AtomicU64,
     pub(crate) generation: AtomicU32,
     pub(crate) ring_bits: [AtomicU32; 6],
+    _zero: AtomicU32,
+    /// Messages the client dropped ([`Client::dropped`]), stored by the
+    /// client after each drop for inspectors (`ringmpsc stat`).
+    pub(crate) dropped: AtomicU64,
 }
 
 const LINE: usize = 128;
@@ -178,6 +184,8 @@ const _: () = {
     assert!(std::mem::size_of::<ClientLine>() == LINE);
     assert!(std::mem::size_of::<Doorbell>() == LINE);
     assert!(std::mem::size_of::<ClientEntry>() == 64);
+    assert!(std::mem::offset_of!(ClientLine, ring_bits) == 20);
+    assert!(std::mem::offset_of!(ClientLine, dropped) == 48);
     assert!(INDICES == 384);
     assert!(CHANNEL_RINGS + 6 * INDICES <= CHANNEL_DATA);
 };

@@ -562,6 +562,21 @@ impl Server {
         }
     }
 
+    /// A registration that the next request of any client, or a client
+    /// joining or leaving, wakes, for a [`WaitSet`](crate::wait_set::WaitSet):
+    /// arm, look again, and wait only if nothing came.
+    pub fn arm(&self) -> crate::wait_set::Armed {
+        let owner: crate::ring::typed::Owner = self.control.clone();
+        // SAFETY: the doorbell lies in the control mapping, which `owner`
+        // keeps valid for the registration's life.
+        unsafe {
+            crate::wait_set::Armed::new(
+                crate::sync::Registration::on_doorbell(self.control.doorbell()),
+                owner,
+            )
+        }
+    }
+
     /// Waits up to `timeout` (`None`: no limit) until a request may be
     /// waiting, sleeping on the control segment's doorbell. `TimedOut`.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {

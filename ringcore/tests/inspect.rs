@@ -1,0 +1,147 @@
+//! The read-only inspection (`ringcore::inspect`, `shm::inspect`,
+//! `log::inspect`) against live rings: a look never misreads a record
+//! while a consumer frees and a producer reuses the ring under it, the
+//! meter counts every message, the follower sees every record in order.
+
+use ringcore::inspect::{classify, EntryKind, Meter, Target};
+use ringcore::msg::MessageRing;
+use ringcore::shm::SegmentView;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!("ringcore-inspect-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Message `seq`: its number, then bytes derived from it (0..300 of them).
+fn message(seq: u64) -> Vec<u8> {
+    let mut m = seq.to_le_bytes().to_vec();
+    m.extend((0..(seq * 7919 % 300)).map(|i| (i ^ seq) as u8));
+    m
+}
+
+fn seq_of(payload: &[u8]) -> u64 {
+    u64::from_le_bytes(payload[..8].try_into().unwrap())
+}
+
+#[test]
+fn a_look_at_a_busy_ring_never_misreads() {
+    let _w = watchdog::watchdog(60);
+    let dir = Dir::new("busy");
+    let path = dir.0.join("ring");
+    let ring = MessageRing::create(Some(&path.display().to_string()), 12).unwrap();
+    let mut tx = ring.sender().unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let producer = std::thread::spawn(move || {
+        let mut seq = 0u64;
+        while !s.load(Ordering::Relaxed) {
+            match tx.send(1, &message(seq)) {
+                Ok(()) => seq += 1,
+                Err(ringcore::Error::Full) => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        seq
+    });
+    let s = stop.clone();
+    let consumer = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while !s.load(Ordering::Relaxed) {
+            if let Ok(m) = rx.try_recv() {
+                assert_eq!(m.payload(), &message(n)[..]);
+                n += 1;
+            }
+        }
+        n
+    });
+    let view = SegmentView::open(&path).unwrap();
+    let mut seen = 0;
+    let start = std::time::Instant::now();
+    // Until the look caught records many times over, and for a while.
+    while seen < 10_000 || start.elapsed() < Duration::from_millis(300) {
+        let look = view.peek(1 << 20).unwrap();
+        // Whatever the look kept is exactly what was sent, in order.
+        let mut last = None;
+        for r in &look.records {
+            let seq = seq_of(&r.payload);
+            assert_eq!(r.payload, message(seq), "a misread record");
+            if let Some(prev) = last {
+                assert_eq!(seq, prev + 1);
+            }
+            last = Some(seq);
+            seen += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = producer.join().unwrap();
+    consumer.join().unwrap();
+    assert!(sent > 0);
+    assert!(seen > 0, "the look never caught a waiting record");
+}
+
+#[test]
+fn the_meter_counts_every_message_and_the_follower_sees_each_in_order() {
+    let _w = watchdog::watchdog(60);
+    let dir = Dir::new("meter");
+    let path = dir.0.join("ring");
+    let ring = MessageRing::create(Some(&path.display().to_string()), 18).unwrap();
+    let mut tx = ring.sender().unwrap();
+    let target = match Target::open(&dir.0, "ring").unwrap() {
+        t @ Target::Segment(_) => t,
+        Target::Log(_) => panic!("a ring opened as a log"),
+    };
+    let Target::Segment(view) = &target else {
+        unreachable!()
+    };
+    let mut meter = Meter::new(&target).unwrap();
+    let mut follower = view.follow().unwrap();
+    let mut followed = Vec::new();
+    let mut bytes = 0u64;
+    // No consumer: nothing is freed, so everything is there to count.
+    for seq in 0..400u64 {
+        let m = message(seq);
+        bytes += (8 + m.len() as u64).div_ceil(8) * 8;
+        tx.send(seq as u32, &m).unwrap();
+        if seq % 50 == 49 {
+            let t = meter.sample().unwrap();
+            assert_eq!(t.messages, seq + 1);
+            assert!(t.exact);
+            followed.extend(follower.poll(1000).unwrap().records);
+        }
+    }
+    let t = meter.sample_for(Duration::from_millis(5)).unwrap();
+    assert_eq!((t.messages, t.exact), (400, true));
+    // Padding at the end of the ring counts as bytes, not messages.
+    assert!(t.bytes >= bytes, "{} < {bytes}", t.bytes);
+    let seqs: Vec<u64> = followed.iter().map(|r| seq_of(&r.payload)).collect();
+    assert_eq!(seqs, (0..400).collect::<Vec<_>>());
+    assert!(followed
+        .iter()
+        .all(|r| r.payload == message(seq_of(&r.payload))));
+    drop(tx);
+    let end = follower.poll(10).unwrap();
+    assert!(end.ended && end.records.is_empty());
+    let e = classify(&path);
+    assert_eq!(e.kind, EntryKind::MessageRing);
+    assert_eq!(e.segment.unwrap().ring.unwrap().pending_messages, Some(400));
+}
