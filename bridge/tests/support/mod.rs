@@ -127,7 +127,9 @@ impl Drop for Proc {
 /// the PATH. None found fails the test: it never passes without a server.
 pub fn nats_server() -> PathBuf {
     if let Some(p) = std::env::var_os("NATS_SERVER") {
-        return PathBuf::from(p);
+        let p = PathBuf::from(p);
+        assert!(p.exists(), "NATS_SERVER={} does not exist", p.display());
+        return p;
     }
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/nats/bin/nats-server");
     if local.exists() {
