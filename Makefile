@@ -29,7 +29,7 @@ C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)
 CPP_TESTS  := test_ring test_shm test_msg test_pool test_channels test_transport test_log test_numa
 CPP_SAN    := $(foreach t,$(CPP_TESTS),$(BUILD)/cpp17_$(t)_asan $(BUILD)/cpp20_$(t)_asan)
 
-.PHONY: all lib c python wheel sdist-check header test test-rust test-c test-python test-cli lint demo bench bench-c bench-iceoryx2 loom miri tsan fuzz fuzz-log soak soak-bridge bench-bridge nats-server install install-check abi clean
+.PHONY: all lib c python wheel sdist-check header test test-rust test-c test-python test-cli lint demo bench bench-c bench-report bench-iceoryx2 loom miri tsan fuzz fuzz-log soak soak-bridge bench-bridge nats-server install install-check abi clean
 
 all: lib c python
 
@@ -246,6 +246,12 @@ bench: c python
 # program loads it).
 bench-c: lib
 	$(CARGO) bench -p ringcore --bench c_api
+
+# The Rust benches (spsc, channels, c_api, ipc, log, transport) in one go,
+# their tables written to bench/REPORT.md with the machine, the date and the
+# core-to-core probe (not the bridge's or iceoryx2's benches).
+bench-report: lib
+	CARGO=$(CARGO) $(PYTHON) bench/report.py
 
 # The cross-process bench with iceoryx2 from crates.io in the same run
 # (kept out of the default build).

@@ -1,5 +1,6 @@
-//! MPSC benchmark against crossbeam-channel, crossbeam's ArrayQueue and
-//! std::sync::mpsc in the same run, the consumer reading every item, for
+//! MPSC benchmark against crossbeam-channel, crossbeam's ArrayQueue,
+//! std::sync::mpsc and the disruptor crate's multi-producer sequencer in the
+//! same run, the consumer reading every item, for
 //! the producer counts given as arguments; and the buffer pool's
 //! alloc + free round trip. Every queue is driven the same way: non-blocking
 //! sends and receives with the same spin-then-yield backoff when full or
@@ -206,6 +207,65 @@ fn array_queue(producers: usize, per: u64) -> f64 {
     )
 }
 
+/// The disruptor's multi-producer sequencer with an event poller on the
+/// consumer thread: one `try_publish` per item (`batch` 1) or
+/// `try_batch_publish` of up to `batch` items (yielding when there is not
+/// room for all, as the ringmpsc batch producer does), the poller reading
+/// all that is published.
+fn disruptor_mpsc(producers: usize, per: u64, batch: usize) -> f64 {
+    use disruptor::{build_multi_producer, BusySpin, Producer};
+    let (mut rx, builder) = build_multi_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
+    let tx = builder.build();
+    run(
+        producers,
+        per,
+        |_| {
+            let mut tx = tx.clone();
+            move || {
+                if batch == 1 {
+                    for i in 0..per {
+                        let backoff = Backoff::new();
+                        while tx.try_publish(|e| *e = i).is_err() {
+                            backoff.snooze();
+                        }
+                    }
+                    return;
+                }
+                let mut next = 0u64;
+                while next < per {
+                    let want = ((per - next) as usize).min(batch);
+                    let published = tx.try_batch_publish(want, |slots| {
+                        for (k, e) in slots.enumerate() {
+                            *e = next + k as u64;
+                        }
+                    });
+                    if published.is_err() {
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    next += want as u64;
+                }
+            }
+        },
+        |total| {
+            let (mut n, mut sum, backoff) = (0, 0u64, Backoff::new());
+            while n < total {
+                match rx.poll() {
+                    Ok(mut g) => {
+                        for &x in &mut g {
+                            sum += x;
+                            n += 1;
+                        }
+                        backoff.reset();
+                    }
+                    Err(_) => backoff.snooze(),
+                }
+            }
+            sum
+        },
+    )
+}
+
 fn std_mpsc(producers: usize, per: u64) -> f64 {
     let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
     run(
@@ -251,26 +311,32 @@ fn main() {
     };
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
     println!("MPSC: {per} u64 items per producer, median of {RUNS} runs, {cpus} CPUs (producers + consumer may exceed them)\n");
-    println!("| producers | ringmpsc single | ringmpsc batch {BATCH} | crossbeam-channel | ArrayQueue | std mpsc | single / crossbeam | batch / crossbeam |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| producers | ringmpsc single | ringmpsc batch {BATCH} | crossbeam-channel | ArrayQueue | std mpsc | disruptor single | disruptor batch {BATCH} | single / crossbeam | batch / crossbeam | single / disruptor single | batch / disruptor batch |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let m = |x: f64| format!("{:.1} M/s", x / 1e6);
     for p in counts {
-        let (a, b, c, d, e) = (
+        let (a, b, c, d, e, f, g) = (
             median(RUNS, || ringmpsc_single(p, per)),
             median(RUNS, || ringmpsc_batch(p, per)),
             median(RUNS, || crossbeam_channel(p, per)),
             median(RUNS, || array_queue(p, per)),
             median(RUNS, || std_mpsc(p, per)),
+            median(RUNS, || disruptor_mpsc(p, per, 1)),
+            median(RUNS, || disruptor_mpsc(p, per, BATCH)),
         );
         println!(
-            "| {p} | {} | {} | {} | {} | {} | {:.1}x | {:.1}x |",
+            "| {p} | {} | {} | {} | {} | {} | {} | {} | {:.1}x | {:.1}x | {:.2}x | {:.2}x |",
             m(a),
             m(b),
             m(c),
             m(d),
             m(e),
+            m(f),
+            m(g),
             a / c,
-            b / c
+            b / c,
+            a / f,
+            b / g
         );
     }
     println!(

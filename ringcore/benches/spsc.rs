@@ -1,5 +1,6 @@
-//! SPSC benchmark: ringcore against rtrb and crossbeam's ArrayQueue in the
-//! same run, the consumer reading every item.
+//! SPSC benchmark: ringcore against rtrb, crossbeam's ArrayQueue and the
+//! disruptor crate (single-producer sequencer, event poller) in the same
+//! run, the consumer reading every item.
 //!
 //! `cargo bench -p ringcore --bench spsc -- [items] [round_trips]`
 //!
@@ -43,6 +44,20 @@ fn arrayqueue_single(items: u64) -> f64 {
     let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
     let q2 = q.clone();
     single(items, move |i| q.push(i).is_ok(), move || q2.pop())
+}
+
+/// The disruptor's single-producer sequencer with an event poller, so that
+/// the consumer runs on the harness's pinned thread like every other peer:
+/// one `try_publish` per item, one `take(1)` per item.
+fn disruptor_single(items: u64) -> f64 {
+    use disruptor::{build_single_producer, BusySpin, Producer};
+    let (mut rx, builder) = build_single_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
+    let mut tx = builder.build();
+    single(
+        items,
+        move |i| tx.try_publish(|e| *e = i).is_ok(),
+        move || rx.take(1).ok().and_then(|mut g| (&mut g).next().copied()),
+    )
 }
 
 fn ringcore_batch(items: u64) -> f64 {
@@ -113,6 +128,44 @@ fn rtrb_batch(items: u64) -> f64 {
                 }
                 chunk.commit_all();
                 n += k as u64;
+            }
+            sum
+        },
+    )
+}
+
+/// The disruptor's batch publication (waits for the whole batch to be free)
+/// and batch poll of up to BATCH events.
+fn disruptor_batch(items: u64) -> f64 {
+    use disruptor::{build_single_producer, BusySpin, Producer};
+    let (mut rx, builder) = build_single_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
+    let mut tx = builder.build();
+    two_threads(
+        items,
+        move || {
+            let mut next = 0u64;
+            while next < items {
+                let want = (items - next).min(BATCH as u64) as usize;
+                tx.batch_publish(want, |slots| {
+                    for (i, e) in slots.enumerate() {
+                        *e = next + i as u64;
+                    }
+                });
+                next += want as u64;
+            }
+        },
+        move || {
+            let (mut sum, mut n) = (0u64, 0u64);
+            while n < items {
+                match rx.take(BATCH as u64) {
+                    Ok(mut g) => {
+                        for &v in &mut g {
+                            sum += v;
+                            n += 1;
+                        }
+                    }
+                    Err(_) => std::hint::spin_loop(),
+                }
             }
             sum
         },
@@ -192,34 +245,40 @@ fn main() {
     println!(
         "SPSC: {items} u64 items per run, median of {RUNS} runs, capacity {CAPACITY}, {cpus} CPUs\n"
     );
-    println!("| workload | ringcore | rtrb | ArrayQueue | ringcore/rtrb | ringcore/ArrayQueue |");
-    println!("|---|---|---|---|---|---|");
+    println!("| workload | ringcore | rtrb | ArrayQueue | disruptor | ringcore/rtrb | ringcore/ArrayQueue | ringcore/disruptor |");
+    println!("|---|---|---|---|---|---|---|---|");
     let m = |x: f64| format!("{:.1} M/s", x / 1e6);
-    let (a, b, c) = (
+    let (a, b, c, d) = (
         median(RUNS, || ringcore_single(items)),
         median(RUNS, || rtrb_single(items)),
         median(RUNS, || arrayqueue_single(items)),
+        median(RUNS, || disruptor_single(items)),
     );
     println!(
-        "| single item | {} | {} | {} | {:.2}x | {:.2}x |",
+        "| single item | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.2}x |",
         m(a),
         m(b),
         m(c),
+        m(d),
         a / b,
-        a / c
+        a / c,
+        a / d
     );
-    let (a, b, c) = (
+    let (a, b, c, d) = (
         median(RUNS, || ringcore_batch(items)),
         median(RUNS, || rtrb_batch(items)),
         median(RUNS, || arrayqueue_batch(items)),
+        median(RUNS, || disruptor_batch(items)),
     );
     println!(
-        "| batch of {BATCH} | {} | {} (chunk API) | {} (item by item) | {:.2}x | {:.2}x |",
+        "| batch of {BATCH} | {} | {} (chunk API) | {} (item by item) | {} (batch publish) | {:.2}x | {:.2}x | {:.2}x |",
         m(a),
         m(b),
         m(c),
+        m(d),
         a / b,
-        a / c
+        a / c,
+        a / d
     );
     println!("\n| ping-pong round trip | p50 | p99 | p50 / floor |");
     println!("|---|---|---|---|");
