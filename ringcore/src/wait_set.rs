@@ -71,15 +71,24 @@ impl std::fmt::Debug for WaitSet {
 struct SetInner {
     event: EventFd,
     woken: Mutex<Vec<u64>>,
+    /// How long a registration waits before it is reported anyway.
+    slice: Duration,
 }
 
 impl WaitSet {
     /// A new, empty set.
     pub fn new() -> Result<WaitSet> {
+        Self::with_slice(LIVENESS_SLICE)
+    }
+
+    /// A set whose registrations are reported unwoken after `slice` (tests
+    /// use a long one, so that only a real wake-up can report a token).
+    pub(crate) fn with_slice(slice: Duration) -> Result<WaitSet> {
         Ok(WaitSet {
             inner: Arc::new(SetInner {
                 event: EventFd::new().map_err(Error::Io)?,
                 woken: Mutex::new(Vec::new()),
+                slice,
             }),
         })
     }
@@ -204,7 +213,7 @@ impl Hub {
                     if !words.contains(&w) {
                         words.push(w);
                     }
-                    let left = LIVENESS_SLICE.saturating_sub(e.since.elapsed());
+                    let left = e.set.slice.saturating_sub(e.since.elapsed());
                     timeout = timeout.min(e.armed.registration.bound(Some(left)).unwrap_or(left));
                 }
             }
@@ -225,7 +234,7 @@ impl Hub {
         let mut entries = self.entries();
         let mut sets: Vec<Arc<SetInner>> = Vec::new();
         entries.retain(|e| {
-            if !e.armed.woken() && e.since.elapsed() < LIVENESS_SLICE {
+            if !e.armed.woken() && e.since.elapsed() < e.set.slice {
                 return true;
             }
             lock(&e.set.woken).push(e.token);
@@ -260,7 +269,9 @@ mod tests {
     #[test]
     fn a_commit_wakes_the_registration_and_only_its_token_comes_back() {
         let (mut tx, rx) = SlotRing::new(Config::with_ring_bits(4), 8).unwrap();
-        let set = WaitSet::new().unwrap();
+        // No liveness report within the test's 5 s: only the commit's
+        // wake-up can report the token, so a lost wake-up fails.
+        let set = WaitSet::with_slice(Duration::from_secs(3600)).unwrap();
         let token = set.add(rx.arm());
         let other = set.add(rx.arm());
         assert!(set.remove(other));
