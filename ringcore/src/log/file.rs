@@ -1,6 +1,8 @@
 //! One mapped log file, its writer lock, and checked access to records.
 
-use super::format::{crc_seed, FileHeader, Geometry, CRC_FROM, FLAG_CHECKSUMS, HEADER_SIZE};
+use super::format::{
+    crc32c, crc_seed, FileHeader, Geometry, CRC_FROM, FLAG_CHECKSUMS, HEADER_SIZE,
+};
 use crate::error::{Error, Result};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::sys::fs;
@@ -10,6 +12,10 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
+
+/// The writer readies its file ([`LogFile::prepare`]) this many bytes at a
+/// time (a multiple of any page size).
+pub(crate) const PREPARE_STEP: u64 = 256 << 10;
 
 /// How a log file is mapped.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -138,6 +144,15 @@ impl LogFile {
         let file = File::from(fd);
         let made = (|| {
             file.set_len(g.file_size)?;
+            // The header's pages, and the first records', have their storage
+            // now: a full file system fails the creation, not a write. The
+            // writer allocates the rest as it goes (`prepare`).
+            fs::allocate(file.as_fd(), 0, g.file_size.min(PREPARE_STEP)).map_err(|e| {
+                Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("log file {}: {e}", path.display()),
+                ))
+            })?;
             Mapping::shared(file.as_fd(), g.file_size as usize).map_err(|e| map_error(e, path))
         })();
         let map = match made {
@@ -281,7 +296,7 @@ impl LogFile {
         let bytes = unsafe {
             std::slice::from_raw_parts(self.base.as_ptr().add(from as usize), len as usize)
         };
-        crc32c::crc32c_append(crc_seed(pos, commit), bytes)
+        crc32c(crc_seed(pos, commit), bytes)
     }
 
     /// Writes a record header (and, in a log with checksums, the checksum
@@ -301,11 +316,20 @@ impl LogFile {
         use crate::sync::Ordering::{Relaxed, Release};
         let g = &self.geometry;
         let commit = super::format::commit_word(flags, len);
-        self.word(pos + g.type_offset()).store(msg_type, Relaxed);
+        if g.checksums {
+            // `msg_type` and the zero word after it in one store: the
+            // checksum reads them back as one 8-byte word, which a CPU
+            // forwards from one store but not from two.
+            let mut pair = [0; 8];
+            pair[..4].copy_from_slice(&msg_type.to_ne_bytes());
+            self.word64(pos + g.type_offset())
+                .store(u64::from_ne_bytes(pair), Relaxed);
+        } else {
+            self.word(pos + g.type_offset()).store(msg_type, Relaxed);
+        }
         self.word64(pos + g.timestamp_offset())
             .store(timestamp, Relaxed);
         if g.checksums {
-            self.word(pos + 12).store(0, Relaxed);
             let crc = self.checksum(pos, commit, payload_len);
             self.word(pos + 4).store(crc, Relaxed);
         }
@@ -348,24 +372,33 @@ impl LogFile {
         }
     }
 
-    /// Faults in the pages covering `[from, to)` for writing (writer only)
-    /// and returns how far the file is now populated. Where the kernel lacks
-    /// MADV_POPULATE_WRITE (before Linux 5.14) it reports the whole file, so
-    /// the writer stops asking and takes ordinary page faults.
-    pub(crate) fn populate(&self, from: u64, to: u64) -> u64 {
+    /// Readies the pages from the one holding `from` to at least `to` (or
+    /// the end of the file) for the writer (its thread or its prefault
+    /// thread), in whole steps of [`PREPARE_STEP`] bytes: their storage
+    /// allocated, so a full file system is this call's `Err` instead of a
+    /// `SIGBUS` in a later write, and the pages faulted in for writing, in
+    /// two system calls rather than one page fault a page (where the kernel
+    /// cannot populate, before Linux 5.14, the writer takes ordinary page
+    /// faults). Returns how far the file is ready.
+    pub(crate) fn prepare(&self, from: u64, to: u64) -> Result<u64> {
         let page = super::page_size();
         let start = from / page * page;
-        let end = to.div_ceil(page).saturating_mul(page).min(self.len);
+        let end = to
+            .div_ceil(PREPARE_STEP)
+            .saturating_mul(PREPARE_STEP)
+            .min(self.len);
         if start >= end {
-            return end.max(from);
+            return Ok(end);
         }
-        if !self
-            .map
-            .populate_write(start as usize, (end - start) as usize)
-        {
-            return self.len;
-        }
-        end
+        fs::allocate(self._file.as_fd(), start, end - start).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("log file {}: {e}", self.path.display()),
+            ))
+        })?;
+        self.map
+            .populate_write(start as usize, (end - start) as usize);
+        Ok(end)
     }
 
     /// msync of the pages covering `[from, to)`.

@@ -246,5 +246,51 @@ pub(crate) fn crc_seed(pos: u64, commit: u32) -> u32 {
     commit ^ pos as u32 ^ (pos >> 32) as u32
 }
 
+/// CRC32C of `bytes` continuing `crc` (what `crc32c::crc32c_append`
+/// returns). A record's checksum covers its payload and 16 header bytes,
+/// mostly a few dozen bytes; for those the crate's general code (set up for
+/// its three-way path, which it takes from 768 bytes) costs twice the
+/// plain serial loop it ends up running (about 14 ns against 7 for a 64-byte
+/// payload, measured), paid on every append and every read. Below that
+/// size, where the CPU has the instruction, this runs the loop itself.
+#[inline]
+pub(crate) fn crc32c(crc: u32, bytes: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if bytes.len() < 768 && std::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU has SSE 4.2, checked just above.
+        return unsafe { crc32c_serial_sse42(crc, bytes) };
+    }
+    crc32c::crc32c_append(crc, bytes)
+}
+
+/// CRC32C of `bytes` continuing `crc`, 8 bytes per `crc32` instruction.
+///
+/// # Safety
+///
+/// The CPU must have SSE 4.2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn crc32c_serial_sse42(crc: u32, bytes: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    let mut c = u64::from(!crc);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        // SAFETY: the caller vouches for SSE 4.2 (newer compilers see
+        // that from the target feature and need no `unsafe` here).
+        #[allow(unused_unsafe)]
+        let next = unsafe { _mm_crc32_u64(c, w) };
+        c = next;
+    }
+    let mut c = c as u32;
+    for &b in words.remainder() {
+        // SAFETY: as above.
+        #[allow(unused_unsafe)]
+        let next = unsafe { _mm_crc32_u8(c, b) };
+        c = next;
+    }
+    !c
+}
+
 /// Offset in a checked record of the first byte the checksum covers.
 pub(crate) const CRC_FROM: u64 = 8;

@@ -1,14 +1,15 @@
 //! Faults in the pages ahead of the writer on a thread of its own.
 //!
-//! A fresh page of a log file costs its first writer a page fault: on
-//! tmpfs, allocating and zeroing the page and mapping it, a microsecond or
-//! two, once every few dozen small records. That is most of an append's
+//! A fresh page of a log file costs its writer a microsecond or two to
+//! allocate, zero and map (on tmpfs), once every few dozen small records,
+//! even readied in bulk ([`LogFile::prepare`]). That is most of an append's
 //! cost and the main source of its latency jitter. The writer therefore
 //! tells this thread, every [`STEP`] bytes, where it is; the thread keeps
-//! the [`AHEAD`] bytes after that faulted in (`MADV_POPULATE_WRITE` on the
-//! writer's own mapping), so the writer finds its pages ready. If the
-//! thread falls behind, the writer just takes the faults itself: nothing
-//! depends on it for correctness.
+//! the [`AHEAD`] bytes after that readied (allocated, and faulted in with
+//! `MADV_POPULATE_WRITE` on the writer's own mapping), so the writer finds
+//! its pages ready and skips its own `prepare`. If the thread falls behind,
+//! or cannot allocate, the writer readies the pages itself: nothing depends
+//! on it for correctness.
 
 use super::file::LogFile;
 use crate::error::{Error, Result};
@@ -19,15 +20,15 @@ use std::thread::JoinHandle;
 pub(crate) const STEP: u64 = 1 << 20;
 /// How far ahead of the writer pages are kept faulted in.
 const AHEAD: u64 = 8 << 20;
-/// Bytes populated per `madvise`, so a report from the writer (and a stop)
-/// is seen within a millisecond or so.
+/// Bytes readied per step, so a report from the writer (and a stop) is seen
+/// within a millisecond or so.
 const CHUNK: u64 = 1 << 20;
 
 #[derive(Default)]
 struct State {
-    /// The file being written and how far it is populated.
+    /// The file being written and how far it is ready.
     file: Option<(Arc<LogFile>, u64)>,
-    /// Populate the current file up to here.
+    /// Ready the current file up to here.
     target: u64,
     stop: bool,
 }
@@ -88,16 +89,25 @@ impl Prefaulter {
         Ok(p)
     }
 
-    /// The writer is at `pos` of `file`: keep the pages after it faulted in.
+    /// The writer is at `pos` of `file`: keep the pages after it ready.
     pub(crate) fn report(&self, file: &Arc<LogFile>, pos: u64) {
         let mut st = self.shared.lock();
         match &st.file {
             Some((f, _)) if Arc::ptr_eq(f, file) => {}
             _ => st.file = Some((Arc::clone(file), pos)),
         }
-        st.target = pos + AHEAD;
+        // Never past the end: the thread would spin there, with nothing to do.
+        st.target = (pos + AHEAD).min(file.geometry.file_size);
         drop(st);
         self.shared.wake.notify_one();
+    }
+
+    /// How far the thread has readied `file` (0 while it is on another).
+    pub(crate) fn ready(&self, file: &Arc<LogFile>) -> u64 {
+        match &self.shared.lock().file {
+            Some((f, done)) if Arc::ptr_eq(f, file) => *done,
+            _ => 0,
+        }
     }
 }
 
@@ -128,11 +138,21 @@ fn run(shared: &Shared) {
             continue;
         };
         drop(st);
-        let reached = file.populate(from, to);
+        let reached = file.prepare(from, to);
         st = shared.lock();
-        if let Some((f, done)) = &mut st.file {
+        let State {
+            file: current,
+            target,
+            ..
+        } = &mut *st;
+        if let Some((f, done)) = current {
             if Arc::ptr_eq(f, &file) {
-                *done = reached.max(*done);
+                match reached {
+                    Ok(end) => *done = end.max(*done),
+                    // A full file system: the writer's own `prepare` reports
+                    // it. Try again at the writer's next report.
+                    Err(_) => *target = *done,
+                }
             }
         }
     }

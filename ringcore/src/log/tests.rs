@@ -559,3 +559,66 @@ fn a_missing_middle_file_is_named() {
     assert!(matches!(e, Error::Io(_)), "{e}");
     assert!(e.to_string().contains("log.1 is missing"), "{e}");
 }
+
+/// The checksum's short-input path gives what the crc32c crate gives, at
+/// every length around its cut-over, every alignment, several seeds.
+#[test]
+fn checksums_match_the_crc32c_crate() {
+    let bytes: Vec<u8> = (0..1200u32).map(|i| (i * 131 + i / 7) as u8).collect();
+    for len in 0..1100 {
+        for skew in 0..8 {
+            for seed in [0, 1, 0x8000_0001, u32::MAX] {
+                let b = &bytes[skew..skew + len];
+                assert_eq!(
+                    format::crc32c(seed, b),
+                    crc32c::crc32c_append(seed, b),
+                    "len {len} skew {skew} seed {seed:#x}"
+                );
+            }
+        }
+    }
+}
+
+/// The writer allocates a file's storage as it goes, a step ahead of its
+/// records (a full file system is then an error, never a SIGBUS), not all
+/// of it at creation; with the prefault thread, and after a reopen, too.
+#[test]
+fn storage_is_allocated_ahead_of_the_records() {
+    use std::os::unix::fs::MetadataExt;
+    let step = file::PREPARE_STEP;
+    let allocated = |p: &Path| std::fs::metadata(p).unwrap().blocks() * 512;
+    for prefault in [false, true] {
+        let d = TempDir::new("alloc");
+        let mut w = WriterBuilder::new(d.log())
+            .region_size(1 << 20)
+            .file_roll_size(8 << 20)
+            .prefault(prefault)
+            .build()
+            .unwrap();
+        let at_creation = allocated(&d.log());
+        assert!(at_creation >= step.min(8 << 20), "{at_creation}");
+        assert!(at_creation < 8 << 20, "{at_creation}");
+        let record = vec![7u8; 1000];
+        for round in 0..2 {
+            while w.position().offset < (round + 1) * (3 << 20) / 2 {
+                w.append(1, &record).unwrap();
+            }
+            let pos = w.position().offset;
+            assert!(
+                allocated(&d.log()) >= pos,
+                "{} < {pos}",
+                allocated(&d.log())
+            );
+            if round == 0 {
+                drop(w);
+                w = WriterBuilder::new(d.log())
+                    .prefault(prefault)
+                    .build()
+                    .unwrap();
+            }
+        }
+        let n = w.next_index();
+        drop(w);
+        assert_eq!(read_all(&d.log()).len() as u64, n);
+    }
+}

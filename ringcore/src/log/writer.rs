@@ -148,10 +148,10 @@ impl WriterBuilder {
         self
     }
 
-    /// Whether a thread of the writer's faults in the pages ahead of it, so
-    /// appends do not stop for page faults (default: off, the writer takes
-    /// each page's first-write fault itself). The thread shares the CPU
-    /// mask of the thread that builds the writer; see
+    /// Whether a thread of the writer's readies the pages ahead of it, so
+    /// appends do not stop to allocate and fault them in (default: off,
+    /// the writer readies them itself, 256 KiB at a time). The thread
+    /// shares the CPU mask of the thread that builds the writer; see
     /// [`prefault_cpu`](Self::prefault_cpu) to put it elsewhere.
     pub fn prefault(mut self, on: bool) -> Self {
         self.prefault.0 = on;
@@ -276,6 +276,9 @@ pub struct Writer {
     limit: u64,
     /// Where the writer next reports its position to the prefault thread.
     checkpoint: u64,
+    /// How far the current file is ready for writing: its storage
+    /// allocated, its pages faulted in ([`LogFile::prepare`]).
+    ready: u64,
     prefault: Option<Prefaulter>,
     next_index: u64,
     /// Payload bytes reserved by `try_reserve`, not committed yet.
@@ -344,7 +347,10 @@ impl Writer {
                     )));
                 }
                 // Anything past the last commit is a torn, uncommitted record:
-                // clear what it may have written so no reader mistakes it.
+                // clear what it may have written so no reader mistakes it
+                // (its storage allocated first: a full file system is an
+                // error here, not a SIGBUS).
+                file.prepare(s.end, (s.end + g.max_record()).min(g.file_size))?;
                 file.zero(s.end, s.end + g.max_record());
                 let epoch = file
                     .header()
@@ -377,6 +383,7 @@ impl Writer {
             pos: scanned.end,
             limit: 0,
             checkpoint: 0,
+            ready: 0,
             prefault: match prefault {
                 (true, cpu) => Some(Prefaulter::start(cpu)?),
                 (false, _) => None,
@@ -444,11 +451,13 @@ impl Writer {
     }
 
     /// Pads to the next region or rolls to the next file until a record of
-    /// `rec` bytes fits (the MTU fits any region, so this ends), and faults
-    /// in the pages ahead of it.
+    /// `rec` bytes fits (the MTU fits any region, so this ends), readies
+    /// the file ahead of it, and has the pages after those faulted in.
     #[cold]
     fn make_room(&mut self, rec: u64) -> Result<()> {
         loop {
+            // Written at `pos` next: this record, or a padding or roll record.
+            self.ready_to(self.pos + rec.max(self.geometry.roll_reserve()))?;
             let region_limit = self.geometry.limit(self.pos);
             if self.pos + rec > region_limit {
                 if region_limit == self.geometry.file_size - self.geometry.roll_reserve() {
@@ -467,9 +476,28 @@ impl Writer {
                     None => self.checkpoint = u64::MAX,
                 }
             }
-            self.limit = region_limit.min(self.checkpoint);
+            self.limit = region_limit.min(self.checkpoint).min(self.ready);
             return Ok(());
         }
+    }
+
+    /// Readies the current file up to `to` (at most its end) for writing,
+    /// [`PREPARE_STEP`](super::file::PREPARE_STEP) bytes at a time: a full
+    /// file system is this call's error, never a `SIGBUS` in a write.
+    fn ready_to(&mut self, to: u64) -> Result<()> {
+        let to = to.min(self.geometry.file_size);
+        if to <= self.ready {
+            return Ok(());
+        }
+        if let Some(p) = &self.prefault {
+            // Readied already by the prefault thread, unless it fell behind.
+            self.ready = self.ready.max(p.ready(&self.file));
+            if to <= self.ready {
+                return Ok(());
+            }
+        }
+        self.ready = self.file.prepare(self.ready.max(self.pos), to)?;
+        Ok(())
     }
 
     /// Publishes the first `len` bytes of the reservation as a record of
@@ -559,7 +587,8 @@ impl Writer {
                 .write_pos
                 .store(self.pos, Ordering::Release);
         }
-        self.limit = self.geometry.limit(self.pos);
+        // The next reservation finds out how far it may go (`make_room`).
+        self.limit = 0;
     }
 
     fn after_commit(&mut self) -> Result<()> {
@@ -594,9 +623,12 @@ impl Writer {
         let region_limit = self.geometry.limit(self.pos);
         let reserve = self.geometry.roll_reserve();
         let last_region = region_limit == self.geometry.file_size - reserve;
+        // The padding or roll record at `pos` lands on storage there is.
+        self.ready_to(self.pos + reserve)?;
         if !last_region && self.pos + reserve > region_limit {
             // The roll record, like any record, stays inside its region.
             self.pad_to(region_limit);
+            self.ready_to(self.pos + reserve)?;
         }
         let next_seq = self.file.seq + 1;
         let next = LogFile::create(
@@ -624,6 +656,7 @@ impl Writer {
         self.pos = HEADER_SIZE;
         self.limit = 0;
         self.checkpoint = 0;
+        self.ready = 0;
         self.unsynced_from = HEADER_SIZE;
         if let Some(keep) = self.retention {
             for seq in list_files(&self.base)? {
@@ -727,7 +760,9 @@ fn repair_roll(base: &Path, seq: u64, next: u64) -> Result<()> {
     let s = scan(&file, HEADER_SIZE, first, u64::MAX)?;
     if s.rolled_to.is_none() {
         let pos = s.end;
-        file.zero(pos, pos + file.geometry.max_record());
+        let g = file.geometry;
+        file.prepare(pos, (pos + g.max_record()).min(g.file_size))?;
+        file.zero(pos, pos + g.max_record());
         file.payload_mut(pos, 8)
             .copy_from_slice(&next.to_ne_bytes());
         file.publish(pos, FLAG_ROLL, 8, 0, 0, 8);

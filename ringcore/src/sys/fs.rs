@@ -191,6 +191,29 @@ pub(crate) fn set_len(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Allocates storage for `len` bytes of the file from `offset` (`fallocate`,
+/// mode 0: the size grows to cover the range, nothing already there
+/// changes), so later writes through a mapping there cannot fail for lack
+/// of space (`SIGBUS`): a full file system is this call's `Err` instead.
+/// Where the file system cannot allocate ahead, nothing happens (`Ok`).
+pub(crate) fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64) -> std::io::Result<()> {
+    loop {
+        // SAFETY: fallocate on a descriptor we hold; no memory is passed.
+        let rc = unsafe {
+            libc::fallocate(fd.as_raw_fd(), 0, offset as libc::off_t, len as libc::off_t)
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EOPNOTSUPP | libc::ENOSYS) => return Ok(()),
+            _ => return Err(std::io::Error::new(e.kind(), format!("fallocate: {e}"))),
+        }
+    }
+}
+
 /// The file's size, whether it is a regular file, its device and inode,
 /// its owner and its permission bits.
 pub(crate) struct FileStat {
