@@ -232,8 +232,9 @@ demo: c python
 	@rm -rf $(BUILD)/demo
 
 bench: c python
+	$(CARGO) bench -p ringcore --bench latency
 	$(CARGO) bench -p ringcore --bench spsc
-	$(CARGO) bench -p ringcore --bench channels
+	$(CARGO) bench -p ringcore --bench mpsc
 	$(CARGO) bench -p ringcore --bench c_api
 	$(BUILD)/bench_ring
 	$(PY) python/examples/bench_ring.py
@@ -242,13 +243,14 @@ bench: c python
 	$(CARGO) bench -p ringcore --bench transport
 	$(PY) python/examples/bench_ipc.py
 
-# The C API against the Rust API in the same run (the library loaded as a C
-# program loads it).
+# The C API against the Rust API (the library loaded as a C program loads
+# it): throughput (criterion), then round trips among the latency bench's.
 bench-c: lib
 	$(CARGO) bench -p ringcore --bench c_api
+	$(CARGO) bench -p ringcore --bench latency
 
-# The Rust benches (spsc, channels, c_api, ipc, log, transport) in one go,
-# their tables written to bench/REPORT.md with the machine, the date and the
+# The Rust benches (latency, spsc, mpsc, c_api, ipc, log, transport) in one go,
+# their tables and plots (bench/plots/) written to bench/REPORT.md with the machine, the date and the
 # core-to-core probe (not the bridge's or iceoryx2's benches).
 bench-report: lib
 	CARGO=$(CARGO) $(PYTHON) bench/report.py

@@ -1,21 +1,38 @@
 #!/usr/bin/env python3
-"""Runs the benches in one go and writes bench/REPORT.md.
+"""Runs the benches in one go and writes bench/REPORT.md and its plots.
 
 `make bench-report` (or `python3 bench/report.py [bench ...]` from the
-repository root, after `make lib` for the c_api bench). Each bench's tables
-are copied as printed; the machine, date and core-to-core probe go on top.
-Standard library only.
+repository root, after `make lib` for the c_api bench). The criterion
+benches' tables are built from criterion's results of this run; the other
+benches' tables are copied as printed. Each bench also writes its figures
+as JSON lines to the file named by RINGMPSC_BENCH_DATA, from which the
+plots (SVG, bench/plots/) are drawn. The machine, date and core-to-core
+probe go on top. Standard library only.
 """
 
 import datetime
+import json
 import os
 import re
 import subprocess
 import sys
+import time
 
-BENCHES = ["spsc", "channels", "c_api", "ipc", "log", "transport"]
+import plot
+
+BENCHES = ["latency", "spsc", "mpsc", "mpsc-unpinned", "c_api", "ipc", "log", "transport"]
+# Criterion benches: their groups, each with the function that the others
+# are compared with ("ours") and the unit of one element.
+CRITERION = {
+    "spsc": {"spsc_single": "ringcore", "spsc_batch256": "ringcore"},
+    "mpsc": {"mpsc_single": "ringmpsc", "mpsc_batch256": "ringmpsc", "pool": None},
+    "mpsc-unpinned": {"mpsc_single_unpinned": "ringmpsc", "mpsc_batch256_unpinned": "ringmpsc"},
+    "c_api": {"c_api_single": "c", "c_api_batch256": "c"},
+}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "REPORT.md")
+PLOTS = os.path.join(ROOT, "bench", "plots")
+DATA = os.path.join(ROOT, "target", "bench-report.jsonl")
 
 
 def machine():
@@ -38,31 +55,148 @@ def machine():
 def run(bench):
     """Runs one bench; returns (exit status, its standard output)."""
     cargo = os.environ.get("CARGO", "cargo")
-    cmd = [cargo, "bench", "-p", "ringcore", "--bench", bench]
+    env = dict(os.environ, RINGMPSC_BENCH_DATA=DATA)
+    if bench == "mpsc-unpinned":
+        # The mpsc bench with no thread pinned, in groups of their own.
+        bench, env["RINGMPSC_BENCH_UNPINNED"] = "mpsc", "1"
+        cmd = [cargo, "bench", "-p", "ringcore", "--bench", bench, "--", "_unpinned"]
+    else:
+        cmd = [cargo, "bench", "-p", "ringcore", "--bench", bench]
     print("==", " ".join(cmd), flush=True)
-    p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
     sys.stdout.write(p.stdout)
     return p.returncode, p.stdout
 
 
-def probe(outputs):
-    """The core-to-core probe: c_api's probe line, else the bare atomic
-    ping-pong row of spsc (both between the same two pinned threads)."""
-    lines = []
-    for out in outputs.values():
-        m = re.search(r"core-to-core probe.*", out)
-        if m:
-            lines.append(m.group(0).strip())
-            break
-    spsc = outputs.get("spsc", "")
-    m = re.search(r"^\| bare atomic \(floor\) \| ([^|]+)\| ([^|]+)\|", spsc, re.M)
-    if m:
-        lines.append(
-            "spsc bare atomic ping-pong p50 / p99: %s / %s"
-            % (m.group(1).strip(), m.group(2).strip())
+def probe_now():
+    """The core-to-core probe measured now (the latency bench's --probe)."""
+    cargo = os.environ.get("CARGO", "cargo")
+    cmd = [cargo, "bench", "-q", "-p", "ringcore", "--bench", "latency", "--", "--probe"]
+    p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    m = re.search(r"core-to-core probe.*", p.stdout)
+    return m.group(0).strip() if m else "core-to-core probe failed"
+
+
+def criterion_results(since):
+    """{group: {function: {value: elements per second}}} of the criterion
+    results written after `since` (this run), from
+    target/criterion/<group>/<function>[/<value>]/new/."""
+    found = {}
+    base = os.path.join(ROOT, "target", "criterion")
+    for dirpath, _, files in os.walk(base):
+        if not dirpath.endswith(os.sep + "new") or "benchmark.json" not in files:
+            continue
+        bench_file = os.path.join(dirpath, "benchmark.json")
+        if os.path.getmtime(bench_file) < since:
+            continue
+        with open(bench_file) as f:
+            b = json.load(f)
+        with open(os.path.join(dirpath, "estimates.json")) as f:
+            e = json.load(f)
+        ns = e["mean"]["point_estimate"]
+        elements = (b.get("throughput") or {}).get("Elements", 1)
+        value = b.get("value_str") or ""
+        found.setdefault(b["group_id"], {}).setdefault(b["function_id"], {})[value] = (
+            elements / ns * 1e9
         )
-    ipc = outputs.get("ipc", "")
-    m = re.search(r"^\| bare atomic \(floor\) \| ([^|]+)\| ([^|]+)\|", ipc, re.M)
+    return found
+
+
+def rate(x):
+    return "%.1f M/s" % (x / 1e6)
+
+
+def criterion_tables(bench, results):
+    """Markdown tables of one criterion bench: a row per value (producer
+    count), a column per function and a ratio of ours to each other."""
+    md = []
+    for group, ours in CRITERION[bench].items():
+        funcs = results.get(group)
+        if not funcs:
+            continue
+        names = sorted(funcs, key=lambda n: (n != ours, n))
+        peers = [n for n in names if n != ours] if ours else []
+        values = sorted({v for f in funcs.values() for v in f}, key=lambda v: (len(v), v))
+        head = ["%s" % group] + names + ["%s / %s" % (ours, p) for p in peers]
+        md.append("| " + " | ".join(head) + " |")
+        md.append("|" + "---|" * len(head))
+        for v in values:
+            row = [v or "-"] + [rate(funcs[n][v]) if v in funcs[n] else "" for n in names]
+            for p in peers:
+                a, b = funcs[ours].get(v), funcs[p].get(v)
+                row.append("%.2fx" % (a / b) if a and b else "")
+            md.append("| " + " | ".join(row) + " |")
+        md.append("")
+        if len(values) > 1:
+            for n in names:
+                for v in values:
+                    if v in funcs[n]:
+                        record(group, n, float(v), funcs[n][v])
+    return "\n".join(md)
+
+
+# Plot data: {plot: {series: [(x, y)]}}, from the benches' JSON lines and
+# the criterion results.
+SERIES = {}
+
+
+def record(plot_name, series, x, y):
+    SERIES.setdefault(plot_name, {}).setdefault(series, []).append((x, y))
+
+
+def read_data():
+    try:
+        with open(DATA) as f:
+            for line in f:
+                d = json.loads(line)
+                record(d["plot"], d["series"], d["x"], d["y"])
+    except FileNotFoundError:
+        pass
+
+
+# How each plot is drawn: (title, x label, y label, x scale, y scale), by
+# the start of its name.
+PLOT_STYLES = [
+    ("inproc-rtt", ("In-process round trip", "quantile", "ns", "nines", "log")),
+    ("ipc-rtt", ("Cross-process round trip, 64 B", "quantile", "ns", "nines", "log")),
+    ("transport-rtt", ("Transport round trip, 64 B", "quantile", "ns", "nines", "log")),
+    ("log-latency", ("Log writer-to-reader latency, 64 B every 10 us", "quantile", "ns", "nines", "log")),
+    ("ipc-throughput", ("Cross-process one way", "message size (bytes)", "messages/s", "log", "log")),
+    ("log-append", ("Log append with a live reader", "record size (bytes)", "records/s", "log", "log")),
+    ("transport-throughput", ("Transport requests", "clients", "messages/s", "linear", "linear")),
+    ("mpsc", ("MPSC", "producers", "items/s", "linear", "linear")),
+]
+
+
+def draw_plots():
+    """Writes one SVG per plot; returns their file names."""
+    os.makedirs(PLOTS, exist_ok=True)
+    for old in os.listdir(PLOTS):
+        if old.endswith(".svg"):
+            os.remove(os.path.join(PLOTS, old))
+    written = []
+    for name in sorted(SERIES):
+        style = next((s for prefix, s in PLOT_STYLES if name.startswith(prefix)), None)
+        if style is None:
+            continue
+        title, xl, yl, xs, ys = style
+        svg = plot.chart("%s (%s)" % (title, name), SERIES[name], xl, yl, xs, ys)
+        if svg:
+            fname = name + ".svg"
+            with open(os.path.join(PLOTS, fname), "w") as f:
+                f.write(svg)
+            written.append(fname)
+    return written
+
+
+def probe(outputs):
+    """The core-to-core probe lines: the latency bench's (two pinned
+    threads) and the ipc bench's bare atomic floor (two processes)."""
+    lines = []
+    m = re.search(r"core-to-core probe.*", outputs.get("latency", ""))
+    if m:
+        lines.append(m.group(0).strip())
+    m = re.search(r"^\| bare atomic \(floor\) \| ([^|]+)\| ([^|]+)\|", outputs.get("ipc", ""), re.M)
     if m:
         lines.append(
             "cross-process bare atomic ping-pong p50 / p99: %s / %s"
@@ -74,11 +208,19 @@ def probe(outputs):
 def main():
     benches = sys.argv[1:] or BENCHES
     outputs, failed = {}, []
+    started = time.time()
+    if os.path.exists(DATA):
+        os.remove(DATA)
+    probes = {}
     for b in benches:
+        # The machine's state moves within a run: a probe beside each bench.
+        probes[b] = probe_now()
         status, out = run(b)
         outputs[b] = out
         if status != 0:
             failed.append(b)
+    read_data()
+    results = criterion_results(started)
     model, cores = machine()
     now = datetime.datetime.now(datetime.timezone.utc)
     load = ""
@@ -100,10 +242,22 @@ def main():
         "table, not the absolute rates between runs or machines."
     )
     for b in benches:
-        md += ["", "## %s" % b, ""]
+        md += ["", "## %s" % b, "", "Just before it, the %s." % probes[b], ""]
         if b in failed:
             md += ["(the bench failed; its output so far follows)", ""]
-        md.append(outputs[b].strip() or "(no output)")
+        if b in CRITERION:
+            md.append(
+                "criterion, mean of its samples, in elements per second "
+                "(`cargo bench -p ringcore --bench %s`)" % b
+            )
+            md.append("")
+            md.append(criterion_tables(b, results) or "(no results)")
+        else:
+            md.append(outputs[b].strip() or "(no output)")
+    plots = draw_plots()
+    if plots:
+        md += ["", "## plots", ""]
+        md += ["![%s](plots/%s)" % (p[:-4], p) for p in plots]
     with open(OUT, "w") as f:
         f.write("\n".join(md) + "\n")
     print("wrote", os.path.relpath(OUT, ROOT))

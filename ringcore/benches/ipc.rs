@@ -18,7 +18,7 @@ mod common;
 #[path = "support/iceoryx2.rs"]
 mod iceoryx2_peer;
 
-use common::{pin, touch, Child};
+use common::{emit, median, pin, touch, Child, Latencies, Percentiles};
 use ringcore::msg::MessageRing;
 use ringcore::shm::SharedRing;
 use std::io::{Read, Write};
@@ -38,34 +38,21 @@ fn fork(child: impl FnOnce()) -> Child {
     })
 }
 
-struct Rtt {
-    p50: f64,
-    p99: f64,
-    p999: f64,
-}
-
-fn rtt_of(mut ns: Vec<u64>) -> Rtt {
-    ns.sort_unstable();
-    let at = |q: f64| ns[((ns.len() - 1) as f64 * q) as usize] as f64;
-    Rtt {
-        p50: at(0.5),
-        p99: at(0.99),
-        p999: at(0.999),
-    }
-}
+/// A round-trip latency distribution.
+type Rtt = Percentiles;
 
 /// Times `n` round trips of `one()`, after n/10 of warm-up.
 fn time_round_trips(n: usize, mut one: impl FnMut()) -> Rtt {
     for _ in 0..n / 10 {
         one();
     }
-    let mut ns = Vec::with_capacity(n);
+    let mut ns = Latencies::default();
     for _ in 0..n {
         let t = Instant::now();
         one();
-        ns.push(t.elapsed().as_nanos() as u64);
+        ns.record(t.elapsed().as_nanos() as u64);
     }
-    rtt_of(ns)
+    ns.quantiles()
 }
 
 fn ring_rtt(n: usize) -> Rtt {
@@ -376,13 +363,6 @@ fn slot_ring_throughput(count: usize) -> f64 {
     count as f64 / secs
 }
 
-/// The median of `runs` results of `f`.
-fn median(runs: usize, f: impl FnMut() -> f64) -> f64 {
-    let mut v: Vec<f64> = std::iter::repeat_with(f).take(runs).collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[runs / 2]
-}
-
 /// One-way over a byte stream: one write per message, the reader reads
 /// what is there and touches every byte.
 fn stream_throughput(
@@ -445,15 +425,17 @@ fn main() {
     ];
     #[cfg(feature = "bench-iceoryx2")]
     rows.push(("iceoryx2 publish-subscribe", iceoryx2_peer::rtt(rtts)));
-    let base = rows[0].1.p50.min(ring.p50);
+    let base = rows[0].1.at(0.5).min(ring.at(0.5)) as f64;
     for (name, r) in rows {
+        let us = |q| r.at(q) as f64 / 1e3;
         println!(
             "| {name} | {:.2} us | {:.2} us | {:.2} us | {:.2}x |",
-            r.p50 / 1e3,
-            r.p99 / 1e3,
-            r.p999 / 1e3,
-            r.p50 / base
+            us(0.5),
+            us(0.99),
+            us(0.999),
+            r.at(0.5) as f64 / base
         );
+        r.emit("ipc-rtt", name);
     }
     #[allow(unused_mut)]
     let mut peers: Vec<(&str, Throughput)> =
@@ -476,6 +458,10 @@ fn main() {
         let r = ring_throughput(count, size);
         // The peers are slower: a quarter of the messages keeps runs short.
         let rates: Vec<f64> = peers.iter().map(|p| (p.1)(count / 4, size)).collect();
+        emit("ipc-throughput", "ringmpsc message ring", size as f64, r);
+        for (name, x) in names.iter().zip(&rates) {
+            emit("ipc-throughput", name, size as f64, *x);
+        }
         println!(
             "| {size} B | {:.2} M msg/s | {} | {} |",
             r / 1e6,
@@ -510,5 +496,6 @@ fn main() {
             r / 1e6,
             100.0 * r / floor
         );
+        emit("ipc-floor", name, 64.0, r);
     }
 }

@@ -20,7 +20,7 @@
 #[path = "support/common.rs"]
 mod common;
 
-use common::{fork, online_cpus, pin, touch};
+use common::{emit, fork, online_cpus, pin, touch, Latencies, Percentiles};
 use ringcore::log::{From, Reader, WriterBuilder};
 use ringcore::shm::monotonic_ns;
 use std::path::{Path, PathBuf};
@@ -173,31 +173,39 @@ impl Lib {
         sum
     }
 
-    /// Polls for `n` stamped records one at a time; returns each latency.
-    fn read_latencies(self, path: &Path, n: u64) -> Vec<u64> {
-        let mut lat = Vec::with_capacity(n as usize);
+    /// Polls for `n` stamped records one at a time; returns the latency
+    /// distribution of all but the first tenth (the warm-up).
+    fn read_latencies(self, path: &Path, n: u64) -> Percentiles {
+        let mut lat = Latencies::default();
+        let mut got = 0;
         let stamp = |p: &[u8]| u64::from_ne_bytes(p[..8].try_into().unwrap());
         match self {
             Lib::Ringmpsc | Lib::RingmpscNoChecksums | Lib::RingmpscPrefault => {
                 let mut r = open_retry(|| Reader::open(path, From::Start));
-                while (lat.len() as u64) < n {
+                while got < n {
                     if let Some(m) = r.try_read().unwrap() {
                         let now = monotonic_ns();
-                        lat.push(now - stamp(m.payload));
+                        if got >= n / 10 {
+                            lat.record(now - stamp(m.payload));
+                        }
+                        got += 1;
                     }
                 }
             }
             Lib::Xchannel | Lib::XchannelHelper => {
                 let mut r = open_retry(|| xchannel::ReaderBuilder::new(path).late_join().build());
-                while (lat.len() as u64) < n {
+                while got < n {
                     if let Some(m) = r.try_read().unwrap() {
                         let now = monotonic_ns();
-                        lat.push(now - stamp(m.payload()));
+                        if got >= n / 10 {
+                            lat.record(now - stamp(m.payload()));
+                        }
+                        got += 1;
                     }
                 }
             }
         }
-        lat
+        lat.quantiles()
     }
 }
 
@@ -238,22 +246,16 @@ fn throughput(lib: Lib, dir: &Path, size: usize, n: u64) -> (f64, f64) {
     (n as f64 / secs, n as f64 / replay)
 }
 
-/// (p50, p99, p99.9) in nanoseconds of writer-to-reader latency.
-fn latency(lib: Lib, dir: &Path, n: u64) -> [u64; 3] {
+/// The writer-to-reader latency distribution, in nanoseconds.
+fn latency(lib: Lib, dir: &Path, n: u64) -> Percentiles {
     let s = Scratch::new(dir, lib.name());
     let path = s.0.join("log");
     let reader = fork(|| {
         pin(1);
-        let mut lat = lib.read_latencies(&path, n);
-        // The first tenth is warm-up.
-        lat.drain(..(n / 10) as usize);
-        lat.sort_unstable();
-        let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
-        vec![at(0.5), at(0.99), at(0.999)]
+        lib.read_latencies(&path, n).to_vec()
     });
     lib.write(&path, 64, n, true);
-    let v = reader.collect();
-    [v[0], v[1], v[2]]
+    Percentiles::from_slice(&reader.collect())
 }
 
 fn main() {
@@ -309,6 +311,7 @@ fn main() {
                     None => String::new(),
                 };
                 let peer = l.peer().map_or((1.0, 1.0), |p| runs[p]);
+                emit(&format!("log-append-{fs}"), l.name(), size as f64, *append);
                 println!(
                     "  {size:>4} B  {:<17} append {:>6.2} M/s {:>5.0} MB/s {:<24}  replay {:>6.2} M/s {}",
                     l.name(),
@@ -330,19 +333,16 @@ fn main() {
                 lat[i].push(latency(l, dir, lat_n));
             }
         }
-        for (l, rounds) in LIBS.iter().zip(&mut lat) {
-            let median = |k: usize| {
-                let mut v: Vec<u64> = rounds.iter().map(|r| r[k]).collect();
-                v.sort_unstable();
-                v[v.len() / 2]
-            };
+        for (l, rounds) in LIBS.iter().zip(&lat) {
+            let m = Percentiles::median_of(rounds);
             println!(
                 "  {:<17} {} / {} / {} ns",
                 l.name(),
-                median(0),
-                median(1),
-                median(2)
+                m.at(0.5),
+                m.at(0.99),
+                m.at(0.999)
             );
+            m.emit(&format!("log-latency-{fs}"), l.name());
         }
     }
 }

@@ -1,32 +1,37 @@
-//! SPSC benchmark: ringcore against rtrb, crossbeam's ArrayQueue and the
-//! disruptor crate (single-producer sequencer, event poller) in the same
-//! run, the consumer reading every item.
+//! SPSC throughput: ringcore against rtrb, crossbeam's ArrayQueue and the
+//! disruptor crate (single-producer sequencer, event poller), the consumer
+//! reading every item, as criterion benches in elements per second. Group
+//! `spsc_single` sends and receives item by item; `spsc_batch256` moves
+//! batches of up to 256 through each queue's own batch API (ArrayQueue,
+//! which has none, item by item). The producer runs on CPU 0 and the
+//! consumer, which times the run, on CPU 1. The round-trip latencies are
+//! in the `latency` bench.
 //!
-//! `cargo bench -p ringcore --bench spsc -- [items] [round_trips]`
-//!
-//! Workloads: single-item throughput, batch-of-256 throughput, and a
-//! two-thread ping-pong round trip (p50/p99) against a bare atomic ping-pong
-//! between the same two threads (the floor). Threads are pinned to CPUs 0 and 1.
+//! `cargo bench -p ringcore --bench spsc [-- FILTER]`; add
+//! `-- --save-baseline NAME` to keep a run and `-- --baseline NAME` to
+//! compare with it. Results: target/criterion/<group>/<function>/.
+
+// criterion_group! makes an undocumented `pub fn`.
+#![allow(missing_docs)]
 
 #[allow(dead_code)]
 #[path = "support/common.rs"]
 mod common;
-#[allow(dead_code)]
 #[path = "support/pairs.rs"]
 mod pairs;
 
-use common::median;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
-use pairs::{atomic_rtt, median_rtt, ping_pong, single, two_threads, Rtt, RUNS};
+use pairs::{single, two_threads};
 use ringcore::{Config, Ring};
 use std::sync::Arc;
-use std::thread;
+use std::time::Duration;
 
 const CAPACITY_BITS: u8 = 12;
 const CAPACITY: usize = 1 << CAPACITY_BITS;
 const BATCH: usize = 256;
 
-fn ringcore_single(items: u64) -> f64 {
+fn ringcore_single(items: u64) -> Duration {
     let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
     single(
         items,
@@ -35,12 +40,12 @@ fn ringcore_single(items: u64) -> f64 {
     )
 }
 
-fn rtrb_single(items: u64) -> f64 {
+fn rtrb_single(items: u64) -> Duration {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
     single(items, move |i| tx.push(i).is_ok(), move || rx.pop().ok())
 }
 
-fn arrayqueue_single(items: u64) -> f64 {
+fn arrayqueue_single(items: u64) -> Duration {
     let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
     let q2 = q.clone();
     single(items, move |i| q.push(i).is_ok(), move || q2.pop())
@@ -49,7 +54,7 @@ fn arrayqueue_single(items: u64) -> f64 {
 /// The disruptor's single-producer sequencer with an event poller, so that
 /// the consumer runs on the harness's pinned thread like every other peer:
 /// one `try_publish` per item, one `take(1)` per item.
-fn disruptor_single(items: u64) -> f64 {
+fn disruptor_single(items: u64) -> Duration {
     use disruptor::{build_single_producer, BusySpin, Producer};
     let (mut rx, builder) = build_single_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
     let mut tx = builder.build();
@@ -60,7 +65,7 @@ fn disruptor_single(items: u64) -> f64 {
     )
 }
 
-fn ringcore_batch(items: u64) -> f64 {
+fn ringcore_batch(items: u64) -> Duration {
     let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
     two_threads(
         items,
@@ -96,7 +101,7 @@ fn ringcore_batch(items: u64) -> f64 {
     )
 }
 
-fn rtrb_batch(items: u64) -> f64 {
+fn rtrb_batch(items: u64) -> Duration {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
     two_threads(
         items,
@@ -136,7 +141,7 @@ fn rtrb_batch(items: u64) -> f64 {
 
 /// The disruptor's batch publication (waits for the whole batch to be free)
 /// and batch poll of up to BATCH events.
-fn disruptor_batch(items: u64) -> f64 {
+fn disruptor_batch(items: u64) -> Duration {
     use disruptor::{build_single_producer, BusySpin, Producer};
     let (mut rx, builder) = build_single_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
     let mut tx = builder.build();
@@ -173,7 +178,7 @@ fn disruptor_batch(items: u64) -> f64 {
 }
 
 /// ArrayQueue has no batch API: up to BATCH pushes, then up to BATCH pops.
-fn arrayqueue_batch(items: u64) -> f64 {
+fn arrayqueue_batch(items: u64) -> Duration {
     let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
     let q2 = q.clone();
     two_threads(
@@ -213,87 +218,26 @@ fn arrayqueue_batch(items: u64) -> f64 {
     )
 }
 
-fn ringcore_rtt(rtts: usize) -> Rtt {
-    ping_pong(rtts, || {
-        let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
-        (move |i| tx.send_one(i).is_ok(), move || rx.try_recv().ok())
-    })
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spsc_single");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("ringcore", |b| b.iter_custom(ringcore_single));
+    g.bench_function("rtrb", |b| b.iter_custom(rtrb_single));
+    g.bench_function("ArrayQueue", |b| b.iter_custom(arrayqueue_single));
+    g.bench_function("disruptor", |b| b.iter_custom(disruptor_single));
+    g.finish();
+    let mut g = c.benchmark_group(format!("spsc_batch{BATCH}"));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("ringcore", |b| b.iter_custom(ringcore_batch));
+    g.bench_function("rtrb", |b| b.iter_custom(rtrb_batch));
+    g.bench_function("ArrayQueue", |b| b.iter_custom(arrayqueue_batch));
+    g.bench_function("disruptor", |b| b.iter_custom(disruptor_batch));
+    g.finish();
 }
 
-fn rtrb_rtt(rtts: usize) -> Rtt {
-    ping_pong(rtts, || {
-        let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
-        (move |i| tx.push(i).is_ok(), move || rx.pop().ok())
-    })
+criterion_group! {
+    name = benches;
+    config = common::criterion_config();
+    targets = bench
 }
-
-fn arrayqueue_rtt(rtts: usize) -> Rtt {
-    ping_pong(rtts, || {
-        let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
-        let q2 = q.clone();
-        (move |i| q.push(i).is_ok(), move || q2.pop())
-    })
-}
-
-fn main() {
-    let mut args = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse::<u64>().ok());
-    let items = args.next().unwrap_or(20_000_000);
-    let rtts = args.next().unwrap_or(200_000) as usize;
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "SPSC: {items} u64 items per run, median of {RUNS} runs, capacity {CAPACITY}, {cpus} CPUs\n"
-    );
-    println!("| workload | ringcore | rtrb | ArrayQueue | disruptor | ringcore/rtrb | ringcore/ArrayQueue | ringcore/disruptor |");
-    println!("|---|---|---|---|---|---|---|---|");
-    let m = |x: f64| format!("{:.1} M/s", x / 1e6);
-    let (a, b, c, d) = (
-        median(RUNS, || ringcore_single(items)),
-        median(RUNS, || rtrb_single(items)),
-        median(RUNS, || arrayqueue_single(items)),
-        median(RUNS, || disruptor_single(items)),
-    );
-    println!(
-        "| single item | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.2}x |",
-        m(a),
-        m(b),
-        m(c),
-        m(d),
-        a / b,
-        a / c,
-        a / d
-    );
-    let (a, b, c, d) = (
-        median(RUNS, || ringcore_batch(items)),
-        median(RUNS, || rtrb_batch(items)),
-        median(RUNS, || arrayqueue_batch(items)),
-        median(RUNS, || disruptor_batch(items)),
-    );
-    println!(
-        "| batch of {BATCH} | {} | {} (chunk API) | {} (item by item) | {} (batch publish) | {:.2}x | {:.2}x | {:.2}x |",
-        m(a),
-        m(b),
-        m(c),
-        m(d),
-        a / b,
-        a / c,
-        a / d
-    );
-    println!("\n| ping-pong round trip | p50 | p99 | p50 / floor |");
-    println!("|---|---|---|---|");
-    let floor = median_rtt(|| atomic_rtt(rtts));
-    for (name, r) in [
-        ("ringcore", median_rtt(|| ringcore_rtt(rtts))),
-        ("rtrb", median_rtt(|| rtrb_rtt(rtts))),
-        ("ArrayQueue", median_rtt(|| arrayqueue_rtt(rtts))),
-        ("bare atomic (floor)", floor),
-    ] {
-        println!(
-            "| {name} | {:.0} ns | {:.0} ns | {:.2}x |",
-            r.p50,
-            r.p99,
-            r.p50 / floor.p50
-        );
-    }
-}
+criterion_main!(benches);

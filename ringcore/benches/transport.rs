@@ -1,7 +1,8 @@
 //! Transport benchmark: the server/client channel against Unix domain
 //! sockets, in the same run, every party a separate process (fork).
 //!
-//! - request/response round trip of 64 B (p50, p99) with 1, 2 and 4
+//! - request/response round trip of 64 B (p50, p99, recorded in an HDR
+//!   histogram) with 1, 2 and 4
 //!   clients, each client making round trips one after another; the server
 //!   echoes every request to its sender;
 //! - aggregate throughput of 64 B requests from 1, 2 and 4 clients to one
@@ -19,7 +20,7 @@
 #[path = "support/common.rs"]
 mod common;
 
-use common::{fork, touch, Child};
+use common::{emit, fork, median, touch, Child, Latencies, Percentiles};
 use ringcore::msg::transport::{Client, ClientOptions, Server, ServerOptions};
 use ringcore::msg::Priority;
 use std::io::{Read, Write};
@@ -33,24 +34,6 @@ const CLIENTS: [usize; 3] = [1, 2, 4];
 const ROUNDS: usize = 3;
 /// Requests per call in the batched throughput runs.
 const BATCH: usize = 64;
-
-/// Each component's median over [`ROUNDS`] runs of `f`.
-fn median_of(mut f: impl FnMut() -> Vec<u64>) -> Vec<u64> {
-    let runs: Vec<Vec<u64>> = (0..ROUNDS).map(|_| f()).collect();
-    (0..runs[0].len())
-        .map(|k| {
-            let mut v: Vec<u64> = runs.iter().map(|r| r[k]).collect();
-            v.sort_unstable();
-            v[v.len() / 2]
-        })
-        .collect()
-}
-
-fn percentiles(mut ns: Vec<u64>) -> Vec<u64> {
-    ns.sort_unstable();
-    let at = |q: f64| ns[((ns.len() - 1) as f64 * q) as usize];
-    vec![at(0.5), at(0.99)]
-}
 
 fn connect(name: &str) -> Client {
     let start = Instant::now();
@@ -105,7 +88,7 @@ fn ring_server(name: &str, clients: usize, total: u64, echo: bool) -> Vec<u64> {
     vec![(secs * 1e9) as u64]
 }
 
-fn ring_rtt(clients: usize, n: usize) -> Vec<u64> {
+fn ring_rtt(clients: usize, n: usize) -> Percentiles {
     let name = format!("rmpsc-bench-rtt-{}-{clients}", std::process::id());
     let warm = n / 10;
     let server = fork(|| ring_server(&name, clients, (clients * (n + warm)) as u64, true));
@@ -114,17 +97,17 @@ fn ring_rtt(clients: usize, n: usize) -> Vec<u64> {
             fork(|| {
                 let mut c = connect(&name);
                 let msg = [7u8; MSG];
-                let mut ns = Vec::with_capacity(n);
+                let mut ns = Latencies::default();
                 for i in 0..n + warm {
                     let t = Instant::now();
                     c.send(Priority::High, &msg).unwrap();
                     let r = c.recv(None).unwrap();
                     assert_eq!(r.payload().len(), MSG);
                     if i >= warm {
-                        ns.push(t.elapsed().as_nanos() as u64);
+                        ns.record(t.elapsed().as_nanos() as u64);
                     }
                 }
-                percentiles(ns)
+                ns.quantiles().to_vec()
             })
         })
         .collect();
@@ -133,11 +116,15 @@ fn ring_rtt(clients: usize, n: usize) -> Vec<u64> {
     merge(results)
 }
 
-/// Mean p50 and worst p99 over the clients.
-fn merge(results: Vec<Vec<u64>>) -> Vec<u64> {
-    let p50 = results.iter().map(|r| r[0]).sum::<u64>() / results.len() as u64;
-    let p99 = results.iter().map(|r| r[1]).max().unwrap();
-    vec![p50, p99]
+/// The clients' distributions as one: the mean p50 and, above it, the
+/// worst of each quantile.
+fn merge(results: Vec<Vec<u64>>) -> Percentiles {
+    let each: Vec<Percentiles> = results.iter().map(|r| Percentiles::from_slice(r)).collect();
+    let mut m = Percentiles(std::array::from_fn(|i| {
+        each.iter().map(|p| p.0[i]).max().unwrap()
+    }));
+    m.0[0] = each.iter().map(|p| p.0[0]).sum::<u64>() / each.len() as u64;
+    m
 }
 
 /// The socket server: one connection per client, echoes or counts.
@@ -193,7 +180,7 @@ fn uds_connect(path: &std::path::Path) -> UnixStream {
     }
 }
 
-fn uds_rtt(clients: usize, n: usize) -> Vec<u64> {
+fn uds_rtt(clients: usize, n: usize) -> Percentiles {
     let path =
         std::env::temp_dir().join(format!("rmpsc-bench-uds-{}-{clients}", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -205,16 +192,16 @@ fn uds_rtt(clients: usize, n: usize) -> Vec<u64> {
                 let mut s = uds_connect(&path);
                 let msg = [7u8; MSG];
                 let mut back = [0u8; MSG];
-                let mut ns = Vec::with_capacity(n);
+                let mut ns = Latencies::default();
                 for i in 0..n + warm {
                     let t = Instant::now();
                     s.write_all(&msg).unwrap();
                     s.read_exact(&mut back).unwrap();
                     if i >= warm {
-                        ns.push(t.elapsed().as_nanos() as u64);
+                        ns.record(t.elapsed().as_nanos() as u64);
                     }
                 }
-                percentiles(ns)
+                ns.quantiles().to_vec()
             })
         })
         .collect();
@@ -298,16 +285,25 @@ fn main() {
     println!("transport benchmark: {MSG} B messages, {rtts} round trips per client, {msgs} messages per client");
     println!("\nround trip, p50 / p99 (mean p50 and worst p99 over the clients; median of {ROUNDS} rounds):");
     for clients in CLIENTS {
-        let r = median_of(|| ring_rtt(clients, rtts));
-        let u = median_of(|| uds_rtt(clients, rtts));
+        let rounds = |f: fn(usize, usize) -> Percentiles| {
+            let runs: Vec<Percentiles> = (0..ROUNDS).map(|_| f(clients, rtts)).collect();
+            Percentiles::median_of(&runs)
+        };
+        let (r, u) = (rounds(ring_rtt), rounds(uds_rtt));
+        let us = |p: &Percentiles, q| p.at(q) as f64 / 1e3;
         println!(
             "  {clients} client(s): ringmpsc {:.2} / {:.2} us, Unix socket {:.2} / {:.2} us  ({:.1}x / {:.1}x lower)",
-            r[0] as f64 / 1e3,
-            r[1] as f64 / 1e3,
-            u[0] as f64 / 1e3,
-            u[1] as f64 / 1e3,
-            u[0] as f64 / r[0] as f64,
-            u[1] as f64 / r[1] as f64
+            us(&r, 0.5),
+            us(&r, 0.99),
+            us(&u, 0.5),
+            us(&u, 0.99),
+            u.at(0.5) as f64 / r.at(0.5) as f64,
+            u.at(0.99) as f64 / r.at(0.99) as f64
+        );
+        r.emit("transport-rtt", &format!("ringmpsc, {clients} client(s)"));
+        u.emit(
+            "transport-rtt",
+            &format!("Unix socket, {clients} client(s)"),
         );
     }
     for batch in [1, BATCH] {
@@ -320,8 +316,11 @@ fn main() {
             }
         );
         for clients in CLIENTS {
-            let r = median_of(|| vec![ring_throughput(clients, msgs, batch) as u64])[0] as f64;
-            let u = median_of(|| vec![uds_throughput(clients, msgs / 10, batch) as u64])[0] as f64;
+            let r = median(ROUNDS, || ring_throughput(clients, msgs, batch));
+            let u = median(ROUNDS, || uds_throughput(clients, msgs / 10, batch));
+            let plot = format!("transport-throughput-batch{batch}");
+            emit(&plot, "ringmpsc", clients as f64, r);
+            emit(&plot, "Unix socket", clients as f64, u);
             println!(
                 "  {clients} client(s): ringmpsc {:.2} M msg/s, Unix socket {:.2} M msg/s  ({:.1}x)",
                 r / 1e6,

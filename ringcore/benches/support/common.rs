@@ -2,6 +2,90 @@
 
 use std::io::{Read, Write};
 
+/// The quantiles every latency distribution is reported and plotted at.
+pub const QUANTILES: [f64; 7] = [0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999, 1.0];
+
+/// Latencies in nanoseconds, recorded in an HDR histogram (1 ns to 100 s,
+/// 3 significant digits) rather than kept and sorted.
+pub struct Latencies(hdrhistogram::Histogram<u64>);
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies(hdrhistogram::Histogram::new_with_bounds(1, 100_000_000_000, 3).unwrap())
+    }
+}
+
+impl Latencies {
+    /// Records one latency (clamped into the histogram's range).
+    pub fn record(&mut self, ns: u64) {
+        self.0.saturating_record(ns.max(1));
+    }
+
+    /// The latency at each of [`QUANTILES`], to report or to send back
+    /// from a forked child.
+    pub fn quantiles(&self) -> Percentiles {
+        Percentiles(QUANTILES.map(|q| self.0.value_at_quantile(q)))
+    }
+}
+
+/// A latency distribution as its values at [`QUANTILES`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Percentiles(pub [u64; QUANTILES.len()]);
+
+impl Percentiles {
+    /// From the values a child sent back ([`Percentiles::to_vec`]).
+    pub fn from_slice(v: &[u64]) -> Percentiles {
+        Percentiles(v[..QUANTILES.len()].try_into().unwrap())
+    }
+
+    /// The values, in the order of [`QUANTILES`].
+    pub fn to_vec(self) -> Vec<u64> {
+        self.0.to_vec()
+    }
+
+    /// The value at quantile `q`, one of [`QUANTILES`].
+    pub fn at(&self, q: f64) -> u64 {
+        let i = QUANTILES
+            .iter()
+            .position(|&x| x == q)
+            .expect("a listed quantile");
+        self.0[i]
+    }
+
+    /// Each quantile's median over `runs` (rounds measured apart).
+    pub fn median_of(runs: &[Percentiles]) -> Percentiles {
+        Percentiles(std::array::from_fn(|i| {
+            let mut v: Vec<u64> = runs.iter().map(|r| r.0[i]).collect();
+            v.sort_unstable();
+            v[v.len() / 2]
+        }))
+    }
+
+    /// Writes the distribution as series `series` of plot `plot` ([`emit`]).
+    pub fn emit(&self, plot: &str, series: &str) {
+        for (q, v) in QUANTILES.iter().zip(self.0) {
+            emit(plot, series, *q, v as f64);
+        }
+    }
+}
+
+/// Appends one figure, as a JSON line, to the file named by
+/// `RINGMPSC_BENCH_DATA`, from which `make bench-report` draws its plots;
+/// does nothing when the variable is unset.
+pub fn emit(plot: &str, series: &str, x: f64, y: f64) {
+    let Some(path) = std::env::var_os("RINGMPSC_BENCH_DATA") else {
+        return;
+    };
+    // Debug formatting of a str escapes it as JSON needs for these names.
+    let line = format!("{{\"plot\": {plot:?}, \"series\": {series:?}, \"x\": {x}, \"y\": {y}}}\n");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("RINGMPSC_BENCH_DATA names a writable file");
+    f.write_all(line.as_bytes()).unwrap();
+}
+
 /// CPUs online (not the affinity mask, which an earlier pin has narrowed).
 pub fn online_cpus() -> usize {
     // SAFETY: sysconf has no preconditions.
@@ -14,8 +98,8 @@ pub fn pin(cpu: usize) {
 }
 
 /// The median of `runs` results of `f`.
-pub fn median(runs: usize, f: impl Fn() -> f64) -> f64 {
-    let mut v: Vec<f64> = (0..runs).map(|_| f()).collect();
+pub fn median(runs: usize, f: impl FnMut() -> f64) -> f64 {
+    let mut v: Vec<f64> = std::iter::repeat_with(f).take(runs).collect();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[runs / 2]
 }
@@ -87,4 +171,14 @@ impl Child {
             .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
             .collect()
     }
+}
+
+/// The criterion settings of the throughput benches (spsc, mpsc, c_api):
+/// 10 samples over 2 s after 1 s of warm-up, so that each bench runs in a
+/// few minutes on 2 cores; a sample is already millions of items.
+pub fn criterion_config() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(10)
+        .measurement_time(std::time::Duration::from_secs(2))
+        .warm_up_time(std::time::Duration::from_secs(1))
 }

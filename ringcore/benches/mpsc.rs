@@ -1,31 +1,58 @@
-//! MPSC benchmark against crossbeam-channel, crossbeam's ArrayQueue,
-//! std::sync::mpsc and the disruptor crate's multi-producer sequencer in the
-//! same run, the consumer reading every item, for
-//! the producer counts given as arguments; and the buffer pool's
-//! alloc + free round trip. Every queue is driven the same way: non-blocking
-//! sends and receives with the same spin-then-yield backoff when full or
-//! empty (this measures the data
-//! structures, not the scheduler). The consumer runs on CPU 0 and the
-//! producers on CPUs 1, 2, ... in turn (all on CPU 1 of a 2-CPU machine).
+//! MPSC throughput against crossbeam-channel, crossbeam's ArrayQueue,
+//! std::sync::mpsc and the disruptor crate's multi-producer sequencer, the
+//! consumer reading every item, as criterion benches in elements per second
+//! for 1, 2, 4 and 8 producers (the items split evenly between them):
+//! groups `mpsc_single` (item by item) and `mpsc_batch256` (ringmpsc's
+//! reserve/commit and the disruptor's batch publication of up to 256);
+//! and group `pool`, the buffer pool's alloc + free round trip on one
+//! thread. Every queue is driven the same way: non-blocking sends and
+//! receives with the same spin-then-yield backoff when full or empty (this
+//! measures the data structures, not the scheduler). The consumer, which
+//! times the run, is pinned to CPU 0 and the producers to CPUs 1, 2, ... in
+//! turn (all on CPU 1 of a 2-CPU machine); `RINGMPSC_BENCH_UNPINNED=1`
+//! leaves every thread where the scheduler puts it (groups
+//! `mpsc_single_unpinned`, `mpsc_batch256_unpinned`).
 //!
-//! `cargo bench -p ringcore --bench channels -- [items_per_producer] [producers...]`
+//! `cargo bench -p ringcore --bench mpsc [-- FILTER]`, e.g.
+//! `-- mpsc_single/ringmpsc`; add `-- --save-baseline NAME` to keep a run
+//! and `-- --baseline NAME` to compare with it. Results:
+//! target/criterion/<group>/<function>/<producers>/.
+
+// criterion_group! makes an undocumented `pub fn`.
+#![allow(missing_docs)]
 
 #[allow(dead_code)]
 #[path = "support/common.rs"]
 mod common;
 
-use common::{median, online_cpus, pin};
+use common::{online_cpus, pin};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use crossbeam_queue::ArrayQueue;
 use ringcore::channel::mpsc;
 use ringcore::{Backoff, BufferPool, Config};
 use std::hint::black_box;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, LazyLock};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Whether threads are pinned: yes unless `RINGMPSC_BENCH_UNPINNED=1`
+/// (an environment variable, as criterion owns the command line).
+static PINNED: LazyLock<bool> =
+    LazyLock::new(|| std::env::var("RINGMPSC_BENCH_UNPINNED").as_deref() != Ok("1"));
+
+/// Pins the calling thread to `cpu` unless the run is unpinned.
+fn place(cpu: usize) {
+    if *PINNED {
+        pin(cpu);
+    }
+}
 
 const CAPACITY: usize = 4096;
 const BATCH: usize = 256;
-const RUNS: usize = 5;
+const PRODUCERS: [usize; 4] = [1, 2, 4, 8];
 
 /// The CPU of producer `p`: its own one after the consumer's while there
 /// are enough, else shared.
@@ -33,43 +60,49 @@ fn producer_cpu(p: u64) -> usize {
     1 + p as usize % (online_cpus() - 1).max(1)
 }
 
-/// Runs `producers` producer closures and one consumer; returns items/s
-/// measured by the consumer, after checking the sum of what it read.
-fn run<P, C>(producers: usize, per: u64, make_producer: impl Fn(u64) -> P, consumer: C) -> f64
+/// Runs one consumer and `producers` producers, producer `p` sending
+/// 0, 1, .. for its even share of `items`; returns the time the consumer
+/// took to read them all, after checking the sum of what it read.
+fn run<P, C>(
+    producers: usize,
+    items: u64,
+    make_producer: impl Fn(u64, u64) -> P,
+    consumer: C,
+) -> Duration
 where
     P: FnOnce() + Send + 'static,
     C: FnOnce(u64) -> u64,
 {
+    let n = producers as u64;
+    let share = |p: u64| items / n + u64::from(p < items % n);
     let start = Arc::new(Barrier::new(producers + 1));
-    let handles: Vec<_> = (0..producers as u64)
+    let handles: Vec<_> = (0..n)
         .map(|p| {
-            let f = make_producer(p);
+            let f = make_producer(p, share(p));
             let s = start.clone();
             thread::spawn(move || {
-                pin(producer_cpu(p));
+                place(producer_cpu(p));
                 s.wait();
                 f();
             })
         })
         .collect();
-    pin(0);
+    place(0);
     start.wait();
     let t = Instant::now();
-    let total = per * producers as u64;
-    let sum = consumer(total);
-    let secs = t.elapsed().as_secs_f64();
+    let sum = consumer(items);
+    let elapsed = t.elapsed();
     for h in handles {
         h.join().unwrap();
     }
-    assert_eq!(
-        sum,
-        producers as u64 * per * (per - 1) / 2,
-        "consumer missed items"
-    );
-    total as f64 / secs
+    let expected: u64 = (0..n)
+        .map(|p| share(p) * share(p).saturating_sub(1) / 2)
+        .sum();
+    assert_eq!(sum, expected, "consumer missed items");
+    elapsed
 }
 
-fn ringmpsc_single(producers: usize, per: u64) -> f64 {
+fn ringmpsc_single(producers: usize, items: u64) -> Duration {
     let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(12)).unwrap();
     let regs: Vec<_> = (0..producers)
         .map(|_| Some(ch.register().unwrap()))
@@ -77,8 +110,8 @@ fn ringmpsc_single(producers: usize, per: u64) -> f64 {
     let regs = std::sync::Mutex::new(regs);
     run(
         producers,
-        per,
-        |p| {
+        items,
+        |p, per| {
             let mut tx = regs.lock().unwrap()[p as usize].take().unwrap();
             move || {
                 for i in 0..per {
@@ -106,7 +139,7 @@ fn ringmpsc_single(producers: usize, per: u64) -> f64 {
     )
 }
 
-fn ringmpsc_batch(producers: usize, per: u64) -> f64 {
+fn ringmpsc_batch(producers: usize, items: u64) -> Duration {
     let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(12)).unwrap();
     let regs: Vec<_> = (0..producers)
         .map(|_| Some(ch.register().unwrap()))
@@ -114,8 +147,8 @@ fn ringmpsc_batch(producers: usize, per: u64) -> f64 {
     let regs = std::sync::Mutex::new(regs);
     run(
         producers,
-        per,
-        |p| {
+        items,
+        |p, per| {
             let mut tx = regs.lock().unwrap()[p as usize].take().unwrap();
             move || {
                 let mut next = 0u64;
@@ -151,12 +184,12 @@ fn ringmpsc_batch(producers: usize, per: u64) -> f64 {
     )
 }
 
-fn crossbeam_channel(producers: usize, per: u64) -> f64 {
+fn crossbeam_channel(producers: usize, items: u64) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded::<u64>(CAPACITY);
     run(
         producers,
-        per,
-        |_| {
+        items,
+        |_, per| {
             let tx = tx.clone();
             move || {
                 for i in 0..per {
@@ -187,12 +220,12 @@ fn spin_sum(total: u64, mut poll: impl FnMut() -> Option<u64>) -> u64 {
     sum
 }
 
-fn array_queue(producers: usize, per: u64) -> f64 {
+fn array_queue(producers: usize, items: u64) -> Duration {
     let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
     run(
         producers,
-        per,
-        |_| {
+        items,
+        |_, per| {
             let q = q.clone();
             move || {
                 for i in 0..per {
@@ -212,14 +245,14 @@ fn array_queue(producers: usize, per: u64) -> f64 {
 /// `try_batch_publish` of up to `batch` items (yielding when there is not
 /// room for all, as the ringmpsc batch producer does), the poller reading
 /// all that is published.
-fn disruptor_mpsc(producers: usize, per: u64, batch: usize) -> f64 {
+fn disruptor_mpsc(producers: usize, items: u64, batch: usize) -> Duration {
     use disruptor::{build_multi_producer, BusySpin, Producer};
     let (mut rx, builder) = build_multi_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
     let tx = builder.build();
     run(
         producers,
-        per,
-        |_| {
+        items,
+        |_, per| {
             let mut tx = tx.clone();
             move || {
                 if batch == 1 {
@@ -266,12 +299,12 @@ fn disruptor_mpsc(producers: usize, per: u64, batch: usize) -> f64 {
     )
 }
 
-fn std_mpsc(producers: usize, per: u64) -> f64 {
+fn std_mpsc(producers: usize, items: u64) -> Duration {
     let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
     run(
         producers,
-        per,
-        |_| {
+        items,
+        |_, per| {
             let tx = tx.clone();
             move || {
                 for i in 0..per {
@@ -286,61 +319,58 @@ fn std_mpsc(producers: usize, per: u64) -> f64 {
     )
 }
 
-/// Nanoseconds per alloc + free on one thread.
-fn pool_round_trip() -> f64 {
-    let pool = BufferPool::new(4096, 256).unwrap();
-    let n = 10_000_000u64;
-    let t = Instant::now();
-    for _ in 0..n {
-        let h = pool.alloc().unwrap();
-        pool.free(black_box(h)).unwrap();
+/// Adds `f(producers, items)` to `g` as function `name`, one benchmark
+/// per producer count.
+fn peer(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, f: impl Fn(usize, u64) -> Duration) {
+    for p in PRODUCERS {
+        g.bench_with_input(BenchmarkId::new(name, p), &p, |b, &p| {
+            b.iter_custom(|items| f(p, items))
+        });
     }
-    t.elapsed().as_nanos() as f64 / n as f64
 }
 
-fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let per = args.first().copied().unwrap_or(2_000_000);
-    let counts: Vec<usize> = if args.len() > 1 {
-        args[1..].iter().map(|&c| c as usize).collect()
+/// A group's name, marked when the run is unpinned so that both kinds of
+/// run keep their own results.
+fn group_name(name: &str) -> String {
+    if *PINNED {
+        name.to_string()
     } else {
-        vec![1, 2, 4]
-    };
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    println!("MPSC: {per} u64 items per producer, median of {RUNS} runs, {cpus} CPUs (producers + consumer may exceed them)\n");
-    println!("| producers | ringmpsc single | ringmpsc batch {BATCH} | crossbeam-channel | ArrayQueue | std mpsc | disruptor single | disruptor batch {BATCH} | single / crossbeam | batch / crossbeam | single / disruptor single | batch / disruptor batch |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let m = |x: f64| format!("{:.1} M/s", x / 1e6);
-    for p in counts {
-        let (a, b, c, d, e, f, g) = (
-            median(RUNS, || ringmpsc_single(p, per)),
-            median(RUNS, || ringmpsc_batch(p, per)),
-            median(RUNS, || crossbeam_channel(p, per)),
-            median(RUNS, || array_queue(p, per)),
-            median(RUNS, || std_mpsc(p, per)),
-            median(RUNS, || disruptor_mpsc(p, per, 1)),
-            median(RUNS, || disruptor_mpsc(p, per, BATCH)),
-        );
-        println!(
-            "| {p} | {} | {} | {} | {} | {} | {} | {} | {:.1}x | {:.1}x | {:.2}x | {:.2}x |",
-            m(a),
-            m(b),
-            m(c),
-            m(d),
-            m(e),
-            m(f),
-            m(g),
-            a / c,
-            b / c,
-            a / f,
-            b / g
-        );
+        format!("{name}_unpinned")
     }
-    println!(
-        "\nBuffer pool alloc + free round trip: {:.1} ns",
-        pool_round_trip()
-    );
 }
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group(group_name("mpsc_single"));
+    g.throughput(Throughput::Elements(1));
+    peer(&mut g, "ringmpsc", ringmpsc_single);
+    peer(&mut g, "crossbeam-channel", crossbeam_channel);
+    peer(&mut g, "ArrayQueue", array_queue);
+    peer(&mut g, "std-mpsc", std_mpsc);
+    peer(&mut g, "disruptor", |p, items| disruptor_mpsc(p, items, 1));
+    g.finish();
+    let mut g = c.benchmark_group(group_name(&format!("mpsc_batch{BATCH}")));
+    g.throughput(Throughput::Elements(1));
+    peer(&mut g, "ringmpsc", ringmpsc_batch);
+    peer(&mut g, "disruptor", |p, items| {
+        disruptor_mpsc(p, items, BATCH)
+    });
+    g.finish();
+    // An alloc + free round trip on one thread.
+    let pool = BufferPool::new(4096, 256).unwrap();
+    let mut g = c.benchmark_group("pool");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("alloc_free", |b| {
+        b.iter(|| {
+            let h = pool.alloc().unwrap();
+            pool.free(black_box(h)).unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion_config();
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,199 @@
+//! In-process round-trip latency: two threads pinned to CPUs 0 and 1 play
+//! ping-pong through a pair of queues (thread A sends i and spins for its
+//! echo), for ringcore's `Ring`, rtrb, crossbeam's ArrayQueue and a bare
+//! atomic word per direction (the floor, and the core-to-core probe); then
+//! `Ring<u64>` against the C API's ring (`rmpsc_ring_*` from
+//! `libringmpsc.so`, as the c_api bench loads it) in alternating rounds.
+//! Each round trip is recorded in an HDR histogram; each figure is the
+//! median of 5 rounds. A distribution is not a throughput, so this is a
+//! plain harness rather than criterion; it prints a markdown table and
+//! writes each distribution as plot data (`RINGMPSC_BENCH_DATA`).
+//!
+//! `cargo bench -p ringcore --bench latency -- [round_trips]` after
+//! `make lib` (`RINGMPSC_BENCH_LIB` names another library); with
+//! `--probe`, only the core-to-core probe (a tenth of the round trips).
+
+#[allow(dead_code)]
+#[path = "support/c_ring.rs"]
+mod c_ring;
+#[allow(dead_code)]
+#[path = "support/common.rs"]
+mod common;
+
+use c_ring::CApi;
+use common::{pin, Latencies, Percentiles};
+use crossbeam_queue::ArrayQueue;
+use ringcore::{Config, Ring};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+const CAPACITY_BITS: u8 = 12;
+const CAPACITY: usize = 1 << CAPACITY_BITS;
+/// Rounds of each measurement; each quantile's median is reported.
+const RUNS: usize = 5;
+
+/// Ping-pong: thread A pushes i and spins for its echo; thread B echoes.
+/// `make` gives one direction's (push, pop); the first tenth is warm-up.
+fn ping_pong<P, C>(rtts: usize, make: impl Fn() -> (P, C)) -> Percentiles
+where
+    P: FnMut(u64) -> bool + Send + 'static,
+    C: FnMut() -> Option<u64> + Send + 'static,
+{
+    let warmup = rtts / 10;
+    let total = (rtts + warmup) as u64;
+    let (mut a_push, mut b_pop) = make();
+    let (mut b_push, mut a_pop) = make();
+    let echo = thread::spawn(move || {
+        pin(1);
+        for _ in 0..total {
+            let v = loop {
+                if let Some(v) = b_pop() {
+                    break v;
+                }
+                std::hint::spin_loop();
+            };
+            while !b_push(v) {}
+        }
+    });
+    let ping = thread::spawn(move || {
+        pin(0);
+        let mut ns = Latencies::default();
+        for i in 0..total {
+            let t = Instant::now();
+            while !a_push(i) {}
+            let v = loop {
+                if let Some(v) = a_pop() {
+                    break v;
+                }
+                std::hint::spin_loop();
+            };
+            assert_eq!(v, i);
+            if i >= warmup as u64 {
+                ns.record(t.elapsed().as_nanos() as u64);
+            }
+        }
+        ns.quantiles()
+    });
+    let r = ping.join().unwrap();
+    echo.join().unwrap();
+    r
+}
+
+/// The floor: one atomic word per direction, each on its own line pair.
+fn atomic_rtt(rtts: usize) -> Percentiles {
+    #[repr(align(128))]
+    struct Line(AtomicU64);
+    ping_pong(rtts, || {
+        let line = Arc::new(Line(AtomicU64::new(u64::MAX)));
+        let l2 = line.clone();
+        let mut last = u64::MAX;
+        (
+            move |i| {
+                line.0.store(i, Ordering::Release);
+                true
+            },
+            move || {
+                let v = l2.0.load(Ordering::Acquire);
+                (v != last).then(|| {
+                    last = v;
+                    v
+                })
+            },
+        )
+    })
+}
+
+fn ringcore_rtt(rtts: usize) -> Percentiles {
+    ping_pong(rtts, || {
+        let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
+        (move |i| tx.send_one(i).is_ok(), move || rx.try_recv().ok())
+    })
+}
+
+fn rtrb_rtt(rtts: usize) -> Percentiles {
+    ping_pong(rtts, || {
+        let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+        (move |i| tx.push(i).is_ok(), move || rx.pop().ok())
+    })
+}
+
+fn arrayqueue_rtt(rtts: usize) -> Percentiles {
+    ping_pong(rtts, || {
+        let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
+        let q2 = q.clone();
+        (move |i| q.push(i).is_ok(), move || q2.pop())
+    })
+}
+
+fn c_rtt(api: &CApi, rtts: usize) -> Percentiles {
+    ping_pong(rtts, || {
+        let ring = Arc::new(api.ring(CAPACITY_BITS));
+        let r2 = ring.clone();
+        (move |i| ring.send_one(i), move || r2.try_recv())
+    })
+}
+
+/// Each quantile's median over `RUNS` rounds of `f`.
+fn median(mut f: impl FnMut() -> Percentiles) -> Percentiles {
+    let runs: Vec<Percentiles> = std::iter::repeat_with(&mut f).take(RUNS).collect();
+    Percentiles::median_of(&runs)
+}
+
+fn main() {
+    let rtts = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse::<usize>().ok())
+        .unwrap_or(200_000);
+    if std::env::args().any(|a| a == "--probe") {
+        // The probe alone, which bench/report.py takes before each bench.
+        let p = atomic_rtt(rtts / 10);
+        println!(
+            "core-to-core probe (bare atomic ping-pong p50 / p99): {} / {} ns",
+            p.at(0.5),
+            p.at(0.99)
+        );
+        return;
+    }
+    let api = CApi::load();
+    println!(
+        "In-process ping-pong, 2 threads pinned to CPUs 0 and 1: {rtts} round trips per round, median of {RUNS} rounds\n"
+    );
+    let floor = median(|| atomic_rtt(rtts));
+    let mut rows = vec![
+        ("ringcore", median(|| ringcore_rtt(rtts))),
+        ("rtrb", median(|| rtrb_rtt(rtts))),
+        ("ArrayQueue", median(|| arrayqueue_rtt(rtts))),
+        ("bare atomic (floor)", floor),
+    ];
+    // Rust and C in alternating rounds, so that both see the same machine.
+    let (rust, c): (Vec<_>, Vec<_>) = (0..RUNS)
+        .map(|_| (ringcore_rtt(rtts), c_rtt(&api, rtts)))
+        .unzip();
+    rows.push((
+        "Rust Ring<u64>, alternating with C",
+        Percentiles::median_of(&rust),
+    ));
+    rows.push((
+        "C rmpsc_ring_*, alternating with Rust",
+        Percentiles::median_of(&c),
+    ));
+    println!("| round trip | p50 | p99 | p99.9 | p50 / floor |");
+    println!("|---|---|---|---|---|");
+    for (name, r) in rows {
+        println!(
+            "| {name} | {} ns | {} ns | {} ns | {:.2}x |",
+            r.at(0.5),
+            r.at(0.99),
+            r.at(0.999),
+            r.at(0.5) as f64 / floor.at(0.5) as f64
+        );
+        r.emit("inproc-rtt", name);
+    }
+    println!(
+        "\ncore-to-core probe (bare atomic ping-pong p50 / p99): {} / {} ns",
+        floor.at(0.5),
+        floor.at(0.99)
+    );
+}

@@ -1,0 +1,120 @@
+//! The C API's in-process ring (`rmpsc_ring_*`) from `libringmpsc.so`,
+//! loaded with `dlopen` so that every call is what a C program makes: an
+//! indirect call into the shared library. Shared by the c_api and latency
+//! benches.
+
+use std::ffi::{c_int, c_void, CString};
+
+/// `RMPSC_OK`.
+pub const OK: c_int = 0;
+
+type RingPtr = *mut c_void;
+
+/// The `rmpsc_ring_*` functions of the loaded library.
+#[derive(Clone, Copy)]
+pub struct CApi {
+    new: extern "C" fn(usize, usize, *mut RingPtr) -> c_int,
+    free: extern "C" fn(RingPtr),
+    send: extern "C" fn(RingPtr, *const c_void, usize, *mut usize) -> c_int,
+    try_recv: extern "C" fn(RingPtr, *mut c_void) -> c_int,
+    pub reserve: extern "C" fn(RingPtr, usize, *mut *mut c_void, *mut usize) -> c_int,
+    pub commit: extern "C" fn(RingPtr, usize) -> c_int,
+    pub peek: extern "C" fn(RingPtr, *mut *const c_void, *mut usize) -> c_int,
+    pub advance: extern "C" fn(RingPtr, usize) -> c_int,
+}
+
+impl CApi {
+    /// Loads the library that `make lib` builds (or the one named by
+    /// `RINGMPSC_BENCH_LIB`); exits with a message if it cannot.
+    pub fn load() -> CApi {
+        let path = std::env::var("RINGMPSC_BENCH_LIB").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/release/libringmpsc.so"
+            )
+            .into()
+        });
+        CApi::load_from(&path).unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(1)
+        })
+    }
+
+    fn load_from(path: &str) -> Result<CApi, String> {
+        let cpath = CString::new(path).map_err(|e| e.to_string())?;
+        // SAFETY: a NUL-terminated path; the library stays loaded for the
+        // rest of the process (never closed).
+        let lib = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW) };
+        if lib.is_null() {
+            return Err(format!("cannot load {path} (run `make lib` first)"));
+        }
+        /// The symbol `name` as a function pointer of type `F`.
+        ///
+        /// # Safety
+        /// `F` is the function's type in include/ringmpsc.h.
+        unsafe fn sym<F>(lib: *mut c_void, path: &str, name: &str) -> F {
+            let c = CString::new(name).unwrap();
+            // SAFETY: a loaded library and a NUL-terminated name.
+            let p = unsafe { libc::dlsym(lib, c.as_ptr()) };
+            assert!(!p.is_null(), "{name} not exported by {path}");
+            // SAFETY: F is the symbol's function pointer type (the caller's
+            // contract), of the size of a pointer.
+            unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) }
+        }
+        // SAFETY: each type below is the function's in include/ringmpsc.h.
+        unsafe {
+            Ok(CApi {
+                new: sym(lib, path, "rmpsc_ring_new"),
+                free: sym(lib, path, "rmpsc_ring_free"),
+                send: sym(lib, path, "rmpsc_ring_send"),
+                try_recv: sym(lib, path, "rmpsc_ring_try_recv"),
+                reserve: sym(lib, path, "rmpsc_ring_reserve"),
+                commit: sym(lib, path, "rmpsc_ring_commit"),
+                peek: sym(lib, path, "rmpsc_ring_peek"),
+                advance: sym(lib, path, "rmpsc_ring_advance"),
+            })
+        }
+    }
+
+    /// A new ring of `1 << bits` u64 slots.
+    pub fn ring(&self, bits: u8) -> CRing {
+        let mut r = std::ptr::null_mut();
+        assert_eq!((self.new)(1 << bits, 8, &mut r), OK);
+        CRing {
+            api: *self,
+            ring: r,
+        }
+    }
+}
+
+/// A C ring handle, used by one thread per side as the header requires.
+pub struct CRing {
+    pub api: CApi,
+    pub ring: RingPtr,
+}
+
+// SAFETY: the C handle may be used from any thread, one per side.
+unsafe impl Send for CRing {}
+// SAFETY: as above: each thread calls only its side's functions.
+unsafe impl Sync for CRing {}
+
+impl Drop for CRing {
+    fn drop(&mut self) {
+        (self.api.free)(self.ring);
+    }
+}
+
+impl CRing {
+    /// Sends `v`; false when the ring is full.
+    pub fn send_one(&self, v: u64) -> bool {
+        let mut sent = 0;
+        let rc = (self.api.send)(self.ring, (&v as *const u64).cast(), 1, &mut sent);
+        rc == OK && sent == 1
+    }
+
+    /// The next item, if there is one.
+    pub fn try_recv(&self) -> Option<u64> {
+        let mut v = 0u64;
+        ((self.api.try_recv)(self.ring, (&mut v as *mut u64).cast()) == OK).then_some(v)
+    }
+}
