@@ -11,6 +11,7 @@
 //! the region, the MTU and the mapping, and the CRC32C where the log has
 //! checksums), so a damaged file is an error naming the file and offset.
 
+use super::cursor::{self, Cursor};
 use super::file::{writer_lock_held, Access, LogFile};
 use super::format::{HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED};
 use super::series::{file_path, list_files};
@@ -19,7 +20,6 @@ use crate::error::{Error, Result};
 use crate::shm::inspect::{FileMeta, Process};
 use crate::sync::Ordering;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// One file of a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -226,19 +226,16 @@ pub struct LogRecord {
 /// index, following file rolls; [`try_next`](Self::try_next) never blocks (poll
 /// it to follow a live writer).
 pub struct LogCursor {
-    base: PathBuf,
-    file: Arc<LogFile>,
-    pos: u64,
-    index: u64,
+    cur: Cursor,
 }
 
 impl std::fmt::Debug for LogCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogCursor")
-            .field("base", &self.base)
-            .field("file", &self.file.seq)
-            .field("pos", &self.pos)
-            .field("index", &self.index)
+            .field("base", &self.cur.base)
+            .field("file", &self.cur.file.seq)
+            .field("pos", &self.cur.pos)
+            .field("index", &self.cur.index)
             .finish()
     }
 }
@@ -256,27 +253,27 @@ impl LogCursor {
         let Some(n) = index else {
             return Ok(oldest);
         };
-        if n < oldest.index {
+        if n < oldest.cur.index {
             return Err(Error::FellBehind(format!(
                 "record {n} of {} is gone (the oldest on disk is {})",
                 base.display(),
-                oldest.index
+                oldest.cur.index
             )));
         }
         let mut c = oldest;
         for &seq in seqs.iter().rev() {
-            let f = open_file(base, seq)?;
+            let f = cursor::open(base, seq, Access::Inspect)?;
             if f.header().first_index.load(Ordering::Relaxed) <= n {
                 c = Self::at_start(base, seq)?;
                 break;
             }
         }
-        c.skip(n - c.index)?;
-        if c.index != n {
+        c.cur.skip(n - c.cur.index)?;
+        if c.cur.index != n {
             return Err(Error::InvalidArgument(format!(
                 "record {n} of {} is not written yet (the next is {})",
                 base.display(),
-                c.index
+                c.cur.index
             )));
         }
         Ok(c)
@@ -286,61 +283,21 @@ impl LogCursor {
     pub fn open_live(base: &Path) -> Result<LogCursor> {
         let seqs = files_of(base)?;
         let mut c = Self::at_start(base, *seqs.last().expect("a log has a file"))?;
-        c.skip(u64::MAX)?;
+        c.cur.skip(u64::MAX)?;
         Ok(c)
     }
 
     fn at_start(base: &Path, seq: u64) -> Result<LogCursor> {
-        let file = open_file(base, seq)?;
         Ok(LogCursor {
-            base: base.to_path_buf(),
-            index: file.header().first_index.load(Ordering::Relaxed),
-            file: Arc::new(file),
-            pos: HEADER_SIZE,
+            cur: Cursor::at_file_start(base, seq, Access::Inspect)?,
         })
-    }
-
-    fn skip(&mut self, mut n: u64) -> Result<()> {
-        while n > 0 {
-            let s = scan(&self.file, self.pos, self.index, n)?;
-            self.pos = s.end;
-            self.index = self.index.wrapping_add(s.records);
-            n -= s.records;
-            match s.rolled_to {
-                Some(seq) => self.follow(seq)?,
-                None => break,
-            }
-        }
-        Ok(())
-    }
-
-    fn follow(&mut self, seq: u64) -> Result<()> {
-        let file = open_file(&self.base, seq)?;
-        if file.geometry != self.file.geometry {
-            return Err(Error::Corrupt(format!(
-                "{}: geometry differs from file {}",
-                file.path.display(),
-                self.file.seq
-            )));
-        }
-        let first = file.header().first_index.load(Ordering::Relaxed);
-        if first != self.index {
-            return Err(Error::Corrupt(format!(
-                "{}: starts at record {first}, the previous file ended at {}",
-                file.path.display(),
-                self.index
-            )));
-        }
-        self.file = Arc::new(file);
-        self.pos = HEADER_SIZE;
-        Ok(())
     }
 
     /// The error for a file shrunk under the cursor.
     fn truncated(&self) -> Error {
         Error::Corrupt(format!(
             "{} was truncated while being read",
-            self.file.path.display()
+            self.cur.file.path.display()
         ))
     }
 
@@ -348,8 +305,14 @@ impl LogCursor {
     pub fn try_next(&mut self) -> Result<Option<LogRecord>> {
         loop {
             // A record cut by a shrink reads as damage: name the cause.
-            let at = step(&self.file, self.pos, self.index, Verify::Checksum).map_err(|e| {
-                if self.file.truncated() {
+            let at = step(
+                &self.cur.file,
+                self.cur.pos,
+                self.cur.index,
+                Verify::Checksum,
+            )
+            .map_err(|e| {
+                if self.cur.file.truncated() {
                     self.truncated()
                 } else {
                     e
@@ -357,33 +320,33 @@ impl LogCursor {
             })?;
             match at {
                 Step::Pending => {
-                    if self.file.truncated() {
+                    if self.cur.file.truncated() {
                         return Err(self.truncated());
                     }
                     return Ok(None);
                 }
-                Step::Skip(next) => self.pos = next,
-                Step::Roll(seq) => self.follow(seq)?,
+                Step::Skip(next) => self.cur.pos = next,
+                Step::Roll(seq) => self.cur.follow(seq)?,
                 Step::Message {
                     msg_type,
                     timestamp,
                     len,
                     next,
                 } => {
-                    let payload = self.file.payload(self.pos, len).to_vec();
-                    if self.file.faulted() {
+                    let payload = self.cur.file.payload(self.cur.pos, len).to_vec();
+                    if self.cur.file.faulted() {
                         return Err(self.truncated());
                     }
                     let r = LogRecord {
-                        index: self.index,
+                        index: self.cur.index,
                         msg_type,
                         timestamp,
-                        file: self.file.seq,
-                        offset: self.pos,
+                        file: self.cur.file.seq,
+                        offset: self.cur.pos,
                         payload,
                     };
-                    self.pos = next;
-                    self.index = self.index.wrapping_add(1);
+                    self.cur.pos = next;
+                    self.cur.index = self.cur.index.wrapping_add(1);
                     return Ok(Some(r));
                 }
             }
@@ -392,17 +355,17 @@ impl LogCursor {
 
     /// The log's path (its first file's name).
     pub fn base(&self) -> &Path {
-        &self.base
+        &self.cur.base
     }
 
     /// Index of the next record.
     pub fn next_index(&self) -> u64 {
-        self.index
+        self.cur.index
     }
 
     /// Whether the writer is active, closed the log, or died.
     pub fn writer_status(&self) -> WriterStatus {
-        writer_status(&self.file, &self.base)
+        writer_status(&self.cur.file, &self.cur.base)
     }
 
     /// Moves over the records committed since the last call, at most
@@ -412,14 +375,14 @@ impl LogCursor {
         let mut n = 0;
         let mut bytes = 0;
         while n < limit {
-            match step(&self.file, self.pos, self.index, Verify::Skip)? {
+            match step(&self.cur.file, self.cur.pos, self.cur.index, Verify::Skip)? {
                 Step::Pending => break,
-                Step::Skip(next) => self.pos = next,
-                Step::Roll(seq) => self.follow(seq)?,
+                Step::Skip(next) => self.cur.pos = next,
+                Step::Roll(seq) => self.cur.follow(seq)?,
                 Step::Message { next, .. } => {
-                    bytes += next - self.pos;
-                    self.pos = next;
-                    self.index = self.index.wrapping_add(1);
+                    bytes += next - self.cur.pos;
+                    self.cur.pos = next;
+                    self.cur.index = self.cur.index.wrapping_add(1);
                     n += 1;
                 }
             }

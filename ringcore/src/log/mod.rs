@@ -23,6 +23,7 @@
 //! truncated or hostile file gives [`Error::Corrupt`] or
 //! [`Error::InvalidHeader`] naming the file and offset, never a crash.
 
+mod cursor;
 mod file;
 pub mod format;
 pub mod inspect;

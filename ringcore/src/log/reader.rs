@@ -1,13 +1,14 @@
 //! Readers of a log: replay from any point, live tail, blocking reads.
 
+use super::cursor::{self, Cursor};
 use super::file::{writer_lock_held, Access, LogFile};
 use super::format::{HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED};
-use super::series::{file_path, list_files};
+use super::series::list_files;
 use super::{scan, step, LogPosition, MappedFile, Step, Verify};
 use crate::error::{Error, Result};
 use crate::sync::{park, Ordering};
 use crate::wait::{Backoff, Deadline, LIVENESS_SLICE};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,18 +106,15 @@ pub struct OwnedMessage {
 /// # Ok::<(), ringcore::Error>(())
 /// ```
 pub struct Reader {
-    base: PathBuf,
-    file: Arc<LogFile>,
-    pos: u64,
-    index: u64,
+    cur: Cursor,
 }
 
 impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("log::Reader")
-            .field("base", &self.base)
+            .field("base", &self.cur.base)
             .field("position", &self.position())
-            .field("next_index", &self.index)
+            .field("next_index", &self.cur.index)
             .finish_non_exhaustive()
     }
 }
@@ -138,16 +136,16 @@ impl Reader {
                 format!("no log at {}", base.display()),
             )));
         };
-        let mut r = match from {
+        let r = match from {
             From::Start => Reader::at_file_start(&base, oldest)?,
             From::Live => {
                 let mut r = Reader::at_file_start(&base, newest)?;
-                r.skip_to_end()?;
+                r.cur.skip(u64::MAX)?;
                 r
             }
             From::Position(p) => {
                 if p.file < oldest {
-                    return Err(fell_behind(&base, p.file));
+                    return Err(cursor::fell_behind(&base, p.file));
                 }
                 let mut r = Reader::at_file_start(&base, p.file)?;
                 r.seek(p)?;
@@ -155,33 +153,32 @@ impl Reader {
             }
             From::Index(n) => {
                 let mut r = Reader::at_file_start(&base, oldest)?;
-                if n < r.index {
+                if n < r.cur.index {
                     return Err(Error::FellBehind(format!(
                         "record {n} of {} was deleted by retention (the oldest kept is {})",
                         base.display(),
-                        r.index
+                        r.cur.index
                     )));
                 }
                 // The last file that starts at or before n.
                 for &seq in files.iter().rev() {
-                    let f = LogFile::open(&file_path(&base, seq), seq, Access::Read)?;
+                    let f = cursor::open(&base, seq, Access::Read)?;
                     if f.header().first_index.load(Ordering::Relaxed) <= n {
-                        r = Reader::at(&base, Arc::new(f), HEADER_SIZE)?;
+                        r.cur = Cursor::at_start_of(&base, f, Access::Read);
                         break;
                     }
                 }
-                r.skip_records(n - r.index)?;
-                if r.index != n {
+                r.cur.skip(n - r.cur.index)?;
+                if r.cur.index != n {
                     return Err(Error::InvalidArgument(format!(
                         "record {n} of {} is not written yet (next is {})",
                         base.display(),
-                        r.index
+                        r.cur.index
                     )));
                 }
                 r
             }
         };
-        r.base = base;
         Ok(r)
     }
 
@@ -215,85 +212,25 @@ impl Reader {
     }
 
     fn at_file_start(base: &Path, seq: u64) -> Result<Reader> {
-        let path = file_path(base, seq);
-        let file = match LogFile::open(&path, seq, Access::Read) {
-            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(missing(base, seq))
-            }
-            other => other?,
-        };
-        Reader::at(base, Arc::new(file), HEADER_SIZE)
-    }
-
-    fn at(base: &Path, file: Arc<LogFile>, pos: u64) -> Result<Reader> {
-        let index = file.header().first_index.load(Ordering::Relaxed);
         Ok(Reader {
-            base: base.to_path_buf(),
-            file,
-            pos,
-            index,
+            cur: Cursor::at_file_start(base, seq, Access::Read)?,
         })
-    }
-
-    /// Moves over `n` committed messages (or fewer, if the log ends first),
-    /// following rolls.
-    fn skip_records(&mut self, mut n: u64) -> Result<()> {
-        while n > 0 {
-            let s = scan(&self.file, self.pos, self.index, n)?;
-            self.pos = s.end;
-            self.index = self.index.wrapping_add(s.records);
-            n -= s.records;
-            match s.rolled_to {
-                Some(seq) => self.follow(seq)?,
-                None => break,
-            }
-        }
-        Ok(())
-    }
-
-    fn skip_to_end(&mut self) -> Result<()> {
-        self.skip_records(u64::MAX)
-    }
-
-    /// Continues in file `seq` after a roll record.
-    fn follow(&mut self, seq: u64) -> Result<()> {
-        let path = file_path(&self.base, seq);
-        let file = match LogFile::open(&path, seq, Access::Read) {
-            Ok(f) => f,
-            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(missing(&self.base, seq))
-            }
-            Err(e) => return Err(e),
-        };
-        if file.geometry != self.file.geometry {
-            return Err(Error::Corrupt(format!(
-                "{}: geometry differs from file {}",
-                path.display(),
-                self.file.seq
-            )));
-        }
-        let first = file.header().first_index.load(Ordering::Relaxed);
-        if first != self.index {
-            return Err(Error::Corrupt(format!(
-                "{}: starts at record {first}, the previous file ended at {}",
-                path.display(),
-                self.index
-            )));
-        }
-        self.file = Arc::new(file);
-        self.pos = HEADER_SIZE;
-        Ok(())
     }
 
     /// Moves past padding and rolls; true when a message is committed at
     /// the current position.
     fn settle(&mut self) -> Result<bool> {
         loop {
-            match step(&self.file, self.pos, self.index, Verify::Checksum)? {
+            match step(
+                &self.cur.file,
+                self.cur.pos,
+                self.cur.index,
+                Verify::Checksum,
+            )? {
                 Step::Pending => return Ok(false),
                 Step::Message { .. } => return Ok(true),
-                Step::Skip(next) => self.pos = next,
-                Step::Roll(seq) => self.follow(seq)?,
+                Step::Skip(next) => self.cur.pos = next,
+                Step::Roll(seq) => self.cur.follow(seq)?,
             }
         }
     }
@@ -302,7 +239,12 @@ impl Reader {
     #[inline]
     pub fn try_read(&mut self) -> Result<Option<Message<'_>>> {
         let (pos, msg_type, timestamp, len) = loop {
-            match step(&self.file, self.pos, self.index, Verify::Checksum)? {
+            match step(
+                &self.cur.file,
+                self.cur.pos,
+                self.cur.index,
+                Verify::Checksum,
+            )? {
                 Step::Pending => return Ok(None),
                 Step::Message {
                     msg_type,
@@ -310,24 +252,24 @@ impl Reader {
                     len,
                     next,
                 } => {
-                    let pos = self.pos;
-                    self.pos = next;
+                    let pos = self.cur.pos;
+                    self.cur.pos = next;
                     break (pos, msg_type, timestamp, len);
                 }
-                Step::Skip(next) => self.pos = next,
-                Step::Roll(seq) => self.follow(seq)?,
+                Step::Skip(next) => self.cur.pos = next,
+                Step::Roll(seq) => self.cur.follow(seq)?,
             }
         };
-        self.index = self.index.wrapping_add(1);
+        self.cur.index = self.cur.index.wrapping_add(1);
         Ok(Some(Message {
             msg_type,
             timestamp,
-            index: self.index.wrapping_sub(1),
+            index: self.cur.index.wrapping_sub(1),
             position: LogPosition {
-                file: self.file.seq,
+                file: self.cur.file.seq,
                 offset: pos,
             },
-            payload: self.file.payload(pos, len),
+            payload: self.cur.file.payload(pos, len),
         }))
     }
 
@@ -335,19 +277,19 @@ impl Reader {
     /// file roll (it ends there; the next call continues in the next file).
     pub fn try_read_batch(&mut self, limit: usize) -> Result<Batch<'_>> {
         let mut count = 0;
-        let mut from = self.pos;
+        let mut from = self.cur.pos;
         if limit > 0 && self.settle()? {
-            from = self.pos;
-            let s = scan(&self.file, from, self.index, limit as u64)?;
+            from = self.cur.pos;
+            let s = scan(&self.cur.file, from, self.cur.index, limit as u64)?;
             count = s.records as usize;
-            self.pos = s.end;
-            self.index = self.index.wrapping_add(s.records);
+            self.cur.pos = s.end;
+            self.cur.index = self.cur.index.wrapping_add(s.records);
         }
         Ok(Batch {
-            file: &self.file,
+            file: &self.cur.file,
             pos: from,
             remaining: count,
-            index: self.index.wrapping_sub(count as u64),
+            index: self.cur.index.wrapping_sub(count as u64),
         })
     }
 
@@ -366,8 +308,8 @@ impl Reader {
     /// for a [`WaitSet`](crate::wait_set::WaitSet): arm, read again, and
     /// wait only if nothing came.
     pub fn arm(&self) -> crate::wait_set::Armed {
-        let h = self.file.header();
-        let owner: crate::ring::typed::Owner = self.file.clone();
+        let h = self.cur.file.header();
+        let owner: crate::ring::typed::Owner = self.cur.file.clone();
         // SAFETY: the words lie in the file's mapping, which `owner` keeps
         // valid for the registration's life.
         unsafe {
@@ -404,8 +346,8 @@ impl Reader {
                 });
             }
             let slice = deadline.slice(LIVENESS_SLICE).ok_or(Error::TimedOut)?;
-            let file = &self.file;
-            let pos = self.pos;
+            let file = &self.cur.file;
+            let pos = self.cur.pos;
             let h = file.header();
             park(
                 &h.wake_seq,
@@ -445,14 +387,14 @@ impl Reader {
     /// Where the next read starts.
     pub fn position(&self) -> LogPosition {
         LogPosition {
-            file: self.file.seq,
-            offset: self.pos,
+            file: self.cur.file.seq,
+            offset: self.cur.pos,
         }
     }
 
     /// Index of the next record to read.
     pub fn next_index(&self) -> u64 {
-        self.index
+        self.cur.index
     }
 
     /// The log's identity, as recorded in the file being read: random and
@@ -461,7 +403,7 @@ impl Reader {
     /// [`WriterBuilder::log_id`](super::WriterBuilder::log_id) has its
     /// source's.
     pub fn log_id(&self) -> u64 {
-        self.file.log_id()
+        self.cur.file.log_id()
     }
 
     /// Moves to `p`, which must be a record boundary (a position from
@@ -469,12 +411,10 @@ impl Reader {
     /// the records of its region, so a wrong offset is an `InvalidArgument`,
     /// never a misread.
     pub fn seek(&mut self, p: LogPosition) -> Result<()> {
-        if p.file != self.file.seq {
-            let mut r = Reader::at_file_start(&self.base, p.file)?;
-            r.base = std::mem::take(&mut self.base);
-            *self = r;
+        if p.file != self.cur.file.seq {
+            *self = Reader::at_file_start(&self.cur.base, p.file)?;
         }
-        let g = self.file.geometry;
+        let g = self.cur.file.geometry;
         let bad = || {
             Error::InvalidArgument(format!(
                 "offset {:#x} of file {} is not a record boundary",
@@ -485,19 +425,24 @@ impl Reader {
             return Err(bad());
         }
         // Walk from the file start to count indices, checking each record.
-        self.pos = HEADER_SIZE;
-        self.index = self.file.header().first_index.load(Ordering::Relaxed);
-        while self.pos < p.offset {
-            match step(&self.file, self.pos, self.index, Verify::Checksum)? {
+        self.cur.pos = HEADER_SIZE;
+        self.cur.index = self.cur.file.header().first_index.load(Ordering::Relaxed);
+        while self.cur.pos < p.offset {
+            match step(
+                &self.cur.file,
+                self.cur.pos,
+                self.cur.index,
+                Verify::Checksum,
+            )? {
                 Step::Message { next, .. } => {
-                    self.pos = next;
-                    self.index = self.index.wrapping_add(1);
+                    self.cur.pos = next;
+                    self.cur.index = self.cur.index.wrapping_add(1);
                 }
-                Step::Skip(next) => self.pos = next,
+                Step::Skip(next) => self.cur.pos = next,
                 Step::Pending | Step::Roll(_) => break,
             }
         }
-        if self.pos != p.offset {
+        if self.cur.pos != p.offset {
             return Err(bad());
         }
         Ok(())
@@ -507,45 +452,19 @@ impl Reader {
     pub fn writer_status(&self) -> WriterStatus {
         // Acquire pairs with the Release stores of `writer_state` (open,
         // roll, close): what the writer did before them is seen.
-        match self.file.header().writer_state.load(Ordering::Acquire) {
+        match self.cur.file.header().writer_state.load(Ordering::Acquire) {
             STATE_CLOSED => WriterStatus::Closed,
             // Active (or rolled: a roll record follows at once) while the
             // writer holds its lock; a writer that died released it.
-            _ if writer_lock_held(&self.base) => WriterStatus::Active,
+            _ if writer_lock_held(&self.cur.base) => WriterStatus::Active,
             _ => WriterStatus::Dead,
         }
     }
 
     /// The mapping of the file being read, for keeping payloads alive.
     pub fn mapped_file(&self) -> MappedFile {
-        MappedFile(Arc::clone(&self.file))
+        MappedFile(Arc::clone(&self.cur.file))
     }
-}
-
-/// The error for file `seq` of the log at `base`, which is not there:
-/// retention deletes the oldest files first, so a file is gone to retention
-/// only when no older one is left; a file missing while an older one is
-/// there was removed by something else, and is named.
-fn missing(base: &Path, seq: u64) -> Error {
-    let older_left = list_files(base).is_ok_and(|files| files.first().is_some_and(|&f| f < seq));
-    if older_left {
-        let path = file_path(base, seq);
-        return Error::Io(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!(
-                "log file {} is missing (an older file of the log is still there)",
-                path.display()
-            ),
-        ));
-    }
-    fell_behind(base, seq)
-}
-
-fn fell_behind(base: &Path, seq: u64) -> Error {
-    Error::FellBehind(format!(
-        "file {seq} of {} is gone (deleted by retention)",
-        base.display()
-    ))
 }
 
 /// Messages from [`Reader::try_read_batch`], in place, in log order.

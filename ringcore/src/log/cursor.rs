@@ -1,0 +1,117 @@
+//! A reader's place in a log, and the moves every reader makes over it:
+//! across committed records and into the next file after a roll. The
+//! replaying [`Reader`](super::Reader) and the inspection
+//! [`LogCursor`](super::inspect::LogCursor) both move through it.
+
+use super::file::{Access, LogFile};
+use super::format::HEADER_SIZE;
+use super::scan;
+use super::series::{file_path, list_files};
+use crate::error::{Error, Result};
+use crate::sync::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A file of the log at `base`, the offset of its next record and that
+/// record's index.
+pub(crate) struct Cursor {
+    pub(crate) base: PathBuf,
+    pub(crate) file: Arc<LogFile>,
+    pub(crate) pos: u64,
+    pub(crate) index: u64,
+    access: Access,
+}
+
+impl Cursor {
+    /// At the first record of `file`, a file of the log at `base`.
+    pub(crate) fn at_start_of(base: &Path, file: LogFile, access: Access) -> Cursor {
+        Cursor {
+            base: base.to_path_buf(),
+            index: file.header().first_index.load(Ordering::Relaxed),
+            file: Arc::new(file),
+            pos: HEADER_SIZE,
+            access,
+        }
+    }
+
+    /// At the first record of file `seq` of the log at `base`.
+    pub(crate) fn at_file_start(base: &Path, seq: u64, access: Access) -> Result<Cursor> {
+        Ok(Self::at_start_of(base, open(base, seq, access)?, access))
+    }
+
+    /// Moves over `n` committed messages (or fewer, if the log ends first),
+    /// following rolls.
+    pub(crate) fn skip(&mut self, mut n: u64) -> Result<()> {
+        while n > 0 {
+            let s = scan(&self.file, self.pos, self.index, n)?;
+            self.pos = s.end;
+            self.index = self.index.wrapping_add(s.records);
+            n -= s.records;
+            match s.rolled_to {
+                Some(seq) => self.follow(seq)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Continues in file `seq` after a roll record; the file must continue
+    /// this one (same geometry, first index where this one ended).
+    pub(crate) fn follow(&mut self, seq: u64) -> Result<()> {
+        let file = open(&self.base, seq, self.access)?;
+        if file.geometry != self.file.geometry {
+            return Err(Error::Corrupt(format!(
+                "{}: geometry differs from file {}",
+                file.path.display(),
+                self.file.seq
+            )));
+        }
+        let first = file.header().first_index.load(Ordering::Relaxed);
+        if first != self.index {
+            return Err(Error::Corrupt(format!(
+                "{}: starts at record {first}, the previous file ended at {}",
+                file.path.display(),
+                self.index
+            )));
+        }
+        self.file = Arc::new(file);
+        self.pos = HEADER_SIZE;
+        Ok(())
+    }
+}
+
+/// File `seq` of the log at `base`; one that is not there is named as
+/// missing or as gone to retention ([`missing`]).
+pub(crate) fn open(base: &Path, seq: u64, access: Access) -> Result<LogFile> {
+    match LogFile::open(&file_path(base, seq), seq, access) {
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(missing(base, seq)),
+        other => other,
+    }
+}
+
+/// The error for file `seq` of the log at `base`, which is not there:
+/// retention deletes the oldest files first, so a file is gone to retention
+/// only when no older one is left; a file missing while an older one is
+/// there was removed by something else, and is named.
+fn missing(base: &Path, seq: u64) -> Error {
+    let older_left = list_files(base).is_ok_and(|files| files.first().is_some_and(|&f| f < seq));
+    if older_left {
+        let path = file_path(base, seq);
+        return Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "log file {} is missing (an older file of the log is still there)",
+                path.display()
+            ),
+        ));
+    }
+    fell_behind(base, seq)
+}
+
+/// The error for file `seq` of the log at `base`, deleted by retention.
+pub(crate) fn fell_behind(base: &Path, seq: u64) -> Error {
+    Error::FellBehind(format!(
+        "file {seq} of {} is gone (deleted by retention)",
+        base.display()
+    ))
+}
