@@ -66,6 +66,9 @@ pub enum Command {
     Clean(CleanArgs),
     /// The same figures for Prometheus, over HTTP or once on stdout.
     Export(ExportArgs),
+    /// The core-to-core floor: a bare atomic ping-pong between two pinned
+    /// threads (print it beside any latency measured on this machine).
+    Probe(ProbeArgs),
 }
 
 /// `list`.
@@ -142,6 +145,17 @@ pub struct HzArgs {
     /// Seconds between samples (each gives one rate).
     #[arg(long, short, default_value_t = 0.1, value_name = "SECS")]
     pub sample: f64,
+}
+
+/// `probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The two CPUs to pin the threads to.
+    #[arg(long, value_delimiter = ',', default_values_t = [0, 1], value_name = "A,B")]
+    pub cpus: Vec<usize>,
+    /// Round trips to time.
+    #[arg(long, short = 'n', default_value_t = 100_000)]
+    pub round_trips: usize,
 }
 
 /// `clean`.

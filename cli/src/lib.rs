@@ -19,6 +19,7 @@ mod export;
 mod format;
 mod hz;
 mod list;
+mod probe;
 mod stat;
 
 pub use args::Cli;
@@ -89,5 +90,6 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<i32, CliError> {
         Command::Hz(a) => hz::run(g, a, out),
         Command::Clean(a) => clean::run(g, a, out),
         Command::Export(a) => export::run(g, a, out),
+        Command::Probe(a) => probe::run(g, a, out),
     }
 }

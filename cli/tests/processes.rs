@@ -781,3 +781,31 @@ fn hz_and_export_of_a_busy_ring() {
     kill(&mut exp);
     assert!(producer.wait().unwrap().success());
 }
+
+#[test]
+fn probe_times_two_cpus_and_refuses_bad_ones() {
+    for bad in [
+        &["probe", "--cpus", "1,1"][..],
+        &["probe", "--cpus", "0"],
+        &["probe", "-n", "0"],
+        &["probe", "--cpus", "0,100000"],
+    ] {
+        let out = tool(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(!out.stderr.is_empty(), "{bad:?} said nothing");
+    }
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return; // No two CPUs to pin to.
+    }
+    let p = tool_json(&["probe", "--json", "-n", "2000"]);
+    assert_eq!(p["cpus"], serde_json::json!([0, 1]));
+    assert_eq!(p["round_trips"], 2000);
+    let ns = |k: &str| p[k].as_u64().unwrap();
+    assert!(
+        0 < ns("p50_ns") && ns("p50_ns") <= ns("p99_ns") && ns("p99_ns") <= ns("max_ns"),
+        "{p:#}"
+    );
+    let text = tool(&["probe", "-n", "1000"]);
+    assert_eq!(text.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&text.stdout).starts_with("core-to-core probe"));
+}

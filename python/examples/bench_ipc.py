@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import statistics
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -414,6 +415,15 @@ def percentile(samples: list, q: float) -> float:
     return sorted(samples)[min(len(samples) - 1, int(q * len(samples)))] / 1000
 
 
+def probe() -> str:
+    """The core-to-core probe (``ringmpsc probe``: a bare atomic ping-pong
+    between two pinned threads), printed beside each table: this machine's
+    cross-CPU speed moves by several times within an hour."""
+    cmd = [sys.executable, "-m", "ringmpsc._cli", "probe", "-n", "20000"]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return out.stdout.strip()
+
+
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
     mp.set_start_method("fork")
@@ -447,6 +457,7 @@ def main() -> None:
     # Every row in each of 3 rounds; the median of each (the machine's
     # load changes from second to second, so no row gets a quiet moment alone).
     rates: dict = {name: [] for name, _ in benches}
+    before = probe()
     for _ in range(3):
         for name, run in benches:
             rates[name].append(run())
@@ -454,6 +465,7 @@ def main() -> None:
     queue = rows[-1][1]
     pyring = rows[-2][1]
     print(f"Python consumer, 64-byte messages ({count} per run, median of 3 alternating rounds)\n")
+    print(f"Before: {before}\nAfter: {probe()}\n")
     print("| consumer | messages/s | vs multiprocessing.Queue | vs pure-Python shm ring |")
     print("|---|---|---|---|")
     for name, rate in rows:
@@ -463,6 +475,7 @@ def main() -> None:
     # changes by the second).
     trips, rounds = max(count // 100, 10_000), 5
     rt = [("ringmpsc SharedRing, send + blocking recv", []), ("pure-Python ring, busy polling", [])]
+    before = probe()
     pin(0)
     for _ in range(rounds):
         rt[0][1].extend(round_trip_ringmpsc(trips // rounds))
@@ -470,6 +483,7 @@ def main() -> None:
     os.sched_setaffinity(0, CPUS)
     base50, base99 = percentile(rt[-1][1], 0.5), percentile(rt[-1][1], 0.99)
     print(f"\n64-byte ping-pong round trip between two Python processes ({trips} trips, {rounds} rounds)\n")
+    print(f"Before: {before}\nAfter: {probe()}\n")
     print("| round trip | p50 | p99 | p50 vs pure-Python | p99 vs pure-Python |")
     print("|---|---|---|---|---|")
     for name, samples in rt:
