@@ -29,22 +29,10 @@ mod pairs;
 
 use c_ring::{CApi, OK};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pairs::{single, two_threads};
-use ringcore::{Config, Ring, SlotRing};
+use pairs::{ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
+use ringcore::{Config, SlotRing};
 use std::sync::Arc;
 use std::time::Duration;
-
-const CAPACITY_BITS: u8 = 12;
-const BATCH: usize = 256;
-
-fn rust_single(items: u64) -> Duration {
-    let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
-    single(
-        items,
-        move |i| tx.send_one(i).is_ok(),
-        move || rx.try_recv().ok(),
-    )
-}
 
 /// The byte-slot ring the C calls run (`SlotRing`, 8-byte slots), called
 /// from Rust where it inlines: what a fast path inlined into the C header
@@ -65,42 +53,6 @@ fn c_single(api: &CApi, items: u64) -> Duration {
     let ring = Arc::new(api.ring(CAPACITY_BITS));
     let r2 = ring.clone();
     single(items, move |i| ring.send_one(i), move || r2.try_recv())
-}
-
-fn rust_batch(items: u64) -> Duration {
-    let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
-    two_threads(
-        items,
-        move || {
-            let mut next = 0u64;
-            while next < items {
-                let want = (items - next).min(BATCH as u64) as usize;
-                match tx.reserve(want) {
-                    Ok(mut r) => {
-                        let slots = r.as_mut_slice();
-                        for (i, s) in slots.iter_mut().enumerate() {
-                            *s = next + i as u64;
-                        }
-                        let k = slots.len();
-                        next += k as u64;
-                        r.commit_n(k);
-                    }
-                    Err(_) => std::hint::spin_loop(),
-                }
-            }
-        },
-        move || {
-            let (mut sum, mut n) = (0u64, 0u64);
-            while n < items {
-                let got = rx.consume_up_to(BATCH, |&v| sum += v);
-                if got == 0 {
-                    std::hint::spin_loop();
-                }
-                n += got as u64;
-            }
-            sum
-        },
-    )
 }
 
 /// The C batch workload as `examples-c/bench_ring.c` writes it.
@@ -151,7 +103,7 @@ fn bench(c: &mut Criterion) {
     let api = CApi::load();
     let mut g = c.benchmark_group("c_api_single");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("rust", |b| b.iter_custom(rust_single));
+    g.bench_function("rust", |b| b.iter_custom(ring_single));
     g.bench_function("c", |b| b.iter_custom(|items| c_single(&api, items)));
     g.bench_function("slot_ring_inline", |b| {
         b.iter_custom(slot_ring_inline_single)
@@ -159,7 +111,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
     let mut g = c.benchmark_group(format!("c_api_batch{BATCH}"));
     g.throughput(Throughput::Elements(1));
-    g.bench_function("rust", |b| b.iter_custom(rust_batch));
+    g.bench_function("rust", |b| b.iter_custom(ring_batch));
     g.bench_function("c", |b| b.iter_custom(|items| c_batch(&api, items)));
     g.finish();
 }

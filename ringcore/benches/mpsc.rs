@@ -102,12 +102,36 @@ where
     elapsed
 }
 
-fn ringmpsc_single(producers: usize, items: u64) -> Duration {
-    let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(12)).unwrap();
-    let regs: Vec<_> = (0..producers)
+/// Registered producers, each taken by its thread.
+type Producers = std::sync::Mutex<Vec<Option<mpsc::Registered<ringcore::Producer<u64>>>>>;
+
+/// A ringmpsc channel with `producers` registered producers.
+fn channel(producers: usize) -> (mpsc::Channel<u64>, Producers) {
+    let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(12)).unwrap();
+    let regs = (0..producers)
         .map(|_| Some(ch.register().unwrap()))
         .collect();
-    let regs = std::sync::Mutex::new(regs);
+    (ch, std::sync::Mutex::new(regs))
+}
+
+/// The ringmpsc consumer: reads `total` items in batches; their sum.
+fn drain(ch: &mut mpsc::Channel<u64>, total: u64) -> u64 {
+    let (mut n, mut sum) = (0, 0u64);
+    let backoff = Backoff::new();
+    while n < total {
+        match ch.consume_all(|&x| sum += x) {
+            0 => backoff.snooze(),
+            k => {
+                n += k as u64;
+                backoff.reset();
+            }
+        }
+    }
+    sum
+}
+
+fn ringmpsc_single(producers: usize, items: u64) -> Duration {
+    let (mut ch, regs) = channel(producers);
     run(
         producers,
         items,
@@ -122,29 +146,12 @@ fn ringmpsc_single(producers: usize, items: u64) -> Duration {
                 }
             }
         },
-        |total| {
-            let (mut n, mut sum) = (0, 0u64);
-            let backoff = Backoff::new();
-            while n < total {
-                match ch.consume_all(|&x| sum += x) {
-                    0 => backoff.snooze(),
-                    k => {
-                        n += k as u64;
-                        backoff.reset();
-                    }
-                }
-            }
-            sum
-        },
+        |total| drain(&mut ch, total),
     )
 }
 
 fn ringmpsc_batch(producers: usize, items: u64) -> Duration {
-    let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(12)).unwrap();
-    let regs: Vec<_> = (0..producers)
-        .map(|_| Some(ch.register().unwrap()))
-        .collect();
-    let regs = std::sync::Mutex::new(regs);
+    let (mut ch, regs) = channel(producers);
     run(
         producers,
         items,
@@ -167,20 +174,7 @@ fn ringmpsc_batch(producers: usize, items: u64) -> Duration {
                 }
             }
         },
-        |total| {
-            let (mut n, mut sum) = (0, 0u64);
-            let backoff = Backoff::new();
-            while n < total {
-                match ch.consume_all(|&x| sum += x) {
-                    0 => backoff.snooze(),
-                    k => {
-                        n += k as u64;
-                        backoff.reset();
-                    }
-                }
-            }
-            sum
-        },
+        |total| drain(&mut ch, total),
     )
 }
 

@@ -22,23 +22,11 @@ mod pairs;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
-use pairs::{single, two_threads};
-use ringcore::{Config, Ring};
+use pairs::{ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
 use std::sync::Arc;
 use std::time::Duration;
 
-const CAPACITY_BITS: u8 = 12;
 const CAPACITY: usize = 1 << CAPACITY_BITS;
-const BATCH: usize = 256;
-
-fn ringcore_single(items: u64) -> Duration {
-    let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
-    single(
-        items,
-        move |i| tx.send_one(i).is_ok(),
-        move || rx.try_recv().ok(),
-    )
-}
 
 fn rtrb_single(items: u64) -> Duration {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
@@ -62,42 +50,6 @@ fn disruptor_single(items: u64) -> Duration {
         items,
         move |i| tx.try_publish(|e| *e = i).is_ok(),
         move || rx.take(1).ok().and_then(|mut g| (&mut g).next().copied()),
-    )
-}
-
-fn ringcore_batch(items: u64) -> Duration {
-    let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
-    two_threads(
-        items,
-        move || {
-            let mut next = 0u64;
-            while next < items {
-                let want = (items - next).min(BATCH as u64) as usize;
-                match tx.reserve(want) {
-                    Ok(mut r) => {
-                        let slots = r.as_mut_slice();
-                        for (i, s) in slots.iter_mut().enumerate() {
-                            *s = next + i as u64;
-                        }
-                        let k = slots.len();
-                        next += k as u64;
-                        r.commit_n(k);
-                    }
-                    Err(_) => std::hint::spin_loop(),
-                }
-            }
-        },
-        move || {
-            let (mut sum, mut n) = (0u64, 0u64);
-            while n < items {
-                let got = rx.consume_up_to(BATCH, |&v| sum += v);
-                if got == 0 {
-                    std::hint::spin_loop();
-                }
-                n += got as u64;
-            }
-            sum
-        },
     )
 }
 
@@ -221,14 +173,14 @@ fn arrayqueue_batch(items: u64) -> Duration {
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("spsc_single");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("ringcore", |b| b.iter_custom(ringcore_single));
+    g.bench_function("ringcore", |b| b.iter_custom(ring_single));
     g.bench_function("rtrb", |b| b.iter_custom(rtrb_single));
     g.bench_function("ArrayQueue", |b| b.iter_custom(arrayqueue_single));
     g.bench_function("disruptor", |b| b.iter_custom(disruptor_single));
     g.finish();
     let mut g = c.benchmark_group(format!("spsc_batch{BATCH}"));
     g.throughput(Throughput::Elements(1));
-    g.bench_function("ringcore", |b| b.iter_custom(ringcore_batch));
+    g.bench_function("ringcore", |b| b.iter_custom(ring_batch));
     g.bench_function("rtrb", |b| b.iter_custom(rtrb_batch));
     g.bench_function("ArrayQueue", |b| b.iter_custom(arrayqueue_batch));
     g.bench_function("disruptor", |b| b.iter_custom(disruptor_batch));

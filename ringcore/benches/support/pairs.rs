@@ -2,9 +2,15 @@
 //! criterion benches that compare SPSC queues (spsc, c_api).
 
 use super::common::pin;
+use ringcore::{Config, Ring};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// Ring capacity of the SPSC throughput benches: 4096 slots.
+pub const CAPACITY_BITS: u8 = 12;
+/// Items per batch in the batch workloads.
+pub const BATCH: usize = 256;
 
 /// Runs `producer` and `consumer` on two pinned threads; returns the time
 /// the consumer took to read all `items` (what criterion's `iter_custom`
@@ -60,6 +66,54 @@ where
                     }
                     None => std::hint::spin_loop(),
                 }
+            }
+            sum
+        },
+    )
+}
+
+/// `Ring<u64>` item by item (`send_one` / `try_recv`).
+pub fn ring_single(items: u64) -> Duration {
+    let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
+    single(
+        items,
+        move |i| tx.send_one(i).is_ok(),
+        move || rx.try_recv().ok(),
+    )
+}
+
+/// `Ring<u64>` in batches of up to [`BATCH`] (`reserve` / `commit_n`,
+/// `consume_up_to`).
+pub fn ring_batch(items: u64) -> Duration {
+    let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
+    two_threads(
+        items,
+        move || {
+            let mut next = 0u64;
+            while next < items {
+                let want = (items - next).min(BATCH as u64) as usize;
+                match tx.reserve(want) {
+                    Ok(mut r) => {
+                        let slots = r.as_mut_slice();
+                        for (i, s) in slots.iter_mut().enumerate() {
+                            *s = next + i as u64;
+                        }
+                        let k = slots.len();
+                        next += k as u64;
+                        r.commit_n(k);
+                    }
+                    Err(_) => std::hint::spin_loop(),
+                }
+            }
+        },
+        move || {
+            let (mut sum, mut n) = (0u64, 0u64);
+            while n < items {
+                let got = rx.consume_up_to(BATCH, |&v| sum += v);
+                if got == 0 {
+                    std::hint::spin_loop();
+                }
+                n += got as u64;
             }
             sum
         },
