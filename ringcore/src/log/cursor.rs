@@ -5,8 +5,8 @@
 
 use super::file::{Access, LogFile};
 use super::format::HEADER_SIZE;
-use super::scan;
 use super::series::{file_path, list_files};
+use super::{scan, step, Step, Verify};
 use crate::error::{Error, Result};
 use crate::sync::Ordering;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,12 @@ impl Cursor {
     /// At the first record of file `seq` of the log at `base`.
     pub(crate) fn at_file_start(base: &Path, seq: u64, access: Access) -> Result<Cursor> {
         Ok(Self::at_start_of(base, open(base, seq, access)?, access))
+    }
+
+    /// The record at the cursor, read and checked ([`step`]); moves nothing.
+    #[inline]
+    pub(crate) fn step(&self, verify: Verify) -> Result<Step> {
+        step(&self.file, self.pos, self.index, verify)
     }
 
     /// Moves over `n` committed messages (or fewer, if the log ends first),

@@ -305,13 +305,7 @@ impl LogCursor {
     pub fn try_next(&mut self) -> Result<Option<LogRecord>> {
         loop {
             // A record cut by a shrink reads as damage: name the cause.
-            let at = step(
-                &self.cur.file,
-                self.cur.pos,
-                self.cur.index,
-                Verify::Checksum,
-            )
-            .map_err(|e| {
+            let at = self.cur.step(Verify::Checksum).map_err(|e| {
                 if self.cur.file.truncated() {
                     self.truncated()
                 } else {
@@ -375,7 +369,7 @@ impl LogCursor {
         let mut n = 0;
         let mut bytes = 0;
         while n < limit {
-            match step(&self.cur.file, self.cur.pos, self.cur.index, Verify::Skip)? {
+            match self.cur.step(Verify::Skip)? {
                 Step::Pending => break,
                 Step::Skip(next) => self.cur.pos = next,
                 Step::Roll(seq) => self.cur.follow(seq)?,

@@ -221,12 +221,7 @@ impl Reader {
     /// the current position.
     fn settle(&mut self) -> Result<bool> {
         loop {
-            match step(
-                &self.cur.file,
-                self.cur.pos,
-                self.cur.index,
-                Verify::Checksum,
-            )? {
+            match self.cur.step(Verify::Checksum)? {
                 Step::Pending => return Ok(false),
                 Step::Message { .. } => return Ok(true),
                 Step::Skip(next) => self.cur.pos = next,
@@ -239,12 +234,7 @@ impl Reader {
     #[inline]
     pub fn try_read(&mut self) -> Result<Option<Message<'_>>> {
         let (pos, msg_type, timestamp, len) = loop {
-            match step(
-                &self.cur.file,
-                self.cur.pos,
-                self.cur.index,
-                Verify::Checksum,
-            )? {
+            match self.cur.step(Verify::Checksum)? {
                 Step::Pending => return Ok(None),
                 Step::Message {
                     msg_type,
@@ -428,12 +418,7 @@ impl Reader {
         self.cur.pos = HEADER_SIZE;
         self.cur.index = self.cur.file.header().first_index.load(Ordering::Relaxed);
         while self.cur.pos < p.offset {
-            match step(
-                &self.cur.file,
-                self.cur.pos,
-                self.cur.index,
-                Verify::Checksum,
-            )? {
+            match self.cur.step(Verify::Checksum)? {
                 Step::Message { next, .. } => {
                     self.cur.pos = next;
                     self.cur.index = self.cur.index.wrapping_add(1);
