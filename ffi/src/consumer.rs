@@ -4,24 +4,24 @@ use crate::args::{free_handle, handle, items_mut, strategy, OptOut, Out};
 use crate::call;
 use crate::mpsc::{call_handler, rmpsc_item_fn};
 use crate::side::Side;
-use ringcore::channel::SlotClaimer;
+use ringcore::channel::{Bytes, ClaimConsumer};
 use ringcore::Error;
 use std::ffi::{c_int, c_void};
 
 /// One consumer of an SPMC or MPMC channel (opaque). One thread at a time.
 pub struct rmpsc_consumer_t {
-    c: Side<Box<dyn SlotClaimer>>,
+    c: Side<ClaimConsumer<Bytes>>,
 }
 
 impl rmpsc_consumer_t {
-    pub(crate) fn new(c: impl SlotClaimer + 'static) -> Self {
+    pub(crate) fn new(c: ClaimConsumer<Bytes>) -> Self {
         rmpsc_consumer_t {
-            c: Side::new("consumer", Box::new(c)),
+            c: Side::new("consumer", c),
         }
     }
 }
 
-fn consumer<'a>(c: *mut rmpsc_consumer_t) -> Result<&'a Side<Box<dyn SlotClaimer>>, Error> {
+fn consumer<'a>(c: *mut rmpsc_consumer_t) -> Result<&'a Side<ClaimConsumer<Bytes>>, Error> {
     Ok(&handle(c, "consumer")?.c)
 }
 
@@ -90,7 +90,7 @@ pub extern "C" fn rmpsc_consumer_consume(
 ) -> c_int {
     call(|| {
         let n = consumer(c)?
-            .enter(|c| Ok(c.consume_batch(&mut |item: &[u8]| call_handler(handler, ctx, item))))?;
+            .enter(|c| Ok(c.consume_batch(|item: &[u8]| call_handler(handler, ctx, item))))?;
         OptOut::new(out_count).set(n);
         Ok(())
     })

@@ -42,7 +42,7 @@ pub extern "C" fn rmpsc_mpmc_new(
             rings_per_shard: 1,
         };
         out.put(rmpsc_mpmc_t {
-            ch: mpmc::SlotChannel::new(cfg, elem_size)?,
+            ch: mpmc::slot_channel(cfg, elem_size)?,
         });
         Ok(())
     })

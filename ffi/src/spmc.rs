@@ -49,7 +49,7 @@ pub extern "C" fn rmpsc_spmc_new(
             ring: channel_config(capacity, flags)?,
             max_consumers: limit(max_consumers, "max_consumers")?,
         };
-        let (p, ch) = spmc::SlotChannel::new(cfg, elem_size)?;
+        let (p, ch) = spmc::slot_channel(cfg, elem_size)?;
         out.put(rmpsc_spmc_t {
             ch,
             producer: Mutex::new(Some(p)),

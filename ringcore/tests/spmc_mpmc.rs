@@ -1,7 +1,7 @@
 //! SPMC and MPMC: every item is delivered exactly once, each consumer sees
 //! each producer's items in order, and the limits and closing behave.
 
-use ringcore::channel::{mpmc, spmc, SlotClaimer};
+use ringcore::channel::{mpmc, spmc};
 use ringcore::{Config, Error, WaitStrategy};
 use std::thread;
 
@@ -47,7 +47,7 @@ fn spmc_one_producer_four_consumers_exactly_once() {
         ring: Config::with_ring_bits(10),
         max_consumers: 4,
     };
-    let (mut tx, ch) = spmc::Channel::<u64>::new(config).unwrap();
+    let (mut tx, ch) = spmc::channel::<u64>(config).unwrap();
     let consumers: Vec<_> = (0..4)
         .map(|k| {
             let mut rx = ch.register_consumer().unwrap();
@@ -104,7 +104,7 @@ fn mpmc_six_producers_three_consumers_exactly_once() {
         max_consumers: 3,
         rings_per_shard: 2,
     };
-    let ch = mpmc::Channel::<u64>::new(config).unwrap();
+    let ch = mpmc::channel::<u64>(config).unwrap();
     let per = ITEMS / 4;
     let producers: Vec<_> = (0..6u64)
         .map(|p| {
@@ -174,7 +174,7 @@ fn mpmc_producers_join_and_leave_while_consumers_steal() {
         max_consumers: 3,
         rings_per_shard: 1,
     };
-    let ch = mpmc::Channel::<u64>::new(config).unwrap();
+    let ch = mpmc::channel::<u64>(config).unwrap();
     let per = ITEMS / 8;
     let sent = [per, per / 3, per, per / 7, per, 1];
     let consumers: Vec<_> = (0..3)
@@ -229,7 +229,7 @@ fn claimed_items_with_destructors_are_dropped_once() {
         }
     }
     let drops = Arc::new(AtomicUsize::new(0));
-    let (mut tx, ch) = spmc::Channel::<Counted>::new(spmc::SpmcConfig::default()).unwrap();
+    let (mut tx, ch) = spmc::channel::<Counted>(spmc::SpmcConfig::default()).unwrap();
     let mut rx = ch.register_consumer().unwrap();
     for _ in 0..10 {
         assert!(tx.send_one(Counted(drops.clone())).is_ok());
@@ -248,25 +248,64 @@ fn claimed_items_with_destructors_are_dropped_once() {
 #[test]
 fn timeouts_and_empty_channels() {
     let _watchdog = watchdog::watchdog(120);
-    let (_tx, ch) = spmc::Channel::<u8>::new(spmc::SpmcConfig::default()).unwrap();
+    let (_tx, ch) = spmc::channel::<u8>(spmc::SpmcConfig::default()).unwrap();
     let mut rx = ch.register_consumer().unwrap();
     assert!(matches!(rx.steal_one(), Err(Error::Empty)));
     let t = WaitStrategy::TimedBlocking {
         timeout: std::time::Duration::from_millis(10),
     };
     assert!(matches!(rx.recv_blocking(t), Err(Error::TimedOut)));
-    let ch = mpmc::Channel::<u8>::new(mpmc::MpmcConfig::default()).unwrap();
+    let ch = mpmc::channel::<u8>(mpmc::MpmcConfig::default()).unwrap();
     let mut c = ch.register_consumer().unwrap();
     assert_eq!(c.steal(&mut [0u8; 4]), 0);
     assert!(matches!(
         c.steal_blocking(&mut [0u8; 4], t),
         Err(Error::TimedOut)
     ));
-    assert!(mpmc::Channel::<u8>::new(mpmc::MpmcConfig {
+    assert!(mpmc::channel::<u8>(mpmc::MpmcConfig {
         max_consumers: 0,
         ..Default::default()
     })
     .is_err());
+}
+
+/// A consumer asleep on an empty SPMC channel wakes with `Closed` once its
+/// producer is dropped; an MPMC channel stays open while producers come and
+/// go, until it is closed. Waits without a timeout, so a lost wake-up fails
+/// by the watchdog.
+#[test]
+fn sleeping_consumers_wake_when_the_channel_ends() {
+    let _watchdog = watchdog::watchdog(60);
+    let pause = std::time::Duration::from_millis(50);
+    let (tx, ch) = spmc::channel::<u64>(spmc::SpmcConfig::default()).unwrap();
+    let mut rx = ch.register_consumer().unwrap();
+    let sleeper = thread::spawn(move || rx.recv_blocking(WaitStrategy::Blocking));
+    thread::sleep(pause);
+    assert!(!ch.is_closed());
+    drop(tx);
+    assert!(matches!(sleeper.join().unwrap(), Err(Error::Closed)));
+    assert!(ch.is_closed());
+    assert!(matches!(ch.register_consumer(), Err(Error::Closed)));
+
+    let ch = mpmc::slot_channel(mpmc::MpmcConfig::default(), 8).unwrap();
+    let mut rx = ch.register_consumer().unwrap();
+    drop(ch.register_producer().unwrap());
+    let sleeper = thread::spawn(move || {
+        rx.wait_for_data(WaitStrategy::Blocking).unwrap();
+        let mut out = [0u8; 8];
+        let n = rx.steal_blocking(&mut out, WaitStrategy::Blocking).unwrap();
+        (n, out, rx.steal_blocking(&mut out, WaitStrategy::Blocking))
+    });
+    thread::sleep(pause);
+    assert!(!ch.is_closed() && !sleeper.is_finished());
+    let mut second = ch.register_producer().unwrap();
+    second.send(&[7; 8]).unwrap();
+    drop(second);
+    thread::sleep(pause);
+    ch.close();
+    let (n, out, last) = sleeper.join().unwrap();
+    assert_eq!((n, out), (1, [7; 8]));
+    assert!(matches!(last, Err(Error::Closed)));
 }
 
 /// Items of the byte-slot channels: producer (high byte) and sequence in 8
@@ -293,7 +332,7 @@ fn spmc_byte_slots_exactly_once() {
         ring: Config::with_ring_bits(8),
         max_consumers: 3,
     };
-    let (mut tx, ch) = spmc::SlotChannel::new(config, 12).unwrap();
+    let (mut tx, ch) = spmc::slot_channel(config, 12).unwrap();
     assert_eq!(ch.slot_size(), 12);
     let consumers: Vec<_> = (0..3)
         .map(|k| {
@@ -327,7 +366,7 @@ fn spmc_byte_slots_exactly_once() {
     let logs = consumers.into_iter().map(|c| c.join().unwrap()).collect();
     check_exactly_once(logs, 1, SLOT_ITEMS);
     assert!(matches!(
-        spmc::SlotChannel::new(spmc::SpmcConfig::default(), 0),
+        spmc::slot_channel(spmc::SpmcConfig::default(), 0),
         Err(Error::InvalidArgument(_))
     ));
 }
@@ -341,7 +380,7 @@ fn mpmc_byte_slots_exactly_once() {
         max_consumers: 2,
         rings_per_shard: 1,
     };
-    let ch = mpmc::SlotChannel::new(config, 12).unwrap();
+    let ch = mpmc::slot_channel(config, 12).unwrap();
     let producers: Vec<_> = (0..3u64)
         .map(|p| {
             let mut tx = ch.register_producer().unwrap();
@@ -398,7 +437,7 @@ fn mpmc_byte_slots_exactly_once() {
 
 /// Two consumers (as the bindings hold them) that wait, then claim at most
 /// 5 items in place; every item arrives exactly once.
-fn claim_in_place_up_to_a_count(consumers: Vec<Box<dyn SlotClaimer>>, send: impl FnOnce()) {
+fn claim_in_place_up_to_a_count(consumers: Vec<mpmc::SlotConsumer>, send: impl FnOnce()) {
     let none = WaitStrategy::TimedBlocking {
         timeout: std::time::Duration::ZERO,
     };
@@ -408,7 +447,7 @@ fn claim_in_place_up_to_a_count(consumers: Vec<Box<dyn SlotClaimer>>, send: impl
             thread::spawn(move || {
                 let mut log = Vec::new();
                 loop {
-                    let n = rx.consume_up_to(5, &mut |item| log.push(parse_slot(item)));
+                    let n = rx.consume_up_to(5, |item| log.push(parse_slot(item)));
                     assert!(n <= 5);
                     if n == 0 {
                         match rx.wait_for_data(WaitStrategy::Blocking) {
@@ -432,7 +471,7 @@ fn claim_in_place_up_to_a_count(consumers: Vec<Box<dyn SlotClaimer>>, send: impl
 fn claims_in_place_take_at_most_a_count_and_wait_without_claiming() {
     let _watchdog = watchdog::watchdog(120);
     let ring = Config::with_ring_bits(6);
-    let (mut tx, ch) = spmc::SlotChannel::new(
+    let (mut tx, ch) = spmc::slot_channel(
         spmc::SpmcConfig {
             ring,
             max_consumers: 2,
@@ -447,9 +486,7 @@ fn claims_in_place_take_at_most_a_count_and_wait_without_claiming() {
     assert!(matches!(idle.wait_for_data(t), Err(Error::TimedOut)));
     assert_eq!(idle.consume_up_to(5, |_| unreachable!()), 0);
     drop(idle);
-    let rx: Vec<Box<dyn SlotClaimer>> = (0..2)
-        .map(|_| Box::new(ch.register_consumer().unwrap()) as Box<dyn SlotClaimer>)
-        .collect();
+    let rx: Vec<mpmc::SlotConsumer> = (0..2).map(|_| ch.register_consumer().unwrap()).collect();
     claim_in_place_up_to_a_count(rx, move || {
         for s in 0..SLOT_ITEMS {
             tx.send_blocking(&slot_item(0, s), WaitStrategy::Blocking)
@@ -457,7 +494,7 @@ fn claims_in_place_take_at_most_a_count_and_wait_without_claiming() {
         }
     });
 
-    let ch = mpmc::SlotChannel::new(
+    let ch = mpmc::slot_channel(
         mpmc::MpmcConfig {
             ring,
             max_producers: 1,
@@ -468,9 +505,7 @@ fn claims_in_place_take_at_most_a_count_and_wait_without_claiming() {
     )
     .unwrap();
     let mut tx = ch.register_producer().unwrap();
-    let rx: Vec<Box<dyn SlotClaimer>> = (0..2)
-        .map(|_| Box::new(ch.register_consumer().unwrap()) as Box<dyn SlotClaimer>)
-        .collect();
+    let rx: Vec<mpmc::SlotConsumer> = (0..2).map(|_| ch.register_consumer().unwrap()).collect();
     claim_in_place_up_to_a_count(rx, move || {
         for s in 0..SLOT_ITEMS {
             tx.send_blocking(&slot_item(0, s), WaitStrategy::Blocking)
@@ -487,12 +522,12 @@ fn metrics_count_both_sides_with_many_consumers() {
         enable_metrics: true,
         ..Config::with_ring_bits(6)
     };
-    let (mut tx, ch) = spmc::Channel::<u64>::new(spmc::SpmcConfig {
+    let (mut tx, ch) = spmc::channel::<u64>(spmc::SpmcConfig {
         ring,
         max_consumers: 2,
     })
     .unwrap();
-    assert!(spmc::Channel::<u64>::new(spmc::SpmcConfig::default())
+    assert!(spmc::channel::<u64>(spmc::SpmcConfig::default())
         .unwrap()
         .1
         .metrics()
@@ -522,7 +557,7 @@ fn metrics_count_both_sides_with_many_consumers() {
     );
     assert!(m.batches_received > 0 && m.max_batch_size >= 1);
 
-    let ch = mpmc::SlotChannel::new(
+    let ch = mpmc::slot_channel(
         mpmc::MpmcConfig {
             ring,
             ..mpmc::MpmcConfig::default()

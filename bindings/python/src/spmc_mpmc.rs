@@ -12,7 +12,7 @@ use crate::util::{
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use ringcore::channel::{mpmc, spmc, SlotClaimer};
+use ringcore::channel::{mpmc, spmc, Bytes, ClaimConsumer};
 use ringcore::{Config, Deadline, Error, SlotProducer, WaitStrategy};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -53,7 +53,7 @@ impl SpmcChannel {
             ring: config(capacity, metrics)?,
             max_consumers,
         };
-        let (p, ch) = spmc::SlotChannel::new(cfg, item_size).py_err(py)?;
+        let (p, ch) = spmc::slot_channel(cfg, item_size).py_err(py)?;
         Ok(SpmcChannel {
             ch,
             producer: Mutex::new(Some(p)),
@@ -161,7 +161,7 @@ impl MpmcChannel {
             rings_per_shard: 1,
         };
         Ok(MpmcChannel {
-            ch: mpmc::SlotChannel::new(cfg, item_size).py_err(py)?,
+            ch: mpmc::slot_channel(cfg, item_size).py_err(py)?,
             capacity,
         })
     }
@@ -239,15 +239,15 @@ const NO_WAIT: WaitStrategy = WaitStrategy::TimedBlocking {
 #[pyclass(module = "ringmpsc._ringmpsc", name = "Consumer")]
 pub(crate) struct Consumer {
     /// `None` once closed.
-    c: Mutex<Option<Box<dyn SlotClaimer>>>,
+    c: Mutex<Option<ClaimConsumer<Bytes>>>,
     item_size: usize,
 }
 
 impl Consumer {
-    fn new(c: impl SlotClaimer + 'static) -> Consumer {
+    fn new(c: ClaimConsumer<Bytes>) -> Consumer {
         Consumer {
             item_size: c.slot_size(),
-            c: Mutex::new(Some(Box::new(c))),
+            c: Mutex::new(Some(c)),
         }
     }
 
@@ -286,7 +286,7 @@ impl Consumer {
         let deadline = Deadline::after(timeout);
         let mut items = Vec::new();
         loop {
-            if c.consume_up_to(max, &mut |s| items.push(PyBytes::new(py, s))) > 0 {
+            if c.consume_up_to(max, |s| items.push(PyBytes::new(py, s))) > 0 {
                 return PyList::new(py, items);
             }
             // Nothing unclaimed: wait, then claim (another consumer may

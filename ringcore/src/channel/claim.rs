@@ -17,11 +17,9 @@
 //! producer sees less free space, later consumers wait to publish) but
 //! never loses or duplicates an item.
 
-use crate::error::{Error, Result};
 use crate::ring::raw::{Corrupt, RawRing};
 use crate::sync::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
-use std::time::Duration;
 
 /// The shared claim counter, on a cache line (pair) of its own.
 pub(crate) struct ClaimState {
@@ -151,22 +149,6 @@ impl ClaimCore<'_> {
     /// Address of the item at position `pos`.
     pub(crate) fn slot(&self, pos: u64) -> *mut u8 {
         self.raw.slot_ptr(self.raw.contiguous(pos).0)
-    }
-
-    /// Sleeps until something may be unclaimed, the ring closes, or `timeout`.
-    pub(crate) fn park(&self, timeout: Option<Duration>) {
-        let claim = self.state.claim.load(Ordering::Acquire);
-        self.raw.park_consumer(claim, false, timeout);
-    }
-
-    /// Why nothing could be claimed: `Empty`, `Closed` (closed and drained), `Corrupt`.
-    pub(crate) fn empty_reason(&self) -> Error {
-        let closed = self.raw.is_closed();
-        match self.unclaimed() {
-            Err(c) => c.into(),
-            Ok(0) if closed => Error::Closed,
-            Ok(_) => Error::Empty,
-        }
     }
 }
 

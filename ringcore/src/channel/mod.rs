@@ -1,15 +1,15 @@
 //! Channels built from the SPSC ring: MPSC (one ring per producer), SPMC
-//! and MPMC (rings whose consumers claim items with a CAS), and a consumer
-//! loop ([`EventLoop`]).
+//! and MPMC (one [`ClaimChannel`]: rings whose consumers claim items with a
+//! CAS), and a consumer loop ([`EventLoop`]).
 
 pub(crate) mod claim;
-mod claimer;
+mod claiming;
 mod event_loop;
 pub mod mpmc;
 pub mod mpsc;
 pub mod spmc;
 
-pub use claimer::SlotClaimer;
+pub use claiming::{Bytes, ClaimChannel, ClaimConsumer, ClaimItems, Typed};
 pub use event_loop::EventLoop;
 
 /// The reference API's default SPSC channel: a ring of `u64`
@@ -17,9 +17,9 @@ pub use event_loop::EventLoop;
 pub type DefaultSpscChannel = crate::ring::Ring<u64>;
 /// The default MPSC channel: `u64` items (`Channel::new(Config::DEFAULT)`).
 pub type DefaultChannel = mpsc::Channel<u64>;
-/// The default SPMC channel: `u64` items (`SpmcConfig::default()`).
+/// The default SPMC channel: `u64` items (`spmc::channel(SpmcConfig::default())`).
 pub type DefaultSpmcChannel = spmc::Channel<u64>;
-/// The default MPMC channel: `u64` items (`MpmcConfig::default()`).
+/// The default MPMC channel: `u64` items (`mpmc::channel(MpmcConfig::default())`).
 pub type DefaultMpmcChannel = mpmc::Channel<u64>;
 
 use crate::metrics::Metrics;

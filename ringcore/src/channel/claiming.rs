@@ -1,0 +1,634 @@
+//! The channels whose consumers claim items, SPMC and MPMC, written once:
+//! one claim ring ("lane") per producer, so producers never contend, and
+//! consumers that claim runs of items with a CAS (see [`claim`](super::claim))
+//! and look for work in three phases: the lanes of their own shard
+//! (locality), the lane with the most unclaimed items (load balance), a
+//! random lane (so none starves), then every lane. Every item goes to
+//! exactly one consumer, and each consumer sees each producer's items in
+//! order.
+//!
+//! SPMC is this channel with its one producer made with it
+//! ([`spmc::channel`](super::spmc::channel)); MPMC registers producers as
+//! they come ([`mpmc::channel`](super::mpmc::channel)). Items are a Rust
+//! type `T` or, for the C and Python APIs, run-time sized byte slots
+//! (`[u8]`).
+
+use super::claim::{ClaimCore, ClaimCounters, ClaimState, CompleteOnDrop, Run};
+use super::mpmc::MpmcConfig;
+use super::{ChannelWake, RingProducer, XorShift};
+use crate::error::{Error, Result};
+use crate::metrics::{Metrics, RingMetrics};
+use crate::ring::heap::{drop_items, HeapRing};
+use crate::ring::raw::RawRing;
+use crate::ring::typed::Owner;
+use crate::ring::{Producer, SlotProducer};
+use crate::wait::{WaitStrategy, Waiter};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Most items a consumer claims in one `consume_batch`.
+pub const MAX_BATCH: usize = 4096;
+
+mod sealed {
+    /// How a claimed slot is seen as an item.
+    pub trait Items: 'static {
+        /// What a handler is given: `T`, or the bytes of one slot.
+        type Item: ?Sized;
+        /// The item in the slot at `p`, `size` bytes long.
+        fn at(p: *mut u8, size: usize) -> *mut Self::Item;
+    }
+}
+
+/// What a claim channel carries: [`Typed`] items or [`Bytes`].
+pub trait ClaimItems: sealed::Items {}
+
+/// Items of the Rust type `T`.
+#[derive(Debug)]
+pub struct Typed<T>(PhantomData<T>);
+
+/// Run-time sized byte slots (the C and Python APIs).
+#[derive(Debug)]
+pub enum Bytes {}
+
+impl<T: Send + 'static> sealed::Items for Typed<T> {
+    type Item = T;
+    fn at(p: *mut u8, _size: usize) -> *mut T {
+        p.cast()
+    }
+}
+impl<T: Send + 'static> ClaimItems for Typed<T> {}
+
+impl sealed::Items for Bytes {
+    type Item = [u8];
+    fn at(p: *mut u8, size: usize) -> *mut [u8] {
+        std::ptr::slice_from_raw_parts_mut(p, size)
+    }
+}
+impl ClaimItems for Bytes {}
+
+/// How a channel's items lie in its slots.
+struct Layout {
+    size: usize,
+    align: usize,
+    drop: unsafe fn(&RawRing),
+}
+
+/// One producer's ring with the claim state beside it.
+struct Lane {
+    ring: Arc<HeapRing>,
+    state: ClaimState,
+    /// The producer's counters and the consumers', with `enable_metrics`.
+    metrics: Option<(Arc<RingMetrics>, ClaimCounters)>,
+}
+
+impl Lane {
+    fn core(&self) -> ClaimCore<'_> {
+        ClaimCore {
+            raw: self.ring.raw(),
+            state: &self.state,
+            counters: self.metrics.as_ref().map(|(_, c)| c),
+        }
+    }
+
+    fn unclaimed(&self) -> usize {
+        self.core().unclaimed().unwrap_or(0)
+    }
+
+    /// Both sides' counters of this lane (with `enable_metrics`).
+    fn metrics(&self) -> Option<Metrics> {
+        self.metrics.as_ref().map(|(ring, consumers)| {
+            let mut m = ring.snapshot();
+            consumers.fill(&mut m);
+            m
+        })
+    }
+}
+
+/// What a lane's producer holds to keep the lane alive; dropped after the
+/// producer closed the ring, it wakes the sleeping consumers to see that.
+struct LaneOwner {
+    _lane: Arc<Lane>,
+    wake: Arc<ChannelWake>,
+}
+
+impl Drop for LaneOwner {
+    fn drop(&mut self) {
+        self.wake.wake_all();
+    }
+}
+
+type Lanes = Arc<Vec<Arc<Lane>>>;
+
+struct Shared {
+    config: MpmcConfig,
+    layout: Layout,
+    /// The lanes, replaced (copy on write) when a producer registers.
+    lanes: Mutex<Lanes>,
+    /// Bumped (Release) after `lanes` changed.
+    version: AtomicUsize,
+    consumers: AtomicUsize,
+    next_consumer: AtomicUsize,
+    closed: AtomicBool,
+    /// Whether the channel ends once all its producers are gone (SPMC,
+    /// whose one producer is made with it).
+    ends_with_producers: bool,
+    wake: Arc<ChannelWake>,
+}
+
+impl Shared {
+    fn lanes(&self) -> Lanes {
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// No item can arrive any more: closed, or (SPMC) its producer is gone.
+    fn is_finished(&self, lanes: &[Arc<Lane>]) -> bool {
+        self.closed.load(Ordering::Acquire)
+            || (self.ends_with_producers
+                && !lanes.is_empty()
+                && lanes.iter().all(|l| l.ring.raw().is_closed()))
+    }
+}
+
+/// A channel whose consumers claim items: registers producers (one lane
+/// each) and consumers. `Clone`, `Send`, `Sync`. Made by
+/// [`spmc::channel`](super::spmc::channel) or
+/// [`mpmc::channel`](super::mpmc::channel) (and their `slot_channel`).
+pub struct ClaimChannel<K> {
+    shared: Arc<Shared>,
+    _marker: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for ClaimChannel<K> {
+    fn clone(&self) -> Self {
+        ClaimChannel {
+            shared: self.shared.clone(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<K: ClaimItems> std::fmt::Debug for ClaimChannel<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimChannel")
+            .field("producers", &self.shared.lanes().len())
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One consumer of a [`ClaimChannel`]. `Send` (for `Send` items), not `Clone`.
+pub struct ClaimConsumer<K> {
+    shared: Arc<Shared>,
+    id: usize,
+    lanes: Lanes,
+    version: usize,
+    rng: XorShift,
+    _marker: PhantomData<K>,
+}
+
+// SAFETY: a consumer touches only the items it claimed; they cross threads,
+// hence `K: Send` (`Typed<T>` is `Send` when `T` is).
+unsafe impl<K: ClaimItems + Send> Send for ClaimConsumer<K> {}
+
+impl<K> std::fmt::Debug for ClaimConsumer<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimConsumer")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> Drop for ClaimConsumer<K> {
+    fn drop(&mut self) {
+        self.shared.consumers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<K: ClaimItems> ClaimChannel<K> {
+    fn with_layout(config: MpmcConfig, layout: Layout, ends_with_producers: bool) -> Result<Self> {
+        config.ring.validate()?;
+        if config.max_producers == 0 || config.max_consumers == 0 || config.rings_per_shard == 0 {
+            return Err(Error::InvalidArgument(
+                "max_producers, max_consumers and rings_per_shard must be at least 1".into(),
+            ));
+        }
+        Ok(ClaimChannel {
+            shared: Arc::new(Shared {
+                config,
+                layout,
+                lanes: Mutex::new(Arc::new(Vec::new())),
+                version: AtomicUsize::new(0),
+                consumers: AtomicUsize::new(0),
+                next_consumer: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                ends_with_producers,
+                wake: ChannelWake::new(),
+            }),
+            _marker: PhantomData,
+        })
+    }
+
+    /// Makes a lane, its producer with `make`, and adds the lane to those
+    /// consumers claim from.
+    fn add_lane<P: RingProducer>(
+        &self,
+        make: impl FnOnce(RawRing, Owner, Option<Arc<RingMetrics>>) -> Result<P>,
+    ) -> Result<P> {
+        let s = &self.shared;
+        let mut lanes = s.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if s.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if lanes.len() >= s.config.max_producers {
+            return Err(Error::TooManyProducers);
+        }
+        let ring = &s.config.ring;
+        let heap = HeapRing::allocate(
+            ring.ring_bits,
+            s.layout.size,
+            s.layout.align,
+            0,
+            s.layout.drop,
+        )?;
+        let metrics = (ring.enable_metrics || ring.track_contention).then(|| {
+            (
+                Arc::new(RingMetrics::new(ring.enable_metrics, ring.track_contention)),
+                ClaimCounters::default(),
+            )
+        });
+        let lane = Arc::new(Lane {
+            ring: heap.clone(),
+            state: ClaimState::new(0),
+            metrics,
+        });
+        let producer_metrics = lane.metrics.as_ref().map(|(m, _)| m.clone());
+        let owner = Arc::new(LaneOwner {
+            _lane: lane.clone(),
+            wake: s.wake.clone(),
+        });
+        let mut p = make(heap.raw(), owner, producer_metrics)?;
+        p.set_notifier(Some(s.wake.clone()));
+        let mut next = Vec::clone(&lanes);
+        next.push(lane);
+        *lanes = Arc::new(next);
+        // Release: consumers that see the new version see the new lanes.
+        s.version.fetch_add(1, Ordering::Release);
+        Ok(p)
+    }
+
+    /// A new consumer. `TooManyConsumers` past `max_consumers`, `Closed`
+    /// once no item can arrive any more.
+    pub fn register_consumer(&self) -> Result<ClaimConsumer<K>> {
+        let s = &self.shared;
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let max = s.config.max_consumers;
+        s.consumers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|_| Error::TooManyConsumers)?;
+        let id = s.next_consumer.fetch_add(1, Ordering::Relaxed);
+        let version = s.version.load(Ordering::Acquire);
+        Ok(ClaimConsumer {
+            shared: s.clone(),
+            id,
+            lanes: s.lanes(),
+            version,
+            rng: XorShift::new(0x9e37_79b9_7f4a_7c15 ^ id as u64),
+            _marker: PhantomData,
+        })
+    }
+
+    /// Closes the channel: no more registrations, every lane closes, and
+    /// consumers drain what is left, then get `Closed`.
+    pub fn close(&self) {
+        let s = &self.shared;
+        let lanes = s.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        s.closed.store(true, Ordering::Release);
+        for l in lanes.iter() {
+            l.ring.raw().close();
+        }
+        s.wake.wake_all();
+    }
+
+    /// Whether no item can arrive any more: the channel was closed or, for
+    /// SPMC, its producer was dropped.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_finished(&self.shared.lanes())
+    }
+
+    /// Items not yet claimed, over all lanes.
+    pub fn len(&self) -> usize {
+        self.shared.lanes().iter().map(|l| l.unclaimed()).sum()
+    }
+
+    /// True when nothing waits to be claimed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slots in each producer's ring.
+    pub fn capacity(&self) -> usize {
+        self.shared.config.ring.capacity()
+    }
+
+    /// Every lane's counters merged, producers' and consumers' (`None`
+    /// unless the ring configuration has `enable_metrics` or
+    /// `track_contention`).
+    pub fn metrics(&self) -> Option<Metrics> {
+        self.shared
+            .lanes()
+            .iter()
+            .filter_map(|l| l.metrics())
+            .reduce(|mut a, b| {
+                a.merge(&b);
+                a
+            })
+    }
+}
+
+impl<T: Send + 'static> ClaimChannel<Typed<T>> {
+    /// An empty channel of `T`; with `ends_with_producers`, it closes once
+    /// every producer is gone.
+    pub(crate) fn new(config: MpmcConfig, ends_with_producers: bool) -> Result<Self> {
+        Self::with_layout(
+            config,
+            Layout {
+                size: std::mem::size_of::<T>(),
+                align: std::mem::align_of::<T>(),
+                drop: drop_items::<T>,
+            },
+            ends_with_producers,
+        )
+    }
+
+    /// A new producer with its own ring. `TooManyProducers` past
+    /// `max_producers`, `Closed` once the channel is closed.
+    pub fn register_producer(&self) -> Result<Producer<T>> {
+        self.add_lane(Producer::from_parts)
+    }
+}
+
+impl ClaimChannel<Bytes> {
+    /// An empty channel of `slot_size`-byte items (`ends_with_producers`: as `new`).
+    pub(crate) fn with_slots(
+        config: MpmcConfig,
+        slot_size: usize,
+        ends_with_producers: bool,
+    ) -> Result<Self> {
+        if slot_size == 0 {
+            return Err(Error::InvalidArgument(
+                "slot size must be at least 1".into(),
+            ));
+        }
+        Self::with_layout(
+            config,
+            Layout {
+                size: slot_size,
+                align: 8,
+                drop: |_| {},
+            },
+            ends_with_producers,
+        )
+    }
+
+    /// A new producer with its own ring (`TooManyProducers`, `Closed`).
+    pub fn register_producer(&self) -> Result<SlotProducer> {
+        self.add_lane(SlotProducer::from_parts)
+    }
+
+    /// Bytes per item.
+    pub fn slot_size(&self) -> usize {
+        self.shared.layout.size
+    }
+}
+
+impl<K: ClaimItems> ClaimConsumer<K> {
+    /// Picks up lanes registered since the last call.
+    fn refresh(&mut self) {
+        let v = self.shared.version.load(Ordering::Acquire);
+        if v != self.version {
+            self.lanes = self.shared.lanes();
+            self.version = v;
+        }
+    }
+
+    /// Runs `op` on the lanes of the three phases in turn, then on every
+    /// lane, until it takes something; so `None` means every lane was empty.
+    fn phased<R>(&mut self, mut op: impl FnMut(ClaimCore<'_>) -> Option<R>) -> Option<R> {
+        self.refresh();
+        let lanes = &*self.lanes;
+        let n = lanes.len();
+        if n <= 1 {
+            return lanes.first().and_then(|l| op(l.core()));
+        }
+        let consumers = self.shared.consumers.load(Ordering::Relaxed).max(1);
+        let rps = self.shared.config.rings_per_shard;
+        let me = self.id % consumers;
+        let own = (0..n).filter(|i| (i / rps) % consumers == me);
+        let hottest =
+            std::iter::once_with(|| (0..n).max_by_key(|&i| lanes[i].unclaimed())).flatten();
+        let random = (self.rng.next() % n as u64) as usize;
+        own.chain(hottest)
+            .chain([random])
+            .chain(0..n)
+            .find_map(|i| op(lanes[i].core()))
+    }
+
+    /// [`phased`](Self::phased), waiting by `strategy` while every lane is
+    /// empty. `Closed` once no item can arrive and every lane is drained.
+    fn phased_blocking<R>(
+        &mut self,
+        mut op: impl FnMut(ClaimCore<'_>) -> Option<R>,
+        strategy: WaitStrategy,
+    ) -> Result<R> {
+        let mut waiter = Waiter::new(strategy);
+        loop {
+            if let Some(r) = self.phased(&mut op) {
+                return Ok(r);
+            }
+            if self.is_drained() {
+                return Err(Error::Closed);
+            }
+            let (shared, lanes, version) = (&*self.shared, &*self.lanes, self.version);
+            waiter.wait_with(|left| {
+                shared.wake.park(
+                    || {
+                        shared.version.load(Ordering::Acquire) != version
+                            || lanes.iter().any(|l| l.unclaimed() > 0)
+                            || shared.is_finished(lanes)
+                    },
+                    left,
+                )
+            })?;
+        }
+    }
+
+    /// Whether no item can arrive any more and none is left.
+    fn is_drained(&mut self) -> bool {
+        self.refresh();
+        self.shared.is_finished(&self.lanes) && self.lanes.iter().all(|l| l.unclaimed() == 0)
+    }
+
+    /// `Empty`, or `Closed` once no item can arrive and none is left.
+    fn empty(&mut self) -> Error {
+        if self.is_drained() {
+            Error::Closed
+        } else {
+            Error::Empty
+        }
+    }
+
+    /// Claims up to `max` items from the first lane that has any and calls
+    /// `f` on each in place; returns the count, 0 only when nothing is
+    /// unclaimed anywhere. `f` runs while the items are claimed, delaying
+    /// the other consumers' frees: keep it short.
+    pub fn consume_up_to(&mut self, max: usize, mut f: impl FnMut(&K::Item)) -> usize {
+        self.phased(|core| {
+            let (run, _done) = claim(core, max)?;
+            let size = core.raw.slot_size();
+            for i in 0..run.len {
+                let p = K::at(core.slot(run.start.wrapping_add(i as u64)), size);
+                // SAFETY: published and claimed by us alone until completion.
+                f(unsafe { &*p });
+                if std::mem::needs_drop::<K::Item>() {
+                    // SAFETY: handled; dropped exactly once, before the slot is freed.
+                    unsafe { std::ptr::drop_in_place(p) };
+                }
+            }
+            Some(run.len)
+        })
+        .unwrap_or(0)
+    }
+
+    /// [`consume_up_to`](Self::consume_up_to) a batch of at most 4096 items.
+    pub fn consume_batch(&mut self, f: impl FnMut(&K::Item)) -> usize {
+        self.consume_up_to(MAX_BATCH, f)
+    }
+
+    /// Waits by `strategy` until some lane has an unclaimed item (another
+    /// consumer may claim it first). `Closed` once closed and drained.
+    pub fn wait_for_data(&mut self, strategy: WaitStrategy) -> Result<()> {
+        self.phased_blocking(
+            |core| (core.unclaimed().unwrap_or(0) > 0).then_some(()),
+            strategy,
+        )
+    }
+
+    /// Whether no item can arrive any more (see [`ClaimChannel::is_closed`]).
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_finished(&self.shared.lanes())
+    }
+
+    /// This consumer's id (its shard).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+}
+
+/// Claims up to `max` items of `core`; the guard completes the run when dropped.
+fn claim(core: ClaimCore<'_>, max: usize) -> Option<(Run, CompleteOnDrop<'_>)> {
+    let run = core.claim(max).ok().flatten()?;
+    Some((run, CompleteOnDrop { core, run }))
+}
+
+impl<T: Send + 'static> ClaimConsumer<Typed<T>> {
+    /// Claims up to `out.len()` items and copies them into `out`; returns
+    /// the count (0: nothing unclaimed anywhere).
+    pub fn steal(&mut self, out: &mut [T]) -> usize
+    where
+        T: Copy,
+    {
+        self.phased(|core| steal_into(core, out)).unwrap_or(0)
+    }
+
+    /// [`steal`](Self::steal), waiting by `strategy` while nothing is
+    /// unclaimed. `Closed` once closed and drained.
+    pub fn steal_blocking(&mut self, out: &mut [T], strategy: WaitStrategy) -> Result<usize>
+    where
+        T: Copy,
+    {
+        if out.is_empty() {
+            return Err(Error::InvalidArgument("the buffer is empty".into()));
+        }
+        self.phased_blocking(|core| steal_into(core, out), strategy)
+    }
+
+    /// Claims one item. `Empty`, or `Closed` once closed and drained.
+    pub fn steal_one(&mut self) -> Result<T> {
+        match self.phased(take_one) {
+            Some(item) => Ok(item),
+            None => Err(self.empty()),
+        }
+    }
+
+    /// One item, waiting by `strategy` while nothing is unclaimed.
+    /// `Closed` once closed and drained.
+    pub fn recv_blocking(&mut self, strategy: WaitStrategy) -> Result<T> {
+        self.phased_blocking(take_one, strategy)
+    }
+}
+
+/// Claims up to `out.len()` items of `core` into `out`.
+fn steal_into<T: Copy>(core: ClaimCore<'_>, out: &mut [T]) -> Option<usize> {
+    let (run, _done) = claim(core, out.len())?;
+    for (i, slot) in out[..run.len].iter_mut().enumerate() {
+        // SAFETY: the item is published and claimed by us alone.
+        *slot = unsafe {
+            core.slot(run.start.wrapping_add(i as u64))
+                .cast::<T>()
+                .read()
+        };
+    }
+    Some(run.len)
+}
+
+/// Claims one item of `core` and moves it out.
+fn take_one<T>(core: ClaimCore<'_>) -> Option<T> {
+    let (run, _done) = claim(core, 1)?;
+    // SAFETY: published, claimed by us alone, and moved out exactly once
+    // (completion frees the slot without dropping it).
+    Some(unsafe { core.slot(run.start).cast::<T>().read() })
+}
+
+impl ClaimConsumer<Bytes> {
+    /// Claims as many whole items as `out` holds and copies their bytes in;
+    /// returns the count (0: nothing unclaimed anywhere).
+    pub fn steal(&mut self, out: &mut [u8]) -> usize {
+        self.phased(|core| steal_slots(core, out)).unwrap_or(0)
+    }
+
+    /// [`steal`](Self::steal), waiting by `strategy` while nothing is
+    /// unclaimed. `Closed` once closed and drained.
+    pub fn steal_blocking(&mut self, out: &mut [u8], strategy: WaitStrategy) -> Result<usize> {
+        if out.len() < self.slot_size() {
+            return Err(Error::InvalidArgument(
+                "the buffer cannot hold one item".into(),
+            ));
+        }
+        self.phased_blocking(|core| steal_slots(core, out), strategy)
+    }
+
+    /// Bytes per item.
+    pub fn slot_size(&self) -> usize {
+        self.shared.layout.size
+    }
+}
+
+/// Claims as many whole items of `core` as `out` holds and copies them in.
+fn steal_slots(core: ClaimCore<'_>, out: &mut [u8]) -> Option<usize> {
+    let size = core.raw.slot_size();
+    let (run, _done) = claim(core, out.len() / size)?;
+    for (i, dst) in out.chunks_exact_mut(size).take(run.len).enumerate() {
+        // SAFETY: the item is published, `size` bytes long, and claimed by us
+        // alone until completion.
+        dst.copy_from_slice(unsafe {
+            std::slice::from_raw_parts(core.slot(run.start.wrapping_add(i as u64)), size)
+        });
+    }
+    Some(run.len)
+}
