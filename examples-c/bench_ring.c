@@ -57,6 +57,13 @@ static void check(int rc, const char *what) {
     }
 }
 
+/* One item, spinning while the ring is full. */
+static void send_one(rmpsc_ring_t *ring, uint64_t v) {
+    int rc;
+    while ((rc = rmpsc_ring_try_send(ring, &v)) == RMPSC_EFULL) relax();
+    check(rc, "try_send");
+}
+
 typedef struct {
     rmpsc_ring_t *ring;
     int batch;
@@ -67,14 +74,7 @@ static void *produce(void *arg) {
     pin(0);
     uint64_t next = 0;
     if (!j->batch) {
-        for (uint64_t i = 0; i < items; i++) {
-            size_t sent = 0;
-            for (;;) {
-                check(rmpsc_ring_send(j->ring, &i, 1, &sent), "send");
-                if (sent) break;
-                relax();
-            }
-        }
+        for (uint64_t i = 0; i < items; i++) send_one(j->ring, i);
         return NULL;
     }
     while (next < items) {
@@ -156,8 +156,7 @@ static void *echo(void *arg) {
     for (size_t i = 0; i < e->total; i++) {
         uint64_t v;
         while (rmpsc_ring_try_recv(e->in, &v) != RMPSC_OK) relax();
-        size_t sent = 0;
-        while (sent == 0) check(rmpsc_ring_send(e->out, &v, 1, &sent), "send");
+        send_one(e->out, v);
     }
     return NULL;
 }
@@ -175,8 +174,7 @@ static void rtt(double *p50, double *p99) {
     for (size_t i = 0; i < total; i++) {
         uint64_t v = i, back;
         double t0 = now();
-        size_t sent = 0;
-        while (sent == 0) check(rmpsc_ring_send(a, &v, 1, &sent), "send");
+        send_one(a, v);
         while (rmpsc_ring_try_recv(b, &back) != RMPSC_OK) relax();
         double dt = now() - t0;
         if (back != v) {

@@ -1182,6 +1182,11 @@ int rmpsc_ring_commit(rmpsc_ring_t *ring, size_t n);
 // Errors: RMPSC_ECLOSED, RMPSC_EINVAL, RMPSC_EBUSY.
 int rmpsc_ring_send(rmpsc_ring_t *ring, const void *items, size_t n, size_t *out_sent);
 
+// Producer side. Copies one item (elem_size bytes at `item`) into the
+// ring: the single-item call, as rmpsc_ring_try_recv is on the consumer side.
+// Errors: RMPSC_EFULL, RMPSC_ECLOSED, RMPSC_EINVAL, RMPSC_EBUSY.
+int rmpsc_ring_try_send(rmpsc_ring_t *ring, const void *item);
+
 // Producer side. Waits up to `timeout_ns` until at least one of the `n`
 // items fits, then sends as many as fit with one commit; `*out_sent`
 // (>= 1) receives how many. Call again for the rest.

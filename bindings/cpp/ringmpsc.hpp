@@ -469,9 +469,10 @@ template <typename T> class Ring {
 
     /// Sends one item; false when the ring is full.
     bool try_send(const T &item) {
-        std::size_t sent = 0;
-        detail::check(rmpsc_ring_send(ring_.get(), &item, 1, &sent), "rmpsc_ring_send");
-        return sent == 1;
+        int rc = rmpsc_ring_try_send(ring_.get(), &item);
+        if (rc == RMPSC_EFULL) return false;
+        detail::check(rc, "rmpsc_ring_try_send");
+        return true;
     }
     /// Sends as many of `items` as fit (one commit); the count (0 when full).
     std::size_t send(const T *items, std::size_t n) {

@@ -139,6 +139,22 @@ pub extern "C" fn rmpsc_ring_send(
     })
 }
 
+/// Producer side. Copies one item (elem_size bytes at `item`) into the
+/// ring: the single-item call, as rmpsc_ring_try_recv is on the consumer side.
+/// Errors: RMPSC_EFULL, RMPSC_ECLOSED, RMPSC_EINVAL, RMPSC_EBUSY.
+#[no_mangle]
+pub extern "C" fn rmpsc_ring_try_send(ring: *mut rmpsc_ring_t, item: *const c_void) -> c_int {
+    call(|| {
+        self::ring(ring)?.producer()?.enter(|p| {
+            let item = self::items(item, 1, p.slot_size(), "item")?;
+            match p.send_one(item)? {
+                true => Ok(()),
+                false => Err(Error::Full),
+            }
+        })
+    })
+}
+
 /// Producer side. Waits up to `timeout_ns` until at least one of the `n`
 /// items fits, then sends as many as fit with one commit; `*out_sent`
 /// (>= 1) receives how many. Call again for the rest.

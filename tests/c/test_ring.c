@@ -48,6 +48,9 @@ static void test_full_empty_closed(void) {
     CHECK(rmpsc_ring_send(ring, items, 6, &sent) == RMPSC_OK);
     CHECK(sent == 4);
     CHECK(rmpsc_ring_len(ring) == 4);
+    CHECK(rmpsc_ring_try_send(ring, &items[4]) == RMPSC_EFULL);
+    CHECK(rmpsc_ring_try_send(ring, NULL) == RMPSC_EINVAL);
+    CHECK(rmpsc_ring_try_send(NULL, &items[4]) == RMPSC_EINVAL);
     void *slots;
     size_t count = 77;
     CHECK(rmpsc_ring_reserve(ring, 1, &slots, &count) == RMPSC_EFULL);
@@ -77,10 +80,11 @@ static void test_full_empty_closed(void) {
     CHECK(got == 4 && buf[0] == 3 && buf[1] == 4 && buf[2] == 7 && buf[3] == 8);
     CHECK(rmpsc_ring_recv_blocking(ring, buf, 8, 1000000, &got) == RMPSC_ETIMEDOUT);
 
-    CHECK(rmpsc_ring_send(ring, items, 1, &sent) == RMPSC_OK);
+    CHECK(rmpsc_ring_try_send(ring, &items[0]) == RMPSC_OK);
     CHECK(rmpsc_ring_close(ring) == RMPSC_OK);
     CHECK(rmpsc_ring_is_closed(ring));
     CHECK(rmpsc_ring_send(ring, items, 1, &sent) == RMPSC_ECLOSED);
+    CHECK(rmpsc_ring_try_send(ring, &items[0]) == RMPSC_ECLOSED);
     CHECK(rmpsc_ring_try_recv(ring, &out) == RMPSC_OK && out == 1); /* drained first */
     CHECK(rmpsc_ring_try_recv(ring, &out) == RMPSC_ECLOSED);
     CHECK(rmpsc_ring_peek(ring, &readable, &count) == RMPSC_ECLOSED);

@@ -15,7 +15,7 @@ type RingPtr = *mut c_void;
 pub struct CApi {
     new: extern "C" fn(usize, usize, *mut RingPtr) -> c_int,
     free: extern "C" fn(RingPtr),
-    send: extern "C" fn(RingPtr, *const c_void, usize, *mut usize) -> c_int,
+    try_send: extern "C" fn(RingPtr, *const c_void) -> c_int,
     try_recv: extern "C" fn(RingPtr, *mut c_void) -> c_int,
     pub reserve: extern "C" fn(RingPtr, usize, *mut *mut c_void, *mut usize) -> c_int,
     pub commit: extern "C" fn(RingPtr, usize) -> c_int,
@@ -66,7 +66,7 @@ impl CApi {
             Ok(CApi {
                 new: sym(lib, path, "rmpsc_ring_new"),
                 free: sym(lib, path, "rmpsc_ring_free"),
-                send: sym(lib, path, "rmpsc_ring_send"),
+                try_send: sym(lib, path, "rmpsc_ring_try_send"),
                 try_recv: sym(lib, path, "rmpsc_ring_try_recv"),
                 reserve: sym(lib, path, "rmpsc_ring_reserve"),
                 commit: sym(lib, path, "rmpsc_ring_commit"),
@@ -105,11 +105,9 @@ impl Drop for CRing {
 }
 
 impl CRing {
-    /// Sends `v`; false when the ring is full.
+    /// Sends `v` (`rmpsc_ring_try_send`); false when the ring is full.
     pub fn send_one(&self, v: u64) -> bool {
-        let mut sent = 0;
-        let rc = (self.api.send)(self.ring, (&v as *const u64).cast(), 1, &mut sent);
-        rc == OK && sent == 1
+        (self.api.try_send)(self.ring, (&v as *const u64).cast()) == OK
     }
 
     /// The next item, if there is one.
