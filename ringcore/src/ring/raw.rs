@@ -770,6 +770,8 @@ unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
     // of its range, which the caller guarantees valid and non-overlapping.
     unsafe {
         match len {
+            // The most common slot (a u64 or a pointer) in one move.
+            8 => put(dst.cast::<u64>(), get(src.cast::<u64>())),
             8..=16 => {
                 let (a, b) = (get(src.cast::<u64>()), get(src.add(len - 8).cast::<u64>()));
                 put(dst.cast::<u64>(), a);
