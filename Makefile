@@ -249,10 +249,10 @@ bench-c: lib
 	$(CARGO) bench -p ringcore --bench c_api
 	$(CARGO) bench -p ringcore --bench latency
 
-# The Rust benches (latency, spsc, mpsc, c_api, ipc, log, transport) in one go,
+# The benches (latency, spsc, mpsc, c_api, ipc, log, transport, and the Python one) in one go,
 # their tables and plots (bench/plots/) written to bench/REPORT.md with the machine, the date and the
 # core-to-core probe (not the bridge's or iceoryx2's benches).
-bench-report: lib
+bench-report: lib python
 	CARGO=$(CARGO) $(PYTHON) bench/report.py
 
 # The cross-process bench with iceoryx2 from crates.io in the same run

@@ -2,7 +2,8 @@
 """Runs the benches in one go and writes bench/REPORT.md and its plots.
 
 `make bench-report` (or `python3 bench/report.py [bench ...]` from the
-repository root, after `make lib` for the c_api bench). The criterion
+repository root, after `make lib` for the c_api bench and `make python` for
+the Python one). The criterion
 benches' tables are built from criterion's results of this run; the other
 benches' tables are copied as printed. Each bench also writes its figures
 as JSON lines to the file named by RINGMPSC_BENCH_DATA, from which the
@@ -20,7 +21,7 @@ import time
 
 import plot
 
-BENCHES = ["latency", "spsc", "mpsc", "mpsc-unpinned", "c_api", "ipc", "log", "transport"]
+BENCHES = ["latency", "spsc", "mpsc", "mpsc-unpinned", "c_api", "ipc", "log", "transport", "python"]
 # Criterion benches: their groups, each with the function that the others
 # are compared with ("ours") and the unit of one element.
 CRITERION = {
@@ -52,11 +53,20 @@ def machine():
     return model, cores or os.cpu_count() or 0
 
 
+# The Python bench runs on the module installed by `make python`.
+PYTHON_BENCH = os.path.join("python", "examples", "bench_ipc.py")
+VENV_PYTHON = os.path.join(ROOT, "build", "venv", "bin", "python")
+
+
 def run(bench):
     """Runs one bench; returns (exit status, its standard output)."""
     cargo = os.environ.get("CARGO", "cargo")
     env = dict(os.environ, RINGMPSC_BENCH_DATA=DATA)
-    if bench == "mpsc-unpinned":
+    if bench == "python":
+        if not os.path.exists(VENV_PYTHON):
+            return 1, "(no build/venv: `make python` installs the module first)\n"
+        cmd = [VENV_PYTHON, PYTHON_BENCH]
+    elif bench == "mpsc-unpinned":
         # The mpsc bench with no thread pinned, in groups of their own.
         bench, env["RINGMPSC_BENCH_UNPINNED"] = "mpsc", "1"
         cmd = [cargo, "bench", "-p", "ringcore", "--bench", bench, "--", "_unpinned"]

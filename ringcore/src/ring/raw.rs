@@ -772,7 +772,7 @@ unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
         match len {
             // The most common slot (a u64 or a pointer) in one move.
             8 => put(dst.cast::<u64>(), get(src.cast::<u64>())),
-            8..=16 => {
+            9..=16 => {
                 let (a, b) = (get(src.cast::<u64>()), get(src.add(len - 8).cast::<u64>()));
                 put(dst.cast::<u64>(), a);
                 put(dst.add(len - 8).cast::<u64>(), b);
