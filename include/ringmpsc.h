@@ -773,8 +773,9 @@ double rmpsc_metrics_avg_batch_size(const rmpsc_metrics_t *m);
 double rmpsc_metrics_throughput(const rmpsc_metrics_t *m, double elapsed_s);
 
 // Creates an MPMC channel: each producer gets its own `capacity`-slot
-// ring of `elem_size`-byte items; at most `max_producers` producers and
-// `max_consumers` consumers; `flags` of RMPSC_CHANNEL_* (0: none). Thread-safe.
+// ring of `elem_size`-byte items; at most `max_producers` producers over
+// the channel's life (a producer's ring stays after it is freed) and
+// `max_consumers` consumers at once; `flags` of RMPSC_CHANNEL_* (0: none). Thread-safe.
 int rmpsc_mpmc_new(size_t capacity,
                    size_t elem_size,
                    uint32_t max_producers,

@@ -22,8 +22,9 @@ fn mpmc<'a>(ch: *const rmpsc_mpmc_t) -> Result<&'a mpmc::SlotChannel, Error> {
 }
 
 /// Creates an MPMC channel: each producer gets its own `capacity`-slot
-/// ring of `elem_size`-byte items; at most `max_producers` producers and
-/// `max_consumers` consumers; `flags` of RMPSC_CHANNEL_* (0: none). Thread-safe.
+/// ring of `elem_size`-byte items; at most `max_producers` producers over
+/// the channel's life (a producer's ring stays after it is freed) and
+/// `max_consumers` consumers at once; `flags` of RMPSC_CHANNEL_* (0: none). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_mpmc_new(
     capacity: usize,

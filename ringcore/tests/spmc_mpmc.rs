@@ -269,23 +269,54 @@ fn timeouts_and_empty_channels() {
     .is_err());
 }
 
-/// A consumer asleep on an empty SPMC channel wakes with `Closed` once its
-/// producer is dropped; an MPMC channel stays open while producers come and
-/// go, until it is closed. Waits without a timeout, so a lost wake-up fails
-/// by the watchdog.
+/// A consumer asleep on an empty SPMC channel wakes with `Closed` however
+/// its producer ends (dropped, closed, dropped while an observer lives) and
+/// wakes for an item with a user notifier attached; an MPMC channel stays
+/// open while producers come and go, until it is closed. Waits without a
+/// timeout, so a lost wake-up fails by the watchdog.
 #[test]
 fn sleeping_consumers_wake_when_the_channel_ends() {
     let _watchdog = watchdog::watchdog(60);
     let pause = std::time::Duration::from_millis(50);
-    let (tx, ch) = spmc::channel::<u64>(spmc::SpmcConfig::default()).unwrap();
+    for how in ["dropped", "closed", "dropped, its observer kept"] {
+        let (tx, ch) = spmc::channel::<u64>(spmc::SpmcConfig::default()).unwrap();
+        let mut rx = ch.register_consumer().unwrap();
+        let sleeper = thread::spawn(move || rx.recv_blocking(WaitStrategy::Blocking));
+        thread::sleep(pause);
+        assert!(!ch.is_closed(), "{how}");
+        // What stays alive until the end of the round.
+        let (mut producer, mut observer) = (None, None);
+        match how {
+            "dropped" => drop(tx),
+            "closed" => {
+                tx.close();
+                producer = Some(tx);
+            }
+            _ => {
+                observer = Some(tx.observer());
+                drop(tx);
+            }
+        }
+        assert!(
+            matches!(sleeper.join().unwrap(), Err(Error::Closed)),
+            "{how}"
+        );
+        assert!(ch.is_closed(), "{how}");
+        assert!(
+            matches!(ch.register_consumer(), Err(Error::Closed)),
+            "{how}"
+        );
+        drop((producer, observer));
+    }
+    let (mut tx, ch) = spmc::channel::<u64>(spmc::SpmcConfig::default()).unwrap();
+    let user = std::sync::Arc::new(ringcore::EventNotifier::new().unwrap());
+    tx.set_notifier(Some(user.clone()));
     let mut rx = ch.register_consumer().unwrap();
     let sleeper = thread::spawn(move || rx.recv_blocking(WaitStrategy::Blocking));
     thread::sleep(pause);
-    assert!(!ch.is_closed());
-    drop(tx);
-    assert!(matches!(sleeper.join().unwrap(), Err(Error::Closed)));
-    assert!(ch.is_closed());
-    assert!(matches!(ch.register_consumer(), Err(Error::Closed)));
+    tx.send_one(9).unwrap();
+    assert_eq!(sleeper.join().unwrap().unwrap(), 9);
+    assert!(user.consume() > 0);
 
     let ch = mpmc::slot_channel(mpmc::MpmcConfig::default(), 8).unwrap();
     let mut rx = ch.register_consumer().unwrap();
@@ -306,6 +337,18 @@ fn sleeping_consumers_wake_when_the_channel_ends() {
     let (n, out, last) = sleeper.join().unwrap();
     assert_eq!((n, out), (1, [7; 8]));
     assert!(matches!(last, Err(Error::Closed)));
+}
+
+/// The handles cross threads as documented: channels are `Send + Sync`,
+/// consumers `Send` when their items are.
+#[test]
+fn handles_are_send_and_sync_as_documented() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<spmc::Channel<String>>();
+    send_sync::<mpmc::SlotChannel>();
+    send::<spmc::Consumer<String>>();
+    send::<mpmc::SlotConsumer>();
 }
 
 /// Items of the byte-slot channels: producer (high byte) and sequence in 8

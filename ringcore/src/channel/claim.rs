@@ -20,6 +20,7 @@
 use crate::ring::raw::{Corrupt, RawRing};
 use crate::sync::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
+use std::time::Duration;
 
 /// The shared claim counter, on a cache line (pair) of its own.
 pub(crate) struct ClaimState {
@@ -149,6 +150,13 @@ impl ClaimCore<'_> {
     /// Address of the item at position `pos`.
     pub(crate) fn slot(&self, pos: u64) -> *mut u8 {
         self.raw.slot_ptr(self.raw.contiguous(pos).0)
+    }
+
+    /// Sleeps on the ring's own wake-up word until something may be
+    /// unclaimed, the ring closes, or `timeout`.
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        let claim = self.state.claim.load(Ordering::Acquire);
+        self.raw.park_consumer(claim, false, timeout);
     }
 }
 

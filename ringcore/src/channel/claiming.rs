@@ -1,11 +1,10 @@
 //! The channels whose consumers claim items, SPMC and MPMC, written once:
 //! one claim ring ("lane") per producer, so producers never contend, and
 //! consumers that claim runs of items with a CAS (see [`claim`](super::claim))
-//! and look for work in three phases: the lanes of their own shard
-//! (locality), the lane with the most unclaimed items (load balance), a
-//! random lane (so none starves), then every lane. Every item goes to
-//! exactly one consumer, and each consumer sees each producer's items in
-//! order.
+//! and look for work in turn in the lanes of their own shard (locality),
+//! the lane with the most unclaimed items (load balance), a random lane (so
+//! none starves), then every lane. Every item goes to exactly one consumer,
+//! and each consumer sees each producer's items in order.
 //!
 //! SPMC is this channel with its one producer made with it
 //! ([`spmc::channel`](super::spmc::channel)); MPMC registers producers as
@@ -23,6 +22,7 @@ use crate::ring::raw::RawRing;
 use crate::ring::typed::Owner;
 use crate::ring::{Producer, SlotProducer};
 use crate::wait::{WaitStrategy, Waiter};
+use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -95,6 +95,10 @@ impl Lane {
         self.core().unclaimed().unwrap_or(0)
     }
 
+    fn is_closed(&self) -> bool {
+        self.ring.raw().is_closed()
+    }
+
     /// Both sides' counters of this lane (with `enable_metrics`).
     fn metrics(&self) -> Option<Metrics> {
         self.metrics.as_ref().map(|(ring, consumers)| {
@@ -105,19 +109,6 @@ impl Lane {
     }
 }
 
-/// What a lane's producer holds to keep the lane alive; dropped after the
-/// producer closed the ring, it wakes the sleeping consumers to see that.
-struct LaneOwner {
-    _lane: Arc<Lane>,
-    wake: Arc<ChannelWake>,
-}
-
-impl Drop for LaneOwner {
-    fn drop(&mut self) {
-        self.wake.wake_all();
-    }
-}
-
 type Lanes = Arc<Vec<Arc<Lane>>>;
 
 struct Shared {
@@ -125,14 +116,17 @@ struct Shared {
     layout: Layout,
     /// The lanes, replaced (copy on write) when a producer registers.
     lanes: Mutex<Lanes>,
-    /// Bumped (Release) after `lanes` changed.
-    version: AtomicUsize,
+    /// Bumped (Release) after `lanes` changed; read by every consumer call,
+    /// so not on the lock's line.
+    version: CachePadded<AtomicUsize>,
     consumers: AtomicUsize,
     next_consumer: AtomicUsize,
     closed: AtomicBool,
-    /// Whether the channel ends once all its producers are gone (SPMC,
-    /// whose one producer is made with it).
-    ends_with_producers: bool,
+    /// SPMC: the channel ends when its one producer closes its ring, and
+    /// consumers sleep on that ring's own wake-up word (the producer's
+    /// commit and close wake it; no notifier). MPMC consumers sleep on
+    /// `wake`, which every producer notifies after its commits.
+    single: bool,
     wake: Arc<ChannelWake>,
 }
 
@@ -141,12 +135,11 @@ impl Shared {
         self.lanes.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// No item can arrive any more: closed, or (SPMC) its producer is gone.
-    fn is_finished(&self, lanes: &[Arc<Lane>]) -> bool {
+    /// No item can arrive any more: closed, or (SPMC) its producer closed
+    /// its ring (`lanes`: the current lanes, read only for SPMC).
+    fn is_finished(&self, lanes: impl FnOnce() -> Lanes) -> bool {
         self.closed.load(Ordering::Acquire)
-            || (self.ends_with_producers
-                && !lanes.is_empty()
-                && lanes.iter().all(|l| l.ring.raw().is_closed()))
+            || (self.single && lanes().first().is_some_and(|l| l.is_closed()))
     }
 }
 
@@ -171,7 +164,7 @@ impl<K> Clone for ClaimChannel<K> {
 impl<K: ClaimItems> std::fmt::Debug for ClaimChannel<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClaimChannel")
-            .field("producers", &self.shared.lanes().len())
+            .field("lanes", &self.shared.lanes().len())
             .field("len", &self.len())
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
@@ -179,6 +172,7 @@ impl<K: ClaimItems> std::fmt::Debug for ClaimChannel<K> {
 }
 
 /// One consumer of a [`ClaimChannel`]. `Send` (for `Send` items), not `Clone`.
+/// It touches only the items it claimed.
 pub struct ClaimConsumer<K> {
     shared: Arc<Shared>,
     id: usize,
@@ -187,10 +181,6 @@ pub struct ClaimConsumer<K> {
     rng: XorShift,
     _marker: PhantomData<K>,
 }
-
-// SAFETY: a consumer touches only the items it claimed; they cross threads,
-// hence `K: Send` (`Typed<T>` is `Send` when `T` is).
-unsafe impl<K: ClaimItems + Send> Send for ClaimConsumer<K> {}
 
 impl<K> std::fmt::Debug for ClaimConsumer<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -207,23 +197,27 @@ impl<K> Drop for ClaimConsumer<K> {
 }
 
 impl<K: ClaimItems> ClaimChannel<K> {
-    fn with_layout(config: MpmcConfig, layout: Layout, ends_with_producers: bool) -> Result<Self> {
+    fn with_layout(config: MpmcConfig, layout: Layout, single: bool) -> Result<Self> {
         config.ring.validate()?;
-        if config.max_producers == 0 || config.max_consumers == 0 || config.rings_per_shard == 0 {
-            return Err(Error::InvalidArgument(
-                "max_producers, max_consumers and rings_per_shard must be at least 1".into(),
-            ));
+        for (name, n) in [
+            ("max_producers", config.max_producers),
+            ("max_consumers", config.max_consumers),
+            ("rings_per_shard", config.rings_per_shard),
+        ] {
+            if n == 0 {
+                return Err(Error::InvalidArgument(format!("{name} must be at least 1")));
+            }
         }
         Ok(ClaimChannel {
             shared: Arc::new(Shared {
                 config,
                 layout,
                 lanes: Mutex::new(Arc::new(Vec::new())),
-                version: AtomicUsize::new(0),
+                version: CachePadded::new(AtomicUsize::new(0)),
                 consumers: AtomicUsize::new(0),
                 next_consumer: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
-                ends_with_producers,
+                single,
                 wake: ChannelWake::new(),
             }),
             _marker: PhantomData,
@@ -264,12 +258,10 @@ impl<K: ClaimItems> ClaimChannel<K> {
             metrics,
         });
         let producer_metrics = lane.metrics.as_ref().map(|(m, _)| m.clone());
-        let owner = Arc::new(LaneOwner {
-            _lane: lane.clone(),
-            wake: s.wake.clone(),
-        });
-        let mut p = make(heap.raw(), owner, producer_metrics)?;
-        p.set_notifier(Some(s.wake.clone()));
+        let mut p = make(heap.raw(), lane.clone(), producer_metrics)?;
+        if !s.single {
+            p.set_notifier(Some(s.wake.clone()));
+        }
         let mut next = Vec::clone(&lanes);
         next.push(lane);
         *lanes = Arc::new(next);
@@ -316,9 +308,9 @@ impl<K: ClaimItems> ClaimChannel<K> {
     }
 
     /// Whether no item can arrive any more: the channel was closed or, for
-    /// SPMC, its producer was dropped.
+    /// SPMC, its producer closed its ring (or was dropped).
     pub fn is_closed(&self) -> bool {
-        self.shared.is_finished(&self.shared.lanes())
+        self.shared.is_finished(|| self.shared.lanes())
     }
 
     /// Items not yet claimed, over all lanes.
@@ -352,9 +344,8 @@ impl<K: ClaimItems> ClaimChannel<K> {
 }
 
 impl<T: Send + 'static> ClaimChannel<Typed<T>> {
-    /// An empty channel of `T`; with `ends_with_producers`, it closes once
-    /// every producer is gone.
-    pub(crate) fn new(config: MpmcConfig, ends_with_producers: bool) -> Result<Self> {
+    /// An empty channel of `T`; `single`: the SPMC channel (see `Shared`).
+    pub(crate) fn new(config: MpmcConfig, single: bool) -> Result<Self> {
         Self::with_layout(
             config,
             Layout {
@@ -362,7 +353,7 @@ impl<T: Send + 'static> ClaimChannel<Typed<T>> {
                 align: std::mem::align_of::<T>(),
                 drop: drop_items::<T>,
             },
-            ends_with_producers,
+            single,
         )
     }
 
@@ -374,12 +365,8 @@ impl<T: Send + 'static> ClaimChannel<Typed<T>> {
 }
 
 impl ClaimChannel<Bytes> {
-    /// An empty channel of `slot_size`-byte items (`ends_with_producers`: as `new`).
-    pub(crate) fn with_slots(
-        config: MpmcConfig,
-        slot_size: usize,
-        ends_with_producers: bool,
-    ) -> Result<Self> {
+    /// An empty channel of `slot_size`-byte items (`single`: as `new`).
+    pub(crate) fn with_slots(config: MpmcConfig, slot_size: usize, single: bool) -> Result<Self> {
         if slot_size == 0 {
             return Err(Error::InvalidArgument(
                 "slot size must be at least 1".into(),
@@ -392,7 +379,7 @@ impl ClaimChannel<Bytes> {
                 align: 8,
                 drop: |_| {},
             },
-            ends_with_producers,
+            single,
         )
     }
 
@@ -417,8 +404,9 @@ impl<K: ClaimItems> ClaimConsumer<K> {
         }
     }
 
-    /// Runs `op` on the lanes of the three phases in turn, then on every
-    /// lane, until it takes something; so `None` means every lane was empty.
+    /// Runs `op` on lanes in turn until it takes something: the lanes of
+    /// this consumer's shard, the lane with the most unclaimed items, a
+    /// random lane, then every lane. `None`: nothing was unclaimed.
     fn phased<R>(&mut self, mut op: impl FnMut(ClaimCore<'_>) -> Option<R>) -> Option<R> {
         self.refresh();
         let lanes = &*self.lanes;
@@ -430,11 +418,18 @@ impl<K: ClaimItems> ClaimConsumer<K> {
         let rps = self.shared.config.rings_per_shard;
         let me = self.id % consumers;
         let own = (0..n).filter(|i| (i / rps) % consumers == me);
-        let hottest =
-            std::iter::once_with(|| (0..n).max_by_key(|&i| lanes[i].unclaimed())).flatten();
+        if let Some(r) = own.into_iter().find_map(|i| op(lanes[i].core())) {
+            return Some(r);
+        }
+        let (hottest, most) = (0..n)
+            .map(|i| (i, lanes[i].unclaimed()))
+            .max_by_key(|&(_, u)| u)?;
+        if most == 0 {
+            return None;
+        }
         let random = (self.rng.next() % n as u64) as usize;
-        own.chain(hottest)
-            .chain([random])
+        [hottest, random]
+            .into_iter()
             .chain(0..n)
             .find_map(|i| op(lanes[i].core()))
     }
@@ -451,32 +446,40 @@ impl<K: ClaimItems> ClaimConsumer<K> {
             if let Some(r) = self.phased(&mut op) {
                 return Ok(r);
             }
-            if self.is_drained() {
-                return Err(Error::Closed);
+            match self.empty() {
+                Error::Empty => {}
+                e => return Err(e),
             }
-            let (shared, lanes, version) = (&*self.shared, &*self.lanes, self.version);
-            waiter.wait_with(|left| {
-                shared.wake.park(
+            let (shared, lanes, version) = (&*self.shared, &self.lanes, self.version);
+            waiter.wait_with(|left| match (shared.single, lanes.first()) {
+                (true, Some(lane)) => lane.core().park(left),
+                _ => shared.wake.park(
                     || {
                         shared.version.load(Ordering::Acquire) != version
                             || lanes.iter().any(|l| l.unclaimed() > 0)
-                            || shared.is_finished(lanes)
+                            || shared.is_finished(|| lanes.clone())
                     },
                     left,
-                )
+                ),
             })?;
         }
     }
 
-    /// Whether no item can arrive any more and none is left.
-    fn is_drained(&mut self) -> bool {
-        self.refresh();
-        self.shared.is_finished(&self.lanes) && self.lanes.iter().all(|l| l.unclaimed() == 0)
-    }
-
-    /// `Empty`, or `Closed` once no item can arrive and none is left.
+    /// Why nothing was taken: `Corrupt` when a lane's indices cannot be
+    /// right, `Closed` once no item can arrive and none is left, else `Empty`.
     fn empty(&mut self) -> Error {
-        if self.is_drained() {
+        // Finished first, then the lanes: a close seen here comes after
+        // every lane and item before it (the lock and the Release stores).
+        let finished = self.shared.is_finished(|| self.lanes.clone());
+        self.refresh();
+        let mut left = false;
+        for l in self.lanes.iter() {
+            match l.core().unclaimed() {
+                Err(c) => return c.into(),
+                Ok(n) => left |= n > 0,
+            }
+        }
+        if finished && !left {
             Error::Closed
         } else {
             Error::Empty
@@ -484,9 +487,9 @@ impl<K: ClaimItems> ClaimConsumer<K> {
     }
 
     /// Claims up to `max` items from the first lane that has any and calls
-    /// `f` on each in place; returns the count, 0 only when nothing is
-    /// unclaimed anywhere. `f` runs while the items are claimed, delaying
-    /// the other consumers' frees: keep it short.
+    /// `f` on each in place; returns the count (0: nothing unclaimed, or
+    /// `max` is 0). `f` runs while the items are claimed, delaying the other
+    /// consumers' frees: keep it short.
     pub fn consume_up_to(&mut self, max: usize, mut f: impl FnMut(&K::Item)) -> usize {
         self.phased(|core| {
             let (run, _done) = claim(core, max)?;
@@ -505,7 +508,7 @@ impl<K: ClaimItems> ClaimConsumer<K> {
         .unwrap_or(0)
     }
 
-    /// [`consume_up_to`](Self::consume_up_to) a batch of at most 4096 items.
+    /// [`consume_up_to`](Self::consume_up_to) a batch of at most [`MAX_BATCH`] items.
     pub fn consume_batch(&mut self, f: impl FnMut(&K::Item)) -> usize {
         self.consume_up_to(MAX_BATCH, f)
     }
@@ -521,7 +524,7 @@ impl<K: ClaimItems> ClaimConsumer<K> {
 
     /// Whether no item can arrive any more (see [`ClaimChannel::is_closed`]).
     pub fn is_closed(&self) -> bool {
-        self.shared.is_finished(&self.shared.lanes())
+        self.shared.is_finished(|| self.lanes.clone())
     }
 
     /// This consumer's id (its shard).
@@ -538,7 +541,7 @@ fn claim(core: ClaimCore<'_>, max: usize) -> Option<(Run, CompleteOnDrop<'_>)> {
 
 impl<T: Send + 'static> ClaimConsumer<Typed<T>> {
     /// Claims up to `out.len()` items and copies them into `out`; returns
-    /// the count (0: nothing unclaimed anywhere).
+    /// the count (0: nothing unclaimed, or `out` is empty).
     pub fn steal(&mut self, out: &mut [T]) -> usize
     where
         T: Copy,
@@ -597,7 +600,7 @@ fn take_one<T>(core: ClaimCore<'_>) -> Option<T> {
 
 impl ClaimConsumer<Bytes> {
     /// Claims as many whole items as `out` holds and copies their bytes in;
-    /// returns the count (0: nothing unclaimed anywhere).
+    /// returns the count (0: nothing unclaimed, or `out` holds no item).
     pub fn steal(&mut self, out: &mut [u8]) -> usize {
         self.phased(|core| steal_slots(core, out)).unwrap_or(0)
     }

@@ -7,12 +7,15 @@ use super::claiming::{Bytes, ClaimChannel, ClaimConsumer, Typed};
 use crate::config::Config;
 use crate::error::Result;
 
+pub use super::claiming::MAX_BATCH;
+
 /// Configuration of an MPMC channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MpmcConfig {
     /// Each producer's ring (capacity, NUMA placement, metrics).
     pub ring: Config,
-    /// Most producers at once.
+    /// Most producers over the channel's life: each producer's ring stays
+    /// with the channel, also after the producer is dropped.
     pub max_producers: usize,
     /// Most consumers at once.
     pub max_consumers: usize,
