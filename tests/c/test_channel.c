@@ -222,6 +222,13 @@ static void *ws_consume(void *arg) {
     return NULL;
 }
 
+/* A consumer thread: one blocking receive without a timeout; its code. */
+static void *recv_until_closed(void *c) {
+    uint64_t got[4];
+    size_t n;
+    return (void *)(intptr_t)rmpsc_consumer_recv_blocking(c, got, 4, -1, &n);
+}
+
 static void count_item(void *ctx, const void *p) {
     (void)p;
     (*(size_t *)ctx)++;
@@ -294,6 +301,23 @@ static void test_work_stealing(void) {
     CHECK(rmpsc_consumer_recv_blocking(a, got, 4, -1, &n) == RMPSC_ECLOSED);
     rmpsc_consumer_free(a);
     rmpsc_consumer_free(b);
+    rmpsc_ring_free(tx);
+    rmpsc_spmc_free(sp);
+
+    /* A consumer asleep without a timeout wakes with ECLOSED when the
+       producer's ring handle is closed (not the channel): the alarm fails a
+       lost wake-up. */
+    CHECK(rmpsc_spmc_new(64, 8, 1, 0, &sp) == RMPSC_OK);
+    CHECK(rmpsc_spmc_new_producer(sp, &tx) == RMPSC_OK && rmpsc_spmc_new_consumer(sp, &a) == RMPSC_OK);
+    pthread_t sleeper;
+    pthread_create(&sleeper, NULL, recv_until_closed, a);
+    usleep(50000);
+    CHECK(!rmpsc_spmc_is_closed(sp));
+    CHECK(rmpsc_ring_close(tx) == RMPSC_OK);
+    void *rc;
+    pthread_join(sleeper, &rc);
+    CHECK((intptr_t)rc == RMPSC_ECLOSED && rmpsc_spmc_is_closed(sp));
+    rmpsc_consumer_free(a);
     rmpsc_ring_free(tx);
     rmpsc_spmc_free(sp);
 
