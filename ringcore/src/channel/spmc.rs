@@ -1,7 +1,7 @@
 //! Single-producer multi-consumer: a [`ClaimChannel`] whose one producer is
 //! made with it. Consumers claim runs of items with a CAS; every item goes
-//! to exactly one consumer. Dropping the producer closes the channel: the
-//! consumers drain what is left, then get `Closed`.
+//! to exactly one consumer. Closing or dropping the producer closes the
+//! channel: the consumers drain what is left, then get `Closed`.
 
 use super::claiming::{Bytes, ClaimChannel, ClaimConsumer, Typed};
 use super::mpmc::MpmcConfig;
