@@ -638,7 +638,7 @@ impl<T> Consumer<T> {
     #[inline]
     pub fn try_recv(&mut self) -> Result<T> {
         if self.cur.available(1)? == 0 {
-            self.cur.prefetch_head();
+            self.cur.polled_empty();
             return Err(self.cur.empty_reason());
         }
         let (index, _) = self.cur.contiguous(self.cur.head());
