@@ -29,7 +29,7 @@ mod pairs;
 
 use c_ring::{CApi, OK};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pairs::{ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
+use pairs::{batches, ring_batch, ring_single, single, BATCH, CAPACITY_BITS};
 use ringcore::{Config, SlotRing};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,42 +59,32 @@ fn c_single(api: &CApi, items: u64) -> Duration {
 fn c_batch(api: &CApi, items: u64) -> Duration {
     let ring = Arc::new(api.ring(CAPACITY_BITS));
     let r2 = ring.clone();
-    two_threads(
+    batches(
         items,
-        move || {
-            let mut next = 0u64;
-            while next < items {
-                let want = (items - next).min(BATCH as u64) as usize;
-                let (mut slots, mut n) = (std::ptr::null_mut(), 0usize);
-                if (ring.api.reserve)(ring.ring, want, &mut slots, &mut n) != OK {
-                    std::hint::spin_loop();
-                    continue;
-                }
-                // SAFETY: the library handed out `n` writable u64 slots.
-                let s = unsafe { std::slice::from_raw_parts_mut(slots.cast::<u64>(), n) };
-                for (i, v) in s.iter_mut().enumerate() {
-                    *v = next + i as u64;
-                }
-                assert_eq!((ring.api.commit)(ring.ring, n), OK);
-                next += n as u64;
+        move |next, want| {
+            let (mut slots, mut n) = (std::ptr::null_mut(), 0usize);
+            if (ring.api.reserve)(ring.ring, want, &mut slots, &mut n) != OK {
+                return 0;
             }
+            // SAFETY: the library handed out `n` writable u64 slots.
+            let s = unsafe { std::slice::from_raw_parts_mut(slots.cast::<u64>(), n) };
+            for (i, v) in s.iter_mut().enumerate() {
+                *v = next + i as u64;
+            }
+            assert_eq!((ring.api.commit)(ring.ring, n), OK);
+            n
         },
-        move || {
-            let (mut sum, mut n) = (0u64, 0u64);
-            while n < items {
-                let (mut slots, mut k) = (std::ptr::null(), 0usize);
-                if (r2.api.peek)(r2.ring, &mut slots, &mut k) != OK {
-                    std::hint::spin_loop();
-                    continue;
-                }
-                let k = k.min(BATCH);
-                // SAFETY: the library handed out at least `k` readable u64 slots.
-                let s = unsafe { std::slice::from_raw_parts(slots.cast::<u64>(), k) };
-                sum += s.iter().sum::<u64>();
-                assert_eq!((r2.api.advance)(r2.ring, k), OK);
-                n += k as u64;
+        move |sum| {
+            let (mut slots, mut k) = (std::ptr::null(), 0usize);
+            if (r2.api.peek)(r2.ring, &mut slots, &mut k) != OK {
+                return 0;
             }
-            sum
+            let k = k.min(BATCH);
+            // SAFETY: the library handed out at least `k` readable u64 slots.
+            let s = unsafe { std::slice::from_raw_parts(slots.cast::<u64>(), k) };
+            *sum += s.iter().sum::<u64>();
+            assert_eq!((r2.api.advance)(r2.ring, k), OK);
+            k
         },
     )
 }

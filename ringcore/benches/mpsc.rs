@@ -137,14 +137,7 @@ fn ringmpsc_single(producers: usize, items: u64) -> Duration {
         items,
         |p, per| {
             let mut tx = regs.lock().unwrap()[p as usize].take().unwrap();
-            move || {
-                for i in 0..per {
-                    let backoff = Backoff::new();
-                    while tx.send_one(i).is_err() {
-                        backoff.snooze();
-                    }
-                }
-            }
+            move || send_each(per, |i| tx.send_one(i).is_ok())
         },
         |total| drain(&mut ch, total),
     )
@@ -185,17 +178,21 @@ fn crossbeam_channel(producers: usize, items: u64) -> Duration {
         items,
         |_, per| {
             let tx = tx.clone();
-            move || {
-                for i in 0..per {
-                    let backoff = Backoff::new();
-                    while tx.try_send(i).is_err() {
-                        backoff.snooze();
-                    }
-                }
-            }
+            move || send_each(per, |i| tx.try_send(i).is_ok())
         },
         |total| spin_sum(total, || rx.try_recv().ok()),
     )
+}
+
+/// The single-item producer loop shared by the peers: sends 0..per, each
+/// by `send` (false: full), with the same backoff while full.
+fn send_each(per: u64, mut send: impl FnMut(u64) -> bool) {
+    for i in 0..per {
+        let backoff = Backoff::new();
+        while !send(i) {
+            backoff.snooze();
+        }
+    }
 }
 
 /// The consumer loop shared by the peers: poll, back off when empty, sum.
@@ -221,14 +218,7 @@ fn array_queue(producers: usize, items: u64) -> Duration {
         items,
         |_, per| {
             let q = q.clone();
-            move || {
-                for i in 0..per {
-                    let backoff = Backoff::new();
-                    while q.push(i).is_err() {
-                        backoff.snooze();
-                    }
-                }
-            }
+            move || send_each(per, |i| q.push(i).is_ok())
         },
         |total| spin_sum(total, || q.pop()),
     )
@@ -250,12 +240,7 @@ fn disruptor_mpsc(producers: usize, items: u64, batch: usize) -> Duration {
             let mut tx = tx.clone();
             move || {
                 if batch == 1 {
-                    for i in 0..per {
-                        let backoff = Backoff::new();
-                        while tx.try_publish(|e| *e = i).is_err() {
-                            backoff.snooze();
-                        }
-                    }
+                    send_each(per, |i| tx.try_publish(|e| *e = i).is_ok());
                     return;
                 }
                 let mut next = 0u64;
@@ -300,14 +285,7 @@ fn std_mpsc(producers: usize, items: u64) -> Duration {
         items,
         |_, per| {
             let tx = tx.clone();
-            move || {
-                for i in 0..per {
-                    let backoff = Backoff::new();
-                    while tx.try_send(i).is_err() {
-                        backoff.snooze();
-                    }
-                }
-            }
+            move || send_each(per, |i| tx.try_send(i).is_ok())
         },
         |total| spin_sum(total, || rx.try_recv().ok()),
     )

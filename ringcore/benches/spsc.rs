@@ -22,7 +22,7 @@ mod pairs;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
-use pairs::{ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
+use pairs::{batches, ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,38 +55,27 @@ fn disruptor_single(items: u64) -> Duration {
 
 fn rtrb_batch(items: u64) -> Duration {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
-    two_threads(
+    batches(
         items,
-        move || {
-            let mut next = 0u64;
-            while next < items {
-                // The chunk API wants the whole request free: ask for what is.
-                let want = ((items - next) as usize).min(BATCH).min(tx.slots());
-                if want == 0 {
-                    std::hint::spin_loop();
-                    continue;
-                }
-                let chunk = tx.write_chunk_uninit(want).unwrap();
-                next += chunk.fill_from_iter(next..) as u64;
+        move |next, want| {
+            // The chunk API wants the whole request free: ask for what is.
+            match want.min(tx.slots()) {
+                0 => 0,
+                want => tx.write_chunk_uninit(want).unwrap().fill_from_iter(next..),
             }
         },
-        move || {
-            let (mut sum, mut n) = (0u64, 0u64);
-            while n < items {
-                let k = rx.slots().min(BATCH);
-                if k == 0 {
-                    std::hint::spin_loop();
-                    continue;
-                }
-                let chunk = rx.read_chunk(k).unwrap();
-                let (a, b) = chunk.as_slices();
-                for &v in a.iter().chain(b) {
-                    sum += v;
-                }
-                chunk.commit_all();
-                n += k as u64;
+        move |sum| {
+            let k = rx.slots().min(BATCH);
+            if k == 0 {
+                return 0;
             }
-            sum
+            let chunk = rx.read_chunk(k).unwrap();
+            let (a, b) = chunk.as_slices();
+            for &v in a.iter().chain(b) {
+                *sum += v;
+            }
+            chunk.commit_all();
+            k
         },
     )
 }
@@ -97,34 +86,26 @@ fn disruptor_batch(items: u64) -> Duration {
     use disruptor::{build_single_producer, BusySpin, Producer};
     let (mut rx, builder) = build_single_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
     let mut tx = builder.build();
-    two_threads(
+    batches(
         items,
-        move || {
-            let mut next = 0u64;
-            while next < items {
-                let want = (items - next).min(BATCH as u64) as usize;
-                tx.batch_publish(want, |slots| {
-                    for (i, e) in slots.enumerate() {
-                        *e = next + i as u64;
-                    }
-                });
-                next += want as u64;
-            }
-        },
-        move || {
-            let (mut sum, mut n) = (0u64, 0u64);
-            while n < items {
-                match rx.take(BATCH as u64) {
-                    Ok(mut g) => {
-                        for &v in &mut g {
-                            sum += v;
-                            n += 1;
-                        }
-                    }
-                    Err(_) => std::hint::spin_loop(),
+        move |next, want| {
+            tx.batch_publish(want, |slots| {
+                for (i, e) in slots.enumerate() {
+                    *e = next + i as u64;
                 }
+            });
+            want
+        },
+        move |sum| match rx.take(BATCH as u64) {
+            Ok(mut g) => {
+                let mut k = 0;
+                for &v in &mut g {
+                    *sum += v;
+                    k += 1;
+                }
+                k
             }
-            sum
+            Err(_) => 0,
         },
     )
 }

@@ -82,40 +82,58 @@ pub fn ring_single(items: u64) -> Duration {
     )
 }
 
-/// `Ring<u64>` in batches of up to [`BATCH`] (`reserve` / `commit_n`,
-/// `consume_up_to`).
-pub fn ring_batch(items: u64) -> Duration {
-    let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
+/// Batch throughput through any queue: the producer writes 0, 1, .. in
+/// batches of up to [`BATCH`] by `write(next, want)`, which returns how
+/// many it wrote from `next` (0: full); the consumer adds what it reads to
+/// the sum it is given by `read`, which returns how many (0: empty).
+pub fn batches<W, R>(items: u64, mut write: W, mut read: R) -> Duration
+where
+    W: FnMut(u64, usize) -> usize + Send + 'static,
+    R: FnMut(&mut u64) -> usize + Send + 'static,
+{
     two_threads(
         items,
         move || {
             let mut next = 0u64;
             while next < items {
                 let want = (items - next).min(BATCH as u64) as usize;
-                match tx.reserve(want) {
-                    Ok(mut r) => {
-                        let slots = r.as_mut_slice();
-                        for (i, s) in slots.iter_mut().enumerate() {
-                            *s = next + i as u64;
-                        }
-                        let k = slots.len();
-                        next += k as u64;
-                        r.commit_n(k);
-                    }
-                    Err(_) => std::hint::spin_loop(),
+                match write(next, want) {
+                    0 => std::hint::spin_loop(),
+                    k => next += k as u64,
                 }
             }
         },
         move || {
             let (mut sum, mut n) = (0u64, 0u64);
             while n < items {
-                let got = rx.consume_up_to(BATCH, |&v| sum += v);
-                if got == 0 {
-                    std::hint::spin_loop();
+                match read(&mut sum) {
+                    0 => std::hint::spin_loop(),
+                    k => n += k as u64,
                 }
-                n += got as u64;
             }
             sum
         },
+    )
+}
+
+/// `Ring<u64>` in batches of up to [`BATCH`] (`reserve` / `commit_n`,
+/// `consume_up_to`).
+pub fn ring_batch(items: u64) -> Duration {
+    let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
+    batches(
+        items,
+        move |next, want| match tx.reserve(want) {
+            Ok(mut r) => {
+                let slots = r.as_mut_slice();
+                for (i, s) in slots.iter_mut().enumerate() {
+                    *s = next + i as u64;
+                }
+                let k = slots.len();
+                r.commit_n(k);
+                k
+            }
+            Err(_) => 0,
+        },
+        move |sum| rx.consume_up_to(BATCH, |&v| *sum += v),
     )
 }
