@@ -79,9 +79,9 @@ def run(bench):
 
 
 def probe_now():
-    """The core-to-core probe measured now (the latency bench's --probe)."""
+    """The core-to-core probe measured now (`ringmpsc probe`)."""
     cargo = os.environ.get("CARGO", "cargo")
-    cmd = [cargo, "bench", "-q", "-p", "ringcore", "--bench", "latency", "--", "--probe"]
+    cmd = [cargo, "run", "-q", "--release", "-p", "ringmpsc-cli", "--", "probe", "-n", "20000"]
     p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     m = re.search(r"core-to-core probe.*", p.stdout)
     return m.group(0).strip() if m else "core-to-core probe failed"

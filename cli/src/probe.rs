@@ -9,8 +9,8 @@ use crate::args::{Global, ProbeArgs};
 use crate::CliError;
 use serde::Serialize;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Barrier;
 use std::time::Instant;
 
 /// What `probe --json` prints.
@@ -35,57 +35,64 @@ struct Line(AtomicU64);
 
 /// Sorted round trips, in nanoseconds, of `n` ping-pongs between `a` and `b`.
 fn ping_pong(a: usize, b: usize, n: usize) -> Result<Vec<u64>, CliError> {
-    let ping = Arc::new(Line(AtomicU64::new(0)));
-    let pong = Arc::new(Line(AtomicU64::new(0)));
+    let (ping, pong) = (Line(AtomicU64::new(0)), Line(AtomicU64::new(0)));
     let total = (n + n / 10) as u64;
-    let (p2, q2) = (ping.clone(), pong.clone());
-    let echo = std::thread::spawn(move || -> Result<(), ringcore::Error> {
-        let pinned = ringcore::numa::bind_to_cpu(b);
-        for i in 1..=total {
-            while p2.0.load(Ordering::Acquire) != i {
-                std::hint::spin_loop();
-            }
-            // Answered even when the pin failed, so the other side ends.
-            q2.0.store(i, Ordering::Release);
+    // Both threads pin, then meet: a CPU that cannot be had is reported
+    // before anything is timed. `Ok(false)`: the other thread's pin failed.
+    let (start, failed) = (Barrier::new(2), AtomicBool::new(false));
+    let pin = |cpu| {
+        let pinned = ringcore::numa::bind_to_cpu(cpu);
+        if pinned.is_err() {
+            failed.store(true, Ordering::Relaxed);
         }
-        pinned
-    });
-    let pinned = std::thread::scope(|s| {
-        s.spawn(|| {
-            let pinned = ringcore::numa::bind_to_cpu(a);
-            let mut ns = Vec::with_capacity(n);
-            for i in 1..=total {
-                let t = Instant::now();
-                ping.0.store(i, Ordering::Release);
-                while pong.0.load(Ordering::Acquire) != i {
-                    std::hint::spin_loop();
-                }
-                if i > total - n as u64 {
-                    ns.push(t.elapsed().as_nanos() as u64);
-                }
-            }
-            pinned.map(|()| ns)
-        })
-        .join()
-    });
-    let echoed = echo.join();
-    let ns = match (pinned, echoed) {
-        (Ok(Ok(ns)), Ok(Ok(()))) => ns,
-        (Ok(Err(e)), _) | (_, Ok(Err(e))) => {
-            return Err(CliError::usage(format!(
-                "cannot pin to CPUs {a} and {b}: {e}"
-            )))
-        }
-        _ => {
-            return Err(CliError::new(
-                crate::exit::FAILED,
-                "the probe's thread panicked",
-            ))
-        }
+        start.wait();
+        pinned.map(|()| !failed.load(Ordering::Relaxed))
     };
-    let mut ns = ns;
-    ns.sort_unstable();
-    Ok(ns)
+    let (timed, echoed) = std::thread::scope(|s| {
+        let echo = s.spawn(|| -> Result<(), ringcore::Error> {
+            if pin(b)? {
+                for i in 1..=total {
+                    while ping.0.load(Ordering::Acquire) != i {
+                        std::hint::spin_loop();
+                    }
+                    pong.0.store(i, Ordering::Release);
+                }
+            }
+            Ok(())
+        });
+        let timed = s
+            .spawn(|| -> Result<Vec<u64>, ringcore::Error> {
+                let mut ns = Vec::with_capacity(n);
+                if pin(a)? {
+                    for i in 1..=total {
+                        let t = Instant::now();
+                        ping.0.store(i, Ordering::Release);
+                        while pong.0.load(Ordering::Acquire) != i {
+                            std::hint::spin_loop();
+                        }
+                        if i > total - n as u64 {
+                            ns.push(t.elapsed().as_nanos() as u64);
+                        }
+                    }
+                }
+                Ok(ns)
+            })
+            .join();
+        (timed, echo.join())
+    });
+    match (timed, echoed) {
+        (Ok(Ok(mut ns)), Ok(Ok(()))) => {
+            ns.sort_unstable();
+            Ok(ns)
+        }
+        (Ok(Err(e)), _) | (_, Ok(Err(e))) => Err(CliError::usage(format!(
+            "cannot pin to CPUs {a} and {b}: {e}"
+        ))),
+        _ => Err(CliError::new(
+            crate::exit::FAILED,
+            "the probe's thread panicked",
+        )),
+    }
 }
 
 /// Runs `probe`.

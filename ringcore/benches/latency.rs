@@ -10,8 +10,8 @@
 //! writes each distribution as plot data (`RINGMPSC_BENCH_DATA`).
 //!
 //! `cargo bench -p ringcore --bench latency -- [round_trips]` after
-//! `make lib` (`RINGMPSC_BENCH_LIB` names another library); with
-//! `--probe`, only the core-to-core probe (a tenth of the round trips).
+//! `make lib` (`RINGMPSC_BENCH_LIB` names another library). The probe
+//! alone is `ringmpsc probe`.
 
 #[allow(dead_code)]
 #[path = "support/c_ring.rs"]
@@ -146,16 +146,6 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse::<usize>().ok())
         .unwrap_or(200_000);
-    if std::env::args().any(|a| a == "--probe") {
-        // The probe alone, which bench/report.py takes before each bench.
-        let p = atomic_rtt(rtts / 10);
-        println!(
-            "core-to-core probe (bare atomic ping-pong p50 / p99): {} / {} ns",
-            p.at(0.5),
-            p.at(0.99)
-        );
-        return;
-    }
     let api = CApi::load();
     println!(
         "In-process ping-pong, 2 threads pinned to CPUs 0 and 1: {rtts} round trips per round, median of {RUNS} rounds\n"

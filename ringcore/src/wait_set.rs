@@ -303,7 +303,9 @@ mod tests {
         let rings: Vec<_> = (0..200)
             .map(|_| SlotRing::new(Config::with_ring_bits(2), 8).unwrap())
             .collect();
-        let set = WaitSet::new().unwrap();
+        // An hour-long slice: a lost wake-up fails the test, no liveness
+        // report covers it.
+        let set = WaitSet::with_slice(Duration::from_secs(3600)).unwrap();
         let mut tokens: Vec<u64> = rings.iter().map(|(_, rx)| set.add(rx.arm())).collect();
         let mut rings = rings;
         for (tx, _) in rings.iter_mut() {

@@ -12,7 +12,7 @@
 //! type `T` or, for the C and Python APIs, run-time sized byte slots
 //! (`[u8]`).
 
-use super::claim::{ClaimCore, ClaimCounters, ClaimState, CompleteOnDrop, Run};
+use super::claim::{ClaimCore, ClaimCounters, ClaimState, CompleteOnDrop};
 use super::mpmc::MpmcConfig;
 use super::{ChannelWake, RingProducer, XorShift};
 use crate::error::{Error, Result};
@@ -136,10 +136,11 @@ impl Shared {
     }
 
     /// No item can arrive any more: closed, or (SPMC) its producer closed
-    /// its ring (`lanes`: the current lanes, read only for SPMC).
-    fn is_finished(&self, lanes: impl FnOnce() -> Lanes) -> bool {
+    /// its ring (`lanes`: the current lanes, looked at only for SPMC, whose
+    /// one lane never changes).
+    fn is_finished(&self, lanes: &[Arc<Lane>]) -> bool {
         self.closed.load(Ordering::Acquire)
-            || (self.single && lanes().first().is_some_and(|l| l.is_closed()))
+            || (self.single && lanes.first().is_some_and(|l| l.is_closed()))
     }
 }
 
@@ -310,7 +311,8 @@ impl<K: ClaimItems> ClaimChannel<K> {
     /// Whether no item can arrive any more: the channel was closed or, for
     /// SPMC, its producer closed its ring (or was dropped).
     pub fn is_closed(&self) -> bool {
-        self.shared.is_finished(|| self.shared.lanes())
+        let s = &self.shared;
+        s.closed.load(Ordering::Acquire) || (s.single && s.is_finished(&s.lanes()))
     }
 
     /// Items not yet claimed, over all lanes.
@@ -457,7 +459,7 @@ impl<K: ClaimItems> ClaimConsumer<K> {
                     || {
                         shared.version.load(Ordering::Acquire) != version
                             || lanes.iter().any(|l| l.unclaimed() > 0)
-                            || shared.is_finished(|| lanes.clone())
+                            || shared.is_finished(lanes)
                     },
                     left,
                 ),
@@ -470,7 +472,7 @@ impl<K: ClaimItems> ClaimConsumer<K> {
     fn empty(&mut self) -> Error {
         // Finished first, then the lanes: a close seen here comes after
         // every lane and item before it (the lock and the Release stores).
-        let finished = self.shared.is_finished(|| self.lanes.clone());
+        let finished = self.shared.is_finished(&self.lanes);
         self.refresh();
         let mut left = false;
         for l in self.lanes.iter() {
@@ -492,18 +494,14 @@ impl<K: ClaimItems> ClaimConsumer<K> {
     /// consumers' frees: keep it short.
     pub fn consume_up_to(&mut self, max: usize, mut f: impl FnMut(&K::Item)) -> usize {
         self.phased(|core| {
-            let (run, _done) = claim(core, max)?;
-            let size = core.raw.slot_size();
-            for i in 0..run.len {
-                let p = K::at(core.slot(run.start.wrapping_add(i as u64)), size);
+            each_claimed::<K>(core, max, |_, p| {
                 // SAFETY: published and claimed by us alone until completion.
                 f(unsafe { &*p });
                 if std::mem::needs_drop::<K::Item>() {
                     // SAFETY: handled; dropped exactly once, before the slot is freed.
                     unsafe { std::ptr::drop_in_place(p) };
                 }
-            }
-            Some(run.len)
+            })
         })
         .unwrap_or(0)
     }
@@ -524,7 +522,7 @@ impl<K: ClaimItems> ClaimConsumer<K> {
 
     /// Whether no item can arrive any more (see [`ClaimChannel::is_closed`]).
     pub fn is_closed(&self) -> bool {
-        self.shared.is_finished(|| self.lanes.clone())
+        self.shared.is_finished(&self.lanes)
     }
 
     /// This consumer's id (its shard).
@@ -533,10 +531,21 @@ impl<K: ClaimItems> ClaimConsumer<K> {
     }
 }
 
-/// Claims up to `max` items of `core`; the guard completes the run when dropped.
-fn claim(core: ClaimCore<'_>, max: usize) -> Option<(Run, CompleteOnDrop<'_>)> {
+/// Claims up to `max` items of `core` and calls `f(i, item)` on the `i`th
+/// in place; the run is completed after the last (also when `f` panics).
+/// The count, `None` when nothing was unclaimed.
+fn each_claimed<K: ClaimItems>(
+    core: ClaimCore<'_>,
+    max: usize,
+    mut f: impl FnMut(usize, *mut K::Item),
+) -> Option<usize> {
     let run = core.claim(max).ok().flatten()?;
-    Some((run, CompleteOnDrop { core, run }))
+    let _done = CompleteOnDrop { core, run };
+    let size = core.raw.slot_size();
+    for i in 0..run.len {
+        f(i, K::at(core.slot(run.start.wrapping_add(i as u64)), size));
+    }
+    Some(run.len)
 }
 
 impl<T: Send + 'static> ClaimConsumer<Typed<T>> {
@@ -577,25 +586,18 @@ impl<T: Send + 'static> ClaimConsumer<Typed<T>> {
 }
 
 /// Claims up to `out.len()` items of `core` into `out`.
-fn steal_into<T: Copy>(core: ClaimCore<'_>, out: &mut [T]) -> Option<usize> {
-    let (run, _done) = claim(core, out.len())?;
-    for (i, slot) in out[..run.len].iter_mut().enumerate() {
-        // SAFETY: the item is published and claimed by us alone.
-        *slot = unsafe {
-            core.slot(run.start.wrapping_add(i as u64))
-                .cast::<T>()
-                .read()
-        };
-    }
-    Some(run.len)
+fn steal_into<T: Copy + Send + 'static>(core: ClaimCore<'_>, out: &mut [T]) -> Option<usize> {
+    // SAFETY: the item is published and claimed by us alone.
+    each_claimed::<Typed<T>>(core, out.len(), |i, p| out[i] = unsafe { p.read() })
 }
 
 /// Claims one item of `core` and moves it out.
-fn take_one<T>(core: ClaimCore<'_>) -> Option<T> {
-    let (run, _done) = claim(core, 1)?;
+fn take_one<T: Send + 'static>(core: ClaimCore<'_>) -> Option<T> {
+    let mut item = None;
     // SAFETY: published, claimed by us alone, and moved out exactly once
     // (completion frees the slot without dropping it).
-    Some(unsafe { core.slot(run.start).cast::<T>().read() })
+    each_claimed::<Typed<T>>(core, 1, |_, p| item = Some(unsafe { p.read() }));
+    item
 }
 
 impl ClaimConsumer<Bytes> {
@@ -625,13 +627,9 @@ impl ClaimConsumer<Bytes> {
 /// Claims as many whole items of `core` as `out` holds and copies them in.
 fn steal_slots(core: ClaimCore<'_>, out: &mut [u8]) -> Option<usize> {
     let size = core.raw.slot_size();
-    let (run, _done) = claim(core, out.len() / size)?;
-    for (i, dst) in out.chunks_exact_mut(size).take(run.len).enumerate() {
+    each_claimed::<Bytes>(core, out.len() / size, |i, p| {
         // SAFETY: the item is published, `size` bytes long, and claimed by us
         // alone until completion.
-        dst.copy_from_slice(unsafe {
-            std::slice::from_raw_parts(core.slot(run.start.wrapping_add(i as u64)), size)
-        });
-    }
-    Some(run.len)
+        out[i * size..][..size].copy_from_slice(unsafe { &*p })
+    })
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 /// A file of the log at `base`, the offset of its next record and that
 /// record's index.
+#[derive(Clone)]
 pub(crate) struct Cursor {
     pub(crate) base: PathBuf,
     pub(crate) file: Arc<LogFile>,

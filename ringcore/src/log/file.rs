@@ -401,6 +401,36 @@ impl LogFile {
         Ok(end)
     }
 
+    /// Whether the writer of the log at `base`, whose file this is, is
+    /// active, closed the log, or died.
+    pub(crate) fn writer_status(&self, base: &Path) -> super::WriterStatus {
+        use super::WriterStatus;
+        // Acquire pairs with the Release stores of `writer_state` (open,
+        // roll, close): what the writer did before them is seen.
+        match self
+            .header()
+            .writer_state
+            .load(crate::sync::Ordering::Acquire)
+        {
+            super::format::STATE_CLOSED => WriterStatus::Closed,
+            // Active (or rolled: a roll record follows at once) while the
+            // writer holds its lock; a writer that died released it.
+            _ if writer_lock_held(base) => WriterStatus::Active,
+            _ => WriterStatus::Dead,
+        }
+    }
+
+    /// Clears what a torn record may have left after `pos`, the last
+    /// commit (up to one largest record, within the header's file size),
+    /// its storage readied first: a full file system is this call's `Err`,
+    /// not a `SIGBUS`. Returns how far the file is ready.
+    pub(crate) fn clear_tail(&self, pos: u64) -> Result<u64> {
+        let end = (pos + self.geometry.max_record()).min(self.geometry.file_size);
+        let ready = self.prepare(pos, end)?;
+        self.zero(pos, end);
+        Ok(ready)
+    }
+
     /// msync of the pages covering `[from, to)`.
     pub(crate) fn sync(&self, from: u64, to: u64) -> Result<()> {
         let to = to.min(self.len);

@@ -12,7 +12,7 @@
 //! checksums), so a damaged file is an error naming the file and offset.
 
 use super::cursor::{self, Cursor};
-use super::file::{writer_lock_held, Access, LogFile};
+use super::file::{Access, LogFile};
 use super::format::{HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED};
 use super::series::{file_path, list_files};
 use super::{scan, step, Step, Verify, WriterStatus};
@@ -98,15 +98,6 @@ fn state_name(state: u32) -> &'static str {
 
 fn open_file(base: &Path, seq: u64) -> Result<LogFile> {
     LogFile::open(&file_path(base, seq), seq, Access::Inspect)
-}
-
-fn writer_status(file: &LogFile, base: &Path) -> WriterStatus {
-    // Acquire pairs with the writer's Release stores of `writer_state`.
-    match file.header().writer_state.load(Ordering::Acquire) {
-        STATE_CLOSED => WriterStatus::Closed,
-        _ if writer_lock_held(base) => WriterStatus::Active,
-        _ => WriterStatus::Dead,
-    }
 }
 
 fn status_name(s: WriterStatus) -> &'static str {
@@ -195,7 +186,7 @@ pub fn inspect(base: &Path) -> Result<LogInfo> {
         records: next_index.wrapping_sub(first_index),
         writer: LogWriterInfo {
             process: Process::of(h.writer_pid.load(Ordering::Relaxed)),
-            status: status_name(writer_status(&newest, base)).into(),
+            status: status_name(newest.writer_status(base)).into(),
             epoch: h.writer_epoch.load(Ordering::Relaxed),
         },
         write_file: newest.seq,
@@ -359,7 +350,7 @@ impl LogCursor {
 
     /// Whether the writer is active, closed the log, or died.
     pub fn writer_status(&self) -> WriterStatus {
-        writer_status(&self.cur.file, &self.cur.base)
+        self.cur.file.writer_status(&self.cur.base)
     }
 
     /// Moves over the records committed since the last call, at most

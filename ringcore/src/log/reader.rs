@@ -1,8 +1,8 @@
 //! Readers of a log: replay from any point, live tail, blocking reads.
 
 use super::cursor::{self, Cursor};
-use super::file::{writer_lock_held, Access, LogFile};
-use super::format::{HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED};
+use super::file::{Access, LogFile};
+use super::format::{HEADER_SIZE, STATE_ACTIVE};
 use super::series::list_files;
 use super::{scan, step, LogPosition, MappedFile, Step, Verify};
 use crate::error::{Error, Result};
@@ -401,10 +401,13 @@ impl Reader {
     /// the records of its region, so a wrong offset is an `InvalidArgument`,
     /// never a misread.
     pub fn seek(&mut self, p: LogPosition) -> Result<()> {
-        if p.file != self.cur.file.seq {
-            *self = Reader::at_file_start(&self.cur.base, p.file)?;
-        }
-        let g = self.cur.file.geometry;
+        // Walked on a copy: a seek that fails leaves the reader where it was.
+        let mut cur = if p.file != self.cur.file.seq {
+            Reader::at_file_start(&self.cur.base, p.file)?.cur
+        } else {
+            self.cur.clone()
+        };
+        let g = cur.file.geometry;
         let bad = || {
             Error::InvalidArgument(format!(
                 "offset {:#x} of file {} is not a record boundary",
@@ -415,35 +418,28 @@ impl Reader {
             return Err(bad());
         }
         // Walk from the file start to count indices, checking each record.
-        self.cur.pos = HEADER_SIZE;
-        self.cur.index = self.cur.file.header().first_index.load(Ordering::Relaxed);
-        while self.cur.pos < p.offset {
-            match self.cur.step(Verify::Checksum)? {
+        cur.pos = HEADER_SIZE;
+        cur.index = cur.file.header().first_index.load(Ordering::Relaxed);
+        while cur.pos < p.offset {
+            match cur.step(Verify::Checksum)? {
                 Step::Message { next, .. } => {
-                    self.cur.pos = next;
-                    self.cur.index = self.cur.index.wrapping_add(1);
+                    cur.pos = next;
+                    cur.index = cur.index.wrapping_add(1);
                 }
-                Step::Skip(next) => self.cur.pos = next,
+                Step::Skip(next) => cur.pos = next,
                 Step::Pending | Step::Roll(_) => break,
             }
         }
-        if self.cur.pos != p.offset {
+        if cur.pos != p.offset {
             return Err(bad());
         }
+        self.cur = cur;
         Ok(())
     }
 
     /// Whether the writer is active, closed the log, or died.
     pub fn writer_status(&self) -> WriterStatus {
-        // Acquire pairs with the Release stores of `writer_state` (open,
-        // roll, close): what the writer did before them is seen.
-        match self.cur.file.header().writer_state.load(Ordering::Acquire) {
-            STATE_CLOSED => WriterStatus::Closed,
-            // Active (or rolled: a roll record follows at once) while the
-            // writer holds its lock; a writer that died released it.
-            _ if writer_lock_held(&self.cur.base) => WriterStatus::Active,
-            _ => WriterStatus::Dead,
-        }
+        self.cur.file.writer_status(&self.cur.base)
     }
 
     /// The mapping of the file being read, for keeping payloads alive.

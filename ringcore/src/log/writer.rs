@@ -320,11 +320,13 @@ impl Writer {
         prefault: (bool, Option<usize>),
     ) -> Result<Writer> {
         remove_temporaries(&base)?;
-        let (file, scanned, epoch) = match newest {
+        // `ready`: how far the file is readied for the writer.
+        let (file, scanned, epoch, ready) = match newest {
             None => (
                 LogFile::create(&base, 0, first_index, g, 1, log_id)?,
                 Scan::empty(),
                 1,
+                0,
             ),
             Some(file) => {
                 let first = file.header().first_index.load(Ordering::Relaxed);
@@ -350,8 +352,7 @@ impl Writer {
                 // clear what it may have written so no reader mistakes it
                 // (its storage allocated first: a full file system is an
                 // error here, not a SIGBUS).
-                file.prepare(s.end, (s.end + g.max_record()).min(g.file_size))?;
-                file.zero(s.end, s.end + g.max_record());
+                let ready = file.clear_tail(s.end)?;
                 let epoch = file
                     .header()
                     .writer_epoch
@@ -360,7 +361,7 @@ impl Writer {
                 if file.seq > 0 {
                     repair_roll(&base, file.seq - 1, file.seq)?;
                 }
-                (file, s, epoch)
+                (file, s, epoch, ready)
             }
         };
         let h = file.header();
@@ -383,7 +384,7 @@ impl Writer {
             pos: scanned.end,
             limit: 0,
             checkpoint: 0,
-            ready: 0,
+            ready,
             prefault: match prefault {
                 (true, cpu) => Some(Prefaulter::start(cpu)?),
                 (false, _) => None,
@@ -456,11 +457,21 @@ impl Writer {
     #[cold]
     fn make_room(&mut self, rec: u64) -> Result<()> {
         loop {
-            // Written at `pos` next: this record, or a padding or roll record.
-            self.ready_to(self.pos + rec.max(self.geometry.roll_reserve()))?;
             let region_limit = self.geometry.limit(self.pos);
-            if self.pos + rec > region_limit {
-                if region_limit == self.geometry.file_size - self.geometry.roll_reserve() {
+            let fits = self.pos + rec <= region_limit;
+            let last_region =
+                region_limit == self.geometry.file_size - self.geometry.roll_reserve();
+            // Ready where this record lands (after a padding record, which
+            // then cannot be the last thing a failed call wrote), or where
+            // a roll record does, before anything is written.
+            let at = if fits || last_region {
+                self.pos
+            } else {
+                region_limit
+            };
+            self.ready_to(at + rec.max(self.geometry.roll_reserve()))?;
+            if !fits {
+                if last_region {
                     self.roll()?;
                 } else {
                     self.pad_to(region_limit);
@@ -587,8 +598,6 @@ impl Writer {
                 .write_pos
                 .store(self.pos, Ordering::Release);
         }
-        // The next reservation finds out how far it may go (`make_room`).
-        self.limit = 0;
     }
 
     fn after_commit(&mut self) -> Result<()> {
@@ -623,13 +632,12 @@ impl Writer {
         let region_limit = self.geometry.limit(self.pos);
         let reserve = self.geometry.roll_reserve();
         let last_region = region_limit == self.geometry.file_size - reserve;
-        // The padding or roll record at `pos` lands on storage there is.
-        self.ready_to(self.pos + reserve)?;
-        if !last_region && self.pos + reserve > region_limit {
-            // The roll record, like any record, stays inside its region.
-            self.pad_to(region_limit);
-            self.ready_to(self.pos + reserve)?;
-        }
+        // The roll record, like any record, stays inside its region: after
+        // a padding record when it does not fit.
+        let pad = !last_region && self.pos + reserve > region_limit;
+        // What can fail comes first (storage for what is written here, the
+        // next file, the flush), so a failed roll commits nothing.
+        self.ready_to(if pad { region_limit } else { self.pos } + reserve)?;
         let next_seq = self.file.seq + 1;
         let next = LogFile::create(
             &file_path(&self.base, next_seq),
@@ -641,6 +649,9 @@ impl Writer {
         )?;
         if self.durability != Durability::None {
             self.flush()?;
+        }
+        if pad {
+            self.pad_to(region_limit);
         }
         self.file
             .payload_mut(self.pos, 8)
@@ -760,9 +771,7 @@ fn repair_roll(base: &Path, seq: u64, next: u64) -> Result<()> {
     let s = scan(&file, HEADER_SIZE, first, u64::MAX)?;
     if s.rolled_to.is_none() {
         let pos = s.end;
-        let g = file.geometry;
-        file.prepare(pos, (pos + g.max_record()).min(g.file_size))?;
-        file.zero(pos, pos + g.max_record());
+        file.clear_tail(pos)?;
         file.payload_mut(pos, 8)
             .copy_from_slice(&next.to_ne_bytes());
         file.publish(pos, FLAG_ROLL, 8, 0, 0, 8);

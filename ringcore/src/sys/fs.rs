@@ -205,11 +205,10 @@ pub(crate) fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64) -> std::io::Re
         if rc == 0 {
             return Ok(());
         }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
+        match std::io::Error::last_os_error().raw_os_error() {
             Some(libc::EINTR) => continue,
             Some(libc::EOPNOTSUPP | libc::ENOSYS) => return Ok(()),
-            _ => return Err(std::io::Error::new(e.kind(), format!("fallocate: {e}"))),
+            _ => return Err(super::last_error("fallocate", None)),
         }
     }
 }
