@@ -16,6 +16,7 @@ CXX      ?= g++
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 CINC     := -Iinclude -Ibindings/cpp
+HEADERS  := include/ringmpsc.h include/ringmpsc_lease.h
 RPATH    := -Wl,-rpath,$(abspath $(LIBDIR))
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer
 STATIC   := $(LIBDIR)/libringmpsc.a -lpthread -ldl -lm
@@ -23,8 +24,8 @@ STATIC   := $(LIBDIR)/libringmpsc.a -lpthread -ldl -lm
 VENV     := $(BUILD)/venv
 PY       := $(VENV)/bin/python
 
-C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/shm_peer_cpp $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
-C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/shm_peer_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
+C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_lease $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/shm_peer_cpp $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
+C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/shm_peer_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_lease_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
 # The C++ wrapper's tests (tests/cpp/NAME.cpp), each built as C++17 and as C++20.
 CPP_TESTS  := test_ring test_shm test_msg test_pool test_channels test_transport test_log test_numa
 CPP_SAN    := $(foreach t,$(CPP_TESTS),$(BUILD)/cpp17_$(t)_asan $(BUILD)/cpp20_$(t)_asan)
@@ -38,31 +39,33 @@ lib:
 	$(CARGO) build --release -p ringmpsc-cli
 	$(CARGO) build --release -p ringcore --examples
 	ln -sf libringmpsc.so $(LIBDIR)/libringmpsc.so.$(SOVERSION)
+	# The c_api bench's loops through a lease, compiled as a C program's.
+	$(CC) $(CFLAGS) $(WARN) -shared -fPIC $(CINC) ringcore/benches/support/lease_loops.c -o $(LIBDIR)/liblease_loops.so
 
 c: lib $(C_PROGRAMS) $(C_SAN) $(CPP_SAN)
 
 $(BUILD):
 	mkdir -p $(BUILD)
 
-$(BUILD)/%: examples-c/%.c include/ringmpsc.h | $(BUILD)
+$(BUILD)/%: examples-c/%.c $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(CINC) $< -o $@ -L$(LIBDIR) -lringmpsc -lpthread $(RPATH)
 
-$(BUILD)/%_cpp: examples-c/%.cpp include/ringmpsc.h bindings/cpp/ringmpsc.hpp | $(BUILD)
+$(BUILD)/%_cpp: examples-c/%.cpp $(HEADERS) bindings/cpp/ringmpsc.hpp | $(BUILD)
 	$(CXX) -std=c++17 $(CFLAGS) $(WARN) $(CINC) $< -o $@ -L$(LIBDIR) -lringmpsc -lpthread $(RPATH)
 
-$(BUILD)/test_%: tests/c/test_%.c include/ringmpsc.h | $(BUILD)
+$(BUILD)/test_%: tests/c/test_%.c $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(CINC) $< -o $@ -L$(LIBDIR) -lringmpsc -lpthread $(RPATH)
 
-$(BUILD)/%_cpp_asan: examples-c/%.cpp include/ringmpsc.h bindings/cpp/ringmpsc.hpp $(LIBDIR)/libringmpsc.a | $(BUILD)
+$(BUILD)/%_cpp_asan: examples-c/%.cpp $(HEADERS) bindings/cpp/ringmpsc.hpp $(LIBDIR)/libringmpsc.a | $(BUILD)
 	$(CXX) -std=c++17 $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
-$(BUILD)/%_asan: examples-c/%.c include/ringmpsc.h $(LIBDIR)/libringmpsc.a | $(BUILD)
+$(BUILD)/%_asan: examples-c/%.c $(HEADERS) $(LIBDIR)/libringmpsc.a | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
-$(BUILD)/test_%_asan: tests/c/test_%.c include/ringmpsc.h $(LIBDIR)/libringmpsc.a | $(BUILD)
+$(BUILD)/test_%_asan: tests/c/test_%.c $(HEADERS) $(LIBDIR)/libringmpsc.a | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
-CPP_TEST_DEPS := tests/cpp/check.hpp include/ringmpsc.h bindings/cpp/ringmpsc.hpp $(LIBDIR)/libringmpsc.a
+CPP_TEST_DEPS := tests/cpp/check.hpp $(HEADERS) bindings/cpp/ringmpsc.hpp $(LIBDIR)/libringmpsc.a
 
 $(BUILD)/cpp17_%_asan: tests/cpp/%.cpp $(CPP_TEST_DEPS) | $(BUILD)
 	$(CXX) -std=c++17 $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
@@ -142,6 +145,8 @@ test-c: c install-check
 	$(PYTHON) tests/c/abi.py check include/ringmpsc.h ffi/abi.txt
 	$(BUILD)/test_ring
 	$(BUILD)/test_ring_asan
+	$(BUILD)/test_lease
+	$(BUILD)/test_lease_asan
 	$(BUILD)/test_shm
 	$(BUILD)/test_shm_asan
 	$(BUILD)/test_channel
@@ -325,7 +330,7 @@ install: lib
 	objcopy --strip-debug $(DESTDIR)$(PREFIX)/lib/libringmpsc.a
 	ln -sf libringmpsc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libringmpsc.so.$(SOVERSION)
 	ln -sf libringmpsc.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libringmpsc.so
-	install -m 644 include/ringmpsc.h bindings/cpp/ringmpsc.hpp $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(HEADERS) bindings/cpp/ringmpsc.hpp $(DESTDIR)$(PREFIX)/include/
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(LIBDIR)/ringmpsc $(DESTDIR)$(PREFIX)/bin/ringmpsc
 	objcopy --strip-debug $(DESTDIR)$(PREFIX)/bin/ringmpsc

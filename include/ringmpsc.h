@@ -6,7 +6,7 @@
  *  - Names are rmpsc_<noun>_<word>..., where <noun> is one of
  *      ring shared_ring shm msg_ring msg_sender msg_receiver pool fd
  *      fd_server notifier metrics mpsc event_loop spmc mpmc consumer
- *      server client log_writer log_reader numa error library
+ *      server client log_writer log_reader numa error library lease
  *    and the first word after it is an action (new, free, create, send,
  *    recv, close, ...) or, for a query, what it returns (len, capacity,
  *    is_closed, ...). Only rmpsc_ names are exported.
@@ -106,6 +106,16 @@
 
 // A log reader asked for records that retention already deleted.
 #define RMPSC_EBEHIND -14
+
+// The producer side of a ring (rmpsc_ring_lease).
+#define RMPSC_SIDE_PRODUCER 0
+
+// The consumer side of a ring (rmpsc_ring_lease).
+#define RMPSC_SIDE_CONSUMER 1
+
+// The layout of rmpsc_lease_t this header's inline functions read; pass it
+// to rmpsc_ring_lease, which refuses any other.
+#define RMPSC_LEASE_LAYOUT 1
 
 // rmpsc_log_reader_writer_status gives a writer holds the log.
 #define RMPSC_LOG_WRITER_ACTIVE 1
@@ -252,6 +262,43 @@ typedef void (*rmpsc_response_fn)(void *ctx, int priority, const void *data, siz
 // A handler called with each item: `ctx` is the caller's pointer, `item`
 // points at `elem_size` bytes valid during the call.
 typedef void (*rmpsc_item_fn)(void *ctx, const void *item);
+
+// One side of a ring lent to the inline functions of ringmpsc_lease.h
+// (rmpsc_lease_try_send, _try_recv, _send, _recv, _reserve, _commit,
+// _peek, _advance). Filled by rmpsc_ring_lease; the caller keeps it and
+// passes it to those functions, from one thread at a time. Its fields are
+// the inline functions' own: read them, do not write them.
+typedef struct {
+  // This side's next position (the tail of a producer, head of a consumer).
+  uint64_t position;
+  // The other side's position as this side last loaded it.
+  uint64_t cached;
+  // Number of slots - 1: a position's slot is `position & mask`.
+  uint64_t mask;
+  // The first slot; slot i is at `slots + i * slot_size`.
+  uint8_t *slots;
+  // Bytes per slot.
+  size_t slot_size;
+  // Producer: slots handed out by the last rmpsc_lease_reserve.
+  size_t reserved;
+  // This side's position in the ring, stored (release) after each
+  // commit or release.
+  uint64_t *own;
+  // The other side's position in the ring, loaded (acquire).
+  const uint64_t *peer;
+  // Non-zero once the ring is closed.
+  const uint32_t *closed;
+  // The other side's sleepers: non-zero after a publication means
+  // calling rmpsc_lease_wake.
+  const uint32_t *peer_waiters;
+  // 1: a full fence between publishing and reading peer_waiters; 0: a
+  // compiler fence is enough (the sleeper issues the barrier).
+  uint32_t full_fence;
+  // RMPSC_SIDE_PRODUCER or RMPSC_SIDE_CONSUMER.
+  int side;
+  // The ring the side belongs to; NULL once the lease has ended.
+  rmpsc_ring_t *ring;
+} rmpsc_lease_t;
 
 // A place in a log: file sequence number and byte offset.
 typedef struct {
@@ -646,6 +693,44 @@ int rmpsc_fd_send(int sock, int fd);
 // caller's to close. Errors: RMPSC_EDISCONNECTED (peer closed),
 // RMPSC_EINVAL (no descriptor).
 int rmpsc_fd_recv(int sock, int *out_fd);
+
+// Lends one side of `ring` (RMPSC_SIDE_PRODUCER or RMPSC_SIDE_CONSUMER) to
+// the inline functions of ringmpsc_lease.h, which move items without a
+// call into the library; `layout` is RMPSC_LEASE_LAYOUT. Until
+// rmpsc_lease_end the side's rmpsc_ring_* calls fail with RMPSC_EBUSY (the
+// thread-safe ones still work); the ring must not be freed before.
+// A producer's pending reservation is dropped.
+// Errors: RMPSC_EINVAL (another layout, a side the handle does not hold,
+// a ring with metrics or a notifier, which the inline path would skip,
+// or the producer of an MPSC or MPMC channel, which signals its
+// consumers so), RMPSC_EBUSY (in use or leased already).
+int rmpsc_ring_lease(rmpsc_ring_t *ring, int side, uint32_t layout, rmpsc_lease_t *out);
+
+// Ends a lease: the side takes the lease's position back and its
+// rmpsc_ring_* calls work again. The position must be the one the lease
+// published in the ring, else RMPSC_ECORRUPT and the lease stays (a
+// damaged lease or a peer that wrote this side's position).
+// Errors: RMPSC_EINVAL (NULL or ended), RMPSC_ECORRUPT.
+int rmpsc_lease_end(rmpsc_lease_t *lease);
+
+// Wakes the other side if it sleeps: what the inline functions call after
+// a publication that finds peer_waiters non-zero.
+// Errors: RMPSC_EINVAL (NULL or ended).
+int rmpsc_lease_wake(rmpsc_lease_t *lease);
+
+// Waits up to `timeout_ns` until the side can go on: a producer until a
+// slot is free, a consumer until an item is readable.
+// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (producer: closed; consumer:
+// closed and drained), RMPSC_ECORRUPT, RMPSC_EINVAL (NULL or ended).
+// A producer's pending reservation is dropped.
+int rmpsc_lease_wait(rmpsc_lease_t *lease, int64_t timeout_ns);
+
+// Re-reads both positions of the leased side's ring: RMPSC_OK when they
+// are possible, else RMPSC_ECORRUPT with the reason in
+// rmpsc_error_message(). The inline functions call it when they load an
+// impossible position (a crashed or hostile peer in shared memory).
+// Errors: RMPSC_ECORRUPT, RMPSC_EINVAL (NULL or ended).
+int rmpsc_lease_check(rmpsc_lease_t *lease);
 
 // Opens a reader of the log at `path`: from its oldest record when
 // `live` is false (replay), or from the end of what is committed now.
@@ -1464,3 +1549,6 @@ size_t rmpsc_spmc_len(const rmpsc_spmc_t *ch);
 #endif  // __cplusplus
 
 #endif  /* RINGMPSC_H */
+
+/* The inline fast path of a leased ring side (rmpsc_ring_lease). */
+#include "ringmpsc_lease.h"

@@ -2,6 +2,7 @@
 // of ringmpsc.h (C++17 or later, linked with libringmpsc):
 //
 //   Ring<T>, SharedRing<T>                 SPSC rings of T, in-process or shared
+//   ProducerLease<T>, ConsumerLease<T>     a ring side on the inline fast path
 //   MessageRing, MessageSender, MessageReceiver   byte messages in shared memory
 //   BufferPool                             fixed-size slabs, heap or shared
 //   Notifier                               eventfd signalled after commits
@@ -127,11 +128,12 @@ inline std::string library_version() { return rmpsc_library_version(); }
 
 namespace detail {
 
-/// Throws the exception of `rc` (never RMPSC_OK).
-[[noreturn]] inline void raise(int rc, const char *call) {
+/// Throws the exception of `rc` (never RMPSC_OK); `recorded`: the call
+/// left its reason in rmpsc_error_message().
+[[noreturn]] inline void raise(int rc, const char *call, bool recorded = true) {
     // The polled outcomes leave rmpsc_error_message() as it was: describe them.
-    const char *why = (rc == RMPSC_EFULL || rc == RMPSC_EEMPTY) ? rmpsc_error_describe(rc)
-                                                                 : rmpsc_error_message();
+    const char *why = (!recorded || rc == RMPSC_EFULL || rc == RMPSC_EEMPTY) ? rmpsc_error_describe(rc)
+                                                                              : rmpsc_error_message();
     std::string what = std::string(call) + ": " + (why && *why ? why : rmpsc_error_describe(rc));
     switch (rc) {
     case RMPSC_EINVAL: throw InvalidArgument(what);
@@ -154,6 +156,12 @@ namespace detail {
 
 inline void check(int rc, const char *call) {
     if (rc != RMPSC_OK) raise(rc, call);
+}
+
+/// check() for the inline functions of ringmpsc_lease.h, which leave a
+/// reason in rmpsc_error_message() only with RMPSC_ECORRUPT.
+inline void check_inline(int rc, const char *call) {
+    if (rc != RMPSC_OK) raise(rc, call, rc == RMPSC_ECORRUPT);
 }
 
 /// Closed, for a closed-and-drained state the C call reports as "nothing".
@@ -453,6 +461,126 @@ class Notifier {
 /// side of a SharedRing or the producer of a channel. One thread per side;
 /// a second thread on a busy side gets Busy. Range-for receives item by
 /// item, waiting without limit, until the ring is closed and drained.
+template <typename T> class Ring;
+
+/// One side of a Ring<T> lent to the inline fast path of ringmpsc_lease.h:
+/// items move without a call into the library. The side's Ring calls
+/// throw Busy until the lease ends (end() or destruction), then go on
+/// from where the lease left the side. One thread at a time; the Ring
+/// must outlive the lease. ProducerLease and ConsumerLease add the side's
+/// calls, with the Ring's error model.
+class Lease {
+  public:
+    Lease(Lease &&o) noexcept : l_(o.l_) { o.l_.ring = nullptr; }
+    Lease &operator=(Lease &&o) noexcept {
+        if (this != &o) {
+            release();
+            l_ = o.l_;
+            o.l_.ring = nullptr;
+        }
+        return *this;
+    }
+    Lease(const Lease &) = delete;
+    Lease &operator=(const Lease &) = delete;
+    ~Lease() { release(); }
+    /// Ends the lease. Throws Corrupt (the lease stays) when the position
+    /// in the ring is not the one the lease published.
+    void end() {
+        if (l_.ring) detail::check(rmpsc_lease_end(&l_), "rmpsc_lease_end");
+    }
+    /// Waits up to `timeout` until the side can go on (a free slot, a
+    /// readable item). Throws Timeout, Closed (a consumer: once drained).
+    void wait(detail::OptNs timeout = std::nullopt) {
+        detail::check(rmpsc_lease_wait(&l_, detail::to_ns(timeout)), "rmpsc_lease_wait");
+    }
+    explicit operator bool() const noexcept { return l_.ring != nullptr; }
+    rmpsc_lease_t *native_handle() noexcept { return &l_; }
+
+  protected:
+    Lease(rmpsc_ring_t *ring, int side) {
+        detail::check(rmpsc_ring_lease(ring, side, RMPSC_LEASE_LAYOUT, &l_), "rmpsc_ring_lease");
+    }
+    rmpsc_lease_t l_{};
+
+  private:
+    void release() noexcept {
+        if (l_.ring) (void)rmpsc_lease_end(&l_);
+    }
+};
+
+/// The producer side of a Ring<T> on the inline fast path; from
+/// Ring::lease_producer().
+template <typename T> class ProducerLease : public Lease {
+  public:
+    /// Sends one item; false when the ring is full.
+    bool try_send(const T &item) {
+        int rc = rmpsc_lease_try_send(&l_, &item);
+        if (rc == RMPSC_EFULL) return false;
+        detail::check_inline(rc, "rmpsc_lease_try_send");
+        return true;
+    }
+    /// Sends as many of `items` as fit (one publication); the count.
+    std::size_t send(const T *items, std::size_t n) {
+        std::size_t sent = 0;
+        detail::check_inline(rmpsc_lease_send(&l_, items, n, &sent), "rmpsc_lease_send");
+        return sent;
+    }
+    std::size_t send(Span<const T> items) { return send(items.data(), items.size()); }
+    /// Up to `n` contiguous free slots to write in place, or an empty span
+    /// when full; publish them with commit().
+    Span<T> reserve(std::size_t n) {
+        void *slots = nullptr;
+        std::size_t count = 0;
+        int rc = rmpsc_lease_reserve(&l_, n, &slots, &count);
+        if (rc == RMPSC_EFULL) return {};
+        detail::check_inline(rc, "rmpsc_lease_reserve");
+        return detail::span_of<T>(slots, count);
+    }
+    /// Publishes the first `n` reserved slots.
+    void commit(std::size_t n) { detail::check_inline(rmpsc_lease_commit(&l_, n), "rmpsc_lease_commit"); }
+
+  private:
+    friend class Ring<T>;
+    explicit ProducerLease(rmpsc_ring_t *ring) : Lease(ring, RMPSC_SIDE_PRODUCER) {}
+};
+
+/// The consumer side of a Ring<T> on the inline fast path; from
+/// Ring::lease_consumer(). Receives throw Closed once closed and drained.
+template <typename T> class ConsumerLease : public Lease {
+  public:
+    /// One item, or nullopt when empty.
+    std::optional<T> try_recv() {
+        T item{};
+        int rc = rmpsc_lease_try_recv(&l_, &item);
+        if (rc == RMPSC_EEMPTY) return std::nullopt;
+        detail::check_inline(rc, "rmpsc_lease_try_recv");
+        return item;
+    }
+    /// Copies up to `max` items into `out`; the count (0 when empty).
+    std::size_t recv(T *out, std::size_t max) {
+        std::size_t got = 0;
+        detail::check_inline(rmpsc_lease_recv(&l_, out, max, &got), "rmpsc_lease_recv");
+        return got;
+    }
+    std::size_t recv(Span<T> out) { return recv(out.data(), out.size()); }
+    /// The readable items at the head, in place, empty when none; free
+    /// them with advance().
+    Span<const T> peek() {
+        const void *slots = nullptr;
+        std::size_t count = 0;
+        int rc = rmpsc_lease_peek(&l_, &slots, &count);
+        if (rc == RMPSC_EEMPTY) return {};
+        detail::check_inline(rc, "rmpsc_lease_peek");
+        return detail::span_of<T>(slots, count);
+    }
+    /// Frees `n` items read through peek().
+    void advance(std::size_t n) { detail::check_inline(rmpsc_lease_advance(&l_, n), "rmpsc_lease_advance"); }
+
+  private:
+    friend class Ring<T>;
+    explicit ConsumerLease(rmpsc_ring_t *ring) : Lease(ring, RMPSC_SIDE_CONSUMER) {}
+};
+
 template <typename T> class Ring {
     static_assert(std::is_trivially_copyable<T>::value,
                   "ring slots are copied as bytes: T must be trivially copyable");
@@ -578,6 +706,15 @@ template <typename T> class Ring {
     /// Receives the first item (waits); the loop ends once closed and drained.
     iterator begin() { return iterator(this); }
     iterator end() { return iterator(); }
+
+    // ---- either side, on the inline fast path ----
+
+    /// The producer side lent to the inline fast path until the lease ends.
+    /// Throws InvalidArgument for a channel's producer (it signals its
+    /// consumer), Busy while the side is in use or lent.
+    ProducerLease<T> lease_producer() { return ProducerLease<T>(ring_.get()); }
+    /// The consumer side lent to the inline fast path until the lease ends.
+    ConsumerLease<T> lease_consumer() { return ConsumerLease<T>(ring_.get()); }
 
     // ---- both sides ----
 

@@ -36,12 +36,12 @@ impl rmpsc_ring_t {
     }
 
     #[inline(always)]
-    fn producer(&self) -> Result<&Side<SlotProducer>, Error> {
+    pub(crate) fn producer(&self) -> Result<&Side<SlotProducer>, Error> {
         self.producer.as_ref().ok_or_else(|| wrong_side("consumer"))
     }
 
     #[inline(always)]
-    fn consumer(&self) -> Result<&Side<SlotConsumer>, Error> {
+    pub(crate) fn consumer(&self) -> Result<&Side<SlotConsumer>, Error> {
         self.consumer.as_ref().ok_or_else(|| wrong_side("producer"))
     }
 }

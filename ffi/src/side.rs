@@ -60,6 +60,36 @@ impl<T> Side<T> {
     }
 }
 
+impl<T> Side<T> {
+    /// Runs `f` and, when it succeeds, keeps the side taken across calls
+    /// (a lease) until [`give_back`](Self::give_back): every other call on
+    /// it fails with `Busy` meanwhile.
+    pub(crate) fn lend<R>(&self, f: impl FnOnce(&mut T) -> Result<R, Error>) -> Result<R, Error> {
+        let r = self.enter(f)?;
+        self.busy.store(true, Ordering::Relaxed);
+        Ok(r)
+    }
+
+    /// Runs `f` for the holder of the lease on this side;
+    /// `InvalidArgument` when the side is not lent.
+    pub(crate) fn held<R>(&self, f: impl FnOnce(&mut T) -> Result<R, Error>) -> Result<R, Error> {
+        if !self.busy.load(Ordering::Relaxed) {
+            return Err(Error::InvalidArgument(format!(
+                "the {} is not leased",
+                self.role
+            )));
+        }
+        // SAFETY: the side is lent, so by the C contract only the lease's
+        // holder (this thread) uses it; other calls get `Busy`.
+        f(unsafe { &mut *self.inner.get() })
+    }
+
+    /// Ends a lease: the side is free for calls again.
+    pub(crate) fn give_back(&self) {
+        self.busy.store(false, Ordering::Relaxed);
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn busy(role: &'static str) -> Error {

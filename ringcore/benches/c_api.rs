@@ -1,20 +1,21 @@
 //! The C API against the Rust API: the SPSC throughput workloads of the
-//! `spsc` bench through `Ring<u64>` (function `rust`) and through
+//! `spsc` bench through `Ring<u64>` (function `rust`), through
 //! `libringmpsc.so`'s `rmpsc_ring_*` functions (function `c`), loaded with
 //! `dlopen` so that every C call is what a C program makes: an indirect
-//! call into the shared library. Criterion benches in elements per second:
+//! call into the shared library, and through a lease (function `c_lease`):
+//! the inline functions of `ringmpsc_lease.h` in loops compiled as C
+//! (`support/lease_loops.c`). Criterion benches in elements per second:
 //! groups `c_api_single` (item by item) and `c_api_batch256` (reserve /
-//! commit and peek / advance of up to 256); and, in `c_api_single`, the
-//! byte-slot ring under the C calls driven inline from Rust
-//! (`slot_ring_inline`), the measure of a header-inline fast path. The producer runs on CPU 0 and
-//! the consumer, which times the run, on CPU 1. The round trips of both are
-//! in the `latency` bench.
+//! commit and peek / advance of up to 256). The producer runs on CPU 0 and
+//! the consumer, which times the run, on CPU 1. The round trips of the
+//! calls are in the `latency` bench.
 //!
 //! `make bench-c` (builds the library first), or
 //! `cargo bench -p ringcore --bench c_api [-- FILTER]` after `make lib`
-//! (`RINGMPSC_BENCH_LIB` names another library); add
-//! `-- --save-baseline NAME` to keep a run and `-- --baseline NAME` to
-//! compare with it. Results: target/criterion/<group>/<function>/.
+//! (`RINGMPSC_BENCH_LIB` names another library, with `liblease_loops.so`
+//! beside it); add `-- --save-baseline NAME` to keep a run and
+//! `-- --baseline NAME` to compare with it. Results:
+//! target/criterion/<group>/<function>/.
 
 // criterion_group! makes an undocumented `pub fn`.
 #![allow(missing_docs)]
@@ -29,30 +30,38 @@ mod pairs;
 
 use c_ring::{CApi, OK};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pairs::{batches, ring_batch, ring_single, single, BATCH, CAPACITY_BITS};
-use ringcore::{Config, SlotRing};
+use pairs::{batches, ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The byte-slot ring the C calls run (`SlotRing`, 8-byte slots), called
-/// from Rust where it inlines: what a fast path inlined into the C header
-/// over a published ring layout could reach, against the call.
-fn slot_ring_inline_single(items: u64) -> Duration {
-    let (mut tx, mut rx) = SlotRing::new(Config::with_ring_bits(CAPACITY_BITS), 8).unwrap();
-    single(
-        items,
-        move |i| tx.send_one(&i.to_ne_bytes()).unwrap(),
-        move || {
-            let mut b = [0u8; 8];
-            rx.try_recv(&mut b).ok().map(|()| u64::from_ne_bytes(b))
-        },
-    )
-}
 
 fn c_single(api: &CApi, items: u64) -> Duration {
     let ring = Arc::new(api.ring(CAPACITY_BITS));
     let r2 = ring.clone();
     single(items, move |i| ring.send_one(i), move || r2.try_recv())
+}
+
+/// The single-item workload through a lease, as a C program runs it.
+fn c_lease_single(api: &CApi, items: u64) -> Duration {
+    let ring = Arc::new(api.ring(CAPACITY_BITS));
+    let (r1, r2) = (ring.clone(), ring);
+    let loops = api.lease;
+    two_threads(
+        items,
+        move || (loops.single_produce)(r1.ring, items),
+        move || (loops.single_consume)(r2.ring, items),
+    )
+}
+
+/// The batch workload through a lease, as a C program runs it.
+fn c_lease_batch(api: &CApi, items: u64) -> Duration {
+    let ring = Arc::new(api.ring(CAPACITY_BITS));
+    let (r1, r2) = (ring.clone(), ring);
+    let loops = api.lease;
+    two_threads(
+        items,
+        move || (loops.batch_produce)(r1.ring, items),
+        move || (loops.batch_consume)(r2.ring, items),
+    )
 }
 
 /// The C batch workload as `examples-c/bench_ring.c` writes it.
@@ -95,14 +104,17 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("rust", |b| b.iter_custom(ring_single));
     g.bench_function("c", |b| b.iter_custom(|items| c_single(&api, items)));
-    g.bench_function("slot_ring_inline", |b| {
-        b.iter_custom(slot_ring_inline_single)
+    g.bench_function("c_lease", |b| {
+        b.iter_custom(|items| c_lease_single(&api, items))
     });
     g.finish();
     let mut g = c.benchmark_group(format!("c_api_batch{BATCH}"));
     g.throughput(Throughput::Elements(1));
     g.bench_function("rust", |b| b.iter_custom(ring_batch));
     g.bench_function("c", |b| b.iter_custom(|items| c_batch(&api, items)));
+    g.bench_function("c_lease", |b| {
+        b.iter_custom(|items| c_lease_batch(&api, items))
+    });
     g.finish();
 }
 

@@ -53,6 +53,20 @@ pub(crate) fn light_barrier() {
     fence(Ordering::SeqCst);
 }
 
+/// Whether [`light_barrier`] is a compiler fence: code outside the library
+/// that publishes an index and checks for waiters (a C lease) may then
+/// use a compiler fence too.
+pub(crate) fn light_barrier_is_free() -> bool {
+    #[cfg(not(any(loom, miri)))]
+    {
+        crate::sys::futex::registered()
+    }
+    #[cfg(any(loom, miri))]
+    {
+        false
+    }
+}
+
 /// The waiter's side of the handshake. Returns `false` when it could not
 /// reach every possible waker exactly (no `membarrier` while a peer process
 /// may rely on it); the caller then bounds its sleep so progress is kept.

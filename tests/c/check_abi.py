@@ -6,9 +6,12 @@
 Every function declared in the header must follow the naming rule, the
 constructor and destructor pairing, the parameter order and the const rule;
 the shared library must export exactly the header's functions (nothing that
-is not rmpsc_). Prints every violation and exits 1 if there is one.
+is not rmpsc_). The inline functions of the headers it includes (the
+lease's fast path) must follow the naming rule and the parameter order.
+Prints every violation and exits 1 if there is one.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -16,7 +19,7 @@ import sys
 NOUNS = (
     "ring shared_ring shm msg_ring msg_sender msg_receiver pool fd fd_server "
     "notifier metrics mpsc event_loop spmc mpmc consumer server client "
-    "log_writer log_reader numa error library"
+    "log_writer log_reader numa error library lease"
 ).split()
 
 # The first word after the noun: an action (the handle is non-const) ...
@@ -24,7 +27,8 @@ ACTIONS = set(
     "new free create attach open connect reconnect listen accept close reset "
     "send recv try reserve commit abort claim release advance peek append roll "
     "flush seek read wait signal serve disconnect bind alloc set merge unlink "
-    "take remove consume drain register unregister stop describe".split()
+    "take remove consume drain register unregister stop describe lease end "
+    "check copy publish wake".split()
 )
 # ... or a query, named by what it returns (the handle is const).
 QUERIES = set(
@@ -54,6 +58,20 @@ def declarations(header):
     return out
 
 
+def inline_definitions(header):
+    """(return type, name, [(type, name)]) of every static inline function."""
+    text = re.sub(r"/\*.*?\*/|//[^\n]*", "", header, flags=re.S)
+    out = []
+    for m in re.finditer(r"static inline ([\w \*]*?)\b(rmpsc_\w+)\s*\(([^)]*)\)\s*\{", text):
+        args = []
+        for p in m.group(3).split(","):
+            p = " ".join(p.split())
+            pm = re.match(r"(.*?)(\w+)$", p)
+            args.append((pm.group(1).strip(), pm.group(2)))
+        out.append((m.group(1).strip(), m.group(2), args))
+    return out
+
+
 def split_name(name):
     rest = name[len("rmpsc_"):]
     for noun in sorted(NOUNS, key=len, reverse=True):
@@ -65,11 +83,16 @@ def split_name(name):
 def check(header_path, library_path):
     header = open(header_path).read()
     decls = declarations(header)
+    inline = []
+    for included in re.findall(r'#include "(\w+\.h)"', header):
+        path = os.path.join(os.path.dirname(header_path), included)
+        inline += inline_definitions(open(path).read())
     handles = set(re.findall(r"typedef struct (rmpsc_\w+_t) rmpsc_\w+_t;", header))
     errors = []
     names = set()
-    for ret, name, args in decls:
-        names.add(name)
+    for ret, name, args in decls + inline:
+        if (ret, name, args) in decls:
+            names.add(name)
         noun, rest = split_name(name)
         if noun is None:
             errors.append(f"{name}: no known noun")
@@ -113,7 +136,7 @@ def check(header_path, library_path):
                       else f"{sym}: exported symbol without the rmpsc_ prefix")
     for name in sorted(names - exported):
         errors.append(f"{name}: declared but not exported")
-    return len(decls), errors
+    return len(decls) + len(inline), errors
 
 
 def main():

@@ -317,6 +317,74 @@ void test_notifier() {
 
 } // namespace
 
+// The inline fast path: the Ring's error model on both leases, the side
+// busy while lent and back where the lease left it, a sequence through two
+// threads that wait in the lease, and moves that end the lease once.
+void test_leases() {
+    Ring<Tick> ring(8);
+    {
+        auto p = ring.lease_producer();
+        auto c = ring.lease_consumer();
+        CHECK_THROWS(ringmpsc::Busy, RMPSC_EBUSY, ring.lease_producer());
+        CHECK_THROWS(ringmpsc::Busy, RMPSC_EBUSY, ring.try_send(Tick{0, 0}));
+        CHECK(!c.try_recv());
+        for (std::uint64_t i = 0; i < 8; i++) CHECK(p.try_send(Tick{i, i * kMix}));
+        CHECK(!p.try_send(Tick{8, 0}));
+        CHECK(p.reserve(1).size() == 0);
+        auto got = c.peek();
+        CHECK(got.size() == 8 && got[7].seq == 7);
+        c.advance(3);
+        CHECK_THROWS(ringmpsc::InvalidArgument, RMPSC_EINVAL, c.advance(6));
+        auto slots = p.reserve(5);
+        CHECK(slots.size() == 3); // the free slots
+        slots[0] = Tick{8, 8 * kMix};
+        p.commit(1);
+        CHECK_THROWS(ringmpsc::InvalidArgument, RMPSC_EINVAL, p.commit(1));
+        Tick out[16];
+        CHECK(c.recv(out, 16) == 6 && out[4].seq == 7 && out[5].check == 8 * kMix);
+        CHECK(!c.try_recv());
+        ringmpsc::ProducerLease<Tick> moved = std::move(p);
+        CHECK(!p && moved);
+        CHECK(moved.try_send(Tick{9, 9 * kMix}));
+    } // both leases end here
+    CHECK(ring.try_recv()->seq == 9);
+    CHECK(ring.try_send(Tick{10, 10 * kMix}));
+    CHECK(ring.try_recv()->seq == 10);
+
+    std::thread producer([&] {
+        auto p = ring.lease_producer();
+        for (std::uint64_t i = 0; i < 100000;) {
+            if (p.try_send(Tick{i, i * kMix})) {
+                i++;
+            } else {
+                p.wait();
+            }
+        }
+        p.end();
+        ring.close();
+    });
+    auto c = ring.lease_consumer();
+    std::uint64_t next = 0;
+    bool torn = false;
+    try {
+        for (;;) {
+            if (auto t = c.try_recv()) {
+                torn |= t->seq != next || t->check != next * kMix;
+                next++;
+            } else {
+                c.wait();
+            }
+        }
+    } catch (const ringmpsc::Closed &) {
+    }
+    producer.join();
+    CHECK(next == 100000 && !torn);
+    CHECK_THROWS(ringmpsc::Closed, RMPSC_ECLOSED, c.try_recv());
+    CHECK_THROWS(ringmpsc::Closed, RMPSC_ECLOSED, c.wait(0ns));
+    c.end();
+    CHECK_THROWS(ringmpsc::Closed, RMPSC_ECLOSED, ring.try_send(Tick{0, 0}));
+}
+
 int main() {
     signal(SIGALRM, SIG_DFL); // whatever the starting shell left
     alarm(120);               // a hang fails the run instead of stalling it
@@ -328,5 +396,6 @@ int main() {
     run("busy", test_busy_side_and_close_wakes);
     run("moves", test_moves);
     run("notifier", test_notifier);
+    run("leases", test_leases);
     return finish("test_ring");
 }

@@ -21,6 +21,19 @@ pub struct CApi {
     pub commit: extern "C" fn(RingPtr, usize) -> c_int,
     pub peek: extern "C" fn(RingPtr, *mut *const c_void, *mut usize) -> c_int,
     pub advance: extern "C" fn(RingPtr, usize) -> c_int,
+    /// The workloads' loops through a lease, compiled as C (`lease_loops.c`).
+    pub lease: LeaseLoops,
+}
+
+/// The loops of `support/lease_loops.c` (`liblease_loops.so`, which `make
+/// lib` builds beside the library): one thread's whole loop each, so the
+/// header's inline functions inline as in a C program.
+#[derive(Clone, Copy)]
+pub struct LeaseLoops {
+    pub single_produce: extern "C" fn(RingPtr, u64),
+    pub single_consume: extern "C" fn(RingPtr, u64) -> u64,
+    pub batch_produce: extern "C" fn(RingPtr, u64),
+    pub batch_consume: extern "C" fn(RingPtr, u64) -> u64,
 }
 
 impl CApi {
@@ -41,13 +54,11 @@ impl CApi {
     }
 
     fn load_from(path: &str) -> Result<CApi, String> {
-        let cpath = CString::new(path).map_err(|e| e.to_string())?;
-        // SAFETY: a NUL-terminated path; the library stays loaded for the
-        // rest of the process (never closed).
-        let lib = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW) };
-        if lib.is_null() {
-            return Err(format!("cannot load {path} (run `make lib` first)"));
-        }
+        // Global: the lease loops' calls resolve to this library.
+        let lib = open(path, libc::RTLD_NOW | libc::RTLD_GLOBAL)?;
+        let loops_path = std::path::Path::new(path).with_file_name("liblease_loops.so");
+        let loops_path = loops_path.to_str().ok_or("a path that is not UTF-8")?;
+        let loops = open(loops_path, libc::RTLD_NOW)?;
         /// The symbol `name` as a function pointer of type `F`.
         ///
         /// # Safety
@@ -61,7 +72,8 @@ impl CApi {
             // contract), of the size of a pointer.
             unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) }
         }
-        // SAFETY: each type below is the function's in include/ringmpsc.h.
+        // SAFETY: each type below is the function's in include/ringmpsc.h
+        // or lease_loops.c.
         unsafe {
             Ok(CApi {
                 new: sym(lib, path, "rmpsc_ring_new"),
@@ -72,6 +84,12 @@ impl CApi {
                 commit: sym(lib, path, "rmpsc_ring_commit"),
                 peek: sym(lib, path, "rmpsc_ring_peek"),
                 advance: sym(lib, path, "rmpsc_ring_advance"),
+                lease: LeaseLoops {
+                    single_produce: sym(loops, loops_path, "lease_single_produce"),
+                    single_consume: sym(loops, loops_path, "lease_single_consume"),
+                    batch_produce: sym(loops, loops_path, "lease_batch_produce"),
+                    batch_consume: sym(loops, loops_path, "lease_batch_consume"),
+                },
             })
         }
     }
@@ -85,6 +103,17 @@ impl CApi {
             ring: r,
         }
     }
+}
+
+/// `dlopen`s `path` for the rest of the process (never closed).
+fn open(path: &str, flags: c_int) -> Result<*mut c_void, String> {
+    let cpath = CString::new(path).map_err(|e| e.to_string())?;
+    // SAFETY: a NUL-terminated path.
+    let lib = unsafe { libc::dlopen(cpath.as_ptr(), flags) };
+    if lib.is_null() {
+        return Err(format!("cannot load {path} (run `make lib` first)"));
+    }
+    Ok(lib)
 }
 
 /// A C ring handle, used by one thread per side as the header requires.

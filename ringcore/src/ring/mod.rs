@@ -4,6 +4,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod heap;
+pub(crate) mod lease;
 pub(crate) mod observer;
 pub(crate) mod raw;
 pub(crate) mod slots;
@@ -68,6 +69,7 @@ macro_rules! status_methods {
 pub(crate) use status_methods;
 
 pub use heap::Ring;
+pub use lease::Lease;
 pub use observer::RingObserver;
 pub use slots::{SlotConsumer, SlotProducer, SlotRing};
 pub use typed::{Consumer, Drain, Producer, ReadIter, Reservation};

@@ -48,6 +48,7 @@
 //! words, [`ConsumerCursor::leads`]): a tail up to a capacity behind its head
 //! then means "not stored yet".
 
+use super::lease::Lease;
 use crate::error::Error;
 use crate::metrics::RingMetrics;
 use crate::sync::{park, wake_if_waiting, AtomicU32, AtomicU64, Ordering};
@@ -257,6 +258,30 @@ impl RawRing {
         (index, self.capacity() - index)
     }
 
+    /// A [`Lease`] of the side that publishes `own`, reads `peer` and wakes
+    /// the sleepers counted in `peer_waiters`.
+    fn lease_of(
+        &self,
+        own: &AtomicU64,
+        peer: &AtomicU64,
+        peer_waiters: &AtomicU32,
+        position: u64,
+        cached: u64,
+    ) -> Lease {
+        Lease {
+            slots: self.slots.as_ptr(),
+            slot_size: self.slot_size,
+            mask: self.mask,
+            own,
+            peer,
+            closed: &self.indices().wake.closed,
+            peer_waiters,
+            full_fence: !crate::sync::light_barrier_is_free(),
+            position,
+            cached,
+        }
+    }
+
     // ----- either side ----------------------------------------------------
 
     /// Items in the ring as seen by a third party (clamped to the capacity).
@@ -292,8 +317,8 @@ impl RawRing {
     pub(crate) fn close(&self) {
         let wake = &self.indices().wake;
         wake.closed.store(1, Ordering::Release);
-        crate::sync::wake(&wake.data_seq, self.process_shared);
-        crate::sync::wake(&wake.space_seq, self.process_shared);
+        self.wake_consumer();
+        self.wake_producer();
     }
 
     /// Publishes a new tail (Release: the slot writes before it become
@@ -322,6 +347,16 @@ impl RawRing {
             &idx.wake.space_seq,
             self.process_shared,
         );
+    }
+
+    /// Wakes every consumer sleeping on the ring.
+    pub(crate) fn wake_consumer(&self) {
+        crate::sync::wake(&self.indices().wake.data_seq, self.process_shared);
+    }
+
+    /// Wakes every producer sleeping on the ring.
+    pub(crate) fn wake_producer(&self) {
+        crate::sync::wake(&self.indices().wake.space_seq, self.process_shared);
     }
 
     /// Consumer at `head`: sleeps until data arrives, the ring closes,
@@ -484,6 +519,30 @@ impl ProducerCursor {
     pub(crate) fn validate(&self) -> Result<(), Corrupt> {
         let head = self.raw.indices().consumer.head.load(Ordering::Acquire);
         self.raw.fill(head, self.tail).map(|_| ())
+    }
+
+    /// The producer side as a [`Lease`]: its words, position and cached head.
+    pub(crate) fn lease(&self) -> Lease {
+        let idx = self.raw.indices();
+        self.raw.lease_of(
+            &idx.producer.tail,
+            &idx.consumer.head,
+            &idx.wake.consumer_waiters,
+            self.tail,
+            self.cached_head.get(),
+        )
+    }
+
+    /// Takes the producer role back from a lease at `tail`: it must be the
+    /// tail the lease published, within a capacity of the consumer's head.
+    pub(crate) fn resume(&mut self, tail: u64) -> Result<(), Error> {
+        let idx = self.raw.indices();
+        check_published(tail, idx.producer.tail.load(Ordering::Relaxed))?;
+        let head = idx.consumer.head.load(Ordering::Acquire);
+        self.raw.fill(head, tail)?;
+        self.tail = tail;
+        self.cached_head.set(head);
+        Ok(())
     }
 
     /// Sleeps until `want` slots may be free (see [`RawRing::park_producer`]).
@@ -720,6 +779,33 @@ impl ConsumerCursor {
         self.readable(tail).map(|_| ())
     }
 
+    /// The consumer side as a [`Lease`]: its words, position and cached
+    /// tail. Not for a consumer that leads the tail.
+    pub(crate) fn lease(&self) -> Lease {
+        debug_assert!(!self.leads);
+        let idx = self.raw.indices();
+        self.raw.lease_of(
+            &idx.consumer.head,
+            &idx.producer.tail,
+            &idx.wake.producer_waiters,
+            self.head,
+            self.cached_tail.get(),
+        )
+    }
+
+    /// Takes the consumer role back from a lease at `head`: it must be the
+    /// head the lease published, at most a capacity behind the tail.
+    pub(crate) fn resume(&mut self, head: u64) -> Result<(), Error> {
+        let idx = self.raw.indices();
+        check_published(head, idx.consumer.head.load(Ordering::Relaxed))?;
+        let tail = idx.producer.tail.load(Ordering::Acquire);
+        self.raw.fill(head, tail)?;
+        self.head = head;
+        self.cached_tail.set(tail);
+        self.empty_polls.set(0);
+        Ok(())
+    }
+
     /// Sleeps until data may be readable (see [`RawRing::park_consumer`]).
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         self.park_past(0, timeout);
@@ -811,6 +897,16 @@ unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
             _ => std::ptr::copy_nonoverlapping(src, dst, len),
         }
     }
+}
+
+/// `Err` unless a lease hands back the position it published last.
+fn check_published(position: u64, published: u64) -> Result<(), Error> {
+    if position == published {
+        return Ok(());
+    }
+    Err(Error::Corrupt(format!(
+        "lease position {position} is not the position {published} in the ring"
+    )))
 }
 
 /// `Err` unless `p` and `c` are the two sides of one ring.

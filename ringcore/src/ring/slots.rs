@@ -2,6 +2,7 @@
 //! the ring behind the C API (`elem_size`) and the Python `Ring`.
 
 use super::heap::HeapRing;
+use super::lease::Lease;
 use super::raw::{ConsumerCursor, Padded, ProducerCursor, RawRing};
 use super::status_methods;
 use super::typed::Owner;
@@ -337,6 +338,38 @@ impl SlotProducer {
     }
 }
 
+impl SlotProducer {
+    /// Lends the producer side to code that runs the index protocol itself
+    /// (see [`Lease`]); a pending reservation is dropped. Until
+    /// [`resume`](Self::resume) the handle must not send. Refused
+    /// (`InvalidArgument`) when the ring counts metrics or signals a
+    /// notifier after commits, which the lease holder would skip (an MPSC
+    /// channel's producers signal their consumer so).
+    pub fn lease(&mut self) -> Result<Lease> {
+        if self.metrics.is_some() || self.notify.is_some() {
+            return Err(Error::InvalidArgument(
+                "a producer with metrics or a notifier cannot be leased".into(),
+            ));
+        }
+        self.reserved = 0;
+        Ok(self.cur.lease())
+    }
+
+    /// Takes the side back from a lease whose position is now `tail`. It
+    /// must be the tail the lease published and within a capacity of the
+    /// consumer's head, else `Corrupt` and nothing changes.
+    pub fn resume(&mut self, tail: u64) -> Result<()> {
+        self.cur.resume(tail)
+    }
+
+    /// Wakes the consumer if it sleeps: what a lease holder does after
+    /// publishing a tail while the consumer's sleeper count is not zero.
+    #[cold]
+    pub fn wake_consumer(&self) {
+        self.cur.wake_consumer();
+    }
+}
+
 impl Drop for SlotProducer {
     fn drop(&mut self) {
         self.cur.close();
@@ -548,6 +581,35 @@ impl SlotConsumer {
         self.cur
             .wait_for_data(&mut Waiter::new(strategy), self.metrics.as_deref())?;
         self.recv(out)
+    }
+}
+
+impl SlotConsumer {
+    /// Lends the consumer side to code that runs the index protocol itself
+    /// (see [`Lease`]). Until [`resume`](Self::resume) the handle must not
+    /// read. Refused (`InvalidArgument`) when the ring counts metrics,
+    /// which the lease holder would skip.
+    pub fn lease(&mut self) -> Result<Lease> {
+        if self.metrics.is_some() {
+            return Err(Error::InvalidArgument(
+                "a consumer with metrics cannot be leased".into(),
+            ));
+        }
+        Ok(self.cur.lease())
+    }
+
+    /// Takes the side back from a lease whose position is now `head`. It
+    /// must be the head the lease published and at most a capacity behind
+    /// the producer's tail, else `Corrupt` and nothing changes.
+    pub fn resume(&mut self, head: u64) -> Result<()> {
+        self.cur.resume(head)
+    }
+
+    /// Wakes the producer if it sleeps: what a lease holder does after
+    /// publishing a head while the producer's sleeper count is not zero.
+    #[cold]
+    pub fn wake_producer(&self) {
+        self.cur.wake_producer();
     }
 }
 

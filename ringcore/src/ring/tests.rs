@@ -583,3 +583,48 @@ fn consume_while_frees_what_was_accepted_and_leaves_the_declined_item() {
     srx.try_recv(&mut out).unwrap();
     assert_eq!(out, [2, 2]);
 }
+
+/// A lease driven as the C header drives it: slots written through the
+/// lease's pointers, positions published through its words; the handles
+/// take the sides back at the published positions and go on from there.
+#[test]
+fn lease_hands_sides_out_and_back() {
+    let (mut tx, mut rx) = SlotRing::new(cfg(2), 8).unwrap();
+    tx.send(&1u64.to_ne_bytes()).unwrap();
+    let p = tx.lease().unwrap();
+    let c = rx.lease().unwrap();
+    assert_eq!((p.position, p.slot_size, p.mask), (1, 8, 3));
+    assert_eq!(c.position, 0);
+    // SAFETY: the lease's pointers are valid while the handles live; slot
+    // 1 is free (one item in a ring of four).
+    unsafe {
+        p.slots.add(8).cast::<u64>().write_unaligned(2);
+        (*p.own).store(2, Ordering::Release);
+        assert_eq!((*c.peer).load(Ordering::Acquire), 2);
+        assert_eq!(c.slots.cast::<u64>().read_unaligned(), 1);
+        (*c.own).store(1, Ordering::Release);
+    }
+    // A position the lease did not publish is refused, and nothing changes.
+    assert!(matches!(tx.resume(3), Err(Error::Corrupt(_))));
+    assert!(matches!(rx.resume(0), Err(Error::Corrupt(_))));
+    tx.resume(2).unwrap();
+    rx.resume(1).unwrap();
+    let mut out = [0u8; 8];
+    rx.try_recv(&mut out).unwrap();
+    assert_eq!(u64::from_ne_bytes(out), 2);
+    assert_eq!(tx.send(&3u64.to_ne_bytes()).unwrap(), 1);
+    rx.try_recv(&mut out).unwrap();
+    assert_eq!(u64::from_ne_bytes(out), 3);
+}
+
+/// A side whose metrics a lease holder would skip is not lent.
+#[test]
+fn lease_refused_with_metrics() {
+    let config = Config {
+        enable_metrics: true,
+        ..cfg(2)
+    };
+    let (mut tx, mut rx) = SlotRing::new(config, 8).unwrap();
+    assert!(matches!(tx.lease(), Err(Error::InvalidArgument(_))));
+    assert!(matches!(rx.lease(), Err(Error::InvalidArgument(_))));
+}

@@ -1,0 +1,99 @@
+/*
+ * The c_api bench's workloads through a lease (include/ringmpsc_lease.h),
+ * as a C program runs them: each function is one thread's whole loop, the
+ * loops of pairs::single and pairs::batches written in C, so the inline
+ * functions inline. `make lib` builds it into liblease_loops.so; the bench
+ * loads it after libringmpsc.so (RTLD_GLOBAL), which resolves its calls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ringmpsc.h"
+
+#define BATCH 256
+
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void take(rmpsc_ring_t *ring, int side, rmpsc_lease_t *lease) {
+    if (rmpsc_ring_lease(ring, side, RMPSC_LEASE_LAYOUT, lease) != RMPSC_OK) {
+        fprintf(stderr, "rmpsc_ring_lease: %s\n", rmpsc_error_message());
+        abort();
+    }
+}
+
+static void give_back(rmpsc_lease_t *lease) {
+    if (rmpsc_lease_end(lease) != RMPSC_OK) {
+        fprintf(stderr, "rmpsc_lease_end: %s\n", rmpsc_error_message());
+        abort();
+    }
+}
+
+/* Sends 0, 1, .., items - 1 one by one. */
+void lease_single_produce(rmpsc_ring_t *ring, uint64_t items) {
+    rmpsc_lease_t l;
+    take(ring, RMPSC_SIDE_PRODUCER, &l);
+    for (uint64_t i = 0; i < items; i++) {
+        while (rmpsc_lease_try_send(&l, &i) != RMPSC_OK) relax();
+    }
+    give_back(&l);
+}
+
+/* Receives `items` one by one; their sum. */
+uint64_t lease_single_consume(rmpsc_ring_t *ring, uint64_t items) {
+    rmpsc_lease_t l;
+    take(ring, RMPSC_SIDE_CONSUMER, &l);
+    uint64_t sum = 0, v;
+    for (uint64_t n = 0; n < items;) {
+        if (rmpsc_lease_try_recv(&l, &v) == RMPSC_OK) {
+            sum += v;
+            n++;
+        } else {
+            relax();
+        }
+    }
+    give_back(&l);
+    return sum;
+}
+
+/* Sends 0, 1, .., items - 1 in reservations of up to BATCH written in place. */
+void lease_batch_produce(rmpsc_ring_t *ring, uint64_t items) {
+    rmpsc_lease_t l;
+    take(ring, RMPSC_SIDE_PRODUCER, &l);
+    for (uint64_t next = 0; next < items;) {
+        size_t want = items - next < BATCH ? (size_t)(items - next) : BATCH, k;
+        void *slots;
+        if (rmpsc_lease_reserve(&l, want, &slots, &k) != RMPSC_OK) {
+            relax();
+            continue;
+        }
+        for (size_t i = 0; i < k; i++) ((uint64_t *)slots)[i] = next + i;
+        rmpsc_lease_commit(&l, k);
+        next += k;
+    }
+    give_back(&l);
+}
+
+/* Receives `items` by peeking up to BATCH in place; their sum. */
+uint64_t lease_batch_consume(rmpsc_ring_t *ring, uint64_t items) {
+    rmpsc_lease_t l;
+    take(ring, RMPSC_SIDE_CONSUMER, &l);
+    uint64_t sum = 0;
+    for (uint64_t n = 0; n < items;) {
+        const void *slots;
+        size_t k;
+        if (rmpsc_lease_peek(&l, &slots, &k) != RMPSC_OK) {
+            relax();
+            continue;
+        }
+        k = k < BATCH ? k : BATCH;
+        for (size_t i = 0; i < k; i++) sum += ((const uint64_t *)slots)[i];
+        rmpsc_lease_advance(&l, k);
+        n += k;
+    }
+    give_back(&l);
+    return sum;
+}

@@ -1,0 +1,283 @@
+/*
+ * Checks of the leased fast path (ringmpsc_lease.h): every error path
+ * returns its code and leaves the ring usable, the side goes back to the
+ * rmpsc_ring_* calls where the lease left it, impossible positions from a
+ * scribbling peer are reported and never used, and sleepers on either side
+ * are woken. Threads move sequence-numbered items; nothing is lost or torn.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ringmpsc.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
+                    __FILE__, __LINE__, #cond, rmpsc_error_message());         \
+            failures++;                                                        \
+        }                                                                      \
+    } while (0)
+
+static void test_taking_and_ending(void) {
+    rmpsc_ring_t *ring;
+    CHECK(rmpsc_ring_new(4, 8, &ring) == RMPSC_OK);
+    rmpsc_lease_t p, c;
+    memset(&p, 0x5a, sizeof p);
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT + 1, &p) == RMPSC_EINVAL);
+    CHECK(strstr(rmpsc_error_message(), "layout") != NULL);
+    CHECK(rmpsc_ring_lease(ring, 7, RMPSC_LEASE_LAYOUT, &p) == RMPSC_EINVAL);
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, NULL) == RMPSC_EINVAL);
+    CHECK(rmpsc_ring_lease(NULL, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &p) == RMPSC_EINVAL);
+    CHECK(p.ring != ring); /* untouched on failure */
+
+    uint64_t v = 1;
+    CHECK(rmpsc_ring_try_send(ring, &v) == RMPSC_OK);
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &p) == RMPSC_OK);
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &c) == RMPSC_OK);
+    CHECK(p.position == 1 && c.position == 0 && p.slot_size == 8 && p.mask == 3);
+
+    /* While lent, the side's calls are refused; the thread-safe ones work. */
+    rmpsc_lease_t again;
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &again) == RMPSC_EBUSY);
+    CHECK(rmpsc_ring_try_send(ring, &v) == RMPSC_EBUSY);
+    CHECK(rmpsc_ring_try_recv(ring, &v) == RMPSC_EBUSY);
+    CHECK(rmpsc_ring_reset(ring) == RMPSC_EBUSY);
+    CHECK(rmpsc_ring_len(ring) == 1);
+
+    /* Full, empty, batches across the end of the slot array. */
+    uint64_t items[6] = {2, 3, 4, 5, 6, 7};
+    size_t n = 99;
+    CHECK(rmpsc_lease_send(&p, items, 6, &n) == RMPSC_OK && n == 3);
+    CHECK(rmpsc_lease_try_send(&p, &items[3]) == RMPSC_EFULL);
+    uint64_t got[8] = {0};
+    CHECK(rmpsc_lease_recv(&c, got, 2, &n) == RMPSC_OK && n == 2);
+    CHECK(got[0] == 1 && got[1] == 2);
+    CHECK(rmpsc_lease_send(&p, &items[3], 3, &n) == RMPSC_OK && n == 2);
+    CHECK(rmpsc_lease_recv(&c, got, 8, &n) == RMPSC_OK && n == 4);
+    CHECK(got[0] == 3 && got[1] == 4 && got[2] == 5 && got[3] == 6);
+    CHECK(rmpsc_lease_try_recv(&c, got) == RMPSC_EEMPTY);
+    CHECK(rmpsc_lease_recv(&c, got, 8, &n) == RMPSC_OK && n == 0);
+
+    /* Reserve and commit, peek and advance, and their argument checks. */
+    void *slots;
+    const void *rslots;
+    size_t count = 77;
+    CHECK(rmpsc_lease_reserve(&p, 0, &slots, &count) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_peek(&c, &rslots, &count) == RMPSC_EEMPTY && count == 77);
+    CHECK(rmpsc_lease_reserve(&p, 4, &slots, &count) == RMPSC_OK);
+    CHECK(count == 2); /* up to the end of the slot array */
+    ((uint64_t *)slots)[0] = 8;
+    ((uint64_t *)slots)[1] = 9;
+    CHECK(rmpsc_lease_commit(&p, 3) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_commit(&p, 2) == RMPSC_OK);
+    CHECK(rmpsc_lease_commit(&p, 1) == RMPSC_EINVAL); /* nothing reserved */
+    CHECK(rmpsc_lease_peek(&c, &rslots, &count) == RMPSC_OK && count == 2);
+    CHECK(((const uint64_t *)rslots)[0] == 8 && ((const uint64_t *)rslots)[1] == 9);
+    CHECK(rmpsc_lease_advance(&c, 3) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_advance(&c, 2) == RMPSC_OK);
+    CHECK(rmpsc_ring_len(ring) == 0);
+
+    /* A lease that does not hold the published position is not taken back. */
+    p.position += 1;
+    CHECK(rmpsc_lease_end(&p) == RMPSC_ECORRUPT);
+    CHECK(strstr(rmpsc_error_message(), "lease position") != NULL);
+    CHECK(rmpsc_ring_try_send(ring, &v) == RMPSC_EBUSY);
+    p.position -= 1;
+
+    /* Ended, the sides go on from where the leases left them. */
+    v = 10;
+    CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_OK);
+    CHECK(rmpsc_lease_end(&p) == RMPSC_OK && p.ring == NULL);
+    CHECK(rmpsc_lease_end(&p) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_try_recv(&c, got) == RMPSC_OK && got[0] == 10);
+    CHECK(rmpsc_lease_end(&c) == RMPSC_OK);
+    v = 11;
+    CHECK(rmpsc_ring_try_send(ring, &v) == RMPSC_OK);
+    CHECK(rmpsc_ring_try_recv(ring, got) == RMPSC_OK && got[0] == 11);
+    CHECK(rmpsc_ring_try_recv(ring, got) == RMPSC_EEMPTY);
+
+    /* Closed: sends refused, what is left drained, then closed. */
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &p) == RMPSC_OK);
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &c) == RMPSC_OK);
+    v = 12;
+    CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_OK);
+    CHECK(rmpsc_ring_close(ring) == RMPSC_OK);
+    CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_ECLOSED);
+    CHECK(rmpsc_lease_reserve(&p, 1, &slots, &count) == RMPSC_ECLOSED);
+    CHECK(rmpsc_lease_wait(&p, 0) == RMPSC_ECLOSED);
+    CHECK(rmpsc_lease_try_recv(&c, got) == RMPSC_OK && got[0] == 12);
+    CHECK(rmpsc_lease_try_recv(&c, got) == RMPSC_ECLOSED);
+    CHECK(rmpsc_lease_recv(&c, got, 1, &n) == RMPSC_ECLOSED);
+    CHECK(rmpsc_lease_peek(&c, &rslots, &count) == RMPSC_ECLOSED);
+    CHECK(rmpsc_lease_wait(&c, 0) == RMPSC_ECLOSED);
+    CHECK(rmpsc_lease_end(&p) == RMPSC_OK && rmpsc_lease_end(&c) == RMPSC_OK);
+    rmpsc_ring_free(ring);
+}
+
+static void test_refused_sides(void) {
+    rmpsc_mpsc_t *ch;
+    rmpsc_ring_t *producer;
+    rmpsc_lease_t l;
+    CHECK(rmpsc_mpsc_new(4, 8, 0, &ch) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_new_producer(ch, &producer) == RMPSC_OK);
+    /* Its commits signal the channel's consumer, which a lease would skip. */
+    CHECK(rmpsc_ring_lease(producer, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_EINVAL);
+    CHECK(strstr(rmpsc_error_message(), "notifier") != NULL);
+    CHECK(rmpsc_ring_lease(producer, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_EINVAL);
+    uint64_t v = 1;
+    CHECK(rmpsc_ring_try_send(producer, &v) == RMPSC_OK); /* refusal left it free */
+    rmpsc_ring_free(producer);
+    rmpsc_mpsc_free(ch);
+}
+
+/* A peer that writes an impossible position: reported with its reason,
+ * never used, and forgotten once undone. */
+static void test_scribbled_positions(void) {
+    rmpsc_shared_ring_t *s;
+    rmpsc_ring_t *tx, *rx;
+    CHECK(rmpsc_shared_ring_create(NULL, 4, 8, &s) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_take_producer(s, &tx) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_take_consumer(s, &rx) == RMPSC_OK);
+    rmpsc_lease_t p, c;
+    CHECK(rmpsc_ring_lease(tx, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &p) == RMPSC_OK);
+    CHECK(rmpsc_ring_lease(rx, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &c) == RMPSC_OK);
+    uint64_t v = 1, got = 0;
+    size_t n;
+    for (int i = 0; i < 4; i++) CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_OK);
+
+    uint64_t *head = (uint64_t *)p.peer; /* the consumer's word, as a peer sees it */
+    uint64_t saved = *head;
+    *head = p.position - 1000;
+    CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_ECORRUPT);
+    CHECK(strstr(rmpsc_error_message(), "capacity apart") != NULL);
+    CHECK(rmpsc_lease_send(&p, &v, 1, &n) == RMPSC_ECORRUPT);
+    *head = saved;
+    CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_EFULL);
+
+    for (int i = 0; i < 4; i++) CHECK(rmpsc_lease_try_recv(&c, &got) == RMPSC_OK);
+    uint64_t *tail = (uint64_t *)c.peer;
+    saved = *tail;
+    *tail = c.position + 1000;
+    CHECK(rmpsc_lease_try_recv(&c, &got) == RMPSC_ECORRUPT);
+    CHECK(rmpsc_lease_advance(&c, 1) == RMPSC_ECORRUPT);
+    CHECK(c.cached == c.position); /* the impossible tail was not kept */
+    *tail = saved;
+    CHECK(rmpsc_lease_try_recv(&c, &got) == RMPSC_EEMPTY);
+
+    CHECK(rmpsc_lease_end(&p) == RMPSC_OK && rmpsc_lease_end(&c) == RMPSC_OK);
+    rmpsc_ring_free(tx);
+    rmpsc_ring_free(rx);
+    rmpsc_shared_ring_free(s);
+}
+
+#define ITEMS 200000
+
+struct pair {
+    rmpsc_ring_t *ring;
+    int lease_producer, lease_consumer;
+    uint64_t errors;
+};
+
+/* Sends 0..ITEMS-1 through a lease (waiting in rmpsc_lease_wait when full)
+ * or through the blocking call, then closes. */
+static void *produce(void *arg) {
+    struct pair *t = arg;
+    if (t->lease_producer) {
+        rmpsc_lease_t l;
+        if (rmpsc_ring_lease(t->ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) != RMPSC_OK) {
+            t->errors++;
+            return NULL;
+        }
+        for (uint64_t i = 0; i < ITEMS;) {
+            int rc = rmpsc_lease_try_send(&l, &i);
+            if (rc == RMPSC_OK) {
+                i++;
+            } else if (rc != RMPSC_EFULL || rmpsc_lease_wait(&l, -1) != RMPSC_OK) {
+                t->errors++;
+                break;
+            }
+        }
+        if (rmpsc_lease_end(&l) != RMPSC_OK) t->errors++;
+    } else {
+        for (uint64_t i = 0; i < ITEMS; i++) {
+            size_t sent;
+            if (rmpsc_ring_send_blocking(t->ring, &i, 1, -1, &sent) != RMPSC_OK) {
+                t->errors++;
+                break;
+            }
+        }
+    }
+    rmpsc_ring_close(t->ring);
+    return NULL;
+}
+
+/* Receives until closed and drained; every item is the next number. */
+static void *consume(void *arg) {
+    struct pair *t = arg;
+    uint64_t next = 0, buf[16];
+    rmpsc_lease_t l;
+    if (t->lease_consumer &&
+        rmpsc_ring_lease(t->ring, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &l) != RMPSC_OK) {
+        t->errors++;
+        return NULL;
+    }
+    for (;;) {
+        size_t n = 0;
+        int rc;
+        if (t->lease_consumer) {
+            rc = rmpsc_lease_recv(&l, buf, 16, &n);
+            if (rc == RMPSC_OK && n == 0) rc = rmpsc_lease_wait(&l, -1);
+        } else {
+            rc = rmpsc_ring_recv_blocking(t->ring, buf, 16, -1, &n);
+        }
+        if (rc == RMPSC_ECLOSED) break;
+        if (rc != RMPSC_OK) {
+            t->errors++;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (buf[i] != next++) t->errors++;
+        }
+    }
+    if (next != ITEMS) t->errors++;
+    if (t->lease_consumer && rmpsc_lease_end(&l) != RMPSC_OK) t->errors++;
+    return NULL;
+}
+
+/* A small ring, so both sides sleep often: a lease's publication must wake
+ * the sleeping other side, leased or not, and a lease's wait be woken. */
+static void test_threads(int lease_producer, int lease_consumer) {
+    struct pair t = {NULL, lease_producer, lease_consumer, 0};
+    CHECK(rmpsc_ring_new(8, 8, &t.ring) == RMPSC_OK);
+    pthread_t a, b;
+    pthread_create(&b, NULL, consume, &t);
+    pthread_create(&a, NULL, produce, &t);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    CHECK(t.errors == 0);
+    rmpsc_ring_free(t.ring);
+}
+
+int main(void) {
+    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
+    alarm(120);               /* a hang fails the run instead of stalling it */
+    test_taking_and_ending();
+    test_refused_sides();
+    test_scribbled_positions();
+    test_threads(1, 0);
+    test_threads(0, 1);
+    test_threads(1, 1);
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("test_lease: all checks passed\n");
+    return 0;
+}
