@@ -28,7 +28,7 @@ CRITERION = {
     "spsc": {"spsc_single": "ringcore", "spsc_batch256": "ringcore"},
     "mpsc": {"mpsc_single": "ringmpsc", "mpsc_batch256": "ringmpsc", "pool": None},
     "mpsc-unpinned": {"mpsc_single_unpinned": "ringmpsc", "mpsc_batch256_unpinned": "ringmpsc"},
-    "c_api": {"c_api_single": "c", "c_api_batch256": "c"},
+    "c_api": {"c_api_single": "c_lease", "c_api_batch256": "c_lease"},
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "REPORT.md")
