@@ -266,8 +266,9 @@ typedef void (*rmpsc_item_fn)(void *ctx, const void *item);
 // One side of a ring lent to the inline functions of ringmpsc_lease.h
 // (rmpsc_lease_try_send, _try_recv, _send, _recv, _reserve, _commit,
 // _peek, _advance). Filled by rmpsc_ring_lease; the caller keeps it and
-// passes it to those functions, from one thread at a time. Its fields are
-// the inline functions' own: read them, do not write them.
+// passes it to those functions, from one thread at a time, and does not
+// copy it (a copy is not the lease). Its fields are the inline functions'
+// own: read them, do not write them.
 typedef struct {
   // This side's next position (the tail of a producer, head of a consumer).
   uint64_t position;
@@ -698,8 +699,9 @@ int rmpsc_fd_recv(int sock, int *out_fd);
 // the inline functions of ringmpsc_lease.h, which move items without a
 // call into the library; `layout` is RMPSC_LEASE_LAYOUT. Until
 // rmpsc_lease_end the side's rmpsc_ring_* calls fail with RMPSC_EBUSY (the
-// thread-safe ones still work); the ring must not be freed before.
-// A producer's pending reservation is dropped.
+// thread-safe ones still work); the ring must not be freed before. A
+// producer's pending reservation is dropped. A lease does not survive
+// fork (the child's copy is not a lease).
 // Errors: RMPSC_EINVAL (another layout, a side the handle does not hold,
 // a ring with metrics or a notifier, which the inline path would skip,
 // or the producer of an MPSC or MPMC channel, which signals its
@@ -709,7 +711,9 @@ int rmpsc_ring_lease(rmpsc_ring_t *ring, int side, uint32_t layout, rmpsc_lease_
 // Ends a lease: the side takes the lease's position back and its
 // rmpsc_ring_* calls work again. The position must be the one the lease
 // published in the ring, else RMPSC_ECORRUPT and the lease stays (a
-// damaged lease or a peer that wrote this side's position).
+// damaged lease or a peer that wrote this side's position). An ended
+// lease has `ring` NULL and `side` -1: every inline function fails on it
+// with RMPSC_EINVAL.
 // Errors: RMPSC_EINVAL (NULL or ended), RMPSC_ECORRUPT.
 int rmpsc_lease_end(rmpsc_lease_t *lease);
 
@@ -719,18 +723,18 @@ int rmpsc_lease_end(rmpsc_lease_t *lease);
 int rmpsc_lease_wake(rmpsc_lease_t *lease);
 
 // Waits up to `timeout_ns` until the side can go on: a producer until a
-// slot is free, a consumer until an item is readable.
+// slot is free, a consumer until an item is readable (a pending
+// reservation stays).
 // Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (producer: closed; consumer:
 // closed and drained), RMPSC_ECORRUPT, RMPSC_EINVAL (NULL or ended).
-// A producer's pending reservation is dropped.
 int rmpsc_lease_wait(rmpsc_lease_t *lease, int64_t timeout_ns);
 
-// Re-reads both positions of the leased side's ring: RMPSC_OK when they
-// are possible, else RMPSC_ECORRUPT with the reason in
-// rmpsc_error_message(). The inline functions call it when they load an
-// impossible position (a crashed or hostile peer in shared memory).
+// Records why `peer`, the other side's position the inline functions
+// just loaded, is impossible (more than a capacity from the lease's own:
+// a crashed or hostile peer in shared memory) and returns
+// RMPSC_ECORRUPT; the value is not used.
 // Errors: RMPSC_ECORRUPT, RMPSC_EINVAL (NULL or ended).
-int rmpsc_lease_check(rmpsc_lease_t *lease);
+int rmpsc_lease_report(rmpsc_lease_t *lease, uint64_t peer);
 
 // Opens a reader of the log at `path`: from its oldest record when
 // `live` is false (replay), or from the end of what is committed now.
@@ -1249,7 +1253,8 @@ int rmpsc_pool_unlink_on_drop(rmpsc_pool_t *p, bool unlink);
 int rmpsc_ring_new(size_t capacity, size_t elem_size, rmpsc_ring_t **out);
 
 // Frees a ring handle; NULL is ignored. No other call on it may be
-// running or follow. Freeing a side closes the ring.
+// running or follow, and a lease of its sides must have ended. Freeing a
+// side closes the ring.
 void rmpsc_ring_free(rmpsc_ring_t *ring);
 
 // Producer side. Reserves up to `n` contiguous free slots for writing in
@@ -1550,5 +1555,8 @@ size_t rmpsc_spmc_len(const rmpsc_spmc_t *ch);
 
 #endif  /* RINGMPSC_H */
 
-/* The inline fast path of a leased ring side (rmpsc_ring_lease). */
+/* The inline fast path of a leased ring side (rmpsc_ring_lease), written
+   with the __atomic builtins of GCC and Clang. */
+#if defined(__GNUC__)
 #include "ringmpsc_lease.h"
+#endif

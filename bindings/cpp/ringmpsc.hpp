@@ -457,10 +457,6 @@ class Notifier {
 
 // ---------------------------------------------------------------- rings
 
-/// An SPSC ring of trivially copyable `T`: in-process (both sides), or one
-/// side of a SharedRing or the producer of a channel. One thread per side;
-/// a second thread on a busy side gets Busy. Range-for receives item by
-/// item, waiting without limit, until the ring is closed and drained.
 template <typename T> class Ring;
 
 /// One side of a Ring<T> lent to the inline fast path of ringmpsc_lease.h:
@@ -471,12 +467,12 @@ template <typename T> class Ring;
 /// calls, with the Ring's error model.
 class Lease {
   public:
-    Lease(Lease &&o) noexcept : l_(o.l_) { o.l_.ring = nullptr; }
+    Lease(Lease &&o) noexcept : l_(o.l_) { o.forget(); }
     Lease &operator=(Lease &&o) noexcept {
         if (this != &o) {
             release();
             l_ = o.l_;
-            o.l_.ring = nullptr;
+            o.forget();
         }
         return *this;
     }
@@ -505,6 +501,12 @@ class Lease {
   private:
     void release() noexcept {
         if (l_.ring) (void)rmpsc_lease_end(&l_);
+    }
+    /// Marks a moved-from lease as ended, as rmpsc_lease_end does: its
+    /// calls fail with InvalidArgument.
+    void forget() noexcept {
+        l_.ring = nullptr;
+        l_.side = -1;
     }
 };
 
@@ -581,6 +583,10 @@ template <typename T> class ConsumerLease : public Lease {
     explicit ConsumerLease(rmpsc_ring_t *ring) : Lease(ring, RMPSC_SIDE_CONSUMER) {}
 };
 
+/// An SPSC ring of trivially copyable `T`: in-process (both sides), or one
+/// side of a SharedRing or the producer of a channel. One thread per side;
+/// a second thread on a busy side gets Busy. Range-for receives item by
+/// item, waiting without limit, until the ring is closed and drained.
 template <typename T> class Ring {
     static_assert(std::is_trivially_copyable<T>::value,
                   "ring slots are copied as bytes: T must be trivially copyable");

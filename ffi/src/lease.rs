@@ -25,8 +25,9 @@ pub const RMPSC_LEASE_LAYOUT: u32 = 1;
 /// One side of a ring lent to the inline functions of ringmpsc_lease.h
 /// (rmpsc_lease_try_send, _try_recv, _send, _recv, _reserve, _commit,
 /// _peek, _advance). Filled by rmpsc_ring_lease; the caller keeps it and
-/// passes it to those functions, from one thread at a time. Its fields are
-/// the inline functions' own: read them, do not write them.
+/// passes it to those functions, from one thread at a time, and does not
+/// copy it (a copy is not the lease). Its fields are the inline functions'
+/// own: read them, do not write them.
 #[repr(C)]
 pub struct rmpsc_lease_t {
     /// This side's next position (the tail of a producer, head of a consumer).
@@ -80,6 +81,10 @@ impl rmpsc_lease_t {
     }
 }
 
+/// `side` of a lease that has ended: every inline function fails with
+/// `RMPSC_EINVAL` on it.
+const ENDED: c_int = -1;
+
 /// The side a lease holds, for its holder.
 enum Held<'a> {
     Producer(&'a mut SlotProducer),
@@ -96,16 +101,23 @@ fn with_held<R>(
     let ring = handle(l.ring, "lease's ring (ended)")?;
     match l.side {
         RMPSC_SIDE_PRODUCER => ring.producer()?.held(|p| f(l, Held::Producer(p))),
-        _ => ring.consumer()?.held(|c| f(l, Held::Consumer(c))),
+        RMPSC_SIDE_CONSUMER => ring.consumer()?.held(|c| f(l, Held::Consumer(c))),
+        _ => Err(ended()),
     }
+}
+
+#[cold]
+fn ended() -> Error {
+    Error::InvalidArgument("the lease has ended".into())
 }
 
 /// Lends one side of `ring` (RMPSC_SIDE_PRODUCER or RMPSC_SIDE_CONSUMER) to
 /// the inline functions of ringmpsc_lease.h, which move items without a
 /// call into the library; `layout` is RMPSC_LEASE_LAYOUT. Until
 /// rmpsc_lease_end the side's rmpsc_ring_* calls fail with RMPSC_EBUSY (the
-/// thread-safe ones still work); the ring must not be freed before.
-/// A producer's pending reservation is dropped.
+/// thread-safe ones still work); the ring must not be freed before. A
+/// producer's pending reservation is dropped. A lease does not survive
+/// fork (the child's copy is not a lease).
 /// Errors: RMPSC_EINVAL (another layout, a side the handle does not hold,
 /// a ring with metrics or a notifier, which the inline path would skip,
 /// or the producer of an MPSC or MPMC channel, which signals its
@@ -139,28 +151,28 @@ pub extern "C" fn rmpsc_ring_lease(
 /// Ends a lease: the side takes the lease's position back and its
 /// rmpsc_ring_* calls work again. The position must be the one the lease
 /// published in the ring, else RMPSC_ECORRUPT and the lease stays (a
-/// damaged lease or a peer that wrote this side's position).
+/// damaged lease or a peer that wrote this side's position). An ended
+/// lease has `ring` NULL and `side` -1: every inline function fails on it
+/// with RMPSC_EINVAL.
 /// Errors: RMPSC_EINVAL (NULL or ended), RMPSC_ECORRUPT.
 #[no_mangle]
 pub extern "C" fn rmpsc_lease_end(lease: *mut rmpsc_lease_t) -> c_int {
     call(|| {
-        with_held(lease, |l, held| {
-            let ring = handle(l.ring, "ring")?;
-            match held {
-                Held::Producer(p) => {
-                    p.resume(l.position)?;
-                    ring.producer()?.give_back();
-                }
-                Held::Consumer(c) => {
-                    c.resume(l.position)?;
-                    ring.consumer()?.give_back();
-                }
-            }
-            Ok(())
+        with_held(lease, |l, held| match held {
+            Held::Producer(p) => p.resume(l.position),
+            Held::Consumer(c) => c.resume(l.position),
         })?;
         // SAFETY: non-NULL (checked by with_held) and, by the C contract,
         // the caller's writable lease.
-        unsafe { (*lease).ring = std::ptr::null_mut() };
+        let l = unsafe { &mut *lease };
+        let ring = handle(l.ring, "ring")?;
+        match l.side {
+            RMPSC_SIDE_PRODUCER => ring.producer()?.give_back(),
+            _ => ring.consumer()?.give_back(),
+        }
+        l.ring = std::ptr::null_mut();
+        l.side = ENDED;
+        l.reserved = 0;
         Ok(())
     })
 }
@@ -182,10 +194,10 @@ pub extern "C" fn rmpsc_lease_wake(lease: *mut rmpsc_lease_t) -> c_int {
 }
 
 /// Waits up to `timeout_ns` until the side can go on: a producer until a
-/// slot is free, a consumer until an item is readable.
+/// slot is free, a consumer until an item is readable (a pending
+/// reservation stays).
 /// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (producer: closed; consumer:
 /// closed and drained), RMPSC_ECORRUPT, RMPSC_EINVAL (NULL or ended).
-/// A producer's pending reservation is dropped.
 #[no_mangle]
 pub extern "C" fn rmpsc_lease_wait(lease: *mut rmpsc_lease_t, timeout_ns: i64) -> c_int {
     call(|| {
@@ -203,24 +215,24 @@ pub extern "C" fn rmpsc_lease_wait(lease: *mut rmpsc_lease_t, timeout_ns: i64) -
         })?;
         // SAFETY: non-NULL (checked by with_held) and, by the C contract,
         // the caller's writable lease.
-        let l = unsafe { &mut *lease };
-        l.cached = renewed.cached;
-        l.reserved = 0;
+        unsafe { (*lease).cached = renewed.cached };
         Ok(())
     })
 }
 
-/// Re-reads both positions of the leased side's ring: RMPSC_OK when they
-/// are possible, else RMPSC_ECORRUPT with the reason in
-/// rmpsc_error_message(). The inline functions call it when they load an
-/// impossible position (a crashed or hostile peer in shared memory).
+/// Records why `peer`, the other side's position the inline functions
+/// just loaded, is impossible (more than a capacity from the lease's own:
+/// a crashed or hostile peer in shared memory) and returns
+/// RMPSC_ECORRUPT; the value is not used.
 /// Errors: RMPSC_ECORRUPT, RMPSC_EINVAL (NULL or ended).
 #[no_mangle]
-pub extern "C" fn rmpsc_lease_check(lease: *mut rmpsc_lease_t) -> c_int {
+pub extern "C" fn rmpsc_lease_report(lease: *mut rmpsc_lease_t, peer: u64) -> c_int {
     call(|| {
-        with_held(lease, |l, held| match held {
-            Held::Producer(p) => p.resume(l.position),
-            Held::Consumer(c) => c.resume(l.position),
+        let l = handle(lease, "lease")?;
+        Err(match l.side {
+            RMPSC_SIDE_PRODUCER => Lease::impossible(peer, l.position),
+            RMPSC_SIDE_CONSUMER => Lease::impossible(l.position, peer),
+            _ => ended(),
         })
     })
 }

@@ -31,6 +31,7 @@ mod pairs;
 use c_ring::{CApi, OK};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pairs::{batches, ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
+use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,27 +41,20 @@ fn c_single(api: &CApi, items: u64) -> Duration {
     single(items, move |i| ring.send_one(i), move || r2.try_recv())
 }
 
-/// The single-item workload through a lease, as a C program runs it.
-fn c_lease_single(api: &CApi, items: u64) -> Duration {
+/// A workload through a lease as a C program runs it: `produce` and
+/// `consume` are its two loops from `lease_loops.c`.
+fn c_lease(
+    api: &CApi,
+    items: u64,
+    produce: extern "C" fn(*mut c_void, u64),
+    consume: extern "C" fn(*mut c_void, u64) -> u64,
+) -> Duration {
     let ring = Arc::new(api.ring(CAPACITY_BITS));
     let (r1, r2) = (ring.clone(), ring);
-    let loops = api.lease;
     two_threads(
         items,
-        move || (loops.single_produce)(r1.ring, items),
-        move || (loops.single_consume)(r2.ring, items),
-    )
-}
-
-/// The batch workload through a lease, as a C program runs it.
-fn c_lease_batch(api: &CApi, items: u64) -> Duration {
-    let ring = Arc::new(api.ring(CAPACITY_BITS));
-    let (r1, r2) = (ring.clone(), ring);
-    let loops = api.lease;
-    two_threads(
-        items,
-        move || (loops.batch_produce)(r1.ring, items),
-        move || (loops.batch_consume)(r2.ring, items),
+        move || produce(r1.ring, items),
+        move || consume(r2.ring, items),
     )
 }
 
@@ -104,17 +98,21 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("rust", |b| b.iter_custom(ring_single));
     g.bench_function("c", |b| b.iter_custom(|items| c_single(&api, items)));
-    g.bench_function("c_lease", |b| {
-        b.iter_custom(|items| c_lease_single(&api, items))
-    });
+    if let Some(l) = api.lease {
+        g.bench_function("c_lease", |b| {
+            b.iter_custom(|items| c_lease(&api, items, l.single_produce, l.single_consume))
+        });
+    }
     g.finish();
     let mut g = c.benchmark_group(format!("c_api_batch{BATCH}"));
     g.throughput(Throughput::Elements(1));
     g.bench_function("rust", |b| b.iter_custom(ring_batch));
     g.bench_function("c", |b| b.iter_custom(|items| c_batch(&api, items)));
-    g.bench_function("c_lease", |b| {
-        b.iter_custom(|items| c_lease_batch(&api, items))
-    });
+    if let Some(l) = api.lease {
+        g.bench_function("c_lease", |b| {
+            b.iter_custom(|items| c_lease(&api, items, l.batch_produce, l.batch_consume))
+        });
+    }
     g.finish();
 }
 

@@ -43,19 +43,17 @@ pub(crate) fn init_barriers() {
 /// of the waiter count. Free (a compiler fence) when `membarrier` is available.
 #[inline(always)]
 pub(crate) fn light_barrier() {
-    #[cfg(not(any(loom, miri)))]
-    {
-        if crate::sys::futex::registered() {
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
-            return;
-        }
+    if light_barrier_is_free() {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
     }
-    fence(Ordering::SeqCst);
 }
 
 /// Whether [`light_barrier`] is a compiler fence: code outside the library
 /// that publishes an index and checks for waiters (a C lease) may then
 /// use a compiler fence too.
+#[inline(always)]
 pub(crate) fn light_barrier_is_free() -> bool {
     #[cfg(not(any(loom, miri)))]
     {

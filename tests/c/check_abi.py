@@ -7,7 +7,8 @@ Every function declared in the header must follow the naming rule, the
 constructor and destructor pairing, the parameter order and the const rule;
 the shared library must export exactly the header's functions (nothing that
 is not rmpsc_). The inline functions of the headers it includes (the
-lease's fast path) must follow the naming rule and the parameter order.
+lease's fast path) must follow the naming rule and the parameter order,
+except their helpers (rmpsc__ names), which are not API.
 Prints every violation and exits 1 if there is one.
 """
 
@@ -28,7 +29,7 @@ ACTIONS = set(
     "send recv try reserve commit abort claim release advance peek append roll "
     "flush seek read wait signal serve disconnect bind alloc set merge unlink "
     "take remove consume drain register unregister stop describe lease end "
-    "check copy publish wake".split()
+    "wake report".split()
 )
 # ... or a query, named by what it returns (the handle is const).
 QUERIES = set(
@@ -62,7 +63,7 @@ def inline_definitions(header):
     """(return type, name, [(type, name)]) of every static inline function."""
     text = re.sub(r"/\*.*?\*/|//[^\n]*", "", header, flags=re.S)
     out = []
-    for m in re.finditer(r"static inline ([\w \*]*?)\b(rmpsc_\w+)\s*\(([^)]*)\)\s*\{", text):
+    for m in re.finditer(r"static inline ([\w \*]*?)\b(rmpsc_(?!_)\w+)\s*\(([^)]*)\)\s*\{", text):
         args = []
         for p in m.group(3).split(","):
             p = " ".join(p.split())

@@ -6,6 +6,7 @@
  * are woken. Threads move sequence-numbered items; nothing is lost or torn.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +85,22 @@ static void test_taking_and_ending(void) {
     CHECK(rmpsc_lease_advance(&c, 2) == RMPSC_OK);
     CHECK(rmpsc_ring_len(ring) == 0);
 
+    /* Each side's functions refuse the other side's lease. */
+    CHECK(rmpsc_lease_try_recv(&p, got) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_peek(&p, &rslots, &count) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_try_send(&c, &v) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_send(&c, items, 1, &n) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_reserve(&c, 1, &slots, &count) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_commit(&c, 0) == RMPSC_EINVAL);
+    CHECK(rmpsc_ring_len(ring) == 0);
+
+    /* Waits that time out: nothing to read, then no room. */
+    CHECK(rmpsc_lease_wait(&c, 1000000) == RMPSC_ETIMEDOUT);
+    for (int i = 0; i < 4; i++) CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_OK);
+    CHECK(rmpsc_lease_wait(&p, 1000000) == RMPSC_ETIMEDOUT);
+    CHECK(rmpsc_lease_recv(&c, got, 4, &n) == RMPSC_OK && n == 4);
+    CHECK(rmpsc_lease_wait(&p, 0) == RMPSC_OK);
+
     /* A lease that does not hold the published position is not taken back. */
     p.position += 1;
     CHECK(rmpsc_lease_end(&p) == RMPSC_ECORRUPT);
@@ -95,7 +112,11 @@ static void test_taking_and_ending(void) {
     v = 10;
     CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_OK);
     CHECK(rmpsc_lease_end(&p) == RMPSC_OK && p.ring == NULL);
+    /* An ended lease does nothing more. */
     CHECK(rmpsc_lease_end(&p) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_commit(&p, 0) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_wait(&p, 0) == RMPSC_EINVAL);
     CHECK(rmpsc_lease_try_recv(&c, got) == RMPSC_OK && got[0] == 10);
     CHECK(rmpsc_lease_end(&c) == RMPSC_OK);
     v = 11;
@@ -121,7 +142,8 @@ static void test_taking_and_ending(void) {
     rmpsc_ring_free(ring);
 }
 
-static void test_refused_sides(void) {
+/* What a lease is refused for, and an SPMC producer, which is lent. */
+static void test_channel_sides(void) {
     rmpsc_mpsc_t *ch;
     rmpsc_ring_t *producer;
     rmpsc_lease_t l;
@@ -135,6 +157,29 @@ static void test_refused_sides(void) {
     CHECK(rmpsc_ring_try_send(producer, &v) == RMPSC_OK); /* refusal left it free */
     rmpsc_ring_free(producer);
     rmpsc_mpsc_free(ch);
+
+    rmpsc_mpmc_t *mpmc;
+    CHECK(rmpsc_mpmc_new(4, 8, 2, 2, 0, &mpmc) == RMPSC_OK);
+    CHECK(rmpsc_mpmc_new_producer(mpmc, &producer) == RMPSC_OK);
+    CHECK(rmpsc_ring_lease(producer, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_EINVAL);
+    rmpsc_ring_free(producer);
+    rmpsc_mpmc_free(mpmc);
+
+    rmpsc_spmc_t *spmc;
+    rmpsc_consumer_t *consumer;
+    CHECK(rmpsc_spmc_new(4, 8, 2, 0, &spmc) == RMPSC_OK);
+    CHECK(rmpsc_spmc_new_producer(spmc, &producer) == RMPSC_OK);
+    CHECK(rmpsc_spmc_new_consumer(spmc, &consumer) == RMPSC_OK);
+    CHECK(rmpsc_ring_lease(producer, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_OK);
+    uint64_t items[3] = {7, 8, 9}, got[4] = {0};
+    size_t n = 0;
+    CHECK(rmpsc_lease_send(&l, items, 3, &n) == RMPSC_OK && n == 3);
+    CHECK(rmpsc_consumer_recv(consumer, got, 4, &n) == RMPSC_OK && n == 3);
+    CHECK(got[0] == 7 && got[2] == 9);
+    CHECK(rmpsc_lease_end(&l) == RMPSC_OK);
+    rmpsc_consumer_free(consumer);
+    rmpsc_ring_free(producer);
+    rmpsc_spmc_free(spmc);
 }
 
 /* A peer that writes an impossible position: reported with its reason,
@@ -155,9 +200,11 @@ static void test_scribbled_positions(void) {
     uint64_t *head = (uint64_t *)p.peer; /* the consumer's word, as a peer sees it */
     uint64_t saved = *head;
     *head = p.position - 1000;
+    uint64_t at = p.position;
     CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_ECORRUPT);
     CHECK(strstr(rmpsc_error_message(), "capacity apart") != NULL);
     CHECK(rmpsc_lease_send(&p, &v, 1, &n) == RMPSC_ECORRUPT);
+    CHECK(p.position == at && *p.own == at); /* nothing was published */
     *head = saved;
     CHECK(rmpsc_lease_try_send(&p, &v) == RMPSC_EFULL);
 
@@ -182,7 +229,7 @@ static void test_scribbled_positions(void) {
 struct pair {
     rmpsc_ring_t *ring;
     int lease_producer, lease_consumer;
-    uint64_t errors;
+    uint64_t producer_errors, consumer_errors; /* one writer each */
 };
 
 /* Sends 0..ITEMS-1 through a lease (waiting in rmpsc_lease_wait when full)
@@ -192,7 +239,7 @@ static void *produce(void *arg) {
     if (t->lease_producer) {
         rmpsc_lease_t l;
         if (rmpsc_ring_lease(t->ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) != RMPSC_OK) {
-            t->errors++;
+            t->producer_errors++;
             return NULL;
         }
         for (uint64_t i = 0; i < ITEMS;) {
@@ -200,16 +247,16 @@ static void *produce(void *arg) {
             if (rc == RMPSC_OK) {
                 i++;
             } else if (rc != RMPSC_EFULL || rmpsc_lease_wait(&l, -1) != RMPSC_OK) {
-                t->errors++;
+                t->producer_errors++;
                 break;
             }
         }
-        if (rmpsc_lease_end(&l) != RMPSC_OK) t->errors++;
+        if (rmpsc_lease_end(&l) != RMPSC_OK) t->producer_errors++;
     } else {
         for (uint64_t i = 0; i < ITEMS; i++) {
             size_t sent;
             if (rmpsc_ring_send_blocking(t->ring, &i, 1, -1, &sent) != RMPSC_OK) {
-                t->errors++;
+                t->producer_errors++;
                 break;
             }
         }
@@ -225,7 +272,7 @@ static void *consume(void *arg) {
     rmpsc_lease_t l;
     if (t->lease_consumer &&
         rmpsc_ring_lease(t->ring, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &l) != RMPSC_OK) {
-        t->errors++;
+        t->consumer_errors++;
         return NULL;
     }
     for (;;) {
@@ -239,38 +286,86 @@ static void *consume(void *arg) {
         }
         if (rc == RMPSC_ECLOSED) break;
         if (rc != RMPSC_OK) {
-            t->errors++;
+            t->consumer_errors++;
             break;
         }
         for (size_t i = 0; i < n; i++) {
-            if (buf[i] != next++) t->errors++;
+            if (buf[i] != next++) t->consumer_errors++;
         }
     }
-    if (next != ITEMS) t->errors++;
-    if (t->lease_consumer && rmpsc_lease_end(&l) != RMPSC_OK) t->errors++;
+    if (next != ITEMS) t->consumer_errors++;
+    if (t->lease_consumer && rmpsc_lease_end(&l) != RMPSC_OK) t->consumer_errors++;
     return NULL;
 }
 
 /* A small ring, so both sides sleep often: a lease's publication must wake
  * the sleeping other side, leased or not, and a lease's wait be woken. */
 static void test_threads(int lease_producer, int lease_consumer) {
-    struct pair t = {NULL, lease_producer, lease_consumer, 0};
+    struct pair t = {NULL, lease_producer, lease_consumer, 0, 0};
     CHECK(rmpsc_ring_new(8, 8, &t.ring) == RMPSC_OK);
     pthread_t a, b;
     pthread_create(&b, NULL, consume, &t);
     pthread_create(&a, NULL, produce, &t);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
-    CHECK(t.errors == 0);
+    CHECK(t.producer_errors == 0 && t.consumer_errors == 0);
     rmpsc_ring_free(t.ring);
+}
+
+static void *recv_one(void *arg) {
+    uint64_t v = 0;
+    size_t n = 0;
+    int rc = rmpsc_ring_recv_blocking(arg, &v, 1, -1, &n);
+    return (void *)(intptr_t)(rc == RMPSC_OK && n == 1 ? (int)v : -1);
+}
+
+static void *send_one(void *arg) {
+    uint64_t v = 42;
+    size_t n = 0;
+    int rc = rmpsc_ring_send_blocking(arg, &v, 1, -1, &n);
+    return (void *)(intptr_t)(rc == RMPSC_OK && n == 1 ? 42 : -1);
+}
+
+/* Spins until the other side of `lease` sleeps (the watchdog bounds it). */
+static void until_peer_sleeps(const rmpsc_lease_t *lease) {
+    while (__atomic_load_n(lease->peer_waiters, __ATOMIC_ACQUIRE) == 0) sched_yield();
+}
+
+/* One publication of a lease wakes the other side asleep in a call with
+ * no timeout: the data direction, then the space direction. */
+static void test_wakes(void) {
+    rmpsc_ring_t *ring;
+    rmpsc_lease_t l;
+    void *rc;
+    pthread_t t;
+    CHECK(rmpsc_ring_new(2, 8, &ring) == RMPSC_OK);
+    pthread_create(&t, NULL, recv_one, ring);
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_OK);
+    until_peer_sleeps(&l);
+    uint64_t v = 7;
+    CHECK(rmpsc_lease_try_send(&l, &v) == RMPSC_OK);
+    pthread_join(t, &rc);
+    CHECK((intptr_t)rc == 7);
+    for (int i = 0; i < 2; i++) CHECK(rmpsc_lease_try_send(&l, &v) == RMPSC_OK);
+    CHECK(rmpsc_lease_end(&l) == RMPSC_OK);
+
+    pthread_create(&t, NULL, send_one, ring); /* the ring is full */
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_OK);
+    until_peer_sleeps(&l);
+    CHECK(rmpsc_lease_try_recv(&l, &v) == RMPSC_OK && v == 7);
+    pthread_join(t, &rc);
+    CHECK((intptr_t)rc == 42);
+    CHECK(rmpsc_lease_end(&l) == RMPSC_OK);
+    rmpsc_ring_free(ring);
 }
 
 int main(void) {
     signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
     alarm(120);               /* a hang fails the run instead of stalling it */
     test_taking_and_ending();
-    test_refused_sides();
+    test_channel_sides();
     test_scribbled_positions();
+    test_wakes();
     test_threads(1, 0);
     test_threads(0, 1);
     test_threads(1, 1);

@@ -315,8 +315,6 @@ void test_notifier() {
     CHECK_THROWS(ringmpsc::InvalidArgument, RMPSC_EINVAL, n.signal());
 }
 
-} // namespace
-
 // The inline fast path: the Ring's error model on both leases, the side
 // busy while lent and back where the lease left it, a sequence through two
 // threads that wait in the lease, and moves that end the lease once.
@@ -345,6 +343,8 @@ void test_leases() {
         CHECK(!c.try_recv());
         ringmpsc::ProducerLease<Tick> moved = std::move(p);
         CHECK(!p && moved);
+        CHECK_THROWS(ringmpsc::InvalidArgument, RMPSC_EINVAL, p.try_send(Tick{9, 0}));
+        CHECK_THROWS(ringmpsc::InvalidArgument, RMPSC_EINVAL, p.wait(0ns));
         CHECK(moved.try_send(Tick{9, 9 * kMix}));
     } // both leases end here
     CHECK(ring.try_recv()->seq == 9);
@@ -384,6 +384,8 @@ void test_leases() {
     c.end();
     CHECK_THROWS(ringmpsc::Closed, RMPSC_ECLOSED, ring.try_send(Tick{0, 0}));
 }
+
+} // namespace
 
 int main() {
     signal(SIGALRM, SIG_DFL); // whatever the starting shell left

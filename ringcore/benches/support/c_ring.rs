@@ -21,8 +21,9 @@ pub struct CApi {
     pub commit: extern "C" fn(RingPtr, usize) -> c_int,
     pub peek: extern "C" fn(RingPtr, *mut *const c_void, *mut usize) -> c_int,
     pub advance: extern "C" fn(RingPtr, usize) -> c_int,
-    /// The workloads' loops through a lease, compiled as C (`lease_loops.c`).
-    pub lease: LeaseLoops,
+    /// The workloads' loops through a lease, compiled as C (`lease_loops.c`),
+    /// when `liblease_loops.so` is beside the library.
+    pub lease: Option<LeaseLoops>,
 }
 
 /// The loops of `support/lease_loops.c` (`liblease_loops.so`, which `make
@@ -58,7 +59,9 @@ impl CApi {
         let lib = open(path, libc::RTLD_NOW | libc::RTLD_GLOBAL)?;
         let loops_path = std::path::Path::new(path).with_file_name("liblease_loops.so");
         let loops_path = loops_path.to_str().ok_or("a path that is not UTF-8")?;
-        let loops = open(loops_path, libc::RTLD_NOW)?;
+        let loops = open(loops_path, libc::RTLD_NOW)
+            .inspect_err(|e| eprintln!("{e}: no lease rows"))
+            .ok();
         /// The symbol `name` as a function pointer of type `F`.
         ///
         /// # Safety
@@ -84,12 +87,12 @@ impl CApi {
                 commit: sym(lib, path, "rmpsc_ring_commit"),
                 peek: sym(lib, path, "rmpsc_ring_peek"),
                 advance: sym(lib, path, "rmpsc_ring_advance"),
-                lease: LeaseLoops {
+                lease: loops.map(|loops| LeaseLoops {
                     single_produce: sym(loops, loops_path, "lease_single_produce"),
                     single_consume: sym(loops, loops_path, "lease_single_consume"),
                     batch_produce: sym(loops, loops_path, "lease_batch_produce"),
                     batch_consume: sym(loops, loops_path, "lease_batch_consume"),
-                },
+                }),
             })
         }
     }

@@ -18,18 +18,21 @@ static inline void relax(void) {
 #endif
 }
 
-static void take(rmpsc_ring_t *ring, int side, rmpsc_lease_t *lease) {
-    if (rmpsc_ring_lease(ring, side, RMPSC_LEASE_LAYOUT, lease) != RMPSC_OK) {
-        fprintf(stderr, "rmpsc_ring_lease: %s\n", rmpsc_error_message());
+/* Stops the bench on a result other than RMPSC_OK and `polled` (the full
+ * or empty answer a loop polls past). */
+static void expect(int rc, int polled, const char *call) {
+    if (rc != RMPSC_OK && rc != polled) {
+        fprintf(stderr, "%s: %s (%s)\n", call, rmpsc_error_describe(rc), rmpsc_error_message());
         abort();
     }
 }
 
+static void take(rmpsc_ring_t *ring, int side, rmpsc_lease_t *lease) {
+    expect(rmpsc_ring_lease(ring, side, RMPSC_LEASE_LAYOUT, lease), RMPSC_OK, "rmpsc_ring_lease");
+}
+
 static void give_back(rmpsc_lease_t *lease) {
-    if (rmpsc_lease_end(lease) != RMPSC_OK) {
-        fprintf(stderr, "rmpsc_lease_end: %s\n", rmpsc_error_message());
-        abort();
-    }
+    expect(rmpsc_lease_end(lease), RMPSC_OK, "rmpsc_lease_end");
 }
 
 /* Sends 0, 1, .., items - 1 one by one. */
@@ -37,7 +40,11 @@ void lease_single_produce(rmpsc_ring_t *ring, uint64_t items) {
     rmpsc_lease_t l;
     take(ring, RMPSC_SIDE_PRODUCER, &l);
     for (uint64_t i = 0; i < items; i++) {
-        while (rmpsc_lease_try_send(&l, &i) != RMPSC_OK) relax();
+        int rc;
+        while ((rc = rmpsc_lease_try_send(&l, &i)) != RMPSC_OK) {
+            expect(rc, RMPSC_EFULL, "rmpsc_lease_try_send");
+            relax();
+        }
     }
     give_back(&l);
 }
@@ -48,10 +55,12 @@ uint64_t lease_single_consume(rmpsc_ring_t *ring, uint64_t items) {
     take(ring, RMPSC_SIDE_CONSUMER, &l);
     uint64_t sum = 0, v;
     for (uint64_t n = 0; n < items;) {
-        if (rmpsc_lease_try_recv(&l, &v) == RMPSC_OK) {
+        int rc = rmpsc_lease_try_recv(&l, &v);
+        if (rc == RMPSC_OK) {
             sum += v;
             n++;
         } else {
+            expect(rc, RMPSC_EEMPTY, "rmpsc_lease_try_recv");
             relax();
         }
     }
@@ -66,12 +75,14 @@ void lease_batch_produce(rmpsc_ring_t *ring, uint64_t items) {
     for (uint64_t next = 0; next < items;) {
         size_t want = items - next < BATCH ? (size_t)(items - next) : BATCH, k;
         void *slots;
-        if (rmpsc_lease_reserve(&l, want, &slots, &k) != RMPSC_OK) {
+        int rc = rmpsc_lease_reserve(&l, want, &slots, &k);
+        if (rc != RMPSC_OK) {
+            expect(rc, RMPSC_EFULL, "rmpsc_lease_reserve");
             relax();
             continue;
         }
         for (size_t i = 0; i < k; i++) ((uint64_t *)slots)[i] = next + i;
-        rmpsc_lease_commit(&l, k);
+        expect(rmpsc_lease_commit(&l, k), RMPSC_OK, "rmpsc_lease_commit");
         next += k;
     }
     give_back(&l);
@@ -85,13 +96,15 @@ uint64_t lease_batch_consume(rmpsc_ring_t *ring, uint64_t items) {
     for (uint64_t n = 0; n < items;) {
         const void *slots;
         size_t k;
-        if (rmpsc_lease_peek(&l, &slots, &k) != RMPSC_OK) {
+        int rc = rmpsc_lease_peek(&l, &slots, &k);
+        if (rc != RMPSC_OK) {
+            expect(rc, RMPSC_EEMPTY, "rmpsc_lease_peek");
             relax();
             continue;
         }
         k = k < BATCH ? k : BATCH;
         for (size_t i = 0; i < k; i++) sum += ((const uint64_t *)slots)[i];
-        rmpsc_lease_advance(&l, k);
+        expect(rmpsc_lease_advance(&l, k), RMPSC_OK, "rmpsc_lease_advance");
         n += k;
     }
     give_back(&l);

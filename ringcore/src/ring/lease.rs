@@ -25,6 +25,7 @@
 //! in a handle's cursor; handing the side back (`resume`) checks the
 //! position against the one published in the ring.
 
+use crate::error::Error;
 use crate::sync::{AtomicU32, AtomicU64};
 
 /// One side of a byte-slot ring as code outside the library drives it:
@@ -57,4 +58,12 @@ pub struct Lease {
     pub position: u64,
     /// The peer's position as this side last loaded it.
     pub cached: u64,
+}
+
+impl Lease {
+    /// The error for positions a lease holder loaded that are more than a
+    /// capacity apart: the same report as the library's own checks.
+    pub fn impossible(head: u64, tail: u64) -> Error {
+        super::raw::Corrupt { head, tail }.into()
+    }
 }

@@ -628,3 +628,17 @@ fn lease_refused_with_metrics() {
     assert!(matches!(tx.lease(), Err(Error::InvalidArgument(_))));
     assert!(matches!(rx.lease(), Err(Error::InvalidArgument(_))));
 }
+
+/// A side is not taken back while the peer's position is impossible, even
+/// at the position the lease published.
+#[test]
+fn lease_resume_checks_the_peer() {
+    let (mut tx, _rx) = SlotRing::new(cfg(2), 8).unwrap();
+    let p = tx.lease().unwrap();
+    // SAFETY: the lease's words are valid while the handles live.
+    let head = unsafe { &*p.peer };
+    head.store(100, Ordering::Release);
+    assert!(matches!(tx.resume(p.position), Err(Error::Corrupt(_))));
+    head.store(0, Ordering::Release);
+    tx.resume(p.position).unwrap();
+}
