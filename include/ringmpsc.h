@@ -700,8 +700,8 @@ int rmpsc_fd_recv(int sock, int *out_fd);
 // call into the library; `layout` is RMPSC_LEASE_LAYOUT. Until
 // rmpsc_lease_end the side's rmpsc_ring_* calls fail with RMPSC_EBUSY (the
 // thread-safe ones still work); the ring must not be freed before. A
-// producer's pending reservation is dropped. A lease does not survive
-// fork (the child's copy is not a lease).
+// producer's pending reservation is dropped. A forked child must not use
+// the parent's lease.
 // Errors: RMPSC_EINVAL (another layout, a side the handle does not hold,
 // a ring with metrics or a notifier, which the inline path would skip,
 // or the producer of an MPSC or MPMC channel, which signals its
@@ -1253,8 +1253,9 @@ int rmpsc_pool_unlink_on_drop(rmpsc_pool_t *p, bool unlink);
 int rmpsc_ring_new(size_t capacity, size_t elem_size, rmpsc_ring_t **out);
 
 // Frees a ring handle; NULL is ignored. No other call on it may be
-// running or follow, and a lease of its sides must have ended. Freeing a
-// side closes the ring.
+// running or follow, and no lease of its sides may be used after it (end
+// leases first; one that cannot end, RMPSC_ECORRUPT, is dropped with the
+// handle). Freeing a side closes the ring.
 void rmpsc_ring_free(rmpsc_ring_t *ring);
 
 // Producer side. Reserves up to `n` contiguous free slots for writing in

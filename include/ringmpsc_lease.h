@@ -19,8 +19,8 @@
  *    rmpsc_lease_wait to block.
  *
  * The protocol (ringcore's ring::raw and ring::lease): the other side's
- * position is loaded (acquire) only when the cached one shows full or
- * empty, and checked: a tail more than a capacity ahead of the head comes
+ * position is loaded (acquire) only when the cached one shows fewer free
+ * or readable slots than the call wants, and checked: a tail more than a capacity ahead of the head comes
  * from a crashed or hostile peer, is reported and never used. Slots are
  * written or read, then this side's position is stored (release); then a
  * barrier and a look at the other side's sleepers.
@@ -142,10 +142,10 @@ static inline int rmpsc__lease_empty(rmpsc_lease_t *lease) {
     return ready < 0 ? RMPSC_ECORRUPT : ready == 0 ? RMPSC_ECLOSED : RMPSC_EEMPTY;
 }
 
-/* Whether the lease holds `side` (false for the other side's lease and
- * for an ended one). */
+/* Whether the lease holds `side` (false for the other side's lease, an
+ * ended one, and a zeroed struct that rmpsc_ring_lease never filled). */
 static inline bool rmpsc__lease_is(const rmpsc_lease_t *lease, int side) {
-    return __builtin_expect(lease->side == side, 1);
+    return __builtin_expect(lease->side == side && lease->ring != NULL, 1);
 }
 
 /* Producer side. Copies one item (slot_size bytes at `item`) into the ring.

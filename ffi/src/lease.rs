@@ -116,8 +116,8 @@ fn ended() -> Error {
 /// call into the library; `layout` is RMPSC_LEASE_LAYOUT. Until
 /// rmpsc_lease_end the side's rmpsc_ring_* calls fail with RMPSC_EBUSY (the
 /// thread-safe ones still work); the ring must not be freed before. A
-/// producer's pending reservation is dropped. A lease does not survive
-/// fork (the child's copy is not a lease).
+/// producer's pending reservation is dropped. A forked child must not use
+/// the parent's lease.
 /// Errors: RMPSC_EINVAL (another layout, a side the handle does not hold,
 /// a ring with metrics or a notifier, which the inline path would skip,
 /// or the producer of an MPSC or MPMC channel, which signals its

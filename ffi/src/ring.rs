@@ -79,8 +79,9 @@ pub extern "C" fn rmpsc_ring_new(
 }
 
 /// Frees a ring handle; NULL is ignored. No other call on it may be
-/// running or follow, and a lease of its sides must have ended. Freeing a
-/// side closes the ring.
+/// running or follow, and no lease of its sides may be used after it (end
+/// leases first; one that cannot end, RMPSC_ECORRUPT, is dropped with the
+/// handle). Freeing a side closes the ring.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_free(ring: *mut rmpsc_ring_t) {
     free_handle(ring)

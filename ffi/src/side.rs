@@ -65,12 +65,20 @@ impl<T> Side<T> {
     /// `Busy` meanwhile. The side goes from free to leased directly, so no
     /// call can slip in between.
     pub(crate) fn lend<R>(&self, f: impl FnOnce(&mut T) -> Result<R, Error>) -> Result<R, Error> {
+        /// Frees the side unless the lease was made (also on a panic).
+        struct Unless<'a>(&'a AtomicU8, bool);
+        impl Drop for Unless<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.store(FREE, Ordering::Release);
+                }
+            }
+        }
         self.take(LEASED)?;
+        let mut made = Unless(&self.state, false);
         // SAFETY: as in `enter`: the side was free and is now leased to us.
         let r = f(unsafe { &mut *self.inner.get() });
-        if r.is_err() {
-            self.state.store(FREE, Ordering::Release);
-        }
+        made.1 = r.is_ok();
         r
     }
 

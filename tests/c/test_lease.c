@@ -5,12 +5,15 @@
  * scribbling peer are reported and never used, and sleepers on either side
  * are woken. Threads move sequence-numbered items; nothing is lost or torn.
  */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ringmpsc.h"
@@ -37,6 +40,10 @@ static void test_taking_and_ending(void) {
     CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, NULL) == RMPSC_EINVAL);
     CHECK(rmpsc_ring_lease(NULL, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &p) == RMPSC_EINVAL);
     CHECK(p.ring != ring); /* untouched on failure */
+    rmpsc_lease_t never = {0}; /* a lease rmpsc_ring_lease did not fill */
+    uint64_t one = 1;
+    CHECK(rmpsc_lease_try_send(&never, &one) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_commit(&never, 0) == RMPSC_EINVAL);
 
     uint64_t v = 1;
     CHECK(rmpsc_ring_try_send(ring, &v) == RMPSC_OK);
@@ -88,6 +95,8 @@ static void test_taking_and_ending(void) {
     /* Each side's functions refuse the other side's lease. */
     CHECK(rmpsc_lease_try_recv(&p, got) == RMPSC_EINVAL);
     CHECK(rmpsc_lease_peek(&p, &rslots, &count) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_recv(&p, got, 1, &n) == RMPSC_EINVAL);
+    CHECK(rmpsc_lease_advance(&p, 0) == RMPSC_EINVAL);
     CHECK(rmpsc_lease_try_send(&c, &v) == RMPSC_EINVAL);
     CHECK(rmpsc_lease_send(&c, items, 1, &n) == RMPSC_EINVAL);
     CHECK(rmpsc_lease_reserve(&c, 1, &slots, &count) == RMPSC_EINVAL);
@@ -240,6 +249,7 @@ static void *produce(void *arg) {
         rmpsc_lease_t l;
         if (rmpsc_ring_lease(t->ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) != RMPSC_OK) {
             t->producer_errors++;
+            rmpsc_ring_close(t->ring); /* the consumer stops too */
             return NULL;
         }
         for (uint64_t i = 0; i < ITEMS;) {
@@ -273,6 +283,7 @@ static void *consume(void *arg) {
     if (t->lease_consumer &&
         rmpsc_ring_lease(t->ring, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &l) != RMPSC_OK) {
         t->consumer_errors++;
+        rmpsc_ring_close(t->ring); /* the producer stops too */
         return NULL;
     }
     for (;;) {
@@ -293,6 +304,7 @@ static void *consume(void *arg) {
             if (buf[i] != next++) t->consumer_errors++;
         }
     }
+    rmpsc_ring_close(t->ring); /* after an error, the producer stops too */
     if (next != ITEMS) t->consumer_errors++;
     if (t->lease_consumer && rmpsc_lease_end(&l) != RMPSC_OK) t->consumer_errors++;
     return NULL;
@@ -312,7 +324,11 @@ static void test_threads(int lease_producer, int lease_consumer) {
     rmpsc_ring_free(t.ring);
 }
 
+/* The thread id of the helper thread that is about to block. */
+static int sleeper = 0;
+
 static void *recv_one(void *arg) {
+    __atomic_store_n(&sleeper, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
     uint64_t v = 0;
     size_t n = 0;
     int rc = rmpsc_ring_recv_blocking(arg, &v, 1, -1, &n);
@@ -320,48 +336,96 @@ static void *recv_one(void *arg) {
 }
 
 static void *send_one(void *arg) {
+    __atomic_store_n(&sleeper, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
     uint64_t v = 42;
     size_t n = 0;
     int rc = rmpsc_ring_send_blocking(arg, &v, 1, -1, &n);
     return (void *)(intptr_t)(rc == RMPSC_OK && n == 1 ? 42 : -1);
 }
 
-/* Spins until the other side of `lease` sleeps (the watchdog bounds it). */
-static void until_peer_sleeps(const rmpsc_lease_t *lease) {
-    while (__atomic_load_n(lease->peer_waiters, __ATOMIC_ACQUIRE) == 0) sched_yield();
+static void *wait_in_lease(void *arg) {
+    rmpsc_lease_t l;
+    if (rmpsc_ring_lease(arg, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &l) != RMPSC_OK) return (void *)-1;
+    __atomic_store_n(&sleeper, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    uint64_t v = 0;
+    int rc = rmpsc_lease_wait(&l, -1);
+    if (rc == RMPSC_OK) rc = rmpsc_lease_try_recv(&l, &v);
+    if (rmpsc_lease_end(&l) != RMPSC_OK) rc = -1;
+    return (void *)(intptr_t)(rc == RMPSC_OK ? (int)v : -1);
 }
 
-/* One publication of a lease wakes the other side asleep in a call with
- * no timeout: the data direction, then the space direction. */
+/* Starts `body` and returns once its thread sleeps in a futex wait (its
+ * wait channel in /proc), where it has done its last check and only a
+ * wake-up lets it go on. */
+static pthread_t start_sleeper(void *(*body)(void *), void *arg) {
+    pthread_t t;
+    __atomic_store_n(&sleeper, 0, __ATOMIC_RELEASE);
+    pthread_create(&t, NULL, body, arg);
+    int tid;
+    while ((tid = __atomic_load_n(&sleeper, __ATOMIC_ACQUIRE)) == 0) sched_yield();
+    char path[64], chan[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/wchan", tid);
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(chan, 1, sizeof chan - 1, f) : 0;
+        if (f) fclose(f);
+        chan[n] = 0;
+        if (strstr(chan, "futex")) return t;
+        usleep(100);
+    }
+}
+
+/* What the thread returned, failing the check if it is still blocked
+ * after 10 s (its wake-up was lost). */
+static intptr_t joined(pthread_t t) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    void *rc = (void *)-1;
+    int e = pthread_timedjoin_np(t, &rc, &until);
+    CHECK(e == 0);
+    return e == 0 ? (intptr_t)rc : -1;
+}
+
+/* One publication of a lease wakes the other side asleep in a call with no
+ * timeout, in both directions; and a lease asleep in rmpsc_lease_wait is
+ * woken by the other side's call. */
 static void test_wakes(void) {
     rmpsc_ring_t *ring;
     rmpsc_lease_t l;
-    void *rc;
-    pthread_t t;
     CHECK(rmpsc_ring_new(2, 8, &ring) == RMPSC_OK);
-    pthread_create(&t, NULL, recv_one, ring);
     CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_OK);
-    until_peer_sleeps(&l);
+    pthread_t t = start_sleeper(recv_one, ring);
     uint64_t v = 7;
     CHECK(rmpsc_lease_try_send(&l, &v) == RMPSC_OK);
-    pthread_join(t, &rc);
-    CHECK((intptr_t)rc == 7);
+    CHECK(joined(t) == 7);
     for (int i = 0; i < 2; i++) CHECK(rmpsc_lease_try_send(&l, &v) == RMPSC_OK);
     CHECK(rmpsc_lease_end(&l) == RMPSC_OK);
 
-    pthread_create(&t, NULL, send_one, ring); /* the ring is full */
     CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_OK);
-    until_peer_sleeps(&l);
+    t = start_sleeper(send_one, ring); /* the ring is full */
     CHECK(rmpsc_lease_try_recv(&l, &v) == RMPSC_OK && v == 7);
-    pthread_join(t, &rc);
-    CHECK((intptr_t)rc == 42);
+    CHECK(joined(t) == 42);
+    CHECK(rmpsc_lease_recv(&l, &v, 1, &(size_t){0}) == RMPSC_OK);
+    CHECK(rmpsc_lease_try_recv(&l, &v) == RMPSC_OK && v == 42);
     CHECK(rmpsc_lease_end(&l) == RMPSC_OK);
+
+    t = start_sleeper(wait_in_lease, ring); /* the ring is empty */
+    v = 9;
+    CHECK(rmpsc_ring_try_send(ring, &v) == RMPSC_OK);
+    CHECK(joined(t) == 9);
     rmpsc_ring_free(ring);
 }
 
 int main(void) {
-    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
-    alarm(120);               /* a hang fails the run instead of stalling it */
+    /* Whatever the starting shell left: the watchdog's signal is
+     * delivered and kills. A hang fails the run instead of stalling it. */
+    signal(SIGALRM, SIG_DFL);
+    sigset_t alrm;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
+    alarm(120);
     test_taking_and_ending();
     test_channel_sides();
     test_scribbled_positions();
