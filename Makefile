@@ -53,7 +53,7 @@ $(BUILD)/%: examples-c/%.c $(HEADERS) | $(BUILD)
 $(BUILD)/%_cpp: examples-c/%.cpp $(HEADERS) bindings/cpp/ringmpsc.hpp | $(BUILD)
 	$(CXX) -std=c++17 $(CFLAGS) $(WARN) $(CINC) $< -o $@ -L$(LIBDIR) -lringmpsc -lpthread $(RPATH)
 
-$(BUILD)/test_%: tests/c/test_%.c $(HEADERS) | $(BUILD)
+$(BUILD)/test_%: tests/c/test_%.c tests/c/check.h $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(CINC) $< -o $@ -L$(LIBDIR) -lringmpsc -lpthread $(RPATH)
 
 $(BUILD)/%_cpp_asan: examples-c/%.cpp $(HEADERS) bindings/cpp/ringmpsc.hpp $(LIBDIR)/libringmpsc.a | $(BUILD)
@@ -62,7 +62,7 @@ $(BUILD)/%_cpp_asan: examples-c/%.cpp $(HEADERS) bindings/cpp/ringmpsc.hpp $(LIB
 $(BUILD)/%_asan: examples-c/%.c $(HEADERS) $(LIBDIR)/libringmpsc.a | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
-$(BUILD)/test_%_asan: tests/c/test_%.c $(HEADERS) $(LIBDIR)/libringmpsc.a | $(BUILD)
+$(BUILD)/test_%_asan: tests/c/test_%.c tests/c/check.h $(HEADERS) $(LIBDIR)/libringmpsc.a | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
 CPP_TEST_DEPS := tests/cpp/check.hpp $(HEADERS) bindings/cpp/ringmpsc.hpp $(LIBDIR)/libringmpsc.a

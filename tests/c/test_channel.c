@@ -12,21 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ringmpsc.h"
+#include "check.h"
 
 #define PRODUCERS 4
 #define PER 200000
-
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_error_message());            \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
 
 /* The notifier's count since the last call. */
 static uint64_t consumed(rmpsc_notifier_t *n) {
@@ -443,17 +432,11 @@ static void test_numa(void) {
 }
 
 int main(void) {
-    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
-    alarm(120);               /* a hang fails the run instead of stalling it */
+    start_watchdog(120); /* a hang fails the run instead of stalling it */
     test_numa();
     test_channel();
     test_notifier();
     test_work_stealing();
     test_consumer_api();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_channel: all checks passed\n");
-    return 0;
+    return finish("test_channel");
 }

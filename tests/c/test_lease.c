@@ -16,18 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ringmpsc.h"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_error_message());         \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 static void test_taking_and_ending(void) {
     rmpsc_ring_t *ring;
@@ -418,14 +407,7 @@ static void test_wakes(void) {
 }
 
 int main(void) {
-    /* Whatever the starting shell left: the watchdog's signal is
-     * delivered and kills. A hang fails the run instead of stalling it. */
-    signal(SIGALRM, SIG_DFL);
-    sigset_t alrm;
-    sigemptyset(&alrm);
-    sigaddset(&alrm, SIGALRM);
-    pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
-    alarm(120);
+    start_watchdog(120); /* a hang fails the run instead of stalling it */
     test_taking_and_ending();
     test_channel_sides();
     test_scribbled_positions();
@@ -433,10 +415,5 @@ int main(void) {
     test_threads(1, 0);
     test_threads(0, 1);
     test_threads(1, 1);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_lease: all checks passed\n");
-    return 0;
+    return finish("test_lease");
 }

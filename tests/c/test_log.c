@@ -11,18 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ringmpsc.h"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_error_message());            \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 static char dir[64], path[128];
 
@@ -201,8 +190,7 @@ static void test_retention_and_corruption(void) {
 }
 
 int main(void) {
-    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
-    alarm(120);               /* a hang fails the run instead of stalling it */
+    start_watchdog(120); /* a hang fails the run instead of stalling it */
     snprintf(dir, sizeof dir, "/tmp/rmpsc-ctest-log-%d", (int)getpid());
     snprintf(path, sizeof path, "%s/log", dir);
     char cmd[200];
@@ -213,10 +201,5 @@ int main(void) {
     test_retention_and_corruption();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) return 1;
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_log: all checks passed\n");
-    return 0;
+    return finish("test_log");
 }

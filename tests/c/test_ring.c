@@ -10,18 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ringmpsc.h"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_error_message());            \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 static void test_arguments(void) {
     rmpsc_ring_t *ring = NULL;
@@ -130,15 +119,9 @@ static void test_busy_side_and_close_wakes(void) {
 }
 
 int main(void) {
-    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
-    alarm(120);               /* a hang fails the run instead of stalling it */
+    start_watchdog(120); /* a hang fails the run instead of stalling it */
     test_arguments();
     test_full_empty_closed();
     test_busy_side_and_close_wakes();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_ring: all checks passed\n");
-    return 0;
+    return finish("test_ring");
 }

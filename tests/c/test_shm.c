@@ -13,18 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ringmpsc.h"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_error_message());            \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 static char name[64];
 
@@ -259,8 +248,7 @@ static void test_unlink_on_drop(void) {
 }
 
 int main(void) {
-    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
-    alarm(120);               /* a hang fails the run instead of stalling it */
+    start_watchdog(120); /* a hang fails the run instead of stalling it */
     test_shared_ring();
     test_unlink_on_drop();
     test_bad_files();
@@ -268,10 +256,5 @@ int main(void) {
     test_message_sides_are_one_thread_at_a_time();
     test_permissions();
     test_pool();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_shm: all checks passed\n");
-    return 0;
+    return finish("test_shm");
 }

@@ -9,18 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ringmpsc.h"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n",      \
-                    __FILE__, __LINE__, #cond, rmpsc_error_message());            \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 struct got {
     int n;
@@ -52,8 +41,7 @@ static void count_responses(void *ctx, int prio, const void *data, size_t len) {
 }
 
 int main(void) {
-    signal(SIGALRM, SIG_DFL); /* whatever the starting shell left */
-    alarm(120);               /* a hang fails the run instead of stalling it */
+    start_watchdog(120); /* a hang fails the run instead of stalling it */
     char name[64];
     snprintf(name, sizeof name, "rmpsc-ctest-transport-%d", (int)getpid());
     rmpsc_server_options_t so = {0};
@@ -185,10 +173,5 @@ int main(void) {
     rmpsc_client_free(c);
     rmpsc_client_free(NULL);
     rmpsc_server_free(NULL);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_transport: all checks passed\n");
-    return 0;
+    return finish("test_transport");
 }
