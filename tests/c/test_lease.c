@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -406,8 +407,67 @@ static void test_wakes(void) {
     rmpsc_ring_free(ring);
 }
 
+#define SHARED_ITEMS 100000
+
+/* The consumer process: attaches by name, leases its side and receives
+ * until closed and drained; exits 0 when every item came in order. */
+static int consume_shared(const char *name) {
+    rmpsc_shared_ring_t *s;
+    rmpsc_ring_t *rx;
+    rmpsc_lease_t l;
+    if (rmpsc_shared_ring_attach(name, 8, 10000000000LL, &s) != RMPSC_OK ||
+        rmpsc_shared_ring_take_consumer(s, &rx) != RMPSC_OK ||
+        rmpsc_ring_lease(rx, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &l) != RMPSC_OK) {
+        return 2;
+    }
+    uint64_t next = 0, v;
+    int rc;
+    for (;;) {
+        rc = rmpsc_lease_try_recv(&l, &v);
+        if (rc == RMPSC_EEMPTY) rc = rmpsc_lease_wait(&l, 10000000000LL);
+        else if (rc == RMPSC_OK && v != next++) return 3;
+        if (rc != RMPSC_OK) break;
+    }
+    return rc == RMPSC_ECLOSED && next == SHARED_ITEMS && rmpsc_lease_end(&l) == RMPSC_OK ? 0 : 4;
+}
+
+/* Two processes, each with a lease of its side of a small shared ring:
+ * every item in order across the process boundary, both sides waiting in
+ * rmpsc_lease_wait whenever the ring is full or empty. Forked before this
+ * process starts any thread. */
+static void test_processes(void) {
+    char name[64];
+    snprintf(name, sizeof name, "rmpsc-ctest-lease-%d", (int)getpid());
+    pid_t child = fork();
+    if (child == 0) _exit(consume_shared(name));
+    rmpsc_shared_ring_t *s;
+    rmpsc_ring_t *tx;
+    rmpsc_lease_t l;
+    CHECK(rmpsc_shared_ring_create(name, 8, 8, &s) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_take_producer(s, &tx) == RMPSC_OK);
+    CHECK(rmpsc_ring_lease(tx, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_OK);
+    for (uint64_t i = 0; i < SHARED_ITEMS;) {
+        int rc = rmpsc_lease_try_send(&l, &i);
+        if (rc == RMPSC_EFULL) rc = rmpsc_lease_wait(&l, 10000000000LL);
+        else if (rc == RMPSC_OK) i++;
+        if (rc != RMPSC_OK) {
+            CHECK(rc == RMPSC_OK);
+            break;
+        }
+    }
+    CHECK(rmpsc_lease_end(&l) == RMPSC_OK);
+    CHECK(rmpsc_ring_close(tx) == RMPSC_OK);
+    int status = -1;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    rmpsc_ring_free(tx);
+    CHECK(rmpsc_shared_ring_unlink(s) == RMPSC_OK);
+    rmpsc_shared_ring_free(s);
+}
+
 int main(void) {
     start_watchdog(120); /* a hang fails the run instead of stalling it */
+    test_processes();
     test_taking_and_ending();
     test_channel_sides();
     test_scribbled_positions();
