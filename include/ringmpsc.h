@@ -42,6 +42,10 @@
  *    lock.
  *  - RMPSC_VERSION_MAJOR/_MINOR/_PATCH are the version this header belongs
  *    to; rmpsc_library_version() is the one loaded at run time.
+ *  - The exception: a lease (rmpsc_lease_t, made by rmpsc_ring_lease and
+ *    ended by rmpsc_lease_end) is a struct the caller holds, and the inline
+ *    functions of ringmpsc_lease.h that use it check no pointer for NULL
+ *    and record a message only for RMPSC_ECORRUPT: they are the fast path.
  */
 
 #ifndef RINGMPSC_H
