@@ -90,10 +90,8 @@ def check(header_path, library_path):
         inline += inline_definitions(open(path).read())
     handles = set(re.findall(r"typedef struct (rmpsc_\w+_t) rmpsc_\w+_t;", header))
     errors = []
-    names = set()
+    names = {name for _, name, _ in decls}
     for ret, name, args in decls + inline:
-        if (ret, name, args) in decls:
-            names.add(name)
         noun, rest = split_name(name)
         if noun is None:
             errors.append(f"{name}: no known noun")

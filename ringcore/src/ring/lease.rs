@@ -8,9 +8,9 @@
 //! protocol it must follow, per operation:
 //!
 //! - Load the peer's position (Acquire) only when the cached one shows
-//!   full (producer) or empty (consumer), and check it: `tail - head` above
-//!   the capacity means a crashed or hostile peer, reported as corrupt and
-//!   never used.
+//!   fewer free (producer) or readable (consumer) slots than the call
+//!   wants, and check it: `tail - head` above the capacity means a
+//!   crashed or hostile peer, reported as corrupt and never used.
 //! - Copy the slots, then store the own position (Release).
 //! - Then a barrier (a compiler fence, or a full fence where
 //!   [`full_fence`](Lease::full_fence) says so) and a load of
