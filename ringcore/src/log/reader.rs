@@ -265,6 +265,7 @@ impl Reader {
 
     /// Up to `limit` committed messages, in place. A batch never crosses a
     /// file roll (it ends there; the next call continues in the next file).
+    #[inline]
     pub fn try_read_batch(&mut self, limit: usize) -> Result<Batch<'_>> {
         let mut count = 0;
         let mut from = self.cur.pos;
@@ -468,6 +469,7 @@ impl std::fmt::Debug for Batch<'_> {
 impl<'a> Iterator for Batch<'a> {
     type Item = Message<'a>;
 
+#[inline]
     fn next(&mut self) -> Option<Message<'a>> {
         while self.remaining > 0 {
             // These records were checked when the batch was taken and

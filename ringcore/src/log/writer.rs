@@ -513,6 +513,7 @@ impl Writer {
 
     /// Publishes the first `len` bytes of the reservation as a record of
     /// type `msg_type` with `timestamp` (any 64-bit value); returns its index.
+    #[inline]
     pub fn commit(&mut self, msg_type: u32, len: usize, timestamp: u64) -> Result<u64> {
         let Some(reserved) = self.reserved.take() else {
             return Err(Error::InvalidArgument(
@@ -542,6 +543,7 @@ impl Writer {
     }
 
     /// Drops the reservation; nothing is published.
+    #[inline]
     pub fn abort(&mut self) {
         if let Some(reserved) = self.reserved.take() {
             let g = self.geometry;
@@ -551,6 +553,7 @@ impl Writer {
     }
 
     /// Appends one record (copy) stamped with CLOCK_REALTIME nanoseconds.
+    #[inline]
     pub fn append(&mut self, msg_type: u32, payload: &[u8]) -> Result<u64> {
         self.append_at(msg_type, payload, crate::shm::layout::realtime_ns())
     }
@@ -558,6 +561,7 @@ impl Writer {
     /// Appends one record with the given timestamp / user field.
     /// `InvalidArgument` while a reservation is pending (the record would
     /// take its place).
+    #[inline]
     pub fn append_at(&mut self, msg_type: u32, payload: &[u8], timestamp: u64) -> Result<u64> {
         if self.reserved.is_some() {
             return Err(Error::InvalidArgument(
@@ -571,6 +575,7 @@ impl Writer {
     /// Writes the record header at the current position (the checksum
     /// covering `payload_len` bytes), commits it with the Release store of
     /// its length, and moves on.
+    #[inline]
     fn publish(&mut self, msg_type: u32, flags: u32, len: u64, timestamp: u64, payload_len: u64) {
         let pos = self.pos;
         self.file
@@ -600,6 +605,7 @@ impl Writer {
         }
     }
 
+    #[inline]
     fn after_commit(&mut self) -> Result<()> {
         self.unsynced_records += 1;
         let due = match self.durability {

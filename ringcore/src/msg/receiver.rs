@@ -55,11 +55,13 @@ impl std::fmt::Debug for Message<'_> {
 
 impl Message<'_> {
     /// The message type given by the sender.
+    #[inline]
     pub fn msg_type(&self) -> u32 {
         self.msg_type
     }
 
     /// The payload, in place.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         // SAFETY: the record is published and ours until this message drops.
         unsafe { std::slice::from_raw_parts(self.payload, self.len) }
@@ -67,6 +69,7 @@ impl Message<'_> {
 }
 
 impl Drop for Message<'_> {
+#[inline]
     fn drop(&mut self) {
         self.rx.release();
     }
@@ -103,6 +106,7 @@ impl MessageReceiver {
     /// address and length of its payload. Padding is skipped. Follow with
     /// [`release`](Self::release). Errors: `Empty`, `Closed` (closed and
     /// drained), `Corrupt` (a length or type that cannot be right).
+    #[inline]
     pub fn peek(&mut self) -> Result<(u32, *const u8, usize)> {
         if self.peeked != 0 {
             return Err(Error::InvalidArgument(
@@ -131,6 +135,7 @@ impl MessageReceiver {
 
     /// The record at the head, checked to keep the receiver within a ring
     /// of the tail.
+    #[inline]
     fn record(&self) -> Result<Option<Record>> {
         let Some(r) = record_at(&self.cur, self.cur.head())? else {
             return Ok(None);
@@ -206,6 +211,7 @@ impl MessageReceiver {
     }
 
     /// Frees the message handed out by [`peek`](Self::peek).
+    #[inline]
     pub fn release(&mut self) {
         let rec = std::mem::take(&mut self.peeked);
         if rec > 0 {
@@ -214,6 +220,7 @@ impl MessageReceiver {
     }
 
     /// The next message, in place; freed when the returned [`Message`] drops.
+    #[inline]
     pub fn try_recv(&mut self) -> Result<Message<'_>> {
         let (msg_type, payload, len) = self.peek()?;
         Ok(Message {

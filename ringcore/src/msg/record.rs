@@ -70,6 +70,7 @@ pub(crate) fn record_len(payload: usize) -> usize {
 }
 
 /// Largest payload of a ring of `capacity` bytes.
+#[inline]
 pub(crate) fn max_payload(capacity: usize) -> usize {
     capacity - RECORD_HEADER - SLACK
 }

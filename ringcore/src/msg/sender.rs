@@ -42,6 +42,7 @@ fn recover_tail(raw: &RawRing) -> Result<()> {
 }
 
 /// `InvalidArgument` for the type reserved for padding.
+#[inline]
 fn check_type(msg_type: u32) -> Result<()> {
     if msg_type == PAD {
         return Err(Error::InvalidArgument(
@@ -108,11 +109,13 @@ impl MessageSender {
     }
 
     /// Largest payload: capacity - 16 bytes.
+    #[inline]
     pub fn max_message(&self) -> usize {
         max_payload(self.cur.capacity())
     }
 
     /// The commit word of a `len`-byte record `offset` bytes past the tail.
+    #[inline]
     fn commit_at(&self, offset: usize, len: usize) -> u32 {
         commit_word(&self.cur, self.cur.tail().wrapping_add(offset as u64), len)
     }
@@ -121,6 +124,7 @@ impl MessageSender {
     /// `first` with commit word `commit` (every later one complete already):
     /// zeroes the commit word after them, stores the first one's (Release:
     /// the rest becomes visible with it), then the tail.
+    #[inline]
     fn publish(&mut self, first: usize, commit: u32, bytes: usize) {
         let (next, _) = self
             .cur
@@ -133,6 +137,7 @@ impl MessageSender {
 
     /// `InvalidArgument` while a claimed message is pending: a send would
     /// take its place.
+    #[inline]
     fn check_no_claim(&self) -> Result<()> {
         if self.claim.is_some() {
             return Err(Error::InvalidArgument(
@@ -146,6 +151,7 @@ impl MessageSender {
     /// place; publish with [`commit`](Self::commit), drop with
     /// [`abort`](Self::abort). A pending claim is dropped first, whatever
     /// the outcome. Errors: `Full`, `Closed`, `TooLarge`, `Corrupt`.
+    #[inline]
     pub fn try_claim(&mut self, len: usize) -> Result<&mut [u8]> {
         self.claim = None;
         if len > self.max_message() {
@@ -180,6 +186,7 @@ impl MessageSender {
     }
 
     /// Publishes the claimed record with type `msg_type` (below 0xffff_ffff).
+    #[inline]
     pub fn commit(&mut self, msg_type: u32) -> Result<()> {
         let len = self.claim.map_or(0, |(_, len)| len);
         self.commit_len(msg_type, len)
@@ -187,6 +194,7 @@ impl MessageSender {
 
     /// Publishes the claimed record, keeping only its first `len` bytes.
     /// On an error the claim stays as it was.
+    #[inline]
     pub fn commit_len(&mut self, msg_type: u32, len: usize) -> Result<()> {
         check_type(msg_type)?;
         let Some((index, claimed)) = self.claim else {
@@ -213,6 +221,7 @@ impl MessageSender {
     /// [`try_claim`](Self::try_claim), and `InvalidArgument` for the
     /// reserved type or while a claimed message is pending, before anything
     /// is claimed.
+    #[inline]
     pub fn send(&mut self, msg_type: u32, payload: &[u8]) -> Result<()> {
         check_type(msg_type)?;
         self.check_no_claim()?;

@@ -337,6 +337,7 @@ impl Client {
     /// authority (a hostile client can scribble the control segment's state
     /// word, not close our socket): it is asked where `deep`, or when the
     /// state word says the server is no longer running.
+    #[inline]
     fn check(&self, deep: bool) -> Result<()> {
         if self.gone.get() {
             return Err(Error::Disconnected);
@@ -364,11 +365,13 @@ impl Client {
     /// Sends a request at `priority` under the client's [`SendPolicy`];
     /// false when the policy dropped a Low message. Errors: `Disconnected`,
     /// `Full`, `TimedOut`, `TooLarge`.
+    #[inline]
     pub fn send(&mut self, priority: Priority, payload: &[u8]) -> Result<bool> {
         self.send_with(priority, payload, self.options.policy)
     }
 
     /// [`send`](Self::send) under `policy`.
+#[inline]
     pub fn send_with(
         &mut self,
         priority: Priority,

@@ -601,12 +601,14 @@ impl Server {
     /// Sends `payload` to `client` at `priority` under the server's
     /// [`SendPolicy`]; false when the policy dropped a Low message.
     /// `Disconnected` when the client is gone.
+    #[inline]
     pub fn send(&mut self, client: ClientId, priority: Priority, payload: &[u8]) -> Result<bool> {
         let policy = self.policy;
         self.send_with(client, priority, payload, policy)
     }
 
     /// [`send`](Self::send) under `policy`.
+#[inline]
     pub fn send_with(
         &mut self,
         client: ClientId,
