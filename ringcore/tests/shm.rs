@@ -993,3 +993,61 @@ fn attach_and_reads_survive_thousands_of_corrupted_segments() {
     // of this binary may hold a few meanwhile).
     assert!(open_fds() < fds_before + 20, "descriptors leak");
 }
+
+/// Run by the test below inside its own user and mount namespaces, where a
+/// 64 KiB tmpfs is mounted at `RINGCORE_SMALL_FS`; a no-op as a normal test.
+#[test]
+fn small_file_system_entry() {
+    let Ok(dir) = std::env::var("RINGCORE_SMALL_FS") else {
+        return;
+    };
+    watchdog::die_with_parent();
+    let path = std::path::Path::new(&dir).join("ring");
+    // 1 MiB of ring on a 64 KiB file system: refused when it is made,
+    // where a sparse file would have been made and its writer killed by
+    // SIGBUS at the first page past 64 KiB.
+    match MessageRing::create(Some(path.to_str().unwrap()), 20) {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}"),
+        Err(e) => panic!("expected a full file system, got {e}"),
+        Ok(_) => panic!("a 1 MiB ring was made on a 64 KiB file system"),
+    }
+    assert!(
+        std::fs::read_dir(&dir).unwrap().next().is_none(),
+        "the refused create left a file behind"
+    );
+    // What fits is made whole.
+    let small = path.with_file_name("small");
+    let ring = MessageRing::create(Some(small.to_str().unwrap()), 12).unwrap();
+    let (mut tx, mut rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    tx.send(1, b"fits").unwrap();
+    assert_eq!(rx.try_recv().unwrap().payload(), b"fits");
+}
+
+#[test]
+fn a_full_file_system_fails_the_create_not_a_later_write() {
+    let _w = watchdog::watchdog(30);
+    // An unprivileged user namespace is how a test mounts a small tmpfs;
+    // where the kernel or the machine's policy forbids it, say so and stop.
+    let probe = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "true"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: no unprivileged user and mount namespaces here");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ringcore-small-fs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+        .arg(
+            r#"mount -t tmpfs -o size=64k tmpfs "$RINGCORE_SMALL_FS" || exit 99
+               exec "$0" --exact small_file_system_entry --nocapture --test-threads=1"#,
+        )
+        .arg(std::env::current_exe().unwrap())
+        .env("RINGCORE_SMALL_FS", &dir)
+        .envs([watchdog::parent_env()])
+        .status()
+        .unwrap();
+    let _ = std::fs::remove_dir(&dir);
+    assert!(status.success(), "the child on the small file system: {status}");
+}

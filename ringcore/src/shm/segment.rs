@@ -137,7 +137,20 @@ impl Segment {
             return Err(Error::InvalidArgument(format!("segment size {len}")));
         }
         fs::set_len(fd.as_fd(), len)?;
-        Self::mapped(fd, len, path)
+        // Storage for every page now: a full file system (a full
+        // `/dev/shm`) is this call's error, never a `SIGBUS` in a later write.
+        fs::allocate(fd.as_fd(), 0, len as u64).map_err(|e| {
+            let what = path
+                .as_deref()
+                .map_or("a memfd segment".into(), |p| p.display().to_string());
+            Error::Io(std::io::Error::new(e.kind(), format!("{what}: {e}")))
+        })?;
+        let seg = Self::mapped(fd, len, path)?;
+        // The creator's pages mapped now, so that its first lap over the
+        // ring takes no page faults (where the kernel cannot, it faults as
+        // it goes).
+        seg.map.populate_write(0, len);
+        Ok(seg)
     }
 
     fn mapped(fd: OwnedFd, len: usize, path: Option<PathBuf>) -> Result<Segment> {
