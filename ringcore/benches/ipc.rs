@@ -2,7 +2,8 @@
 //! every byte. Ping-pong round trip (p50, p99, p99.9) and one-way throughput
 //! for 64 B, 256 B, 1 KiB and 4 KiB messages, for ringmpsc's message ring
 //! against Unix domain sockets and pipes measured in the same run, and a bare
-//! atomic ping-pong between the same two processes (the floor); with
+//! atomic ping-pong between the same two processes (the floor), beside
+//! empty messages and a slot ring's 64-byte slots (what the data costs); with
 //! `--features bench-iceoryx2`, iceoryx2 in the same run too. And a 64 B
 //! one-way floor: a minimal hand-written shared ring (fixed 64-byte slots,
 //! the producer publishing its index once per 64 messages, the consumer
@@ -55,7 +56,8 @@ fn time_round_trips(n: usize, mut one: impl FnMut()) -> Rtt {
     ns.quantiles()
 }
 
-fn ring_rtt(n: usize) -> Rtt {
+/// Message ring ping-pong with `size`-byte messages.
+fn ring_rtt(n: usize, size: usize) -> Rtt {
     let there = MessageRing::create(None, 16).unwrap();
     let back = MessageRing::create(None, 16).unwrap();
     let total = n + n / 10;
@@ -74,12 +76,47 @@ fn ring_rtt(n: usize) -> Rtt {
     });
     let mut tx = there.sender().unwrap();
     let mut rx = back.receiver().unwrap();
-    let msg = [7u8; 64];
+    let msg = vec![7u8; size];
     let r = time_round_trips(n, || {
         while tx.send(1, &msg).is_err() {}
         loop {
             if let Ok(m) = rx.try_recv() {
-                assert_eq!(m.payload().len(), 64);
+                assert_eq!(m.payload().len(), size);
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    });
+    child.collect();
+    r
+}
+
+/// Slot ring (`SharedRing`) ping-pong with 64-byte slots: the data of a
+/// 64 B message without a record header.
+fn slot_rtt(n: usize) -> Rtt {
+    let there = SharedRing::create_slots(None, 10, 64).unwrap();
+    let back = SharedRing::create_slots(None, 10, 64).unwrap();
+    let total = n + n / 10;
+    let child = fork(|| {
+        let mut rx = there.consumer::<Slot>().unwrap();
+        let mut tx = back.producer::<Slot>().unwrap();
+        for _ in 0..total {
+            let m = loop {
+                match rx.try_recv() {
+                    Ok(m) => break m,
+                    Err(_) => std::hint::spin_loop(),
+                }
+            };
+            while tx.send_one(m).is_err() {}
+        }
+    });
+    let mut tx = there.producer::<Slot>().unwrap();
+    let mut rx = back.consumer::<Slot>().unwrap();
+    let r = time_round_trips(n, || {
+        while tx.send_one([7; 8]).is_err() {}
+        loop {
+            if let Ok(m) = rx.try_recv() {
+                std::hint::black_box(m);
                 break;
             }
             std::hint::spin_loop();
@@ -415,10 +452,13 @@ fn main() {
     println!("Cross-process (fork), 2 CPUs: {rtts} round trips, {messages} messages per throughput run\n");
     println!("| 64 B ping-pong round trip | p50 | p99 | p99.9 | p50 vs ringmpsc |");
     println!("|---|---|---|---|---|");
-    let ring = ring_rtt(rtts);
+    let ring = ring_rtt(rtts, 64);
     #[allow(unused_mut)]
     let mut rows = vec![
-        ("ringmpsc message ring", ring_rtt(rtts)),
+        ("ringmpsc message ring", ring_rtt(rtts, 64)),
+        // What the 64 bytes cost, apart from the ring's protocol.
+        ("ringmpsc message ring, empty messages", ring_rtt(rtts, 0)),
+        ("ringmpsc slot ring, 64-byte slots", slot_rtt(rtts)),
         ("bare atomic (floor)", atomic_rtt(rtts)),
         ("Unix domain socket", uds_rtt(rtts)),
         ("pipe", pipe_rtt(rtts)),
