@@ -1049,5 +1049,8 @@ fn a_full_file_system_fails_the_create_not_a_later_write() {
         .status()
         .unwrap();
     let _ = std::fs::remove_dir(&dir);
-    assert!(status.success(), "the child on the small file system: {status}");
+    assert!(
+        status.success(),
+        "the child on the small file system: {status}"
+    );
 }

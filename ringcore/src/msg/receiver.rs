@@ -69,7 +69,7 @@ impl Message<'_> {
 }
 
 impl Drop for Message<'_> {
-#[inline]
+    #[inline]
     fn drop(&mut self) {
         self.rx.release();
     }

@@ -371,7 +371,7 @@ impl Client {
     }
 
     /// [`send`](Self::send) under `policy`.
-#[inline]
+    #[inline]
     pub fn send_with(
         &mut self,
         priority: Priority,

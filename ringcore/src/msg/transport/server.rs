@@ -608,7 +608,7 @@ impl Server {
     }
 
     /// [`send`](Self::send) under `policy`.
-#[inline]
+    #[inline]
     pub fn send_with(
         &mut self,
         client: ClientId,
