@@ -1021,10 +1021,46 @@ fn small_file_system_entry() {
     let (mut tx, mut rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
     tx.send(1, b"fits").unwrap();
     assert_eq!(rx.try_recv().unwrap().payload(), b"fits");
+
+    // A segment whose storage was taken away (a hole punched in its last
+    // page), on a file system that is now full: refused when attached,
+    // where its writer would have died of SIGBUS at that page.
+    {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&small)
+            .unwrap();
+        // The page holding the file's last byte, freed whole.
+        let last_page = (file.metadata().unwrap().len() as libc::off_t - 1) / 4096 * 4096;
+        // SAFETY: fallocate on a descriptor we hold; no memory is passed.
+        let rc = unsafe {
+            libc::fallocate(
+                file.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                last_page,
+                4096,
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "punching a hole: {}",
+            std::io::Error::last_os_error()
+        );
+        let mut filler = std::fs::File::create(path.with_file_name("filler")).unwrap();
+        while filler.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    match MessageRing::attach(small.to_str().unwrap(), Duration::from_secs(1)) {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}"),
+        Err(e) => panic!("expected a full file system, got {e}"),
+        Ok(_) => panic!("a ring with a hole was attached on a full file system"),
+    }
 }
 
 #[test]
-fn a_full_file_system_fails_the_create_not_a_later_write() {
+fn a_full_file_system_is_an_error_at_create_and_attach_never_a_sigbus() {
     let _w = watchdog::watchdog(30);
     // An unprivileged user namespace is how a test mounts a small tmpfs;
     // where the kernel or the machine's policy forbids it, say so and stop.

@@ -70,6 +70,16 @@ impl Default for Permissions {
     }
 }
 
+/// Storage for every page of a segment of `len` bytes, now: a full file
+/// system (a full `/dev/shm`) is this call's error, never a `SIGBUS` in a
+/// later write. Nothing already there changes.
+fn allocate_whole(fd: BorrowedFd<'_>, len: usize, path: Option<&Path>) -> Result<()> {
+    fs::allocate(fd, 0, len as u64).map_err(|e| {
+        let what = path.map_or("a memfd segment".into(), |p| p.display().to_string());
+        Error::Io(std::io::Error::new(e.kind(), format!("{what}: {e}")))
+    })
+}
+
 impl Segment {
     /// Creates a segment file of `len` zero bytes for the name `path` and
     /// maps it, without naming it yet: an attacher sees nothing until
@@ -137,14 +147,7 @@ impl Segment {
             return Err(Error::InvalidArgument(format!("segment size {len}")));
         }
         fs::set_len(fd.as_fd(), len)?;
-        // Storage for every page now: a full file system (a full
-        // `/dev/shm`) is this call's error, never a `SIGBUS` in a later write.
-        fs::allocate(fd.as_fd(), 0, len as u64).map_err(|e| {
-            let what = path
-                .as_deref()
-                .map_or("a memfd segment".into(), |p| p.display().to_string());
-            Error::Io(std::io::Error::new(e.kind(), format!("{what}: {e}")))
-        })?;
+        allocate_whole(fd.as_fd(), len, path.as_deref())?;
         let seg = Self::mapped(fd, len, path)?;
         // The creator's pages mapped now, so that its first lap over the
         // ring takes no page faults (where the kernel cannot, it faults as
@@ -206,6 +209,9 @@ impl Segment {
                 st.len
             )));
         }
+        // A file with holes (made by another program, or punched since)
+        // would take storage at its first write there: take it now.
+        allocate_whole(fd.as_fd(), st.len, path.as_deref())?;
         Self::mapped(fd, st.len, path)
     }
 
