@@ -1062,31 +1062,36 @@ fn small_file_system_entry() {
 #[test]
 fn a_full_file_system_is_an_error_at_create_and_attach_never_a_sigbus() {
     let _w = watchdog::watchdog(30);
-    // An unprivileged user namespace is how a test mounts a small tmpfs;
-    // where the kernel or the machine's policy forbids it, say so and stop.
-    let probe = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "true"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: no unprivileged user and mount namespaces here");
-        return;
-    }
     let dir = std::env::temp_dir().join(format!("ringcore-small-fs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let status = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
-        .arg(
-            r#"mount -t tmpfs -o size=64k tmpfs "$RINGCORE_SMALL_FS" || exit 99
-               exec "$0" --exact small_file_system_entry --nocapture --test-threads=1"#,
-        )
-        .arg(std::env::current_exe().unwrap())
-        .env("RINGCORE_SMALL_FS", &dir)
-        .envs([watchdog::parent_env()])
-        .status()
-        .unwrap();
+    // In its own user and mount namespaces, an unprivileged process mounts
+    // a 64 KiB tmpfs on `dir` (seen only there) and runs the entry above.
+    let in_namespace = |then: &str| {
+        std::process::Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+            .arg(format!(
+                r#"mount -t tmpfs -o size=64k tmpfs "$RINGCORE_SMALL_FS" && {then}"#
+            ))
+            .arg(std::env::current_exe().unwrap())
+            .env("RINGCORE_SMALL_FS", &dir)
+            .envs([watchdog::parent_env()])
+            .output()
+    };
+    // Where the kernel or the machine's policy forbids that, say so and stop.
+    if !in_namespace("true").is_ok_and(|o| o.status.success()) {
+        let _ = std::fs::remove_dir(&dir);
+        eprintln!("skipped: no unprivileged user and mount namespaces with tmpfs here");
+        return;
+    }
+    let out =
+        in_namespace(r#"exec "$0" --exact small_file_system_entry --nocapture --test-threads=1"#)
+            .unwrap();
     let _ = std::fs::remove_dir(&dir);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(
-        status.success(),
-        "the child on the small file system: {status}"
+        out.status.success() && text.contains("1 passed"),
+        "the child on the small file system ({}):\n{text}",
+        out.status
     );
 }

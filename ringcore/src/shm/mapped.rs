@@ -104,12 +104,19 @@ impl Mapped {
         timeout: Duration,
     ) -> Result<Mapped> {
         let seg = Segment::open_named(&resolve_name(name)?, HEADER_SIZE, timeout)?;
-        Self::validate(seg, kind, slot_size)
+        Self::validate(seg, kind, slot_size)?.allocated()
     }
 
     pub(crate) fn from_fd(fd: OwnedFd, kind: Kind, slot_size: Option<u32>) -> Result<Mapped> {
         let seg = Segment::from_fd(fd, HEADER_SIZE)?;
-        Self::validate(seg, kind, slot_size)
+        Self::validate(seg, kind, slot_size)?.allocated()
+    }
+
+    /// The attached segment with storage for all its header declares: a
+    /// hole would cost a `SIGBUS` at its first write on a full file system.
+    fn allocated(self) -> Result<Mapped> {
+        self.segment.allocate(self.geometry.total_size())?;
+        Ok(self)
     }
 
     pub(crate) fn raw(&self) -> RawRing {

@@ -70,13 +70,19 @@ impl Default for Permissions {
     }
 }
 
-/// Storage for every page of a segment of `len` bytes, now: a full file
-/// system (a full `/dev/shm`) is this call's error, never a `SIGBUS` in a
-/// later write. Nothing already there changes.
+/// Storage for the first `len` bytes of a segment, now, where the file
+/// system allocates ahead (tmpfs, ext4, xfs): a full file system (a full
+/// `/dev/shm`) is this call's error, never a `SIGBUS` in a later write.
+/// Nothing already there changes. In steps, so that a signal interrupting
+/// one (tmpfs then undoes the step) costs that step only.
 fn allocate_whole(fd: BorrowedFd<'_>, len: usize, path: Option<&Path>) -> Result<()> {
-    fs::allocate(fd, 0, len as u64).map_err(|e| {
-        let what = path.map_or("a memfd segment".into(), |p| p.display().to_string());
-        Error::Io(std::io::Error::new(e.kind(), format!("{what}: {e}")))
+    const STEP: u64 = 64 << 20;
+    let len = len as u64;
+    (0..len).step_by(STEP as usize).try_for_each(|from| {
+        fs::allocate(fd, from, STEP.min(len - from)).map_err(|e| {
+            let what = path.map_or("a memfd segment".into(), |p| p.display().to_string());
+            Error::Io(std::io::Error::new(e.kind(), format!("{what}: {e}")))
+        })
     })
 }
 
@@ -209,10 +215,14 @@ impl Segment {
                 st.len
             )));
         }
-        // A file with holes (made by another program, or punched since)
-        // would take storage at its first write there: take it now.
-        allocate_whole(fd.as_fd(), st.len, path.as_deref())?;
         Self::mapped(fd, st.len, path)
+    }
+
+    /// Allocates what the first `len` bytes lack (see [`allocate_whole`]):
+    /// an attacher's storage for holes in a segment made by another
+    /// program, or punched since.
+    pub(crate) fn allocate(&self, len: usize) -> Result<()> {
+        allocate_whole(self.fd.as_fd(), len, self.path.as_deref())
     }
 
     /// Base address of the mapping.
