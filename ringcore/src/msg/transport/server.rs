@@ -227,6 +227,15 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// The connection of client `id` in `conns`; `Disconnected` when it is
+/// gone or leaving.
+fn conn_in(conns: &mut [Option<Conn>], id: ClientId) -> Result<&mut Conn> {
+    match conns.get_mut(id.slot as usize) {
+        Some(Some(c)) if c.id == id && !c.departing => Ok(c),
+        _ => Err(Error::Disconnected),
+    }
+}
+
 impl Server {
     /// Creates the channel `name` (a bare name lives under `/dev/shm`) and
     /// starts accepting clients. `Busy` while a live server holds the name;
@@ -397,10 +406,7 @@ impl Server {
 
     fn conn(&mut self, id: ClientId) -> Result<&mut Conn> {
         self.sync();
-        match self.conns.get_mut(id.slot as usize) {
-            Some(Some(c)) if c.id == id && !c.departing => Ok(c),
-            _ => Err(Error::Disconnected),
-        }
+        conn_in(&mut self.conns, id)
     }
 
     /// Calls `f` for up to `max` requests, in place, visiting every client:
@@ -616,8 +622,9 @@ impl Server {
         payload: &[u8],
         policy: SendPolicy,
     ) -> Result<bool> {
-        let shared = Arc::clone(&self.shared);
-        let c = self.conn(client)?;
+        self.sync();
+        // The fields apart, so that `shared` is borrowed, not cloned, per send.
+        let (c, shared) = (conn_in(&mut self.conns, client)?, &self.shared);
         let slot = client.slot as usize;
         send_with_policy(&mut c.responses, priority, payload, policy, || {
             // Acquire pairs with the acceptor's Release store of `departed`.
