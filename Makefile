@@ -65,7 +65,7 @@ $(BUILD)/%_asan: examples-c/%.c $(HEADERS) $(LIBDIR)/libringmpsc.a | $(BUILD)
 $(BUILD)/test_%_asan: tests/c/test_%.c tests/c/check.h $(HEADERS) $(LIBDIR)/libringmpsc.a | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)
 
-CPP_TEST_DEPS := tests/cpp/check.hpp $(HEADERS) bindings/cpp/ringmpsc.hpp $(LIBDIR)/libringmpsc.a
+CPP_TEST_DEPS := tests/cpp/check.hpp tests/c/check.h $(HEADERS) bindings/cpp/ringmpsc.hpp $(LIBDIR)/libringmpsc.a
 
 $(BUILD)/cpp17_%_asan: tests/cpp/%.cpp $(CPP_TEST_DEPS) | $(BUILD)
 	$(CXX) -std=c++17 $(CFLAGS) $(WARN) $(SAN) $(CINC) $< -o $@ $(STATIC)

@@ -20,8 +20,9 @@
  *
  * The protocol (ringcore's ring::raw and ring::lease): the other side's
  * position is loaded (acquire) only when the cached one shows fewer free
- * or readable slots than the call wants, and checked: a tail more than a capacity ahead of the head comes
- * from a crashed or hostile peer, is reported and never used. Slots are
+ * or readable slots than the call wants, and checked: a tail more than a
+ * capacity ahead of the head comes from a crashed or hostile peer, is
+ * reported and never used. Slots are
  * written or read, then this side's position is stored (release); then a
  * barrier and a look at the other side's sleepers.
  *

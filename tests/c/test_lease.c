@@ -412,6 +412,7 @@ static void test_wakes(void) {
 /* The consumer process: attaches by name, leases its side and receives
  * until closed and drained; exits 0 when every item came in order. */
 static int consume_shared(const char *name) {
+    start_watchdog(60); /* a forked child has no alarm of its parent's */
     rmpsc_shared_ring_t *s;
     rmpsc_ring_t *rx;
     rmpsc_lease_t l;
@@ -440,9 +441,11 @@ static void test_processes(void) {
     snprintf(name, sizeof name, "rmpsc-ctest-lease-%d", (int)getpid());
     pid_t child = fork();
     if (child == 0) _exit(consume_shared(name));
-    rmpsc_shared_ring_t *s;
-    rmpsc_ring_t *tx;
-    rmpsc_lease_t l;
+    /* Zeroed: after a failed call the next ones fail too (EINVAL), and the
+     * producer stops at once. */
+    rmpsc_shared_ring_t *s = NULL;
+    rmpsc_ring_t *tx = NULL;
+    rmpsc_lease_t l = {0};
     CHECK(rmpsc_shared_ring_create(name, 8, 8, &s) == RMPSC_OK);
     CHECK(rmpsc_shared_ring_take_producer(s, &tx) == RMPSC_OK);
     CHECK(rmpsc_ring_lease(tx, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_OK);

@@ -1,27 +1,16 @@
-// The checks shared by the C++ tests: CHECK records a failure and goes on,
-// CHECK_THROWS wants one exception type (and its code), every test body
-// runs under a catch so an unexpected exception fails instead of aborting.
+// The checks shared by the C++ tests: the C tests' own (CHECK records a
+// failure and goes on, the watchdog, the verdict), CHECK_THROWS, which
+// wants one exception type (and its code), and `run`, under which every
+// test body goes so an unexpected exception fails instead of aborting.
 #ifndef RINGMPSC_TEST_CHECK_HPP
 #define RINGMPSC_TEST_CHECK_HPP
-
-#include <signal.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
 #include <string>
 
+#include "../c/check.h" // failures, CHECK, start_watchdog, finish
 #include "ringmpsc.hpp"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            std::fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);    \
-            failures++;                                                                      \
-        }                                                                                    \
-    } while (0)
 
 // `expr` throws `Exc` whose code() is `want`.
 #define CHECK_THROWS(Exc, want, expr)                                                        \
@@ -59,15 +48,6 @@ template <typename F> void run(const char *what, F f) {
         std::fprintf(stderr, "%s: unexpected exception: %s\n", what, e.what());
         failures++;
     }
-}
-
-inline int finish(const char *name) {
-    if (failures) {
-        std::fprintf(stderr, "%s: %d check(s) failed\n", name, failures);
-        return 1;
-    }
-    std::printf("%s: all checks passed\n", name);
-    return 0;
 }
 
 #endif

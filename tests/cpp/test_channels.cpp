@@ -424,8 +424,7 @@ void test_mpmc() {
 } // namespace
 
 int main() {
-    signal(SIGALRM, SIG_DFL); // whatever the starting shell left
-    alarm(120);               // a hang fails the run instead of stalling it
+    start_watchdog(120); // a hang fails the run instead of stalling it
     run("mpsc threads", test_mpsc_threads);
     run("mpsc closed", test_mpsc_closed_after_items);
     run("mpsc consumer api", test_mpsc_consumer_api);

@@ -283,8 +283,7 @@ void test_threads() {
 } // namespace
 
 int main() {
-    signal(SIGALRM, SIG_DFL); // whatever the starting shell left
-    alarm(120);               // a hang fails the run instead of stalling it
+    start_watchdog(120); // a hang fails the run instead of stalling it
     dir = "/tmp/" + unique_name("log");
     path = dir + "/log";
     if (std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()) != 0) return 1;

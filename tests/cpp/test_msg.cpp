@@ -225,8 +225,7 @@ void test_moves() {
 } // namespace
 
 int main() {
-    signal(SIGALRM, SIG_DFL); // whatever the starting shell left
-    alarm(120);               // a hang fails the run instead of stalling it
+    start_watchdog(120); // a hang fails the run instead of stalling it
     run("messages", test_messages);
     run("busy sides", test_busy_sides);
     run("stream", test_stream_through_threads);

@@ -68,8 +68,7 @@ void test_memory() {
 } // namespace
 
 int main() {
-    signal(SIGALRM, SIG_DFL); // whatever the starting shell left
-    alarm(120);               // a hang fails the run instead of stalling it
+    start_watchdog(120); // a hang fails the run instead of stalling it
     run("topology and pinning", test_topology_and_pinning);
     run("memory", test_memory);
     return finish("test_numa");

@@ -136,8 +136,7 @@ void test_anonymous_and_unlink() {
 } // namespace
 
 int main() {
-    signal(SIGALRM, SIG_DFL); // whatever the starting shell left
-    alarm(120);               // a hang fails the run instead of stalling it
+    start_watchdog(120); // a hang fails the run instead of stalling it
     run("heap pool", test_heap_pool);
     run("shared pool", test_shared_pool_between_threads);
     run("anonymous and unlink", test_anonymous_and_unlink);

@@ -388,8 +388,7 @@ void test_leases() {
 } // namespace
 
 int main() {
-    signal(SIGALRM, SIG_DFL); // whatever the starting shell left
-    alarm(120);               // a hang fails the run instead of stalling it
+    start_watchdog(120); // a hang fails the run instead of stalling it
     run("errors", test_errors_and_version);
     run("full/empty/closed", test_full_empty_closed);
     run("iteration", test_iteration_stops_where_asked);

@@ -229,8 +229,7 @@ void test_fd_passing() {
 } // namespace
 
 int main() {
-    signal(SIGALRM, SIG_DFL); // whatever the starting shell left
-    alarm(120);               // a hang fails the run instead of stalling it
+    start_watchdog(120); // a hang fails the run instead of stalling it
     run("stale segment", test_stale_segment); // forks: before any thread starts
     run("attach and sides", test_attach_and_sides);
     run("two threads", test_two_threads);

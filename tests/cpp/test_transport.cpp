@@ -316,8 +316,7 @@ void test_request_response_threads() {
 } // namespace
 
 int main() {
-    signal(SIGALRM, SIG_DFL); // whatever the starting shell left
-    alarm(120);               // a hang fails the run instead of stalling it
+    start_watchdog(120); // a hang fails the run instead of stalling it
     run("server and clients", test_server_and_clients);
     run("drop low", test_drop_low);
     run("request/response", test_request_response_threads);
