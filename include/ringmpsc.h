@@ -16,8 +16,9 @@
  *    and released by rmpsc_<noun>_free (NULL is ignored).
  *  - Results are int: RMPSC_OK (0) or a negative RMPSC_E* code; the reason
  *    in words is rmpsc_error_message() (per thread, until the next
- *    failure). A query that cannot fail returns its value (0, false or -1
- *    for a NULL handle).
+ *    failure), and after RMPSC_EIO errno is the system's error number.
+ *    A query that cannot fail returns its value (0, false or -1 for a
+ *    NULL handle).
  *  - Parameters: the handle first, then inputs, then the timeout, then the
  *    out-parameters, named `out` or `out_<what>`. Out-parameters are
  *    checked before the call does anything and written only when it
@@ -93,7 +94,8 @@
 // A segment or file header does not match what was expected.
 #define RMPSC_EHEADER -8
 
-// An operating-system call failed (see rmpsc_last_error()).
+// An operating-system call failed: errno holds its error number and
+// rmpsc_error_message() the text.
 #define RMPSC_EIO -9
 
 // The producer or consumer side is in use by another thread.

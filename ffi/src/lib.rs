@@ -88,7 +88,8 @@ pub const RMPSC_ETOOLARGE: c_int = -6;
 pub const RMPSC_ECORRUPT: c_int = -7;
 /// A segment or file header does not match what was expected.
 pub const RMPSC_EHEADER: c_int = -8;
-/// An operating-system call failed (see rmpsc_last_error()).
+/// An operating-system call failed: errno holds its error number and
+/// rmpsc_error_message() the text.
 pub const RMPSC_EIO: c_int = -9;
 /// The producer or consumer side is in use by another thread.
 pub const RMPSC_EBUSY: c_int = -10;
@@ -150,6 +151,10 @@ fn set_last_error(e: &Error) {
 #[inline(never)]
 fn fail(e: Error) -> c_int {
     set_last_error(&e);
+    if let Some(code) = e.os_error() {
+        // SAFETY: the calling thread's errno, valid for its lifetime.
+        unsafe { *libc::__errno_location() = code };
+    }
     code_of(&e)
 }
 

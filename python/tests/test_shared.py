@@ -1,6 +1,7 @@
 """Tests of the shared-memory classes in one process (several mappings of
 the same segment). Cross-process and cross-language tests are in tests/."""
 
+import errno
 import os
 import socket
 
@@ -64,12 +65,14 @@ def test_attach_refusals_are_invalid_header_errors():
             SharedRing.attach(n, slot_size=8)
         with pytest.raises(ValueError):  # InvalidHeader is a ValueError too
             MessageRing.attach(n, timeout=0)
-        with pytest.raises(OSError):
+        with pytest.raises(FileExistsError) as exists:
             SharedRing.create(n, capacity=8, slot_size=16)  # exclusive
+        assert exists.value.errno == errno.EEXIST
     finally:
         a.unlink()
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError) as missing:
         SharedRing.attach(name("missing"), timeout=0)
+    assert missing.value.errno == errno.ENOENT and "missing" in str(missing.value)
 
 
 def test_anonymous_segments_travel_over_unix_sockets():

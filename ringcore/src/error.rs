@@ -105,6 +105,46 @@ impl Error {
             Error::Io(_) => ErrorKind::Io,
         }
     }
+
+    /// The operating system's error number (`errno`) behind an
+    /// [`Error::Io`], where an OS call failed.
+    pub fn os_error(&self) -> Option<i32> {
+        match self {
+            Error::Io(e) => os_code(e),
+            _ => None,
+        }
+    }
+}
+
+/// The text of an OS error with what was being done in front, keeping the
+/// error number that `io::Error::new` would drop.
+#[derive(Debug)]
+struct OsContext {
+    code: i32,
+    text: String,
+}
+
+impl fmt::Display for OsContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for OsContext {}
+
+fn os_code(e: &io::Error) -> Option<i32> {
+    e.raw_os_error()
+        .or_else(|| Some(e.get_ref()?.downcast_ref::<OsContext>()?.code))
+}
+
+/// `e` with `context` in front of its text ("context: text"), keeping its
+/// kind and its OS error number.
+pub(crate) fn with_context(e: io::Error, context: impl fmt::Display) -> io::Error {
+    let text = format!("{context}: {e}");
+    match os_code(&e) {
+        Some(code) => io::Error::new(e.kind(), OsContext { code, text }),
+        None => io::Error::new(e.kind(), text),
+    }
 }
 
 impl fmt::Display for Error {
@@ -184,5 +224,34 @@ impl<T> std::error::Error for SendError<T> {}
 impl<T> From<SendError<T>> for Error {
     fn from(e: SendError<T>) -> Self {
         e.reason
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_keeps_the_os_error_number_kind_and_text() {
+        let raw = io::Error::from_raw_os_error(libc::ENOENT);
+        let once = with_context(raw, "cannot open /x");
+        let twice = Error::Io(with_context(once, "attach"));
+        assert_eq!(twice.os_error(), Some(libc::ENOENT));
+        assert_eq!(twice.kind(), ErrorKind::Io);
+        let Error::Io(io) = &twice else {
+            unreachable!()
+        };
+        assert_eq!(io.kind(), io::ErrorKind::NotFound);
+        let text = twice.to_string();
+        assert!(
+            text.starts_with("I/O error: attach: cannot open /x: "),
+            "{text}"
+        );
+        assert!(text.contains("No such file"), "{text}");
+
+        let plain = Error::Io(with_context(io::Error::other("no number"), "here"));
+        assert_eq!(plain.os_error(), None);
+        assert_eq!(plain.to_string(), "I/O error: here: no number");
+        assert_eq!(Error::Full.os_error(), None);
     }
 }

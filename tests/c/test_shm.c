@@ -3,6 +3,7 @@
  * sides as ring handles, busy sides, message rings, pools and descriptor
  * passing over a socketpair.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -22,10 +23,11 @@ static void test_shared_ring(void) {
     rmpsc_shared_ring_t *a = NULL, *b = NULL;
     CHECK(rmpsc_shared_ring_create(name, 3, 8, &a) == RMPSC_EINVAL); /* capacity */
     CHECK(rmpsc_shared_ring_create(name, 8, 8, &a) == RMPSC_OK);
-    CHECK(rmpsc_shared_ring_create(name, 8, 8, &b) == RMPSC_EIO); /* exclusive */
+    errno = 0;
+    CHECK(rmpsc_shared_ring_create(name, 8, 8, &b) == RMPSC_EIO && errno == EEXIST); /* exclusive */
     CHECK(rmpsc_shared_ring_attach(name, 16, 0, &b) == RMPSC_EHEADER); /* slot size */
     CHECK(strstr(rmpsc_error_message(), "8-byte slots") != NULL);
-    CHECK(rmpsc_shared_ring_attach("rmpsc-ctest-missing", 8, 0, &b) == RMPSC_EIO);
+    CHECK(rmpsc_shared_ring_attach("rmpsc-ctest-missing", 8, 0, &b) == RMPSC_EIO && errno == ENOENT);
     CHECK(rmpsc_shared_ring_attach(name, 0, 0, &b) == RMPSC_OK);
     CHECK(rmpsc_shared_ring_capacity(b) == 8 && rmpsc_shared_ring_slot_size(b) == 8);
 

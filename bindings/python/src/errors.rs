@@ -73,7 +73,7 @@ fn os_error(e: &Error, msg: String) -> PyErr {
     let Error::Io(io) = e else {
         return PyOSError::new_err(msg);
     };
-    match (io.raw_os_error(), io.kind()) {
+    match (e.os_error(), io.kind()) {
         // OSError(errno, text) picks the subclass (FileNotFoundError, ...).
         (Some(errno), _) => PyOSError::new_err((errno, msg)),
         (None, std::io::ErrorKind::NotFound) => PyFileNotFoundError::new_err(msg),

@@ -3,7 +3,7 @@
 use super::format::{
     crc32c, crc_seed, FileHeader, Geometry, CRC_FROM, FLAG_CHECKSUMS, HEADER_SIZE,
 };
-use crate::error::{Error, Result};
+use crate::error::{with_context, Error, Result};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::sys::fs;
 use crate::sys::map::Mapping;
@@ -51,10 +51,7 @@ unsafe impl Sync for LogFile {}
 
 /// `Err` naming `path` for a failed mapping.
 fn map_error(e: std::io::Error, path: &Path) -> Error {
-    Error::Io(std::io::Error::new(
-        e.kind(),
-        format!("mmap {}: {e}", path.display()),
-    ))
+    Error::Io(with_context(e, format_args!("mmap {}", path.display())))
 }
 
 impl LogFile {
@@ -65,9 +62,9 @@ impl LogFile {
             Access::Write | Access::Read => fs::open_existing(path),
         };
         let file = File::from(opened.map_err(|e| {
-            Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("cannot open log file {}: {e}", path.display()),
+            Error::Io(with_context(
+                e,
+                format_args!("cannot open log file {}", path.display()),
             ))
         })?);
         let meta = file.metadata()?;
@@ -148,10 +145,7 @@ impl LogFile {
             // now: a full file system fails the creation, not a write. The
             // writer allocates the rest as it goes (`prepare`).
             fs::allocate(file.as_fd(), 0, g.file_size.min(PREPARE_STEP)).map_err(|e| {
-                Error::Io(std::io::Error::new(
-                    e.kind(),
-                    format!("log file {}: {e}", path.display()),
-                ))
+                Error::Io(with_context(e, format_args!("log file {}", path.display())))
             })?;
             Mapping::shared(file.as_fd(), g.file_size as usize).map_err(|e| map_error(e, path))
         })();
@@ -391,9 +385,9 @@ impl LogFile {
             return Ok(end);
         }
         fs::allocate(self._file.as_fd(), start, end - start).map_err(|e| {
-            Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("log file {}: {e}", self.path.display()),
+            Error::Io(with_context(
+                e,
+                format_args!("log file {}", self.path.display()),
             ))
         })?;
         self.map

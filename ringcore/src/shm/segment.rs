@@ -1,7 +1,7 @@
 //! Shared-memory segments: a named file (under `/dev/shm` or any path) or an
 //! anonymous memfd, mapped `MAP_SHARED`.
 
-use crate::error::{Error, Result};
+use crate::error::{with_context, Error, Result};
 use crate::sys::fs;
 use crate::sys::map::Mapping;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -81,7 +81,7 @@ fn allocate_whole(fd: BorrowedFd<'_>, len: usize, path: Option<&Path>) -> Result
     (0..len).step_by(STEP as usize).try_for_each(|from| {
         fs::allocate(fd, from, STEP.min(len - from)).map_err(|e| {
             let what = path.map_or("a memfd segment".into(), |p| p.display().to_string());
-            Error::Io(std::io::Error::new(e.kind(), format!("{what}: {e}")))
+            Error::Io(with_context(e, what))
         })
     })
 }
@@ -101,12 +101,7 @@ impl Segment {
         }
         let (fd, staging) = fs::open_unnamed(path)?;
         let made = fs::set_permissions(fd.as_fd(), perm.mode, perm.group)
-            .map_err(|e| {
-                Error::Io(std::io::Error::new(
-                    e.kind(),
-                    format!("{}: {e}", path.display()),
-                ))
-            })
+            .map_err(|e| Error::Io(with_context(e, path.display())))
             .and_then(|()| Self::size_and_map(fd, len, Some(path.to_path_buf())));
         match made {
             Ok(seg) => {
@@ -289,9 +284,9 @@ impl Segment {
 /// Removes a segment file by path.
 pub fn unlink(path: &Path) -> Result<()> {
     std::fs::remove_file(path).map_err(|e| {
-        Error::Io(std::io::Error::new(
-            e.kind(),
-            format!("cannot unlink {}: {e}", path.display()),
+        Error::Io(with_context(
+            e,
+            format_args!("cannot unlink {}", path.display()),
         ))
     })
 }

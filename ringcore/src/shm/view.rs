@@ -8,7 +8,7 @@
 //! the mapping: an offset or length read from the file gives `None`, never
 //! a read outside it.
 
-use crate::error::{Error, Result};
+use crate::error::{with_context, Error, Result};
 use crate::sys::fs::{self, FileStat};
 use crate::sys::map::Mapping;
 use std::os::fd::{AsFd, OwnedFd};
@@ -77,12 +77,8 @@ impl View {
         if stat.len == 0 {
             return Err(Error::InvalidHeader(format!("{} is empty", path.display())));
         }
-        let map = Mapping::inspect(fd.as_fd(), stat.len).map_err(|e| {
-            Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("mmap {}: {e}", path.display()),
-            ))
-        })?;
+        let map = Mapping::inspect(fd.as_fd(), stat.len)
+            .map_err(|e| Error::Io(with_context(e, format_args!("mmap {}", path.display()))))?;
         Ok(View {
             map,
             fd,

@@ -28,9 +28,8 @@ pub(crate) mod socket;
 /// The last OS error, with what was being done (and to which file) in its text.
 pub(crate) fn last_error(what: &str, path: Option<&std::path::Path>) -> std::io::Error {
     let e = std::io::Error::last_os_error();
-    let msg = match path {
-        Some(p) => format!("{what} {}: {e}", p.display()),
-        None => format!("{what}: {e}"),
-    };
-    std::io::Error::new(e.kind(), msg)
+    match path {
+        Some(p) => crate::error::with_context(e, format_args!("{what} {}", p.display())),
+        None => crate::error::with_context(e, what),
+    }
 }
