@@ -3,7 +3,9 @@
 Every exception derives from :class:`Error`; where a built-in exception
 means the same thing, the class derives from it too, so ``except
 TimeoutError`` catches :class:`Timeout`. Bad arguments raise the built-in
-``ValueError`` / ``TypeError`` and operating-system failures ``OSError``.
+``ValueError`` / ``TypeError`` and operating-system failures ``OSError``
+with the system's ``errno`` (so the subclass it picks, such as
+``FileNotFoundError``, can be caught).
 """
 
 
