@@ -427,8 +427,10 @@ impl BufferPool {
         let index = self.check(h)?;
         let m = self.meta(index);
         let state = m.state.load(Ordering::Acquire);
-        // Only one of two racing frees of the same handle wins this CAS.
-        if (state >> 1) & 0xff != h.generation()
+        // Only one of two racing frees of the same handle wins this CAS:
+        // the loser's load sees the slab free (or the CAS fails).
+        if state & 1 == 0
+            || (state >> 1) & 0xff != h.generation()
             || m.state
                 .compare_exchange(state, state & !1, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()

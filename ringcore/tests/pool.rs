@@ -70,3 +70,29 @@ fn threads_share_a_pool_without_losing_slabs() {
     }
     assert_eq!(pool.available_count(), 32);
 }
+
+#[test]
+fn racing_frees_of_one_handle_free_it_once() {
+    let pool = std::sync::Arc::new(BufferPool::new(64, 4).unwrap());
+    for _ in 0..2000 {
+        let h = pool.try_alloc().unwrap().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, barrier) = (pool.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    pool.free(h).is_ok()
+                })
+            })
+            .collect();
+        let wins = racers.into_iter().map(|t| t.join().unwrap());
+        assert_eq!(wins.filter(|&won| won).count(), 1, "one free must win");
+        // Every slab is still handed out once: all four allocate, a fifth does not.
+        let all: Vec<Handle> = (0..4).map(|_| pool.try_alloc().unwrap().unwrap()).collect();
+        assert!(pool.try_alloc().unwrap().is_none());
+        for h in all {
+            pool.free(h).unwrap();
+        }
+    }
+}

@@ -292,7 +292,9 @@ impl Reader {
     /// when the writer died (its lock was released without a close).
     pub fn read(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
         self.wait(timeout)?;
-        Ok(self.try_read()?.expect("wait() saw a committed message"))
+        // Only a peer that zeroed a committed record gets here empty.
+        self.try_read()?
+            .ok_or_else(|| Error::Corrupt("a committed record was taken back".into()))
     }
 
     /// A registration that the writer's next commit (or its close) wakes,

@@ -278,14 +278,17 @@ impl PriorityReceiver {
         Priority::ALL.iter().any(|&p| self.has(p))
     }
 
-    /// The oldest message of the highest priority waiting, in place.
+    /// The oldest message of the highest priority waiting, in place. A
+    /// priority whose bytes are padding only (the record after it not yet
+    /// committed) gives way to the next.
     pub(crate) fn try_recv(&mut self) -> Result<Option<(Priority, Message<'_>)>> {
-        for p in Priority::ALL {
-            if self.has(p) {
-                return self.try_recv_from(p);
-            }
-        }
-        Ok(None)
+        let Some(p) = Priority::ALL
+            .into_iter()
+            .find(|&p| self.has(p) && self.rings[p.index()].probe().unwrap_or(true))
+        else {
+            return Ok(None);
+        };
+        self.try_recv_from(p)
     }
 
     /// The oldest message of priority `p`, in place.

@@ -470,11 +470,11 @@ impl Client {
         while !self.link.responses.probe_any()? {
             self.wait(deadline.left())?;
         }
-        let (priority, msg) = self
-            .link
-            .responses
-            .try_recv()?
-            .expect("probe_any saw a whole message");
+        // Only a server that took back a published record gets here empty.
+        let (priority, msg) =
+            self.link.responses.try_recv()?.ok_or_else(|| {
+                Error::Corrupt("the server took back a published response".into())
+            })?;
         Ok(Response { priority, msg })
     }
 
