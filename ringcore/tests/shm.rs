@@ -250,6 +250,17 @@ fn attach_refuses_what_is_not_a_matching_segment() {
         matches!(&e, Error::InvalidHeader(m) if m.contains("inconsistent pool layout")),
         "{e}"
     );
+    // A data size whose sum with the header overflows.
+    b[0x28..0x30].copy_from_slice(&u64::MAX.to_ne_bytes());
+    std::fs::write(&p, &b).unwrap();
+    let e = BufferPool::attach_shared(p.to_str().unwrap(), Duration::ZERO)
+        .err()
+        .unwrap();
+    std::fs::remove_file(&p).unwrap();
+    assert!(
+        matches!(&e, Error::InvalidHeader(m) if m.contains("its header says")),
+        "{e}"
+    );
 }
 
 /// Segments appear whole (made unnamed, named once finished), so an

@@ -235,7 +235,7 @@ impl Header {
             )));
         }
         let total = i.total_size.load(Ordering::Relaxed);
-        if total != HEADER_SIZE as u64 + data_size || total != file_len as u64 {
+        if Some(total) != data_size.checked_add(HEADER_SIZE as u64) || total != file_len as u64 {
             return Err(bad(format!(
                 "segment file is {file_len} bytes, its header says {total}"
             )));

@@ -200,6 +200,18 @@ fn at<T>(m: &Mapped, offset: usize) -> &T {
     unsafe { &*m.segment.base().as_ptr().add(offset).cast::<T>() }
 }
 
+/// Checks that a segment a peer made holds the `fixed` bytes its kind
+/// begins with, before any of them is read.
+fn fits(m: &Mapped, fixed: usize, kind: &str) -> Result<()> {
+    if m.segment.len() < fixed {
+        return Err(Error::InvalidHeader(format!(
+            "{kind} segment of {} bytes is shorter than its fixed part of {fixed}",
+            m.segment.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The control segment's parts.
 pub(crate) struct Control {
     pub(crate) mapped: Mapped,
@@ -219,6 +231,7 @@ impl Control {
 
     /// Checks a mapped control segment (magic, versions, layout).
     fn checked(mapped: Mapped) -> Result<Control> {
+        fits(&mapped, CONTROL_TABLE, "control")?;
         let server: &ServerLine = at(&mapped, HEADER_SIZE);
         let protocol = server.protocol.load(Ordering::Relaxed);
         if protocol != PROTOCOL {
@@ -302,6 +315,7 @@ impl Channel {
 
     /// Checks a channel segment received from a server.
     fn checked(mapped: Mapped) -> Result<Channel> {
+        fits(&mapped, CHANNEL_DATA, "channel")?;
         let line: &ClientLine = at(&mapped, HEADER_SIZE);
         let bits = std::array::from_fn(|i| line.ring_bits[i].load(Ordering::Relaxed));
         if bits

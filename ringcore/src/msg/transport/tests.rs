@@ -257,6 +257,32 @@ fn bad_options_and_a_foreign_control_segment_are_refused() {
 }
 
 #[test]
+fn segments_shorter_than_their_fixed_part_are_refused_not_read() {
+    let short = |kind| Geometry {
+        kind,
+        ring_bits: 0,
+        slot_size: 1,
+        slab_count: 0,
+        data_size: 64,
+    };
+    // A control segment under the server's name, too short for its lines.
+    let n = name("shortcontrol");
+    let _control =
+        Mapped::create_with(Some(&n), short(Kind::Control), Default::default(), |_| ()).unwrap();
+    match Client::connect(&n, ClientOptions::default()) {
+        Err(Error::InvalidHeader(m)) => assert!(m.contains("shorter"), "{m}"),
+        other => panic!("expected InvalidHeader, got {:?}", other.map(|c| c.id())),
+    }
+    let _ = crate::shm::unlink(&crate::shm::resolve_name(&n).unwrap());
+    // A channel segment, as a hostile server could pass one.
+    let channel = Mapped::create_with(None, short(Kind::Channel), Default::default(), |_| ());
+    assert!(matches!(
+        Channel::checked(channel.unwrap()),
+        Err(Error::InvalidHeader(_))
+    ));
+}
+
+#[test]
 fn a_client_that_scribbles_its_rings_is_cut_off_and_the_others_go_on() {
     let n = name("hostile");
     let mut server = Server::create(&n, small()).unwrap();
