@@ -40,6 +40,35 @@ impl Cursor {
         Ok(Self::at_start_of(base, open(base, seq, access)?, access))
     }
 
+    /// At record `n` of the log at `base` whose files are `files` (oldest
+    /// first): in the last file that starts at or before it.
+    ///
+    /// Errors: `FellBehind` (older than the oldest file), `InvalidArgument`
+    /// (not written yet), and those of opening and scanning the files.
+    pub(crate) fn at_index(base: &Path, files: &[u64], n: u64, access: Access) -> Result<Cursor> {
+        for &seq in files.iter().rev() {
+            let mut c = Self::at_file_start(base, seq, access)?;
+            // The first index is read once, into `c.index`: a writer that
+            // changes it meanwhile cannot make `n - c.index` wrap.
+            let Some(ahead) = n.checked_sub(c.index) else {
+                continue;
+            };
+            c.skip(ahead)?;
+            if c.index != n {
+                return Err(Error::InvalidArgument(format!(
+                    "record {n} of {} is not written yet (the next is {})",
+                    base.display(),
+                    c.index
+                )));
+            }
+            return Ok(c);
+        }
+        Err(Error::FellBehind(format!(
+            "record {n} of {} is gone (deleted by retention, or never in these files)",
+            base.display()
+        )))
+    }
+
     /// The record at the cursor, read and checked ([`step`]); moves nothing.
     #[inline]
     pub(crate) fn step(&self, verify: Verify) -> Result<Step> {

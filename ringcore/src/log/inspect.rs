@@ -11,7 +11,7 @@
 //! the region, the MTU and the mapping, and the CRC32C where the log has
 //! checksums), so a damaged file is an error naming the file and offset.
 
-use super::cursor::{self, Cursor};
+use super::cursor::Cursor;
 use super::file::{Access, LogFile};
 use super::format::{HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED};
 use super::series::{file_path, list_files};
@@ -240,34 +240,12 @@ impl LogCursor {
     /// index is not written yet).
     pub fn open(base: &Path, index: Option<u64>) -> Result<LogCursor> {
         let seqs = files_of(base)?;
-        let oldest = Self::at_start(base, seqs[0])?;
-        let Some(n) = index else {
-            return Ok(oldest);
-        };
-        if n < oldest.cur.index {
-            return Err(Error::FellBehind(format!(
-                "record {n} of {} is gone (the oldest on disk is {})",
-                base.display(),
-                oldest.cur.index
-            )));
-        }
-        let mut c = oldest;
-        for &seq in seqs.iter().rev() {
-            let f = cursor::open(base, seq, Access::Inspect)?;
-            if f.header().first_index.load(Ordering::Relaxed) <= n {
-                c = Self::at_start(base, seq)?;
-                break;
-            }
-        }
-        c.cur.skip(n - c.cur.index)?;
-        if c.cur.index != n {
-            return Err(Error::InvalidArgument(format!(
-                "record {n} of {} is not written yet (the next is {})",
-                base.display(),
-                c.cur.index
-            )));
-        }
-        Ok(c)
+        Ok(LogCursor {
+            cur: match index {
+                None => Cursor::at_file_start(base, seqs[0], Access::Inspect)?,
+                Some(n) => Cursor::at_index(base, &seqs, n, Access::Inspect)?,
+            },
+        })
     }
 
     /// A cursor after the last committed record of the log at `base`.

@@ -173,10 +173,10 @@ pub(crate) fn step(file: &LogFile, pos: u64, index: u64, verify: Verify) -> Resu
         }
     }
     if let Step::Roll(seq) = step {
-        if seq != file.seq + 1 {
+        if file.seq.checked_add(1) != Some(seq) {
             return Err(corrupt(format!(
-                "roll record to file {seq}, expected {}",
-                file.seq + 1
+                "roll record to file {seq} from file {}",
+                file.seq
             )));
         }
     }

@@ -151,33 +151,9 @@ impl Reader {
                 r.seek(p)?;
                 r
             }
-            From::Index(n) => {
-                let mut r = Reader::at_file_start(&base, oldest)?;
-                if n < r.cur.index {
-                    return Err(Error::FellBehind(format!(
-                        "record {n} of {} was deleted by retention (the oldest kept is {})",
-                        base.display(),
-                        r.cur.index
-                    )));
-                }
-                // The last file that starts at or before n.
-                for &seq in files.iter().rev() {
-                    let f = cursor::open(&base, seq, Access::Read)?;
-                    if f.header().first_index.load(Ordering::Relaxed) <= n {
-                        r.cur = Cursor::at_start_of(&base, f, Access::Read);
-                        break;
-                    }
-                }
-                r.cur.skip(n - r.cur.index)?;
-                if r.cur.index != n {
-                    return Err(Error::InvalidArgument(format!(
-                        "record {n} of {} is not written yet (next is {})",
-                        base.display(),
-                        r.cur.index
-                    )));
-                }
-                r
-            }
+            From::Index(n) => Reader {
+                cur: Cursor::at_index(&base, &files, n, Access::Read)?,
+            },
         };
         Ok(r)
     }

@@ -644,7 +644,12 @@ impl Writer {
         // What can fail comes first (storage for what is written here, the
         // next file, the flush), so a failed roll commits nothing.
         self.ready_to(if pad { region_limit } else { self.pos } + reserve)?;
-        let next_seq = self.file.seq + 1;
+        let next_seq = self.file.seq.checked_add(1).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{} has no file number after this one",
+                self.base.display()
+            ))
+        })?;
         let next = LogFile::create(
             &file_path(&self.base, next_seq),
             next_seq,
