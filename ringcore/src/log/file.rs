@@ -1,7 +1,7 @@
 //! One mapped log file, its writer lock, and checked access to records.
 
 use super::format::{
-    crc32c, crc_seed, FileHeader, Geometry, CRC_FROM, FLAG_CHECKSUMS, HEADER_SIZE,
+    crc32c, crc_seed, FileHeader, Geometry, CRC_FROM, FLAG_CHECKSUMS, FLAG_PADDING, HEADER_SIZE,
 };
 use crate::error::{with_context, Error, Result};
 use crate::sync::{AtomicU32, AtomicU64};
@@ -348,6 +348,16 @@ impl LogFile {
         // SAFETY: bounds as above; only the writer (one per log, by the lock)
         // writes record bytes, and only for records it has not committed.
         unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(at as usize), len as usize) }
+    }
+
+    /// Fills `[pos, end)`, the rest of a region, with a padding record, or
+    /// with nothing when less than a record header is left: readers skip
+    /// it (writer only).
+    pub(crate) fn pad(&self, pos: u64, end: u64) {
+        let header = self.geometry.header_len();
+        if end - pos >= header {
+            self.publish(pos, FLAG_PADDING, end - pos - header, 0, 0, 0);
+        }
     }
 
     /// Zeroes `[from, to)` (writer only).

@@ -215,6 +215,19 @@ impl Geometry {
         self.header_len() + 8
     }
 
+    /// Where the roll record goes when the records end at `pos`: there, or
+    /// at the start of the next region when it does not fit in this one
+    /// (after padding). Records leave the roll reserve free at the end of
+    /// the last region, so it always fits there.
+    pub(crate) fn roll_at(&self, pos: u64) -> u64 {
+        let end = self.region_end(pos);
+        if pos + self.roll_reserve() > end && end < self.file_size {
+            end
+        } else {
+            pos
+        }
+    }
+
     /// Bytes of the largest record.
     pub(crate) fn max_record(&self) -> u64 {
         self.record_len(self.mtu as u64)

@@ -186,6 +186,77 @@ fn a_torn_record_is_discarded_on_reopen() {
     assert_eq!(got, vec![&b"kept"[..], &b"after"[..]]);
 }
 
+/// Writes file 0 of a log (checksums on: 24-byte record headers) up to
+/// `room` bytes before the end of its first region, and kills the writer.
+/// Returns file 0's geometry, writer epoch and log id, and the next index.
+fn killed_with_room(log: &Path, room: u64) -> (format::Geometry, u64, u64, u64) {
+    use crate::sync::Ordering::Relaxed;
+    let mut w = small(log).checksums(true).build().unwrap();
+    let end = page_size();
+    let mut i = 0;
+    while end - w.position().offset != room {
+        let left = end - w.position().offset;
+        // 128-byte records, then one that leaves `room`.
+        let len = if left >= 2 * 128 {
+            104
+        } else {
+            left - room - 24
+        };
+        w.append_at(0, &vec![i as u8; len as usize], i).unwrap();
+        i += 1;
+    }
+    w.simulate_crash();
+    let f = file::LogFile::open(&file_path(log, 0), 0, file::Access::Read).unwrap();
+    let h = f.header();
+    let (epoch, id) = (h.writer_epoch.load(Relaxed), h.log_id.load(Relaxed));
+    (f.geometry, epoch, id, i)
+}
+
+#[test]
+fn a_roll_cut_short_by_a_crash_is_completed_by_the_next_writer() {
+    // Room for the roll record, for a padding record only, for less than a
+    // record header, and none.
+    for room in [32, 24, 16, 0] {
+        let d = TempDir::new("repair");
+        let (g, epoch, id, next) = killed_with_room(&d.log(), room);
+        // The crash came after file 1 was made, before the roll record.
+        file::LogFile::create(&file_path(&d.log(), 1), 1, next, g, epoch, id).unwrap();
+        let mut w = small(&d.log()).build().unwrap();
+        assert_eq!(w.next_index(), next, "room {room}");
+        w.append_at(0, b"after", 0).unwrap();
+        drop(w);
+        let msgs = read_all(&d.log());
+        assert_eq!(msgs.len() as u64, next + 1, "room {room}");
+        assert_eq!(msgs.last().unwrap().payload, b"after");
+    }
+    // A file 1 that file 0 does not lead to is refused, and file 0 is left
+    // as it was.
+    for (what, region, first) in [("geometry", 2, 0), ("first index", 1, 1)] {
+        let d = TempDir::new("norepair");
+        let (g, epoch, id, next) = killed_with_room(&d.log(), 24);
+        let before = std::fs::read(file_path(&d.log(), 0)).unwrap();
+        let other = format::Geometry {
+            region_size: g.region_size * region,
+            ..g
+        };
+        let path = file_path(&d.log(), 1);
+        file::LogFile::create(&path, 1, next + first, other, epoch, id).unwrap();
+        let e = small(&d.log())
+            .region_size(other.region_size)
+            .build()
+            .expect_err(what);
+        assert!(
+            matches!(&e, Error::Corrupt(m) if m.contains("cannot")),
+            "{what}: {e}"
+        );
+        assert_eq!(
+            std::fs::read(file_path(&d.log(), 0)).unwrap(),
+            before,
+            "{what}"
+        );
+    }
+}
+
 #[test]
 fn readers_join_live_seek_and_start_at_an_index() {
     let d = TempDir::new("from");

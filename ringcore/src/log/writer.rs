@@ -1,9 +1,7 @@
 //! The single writer of a log.
 
 use super::file::{take_writer_lock, Access, LogFile};
-use super::format::{
-    Geometry, FLAG_PADDING, FLAG_ROLL, HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED,
-};
+use super::format::{Geometry, FLAG_ROLL, HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED};
 use super::page_size;
 use super::prefault::{self, Prefaulter};
 use super::series::{file_path, list_files};
@@ -320,17 +318,29 @@ impl Writer {
         prefault: (bool, Option<usize>),
     ) -> Result<Writer> {
         remove_temporaries(&base)?;
+        // What can fail comes before anything is written.
+        let prefault = match prefault {
+            (true, cpu) => Some(Prefaulter::start(cpu)?),
+            (false, _) => None,
+        };
         // `ready`: how far the file is readied for the writer.
-        let (file, scanned, epoch, ready) = match newest {
+        let (file, scanned, epoch, ready, next_index) = match newest {
             None => (
                 LogFile::create(&base, 0, first_index, g, 1, log_id)?,
                 Scan::empty(),
                 1,
                 0,
+                first_index,
             ),
             Some(file) => {
                 let first = file.header().first_index.load(Ordering::Relaxed);
                 let s = scan(&file, HEADER_SIZE, first, u64::MAX)?;
+                let next_index = first.checked_add(s.records).ok_or_else(|| {
+                    Error::Corrupt(format!(
+                        "{}: first record index {first} leaves no room for more",
+                        file.path.display()
+                    ))
+                })?;
                 if let Some(next) = s.rolled_to {
                     return Err(Error::Corrupt(format!(
                         "{} ends with a roll record but file {next} is missing",
@@ -348,6 +358,7 @@ impl Writer {
                         s.end
                     )));
                 }
+                repair_roll(&base, &file)?;
                 // Anything past the last commit is a torn, uncommitted record:
                 // clear what it may have written so no reader mistakes it
                 // (its storage allocated first: a full file system is an
@@ -358,10 +369,7 @@ impl Writer {
                     .writer_epoch
                     .load(Ordering::Relaxed)
                     .wrapping_add(1);
-                if file.seq > 0 {
-                    repair_roll(&base, file.seq - 1, file.seq)?;
-                }
-                (file, s, epoch, ready)
+                (file, s, epoch, ready, next_index)
             }
         };
         let h = file.header();
@@ -372,23 +380,13 @@ impl Writer {
         // recovery scan.
         h.writer_state.store(STATE_ACTIVE, Ordering::Release);
         h.write_pos.store(scanned.end, Ordering::Release);
-        let first = h.first_index.load(Ordering::Relaxed);
-        let next_index = first.checked_add(scanned.records).ok_or_else(|| {
-            Error::Corrupt(format!(
-                "{}: first record index {first} leaves no room for more",
-                file.path.display()
-            ))
-        })?;
         Ok(Writer {
             base,
             pos: scanned.end,
             limit: 0,
             checkpoint: 0,
             ready,
-            prefault: match prefault {
-                (true, cpu) => Some(Prefaulter::start(cpu)?),
-                (false, _) => None,
-            },
+            prefault,
             next_index,
             geometry: g,
             file: Arc::new(file),
@@ -588,21 +586,15 @@ impl Writer {
         wake_if_waiting(&h.readers_waiting, &h.wake_seq, true);
     }
 
-    /// Fills the rest of the region with a padding record (or, when less
-    /// than a record header is left, with nothing: readers skip it).
+    /// Fills the rest of the region with padding ([`LogFile::pad`]).
     fn pad_to(&mut self, limit: u64) {
-        let rest = limit - self.pos;
-        let header = self.geometry.header_len();
-        if rest >= header {
-            self.publish(0, FLAG_PADDING, rest - header, 0, 0);
-        } else {
-            self.pos = limit;
-            // Release pairs with the Acquire load in the recovery scan.
-            self.file
-                .header()
-                .write_pos
-                .store(self.pos, Ordering::Release);
-        }
+        self.file.pad(self.pos, limit);
+        self.pos = limit;
+        let h = self.file.header();
+        // Release pairs with the Acquire load of `write_pos` in the recovery
+        // scan.
+        h.write_pos.store(limit, Ordering::Release);
+        wake_if_waiting(&h.readers_waiting, &h.wake_seq, true);
     }
 
     #[inline]
@@ -635,15 +627,11 @@ impl Writer {
     /// readers to it is committed. Older files beyond the retention are deleted.
     pub fn roll(&mut self) -> Result<()> {
         self.abort();
-        let region_limit = self.geometry.limit(self.pos);
-        let reserve = self.geometry.roll_reserve();
-        let last_region = region_limit == self.geometry.file_size - reserve;
-        // The roll record, like any record, stays inside its region: after
-        // a padding record when it does not fit.
-        let pad = !last_region && self.pos + reserve > region_limit;
+        // The roll record, like any record, stays inside its region.
+        let at = self.geometry.roll_at(self.pos);
         // What can fail comes first (storage for what is written here, the
         // next file, the flush), so a failed roll commits nothing.
-        self.ready_to(if pad { region_limit } else { self.pos } + reserve)?;
+        self.ready_to(at + self.geometry.roll_reserve())?;
         let next_seq = self.file.seq.checked_add(1).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "{} has no file number after this one",
@@ -661,8 +649,8 @@ impl Writer {
         if self.durability != Durability::None {
             self.flush()?;
         }
-        if pad {
-            self.pad_to(region_limit);
+        if at > self.pos {
+            self.pad_to(at);
         }
         self.file
             .payload_mut(self.pos, 8)
@@ -682,7 +670,7 @@ impl Writer {
         self.unsynced_from = HEADER_SIZE;
         if let Some(keep) = self.retention {
             for seq in list_files(&self.base)? {
-                if seq + keep <= next_seq {
+                if seq.saturating_add(keep) <= next_seq {
                     let _ = std::fs::remove_file(file_path(&self.base, seq));
                 }
             }
@@ -765,10 +753,16 @@ fn remove_temporaries(base: &Path) -> Result<()> {
     Ok(())
 }
 
-/// If file `seq` of a log does not end with a roll record to `next` (the
-/// writer crashed between creating the next file and committing the roll),
-/// appends that roll record.
-fn repair_roll(base: &Path, seq: u64, next: u64) -> Result<()> {
+/// If the file before `next` does not end with a roll record to it (the
+/// writer crashed between creating `next` and committing the roll), appends
+/// that roll record, after padding as [`Writer::roll`] does. A file that
+/// `next` does not continue (another geometry, or records that end at
+/// another index than `next` starts at) is refused: readers would reject
+/// the roll.
+fn repair_roll(base: &Path, next: &LogFile) -> Result<()> {
+    let Some(seq) = next.seq.checked_sub(1) else {
+        return Ok(());
+    };
     let path = file_path(base, seq);
     if !path.exists() {
         return Ok(());
@@ -778,14 +772,35 @@ fn repair_roll(base: &Path, seq: u64, next: u64) -> Result<()> {
     if file.header().writer_state.load(Ordering::Acquire) == STATE_ROLLED {
         return Ok(());
     }
+    let refuse = |why: String| {
+        Error::Corrupt(format!(
+            "{} does not end with its roll record to file {}, and cannot: {why}",
+            path.display(),
+            next.seq
+        ))
+    };
+    let g = file.geometry;
+    if g != next.geometry {
+        return Err(refuse("the two files' geometries differ".into()));
+    }
     let first = file.header().first_index.load(Ordering::Relaxed);
     let s = scan(&file, HEADER_SIZE, first, u64::MAX)?;
     if s.rolled_to.is_none() {
-        let pos = s.end;
-        file.clear_tail(pos)?;
-        file.payload_mut(pos, 8)
-            .copy_from_slice(&next.to_ne_bytes());
-        file.publish(pos, FLAG_ROLL, 8, 0, 0, 8);
+        let next_first = next.header().first_index.load(Ordering::Relaxed);
+        if first.checked_add(s.records) != Some(next_first) {
+            return Err(refuse(format!(
+                "its records end before index {}, the next file starts at {next_first}",
+                first.wrapping_add(s.records)
+            )));
+        }
+        let at = g.roll_at(s.end);
+        // Storage first, and the torn bytes after the last commit cleared.
+        file.clear_tail(s.end)?;
+        file.prepare(at, at + g.roll_reserve())?;
+        file.pad(s.end, at);
+        file.payload_mut(at, 8)
+            .copy_from_slice(&next.seq.to_ne_bytes());
+        file.publish(at, FLAG_ROLL, 8, 0, 0, 8);
     }
     // Release pairs with the Acquire loads of `writer_state` (readers,
     // and the check above in a later writer).
