@@ -1410,7 +1410,8 @@ int rmpsc_server_claim(rmpsc_server_t *s,
                        size_t len,
                        void **out_buf);
 
-// Publishes the first `len` bytes of the claimed reply. Server thread.
+// Publishes the first `len` bytes of the claimed reply; on an error other
+// than RMPSC_EDISCONNECTED the claim stays as it was. Server thread.
 int rmpsc_server_commit(rmpsc_server_t *s, size_t len);
 
 // Wakes `client` if it sleeps in a wait. Server thread.

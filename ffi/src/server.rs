@@ -188,7 +188,8 @@ pub extern "C" fn rmpsc_server_claim(
     })
 }
 
-/// Publishes the first `len` bytes of the claimed reply. Server thread.
+/// Publishes the first `len` bytes of the claimed reply; on an error other
+/// than RMPSC_EDISCONNECTED the claim stays as it was. Server thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_server_commit(s: *mut rmpsc_server_t, len: usize) -> c_int {
     call(|| server(s)?.enter(|s| s.commit(len)))

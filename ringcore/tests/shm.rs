@@ -566,6 +566,29 @@ fn message_ring_refuses_scribbled_records() {
     // Put it back (the commit word is length + 1): the ring recovers.
     file.write_at(&41u32.to_ne_bytes(), 512).unwrap();
     assert_eq!(rx.try_recv().unwrap().payload(), &[1u8; 40]);
+
+    // Padding before a scribbled record: the failed receive frees neither.
+    for i in 0..4 {
+        while tx.send(i, &[i as u8; 1000]).is_err() {
+            drop(rx.try_recv().unwrap());
+        }
+    }
+    while rx.try_recv().is_ok() {}
+    tx.send(9, &[9u8; 100]).unwrap(); // after padding, at index 0
+    let pending = rx.pending_bytes();
+    let mut word = [0u8; 4];
+    let reader = std::fs::File::open(&path).unwrap();
+    reader.read_at(&mut word, 512).unwrap();
+    file.write_at(&100_000u32.to_ne_bytes(), 512).unwrap();
+    assert!(matches!(rx.try_recv(), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        rx.recv_batch(10, |_, _| panic!("must not deliver")),
+        Err(Error::Corrupt(_))
+    ));
+    assert_eq!(rx.pending_bytes(), pending, "the padding is still there");
+    file.write_at(&word, 512).unwrap();
+    assert_eq!(rx.try_recv().unwrap().payload(), &[9u8; 100]);
+    assert_eq!(rx.pending_bytes(), 0);
 }
 
 /// A refused call changes nothing: a send with the reserved type claims

@@ -355,7 +355,8 @@ impl PriorityReceiver {
         }
     }
 
-    /// Up to `max` messages, highest priority first.
+    /// Up to `max` messages, highest priority first. An error ends the
+    /// batch; it is returned only when nothing was delivered.
     pub(crate) fn recv_batch(
         &mut self,
         max: usize,
@@ -364,7 +365,13 @@ impl PriorityReceiver {
         let mut n = 0;
         for p in Priority::ALL {
             if n < max && self.has(p) {
-                n += self.recv_batch_from(p, max - n, &mut f)?;
+                match self.recv_batch_from(p, max - n, &mut f) {
+                    Ok(k) => n += k,
+                    // What was delivered is counted; the failed priority
+                    // changed nothing and reports again at the next call.
+                    Err(e) if n == 0 => return Err(e),
+                    Err(_) => break,
+                }
             }
         }
         Ok(n)

@@ -113,10 +113,16 @@ impl MessageReceiver {
                 "the previous message was not released".into(),
             ));
         }
-        // At most twice: padding moves the head to index 0, where no
-        // padding can be.
+        // Padding before the message is freed with it, so that a peek that
+        // fails leaves the head where it was. At most twice round: padding
+        // moves to index 0, where no padding can be.
+        let mut skipped = 0;
         loop {
-            let Some(r) = self.record()? else {
+            let Some(r) = self.record(skipped)? else {
+                // Padding with nothing after it yet: freeing it loses nothing.
+                if skipped > 0 {
+                    self.cur.release(skipped);
+                }
                 if !self.cur.is_closed() {
                     return Err(Error::Empty);
                 }
@@ -125,23 +131,23 @@ impl MessageReceiver {
                 return Err(self.cur.empty_reason());
             };
             if r.msg_type == PAD {
-                self.cur.release(r.span);
+                skipped += r.span;
                 continue;
             }
-            self.peeked = r.span;
+            self.peeked = skipped + r.span;
             return Ok((r.msg_type, payload_ptr(&self.cur, r.index), r.len));
         }
     }
 
-    /// The record at the head, checked to keep the receiver within a ring
-    /// of the tail.
+    /// The record `skip` bytes past the head, checked to keep the receiver
+    /// within a ring of the tail.
     #[inline]
-    fn record(&self) -> Result<Option<Record>> {
-        let Some(r) = record_at(&self.cur, self.cur.head())? else {
+    fn record(&self, skip: usize) -> Result<Option<Record>> {
+        let Some(r) = record_at(&self.cur, self.cur.head().wrapping_add(skip as u64))? else {
             return Ok(None);
         };
-        if r.span > self.limit() {
-            self.widen(r.span)?;
+        if skip + r.span > self.limit() {
+            self.widen(skip + r.span)?;
         }
         Ok(Some(r))
     }
@@ -174,7 +180,7 @@ impl MessageReceiver {
     /// once the tail is loaded (Acquire) the word is visible: only a
     /// scribbling peer gets here, and a blocking receive would otherwise spin.
     fn check_not_stalled(&self) -> Result<()> {
-        if self.cur.available(1)? > 0 && self.record()?.is_none() {
+        if self.cur.available(1)? > 0 && self.record(0)?.is_none() {
             return Err(Error::Corrupt(format!(
                 "the tail shows bytes but no record is committed at {}",
                 self.cur.head()
@@ -269,7 +275,8 @@ impl MessageReceiver {
     /// Calls `f(type, payload)` for up to `max` messages in place and frees
     /// them all with one head update; returns the count (0 when empty).
     /// `Closed` once closed and drained; `Corrupt` stops the batch (the
-    /// messages before it are delivered and freed).
+    /// messages before it are delivered and freed, and the next call
+    /// reports it; a call that delivers nothing frees nothing).
     pub fn recv_batch(&mut self, max: usize, mut f: impl FnMut(u32, &[u8])) -> Result<usize> {
         self.recv_batch_while(max, |t, p| {
             f(t, p);
@@ -324,18 +331,22 @@ impl MessageReceiver {
             }
             used += r.span;
         }
+        if n == 0 {
+            if let Some(e) = failure {
+                // Nothing delivered, nothing freed: the head stays.
+                return Err(e);
+            }
+        }
         if used > 0 {
             self.cur.release(used);
         }
-        match failure {
-            _ if declined => Ok(n),
-            Some(e) if n == 0 => Err(e),
-            _ if n == 0 => match self.cur.empty_reason() {
+        if n == 0 && !declined {
+            return match self.cur.empty_reason() {
                 Error::Empty => Ok(0),
                 e => Err(e),
-            },
-            _ => Ok(n),
+            };
         }
+        Ok(n)
     }
 
     /// Closes the ring.

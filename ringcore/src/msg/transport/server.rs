@@ -652,23 +652,28 @@ impl Server {
         }
         let slot = client.slot as usize;
         self.conn(client)?;
-        self.claimed = Some(slot);
-        self.conns[slot]
+        let buf = self.conns[slot]
             .as_mut()
             .expect("checked by conn()")
             .responses
-            .claim(priority, len)
+            .claim(priority, len)?;
+        self.claimed = Some(slot);
+        Ok(buf)
     }
 
-    /// Publishes the first `len` bytes of the claimed reply.
+    /// Publishes the first `len` bytes of the claimed reply. On an error
+    /// other than `Disconnected` the claim stays as it was.
     pub fn commit(&mut self, len: usize) -> Result<()> {
-        let Some(slot) = self.claimed.take() else {
+        let Some(slot) = self.claimed else {
             return Err(Error::InvalidArgument("commit without a claim".into()));
         };
-        match self.conns[slot].as_mut() {
-            Some(c) => c.responses.commit(len),
-            None => Err(Error::Disconnected),
-        }
+        let Some(c) = self.conns[slot].as_mut() else {
+            self.claimed = None;
+            return Err(Error::Disconnected);
+        };
+        c.responses.commit(len)?;
+        self.claimed = None;
+        Ok(())
     }
 
     /// Rings `client`'s doorbell, waking it if it sleeps in a wait.

@@ -108,8 +108,11 @@ fn replies_reach_the_client_they_answer() {
     let id = req.client;
     drop(req);
     server.claim(id, High, 3).unwrap().copy_from_slice(b"abc");
+    // A refused commit keeps the claim.
+    assert!(matches!(server.commit(4), Err(Error::InvalidArgument(_))));
     server.commit(3).unwrap();
     assert_eq!(clients[0].recv(T).unwrap().payload(), b"abc");
+    assert!(matches!(server.commit(3), Err(Error::InvalidArgument(_))));
 }
 
 #[test]
@@ -324,6 +327,33 @@ fn a_client_that_scribbles_its_rings_is_cut_off_and_the_others_go_on() {
     good.send(Critical, b"still").unwrap();
     server.wait(T).unwrap();
     assert_eq!(drain(&mut server)[0].2, b"still");
+}
+
+#[test]
+fn a_batch_that_meets_a_scribbled_priority_counts_what_it_delivered() {
+    let n = name("batchcount");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+    c.send(High, b"hi").unwrap();
+    server.wait(T).unwrap();
+    let id = drain(&mut server)[0].0;
+    server.send(id, Critical, b"first").unwrap();
+    server.send(id, Low, b"scribbled").unwrap();
+    // A hostile server rewrites the Low reply's length.
+    let bits = c.link.channel.bits;
+    let low = CHANNEL_DATA + bits[..5].iter().map(|b| 1usize << b).sum::<usize>();
+    // SAFETY: test scribbles inside the client's own mapping.
+    unsafe {
+        let base = c.link.channel.mapped.segment.base().as_ptr();
+        base.add(low).cast::<u32>().write_volatile(0x7fff_ffff);
+    }
+    let mut got = Vec::new();
+    let n = c.recv_batch(10, |p, m| got.push((p, m.to_vec()))).unwrap();
+    assert_eq!((n, got), (1, vec![(Critical, b"first".to_vec())]));
+    assert!(matches!(
+        c.recv_batch(10, |_, _| panic!("nothing more")),
+        Err(Error::Corrupt(_))
+    ));
 }
 
 #[test]
