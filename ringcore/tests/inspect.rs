@@ -147,3 +147,70 @@ fn the_meter_counts_every_message_and_the_follower_sees_each_in_order() {
     assert_eq!(e.kind, EntryKind::MessageRing);
     assert_eq!(e.segment.unwrap().ring.unwrap().pending_messages, Some(400));
 }
+
+/// Overwrites 4 bytes of the file at `path` at `offset`; returns what was there.
+fn scribble(path: &std::path::Path, offset: u64, with: [u8; 4]) -> [u8; 4] {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut was = [0u8; 4];
+    file.read_at(&mut was, offset).unwrap();
+    file.write_at(&with, offset).unwrap();
+    was
+}
+
+#[test]
+fn a_damaged_record_comes_after_the_records_before_it_and_a_failed_call_moves_nothing() {
+    let _w = watchdog::watchdog(60);
+    let dir = Dir::new("damaged");
+    // A ring follower: three 40-byte messages (48-byte records at 512 on).
+    let path = dir.0.join("ring");
+    let ring = MessageRing::create(Some(&path.display().to_string()), 12).unwrap();
+    let mut tx = ring.sender().unwrap();
+    for seq in 0..3u8 {
+        tx.send(seq as u32, &[seq; 40]).unwrap();
+    }
+    let view = SegmentView::open(&path).unwrap();
+    let mut follower = view.follow().unwrap();
+    let was = scribble(&path, 512 + 2 * 48, 0x7fff_ffffu32.to_ne_bytes());
+    assert_eq!(follower.poll(10).unwrap().records.len(), 2);
+    for _ in 0..2 {
+        assert!(matches!(
+            follower.poll(10),
+            Err(ringcore::Error::Corrupt(_))
+        ));
+    }
+    scribble(&path, 512 + 2 * 48, was);
+    let last = follower.poll(10).unwrap().records;
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].payload, [2u8; 40]);
+
+    // Log cursors: the third record's commit word damaged.
+    use ringcore::log::inspect::LogCursor;
+    let base = dir.0.join("log");
+    let mut w = ringcore::log::WriterBuilder::new(&base).build().unwrap();
+    let mut third = 0;
+    for i in 0..3u64 {
+        third = w.position().offset;
+        w.append_at(1, &[i as u8; 40], i).unwrap();
+    }
+    drop(w);
+    let mut walker = LogCursor::open(&base, Some(0)).unwrap();
+    let mut reader = LogCursor::open(&base, Some(0)).unwrap();
+    let was = scribble(&base, third, 0x3fff_0000u32.to_ne_bytes());
+    assert_eq!(walker.advance(10).unwrap().0, 2);
+    for _ in 0..2 {
+        assert!(reader.try_next().unwrap().is_some());
+    }
+    for _ in 0..2 {
+        assert!(walker.advance(10).is_err());
+        assert!(reader.try_next().is_err());
+        assert_eq!((walker.next_index(), reader.next_index()), (2, 2));
+    }
+    scribble(&base, third, was);
+    assert_eq!(walker.advance(10).unwrap().0, 1);
+    assert_eq!(reader.try_next().unwrap().unwrap().payload, [2u8; 40]);
+}

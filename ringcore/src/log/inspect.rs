@@ -270,50 +270,53 @@ impl LogCursor {
         ))
     }
 
-    /// The next committed record, copied; `None` when there is none yet.
+    /// The next committed record, copied; `None` when there is none yet. A
+    /// failed call moves nothing.
     pub fn try_next(&mut self) -> Result<Option<LogRecord>> {
-        loop {
-            // A record cut by a shrink reads as damage: name the cause.
-            let at = self.cur.step(Verify::Checksum).map_err(|e| {
-                if self.cur.file.truncated() {
-                    self.truncated()
-                } else {
-                    e
-                }
-            })?;
-            match at {
-                Step::Pending => {
-                    if self.cur.file.truncated() {
-                        return Err(self.truncated());
+        self.or_back(|c| {
+            loop {
+                // A record cut by a shrink reads as damage: name the cause.
+                let at = c.cur.step(Verify::Checksum).map_err(|e| {
+                    if c.cur.file.truncated() {
+                        c.truncated()
+                    } else {
+                        e
                     }
-                    return Ok(None);
-                }
-                Step::Skip(next) => self.cur.pos = next,
-                Step::Roll(seq) => self.cur.follow(seq)?,
-                Step::Message {
-                    msg_type,
-                    timestamp,
-                    len,
-                    next,
-                } => {
-                    let payload = self.cur.file.payload(self.cur.pos, len).to_vec();
-                    if self.cur.file.faulted() {
-                        return Err(self.truncated());
+                })?;
+                match at {
+                    Step::Pending => {
+                        if c.cur.file.truncated() {
+                            return Err(c.truncated());
+                        }
+                        return Ok(None);
                     }
-                    let r = LogRecord {
-                        index: self.cur.index,
+                    Step::Skip(next) => c.cur.pos = next,
+                    Step::Roll(seq) => c.cur.follow(seq)?,
+                    Step::Message {
                         msg_type,
                         timestamp,
-                        file: self.cur.file.seq,
-                        offset: self.cur.pos,
-                        payload,
-                    };
-                    self.cur.pos = next;
-                    self.cur.index = self.cur.index.wrapping_add(1);
-                    return Ok(Some(r));
+                        len,
+                        next,
+                    } => {
+                        let payload = c.cur.file.payload(c.cur.pos, len).to_vec();
+                        if c.cur.file.faulted() {
+                            return Err(c.truncated());
+                        }
+                        let r = LogRecord {
+                            index: c.cur.index,
+                            msg_type,
+                            timestamp,
+                            file: c.cur.file.seq,
+                            offset: c.cur.pos,
+                            payload,
+                        };
+                        c.cur.pos = next;
+                        c.cur.index = c.cur.index.wrapping_add(1);
+                        return Ok(Some(r));
+                    }
                 }
             }
-        }
+        })
     }
 
     /// The log's path (its first file's name).
@@ -335,21 +338,39 @@ impl LogCursor {
     /// `limit`, without copying them; returns how many, and their bytes
     /// (record headers and padding to 8 bytes included).
     pub fn advance(&mut self, limit: u64) -> Result<(u64, u64)> {
-        let mut n = 0;
-        let mut bytes = 0;
-        while n < limit {
-            match self.cur.step(Verify::Skip)? {
-                Step::Pending => break,
-                Step::Skip(next) => self.cur.pos = next,
-                Step::Roll(seq) => self.cur.follow(seq)?,
-                Step::Message { next, .. } => {
-                    bytes += next - self.cur.pos;
-                    self.cur.pos = next;
-                    self.cur.index = self.cur.index.wrapping_add(1);
-                    n += 1;
+        self.or_back(|c| {
+            let (mut n, mut bytes) = (0, 0);
+            while n < limit {
+                let step = match c.cur.step(Verify::Skip) {
+                    Ok(step) => step,
+                    // The records passed are counted; the next call reports it.
+                    Err(_) if n > 0 => break,
+                    Err(e) => return Err(e),
+                };
+                match step {
+                    Step::Pending => break,
+                    Step::Skip(next) => c.cur.pos = next,
+                    Step::Roll(seq) => c.cur.follow(seq)?,
+                    Step::Message { next, .. } => {
+                        bytes += next - c.cur.pos;
+                        c.cur.pos = next;
+                        c.cur.index = c.cur.index.wrapping_add(1);
+                        n += 1;
+                    }
                 }
             }
+            Ok((n, bytes))
+        })
+    }
+
+    /// Runs `walk`; when it fails, puts the cursor back where it was (past
+    /// no padding or roll either), so that a failed call moves nothing.
+    fn or_back<T>(&mut self, walk: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let (file, pos, index) = (self.cur.file.clone(), self.cur.pos, self.cur.index);
+        let result = walk(self);
+        if result.is_err() {
+            (self.cur.file, self.cur.pos, self.cur.index) = (file, pos, index);
         }
-        Ok((n, bytes))
+        result
     }
 }

@@ -755,7 +755,8 @@ impl RingFollower {
 
     /// Records committed since the last poll, at most `limit`. Errors:
     /// `Corrupt` for impossible positions, a damaged record the consumer
-    /// has not passed, or a file truncated under the view.
+    /// has not passed (after the records before it are returned), or a file
+    /// truncated under the view; a failed poll moves nothing.
     pub fn poll(&mut self, limit: usize) -> Result<FollowBatch> {
         let raw = self.raw;
         let cap = raw.capacity() as u64;
@@ -766,15 +767,17 @@ impl RingFollower {
             end_reason: None,
         };
         let corrupt = |m: String| Error::Corrupt(format!("{}: {m}", self.seg.path().display()));
+        // Moved only once nothing can fail: a failed poll moves nothing.
+        let mut pos = self.pos;
         let head = peek::head(&raw);
         // Behind the consumer: what it freed may be overwritten already.
-        if head.wrapping_sub(self.pos) as i64 > 0 {
-            out.skipped += head.wrapping_sub(self.pos).min(cap);
-            self.pos = head;
+        if head.wrapping_sub(pos) as i64 > 0 {
+            out.skipped += head.wrapping_sub(pos).min(cap);
+            pos = head;
         }
         let tail = peek::tail(&raw);
-        let ahead = self.pos.wrapping_sub(tail);
-        if tail.wrapping_sub(self.pos) > cap {
+        let ahead = pos.wrapping_sub(tail);
+        if tail.wrapping_sub(pos) > cap {
             // A message receiver reads ahead of a tail not stored yet.
             if !(self.message && ahead <= cap) {
                 return Err(corrupt(format!(
@@ -783,15 +786,15 @@ impl RingFollower {
             }
         } else if self.message {
             let mut freed = false;
-            let mut resume = self.pos;
-            let w = peek::walk(&raw, self.pos, tail, limit as u64, |pos, r| {
+            let mut resume = pos;
+            let w = peek::walk(&raw, pos, tail, limit as u64, |at, r| {
                 if freed {
                     return;
                 }
-                match peek::copy(&raw, pos, r) {
+                match peek::copy(&raw, at, r) {
                     Some(rec) => {
                         out.records.push(rec);
-                        resume = pos.wrapping_add(r.span as u64);
+                        resume = at.wrapping_add(r.span as u64);
                     }
                     None => freed = true,
                 }
@@ -800,23 +803,25 @@ impl RingFollower {
             match w.stop {
                 _ if freed => {
                     out.skipped += now.wrapping_sub(resume).min(cap);
-                    self.pos = now;
+                    pos = now;
                 }
                 // Overwritten after the consumer freed it: resume there.
                 Stop::Broken(_) if now.wrapping_sub(w.pos) as i64 > 0 => {
                     out.skipped += now.wrapping_sub(w.pos).min(cap);
-                    self.pos = now;
+                    pos = now;
                 }
+                // The records before the damage; the next poll reports it.
+                Stop::Broken(_) if !out.records.is_empty() => pos = w.pos,
                 Stop::Broken(e) => return Err(corrupt(e.to_string())),
-                Stop::End | Stop::Pending | Stop::Limit => self.pos = w.pos,
+                Stop::End | Stop::Pending | Stop::Limit => pos = w.pos,
             }
         } else {
-            let n = tail.wrapping_sub(self.pos).min(limit as u64);
+            let n = tail.wrapping_sub(pos).min(limit as u64);
             for _ in 0..n {
-                match copy_slot(&raw, self.pos) {
+                match copy_slot(&raw, pos) {
                     Some(r) => {
                         out.records.push(r);
-                        self.pos = self.pos.wrapping_add(1);
+                        pos = pos.wrapping_add(1);
                     }
                     None => break,
                 }
@@ -825,6 +830,7 @@ impl RingFollower {
         if self.seg.truncated() {
             return Err(self.seg.view.truncated_error());
         }
+        self.pos = pos;
         let producer = self.producer();
         self.seen_producer |= producer.alive;
         // At the tail, or ahead of a tail not stored yet.
