@@ -21,7 +21,12 @@
 //!
 //! Everything read from a file is bounded by its mapping: a corrupt,
 //! truncated or hostile file gives [`Error::Corrupt`] or
-//! [`Error::InvalidHeader`] naming the file and offset, never a crash.
+//! [`Error::InvalidHeader`] naming the file and offset, never a crash. A
+//! file truncated while a [`Reader`] or [`Writer`] maps it is the exception
+//! that file mappings share: touching a page past its new end raises
+//! `SIGBUS` in that process. Keep the files writable by the writer's user
+//! only; the read-only inspection ([`inspect`], `ringmpsc dump`) guards its
+//! mappings and reports such a file as truncated instead.
 
 mod cursor;
 mod file;

@@ -450,8 +450,10 @@ impl<'a> Iterator for Batch<'a> {
     #[inline]
     fn next(&mut self) -> Option<Message<'a>> {
         while self.remaining > 0 {
-            // These records were checked when the batch was taken and
-            // committed records never change.
+            // These records were checked when the batch was taken, their
+            // checksums too. Only the writer changes a committed record, and
+            // a writer that does could as well write well-formed ones: the
+            // bounds are checked again, the checksum is not.
             match step(self.file, self.pos, self.index, Verify::Skip).ok()? {
                 Step::Message {
                     msg_type,
