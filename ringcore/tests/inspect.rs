@@ -214,3 +214,20 @@ fn a_damaged_record_comes_after_the_records_before_it_and_a_failed_call_moves_no
     assert_eq!(walker.advance(10).unwrap().0, 1);
     assert_eq!(reader.try_next().unwrap().unwrap().payload, [2u8; 40]);
 }
+
+#[test]
+fn a_receiver_ahead_of_the_stored_tail_is_no_damage() {
+    let _w = watchdog::watchdog(60);
+    let dir = Dir::new("lead");
+    let path = dir.0.join("ring");
+    let ring = MessageRing::create(Some(&path.display().to_string()), 12).unwrap();
+    let (mut tx, mut rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    tx.send(1, &[1; 40]).unwrap();
+    drop(rx.try_recv().unwrap());
+    // The sender stores its tail (at 0x80) after the commit word: a
+    // receiver can take the record in between.
+    scribble(&path, 0x80, [0; 4]);
+    let look = SegmentView::open(&path).unwrap().peek(10).unwrap();
+    assert_eq!(look.state.error, None);
+    assert_eq!((look.records.len(), look.stopped), (0, None));
+}

@@ -654,6 +654,8 @@ pub(crate) fn peek_ring(raw: &RawRing, message: bool, limit: usize) -> RingPeek 
     let mut stopped = None;
     if let Some(e) = &state.error {
         stopped = Some(e.clone());
+    } else if state.fill == 0 {
+        // Nothing waits (a message receiver may even lead the stored tail).
     } else if message {
         let mut freed = false;
         let w = peek::walk(

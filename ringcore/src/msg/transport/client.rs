@@ -197,7 +197,18 @@ impl Link {
             let Ok(mut rx) = self.channel.receiver(i) else {
                 continue;
             };
-            while let Ok(n @ 1..) = rx.recv_batch(usize::MAX, |_, m| queue.push_back(m.to_vec())) {
+            // Only this client writes these rings, so at most a ring's worth
+            // waits: a server not quite gone cannot feed the loop for ever.
+            let mut room = rx.capacity();
+            while let Ok(n @ 1..) = rx.recv_batch_while(usize::MAX, |_, m| {
+                let span = crate::msg::record::record_len(m.len());
+                if span > room {
+                    return false;
+                }
+                room -= span;
+                queue.push_back(m.to_vec());
+                true
+            }) {
                 moved += n;
             }
         }
