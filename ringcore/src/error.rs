@@ -137,6 +137,16 @@ fn os_code(e: &io::Error) -> Option<i32> {
         .or_else(|| Some(e.get_ref()?.downcast_ref::<OsContext>()?.code))
 }
 
+/// `InvalidArgument` for a commit of `len` bytes where `claimed` were
+/// claimed or reserved. Out of line: commits are on the hot path.
+#[cold]
+#[inline(never)]
+pub(crate) fn overlong_commit(len: u64, claimed: u64) -> Error {
+    Error::InvalidArgument(format!(
+        "commit of {len} bytes exceeds the {claimed} claimed"
+    ))
+}
+
 /// `e` with `context` in front of its text ("context: text"), keeping its
 /// kind and its OS error number.
 pub(crate) fn with_context(e: io::Error, context: impl fmt::Display) -> io::Error {

@@ -520,9 +520,7 @@ impl Writer {
         };
         if len as u64 > reserved {
             self.reserved = Some(reserved);
-            return Err(Error::InvalidArgument(format!(
-                "commit of {len} bytes exceeds the {reserved} reserved"
-            )));
+            return Err(crate::error::overlong_commit(len as u64, reserved));
         }
         // Bytes reserved but not committed must not stay behind: a reader
         // polls the word right after this record.

@@ -282,13 +282,18 @@ impl PriorityReceiver {
     /// priority whose bytes are padding only (the record after it not yet
     /// committed) gives way to the next.
     pub(crate) fn try_recv(&mut self) -> Result<Option<(Priority, Message<'_>)>> {
-        let Some(p) = Priority::ALL
-            .into_iter()
-            .find(|&p| self.has(p) && self.rings[p.index()].probe().unwrap_or(true))
-        else {
-            return Ok(None);
-        };
-        self.try_recv_from(p)
+        for p in Priority::ALL {
+            if !self.has(p) {
+                continue;
+            }
+            match self.rings[p.index()].peek() {
+                Ok(peeked) => return Ok(Some((p, self.rings[p.index()].message(peeked)))),
+                // Padding only, or a ring the peer closed: the next priority.
+                Err(Error::Empty) | Err(Error::Closed) => {}
+                Err(e) => return Err(ring_error(e, p)),
+            }
+        }
+        Ok(None)
     }
 
     /// The oldest message of priority `p`, in place.

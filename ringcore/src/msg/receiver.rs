@@ -228,24 +228,29 @@ impl MessageReceiver {
     /// The next message, in place; freed when the returned [`Message`] drops.
     #[inline]
     pub fn try_recv(&mut self) -> Result<Message<'_>> {
-        let (msg_type, payload, len) = self.peek()?;
-        Ok(Message {
+        let peeked = self.peek()?;
+        Ok(self.message(peeked))
+    }
+
+    /// What [`peek`](Self::peek) returned, as a [`Message`] that frees it
+    /// when dropped.
+    #[inline]
+    pub(crate) fn message(
+        &mut self,
+        (msg_type, payload, len): (u32, *const u8, usize),
+    ) -> Message<'_> {
+        Message {
             rx: self,
             msg_type,
             payload,
             len,
-        })
+        }
     }
 
     /// Waits by `strategy` for a message, then returns it like [`try_recv`](Self::try_recv).
     pub fn recv_blocking(&mut self, strategy: WaitStrategy) -> Result<Message<'_>> {
-        let (msg_type, payload, len) = self.peek_blocking(strategy)?;
-        Ok(Message {
-            rx: self,
-            msg_type,
-            payload,
-            len,
-        })
+        let peeked = self.peek_blocking(strategy)?;
+        Ok(self.message(peeked))
     }
 
     /// [`peek`](Self::peek), waiting by `strategy` while nothing is readable.

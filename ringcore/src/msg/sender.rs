@@ -201,9 +201,7 @@ impl MessageSender {
             return Err(Error::InvalidArgument("commit without a claim".into()));
         };
         if len > claimed {
-            return Err(Error::InvalidArgument(format!(
-                "commit of {len} bytes exceeds the {claimed} claimed"
-            )));
+            return Err(crate::error::overlong_commit(len as u64, claimed as u64));
         }
         self.claim = None;
         word(&self.cur, index + 4).store(msg_type, Ordering::Relaxed);
