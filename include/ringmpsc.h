@@ -1403,7 +1403,8 @@ int rmpsc_server_send(rmpsc_server_t *s,
                       bool *out_queued);
 
 // Claims room for a `len`-byte reply to `client`, to write in place at
-// `*out_buf`; publish with rmpsc_server_commit. Server thread.
+// `*out_buf`; publish with rmpsc_server_commit. A claim not committed is
+// given up by the next claim, whatever its outcome. Server thread.
 int rmpsc_server_claim(rmpsc_server_t *s,
                        rmpsc_client_id_t client,
                        int prio,

@@ -170,7 +170,8 @@ pub extern "C" fn rmpsc_server_send(
 }
 
 /// Claims room for a `len`-byte reply to `client`, to write in place at
-/// `*out_buf`; publish with rmpsc_server_commit. Server thread.
+/// `*out_buf`; publish with rmpsc_server_commit. A claim not committed is
+/// given up by the next claim, whatever its outcome. Server thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_server_claim(
     s: *mut rmpsc_server_t,

@@ -46,11 +46,13 @@ impl Cursor {
     /// Errors: `FellBehind` (older than the oldest file), `InvalidArgument`
     /// (not written yet), and those of opening and scanning the files.
     pub(crate) fn at_index(base: &Path, files: &[u64], n: u64, access: Access) -> Result<Cursor> {
+        let mut oldest = None;
         for &seq in files.iter().rev() {
             let mut c = Self::at_file_start(base, seq, access)?;
             // The first index is read once, into `c.index`: a writer that
             // changes it meanwhile cannot make `n - c.index` wrap.
             let Some(ahead) = n.checked_sub(c.index) else {
+                oldest = Some(c.index);
                 continue;
             };
             c.skip(ahead)?;
@@ -64,8 +66,9 @@ impl Cursor {
             return Ok(c);
         }
         Err(Error::FellBehind(format!(
-            "record {n} of {} is gone (deleted by retention, or never in these files)",
-            base.display()
+            "record {n} of {} is gone (the oldest on disk is {})",
+            base.display(),
+            oldest.map_or("none".into(), |i| i.to_string())
         )))
     }
 

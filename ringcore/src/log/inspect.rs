@@ -341,22 +341,27 @@ impl LogCursor {
         self.or_back(|c| {
             let (mut n, mut bytes) = (0, 0);
             while n < limit {
-                let step = match c.cur.step(Verify::Skip) {
-                    Ok(step) => step,
-                    // The records passed are counted; the next call reports it.
-                    Err(_) if n > 0 => break,
-                    Err(e) => return Err(e),
-                };
-                match step {
-                    Step::Pending => break,
-                    Step::Skip(next) => c.cur.pos = next,
-                    Step::Roll(seq) => c.cur.follow(seq)?,
+                let moved = c.cur.step(Verify::Skip).and_then(|step| match step {
+                    Step::Pending => Ok(false),
+                    Step::Skip(next) => {
+                        c.cur.pos = next;
+                        Ok(true)
+                    }
+                    Step::Roll(seq) => c.cur.follow(seq).map(|()| true),
                     Step::Message { next, .. } => {
                         bytes += next - c.cur.pos;
                         c.cur.pos = next;
                         c.cur.index = c.cur.index.wrapping_add(1);
                         n += 1;
+                        Ok(true)
                     }
+                });
+                match moved {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    // The records passed are counted; the next call reports it.
+                    Err(_) if n > 0 => break,
+                    Err(e) => return Err(e),
                 }
             }
             Ok((n, bytes))

@@ -283,39 +283,43 @@ impl PriorityReceiver {
     /// committed) gives way to the next.
     pub(crate) fn try_recv(&mut self) -> Result<Option<(Priority, Message<'_>)>> {
         for p in Priority::ALL {
-            if !self.has(p) {
-                continue;
-            }
-            match self.rings[p.index()].peek() {
-                Ok(peeked) => return Ok(Some((p, self.rings[p.index()].message(peeked)))),
+            if self.has(p) {
                 // Padding only, or a ring the peer closed: the next priority.
-                Err(Error::Empty) | Err(Error::Closed) => {}
-                Err(e) => return Err(ring_error(e, p)),
+                if let Some(peeked) = self.peek_from(p)? {
+                    return Ok(Some((p, self.message(p, peeked))));
+                }
             }
         }
         Ok(None)
     }
 
-    /// The oldest message of priority `p`, in place.
-    pub(crate) fn try_recv_from(&mut self, p: Priority) -> Result<Option<(Priority, Message<'_>)>> {
-        match self.rings[p.index()].try_recv() {
-            Ok(m) => Ok(Some((p, m))),
-            // Padding only, or a ring the peer closed: nothing to read.
+    /// The oldest message of priority `p` as [`MessageReceiver::peek`]
+    /// gives it (type, address, length), not freed: take it with
+    /// [`message`](Self::message). `None` when nothing waits.
+    #[inline]
+    pub(crate) fn peek_from(&mut self, p: Priority) -> Result<Option<(u32, *const u8, usize)>> {
+        match self.rings[p.index()].peek() {
+            Ok(peeked) => Ok(Some(peeked)),
             Err(Error::Empty) | Err(Error::Closed) => Ok(None),
             Err(e) => Err(ring_error(e, p)),
         }
+    }
+
+    /// What [`peek_from`](Self::peek_from) gave for priority `p`, as a
+    /// [`Message`] that frees it when dropped.
+    #[inline]
+    pub(crate) fn message(&mut self, p: Priority, peeked: (u32, *const u8, usize)) -> Message<'_> {
+        self.rings[p.index()].message(peeked)
     }
 
     /// Copies the oldest message of priority `p` into `buf` and frees it;
     /// its length, or `None` when nothing waits. A message longer than
     /// `buf` stays in the ring (`TooLarge` names its length).
     pub(crate) fn recv_into_from(&mut self, p: Priority, buf: &mut [u8]) -> Result<Option<usize>> {
-        let ring = &mut self.rings[p.index()];
-        let (_, ptr, len) = match ring.peek() {
-            Ok(m) => m,
-            Err(Error::Empty) | Err(Error::Closed) => return Ok(None),
-            Err(e) => return Err(ring_error(e, p)),
+        let Some((_, ptr, len)) = self.peek_from(p)? else {
+            return Ok(None);
         };
+        let ring = &mut self.rings[p.index()];
         if len > buf.len() {
             ring.unpeek();
             return Err(Error::TooLarge {
@@ -373,7 +377,8 @@ impl PriorityReceiver {
                 match self.recv_batch_from(p, max - n, &mut f) {
                     Ok(k) => n += k,
                     // What was delivered is counted; the failed priority
-                    // changed nothing and reports again at the next call.
+                    // changed nothing and reports at the first call that
+                    // delivers nothing before it.
                     Err(e) if n == 0 => return Err(e),
                     Err(_) => break,
                 }

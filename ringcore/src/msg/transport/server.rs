@@ -509,32 +509,26 @@ impl Server {
         let Some((p, slot)) = self.next_waiting() else {
             return Ok(None);
         };
-        match self.conns[slot]
+        let peeked = match self.conns[slot]
             .as_mut()
             .expect("found above")
             .requests
-            .probe(p)
+            .peek_from(p)
         {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
+            Ok(Some(peeked)) => peeked,
+            Ok(None) => return Ok(None),
+            // A client's damage is not the server's error: it is cut off.
             Err(_) => {
                 self.kick(slot);
                 return Ok(None);
             }
-        }
+        };
         let c = self.conns[slot].as_mut().expect("found above");
-        let id = c.id;
-        match c.requests.try_recv_from(p) {
-            Ok(m) => Ok(m.map(|(priority, msg)| Request {
-                client: id,
-                priority,
-                body: Body::Single(msg),
-            })),
-            // The client rewrote the record between the probe and this
-            // read: nothing is taken, and the next probe finds the damage
-            // and kicks it. Its error is not the server's to return.
-            Err(_) => Ok(None),
-        }
+        Ok(Some(Request {
+            client: c.id,
+            priority: p,
+            body: Body::Single(c.requests.message(p, peeked)),
+        }))
     }
 
     /// Copies the next request (as [`try_recv`](Self::try_recv) picks it)
@@ -643,7 +637,8 @@ impl Server {
     }
 
     /// Claims room for a `len`-byte reply to `client`, to write in place;
-    /// publish with [`commit`](Self::commit).
+    /// publish with [`commit`](Self::commit). A claim not committed is given
+    /// up by the next claim, whatever its outcome.
     pub fn claim(&mut self, client: ClientId, priority: Priority, len: usize) -> Result<&mut [u8]> {
         if let Some(slot) = self.claimed.take() {
             if let Some(c) = self.conns[slot].as_mut() {
