@@ -236,31 +236,28 @@ fn attach_refuses_what_is_not_a_matching_segment() {
     assert!(matches!(e, Error::Io(_)), "{e}");
     drop(ring);
 
-    // A pool whose slab count disagrees with its data area.
+    // A pool whose slab count disagrees with its data area, and one whose
+    // data size overflows when added to the header's.
     let pool = BufferPool::create_shared(None, 64, 4).unwrap();
-    let mut b = segment_bytes(pool.segment().unwrap().fd());
-    b[0x3c..0x40].copy_from_slice(&5u32.to_ne_bytes());
+    let good = segment_bytes(pool.segment().unwrap().fd());
     let p = dir.join(format!("ringcore-bad-pool-{}", std::process::id()));
-    std::fs::write(&p, &b).unwrap();
-    let e = BufferPool::attach_shared(p.to_str().unwrap(), Duration::ZERO)
-        .err()
-        .unwrap();
-    std::fs::remove_file(&p).unwrap();
-    assert!(
-        matches!(&e, Error::InvalidHeader(m) if m.contains("inconsistent pool layout")),
-        "{e}"
-    );
-    // A data size whose sum with the header overflows.
-    b[0x28..0x30].copy_from_slice(&u64::MAX.to_ne_bytes());
-    std::fs::write(&p, &b).unwrap();
-    let e = BufferPool::attach_shared(p.to_str().unwrap(), Duration::ZERO)
-        .err()
-        .unwrap();
-    std::fs::remove_file(&p).unwrap();
-    assert!(
-        matches!(&e, Error::InvalidHeader(m) if m.contains("its header says")),
-        "{e}"
-    );
+    let cases: [(std::ops::Range<usize>, &[u8], &str); 2] = [
+        (0x3c..0x40, &5u32.to_ne_bytes(), "inconsistent pool layout"),
+        (0x28..0x30, &u64::MAX.to_ne_bytes(), "its header says"),
+    ];
+    for (at, bytes, expect) in cases {
+        let mut b = good.clone();
+        b[at].copy_from_slice(bytes);
+        std::fs::write(&p, &b).unwrap();
+        let e = BufferPool::attach_shared(p.to_str().unwrap(), Duration::ZERO)
+            .err()
+            .unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert!(
+            matches!(&e, Error::InvalidHeader(m) if m.contains(expect)),
+            "{e}"
+        );
+    }
 }
 
 /// Segments appear whole (made unnamed, named once finished), so an
