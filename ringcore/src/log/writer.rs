@@ -576,22 +576,24 @@ impl Writer {
         let pos = self.pos;
         self.file
             .publish(pos, flags, len, msg_type, timestamp, payload_len);
-        self.pos = pos + self.geometry.record_len(len);
-        let h = self.file.header();
-        // Release pairs with the Acquire load of `write_pos` in the recovery
-        // scan: the commit before it is seen with it.
-        h.write_pos.store(self.pos, Ordering::Release);
-        wake_if_waiting(&h.readers_waiting, &h.wake_seq, true);
+        self.moved_to(pos + self.geometry.record_len(len));
     }
 
     /// Fills the rest of the region with padding ([`LogFile::pad`]).
     fn pad_to(&mut self, limit: u64) {
         self.file.pad(self.pos, limit);
-        self.pos = limit;
+        self.moved_to(limit);
+    }
+
+    /// Records that the committed records end at `pos`, and wakes readers
+    /// that sleep.
+    #[inline]
+    fn moved_to(&mut self, pos: u64) {
+        self.pos = pos;
         let h = self.file.header();
         // Release pairs with the Acquire load of `write_pos` in the recovery
-        // scan.
-        h.write_pos.store(limit, Ordering::Release);
+        // scan: the commit before it is seen with it.
+        h.write_pos.store(pos, Ordering::Release);
         wake_if_waiting(&h.readers_waiting, &h.wake_seq, true);
     }
 
