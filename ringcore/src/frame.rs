@@ -16,10 +16,11 @@
 /// Records start at multiples of this many bytes.
 pub(crate) const ALIGN: u64 = 8;
 
-/// `n` rounded up to [`ALIGN`].
+/// `n` rounded up to [`ALIGN`]. Every caller's `n` is a header plus a
+/// length of at most 32 bits, far from overflowing.
 #[inline(always)]
 pub(crate) const fn aligned(n: u64) -> u64 {
-    n.div_ceil(ALIGN) * ALIGN
+    (n + ALIGN - 1) & !(ALIGN - 1)
 }
 
 /// The commit word of a record of `len` payload bytes, `tag` already in

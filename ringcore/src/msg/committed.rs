@@ -23,7 +23,7 @@ pub(crate) struct Record {
 /// The record at position `pos`, `None` while its commit word is 0;
 /// `Corrupt` for a word of another lap, or a place, length or type that
 /// cannot be right.
-#[inline]
+#[inline(always)]
 pub(crate) fn record_at(raw: &RawRing, pos: u64) -> Result<Option<Record>> {
     let (index, to_end) = raw.contiguous(pos);
     if index % 8 != 0 {

@@ -102,7 +102,7 @@ pub(crate) fn word(raw: &RawRing, index: usize) -> &AtomicU32 {
     debug_assert!(index % 4 == 0 && index + 4 <= raw.capacity());
     // SAFETY: index is 4-aligned (records are 8-aligned, the data area
     // starts 512-aligned) and inside the byte ring.
-    unsafe { &*raw.slot_ptr(index).cast::<AtomicU32>() }
+    unsafe { &*raw.byte_ptr(index).cast::<AtomicU32>() }
 }
 
 /// The payload address of the record whose header is at byte `index`: one
@@ -112,5 +112,5 @@ pub(crate) fn payload_ptr(raw: &RawRing, index: usize) -> *mut u8 {
     debug_assert!(index + RECORD_HEADER <= raw.capacity());
     // SAFETY: a header lies inside the ring, so its end is at most one
     // past the ring's last byte.
-    unsafe { raw.slot_ptr(index).add(RECORD_HEADER) }
+    unsafe { raw.byte_ptr(index).add(RECORD_HEADER) }
 }

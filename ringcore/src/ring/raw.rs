@@ -241,6 +241,16 @@ impl RawRing {
         unsafe { self.slots.as_ptr().add(index * self.slot_size) }
     }
 
+    /// Address of byte `index` of a ring of 1-byte slots (`index <
+    /// capacity`): [`slot_ptr`](Self::slot_ptr) without the multiply, for
+    /// the message ring's per-record reads.
+    #[inline(always)]
+    pub(crate) fn byte_ptr(&self, index: usize) -> *mut u8 {
+        debug_assert!(self.slot_size == 1 && index < self.capacity());
+        // SAFETY: index < capacity bytes, the size of the slot array.
+        unsafe { self.slots.as_ptr().add(index) }
+    }
+
     /// Fill level from two positions, refusing impossible ones.
     #[inline(always)]
     pub(crate) fn fill(&self, head: u64, tail: u64) -> Result<usize, Corrupt> {
