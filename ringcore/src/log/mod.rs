@@ -112,7 +112,7 @@ pub(crate) enum Verify {
 /// `index` if it is a message (for error messages). Every length taken from
 /// the file is bounded by the region, the MTU and the mapping; in a log
 /// with checksums the record's CRC32C must match.
-#[inline]
+#[inline(always)]
 pub(crate) fn step(file: &LogFile, pos: u64, index: u64, verify: Verify) -> Result<Step> {
     let g = file.geometry;
     let corrupt = |what: String| {
