@@ -251,15 +251,10 @@ impl LogCursor {
     /// A cursor after the last committed record of the log at `base`.
     pub fn open_live(base: &Path) -> Result<LogCursor> {
         let seqs = files_of(base)?;
-        let mut c = Self::at_start(base, *seqs.last().expect("a log has a file"))?;
-        c.cur.skip(u64::MAX)?;
-        Ok(c)
-    }
-
-    fn at_start(base: &Path, seq: u64) -> Result<LogCursor> {
-        Ok(LogCursor {
-            cur: Cursor::at_file_start(base, seq, Access::Inspect)?,
-        })
+        let newest = *seqs.last().expect("a log has a file");
+        let mut cur = Cursor::at_file_start(base, newest, Access::Inspect)?;
+        cur.skip(u64::MAX)?;
+        Ok(LogCursor { cur })
     }
 
     /// The error for a file shrunk under the cursor.

@@ -457,8 +457,7 @@ impl Writer {
         loop {
             let region_limit = self.geometry.limit(self.pos);
             let fits = self.pos + rec <= region_limit;
-            let last_region =
-                region_limit == self.geometry.file_size - self.geometry.roll_reserve();
+            let last_region = self.geometry.region_end(self.pos) == self.geometry.file_size;
             // Ready where this record lands (after a padding record, which
             // then cannot be the last thing a failed call wrote), or where
             // a roll record does, before anything is written.
