@@ -23,6 +23,13 @@ impl Dir {
         std::fs::create_dir_all(&p).unwrap();
         Dir(p)
     }
+
+    /// A message ring of `2^bits` bytes in a file `ring` of this directory.
+    fn ring(&self, bits: u8) -> (PathBuf, MessageRing) {
+        let path = self.0.join("ring");
+        let ring = MessageRing::create(Some(&path.display().to_string()), bits).unwrap();
+        (path, ring)
+    }
 }
 
 impl Drop for Dir {
@@ -46,8 +53,7 @@ fn seq_of(payload: &[u8]) -> u64 {
 fn a_look_at_a_busy_ring_never_misreads() {
     let _w = watchdog::watchdog(60);
     let dir = Dir::new("busy");
-    let path = dir.0.join("ring");
-    let ring = MessageRing::create(Some(&path.display().to_string()), 12).unwrap();
+    let (path, ring) = dir.ring(12);
     let mut tx = ring.sender().unwrap();
     let mut rx = ring.receiver().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -105,8 +111,7 @@ fn a_look_at_a_busy_ring_never_misreads() {
 fn the_meter_counts_every_message_and_the_follower_sees_each_in_order() {
     let _w = watchdog::watchdog(60);
     let dir = Dir::new("meter");
-    let path = dir.0.join("ring");
-    let ring = MessageRing::create(Some(&path.display().to_string()), 18).unwrap();
+    let (path, ring) = dir.ring(18);
     let mut tx = ring.sender().unwrap();
     let target = match Target::open(&dir.0, "ring").unwrap() {
         t @ Target::Segment(_) => t,
@@ -167,8 +172,7 @@ fn a_damaged_record_comes_after_the_records_before_it_and_a_failed_call_moves_no
     let _w = watchdog::watchdog(60);
     let dir = Dir::new("damaged");
     // A ring follower: three 40-byte messages (48-byte records at 512 on).
-    let path = dir.0.join("ring");
-    let ring = MessageRing::create(Some(&path.display().to_string()), 12).unwrap();
+    let (path, ring) = dir.ring(12);
     let mut tx = ring.sender().unwrap();
     for seq in 0..3u8 {
         tx.send(seq as u32, &[seq; 40]).unwrap();
@@ -219,8 +223,7 @@ fn a_damaged_record_comes_after_the_records_before_it_and_a_failed_call_moves_no
 fn a_receiver_ahead_of_the_stored_tail_is_no_damage() {
     let _w = watchdog::watchdog(60);
     let dir = Dir::new("lead");
-    let path = dir.0.join("ring");
-    let ring = MessageRing::create(Some(&path.display().to_string()), 12).unwrap();
+    let (path, ring) = dir.ring(12);
     let (mut tx, mut rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
     tx.send(1, &[1; 40]).unwrap();
     drop(rx.try_recv().unwrap());
