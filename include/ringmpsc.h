@@ -572,9 +572,11 @@ int rmpsc_client_send(rmpsc_client_t *c, int prio, const void *data, size_t len,
 // Sends `count` requests at `priority` (request i is `lens[i]` bytes at
 // `datas[i]`), publishing as many as fit at once and waiting for room
 // under the client's policy for the rest; how many were queued goes to
-// `*out_sent` (may be NULL; fewer only when RMPSC_POLICY_DROP_LOW dropped
-// the rest).
-// Client thread.
+// `*out_sent` (may be NULL). Fewer than `count` when
+// RMPSC_POLICY_DROP_LOW dropped the rest, or when an error stopped the
+// batch after some were queued: the call then succeeds with their count
+// and the next call reports the error. Errors (nothing queued): those of
+// rmpsc_client_send. Client thread.
 int rmpsc_client_send_many(rmpsc_client_t *c,
                            int prio,
                            const void *const *datas,

@@ -120,9 +120,11 @@ pub extern "C" fn rmpsc_client_send(
 /// Sends `count` requests at `priority` (request i is `lens[i]` bytes at
 /// `datas[i]`), publishing as many as fit at once and waiting for room
 /// under the client's policy for the rest; how many were queued goes to
-/// `*out_sent` (may be NULL; fewer only when RMPSC_POLICY_DROP_LOW dropped
-/// the rest).
-/// Client thread.
+/// `*out_sent` (may be NULL). Fewer than `count` when
+/// RMPSC_POLICY_DROP_LOW dropped the rest, or when an error stopped the
+/// batch after some were queued: the call then succeeds with their count
+/// and the next call reports the error. Errors (nothing queued): those of
+/// rmpsc_client_send. Client thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_client_send_many(
     c: *mut rmpsc_client_t,

@@ -1,6 +1,7 @@
 """The persistent log from Python: writing, replay, live tail, zero-copy
 views, rolling, retention, blocking reads, a writer's death, corrupt files."""
 
+import gc
 import os
 import subprocess
 import sys
@@ -104,6 +105,26 @@ def test_live_index_position_and_seek(tmp_path):
     with pytest.raises(ringmpsc.Timeout):
         live.read_batch(10, timeout=0)
     w.close()
+
+
+def test_a_payload_keeps_the_mapping_it_points_into_across_seeks(tmp_path):
+    # A seek maps a file afresh: a payload read after seeking away and back
+    # must keep the new mapping alive, not the first one of the same file.
+    path = tmp_path / "log"
+    with small(path) as w:
+        for i in range(300):
+            w.append(bytes([i % 256]) * 100)
+    r = ringmpsc.LogReader(path)
+    first = r.try_read()
+    later = ringmpsc.LogReader(path, index=299).try_read()
+    assert later.position[0] != first.position[0]
+    r.seek(later.position)
+    r.seek(first.position)
+    m = r.try_read()
+    r.close()
+    del first, later
+    gc.collect()
+    assert m.index == 0 and m.tobytes() == bytes(100)
 
 
 def test_blocking_reads_follow_and_writer_close(tmp_path):

@@ -45,36 +45,38 @@ fn reader_error(py: Python<'_>, path: &Path, e: Error) -> PyErr {
 /// Keeps one mapped log file alive for the views into it.
 #[pyclass(module = "ringmpsc._ringmpsc", name = "LogMapping", frozen)]
 pub(crate) struct LogMapping {
-    _file: MappedFile,
-    /// The file's number in its log.
-    seq: u64,
+    file: MappedFile,
 }
 
 #[pymethods]
 impl LogMapping {
     fn __repr__(&self) -> String {
-        Repr::new("LogMapping").field("file", self.seq).done()
+        Repr::new("LogMapping")
+            .field("file", self.file.seq())
+            .done()
     }
 }
 
-/// The Python owner of the mapping of file `seq`, made once per file.
-struct MappingCache(Option<(u64, Py<LogMapping>)>);
+/// The Python owner of the mapping a reader reads, made once per mapping
+/// (a seek maps a file afresh: the owner of the old mapping is not that
+/// of the new one, even for the same file).
+struct MappingCache(Option<Py<LogMapping>>);
 
 impl MappingCache {
-    fn get(
-        &mut self,
-        py: Python<'_>,
-        seq: u64,
-        file: impl FnOnce() -> MappedFile,
-    ) -> PyResult<Py<PyAny>> {
-        match &self.0 {
-            Some((s, m)) if *s == seq => Ok(m.clone_ref(py).into_any()),
-            _ => {
-                let m = Py::new(py, LogMapping { _file: file(), seq })?;
-                self.0 = Some((seq, m.clone_ref(py)));
-                Ok(m.into_any())
+    fn get(&mut self, py: Python<'_>, r: &Reader) -> PyResult<Py<PyAny>> {
+        if let Some(m) = &self.0 {
+            if r.maps(&m.get().file) {
+                return Ok(m.clone_ref(py).into_any());
             }
         }
+        let m = Py::new(
+            py,
+            LogMapping {
+                file: r.mapped_file(),
+            },
+        )?;
+        self.0 = Some(m.clone_ref(py));
+        Ok(m.into_any())
     }
 }
 
@@ -419,11 +421,7 @@ impl LogReader {
     /// Wraps a record just read as a `LogMessage` with a payload view that
     /// keeps its file mapped.
     fn wrap(&self, py: Python<'_>, r: &Reader, m: Raw) -> PyResult<LogMessage> {
-        let owner =
-            self.mappings
-                .lock()
-                .expect("never poisoned")
-                .get(py, m.position.file, || r.mapped_file())?;
+        let owner = self.mappings.lock().expect("never poisoned").get(py, r)?;
         // SAFETY: the record was just read from the file `r` maps now (a
         // read never rolls past the record it returns), and `owner` keeps
         // that mapping alive for as long as the view lives.

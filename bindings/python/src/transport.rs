@@ -478,7 +478,9 @@ impl Client {
 
     /// Sends every bytes-like object of `messages` at `priority`, as many
     /// as fit published at once; waits for room (GIL released) under the
-    /// client's policy for the rest. Returns how many were queued.
+    /// client's policy for the rest. Returns how many were queued: fewer
+    /// when the policy dropped the rest, or when an error stopped the batch
+    /// after some were queued (the next call raises it).
     fn send_many(
         &self,
         py: Python<'_>,

@@ -425,6 +425,12 @@ impl Reader {
     pub fn mapped_file(&self) -> MappedFile {
         MappedFile(Arc::clone(&self.cur.file))
     }
+
+    /// Whether `m` holds the mapping this reader reads now: not only the
+    /// same file, the same mapping (a seek maps a file afresh).
+    pub fn maps(&self, m: &MappedFile) -> bool {
+        Arc::ptr_eq(&self.cur.file, &m.0)
+    }
 }
 
 /// Messages from [`Reader::try_read_batch`], in place, in log order.

@@ -407,26 +407,36 @@ impl Client {
     /// Sends `payloads` in order at `priority`, publishing as many as fit at
     /// once with one index update (and at most one wake-up of the server),
     /// and waiting for room under the client's policy for the rest;
-    /// returns how many were queued (fewer only when `DropLow` dropped the
-    /// Low rest). The fast path for streams of small messages.
+    /// returns how many were queued: fewer when `DropLow` dropped the Low
+    /// rest, or when an error (`Full`, `TimedOut`, `TooLarge`,
+    /// `Disconnected`) stopped it after some were queued, which the next
+    /// call reports. The fast path for streams of small messages.
     pub fn send_many(&mut self, priority: Priority, payloads: &[&[u8]]) -> Result<usize> {
         self.check_send()?;
         if !self.backlog[priority.index()].is_empty() {
             self.flush(priority, self.options.policy)?;
         }
+        // An error after some were queued ends the call with their count,
+        // so that a caller never sends them again.
+        let stop = |sent: usize, e: Error| if sent > 0 { Ok(sent) } else { Err(e) };
         let mut sent = 0;
         while sent < payloads.len() {
-            let n = self
+            let n = match self
                 .link
                 .requests
-                .send_many(priority, payloads[sent..].iter().copied())?;
+                .send_many(priority, payloads[sent..].iter().copied())
+            {
+                Ok(n) => n,
+                Err(e) => return stop(sent, e),
+            };
             sent += n;
             if n == 0 {
                 // Full: one message under the policy (waits, fails or drops).
-                if !self.send_with(priority, payloads[sent], self.options.policy)? {
-                    return Ok(sent);
+                match self.send_with(priority, payloads[sent], self.options.policy) {
+                    Ok(true) => sent += 1,
+                    Ok(false) => return Ok(sent),
+                    Err(e) => return stop(sent, e),
                 }
-                sent += 1;
             }
         }
         Ok(sent)

@@ -418,29 +418,38 @@ impl Server {
     /// Returns the count.
     pub fn serve(&mut self, max: usize, mut f: impl FnMut(&Request<'_>)) -> Result<usize> {
         self.sync();
-        let mut n = self.serve_pass(max, &mut f);
-        // A pass that found nothing never reports 0 while a skipped client
-        // holds data: a caller that then sleeps would wait for nothing.
-        let skipped_data = |c: &Conn| c.skip_left > 0 && c.requests.has_any();
-        if n == 0 && self.conns.iter().flatten().any(skipped_data) {
+        let (mut n, skipped) = self.serve_pass(max, &mut f);
+        // A pass that found nothing never reports 0 while a client it
+        // skipped holds data: a caller that then sleeps would wait for
+        // nothing. (The pass has counted its skips down already.)
+        if n == 0 && skipped && self.conns.iter().flatten().any(|c| c.requests.has_any()) {
             self.conns
                 .iter_mut()
                 .flatten()
                 .for_each(|c| c.skip_left = 0);
-            n = self.serve_pass(max, &mut f);
+            n = self.serve_pass(max, &mut f).0;
         }
         Ok(n)
     }
 
-    fn serve_pass(&mut self, max: usize, f: &mut impl FnMut(&Request<'_>)) -> usize {
-        let mut n = 0;
+    /// One pass over the clients; the count served, and whether an idle
+    /// client was skipped.
+    fn serve_pass(&mut self, max: usize, f: &mut impl FnMut(&Request<'_>)) -> (usize, bool) {
+        let (mut n, mut skipped) = (0, false);
         let mut corrupt = Vec::new();
         for p in Priority::ALL {
             for (slot, conn) in self.conns.iter_mut().enumerate() {
                 let Some(c) = conn.as_mut() else {
                     continue;
                 };
-                if n >= max || (p != Priority::Critical && c.skip_left > 0) || !c.requests.has(p) {
+                if n >= max {
+                    continue;
+                }
+                if p != Priority::Critical && c.skip_left > 0 {
+                    skipped = true;
+                    continue;
+                }
+                if !c.requests.has(p) {
                     continue;
                 }
                 let id = c.id;
@@ -482,7 +491,7 @@ impl Server {
         for slot in corrupt {
             self.kick(slot);
         }
-        n
+        (n, skipped)
     }
 
     /// The priority and slot of the next request to take: the highest

@@ -380,6 +380,51 @@ fn batches_are_sent_in_order_and_wait_for_room() {
 }
 
 #[test]
+fn a_batch_stopped_by_an_error_counts_what_it_queued() {
+    let n = name("batch-error");
+    let mut server = Server::create(&n, small()).unwrap();
+    let options = ClientOptions {
+        policy: SendPolicy::Fail,
+        ..ClientOptions::default()
+    };
+    let mut c = Client::connect(&n, options).unwrap();
+    // A message too large after two that fit: the two are counted, the
+    // error comes with the next call.
+    let big = vec![0u8; 1 << 20];
+    let batch: [&[u8]; 3] = [b"a", b"b", &big];
+    assert_eq!(c.send_many(High, &batch).unwrap(), 2);
+    assert!(matches!(
+        c.send_many(High, &batch[2..]),
+        Err(Error::TooLarge { .. })
+    ));
+    assert_eq!(drain(&mut server).len(), 2);
+    // More than the ring holds under `Fail`: what fits is counted.
+    let msg = [7u8; 1000];
+    let many = vec![&msg[..]; 100];
+    let queued = c.send_many(High, &many).unwrap();
+    assert!(queued > 0 && queued < 100, "{queued}");
+    assert!(matches!(c.send_many(High, &many), Err(Error::Full)));
+    assert_eq!(drain(&mut server).len(), queued);
+}
+
+#[test]
+fn serve_never_reports_nothing_while_an_idle_client_has_requests() {
+    let n = name("idle");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+    // Empty passes make the server skip the client for up to 64 passes:
+    // a request must still be served by the first call after it is sent,
+    // whatever is left of the skip.
+    for round in 0..200 {
+        for _ in 0..round % 70 {
+            assert_eq!(server.serve(16, |_| {}).unwrap(), 0);
+        }
+        c.send(High, b"x").unwrap();
+        assert_eq!(server.serve(16, |_| {}).unwrap(), 1, "round {round}");
+    }
+}
+
+#[test]
 fn padding_alone_does_not_end_a_wait() {
     let n = name("padding");
     let mut server = Server::create(&n, small()).unwrap();
