@@ -95,10 +95,13 @@
 #define RMPSC_EHEADER -8
 
 // An operating-system call failed: errno holds its error number and
-// rmpsc_error_message() the text.
+// rmpsc_error_message() the text (where the failure was not a system
+// call's, the nearest number: ENOENT for a log that does not exist,
+// EACCES for a server that does not admit the user, ENOMEM, else EIO).
 #define RMPSC_EIO -9
 
-// The producer or consumer side is in use by another thread.
+// The producer or consumer side is in use by another thread, or by a
+// call on the same object made from inside one of its handlers.
 #define RMPSC_EBUSY -10
 
 // No room for another producer or consumer.
@@ -674,11 +677,14 @@ uint64_t rmpsc_event_loop_processed(const rmpsc_event_loop_t *l);
 // Stops the loop: closes the channel, lets the thread handle everything
 // left (nothing is lost) and joins it; the total handled goes to
 // `*out_processed` (may be NULL). The channel stays closed. Stopping a
-// stopped loop only reports the total. Thread-safe.
+// stopped loop only reports the total. Thread-safe, but not from the
+// loop's own handler, which it would wait for (RMPSC_EINVAL; nothing
+// changes).
 int rmpsc_event_loop_stop(rmpsc_event_loop_t *l, uint64_t *out_processed);
 
 // Stops the loop if it runs (as rmpsc_event_loop_stop) and frees it. NULL
-// is ignored.
+// is ignored. From the loop's own handler the loop stops once the handler
+// returns, draining what is left, without being waited for.
 void rmpsc_event_loop_free(rmpsc_event_loop_t *l);
 
 // Binds and listens on the Unix socket at `path` (which must not exist). Thread-safe.
@@ -818,8 +824,11 @@ int rmpsc_log_writer_reserve(rmpsc_log_writer_t *w, size_t len, void **out_buf);
 
 // Publishes the first `len` bytes of the reservation as a record of type
 // `msg_type` with `timestamp` (any 64-bit value); its index goes to
-// `*out_index` unless NULL. Errors: RMPSC_EINVAL (no reservation, `len` above
-// it). Writer thread.
+// `*out_index` unless NULL. Errors: RMPSC_EINVAL (no reservation, `len`
+// above it; nothing changes), RMPSC_EIO (the flush the durability setting
+// asks for failed after the record was published: its index is in
+// `*out_index`, it may not be on storage yet, rmpsc_log_writer_flush tries
+// again). Writer thread.
 int rmpsc_log_writer_commit(rmpsc_log_writer_t *w,
                             uint32_t msg_type,
                             size_t len,
@@ -831,7 +840,10 @@ int rmpsc_log_writer_abort(rmpsc_log_writer_t *w);
 
 // Appends one record (a copy of `len` bytes at `data`) with `timestamp`;
 // its index goes to `*out_index` unless NULL. Errors: RMPSC_ETOOLARGE,
-// RMPSC_EIO. Writer thread.
+// RMPSC_EIO (a file could not be readied: nothing published; or, as for
+// rmpsc_log_writer_commit, the flush failed after publishing, and the
+// index is in `*out_index`: rmpsc_log_writer_next_index tells which).
+// Writer thread.
 int rmpsc_log_writer_append(rmpsc_log_writer_t *w,
                             uint32_t msg_type,
                             const void *data,

@@ -7,14 +7,19 @@ use ringcore::channel::EventLoop;
 use ringcore::{Error, WaitStrategy};
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{RwLock, TryLockError};
+use std::thread::ThreadId;
 
 /// A consumer thread running a channel (opaque).
 pub struct rmpsc_event_loop_t {
-    /// The running loop; `None` once stopped.
-    running: Mutex<Option<EventLoop>>,
-    /// Items handled by a stopped loop.
+    /// The running loop; `None` once stopped. Written only by a stop, which
+    /// holds it while the thread drains; `processed` then reads `total`
+    /// instead of waiting (the handler may be the one asking).
+    running: RwLock<Option<EventLoop>>,
+    /// Items handled: by the stopped loop, or when its stop began.
     total: AtomicU64,
+    /// The loop's thread, which cannot wait for its own end.
+    thread: Option<ThreadId>,
 }
 
 impl Drop for rmpsc_event_loop_t {
@@ -24,10 +29,17 @@ impl Drop for rmpsc_event_loop_t {
 }
 
 impl rmpsc_event_loop_t {
-    /// Stops the loop if it runs; the items it handled in all.
+    /// Whether the caller is the loop's own thread (its handler).
+    fn on_loop_thread(&self) -> bool {
+        self.thread == Some(std::thread::current().id())
+    }
+
+    /// Stops the loop if it runs; the items it handled in all (so far, on
+    /// the loop's own thread, which cannot wait for the rest).
     fn stop(&self) -> u64 {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self.running.write().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = running.take() {
+            self.total.store(l.processed(), Ordering::Relaxed);
             self.total.store(l.stop(), Ordering::Relaxed);
         }
         self.total.load(Ordering::Relaxed)
@@ -72,7 +84,8 @@ pub extern "C" fn rmpsc_event_loop_new(
             WaitStrategy::Blocking,
         );
         out.put(rmpsc_event_loop_t {
-            running: Mutex::new(Some(event_loop)),
+            thread: event_loop.thread_id(),
+            running: RwLock::new(Some(event_loop)),
             total: AtomicU64::new(0),
         });
         Ok(())
@@ -84,7 +97,12 @@ pub extern "C" fn rmpsc_event_loop_new(
 pub extern "C" fn rmpsc_event_loop_processed(l: *const rmpsc_event_loop_t) -> u64 {
     call_infallible(0, || {
         let Ok(l) = handle(l, "loop") else { return 0 };
-        let running = l.running.lock().unwrap_or_else(|e| e.into_inner());
+        let running = match l.running.try_read() {
+            Ok(r) => r,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            // A stop is draining the loop: the count when it began.
+            Err(TryLockError::WouldBlock) => return l.total.load(Ordering::Relaxed),
+        };
         match &*running {
             Some(el) => el.processed(),
             None => l.total.load(Ordering::Relaxed),
@@ -95,21 +113,29 @@ pub extern "C" fn rmpsc_event_loop_processed(l: *const rmpsc_event_loop_t) -> u6
 /// Stops the loop: closes the channel, lets the thread handle everything
 /// left (nothing is lost) and joins it; the total handled goes to
 /// `*out_processed` (may be NULL). The channel stays closed. Stopping a
-/// stopped loop only reports the total. Thread-safe.
+/// stopped loop only reports the total. Thread-safe, but not from the
+/// loop's own handler, which it would wait for (RMPSC_EINVAL; nothing
+/// changes).
 #[no_mangle]
 pub extern "C" fn rmpsc_event_loop_stop(
     l: *mut rmpsc_event_loop_t,
     out_processed: *mut u64,
 ) -> c_int {
     call(|| {
-        let total = handle(l, "loop")?.stop();
-        OptOut::new(out_processed).set(total);
+        let l = handle(l, "loop")?;
+        if l.on_loop_thread() {
+            return Err(Error::InvalidArgument(
+                "stop from the loop's own handler: it would wait for itself".into(),
+            ));
+        }
+        OptOut::new(out_processed).set(l.stop());
         Ok(())
     })
 }
 
 /// Stops the loop if it runs (as rmpsc_event_loop_stop) and frees it. NULL
-/// is ignored.
+/// is ignored. From the loop's own handler the loop stops once the handler
+/// returns, draining what is left, without being waited for.
 #[no_mangle]
 pub extern "C" fn rmpsc_event_loop_free(l: *mut rmpsc_event_loop_t) {
     free_handle(l)

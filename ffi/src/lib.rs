@@ -89,9 +89,12 @@ pub const RMPSC_ECORRUPT: c_int = -7;
 /// A segment or file header does not match what was expected.
 pub const RMPSC_EHEADER: c_int = -8;
 /// An operating-system call failed: errno holds its error number and
-/// rmpsc_error_message() the text.
+/// rmpsc_error_message() the text (where the failure was not a system
+/// call's, the nearest number: ENOENT for a log that does not exist,
+/// EACCES for a server that does not admit the user, ENOMEM, else EIO).
 pub const RMPSC_EIO: c_int = -9;
-/// The producer or consumer side is in use by another thread.
+/// The producer or consumer side is in use by another thread, or by a
+/// call on the same object made from inside one of its handlers.
 pub const RMPSC_EBUSY: c_int = -10;
 /// No room for another producer or consumer.
 pub const RMPSC_ETOOMANY: c_int = -11;
@@ -143,7 +146,9 @@ fn set_last_error(e: &Error) {
             CString::new(other.to_string().replace('\0', " ")).expect("NULs were replaced"),
         ),
     };
-    LAST_ERROR.with(|l| *l.borrow_mut() = msg);
+    // Not once the thread's locals are gone (a call from a thread-local
+    // destructor): the code alone answers then.
+    let _ = LAST_ERROR.try_with(|l| *l.borrow_mut() = msg);
 }
 
 /// Records `e` as this thread's last error and returns its code.
@@ -151,7 +156,18 @@ fn set_last_error(e: &Error) {
 #[inline(never)]
 fn fail(e: Error) -> c_int {
     set_last_error(&e);
-    if let Some(code) = e.os_error() {
+    if let Error::Io(io) = &e {
+        // Where no system call failed (a log that does not exist, a
+        // connection the server refused), the nearest number, so that
+        // errno never holds an older error's.
+        let code = e.os_error().unwrap_or(match io.kind() {
+            std::io::ErrorKind::NotFound => libc::ENOENT,
+            std::io::ErrorKind::PermissionDenied => libc::EACCES,
+            std::io::ErrorKind::ConnectionRefused => libc::ECONNREFUSED,
+            std::io::ErrorKind::OutOfMemory => libc::ENOMEM,
+            std::io::ErrorKind::AlreadyExists => libc::EEXIST,
+            _ => libc::EIO,
+        });
         // SAFETY: the calling thread's errno, valid for its lifetime.
         unsafe { *libc::__errno_location() = code };
     }
@@ -169,7 +185,7 @@ pub(crate) fn call(f: impl FnOnce() -> Result<(), Error>) -> c_int {
         Ok(Err(Error::Empty)) => RMPSC_EEMPTY,
         Ok(Err(e)) => fail(e),
         Err(_) => {
-            LAST_ERROR.with(|l| {
+            let _ = LAST_ERROR.try_with(|l| {
                 *l.borrow_mut() =
                     LastError::Static(c"internal error (panic caught at the C boundary)")
             });

@@ -138,10 +138,31 @@ pub extern "C" fn rmpsc_log_writer_reserve(
     })
 }
 
+/// Runs a commit or an append; once its record is published, its index
+/// goes to `*out_index` (unless NULL), also when the flush the durability
+/// setting asks for then fails.
+fn publishing(
+    w: *mut rmpsc_log_writer_t,
+    out_index: *mut u64,
+    f: impl FnOnce(&mut Writer) -> Result<u64, Error>,
+) -> Result<(), Error> {
+    writer(w)?.enter(|w| {
+        let index = w.next_index();
+        let result = f(w);
+        if w.next_index() != index {
+            OptOut::new(out_index).set(index);
+        }
+        result.map(|_| ())
+    })
+}
+
 /// Publishes the first `len` bytes of the reservation as a record of type
 /// `msg_type` with `timestamp` (any 64-bit value); its index goes to
-/// `*out_index` unless NULL. Errors: RMPSC_EINVAL (no reservation, `len` above
-/// it). Writer thread.
+/// `*out_index` unless NULL. Errors: RMPSC_EINVAL (no reservation, `len`
+/// above it; nothing changes), RMPSC_EIO (the flush the durability setting
+/// asks for failed after the record was published: its index is in
+/// `*out_index`, it may not be on storage yet, rmpsc_log_writer_flush tries
+/// again). Writer thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_log_writer_commit(
     w: *mut rmpsc_log_writer_t,
@@ -150,11 +171,7 @@ pub extern "C" fn rmpsc_log_writer_commit(
     timestamp: u64,
     out_index: *mut u64,
 ) -> c_int {
-    call(|| {
-        let i = writer(w)?.enter(|w| w.commit(msg_type, len, timestamp))?;
-        OptOut::new(out_index).set(i);
-        Ok(())
-    })
+    call(|| publishing(w, out_index, |w| w.commit(msg_type, len, timestamp)))
 }
 
 /// Drops the reservation; nothing is published. Writer thread.
@@ -170,7 +187,10 @@ pub extern "C" fn rmpsc_log_writer_abort(w: *mut rmpsc_log_writer_t) -> c_int {
 
 /// Appends one record (a copy of `len` bytes at `data`) with `timestamp`;
 /// its index goes to `*out_index` unless NULL. Errors: RMPSC_ETOOLARGE,
-/// RMPSC_EIO. Writer thread.
+/// RMPSC_EIO (a file could not be readied: nothing published; or, as for
+/// rmpsc_log_writer_commit, the flush failed after publishing, and the
+/// index is in `*out_index`: rmpsc_log_writer_next_index tells which).
+/// Writer thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_log_writer_append(
     w: *mut rmpsc_log_writer_t,
@@ -182,9 +202,7 @@ pub extern "C" fn rmpsc_log_writer_append(
 ) -> c_int {
     call(|| {
         let bytes = slice(data.cast::<u8>(), len, "data")?;
-        let i = writer(w)?.enter(|w| w.append_at(msg_type, bytes, timestamp))?;
-        OptOut::new(out_index).set(i);
-        Ok(())
+        publishing(w, out_index, |w| w.append_at(msg_type, bytes, timestamp))
     })
 }
 

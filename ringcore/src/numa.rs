@@ -205,7 +205,14 @@ pub fn bind_memory_to_node(addr: *const u8, len: usize, node: usize) -> Result<(
     }
     let page = page_size();
     let start = addr as usize & !(page - 1);
-    let end = (addr as usize + len).div_ceil(page) * page;
+    let end = (addr as usize)
+        .checked_add(len)
+        .and_then(|e| e.checked_next_multiple_of(page))
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{len} bytes at {addr:p} run past the address space"
+            ))
+        })?;
     Ok(crate::sys::map::prefer_node(start, end - start, node)?)
 }
 

@@ -397,6 +397,45 @@ static void test_consumer_api(void) {
     rmpsc_mpsc_free(c);
 }
 
+/* A handler that asks the loop it runs in: a stop from it is refused (it
+   would wait for itself), and its count answers while another thread is
+   stopping the loop, which waits for this very handler. */
+typedef struct {
+    rmpsc_event_loop_t *lp;
+    volatile int entered, stopping;
+    int stop_rc;
+    uint64_t seen;
+} reentry_t;
+
+static void reentrant_item(void *ctx, const void *item) {
+    reentry_t *r = ctx;
+    (void)item;
+    r->stop_rc = rmpsc_event_loop_stop(r->lp, NULL);
+    __atomic_store_n(&r->entered, 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&r->stopping, __ATOMIC_SEQ_CST)) usleep(100);
+    usleep(20000); /* the stopper is in its stop by now */
+    r->seen = rmpsc_event_loop_processed(r->lp) + 1;
+}
+
+static void test_event_loop_reentry(void) {
+    rmpsc_mpsc_t *c;
+    rmpsc_ring_t *a;
+    CHECK(rmpsc_mpsc_new(64, 8, 0, &c) == RMPSC_OK && rmpsc_mpsc_new_producer(c, &a) == RMPSC_OK);
+    reentry_t r = {0};
+    CHECK(rmpsc_event_loop_new(c, reentrant_item, &r, &r.lp) == RMPSC_OK);
+    uint64_t one = 1;
+    size_t n;
+    CHECK(rmpsc_ring_send(a, &one, 1, &n) == RMPSC_OK && n == 1);
+    while (!__atomic_load_n(&r.entered, __ATOMIC_SEQ_CST)) usleep(100);
+    __atomic_store_n(&r.stopping, 1, __ATOMIC_SEQ_CST);
+    uint64_t processed = 0;
+    CHECK(rmpsc_event_loop_stop(r.lp, &processed) == RMPSC_OK && processed == 1);
+    CHECK(r.stop_rc == RMPSC_EINVAL && r.seen == 1);
+    rmpsc_event_loop_free(r.lp);
+    rmpsc_ring_free(a);
+    rmpsc_mpsc_free(c);
+}
+
 static void test_numa(void) {
     size_t nodes = rmpsc_numa_node_count(), id, cpu, count, cpus[256];
     CHECK(nodes >= 1);
@@ -417,6 +456,7 @@ static void test_numa(void) {
     int rc = rmpsc_numa_bind_memory(page, sizeof page, id); /* may be refused: placement is best effort */
     CHECK(rc == RMPSC_OK || rc == RMPSC_EIO);
     CHECK(rmpsc_numa_bind_memory(NULL, 1, id) == RMPSC_EINVAL);
+    CHECK(rmpsc_numa_bind_memory(page, SIZE_MAX, id) == RMPSC_EINVAL); /* past the address space */
 
     /* Node-placed memory: zeroed, page-aligned, writable. */
     void *mem;
@@ -439,5 +479,6 @@ int main(void) {
     test_notifier();
     test_work_stealing();
     test_consumer_api();
+    test_event_loop_reentry();
     return finish("test_channel");
 }

@@ -3,6 +3,7 @@
  * commit, replay across rolls, live readers, positions and seeks, batches,
  * blocking reads, the single-writer guard, retention, and corrupt files.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <signal.h>
@@ -66,6 +67,9 @@ static void test_write_and_replay(void) {
     CHECK(rmpsc_log_writer_position(w, &wpos) == RMPSC_OK && wpos.file > 5);
 
     rmpsc_log_reader_t *r;
+    /* No such log: errno says so, not some older call's error. */
+    errno = 0;
+    CHECK(rmpsc_log_reader_open("/nonexistent-ringmpsc-log", false, &r) == RMPSC_EIO && errno == ENOENT);
     CHECK(rmpsc_log_reader_open(path, false, &r) == RMPSC_OK);
     rmpsc_log_message_t m;
     for (uint64_t i = 0; i < 1000; i++) {

@@ -260,7 +260,9 @@ impl LogWriter {
     }
 
     /// Publishes the reservation (its first `length` bytes; all when None)
-    /// as a record; returns its index.
+    /// as a record; returns its index. An OSError comes from the flush the
+    /// durability setting asks for, after the record is published
+    /// (`next_index` is past it; `flush()` tries again).
     #[pyo3(signature = (msg_type = 0, length = None, timestamp = None))]
     fn commit(
         &self,
@@ -274,9 +276,14 @@ impl LogWriter {
         let mut reserved = self.unused_reservation()?;
         let len = length.or(reserved.as_ref().map(|r| r.0)).unwrap_or(0);
         let t = timestamp.unwrap_or_else(realtime_ns);
-        let index = w.commit(msg_type, len, t).py_err(py)?;
-        end(&mut reserved);
-        Ok(index)
+        let index = w.next_index();
+        let result = w.commit(msg_type, len, t);
+        // Published, the record is no longer the view's to write, also
+        // when the flush the durability setting asks for then failed.
+        if w.next_index() != index {
+            end(&mut reserved);
+        }
+        result.py_err(py)
     }
 
     /// Drops the reservation (BufferError while its view is in use).

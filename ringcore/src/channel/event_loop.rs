@@ -114,8 +114,16 @@ impl EventLoop {
         self.processed.load(Ordering::Relaxed)
     }
 
+    /// The loop's thread.
+    pub fn thread_id(&self) -> Option<std::thread::ThreadId> {
+        self.thread.as_ref().map(|t| t.thread().id())
+    }
+
     /// Stops the loop: closes the channel, drains every ring, joins the
-    /// thread; returns the total number of items handled.
+    /// thread; returns the total number of items handled. Called from the
+    /// loop's own handler, it cannot wait for itself: the loop stops (and
+    /// drains) once the handler returns, and the count is what was handled
+    /// so far.
     pub fn stop(mut self) -> u64 {
         self.finish();
         self.processed()
@@ -125,7 +133,9 @@ impl EventLoop {
         self.stop.store(true, Ordering::Release);
         self.wake.wake_all();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }

@@ -510,6 +510,11 @@ impl Writer {
 
     /// Publishes the first `len` bytes of the reservation as a record of
     /// type `msg_type` with `timestamp` (any 64-bit value); returns its index.
+    /// `InvalidArgument` (no reservation, `len` above it) changes nothing.
+    /// An `Io` error comes from the flush the durability setting asks for,
+    /// after the record is published: it is in the log, `next_index()` is
+    /// past it, but it may not be on storage yet ([`flush`](Self::flush)
+    /// tries again).
     #[inline]
     pub fn commit(&mut self, msg_type: u32, len: usize, timestamp: u64) -> Result<u64> {
         let Some(reserved) = self.reserved.take() else {
@@ -555,7 +560,9 @@ impl Writer {
 
     /// Appends one record with the given timestamp / user field.
     /// `InvalidArgument` while a reservation is pending (the record would
-    /// take its place).
+    /// take its place). An `Io` error is either a file that could not be
+    /// readied (nothing published) or, as for [`commit`](Self::commit), a
+    /// flush that failed after publishing: `next_index()` tells which.
     #[inline]
     pub fn append_at(&mut self, msg_type: u32, payload: &[u8], timestamp: u64) -> Result<u64> {
         if self.reserved.is_some() {
