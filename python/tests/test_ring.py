@@ -52,6 +52,16 @@ def test_send_many_takes_lists_and_packed_buffers():
         ring.send_many(b"xyz")
 
 
+def test_a_batch_closed_while_it_waits_counts_what_it_sent():
+    ring = Ring(4, item_size=8)
+    closer = threading.Timer(0.05, ring.close)
+    closer.start()
+    assert ring.send_many([bytes(8)] * 6) == 4
+    closer.join()
+    with pytest.raises(Closed):
+        ring.send_many([bytes(8)])
+
+
 def test_bad_arguments_raise_value_errors():
     with pytest.raises(ValueError, match="power of two"):
         Ring(3)

@@ -219,6 +219,32 @@ def test_unlink_on_drop_removes_the_name_with_the_last_handle():
         BufferPool(64, 2).unlink_on_drop()  # a heap pool has no name
 
 
+def test_a_message_dropped_unreleased_frees_its_record():
+    ring = MessageRing.create(None, capacity=4096)
+    tx, rx = ring.sender(), ring.receiver()
+    for b in (b"1", b"2", b"3"):
+        tx.send(b)
+    rx.recv_view(timeout=0)  # dropped at once, never released
+    assert rx.recv(timeout=0) == (0, b"2")
+    # A payload buffer still in use keeps the record: nothing is reused
+    # under it, and the receiver says why it cannot go on.
+    m = rx.recv_view(timeout=0)
+    held = memoryview(m.payload)
+    del m
+    with pytest.raises(ValueError):
+        rx.recv(timeout=0)
+    assert bytes(held) == b"3"
+
+
+def test_a_batch_send_counts_what_it_sent_before_an_error():
+    ring = MessageRing.create(None, capacity=4096)
+    tx, rx = ring.sender(), ring.receiver()
+    assert tx.send_many([b"a", b"x" * 5000]) == 1
+    with pytest.raises(TooLarge):
+        tx.send_many([b"x" * 5000])
+    assert rx.recv(timeout=0) == (0, b"a")
+
+
 def test_views_end_with_their_item():
     """A view whose memory can be reused ends with its item: giving the
     item back raises BufferError while a buffer of the view is in use, and

@@ -249,13 +249,22 @@ impl MessageSender {
         if sent < owned.len() && timeout != Some(Duration::ZERO) {
             let outcome = blocking(py, timeout, |s| {
                 while sent < owned.len() {
-                    let n = batch(tx, sent)?;
-                    if n == 0 {
+                    let step = batch(tx, sent).and_then(|n| {
+                        if n > 0 {
+                            return Ok(n);
+                        }
                         let (t, b) = &owned[sent];
-                        tx.send_blocking(*t, b.as_slice(), s)?;
-                        sent += 1;
+                        tx.send_blocking(*t, b.as_slice(), s).map(|()| 1)
+                    });
+                    match step {
+                        Ok(n) => sent += n,
+                        // An error once some were sent ends the call with
+                        // their count (the next call meets it again); a
+                        // slice's timeout goes to `blocking`, which checks
+                        // for signals and the deadline.
+                        Err(e) if sent > 0 && !matches!(e, Error::TimedOut) => return Ok(()),
+                        Err(e) => return Err(e),
                     }
-                    sent += n;
                 }
                 Ok(())
             });
@@ -318,8 +327,9 @@ impl MessageSender {
     /// Sends many messages: an iterable of bytes-like objects (type 0) or of
     /// (type, bytes) pairs, waiting up to `timeout` seconds while there is no
     /// room (None: no limit; 0: do not wait). Returns how many were sent: all
-    /// of them, or those that fitted before the time ran out. Raises Timeout
-    /// when not one fitted, Closed, TooLarge.
+    /// of them, those that fitted before the time ran out, or those before
+    /// an error (Closed, TooLarge), which the next call raises. Raises
+    /// Timeout when not one fitted, Closed, TooLarge when none was sent.
     #[pyo3(signature = (messages, timeout = None))]
     fn send_many(
         &self,
@@ -596,8 +606,9 @@ impl MessageReceiver {
     /// Receives one message in place (zero copy), waiting up to `timeout`
     /// seconds (None: no limit; 0: do not wait): a `Message` whose `payload`
     /// is a read-only View into shared memory. Release it (or use it as a
-    /// context manager) before the next receive. Raises Timeout, Closed
-    /// once closed and drained.
+    /// context manager) before the next receive; one dropped unreleased is
+    /// released then, unless a buffer of its payload is still in use.
+    /// Raises Timeout, Closed once closed and drained.
     #[pyo3(signature = (timeout = None))]
     fn recv_view<'py>(slf: &Bound<'py, Self>, timeout: Option<f64>) -> PyResult<Message> {
         let py = slf.py();
@@ -691,6 +702,20 @@ pub(crate) struct Message {
     msg_type: u32,
     payload: Py<View>,
     released: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        // Dropped unreleased, the message frees its record as `release`
+        // would, so the receiver can go on; unless a buffer of its payload
+        // is still in use, whose memory must stay (the next receive then
+        // reports the message not released).
+        if !self.released.load(std::sync::atomic::Ordering::Acquire) {
+            Python::attach(|py| {
+                let _ = self.release(py);
+            });
+        }
+    }
 }
 
 impl Message {

@@ -283,8 +283,17 @@ impl Ring {
         }
         let outcome = blocking(py, timeout, |s| {
             while sent < total {
-                p.wait_for_space(s)?;
-                sent += p.send(&packed[sent * size..])?;
+                match p
+                    .wait_for_space(s)
+                    .and_then(|()| p.send(&packed[sent * size..]))
+                {
+                    Ok(n) => sent += n,
+                    // An error once some were sent ends the call with their
+                    // count (the next call meets it again); a slice's
+                    // timeout goes to `blocking`.
+                    Err(e) if sent > 0 && !matches!(e, Error::TimedOut) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
             }
             Ok(())
         });
@@ -881,20 +890,30 @@ fn take<'py>(
 ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
     let size = c.slot_size();
     let mut out = Vec::new();
+    // An error after a run was taken ends the call with what was taken
+    // (the next call meets it again): taken items are never dropped.
     while out.len() < max {
         let run = match c.readable() {
             Ok(run) => run,
             Err(Error::Empty) => break,
-            Err(Error::Closed) if !out.is_empty() => break,
+            Err(_) if !out.is_empty() => break,
             Err(e) => return Err(crate::errors::to_py(py, e)),
         };
         let n = (run.len() / size).min(max - out.len());
+        let before = out.len();
         out.extend(
             run[..n * size]
                 .chunks_exact(size)
                 .map(|item| PyBytes::new(py, item)),
         );
-        c.advance(n).py_err(py)?;
+        if let Err(e) = c.advance(n) {
+            // Not freed: they stay in the ring for the next call.
+            out.truncate(before);
+            if out.is_empty() {
+                return Err(crate::errors::to_py(py, e));
+            }
+            break;
+        }
     }
     Ok(out)
 }
