@@ -588,7 +588,8 @@ int rmpsc_client_send_many(rmpsc_client_t *c,
                            size_t *out_sent);
 
 // Claims room for a `len`-byte request, to write in place at `*out_buf`;
-// publish with rmpsc_client_commit. Client thread.
+// publish with rmpsc_client_commit. A claim not committed is given up by
+// the next claim, whatever its outcome. Client thread.
 int rmpsc_client_claim(rmpsc_client_t *c, int prio, size_t len, void **out_buf);
 
 // Publishes the first `len` bytes of the claimed request. Client thread.
@@ -818,8 +819,9 @@ void rmpsc_log_writer_free(rmpsc_log_writer_t *w);
 
 // Reserves room for a `len`-byte payload and points `*out_buf` at it, to
 // write in place; publish with rmpsc_log_writer_commit or drop with
-// rmpsc_log_writer_abort. Errors: RMPSC_ETOOLARGE (above the MTU; nothing
-// moves), RMPSC_EIO (a file roll failed). Writer thread.
+// rmpsc_log_writer_abort. A reservation not committed is given up by the
+// next one, whatever its outcome. Errors: RMPSC_ETOOLARGE (above the MTU;
+// nothing moves), RMPSC_EIO (a file roll failed). Writer thread.
 int rmpsc_log_writer_reserve(rmpsc_log_writer_t *w, size_t len, void **out_buf);
 
 // Publishes the first `len` bytes of the reservation as a record of type
@@ -851,7 +853,8 @@ int rmpsc_log_writer_append(rmpsc_log_writer_t *w,
                             uint64_t timestamp,
                             uint64_t *out_index);
 
-// Ends the current file and continues in the next. Writer thread.
+// Ends the current file and continues in the next, giving up a
+// reservation not committed. Writer thread.
 int rmpsc_log_writer_roll(rmpsc_log_writer_t *w);
 
 // Forces what was written since the last flush to storage (msync). Writer thread.
@@ -989,12 +992,13 @@ int rmpsc_mpsc_snapshot(const rmpsc_mpsc_t *ch, rmpsc_mpsc_snapshot_t *out);
 int rmpsc_mpsc_metrics(const rmpsc_mpsc_t *ch, rmpsc_metrics_t *out);
 
 // Consumer side. The ring with the most items waiting, to `*out_ring`.
-// Errors: RMPSC_EEMPTY (no ring registered), RMPSC_EBUSY.
+// Errors: RMPSC_EEMPTY (no ring registered, or none has items),
+// RMPSC_EBUSY.
 int rmpsc_mpsc_hottest_ring(const rmpsc_mpsc_t *ch, size_t *out_ring);
 
 // Consumer side. Items waiting in ring `ring` (as numbered by
-// registration), to `*out_len`. Errors: RMPSC_EINVAL (no such ring),
-// RMPSC_EBUSY.
+// registration), to `*out_len`. Errors: RMPSC_EINVAL (no such ring, or
+// one whose producer has left), RMPSC_EBUSY.
 int rmpsc_mpsc_ring_len(const rmpsc_mpsc_t *ch, size_t ring, size_t *out_len);
 
 // Consumer side. Polls every ring at the next pass again (adaptive skip
@@ -1015,7 +1019,8 @@ void rmpsc_msg_receiver_free(rmpsc_msg_receiver_t *r);
 // Receives the next message in place: `*data` points into shared memory and
 // stays valid until rmpsc_msg_receiver_release, which must come before the
 // next receive. Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained),
-// RMPSC_ECORRUPT. Receiving side, one thread at a time.
+// RMPSC_ECORRUPT, RMPSC_EINVAL (the previous message not released).
+// Receiving side, one thread at a time.
 int rmpsc_msg_receiver_recv(rmpsc_msg_receiver_t *r,
                             uint32_t *out_type,
                             const void **out_data,
@@ -1103,7 +1108,8 @@ int rmpsc_msg_sender_commit(rmpsc_msg_sender_t *s, uint32_t msg_type, size_t len
 // Drops the claimed message; nothing is published.
 int rmpsc_msg_sender_abort(rmpsc_msg_sender_t *s);
 
-// Sends one message (copy). Errors: RMPSC_EFULL, RMPSC_ECLOSED, RMPSC_ETOOLARGE.
+// Sends one message (copy). Errors: RMPSC_EFULL, RMPSC_ECLOSED, RMPSC_ETOOLARGE,
+// RMPSC_EINVAL (the reserved type, or a claimed message pending).
 int rmpsc_msg_sender_send(rmpsc_msg_sender_t *s, uint32_t msg_type, const void *data, size_t len);
 
 // Sends one message, waiting up to `timeout_ns` (negative: no limit) for room.
@@ -1230,8 +1236,11 @@ int rmpsc_pool_fd(const rmpsc_pool_t *p);
 // ring). Errors: RMPSC_EFULL (every slab in use), RMPSC_ECORRUPT. Thread-safe.
 int rmpsc_pool_alloc(rmpsc_pool_t *p, uint32_t *out_handle);
 
-// Returns a slab to the pool. A handle that is not allocated (freed twice,
-// stale, foreign) gives RMPSC_EINVAL and changes nothing. Thread-safe.
+// Returns a slab to the pool. A handle that is not allocated now (freed
+// twice, out of range, or of an earlier use of its slab) gives
+// RMPSC_EINVAL and changes nothing. A handle carries its slab's number
+// and 8 bits of its use count, not its pool: one of another pool, or one
+// 256 uses stale, can be taken for a live one. Thread-safe.
 int rmpsc_pool_release(rmpsc_pool_t *p, uint32_t slab);
 
 // The whole slab `slab`, writable in place: `*out_data`, `*out_capacity`

@@ -149,7 +149,8 @@ pub extern "C" fn rmpsc_client_send_many(
 }
 
 /// Claims room for a `len`-byte request, to write in place at `*out_buf`;
-/// publish with rmpsc_client_commit. Client thread.
+/// publish with rmpsc_client_commit. A claim not committed is given up by
+/// the next claim, whatever its outcome. Client thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_client_claim(
     c: *mut rmpsc_client_t,

@@ -122,8 +122,9 @@ pub extern "C" fn rmpsc_log_writer_free(w: *mut rmpsc_log_writer_t) {
 
 /// Reserves room for a `len`-byte payload and points `*out_buf` at it, to
 /// write in place; publish with rmpsc_log_writer_commit or drop with
-/// rmpsc_log_writer_abort. Errors: RMPSC_ETOOLARGE (above the MTU; nothing
-/// moves), RMPSC_EIO (a file roll failed). Writer thread.
+/// rmpsc_log_writer_abort. A reservation not committed is given up by the
+/// next one, whatever its outcome. Errors: RMPSC_ETOOLARGE (above the MTU;
+/// nothing moves), RMPSC_EIO (a file roll failed). Writer thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_log_writer_reserve(
     w: *mut rmpsc_log_writer_t,
@@ -206,7 +207,8 @@ pub extern "C" fn rmpsc_log_writer_append(
     })
 }
 
-/// Ends the current file and continues in the next. Writer thread.
+/// Ends the current file and continues in the next, giving up a
+/// reservation not committed. Writer thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_log_writer_roll(w: *mut rmpsc_log_writer_t) -> c_int {
     call(|| writer(w)?.enter(|w| w.roll()))

@@ -297,7 +297,8 @@ pub extern "C" fn rmpsc_mpsc_metrics(ch: *const rmpsc_mpsc_t, out: *mut rmpsc_me
 }
 
 /// Consumer side. The ring with the most items waiting, to `*out_ring`.
-/// Errors: RMPSC_EEMPTY (no ring registered), RMPSC_EBUSY.
+/// Errors: RMPSC_EEMPTY (no ring registered, or none has items),
+/// RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_mpsc_hottest_ring(ch: *const rmpsc_mpsc_t, out_ring: *mut usize) -> c_int {
     call(|| {
@@ -308,8 +309,8 @@ pub extern "C" fn rmpsc_mpsc_hottest_ring(ch: *const rmpsc_mpsc_t, out_ring: *mu
 }
 
 /// Consumer side. Items waiting in ring `ring` (as numbered by
-/// registration), to `*out_len`. Errors: RMPSC_EINVAL (no such ring),
-/// RMPSC_EBUSY.
+/// registration), to `*out_len`. Errors: RMPSC_EINVAL (no such ring, or
+/// one whose producer has left), RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_mpsc_ring_len(
     ch: *const rmpsc_mpsc_t,

@@ -68,7 +68,8 @@ impl MessageOut {
 /// Receives the next message in place: `*data` points into shared memory and
 /// stays valid until rmpsc_msg_receiver_release, which must come before the
 /// next receive. Errors: RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained),
-/// RMPSC_ECORRUPT. Receiving side, one thread at a time.
+/// RMPSC_ECORRUPT, RMPSC_EINVAL (the previous message not released).
+/// Receiving side, one thread at a time.
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_receiver_recv(
     r: *mut rmpsc_msg_receiver_t,

@@ -82,7 +82,8 @@ pub extern "C" fn rmpsc_msg_sender_abort(s: *mut rmpsc_msg_sender_t) -> c_int {
     })
 }
 
-/// Sends one message (copy). Errors: RMPSC_EFULL, RMPSC_ECLOSED, RMPSC_ETOOLARGE.
+/// Sends one message (copy). Errors: RMPSC_EFULL, RMPSC_ECLOSED, RMPSC_ETOOLARGE,
+/// RMPSC_EINVAL (the reserved type, or a claimed message pending).
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_sender_send(
     s: *mut rmpsc_msg_sender_t,

@@ -432,6 +432,7 @@ impl Writer {
     /// in place; publish it with [`commit`](Self::commit). Pads to the next
     /// region or rolls to the next file as needed. `TooLarge` above the MTU
     /// (checked before anything moves, so an oversized message never rolls).
+    /// A reservation not committed is given up first, whatever the outcome.
     #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<&mut [u8]> {
         if len > self.geometry.mtu as usize {
@@ -630,7 +631,8 @@ impl Writer {
 
     /// Ends the current file and continues in the next one: the next file is
     /// created (and renamed into place) before the roll record that points
-    /// readers to it is committed. Older files beyond the retention are deleted.
+    /// readers to it is committed. Older files beyond the retention are
+    /// deleted. A reservation not committed is given up.
     pub fn roll(&mut self) -> Result<()> {
         self.abort();
         // The roll record, like any record, stays inside its region.

@@ -443,7 +443,8 @@ impl Client {
     }
 
     /// Claims room for a `len`-byte request, to write in place; publish
-    /// with [`commit`](Self::commit).
+    /// with [`commit`](Self::commit). A claim not committed is given up
+    /// first, whatever the outcome.
     pub fn claim(&mut self, priority: Priority, len: usize) -> Result<&mut [u8]> {
         self.check_send()?;
         // The backlog goes first; what does not fit now makes the ring full.
