@@ -211,6 +211,25 @@ def test_blocking_receive_answers_ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
+def test_attach_to_a_name_not_there_yet_answers_ctrl_c():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for attach in (
+            ringmpsc.MessageRing.attach,
+            ringmpsc.SharedRing.attach,
+            ringmpsc.BufferPool.attach,
+        ):
+            timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+            timer.start()
+            start = time.monotonic()
+            with pytest.raises(KeyboardInterrupt):
+                attach(f"rmpsc-nobody-{os.getpid()}", timeout=None)
+            assert time.monotonic() - start < 2
+            timer.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_version_and_exports():
     assert ringmpsc.__version__ == "0.2.0"
     assert issubclass(ringmpsc.Disconnected, ConnectionError)

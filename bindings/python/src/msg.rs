@@ -3,8 +3,8 @@
 use crate::aio::Armed;
 use crate::errors::{to_py, IntoPy};
 use crate::util::{
-    batch_or_timeout, blocking, dup_fd, is_timeout, or_timeout, ring_bits, seconds, side,
-    timeout_arg, Bytes, Repr,
+    attach_within, batch_or_timeout, blocking, dup_fd, is_timeout, or_timeout, ring_bits, seconds,
+    side, timeout_arg, Bytes, Repr,
 };
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
@@ -54,8 +54,7 @@ impl MessageRing {
     #[staticmethod]
     #[pyo3(signature = (name, timeout = 1.0))]
     fn attach(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
-        let t = seconds(timeout, Duration::from_secs(86_400))?;
-        let ring = py.detach(|| Core::attach(name, t)).py_err(py)?;
+        let ring = attach_within(py, timeout_arg(timeout)?, |t| Core::attach(name, t))?;
         Ok(MessageRing {
             ring,
             name: Some(name.to_owned()),

@@ -2,7 +2,7 @@
 //! in shared memory.
 
 use crate::errors::IntoPy;
-use crate::util::{dup_fd, seconds, Bytes, Repr};
+use crate::util::{attach_within, dup_fd, timeout_arg, Bytes, Repr};
 use crate::view::{Lease, View};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -10,7 +10,6 @@ use ringcore::{BufferPool as Core, Handle};
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 /// A lock-free pool of fixed-size slabs. A handle (an int) names a slab;
 /// send handles through a ring instead of payloads. `view(handle)` gives
@@ -113,8 +112,7 @@ impl BufferPool {
     #[staticmethod]
     #[pyo3(signature = (name, timeout = 1.0))]
     fn attach(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
-        let t = seconds(timeout, Duration::from_secs(86_400))?;
-        let pool = py.detach(|| Core::attach_shared(name, t)).py_err(py)?;
+        let pool = attach_within(py, timeout_arg(timeout)?, |t| Core::attach_shared(name, t))?;
         Ok(Self::over(pool, Some(name)))
     }
 

@@ -3,7 +3,7 @@
 use crate::dtype::Dtype;
 use crate::errors::IntoPy;
 use crate::ring::{Origin, Ring};
-use crate::util::{dup_fd, ring_bits, seconds, Repr};
+use crate::util::{attach_within, dup_fd, ring_bits, seconds, timeout_arg, Repr};
 use pyo3::prelude::*;
 use ringcore::shm::{self, Permissions, SharedRing as Core, DEFAULT_STALE_AFTER};
 use std::os::fd::AsRawFd;
@@ -82,10 +82,9 @@ impl SharedRing {
     ) -> PyResult<Self> {
         let dtype = Dtype::of(dtype)?;
         let slot_size = expected_size(dtype.as_ref(), slot_size)?;
-        let t = seconds(timeout, Duration::from_secs(86_400))?;
-        let ring = py
-            .detach(|| Core::attach_slots(name, slot_size, t))
-            .py_err(py)?;
+        let ring = attach_within(py, timeout_arg(timeout)?, |t| {
+            Core::attach_slots(name, slot_size, t)
+        })?;
         Ok(SharedRing {
             ring,
             name: Some(name.to_owned()),

@@ -75,6 +75,28 @@ pub(crate) fn blocking_as<T: Send>(
     }
 }
 
+/// Opens what `open(wait)` opens once its name appears, waiting at most
+/// `wait` for it, with the GIL released: in waits of at most
+/// [`LIVENESS_SLICE`] until `timeout` (None: no limit) passes, handling
+/// signals (Ctrl-C) between them. A name still missing at the end is the
+/// last try's `FileNotFoundError`.
+pub(crate) fn attach_within<T: Send>(
+    py: Python<'_>,
+    timeout: Option<Duration>,
+    mut open: impl FnMut(Duration) -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    let deadline = Deadline::after(timeout);
+    loop {
+        let wait = deadline.slice(LIVENESS_SLICE).unwrap_or_default();
+        match py.detach(|| open(wait)) {
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !deadline.passed() => {
+                py.check_signals()?
+            }
+            other => return other.map_err(|e| to_py(py, e)),
+        }
+    }
+}
+
 /// Calls `handler(item)` (a bytes object) on up to `max` items that `take`
 /// hands over one at a time, in place (`take(f)` calls `f` on the item's
 /// bytes and returns `true`; `false`: none waits now; `Closed` once closed
