@@ -684,8 +684,10 @@ uint64_t rmpsc_event_loop_processed(const rmpsc_event_loop_t *l);
 int rmpsc_event_loop_stop(rmpsc_event_loop_t *l, uint64_t *out_processed);
 
 // Stops the loop if it runs (as rmpsc_event_loop_stop) and frees it. NULL
-// is ignored. From the loop's own handler the loop stops once the handler
-// returns, draining what is left, without being waited for.
+// is ignored. From the loop's own handler, the loop stops once the
+// handler returns, calling it for what is left, without being waited for:
+// the handler must not use the freed handle, and `ctx` must stay valid
+// for as long as the process may still be running that thread.
 void rmpsc_event_loop_free(rmpsc_event_loop_t *l);
 
 // Binds and listens on the Unix socket at `path` (which must not exist). Thread-safe.

@@ -7,17 +7,16 @@ use ringcore::channel::EventLoop;
 use ringcore::{Error, WaitStrategy};
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, TryLockError};
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
 /// A consumer thread running a channel (opaque).
 pub struct rmpsc_event_loop_t {
-    /// The running loop; `None` once stopped. Written only by a stop, which
-    /// holds it while the thread drains; `processed` then reads `total`
-    /// instead of waiting (the handler may be the one asking).
-    running: RwLock<Option<EventLoop>>,
-    /// Items handled: by the stopped loop, or when its stop began.
-    total: AtomicU64,
+    /// The running loop; `None` once stopped.
+    running: Mutex<Option<EventLoop>>,
+    /// Items handled, kept by the loop's thread: read without the lock,
+    /// which a stop holds while the thread drains.
+    processed: Arc<AtomicU64>,
     /// The loop's thread, which cannot wait for its own end.
     thread: Option<ThreadId>,
 }
@@ -37,12 +36,11 @@ impl rmpsc_event_loop_t {
     /// Stops the loop if it runs; the items it handled in all (so far, on
     /// the loop's own thread, which cannot wait for the rest).
     fn stop(&self) -> u64 {
-        let mut running = self.running.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = running.take() {
-            self.total.store(l.processed(), Ordering::Relaxed);
-            self.total.store(l.stop(), Ordering::Relaxed);
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.take() {
+            Some(l) => l.stop(),
+            None => self.processed.load(Ordering::Relaxed),
         }
-        self.total.load(Ordering::Relaxed)
     }
 }
 
@@ -84,9 +82,9 @@ pub extern "C" fn rmpsc_event_loop_new(
             WaitStrategy::Blocking,
         );
         out.put(rmpsc_event_loop_t {
+            processed: event_loop.counter(),
             thread: event_loop.thread_id(),
-            running: RwLock::new(Some(event_loop)),
-            total: AtomicU64::new(0),
+            running: Mutex::new(Some(event_loop)),
         });
         Ok(())
     })
@@ -96,17 +94,7 @@ pub extern "C" fn rmpsc_event_loop_new(
 #[no_mangle]
 pub extern "C" fn rmpsc_event_loop_processed(l: *const rmpsc_event_loop_t) -> u64 {
     call_infallible(0, || {
-        let Ok(l) = handle(l, "loop") else { return 0 };
-        let running = match l.running.try_read() {
-            Ok(r) => r,
-            Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            // A stop is draining the loop: the count when it began.
-            Err(TryLockError::WouldBlock) => return l.total.load(Ordering::Relaxed),
-        };
-        match &*running {
-            Some(el) => el.processed(),
-            None => l.total.load(Ordering::Relaxed),
-        }
+        handle(l, "loop").map_or(0, |l| l.processed.load(Ordering::Relaxed))
     })
 }
 
@@ -134,8 +122,10 @@ pub extern "C" fn rmpsc_event_loop_stop(
 }
 
 /// Stops the loop if it runs (as rmpsc_event_loop_stop) and frees it. NULL
-/// is ignored. From the loop's own handler the loop stops once the handler
-/// returns, draining what is left, without being waited for.
+/// is ignored. From the loop's own handler, the loop stops once the
+/// handler returns, calling it for what is left, without being waited for:
+/// the handler must not use the freed handle, and `ctx` must stay valid
+/// for as long as the process may still be running that thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_event_loop_free(l: *mut rmpsc_event_loop_t) {
     free_handle(l)

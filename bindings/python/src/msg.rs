@@ -328,7 +328,8 @@ impl MessageSender {
     /// room (None: no limit; 0: do not wait). Returns how many were sent: all
     /// of them, those that fitted before the time ran out, or those before
     /// an error (Closed, TooLarge), which the next call raises. Raises
-    /// Timeout when not one fitted, Closed, TooLarge when none was sent.
+    /// Timeout when not one fitted, Closed, TooLarge when none was sent;
+    /// KeyboardInterrupt (what was sent before it stays sent).
     #[pyo3(signature = (messages, timeout = None))]
     fn send_many(
         &self,

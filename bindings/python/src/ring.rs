@@ -585,9 +585,11 @@ impl Ring {
     /// Sends many items: a list (or any iterable) of items, or one buffer
     /// holding items back to back. Waits up to `timeout` seconds while the
     /// ring is full (None: no limit; 0: do not wait) and returns how many
-    /// items were sent: all of them, or those that fitted before the time
-    /// ran out. Raises Timeout when not one fitted, Closed if the ring is
-    /// closed.
+    /// items were sent: all of them, those that fitted before the time ran
+    /// out, or those sent before the ring was closed (the next call raises
+    /// Closed). Raises Timeout when not one fitted, Closed if the ring is
+    /// closed before any was sent; KeyboardInterrupt (what was sent before
+    /// it stays sent).
     #[pyo3(signature = (items, timeout = None))]
     fn send_many(
         &self,

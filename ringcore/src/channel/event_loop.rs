@@ -114,6 +114,12 @@ impl EventLoop {
         self.processed.load(Ordering::Relaxed)
     }
 
+    /// The count of items handled, shared with the loop's thread: it can
+    /// be read without the loop, during its stop and after it.
+    pub fn counter(&self) -> Arc<AtomicU64> {
+        self.processed.clone()
+    }
+
     /// The loop's thread.
     pub fn thread_id(&self) -> Option<std::thread::ThreadId> {
         self.thread.as_ref().map(|t| t.thread().id())
