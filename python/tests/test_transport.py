@@ -2,6 +2,7 @@
 backpressure, slots, liveness, shutdown, and a client process killed."""
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -48,6 +49,27 @@ def test_priorities_replies_and_ids():
         clients = server.clients()
         assert sorted(c[0] for c in clients) == sorted([a.id, b.id])
         assert all(c[1] == os.getpid() for c in clients)
+
+
+def test_send_many_to_a_server_that_takes_nothing_answers_ctrl_c():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    name = unique("stuck")
+    try:
+        with small(name) as server, ringmpsc.Client(name) as c:
+            msg = bytes(1000)
+            timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+            timer.start()
+            start = time.monotonic()
+            with pytest.raises(KeyboardInterrupt):
+                c.send_many(Priority.HIGH, [msg] * 1000)  # the ring holds 32
+            assert time.monotonic() - start < 2
+            timer.join()
+            # What was queued before the interrupt stays queued, in order.
+            got = server.recv_batch(1000, timeout=5)
+            assert 0 < len(got) < 1000
+            assert all(d == msg for _, _, d in got)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_send_many_keeps_order_across_waits():

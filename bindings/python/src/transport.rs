@@ -6,7 +6,7 @@ use crate::util::{
     batch_or_timeout, blocking, is_timeout, open, peek, seconds, side, slice_of, timeout_arg,
     Bytes, Repr,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use ringcore::msg::transport::{
@@ -477,10 +477,11 @@ impl Client {
     }
 
     /// Sends every bytes-like object of `messages` at `priority`, as many
-    /// as fit published at once; waits for room (GIL released) under the
-    /// client's policy for the rest. Returns how many were queued: fewer
-    /// when the policy dropped the rest, or when an error stopped the batch
-    /// after some were queued (the next call raises it).
+    /// as fit published at once; waits for room (GIL released, in slices
+    /// that answer Ctrl-C) under the client's policy for the rest. Returns
+    /// how many were queued: fewer when the policy dropped the rest, or
+    /// when an error stopped the batch after some were queued (the next
+    /// call raises it). KeyboardInterrupt: what was queued before it stays.
     fn send_many(
         &self,
         py: Python<'_>,
@@ -495,7 +496,28 @@ impl Client {
         let mut g = side(&self.c, CLIENT).py_err(py)?;
         let c = open(&mut g, CLIENT)?;
         let refs: Vec<&[u8]> = owned.iter().map(Bytes::as_slice).collect();
-        py.detach(|| c.send_many(p, &refs)).py_err(py)
+        let mut sent = 0;
+        while sent < refs.len() {
+            // As many as fit now, without waiting.
+            match c.send_many_with(p, &refs[sent..], SendPolicy::Fail) {
+                Ok(n) => sent += n,
+                Err(Error::Full) => {}
+                Err(_) if sent > 0 => break,
+                Err(e) => return Err(to_py(py, e)),
+            }
+            if sent == refs.len() {
+                break;
+            }
+            // The next one under the policy: a wait that answers Ctrl-C.
+            match send_fast_then_wait(py, self.policy, |pol| c.send_with(p, refs[sent], pol)) {
+                Ok(true) => sent += 1,
+                // The policy dropped it: the Low rest goes with it.
+                Ok(false) => break,
+                Err(e) if sent > 0 && !e.is_instance_of::<PyKeyboardInterrupt>(py) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
     }
 
     /// One response as `(priority, bytes)`, waiting up to `timeout` seconds

@@ -412,9 +412,19 @@ impl Client {
     /// `Disconnected`) stopped it after some were queued, which the next
     /// call reports. The fast path for streams of small messages.
     pub fn send_many(&mut self, priority: Priority, payloads: &[&[u8]]) -> Result<usize> {
+        self.send_many_with(priority, payloads, self.options.policy)
+    }
+
+    /// [`send_many`](Self::send_many) under `policy` instead of the client's.
+    pub fn send_many_with(
+        &mut self,
+        priority: Priority,
+        payloads: &[&[u8]],
+        policy: SendPolicy,
+    ) -> Result<usize> {
         self.check_send()?;
         if !self.backlog[priority.index()].is_empty() {
-            self.flush(priority, self.options.policy)?;
+            self.flush(priority, policy)?;
         }
         // An error after some were queued ends the call with their count,
         // so that a caller never sends them again.
@@ -432,7 +442,7 @@ impl Client {
             sent += n;
             if n == 0 {
                 // Full: one message under the policy (waits, fails or drops).
-                match self.send_with(priority, payloads[sent], self.options.policy) {
+                match self.send_with(priority, payloads[sent], policy) {
                     Ok(true) => sent += 1,
                     Ok(false) => return Ok(sent),
                     Err(e) => return stop(sent, e),
