@@ -214,7 +214,9 @@ impl Ring {
             Err(e) => return Err(crate::errors::to_py(py, e)),
         }
         let waited = blocking(py, timeout, |s| {
-            self.free_returned(c)?;
+            // With the GIL: a view's export checks its lease under it, so
+            // no buffer of a view can be made while its slots are freed.
+            Python::attach(|_| self.free_returned(c))?;
             c.wait_for_data_past(self.lent().items(), s)
         });
         match waited {
