@@ -281,8 +281,13 @@ fn main() {
         Lib::RingmpscPrefault,
         Lib::XchannelHelper,
     ];
+    // The workspace's own directories are shown relative to it.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate is in a workspace");
     for (fs, dir) in &fss {
-        println!("\n== {fs} ({}) ==", dir.display());
+        let shown = dir.strip_prefix(workspace).unwrap_or(dir);
+        println!("\n== {fs} ({}) ==", shown.display());
         println!(
             "append with a live reader in another process, then replay by a fresh reader (median of {ROUNDS} alternating rounds):"
         );
