@@ -158,8 +158,8 @@ fn fail(e: Error) -> c_int {
     set_last_error(&e);
     if let Error::Io(io) = &e {
         // Where no system call failed (a log that does not exist, a
-        // connection the server refused), the nearest number, so that
-        // errno never holds an older error's.
+        // server that does not admit the user), the nearest number, so
+        // that errno never holds an older error's.
         let code = e.os_error().unwrap_or(match io.kind() {
             std::io::ErrorKind::NotFound => libc::ENOENT,
             std::io::ErrorKind::PermissionDenied => libc::EACCES,

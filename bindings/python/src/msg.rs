@@ -4,7 +4,7 @@ use crate::aio::Armed;
 use crate::errors::{to_py, IntoPy};
 use crate::util::{
     attach_within, batch_or_timeout, blocking, dup_fd, is_timeout, or_timeout, ring_bits, seconds,
-    side, timeout_arg, Bytes, Repr,
+    side, stop_after, timeout_arg, Bytes, Repr,
 };
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
@@ -257,12 +257,7 @@ impl MessageSender {
                     });
                     match step {
                         Ok(n) => sent += n,
-                        // An error once some were sent ends the call with
-                        // their count (the next call meets it again); a
-                        // slice's timeout goes to `blocking`, which checks
-                        // for signals and the deadline.
-                        Err(e) if sent > 0 && !matches!(e, Error::TimedOut) => return Ok(()),
-                        Err(e) => return Err(e),
+                        Err(e) => return stop_after(sent, e),
                     }
                 }
                 Ok(())

@@ -5,8 +5,8 @@ use crate::dtype::{Dtype, Lent};
 use crate::errors::IntoPy;
 use crate::notifier::EventNotifier;
 use crate::util::{
-    batch_or_timeout, blocking, is_timeout, or_timeout, ring_bits, side, timeout_arg, Bytes,
-    BytesMut, Repr,
+    batch_or_timeout, blocking, is_timeout, or_timeout, ring_bits, side, stop_after, timeout_arg,
+    Bytes, BytesMut, Repr,
 };
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyBufferError, PyStopIteration, PyValueError};
@@ -290,11 +290,7 @@ impl Ring {
                     .and_then(|()| p.send(&packed[sent * size..]))
                 {
                     Ok(n) => sent += n,
-                    // An error once some were sent ends the call with their
-                    // count (the next call meets it again); a slice's
-                    // timeout goes to `blocking`.
-                    Err(e) if sent > 0 && !matches!(e, Error::TimedOut) => return Ok(()),
-                    Err(e) => return Err(e),
+                    Err(e) => return stop_after(sent, e),
                 }
             }
             Ok(())

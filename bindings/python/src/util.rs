@@ -75,6 +75,18 @@ pub(crate) fn blocking_as<T: Send>(
     }
 }
 
+/// For a batch send inside [`blocking`]: an error once some were sent ends
+/// the wait, the count being the answer (the next call meets the error
+/// again); a slice's `TimedOut` goes on to `blocking`, which checks for
+/// signals and the deadline.
+pub(crate) fn stop_after(sent: usize, e: Error) -> Result<(), Error> {
+    if sent > 0 && !matches!(e, Error::TimedOut) {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
 /// Opens what `open(wait)` opens once its name appears, waiting at most
 /// `wait` for it, with the GIL released: in waits of at most
 /// [`LIVENESS_SLICE`] until `timeout` (None: no limit) passes, handling
