@@ -666,7 +666,9 @@ int rmpsc_consumer_consume(rmpsc_consumer_t *c,
 // producer of `ch`, sleeping when idle; the channel's consumer calls
 // return RMPSC_EBUSY from then on. `ctx` is used from that thread.
 // Errors: RMPSC_EINVAL (NULL handler), RMPSC_EBUSY (the consumer side is
-// in use or another loop runs it).
+// in use or another loop runs it), RMPSC_EIO with errno (the thread could
+// not be started: thread or memory limits; the channel's consumer side
+// stays usable).
 int rmpsc_event_loop_new(rmpsc_mpsc_t *ch,
                          rmpsc_item_fn handler,
                          void *ctx,

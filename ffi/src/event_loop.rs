@@ -58,7 +58,9 @@ unsafe impl Send for Handler {}
 /// producer of `ch`, sleeping when idle; the channel's consumer calls
 /// return RMPSC_EBUSY from then on. `ctx` is used from that thread.
 /// Errors: RMPSC_EINVAL (NULL handler), RMPSC_EBUSY (the consumer side is
-/// in use or another loop runs it).
+/// in use or another loop runs it), RMPSC_EIO with errno (the thread could
+/// not be started: thread or memory limits; the channel's consumer side
+/// stays usable).
 #[no_mangle]
 pub extern "C" fn rmpsc_event_loop_new(
     ch: *mut rmpsc_mpsc_t,
@@ -69,18 +71,24 @@ pub extern "C" fn rmpsc_event_loop_new(
     call(|| {
         let out = Out::new(out, "out")?;
         let f = handler.ok_or_else(|| Error::InvalidArgument("handler is NULL".into()))?;
-        let taken = channel(ch)?
-            .consumer
-            .enter(|c| c.take().ok_or_else(loop_runs_it))?;
         let h = Handler { f, ctx };
-        let event_loop = EventLoop::spawn(
-            taken,
-            move |item: &[u8]| {
-                let h = &h;
-                (h.f)(h.ctx, item.as_ptr().cast())
-            },
-            WaitStrategy::Blocking,
-        );
+        let event_loop = channel(ch)?.consumer.enter(|c| {
+            let taken = c.take().ok_or_else(loop_runs_it)?;
+            let started = EventLoop::try_spawn_batched(
+                taken,
+                move |item: &[u8]| {
+                    let h = &h;
+                    (h.f)(h.ctx, item.as_ptr().cast())
+                },
+                WaitStrategy::Blocking,
+                |batch: &mut dyn FnMut()| batch(),
+            );
+            // A thread that could not start hands the consumer back.
+            started.map_err(|(taken, e)| {
+                *c = Some(taken);
+                Error::from(e)
+            })
+        })?;
         out.put(rmpsc_event_loop_t {
             processed: event_loop.counter(),
             thread: event_loop.thread_id(),

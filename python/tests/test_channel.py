@@ -371,3 +371,30 @@ def test_numa_memory_placement():
     with pytest.raises(ValueError):
         numa.bind_memory(bytearray(8), 9999)
     buf.close()
+
+
+def test_a_loop_that_cannot_start_leaves_the_consumer_side():
+    # In a fresh interpreter, so that no ended thread left a stack to reuse:
+    # with no address space for the loop thread's stack, run() raises
+    # OSError and the channel still receives what was sent.
+    code = """
+import resource, ringmpsc
+ch = ringmpsc.MpscChannel(16, item_size=8)
+tx = ch.register()
+tx.send(b"12345678")
+size = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize:"))
+was = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (size * 1024 + (1 << 20), was[1]))
+try:
+    ch.run(lambda item: None)
+    failed = None
+except OSError as e:
+    failed = e
+resource.setrlimit(resource.RLIMIT_AS, was)
+assert failed is not None, "the loop started under the limit"
+assert ch.try_recv() == b"12345678"
+ch.run(lambda item: None).stop()
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout == "ok\n", out.stderr

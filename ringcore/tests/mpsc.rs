@@ -262,7 +262,7 @@ fn a_batched_event_loop_wraps_whole_batches() {
     let inside = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let batches = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (i1, i2, b) = (inside.clone(), inside.clone(), batches.clone());
-    let lp = EventLoop::spawn_batched(
+    let lp = EventLoop::try_spawn_batched(
         ch,
         move |_: &u64| assert!(i1.load(std::sync::atomic::Ordering::Relaxed)),
         WaitStrategy::Blocking,
@@ -272,7 +272,9 @@ fn a_batched_event_loop_wraps_whole_batches() {
             batch();
             i2.store(false, std::sync::atomic::Ordering::Relaxed);
         },
-    );
+    )
+    .map_err(|(_, e)| e)
+    .expect("spawning the loop");
     while lp.processed() < 1000 {
         thread::yield_now();
     }

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <stdint.h>
 #include <signal.h>
@@ -436,6 +437,55 @@ static void test_event_loop_reentry(void) {
     rmpsc_mpsc_free(c);
 }
 
+#if !defined(__SANITIZE_ADDRESS__) /* ASan aborts on a failed mapping itself */
+/* Address space left to this process: its size now plus `slack` bytes. */
+static rlim_t address_space_plus(size_t slack) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %llu kB", &kib) == 1) break;
+    if (f) fclose(f);
+    CHECK(kib > 0);
+    return (rlim_t)kib * 1024 + slack;
+}
+
+static void ignore_item(void *ctx, const void *item) {
+    (void)ctx;
+    (void)item;
+}
+
+/* A loop whose thread cannot start (no address space for its stack) fails
+   with EIO and leaves the channel's consumer side usable: nothing is lost.
+   Run before any other thread: the C library keeps the stacks of ended
+   threads for new ones, which would need no new mapping. */
+static void test_event_loop_spawn_failure(void) {
+    rmpsc_mpsc_t *c;
+    rmpsc_ring_t *a;
+    CHECK(rmpsc_mpsc_new(64, 8, 0, &c) == RMPSC_OK && rmpsc_mpsc_new_producer(c, &a) == RMPSC_OK);
+    uint64_t one = 1, got = 0;
+    size_t n;
+    CHECK(rmpsc_ring_send(a, &one, 1, &n) == RMPSC_OK && n == 1);
+    struct rlimit was;
+    CHECK(getrlimit(RLIMIT_AS, &was) == 0);
+    struct rlimit tight = {address_space_plus(256 << 10), was.rlim_max};
+    CHECK(setrlimit(RLIMIT_AS, &tight) == 0);
+    rmpsc_event_loop_t *lp = NULL;
+    errno = 0;
+    int rc = rmpsc_event_loop_new(c, ignore_item, NULL, &lp);
+    int err = errno;
+    CHECK(setrlimit(RLIMIT_AS, &was) == 0);
+    CHECK(rc == RMPSC_EIO && (err == EAGAIN || err == ENOMEM));
+    CHECK(rmpsc_mpsc_try_recv(c, &got) == RMPSC_OK && got == 1);
+    /* And a loop can start once the limit is lifted. */
+    if (rc == RMPSC_OK) rmpsc_event_loop_free(lp);
+    CHECK(rmpsc_event_loop_new(c, ignore_item, NULL, &lp) == RMPSC_OK);
+    rmpsc_event_loop_free(lp);
+    rmpsc_ring_free(a);
+    rmpsc_mpsc_free(c);
+}
+#endif
+
 static void test_numa(void) {
     size_t nodes = rmpsc_numa_node_count(), id, cpu, count, cpus[256];
     CHECK(nodes >= 1);
@@ -474,6 +524,9 @@ static void test_numa(void) {
 
 int main(void) {
     start_watchdog(120); /* a hang fails the run instead of stalling it */
+#if !defined(__SANITIZE_ADDRESS__)
+    test_event_loop_spawn_failure();
+#endif
     test_numa();
     test_channel();
     test_notifier();

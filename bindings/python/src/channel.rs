@@ -211,13 +211,14 @@ impl MpscChannel {
     /// Hands the consumer side to a thread that calls `handler(item)` (a
     /// bytes object) for every item, taking the GIL for each batch; returns
     /// the `EventLoop`. Its `stop()` closes the channel and handles
-    /// everything left before returning.
+    /// everything left before returning. OSError when the thread cannot
+    /// start (thread or memory limits): the consumer side stays here.
     fn run(&self, py: Python<'_>, handler: Py<PyAny>) -> PyResult<EventLoop> {
-        let ch = side(&self.consumer, CONSUMER)
-            .py_err(py)?
+        let mut consumer = side(&self.consumer, CONSUMER).py_err(py)?;
+        let ch = consumer
             .take()
             .ok_or_else(|| PyValueError::new_err("the consumer side runs in an event loop"))?;
-        let lp = ringcore::channel::EventLoop::spawn_batched(
+        let started = ringcore::channel::EventLoop::try_spawn_batched(
             ch,
             move |item: &[u8]| {
                 // Inside the batch's `attach`: this one only counts.
@@ -233,6 +234,13 @@ impl MpscChannel {
             // The GIL once per batch, not once per item, never while waiting.
             |batch: &mut dyn FnMut()| Python::attach(|_| batch()),
         );
+        // A thread that could not start hands the consumer back.
+        let lp = started
+            .map_err(|(ch, e)| {
+                *consumer = Some(ch);
+                ringcore::Error::from(e)
+            })
+            .py_err(py)?;
         Ok(EventLoop {
             inner: Mutex::new(Some(lp)),
         })

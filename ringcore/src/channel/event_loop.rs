@@ -5,7 +5,7 @@ use super::{RingConsumer, RingProducer};
 use crate::error::Error;
 use crate::wait::WaitStrategy;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 /// The consumer loop everyone writes, as a thread: it runs
@@ -42,28 +42,34 @@ impl std::fmt::Debug for EventLoop {
 
 impl EventLoop {
     /// Moves `channel` to a new thread that calls `handler` on every item.
+    /// Panics when the thread cannot be started, as `std::thread::spawn`
+    /// does; [`try_spawn_batched`](Self::try_spawn_batched) gives the
+    /// channel back instead.
     pub fn spawn<P, C, F>(channel: Core<P, C>, handler: F, strategy: WaitStrategy) -> EventLoop
     where
         P: RingProducer,
         C: RingConsumer,
         F: FnMut(&C::Item) + Send + 'static,
     {
-        Self::spawn_batched(channel, handler, strategy, |batch: &mut dyn FnMut()| {
+        Self::try_spawn_batched(channel, handler, strategy, |batch: &mut dyn FnMut()| {
             batch()
         })
+        .unwrap_or_else(|(_, e)| panic!("spawning the event loop thread: {e}"))
     }
 
     /// [`spawn`](Self::spawn), running each batch of handler calls (all
     /// that was readable when the thread woke up) inside `around`, which
     /// must call the batch once: where the handler needs a lock for every
     /// call (the Python binding takes the GIL), the thread takes it once
-    /// per batch, not once per item, and never while it waits.
-    pub fn spawn_batched<P, C, F, B>(
-        mut channel: Core<P, C>,
+    /// per batch, not once per item, and never while it waits. When the
+    /// thread cannot be started (thread or memory limits), the channel
+    /// comes back with the error, its consumer untouched.
+    pub fn try_spawn_batched<P, C, F, B>(
+        channel: Core<P, C>,
         mut handler: F,
         strategy: WaitStrategy,
         mut around: B,
-    ) -> EventLoop
+    ) -> Result<EventLoop, (Core<P, C>, std::io::Error)>
     where
         P: RingProducer,
         C: RingConsumer,
@@ -73,10 +79,17 @@ impl EventLoop {
         let stop = Arc::new(AtomicBool::new(false));
         let processed = Arc::new(AtomicU64::new(0));
         let wake = channel.wake();
-        let (s, p) = (stop.clone(), processed.clone());
-        let thread = std::thread::Builder::new()
+        // The thread takes the channel from here once it runs; a spawn
+        // that fails leaves it for the caller.
+        let handoff = Arc::new(Mutex::new(Some(channel)));
+        let (s, p, h) = (stop.clone(), processed.clone(), handoff.clone());
+        let spawned = std::thread::Builder::new()
             .name("ringmpsc-event-loop".into())
             .spawn(move || {
+                let Some(mut channel) = h.lock().unwrap_or_else(PoisonError::into_inner).take()
+                else {
+                    return;
+                };
                 while !s.load(Ordering::Acquire) {
                     // Wake up now and then to look at the stop flag.
                     let slice = match strategy {
@@ -99,13 +112,22 @@ impl EventLoop {
                 let mut n = 0;
                 around(&mut || n = channel.drain_all(&mut handler));
                 p.fetch_add(n as u64, Ordering::Relaxed);
-            })
-            .expect("spawning the event loop thread");
-        EventLoop {
-            stop,
-            processed,
-            wake,
-            thread: Some(thread),
+            });
+        match spawned {
+            Ok(thread) => Ok(EventLoop {
+                stop,
+                processed,
+                wake,
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                let channel = handoff
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                    .expect("a thread that never started took nothing");
+                Err((channel, e))
+            }
         }
     }
 
