@@ -188,29 +188,34 @@ impl Link {
     }
 
     /// Moves every request the server has not taken (its rings' heads say
-    /// which) into `backlog`, in order, and frees them: for a server that
-    /// is gone. A ring the dead server left damaged gives what precedes the
-    /// damage. Returns how many were moved.
+    /// which) to the front of `backlog`, in order, and frees them: for a
+    /// server that is gone. They are older than any request still in the
+    /// backlog, which waits for the rings to have room. A ring the dead
+    /// server left damaged gives what precedes the damage. Returns how many
+    /// were moved.
     fn take_unread(&self, backlog: &mut [VecDeque<Vec<u8>>; 3]) -> usize {
         let mut moved = 0;
-        for (i, queue) in backlog.iter_mut().enumerate() {
-            let Ok(mut rx) = self.channel.receiver(i) else {
-                continue;
-            };
-            // Only this client writes these rings, so at most a ring's worth
-            // waits: a server not quite gone cannot feed the loop for ever.
-            let mut room = rx.capacity();
-            while let Ok(n @ 1..) = rx.recv_batch_while(usize::MAX, |_, m| {
-                let span = crate::msg::record::record_len(m.len());
-                if span > room {
-                    return false;
+        for (i, newer) in backlog.iter_mut().enumerate() {
+            let mut queue = VecDeque::new();
+            if let Ok(mut rx) = self.channel.receiver(i) {
+                // Only this client writes these rings, so at most a ring's
+                // worth waits: a server not quite gone cannot feed the loop
+                // for ever.
+                let mut room = rx.capacity();
+                while let Ok(n @ 1..) = rx.recv_batch_while(usize::MAX, |_, m| {
+                    let span = crate::msg::record::record_len(m.len());
+                    if span > room {
+                        return false;
+                    }
+                    room -= span;
+                    queue.push_back(m.to_vec());
+                    true
+                }) {
+                    moved += n;
                 }
-                room -= span;
-                queue.push_back(m.to_vec());
-                true
-            }) {
-                moved += n;
             }
+            queue.append(newer);
+            *newer = queue;
         }
         moved
     }

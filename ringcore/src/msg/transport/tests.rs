@@ -538,3 +538,36 @@ fn reconnect_carries_what_a_shut_down_server_never_took() {
     want.push(b"new".to_vec());
     assert_eq!(got, want);
 }
+
+/// A second server that goes before taking what the first one's reconnect
+/// carried: the next reconnect keeps the order, what its rings held (the
+/// older) before what still waited in the client.
+#[test]
+fn reconnect_keeps_the_order_across_two_gone_servers() {
+    let n = name("carry2");
+    let payload = |i: u32| [i.to_le_bytes().as_slice(), &[0u8; 96]].concat();
+    let mut first = Server::create(&n, small()).unwrap();
+    let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+    for i in 0..200 {
+        c.send(High, &payload(i)).unwrap();
+    }
+    first.wait(T).unwrap();
+    first.shutdown();
+    // Rings of 4 KiB: most of the 200 wait in the client.
+    let tiny = ServerOptions {
+        request_capacity: 12 << 10,
+        ..small()
+    };
+    let second = Server::create(&n, tiny).unwrap();
+    assert_eq!(c.reconnect().unwrap(), 200);
+    let waiting = c.backlog();
+    assert!(waiting > 0 && waiting < 200, "{waiting}");
+    second.shutdown();
+    let mut third = Server::create(&n, small()).unwrap();
+    assert_eq!(c.reconnect().unwrap(), 200 - waiting);
+    c.send(High, &payload(200)).unwrap();
+    third.wait(T).unwrap();
+    let got: Vec<Vec<u8>> = drain(&mut third).into_iter().map(|g| g.2).collect();
+    let want: Vec<Vec<u8>> = (0..=200).map(payload).collect();
+    assert_eq!(got, want);
+}
