@@ -254,6 +254,9 @@ typedef struct {
   int policy;
   // Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns.
   int64_t policy_timeout_ns;
+  // A user whose server the client trusts besides its own user and root
+  // (0: none); a server of any other user is refused (RMPSC_EIO, EACCES).
+  uint32_t server_uid;
 } rmpsc_client_options_t;
 
 // A client as the server names it: slot and the slot's generation.
@@ -540,8 +543,9 @@ const char *rmpsc_error_describe(int code);
 // Connects to the channel `name`; `options` may be NULL. Errors:
 // RMPSC_EDISCONNECTED (no live server), RMPSC_EFULL (no free slot),
 // RMPSC_ETIMEDOUT (no answer within the connect timeout), RMPSC_EHEADER
-// (another protocol or format version), RMPSC_EIO (refused: a user the
-// server does not admit). Thread-safe.
+// (another protocol or format version, or segments that are not sealed),
+// RMPSC_EIO with errno EACCES (a user the server does not admit, or a
+// server of a user this client does not trust). Thread-safe.
 int rmpsc_client_connect(const char *name,
                          const rmpsc_client_options_t *options,
                          rmpsc_client_t **out);

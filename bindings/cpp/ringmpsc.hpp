@@ -1570,6 +1570,8 @@ struct ClientOptions {
     detail::OptNs connect_timeout = std::chrono::seconds(1);
     SendPolicy policy = SendPolicy::Default;
     detail::OptNs policy_timeout; ///< of Block / DropLow (nullopt: no limit)
+    /// A user whose server is trusted besides this process's and root's (0: none).
+    std::uint32_t server_uid = 0;
 };
 
 namespace detail {
@@ -1716,13 +1718,15 @@ class Server {
 class Client {
   public:
     /// Connects to the channel `name`. Throws Disconnected (no live server),
-    /// Full (no free slot), Timeout, HeaderMismatch, IoError (not admitted).
+    /// Full (no free slot), Timeout, HeaderMismatch, IoError (not admitted,
+    /// or a server of a user not trusted).
     explicit Client(const std::string &name, const ClientOptions &o = ClientOptions()) {
         rmpsc_client_options_t c{};
         const std::int64_t ns = detail::to_ns(o.connect_timeout);
         c.connect_timeout_ns = ns == 0 ? 1 : ns; // 0 is the C default (1 s), not "no wait"
         c.policy = static_cast<int>(o.policy);
         c.policy_timeout_ns = detail::to_ns(o.policy_timeout);
+        c.server_uid = o.server_uid;
         detail::check(rmpsc_client_connect(name.c_str(), &c, h_.out()), "rmpsc_client_connect");
     }
 

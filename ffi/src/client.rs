@@ -25,8 +25,9 @@ fn client<'a>(c: *const rmpsc_client_t) -> Result<&'a Side<Client>, Error> {
 /// Connects to the channel `name`; `options` may be NULL. Errors:
 /// RMPSC_EDISCONNECTED (no live server), RMPSC_EFULL (no free slot),
 /// RMPSC_ETIMEDOUT (no answer within the connect timeout), RMPSC_EHEADER
-/// (another protocol or format version), RMPSC_EIO (refused: a user the
-/// server does not admit). Thread-safe.
+/// (another protocol or format version, or segments that are not sealed),
+/// RMPSC_EIO with errno EACCES (a user the server does not admit, or a
+/// server of a user this client does not trust). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_client_connect(
     name: *const c_char,
@@ -43,6 +44,8 @@ pub extern "C" fn rmpsc_client_connect(
                 o.connect_timeout = duration(c.connect_timeout_ns);
             }
             o.policy = policy(c.policy, c.policy_timeout_ns, o.policy)?;
+            // Root is trusted anyway: 0 names nobody else.
+            o.server_user = (c.server_uid != 0).then_some(c.server_uid);
         }
         out.put(rmpsc_client_t {
             c: Side::new("client", Client::connect(self::name(name)?, o)?),

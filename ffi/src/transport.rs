@@ -51,9 +51,10 @@ pub struct rmpsc_server_options_t {
     pub policy: c_int,
     /// Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns.
     pub policy_timeout_ns: i64,
-    /// Mode and group of the channel's control segment, which every client
-    /// opens (zero: 0600, the server's user only; clients of other users
-    /// need a group they share and mode 0660).
+    /// Mode and group of the channel's named control segment, which
+    /// inspectors read (zero: 0600, the server's user only; a shared group
+    /// and 0640 let other users inspect it). Clients need no access to it;
+    /// the write bits of the group and others are dropped.
     pub permissions: rmpsc_permissions_t,
     /// Other users whose clients are admitted: `allow_users_len` uids.
     pub allow_users: *const u32,
@@ -75,6 +76,9 @@ pub struct rmpsc_client_options_t {
     pub policy: c_int,
     /// Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns.
     pub policy_timeout_ns: i64,
+    /// A user whose server the client trusts besides its own user and root
+    /// (0: none); a server of any other user is refused (RMPSC_EIO, EACCES).
+    pub server_uid: u32,
 }
 
 /// A request handed to an rmpsc_server_serve callback; `data` is in place

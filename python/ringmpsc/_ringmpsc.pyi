@@ -555,6 +555,7 @@ class Client:
         timeout: Optional[float] = 1.0,
         policy: Optional[str] = None,
         policy_timeout: Optional[float] = None,
+        server_uid: Optional[int] = None,
     ) -> Self: ...
     @property
     def id(self) -> _ClientId: ...

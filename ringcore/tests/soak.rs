@@ -468,6 +468,7 @@ fn transport(until: Instant, rand: &mut impl FnMut() -> u64) -> String {
     let options = ClientOptions {
         connect_timeout: Duration::from_secs(5),
         policy: SendPolicy::Block(Some(Duration::from_millis(200))),
+        ..ClientOptions::default()
     };
     let mut c = loop {
         match Client::connect(&name, options) {

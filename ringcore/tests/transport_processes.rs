@@ -107,9 +107,17 @@ fn child_entry() {
                 sent += 1;
             }
         }
-        // Serves and echoes forever (until killed).
+        // Serves and echoes forever (until killed); admits root's clients
+        // too, when it runs as another user.
         "server" => {
-            let mut s = Server::create(&name, ServerOptions::default()).unwrap();
+            let options = ServerOptions {
+                admission: Admission {
+                    users: vec![0],
+                    groups: Vec::new(),
+                },
+                ..ServerOptions::default()
+            };
+            let mut s = Server::create(&name, options).unwrap();
             loop {
                 let mut replies = Vec::new();
                 s.serve(256, |r| {
@@ -388,6 +396,7 @@ fn a_server_admits_the_users_and_groups_it_names_and_no_other() {
         eprintln!("skipped: starting clients as other users needs root");
         return;
     }
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     let name = format!("rmpsc-tp-users-{}", std::process::id());
     let options = ServerOptions {
@@ -428,12 +437,65 @@ fn a_server_admits_the_users_and_groups_it_names_and_no_other() {
         "allowed group"
     );
     assert_eq!(connect_as(5002, 5002, &[4242]), Some(3), "other user");
-    // Outside the segment's group, even an allowed user cannot open it.
-    assert_eq!(
-        connect_as(65534, 65534, &[]),
-        Some(3),
-        "no access to the segment"
-    );
+    // The named segment is for inspectors: an allowed user outside its
+    // group connects all the same, and no client may write it.
+    assert_eq!(connect_as(65534, 65534, &[]), Some(0), "outside the group");
+    let mode = std::fs::metadata(format!("/dev/shm/{name}"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+}
+
+/// A client trusts a server of its own user, of root, or of the user it
+/// names, and no other: a process of another user that holds the name is
+/// refused before the client reads anything from it. Needs root, to start
+/// the server as another user.
+#[test]
+fn a_client_refuses_a_server_of_a_user_it_does_not_trust() {
+    let _watchdog = watchdog::watchdog(120);
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: starting a server as another user needs root");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let name = format!("rmpsc-tp-trust-{}", std::process::id());
+    let mut c = spawn_command("server", &name, 0);
+    // SAFETY: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let mut server = c.spawn().unwrap();
+    let trusting = ClientOptions {
+        server_user: Some(65534),
+        ..ClientOptions::default()
+    };
+    let t = Instant::now();
+    let client = loop {
+        match Client::connect(&name, trusting) {
+            Ok(c) => break c,
+            Err(Error::Disconnected) if t.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("connect: {e}"),
+        }
+    };
+    assert_eq!(client.server_pid(), server.id());
+    match Client::connect(&name, ClientOptions::default()) {
+        Err(Error::Io(e)) => assert!(e.to_string().contains("does not trust"), "{e}"),
+        other => panic!("expected a refusal, got {:?}", other.map(|c| c.id())),
+    }
+    kill9(&mut server);
+    let _ = std::fs::remove_file(format!("/dev/shm/{name}"));
 }
 
 /// A server killed with requests it never took: the client's sends fail

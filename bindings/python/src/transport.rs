@@ -116,6 +116,9 @@ fn send_fast_then_wait(
 /// every client (Critical first, then High, then Low) and replies on the
 /// rings of the client a request came from. Client ids are `(slot,
 /// generation)` tuples; priorities are 0 (critical), 1 (high), 2 (low).
+/// `allow_users` and `allow_groups` admit clients of other users; `mode`
+/// and `group` say who may inspect the channel (its named segment, which
+/// only the server's user may write).
 #[pyclass(module = "ringmpsc._ringmpsc", name = "Server")]
 pub(crate) struct Server {
     s: Mutex<Option<CoreServer>>,
@@ -376,11 +379,12 @@ impl Server {
 }
 
 /// A client of a channel: `Client(name, *, timeout=1.0, policy=None,
-/// policy_timeout=None)`. Connecting waits up to `timeout` seconds for the
-/// server (None: no limit) and raises Disconnected when there is none.
-/// `policy` is what a send does when the ring is full: "block" (default),
-/// "fail" or "drop_low", waiting up to `policy_timeout` seconds (None: no
-/// limit).
+/// policy_timeout=None, server_uid=None)`. Connecting waits up to
+/// `timeout` seconds for the server (None: no limit) and raises
+/// Disconnected when there is none. `policy` is what a send does when the
+/// ring is full: "block" (default), "fail" or "drop_low", waiting up to
+/// `policy_timeout` seconds (None: no limit). The server must run as this
+/// process's user, root, or `server_uid` (PermissionError otherwise).
 #[pyclass(module = "ringmpsc._ringmpsc", name = "Client")]
 pub(crate) struct Client {
     c: Mutex<Option<CoreClient>>,
@@ -427,17 +431,19 @@ impl Client {
     }
 
     #[new]
-    #[pyo3(signature = (name, *, timeout = 1.0, policy = None, policy_timeout = None))]
+    #[pyo3(signature = (name, *, timeout = 1.0, policy = None, policy_timeout = None, server_uid = None))]
     fn new(
         py: Python<'_>,
         name: &str,
         timeout: Option<f64>,
         policy: Option<&str>,
         policy_timeout: Option<f64>,
+        server_uid: Option<u32>,
     ) -> PyResult<Self> {
         let options = ClientOptions {
             connect_timeout: seconds(timeout, Duration::from_secs(86_400))?,
             policy: self::policy(policy, policy_timeout, SendPolicy::Block(None))?,
+            server_user: server_uid,
         };
         let c = py
             .detach(|| CoreClient::connect(name, options))

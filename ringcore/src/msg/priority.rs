@@ -396,4 +396,19 @@ impl PriorityReceiver {
     pub(crate) fn backpressure(&self) -> f32 {
         backpressure(self.rings.iter().map(|r| (r.pending_bytes(), r.capacity())))
     }
+
+    /// Each priority's read position, for [`drained_since`](Self::drained_since).
+    pub(crate) fn read_positions(&self) -> [u64; 3] {
+        std::array::from_fn(|i| self.rings[i].read_position())
+    }
+
+    /// Whether everything the sender had written when the positions were
+    /// `from` has been read: each ring is empty, or a whole ring's worth
+    /// was read since (more than it could hold then), so a sender that
+    /// writes on cannot keep it from ending.
+    pub(crate) fn drained_since(&self, from: &[u64; 3]) -> bool {
+        self.rings.iter().zip(from).all(|(r, &at)| {
+            !r.has_news() || r.read_position().wrapping_sub(at) >= r.capacity() as u64
+        })
+    }
 }

@@ -374,6 +374,11 @@ impl MessageReceiver {
         self.cur.len()
     }
 
+    /// Bytes read since the ring began (wrapping).
+    pub(crate) fn read_position(&self) -> u64 {
+        self.cur.head()
+    }
+
     /// Status and close from any thread.
     pub fn observer(&self) -> RingObserver {
         RingObserver::new(self.cur.raw, self._owner.clone())

@@ -66,7 +66,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn name(v: u32) -> &'static str {
+    /// What kind `v` is, for messages (any number).
+    pub(crate) fn name(v: u32) -> &'static str {
         match v {
             1 => "slot ring",
             2 => "message ring",

@@ -8,7 +8,7 @@ use super::segment::{resolve_name, Permissions, Segment};
 use crate::error::{Error, Result};
 use crate::ring::raw::RawRing;
 use crate::ring::typed::Owner;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +105,23 @@ impl Mapped {
     ) -> Result<Mapped> {
         let seg = Segment::open_named(&resolve_name(name)?, HEADER_SIZE, timeout)?;
         Self::validate(seg, kind, slot_size)?.allocated()
+    }
+
+    /// [`from_fd`](Self::from_fd) for a descriptor from a peer that must
+    /// not be able to shrink the file under this mapping (a `SIGBUS` at
+    /// the next access): refused unless its size is sealed.
+    pub(crate) fn from_sealed_fd(
+        fd: OwnedFd,
+        kind: Kind,
+        slot_size: Option<u32>,
+    ) -> Result<Mapped> {
+        if !crate::sys::fs::size_sealed(fd.as_fd()) {
+            return Err(Error::InvalidHeader(format!(
+                "a {} whose size is not sealed: its sender could shrink it under the mapping",
+                Kind::name(kind as u32)
+            )));
+        }
+        Self::from_fd(fd, kind, slot_size)
     }
 
     pub(crate) fn from_fd(fd: OwnedFd, kind: Kind, slot_size: Option<u32>) -> Result<Mapped> {

@@ -182,6 +182,15 @@ pub(crate) fn seal_size(fd: BorrowedFd<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether the file's size is sealed (a memfd sealed by [`seal_size`]):
+/// nobody can shrink it under a mapping, so reading it cannot fault.
+pub(crate) fn size_sealed(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: fcntl on a descriptor we hold.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    let both = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    seals >= 0 && seals & both == both
+}
+
 /// Sets the file's size to `len` bytes (new bytes read as zero).
 pub(crate) fn set_len(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<()> {
     // SAFETY: ftruncate on a descriptor we hold, open for writing.

@@ -172,3 +172,59 @@ pub(crate) fn peer_closed(sock: &UnixStream, discard: bool) -> bool {
     let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), len, flags) };
     n == 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
 }
+
+/// Connects a stream socket to the abstract Unix address `name`, trying
+/// again while the listener's backlog is full (`EAGAIN`) until `deadline`
+/// (then `TimedOut`): a stopped or overwhelmed server cannot hold the
+/// caller past it, as a blocking connect would.
+pub(crate) fn connect_abstract(
+    name: &[u8],
+    deadline: &crate::wait::Deadline,
+) -> std::io::Result<UnixStream> {
+    // SAFETY: an all-zero sockaddr_un is valid.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if name.len() + 1 > addr.sun_path.len() {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // The leading NUL of sun_path makes the address abstract.
+    for (d, &s) in addr.sun_path[1..].iter_mut().zip(name) {
+        *d = s as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + name.len()) as libc::socklen_t;
+    // SAFETY: socket has no memory arguments.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor just made, owned by nobody else.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    loop {
+        // SAFETY: `addr` is a valid sockaddr_un of which `len` bytes are used.
+        let rc = unsafe {
+            libc::connect(
+                sock.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
+        };
+        if rc == 0 {
+            return Ok(UnixStream::from(sock));
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) if !deadline.passed() => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+            Some(libc::EAGAIN) => return Err(std::io::ErrorKind::TimedOut.into()),
+            _ => return Err(e),
+        }
+    }
+}

@@ -89,7 +89,10 @@ impl Token {
 pub(super) struct Acceptor {
     listener: UnixListener,
     shared: Arc<Shared>,
+    /// The control segment clients map (sent with every welcome).
     control: Arc<Control>,
+    /// The named one, whose client table inspectors read.
+    public: Arc<Control>,
     bits: ([u32; 3], [u32; 3]),
     admission: Admission,
     epoll: Epoll,
@@ -103,6 +106,7 @@ impl Acceptor {
         listener: UnixListener,
         shared: Arc<Shared>,
         control: Arc<Control>,
+        public: Arc<Control>,
         bits: ([u32; 3], [u32; 3]),
         admission: Admission,
     ) -> Result<Acceptor> {
@@ -114,6 +118,7 @@ impl Acceptor {
             listener,
             shared,
             control,
+            public,
             bits,
             admission,
             epoll,
@@ -152,8 +157,9 @@ impl Acceptor {
         self.sockets.iter_mut().for_each(|s| *s = None);
     }
 
-    /// Rewrites what new clients read from the control segment, in case a
-    /// hostile client scribbled it (the server itself trusts none of it).
+    /// Rewrites what clients read from the control segment they map, in
+    /// case a hostile client scribbled it (the server itself trusts none
+    /// of it).
     fn repair(&self) {
         let m = &self.control.mapped;
         m.header().init(&m.geometry);
@@ -322,10 +328,14 @@ impl Acceptor {
             slot: slot as u32,
             generation,
         };
-        let made = self
-            .make_conn(id, p.pid)
-            .and_then(|conn| Ok((conn.channel.mapped.segment.fd().try_clone_to_owned()?, conn)));
-        let (fd, conn) = match made {
+        let made = self.make_conn(id, p.pid).and_then(|conn| {
+            let fds = [
+                self.control.mapped.segment.fd().try_clone_to_owned()?,
+                conn.channel.mapped.segment.fd().try_clone_to_owned()?,
+            ];
+            Ok((fds, conn))
+        });
+        let (fds, conn) = match made {
             Ok(c) => c,
             Err(e) => {
                 // Release pairs with the Acquire of the slot's next compare_exchange.
@@ -333,7 +343,7 @@ impl Acceptor {
                 return Err(e);
             }
         };
-        let e = self.control.entry(slot);
+        let e = self.public.entry(slot);
         e.pid.store(p.pid, Ordering::Relaxed);
         e.generation.store(generation, Ordering::Relaxed);
         e.connected_ns.store(realtime_ns(), Ordering::Relaxed);
@@ -346,7 +356,8 @@ impl Acceptor {
         // Release pairs with the serving thread's Acquire load of `events`
         // (`Server::sync`, the wait in `Server::recv`): the mail is there.
         self.shared.events.fetch_add(1, Ordering::Release);
-        let welcome = send_with_fds(&sock, &answer(WELCOME_OK, id), &[fd.as_fd()]).and_then(|()| {
+        let fds = [fds[0].as_fd(), fds[1].as_fd()];
+        let welcome = send_with_fds(&sock, &answer(WELCOME_OK, id), &fds).and_then(|()| {
             Ok(self
                 .epoll
                 .add(sock.as_raw_fd(), READABLE, Token::Client(slot).encode())?)

@@ -1,7 +1,7 @@
 //! A client of a transport channel.
 
 use super::{
-    decode, encode, send_with_policy, socket_addr, wait_until, Channel, ClientId, Control,
+    decode, encode, send_with_policy, socket_name, wait_until, Channel, ClientId, Control,
     SendPolicy, HELLO_MAGIC, PROTOCOL, STATE_RUNNING, WELCOME_FULL, WELCOME_OK, WELCOME_PROTOCOL,
     WELCOME_REFUSED,
 };
@@ -13,6 +13,7 @@ use crate::shm::layout::Kind;
 use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
 use crate::shm::Mapped;
 use crate::sync::Ordering;
+use crate::sys::{process, socket};
 use crate::wait::Deadline;
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -23,12 +24,17 @@ use std::time::Duration;
 /// Options of a [`Client`].
 #[derive(Debug, Clone, Copy)]
 pub struct ClientOptions {
-    /// How long `connect` waits for the server's control segment and
+    /// How long `connect` waits for the server to take the connection and
     /// answer (default 1 s).
     pub connect_timeout: Duration,
     /// What a send does when the request ring of its priority is full
     /// (default: wait without limit, while the server lives).
     pub policy: SendPolicy,
+    /// A user whose server this client trusts besides its own user and
+    /// root (default none): the server of a channel is whoever holds its
+    /// name, and the kernel tells its user, so a process of any other
+    /// user that takes a name over is refused.
+    pub server_user: Option<u32>,
 }
 
 impl Default for ClientOptions {
@@ -36,6 +42,7 @@ impl Default for ClientOptions {
         ClientOptions {
             connect_timeout: Duration::from_secs(1),
             policy: SendPolicy::Block(None),
+            server_user: None,
         }
     }
 }
@@ -70,10 +77,12 @@ pub(super) struct Link {
     pub(super) control: Control,
     /// The channel segment (the rings hold its mapping too).
     pub(super) channel: Channel,
-    requests: PrioritySender,
+    pub(super) requests: PrioritySender,
     responses: PriorityReceiver,
-    socket: UnixStream,
+    pub(super) socket: UnixStream,
     id: ClientId,
+    /// The server's process, as the kernel told it at connect.
+    server_pid: u32,
     _claim: Arc<Claim>,
 }
 
@@ -89,20 +98,27 @@ impl Link {
 
     fn open(name: &str, options: &ClientOptions) -> Result<Link> {
         let deadline = Deadline::after(Some(options.connect_timeout));
-        let mapped = match Mapped::open(name, Kind::Control, None, options.connect_timeout) {
-            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Disconnected)
-            }
-            other => other?,
-        };
-        let control = Control::checked(mapped)?;
-        let socket = match UnixStream::connect_addr(&socket_addr(name)?) {
+        let socket = match socket::connect_abstract(&socket_name(name)?, &deadline) {
             Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 return Err(Error::Disconnected)
             }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(Error::TimedOut),
             Err(e) => return Err(e.into()),
         };
+        let server = socket::peer(&socket)?;
+        let me = process::effective_uid();
+        if ![me, 0].contains(&server.uid) && options.server_user != Some(server.uid) {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "the server of {name} runs as user {}, which this client does not trust \
+                     (ClientOptions::server_user)",
+                    server.uid
+                ),
+            )));
+        }
+        socket.set_nonblocking(false)?;
         // The answer must come by the deadline (at least a millisecond on:
         // a zero read timeout would mean none).
         let left = deadline.left().unwrap_or(Duration::MAX);
@@ -111,7 +127,7 @@ impl Link {
         // before the hello is written: its answer still waits to be read.
         let _ = std::io::Write::write_all(&mut &socket, &encode(&[HELLO_MAGIC, PROTOCOL]));
         let mut buf = [0u8; 16];
-        let (n, mut fds) = match recv_with_fds(&socket, &mut buf) {
+        let (n, fds) = match recv_with_fds(&socket, &mut buf) {
             Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 return Err(Error::TimedOut)
             }
@@ -125,16 +141,22 @@ impl Link {
                 "malformed answer from the server".into(),
             ));
         };
-        match status {
-            WELCOME_OK if fds.len() == 1 => {}
-            WELCOME_FULL => return Err(Error::Full),
-            WELCOME_REFUSED => {
+        let [control, channel] = match (status, <[_; 2]>::try_from(fds)) {
+            (WELCOME_OK, Ok(fds)) => fds,
+            (WELCOME_OK, Err(fds)) => {
+                return Err(Error::InvalidHeader(format!(
+                    "the server's welcome passed {} descriptor(s), not its 2 segments",
+                    fds.len()
+                )))
+            }
+            (WELCOME_FULL, _) => return Err(Error::Full),
+            (WELCOME_REFUSED, _) => {
                 return Err(Error::Io(std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
                     "the server refused the connection (a user it does not admit)",
                 )))
             }
-            WELCOME_PROTOCOL => {
+            (WELCOME_PROTOCOL, _) => {
                 return Err(Error::InvalidHeader(format!(
                 "the server speaks transport protocol {protocol}, this library speaks {PROTOCOL}"
             )))
@@ -144,8 +166,10 @@ impl Link {
                     "unexpected answer {status} from the server"
                 )))
             }
-        }
-        let channel = Channel::checked(Mapped::from_fd(fds.remove(0), Kind::Channel, Some(1))?)?;
+        };
+        // Both sealed: the server cannot shrink them under our mappings.
+        let control = Control::checked(Mapped::from_sealed_fd(control, Kind::Control, None)?)?;
+        let channel = Channel::checked(Mapped::from_sealed_fd(channel, Kind::Channel, Some(1))?)?;
         let line = channel.line();
         if line.slot.load(Ordering::Relaxed) != slot
             || line.generation.load(Ordering::Relaxed) != generation
@@ -183,6 +207,7 @@ impl Link {
             responses,
             socket,
             id: ClientId { slot, generation },
+            server_pid: server.pid,
             _claim: claim,
         })
     }
@@ -621,7 +646,7 @@ impl Client {
 
     /// The server's process.
     pub fn server_pid(&self) -> u32 {
-        self.link.control.server().pid.load(Ordering::Relaxed)
+        self.link.server_pid
     }
 
     /// Leaves the channel: the server frees this client's slot once it has

@@ -7,42 +7,51 @@
 //! # How it is put together
 //!
 //! - The server creates the named **control segment** (`name`, a bare name
-//!   under `/dev/shm`) and listens on an abstract Unix socket derived from
-//!   the same name. Binding that socket is what makes a process the server:
-//!   the kernel releases it when the server dies, so a new server takes a
-//!   stale name over at once, while a live server (of any user, whatever its
-//!   pid) keeps it.
-//! - A client opens the control segment (magic, format and protocol
-//!   version are checked: a mismatch is a clear error), connects to the
-//!   socket and is given a free slot. The server learns the client's pid,
-//!   uid and groups from the socket (`SO_PEERCRED`, `SO_PEERGROUPS`, not
-//!   from anything the client says) as it accepts it, and refuses at once
-//!   every user but its own and those its [`Admission`] names (give the
-//!   control segment a shared group and mode 0660 for them). Handshakes run
+//!   under `/dev/shm`), for discovery and inspectors, and listens on an
+//!   abstract Unix socket derived from the same name. Binding that socket
+//!   is what makes a process the server: the kernel releases it when the
+//!   server dies, so a new server takes a stale name over at once, while a
+//!   live server (of any user, whatever its pid) keeps it. Only the
+//!   server's user may write the named segment (its mode never grants
+//!   others write access); a shared group and mode 0640 let other users
+//!   inspect the channel.
+//! - A client connects to the socket. It learns the server's pid and user
+//!   from the kernel (`SO_PEERCRED`) and refuses a server of any user but
+//!   its own, root, and the one its options name
+//!   ([`ClientOptions::server_user`]): whoever holds a name is its server.
+//!   The server learns the client's pid,
+//!   uid and groups the same way (not from anything the client says) as it
+//!   accepts it, and refuses at once every user but its own and those its
+//!   [`Admission`] names. Handshakes run
 //!   concurrently, each with a 1 s deadline and at most 64 at once, so idle
-//!   connections cannot hold up a client. It creates the client's **channel segment**,
-//!   an anonymous sealed memfd that only this client receives (SCM_RIGHTS):
-//!   no other client can map it.
+//!   connections cannot hold up a client. The welcome passes two anonymous
+//!   memfds, sealed against shrinking and growing (the client refuses
+//!   unsealed ones: a file shrunk under a mapping faults at its next
+//!   access): the server's **live control segment**, which every client
+//!   maps (the named one's layout: the server's state and heartbeat, and
+//!   the doorbell clients ring; its client table is unused), and the
+//!   client's **channel segment**, which only this client receives.
 //! - The channel segment holds six message rings: requests (client to
 //!   server) and responses (server to client), one ring per priority in
 //!   each direction. Every message is a framed record of the message ring
 //!   ([`MessageRing`](crate::msg::MessageRing)), published by its commit
 //!   word, stored last: a client killed mid-send leaves only whole messages.
-//! - The server sleeps on one doorbell in the control segment that every
-//!   client rings after a send when the server sleeps; a client sleeps on
-//!   its own doorbell in its channel segment.
+//! - The server sleeps on one doorbell in the live control segment that
+//!   every client rings after a send when the server sleeps; a client
+//!   sleeps on its own doorbell in its channel segment.
 //!
 //! # Liveness and recovery
 //!
 //! - A client that dies (even by `kill -9`) closes its socket: the server's
 //!   acceptor thread sees it at once. The requests the client committed
 //!   before dying are still delivered to the server; then its slot is
-//!   reclaimed and its segment unmapped. Replies to it fail with
+//!   reclaimed and its segment unmapped. (A client that closes its socket
+//!   but writes on gets at most a ring's worth more read.) Replies to it fail with
 //!   `Disconnected`.
 //! - A server that dies closes its socket too: clients check it on their
 //!   slow paths (a full ring, an empty one while waiting, at least every
 //!   50 ms of a blocking call) and report `Disconnected`. A server that
-//!   calls [`Server::shutdown`] marks the control segment and wakes every
+//!   calls [`Server::shutdown`] marks both control segments and wakes every
 //!   client; their next call returns `Disconnected`.
 //! - Both sides stamp a heartbeat every 20 ms (a process that is stopped,
 //!   not dead, goes stale): [`Client::is_server_alive`],
@@ -50,17 +59,20 @@
 //!
 //! # What a hostile client can do
 //!
-//! Scribble over its own channel segment and the control segment. The
-//! server bounds every index and length it reads from a ring (a bad one
-//! disconnects that client, whose requests so far were delivered) and
-//! treats the control segment's words as hints: a scribbled doorbell can
-//! only delay the server's wake-up (its sleeps are bounded), never crash it
-//! or expose another client's rings.
+//! Scribble over its own channel segment and the live control segment;
+//! neither can be shrunk, and the named one only the server's user can
+//! write. The server bounds every index and length it reads from a ring
+//! (a bad one disconnects that client, whose requests so far were
+//! delivered) and treats the live control segment's words as hints: a
+//! scribbled doorbell can only delay the server's wake-up (its sleeps are
+//! bounded), never crash it or expose another client's rings; the state
+//! words clients read are rewritten every 100 ms.
 //!
 //! # Layouts
 //!
 //! ```text
-//! control segment (kind 5), after the 512-byte segment header
+//! control segment (kind 5; the named one and the live memfd), after the
+//! 512-byte segment header
 //! 0x200  server line    pid u32, state u32 (1 running, 2 shut down), heartbeat_ns u64,
 //!                       max_clients u32, protocol u32, started_ns u64
 //! 0x280  doorbell       state u32 (sleepers; bit 31: not rung yet), seq u32 (the
@@ -100,7 +112,8 @@ use std::os::unix::net::SocketAddr;
 use std::time::Duration;
 
 /// Version of the handshake and segment layouts; both sides must agree.
-pub const PROTOCOL: u32 = 1;
+/// Version 2 passes the live control segment in the welcome.
+pub const PROTOCOL: u32 = 2;
 /// Most clients one server takes.
 pub const MAX_CLIENTS: usize = 4096;
 
@@ -387,19 +400,24 @@ impl Channel {
     }
 }
 
+/// The abstract Unix socket name of the channel `name`.
+fn socket_name(name: &str) -> Result<Vec<u8>> {
+    let path = crate::shm::resolve_name(name)?;
+    let key = format!("ringmpsc-transport:{}", path.display()).into_bytes();
+    if key.len() <= 100 {
+        return Ok(key);
+    }
+    // Abstract names are at most 107 bytes: long paths go by their hash.
+    let h = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    Ok(format!("ringmpsc-transport:#{h:016x}").into_bytes())
+}
+
 /// The abstract Unix socket of the channel `name`.
 fn socket_addr(name: &str) -> Result<SocketAddr> {
     use std::os::linux::net::SocketAddrExt;
-    let path = crate::shm::resolve_name(name)?;
-    let mut key = format!("ringmpsc-transport:{}", path.display()).into_bytes();
-    if key.len() > 100 {
-        // Abstract names are at most 107 bytes: long paths go by their hash.
-        let h = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-        });
-        key = format!("ringmpsc-transport:#{h:016x}").into_bytes();
-    }
-    Ok(SocketAddr::from_abstract_name(key)?)
+    Ok(SocketAddr::from_abstract_name(socket_name(name)?)?)
 }
 
 /// Handshake: the client's hello and the server's answer.

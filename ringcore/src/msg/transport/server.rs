@@ -36,9 +36,11 @@ pub struct ServerOptions {
     /// What a reply does when the client's response ring is full (default
     /// `Fail`: a server never blocks on one slow client unless asked to).
     pub policy: SendPolicy,
-    /// Mode and group of the control segment, which every client opens
-    /// (default 0600: the server's user only). Clients of other users need
-    /// it readable and writable: a group they share and mode 0660.
+    /// Mode and group of the named control segment, which inspectors read
+    /// (default 0600: the server's user only; a shared group and 0640 let
+    /// other users inspect the channel). Clients need no access to it, and
+    /// nobody but the server's user may write it: the write bits of the
+    /// group and others are dropped.
     pub permissions: Permissions,
     /// Who may connect besides the server's own user (default: nobody).
     pub admission: Admission,
@@ -113,8 +115,9 @@ pub(super) struct Conn {
     requests: PriorityReceiver,
     responses: PrioritySender,
     pub(super) channel: Channel,
-    /// The client is gone: deliver what it sent, then free the slot.
-    departing: bool,
+    /// The client is gone (its socket closed): deliver what it sent, then
+    /// free the slot. The read positions when it went.
+    departed_at: Option<[u64; 3]>,
     /// Adaptive skip: rounds left to skip, and the current skip span.
     skip_left: u8,
     skip_span: u8,
@@ -136,7 +139,7 @@ impl Conn {
             requests,
             responses,
             channel,
-            departing: false,
+            departed_at: None,
             skip_left: 0,
             skip_span: 0,
             busy: false,
@@ -204,8 +207,11 @@ impl Shared {
 /// # Ok::<(), ringcore::Error>(())
 /// ```
 pub struct Server {
+    /// The control segment clients map: a sealed memfd.
     pub(super) control: Arc<Control>,
-    _claim: Arc<Claim>,
+    /// The named control segment, for discovery and inspectors.
+    public: Arc<Control>,
+    _claims: [Arc<Claim>; 2],
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
     conns: Vec<Option<Conn>>,
@@ -231,7 +237,7 @@ impl std::fmt::Debug for Server {
 /// gone or leaving.
 fn conn_in(conns: &mut [Option<Conn>], id: ClientId) -> Result<&mut Conn> {
     match conns.get_mut(id.slot as usize) {
-        Some(Some(c)) if c.id == id && !c.departing => Ok(c),
+        Some(Some(c)) if c.id == id && c.departed_at.is_none() => Ok(c),
         _ => Err(Error::Disconnected),
     }
 }
@@ -269,30 +275,45 @@ impl Server {
             }
             _ => {}
         }
-        let mapped = Mapped::create_with(
+        let create = |name: Option<&str>, permissions: Permissions| -> Result<Arc<Control>> {
+            let mapped = Mapped::create_with(
+                name,
+                Control::geometry(options.max_clients),
+                permissions,
+                |m| {
+                    let s: &super::ServerLine = super::at(m, HEADER_SIZE);
+                    s.max_clients
+                        .store(options.max_clients as u32, Ordering::Relaxed);
+                    s.protocol.store(PROTOCOL, Ordering::Relaxed);
+                    s.started_ns.store(realtime_ns(), Ordering::Relaxed);
+                    s.state.store(STATE_RUNNING, Ordering::Relaxed);
+                },
+            )?;
+            Ok(Arc::new(Control::checked(mapped)?))
+        };
+        // Nobody but this user may write the named segment: a client that
+        // could would also shrink it under the server's mapping.
+        let public = create(
             Some(name),
-            Control::geometry(options.max_clients),
-            options.permissions,
-            |m| {
-                let s: &super::ServerLine = super::at(m, HEADER_SIZE);
-                s.max_clients
-                    .store(options.max_clients as u32, Ordering::Relaxed);
-                s.protocol.store(PROTOCOL, Ordering::Relaxed);
-                s.started_ns.store(realtime_ns(), Ordering::Relaxed);
-                s.state.store(STATE_RUNNING, Ordering::Relaxed);
+            Permissions {
+                mode: options.permissions.mode & !0o022,
+                ..options.permissions
             },
         )?;
-        let control = Arc::new(Control::checked(mapped)?);
-        let s = control.server();
-        let claim = Claim::take(
-            control.mapped.segment.clone(),
-            SideWords {
-                pid: &s.pid,
-                heartbeat: &s.heartbeat_ns,
-            },
-            "server",
-            Duration::ZERO,
-        )?;
+        let control = create(None, Permissions::default())?;
+        let claim = |c: &Control| {
+            let s = c.server();
+            Claim::take(
+                c.mapped.segment.clone(),
+                SideWords {
+                    pid: &s.pid,
+                    heartbeat: &s.heartbeat_ns,
+                },
+                "server",
+                Duration::ZERO,
+            )
+        };
+        let claims = [claim(&control)?, claim(&public)?];
         let wake = EventFd::new()?;
         let shared = Arc::new(Shared {
             events: AtomicU64::new(0),
@@ -313,6 +334,7 @@ impl Server {
             listener,
             Arc::clone(&shared),
             Arc::clone(&control),
+            Arc::clone(&public),
             (request_bits, response_bits),
             options.admission.clone(),
         )?;
@@ -321,7 +343,8 @@ impl Server {
             .spawn(move || acceptor.run())?;
         Ok(Server {
             control,
-            _claim: claim,
+            public,
+            _claims: claims,
             shared,
             acceptor: Some(acceptor),
             conns: (0..options.max_clients).map(|_| None).collect(),
@@ -363,21 +386,26 @@ impl Server {
         for id in departed {
             let slot = id.slot as usize;
             if let Some(c) = self.conns[slot].as_mut().filter(|c| c.id == id) {
-                c.departing = true;
+                c.departed_at = Some(c.requests.read_positions());
                 c.skip_left = 0;
             }
             self.reap(slot);
         }
     }
 
-    /// Frees the slot of a departed client whose requests are all delivered.
-    fn reap(&mut self, slot: usize) {
-        let done = self.conns[slot]
-            .as_ref()
-            .is_some_and(|c| c.departing && !c.requests.has_any());
+    /// Frees the slot of a departed client whose requests are all
+    /// delivered: all it had sent when it went. One that goes on writing
+    /// (alive, its socket closed) gets at most a ring's worth more read.
+    /// Whether it was freed.
+    fn reap(&mut self, slot: usize) -> bool {
+        let done = self.conns[slot].as_ref().is_some_and(|c| {
+            c.departed_at
+                .is_some_and(|at| c.requests.drained_since(&at))
+        });
         if done {
             self.free(slot);
         }
+        done
     }
 
     fn free(&mut self, slot: usize) {
@@ -385,7 +413,7 @@ impl Server {
             if self.claimed == Some(slot) {
                 self.claimed = None;
             }
-            let e = self.control.entry(slot);
+            let e = self.public.entry(slot);
             e.state.store(0, Ordering::Relaxed);
             e.pid.store(0, Ordering::Relaxed);
             // Release pairs with the Acquire of the acceptor's compare_exchange
@@ -470,7 +498,7 @@ impl Server {
             }
         }
         for c in self.conns.iter_mut().flatten() {
-            if std::mem::take(&mut c.busy) || c.departing {
+            if std::mem::take(&mut c.busy) || c.departed_at.is_some() {
                 c.skip_span = 0;
                 c.skip_left = 0;
             } else if c.skip_left > 0 {
@@ -499,17 +527,25 @@ impl Server {
     fn next_waiting(&mut self) -> Option<(Priority, usize)> {
         self.sync();
         let count = self.conns.len();
-        let found = Priority::ALL.into_iter().find_map(|p| {
-            (0..count)
-                .map(|k| (self.next_start + k) % count)
-                .find(|&s| self.conns[s].as_ref().is_some_and(|c| c.requests.has(p)))
-                .map(|s| (p, s))
-        });
-        match found {
-            Some((_, slot)) => self.next_start = (slot + 1) % count,
-            None => (0..count).for_each(|slot| self.reap(slot)),
+        loop {
+            let found = Priority::ALL.into_iter().find_map(|p| {
+                (0..count)
+                    .map(|k| (self.next_start + k) % count)
+                    .find(|&s| self.conns[s].as_ref().is_some_and(|c| c.requests.has(p)))
+                    .map(|s| (p, s))
+            });
+            match found {
+                // A departed client that writes on: it had its due.
+                Some((_, slot)) if self.reap(slot) => continue,
+                Some((_, slot)) => self.next_start = (slot + 1) % count,
+                None => {
+                    for slot in 0..count {
+                        self.reap(slot);
+                    }
+                }
+            }
+            return found;
         }
-        found
     }
 
     /// The next request, in place (freed when dropped): the highest
@@ -692,7 +728,7 @@ impl Server {
         self.conns
             .iter()
             .flatten()
-            .filter(|c| !c.departing)
+            .filter(|c| c.departed_at.is_none())
             .map(|c| ClientInfo {
                 id: c.id,
                 pid: c.pid,
@@ -731,19 +767,23 @@ impl Server {
         self.stop();
     }
 
+    /// Marks both control segments shut down.
+    fn mark_shut_down(&self) {
+        for c in [&self.control, &self.public] {
+            // Release pairs with the clients' Acquire load of `state` in
+            // `Client::check`.
+            c.server().state.store(STATE_SHUT_DOWN, Ordering::Release);
+        }
+    }
+
     fn stop(&mut self) {
         if self.acceptor.is_none() {
             return;
         }
-        // Release pairs with the clients' Acquire load of `state` in
-        // `Client::check`.
-        self.control
-            .server()
-            .state
-            .store(STATE_SHUT_DOWN, Ordering::Release);
+        self.mark_shut_down();
         // The name goes while the socket is still ours: no later server's
         // control segment can be removed by mistake.
-        let _ = self.control.mapped.segment.unlink();
+        let _ = self.public.mapped.segment.unlink();
         // Release pairs with the acceptor's Acquire load of `stop` in
         // `Acceptor::run`.
         self.shared.stop.store(true, Ordering::Release);
@@ -752,10 +792,7 @@ impl Server {
             let _ = t.join();
         }
         // Again: the acceptor's last repair may have raced the first store.
-        self.control
-            .server()
-            .state
-            .store(STATE_SHUT_DOWN, Ordering::Release);
+        self.mark_shut_down();
         // Every socket is closed now: wake the clients that sleep, so they
         // see it at once.
         self.sync();

@@ -215,8 +215,46 @@ fn a_shut_down_server_disconnects_clients_and_a_new_one_takes_the_name() {
     assert_eq!(drain(&mut again).len(), 1);
 }
 
+/// Connects to a server that answers the hello with `words` and `fds`.
+fn connect_to_fake(n: &str, words: &[u32], fds: Vec<std::os::fd::OwnedFd>) -> Result<Client> {
+    use std::os::fd::AsFd;
+    let listener = std::os::unix::net::UnixListener::bind_addr(&socket_addr(n).unwrap()).unwrap();
+    let answer = encode(words);
+    let fake = std::thread::spawn(move || {
+        let (sock, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 8];
+        std::io::Read::read_exact(&mut &sock, &mut hello).unwrap();
+        let fds: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+        crate::sys::socket::send_with_fds(&sock, &answer, &fds).unwrap();
+        sock
+    });
+    let client = Client::connect(n, ClientOptions::default());
+    drop(fake.join().unwrap());
+    client
+}
+
+/// A hostile server's welcome: segments the client could be made to fault
+/// on, or the wrong number of them, are refused before they are read.
 #[test]
-fn bad_options_and_a_foreign_control_segment_are_refused() {
+fn a_welcome_with_unsealed_or_missing_segments_is_refused() {
+    let welcome = [WELCOME_OK, 0, 1, PROTOCOL];
+    let unsealed = || {
+        let fd = crate::sys::fs::memfd("test").unwrap();
+        crate::sys::fs::set_len(std::os::fd::AsFd::as_fd(&fd), 1 << 16).unwrap();
+        fd
+    };
+    match connect_to_fake(&name("unsealed"), &welcome, vec![unsealed(), unsealed()]) {
+        Err(Error::InvalidHeader(m)) => assert!(m.contains("not sealed"), "{m}"),
+        other => panic!("expected InvalidHeader, got {:?}", other.map(|c| c.id())),
+    }
+    match connect_to_fake(&name("onefd"), &welcome, vec![unsealed()]) {
+        Err(Error::InvalidHeader(m)) => assert!(m.contains("1 descriptor(s)"), "{m}"),
+        other => panic!("expected InvalidHeader, got {:?}", other.map(|c| c.id())),
+    }
+}
+
+#[test]
+fn bad_options_and_a_foreign_server_are_refused() {
     let n = name("bad");
     let bad = ServerOptions {
         max_clients: 0,
@@ -238,23 +276,22 @@ fn bad_options_and_a_foreign_control_segment_are_refused() {
         Server::create(&n, bad),
         Err(Error::InvalidArgument(_))
     ));
-    // A control segment of another protocol version.
-    let server = Server::create(&n, small()).unwrap();
-    server
-        .control
-        .server()
-        .protocol
-        .store(PROTOCOL + 1, Ordering::Relaxed);
-    match Client::connect(&n, ClientOptions::default()) {
+    // A server of another protocol version.
+    match connect_to_fake(
+        &n,
+        &[WELCOME_PROTOCOL, u32::MAX, 0, PROTOCOL + 1],
+        Vec::new(),
+    ) {
         Err(Error::InvalidHeader(m)) => assert!(m.contains("protocol"), "{m}"),
         other => panic!("expected a protocol error, got {:?}", other.map(|c| c.id())),
     }
-    // Not a server at all: a message ring under the name.
+    // Not a server at all: a message ring under the name, and nobody
+    // holding its socket.
     let other = name("notaserver");
     let _ring = crate::msg::MessageRing::create(Some(&other), 12).unwrap();
     assert!(matches!(
         Client::connect(&other, ClientOptions::default()),
-        Err(Error::InvalidHeader(_))
+        Err(Error::Disconnected)
     ));
     let _ = crate::shm::unlink(&crate::shm::resolve_name(&other).unwrap());
 }
@@ -268,15 +305,12 @@ fn segments_shorter_than_their_fixed_part_are_refused_not_read() {
         slab_count: 0,
         data_size: 64,
     };
-    // A control segment under the server's name, too short for its lines.
-    let n = name("shortcontrol");
-    let _control =
-        Mapped::create_with(Some(&n), short(Kind::Control), Default::default(), |_| ()).unwrap();
-    match Client::connect(&n, ClientOptions::default()) {
+    // A control segment, as a hostile server could pass one.
+    let control = Mapped::create_with(None, short(Kind::Control), Default::default(), |_| ());
+    match Control::checked(control.unwrap()) {
         Err(Error::InvalidHeader(m)) => assert!(m.contains("shorter"), "{m}"),
-        other => panic!("expected InvalidHeader, got {:?}", other.map(|c| c.id())),
+        other => panic!("expected InvalidHeader, got {:?}", other.is_ok()),
     }
-    let _ = crate::shm::unlink(&crate::shm::resolve_name(&n).unwrap());
     // A channel segment, as a hostile server could pass one.
     let channel = Mapped::create_with(None, short(Kind::Channel), Default::default(), |_| ());
     assert!(matches!(
@@ -492,14 +526,6 @@ fn idle_connections_do_not_hold_up_a_client() {
 fn a_connect_without_an_answer_times_out() {
     let n = name("mute");
     let _listener = std::os::unix::net::UnixListener::bind_addr(&socket_addr(&n).unwrap()).unwrap();
-    let control = Mapped::create_with(Some(&n), Control::geometry(4), Default::default(), |m| {
-        let s: &ServerLine = at(m, HEADER_SIZE);
-        s.max_clients.store(4, Ordering::Relaxed);
-        s.protocol.store(PROTOCOL, Ordering::Relaxed);
-        s.state.store(STATE_RUNNING, Ordering::Relaxed);
-    })
-    .unwrap();
-    control.segment.set_unlink_on_drop(true);
     let options = ClientOptions {
         connect_timeout: Duration::from_millis(200),
         ..ClientOptions::default()
@@ -570,4 +596,38 @@ fn reconnect_keeps_the_order_across_two_gone_servers() {
     let got: Vec<Vec<u8>> = drain(&mut third).into_iter().map(|g| g.2).collect();
     let want: Vec<Vec<u8>> = (0..=200).map(payload).collect();
     assert_eq!(got, want);
+}
+
+/// A client that closes its socket but writes on (alive, hostile): the
+/// server delivers what it had sent, at most a ring's worth more, then
+/// frees its slot, under every way of taking requests.
+#[test]
+fn a_departed_client_that_writes_on_is_cut_off() {
+    for how in ["serve", "try_recv", "recv_into"] {
+        let n = name("writeson");
+        let mut server = Server::create(&n, small()).unwrap();
+        let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+        c.send(High, b"before").unwrap();
+        c.link.socket.shutdown(std::net::Shutdown::Both).unwrap();
+        let mut buf = [0u8; 64];
+        let mut took = 0u64;
+        let mut cut_off = false;
+        for _ in 0..200_000 {
+            // Around the library's own checks, straight into its rings.
+            match c.link.requests.send(High, b"more") {
+                Ok(()) | Err(Error::Full) => {}
+                Err(_) => {
+                    cut_off = true;
+                    break;
+                }
+            }
+            took += match how {
+                "serve" => server.serve(64, |_| {}).unwrap() as u64,
+                "try_recv" => u64::from(server.try_recv().unwrap().is_some()),
+                _ => u64::from(server.recv_into(&mut buf).unwrap().is_some()),
+            };
+        }
+        assert!(cut_off, "{how}: still served after {took} requests");
+        assert!(server.clients().is_empty(), "{how}");
+    }
 }
