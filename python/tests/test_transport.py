@@ -3,6 +3,7 @@ backpressure, slots, liveness, shutdown, and a client process killed."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -70,6 +71,27 @@ def test_send_many_to_a_server_that_takes_nothing_answers_ctrl_c():
             assert all(d == msg for _, _, d in got)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_ends_a_connect_that_the_server_never_answers():
+    # A listener on the channel's socket that takes connections and says
+    # nothing: Client(name, timeout=None) would wait for ever.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    name = unique("mute")
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mute.bind(f"\0ringmpsc-transport:/dev/shm/{name}")
+    mute.listen(8)
+    try:
+        timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            ringmpsc.Client(name, timeout=None)
+        assert time.monotonic() - start < 2
+        timer.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        mute.close()
 
 
 def test_send_many_keeps_order_across_waits():

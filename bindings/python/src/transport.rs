@@ -3,8 +3,8 @@
 use crate::aio::Armed;
 use crate::errors::{to_py, IntoPy};
 use crate::util::{
-    batch_or_timeout, blocking, is_timeout, open, peek, seconds, side, slice_of, timeout_arg,
-    Bytes, Repr,
+    batch_or_timeout, blocking, detach_checking, is_timeout, open, peek, seconds, side, slice_of,
+    timeout_arg, Bytes, Repr,
 };
 use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
@@ -445,9 +445,9 @@ impl Client {
             policy: self::policy(policy, policy_timeout, SendPolicy::Block(None))?,
             server_user: server_uid,
         };
-        let c = py
-            .detach(|| CoreClient::connect(name, options))
-            .py_err(py)?;
+        let c = detach_checking(py, |check| {
+            CoreClient::connect_checking(name, options, check)
+        })?;
         Ok(Client {
             c: Mutex::new(Some(c)),
             policy: options.policy,
@@ -631,7 +631,7 @@ impl Client {
     fn reconnect(&self, py: Python<'_>) -> PyResult<usize> {
         let mut g = side(&self.c, CLIENT).py_err(py)?;
         let c = open(&mut g, CLIENT)?;
-        py.detach(|| c.reconnect()).py_err(py)
+        detach_checking(py, |check| c.reconnect_checking(check))
     }
 
     /// Requests carried from a gone server that wait to be sent before new ones.

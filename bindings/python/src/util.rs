@@ -75,6 +75,30 @@ pub(crate) fn blocking_as<T: Send>(
     }
 }
 
+/// Runs `op` with the GIL released, handing it a check to call now and
+/// then while it waits (a handshake that cannot be cut into retries): the
+/// check handles signals with the GIL held, and an exception one raises
+/// (KeyboardInterrupt) ends `op` and is this call's.
+pub(crate) fn detach_checking<T: Send>(
+    py: Python<'_>,
+    op: impl FnOnce(&mut dyn FnMut() -> Result<(), Error>) -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    let mut raised = None;
+    let result = py.detach(|| {
+        op(&mut || {
+            Python::attach(|py| py.check_signals()).map_err(|e| {
+                raised = Some(e);
+                // Ends `op`; the exception above is what the caller gets.
+                Error::TimedOut
+            })
+        })
+    });
+    match raised {
+        Some(e) => Err(e),
+        None => result.map_err(|e| to_py(py, e)),
+    }
+}
+
 /// For a batch send inside [`blocking`]: an error once some were sent ends
 /// the wait, the count being the answer (the next call meets the error
 /// again); a slice's `TimedOut` goes on to `blocking`, which checks for

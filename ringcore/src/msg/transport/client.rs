@@ -14,7 +14,7 @@ use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
 use crate::shm::Mapped;
 use crate::sync::Ordering;
 use crate::sys::{process, socket};
-use crate::wait::Deadline;
+use crate::wait::{Deadline, LIVENESS_SLICE};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::os::unix::net::UnixStream;
@@ -96,15 +96,28 @@ impl Link {
             .store(dropped, Ordering::Relaxed);
     }
 
-    fn open(name: &str, options: &ClientOptions) -> Result<Link> {
+    /// Connects and handshakes, waiting at most `connect_timeout`, in
+    /// slices of at most [`LIVENESS_SLICE`] with `check` asked between them.
+    fn open(
+        name: &str,
+        options: &ClientOptions,
+        check: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Link> {
         let deadline = Deadline::after(Some(options.connect_timeout));
-        let socket = match socket::connect_abstract(&socket_name(name)?, &deadline) {
-            Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                return Err(Error::Disconnected)
+        let slice = || Deadline::after(Some(deadline.slice(LIVENESS_SLICE).unwrap_or_default()));
+        let key = socket_name(name)?;
+        let socket = loop {
+            match socket::connect_abstract(&key, &slice()) {
+                Ok(s) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    return Err(Error::Disconnected)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut && !deadline.passed() => {
+                    check()?
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(Error::TimedOut),
+                Err(e) => return Err(e.into()),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(Error::TimedOut),
-            Err(e) => return Err(e.into()),
         };
         let server = socket::peer(&socket)?;
         let me = process::effective_uid();
@@ -119,19 +132,30 @@ impl Link {
             )));
         }
         socket.set_nonblocking(false)?;
-        // The answer must come by the deadline (at least a millisecond on:
-        // a zero read timeout would mean none).
-        let left = deadline.left().unwrap_or(Duration::MAX);
-        socket.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
         // A server that refuses this user answers and closes at once, maybe
         // before the hello is written: its answer still waits to be read.
         let _ = std::io::Write::write_all(&mut &socket, &encode(&[HELLO_MAGIC, PROTOCOL]));
         let mut buf = [0u8; 16];
-        let (n, fds) = match recv_with_fds(&socket, &mut buf) {
-            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                return Err(Error::TimedOut)
+        let (n, fds) = loop {
+            // At least a millisecond: a zero read timeout would mean none.
+            let wait = deadline.slice(LIVENESS_SLICE).unwrap_or_default();
+            socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+            match recv_with_fds(&socket, &mut buf) {
+                // A slice ended, or a signal came (its handler may want the
+                // wait to end: `check` tells).
+                Err(Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    if deadline.passed() {
+                        return Err(Error::TimedOut);
+                    }
+                    check()?
+                }
+                other => break other?,
             }
-            other => other?,
         };
         if n == 0 {
             return Err(Error::Disconnected);
@@ -291,8 +315,19 @@ impl Client {
     /// format or protocol version), `Io` with `PermissionDenied` (the
     /// server refused this user).
     pub fn connect(name: &str, options: ClientOptions) -> Result<Client> {
+        Self::connect_checking(name, options, &mut || Ok(()))
+    }
+
+    /// [`connect`](Self::connect), calling `check` at least every 50 ms
+    /// while it waits; an error from it ends the connect with that error
+    /// (a binding that answers Ctrl-C during a long connect).
+    pub fn connect_checking(
+        name: &str,
+        options: ClientOptions,
+        check: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Client> {
         Ok(Client {
-            link: Link::open(name, &options)?,
+            link: Link::open(name, &options, check)?,
             name: name.to_owned(),
             options,
             dropped: 0,
@@ -317,13 +352,19 @@ impl Client {
     /// is still connected; a failed connect changes nothing (the old rings
     /// keep their requests for the next attempt).
     pub fn reconnect(&mut self) -> Result<usize> {
+        self.reconnect_checking(&mut || Ok(()))
+    }
+
+    /// [`reconnect`](Self::reconnect), calling `check` while it waits, as
+    /// [`connect_checking`](Self::connect_checking) does.
+    pub fn reconnect_checking(&mut self, check: &mut dyn FnMut() -> Result<()>) -> Result<usize> {
         if !socket_closed(&self.link.socket) {
             return Err(Error::InvalidArgument(
                 "the server is still connected".into(),
             ));
         }
         self.gone.set(true);
-        let link = Link::open(&self.name, &self.options)?;
+        let link = Link::open(&self.name, &self.options, check)?;
         let carried = self.link.take_unread(&mut self.backlog);
         self.link = link;
         self.link.publish_dropped(self.dropped);

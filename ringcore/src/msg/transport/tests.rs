@@ -631,3 +631,51 @@ fn a_departed_client_that_writes_on_is_cut_off() {
         assert!(server.clients().is_empty(), "{how}");
     }
 }
+
+/// A server whose listen queue is full (stopped, or out of descriptors):
+/// the connect ends with `TimedOut` at its deadline, not blocked for ever.
+#[test]
+fn a_connect_to_a_full_listen_queue_times_out() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let n = name("backlog");
+    let key = socket_name(&n).unwrap();
+    // SAFETY: plain socket calls on a descriptor this test owns; the
+    // address is a zeroed sockaddr_un with the abstract name copied in.
+    let listener = unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let owned = OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, &b) in addr.sun_path[1..].iter_mut().zip(&key) {
+            *d = b as libc::c_char;
+        }
+        let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + key.len()) as libc::socklen_t;
+        assert_eq!(
+            libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), len),
+            0
+        );
+        assert_eq!(libc::listen(fd, 0), 0);
+        owned
+    };
+    // Fill the queue with connections nobody accepts.
+    let deadline = crate::wait::Deadline::after(Some(Duration::from_millis(100)));
+    let mut queued = Vec::new();
+    while let Ok(s) = crate::sys::socket::connect_abstract(&key, &deadline) {
+        queued.push(s);
+        assert!(queued.len() < 64, "the queue never filled");
+    }
+    let options = ClientOptions {
+        connect_timeout: Duration::from_millis(200),
+        ..ClientOptions::default()
+    };
+    let t = std::time::Instant::now();
+    let e = Client::connect(&n, options).err().unwrap();
+    assert!(matches!(e, Error::TimedOut), "{e}");
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    drop(listener);
+}
