@@ -482,9 +482,10 @@ typedef struct {
   int policy;
   // Timeout of RMPSC_POLICY_BLOCK / _DROP_LOW in ns.
   int64_t policy_timeout_ns;
-  // Mode and group of the channel's control segment, which every client
-  // opens (zero: 0600, the server's user only; clients of other users
-  // need a group they share and mode 0660).
+  // Mode and group of the channel's named control segment, which
+  // inspectors read (zero: 0600, the server's user only; a shared group
+  // and 0640 let other users inspect it). Clients need no access to it;
+  // the write bits of the group and others are dropped.
   rmpsc_permissions_t permissions;
   // Other users whose clients are admitted: `allow_users_len` uids.
   const uint32_t *allow_users;
