@@ -1559,7 +1559,7 @@ struct ServerOptions {
     std::array<std::uint8_t, 3> split{}; ///< percent for Critical, High, Low (all 0: 20/50/30)
     SendPolicy policy = SendPolicy::Default;
     detail::OptNs policy_timeout; ///< of Block / DropLow (nullopt: no limit)
-    Permissions permissions;      ///< of the control segment every client opens
+    Permissions permissions;      ///< of the named control segment inspectors read (no write for group/others)
     std::vector<std::uint32_t> allow_users;  ///< other users admitted
     std::vector<std::uint32_t> allow_groups; ///< groups whose members are admitted
 };

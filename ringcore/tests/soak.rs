@@ -17,7 +17,7 @@
 //! - a persistent log whose writer process is killed and restarted: a
 //!   reader tailing it gets every acknowledged record once, in order;
 //! - the transport: client processes and the server process killed and
-//!   restarted, a hostile client scribbling the control segment; the test's
+//!   restarted, a hostile client scribbling the live control segment; the test's
 //!   own client reconnects, carrying what the dead server had not taken and
 //!   sending again what it took but did not answer (at least once): every
 //!   request is answered, none that was never sent.
@@ -193,7 +193,8 @@ fn child_entry() {
             }
         }
         // A client that sends until killed; with SOAK_MODE "hostile" it
-        // scribbles the control segment between its sends.
+        // scribbles the live control segment (the server's line and the
+        // doorbell every client rings) between its sends.
         "client" => {
             let mut c = loop {
                 match Client::connect(&target, ClientOptions::default()) {
@@ -201,10 +202,7 @@ fn child_entry() {
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             };
-            let control = std::fs::OpenOptions::new()
-                .write(true)
-                .open(shm::resolve_name(&target).unwrap())
-                .unwrap();
+            let control = live_control();
             let mut next = xorshift(std::process::id() as u64 | 1);
             for seq in 0u64.. {
                 let policy = SendPolicy::Block(Some(Duration::from_millis(100)));
@@ -214,8 +212,10 @@ fn child_entry() {
                 let _ = c.recv_batch(64, |_, _| {});
                 if var("SOAK_MODE") == "hostile" && seq % 16 == 0 {
                     let r = next();
-                    let at = (0x80 + (r >> 20) % 0x400) & !7;
-                    control.write_at(&next().to_ne_bytes(), at).unwrap();
+                    let at = ((0x80 + (r >> 20) % 0x400) & !7) as usize;
+                    // SAFETY: inside this process's shared mapping of the
+                    // segment (at least 0x1000 bytes): the test's vandalism.
+                    unsafe { control.add(at).cast::<u64>().write_volatile(next()) };
                 }
             }
         }
@@ -621,4 +621,21 @@ fn soak() {
         }
     }
     assert!(!failed, "a scenario failed (see above)");
+}
+
+/// This process's mapping of the transport's live control segment: the
+/// shared memfd mapping whose segment header says kind 5.
+fn live_control() -> *mut u8 {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .filter(|l| {
+            l.contains("memfd:ringmpsc")
+                && l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|p| p.starts_with("rw-s"))
+        })
+        .map(|l| usize::from_str_radix(l.split('-').next().unwrap(), 16).unwrap() as *mut u8)
+        // SAFETY: the start of a live shared mapping, at least a page long.
+        .find(|&p| unsafe { p.add(0x0c).cast::<u32>().read_volatile() } == 5)
+        .expect("the live control segment is mapped")
 }

@@ -220,6 +220,8 @@ pub struct Server {
     next_start: usize,
     /// The slot whose response ring holds a claimed message.
     claimed: Option<usize>,
+    /// Conns whose client left and which are still delivering.
+    departing: usize,
     policy: SendPolicy,
     options: ServerOptions,
 }
@@ -300,6 +302,8 @@ impl Server {
                 ..options.permissions
             },
         )?;
+        // Gone again if the rest fails: nothing to mislead inspectors.
+        public.mapped.segment.set_unlink_on_drop(true);
         let control = create(None, Permissions::default())?;
         let claim = |c: &Control| {
             let s = c.server();
@@ -341,6 +345,8 @@ impl Server {
         let acceptor = std::thread::Builder::new()
             .name("ringmpsc-acceptor".into())
             .spawn(move || acceptor.run())?;
+        // From here `stop` removes the name, while the socket is still ours.
+        public.mapped.segment.set_unlink_on_drop(false);
         Ok(Server {
             control,
             public,
@@ -351,6 +357,7 @@ impl Server {
             events_seen: 0,
             next_start: 0,
             claimed: None,
+            departing: 0,
             policy: options.policy,
             options,
         })
@@ -386,7 +393,10 @@ impl Server {
         for id in departed {
             let slot = id.slot as usize;
             if let Some(c) = self.conns[slot].as_mut().filter(|c| c.id == id) {
-                c.departed_at = Some(c.requests.read_positions());
+                if c.departed_at.is_none() {
+                    c.departed_at = Some(c.requests.read_positions());
+                    self.departing += 1;
+                }
                 c.skip_left = 0;
             }
             self.reap(slot);
@@ -409,7 +419,10 @@ impl Server {
     }
 
     fn free(&mut self, slot: usize) {
-        if self.conns[slot].take().is_some() {
+        if let Some(c) = self.conns[slot].take() {
+            if c.departed_at.is_some() {
+                self.departing -= 1;
+            }
             if self.claimed == Some(slot) {
                 self.claimed = None;
             }
@@ -527,6 +540,13 @@ impl Server {
     fn next_waiting(&mut self) -> Option<(Priority, usize)> {
         self.sync();
         let count = self.conns.len();
+        // A departed client whose rings are drained is found by no search
+        // below: free it here, also while others keep the server busy.
+        if self.departing > 0 {
+            for slot in 0..count {
+                self.reap(slot);
+            }
+        }
         loop {
             let found = Priority::ALL.into_iter().find_map(|p| {
                 (0..count)

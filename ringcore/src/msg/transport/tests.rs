@@ -679,3 +679,37 @@ fn a_connect_to_a_full_listen_queue_times_out() {
     );
     drop(listener);
 }
+
+/// A client that left with requests queued, drained by `try_recv` while
+/// another keeps the server busy: its slot is free for the next client as
+/// soon as they are delivered, not only when the server runs dry.
+#[test]
+fn a_drained_departed_client_frees_its_slot_under_load() {
+    let n = name("busyreap");
+    let two = ServerOptions {
+        max_clients: 2,
+        ..small()
+    };
+    let mut server = Server::create(&n, two).unwrap();
+    let mut a = Client::connect(&n, ClientOptions::default()).unwrap();
+    let mut b = Client::connect(&n, ClientOptions::default()).unwrap();
+    for i in 0..3u8 {
+        a.send(High, &[i]).unwrap();
+    }
+    drop(a);
+    // The acceptor sees the socket close.
+    std::thread::sleep(Duration::from_millis(100));
+    b.send(High, b"b").unwrap();
+    let mut from_a = 0;
+    for _ in 0..100 {
+        // Two in, one out: the server never runs dry.
+        b.send(High, b"b").unwrap();
+        b.send(High, b"b").unwrap();
+        let r = server.try_recv().unwrap().expect("b keeps it busy");
+        from_a += usize::from(r.payload() != b"b");
+    }
+    assert_eq!(from_a, 3);
+    assert!(server.try_recv().unwrap().is_some());
+    let c = Client::connect(&n, ClientOptions::default());
+    assert!(c.is_ok(), "{:?}", c.err());
+}
