@@ -113,10 +113,25 @@ impl Cursor {
                 self.index
             )));
         }
+        if !same_log(&file, &self.file) {
+            return Err(Error::Corrupt(format!(
+                "{}: a file of another log (id {:#x}, file {} has {:#x})",
+                file.path.display(),
+                file.log_id(),
+                self.file.seq,
+                self.file.log_id()
+            )));
+        }
         self.file = Arc::new(file);
         self.pos = HEADER_SIZE;
         Ok(())
     }
+}
+
+/// Whether two files may belong to one log: their ids agree, or one of
+/// them has none (a file of a log made before ids).
+pub(crate) fn same_log(a: &LogFile, b: &LogFile) -> bool {
+    a.log_id() == b.log_id() || a.log_id() == 0 || b.log_id() == 0
 }
 
 /// File `seq` of the log at `base`; one that is not there is named as

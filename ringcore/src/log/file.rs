@@ -37,7 +37,7 @@ pub(crate) struct LogFile {
     len: u64,
     /// A read-write mapping of the header page, for a read-only `map`.
     header_page: Option<Mapping>,
-    _file: File,
+    file: File,
     pub(crate) path: PathBuf,
     pub(crate) seq: u64,
     pub(crate) geometry: Geometry,
@@ -104,7 +104,7 @@ impl LogFile {
             map,
             len,
             header_page,
-            _file: file,
+            file,
             path: path.to_path_buf(),
             seq,
             geometry: Geometry {
@@ -163,7 +163,7 @@ impl LogFile {
             map,
             len: g.file_size,
             header_page: None,
-            _file: file,
+            file,
             path: path.to_path_buf(),
             seq,
             geometry: g,
@@ -191,7 +191,7 @@ impl LogFile {
         // `FileHeader::validate`: the fields stored above come with it.
         h.magic.store(super::format::MAGIC, Release);
         // Named only now, never over an existing file: nobody maps it half made.
-        let named = fs::name_file(lf._file.as_fd(), staging.as_deref(), path);
+        let named = fs::name_file(lf.file.as_fd(), staging.as_deref(), path);
         if let Some(tmp) = &staging {
             let _ = std::fs::remove_file(tmp);
         }
@@ -215,7 +215,7 @@ impl LogFile {
     /// an inspection mapping went past its end, or `fstat` says so).
     pub(crate) fn truncated(&self) -> bool {
         self.map.faulted()
-            || fs::stat(self._file.as_fd()).map_or(true, |st| (st.len as u64) < self.len)
+            || fs::stat(self.file.as_fd()).map_or(true, |st| (st.len as u64) < self.len)
     }
 
     pub(crate) fn header(&self) -> &FileHeader {
@@ -394,7 +394,7 @@ impl LogFile {
         if start >= end {
             return Ok(end);
         }
-        fs::allocate(self._file.as_fd(), start, end - start).map_err(|e| {
+        fs::allocate(self.file.as_fd(), start, end - start).map_err(|e| {
             Error::Io(with_context(
                 e,
                 format_args!("log file {}", self.path.display()),
@@ -427,11 +427,36 @@ impl LogFile {
     /// Clears what a torn record may have left after `pos`, the last
     /// commit (up to one largest record, within the header's file size),
     /// its storage readied first: a full file system is this call's `Err`,
-    /// not a `SIGBUS`. Returns how far the file is ready.
+    /// not a `SIGBUS`. Then every later page that is not all zeros is
+    /// cleared too: bytes a crash wrote back out of order, or another
+    /// process left, would pass for records once the writer's commits reach
+    /// them. Returns how far the file is ready.
     pub(crate) fn clear_tail(&self, pos: u64) -> Result<u64> {
         let end = (pos + self.geometry.max_record()).min(self.geometry.file_size);
         let ready = self.prepare(pos, end)?;
         self.zero(pos, end);
+        let page = super::page_size();
+        let limit = self.geometry.file_size.min(self.len);
+        let from = end.div_ceil(page) * page;
+        self.zero(end, from.min(limit));
+        for (start, stop) in fs::data_ranges(self.file.as_fd(), from, limit) {
+            let mut at = start / page * page;
+            while at < stop {
+                let to = (at + page).min(limit);
+                // SAFETY: inside the mapping (`to` <= its length); pages
+                // that hold data, so reading them allocates nothing.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(
+                        self.base.as_ptr().add(at as usize),
+                        (to - at) as usize,
+                    )
+                };
+                if bytes.iter().any(|&b| b != 0) {
+                    self.zero(at, to);
+                }
+                at = to;
+            }
+        }
         Ok(ready)
     }
 
@@ -456,24 +481,42 @@ pub(crate) fn lock_path(base: &Path) -> PathBuf {
 /// long as the returned file.
 pub(crate) fn take_writer_lock(base: &Path) -> Result<File> {
     let path = lock_path(base);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)?;
-    if !fs::try_lock_exclusive(file.as_fd())? {
-        return Err(Error::Busy("log writer lock"));
+    for _ in 0..100 {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)?;
+        let held = fs::stat(file.as_fd())?;
+        if !held.regular {
+            return Err(Error::InvalidHeader(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        if !fs::try_lock_exclusive(file.as_fd())? {
+            return Err(Error::Busy("log writer lock"));
+        }
+        // The lock belongs to the file, not the name: if the name was
+        // removed and made again between the open and the lock, another
+        // writer may hold the new one. Keep only a lock the name leads to.
+        if fs::lstat(&path).is_ok_and(|st| st.id == held.id) {
+            return Ok(file);
+        }
     }
-    Ok(file)
+    Err(Error::Busy(
+        "log writer lock (its file keeps being replaced)",
+    ))
 }
 
-/// Whether some process holds the writer lock of the log at `base`.
+/// Whether some process holds the writer lock of the log at `base`. Never
+/// waits: a FIFO or other file put in the lock's place is no lock.
 pub(crate) fn writer_lock_held(base: &Path) -> bool {
-    let Ok(file) = OpenOptions::new().read(true).open(lock_path(base)) else {
+    let Ok(fd) = fs::open_read_only(&lock_path(base), false) else {
         return false;
     };
-    fs::is_locked(file.as_fd())
+    fs::stat(fd.as_fd()).is_ok_and(|st| st.regular) && fs::is_locked(fd.as_fd())
 }

@@ -11,7 +11,8 @@
 //!   retention, [`Durability`]), then zero-copy [`Writer::try_reserve`] +
 //!   [`Writer::commit`], or [`Writer::append`]. One writer per log, guarded
 //!   by an advisory lock beside it (`NAME.lock`). Reopening a log after a
-//!   crash resumes after its last committed record.
+//!   crash resumes after its last committed record, and clears whatever a
+//!   torn record, or a page written back out of order, left after it.
 //! - Reading: [`Reader::open`] at a [`From`] point; [`Reader::try_read`],
 //!   [`Reader::try_read_batch`], blocking [`Reader::read`] (a futex in the
 //!   file header, woken only when a reader sleeps), [`Reader::position`] and

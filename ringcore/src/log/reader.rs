@@ -2,7 +2,7 @@
 
 use super::cursor::{self, Cursor};
 use super::file::{Access, LogFile};
-use super::format::{HEADER_SIZE, STATE_ACTIVE};
+use super::format::{HEADER_SIZE, STATE_ROLLED};
 use super::series::list_files;
 use super::{scan, step, LogPosition, MappedFile, Step, Verify};
 use crate::error::{Error, Result};
@@ -315,6 +315,26 @@ impl Reader {
                 });
             }
             let slice = deadline.slice(LIVENESS_SLICE).ok_or(Error::TimedOut)?;
+            // Acquire pairs with the writer's Release stores of
+            // `writer_state` (`Writer::close`, the roll, after the roll
+            // record): a rolled file with nothing more to read lost its
+            // roll record.
+            let seen = self.cur.file.header().writer_state.load(Ordering::Acquire);
+            if seen == STATE_ROLLED {
+                let at = (self.cur.file.seq, self.cur.pos);
+                if self.settle()? {
+                    return Ok(());
+                }
+                if (self.cur.file.seq, self.cur.pos) == at {
+                    return Err(Error::Corrupt(format!(
+                        "{}: the file says it rolled, but has no record at offset {:#x}",
+                        self.cur.file.path.display(),
+                        self.cur.pos
+                    )));
+                }
+                // On in the next file: wait there.
+                continue;
+            }
             let file = &self.cur.file;
             let pos = self.cur.pos;
             let h = file.header();
@@ -323,10 +343,11 @@ impl Reader {
                 &h.readers_waiting,
                 || {
                     // Acquire pairs with the commit word's Release store in
-                    // `LogFile::publish`, the state's with the writer's Release stores of
-                    // `writer_state` (`Writer::close`, the roll).
+                    // `LogFile::publish`. Only a change of the state ends
+                    // the sleep early: one that stays odd (a hostile
+                    // writer's) must not make this a busy loop.
                     file.word(pos).load(Ordering::Acquire) != 0
-                        || h.writer_state.load(Ordering::Acquire) != STATE_ACTIVE
+                        || h.writer_state.load(Ordering::Acquire) != seen
                 },
                 Some(slice),
                 true,

@@ -33,10 +33,11 @@ pub fn list_files(base: &Path) -> Result<Vec<u64>> {
         if f == name {
             seqs.push(0);
         } else if let Some(n) = f.strip_prefix(name).and_then(|r| r.strip_prefix('.')) {
-            if let Ok(seq) = n.parse::<u64>() {
-                if seq > 0 {
-                    seqs.push(seq);
-                }
+            // Only the names this library gives (`NAME.7`, not `NAME.07`
+            // or `NAME.+7`): another would name a file that is not there.
+            match n.parse::<u64>() {
+                Ok(seq) if seq > 0 && seq.to_string() == n => seqs.push(seq),
+                _ => {}
             }
         }
     }

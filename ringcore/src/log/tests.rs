@@ -5,6 +5,7 @@ use super::page_size;
 use super::series::{file_path, list_files};
 use super::*;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A fresh directory under the system temp dir, removed on drop.
 pub(crate) struct TempDir(pub(crate) PathBuf);
@@ -694,4 +695,180 @@ fn storage_is_allocated_ahead_of_the_records() {
         drop(w);
         assert_eq!(read_all(&d.log()).len() as u64, n);
     }
+}
+
+/// A FIFO put in the writer lock's place blocks no reader (whatever its
+/// timeout) and is no lock a writer takes.
+#[test]
+fn a_fifo_for_a_lock_neither_blocks_readers_nor_passes_for_a_lock() {
+    let d = TempDir::new("fifo");
+    let mut w = small(&d.log()).build().unwrap();
+    w.append_at(0, b"one", 0).unwrap();
+    w.close().unwrap();
+    let lock = file::lock_path(&d.log());
+    std::fs::remove_file(&lock).unwrap();
+    let c = std::ffi::CString::new(lock.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = d.log();
+    std::thread::spawn(move || {
+        let mut r = Reader::open(&log, From::Start).unwrap();
+        let first = r
+            .read(Some(Duration::from_millis(10)))
+            .map(|m| m.payload.to_vec());
+        let after = r.read(Some(Duration::from_millis(10))).map(|_| ());
+        let _ = tx.send((first.ok(), after.err()));
+    });
+    let (first, after) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the reader returned");
+    assert_eq!(first.as_deref(), Some(&b"one"[..]));
+    assert!(after.is_some());
+    match small(&d.log()).build() {
+        Err(Error::InvalidHeader(m)) => assert!(m.contains("not a regular file"), "{m}"),
+        other => panic!("expected InvalidHeader, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// Only the names the library gives count as files of the log.
+#[test]
+fn files_of_other_names_are_not_files_of_the_log() {
+    let d = TempDir::new("names");
+    let mut w = small(&d.log()).build().unwrap();
+    w.append_at(0, b"one", 0).unwrap();
+    drop(w);
+    for odd in ["log.07", "log.+7", "log.0", "log.x"] {
+        std::fs::write(d.0.join(odd), b"stray").unwrap();
+    }
+    assert_eq!(list_files(&d.log()).unwrap(), vec![0]);
+    assert_eq!(read_all(&d.log()).len(), 1);
+}
+
+/// A file whose header says it rolled while its roll record is gone (a
+/// crash wrote back the one and not the other): a reader says so at
+/// once instead of spinning until its timeout, and the next writer writes
+/// the roll record.
+#[test]
+fn a_roll_state_without_its_record_is_reported_and_repaired() {
+    use crate::sync::Ordering::Relaxed;
+    let d = TempDir::new("rolledstate");
+    let (g, epoch, id, next) = killed_with_room(&d.log(), 32);
+    file::LogFile::create(&file_path(&d.log(), 1), 1, next, g, epoch, id).unwrap();
+    let f0 = file::LogFile::open(&file_path(&d.log(), 0), 0, file::Access::Write).unwrap();
+    f0.header()
+        .writer_state
+        .store(format::STATE_ROLLED, Relaxed);
+    drop(f0);
+    {
+        // A live writer's lock, so the reader waits rather than giving up.
+        let _lock = file::take_writer_lock(&d.log()).unwrap();
+        let mut r = Reader::open(d.log(), From::Start).unwrap();
+        for _ in 0..next {
+            r.read(Some(Duration::from_secs(1))).unwrap();
+        }
+        let t = std::time::Instant::now();
+        match r.read(Some(Duration::from_secs(10))) {
+            Err(Error::Corrupt(m)) => assert!(m.contains("rolled"), "{m}"),
+            other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+    let mut w = small(&d.log()).build().unwrap();
+    assert_eq!(w.next_index(), next);
+    w.append_at(0, b"after", 0).unwrap();
+    drop(w);
+    let msgs = read_all(&d.log());
+    assert_eq!(msgs.len() as u64, next + 1);
+    assert_eq!(msgs.last().unwrap().payload, b"after");
+}
+
+/// A file of another log put in place of the next file: readers and the
+/// next writer refuse it rather than follow it.
+#[test]
+fn a_file_of_another_log_is_refused() {
+    let d = TempDir::new("otherlog");
+    let (g, epoch, id, next) = killed_with_room(&d.log(), 32);
+    file::LogFile::create(&file_path(&d.log(), 1), 1, next, g, epoch, id ^ 1).unwrap();
+    match small(&d.log()).build() {
+        Err(Error::Corrupt(m)) => assert!(m.contains("different logs"), "{m}"),
+        other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
+    }
+    // A log that rolled properly, its second file then swapped.
+    let d = TempDir::new("otherlog2");
+    let mut w = small(&d.log()).build().unwrap();
+    for i in 0..100 {
+        w.append_at(0, &payload(i), i).unwrap();
+    }
+    drop(w);
+    let path = file_path(&d.log(), 1);
+    let (g, first) = {
+        use crate::sync::Ordering::Relaxed;
+        let f = file::LogFile::open(&path, 1, file::Access::Read).unwrap();
+        let first = f.header().first_index.load(Relaxed);
+        (f.geometry, first)
+    };
+    std::fs::remove_file(&path).unwrap();
+    file::LogFile::create(&path, 1, first, g, 1, 0x5eed).unwrap();
+    let mut r = Reader::open(d.log(), From::Start).unwrap();
+    let got = std::iter::from_fn(|| r.try_read().transpose().map(|m| m.map(|_| ())))
+        .take(10_000)
+        .collect::<Vec<_>>();
+    assert!(
+        matches!(got.last(), Some(Err(Error::Corrupt(m))) if m.contains("another log")),
+        "{:?}",
+        got.last()
+    );
+}
+
+/// Bytes that look like records, left on a page past the torn tail (a
+/// crash wrote back a later page and not an earlier one): the next writer
+/// clears them, so no reader takes them for records.
+#[test]
+fn stale_records_past_the_tail_are_cleared_on_reopen() {
+    let d = TempDir::new("stale");
+    let page = page_size();
+    let build = || {
+        WriterBuilder::new(d.log())
+            .checksums(false)
+            .region_size(64 * page)
+            .file_roll_size(64 * page)
+            .mtu(256)
+    };
+    let mut w = build().build().unwrap();
+    // Fixed 64-byte records: a stale one far on lies on a record boundary.
+    for i in 0..4u8 {
+        w.append_at(1, &[i; 48], 0).unwrap();
+    }
+    let end = w.position().offset;
+    w.simulate_crash();
+    let path = file_path(&d.log(), 0);
+    let bytes = std::fs::read(&path).unwrap();
+    let record = bytes[HEADER_SIZE as usize..HEADER_SIZE as usize + 64].to_vec();
+    let stale = end + 64 * (16 * page / 64);
+    std::os::unix::fs::FileExt::write_at(
+        &std::fs::OpenOptions::new().write(true).open(&path).unwrap(),
+        &record,
+        stale,
+    )
+    .unwrap();
+    let mut w = build().build().unwrap();
+    let mut r = Reader::open(d.log(), From::Start).unwrap();
+    for _ in 0..4 {
+        r.read(Some(Duration::from_secs(1))).unwrap();
+    }
+    // The writer's records up to just before the stale one's place.
+    let mut i = 0u64;
+    while w.position().offset < stale {
+        w.append_at(2, &[0xee; 48], i).unwrap();
+        i += 1;
+    }
+    for _ in 0..i {
+        assert_eq!(
+            r.read(Some(Duration::from_secs(1))).unwrap().payload,
+            &[0xee; 48][..]
+        );
+    }
+    // Nothing more: the stale record is gone.
+    assert!(r.try_read().unwrap().is_none());
 }

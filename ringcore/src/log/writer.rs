@@ -1,5 +1,6 @@
 //! The single writer of a log.
 
+use super::cursor::same_log;
 use super::file::{take_writer_lock, Access, LogFile};
 use super::format::{Geometry, FLAG_ROLL, HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED};
 use super::page_size;
@@ -8,6 +9,7 @@ use super::series::{file_path, list_files};
 use super::{scan, LogPosition, Scan};
 use crate::error::{Error, Result};
 use crate::sync::{wake, wake_if_waiting, Ordering};
+use crate::sys::fs;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +18,9 @@ use std::time::{Duration, Instant};
 /// When committed records are forced to storage (`msync`). Whatever the
 /// policy, a committed record is visible to readers at once and survives
 /// a crash of the writer process; the policy only matters for a crash of
-/// the machine.
+/// the machine. With any policy but `None`, a new file's name is made
+/// durable too (`fsync` of the directory), and a roll forces its roll
+/// record to storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// Leave it to the kernel's writeback.
@@ -326,7 +330,13 @@ impl Writer {
         // `ready`: how far the file is readied for the writer.
         let (file, scanned, epoch, ready, next_index) = match newest {
             None => (
-                LogFile::create(&base, 0, first_index, g, 1, log_id)?,
+                {
+                    let file = LogFile::create(&base, 0, first_index, g, 1, log_id)?;
+                    if durability != Durability::None {
+                        fs::sync_dir(&base)?;
+                    }
+                    file
+                },
                 Scan::empty(),
                 1,
                 0,
@@ -632,30 +642,44 @@ impl Writer {
     /// Ends the current file and continues in the next one: the next file is
     /// created (and renamed into place) before the roll record that points
     /// readers to it is committed. Older files beyond the retention are
-    /// deleted. A reservation not committed is given up.
+    /// deleted. A reservation not committed is given up. A roll that fails
+    /// changes nothing, except when only the last flush of the old file
+    /// (the durability setting's) fails: the writer is in the next file
+    /// then, and the `Io` error says the roll record may not be on storage.
     pub fn roll(&mut self) -> Result<()> {
         self.abort();
+        let from = self.pos;
         // The roll record, like any record, stays inside its region.
         let at = self.geometry.roll_at(self.pos);
+        let end = at + self.geometry.roll_reserve();
         // What can fail comes first (storage for what is written here, the
-        // next file, the flush), so a failed roll commits nothing.
-        self.ready_to(at + self.geometry.roll_reserve())?;
+        // flush, the next file and its name on storage), so a failed roll
+        // commits nothing and leaves no file behind.
+        self.ready_to(end)?;
         let next_seq = self.file.seq.checked_add(1).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "{} has no file number after this one",
                 self.base.display()
             ))
         })?;
+        let durable = self.durability != Durability::None;
+        if durable {
+            self.flush()?;
+        }
+        let path = file_path(&self.base, next_seq);
         let next = LogFile::create(
-            &file_path(&self.base, next_seq),
+            &path,
             next_seq,
             self.next_index,
             self.geometry,
             self.epoch,
             self.log_id,
         )?;
-        if self.durability != Durability::None {
-            self.flush()?;
+        if durable {
+            if let Err(e) = fs::sync_dir(&path) {
+                let _ = std::fs::remove_file(&path);
+                return Err(e.into());
+            }
         }
         if at > self.pos {
             self.pad_to(at);
@@ -682,6 +706,12 @@ impl Writer {
                     let _ = std::fs::remove_file(file_path(&self.base, seq));
                 }
             }
+        }
+        // The roll record and the state to storage as well, or a restart
+        // could find the records of the next file with no way to them.
+        if durable {
+            old.sync(from, end)?;
+            old.sync(0, HEADER_SIZE)?;
         }
         Ok(())
     }
@@ -776,10 +806,6 @@ fn repair_roll(base: &Path, next: &LogFile) -> Result<()> {
         return Ok(());
     }
     let file = LogFile::open(&path, seq, Access::Write)?;
-    // Acquire pairs with the Release stores of STATE_ROLLED.
-    if file.header().writer_state.load(Ordering::Acquire) == STATE_ROLLED {
-        return Ok(());
-    }
     let refuse = |why: String| {
         Error::Corrupt(format!(
             "{} does not end with its roll record to file {}, and cannot: {why}",
@@ -791,24 +817,33 @@ fn repair_roll(base: &Path, next: &LogFile) -> Result<()> {
     if g != next.geometry {
         return Err(refuse("the two files' geometries differ".into()));
     }
+    if !same_log(&file, next) {
+        return Err(refuse("the two files belong to different logs".into()));
+    }
+    // Scanned whatever its state says: a crash can keep the state of a
+    // roll and lose its record.
     let first = file.header().first_index.load(Ordering::Relaxed);
     let s = scan(&file, HEADER_SIZE, first, u64::MAX)?;
-    if s.rolled_to.is_none() {
-        let next_first = next.header().first_index.load(Ordering::Relaxed);
-        if first.checked_add(s.records) != Some(next_first) {
-            return Err(refuse(format!(
-                "its records end before index {}, the next file starts at {next_first}",
-                first.wrapping_add(s.records)
-            )));
+    let next_first = next.header().first_index.load(Ordering::Relaxed);
+    if first.checked_add(s.records) != Some(next_first) {
+        return Err(refuse(format!(
+            "its records end before index {}, the next file starts at {next_first}",
+            first.wrapping_add(s.records)
+        )));
+    }
+    match s.rolled_to {
+        Some(to) if to == next.seq => {}
+        Some(to) => return Err(refuse(format!("its roll record leads to file {to}"))),
+        None => {
+            let at = g.roll_at(s.end);
+            // Storage first, and the torn bytes after the last commit cleared.
+            file.clear_tail(s.end)?;
+            file.prepare(at, at + g.roll_reserve())?;
+            file.pad(s.end, at);
+            file.payload_mut(at, 8)
+                .copy_from_slice(&next.seq.to_ne_bytes());
+            file.publish(at, FLAG_ROLL, 8, 0, 0, 8);
         }
-        let at = g.roll_at(s.end);
-        // Storage first, and the torn bytes after the last commit cleared.
-        file.clear_tail(s.end)?;
-        file.prepare(at, at + g.roll_reserve())?;
-        file.pad(s.end, at);
-        file.payload_mut(at, 8)
-            .copy_from_slice(&next.seq.to_ne_bytes());
-        file.publish(at, FLAG_ROLL, 8, 0, 0, 8);
     }
     // Release pairs with the Acquire loads of `writer_state` (readers,
     // and the check above in a later writer).

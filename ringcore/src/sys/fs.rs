@@ -182,6 +182,65 @@ pub(crate) fn seal_size(fd: BorrowedFd<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The ranges of `fd` at or after `from` that hold data, as the file
+/// system tells (`SEEK_DATA` / `SEEK_HOLE`): what is not in them reads as
+/// zeros. Where the file system cannot tell, the whole rest of the file.
+pub(crate) fn data_ranges(fd: BorrowedFd<'_>, from: u64, len: u64) -> Vec<(u64, u64)> {
+    let mut ranges = Vec::new();
+    let mut at = from;
+    while at < len {
+        // SAFETY: lseek on a descriptor we hold.
+        let data = unsafe { libc::lseek(fd.as_raw_fd(), at as libc::off_t, libc::SEEK_DATA) };
+        if data < 0 {
+            // ENXIO: no data after `at`; anything else: cannot tell.
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENXIO) {
+                ranges.push((at, len));
+            }
+            break;
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd.as_raw_fd(), data, libc::SEEK_HOLE) };
+        let end = if hole < 0 {
+            len
+        } else {
+            (hole as u64).min(len)
+        };
+        if data as u64 >= end {
+            break;
+        }
+        ranges.push((data as u64, end));
+        at = end;
+    }
+    ranges
+}
+
+/// Makes the names in the directory of `path` durable (`fsync` of the
+/// directory): a file just named survives a crash with its name.
+pub(crate) fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let c = cpath(dir)?;
+    // SAFETY: c is a valid C string.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(last_error("cannot open", Some(dir)));
+    }
+    // SAFETY: a new descriptor that we now own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: fsync on a descriptor we hold.
+    if unsafe { libc::fsync(fd.as_raw_fd()) } != 0 {
+        return Err(last_error("fsync", Some(dir)));
+    }
+    Ok(())
+}
+
 /// Whether the file's size is sealed (a memfd sealed by [`seal_size`]):
 /// nobody can shrink it under a mapping, so reading it cannot fault.
 pub(crate) fn size_sealed(fd: BorrowedFd<'_>) -> bool {
