@@ -75,7 +75,13 @@ impl Cursor {
     /// The record at the cursor, read and checked ([`step`]); moves nothing.
     #[inline]
     pub(crate) fn step(&self, verify: Verify) -> Result<Step> {
-        step(&self.file, self.pos, self.index, verify)
+        let step = step(&self.file, self.pos, self.index, verify);
+        // A file shrunk under the mapping reads as zeros: neither the end
+        // of the log nor a record.
+        if self.file.faulted() {
+            return Err(self.file.truncated_error());
+        }
+        step
     }
 
     /// Moves over `n` committed messages (or fewer, if the log ends first),

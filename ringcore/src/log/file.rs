@@ -83,15 +83,19 @@ impl LogFile {
         }
         let (map, header_page) = match access {
             Access::Write => (
-                Mapping::shared(file.as_fd(), len as usize).map_err(|e| map_error(e, path))?,
+                Mapping::shared(file.as_fd(), len as usize)
+                    .map_err(|e| map_error(e, path))?
+                    .guarded(),
                 None,
             ),
             Access::Read => (
                 Mapping::shared_read_only(file.as_fd(), len as usize)
-                    .map_err(|e| map_error(e, path))?,
+                    .map_err(|e| map_error(e, path))?
+                    .guarded(),
                 Some(
                     Mapping::shared(file.as_fd(), HEADER_SIZE as usize)
-                        .map_err(|e| map_error(e, path))?,
+                        .map_err(|e| map_error(e, path))?
+                        .guarded(),
                 ),
             ),
             Access::Inspect => (
@@ -147,7 +151,9 @@ impl LogFile {
             fs::allocate(file.as_fd(), 0, g.file_size.min(PREPARE_STEP)).map_err(|e| {
                 Error::Io(with_context(e, format_args!("log file {}", path.display())))
             })?;
-            Mapping::shared(file.as_fd(), g.file_size as usize).map_err(|e| map_error(e, path))
+            Ok(Mapping::shared(file.as_fd(), g.file_size as usize)
+                .map_err(|e| map_error(e, path))?
+                .guarded())
         })();
         let map = match made {
             Ok(map) => map,
@@ -205,17 +211,25 @@ impl LogFile {
         Ok(lf)
     }
 
-    /// Whether a read of an inspection mapping went past the end of the
-    /// file (and saw zeros): a cheap check, no system call.
+    /// Whether an access went past the end of the file (which was shrunk
+    /// under the mapping: reads saw zeros, writes went nowhere): a cheap
+    /// check, no system call.
     pub(crate) fn faulted(&self) -> bool {
-        self.map.faulted()
+        self.map.faulted() || self.header_page.as_ref().is_some_and(Mapping::faulted)
     }
 
-    /// Whether the file is shorter now than when it was mapped (a read of
-    /// an inspection mapping went past its end, or `fstat` says so).
+    /// Whether the file is shorter now than when it was mapped (an access
+    /// went past its end, or `fstat` says so).
     pub(crate) fn truncated(&self) -> bool {
-        self.map.faulted()
-            || fs::stat(self.file.as_fd()).map_or(true, |st| (st.len as u64) < self.len)
+        self.faulted() || fs::stat(self.file.as_fd()).map_or(true, |st| (st.len as u64) < self.len)
+    }
+
+    /// `Corrupt` naming the file, for one shrunk under its mapping.
+    pub(crate) fn truncated_error(&self) -> Error {
+        Error::Corrupt(format!(
+            "{} was truncated under its mapping",
+            self.path.display()
+        ))
     }
 
     pub(crate) fn header(&self) -> &FileHeader {

@@ -166,10 +166,7 @@ pub fn inspect(base: &Path) -> Result<LogInfo> {
         }
     };
     if newest.truncated() {
-        return Err(Error::Corrupt(format!(
-            "{} was truncated while being read",
-            newest.path.display()
-        )));
+        return Err(newest.truncated_error());
     }
     let h = newest.header();
     let next_index = newest_first.wrapping_add(records);
@@ -259,10 +256,7 @@ impl LogCursor {
 
     /// The error for a file shrunk under the cursor.
     fn truncated(&self) -> Error {
-        Error::Corrupt(format!(
-            "{} was truncated while being read",
-            self.cur.file.path.display()
-        ))
+        self.cur.file.truncated_error()
     }
 
     /// The next committed record, copied; `None` when there is none yet. A

@@ -23,11 +23,13 @@
 //! Everything read from a file is bounded by its mapping: a corrupt,
 //! truncated or hostile file gives [`Error::Corrupt`] or
 //! [`Error::InvalidHeader`] naming the file and offset, never a crash. A
-//! file truncated while a [`Reader`] or [`Writer`] maps it is the exception
-//! that file mappings share: touching a page past its new end raises
-//! `SIGBUS` in that process. Keep the files writable by the writer's user
-//! only; the read-only inspection ([`inspect`], `ringmpsc dump`) guards its
-//! mappings and reports such a file as truncated instead.
+//! file shrunk while a [`Reader`], a [`Writer`] or the inspection
+//! ([`inspect`], `ringmpsc dump`) maps it would raise `SIGBUS` at the next
+//! touch of a page past its new end; those mappings are guarded instead
+//! (the page reads as zeros, and the next call reports the file as
+//! truncated, `Corrupt`). A payload already handed out in place can still
+//! change under its reader: keep the files writable by the writer's user
+//! only.
 
 mod cursor;
 mod file;

@@ -248,6 +248,9 @@ impl Reader {
         if limit > 0 && self.settle()? {
             from = self.cur.pos;
             let s = scan(&self.cur.file, from, self.cur.index, limit as u64)?;
+            if self.cur.file.faulted() {
+                return Err(self.cur.file.truncated_error());
+            }
             count = s.records as usize;
             self.cur.pos = s.end;
             self.cur.index = self.cur.index.wrapping_add(s.records);

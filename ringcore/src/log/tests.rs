@@ -872,3 +872,44 @@ fn stale_records_past_the_tail_are_cleared_on_reopen() {
     // Nothing more: the stale record is gone.
     assert!(r.try_read().unwrap().is_none());
 }
+
+/// A file shrunk under a reader and a writer (another process's
+/// `truncate`): both report it (`Corrupt`) instead of dying of `SIGBUS`.
+#[test]
+fn a_file_shrunk_under_a_reader_and_a_writer_is_reported_not_fatal() {
+    let d = TempDir::new("shrunk");
+    let page = page_size();
+    let mut w = WriterBuilder::new(d.log())
+        .region_size(16 * page)
+        .file_roll_size(16 * page)
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        w.append_at(0, &payload(i), i).unwrap();
+    }
+    let mut r = Reader::open(d.log(), From::Start).unwrap();
+    r.read(Some(Duration::from_secs(1))).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(file_path(&d.log(), 0))
+        .unwrap();
+    f.set_len(0).unwrap();
+    let mut outcome = None;
+    for _ in 0..100 {
+        match r.read(Some(Duration::from_millis(10))) {
+            Ok(_) => {}
+            Err(e) => {
+                outcome = Some(e);
+                break;
+            }
+        }
+    }
+    match outcome {
+        Some(Error::Corrupt(m)) => assert!(m.contains("truncated"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    match w.append_at(0, b"lost", 0) {
+        Err(Error::Corrupt(m)) => assert!(m.contains("truncated"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}

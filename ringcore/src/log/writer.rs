@@ -525,7 +525,9 @@ impl Writer {
     /// An `Io` error comes from the flush the durability setting asks for,
     /// after the record is published: it is in the log, `next_index()` is
     /// past it, but it may not be on storage yet ([`flush`](Self::flush)
-    /// tries again).
+    /// tries again). `Corrupt` when another process shrank the file under
+    /// the writer: the reservation is given up, nothing is published, and
+    /// the log cannot go on in this file.
     #[inline]
     pub fn commit(&mut self, msg_type: u32, len: usize, timestamp: u64) -> Result<u64> {
         let Some(reserved) = self.reserved.take() else {
@@ -536,6 +538,11 @@ impl Writer {
         if len as u64 > reserved {
             self.reserved = Some(reserved);
             return Err(crate::error::overlong_commit(len as u64, reserved));
+        }
+        // A file shrunk under the mapping took the record's bytes with it
+        // (they went to a page of no file): nothing to publish.
+        if self.file.faulted() {
+            return Err(self.file.truncated_error());
         }
         // Bytes reserved but not committed must not stay behind: a reader
         // polls the word right after this record.

@@ -40,14 +40,21 @@ impl Mapping {
     /// instead of the process dying of `SIGBUS`. For inspecting files
     /// other processes own.
     pub(crate) fn inspect(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<Mapping> {
-        let mut m = Self::shared_read_only(fd, len)?;
-        m.guard = super::sigbus::Guard::new(m.base().as_ptr() as usize, len);
+        let m = Self::shared_read_only(fd, len)?.guarded();
         if m.guard.is_none() {
             return Err(std::io::Error::other(
                 "too many inspection mappings at once",
             ));
         }
         Ok(m)
+    }
+
+    /// This mapping with its range guarded as [`inspect`](Self::inspect)'s
+    /// is, where a guard is free (else as it was): for the log's own
+    /// mappings of files another process could shrink.
+    pub(crate) fn guarded(mut self) -> Mapping {
+        self.guard = super::sigbus::Guard::new(self.base().as_ptr() as usize, self.len());
+        self
     }
 
     /// Whether a read of an [`inspect`](Self::inspect) mapping went past

@@ -2,9 +2,10 @@
 //!
 //! Touching a page of a `MAP_SHARED` mapping beyond the end of its file
 //! raises `SIGBUS`. A hostile or careless process can truncate a segment
-//! or log file while an inspector reads it, so the inspection mappings
-//! ([`Mapping::inspect`](super::map::Mapping::inspect)) register their range
-//! here. The handler, for a fault inside a registered range, maps a page of
+//! or log file while an inspector, a log reader or a log writer maps it,
+//! so those mappings ([`Mapping::inspect`](super::map::Mapping::inspect),
+//! [`Mapping::guarded`](super::map::Mapping::guarded)) register their
+//! range here. The handler, for a fault inside a registered range, maps a page of
 //! zeros over the faulting page (`MAP_FIXED`), marks the range as faulted
 //! and returns: the read is retried and sees zeros, which every reader
 //! checks like any other hostile bytes, and the inspector reports the file
@@ -13,9 +14,12 @@
 //! the process dies as it would have).
 //!
 //! The handler is installed the first time a range is registered: a
-//! process that never inspects keeps its own `SIGBUS` handling untouched.
-//! Only inspection mappings are guarded; the library's own mappings of
-//! segments it created or attached keep the ordinary behaviour.
+//! process that never inspects and never maps a log keeps its own
+//! `SIGBUS` handling untouched. Inspection mappings and the log's
+//! mappings are guarded (a log file is an ordinary file anyone with write
+//! access can shrink); shared memory segments are sealed memfds or files
+//! whose storage was allocated when they were made or attached, and keep
+//! the ordinary behaviour.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
@@ -66,14 +70,16 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
             continue;
         }
         let at = addr & !(page - 1);
-        // SAFETY: replaces one page of a registered inspection mapping (its
-        // owner unregisters before unmapping) with a private page of zeros;
-        // mmap is a plain system call on Linux, safe in a signal handler.
+        // SAFETY: replaces one page of a registered mapping (its owner
+        // unregisters before unmapping) with a private page of zeros,
+        // writable so that a write retried there (a log's futex words) goes
+        // nowhere instead of faulting again; mmap is a plain system call on
+        // Linux, safe in a signal handler.
         let p = unsafe {
             libc::mmap(
                 at as *mut libc::c_void,
                 page,
-                libc::PROT_READ,
+                libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                 -1,
                 0,
