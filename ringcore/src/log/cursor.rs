@@ -89,6 +89,9 @@ impl Cursor {
     pub(crate) fn skip(&mut self, mut n: u64) -> Result<()> {
         while n > 0 {
             let s = scan(&self.file, self.pos, self.index, n)?;
+            if self.file.faulted() {
+                return Err(self.file.truncated_error());
+            }
             self.pos = s.end;
             self.index = self.index.wrapping_add(s.records);
             n -= s.records;

@@ -85,17 +85,17 @@ impl LogFile {
             Access::Write => (
                 Mapping::shared(file.as_fd(), len as usize)
                     .map_err(|e| map_error(e, path))?
-                    .guarded(),
+                    .guarded(true),
                 None,
             ),
             Access::Read => (
                 Mapping::shared_read_only(file.as_fd(), len as usize)
                     .map_err(|e| map_error(e, path))?
-                    .guarded(),
+                    .guarded(false),
                 Some(
                     Mapping::shared(file.as_fd(), HEADER_SIZE as usize)
                         .map_err(|e| map_error(e, path))?
-                        .guarded(),
+                        .guarded(true),
                 ),
             ),
             Access::Inspect => (
@@ -153,7 +153,7 @@ impl LogFile {
             })?;
             Ok(Mapping::shared(file.as_fd(), g.file_size as usize)
                 .map_err(|e| map_error(e, path))?
-                .guarded())
+                .guarded(true))
         })();
         let map = match made {
             Ok(map) => map,

@@ -2,7 +2,7 @@
 
 use super::cursor::{self, Cursor};
 use super::file::{Access, LogFile};
-use super::format::{HEADER_SIZE, STATE_ROLLED};
+use super::format::{HEADER_SIZE, STATE_CLOSED, STATE_ROLLED};
 use super::series::list_files;
 use super::{scan, step, LogPosition, MappedFile, Step, Verify};
 use crate::error::{Error, Result};
@@ -317,7 +317,12 @@ impl Reader {
                     _ => Error::Disconnected,
                 });
             }
-            let slice = deadline.slice(LIVENESS_SLICE).ok_or(Error::TimedOut)?;
+            let mut slice = deadline.slice(LIVENESS_SLICE).ok_or(Error::TimedOut)?;
+            // A file shrunk while nobody touched the lost pages: `fstat`
+            // tells, once a slice.
+            if self.cur.file.truncated() {
+                return Err(self.cur.file.truncated_error());
+            }
             // Acquire pairs with the writer's Release stores of
             // `writer_state` (`Writer::close`, the roll, after the roll
             // record): a rolled file with nothing more to read lost its
@@ -337,6 +342,11 @@ impl Reader {
                 }
                 // On in the next file: wait there.
                 continue;
+            }
+            if seen == STATE_CLOSED {
+                // Closed while the lock is still held: the writer lets go of
+                // it within moments (its wake-up may have come already).
+                slice = slice.min(Duration::from_millis(1));
             }
             let file = &self.cur.file;
             let pos = self.cur.pos;

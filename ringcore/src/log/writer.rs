@@ -526,8 +526,8 @@ impl Writer {
     /// after the record is published: it is in the log, `next_index()` is
     /// past it, but it may not be on storage yet ([`flush`](Self::flush)
     /// tries again). `Corrupt` when another process shrank the file under
-    /// the writer: the reservation is given up, nothing is published, and
-    /// the log cannot go on in this file.
+    /// the writer: the record did not reach the file, and the log cannot go
+    /// on in it.
     #[inline]
     pub fn commit(&mut self, msg_type: u32, len: usize, timestamp: u64) -> Result<u64> {
         let Some(reserved) = self.reserved.take() else {
@@ -539,11 +539,6 @@ impl Writer {
             self.reserved = Some(reserved);
             return Err(crate::error::overlong_commit(len as u64, reserved));
         }
-        // A file shrunk under the mapping took the record's bytes with it
-        // (they went to a page of no file): nothing to publish.
-        if self.file.faulted() {
-            return Err(self.file.truncated_error());
-        }
         // Bytes reserved but not committed must not stay behind: a reader
         // polls the word right after this record.
         let g = self.geometry;
@@ -554,6 +549,11 @@ impl Writer {
         );
         self.publish(msg_type, 0, len as u64, timestamp, len as u64);
         debug_assert_eq!(self.pos, end);
+        // A file shrunk under the mapping took the record with it (its
+        // bytes went to a page of no file).
+        if self.file.faulted() {
+            return Err(self.file.truncated_error());
+        }
         let index = self.next_index;
         self.next_index = self.next_index.wrapping_add(1);
         self.after_commit()?;
@@ -804,6 +804,29 @@ fn remove_temporaries(base: &Path) -> Result<()> {
 /// `next` does not continue (another geometry, or records that end at
 /// another index than `next` starts at) is refused: readers would reject
 /// the roll.
+/// Whether `file` says it rolled, and ends with a whole roll record to
+/// file `seq` where its `write_pos` says its records end.
+fn rolls_to(file: &LogFile, seq: u64) -> bool {
+    let h = file.header();
+    // Acquire pairs with the Release stores of STATE_ROLLED, made after the
+    // roll record and its `write_pos`.
+    if h.writer_state.load(Ordering::Acquire) != STATE_ROLLED {
+        return false;
+    }
+    let Some(at) = h
+        .write_pos
+        .load(Ordering::Relaxed)
+        .checked_sub(file.geometry.record_len(8))
+    else {
+        return false;
+    };
+    at >= HEADER_SIZE
+        && matches!(
+            super::step(file, at, 0, super::Verify::Checksum),
+            Ok(super::Step::Roll(to)) if to == seq
+        )
+}
+
 fn repair_roll(base: &Path, next: &LogFile) -> Result<()> {
     let Some(seq) = next.seq.checked_sub(1) else {
         return Ok(());
@@ -827,8 +850,12 @@ fn repair_roll(base: &Path, next: &LogFile) -> Result<()> {
     if !same_log(&file, next) {
         return Err(refuse("the two files belong to different logs".into()));
     }
-    // Scanned whatever its state says: a crash can keep the state of a
-    // roll and lose its record.
+    // A roll record where the state and `write_pos` say it ends the file
+    // is trusted as it was written; anything else is scanned (a crash can
+    // keep the state of a roll and lose its record).
+    if rolls_to(&file, next.seq) {
+        return Ok(());
+    }
     let first = file.header().first_index.load(Ordering::Relaxed);
     let s = scan(&file, HEADER_SIZE, first, u64::MAX)?;
     let next_first = next.header().first_index.load(Ordering::Relaxed);

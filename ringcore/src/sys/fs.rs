@@ -259,16 +259,23 @@ pub(crate) fn set_len(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Allocates storage for `len` bytes of the file from `offset` (`fallocate`,
-/// mode 0: the size grows to cover the range, nothing already there
-/// changes), so later writes through a mapping there cannot fail for lack
-/// of space (`SIGBUS`): a full file system is this call's `Err` instead.
-/// Where the file system cannot allocate ahead, nothing happens (`Ok`).
+/// Allocates storage for `len` bytes of the file from `offset`
+/// (`fallocate`; nothing already there changes), so later writes through a
+/// mapping there cannot fail for lack of space (`SIGBUS`): a full file
+/// system is this call's `Err` instead. The size stays as it is
+/// (`FALLOC_FL_KEEP_SIZE`): a file another process shrank is not grown
+/// back with zeros where its mapper would look for its bytes. Where the
+/// file system cannot allocate ahead, nothing happens (`Ok`).
 pub(crate) fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64) -> std::io::Result<()> {
     loop {
         // SAFETY: fallocate on a descriptor we hold; no memory is passed.
         let rc = unsafe {
-            libc::fallocate(fd.as_raw_fd(), 0, offset as libc::off_t, len as libc::off_t)
+            libc::fallocate(
+                fd.as_raw_fd(),
+                libc::FALLOC_FL_KEEP_SIZE,
+                offset as libc::off_t,
+                len as libc::off_t,
+            )
         };
         if rc == 0 {
             return Ok(());

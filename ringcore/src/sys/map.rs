@@ -40,7 +40,7 @@ impl Mapping {
     /// instead of the process dying of `SIGBUS`. For inspecting files
     /// other processes own.
     pub(crate) fn inspect(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<Mapping> {
-        let m = Self::shared_read_only(fd, len)?.guarded();
+        let m = Self::shared_read_only(fd, len)?.guarded(false);
         if m.guard.is_none() {
             return Err(std::io::Error::other(
                 "too many inspection mappings at once",
@@ -51,9 +51,10 @@ impl Mapping {
 
     /// This mapping with its range guarded as [`inspect`](Self::inspect)'s
     /// is, where a guard is free (else as it was): for the log's own
-    /// mappings of files another process could shrink.
-    pub(crate) fn guarded(mut self) -> Mapping {
-        self.guard = super::sigbus::Guard::new(self.base().as_ptr() as usize, self.len());
+    /// mappings of files another process could shrink. `writable`: it was
+    /// mapped for writing.
+    pub(crate) fn guarded(mut self, writable: bool) -> Mapping {
+        self.guard = super::sigbus::Guard::new(self.base().as_ptr() as usize, self.len(), writable);
         self
     }
 

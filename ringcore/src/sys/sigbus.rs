@@ -9,9 +9,10 @@
 //! zeros over the faulting page (`MAP_FIXED`), marks the range as faulted
 //! and returns: the read is retried and sees zeros, which every reader
 //! checks like any other hostile bytes, and the inspector reports the file
-//! as truncated. A fault anywhere else restores the handler that was there
-//! before and returns, so the fault happens again under it (the default:
-//! the process dies as it would have).
+//! as truncated. A fault anywhere else goes to the handler that was there
+//! before, called directly; where that was the default (or ignore), it is
+//! put back and the fault happens again under it: the process dies as it
+//! would have.
 //!
 //! The handler is installed the first time a range is registered: a
 //! process that never inspects and never maps a log keeps its own
@@ -26,7 +27,9 @@ use std::sync::Once;
 
 /// Ranges that can be guarded at once: a transport server can have 4096
 /// clients, each with its channel segment mapped by a meter, plus the
-/// control segment and a few logs.
+/// control segment, and the log files readers (two ranges each) and
+/// writers map. Past it an inspection mapping is refused and a log's
+/// mapping goes unguarded.
 const SLOTS: usize = 8192;
 
 struct Range {
@@ -37,6 +40,8 @@ struct Range {
     hit: AtomicBool,
     /// The slot is taken (set before `start`, cleared after it).
     taken: AtomicBool,
+    /// The mapping is writable: so is the page of zeros put in.
+    writable: AtomicBool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -45,6 +50,7 @@ const FREE: Range = Range {
     len: AtomicUsize::new(0),
     hit: AtomicBool::new(false),
     taken: AtomicBool::new(false),
+    writable: AtomicBool::new(false),
 };
 
 static RANGES: [Range; SLOTS] = [FREE; SLOTS];
@@ -60,7 +66,7 @@ unsafe impl Sync for Previous {}
 static PREVIOUS: Previous = Previous(std::cell::UnsafeCell::new(std::mem::MaybeUninit::uninit()));
 static HAVE_PREVIOUS: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
     let addr = unsafe { (*info).si_addr() } as usize;
     let page = PAGE.load(Ordering::Relaxed);
@@ -70,16 +76,21 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
             continue;
         }
         let at = addr & !(page - 1);
+        // A write retried on the page of a writable mapping (a log's futex
+        // words, a writer's record) goes nowhere instead of faulting again.
+        let prot = if r.writable.load(Ordering::Relaxed) {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
         // SAFETY: replaces one page of a registered mapping (its owner
-        // unregisters before unmapping) with a private page of zeros,
-        // writable so that a write retried there (a log's futex words) goes
-        // nowhere instead of faulting again; mmap is a plain system call on
-        // Linux, safe in a signal handler.
+        // unregisters before unmapping) with a private page of zeros; mmap
+        // is a plain system call on Linux, safe in a signal handler.
         let p = unsafe {
             libc::mmap(
                 at as *mut libc::c_void,
                 page,
-                libc::PROT_READ | libc::PROT_WRITE,
+                prot,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                 -1,
                 0,
@@ -91,18 +102,31 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
         }
         break;
     }
-    // Not ours (or not repairable): put the previous disposition back; the
-    // faulting access runs again under it.
+    // Not ours (or not repairable): the handler that was there before gets
+    // it, called as the kernel would have; a default or ignored one is put
+    // back instead, and the faulting access runs again under it.
     if HAVE_PREVIOUS.load(Ordering::Acquire) {
         // SAFETY: PREVIOUS was written before HAVE_PREVIOUS was set (Release
-        // in `install`); sigaction is async-signal-safe.
-        unsafe {
-            libc::sigaction(
-                libc::SIGBUS,
-                (*PREVIOUS.0.get()).as_ptr(),
-                std::ptr::null_mut(),
-            )
-        };
+        // in `install`) and is only read since.
+        let prev = unsafe { (*PREVIOUS.0.get()).assume_init_ref() };
+        match prev.sa_sigaction {
+            libc::SIG_DFL | libc::SIG_IGN => {
+                // SAFETY: sigaction is async-signal-safe; `prev` is valid.
+                unsafe { libc::sigaction(libc::SIGBUS, prev, std::ptr::null_mut()) };
+            }
+            f if prev.sa_flags & libc::SA_SIGINFO != 0 => {
+                // SAFETY: an SA_SIGINFO handler has this signature; it gets
+                // the arguments the kernel gave us.
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(f) };
+                f(sig, info, ctx);
+            }
+            f => {
+                // SAFETY: a plain handler has this signature.
+                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(f) };
+                f(sig);
+            }
+        }
     } else {
         // SAFETY: an all-zero sigaction is SIG_DFL with no flags.
         let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -140,14 +164,18 @@ pub(crate) struct Guard {
 impl Guard {
     /// Registers `[start, start + len)`; `None` when every slot is taken
     /// (the mapping is then unguarded).
-    pub(crate) fn new(start: usize, len: usize) -> Option<Guard> {
+    pub(crate) fn new(start: usize, len: usize, writable: bool) -> Option<Guard> {
         install();
         for (slot, r) in RANGES.iter().enumerate() {
-            if r.taken
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+            // Look before taking: a taken slot's line stays shared with the
+            // threads that load its `hit`.
+            if !r.taken.load(Ordering::Relaxed)
+                && r.taken
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
             {
                 r.hit.store(false, Ordering::Relaxed);
+                r.writable.store(writable, Ordering::Relaxed);
                 r.len.store(len, Ordering::Relaxed);
                 // Release pairs with the handler's Acquire load of `start`:
                 // it sees the length with it.
