@@ -1063,7 +1063,10 @@ int rmpsc_msg_ring_create_with(const char *name,
 // once. Errors: RMPSC_EHEADER, RMPSC_EIO. Thread-safe.
 int rmpsc_msg_ring_attach(const char *name, int64_t timeout_ns, rmpsc_msg_ring_t **out);
 
-// Maps a message ring from a descriptor (duplicated; the caller keeps `fd`).
+// Maps a message ring from a descriptor (duplicated; the caller keeps
+// `fd`): a memfd whose size is sealed, as rmpsc_msg_ring_create(NULL, ...)
+// makes them; any other file is RMPSC_EHEADER (its sender could shrink it
+// under the mapping).
 int rmpsc_msg_ring_attach_fd(int fd, rmpsc_msg_ring_t **out);
 
 // Unmaps the ring (sides taken from it stay valid until freed). NULL is ignored.
@@ -1231,7 +1234,10 @@ int rmpsc_pool_create_with(const char *name,
 // appear. Thread-safe.
 int rmpsc_pool_attach(const char *name, int64_t timeout_ns, rmpsc_pool_t **out);
 
-// Maps a shared pool from a descriptor (duplicated; the caller keeps `fd`). Thread-safe.
+// Maps a shared pool from a descriptor (duplicated; the caller keeps
+// `fd`): a memfd whose size is sealed, as an anonymous shared pool is
+// made; any other file is RMPSC_EHEADER (its sender could shrink it under
+// the mapping). Thread-safe.
 int rmpsc_pool_attach_fd(int fd, rmpsc_pool_t **out);
 
 // Frees the pool handle (a shared pool's memory lives on in other
@@ -1500,7 +1506,10 @@ int rmpsc_shared_ring_attach(const char *name,
                              rmpsc_shared_ring_t **out);
 
 // Maps a shared ring from a descriptor (received with rmpsc_fd_recv). The
-// library duplicates `fd`; the caller still owns and closes its own.
+// library duplicates `fd`; the caller still owns and closes its own. It
+// must be a memfd whose size is sealed, as an anonymous shared ring is
+// made; any other file is RMPSC_EHEADER (its sender could shrink it under
+// the mapping).
 int rmpsc_shared_ring_attach_fd(int fd, size_t slot_size, rmpsc_shared_ring_t **out);
 
 // Unmaps the ring (sides taken from it stay valid until freed). NULL is ignored.

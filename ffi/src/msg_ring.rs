@@ -71,7 +71,10 @@ pub extern "C" fn rmpsc_msg_ring_attach(
     })
 }
 
-/// Maps a message ring from a descriptor (duplicated; the caller keeps `fd`).
+/// Maps a message ring from a descriptor (duplicated; the caller keeps
+/// `fd`): a memfd whose size is sealed, as rmpsc_msg_ring_create(NULL, ...)
+/// makes them; any other file is RMPSC_EHEADER (its sender could shrink it
+/// under the mapping).
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_ring_attach_fd(fd: c_int, out: *mut *mut rmpsc_msg_ring_t) -> c_int {
     call(|| {

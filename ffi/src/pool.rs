@@ -85,7 +85,10 @@ pub extern "C" fn rmpsc_pool_attach(
     })
 }
 
-/// Maps a shared pool from a descriptor (duplicated; the caller keeps `fd`). Thread-safe.
+/// Maps a shared pool from a descriptor (duplicated; the caller keeps
+/// `fd`): a memfd whose size is sealed, as an anonymous shared pool is
+/// made; any other file is RMPSC_EHEADER (its sender could shrink it under
+/// the mapping). Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_pool_attach_fd(fd: c_int, out: *mut *mut rmpsc_pool_t) -> c_int {
     call(|| {

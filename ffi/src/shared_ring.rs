@@ -83,7 +83,10 @@ pub extern "C" fn rmpsc_shared_ring_attach(
 }
 
 /// Maps a shared ring from a descriptor (received with rmpsc_fd_recv). The
-/// library duplicates `fd`; the caller still owns and closes its own.
+/// library duplicates `fd`; the caller still owns and closes its own. It
+/// must be a memfd whose size is sealed, as an anonymous shared ring is
+/// made; any other file is RMPSC_EHEADER (its sender could shrink it under
+/// the mapping).
 #[no_mangle]
 pub extern "C" fn rmpsc_shared_ring_attach_fd(
     fd: c_int,

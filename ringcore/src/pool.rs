@@ -295,10 +295,13 @@ impl BufferPool {
         Self::over_segment(&m)
     }
 
-    /// Maps a shared pool received as a descriptor.
+    /// Maps a shared pool received as a descriptor: a memfd whose size is
+    /// sealed, as [`create_shared`](Self::create_shared) makes them
+    /// (`InvalidHeader` for any other file: its sender could shrink it
+    /// under the mapping).
     #[cfg(not(loom))]
     pub fn from_fd(fd: std::os::fd::OwnedFd) -> Result<BufferPool> {
-        let m = crate::shm::Mapped::from_fd(fd, crate::shm::layout::Kind::Pool, None)?;
+        let m = crate::shm::Mapped::from_sealed_fd(fd, crate::shm::layout::Kind::Pool, None)?;
         Self::over_segment(&m)
     }
 

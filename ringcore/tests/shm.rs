@@ -381,6 +381,24 @@ fn an_anonymous_memfd_ring_travels_by_descriptor() {
     assert!(recv_fd(&b).is_err());
 }
 
+/// A descriptor of a file whose size is not sealed (a named segment, an
+/// unsealed memfd) is refused: its sender could shrink it under the
+/// mapping, and the next touch of a lost page would kill this process.
+#[test]
+fn descriptors_of_unsealed_files_are_refused() {
+    let _watchdog = watchdog::watchdog(120);
+    let n = name("unsealed");
+    let _c = Cleanup(n.clone());
+    let ring = SharedRing::create_slots(Some(&n), 6, 8).unwrap();
+    drop(ring);
+    let path = shm::resolve_name(&n).unwrap();
+    let open = || std::os::fd::OwnedFd::from(std::fs::File::open(&path).unwrap());
+    let refused = |e: Error| matches!(&e, Error::InvalidHeader(m) if m.contains("not sealed"));
+    assert!(refused(SharedRing::from_fd(open(), Some(8)).err().unwrap()));
+    assert!(refused(MessageRing::from_fd(open()).err().unwrap()));
+    assert!(refused(BufferPool::from_fd(open()).err().unwrap()));
+}
+
 #[test]
 fn blocking_waits_work_across_mappings() {
     let _watchdog = watchdog::watchdog(120);

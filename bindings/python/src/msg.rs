@@ -61,7 +61,9 @@ impl MessageRing {
         })
     }
 
-    /// Maps a message ring from a descriptor (duplicated; the caller keeps `fd`).
+    /// Maps a message ring from a descriptor (duplicated; the caller keeps
+    /// `fd`): a memfd whose size is sealed, as `create(None, ...)` makes
+    /// them (InvalidHeader for any other file).
     #[staticmethod]
     fn from_fd(py: Python<'_>, fd: i32) -> PyResult<Self> {
         Ok(MessageRing {

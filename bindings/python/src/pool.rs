@@ -116,7 +116,9 @@ impl BufferPool {
         Ok(Self::over(pool, Some(name)))
     }
 
-    /// Maps a shared pool from a descriptor (duplicated; the caller keeps `fd`).
+    /// Maps a shared pool from a descriptor (duplicated; the caller keeps
+    /// `fd`): a memfd whose size is sealed, as an anonymous shared pool is
+    /// made (InvalidHeader for any other file).
     #[staticmethod]
     fn from_fd(py: Python<'_>, fd: i32) -> PyResult<Self> {
         Ok(Self::over(Core::from_fd(dup_fd(fd)?).py_err(py)?, None))

@@ -93,7 +93,9 @@ impl SharedRing {
     }
 
     /// Maps a ring from a descriptor (duplicated; the caller keeps `fd`);
-    /// `slot_size` and `dtype` as for `attach`.
+    /// `slot_size` and `dtype` as for `attach`. A memfd whose size is
+    /// sealed, as `create(None, ...)` makes them (InvalidHeader for any
+    /// other file).
     #[staticmethod]
     #[pyo3(signature = (fd, slot_size = None, *, dtype = None))]
     fn from_fd(

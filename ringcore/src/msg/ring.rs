@@ -83,9 +83,11 @@ impl MessageRing {
         Self::checked(mapped)
     }
 
-    /// Maps a message ring received as a descriptor.
+    /// Maps a message ring received as a descriptor: a memfd whose size
+    /// is sealed, as [`create`](Self::create) makes them (`InvalidHeader`
+    /// for any other file: its sender could shrink it under the mapping).
     pub fn from_fd(fd: OwnedFd) -> Result<MessageRing> {
-        Self::checked(Mapped::from_fd(fd, Kind::MessageRing, Some(1))?)
+        Self::checked(Mapped::from_sealed_fd(fd, Kind::MessageRing, Some(1))?)
     }
 
     fn checked(mapped: Mapped) -> Result<MessageRing> {

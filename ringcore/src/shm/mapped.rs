@@ -193,7 +193,8 @@ impl Mapped {
 }
 
 /// Removes the named segment if it is stale (its creator died and no live
-/// process holds a side); returns whether it was removed. Any kind of
+/// process holds a side), and the name still leads to it; returns whether
+/// it was removed. Any kind of
 /// ringmpsc segment is accepted; a file that is not one is left alone.
 pub fn remove_if_stale(name: &str) -> Result<bool> {
     let path = resolve_name(name)?;
@@ -210,8 +211,9 @@ pub fn remove_if_stale(name: &str) -> Result<bool> {
     if !m.is_stale() {
         return Ok(false);
     }
-    super::segment::unlink(&path)?;
-    Ok(true)
+    // Only the stale file: another process may have removed it and made a
+    // live one under the name since.
+    m.segment.unlink_if_ours()
 }
 
 /// Status, liveness and lifecycle shared by the ring kinds that live in a

@@ -110,11 +110,14 @@ impl SharedRing {
         })
     }
 
-    /// Maps a ring received as a descriptor (see [`recv_fd`](super::recv_fd)).
+    /// Maps a ring received as a descriptor (see [`recv_fd`](super::recv_fd)):
+    /// a memfd whose size is sealed, as [`create_slots`](Self::create_slots)
+    /// makes them (`InvalidHeader` for any other file: its sender could
+    /// shrink it under the mapping).
     pub fn from_fd(fd: OwnedFd, slot_size: Option<usize>) -> Result<SharedRing> {
         let slot = slot_size.map(|s| u32::try_from(s).unwrap_or(u32::MAX));
         Ok(SharedRing {
-            mapped: Mapped::from_fd(fd, Kind::SlotRing, slot)?,
+            mapped: Mapped::from_sealed_fd(fd, Kind::SlotRing, slot)?,
         })
     }
 

@@ -271,6 +271,16 @@ impl Segment {
         }
     }
 
+    /// Removes the name of a named segment if it still leads to this
+    /// mapping's file (not one made since under the same name); whether it
+    /// did.
+    pub(crate) fn unlink_if_ours(&self) -> Result<bool> {
+        match &self.path {
+            Some(p) if self.name_is_ours() => unlink(p).map(|()| true),
+            _ => Ok(false),
+        }
+    }
+
     /// Removes the name (of a named segment; anonymous ones have none) when
     /// this mapping is dropped: for a ring or pool, when that handle and
     /// every side taken from it are gone. Only if the name still leads to

@@ -9,14 +9,18 @@ use ringcore::{BufferPool, Handle};
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-/// An anonymous file holding `bytes`, as a peer could hand over.
+/// An anonymous file holding `bytes`, its size sealed, as a peer could
+/// hand over (an unsealed one is refused before it is read).
 pub fn segment_file(bytes: &[u8]) -> OwnedFd {
     // SAFETY: memfd_create takes a NUL-terminated name and flags.
-    let fd = unsafe { libc::memfd_create(c"ringcore-mutant".as_ptr(), 0) };
+    let fd = unsafe { libc::memfd_create(c"ringcore-mutant".as_ptr(), libc::MFD_ALLOW_SEALING) };
     assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
     // SAFETY: a fresh descriptor that nothing else owns.
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     file.write_all(bytes).unwrap();
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    // SAFETY: fcntl on a descriptor we hold.
+    assert_eq!(unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) }, 0);
     file.into()
 }
 
