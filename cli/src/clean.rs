@@ -41,7 +41,7 @@ pub fn run(g: &Global, a: &CleanArgs, w: &mut dyn Write) -> Result<i32, CliError
             rows.push(vec![
                 action.into(),
                 s.kind.clone(),
-                s.path.display().to_string(),
+                format::name(&s.path),
                 s.reason.clone(),
             ]);
         }

@@ -250,7 +250,11 @@ fn dump_ring(
                 p.print(&RecordOut::ring(r, None))?;
             }
             if let Some(why) = &look.stopped {
-                eprintln!("ringmpsc: {}: {why}", seg.path().display());
+                eprintln!(
+                    "ringmpsc: {}: {}",
+                    format::name(seg.path()),
+                    format::text(&why.to_string())
+                );
             }
             Ok(crate::exit::OK)
         }

@@ -1,5 +1,5 @@
 //! Small text renderings shared by the commands: sizes, ages, pids with
-//! their liveness, rates, tables, escaped payloads.
+//! their liveness, rates, tables, escaped names and payloads.
 
 use ringcore::shm::inspect::{Process, Side};
 use std::io::Write;
@@ -81,6 +81,34 @@ pub fn rate(v: f64) -> String {
     } else {
         format!("{:.1}G", v / 1e9)
     }
+}
+
+/// A file name or path as text: control characters escaped (`\n`,
+/// `\x1b`), so that a name cannot forge a row or drive the terminal.
+pub fn name(path: &std::path::Path) -> String {
+    text(&path.to_string_lossy())
+}
+
+/// A line of text that may hold file names (an error message), control
+/// characters escaped as in [`name`].
+pub fn text(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => format!("\\x{:02x}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Serializes a path as a string, bytes that are not UTF-8 replaced: a
+/// file name must not make a JSON report fail.
+pub fn lossy_path<S: serde::Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 /// A payload as text: printable ASCII as is, the rest escaped, cut at
@@ -191,6 +219,24 @@ mod tests {
         assert_eq!(rate(9999.0), "9999.0");
         assert_eq!(rate(401_700.0), "401.7k");
         assert_eq!(rate(25e6), "25.0M");
+    }
+
+    #[test]
+    fn names_cannot_forge_rows_or_drive_the_terminal() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = std::path::Path::new(std::ffi::OsStr::from_bytes(b"a\nb\x1b[2J\xffc"));
+        assert_eq!(name(p), "a\\nb\\x1b[2J\u{fffd}c");
+        assert_eq!(name(std::path::Path::new("plain-name")), "plain-name");
+        let json = serde_json::to_string(&Wrapped(p)).unwrap();
+        assert_eq!(json, "\"a\\nb\\u001b[2J\u{fffd}c\"");
+    }
+
+    struct Wrapped<'a>(&'a std::path::Path);
+
+    impl serde::Serialize for Wrapped<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            lossy_path(self.0, s)
+        }
     }
 
     #[test]

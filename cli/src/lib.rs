@@ -74,7 +74,7 @@ where
         Err(e) if e.is_broken_pipe() => exit::OK,
         Err(e) => {
             let _ = out.flush();
-            eprintln!("ringmpsc: {e}");
+            eprintln!("ringmpsc: {}", format::text(&e.to_string()));
             e.code()
         }
     }

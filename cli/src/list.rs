@@ -29,9 +29,9 @@ pub fn collect(dirs: Vec<PathBuf>, paths: &[PathBuf]) -> ListOutput {
 fn row(e: &Entry, dirs: &[PathBuf]) -> Vec<String> {
     let in_dir = e.path.parent().is_some_and(|p| dirs.iter().any(|d| d == p));
     let name = if in_dir {
-        e.name.clone()
+        format::name(std::path::Path::new(&e.name))
     } else {
-        e.path.display().to_string()
+        format::name(&e.path)
     };
     let (size, mode, owner) = match &e.file {
         Some(f) => (
@@ -122,7 +122,7 @@ pub fn render(o: &ListOutput, all: bool, w: &mut dyn Write) -> Result<(), CliErr
             w,
             "{}: {}",
             e.kind.as_str(),
-            e.error.as_deref().unwrap_or("")
+            format::text(e.error.as_deref().unwrap_or(""))
         )?;
     }
     if hidden > 0 {
@@ -153,8 +153,13 @@ pub fn run(g: &Global, a: &ListArgs, w: &mut dyn Write) -> Result<i32, CliError>
         .entries
         .iter()
         .find(|e| e.kind == EntryKind::Unreadable && a.paths.contains(&e.path));
+    // Not there at all is "not found"; there but unreadable (a directory
+    // this user may not read) is a failure.
+    let absent = |p: &std::path::Path| {
+        std::fs::symlink_metadata(p).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    };
     Ok(match missing {
-        Some(e) if e.file.is_none() => crate::exit::NOT_FOUND,
+        Some(e) if absent(&e.path) => crate::exit::NOT_FOUND,
         Some(_) => crate::exit::FAILED,
         None => crate::exit::OK,
     })

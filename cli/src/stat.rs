@@ -52,6 +52,7 @@ pub struct StatOutput {
     /// The name as given.
     pub name: String,
     /// The file (a log's first file).
+    #[serde(serialize_with = "crate::format::lossy_path")]
     pub path: PathBuf,
     /// `slot_ring`, `message_ring`, `pool`, `transport`, `channel` or `log`.
     pub kind: String,
@@ -208,7 +209,7 @@ fn rates_text(r: &Rates) -> String {
 
 /// Prints a snapshot as text.
 pub fn render(o: &StatOutput, w: &mut dyn Write) -> Result<(), CliError> {
-    writeln!(w, "{} {}", o.kind, o.path.display())?;
+    writeln!(w, "{} {}", o.kind, format::name(&o.path))?;
     if let Some(f) = &o.file {
         writeln!(
             w,
@@ -410,7 +411,7 @@ pub fn render(o: &StatOutput, w: &mut dyn Write) -> Result<(), CliError> {
             writeln!(
                 w,
                 "    {}  {}  first index {}  {}",
-                f.path.display(),
+                format::name(&f.path),
                 format::bytes(f.file.size),
                 f.first_index,
                 f.writer_state

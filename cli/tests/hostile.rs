@@ -275,3 +275,38 @@ fn a_log_shrunk_under_the_cursor_is_an_error_not_a_crash() {
     assert!(e.contains("truncated"), "{e}");
     drop(w);
 }
+
+/// File names are whatever bytes their creator chose: one that is not
+/// UTF-8 keeps the JSON report whole, and one with a newline or an escape
+/// sequence cannot forge a row or reach the terminal in the text one.
+#[test]
+fn odd_file_names_neither_break_json_nor_forge_text_rows() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new("names");
+    let odd = std::ffi::OsStr::from_bytes(b"bad\xffname");
+    std::fs::write(dir.0.join(odd), b"not a segment").unwrap();
+    let forged = "x\nmessage_ring  fake  live\x1b[2J";
+    std::fs::write(dir.join(forged), b"not a segment").unwrap();
+    let list = tool_json(&["list", "--json", "--dir", &dir.s()]);
+    let names: Vec<&str> = list["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("bad\u{fffd}name")),
+        "{names:?}"
+    );
+    let out = tool(&["list", "--all", "--dir", &dir.s()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('\x1b'), "{text}");
+    assert!(
+        text.contains("x\\nmessage_ring  fake  live\\x1b[2J"),
+        "{text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("message_ring  fake")),
+        "{text}"
+    );
+}

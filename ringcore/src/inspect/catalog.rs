@@ -73,6 +73,10 @@ impl EntryKind {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Entry {
     /// Its path (a log's: its first file's name).
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::inspect::lossy_path")
+    )]
     pub path: PathBuf,
     /// Its file name.
     pub name: String,

@@ -37,6 +37,10 @@ pub enum CleanAction {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CleanOutcome {
     /// The segment file.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::inspect::lossy_path")
+    )]
     pub path: PathBuf,
     /// Its kind (`slot_ring`, ..., or `segment` when unreadable).
     pub kind: String,

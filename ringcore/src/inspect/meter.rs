@@ -38,8 +38,8 @@ pub struct Totals {
 
 impl Totals {
     fn add(&mut self, o: Totals) {
-        self.messages += o.messages;
-        self.bytes += o.bytes;
+        self.messages = self.messages.saturating_add(o.messages);
+        self.bytes = self.bytes.saturating_add(o.bytes);
         self.exact &= o.exact;
     }
 }
@@ -96,13 +96,18 @@ impl RingCounter {
             self.pos = tail;
             return;
         }
+        // Saturating: a scribbled tail can jump by up to 2^63 (the totals
+        // only grow, so rates taken from them stay at or above zero).
         if !self.message {
-            self.totals.messages += delta;
-            self.totals.bytes += delta * raw.slot_size() as u64;
+            self.totals.messages = self.totals.messages.saturating_add(delta);
+            self.totals.bytes = self
+                .totals
+                .bytes
+                .saturating_add(delta.saturating_mul(raw.slot_size() as u64));
             self.pos = tail;
             return;
         }
-        self.totals.bytes += delta;
+        self.totals.bytes = self.totals.bytes.saturating_add(delta);
         // Bytes whose records are gone before they were counted.
         let mut unseen = 0u64;
         let mut from = self.pos;
@@ -113,7 +118,7 @@ impl RingCounter {
             let head = peek::head(&raw);
             let ahead = head.wrapping_sub(at);
             (ahead > 0 && ahead <= tail.wrapping_sub(at)).then(|| {
-                *unseen += ahead;
+                *unseen = unseen.saturating_add(ahead);
                 head
             })
         };
@@ -121,16 +126,16 @@ impl RingCounter {
             match resume(from, &mut unseen) {
                 Some(h) => from = h,
                 None => {
-                    unseen += delta;
+                    unseen = unseen.saturating_add(delta);
                     from = tail;
                 }
             }
         }
         let walk_from = |from: u64, c: &mut Self| -> peek::Walk {
             let w = peek::walk(&raw, from, tail, WALK_LIMIT, |_, _| {});
-            c.totals.messages += w.messages;
-            c.walked.0 += w.messages;
-            c.walked.1 += w.pos.wrapping_sub(from);
+            c.totals.messages = c.totals.messages.saturating_add(w.messages);
+            c.walked.0 = c.walked.0.saturating_add(w.messages);
+            c.walked.1 = c.walked.1.saturating_add(w.pos.wrapping_sub(from));
             w
         };
         let mut w = walk_from(from, self);
@@ -139,12 +144,15 @@ impl RingCounter {
                 w = walk_from(h, self);
             }
         }
-        unseen += tail.wrapping_sub(w.pos);
+        unseen = unseen.saturating_add(tail.wrapping_sub(w.pos));
         if unseen > 0 {
             self.totals.exact = false;
             if self.walked.1 > 0 {
-                self.totals.messages +=
-                    (unseen as u128 * self.walked.0 as u128 / self.walked.1 as u128) as u64;
+                let estimate = unseen as u128 * self.walked.0 as u128 / self.walked.1 as u128;
+                self.totals.messages = self
+                    .totals
+                    .messages
+                    .saturating_add(u64::try_from(estimate).unwrap_or(u64::MAX));
             }
         }
         self.pos = tail;

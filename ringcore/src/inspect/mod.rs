@@ -24,3 +24,14 @@ pub use catalog::{classify, scan, Entry, EntryKind, DEFAULT_DIR};
 pub use clean::{clean, CleanAction, CleanOutcome};
 pub use meter::{ClientTotals, Meter, Totals};
 pub use target::Target;
+
+/// Serializes a path as a string, any byte that is not UTF-8 replaced
+/// (`U+FFFD`): a file name is whatever bytes its creator chose, and one of
+/// them must not make a whole JSON report fail.
+#[cfg(feature = "serde")]
+pub(crate) fn lossy_path<S: serde::Serializer>(
+    path: &std::path::Path,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
+}

@@ -28,6 +28,10 @@ pub struct LogFileInfo {
     /// Sequence number: 0 for `NAME`, n for `NAME.n`.
     pub seq: u64,
     /// Its path.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::inspect::lossy_path")
+    )]
     pub path: PathBuf,
     /// Size, owner and mode.
     pub file: FileMeta,
@@ -58,6 +62,10 @@ pub struct LogWriterInfo {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LogInfo {
     /// The log's path (its first file's name).
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::inspect::lossy_path")
+    )]
     pub path: PathBuf,
     /// Format version of its newest file.
     pub version: u32,

@@ -37,6 +37,8 @@ pub(crate) fn open_existing(path: &Path) -> std::io::Result<OwnedFd> {
 
 /// Opens the existing file at `path` for reading only, without waiting
 /// (`O_NONBLOCK`: a FIFO put in a segment's place cannot block the open),
+/// never as a controlling terminal (`O_NOCTTY`: a terminal swapped in for
+/// a descriptor under `/proc/PID/fd` cannot become the caller's), and
 /// never through a symbolic link unless `follow` (which the links of
 /// `/proc/PID/fd` need).
 pub(crate) fn open_read_only(path: &Path, follow: bool) -> std::io::Result<OwnedFd> {
@@ -46,7 +48,7 @@ pub(crate) fn open_read_only(path: &Path, follow: bool) -> std::io::Result<Owned
     let fd = unsafe {
         libc::open(
             c.as_ptr(),
-            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | nofollow,
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC | nofollow,
         )
     };
     if fd < 0 {

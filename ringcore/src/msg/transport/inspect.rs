@@ -300,8 +300,14 @@ pub(crate) fn channels(
             .count()
     };
     let mut refused = Vec::new();
+    // Each process once, the server first: a table (scribbled, or of many
+    // clients in one process) may name one many times.
     let mut pids = vec![server_pid];
-    pids.extend(rows.iter().map(|r| r.pid));
+    for r in rows {
+        if !pids.contains(&r.pid) {
+            pids.push(r.pid);
+        }
+    }
     for pid in pids {
         if wanted(&found) == 0 {
             break;
