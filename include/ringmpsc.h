@@ -1036,7 +1036,9 @@ int rmpsc_msg_receiver_recv(rmpsc_msg_receiver_t *r,
                             size_t *out_len);
 
 // rmpsc_msg_receiver_recv, waiting up to `timeout_ns` (negative: no limit).
-// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ECORRUPT.
+// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ECORRUPT,
+// RMPSC_EDISCONNECTED (the sending process died, and all it committed is
+// read).
 int rmpsc_msg_receiver_recv_blocking(rmpsc_msg_receiver_t *r,
                                      int64_t timeout_ns,
                                      uint32_t *out_type,
@@ -1125,7 +1127,8 @@ int rmpsc_msg_sender_abort(rmpsc_msg_sender_t *s);
 int rmpsc_msg_sender_send(rmpsc_msg_sender_t *s, uint32_t msg_type, const void *data, size_t len);
 
 // Sends one message, waiting up to `timeout_ns` (negative: no limit) for room.
-// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ETOOLARGE.
+// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ETOOLARGE,
+// RMPSC_EDISCONNECTED (the receiving process died).
 int rmpsc_msg_sender_send_blocking(rmpsc_msg_sender_t *s,
                                    uint32_t msg_type,
                                    const void *data,
@@ -1327,7 +1330,8 @@ int rmpsc_ring_try_send(rmpsc_ring_t *ring, const void *item);
 // items fits, then sends as many as fit with one commit; `*out_sent`
 // (>= 1) receives how many. Call again for the rest.
 // Errors: RMPSC_ETIMEDOUT (nothing sent), RMPSC_ECLOSED, RMPSC_EINVAL
-// (n == 0), RMPSC_EBUSY.
+// (n == 0), RMPSC_EBUSY, RMPSC_EDISCONNECTED (a shared ring whose
+// consumer process died).
 int rmpsc_ring_send_blocking(rmpsc_ring_t *ring,
                              const void *items,
                              size_t n,
@@ -1357,7 +1361,8 @@ int rmpsc_ring_try_recv(rmpsc_ring_t *ring, void *buf);
 // Consumer side. Waits up to `timeout_ns` for at least one item, then
 // copies up to `max` (>= 1) into `buf`; `*out_received` gets the count.
 // Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained),
-// RMPSC_EINVAL (max == 0), RMPSC_EBUSY.
+// RMPSC_EINVAL (max == 0), RMPSC_EBUSY, RMPSC_EDISCONNECTED (a shared
+// ring whose producer process died, and all it sent is read).
 int rmpsc_ring_recv_blocking(rmpsc_ring_t *ring,
                              void *buf,
                              size_t max,

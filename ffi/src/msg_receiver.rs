@@ -85,7 +85,9 @@ pub extern "C" fn rmpsc_msg_receiver_recv(
 }
 
 /// rmpsc_msg_receiver_recv, waiting up to `timeout_ns` (negative: no limit).
-/// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ECORRUPT.
+/// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ECORRUPT,
+/// RMPSC_EDISCONNECTED (the sending process died, and all it committed is
+/// read).
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_receiver_recv_blocking(
     r: *mut rmpsc_msg_receiver_t,

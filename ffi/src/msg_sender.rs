@@ -98,7 +98,8 @@ pub extern "C" fn rmpsc_msg_sender_send(
 }
 
 /// Sends one message, waiting up to `timeout_ns` (negative: no limit) for room.
-/// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ETOOLARGE.
+/// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED, RMPSC_ETOOLARGE,
+/// RMPSC_EDISCONNECTED (the receiving process died).
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_sender_send_blocking(
     s: *mut rmpsc_msg_sender_t,

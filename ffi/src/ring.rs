@@ -161,7 +161,8 @@ pub extern "C" fn rmpsc_ring_try_send(ring: *mut rmpsc_ring_t, item: *const c_vo
 /// items fits, then sends as many as fit with one commit; `*out_sent`
 /// (>= 1) receives how many. Call again for the rest.
 /// Errors: RMPSC_ETIMEDOUT (nothing sent), RMPSC_ECLOSED, RMPSC_EINVAL
-/// (n == 0), RMPSC_EBUSY.
+/// (n == 0), RMPSC_EBUSY, RMPSC_EDISCONNECTED (a shared ring whose
+/// consumer process died).
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_send_blocking(
     ring: *mut rmpsc_ring_t,
@@ -252,7 +253,8 @@ pub extern "C" fn rmpsc_ring_try_recv(ring: *mut rmpsc_ring_t, buf: *mut c_void)
 /// Consumer side. Waits up to `timeout_ns` for at least one item, then
 /// copies up to `max` (>= 1) into `buf`; `*out_received` gets the count.
 /// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (closed and drained),
-/// RMPSC_EINVAL (max == 0), RMPSC_EBUSY.
+/// RMPSC_EINVAL (max == 0), RMPSC_EBUSY, RMPSC_EDISCONNECTED (a shared
+/// ring whose producer process died, and all it sent is read).
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_recv_blocking(
     ring: *mut rmpsc_ring_t,

@@ -173,6 +173,21 @@ impl Waiter {
         self.steps = 0;
     }
 
+    /// Whether its next step sleeps (parks, or sleeps a while) rather than
+    /// spins or yields.
+    pub(crate) fn settled(&self) -> bool {
+        match self.strategy {
+            WaitStrategy::BusySpin | WaitStrategy::Yielding => false,
+            WaitStrategy::Sleeping { .. }
+            | WaitStrategy::Blocking
+            | WaitStrategy::TimedBlocking { .. } => self.backoff.is_completed(),
+            WaitStrategy::PhasedBackoff {
+                spin_iterations,
+                yield_iterations,
+            } => self.steps >= spin_iterations.saturating_add(yield_iterations),
+        }
+    }
+
     /// Time left before the deadline, `None` when the strategy has none.
     /// Errors with [`Error::TimedOut`] once it has passed.
     fn time_left(&mut self) -> Result<Option<Duration>> {

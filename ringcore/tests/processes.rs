@@ -68,6 +68,14 @@ fn child_entry() {
                 tx.send_one_blocking(item, WaitStrategy::Blocking).unwrap();
             }
         }
+        // Takes the consumer side and never reads (until killed).
+        "slot-idle-consumer" => {
+            let ring = SharedRing::attach::<[u64; 4]>(&name).unwrap();
+            let _rx = ring.consumer::<[u64; 4]>().unwrap();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         // Sends two messages, then dies as if killed between storing the
         // second one's commit word and the tail: the tail is put back.
         "msg-commit-then-die" => {
@@ -306,4 +314,53 @@ fn killing_a_slot_producer_leaves_whole_items_and_lets_a_new_one_take_over() {
     tx.send_one([s, !s, s.rotate_left(17), s ^ 0xdead_beef])
         .unwrap();
     assert_eq!(rx.try_recv().unwrap()[0], s);
+}
+
+/// A blocking wait on a shared ring whose other side was killed (a killed
+/// process never closes its ring) ends with `Disconnected` once the side's
+/// heartbeat is silent, instead of lasting for ever; what the dead sender
+/// committed is read first.
+#[test]
+fn a_wait_for_a_killed_peer_ends_disconnected() {
+    let _watchdog = watchdog::watchdog(120);
+    let name = format!("ringcore-deadpeer-msg-{}", std::process::id());
+    let _c = Cleanup(name.clone());
+    let ring = MessageRing::create(Some(&name), 16).unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let mut child = spawn("msg-producer", &name);
+    let mut next = 0;
+    let first = rx.recv_blocking(WaitStrategy::Blocking).unwrap();
+    assert_eq!(first.payload(), message(0));
+    drop(first);
+    next += 1;
+    kill9(&mut child);
+    drain_and_check(&mut rx, &mut next);
+    let t = Instant::now();
+    match rx.recv_blocking(WaitStrategy::Blocking) {
+        Err(Error::Disconnected) => {}
+        other => panic!(
+            "expected Disconnected, got {:?}",
+            other.map(|m| m.payload().len())
+        ),
+    }
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+
+    // A sender waiting for room on a ring whose receiver was killed.
+    let name = format!("ringcore-deadpeer-slot-{}", std::process::id());
+    let _c = Cleanup(name.clone());
+    let ring = SharedRing::create::<[u64; 4]>(&name, 4).unwrap();
+    let mut child = spawn("slot-idle-consumer", &name);
+    while ring.consumer_pid() != child.id() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    kill9(&mut child);
+    let mut tx = ring.producer::<[u64; 4]>().unwrap();
+    let t = Instant::now();
+    let err = loop {
+        if let Err(e) = tx.send_one_blocking([1; 4], WaitStrategy::Blocking) {
+            break e.reason;
+        }
+    };
+    assert!(matches!(err, Error::Disconnected), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
 }

@@ -3,6 +3,7 @@
 use super::committed::{record_at, Record};
 use super::record::{payload_ptr, word, PAD, SLACK};
 use crate::error::{Error, Result};
+use crate::ring::blocking::PeerWatch;
 use crate::ring::raw::{ConsumerCursor, Padded, RawRing};
 use crate::ring::typed::Owner;
 use crate::ring::RingObserver;
@@ -256,14 +257,17 @@ impl MessageReceiver {
     /// [`peek`](Self::peek), waiting by `strategy` while nothing is readable.
     pub fn peek_blocking(&mut self, strategy: WaitStrategy) -> Result<(u32, *const u8, usize)> {
         let mut waiter = Waiter::new(strategy);
+        let mut peer = PeerWatch::new(self.cur.raw.process_shared());
         loop {
             match self.peek() {
                 Err(Error::Empty) => {}
                 other => return other,
             }
             self.check_not_stalled()?;
+            let sender = &self.cur.raw.indices().producer;
+            peer.look(&waiter, &sender.pid, &sender.heartbeat_ns)?;
             // Sleeps until the tail moves: it is stored after the commit word.
-            waiter.wait_with(|left| self.cur.park(left))?;
+            waiter.wait_with(|left| self.cur.park(peer.cap(left)))?;
         }
     }
 

@@ -4,8 +4,81 @@
 use super::raw::{ConsumerCursor, ProducerCursor};
 use crate::error::{Error, Result};
 use crate::metrics::RingMetrics;
-use crate::wait::Waiter;
-use std::time::Instant;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sys::process;
+use crate::wait::{Waiter, LIVENESS_SLICE};
+use std::time::{Duration, Instant};
+
+/// How long a side's heartbeat (stamped every 20 ms) must have been silent
+/// before its process, gone from this pid namespace, counts as dead: a
+/// process of another namespace that shares the segment keeps beating.
+const SILENT_AFTER: Duration = Duration::from_secs(1);
+
+/// The other side of a ring other processes may hold, looked at every
+/// [`LIVENESS_SLICE`] while a wait goes on: a process killed with the ring
+/// open never closes it, and a wait for it would last for ever. A side no
+/// process holds (pid 0) is waited for; one whose process died is
+/// `Disconnected`. Rings of one process are never looked at.
+pub(crate) struct PeerWatch {
+    /// Other processes may hold a side.
+    shared: bool,
+    /// Turns of the wait loop so far.
+    turns: u32,
+    /// When to look next: a slice after the wait began.
+    next: Option<Instant>,
+}
+
+impl PeerWatch {
+    pub(crate) fn new(process_shared: bool) -> PeerWatch {
+        PeerWatch {
+            shared: process_shared,
+            turns: 0,
+            next: None,
+        }
+    }
+
+    /// Once a turn of a wait by `waiter`: `Disconnected` once the process
+    /// in `pid` is gone and its `heartbeat` silent. It reads the clock only
+    /// before a sleep, or every 1024 turns of a spinning wait (a turn is a
+    /// few nanoseconds there), and looks at most every [`LIVENESS_SLICE`].
+    pub(crate) fn look(
+        &mut self,
+        waiter: &Waiter,
+        pid: &AtomicU32,
+        heartbeat: &AtomicU64,
+    ) -> Result<()> {
+        if !self.shared {
+            return Ok(());
+        }
+        self.turns = self.turns.wrapping_add(1);
+        if !waiter.settled() && self.turns % 1024 != 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let next = *self.next.get_or_insert(now + LIVENESS_SLICE);
+        if now < next {
+            return Ok(());
+        }
+        self.next = Some(now + LIVENESS_SLICE);
+        // Acquire pairs with the holder's Release stamps of its words.
+        let pid = pid.load(Ordering::Acquire);
+        let beat = heartbeat.load(Ordering::Acquire);
+        let silent = process::monotonic_ns().saturating_sub(beat) > SILENT_AFTER.as_nanos() as u64;
+        if pid != 0 && silent && !process::pid_exists(pid) {
+            return Err(Error::Disconnected);
+        }
+        Ok(())
+    }
+
+    /// A sleep of at most `left`, cut to [`LIVENESS_SLICE`] where the other
+    /// side is watched, so that the next look comes in time.
+    pub(crate) fn cap(&self, left: Option<Duration>) -> Option<Duration> {
+        if !self.shared {
+            return left;
+        }
+        Some(left.map_or(LIVENESS_SLICE, |l| l.min(LIVENESS_SLICE)))
+    }
+}
 
 impl ProducerCursor {
     /// Waits by `waiter`'s strategy until at least one slot is free.
@@ -27,6 +100,7 @@ impl ProducerCursor {
     ) -> Result<()> {
         let want = want.clamp(1, self.capacity());
         let started = metrics.map(|_| Instant::now());
+        let mut peer = PeerWatch::new(self.raw.process_shared());
         loop {
             if self.is_closed() {
                 return Err(Error::Closed);
@@ -37,7 +111,9 @@ impl ProducerCursor {
             if let Some(m) = metrics {
                 m.on_reserve_retry();
             }
-            waiter.wait_with(|left| self.park(want, left))?;
+            let consumer = &self.raw.indices().consumer;
+            peer.look(waiter, &consumer.pid, &consumer.heartbeat_ns)?;
+            waiter.wait_with(|left| self.park(want, peer.cap(left)))?;
         }
         waiter.progress();
         if let (Some(m), Some(t)) = (metrics, started) {
@@ -90,12 +166,15 @@ impl ConsumerCursor {
         metrics: Option<&RingMetrics>,
     ) -> Result<()> {
         let started = metrics.map(|_| Instant::now());
+        let mut peer = PeerWatch::new(self.raw.process_shared());
         while self.available(skip + 1)? <= skip {
             match self.empty_reason_past(skip) {
                 Error::Empty => {}
                 e => return Err(e),
             }
-            waiter.wait_with(|left| self.park_past(skip, left))?;
+            let producer = &self.raw.indices().producer;
+            peer.look(waiter, &producer.pid, &producer.heartbeat_ns)?;
+            waiter.wait_with(|left| self.park_past(skip, peer.cap(left)))?;
         }
         waiter.progress();
         if let (Some(m), Some(t)) = (metrics, started) {

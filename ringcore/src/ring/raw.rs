@@ -215,6 +215,11 @@ impl RawRing {
         }
     }
 
+    /// Whether other processes may hold a side (the futex words are shared).
+    pub(crate) fn process_shared(&self) -> bool {
+        self.process_shared
+    }
+
     #[inline(always)]
     pub(crate) fn indices(&self) -> &RingIndices {
         // SAFETY: valid for the lifetime of self by the contract of `new`.
