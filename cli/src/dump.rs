@@ -256,7 +256,13 @@ fn dump_ring(
                     format::text(&why.to_string())
                 );
             }
-            Ok(crate::exit::OK)
+            // The records before damage are printed; the damage fails the
+            // command.
+            Ok(if look.damaged {
+                crate::exit::FAILED
+            } else {
+                crate::exit::OK
+            })
         }
     }
 }

@@ -439,6 +439,29 @@ fn interval(a: &StatArgs) -> Result<Duration, CliError> {
     Ok(Duration::from_secs_f64(a.interval))
 }
 
+impl StatOutput {
+    /// Whether the snapshot found damage: positions that cannot be right or
+    /// a damaged record, in the ring, a transport client's rings or the log.
+    fn damaged(&self) -> bool {
+        let ring = |r: &ringcore::shm::inspect::RingState| r.error.is_some();
+        let segment = self.segment.as_ref().is_some_and(|s| {
+            s.ring.as_ref().is_some_and(ring)
+                || s.transport.as_ref().is_some_and(|t| {
+                    t.clients
+                        .iter()
+                        .filter_map(|c| c.channel.as_ref())
+                        .any(|ch| {
+                            ch.requests
+                                .iter()
+                                .chain(&ch.responses)
+                                .any(|p| ring(&p.ring))
+                        })
+                })
+        });
+        segment || self.log.as_ref().is_some_and(|l| l.error.is_some())
+    }
+}
+
 /// Runs `stat`.
 pub fn run(g: &Global, a: &StatArgs, w: &mut dyn Write) -> Result<i32, CliError> {
     let every = interval(a)?;
@@ -451,7 +474,12 @@ pub fn run(g: &Global, a: &StatArgs, w: &mut dyn Write) -> Result<i32, CliError>
         } else {
             render(&o, w)?;
         }
-        return Ok(crate::exit::OK);
+        // Damage is in the output, and in the exit code as the README says.
+        return Ok(if o.damaged() {
+            crate::exit::FAILED
+        } else {
+            crate::exit::OK
+        });
     }
     if every.is_zero() {
         return Err(CliError::usage("--watch needs an --interval above 0"));

@@ -164,10 +164,15 @@ fn every_bad_file_is_one_entry_with_its_error() {
             }
         }
     }
-    // A damaged record: the look says where it stopped.
-    let out = tool(&["dump", &dir.join("record").display().to_string()]);
-    assert_eq!(out.status.code(), Some(0));
+    // A damaged record: the look says where it stopped, and the exit code
+    // says damaged; so does `stat`'s.
+    let record = dir.join("record").display().to_string();
+    let out = tool(&["dump", &record]);
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not of this lap"));
+    let out = tool(&["stat", "--interval", "0", &record]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not of this lap"));
     let out = tool(&[
         "stat",
         "--interval",

@@ -645,6 +645,9 @@ pub struct RingPeek {
     /// Why the look stopped before the tail, if it did: the limit, records
     /// the consumer freed meanwhile, or damage.
     pub stopped: Option<String>,
+    /// It stopped at damage (positions that cannot be right, a broken
+    /// record).
+    pub damaged: bool,
 }
 
 /// Copies up to `limit` records between head and tail of `raw`.
@@ -652,8 +655,10 @@ pub(crate) fn peek_ring(raw: &RawRing, message: bool, limit: usize) -> RingPeek 
     let state = ring_state(raw, message);
     let mut records = Vec::new();
     let mut stopped = None;
+    let mut damaged = false;
     if let Some(e) = &state.error {
         stopped = Some(e.clone());
+        damaged = true;
     } else if state.fill == 0 {
         // Nothing waits (a message receiver may even lead the stored tail).
     } else if message {
@@ -675,7 +680,10 @@ pub(crate) fn peek_ring(raw: &RawRing, message: bool, limit: usize) -> RingPeek 
             Stop::Broken(_) if peek::head(raw) != state.head => {
                 Some("the consumer freed the rest while they were read".into())
             }
-            Stop::Broken(e) => Some(e.to_string()),
+            Stop::Broken(e) => {
+                damaged = true;
+                Some(e.to_string())
+            }
         };
     } else {
         let n = state.fill.min(limit as u64);
@@ -697,6 +705,7 @@ pub(crate) fn peek_ring(raw: &RawRing, message: bool, limit: usize) -> RingPeek 
         state,
         records,
         stopped,
+        damaged,
     }
 }
 
