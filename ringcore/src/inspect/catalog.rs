@@ -7,6 +7,8 @@ use crate::shm::inspect::{FileMeta, SegmentInfo, SegmentKind, SegmentView};
 use crate::shm::view::View;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Where named segments live unless told otherwise.
@@ -136,10 +138,56 @@ pub(crate) fn log_base(path: &Path, view: &View) -> PathBuf {
     }
 }
 
-fn log_entry(base: &Path) -> Entry {
+/// The names of one directory, read once and sorted: what a scan asks of
+/// it (which files a log has) without reading it again for every file,
+/// which a directory of many files would make quadratic.
+struct Listing {
+    dir: PathBuf,
+    names: Vec<OsString>,
+}
+
+impl Listing {
+    fn read(dir: &Path) -> std::io::Result<Listing> {
+        let mut names: Vec<OsString> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        names.sort();
+        Ok(Listing {
+            dir: dir.to_path_buf(),
+            names,
+        })
+    }
+
+    /// The file numbers of the log at `base` (in this directory), sorted,
+    /// as [`list_files`](crate::log::list_files) would read them.
+    fn log_files(&self, base: &Path) -> Vec<u64> {
+        let Some(name) = base.file_name().and_then(|n| n.to_str()) else {
+            return Vec::new();
+        };
+        // `NAME` and `NAME.n` sort together, from `NAME` on.
+        let from = self
+            .names
+            .partition_point(|n| n.as_bytes() < name.as_bytes());
+        let mut seqs: Vec<u64> = self.names[from..]
+            .iter()
+            .take_while(|n| n.as_bytes().starts_with(name.as_bytes()))
+            .filter_map(|n| crate::log::seq_of(n.to_str()?, name))
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    }
+}
+
+fn log_entry(base: &Path, listing: Option<&Listing>) -> Entry {
     let file = FileMeta::lstat(base).ok();
     let e = Entry::new(base, EntryKind::Log, file);
-    match crate::log::inspect::inspect(base) {
+    let info = match listing {
+        Some(l) if base.parent() == Some(l.dir.as_path()) => {
+            crate::log::inspect::inspect_files(base, l.log_files(base))
+        }
+        _ => crate::log::inspect::inspect(base),
+    };
+    match info {
         Ok(info) => Entry {
             file: e.file.or_else(|| info.files.first().map(|f| f.file)),
             log: Some(info),
@@ -186,11 +234,17 @@ fn segment_entry(path: &Path, view: View, file: FileMeta) -> Entry {
 /// whatever is wrong is the entry's error. A path with no file that names
 /// a log whose first files retention deleted is that log.
 pub fn classify(path: &Path) -> Entry {
+    classify_in(path, None)
+}
+
+/// [`classify`], with the listing of the file's directory when the caller
+/// has it.
+fn classify_in(path: &Path, listing: Option<&Listing>) -> Entry {
     let st = match crate::sys::fs::lstat(path) {
         Ok(st) => st,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if crate::log::list_files(path).is_ok_and(|f| !f.is_empty()) {
-                return log_entry(path);
+                return log_entry(path, None);
             }
             return Entry::new(path, EntryKind::Unreadable, None)
                 .failed(format!("{}: no such file", path.display()));
@@ -221,7 +275,7 @@ pub fn classify(path: &Path) -> Entry {
     }
     if magic == Some(crate::log::format::MAGIC) {
         let base = log_base(path, &view);
-        return log_entry(&base);
+        return log_entry(&base, listing);
     }
     let head: Vec<u8> = view.copy(0, view.len().min(8)).unwrap_or_default();
     foreign(format!(
@@ -240,12 +294,8 @@ pub fn scan(dirs: &[PathBuf], paths: &[PathBuf]) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut logs_seen = BTreeSet::new();
     let scan_dir = |dir: &Path, out: &mut Vec<Entry>, logs_seen: &mut BTreeSet<PathBuf>| {
-        let names = match std::fs::read_dir(dir) {
-            Ok(rd) => {
-                let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-                names.sort();
-                names
-            }
+        let listing = match Listing::read(dir) {
+            Ok(l) => l,
             Err(e) => {
                 out.push(
                     Entry::new(dir, EntryKind::Unreadable, None)
@@ -254,12 +304,18 @@ pub fn scan(dirs: &[PathBuf], paths: &[PathBuf]) -> Vec<Entry> {
                 return;
             }
         };
-        for p in names {
-            // Directories are not recursed into; lock files go with their log.
-            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) || is_log_lock(&p) {
+        for name in &listing.names {
+            let p = dir.join(name);
+            let name = name.to_str().unwrap_or_default();
+            // Directories are not recursed into; lock files go with their
+            // log; the other files of a log already looked at are in it.
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir())
+                || is_log_lock(&p, &listing)
+                || of_seen_log(name, dir, logs_seen)
+            {
                 continue;
             }
-            let e = classify(&p);
+            let e = classify_in(&p, Some(&listing));
             if e.kind == EntryKind::Log && !logs_seen.insert(e.path.clone()) {
                 continue;
             }
@@ -283,9 +339,16 @@ pub fn scan(dirs: &[PathBuf], paths: &[PathBuf]) -> Vec<Entry> {
     out
 }
 
+/// Whether `name` (in `dir`) is `NAME.n` of a log `NAME` already listed.
+fn of_seen_log(name: &str, dir: &Path, logs_seen: &BTreeSet<PathBuf>) -> bool {
+    name.rsplit_once('.').is_some_and(|(base, _)| {
+        crate::log::seq_of(name, base).is_some() && logs_seen.contains(&dir.join(base))
+    })
+}
+
 /// `NAME.lock` beside a log `NAME`: the writer's lock file.
-fn is_log_lock(p: &Path) -> bool {
+fn is_log_lock(p: &Path, listing: &Listing) -> bool {
     let s = p.as_os_str().to_string_lossy();
     s.strip_suffix(".lock")
-        .is_some_and(|base| crate::log::list_files(Path::new(base)).is_ok_and(|f| !f.is_empty()))
+        .is_some_and(|base| !listing.log_files(Path::new(base)).is_empty())
 }

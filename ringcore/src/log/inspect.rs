@@ -116,14 +116,19 @@ fn status_name(s: WriterStatus) -> &'static str {
     }
 }
 
+/// `Io` (`NotFound`): no file of a log at `base`.
+fn no_log(base: &Path) -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("no log at {}", base.display()),
+    ))
+}
+
 /// The files of the log at `base`; `Io` (`NotFound`) when it has none.
 fn files_of(base: &Path) -> Result<Vec<u64>> {
     let seqs = list_files(base)?;
     if seqs.is_empty() {
-        return Err(Error::Io(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("no log at {}", base.display()),
-        )));
+        return Err(no_log(base));
     }
     Ok(seqs)
 }
@@ -136,7 +141,15 @@ fn files_of(base: &Path) -> Result<Vec<u64>> {
 /// naming the file. A damaged record is not an error of the call: the
 /// count stops there and [`LogInfo::error`] says where.
 pub fn inspect(base: &Path) -> Result<LogInfo> {
-    let seqs = files_of(base)?;
+    inspect_files(base, files_of(base)?)
+}
+
+/// [`inspect`] of the files `seqs` (sorted, as [`list_files`] gives them)
+/// of the log at `base`: for a caller that has read the directory already.
+pub(crate) fn inspect_files(base: &Path, seqs: Vec<u64>) -> Result<LogInfo> {
+    if seqs.is_empty() {
+        return Err(no_log(base));
+    }
     let mut files = Vec::with_capacity(seqs.len());
     let mut newest = None;
     for &seq in &seqs {

@@ -42,6 +42,7 @@ mod validate;
 mod writer;
 
 pub use reader::{Batch, From, Message, OwnedMessage, Reader, WriterStatus};
+pub(crate) use series::seq_of;
 pub use series::{file_path, list_files};
 pub use writer::{Durability, Writer, WriterBuilder};
 

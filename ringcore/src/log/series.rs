@@ -27,20 +27,24 @@ pub fn list_files(base: &Path) -> Result<Vec<u64>> {
     let mut seqs = Vec::new();
     for entry in std::fs::read_dir(&dir)? {
         let entry = entry?;
-        let Some(f) = entry.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        if f == name {
-            seqs.push(0);
-        } else if let Some(n) = f.strip_prefix(name).and_then(|r| r.strip_prefix('.')) {
-            // Only the names this library gives (`NAME.7`, not `NAME.07`
-            // or `NAME.+7`): another would name a file that is not there.
-            match n.parse::<u64>() {
-                Ok(seq) if seq > 0 && seq.to_string() == n => seqs.push(seq),
-                _ => {}
-            }
+        if let Some(seq) = entry.file_name().to_str().and_then(|f| seq_of(f, name)) {
+            seqs.push(seq);
         }
     }
     seqs.sort_unstable();
     Ok(seqs)
+}
+
+/// Which file of the log named `name` the file named `file` is: 0 for
+/// `name`, n for `name.n`. Only the names this library gives (`NAME.7`,
+/// not `NAME.07` or `NAME.+7`): another would name a file that is not
+/// there.
+pub(crate) fn seq_of(file: &str, name: &str) -> Option<u64> {
+    if file == name {
+        return Some(0);
+    }
+    let n = file.strip_prefix(name)?.strip_prefix('.')?;
+    n.parse::<u64>()
+        .ok()
+        .filter(|&seq| seq > 0 && seq.to_string() == n)
 }
