@@ -333,17 +333,29 @@ pub fn exposition(dirs: &[PathBuf], paths: &[PathBuf]) -> String {
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// Longest request head read.
 const MAX_REQUEST: usize = 8192;
+/// Longest a scrape's request may take to come in, and its answer to go out.
+const EXCHANGE_LIMIT: Duration = Duration::from_secs(5);
 
 fn respond(
     stream: &mut std::net::TcpStream,
     dirs: &[PathBuf],
     paths: &[PathBuf],
 ) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    // The request, and then the answer, each within its deadline: a client
+    // that trickles its request (or reads the answer a byte at a time)
+    // holds up the next scrape by this much at most, not by a timeout for
+    // every byte.
+    let left = |deadline: std::time::Instant| {
+        deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::TimedOut))
+    };
+    let read_by = std::time::Instant::now() + EXCHANGE_LIMIT;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
+        stream.set_read_timeout(Some(left(read_by)?))?;
         let n = stream.read(&mut buf)?;
         if n == 0 {
             break;
@@ -372,11 +384,19 @@ fn respond(
             "GET only\n".into(),
         ),
     };
-    write!(
-        stream,
+    let answer = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )?;
+    );
+    let write_by = std::time::Instant::now() + EXCHANGE_LIMIT;
+    let mut sent = 0;
+    while sent < answer.len() {
+        stream.set_write_timeout(Some(left(write_by)?))?;
+        match stream.write(&answer.as_bytes()[sent..])? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => sent += n,
+        }
+    }
     stream.flush()
 }
 

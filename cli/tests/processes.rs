@@ -778,7 +778,25 @@ fn hz_and_export_of_a_busy_ring() {
     assert!(m.contains("ringmpsc_heartbeat_age_seconds{"));
     assert!(m.trim_end().ends_with("# EOF"));
     assert!(get("/nothing").starts_with("HTTP/1.1 404"));
+    // A client that trickles its request a byte every second holds the
+    // exporter (one connection at a time) for its request deadline at
+    // most: the next scrape is answered within `get`'s 10 s.
+    let trickler = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            for _ in 0..20 {
+                if std::io::Write::write_all(&mut s, b"G").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(get("/metrics").starts_with("HTTP/1.1 200 OK\r\n"));
     kill(&mut exp);
+    trickler.join().unwrap();
     assert!(producer.wait().unwrap().success());
 }
 
