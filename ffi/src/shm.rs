@@ -37,9 +37,11 @@ pub const RMPSC_SEG_HEADER_SIZE: usize = 512;
 ///   0x080  8    tail              producer line: next position written (release)
 ///   0x088  8    heartbeat_ns      producer liveness, CLOCK_MONOTONIC
 ///   0x090  4    pid               producer process, 0 when none
+///   0x098  8    pidns             its pid namespace (inode of /proc/PID/ns/pid; 0: none)
 ///   0x100  8    head              consumer line: next position read (release)
 ///   0x108  8    heartbeat_ns      consumer liveness, CLOCK_MONOTONIC
 ///   0x110  4    pid               consumer process, 0 when none
+///   0x118  8    pidns             its pid namespace (0: none)
 ///   0x180  4    closed            wake line: non-zero once closed
 ///   0x184  4    consumer_waiters
 ///   0x188  4    producer_waiters

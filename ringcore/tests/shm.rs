@@ -1151,3 +1151,33 @@ fn a_full_file_system_is_an_error_at_create_and_attach_never_a_sigbus() {
         out.status
     );
 }
+
+/// A side whose holder recorded another pid namespace (a container that
+/// shares the segment) is alive while its heartbeat is, whatever its pid
+/// says here: it is not taken over. The same holder with no namespace
+/// recorded is looked up by pid here, and taken over at once when gone.
+#[test]
+fn a_holder_of_another_pid_namespace_is_judged_by_its_heartbeat() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let _watchdog = watchdog::watchdog(120);
+    let n = name("pidns");
+    let _c = Cleanup(n.clone());
+    let ring = SharedRing::create::<u64>(&n, 4).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(shm::resolve_name(&n).unwrap())
+        .unwrap();
+    let ours = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    // The producer line: heartbeat at 0x88, pid at 0x90, pidns at 0x98.
+    let hold = |pidns: u64| {
+        file.write_at(&shm::monotonic_ns().to_ne_bytes(), 0x88)
+            .unwrap();
+        file.write_at(&0x7fff_fff0u32.to_ne_bytes(), 0x90).unwrap();
+        file.write_at(&pidns.to_ne_bytes(), 0x98).unwrap();
+    };
+    hold(ours + 1);
+    assert!(matches!(ring.producer::<u64>(), Err(Error::Busy(_))));
+    hold(0);
+    let taken = ring.producer::<u64>().unwrap();
+    drop(taken);
+}

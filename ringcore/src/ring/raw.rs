@@ -12,9 +12,11 @@
 //! 0x000   producer (128)  tail           u64   producer (Rel)   consumer (Acq)
 //! 0x008                   heartbeat_ns   u64   producer         anyone
 //! 0x010                   pid            u32   producer         anyone
+//! 0x018                   pidns          u64   producer         anyone
 //! 0x080   consumer (128)  head           u64   consumer (Rel)   producer (Acq)
 //! 0x088                   heartbeat_ns   u64   consumer         anyone
 //! 0x090                   pid            u32   consumer         anyone
+//! 0x098                   pidns          u64   consumer         anyone
 //! 0x100   wake (128)      closed         u32   anyone (Rel)     anyone (Acq)
 //! 0x104                   consumer_wait  u32   consumer         producer
 //! 0x108                   producer_wait  u32   producer         consumer
@@ -65,6 +67,8 @@ pub(crate) struct ProducerLine {
     pub(crate) heartbeat_ns: AtomicU64,
     /// Producer process id (shared rings), 0 when none.
     pub(crate) pid: AtomicU32,
+    /// The pid namespace `pid` belongs to (shared rings; 0: not recorded).
+    pub(crate) pidns: AtomicU64,
 }
 
 /// The consumer's hot line.
@@ -76,6 +80,8 @@ pub(crate) struct ConsumerLine {
     pub(crate) heartbeat_ns: AtomicU64,
     /// Consumer process id (shared rings), 0 when none.
     pub(crate) pid: AtomicU32,
+    /// The pid namespace `pid` belongs to (shared rings; 0: not recorded).
+    pub(crate) pidns: AtomicU64,
 }
 
 /// Rarely written state: the closed flag and the sleep/wake handshake.
@@ -110,10 +116,12 @@ const _: () = {
     assert!(offset_of!(ProducerLine, tail) == 0x00);
     assert!(offset_of!(ProducerLine, heartbeat_ns) == 0x08);
     assert!(offset_of!(ProducerLine, pid) == 0x10);
+    assert!(offset_of!(ProducerLine, pidns) == 0x18);
     assert!(offset_of!(RingIndices, consumer) == 0x080);
     assert!(offset_of!(ConsumerLine, head) == 0x00);
     assert!(offset_of!(ConsumerLine, heartbeat_ns) == 0x08);
     assert!(offset_of!(ConsumerLine, pid) == 0x10);
+    assert!(offset_of!(ConsumerLine, pidns) == 0x18);
     assert!(offset_of!(RingIndices, wake) == 0x100);
     assert!(offset_of!(WakeLine, closed) == 0x00);
     assert!(offset_of!(WakeLine, consumer_waiters) == 0x04);
@@ -131,11 +139,13 @@ impl RingIndices {
                 tail: AtomicU64::new(start),
                 heartbeat_ns: AtomicU64::new(0),
                 pid: AtomicU32::new(0),
+                pidns: AtomicU64::new(0),
             },
             consumer: ConsumerLine {
                 head: AtomicU64::new(start),
                 heartbeat_ns: AtomicU64::new(0),
                 pid: AtomicU32::new(0),
+                pidns: AtomicU64::new(0),
             },
             wake: WakeLine {
                 closed: AtomicU32::new(0),

@@ -141,9 +141,7 @@ pub struct Side {
 impl Side {
     pub(crate) fn of(words: SideWords) -> Side {
         let pid = words.holder();
-        // Acquire pairs with the holder's Release heartbeat stamps.
-        // SAFETY: the words point into a mapping the caller keeps alive.
-        let beat = unsafe { &*words.heartbeat }.load(Ordering::Acquire);
+        let beat = words.last_beat();
         Side {
             pid,
             alive: pid != 0 && words.is_alive(DEFAULT_STALE_AFTER),
@@ -468,14 +466,8 @@ impl SegmentView {
         let creator = Process::of(h.ident.creator_pid.load(Ordering::Relaxed));
         let p = &h.indices.producer;
         let c = &h.indices.consumer;
-        let producer = Side::of(SideWords {
-            pid: &p.pid,
-            heartbeat: &p.heartbeat_ns,
-        });
-        let consumer = Side::of(SideWords {
-            pid: &c.pid,
-            heartbeat: &c.heartbeat_ns,
-        });
+        let producer = Side::of(SideWords::with_namespace(&p.pid, &p.heartbeat_ns, &p.pidns));
+        let consumer = Side::of(SideWords::with_namespace(&c.pid, &c.heartbeat_ns, &c.pidns));
         let mut info = SegmentInfo {
             kind: self.kind,
             version: h.ident.version.load(Ordering::Relaxed),
@@ -758,10 +750,8 @@ unsafe impl Send for RingFollower {}
 impl RingFollower {
     fn producer(&self) -> Side {
         let h = self.seg.header();
-        Side::of(SideWords {
-            pid: &h.indices.producer.pid,
-            heartbeat: &h.indices.producer.heartbeat_ns,
-        })
+        let p = &h.indices.producer;
+        Side::of(SideWords::with_namespace(&p.pid, &p.heartbeat_ns, &p.pidns))
     }
 
     /// Records committed since the last poll, at most `limit`. Errors:

@@ -23,10 +23,12 @@
 //! 0x080   8     tail             next position the producer writes (Release)
 //! 0x088   8     heartbeat_ns     producer liveness, CLOCK_MONOTONIC
 //! 0x090   4     pid              producer process, 0 when none
+//! 0x098   8     pidns            its pid namespace (inode of /proc/PID/ns/pid; 0: not recorded)
 //!                consumer line (0x100, 128 bytes)
 //! 0x100   8     head             next position the consumer reads (Release)
 //! 0x108   8     heartbeat_ns     consumer liveness, CLOCK_MONOTONIC
 //! 0x110   4     pid              consumer process, 0 when none
+//! 0x118   8     pidns            its pid namespace (0: not recorded)
 //!                wake line (0x180, 128 bytes)
 //! 0x180   4     closed           non-zero once closed
 //! 0x184   4     consumer_waiters consumers about to sleep on data_seq

@@ -4,7 +4,10 @@
 //! background thread stamps the side's heartbeat every 20 ms while the claim
 //! lives. A side is alive when its pid exists *and* its heartbeat is recent:
 //! the pid check catches a killed process at once, the heartbeat catches a
-//! recycled pid, a stopped process, or a process in another pid namespace.
+//! recycled pid or a stopped process. A ring side also records its
+//! holder's pid namespace: a holder of another namespace (a container
+//! sharing the segment) is judged by its heartbeat alone, since its pid
+//! means nothing here.
 
 use super::segment::Segment;
 use crate::error::{Error, Result};
@@ -27,14 +30,39 @@ pub fn pid_exists(pid: u32) -> bool {
     crate::sys::process::pid_exists(pid)
 }
 
-/// The two words that describe who holds a side.
+/// The words that describe who holds a side.
 #[derive(Clone, Copy)]
 pub(crate) struct SideWords {
-    pub(crate) pid: *const AtomicU32,
-    pub(crate) heartbeat: *const AtomicU64,
+    pid: *const AtomicU32,
+    heartbeat: *const AtomicU64,
+    /// The holder's pid namespace, where the side has room for it (a ring
+    /// side's line; null for a transport's).
+    pidns: *const AtomicU64,
 }
 
 impl SideWords {
+    /// The words of a transport side: a pid and a heartbeat.
+    pub(crate) fn new(pid: &AtomicU32, heartbeat: &AtomicU64) -> SideWords {
+        SideWords {
+            pid,
+            heartbeat,
+            pidns: std::ptr::null(),
+        }
+    }
+
+    /// The words of a ring side, with its holder's pid namespace.
+    pub(crate) fn with_namespace(
+        pid: &AtomicU32,
+        heartbeat: &AtomicU64,
+        pidns: &AtomicU64,
+    ) -> SideWords {
+        SideWords {
+            pid,
+            heartbeat,
+            pidns,
+        }
+    }
+
     fn pid(&self) -> &AtomicU32 {
         // SAFETY: points into a mapping kept alive by whoever holds SideWords.
         unsafe { &*self.pid }
@@ -43,12 +71,26 @@ impl SideWords {
         // SAFETY: as above.
         unsafe { &*self.heartbeat }
     }
+    fn pidns(&self) -> Option<&AtomicU64> {
+        // SAFETY: as above, where not null.
+        unsafe { self.pidns.as_ref() }
+    }
+
+    /// Whether the holder recorded a pid namespace other than this
+    /// process's: its pid means nothing here.
+    fn foreign(&self) -> bool {
+        let ours = crate::sys::process::pid_namespace();
+        self.pidns()
+            .map(|w| w.load(Ordering::Acquire))
+            .is_some_and(|theirs| theirs != 0 && ours != 0 && theirs != ours)
+    }
 
     /// Alive: a pid is recorded, the process exists, and the heartbeat is
-    /// younger than `timeout`.
+    /// younger than `timeout`. A holder of another pid namespace is alive
+    /// while its heartbeat is: its pid cannot be looked up here.
     pub(crate) fn is_alive(&self, timeout: Duration) -> bool {
         let pid = self.pid().load(Ordering::Acquire);
-        if !pid_exists(pid) {
+        if pid == 0 || (!self.foreign() && !pid_exists(pid)) {
             return false;
         }
         let beat = self.heartbeat().load(Ordering::Acquire);
@@ -58,6 +100,12 @@ impl SideWords {
     /// The recorded pid (0: none).
     pub(crate) fn holder(&self) -> u32 {
         self.pid().load(Ordering::Acquire)
+    }
+
+    /// The last heartbeat stamp (CLOCK_MONOTONIC ns; 0: never stamped).
+    pub(crate) fn last_beat(&self) -> u64 {
+        // Acquire pairs with the holder's Release stamps.
+        self.heartbeat().load(Ordering::Acquire)
     }
 
     fn stamp(&self) {
@@ -94,8 +142,12 @@ impl Claim {
             if holder != 0 && (holder == me || words.is_alive(stale_after)) {
                 return Err(Error::Busy(side));
             }
-            // Stamp before taking, so that nobody sees our pid with a stale beat.
+            // Stamp before taking, so that nobody sees our pid with a stale
+            // beat or another process's namespace.
             words.stamp();
+            if let Some(ns) = words.pidns() {
+                ns.store(crate::sys::process::pid_namespace(), Ordering::Relaxed);
+            }
             if words
                 .pid()
                 .compare_exchange(holder, me, Ordering::AcqRel, Ordering::Acquire)

@@ -154,18 +154,12 @@ impl Mapped {
 
     pub(crate) fn producer_words(&self) -> SideWords {
         let p = &self.header().indices.producer;
-        SideWords {
-            pid: &p.pid,
-            heartbeat: &p.heartbeat_ns,
-        }
+        SideWords::with_namespace(&p.pid, &p.heartbeat_ns, &p.pidns)
     }
 
     pub(crate) fn consumer_words(&self) -> SideWords {
         let c = &self.header().indices.consumer;
-        SideWords {
-            pid: &c.pid,
-            heartbeat: &c.heartbeat_ns,
-        }
+        SideWords::with_namespace(&c.pid, &c.heartbeat_ns, &c.pidns)
     }
 
     /// The creator is gone and neither side is held by a live process.

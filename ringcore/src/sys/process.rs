@@ -15,6 +15,17 @@ pub(crate) fn monotonic_ns() -> u64 {
 /// Whether a process with this pid exists and has not exited (also when it
 /// belongs to another user). A process killed but not yet reaped by its
 /// parent (a zombie) has exited: it counts as gone.
+/// This process's pid namespace: the inode of `/proc/self/ns/pid` (0
+/// where it cannot be read). Pids of two namespaces mean nothing to each
+/// other.
+pub(crate) fn pid_namespace() -> u64 {
+    static NS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NS.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+    })
+}
+
 pub(crate) fn pid_exists(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;

@@ -204,10 +204,7 @@ impl Link {
         }
         let claim = Claim::take(
             channel.mapped.segment.clone(),
-            SideWords {
-                pid: &line.pid,
-                heartbeat: &line.heartbeat_ns,
-            },
+            SideWords::new(&line.pid, &line.heartbeat_ns),
             "client",
             Duration::ZERO,
         )?;

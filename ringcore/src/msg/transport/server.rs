@@ -309,10 +309,7 @@ impl Server {
             let s = c.server();
             Claim::take(
                 c.mapped.segment.clone(),
-                SideWords {
-                    pid: &s.pid,
-                    heartbeat: &s.heartbeat_ns,
-                },
+                SideWords::new(&s.pid, &s.heartbeat_ns),
                 "server",
                 Duration::ZERO,
             )
