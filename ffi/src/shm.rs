@@ -34,6 +34,7 @@ pub const RMPSC_SEG_HEADER_SIZE: usize = 512;
 ///   0x038  4    creator_pid
 ///   0x03c  4    slab_count        kind 3
 ///   0x040  8    created_ns        CLOCK_REALTIME
+///   0x048  8    creator_pidns     the creator's pid namespace (0: none)
 ///   0x080  8    tail              producer line: next position written (release)
 ///   0x088  8    heartbeat_ns      producer liveness, CLOCK_MONOTONIC
 ///   0x090  4    pid               producer process, 0 when none

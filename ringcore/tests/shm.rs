@@ -1180,4 +1180,13 @@ fn a_holder_of_another_pid_namespace_is_judged_by_its_heartbeat() {
     hold(0);
     let taken = ring.producer::<u64>().unwrap();
     drop(taken);
+    drop(ring);
+    // A creator of another namespace (pid at 0x38, namespace at 0x48) keeps
+    // its segment from being judged stale; one of this namespace whose pid
+    // is gone does not.
+    file.write_at(&0x7fff_fff0u32.to_ne_bytes(), 0x38).unwrap();
+    file.write_at(&(ours + 1).to_ne_bytes(), 0x48).unwrap();
+    assert!(!shm::remove_if_stale(&n).unwrap());
+    file.write_at(&0u64.to_ne_bytes(), 0x48).unwrap();
+    assert!(shm::remove_if_stale(&n).unwrap());
 }

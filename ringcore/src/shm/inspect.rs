@@ -111,7 +111,8 @@ impl FileMeta {
 pub struct Process {
     /// Its pid; 0 when none is recorded.
     pub pid: u32,
-    /// Whether it exists and has not exited.
+    /// Whether it exists and has not exited (a creator of another pid
+    /// namespace, whose pid cannot be looked up here, counts as alive).
     pub alive: bool,
 }
 
@@ -463,7 +464,10 @@ impl SegmentView {
     /// for a transport, an `InvalidHeader` of its control area.
     pub fn info(&self) -> Result<SegmentInfo> {
         let h = self.header();
-        let creator = Process::of(h.ident.creator_pid.load(Ordering::Relaxed));
+        let creator = Process {
+            pid: h.ident.creator_pid.load(Ordering::Relaxed),
+            alive: h.ident.creator_alive(),
+        };
         let p = &h.indices.producer;
         let c = &h.indices.consumer;
         let producer = Side::of(SideWords::with_namespace(&p.pid, &p.heartbeat_ns, &p.pidns));

@@ -19,6 +19,7 @@
 //! 0x038   4     creator_pid      process that made the segment
 //! 0x03c   4     slab_count       kind 3: number of slabs
 //! 0x040   8     created_ns       CLOCK_REALTIME at creation
+//! 0x048   8     creator_pidns    the creator's pid namespace (inode of /proc/PID/ns/pid; 0: not recorded)
 //!                producer line (0x080, 128 bytes)
 //! 0x080   8     tail             next position the producer writes (Release)
 //! 0x088   8     heartbeat_ns     producer liveness, CLOCK_MONOTONIC
@@ -97,6 +98,18 @@ pub(crate) struct Ident {
     pub(crate) creator_pid: AtomicU32,
     pub(crate) slab_count: AtomicU32,
     pub(crate) created_ns: AtomicU64,
+    pub(crate) creator_pidns: AtomicU64,
+}
+
+impl Ident {
+    /// Whether the creator may still run: its pid exists here, or it
+    /// recorded another pid namespace, where its pid cannot be looked up.
+    pub(crate) fn creator_alive(&self) -> bool {
+        let ns = self.creator_pidns.load(Ordering::Relaxed);
+        let ours = crate::sys::process::pid_namespace();
+        (ns != 0 && ours != 0 && ns != ours)
+            || crate::sys::process::pid_exists(self.creator_pid.load(Ordering::Relaxed))
+    }
 }
 
 /// The whole 512-byte header.
@@ -125,6 +138,7 @@ const _: () = {
     assert!(offset_of!(Ident, creator_pid) == 0x38);
     assert!(offset_of!(Ident, slab_count) == 0x3c);
     assert!(offset_of!(Ident, created_ns) == 0x40);
+    assert!(offset_of!(Ident, creator_pidns) == 0x48);
 };
 
 /// The geometry a segment must have.
@@ -168,6 +182,8 @@ impl Header {
         i.creator_pid.store(std::process::id(), Ordering::Relaxed);
         i.slab_count.store(g.slab_count, Ordering::Relaxed);
         i.created_ns.store(realtime_ns(), Ordering::Relaxed);
+        i.creator_pidns
+            .store(crate::sys::process::pid_namespace(), Ordering::Relaxed);
         // Release pairs with the Acquire in `validate`: an attacher that sees
         // READY sees every field above (and the zeroed indices).
         i.state.store(STATE_READY, Ordering::Release);

@@ -164,12 +164,7 @@ impl Mapped {
 
     /// The creator is gone and neither side is held by a live process.
     pub(crate) fn is_stale(&self) -> bool {
-        let creator = self
-            .header()
-            .ident
-            .creator_pid
-            .load(crate::sync::Ordering::Relaxed);
-        !super::liveness::pid_exists(creator)
+        !self.header().ident.creator_alive()
             && !self.producer_words().is_alive(DEFAULT_STALE_AFTER)
             && !self.consumer_words().is_alive(DEFAULT_STALE_AFTER)
     }
