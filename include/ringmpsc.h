@@ -753,7 +753,8 @@ int rmpsc_lease_wake(rmpsc_lease_t *lease);
 // slot is free, a consumer until an item is readable (a pending
 // reservation stays).
 // Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (producer: closed; consumer:
-// closed and drained), RMPSC_ECORRUPT, RMPSC_EINVAL (NULL or ended).
+// closed and drained), RMPSC_ECORRUPT, RMPSC_EDISCONNECTED (a shared
+// ring whose other process died), RMPSC_EINVAL (NULL or ended).
 int rmpsc_lease_wait(rmpsc_lease_t *lease, int64_t timeout_ns);
 
 // Records why `peer`, the other side's position the inline functions

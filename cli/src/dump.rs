@@ -185,6 +185,7 @@ fn dump_ring(
                 )));
             }
             let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
+            let mut damaged = false;
             for ch in seg.peek_channels(limit)? {
                 for (requests, prio, look) in &ch.rings {
                     let label = format!(
@@ -201,11 +202,16 @@ fn dump_ring(
                         p.print(&RecordOut::ring(r, Some(label.clone())))?;
                     }
                     if let Some(why) = &look.stopped {
-                        eprintln!("ringmpsc: {label}: {why}");
+                        eprintln!("ringmpsc: {label}: {}", format::text(why));
                     }
+                    damaged |= look.damaged;
                 }
             }
-            Ok(crate::exit::OK)
+            Ok(if damaged {
+                crate::exit::FAILED
+            } else {
+                crate::exit::OK
+            })
         }
         SegmentKind::SlotRing | SegmentKind::MessageRing if a.follow => {
             let mut f = seg.follow()?;

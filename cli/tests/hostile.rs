@@ -315,3 +315,25 @@ fn odd_file_names_neither_break_json_nor_forge_text_rows() {
         "{text}"
     );
 }
+
+/// A segment named like a file of a log beside it (`x.3` beside log `x`)
+/// is listed on its own, not taken for a file of that log.
+#[test]
+fn a_segment_named_like_a_log_file_is_listed() {
+    let dir = TempDir::new("lookalike");
+    let page = 4096;
+    let mut w = WriterBuilder::new(dir.join("x"))
+        .region_size(page)
+        .file_roll_size(2 * page)
+        .build()
+        .unwrap();
+    for i in 0..200u64 {
+        w.append(1, &i.to_le_bytes()).unwrap();
+    }
+    w.close().unwrap();
+    let seg = dir.join("x.99");
+    let _ring = MessageRing::create(Some(&seg.display().to_string()), 12).unwrap();
+    let list = tool_json(&["list", "--json", "--dir", &dir.s()]);
+    assert_eq!(find(&list, "x")["kind"], "log");
+    assert_eq!(find(&list, "x.99")["kind"], "message_ring");
+}

@@ -197,7 +197,8 @@ pub extern "C" fn rmpsc_lease_wake(lease: *mut rmpsc_lease_t) -> c_int {
 /// slot is free, a consumer until an item is readable (a pending
 /// reservation stays).
 /// Errors: RMPSC_ETIMEDOUT, RMPSC_ECLOSED (producer: closed; consumer:
-/// closed and drained), RMPSC_ECORRUPT, RMPSC_EINVAL (NULL or ended).
+/// closed and drained), RMPSC_ECORRUPT, RMPSC_EDISCONNECTED (a shared
+/// ring whose other process died), RMPSC_EINVAL (NULL or ended).
 #[no_mangle]
 pub extern "C" fn rmpsc_lease_wait(lease: *mut rmpsc_lease_t, timeout_ns: i64) -> c_int {
     call(|| {

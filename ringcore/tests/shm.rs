@@ -896,6 +896,8 @@ fn hostile_scribbling_never_crashes_producers_blocking_calls_or_the_pool() {
                     Error::TimedOut => waited += 1,
                     Error::Full | Error::Empty | Error::Closed => {}
                     Error::Busy(_) | Error::InvalidArgument(_) => {}
+                    // Scribbled liveness words: a holder that looks dead.
+                    Error::Disconnected => {}
                     e => panic!("unexpected error under scribbling: {e}"),
                 }
             }

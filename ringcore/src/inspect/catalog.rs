@@ -339,10 +339,22 @@ pub fn scan(dirs: &[PathBuf], paths: &[PathBuf]) -> Vec<Entry> {
     out
 }
 
-/// Whether `name` (in `dir`) is `NAME.n` of a log `NAME` already listed.
+/// Whether `name` (in `dir`) is file n of a log already listed: named
+/// `NAME.n` after it, and a log file whose header says it is of that log
+/// (a segment or another log named so is listed on its own).
 fn of_seen_log(name: &str, dir: &Path, logs_seen: &BTreeSet<PathBuf>) -> bool {
-    name.rsplit_once('.').is_some_and(|(base, _)| {
-        crate::log::seq_of(name, base).is_some() && logs_seen.contains(&dir.join(base))
+    let Some((base_name, _)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let base = dir.join(base_name);
+    if crate::log::seq_of(name, base_name).is_none() || !logs_seen.contains(&base) {
+        return false;
+    }
+    let path = dir.join(name);
+    View::open(&path, false).is_ok_and(|view| {
+        view.at::<AtomicU64>(0)
+            .is_some_and(|w| w.load(Ordering::Relaxed) == crate::log::format::MAGIC)
+            && log_base(&path, &view) == base
     })
 }
 

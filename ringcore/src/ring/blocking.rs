@@ -14,6 +14,13 @@ use std::time::{Duration, Instant};
 /// process of another namespace that shares the segment keeps beating.
 const SILENT_AFTER: Duration = Duration::from_secs(1);
 
+/// The words of a ring side's line that tell who holds it.
+pub(crate) struct Side<'a> {
+    pub(crate) pid: &'a AtomicU32,
+    pub(crate) heartbeat: &'a AtomicU64,
+    pub(crate) pidns: &'a AtomicU64,
+}
+
 /// The other side of a ring other processes may hold, looked at every
 /// [`LIVENESS_SLICE`] while a wait goes on: a process killed with the ring
 /// open never closes it, and a wait for it would last for ever. A side no
@@ -24,7 +31,7 @@ pub(crate) struct PeerWatch {
     shared: bool,
     /// Turns of the wait loop so far.
     turns: u32,
-    /// When to look next: a slice after the wait began.
+    /// When to look next (`None`: at the first chance).
     next: Option<Instant>,
 }
 
@@ -38,15 +45,11 @@ impl PeerWatch {
     }
 
     /// Once a turn of a wait by `waiter`: `Disconnected` once the process
-    /// in `pid` is gone and its `heartbeat` silent. It reads the clock only
-    /// before a sleep, or every 1024 turns of a spinning wait (a turn is a
-    /// few nanoseconds there), and looks at most every [`LIVENESS_SLICE`].
-    pub(crate) fn look(
-        &mut self,
-        waiter: &Waiter,
-        pid: &AtomicU32,
-        heartbeat: &AtomicU64,
-    ) -> Result<()> {
+    /// holding `side` is gone and its heartbeat silent. It reads the clock
+    /// only before a sleep, or every 1024 turns of a spinning wait (a turn
+    /// is a few nanoseconds there), and looks at once, then at most every
+    /// [`LIVENESS_SLICE`].
+    pub(crate) fn look(&mut self, waiter: &Waiter, side: Side<'_>) -> Result<()> {
         if !self.shared {
             return Ok(());
         }
@@ -55,16 +58,17 @@ impl PeerWatch {
             return Ok(());
         }
         let now = Instant::now();
-        let next = *self.next.get_or_insert(now + LIVENESS_SLICE);
-        if now < next {
+        if self.next.is_some_and(|next| now < next) {
             return Ok(());
         }
         self.next = Some(now + LIVENESS_SLICE);
         // Acquire pairs with the holder's Release stamps of its words.
-        let pid = pid.load(Ordering::Acquire);
-        let beat = heartbeat.load(Ordering::Acquire);
+        let pid = side.pid.load(Ordering::Acquire);
+        let beat = side.heartbeat.load(Ordering::Acquire);
         let silent = process::monotonic_ns().saturating_sub(beat) > SILENT_AFTER.as_nanos() as u64;
-        if pid != 0 && silent && !process::pid_exists(pid) {
+        // A holder of another pid namespace has only its heartbeat to tell.
+        let foreign = process::foreign_namespace(side.pidns.load(Ordering::Acquire));
+        if pid != 0 && silent && (foreign || !process::pid_exists(pid)) {
             return Err(Error::Disconnected);
         }
         Ok(())
@@ -111,8 +115,15 @@ impl ProducerCursor {
             if let Some(m) = metrics {
                 m.on_reserve_retry();
             }
-            let consumer = &self.raw.indices().consumer;
-            peer.look(waiter, &consumer.pid, &consumer.heartbeat_ns)?;
+            let c = &self.raw.indices().consumer;
+            peer.look(
+                waiter,
+                Side {
+                    pid: &c.pid,
+                    heartbeat: &c.heartbeat_ns,
+                    pidns: &c.pidns,
+                },
+            )?;
             waiter.wait_with(|left| self.park(want, peer.cap(left)))?;
         }
         waiter.progress();
@@ -172,8 +183,15 @@ impl ConsumerCursor {
                 Error::Empty => {}
                 e => return Err(e),
             }
-            let producer = &self.raw.indices().producer;
-            peer.look(waiter, &producer.pid, &producer.heartbeat_ns)?;
+            let p = &self.raw.indices().producer;
+            peer.look(
+                waiter,
+                Side {
+                    pid: &p.pid,
+                    heartbeat: &p.heartbeat_ns,
+                    pidns: &p.pidns,
+                },
+            )?;
             waiter.wait_with(|left| self.park_past(skip, peer.cap(left)))?;
         }
         waiter.progress();

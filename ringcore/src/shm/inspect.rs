@@ -131,8 +131,9 @@ impl Process {
 pub struct Side {
     /// The holder's pid; 0 when nobody holds the side.
     pub pid: u32,
-    /// Alive: the process exists and stamped its heartbeat within the last
-    /// second (the library's stale limit; heartbeats come every 20 ms).
+    /// Alive: the process exists (or belongs to another pid namespace) and
+    /// stamped its heartbeat within the last second (the library's stale
+    /// limit; heartbeats come every 20 ms).
     pub alive: bool,
     /// Seconds since the holder's last heartbeat; `None` when none was
     /// ever stamped.

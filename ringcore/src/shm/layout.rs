@@ -105,9 +105,7 @@ impl Ident {
     /// Whether the creator may still run: its pid exists here, or it
     /// recorded another pid namespace, where its pid cannot be looked up.
     pub(crate) fn creator_alive(&self) -> bool {
-        let ns = self.creator_pidns.load(Ordering::Relaxed);
-        let ours = crate::sys::process::pid_namespace();
-        (ns != 0 && ours != 0 && ns != ours)
+        crate::sys::process::foreign_namespace(self.creator_pidns.load(Ordering::Relaxed))
             || crate::sys::process::pid_exists(self.creator_pid.load(Ordering::Relaxed))
     }
 }

@@ -12,6 +12,7 @@
 use super::segment::Segment;
 use crate::error::{Error, Result};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sys::process;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -77,12 +78,11 @@ impl SideWords {
     }
 
     /// Whether the holder recorded a pid namespace other than this
-    /// process's: its pid means nothing here.
-    fn foreign(&self) -> bool {
-        let ours = crate::sys::process::pid_namespace();
+    /// process's (or was still claiming the side): its pid means nothing
+    /// here.
+    pub(crate) fn foreign(&self) -> bool {
         self.pidns()
-            .map(|w| w.load(Ordering::Acquire))
-            .is_some_and(|theirs| theirs != 0 && ours != 0 && theirs != ours)
+            .is_some_and(|w| process::foreign_namespace(w.load(Ordering::Acquire)))
     }
 
     /// Alive: a pid is recorded, the process exists, and the heartbeat is
@@ -143,10 +143,12 @@ impl Claim {
                 return Err(Error::Busy(side));
             }
             // Stamp before taking, so that nobody sees our pid with a stale
-            // beat or another process's namespace.
+            // beat; the namespace reads "being claimed" (judged by the
+            // heartbeat alone) until the side is ours: a loser of the race
+            // below may still store that, never its own namespace over ours.
             words.stamp();
             if let Some(ns) = words.pidns() {
-                ns.store(crate::sys::process::pid_namespace(), Ordering::Relaxed);
+                ns.store(process::CLAIMING_NAMESPACE, Ordering::Relaxed);
             }
             if words
                 .pid()
@@ -155,6 +157,9 @@ impl Claim {
             {
                 break;
             }
+        }
+        if let Some(ns) = words.pidns() {
+            ns.store(process::pid_namespace(), Ordering::Release);
         }
         let claim = Arc::new(Claim {
             _segment: segment,

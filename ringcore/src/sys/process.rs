@@ -12,9 +12,6 @@ pub(crate) fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Whether a process with this pid exists and has not exited (also when it
-/// belongs to another user). A process killed but not yet reaped by its
-/// parent (a zombie) has exited: it counts as gone.
 /// This process's pid namespace: the inode of `/proc/self/ns/pid` (0
 /// where it cannot be read). Pids of two namespaces mean nothing to each
 /// other.
@@ -26,6 +23,21 @@ pub(crate) fn pid_namespace() -> u64 {
     })
 }
 
+/// The pid namespace a side records while it is being claimed: judged by
+/// its heartbeat alone until the claimer, having won, records its own.
+pub(crate) const CLAIMING_NAMESPACE: u64 = u64::MAX;
+
+/// Whether a recorded pid namespace `ns` is another than this process's
+/// (or a claim in progress): a pid recorded with it cannot be looked up
+/// here. 0 is "not recorded" (segments made before the word existed).
+pub(crate) fn foreign_namespace(ns: u64) -> bool {
+    let ours = pid_namespace();
+    ns == CLAIMING_NAMESPACE || (ns != 0 && ours != 0 && ns != ours)
+}
+
+/// Whether a process with this pid exists and has not exited (also when it
+/// belongs to another user). A process killed but not yet reaped by its
+/// parent (a zombie) has exited: it counts as gone.
 pub(crate) fn pid_exists(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
