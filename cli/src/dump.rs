@@ -251,9 +251,16 @@ fn dump_ring(
         }
         _ => {
             let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
-            let look = seg.peek(limit)?;
-            for r in &look.records {
-                p.print(&RecordOut::ring(r, None))?;
+            // Printed as they are copied: a ring of billions of slots is
+            // never held whole.
+            let mut failed = None;
+            let look = seg.peek_each(limit, |r| {
+                if failed.is_none() {
+                    failed = p.print(&RecordOut::ring(&r, None)).err();
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
             }
             if let Some(why) = &look.stopped {
                 eprintln!(

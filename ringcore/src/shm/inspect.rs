@@ -547,8 +547,17 @@ impl SegmentView {
     /// (a transport's are in its channel segments: see
     /// [`peek_channels`](Self::peek_channels)).
     pub fn peek(&self, limit: usize) -> Result<RingPeek> {
+        let mut records = Vec::new();
+        let look = self.peek_each(limit, |r| records.push(r))?;
+        Ok(RingPeek { records, ..look })
+    }
+
+    /// [`peek`](Self::peek), handing each record to `f` as it is copied
+    /// instead of collecting them (the look's `records` stay empty): a
+    /// ring of billions of slots is shown without holding them all.
+    pub fn peek_each(&self, limit: usize, f: impl FnMut(PeekedRecord)) -> Result<RingPeek> {
         let raw = self.ring().ok_or_else(|| self.no_records())?;
-        let out = peek_ring(&raw, self.kind == SegmentKind::MessageRing, limit);
+        let out = peek_ring_each(&raw, self.kind == SegmentKind::MessageRing, limit, f);
         if self.view.truncated() {
             return Err(self.view.truncated_error());
         }
@@ -649,8 +658,19 @@ pub struct RingPeek {
 
 /// Copies up to `limit` records between head and tail of `raw`.
 pub(crate) fn peek_ring(raw: &RawRing, message: bool, limit: usize) -> RingPeek {
-    let state = ring_state(raw, message);
     let mut records = Vec::new();
+    let look = peek_ring_each(raw, message, limit, |r| records.push(r));
+    RingPeek { records, ..look }
+}
+
+/// [`peek_ring`], handing each record to `f` instead of collecting them.
+fn peek_ring_each(
+    raw: &RawRing,
+    message: bool,
+    limit: usize,
+    mut f: impl FnMut(PeekedRecord),
+) -> RingPeek {
+    let state = ring_state(raw, message);
     let mut stopped = None;
     let mut damaged = false;
     if let Some(e) = &state.error {
@@ -666,7 +686,7 @@ pub(crate) fn peek_ring(raw: &RawRing, message: bool, limit: usize) -> RingPeek 
             state.tail,
             limit as u64,
             |pos, r| match peek::copy(raw, pos, r) {
-                Some(rec) if !freed => records.push(rec),
+                Some(rec) if !freed => f(rec),
                 _ => freed = true,
             },
         );
@@ -687,7 +707,7 @@ pub(crate) fn peek_ring(raw: &RawRing, message: bool, limit: usize) -> RingPeek 
         for i in 0..n {
             let pos = state.head.wrapping_add(i);
             match copy_slot(raw, pos) {
-                Some(r) => records.push(r),
+                Some(r) => f(r),
                 None => {
                     stopped = Some("the consumer freed the rest while they were read".into());
                     break;
@@ -700,7 +720,7 @@ pub(crate) fn peek_ring(raw: &RawRing, message: bool, limit: usize) -> RingPeek 
     }
     RingPeek {
         state,
-        records,
+        records: Vec::new(),
         stopped,
         damaged,
     }
