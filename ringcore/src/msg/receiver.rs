@@ -3,7 +3,7 @@
 use super::committed::{record_at, Record};
 use super::record::{payload_ptr, word, PAD, SLACK};
 use crate::error::{Error, Result};
-use crate::ring::blocking::{PeerWatch, Side};
+use crate::ring::blocking::PeerWatch;
 use crate::ring::raw::{ConsumerCursor, Padded, RawRing};
 use crate::ring::typed::Owner;
 use crate::ring::RingObserver;
@@ -264,15 +264,7 @@ impl MessageReceiver {
                 other => return other,
             }
             self.check_not_stalled()?;
-            let p = &self.cur.raw.indices().producer;
-            peer.look(
-                &waiter,
-                Side {
-                    pid: &p.pid,
-                    heartbeat: &p.heartbeat_ns,
-                    pidns: &p.pidns,
-                },
-            )?;
+            peer.look(&waiter, self.cur.raw.indices().producer.holder())?;
             // Sleeps until the tail moves: it is stored after the commit word.
             waiter.wait_with(|left| self.cur.park(peer.cap(left)))?;
         }

@@ -1,10 +1,10 @@
 //! Waiting for space or data on top of the index protocol, shared by every
 //! ring flavour.
 
-use super::raw::{ConsumerCursor, ProducerCursor};
+use super::raw::{ConsumerCursor, ProducerCursor, Side};
 use crate::error::{Error, Result};
 use crate::metrics::RingMetrics;
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::Ordering;
 use crate::sys::process;
 use crate::wait::{Waiter, LIVENESS_SLICE};
 use std::time::{Duration, Instant};
@@ -13,13 +13,6 @@ use std::time::{Duration, Instant};
 /// before its process, gone from this pid namespace, counts as dead: a
 /// process of another namespace that shares the segment keeps beating.
 const SILENT_AFTER: Duration = Duration::from_secs(1);
-
-/// The words of a ring side's line that tell who holds it.
-pub(crate) struct Side<'a> {
-    pub(crate) pid: &'a AtomicU32,
-    pub(crate) heartbeat: &'a AtomicU64,
-    pub(crate) pidns: &'a AtomicU64,
-}
 
 /// The other side of a ring other processes may hold, looked at every
 /// [`LIVENESS_SLICE`] while a wait goes on: a process killed with the ring
@@ -115,15 +108,7 @@ impl ProducerCursor {
             if let Some(m) = metrics {
                 m.on_reserve_retry();
             }
-            let c = &self.raw.indices().consumer;
-            peer.look(
-                waiter,
-                Side {
-                    pid: &c.pid,
-                    heartbeat: &c.heartbeat_ns,
-                    pidns: &c.pidns,
-                },
-            )?;
+            peer.look(waiter, self.raw.indices().consumer.holder())?;
             waiter.wait_with(|left| self.park(want, peer.cap(left)))?;
         }
         waiter.progress();
@@ -183,15 +168,7 @@ impl ConsumerCursor {
                 Error::Empty => {}
                 e => return Err(e),
             }
-            let p = &self.raw.indices().producer;
-            peer.look(
-                waiter,
-                Side {
-                    pid: &p.pid,
-                    heartbeat: &p.heartbeat_ns,
-                    pidns: &p.pidns,
-                },
-            )?;
+            peer.look(waiter, self.raw.indices().producer.holder())?;
             waiter.wait_with(|left| self.park_past(skip, peer.cap(left)))?;
         }
         waiter.progress();

@@ -131,6 +131,36 @@ const _: () = {
     assert!(size_of::<RingIndices>() == 0x180);
 };
 
+/// The words of a side's line that tell who holds it.
+#[derive(Clone, Copy)]
+pub(crate) struct Side<'a> {
+    pub(crate) pid: &'a AtomicU32,
+    pub(crate) heartbeat: &'a AtomicU64,
+    pub(crate) pidns: &'a AtomicU64,
+}
+
+impl ProducerLine {
+    /// Who holds the producer side.
+    pub(crate) fn holder(&self) -> Side<'_> {
+        Side {
+            pid: &self.pid,
+            heartbeat: &self.heartbeat_ns,
+            pidns: &self.pidns,
+        }
+    }
+}
+
+impl ConsumerLine {
+    /// Who holds the consumer side.
+    pub(crate) fn holder(&self) -> Side<'_> {
+        Side {
+            pid: &self.pid,
+            heartbeat: &self.heartbeat_ns,
+            pidns: &self.pidns,
+        }
+    }
+}
+
 impl RingIndices {
     /// Fresh indices with both positions at `start` (0 in normal use).
     pub(crate) fn new(start: u64) -> Self {

@@ -469,10 +469,8 @@ impl SegmentView {
             pid: h.ident.creator_pid.load(Ordering::Relaxed),
             alive: h.ident.creator_alive(),
         };
-        let p = &h.indices.producer;
-        let c = &h.indices.consumer;
-        let producer = Side::of(SideWords::with_namespace(&p.pid, &p.heartbeat_ns, &p.pidns));
-        let consumer = Side::of(SideWords::with_namespace(&c.pid, &c.heartbeat_ns, &c.pidns));
+        let producer = Side::of(SideWords::of_ring(h.indices.producer.holder()));
+        let consumer = Side::of(SideWords::of_ring(h.indices.consumer.holder()));
         let mut info = SegmentInfo {
             kind: self.kind,
             version: h.ident.version.load(Ordering::Relaxed),
@@ -775,8 +773,7 @@ unsafe impl Send for RingFollower {}
 impl RingFollower {
     fn producer(&self) -> Side {
         let h = self.seg.header();
-        let p = &h.indices.producer;
-        Side::of(SideWords::with_namespace(&p.pid, &p.heartbeat_ns, &p.pidns))
+        Side::of(SideWords::of_ring(h.indices.producer.holder()))
     }
 
     /// Records committed since the last poll, at most `limit`. Errors:

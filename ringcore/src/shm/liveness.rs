@@ -11,6 +11,7 @@
 
 use super::segment::Segment;
 use crate::error::{Error, Result};
+use crate::ring::raw::Side;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::sys::process;
 use std::sync::{Arc, Weak};
@@ -52,15 +53,11 @@ impl SideWords {
     }
 
     /// The words of a ring side, with its holder's pid namespace.
-    pub(crate) fn with_namespace(
-        pid: &AtomicU32,
-        heartbeat: &AtomicU64,
-        pidns: &AtomicU64,
-    ) -> SideWords {
+    pub(crate) fn of_ring(side: Side<'_>) -> SideWords {
         SideWords {
-            pid,
-            heartbeat,
-            pidns,
+            pid: side.pid,
+            heartbeat: side.heartbeat,
+            pidns: side.pidns,
         }
     }
 

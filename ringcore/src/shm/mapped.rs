@@ -153,13 +153,11 @@ impl Mapped {
     }
 
     pub(crate) fn producer_words(&self) -> SideWords {
-        let p = &self.header().indices.producer;
-        SideWords::with_namespace(&p.pid, &p.heartbeat_ns, &p.pidns)
+        SideWords::of_ring(self.header().indices.producer.holder())
     }
 
     pub(crate) fn consumer_words(&self) -> SideWords {
-        let c = &self.header().indices.consumer;
-        SideWords::with_namespace(&c.pid, &c.heartbeat_ns, &c.pidns)
+        SideWords::of_ring(self.header().indices.consumer.holder())
     }
 
     /// The creator is gone and neither side is held by a live process.

@@ -20,14 +20,14 @@ pub(crate) fn cpath(path: &Path) -> std::io::Result<CString> {
 /// Opens the existing file at `path` read-write, never through a symbolic
 /// link (`NotFound` when there is none).
 pub(crate) fn open_existing(path: &Path) -> std::io::Result<OwnedFd> {
+    open(path, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+}
+
+/// `open(2)` of an existing `path` with `flags`, the error naming it.
+fn open(path: &Path, flags: libc::c_int) -> std::io::Result<OwnedFd> {
     let c = cpath(path)?;
     // SAFETY: c is a valid C string.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
+    let fd = unsafe { libc::open(c.as_ptr(), flags) };
     if fd < 0 {
         return Err(last_error("cannot open", Some(path)));
     }
@@ -42,20 +42,11 @@ pub(crate) fn open_existing(path: &Path) -> std::io::Result<OwnedFd> {
 /// never through a symbolic link unless `follow` (which the links of
 /// `/proc/PID/fd` need).
 pub(crate) fn open_read_only(path: &Path, follow: bool) -> std::io::Result<OwnedFd> {
-    let c = cpath(path)?;
     let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-    // SAFETY: c is a valid C string.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC | nofollow,
-        )
-    };
-    if fd < 0 {
-        return Err(last_error("cannot open", Some(path)));
-    }
-    // SAFETY: a new descriptor that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    open(
+        path,
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC | nofollow,
+    )
 }
 
 /// A new file with no name yet in the directory of `path` (`O_TMPFILE`,
@@ -223,19 +214,7 @@ pub(crate) fn sync_dir(path: &Path) -> std::io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let c = cpath(dir)?;
-    // SAFETY: c is a valid C string.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(last_error("cannot open", Some(dir)));
-    }
-    // SAFETY: a new descriptor that we now own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = open(dir, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?;
     // SAFETY: fsync on a descriptor we hold.
     if unsafe { libc::fsync(fd.as_raw_fd()) } != 0 {
         return Err(last_error("fsync", Some(dir)));
