@@ -12,6 +12,7 @@ use ringcore::msg::PeekedRecord;
 use ringcore::shm::SegmentKind;
 use serde::Serialize;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 /// One record as `dump --format json` prints it (one object a line).
@@ -254,9 +255,11 @@ fn dump_ring(
             // Printed as they are copied: a ring of billions of slots is
             // never held whole.
             let mut failed = None;
-            let look = seg.peek_each(limit, |r| {
-                if failed.is_none() {
-                    failed = p.print(&RecordOut::ring(&r, None)).err();
+            let look = seg.peek_each(limit, |r| match p.print(&RecordOut::ring(&r, None)) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
                 }
             })?;
             if let Some(e) = failed {

@@ -234,3 +234,39 @@ fn a_receiver_ahead_of_the_stored_tail_is_no_damage() {
     assert_eq!(look.state.error, None);
     assert_eq!((look.records.len(), look.stopped), (0, None));
 }
+
+/// A look whose caller says stop copies no further record, in a message
+/// ring and in a slot ring, and does not call it damage or a limit.
+#[test]
+fn a_look_stops_when_its_caller_says() {
+    let _w = watchdog::watchdog(60);
+    let dir = Dir::new("cut");
+    let (path, ring) = dir.ring(12);
+    let mut tx = ring.sender().unwrap();
+    for i in 0..10u8 {
+        tx.send(1, &[i; 24]).unwrap();
+    }
+    let slots = dir.0.join("slots");
+    let slot_ring =
+        ringcore::shm::SharedRing::create_slots(Some(&slots.display().to_string()), 6, 8).unwrap();
+    let mut p = slot_ring.producer::<u64>().unwrap();
+    for i in 0..10u64 {
+        p.send_one(i).unwrap();
+    }
+    for path in [path, slots] {
+        let mut seen = Vec::new();
+        let look = SegmentView::open(&path)
+            .unwrap()
+            .peek_each(100, |r| {
+                seen.push(r.payload[0]);
+                if seen.len() == 3 {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            })
+            .unwrap();
+        assert_eq!(seen, [0, 1, 2], "{}", path.display());
+        assert_eq!((look.stopped, look.damaged), (None, false));
+    }
+}

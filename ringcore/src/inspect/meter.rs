@@ -132,7 +132,9 @@ impl RingCounter {
             }
         }
         let walk_from = |from: u64, c: &mut Self| -> peek::Walk {
-            let w = peek::walk(&raw, from, tail, WALK_LIMIT, |_, _| {});
+            let w = peek::walk(&raw, from, tail, WALK_LIMIT, |_, _| {
+                std::ops::ControlFlow::Continue(())
+            });
             c.totals.messages = c.totals.messages.saturating_add(w.messages);
             c.walked.0 = c.walked.0.saturating_add(w.messages);
             c.walked.1 = c.walked.1.saturating_add(w.pos.wrapping_sub(from));

@@ -15,6 +15,7 @@ use super::record::{payload_ptr, PAD};
 use crate::error::Error;
 use crate::ring::raw::RawRing;
 use crate::sync::Ordering;
+use std::ops::ControlFlow;
 use std::ptr::NonNull;
 
 /// A record seen by a look, copied out of the ring.
@@ -36,7 +37,8 @@ pub(crate) enum Stop {
     End,
     /// The next record is not committed yet.
     Pending,
-    /// It walked as many messages as it was allowed.
+    /// It walked as many messages as it was allowed, or its caller
+    /// stopped it.
     Limit,
     /// The record there is not one of this lap, or cannot be right: the
     /// consumer freed it and the producer wrote over it, or the ring is
@@ -57,13 +59,14 @@ pub(crate) struct Walk {
 
 /// Walks the committed records of `raw` from position `from` up to `to`
 /// (a tail: no record crosses it), at most `limit` messages, calling
-/// `each(position, record)` for each message. Loads only.
+/// `each(position, record)` for each message, which may stop the walk
+/// (`Break`: it ends as at a limit, after that message). Loads only.
 pub(crate) fn walk(
     raw: &RawRing,
     from: u64,
     to: u64,
     limit: u64,
-    mut each: impl FnMut(u64, &Record),
+    mut each: impl FnMut(u64, &Record) -> ControlFlow<()>,
 ) -> Walk {
     let mut w = Walk {
         pos: from,
@@ -100,11 +103,17 @@ pub(crate) fn walk(
             )));
             return w;
         }
-        if r.msg_type != PAD {
-            each(w.pos, &r);
+        let flow = if r.msg_type != PAD {
             w.messages += 1;
-        }
+            each(w.pos, &r)
+        } else {
+            ControlFlow::Continue(())
+        };
         w.pos = w.pos.wrapping_add(r.span as u64);
+        if flow.is_break() {
+            w.stop = Stop::Limit;
+            return w;
+        }
     }
     w
 }

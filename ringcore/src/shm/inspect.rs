@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::msg::peek::{self, PeekedRecord, Stop};
 use crate::ring::raw::{RawRing, RingIndices};
 use crate::sync::Ordering;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -225,7 +226,9 @@ pub(crate) fn ring_state(raw: &RawRing, message: bool) -> RingState {
     } else if error.is_some() || fill == 0 {
         Some(0)
     } else {
-        let w = peek::walk(raw, head, tail, COUNT_LIMIT, |_, _| {});
+        let w = peek::walk(raw, head, tail, COUNT_LIMIT, |_, _| {
+            ControlFlow::Continue(())
+        });
         match w.stop {
             Stop::End | Stop::Limit => Some(w.messages),
             Stop::Pending | Stop::Broken(_) if peek::head(raw) != head => None,
@@ -546,14 +549,22 @@ impl SegmentView {
     /// [`peek_channels`](Self::peek_channels)).
     pub fn peek(&self, limit: usize) -> Result<RingPeek> {
         let mut records = Vec::new();
-        let look = self.peek_each(limit, |r| records.push(r))?;
+        let look = self.peek_each(limit, |r| {
+            records.push(r);
+            ControlFlow::Continue(())
+        })?;
         Ok(RingPeek { records, ..look })
     }
 
     /// [`peek`](Self::peek), handing each record to `f` as it is copied
     /// instead of collecting them (the look's `records` stay empty): a
-    /// ring of billions of slots is shown without holding them all.
-    pub fn peek_each(&self, limit: usize, f: impl FnMut(PeekedRecord)) -> Result<RingPeek> {
+    /// ring of billions of slots is shown without holding them all. `f`
+    /// ends the look early with `Break` (its `stopped` then stays `None`).
+    pub fn peek_each(
+        &self,
+        limit: usize,
+        f: impl FnMut(PeekedRecord) -> ControlFlow<()>,
+    ) -> Result<RingPeek> {
         let raw = self.ring().ok_or_else(|| self.no_records())?;
         let out = peek_ring_each(&raw, self.kind == SegmentKind::MessageRing, limit, f);
         if self.view.truncated() {
@@ -657,7 +668,10 @@ pub struct RingPeek {
 /// Copies up to `limit` records between head and tail of `raw`.
 pub(crate) fn peek_ring(raw: &RawRing, message: bool, limit: usize) -> RingPeek {
     let mut records = Vec::new();
-    let look = peek_ring_each(raw, message, limit, |r| records.push(r));
+    let look = peek_ring_each(raw, message, limit, |r| {
+        records.push(r);
+        ControlFlow::Continue(())
+    });
     RingPeek { records, ..look }
 }
 
@@ -666,11 +680,13 @@ fn peek_ring_each(
     raw: &RawRing,
     message: bool,
     limit: usize,
-    mut f: impl FnMut(PeekedRecord),
+    mut f: impl FnMut(PeekedRecord) -> ControlFlow<()>,
 ) -> RingPeek {
     let state = ring_state(raw, message);
     let mut stopped = None;
     let mut damaged = false;
+    // `f` said stop.
+    let mut cut = false;
     if let Some(e) = &state.error {
         stopped = Some(e.clone());
         damaged = true;
@@ -684,12 +700,20 @@ fn peek_ring_each(
             state.tail,
             limit as u64,
             |pos, r| match peek::copy(raw, pos, r) {
-                Some(rec) if !freed => f(rec),
-                _ => freed = true,
+                Some(rec) => {
+                    let flow = f(rec);
+                    cut = flow.is_break();
+                    flow
+                }
+                None => {
+                    freed = true;
+                    ControlFlow::Break(())
+                }
             },
         );
         stopped = match w.stop {
             _ if freed => Some("the consumer freed the rest while they were read".into()),
+            _ if cut => None,
             Stop::End | Stop::Pending => None,
             Stop::Limit => Some(format!("stopped after {limit} records")),
             Stop::Broken(_) if peek::head(raw) != state.head => {
@@ -705,14 +729,19 @@ fn peek_ring_each(
         for i in 0..n {
             let pos = state.head.wrapping_add(i);
             match copy_slot(raw, pos) {
-                Some(r) => f(r),
+                Some(r) => {
+                    if f(r).is_break() {
+                        cut = true;
+                        break;
+                    }
+                }
                 None => {
                     stopped = Some("the consumer freed the rest while they were read".into());
                     break;
                 }
             }
         }
-        if stopped.is_none() && n < state.fill {
+        if stopped.is_none() && !cut && n < state.fill {
             stopped = Some(format!("stopped after {limit} records"));
         }
     }
@@ -811,15 +840,16 @@ impl RingFollower {
             let mut freed = false;
             let mut resume = pos;
             let w = peek::walk(&raw, pos, tail, limit as u64, |at, r| {
-                if freed {
-                    return;
-                }
                 match peek::copy(&raw, at, r) {
                     Some(rec) => {
                         out.records.push(rec);
                         resume = at.wrapping_add(r.span as u64);
+                        ControlFlow::Continue(())
                     }
-                    None => freed = true,
+                    None => {
+                        freed = true;
+                        ControlFlow::Break(())
+                    }
                 }
             });
             let now = peek::head(&raw);
