@@ -12,7 +12,10 @@
 //!   [`Writer::commit`], or [`Writer::append`]. One writer per log, guarded
 //!   by an advisory lock beside it (`NAME.lock`). Reopening a log after a
 //!   crash resumes after its last committed record, and clears whatever a
-//!   torn record, or a page written back out of order, left after it.
+//!   torn record, or a page written back out of order, left after it. A
+//!   machine crash without durability can keep a roll record and lose the
+//!   next file's name: the next writer makes that file again, empty (its
+//!   records were not on storage either).
 //! - Reading: [`Reader::open`] at a [`From`] point; [`Reader::try_read`],
 //!   [`Reader::try_read_batch`], blocking [`Reader::read`] (a futex in the
 //!   file header, woken only when a reader sleeps), [`Reader::position`] and

@@ -913,3 +913,34 @@ fn a_file_shrunk_under_a_reader_and_a_writer_is_reported_not_fatal() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
+
+/// A crash that keeps a roll record and loses the next file's name (no
+/// durability, a power loss): the next writer makes that file again,
+/// empty, where the roll record says it starts, and readers go on there.
+#[test]
+fn a_next_file_lost_after_its_roll_record_is_made_again() {
+    let d = TempDir::new("lostnext");
+    let mut w = small(&d.log()).build().unwrap();
+    let mut i = 0;
+    while list_files(&d.log()).unwrap().len() < 2 {
+        w.append_at(0, &payload(i), i).unwrap();
+        i += 1;
+    }
+    // Records in file 1 besides the one that made the roll: lost with it.
+    let kept = w.next_index() - 1;
+    w.append_at(0, b"lost", 0).unwrap();
+    w.simulate_crash();
+    std::fs::remove_file(file_path(&d.log(), 1)).unwrap();
+    let mut w = small(&d.log()).build().unwrap();
+    assert_eq!(w.next_index(), kept);
+    assert_eq!(w.position().file, 1);
+    w.append_at(0, b"after", 0).unwrap();
+    drop(w);
+    let msgs = read_all(&d.log());
+    assert_eq!(msgs.len() as u64, kept + 1);
+    for (n, m) in msgs[..kept as usize].iter().enumerate() {
+        assert_eq!(m.payload, payload(n as u64), "record {n}");
+    }
+    assert_eq!(msgs.last().unwrap().payload, b"after");
+    assert_eq!(msgs.last().unwrap().index, kept);
+}

@@ -351,35 +351,34 @@ impl Writer {
                         file.path.display()
                     ))
                 })?;
-                if let Some(next) = s.rolled_to {
-                    return Err(Error::Corrupt(format!(
-                        "{} ends with a roll record but file {next} is missing",
-                        file.path.display(),
-                    )));
-                }
-                // The writer stores `write_pos` after each commit (Release,
-                // paired with this Acquire): a log that ends before it lost
-                // a committed record's commit word.
-                let stored = file.header().write_pos.load(Ordering::Acquire);
-                if stored > s.end && stored <= g.file_size {
-                    return Err(Error::Corrupt(format!(
-                        "{}: the records end at offset {:#x}, but records were committed up to {stored:#x}",
-                        file.path.display(),
-                        s.end
-                    )));
-                }
-                repair_roll(&base, &file)?;
-                // Anything past the last commit is a torn, uncommitted record:
-                // clear what it may have written so no reader mistakes it
-                // (its storage allocated first: a full file system is an
-                // error here, not a SIGBUS).
-                let ready = file.clear_tail(s.end)?;
                 let epoch = file
                     .header()
                     .writer_epoch
                     .load(Ordering::Relaxed)
                     .wrapping_add(1);
-                (file, s, epoch, ready, next_index)
+                if let Some(next) = s.rolled_to {
+                    let made = remake_next(&base, &file, next, next_index, epoch, durability)?;
+                    (made, Scan::empty(), epoch, 0, next_index)
+                } else {
+                    // The writer stores `write_pos` after each commit (Release,
+                    // paired with this Acquire): a log that ends before it lost
+                    // a committed record's commit word.
+                    let stored = file.header().write_pos.load(Ordering::Acquire);
+                    if stored > s.end && stored <= g.file_size {
+                        return Err(Error::Corrupt(format!(
+                        "{}: the records end at offset {:#x}, but records were committed up to {stored:#x}",
+                        file.path.display(),
+                        s.end
+                    )));
+                    }
+                    repair_roll(&base, &file)?;
+                    // Anything past the last commit is a torn, uncommitted record:
+                    // clear what it may have written so no reader mistakes it
+                    // (its storage allocated first: a full file system is an
+                    // error here, not a SIGBUS).
+                    let ready = file.clear_tail(s.end)?;
+                    (file, s, epoch, ready, next_index)
+                }
             }
         };
         let h = file.header();
@@ -776,6 +775,37 @@ fn new_log_id() -> u64 {
     h.finish().max(1)
 }
 
+/// Makes file `next` again, empty, for `file`, whose last record rolls to
+/// it but which is the newest file: the roll record proves the writer made
+/// `next` starting at `next_index`, and a machine crash without durability
+/// can keep that record and lose the new file's name (the records written
+/// there were not on storage either). The log goes on there: the lost
+/// records' indices are written again, as after any lost unsynced tail.
+fn remake_next(
+    base: &Path,
+    file: &LogFile,
+    next: u64,
+    next_index: u64,
+    epoch: u64,
+    durability: Durability,
+) -> Result<LogFile> {
+    let path = file_path(base, next);
+    let made = LogFile::create(&path, next, next_index, file.geometry, epoch, file.log_id())?;
+    if durability != Durability::None {
+        if let Err(e) = fs::sync_dir(&path) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e.into());
+        }
+    }
+    // Release pairs with the readers' Acquire loads of `writer_state`: the
+    // file they are sent to exists.
+    file.header()
+        .writer_state
+        .store(STATE_ROLLED, Ordering::Release);
+    wake(&file.header().wake_seq, true);
+    Ok(made)
+}
+
 /// Removes files left half made (`NAME.n.tmpPID`) by a writer that died
 /// while creating them; only the lock holder calls this.
 fn remove_temporaries(base: &Path) -> Result<()> {
@@ -798,12 +828,6 @@ fn remove_temporaries(base: &Path) -> Result<()> {
     Ok(())
 }
 
-/// If the file before `next` does not end with a roll record to it (the
-/// writer crashed between creating `next` and committing the roll), appends
-/// that roll record, after padding as [`Writer::roll`] does. A file that
-/// `next` does not continue (another geometry, or records that end at
-/// another index than `next` starts at) is refused: readers would reject
-/// the roll.
 /// Whether `file` says it rolled, and ends with a whole roll record to
 /// file `seq` where its `write_pos` says its records end.
 fn rolls_to(file: &LogFile, seq: u64) -> bool {
@@ -827,6 +851,12 @@ fn rolls_to(file: &LogFile, seq: u64) -> bool {
         )
 }
 
+/// If the file before `next` does not end with a roll record to it (the
+/// writer crashed between creating `next` and committing the roll), appends
+/// that roll record, after padding as [`Writer::roll`] does. A file that
+/// `next` does not continue (another geometry, or records that end at
+/// another index than `next` starts at) is refused: readers would reject
+/// the roll.
 fn repair_roll(base: &Path, next: &LogFile) -> Result<()> {
     let Some(seq) = next.seq.checked_sub(1) else {
         return Ok(());
