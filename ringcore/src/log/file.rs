@@ -144,6 +144,7 @@ impl LogFile {
         let (fd, staging) = fs::open_unnamed(path)?;
         let file = File::from(fd);
         let made = (|| {
+            hold_for_writer(&file)?;
             file.set_len(g.file_size)?;
             // The header's pages, and the first records', have their storage
             // now: a full file system fails the creation, not a write. The
@@ -209,6 +210,11 @@ impl LogFile {
             _ => e.into(),
         })?;
         Ok(lf)
+    }
+
+    /// Takes the writer's lock on this file ([`hold_for_writer`]).
+    pub(crate) fn hold_for_writer(&self) -> Result<()> {
+        hold_for_writer(&self.file)
     }
 
     /// Whether an access went past the end of the file (which was shrunk
@@ -524,6 +530,19 @@ pub(crate) fn take_writer_lock(base: &Path) -> Result<File> {
     Err(Error::Busy(
         "log writer lock (its file keeps being replaced)",
     ))
+}
+
+/// Takes an exclusive lock on a log file for its writer (an open file
+/// description's, as on `NAME.lock`), held as long as the file is open: the
+/// writer holds the file it writes, so a second writer that got past a
+/// removed `NAME.lock` still finds that file held. `Busy` when another
+/// holds it.
+fn hold_for_writer(file: &File) -> Result<()> {
+    if fs::try_lock_exclusive(file.as_fd())? {
+        Ok(())
+    } else {
+        Err(Error::Busy("log writer lock on its newest file"))
+    }
 }
 
 /// Whether some process holds the writer lock of the log at `base`. Never

@@ -142,6 +142,31 @@ fn one_writer_at_a_time() {
     drop(w);
 }
 
+/// A writer holds the file it writes, not only `NAME.lock`: with the lock
+/// file removed under it (a clean-up script), a second writer is still
+/// `Busy`, before and after the first one rolls; once it is gone, the log
+/// opens again.
+#[test]
+fn a_removed_lock_file_lets_no_second_writer_in() {
+    let d = TempDir::new("lockgone");
+    let mut w = small(&d.log()).build().unwrap();
+    w.append(0, b"first").unwrap();
+    std::fs::remove_file(file::lock_path(&d.log())).unwrap();
+    let e = small(&d.log()).build().unwrap_err();
+    assert!(matches!(e, Error::Busy(_)), "{e}");
+    w.roll().unwrap();
+    std::fs::remove_file(file::lock_path(&d.log())).unwrap();
+    let e = small(&d.log()).build().unwrap_err();
+    assert!(matches!(e, Error::Busy(_)), "{e}");
+    w.append(0, b"second").unwrap();
+    drop(w);
+    let mut w = small(&d.log()).build().unwrap();
+    w.append(0, b"third").unwrap();
+    drop(w);
+    let got: Vec<Vec<u8>> = read_all(&d.log()).into_iter().map(|m| m.payload).collect();
+    assert_eq!(got, [&b"first"[..], b"second", b"third"]);
+}
+
 #[test]
 fn reopen_resumes_after_the_last_record_and_keeps_the_geometry() {
     let d = TempDir::new("reopen");

@@ -185,6 +185,15 @@ impl WriterBuilder {
             )?),
             None => None,
         };
+        if let Some(f) = &newest {
+            // `NAME.lock` may have been removed under a live writer, which
+            // still holds the file it writes; and a file newer than the one
+            // held means a writer rolled on meanwhile.
+            f.hold_for_writer()?;
+            if list_files(&self.path)?.last() != Some(&f.seq) {
+                return Err(Error::Busy("log writer lock on its newest file"));
+            }
+        }
         let g = match &newest {
             Some(f) => {
                 let g = f.geometry;
