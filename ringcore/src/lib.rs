@@ -76,7 +76,7 @@ pub mod wait_set;
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result, SendError};
 pub use metrics::Metrics;
-pub use notify::{EventNotifier, Notify};
+pub use notify::{EventNotifier, Gate, Notify};
 pub use pod::Pod;
 pub use pool::{BufferPool, Handle};
 pub use ring::{

@@ -3,15 +3,85 @@
 //! lets a consumer wait in `epoll`, `io_uring` or Python's `asyncio`.
 
 use crate::error::Result;
-use crate::sync::{fence, AtomicU32, Ordering};
+use crate::sync::{fence, light_barrier, AtomicU32, Ordering};
 use crate::sys::event::{Epoll, EventFd, READABLE_EDGE};
 use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::sync::Arc;
 
 /// Called by a ring's producer after each commit when attached with
 /// `set_notifier`. Keep it cheap: it runs on the producer's hot path.
 pub trait Notify: Send + Sync {
     /// New items were published.
     fn notify(&self);
+
+    /// The library's own notifiers (a channel's) tell a producer, through
+    /// a [`Gate`], when a call would do nothing, so that it is skipped;
+    /// others are called after every commit.
+    fn gate(&self) -> Option<&Gate> {
+        None
+    }
+}
+
+/// A word that is zero while a notifier has nothing to do (no consumer
+/// sleeps, no user notifier is attached): a producer reads it after its
+/// commit and calls the notifier only when it is not. Only the library's
+/// notifiers have one.
+#[repr(transparent)]
+pub struct Gate(AtomicU32);
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Gate")
+            .field(&self.0.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Gate {
+    pub(crate) fn new() -> Gate {
+        Gate(AtomicU32::new(0))
+    }
+
+    /// The word.
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        &self.0
+    }
+}
+
+/// A notifier as a producer holds it: its gate, if it has one, read inline
+/// so that a commit nobody waits for costs a load, not a call.
+pub(crate) struct Hook {
+    notify: Arc<dyn Notify>,
+    gate: Option<NonNull<Gate>>,
+}
+
+// SAFETY: `gate` points into the notifier that `notify` keeps alive; the
+// notifier is `Send + Sync`, and the gate is only loaded from.
+unsafe impl Send for Hook {}
+// SAFETY: as above.
+unsafe impl Sync for Hook {}
+
+impl Hook {
+    pub(crate) fn new(notify: Arc<dyn Notify>) -> Hook {
+        let gate = notify.gate().map(NonNull::from);
+        Hook { notify, gate }
+    }
+
+    /// After a commit: calls the notifier unless its gate says there is
+    /// nothing to do. The barrier orders the commit before the load, as a
+    /// waker's does (`wake_if_waiting`).
+    #[inline(always)]
+    pub(crate) fn after_commit(&self) {
+        if let Some(gate) = self.gate {
+            light_barrier();
+            // SAFETY: the gate lives in the notifier `self.notify` owns.
+            if unsafe { gate.as_ref() }.0.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+        }
+        self.notify.notify();
+    }
 }
 
 /// An eventfd for event loops. Attached to a ring (`set_notifier`), every

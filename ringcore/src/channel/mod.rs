@@ -23,11 +23,10 @@ pub type DefaultSpmcChannel = spmc::Channel<u64>;
 pub type DefaultMpmcChannel = mpmc::Channel<u64>;
 
 use crate::metrics::Metrics;
-use crate::notify::Notify;
+use crate::notify::{Gate, Notify};
 use crate::ring::{Consumer, Producer, RingObserver, SlotConsumer, SlotProducer};
-use crate::sync::{park, wake_if_waiting, AtomicU32};
+use crate::sync::{light_barrier, park, AtomicU32, Ordering};
 use crossbeam_utils::CachePadded;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -124,28 +123,33 @@ impl RingProducer for SlotProducer {
 /// One futex word for a consumer that waits on many rings: every ring's
 /// producer calls [`notify`](Notify::notify) after its commit (after the
 /// ring's own barrier), which wakes the consumer only if it is registered
-/// as waiting; an optional user notifier (eventfd) is signalled too.
+/// as waiting; an optional user notifier (eventfd) is signalled too. The
+/// count of consumers about to sleep and a bit for the user notifier share
+/// one word, the [`Gate`] producers read inline: while it is zero, a
+/// commit costs them a load, not a call.
 pub(crate) struct ChannelWake {
-    /// Consumers registered as about to sleep on `seq`, and the futex word:
-    /// read by every commit of every ring, so on a line (pair) of their own.
-    futex: CachePadded<(AtomicU32, AtomicU32)>,
-    has_user: AtomicBool,
+    /// The gate (sleepers, and [`HAS_USER`]) and the futex word: read by
+    /// every commit of every ring, so on a line (pair) of their own.
+    futex: CachePadded<(Gate, AtomicU32)>,
     user: Mutex<Option<Arc<dyn Notify>>>,
 }
+
+/// The gate's bit for an attached user notifier; the bits below count the
+/// sleepers.
+const HAS_USER: u32 = 1 << 31;
 
 impl ChannelWake {
     pub(crate) fn new() -> Arc<ChannelWake> {
         Arc::new(ChannelWake {
-            futex: CachePadded::new((AtomicU32::new(0), AtomicU32::new(0))),
-            has_user: AtomicBool::new(false),
+            futex: CachePadded::new((Gate::new(), AtomicU32::new(0))),
             user: Mutex::new(None),
         })
     }
 
     /// Sleeps until `ready()`, a notify, or `timeout`.
     pub(crate) fn park(&self, ready: impl Fn() -> bool, timeout: Option<Duration>) {
-        let (waiters, seq) = &*self.futex;
-        park(seq, waiters, ready, timeout, false);
+        let (gate, seq) = &*self.futex;
+        park(seq, gate.word(), ready, timeout, false);
     }
 
     /// Wakes every sleeper (close).
@@ -156,8 +160,13 @@ impl ChannelWake {
     /// Attaches (or with `None` detaches) a user notifier.
     pub(crate) fn set_user(&self, notify: Option<Arc<dyn Notify>>) {
         let mut u = self.user.lock().unwrap_or_else(|p| p.into_inner());
-        self.has_user
-            .store(notify.is_some(), std::sync::atomic::Ordering::Release);
+        let gate = self.futex.0.word();
+        // Under the lock, which a producer that sees the bit takes too.
+        if notify.is_some() {
+            gate.fetch_or(HAS_USER, Ordering::Relaxed);
+        } else {
+            gate.fetch_and(!HAS_USER, Ordering::Relaxed);
+        }
         *u = notify;
     }
 }
@@ -165,12 +174,20 @@ impl ChannelWake {
 impl Notify for ChannelWake {
     #[inline]
     fn notify(&self) {
-        wake_if_waiting(&self.futex.0, &self.futex.1, false);
-        if self.has_user.load(std::sync::atomic::Ordering::Acquire) {
+        light_barrier();
+        let gate = self.futex.0.word().load(Ordering::Relaxed);
+        if gate & !HAS_USER != 0 {
+            crate::sync::wake(&self.futex.1, false);
+        }
+        if gate & HAS_USER != 0 {
             if let Some(n) = &*self.user.lock().unwrap_or_else(|p| p.into_inner()) {
                 n.notify();
             }
         }
+    }
+
+    fn gate(&self) -> Option<&Gate> {
+        Some(&self.futex.0)
     }
 }
 

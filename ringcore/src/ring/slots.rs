@@ -9,7 +9,7 @@ use super::typed::Owner;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::RingMetrics;
-use crate::notify::Notify;
+use crate::notify::{Hook, Notify};
 use crate::wait::{WaitStrategy, Waiter};
 use std::sync::Arc;
 
@@ -140,7 +140,7 @@ pub struct SlotProducer {
     /// Slots handed out by the last `reserve`, the most `commit` accepts.
     reserved: usize,
     metrics: Option<Arc<RingMetrics>>,
-    notify: Option<Arc<dyn Notify>>,
+    notify: Option<Hook>,
     _owner: Owner,
 }
 
@@ -294,15 +294,15 @@ impl SlotProducer {
         if let Some(m) = &self.metrics {
             m.on_commit(n);
         }
-        if let Some(notify) = &self.notify {
-            notify.notify();
+        if let Some(hook) = &self.notify {
+            hook.after_commit();
         }
     }
 
     /// Attaches `notify` (for example an [`EventNotifier`](crate::EventNotifier)),
     /// called after every commit; `None` detaches.
     pub fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>) {
-        self.notify = notify;
+        self.notify = notify.map(Hook::new);
     }
 
     /// Waits by `strategy` until at least one slot is free. Errors:

@@ -4,7 +4,7 @@ use super::raw::{ConsumerCursor, Padded, ProducerCursor, RawRing};
 use super::status_methods;
 use crate::error::{Error, Result, SendError};
 use crate::metrics::RingMetrics;
-use crate::notify::Notify;
+use crate::notify::{Hook, Notify};
 use crate::pod::Pod;
 use crate::wait::{Backoff, WaitStrategy, Waiter};
 use std::marker::PhantomData;
@@ -32,7 +32,7 @@ pub(crate) type Owner = Arc<dyn Send + Sync>;
 pub struct Producer<T> {
     cur: Padded<ProducerCursor>,
     metrics: Option<Arc<RingMetrics>>,
-    notify: Option<Arc<dyn Notify>>,
+    notify: Option<Hook>,
     _owner: Owner,
     _marker: PhantomData<T>,
 }
@@ -253,8 +253,8 @@ impl<T> Producer<T> {
             if let Some(m) = &self.metrics {
                 m.on_commit(n);
             }
-            if let Some(notify) = &self.notify {
-                notify.notify();
+            if let Some(hook) = &self.notify {
+                hook.after_commit();
             }
         }
         n
@@ -303,15 +303,15 @@ impl<T> Producer<T> {
         if let Some(m) = &self.metrics {
             m.on_commit(n);
         }
-        if let Some(notify) = &self.notify {
-            notify.notify();
+        if let Some(hook) = &self.notify {
+            hook.after_commit();
         }
     }
 
     /// Attaches `notify` (for example an [`EventNotifier`](crate::EventNotifier)),
     /// called after every commit; `None` detaches.
     pub fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>) {
-        self.notify = notify;
+        self.notify = notify.map(Hook::new);
     }
 }
 
