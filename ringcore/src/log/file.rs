@@ -438,8 +438,11 @@ impl LogFile {
         {
             super::format::STATE_CLOSED => WriterStatus::Closed,
             // Active (or rolled: a roll record follows at once) while the
-            // writer holds its lock; a writer that died released it.
-            _ if writer_lock_held(base) => WriterStatus::Active,
+            // writer holds its locks, on this file or on `NAME.lock` (which
+            // a script may have removed); a writer that died released them.
+            _ if fs::is_locked(self.file.as_fd()) || writer_lock_held(base) => {
+                WriterStatus::Active
+            }
             _ => WriterStatus::Dead,
         }
     }

@@ -151,9 +151,12 @@ fn a_removed_lock_file_lets_no_second_writer_in() {
     let d = TempDir::new("lockgone");
     let mut w = small(&d.log()).build().unwrap();
     w.append(0, b"first").unwrap();
+    let r = Reader::open(d.log(), From::Start).unwrap();
     std::fs::remove_file(file::lock_path(&d.log())).unwrap();
     let e = small(&d.log()).build().unwrap_err();
     assert!(matches!(e, Error::Busy(_)), "{e}");
+    // Readers still see the writer alive (the lock file is back, unheld).
+    assert_eq!(r.writer_status(), WriterStatus::Active);
     w.roll().unwrap();
     std::fs::remove_file(file::lock_path(&d.log())).unwrap();
     let e = small(&d.log()).build().unwrap_err();
