@@ -8,7 +8,7 @@ use crate::sync::{AtomicU32, AtomicU64};
 use crate::sys::fs;
 use crate::sys::map::Mapping;
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
@@ -431,18 +431,26 @@ impl LogFile {
         use super::WriterStatus;
         // Acquire pairs with the Release stores of `writer_state` (open,
         // roll, close): what the writer did before them is seen.
-        match self
+        let state = self
             .header()
             .writer_state
-            .load(crate::sync::Ordering::Acquire)
-        {
+            .load(crate::sync::Ordering::Acquire);
+        // Active (or rolled: a roll record follows at once) while the
+        // writer holds its locks: on the file it writes (this one, or the
+        // next after a roll) or on `NAME.lock` (which a script may have
+        // removed); a writer that died released them.
+        let file_held =
+            |f: BorrowedFd<'_>| fs::stat(f).is_ok_and(|st| st.regular) && fs::is_locked(f);
+        let next_held = || {
+            self.seq.checked_add(1).is_some_and(|next| {
+                fs::open_read_only(&super::series::file_path(base, next), false)
+                    .is_ok_and(|fd| file_held(fd.as_fd()))
+            })
+        };
+        match state {
             super::format::STATE_CLOSED => WriterStatus::Closed,
-            // Active (or rolled: a roll record follows at once) while the
-            // writer holds its locks, on this file or on `NAME.lock` (which
-            // a script may have removed); a writer that died released them.
-            _ if fs::is_locked(self.file.as_fd()) || writer_lock_held(base) => {
-                WriterStatus::Active
-            }
+            _ if fs::is_locked(self.file.as_fd()) || writer_lock_held(base) => WriterStatus::Active,
+            super::format::STATE_ROLLED if next_held() => WriterStatus::Active,
             _ => WriterStatus::Dead,
         }
     }

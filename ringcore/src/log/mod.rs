@@ -16,7 +16,8 @@
 //!   torn record, or a page written back out of order, left after it. A
 //!   machine crash without durability can keep a roll record and lose the
 //!   next file's name: the next writer makes that file again, empty (its
-//!   records were not on storage either).
+//!   records were not on storage either), unless it has a durability
+//!   setting, under which such a file can only have been removed.
 //! - Reading: [`Reader::open`] at a [`From`] point; [`Reader::try_read`],
 //!   [`Reader::try_read_batch`], blocking [`Reader::read`] (a futex in the
 //!   file header, woken only when a reader sleeps), [`Reader::position`] and

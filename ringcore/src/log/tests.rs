@@ -161,6 +161,8 @@ fn a_removed_lock_file_lets_no_second_writer_in() {
     std::fs::remove_file(file::lock_path(&d.log())).unwrap();
     let e = small(&d.log()).build().unwrap_err();
     assert!(matches!(e, Error::Busy(_)), "{e}");
+    // A reader still in the rolled file finds the writer in the next one.
+    assert_eq!(r.writer_status(), WriterStatus::Active);
     w.append(0, b"second").unwrap();
     drop(w);
     let mut w = small(&d.log()).build().unwrap();
@@ -959,6 +961,15 @@ fn a_next_file_lost_after_its_roll_record_is_made_again() {
     w.append_at(0, b"lost", 0).unwrap();
     w.simulate_crash();
     std::fs::remove_file(file_path(&d.log(), 1)).unwrap();
+    // A durable roll names the next file durably first: it was removed.
+    let e = small(&d.log())
+        .durability(Durability::EveryCommit)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Corrupt(m) if m.contains("missing")),
+        "{e}"
+    );
     let mut w = small(&d.log()).build().unwrap();
     assert_eq!(w.next_index(), kept);
     assert_eq!(w.position().file, 1);

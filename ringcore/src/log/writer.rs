@@ -366,7 +366,15 @@ impl Writer {
                     .load(Ordering::Relaxed)
                     .wrapping_add(1);
                 if let Some(next) = s.rolled_to {
-                    let made = remake_next(&base, &file, next, next_index, epoch, durability)?;
+                    if durability != Durability::None {
+                        // A durable roll makes the next file's name durable
+                        // before its record: that file was removed, not lost.
+                        return Err(Error::Corrupt(format!(
+                            "{} ends with a roll record but file {next} is missing",
+                            file.path.display(),
+                        )));
+                    }
+                    let made = remake_next(&base, &file, next, next_index, epoch)?;
                     (made, Scan::empty(), epoch, 0, next_index)
                 } else {
                     // The writer stores `write_pos` after each commit (Release,
@@ -790,22 +798,16 @@ fn new_log_id() -> u64 {
 /// can keep that record and lose the new file's name (the records written
 /// there were not on storage either). The log goes on there: the lost
 /// records' indices are written again, as after any lost unsynced tail.
+/// (A writer with a durability setting refuses the log instead.)
 fn remake_next(
     base: &Path,
     file: &LogFile,
     next: u64,
     next_index: u64,
     epoch: u64,
-    durability: Durability,
 ) -> Result<LogFile> {
     let path = file_path(base, next);
     let made = LogFile::create(&path, next, next_index, file.geometry, epoch, file.log_id())?;
-    if durability != Durability::None {
-        if let Err(e) = fs::sync_dir(&path) {
-            let _ = std::fs::remove_file(&path);
-            return Err(e.into());
-        }
-    }
     // Release pairs with the readers' Acquire loads of `writer_state`: the
     // file they are sent to exists.
     file.header()
