@@ -6,7 +6,7 @@
 use super::file::{Access, LogFile};
 use super::format::HEADER_SIZE;
 use super::series::{file_path, list_files};
-use super::{scan, step, Step, Verify};
+use super::{scan, step, Scan, Step, Verify};
 use crate::error::{Error, Result};
 use crate::sync::Ordering;
 use std::path::{Path, PathBuf};
@@ -84,14 +84,22 @@ impl Cursor {
         step
     }
 
+    /// The committed records from the cursor, at most `max` messages
+    /// ([`scan`]); moves nothing.
+    pub(crate) fn scan(&self, max: u64) -> Result<Scan> {
+        let s = scan(&self.file, self.pos, self.index, max)?;
+        // As in `step`: a shrunk file reads as zeros.
+        if self.file.faulted() {
+            return Err(self.file.truncated_error());
+        }
+        Ok(s)
+    }
+
     /// Moves over `n` committed messages (or fewer, if the log ends first),
     /// following rolls.
     pub(crate) fn skip(&mut self, mut n: u64) -> Result<()> {
         while n > 0 {
-            let s = scan(&self.file, self.pos, self.index, n)?;
-            if self.file.faulted() {
-                return Err(self.file.truncated_error());
-            }
+            let s = self.scan(n)?;
             self.pos = s.end;
             self.index = self.index.wrapping_add(s.records);
             n -= s.records;

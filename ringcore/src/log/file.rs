@@ -8,7 +8,7 @@ use crate::sync::{AtomicU32, AtomicU64};
 use crate::sys::fs;
 use crate::sys::map::Mapping;
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
@@ -439,13 +439,10 @@ impl LogFile {
         // writer holds its locks: on the file it writes (this one, or the
         // next after a roll) or on `NAME.lock` (which a script may have
         // removed); a writer that died released them.
-        let file_held =
-            |f: BorrowedFd<'_>| fs::stat(f).is_ok_and(|st| st.regular) && fs::is_locked(f);
         let next_held = || {
-            self.seq.checked_add(1).is_some_and(|next| {
-                fs::open_read_only(&super::series::file_path(base, next), false)
-                    .is_ok_and(|fd| file_held(fd.as_fd()))
-            })
+            self.seq
+                .checked_add(1)
+                .is_some_and(|next| locked_at(&super::series::file_path(base, next)))
         };
         match state {
             super::format::STATE_CLOSED => WriterStatus::Closed,
@@ -559,7 +556,13 @@ fn hold_for_writer(file: &File) -> Result<()> {
 /// Whether some process holds the writer lock of the log at `base`. Never
 /// waits: a FIFO or other file put in the lock's place is no lock.
 pub(crate) fn writer_lock_held(base: &Path) -> bool {
-    let Ok(fd) = fs::open_read_only(&lock_path(base), false) else {
+    locked_at(&lock_path(base))
+}
+
+/// Whether some process holds a lock on the regular file at `path`. Never
+/// waits: a FIFO or other file put in its place is no lock.
+fn locked_at(path: &Path) -> bool {
+    let Ok(fd) = fs::open_read_only(path, false) else {
         return false;
     };
     fs::stat(fd.as_fd()).is_ok_and(|st| st.regular) && fs::is_locked(fd.as_fd())

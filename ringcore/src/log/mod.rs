@@ -11,9 +11,10 @@
 //!   retention, [`Durability`]), then zero-copy [`Writer::try_reserve`] +
 //!   [`Writer::commit`], or [`Writer::append`]. One writer per log, guarded
 //!   by an advisory lock beside it (`NAME.lock`) and one on the file it
-//!   writes (so a removed `NAME.lock` lets no second writer in). Reopening a log after a
-//!   crash resumes after its last committed record, and clears whatever a
-//!   torn record, or a page written back out of order, left after it. A
+//!   writes (so a removed `NAME.lock` lets no second writer in).
+//!   Reopening a log after a crash resumes after its last committed
+//!   record, and clears whatever a torn record, or a page written back out
+//!   of order, left after it. A
 //!   machine crash without durability can keep a roll record and lose the
 //!   next file's name: the next writer makes that file again, empty (its
 //!   records were not on storage either), unless it has a durability

@@ -4,7 +4,7 @@ use super::cursor::{self, Cursor};
 use super::file::{Access, LogFile};
 use super::format::{HEADER_SIZE, STATE_CLOSED, STATE_ROLLED};
 use super::series::list_files;
-use super::{scan, step, LogPosition, MappedFile, Step, Verify};
+use super::{step, LogPosition, MappedFile, Step, Verify};
 use crate::error::{Error, Result};
 use crate::sync::{park, Ordering};
 use crate::wait::{Backoff, Deadline, LIVENESS_SLICE};
@@ -247,10 +247,7 @@ impl Reader {
         let mut from = self.cur.pos;
         if limit > 0 && self.settle()? {
             from = self.cur.pos;
-            let s = scan(&self.cur.file, from, self.cur.index, limit as u64)?;
-            if self.cur.file.faulted() {
-                return Err(self.cur.file.truncated_error());
-            }
+            let s = self.cur.scan(limit as u64)?;
             count = s.records as usize;
             self.cur.pos = s.end;
             self.cur.index = self.cur.index.wrapping_add(s.records);
@@ -344,8 +341,8 @@ impl Reader {
                 continue;
             }
             if seen == STATE_CLOSED {
-                // Closed while the lock is still held: the writer lets go of
-                // it within moments (its wake-up may have come already).
+                // Closed since the status was read (its wake-up may have
+                // come already): look again within a millisecond.
                 slice = slice.min(Duration::from_millis(1));
             }
             let file = &self.cur.file;

@@ -16,16 +16,13 @@ pub fn file_path(base: &Path, seq: u64) -> PathBuf {
 
 /// Sequence numbers of the files of the log at `base` that exist, sorted.
 pub fn list_files(base: &Path) -> Result<Vec<u64>> {
-    let dir = match base.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = crate::sys::fs::dir_of(base);
     let name = base
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::InvalidArgument(format!("bad log path {}", base.display())))?;
     let mut seqs = Vec::new();
-    for entry in std::fs::read_dir(&dir)? {
+    for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         if let Some(seq) = entry.file_name().to_str().and_then(|f| seq_of(f, name)) {
             seqs.push(seq);
@@ -44,7 +41,9 @@ pub(crate) fn seq_of(file: &str, name: &str) -> Option<u64> {
         return Some(0);
     }
     let n = file.strip_prefix(name)?.strip_prefix('.')?;
-    n.parse::<u64>()
-        .ok()
-        .filter(|&seq| seq > 0 && seq.to_string() == n)
+    // Digits only, no leading zero (so not 0 either).
+    if n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
 }

@@ -339,13 +339,14 @@ impl Writer {
         // `ready`: how far the file is readied for the writer.
         let (file, scanned, epoch, ready, next_index) = match newest {
             None => (
-                {
-                    let file = LogFile::create(&base, 0, first_index, g, 1, log_id)?;
-                    if durability != Durability::None {
-                        fs::sync_dir(&base)?;
-                    }
-                    file
-                },
+                create_file(
+                    &base,
+                    0,
+                    first_index,
+                    g,
+                    (1, log_id),
+                    durability != Durability::None,
+                )?,
                 Scan::empty(),
                 1,
                 0,
@@ -383,10 +384,11 @@ impl Writer {
                     let stored = file.header().write_pos.load(Ordering::Acquire);
                     if stored > s.end && stored <= g.file_size {
                         return Err(Error::Corrupt(format!(
-                        "{}: the records end at offset {:#x}, but records were committed up to {stored:#x}",
-                        file.path.display(),
-                        s.end
-                    )));
+                            "{}: the records end at offset {:#x}, but records were \
+                             committed up to {stored:#x}",
+                            file.path.display(),
+                            s.end
+                        )));
                     }
                     repair_roll(&base, &file)?;
                     // Anything past the last commit is a torn, uncommitted record:
@@ -689,21 +691,14 @@ impl Writer {
         if durable {
             self.flush()?;
         }
-        let path = file_path(&self.base, next_seq);
-        let next = LogFile::create(
-            &path,
+        let next = create_file(
+            &file_path(&self.base, next_seq),
             next_seq,
             self.next_index,
             self.geometry,
-            self.epoch,
-            self.log_id,
+            (self.epoch, self.log_id),
+            durable,
         )?;
-        if durable {
-            if let Err(e) = fs::sync_dir(&path) {
-                let _ = std::fs::remove_file(&path);
-                return Err(e.into());
-            }
-        }
         if at > self.pos {
             self.pad_to(at);
         }
@@ -792,6 +787,27 @@ fn new_log_id() -> u64 {
     h.finish().max(1)
 }
 
+/// [`LogFile::create`] of file `seq` at `path` (`(epoch, log_id)` in its
+/// header), its name made durable too where `durable`; a name that cannot
+/// be is removed again, so a failed call leaves no file.
+fn create_file(
+    path: &Path,
+    seq: u64,
+    first_index: u64,
+    g: Geometry,
+    (epoch, log_id): (u64, u64),
+    durable: bool,
+) -> Result<LogFile> {
+    let file = LogFile::create(path, seq, first_index, g, epoch, log_id)?;
+    if durable {
+        if let Err(e) = fs::sync_dir(path) {
+            let _ = std::fs::remove_file(path);
+            return Err(e.into());
+        }
+    }
+    Ok(file)
+}
+
 /// Makes file `next` again, empty, for `file`, whose last record rolls to
 /// it but which is the newest file: the roll record proves the writer made
 /// `next` starting at `next_index`, and a machine crash without durability
@@ -820,10 +836,7 @@ fn remake_next(
 /// Removes files left half made (`NAME.n.tmpPID`) by a writer that died
 /// while creating them; only the lock holder calls this.
 fn remove_temporaries(base: &Path) -> Result<()> {
-    let dir = match base.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = fs::dir_of(base);
     let Some(name) = base.file_name().and_then(|n| n.to_str()) else {
         return Ok(());
     };
@@ -906,19 +919,17 @@ fn repair_roll(base: &Path, next: &LogFile) -> Result<()> {
             first.wrapping_add(s.records)
         )));
     }
-    match s.rolled_to {
-        Some(to) if to == next.seq => {}
-        Some(to) => return Err(refuse(format!("its roll record leads to file {to}"))),
-        None => {
-            let at = g.roll_at(s.end);
-            // Storage first, and the torn bytes after the last commit cleared.
-            file.clear_tail(s.end)?;
-            file.prepare(at, at + g.roll_reserve())?;
-            file.pad(s.end, at);
-            file.payload_mut(at, 8)
-                .copy_from_slice(&next.seq.to_ne_bytes());
-            file.publish(at, FLAG_ROLL, 8, 0, 0, 8);
-        }
+    // A roll record found by the scan leads to `next` (`step` accepts no
+    // other); without one, it is written.
+    if s.rolled_to.is_none() {
+        let at = g.roll_at(s.end);
+        // Storage first, and the torn bytes after the last commit cleared.
+        file.clear_tail(s.end)?;
+        file.prepare(at, at + g.roll_reserve())?;
+        file.pad(s.end, at);
+        file.payload_mut(at, 8)
+            .copy_from_slice(&next.seq.to_ne_bytes());
+        file.publish(at, FLAG_ROLL, 8, 0, 0, 8);
     }
     // Release pairs with the Acquire loads of `writer_state` (readers,
     // and the check above in a later writer).

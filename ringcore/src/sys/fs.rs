@@ -17,6 +17,14 @@ pub(crate) fn cpath(path: &Path) -> std::io::Result<CString> {
     })
 }
 
+/// The directory `path` is in (`.` for a bare name).
+pub(crate) fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Opens the existing file at `path` read-write, never through a symbolic
 /// link (`NotFound` when there is none).
 pub(crate) fn open_existing(path: &Path) -> std::io::Result<OwnedFd> {
@@ -54,10 +62,7 @@ pub(crate) fn open_read_only(path: &Path, follow: bool) -> std::io::Result<Owned
 /// missing `/proc` cannot do that, a new file under a temporary name beside
 /// `path`, returned too (a crash before it is named leaves that name).
 pub(crate) fn open_unnamed(path: &Path) -> std::io::Result<(OwnedFd, Option<PathBuf>)> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = dir_of(path);
     let flags = libc::O_RDWR | libc::O_CLOEXEC;
     if Path::new("/proc/self/fd").is_dir() {
         let c = cpath(dir)?;
@@ -210,10 +215,7 @@ pub(crate) fn data_ranges(fd: BorrowedFd<'_>, from: u64, len: u64) -> Vec<(u64, 
 /// Makes the names in the directory of `path` durable (`fsync` of the
 /// directory): a file just named survives a crash with its name.
 pub(crate) fn sync_dir(path: &Path) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = dir_of(path);
     let fd = open(dir, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?;
     // SAFETY: fsync on a descriptor we hold.
     if unsafe { libc::fsync(fd.as_raw_fd()) } != 0 {

@@ -58,8 +58,9 @@ impl Mapping {
         self
     }
 
-    /// Whether a read of an [`inspect`](Self::inspect) mapping went past
-    /// the end of its file (which was shrunk after it was mapped).
+    /// Whether an access to a guarded mapping (an
+    /// [`inspect`](Self::inspect) one, or one made [`guarded`](Self::guarded))
+    /// went past the end of its file (which was shrunk after it was mapped).
     pub(crate) fn faulted(&self) -> bool {
         self.guard
             .as_ref()

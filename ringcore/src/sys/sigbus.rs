@@ -5,11 +5,12 @@
 //! or log file while an inspector, a log reader or a log writer maps it,
 //! so those mappings ([`Mapping::inspect`](super::map::Mapping::inspect),
 //! [`Mapping::guarded`](super::map::Mapping::guarded)) register their
-//! range here. The handler, for a fault inside a registered range, maps a page of
-//! zeros over the faulting page (`MAP_FIXED`), marks the range as faulted
-//! and returns: the read is retried and sees zeros, which every reader
-//! checks like any other hostile bytes, and the inspector reports the file
-//! as truncated. A fault anywhere else goes to the handler that was there
+//! range here. The handler, for a fault inside a registered range, maps a
+//! page of zeros over the faulting page (`MAP_FIXED`; writable in a
+//! writable range), marks the range as faulted and returns: the access is
+//! retried, a read sees zeros, which every reader checks like any other
+//! hostile bytes, and a write lands on that page of no file; the inspector
+//! and the log report the file as truncated. A fault anywhere else goes to the handler that was there
 //! before, called directly; where that was the default (or ignore), it is
 //! put back and the fault happens again under it: the process dies as it
 //! would have.
@@ -186,7 +187,7 @@ impl Guard {
         None
     }
 
-    /// Whether a read of the range faulted (the file was shrunk under it).
+    /// Whether an access to the range faulted (the file was shrunk under it).
     pub(crate) fn faulted(&self) -> bool {
         RANGES[self.slot].hit.load(Ordering::Acquire)
     }
