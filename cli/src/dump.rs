@@ -151,7 +151,7 @@ fn dump_log(base: &std::path::Path, a: &DumpArgs, p: &mut Printer<'_>) -> Result
                 p.w.flush()?;
                 eprintln!(
                     "ringmpsc: {}: the writer {} (next index {})",
-                    base.display(),
+                    format::name(base),
                     if status == WriterStatus::Closed {
                         "closed the log"
                     } else {
@@ -238,8 +238,8 @@ fn dump_ring(
                     p.w.flush()?;
                     eprintln!(
                         "ringmpsc: {}: {}",
-                        seg.path().display(),
-                        batch.end_reason.as_deref().unwrap_or("ended")
+                        format::name(seg.path()),
+                        format::text(batch.end_reason.as_deref().unwrap_or("ended"))
                     );
                     break;
                 }
@@ -269,7 +269,7 @@ fn dump_ring(
                 eprintln!(
                     "ringmpsc: {}: {}",
                     format::name(seg.path()),
-                    format::text(&why.to_string())
+                    format::text(why)
                 );
             }
             // The records before damage are printed; the damage fails the

@@ -105,12 +105,6 @@ pub fn text(s: &str) -> String {
         .collect()
 }
 
-/// Serializes a path as a string, bytes that are not UTF-8 replaced: a
-/// file name must not make a JSON report fail.
-pub fn lossy_path<S: serde::Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&path.to_string_lossy())
-}
-
 /// A payload as text: printable ASCII as is, the rest escaped, cut at
 /// `max` bytes (0: all) with the number left out.
 pub fn escaped(payload: &[u8], max: usize) -> String {
@@ -235,7 +229,7 @@ mod tests {
 
     impl serde::Serialize for Wrapped<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            lossy_path(self.0, s)
+            ringcore::inspect::lossy_path(self.0, s)
         }
     }
 

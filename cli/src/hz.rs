@@ -51,7 +51,7 @@ pub struct HzOutput {
     /// The name as given.
     pub name: String,
     /// The file (a log's first file).
-    #[serde(serialize_with = "crate::format::lossy_path")]
+    #[serde(serialize_with = "ringcore::inspect::lossy_path")]
     pub path: std::path::PathBuf,
     /// Seconds measured.
     pub window_s: f64,

@@ -29,7 +29,7 @@ pub fn collect(dirs: Vec<PathBuf>, paths: &[PathBuf]) -> ListOutput {
 fn row(e: &Entry, dirs: &[PathBuf]) -> Vec<String> {
     let in_dir = e.path.parent().is_some_and(|p| dirs.iter().any(|d| d == p));
     let name = if in_dir {
-        format::name(std::path::Path::new(&e.name))
+        format::text(&e.name)
     } else {
         format::name(&e.path)
     };

@@ -52,7 +52,7 @@ pub struct StatOutput {
     /// The name as given.
     pub name: String,
     /// The file (a log's first file).
-    #[serde(serialize_with = "crate::format::lossy_path")]
+    #[serde(serialize_with = "ringcore::inspect::lossy_path")]
     pub path: PathBuf,
     /// `slot_ring`, `message_ring`, `pool`, `transport`, `channel` or `log`.
     pub kind: String,

@@ -26,7 +26,7 @@ pub trait Notify: Send + Sync {
 /// A word that is zero while a notifier has nothing to do (no consumer
 /// sleeps, no user notifier is attached): a producer reads it after its
 /// commit and calls the notifier only when it is not. Only the library's
-/// notifiers have one.
+/// notifiers have one: code outside it can neither make nor read a gate.
 #[repr(transparent)]
 pub struct Gate(AtomicU32);
 

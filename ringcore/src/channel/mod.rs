@@ -25,7 +25,7 @@ pub type DefaultMpmcChannel = mpmc::Channel<u64>;
 use crate::metrics::Metrics;
 use crate::notify::{Gate, Notify};
 use crate::ring::{Consumer, Producer, RingObserver, SlotConsumer, SlotProducer};
-use crate::sync::{light_barrier, park, AtomicU32, Ordering};
+use crate::sync::{park, AtomicU32, Ordering};
 use crossbeam_utils::CachePadded;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -174,7 +174,8 @@ impl ChannelWake {
 impl Notify for ChannelWake {
     #[inline]
     fn notify(&self) {
-        light_barrier();
+        // Called by `Hook::after_commit`, after its barrier and its look at
+        // the gate: the word is read once more to tell what to do.
         let gate = self.futex.0.word().load(Ordering::Relaxed);
         if gate & !HAS_USER != 0 {
             crate::sync::wake(&self.futex.1, false);

@@ -29,7 +29,7 @@ pub use target::Target;
 /// (`U+FFFD`): a file name is whatever bytes its creator chose, and one of
 /// them must not make a whole JSON report fail.
 #[cfg(feature = "serde")]
-pub(crate) fn lossy_path<S: serde::Serializer>(
+pub fn lossy_path<S: serde::Serializer>(
     path: &std::path::Path,
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
