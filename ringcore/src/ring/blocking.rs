@@ -40,7 +40,8 @@ impl PeerWatch {
     /// Once a turn of a wait by `waiter`: `Disconnected` once the process
     /// holding `side` is gone and its heartbeat silent. It reads the clock
     /// only before a sleep, or every 1024 turns of a spinning wait (a turn
-    /// is a few nanoseconds there), and looks at once, then at most every
+    /// is a few nanoseconds there): the first look comes when the wait
+    /// starts to sleep or at its 1024th turn, then at most every
     /// [`LIVENESS_SLICE`].
     pub(crate) fn look(&mut self, waiter: &Waiter, side: Side<'_>) -> Result<()> {
         if !self.shared {
