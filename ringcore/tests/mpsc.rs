@@ -316,3 +316,24 @@ fn byte_slot_channels_carry_items_of_any_size() {
     assert_eq!(out[0], 3);
     assert!(mpsc::SlotChannel::with_slots(Config::DEFAULT, 0).is_err());
 }
+
+/// With a user notifier attached (an event loop waits on it), a receive
+/// that finds items leaves none in a ring it polls less often: the loop
+/// would wait for a signal that no later commit sends.
+#[test]
+fn a_notified_consumer_is_left_nothing_in_skipped_rings() {
+    let _watchdog = watchdog::watchdog(120);
+    let mut ch = mpsc::Channel::<u32>::new(Config::with_ring_bits(4)).unwrap();
+    ch.set_notifier(Some(Arc::new(EventNotifier::new().unwrap())));
+    let mut a = ch.register().unwrap();
+    let mut b = ch.register().unwrap();
+    for idle in 0..=130 {
+        for _ in 0..idle {
+            a.send_one(1).unwrap();
+            assert_eq!(ch.consume_all(|_| {}), 1);
+        }
+        a.send_one(1).unwrap();
+        b.send_one(2).unwrap();
+        assert_eq!(ch.consume_all(|_| {}), 2, "after {idle} passes");
+    }
+}

@@ -157,6 +157,11 @@ impl ChannelWake {
         crate::sync::wake(&self.futex.1, false);
     }
 
+    /// Whether a user notifier is attached.
+    pub(crate) fn has_user(&self) -> bool {
+        self.futex.0.word().load(Ordering::Relaxed) & HAS_USER != 0
+    }
+
     /// Attaches (or with `None` detaches) a user notifier.
     pub(crate) fn set_user(&self, notify: Option<Arc<dyn Notify>>) {
         let mut u = self.user.lock().unwrap_or_else(|p| p.into_inner());

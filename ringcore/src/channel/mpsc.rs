@@ -309,10 +309,14 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
     pub fn consume_all_while(&mut self, max: usize, mut f: impl FnMut(&C::Item) -> bool) -> usize {
         self.sync();
         let (mut total, declined) = self.consume_pass(max, &mut f);
-        // A call with room left never leaves data in a ring in skip mode: a
-        // caller woken by a notifier would wait for ever for its next ring,
-        // and one that sees 0 would sleep with data waiting.
-        if total < max && !declined && self.lanes.iter().any(|l| l.skip > 0 && l.end.pending() > 0) {
+        // A pass never reports 0 while a ring in skip mode holds data (a
+        // caller that sees 0 would sleep with data waiting); with a user
+        // notifier attached, a call with room left leaves none there (an
+        // event loop woken by it waits for the next signal, which may never
+        // come).
+        let room = if self.shared.wake.has_user() { max } else { 1 };
+        if total < room && !declined && self.lanes.iter().any(|l| l.skip > 0 && l.end.pending() > 0)
+        {
             self.reset_adaptive_skip();
             total += self.consume_pass(max - total, &mut f).0;
         }
