@@ -6,7 +6,7 @@ use ringcore::msg::MessageRing;
 use ringcore::shm::{self, recv_fd, send_fd, SharedRing};
 use ringcore::{BufferPool, Error, WaitStrategy};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -1191,4 +1191,37 @@ fn a_holder_of_another_pid_namespace_is_judged_by_its_heartbeat() {
     assert!(!shm::remove_if_stale(&n).unwrap());
     file.write_at(&0u64.to_ne_bytes(), 0x48).unwrap();
     assert!(shm::remove_if_stale(&n).unwrap());
+}
+
+/// A claimer that loses the race for a side may store "being claimed" in
+/// its namespace word after the winner recorded its own there; the
+/// winner's heartbeat puts its namespace back, so that its death is again
+/// seen by pid at once, not after the stale time.
+#[test]
+fn a_side_marked_as_being_claimed_gets_its_holders_namespace_back() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let _watchdog = watchdog::watchdog(60);
+    let n = name("claiming");
+    let _c = Cleanup(n.clone());
+    let ring = SharedRing::create::<u64>(&n, 4).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(shm::resolve_name(&n).unwrap())
+        .unwrap();
+    let ours = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    let namespace = || {
+        let mut w = [0u8; 8];
+        file.read_exact_at(&mut w, 0x98).unwrap();
+        u64::from_ne_bytes(w)
+    };
+    let _tx = ring.producer::<u64>().unwrap();
+    assert_eq!(namespace(), ours);
+    // What a losing claimer stores (the producer line's namespace at 0x98).
+    file.write_at(&u64::MAX.to_ne_bytes(), 0x98).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while namespace() != ours {
+        assert!(Instant::now() < deadline, "the marker stayed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

@@ -142,7 +142,8 @@ impl Claim {
             // Stamp before taking, so that nobody sees our pid with a stale
             // beat; the namespace reads "being claimed" (judged by the
             // heartbeat alone) until the side is ours: a loser of the race
-            // below may still store that, never its own namespace over ours.
+            // below may still store that (our heartbeat thread puts ours
+            // back), never its own namespace over ours.
             words.stamp();
             if let Some(ns) = words.pidns() {
                 ns.store(process::CLAIMING_NAMESPACE, Ordering::Relaxed);
@@ -165,6 +166,24 @@ impl Claim {
         });
         register(&claim);
         Ok(claim)
+    }
+}
+
+impl Claim {
+    /// Stamps the heartbeat, and records this process's pid namespace again
+    /// where the side still names this claim but the namespace word says
+    /// otherwise: a claimer that lost the race in [`Claim::take`] may have
+    /// stored "being claimed" after the winner recorded its namespace,
+    /// which would leave the winner judged by its heartbeat alone (a
+    /// `kill -9` noticed after the stale time instead of at once).
+    fn beat(&self) {
+        self.words.stamp();
+        if let Some(ns) = self.words.pidns() {
+            let ours = process::pid_namespace();
+            if self.words.holder() == self.pid && ns.load(Ordering::Relaxed) != ours {
+                ns.store(ours, Ordering::Release);
+            }
+        }
     }
 }
 
@@ -282,7 +301,7 @@ fn heartbeat_loop() {
             return;
         }
         for c in &live {
-            c.words.stamp();
+            c.beat();
         }
         drop(live);
         std::thread::sleep(HEARTBEAT_PERIOD);
