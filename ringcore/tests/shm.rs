@@ -1225,3 +1225,95 @@ fn a_side_marked_as_being_claimed_gets_its_holders_namespace_back() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Run by the test below in a user namespace of its own; a no-op as a
+/// normal test. Reads its pid namespace (by making a segment), moves its
+/// children to a new pid namespace, forks, and has the child (no `exec`)
+/// take a side: the side must record the child's namespace, not the one
+/// its parent read before the fork.
+#[test]
+fn pid_namespace_fork_entry() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let Ok(n) = std::env::var("RINGCORE_PIDNS_FORK") else {
+        return;
+    };
+    watchdog::die_with_parent();
+    let ring = SharedRing::create::<u64>(&n, 4).unwrap();
+    // SAFETY: unshare with one flag; only children made from now on move.
+    let moved = unsafe { libc::unshare(libc::CLONE_NEWPID) };
+    assert_eq!(moved, 0, "unshare: {}", std::io::Error::last_os_error());
+    let parents = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    // SAFETY: the child only takes a side, reads a file and exits.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        let code = match ring.producer::<u64>() {
+            Ok(_tx) => {
+                let file = std::fs::File::open(shm::resolve_name(&n).unwrap()).unwrap();
+                let mut w = [0u8; 8];
+                // The producer line's namespace word.
+                file.read_exact_at(&mut w, 0x98).unwrap();
+                // Forked from the calling thread, the child's only thread
+                // is in the namespace that thread made.
+                let ns = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+                match u64::from_ne_bytes(w) {
+                    _ if ns == parents => 5,
+                    recorded if recorded == ns => 0,
+                    _ => 3,
+                }
+            }
+            Err(_) => 4,
+        };
+        // SAFETY: ends the forked child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    assert!(
+        libc::WIFEXITED(status) && ![4, 5].contains(&libc::WEXITSTATUS(status)),
+        "the child could not take the side, or is in its parent's namespace ({status:#x})"
+    );
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "the child recorded its parent's pid namespace"
+    );
+}
+
+#[test]
+fn a_child_forked_into_another_pid_namespace_records_its_own() {
+    let _w = watchdog::watchdog(30);
+    let n = name("pidns-fork");
+    let _c = Cleanup(n.clone());
+    let unshare = || {
+        let mut c = std::process::Command::new("unshare");
+        c.args(["--user", "--map-root-user"]);
+        c
+    };
+    // Where the kernel or the machine's policy forbids that, say so and stop.
+    if !unshare().arg("true").status().is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no unprivileged user namespaces here");
+        return;
+    }
+    let out = unshare()
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "pid_namespace_fork_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RINGCORE_PIDNS_FORK", &n)
+        .envs([watchdog::parent_env()])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "the child in its user namespace ({}):\n{text}",
+        out.status
+    );
+}

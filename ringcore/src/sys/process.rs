@@ -16,11 +16,27 @@ pub(crate) fn monotonic_ns() -> u64 {
 /// where it cannot be read). Pids of two namespaces mean nothing to each
 /// other.
 pub(crate) fn pid_namespace() -> u64 {
-    static NS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *NS.get_or_init(|| {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
-    })
+    use std::sync::atomic::Ordering;
+    let ns = PID_NAMESPACE.load(Ordering::Relaxed);
+    if ns != UNREAD {
+        return ns;
+    }
+    static FORGET_ON_FORK: std::sync::Once = std::sync::Once::new();
+    FORGET_ON_FORK.call_once(|| after_fork_in_child(forget_pid_namespace));
+    use std::os::unix::fs::MetadataExt;
+    let ns = std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino());
+    PID_NAMESPACE.store(ns, Ordering::Relaxed);
+    ns
+}
+
+/// [`pid_namespace`]'s cache. Not read once for all: a child forked after
+/// `unshare(CLONE_NEWPID)` lives in another namespace than its parent.
+static PID_NAMESPACE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(UNREAD);
+/// Not read yet (no namespace's inode is this).
+const UNREAD: u64 = u64::MAX;
+
+extern "C" fn forget_pid_namespace() {
+    PID_NAMESPACE.store(UNREAD, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The pid namespace a side records while it is being claimed: judged by
