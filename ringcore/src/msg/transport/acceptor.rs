@@ -24,7 +24,7 @@ use crate::sync::Ordering;
 use crate::sys::event::{Epoll, READABLE};
 use crate::sys::{process, socket};
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -328,14 +328,7 @@ impl Acceptor {
             slot: slot as u32,
             generation,
         };
-        let made = self.make_conn(id, p.pid).and_then(|conn| {
-            let fds = [
-                self.control.mapped.segment.fd().try_clone_to_owned()?,
-                conn.channel.mapped.segment.fd().try_clone_to_owned()?,
-            ];
-            Ok((fds, conn))
-        });
-        let (fds, conn) = match made {
+        let conn = match self.make_conn(id, p.pid) {
             Ok(c) => c,
             Err(e) => {
                 // Release pairs with the Acquire of the slot's next compare_exchange.
@@ -351,12 +344,14 @@ impl Acceptor {
         // Acquire sees the entry's fields above.
         e.state.store(1, Ordering::Release);
         // The serving thread has the client before the client has its
-        // rings: nothing it sends can arrive unannounced.
+        // rings: nothing it sends can arrive unannounced. The segment is
+        // kept here for the sending.
+        let channel = Arc::clone(&conn.channel.mapped.segment);
         self.shared.mail().connected.push(conn);
         // Release pairs with the serving thread's Acquire load of `events`
         // (`Server::sync`, the wait in `Server::recv`): the mail is there.
         self.shared.events.fetch_add(1, Ordering::Release);
-        let fds = [fds[0].as_fd(), fds[1].as_fd()];
+        let fds = [self.control.mapped.segment.fd(), channel.fd()];
         let welcome = send_with_fds(&sock, &answer(WELCOME_OK, id), &fds).and_then(|()| {
             Ok(self
                 .epoll

@@ -302,12 +302,10 @@ pub(crate) fn channels(
     let mut refused = Vec::new();
     // Each process once, the server first: a table (scribbled, or of many
     // clients in one process) may name one many times.
-    let mut pids = vec![server_pid];
-    for r in rows {
-        if !pids.contains(&r.pid) {
-            pids.push(r.pid);
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
+    let pids = std::iter::once(server_pid)
+        .chain(rows.iter().map(|r| r.pid))
+        .filter(|&pid| seen.insert(pid));
     for pid in pids {
         if wanted(&found) == 0 {
             break;

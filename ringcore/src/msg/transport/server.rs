@@ -220,8 +220,9 @@ pub struct Server {
     next_start: usize,
     /// The slot whose response ring holds a claimed message.
     claimed: Option<usize>,
-    /// Conns whose client left and which are still delivering.
-    departing: usize,
+    /// The slots of conns whose client left and which are still
+    /// delivering, so that freeing them visits no other slot.
+    departing: Vec<usize>,
     policy: SendPolicy,
     options: ServerOptions,
 }
@@ -354,7 +355,7 @@ impl Server {
             events_seen: 0,
             next_start: 0,
             claimed: None,
-            departing: 0,
+            departing: Vec::new(),
             policy: options.policy,
             options,
         })
@@ -392,7 +393,7 @@ impl Server {
             if let Some(c) = self.conns[slot].as_mut().filter(|c| c.id == id) {
                 if c.departed_at.is_none() {
                     c.departed_at = Some(c.requests.read_positions());
-                    self.departing += 1;
+                    self.departing.push(slot);
                 }
                 c.skip_left = 0;
             }
@@ -415,10 +416,21 @@ impl Server {
         done
     }
 
+    /// Frees every departed client whose requests are all delivered.
+    fn reap_departed(&mut self) {
+        let mut k = 0;
+        while k < self.departing.len() {
+            // A freed slot leaves the list: the next one takes its place.
+            if !self.reap(self.departing[k]) {
+                k += 1;
+            }
+        }
+    }
+
     fn free(&mut self, slot: usize) {
         if let Some(c) = self.conns[slot].take() {
             if c.departed_at.is_some() {
-                self.departing -= 1;
+                self.departing.retain(|&s| s != slot);
             }
             if self.claimed == Some(slot) {
                 self.claimed = None;
@@ -523,9 +535,7 @@ impl Server {
                 c.skip_left = c.skip_span;
             }
         }
-        for slot in 0..self.conns.len() {
-            self.reap(slot);
-        }
+        self.reap_departed();
         for slot in corrupt {
             self.kick(slot);
         }
@@ -539,11 +549,7 @@ impl Server {
         let count = self.conns.len();
         // A departed client whose rings are drained is found by no search
         // below: free it here, also while others keep the server busy.
-        if self.departing > 0 {
-            for slot in 0..count {
-                self.reap(slot);
-            }
-        }
+        self.reap_departed();
         loop {
             let found = Priority::ALL.into_iter().find_map(|p| {
                 (0..count)
