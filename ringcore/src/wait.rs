@@ -117,6 +117,20 @@ impl WaitStrategy {
     }
 }
 
+/// One step of a [`Waiter`].
+enum Step {
+    /// A spin-loop hint.
+    Spin,
+    /// The backoff's next step: spins, growing, then yields.
+    Snooze,
+    /// Give the CPU away once.
+    Yield,
+    /// Sleep this long.
+    Sleep(Duration),
+    /// Block until woken (or the deadline).
+    Park,
+}
+
 /// Runs a [`WaitStrategy`] one retry at a time.
 ///
 /// Call [`wait_with`](Waiter::wait_with) each time a retry finds nothing to
@@ -173,19 +187,34 @@ impl Waiter {
         self.steps = 0;
     }
 
-    /// Whether its next step sleeps (parks, or sleeps a while) rather than
-    /// spins or yields.
-    pub(crate) fn settled(&self) -> bool {
+    /// What the next call of [`wait_with`](Self::wait_with) does: the
+    /// phases of every strategy, in one place.
+    fn next_step(&self) -> Step {
+        let step = self.steps.saturating_add(1);
+        let backed_off = self.backoff.is_completed();
         match self.strategy {
-            WaitStrategy::BusySpin | WaitStrategy::Yielding => false,
-            WaitStrategy::Sleeping { .. }
+            WaitStrategy::BusySpin => Step::Spin,
+            WaitStrategy::Sleeping { sleep } if backed_off => Step::Sleep(sleep),
+            WaitStrategy::Blocking | WaitStrategy::TimedBlocking { .. } if backed_off => Step::Park,
+            WaitStrategy::Yielding
+            | WaitStrategy::Sleeping { .. }
             | WaitStrategy::Blocking
-            | WaitStrategy::TimedBlocking { .. } => self.backoff.is_completed(),
+            | WaitStrategy::TimedBlocking { .. } => Step::Snooze,
+            WaitStrategy::PhasedBackoff {
+                spin_iterations, ..
+            } if step <= spin_iterations => Step::Spin,
             WaitStrategy::PhasedBackoff {
                 spin_iterations,
                 yield_iterations,
-            } => self.steps >= spin_iterations.saturating_add(yield_iterations),
+            } if step <= spin_iterations.saturating_add(yield_iterations) => Step::Yield,
+            WaitStrategy::PhasedBackoff { .. } => Step::Park,
         }
+    }
+
+    /// Whether its next step sleeps (parks, or sleeps a while) rather than
+    /// spins or yields.
+    pub(crate) fn settled(&self) -> bool {
+        matches!(self.next_step(), Step::Sleep(_) | Step::Park)
     }
 
     /// Time left before the deadline, `None` when the strategy has none.
@@ -209,36 +238,14 @@ impl Waiter {
     /// One waiting step; `park(time_left)` is called in the blocking phase.
     pub fn wait_with(&mut self, park: impl FnOnce(Option<Duration>)) -> Result<()> {
         let left = self.time_left()?;
+        let step = self.next_step();
         self.steps = self.steps.saturating_add(1);
-        match self.strategy {
-            WaitStrategy::BusySpin => std::hint::spin_loop(),
-            WaitStrategy::Yielding => self.backoff.snooze(),
-            WaitStrategy::Sleeping { sleep } => {
-                if self.backoff.is_completed() {
-                    std::thread::sleep(sleep);
-                } else {
-                    self.backoff.snooze();
-                }
-            }
-            WaitStrategy::Blocking | WaitStrategy::TimedBlocking { .. } => {
-                if self.backoff.is_completed() {
-                    park(left);
-                } else {
-                    self.backoff.snooze();
-                }
-            }
-            WaitStrategy::PhasedBackoff {
-                spin_iterations,
-                yield_iterations,
-            } => {
-                if self.steps <= spin_iterations {
-                    std::hint::spin_loop();
-                } else if self.steps <= spin_iterations.saturating_add(yield_iterations) {
-                    std::thread::yield_now();
-                } else {
-                    park(left);
-                }
-            }
+        match step {
+            Step::Spin => std::hint::spin_loop(),
+            Step::Snooze => self.backoff.snooze(),
+            Step::Yield => std::thread::yield_now(),
+            Step::Sleep(sleep) => std::thread::sleep(sleep),
+            Step::Park => park(left),
         }
         Ok(())
     }
