@@ -8,7 +8,7 @@ use crate::CliError;
 use ringcore::inspect::Target;
 use ringcore::log::inspect::{LogCursor, LogRecord};
 use ringcore::log::WriterStatus;
-use ringcore::msg::PeekedRecord;
+use ringcore::msg::{PeekedRecord, Priority};
 use ringcore::shm::SegmentKind;
 use serde::Serialize;
 use std::io::Write;
@@ -185,27 +185,41 @@ fn dump_ring(
                     seg.path().display()
                 )));
             }
-            let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
             let mut damaged = false;
-            for ch in seg.peek_channels(limit)? {
-                for (requests, prio, look) in &ch.rings {
-                    let label = format!(
-                        "client {}.{} {} {}",
-                        ch.slot,
-                        ch.generation,
-                        if *requests { "requests" } else { "responses" },
-                        ringcore::msg::transport::inspect::priority_name(*prio)
-                    );
-                    for r in &look.records {
+            // Printed as they are copied, ring by ring.
+            for ch in seg.client_channels()? {
+                for requests in [true, false] {
+                    for prio in Priority::ALL {
                         if p.full() {
                             return Ok(crate::exit::OK);
                         }
-                        p.print(&RecordOut::ring(r, Some(label.clone())))?;
+                        let label = format!(
+                            "client {}.{} {} {}",
+                            ch.slot,
+                            ch.generation,
+                            if requests { "requests" } else { "responses" },
+                            ringcore::msg::transport::inspect::priority_name(prio)
+                        );
+                        let left = usize::try_from(p.limit - p.printed).unwrap_or(usize::MAX);
+                        let mut failed = None;
+                        let look = ch.peek_each(requests, prio, left, |r| {
+                            match p.print(&RecordOut::ring(&r, Some(label.clone()))) {
+                                Ok(()) => ControlFlow::Continue(()),
+                                Err(e) => {
+                                    failed = Some(e);
+                                    ControlFlow::Break(())
+                                }
+                            }
+                        });
+                        if let Some(e) = failed {
+                            return Err(e);
+                        }
+                        // Reaching the limit is no news here.
+                        if let Some(why) = look.stopped.as_ref().filter(|_| !p.full()) {
+                            eprintln!("ringmpsc: {label}: {}", format::text(why));
+                        }
+                        damaged |= look.damaged;
                     }
-                    if let Some(why) = &look.stopped {
-                        eprintln!("ringmpsc: {label}: {}", format::text(why));
-                    }
-                    damaged |= look.damaged;
                 }
             }
             Ok(if damaged {

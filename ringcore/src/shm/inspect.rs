@@ -546,7 +546,7 @@ impl SegmentView {
     /// consuming them (at most `limit`). `InvalidArgument` for a kind that
     /// holds no records in order (a pool), or whose records are elsewhere
     /// (a transport's are in its channel segments: see
-    /// [`peek_channels`](Self::peek_channels)).
+    /// [`client_channels`](Self::client_channels)).
     pub fn peek(&self, limit: usize) -> Result<RingPeek> {
         let mut records = Vec::new();
         let look = self.peek_each(limit, |r| {
@@ -573,17 +573,14 @@ impl SegmentView {
         Ok(out)
     }
 
-    /// For a transport: the records waiting in each client's six rings
-    /// (requests and responses, three priorities each), found through the
-    /// descriptors of the server (or the clients), at most `limit` a ring.
-    pub fn peek_channels(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<crate::msg::transport::inspect::ChannelPeek>> {
+    /// For a transport: each connected client's channel segment, found
+    /// through the descriptors of the server (or the clients), to look
+    /// into its six rings one record at a time.
+    pub fn client_channels(&self) -> Result<Vec<crate::msg::transport::inspect::ClientChannel>> {
         if self.kind != SegmentKind::Transport {
             return Err(self.no_records());
         }
-        crate::msg::transport::inspect::peek(self, limit)
+        crate::msg::transport::inspect::client_channels(self)
     }
 
     /// A cursor that follows a slot or message ring's producer from the
@@ -665,18 +662,9 @@ pub struct RingPeek {
     pub damaged: bool,
 }
 
-/// Copies up to `limit` records between head and tail of `raw`.
-pub(crate) fn peek_ring(raw: &RawRing, message: bool, limit: usize) -> RingPeek {
-    let mut records = Vec::new();
-    let look = peek_ring_each(raw, message, limit, |r| {
-        records.push(r);
-        ControlFlow::Continue(())
-    });
-    RingPeek { records, ..look }
-}
-
-/// [`peek_ring`], handing each record to `f` instead of collecting them.
-fn peek_ring_each(
+/// Copies up to `limit` records between head and tail of `raw`, handing
+/// each to `f`.
+pub(crate) fn peek_ring_each(
     raw: &RawRing,
     message: bool,
     limit: usize,

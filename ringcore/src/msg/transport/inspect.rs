@@ -14,16 +14,18 @@ use super::{
     CONTROL_TABLE, INDICES, MAX_CLIENTS, PROTOCOL, STATE_RUNNING, STATE_SHUT_DOWN,
 };
 use crate::error::{Error, Result};
+use crate::msg::peek::PeekedRecord;
 use crate::msg::Priority;
 use crate::shm::inspect::{
-    heartbeat_age, peek_ring, ring_over, ring_state, Process, RingPeek, RingState, SegmentKind,
-    SegmentView,
+    heartbeat_age, peek_ring_each, ring_over, ring_state, Process, RingPeek, RingState,
+    SegmentKind, SegmentView,
 };
 use crate::shm::layout::HEADER_SIZE;
 use crate::shm::view::Plain;
 use crate::shm::{pid_exists, DEFAULT_STALE_AFTER};
 use crate::sync::Ordering;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 // SAFETY: the server line is made of atomics.
 unsafe impl Plain for ServerLine {}
@@ -113,17 +115,34 @@ pub struct TransportState {
     pub clients: Vec<ClientState>,
 }
 
-/// The records waiting in one client's rings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChannelPeek {
+/// One connected client's channel segment, mapped read-only: its six
+/// rings (requests and responses, three priorities each) to look into.
+#[derive(Debug, Clone)]
+pub struct ClientChannel {
     /// The client's slot.
     pub slot: u32,
     /// The slot's generation.
     pub generation: u32,
     /// The client's pid.
     pub pid: u32,
-    /// `(requests?, priority, look)` for the six rings, requests first.
-    pub rings: Vec<(bool, Priority, RingPeek)>,
+    view: ChannelView,
+}
+
+impl ClientChannel {
+    /// The records waiting in the request (`requests`) or response ring
+    /// of `priority`, copied without consuming them (at most `limit`) and
+    /// handed to `f` one by one, as [`SegmentView::peek_each`] does: the
+    /// look's `records` stay empty, and `Break` ends it early.
+    pub fn peek_each(
+        &self,
+        requests: bool,
+        priority: Priority,
+        limit: usize,
+        f: impl FnMut(PeekedRecord) -> ControlFlow<()>,
+    ) -> RingPeek {
+        let ring = if requests { 0 } else { 3 } + priority.index();
+        peek_ring_each(&self.view.ring(ring), true, limit, f)
+    }
 }
 
 /// A client of the table: slot, generation, pid, connected_ns.
@@ -407,10 +426,10 @@ pub(crate) fn state(seg: &SegmentView) -> Result<TransportState> {
 }
 
 /// The records waiting in every reachable client's six rings.
-pub(crate) fn peek(seg: &SegmentView, limit: usize) -> Result<Vec<ChannelPeek>> {
+pub(crate) fn client_channels(seg: &SegmentView) -> Result<Vec<ClientChannel>> {
     let (s, _) = server_line(seg)?;
     let rows = table(seg)?;
-    let (found, error) = channels(s.pid.load(Ordering::Acquire), &rows);
+    let (mut found, error) = channels(s.pid.load(Ordering::Acquire), &rows);
     if found.is_empty() {
         if let Some(e) = error {
             return Err(Error::Io(std::io::Error::new(
@@ -422,23 +441,17 @@ pub(crate) fn peek(seg: &SegmentView, limit: usize) -> Result<Vec<ChannelPeek>> 
             )));
         }
     }
-    let mut out = Vec::new();
-    for r in &rows {
-        let Some(ch) = found.get(&(r.slot, r.generation)) else {
-            continue;
-        };
-        let rings = (0..6)
-            .map(|i| {
-                let p = Priority::ALL[i % 3];
-                (i < 3, p, peek_ring(&ch.ring(i), true, limit))
-            })
-            .collect();
-        out.push(ChannelPeek {
-            slot: r.slot,
-            generation: r.generation,
-            pid: r.pid,
-            rings,
-        });
-    }
-    Ok(out)
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            found
+                .remove(&(r.slot, r.generation))
+                .map(|view| ClientChannel {
+                    slot: r.slot,
+                    generation: r.generation,
+                    pid: r.pid,
+                    view,
+                })
+        })
+        .collect())
 }
