@@ -3,12 +3,12 @@
 
 `make bench-report` (or `python3 bench/report.py [bench ...]` from the
 repository root, after `make lib` for the c_api bench and `make python` for
-the Python one). The criterion
-benches' tables are built from criterion's results of this run; the other
-benches' tables are copied as printed. Each bench also writes its figures
-as JSON lines to the file named by RINGMPSC_BENCH_DATA, from which the
-plots (SVG, bench/plots/) are drawn. The machine, date and core-to-core
-probe go on top. Standard library only.
+the Python one). The c_api bench's tables are built from criterion's
+results of this run; the other benches' tables are copied as printed (the
+spsc and mpsc benches run in paired rounds, `RINGMPSC_BENCH_ROUNDS`). Each
+bench also writes its figures as JSON lines to the file named by
+RINGMPSC_BENCH_DATA, from which the plots (SVG, bench/plots/) are drawn.
+The machine, date and core-to-core probe go on top. Standard library only.
 """
 
 import datetime
@@ -22,14 +22,16 @@ import time
 import plot
 
 BENCHES = ["latency", "spsc", "mpsc", "mpsc-unpinned", "c_api", "ipc", "log", "transport", "python"]
-# Criterion benches: their groups, each with the function that the others
-# are compared with ("ours") and the unit of one element.
+# Criterion benches whose tables are built from criterion's results: their
+# groups, each with the function that the others are compared with ("ours").
 CRITERION = {
-    "spsc": {"spsc_single": "ringcore", "spsc_batch256": "ringcore"},
-    "mpsc": {"mpsc_single": "ringmpsc", "mpsc_batch256": "ringmpsc", "pool": None},
-    "mpsc-unpinned": {"mpsc_single_unpinned": "ringmpsc", "mpsc_batch256_unpinned": "ringmpsc"},
     "c_api": {"c_api_single": "c_lease", "c_api_batch256": "c_lease"},
 }
+# Benches of peers run in paired rounds (ringcore/benches/support/groups.rs)
+# rather than under criterion: the machine's state moves within seconds, and
+# criterion times one peer for seconds before the next.
+PAIRED = {"spsc", "mpsc", "mpsc-unpinned"}
+PAIRED_ROUNDS = "12"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "REPORT.md")
 PLOTS = os.path.join(ROOT, "bench", "plots")
@@ -62,6 +64,8 @@ def run(bench):
     """Runs one bench; returns (exit status, its standard output)."""
     cargo = os.environ.get("CARGO", "cargo")
     env = dict(os.environ, RINGMPSC_BENCH_DATA=DATA)
+    if bench in PAIRED:
+        env["RINGMPSC_BENCH_ROUNDS"] = PAIRED_ROUNDS
     if bench == "python":
         if not os.path.exists(VENV_PYTHON):
             return 1, "(no build/venv: `make python` installs the module first)\n"

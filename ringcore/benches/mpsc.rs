@@ -16,21 +16,20 @@
 //! `cargo bench -p ringcore --bench mpsc [-- FILTER]`, e.g.
 //! `-- mpsc_single/ringmpsc`; add `-- --save-baseline NAME` to keep a run
 //! and `-- --baseline NAME` to compare with it. Results:
-//! target/criterion/<group>/<function>/<producers>/.
-
-// criterion_group! makes an undocumented `pub fn`.
-#![allow(missing_docs)]
+//! target/criterion/<group>/<function>/<producers>/. With
+//! `RINGMPSC_BENCH_ROUNDS=N`, N paired rounds instead (support/groups.rs).
 
 #[allow(dead_code)]
 #[path = "support/common.rs"]
 mod common;
+#[path = "support/groups.rs"]
+mod groups;
+#[path = "support/pingpong.rs"]
+mod pingpong;
 
 use common::{online_cpus, pin};
-use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
-};
 use crossbeam_queue::ArrayQueue;
+use groups::Group;
 use ringcore::channel::mpsc;
 use ringcore::{Backoff, BufferPool, Config};
 use std::hint::black_box;
@@ -291,16 +290,6 @@ fn std_mpsc(producers: usize, items: u64) -> Duration {
     )
 }
 
-/// Adds `f(producers, items)` to `g` as function `name`, one benchmark
-/// per producer count.
-fn peer(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, f: impl Fn(usize, u64) -> Duration) {
-    for p in PRODUCERS {
-        g.bench_with_input(BenchmarkId::new(name, p), &p, |b, &p| {
-            b.iter_custom(|items| f(p, items))
-        });
-    }
-}
-
 /// A group's name, marked when the run is unpinned so that both kinds of
 /// run keep their own results.
 fn group_name(name: &str) -> String {
@@ -311,38 +300,32 @@ fn group_name(name: &str) -> String {
     }
 }
 
-fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group(group_name("mpsc_single"));
-    g.throughput(Throughput::Elements(1));
-    peer(&mut g, "ringmpsc", ringmpsc_single);
-    peer(&mut g, "crossbeam-channel", crossbeam_channel);
-    peer(&mut g, "ArrayQueue", array_queue);
-    peer(&mut g, "std-mpsc", std_mpsc);
-    peer(&mut g, "disruptor", |p, items| disruptor_mpsc(p, items, 1));
-    g.finish();
-    let mut g = c.benchmark_group(group_name(&format!("mpsc_batch{BATCH}")));
-    g.throughput(Throughput::Elements(1));
-    peer(&mut g, "ringmpsc", ringmpsc_batch);
-    peer(&mut g, "disruptor", |p, items| {
-        disruptor_mpsc(p, items, BATCH)
-    });
-    g.finish();
-    // An alloc + free round trip on one thread.
+fn main() {
     let pool = BufferPool::new(4096, 256).unwrap();
-    let mut g = c.benchmark_group("pool");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("alloc_free", |b| {
-        b.iter(|| {
-            let h = pool.alloc().unwrap();
-            pool.free(black_box(h)).unwrap();
-        })
-    });
-    g.finish();
+    groups::main(vec![
+        Group::new(group_name("mpsc_single"), "ringmpsc", 8 << 20)
+            .cases(&PRODUCERS)
+            .peer("ringmpsc", ringmpsc_single)
+            .peer("crossbeam-channel", crossbeam_channel)
+            .peer("ArrayQueue", array_queue)
+            .peer("std-mpsc", std_mpsc)
+            .peer("disruptor", |p, items| disruptor_mpsc(p, items, 1)),
+        Group::new(
+            group_name(&format!("mpsc_batch{BATCH}")),
+            "ringmpsc",
+            32 << 20,
+        )
+        .cases(&PRODUCERS)
+        .peer("ringmpsc", ringmpsc_batch)
+        .peer("disruptor", |p, items| disruptor_mpsc(p, items, BATCH)),
+        // An alloc + free round trip on one thread.
+        Group::new("pool", "alloc_free", 32 << 20).peer("alloc_free", move |_, items| {
+            let t = Instant::now();
+            for _ in 0..items {
+                let h = pool.alloc().unwrap();
+                pool.free(black_box(h)).unwrap();
+            }
+            t.elapsed()
+        }),
+    ]);
 }
-
-criterion_group! {
-    name = benches;
-    config = common::criterion_config();
-    targets = bench
-}
-criterion_main!(benches);

@@ -3,25 +3,29 @@
 //! reading every item, as criterion benches in elements per second. Group
 //! `spsc_single` sends and receives item by item; `spsc_batch256` moves
 //! batches of up to 256 through each queue's own batch API (ArrayQueue,
-//! which has none, item by item). The producer runs on CPU 0 and the
+//! which has none, item by item), beside a bare ring that only moves the
+//! items (`bare ring`). The producer runs on CPU 0 and the
 //! consumer, which times the run, on CPU 1. The round-trip latencies are
 //! in the `latency` bench.
 //!
 //! `cargo bench -p ringcore --bench spsc [-- FILTER]`; add
 //! `-- --save-baseline NAME` to keep a run and `-- --baseline NAME` to
-//! compare with it. Results: target/criterion/<group>/<function>/.
-
-// criterion_group! makes an undocumented `pub fn`.
-#![allow(missing_docs)]
+//! compare with it. Results: target/criterion/<group>/<function>/. With
+//! `RINGMPSC_BENCH_ROUNDS=N`, N paired rounds instead (support/groups.rs).
 
 #[allow(dead_code)]
 #[path = "support/common.rs"]
 mod common;
+#[allow(dead_code)]
+#[path = "support/groups.rs"]
+mod groups;
 #[path = "support/pairs.rs"]
 mod pairs;
+#[path = "support/pingpong.rs"]
+mod pingpong;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
+use groups::Group;
 use pairs::{batches, ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,26 +155,84 @@ fn arrayqueue_batch(items: u64) -> Duration {
     )
 }
 
-fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("spsc_single");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("ringcore", |b| b.iter_custom(ring_single));
-    g.bench_function("rtrb", |b| b.iter_custom(rtrb_single));
-    g.bench_function("ArrayQueue", |b| b.iter_custom(arrayqueue_single));
-    g.bench_function("disruptor", |b| b.iter_custom(disruptor_single));
-    g.finish();
-    let mut g = c.benchmark_group(format!("spsc_batch{BATCH}"));
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("ringcore", |b| b.iter_custom(ring_batch));
-    g.bench_function("rtrb", |b| b.iter_custom(rtrb_batch));
-    g.bench_function("ArrayQueue", |b| b.iter_custom(arrayqueue_batch));
-    g.bench_function("disruptor", |b| b.iter_custom(disruptor_batch));
-    g.finish();
+/// A bare ring of `u64` with none of a queue's work (no checks, no
+/// wake-ups, no closing), in batches of up to [`BATCH`]: each side keeps
+/// the other's index cached, reads it again only when its cache says full
+/// or empty, and publishes its own once per batch. Each index has a line
+/// pair of its own. What moving the items between the two CPUs costs,
+/// with nothing else.
+fn bare_batch(items: u64) -> Duration {
+    use std::cell::UnsafeCell;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    #[repr(align(128))]
+    struct Index(AtomicU64);
+    struct Bare {
+        slots: Box<[UnsafeCell<u64>]>,
+        tail: Index,
+        head: Index,
+    }
+    // SAFETY: a slot is written by the producer only while it is free and
+    // read by the consumer only once published, the indices ordering the
+    // two (Release stores, Acquire loads).
+    unsafe impl Sync for Bare {}
+    let mask = CAPACITY as u64 - 1;
+    let ring = Arc::new(Bare {
+        slots: (0..CAPACITY).map(|_| UnsafeCell::new(0)).collect(),
+        tail: Index(AtomicU64::new(0)),
+        head: Index(AtomicU64::new(0)),
+    });
+    let rx = ring.clone();
+    let (mut tail, mut head_seen) = (0u64, 0u64);
+    let (mut head, mut tail_seen) = (0u64, 0u64);
+    batches(
+        items,
+        move |next, want| {
+            let want = want as u64;
+            if tail + want - head_seen > CAPACITY as u64 {
+                head_seen = ring.head.0.load(Ordering::Acquire);
+            }
+            let k = want.min(CAPACITY as u64 - (tail - head_seen));
+            for i in 0..k {
+                // SAFETY: slots tail..tail+k are free (above), and only
+                // this thread writes them.
+                unsafe { *ring.slots[((tail + i) & mask) as usize].get() = next + i };
+            }
+            tail += k;
+            ring.tail.0.store(tail, Ordering::Release);
+            k as usize
+        },
+        move |sum| {
+            if head == tail_seen {
+                tail_seen = rx.tail.0.load(Ordering::Acquire);
+            }
+            let k = (tail_seen - head).min(BATCH as u64);
+            for i in 0..k {
+                // SAFETY: slots head..head+k are published (above) and not
+                // written again until the head moves past them.
+                *sum += unsafe { *rx.slots[((head + i) & mask) as usize].get() };
+            }
+            head += k;
+            if k > 0 {
+                rx.head.0.store(head, Ordering::Release);
+            }
+            k as usize
+        },
+    )
 }
 
-criterion_group! {
-    name = benches;
-    config = common::criterion_config();
-    targets = bench
+fn main() {
+    let single = |f: fn(u64) -> Duration| move |_, items| f(items);
+    groups::main(vec![
+        Group::new("spsc_single", "ringcore", 8 << 20)
+            .peer("ringcore", single(ring_single))
+            .peer("rtrb", single(rtrb_single))
+            .peer("ArrayQueue", single(arrayqueue_single))
+            .peer("disruptor", single(disruptor_single)),
+        Group::new(format!("spsc_batch{BATCH}"), "ringcore", 32 << 20)
+            .peer("ringcore", single(ring_batch))
+            .peer("rtrb", single(rtrb_batch))
+            .peer("ArrayQueue", single(arrayqueue_batch))
+            .peer("disruptor", single(disruptor_batch))
+            .peer("bare ring", single(bare_batch)),
+    ]);
 }
-criterion_main!(benches);

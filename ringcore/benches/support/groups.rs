@@ -1,0 +1,218 @@
+//! A throughput bench as groups of peers, each peer a function that moves
+//! `items` items and returns the time it took. `cargo bench` runs them
+//! under criterion (statistics, `--save-baseline` / `--baseline`);
+//! `RINGMPSC_BENCH_ROUNDS=N` runs them in N paired rounds instead, for the
+//! report.
+//!
+//! Paired rounds, because this machine's state moves within seconds (the
+//! same cache-line round trip has measured 110 and 490 ns within an hour),
+//! and criterion measures one peer for seconds before the next: two peers
+//! can be timed in different states, and their ratio then says nothing. A
+//! round first times a short core-to-core probe, then runs every peer once
+//! (the order turned by one each round); ratios are taken within a round
+//! and rounds are grouped by their probe, so each state gets its own row.
+
+use crate::common::emit;
+use crate::pingpong::atomic_rtt;
+use criterion::{BenchmarkId, Throughput};
+use std::time::Duration;
+
+/// A peer: `run(case, items)`, the time it took to move `items` items.
+type Run = Box<dyn Fn(usize, u64) -> Duration>;
+
+/// Round trips of the probe before each round.
+const PROBE_ROUND_TRIPS: usize = 2000;
+/// A round is in the fast state when its probe is within this factor of
+/// the lowest probe of its row.
+const FAST_WITHIN: f64 = 1.5;
+
+/// Peers compared on the same cases (producer counts, or one case).
+pub struct Group {
+    name: String,
+    /// The peer the others are compared with.
+    ours: &'static str,
+    /// Items a peer moves in one run of a paired round.
+    items: u64,
+    /// Cases, shown as the benchmark's parameter when there are several.
+    cases: Vec<usize>,
+    peers: Vec<(&'static str, Run)>,
+}
+
+impl Group {
+    /// A group whose peers are compared with `ours`, `items` items a run
+    /// in paired rounds, one case (0).
+    pub fn new(name: impl Into<String>, ours: &'static str, items: u64) -> Group {
+        Group {
+            name: name.into(),
+            ours,
+            items,
+            cases: vec![0],
+            peers: Vec::new(),
+        }
+    }
+
+    /// Runs every peer for each of `cases` (a producer count, say).
+    pub fn cases(mut self, cases: &[usize]) -> Group {
+        self.cases = cases.to_vec();
+        self
+    }
+
+    /// Adds a peer.
+    pub fn peer(
+        mut self,
+        name: &'static str,
+        run: impl Fn(usize, u64) -> Duration + 'static,
+    ) -> Group {
+        self.peers.push((name, Box::new(run)));
+        self
+    }
+
+    fn parameterised(&self) -> bool {
+        self.cases.len() > 1
+    }
+
+    fn criterion(&self, c: &mut criterion::Criterion) {
+        let mut g = c.benchmark_group(&self.name);
+        g.throughput(Throughput::Elements(1));
+        for (name, run) in &self.peers {
+            if self.parameterised() {
+                for &case in &self.cases {
+                    g.bench_with_input(BenchmarkId::new(*name, case), &case, |b, &case| {
+                        b.iter_custom(|items| run(case, items))
+                    });
+                }
+            } else {
+                g.bench_function(*name, |b| b.iter_custom(|items| run(self.cases[0], items)));
+            }
+        }
+        g.finish();
+    }
+
+    /// `rounds` paired rounds per case; prints a markdown table, a row per
+    /// case and state.
+    fn paired(&self, rounds: usize) {
+        let names: Vec<&str> = self.peers.iter().map(|(n, _)| *n).collect();
+        let ours = names.iter().position(|&n| n == self.ours);
+        let others: Vec<usize> = (0..names.len()).filter(|&i| Some(i) != ours).collect();
+        let mut head = vec![
+            self.name.clone(),
+            "state".into(),
+            "rounds".into(),
+            "probe p50".into(),
+        ];
+        head.extend(names.iter().map(|n| n.to_string()));
+        if ours.is_some() {
+            head.extend(
+                others
+                    .iter()
+                    .map(|&i| format!("{} / {}", self.ours, names[i])),
+            );
+        }
+        println!("| {} |", head.join(" | "));
+        println!("|{}", "---|".repeat(head.len()));
+        for &case in &self.cases {
+            // rates[round][peer], items per second.
+            let mut probes = Vec::with_capacity(rounds);
+            let mut rates = vec![vec![0.0; names.len()]; rounds];
+            for (r, row) in rates.iter_mut().enumerate() {
+                probes.push(atomic_rtt(PROBE_ROUND_TRIPS).at(0.5) as f64);
+                for k in 0..names.len() {
+                    let i = (k + r) % names.len();
+                    let took = (self.peers[i].1)(case, self.items);
+                    row[i] = self.items as f64 / took.as_secs_f64();
+                }
+            }
+            let lowest = probes.iter().cloned().fold(f64::INFINITY, f64::min);
+            let fast: Vec<bool> = probes.iter().map(|&p| p <= lowest * FAST_WITHIN).collect();
+            let states: &[(&str, Option<bool>)] = if fast.iter().all(|&f| f) {
+                &[("all", None)]
+            } else {
+                &[("fast", Some(true)), ("slow", Some(false))]
+            };
+            for &(state, want) in states {
+                let chosen: Vec<usize> = (0..rounds)
+                    .filter(|&r| want.is_none_or(|w| fast[r] == w))
+                    .collect();
+                if chosen.is_empty() {
+                    continue;
+                }
+                let mut row = vec![
+                    if self.parameterised() {
+                        case.to_string()
+                    } else {
+                        "-".into()
+                    },
+                    state.into(),
+                    chosen.len().to_string(),
+                    format!("{:.0} ns", median(chosen.iter().map(|&r| probes[r]))),
+                ];
+                let rate = |i: usize| median(chosen.iter().map(|&r| rates[r][i]));
+                row.extend((0..names.len()).map(|i| format!("{:.1} M/s", rate(i) / 1e6)));
+                if let Some(o) = ours {
+                    for &i in &others {
+                        row.push(format!(
+                            "{:.2}x",
+                            median(chosen.iter().map(|&r| rates[r][o] / rates[r][i]))
+                        ));
+                    }
+                }
+                println!("| {} |", row.join(" | "));
+            }
+            if self.parameterised() {
+                for (i, name) in names.iter().enumerate() {
+                    emit(
+                        &self.name,
+                        name,
+                        case as f64,
+                        median(rates.iter().map(|row| row[i])),
+                    );
+                }
+            }
+        }
+        println!();
+    }
+}
+
+/// The median of `v` (the upper one of an even count).
+fn median(v: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = v.collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// The number of paired rounds asked for (`RINGMPSC_BENCH_ROUNDS`), if any.
+fn rounds() -> Option<usize> {
+    std::env::var("RINGMPSC_BENCH_ROUNDS")
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+}
+
+/// Runs the groups: under criterion, or in paired rounds. In paired
+/// rounds the first argument that is not a flag selects the groups whose
+/// name contains it.
+pub fn main(groups: Vec<Group>) {
+    let Some(rounds) = rounds() else {
+        let mut c = crate::common::criterion_config().configure_from_args();
+        for g in &groups {
+            g.criterion(&mut c);
+        }
+        c.final_summary();
+        return;
+    };
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    println!(
+        "Paired rounds: {rounds} rounds for each row's case, each a core-to-core probe \
+         ({PROBE_ROUND_TRIPS} round trips) and then one run of every peer, in an order turned \
+         by one each round. A round is fast when its probe is within {FAST_WITHIN}x of the \
+         lowest of its case, else slow; rates are the medians over a state's rounds, and ratios \
+         the medians of the ratios within a round.\n"
+    );
+    for g in &groups {
+        if filter.as_ref().is_none_or(|f| g.name.contains(f.as_str())) {
+            println!("{} items a run\n", g.items);
+            g.paired(rounds);
+        }
+    }
+}
