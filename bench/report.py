@@ -3,9 +3,8 @@
 
 `make bench-report` (or `python3 bench/report.py [bench ...]` from the
 repository root, after `make lib` for the c_api bench and `make python` for
-the Python one). The c_api bench's tables are built from criterion's
-results of this run; the other benches' tables are copied as printed (the
-spsc and mpsc benches run in paired rounds, `RINGMPSC_BENCH_ROUNDS`). Each
+the Python one). The benches' tables are copied as printed (the spsc, mpsc
+and c_api benches run in paired rounds, `RINGMPSC_BENCH_ROUNDS`). Each
 bench also writes its figures as JSON lines to the file named by
 RINGMPSC_BENCH_DATA, from which the plots (SVG, bench/plots/) are drawn.
 The machine, date and core-to-core probe go on top. Standard library only.
@@ -17,20 +16,14 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import plot
 
 BENCHES = ["latency", "spsc", "mpsc", "mpsc-unpinned", "c_api", "ipc", "log", "transport", "python"]
-# Criterion benches whose tables are built from criterion's results: their
-# groups, each with the function that the others are compared with ("ours").
-CRITERION = {
-    "c_api": {"c_api_single": "c_lease", "c_api_batch256": "c_lease"},
-}
 # Benches of peers run in paired rounds (ringcore/benches/support/groups.rs)
 # rather than under criterion: the machine's state moves within seconds, and
 # criterion times one peer for seconds before the next.
-PAIRED = {"spsc", "mpsc", "mpsc-unpinned"}
+PAIRED = {"spsc", "mpsc", "mpsc-unpinned", "c_api"}
 PAIRED_ROUNDS = "12"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "REPORT.md")
@@ -91,66 +84,7 @@ def probe_now():
     return m.group(0).strip() if m else "core-to-core probe failed"
 
 
-def criterion_results(since):
-    """{group: {function: {value: elements per second}}} of the criterion
-    results written after `since` (this run), from
-    target/criterion/<group>/<function>[/<value>]/new/."""
-    found = {}
-    base = os.path.join(ROOT, "target", "criterion")
-    for dirpath, _, files in os.walk(base):
-        if not dirpath.endswith(os.sep + "new") or "benchmark.json" not in files:
-            continue
-        bench_file = os.path.join(dirpath, "benchmark.json")
-        if os.path.getmtime(bench_file) < since:
-            continue
-        with open(bench_file) as f:
-            b = json.load(f)
-        with open(os.path.join(dirpath, "estimates.json")) as f:
-            e = json.load(f)
-        ns = e["mean"]["point_estimate"]
-        elements = (b.get("throughput") or {}).get("Elements", 1)
-        value = b.get("value_str") or ""
-        found.setdefault(b["group_id"], {}).setdefault(b["function_id"], {})[value] = (
-            elements / ns * 1e9
-        )
-    return found
-
-
-def rate(x):
-    return "%.1f M/s" % (x / 1e6)
-
-
-def criterion_tables(bench, results):
-    """Markdown tables of one criterion bench: a row per value (producer
-    count), a column per function and a ratio of ours to each other."""
-    md = []
-    for group, ours in CRITERION[bench].items():
-        funcs = results.get(group)
-        if not funcs:
-            continue
-        names = sorted(funcs, key=lambda n: (n != ours, n))
-        peers = [n for n in names if n != ours] if ours else []
-        values = sorted({v for f in funcs.values() for v in f}, key=lambda v: (len(v), v))
-        head = ["%s" % group] + names + ["%s / %s" % (ours, p) for p in peers]
-        md.append("| " + " | ".join(head) + " |")
-        md.append("|" + "---|" * len(head))
-        for v in values:
-            row = [v or "-"] + [rate(funcs[n][v]) if v in funcs[n] else "" for n in names]
-            for p in peers:
-                a, b = funcs[ours].get(v), funcs[p].get(v)
-                row.append("%.2fx" % (a / b) if a and b else "")
-            md.append("| " + " | ".join(row) + " |")
-        md.append("")
-        if len(values) > 1:
-            for n in names:
-                for v in values:
-                    if v in funcs[n]:
-                        record(group, n, float(v), funcs[n][v])
-    return "\n".join(md)
-
-
-# Plot data: {plot: {series: [(x, y)]}}, from the benches' JSON lines and
-# the criterion results.
+# Plot data: {plot: {series: [(x, y)]}}, from the benches' JSON lines.
 SERIES = {}
 
 
@@ -222,7 +156,6 @@ def probe(outputs):
 def main():
     benches = sys.argv[1:] or BENCHES
     outputs, failed = {}, []
-    started = time.time()
     if os.path.exists(DATA):
         os.remove(DATA)
     probes = {}
@@ -234,7 +167,6 @@ def main():
         if status != 0:
             failed.append(b)
     read_data()
-    results = criterion_results(started)
     model, cores = machine()
     now = datetime.datetime.now(datetime.timezone.utc)
     load = ""
@@ -259,15 +191,7 @@ def main():
         md += ["", "## %s" % b, "", "Just before it, the %s." % probes[b], ""]
         if b in failed:
             md += ["(the bench failed; its output so far follows)", ""]
-        if b in CRITERION:
-            md.append(
-                "criterion, mean of its samples, in elements per second "
-                "(`cargo bench -p ringcore --bench %s`)" % b
-            )
-            md.append("")
-            md.append(criterion_tables(b, results) or "(no results)")
-        else:
-            md.append(outputs[b].strip() or "(no output)")
+        md.append(outputs[b].strip() or "(no output)")
     plots = draw_plots()
     if plots:
         md += ["", "## plots", ""]

@@ -4,7 +4,7 @@
 //! `dlopen` so that every C call is what a C program makes: an indirect
 //! call into the shared library, and through a lease (function `c_lease`):
 //! the inline functions of `ringmpsc_lease.h` in loops compiled as C
-//! (`support/lease_loops.c`). Criterion benches in elements per second:
+//! (`support/lease_loops.c`). Throughput in elements per second:
 //! groups `c_api_single` (item by item) and `c_api_batch256` (reserve /
 //! commit and peek / advance of up to 256). The producer runs on CPU 0 and
 //! the consumer, which times the run, on CPU 1. The round trips of the
@@ -15,21 +15,24 @@
 //! (`RINGMPSC_BENCH_LIB` names another library, with `liblease_loops.so`
 //! beside it); add `-- --save-baseline NAME` to keep a run and
 //! `-- --baseline NAME` to compare with it. Results:
-//! target/criterion/<group>/<function>/.
-
-// criterion_group! makes an undocumented `pub fn`.
-#![allow(missing_docs)]
+//! target/criterion/<group>/<function>/. With `RINGMPSC_BENCH_ROUNDS=N`,
+//! N paired rounds instead (support/groups.rs).
 
 #[path = "support/c_ring.rs"]
 mod c_ring;
 #[allow(dead_code)]
 #[path = "support/common.rs"]
 mod common;
+#[allow(dead_code)]
+#[path = "support/groups.rs"]
+mod groups;
 #[path = "support/pairs.rs"]
 mod pairs;
+#[path = "support/pingpong.rs"]
+mod pingpong;
 
 use c_ring::{CApi, OK};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use groups::Group;
 use pairs::{batches, ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -92,33 +95,22 @@ fn c_batch(api: &CApi, items: u64) -> Duration {
     )
 }
 
-fn bench(c: &mut Criterion) {
-    let api = CApi::load();
-    let mut g = c.benchmark_group("c_api_single");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("rust", |b| b.iter_custom(ring_single));
-    g.bench_function("c", |b| b.iter_custom(|items| c_single(&api, items)));
+fn main() {
+    // Loaded once for the whole run, by every peer.
+    let api: &'static CApi = Box::leak(Box::new(CApi::load()));
+    let mut single = Group::new("c_api_single", "c_lease", 8 << 20)
+        .peer("rust", |_, items| ring_single(items))
+        .peer("c", |_, items| c_single(api, items));
+    let mut batch = Group::new(format!("c_api_batch{BATCH}"), "c_lease", 32 << 20)
+        .peer("rust", |_, items| ring_batch(items))
+        .peer("c", |_, items| c_batch(api, items));
     if let Some(l) = api.lease {
-        g.bench_function("c_lease", |b| {
-            b.iter_custom(|items| c_lease(&api, items, l.single_produce, l.single_consume))
+        single = single.peer("c_lease", move |_, items| {
+            c_lease(api, items, l.single_produce, l.single_consume)
+        });
+        batch = batch.peer("c_lease", move |_, items| {
+            c_lease(api, items, l.batch_produce, l.batch_consume)
         });
     }
-    g.finish();
-    let mut g = c.benchmark_group(format!("c_api_batch{BATCH}"));
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("rust", |b| b.iter_custom(ring_batch));
-    g.bench_function("c", |b| b.iter_custom(|items| c_batch(&api, items)));
-    if let Some(l) = api.lease {
-        g.bench_function("c_lease", |b| {
-            b.iter_custom(|items| c_lease(&api, items, l.batch_produce, l.batch_consume))
-        });
-    }
-    g.finish();
+    groups::main(vec![single, batch]);
 }
-
-criterion_group! {
-    name = benches;
-    config = common::criterion_config();
-    targets = bench
-}
-criterion_main!(benches);
