@@ -111,6 +111,43 @@ fn child_entry() {
             }
             println!("SEEN {} {count} {hash}", first.unwrap_or(0));
         }
+        // Appends; forks a child that tries to append through its copy of
+        // the writer and drops it; appends again; forks a child that keeps
+        // its copy (as one that never runs its parent's destructors does)
+        // for 30 s at most; then waits to be killed.
+        "writer-forks" => {
+            let mut w = builder(&path).build().unwrap();
+            w.append(1, b"before the fork").unwrap();
+            // SAFETY: the child only calls its copy of the writer and ends
+            // without running exit handlers.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let refused = matches!(
+                    w.append(2, b"from the child"),
+                    Err(Error::InvalidArgument(_))
+                );
+                drop(w);
+                // SAFETY: ends the forked child.
+                unsafe { libc::_exit(if refused { 0 } else { 3 }) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            let refused = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+            println!("CHILD {}", if refused { "refused" } else { "wrote" });
+            w.append(3, b"after the fork").unwrap();
+            // SAFETY: the child only sleeps and ends.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                std::thread::sleep(Duration::from_secs(30));
+                // SAFETY: ends the forked child.
+                unsafe { libc::_exit(0) };
+            }
+            println!("FORKED {pid}");
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         other => panic!("unknown child role {other}"),
     }
 }
@@ -278,4 +315,69 @@ fn a_log_is_replayed_after_its_writer_exited() {
     assert!(status.success());
     assert_eq!(verify(&path), 5000);
     assert!(ringcore::log::list_files(&path).unwrap().len() > 3);
+}
+
+/// A log writer's process forks children (no `exec`): one could not write
+/// through its copy of the writer, and dropping that copy did not close the
+/// log; the writer is killed while another lives on with its copy, and a
+/// new writer takes over at once (the child holds none of the locks).
+#[test]
+fn a_forked_child_neither_writes_through_nor_keeps_its_parents_writer() {
+    use std::io::BufRead;
+    let _watchdog = watchdog::watchdog(60);
+    let d = TempDir::new("fork");
+    let path = d.0.join("log");
+    let mut c = child("writer-forks", &path, &[])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(c.stdout.take().unwrap()).lines();
+    let (mut forked, mut refused) = (None, None);
+    while forked.is_none() || refused.is_none() {
+        // The test harness's own words may start a line.
+        let line = lines.next().expect("the writer's output").unwrap();
+        if let Some((_, pid)) = line.split_once("FORKED ") {
+            forked = Some(pid.parse::<i32>().unwrap());
+        } else if let Some((_, what)) = line.split_once("CHILD ") {
+            refused = Some(what == "refused");
+        }
+    }
+    struct KillOnDrop(i32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            // SAFETY: plain kill(2) of the forked child (reaped by init
+            // once its parent is gone).
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+    let _forked = KillOnDrop(forked.unwrap());
+
+    assert_eq!(
+        refused,
+        Some(true),
+        "the child wrote through its parent's writer"
+    );
+    let r = Reader::open(&path, From::Start).unwrap();
+    assert_eq!(
+        r.writer_status(),
+        ringcore::log::WriterStatus::Active,
+        "the child's drop of its copy closed the log"
+    );
+    kill9(&mut c);
+    assert_eq!(r.writer_status(), ringcore::log::WriterStatus::Dead);
+    let mut w = builder(&path)
+        .build()
+        .expect("a new writer while the dead writer's child lives");
+    w.append(4, b"new writer").unwrap();
+    drop(r);
+    let mut r = Reader::open(&path, From::Start).unwrap();
+    let mut seen = Vec::new();
+    while let Some(m) = r.try_read().unwrap() {
+        seen.push(m.payload.to_vec());
+    }
+    assert_eq!(
+        seen,
+        [&b"before the fork"[..], b"after the fork", b"new writer"],
+        "the records of the log"
+    );
 }

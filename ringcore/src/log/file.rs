@@ -5,6 +5,7 @@ use super::format::{
 };
 use crate::error::{with_context, Error, Result};
 use crate::sync::{AtomicU32, AtomicU64};
+use crate::sys::fork::ReleasedInChildren;
 use crate::sys::fs;
 use crate::sys::map::Mapping;
 use std::fs::{File, OpenOptions};
@@ -12,6 +13,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 
 /// The writer readies its file ([`LogFile::prepare`]) this many bytes at a
 /// time (a multiple of any page size).
@@ -32,6 +34,10 @@ pub(crate) enum Access {
 
 /// A log file mapped whole (`MAP_SHARED`).
 pub(crate) struct LogFile {
+    /// Set while this process holds the writer's lock on the file: forked
+    /// children let go of the file and the mapping. First, so that it is
+    /// dropped before them.
+    released: OnceLock<ReleasedInChildren>,
     map: Mapping,
     base: NonNull<u8>,
     len: u64,
@@ -104,6 +110,7 @@ impl LogFile {
             ),
         };
         let mut lf = LogFile {
+            released: OnceLock::new(),
             base: map.base(),
             map,
             len,
@@ -166,6 +173,7 @@ impl LogFile {
             }
         };
         let lf = LogFile {
+            released: OnceLock::new(),
             base: map.base(),
             map,
             len: g.file_size,
@@ -175,6 +183,8 @@ impl LogFile {
             seq,
             geometry: g,
         };
+        // Locked above, before it was mapped.
+        lf.released_in_children();
         let h = lf.header();
         h.version.store(super::format::VERSION, Relaxed);
         h.byte_order.store(super::format::BYTE_ORDER, Relaxed);
@@ -212,9 +222,19 @@ impl LogFile {
         Ok(lf)
     }
 
-    /// Takes the writer's lock on this file ([`hold_for_writer`]).
+    /// Takes the writer's lock on this file ([`hold_for_writer`]), which
+    /// forked children then let go of.
     pub(crate) fn hold_for_writer(&self) -> Result<()> {
-        hold_for_writer(&self.file)
+        hold_for_writer(&self.file)?;
+        self.released_in_children();
+        Ok(())
+    }
+
+    fn released_in_children(&self) {
+        let map = (self.base.as_ptr().cast_const(), self.len as usize);
+        let _ = self
+            .released
+            .set(ReleasedInChildren::new(self.file.as_fd(), Some(map)));
     }
 
     /// Whether an access went past the end of the file (which was shrunk
@@ -505,9 +525,17 @@ pub(crate) fn lock_path(base: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Takes the single-writer lock of the log at `base`; the lock lives as
-/// long as the returned file.
-pub(crate) fn take_writer_lock(base: &Path) -> Result<File> {
+/// The single-writer lock of a log, held as long as this lives; forked
+/// children let go of it.
+#[derive(Debug)]
+pub(crate) struct WriterLock {
+    // First, so that it is dropped before the descriptor is closed.
+    _released: ReleasedInChildren,
+    _file: File,
+}
+
+/// Takes the single-writer lock of the log at `base`.
+pub(crate) fn take_writer_lock(base: &Path) -> Result<WriterLock> {
     let path = lock_path(base);
     for _ in 0..100 {
         let file = OpenOptions::new()
@@ -532,7 +560,10 @@ pub(crate) fn take_writer_lock(base: &Path) -> Result<File> {
         // removed and made again between the open and the lock, another
         // writer may hold the new one. Keep only a lock the name leads to.
         if fs::lstat(&path).is_ok_and(|st| st.id == held.id) {
-            return Ok(file);
+            return Ok(WriterLock {
+                _released: ReleasedInChildren::new(file.as_fd(), None),
+                _file: file,
+            });
         }
     }
     Err(Error::Busy(

@@ -1,7 +1,7 @@
 //! The single writer of a log.
 
 use super::cursor::same_log;
-use super::file::{take_writer_lock, Access, LogFile};
+use super::file::{take_writer_lock, Access, LogFile, WriterLock};
 use super::format::{Geometry, FLAG_ROLL, HEADER_SIZE, STATE_ACTIVE, STATE_CLOSED, STATE_ROLLED};
 use super::page_size;
 use super::prefault::{self, Prefaulter};
@@ -9,8 +9,7 @@ use super::series::{file_path, list_files};
 use super::{scan, LogPosition, Scan};
 use crate::error::{Error, Result};
 use crate::sync::{wake, wake_if_waiting, Ordering};
-use crate::sys::fs;
-use std::fs::File;
+use crate::sys::{fork, fs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -302,7 +301,10 @@ pub struct Writer {
     epoch: u64,
     /// The log's identity, written into each file it creates.
     log_id: u64,
-    _lock: File,
+    /// The fork count of the process that opened the writer: a child
+    /// forked from it has another, and may not write through its copy.
+    forks: u64,
+    _lock: WriterLock,
 }
 
 impl std::fmt::Debug for Writer {
@@ -324,7 +326,7 @@ impl Writer {
         base: PathBuf,
         g: Geometry,
         newest: Option<LogFile>,
-        lock: File,
+        lock: WriterLock,
         (first_index, log_id): (u64, u64),
         retention: Option<u64>,
         durability: Durability,
@@ -426,6 +428,7 @@ impl Writer {
             last_sync: Instant::now(),
             epoch,
             log_id,
+            forks: fork::generation(),
             _lock: lock,
         })
     }
@@ -463,6 +466,7 @@ impl Writer {
     /// A reservation not committed is given up first, whatever the outcome.
     #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<&mut [u8]> {
+        self.owned_here()?;
         if len > self.geometry.mtu as usize {
             return Err(Error::TooLarge {
                 len,
@@ -548,6 +552,7 @@ impl Writer {
     /// on in it.
     #[inline]
     pub fn commit(&mut self, msg_type: u32, len: usize, timestamp: u64) -> Result<u64> {
+        self.owned_here()?;
         let Some(reserved) = self.reserved.take() else {
             return Err(Error::InvalidArgument(
                 "commit without a reservation".into(),
@@ -581,7 +586,7 @@ impl Writer {
     /// Drops the reservation; nothing is published.
     #[inline]
     pub fn abort(&mut self) {
-        if let Some(reserved) = self.reserved.take() {
+        if let Some(reserved) = self.reserved.take().filter(|_| self.owned_here().is_ok()) {
             let g = self.geometry;
             self.file
                 .zero(self.pos + g.header_len(), self.pos + g.record_len(reserved));
@@ -656,6 +661,7 @@ impl Writer {
 
     /// Forces the records written since the last flush to storage (`msync`).
     pub fn flush(&mut self) -> Result<()> {
+        self.owned_here()?;
         self.file.sync(self.unsynced_from.min(self.pos), self.pos)?;
         self.file.sync(0, HEADER_SIZE)?;
         self.unsynced_from = self.pos;
@@ -672,6 +678,7 @@ impl Writer {
     /// (the durability setting's) fails: the writer is in the next file
     /// then, and the `Io` error says the roll record may not be on storage.
     pub fn roll(&mut self) -> Result<()> {
+        self.owned_here()?;
         self.abort();
         let from = self.pos;
         // The roll record, like any record, stays inside its region.
@@ -739,7 +746,25 @@ impl Writer {
         self.finish()
     }
 
+    /// `InvalidArgument` in a child forked from the process that opened
+    /// the writer, whose mapping of the log it lost at the fork: its
+    /// records would land beside its parent's.
+    #[inline]
+    fn owned_here(&self) -> Result<()> {
+        if fork::generation() == self.forks {
+            return Ok(());
+        }
+        Err(Error::InvalidArgument(
+            "this log writer belongs to the process that opened it, not to a child forked from it"
+                .into(),
+        ))
+    }
+
     fn finish(&mut self) -> Result<()> {
+        // A forked child's copy leaves the log to the writer's process.
+        if self.owned_here().is_err() {
+            return Ok(());
+        }
         self.abort();
         if self.durability != Durability::None {
             self.flush()?;
@@ -771,6 +796,11 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        if self.owned_here().is_err() {
+            // The prefault thread is the parent's: a child has none to stop.
+            std::mem::forget(self.prefault.take());
+            return;
+        }
         let _ = self.finish();
     }
 }

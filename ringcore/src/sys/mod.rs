@@ -11,12 +11,15 @@
 //! - [`event`]: eventfd and epoll;
 //! - [`process`]: clocks, process liveness, CPU affinity, page size, fork
 //!   hooks, the descriptors another process holds;
+//! - [`fork`]: what a forked child lets go of (lock descriptors), and
+//!   whether an owner runs in a child of the process that made it;
 //! - [`sigbus`]: reads of a mapping whose file another process may shrink.
 
 // Under loom only the in-process parts are built, which use little of this.
 #![cfg_attr(loom, allow(dead_code))]
 
 pub(crate) mod event;
+pub(crate) mod fork;
 pub(crate) mod fs;
 #[cfg(not(loom))]
 pub(crate) mod futex;

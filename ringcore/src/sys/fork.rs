@@ -1,0 +1,129 @@
+//! What a child forked without `exec` must not inherit from its parent.
+//!
+//! A child gets a copy of its parent's memory, mappings and descriptors:
+//! of a log writer, say, with the writer's mapping of the log and the
+//! descriptors that hold its locks. An open file description's lock lasts
+//! while anything of it is open, a descriptor or a mapping, in any process,
+//! so a child (Python's `multiprocessing` workers, a daemonising fork)
+//! would keep the log locked after its writer died, and no new writer could
+//! take over until the child ended. And a child writing through its copy of
+//! the writer, or closing it, would write into the log beside its parent.
+//!
+//! So at a fork, a child's copies of registered lock descriptors are
+//! pointed at `/dev/null` and its copies of registered mappings replaced by
+//! inaccessible anonymous memory: the numbers and the address ranges stay
+//! the child's copy of their owner's (closing or unmapping them harms
+//! nothing else), and the locks stay with the parent alone. A fork count
+//! tells an owner whether it runs in the process that made it.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Once;
+
+/// An entry's descriptor while free, and while its mapping is being filled
+/// in (a fork then leaves that entry alone).
+const FREE: i32 = -1;
+const FILLING: i32 = -2;
+
+/// A registered descriptor and, where `len` is not 0, a mapping of it.
+struct Entry {
+    fd: AtomicI32,
+    addr: AtomicUsize,
+    len: AtomicUsize,
+}
+
+static ENTRIES: [Entry; 256] = [const {
+    Entry {
+        fd: AtomicI32::new(FREE),
+        addr: AtomicUsize::new(0),
+        len: AtomicUsize::new(0),
+    }
+}; 256];
+/// Forks between the first process of this line and this one.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+fn hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| super::process::after_fork_in_child(in_child));
+}
+
+extern "C" fn in_child() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: open, dup3, mmap and close are async-signal-safe system
+    // calls, as a fork handler needs; the path is a valid C string. Each
+    // registered descriptor and mapping is one the parent held at the
+    // fork, so the child holds its copy and may replace it: MAP_FIXED
+    // replaces exactly the copied range.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        for e in &ENTRIES {
+            let fd = e.fd.load(Ordering::Acquire);
+            if fd < 0 {
+                continue;
+            }
+            let (addr, len) = (
+                e.addr.load(Ordering::Relaxed),
+                e.len.load(Ordering::Relaxed),
+            );
+            if len > 0 {
+                libc::mmap(
+                    addr as *mut libc::c_void,
+                    len,
+                    libc::PROT_NONE,
+                    libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                );
+            }
+            if null >= 0 && fd != null {
+                libc::dup3(null, fd, libc::O_CLOEXEC);
+            }
+        }
+        if null >= 0 {
+            libc::close(null);
+        }
+    }
+}
+
+/// The fork count of this process: it grows in a child at each fork, so an
+/// owner that recorded it tells whether it runs in a child of the process
+/// that made it.
+pub(crate) fn generation() -> u64 {
+    hook();
+    FORKS.load(Ordering::Relaxed)
+}
+
+/// A lock descriptor, and a mapping of its file, that forked children let
+/// go of (see the module), for as long as this lives: drop it before the
+/// mapping is unmapped and the descriptor closed, or a fork in between
+/// could let go of whatever took their place.
+#[derive(Debug)]
+pub(crate) struct ReleasedInChildren(Option<usize>);
+
+impl ReleasedInChildren {
+    /// Registers `fd` and the mapping `map` (address and length) of its
+    /// file. Beyond 256 at once a child keeps its copies, as without this.
+    pub(crate) fn new(fd: BorrowedFd<'_>, map: Option<(*const u8, usize)>) -> ReleasedInChildren {
+        hook();
+        let slot = ENTRIES.iter().position(|e| {
+            e.fd.compare_exchange(FREE, FILLING, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        });
+        if let Some(i) = slot {
+            let (addr, len) = map.map_or((0, 0), |(a, l)| (a as usize, l));
+            ENTRIES[i].addr.store(addr, Ordering::Relaxed);
+            ENTRIES[i].len.store(len, Ordering::Relaxed);
+            // Release: a fork that sees the descriptor sees the mapping.
+            ENTRIES[i].fd.store(fd.as_raw_fd(), Ordering::Release);
+        }
+        ReleasedInChildren(slot)
+    }
+}
+
+impl Drop for ReleasedInChildren {
+    fn drop(&mut self) {
+        if let Some(i) = self.0 {
+            ENTRIES[i].fd.store(FREE, Ordering::Release);
+        }
+    }
+}
