@@ -157,8 +157,9 @@ fn arrayqueue_batch(items: u64) -> Duration {
 
 /// A bare ring of `u64` with none of a queue's work (no checks, no
 /// wake-ups, no closing), in batches of up to [`BATCH`]: each side keeps
-/// the other's index cached, reads it again only when its cache says full
-/// or empty, and publishes its own once per batch. Each index has a line
+/// the other's index cached, reads it again only when its cache leaves no
+/// room for the whole batch (the producer) or nothing to read (the
+/// consumer), and publishes its own once per batch that moved items. Each index has a line
 /// pair of its own. What moving the items between the two CPUs costs,
 /// with nothing else.
 fn bare_batch(items: u64) -> Duration {
@@ -197,8 +198,10 @@ fn bare_batch(items: u64) -> Duration {
                 // this thread writes them.
                 unsafe { *ring.slots[((tail + i) & mask) as usize].get() = next + i };
             }
-            tail += k;
-            ring.tail.0.store(tail, Ordering::Release);
+            if k > 0 {
+                tail += k;
+                ring.tail.0.store(tail, Ordering::Release);
+            }
             k as usize
         },
         move |sum| {

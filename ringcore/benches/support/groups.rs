@@ -9,7 +9,7 @@
 //! and criterion measures one peer for seconds before the next: two peers
 //! can be timed in different states, and their ratio then says nothing. A
 //! round first times a short core-to-core probe, then runs every peer once
-//! (the order turned by one each round); ratios are taken within a round
+//! (in an order that changes each round); ratios are taken within a round
 //! and rounds are grouped by their probe, so each state gets its own row.
 
 use crate::common::emit;
@@ -23,7 +23,7 @@ type Run = Box<dyn Fn(usize, u64) -> Duration>;
 /// Round trips of the probe before each round.
 const PROBE_ROUND_TRIPS: usize = 2000;
 /// A round is in the fast state when its probe is within this factor of
-/// the lowest probe of its row.
+/// the lowest probe of the run so far (this group's included).
 const FAST_WITHIN: f64 = 1.5;
 
 /// Peers compared on the same cases (producer counts, or one case).
@@ -110,28 +110,37 @@ impl Group {
         }
         println!("| {} |", head.join(" | "));
         println!("|{}", "---|".repeat(head.len()));
-        for &case in &self.cases {
-            // rates[round][peer], items per second.
-            let mut probes = Vec::with_capacity(rounds);
-            let mut rates = vec![vec![0.0; names.len()]; rounds];
-            for (r, row) in rates.iter_mut().enumerate() {
-                probes.push(atomic_rtt(PROBE_ROUND_TRIPS).at(0.5) as f64);
-                for k in 0..names.len() {
-                    let i = (k + r) % names.len();
-                    let took = (self.peers[i].1)(case, self.items);
-                    row[i] = self.items as f64 / took.as_secs_f64();
+        // One untimed run of each peer first: the first timed one would
+        // pay for cold caches and page faults alone.
+        for (_, run) in &self.peers {
+            run(self.cases[0], self.items);
+        }
+        // Per case: probes[round], rates[round][peer] in items per second.
+        let measured: Vec<(Vec<f64>, Vec<Vec<f64>>)> = self
+            .cases
+            .iter()
+            .map(|&case| {
+                let mut probes = Vec::with_capacity(rounds);
+                let mut rates = vec![vec![0.0; names.len()]; rounds];
+                for (r, row) in rates.iter_mut().enumerate() {
+                    probes.push(atomic_rtt(PROBE_ROUND_TRIPS).at(0.5) as f64);
+                    for i in order(names.len(), r) {
+                        let took = (self.peers[i].1)(case, self.items);
+                        row[i] = self.items as f64 / took.as_secs_f64();
+                    }
                 }
-            }
-            let lowest = probes.iter().cloned().fold(f64::INFINITY, f64::min);
-            let fast: Vec<bool> = probes.iter().map(|&p| p <= lowest * FAST_WITHIN).collect();
-            let states: &[(&str, Option<bool>)] = if fast.iter().all(|&f| f) {
-                &[("all", None)]
-            } else {
-                &[("fast", Some(true)), ("slow", Some(false))]
-            };
-            for &(state, want) in states {
+                (probes, rates)
+            })
+            .collect();
+        let lowest = measured
+            .iter()
+            .flat_map(|(probes, _)| probes.iter().copied())
+            .fold(LOWEST_PROBE.with(|l| l.get()), f64::min);
+        LOWEST_PROBE.with(|l| l.set(lowest));
+        for (&case, (probes, rates)) in self.cases.iter().zip(&measured) {
+            for (state, fast) in [("fast", true), ("slow", false)] {
                 let chosen: Vec<usize> = (0..rounds)
-                    .filter(|&r| want.is_none_or(|w| fast[r] == w))
+                    .filter(|&r| (probes[r] <= lowest * FAST_WITHIN) == fast)
                     .collect();
                 if chosen.is_empty() {
                     continue;
@@ -157,15 +166,15 @@ impl Group {
                     }
                 }
                 println!("| {} |", row.join(" | "));
-            }
-            if self.parameterised() {
-                for (i, name) in names.iter().enumerate() {
-                    emit(
-                        &self.name,
-                        name,
-                        case as f64,
-                        median(rates.iter().map(|row| row[i])),
-                    );
+                if self.parameterised() {
+                    for (i, name) in names.iter().enumerate() {
+                        let series = if fast {
+                            name.to_string()
+                        } else {
+                            format!("{name} (slow state)")
+                        };
+                        emit(&self.name, &series, case as f64, rate(i));
+                    }
                 }
             }
         }
@@ -173,11 +182,32 @@ impl Group {
     }
 }
 
-/// The median of `v` (the upper one of an even count).
+/// The median of `v` (of an even count, the mean of the middle two).
 fn median(v: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = v.collect();
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The order in which round `round` runs `peers` peers: turned by one each
+/// round, and reversed every other round, so that no peer always runs
+/// first or always after the same one.
+fn order(peers: usize, round: usize) -> Vec<usize> {
+    let mut o: Vec<usize> = (0..peers).map(|k| (k + round) % peers).collect();
+    if round % 2 == 1 {
+        o.reverse();
+    }
+    o
+}
+
+thread_local! {
+    /// The lowest probe of the groups run so far, the fast state's mark.
+    static LOWEST_PROBE: std::cell::Cell<f64> = const { std::cell::Cell::new(f64::INFINITY) };
 }
 
 /// The number of paired rounds asked for (`RINGMPSC_BENCH_ROUNDS`), if any.
@@ -205,9 +235,10 @@ pub fn main(groups: Vec<Group>) {
     println!(
         "Paired rounds: {rounds} rounds for each row's case, each a core-to-core probe \
          ({PROBE_ROUND_TRIPS} round trips) and then one run of every peer, in an order turned \
-         by one each round. A round is fast when its probe is within {FAST_WITHIN}x of the \
-         lowest of its case, else slow; rates are the medians over a state's rounds, and ratios \
-         the medians of the ratios within a round.\n"
+         by one each round and reversed every other round, after one untimed run of each. A \
+         round is fast when its probe is within {FAST_WITHIN}x of the lowest probe of the run \
+         so far, else slow; rates are the medians over a state's rounds, and ratios the \
+         medians of the ratios within a round.\n"
     );
     for g in &groups {
         if filter.as_ref().is_none_or(|f| g.name.contains(f.as_str())) {

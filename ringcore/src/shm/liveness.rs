@@ -171,17 +171,22 @@ impl Claim {
 
 impl Claim {
     /// Stamps the heartbeat, and records this process's pid namespace again
-    /// where the side still names this claim but the namespace word says
-    /// otherwise: a claimer that lost the race in [`Claim::take`] may have
-    /// stored "being claimed" after the winner recorded its namespace,
-    /// which would leave the winner judged by its heartbeat alone (a
-    /// `kill -9` noticed after the stale time instead of at once).
+    /// where the side still names this claim but its namespace word reads
+    /// "being claimed": a claimer that lost the race in [`Claim::take`] may
+    /// have stored that after the winner recorded its namespace, which
+    /// would leave the winner judged by its heartbeat alone (a `kill -9`
+    /// noticed after the stale time instead of at once). Only that marker
+    /// is replaced: any other value may be a later holder's.
     fn beat(&self) {
         self.words.stamp();
         if let Some(ns) = self.words.pidns() {
-            let ours = process::pid_namespace();
-            if self.words.holder() == self.pid && ns.load(Ordering::Relaxed) != ours {
-                ns.store(ours, Ordering::Release);
+            if self.words.holder() == self.pid {
+                let _ = ns.compare_exchange(
+                    process::CLAIMING_NAMESPACE,
+                    process::pid_namespace(),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
             }
         }
     }
