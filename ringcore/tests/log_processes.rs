@@ -116,12 +116,21 @@ fn child_entry() {
         // its copy (as one that never runs its parent's destructors does)
         // for 30 s at most; then waits to be killed.
         "writer-forks" => {
-            let mut w = builder(&path).build().unwrap();
+            // A log that exists, so that the writer opens its newest file
+            // (and locks it then), with the prefault thread, rolled once
+            // (the next file made and locked by the writer).
+            let mut first = builder(&path).build().unwrap();
+            first.append(0, b"made").unwrap();
+            first.close().unwrap();
+            let mut w = builder(&path).prefault(true).build().unwrap();
             w.append(1, b"before the fork").unwrap();
+            w.roll().unwrap();
             // SAFETY: the child only calls its copy of the writer and ends
             // without running exit handlers.
             let pid = unsafe { libc::fork() };
             if pid == 0 {
+                // SAFETY: alarm takes a count of seconds: a hung child ends.
+                unsafe { libc::alarm(10) };
                 let refused = matches!(
                     w.append(2, b"from the child"),
                     Err(Error::InvalidArgument(_))
@@ -377,7 +386,12 @@ fn a_forked_child_neither_writes_through_nor_keeps_its_parents_writer() {
     }
     assert_eq!(
         seen,
-        [&b"before the fork"[..], b"after the fork", b"new writer"],
+        [
+            &b"made"[..],
+            b"before the fork",
+            b"after the fork",
+            b"new writer"
+        ],
         "the records of the log"
     );
 }

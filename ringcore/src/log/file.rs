@@ -231,7 +231,8 @@ impl LogFile {
     }
 
     fn released_in_children(&self) {
-        let map = (self.base.as_ptr().cast_const(), self.len as usize);
+        debug_assert!(self.header_page.is_none(), "a writer's file is mapped once");
+        let map = (self.base.as_ptr().cast_const(), self.map.len());
         let _ = self
             .released
             .set(ReleasedInChildren::new(self.file.as_fd(), Some(map)));

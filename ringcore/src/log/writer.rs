@@ -742,7 +742,10 @@ impl Writer {
     }
 
     /// Closes the log cleanly: readers see it as closed, not dead.
+    /// `InvalidArgument` in a child forked from the writer's process, whose
+    /// copy leaves the log to the writer.
     pub fn close(mut self) -> Result<()> {
+        self.owned_here()?;
         self.finish()
     }
 
@@ -751,13 +754,10 @@ impl Writer {
     /// records would land beside its parent's.
     #[inline]
     fn owned_here(&self) -> Result<()> {
-        if fork::generation() == self.forks {
+        if fork::current() == self.forks {
             return Ok(());
         }
-        Err(Error::InvalidArgument(
-            "this log writer belongs to the process that opened it, not to a child forked from it"
-                .into(),
-        ))
+        Err(forked_child())
     }
 
     fn finish(&mut self) -> Result<()> {
@@ -803,6 +803,15 @@ impl Drop for Writer {
         }
         let _ = self.finish();
     }
+}
+
+/// What a forked child's copy of a writer answers.
+#[cold]
+fn forked_child() -> Error {
+    Error::InvalidArgument(
+        "this log writer belongs to the process that opened it, not to a child forked from it"
+            .into(),
+    )
 }
 
 /// A fresh log identity: 64 random bits from the standard library's

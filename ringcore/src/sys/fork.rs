@@ -17,8 +17,7 @@
 //! tells an owner whether it runs in the process that made it.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 /// An entry's descriptor while free, and while its mapping is being filled
 /// in (a fork then leaves that entry alone).
@@ -41,10 +40,18 @@ static ENTRIES: [Entry; 256] = [const {
 }; 256];
 /// Forks between the first process of this line and this one.
 static FORKS: AtomicU64 = AtomicU64::new(0);
+/// `/dev/null`, opened with the hook: a child that cannot open it (out of
+/// descriptors, a sandbox without it) points its copies here instead.
+static NULL: AtomicI32 = AtomicI32::new(-1);
 
 fn hook() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| super::process::after_fork_in_child(in_child));
+    static HOOKED: AtomicBool = AtomicBool::new(false);
+    super::process::once(&HOOKED, || {
+        // SAFETY: open with a valid C string.
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        NULL.store(null, Ordering::Relaxed);
+        super::process::after_fork_in_child(in_child);
+    });
 }
 
 extern "C" fn in_child() {
@@ -55,12 +62,20 @@ extern "C" fn in_child() {
     // fork, so the child holds its copy and may replace it: MAP_FIXED
     // replaces exactly the copied range.
     unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        let opened = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        let null = if opened >= 0 {
+            opened
+        } else {
+            NULL.load(Ordering::Relaxed)
+        };
         for e in &ENTRIES {
             let fd = e.fd.load(Ordering::Acquire);
             if fd < 0 {
                 continue;
             }
+            // The child's copies hold nothing once replaced: a later fork
+            // of the child must not replace what took their place.
+            e.fd.store(FREE, Ordering::Relaxed);
             let (addr, len) = (
                 e.addr.load(Ordering::Relaxed),
                 e.len.load(Ordering::Relaxed),
@@ -79,17 +94,23 @@ extern "C" fn in_child() {
                 libc::dup3(null, fd, libc::O_CLOEXEC);
             }
         }
-        if null >= 0 {
-            libc::close(null);
+        if opened >= 0 {
+            libc::close(opened);
         }
     }
 }
 
-/// The fork count of this process: it grows in a child at each fork, so an
-/// owner that recorded it tells whether it runs in a child of the process
-/// that made it.
+/// The fork count of this process, to record: it grows in a child at each
+/// fork, so an owner that recorded it tells by [`current`] whether it runs
+/// in a child of the process that made it.
 pub(crate) fn generation() -> u64 {
     hook();
+    FORKS.load(Ordering::Relaxed)
+}
+
+/// The fork count now, to compare with one [`generation`] gave.
+#[inline]
+pub(crate) fn current() -> u64 {
     FORKS.load(Ordering::Relaxed)
 }
 
@@ -98,7 +119,12 @@ pub(crate) fn generation() -> u64 {
 /// mapping is unmapped and the descriptor closed, or a fork in between
 /// could let go of whatever took their place.
 #[derive(Debug)]
-pub(crate) struct ReleasedInChildren(Option<usize>);
+pub(crate) struct ReleasedInChildren {
+    entry: Option<usize>,
+    /// The fork count at registration: a child's copy frees nothing (the
+    /// fork freed the child's entry, which may be another's by now).
+    forks: u64,
+}
 
 impl ReleasedInChildren {
     /// Registers `fd` and the mapping `map` (address and length) of its
@@ -116,13 +142,16 @@ impl ReleasedInChildren {
             // Release: a fork that sees the descriptor sees the mapping.
             ENTRIES[i].fd.store(fd.as_raw_fd(), Ordering::Release);
         }
-        ReleasedInChildren(slot)
+        ReleasedInChildren {
+            entry: slot,
+            forks: current(),
+        }
     }
 }
 
 impl Drop for ReleasedInChildren {
     fn drop(&mut self) {
-        if let Some(i) = self.0 {
+        if let Some(i) = self.entry.filter(|_| current() == self.forks) {
             ENTRIES[i].fd.store(FREE, Ordering::Release);
         }
     }

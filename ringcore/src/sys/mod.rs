@@ -11,7 +11,8 @@
 //! - [`event`]: eventfd and epoll;
 //! - [`process`]: clocks, process liveness, CPU affinity, page size, fork
 //!   hooks, the descriptors another process holds;
-//! - [`fork`]: what a forked child lets go of (lock descriptors), and
+//! - [`fork`]: what a forked child lets go of (lock descriptors and their
+//!   mappings), and
 //!   whether an owner runs in a child of the process that made it;
 //! - [`sigbus`]: reads of a mapping whose file another process may shrink.
 

@@ -21,8 +21,11 @@ pub(crate) fn pid_namespace() -> u64 {
     if ns != UNREAD {
         return ns;
     }
-    static FORGET_ON_FORK: std::sync::Once = std::sync::Once::new();
-    FORGET_ON_FORK.call_once(|| after_fork_in_child(forget_pid_namespace));
+    static FORGET_ON_FORK: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+    once(&FORGET_ON_FORK, || {
+        after_fork_in_child(forget_pid_namespace)
+    });
     use std::os::unix::fs::MetadataExt;
     let ns = std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino());
     PID_NAMESPACE.store(ns, Ordering::Relaxed);
@@ -147,6 +150,18 @@ pub(crate) fn current_cpu() -> Option<usize> {
 pub(crate) fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) {
     // SAFETY: registers plain extern "C" functions; they run at fork time.
     unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
+
+/// Runs `f` the first time any thread calls this with `done`, and never
+/// waits: another thread that comes meanwhile goes on at once. For
+/// registering fork hooks, where a `std::sync::Once` that a fork copied in
+/// the middle of its call would leave every later call in the child
+/// waiting for ever.
+pub(crate) fn once(done: &std::sync::atomic::AtomicBool, f: impl FnOnce()) {
+    use std::sync::atomic::Ordering;
+    if !done.load(Ordering::Acquire) && !done.swap(true, Ordering::AcqRel) {
+        f();
+    }
 }
 
 /// Runs `child` in the child process after every `fork`.
