@@ -210,6 +210,46 @@ def test_a_writer_killed_with_sigkill_is_dead_not_idle(tmp_path):
     assert r.read(timeout=5).tobytes() == b"resumed"
 
 
+def test_a_forked_worker_neither_writes_through_nor_keeps_a_dead_writers_log(tmp_path):
+    path = tmp_path / "log"
+    code = (
+        "import multiprocessing, ringmpsc, sys, time\n"
+        f"w = ringmpsc.LogWriter({str(path)!r}, region_size={PAGE}, file_size={2 * PAGE})\n"
+        "w.append(b'before')\n"
+        "def work(q):\n"
+        "    try:\n"
+        "        w.append(b'from the worker')\n"
+        "        q.put('wrote')\n"
+        "    except ValueError:\n"
+        "        q.put('refused')\n"
+        "    time.sleep(30)\n"
+        "ctx = multiprocessing.get_context('fork')\n"
+        "q = ctx.Queue()\n"
+        "p = ctx.Process(target=work, args=(q,))\n"
+        "p.start()\n"
+        "print(q.get(timeout=10), p.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        answer, pid = p.stdout.readline().split()
+        worker = int(pid)
+        assert answer == "refused"
+        p.kill()
+        p.wait()
+        # The writer is dead, its forked worker alive: a new writer takes over.
+        assert ringmpsc.LogReader(path).writer_status == "dead"
+        with small(path) as w:
+            w.append(b"resumed")
+        assert [m.tobytes() for m in ringmpsc.LogReader(path)] == [b"before", b"resumed"]
+    finally:
+        p.kill()
+        p.wait()
+        if worker is not None:
+            os.kill(worker, 9)
+
+
 def test_corrupt_and_foreign_files(tmp_path):
     path = tmp_path / "log"
     with small(path) as w:
