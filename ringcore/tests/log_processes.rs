@@ -157,6 +157,51 @@ fn child_entry() {
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
+        // A thread rolls a writer on and on (opening and closing its files)
+        // while this one forks children that look for the log among their
+        // descriptors and mappings; prints how many found it.
+        "forks-while-rolling" => {
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let rolling = {
+                let (stop, path) = (stop.clone(), path.clone());
+                std::thread::spawn(move || {
+                    let mut w = builder(&path).retention(2).build().unwrap();
+                    while !stop.load(Ordering::Relaxed) {
+                        w.append(1, b"x").unwrap();
+                        w.roll().unwrap();
+                    }
+                })
+            };
+            // The log's files (a listing of the directory itself holds no lock).
+            let inside = format!("{}/", path.parent().unwrap().display());
+            let mut found = 0;
+            for _ in 0..300 {
+                // SAFETY: the child only reads /proc and ends without
+                // running exit handlers.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    // SAFETY: alarm takes a count of seconds: a hung child ends.
+                    unsafe { libc::alarm(10) };
+                    let fds = std::fs::read_dir("/proc/self/fd")
+                        .unwrap()
+                        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                        .any(|l| l.to_string_lossy().contains(&inside));
+                    let maps = std::fs::read_to_string("/proc/self/maps")
+                        .unwrap()
+                        .contains(&inside);
+                    // SAFETY: ends the forked child.
+                    unsafe { libc::_exit(i32::from(fds || maps)) };
+                }
+                let mut status = 0;
+                // SAFETY: waits for our own child.
+                assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+                assert!(libc::WIFEXITED(status), "a child died ({status:#x})");
+                found += libc::WEXITSTATUS(status);
+            }
+            stop.store(true, Ordering::Relaxed);
+            rolling.join().unwrap();
+            println!("FOUND {found}");
+        }
         other => panic!("unknown child role {other}"),
     }
 }
@@ -393,5 +438,28 @@ fn a_forked_child_neither_writes_through_nor_keeps_its_parents_writer() {
             b"new writer"
         ],
         "the records of the log"
+    );
+}
+
+/// Children forked at any moment while a writer opens, rolls and closes its
+/// files (from another thread) never hold one of them: the writer's
+/// opening and registering of a file, and its releasing and closing, keep
+/// forks out.
+#[test]
+fn a_child_forked_while_the_writer_rolls_holds_none_of_its_files() {
+    let _watchdog = watchdog::watchdog(120);
+    let d = TempDir::new("forkroll");
+    let out = child("forks-while-rolling", &d.0.join("log"), &[])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("FOUND 0\n"),
+        "children held the writer's files: {text}"
     );
 }

@@ -5,15 +5,15 @@ use super::format::{
 };
 use crate::error::{with_context, Error, Result};
 use crate::sync::{AtomicU32, AtomicU64};
-use crate::sys::fork::ReleasedInChildren;
+use crate::sys::fork::{NoFork, ReleasedInChildren};
 use crate::sys::fs;
 use crate::sys::map::Mapping;
 use std::fs::{File, OpenOptions};
+use std::mem::ManuallyDrop;
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::OnceLock;
 
 /// The writer readies its file ([`LogFile::prepare`]) this many bytes at a
 /// time (a multiple of any page size).
@@ -34,16 +34,16 @@ pub(crate) enum Access {
 
 /// A log file mapped whole (`MAP_SHARED`).
 pub(crate) struct LogFile {
-    /// Set while this process holds the writer's lock on the file: forked
-    /// children let go of the file and the mapping. First, so that it is
-    /// dropped before them.
-    released: OnceLock<ReleasedInChildren>,
-    map: Mapping,
+    /// Set for a file opened for the writer: forked children let go of the
+    /// file and the mapping (and so of the writer's lock on it). Released
+    /// before they go ([`Drop`]).
+    released: Option<ReleasedInChildren>,
+    map: ManuallyDrop<Mapping>,
     base: NonNull<u8>,
     len: u64,
     /// A read-write mapping of the header page, for a read-only `map`.
     header_page: Option<Mapping>,
-    file: File,
+    file: ManuallyDrop<File>,
     pub(crate) path: PathBuf,
     pub(crate) seq: u64,
     pub(crate) geometry: Geometry,
@@ -55,6 +55,20 @@ unsafe impl Send for LogFile {}
 // SAFETY: as above.
 unsafe impl Sync for LogFile {}
 
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        // Registered: no fork between the release and the closing, or a
+        // child would keep a copy outside the registry.
+        let _no_fork = self.released.is_some().then(NoFork::enter);
+        self.released = None;
+        // SAFETY: dropped once, here; the struct is not used after.
+        unsafe {
+            ManuallyDrop::drop(&mut self.map);
+            ManuallyDrop::drop(&mut self.file);
+        }
+    }
+}
+
 /// `Err` naming `path` for a failed mapping.
 fn map_error(e: std::io::Error, path: &Path) -> Error {
     Error::Io(with_context(e, format_args!("mmap {}", path.display())))
@@ -63,6 +77,8 @@ fn map_error(e: std::io::Error, path: &Path) -> Error {
 impl LogFile {
     /// Opens and validates an existing log file.
     pub(crate) fn open(path: &Path, seq: u64, access: Access) -> Result<LogFile> {
+        // A writer's file is registered before any fork can copy it.
+        let _no_fork = (access == Access::Write).then(NoFork::enter);
         let opened = match access {
             Access::Inspect => fs::open_read_only(path, false),
             Access::Write | Access::Read => fs::open_existing(path),
@@ -110,12 +126,12 @@ impl LogFile {
             ),
         };
         let mut lf = LogFile {
-            released: OnceLock::new(),
+            released: None,
             base: map.base(),
-            map,
+            map: ManuallyDrop::new(map),
             len,
             header_page,
-            file,
+            file: ManuallyDrop::new(file),
             path: path.to_path_buf(),
             seq,
             geometry: Geometry {
@@ -125,6 +141,9 @@ impl LogFile {
                 checksums: false,
             },
         };
+        if access == Access::Write {
+            lf.released_in_children();
+        }
         lf.geometry = lf.header().validate(len, path)?;
         let recorded = lf.header().file_seq.load(crate::sync::Ordering::Relaxed);
         if recorded != seq {
@@ -148,6 +167,7 @@ impl LogFile {
         log_id: u64,
     ) -> Result<LogFile> {
         use crate::sync::Ordering::{Relaxed, Release};
+        let _no_fork = NoFork::enter();
         let (fd, staging) = fs::open_unnamed(path)?;
         let file = File::from(fd);
         let made = (|| {
@@ -172,13 +192,13 @@ impl LogFile {
                 return Err(e);
             }
         };
-        let lf = LogFile {
-            released: OnceLock::new(),
+        let mut lf = LogFile {
+            released: None,
             base: map.base(),
-            map,
+            map: ManuallyDrop::new(map),
             len: g.file_size,
             header_page: None,
-            file,
+            file: ManuallyDrop::new(file),
             path: path.to_path_buf(),
             seq,
             geometry: g,
@@ -222,20 +242,19 @@ impl LogFile {
         Ok(lf)
     }
 
-    /// Takes the writer's lock on this file ([`hold_for_writer`]), which
-    /// forked children then let go of.
+    /// Takes the writer's lock on this file ([`hold_for_writer`]); forked
+    /// children let go of it (the file was opened for the writer).
     pub(crate) fn hold_for_writer(&self) -> Result<()> {
-        hold_for_writer(&self.file)?;
-        self.released_in_children();
-        Ok(())
+        debug_assert!(self.released.is_some(), "opened for the writer");
+        hold_for_writer(&self.file)
     }
 
-    fn released_in_children(&self) {
+    /// Registers the file and its mapping, under the [`NoFork`] its caller
+    /// took before opening it.
+    fn released_in_children(&mut self) {
         debug_assert!(self.header_page.is_none(), "a writer's file is mapped once");
         let map = (self.base.as_ptr().cast_const(), self.map.len());
-        let _ = self
-            .released
-            .set(ReleasedInChildren::new(self.file.as_fd(), Some(map)));
+        self.released = Some(ReleasedInChildren::new(self.file.as_fd(), Some(map)));
     }
 
     /// Whether an access went past the end of the file (which was shrunk
@@ -530,15 +549,26 @@ pub(crate) fn lock_path(base: &Path) -> PathBuf {
 /// children let go of it.
 #[derive(Debug)]
 pub(crate) struct WriterLock {
-    // First, so that it is dropped before the descriptor is closed.
-    _released: ReleasedInChildren,
-    _file: File,
+    released: Option<ReleasedInChildren>,
+    file: ManuallyDrop<File>,
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        // No fork between the release and the closing (see `LogFile`).
+        let _no_fork = NoFork::enter();
+        self.released = None;
+        // SAFETY: dropped once, here; the struct is not used after.
+        unsafe { ManuallyDrop::drop(&mut self.file) };
+    }
 }
 
 /// Takes the single-writer lock of the log at `base`.
 pub(crate) fn take_writer_lock(base: &Path) -> Result<WriterLock> {
     let path = lock_path(base);
     for _ in 0..100 {
+        // Registered before any fork can copy it.
+        let _no_fork = NoFork::enter();
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -562,8 +592,8 @@ pub(crate) fn take_writer_lock(base: &Path) -> Result<WriterLock> {
         // writer may hold the new one. Keep only a lock the name leads to.
         if fs::lstat(&path).is_ok_and(|st| st.id == held.id) {
             return Ok(WriterLock {
-                _released: ReleasedInChildren::new(file.as_fd(), None),
-                _file: file,
+                released: Some(ReleasedInChildren::new(file.as_fd(), None)),
+                file: ManuallyDrop::new(file),
             });
         }
     }

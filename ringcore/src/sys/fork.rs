@@ -17,10 +17,10 @@
 //! tells an owner whether it runs in the process that made it.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// An entry's descriptor while free, and while its mapping is being filled
-/// in (a fork then leaves that entry alone).
+/// in (under a [`NoFork`], so no fork sees that).
 const FREE: i32 = -1;
 const FILLING: i32 = -2;
 
@@ -44,17 +44,70 @@ static FORKS: AtomicU64 = AtomicU64::new(0);
 /// descriptors, a sandbox without it) points its copies here instead.
 static NULL: AtomicI32 = AtomicI32::new(-1);
 
+/// [`NoFork`]s alive (bits 0..31), and a fork waiting for them (bit 31).
+static GATE: AtomicU32 = AtomicU32::new(0);
+const FORKING: u32 = 1 << 31;
+
 fn hook() {
     static HOOKED: AtomicBool = AtomicBool::new(false);
     super::process::once(&HOOKED, || {
         // SAFETY: open with a valid C string.
         let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
         NULL.store(null, Ordering::Relaxed);
-        super::process::after_fork_in_child(in_child);
+        super::process::at_fork(before, in_parent, in_child);
     });
 }
 
+/// Keeps forks out while it lives: a fork from another thread waits until
+/// it is dropped (a fork comes to it waiting). Held from the moment a
+/// descriptor to register is opened until it is registered, and from its
+/// release until it is closed, so that no child ever gets a copy outside
+/// the registry. Never fork while holding one.
+pub(crate) struct NoFork(());
+
+impl NoFork {
+    pub(crate) fn enter() -> NoFork {
+        hook();
+        loop {
+            let v = GATE.load(Ordering::Relaxed);
+            // Acquire pairs with the Release of the fork's end, in the
+            // parent: what it did comes before what this guards.
+            if v & FORKING == 0
+                && GATE
+                    .compare_exchange_weak(v, v + 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return NoFork(());
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl Drop for NoFork {
+    fn drop(&mut self) {
+        // Release pairs with the fork's Acquire: what this guarded (an
+        // entry filled in or freed) is there when the fork copies memory.
+        GATE.fetch_sub(1, Ordering::Release);
+    }
+}
+
+extern "C" fn before() {
+    // Waits for every NoFork to end, and lets no new one start.
+    while GATE
+        .compare_exchange_weak(0, FORKING, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::thread::yield_now();
+    }
+}
+
+extern "C" fn in_parent() {
+    GATE.store(0, Ordering::Release);
+}
+
 extern "C" fn in_child() {
+    GATE.store(0, Ordering::Relaxed);
     FORKS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: open, dup3, mmap and close are async-signal-safe system
     // calls, as a fork handler needs; the path is a valid C string. Each
@@ -115,9 +168,9 @@ pub(crate) fn current() -> u64 {
 }
 
 /// A lock descriptor, and a mapping of its file, that forked children let
-/// go of (see the module), for as long as this lives: drop it before the
-/// mapping is unmapped and the descriptor closed, or a fork in between
-/// could let go of whatever took their place.
+/// go of (see the module), for as long as this lives. Make it and drop it
+/// under a [`NoFork`] held from the descriptor's opening and to its
+/// closing, before the mapping is unmapped and the descriptor closed.
 #[derive(Debug)]
 pub(crate) struct ReleasedInChildren {
     entry: Option<usize>,
