@@ -8,9 +8,9 @@
 //! same cache-line round trip has measured 110 and 490 ns within an hour),
 //! and criterion measures one peer for seconds before the next: two peers
 //! can be timed in different states, and their ratio then says nothing. A
-//! round first times a short core-to-core probe, then runs every peer once
-//! (in an order that changes each round); ratios are taken within a round
-//! and rounds are grouped by their probe, so each state gets its own row.
+//! round runs every peer once (in an order that changes each round)
+//! between two short core-to-core probes; ratios are taken within a round
+//! and rounds are grouped by their probes, so each state gets its own row.
 
 use crate::common::emit;
 use crate::pingpong::atomic_rtt;
@@ -20,9 +20,13 @@ use std::time::Duration;
 /// A peer: `run(case, items)`, the time it took to move `items` items.
 type Run = Box<dyn Fn(usize, u64) -> Duration>;
 
-/// Round trips of the probe before each round.
+/// Round trips of the probe before and after each round.
 const PROBE_ROUND_TRIPS: usize = 2000;
-/// A round is in the fast state when its probe is within this factor of
+
+/// One case's rounds: the probes before and after each, and each peer's
+/// rate in it (items per second).
+type Measured = (Vec<[f64; 2]>, Vec<Vec<f64>>);
+/// A round is in the fast state when its probes are within this factor of
 /// the lowest probe of the run so far (this group's included).
 const FAST_WITHIN: f64 = 1.5;
 
@@ -115,32 +119,43 @@ impl Group {
         for (_, run) in &self.peers {
             run(self.cases[0], self.items);
         }
-        // Per case: probes[round], rates[round][peer] in items per second.
-        let measured: Vec<(Vec<f64>, Vec<Vec<f64>>)> = self
+        // Per case: probes[round] (before it and after it), rates[round][peer]
+        // in items per second.
+        let probe = || atomic_rtt(PROBE_ROUND_TRIPS).at(0.5) as f64;
+        let measured: Vec<Measured> = self
             .cases
             .iter()
             .map(|&case| {
                 let mut probes = Vec::with_capacity(rounds);
                 let mut rates = vec![vec![0.0; names.len()]; rounds];
+                let mut before = probe();
                 for (r, row) in rates.iter_mut().enumerate() {
-                    probes.push(atomic_rtt(PROBE_ROUND_TRIPS).at(0.5) as f64);
                     for i in order(names.len(), r) {
                         let took = (self.peers[i].1)(case, self.items);
                         row[i] = self.items as f64 / took.as_secs_f64();
                     }
+                    let after = probe();
+                    probes.push([before, after]);
+                    before = after;
                 }
                 (probes, rates)
             })
             .collect();
         let lowest = measured
             .iter()
-            .flat_map(|(probes, _)| probes.iter().copied())
+            .flat_map(|(probes, _)| probes.iter().flatten().copied())
             .fold(LOWEST_PROBE.with(|l| l.get()), f64::min);
         LOWEST_PROBE.with(|l| l.set(lowest));
+        // A round is in a state when its probes before and after agree.
+        let state_of = |p: &[f64; 2]| match p.map(|p| p <= lowest * FAST_WITHIN) {
+            [true, true] => "fast",
+            [false, false] => "slow",
+            _ => "changing",
+        };
         for (&case, (probes, rates)) in self.cases.iter().zip(&measured) {
-            for (state, fast) in [("fast", true), ("slow", false)] {
+            for state in ["fast", "slow", "changing"] {
                 let chosen: Vec<usize> = (0..rounds)
-                    .filter(|&r| (probes[r] <= lowest * FAST_WITHIN) == fast)
+                    .filter(|&r| state_of(&probes[r]) == state)
                     .collect();
                 if chosen.is_empty() {
                     continue;
@@ -153,7 +168,7 @@ impl Group {
                     },
                     state.into(),
                     chosen.len().to_string(),
-                    format!("{:.0} ns", median(chosen.iter().map(|&r| probes[r]))),
+                    format!("{:.0} ns", median(chosen.iter().flat_map(|&r| probes[r]))),
                 ];
                 let rate = |i: usize| median(chosen.iter().map(|&r| rates[r][i]));
                 row.extend((0..names.len()).map(|i| format!("{:.1} M/s", rate(i) / 1e6)));
@@ -166,12 +181,11 @@ impl Group {
                     }
                 }
                 println!("| {} |", row.join(" | "));
-                if self.parameterised() {
+                if self.parameterised() && state != "changing" {
                     for (i, name) in names.iter().enumerate() {
-                        let series = if fast {
-                            name.to_string()
-                        } else {
-                            format!("{name} (slow state)")
+                        let series = match state {
+                            "fast" => name.to_string(),
+                            _ => format!("{name} ({state} state)"),
                         };
                         emit(&self.name, &series, case as f64, rate(i));
                     }
@@ -235,10 +249,11 @@ pub fn main(groups: Vec<Group>) {
     println!(
         "Paired rounds: {rounds} rounds for each row's case, each a core-to-core probe \
          ({PROBE_ROUND_TRIPS} round trips) and then one run of every peer, in an order turned \
-         by one each round and reversed every other round, after one untimed run of each. A \
-         round is fast when its probe is within {FAST_WITHIN}x of the lowest probe of the run \
-         so far, else slow; rates are the medians over a state's rounds, and ratios the \
-         medians of the ratios within a round.\n"
+         by one each round and reversed every other round, after one untimed run of each, and \
+         a probe again after the round. A round is fast when both its probes are within \
+         {FAST_WITHIN}x of the lowest probe of the run so far, slow when neither is, else \
+         changing; rates are the medians over a state's rounds, and ratios the medians of the \
+         ratios within a round.\n"
     );
     for g in &groups {
         if filter.as_ref().is_none_or(|f| g.name.contains(f.as_str())) {
