@@ -1,11 +1,12 @@
 //! In-process round-trip latency: two threads pinned to CPUs 0 and 1 play
 //! ping-pong through a pair of queues (thread A sends i and spins for its
 //! echo), for ringcore's `Ring`, rtrb, crossbeam's ArrayQueue and a bare
-//! atomic word per direction (the floor, and the core-to-core probe); then
-//! `Ring<u64>` against the C API's ring (`rmpsc_ring_*` from
-//! `libringmpsc.so`, as the c_api bench loads it) in alternating rounds.
-//! Each round trip is recorded in an HDR histogram; each figure is the
-//! median of 5 rounds. A distribution is not a throughput, so this is a
+//! atomic word per direction (the floor, and the core-to-core probe), and
+//! the C API's ring (`rmpsc_ring_*` from `libringmpsc.so`, as the c_api
+//! bench loads it). Each round runs every one of them once, in turn, so
+//! that all see the same machine state; each round trip is recorded in an
+//! HDR histogram, and each figure is the median of 5 rounds. A
+//! distribution is not a throughput, so this is a
 //! plain harness rather than criterion; it prints a markdown table and
 //! writes each distribution as plot data (`RINGMPSC_BENCH_DATA`).
 //!
@@ -64,12 +65,6 @@ fn c_rtt(api: &CApi, rtts: usize) -> Percentiles {
     })
 }
 
-/// Each quantile's median over `RUNS` rounds of `f`.
-fn median(mut f: impl FnMut() -> Percentiles) -> Percentiles {
-    let runs: Vec<Percentiles> = std::iter::repeat_with(&mut f).take(RUNS).collect();
-    Percentiles::median_of(&runs)
-}
-
 fn main() {
     let rtts = std::env::args()
         .skip(1)
@@ -77,39 +72,50 @@ fn main() {
         .unwrap_or(200_000);
     let api = CApi::load();
     println!(
-        "In-process ping-pong, 2 threads pinned to CPUs 0 and 1: {rtts} round trips per round, median of {RUNS} rounds\n"
+        "In-process ping-pong, 2 threads pinned to CPUs 0 and 1: {rtts} round trips per run, \
+         every row once in each of {RUNS} rounds (in an order turned by one each round); each \
+         figure is the median over the rounds, p50 / floor the median of its ratios within a round\n"
     );
-    let floor = median(|| atomic_rtt(rtts));
-    let mut rows = vec![
-        ("ringcore", median(|| ringcore_rtt(rtts))),
-        ("rtrb", median(|| rtrb_rtt(rtts))),
-        ("ArrayQueue", median(|| arrayqueue_rtt(rtts))),
-        ("bare atomic (floor)", floor),
+    type Rtt<'a> = Box<dyn Fn() -> Percentiles + 'a>;
+    let rows: [(&str, Rtt); 5] = [
+        ("ringcore Ring<u64>", Box::new(|| ringcore_rtt(rtts))),
+        ("rtrb", Box::new(|| rtrb_rtt(rtts))),
+        ("ArrayQueue", Box::new(|| arrayqueue_rtt(rtts))),
+        ("C rmpsc_ring_* calls", Box::new(|| c_rtt(&api, rtts))),
+        ("bare atomic (floor)", Box::new(|| atomic_rtt(rtts))),
     ];
-    // Rust and C in alternating rounds, so that both see the same machine.
-    let (rust, c): (Vec<_>, Vec<_>) = (0..RUNS)
-        .map(|_| (ringcore_rtt(rtts), c_rtt(&api, rtts)))
-        .unzip();
-    rows.push((
-        "Rust Ring<u64>, alternating with C",
-        Percentiles::median_of(&rust),
-    ));
-    rows.push((
-        "C rmpsc_ring_*, alternating with Rust",
-        Percentiles::median_of(&c),
-    ));
+    let floor = rows.len() - 1;
+    // runs[round][row]
+    let runs: Vec<Vec<Percentiles>> = (0..RUNS)
+        .map(|r| {
+            let mut round = vec![Percentiles::default(); rows.len()];
+            for k in 0..rows.len() {
+                let i = (k + r) % rows.len();
+                round[i] = (rows[i].1)();
+            }
+            round
+        })
+        .collect();
     println!("| round trip | p50 | p99 | p99.9 | p50 / floor |");
     println!("|---|---|---|---|---|");
-    for (name, r) in rows {
+    for (i, (name, _)) in rows.iter().enumerate() {
+        let mine: Vec<Percentiles> = runs.iter().map(|round| round[i]).collect();
+        let r = Percentiles::median_of(&mine);
+        let mut ratios: Vec<f64> = runs
+            .iter()
+            .map(|round| round[i].at(0.5) as f64 / round[floor].at(0.5) as f64)
+            .collect();
+        ratios.sort_by(|a, b| a.total_cmp(b));
         println!(
             "| {name} | {} ns | {} ns | {} ns | {:.2}x |",
             r.at(0.5),
             r.at(0.99),
             r.at(0.999),
-            r.at(0.5) as f64 / floor.at(0.5) as f64
+            ratios[ratios.len() / 2]
         );
         r.emit("inproc-rtt", name);
     }
+    let floor = Percentiles::median_of(&runs.iter().map(|round| round[floor]).collect::<Vec<_>>());
     println!(
         "\ncore-to-core probe (bare atomic ping-pong p50 / p99): {} / {} ns",
         floor.at(0.5),
