@@ -29,6 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 const SIZES: [usize; 4] = [64, 256, 1024, 4096];
+/// Rounds of the shared-memory round trips.
+const RTT_ROUNDS: usize = 5;
 
 /// Runs `child` in a forked process pinned to CPU 1 (the parent runs on
 /// CPU 0); `collect` on the result waits for it.
@@ -493,30 +495,79 @@ fn main() {
     let rtts = args.next().unwrap_or(100_000);
     pin(0);
     println!("Cross-process (fork), 2 CPUs: {rtts} round trips, {messages} messages per throughput run\n");
-    println!("| 64 B ping-pong round trip | p50 | p99 | p99.9 | p50 vs ringmpsc |");
+    println!(
+        "Shared-memory round trips: every row once in each of {RTT_ROUNDS} rounds, in turn; each figure \
+         the median over the rounds, p50 / floor the median of its ratios within a round. Sockets \
+         and pipes: one run each.\n"
+    );
+    println!("| 64 B ping-pong round trip | p50 | p99 | p99.9 | p50 / floor |");
     println!("|---|---|---|---|---|");
-    let ring = ring_rtt(rtts, 64);
-    #[allow(unused_mut)]
-    let mut rows = vec![
-        ("ringmpsc message ring", ring_rtt(rtts, 64)),
+    type Rtt = Box<dyn Fn() -> Percentiles>;
+    let shared: [(&str, Rtt); 4] = [
+        (
+            "ringmpsc message ring",
+            Box::new(move || ring_rtt(rtts, 64)),
+        ),
         // What the 64 bytes cost, apart from the ring's protocol.
-        ("ringmpsc message ring, empty messages", ring_rtt(rtts, 0)),
-        ("ringmpsc slot ring, 64-byte slots", slot_rtt(rtts)),
-        ("bare atomic (floor)", atomic_rtt(rtts)),
+        (
+            "ringmpsc message ring, empty messages",
+            Box::new(move || ring_rtt(rtts, 0)),
+        ),
+        (
+            "ringmpsc slot ring, 64-byte slots",
+            Box::new(move || slot_rtt(rtts)),
+        ),
+        ("bare atomic (floor)", Box::new(move || atomic_rtt(rtts))),
+    ];
+    let floor = shared.len() - 1;
+    // runs[round][row], after one untimed run of the first row.
+    (shared[0].1)();
+    let runs: Vec<Vec<Percentiles>> = (0..RTT_ROUNDS)
+        .map(|r| {
+            let mut round = vec![Percentiles::default(); shared.len()];
+            for k in 0..shared.len() {
+                let i = (k + r) % shared.len();
+                round[i] = (shared[i].1)();
+            }
+            round
+        })
+        .collect();
+    let of_row = |i: usize| -> Vec<Percentiles> { runs.iter().map(|round| round[i]).collect() };
+    let floor_p50 = Percentiles::median_of(&of_row(floor)).at(0.5) as f64;
+    let mut rows: Vec<(&str, Percentiles, f64)> = shared
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let mut ratios: Vec<f64> = runs
+                .iter()
+                .map(|round| round[i].at(0.5) as f64 / round[floor].at(0.5) as f64)
+                .collect();
+            ratios.sort_by(|a, b| a.total_cmp(b));
+            (
+                *name,
+                Percentiles::median_of(&of_row(i)),
+                ratios[ratios.len() / 2],
+            )
+        })
+        .collect();
+    #[allow(unused_mut)]
+    let mut once: Vec<(&str, Percentiles)> = vec![
         ("Unix domain socket", uds_rtt(rtts)),
         ("pipe", pipe_rtt(rtts)),
     ];
     #[cfg(feature = "bench-iceoryx2")]
-    rows.push(("iceoryx2 publish-subscribe", iceoryx2_peer::rtt(rtts)));
-    let base = rows[0].1.at(0.5).min(ring.at(0.5)) as f64;
-    for (name, r) in rows {
+    once.push(("iceoryx2 publish-subscribe", iceoryx2_peer::rtt(rtts)));
+    rows.extend(
+        once.into_iter()
+            .map(|(name, r)| (name, r, r.at(0.5) as f64 / floor_p50)),
+    );
+    for (name, r, to_floor) in rows {
         let us = |q| r.at(q) as f64 / 1e3;
         println!(
-            "| {name} | {:.2} us | {:.2} us | {:.2} us | {:.2}x |",
+            "| {name} | {:.2} us | {:.2} us | {:.2} us | {to_floor:.2}x |",
             us(0.5),
             us(0.99),
             us(0.999),
-            r.at(0.5) as f64 / base
         );
         r.emit("ipc-rtt", name);
     }
