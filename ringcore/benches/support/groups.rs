@@ -143,10 +143,11 @@ impl Group {
                 (probes, rates)
             })
             .collect();
+        let earlier = LOWEST_PROBE.with(|l| l.get());
         let lowest = measured
             .iter()
             .flat_map(|(probes, _)| probes.iter().flatten().copied())
-            .fold(LOWEST_PROBE.with(|l| l.get()), f64::min);
+            .fold(earlier, f64::min);
         LOWEST_PROBE.with(|l| l.set(lowest));
         // A round is in a state when its probes before and after agree.
         let state_of = |p: &[f64; 2]| match p.map(|p| p <= lowest * FAST_WITHIN) {
@@ -154,6 +155,12 @@ impl Group {
             [false, false] => "slow",
             _ => "changing",
         };
+        // The first group of a run that saw one state only has nothing to
+        // tell which one it was: its probes say.
+        let one_state = earlier.is_infinite()
+            && measured
+                .iter()
+                .all(|(probes, _)| probes.iter().all(|p| state_of(p) == "fast"));
         for (&case, (probes, rates)) in self.cases.iter().zip(&measured) {
             for state in ["fast", "slow", "changing"] {
                 let chosen: Vec<usize> = (0..rounds)
@@ -168,7 +175,7 @@ impl Group {
                     } else {
                         "-".into()
                     },
-                    state.into(),
+                    if one_state { "one state" } else { state }.into(),
                     chosen.len().to_string(),
                     format!("{:.0} ns", median(chosen.iter().flat_map(|&r| probes[r]))),
                 ];
@@ -183,7 +190,7 @@ impl Group {
                     }
                 }
                 println!("| {} |", row.join(" | "));
-                if self.parameterised() && state != "changing" {
+                if self.parameterised() && state != "changing" && !one_state {
                     for (i, name) in names.iter().enumerate() {
                         let series = match state {
                             "fast" => name.to_string(),
@@ -254,8 +261,9 @@ pub fn main(groups: Vec<Group>) {
          by one each round and reversed every other round, after one untimed run of each, and \
          a probe again after the round. A round is fast when both its probes are within \
          {FAST_WITHIN}x of the lowest probe of the run so far, slow when neither is, else \
-         changing; rates are the medians over a state's rounds, and ratios the medians of the \
-         ratios within a round.\n"
+         changing (the first group, if it saw one state only, cannot tell which: \"one \
+         state\", with its probes); rates are the medians over a state's rounds, and ratios the \
+         medians of the ratios within a round.\n"
     );
     for g in &groups {
         if filter.as_ref().is_none_or(|f| g.name.contains(f.as_str())) {
