@@ -20,7 +20,7 @@ mod common;
 #[path = "support/iceoryx2.rs"]
 mod iceoryx2_peer;
 
-use common::{emit, median, pin, touch, Child, Latencies, Percentiles};
+use common::{emit, latency_rounds, median, pin, touch, Child, Latencies, Percentiles};
 use ringcore::msg::MessageRing;
 use ringcore::shm::SharedRing;
 use std::io::{Read, Write};
@@ -502,53 +502,21 @@ fn main() {
     );
     println!("| 64 B ping-pong round trip | p50 | p99 | p99.9 | p50 / floor |");
     println!("|---|---|---|---|---|");
-    type Rtt = Box<dyn Fn() -> Percentiles>;
-    let shared: [(&str, Rtt); 4] = [
-        (
-            "ringmpsc message ring",
-            Box::new(move || ring_rtt(rtts, 64)),
-        ),
+    let shared: [(&str, &dyn Fn() -> Percentiles); 4] = [
+        ("ringmpsc message ring", &|| ring_rtt(rtts, 64)),
         // What the 64 bytes cost, apart from the ring's protocol.
-        (
-            "ringmpsc message ring, empty messages",
-            Box::new(move || ring_rtt(rtts, 0)),
-        ),
-        (
-            "ringmpsc slot ring, 64-byte slots",
-            Box::new(move || slot_rtt(rtts)),
-        ),
-        ("bare atomic (floor)", Box::new(move || atomic_rtt(rtts))),
+        ("ringmpsc message ring, empty messages", &|| {
+            ring_rtt(rtts, 0)
+        }),
+        ("ringmpsc slot ring, 64-byte slots", &|| slot_rtt(rtts)),
+        ("bare atomic (floor)", &|| atomic_rtt(rtts)),
     ];
-    let floor = shared.len() - 1;
-    // runs[round][row], after one untimed run of the first row.
-    (shared[0].1)();
-    let runs: Vec<Vec<Percentiles>> = (0..RTT_ROUNDS)
-        .map(|r| {
-            let mut round = vec![Percentiles::default(); shared.len()];
-            for k in 0..shared.len() {
-                let i = (k + r) % shared.len();
-                round[i] = (shared[i].1)();
-            }
-            round
-        })
-        .collect();
-    let of_row = |i: usize| -> Vec<Percentiles> { runs.iter().map(|round| round[i]).collect() };
-    let floor_p50 = Percentiles::median_of(&of_row(floor)).at(0.5) as f64;
+    let measured = latency_rounds(&shared.map(|r| r.1), RTT_ROUNDS);
+    let floor_p50 = measured[shared.len() - 1].0.at(0.5) as f64;
     let mut rows: Vec<(&str, Percentiles, f64)> = shared
         .iter()
-        .enumerate()
-        .map(|(i, (name, _))| {
-            let mut ratios: Vec<f64> = runs
-                .iter()
-                .map(|round| round[i].at(0.5) as f64 / round[floor].at(0.5) as f64)
-                .collect();
-            ratios.sort_by(|a, b| a.total_cmp(b));
-            (
-                *name,
-                Percentiles::median_of(&of_row(i)),
-                ratios[ratios.len() / 2],
-            )
-        })
+        .zip(&measured)
+        .map(|((name, _), &(r, to_floor))| (*name, r, to_floor))
         .collect();
     #[allow(unused_mut)]
     let mut once: Vec<(&str, Percentiles)> = vec![

@@ -24,7 +24,7 @@ mod common;
 mod pingpong;
 
 use c_ring::CApi;
-use common::Percentiles;
+use common::{latency_rounds, Percentiles};
 use crossbeam_queue::ArrayQueue;
 use pingpong::{atomic_rtt, ping_pong};
 use ringcore::{Config, Ring};
@@ -76,46 +76,26 @@ fn main() {
          every row once in each of {RUNS} rounds (in an order turned by one each round); each \
          figure is the median over the rounds, p50 / floor the median of its ratios within a round\n"
     );
-    type Rtt<'a> = Box<dyn Fn() -> Percentiles + 'a>;
-    let rows: [(&str, Rtt); 5] = [
-        ("ringcore Ring<u64>", Box::new(|| ringcore_rtt(rtts))),
-        ("rtrb", Box::new(|| rtrb_rtt(rtts))),
-        ("ArrayQueue", Box::new(|| arrayqueue_rtt(rtts))),
-        ("C rmpsc_ring_* calls", Box::new(|| c_rtt(&api, rtts))),
-        ("bare atomic (floor)", Box::new(|| atomic_rtt(rtts))),
+    let rows: [(&str, &dyn Fn() -> Percentiles); 5] = [
+        ("ringcore Ring<u64>", &|| ringcore_rtt(rtts)),
+        ("rtrb", &|| rtrb_rtt(rtts)),
+        ("ArrayQueue", &|| arrayqueue_rtt(rtts)),
+        ("C rmpsc_ring_* calls", &|| c_rtt(&api, rtts)),
+        ("bare atomic (floor)", &|| atomic_rtt(rtts)),
     ];
-    let floor = rows.len() - 1;
-    // runs[round][row]
-    let runs: Vec<Vec<Percentiles>> = (0..RUNS)
-        .map(|r| {
-            let mut round = vec![Percentiles::default(); rows.len()];
-            for k in 0..rows.len() {
-                let i = (k + r) % rows.len();
-                round[i] = (rows[i].1)();
-            }
-            round
-        })
-        .collect();
+    let measured = latency_rounds(&rows.map(|r| r.1), RUNS);
     println!("| round trip | p50 | p99 | p99.9 | p50 / floor |");
     println!("|---|---|---|---|---|");
-    for (i, (name, _)) in rows.iter().enumerate() {
-        let mine: Vec<Percentiles> = runs.iter().map(|round| round[i]).collect();
-        let r = Percentiles::median_of(&mine);
-        let mut ratios: Vec<f64> = runs
-            .iter()
-            .map(|round| round[i].at(0.5) as f64 / round[floor].at(0.5) as f64)
-            .collect();
-        ratios.sort_by(|a, b| a.total_cmp(b));
+    for ((name, _), (r, to_floor)) in rows.iter().zip(&measured) {
         println!(
-            "| {name} | {} ns | {} ns | {} ns | {:.2}x |",
+            "| {name} | {} ns | {} ns | {} ns | {to_floor:.2}x |",
             r.at(0.5),
             r.at(0.99),
             r.at(0.999),
-            ratios[ratios.len() / 2]
         );
         r.emit("inproc-rtt", name);
     }
-    let floor = Percentiles::median_of(&runs.iter().map(|round| round[floor]).collect::<Vec<_>>());
+    let floor = measured[rows.len() - 1].0;
     println!(
         "\ncore-to-core probe (bare atomic ping-pong p50 / p99): {} / {} ns",
         floor.at(0.5),

@@ -69,6 +69,39 @@ impl Percentiles {
     }
 }
 
+/// Latency rows measured in `rounds` rounds, each running every row once
+/// (after one untimed run of the first), in an order turned by one each
+/// round, so that every row sees the same machine states; the last row is
+/// the floor. Per row: each quantile's median over the rounds, and the
+/// median of its p50 over the floor's within a round.
+pub fn latency_rounds(rows: &[&dyn Fn() -> Percentiles], rounds: usize) -> Vec<(Percentiles, f64)> {
+    let n = rows.len();
+    let floor = n - 1;
+    rows[0]();
+    // runs[round][row]
+    let runs: Vec<Vec<Percentiles>> = (0..rounds)
+        .map(|r| {
+            let mut round = vec![Percentiles::default(); n];
+            for k in 0..n {
+                let i = (k + r) % n;
+                round[i] = rows[i]();
+            }
+            round
+        })
+        .collect();
+    (0..n)
+        .map(|i| {
+            let mine: Vec<Percentiles> = runs.iter().map(|round| round[i]).collect();
+            let mut ratios: Vec<f64> = runs
+                .iter()
+                .map(|round| round[i].at(0.5) as f64 / round[floor].at(0.5) as f64)
+                .collect();
+            ratios.sort_by(|a, b| a.total_cmp(b));
+            (Percentiles::median_of(&mine), ratios[ratios.len() / 2])
+        })
+        .collect()
+}
+
 /// Appends one figure, as a JSON line, to the file named by
 /// `RINGMPSC_BENCH_DATA`, from which `make bench-report` draws its plots;
 /// does nothing when the variable is unset.
