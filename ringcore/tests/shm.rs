@@ -1154,6 +1154,16 @@ fn a_full_file_system_is_an_error_at_create_and_attach_never_a_sigbus() {
     );
 }
 
+/// The named segment `n`'s file, open for reading and writing, as a peer
+/// can open it.
+fn segment_file(n: &str) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(shm::resolve_name(n).unwrap())
+        .unwrap()
+}
+
 /// A side whose holder recorded another pid namespace (a container that
 /// shares the segment) is alive while its heartbeat is, whatever its pid
 /// says here: it is not taken over. The same holder with no namespace
@@ -1165,10 +1175,7 @@ fn a_holder_of_another_pid_namespace_is_judged_by_its_heartbeat() {
     let n = name("pidns");
     let _c = Cleanup(n.clone());
     let ring = SharedRing::create::<u64>(&n, 4).unwrap();
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(shm::resolve_name(&n).unwrap())
-        .unwrap();
+    let file = segment_file(&n);
     let ours = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
     // The producer line: heartbeat at 0x88, pid at 0x90, pidns at 0x98.
     let hold = |pidns: u64| {
@@ -1204,11 +1211,7 @@ fn a_side_marked_as_being_claimed_gets_its_holders_namespace_back() {
     let n = name("claiming");
     let _c = Cleanup(n.clone());
     let ring = SharedRing::create::<u64>(&n, 4).unwrap();
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(shm::resolve_name(&n).unwrap())
-        .unwrap();
+    let file = segment_file(&n);
     let ours = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
     let namespace = || {
         let mut w = [0u8; 8];

@@ -167,9 +167,7 @@ impl Claim {
         register(&claim);
         Ok(claim)
     }
-}
 
-impl Claim {
     /// Stamps the heartbeat, and records this process's pid namespace again
     /// where the side still names this claim but its namespace word reads
     /// "being claimed": a claimer that lost the race in [`Claim::take`] may
