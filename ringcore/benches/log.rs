@@ -14,11 +14,18 @@
 //! commit for writes, batch reads for throughput, single-record polling
 //! for latency. Writer on CPU 0, reader on CPU 1.
 //!
+//! The floor row is a bare mapped-file append ([`floor`]): the kernel's
+//! part of any such log (new file pages allocated, zeroed and mapped) with
+//! nothing of a log's own; each row says what fraction of it it reaches.
+//!
 //! `cargo bench -p ringcore --bench log -- [megabytes per run] [latency records] [disk dir]`
 
 #[allow(dead_code)]
 #[path = "support/common.rs"]
 mod common;
+
+#[path = "support/log_floor.rs"]
+mod floor;
 
 use common::{emit, fork, online_cpus, pin, touch, Latencies, Percentiles};
 use ringcore::log::{From, Reader, WriterBuilder};
@@ -60,6 +67,8 @@ enum Lib {
     Xchannel,
     /// xchannel with its writer's helper thread (`Helper::on_core(1)`).
     XchannelHelper,
+    /// The bare mapped-file append ([`floor`]).
+    Floor,
 }
 
 impl Lib {
@@ -70,6 +79,7 @@ impl Lib {
             Lib::RingmpscPrefault => "ringmpsc-prefault",
             Lib::Xchannel => "xchannel",
             Lib::XchannelHelper => "xchannel-helper",
+            Lib::Floor => "floor",
         }
     }
 
@@ -78,7 +88,7 @@ impl Lib {
         match self {
             Lib::Ringmpsc | Lib::RingmpscNoChecksums => Some(1),
             Lib::RingmpscPrefault => Some(4),
-            Lib::Xchannel | Lib::XchannelHelper => None,
+            Lib::Xchannel | Lib::XchannelHelper | Lib::Floor => None,
         }
     }
 
@@ -141,6 +151,21 @@ impl Lib {
                 }
                 t.elapsed().as_secs_f64()
             }
+            Lib::Floor => {
+                let mut w = floor::Writer::create(path);
+                let t = Instant::now();
+                let start = monotonic_ns();
+                for i in 0..n {
+                    pace(i, start);
+                    let buf = w.reserve(size);
+                    buf.copy_from_slice(&payload);
+                    if stamp {
+                        buf[..8].copy_from_slice(&monotonic_ns().to_ne_bytes());
+                    }
+                    w.commit(size, i);
+                }
+                t.elapsed().as_secs_f64()
+            }
         }
     }
 
@@ -166,6 +191,15 @@ impl Lib {
                             sum += touch(m.payload());
                             got += 1;
                         }
+                    }
+                }
+            }
+            Lib::Floor => {
+                let mut r = floor::Reader::open(path);
+                while got < n {
+                    if let Some(p) = r.try_read() {
+                        sum += touch(p);
+                        got += 1;
                     }
                 }
             }
@@ -199,6 +233,18 @@ impl Lib {
                         let now = monotonic_ns();
                         if got >= n / 10 {
                             lat.record(now - stamp(m.payload()));
+                        }
+                        got += 1;
+                    }
+                }
+            }
+            Lib::Floor => {
+                let mut r = floor::Reader::open(path);
+                while got < n {
+                    if let Some(p) = r.try_read() {
+                        let now = monotonic_ns();
+                        if got >= n / 10 {
+                            lat.record(now - stamp(p));
                         }
                         got += 1;
                     }
@@ -273,14 +319,17 @@ fn main() {
     pin(0);
     println!("log benchmark: {mb} MiB of payload per throughput run, {lat_n} paced records per latency run");
     // Compared: ringmpsc with and without checksums against xchannel's
-    // default, then both with a helper thread on CPU 1 (indices: `peer`).
-    const LIBS: [Lib; 5] = [
+    // default, then both with a helper thread on CPU 1 (indices: `peer`);
+    // every row against the floor (the last).
+    const LIBS: [Lib; 6] = [
         Lib::Ringmpsc,
         Lib::Xchannel,
         Lib::RingmpscNoChecksums,
         Lib::RingmpscPrefault,
         Lib::XchannelHelper,
+        Lib::Floor,
     ];
+    let floor = LIBS.len() - 1;
     // The workspace's own directories are shown relative to it.
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -289,7 +338,8 @@ fn main() {
         let shown = dir.strip_prefix(workspace).unwrap_or(dir);
         println!("\n== {fs} ({}) ==", shown.display());
         println!(
-            "append with a live reader in another process, then replay by a fresh reader (median of {ROUNDS} alternating rounds):"
+            "append with a live reader in another process, then replay by a fresh reader (median of {ROUNDS} alternating rounds; \
+             the floor is a bare mapped-file append on the same files, readied the same way, with records of ringmpsc's size without checksums):"
         );
         for size in SIZES {
             let n = (mb << 20) / size as u64;
@@ -318,12 +368,14 @@ fn main() {
                 let peer = l.peer().map_or((1.0, 1.0), |p| runs[p]);
                 emit(&format!("log-append-{fs}"), l.name(), size as f64, *append);
                 println!(
-                    "  {size:>4} B  {:<17} append {:>6.2} M/s {:>5.0} MB/s {:<24}  replay {:>6.2} M/s {}",
+                    "  {size:>4} B  {:<17} append {:>6.2} M/s {:>5.0} MB/s {:>4.0}% of floor {:<24}  replay {:>6.2} M/s {:>4.0}% {}",
                     l.name(),
                     append / 1e6,
                     append * size as f64 / 1e6,
+                    100.0 * append / runs[floor].0,
                     vs(*append, peer.0),
                     replay / 1e6,
+                    100.0 * replay / runs[floor].1,
                     vs(*replay, peer.1)
                 );
             }

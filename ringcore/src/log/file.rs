@@ -260,6 +260,7 @@ impl LogFile {
     /// Whether an access went past the end of the file (which was shrunk
     /// under the mapping: reads saw zeros, writes went nowhere): a cheap
     /// check, no system call.
+    #[inline]
     pub(crate) fn faulted(&self) -> bool {
         self.map.faulted() || self.header_page.as_ref().is_some_and(Mapping::faulted)
     }
@@ -278,6 +279,7 @@ impl LogFile {
         ))
     }
 
+    #[inline]
     pub(crate) fn header(&self) -> &FileHeader {
         // SAFETY: the mapping holds at least HEADER_SIZE bytes (checked at
         // open / sized at create); the header is made of atomics.
@@ -302,6 +304,7 @@ impl LogFile {
     }
 
     /// The 4-byte word at `pos` (4-aligned, inside the mapping).
+    #[inline]
     pub(crate) fn word(&self, pos: u64) -> &AtomicU32 {
         debug_assert!(pos % 4 == 0 && pos + 4 <= self.len);
         // SAFETY: checked by callers against the geometry (which was checked
@@ -310,6 +313,7 @@ impl LogFile {
     }
 
     /// The 8-byte word at `pos` (8-aligned, inside the mapping).
+    #[inline]
     fn word64(&self, pos: u64) -> &AtomicU64 {
         debug_assert!(pos % 8 == 0 && pos + 8 <= self.len);
         // SAFETY: as for `word`; records are 8-aligned.
@@ -393,6 +397,7 @@ impl LogFile {
     }
 
     /// `len` bytes of payload of the record at `pos`.
+    #[inline]
     pub(crate) fn payload(&self, pos: u64, len: u64) -> &[u8] {
         let at = pos + self.geometry.header_len();
         debug_assert!(at + len <= self.len);
@@ -401,6 +406,7 @@ impl LogFile {
     }
 
     /// Writable payload space of the record at `pos` (writer only).
+    #[inline]
     #[allow(clippy::mut_from_ref)]
     pub(crate) fn payload_mut(&self, pos: u64, len: u64) -> &mut [u8] {
         let at = pos + self.geometry.header_len();
@@ -421,6 +427,7 @@ impl LogFile {
     }
 
     /// Zeroes `[from, to)` (writer only).
+    #[inline]
     pub(crate) fn zero(&self, from: u64, to: u64) {
         let to = to.min(self.len);
         if from < to {

@@ -61,6 +61,7 @@ impl Mapping {
     /// Whether an access to a guarded mapping (an
     /// [`inspect`](Self::inspect) one, or one made [`guarded`](Self::guarded))
     /// went past the end of its file (which was shrunk after it was mapped).
+    #[inline]
     pub(crate) fn faulted(&self) -> bool {
         self.guard
             .as_ref()
@@ -68,6 +69,7 @@ impl Mapping {
     }
 
     /// The first byte (page-aligned).
+    #[inline]
     pub(crate) fn base(&self) -> NonNull<u8> {
         NonNull::new(self.map.as_mut_ptr()).expect("a mapping is never at address 0")
     }

@@ -188,6 +188,7 @@ impl Guard {
     }
 
     /// Whether an access to the range faulted (the file was shrunk under it).
+    #[inline]
     pub(crate) fn faulted(&self) -> bool {
         RANGES[self.slot].hit.load(Ordering::Acquire)
     }
