@@ -124,23 +124,18 @@ pub(crate) enum Verify {
 /// with checksums the record's CRC32C must match.
 #[inline(always)]
 pub(crate) fn step(file: &LogFile, pos: u64, index: u64, verify: Verify) -> Result<Step> {
-    let g = file.geometry;
-    let corrupt = |what: String| {
-        Error::Corrupt(format!(
-            "{} at offset {pos:#x}: {what}",
-            file.path.display()
-        ))
-    };
+    let g = &file.geometry;
+    let corrupt = |what: std::fmt::Arguments<'_>| corrupt_record(file, pos, what);
     let header = g.header_len();
     if pos % 8 != 0 || pos < HEADER_SIZE || pos + header > g.file_size {
-        return Err(corrupt("not a record position".into()));
+        return Err(corrupt(format_args!("not a record position")));
     }
     let region_end = g.region_end(pos);
     if region_end - pos < header {
         // Too little room left in the region for any record: the writer
         // moved on to the next region without writing here.
         if region_end == g.file_size {
-            return Err(corrupt("no room for the roll record".into()));
+            return Err(corrupt(format_args!("no room for the roll record")));
         }
         return Ok(Step::Skip(region_end));
     }
@@ -149,16 +144,19 @@ pub(crate) fn step(file: &LogFile, pos: u64, index: u64, verify: Verify) -> Resu
         return Ok(Step::Pending);
     }
     let Some((flags, len)) = format::parse_commit(commit) else {
-        return Err(corrupt(format!("bad commit word {commit:#x}")));
+        return Err(corrupt(format_args!("bad commit word {commit:#x}")));
     };
     let next = pos + g.record_len(len);
     let step = match flags {
         0 => {
             if len > g.mtu as u64 {
-                return Err(corrupt(format!("length {len} exceeds the MTU {}", g.mtu)));
+                return Err(corrupt(format_args!(
+                    "length {len} exceeds the MTU {}",
+                    g.mtu
+                )));
             }
             if next > region_end.min(g.file_size - g.roll_reserve()) {
-                return Err(corrupt(format!(
+                return Err(corrupt(format_args!(
                     "a record of {len} bytes overruns its region"
                 )));
             }
@@ -174,7 +172,11 @@ pub(crate) fn step(file: &LogFile, pos: u64, index: u64, verify: Verify) -> Resu
             let seq = u64::from_ne_bytes(file.payload(pos, 8).try_into().expect("8 bytes"));
             Step::Roll(seq)
         }
-        _ => return Err(corrupt(format!("bad record (kind {flags}, length {len})"))),
+        _ => {
+            return Err(corrupt(format_args!(
+                "bad record (kind {flags}, length {len})"
+            )))
+        }
     };
     if g.checksums && verify == Verify::Checksum {
         let covered = if flags == FLAG_PADDING { 0 } else { len };
@@ -184,18 +186,29 @@ pub(crate) fn step(file: &LogFile, pos: u64, index: u64, verify: Verify) -> Resu
                 Step::Roll(_) => "the roll record".into(),
                 _ => "a padding record".into(),
             };
-            return Err(corrupt(format!("{what}: checksum mismatch")));
+            return Err(corrupt(format_args!("{what}: checksum mismatch")));
         }
     }
     if let Step::Roll(seq) = step {
         if file.seq.checked_add(1) != Some(seq) {
-            return Err(corrupt(format!(
+            return Err(corrupt(format_args!(
                 "roll record to file {seq} from file {}",
                 file.seq
             )));
         }
     }
     Ok(step)
+}
+
+/// The error for a bad record at `pos` of `file`; out of line, so that
+/// [`step`] stays small enough to inline where records are read.
+#[cold]
+#[inline(never)]
+fn corrupt_record(file: &LogFile, pos: u64, what: std::fmt::Arguments<'_>) -> Error {
+    Error::Corrupt(format!(
+        "{} at offset {pos:#x}: {what}",
+        file.path.display()
+    ))
 }
 
 /// The result of walking the committed records of one file.

@@ -484,7 +484,7 @@ impl std::fmt::Debug for Batch<'_> {
 impl<'a> Iterator for Batch<'a> {
     type Item = Message<'a>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Message<'a>> {
         while self.remaining > 0 {
             // These records were checked when the batch was taken, their

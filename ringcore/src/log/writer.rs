@@ -564,7 +564,7 @@ impl Writer {
         }
         // Bytes reserved but not committed must not stay behind: a reader
         // polls the word right after this record.
-        let g = self.geometry;
+        let g = &self.geometry;
         let end = self.pos + g.record_len(len as u64);
         self.file.zero(
             self.pos + g.header_len() + len as u64,
@@ -587,7 +587,7 @@ impl Writer {
     #[inline]
     pub fn abort(&mut self) {
         if let Some(reserved) = self.reserved.take().filter(|_| self.owned_here().is_ok()) {
-            let g = self.geometry;
+            let g = &self.geometry;
             self.file
                 .zero(self.pos + g.header_len(), self.pos + g.record_len(reserved));
         }
