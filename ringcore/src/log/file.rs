@@ -233,6 +233,11 @@ impl LogFile {
             let _ = std::fs::remove_file(tmp);
         }
         named.map_err(|e| match e.kind() {
+            // Made meanwhile by a writer that holds it: one that took a new
+            // `NAME.lock` after a script removed the old one.
+            std::io::ErrorKind::AlreadyExists if locked_at(path) => {
+                Error::Busy("log writer lock on a file of the log")
+            }
             std::io::ErrorKind::AlreadyExists => Error::Io(std::io::Error::new(
                 e.kind(),
                 format!("log file {} already exists", path.display()),

@@ -983,3 +983,35 @@ fn a_next_file_lost_after_its_roll_record_is_made_again() {
     assert_eq!(msgs.last().unwrap().payload, b"after");
     assert_eq!(msgs.last().unwrap().index, kept);
 }
+
+#[test]
+fn a_file_another_writer_made_meanwhile_and_holds_is_busy_not_an_io_error() {
+    // Two writers after a script removed `NAME.lock`: the second, having
+    // listed no file, makes file 0, which the first made meanwhile.
+    let d = TempDir::new("made-meanwhile");
+    let w = small(&d.log()).build().unwrap();
+    let path = file_path(&d.log(), 0);
+    let g = file::LogFile::open(&path, 0, file::Access::Read)
+        .unwrap()
+        .geometry;
+    let make = || {
+        let before = std::fs::read(&path).unwrap();
+        let e = file::LogFile::create(&path, 0, 0, g, 1, 1)
+            .err()
+            .expect("file 0 is there");
+        // The call changed nothing and left no file beside it.
+        assert!(std::fs::read(&path).unwrap() == before);
+        let names = std::fs::read_dir(&d.0).unwrap().count();
+        assert_eq!(names, 2, "file 0 and NAME.lock");
+        e
+    };
+    let e = make();
+    assert!(matches!(e, Error::Busy(_)), "{e:?}");
+    // Without a writer holding it, the file is in the way: not Busy.
+    w.close().unwrap();
+    let e = make();
+    assert!(
+        matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::AlreadyExists),
+        "{e:?}"
+    );
+}
