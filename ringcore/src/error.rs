@@ -147,6 +147,14 @@ pub(crate) fn overlong_commit(len: u64, claimed: u64) -> Error {
     ))
 }
 
+/// `Corrupt` with the text `what`. Out of line, so that the checks of
+/// records on the hot paths stay small enough to inline.
+#[cold]
+#[inline(never)]
+pub(crate) fn corrupt(what: fmt::Arguments<'_>) -> Error {
+    Error::Corrupt(what.to_string())
+}
+
 /// `e` with `context` in front of its text ("context: text"), keeping its
 /// kind and its OS error number.
 pub(crate) fn with_context(e: io::Error, context: impl fmt::Display) -> io::Error {

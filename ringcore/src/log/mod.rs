@@ -200,12 +200,11 @@ pub(crate) fn step(file: &LogFile, pos: u64, index: u64, verify: Verify) -> Resu
     Ok(step)
 }
 
-/// The error for a bad record at `pos` of `file`; out of line, so that
-/// [`step`] stays small enough to inline where records are read.
+/// The error for a bad record at `pos` of `file`, out of line
+/// ([`corrupt`](crate::error::corrupt)).
 #[cold]
-#[inline(never)]
 fn corrupt_record(file: &LogFile, pos: u64, what: std::fmt::Arguments<'_>) -> Error {
-    Error::Corrupt(format!(
+    crate::error::corrupt(format_args!(
         "{} at offset {pos:#x}: {what}",
         file.path.display()
     ))

@@ -3,7 +3,7 @@
 //! past the tail it stored.
 
 use super::record::{lap_tag, len_mask, max_payload, record_len, word, PAD, RECORD_HEADER};
-use crate::error::{Error, Result};
+use crate::error::{corrupt, Result};
 use crate::frame;
 use crate::ring::raw::RawRing;
 use crate::sync::Ordering;
@@ -27,7 +27,7 @@ pub(crate) struct Record {
 pub(crate) fn record_at(raw: &RawRing, pos: u64) -> Result<Option<Record>> {
     let (index, to_end) = raw.contiguous(pos);
     if index % 8 != 0 {
-        return Err(Error::Corrupt(format!(
+        return Err(corrupt(format_args!(
             "message ring position {pos} is not 8-byte aligned"
         )));
     }
@@ -40,7 +40,7 @@ pub(crate) fn record_at(raw: &RawRing, pos: u64) -> Result<Option<Record>> {
     let len = match frame::parse_commit(commit, len_mask(raw)) {
         Some((tag, len)) if tag == lap_tag(raw, pos) => len as usize,
         _ => {
-            return Err(Error::Corrupt(format!(
+            return Err(corrupt(format_args!(
                 "commit word {commit:#010x} at position {pos} is not of this lap \
                  (an earlier lap's bytes, or a scribble)"
             )))
@@ -50,14 +50,14 @@ pub(crate) fn record_at(raw: &RawRing, pos: u64) -> Result<Option<Record>> {
     let span = if msg_type == PAD {
         // Padding ends the ring after some record, so never starts it.
         if RECORD_HEADER + len != to_end || index == 0 {
-            return Err(Error::Corrupt(format!(
+            return Err(corrupt(format_args!(
                 "padding record of {len} bytes at {index} does not end the ring"
             )));
         }
         to_end
     } else {
         if len > max_payload(raw.capacity()) || record_len(len) > to_end {
-            return Err(Error::Corrupt(format!(
+            return Err(corrupt(format_args!(
                 "record at {index} claims {len} bytes, {to_end} are left before the end"
             )));
         }
