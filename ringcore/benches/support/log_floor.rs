@@ -81,6 +81,10 @@ impl Writer {
     #[inline]
     pub fn reserve(&mut self, len: usize) -> &mut [u8] {
         let rec = record_len(len as u64);
+        assert!(
+            rec + 8 <= FILE,
+            "a record of {len} bytes does not fit a file"
+        );
         if self.pos + rec + 8 > FILE {
             let next = Self::create_file(&self.path, self.seq + 1);
             word(&self.map, self.pos).store(ROLL, Ordering::Release);
@@ -88,23 +92,7 @@ impl Writer {
         }
         while self.pos + rec > self.ready {
             let end = (self.ready + STEP).min(FILE);
-            // SAFETY: fallocate on our own descriptor; no memory is passed.
-            let rc = unsafe {
-                libc::fallocate(
-                    self.file.as_raw_fd(),
-                    libc::FALLOC_FL_KEEP_SIZE,
-                    self.ready as libc::off_t,
-                    (end - self.ready) as libc::off_t,
-                )
-            };
-            assert_eq!(rc, 0, "fallocate: {}", std::io::Error::last_os_error());
-            self.map
-                .advise_range(
-                    Advice::PopulateWrite,
-                    self.ready as usize,
-                    (end - self.ready) as usize,
-                )
-                .unwrap();
+            self.prepare(end);
             self.ready = end;
         }
         let at = (self.pos + HEADER) as usize;
@@ -112,6 +100,37 @@ impl Writer {
         // SAFETY: inside the mapping (checked above), past the last commit:
         // no reader reads these bytes yet.
         unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(at), len) }
+    }
+
+    /// Readies the file from `self.ready` to `end` as ringmpsc's writer
+    /// does: a file system without `fallocate` goes without, and a kernel
+    /// without `MADV_POPULATE_WRITE` (before Linux 5.14) leaves the pages to
+    /// page faults.
+    fn prepare(&self, end: u64) {
+        let len = end - self.ready;
+        loop {
+            // SAFETY: fallocate on our own descriptor; no memory is passed.
+            let rc = unsafe {
+                libc::fallocate(
+                    self.file.as_raw_fd(),
+                    libc::FALLOC_FL_KEEP_SIZE,
+                    self.ready as libc::off_t,
+                    len as libc::off_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EOPNOTSUPP | libc::ENOSYS) => break,
+                _ => panic!("fallocate: {e}"),
+            }
+        }
+        let _ = self
+            .map
+            .advise_range(Advice::PopulateWrite, self.ready as usize, len as usize);
     }
 
     /// Publishes the reserved `len` bytes with `timestamp`.
@@ -166,7 +185,11 @@ impl Reader {
         }
         let len = commit.checked_sub(1)?;
         let at = self.pos + HEADER;
-        assert!(at + len + 8 <= FILE, "floor log: bad commit word {commit}");
+        let fits = at
+            .checked_add(len)
+            .and_then(|end| end.checked_add(8))
+            .is_some_and(|end| end <= FILE);
+        assert!(fits, "floor log: bad commit word {commit}");
         self.pos += record_len(len);
         // SAFETY: inside the mapping (checked above); committed bytes,
         // which the writer no longer changes.

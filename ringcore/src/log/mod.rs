@@ -203,6 +203,7 @@ pub(crate) fn step(file: &LogFile, pos: u64, index: u64, verify: Verify) -> Resu
 /// The error for a bad record at `pos` of `file`, out of line
 /// ([`corrupt`](crate::error::corrupt)).
 #[cold]
+#[inline(never)]
 fn corrupt_record(file: &LogFile, pos: u64, what: std::fmt::Arguments<'_>) -> Error {
     crate::error::corrupt(format_args!(
         "{} at offset {pos:#x}: {what}",
