@@ -1015,3 +1015,26 @@ fn a_file_another_writer_made_meanwhile_and_holds_is_busy_not_an_io_error() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_half_made_file_is_removed_only_once_its_maker_is_gone() {
+    // Where a file system cannot make unnamed files, a file is made under
+    // a temporary name first; a writer that died left it behind.
+    let d = TempDir::new("half-made");
+    let gone = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        child.id()
+    };
+    let stale = d.0.join(format!("log.0.tmp-{gone}-0"));
+    // A writer let in beside this one may be making this one now.
+    let making = d.0.join(format!("log.0.tmp-{}-7", std::process::id()));
+    let other_log = d.0.join(format!("other.0.tmp-{gone}-0"));
+    for f in [&stale, &making, &other_log] {
+        std::fs::write(f, b"half made").unwrap();
+    }
+    small(&d.log()).build().unwrap().close().unwrap();
+    assert!(!stale.exists());
+    assert!(making.exists());
+    assert!(other_log.exists(), "another log's files are left alone");
+}

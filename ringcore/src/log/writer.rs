@@ -9,7 +9,7 @@ use super::series::{file_path, list_files};
 use super::{scan, LogPosition, Scan};
 use crate::error::{Error, Result};
 use crate::sync::{wake, wake_if_waiting, Ordering};
-use crate::sys::{fork, fs};
+use crate::sys::{fork, fs, process};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -870,8 +870,11 @@ fn remake_next(
     Ok(made)
 }
 
-/// Removes files left half made (`NAME.n.tmpPID`) by a writer that died
-/// while creating them; only the lock holder calls this.
+/// Removes files left half made (`NAME.n.tmp-PID-N`, where a file system
+/// cannot make unnamed files) by a writer that died while creating them;
+/// only the lock holder calls this. A file whose maker is alive stays: a
+/// writer let in beside this one (after a script removed `NAME.lock`) may
+/// be making it, and finds itself `Busy` when it names it.
 fn remove_temporaries(base: &Path) -> Result<()> {
     let dir = fs::dir_of(base);
     let Some(name) = base.file_name().and_then(|n| n.to_str()) else {
@@ -881,12 +884,20 @@ fn remove_temporaries(base: &Path) -> Result<()> {
         let entry = entry?;
         if let Some(f) = entry.file_name().to_str() {
             let rest = f.strip_prefix(name).and_then(|r| r.strip_prefix('.'));
-            if rest.is_some_and(|r| r.contains(".tmp") || r.starts_with("tmp")) {
+            let temporary = rest.filter(|r| r.contains(".tmp") || r.starts_with("tmp"));
+            if temporary.is_some_and(|r| !temporary_maker(r).is_some_and(process::pid_exists)) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
     }
     Ok(())
+}
+
+/// The process that made the half-made file whose name ends in `rest`,
+/// where the name says (`...tmp-PID-N`).
+fn temporary_maker(rest: &str) -> Option<u32> {
+    let (_, after) = rest.split_once("tmp-")?;
+    after.split('-').next()?.parse().ok()
 }
 
 /// Whether `file` says it rolled, and ends with a whole roll record to
