@@ -172,38 +172,53 @@ fn child_entry() {
                     }
                 })
             };
-            // The log's files (a listing of the directory itself holds no lock).
-            let inside = format!("{}/", path.parent().unwrap().display());
-            let mut found = 0;
-            for _ in 0..300 {
-                // SAFETY: the child only reads /proc and ends without
-                // running exit handlers.
-                let pid = unsafe { libc::fork() };
-                if pid == 0 {
-                    // SAFETY: alarm takes a count of seconds: a hung child ends.
-                    unsafe { libc::alarm(10) };
-                    let fds = std::fs::read_dir("/proc/self/fd")
-                        .unwrap()
-                        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                        .any(|l| l.to_string_lossy().contains(&inside));
-                    let maps = std::fs::read_to_string("/proc/self/maps")
-                        .unwrap()
-                        .contains(&inside);
-                    // SAFETY: ends the forked child.
-                    unsafe { libc::_exit(i32::from(fds || maps)) };
-                }
-                let mut status = 0;
-                // SAFETY: waits for our own child.
-                assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-                assert!(libc::WIFEXITED(status), "a child died ({status:#x})");
-                found += libc::WEXITSTATUS(status);
-            }
+            let found: u32 = (0..300).map(|_| u32::from(child_finds(&path))).sum();
             stop.store(true, Ordering::Relaxed);
             rolling.join().unwrap();
             println!("FOUND {found}");
         }
+        // Writers of 200 logs at once, each holding two registered files
+        // (its lock and its data file), then a forked child that looks for
+        // them; prints whether it found any.
+        "many-writers-fork" => {
+            let dir = path.parent().unwrap();
+            let writers: Vec<_> = (0..200)
+                .map(|i| builder(&dir.join(format!("log-{i}"))).build().unwrap())
+                .collect();
+            let found = child_finds(&path);
+            drop(writers);
+            println!("FOUND {}", u32::from(found));
+        }
         other => panic!("unknown child role {other}"),
     }
+}
+
+/// Forks a child that looks for the files of the directory of `path` among
+/// its descriptors and mappings (a listing of the directory itself holds
+/// no lock); whether it found one.
+fn child_finds(path: &Path) -> bool {
+    let inside = format!("{}/", path.parent().unwrap().display());
+    // SAFETY: the child only reads /proc and ends without running exit
+    // handlers.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: alarm takes a count of seconds: a hung child ends.
+        unsafe { libc::alarm(10) };
+        let fds = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .any(|l| l.to_string_lossy().contains(&inside));
+        let maps = std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .contains(&inside);
+        // SAFETY: ends the forked child.
+        unsafe { libc::_exit(i32::from(fds || maps)) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "a child died ({status:#x})");
+    libc::WEXITSTATUS(status) != 0
 }
 
 struct TempDir(PathBuf);
@@ -461,5 +476,26 @@ fn a_child_forked_while_the_writer_rolls_holds_none_of_its_files() {
     assert!(
         text.contains("FOUND 0\n"),
         "children held the writer's files: {text}"
+    );
+}
+
+/// A child forked beside the writers of many logs holds none of their
+/// files: more than a registry of 256 files would have kept from it.
+#[test]
+fn a_child_forked_beside_the_writers_of_many_logs_holds_none_of_their_files() {
+    let _watchdog = watchdog::watchdog(120);
+    let d = TempDir::new("forkmany");
+    let out = child("many-writers-fork", &d.0.join("log"), &[])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("FOUND 0\n"),
+        "the child held the writers' files: {text}"
     );
 }

@@ -31,13 +31,19 @@ struct Entry {
     len: AtomicUsize,
 }
 
-static ENTRIES: [Entry; 256] = [const {
+/// Registered descriptors at once: a log writer holds two or three
+/// (`NAME.lock`, its file, and the next one while it rolls), so a process
+/// may write over a thousand logs. A fork walks them all, a few
+/// microseconds.
+const CAPACITY: usize = 4096;
+
+static ENTRIES: [Entry; CAPACITY] = [const {
     Entry {
         fd: AtomicI32::new(FREE),
         addr: AtomicUsize::new(0),
         len: AtomicUsize::new(0),
     }
-}; 256];
+}; CAPACITY];
 /// Forks between the first process of this line and this one.
 static FORKS: AtomicU64 = AtomicU64::new(0);
 /// `/dev/null`, opened with the hook: a child that cannot open it (out of
@@ -181,7 +187,8 @@ pub(crate) struct ReleasedInChildren {
 
 impl ReleasedInChildren {
     /// Registers `fd` and the mapping `map` (address and length) of its
-    /// file. Beyond 256 at once a child keeps its copies, as without this.
+    /// file. Beyond [`CAPACITY`] at once a child keeps its copies, as
+    /// without this.
     pub(crate) fn new(fd: BorrowedFd<'_>, map: Option<(*const u8, usize)>) -> ReleasedInChildren {
         hook();
         let slot = ENTRIES.iter().position(|e| {
