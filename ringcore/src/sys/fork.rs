@@ -33,8 +33,8 @@ struct Entry {
 
 /// Registered descriptors at once: a log writer holds two or three
 /// (`NAME.lock`, its file, and the next one while it rolls), so a process
-/// may write over a thousand logs. A fork walks them all, a few
-/// microseconds.
+/// may write over a thousand logs. A forked child walks the whole table
+/// (a load an entry).
 const CAPACITY: usize = 4096;
 
 static ENTRIES: [Entry; CAPACITY] = [const {
