@@ -6,9 +6,10 @@
 //! and no side stamped a heartbeat within the last second (a holder in
 //! another pid namespace, whose pid means nothing here, still beats). Each
 //! candidate is looked at again just before it is removed, and removed
-//! only if its name still leads to the file that was looked at: a segment
-//! made anew under the same name in the meantime is left alone. Logs are
-//! never removed: they are data, kept by design.
+//! only if its name still leads to the file that was looked at (the name
+//! is moved aside, then checked): a segment made anew under the same name
+//! in the meantime is left alone. Logs are never removed: they are data,
+//! kept by design.
 
 use super::catalog::scan;
 use crate::shm::inspect::{SegmentInfo, SegmentView};
@@ -125,14 +126,9 @@ pub fn clean(dirs: &[PathBuf], dry_run: bool) -> Vec<CleanOutcome> {
             continue;
         }
         // Only the file that was judged: not one made since under its name.
-        let same = crate::sys::fs::lstat(&e.path).is_ok_and(|st| st.id == seg.file_id());
-        if !same {
-            o.reason = "replaced by another file while it was judged".into();
-            out.push(o);
-            continue;
-        }
-        match std::fs::remove_file(&e.path) {
-            Ok(()) => o.action = CleanAction::Removed,
+        match crate::sys::fs::remove_if_same(&e.path, seg.file_id()) {
+            Ok(true) => o.action = CleanAction::Removed,
+            Ok(false) => o.reason = "replaced by another file while it was judged".into(),
             Err(err) => {
                 o.action = CleanAction::Failed;
                 o.reason = format!("cannot remove {}: {err}", e.path.display());

@@ -134,6 +134,72 @@ pub(crate) fn name_file(
     Ok(())
 }
 
+/// Renames `from` to `to` unless `to` exists (`RENAME_NOREPLACE`).
+fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    let (f, t) = (cpath(from)?, cpath(to)?);
+    // SAFETY: two valid C strings; the flag makes the call fail rather
+    // than replace `to`.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc != 0 {
+        return Err(last_error("cannot rename", Some(from)));
+    }
+    Ok(())
+}
+
+/// Removes the name `path` only if it leads to the file `id` (device and
+/// inode); whether it did. The name is first moved aside, to a name beside
+/// it that no file has, and the file there is checked: a file made anew
+/// under `path` meanwhile is moved back, never removed (it stays aside
+/// only if yet another file took `path` in that instant, and the error
+/// says where). Where the file system cannot rename without replacing, it
+/// checks, then removes.
+pub(crate) fn remove_if_same(path: &Path, id: (u64, u64)) -> std::io::Result<bool> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut aside = path.as_os_str().to_os_string();
+    aside.push(format!(
+        ".clean-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let aside = PathBuf::from(aside);
+    if let Err(e) = rename_no_replace(path, &aside) {
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+            return Err(e);
+        }
+        if lstat(path)?.id != id {
+            return Ok(false);
+        }
+        std::fs::remove_file(path)?;
+        return Ok(true);
+    }
+    let same = lstat(&aside).is_ok_and(|st| st.id == id);
+    let removed = same && std::fs::remove_file(&aside).is_ok();
+    if removed {
+        return Ok(true);
+    }
+    rename_no_replace(&aside, path).map_err(|e| {
+        crate::error::with_context(
+            e,
+            format_args!("{} is now at {}", path.display(), aside.display()),
+        )
+    })?;
+    if same {
+        return Err(std::io::Error::other(format!(
+            "cannot remove {}",
+            path.display()
+        )));
+    }
+    Ok(false)
+}
+
 /// Sets the mode of the file (whatever the umask) and, when given, its group.
 pub(crate) fn set_permissions(
     fd: BorrowedFd<'_>,
@@ -354,4 +420,34 @@ pub(crate) fn is_locked(fd: BorrowedFd<'_>) -> bool {
     // SAFETY: fcntl on a descriptor we hold with a valid flock; GETLK only reports.
     let rc = unsafe { libc::fcntl(fd.as_raw_fd(), F_OFD_GETLK, &mut fl) };
     rc == 0 && fl.l_type != libc::F_UNLCK as libc::c_short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name is removed only while it leads to the file judged; a file
+    /// made anew under it keeps it, and nothing is left aside either way.
+    #[test]
+    fn remove_if_same_removes_only_the_file_it_was_given() {
+        let dir = std::env::temp_dir().join(format!("rmpsc-fs-remove-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("seg");
+        std::fs::write(&path, b"judged").unwrap();
+        let judged = lstat(&path).unwrap().id;
+        // Made anew under the name after the judging (while the judged one
+        // still existed, so that it cannot have the judged one's inode).
+        let other = dir.join("other");
+        std::fs::write(&other, b"new").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert!(!remove_if_same(&path, judged).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        let new = lstat(&path).unwrap().id;
+        assert!(remove_if_same(&path, new).unwrap());
+        assert!(!path.exists());
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
