@@ -134,7 +134,8 @@ pub(crate) fn name_file(
     Ok(())
 }
 
-/// Renames `from` to `to` unless `to` exists (`RENAME_NOREPLACE`).
+/// Renames `from` to `to` unless `to` exists (`RENAME_NOREPLACE`); the
+/// error as the system call gave it.
 fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
     let (f, t) = (cpath(from)?, cpath(to)?);
     // SAFETY: two valid C strings; the flag makes the call fail rather
@@ -149,7 +150,7 @@ fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
         )
     };
     if rc != 0 {
-        return Err(last_error("cannot rename", Some(from)));
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
@@ -171,18 +172,27 @@ pub(crate) fn remove_if_same(path: &Path, id: (u64, u64)) -> std::io::Result<boo
     ));
     let aside = PathBuf::from(aside);
     if let Err(e) = rename_no_replace(path, &aside) {
-        if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
-            return Err(e);
+        match e.raw_os_error() {
+            // Gone meanwhile: nothing of it to remove.
+            Some(libc::ENOENT) => return Ok(false),
+            Some(libc::EINVAL | libc::ENOSYS) => {}
+            _ => {
+                return Err(crate::error::with_context(
+                    e,
+                    format_args!("cannot move {} aside", path.display()),
+                ))
+            }
         }
-        if lstat(path)?.id != id {
+        if !lstat(path).is_ok_and(|st| st.id == id) {
             return Ok(false);
         }
         std::fs::remove_file(path)?;
         return Ok(true);
     }
-    let same = lstat(&aside).is_ok_and(|st| st.id == id);
-    let removed = same && std::fs::remove_file(&aside).is_ok();
-    if removed {
+    let removal = lstat(&aside)
+        .is_ok_and(|st| st.id == id)
+        .then(|| std::fs::remove_file(&aside));
+    if let Some(Ok(())) = removal {
         return Ok(true);
     }
     rename_no_replace(&aside, path).map_err(|e| {
@@ -191,13 +201,13 @@ pub(crate) fn remove_if_same(path: &Path, id: (u64, u64)) -> std::io::Result<boo
             format_args!("{} is now at {}", path.display(), aside.display()),
         )
     })?;
-    if same {
-        return Err(std::io::Error::other(format!(
-            "cannot remove {}",
-            path.display()
-        )));
+    match removal {
+        Some(Err(e)) => Err(crate::error::with_context(
+            e,
+            format_args!("cannot remove {}", path.display()),
+        )),
+        _ => Ok(false),
     }
-    Ok(false)
 }
 
 /// Sets the mode of the file (whatever the umask) and, when given, its group.
@@ -446,6 +456,8 @@ mod tests {
         let new = lstat(&path).unwrap().id;
         assert!(remove_if_same(&path, new).unwrap());
         assert!(!path.exists());
+        // Gone meanwhile (another clean removed it): nothing to remove.
+        assert!(!remove_if_same(&path, new).unwrap());
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
         std::fs::remove_dir_all(&dir).unwrap();
