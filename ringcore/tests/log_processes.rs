@@ -462,38 +462,33 @@ fn a_forked_child_neither_writes_through_nor_keeps_its_parents_writer() {
 /// forks out.
 #[test]
 fn a_child_forked_while_the_writer_rolls_holds_none_of_its_files() {
-    let _watchdog = watchdog::watchdog(120);
-    let d = TempDir::new("forkroll");
-    let out = child("forks-while-rolling", &d.0.join("log"), &[])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = forking_role_output("forks-while-rolling");
     assert!(
         text.contains("FOUND 0\n"),
         "children held the writer's files: {text}"
     );
 }
 
-/// A child forked beside the writers of many logs holds none of their
-/// files: more than a registry of 256 files would have kept from it.
-#[test]
-fn a_child_forked_beside_the_writers_of_many_logs_holds_none_of_their_files() {
+/// The output of a role that forks children to look for log files, run in
+/// a directory of its own; it must succeed.
+fn forking_role_output(role: &str) -> String {
     let _watchdog = watchdog::watchdog(120);
-    let d = TempDir::new("forkmany");
-    let out = child("many-writers-fork", &d.0.join("log"), &[])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let d = TempDir::new(role);
+    let out = child(role, &d.0.join("log"), &[]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    text
+}
+
+/// A child forked beside the writers of many logs holds none of their
+/// files: more than a registry of 256 files would have kept from it.
+#[test]
+fn a_child_forked_beside_the_writers_of_many_logs_holds_none_of_their_files() {
+    let text = forking_role_output("many-writers-fork");
     assert!(
         text.contains("FOUND 0\n"),
         "the child held the writers' files: {text}"
