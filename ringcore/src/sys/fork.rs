@@ -19,31 +19,35 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use super::registry::Registry;
+
 /// An entry's descriptor while free, and while its mapping is being filled
 /// in (under a [`NoFork`], so no fork sees that).
 const FREE: i32 = -1;
 const FILLING: i32 = -2;
 
 /// A registered descriptor and, where `len` is not 0, a mapping of it.
+#[derive(Debug)]
 struct Entry {
     fd: AtomicI32,
     addr: AtomicUsize,
     len: AtomicUsize,
 }
 
-/// Registered descriptors at once: a log writer holds two or three
-/// (`NAME.lock`, its file, and the next one while it rolls), so a process
-/// may write over a thousand logs. A forked child walks the whole table
-/// (a load an entry).
-const CAPACITY: usize = 4096;
-
-static ENTRIES: [Entry; CAPACITY] = [const {
-    Entry {
-        fd: AtomicI32::new(FREE),
-        addr: AtomicUsize::new(0),
-        len: AtomicUsize::new(0),
+impl Default for Entry {
+    fn default() -> Entry {
+        Entry {
+            fd: AtomicI32::new(FREE),
+            addr: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+        }
     }
-}; CAPACITY];
+}
+
+/// Registered descriptors: a log writer holds two or three (`NAME.lock`,
+/// its file, and the next one while it rolls). A forked child walks the
+/// whole table (a load an entry).
+static ENTRIES: Registry<Entry> = Registry::new();
 /// Forks between the first process of this line and this one.
 static FORKS: AtomicU64 = AtomicU64::new(0);
 /// `/dev/null`, opened with the hook: a child that cannot open it (out of
@@ -127,7 +131,7 @@ extern "C" fn in_child() {
         } else {
             NULL.load(Ordering::Relaxed)
         };
-        for e in &ENTRIES {
+        for e in ENTRIES.iter() {
             let fd = e.fd.load(Ordering::Acquire);
             if fd < 0 {
                 continue;
@@ -179,7 +183,7 @@ pub(crate) fn current() -> u64 {
 /// closing, before the mapping is unmapped and the descriptor closed.
 #[derive(Debug)]
 pub(crate) struct ReleasedInChildren {
-    entry: Option<usize>,
+    entry: &'static Entry,
     /// The fork count at registration: a child's copy frees nothing (the
     /// fork freed the child's entry, which may be another's by now).
     forks: u64,
@@ -187,23 +191,20 @@ pub(crate) struct ReleasedInChildren {
 
 impl ReleasedInChildren {
     /// Registers `fd` and the mapping `map` (address and length) of its
-    /// file. Beyond [`CAPACITY`] at once a child keeps its copies, as
-    /// without this.
+    /// file.
     pub(crate) fn new(fd: BorrowedFd<'_>, map: Option<(*const u8, usize)>) -> ReleasedInChildren {
         hook();
-        let slot = ENTRIES.iter().position(|e| {
+        let entry = ENTRIES.claim(|e| {
             e.fd.compare_exchange(FREE, FILLING, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         });
-        if let Some(i) = slot {
-            let (addr, len) = map.map_or((0, 0), |(a, l)| (a as usize, l));
-            ENTRIES[i].addr.store(addr, Ordering::Relaxed);
-            ENTRIES[i].len.store(len, Ordering::Relaxed);
-            // Release: a fork that sees the descriptor sees the mapping.
-            ENTRIES[i].fd.store(fd.as_raw_fd(), Ordering::Release);
-        }
+        let (addr, len) = map.map_or((0, 0), |(a, l)| (a as usize, l));
+        entry.addr.store(addr, Ordering::Relaxed);
+        entry.len.store(len, Ordering::Relaxed);
+        // Release: a fork that sees the descriptor sees the mapping.
+        entry.fd.store(fd.as_raw_fd(), Ordering::Release);
         ReleasedInChildren {
-            entry: slot,
+            entry,
             forks: current(),
         }
     }
@@ -211,8 +212,8 @@ impl ReleasedInChildren {
 
 impl Drop for ReleasedInChildren {
     fn drop(&mut self) {
-        if let Some(i) = self.entry.filter(|_| current() == self.forks) {
-            ENTRIES[i].fd.store(FREE, Ordering::Release);
+        if current() == self.forks {
+            self.entry.fd.store(FREE, Ordering::Release);
         }
     }
 }

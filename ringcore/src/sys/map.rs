@@ -40,21 +40,18 @@ impl Mapping {
     /// instead of the process dying of `SIGBUS`. For inspecting files
     /// other processes own.
     pub(crate) fn inspect(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<Mapping> {
-        let m = Self::shared_read_only(fd, len)?.guarded(false);
-        if m.guard.is_none() {
-            return Err(std::io::Error::other(
-                "too many inspection mappings at once",
-            ));
-        }
-        Ok(m)
+        Ok(Self::shared_read_only(fd, len)?.guarded(false))
     }
 
     /// This mapping with its range guarded as [`inspect`](Self::inspect)'s
-    /// is, where a guard is free (else as it was): for the log's own
-    /// mappings of files another process could shrink. `writable`: it was
-    /// mapped for writing.
+    /// is: for the log's own mappings of files another process could
+    /// shrink. `writable`: it was mapped for writing.
     pub(crate) fn guarded(mut self, writable: bool) -> Mapping {
-        self.guard = super::sigbus::Guard::new(self.base().as_ptr() as usize, self.len(), writable);
+        self.guard = Some(super::sigbus::Guard::new(
+            self.base().as_ptr() as usize,
+            self.len(),
+            writable,
+        ));
         self
     }
 

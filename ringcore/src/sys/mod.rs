@@ -14,7 +14,8 @@
 //! - [`fork`]: what a forked child lets go of (lock descriptors and their
 //!   mappings), and
 //!   whether an owner runs in a child of the process that made it;
-//! - [`sigbus`]: reads of a mapping whose file another process may shrink.
+//! - [`sigbus`]: reads of a mapping whose file another process may shrink;
+//! - [`registry`]: the growing tables the fork and `SIGBUS` handlers walk.
 
 // Under loom only the in-process parts are built, which use little of this.
 #![cfg_attr(loom, allow(dead_code))]
@@ -26,6 +27,7 @@ pub(crate) mod fs;
 pub(crate) mod futex;
 pub(crate) mod map;
 pub(crate) mod process;
+pub(crate) mod registry;
 pub(crate) mod sigbus;
 pub(crate) mod socket;
 

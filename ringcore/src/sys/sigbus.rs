@@ -26,35 +26,23 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
 
-/// Ranges that can be guarded at once: a transport server can have 4096
-/// clients, each with its channel segment mapped by a meter, plus the
-/// control segment, and the log files readers (two ranges each) and
-/// writers map. Past it an inspection mapping is refused and a log's
-/// mapping goes unguarded.
-const SLOTS: usize = 8192;
+use super::registry::Registry;
 
+#[derive(Debug, Default)]
 struct Range {
-    /// First byte; 0 while the slot is free.
+    /// First byte; 0 while the entry is free.
     start: AtomicUsize,
     len: AtomicUsize,
     /// A fault was repaired in this range.
     hit: AtomicBool,
-    /// The slot is taken (set before `start`, cleared after it).
+    /// The entry is taken (set before `start`, cleared after it).
     taken: AtomicBool,
     /// The mapping is writable: so is the page of zeros put in.
     writable: AtomicBool,
 }
 
-#[allow(clippy::declare_interior_mutable_const)]
-const FREE: Range = Range {
-    start: AtomicUsize::new(0),
-    len: AtomicUsize::new(0),
-    hit: AtomicBool::new(false),
-    taken: AtomicBool::new(false),
-    writable: AtomicBool::new(false),
-};
-
-static RANGES: [Range; SLOTS] = [FREE; SLOTS];
+/// The guarded ranges.
+static RANGES: Registry<Range> = Registry::new();
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
 static INSTALL: Once = Once::new();
 
@@ -71,7 +59,7 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
     let addr = unsafe { (*info).si_addr() } as usize;
     let page = PAGE.load(Ordering::Relaxed);
-    for r in &RANGES {
+    for r in RANGES.iter() {
         let start = r.start.load(Ordering::Acquire);
         if start == 0 || addr < start || addr - start >= r.len.load(Ordering::Relaxed) {
             continue;
@@ -159,45 +147,69 @@ fn install() {
 /// A registered range; unregistered when dropped.
 #[derive(Debug)]
 pub(crate) struct Guard {
-    slot: usize,
+    range: &'static Range,
 }
 
 impl Guard {
-    /// Registers `[start, start + len)`; `None` when every slot is taken
-    /// (the mapping is then unguarded).
-    pub(crate) fn new(start: usize, len: usize, writable: bool) -> Option<Guard> {
+    /// Registers `[start, start + len)`.
+    pub(crate) fn new(start: usize, len: usize, writable: bool) -> Guard {
         install();
-        for (slot, r) in RANGES.iter().enumerate() {
-            // Look before taking: a taken slot's line stays shared with the
-            // threads that load its `hit`.
-            if !r.taken.load(Ordering::Relaxed)
+        // Look before taking: a taken entry's line stays shared with the
+        // threads that load its `hit`.
+        let r = RANGES.claim(|r| {
+            !r.taken.load(Ordering::Relaxed)
                 && r.taken
                     .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
-            {
-                r.hit.store(false, Ordering::Relaxed);
-                r.writable.store(writable, Ordering::Relaxed);
-                r.len.store(len, Ordering::Relaxed);
-                // Release pairs with the handler's Acquire load of `start`:
-                // it sees the length with it.
-                r.start.store(start, Ordering::Release);
-                return Some(Guard { slot });
-            }
-        }
-        None
+        });
+        r.hit.store(false, Ordering::Relaxed);
+        r.writable.store(writable, Ordering::Relaxed);
+        r.len.store(len, Ordering::Relaxed);
+        // Release pairs with the handler's Acquire load of `start`: it sees
+        // the length with it.
+        r.start.store(start, Ordering::Release);
+        Guard { range: r }
     }
 
     /// Whether an access to the range faulted (the file was shrunk under it).
     #[inline]
     pub(crate) fn faulted(&self) -> bool {
-        RANGES[self.slot].hit.load(Ordering::Acquire)
+        self.range.hit.load(Ordering::Acquire)
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let r = &RANGES[self.slot];
-        r.start.store(0, Ordering::Release);
-        r.taken.store(false, Ordering::Release);
+        self.range.start.store(0, Ordering::Release);
+        self.range.taken.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{fs, map::Mapping, process::page_size};
+    use super::Guard;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_mapping_guarded_after_thousands_of_others_reads_zeros_past_a_shrunk_end() {
+        // More ranges than the fixed table of 8192 the guards once had, at
+        // an address no mapping has.
+        let others: Vec<Guard> = (0..9000).map(|_| Guard::new(1, 1, false)).collect();
+        let fd = fs::memfd("sigbus-test").expect("memfd");
+        let page = page_size();
+        fs::set_len(fd.as_fd(), 2 * page).expect("size");
+        let map = Mapping::shared(fd.as_fd(), 2 * page)
+            .expect("map")
+            .guarded(true);
+        // SAFETY: the mapping is 2 pages long and lives to the end of the test.
+        unsafe { map.base().as_ptr().add(page).write_volatile(7) };
+        fs::set_len(fd.as_fd(), page).expect("shrink");
+        assert!(!map.faulted());
+        // SAFETY: as above; the page past the new end is repaired on fault.
+        let byte = unsafe { map.base().as_ptr().add(page).read_volatile() };
+        assert_eq!(byte, 0, "the page past the end reads as zeros");
+        assert!(map.faulted());
+        drop(others);
     }
 }
