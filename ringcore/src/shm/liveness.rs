@@ -267,7 +267,8 @@ extern "C" fn after_fork_child() {
 }
 
 fn register(claim: &Arc<Claim>) {
-    static FORK_HANDLERS: std::sync::Once = std::sync::Once::new();
+    static FORK_HANDLERS: crate::sys::process::ForkSafeOnce =
+        crate::sys::process::ForkSafeOnce::new();
     FORK_HANDLERS.call_once(|| {
         crate::sys::process::at_fork(before_fork, after_fork_parent, after_fork_child);
     });

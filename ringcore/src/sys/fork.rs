@@ -17,7 +17,7 @@
 //! tells an owner whether it runs in the process that made it.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::registry::Registry;
 
@@ -59,8 +59,8 @@ static GATE: AtomicU32 = AtomicU32::new(0);
 const FORKING: u32 = 1 << 31;
 
 fn hook() {
-    static HOOKED: AtomicBool = AtomicBool::new(false);
-    super::process::once(&HOOKED, || {
+    static HOOKED: super::process::ForkSafeOnce = super::process::ForkSafeOnce::new();
+    HOOKED.call_once(|| {
         // SAFETY: open with a valid C string.
         let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
         NULL.store(null, Ordering::Relaxed);

@@ -3,7 +3,6 @@
 //! wake-up handshake uses (`crate::sync`).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Once;
 use std::time::Duration;
 
 /// Sleeps while `*word == expected`, at most `timeout`. Spurious returns are allowed.
@@ -69,7 +68,7 @@ extern "C" fn reregister_after_fork() {
 /// Registers this process for `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`
 /// once (about 20 ms, in the kernel), also in children of `fork`.
 pub(crate) fn register_for_barriers() {
-    static ONCE: Once = Once::new();
+    static ONCE: super::process::ForkSafeOnce = super::process::ForkSafeOnce::new();
     ONCE.call_once(|| {
         if membarrier(CMD_REGISTER_GLOBAL_EXPEDITED) {
             super::process::after_fork_in_child(reregister_after_fork);

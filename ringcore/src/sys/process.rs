@@ -21,11 +21,8 @@ pub(crate) fn pid_namespace() -> u64 {
     if ns != UNREAD {
         return ns;
     }
-    static FORGET_ON_FORK: std::sync::atomic::AtomicBool =
-        std::sync::atomic::AtomicBool::new(false);
-    once(&FORGET_ON_FORK, || {
-        after_fork_in_child(forget_pid_namespace)
-    });
+    static FORGET_ON_FORK: ForkSafeOnce = ForkSafeOnce::new();
+    FORGET_ON_FORK.call_once(|| after_fork_in_child(forget_pid_namespace));
     use std::os::unix::fs::MetadataExt;
     let ns = std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino());
     PID_NAMESPACE.store(ns, Ordering::Relaxed);
@@ -152,15 +149,52 @@ pub(crate) fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: 
     unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
 }
 
-/// Runs `f` the first time any thread calls this with `done`, and never
-/// waits: another thread that comes meanwhile goes on at once. For
-/// registering fork hooks, where a `std::sync::Once` that a fork copied in
-/// the middle of its call would leave every later call in the child
-/// waiting for ever.
-pub(crate) fn once(done: &std::sync::atomic::AtomicBool, f: impl FnOnce()) {
-    use std::sync::atomic::Ordering;
-    if !done.load(Ordering::Acquire) && !done.swap(true, Ordering::AcqRel) {
-        f();
+/// A set-up run once in a process, like `std::sync::Once`, that a fork
+/// cannot leave stuck. A thread that comes while another thread of its
+/// process runs the set-up waits for it, so it returns with the set-up
+/// done. A `std::sync::Once` copied by a fork in the middle of its run
+/// leaves every later caller in the child waiting for ever, for a thread
+/// the child does not have; here the child's callers go on at once, with
+/// the set-up not done in the child (each use stays correct without it,
+/// at worst slower or unguarded).
+pub(crate) struct ForkSafeOnce(std::sync::atomic::AtomicU32);
+
+/// [`ForkSafeOnce`]'s state once the set-up is done; 0 before it starts,
+/// else the pid of the process a thread of which runs it.
+const SET_UP: u32 = u32::MAX;
+
+impl ForkSafeOnce {
+    /// Not run yet.
+    pub(crate) const fn new() -> ForkSafeOnce {
+        ForkSafeOnce(std::sync::atomic::AtomicU32::new(0))
+    }
+
+    /// Runs `f` if no caller has started it; waits while another thread of
+    /// this process runs it.
+    pub(crate) fn call_once(&self, f: impl FnOnce()) {
+        use std::sync::atomic::Ordering;
+        // Acquire pairs with the Release below: what `f` did is seen.
+        if self.0.load(Ordering::Acquire) == SET_UP {
+            return;
+        }
+        let me = std::process::id();
+        match self
+            .0
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Acquire)
+        {
+            Ok(_) => {
+                f();
+                self.0.store(SET_UP, Ordering::Release);
+            }
+            Err(_) => {
+                // Another thread of this process runs it: wait. A runner of
+                // another pid was a thread of the parent this child was
+                // forked from, copied mid-run: it will never finish here.
+                while self.0.load(Ordering::Acquire) == me {
+                    std::thread::yield_now();
+                }
+            }
+        }
     }
 }
 
@@ -202,4 +236,69 @@ pub(crate) fn descriptors(pid: u32) -> std::io::Result<Vec<(u32, std::path::Path
 /// its `/proc` link, which for a memfd gives the same file).
 pub(crate) fn descriptor_path(pid: u32, fd: u32) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/proc/{pid}/fd/{fd}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ForkSafeOnce;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_set_up_is_waited_for_in_its_process_and_not_in_a_child_forked_during_it() {
+        static SET_UP: ForkSafeOnce = ForkSafeOnce::new();
+        static STARTED: AtomicBool = AtomicBool::new(false);
+        static DONE: AtomicBool = AtomicBool::new(false);
+        let runner = std::thread::spawn(|| {
+            SET_UP.call_once(|| {
+                STARTED.store(true, Ordering::Release);
+                std::thread::sleep(Duration::from_millis(300));
+                DONE.store(true, Ordering::Release);
+            })
+        });
+        while !STARTED.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        // SAFETY: the child only loads atomics, asks its pid, yields and
+        // exits with `_exit`, all safe after a fork of a threaded process.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0, "fork");
+        if child == 0 {
+            // The runner is a thread this child does not have: the call
+            // must return at once, without running the set-up again.
+            // SAFETY: `_exit` ends the child at once, as below.
+            SET_UP.call_once(|| unsafe { libc::_exit(3) });
+            // SAFETY: ends the child without running the parent's exit code.
+            unsafe { libc::_exit(0) };
+        }
+        // Meanwhile another caller here waits for the set-up to finish.
+        SET_UP.call_once(|| panic!("the set-up ran twice"));
+        assert!(
+            DONE.load(Ordering::Acquire),
+            "returned before the set-up was done"
+        );
+        runner.join().expect("runner");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut status = 0;
+        loop {
+            // SAFETY: waits for our own child, status is a valid out-pointer.
+            let r = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) };
+            if r == child {
+                break;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: kills and reaps our own child.
+                unsafe {
+                    libc::kill(child, libc::SIGKILL);
+                    libc::waitpid(child, &mut status, 0);
+                }
+                panic!("the child waited for a set-up its parent's thread was running");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child status {status}"
+        );
+    }
 }

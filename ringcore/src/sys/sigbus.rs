@@ -24,7 +24,6 @@
 //! the ordinary behaviour.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Once;
 
 use super::registry::Registry;
 
@@ -44,7 +43,7 @@ struct Range {
 /// The guarded ranges.
 static RANGES: Registry<Range> = Registry::new();
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
-static INSTALL: Once = Once::new();
+static INSTALL: super::process::ForkSafeOnce = super::process::ForkSafeOnce::new();
 
 /// The disposition of `SIGBUS` before ours, restored for faults that are
 /// not ours. Written once, before our handler is installed.
