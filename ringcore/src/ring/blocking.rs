@@ -59,7 +59,7 @@ impl PeerWatch {
         // Acquire pairs with the holder's Release stamps of its words.
         let pid = side.pid.load(Ordering::Acquire);
         let beat = side.heartbeat.load(Ordering::Acquire);
-        let silent = process::monotonic_ns().saturating_sub(beat) > SILENT_AFTER.as_nanos() as u64;
+        let silent = !process::stamped_within(beat, SILENT_AFTER);
         // A holder of another pid namespace has only its heartbeat to tell.
         let foreign = process::foreign_namespace(side.pidns.load(Ordering::Acquire));
         if pid != 0 && silent && (foreign || !process::pid_exists(pid)) {

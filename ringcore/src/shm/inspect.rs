@@ -137,7 +137,8 @@ pub struct Side {
     /// limit; heartbeats come every 20 ms).
     pub alive: bool,
     /// Seconds since the holder's last heartbeat; `None` when none was
-    /// ever stamped.
+    /// ever stamped, or the stamp lies ahead of the machine's clock (a
+    /// scribble).
     pub heartbeat_age_s: Option<f64>,
 }
 
@@ -153,9 +154,10 @@ impl Side {
     }
 }
 
-/// Seconds since a CLOCK_MONOTONIC stamp; `None` for 0 (never stamped).
+/// Seconds since a CLOCK_MONOTONIC stamp; `None` for 0 (never stamped) or
+/// a stamp ahead of the clock (a scribble).
 pub(crate) fn heartbeat_age(beat_ns: u64) -> Option<f64> {
-    (beat_ns != 0).then(|| super::monotonic_ns().saturating_sub(beat_ns) as f64 / 1e9)
+    crate::sys::process::stamp_age(beat_ns).map(|age| age.as_secs_f64())
 }
 
 /// What a ring's positions count.

@@ -91,7 +91,7 @@ impl SideWords {
             return false;
         }
         let beat = self.heartbeat().load(Ordering::Acquire);
-        monotonic_ns().saturating_sub(beat) <= timeout.as_nanos() as u64
+        process::stamped_within(beat, timeout)
     }
 
     /// The recorded pid (0: none).
@@ -248,6 +248,9 @@ fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
     r
 }
 
+/// Registers the fork handlers below, once.
+static FORK_HANDLERS: crate::sys::process::ForkSafeOnce = crate::sys::process::ForkSafeOnce::new();
+
 extern "C" fn before_fork() {
     lock();
 }
@@ -257,6 +260,7 @@ extern "C" fn after_fork_parent() {
 }
 
 extern "C" fn after_fork_child() {
+    FORK_HANDLERS.mark_done();
     // The parent's claims and heartbeat thread stay with the parent.
     // SAFETY: the lock was taken by `before_fork` in the (only) thread that
     // exists in the child; nothing else can touch the registry.
@@ -267,8 +271,6 @@ extern "C" fn after_fork_child() {
 }
 
 fn register(claim: &Arc<Claim>) {
-    static FORK_HANDLERS: crate::sys::process::ForkSafeOnce =
-        crate::sys::process::ForkSafeOnce::new();
     FORK_HANDLERS.call_once(|| {
         crate::sys::process::at_fork(before_fork, after_fork_parent, after_fork_child);
     });

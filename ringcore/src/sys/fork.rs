@@ -58,12 +58,18 @@ static NULL: AtomicI32 = AtomicI32::new(-1);
 static GATE: AtomicU32 = AtomicU32::new(0);
 const FORKING: u32 = 1 << 31;
 
+/// Registers the fork handlers, once.
+static HOOKED: super::process::ForkSafeOnce = super::process::ForkSafeOnce::new();
+
 fn hook() {
-    static HOOKED: super::process::ForkSafeOnce = super::process::ForkSafeOnce::new();
     HOOKED.call_once(|| {
-        // SAFETY: open with a valid C string.
-        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-        NULL.store(null, Ordering::Relaxed);
+        // A child that runs this again (forked while its parent ran it)
+        // keeps the `/dev/null` it copied.
+        if NULL.load(Ordering::Relaxed) < 0 {
+            // SAFETY: open with a valid C string.
+            let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+            NULL.store(null, Ordering::Relaxed);
+        }
         super::process::at_fork(before, in_parent, in_child);
     });
 }
@@ -117,6 +123,7 @@ extern "C" fn in_parent() {
 }
 
 extern "C" fn in_child() {
+    HOOKED.mark_done();
     GATE.store(0, Ordering::Relaxed);
     FORKS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: open, dup3, mmap and close are async-signal-safe system

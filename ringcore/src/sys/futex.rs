@@ -58,7 +58,11 @@ fn membarrier(cmd: libc::c_int) -> bool {
     unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) == 0 }
 }
 
+/// Registers this process for barriers, once.
+static BARRIERS: super::process::ForkSafeOnce = super::process::ForkSafeOnce::new();
+
 extern "C" fn reregister_after_fork() {
+    BARRIERS.mark_done();
     // A child of fork gets a new mm; register it again so the flag stays true.
     if !membarrier(CMD_REGISTER_GLOBAL_EXPEDITED) {
         REGISTERED.store(false, Ordering::Relaxed);
@@ -68,8 +72,7 @@ extern "C" fn reregister_after_fork() {
 /// Registers this process for `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`
 /// once (about 20 ms, in the kernel), also in children of `fork`.
 pub(crate) fn register_for_barriers() {
-    static ONCE: super::process::ForkSafeOnce = super::process::ForkSafeOnce::new();
-    ONCE.call_once(|| {
+    BARRIERS.call_once(|| {
         if membarrier(CMD_REGISTER_GLOBAL_EXPEDITED) {
             super::process::after_fork_in_child(reregister_after_fork);
             REGISTERED.store(true, Ordering::Relaxed);

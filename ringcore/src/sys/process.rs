@@ -12,6 +12,25 @@ pub(crate) fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Most a stamp may lie ahead of this process's clock and still count as
+/// recent: CLOCK_MONOTONIC is one clock for the machine, so a stamp further
+/// ahead is a scribble, which must not keep a dead side alive for ever.
+const AHEAD_SLACK_NS: u64 = 1_000_000_000;
+
+/// The age of `stamp`, a [`monotonic_ns`] a process stored: `None` for 0
+/// (never stamped) and for a stamp ahead of the clock by more than clocks
+/// read on two CPUs can differ (a scribble).
+pub(crate) fn stamp_age(stamp: u64) -> Option<std::time::Duration> {
+    let now = monotonic_ns();
+    (stamp != 0 && stamp <= now.saturating_add(AHEAD_SLACK_NS))
+        .then(|| std::time::Duration::from_nanos(now.saturating_sub(stamp)))
+}
+
+/// Whether `stamp` has a [`stamp_age`] of at most `within`.
+pub(crate) fn stamped_within(stamp: u64, within: std::time::Duration) -> bool {
+    stamp_age(stamp).is_some_and(|age| age <= within)
+}
+
 /// This process's pid namespace: the inode of `/proc/self/ns/pid` (0
 /// where it cannot be read). Pids of two namespaces mean nothing to each
 /// other.
@@ -21,7 +40,6 @@ pub(crate) fn pid_namespace() -> u64 {
     if ns != UNREAD {
         return ns;
     }
-    static FORGET_ON_FORK: ForkSafeOnce = ForkSafeOnce::new();
     FORGET_ON_FORK.call_once(|| after_fork_in_child(forget_pid_namespace));
     use std::os::unix::fs::MetadataExt;
     let ns = std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino());
@@ -35,7 +53,11 @@ static PID_NAMESPACE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 /// Not read yet (no namespace's inode is this).
 const UNREAD: u64 = u64::MAX;
 
+/// Registers [`forget_pid_namespace`].
+static FORGET_ON_FORK: ForkSafeOnce = ForkSafeOnce::new();
+
 extern "C" fn forget_pid_namespace() {
+    FORGET_ON_FORK.mark_done();
     PID_NAMESPACE.store(UNREAD, std::sync::atomic::Ordering::Relaxed);
 }
 
@@ -150,13 +172,18 @@ pub(crate) fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: 
 }
 
 /// A set-up run once in a process, like `std::sync::Once`, that a fork
-/// cannot leave stuck. A thread that comes while another thread of its
-/// process runs the set-up waits for it, so it returns with the set-up
-/// done. A `std::sync::Once` copied by a fork in the middle of its run
-/// leaves every later caller in the child waiting for ever, for a thread
-/// the child does not have; here the child's callers go on at once, with
-/// the set-up not done in the child (each use stays correct without it,
-/// at worst slower or unguarded).
+/// cannot leave stuck or half done. A thread that comes while another
+/// thread of its process runs the set-up waits for it. A child forked
+/// while a thread of its parent ran the set-up (a `std::sync::Once` there
+/// would keep the child's callers waiting for ever, for a thread the child
+/// does not have) runs it again at its first call, unless a fork handler
+/// the set-up registered ran in the child and called
+/// [`mark_done`](Self::mark_done): so a set-up that registers fork handlers
+/// registers them once in any process, and what it does besides must bear
+/// being done twice. The runner is named by its pid, so the one case left
+/// is a later process of such a child with the very pid of the ancestor
+/// that ran the set-up (pids wrapped, or a new pid namespace), which waits
+/// for ever.
 pub(crate) struct ForkSafeOnce(std::sync::atomic::AtomicU32);
 
 /// [`ForkSafeOnce`]'s state once the set-up is done; 0 before it starts,
@@ -169,32 +196,50 @@ impl ForkSafeOnce {
         ForkSafeOnce(std::sync::atomic::AtomicU32::new(0))
     }
 
-    /// Runs `f` if no caller has started it; waits while another thread of
-    /// this process runs it.
+    /// Runs `f` unless it was done in this process; waits while another
+    /// thread of this process runs it. Where `f` panics, the next caller
+    /// runs it again.
     pub(crate) fn call_once(&self, f: impl FnOnce()) {
-        use std::sync::atomic::Ordering;
+        use std::sync::atomic::{AtomicU32, Ordering};
         // Acquire pairs with the Release below: what `f` did is seen.
         if self.0.load(Ordering::Acquire) == SET_UP {
             return;
         }
         let me = std::process::id();
-        match self
-            .0
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Acquire)
-        {
-            Ok(_) => {
-                f();
-                self.0.store(SET_UP, Ordering::Release);
-            }
-            Err(_) => {
-                // Another thread of this process runs it: wait. A runner of
-                // another pid was a thread of the parent this child was
-                // forked from, copied mid-run: it will never finish here.
-                while self.0.load(Ordering::Acquire) == me {
-                    std::thread::yield_now();
+        loop {
+            match self.0.load(Ordering::Acquire) {
+                SET_UP => return,
+                runner if runner == me => std::thread::yield_now(),
+                // Not started, or started by a thread of an ancestor that
+                // this process was forked from mid-run: not done here.
+                other => {
+                    if self
+                        .0
+                        .compare_exchange(other, me, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        break;
+                    }
                 }
             }
         }
+        /// Puts the state back to "not started" where `f` unwinds.
+        struct Unwinding<'a>(&'a AtomicU32);
+        impl Drop for Unwinding<'_> {
+            fn drop(&mut self) {
+                self.0.store(0, Ordering::Release);
+            }
+        }
+        let unwinding = Unwinding(&self.0);
+        f();
+        std::mem::forget(unwinding);
+        self.0.store(SET_UP, Ordering::Release);
+    }
+
+    /// Marks the set-up done: for its fork handler in a child, where it
+    /// ran because the set-up registered it before the fork.
+    pub(crate) fn mark_done(&self) {
+        self.0.store(SET_UP, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -240,41 +285,45 @@ pub(crate) fn descriptor_path(pid: u32, fd: u32) -> std::path::PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::ForkSafeOnce;
+    use super::{monotonic_ns, stamped_within, ForkSafeOnce};
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    #[test]
-    fn a_set_up_is_waited_for_in_its_process_and_not_in_a_child_forked_during_it() {
-        static SET_UP: ForkSafeOnce = ForkSafeOnce::new();
-        static STARTED: AtomicBool = AtomicBool::new(false);
-        static DONE: AtomicBool = AtomicBool::new(false);
-        let runner = std::thread::spawn(|| {
-            SET_UP.call_once(|| {
-                STARTED.store(true, Ordering::Release);
+    /// Runs a set-up in a thread and forks while it runs; returns the
+    /// child's exit status once a caller here has seen the set-up done.
+    /// `child` is what the child runs (it ends by `_exit`).
+    fn fork_during(set_up: &'static ForkSafeOnce, register: bool, child: fn() -> !) -> i32 {
+        let (started, done) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (started_there, done_there) = (started.clone(), done.clone());
+        let runner = std::thread::spawn(move || {
+            set_up.call_once(|| {
+                if register {
+                    super::after_fork_in_child(mark_registered_done);
+                }
+                started_there.store(true, Ordering::Release);
                 std::thread::sleep(Duration::from_millis(300));
-                DONE.store(true, Ordering::Release);
+                done_there.store(true, Ordering::Release);
             })
         });
-        while !STARTED.load(Ordering::Acquire) {
+        while !started.load(Ordering::Acquire) {
             std::thread::yield_now();
         }
-        // SAFETY: the child only loads atomics, asks its pid, yields and
-        // exits with `_exit`, all safe after a fork of a threaded process.
-        let child = unsafe { libc::fork() };
-        assert!(child >= 0, "fork");
-        if child == 0 {
-            // The runner is a thread this child does not have: the call
-            // must return at once, without running the set-up again.
-            // SAFETY: `_exit` ends the child at once, as below.
-            SET_UP.call_once(|| unsafe { libc::_exit(3) });
-            // SAFETY: ends the child without running the parent's exit code.
-            unsafe { libc::_exit(0) };
+        // SAFETY: the child only loads and stores atomics, asks its pid,
+        // yields and exits with `_exit`, all safe after a fork of a
+        // threaded process.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            child();
         }
         // Meanwhile another caller here waits for the set-up to finish.
-        SET_UP.call_once(|| panic!("the set-up ran twice"));
+        set_up.call_once(|| panic!("the set-up ran twice"));
         assert!(
-            DONE.load(Ordering::Acquire),
+            done.load(Ordering::Acquire),
             "returned before the set-up was done"
         );
         runner.join().expect("runner");
@@ -282,23 +331,72 @@ mod tests {
         let mut status = 0;
         loop {
             // SAFETY: waits for our own child, status is a valid out-pointer.
-            let r = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) };
-            if r == child {
-                break;
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                return status;
             }
             if Instant::now() > deadline {
                 // SAFETY: kills and reaps our own child.
                 unsafe {
-                    libc::kill(child, libc::SIGKILL);
-                    libc::waitpid(child, &mut status, 0);
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
                 }
                 panic!("the child waited for a set-up its parent's thread was running");
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    static REGISTERED: ForkSafeOnce = ForkSafeOnce::new();
+
+    extern "C" fn mark_registered_done() {
+        REGISTERED.mark_done();
+    }
+
+    fn exit_with(code: i32) -> ! {
+        // SAFETY: ends a forked child without running its parent's exit code.
+        unsafe { libc::_exit(code) }
+    }
+
+    #[test]
+    fn a_child_forked_during_a_set_up_runs_it_again() {
+        static SET_UP: ForkSafeOnce = ForkSafeOnce::new();
+        let status = fork_during(&SET_UP, false, || {
+            static RAN: AtomicBool = AtomicBool::new(false);
+            SET_UP.call_once(|| RAN.store(true, Ordering::Relaxed));
+            exit_with(if RAN.load(Ordering::Relaxed) { 0 } else { 3 })
+        });
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "child status {status}"
         );
+    }
+
+    #[test]
+    fn a_child_whose_fork_handler_the_set_up_registered_does_not_run_it_again() {
+        let status = fork_during(&REGISTERED, true, || {
+            REGISTERED.call_once(|| exit_with(3));
+            exit_with(0)
+        });
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child status {status}"
+        );
+    }
+
+    #[test]
+    fn a_stamp_is_recent_only_when_taken_and_not_ahead_of_the_clock() {
+        let second = Duration::from_secs(1);
+        let now = monotonic_ns();
+        assert!(stamped_within(now, second));
+        assert!(
+            !stamped_within(0, Duration::from_secs(u64::MAX / 4)),
+            "never stamped"
+        );
+        assert!(!stamped_within(now - 2_000_000_000, second), "too old");
+        // A clock read a moment before the stamp's is no scribble...
+        assert!(stamped_within(now + 1_000_000, second));
+        // ...but an hour ahead is, and so is the end of time.
+        assert!(!stamped_within(now + 3_600_000_000_000, second));
+        assert!(!stamped_within(u64::MAX, second));
     }
 }

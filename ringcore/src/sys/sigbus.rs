@@ -127,9 +127,20 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
 fn install() {
     INSTALL.call_once(|| {
         PAGE.store(super::process::page_size(), Ordering::Relaxed);
+        let ours = on_sigbus as *const () as usize;
+        // SAFETY: an all-zero sigaction is a valid value to fill.
+        let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new action only reads the disposition into `now`.
+        unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut now) };
+        if now.sa_sigaction == ours {
+            // A child forked while its parent ran this, after the handler
+            // went in: the parent's PREVIOUS, written by that call, holds.
+            HAVE_PREVIOUS.store(true, Ordering::Release);
+            return;
+        }
         // SAFETY: an all-zero sigaction is a valid value to fill.
         let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
-        act.sa_sigaction = on_sigbus as *const () as usize;
+        act.sa_sigaction = ours;
         act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         // SAFETY: act.sa_mask is a valid sigset to empty.
         unsafe { libc::sigemptyset(&mut act.sa_mask) };

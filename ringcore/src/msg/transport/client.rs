@@ -10,7 +10,7 @@ use crate::msg::priority::{PriorityReceiver, PrioritySender};
 use crate::msg::{Message, Priority};
 use crate::shm::fdpass::recv_with_fds;
 use crate::shm::layout::Kind;
-use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
+use crate::shm::liveness::{Claim, SideWords};
 use crate::shm::Mapped;
 use crate::sync::Ordering;
 use crate::sys::{process, socket};
@@ -679,7 +679,7 @@ impl Client {
             .server()
             .heartbeat_ns
             .load(Ordering::Acquire);
-        monotonic_ns().saturating_sub(beat) <= timeout.as_nanos() as u64
+        crate::sys::process::stamped_within(beat, timeout)
     }
 
     /// The server's process.

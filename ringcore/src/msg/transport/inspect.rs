@@ -42,7 +42,8 @@ pub struct ServerState {
     pub pid: u32,
     /// The process exists and stamped its heartbeat within the last second.
     pub alive: bool,
-    /// Seconds since its last heartbeat; `None` when never stamped.
+    /// Seconds since its last heartbeat; `None` when never stamped or
+    /// stamped ahead of the machine's clock (a scribble).
     pub heartbeat_age_s: Option<f64>,
     /// `running`, `shut_down`, or `unknown`.
     pub state: String,
@@ -68,7 +69,8 @@ pub struct PriorityRing {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChannelState {
-    /// Seconds since the client's last heartbeat; `None` when never stamped.
+    /// Seconds since the client's last heartbeat; `None` when never
+    /// stamped or stamped ahead of the machine's clock (a scribble).
     pub heartbeat_age_s: Option<f64>,
     /// The fill of its fullest request ring, 0.0 to 1.0 (what the server
     /// and the client see as backpressure).
@@ -377,8 +379,7 @@ pub(crate) fn state(seg: &SegmentView) -> Result<TransportState> {
     let pid = s.pid.load(Ordering::Acquire);
     // Acquire pairs with the server's Release heartbeat stamps.
     let beat = s.heartbeat_ns.load(Ordering::Acquire);
-    let fresh =
-        crate::shm::monotonic_ns().saturating_sub(beat) <= DEFAULT_STALE_AFTER.as_nanos() as u64;
+    let fresh = crate::sys::process::stamped_within(beat, DEFAULT_STALE_AFTER);
     let server = ServerState {
         pid,
         alive: pid != 0 && pid_exists(pid) && fresh,

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::msg::priority::{PriorityReceiver, PrioritySender, Split};
 use crate::msg::{Message, Priority};
 use crate::shm::layout::{realtime_ns, HEADER_SIZE};
-use crate::shm::liveness::{monotonic_ns, Claim, SideWords};
+use crate::shm::liveness::{Claim, SideWords};
 use crate::shm::Mapped;
 use crate::shm::Permissions;
 use crate::sync::Ordering;
@@ -770,7 +770,7 @@ impl Server {
         // Acquire pairs with the client's Release heartbeat stamp
         // (`SideWords::stamp`).
         let beat = c.channel.line().heartbeat_ns.load(Ordering::Acquire);
-        monotonic_ns().saturating_sub(beat) <= timeout.as_nanos() as u64
+        crate::sys::process::stamped_within(beat, timeout)
     }
 
     /// Disconnects `client` (its socket is closed; what it sent before is
