@@ -1200,36 +1200,6 @@ fn a_holder_of_another_pid_namespace_is_judged_by_its_heartbeat() {
     assert!(shm::remove_if_stale(&n).unwrap());
 }
 
-/// A heartbeat stamped ahead of the machine's clock is a scribble, not a
-/// holder alive for ever: a side whose only sign of life it is (a holder of
-/// another pid namespace) is taken over. One just stamped still holds it.
-#[test]
-fn a_heartbeat_from_the_future_keeps_no_side_alive() {
-    use std::os::unix::fs::{FileExt, MetadataExt};
-    let _watchdog = watchdog::watchdog(120);
-    let n = name("future-beat");
-    let _c = Cleanup(n.clone());
-    let ring = SharedRing::create::<u64>(&n, 4).unwrap();
-    let file = segment_file(&n);
-    let other = std::fs::metadata("/proc/self/ns/pid").unwrap().ino() + 1;
-    // The producer line: heartbeat at 0x88, pid at 0x90, pidns at 0x98.
-    let hold = |beat: u64| {
-        file.write_at(&beat.to_ne_bytes(), 0x88).unwrap();
-        file.write_at(&0x7fff_fff0u32.to_ne_bytes(), 0x90).unwrap();
-        file.write_at(&other.to_ne_bytes(), 0x98).unwrap();
-    };
-    hold(shm::monotonic_ns());
-    assert!(matches!(ring.producer::<u64>(), Err(Error::Busy(_))));
-    for ahead in [3_600_000_000_000, u64::MAX / 2] {
-        hold(shm::monotonic_ns().saturating_add(ahead));
-        let taken = ring.producer::<u64>();
-        assert!(
-            taken.is_ok(),
-            "a beat {ahead} ns ahead held the side: {taken:?}"
-        );
-    }
-}
-
 /// A claimer that loses the race for a side may store "being claimed" in
 /// its namespace word after the winner recorded its own there; the
 /// winner's heartbeat puts its namespace back, so that its death is again

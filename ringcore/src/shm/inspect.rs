@@ -137,8 +137,7 @@ pub struct Side {
     /// limit; heartbeats come every 20 ms).
     pub alive: bool,
     /// Seconds since the holder's last heartbeat; `None` when none was
-    /// ever stamped, or the stamp lies ahead of the machine's clock (a
-    /// scribble).
+    /// ever stamped.
     pub heartbeat_age_s: Option<f64>,
 }
 
@@ -154,8 +153,7 @@ impl Side {
     }
 }
 
-/// Seconds since a CLOCK_MONOTONIC stamp; `None` for 0 (never stamped) or
-/// a stamp ahead of the clock (a scribble).
+/// Seconds since a CLOCK_MONOTONIC stamp; `None` for 0 (never stamped).
 pub(crate) fn heartbeat_age(beat_ns: u64) -> Option<f64> {
     crate::sys::process::stamp_age(beat_ns).map(|age| age.as_secs_f64())
 }

@@ -205,16 +205,17 @@ struct Registry {
     thread_pid: u32,
 }
 
-/// The claims this process stamps, behind a spin lock rather than a mutex:
-/// `fork` handlers must take and release it around the fork (a child must
-/// never inherit it locked by a thread that does not exist there), which a
-/// guard-based mutex cannot express. Every use is short and cold.
+/// The claims this process stamps, behind a spin lock taken under a
+/// [`NoFork`](crate::sys::fork::NoFork): no fork happens while a thread
+/// holds it, so a child never inherits it locked by a thread that does not
+/// exist there. Every use is short and cold.
 struct Shared {
     locked: std::sync::atomic::AtomicBool,
     registry: std::cell::UnsafeCell<Registry>,
 }
 
-// SAFETY: `registry` is only reached while `locked` is held (see `with`).
+// SAFETY: `registry` is only reached while `locked` is held (see `with`),
+// or in a fork's child, where the forking thread is the only one.
 unsafe impl Sync for Shared {}
 
 static SHARED: Shared = Shared {
@@ -225,54 +226,38 @@ static SHARED: Shared = Shared {
     }),
 };
 
-fn lock() {
+fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+    let _no_fork = crate::sys::fork::NoFork::enter();
     while SHARED
         .locked
         .swap(true, std::sync::atomic::Ordering::Acquire)
     {
         std::thread::yield_now();
     }
-}
-
-fn unlock() {
+    // SAFETY: the lock is held, so this is the only reference.
+    let r = f(unsafe { &mut *SHARED.registry.get() });
     SHARED
         .locked
         .store(false, std::sync::atomic::Ordering::Release);
-}
-
-fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
-    lock();
-    // SAFETY: the lock is held, so this is the only reference.
-    let r = f(unsafe { &mut *SHARED.registry.get() });
-    unlock();
     r
 }
 
-/// Registers the fork handlers below, once.
-static FORK_HANDLERS: crate::sys::process::ForkSafeOnce = crate::sys::process::ForkSafeOnce::new();
-
-extern "C" fn before_fork() {
-    lock();
-}
-
-extern "C" fn after_fork_parent() {
-    unlock();
-}
+/// Registers [`after_fork_child`], once.
+static FORK_HANDLER: crate::sys::process::ForkSafeOnce = crate::sys::process::ForkSafeOnce::new();
 
 extern "C" fn after_fork_child() {
-    FORK_HANDLERS.mark_done();
+    FORK_HANDLER.mark_done();
     // The parent's claims and heartbeat thread stay with the parent.
-    // SAFETY: the lock was taken by `before_fork` in the (only) thread that
-    // exists in the child; nothing else can touch the registry.
+    // SAFETY: the forking thread is the only one in the child, and no
+    // thread held the lock at the fork (see `Shared`).
     let reg = unsafe { &mut *SHARED.registry.get() };
     reg.claims.clear();
     reg.thread_pid = 0;
-    unlock();
 }
 
 fn register(claim: &Arc<Claim>) {
-    FORK_HANDLERS.call_once(|| {
-        crate::sys::process::at_fork(before_fork, after_fork_parent, after_fork_child);
+    FORK_HANDLER.call_once(|| {
+        crate::sys::process::after_fork_in_child(after_fork_child);
     });
     let me = std::process::id();
     let start = with(|reg| {

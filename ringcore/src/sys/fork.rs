@@ -17,7 +17,7 @@
 //! tells an owner whether it runs in the process that made it.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 use super::registry::Registry;
 
@@ -54,9 +54,12 @@ static FORKS: AtomicU64 = AtomicU64::new(0);
 /// descriptors, a sandbox without it) points its copies here instead.
 static NULL: AtomicI32 = AtomicI32::new(-1);
 
-/// [`NoFork`]s alive (bits 0..31), and a fork waiting for them (bit 31).
-static GATE: AtomicU32 = AtomicU32::new(0);
-const FORKING: u32 = 1 << 31;
+/// [`NoFork`]s alive (the low 32 bits), and forks between their prepare
+/// and parent handlers (the high 32 bits, one a call: where the handlers
+/// were registered twice, a fork counts twice and is let go twice).
+static GATE: AtomicU64 = AtomicU64::new(0);
+const NO_FORKS: u64 = u32::MAX as u64;
+const ONE_FORK: u64 = 1 << 32;
 
 /// Registers the fork handlers, once.
 static HOOKED: super::process::ForkSafeOnce = super::process::ForkSafeOnce::new();
@@ -81,27 +84,40 @@ fn hook() {
 /// the registry. Never fork while holding one.
 pub(crate) struct NoFork(());
 
+thread_local! {
+    /// [`NoFork`]s this thread holds: a nested one does not wait for a
+    /// fork that waits for the outer one.
+    static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 impl NoFork {
     pub(crate) fn enter() -> NoFork {
         hook();
-        loop {
-            let v = GATE.load(Ordering::Relaxed);
-            // Acquire pairs with the Release of the fork's end, in the
-            // parent: what it did comes before what this guards.
-            if v & FORKING == 0
-                && GATE
-                    .compare_exchange_weak(v, v + 1, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return NoFork(());
+        if HELD.get() > 0 {
+            GATE.fetch_add(1, Ordering::Acquire);
+        } else {
+            loop {
+                let v = GATE.load(Ordering::Relaxed);
+                // Acquire pairs with the Release of the fork's end, in the
+                // parent: what it did comes before what this guards.
+                if v & !NO_FORKS == 0
+                    && GATE
+                        .compare_exchange_weak(v, v + 1, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    break;
+                }
+                std::thread::yield_now();
             }
-            std::thread::yield_now();
         }
+        HELD.set(HELD.get() + 1);
+        NoFork(())
     }
 }
 
 impl Drop for NoFork {
     fn drop(&mut self) {
+        HELD.set(HELD.get() - 1);
         // Release pairs with the fork's Acquire: what this guarded (an
         // entry filled in or freed) is there when the fork copies memory.
         GATE.fetch_sub(1, Ordering::Release);
@@ -109,17 +125,23 @@ impl Drop for NoFork {
 }
 
 extern "C" fn before() {
-    // Waits for every NoFork to end, and lets no new one start.
-    while GATE
-        .compare_exchange_weak(0, FORKING, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
+    // Waits for every NoFork to end, and lets no new one start; other
+    // forks may go on meanwhile (no NoFork starts while any does).
+    loop {
+        let v = GATE.load(Ordering::Relaxed);
+        if v & NO_FORKS == 0
+            && GATE
+                .compare_exchange_weak(v, v + ONE_FORK, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            return;
+        }
         std::thread::yield_now();
     }
 }
 
 extern "C" fn in_parent() {
-    GATE.store(0, Ordering::Release);
+    GATE.fetch_sub(ONE_FORK, Ordering::Release);
 }
 
 extern "C" fn in_child() {
@@ -222,5 +244,49 @@ impl Drop for ReleasedInChildren {
         if current() == self.forks {
             self.entry.fd.store(FREE, Ordering::Release);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{before, hook, in_child, in_parent, NoFork};
+    use std::time::Duration;
+
+    /// Handlers registered twice (see `ForkSafeOnce`) run twice in one
+    /// fork: the fork must neither hang nor leave forks shut out after it.
+    /// In a child of its own, so that the test binary's handlers stay
+    /// registered once.
+    #[test]
+    fn a_fork_with_the_handlers_registered_twice_ends_and_lets_no_fork_guards_in() {
+        hook();
+        // SAFETY: the child runs only the code below and ends by `_exit`;
+        // forking a threaded test binary is safe for that.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0, "fork");
+        if child == 0 {
+            super::super::process::at_fork(before, in_parent, in_child);
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                // SAFETY: the grandchild only exits.
+                let grandchild = unsafe { libc::fork() };
+                if grandchild == 0 {
+                    drop(NoFork::enter());
+                    // SAFETY: ends the grandchild at once.
+                    unsafe { libc::_exit(0) };
+                }
+                drop(NoFork::enter());
+                let _ = tx.send(grandchild > 0);
+            });
+            let ok = rx.recv_timeout(Duration::from_secs(10)) == Ok(true);
+            // SAFETY: ends the child at once, with what it found.
+            unsafe { libc::_exit(if ok { 0 } else { 3 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child (it ends within 10 s).
+        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child status {status}"
+        );
     }
 }

@@ -63,10 +63,9 @@ static BARRIERS: super::process::ForkSafeOnce = super::process::ForkSafeOnce::ne
 
 extern "C" fn reregister_after_fork() {
     BARRIERS.mark_done();
-    // A child of fork gets a new mm; register it again so the flag stays true.
-    if !membarrier(CMD_REGISTER_GLOBAL_EXPEDITED) {
-        REGISTERED.store(false, Ordering::Relaxed);
-    }
+    // A child of fork gets a new mm; register it again (a child forked
+    // before its parent's set-up ended finds the flag not yet set).
+    REGISTERED.store(membarrier(CMD_REGISTER_GLOBAL_EXPEDITED), Ordering::Relaxed);
 }
 
 /// Registers this process for `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`

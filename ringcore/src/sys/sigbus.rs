@@ -129,26 +129,27 @@ fn install() {
         PAGE.store(super::process::page_size(), Ordering::Relaxed);
         let ours = on_sigbus as *const () as usize;
         // SAFETY: an all-zero sigaction is a valid value to fill.
-        let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: a null new action only reads the disposition into `now`.
-        unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut now) };
-        if now.sa_sigaction == ours {
-            // A child forked while its parent ran this, after the handler
-            // went in: the parent's PREVIOUS, written by that call, holds.
+        let mut before: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new action only reads the disposition.
+        unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut before) };
+        if before.sa_sigaction == ours {
+            // A child forked while its parent ran this, after ours went in:
+            // the parent's PREVIOUS, written before that, came with it.
             HAVE_PREVIOUS.store(true, Ordering::Release);
             return;
         }
+        // SAFETY: PREVIOUS is not read before HAVE_PREVIOUS is set, and is
+        // written before ours goes in, so that a fork in between copies it.
+        unsafe { (*PREVIOUS.0.get()).write(before) };
         // SAFETY: an all-zero sigaction is a valid value to fill.
         let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
         act.sa_sigaction = ours;
         act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         // SAFETY: act.sa_mask is a valid sigset to empty.
         unsafe { libc::sigemptyset(&mut act.sa_mask) };
-        // SAFETY: PREVIOUS is not read before HAVE_PREVIOUS is set; the
-        // out-pointer is valid for a sigaction; our handler is an
-        // extern "C" function of the right signature.
-        let rc = unsafe { libc::sigaction(libc::SIGBUS, &act, (*PREVIOUS.0.get()).as_mut_ptr()) };
-        if rc == 0 {
+        // SAFETY: a valid action; our handler is an extern "C" function of
+        // the right signature.
+        if unsafe { libc::sigaction(libc::SIGBUS, &act, std::ptr::null_mut()) } == 0 {
             HAVE_PREVIOUS.store(true, Ordering::Release);
         }
     });

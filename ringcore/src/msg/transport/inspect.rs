@@ -42,8 +42,7 @@ pub struct ServerState {
     pub pid: u32,
     /// The process exists and stamped its heartbeat within the last second.
     pub alive: bool,
-    /// Seconds since its last heartbeat; `None` when never stamped or
-    /// stamped ahead of the machine's clock (a scribble).
+    /// Seconds since its last heartbeat; `None` when never stamped.
     pub heartbeat_age_s: Option<f64>,
     /// `running`, `shut_down`, or `unknown`.
     pub state: String,
@@ -69,8 +68,7 @@ pub struct PriorityRing {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChannelState {
-    /// Seconds since the client's last heartbeat; `None` when never
-    /// stamped or stamped ahead of the machine's clock (a scribble).
+    /// Seconds since the client's last heartbeat; `None` when never stamped.
     pub heartbeat_age_s: Option<f64>,
     /// The fill of its fullest request ring, 0.0 to 1.0 (what the server
     /// and the client see as backpressure).
