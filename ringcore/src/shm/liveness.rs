@@ -20,7 +20,8 @@ use std::time::Duration;
 /// How often the heartbeat thread stamps the sides this process holds.
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(20);
 
-/// CLOCK_MONOTONIC in nanoseconds (one clock for every process on the machine).
+/// CLOCK_MONOTONIC in nanoseconds: one clock for the processes of one time
+/// namespace (another one's reads with an offset).
 pub fn monotonic_ns() -> u64 {
     crate::sys::process::monotonic_ns()
 }

@@ -84,40 +84,24 @@ fn hook() {
 /// the registry. Never fork while holding one.
 pub(crate) struct NoFork(());
 
-thread_local! {
-    /// [`NoFork`]s this thread holds: a nested one does not wait for a
-    /// fork that waits for the outer one.
-    static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
 impl NoFork {
     pub(crate) fn enter() -> NoFork {
         hook();
-        if HELD.get() > 0 {
-            GATE.fetch_add(1, Ordering::Acquire);
-        } else {
-            loop {
-                let v = GATE.load(Ordering::Relaxed);
-                // Acquire pairs with the Release of the fork's end, in the
-                // parent: what it did comes before what this guards.
-                if v & !NO_FORKS == 0
-                    && GATE
-                        .compare_exchange_weak(v, v + 1, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                {
-                    break;
-                }
-                std::thread::yield_now();
-            }
+        // Counted first, so that no fork starts meanwhile; then it waits
+        // for the forks already under way to end, which overlapping forks
+        // cannot drag out for ever. A nested guard finds none under way.
+        // Acquire pairs with the Release of a fork's end, in the parent:
+        // what it did comes before what this guards.
+        GATE.fetch_add(1, Ordering::Acquire);
+        while GATE.load(Ordering::Acquire) & !NO_FORKS != 0 {
+            std::thread::yield_now();
         }
-        HELD.set(HELD.get() + 1);
         NoFork(())
     }
 }
 
 impl Drop for NoFork {
     fn drop(&mut self) {
-        HELD.set(HELD.get() - 1);
         // Release pairs with the fork's Acquire: what this guarded (an
         // entry filled in or freed) is there when the fork copies memory.
         GATE.fetch_sub(1, Ordering::Release);
@@ -281,9 +265,20 @@ mod tests {
             // SAFETY: ends the child at once, with what it found.
             unsafe { libc::_exit(if ok { 0 } else { 3 }) };
         }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut status = 0;
-        // SAFETY: waits for our own child (it ends within 10 s).
-        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+        // SAFETY: waits for our own child; status is a valid out-pointer.
+        while unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) } != child {
+            if std::time::Instant::now() > deadline {
+                // SAFETY: kills and reaps our own child.
+                unsafe {
+                    libc::kill(child, libc::SIGKILL);
+                    libc::waitpid(child, &mut status, 0);
+                }
+                panic!("the child hung");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "child status {status}"

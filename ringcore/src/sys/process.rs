@@ -16,8 +16,12 @@ pub(crate) fn monotonic_ns() -> u64 {
 /// (never stamped). A stamp ahead of this clock counts as just taken: a
 /// process of another time namespace reads CLOCK_MONOTONIC with an offset,
 /// and judging it dead while it runs would hand its side to a second
-/// holder. (So a scribbled stamp far ahead keeps a side that also has a
-/// live pid, or a holder of another pid namespace, alive.)
+/// holder. So such a holder, when it dies, is judged by its stamps alone
+/// (another pid namespace too) only once this clock passes its last one,
+/// and a scribbled stamp far ahead keeps such a side, or one whose
+/// recorded pid lives, taken that long. A holder whose clock runs behind
+/// this one's by more than the stale limit looks dead while it runs: time
+/// namespaces with offsets are not supported across pid namespaces.
 pub(crate) fn stamp_age(stamp: u64) -> Option<std::time::Duration> {
     (stamp != 0).then(|| std::time::Duration::from_nanos(monotonic_ns().saturating_sub(stamp)))
 }

@@ -147,9 +147,18 @@ fn install() {
         act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         // SAFETY: act.sa_mask is a valid sigset to empty.
         unsafe { libc::sigemptyset(&mut act.sa_mask) };
-        // SAFETY: a valid action; our handler is an extern "C" function of
-        // the right signature.
-        if unsafe { libc::sigaction(libc::SIGBUS, &act, std::ptr::null_mut()) } == 0 {
+        // SAFETY: an all-zero sigaction is a valid value to fill.
+        let mut replaced: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid action and out-pointer; our handler is an
+        // extern "C" function of the right signature.
+        if unsafe { libc::sigaction(libc::SIGBUS, &act, &mut replaced) } == 0 {
+            if replaced.sa_sigaction != before.sa_sigaction {
+                // Another handler went in between the two calls: it is the
+                // one to call.
+                // SAFETY: ours reads PREVIOUS only once HAVE_PREVIOUS is
+                // set, below.
+                unsafe { (*PREVIOUS.0.get()).write(replaced) };
+            }
             HAVE_PREVIOUS.store(true, Ordering::Release);
         }
     });
