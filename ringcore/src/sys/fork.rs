@@ -81,7 +81,9 @@ fn hook() {
 /// it is dropped (a fork comes to it waiting). Held from the moment a
 /// descriptor to register is opened until it is registered, and from its
 /// release until it is closed, so that no child ever gets a copy outside
-/// the registry. Never fork while holding one.
+/// the registry; and around the heartbeat registry's lock
+/// (`shm::liveness`), so that no child inherits it taken. Never fork while
+/// holding one.
 pub(crate) struct NoFork(());
 
 impl NoFork {
