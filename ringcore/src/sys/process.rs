@@ -239,7 +239,8 @@ impl ForkSafeOnce {
     }
 
     /// Marks the set-up done: for its fork handler in a child, where it
-    /// ran because the set-up registered it before the fork.
+    /// ran because the set-up registered it before the fork (so the
+    /// handler makes up for whatever the set-up does after registering it).
     pub(crate) fn mark_done(&self) {
         self.0.store(SET_UP, std::sync::atomic::Ordering::Relaxed);
     }
