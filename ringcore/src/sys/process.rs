@@ -182,15 +182,21 @@ pub(crate) fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: 
 /// twice, and the fork handlers it registers being called twice in one
 /// fork: a registration made while another thread's fork runs its prepare
 /// handlers reaches the child without running there (glibc), so the child
-/// registers them again. The runner is named by its pid, so the one case
-/// left is a later process of such a child with the very pid of the
-/// ancestor that ran the set-up (pids wrapped, or a new pid namespace),
-/// which waits for ever.
+/// registers them again. The runner is named by its pid: a later process
+/// of such a child with the very pid of the ancestor that ran the set-up
+/// (pids wrapped, or a new pid namespace) waits [`TAKE_OVER_AFTER`], then
+/// runs it.
 pub(crate) struct ForkSafeOnce(std::sync::atomic::AtomicU32);
 
 /// [`ForkSafeOnce`]'s state once the set-up is done; 0 before it starts,
-/// else the pid of the process a thread of which runs it.
+/// else the pid of the process a thread of which runs it, with [`TAKEN`]
+/// where a waiter took it over.
 const SET_UP: u32 = u32::MAX;
+/// Marks a set-up a waiter took over (pids stay below 2^22).
+const TAKEN: u32 = 1 << 30;
+/// How long a caller waits for a runner of its own pid before it takes
+/// the set-up over.
+const TAKE_OVER_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl ForkSafeOnce {
     /// Not run yet.
@@ -202,16 +208,39 @@ impl ForkSafeOnce {
     /// thread of this process runs it. Where `f` panics, the next caller
     /// runs it again.
     pub(crate) fn call_once(&self, f: impl FnOnce()) {
+        self.call_once_waiting(f, TAKE_OVER_AFTER);
+    }
+
+    /// [`call_once`](Self::call_once), taking the set-up over after waiting
+    /// `patience` for a runner of this process's pid.
+    fn call_once_waiting(&self, f: impl FnOnce(), patience: std::time::Duration) {
         use std::sync::atomic::{AtomicU32, Ordering};
         // Acquire pairs with the Release below: what `f` did is seen.
         if self.0.load(Ordering::Acquire) == SET_UP {
             return;
         }
         let me = std::process::id();
+        let mut waiting = None;
         loop {
             match self.0.load(Ordering::Acquire) {
                 SET_UP => return,
-                runner if runner == me => std::thread::yield_now(),
+                runner if runner == me | TAKEN => std::thread::yield_now(),
+                runner if runner == me => {
+                    let since = *waiting.get_or_insert_with(std::time::Instant::now);
+                    // Set-ups take milliseconds: a runner of our pid this
+                    // slow is an ancestor's, copied by a fork (pids
+                    // wrapped, or a new pid namespace). One waiter takes
+                    // over; a runner that was real after all is let finish.
+                    if since.elapsed() > patience
+                        && self
+                            .0
+                            .compare_exchange(me, me | TAKEN, Ordering::Acquire, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
                 // Not started, or started by a thread of an ancestor that
                 // this process was forked from mid-run: not done here.
                 other => {
@@ -401,5 +430,28 @@ mod tests {
         );
         // Another time namespace's clock may run ahead of ours.
         assert!(stamped_within(now + 3_600_000_000_000, second));
+    }
+
+    #[test]
+    fn a_runner_of_our_pid_that_never_ends_is_taken_over() {
+        // What a later process with the pid of an ancestor that was forked
+        // mid-set-up inherits.
+        static COPIED: ForkSafeOnce = ForkSafeOnce(std::sync::atomic::AtomicU32::new(0));
+        COPIED.0.store(std::process::id(), Ordering::Relaxed);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let ran = AtomicBool::new(false);
+            COPIED.call_once_waiting(
+                || ran.store(true, Ordering::Relaxed),
+                Duration::from_millis(50),
+            );
+            COPIED.call_once(|| panic!("the set-up ran twice"));
+            let _ = tx.send(ran.load(Ordering::Relaxed));
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Ok(true),
+            "not taken over"
+        );
     }
 }

@@ -152,9 +152,10 @@ fn install() {
         // SAFETY: a valid action and out-pointer; our handler is an
         // extern "C" function of the right signature.
         if unsafe { libc::sigaction(libc::SIGBUS, &act, &mut replaced) } == 0 {
-            if replaced.sa_sigaction != before.sa_sigaction {
+            if replaced.sa_sigaction != before.sa_sigaction && replaced.sa_sigaction != ours {
                 // Another handler went in between the two calls: it is the
-                // one to call.
+                // one to call (ours, put in by a set-up that was taken
+                // over, is not).
                 // SAFETY: ours reads PREVIOUS only once HAVE_PREVIOUS is
                 // set, below.
                 unsafe { (*PREVIOUS.0.get()).write(replaced) };
