@@ -67,11 +67,19 @@ static HOOKED: super::process::ForkSafeOnce = super::process::ForkSafeOnce::new(
 fn hook() {
     HOOKED.call_once(|| {
         // A child that runs this again (forked while its parent ran it)
-        // keeps the `/dev/null` it copied.
+        // keeps the `/dev/null` it copied; of two runs at once (one took
+        // the other over) one keeps its own.
         if NULL.load(Ordering::Relaxed) < 0 {
             // SAFETY: open with a valid C string.
             let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-            NULL.store(null, Ordering::Relaxed);
+            if NULL
+                .compare_exchange(-1, null, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+                && null >= 0
+            {
+                // SAFETY: closes the descriptor just opened, which nothing else holds.
+                unsafe { libc::close(null) };
+            }
         }
         super::process::at_fork(before, in_parent, in_child);
     });

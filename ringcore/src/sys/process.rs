@@ -182,21 +182,23 @@ pub(crate) fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: 
 /// twice, and the fork handlers it registers being called twice in one
 /// fork: a registration made while another thread's fork runs its prepare
 /// handlers reaches the child without running there (glibc), so the child
-/// registers them again. The runner is named by its pid: a later process
-/// of such a child with the very pid of the ancestor that ran the set-up
-/// (pids wrapped, or a new pid namespace) waits [`TAKE_OVER_AFTER`], then
-/// runs it.
+/// registers them again.
 pub(crate) struct ForkSafeOnce(std::sync::atomic::AtomicU32);
 
 /// [`ForkSafeOnce`]'s state once the set-up is done; 0 before it starts,
-/// else the pid of the process a thread of which runs it, with [`TAKEN`]
-/// where a waiter took it over.
+/// else the thread id of its runner (thread ids stay below 2^22).
 const SET_UP: u32 = u32::MAX;
-/// Marks a set-up a waiter took over (pids stay below 2^22).
-const TAKEN: u32 = 1 << 30;
-/// How long a caller waits for a runner of its own pid before it takes
-/// the set-up over.
+/// How long a caller waits for a runner that looks like a thread of its
+/// process before it takes the set-up over: set-ups take milliseconds, so
+/// such a runner is an ancestor's, copied by a fork, whose thread id a
+/// thread of this process happens to have.
 const TAKE_OVER_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether `tid` names a thread of this process.
+fn thread_here(tid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the thread exists; no signal is sent.
+    unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid as libc::pid_t, 0) == 0 }
+}
 
 impl ForkSafeOnce {
     /// Not run yet.
@@ -211,57 +213,52 @@ impl ForkSafeOnce {
         self.call_once_waiting(f, TAKE_OVER_AFTER);
     }
 
-    /// [`call_once`](Self::call_once), taking the set-up over after waiting
-    /// `patience` for a runner of this process's pid.
+    /// [`call_once`](Self::call_once), waiting at most `patience` for a
+    /// runner (from when it was first seen) before taking the set-up over.
     fn call_once_waiting(&self, f: impl FnOnce(), patience: std::time::Duration) {
         use std::sync::atomic::{AtomicU32, Ordering};
         // Acquire pairs with the Release below: what `f` did is seen.
         if self.0.load(Ordering::Acquire) == SET_UP {
             return;
         }
-        let me = std::process::id();
-        let mut waiting = None;
+        // SAFETY: gettid has no preconditions.
+        let me = unsafe { libc::gettid() } as u32;
+        let mut seen = (0, std::time::Instant::now());
         loop {
-            match self.0.load(Ordering::Acquire) {
-                SET_UP => return,
-                runner if runner == me | TAKEN => std::thread::yield_now(),
-                runner if runner == me => {
-                    let since = *waiting.get_or_insert_with(std::time::Instant::now);
-                    // Set-ups take milliseconds: a runner of our pid this
-                    // slow is an ancestor's, copied by a fork (pids
-                    // wrapped, or a new pid namespace). One waiter takes
-                    // over; a runner that was real after all is let finish.
-                    if since.elapsed() > patience
-                        && self
-                            .0
-                            .compare_exchange(me, me | TAKEN, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok()
-                    {
-                        break;
-                    }
-                    std::thread::yield_now();
-                }
-                // Not started, or started by a thread of an ancestor that
-                // this process was forked from mid-run: not done here.
-                other => {
-                    if self
-                        .0
-                        .compare_exchange(other, me, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        break;
-                    }
-                }
+            let state = self.0.load(Ordering::Acquire);
+            if state == SET_UP {
+                return;
+            }
+            if state != seen.0 {
+                seen = (state, std::time::Instant::now());
+            }
+            // Not started; or a runner that is no thread of this process
+            // (one of the parent this process was forked from mid-run); or
+            // one that never ends (see TAKE_OVER_AFTER): not done here.
+            let free = state == 0 || !thread_here(state) || seen.1.elapsed() > patience;
+            if free
+                && self
+                    .0
+                    .compare_exchange(state, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                break;
+            }
+            if !free {
+                std::thread::yield_now();
             }
         }
-        /// Puts the state back to "not started" where `f` unwinds.
-        struct Unwinding<'a>(&'a AtomicU32);
+        /// Puts the state back to "not started" where `f` unwinds, unless
+        /// another caller took it over meanwhile.
+        struct Unwinding<'a>(&'a AtomicU32, u32);
         impl Drop for Unwinding<'_> {
             fn drop(&mut self) {
-                self.0.store(0, Ordering::Release);
+                let _ = self
+                    .0
+                    .compare_exchange(self.1, 0, Ordering::Release, Ordering::Relaxed);
             }
         }
-        let unwinding = Unwinding(&self.0);
+        let unwinding = Unwinding(&self.0, me);
         f();
         std::mem::forget(unwinding);
         self.0.store(SET_UP, Ordering::Release);
@@ -432,26 +429,40 @@ mod tests {
         assert!(stamped_within(now + 3_600_000_000_000, second));
     }
 
-    #[test]
-    fn a_runner_of_our_pid_that_never_ends_is_taken_over() {
-        // What a later process with the pid of an ancestor that was forked
-        // mid-set-up inherits.
-        static COPIED: ForkSafeOnce = ForkSafeOnce(std::sync::atomic::AtomicU32::new(0));
-        COPIED.0.store(std::process::id(), Ordering::Relaxed);
+    /// Runs `call_once_waiting` on a set-up whose state reads `runner`
+    /// in a thread; whether it ran the set-up within 10 s.
+    fn taken_over(set_up: &'static ForkSafeOnce, runner: u32, patience: Duration) -> bool {
+        set_up.0.store(runner, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let ran = AtomicBool::new(false);
-            COPIED.call_once_waiting(
-                || ran.store(true, Ordering::Relaxed),
-                Duration::from_millis(50),
-            );
-            COPIED.call_once(|| panic!("the set-up ran twice"));
+            set_up.call_once_waiting(|| ran.store(true, Ordering::Relaxed), patience);
+            set_up.call_once(|| panic!("the set-up ran twice"));
             let _ = tx.send(ran.load(Ordering::Relaxed));
         });
-        assert_eq!(
-            rx.recv_timeout(Duration::from_secs(10)),
-            Ok(true),
-            "not taken over"
-        );
+        rx.recv_timeout(Duration::from_secs(10)) == Ok(true)
+    }
+
+    #[test]
+    fn a_runner_that_is_no_thread_here_is_taken_over_at_once() {
+        static COPIED: ForkSafeOnce = ForkSafeOnce::new();
+        // A thread id no thread of this process has (thread ids stay
+        // below 2^22): what a child forked mid-set-up finds.
+        assert!(taken_over(
+            &COPIED,
+            (1 << 22) + 5,
+            Duration::from_secs(3600)
+        ));
+    }
+
+    #[test]
+    fn a_runner_that_never_ends_is_taken_over() {
+        static COPIED: ForkSafeOnce = ForkSafeOnce::new();
+        // The thread id of a thread here that runs no set-up: what a
+        // process inherits whose thread happens to have the id of an
+        // ancestor's runner.
+        // SAFETY: gettid has no preconditions.
+        let this_thread = unsafe { libc::gettid() } as u32;
+        assert!(taken_over(&COPIED, this_thread, Duration::from_millis(50)));
     }
 }
