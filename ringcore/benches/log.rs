@@ -27,7 +27,7 @@ mod common;
 #[path = "support/log_floor.rs"]
 mod floor;
 
-use common::{emit, fork, online_cpus, pin, touch, Latencies, Percentiles};
+use common::{emit, fork, middle, online_cpus, pin, touch, Latencies, Percentiles};
 use ringcore::log::{From, Reader, WriterBuilder};
 use ringcore::shm::monotonic_ns;
 use std::path::{Path, PathBuf};
@@ -351,14 +351,9 @@ fn main() {
                     rounds[i].push(throughput(l, dir, size, n));
                 }
             }
-            let median = |v: &mut Vec<(f64, f64)>, k: usize| {
-                let mut x: Vec<f64> = v.iter().map(|r| if k == 0 { r.0 } else { r.1 }).collect();
-                x.sort_by(f64::total_cmp);
-                x[x.len() / 2]
-            };
             let runs: Vec<(f64, f64)> = rounds
-                .iter_mut()
-                .map(|v| (median(v, 0), median(v, 1)))
+                .iter()
+                .map(|v| (middle(v.iter().map(|r| r.0)), middle(v.iter().map(|r| r.1))))
                 .collect();
             for (l, (append, replay)) in LIBS.iter().zip(&runs) {
                 let vs = |x: f64, y: f64| match l.peer() {

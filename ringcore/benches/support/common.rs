@@ -55,9 +55,7 @@ impl Percentiles {
     /// Each quantile's median over `runs` (rounds measured apart).
     pub fn median_of(runs: &[Percentiles]) -> Percentiles {
         Percentiles(std::array::from_fn(|i| {
-            let mut v: Vec<u64> = runs.iter().map(|r| r.0[i]).collect();
-            v.sort_unstable();
-            v[v.len() / 2]
+            middle(runs.iter().map(|r| r.0[i] as f64)).round() as u64
         }))
     }
 
@@ -69,35 +67,47 @@ impl Percentiles {
     }
 }
 
-/// Latency rows measured in `rounds` rounds, each running every row once
-/// (after one untimed run of the first), in an order turned by one each
-/// round, so that every row sees the same machine states; the last row is
-/// the floor. Per row: each quantile's median over the rounds, and the
-/// median of its p50 over the floor's within a round.
-pub fn latency_rounds(rows: &[&dyn Fn() -> Percentiles], rounds: usize) -> Vec<(Percentiles, f64)> {
-    let n = rows.len();
-    let floor = n - 1;
+/// The order in which round `round` runs `peers` peers: turned by one each
+/// round, and reversed every other round, so that no peer always runs
+/// first or always after the same one.
+pub fn order(peers: usize, round: usize) -> Vec<usize> {
+    let mut o: Vec<usize> = (0..peers).map(|k| (k + round) % peers).collect();
+    if round % 2 == 1 {
+        o.reverse();
+    }
+    o
+}
+
+/// Every row run once in each of `rounds` rounds (after one untimed run
+/// of the first), in the [`order`] of the round, so that every row sees
+/// the same machine states: `runs[round][row]`.
+pub fn in_rounds<T: Clone + Default>(rows: &[&dyn Fn() -> T], rounds: usize) -> Vec<Vec<T>> {
     rows[0]();
-    // runs[round][row]
-    let runs: Vec<Vec<Percentiles>> = (0..rounds)
+    (0..rounds)
         .map(|r| {
-            let mut round = vec![Percentiles::default(); n];
-            for k in 0..n {
-                let i = (k + r) % n;
+            let mut round = vec![T::default(); rows.len()];
+            for i in order(rows.len(), r) {
                 round[i] = rows[i]();
             }
             round
         })
-        .collect();
-    (0..n)
+        .collect()
+}
+
+/// Latency rows measured [`in_rounds`]; the last row is the floor. Per
+/// row: each quantile's median over the rounds, and the median of its p50
+/// over the floor's within a round.
+pub fn latency_rounds(rows: &[&dyn Fn() -> Percentiles], rounds: usize) -> Vec<(Percentiles, f64)> {
+    let runs = in_rounds(rows, rounds);
+    let floor = rows.len() - 1;
+    (0..rows.len())
         .map(|i| {
             let mine: Vec<Percentiles> = runs.iter().map(|round| round[i]).collect();
-            let mut ratios: Vec<f64> = runs
-                .iter()
-                .map(|round| round[i].at(0.5) as f64 / round[floor].at(0.5) as f64)
-                .collect();
-            ratios.sort_by(|a, b| a.total_cmp(b));
-            (Percentiles::median_of(&mine), ratios[ratios.len() / 2])
+            let to_floor = middle(
+                runs.iter()
+                    .map(|round| round[i].at(0.5) as f64 / round[floor].at(0.5) as f64),
+            );
+            (Percentiles::median_of(&mine), to_floor)
         })
         .collect()
 }
@@ -132,9 +142,20 @@ pub fn pin(cpu: usize) {
 
 /// The median of `runs` results of `f`.
 pub fn median(runs: usize, f: impl FnMut() -> f64) -> f64 {
-    let mut v: Vec<f64> = std::iter::repeat_with(f).take(runs).collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[runs / 2]
+    middle(std::iter::repeat_with(f).take(runs))
+}
+
+/// The median of `v` (of an even count, the mean of the middle two): the
+/// one rule every bench's medians follow.
+pub fn middle(v: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = v.into_iter().collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Reads every byte of `p` and returns their sum, the same work for every

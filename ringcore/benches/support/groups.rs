@@ -12,7 +12,7 @@
 //! between two short core-to-core probes; ratios are taken within a round
 //! and rounds are grouped by their probes, so each state gets its own row.
 
-use crate::common::emit;
+use crate::common::{emit, middle as median, order};
 use crate::pingpong::atomic_rtt;
 use criterion::{BenchmarkId, Throughput};
 use std::time::Duration;
@@ -203,29 +203,6 @@ impl Group {
         }
         println!();
     }
-}
-
-/// The median of `v` (of an even count, the mean of the middle two).
-fn median(v: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = v.collect();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// The order in which round `round` runs `peers` peers: turned by one each
-/// round, and reversed every other round, so that no peer always runs
-/// first or always after the same one.
-fn order(peers: usize, round: usize) -> Vec<usize> {
-    let mut o: Vec<usize> = (0..peers).map(|k| (k + round) % peers).collect();
-    if round % 2 == 1 {
-        o.reverse();
-    }
-    o
 }
 
 thread_local! {
