@@ -12,7 +12,7 @@
 //! between two short core-to-core probes; ratios are taken within a round
 //! and rounds are grouped by their probes, so each state gets its own row.
 
-use crate::common::{emit, middle as median, order};
+use crate::common::{emit, middle, order};
 use crate::pingpong::atomic_rtt;
 use criterion::{BenchmarkId, Throughput};
 use std::time::Duration;
@@ -177,15 +177,15 @@ impl Group {
                     },
                     if one_state { "one state" } else { state }.into(),
                     chosen.len().to_string(),
-                    format!("{:.0} ns", median(chosen.iter().flat_map(|&r| probes[r]))),
+                    format!("{:.0} ns", middle(chosen.iter().flat_map(|&r| probes[r]))),
                 ];
-                let rate = |i: usize| median(chosen.iter().map(|&r| rates[r][i]));
+                let rate = |i: usize| middle(chosen.iter().map(|&r| rates[r][i]));
                 row.extend((0..names.len()).map(|i| format!("{:.1} M/s", rate(i) / 1e6)));
                 if let Some(o) = ours {
                     for &i in &others {
                         row.push(format!(
                             "{:.2}x",
-                            median(chosen.iter().map(|&r| rates[r][o] / rates[r][i]))
+                            middle(chosen.iter().map(|&r| rates[r][o] / rates[r][i]))
                         ));
                     }
                 }
