@@ -275,20 +275,8 @@ mod tests {
             // SAFETY: ends the child at once, with what it found.
             unsafe { libc::_exit(if ok { 0 } else { 3 }) };
         }
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let mut status = 0;
-        // SAFETY: waits for our own child; status is a valid out-pointer.
-        while unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) } != child {
-            if std::time::Instant::now() > deadline {
-                // SAFETY: kills and reaps our own child.
-                unsafe {
-                    libc::kill(child, libc::SIGKILL);
-                    libc::waitpid(child, &mut status, 0);
-                }
-                panic!("the child hung");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let status = super::super::process::exit_status_within(child, Duration::from_secs(20))
+            .expect("the child hung");
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "child status {status}"

@@ -80,14 +80,7 @@ pub(crate) fn open_unnamed(path: &Path) -> std::io::Result<(OwnedFd, Option<Path
             return Err(last_error("cannot create a segment in", Some(dir)));
         }
     }
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let tmp = PathBuf::from(tmp);
+    let tmp = beside(path, "tmp");
     let c = cpath(&tmp)?;
     // SAFETY: c is a valid C string; the flags make a new file or fail.
     let fd = unsafe {
@@ -102,6 +95,19 @@ pub(crate) fn open_unnamed(path: &Path) -> std::io::Result<(OwnedFd, Option<Path
     }
     // SAFETY: open returned a new descriptor that we now own.
     Ok((unsafe { OwnedFd::from_raw_fd(fd) }, Some(tmp)))
+}
+
+/// A name beside `path` that no other call gives: `path.TAG-PID-N`, with
+/// this process's pid and a count.
+fn beside(path: &Path, tag: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut name = path.as_os_str().to_os_string();
+    name.push(format!(
+        ".{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    PathBuf::from(name)
 }
 
 /// Names a file from [`open_unnamed`] `path` (its temporary name
@@ -163,14 +169,7 @@ fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
 /// says where). Where the file system cannot rename without replacing, it
 /// checks, then removes.
 pub(crate) fn remove_if_same(path: &Path, id: (u64, u64)) -> std::io::Result<bool> {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut aside = path.as_os_str().to_os_string();
-    aside.push(format!(
-        ".clean-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let aside = PathBuf::from(aside);
+    let aside = beside(path, "clean");
     if let Err(e) = rename_no_replace(path, &aside) {
         match e.raw_os_error() {
             // Gone meanwhile: nothing of it to remove.

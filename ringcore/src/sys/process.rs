@@ -312,12 +312,33 @@ pub(crate) fn descriptor_path(pid: u32, fd: u32) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/proc/{pid}/fd/{fd}"))
 }
 
+/// The wait status of our child `pid` once it ends, waiting at most
+/// `within`; `None` (the child killed and reaped) when it did not end.
+#[cfg(test)]
+pub(crate) fn exit_status_within(pid: libc::pid_t, within: std::time::Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + within;
+    let mut status = 0;
+    // SAFETY: waits for our own child; status is a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != pid {
+        if std::time::Instant::now() > deadline {
+            // SAFETY: kills and reaps our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Some(status)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{monotonic_ns, stamped_within, ForkSafeOnce};
+    use super::{exit_status_within, monotonic_ns, stamped_within, ForkSafeOnce};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// Runs a set-up in a thread and forks while it runs; returns the
     /// child's exit status once a caller here has seen the set-up done.
@@ -356,23 +377,8 @@ mod tests {
             "returned before the set-up was done"
         );
         runner.join().expect("runner");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut status = 0;
-        loop {
-            // SAFETY: waits for our own child, status is a valid out-pointer.
-            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
-                return status;
-            }
-            if Instant::now() > deadline {
-                // SAFETY: kills and reaps our own child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut status, 0);
-                }
-                panic!("the child waited for a set-up its parent's thread was running");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        exit_status_within(pid, Duration::from_secs(10))
+            .expect("the child waited for a set-up its parent's thread was running")
     }
 
     static REGISTERED: ForkSafeOnce = ForkSafeOnce::new();

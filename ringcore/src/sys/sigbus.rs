@@ -46,10 +46,12 @@ static PAGE: AtomicUsize = AtomicUsize::new(4096);
 static INSTALL: super::process::ForkSafeOnce = super::process::ForkSafeOnce::new();
 
 /// The disposition of `SIGBUS` before ours, restored for faults that are
-/// not ours. Written once, before our handler is installed.
+/// not ours. Written inside `INSTALL` before our handler is installed, and
+/// again right after it where another went in between, always before
+/// `HAVE_PREVIOUS` is set.
 struct Previous(std::cell::UnsafeCell<std::mem::MaybeUninit<libc::sigaction>>);
-// SAFETY: written once inside `INSTALL` before the handler that reads it
-// exists; only read afterwards.
+// SAFETY: written only inside `INSTALL`, before HAVE_PREVIOUS is set; the
+// handler reads it only once HAVE_PREVIOUS is set.
 unsafe impl Sync for Previous {}
 static PREVIOUS: Previous = Previous(std::cell::UnsafeCell::new(std::mem::MaybeUninit::uninit()));
 static HAVE_PREVIOUS: AtomicBool = AtomicBool::new(false);
