@@ -190,7 +190,9 @@ impl Group {
                     }
                 }
                 println!("| {} |", row.join(" | "));
-                if self.parameterised() && state != "changing" && !one_state {
+                // A group of one state plots it as fast: every round was
+                // within reach of its lowest probe.
+                if self.parameterised() && state != "changing" {
                     for (i, name) in names.iter().enumerate() {
                         let series = match state {
                             "fast" => name.to_string(),
