@@ -27,9 +27,10 @@ const PROBE_ROUND_TRIPS: usize = 2000;
 /// rate in it (items per second).
 type Measured = (Vec<[f64; 2]>, Vec<Vec<f64>>);
 /// A round is in the fast state when its probes are within this factor of
-/// the lowest probe of the run so far (this group's included). This machine
-/// has shown probes of about 80 and 130 ns in its fast states and 330-410
-/// ns in its slow one.
+/// the lowest probe of the run so far (this group's included). One
+/// development machine has shown probes of about 80 and 130 ns in its fast
+/// states and 330-410 ns in its slow one, another about 90 ns and 350-540
+/// ns: the states are relative to the run.
 const FAST_WITHIN: f64 = 2.0;
 
 /// Peers compared on the same cases (producer counts, or one case).
@@ -190,8 +191,10 @@ impl Group {
                     }
                 }
                 println!("| {} |", row.join(" | "));
-                // A group of one state plots it as fast: every round was
-                // within reach of its lowest probe.
+                // Fast and slow rows are plotted, and so is a group that
+                // saw one state, under the peers' plain names as its rounds
+                // all count as fast (within FAST_WITHIN of its lowest
+                // probe): left out, a run in one state had no MPSC plots.
                 if self.parameterised() && state != "changing" {
                     for (i, name) in names.iter().enumerate() {
                         let series = match state {
