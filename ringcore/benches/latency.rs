@@ -73,8 +73,9 @@ fn main() {
     let api = CApi::load();
     println!(
         "In-process ping-pong, 2 threads pinned to CPUs 0 and 1: {rtts} round trips per run, \
-         every row once in each of {RUNS} rounds (in an order turned by one each round and reversed every other round); each \
-         figure is the median over the rounds, p50 / floor the median of its ratios within a round\n"
+         every row once in each of {RUNS} rounds (in an order turned by one each round and \
+         reversed every other round); each figure is the median over the rounds, p50 / floor \
+         the median of its ratios within a round\n"
     );
     let rows: [(&str, &dyn Fn() -> Percentiles); 5] = [
         ("ringcore Ring<u64>", &|| ringcore_rtt(rtts)),
