@@ -33,6 +33,8 @@ const SIZES: [usize; 4] = [64, 256, 1024, 4096];
 const RTT_ROUNDS: usize = 5;
 /// Rounds of the floor rows (one-way 64 B against the minimal rings).
 const FLOOR_ROUNDS: usize = 5;
+/// Rounds of the one-way throughput rows against sockets and pipes.
+const THROUGHPUT_ROUNDS: usize = 3;
 
 /// Runs `child` in a forked process pinned to CPU 1 (the parent runs on
 /// CPU 0); `collect` on the result waits for it.
@@ -498,40 +500,39 @@ fn main() {
     pin(0);
     println!("Cross-process (fork), 2 CPUs: {rtts} round trips, {messages} messages per throughput run\n");
     println!(
-        "Shared-memory round trips: every row once in each of {RTT_ROUNDS} rounds, in turn; each figure \
-         the median over the rounds, p50 / floor the median of its ratios within a round. Sockets \
-         and pipes: one run each.\n"
+        "Round trips: every row once in each of {RTT_ROUNDS} rounds, in turn; each figure the \
+         median over the rounds, p50 / floor the median of its ratios within a round.\n"
     );
     println!("| 64 B ping-pong round trip | p50 | p99 | p99.9 | p50 / floor |");
     println!("|---|---|---|---|---|");
-    let shared: [(&str, &dyn Fn() -> Percentiles); 4] = [
-        ("ringmpsc message ring", &|| ring_rtt(rtts, 64)),
-        // What the 64 bytes cost, apart from the ring's protocol.
-        ("ringmpsc message ring, empty messages", &|| {
-            ring_rtt(rtts, 0)
-        }),
-        ("ringmpsc slot ring, 64-byte slots", &|| slot_rtt(rtts)),
-        ("bare atomic (floor)", &|| atomic_rtt(rtts)),
-    ];
-    let measured = latency_rounds(&shared.map(|r| r.1), RTT_ROUNDS);
-    let floor_p50 = measured[shared.len() - 1].0.at(0.5) as f64;
-    let mut rows: Vec<(&str, Percentiles, f64)> = shared
-        .iter()
-        .zip(&measured)
-        .map(|((name, _), &(r, to_floor))| (*name, r, to_floor))
-        .collect();
+    type Row<'a> = (&'a str, Box<dyn Fn() -> Percentiles>);
     #[allow(unused_mut)]
-    let mut once: Vec<(&str, Percentiles)> = vec![
-        ("Unix domain socket", uds_rtt(rtts)),
-        ("pipe", pipe_rtt(rtts)),
+    let mut rtt_rows: Vec<Row> = vec![
+        (
+            "ringmpsc message ring",
+            Box::new(move || ring_rtt(rtts, 64)),
+        ),
+        // What the 64 bytes cost, apart from the ring's protocol.
+        (
+            "ringmpsc message ring, empty messages",
+            Box::new(move || ring_rtt(rtts, 0)),
+        ),
+        (
+            "ringmpsc slot ring, 64-byte slots",
+            Box::new(move || slot_rtt(rtts)),
+        ),
+        ("Unix domain socket", Box::new(move || uds_rtt(rtts))),
+        ("pipe", Box::new(move || pipe_rtt(rtts))),
     ];
     #[cfg(feature = "bench-iceoryx2")]
-    once.push(("iceoryx2 publish-subscribe", iceoryx2_peer::rtt(rtts)));
-    rows.extend(
-        once.into_iter()
-            .map(|(name, r)| (name, r, r.at(0.5) as f64 / floor_p50)),
-    );
-    for (name, r, to_floor) in rows {
+    rtt_rows.push((
+        "iceoryx2 publish-subscribe",
+        Box::new(move || iceoryx2_peer::rtt(rtts)),
+    ));
+    // The floor last, as `latency_rounds` takes it.
+    rtt_rows.push(("bare atomic (floor)", Box::new(move || atomic_rtt(rtts))));
+    let fns: Vec<&dyn Fn() -> Percentiles> = rtt_rows.iter().map(|r| &*r.1).collect();
+    for ((name, _), (r, to_floor)) in rtt_rows.iter().zip(latency_rounds(&fns, RTT_ROUNDS)) {
         let us = |q| r.at(q) as f64 / 1e3;
         println!(
             "| {name} | {:.2} us | {:.2} us | {:.2} us | {to_floor:.2}x |",
@@ -548,7 +549,11 @@ fn main() {
     peers.push(("iceoryx2", iceoryx2_peer::throughput));
     let names: Vec<&str> = peers.iter().map(|p| p.0).collect();
     println!(
-        "\n| one-way throughput | ringmpsc | {} | {} |",
+        "\nOne-way throughput: every row once in each of {THROUGHPUT_ROUNDS} rounds, in turn; each \
+         rate the median over the rounds, each ratio the median of its ratios within a round.\n"
+    );
+    println!(
+        "| one-way throughput | ringmpsc | {} | {} |",
         names.join(" | "),
         names
             .iter()
@@ -559,24 +564,33 @@ fn main() {
     println!("|---|---|{}", "---|---|".repeat(names.len()));
     for size in SIZES {
         let count = (messages * 64 / size).max(10_000);
-        let r = ring_throughput(count, size);
+        let ring = move || ring_throughput(count, size);
         // The peers are slower: a quarter of the messages keeps runs short.
-        let rates: Vec<f64> = peers.iter().map(|p| (p.1)(count / 4, size)).collect();
+        let peer_runs: Vec<Box<dyn Fn() -> f64>> = peers
+            .iter()
+            .map(|&(_, f)| Box::new(move || f(count / 4, size)) as Box<dyn Fn() -> f64>)
+            .collect();
+        let mut fns: Vec<&dyn Fn() -> f64> = vec![&ring];
+        fns.extend(peer_runs.iter().map(|f| &**f));
+        let runs = in_rounds(&fns, THROUGHPUT_ROUNDS);
+        let rate = |i: usize| middle(runs.iter().map(|round| round[i]));
+        let r = rate(0);
         emit("ipc-throughput", "ringmpsc message ring", size as f64, r);
-        for (name, x) in names.iter().zip(&rates) {
-            emit("ipc-throughput", name, size as f64, *x);
+        for (i, name) in names.iter().enumerate() {
+            emit("ipc-throughput", name, size as f64, rate(i + 1));
         }
         println!(
             "| {size} B | {:.2} M msg/s | {} | {} |",
             r / 1e6,
-            rates
-                .iter()
-                .map(|x| format!("{:.2} M msg/s", x / 1e6))
+            (1..fns.len())
+                .map(|i| format!("{:.2} M msg/s", rate(i) / 1e6))
                 .collect::<Vec<_>>()
                 .join(" | "),
-            rates
-                .iter()
-                .map(|x| format!("{:.0}x", r / x))
+            (1..fns.len())
+                .map(|i| format!(
+                    "{:.0}x",
+                    middle(runs.iter().map(|round| round[0] / round[i]))
+                ))
                 .collect::<Vec<_>>()
                 .join(" | ")
         );

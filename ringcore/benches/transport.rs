@@ -20,7 +20,7 @@
 #[path = "support/common.rs"]
 mod common;
 
-use common::{emit, fork, median, touch, Child, Latencies, Percentiles};
+use common::{emit, fork, in_rounds, middle, touch, Child, Latencies, Percentiles};
 use ringcore::msg::transport::{Client, ClientOptions, Server, ServerOptions};
 use ringcore::msg::Priority;
 use std::io::{Read, Write};
@@ -283,13 +283,19 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(2_000_000);
     println!("transport benchmark: {MSG} B messages, {rtts} round trips per client, {msgs} messages per client");
-    println!("\nround trip, p50 / p99 (mean p50 and worst p99 over the clients; median of {ROUNDS} rounds):");
+    println!(
+        "\nround trip, p50 / p99 (mean p50 and worst p99 over the clients; both transports once in \
+         each of {ROUNDS} rounds, in turn: medians over the rounds, ratios the medians of those \
+         within a round):"
+    );
     for clients in CLIENTS {
-        let rounds = |f: fn(usize, usize) -> Percentiles| {
-            let runs: Vec<Percentiles> = (0..ROUNDS).map(|_| f(clients, rtts)).collect();
-            Percentiles::median_of(&runs)
-        };
-        let (r, u) = (rounds(ring_rtt), rounds(uds_rtt));
+        let runs = in_rounds::<Percentiles>(
+            &[&|| ring_rtt(clients, rtts), &|| uds_rtt(clients, rtts)],
+            ROUNDS,
+        );
+        let of = |i: usize| Percentiles::median_of(&runs.iter().map(|x| x[i]).collect::<Vec<_>>());
+        let lower = |q| middle(runs.iter().map(|x| x[1].at(q) as f64 / x[0].at(q) as f64));
+        let (r, u) = (of(0), of(1));
         let us = |p: &Percentiles, q| p.at(q) as f64 / 1e3;
         println!(
             "  {clients} client(s): ringmpsc {:.2} / {:.2} us, Unix socket {:.2} / {:.2} us  ({:.1}x / {:.1}x lower)",
@@ -297,8 +303,8 @@ fn main() {
             us(&r, 0.99),
             us(&u, 0.5),
             us(&u, 0.99),
-            u.at(0.5) as f64 / r.at(0.5) as f64,
-            u.at(0.99) as f64 / r.at(0.99) as f64
+            lower(0.5),
+            lower(0.99)
         );
         r.emit("transport-rtt", &format!("ringmpsc, {clients} client(s)"));
         u.emit(
@@ -308,7 +314,8 @@ fn main() {
     }
     for batch in [1, BATCH] {
         println!(
-            "\naggregate throughput of {MSG} B requests, {} (median of {ROUNDS} rounds):",
+            "\naggregate throughput of {MSG} B requests, {} (both once in each of {ROUNDS} rounds, \
+             in turn: medians over the rounds, ratios the medians of those within a round):",
             if batch == 1 {
                 "one send / write per request".to_string()
             } else {
@@ -316,8 +323,14 @@ fn main() {
             }
         );
         for clients in CLIENTS {
-            let r = median(ROUNDS, || ring_throughput(clients, msgs, batch));
-            let u = median(ROUNDS, || uds_throughput(clients, msgs / 10, batch));
+            let runs = in_rounds::<f64>(
+                &[&|| ring_throughput(clients, msgs, batch), &|| {
+                    uds_throughput(clients, msgs / 10, batch)
+                }],
+                ROUNDS,
+            );
+            let r = middle(runs.iter().map(|x| x[0]));
+            let u = middle(runs.iter().map(|x| x[1]));
             let plot = format!("transport-throughput-batch{batch}");
             emit(&plot, "ringmpsc", clients as f64, r);
             emit(&plot, "Unix socket", clients as f64, u);
@@ -325,7 +338,7 @@ fn main() {
                 "  {clients} client(s): ringmpsc {:.2} M msg/s, Unix socket {:.2} M msg/s  ({:.1}x)",
                 r / 1e6,
                 u / 1e6,
-                r / u
+                middle(runs.iter().map(|x| x[0] / x[1]))
             );
         }
     }

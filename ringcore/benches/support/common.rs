@@ -140,11 +140,6 @@ pub fn pin(cpu: usize) {
     let _ = ringcore::numa::bind_to_cpu(cpu % online_cpus());
 }
 
-/// The median of `runs` results of `f`.
-pub fn median(runs: usize, f: impl FnMut() -> f64) -> f64 {
-    middle(std::iter::repeat_with(f).take(runs))
-}
-
 /// The median of `v` (of an even count, the mean of the middle two): the
 /// one rule every bench's medians follow.
 pub fn middle(v: impl IntoIterator<Item = f64>) -> f64 {
