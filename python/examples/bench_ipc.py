@@ -8,8 +8,9 @@ arrays). Then the in-process rings and channels (Ring, MpscChannel,
 SpmcChannel, MpmcChannel), their producer a thread of the same process, and
 a 64-byte ping-pong between two processes pinned to two CPUs: ringmpsc's
 blocking recv against the pure-Python ring's busy polling. Every figure is
-from alternating rounds of one run (the median rate of 3; the round trips
-of 5 rounds pooled).
+from rounds of one run that run every row once, in an order turned each
+round (the median rate of 3 rounds, each ratio the median of those within
+a round; the round trips of 5 rounds pooled).
 
     python bench_ipc.py [messages]
 """
@@ -411,6 +412,13 @@ def round_trip_py(n: int) -> list:
     return samples
 
 
+def order(rows: int, round_: int) -> list:
+    """The order in which round `round_` runs `rows` rows: turned by one each
+    round and reversed every other round, as the Rust benches do."""
+    turned = [(k + round_) % rows for k in range(rows)]
+    return turned[::-1] if round_ % 2 == 1 else turned
+
+
 def percentile(samples: list, q: float) -> float:
     return sorted(samples)[min(len(samples) - 1, int(q * len(samples)))] / 1000
 
@@ -454,32 +462,39 @@ def main() -> None:
         ("pure-Python ring over multiprocessing.shared_memory", lambda: bench_py_ring(count)),
         ("multiprocessing.Queue", lambda: bench_queue(small)),
     ]
-    # Every row in each of 3 rounds; the median of each (the machine's
-    # load changes from second to second, so no row gets a quiet moment alone).
-    rates: dict = {name: [] for name, _ in benches}
+    # Every row once in each of 3 rounds, in an order turned each round (the
+    # machine's load changes from second to second, so no row gets a quiet
+    # moment alone); each ratio is the median of those within a round.
+    n = len(benches)
+    runs = [[0.0] * n for _ in range(3)]
     before = probe()
-    for _ in range(3):
-        for name, run in benches:
-            rates[name].append(run())
-    rows = [(name, statistics.median(r)) for name, r in rates.items()]
-    queue = rows[-1][1]
-    pyring = rows[-2][1]
-    print(f"Python consumer, 64-byte messages ({count} per run, median of 3 alternating rounds)\n")
+    for r, got in enumerate(runs):
+        for i in order(n, r):
+            got[i] = benches[i][1]()
+    queue, pyring = n - 1, n - 2
+    print(
+        f"Python consumer, 64-byte messages ({count} per run, every row once in each of 3 rounds, "
+        "in turn: rates the medians over the rounds, ratios the medians of those within a round)\n"
+    )
     print(f"Before: {before}\nAfter: {probe()}\n")
     print("| consumer | messages/s | vs multiprocessing.Queue | vs pure-Python shm ring |")
     print("|---|---|---|---|")
-    for name, rate in rows:
-        print(f"| {name} | {rate / 1e6:.2f} M/s | {rate / queue:.1f}x | {rate / pyring:.1f}x |")
+    for i, (name, _) in enumerate(benches):
+        rate = statistics.median(got[i] for got in runs)
+        vs_queue = statistics.median(got[i] / got[queue] for got in runs)
+        vs_pyring = statistics.median(got[i] / got[pyring] for got in runs)
+        print(f"| {name} | {rate / 1e6:.2f} M/s | {vs_queue:.1f}x | {vs_pyring:.1f}x |")
 
-    # Alternating rounds, so that both see the same machine (its load
-    # changes by the second).
+    # Alternating rounds, each side first in turn, so that both see the same
+    # machine (its load changes by the second).
     trips, rounds = max(count // 100, 10_000), 5
     rt = [("ringmpsc SharedRing, send + blocking recv", []), ("pure-Python ring, busy polling", [])]
     before = probe()
     pin(0)
-    for _ in range(rounds):
-        rt[0][1].extend(round_trip_ringmpsc(trips // rounds))
-        rt[1][1].extend(round_trip_py(trips // rounds))
+    trip_runs = [round_trip_ringmpsc, round_trip_py]
+    for r in range(rounds):
+        for i in order(2, r):
+            rt[i][1].extend(trip_runs[i](trips // rounds))
     os.sched_setaffinity(0, CPUS)
     base50, base99 = percentile(rt[-1][1], 0.5), percentile(rt[-1][1], 0.99)
     print(f"\n64-byte ping-pong round trip between two Python processes ({trips} trips, {rounds} rounds)\n")

@@ -27,7 +27,7 @@ mod common;
 #[path = "support/log_floor.rs"]
 mod floor;
 
-use common::{emit, fork, middle, online_cpus, pin, touch, Latencies, Percentiles};
+use common::{emit, fork, in_rounds, middle, online_cpus, pin, touch, Latencies, Percentiles};
 use ringcore::log::{From, Reader, WriterBuilder};
 use ringcore::shm::monotonic_ns;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,7 @@ const REGION: u64 = 1 << 20;
 const FILE: u64 = 64 << 20;
 /// Gap between records of the latency run.
 const GAP_NS: u64 = 10_000;
-/// Rounds per measurement (alternating between libraries, median reported).
+/// Rounds per measurement (every row once a round, in turn; medians reported).
 const ROUNDS: usize = 3;
 
 /// Retries `open` until the writer has created the log.
@@ -338,55 +338,66 @@ fn main() {
         let shown = dir.strip_prefix(workspace).unwrap_or(dir);
         println!("\n== {fs} ({}) ==", shown.display());
         println!(
-            "append with a live reader in another process, then replay by a fresh reader (median of {ROUNDS} alternating rounds; \
-             the floor is a bare mapped-file append on the same files, readied the same way, with records of ringmpsc's size without checksums):"
+            "append with a live reader in another process, then replay by a fresh reader (every row once in each of {ROUNDS} \
+             rounds, in turn: rates the medians over the rounds, fractions and ratios the medians of those within a round; the floor is a bare mapped-file append on the same files, readied the same way, with records of ringmpsc's size without checksums):"
         );
         for size in SIZES {
             let n = (mb << 20) / size as u64;
-            // Median of alternating rounds: the machine's noise is larger
-            // than some of the differences.
-            let mut rounds = vec![Vec::new(); LIBS.len()];
-            for _ in 0..ROUNDS {
-                for (i, &l) in LIBS.iter().enumerate() {
-                    rounds[i].push(throughput(l, dir, size, n));
-                }
-            }
-            let runs: Vec<(f64, f64)> = rounds
+            // Every row once a round, in turn: the machine's noise is
+            // larger than some of the differences, so each ratio is taken
+            // within a round.
+            let rows: Vec<_> = LIBS
                 .iter()
-                .map(|v| (middle(v.iter().map(|r| r.0)), middle(v.iter().map(|r| r.1))))
+                .map(|&l| move || throughput(l, dir, size, n))
                 .collect();
-            for (l, (append, replay)) in LIBS.iter().zip(&runs) {
-                let vs = |x: f64, y: f64| match l.peer() {
-                    Some(p) => format!("({:.2}x {})", x / y, LIBS[p].name()),
-                    None => String::new(),
+            let fns: Vec<&dyn Fn() -> (f64, f64)> = rows.iter().map(|r| r as _).collect();
+            let rounds: Vec<Vec<[f64; 2]>> = in_rounds(&fns, ROUNDS)
+                .into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .map(|(append, replay)| [append, replay])
+                        .collect()
+                })
+                .collect();
+            // The median over the rounds of `f` of a round.
+            let over = |f: &dyn Fn(&[[f64; 2]]) -> f64| middle(rounds.iter().map(|r| f(r)));
+            for (i, l) in LIBS.iter().enumerate() {
+                // Of append (0) or replay (1): the rate, the fraction of the
+                // floor, and the ratio to the peer.
+                let rate = |k: usize| over(&|r| r[i][k]);
+                let of_floor = |k: usize| 100.0 * over(&|r| r[i][k] / r[floor][k]);
+                let vs = |k: usize| {
+                    l.peer().map_or(String::new(), |p| {
+                        format!("({:.2}x {})", over(&|r| r[i][k] / r[p][k]), LIBS[p].name())
+                    })
                 };
-                let peer = l.peer().map_or((1.0, 1.0), |p| runs[p]);
-                emit(&format!("log-append-{fs}"), l.name(), size as f64, *append);
+                emit(&format!("log-append-{fs}"), l.name(), size as f64, rate(0));
                 println!(
                     "  {size:>4} B  {:<17} append {:>6.2} M/s {:>5.0} MB/s {:>4.0}% of floor {:<24}  replay {:>6.2} M/s {:>4.0}% {}",
                     l.name(),
-                    append / 1e6,
-                    append * size as f64 / 1e6,
-                    100.0 * append / runs[floor].0,
-                    vs(*append, peer.0),
-                    replay / 1e6,
-                    100.0 * replay / runs[floor].1,
-                    vs(*replay, peer.1)
+                    rate(0) / 1e6,
+                    rate(0) * size as f64 / 1e6,
+                    of_floor(0),
+                    vs(0),
+                    rate(1) / 1e6,
+                    of_floor(1),
+                    vs(1)
                 );
             }
         }
         println!(
-            "64 B every {} us, writer-to-reader latency p50 / p99 / p99.9, median of {ROUNDS} alternating rounds:",
+            "64 B every {} us, writer-to-reader latency p50 / p99 / p99.9 (every row once in each of {ROUNDS} rounds, in \
+             turn: the medians over the rounds):",
             GAP_NS / 1000
         );
-        let mut lat = vec![Vec::new(); LIBS.len()];
-        for _ in 0..ROUNDS {
-            for (i, &l) in LIBS.iter().enumerate() {
-                lat[i].push(latency(l, dir, lat_n));
-            }
-        }
-        for (l, rounds) in LIBS.iter().zip(&lat) {
-            let m = Percentiles::median_of(rounds);
+        let rows: Vec<_> = LIBS
+            .iter()
+            .map(|&l| move || latency(l, dir, lat_n))
+            .collect();
+        let fns: Vec<&dyn Fn() -> Percentiles> = rows.iter().map(|r| r as _).collect();
+        let runs = in_rounds(&fns, ROUNDS);
+        for (i, l) in LIBS.iter().enumerate() {
+            let m = Percentiles::median_of(&runs.iter().map(|r| r[i]).collect::<Vec<_>>());
             println!(
                 "  {:<17} {} / {} / {} ns",
                 l.name(),
