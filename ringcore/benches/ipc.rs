@@ -20,7 +20,9 @@ mod common;
 #[path = "support/iceoryx2.rs"]
 mod iceoryx2_peer;
 
-use common::{emit, in_rounds, latency_rounds, middle, pin, touch, Child, Latencies, Percentiles};
+use common::{
+    emit, in_rounds, latency_rounds, over_rounds, pin, touch, Child, Latencies, Percentiles,
+};
 use ringcore::msg::MessageRing;
 use ringcore::shm::SharedRing;
 use std::io::{Read, Write};
@@ -566,14 +568,14 @@ fn main() {
         let count = (messages * 64 / size).max(10_000);
         let ring = move || ring_throughput(count, size);
         // The peers are slower: a quarter of the messages keeps runs short.
-        let peer_runs: Vec<Box<dyn Fn() -> f64>> = peers
+        let peer_runs: Vec<_> = peers
             .iter()
-            .map(|&(_, f)| Box::new(move || f(count / 4, size)) as Box<dyn Fn() -> f64>)
+            .map(|&(_, f)| move || f(count / 4, size))
             .collect();
         let mut fns: Vec<&dyn Fn() -> f64> = vec![&ring];
-        fns.extend(peer_runs.iter().map(|f| &**f));
+        fns.extend(peer_runs.iter().map(|f| f as &dyn Fn() -> f64));
         let runs = in_rounds(&fns, THROUGHPUT_ROUNDS);
-        let rate = |i: usize| middle(runs.iter().map(|round| round[i]));
+        let rate = |i: usize| over_rounds(&runs, |round| round[i]);
         let r = rate(0);
         emit("ipc-throughput", "ringmpsc message ring", size as f64, r);
         for (i, name) in names.iter().enumerate() {
@@ -587,10 +589,7 @@ fn main() {
                 .collect::<Vec<_>>()
                 .join(" | "),
             (1..fns.len())
-                .map(|i| format!(
-                    "{:.0}x",
-                    middle(runs.iter().map(|round| round[0] / round[i]))
-                ))
+                .map(|i| format!("{:.0}x", over_rounds(&runs, |round| round[0] / round[i])))
                 .collect::<Vec<_>>()
                 .join(" | ")
         );
@@ -619,8 +618,8 @@ fn main() {
     );
     println!("|---|---|---|");
     for (i, (name, _)) in rows.iter().enumerate() {
-        let rate = middle(runs.iter().map(|round| round[i]));
-        let fraction = middle(runs.iter().map(|round| round[i] / round[0].max(round[1])));
+        let rate = over_rounds(&runs, |round| round[i]);
+        let fraction = over_rounds(&runs, |round| round[i] / round[0].max(round[1]));
         println!(
             "| {name} | {:.2} M msg/s | {:.0}% |",
             rate / 1e6,

@@ -27,7 +27,10 @@ mod common;
 #[path = "support/log_floor.rs"]
 mod floor;
 
-use common::{emit, fork, in_rounds, middle, online_cpus, pin, touch, Latencies, Percentiles};
+use common::{
+    emit, fork, in_rounds, online_cpus, over_rounds, pin, row_percentiles, touch, Latencies,
+    Percentiles,
+};
 use ringcore::log::{From, Reader, WriterBuilder};
 use ringcore::shm::monotonic_ns;
 use std::path::{Path, PathBuf};
@@ -273,8 +276,8 @@ impl Drop for Scratch {
 }
 
 /// Append throughput with a live reader in another process, then replay.
-/// Returns (append msg/s, replay msg/s).
-fn throughput(lib: Lib, dir: &Path, size: usize, n: u64) -> (f64, f64) {
+/// Returns [append msg/s, replay msg/s].
+fn throughput(lib: Lib, dir: &Path, size: usize, n: u64) -> [f64; 2] {
     let s = Scratch::new(dir, lib.name());
     let path = s.0.join("log");
     let reader = fork(|| {
@@ -289,7 +292,7 @@ fn throughput(lib: Lib, dir: &Path, size: usize, n: u64) -> (f64, f64) {
     std::hint::black_box(lib.read_all(&path, n));
     let replay = t.elapsed().as_secs_f64();
     pin(0);
-    (n as f64 / secs, n as f64 / replay)
+    [n as f64 / secs, n as f64 / replay]
 }
 
 /// The writer-to-reader latency distribution, in nanoseconds.
@@ -350,17 +353,9 @@ fn main() {
                 .iter()
                 .map(|&l| move || throughput(l, dir, size, n))
                 .collect();
-            let fns: Vec<&dyn Fn() -> (f64, f64)> = rows.iter().map(|r| r as _).collect();
-            let rounds: Vec<Vec<[f64; 2]>> = in_rounds(&fns, ROUNDS)
-                .into_iter()
-                .map(|r| {
-                    r.into_iter()
-                        .map(|(append, replay)| [append, replay])
-                        .collect()
-                })
-                .collect();
-            // The median over the rounds of `f` of a round.
-            let over = |f: &dyn Fn(&[[f64; 2]]) -> f64| middle(rounds.iter().map(|r| f(r)));
+            let fns: Vec<&dyn Fn() -> [f64; 2]> = rows.iter().map(|r| r as _).collect();
+            let rounds = in_rounds(&fns, ROUNDS);
+            let over = |f: &dyn Fn(&[[f64; 2]]) -> f64| over_rounds(&rounds, f);
             for (i, l) in LIBS.iter().enumerate() {
                 // Of append (0) or replay (1): the rate, the fraction of the
                 // floor, and the ratio to the peer.
@@ -397,7 +392,7 @@ fn main() {
         let fns: Vec<&dyn Fn() -> Percentiles> = rows.iter().map(|r| r as _).collect();
         let runs = in_rounds(&fns, ROUNDS);
         for (i, l) in LIBS.iter().enumerate() {
-            let m = Percentiles::median_of(&runs.iter().map(|r| r[i]).collect::<Vec<_>>());
+            let m = row_percentiles(&runs, i);
             println!(
                 "  {:<17} {} / {} / {} ns",
                 l.name(),

@@ -20,7 +20,9 @@
 #[path = "support/common.rs"]
 mod common;
 
-use common::{emit, fork, in_rounds, middle, touch, Child, Latencies, Percentiles};
+use common::{
+    emit, fork, in_rounds, over_rounds, row_percentiles, touch, Child, Latencies, Percentiles,
+};
 use ringcore::msg::transport::{Client, ClientOptions, Server, ServerOptions};
 use ringcore::msg::Priority;
 use std::io::{Read, Write};
@@ -293,9 +295,8 @@ fn main() {
             &[&|| ring_rtt(clients, rtts), &|| uds_rtt(clients, rtts)],
             ROUNDS,
         );
-        let of = |i: usize| Percentiles::median_of(&runs.iter().map(|x| x[i]).collect::<Vec<_>>());
-        let lower = |q| middle(runs.iter().map(|x| x[1].at(q) as f64 / x[0].at(q) as f64));
-        let (r, u) = (of(0), of(1));
+        let lower = |q| over_rounds(&runs, |x| x[1].at(q) as f64 / x[0].at(q) as f64);
+        let (r, u) = (row_percentiles(&runs, 0), row_percentiles(&runs, 1));
         let us = |p: &Percentiles, q| p.at(q) as f64 / 1e3;
         println!(
             "  {clients} client(s): ringmpsc {:.2} / {:.2} us, Unix socket {:.2} / {:.2} us  ({:.1}x / {:.1}x lower)",
@@ -329,8 +330,8 @@ fn main() {
                 }],
                 ROUNDS,
             );
-            let r = middle(runs.iter().map(|x| x[0]));
-            let u = middle(runs.iter().map(|x| x[1]));
+            let r = over_rounds(&runs, |x| x[0]);
+            let u = over_rounds(&runs, |x| x[1]);
             let plot = format!("transport-throughput-batch{batch}");
             emit(&plot, "ringmpsc", clients as f64, r);
             emit(&plot, "Unix socket", clients as f64, u);
@@ -338,7 +339,7 @@ fn main() {
                 "  {clients} client(s): ringmpsc {:.2} M msg/s, Unix socket {:.2} M msg/s  ({:.1}x)",
                 r / 1e6,
                 u / 1e6,
-                middle(runs.iter().map(|x| x[0] / x[1]))
+                over_rounds(&runs, |x| x[0] / x[1])
             );
         }
     }

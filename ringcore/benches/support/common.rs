@@ -94,6 +94,18 @@ pub fn in_rounds<T: Clone + Default>(rows: &[&dyn Fn() -> T], rounds: usize) -> 
         .collect()
 }
 
+/// The median over the rounds of `f` of each round (`runs[round][row]`,
+/// as [`in_rounds`] returns them): a row's rate, or a ratio taken within
+/// a round.
+pub fn over_rounds<T>(runs: &[Vec<T>], f: impl Fn(&[T]) -> f64) -> f64 {
+    middle(runs.iter().map(|round| f(round)))
+}
+
+/// Each quantile's median over the rounds of row `row`.
+pub fn row_percentiles(runs: &[Vec<Percentiles>], row: usize) -> Percentiles {
+    Percentiles::median_of(&runs.iter().map(|round| round[row]).collect::<Vec<_>>())
+}
+
 /// Latency rows measured [`in_rounds`]; the last row is the floor. Per
 /// row: each quantile's median over the rounds, and the median of its p50
 /// over the floor's within a round.
@@ -102,12 +114,8 @@ pub fn latency_rounds(rows: &[&dyn Fn() -> Percentiles], rounds: usize) -> Vec<(
     let floor = rows.len() - 1;
     (0..rows.len())
         .map(|i| {
-            let mine: Vec<Percentiles> = runs.iter().map(|round| round[i]).collect();
-            let to_floor = middle(
-                runs.iter()
-                    .map(|round| round[i].at(0.5) as f64 / round[floor].at(0.5) as f64),
-            );
-            (Percentiles::median_of(&mine), to_floor)
+            let to_floor = over_rounds(&runs, |r| r[i].at(0.5) as f64 / r[floor].at(0.5) as f64);
+            (row_percentiles(&runs, i), to_floor)
         })
         .collect()
 }
