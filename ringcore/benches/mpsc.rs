@@ -7,11 +7,15 @@
 //! and group `pool`, the buffer pool's alloc + free round trip on one
 //! thread. Every queue is driven the same way: non-blocking sends and
 //! receives with the same spin-then-yield backoff when full or empty (this
-//! measures the data structures, not the scheduler). The consumer, which
+//! measures the data structures, not the scheduler). Group
+//! `mpsc_single_paced` is `mpsc_single` with a consumer that, finding
+//! nothing, waits about a microsecond before it polls again (every peer
+//! alike), so that items build up rather than each poll taking the lines
+//! the producer is writing. The consumer, which
 //! times the run, is pinned to CPU 0 and the producers to CPUs 1, 2, ... in
 //! turn (all on CPU 1 of a 2-CPU machine); `RINGMPSC_BENCH_UNPINNED=1`
-//! leaves every thread where the scheduler puts it (groups
-//! `mpsc_single_unpinned`, `mpsc_batch256_unpinned`).
+//! leaves every thread where the scheduler puts it (the same groups,
+//! named with `_unpinned`).
 //!
 //! `cargo bench -p ringcore --bench mpsc [-- FILTER]`, e.g.
 //! `-- mpsc_single/ringmpsc`; add `-- --save-baseline NAME` to keep a run
@@ -113,23 +117,75 @@ fn channel(producers: usize) -> (mpsc::Channel<u64>, Producers) {
     (ch, std::sync::Mutex::new(regs))
 }
 
+/// How a consumer waits when a poll finds nothing.
+#[derive(Clone, Copy)]
+enum Idle {
+    /// crossbeam's spin-then-yield backoff, reset by every item: a
+    /// consumer that keeps up polls again within nanoseconds.
+    Snooze,
+    /// About a microsecond of spinning before the next poll, for the first
+    /// [`IdleWait::PACED_POLLS`] empty polls in a row; then a yield each.
+    Paced,
+}
+
+/// A consumer's wait between polls that found nothing, by its [`Idle`].
+struct IdleWait {
+    idle: Idle,
+    backoff: Backoff,
+    empty_polls: std::cell::Cell<u32>,
+}
+
+impl IdleWait {
+    const PACE: Duration = Duration::from_micros(1);
+    const PACED_POLLS: u32 = 8;
+
+    fn new(idle: Idle) -> Self {
+        IdleWait {
+            idle,
+            backoff: Backoff::new(),
+            empty_polls: std::cell::Cell::new(0),
+        }
+    }
+
+    /// A poll found nothing.
+    fn empty(&self) {
+        match self.idle {
+            Idle::Snooze => self.backoff.snooze(),
+            Idle::Paced if self.empty_polls.get() < Self::PACED_POLLS => {
+                self.empty_polls.set(self.empty_polls.get() + 1);
+                let until = Instant::now() + Self::PACE;
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            }
+            Idle::Paced => thread::yield_now(),
+        }
+    }
+
+    /// A poll found something.
+    fn got(&self) {
+        self.backoff.reset();
+        self.empty_polls.set(0);
+    }
+}
+
 /// The ringmpsc consumer: reads `total` items in batches; their sum.
-fn drain(ch: &mut mpsc::Channel<u64>, total: u64) -> u64 {
+fn drain(ch: &mut mpsc::Channel<u64>, total: u64, idle: Idle) -> u64 {
     let (mut n, mut sum) = (0, 0u64);
-    let backoff = Backoff::new();
+    let wait = IdleWait::new(idle);
     while n < total {
         match ch.consume_all(|&x| sum += x) {
-            0 => backoff.snooze(),
+            0 => wait.empty(),
             k => {
                 n += k as u64;
-                backoff.reset();
+                wait.got();
             }
         }
     }
     sum
 }
 
-fn ringmpsc_single(producers: usize, items: u64) -> Duration {
+fn ringmpsc_single(producers: usize, items: u64, idle: Idle) -> Duration {
     let (mut ch, regs) = channel(producers);
     run(
         producers,
@@ -138,7 +194,7 @@ fn ringmpsc_single(producers: usize, items: u64) -> Duration {
             let mut tx = regs.lock().unwrap()[p as usize].take().unwrap();
             move || send_each(per, |i| tx.send_one(i).is_ok())
         },
-        |total| drain(&mut ch, total),
+        |total| drain(&mut ch, total, idle),
     )
 }
 
@@ -166,11 +222,11 @@ fn ringmpsc_batch(producers: usize, items: u64) -> Duration {
                 }
             }
         },
-        |total| drain(&mut ch, total),
+        |total| drain(&mut ch, total, Idle::Snooze),
     )
 }
 
-fn crossbeam_channel(producers: usize, items: u64) -> Duration {
+fn crossbeam_channel(producers: usize, items: u64, idle: Idle) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded::<u64>(CAPACITY);
     run(
         producers,
@@ -179,7 +235,7 @@ fn crossbeam_channel(producers: usize, items: u64) -> Duration {
             let tx = tx.clone();
             move || send_each(per, |i| tx.try_send(i).is_ok())
         },
-        |total| spin_sum(total, || rx.try_recv().ok()),
+        |total| poll_sum(total, idle, || rx.try_recv().ok()),
     )
 }
 
@@ -194,23 +250,24 @@ fn send_each(per: u64, mut send: impl FnMut(u64) -> bool) {
     }
 }
 
-/// The consumer loop shared by the peers: poll, back off when empty, sum.
-fn spin_sum(total: u64, mut poll: impl FnMut() -> Option<u64>) -> u64 {
-    let (mut n, mut sum, backoff) = (0, 0u64, Backoff::new());
+/// The consumer loop shared by the peers: poll, wait by `idle` when
+/// empty, sum.
+fn poll_sum(total: u64, idle: Idle, mut poll: impl FnMut() -> Option<u64>) -> u64 {
+    let (mut n, mut sum, wait) = (0, 0u64, IdleWait::new(idle));
     while n < total {
         match poll() {
             Some(x) => {
                 sum += x;
                 n += 1;
-                backoff.reset();
+                wait.got();
             }
-            None => backoff.snooze(),
+            None => wait.empty(),
         }
     }
     sum
 }
 
-fn array_queue(producers: usize, items: u64) -> Duration {
+fn array_queue(producers: usize, items: u64, idle: Idle) -> Duration {
     let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
     run(
         producers,
@@ -219,7 +276,7 @@ fn array_queue(producers: usize, items: u64) -> Duration {
             let q = q.clone();
             move || send_each(per, |i| q.push(i).is_ok())
         },
-        |total| spin_sum(total, || q.pop()),
+        |total| poll_sum(total, idle, || q.pop()),
     )
 }
 
@@ -228,7 +285,7 @@ fn array_queue(producers: usize, items: u64) -> Duration {
 /// `try_batch_publish` of up to `batch` items (yielding when there is not
 /// room for all, as the ringmpsc batch producer does), the poller reading
 /// all that is published.
-fn disruptor_mpsc(producers: usize, items: u64, batch: usize) -> Duration {
+fn disruptor_mpsc(producers: usize, items: u64, batch: usize, idle: Idle) -> Duration {
     use disruptor::{build_multi_producer, BusySpin, Producer};
     let (mut rx, builder) = build_multi_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
     let tx = builder.build();
@@ -259,7 +316,7 @@ fn disruptor_mpsc(producers: usize, items: u64, batch: usize) -> Duration {
             }
         },
         |total| {
-            let (mut n, mut sum, backoff) = (0, 0u64, Backoff::new());
+            let (mut n, mut sum, wait) = (0, 0u64, IdleWait::new(idle));
             while n < total {
                 match rx.poll() {
                     Ok(mut g) => {
@@ -267,9 +324,9 @@ fn disruptor_mpsc(producers: usize, items: u64, batch: usize) -> Duration {
                             sum += x;
                             n += 1;
                         }
-                        backoff.reset();
+                        wait.got();
                     }
-                    Err(_) => backoff.snooze(),
+                    Err(_) => wait.empty(),
                 }
             }
             sum
@@ -277,7 +334,7 @@ fn disruptor_mpsc(producers: usize, items: u64, batch: usize) -> Duration {
     )
 }
 
-fn std_mpsc(producers: usize, items: u64) -> Duration {
+fn std_mpsc(producers: usize, items: u64, idle: Idle) -> Duration {
     let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
     run(
         producers,
@@ -286,7 +343,7 @@ fn std_mpsc(producers: usize, items: u64) -> Duration {
             let tx = tx.clone();
             move || send_each(per, |i| tx.try_send(i).is_ok())
         },
-        |total| spin_sum(total, || rx.try_recv().ok()),
+        |total| poll_sum(total, idle, || rx.try_recv().ok()),
     )
 }
 
@@ -300,16 +357,24 @@ fn group_name(name: &str) -> String {
     }
 }
 
+/// The single-item group whose consumers wait by `idle`.
+fn single_group(name: &str, idle: Idle) -> Group {
+    Group::new(group_name(name), "ringmpsc", 8 << 20)
+        .cases(&PRODUCERS)
+        .peer("ringmpsc", move |p, n| ringmpsc_single(p, n, idle))
+        .peer("crossbeam-channel", move |p, n| {
+            crossbeam_channel(p, n, idle)
+        })
+        .peer("ArrayQueue", move |p, n| array_queue(p, n, idle))
+        .peer("std-mpsc", move |p, n| std_mpsc(p, n, idle))
+        .peer("disruptor", move |p, n| disruptor_mpsc(p, n, 1, idle))
+}
+
 fn main() {
     let pool = BufferPool::new(4096, 256).unwrap();
     groups::main(vec![
-        Group::new(group_name("mpsc_single"), "ringmpsc", 8 << 20)
-            .cases(&PRODUCERS)
-            .peer("ringmpsc", ringmpsc_single)
-            .peer("crossbeam-channel", crossbeam_channel)
-            .peer("ArrayQueue", array_queue)
-            .peer("std-mpsc", std_mpsc)
-            .peer("disruptor", |p, items| disruptor_mpsc(p, items, 1)),
+        single_group("mpsc_single", Idle::Snooze),
+        single_group("mpsc_single_paced", Idle::Paced),
         Group::new(
             group_name(&format!("mpsc_batch{BATCH}")),
             "ringmpsc",
@@ -317,7 +382,9 @@ fn main() {
         )
         .cases(&PRODUCERS)
         .peer("ringmpsc", ringmpsc_batch)
-        .peer("disruptor", |p, items| disruptor_mpsc(p, items, BATCH)),
+        .peer("disruptor", |p, n| {
+            disruptor_mpsc(p, n, BATCH, Idle::Snooze)
+        }),
         // An alloc + free round trip on one thread.
         Group::new("pool", "alloc_free", 32 << 20).peer("alloc_free", move |_, items| {
             let t = Instant::now();
