@@ -8,11 +8,11 @@
 //! thread. Every queue is driven the same way: non-blocking sends and
 //! receives with the same spin-then-yield backoff when full or empty (this
 //! measures the data structures, not the scheduler). Group
-//! `mpsc_single_paced` is `mpsc_single` with a consumer that, finding
-//! nothing, waits about a microsecond before it polls again (every peer
-//! alike), so that items build up rather than each poll taking the lines
-//! the producer is writing. The consumer, which
-//! times the run, is pinned to CPU 0 and the producers to CPUs 1, 2, ... in
+//! `mpsc_single_paced` is `mpsc_single` with every consumer waiting by
+//! `WaitStrategy::Paced`: finding nothing, it spins about a microsecond
+//! before it polls again, so that items build up rather than each poll
+//! taking the lines the producer is writing. The consumer, which times the
+//! run, is pinned to CPU 0 and the producers to CPUs 1, 2, ... in
 //! turn (all on CPU 1 of a 2-CPU machine); `RINGMPSC_BENCH_UNPINNED=1`
 //! leaves every thread where the scheduler puts it (the same groups,
 //! named with `_unpinned`).
@@ -35,7 +35,7 @@ use common::{online_cpus, pin};
 use crossbeam_queue::ArrayQueue;
 use groups::Group;
 use ringcore::channel::mpsc;
-use ringcore::{Backoff, BufferPool, Config};
+use ringcore::{Backoff, BufferPool, Config, WaitStrategy, Waiter};
 use std::hint::black_box;
 use std::sync::{Arc, Barrier, LazyLock};
 use std::thread;
@@ -117,75 +117,40 @@ fn channel(producers: usize) -> (mpsc::Channel<u64>, Producers) {
     (ch, std::sync::Mutex::new(regs))
 }
 
-/// How a consumer waits when a poll finds nothing.
-#[derive(Clone, Copy)]
-enum Idle {
-    /// crossbeam's spin-then-yield backoff, reset by every item: a
-    /// consumer that keeps up polls again within nanoseconds.
-    Snooze,
-    /// About a microsecond of spinning before the next poll, for the first
-    /// [`IdleWait::PACED_POLLS`] empty polls in a row; then a yield each.
-    Paced,
-}
+/// The consumers' wait when a poll finds nothing in most groups: the
+/// spin-then-yield backoff, so a consumer that keeps up polls again within
+/// nanoseconds.
+const SNOOZE: WaitStrategy = WaitStrategy::Yielding;
+/// The consumers' wait in group `mpsc_single_paced`.
+const PACED: WaitStrategy = WaitStrategy::Paced {
+    pause: Duration::from_micros(1),
+};
 
-/// A consumer's wait between polls that found nothing, by its [`Idle`].
-struct IdleWait {
-    idle: Idle,
-    backoff: Backoff,
-    empty_polls: std::cell::Cell<u32>,
-}
-
-impl IdleWait {
-    const PACE: Duration = Duration::from_micros(1);
-    const PACED_POLLS: u32 = 8;
-
-    fn new(idle: Idle) -> Self {
-        IdleWait {
-            idle,
-            backoff: Backoff::new(),
-            empty_polls: std::cell::Cell::new(0),
-        }
-    }
-
-    /// A poll found nothing.
-    fn empty(&self) {
-        match self.idle {
-            Idle::Snooze => self.backoff.snooze(),
-            Idle::Paced if self.empty_polls.get() < Self::PACED_POLLS => {
-                self.empty_polls.set(self.empty_polls.get() + 1);
-                let until = Instant::now() + Self::PACE;
-                while Instant::now() < until {
-                    std::hint::spin_loop();
-                }
-            }
-            Idle::Paced => thread::yield_now(),
-        }
-    }
-
-    /// A poll found something.
-    fn got(&self) {
-        self.backoff.reset();
-        self.empty_polls.set(0);
-    }
+/// A consumer's wait after a poll that found nothing: the strategy's next
+/// step, yielding where it would block (the peers have nothing to block on).
+fn idle(waiter: &mut Waiter) {
+    waiter
+        .wait_with(|_| thread::yield_now())
+        .expect("a strategy without a deadline");
 }
 
 /// The ringmpsc consumer: reads `total` items in batches; their sum.
-fn drain(ch: &mut mpsc::Channel<u64>, total: u64, idle: Idle) -> u64 {
+fn drain(ch: &mut mpsc::Channel<u64>, total: u64, strategy: WaitStrategy) -> u64 {
     let (mut n, mut sum) = (0, 0u64);
-    let wait = IdleWait::new(idle);
+    let mut wait = Waiter::new(strategy);
     while n < total {
         match ch.consume_all(|&x| sum += x) {
-            0 => wait.empty(),
+            0 => idle(&mut wait),
             k => {
                 n += k as u64;
-                wait.got();
+                wait.reset();
             }
         }
     }
     sum
 }
 
-fn ringmpsc_single(producers: usize, items: u64, idle: Idle) -> Duration {
+fn ringmpsc_single(producers: usize, items: u64, strategy: WaitStrategy) -> Duration {
     let (mut ch, regs) = channel(producers);
     run(
         producers,
@@ -194,7 +159,7 @@ fn ringmpsc_single(producers: usize, items: u64, idle: Idle) -> Duration {
             let mut tx = regs.lock().unwrap()[p as usize].take().unwrap();
             move || send_each(per, |i| tx.send_one(i).is_ok())
         },
-        |total| drain(&mut ch, total, idle),
+        |total| drain(&mut ch, total, strategy),
     )
 }
 
@@ -222,11 +187,11 @@ fn ringmpsc_batch(producers: usize, items: u64) -> Duration {
                 }
             }
         },
-        |total| drain(&mut ch, total, Idle::Snooze),
+        |total| drain(&mut ch, total, SNOOZE),
     )
 }
 
-fn crossbeam_channel(producers: usize, items: u64, idle: Idle) -> Duration {
+fn crossbeam_channel(producers: usize, items: u64, strategy: WaitStrategy) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded::<u64>(CAPACITY);
     run(
         producers,
@@ -235,7 +200,7 @@ fn crossbeam_channel(producers: usize, items: u64, idle: Idle) -> Duration {
             let tx = tx.clone();
             move || send_each(per, |i| tx.try_send(i).is_ok())
         },
-        |total| poll_sum(total, idle, || rx.try_recv().ok()),
+        |total| poll_sum(total, strategy, || rx.try_recv().ok()),
     )
 }
 
@@ -250,24 +215,24 @@ fn send_each(per: u64, mut send: impl FnMut(u64) -> bool) {
     }
 }
 
-/// The consumer loop shared by the peers: poll, wait by `idle` when
+/// The consumer loop shared by the peers: poll, wait by `strategy` when
 /// empty, sum.
-fn poll_sum(total: u64, idle: Idle, mut poll: impl FnMut() -> Option<u64>) -> u64 {
-    let (mut n, mut sum, wait) = (0, 0u64, IdleWait::new(idle));
+fn poll_sum(total: u64, strategy: WaitStrategy, mut poll: impl FnMut() -> Option<u64>) -> u64 {
+    let (mut n, mut sum, mut wait) = (0, 0u64, Waiter::new(strategy));
     while n < total {
         match poll() {
             Some(x) => {
                 sum += x;
                 n += 1;
-                wait.got();
+                wait.reset();
             }
-            None => wait.empty(),
+            None => idle(&mut wait),
         }
     }
     sum
 }
 
-fn array_queue(producers: usize, items: u64, idle: Idle) -> Duration {
+fn array_queue(producers: usize, items: u64, strategy: WaitStrategy) -> Duration {
     let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
     run(
         producers,
@@ -276,7 +241,7 @@ fn array_queue(producers: usize, items: u64, idle: Idle) -> Duration {
             let q = q.clone();
             move || send_each(per, |i| q.push(i).is_ok())
         },
-        |total| poll_sum(total, idle, || q.pop()),
+        |total| poll_sum(total, strategy, || q.pop()),
     )
 }
 
@@ -285,7 +250,7 @@ fn array_queue(producers: usize, items: u64, idle: Idle) -> Duration {
 /// `try_batch_publish` of up to `batch` items (yielding when there is not
 /// room for all, as the ringmpsc batch producer does), the poller reading
 /// all that is published.
-fn disruptor_mpsc(producers: usize, items: u64, batch: usize, idle: Idle) -> Duration {
+fn disruptor_mpsc(producers: usize, items: u64, batch: usize, strategy: WaitStrategy) -> Duration {
     use disruptor::{build_multi_producer, BusySpin, Producer};
     let (mut rx, builder) = build_multi_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
     let tx = builder.build();
@@ -316,7 +281,7 @@ fn disruptor_mpsc(producers: usize, items: u64, batch: usize, idle: Idle) -> Dur
             }
         },
         |total| {
-            let (mut n, mut sum, wait) = (0, 0u64, IdleWait::new(idle));
+            let (mut n, mut sum, mut wait) = (0, 0u64, Waiter::new(strategy));
             while n < total {
                 match rx.poll() {
                     Ok(mut g) => {
@@ -324,9 +289,9 @@ fn disruptor_mpsc(producers: usize, items: u64, batch: usize, idle: Idle) -> Dur
                             sum += x;
                             n += 1;
                         }
-                        wait.got();
+                        wait.reset();
                     }
-                    Err(_) => wait.empty(),
+                    Err(_) => idle(&mut wait),
                 }
             }
             sum
@@ -334,7 +299,7 @@ fn disruptor_mpsc(producers: usize, items: u64, batch: usize, idle: Idle) -> Dur
     )
 }
 
-fn std_mpsc(producers: usize, items: u64, idle: Idle) -> Duration {
+fn std_mpsc(producers: usize, items: u64, strategy: WaitStrategy) -> Duration {
     let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
     run(
         producers,
@@ -343,7 +308,7 @@ fn std_mpsc(producers: usize, items: u64, idle: Idle) -> Duration {
             let tx = tx.clone();
             move || send_each(per, |i| tx.try_send(i).is_ok())
         },
-        |total| poll_sum(total, idle, || rx.try_recv().ok()),
+        |total| poll_sum(total, strategy, || rx.try_recv().ok()),
     )
 }
 
@@ -357,24 +322,24 @@ fn group_name(name: &str) -> String {
     }
 }
 
-/// The single-item group whose consumers wait by `idle`.
-fn single_group(name: &str, idle: Idle) -> Group {
+/// The single-item group whose consumers wait by `strategy`.
+fn single_group(name: &str, strategy: WaitStrategy) -> Group {
     Group::new(group_name(name), "ringmpsc", 8 << 20)
         .cases(&PRODUCERS)
-        .peer("ringmpsc", move |p, n| ringmpsc_single(p, n, idle))
+        .peer("ringmpsc", move |p, n| ringmpsc_single(p, n, strategy))
         .peer("crossbeam-channel", move |p, n| {
-            crossbeam_channel(p, n, idle)
+            crossbeam_channel(p, n, strategy)
         })
-        .peer("ArrayQueue", move |p, n| array_queue(p, n, idle))
-        .peer("std-mpsc", move |p, n| std_mpsc(p, n, idle))
-        .peer("disruptor", move |p, n| disruptor_mpsc(p, n, 1, idle))
+        .peer("ArrayQueue", move |p, n| array_queue(p, n, strategy))
+        .peer("std-mpsc", move |p, n| std_mpsc(p, n, strategy))
+        .peer("disruptor", move |p, n| disruptor_mpsc(p, n, 1, strategy))
 }
 
 fn main() {
     let pool = BufferPool::new(4096, 256).unwrap();
     groups::main(vec![
-        single_group("mpsc_single", Idle::Snooze),
-        single_group("mpsc_single_paced", Idle::Paced),
+        single_group("mpsc_single", SNOOZE),
+        single_group("mpsc_single_paced", PACED),
         Group::new(
             group_name(&format!("mpsc_batch{BATCH}")),
             "ringmpsc",
@@ -382,9 +347,7 @@ fn main() {
         )
         .cases(&PRODUCERS)
         .peer("ringmpsc", ringmpsc_batch)
-        .peer("disruptor", |p, n| {
-            disruptor_mpsc(p, n, BATCH, Idle::Snooze)
-        }),
+        .peer("disruptor", |p, n| disruptor_mpsc(p, n, BATCH, SNOOZE)),
         // An alloc + free round trip on one thread.
         Group::new("pool", "alloc_free", 32 << 20).peer("alloc_free", move |_, items| {
             let t = Instant::now();

@@ -105,7 +105,23 @@ pub enum WaitStrategy {
         /// Retries that yield, after the spins.
         yield_iterations: u32,
     },
+    /// Spin `pause` before each retry, then, after [`PACED_RETRIES`] of
+    /// them in a row, block like [`Blocking`](WaitStrategy::Blocking).
+    /// For a consumer of a stream: while it waits, items build up for its
+    /// next batch, where a consumer that looks again at once reads the
+    /// producer's position and slots as the producer writes them, moving
+    /// those cache lines between the CPUs for every few items. About a
+    /// microsecond gave two to four times the items a second of the other
+    /// strategies with single-item producers (README, performance), for up
+    /// to `pause` more latency.
+    Paced {
+        /// Spin this long before each retry.
+        pause: Duration,
+    },
 }
+
+/// Retries a [`WaitStrategy::Paced`] wait spins before it blocks.
+pub const PACED_RETRIES: u32 = 16;
 
 impl WaitStrategy {
     /// `TimedBlocking` for `timeout`, or `Blocking` for `None`.
@@ -125,6 +141,8 @@ enum Step {
     Snooze,
     /// Give the CPU away once.
     Yield,
+    /// Spin this long.
+    Pace(Duration),
     /// Sleep this long.
     Sleep(Duration),
     /// Block until woken (or the deadline).
@@ -208,6 +226,8 @@ impl Waiter {
                 yield_iterations,
             } if step <= spin_iterations.saturating_add(yield_iterations) => Step::Yield,
             WaitStrategy::PhasedBackoff { .. } => Step::Park,
+            WaitStrategy::Paced { pause } if step <= PACED_RETRIES => Step::Pace(pause),
+            WaitStrategy::Paced { .. } => Step::Park,
         }
     }
 
@@ -244,6 +264,12 @@ impl Waiter {
             Step::Spin => std::hint::spin_loop(),
             Step::Snooze => self.backoff.snooze(),
             Step::Yield => std::thread::yield_now(),
+            Step::Pace(pause) => {
+                let start = Instant::now();
+                while start.elapsed() < pause {
+                    std::hint::spin_loop();
+                }
+            }
             Step::Sleep(sleep) => std::thread::sleep(sleep),
             Step::Park => park(left),
         }
@@ -257,5 +283,31 @@ impl Waiter {
             let slice = Duration::from_micros(100);
             std::thread::sleep(left.map_or(slice, |l| l.min(slice)));
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paced_spins_its_pause_before_each_retry_then_blocks() {
+        let pause = Duration::from_micros(200);
+        let mut w = Waiter::new(WaitStrategy::Paced { pause });
+        for round in 0..2 {
+            let start = Instant::now();
+            for _ in 0..PACED_RETRIES {
+                assert!(!w.settled());
+                w.wait_with(|_| panic!("parked in the paced phase"))
+                    .unwrap();
+            }
+            assert!(start.elapsed() >= pause * PACED_RETRIES, "round {round}");
+            assert!(w.settled());
+            let mut parked = false;
+            w.wait_with(|left| parked = left.is_none()).unwrap();
+            assert!(parked, "round {round}: blocks after the paced retries");
+            // Progress starts the paced phase over.
+            w.progress();
+        }
     }
 }

@@ -79,6 +79,16 @@ fn eight_producers_a_million_each_arrive_whole_and_in_order() {
 #[test]
 fn registration_races_a_live_consumer_and_producers_leave_mid_stream() {
     let _watchdog = watchdog::watchdog(120);
+    let paced = WaitStrategy::Paced {
+        pause: Duration::from_micros(1),
+    };
+    for strategy in [WaitStrategy::Blocking, paced] {
+        registration_race(strategy);
+    }
+}
+
+/// Producers register, send and leave while a consumer waits by `strategy`.
+fn registration_race(strategy: WaitStrategy) {
     let racers = if cfg!(miri) { 4 } else { 16u64 };
     let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(6)).unwrap();
     let registrar = ch.registrar();
@@ -87,7 +97,7 @@ fn registration_races_a_live_consumer_and_producers_leave_mid_stream() {
         let mut check = Checker(HashMap::new());
         let mut seen = 0u64;
         loop {
-            match ch.consume_all_blocking(|&x| check.see(x), WaitStrategy::Blocking) {
+            match ch.consume_all_blocking(|&x| check.see(x), strategy) {
                 Ok(n) => seen += n as u64,
                 Err(Error::Closed) => break,
                 Err(e) => panic!("{e}"),

@@ -301,6 +301,9 @@ fn timed_waits_time_out() {
             yield_iterations: 4,
         },
         WaitStrategy::Blocking,
+        WaitStrategy::Paced {
+            pause: Duration::from_micros(1),
+        },
     ] {
         assert_eq!(rx.recv_blocking(s).unwrap(), 1);
         tx.send_one_blocking(1, s).unwrap();
