@@ -11,7 +11,10 @@
 //!
 //! Both sides wait the way each transport waits best: ringmpsc spins and
 //! yields briefly, then sleeps on its futex doorbell; the sockets block in
-//! the kernel. The server reads the sockets with one `poll` over all of
+//! the kernel. The round trips and the one-`send` throughput also run a
+//! paced ringmpsc server: after a pass that found nothing it waits by
+//! `WaitStrategy::Paced` (about a microsecond) before it looks again,
+//! sleeping in `Server::wait` once that gives up. The server reads the sockets with one `poll` over all of
 //! them and one `read` per ready socket (many requests per read).
 //!
 //! `cargo bench -p ringcore --bench transport -- [round_trips] [messages]`
@@ -25,6 +28,7 @@ use common::{
 };
 use ringcore::msg::transport::{Client, ClientOptions, Server, ServerOptions};
 use ringcore::msg::Priority;
+use ringcore::{WaitStrategy, Waiter};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -50,9 +54,14 @@ fn connect(name: &str) -> Client {
     }
 }
 
+/// How long a paced server spins before it looks again.
+const PACE: Duration = Duration::from_micros(1);
+
 /// The ringmpsc server: echoes (`echo`) or counts every request until
-/// `total` arrived; returns the seconds from the first to the last.
-fn ring_server(name: &str, clients: usize, total: u64, echo: bool) -> Vec<u64> {
+/// `total` arrived; returns the seconds from the first to the last. After
+/// a pass that found nothing it waits in `Server::wait`, or, `paced`, by
+/// `WaitStrategy::Paced` first.
+fn ring_server(name: &str, clients: usize, total: u64, echo: bool, paced: bool) -> Vec<u64> {
     let mut s = Server::create(
         name,
         ServerOptions {
@@ -63,6 +72,7 @@ fn ring_server(name: &str, clients: usize, total: u64, echo: bool) -> Vec<u64> {
     .unwrap();
     let (mut got, mut sum, mut first) = (0u64, 0u64, None);
     let mut echoes = Vec::new();
+    let mut waiter = Waiter::new(WaitStrategy::Paced { pause: PACE });
     while got < total {
         let n = s
             .serve(4096, |r| {
@@ -79,8 +89,13 @@ fn ring_server(name: &str, clients: usize, total: u64, echo: bool) -> Vec<u64> {
         for (c, m) in echoes.drain(..) {
             s.send(c, Priority::High, &m).unwrap();
         }
-        if n == 0 {
+        let mut sleep = || {
             let _ = s.wait(Some(Duration::from_millis(100)));
+        };
+        match (n, paced) {
+            (0, true) => waiter.wait_with(|_| sleep()).expect("no deadline"),
+            (0, false) => sleep(),
+            _ => waiter.reset(),
         }
     }
     std::hint::black_box(sum);
@@ -90,10 +105,10 @@ fn ring_server(name: &str, clients: usize, total: u64, echo: bool) -> Vec<u64> {
     vec![(secs * 1e9) as u64]
 }
 
-fn ring_rtt(clients: usize, n: usize) -> Percentiles {
+fn ring_rtt(clients: usize, n: usize, paced: bool) -> Percentiles {
     let name = format!("rmpsc-bench-rtt-{}-{clients}", std::process::id());
     let warm = n / 10;
-    let server = fork(|| ring_server(&name, clients, (clients * (n + warm)) as u64, true));
+    let server = fork(|| ring_server(&name, clients, (clients * (n + warm)) as u64, true, paced));
     let kids: Vec<Child> = (0..clients)
         .map(|_| {
             fork(|| {
@@ -214,10 +229,11 @@ fn uds_rtt(clients: usize, n: usize) -> Percentiles {
 }
 
 /// Aggregate requests per second from `clients` clients sending `n` each,
-/// `batch` at a time (`send_many`; 1: one `send` per request).
-fn ring_throughput(clients: usize, n: u64, batch: usize) -> f64 {
+/// `batch` at a time (`send_many`; 1: one `send` per request), to a
+/// server `paced` or not.
+fn ring_throughput(clients: usize, n: u64, batch: usize, paced: bool) -> f64 {
     let name = format!("rmpsc-bench-tput-{}-{clients}", std::process::id());
-    let server = fork(|| ring_server(&name, clients, clients as u64 * n, false));
+    let server = fork(|| ring_server(&name, clients, clients as u64 * n, false, paced));
     let kids: Vec<Child> = (0..clients)
         .map(|_| {
             fork(|| {
@@ -286,28 +302,42 @@ fn main() {
         .unwrap_or(2_000_000);
     println!("transport benchmark: {MSG} B messages, {rtts} round trips per client, {msgs} messages per client");
     println!(
-        "\nround trip, p50 / p99 (mean p50 and worst p99 over the clients; both transports once in \
+        "\nround trip, p50 / p99 (mean p50 and worst p99 over the clients; every server and the sockets once in \
          each of {ROUNDS} rounds, in turn: medians over the rounds, ratios the medians of those \
          within a round):"
     );
     for clients in CLIENTS {
         let runs = in_rounds::<Percentiles>(
-            &[&|| ring_rtt(clients, rtts), &|| uds_rtt(clients, rtts)],
+            &[
+                &|| ring_rtt(clients, rtts, false),
+                &|| ring_rtt(clients, rtts, true),
+                &|| uds_rtt(clients, rtts),
+            ],
             ROUNDS,
         );
-        let lower = |q| over_rounds(&runs, |x| x[1].at(q) as f64 / x[0].at(q) as f64);
-        let (r, u) = (row_percentiles(&runs, 0), row_percentiles(&runs, 1));
+        let lower = |i: usize, q| over_rounds(&runs, |x| x[2].at(q) as f64 / x[i].at(q) as f64);
+        let row = |i| row_percentiles(&runs, i);
+        let (r, p, u) = (row(0), row(1), row(2));
         let us = |p: &Percentiles, q| p.at(q) as f64 / 1e3;
         println!(
-            "  {clients} client(s): ringmpsc {:.2} / {:.2} us, Unix socket {:.2} / {:.2} us  ({:.1}x / {:.1}x lower)",
+            "  {clients} client(s): ringmpsc {:.2} / {:.2} us, paced server {:.2} / {:.2} us, \
+             Unix socket {:.2} / {:.2} us  ({:.1}x / {:.1}x lower; paced {:.1}x / {:.1}x)",
             us(&r, 0.5),
             us(&r, 0.99),
+            us(&p, 0.5),
+            us(&p, 0.99),
             us(&u, 0.5),
             us(&u, 0.99),
-            lower(0.5),
-            lower(0.99)
+            lower(0, 0.5),
+            lower(0, 0.99),
+            lower(1, 0.5),
+            lower(1, 0.99)
         );
         r.emit("transport-rtt", &format!("ringmpsc, {clients} client(s)"));
+        p.emit(
+            "transport-rtt",
+            &format!("ringmpsc paced server, {clients} client(s)"),
+        );
         u.emit(
             "transport-rtt",
             &format!("Unix socket, {clients} client(s)"),
@@ -315,7 +345,7 @@ fn main() {
     }
     for batch in [1, BATCH] {
         println!(
-            "\naggregate throughput of {MSG} B requests, {} (both once in each of {ROUNDS} rounds, \
+            "\naggregate throughput of {MSG} B requests, {} (each once in each of {ROUNDS} rounds, \
              in turn: medians over the rounds, ratios the medians of those within a round):",
             if batch == 1 {
                 "one send / write per request".to_string()
@@ -325,21 +355,27 @@ fn main() {
         );
         for clients in CLIENTS {
             let runs = in_rounds::<f64>(
-                &[&|| ring_throughput(clients, msgs, batch), &|| {
-                    uds_throughput(clients, msgs / 10, batch)
-                }],
+                &[
+                    &|| ring_throughput(clients, msgs, batch, false),
+                    &|| ring_throughput(clients, msgs, batch, true),
+                    &|| uds_throughput(clients, msgs / 10, batch),
+                ],
                 ROUNDS,
             );
-            let r = over_rounds(&runs, |x| x[0]);
-            let u = over_rounds(&runs, |x| x[1]);
+            let rate = |i| over_rounds(&runs, |x| x[i]);
+            let to_uds = |i| over_rounds(&runs, |x| x[i] / x[2]);
             let plot = format!("transport-throughput-batch{batch}");
-            emit(&plot, "ringmpsc", clients as f64, r);
-            emit(&plot, "Unix socket", clients as f64, u);
+            emit(&plot, "ringmpsc", clients as f64, rate(0));
+            emit(&plot, "ringmpsc paced server", clients as f64, rate(1));
+            emit(&plot, "Unix socket", clients as f64, rate(2));
             println!(
-                "  {clients} client(s): ringmpsc {:.2} M msg/s, Unix socket {:.2} M msg/s  ({:.1}x)",
-                r / 1e6,
-                u / 1e6,
-                over_rounds(&runs, |x| x[0] / x[1])
+                "  {clients} client(s): ringmpsc {:.2} M msg/s, paced server {:.2} M msg/s, \
+                 Unix socket {:.2} M msg/s  ({:.1}x, paced {:.1}x)",
+                rate(0) / 1e6,
+                rate(1) / 1e6,
+                rate(2) / 1e6,
+                to_uds(0),
+                to_uds(1)
             );
         }
     }
