@@ -11,10 +11,10 @@
 //!
 //! Both sides wait the way each transport waits best: ringmpsc spins and
 //! yields briefly, then sleeps on its futex doorbell; the sockets block in
-//! the kernel. The round trips and the one-`send` throughput also run a
-//! paced ringmpsc server: after a pass that found nothing it waits by
-//! `WaitStrategy::Paced` (about a microsecond) before it looks again,
-//! sleeping in `Server::wait` once that gives up. The server reads the sockets with one `poll` over all of
+//! the kernel. Every row also runs a paced ringmpsc server: after a pass
+//! that found nothing it waits by `WaitStrategy::Paced` (about a
+//! microsecond) before it looks again, sleeping in `Server::wait` once
+//! that gives up. The server reads the sockets with one `poll` over all of
 //! them and one `read` per ready socket (many requests per read).
 //!
 //! `cargo bench -p ringcore --bench transport -- [round_trips] [messages]`
@@ -302,9 +302,9 @@ fn main() {
         .unwrap_or(2_000_000);
     println!("transport benchmark: {MSG} B messages, {rtts} round trips per client, {msgs} messages per client");
     println!(
-        "\nround trip, p50 / p99 (mean p50 and worst p99 over the clients; every server and the sockets once in \
-         each of {ROUNDS} rounds, in turn: medians over the rounds, ratios the medians of those \
-         within a round):"
+        "\nround trip, p50 / p99 (mean p50 and worst p99 over the clients; every server and the \
+         sockets once in each of {ROUNDS} rounds, in turn: medians over the rounds, ratios the \
+         medians of those within a round):"
     );
     for clients in CLIENTS {
         let runs = in_rounds::<Percentiles>(
