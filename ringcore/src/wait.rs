@@ -193,18 +193,35 @@ pub struct Waiter {
     strategy: WaitStrategy,
     backoff: Backoff,
     steps: u32,
+    /// How long a wait may take in all (`TimedBlocking`'s timeout).
+    limit: Option<Duration>,
     deadline: Option<Instant>,
 }
 
 impl Waiter {
     /// A waiter at its first step.
     pub fn new(strategy: WaitStrategy) -> Self {
+        let limit = match strategy {
+            WaitStrategy::TimedBlocking { timeout } => Some(timeout),
+            _ => None,
+        };
         Waiter {
             strategy,
             backoff: Backoff::new(),
             steps: 0,
+            limit,
             deadline: None,
         }
+    }
+
+    /// A waiter of any strategy that gives up with [`Error::TimedOut`]
+    /// after `limit` (or the strategy's own timeout, if shorter): for a
+    /// loop that must look at something else now and then, whatever its
+    /// strategy.
+    pub(crate) fn within(strategy: WaitStrategy, limit: Duration) -> Self {
+        let mut w = Waiter::new(strategy);
+        w.limit = Some(w.limit.map_or(limit, |l| l.min(limit)));
+        w
     }
 
     /// The strategy this waiter runs.
@@ -258,10 +275,10 @@ impl Waiter {
         matches!(self.next_step(), Step::Sleep(_) | Step::Park)
     }
 
-    /// Time left before the deadline, `None` when the strategy has none.
+    /// Time left before the deadline, `None` when the wait has none.
     /// Errors with [`Error::TimedOut`] once it has passed.
     fn time_left(&mut self) -> Result<Option<Duration>> {
-        let WaitStrategy::TimedBlocking { timeout } = self.strategy else {
+        let Some(timeout) = self.limit else {
             return Ok(None);
         };
         let deadline = *self.deadline.get_or_insert_with(|| {
@@ -329,6 +346,29 @@ mod tests {
             assert!(parked, "round {round}: blocks after the paced retries");
             // Progress starts the paced phase over.
             w.progress();
+        }
+    }
+
+    #[test]
+    fn a_bounded_waiter_times_out_whatever_its_strategy() {
+        let limit = Duration::from_millis(5);
+        let pause = Duration::from_micros(1);
+        for s in [
+            WaitStrategy::BusySpin,
+            WaitStrategy::Paced { pause },
+            WaitStrategy::Blocking,
+        ] {
+            let mut w = Waiter::within(s, limit);
+            let start = Instant::now();
+            let outcome = loop {
+                // A park gets the time left, never an unbounded sleep.
+                let park = |left: Option<Duration>| std::thread::sleep(left.unwrap());
+                if let Err(e) = w.wait_with(park) {
+                    break e;
+                }
+            };
+            assert!(matches!(outcome, Error::TimedOut), "{s:?}");
+            assert!(start.elapsed() >= limit, "{s:?}");
         }
     }
 }

@@ -259,6 +259,44 @@ fn the_event_loop_drains_everything_on_stop() {
 }
 
 #[test]
+fn an_idle_event_loop_stops_whatever_its_strategy() {
+    let _watchdog = watchdog::watchdog(60);
+    let strategies = [
+        WaitStrategy::BusySpin,
+        WaitStrategy::Yielding,
+        WaitStrategy::Sleeping {
+            sleep: Duration::from_millis(1),
+        },
+        WaitStrategy::Blocking,
+        WaitStrategy::TimedBlocking {
+            timeout: Duration::from_millis(5),
+        },
+        WaitStrategy::PhasedBackoff {
+            spin_iterations: 10,
+            yield_iterations: 10,
+        },
+        WaitStrategy::Paced {
+            pause: Duration::from_micros(1),
+        },
+    ];
+    for strategy in strategies {
+        let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(6)).unwrap();
+        let mut tx = ch.register().unwrap();
+        let lp = EventLoop::spawn(ch, |_: &u64| {}, strategy);
+        tx.send_one(1).unwrap();
+        while lp.processed() < 1 {
+            thread::yield_now();
+        }
+        // Idle, deep in its wait: nothing to read will wake it, the stop
+        // must.
+        thread::sleep(Duration::from_millis(20));
+        assert_eq!(lp.stop(), 1, "{strategy:?}");
+        let refused = tx.send_one(3).unwrap_err();
+        assert!(matches!(refused.reason, Error::Closed), "{strategy:?}");
+    }
+}
+
+#[test]
 fn a_batched_event_loop_wraps_whole_batches() {
     let _watchdog = watchdog::watchdog(120);
     let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(10)).unwrap();

@@ -3,10 +3,14 @@
 use super::mpsc::Core;
 use super::{RingConsumer, RingProducer};
 use crate::error::Error;
-use crate::wait::WaitStrategy;
+use crate::wait::{WaitStrategy, Waiter};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often an idle loop looks at its stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// The consumer loop everyone writes, as a thread: it runs
 /// [`consume_all`](Core::consume_all) with a handler, waits by a
@@ -91,14 +95,10 @@ impl EventLoop {
                     return;
                 };
                 while !s.load(Ordering::Acquire) {
-                    // Wake up now and then to look at the stop flag.
-                    let slice = match strategy {
-                        WaitStrategy::Blocking => WaitStrategy::TimedBlocking {
-                            timeout: std::time::Duration::from_millis(50),
-                        },
-                        other => other,
-                    };
-                    match channel.wait_for_data(slice) {
+                    // Whatever the strategy, look at the stop flag now and
+                    // then: a stop's wake-up alone would find nothing to
+                    // read, and the wait would go on.
+                    match channel.wait_for_data_with(&mut Waiter::within(strategy, STOP_CHECK)) {
                         Ok(()) => {
                             let mut n = 0;
                             around(&mut || n = channel.consume_all(&mut handler));

@@ -390,13 +390,17 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
     /// Waits by `strategy` until some ring has an item, without consuming
     /// it. `Closed` once the channel is closed and drained.
     pub fn wait_for_data(&mut self, strategy: WaitStrategy) -> Result<()> {
-        let mut waiter = Waiter::new(strategy);
+        self.wait_for_data_with(&mut Waiter::new(strategy))
+    }
+
+    /// [`wait_for_data`](Self::wait_for_data) by `waiter`.
+    pub(crate) fn wait_for_data_with(&mut self, waiter: &mut Waiter) -> Result<()> {
         loop {
             self.sync();
             if self.lanes.iter().any(|l| l.end.pending() > 0) {
                 return Ok(());
             }
-            self.wait_step(&mut waiter)?;
+            self.wait_step(waiter)?;
         }
     }
 
