@@ -116,6 +116,22 @@
 // A log reader asked for records that retention already deleted.
 #define RMPSC_EBEHIND -14
 
+// Event loop wait: spin briefly, yield, then sleep on a futex until an
+// item comes (rmpsc_event_loop_new's).
+#define RMPSC_WAIT_BLOCKING 0
+
+// Event loop wait: spin, never sleep: the lowest latency, a core at 100%.
+#define RMPSC_WAIT_SPIN 1
+
+// Event loop wait: spin briefly, then give the CPU away (sched_yield) on
+// every retry.
+#define RMPSC_WAIT_YIELD 2
+
+// Event loop wait: spin `pause_ns` before each retry, so that items build
+// up for the next batch instead of moving the producers' cache lines for
+// every few; after 16 retries in a row, sleep as RMPSC_WAIT_BLOCKING.
+#define RMPSC_WAIT_PACED 3
+
 // The producer side of a ring (rmpsc_ring_lease).
 #define RMPSC_SIDE_PRODUCER 0
 
@@ -681,6 +697,19 @@ int rmpsc_event_loop_new(rmpsc_mpsc_t *ch,
                          rmpsc_item_fn handler,
                          void *ctx,
                          rmpsc_event_loop_t **out);
+
+// rmpsc_event_loop_new with the loop's wait while every ring is empty:
+// one of RMPSC_WAIT_*, and for RMPSC_WAIT_PACED the pause in ns (1 to
+// 1000000; 0 for the others). Whatever the wait, an idle loop looks for
+// a stop every 50 ms.
+// Errors: those of rmpsc_event_loop_new, and RMPSC_EINVAL (an unknown
+// wait, a pause out of range).
+int rmpsc_event_loop_new_with(rmpsc_mpsc_t *ch,
+                              rmpsc_item_fn handler,
+                              void *ctx,
+                              int wait,
+                              int64_t pause_ns,
+                              rmpsc_event_loop_t **out);
 
 // Items the loop handled so far (0 for NULL). Thread-safe.
 uint64_t rmpsc_event_loop_processed(const rmpsc_event_loop_t *l);

@@ -1125,6 +1125,14 @@ class BufferPool {
 
 // ---------------------------------------------------------------- channels
 
+/// How an EventLoop waits while every ring is empty.
+enum class Wait : int {
+    Blocking = RMPSC_WAIT_BLOCKING, ///< spin briefly, yield, then sleep until an item comes
+    Spin = RMPSC_WAIT_SPIN,         ///< never sleep: the lowest latency, a core at 100%
+    Yield = RMPSC_WAIT_YIELD,       ///< spin briefly, then sched_yield on every retry
+    Paced = RMPSC_WAIT_PACED        ///< spin a pause before each retry (batches build up), then Blocking
+};
+
 /// A consumer thread running an MpscChannel: calls the callable on every
 /// item, sleeping when idle. Destroying it stops it (as stop() does, but an
 /// exception of the callable is then dropped).
@@ -1299,14 +1307,19 @@ template <typename T> class MpscChannel {
     }
     void clear_notifier() { detail::check(rmpsc_mpsc_set_notifier(h_.get(), nullptr), "rmpsc_mpsc_set_notifier"); }
 
-    /// Starts a thread calling `f(const T &)` on every item; the consumer
-    /// calls above throw Busy from then on. Throws Busy when the consumer
-    /// side is in use or another loop runs it.
-    template <typename F> EventLoop run(F f) {
+    /// Starts a thread calling `f(const T &)` on every item, waiting by
+    /// `wait` while idle (`pause`, 1 ns to 1 ms, only for Wait::Paced); the
+    /// consumer calls above throw Busy from then on. Throws Busy when the
+    /// consumer side is in use or another loop runs it, InvalidArgument for
+    /// a pause out of range.
+    template <typename F>
+    EventLoop run(F f, Wait wait = Wait::Blocking, std::chrono::nanoseconds pause = {}) {
         using S = EventLoop::Typed<T, F>;
         EventLoop loop;
         auto state = std::make_unique<S>(std::move(f));
-        detail::check(rmpsc_event_loop_new(h_.get(), &S::call, state.get(), loop.h_.out()), "rmpsc_event_loop_new");
+        detail::check(rmpsc_event_loop_new_with(h_.get(), &S::call, state.get(), static_cast<int>(wait),
+                                                pause.count(), loop.h_.out()),
+                      "rmpsc_event_loop_new_with");
         loop.state_ = std::move(state);
         return loop;
     }

@@ -9,6 +9,7 @@ use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
+use std::time::Duration;
 
 /// A consumer thread running a channel (opaque).
 pub struct rmpsc_event_loop_t {
@@ -54,6 +55,50 @@ struct Handler {
 // from the loop's thread while the loop runs.
 unsafe impl Send for Handler {}
 
+/// Event loop wait: spin briefly, yield, then sleep on a futex until an
+/// item comes (rmpsc_event_loop_new's).
+pub const RMPSC_WAIT_BLOCKING: c_int = 0;
+/// Event loop wait: spin, never sleep: the lowest latency, a core at 100%.
+pub const RMPSC_WAIT_SPIN: c_int = 1;
+/// Event loop wait: spin briefly, then give the CPU away (sched_yield) on
+/// every retry.
+pub const RMPSC_WAIT_YIELD: c_int = 2;
+/// Event loop wait: spin `pause_ns` before each retry, so that items build
+/// up for the next batch instead of moving the producers' cache lines for
+/// every few; after 16 retries in a row, sleep as RMPSC_WAIT_BLOCKING.
+pub const RMPSC_WAIT_PACED: c_int = 3;
+
+/// The longest pause of RMPSC_WAIT_PACED: a longer one spins a core where
+/// sleeping would do.
+const MAX_PAUSE: Duration = Duration::from_millis(1);
+
+/// The strategy named by `wait` and `pause_ns` (which only
+/// RMPSC_WAIT_PACED takes).
+fn wait_strategy(wait: c_int, pause_ns: i64) -> Result<WaitStrategy, Error> {
+    let pause = u64::try_from(pause_ns)
+        .map(Duration::from_nanos)
+        .map_err(|_| Error::InvalidArgument(format!("pause_ns {pause_ns} is negative")))?;
+    let strategy = match wait {
+        RMPSC_WAIT_BLOCKING => WaitStrategy::Blocking,
+        RMPSC_WAIT_SPIN => WaitStrategy::BusySpin,
+        RMPSC_WAIT_YIELD => WaitStrategy::Yielding,
+        RMPSC_WAIT_PACED if pause.is_zero() || pause > MAX_PAUSE => {
+            return Err(Error::InvalidArgument(format!(
+                "RMPSC_WAIT_PACED takes a pause_ns of 1 to {}",
+                MAX_PAUSE.as_nanos()
+            )))
+        }
+        RMPSC_WAIT_PACED => return Ok(WaitStrategy::Paced { pause }),
+        w => return Err(Error::InvalidArgument(format!("unknown wait {w}"))),
+    };
+    if !pause.is_zero() {
+        return Err(Error::InvalidArgument(
+            "pause_ns is for RMPSC_WAIT_PACED only (0 for the others)".into(),
+        ));
+    }
+    Ok(strategy)
+}
+
 /// Starts a thread that calls `handler(ctx, item)` on every item of every
 /// producer of `ch`, sleeping when idle; the channel's consumer calls
 /// return RMPSC_EBUSY from then on. `ctx` is used from that thread.
@@ -68,9 +113,28 @@ pub extern "C" fn rmpsc_event_loop_new(
     ctx: *mut c_void,
     out: *mut *mut rmpsc_event_loop_t,
 ) -> c_int {
+    rmpsc_event_loop_new_with(ch, handler, ctx, RMPSC_WAIT_BLOCKING, 0, out)
+}
+
+/// rmpsc_event_loop_new with the loop's wait while every ring is empty:
+/// one of RMPSC_WAIT_*, and for RMPSC_WAIT_PACED the pause in ns (1 to
+/// 1000000; 0 for the others). Whatever the wait, an idle loop looks for
+/// a stop every 50 ms.
+/// Errors: those of rmpsc_event_loop_new, and RMPSC_EINVAL (an unknown
+/// wait, a pause out of range).
+#[no_mangle]
+pub extern "C" fn rmpsc_event_loop_new_with(
+    ch: *mut rmpsc_mpsc_t,
+    handler: rmpsc_item_fn,
+    ctx: *mut c_void,
+    wait: c_int,
+    pause_ns: i64,
+    out: *mut *mut rmpsc_event_loop_t,
+) -> c_int {
     call(|| {
         let out = Out::new(out, "out")?;
         let f = handler.ok_or_else(|| Error::InvalidArgument("handler is NULL".into()))?;
+        let strategy = wait_strategy(wait, pause_ns)?;
         let h = Handler { f, ctx };
         let event_loop = channel(ch)?.consumer.enter(|c| {
             let taken = c.take().ok_or_else(loop_runs_it)?;
@@ -80,7 +144,7 @@ pub extern "C" fn rmpsc_event_loop_new(
                     let h = &h;
                     (h.f)(h.ctx, item.as_ptr().cast())
                 },
-                WaitStrategy::Blocking,
+                strategy,
                 |batch: &mut dyn FnMut()| batch(),
             );
             // A thread that could not start hands the consumer back.

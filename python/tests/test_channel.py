@@ -6,6 +6,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -326,6 +327,35 @@ def test_mpsc_event_loop_handles_everything_before_it_stops():
     assert sorted(seen) == sorted(k * 10_000 + i for k in range(3) for i in range(2000))
     with pytest.raises(Closed):
         producers[0].send(b"\0" * 8)
+
+
+@pytest.mark.parametrize(("wait", "pause"), [("blocking", None), ("spin", None), ("yield", None), ("paced", 1e-6)])
+def test_mpsc_event_loop_waits_and_stops_while_idle(wait, pause):
+    ch = MpscChannel(64, item_size=8)
+    p = ch.register()
+    seen = []
+    lp = ch.run(lambda item: seen.append(int.from_bytes(item, "little")), wait=wait, pause=pause)
+    for i in range(100):
+        p.send(i.to_bytes(8, "little"))
+    deadline = time.monotonic() + 10
+    while lp.processed < 100 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.02)  # idle, deep in its wait
+    assert lp.stop() == 100
+    assert seen == list(range(100))
+
+
+@pytest.mark.parametrize(
+    ("wait", "pause"),
+    [("paced", None), ("paced", 0.0), ("paced", 0.002), ("paced", float("nan")), ("spin", 1e-6), ("busy", None)],
+)
+def test_mpsc_event_loop_refuses_a_wait_it_does_not_take(wait, pause):
+    ch = MpscChannel(64, item_size=8)
+    p = ch.register()
+    with pytest.raises(ValueError):
+        ch.run(lambda item: None, wait=wait, pause=pause)
+    p.send(b"\x01" + b"\0" * 7)
+    assert ch.try_recv() == b"\x01" + b"\0" * 7  # the consumer side stayed here
 
 
 def test_numa_topology_and_pinning():

@@ -398,6 +398,53 @@ static void test_consumer_api(void) {
     rmpsc_mpsc_free(c);
 }
 
+/* Every wait of a loop handles what comes and sees a stop while idle; a
+   wait or pause it does not take fails and leaves the consumer side as it
+   was. */
+static void test_event_loop_waits(void) {
+    const struct {
+        int wait;
+        int64_t pause_ns;
+    } waits[] = {{RMPSC_WAIT_BLOCKING, 0}, {RMPSC_WAIT_SPIN, 0}, {RMPSC_WAIT_YIELD, 0}, {RMPSC_WAIT_PACED, 1000}};
+    for (size_t w = 0; w < sizeof waits / sizeof waits[0]; w++) {
+        rmpsc_mpsc_t *c;
+        rmpsc_ring_t *a;
+        CHECK(rmpsc_mpsc_new(64, 8, 0, &c) == RMPSC_OK && rmpsc_mpsc_new_producer(c, &a) == RMPSC_OK);
+        uint64_t sum = 0;
+        rmpsc_event_loop_t *lp;
+        CHECK(rmpsc_event_loop_new_with(c, sum_item, &sum, waits[w].wait, waits[w].pause_ns, &lp) == RMPSC_OK);
+        for (uint64_t i = 1; i <= 100; i++) CHECK(rmpsc_ring_send_blocking(a, &i, 1, -1, &(size_t){0}) == RMPSC_OK);
+        for (int spins = 0; rmpsc_event_loop_processed(lp) < 100 && spins < 5000; spins++) usleep(1000);
+        usleep(20000); /* idle, deep in its wait */
+        uint64_t processed = 0;
+        CHECK(rmpsc_event_loop_stop(lp, &processed) == RMPSC_OK);
+        CHECK(processed == 100 && sum == 5050);
+        rmpsc_event_loop_free(lp);
+        rmpsc_ring_free(a);
+        rmpsc_mpsc_free(c);
+    }
+
+    rmpsc_mpsc_t *c;
+    rmpsc_ring_t *a;
+    CHECK(rmpsc_mpsc_new(64, 8, 0, &c) == RMPSC_OK && rmpsc_mpsc_new_producer(c, &a) == RMPSC_OK);
+    const struct {
+        int wait;
+        int64_t pause_ns;
+    } bad[] = {{4, 0}, {-1, 0}, {RMPSC_WAIT_PACED, 0}, {RMPSC_WAIT_PACED, 1000001}, {RMPSC_WAIT_PACED, -5},
+               {RMPSC_WAIT_SPIN, 1000}, {RMPSC_WAIT_BLOCKING, -1}};
+    uint64_t sum = 0, one = 1, got = 0;
+    rmpsc_event_loop_t *lp = NULL;
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        CHECK(rmpsc_event_loop_new_with(c, sum_item, &sum, bad[b].wait, bad[b].pause_ns, &lp) == RMPSC_EINVAL);
+        CHECK(lp == NULL);
+    }
+    size_t n;
+    CHECK(rmpsc_ring_send(a, &one, 1, &n) == RMPSC_OK && n == 1);
+    CHECK(rmpsc_mpsc_try_recv(c, &got) == RMPSC_OK && got == 1 && sum == 0);
+    rmpsc_ring_free(a);
+    rmpsc_mpsc_free(c);
+}
+
 /* A handler that asks the loop it runs in: a stop from it is refused (it
    would wait for itself), and its count answers while another thread is
    stopping the loop, which waits for this very handler. */
@@ -533,5 +580,6 @@ int main(void) {
     test_work_stealing();
     test_consumer_api();
     test_event_loop_reentry();
+    test_event_loop_waits();
     return finish("test_channel");
 }

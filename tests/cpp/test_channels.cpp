@@ -210,6 +210,21 @@ void test_event_loop() {
         for (std::uint64_t i = 0; i < 500; i++) tx3.send_blocking(i, 10s);
     }
     CHECK(count == 500 && ch3.is_closed());
+
+    // A paced loop: handles everything, stops while idle; a pause out of
+    // range throws and the consumer side stays here.
+    MpscChannel<std::uint64_t> ch4(64);
+    auto tx4 = ch4.new_producer();
+    CHECK_THROWS(ringmpsc::InvalidArgument, RMPSC_EINVAL, ch4.run([](std::uint64_t) {}, ringmpsc::Wait::Paced));
+    CHECK_THROWS(ringmpsc::InvalidArgument, RMPSC_EINVAL,
+                 ch4.run([](std::uint64_t) {}, ringmpsc::Wait::Spin, 1us));
+    CHECK(tx4.try_send(1) && ch4.try_recv() == 1u);
+    std::uint64_t sum4 = 0;
+    auto loop4 = ch4.run([&sum4](std::uint64_t x) { sum4 += x; }, ringmpsc::Wait::Paced, 1us);
+    for (std::uint64_t i = 1; i <= 100; i++) tx4.send_blocking(i, 10s);
+    for (int spins = 0; loop4.processed() < 100 && spins < 5000; spins++) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(20ms); // idle, deep in its wait
+    CHECK(loop4.stop() == 100 && sum4 == 5050);
 }
 
 std::uint64_t consumed(ringmpsc::Notifier &n) { return n.consume(); }

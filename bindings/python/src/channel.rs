@@ -211,9 +211,23 @@ impl MpscChannel {
     /// Hands the consumer side to a thread that calls `handler(item)` (a
     /// bytes object) for every item, taking the GIL for each batch; returns
     /// the `EventLoop`. Its `stop()` closes the channel and handles
-    /// everything left before returning. OSError when the thread cannot
-    /// start (thread or memory limits): the consumer side stays here.
-    fn run(&self, py: Python<'_>, handler: Py<PyAny>) -> PyResult<EventLoop> {
+    /// everything left before returning. While idle the thread waits by
+    /// `wait`: "blocking" (spin briefly, then sleep until an item comes),
+    /// "spin" (never sleep: a core at 100%), "yield" (give the CPU away on
+    /// every retry) or "paced" (spin `pause` seconds, up to 0.001, before
+    /// each retry, so items build up for the next batch; then sleep as
+    /// "blocking"). ValueError for another wait or pause; OSError when the
+    /// thread cannot start (thread or memory limits): the consumer side
+    /// stays here.
+    #[pyo3(signature = (handler, wait = "blocking", pause = None))]
+    fn run(
+        &self,
+        py: Python<'_>,
+        handler: Py<PyAny>,
+        wait: &str,
+        pause: Option<f64>,
+    ) -> PyResult<EventLoop> {
+        let strategy = loop_wait(wait, pause)?;
         let mut consumer = side(&self.consumer, CONSUMER).py_err(py)?;
         let ch = consumer
             .take()
@@ -230,7 +244,7 @@ impl MpscChannel {
                     }
                 })
             },
-            ringcore::WaitStrategy::Blocking,
+            strategy,
             // The GIL once per batch, not once per item, never while waiting.
             |batch: &mut dyn FnMut()| Python::attach(|_| batch()),
         );
@@ -485,5 +499,29 @@ impl EventLoop {
             Err(state) => r.state(if state == "closed" { "stopped" } else { state }),
         }
         .done()
+    }
+}
+
+/// The wait of `MpscChannel.run`: `wait` by name, `pause` in seconds for
+/// "paced" only.
+fn loop_wait(wait: &str, pause: Option<f64>) -> PyResult<ringcore::WaitStrategy> {
+    use ringcore::WaitStrategy;
+    const MAX_PAUSE: f64 = 0.001;
+    match (wait, pause) {
+        ("blocking", None) => Ok(WaitStrategy::Blocking),
+        ("spin", None) => Ok(WaitStrategy::BusySpin),
+        ("yield", None) => Ok(WaitStrategy::Yielding),
+        ("paced", Some(p)) if p > 0.0 && p <= MAX_PAUSE => Ok(WaitStrategy::Paced {
+            pause: Duration::from_secs_f64(p).max(Duration::from_nanos(1)),
+        }),
+        ("paced", p) => Err(PyValueError::new_err(format!(
+            "wait 'paced' takes a pause of more than 0 and at most {MAX_PAUSE} seconds, not {p:?}"
+        ))),
+        ("blocking" | "spin" | "yield", Some(_)) => {
+            Err(PyValueError::new_err("pause is for wait 'paced' only"))
+        }
+        (w, _) => Err(PyValueError::new_err(format!(
+            "wait is 'blocking', 'spin', 'yield' or 'paced', not {w:?}"
+        ))),
     }
 }
