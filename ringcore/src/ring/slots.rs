@@ -548,7 +548,9 @@ impl SlotConsumer {
         }
         // SAFETY: `out` holds a slot and is not in the ring.
         if !unsafe { self.cur.pop_one(out.as_mut_ptr())? } {
-            self.cur.polled_empty();
+            if self.cur.polled_empty() {
+                self.cur.prefetch_at_head(0);
+            }
             return Err(self.cur.empty_reason());
         }
         if let Some(m) = &self.metrics {
