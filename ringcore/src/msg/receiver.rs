@@ -125,7 +125,6 @@ impl MessageReceiver {
                     self.cur.release(skipped);
                 }
                 if !self.cur.is_closed() {
-                    self.look_ahead();
                     return Err(Error::Empty);
                 }
                 // Closed: a tail that still shows bytes must have them.
@@ -138,20 +137,6 @@ impl MessageReceiver {
             }
             self.peeked = skipped + r.span;
             return Ok((r.msg_type, payload_ptr(&self.cur, r.index), r.len));
-        }
-    }
-
-    /// Nothing is committed at the head yet. Once the receiver waits (see
-    /// `polled_empty`), it starts loading the cache line after the head's
-    /// with each poll: a record that runs past its first line (any 64-byte
-    /// message, with its header) is published by a commit word in that
-    /// first line, so its reader would otherwise miss twice in turn, the
-    /// word and then the rest.
-    #[inline]
-    fn look_ahead(&self) {
-        if self.cur.polled_empty() {
-            let (index, _) = self.cur.contiguous(self.cur.head());
-            self.cur.prefetch_at_head(64 - index % 64);
         }
     }
 

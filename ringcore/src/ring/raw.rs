@@ -787,41 +787,31 @@ impl ConsumerCursor {
         }
     }
 
-    /// A poller found the ring empty: true from the [`PREFETCH_AFTER`]th
-    /// empty poll in a row at this head on, when the poller should start
-    /// fetching where the next item lands ([`prefetch_at_head`](Self::prefetch_at_head)),
-    /// with each poll, so that it arrives with the item's publication: a
-    /// consumer waiting for a reply measured round trip p50 130-140 ns with
-    /// it, 150-160 ns without. Not sooner: a consumer keeping up with a
-    /// streaming producer finds the ring empty between most items, and
-    /// fetching the slot line the producer is filling takes the line from
-    /// it once per item (single-item throughput 9-49 M/s when every empty
-    /// poll prefetched, where rtrb made 38-173 M/s; 164-173 M/s with the
-    /// threshold, beside rtrb's 131-177 M/s).
+    /// A poller found the ring empty. After [`PREFETCH_AFTER`] empty polls
+    /// in a row it starts fetching the slot the next item lands in, with
+    /// each poll, so that the slot arrives with the tail: a consumer waiting
+    /// for a reply measured round trip p50 130-140 ns with it, 150-160 ns
+    /// without. Not sooner: a consumer keeping up with a streaming producer
+    /// finds the ring empty between most items, and fetching the slot line
+    /// the producer is filling takes the line from it once per item
+    /// (single-item throughput 9-49 M/s when every empty poll prefetched,
+    /// where rtrb made 38-173 M/s; 164-173 M/s with the threshold, beside
+    /// rtrb's 131-177 M/s).
     #[inline]
-    pub(crate) fn polled_empty(&self) -> bool {
+    pub(crate) fn polled_empty(&self) {
         if self.empty_at.get() != self.head {
             // The first empty poll since the consumer moved on.
             self.empty_at.set(self.head);
             self.empty_polls.set(1);
-            return false;
+            return;
         }
         let n = self.empty_polls.get();
         if n < PREFETCH_AFTER {
             self.empty_polls.set(n + 1);
-            return false;
+            return;
         }
-        true
-    }
-
-    /// Starts loading the cache line `offset` bytes past the start of the
-    /// head's slot, when that is inside the ring.
-    #[inline]
-    pub(crate) fn prefetch_at_head(&self, offset: usize) {
-        let (index, to_end) = self.raw.contiguous(self.head);
-        if offset < to_end * self.raw.slot_size {
-            prefetch_read(self.raw.slot_ptr(index).wrapping_add(offset));
-        }
+        let (index, _) = self.raw.contiguous(self.head);
+        prefetch_read(self.raw.slot_ptr(index));
     }
 
     /// Hands `n` read slots back (at most what `available` reported) and

@@ -548,9 +548,7 @@ impl SlotConsumer {
         }
         // SAFETY: `out` holds a slot and is not in the ring.
         if !unsafe { self.cur.pop_one(out.as_mut_ptr())? } {
-            if self.cur.polled_empty() {
-                self.cur.prefetch_at_head(0);
-            }
+            self.cur.polled_empty();
             return Err(self.cur.empty_reason());
         }
         if let Some(m) = &self.metrics {

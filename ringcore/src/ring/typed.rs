@@ -638,9 +638,7 @@ impl<T> Consumer<T> {
     #[inline]
     pub fn try_recv(&mut self) -> Result<T> {
         if self.cur.available(1)? == 0 {
-            if self.cur.polled_empty() {
-                self.cur.prefetch_at_head(0);
-            }
+            self.cur.polled_empty();
             return Err(self.cur.empty_reason());
         }
         let (index, _) = self.cur.contiguous(self.cur.head());
