@@ -112,7 +112,7 @@ pub enum WaitStrategy {
     /// producer's position and slots as the producer writes them, moving
     /// those cache lines between the CPUs for every few items. In the MPSC
     /// bench's pinned runs about a microsecond took single-item producers
-    /// from 20-28 to 55-84 M items/s (README, performance), for up to
+    /// from 20-28 to 54-96 M items/s (README, performance), for up to
     /// `pause` more latency per wait.
     ///
     /// A polling loop paces itself with a [`Waiter`], parking in its own
