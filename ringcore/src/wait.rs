@@ -243,6 +243,13 @@ impl Waiter {
         self.steps = 0;
     }
 
+    /// Starts the time limit over, keeping the phase: a loop that looked at
+    /// something else after a time-out waits on from the step it reached
+    /// (a paced or blocking wait goes on sleeping, not spinning again).
+    pub(crate) fn renew(&mut self) {
+        self.deadline = None;
+    }
+
     /// What the next call of [`wait_with`](Self::wait_with) does: the
     /// phases of every strategy, in one place.
     fn next_step(&self) -> Step {
@@ -303,12 +310,13 @@ impl Waiter {
             Step::Snooze => self.backoff.snooze(),
             Step::Yield => std::thread::yield_now(),
             Step::Pace(pause) => {
+                let pause = left.map_or(pause, |l| l.min(pause));
                 let start = Instant::now();
                 while start.elapsed() < pause {
                     std::hint::spin_loop();
                 }
             }
-            Step::Sleep(sleep) => std::thread::sleep(sleep),
+            Step::Sleep(sleep) => std::thread::sleep(left.map_or(sleep, |l| l.min(sleep))),
             Step::Park => park(left),
         }
         Ok(())
@@ -352,15 +360,24 @@ mod tests {
     #[test]
     fn a_bounded_waiter_times_out_whatever_its_strategy() {
         let limit = Duration::from_millis(5);
-        let pause = Duration::from_micros(1);
-        for s in [
-            WaitStrategy::BusySpin,
-            WaitStrategy::Paced { pause },
-            WaitStrategy::Blocking,
-        ] {
-            let mut w = Waiter::within(s, limit);
+        let hour = Duration::from_secs(3600);
+        let cases = [
+            (WaitStrategy::BusySpin, limit),
+            (WaitStrategy::Paced { pause: hour }, limit),
+            (WaitStrategy::Sleeping { sleep: hour }, limit),
+            (WaitStrategy::Blocking, limit),
+            // The shorter of the two limits, whichever it is.
+            (WaitStrategy::TimedBlocking { timeout: hour }, limit),
+            (WaitStrategy::TimedBlocking { timeout: limit }, hour),
+        ];
+        for (s, within) in cases {
+            let mut w = Waiter::within(s, within);
             let start = Instant::now();
             let outcome = loop {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "{s:?}: no time-out"
+                );
                 // A park gets the time left, never an unbounded sleep.
                 let park = |left: Option<Duration>| std::thread::sleep(left.unwrap());
                 if let Err(e) = w.wait_with(park) {
@@ -369,6 +386,11 @@ mod tests {
             };
             assert!(matches!(outcome, Error::TimedOut), "{s:?}");
             assert!(start.elapsed() >= limit, "{s:?}");
+            // Renewed, it waits on from where it was, with a new limit.
+            let settled = w.settled();
+            w.renew();
+            assert_eq!(w.settled(), settled, "{s:?}");
+            assert!(w.wait_with(|left| assert!(left.is_some())).is_ok(), "{s:?}");
         }
     }
 }

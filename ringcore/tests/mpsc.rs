@@ -278,6 +278,13 @@ fn an_idle_event_loop_stops_whatever_its_strategy() {
         WaitStrategy::Paced {
             pause: Duration::from_micros(1),
         },
+        // Steps longer than the loop's look at its stop flag are cut short.
+        WaitStrategy::Sleeping {
+            sleep: Duration::from_secs(3600),
+        },
+        WaitStrategy::Paced {
+            pause: Duration::from_secs(3600),
+        },
     ];
     for strategy in strategies {
         let ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(6)).unwrap();

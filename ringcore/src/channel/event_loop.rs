@@ -3,14 +3,10 @@
 use super::mpsc::Core;
 use super::{RingConsumer, RingProducer};
 use crate::error::Error;
-use crate::wait::{WaitStrategy, Waiter};
+use crate::wait::{WaitStrategy, Waiter, LIVENESS_SLICE};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
-
-/// How often an idle loop looks at its stop flag.
-const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// The consumer loop everyone writes, as a thread: it runs
 /// [`consume_all`](Core::consume_all) with a handler, waits by a
@@ -94,17 +90,20 @@ impl EventLoop {
                 else {
                     return;
                 };
+                // Whatever the strategy, the wait gives up now and then to
+                // look at the stop flag (a stop's wake-up alone would find
+                // nothing to read, and the wait would go on), then waits on
+                // from the step it reached.
+                let mut waiter = Waiter::within(strategy, LIVENESS_SLICE);
                 while !s.load(Ordering::Acquire) {
-                    // Whatever the strategy, look at the stop flag now and
-                    // then: a stop's wake-up alone would find nothing to
-                    // read, and the wait would go on.
-                    match channel.wait_for_data_with(&mut Waiter::within(strategy, STOP_CHECK)) {
+                    match channel.wait_for_data_with(&mut waiter) {
                         Ok(()) => {
                             let mut n = 0;
                             around(&mut || n = channel.consume_all(&mut handler));
                             p.fetch_add(n as u64, Ordering::Relaxed);
+                            waiter.reset();
                         }
-                        Err(Error::TimedOut) => {}
+                        Err(Error::TimedOut) => waiter.renew(),
                         Err(_) => break,
                     }
                 }
