@@ -144,6 +144,9 @@ pub enum WaitStrategy {
 /// Retries a [`WaitStrategy::Paced`] wait spins before it blocks.
 pub const PACED_RETRIES: u32 = 16;
 
+/// Spin steps of a bounded wait per look at the clock.
+const SPINS_PER_CLOCK: u32 = 64;
+
 impl WaitStrategy {
     /// `TimedBlocking` for `timeout`, or `Blocking` for `None`.
     pub fn blocking_for(timeout: Option<Duration>) -> Self {
@@ -302,8 +305,16 @@ impl Waiter {
 
     /// One waiting step; `park(time_left)` is called in the blocking phase.
     pub fn wait_with(&mut self, park: impl FnOnce(Option<Duration>)) -> Result<()> {
-        let left = self.time_left()?;
         let step = self.next_step();
+        // A spin takes a few nanoseconds and a clock read can take tens (a
+        // virtual machine's clock): a bounded spin looks at it one step in
+        // SPINS_PER_CLOCK (every step once `steps` saturates).
+        let left =
+            if matches!(step, Step::Spin) && self.steps % SPINS_PER_CLOCK != SPINS_PER_CLOCK - 1 {
+                None
+            } else {
+                self.time_left()?
+            };
         self.steps = self.steps.saturating_add(1);
         match step {
             Step::Spin => std::hint::spin_loop(),
