@@ -68,35 +68,24 @@ pub const RMPSC_WAIT_YIELD: c_int = 2;
 /// every few; after 16 retries in a row, sleep as RMPSC_WAIT_BLOCKING.
 pub const RMPSC_WAIT_PACED: c_int = 3;
 
-/// The longest pause of RMPSC_WAIT_PACED: a longer one spins a core where
-/// sleeping would do.
-const MAX_PAUSE: Duration = Duration::from_millis(1);
-
 /// The strategy named by `wait` and `pause_ns` (which only
 /// RMPSC_WAIT_PACED takes).
 fn wait_strategy(wait: c_int, pause_ns: i64) -> Result<WaitStrategy, Error> {
     let pause = u64::try_from(pause_ns)
         .map(Duration::from_nanos)
         .map_err(|_| Error::InvalidArgument(format!("pause_ns {pause_ns} is negative")))?;
-    let strategy = match wait {
-        RMPSC_WAIT_BLOCKING => WaitStrategy::Blocking,
-        RMPSC_WAIT_SPIN => WaitStrategy::BusySpin,
-        RMPSC_WAIT_YIELD => WaitStrategy::Yielding,
-        RMPSC_WAIT_PACED if pause.is_zero() || pause > MAX_PAUSE => {
-            return Err(Error::InvalidArgument(format!(
-                "RMPSC_WAIT_PACED takes a pause_ns of 1 to {}",
-                MAX_PAUSE.as_nanos()
-            )))
+    match (wait, pause.is_zero()) {
+        (RMPSC_WAIT_PACED, _) => WaitStrategy::paced(pause),
+        (RMPSC_WAIT_BLOCKING, true) => Ok(WaitStrategy::Blocking),
+        (RMPSC_WAIT_SPIN, true) => Ok(WaitStrategy::BusySpin),
+        (RMPSC_WAIT_YIELD, true) => Ok(WaitStrategy::Yielding),
+        (RMPSC_WAIT_BLOCKING | RMPSC_WAIT_SPIN | RMPSC_WAIT_YIELD, false) => {
+            Err(Error::InvalidArgument(
+                "pause_ns is for RMPSC_WAIT_PACED only (0 for the others)".into(),
+            ))
         }
-        RMPSC_WAIT_PACED => return Ok(WaitStrategy::Paced { pause }),
-        w => return Err(Error::InvalidArgument(format!("unknown wait {w}"))),
-    };
-    if !pause.is_zero() {
-        return Err(Error::InvalidArgument(
-            "pause_ns is for RMPSC_WAIT_PACED only (0 for the others)".into(),
-        ));
+        (w, _) => Err(Error::InvalidArgument(format!("unknown wait {w}"))),
     }
-    Ok(strategy)
 }
 
 /// Starts a thread that calls `handler(ctx, item)` on every item of every

@@ -83,7 +83,7 @@ pub use ring::{
     Consumer, Drain, Producer, ReadIter, Reservation, Ring, RingObserver, SlotConsumer,
     SlotProducer, SlotRing,
 };
-pub use wait::{Backoff, Deadline, WaitStrategy, Waiter, LIVENESS_SLICE, PACED_RETRIES};
+pub use wait::{Backoff, Deadline, WaitStrategy, Waiter, LIVENESS_SLICE, MAX_PACE, PACED_RETRIES};
 
 /// The SPSC channel is the ring itself: no wrapper, no extra indirection.
 pub mod spsc {

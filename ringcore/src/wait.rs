@@ -147,6 +147,10 @@ pub const PACED_RETRIES: u32 = 16;
 /// Spin steps of a bounded wait per look at the clock.
 const SPINS_PER_CLOCK: u32 = 64;
 
+/// The longest pause [`WaitStrategy::paced`] takes: a longer one spins a
+/// core where sleeping would do.
+pub const MAX_PACE: Duration = Duration::from_millis(1);
+
 impl WaitStrategy {
     /// `TimedBlocking` for `timeout`, or `Blocking` for `None`.
     pub fn blocking_for(timeout: Option<Duration>) -> Self {
@@ -154,6 +158,18 @@ impl WaitStrategy {
             Some(timeout) => WaitStrategy::TimedBlocking { timeout },
             None => WaitStrategy::Blocking,
         }
+    }
+
+    /// [`Paced`](WaitStrategy::Paced) with `pause`, checked as the C and
+    /// Python event loops check it: `InvalidArgument` unless it is more
+    /// than zero and at most [`MAX_PACE`].
+    pub fn paced(pause: Duration) -> Result<Self> {
+        if pause.is_zero() || pause > MAX_PACE {
+            return Err(Error::InvalidArgument(format!(
+                "a paced wait takes a pause of 1 ns to {MAX_PACE:?}, not {pause:?}"
+            )));
+        }
+        Ok(WaitStrategy::Paced { pause })
     }
 }
 
@@ -365,6 +381,23 @@ mod tests {
             assert!(parked, "round {round}: blocks after the paced retries");
             // Progress starts the paced phase over.
             w.progress();
+        }
+    }
+
+    #[test]
+    fn paced_takes_a_pause_of_a_nanosecond_to_max_pace() {
+        let ns = Duration::from_nanos(1);
+        for ok in [ns, MAX_PACE] {
+            assert_eq!(
+                WaitStrategy::paced(ok).unwrap(),
+                WaitStrategy::Paced { pause: ok }
+            );
+        }
+        for bad in [Duration::ZERO, MAX_PACE + ns] {
+            assert!(matches!(
+                WaitStrategy::paced(bad),
+                Err(Error::InvalidArgument(_))
+            ));
         }
     }
 

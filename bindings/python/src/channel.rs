@@ -506,16 +506,17 @@ impl EventLoop {
 /// "paced" only.
 fn loop_wait(wait: &str, pause: Option<f64>) -> PyResult<ringcore::WaitStrategy> {
     use ringcore::WaitStrategy;
-    const MAX_PAUSE: f64 = 0.001;
     match (wait, pause) {
         ("blocking", None) => Ok(WaitStrategy::Blocking),
         ("spin", None) => Ok(WaitStrategy::BusySpin),
         ("yield", None) => Ok(WaitStrategy::Yielding),
-        ("paced", Some(p)) if p > 0.0 && p <= MAX_PAUSE => Ok(WaitStrategy::Paced {
-            pause: Duration::from_secs_f64(p).max(Duration::from_nanos(1)),
-        }),
+        // A positive pause under a nanosecond is one nanosecond.
+        ("paced", Some(p)) if p > 0.0 => Duration::try_from_secs_f64(p)
+            .map_err(|e| Error::InvalidArgument(format!("pause {p}: {e}")))
+            .and_then(|d| WaitStrategy::paced(d.max(Duration::from_nanos(1))))
+            .map_err(|e| PyValueError::new_err(e.to_string())),
         ("paced", p) => Err(PyValueError::new_err(format!(
-            "wait 'paced' takes a pause of more than 0 and at most {MAX_PAUSE} seconds, not {p:?}"
+            "wait 'paced' takes a pause of more than 0 seconds, not {p:?}"
         ))),
         ("blocking" | "spin" | "yield", Some(_)) => {
             Err(PyValueError::new_err("pause is for wait 'paced' only"))
