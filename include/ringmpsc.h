@@ -1289,9 +1289,11 @@ int rmpsc_pool_alloc(rmpsc_pool_t *p, uint32_t *out_handle);
 
 // Returns a slab to the pool. A handle that is not allocated now (freed
 // twice, out of range, or of an earlier use of its slab) gives
-// RMPSC_EINVAL and changes nothing. A handle carries its slab's number
-// and 8 bits of its use count, not its pool: one of another pool, or one
-// 256 uses stale, can be taken for a live one. Thread-safe.
+// RMPSC_EINVAL and changes nothing. Above its slab's number a handle
+// carries a stamp of its use count and its pool (8 bits for 2^24 slabs,
+// 22 for 1024): one of another pool is taken for a live one with odds of
+// one in 2^bits, and a stale one only after 2^bits uses of its slab.
+// Thread-safe.
 int rmpsc_pool_release(rmpsc_pool_t *p, uint32_t slab);
 
 // The whole slab `slab`, writable in place: `*out_data`, `*out_capacity`

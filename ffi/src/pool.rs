@@ -132,9 +132,11 @@ pub extern "C" fn rmpsc_pool_alloc(p: *mut rmpsc_pool_t, out_handle: *mut u32) -
 
 /// Returns a slab to the pool. A handle that is not allocated now (freed
 /// twice, out of range, or of an earlier use of its slab) gives
-/// RMPSC_EINVAL and changes nothing. A handle carries its slab's number
-/// and 8 bits of its use count, not its pool: one of another pool, or one
-/// 256 uses stale, can be taken for a live one. Thread-safe.
+/// RMPSC_EINVAL and changes nothing. Above its slab's number a handle
+/// carries a stamp of its use count and its pool (8 bits for 2^24 slabs,
+/// 22 for 1024): one of another pool is taken for a live one with odds of
+/// one in 2^bits, and a stale one only after 2^bits uses of its slab.
+/// Thread-safe.
 #[no_mangle]
 pub extern "C" fn rmpsc_pool_release(p: *mut rmpsc_pool_t, slab: u32) -> c_int {
     call(|| pool(p)?.free(Handle::from_raw(slab)))

@@ -12,15 +12,23 @@
 //!
 //! ```text
 //! offset                 size             content
-//! 0                      128              head: u64 (tag << 32 | index), rest reserved
+//! 0                      128              head: u64 (tag << 32 | index), salt: u32 at 8,
+//!                                         rest reserved
 //! 128                    16 * slabs       per slab: next u32, state u32, len u32, reserved u32
 //!                                         (padded to a multiple of 128)
 //! meta_end               stride * slabs   slab data; stride = slab_size rounded up to 64
 //! ```
 //!
 //! A slab's `state` is `generation << 1 | allocated`. A handle is
-//! `(generation & 0xff) << 24 | index`, so a handle that was freed (or a
-//! forged one) is refused instead of touching a slab someone else owns.
+//! `stamp << index_bits | index`, where `index_bits` is what the pool's
+//! slab numbers need (0 to 24) and the stamp is `generation + salt` cut to
+//! the other bits (8 to 32): a handle that was freed, a forged one or one
+//! of another pool is refused instead of touching a slab someone else owns.
+//! The salt, drawn when the pool is made and kept in its head line, makes
+//! two pools' stamps differ: without it every fresh pool would hand out the
+//! same handles. A stale handle is taken for a live one only after
+//! `2^(32 - index_bits)` uses of its slab, and one of another pool with the
+//! odds of one in as many.
 
 use crate::error::{Error, Result};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -51,17 +59,60 @@ impl Handle {
     pub fn from_raw(raw: u32) -> Handle {
         Handle(raw)
     }
-    fn index(self) -> u32 {
-        self.0 & (MAX_SLABS - 1)
-    }
-    fn generation(self) -> u32 {
-        self.0 >> 24
-    }
 }
 
 #[repr(C, align(128))]
 pub(crate) struct PoolHead {
     head: AtomicU64,
+    /// Added to every slab's generation in its handles; written once by
+    /// the creator, read once by each mapping.
+    salt: AtomicU32,
+}
+
+/// How a pool packs a slab's index and its stamp into a [`Handle`].
+#[derive(Debug, Clone, Copy)]
+struct Stamps {
+    /// Bits of the slab index: what `slabs - 1` needs.
+    index_bits: u32,
+    salt: u32,
+}
+
+impl Stamps {
+    fn new(slabs: u32, salt: u32) -> Stamps {
+        Stamps {
+            index_bits: u32::BITS - (slabs - 1).leading_zeros(),
+            salt,
+        }
+    }
+
+    /// The stamp of a slab at `generation`, cut to the bits above the index.
+    fn stamp(self, generation: u32) -> u32 {
+        generation.wrapping_add(self.salt) & (u32::MAX >> self.index_bits)
+    }
+
+    fn handle(self, index: u32, generation: u32) -> Handle {
+        Handle(self.stamp(generation) << self.index_bits | index)
+    }
+
+    /// The slab index and the stamp of `h`.
+    fn split(self, h: Handle) -> (u32, u32) {
+        (h.0 & ((1 << self.index_bits) - 1), h.0 >> self.index_bits)
+    }
+}
+
+/// A salt for a new pool: a random start for this process, then steps of
+/// an odd constant, so that pools made one after the other in a process
+/// never share a salt, whatever the stamp's width.
+fn new_salt() -> u32 {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::AtomicU32 as StdAtomicU32;
+    use std::sync::OnceLock;
+    static START: OnceLock<u32> = OnceLock::new();
+    static MADE: StdAtomicU32 = StdAtomicU32::new(0);
+    let start =
+        *START.get_or_init(|| std::hash::RandomState::new().hash_one(std::process::id()) as u32);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    start.wrapping_add(n.wrapping_mul(0x9e37_79b9))
 }
 
 #[repr(C)]
@@ -127,6 +178,7 @@ pub struct BufferPool {
     data: NonNull<u8>,
     slabs: u32,
     slab_size: u32,
+    stamps: Stamps,
     _owner: Arc<dyn Send + Sync>,
     #[cfg(not(loom))]
     segment: Option<Arc<crate::shm::Segment>>,
@@ -192,6 +244,7 @@ impl BufferPool {
         })?;
         let head = NonNull::from(Box::leak(Box::new(PoolHead {
             head: AtomicU64::new(0),
+            salt: AtomicU32::new(0),
         })));
         let metas: Box<[SlabMeta]> = (0..slabs)
             .map(|_| SlabMeta {
@@ -202,12 +255,13 @@ impl BufferPool {
             })
             .collect();
         let metas = NonNull::from(Box::leak(metas));
-        let pool = BufferPool {
+        let mut pool = BufferPool {
             head,
             metas: metas.cast(),
             data,
             slabs,
             slab_size,
+            stamps: Stamps::new(slabs, 0),
             _owner: Arc::new(HeapPool {
                 head,
                 metas,
@@ -234,8 +288,12 @@ impl BufferPool {
             )));
         }
         let area = m.data();
+        let head = area.cast::<PoolHead>();
+        // SAFETY: the head line is the start of the data area (checked
+        // above to hold the whole layout); it is made of atomics.
+        let salt = unsafe { head.as_ref() }.salt.load(Ordering::Relaxed);
         Ok(BufferPool {
-            head: area.cast(),
+            head,
             // SAFETY: the data area holds layout_size(slabs, slab_size)
             // bytes (checked above against the validated file size), so
             // the metadata and the slabs lie inside it.
@@ -244,6 +302,7 @@ impl BufferPool {
             data: unsafe { area.add(meta_end(slabs) as usize) },
             slabs,
             slab_size,
+            stamps: Stamps::new(slabs, salt),
             _owner: m.segment.clone(),
             segment: Some(m.segment.clone()),
         })
@@ -282,7 +341,10 @@ impl BufferPool {
         };
         let mut pool = None;
         crate::shm::Mapped::create_with(name, g, perm, |m| {
-            pool = Some(Self::over_segment(m).inspect(BufferPool::init));
+            pool = Some(Self::over_segment(m).map(|mut p| {
+                p.init();
+                p
+            }));
         })?;
         pool.expect("init ran")
     }
@@ -311,13 +373,18 @@ impl BufferPool {
         self.segment.as_deref()
     }
 
-    /// Links every slab into the free list (a fresh, zeroed pool).
-    pub(crate) fn init(&self) {
+    /// Links every slab into the free list and draws the salt (a fresh,
+    /// zeroed pool).
+    fn init(&mut self) {
         for i in 0..self.slabs {
             let next = if i + 1 < self.slabs { i + 1 } else { NIL };
             self.meta(i).next.store(next, Ordering::Relaxed);
         }
-        // Release: the links above are visible to whoever pops.
+        self.stamps = Stamps::new(self.slabs, new_salt());
+        self.head().salt.store(self.stamps.salt, Ordering::Relaxed);
+        // Release: the links and the salt above are visible to whoever
+        // pops (a mapping of a segment reads the salt after the segment's
+        // own Release of its ready state).
         self.head().head.store(pack(0, 0), Ordering::Release);
     }
 
@@ -402,12 +469,12 @@ impl BufferPool {
                 "slab {index} changed state during allocation"
             )));
         }
-        Ok(Handle((generation & 0xff) << 24 | index))
+        Ok(self.stamps.handle(index, generation))
     }
 
     /// Checks that `h` names an allocated slab of this pool; returns its index.
     fn check(&self, h: Handle) -> Result<u32> {
-        let index = h.index();
+        let (index, stamp) = self.stamps.split(h);
         if index >= self.slabs {
             return Err(Error::InvalidArgument(format!(
                 "handle {:#010x} names slab {index}, the pool has {}",
@@ -415,13 +482,18 @@ impl BufferPool {
             )));
         }
         let state = self.meta(index).state.load(Ordering::Acquire);
-        if state & 1 == 0 || (state >> 1) & 0xff != h.generation() {
+        if !self.holds(state, stamp) {
             return Err(Error::InvalidArgument(format!(
                 "handle {:#010x} is not allocated (freed, stale or foreign)",
                 h.0
             )));
         }
         Ok(index)
+    }
+
+    /// Whether a slab in `state` is allocated to a handle stamped `stamp`.
+    fn holds(&self, state: u32, stamp: u32) -> bool {
+        state & 1 != 0 && self.stamps.stamp(state >> 1) == stamp
     }
 
     /// Returns a slab to the pool. A handle that is not allocated (already
@@ -432,8 +504,7 @@ impl BufferPool {
         let state = m.state.load(Ordering::Acquire);
         // Only one of two racing frees of the same handle wins this CAS:
         // the loser's load sees the slab free (or the CAS fails).
-        if state & 1 == 0
-            || (state >> 1) & 0xff != h.generation()
+        if !self.holds(state, self.stamps.split(h).1)
             || m.state
                 .compare_exchange(state, state & !1, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()
@@ -509,8 +580,9 @@ impl BufferPool {
     pub fn read_into(&self, h: Handle, out: &mut [u8]) -> Result<usize> {
         let len = self.len(h)?;
         let n = len.min(out.len());
+        let index = self.stamps.split(h).0;
         // SAFETY: the slab is allocated; len <= slab_size.
-        unsafe { std::ptr::copy_nonoverlapping(self.slab_ptr(h.index()), out.as_mut_ptr(), n) };
+        unsafe { std::ptr::copy_nonoverlapping(self.slab_ptr(index), out.as_mut_ptr(), n) };
         Ok(len)
     }
 
@@ -521,7 +593,7 @@ impl BufferPool {
     pub unsafe fn get(&self, h: Handle) -> Result<&[u8]> {
         let len = self.len(h)?;
         // SAFETY: allocated slab of at least `len` bytes; exclusivity by contract.
-        Ok(unsafe { std::slice::from_raw_parts(self.slab_ptr(h.index()), len) })
+        Ok(unsafe { std::slice::from_raw_parts(self.slab_ptr(self.stamps.split(h).0), len) })
     }
 
     /// The whole slab, writable in place.
@@ -632,7 +704,7 @@ mod loom_models {
             let take = |pool: &BufferPool, owned: &[AtomicBool]| {
                 let h = pool.try_alloc().expect("the free list stays consistent");
                 if let Some(h) = h {
-                    let slab = h.index() as usize;
+                    let slab = pool.stamps.split(h).0 as usize;
                     assert!(
                         !owned[slab].swap(true, Ordering::AcqRel),
                         "slab {slab} given twice"
@@ -641,7 +713,7 @@ mod loom_models {
                 h
             };
             let give = |pool: &BufferPool, owned: &[AtomicBool], h: Handle| {
-                owned[h.index() as usize].store(false, Ordering::Release);
+                owned[pool.stamps.split(h).0 as usize].store(false, Ordering::Release);
                 pool.free(h).unwrap();
             };
             let other = {
@@ -668,5 +740,44 @@ mod loom_models {
             give(&pool, &owned, x);
             give(&pool, &owned, y);
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_take_the_bits_the_index_leaves() {
+        let bits = |slabs| Stamps::new(slabs, 0).index_bits;
+        assert_eq!(
+            [bits(1), bits(2), bits(3), bits(4), bits(5)],
+            [0, 1, 2, 2, 3]
+        );
+        assert_eq!(bits(MAX_SLABS), 24);
+        for (slabs, index) in [(1, 0), (3, 2), (1000, 999), (MAX_SLABS, MAX_SLABS - 1)] {
+            let s = Stamps::new(slabs, 0xdead_beef);
+            for generation in [0, 1, 0x7fff_ffff] {
+                let h = s.handle(index, generation);
+                assert_eq!(s.split(h), (index, s.stamp(generation)));
+            }
+        }
+        // A one-slab pool stamps with all 32 bits, the largest with 8.
+        assert_eq!(Stamps::new(1, 5).handle(0, 1).raw(), 6);
+        assert_eq!(
+            Stamps::new(MAX_SLABS, 0).handle(7, 0x1ff).raw(),
+            0xff << 24 | 7
+        );
+    }
+
+    #[test]
+    fn pools_made_in_turn_get_different_salts() {
+        let salts: Vec<u32> = (0..64).map(|_| new_salt()).collect();
+        for k in [12, 20, 32] {
+            let mut cut: Vec<u32> = salts.iter().map(|s| s & (u32::MAX >> (32 - k))).collect();
+            cut.sort_unstable();
+            cut.dedup();
+            assert_eq!(cut.len(), 64, "salts cut to {k} bits");
+        }
     }
 }

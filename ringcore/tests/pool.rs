@@ -35,13 +35,58 @@ fn pools_check_every_handle() {
         pool.set_len(hs[0], 1).is_err(),
         "the stale handle stays refused"
     );
-    assert!(pool.free(Handle::from_raw(99)).is_err(), "foreign index");
+    let three = BufferPool::new(8, 3).unwrap();
+    assert!(
+        three.free(Handle::from_raw(3)).is_err(),
+        "index out of range"
+    );
     for h in hs.into_iter().skip(1).chain([again]) {
         pool.free(h).unwrap();
     }
     assert_eq!(pool.available_count(), 4);
     assert!(BufferPool::new(0, 4).is_err());
     assert!(BufferPool::new(64, 0).is_err());
+}
+
+#[test]
+fn a_handle_is_refused_by_another_pool() {
+    let _watchdog = watchdog::watchdog(120);
+    // Two fresh pools of one geometry: the same slabs at the same
+    // generations, told apart by their salts alone.
+    let (a, b) = (
+        BufferPool::new(16, 4).unwrap(),
+        BufferPool::new(16, 4).unwrap(),
+    );
+    let from_a: Vec<Handle> = (0..4).map(|_| a.alloc().unwrap()).collect();
+    let from_b: Vec<Handle> = (0..4).map(|_| b.alloc().unwrap()).collect();
+    for (&ha, &hb) in from_a.iter().zip(&from_b) {
+        assert!(b.free(ha).is_err() && b.write(ha, b"x").is_err() && b.len(ha).is_err());
+        assert!(a.free(hb).is_err() && a.set_len(hb, 1).is_err());
+    }
+    for h in from_a {
+        a.free(h).unwrap();
+    }
+    for h in from_b {
+        b.free(h).unwrap();
+    }
+}
+
+#[test]
+fn a_stale_handle_stays_refused_however_often_its_slab_is_reused() {
+    let _watchdog = watchdog::watchdog(120);
+    let pool = BufferPool::new(16, 2).unwrap();
+    let stale = pool.alloc().unwrap();
+    pool.free(stale).unwrap();
+    // The free list gives the same slab back each time: 256 more uses,
+    // where a handle keeping 8 bits of the use count would match again.
+    for _ in 0..255 {
+        pool.free(pool.alloc().unwrap()).unwrap();
+    }
+    let live = pool.alloc().unwrap();
+    assert_ne!(live, stale);
+    assert!(pool.free(stale).is_err() && pool.write(stale, b"x").is_err());
+    pool.free(live).unwrap();
+    assert_eq!(pool.available_count(), 2);
 }
 
 #[test]
