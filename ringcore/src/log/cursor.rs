@@ -84,6 +84,30 @@ impl Cursor {
         step
     }
 
+    /// Moves past padding and rolls to the next record: `Message` when one
+    /// is committed there, else `Pending` (never `Skip` or `Roll`). May
+    /// move and then fail: see [`or_back`](Self::or_back).
+    pub(crate) fn settle(&mut self) -> Result<Step> {
+        loop {
+            match self.step(Verify::Checksum)? {
+                Step::Skip(next) => self.pos = next,
+                Step::Roll(seq) => self.follow(seq)?,
+                at => return Ok(at),
+            }
+        }
+    }
+
+    /// Runs `walk`; when it fails, puts the cursor back where it was (past
+    /// no padding or roll either), so that a failed call moves nothing.
+    pub(crate) fn or_back<T>(&mut self, walk: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let (file, pos, index) = (self.file.clone(), self.pos, self.index);
+        let result = walk(self);
+        if result.is_err() {
+            (self.file, self.pos, self.index) = (file, pos, index);
+        }
+        result
+    }
+
     /// The committed records from the cursor, at most `max` messages
     /// ([`scan`]); moves nothing.
     pub(crate) fn scan(&self, max: u64) -> Result<Scan> {

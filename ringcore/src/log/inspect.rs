@@ -275,57 +275,45 @@ impl LogCursor {
         Ok(LogCursor { cur })
     }
 
-    /// The error for a file shrunk under the cursor.
-    fn truncated(&self) -> Error {
-        self.cur.file.truncated_error()
-    }
-
     /// The next committed record, copied; `None` when there is none yet. A
     /// failed call moves nothing.
     pub fn try_next(&mut self) -> Result<Option<LogRecord>> {
-        self.or_back(|c| {
-            loop {
-                // A record cut by a shrink reads as damage: name the cause.
-                let at = c.cur.step(Verify::Checksum).map_err(|e| {
-                    if c.cur.file.truncated() {
-                        c.truncated()
-                    } else {
-                        e
-                    }
-                })?;
-                match at {
-                    Step::Pending => {
-                        if c.cur.file.truncated() {
-                            return Err(c.truncated());
-                        }
-                        return Ok(None);
-                    }
-                    Step::Skip(next) => c.cur.pos = next,
-                    Step::Roll(seq) => c.cur.follow(seq)?,
-                    Step::Message {
-                        msg_type,
-                        timestamp,
-                        len,
-                        next,
-                    } => {
-                        let payload = c.cur.file.payload(c.cur.pos, len).to_vec();
-                        if c.cur.file.faulted() {
-                            return Err(c.truncated());
-                        }
-                        let r = LogRecord {
-                            index: c.cur.index,
-                            msg_type,
-                            timestamp,
-                            file: c.cur.file.seq,
-                            offset: c.cur.pos,
-                            payload,
-                        };
-                        c.cur.pos = next;
-                        c.cur.index = c.cur.index.wrapping_add(1);
-                        return Ok(Some(r));
-                    }
+        self.cur.or_back(|c| {
+            // A record cut by a shrink reads as damage: name the cause.
+            let at = c.settle().map_err(|e| {
+                if c.file.truncated() {
+                    c.file.truncated_error()
+                } else {
+                    e
                 }
+            })?;
+            let Step::Message {
+                msg_type,
+                timestamp,
+                len,
+                next,
+            } = at
+            else {
+                if c.file.truncated() {
+                    return Err(c.file.truncated_error());
+                }
+                return Ok(None);
+            };
+            let payload = c.file.payload(c.pos, len).to_vec();
+            if c.file.faulted() {
+                return Err(c.file.truncated_error());
             }
+            let r = LogRecord {
+                index: c.index,
+                msg_type,
+                timestamp,
+                file: c.file.seq,
+                offset: c.pos,
+                payload,
+            };
+            c.pos = next;
+            c.index = c.index.wrapping_add(1);
+            Ok(Some(r))
         })
     }
 
@@ -346,22 +334,23 @@ impl LogCursor {
 
     /// Moves over the records committed since the last call, at most
     /// `limit`, without copying them; returns how many, and their bytes
-    /// (record headers and padding to 8 bytes included).
+    /// (record headers and padding to 8 bytes included). A count for rates:
+    /// each record's bounds are checked, not its checksum.
     pub fn advance(&mut self, limit: u64) -> Result<(u64, u64)> {
-        self.or_back(|c| {
+        self.cur.or_back(|c| {
             let (mut n, mut bytes) = (0, 0);
             while n < limit {
-                let moved = c.cur.step(Verify::Skip).and_then(|step| match step {
+                let moved = c.step(Verify::Skip).and_then(|step| match step {
                     Step::Pending => Ok(false),
                     Step::Skip(next) => {
-                        c.cur.pos = next;
+                        c.pos = next;
                         Ok(true)
                     }
-                    Step::Roll(seq) => c.cur.follow(seq).map(|()| true),
+                    Step::Roll(seq) => c.follow(seq).map(|()| true),
                     Step::Message { next, .. } => {
-                        bytes += next - c.cur.pos;
-                        c.cur.pos = next;
-                        c.cur.index = c.cur.index.wrapping_add(1);
+                        bytes += next - c.pos;
+                        c.pos = next;
+                        c.index = c.index.wrapping_add(1);
                         n += 1;
                         Ok(true)
                     }
@@ -376,16 +365,5 @@ impl LogCursor {
             }
             Ok((n, bytes))
         })
-    }
-
-    /// Runs `walk`; when it fails, puts the cursor back where it was (past
-    /// no padding or roll either), so that a failed call moves nothing.
-    fn or_back<T>(&mut self, walk: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        let (file, pos, index) = (self.cur.file.clone(), self.cur.pos, self.cur.index);
-        let result = walk(self);
-        if result.is_err() {
-            (self.cur.file, self.cur.pos, self.cur.index) = (file, pos, index);
-        }
-        result
     }
 }

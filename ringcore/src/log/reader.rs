@@ -193,39 +193,38 @@ impl Reader {
         })
     }
 
-    /// Moves past padding and rolls; true when a message is committed at
-    /// the current position.
-    fn settle(&mut self) -> Result<bool> {
-        loop {
-            match self.cur.step(Verify::Checksum)? {
-                Step::Pending => return Ok(false),
-                Step::Message { .. } => return Ok(true),
-                Step::Skip(next) => self.cur.pos = next,
-                Step::Roll(seq) => self.cur.follow(seq)?,
-            }
+    /// Moves past padding and rolls to the next record: `Message` when one
+    /// is committed there, else `Pending`. A failure moves nothing: a
+    /// damaged record after padding or a roll leaves the reader before them.
+    #[inline]
+    fn settle(&mut self) -> Result<Step> {
+        match self.cur.step(Verify::Checksum)? {
+            Step::Skip(_) | Step::Roll(_) => self.cur.or_back(Cursor::settle),
+            at => Ok(at),
         }
     }
 
-    /// The next message, if one is committed. Never blocks.
+    /// Whether a message is committed at the next record, past padding and
+    /// rolls.
+    fn has_message(&mut self) -> Result<bool> {
+        Ok(matches!(self.settle()?, Step::Message { .. }))
+    }
+
+    /// The next message, if one is committed. Never blocks; a failed call
+    /// moves nothing (past no padding or roll either).
     #[inline]
     pub fn try_read(&mut self) -> Result<Option<Message<'_>>> {
-        let (pos, msg_type, timestamp, len) = loop {
-            match self.cur.step(Verify::Checksum)? {
-                Step::Pending => return Ok(None),
-                Step::Message {
-                    msg_type,
-                    timestamp,
-                    len,
-                    next,
-                } => {
-                    let pos = self.cur.pos;
-                    self.cur.pos = next;
-                    break (pos, msg_type, timestamp, len);
-                }
-                Step::Skip(next) => self.cur.pos = next,
-                Step::Roll(seq) => self.cur.follow(seq)?,
-            }
+        let Step::Message {
+            msg_type,
+            timestamp,
+            len,
+            next,
+        } = self.settle()?
+        else {
+            return Ok(None);
         };
+        let pos = self.cur.pos;
+        self.cur.pos = next;
         self.cur.index = self.cur.index.wrapping_add(1);
         Ok(Some(Message {
             msg_type,
@@ -241,16 +240,20 @@ impl Reader {
 
     /// Up to `limit` committed messages, in place. A batch never crosses a
     /// file roll (it ends there; the next call continues in the next file).
+    /// A failed call moves nothing.
     #[inline]
     pub fn try_read_batch(&mut self, limit: usize) -> Result<Batch<'_>> {
-        let mut count = 0;
-        let mut from = self.cur.pos;
-        if limit > 0 && self.settle()? {
-            from = self.cur.pos;
-            let s = self.cur.scan(limit as u64)?;
-            count = s.records as usize;
-            self.cur.pos = s.end;
-            self.cur.index = self.cur.index.wrapping_add(s.records);
+        let (mut count, mut from) = (0, self.cur.pos);
+        if limit > 0 {
+            (count, from) = self.cur.or_back(|c| {
+                if !matches!(c.settle()?, Step::Message { .. }) {
+                    return Ok((0, c.pos));
+                }
+                let (from, s) = (c.pos, c.scan(limit as u64)?);
+                c.pos = s.end;
+                c.index = c.index.wrapping_add(s.records);
+                Ok((s.records as usize, from))
+            })?;
         }
         Ok(Batch {
             file: &self.cur.file,
@@ -296,7 +299,7 @@ impl Reader {
         // away costs no system call.
         let backoff = Backoff::new();
         loop {
-            if self.settle()? {
+            if self.has_message()? {
                 return Ok(());
             }
             if !backoff.is_completed() {
@@ -306,7 +309,7 @@ impl Reader {
             let status = self.writer_status();
             if status != WriterStatus::Active {
                 // The writer may have committed more before it stopped.
-                if self.settle()? {
+                if self.has_message()? {
                     return Ok(());
                 }
                 return Err(match status {
@@ -327,7 +330,7 @@ impl Reader {
             let seen = self.cur.file.header().writer_state.load(Ordering::Acquire);
             if seen == STATE_ROLLED {
                 let at = (self.cur.file.seq, self.cur.pos);
-                if self.settle()? {
+                if self.has_message()? {
                     return Ok(());
                 }
                 if (self.cur.file.seq, self.cur.pos) == at {

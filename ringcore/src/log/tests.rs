@@ -288,6 +288,72 @@ fn a_roll_cut_short_by_a_crash_is_completed_by_the_next_writer() {
     }
 }
 
+/// Puts a commit word of no known kind at `offset` of `path`.
+fn damage_record(path: &Path, offset: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(&(3u32 << 30 | 9).to_ne_bytes(), offset)
+        .unwrap();
+}
+
+/// A damaged record after padding or after a roll fails the read and
+/// leaves the reader before the padding or the roll: a failed call moves
+/// nothing, whichever way it reads.
+#[test]
+fn a_failed_read_leaves_the_reader_where_it_was() {
+    let page = page_size();
+    for roll in [false, true] {
+        let d = TempDir::new("noback");
+        let mut w = small(&d.log()).build().unwrap();
+        for i in 0..100 {
+            w.append_at(0, &payload(i), i).unwrap();
+        }
+        drop(w);
+        // The first record of file 1, or of file 0's second region.
+        let (file, offset) = if roll { (1, HEADER_SIZE) } else { (0, page) };
+        let all = read_all(&d.log());
+        let k = all
+            .iter()
+            .position(|m| (m.position.file, m.position.offset) == (file, offset))
+            .expect("a record starts there");
+        damage_record(&file_path(&d.log(), file), offset);
+        let mut r = Reader::open(d.log(), From::Start).unwrap();
+        for _ in 0..k {
+            r.try_read().unwrap().unwrap();
+        }
+        let at = (r.position(), r.next_index());
+        assert_eq!(at.0.file, 0);
+        assert_ne!(at.0.offset, offset, "padding or a roll comes first");
+        assert!(matches!(r.try_read(), Err(Error::Corrupt(_))));
+        assert_eq!((r.position(), r.next_index()), at);
+        assert!(matches!(r.try_read_batch(10), Err(Error::Corrupt(_))));
+        assert_eq!((r.position(), r.next_index()), at);
+        let wait = Some(Duration::from_millis(10));
+        assert!(matches!(r.read(wait), Err(Error::Corrupt(_))));
+        assert_eq!((r.position(), r.next_index()), at);
+        let mut c = inspect::LogCursor::open(&d.log(), Some(k as u64)).unwrap();
+        assert!(matches!(c.try_next(), Err(Error::Corrupt(_))));
+        assert_eq!(c.next_index(), k as u64);
+    }
+}
+
+/// A `write_pos` past the file's end is a damaged header, reported on
+/// reopen like one past the last record, never taken as a clean end.
+#[test]
+fn a_write_position_past_the_file_is_reported_on_reopen() {
+    use std::os::unix::fs::FileExt;
+    let d = TempDir::new("wpos");
+    let mut w = small(&d.log()).build().unwrap();
+    w.append_at(0, b"kept", 0).unwrap();
+    drop(w);
+    let path = file_path(&d.log(), 0);
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all_at(&u64::MAX.to_ne_bytes(), 0x50).unwrap();
+    let e = small(&d.log()).build().expect_err("a damaged header");
+    assert!(matches!(e, Error::Corrupt(_)), "{e}");
+    assert_eq!(read_all(&d.log()).len(), 1);
+}
+
 #[test]
 fn readers_join_live_seek_and_start_at_an_index() {
     let d = TempDir::new("from");

@@ -382,9 +382,10 @@ impl Writer {
                 } else {
                     // The writer stores `write_pos` after each commit (Release,
                     // paired with this Acquire): a log that ends before it lost
-                    // a committed record's commit word.
+                    // a committed record's commit word (or, past the file's
+                    // end, its header was damaged).
                     let stored = file.header().write_pos.load(Ordering::Acquire);
-                    if stored > s.end && stored <= g.file_size {
+                    if stored > s.end {
                         return Err(Error::Corrupt(format!(
                             "{}: the records end at offset {:#x}, but records were \
                              committed up to {stored:#x}",
