@@ -792,6 +792,43 @@ fn a_tail_with_no_record_behind_it_is_corrupt_not_a_spin() {
     assert!(matches!(rx.try_recv(), Err(Error::Corrupt(_))));
 }
 
+/// Padding with nothing after it, then a peer that closes the ring and
+/// stores an impossible tail: the receive that finds it fails `Corrupt`
+/// and frees nothing, the padding either, whichever way it reads.
+#[test]
+fn a_receive_that_fails_after_padding_frees_nothing() {
+    let _watchdog = watchdog::watchdog(120);
+    use std::os::unix::fs::FileExt;
+    let ring = MessageRing::create(None, 12).unwrap(); // 4096 bytes
+    let mut tx = ring.sender().unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let (file, _) = peer_file(ring.fd());
+    let head = || {
+        let mut b = [0u8; 8];
+        file.read_exact_at(&mut b, 0x100).unwrap();
+        u64::from_ne_bytes(b)
+    };
+    // A record to 2992, read; then a claim that does not fit before the
+    // end: its padding is published, the claim itself not yet.
+    tx.send(1, &[1; 2984]).unwrap();
+    assert_eq!(rx.try_recv().unwrap().payload(), &[1; 2984][..]);
+    let at = head();
+    let _claim = tx.try_claim(1984).unwrap();
+    file.write_at(&1u32.to_ne_bytes(), 0x180).unwrap();
+    file.write_at(&(at + 3 * 4096).to_ne_bytes(), 0x80).unwrap();
+    assert!(matches!(rx.try_recv(), Err(Error::Corrupt(_))));
+    assert_eq!(head(), at);
+    assert!(matches!(
+        rx.recv_batch(16, |_, _| {}),
+        Err(Error::Corrupt(_))
+    ));
+    assert_eq!(head(), at);
+    // The tail put back: the padding goes, and the ring reads as closed.
+    file.write_at(&4096u64.to_ne_bytes(), 0x80).unwrap();
+    assert!(matches!(rx.try_recv(), Err(Error::Closed)));
+    assert_eq!(head(), 4096);
+}
+
 #[test]
 fn a_hostile_peer_scribbling_in_a_loop_never_crashes_the_reader() {
     let _watchdog = watchdog::watchdog(120);

@@ -120,16 +120,11 @@ impl MessageReceiver {
         let mut skipped = 0;
         loop {
             let Some(r) = self.record(skipped)? else {
-                // Padding with nothing after it yet: freeing it loses nothing.
-                if skipped > 0 {
-                    self.cur.release(skipped);
+                if self.cur.is_closed() {
+                    // Closed: a tail that still shows bytes must have them.
+                    self.check_not_stalled(skipped)?;
                 }
-                if !self.cur.is_closed() {
-                    return Err(Error::Empty);
-                }
-                // Closed: a tail that still shows bytes must have them.
-                self.check_not_stalled()?;
-                return Err(self.cur.empty_reason());
+                return Err(self.free_padding(skipped));
             };
             if r.msg_type == PAD {
                 skipped += r.span;
@@ -180,14 +175,25 @@ impl MessageReceiver {
     /// head. An honest sender stores the commit word before the tail, so
     /// once the tail is loaded (Acquire) the word is visible: only a
     /// scribbling peer gets here, and a blocking receive would otherwise spin.
-    fn check_not_stalled(&self) -> Result<()> {
-        if self.cur.available(1)? > 0 && self.record(0)?.is_none() {
+    fn check_not_stalled(&self, skip: usize) -> Result<()> {
+        if self.cur.available(skip + 1)? > skip && self.record(skip)?.is_none() {
             return Err(Error::Corrupt(format!(
                 "the tail shows bytes but no record is committed at {}",
-                self.cur.head()
+                self.cur.head().wrapping_add(skip as u64)
             )));
         }
         Ok(())
+    }
+
+    /// Why nothing but `padding` bytes of padding is readable: `Empty` or
+    /// `Closed`, and then the padding is freed (it loses nothing), or
+    /// `Corrupt`, and then nothing is.
+    fn free_padding(&mut self, padding: usize) -> Error {
+        let reason = self.cur.empty_reason_past(padding);
+        if padding > 0 && matches!(reason, Error::Empty | Error::Closed) {
+            self.cur.release(padding);
+        }
+        reason
     }
 
     /// Whether the sender committed anything not read yet; also true when
@@ -263,7 +269,7 @@ impl MessageReceiver {
                 Err(Error::Empty) => {}
                 other => return other,
             }
-            self.check_not_stalled()?;
+            self.check_not_stalled(0)?;
             peer.look(&waiter, self.cur.raw.indices().producer.holder())?;
             // Sleeps until the tail moves: it is stored after the commit word.
             waiter.wait_with(|left| self.cur.park(peer.cap(left)))?;
@@ -339,20 +345,16 @@ impl MessageReceiver {
             }
             used += r.span;
         }
-        if n == 0 {
-            if let Some(e) = failure {
-                // Nothing delivered, nothing freed: the head stays.
-                return Err(e);
-            }
-        }
-        if used > 0 {
-            self.cur.release(used);
-        }
         if n == 0 && !declined {
-            return match self.cur.empty_reason() {
+            // Nothing delivered: padding at most is freed, and nothing on
+            // an error.
+            return match failure.unwrap_or_else(|| self.free_padding(used)) {
                 Error::Empty => Ok(0),
                 e => Err(e),
             };
+        }
+        if used > 0 {
+            self.cur.release(used);
         }
         Ok(n)
     }
