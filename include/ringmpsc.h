@@ -1428,7 +1428,8 @@ int rmpsc_ring_close(rmpsc_ring_t *ring);
 int rmpsc_ring_reset(rmpsc_ring_t *ring);
 
 // Producer side: signal `notifier` after every commit (NULL detaches).
-// Errors: RMPSC_EINVAL (not a producer handle), RMPSC_EBUSY.
+// An MPSC or MPMC producer signals it beside its channel's own wake-up,
+// which stays. Errors: RMPSC_EINVAL (not a producer handle), RMPSC_EBUSY.
 int rmpsc_ring_set_notifier(rmpsc_ring_t *ring, const rmpsc_notifier_t *notifier);
 
 // Creates the channel `name` (a bare name lives under /dev/shm) and starts

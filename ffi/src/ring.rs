@@ -331,7 +331,8 @@ pub extern "C" fn rmpsc_ring_reset(ring: *mut rmpsc_ring_t) -> c_int {
 }
 
 /// Producer side: signal `notifier` after every commit (NULL detaches).
-/// Errors: RMPSC_EINVAL (not a producer handle), RMPSC_EBUSY.
+/// An MPSC or MPMC producer signals it beside its channel's own wake-up,
+/// which stays. Errors: RMPSC_EINVAL (not a producer handle), RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_set_notifier(
     ring: *mut rmpsc_ring_t,

@@ -50,10 +50,17 @@ impl Gate {
 }
 
 /// A notifier as a producer holds it: its gate, if it has one, read inline
-/// so that a commit nobody waits for costs a load, not a call.
+/// so that a commit nobody waits for costs a load, not a call. A channel's
+/// producer holds the channel's wake-up this way for life; a notifier its
+/// user attaches ([`attach`](Self::attach)) is called beside it, never
+/// instead, or the channel's consumer would sleep through the commits.
 pub(crate) struct Hook {
     notify: Arc<dyn Notify>,
     gate: Option<NonNull<Gate>>,
+    /// The user's notifier beside a channel's wake-up (in `notify`).
+    user: Option<Arc<dyn Notify>>,
+    /// Whether `notify` is a channel's wake-up.
+    channel: bool,
 }
 
 // SAFETY: `gate` points into the notifier that `notify` keeps alive; the
@@ -63,16 +70,39 @@ unsafe impl Send for Hook {}
 unsafe impl Sync for Hook {}
 
 impl Hook {
-    pub(crate) fn new(notify: Arc<dyn Notify>) -> Hook {
+    fn new(notify: Arc<dyn Notify>, channel: bool) -> Hook {
         let gate = notify.gate().map(NonNull::from);
-        Hook { notify, gate }
+        Hook {
+            notify,
+            gate,
+            user: None,
+            channel,
+        }
+    }
+
+    /// A channel's wake-up, for a producer it registers.
+    pub(crate) fn channel(wake: Arc<dyn Notify>) -> Hook {
+        Hook::new(wake, true)
+    }
+
+    /// The hook once a user attaches `user` to a producer that holds
+    /// `current` (`None` detaches the user's): a channel's wake-up stays.
+    pub(crate) fn attach(current: Option<Hook>, user: Option<Arc<dyn Notify>>) -> Option<Hook> {
+        match current {
+            Some(h) if h.channel => Some(Hook { user, ..h }),
+            _ => user.map(|n| Hook::new(n, false)),
+        }
     }
 
     /// After a commit: calls the notifier unless its gate says there is
-    /// nothing to do. The barrier orders the commit before the load, as a
-    /// waker's does (`wake_if_waiting`).
+    /// nothing to do (and the user's beside a channel's, always). The
+    /// barrier orders the commit before the load, as a waker's does
+    /// (`wake_if_waiting`).
     #[inline(always)]
     pub(crate) fn after_commit(&self) {
+        if let Some(user) = &self.user {
+            user.notify();
+        }
         if let Some(gate) = self.gate {
             light_barrier();
             // SAFETY: the gate lives in the notifier `self.notify` owns.

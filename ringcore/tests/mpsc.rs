@@ -354,6 +354,42 @@ fn an_attached_event_notifier_fires_on_commits() {
     assert_eq!(ch.consume_all(|_| {}), 3);
 }
 
+/// A notifier a channel's producer attaches (or detaches) itself is
+/// called beside the channel's wake-up, not instead: the sleeping consumer
+/// still wakes on that producer's commits.
+#[test]
+fn a_producers_own_notifier_leaves_the_channels_wake_up_alone() {
+    let _watchdog = watchdog::watchdog(120);
+    let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(4)).unwrap();
+    let n = Arc::new(EventNotifier::new().unwrap());
+    let mut with = ch.register().unwrap();
+    with.set_notifier(Some(n.clone()));
+    let mut without = ch.register().unwrap();
+    without.set_notifier(None);
+    let t = thread::spawn(move || {
+        for (i, tx) in [&mut with, &mut without].into_iter().enumerate() {
+            thread::sleep(Duration::from_millis(20));
+            tx.send_one(i as u64).unwrap();
+        }
+        (with, without)
+    });
+    // A consumer nobody wakes sleeps out its 20 s (then finds the item):
+    // a bound for a hang, far above the 40 ms of the sends.
+    let wait = WaitStrategy::TimedBlocking {
+        timeout: Duration::from_secs(20),
+    };
+    let started = std::time::Instant::now();
+    let got: Vec<u64> = (0..2).map(|_| ch.recv_blocking(wait).unwrap()).collect();
+    assert!(started.elapsed() < Duration::from_secs(10), "woken");
+    assert_eq!(got, [0, 1]);
+    let (mut with, _) = t.join().unwrap();
+    assert_eq!(n.consume(), 1, "the producer's own notifier fired");
+    with.set_notifier(None);
+    with.send_one(2).unwrap();
+    assert_eq!(n.consume(), 0);
+    assert_eq!(ch.try_recv().unwrap(), 2);
+}
+
 #[test]
 fn byte_slot_channels_carry_items_of_any_size() {
     let _watchdog = watchdog::watchdog(120);

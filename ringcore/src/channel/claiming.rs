@@ -261,7 +261,7 @@ impl<K: ClaimItems> ClaimChannel<K> {
         let producer_metrics = lane.metrics.as_ref().map(|(m, _)| m.clone());
         let mut p = make(heap.raw(), lane.clone(), producer_metrics)?;
         if !s.single {
-            p.set_notifier(Some(s.wake.clone()));
+            p.join_channel(s.wake.clone());
         }
         let mut next = Vec::clone(&lanes);
         next.push(lane);

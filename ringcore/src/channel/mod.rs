@@ -52,8 +52,10 @@ pub trait RingConsumer: Send + 'static {
 
 /// The producing end of one ring, as a channel hands it out.
 pub trait RingProducer: Send + 'static {
-    /// Attaches a hook called after every commit.
-    fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>);
+    /// Called by the channel that registers the producer: its wake-up,
+    /// called after every commit for the producer's life, beside any
+    /// notifier the producer's `set_notifier` attaches.
+    fn join_channel(&mut self, wake: Arc<dyn Notify>);
     /// Closes the ring.
     fn close(&self);
 }
@@ -81,8 +83,8 @@ impl<T: Send + 'static> RingConsumer for Consumer<T> {
 }
 
 impl<T: Send + 'static> RingProducer for Producer<T> {
-    fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>) {
-        Producer::set_notifier(self, notify)
+    fn join_channel(&mut self, wake: Arc<dyn Notify>) {
+        Producer::join_channel(self, wake)
     }
     fn close(&self) {
         Producer::close(self)
@@ -112,8 +114,8 @@ impl RingConsumer for SlotConsumer {
 }
 
 impl RingProducer for SlotProducer {
-    fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>) {
-        SlotProducer::set_notifier(self, notify)
+    fn join_channel(&mut self, wake: Arc<dyn Notify>) {
+        SlotProducer::join_channel(self, wake)
     }
     fn close(&self) {
         SlotProducer::close(self)

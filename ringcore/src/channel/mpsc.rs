@@ -177,7 +177,7 @@ impl<P: RingProducer, C: RingConsumer> Registrar<P, C> {
             return Err(Error::Closed);
         }
         let (mut p, c) = (s.make_ring)()?;
-        p.set_notifier(Some(s.wake.clone()));
+        p.join_channel(s.wake.clone());
         let id = s.registered.load(Ordering::Relaxed);
         pending.push((id, c));
         // Release: the queued ring is visible to a consumer that sees the count.

@@ -309,9 +309,16 @@ impl<T> Producer<T> {
     }
 
     /// Attaches `notify` (for example an [`EventNotifier`](crate::EventNotifier)),
-    /// called after every commit; `None` detaches.
+    /// called after every commit; `None` detaches. A channel's producer
+    /// calls it beside the channel's own wake-up, which stays.
     pub fn set_notifier(&mut self, notify: Option<Arc<dyn Notify>>) {
-        self.notify = notify.map(Hook::new);
+        self.notify = Hook::attach(self.notify.take(), notify);
+    }
+
+    /// Takes a channel's wake-up, called after every commit for the
+    /// producer's life (what [`RingProducer::join_channel`](crate::channel::RingProducer::join_channel) does).
+    pub(crate) fn join_channel(&mut self, wake: Arc<dyn Notify>) {
+        self.notify = Some(Hook::channel(wake));
     }
 }
 
