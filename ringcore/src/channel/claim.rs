@@ -156,7 +156,7 @@ impl ClaimCore<'_> {
     /// unclaimed, the ring closes, or `timeout`.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         let claim = self.state.claim.load(Ordering::Acquire);
-        self.raw.park_consumer(claim, false, timeout);
+        self.raw.park_consumer(claim, 0, false, timeout);
     }
 }
 

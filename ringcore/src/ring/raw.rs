@@ -414,17 +414,27 @@ impl RawRing {
         crate::sync::wake(&self.indices().wake.space_seq, self.process_shared);
     }
 
-    /// Consumer at `head`: sleeps until data arrives, the ring closes,
-    /// `timeout` passes, or a spurious wake-up. The caller re-checks and loops.
+    /// Consumer at `head`: sleeps until more than `skip` items are
+    /// readable (or the tail is impossible, for the caller to report), the
+    /// ring closes, `timeout` passes, or a spurious wake-up. The caller
+    /// re-checks and loops. A tail short of `skip` (moved back by a peer, or
+    /// not there yet) puts it to sleep, never into a spin.
     ///
     /// With `leads` the consumer may be ahead of the published tail (see
     /// [`ConsumerCursor::leads`]); a tail behind it then means nothing new.
-    pub(crate) fn park_consumer(&self, head: u64, leads: bool, timeout: Option<Duration>) {
+    pub(crate) fn park_consumer(
+        &self,
+        head: u64,
+        skip: u64,
+        leads: bool,
+        timeout: Option<Duration>,
+    ) {
         let idx = self.indices();
         let wake = &idx.wake;
         let ready = || {
             let tail = idx.producer.tail.load(Ordering::Acquire);
-            (tail != head && !(leads && self.tail_lags(head, tail))) || self.is_closed()
+            (tail.wrapping_sub(head) > skip && !(leads && self.tail_lags(head, tail)))
+                || self.is_closed()
         };
         park(
             &wake.data_seq,
@@ -870,7 +880,7 @@ impl ConsumerCursor {
     /// `skip` readable items (at most what `available` reported).
     pub(crate) fn park_past(&self, skip: usize, timeout: Option<Duration>) {
         self.raw
-            .park_consumer(self.head.wrapping_add(skip as u64), self.leads, timeout);
+            .park_consumer(self.head, skip as u64, self.leads, timeout);
     }
 
     /// Copies one slot out of the ring into `dst` and releases it; `false`

@@ -447,6 +447,30 @@ fn slot_copies_keep_every_byte_for_every_small_size() {
     }
 }
 
+/// A consumer parked for more than `skip` items sleeps while fewer are
+/// there: a tail short of its lent slots (moved back by a peer) made it
+/// spin, its park taking any tail but `head + skip` for data.
+#[test]
+#[cfg_attr(miri, ignore = "timed futex sleeps")]
+fn a_park_past_lent_slots_sleeps_while_fewer_are_readable() {
+    use std::time::Instant;
+    let (mut tx, rx) = Ring::<u64>::new(cfg(3)).unwrap();
+    assert_eq!(tx.send(&[1, 2]), 2);
+    let raw: RawRing = rx.raw_for_tests();
+    let park = |skip, ms| {
+        let t = Instant::now();
+        raw.park_consumer(0, skip, false, Some(Duration::from_millis(ms)));
+        t.elapsed()
+    };
+    // Two readable, four lent: nothing to wake for until the timeout.
+    assert!(park(4, 100) >= Duration::from_millis(90));
+    // One lent: the second is there, so no sleep (a bound for a hang).
+    assert!(park(1, 20_000) < Duration::from_secs(10));
+    // An impossible tail wakes it, for the caller's next look to report.
+    raw.indices().producer.tail.store(1000, Ordering::Release);
+    assert!(park(4, 20_000) < Duration::from_secs(10));
+}
+
 #[test]
 fn impossible_positions_are_reported_not_followed() {
     let (mut tx, mut rx) = Ring::<u64>::new(cfg(2)).unwrap();
