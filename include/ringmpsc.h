@@ -1144,7 +1144,8 @@ void rmpsc_msg_sender_free(rmpsc_msg_sender_t *s);
 
 // Claims room for a `len`-byte message and points `*out_buf` at it, for
 // writing in place; publish with rmpsc_msg_sender_commit or drop with
-// rmpsc_msg_sender_abort. Errors: RMPSC_EFULL, RMPSC_ECLOSED,
+// rmpsc_msg_sender_abort. A pending claim is given up by the next claim,
+// whatever its outcome. Errors: RMPSC_EFULL, RMPSC_ECLOSED,
 // RMPSC_ETOOLARGE. Sending side, one thread at a time.
 int rmpsc_msg_sender_claim(rmpsc_msg_sender_t *s, size_t len, void **out_buf);
 

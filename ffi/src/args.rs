@@ -56,11 +56,12 @@ impl<T> Out<T> {
         NonNull::new(p).map(Out).ok_or_else(|| null_argument(name))
     }
 
-    /// Writes the result.
+    /// Writes the result (unaligned: a misaligned pointer from C is its
+    /// mistake, not a reason for a debug build to abort).
     #[inline(always)]
     pub(crate) fn set(self, v: T) {
         // SAFETY: non-NULL and, by the C contract, writable.
-        unsafe { self.0.as_ptr().write(v) };
+        unsafe { self.0.as_ptr().write_unaligned(v) };
     }
 }
 
@@ -80,14 +81,21 @@ impl<T> OptOut<T> {
         OptOut(p)
     }
 
-    /// Writes the result if it was asked for.
+    /// Writes the result if it was asked for (unaligned, as [`Out::set`]).
     #[inline(always)]
     pub(crate) fn set(self, v: T) {
         if !self.0.is_null() {
             // SAFETY: non-NULL and, by the C contract, writable.
-            unsafe { self.0.write(v) };
+            unsafe { self.0.write_unaligned(v) };
         }
     }
+}
+
+/// A struct the caller passes in by pointer, copied (unaligned, as
+/// [`Out::set`] writes); `None` for NULL.
+pub(crate) fn read_in<T: Copy>(p: *const T) -> Option<T> {
+    // SAFETY: non-NULL and, by the C contract, readable.
+    (!p.is_null()).then(|| unsafe { p.read_unaligned() })
 }
 
 /// `len` items at `data` for the call (NULL allowed when `len` is 0),

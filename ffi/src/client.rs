@@ -2,7 +2,8 @@
 //! server, the server's response rings to it.
 
 use crate::args::{
-    duration, free_handle, handle, name, null_argument, slice, slice_mut, timeout, OptOut, Out,
+    duration, free_handle, handle, name, null_argument, read_in, slice, slice_mut, timeout, OptOut,
+    Out,
 };
 use crate::side::Side;
 use crate::transport::{
@@ -37,9 +38,7 @@ pub extern "C" fn rmpsc_client_connect(
     call(|| {
         let out = Out::new(out, "out")?;
         let mut o = ClientOptions::default();
-        if !options.is_null() {
-            // SAFETY: non-NULL and readable by contract.
-            let c = unsafe { *options };
+        if let Some(c) = read_in(options) {
             if c.connect_timeout_ns != 0 {
                 o.connect_timeout = duration(c.connect_timeout_ns);
             }

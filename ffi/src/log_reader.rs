@@ -1,6 +1,6 @@
 //! `rmpsc_log_reader_*`: readers of a persistent mmap log, in any process.
 
-use crate::args::{free_handle, handle, name, slice_mut, timeout, Out};
+use crate::args::{free_handle, handle, name, null_argument, read_in, slice_mut, timeout, Out};
 use crate::call;
 use crate::side::Side;
 use ringcore::log::{From as Start, LogPosition, Message, Reader, WriterStatus};
@@ -124,9 +124,9 @@ pub extern "C" fn rmpsc_log_reader_open_at(
     pos: *const rmpsc_log_position_t,
     out: *mut *mut rmpsc_log_reader_t,
 ) -> c_int {
-    match handle(pos, "pos") {
-        Ok(p) => open_reader(path, Start::Position((*p).into()), out),
-        Err(e) => call(|| Err(e)),
+    match read_in(pos) {
+        Some(p) => open_reader(path, Start::Position(p.into()), out),
+        None => call(|| Err(null_argument("pos"))),
     }
 }
 
@@ -230,7 +230,7 @@ pub extern "C" fn rmpsc_log_reader_seek(
     pos: *const rmpsc_log_position_t,
 ) -> c_int {
     call(|| {
-        let pos = (*handle(pos, "pos")?).into();
+        let pos = read_in(pos).ok_or_else(|| null_argument("pos"))?.into();
         reader(r)?.enter(|r| r.seek(pos))
     })
 }

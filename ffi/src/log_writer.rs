@@ -1,6 +1,6 @@
 //! `rmpsc_log_writer_*`: the single writer of a persistent mmap log.
 
-use crate::args::{free_handle, handle, name, slice, OptOut, Out};
+use crate::args::{free_handle, handle, name, read_in, slice, OptOut, Out};
 use crate::call;
 use crate::call_infallible;
 use crate::log_reader::rmpsc_log_position_t;
@@ -73,9 +73,7 @@ pub extern "C" fn rmpsc_log_writer_open(
     call(|| {
         let out = Out::new(out, "out")?;
         let mut b = WriterBuilder::new(name(path)?);
-        if !options.is_null() {
-            // SAFETY: non-NULL and readable by contract.
-            let o = unsafe { *options };
+        if let Some(o) = read_in(options) {
             if o.region_size != 0 {
                 b = b.region_size(o.region_size);
             }

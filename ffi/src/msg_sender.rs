@@ -44,7 +44,8 @@ pub extern "C" fn rmpsc_msg_sender_free(s: *mut rmpsc_msg_sender_t) {
 
 /// Claims room for a `len`-byte message and points `*out_buf` at it, for
 /// writing in place; publish with rmpsc_msg_sender_commit or drop with
-/// rmpsc_msg_sender_abort. Errors: RMPSC_EFULL, RMPSC_ECLOSED,
+/// rmpsc_msg_sender_abort. A pending claim is given up by the next claim,
+/// whatever its outcome. Errors: RMPSC_EFULL, RMPSC_ECLOSED,
 /// RMPSC_ETOOLARGE. Sending side, one thread at a time.
 #[no_mangle]
 pub extern "C" fn rmpsc_msg_sender_claim(

@@ -2,7 +2,8 @@
 //! clients' request rings, three priorities.
 
 use crate::args::{
-    duration, free_handle, handle, name, null_argument, slice, slice_mut, timeout, OptOut, Out,
+    duration, free_handle, handle, name, null_argument, read_in, slice, slice_mut, timeout, OptOut,
+    Out,
 };
 use crate::shm::permissions;
 use crate::side::Side;
@@ -37,9 +38,7 @@ pub extern "C" fn rmpsc_server_create(
     call(|| {
         let out = Out::new(out, "out")?;
         let mut o = ServerOptions::default();
-        if !options.is_null() {
-            // SAFETY: non-NULL and readable by contract.
-            let c = unsafe { *options };
+        if let Some(c) = read_in(options) {
             if c.max_clients != 0 {
                 o.max_clients = c.max_clients as usize;
             }

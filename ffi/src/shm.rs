@@ -2,7 +2,7 @@
 //! ring, message ring, buffer pool) has in common: the header, who may
 //! open it, and removing stale ones.
 
-use crate::args::{name, OptOut};
+use crate::args::{name, read_in, OptOut};
 use crate::call;
 use ringcore::shm::{self, Permissions};
 use std::ffi::{c_char, c_int};
@@ -75,11 +75,9 @@ pub struct rmpsc_permissions_t {
 
 /// The permissions at `p` (NULL: the defaults).
 pub(crate) fn permissions(p: *const rmpsc_permissions_t) -> Permissions {
-    if p.is_null() {
+    let Some(p) = read_in(p) else {
         return Permissions::default();
-    }
-    // SAFETY: non-NULL and readable by the C contract.
-    let p = unsafe { *p };
+    };
     Permissions {
         mode: if p.mode == 0 { 0o600 } else { p.mode },
         group: p.set_group.then_some(p.group),

@@ -180,6 +180,11 @@ fn attach_refuses_what_is_not_a_matching_segment() {
         matches!(&e, Error::InvalidHeader(m) if m.contains("16-byte slots")),
         "{e}"
     );
+    // One no header can hold (it was cut to 2^32 - 1, and could match).
+    let e = SharedRing::attach_slots(&n, Some(1 << 32), Duration::ZERO)
+        .err()
+        .unwrap();
+    assert!(matches!(&e, Error::InvalidArgument(_)), "{e}");
 
     type Damage = Box<dyn Fn(&mut Vec<u8>)>;
     let cases: [(&str, Damage, &str); 5] = [

@@ -619,3 +619,26 @@ fn metrics_count_both_sides_with_many_consumers() {
     let m = ch.metrics().unwrap();
     assert_eq!((m.messages_sent, m.messages_received), (8, 8));
 }
+
+/// A channel whose rings could never be allocated (2^32 slots of 2^31
+/// bytes) is refused when it is made, not at each producer's registration.
+#[test]
+fn channels_whose_rings_overflow_memory_are_refused_when_made() {
+    use ringcore::channel::mpsc;
+    let huge = Config::with_ring_bits(32);
+    let refused = |r: Result<(), Error>| matches!(r, Err(Error::InvalidArgument(_)));
+    assert!(refused(mpsc::Channel::<[u8; 1 << 31]>::new(huge).map(drop)));
+    assert!(refused(
+        mpsc::SlotChannel::with_slots(huge, 1 << 31).map(drop)
+    ));
+    assert!(refused(mpsc::SlotChannel::with_slots(huge, 0).map(drop)));
+    let config = mpmc::MpmcConfig {
+        ring: huge,
+        ..Default::default()
+    };
+    assert!(refused(mpmc::slot_channel(config, 1 << 31).map(drop)));
+    assert!(refused(mpmc::channel::<[u8; 1 << 31]>(config).map(drop)));
+    // Just inside: made, and a producer gets its ring.
+    let ch = mpsc::SlotChannel::with_slots(Config::with_ring_bits(4), 1 << 10).unwrap();
+    ch.register().unwrap();
+}

@@ -115,6 +115,21 @@ static void test_notifier(void) {
     rmpsc_ring_free(tx);
     rmpsc_mpsc_free(c);
 
+    /* A producer's own notifier is signalled beside the channel's wake-up,
+     * which stays: detached again, the producer still cannot be leased. */
+    CHECK(rmpsc_mpsc_new(16, 8, 0, &c) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_new_producer(c, &tx) == RMPSC_OK);
+    CHECK(rmpsc_ring_set_notifier(tx, n) == RMPSC_OK);
+    CHECK(rmpsc_ring_send(tx, &v, 1, &sent) == RMPSC_OK && sent == 1);
+    CHECK(consumed(n) == 1);
+    CHECK(rmpsc_ring_set_notifier(tx, NULL) == RMPSC_OK);
+    rmpsc_lease_t lease;
+    CHECK(rmpsc_ring_lease(tx, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &lease) == RMPSC_EINVAL);
+    rmpsc_ring_free(tx);
+    rmpsc_mpsc_free(c);
+    /* Rings no producer could get (2^32 slots of 2^31 bytes): refused at once. */
+    CHECK(rmpsc_mpsc_new((size_t)1 << 32, (size_t)1 << 31, 0, &c) == RMPSC_EINVAL);
+
     /* epoll, edge-triggered: one event per burst of signals until consumed. */
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev;
@@ -229,6 +244,7 @@ static void test_work_stealing(void) {
     rmpsc_mpmc_t *bad;
     CHECK(rmpsc_mpmc_new(1000, 16, 2, 2, 0, &bad) == RMPSC_EINVAL); /* not a power of two */
     CHECK(rmpsc_mpmc_new(1024, 16, 0, 2, 0, &bad) == RMPSC_EINVAL);
+    CHECK(rmpsc_mpmc_new((size_t)1 << 32, (size_t)1 << 31, 2, 2, 0, &bad) == RMPSC_EINVAL);
     CHECK(rmpsc_mpmc_new(256, sizeof(item_t), WS_PRODUCERS, WS_CONSUMERS, RMPSC_CHANNEL_METRICS, &mp) == RMPSC_OK);
     rmpsc_consumer_t *rx[WS_CONSUMERS], *extra;
     for (int i = 0; i < WS_CONSUMERS; i++) CHECK(rmpsc_mpmc_new_consumer(mp, &rx[i]) == RMPSC_OK);

@@ -17,7 +17,7 @@ use super::mpmc::MpmcConfig;
 use super::{ChannelWake, RingProducer, XorShift};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, RingMetrics};
-use crate::ring::heap::{drop_items, HeapRing};
+use crate::ring::heap::{drop_items, slot_array_bytes, HeapRing};
 use crate::ring::raw::RawRing;
 use crate::ring::typed::Owner;
 use crate::ring::{Producer, SlotProducer};
@@ -200,6 +200,7 @@ impl<K> Drop for ClaimConsumer<K> {
 impl<K: ClaimItems> ClaimChannel<K> {
     fn with_layout(config: MpmcConfig, layout: Layout, single: bool) -> Result<Self> {
         config.ring.validate()?;
+        slot_array_bytes(config.ring.ring_bits, layout.size)?;
         for (name, n) in [
             ("max_producers", config.max_producers),
             ("max_consumers", config.max_consumers),

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::notify::Notify;
+use crate::ring::heap::slot_array_bytes;
 use crate::ring::{Consumer, Producer, Ring, RingObserver, SlotConsumer, SlotProducer, SlotRing};
 use crate::wait::{WaitStrategy, Waiter};
 use std::ops::{Deref, DerefMut};
@@ -214,6 +215,7 @@ impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
     /// A typed channel whose rings are built with `config`.
     pub fn new(config: Config) -> Result<Self> {
         config.validate()?;
+        slot_array_bytes(config.ring_bits, std::mem::size_of::<T>())?;
         Ok(Self::with_factory(Box::new(move || Ring::<T>::new(config))))
     }
 }
@@ -222,7 +224,12 @@ impl Core<SlotProducer, SlotConsumer> {
     /// A channel of `slot_size`-byte items whose rings are built with `config`.
     pub fn with_slots(config: Config, slot_size: usize) -> Result<Self> {
         config.validate()?;
-        SlotRing::new(Config::with_ring_bits(0), slot_size)?; // argument check
+        if slot_size == 0 {
+            return Err(Error::InvalidArgument(
+                "slot size must be at least 1 byte".into(),
+            ));
+        }
+        slot_array_bytes(config.ring_bits, slot_size)?;
         Ok(Self::with_factory(Box::new(move || {
             SlotRing::new(config, slot_size)
         })))

@@ -34,6 +34,26 @@ unsafe impl Send for HeapRing {}
 // SAFETY: as above; `HeapRing` itself has no `&self` methods that touch slots.
 unsafe impl Sync for HeapRing {}
 
+/// Bytes of a slot array of `2^ring_bits` slots of `slot_size` bytes;
+/// `InvalidArgument` when it cannot be allocated. A channel checks it when
+/// it is made, so that its producers' rings do not fail one by one later.
+pub(crate) fn slot_array_bytes(ring_bits: u8, slot_size: usize) -> Result<usize> {
+    if ring_bits > Config::MAX_RING_BITS {
+        return Err(Error::InvalidArgument(format!(
+            "ring_bits {ring_bits} is above the maximum of {}",
+            Config::MAX_RING_BITS
+        )));
+    }
+    slot_size
+        .checked_mul(1usize << ring_bits)
+        .filter(|&b| b <= isize::MAX as usize / 2)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "a ring of 2^{ring_bits} slots of {slot_size} bytes overflows memory"
+            ))
+        })
+}
+
 impl HeapRing {
     /// Allocates a ring of `2^ring_bits` slots of `slot_size` bytes, aligned
     /// for `align`, with both positions at `start`.
@@ -44,16 +64,7 @@ impl HeapRing {
         start: u64,
         drop_items: unsafe fn(&RawRing),
     ) -> Result<Arc<HeapRing>> {
-        if ring_bits > Config::MAX_RING_BITS {
-            return Err(Error::InvalidArgument(format!(
-                "ring_bits {ring_bits} is above the maximum of {}",
-                Config::MAX_RING_BITS
-            )));
-        }
-        let bytes = slot_size
-            .checked_mul(1usize << ring_bits)
-            .filter(|&b| b <= isize::MAX as usize / 2)
-            .ok_or_else(|| Error::InvalidArgument("ring size overflows memory".into()))?;
+        let bytes = slot_array_bytes(ring_bits, slot_size)?;
         let layout = Layout::from_size_align(bytes, align.max(SLOT_ALIGN))
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let slots = if bytes == 0 {

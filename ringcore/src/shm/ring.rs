@@ -46,6 +46,18 @@ impl std::fmt::Debug for SharedRing {
     }
 }
 
+/// A slot size an attacher asks for, as the header keeps it: one above
+/// `u32::MAX` matches no segment (`InvalidArgument`).
+fn wanted_slot(slot_size: Option<usize>) -> Result<Option<u32>> {
+    slot_size
+        .map(|s| {
+            u32::try_from(s).map_err(|_| {
+                Error::InvalidArgument(format!("slot size {s} is above a segment's 2^32 - 1"))
+            })
+        })
+        .transpose()
+}
+
 impl SharedRing {
     /// Creates a named segment (under `/dev/shm` for a bare name) holding a
     /// ring of `2^ring_bits` slots of `T`.
@@ -104,9 +116,8 @@ impl SharedRing {
         slot_size: Option<usize>,
         timeout: Duration,
     ) -> Result<SharedRing> {
-        let slot = slot_size.map(|s| u32::try_from(s).unwrap_or(u32::MAX));
         Ok(SharedRing {
-            mapped: Mapped::open(name, Kind::SlotRing, slot, timeout)?,
+            mapped: Mapped::open(name, Kind::SlotRing, wanted_slot(slot_size)?, timeout)?,
         })
     }
 
@@ -115,9 +126,8 @@ impl SharedRing {
     /// makes them (`InvalidHeader` for any other file: its sender could
     /// shrink it under the mapping).
     pub fn from_fd(fd: OwnedFd, slot_size: Option<usize>) -> Result<SharedRing> {
-        let slot = slot_size.map(|s| u32::try_from(s).unwrap_or(u32::MAX));
         Ok(SharedRing {
-            mapped: Mapped::from_sealed_fd(fd, Kind::SlotRing, slot)?,
+            mapped: Mapped::from_sealed_fd(fd, Kind::SlotRing, wanted_slot(slot_size)?)?,
         })
     }
 
