@@ -797,6 +797,41 @@ fn a_tail_with_no_record_behind_it_is_corrupt_not_a_spin() {
     assert!(matches!(rx.try_recv(), Err(Error::Corrupt(_))));
 }
 
+/// A reset of a shared ring whose tail a peer wrote fails before it
+/// changes anything: it drained to the peer's tail, then failed.
+#[test]
+fn a_reset_under_a_scribbled_tail_changes_nothing() {
+    let _watchdog = watchdog::watchdog(120);
+    use ringcore::SlotRing;
+    use std::os::unix::fs::FileExt;
+    let ring = SharedRing::create_slots(None, 4, 8).unwrap();
+    let stale = Duration::from_secs(5);
+    let (mut tx, mut rx) = (
+        ring.slot_producer(stale).unwrap(),
+        ring.slot_consumer(stale).unwrap(),
+    );
+    assert_eq!(tx.send(&[7; 16]).unwrap(), 2);
+    let (file, _) = peer_file(ring.fd());
+    let word = |at| {
+        let mut b = [0u8; 8];
+        file.read_exact_at(&mut b, at).unwrap();
+        u64::from_ne_bytes(b)
+    };
+    file.write_at(&5u64.to_ne_bytes(), 0x80).unwrap();
+    assert!(matches!(
+        SlotRing::reset(&mut tx, &mut rx),
+        Err(Error::Corrupt(_))
+    ));
+    assert_eq!((word(0x80), word(0x100)), (5, 0), "nothing moved");
+    file.write_at(&2u64.to_ne_bytes(), 0x80).unwrap();
+    SlotRing::reset(&mut tx, &mut rx).unwrap();
+    assert_eq!((word(0x80), word(0x100)), (2, 2));
+    assert_eq!(tx.send(&[8; 8]).unwrap(), 1);
+    let mut out = [0u8; 8];
+    rx.try_recv(&mut out).unwrap();
+    assert_eq!(out, [8; 8]);
+}
+
 /// Padding with nothing after it, then a peer that closes the ring and
 /// stores an impossible tail: the receive that finds it fails `Corrupt`
 /// and frees nothing, the padding either, whichever way it reads.

@@ -974,15 +974,24 @@ fn check_published(position: u64, published: u64) -> Result<(), Error> {
     )))
 }
 
-/// `Err` unless `p` and `c` are the two sides of one ring.
-pub(crate) fn check_pair(p: &ProducerCursor, c: &ConsumerCursor) -> Result<(), Error> {
-    if std::ptr::eq(p.raw.indices(), c.raw.indices()) {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument(
+/// The items a reset of the ring of `p` and `c` drains, checked before it
+/// changes anything: the two cursors must be one ring's, and its published
+/// tail the producer's own (a peer that wrote it makes the reset fail
+/// whole, rather than drain to its tail and then fail).
+pub(crate) fn to_drain(p: &ProducerCursor, c: &ConsumerCursor) -> Result<usize, Error> {
+    if !std::ptr::eq(p.raw.indices(), c.raw.indices()) {
+        return Err(Error::InvalidArgument(
             "the producer and the consumer belong to different rings".into(),
-        ))
+        ));
     }
+    let published = p.raw.indices().producer.tail.load(Ordering::Acquire);
+    if published != p.tail {
+        return Err(Error::Corrupt(format!(
+            "the ring's tail {published} is not its producer's {}",
+            p.tail
+        )));
+    }
+    Ok(p.raw.fill(c.head, p.tail)?)
 }
 
 /// Reopens a drained ring and zeroes its metrics: the end of a reset, for

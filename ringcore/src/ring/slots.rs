@@ -54,8 +54,7 @@ impl SlotRing {
     /// as [`Ring::reset`](crate::Ring::reset) does: empties it, drops a
     /// pending reservation, reopens it and zeroes its metrics.
     pub fn reset(producer: &mut SlotProducer, consumer: &mut SlotConsumer) -> Result<()> {
-        super::raw::check_pair(&producer.cur, &consumer.cur)?;
-        let left = consumer.cur.available(usize::MAX)?;
+        let left = super::raw::to_drain(&producer.cur, &consumer.cur)?;
         consumer.cur.release(left);
         producer.reserved = 0;
         super::raw::reopen(

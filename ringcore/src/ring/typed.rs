@@ -325,8 +325,8 @@ impl<T> Producer<T> {
 impl<T> Producer<T> {
     /// [`Ring::reset`](super::Ring::reset).
     pub(crate) fn reset_with(&mut self, consumer: &mut Consumer<T>) -> Result<()> {
-        super::raw::check_pair(&self.cur, &consumer.cur)?;
-        consumer.skip(usize::MAX);
+        let left = super::raw::to_drain(&self.cur, &consumer.cur)?;
+        consumer.skip(left);
         super::raw::reopen(&mut self.cur, &mut consumer.cur, self.metrics.as_deref())
     }
 }
