@@ -158,18 +158,21 @@ pub(crate) fn peer_groups(sock: &UnixStream) -> Vec<u32> {
     }
 }
 
-/// Whether the peer closed `sock` (EOF or an error), without waiting. With
-/// `discard`, bytes waiting are read and dropped (up to 64); otherwise one
-/// is only peeked at.
-pub(crate) fn peer_closed(sock: &UnixStream, discard: bool) -> bool {
+/// Whether the peer closed `sock` (EOF or an error), without waiting, on a
+/// socket the peer has nothing more to say on: bytes waiting are read and
+/// dropped (up to 64 a call; a peek would stop at the first for ever and
+/// never see the EOF behind it).
+pub(crate) fn peer_closed(sock: &UnixStream) -> bool {
     let mut buf = [0u8; 64];
-    let (len, flags) = if discard {
-        (buf.len(), libc::MSG_DONTWAIT)
-    } else {
-        (1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+    // SAFETY: a non-blocking read of at most 64 bytes into a local buffer.
+    let n = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
     };
-    // SAFETY: a non-blocking read of at most `len` bytes into a local buffer.
-    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), len, flags) };
     n == 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
 }
 
@@ -226,5 +229,22 @@ pub(crate) fn connect_abstract(
             Some(libc::EAGAIN) => return Err(std::io::ErrorKind::TimedOut.into()),
             _ => return Err(e),
         }
+    }
+}
+
+#[cfg(all(test, not(miri)))]
+mod tests {
+    use super::*;
+
+    /// A peer that wrote bytes before it closed: the EOF behind them is
+    /// seen (a peek at the first byte saw that byte for ever).
+    #[test]
+    fn a_close_behind_unread_bytes_is_seen() {
+        let (a, b) = UnixStream::pair().unwrap();
+        assert!(!peer_closed(&b), "open, nothing sent");
+        std::io::Write::write_all(&mut &a, &[7; 100]).unwrap();
+        drop(a);
+        let looks = (0..4).take_while(|_| !peer_closed(&b)).count();
+        assert!(looks < 4, "100 bytes take two reads of 64, then the EOF");
     }
 }

@@ -286,7 +286,7 @@ impl Acceptor {
     fn client_left(&self, slot: usize) -> bool {
         self.sockets[slot]
             .as_ref()
-            .is_some_and(|(sock, _)| socket::peer_closed(sock, true))
+            .is_some_and(|(sock, _)| socket::peer_closed(sock))
     }
 
     /// Closes a client's socket; `report` tells the serving thread.

@@ -701,7 +701,9 @@ fn alive(sock: &UnixStream, gone: &Cell<bool>) -> Result<()> {
     Ok(())
 }
 
-/// Whether the peer closed `sock` (EOF or an error); one non-blocking peek.
+/// Whether the server closed `sock` (EOF or an error). The server says
+/// nothing after its welcome: a byte it sent anyway is dropped, so that it
+/// cannot hide the EOF behind it.
 fn socket_closed(sock: &UnixStream) -> bool {
-    crate::sys::socket::peer_closed(sock, false)
+    crate::sys::socket::peer_closed(sock)
 }

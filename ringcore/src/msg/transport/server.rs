@@ -482,14 +482,18 @@ impl Server {
         Ok(n)
     }
 
-    /// One pass over the clients; the count served, and whether an idle
-    /// client was skipped.
+    /// One pass over the clients, taken in turn from `next_start` as
+    /// [`try_recv`](Self::try_recv) takes them, so that one client with
+    /// `max` requests always waiting cannot keep the others out; the count
+    /// served, and whether an idle client was skipped.
     fn serve_pass(&mut self, max: usize, f: &mut impl FnMut(&Request<'_>)) -> (usize, bool) {
         let (mut n, mut skipped) = (0, false);
         let mut corrupt = Vec::new();
+        let (count, start) = (self.conns.len(), self.next_start);
+        let mut last_served = None;
         for p in Priority::ALL {
-            for (slot, conn) in self.conns.iter_mut().enumerate() {
-                let Some(c) = conn.as_mut() else {
+            for slot in (0..count).map(|k| (start + k) % count) {
+                let Some(c) = self.conns[slot].as_mut() else {
                     continue;
                 };
                 if n >= max {
@@ -514,10 +518,16 @@ impl Server {
                     Ok(k) => {
                         n += k;
                         c.busy |= k > 0;
+                        if k > 0 {
+                            last_served = Some(slot);
+                        }
                     }
                     Err(_) => corrupt.push(slot),
                 }
             }
+        }
+        if let Some(slot) = last_served {
+            self.next_start = (slot + 1) % count;
         }
         for c in self.conns.iter_mut().flatten() {
             if std::mem::take(&mut c.busy) || c.departed_at.is_some() {

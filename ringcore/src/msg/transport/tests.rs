@@ -69,6 +69,37 @@ fn priorities_are_served_highest_first_and_fifo_within() {
     assert!(got.iter().any(|g| g.0 == b.id() && g.2 == b"b-critical"));
 }
 
+/// A client with more requests waiting than a `serve` call takes cannot
+/// keep another of the same priority waiting: every pass began at the
+/// lowest slot, and its client took the whole budget each time.
+#[test]
+fn serve_takes_clients_in_turn() {
+    let n = name("turns");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut a = Client::connect(&n, ClientOptions::default()).unwrap();
+    let mut b = Client::connect(&n, ClientOptions::default()).unwrap();
+    let (busy, quiet) = if a.id().slot < b.id().slot {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    for i in 0..100u8 {
+        busy.send(Critical, &[i]).unwrap();
+    }
+    quiet.send(Critical, b"quiet").unwrap();
+    server.wait(T).unwrap();
+    let quiet_id = quiet.id();
+    let mut calls = 0;
+    let mut served = false;
+    while !served {
+        calls += 1;
+        assert!(calls <= 2, "the quiet client waited behind the busy one");
+        server
+            .serve(10, |r| served |= r.client == quiet_id)
+            .unwrap();
+    }
+}
+
 #[test]
 fn replies_reach_the_client_they_answer() {
     let n = name("reply");
