@@ -10,7 +10,7 @@ that did part of its work returns that part.
 """
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Callable, Optional, Union, final, overload
 
@@ -522,8 +522,8 @@ class Server:
         policy_timeout: Optional[float] = None,
         mode: int = 0o600,
         group: Optional[int] = None,
-        allow_users: Iterable[int] = ...,
-        allow_groups: Iterable[int] = ...,
+        allow_users: Sequence[int] = ...,
+        allow_groups: Sequence[int] = ...,
     ) -> Self: ...
     def recv_batch(self, max_messages: int = 1024, timeout: Optional[float] = None) -> list[tuple[_ClientId, int, bytes]]:
         """Up to `max_messages` requests, waiting for the first; Timeout when none came."""

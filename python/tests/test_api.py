@@ -197,6 +197,17 @@ def test_every_closable_class_is_a_context_manager(tmp_path):
                 raise KeyError(kind)
 
 
+def test_a_pool_write_may_come_from_its_own_slab():
+    pool = ringmpsc.BufferPool(64, 1)
+    h = pool.alloc()
+    pool.write(h, bytes(range(64)))
+    view = memoryview(pool.view(h))
+    pool.write(h, view[1:])  # overlapping source and destination
+    assert bytes(view[:63]) == bytes(range(1, 64)) and pool.len_of(h) == 63
+    view.release()
+    pool.free(h)
+
+
 def test_closed_pools_consumers_and_notifiers_refuse_calls():
     pool = ringmpsc.BufferPool(64, 2)
     h = pool.alloc()

@@ -1,7 +1,9 @@
 """Tests of MpscChannel and EventNotifier."""
 
 import asyncio
+import os
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -327,6 +329,28 @@ def test_mpsc_event_loop_handles_everything_before_it_stops():
     assert sorted(seen) == sorted(k * 10_000 + i for k in range(3) for i in range(2000))
     with pytest.raises(Closed):
         producers[0].send(b"\0" * 8)
+
+
+def test_ctrl_c_ends_the_wait_of_a_stop_not_the_stop():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        ch = MpscChannel(64, item_size=8)
+        p = ch.register()
+        for i in range(20):
+            p.send(i.to_bytes(8, "little"))
+        seen = []
+        lp = ch.run(lambda item: (time.sleep(0.05), seen.append(item)))
+        timer = threading.Timer(0.1, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            lp.stop()
+        # The drain takes a second: the interrupt did not wait for it.
+        assert time.monotonic() - start < 0.9
+        timer.join()
+        assert lp.stop() == 20 and len(seen) == 20
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize(("wait", "pause"), [("blocking", None), ("spin", None), ("yield", None), ("paced", 1e-6)])

@@ -16,6 +16,14 @@ def u64(i: int) -> bytes:
     return struct.pack("<Q", i)
 
 
+def test_huge_timeouts_wait_and_batches_of_none_return_at_once():
+    ring = Ring(8, item_size=8)
+    assert ring.recv_many(0) == []  # waited for an item it would not take
+    assert ring.try_send(u64(5))
+    assert ring.recv(timeout=1e20) == u64(5)  # beyond a Duration: no limit
+    assert ring.recv_many(0, timeout=1e300) == []
+
+
 def test_send_and_receive_in_order():
     ring = Ring(8, item_size=8)
     assert ring.capacity == 8 and ring.item_size == 8 and len(ring) == 0

@@ -52,6 +52,19 @@ def test_priorities_replies_and_ids():
         assert all(c[1] == os.getpid() for c in clients)
 
 
+def test_batches_of_none_are_answered_at_once_and_sends_hold_their_messages():
+    name = unique("none")
+    with small(name) as server, ringmpsc.Client(name) as c:
+        big = [os.urandom(8_000) for _ in range(2)]
+        assert c.send_many(Priority.LOW, (bytes(m) for m in big)) == 2
+        # With requests waiting, a batch of none spun for ever.
+        assert server.recv_batch(0) == []
+        assert [d for _, _, d in server.recv_batch(4, timeout=5)] == big
+        assert server.send(c.id, Priority.LOW, b"reply")
+        assert c.recv_batch(0) == []
+        assert c.recv_batch(4, timeout=5) == [(Priority.LOW, b"reply")]
+
+
 def test_send_many_to_a_server_that_takes_nothing_answers_ctrl_c():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     name = unique("stuck")

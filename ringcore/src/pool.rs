@@ -570,8 +570,10 @@ impl BufferPool {
                 max: self.slab_size as usize,
             });
         }
-        // SAFETY: the slab is allocated and owned by the handle's holder (us).
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.slab_ptr(index), bytes.len()) };
+        // SAFETY: the slab is allocated and owned by the handle's holder
+        // (us); `copy`, not `copy_nonoverlapping`: `bytes` may be a view of
+        // this very slab (a binding's buffer of it).
+        unsafe { std::ptr::copy(bytes.as_ptr(), self.slab_ptr(index), bytes.len()) };
         self.set_len(h, bytes.len())
     }
 

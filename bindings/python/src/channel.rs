@@ -4,7 +4,8 @@ use crate::errors::{to_py, IntoPy};
 use crate::notifier::EventNotifier;
 use crate::ring::{Origin, Ring};
 use crate::util::{
-    batch_or_timeout, blocking, or_timeout, peek, ring_bits, side, timeout_arg, BytesMut, Repr,
+    batch_or_timeout, batch_timeout, blocking, or_timeout, peek, ring_bits, side, timeout_arg,
+    BytesMut, Repr,
 };
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
@@ -278,7 +279,7 @@ impl MpscChannel {
         max_items: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let got = self.take_many(py, max_items, timeout_arg(timeout)?)?;
+        let got = self.take_many(py, max_items, batch_timeout(max_items, timeout)?)?;
         batch_or_timeout(py, got, max_items)
     }
 
@@ -465,14 +466,22 @@ impl EventLoop {
     }
 
     /// Closes the channel, lets the thread handle everything left (nothing
-    /// is lost), joins it; returns the total handled. Idempotent.
-    fn stop(&self, py: Python<'_>) -> u64 {
-        let taken = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match taken {
-            // The thread takes the GIL for its handler: wait without it.
-            Some(l) => py.detach(|| l.stop()),
-            None => 0,
+    /// is lost), joins it; returns the total handled. Idempotent. Ctrl-C
+    /// (a signal handler's exception) ends the wait, not the stop: the
+    /// thread goes on draining, and a later `stop` waits for it again.
+    fn stop(&self, py: Python<'_>) -> PyResult<u64> {
+        let inner = || self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match inner().as_ref() {
+            Some(l) => l.request_stop(),
+            None => return Ok(0),
         }
+        // The thread takes the GIL for its handler: wait without it, and
+        // without the lock, which `processed` takes with the GIL.
+        while !inner().as_ref().is_none_or(|l| l.is_finished()) {
+            py.detach(|| std::thread::sleep(Duration::from_millis(2)));
+            py.check_signals()?;
+        }
+        Ok(inner().take().map_or(0, |l| l.stop()))
     }
 
     /// A `with` block stops the loop when it ends.
@@ -487,9 +496,9 @@ impl EventLoop {
         _t: &Bound<'_, PyAny>,
         _e: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
-    ) -> bool {
-        self.stop(py);
-        false
+    ) -> PyResult<bool> {
+        self.stop(py)?;
+        Ok(false)
     }
 
     fn __repr__(&self) -> String {

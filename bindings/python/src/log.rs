@@ -3,8 +3,8 @@
 use crate::aio::Armed;
 use crate::errors::{to_py, to_py_saying, IntoPy};
 use crate::util::{
-    batch_or_timeout, blocking, blocking_as, is_timeout, open, peek, side, slice_of, timeout_arg,
-    Bytes, Repr,
+    batch_or_timeout, batch_timeout, blocking, blocking_as, is_timeout, open, peek, side, slice_of,
+    timeout_arg, Bytes, Repr,
 };
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
@@ -580,7 +580,14 @@ impl LogReader {
         if !self.wait(py, r, timeout)? {
             return Err(to_py(py, Error::TimedOut));
         }
-        let m = Raw::of(&r.try_read().py_err(py)?.expect("wait() saw a record"));
+        // Only a peer that zeroed a committed record finds none after the wait.
+        let m = r.try_read().py_err(py)?.ok_or_else(|| {
+            to_py(
+                py,
+                Error::Corrupt("a committed record was taken back".into()),
+            )
+        })?;
+        let m = Raw::of(&m);
         self.wrap(py, r, m)
     }
 
@@ -595,7 +602,7 @@ impl LogReader {
         limit: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let got = self.batch(py, limit, Some(timeout_arg(timeout)?))?;
+        let got = self.batch(py, limit, Some(batch_timeout(limit, timeout)?))?;
         batch_or_timeout(py, got, limit)
     }
 

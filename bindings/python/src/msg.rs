@@ -3,8 +3,8 @@
 use crate::aio::Armed;
 use crate::errors::{to_py, IntoPy};
 use crate::util::{
-    attach_within, batch_or_timeout, blocking, dup_fd, is_timeout, or_timeout, ring_bits, seconds,
-    side, stop_after, timeout_arg, Bytes, Repr,
+    attach_within, batch_or_timeout, batch_timeout, blocking, dup_fd, is_timeout, or_timeout,
+    ring_bits, seconds, side, stop_after, timeout_arg, Bytes, Repr,
 };
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
@@ -14,7 +14,7 @@ use ringcore::msg::{MessageReceiver as CoreRx, MessageRing as Core, MessageSende
 use ringcore::shm::{Permissions, DEFAULT_STALE_AFTER};
 use ringcore::Error;
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// A ring of variable-size byte messages (each with an int type) in shared
@@ -94,6 +94,7 @@ impl MessageRing {
         Ok(MessageReceiver {
             observer: rx.observer(),
             rx: Mutex::new(rx),
+            dropped: Mutex::new(None),
         })
     }
 
@@ -210,7 +211,7 @@ pub(crate) struct MessageSender {
 impl MessageSender {
     /// The pending claim's view, checked unused: `BufferError` while a
     /// buffer of it is exported, as the claim is about to end.
-    fn unused_claim(&self) -> PyResult<std::sync::MutexGuard<'_, Option<Arc<Lease>>>> {
+    fn unused_claim(&self) -> PyResult<MutexGuard<'_, Option<Arc<Lease>>>> {
         let claimed = self
             .claimed
             .lock()
@@ -460,6 +461,9 @@ fn untyped<'py>(py: Python<'py>) -> impl FnMut(u32, &[u8]) -> PyResult<Bound<'py
 pub(crate) struct MessageReceiver {
     rx: Mutex<CoreRx>,
     observer: ringcore::RingObserver,
+    /// The payload of a [`Message`] dropped unreleased while a buffer of it
+    /// was in use: the next receive frees the message once that is gone.
+    dropped: Mutex<Option<Arc<Lease>>>,
 }
 
 fn wait_some(py: Python<'_>, rx: &mut CoreRx, timeout: Option<Duration>) -> PyResult<bool> {
@@ -474,6 +478,24 @@ fn wait_some(py: Python<'_>, rx: &mut CoreRx, timeout: Option<Duration>) -> PyRe
 }
 
 impl MessageReceiver {
+    /// The receiving side for a receive, once a message dropped unreleased
+    /// is freed: `BufferError` while a buffer of its payload is in use.
+    fn receiving(&self, py: Python<'_>) -> PyResult<MutexGuard<'_, CoreRx>> {
+        let mut rx = side(&self.rx, RECEIVER).py_err(py)?;
+        let mut dropped = self.dropped.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lease) = dropped.take() {
+            let leases = [lease];
+            if let Err(e) = Lease::check_unused(&leases) {
+                let [lease] = leases;
+                *dropped = Some(lease);
+                return Err(e);
+            }
+            rx.release();
+            Lease::end(&leases);
+        }
+        Ok(rx)
+    }
+
     /// Waits up to `timeout` for a first message, then turns up to `max`
     /// messages into list items with `item`, releasing them with one head
     /// update; [] when the time passed first.
@@ -484,7 +506,7 @@ impl MessageReceiver {
         timeout: Option<Duration>,
         mut item: impl FnMut(u32, &[u8]) -> PyResult<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let mut guard = side(&self.rx, RECEIVER).py_err(py)?;
+        let mut guard = self.receiving(py)?;
         let rx: &mut CoreRx = &mut guard;
         let list = PyList::empty(py);
         if !wait_some(py, rx, timeout)? {
@@ -525,7 +547,7 @@ impl MessageReceiver {
         timeout: Option<f64>,
     ) -> PyResult<(u32, Bound<'py, PyBytes>)> {
         let timeout = timeout_arg(timeout)?;
-        let mut guard = side(&self.rx, RECEIVER).py_err(py)?;
+        let mut guard = self.receiving(py)?;
         let rx: &mut CoreRx = &mut guard;
         let (t, ptr, len) = match rx.peek() {
             Err(Error::Empty) => blocking(py, timeout, |s| {
@@ -559,7 +581,12 @@ impl MessageReceiver {
         max_messages: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let got = self.batch(py, max_messages, timeout_arg(timeout)?, typed(py))?;
+        let got = self.batch(
+            py,
+            max_messages,
+            batch_timeout(max_messages, timeout)?,
+            typed(py),
+        )?;
         batch_or_timeout(py, got, max_messages)
     }
 
@@ -585,7 +612,12 @@ impl MessageReceiver {
         max_messages: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let got = self.batch(py, max_messages, timeout_arg(timeout)?, untyped(py))?;
+        let got = self.batch(
+            py,
+            max_messages,
+            batch_timeout(max_messages, timeout)?,
+            untyped(py),
+        )?;
         batch_or_timeout(py, got, max_messages)
     }
 
@@ -604,14 +636,15 @@ impl MessageReceiver {
     /// seconds (None: no limit; 0: do not wait): a `Message` whose `payload`
     /// is a read-only View into shared memory. Release it (or use it as a
     /// context manager) before the next receive; one dropped unreleased is
-    /// released then, unless a buffer of its payload is still in use.
+    /// released then, or, while a buffer of its payload is still in use (the
+    /// receive raises BufferError), by the first receive after it is gone.
     /// Raises Timeout, Closed once closed and drained.
     #[pyo3(signature = (timeout = None))]
     fn recv_view<'py>(slf: &Bound<'py, Self>, timeout: Option<f64>) -> PyResult<Message> {
         let py = slf.py();
         let timeout = timeout_arg(timeout)?;
         let this = slf.borrow();
-        let mut guard = side(&this.rx, RECEIVER).py_err(py)?;
+        let mut guard = this.receiving(py)?;
         let rx: &mut CoreRx = &mut guard;
         let (t, ptr, len) = match rx.peek() {
             Err(Error::Empty) => blocking(py, timeout, |s| {
@@ -705,11 +738,15 @@ impl Drop for Message {
     fn drop(&mut self) {
         // Dropped unreleased, the message frees its record as `release`
         // would, so the receiver can go on; unless a buffer of its payload
-        // is still in use, whose memory must stay (the next receive then
-        // reports the message not released).
+        // is still in use, whose memory must stay: then the first receive
+        // after that buffer is gone frees it.
         if !self.released.load(std::sync::atomic::Ordering::Acquire) {
             Python::attach(|py| {
-                let _ = self.release(py);
+                if self.release(py).is_err() {
+                    let r = self.receiver.borrow(py);
+                    *r.dropped.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(self.payload.get().lease());
+                }
             });
         }
     }

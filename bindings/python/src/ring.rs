@@ -2,11 +2,11 @@
 
 use crate::aio::Armed;
 use crate::dtype::{Dtype, Lent};
-use crate::errors::IntoPy;
+use crate::errors::{to_py, IntoPy};
 use crate::notifier::EventNotifier;
 use crate::util::{
-    batch_or_timeout, blocking, is_timeout, or_timeout, ring_bits, side, stop_after, timeout_arg,
-    Bytes, BytesMut, Repr,
+    batch_or_timeout, batch_timeout, blocking, is_timeout, or_timeout, ring_bits, side, stop_after,
+    timeout_arg, Bytes, BytesMut, Repr,
 };
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyBufferError, PyStopIteration, PyValueError};
@@ -637,7 +637,14 @@ impl Ring {
         let mut items = take(py, c, 1)?;
         self.freed();
         drop(guard);
-        self.item_out(items.pop().expect("an item is readable after the wait"))
+        // Only a peer that moved the tail back since the wait finds none.
+        let item = items.pop().ok_or_else(|| {
+            to_py(
+                py,
+                Error::Corrupt("an item seen readable was taken back".into()),
+            )
+        })?;
+        self.item_out(item)
     }
 
     /// Takes up to `max_items` items as a list of bytes, waiting up to
@@ -650,7 +657,7 @@ impl Ring {
         max_items: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let items = self.take_many(py, max_items, timeout_arg(timeout)?)?;
+        let items = self.take_many(py, max_items, batch_timeout(max_items, timeout)?)?;
         batch_or_timeout(py, items, max_items)
     }
 

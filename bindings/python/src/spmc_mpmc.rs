@@ -6,8 +6,8 @@ use crate::channel::metrics_dict;
 use crate::errors::{to_py, IntoPy};
 use crate::ring::{Origin, Ring};
 use crate::util::{
-    batch_or_timeout, blocking, consume_each, is_timeout, open, or_timeout, peek, ring_bits, side,
-    timeout_arg, BytesMut, Repr,
+    batch_or_timeout, batch_timeout, blocking, consume_each, is_timeout, open, or_timeout, peek,
+    ring_bits, side, timeout_arg, BytesMut, Repr,
 };
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
@@ -331,7 +331,7 @@ impl Consumer {
         max_items: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let got = self.take_many(py, max_items, timeout_arg(timeout)?)?;
+        let got = self.take_many(py, max_items, batch_timeout(max_items, timeout)?)?;
         batch_or_timeout(py, got, max_items)
     }
 

@@ -3,8 +3,8 @@
 use crate::aio::Armed;
 use crate::errors::{to_py, IntoPy};
 use crate::util::{
-    batch_or_timeout, blocking, detach_checking, is_timeout, open, peek, seconds, side, slice_of,
-    timeout_arg, Bytes, Repr,
+    batch_or_timeout, batch_timeout, blocking, detach_checking, is_timeout, open, peek, seconds,
+    side, slice_of, timeout_arg, Bytes, Repr,
 };
 use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
@@ -216,7 +216,11 @@ impl Server {
         max_messages: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let got = self.batch(py, max_messages, Some(timeout_arg(timeout)?))?;
+        let got = self.batch(
+            py,
+            max_messages,
+            Some(batch_timeout(max_messages, timeout)?),
+        )?;
         batch_or_timeout(py, got, max_messages)
     }
 
@@ -567,7 +571,11 @@ impl Client {
         max_messages: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let got = self.batch(py, max_messages, Some(timeout_arg(timeout)?))?;
+        let got = self.batch(
+            py,
+            max_messages,
+            Some(batch_timeout(max_messages, timeout)?),
+        )?;
         batch_or_timeout(py, got, max_messages)
     }
 

@@ -10,15 +10,28 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
-/// A `timeout` argument in seconds: `None` waits without limit.
+/// A `timeout` argument in seconds: `None` waits without limit, and so
+/// does one beyond what a `Duration` holds (about 1.8e19 s).
 pub(crate) fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     match timeout {
         None => Ok(None),
-        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Duration::from_secs_f64(t))),
+        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(
+            Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX),
+        )),
         Some(t) => Err(PyValueError::new_err(format!(
             "timeout must be a non-negative number of seconds, not {t}"
         ))),
     }
+}
+
+/// The wait of a batch receive of at most `max` items: none when `max` is
+/// 0 (a request for none is answered at once), else `timeout` as
+/// [`timeout_arg`] reads it.
+pub(crate) fn batch_timeout(max: usize, timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    if max == 0 {
+        return Ok(Some(Duration::ZERO));
+    }
+    timeout_arg(timeout)
 }
 
 /// A `timeout` argument in seconds, `default` when not given.
@@ -172,15 +185,20 @@ pub(crate) fn side<'a, T>(m: &'a Mutex<T>, role: &'static str) -> Result<MutexGu
     }
 }
 
-/// A contiguous view of any object with the buffer protocol.
+/// A contiguous view of any object with the buffer protocol, holding it:
+/// the view outlives the argument list it came from (an item a generator
+/// made, a list another thread empties while the GIL is released).
 pub(crate) struct Bytes {
-    buf: Option<PyUntypedBuffer>,
+    /// A bytes object (immutable), held by a reference.
+    _object: Option<Py<PyBytes>>,
+    /// Any other exporter, held by its buffer export.
+    _export: Option<PyUntypedBuffer>,
     ptr: *const u8,
     len: usize,
 }
 
-// SAFETY: the exporter keeps the memory alive and unmoved while `buf` holds
-// the buffer; we only read it.
+// SAFETY: `_object` or `_export` keeps the memory alive and unmoved; we
+// only read it.
 unsafe impl Send for Bytes {}
 // SAFETY: shared access only reads the buffer.
 unsafe impl Sync for Bytes {}
@@ -189,11 +207,11 @@ impl Bytes {
     pub(crate) fn of(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
         if let Ok(b) = obj.cast::<PyBytes>() {
             let s = b.as_bytes();
-            // `obj` (an immutable bytes object) outlives this call.
             return Ok(Bytes {
-                buf: None,
                 ptr: s.as_ptr(),
                 len: s.len(),
+                _object: Some(b.clone().unbind()),
+                _export: None,
             });
         }
         let buf = PyUntypedBuffer::get(obj).map_err(|_| {
@@ -205,14 +223,14 @@ impl Bytes {
         Ok(Bytes {
             ptr: buf.buf_ptr() as *const u8,
             len: buf.len_bytes(),
-            buf: Some(buf),
+            _object: None,
+            _export: Some(buf),
         })
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {
-        let _ = &self.buf;
         // SAFETY: ptr/len describe the exported contiguous buffer (or the
-        // bytes object's data), alive for as long as self.
+        // bytes object's data), alive for as long as self holds it.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }

@@ -156,9 +156,23 @@ impl EventLoop {
         self.processed()
     }
 
-    fn finish(&mut self) {
+    /// Asks the loop to stop, as [`stop`](Self::stop) does, without
+    /// waiting: the thread closes the channel, drains it and ends
+    /// ([`is_finished`](Self::is_finished)), and `stop` then joins it at
+    /// once. For a caller that must stay responsive while it waits (a
+    /// binding that handles signals).
+    pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
         self.wake.wake_all();
+    }
+
+    /// Whether the loop's thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    fn finish(&mut self) {
+        self.request_stop();
         if let Some(t) = self.thread.take() {
             if t.thread().id() != std::thread::current().id() {
                 let _ = t.join();
