@@ -187,10 +187,13 @@ impl Acceptor {
         }
     }
 
-    /// Takes every waiting connection: other users are answered and dropped
-    /// at once, the rest start their handshake.
+    /// Takes the waiting connections, at most [`MAX_PENDING`] a call (the
+    /// listener stays readable for the rest: a flood of connections cannot
+    /// hold the thread from hellos, departures, kicks and its stop flag):
+    /// other users are answered and dropped at once, the rest start their
+    /// handshake.
     fn accept_all(&mut self) {
-        loop {
+        for _ in 0..MAX_PENDING {
             let sock = match self.listener.accept() {
                 Ok((sock, _)) => sock,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -211,6 +214,11 @@ impl Acceptor {
             if !self.admits(&peer, &sock) {
                 let _ = send_with_fds(&sock, &answer(WELCOME_REFUSED, NO_CLIENT), &[]);
                 continue;
+            }
+            if self.pending.len() >= MAX_PENDING {
+                // Hellos that came meanwhile first: their clients are admitted.
+                let fds: Vec<RawFd> = self.pending.keys().copied().collect();
+                fds.into_iter().for_each(|fd| self.advance(fd));
             }
             if self.pending.len() >= MAX_PENDING {
                 // The oldest handshake goes: a client says hello at once.
