@@ -331,6 +331,35 @@ def test_mpsc_event_loop_handles_everything_before_it_stops():
         producers[0].send(b"\0" * 8)
 
 
+def test_a_loop_stopped_from_its_own_handler_stops():
+    ch = MpscChannel(64, item_size=8)
+    p = ch.register()
+    box = {}
+
+    def handler(item):
+        if int.from_bytes(item, "little") == 2:
+            box["stopped"] = box["loop"].stop()  # cannot wait for itself
+
+    box["loop"] = lp = ch.run(handler)
+    for i in range(3):
+        p.send(i.to_bytes(8, "little"))
+    deadline = time.monotonic() + 10
+    while "stopped" not in box and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # It returned (the count handled so far, at most the three sent), and
+    # the loop closed the channel once the handler was done.
+    assert 0 <= box.get("stopped", -1) <= 3
+    while time.monotonic() < deadline:
+        try:
+            p.try_send(bytes(8))
+        except Closed:
+            break
+        time.sleep(0.01)
+    with pytest.raises(Closed):
+        p.try_send(bytes(8))
+    assert lp.stop() == 0  # already stopped
+
+
 def test_ctrl_c_ends_the_wait_of_a_stop_not_the_stop():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:

@@ -27,8 +27,8 @@
 //! The salt, drawn when the pool is made and kept in its head line, makes
 //! two pools' stamps differ: without it every fresh pool would hand out the
 //! same handles. A stale handle is taken for a live one only after
-//! `2^(32 - index_bits)` uses of its slab, and one of another pool with the
-//! odds of one in as many.
+//! `2^(32 - index_bits)` uses of its slab (2^31 for one slab: the use count
+//! has 31 bits), and one of another pool with the odds of one in as many.
 
 use crate::error::{Error, Result};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -100,17 +100,20 @@ impl Stamps {
     }
 }
 
-/// A salt for a new pool: a random start for this process, then steps of
-/// an odd constant, so that pools made one after the other in a process
-/// never share a salt, whatever the stamp's width.
+/// A salt for a new pool: a random start for this process (forked ones
+/// included), then steps of an odd constant, so that pools made one after
+/// the other in a process never share a salt, whatever the stamp's width.
 fn new_salt() -> u32 {
     use std::hash::BuildHasher;
     use std::sync::atomic::AtomicU32 as StdAtomicU32;
     use std::sync::OnceLock;
-    static START: OnceLock<u32> = OnceLock::new();
+    static KEYS: OnceLock<std::hash::RandomState> = OnceLock::new();
     static MADE: StdAtomicU32 = StdAtomicU32::new(0);
-    let start =
-        *START.get_or_init(|| std::hash::RandomState::new().hash_one(std::process::id()) as u32);
+    // The process id in every call: a child forked after a pool was made
+    // inherits the keys and the count, not the start.
+    let start = KEYS
+        .get_or_init(std::hash::RandomState::new)
+        .hash_one(std::process::id()) as u32;
     let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     start.wrapping_add(n.wrapping_mul(0x9e37_79b9))
 }
@@ -571,9 +574,8 @@ impl BufferPool {
             });
         }
         // SAFETY: the slab is allocated and owned by the handle's holder
-        // (us); `copy`, not `copy_nonoverlapping`: `bytes` may be a view of
-        // this very slab (a binding's buffer of it).
-        unsafe { std::ptr::copy(bytes.as_ptr(), self.slab_ptr(index), bytes.len()) };
+        // (us); `bytes`, a shared slice while we write, is not in it.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.slab_ptr(index), bytes.len()) };
         self.set_len(h, bytes.len())
     }
 
@@ -764,7 +766,8 @@ mod tests {
                 assert_eq!(s.split(h), (index, s.stamp(generation)));
             }
         }
-        // A one-slab pool stamps with all 32 bits, the largest with 8.
+        // A one-slab pool stamps with all 32 bits (of a 31-bit use count
+        // plus the salt), the largest with 8.
         assert_eq!(Stamps::new(1, 5).handle(0, 1).raw(), 6);
         assert_eq!(
             Stamps::new(MAX_SLABS, 0).handle(7, 0x1ff).raw(),

@@ -471,10 +471,17 @@ impl EventLoop {
     /// thread goes on draining, and a later `stop` waits for it again.
     fn stop(&self, py: Python<'_>) -> PyResult<u64> {
         let inner = || self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        match inner().as_ref() {
-            Some(l) => l.request_stop(),
+        let mut taken = inner();
+        match taken.as_ref() {
             None => return Ok(0),
+            // From the loop's own handler: it cannot wait for itself (the
+            // loop stops once the handler returns).
+            Some(l) if l.thread_id() == Some(std::thread::current().id()) => {
+                return Ok(taken.take().map_or(0, |l| l.stop()));
+            }
+            Some(l) => l.request_stop(),
         }
+        drop(taken);
         // The thread takes the GIL for its handler: wait without it, and
         // without the lock, which `processed` takes with the GIL.
         while !inner().as_ref().is_none_or(|l| l.is_finished()) {

@@ -150,10 +150,26 @@ impl BufferPool {
         })
     }
 
-    /// Copies `data` into the slab and sets its length.
+    /// Copies `data` into the slab and sets its length. `data` may be a
+    /// view of the slab itself.
     fn write(&self, py: Python<'_>, handle: u32, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let b = Bytes::of(data)?;
-        self.with(|p| p.write(Handle::from_raw(handle), b.as_slice()).py_err(py))
+        self.with(|p| {
+            let h = Handle::from_raw(handle);
+            let slab = p.slab_address(h).py_err(py)?.as_ptr() as usize;
+            let src = b.as_slice().as_ptr_range();
+            // A source inside the slab is copied out first: the pool writes
+            // the slab while it holds the source as a shared slice.
+            let overlaps = (src.start as usize) < slab + p.slab_size() && slab < src.end as usize;
+            let copy;
+            let bytes = if overlaps {
+                copy = b.as_slice().to_vec();
+                &copy[..]
+            } else {
+                b.as_slice()
+            };
+            p.write(h, bytes).py_err(py)
+        })
     }
 
     /// Sets the payload length of a slab (at most `slab_size`).

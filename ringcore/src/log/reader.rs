@@ -243,18 +243,28 @@ impl Reader {
     /// A failed call moves nothing.
     #[inline]
     pub fn try_read_batch(&mut self, limit: usize) -> Result<Batch<'_>> {
-        let (mut count, mut from) = (0, self.cur.pos);
-        if limit > 0 {
-            (count, from) = self.cur.or_back(|c| {
-                if !matches!(c.settle()?, Step::Message { .. }) {
-                    return Ok((0, c.pos));
-                }
-                let (from, s) = (c.pos, c.scan(limit as u64)?);
-                c.pos = s.end;
-                c.index = c.index.wrapping_add(s.records);
-                Ok((s.records as usize, from))
-            })?;
-        }
+        // The messages from the cursor's record on (one is committed
+        // there), moved past; their count, and where they start.
+        let take = |c: &mut Cursor| -> Result<(usize, u64)> {
+            let (from, s) = (c.pos, c.scan(limit as u64)?);
+            c.pos = s.end;
+            c.index = c.index.wrapping_add(s.records);
+            Ok((s.records as usize, from))
+        };
+        let at = if limit == 0 {
+            Step::Pending
+        } else {
+            self.cur.step(Verify::Checksum)?
+        };
+        let (count, from) = match at {
+            Step::Pending => (0, self.cur.pos),
+            // Nothing moved before the scan: a failure changes nothing.
+            Step::Message { .. } => take(&mut self.cur)?,
+            Step::Skip(_) | Step::Roll(_) => self.cur.or_back(|c| match c.settle()? {
+                Step::Message { .. } => take(c),
+                _ => Ok((0, c.pos)),
+            })?,
+        };
         Ok(Batch {
             file: &self.cur.file,
             pos: from,

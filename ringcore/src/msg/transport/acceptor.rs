@@ -193,6 +193,7 @@ impl Acceptor {
     /// other users are answered and dropped at once, the rest start their
     /// handshake.
     fn accept_all(&mut self) {
+        let mut swept = false;
         for _ in 0..MAX_PENDING {
             let sock = match self.listener.accept() {
                 Ok((sock, _)) => sock,
@@ -215,10 +216,12 @@ impl Acceptor {
                 let _ = send_with_fds(&sock, &answer(WELCOME_REFUSED, NO_CLIENT), &[]);
                 continue;
             }
-            if self.pending.len() >= MAX_PENDING {
-                // Hellos that came meanwhile first: their clients are admitted.
+            if self.pending.len() >= MAX_PENDING && !swept {
+                // Hellos that came meanwhile first (once a turn): their
+                // clients are admitted, not evicted.
                 let fds: Vec<RawFd> = self.pending.keys().copied().collect();
                 fds.into_iter().for_each(|fd| self.advance(fd));
+                swept = true;
             }
             if self.pending.len() >= MAX_PENDING {
                 // The oldest handshake goes: a client says hello at once.
