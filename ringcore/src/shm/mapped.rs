@@ -124,6 +124,39 @@ impl Mapped {
         Self::from_fd(fd, kind, slot_size)
     }
 
+    /// [`from_sealed_fd`](Self::from_sealed_fd) for a segment whose layout
+    /// the caller knows from its size alone (`geometry` of the file's
+    /// length), its header not read: one its peers map writable (a
+    /// transport's control segment, shared by every client), where a
+    /// hostile one could scribble the header to stop others mapping it.
+    pub(crate) fn from_sealed_fd_sized(
+        fd: OwnedFd,
+        kind: Kind,
+        geometry: impl FnOnce(usize) -> Option<Geometry>,
+    ) -> Result<Mapped> {
+        if !crate::sys::fs::size_sealed(fd.as_fd()) {
+            return Err(Error::InvalidHeader(format!(
+                "a {} whose size is not sealed: its sender could shrink it under the mapping",
+                Kind::name(kind as u32)
+            )));
+        }
+        let seg = Segment::from_fd(fd, HEADER_SIZE)?;
+        let len = seg.len();
+        let geometry = geometry(len)
+            .filter(|g| g.kind == kind && g.total_size() == len)
+            .ok_or_else(|| {
+                Error::InvalidHeader(format!(
+                    "{len} bytes is not the size of a {}",
+                    Kind::name(kind as u32)
+                ))
+            })?;
+        Mapped {
+            segment: Arc::new(seg),
+            geometry,
+        }
+        .allocated()
+    }
+
     pub(crate) fn from_fd(fd: OwnedFd, kind: Kind, slot_size: Option<u32>) -> Result<Mapped> {
         let seg = Segment::from_fd(fd, HEADER_SIZE)?;
         Self::validate(seg, kind, slot_size)?.allocated()

@@ -157,9 +157,10 @@ impl Acceptor {
         self.sockets.iter_mut().for_each(|s| *s = None);
     }
 
-    /// Rewrites what clients read from the control segment they map, in
-    /// case a hostile client scribbled it (the server itself trusts none
-    /// of it).
+    /// Rewrites what clients (the state word) and inspectors (the header)
+    /// read from the control segment every client maps, in case a hostile
+    /// client scribbled it (the server itself trusts none of it, and a
+    /// connecting client only its size).
     fn repair(&self) {
         let m = &self.control.mapped;
         m.header().init(&m.geometry);

@@ -192,7 +192,7 @@ impl Link {
             }
         };
         // Both sealed: the server cannot shrink them under our mappings.
-        let control = Control::checked(Mapped::from_sealed_fd(control, Kind::Control, None)?)?;
+        let control = Control::for_client(control)?;
         let channel = Channel::checked(Mapped::from_sealed_fd(channel, Kind::Channel, Some(1))?)?;
         let line = channel.line();
         if line.slot.load(Ordering::Relaxed) != slot

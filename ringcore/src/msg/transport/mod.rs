@@ -268,6 +268,26 @@ impl Control {
         })
     }
 
+    /// The control segment a client receives, mapped by its sealed size
+    /// alone: every client maps it writable (to ring the doorbell), so its
+    /// header and server line may be any other client's scribble, which
+    /// must not stop this one from connecting. (The welcome carries the
+    /// protocol; the client reads only the doorbell and the state word,
+    /// which its socket overrules.)
+    pub(crate) fn for_client(fd: std::os::fd::OwnedFd) -> Result<Control> {
+        let clients = |len: usize| {
+            let table = len.checked_sub(CONTROL_TABLE)?;
+            (table % 64 == 0 && (1..=MAX_CLIENTS).contains(&(table / 64))).then_some(table / 64)
+        };
+        let mapped = Mapped::from_sealed_fd_sized(fd, Kind::Control, |len| {
+            clients(len).map(Self::geometry)
+        })?;
+        Ok(Control {
+            max_clients: clients(mapped.segment.len()).expect("checked by the mapping"),
+            mapped,
+        })
+    }
+
     pub(crate) fn server(&self) -> &ServerLine {
         at(&self.mapped, HEADER_SIZE)
     }

@@ -69,6 +69,51 @@ fn priorities_are_served_highest_first_and_fifo_within() {
     assert!(got.iter().any(|g| g.0 == b.id() && g.2 == b"b-critical"));
 }
 
+/// A client scribbling the control segment every client maps (its header
+/// and the server line) does not stop others from connecting: a client
+/// maps it by its sealed size, and takes the protocol from the welcome.
+#[test]
+fn a_scribbled_control_segment_does_not_stop_a_connect() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let n = name("scribble");
+    let mut server = Server::create(&n, small()).unwrap();
+    let hostile = Client::connect(&n, ClientOptions::default()).unwrap();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let scribbler = {
+        // The hostile client's mapping of the control segment.
+        let base = hostile.link.control.mapped.segment.base().as_ptr() as usize;
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Relaxed) {
+                // Magic, then the server line's max_clients and protocol.
+                for (at, v) in [
+                    (0usize, 0u32),
+                    (4, 0),
+                    (HEADER_SIZE + 16, 0),
+                    (HEADER_SIZE + 20, 99),
+                ] {
+                    // SAFETY: inside the mapped control segment, which
+                    // `hostile` keeps mapped until the thread is joined.
+                    unsafe {
+                        (*((base + at) as *const std::sync::atomic::AtomicU32)).store(v, Relaxed)
+                    };
+                }
+            }
+        })
+    };
+    for i in 0..5u8 {
+        let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+        c.send(Low, &[i]).unwrap();
+        server.wait(T).unwrap();
+        let got = drain(&mut server);
+        assert_eq!(got.len(), 1);
+        drop(c);
+    }
+    stop.store(true, Relaxed);
+    scribbler.join().unwrap();
+    drop(hostile);
+}
+
 /// A client with more requests waiting than a `serve` call takes cannot
 /// keep another of the same priority waiting: every pass began at the
 /// lowest slot, and its client took the whole budget each time.
