@@ -39,6 +39,18 @@ impl std::fmt::Debug for Mapped {
     }
 }
 
+/// `InvalidHeader` for a descriptor whose size is not sealed: its sender
+/// could shrink the file under the mapping (a `SIGBUS` at the next access).
+fn refuse_unsealed(fd: &OwnedFd, kind: Kind) -> Result<()> {
+    if !crate::sys::fs::size_sealed(fd.as_fd()) {
+        return Err(Error::InvalidHeader(format!(
+            "a {} whose size is not sealed: its sender could shrink it under the mapping",
+            Kind::name(kind as u32)
+        )));
+    }
+    Ok(())
+}
+
 impl Mapped {
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: the segment is at least HEADER_SIZE bytes (checked when
@@ -115,12 +127,7 @@ impl Mapped {
         kind: Kind,
         slot_size: Option<u32>,
     ) -> Result<Mapped> {
-        if !crate::sys::fs::size_sealed(fd.as_fd()) {
-            return Err(Error::InvalidHeader(format!(
-                "a {} whose size is not sealed: its sender could shrink it under the mapping",
-                Kind::name(kind as u32)
-            )));
-        }
+        refuse_unsealed(&fd, kind)?;
         Self::from_fd(fd, kind, slot_size)
     }
 
@@ -134,12 +141,7 @@ impl Mapped {
         kind: Kind,
         geometry: impl FnOnce(usize) -> Option<Geometry>,
     ) -> Result<Mapped> {
-        if !crate::sys::fs::size_sealed(fd.as_fd()) {
-            return Err(Error::InvalidHeader(format!(
-                "a {} whose size is not sealed: its sender could shrink it under the mapping",
-                Kind::name(kind as u32)
-            )));
-        }
+        refuse_unsealed(&fd, kind)?;
         let seg = Segment::from_fd(fd, HEADER_SIZE)?;
         let len = seg.len();
         let geometry = geometry(len)

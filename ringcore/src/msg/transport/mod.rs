@@ -275,16 +275,16 @@ impl Control {
     /// protocol; the client reads only the doorbell and the state word,
     /// which its socket overrules.)
     pub(crate) fn for_client(fd: std::os::fd::OwnedFd) -> Result<Control> {
-        let clients = |len: usize| {
-            let table = len.checked_sub(CONTROL_TABLE)?;
-            (table % 64 == 0 && (1..=MAX_CLIENTS).contains(&(table / 64))).then_some(table / 64)
-        };
+        let mut max_clients = 0;
         let mapped = Mapped::from_sealed_fd_sized(fd, Kind::Control, |len| {
-            clients(len).map(Self::geometry)
+            let table = len.checked_sub(CONTROL_TABLE)?;
+            max_clients = table / 64;
+            (table % 64 == 0 && (1..=MAX_CLIENTS).contains(&max_clients))
+                .then(|| Self::geometry(max_clients))
         })?;
         Ok(Control {
-            max_clients: clients(mapped.segment.len()).expect("checked by the mapping"),
             mapped,
+            max_clients,
         })
     }
 
