@@ -797,6 +797,28 @@ fn a_tail_with_no_record_behind_it_is_corrupt_not_a_spin() {
     assert!(matches!(rx.try_recv(), Err(Error::Corrupt(_))));
 }
 
+/// Taking a side of a ring whose positions are impossible fails before
+/// the claim writes the side's words (heartbeat, pid namespace, pid).
+#[test]
+fn a_side_of_a_corrupt_ring_is_refused_untouched() {
+    let _watchdog = watchdog::watchdog(120);
+    use std::os::unix::fs::FileExt;
+    let ring = SharedRing::create_slots(None, 4, 8).unwrap();
+    let (file, _) = peer_file(ring.fd());
+    file.write_at(&1u64.to_ne_bytes(), 0x100).unwrap(); // head past the tail
+    let words = |at: u64| {
+        let mut b = [0u8; 32];
+        file.read_exact_at(&mut b, at).unwrap();
+        b
+    };
+    let (producer, consumer) = (words(0x88), words(0x108));
+    let stale = Duration::from_secs(5);
+    assert!(matches!(ring.slot_producer(stale), Err(Error::Corrupt(_))));
+    assert!(matches!(ring.slot_consumer(stale), Err(Error::Corrupt(_))));
+    assert!(matches!(ring.producer::<u64>(), Err(Error::Corrupt(_))));
+    assert_eq!((words(0x88), words(0x108)), (producer, consumer));
+}
+
 /// A reset of a shared ring whose tail a peer wrote fails before it
 /// changes anything: it drained to the peer's tail, then failed.
 #[test]

@@ -7,6 +7,7 @@ use super::segment::Permissions;
 use super::{segment_methods, Mapped, DEFAULT_STALE_AFTER};
 use crate::error::{Error, Result};
 use crate::pod::Pod;
+use crate::ring::raw::ProducerCursor;
 use crate::ring::typed::Owner;
 use crate::ring::{Consumer, Producer, RingObserver, SlotConsumer, SlotProducer};
 use std::os::fd::OwnedFd;
@@ -161,7 +162,7 @@ impl SharedRing {
     /// [`producer`](Self::producer), taking over a holder silent for `stale_after`.
     pub fn producer_with<T: Pod>(&self, stale_after: Duration) -> Result<Producer<T>> {
         self.check_type::<T>()?;
-        let owner = self.mapped.claim(true, stale_after)?;
+        let owner = self.claim(true, stale_after)?;
         Producer::from_parts(self.mapped.raw(), owner, None)
     }
 
@@ -173,20 +174,29 @@ impl SharedRing {
     /// [`consumer`](Self::consumer), taking over a holder silent for `stale_after`.
     pub fn consumer_with<T: Pod>(&self, stale_after: Duration) -> Result<Consumer<T>> {
         self.check_type::<T>()?;
-        let owner = self.mapped.claim(false, stale_after)?;
+        let owner = self.claim(false, stale_after)?;
         Consumer::from_parts(self.mapped.raw(), owner, None, 16)
     }
 
     /// Takes the producer side as byte slots (what the C and Python APIs use).
     pub fn slot_producer(&self, stale_after: Duration) -> Result<SlotProducer> {
-        let owner = self.mapped.claim(true, stale_after)?;
+        let owner = self.claim(true, stale_after)?;
         SlotProducer::from_parts(self.mapped.raw(), owner, None)
     }
 
     /// Takes the consumer side as byte slots.
     pub fn slot_consumer(&self, stale_after: Duration) -> Result<SlotConsumer> {
-        let owner = self.mapped.claim(false, stale_after)?;
+        let owner = self.claim(false, stale_after)?;
         SlotConsumer::from_parts(self.mapped.raw(), owner, None)
+    }
+
+    /// Claims a side once the ring's positions are checked: a corrupt ring
+    /// is refused before the claim writes the holder's pid, heartbeat and
+    /// namespace (the side's own check after the claim covers a peer that
+    /// writes meanwhile).
+    fn claim(&self, producer: bool, stale_after: Duration) -> Result<Owner> {
+        ProducerCursor::new(self.mapped.raw())?;
+        self.mapped.claim(producer, stale_after)
     }
 
     segment_methods!();
