@@ -370,11 +370,7 @@ impl<T: Send + 'static> ClaimChannel<Typed<T>> {
 impl ClaimChannel<Bytes> {
     /// An empty channel of `slot_size`-byte items (`single`: as `new`).
     pub(crate) fn with_slots(config: MpmcConfig, slot_size: usize, single: bool) -> Result<Self> {
-        if slot_size == 0 {
-            return Err(Error::InvalidArgument(
-                "slot size must be at least 1".into(),
-            ));
-        }
+        crate::ring::slots::check_slot_size(slot_size)?;
         Self::with_layout(
             config,
             Layout {

@@ -224,11 +224,7 @@ impl Core<SlotProducer, SlotConsumer> {
     /// A channel of `slot_size`-byte items whose rings are built with `config`.
     pub fn with_slots(config: Config, slot_size: usize) -> Result<Self> {
         config.validate()?;
-        if slot_size == 0 {
-            return Err(Error::InvalidArgument(
-                "slot size must be at least 1 byte".into(),
-            ));
-        }
+        crate::ring::slots::check_slot_size(slot_size)?;
         slot_array_bytes(config.ring_bits, slot_size)?;
         Ok(Self::with_factory(Box::new(move || {
             SlotRing::new(config, slot_size)

@@ -31,11 +31,7 @@ impl SlotRing {
     #[allow(clippy::new_ret_no_self)] // a ring is built as its two role handles
     pub fn new(config: Config, slot_size: usize) -> Result<(SlotProducer, SlotConsumer)> {
         config.validate()?;
-        if slot_size == 0 {
-            return Err(Error::InvalidArgument(
-                "slot size must be at least 1 byte".into(),
-            ));
-        }
+        check_slot_size(slot_size)?;
         let ring = HeapRing::allocate(config.ring_bits, slot_size, 8, 0, |_| {})?;
         let metrics = (config.enable_metrics || config.track_contention).then(|| {
             Arc::new(RingMetrics::new(
@@ -63,6 +59,17 @@ impl SlotRing {
             producer.metrics.as_deref(),
         )
     }
+}
+
+/// `InvalidArgument` for a byte slot of 0 bytes: rings and channels of byte
+/// slots check it when they are made.
+pub(crate) fn check_slot_size(slot_size: usize) -> Result<()> {
+    if slot_size == 0 {
+        return Err(Error::InvalidArgument(
+            "slot size must be at least 1 byte".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Builds the two byte-slot handles over `raw` (both positions must be valid).
