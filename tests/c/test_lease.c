@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -223,7 +222,7 @@ static void test_scribbled_positions(void) {
     rmpsc_shared_ring_free(s);
 }
 
-#define ITEMS 200000
+#define ITEMS 20000
 
 struct pair {
     rmpsc_ring_t *ring;
@@ -346,23 +345,28 @@ static void *wait_in_lease(void *arg) {
 
 /* Starts `body` and returns once its thread sleeps in a futex wait (its
  * wait channel in /proc), where it has done its last check and only a
- * wake-up lets it go on. */
+ * wake-up lets it go on. A thread that is not asleep within 10 s (it
+ * returned, or spins) fails the check. */
 static pthread_t start_sleeper(void *(*body)(void *), void *arg) {
     pthread_t t;
     __atomic_store_n(&sleeper, 0, __ATOMIC_RELEASE);
     pthread_create(&t, NULL, body, arg);
-    int tid;
-    while ((tid = __atomic_load_n(&sleeper, __ATOMIC_ACQUIRE)) == 0) sched_yield();
-    char path[64], chan[128];
-    snprintf(path, sizeof path, "/proc/self/task/%d/wchan", tid);
-    for (;;) {
-        FILE *f = fopen(path, "r");
-        size_t n = f ? fread(chan, 1, sizeof chan - 1, f) : 0;
-        if (f) fclose(f);
-        chan[n] = 0;
-        if (strstr(chan, "futex")) return t;
+    char path[64], chan[128] = "";
+    for (int tries = 0; tries < 100000; tries++) {
+        int tid = __atomic_load_n(&sleeper, __ATOMIC_ACQUIRE);
+        if (tid != 0) {
+            snprintf(path, sizeof path, "/proc/self/task/%d/wchan", tid);
+            FILE *f = fopen(path, "r");
+            size_t n = f ? fread(chan, 1, sizeof chan - 1, f) : 0;
+            if (f) fclose(f);
+            chan[n] = 0;
+            if (strstr(chan, "futex")) return t;
+        }
         usleep(100);
     }
+    fprintf(stderr, "the helper thread never slept (wait channel \"%s\")\n", chan);
+    CHECK(0);
+    return t;
 }
 
 /* What the thread returned, failing the check if it is still blocked
@@ -407,12 +411,13 @@ static void test_wakes(void) {
     rmpsc_ring_free(ring);
 }
 
-#define SHARED_ITEMS 100000
+#define SHARED_ITEMS 20000
 
 /* The consumer process: attaches by name, leases its side and receives
  * until closed and drained; exits 0 when every item came in order. */
 static int consume_shared(const char *name) {
     start_watchdog(60); /* a forked child has no alarm of its parent's */
+    watchdog_step = "consume_shared (the forked consumer)";
     rmpsc_shared_ring_t *s;
     rmpsc_ring_t *rx;
     rmpsc_lease_t l;
@@ -470,13 +475,13 @@ static void test_processes(void) {
 
 int main(void) {
     start_watchdog(120); /* a hang fails the run instead of stalling it */
-    test_processes();
-    test_taking_and_ending();
-    test_channel_sides();
-    test_scribbled_positions();
-    test_wakes();
-    test_threads(1, 0);
-    test_threads(0, 1);
-    test_threads(1, 1);
+    STEP(test_processes());
+    STEP(test_taking_and_ending());
+    STEP(test_channel_sides());
+    STEP(test_scribbled_positions());
+    STEP(test_wakes());
+    STEP(test_threads(1, 0));
+    STEP(test_threads(0, 1));
+    STEP(test_threads(1, 1));
     return finish("test_lease");
 }
