@@ -1456,9 +1456,11 @@ int rmpsc_server_serve(rmpsc_server_t *s,
 // Copies the next request into `buf` (`cap` bytes), waiting up to
 // `timeout_ns` for one (0: do not wait); sender, priority and length go
 // to the out-parameters. Errors: RMPSC_EEMPTY (timeout 0, nothing waits),
-// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap` and
-// stays queued; a buffer of the request ring's largest message, or
-// rmpsc_server_serve, never meets it). Server thread.
+// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap`: it
+// stays queued and comes next again, and the out-parameters name its
+// sender, priority and length, to retry with a buffer that large or
+// rmpsc_server_disconnect the sender; a buffer of the request ring's
+// largest message, or rmpsc_server_serve, never meets it). Server thread.
 int rmpsc_server_recv(rmpsc_server_t *s,
                       void *buf,
                       size_t cap,

@@ -1541,6 +1541,26 @@ struct ClientId {
     friend bool operator!=(const ClientId &a, const ClientId &b) noexcept { return !(a == b); }
 };
 
+/// Server::try_recv / recv_blocking: the next request is larger than the
+/// buffer. It stays queued and comes next again: retry with a buffer of
+/// len() bytes, or Server::disconnect the client().
+class RequestTooLarge : public TooLarge {
+  public:
+    RequestTooLarge(const std::string &what, ClientId client, Priority priority, std::size_t len)
+        : TooLarge(what), client_(client), priority_(priority), len_(len) {}
+    /// The request's sender.
+    ClientId client() const noexcept { return client_; }
+    /// The request's priority.
+    Priority priority() const noexcept { return priority_; }
+    /// The request's length in bytes.
+    std::size_t len() const noexcept { return len_; }
+
+  private:
+    ClientId client_;
+    Priority priority_;
+    std::size_t len_;
+};
+
 /// A request: in place in the client's ring during Server::serve, or in
 /// the caller's buffer after Server::try_recv / recv_blocking.
 struct Request {
@@ -1637,10 +1657,10 @@ class Server {
         return n;
     }
     /// The next request copied into `buf`, or nullopt when none waits.
-    /// Throws TooLarge when it does not fit (it stays queued).
+    /// Throws RequestTooLarge when it does not fit (it stays queued).
     std::optional<Request> try_recv(ByteSpan buf) { return recv(buf, 0, "rmpsc_server_recv"); }
     /// The next request copied into `buf`, waiting up to `timeout`. Throws
-    /// Timeout, TooLarge.
+    /// Timeout, RequestTooLarge.
     Request recv_blocking(ByteSpan buf, detail::OptNs timeout = std::nullopt) {
         // A zero wait here is a timeout, not "empty": the caller asked to wait.
         const std::int64_t ns = detail::to_ns(timeout);
@@ -1719,6 +1739,10 @@ class Server {
         std::size_t len = 0;
         int rc = rmpsc_server_recv(h_.get(), buf.data(), buf.size(), ns, &from, &prio, &len);
         if (rc == RMPSC_EEMPTY) return std::nullopt;
+        if (rc == RMPSC_ETOOLARGE) {
+            throw RequestTooLarge(std::string(call) + ": " + rmpsc_error_message(), ClientId(from),
+                                  static_cast<Priority>(prio), len);
+        }
         detail::check(rc, call);
         return Request{ClientId(from), static_cast<Priority>(prio), detail::bytes_of(buf.data(), len)};
     }

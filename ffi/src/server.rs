@@ -112,9 +112,11 @@ pub extern "C" fn rmpsc_server_serve(
 /// Copies the next request into `buf` (`cap` bytes), waiting up to
 /// `timeout_ns` for one (0: do not wait); sender, priority and length go
 /// to the out-parameters. Errors: RMPSC_EEMPTY (timeout 0, nothing waits),
-/// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap` and
-/// stays queued; a buffer of the request ring's largest message, or
-/// rmpsc_server_serve, never meets it). Server thread.
+/// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap`: it
+/// stays queued and comes next again, and the out-parameters name its
+/// sender, priority and length, to retry with a buffer that large or
+/// rmpsc_server_disconnect the sender; a buffer of the request ring's
+/// largest message, or rmpsc_server_serve, never meets it). Server thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_server_recv(
     s: *mut rmpsc_server_t,
@@ -130,12 +132,23 @@ pub extern "C" fn rmpsc_server_recv(
         let out_priority = Out::new(out_priority, "out_priority")?;
         let out_len = Out::new(out_len, "out_len")?;
         let buf = slice_mut(buf.cast::<u8>(), cap, "buf")?;
-        let (client, priority, len) =
-            server(s)?.enter(|s| s.recv_into_blocking(buf, timeout(timeout_ns)))?;
-        out_client.set(c_id(client));
-        out_priority.set(priority as c_int);
-        out_len.set(len);
-        Ok(())
+        // A request too large is named too, for the caller to act on.
+        let got = server(s)?.enter(|s| {
+            Ok(match s.recv_into_blocking(buf, timeout(timeout_ns)) {
+                Err(e @ Error::TooLarge { .. }) => Err((s.next_request().ok().flatten(), e)),
+                r => Ok(r?),
+            })
+        })?;
+        let (named, error) = match got {
+            Ok(request) => (Some(request), None),
+            Err((named, e)) => (named, Some(e)),
+        };
+        if let Some((client, priority, len)) = named {
+            out_client.set(c_id(client));
+            out_priority.set(priority as c_int);
+            out_len.set(len);
+        }
+        error.map_or(Ok(()), Err)
     })
 }
 

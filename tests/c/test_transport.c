@@ -96,7 +96,10 @@ int main(void) {
     CHECK(rmpsc_server_recv(s, in, sizeof in, 0, &from, &prio, &len) == RMPSC_EEMPTY);
     CHECK(rmpsc_server_recv(s, in, sizeof in, 1000000, &from, &prio, &len) == RMPSC_ETIMEDOUT);
     CHECK(rmpsc_client_send(b, RMPSC_PRIORITY_HIGH, "a longer request", 16, NULL) == RMPSC_OK);
+    from.slot = 99, prio = -1, len = 0;
     CHECK(rmpsc_server_recv(s, in, 4, -1, &from, &prio, &len) == RMPSC_ETOOLARGE);
+    /* named, to retry with a buffer that large or disconnect the sender */
+    CHECK(from.slot == idb.slot && prio == RMPSC_PRIORITY_HIGH && len == 16);
     CHECK(rmpsc_server_recv(s, in, sizeof in, -1, &from, &prio, &len) == RMPSC_OK && len == 16); /* still queued */
     CHECK(len == 16 && memcmp(in, "a longer request", 16) == 0 && from.slot == idb.slot);
     CHECK(rmpsc_server_claim(s, from, RMPSC_PRIORITY_LOW, 5, &buf) == RMPSC_OK);

@@ -104,6 +104,12 @@ void test_server_and_clients() {
     CHECK_THROWS(ringmpsc::Timeout, RMPSC_ETIMEDOUT, server.wait(1ms));
     CHECK(b->send(Priority::High, "a longer request"));
     CHECK_THROWS(ringmpsc::TooLarge, RMPSC_ETOOLARGE, server.try_recv(ringmpsc::ByteSpan(in, 4)));
+    try {
+        (void)server.try_recv(ringmpsc::ByteSpan(in, 4));
+        CHECK(false);
+    } catch (const ringmpsc::RequestTooLarge &e) { // names the sender
+        CHECK(e.client() == idb && e.priority() == Priority::High && e.len() == 16);
+    }
     Request r = server.recv_blocking(ringmpsc::ByteSpan(in, sizeof in)); // still queued
     CHECK(r.view() == "a longer request" && r.client == idb && r.priority == Priority::High);
     buf = server.claim(r.client, Priority::Low, 5);

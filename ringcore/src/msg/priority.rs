@@ -312,6 +312,16 @@ impl PriorityReceiver {
         self.rings[p.index()].message(peeked)
     }
 
+    /// The length of the oldest message of priority `p`, left in the ring;
+    /// `None` when nothing waits.
+    pub(crate) fn peek_len(&mut self, p: Priority) -> Result<Option<usize>> {
+        let peeked = self.peek_from(p)?;
+        if peeked.is_some() {
+            self.rings[p.index()].unpeek();
+        }
+        Ok(peeked.map(|(_, _, len)| len))
+    }
+
     /// Copies the oldest message of priority `p` into `buf` and frees it;
     /// its length, or `None` when nothing waits. A message longer than
     /// `buf` stays in the ring (`TooLarge` names its length).

@@ -570,12 +570,15 @@ impl Server {
             match found {
                 // A departed client that writes on: it had its due.
                 Some((_, slot)) if self.reap(slot) => continue,
-                Some((_, slot)) => self.next_start = (slot + 1) % count,
                 // The drained departed ones were freed above.
-                None => {}
+                _ => return found,
             }
-            return found;
         }
+    }
+
+    /// Gives the next turn to the client after `slot`, which was served.
+    fn took_turn(&mut self, slot: usize) {
+        self.next_start = (slot + 1) % self.conns.len();
     }
 
     /// The next request, in place (freed when dropped): the highest
@@ -584,6 +587,7 @@ impl Server {
         let Some((p, slot)) = self.next_waiting() else {
             return Ok(None);
         };
+        self.took_turn(slot);
         let peeked = match self.conns[slot]
             .as_mut()
             .expect("found above")
@@ -608,7 +612,9 @@ impl Server {
 
     /// Copies the next request (as [`try_recv`](Self::try_recv) picks it)
     /// into `buf`: its sender, priority and length, or `None` when nothing
-    /// waits. A request longer than `buf` stays queued (`TooLarge`).
+    /// waits. A request longer than `buf` stays queued and is next again
+    /// (`TooLarge` with its length): [`next_request`](Self::next_request)
+    /// names its sender, to be given a larger buffer or disconnected.
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<Option<(ClientId, Priority, usize)>> {
         let Some((p, slot)) = self.next_waiting() else {
             return Ok(None);
@@ -616,11 +622,31 @@ impl Server {
         let c = self.conns[slot].as_mut().expect("found above");
         let id = c.id;
         match c.requests.recv_into_from(p, buf) {
-            Ok(n) => Ok(n.map(|n| (id, p, n))),
+            Ok(n) => {
+                self.took_turn(slot);
+                Ok(n.map(|n| (id, p, n)))
+            }
             Err(e @ Error::TooLarge { .. }) => Err(e),
             Err(_) => {
                 self.kick(slot);
                 Ok(None)
+            }
+        }
+    }
+
+    /// The sender, priority and length of the request that
+    /// [`try_recv`](Self::try_recv) or [`recv_into`](Self::recv_into) takes
+    /// next, left queued; `None` when nothing waits. A client whose next
+    /// request is damaged is disconnected, as those calls do.
+    pub fn next_request(&mut self) -> Result<Option<(ClientId, Priority, usize)>> {
+        loop {
+            let Some((p, slot)) = self.next_waiting() else {
+                return Ok(None);
+            };
+            let c = self.conns[slot].as_mut().expect("found above");
+            match c.requests.peek_len(p) {
+                Ok(len) => return Ok(len.map(|len| (c.id, p, len))),
+                Err(_) => self.kick(slot),
             }
         }
     }

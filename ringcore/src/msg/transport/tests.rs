@@ -680,6 +680,42 @@ fn reconnect_keeps_the_order_across_two_gone_servers() {
     assert_eq!(got, want);
 }
 
+/// A Critical request larger than the server's buffer stays next, and
+/// `next_request` names its sender, whom the server disconnects; the other
+/// client's requests then come through.
+#[test]
+fn a_request_too_large_for_recv_into_names_its_sender() {
+    let n = name("toolarge");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut big = Client::connect(&n, ClientOptions::default()).unwrap();
+    let mut other = Client::connect(&n, ClientOptions::default()).unwrap();
+    for i in 0..3u8 {
+        other.send(High, &[i]).unwrap();
+    }
+    big.send(Critical, &[7u8; 2000]).unwrap();
+    server.wait(T).unwrap();
+    let mut buf = [0u8; 64];
+    for _ in 0..3 {
+        assert!(matches!(
+            server.recv_into(&mut buf),
+            Err(Error::TooLarge { len: 2000, max: 64 })
+        ));
+        assert_eq!(
+            server.next_request().unwrap(),
+            Some((big.id(), Critical, 2000))
+        );
+    }
+    server.disconnect(big.id()).unwrap();
+    for i in 0..3u8 {
+        assert_eq!(
+            server.recv_into(&mut buf).unwrap(),
+            Some((other.id(), High, 1))
+        );
+        assert_eq!(buf[0], i);
+    }
+    assert_eq!(server.next_request().unwrap(), None);
+}
+
 /// A client that closes its socket but writes on (alive, hostile): the
 /// server delivers what it had sent, at most a ring's worth more, then
 /// frees its slot, under every way of taking requests.
