@@ -22,8 +22,9 @@
  *  - Parameters: the handle first, then inputs, then the timeout, then the
  *    out-parameters, named `out` or `out_<what>`. Out-parameters are
  *    checked before the call does anything and written only when it
- *    succeeds; a call that fails changes nothing. Optional ones say "may
- *    be NULL".
+ *    succeeds (one exception: rmpsc_server_recv names a request too large
+ *    for its buffer); a call that fails changes nothing. Optional ones
+ *    say "may be NULL".
  *  - The handle is `const` exactly in queries: every call that changes
  *    state takes it non-const, thread-safe or not.
  *  - Timeouts are int64 nanoseconds, one meaning everywhere: negative waits
@@ -1456,11 +1457,12 @@ int rmpsc_server_serve(rmpsc_server_t *s,
 // Copies the next request into `buf` (`cap` bytes), waiting up to
 // `timeout_ns` for one (0: do not wait); sender, priority and length go
 // to the out-parameters. Errors: RMPSC_EEMPTY (timeout 0, nothing waits),
-// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap`: it
-// stays queued and comes next again, and the out-parameters name its
-// sender, priority and length, to retry with a buffer that large or
-// rmpsc_server_disconnect the sender; a buffer of the request ring's
-// largest message, or rmpsc_server_serve, never meets it). Server thread.
+// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap`:
+// the out-parameters name its sender, priority and length, and it stays
+// queued and next, unless one of a higher priority comes, until it is
+// taken with a buffer that large or its sender is disconnected
+// (rmpsc_server_disconnect); a buffer of the request ring's largest
+// message, or rmpsc_server_serve, never meets it). Server thread.
 int rmpsc_server_recv(rmpsc_server_t *s,
                       void *buf,
                       size_t cap,

@@ -1542,8 +1542,9 @@ struct ClientId {
 };
 
 /// Server::try_recv / recv_blocking: the next request is larger than the
-/// buffer. It stays queued and comes next again: retry with a buffer of
-/// len() bytes, or Server::disconnect the client().
+/// buffer. It stays queued and next (unless one of a higher priority
+/// comes) until taken with a buffer of len() bytes or its client() is
+/// disconnected (Server::disconnect).
 class RequestTooLarge : public TooLarge {
   public:
     RequestTooLarge(const std::string &what, ClientId client, Priority priority, std::size_t len)

@@ -312,16 +312,6 @@ impl PriorityReceiver {
         self.rings[p.index()].message(peeked)
     }
 
-    /// The length of the oldest message of priority `p`, left in the ring;
-    /// `None` when nothing waits.
-    pub(crate) fn peek_len(&mut self, p: Priority) -> Result<Option<usize>> {
-        let peeked = self.peek_from(p)?;
-        if peeked.is_some() {
-            self.rings[p.index()].unpeek();
-        }
-        Ok(peeked.map(|(_, _, len)| len))
-    }
-
     /// Copies the oldest message of priority `p` into `buf` and frees it;
     /// its length, or `None` when nothing waits. A message longer than
     /// `buf` stays in the ring (`TooLarge` names its length).
@@ -347,15 +337,16 @@ impl PriorityReceiver {
     /// Whether a well-formed message of any priority is waiting.
     pub(crate) fn probe_any(&mut self) -> Result<bool> {
         for p in Priority::ALL {
-            if self.has(p) && self.probe(p)? {
+            if self.has(p) && self.probe(p)?.is_some() {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
-    /// Whether a well-formed message of priority `p` is next.
-    pub(crate) fn probe(&mut self, p: Priority) -> Result<bool> {
+    /// The length of the well-formed message of priority `p` that is next,
+    /// left in the ring; `None` when nothing waits.
+    pub(crate) fn probe(&mut self, p: Priority) -> Result<Option<usize>> {
         self.rings[p.index()].probe().map_err(|e| ring_error(e, p))
     }
 

@@ -210,15 +210,16 @@ impl MessageReceiver {
         self.peeked = 0;
     }
 
-    /// Whether a whole, well-formed message is next (`Corrupt` if what is
-    /// next cannot be right), without taking it.
-    pub(crate) fn probe(&mut self) -> Result<bool> {
+    /// The length of the whole, well-formed message that is next, without
+    /// taking it; `None` when none is (`Corrupt` if what is next cannot be
+    /// right).
+    pub(crate) fn probe(&mut self) -> Result<Option<usize>> {
         match self.peek() {
-            Ok(_) => {
+            Ok((_, _, len)) => {
                 self.unpeek();
-                Ok(true)
+                Ok(Some(len))
             }
-            Err(Error::Empty) | Err(Error::Closed) => Ok(false),
+            Err(Error::Empty) | Err(Error::Closed) => Ok(None),
             Err(e) => Err(e),
         }
     }

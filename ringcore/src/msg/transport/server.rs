@@ -612,9 +612,11 @@ impl Server {
 
     /// Copies the next request (as [`try_recv`](Self::try_recv) picks it)
     /// into `buf`: its sender, priority and length, or `None` when nothing
-    /// waits. A request longer than `buf` stays queued and is next again
-    /// (`TooLarge` with its length): [`next_request`](Self::next_request)
-    /// names its sender, to be given a larger buffer or disconnected.
+    /// waits. A request longer than `buf` stays queued and keeps its
+    /// client's turn (`TooLarge` with its length): it comes next again
+    /// unless one of a higher priority arrives, and
+    /// [`next_request`](Self::next_request) names its sender, to be given
+    /// a buffer that large or disconnected.
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<Option<(ClientId, Priority, usize)>> {
         let Some((p, slot)) = self.next_waiting() else {
             return Ok(None);
@@ -626,7 +628,12 @@ impl Server {
                 self.took_turn(slot);
                 Ok(n.map(|n| (id, p, n)))
             }
-            Err(e @ Error::TooLarge { .. }) => Err(e),
+            Err(e @ Error::TooLarge { .. }) => {
+                // No request of this priority from an earlier client may
+                // overtake it before the caller has acted.
+                self.next_start = slot;
+                Err(e)
+            }
             Err(_) => {
                 self.kick(slot);
                 Ok(None)
@@ -644,7 +651,7 @@ impl Server {
                 return Ok(None);
             };
             let c = self.conns[slot].as_mut().expect("found above");
-            match c.requests.peek_len(p) {
+            match c.requests.probe(p) {
                 Ok(len) => return Ok(len.map(|len| (c.id, p, len))),
                 Err(_) => self.kick(slot),
             }
