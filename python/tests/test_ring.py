@@ -219,6 +219,28 @@ def test_blocking_receive_answers_ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
+def test_a_batch_send_into_a_full_ring_answers_ctrl_c_and_says_what_was_queued():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        ring = Ring(4, item_size=1)
+        messages = ringmpsc.MessageRing.create(None, capacity=4096)
+        tx = messages.sender()
+        for send_many, batch, drain in (
+            (ring.send_many, [b"x"] * 10, lambda: ring.try_recv_many(100)),
+            (tx.send_many, [bytes(100)] * 100, lambda: messages.receiver().try_recv_many(1000)),
+        ):
+            timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+            timer.start()
+            with pytest.raises(KeyboardInterrupt) as interrupted:
+                send_many(batch)
+            timer.join()
+            queued = drain()
+            assert 0 < len(queued) < len(batch)
+            assert interrupted.value.queued == len(queued)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_attach_to_a_name_not_there_yet_answers_ctrl_c():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:

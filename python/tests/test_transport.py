@@ -65,8 +65,19 @@ def test_batches_of_none_are_answered_at_once_and_sends_hold_their_messages():
         assert c.recv_batch(4, timeout=5) == [(Priority.LOW, b"reply")]
 
 
-def test_send_many_to_a_server_that_takes_nothing_answers_ctrl_c():
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+class Stop(Exception):
+    """What a handler of the suite's own raises."""
+
+
+def raise_stop(signum, frame):
+    raise Stop()
+
+
+@pytest.mark.parametrize(
+    "handler, raised", [(signal.default_int_handler, KeyboardInterrupt), (raise_stop, Stop)]
+)
+def test_send_many_to_a_server_that_takes_nothing_answers_ctrl_c(handler, raised):
+    previous = signal.signal(signal.SIGINT, handler)
     name = unique("stuck")
     try:
         with small(name) as server, ringmpsc.Client(name) as c:
@@ -74,13 +85,15 @@ def test_send_many_to_a_server_that_takes_nothing_answers_ctrl_c():
             timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
             timer.start()
             start = time.monotonic()
-            with pytest.raises(KeyboardInterrupt):
+            with pytest.raises(raised) as interrupted:
                 c.send_many(Priority.HIGH, [msg] * 1000)  # the ring holds 32
             assert time.monotonic() - start < 2
             timer.join()
-            # What was queued before the interrupt stays queued, in order.
+            # What was queued before the interrupt stays queued, in order,
+            # and the exception says how many.
             got = server.recv_batch(1000, timeout=5)
             assert 0 < len(got) < 1000
+            assert len(got) == interrupted.value.queued
             assert all(d == msg for _, _, d in got)
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -38,6 +38,17 @@ fn raise(py: Python<'_>, class: &'static PyOnceLock<Py<PyType>>, name: &str, msg
     }
 }
 
+/// `ringmpsc.errors.Error`, the base of the library's own exceptions.
+static LIBRARY_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Whether `e` is one of the library's own exceptions (not, say, one a
+/// signal handler raised).
+pub(crate) fn is_library_error(py: Python<'_>, e: &PyErr) -> bool {
+    LIBRARY_ERROR
+        .import(py, "ringmpsc.errors", "Error")
+        .is_ok_and(|base| e.is_instance(py, base))
+}
+
 /// The Python exception for a ringcore error.
 pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
     let msg = e.to_string();

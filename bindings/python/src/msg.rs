@@ -4,7 +4,7 @@ use crate::aio::Armed;
 use crate::errors::{to_py, IntoPy};
 use crate::util::{
     attach_within, batch_or_timeout, batch_timeout, blocking, dup_fd, is_timeout, or_timeout,
-    ring_bits, seconds, side, stop_after, timeout_arg, Bytes, Repr,
+    raised_after, ring_bits, seconds, side, stop_after, timeout_arg, Bytes, Repr,
 };
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
@@ -268,7 +268,7 @@ impl MessageSender {
             // A timeout ends the wait: what was sent is the answer.
             if let Err(e) = outcome {
                 if !is_timeout(py, &e) {
-                    return Err(e);
+                    return Err(raised_after(py, e, sent));
                 }
             }
         }
@@ -327,7 +327,8 @@ impl MessageSender {
     /// of them, those that fitted before the time ran out, or those before
     /// an error (Closed, TooLarge), which the next call raises. Raises
     /// Timeout when not one fitted, Closed, TooLarge when none was sent;
-    /// KeyboardInterrupt (what was sent before it stays sent).
+    /// KeyboardInterrupt (what was sent before it stays sent, and the
+    /// exception's `queued` says how many).
     #[pyo3(signature = (messages, timeout = None))]
     fn send_many(
         &self,

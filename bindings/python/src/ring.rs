@@ -5,8 +5,8 @@ use crate::dtype::{Dtype, Lent};
 use crate::errors::{to_py, IntoPy};
 use crate::notifier::EventNotifier;
 use crate::util::{
-    batch_or_timeout, batch_timeout, blocking, is_timeout, or_timeout, ring_bits, side, stop_after,
-    timeout_arg, Bytes, BytesMut, Repr,
+    batch_or_timeout, batch_timeout, blocking, is_timeout, or_timeout, raised_after, ring_bits,
+    side, stop_after, timeout_arg, Bytes, BytesMut, Repr,
 };
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyBufferError, PyStopIteration, PyValueError};
@@ -298,7 +298,7 @@ impl Ring {
         match outcome {
             Ok(()) => Ok((sent, total)),
             Err(e) if is_timeout(py, &e) => Ok((sent, total)),
-            Err(e) => Err(e),
+            Err(e) => Err(raised_after(py, e, sent)),
         }
     }
 
@@ -587,7 +587,7 @@ impl Ring {
     /// out, or those sent before the ring was closed (the next call raises
     /// Closed). Raises Timeout when not one fitted, Closed if the ring is
     /// closed before any was sent; KeyboardInterrupt (what was sent before
-    /// it stays sent).
+    /// it stays sent, and the exception's `queued` says how many).
     #[pyo3(signature = (items, timeout = None))]
     fn send_many(
         &self,

@@ -1,12 +1,12 @@
 //! `ringmpsc.Server` / `ringmpsc.Client`: the server/client transport.
 
 use crate::aio::Armed;
-use crate::errors::{to_py, IntoPy};
+use crate::errors::{is_library_error, to_py, IntoPy};
 use crate::util::{
-    batch_or_timeout, batch_timeout, blocking, detach_checking, is_timeout, open, peek, seconds,
-    side, slice_of, timeout_arg, Bytes, Repr,
+    batch_or_timeout, batch_timeout, blocking, detach_checking, is_timeout, open, peek,
+    raised_after, seconds, side, slice_of, timeout_arg, Bytes, Repr,
 };
-use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use ringcore::msg::transport::{
@@ -491,7 +491,8 @@ impl Client {
     /// that answer Ctrl-C) under the client's policy for the rest. Returns
     /// how many were queued: fewer when the policy dropped the rest, or
     /// when an error stopped the batch after some were queued (the next
-    /// call raises it). KeyboardInterrupt: what was queued before it stays.
+    /// call raises it). KeyboardInterrupt: what was queued before it stays,
+    /// and the exception's `queued` says how many.
     fn send_many(
         &self,
         py: Python<'_>,
@@ -523,8 +524,10 @@ impl Client {
                 Ok(true) => sent += 1,
                 // The policy dropped it: the Low rest goes with it.
                 Ok(false) => break,
-                Err(e) if sent > 0 && !e.is_instance_of::<PyKeyboardInterrupt>(py) => break,
-                Err(e) => return Err(e),
+                // The library's error after some were queued: the count is
+                // the answer (the next call raises it).
+                Err(e) if sent > 0 && is_library_error(py, &e) => break,
+                Err(e) => return Err(raised_after(py, e, sent)),
             }
         }
         Ok(sent)

@@ -112,6 +112,16 @@ pub(crate) fn detach_checking<T: Send>(
     }
 }
 
+/// An exception that ended a batch send's wait (Ctrl-C's KeyboardInterrupt,
+/// or whatever a signal handler raised), with `queued` set on it: how many
+/// of the batch were queued before it, in order. They stay queued.
+pub(crate) fn raised_after(py: Python<'_>, e: PyErr, queued: usize) -> PyErr {
+    // Every exception instance takes an attribute; were one to refuse,
+    // the exception itself still stands.
+    let _ = e.value(py).setattr("queued", queued);
+    e
+}
+
 /// For a batch send inside [`blocking`]: an error once some were sent ends
 /// the wait, the count being the answer (the next call meets the error
 /// again); a slice's `TimedOut` goes on to `blocking`, which checks for
