@@ -790,6 +790,28 @@ fn a_connect_to_a_full_listen_queue_times_out() {
     drop(listener);
 }
 
+/// Many more silent connections than handshakes may be open at once, made
+/// before a client connects: the acceptor takes a bounded number a turn
+/// and drops the oldest silent ones, so the client, which says hello at
+/// once, is admitted well within its timeout (waiting for the silent ones
+/// to time out would take seconds).
+#[test]
+fn a_flood_of_silent_connections_does_not_keep_a_client_out() {
+    let n = name("flood");
+    let _server = Server::create(&n, small()).unwrap();
+    let key = socket_name(&n).unwrap();
+    let deadline = crate::wait::Deadline::after(Some(Duration::from_secs(5)));
+    let silent: Vec<_> = (0..5 * acceptor::MAX_PENDING)
+        .map(|_| crate::sys::socket::connect_abstract(&key, &deadline).unwrap())
+        .collect();
+    let options = ClientOptions {
+        connect_timeout: 2 * acceptor::HANDSHAKE_TIMEOUT,
+        ..ClientOptions::default()
+    };
+    Client::connect(&n, options).unwrap();
+    drop(silent);
+}
+
 /// A client that left with requests queued, drained by `try_recv` while
 /// another keeps the server busy: its slot is free for the next client as
 /// soon as they are delivered, not only when the server runs dry.
