@@ -1457,10 +1457,10 @@ int rmpsc_server_serve(rmpsc_server_t *s,
 // Copies the next request into `buf` (`cap` bytes), waiting up to
 // `timeout_ns` for one (0: do not wait); sender, priority and length go
 // to the out-parameters. Errors: RMPSC_EEMPTY (timeout 0, nothing waits),
-// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap`:
-// the out-parameters name its sender, priority and length, and it stays
-// queued and next, unless one of a higher priority comes, until it is
-// taken with a buffer that large or its sender is disconnected
+// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap`: the
+// out-parameters name its sender, priority and length; it stays queued
+// and comes again after the other clients' turns, until it is taken with
+// a buffer that large or its sender is disconnected
 // (rmpsc_server_disconnect); a buffer of the request ring's largest
 // message, or rmpsc_server_serve, never meets it). Server thread.
 int rmpsc_server_recv(rmpsc_server_t *s,
@@ -1519,7 +1519,9 @@ bool rmpsc_server_is_client_alive(const rmpsc_server_t *s,
                                   rmpsc_client_id_t client,
                                   int64_t timeout_ns);
 
-// Disconnects `client`. Server thread.
+// Disconnects `client`, also one that has left with requests still
+// queued (they are dropped). Errors: RMPSC_EDISCONNECTED (the client is
+// gone). Server thread.
 int rmpsc_server_disconnect(rmpsc_server_t *s, rmpsc_client_id_t client);
 
 // Creates a shared ring of `capacity` slots (a power of two) of `slot_size`

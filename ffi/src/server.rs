@@ -14,7 +14,7 @@ use crate::transport::{
 use crate::{call, call_infallible};
 use ringcore::msg::transport::{Admission, Server, ServerOptions};
 use ringcore::msg::Split;
-use ringcore::{Deadline, Error};
+use ringcore::Error;
 use std::ffi::{c_char, c_int, c_void};
 
 /// The server of a channel (opaque). One thread at a time.
@@ -112,10 +112,10 @@ pub extern "C" fn rmpsc_server_serve(
 /// Copies the next request into `buf` (`cap` bytes), waiting up to
 /// `timeout_ns` for one (0: do not wait); sender, priority and length go
 /// to the out-parameters. Errors: RMPSC_EEMPTY (timeout 0, nothing waits),
-/// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap`:
-/// the out-parameters name its sender, priority and length, and it stays
-/// queued and next, unless one of a higher priority comes, until it is
-/// taken with a buffer that large or its sender is disconnected
+/// RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap`: the
+/// out-parameters name its sender, priority and length; it stays queued
+/// and comes again after the other clients' turns, until it is taken with
+/// a buffer that large or its sender is disconnected
 /// (rmpsc_server_disconnect); a buffer of the request ring's largest
 /// message, or rmpsc_server_serve, never meets it). Server thread.
 #[no_mangle]
@@ -133,32 +133,21 @@ pub extern "C" fn rmpsc_server_recv(
         let out_priority = Out::new(out_priority, "out_priority")?;
         let out_len = Out::new(out_len, "out_len")?;
         let buf = slice_mut(buf.cast::<u8>(), cap, "buf")?;
-        let deadline = Deadline::after(timeout(timeout_ns));
-        let got = server(s)?.enter(|s| loop {
-            match s.recv_into_blocking(buf, deadline.left()) {
-                // Named by the lookup a retry makes: the request that is
-                // next now (one of a higher priority may have come first).
-                Err(Error::TooLarge { .. }) => match s.next_request()? {
-                    Some(next) if next.2 > buf.len() => return Ok(Err(next)),
-                    _ => continue, // one that fits came first: take it
-                },
-                r => return r.map(Ok),
-            }
+        let (got, too_large) = server(s)?.enter(|s| {
+            let got = s.recv_into_blocking(buf, timeout(timeout_ns));
+            Ok((got, s.too_large()))
         })?;
+        // A request too large is named too, for the caller to act on.
         let (named, outcome) = match got {
-            Ok(request) => (request, Ok(())),
-            Err(next) => (
-                next,
-                Err(Error::TooLarge {
-                    len: next.2,
-                    max: cap,
-                }),
-            ),
+            Ok(request) => (Some(request), Ok(())),
+            Err(e @ Error::TooLarge { .. }) => (too_large, Err(e)),
+            Err(e) => (None, Err(e)),
         };
-        let (client, priority, len) = named;
-        out_client.set(c_id(client));
-        out_priority.set(priority as c_int);
-        out_len.set(len);
+        if let Some((client, priority, len)) = named {
+            out_client.set(c_id(client));
+            out_priority.set(priority as c_int);
+            out_len.set(len);
+        }
         outcome
     })
 }
@@ -282,7 +271,9 @@ pub extern "C" fn rmpsc_server_is_client_alive(
     })
 }
 
-/// Disconnects `client`. Server thread.
+/// Disconnects `client`, also one that has left with requests still
+/// queued (they are dropped). Errors: RMPSC_EDISCONNECTED (the client is
+/// gone). Server thread.
 #[no_mangle]
 pub extern "C" fn rmpsc_server_disconnect(
     s: *mut rmpsc_server_t,

@@ -94,7 +94,8 @@ class Ring:
     def send(self, item: Buffer, timeout: Optional[float] = None) -> None:
         """Sends one item, waiting while full; raises Timeout or Closed."""
     def send_many(self, items: Union[Buffer, Iterable[Buffer]], timeout: Optional[float] = None) -> int:
-        """Sends many items, waiting while full: how many were sent; Timeout when not one fitted."""
+        """Sends many items, waiting while full: how many were sent; Timeout when not one fitted.
+        Interrupted part-way (Ctrl-C), the exception's `queued` says how many went in."""
     def try_send_many(self, items: Union[Buffer, Iterable[Buffer]]) -> int:
         """Sends as many items as fit now: how many (0 when full)."""
     def try_recv(self) -> Any:
@@ -222,7 +223,8 @@ class MessageSender:
     def send_many(
         self, messages: Iterable[Union[Buffer, tuple[int, Buffer]]], timeout: Optional[float] = None
     ) -> int:
-        """Sends many messages, waiting for room: how many were sent; Timeout when not one fitted."""
+        """Sends many messages, waiting for room: how many were sent; Timeout when not one fitted.
+        Interrupted part-way (Ctrl-C), the exception's `queued` says how many went in."""
     def try_send_many(self, messages: Iterable[Union[Buffer, tuple[int, Buffer]]]) -> int:
         """Sends as many messages as fit now: how many (0 when there is no room)."""
     def claim(self, size: int) -> View: ...
@@ -573,7 +575,9 @@ class Client:
         policy: Optional[str] = None,
         policy_timeout: Optional[float] = None,
     ) -> bool: ...
-    def send_many(self, priority: int, messages: Iterable[Buffer]) -> int: ...
+    def send_many(self, priority: int, messages: Iterable[Buffer]) -> int:
+        """Sends every message at `priority`, waiting for room under the policy: how many were
+        queued. Interrupted part-way (Ctrl-C), the exception's `queued` says how many went in."""
     def recv(self, timeout: Optional[float] = None) -> tuple[int, bytes]: ...
     def try_recv(self) -> Optional[tuple[int, bytes]]: ...
     def recv_batch(self, max_messages: int = 1024, timeout: Optional[float] = None) -> list[tuple[int, bytes]]:

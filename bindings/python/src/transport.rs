@@ -331,7 +331,8 @@ impl Server {
         open(&mut g, SERVER)?.signal(client_id(client)).py_err(py)
     }
 
-    /// Disconnects `client`.
+    /// Disconnects `client`, also one that has left with requests still
+    /// queued (they are dropped). Raises Disconnected when it is gone.
     fn disconnect(&self, py: Python<'_>, client: (u32, u32)) -> PyResult<()> {
         let mut g = side(&self.s, SERVER).py_err(py)?;
         open(&mut g, SERVER)?

@@ -1,6 +1,6 @@
 //! Arguments (timeouts, capacities, descriptors), buffers and GIL-released waits.
 
-use crate::errors::to_py;
+use crate::errors::{is_library_error, to_py};
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -112,13 +112,16 @@ pub(crate) fn detach_checking<T: Send>(
     }
 }
 
-/// An exception that ended a batch send's wait (Ctrl-C's KeyboardInterrupt,
-/// or whatever a signal handler raised), with `queued` set on it: how many
-/// of the batch were queued before it, in order. They stay queued.
+/// The exception that ended a batch send's wait. One from outside the
+/// library (Ctrl-C's KeyboardInterrupt, whatever a signal handler raised)
+/// gets `queued`: how many of the batch were queued before it, in order.
+/// They stay queued.
 pub(crate) fn raised_after(py: Python<'_>, e: PyErr, queued: usize) -> PyErr {
-    // Every exception instance takes an attribute; were one to refuse,
-    // the exception itself still stands.
-    let _ = e.value(py).setattr("queued", queued);
+    if !is_library_error(py, &e) {
+        // Every exception instance takes an attribute; were one to
+        // refuse, the exception itself still stands.
+        let _ = e.value(py).setattr("queued", queued);
+    }
     e
 }
 
@@ -341,7 +344,8 @@ pub(crate) fn batch_or_timeout<'py>(
 
 /// Whether `e` is `ringmpsc.Timeout` (any `TimeoutError`).
 pub(crate) fn is_timeout(py: Python<'_>, e: &PyErr) -> bool {
-    e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py)
+    // The library's: a signal handler's TimeoutError is not a timeout here.
+    e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) && is_library_error(py, e)
 }
 
 /// One `__repr__` shape for every class: `<Kind name='x' key=value ... state>`.

@@ -337,16 +337,15 @@ impl PriorityReceiver {
     /// Whether a well-formed message of any priority is waiting.
     pub(crate) fn probe_any(&mut self) -> Result<bool> {
         for p in Priority::ALL {
-            if self.has(p) && self.probe(p)?.is_some() {
+            if self.has(p) && self.probe(p)? {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
-    /// The length of the well-formed message of priority `p` that is next,
-    /// left in the ring; `None` when nothing waits.
-    pub(crate) fn probe(&mut self, p: Priority) -> Result<Option<usize>> {
+    /// Whether a well-formed message of priority `p` is next.
+    pub(crate) fn probe(&mut self, p: Priority) -> Result<bool> {
         self.rings[p.index()].probe().map_err(|e| ring_error(e, p))
     }
 

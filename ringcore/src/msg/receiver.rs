@@ -210,16 +210,15 @@ impl MessageReceiver {
         self.peeked = 0;
     }
 
-    /// The length of the whole, well-formed message that is next, without
-    /// taking it; `None` when none is (`Corrupt` if what is next cannot be
-    /// right).
-    pub(crate) fn probe(&mut self) -> Result<Option<usize>> {
+    /// Whether a whole, well-formed message is next (`Corrupt` if what is
+    /// next cannot be right), without taking it.
+    pub(crate) fn probe(&mut self) -> Result<bool> {
         match self.peek() {
-            Ok((_, _, len)) => {
+            Ok(_) => {
                 self.unpeek();
-                Ok(Some(len))
+                Ok(true)
             }
-            Err(Error::Empty) | Err(Error::Closed) => Ok(None),
+            Err(Error::Empty) | Err(Error::Closed) => Ok(false),
             Err(e) => Err(e),
         }
     }

@@ -220,6 +220,8 @@ pub struct Server {
     next_start: usize,
     /// The slot whose response ring holds a claimed message.
     claimed: Option<usize>,
+    /// The request the last `recv_into` found too large for its buffer.
+    too_large: Option<(ClientId, Priority, usize)>,
     /// The slots of conns whose client left and which are still
     /// delivering, so that freeing them visits no other slot.
     departing: Vec<usize>,
@@ -355,6 +357,7 @@ impl Server {
             events_seen: 0,
             next_start: 0,
             claimed: None,
+            too_large: None,
             departing: Vec::new(),
             policy: options.policy,
             options,
@@ -570,15 +573,12 @@ impl Server {
             match found {
                 // A departed client that writes on: it had its due.
                 Some((_, slot)) if self.reap(slot) => continue,
+                Some((_, slot)) => self.next_start = (slot + 1) % count,
                 // The drained departed ones were freed above.
-                _ => return found,
+                None => {}
             }
+            return found;
         }
-    }
-
-    /// Gives the next turn to the client after `slot`, which was served.
-    fn took_turn(&mut self, slot: usize) {
-        self.next_start = (slot + 1) % self.conns.len();
     }
 
     /// The next request, in place (freed when dropped): the highest
@@ -587,7 +587,6 @@ impl Server {
         let Some((p, slot)) = self.next_waiting() else {
             return Ok(None);
         };
-        self.took_turn(slot);
         let peeked = match self.conns[slot]
             .as_mut()
             .expect("found above")
@@ -612,27 +611,21 @@ impl Server {
 
     /// Copies the next request (as [`try_recv`](Self::try_recv) picks it)
     /// into `buf`: its sender, priority and length, or `None` when nothing
-    /// waits. A request longer than `buf` stays queued and keeps its
-    /// client's turn (`TooLarge` with its length): it comes next again
-    /// unless one of a higher priority arrives, and
-    /// [`next_request`](Self::next_request) names its sender, to be given
-    /// a buffer that large or disconnected.
+    /// waits. A request longer than `buf` stays queued (`TooLarge` with its
+    /// length) and [`too_large`](Self::too_large) names it; the turn goes
+    /// on to the next client, and the request comes again in its turn.
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<Option<(ClientId, Priority, usize)>> {
+        self.too_large = None;
         let Some((p, slot)) = self.next_waiting() else {
             return Ok(None);
         };
         let c = self.conns[slot].as_mut().expect("found above");
         let id = c.id;
         match c.requests.recv_into_from(p, buf) {
-            Ok(n) => {
-                self.took_turn(slot);
-                Ok(n.map(|n| (id, p, n)))
-            }
-            Err(e @ Error::TooLarge { .. }) => {
-                // No request of this priority from an earlier client may
-                // overtake it before the caller has acted.
-                self.next_start = slot;
-                Err(e)
+            Ok(n) => Ok(n.map(|n| (id, p, n))),
+            Err(Error::TooLarge { len, max }) => {
+                self.too_large = Some((id, p, len));
+                Err(Error::TooLarge { len, max })
             }
             Err(_) => {
                 self.kick(slot);
@@ -641,21 +634,13 @@ impl Server {
         }
     }
 
-    /// The sender, priority and length of the request that
-    /// [`try_recv`](Self::try_recv) or [`recv_into`](Self::recv_into) takes
-    /// next, left queued; `None` when nothing waits. A client whose next
-    /// request is damaged is disconnected, as those calls do.
-    pub fn next_request(&mut self) -> Result<Option<(ClientId, Priority, usize)>> {
-        loop {
-            let Some((p, slot)) = self.next_waiting() else {
-                return Ok(None);
-            };
-            let c = self.conns[slot].as_mut().expect("found above");
-            match c.requests.probe(p) {
-                Ok(len) => return Ok(len.map(|len| (c.id, p, len))),
-                Err(_) => self.kick(slot),
-            }
-        }
+    /// The sender, priority and length of the request that the last
+    /// [`recv_into`](Self::recv_into) (or its blocking form) found too large
+    /// for its buffer: to take it with a buffer that large, or to
+    /// [`disconnect`](Self::disconnect) its sender. `None` after a call
+    /// that did not fail so.
+    pub fn too_large(&self) -> Option<(ClientId, Priority, usize)> {
+        self.too_large
     }
 
     /// [`recv_into`](Self::recv_into), waiting up to `timeout` (`None`: no
@@ -817,11 +802,19 @@ impl Server {
     }
 
     /// Disconnects `client` (its socket is closed; what it sent before is
-    /// dropped).
+    /// dropped), also one that has left with requests still queued (a
+    /// request too large for [`recv_into`](Self::recv_into), say).
+    /// `Disconnected` when it is gone.
     pub fn disconnect(&mut self, client: ClientId) -> Result<()> {
-        self.conn(client)?;
-        self.kick(client.slot as usize);
-        Ok(())
+        self.sync();
+        let slot = client.slot as usize;
+        match self.conns.get(slot) {
+            Some(Some(c)) if c.id == client => {
+                self.kick(slot);
+                Ok(())
+            }
+            _ => Err(Error::Disconnected),
+        }
     }
 
     /// Stops the server: every client's next call returns `Disconnected`,
