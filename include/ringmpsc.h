@@ -1458,11 +1458,11 @@ int rmpsc_server_serve(rmpsc_server_t *s,
 // `timeout_ns` for one (0: do not wait); sender, priority and length go
 // to the out-parameters. Errors: RMPSC_EEMPTY (timeout 0, nothing waits),
 // RMPSC_ETIMEDOUT, RMPSC_ETOOLARGE (the request is larger than `cap`: the
-// out-parameters name its sender, priority and length; it stays queued
-// and comes again after the other clients' turns, until it is taken with
-// a buffer that large or its sender is disconnected
-// (rmpsc_server_disconnect); a buffer of the request ring's largest
-// message, or rmpsc_server_serve, never meets it). Server thread.
+// out-parameters name its sender, priority and length; it stays queued,
+// the turn goes on to the next client, and the next call with a buffer
+// that large takes it first; or rmpsc_server_disconnect its sender; a
+// buffer of the request ring's largest message, or rmpsc_server_serve,
+// never meets it). Server thread.
 int rmpsc_server_recv(rmpsc_server_t *s,
                       void *buf,
                       size_t cap,

@@ -1542,9 +1542,9 @@ struct ClientId {
 };
 
 /// Server::try_recv / recv_blocking: the next request is larger than the
-/// buffer. It stays queued and comes again after the other clients'
-/// turns, until it is taken with a buffer of len() bytes or its client()
-/// is disconnected (Server::disconnect, also for a client that has left).
+/// buffer. It stays queued: the next call with a buffer of len() bytes
+/// takes it first, or Server::disconnect its client() (also one that has
+/// left).
 class RequestTooLarge : public TooLarge {
   public:
     RequestTooLarge(const std::string &what, ClientId client, Priority priority, std::size_t len)

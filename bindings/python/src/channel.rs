@@ -4,10 +4,10 @@ use crate::errors::{to_py, IntoPy};
 use crate::notifier::EventNotifier;
 use crate::ring::{Origin, Ring};
 use crate::util::{
-    batch_or_timeout, batch_timeout, blocking, or_timeout, peek, ring_bits, side, timeout_arg,
-    BytesMut, Repr,
+    batch_or_timeout, batch_timeout, blocking, is_timeout, or_timeout, peek, ring_bits, side,
+    timeout_arg, BytesMut, Repr,
 };
-use pyo3::exceptions::{PyTimeoutError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use ringcore::channel::mpsc::{Registrar, SlotChannel};
@@ -427,7 +427,7 @@ fn wait_some(
     }
     match blocking(py, timeout, |s| ch.wait_for_data(s)) {
         Ok(()) => Ok(true),
-        Err(e) if e.is_instance_of::<PyTimeoutError>(py) => Ok(false),
+        Err(e) if is_timeout(py, &e) => Ok(false),
         Err(e) => Err(e),
     }
 }

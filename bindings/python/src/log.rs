@@ -741,7 +741,7 @@ impl LogFollow {
         let reader = self.reader.borrow(py);
         match reader.read(py, self.timeout) {
             Err(e)
-                if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py)
+                if is_timeout(py, &e)
                     || e.is_instance(
                         py,
                         py.import("ringmpsc.errors")?.getattr("Closed")?.as_any(),

@@ -473,7 +473,7 @@ fn wait_some(py: Python<'_>, rx: &mut CoreRx, timeout: Option<Duration>) -> PyRe
     }
     match blocking(py, timeout, |s| rx.wait(s)) {
         Ok(()) => Ok(true),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(false),
+        Err(e) if is_timeout(py, &e) => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -566,7 +566,7 @@ impl MessageReceiver {
     /// One message as `(type, bytes)`, or None when nothing is waiting.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<(u32, Bound<'py, PyBytes>)>> {
         match self.recv(py, Some(0.0)) {
-            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(None),
+            Err(e) if is_timeout(py, &e) => Ok(None),
             other => other.map(Some),
         }
     }

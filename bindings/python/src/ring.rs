@@ -860,7 +860,7 @@ fn wait_some(
     }
     match blocking(py, timeout, |s| c.wait_for_data(s)) {
         Ok(()) => Ok(true),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(false),
+        Err(e) if is_timeout(py, &e) => Ok(false),
         Err(e) => Err(e),
     }
 }

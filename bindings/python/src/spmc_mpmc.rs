@@ -9,7 +9,7 @@ use crate::util::{
     batch_or_timeout, batch_timeout, blocking, consume_each, is_timeout, open, or_timeout, peek,
     ring_bits, side, timeout_arg, BytesMut, Repr,
 };
-use pyo3::exceptions::{PyTimeoutError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use ringcore::channel::{mpmc, spmc, Bytes, ClaimConsumer};
@@ -263,7 +263,7 @@ impl Consumer {
         };
         match result {
             Ok(n) => Ok(n),
-            Err(e) if e.is_instance_of::<PyTimeoutError>(py) => Ok(0),
+            Err(e) if is_timeout(py, &e) => Ok(0),
             Err(e) => Err(e),
         }
     }

@@ -261,7 +261,7 @@ impl Server {
     /// One request, or None when nothing waits.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<PyRequest<'py>>> {
         match self.recv(py, Some(0.0)) {
-            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(None),
+            Err(e) if is_timeout(py, &e) => Ok(None),
             other => other.map(Some),
         }
     }
@@ -560,7 +560,7 @@ impl Client {
     /// One response, or None when nothing waits.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<(u32, Bound<'py, PyBytes>)>> {
         match self.recv(py, Some(0.0)) {
-            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => Ok(None),
+            Err(e) if is_timeout(py, &e) => Ok(None),
             other => other.map(Some),
         }
     }

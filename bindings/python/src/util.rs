@@ -112,16 +112,14 @@ pub(crate) fn detach_checking<T: Send>(
     }
 }
 
-/// The exception that ended a batch send's wait. One from outside the
-/// library (Ctrl-C's KeyboardInterrupt, whatever a signal handler raised)
-/// gets `queued`: how many of the batch were queued before it, in order.
-/// They stay queued.
+/// The exception that ended a batch send's wait (Ctrl-C's
+/// KeyboardInterrupt, whatever a signal handler raised, the library's own),
+/// with `queued` set on it: how many of the batch were queued before it,
+/// in order. They stay queued.
 pub(crate) fn raised_after(py: Python<'_>, e: PyErr, queued: usize) -> PyErr {
-    if !is_library_error(py, &e) {
-        // Every exception instance takes an attribute; were one to
-        // refuse, the exception itself still stands.
-        let _ = e.value(py).setattr("queued", queued);
-    }
+    // Every exception instance takes an attribute; were one to refuse,
+    // the exception itself still stands.
+    let _ = e.value(py).setattr("queued", queued);
     e
 }
 
@@ -342,9 +340,9 @@ pub(crate) fn batch_or_timeout<'py>(
     or_timeout(py, got)
 }
 
-/// Whether `e` is `ringmpsc.Timeout` (any `TimeoutError`).
+/// Whether `e` is `ringmpsc.Timeout`: a `TimeoutError` of the library's
+/// own, not one a signal handler raised.
 pub(crate) fn is_timeout(py: Python<'_>, e: &PyErr) -> bool {
-    // The library's: a signal handler's TimeoutError is not a timeout here.
     e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) && is_library_error(py, e)
 }
 

@@ -431,6 +431,12 @@ impl Server {
     }
 
     fn free(&mut self, slot: usize) {
+        if self
+            .too_large
+            .is_some_and(|(id, _, _)| id.slot as usize == slot)
+        {
+            self.too_large = None;
+        }
         if let Some(c) = self.conns[slot].take() {
             if c.departed_at.is_some() {
                 self.departing.retain(|&s| s != slot);
@@ -612,11 +618,18 @@ impl Server {
     /// Copies the next request (as [`try_recv`](Self::try_recv) picks it)
     /// into `buf`: its sender, priority and length, or `None` when nothing
     /// waits. A request longer than `buf` stays queued (`TooLarge` with its
-    /// length) and [`too_large`](Self::too_large) names it; the turn goes
-    /// on to the next client, and the request comes again in its turn.
+    /// length) and [`too_large`](Self::too_large) names it. The turn goes
+    /// on to the next client, but the next call, if its buffer holds that
+    /// request, takes it first. Until then it comes before the lower
+    /// priorities of every client, as any request of its priority does.
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<Option<(ClientId, Priority, usize)>> {
-        self.too_large = None;
-        let Some((p, slot)) = self.next_waiting() else {
+        // Freeing its client's slot forgets it; `serve` may have taken it.
+        let held = self.too_large.take().and_then(|(id, p, len)| {
+            let slot = id.slot as usize;
+            let waits = self.conns[slot].as_ref().is_some_and(|c| c.requests.has(p));
+            (waits && len <= buf.len()).then_some((p, slot))
+        });
+        let Some((p, slot)) = held.or_else(|| self.next_waiting()) else {
             return Ok(None);
         };
         let c = self.conns[slot].as_mut().expect("found above");
@@ -638,7 +651,7 @@ impl Server {
     /// [`recv_into`](Self::recv_into) (or its blocking form) found too large
     /// for its buffer: to take it with a buffer that large, or to
     /// [`disconnect`](Self::disconnect) its sender. `None` after a call
-    /// that did not fail so.
+    /// that did not fail so, and once its sender is disconnected.
     pub fn too_large(&self) -> Option<(ClientId, Priority, usize)> {
         self.too_large
     }
@@ -808,13 +821,16 @@ impl Server {
     pub fn disconnect(&mut self, client: ClientId) -> Result<()> {
         self.sync();
         let slot = client.slot as usize;
-        match self.conns.get(slot) {
-            Some(Some(c)) if c.id == client => {
-                self.kick(slot);
-                Ok(())
-            }
-            _ => Err(Error::Disconnected),
+        // One that left and is drained is gone already.
+        let held = self
+            .conns
+            .get(slot)
+            .is_some_and(|c| c.as_ref().is_some_and(|c| c.id == client));
+        if !held || self.reap(slot) {
+            return Err(Error::Disconnected);
         }
+        self.kick(slot);
+        Ok(())
     }
 
     /// Stops the server: every client's next call returns `Disconnected`,
