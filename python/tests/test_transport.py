@@ -73,8 +73,17 @@ def raise_stop(signum, frame):
     raise Stop()
 
 
+def raise_closed(signum, frame):
+    raise ringmpsc.Closed("the program's own, of the library's class")
+
+
 @pytest.mark.parametrize(
-    "handler, raised", [(signal.default_int_handler, KeyboardInterrupt), (raise_stop, Stop)]
+    "handler, raised",
+    [
+        (signal.default_int_handler, KeyboardInterrupt),
+        (raise_stop, Stop),
+        (raise_closed, ringmpsc.Closed),
+    ],
 )
 def test_send_many_to_a_server_that_takes_nothing_answers_ctrl_c(handler, raised):
     previous = signal.signal(signal.SIGINT, handler)

@@ -3,8 +3,8 @@
 use crate::aio::Armed;
 use crate::errors::{to_py, IntoPy};
 use crate::util::{
-    attach_within, batch_or_timeout, batch_timeout, blocking, dup_fd, is_timeout, or_timeout,
-    raised_after, ring_bits, seconds, side, stop_after, timeout_arg, Bytes, Repr,
+    attach_within, batch_or_timeout, batch_timeout, blocking, blocking_apart, dup_fd, is_timeout,
+    or_timeout, raised_after, ring_bits, seconds, side, stop_after, timeout_arg, Bytes, Repr,
 };
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
@@ -249,7 +249,7 @@ impl MessageSender {
         // As many as fit at once (one publication), then wait for room.
         sent += batch(tx, 0).py_err(py)?;
         if sent < owned.len() && timeout != Some(Duration::ZERO) {
-            let outcome = blocking(py, timeout, |s| {
+            let outcome = blocking_apart(py, timeout, |s| {
                 while sent < owned.len() {
                     let step = batch(tx, sent).and_then(|n| {
                         if n > 0 {
@@ -265,11 +265,11 @@ impl MessageSender {
                 }
                 Ok(())
             });
-            // A timeout ends the wait: what was sent is the answer.
-            if let Err(e) = outcome {
-                if !is_timeout(py, &e) {
-                    return Err(raised_after(py, e, sent));
-                }
+            match outcome {
+                // A timeout ends the wait: what was sent is the answer.
+                Ok(Ok(())) | Ok(Err(Error::TimedOut)) => {}
+                Ok(Err(e)) => return Err(to_py(py, e)),
+                Err(e) => return Err(raised_after(py, e, sent)),
             }
         }
         Ok((sent, owned.len()))

@@ -5,8 +5,8 @@ use crate::dtype::{Dtype, Lent};
 use crate::errors::{to_py, IntoPy};
 use crate::notifier::EventNotifier;
 use crate::util::{
-    batch_or_timeout, batch_timeout, blocking, is_timeout, or_timeout, raised_after, ring_bits,
-    side, stop_after, timeout_arg, Bytes, BytesMut, Repr,
+    batch_or_timeout, batch_timeout, blocking, blocking_apart, is_timeout, or_timeout,
+    raised_after, ring_bits, side, stop_after, timeout_arg, Bytes, BytesMut, Repr,
 };
 use crate::view::{Lease, View};
 use pyo3::exceptions::{PyBufferError, PyStopIteration, PyValueError};
@@ -283,7 +283,7 @@ impl Ring {
         if sent == total || timeout == Some(std::time::Duration::ZERO) {
             return Ok((sent, total));
         }
-        let outcome = blocking(py, timeout, |s| {
+        let outcome = blocking_apart(py, timeout, |s| {
             while sent < total {
                 match p
                     .wait_for_space(s)
@@ -296,8 +296,9 @@ impl Ring {
             Ok(())
         });
         match outcome {
-            Ok(()) => Ok((sent, total)),
-            Err(e) if is_timeout(py, &e) => Ok((sent, total)),
+            // A timeout ends the wait: what was sent is the answer.
+            Ok(Ok(())) | Ok(Err(Error::TimedOut)) => Ok((sent, total)),
+            Ok(Err(e)) => Err(to_py(py, e)),
             Err(e) => Err(raised_after(py, e, sent)),
         }
     }

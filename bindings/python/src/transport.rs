@@ -1,10 +1,10 @@
 //! `ringmpsc.Server` / `ringmpsc.Client`: the server/client transport.
 
 use crate::aio::Armed;
-use crate::errors::{is_library_error, to_py, IntoPy};
+use crate::errors::{to_py, IntoPy};
 use crate::util::{
-    batch_or_timeout, batch_timeout, blocking, detach_checking, is_timeout, open, peek,
-    raised_after, seconds, side, slice_of, timeout_arg, Bytes, Repr,
+    batch_or_timeout, batch_timeout, blocking, blocking_apart, detach_checking, is_timeout, open,
+    peek, raised_after, seconds, side, slice_of, timeout_arg, Bytes, Repr,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -95,11 +95,21 @@ fn take_or_wait<T: Send>(
 fn send_fast_then_wait(
     py: Python<'_>,
     policy: SendPolicy,
-    mut send: impl FnMut(SendPolicy) -> Result<bool, Error> + Send,
+    send: impl FnMut(SendPolicy) -> Result<bool, Error> + Send,
 ) -> PyResult<bool> {
+    send_fast_then_wait_apart(py, policy, send)?.py_err(py)
+}
+
+/// [`send_fast_then_wait`], keeping the library's error (`Ok(Err)`) apart
+/// from a signal handler's exception (`Err`), as [`blocking_apart`] does.
+fn send_fast_then_wait_apart(
+    py: Python<'_>,
+    policy: SendPolicy,
+    mut send: impl FnMut(SendPolicy) -> Result<bool, Error> + Send,
+) -> PyResult<Result<bool, Error>> {
     match send(SendPolicy::Fail) {
         Err(Error::Full) if policy != SendPolicy::Fail => {}
-        other => return other.py_err(py),
+        other => return Ok(other),
     }
     let limit = match policy {
         SendPolicy::DropLow(t) | SendPolicy::Block(t) => t,
@@ -109,7 +119,7 @@ fn send_fast_then_wait(
         SendPolicy::DropLow(_) => SendPolicy::DropLow(t),
         _ => SendPolicy::Block(t),
     };
-    blocking(py, limit, |w| send(keep(slice_of(w))))
+    blocking_apart(py, limit, |w| send(keep(slice_of(w))))
 }
 
 /// The server of a channel: `Server(name, max_clients=64, ...)`. Serves
@@ -521,14 +531,17 @@ impl Client {
                 break;
             }
             // The next one under the policy: a wait that answers Ctrl-C.
-            match send_fast_then_wait(py, self.policy, |pol| c.send_with(p, refs[sent], pol)) {
+            let send = |pol| c.send_with(p, refs[sent], pol);
+            let outcome = send_fast_then_wait_apart(py, self.policy, send)
+                .map_err(|e| raised_after(py, e, sent))?;
+            match outcome {
                 Ok(true) => sent += 1,
                 // The policy dropped it: the Low rest goes with it.
                 Ok(false) => break,
-                // The library's error after some were queued: the count is
-                // the answer (the next call raises it).
-                Err(e) if sent > 0 && is_library_error(py, &e) => break,
-                Err(e) => return Err(raised_after(py, e, sent)),
+                // An error after some were queued: the count is the answer
+                // (the next call raises it).
+                Err(_) if sent > 0 => break,
+                Err(e) => return Err(to_py(py, e)),
             }
         }
         Ok(sent)

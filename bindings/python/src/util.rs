@@ -71,9 +71,20 @@ pub(crate) fn blocking<T: Send>(
 pub(crate) fn blocking_as<T: Send>(
     py: Python<'_>,
     timeout: Option<Duration>,
-    mut op: impl FnMut(WaitStrategy) -> Result<T, Error> + Send,
+    op: impl FnMut(WaitStrategy) -> Result<T, Error> + Send,
     to_py: impl Fn(Python<'_>, Error) -> PyErr,
 ) -> PyResult<T> {
+    blocking_apart(py, timeout, op)?.map_err(|e| to_py(py, e))
+}
+
+/// [`blocking`], keeping the two ways a wait can fail apart: `Ok` holds
+/// what `op` ended with, the library's error included; `Err` is the
+/// exception a signal handler raised between slices (Ctrl-C).
+pub(crate) fn blocking_apart<T: Send>(
+    py: Python<'_>,
+    timeout: Option<Duration>,
+    mut op: impl FnMut(WaitStrategy) -> Result<T, Error> + Send,
+) -> PyResult<Result<T, Error>> {
     let deadline = Deadline::after(timeout);
     let mut slice = deadline.slice(LIVENESS_SLICE).unwrap_or_default();
     loop {
@@ -83,7 +94,7 @@ pub(crate) fn blocking_as<T: Send>(
                 py.check_signals()?;
                 slice = next;
             }
-            (other, _) => return other.map_err(|e| to_py(py, e)),
+            (other, _) => return Ok(other),
         }
     }
 }
@@ -112,10 +123,9 @@ pub(crate) fn detach_checking<T: Send>(
     }
 }
 
-/// The exception that ended a batch send's wait (Ctrl-C's
-/// KeyboardInterrupt, whatever a signal handler raised, the library's own),
-/// with `queued` set on it: how many of the batch were queued before it,
-/// in order. They stay queued.
+/// The exception a signal handler raised during a batch send's wait
+/// (Ctrl-C's KeyboardInterrupt), with `queued` set on it: how many of the
+/// batch were queued before it, in order. They stay queued.
 pub(crate) fn raised_after(py: Python<'_>, e: PyErr, queued: usize) -> PyErr {
     // Every exception instance takes an attribute; were one to refuse,
     // the exception itself still stands.
