@@ -228,7 +228,13 @@ struct pair {
     rmpsc_ring_t *ring;
     int lease_producer, lease_consumer;
     uint64_t producer_errors, consumer_errors; /* one writer each */
+    /* For the report of a hang: items moved, and which side waits. */
+    uint64_t sent, received;
+    int producer_waits, consumer_waits;
 };
+
+/* Marks a side as waiting (1) or not (0), for the report of a hang. */
+static void waits(int *flag, int now) { __atomic_store_n(flag, now, __ATOMIC_RELAXED); }
 
 /* Sends 0..ITEMS-1 through a lease (waiting in rmpsc_lease_wait when full)
  * or through the blocking call, then closes. */
@@ -244,8 +250,13 @@ static void *produce(void *arg) {
         for (uint64_t i = 0; i < ITEMS;) {
             int rc = rmpsc_lease_try_send(&l, &i);
             if (rc == RMPSC_OK) {
-                i++;
-            } else if (rc != RMPSC_EFULL || rmpsc_lease_wait(&l, -1) != RMPSC_OK) {
+                __atomic_store_n(&t->sent, ++i, __ATOMIC_RELAXED);
+                continue;
+            }
+            waits(&t->producer_waits, 1);
+            if (rc == RMPSC_EFULL) rc = rmpsc_lease_wait(&l, -1);
+            waits(&t->producer_waits, 0);
+            if (rc != RMPSC_OK) {
                 t->producer_errors++;
                 break;
             }
@@ -254,10 +265,14 @@ static void *produce(void *arg) {
     } else {
         for (uint64_t i = 0; i < ITEMS; i++) {
             size_t sent;
-            if (rmpsc_ring_send_blocking(t->ring, &i, 1, -1, &sent) != RMPSC_OK) {
+            waits(&t->producer_waits, 1);
+            int rc = rmpsc_ring_send_blocking(t->ring, &i, 1, -1, &sent);
+            waits(&t->producer_waits, 0);
+            if (rc != RMPSC_OK) {
                 t->producer_errors++;
                 break;
             }
+            __atomic_store_n(&t->sent, i + 1, __ATOMIC_RELAXED);
         }
     }
     rmpsc_ring_close(t->ring);
@@ -278,12 +293,14 @@ static void *consume(void *arg) {
     for (;;) {
         size_t n = 0;
         int rc;
+        waits(&t->consumer_waits, 1);
         if (t->lease_consumer) {
             rc = rmpsc_lease_recv(&l, buf, 16, &n);
             if (rc == RMPSC_OK && n == 0) rc = rmpsc_lease_wait(&l, -1);
         } else {
             rc = rmpsc_ring_recv_blocking(t->ring, buf, 16, -1, &n);
         }
+        waits(&t->consumer_waits, 0);
         if (rc == RMPSC_ECLOSED) break;
         if (rc != RMPSC_OK) {
             t->consumer_errors++;
@@ -292,6 +309,7 @@ static void *consume(void *arg) {
         for (size_t i = 0; i < n; i++) {
             if (buf[i] != next++) t->consumer_errors++;
         }
+        __atomic_store_n(&t->received, next, __ATOMIC_RELAXED);
     }
     rmpsc_ring_close(t->ring); /* after an error, the producer stops too */
     if (next != ITEMS) t->consumer_errors++;
@@ -302,13 +320,27 @@ static void *consume(void *arg) {
 /* A small ring, so both sides sleep often: a lease's publication must wake
  * the sleeping other side, leased or not, and a lease's wait be woken. */
 static void test_threads(int lease_producer, int lease_consumer) {
-    struct pair t = {NULL, lease_producer, lease_consumer, 0, 0};
+    struct pair t = {NULL, lease_producer, lease_consumer, 0, 0, 0, 0, 0, 0};
     CHECK(rmpsc_ring_new(8, 8, &t.ring) == RMPSC_OK);
     pthread_t a, b;
     pthread_create(&b, NULL, consume, &t);
     pthread_create(&a, NULL, produce, &t);
-    pthread_join(a, NULL);
-    pthread_join(b, NULL);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    if (pthread_timedjoin_np(a, NULL, &until) != 0 || pthread_timedjoin_np(b, NULL, &until) != 0) {
+        /* Which side sleeps, after how many items, with what in the ring. */
+        fprintf(stderr,
+                "test_threads(%d, %d) hung: %llu sent, %llu received, %zu in the ring, "
+                "producer %s, consumer %s\n",
+                lease_producer, lease_consumer,
+                (unsigned long long)__atomic_load_n(&t.sent, __ATOMIC_RELAXED),
+                (unsigned long long)__atomic_load_n(&t.received, __ATOMIC_RELAXED),
+                rmpsc_ring_len(t.ring),
+                __atomic_load_n(&t.producer_waits, __ATOMIC_RELAXED) ? "waiting" : "running",
+                __atomic_load_n(&t.consumer_waits, __ATOMIC_RELAXED) ? "waiting" : "running");
+        _exit(1);
+    }
     CHECK(t.producer_errors == 0 && t.consumer_errors == 0);
     rmpsc_ring_free(t.ring);
 }
