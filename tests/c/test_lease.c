@@ -233,6 +233,14 @@ struct pair {
     int producer_waits, consumer_waits;
 };
 
+/* The wall-clock time `seconds` from now, for pthread_timedjoin_np. */
+static struct timespec seconds_from_now(int seconds) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += seconds;
+    return t;
+}
+
 /* Marks a side as waiting (1) or not (0), for the report of a hang. */
 static void waits(int *flag, int now) { __atomic_store_n(flag, now, __ATOMIC_RELAXED); }
 
@@ -325,9 +333,7 @@ static void test_threads(int lease_producer, int lease_consumer) {
     pthread_t a, b;
     pthread_create(&b, NULL, consume, &t);
     pthread_create(&a, NULL, produce, &t);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 30;
+    struct timespec until = seconds_from_now(30);
     if (pthread_timedjoin_np(a, NULL, &until) != 0 || pthread_timedjoin_np(b, NULL, &until) != 0) {
         /* Which side sleeps, after how many items, with what in the ring. */
         fprintf(stderr,
@@ -404,9 +410,7 @@ static pthread_t start_sleeper(void *(*body)(void *), void *arg) {
 /* What the thread returned, failing the check if it is still blocked
  * after 10 s (its wake-up was lost). */
 static intptr_t joined(pthread_t t) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 10;
+    struct timespec until = seconds_from_now(10);
     void *rc = (void *)-1;
     int e = pthread_timedjoin_np(t, &rc, &until);
     CHECK(e == 0);
