@@ -325,30 +325,45 @@ static void *consume(void *arg) {
     return NULL;
 }
 
+/* Seconds each pairing of test_threads runs rounds for. */
+#define THREAD_SECONDS 2
+
 /* A small ring, so both sides sleep often: a lease's publication must wake
- * the sleeping other side, leased or not, and a lease's wait be woken. */
+ * the sleeping other side, leased or not, and a lease's wait be woken.
+ * Rounds of ITEMS items for THREAD_SECONDS: a barrier pair that loses a
+ * wake-up (the cross-process membarrier command once did) left both sides
+ * asleep within a few hundred rounds. */
 static void test_threads(int lease_producer, int lease_consumer) {
-    struct pair t = {NULL, lease_producer, lease_consumer, 0, 0, 0, 0, 0, 0};
-    CHECK(rmpsc_ring_new(8, 8, &t.ring) == RMPSC_OK);
-    pthread_t a, b;
-    pthread_create(&b, NULL, consume, &t);
-    pthread_create(&a, NULL, produce, &t);
-    struct timespec until = seconds_from_now(30);
-    if (pthread_timedjoin_np(a, NULL, &until) != 0 || pthread_timedjoin_np(b, NULL, &until) != 0) {
-        /* Which side sleeps, after how many items, with what in the ring. */
-        fprintf(stderr,
-                "test_threads(%d, %d) hung: %llu sent, %llu received, %zu in the ring, "
-                "producer %s, consumer %s\n",
-                lease_producer, lease_consumer,
-                (unsigned long long)__atomic_load_n(&t.sent, __ATOMIC_RELAXED),
-                (unsigned long long)__atomic_load_n(&t.received, __ATOMIC_RELAXED),
-                rmpsc_ring_len(t.ring),
-                __atomic_load_n(&t.producer_waits, __ATOMIC_RELAXED) ? "waiting" : "running",
-                __atomic_load_n(&t.consumer_waits, __ATOMIC_RELAXED) ? "waiting" : "running");
-        _exit(1);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int round = 0;; round++) {
+        struct pair t = {NULL, lease_producer, lease_consumer, 0, 0, 0, 0, 0, 0};
+        CHECK(rmpsc_ring_new(8, 8, &t.ring) == RMPSC_OK);
+        pthread_t a, b;
+        pthread_create(&b, NULL, consume, &t);
+        pthread_create(&a, NULL, produce, &t);
+        struct timespec until = seconds_from_now(30);
+        if (pthread_timedjoin_np(a, NULL, &until) != 0 ||
+            pthread_timedjoin_np(b, NULL, &until) != 0) {
+            /* Which side sleeps, after how many items, with what in the ring. */
+            fprintf(stderr,
+                    "test_threads(%d, %d) hung in round %d: %llu sent, %llu received, "
+                    "%zu in the ring, producer %s, consumer %s\n",
+                    lease_producer, lease_consumer, round,
+                    (unsigned long long)__atomic_load_n(&t.sent, __ATOMIC_RELAXED),
+                    (unsigned long long)__atomic_load_n(&t.received, __ATOMIC_RELAXED),
+                    rmpsc_ring_len(t.ring),
+                    __atomic_load_n(&t.producer_waits, __ATOMIC_RELAXED) ? "waiting" : "running",
+                    __atomic_load_n(&t.consumer_waits, __ATOMIC_RELAXED) ? "waiting" : "running");
+            _exit(1);
+        }
+        CHECK(t.producer_errors == 0 && t.consumer_errors == 0);
+        rmpsc_ring_free(t.ring);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double elapsed = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+        if (elapsed >= THREAD_SECONDS) return;
     }
-    CHECK(t.producer_errors == 0 && t.consumer_errors == 0);
-    rmpsc_ring_free(t.ring);
 }
 
 /* The thread id of the helper thread that is about to block. */

@@ -51,8 +51,9 @@ pub struct Lease {
     /// The peer's sleepers, read after each publication.
     pub peer_waiters: *const AtomicU32,
     /// The barrier between storing `own` and loading `peer_waiters` must
-    /// be a full fence; when `false` a compiler fence is enough, because
-    /// a sleeper makes every thread run a barrier (`membarrier`).
+    /// be a full fence; when `false` (a ring of one process) a compiler
+    /// fence is enough, because a sleeper makes every thread of the
+    /// process run a barrier (`membarrier`).
     pub full_fence: bool,
     /// This side's next position (written last through `own`).
     pub position: u64,

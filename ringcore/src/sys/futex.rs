@@ -47,10 +47,13 @@ pub(crate) fn wake_all(word: &AtomicU32, shared: bool) {
     }
 }
 
-const CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
-const CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+// The process-private commands: the global ones, which reach registered
+// processes through a per-CPU flag, were seen to miss running threads and
+// lose wake-ups (see `crate::sync`).
+const CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
 
-/// Set once this process is registered, so other processes' heavy barriers reach it.
+/// Set once this process is registered, so its heavy barriers reach every thread of it.
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
 fn membarrier(cmd: libc::c_int) -> bool {
@@ -65,30 +68,34 @@ extern "C" fn reregister_after_fork() {
     BARRIERS.mark_done();
     // A child of fork gets a new mm; register it again (a child forked
     // before its parent's set-up ended finds the flag not yet set).
-    REGISTERED.store(membarrier(CMD_REGISTER_GLOBAL_EXPEDITED), Ordering::Relaxed);
+    REGISTERED.store(
+        membarrier(CMD_REGISTER_PRIVATE_EXPEDITED),
+        Ordering::Relaxed,
+    );
 }
 
-/// Registers this process for `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`
-/// once (about 20 ms, in the kernel), also in children of `fork`.
+/// Registers this process for `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`
+/// once, also in children of `fork`.
 pub(crate) fn register_for_barriers() {
     BARRIERS.call_once(|| {
-        if membarrier(CMD_REGISTER_GLOBAL_EXPEDITED) {
+        if membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) {
             super::process::after_fork_in_child(reregister_after_fork);
             REGISTERED.store(true, Ordering::Relaxed);
         }
     });
 }
 
-/// Whether this process is registered (so a light barrier may be a compiler fence).
+/// Whether this process is registered (so an in-process waker's barrier
+/// may be a compiler fence).
 #[inline(always)]
 pub(crate) fn registered() -> bool {
     REGISTERED.load(Ordering::Relaxed)
 }
 
-/// Makes every running thread of every registered process execute a full
-/// barrier; false where the kernel cannot.
-pub(crate) fn global_barrier() -> bool {
-    membarrier(CMD_GLOBAL_EXPEDITED)
+/// Makes every running thread of this process execute a full barrier;
+/// false where the kernel cannot.
+pub(crate) fn process_barrier() -> bool {
+    membarrier(CMD_PRIVATE_EXPEDITED)
 }
 
 /// One word of [`wait_any`]: its address, the value to sleep on, and
