@@ -294,9 +294,12 @@ const ARMED: u32 = 1 << 31;
 
 impl Doorbell {
     /// After a commit: wakes the sleeper, if there is one not yet rung.
+    /// Call it after the publication of a process-shared ring
+    /// ([`wake_if_waiting`] with `process_shared`), whose full fence already
+    /// orders every store before it ahead of this load: a second fence
+    /// would cost a request as much again.
     #[inline]
     pub(crate) fn ring_if_waiting(&self) {
-        light_barrier(true);
         let s = self.state.load(Ordering::Relaxed);
         if s & !ARMED != 0
             && s & ARMED != 0
@@ -344,6 +347,8 @@ mod loom_models {
                     let (bell, data) = (bell.clone(), data.clone());
                     thread::spawn(move || {
                         data.fetch_add(1, Ordering::Release);
+                        // The fence of a shared ring's publication.
+                        fence(Ordering::SeqCst);
                         bell.ring_if_waiting();
                     })
                 })
