@@ -322,9 +322,9 @@ typedef struct {
   // calling rmpsc_lease_wake.
   const uint32_t *peer_waiters;
   // 1: a full fence between publishing and reading peer_waiters (a side
-  // of a ring shared with other processes); 0: a compiler fence is
-  // enough (a ring of one process, whose sleeper makes every thread of
-  // it run a barrier).
+  // of a ring shared with other processes, or any ring where the kernel
+  // lacks membarrier); 0: a compiler fence is enough (a ring of one
+  // process, whose sleeper makes every thread of it run a barrier).
   uint32_t full_fence;
   // RMPSC_SIDE_PRODUCER or RMPSC_SIDE_CONSUMER.
   int side;

@@ -53,9 +53,9 @@ pub struct rmpsc_lease_t {
     /// calling rmpsc_lease_wake.
     pub peer_waiters: *const u32,
     /// 1: a full fence between publishing and reading peer_waiters (a side
-    /// of a ring shared with other processes); 0: a compiler fence is
-    /// enough (a ring of one process, whose sleeper makes every thread of
-    /// it run a barrier).
+    /// of a ring shared with other processes, or any ring where the kernel
+    /// lacks membarrier); 0: a compiler fence is enough (a ring of one
+    /// process, whose sleeper makes every thread of it run a barrier).
     pub full_fence: u32,
     /// RMPSC_SIDE_PRODUCER or RMPSC_SIDE_CONSUMER.
     pub side: c_int,

@@ -9,7 +9,9 @@
 //! - [`SlotRing`]: the same ring with run-time-sized byte slots (the C and
 //!   Python APIs use it);
 //! - [`Backoff`], [`WaitStrategy`] and [`Waiter`] for waiting, with futex
-//!   sleeps that cost the other side nothing unless someone sleeps;
+//!   sleeps that cost the other side of an in-process ring nothing unless
+//!   someone sleeps (a full fence per publication into memory shared
+//!   between processes);
 //! - [`Metrics`], optional and free when off; [`numa`] placement.
 //!
 //! ## Semantics
@@ -20,6 +22,7 @@
 //!   registered as sleeping.
 //! - Memory ordering: each side loads its own index relaxed, the other side's
 //!   with Acquire, and publishes with Release; no `SeqCst` on the hot path
+//!   of an in-process ring, one fence per publication into shared memory
 //!   (see the `sync` module notes for the sleep/wake handshake).
 //! - Closing: [`Producer::close`] / [`Consumer::close`] (or dropping either
 //!   handle) closes the ring; sends then fail with [`Error::Closed`], reads

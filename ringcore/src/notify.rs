@@ -122,7 +122,7 @@ impl Hook {
 /// Signals coalesce: many commits before a `consume` wake the reader once.
 /// Each signal is a system call, so attach it only where the consumer
 /// really waits in an event loop; a dedicated consumer thread is better
-/// served by the rings' futex waits (free unless someone sleeps).
+/// served by the rings' futex waits (a system call only when someone sleeps).
 ///
 /// ```
 /// use ringcore::{Config, EventNotifier, Ring};

@@ -159,15 +159,16 @@ impl PrioritySender {
         payload: &[u8],
         slice: Duration,
     ) -> Result<()> {
+        let bell = self.doorbell;
         self.rings[p.index()]
-            .send_blocking(
+            .send_blocking_then(
                 0,
                 payload,
                 crate::wait::WaitStrategy::TimedBlocking { timeout: slice },
+                // SAFETY: valid by the contract of `new`.
+                || unsafe { bell.as_ref() }.ring_if_waiting(),
             )
-            .map_err(|e| ring_error(e, p))?;
-        self.doorbell().ring_if_waiting();
-        Ok(())
+            .map_err(|e| ring_error(e, p))
     }
 
     /// Claims room for a `len`-byte message, to write in place.

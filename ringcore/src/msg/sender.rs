@@ -300,9 +300,28 @@ impl MessageSender {
         payload: &[u8],
         strategy: WaitStrategy,
     ) -> Result<()> {
+        self.send_blocking_then(msg_type, payload, strategy, || {})
+    }
+
+    /// [`send_blocking`](Self::send_blocking), calling `after_attempt`
+    /// after every attempt that published (the message, or the padding a
+    /// full attempt may publish at the end of the ring): a consumer that
+    /// sleeps elsewhere (a transport server on its doorbell) must learn of
+    /// the padding too, or the room the message waits for never comes.
+    pub(crate) fn send_blocking_then(
+        &mut self,
+        msg_type: u32,
+        payload: &[u8],
+        strategy: WaitStrategy,
+        mut after_attempt: impl FnMut(),
+    ) -> Result<()> {
         let mut waiter = Waiter::new(strategy);
         loop {
-            match self.send(msg_type, payload) {
+            let sent = self.send(msg_type, payload);
+            if matches!(sent, Ok(()) | Err(Error::Full)) {
+                after_attempt();
+            }
+            match sent {
                 Err(Error::Full) => {}
                 other => return other,
             }

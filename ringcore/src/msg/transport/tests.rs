@@ -861,3 +861,37 @@ fn a_drained_departed_client_frees_its_slot_under_load() {
     let c = Client::connect(&n, ClientOptions::default());
     assert!(c.is_ok(), "{:?}", c.err());
 }
+
+/// A request that waits for room may find, on a retry, room enough to pad
+/// to the end of its ring but not for itself: the padding is published and
+/// the attempt is `Full`. The server, asleep on its doorbell, must be rung
+/// for it, or the room the request waits for never comes.
+#[test]
+fn a_waiting_request_rings_the_doorbell_for_the_padding_it_publishes() {
+    use crate::msg::record::{RECORD_HEADER, SLACK};
+    let n = name("padding");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut client = Client::connect(&n, ClientOptions::default()).unwrap();
+    let capacity = client.max_message(High) + RECORD_HEADER + SLACK;
+    // Leave the ring empty with its head and tail half way round.
+    client
+        .send(High, &vec![1; capacity / 2 - RECORD_HEADER])
+        .unwrap();
+    assert_eq!(drain(&mut server).len(), 1);
+    // The server goes to sleep on its doorbell.
+    // SAFETY: the doorbell lives in the client's mapping, which outlives it.
+    let asleep = unsafe { crate::sync::Registration::on_doorbell(client.link.control.doorbell()) };
+    // Three quarters of the ring: it pads to the end, then cannot fit.
+    let sent = client.link.requests.send_waiting(
+        High,
+        &vec![2; capacity * 3 / 4],
+        Duration::from_millis(20),
+    );
+    assert!(matches!(sent, Err(Error::TimedOut)), "{sent:?}");
+    assert!(asleep.woken(), "the padding was published without a ring");
+    drop(asleep);
+    // Woken, the server takes the padding, and the request then fits.
+    server.serve(64, |_| {}).unwrap();
+    client.send(High, &vec![3; capacity * 3 / 4]).unwrap();
+    assert_eq!(drain(&mut server)[0].2.len(), capacity * 3 / 4);
+}
