@@ -10,8 +10,9 @@
 //!   Python APIs use it);
 //! - [`Backoff`], [`WaitStrategy`] and [`Waiter`] for waiting, with futex
 //!   sleeps that cost the other side of an in-process ring nothing unless
-//!   someone sleeps (a full fence per publication into memory shared
-//!   between processes);
+//!   someone sleeps (where the process could register for `membarrier`;
+//!   else, and for memory shared between processes, a full fence per
+//!   publication);
 //! - [`Metrics`], optional and free when off; [`numa`] placement.
 //!
 //! ## Semantics
@@ -22,8 +23,9 @@
 //!   registered as sleeping.
 //! - Memory ordering: each side loads its own index relaxed, the other side's
 //!   with Acquire, and publishes with Release; no `SeqCst` on the hot path
-//!   of an in-process ring, one fence per publication into shared memory
-//!   (see the `sync` module notes for the sleep/wake handshake).
+//!   of an in-process ring where `membarrier` is available, else one fence
+//!   per publication, as into shared memory (see the `sync` module notes
+//!   for the sleep/wake handshake).
 //! - Closing: [`Producer::close`] / [`Consumer::close`] (or dropping either
 //!   handle) closes the ring; sends then fail with [`Error::Closed`], reads
 //!   drain what is left and then report [`Error::Closed`].

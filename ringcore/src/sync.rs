@@ -309,6 +309,12 @@ impl Doorbell {
         }
     }
 
+    /// Whether a sleeper registered and no publication has rung it yet.
+    #[cfg(test)]
+    pub(crate) fn armed(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & ARMED != 0
+    }
+
     /// Wakes the sleeper unconditionally.
     pub(crate) fn ring(&self) {
         wake(&self.seq, true);

@@ -317,8 +317,9 @@ impl MessageSender {
     ) -> Result<()> {
         let mut waiter = Waiter::new(strategy);
         loop {
+            let tail = self.cur.tail();
             let sent = self.send(msg_type, payload);
-            if matches!(sent, Ok(()) | Err(Error::Full)) {
+            if self.cur.tail() != tail {
                 after_attempt();
             }
             match sent {
