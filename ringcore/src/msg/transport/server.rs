@@ -822,10 +822,7 @@ impl Server {
         self.sync();
         let slot = client.slot as usize;
         // One that left and is drained is gone already.
-        let held = self
-            .conns
-            .get(slot)
-            .is_some_and(|c| c.as_ref().is_some_and(|c| c.id == client));
+        let held = matches!(self.conns.get(slot), Some(Some(c)) if c.id == client);
         if !held || self.reap(slot) {
             return Err(Error::Disconnected);
         }
