@@ -283,11 +283,17 @@ fn register(claim: &Arc<Claim>) {
 fn heartbeat_loop() {
     loop {
         let live: Vec<Arc<Claim>> = with(|reg| {
+            // Judged by what could be upgraded: a claim dropped by another
+            // thread between a count and an upgrade must not leave this
+            // thread gone with `thread_pid` still naming this process (no
+            // later claim would start another, and every side's heartbeat
+            // would stop).
+            let live: Vec<Arc<Claim>> = reg.claims.iter().filter_map(Weak::upgrade).collect();
             reg.claims.retain(|w| w.strong_count() > 0);
-            if reg.claims.is_empty() {
+            if live.is_empty() {
                 reg.thread_pid = 0;
             }
-            reg.claims.iter().filter_map(Weak::upgrade).collect()
+            live
         });
         if live.is_empty() {
             return;
