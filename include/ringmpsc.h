@@ -321,10 +321,10 @@ typedef struct {
   // The other side's sleepers: non-zero after a publication means
   // calling rmpsc_lease_wake.
   const uint32_t *peer_waiters;
-  // 1: a full fence between publishing and reading peer_waiters (a side
-  // of a ring shared with other processes, or any ring where the kernel
-  // lacks membarrier); 0: a compiler fence is enough (a ring of one
-  // process, whose sleeper makes every thread of it run a barrier).
+  // 1: a full fence between publishing and reading peer_waiters; 0 (what
+  // this library sets): a compiler fence is enough, because a side that
+  // goes to sleep makes up for it (a membarrier in a ring of one process,
+  // a short settling spin in a ring shared between processes).
   uint32_t full_fence;
   // RMPSC_SIDE_PRODUCER or RMPSC_SIDE_CONSUMER.
   int side;

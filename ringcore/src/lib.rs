@@ -9,10 +9,11 @@
 //! - [`SlotRing`]: the same ring with run-time-sized byte slots (the C and
 //!   Python APIs use it);
 //! - [`Backoff`], [`WaitStrategy`] and [`Waiter`] for waiting, with futex
-//!   sleeps that cost the other side of an in-process ring nothing unless
-//!   someone sleeps (where the process could register for `membarrier`;
-//!   else, and for memory shared between processes, a full fence per
-//!   publication);
+//!   sleeps that cost the other side of a ring nothing unless someone
+//!   sleeps (a publication checks for sleepers with a load behind a
+//!   compiler fence; the side going to sleep runs the barrier: a
+//!   `membarrier` in a ring of one process, a 2 us settling spin in one
+//!   shared between processes);
 //! - [`Metrics`], optional and free when off; [`numa`] placement.
 //!
 //! ## Semantics

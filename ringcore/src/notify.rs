@@ -104,7 +104,7 @@ impl Hook {
             user.notify();
         }
         if let Some(gate) = self.gate {
-            light_barrier(false);
+            light_barrier();
             // SAFETY: the gate lives in the notifier `self.notify` owns.
             if unsafe { gate.as_ref() }.0.load(Ordering::Relaxed) == 0 {
                 return;

@@ -51,9 +51,10 @@ pub struct Lease {
     /// The peer's sleepers, read after each publication.
     pub peer_waiters: *const AtomicU32,
     /// The barrier between storing `own` and loading `peer_waiters` must
-    /// be a full fence; when `false` (a ring of one process) a compiler
-    /// fence is enough, because a sleeper makes every thread of the
-    /// process run a barrier (`membarrier`).
+    /// be a full fence; when `false` a compiler fence is enough, because
+    /// the sleeping side makes up for it (`crate::sync`'s notes: a
+    /// `membarrier` in a ring of one process, a settling spin in one
+    /// shared between processes). `false` outside loom and Miri.
     pub full_fence: bool,
     /// This side's next position (written last through `own`).
     pub position: u64,

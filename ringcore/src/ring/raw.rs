@@ -331,7 +331,7 @@ impl RawRing {
             peer,
             closed: &self.indices().wake.closed,
             peer_waiters,
-            full_fence: self.process_shared || !crate::sync::light_barrier_is_free(),
+            full_fence: !crate::sync::LIGHT_BARRIER_IS_FREE,
             position,
             cached,
         }

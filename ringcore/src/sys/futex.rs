@@ -85,8 +85,8 @@ pub(crate) fn register_for_barriers() {
     });
 }
 
-/// Whether this process is registered (so an in-process waker's barrier
-/// may be a compiler fence).
+/// Whether this process is registered (so a sleeper's
+/// [`process_barrier`] can reach every thread of it).
 #[inline(always)]
 pub(crate) fn registered() -> bool {
     REGISTERED.load(Ordering::Relaxed)
