@@ -84,7 +84,8 @@ static inline void rmpsc__lease_copy_out(rmpsc_lease_t *lease, void *buf, size_t
 /* Moves the side's position on by `n` and stores it (release: the slots
  * written or read before it are done), then wakes the other side if it
  * sleeps. The barrier orders the store before the load of the sleepers; a
- * compiler fence is enough where the sleeper issues the hardware one. */
+ * compiler fence is enough where the side going to sleep makes up for it
+ * (`full_fence` 0: see the field). */
 static inline void rmpsc__lease_publish(rmpsc_lease_t *lease, size_t n) {
     lease->position += n;
     __atomic_store_n(lease->own, lease->position, __ATOMIC_RELEASE);
