@@ -13,7 +13,7 @@
 //!   sleeps (a publication checks for sleepers with a load behind a
 //!   compiler fence; the side going to sleep runs the barrier: a
 //!   `membarrier` in a ring of one process, a 2 us settling spin in one
-//!   shared between processes);
+//!   shared between processes or where `membarrier` is unavailable);
 //! - [`Metrics`], optional and free when off; [`numa`] placement.
 //!
 //! ## Semantics
@@ -23,10 +23,9 @@
 //!   no system calls). A futex wake is issued only when the other side is
 //!   registered as sleeping.
 //! - Memory ordering: each side loads its own index relaxed, the other side's
-//!   with Acquire, and publishes with Release; no `SeqCst` on the hot path
-//!   of an in-process ring where `membarrier` is available, else one fence
-//!   per publication, as into shared memory (see the `sync` module notes
-//!   for the sleep/wake handshake).
+//!   with Acquire, and publishes with Release; no `SeqCst` on the
+//!   publication path: the side about to sleep runs the barrier (see the
+//!   `sync` module notes for the sleep/wake handshake).
 //! - Closing: [`Producer::close`] / [`Consumer::close`] (or dropping either
 //!   handle) closes the ring; sends then fail with [`Error::Closed`], reads
 //!   drain what is left and then report [`Error::Closed`].

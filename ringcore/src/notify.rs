@@ -96,8 +96,8 @@ impl Hook {
 
     /// After a commit: calls the notifier unless its gate says there is
     /// nothing to do (and the user's beside a channel's, always). The
-    /// barrier orders the commit before the load, as a waker's does
-    /// (`wake_if_waiting`).
+    /// barrier keeps the load after the commit, as a waker's does
+    /// (`wake_if_waiting`; the sleeper's side completes it).
     #[inline(always)]
     pub(crate) fn after_commit(&self) {
         if let Some(user) = &self.user {

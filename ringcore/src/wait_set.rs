@@ -234,7 +234,10 @@ impl Hub {
         let mut entries = self.entries();
         let mut sets: Vec<Arc<SetInner>> = Vec::new();
         entries.retain(|e| {
-            if !e.armed.woken() && e.since.elapsed() < e.set.slice {
+            // A settled registration is handed back by its cap at the
+            // latest, for its set to look again (`Registration::bound`).
+            let limit = e.armed.registration.bound(Some(e.set.slice));
+            if !e.armed.woken() && e.since.elapsed() < limit.unwrap_or(e.set.slice) {
                 return true;
             }
             lock(&e.set.woken).push(e.token);

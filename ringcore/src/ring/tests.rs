@@ -462,8 +462,9 @@ fn a_park_past_lent_slots_sleeps_while_fewer_are_readable() {
         raw.park_consumer(0, skip, false, Some(Duration::from_millis(ms)));
         t.elapsed()
     };
-    // Two readable, four lent: nothing to wake for until the timeout.
-    assert!(park(4, 100) >= Duration::from_millis(90));
+    // Two readable, four lent: nothing to wake for until the timeout (one
+    // below the cap of a settled sleep, where `membarrier` is missing).
+    assert!(park(4, 40) >= Duration::from_millis(35));
     // One lent: the second is there, so no sleep (a bound for a hang).
     assert!(park(1, 20_000) < Duration::from_secs(10));
     // An impossible tail wakes it, for the caller's next look to report.
