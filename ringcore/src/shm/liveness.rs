@@ -209,7 +209,8 @@ struct Registry {
 /// The claims this process stamps, behind a spin lock taken under a
 /// [`NoFork`](crate::sys::fork::NoFork): no fork happens while a thread
 /// holds it, so a child never inherits it locked by a thread that does not
-/// exist there. Every use is short and cold.
+/// exist there. Every use is cold and short (the longest starts the
+/// heartbeat thread).
 struct Shared {
     locked: std::sync::atomic::AtomicBool,
     registry: std::cell::UnsafeCell<Registry>,
@@ -261,22 +262,20 @@ fn register(claim: &Arc<Claim>) {
         crate::sys::process::after_fork_in_child(after_fork_child);
     });
     let me = std::process::id();
-    let start = with(|reg| {
+    with(|reg| {
         reg.claims.push(Arc::downgrade(claim));
-        let start = reg.thread_pid != me;
-        if start {
+        // Started under the lock: a claim registered meanwhile by another
+        // thread never counts on a thread whose start then fails (after a
+        // failure the next claim tries again).
+        if reg.thread_pid != me
+            && std::thread::Builder::new()
+                .name("ringmpsc-heartbeat".into())
+                .spawn(heartbeat_loop)
+                .is_ok()
+        {
             reg.thread_pid = me;
         }
-        start
     });
-    if start {
-        let spawned = std::thread::Builder::new()
-            .name("ringmpsc-heartbeat".into())
-            .spawn(heartbeat_loop);
-        if spawned.is_err() {
-            with(|reg| reg.thread_pid = 0);
-        }
-    }
 }
 
 /// Stamps every live claim of this process; exits when none is left.
