@@ -214,7 +214,7 @@ impl Hub {
                         words.push(w);
                     }
                     let left = e.set.slice.saturating_sub(e.since.elapsed());
-                    timeout = timeout.min(e.armed.registration.bound(Some(left)).unwrap_or(left));
+                    timeout = timeout.min(e.armed.registration.cap(left));
                 }
             }
             if words.len() > WAIT_ANY_MAX {
@@ -235,9 +235,9 @@ impl Hub {
         let mut sets: Vec<Arc<SetInner>> = Vec::new();
         entries.retain(|e| {
             // A settled registration is handed back by its cap at the
-            // latest, for its set to look again (`Registration::bound`).
-            let limit = e.armed.registration.bound(Some(e.set.slice));
-            if !e.armed.woken() && e.since.elapsed() < limit.unwrap_or(e.set.slice) {
+            // latest, for its set to look again.
+            let limit = e.armed.registration.cap(e.set.slice);
+            if !e.armed.woken() && e.since.elapsed() < limit {
                 return true;
             }
             lock(&e.set.woken).push(e.token);
