@@ -39,8 +39,10 @@ lib:
 	$(CARGO) build --release -p ringmpsc-cli
 	$(CARGO) build --release -p ringcore --examples
 	ln -sf libringmpsc.so $(LIBDIR)/libringmpsc.so.$(SOVERSION)
-	# The c_api bench's loops through a lease, compiled as a C program's.
-	$(CC) $(CFLAGS) $(WARN) -shared -fPIC $(CINC) ringcore/benches/support/lease_loops.c -o $(LIBDIR)/liblease_loops.so
+	# The c_api bench's loops through a lease, compiled as a C program's hot
+	# loops are, at -O3 like Rust's release profile: at -O2 GCC leaves the
+	# loops that fill and sum a batch unvectorized (0.8x Rust's batches).
+	$(CC) $(CFLAGS) -O3 $(WARN) -shared -fPIC $(CINC) ringcore/benches/support/lease_loops.c -o $(LIBDIR)/liblease_loops.so
 
 c: lib $(C_PROGRAMS) $(C_SAN) $(CPP_SAN)
 

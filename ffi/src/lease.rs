@@ -25,9 +25,11 @@ pub const RMPSC_LEASE_LAYOUT: u32 = 1;
 /// One side of a ring lent to the inline functions of ringmpsc_lease.h
 /// (rmpsc_lease_try_send, _try_recv, _send, _recv, _reserve, _commit,
 /// _peek, _advance). Filled by rmpsc_ring_lease; the caller keeps it and
-/// passes it to those functions, from one thread at a time, and does not
-/// copy it (a copy is not the lease). Its fields are the inline functions'
-/// own: read them, do not write them.
+/// passes it to those functions, from one thread at a time. One copy is in
+/// use at a time: a loop may work on a copy in a local variable (whose
+/// fields then stay in registers), copied back before the original goes to
+/// rmpsc_lease_wait or rmpsc_lease_end. Its fields are the inline
+/// functions' own: read them, do not write them.
 #[repr(C)]
 pub struct rmpsc_lease_t {
     /// This side's next position (the tail of a producer, head of a consumer).

@@ -465,6 +465,35 @@ static void test_wakes(void) {
     rmpsc_ring_free(ring);
 }
 
+/* A loop that works on a copy of its lease in a local variable (whose
+ * address goes to the inline functions only, so it stays in registers):
+ * the wake slow path works through it, the original goes stale while the
+ * copy publishes (ending it then is refused, the side stays lent), and
+ * the copy copied back ends the lease where it left the side. */
+static void test_a_copy_in_a_local(void) {
+    rmpsc_ring_t *ring;
+    rmpsc_lease_t taken;
+    CHECK(rmpsc_ring_new(2, 8, &ring) == RMPSC_OK);
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &taken) == RMPSC_OK);
+    rmpsc_lease_t tx = taken;
+    pthread_t t = start_sleeper(recv_one, ring);
+    uint64_t v = 7;
+    CHECK(rmpsc_lease_try_send(&tx, &v) == RMPSC_OK);
+    CHECK(joined(t) == 7);
+    for (int i = 0; i < 2; i++) CHECK(rmpsc_lease_try_send(&tx, &v) == RMPSC_OK);
+    CHECK(rmpsc_lease_try_send(&tx, &v) == RMPSC_EFULL);
+
+    CHECK(rmpsc_lease_end(&taken) == RMPSC_ECORRUPT);
+    CHECK(rmpsc_ring_try_send(ring, &v) == RMPSC_EBUSY); /* still lent */
+    taken = tx;
+    CHECK(rmpsc_lease_wait(&taken, 1000000) == RMPSC_ETIMEDOUT);
+    tx = taken;
+    CHECK(rmpsc_lease_end(&taken) == RMPSC_OK);
+    CHECK(rmpsc_ring_len(ring) == 2 && rmpsc_ring_try_recv(ring, &v) == RMPSC_OK && v == 7);
+    CHECK(rmpsc_ring_try_send(ring, &v) == RMPSC_OK);
+    rmpsc_ring_free(ring);
+}
+
 #define SHARED_ITEMS 20000
 
 /* The consumer process: attaches by name, leases its side and receives
@@ -534,6 +563,7 @@ int main(void) {
     STEP(test_channel_sides());
     STEP(test_scribbled_positions());
     STEP(test_wakes());
+    STEP(test_a_copy_in_a_local());
     STEP(test_threads(1, 0));
     STEP(test_threads(0, 1));
     STEP(test_threads(1, 1));
