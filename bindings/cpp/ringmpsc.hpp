@@ -482,41 +482,25 @@ class Lease {
     /// Ends the lease. Throws Corrupt (the lease stays) when the position
     /// in the ring is not the one the lease published.
     void end() {
-        if (l_.ring) detail::check(on_copy([](rmpsc_lease_t *c) { return rmpsc_lease_end(c); }), "rmpsc_lease_end");
+        if (l_.ring) detail::check(rmpsc_lease_end(&l_), "rmpsc_lease_end");
     }
     /// Waits up to `timeout` until the side can go on (a free slot, a
     /// readable item). Throws Timeout, Closed (a consumer: once drained).
     void wait(detail::OptNs timeout = std::nullopt) {
-        std::int64_t ns = detail::to_ns(timeout);
-        detail::check(on_copy([ns](rmpsc_lease_t *c) { return rmpsc_lease_wait(c, ns); }), "rmpsc_lease_wait");
+        detail::check(rmpsc_lease_wait(&l_, detail::to_ns(timeout)), "rmpsc_lease_wait");
     }
     explicit operator bool() const noexcept { return l_.ring != nullptr; }
-    /// The lease itself. A loop that uses it through this pointer, rather
-    /// than through the member functions, gives its address away: see
-    /// on_copy.
     rmpsc_lease_t *native_handle() noexcept { return &l_; }
 
   protected:
     Lease(rmpsc_ring_t *ring, int side) {
-        rmpsc_lease_t taken{};
-        detail::check(rmpsc_ring_lease(ring, side, RMPSC_LEASE_LAYOUT, &taken), "rmpsc_ring_lease");
-        l_ = taken;
+        detail::check(rmpsc_ring_lease(ring, side, RMPSC_LEASE_LAYOUT, &l_), "rmpsc_ring_lease");
     }
     rmpsc_lease_t l_{};
 
   private:
-    /// Calls the library with a copy of the lease and keeps what the call
-    /// left in it: the lease's own address never reaches the library, so a
-    /// lease in a local variable keeps its fields in registers through a
-    /// loop (ringmpsc_lease.h).
-    template <typename F> int on_copy(F call) noexcept {
-        rmpsc_lease_t copy = l_;
-        int rc = call(&copy);
-        l_ = copy;
-        return rc;
-    }
     void release() noexcept {
-        if (l_.ring) (void)on_copy([](rmpsc_lease_t *c) { return rmpsc_lease_end(c); });
+        if (l_.ring) (void)rmpsc_lease_end(&l_);
     }
     /// Marks a moved-from lease as ended, as rmpsc_lease_end does: its
     /// calls fail with InvalidArgument.
