@@ -51,8 +51,9 @@ pub struct rmpsc_lease_t {
     pub peer: *const u64,
     /// Non-zero once the ring is closed.
     pub closed: *const u32,
-    /// The other side's sleepers: non-zero after a publication means
-    /// calling rmpsc_lease_wake.
+    /// The other side's sleepers (for a producer of an MPSC channel, the
+    /// channel's wake-up word, where its consumer sleeps): non-zero after a
+    /// publication means calling rmpsc_lease_wake.
     pub peer_waiters: *const u32,
     /// 1: a full fence between publishing and reading peer_waiters; 0 (what
     /// this library sets): a compiler fence is enough, because a side that
@@ -123,9 +124,11 @@ fn ended() -> Error {
 /// producer's pending reservation is dropped. A forked child must not use
 /// the parent's lease.
 /// Errors: RMPSC_EINVAL (another layout, a side the handle does not hold,
-/// a ring with metrics or a notifier, which the inline path would skip,
-/// or the producer of an MPSC or MPMC channel, which signals its
-/// consumers so), RMPSC_EBUSY (in use or leased already).
+/// a ring with metrics or a notifier of its own, which the inline path
+/// would skip, or the producer of an MPMC channel, whose consumers may
+/// sleep where the inline path does not look), RMPSC_EBUSY (in use or
+/// leased already). A producer of an MPSC channel is lent: its inline
+/// publications look at the channel's wake-up word (`peer_waiters`).
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_lease(
     ring: *mut rmpsc_ring_t,

@@ -116,15 +116,22 @@ static void test_notifier(void) {
     rmpsc_mpsc_free(c);
 
     /* A producer's own notifier is signalled beside the channel's wake-up,
-     * which stays: detached again, the producer still cannot be leased. */
+     * which stays. While it is attached the producer is not lent (the
+     * inline path would skip it); detached again, it is, and its
+     * publications look at the channel's wake-up. */
     CHECK(rmpsc_mpsc_new(16, 8, 0, &c) == RMPSC_OK);
     CHECK(rmpsc_mpsc_new_producer(c, &tx) == RMPSC_OK);
     CHECK(rmpsc_ring_set_notifier(tx, n) == RMPSC_OK);
     CHECK(rmpsc_ring_send(tx, &v, 1, &sent) == RMPSC_OK && sent == 1);
     CHECK(consumed(n) == 1);
-    CHECK(rmpsc_ring_set_notifier(tx, NULL) == RMPSC_OK);
     rmpsc_lease_t lease;
     CHECK(rmpsc_ring_lease(tx, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &lease) == RMPSC_EINVAL);
+    CHECK(rmpsc_ring_set_notifier(tx, NULL) == RMPSC_OK);
+    CHECK(rmpsc_ring_lease(tx, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &lease) == RMPSC_OK);
+    CHECK(rmpsc_lease_try_send(&lease, &v) == RMPSC_OK);
+    CHECK(consumed(n) == 0);
+    CHECK(rmpsc_lease_end(&lease) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_len(c) == 2);
     rmpsc_ring_free(tx);
     rmpsc_mpsc_free(c);
     /* Rings no producer could get (2^32 slots of 2^31 bytes): refused at once. */

@@ -147,19 +147,26 @@ static void test_channel_sides(void) {
     rmpsc_lease_t l;
     CHECK(rmpsc_mpsc_new(4, 8, 0, &ch) == RMPSC_OK);
     CHECK(rmpsc_mpsc_new_producer(ch, &producer) == RMPSC_OK);
-    /* Its commits signal the channel's consumer, which a lease would skip. */
-    CHECK(rmpsc_ring_lease(producer, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_EINVAL);
-    CHECK(strstr(rmpsc_error_message(), "notifier") != NULL);
+    /* Lent: its publications look at the channel's wake-up word. */
     CHECK(rmpsc_ring_lease(producer, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_EINVAL);
+    CHECK(rmpsc_ring_lease(producer, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_OK);
     uint64_t v = 1;
-    CHECK(rmpsc_ring_try_send(producer, &v) == RMPSC_OK); /* refusal left it free */
+    CHECK(rmpsc_lease_try_send(&l, &v) == RMPSC_OK);
+    CHECK(rmpsc_lease_end(&l) == RMPSC_OK);
+    CHECK(rmpsc_ring_try_send(producer, &v) == RMPSC_OK);
+    size_t got_n = 0;
+    CHECK(rmpsc_mpsc_consume(ch, NULL, NULL, 8, &got_n) == RMPSC_OK && got_n == 2);
     rmpsc_ring_free(producer);
     rmpsc_mpsc_free(ch);
 
+    /* An MPMC channel's consumers may sleep on the ring's own word, which
+     * the inline path would not look at. */
     rmpsc_mpmc_t *mpmc;
     CHECK(rmpsc_mpmc_new(4, 8, 2, 2, 0, &mpmc) == RMPSC_OK);
     CHECK(rmpsc_mpmc_new_producer(mpmc, &producer) == RMPSC_OK);
     CHECK(rmpsc_ring_lease(producer, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &l) == RMPSC_EINVAL);
+    CHECK(strstr(rmpsc_error_message(), "notifier") != NULL);
+    CHECK(rmpsc_ring_try_send(producer, &v) == RMPSC_OK); /* refusal left it free */
     rmpsc_ring_free(producer);
     rmpsc_mpmc_free(mpmc);
 
@@ -494,6 +501,133 @@ static void test_a_copy_in_a_local(void) {
     rmpsc_ring_free(ring);
 }
 
+/* Keeps the one item an MPSC consumer hands it (8 bytes). */
+static void keep_item(void *ctx, const void *item) {
+    memcpy(ctx, item, 8);
+}
+
+static void *consume_one(void *arg) {
+    __atomic_store_n(&sleeper, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    uint64_t v = 0;
+    size_t n = 0;
+    int rc = rmpsc_mpsc_consume_blocking(arg, keep_item, &v, -1, &n);
+    return (void *)(intptr_t)(rc == RMPSC_OK && n == 1 ? (int)v : -1);
+}
+
+#define MPSC_PRODUCERS 3
+#define MPSC_ITEMS 30000
+
+struct leased_producer {
+    rmpsc_ring_t *ring;
+    uint64_t id;
+    int failed; /* which step failed; 0: none */
+};
+
+/* Sends (id << 32 | 0, 1, ..) through a lease kept in a local copy,
+ * waiting in rmpsc_lease_wait whenever its ring is full. */
+static void *produce_leased(void *arg) {
+    struct leased_producer *p = arg;
+    rmpsc_lease_t lease;
+    if (rmpsc_ring_lease(p->ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &lease) != RMPSC_OK) {
+        p->failed = 1;
+        return NULL;
+    }
+    rmpsc_lease_t tx = lease;
+    for (uint64_t i = 0; i < MPSC_ITEMS && !p->failed;) {
+        uint64_t v = p->id << 32 | i;
+        int rc = rmpsc_lease_try_send(&tx, &v);
+        if (rc == RMPSC_OK) {
+            i++;
+        } else if (rc != RMPSC_EFULL) {
+            p->failed = 2;
+        } else {
+            lease = tx;
+            if (rmpsc_lease_wait(&lease, 10000000000LL) != RMPSC_OK) p->failed = 3;
+            tx = lease;
+        }
+    }
+    lease = tx;
+    if (rmpsc_lease_end(&lease) != RMPSC_OK) p->failed = 4;
+    return NULL;
+}
+
+struct sequences {
+    uint64_t next[MPSC_PRODUCERS], wrong, total;
+};
+
+static void check_sequence(void *ctx, const void *item) {
+    struct sequences *s = ctx;
+    uint64_t v;
+    memcpy(&v, item, 8);
+    uint64_t id = v >> 32;
+    if (id < MPSC_PRODUCERS && (v & 0xffffffffu) == s->next[id]) {
+        s->next[id]++;
+    } else {
+        s->wrong++;
+    }
+    s->total++;
+}
+
+/* Producers of an MPSC channel on leases: one publication wakes the
+ * channel's consumer asleep with no timeout, and signals a notifier
+ * attached to the channel; producer threads on small rings and a consumer
+ * that sleeps whenever they are empty move every item, in order per
+ * producer. */
+static void test_mpsc_producers(void) {
+    rmpsc_mpsc_t *ch;
+    rmpsc_ring_t *ring;
+    CHECK(rmpsc_mpsc_new(16, 8, 0, &ch) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_new_producer(ch, &ring) == RMPSC_OK);
+    rmpsc_lease_t lease;
+    CHECK(rmpsc_ring_lease(ring, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &lease) == RMPSC_OK);
+    rmpsc_lease_t tx = lease;
+    pthread_t t = start_sleeper(consume_one, ch);
+    uint64_t v = 5;
+    CHECK(rmpsc_lease_try_send(&tx, &v) == RMPSC_OK);
+    CHECK(joined(t) == 5);
+
+    rmpsc_notifier_t *n;
+    uint64_t signals = 0;
+    CHECK(rmpsc_notifier_new(&n) == RMPSC_OK);
+    CHECK(rmpsc_mpsc_set_notifier(ch, n) == RMPSC_OK);
+    CHECK(rmpsc_lease_try_send(&tx, &v) == RMPSC_OK);
+    CHECK(rmpsc_notifier_consume(n, &signals) == RMPSC_OK && signals == 1);
+    CHECK(rmpsc_mpsc_set_notifier(ch, NULL) == RMPSC_OK);
+    CHECK(rmpsc_lease_try_send(&tx, &v) == RMPSC_OK);
+    CHECK(rmpsc_notifier_consume(n, &signals) == RMPSC_OK && signals == 0);
+    rmpsc_notifier_free(n);
+    lease = tx;
+    CHECK(rmpsc_lease_end(&lease) == RMPSC_OK);
+    size_t got = 0;
+    CHECK(rmpsc_mpsc_consume(ch, NULL, NULL, 8, &got) == RMPSC_OK && got == 2);
+    rmpsc_ring_free(ring);
+
+    struct leased_producer p[MPSC_PRODUCERS];
+    pthread_t threads[MPSC_PRODUCERS];
+    for (uint64_t i = 0; i < MPSC_PRODUCERS; i++) {
+        p[i] = (struct leased_producer){.id = i};
+        CHECK(rmpsc_mpsc_new_producer(ch, &p[i].ring) == RMPSC_OK);
+        pthread_create(&threads[i], NULL, produce_leased, &p[i]);
+    }
+    struct sequences s = {{0}, 0, 0};
+    while (s.total < MPSC_PRODUCERS * MPSC_ITEMS) {
+        size_t k = 0;
+        int rc = rmpsc_mpsc_consume_blocking(ch, check_sequence, &s, 10000000000LL, &k);
+        if (rc != RMPSC_OK) {
+            CHECK(rc == RMPSC_OK);
+            break;
+        }
+    }
+    for (int i = 0; i < MPSC_PRODUCERS; i++) {
+        CHECK(joined(threads[i]) == 0);
+        CHECK(p[i].failed == 0);
+        CHECK(s.next[i] == MPSC_ITEMS);
+        rmpsc_ring_free(p[i].ring);
+    }
+    CHECK(s.wrong == 0);
+    rmpsc_mpsc_free(ch);
+}
+
 #define SHARED_ITEMS 20000
 
 /* The consumer process: attaches by name, leases its side and receives
@@ -564,6 +698,7 @@ int main(void) {
     STEP(test_scribbled_positions());
     STEP(test_wakes());
     STEP(test_a_copy_in_a_local());
+    STEP(test_mpsc_producers());
     STEP(test_threads(1, 0));
     STEP(test_threads(0, 1));
     STEP(test_threads(1, 1));

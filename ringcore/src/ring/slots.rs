@@ -354,18 +354,37 @@ impl SlotProducer {
 impl SlotProducer {
     /// Lends the producer side to code that runs the index protocol itself
     /// (see [`Lease`]); a pending reservation is dropped. Until
-    /// [`resume`](Self::resume) the handle must not send. Refused
-    /// (`InvalidArgument`) when the ring counts metrics or signals a
-    /// notifier after commits, which the lease holder would skip (an MPSC
-    /// channel's producers signal their consumer so).
+    /// [`resume`](Self::resume) the handle must not send. A producer of an
+    /// MPSC channel is lent with the channel's gate as the word its holder
+    /// looks at after each publication ([`Lease::peer_waiters`]): the
+    /// channel's consumer sleeps on the channel's words, not the ring's.
+    /// Refused (`InvalidArgument`) when the ring counts metrics or signals
+    /// a notifier after commits that the lease holder would skip: one the
+    /// user attached, or an MPMC channel's wake-up (its consumers may sleep
+    /// on the ring's own word too).
     pub fn lease(&mut self) -> Result<Lease> {
-        if self.metrics.is_some() || self.notify.is_some() {
-            return Err(Error::InvalidArgument(
-                "a producer with metrics or a notifier cannot be leased".into(),
-            ));
+        let gate = match &self.notify {
+            None => None,
+            Some(hook) => Some(hook.lease_word().ok_or_else(Self::not_lent)? as *const _),
+        };
+        if self.metrics.is_some() {
+            return Err(Self::not_lent());
         }
         self.reserved = 0;
-        Ok(self.cur.lease())
+        let mut lease = self.cur.lease();
+        if let Some(word) = gate {
+            lease.peer_waiters = word;
+        }
+        Ok(lease)
+    }
+
+    #[cold]
+    fn not_lent() -> Error {
+        Error::InvalidArgument(
+            "a producer with metrics or a notifier (its own, or an MPMC channel's) \
+             cannot be leased"
+                .into(),
+        )
     }
 
     /// Takes the side back from a lease whose position is now `tail`. It
@@ -376,10 +395,16 @@ impl SlotProducer {
     }
 
     /// Wakes the consumer if it sleeps: what a lease holder does after
-    /// publishing a tail while the consumer's sleeper count is not zero.
+    /// publishing a tail while the word its lease looks at
+    /// ([`Lease::peer_waiters`]) is not zero. For a producer of an MPSC
+    /// channel that word is the channel's gate, and the channel's wake-up
+    /// runs as after the producer's own commits.
     #[cold]
     pub fn wake_consumer(&self) {
-        self.cur.wake_consumer();
+        match &self.notify {
+            Some(hook) => hook.after_commit(),
+            None => self.cur.wake_consumer(),
+        }
     }
 }
 

@@ -670,3 +670,51 @@ fn lease_resume_checks_the_peer() {
     head.store(0, Ordering::Release);
     tx.resume(p.position).unwrap();
 }
+
+/// A producer of an MPSC channel is lent with the channel's gate as the
+/// word its holder looks at after a publication: zero while nobody
+/// sleeps, not zero while the channel's consumer is parked, whom
+/// `wake_consumer` then wakes (within 10 s, or the test fails: the
+/// consumer waits without a limit). A producer with a notifier of its
+/// user's, and an MPMC channel's (whose consumers may sleep on the ring's
+/// own word), are not lent.
+#[test]
+#[cfg_attr(miri, ignore = "a futex sleep without a limit, an eventfd")]
+fn lease_of_an_mpsc_producer_looks_at_the_channel() {
+    use crate::channel::{mpmc, mpsc};
+    let mut ch = mpsc::SlotChannel::with_slots(cfg(2), 8).unwrap();
+    let mut tx = ch.register().unwrap().into_end();
+    let p = tx.lease().unwrap();
+    // SAFETY: the lease's pointers are valid while the handles live.
+    let gate = unsafe { &*p.peer_waiters };
+    assert_eq!(gate.load(Ordering::Relaxed), 0);
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let n = ch.consume_all_blocking(|item| got.extend_from_slice(item), WaitStrategy::Blocking);
+        let _ = done.send((n.ok(), got));
+    });
+    while gate.load(Ordering::Relaxed) == 0 {
+        std::thread::yield_now();
+    }
+    // SAFETY: as above; the ring of four is empty, so slot 0 is free.
+    unsafe {
+        p.slots.cast::<u64>().write_unaligned(7);
+        (*p.own).store(1, Ordering::Release);
+    }
+    tx.wake_consumer();
+    let woken = result.recv_timeout(Duration::from_secs(10));
+    assert_eq!(woken, Ok((Some(1), 7u64.to_ne_bytes().to_vec())));
+    tx.resume(1).unwrap();
+
+    tx.set_notifier(Some(Arc::new(crate::EventNotifier::new().unwrap())));
+    assert!(matches!(tx.lease(), Err(Error::InvalidArgument(_))));
+
+    let config = mpmc::MpmcConfig {
+        ring: cfg(2),
+        ..Default::default()
+    };
+    let mpmc = mpmc::slot_channel(config, 8).unwrap();
+    let mut mtx = mpmc.register_producer().unwrap();
+    assert!(matches!(mtx.lease(), Err(Error::InvalidArgument(_))));
+}
