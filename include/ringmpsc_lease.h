@@ -21,8 +21,9 @@
  *    Performance);
  *  - pointers are not checked for NULL, and only RMPSC_ECORRUPT records a
  *    message for rmpsc_error_message();
- *  - a function of the other side, or any after rmpsc_lease_end, fails
- *    with RMPSC_EINVAL;
+ *  - a function of the other side, or any on the lease rmpsc_lease_end
+ *    ended, fails with RMPSC_EINVAL; copies of it are not ended with it
+ *    (discard them);
  *  - the slow paths are calls: rmpsc_lease_wake when the other side
  *    sleeps, rmpsc_lease_report when a position read is impossible, and
  *    rmpsc_lease_wait to block.

@@ -716,8 +716,10 @@ template <typename T> class Ring {
     // ---- either side, on the inline fast path ----
 
     /// The producer side lent to the inline fast path until the lease ends.
-    /// Throws InvalidArgument for a channel's producer (it signals its
-    /// consumer), Busy while the side is in use or lent.
+    /// Throws InvalidArgument for a ring with metrics or a notifier of its
+    /// own (the fast path would skip them; a channel's producer is lent,
+    /// and its publications look at the channel's wake-up), Busy while the
+    /// side is in use or lent.
     ProducerLease<T> lease_producer() { return ProducerLease<T>(ring_.get()); }
     /// The consumer side lent to the inline fast path until the lease ends.
     ConsumerLease<T> lease_consumer() { return ConsumerLease<T>(ring_.get()); }

@@ -28,8 +28,9 @@ pub const RMPSC_LEASE_LAYOUT: u32 = 1;
 /// passes it to those functions, from one thread at a time. One copy is in
 /// use at a time: a loop may work on a copy in a local variable (whose
 /// fields then stay in registers), copied back before the original goes to
-/// rmpsc_lease_wait or rmpsc_lease_end. Its fields are the inline
-/// functions' own: read them, do not write them.
+/// rmpsc_lease_wait or rmpsc_lease_end (which ends the struct it is given,
+/// not its copies: discard them). Its fields are the inline functions'
+/// own: read them, do not write them.
 #[repr(C)]
 pub struct rmpsc_lease_t {
     /// This side's next position (the tail of a producer, head of a consumer).
@@ -51,9 +52,9 @@ pub struct rmpsc_lease_t {
     pub peer: *const u64,
     /// Non-zero once the ring is closed.
     pub closed: *const u32,
-    /// The other side's sleepers (for a producer of an MPSC channel, the
-    /// channel's wake-up word, where its consumer sleeps): non-zero after a
-    /// publication means calling rmpsc_lease_wake.
+    /// The other side's sleepers (for a producer of an MPSC or MPMC
+    /// channel, the channel's wake-up word, where its consumers sleep):
+    /// non-zero after a publication means calling rmpsc_lease_wake.
     pub peer_waiters: *const u32,
     /// 1: a full fence between publishing and reading peer_waiters; 0 (what
     /// this library sets): a compiler fence is enough, because a side that
@@ -125,10 +126,9 @@ fn ended() -> Error {
 /// the parent's lease.
 /// Errors: RMPSC_EINVAL (another layout, a side the handle does not hold,
 /// a ring with metrics or a notifier of its own, which the inline path
-/// would skip, or the producer of an MPMC channel, whose consumers may
-/// sleep where the inline path does not look), RMPSC_EBUSY (in use or
-/// leased already). A producer of an MPSC channel is lent: its inline
-/// publications look at the channel's wake-up word (`peer_waiters`).
+/// would skip), RMPSC_EBUSY (in use or leased already). A producer of an
+/// MPSC or MPMC channel is lent: its inline publications look at the
+/// channel's wake-up word (`peer_waiters`).
 #[no_mangle]
 pub extern "C" fn rmpsc_ring_lease(
     ring: *mut rmpsc_ring_t,

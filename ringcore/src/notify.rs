@@ -27,36 +27,25 @@ pub trait Notify: Send + Sync {
 /// sleeps, no user notifier is attached): a producer reads it after its
 /// commit and calls the notifier only when it is not. Only the library's
 /// notifiers have one: code outside it can neither make nor read a gate.
-pub struct Gate {
-    word: AtomicU32,
-    /// Whether every sleeper a commit may have to wake waits behind this
-    /// gate (an MPSC channel's consumer), so that a producer lent to code
-    /// outside the library may look at the gate alone after its commits; an
-    /// MPMC channel's consumers may sleep on a ring's own word as well.
-    whole: bool,
-}
+#[repr(transparent)]
+pub struct Gate(AtomicU32);
 
 impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gate")
-            .field("word", &self.word.load(Ordering::Relaxed))
-            .field("whole", &self.whole)
+        f.debug_tuple("Gate")
+            .field(&self.0.load(Ordering::Relaxed))
             .finish()
     }
 }
 
 impl Gate {
-    /// A closed gate; `whole`: see the field.
-    pub(crate) fn new(whole: bool) -> Gate {
-        Gate {
-            word: AtomicU32::new(0),
-            whole,
-        }
+    pub(crate) fn new() -> Gate {
+        Gate(AtomicU32::new(0))
     }
 
     /// The word.
     pub(crate) fn word(&self) -> &AtomicU32 {
-        &self.word
+        &self.0
     }
 }
 
@@ -96,14 +85,19 @@ impl Hook {
         Hook::new(wake, true)
     }
 
+    /// Whether the hook is a channel's wake-up.
+    pub(crate) fn is_channel(&self) -> bool {
+        self.channel
+    }
+
     /// The one word a lent producer looks at after its commits, calling
-    /// the library when it is not zero: the gate of a channel whose
-    /// sleepers all wait behind it ([`Gate`]'s `whole`), with no notifier
-    /// of the user's beside it. `None` for any other hook.
+    /// the library when it is not zero: the gate of a channel's wake-up
+    /// (the channel's consumers sleep behind it), with no notifier of the
+    /// user's beside it. `None` for any other hook.
     pub(crate) fn lease_word(&self) -> Option<&AtomicU32> {
         // SAFETY: the gate lives in the notifier `self.notify` owns.
         let gate = unsafe { self.gate?.as_ref() };
-        (self.channel && gate.whole && self.user.is_none()).then_some(gate.word())
+        (self.channel && self.user.is_none()).then_some(gate.word())
     }
 
     /// The hook once a user attaches `user` to a producer that holds
@@ -127,7 +121,7 @@ impl Hook {
         if let Some(gate) = self.gate {
             light_barrier();
             // SAFETY: the gate lives in the notifier `self.notify` owns.
-            if unsafe { gate.as_ref() }.word().load(Ordering::Relaxed) == 0 {
+            if unsafe { gate.as_ref() }.0.load(Ordering::Relaxed) == 0 {
                 return;
             }
         }

@@ -220,7 +220,7 @@ impl<K: ClaimItems> ClaimChannel<K> {
                 next_consumer: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 single,
-                wake: ChannelWake::new(false),
+                wake: ChannelWake::new(),
             }),
             _marker: PhantomData,
         })

@@ -141,11 +141,9 @@ pub(crate) struct ChannelWake {
 const HAS_USER: u32 = 1 << 31;
 
 impl ChannelWake {
-    /// The wake-up of a channel; `whole` when its consumers sleep on its
-    /// words alone (see [`Gate`]).
-    pub(crate) fn new(whole: bool) -> Arc<ChannelWake> {
+    pub(crate) fn new() -> Arc<ChannelWake> {
         Arc::new(ChannelWake {
-            futex: CachePadded::new((Gate::new(whole), AtomicU32::new(0))),
+            futex: CachePadded::new((Gate::new(), AtomicU32::new(0))),
             user: Mutex::new(None),
         })
     }

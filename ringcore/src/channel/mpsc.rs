@@ -239,7 +239,7 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
                 closed: AtomicBool::new(false),
                 registered: AtomicUsize::new(0),
                 pending: Mutex::new(Vec::new()),
-                wake: ChannelWake::new(true),
+                wake: ChannelWake::new(),
                 make_ring,
             }),
             lanes: Vec::new(),

@@ -49,7 +49,8 @@ pub struct Lease {
     /// Non-zero once the ring is closed.
     pub closed: *const AtomicU32,
     /// The peer's sleepers, read after each publication: for a producer of
-    /// an MPSC channel, the channel's gate (its consumer sleeps there).
+    /// an MPSC or MPMC channel, the channel's gate (its consumers sleep
+    /// there).
     pub peer_waiters: *const AtomicU32,
     /// The barrier between storing `own` and loading `peer_waiters` must
     /// be a full fence; when `false` a compiler fence is enough, because

@@ -354,14 +354,13 @@ impl SlotProducer {
 impl SlotProducer {
     /// Lends the producer side to code that runs the index protocol itself
     /// (see [`Lease`]); a pending reservation is dropped. Until
-    /// [`resume`](Self::resume) the handle must not send. A producer of an
-    /// MPSC channel is lent with the channel's gate as the word its holder
+    /// [`resume`](Self::resume) the handle must not send, nor take a
+    /// notifier (the holder would not signal it). A producer of an MPSC or
+    /// MPMC channel is lent with the channel's gate as the word its holder
     /// looks at after each publication ([`Lease::peer_waiters`]): the
-    /// channel's consumer sleeps on the channel's words, not the ring's.
+    /// channel's consumers sleep on the channel's words, not the ring's.
     /// Refused (`InvalidArgument`) when the ring counts metrics or signals
-    /// a notifier after commits that the lease holder would skip: one the
-    /// user attached, or an MPMC channel's wake-up (its consumers may sleep
-    /// on the ring's own word too).
+    /// a notifier of the user's after commits, which the holder would skip.
     pub fn lease(&mut self) -> Result<Lease> {
         let gate = match &self.notify {
             None => None,
@@ -381,9 +380,7 @@ impl SlotProducer {
     #[cold]
     fn not_lent() -> Error {
         Error::InvalidArgument(
-            "a producer with metrics or a notifier (its own, or an MPMC channel's) \
-             cannot be leased"
-                .into(),
+            "a producer with metrics or a notifier of its own cannot be leased".into(),
         )
     }
 
@@ -396,14 +393,14 @@ impl SlotProducer {
 
     /// Wakes the consumer if it sleeps: what a lease holder does after
     /// publishing a tail while the word its lease looks at
-    /// ([`Lease::peer_waiters`]) is not zero. For a producer of an MPSC
-    /// channel that word is the channel's gate, and the channel's wake-up
-    /// runs as after the producer's own commits.
+    /// ([`Lease::peer_waiters`]) is not zero. For a producer of a channel
+    /// that word is the channel's gate, and the channel's wake-up runs as
+    /// after the producer's own commits.
     #[cold]
     pub fn wake_consumer(&self) {
         match &self.notify {
-            Some(hook) => hook.after_commit(),
-            None => self.cur.wake_consumer(),
+            Some(hook) if hook.is_channel() => hook.after_commit(),
+            _ => self.cur.wake_consumer(),
         }
     }
 }

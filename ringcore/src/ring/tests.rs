@@ -671,30 +671,43 @@ fn lease_resume_checks_the_peer() {
     tx.resume(p.position).unwrap();
 }
 
-/// A producer of an MPSC channel is lent with the channel's gate as the
-/// word its holder looks at after a publication: zero while nobody
-/// sleeps, not zero while the channel's consumer is parked, whom
-/// `wake_consumer` then wakes (within 10 s, or the test fails: the
-/// consumer waits without a limit). A producer with a notifier of its
-/// user's, and an MPMC channel's (whose consumers may sleep on the ring's
-/// own word), are not lent.
+/// A producer of a channel is lent with the channel's gate as the word
+/// its holder looks at after a publication: not zero while a notifier is
+/// attached to the channel, which `wake_consumer` then signals; and a
+/// consumer parked on the channel is woken by it (within 10 s, or the test
+/// fails: the consumer waits without a limit). A producer with a notifier
+/// of its user's is not lent. So for an MPMC channel's producer.
 #[test]
 #[cfg_attr(miri, ignore = "a futex sleep without a limit, an eventfd")]
-fn lease_of_an_mpsc_producer_looks_at_the_channel() {
+fn lease_of_a_channel_producer_looks_at_the_channel() {
     use crate::channel::{mpmc, mpsc};
+    use crate::EventNotifier;
     let mut ch = mpsc::SlotChannel::with_slots(cfg(2), 8).unwrap();
     let mut tx = ch.register().unwrap().into_end();
     let p = tx.lease().unwrap();
     // SAFETY: the lease's pointers are valid while the handles live.
     let gate = unsafe { &*p.peer_waiters };
     assert_eq!(gate.load(Ordering::Relaxed), 0);
+    let n = Arc::new(EventNotifier::new().unwrap());
+    ch.set_notifier(Some(n.clone()));
+    assert_ne!(gate.load(Ordering::Relaxed), 0);
+    tx.wake_consumer();
+    assert_eq!(n.consume(), 1);
+    ch.set_notifier(None);
+    assert_eq!(gate.load(Ordering::Relaxed), 0);
+
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut got = Vec::new();
         let n = ch.consume_all_blocking(|item| got.extend_from_slice(item), WaitStrategy::Blocking);
         let _ = done.send((n.ok(), got));
     });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while gate.load(Ordering::Relaxed) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the consumer never parked"
+        );
         std::thread::yield_now();
     }
     // SAFETY: as above; the ring of four is empty, so slot 0 is free.
@@ -706,8 +719,7 @@ fn lease_of_an_mpsc_producer_looks_at_the_channel() {
     let woken = result.recv_timeout(Duration::from_secs(10));
     assert_eq!(woken, Ok((Some(1), 7u64.to_ne_bytes().to_vec())));
     tx.resume(1).unwrap();
-
-    tx.set_notifier(Some(Arc::new(crate::EventNotifier::new().unwrap())));
+    tx.set_notifier(Some(n));
     assert!(matches!(tx.lease(), Err(Error::InvalidArgument(_))));
 
     let config = mpmc::MpmcConfig {
@@ -716,5 +728,8 @@ fn lease_of_an_mpsc_producer_looks_at_the_channel() {
     };
     let mpmc = mpmc::slot_channel(config, 8).unwrap();
     let mut mtx = mpmc.register_producer().unwrap();
-    assert!(matches!(mtx.lease(), Err(Error::InvalidArgument(_))));
+    let p = mtx.lease().unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { &*p.peer_waiters }.load(Ordering::Relaxed), 0);
+    mtx.resume(p.position).unwrap();
 }
