@@ -113,6 +113,7 @@ PLOT_STYLES = [
     ("log-append", ("Log append with a live reader", "record size (bytes)", "records/s", "log", "log")),
     ("transport-throughput", ("Transport requests", "clients", "messages/s", "linear", "linear")),
     ("mpsc", ("MPSC", "producers", "items/s", "linear", "linear")),
+    ("c_api_mpsc", ("MPSC from C producers", "producers", "items/s", "linear", "linear")),
 ]
 
 

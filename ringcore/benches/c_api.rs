@@ -7,7 +7,13 @@
 //! (`support/lease_loops.c`). Throughput in elements per second:
 //! groups `c_api_single` (item by item) and `c_api_batch256` (reserve /
 //! commit and peek / advance of up to 256). The producer runs on CPU 0 and
-//! the consumer, which times the run, on CPU 1. The round trips of the
+//! the consumer, which times the run, on CPU 1. Group `c_api_mpsc` has 1,
+//! 2 and 4 producers send item by item into an MPSC channel
+//! (`mpsc::Channel<u64>`; `rmpsc_mpsc_*` through `rmpsc_ring_try_send`;
+//! the same through a lease), read by one consumer in copies of up to 4096
+//! (`recv`, `rmpsc_mpsc_recv`) that waits by `WaitStrategy::Paced` (about
+//! 1 us) after a read that found nothing; its threads are placed as in the
+//! mpsc bench (`support/fan_in.rs`). The round trips of the
 //! calls are in the `latency` bench.
 //!
 //! `make bench-c` (builds the library first), or
@@ -24,6 +30,9 @@ mod c_ring;
 #[path = "support/common.rs"]
 mod common;
 #[allow(dead_code)]
+#[path = "support/fan_in.rs"]
+mod fan_in;
+#[allow(dead_code)]
 #[path = "support/groups.rs"]
 mod groups;
 #[path = "support/pairs.rs"]
@@ -32,10 +41,14 @@ mod pairs;
 mod pingpong;
 
 use c_ring::{CApi, OK};
+use fan_in::fan_in;
 use groups::Group;
 use pairs::{batches, ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
+use ringcore::channel::mpsc;
+use ringcore::{Config, WaitStrategy, Waiter};
 use std::ffi::c_void;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Duration;
 
 fn c_single(api: &CApi, items: u64) -> Duration {
@@ -95,6 +108,82 @@ fn c_batch(api: &CApi, items: u64) -> Duration {
     )
 }
 
+/// Producer counts of group `c_api_mpsc`.
+const PRODUCERS: [usize; 3] = [1, 2, 4];
+
+/// Reads `items` by `recv` (copies into a buffer, returning the count),
+/// waiting by `WaitStrategy::Paced` after a read that found nothing; their
+/// sum.
+fn paced_reads(items: u64, mut recv: impl FnMut(&mut [u64]) -> usize) -> u64 {
+    let mut buf = vec![0u64; 4096];
+    let (mut n, mut sum) = (0u64, 0u64);
+    let mut waiter = Waiter::new(WaitStrategy::Paced {
+        pause: Duration::from_micros(1),
+    });
+    while n < items {
+        match recv(&mut buf) {
+            0 => waiter
+                .wait_with(|_| thread::yield_now())
+                .expect("a strategy without a deadline"),
+            k => {
+                sum += buf[..k].iter().sum::<u64>();
+                n += k as u64;
+                waiter.reset();
+            }
+        }
+    }
+    sum
+}
+
+fn rust_mpsc(producers: usize, items: u64) -> Duration {
+    let mut ch = mpsc::Channel::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
+    let regs = Mutex::new(
+        (0..producers)
+            .map(|_| Some(ch.register().unwrap()))
+            .collect::<Vec<_>>(),
+    );
+    fan_in(
+        producers,
+        items,
+        |p, share| {
+            let mut tx = regs.lock().unwrap()[p as usize].take().unwrap();
+            move || {
+                for i in 0..share {
+                    while tx.send_one(i).is_err() {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+        },
+        |total| paced_reads(total, |buf| ch.recv(buf)),
+    )
+}
+
+/// Producers of a C MPSC channel, each running `produce(ring, share)` on
+/// its ring handle.
+fn c_mpsc(
+    api: &CApi,
+    producers: usize,
+    items: u64,
+    produce: impl Fn(&c_ring::CRing, u64) + Copy + Send + 'static,
+) -> Duration {
+    let ch = api.mpsc(CAPACITY_BITS);
+    let rings = Mutex::new(
+        (0..producers)
+            .map(|_| Some(ch.producer()))
+            .collect::<Vec<_>>(),
+    );
+    fan_in(
+        producers,
+        items,
+        |p, share| {
+            let ring = rings.lock().unwrap()[p as usize].take().unwrap();
+            move || produce(&ring, share)
+        },
+        |total| paced_reads(total, |buf| ch.recv(buf)),
+    )
+}
+
 fn main() {
     // Loaded once for the whole run, by every peer.
     let api: &'static CApi = Box::leak(Box::new(CApi::load()));
@@ -104,6 +193,18 @@ fn main() {
     let mut batch = Group::new(format!("c_api_batch{BATCH}"), "c_lease", 32 << 20)
         .peer("rust", |_, items| ring_batch(items))
         .peer("c", |_, items| c_batch(api, items));
+    let mut channel = Group::new("c_api_mpsc", "c_lease", 8 << 20)
+        .cases(&PRODUCERS)
+        .peer("rust", rust_mpsc)
+        .peer("c", |producers, items| {
+            c_mpsc(api, producers, items, |ring, share| {
+                for i in 0..share {
+                    while !ring.send_one(i) {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        });
     if let Some(l) = api.lease {
         single = single.peer("c_lease", move |_, items| {
             c_lease(api, items, l.single_produce, l.single_consume)
@@ -111,6 +212,11 @@ fn main() {
         batch = batch.peer("c_lease", move |_, items| {
             c_lease(api, items, l.batch_produce, l.batch_consume)
         });
+        channel = channel.peer("c_lease", move |producers, items| {
+            c_mpsc(api, producers, items, move |ring, share| {
+                (l.single_produce)(ring.ring, share)
+            })
+        });
     }
-    groups::main(vec![single, batch]);
+    groups::main(vec![single, batch, channel]);
 }

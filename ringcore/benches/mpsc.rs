@@ -26,84 +26,26 @@
 #[allow(dead_code)]
 #[path = "support/common.rs"]
 mod common;
+#[path = "support/fan_in.rs"]
+mod fan_in;
 #[path = "support/groups.rs"]
 mod groups;
 #[path = "support/pingpong.rs"]
 mod pingpong;
 
-use common::{online_cpus, pin};
 use crossbeam_queue::ArrayQueue;
+use fan_in::{fan_in, PINNED};
 use groups::Group;
 use ringcore::channel::mpsc;
 use ringcore::{Backoff, BufferPool, Config, WaitStrategy, Waiter};
 use std::hint::black_box;
-use std::sync::{Arc, Barrier, LazyLock};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Whether threads are pinned: yes unless `RINGMPSC_BENCH_UNPINNED=1`
-/// (an environment variable, as criterion owns the command line).
-static PINNED: LazyLock<bool> =
-    LazyLock::new(|| std::env::var("RINGMPSC_BENCH_UNPINNED").as_deref() != Ok("1"));
-
-/// Pins the calling thread to `cpu` unless the run is unpinned.
-fn place(cpu: usize) {
-    if *PINNED {
-        pin(cpu);
-    }
-}
 
 const CAPACITY: usize = 4096;
 const BATCH: usize = 256;
 const PRODUCERS: [usize; 4] = [1, 2, 4, 8];
-
-/// The CPU of producer `p`: its own one after the consumer's while there
-/// are enough, else shared.
-fn producer_cpu(p: u64) -> usize {
-    1 + p as usize % (online_cpus() - 1).max(1)
-}
-
-/// Runs one consumer and `producers` producers, producer `p` sending
-/// 0, 1, .. for its even share of `items`; returns the time the consumer
-/// took to read them all, after checking the sum of what it read.
-fn run<P, C>(
-    producers: usize,
-    items: u64,
-    make_producer: impl Fn(u64, u64) -> P,
-    consumer: C,
-) -> Duration
-where
-    P: FnOnce() + Send + 'static,
-    C: FnOnce(u64) -> u64,
-{
-    let n = producers as u64;
-    let share = |p: u64| items / n + u64::from(p < items % n);
-    let start = Arc::new(Barrier::new(producers + 1));
-    let handles: Vec<_> = (0..n)
-        .map(|p| {
-            let f = make_producer(p, share(p));
-            let s = start.clone();
-            thread::spawn(move || {
-                place(producer_cpu(p));
-                s.wait();
-                f();
-            })
-        })
-        .collect();
-    place(0);
-    start.wait();
-    let t = Instant::now();
-    let sum = consumer(items);
-    let elapsed = t.elapsed();
-    for h in handles {
-        h.join().unwrap();
-    }
-    let expected: u64 = (0..n)
-        .map(|p| share(p) * share(p).saturating_sub(1) / 2)
-        .sum();
-    assert_eq!(sum, expected, "consumer missed items");
-    elapsed
-}
 
 /// Registered producers, each taken by its thread.
 type Producers = std::sync::Mutex<Vec<Option<mpsc::Registered<ringcore::Producer<u64>>>>>;
@@ -152,7 +94,7 @@ fn drain(ch: &mut mpsc::Channel<u64>, total: u64, strategy: WaitStrategy) -> u64
 
 fn ringmpsc_single(producers: usize, items: u64, strategy: WaitStrategy) -> Duration {
     let (mut ch, regs) = channel(producers);
-    run(
+    fan_in(
         producers,
         items,
         |p, per| {
@@ -165,7 +107,7 @@ fn ringmpsc_single(producers: usize, items: u64, strategy: WaitStrategy) -> Dura
 
 fn ringmpsc_batch(producers: usize, items: u64) -> Duration {
     let (mut ch, regs) = channel(producers);
-    run(
+    fan_in(
         producers,
         items,
         |p, per| {
@@ -193,7 +135,7 @@ fn ringmpsc_batch(producers: usize, items: u64) -> Duration {
 
 fn crossbeam_channel(producers: usize, items: u64, strategy: WaitStrategy) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded::<u64>(CAPACITY);
-    run(
+    fan_in(
         producers,
         items,
         |_, per| {
@@ -234,7 +176,7 @@ fn poll_sum(total: u64, strategy: WaitStrategy, mut poll: impl FnMut() -> Option
 
 fn array_queue(producers: usize, items: u64, strategy: WaitStrategy) -> Duration {
     let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
-    run(
+    fan_in(
         producers,
         items,
         |_, per| {
@@ -254,7 +196,7 @@ fn disruptor_mpsc(producers: usize, items: u64, batch: usize, strategy: WaitStra
     use disruptor::{build_multi_producer, BusySpin, Producer};
     let (mut rx, builder) = build_multi_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
     let tx = builder.build();
-    run(
+    fan_in(
         producers,
         items,
         |_, per| {
@@ -301,7 +243,7 @@ fn disruptor_mpsc(producers: usize, items: u64, batch: usize, strategy: WaitStra
 
 fn std_mpsc(producers: usize, items: u64, strategy: WaitStrategy) -> Duration {
     let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
-    run(
+    fan_in(
         producers,
         items,
         |_, per| {

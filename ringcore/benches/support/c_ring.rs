@@ -1,7 +1,7 @@
-//! The C API's in-process ring (`rmpsc_ring_*`) from `libringmpsc.so`,
-//! loaded with `dlopen` so that every call is what a C program makes: an
-//! indirect call into the shared library. Shared by the c_api and latency
-//! benches.
+//! The C API's in-process ring (`rmpsc_ring_*`) and MPSC channel
+//! (`rmpsc_mpsc_*`) from `libringmpsc.so`, loaded with `dlopen` so that
+//! every call is what a C program makes: an indirect call into the shared
+//! library. Shared by the c_api and latency benches.
 
 use std::ffi::{c_int, c_void, CString};
 
@@ -9,6 +9,7 @@ use std::ffi::{c_int, c_void, CString};
 pub const OK: c_int = 0;
 
 type RingPtr = *mut c_void;
+type ChannelPtr = *mut c_void;
 
 /// The `rmpsc_ring_*` functions of the loaded library.
 #[derive(Clone, Copy)]
@@ -21,6 +22,10 @@ pub struct CApi {
     pub commit: extern "C" fn(RingPtr, usize) -> c_int,
     pub peek: extern "C" fn(RingPtr, *mut *const c_void, *mut usize) -> c_int,
     pub advance: extern "C" fn(RingPtr, usize) -> c_int,
+    mpsc_new: extern "C" fn(usize, usize, u32, *mut ChannelPtr) -> c_int,
+    mpsc_free: extern "C" fn(ChannelPtr),
+    mpsc_new_producer: extern "C" fn(ChannelPtr, *mut RingPtr) -> c_int,
+    mpsc_recv: extern "C" fn(ChannelPtr, *mut c_void, usize, *mut usize) -> c_int,
     /// The workloads' loops through a lease, compiled as C (`lease_loops.c`),
     /// when `liblease_loops.so` is beside the library.
     pub lease: Option<LeaseLoops>,
@@ -87,6 +92,10 @@ impl CApi {
                 commit: sym(lib, path, "rmpsc_ring_commit"),
                 peek: sym(lib, path, "rmpsc_ring_peek"),
                 advance: sym(lib, path, "rmpsc_ring_advance"),
+                mpsc_new: sym(lib, path, "rmpsc_mpsc_new"),
+                mpsc_free: sym(lib, path, "rmpsc_mpsc_free"),
+                mpsc_new_producer: sym(lib, path, "rmpsc_mpsc_new_producer"),
+                mpsc_recv: sym(lib, path, "rmpsc_mpsc_recv"),
                 lease: loops.map(|loops| LeaseLoops {
                     single_produce: sym(loops, loops_path, "lease_single_produce"),
                     single_consume: sym(loops, loops_path, "lease_single_consume"),
@@ -105,6 +114,16 @@ impl CApi {
             api: *self,
             ring: r,
         }
+    }
+}
+
+impl CApi {
+    /// A new MPSC channel whose producers get rings of `1 << bits` u64
+    /// slots.
+    pub fn mpsc(&self, bits: u8) -> CMpsc {
+        let mut ch = std::ptr::null_mut();
+        assert_eq!((self.mpsc_new)(1 << bits, 8, 0, &mut ch), OK);
+        CMpsc { api: *self, ch }
     }
 }
 
@@ -146,5 +165,45 @@ impl CRing {
     pub fn try_recv(&self) -> Option<u64> {
         let mut v = 0u64;
         ((self.api.try_recv)(self.ring, (&mut v as *mut u64).cast()) == OK).then_some(v)
+    }
+}
+
+/// A C MPSC channel handle: producers registered from any thread, the
+/// consumer side used by one thread.
+pub struct CMpsc {
+    api: CApi,
+    ch: ChannelPtr,
+}
+
+// SAFETY: registration is thread-safe; the consumer calls come from one
+// thread at a time, as the header requires.
+unsafe impl Send for CMpsc {}
+// SAFETY: as above.
+unsafe impl Sync for CMpsc {}
+
+impl Drop for CMpsc {
+    fn drop(&mut self) {
+        (self.api.mpsc_free)(self.ch);
+    }
+}
+
+impl CMpsc {
+    /// A new producer: a ring handle holding the producer side.
+    pub fn producer(&self) -> CRing {
+        let mut r = std::ptr::null_mut();
+        assert_eq!((self.api.mpsc_new_producer)(self.ch, &mut r), OK);
+        CRing {
+            api: self.api,
+            ring: r,
+        }
+    }
+
+    /// Copies up to `out.len()` items into `out` (`rmpsc_mpsc_recv`); the
+    /// count.
+    pub fn recv(&self, out: &mut [u64]) -> usize {
+        let mut n = 0;
+        let rc = (self.api.mpsc_recv)(self.ch, out.as_mut_ptr().cast(), out.len(), &mut n);
+        assert_eq!(rc, OK);
+        n
     }
 }
