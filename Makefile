@@ -24,8 +24,8 @@ STATIC   := $(LIBDIR)/libringmpsc.a -lpthread -ldl -lm
 VENV     := $(BUILD)/venv
 PY       := $(VENV)/bin/python
 
-C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/test_ring $(BUILD)/test_lease $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/shm_peer_cpp $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
-C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/shm_peer_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_lease_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
+C_PROGRAMS := $(BUILD)/ring_threads $(BUILD)/ring_threads_cpp $(BUILD)/mpsc_threads $(BUILD)/test_ring $(BUILD)/test_lease $(BUILD)/test_shm $(BUILD)/test_channel $(BUILD)/test_log $(BUILD)/test_transport $(BUILD)/bench_ring $(BUILD)/shm_peer $(BUILD)/shm_peer_cpp $(BUILD)/pool_peer $(BUILD)/log_peer $(BUILD)/transport_peer
+C_SAN      := $(BUILD)/ring_threads_asan $(BUILD)/mpsc_threads_asan $(BUILD)/ring_threads_cpp_asan $(BUILD)/shm_peer_cpp_asan $(BUILD)/test_ring_asan $(BUILD)/test_lease_asan $(BUILD)/test_shm_asan $(BUILD)/test_channel_asan $(BUILD)/test_log_asan $(BUILD)/test_transport_asan
 # The C++ wrapper's tests (tests/cpp/NAME.cpp), each built as C++17 and as C++20.
 CPP_TESTS  := test_ring test_shm test_msg test_pool test_channels test_transport test_log test_numa
 CPP_SAN    := $(foreach t,$(CPP_TESTS),$(BUILD)/cpp17_$(t)_asan $(BUILD)/cpp20_$(t)_asan)
@@ -158,6 +158,7 @@ test-c: c install-check
 	$(BUILD)/test_transport
 	$(BUILD)/test_transport_asan
 	$(BUILD)/ring_threads_asan 2000000
+	$(BUILD)/mpsc_threads_asan 200000 3
 	$(BUILD)/ring_threads_cpp_asan 2000000
 	# Two C++ processes under ASan on shared fixed slots, then on byte messages.
 	n=rmpsc-cpp-asan-$$$$; $(BUILD)/shm_peer_cpp_asan recv-slots $$n 200000 & \
@@ -185,6 +186,7 @@ test-c: c install-check
 	# The heartbeat thread of a shared side may still be running at exit (possibly lost, not leaked).
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no $(BUILD)/test_shm
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/ring_threads 200000
+	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/mpsc_threads 20000 3
 	valgrind -q --error-exitcode=1 --leak-check=full $(BUILD)/ring_threads_cpp 200000
 	# std keeps a handle of the main thread once it has waited on a channel (possibly lost).
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no $(BUILD)/test_log
@@ -228,6 +230,7 @@ demo: c python
 	@echo "== in-process rings from C, C++ and Python threads =="
 	$(BUILD)/ring_threads 20000000
 	$(BUILD)/ring_threads_cpp 20000000
+	$(BUILD)/mpsc_threads 2000000 3
 	$(PY) python/examples/ring_threads.py 2000000
 	@echo "== what ringmpsc sees: a C consumer waiting on its ring, and the demo's log =="
 	@n=rmpsc-demo-stat-$$$$; $(BUILD)/shm_peer recv $$n 1000 > /dev/null & \
