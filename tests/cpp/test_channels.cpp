@@ -108,6 +108,22 @@ void test_mpsc_closed_after_items() {
     CHECK_THROWS(ringmpsc::Closed, RMPSC_ECLOSED, ch.consume([&](std::uint64_t x) { sum += x; }));
 }
 
+// A producer of the channel on the inline fast path: its sends arrive, its
+// Ring calls are refused while it is lent, and go on where it left off.
+void test_mpsc_leased_producer() {
+    MpscChannel<std::uint64_t> ch(4);
+    auto tx = ch.new_producer();
+    {
+        auto lease = tx.lease_producer();
+        CHECK(lease.try_send(1) && lease.try_send(2));
+        CHECK_THROWS(ringmpsc::Busy, RMPSC_EBUSY, tx.try_send(9));
+        CHECK(ch.try_recv() == 1u);
+    }
+    CHECK(tx.try_send(3));
+    std::uint64_t sum = 0;
+    CHECK(ch.consume([&](std::uint64_t x) { sum += x; }) == 2 && sum == 5);
+}
+
 void test_mpsc_consumer_api() {
     CHECK_THROWS(ringmpsc::InvalidArgument, RMPSC_EINVAL, MpscChannel<std::uint64_t>(64, static_cast<ChannelFlags>(0x80)));
     MpscChannel<std::uint64_t> ch(64, ChannelFlags::Metrics);
@@ -442,6 +458,7 @@ int main() {
     start_watchdog(120); // a hang fails the run instead of stalling it
     run("mpsc threads", test_mpsc_threads);
     run("mpsc closed", test_mpsc_closed_after_items);
+    run("mpsc leased producer", test_mpsc_leased_producer);
     run("mpsc consumer api", test_mpsc_consumer_api);
     run("event loop", test_event_loop);
     run("notifier", test_notifier);
