@@ -41,14 +41,13 @@ mod pairs;
 mod pingpong;
 
 use c_ring::{CApi, OK};
-use fan_in::fan_in;
+use fan_in::{fan_in, idle};
 use groups::Group;
 use pairs::{batches, ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
 use ringcore::channel::mpsc;
 use ringcore::{Config, WaitStrategy, Waiter};
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 fn c_single(api: &CApi, items: u64) -> Duration {
@@ -122,9 +121,7 @@ fn paced_reads(items: u64, mut recv: impl FnMut(&mut [u64]) -> usize) -> u64 {
     });
     while n < items {
         match recv(&mut buf) {
-            0 => waiter
-                .wait_with(|_| thread::yield_now())
-                .expect("a strategy without a deadline"),
+            0 => idle(&mut waiter),
             k => {
                 sum += buf[..k].iter().sum::<u64>();
                 n += k as u64;

@@ -34,13 +34,12 @@ mod groups;
 mod pingpong;
 
 use crossbeam_queue::ArrayQueue;
-use fan_in::{fan_in, PINNED};
+use fan_in::{fan_in, idle, PINNED};
 use groups::Group;
 use ringcore::channel::mpsc;
 use ringcore::{Backoff, BufferPool, Config, WaitStrategy, Waiter};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 const CAPACITY: usize = 4096;
@@ -67,14 +66,6 @@ const SNOOZE: WaitStrategy = WaitStrategy::Yielding;
 const PACED: WaitStrategy = WaitStrategy::Paced {
     pause: Duration::from_micros(1),
 };
-
-/// A consumer's wait after a poll that found nothing: the strategy's next
-/// step, yielding where it would block (the peers have nothing to block on).
-fn idle(waiter: &mut Waiter) {
-    waiter
-        .wait_with(|_| thread::yield_now())
-        .expect("a strategy without a deadline");
-}
 
 /// The ringmpsc consumer: reads `total` items in batches; their sum.
 fn drain(ch: &mut mpsc::Channel<u64>, total: u64, strategy: WaitStrategy) -> u64 {

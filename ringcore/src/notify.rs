@@ -95,9 +95,15 @@ impl Hook {
     /// (the channel's consumers sleep behind it), with no notifier of the
     /// user's beside it. `None` for any other hook.
     pub(crate) fn lease_word(&self) -> Option<&AtomicU32> {
-        // SAFETY: the gate lives in the notifier `self.notify` owns.
-        let gate = unsafe { self.gate?.as_ref() };
+        let gate = self.gate()?;
         (self.channel && self.user.is_none()).then_some(gate.word())
+    }
+
+    /// The notifier's gate, if it has one.
+    #[inline(always)]
+    fn gate(&self) -> Option<&Gate> {
+        // SAFETY: the gate lives in the notifier `self.notify` owns.
+        self.gate.map(|g| unsafe { g.as_ref() })
     }
 
     /// The hook once a user attaches `user` to a producer that holds
@@ -118,10 +124,9 @@ impl Hook {
         if let Some(user) = &self.user {
             user.notify();
         }
-        if let Some(gate) = self.gate {
+        if let Some(gate) = self.gate() {
             light_barrier();
-            // SAFETY: the gate lives in the notifier `self.notify` owns.
-            if unsafe { gate.as_ref() }.0.load(Ordering::Relaxed) == 0 {
+            if gate.word().load(Ordering::Relaxed) == 0 {
                 return;
             }
         }

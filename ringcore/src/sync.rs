@@ -45,8 +45,8 @@
 //! A full fence on the waker would wait for the index's cache line, which
 //! the other side polls: a transport client spent 86% of each request's
 //! send in one, and log appends with a reader polling the log lost 14%-52%
-//! of their rate to it. Under loom and Miri both sides use `fence(SeqCst)`, which is
-//! what the models check.
+//! of their rate to it. Under loom and Miri both sides use `fence(SeqCst)`,
+//! which is what the models check.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64};

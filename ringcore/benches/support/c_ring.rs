@@ -115,9 +115,7 @@ impl CApi {
             ring: r,
         }
     }
-}
 
-impl CApi {
     /// A new MPSC channel whose producers get rings of `1 << bits` u64
     /// slots.
     pub fn mpsc(&self, bits: u8) -> CMpsc {

@@ -1,11 +1,11 @@
 //! Many producers and one consumer on threads placed as the MPSC benches
 //! place them: the consumer, which times the run, on CPU 0 and producer `p`
 //! on CPU 1 + p (shared once the CPUs run out), or wherever the scheduler
-//! puts them with `RINGMPSC_BENCH_UNPINNED=1`. Shared by the mpsc and
-//! c_api benches.
+//! puts them with `RINGMPSC_BENCH_UNPINNED=1`; and the consumer's wait when
+//! a poll found nothing. Shared by the mpsc and c_api benches.
 
-use super::common::online_cpus;
-use super::common::pin;
+use super::common::{online_cpus, pin};
+use ringcore::Waiter;
 use std::sync::{Arc, Barrier, LazyLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -68,4 +68,12 @@ where
         .sum();
     assert_eq!(sum, expected, "consumer missed items");
     elapsed
+}
+
+/// A consumer's wait after a poll that found nothing: the strategy's next
+/// step, yielding where it would block (the peers have nothing to block on).
+pub fn idle(waiter: &mut Waiter) {
+    waiter
+        .wait_with(|_| thread::yield_now())
+        .expect("a strategy without a deadline");
 }
