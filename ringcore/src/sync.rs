@@ -29,7 +29,8 @@
 //!   through a per-CPU flag, left both sides of an in-process ring asleep
 //!   with items between them within a few hundred runs of
 //!   `tests/c/test_lease.c`), or where `membarrier` fails. After its fence
-//!   the waiter spins [`SETTLE`] before it looks again. A waker whose load
+//!   the waiter spins [`SETTLE`] before it looks again (a waiter whose
+//!   condition holds meanwhile stops there and does not sleep). A waker whose load
 //!   of the count missed the registration ran that load before the
 //!   registration was visible, with its index store still in its CPU's
 //!   store buffer; a store leaves the buffer as soon as its cache line
@@ -93,16 +94,29 @@ pub(crate) const SETTLED_LOOK: Duration = Duration::from_millis(1);
 /// wake-up missed in spite of the settling can cost (see the module notes).
 pub(crate) const SETTLED_SLEEP: Duration = Duration::from_millis(50);
 
-/// The waiter's side of the handshake, after its registration. Returns
-/// `true` when a kernel barrier reached every waker, `false` when it
-/// settled instead; the caller then caps its sleep at [`SETTLED_SLEEP`].
-pub(crate) fn heavy_barrier(process_shared: bool) -> bool {
+/// How the waiter's side of the handshake ended ([`heavy_barrier`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Barrier {
+    /// A kernel barrier reached every waker.
+    Exact,
+    /// The waiter settled: its sleeps are capped at [`SETTLED_SLEEP`].
+    Settled,
+    /// The waiter's condition held while it settled: it need not sleep.
+    Ready,
+}
+
+/// The waiter's side of the handshake, after its registration: a kernel
+/// barrier where one reaches every waker, else the settling spin, which
+/// ends early once `ready()` holds (an item that lands meanwhile is taken
+/// at once, not after the rest of the spin; a waiter that then sleeps
+/// after all registers again).
+pub(crate) fn heavy_barrier(process_shared: bool, ready: impl Fn() -> bool) -> Barrier {
     fence(Ordering::SeqCst);
     #[cfg(any(loom, miri))]
     {
         // Every waker runs a full fence here.
-        let _ = process_shared;
-        true
+        let _ = (process_shared, ready);
+        Barrier::Exact
     }
     #[cfg(not(any(loom, miri)))]
     {
@@ -110,13 +124,16 @@ pub(crate) fn heavy_barrier(process_shared: bool) -> bool {
             && crate::sys::futex::registered()
             && crate::sys::futex::process_barrier()
         {
-            return true;
+            return Barrier::Exact;
         }
         let start = std::time::Instant::now();
         while start.elapsed() < SETTLE {
+            if ready() {
+                return Barrier::Ready;
+            }
             std::hint::spin_loop();
         }
-        false
+        Barrier::Settled
     }
 }
 
@@ -154,7 +171,7 @@ pub(crate) struct Registration {
     word: NonNull<AtomicU32>,
     count: NonNull<AtomicU32>,
     observed: u32,
-    exact: bool,
+    barrier: Barrier,
     process_shared: bool,
 }
 
@@ -174,16 +191,32 @@ impl Registration {
         waiters: &AtomicU32,
         process_shared: bool,
     ) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { Self::counted_unless(seq, waiters, process_shared, || false) }
+    }
+
+    /// [`counted`](Self::counted) for a waiter that sleeps only while
+    /// `ready()` is false ([`sleep_unless`](Self::sleep_unless)): its
+    /// settling ends once `ready()` holds.
+    ///
+    /// # Safety
+    /// As for [`counted`](Self::counted).
+    unsafe fn counted_unless(
+        seq: &AtomicU32,
+        waiters: &AtomicU32,
+        process_shared: bool,
+        ready: impl Fn() -> bool,
+    ) -> Self {
         // Read the word before registering: a wake that bumps it after this
         // point makes the sleep return at once.
         let observed = seq.load(Ordering::Acquire);
         waiters.fetch_add(1, Ordering::Relaxed);
-        let exact = heavy_barrier(process_shared);
+        let barrier = heavy_barrier(process_shared, ready);
         Registration {
             word: NonNull::from(seq),
             count: NonNull::from(waiters),
             observed,
-            exact,
+            barrier,
             process_shared,
         }
     }
@@ -193,6 +226,16 @@ impl Registration {
     /// # Safety
     /// `bell` stays valid while the registration lives.
     pub(crate) unsafe fn on_doorbell(bell: &Doorbell) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { Self::on_doorbell_unless(bell, || false) }
+    }
+
+    /// [`on_doorbell`](Self::on_doorbell) for a waiter that sleeps only
+    /// while `ready()` is false, as [`counted_unless`](Self::counted_unless).
+    ///
+    /// # Safety
+    /// As for [`on_doorbell`](Self::on_doorbell).
+    unsafe fn on_doorbell_unless(bell: &Doorbell, ready: impl Fn() -> bool) -> Self {
         let observed = bell.seq.load(Ordering::Acquire);
         let mut s = bell.state.load(Ordering::Relaxed);
         while let Err(now) = bell.state.compare_exchange_weak(
@@ -203,12 +246,12 @@ impl Registration {
         ) {
             s = now;
         }
-        let exact = heavy_barrier(true);
+        let barrier = heavy_barrier(true, ready);
         Registration {
             word: NonNull::from(&bell.seq),
             count: NonNull::from(&bell.state),
             observed,
-            exact,
+            barrier,
             process_shared: true,
         }
     }
@@ -235,10 +278,10 @@ impl Registration {
     /// sleeper had read) may leave its store buffer after the settling
     /// spin, and is then found within that rather than at the cap.
     pub(crate) fn sleep_unless(&self, ready: impl Fn() -> bool, timeout: Option<Duration>) {
-        if ready() {
+        if self.barrier == Barrier::Ready || ready() {
             return;
         }
-        if self.exact {
+        if self.exact() {
             return self.sleep(timeout);
         }
         let start = std::time::Instant::now();
@@ -253,18 +296,24 @@ impl Registration {
         }
     }
 
+    /// Whether a kernel barrier reached every waker (else the
+    /// registration settled, and its sleeps are capped).
+    pub(crate) fn exact(&self) -> bool {
+        self.barrier == Barrier::Exact
+    }
+
     /// `timeout`, or at most [`SETTLED_SLEEP`] when the registration settled.
     pub(crate) fn bound(&self, timeout: Option<Duration>) -> Option<Duration> {
         match timeout {
             Some(t) => Some(self.cap(t)),
-            None if self.exact => None,
+            None if self.exact() => None,
             None => Some(SETTLED_SLEEP),
         }
     }
 
     /// `time`, or at most [`SETTLED_SLEEP`] when the registration settled.
     pub(crate) fn cap(&self, time: Duration) -> Duration {
-        if self.exact {
+        if self.exact() {
             time
         } else {
             time.min(SETTLED_SLEEP)
@@ -305,7 +354,8 @@ pub(crate) fn park(
     process_shared: bool,
 ) {
     // SAFETY: both words outlive the registration, dropped in this call.
-    let registration = unsafe { Registration::counted(seq, waiters, process_shared) };
+    let registration =
+        unsafe { Registration::counted_unless(seq, waiters, process_shared, &ready) };
     registration.sleep_unless(ready, timeout);
 }
 
@@ -375,7 +425,7 @@ impl Doorbell {
     /// Sleeps until `ready()` or a ring, at most `timeout`.
     pub(crate) fn park(&self, ready: impl Fn() -> bool, timeout: Duration) {
         // SAFETY: the bell outlives the registration, dropped in this call.
-        let registration = unsafe { Registration::on_doorbell(self) };
+        let registration = unsafe { Registration::on_doorbell_unless(self, &ready) };
         registration.sleep_unless(ready, Some(timeout));
     }
 }
@@ -412,6 +462,39 @@ mod tests {
         }
     }
 
+    /// A condition that turns true while the waiter settles (an item that
+    /// lands in those microseconds) ends the wait there: the waiter does
+    /// not sleep, where it used to finish the spin and then sleep until
+    /// its first look after [`SETTLED_LOOK`]. Only a sleep takes that long,
+    /// so one quick wait of five shows it (preemption aside).
+    #[test]
+    fn a_settling_waiter_stops_when_its_condition_holds() {
+        let w = Words::default();
+        let fastest = (0..5)
+            .map(|_| {
+                let looks = std::cell::Cell::new(0);
+                let ready = || {
+                    looks.set(looks.get() + 1);
+                    looks.get() > 1
+                };
+                let start = Instant::now();
+                park(&w.seq, &w.waiters, ready, None, true);
+                assert!(looks.get() >= 2, "the wait ended before the condition held");
+                start.elapsed()
+            })
+            .min()
+            .unwrap();
+        assert!(
+            fastest < SETTLED_LOOK,
+            "every wait slept ({fastest:?}) although its condition held while it settled"
+        );
+        assert_eq!(
+            w.waiters.load(Ordering::Relaxed),
+            0,
+            "registrations left behind"
+        );
+    }
+
     /// The waker publishes with a compiler fence only, at times spread
     /// around the sleeper's registration; whenever the sleeper, looking
     /// after its settling spin, found nothing and slept, and the waker did
@@ -446,7 +529,10 @@ mod tests {
             spin_for(Duration::from_nanos(round * 37 % 41 * 10));
             // SAFETY: the words outlive the registration, dropped below.
             let registration = unsafe { Registration::counted(&w.seq, &w.waiters, true) };
-            assert!(!registration.exact, "a shared word's registration settles");
+            assert!(
+                !registration.exact(),
+                "a shared word's registration settles"
+            );
             while w.index.load(Ordering::Acquire) < round {
                 slept += 1;
                 registration.sleep(None);
