@@ -3,7 +3,9 @@
 //! for 64 B, 256 B, 1 KiB and 4 KiB messages, for ringmpsc's message ring
 //! against Unix domain sockets and pipes measured in the same run, and a bare
 //! atomic ping-pong between the same two processes (the floor), beside
-//! empty messages and a slot ring's 64-byte slots (what the data costs); with
+//! empty messages and a slot ring's 64-byte slots (what the data costs), and
+//! a message ring whose two sides go to sleep as soon as they find nothing,
+//! as the sockets' and pipes' readers do; with
 //! `--features bench-iceoryx2`, iceoryx2 in the same run too. And a 64 B
 //! one-way floor: a minimal hand-written shared ring (fixed 64-byte slots,
 //! the producer publishing its index once per 64 messages, the consumer
@@ -23,8 +25,9 @@ mod iceoryx2_peer;
 use common::{
     emit, in_rounds, latency_rounds, over_rounds, pin, touch, Child, Latencies, Percentiles,
 };
-use ringcore::msg::MessageRing;
+use ringcore::msg::{MessageReceiver, MessageRing};
 use ringcore::shm::SharedRing;
+use ringcore::WaitStrategy;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,8 +68,38 @@ fn time_round_trips(n: usize, mut one: impl FnMut()) -> Rtt {
     ns.quantiles()
 }
 
+/// How the sides of a message ring ping-pong wait for the next message.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// Polling `try_recv` again at once.
+    Spin,
+    /// Asleep in the kernel (`recv_blocking` with no spins or yields first),
+    /// as a socket's reader is: what a wake-up between processes costs.
+    Sleep,
+}
+
+/// Receives one message from `rx`, waiting as `wait` says;
+/// hands its type and payload to `f`.
+fn ring_recv(rx: &mut MessageReceiver, wait: Wait, f: impl FnOnce(u32, &[u8])) {
+    let m = match wait {
+        Wait::Spin => loop {
+            match rx.try_recv() {
+                Ok(m) => break m,
+                Err(_) => std::hint::spin_loop(),
+            }
+        },
+        Wait::Sleep => rx
+            .recv_blocking(WaitStrategy::PhasedBackoff {
+                spin_iterations: 0,
+                yield_iterations: 0,
+            })
+            .unwrap(),
+    };
+    f(m.msg_type(), m.payload());
+}
+
 /// Message ring ping-pong with `size`-byte messages.
-fn ring_rtt(n: usize, size: usize) -> Rtt {
+fn ring_rtt(n: usize, size: usize, wait: Wait) -> Rtt {
     let there = MessageRing::create(None, 16).unwrap();
     let back = MessageRing::create(None, 16).unwrap();
     let total = n + n / 10;
@@ -74,13 +107,13 @@ fn ring_rtt(n: usize, size: usize) -> Rtt {
         let mut rx = there.receiver().unwrap();
         let mut tx = back.sender().unwrap();
         for _ in 0..total {
-            let m = loop {
-                match rx.try_recv() {
-                    Ok(m) => break m,
-                    Err(_) => std::hint::spin_loop(),
-                }
-            };
-            while tx.send(m.msg_type(), m.payload()).is_err() {}
+            ring_recv(
+                &mut rx,
+                wait,
+                |t, payload| {
+                    while tx.send(t, payload).is_err() {}
+                },
+            );
         }
     });
     let mut tx = there.sender().unwrap();
@@ -88,13 +121,7 @@ fn ring_rtt(n: usize, size: usize) -> Rtt {
     let msg = vec![7u8; size];
     let r = time_round_trips(n, || {
         while tx.send(1, &msg).is_err() {}
-        loop {
-            if let Ok(m) = rx.try_recv() {
-                assert_eq!(m.payload().len(), size);
-                break;
-            }
-            std::hint::spin_loop();
-        }
+        ring_recv(&mut rx, wait, |_, payload| assert_eq!(payload.len(), size));
     });
     child.collect();
     r
@@ -512,12 +539,17 @@ fn main() {
     let mut rtt_rows: Vec<Row> = vec![
         (
             "ringmpsc message ring",
-            Box::new(move || ring_rtt(rtts, 64)),
+            Box::new(move || ring_rtt(rtts, 64, Wait::Spin)),
         ),
         // What the 64 bytes cost, apart from the ring's protocol.
         (
             "ringmpsc message ring, empty messages",
-            Box::new(move || ring_rtt(rtts, 0)),
+            Box::new(move || ring_rtt(rtts, 0, Wait::Spin)),
+        ),
+        // Both sides asleep between messages, as the sockets' readers are.
+        (
+            "ringmpsc message ring, both sides asleep",
+            Box::new(move || ring_rtt(rtts, 64, Wait::Sleep)),
         ),
         (
             "ringmpsc slot ring, 64-byte slots",
