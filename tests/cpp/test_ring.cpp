@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -385,6 +386,73 @@ void test_leases() {
     CHECK_THROWS(ringmpsc::Closed, RMPSC_ECLOSED, ring.try_send(Tick{0, 0}));
 }
 
+// with_local: the calls on a copy in a local variable, the copy back when
+// the body returns or throws (else the lease's end finds a position the
+// ring has moved past and throws Corrupt), a wait inside, and a stream
+// through two threads that ends with Closed thrown out of the body.
+void test_leases_with_local() {
+    Ring<Tick> ring(8);
+    {
+        auto p = ring.lease_producer();
+        auto sent = p.with_local([](ringmpsc::LocalProducer<Tick> &tx) {
+            std::size_t n = 0;
+            while (tx.try_send(Tick{n, n * kMix})) n++;
+            return n;
+        });
+        CHECK(sent == 8 && !p.try_send(Tick{8, 0}));
+        auto c = ring.lease_consumer();
+        CHECK(c.with_local([](ringmpsc::LocalConsumer<Tick> &rx) { return rx.try_recv()->seq; }) == 0);
+        CHECK(c.try_recv()->seq == 1); // the copy came back
+        bool thrown = false;
+        try {
+            p.with_local([](ringmpsc::LocalProducer<Tick> &tx) {
+                CHECK(tx.try_send(Tick{8, 8 * kMix}));
+                tx.wait(0ns); // a free slot: returns at once
+                throw std::runtime_error("body failed");
+            });
+        } catch (const std::runtime_error &) {
+            thrown = true;
+        }
+        CHECK(thrown && p.try_send(Tick{9, 9 * kMix}));
+        Tick out[8];
+        CHECK(c.recv(out, 8) == 8 && out[0].seq == 2 && out[7].seq == 9);
+        p.end(); // Corrupt had the throw left the copy's position behind
+        c.end();
+    }
+    CHECK(ring.try_send(Tick{10, 10 * kMix}) && ring.try_recv()->seq == 10);
+
+    std::thread producer([&] {
+        auto p = ring.lease_producer();
+        p.with_local([](ringmpsc::LocalProducer<Tick> &tx) {
+            for (std::uint64_t i = 0; i < 100000;) {
+                if (tx.try_send(Tick{i, i * kMix})) {
+                    i++;
+                } else {
+                    tx.wait();
+                }
+            }
+        });
+        p.end();
+        ring.close();
+    });
+    auto c = ring.lease_consumer();
+    std::uint64_t next = 0;
+    bool torn = false;
+    CHECK_THROWS(ringmpsc::Closed, RMPSC_ECLOSED, c.with_local([&](ringmpsc::LocalConsumer<Tick> &rx) {
+        for (;;) {
+            if (auto t = rx.try_recv()) {
+                torn |= t->seq != next || t->check != next * kMix;
+                next++;
+            } else {
+                rx.wait();
+            }
+        }
+    }));
+    producer.join();
+    CHECK(next == 100000 && !torn);
+    c.end();
+}
+
 } // namespace
 
 int main() {
@@ -398,5 +466,6 @@ int main() {
     run("moves", test_moves);
     run("notifier", test_notifier);
     run("leases", test_leases);
+    run("leases with_local", test_leases_with_local);
     return finish("test_ring");
 }
