@@ -4,8 +4,8 @@
 //! against Unix domain sockets and pipes measured in the same run, and a bare
 //! atomic ping-pong between the same two processes (the floor), beside
 //! empty messages and a slot ring's 64-byte slots (what the data costs), and
-//! a message ring whose two sides go to sleep as soon as they find nothing,
-//! as the sockets' and pipes' readers do; with
+//! a message ring whose sides wait in `recv_blocking` without spinning or
+//! yielding first, as the sockets' and pipes' readers go to sleep; with
 //! `--features bench-iceoryx2`, iceoryx2 in the same run too. And a 64 B
 //! one-way floor: a minimal hand-written shared ring (fixed 64-byte slots,
 //! the producer publishing its index once per 64 messages, the consumer
@@ -73,8 +73,10 @@ fn time_round_trips(n: usize, mut one: impl FnMut()) -> Rtt {
 enum Wait {
     /// Polling `try_recv` again at once.
     Spin,
-    /// Asleep in the kernel (`recv_blocking` with no spins or yields first),
-    /// as a socket's reader is: what a wake-up between processes costs.
+    /// `recv_blocking` with no spins or yields first, as a socket's reader
+    /// goes to sleep: a side that finds nothing sleeps in the kernel unless
+    /// the message lands within its settling spin (about 2 us between
+    /// processes: `ringcore::sync`).
     Sleep,
 }
 
@@ -546,9 +548,9 @@ fn main() {
             "ringmpsc message ring, empty messages",
             Box::new(move || ring_rtt(rtts, 0, Wait::Spin)),
         ),
-        // Both sides asleep between messages, as the sockets' readers are.
+        // Waiting to sleep at once, as the sockets' readers do.
         (
-            "ringmpsc message ring, both sides asleep",
+            "ringmpsc message ring, blocking receives",
             Box::new(move || ring_rtt(rtts, 64, Wait::Sleep)),
         ),
         (
