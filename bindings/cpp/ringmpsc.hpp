@@ -470,7 +470,7 @@ inline void lease_wait(rmpsc_lease_t &l, OptNs timeout) {
     l = copy;
 }
 
-/// The producer's calls on the lease `Self::lease()` gives: shared by
+/// The producer's calls on the lease `Self` holds in `l_`: shared by
 /// ProducerLease<T> and the local copy its with_local() hands out.
 template <typename T, typename Self> class ProducerCalls {
   public:
@@ -505,7 +505,7 @@ template <typename T, typename Self> class ProducerCalls {
     rmpsc_lease_t &lease() { return static_cast<Self &>(*this).l_; }
 };
 
-/// The consumer's calls on the lease `Self::lease()` gives: shared by
+/// The consumer's calls on the lease `Self` holds in `l_`: shared by
 /// ConsumerLease<T> and the local copy its with_local() hands out.
 /// Receives throw Closed once the ring is closed and drained.
 template <typename T, typename Self> class ConsumerCalls {
