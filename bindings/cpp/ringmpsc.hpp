@@ -604,36 +604,25 @@ class Lease {
     }
 };
 
-template <typename T> class ProducerLease;
-template <typename T> class ConsumerLease;
-
-/// A ProducerLease's lease copied into a local variable, for the body of
-/// its with_local(): the same calls, and wait().
-template <typename T> class LocalProducer : public detail::ProducerCalls<T, LocalProducer<T>> {
+/// A lease copied into a local variable, for the body of a lease's
+/// with_local(): the side's calls (`Calls`), and wait().
+template <template <typename, typename> class Calls, typename T>
+class LocalLease : public Calls<T, LocalLease<Calls, T>> {
   public:
     /// As Lease::wait.
     void wait(detail::OptNs timeout = std::nullopt) { detail::lease_wait(l_, timeout); }
 
   private:
-    friend class detail::ProducerCalls<T, LocalProducer<T>>;
-    friend struct detail::LocalCopy<LocalProducer<T>>;
-    LocalProducer() = default;
+    friend class Calls<T, LocalLease>;
+    friend struct detail::LocalCopy<LocalLease>;
+    LocalLease() = default;
     rmpsc_lease_t l_;
 };
 
-/// A ConsumerLease's lease copied into a local variable, for the body of
-/// its with_local(): the same calls, and wait().
-template <typename T> class LocalConsumer : public detail::ConsumerCalls<T, LocalConsumer<T>> {
-  public:
-    /// As Lease::wait.
-    void wait(detail::OptNs timeout = std::nullopt) { detail::lease_wait(l_, timeout); }
-
-  private:
-    friend class detail::ConsumerCalls<T, LocalConsumer<T>>;
-    friend struct detail::LocalCopy<LocalConsumer<T>>;
-    LocalConsumer() = default;
-    rmpsc_lease_t l_;
-};
+/// What ProducerLease<T>::with_local hands its body.
+template <typename T> using LocalProducer = LocalLease<detail::ProducerCalls, T>;
+/// What ConsumerLease<T>::with_local hands its body.
+template <typename T> using LocalConsumer = LocalLease<detail::ConsumerCalls, T>;
 
 /// The producer side of a Ring<T> on the inline fast path; from
 /// Ring::lease_producer().
