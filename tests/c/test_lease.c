@@ -377,26 +377,36 @@ static void test_threads(int lease_producer, int lease_consumer) {
 /* The thread id of the helper thread that is about to block. */
 static int sleeper = 0;
 
-static void *recv_one(void *arg) {
+/* A helper thread says it is about to block. */
+static void about_to_block(void) {
     __atomic_store_n(&sleeper, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
-    uint64_t v = 0;
-    size_t n = 0;
-    int rc = rmpsc_ring_recv_blocking(arg, &v, 1, -1, &n);
+}
+
+/* A helper's result for a call that moved one item `v`: v, else -1. */
+static void *one_item(int rc, size_t n, uint64_t v) {
     return (void *)(intptr_t)(rc == RMPSC_OK && n == 1 ? (int)v : -1);
 }
 
+static void *recv_one(void *arg) {
+    about_to_block();
+    uint64_t v = 0;
+    size_t n = 0;
+    int rc = rmpsc_ring_recv_blocking(arg, &v, 1, -1, &n);
+    return one_item(rc, n, v);
+}
+
 static void *send_one(void *arg) {
-    __atomic_store_n(&sleeper, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    about_to_block();
     uint64_t v = 42;
     size_t n = 0;
     int rc = rmpsc_ring_send_blocking(arg, &v, 1, -1, &n);
-    return (void *)(intptr_t)(rc == RMPSC_OK && n == 1 ? 42 : -1);
+    return one_item(rc, n, 42);
 }
 
 static void *wait_in_lease(void *arg) {
     rmpsc_lease_t l;
     if (rmpsc_ring_lease(arg, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &l) != RMPSC_OK) return (void *)-1;
-    __atomic_store_n(&sleeper, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    about_to_block();
     uint64_t v = 0;
     int rc = rmpsc_lease_wait(&l, -1);
     if (rc == RMPSC_OK) rc = rmpsc_lease_try_recv(&l, &v);
@@ -505,19 +515,19 @@ static void keep_item(void *ctx, const void *item) {
 }
 
 static void *recv_one_claimed(void *arg) {
-    __atomic_store_n(&sleeper, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    about_to_block();
     uint64_t v = 0;
     size_t n = 0;
     int rc = rmpsc_consumer_recv_blocking(arg, &v, 1, -1, &n);
-    return (void *)(intptr_t)(rc == RMPSC_OK && n == 1 ? (int)v : -1);
+    return one_item(rc, n, v);
 }
 
 static void *consume_one(void *arg) {
-    __atomic_store_n(&sleeper, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    about_to_block();
     uint64_t v = 0;
     size_t n = 0;
     int rc = rmpsc_mpsc_consume_blocking(arg, keep_item, &v, -1, &n);
-    return (void *)(intptr_t)(rc == RMPSC_OK && n == 1 ? (int)v : -1);
+    return one_item(rc, n, v);
 }
 
 #define MPSC_PRODUCERS 3

@@ -362,13 +362,13 @@ impl SlotProducer {
     /// Refused (`InvalidArgument`) when the ring counts metrics or signals
     /// a notifier of the user's after commits, which the holder would skip.
     pub fn lease(&mut self) -> Result<Lease> {
-        let gate = match &self.notify {
-            None => None,
-            Some(hook) => Some(hook.lease_word().ok_or_else(Self::not_lent)? as *const _),
-        };
         if self.metrics.is_some() {
             return Err(Self::not_lent());
         }
+        let gate = match &self.notify {
+            None => None,
+            Some(hook) => Some(hook.lease_word().ok_or_else(Self::not_lent)?),
+        };
         self.reserved = 0;
         let mut lease = self.cur.lease();
         if let Some(word) = gate {
