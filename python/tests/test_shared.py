@@ -12,6 +12,7 @@ from ringmpsc import (
     BufferPool,
     Busy,
     Closed,
+    Corrupt,
     InvalidHeader,
     MessageRing,
     Ring,
@@ -174,6 +175,23 @@ def test_pools_hand_out_slabs_in_place():
         assert [shared.alloc() for _ in range(5)][-1] is None
     finally:
         shared.unlink()
+
+
+def test_a_named_ring_truncated_under_it_raises_corrupt_not_sigbus():
+    n = name("trunc")
+    a = SharedRing.create(n, capacity=64, slot_size=8)
+    try:
+        b = SharedRing.attach(n, slot_size=8)
+        tx, rx = a.producer(), b.consumer()
+        tx.send(bytes(8))
+        assert rx.recv() == bytes(8)
+        os.truncate(f"/dev/shm/{n}", 0)  # a peer with write access
+        with pytest.raises(Corrupt, match="truncated"):
+            tx.send(bytes(8))
+        with pytest.raises(Corrupt, match="truncated"):
+            rx.recv()
+    finally:
+        a.unlink()
 
 
 def test_a_stale_segment_is_detected_and_removed():

@@ -1419,3 +1419,91 @@ fn a_child_forked_into_another_pid_namespace_records_its_own() {
         out.status
     );
 }
+
+fn is_truncation(e: &Error) -> bool {
+    matches!(e, Error::Corrupt(m) if m.contains("truncated"))
+}
+
+/// A process with write access to a named segment shrinks its file while
+/// both sides map it (and the heartbeat thread stamps their words every 20
+/// ms): each side's next call reports the truncation, a consumer asleep in
+/// a receive gets it within its liveness slice, and nothing dies of
+/// `SIGBUS`.
+#[test]
+fn a_named_ring_truncated_under_its_sides_is_reported_never_a_sigbus() {
+    let _watchdog = watchdog::watchdog(60);
+    let n = name("trunc-slots");
+    let _c = Cleanup(n.clone());
+    let a = SharedRing::create::<u64>(&n, 6).unwrap();
+    let b = SharedRing::attach::<u64>(&n).unwrap();
+    let mut tx = a.producer::<u64>().unwrap();
+    let mut rx = b.consumer::<u64>().unwrap();
+    for i in 0..10 {
+        tx.send_one(i).unwrap();
+        assert_eq!(rx.try_recv().unwrap(), i);
+    }
+    let asleep = std::thread::spawn(move || rx.recv_blocking(WaitStrategy::Blocking));
+    std::thread::sleep(Duration::from_millis(30));
+    segment_file(&n).set_len(0).unwrap();
+    let e = asleep.join().unwrap().unwrap_err();
+    assert!(is_truncation(&e), "the consumer: {e}");
+    let e = tx.send_one(10).unwrap_err().reason;
+    assert!(is_truncation(&e), "the producer: {e}");
+    assert!(a.is_closed() && b.is_closed());
+    std::thread::sleep(Duration::from_millis(60));
+    drop((tx, a, b));
+
+    // Shrunk to its first page: the header is still shared, with the
+    // first (4096 - 512) / 8 slots. The producer's write into a lost slot
+    // closes the ring for every mapping, and the next send says why.
+    let n = name("trunc-half");
+    let _c = Cleanup(n.clone());
+    let a = SharedRing::create::<u64>(&n, 10).unwrap();
+    let b = SharedRing::attach::<u64>(&n).unwrap();
+    let mut tx = a.producer::<u64>().unwrap();
+    let mut rx = b.consumer::<u64>().unwrap();
+    segment_file(&n).set_len(4096).unwrap();
+    let sent = (0..1024).take_while(|&i| tx.send_one(i).is_ok()).count();
+    assert_eq!(
+        sent,
+        (4096 - 512) / 8 + 1,
+        "the send into the lost page went"
+    );
+    let e = tx.send_one(0).unwrap_err().reason;
+    assert!(is_truncation(&e), "the producer: {e}");
+    assert!(b.is_closed(), "closed in the shared header");
+    // The consumer drains what the kept page holds; the slot published
+    // from the lost page reads as zeros (as if a peer had scribbled it),
+    // and then the ring is closed.
+    let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert_eq!(got[..448], (0..448).collect::<Vec<u64>>()[..]);
+    assert_eq!(got[448..], [0]);
+    drop((tx, rx, a, b));
+
+    // A message ring, both sides.
+    let n = name("trunc-msg");
+    let _c = Cleanup(n.clone());
+    let a = MessageRing::create(Some(&n), 12).unwrap();
+    let b = MessageRing::attach(&n, Duration::from_secs(1)).unwrap();
+    let mut tx = a.sender().unwrap();
+    let mut rx = b.receiver().unwrap();
+    tx.send(1, b"before").unwrap();
+    assert_eq!(rx.try_recv().unwrap().payload(), b"before");
+    segment_file(&n).set_len(0).unwrap();
+    let e = tx.send(2, b"after").unwrap_err();
+    assert!(is_truncation(&e), "the sender: {e}");
+    let e = rx.try_recv().map(|_| ()).unwrap_err();
+    assert!(is_truncation(&e), "the receiver: {e}");
+    drop((tx, rx, a, b));
+
+    // A shared pool: its calls fail or see zeros, and nothing dies.
+    let n = name("trunc-pool");
+    let _c = Cleanup(n.clone());
+    let pool = BufferPool::create_shared(Some(&n), 4096, 8).unwrap();
+    let h = pool.alloc().unwrap();
+    segment_file(&n).set_len(0).unwrap();
+    let _ = pool.write(h, &[7u8; 100]);
+    let _ = pool.free(h);
+    let _ = pool.alloc();
+    std::thread::sleep(Duration::from_millis(60));
+}

@@ -249,6 +249,43 @@ static void test_unlink_on_drop(void) {
     rmpsc_pool_free(p);
 }
 
+/* A peer with write access shrinks a named segment's file under both
+ * sides, one leased: the inline path sees the ring closed, the lease ends,
+ * and the side's calls report the truncation (no SIGBUS). */
+static void test_truncated_under_the_sides(void) {
+    snprintf(name, sizeof name, "rmpsc-ctest-trunc-%d", (int)getpid());
+    rmpsc_shared_ring_t *a = NULL, *b = NULL;
+    CHECK(rmpsc_shared_ring_create(name, 64, 8, &a) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_attach(name, 8, 0, &b) == RMPSC_OK);
+    rmpsc_ring_t *tx, *rx;
+    CHECK(rmpsc_shared_ring_take_producer(a, &tx) == RMPSC_OK);
+    CHECK(rmpsc_shared_ring_take_consumer(b, &rx) == RMPSC_OK);
+    rmpsc_lease_t lease;
+    CHECK(rmpsc_ring_lease(tx, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &lease) == RMPSC_OK);
+    uint64_t v = 7, out = 0;
+    CHECK(rmpsc_lease_try_send(&lease, &v) == RMPSC_OK);
+    CHECK(rmpsc_ring_try_recv(rx, &out) == RMPSC_OK && out == 7);
+
+    char path[96];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0 && ftruncate(fd, 0) == 0);
+    close(fd);
+
+    CHECK(rmpsc_lease_try_send(&lease, &v) == RMPSC_ECLOSED);
+    CHECK(rmpsc_lease_end(&lease) == RMPSC_OK);
+    size_t n;
+    CHECK(rmpsc_ring_send(tx, &v, 1, &n) == RMPSC_ECORRUPT);
+    CHECK(strstr(rmpsc_error_message(), "truncated") != NULL);
+    CHECK(rmpsc_ring_try_recv(rx, &out) == RMPSC_ECORRUPT);
+    CHECK(strstr(rmpsc_error_message(), "truncated") != NULL);
+    rmpsc_ring_free(tx);
+    rmpsc_ring_free(rx);
+    CHECK(rmpsc_shared_ring_unlink(a) == RMPSC_OK);
+    rmpsc_shared_ring_free(a);
+    rmpsc_shared_ring_free(b);
+}
+
 int main(void) {
     start_watchdog(120); /* a hang fails the run instead of stalling it */
     test_shared_ring();
@@ -258,5 +295,6 @@ int main(void) {
     test_message_sides_are_one_thread_at_a_time();
     test_permissions();
     test_pool();
+    test_truncated_under_the_sides();
     return finish("test_shm");
 }

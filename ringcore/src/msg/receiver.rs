@@ -120,7 +120,7 @@ impl MessageReceiver {
         let mut skipped = 0;
         loop {
             let Some(r) = self.record(skipped)? else {
-                if self.cur.is_closed() {
+                if self.cur.is_closed() && !self.cur.truncated() {
                     // Closed: a tail that still shows bytes must have them.
                     self.check_not_stalled(skipped)?;
                 }

@@ -161,7 +161,7 @@ impl MessageSender {
             });
         }
         if self.cur.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.cur.closed_error());
         }
         let rec = record_len(len);
         let (index, to_end) = self.cur.contiguous(self.cur.tail());
@@ -237,7 +237,7 @@ impl MessageSender {
     ) -> Result<usize> {
         self.check_no_claim()?;
         if self.cur.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.cur.closed_error());
         }
         let free = self.cur.free(usize::MAX)?;
         let (mut pending, mut sent) = (0usize, 0usize);

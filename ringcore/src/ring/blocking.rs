@@ -101,7 +101,7 @@ impl ProducerCursor {
         let mut peer = PeerWatch::new(self.raw.process_shared());
         loop {
             if self.is_closed() {
-                return Err(Error::Closed);
+                return Err(self.closed_error());
             }
             if self.free(want)? >= want {
                 break;
@@ -135,11 +135,14 @@ impl ConsumerCursor {
         if !self.is_closed() {
             return Error::Empty;
         }
+        if self.truncated() {
+            return self.closed_error();
+        }
         // Closed is final only once nothing is left: the producer may have
         // committed just before closing, so look again after seeing it.
         match self.available(skip + 1) {
             Err(c) => c.into(),
-            Ok(n) if n <= skip => Error::Closed,
+            Ok(n) if n <= skip => self.closed_error(),
             Ok(_) => Error::Empty,
         }
     }

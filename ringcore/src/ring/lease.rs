@@ -68,6 +68,11 @@ impl Lease {
     /// The error for positions a lease holder loaded that are more than a
     /// capacity apart: the same report as the library's own checks.
     pub fn impossible(head: u64, tail: u64) -> Error {
-        super::raw::Corrupt { head, tail }.into()
+        super::raw::Corrupt {
+            head,
+            tail,
+            truncated: false,
+        }
+        .into()
     }
 }

@@ -189,21 +189,31 @@ impl RingIndices {
 }
 
 /// The positions read were impossible (`tail - head` above the capacity):
-/// shared memory was overwritten by a crashed or hostile peer.
+/// shared memory was overwritten by a crashed or hostile peer, or its file
+/// was truncated under this process's mapping (which reads zeros since).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Corrupt {
     pub(crate) head: u64,
     pub(crate) tail: u64,
+    pub(crate) truncated: bool,
 }
 
 impl From<Corrupt> for crate::error::Error {
     fn from(c: Corrupt) -> Self {
-        crate::error::Error::Corrupt(format!(
-            "ring positions head={} tail={} are more than the capacity apart",
-            c.head, c.tail
-        ))
+        crate::error::Error::Corrupt(if c.truncated {
+            TRUNCATED.into()
+        } else {
+            format!(
+                "ring positions head={} tail={} are more than the capacity apart",
+                c.head, c.tail
+            )
+        })
     }
 }
+
+/// What a side reports once its segment's file was shrunk under it.
+const TRUNCATED: &str = "the segment's file was truncated under this process's mapping \
+                         (the ring is closed here; what it held is gone)";
 
 /// A cursor as a handle holds it: on a cache line (pair) of its own.
 pub(crate) type Padded<C> = crossbeam_utils::CachePadded<C>;
@@ -219,6 +229,9 @@ pub(crate) struct RawRing {
     mask: u64,
     slot_size: usize,
     process_shared: bool,
+    /// Set once the segment's file was shrunk under this process's
+    /// mapping (`shm::Segment`); `None` where it cannot be.
+    truncated: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for RawRing {
@@ -252,6 +265,34 @@ impl RawRing {
             mask: (1u64 << ring_bits) - 1,
             slot_size,
             process_shared,
+            truncated: None,
+        }
+    }
+
+    /// This ring, over a segment whose truncation sets `flag`.
+    pub(crate) fn with_truncation_flag(
+        mut self,
+        flag: Option<&'static std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        self.truncated = flag;
+        self
+    }
+
+    /// Whether the segment's file was shrunk under this process's mapping
+    /// (which then closed the ring here).
+    pub(crate) fn truncated(&self) -> bool {
+        self.truncated
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Why a closed ring is: `Closed`, or `Corrupt` where its segment was
+    /// [`truncated`](Self::truncated).
+    #[cold]
+    pub(crate) fn closed_error(&self) -> crate::error::Error {
+        if self.truncated() {
+            crate::error::Error::Corrupt(TRUNCATED.into())
+        } else {
+            crate::error::Error::Closed
         }
     }
 
@@ -301,9 +342,18 @@ impl RawRing {
     pub(crate) fn fill(&self, head: u64, tail: u64) -> Result<usize, Corrupt> {
         let used = tail.wrapping_sub(head);
         if used > self.mask + 1 {
-            return Err(Corrupt { head, tail });
+            return Err(self.corrupt(head, tail));
         }
         Ok(used as usize)
+    }
+
+    #[cold]
+    fn corrupt(&self, head: u64, tail: u64) -> Corrupt {
+        Corrupt {
+            head,
+            tail,
+            truncated: self.truncated(),
+        }
     }
 
     /// Slot index of `pos` and the number of slots from there to the end of the array.
@@ -601,6 +651,12 @@ impl ProducerCursor {
     /// Takes the producer role back from a lease at `tail`: it must be the
     /// tail the lease published, within a capacity of the consumer's head.
     pub(crate) fn resume(&mut self, tail: u64) -> Result<(), Error> {
+        if self.raw.truncated() {
+            // Nothing left to check against: the side ends the lease where
+            // it was, and its calls report the truncation.
+            self.tail = tail;
+            return Ok(());
+        }
         let idx = self.raw.indices();
         check_published(tail, idx.producer.tail.load(Ordering::Relaxed))?;
         let head = idx.consumer.head.load(Ordering::Acquire);
@@ -861,6 +917,11 @@ impl ConsumerCursor {
     /// Takes the consumer role back from a lease at `head`: it must be the
     /// head the lease published, at most a capacity behind the tail.
     pub(crate) fn resume(&mut self, head: u64) -> Result<(), Error> {
+        if self.raw.truncated() {
+            // As for the producer's.
+            self.head = head;
+            return Ok(());
+        }
         let idx = self.raw.indices();
         check_published(head, idx.consumer.head.load(Ordering::Relaxed))?;
         let tail = idx.producer.tail.load(Ordering::Acquire);

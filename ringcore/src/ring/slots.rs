@@ -209,7 +209,7 @@ impl SlotProducer {
             return Err(Error::InvalidArgument("reserve of 0 slots".into()));
         }
         if self.cur.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.cur.closed_error());
         }
         let free = self.cur.free(n)?;
         if free == 0 {
@@ -264,7 +264,7 @@ impl SlotProducer {
             return Err(not_whole_slots(slots.len(), count, self.cur.slot_size()));
         }
         if self.cur.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.cur.closed_error());
         }
         self.reserved = 0;
         // SAFETY: `slots` holds `count` slots and is not in the ring.
@@ -284,7 +284,7 @@ impl SlotProducer {
             return Err(not_whole_slots(slot.len(), 1, self.cur.slot_size()));
         }
         if self.cur.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.cur.closed_error());
         }
         self.reserved = 0;
         // SAFETY: `slot` is one slot long and not in the ring.

@@ -145,7 +145,7 @@ impl<T> Producer<T> {
             return Err(Error::InvalidArgument("reserve of 0 slots".into()));
         }
         if self.cur.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.cur.closed_error());
         }
         let free = self.cur.free(n)?;
         if free == 0 {
@@ -198,7 +198,7 @@ impl<T> Producer<T> {
     #[inline]
     pub fn send_one(&mut self, item: T) -> Result<(), SendError<T>> {
         let reason = if self.cur.is_closed() {
-            Error::Closed
+            self.cur.closed_error()
         } else {
             match self.cur.free(1) {
                 Ok(0) => Error::Full,
@@ -285,7 +285,7 @@ impl<T> Producer<T> {
     /// Free slots after refreshing the consumer's position; Closed/Corrupt as errors.
     fn free_now(&self, want: usize) -> Result<usize> {
         if self.cur.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.cur.closed_error());
         }
         Ok(self.cur.free(want)?)
     }

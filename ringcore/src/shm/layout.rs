@@ -110,6 +110,10 @@ impl Ident {
     }
 }
 
+/// Where a segment's ring has its closed flag (`indices.wake.closed`): set
+/// in a process whose mapping the file was shrunk under.
+pub(crate) const CLOSED_AT: usize = 0x180;
+
 /// The whole 512-byte header.
 #[repr(C)]
 pub(crate) struct Header {
@@ -123,6 +127,12 @@ const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(size_of::<Header>() == HEADER_SIZE);
     assert!(offset_of!(Header, indices) == 0x80);
+    assert!(
+        offset_of!(Header, indices)
+            + offset_of!(RingIndices, wake)
+            + offset_of!(crate::ring::raw::WakeLine, closed)
+            == CLOSED_AT
+    );
     assert!(offset_of!(Ident, magic) == 0x00);
     assert!(offset_of!(Ident, version) == 0x08);
     assert!(offset_of!(Ident, kind) == 0x0c);

@@ -185,6 +185,7 @@ impl Mapped {
                 true,
             )
         }
+        .with_truncation_flag(self.segment.truncation_flag())
     }
 
     pub(crate) fn producer_words(&self) -> SideWords {

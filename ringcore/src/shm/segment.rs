@@ -138,9 +138,7 @@ impl Segment {
     /// Creates an anonymous memfd of `len` bytes, sealed against shrinking
     /// and growing, and maps it. Share it by passing [`fd`](Self::fd).
     pub fn create_memfd(debug_name: &str, len: usize) -> Result<Segment> {
-        let seg = Self::size_and_map(fs::memfd(debug_name)?, len, None)?;
-        fs::seal_size(seg.fd.as_fd())?;
-        Ok(seg)
+        Self::size_and_map(fs::memfd(debug_name)?, len, None)
     }
 
     fn size_and_map(fd: OwnedFd, len: usize, path: Option<PathBuf>) -> Result<Segment> {
@@ -149,6 +147,9 @@ impl Segment {
         }
         fs::set_len(fd.as_fd(), len)?;
         allocate_whole(fd.as_fd(), len, path.as_deref())?;
+        if path.is_none() {
+            fs::seal_size(fd.as_fd())?;
+        }
         let seg = Self::mapped(fd, len, path)?;
         // The creator's pages mapped now, so that its first lap over the
         // ring takes no page faults (where the kernel cannot, it faults as
@@ -157,9 +158,18 @@ impl Segment {
         Ok(seg)
     }
 
+    /// Maps `fd` whole. Where another process could shrink the file (a
+    /// named one, or a descriptor whose size is not sealed), a truncation
+    /// under the mapping closes the ring in this process (the header's
+    /// closed flag is set) and reads zeros past the new end, instead of
+    /// the next access killing the process with `SIGBUS`.
     fn mapped(fd: OwnedFd, len: usize, path: Option<PathBuf>) -> Result<Segment> {
+        let mut map = Mapping::shared(fd.as_fd(), len)?;
+        if !fs::size_sealed(fd.as_fd()) {
+            map = map.guarded_past_end(fd.as_fd(), super::layout::CLOSED_AT);
+        }
         Ok(Segment {
-            map: Mapping::shared(fd.as_fd(), len)?,
+            map,
             fd,
             path,
             staging: std::sync::Mutex::new(None),
@@ -243,6 +253,13 @@ impl Segment {
     /// The descriptor, to pass to another process ([`send_fd`](super::send_fd)).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    /// Whether the file was shrunk under this mapping (an access past its
+    /// new end was repaired with zeros and the ring closed here); `None`:
+    /// the size is sealed, it cannot be.
+    pub(crate) fn truncation_flag(&self) -> Option<&'static AtomicBool> {
+        self.map.fault_flag()
     }
 
     /// Current size of the underlying file (a peer may have truncated it).

@@ -55,6 +55,27 @@ impl Mapping {
         self
     }
 
+    /// This writable mapping of `fd` guarded against the file being shrunk
+    /// under it ([`Guard::past_end`](super::sigbus::Guard::past_end)): an
+    /// access past the new end sees zeros, the `u32` at offset `mark` is
+    /// set to 1 and [`faulted`](Self::faulted) turns true. `fd` stays open
+    /// while the mapping lives.
+    pub(crate) fn guarded_past_end(mut self, fd: BorrowedFd<'_>, mark: usize) -> Mapping {
+        self.guard = Some(super::sigbus::Guard::past_end(
+            self.base().as_ptr() as usize,
+            self.len(),
+            fd,
+            mark,
+        ));
+        self
+    }
+
+    /// The flag behind [`faulted`](Self::faulted), for handles that check
+    /// it without this mapping at hand; `None` when not guarded.
+    pub(crate) fn fault_flag(&self) -> Option<&'static std::sync::atomic::AtomicBool> {
+        self.guard.as_ref().map(super::sigbus::Guard::flag)
+    }
+
     /// Whether an access to a guarded mapping (an
     /// [`inspect`](Self::inspect) one, or one made [`guarded`](Self::guarded))
     /// went past the end of its file (which was shrunk after it was mapped).

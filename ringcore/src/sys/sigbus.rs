@@ -10,22 +10,32 @@
 //! writable range), marks the range as faulted and returns: the access is
 //! retried, a read sees zeros, which every reader checks like any other
 //! hostile bytes, and a write lands on that page of no file; the inspector
-//! and the log report the file as truncated. A fault anywhere else goes to the handler that was there
+//! and the log report the file as truncated.
+//!
+//! A shared memory segment's range ([`Guard::past_end`]) is repaired only
+//! where the fault lies past the file's end (the handler asks the file's
+//! size): the rest of the range from there is mapped with zeros at once,
+//! and a word the segment names (its header's closed flag) is set, so
+//! that every side in this process sees the ring closed at its next call
+//! and no write goes on into memory no peer shares. A fault inside the
+//! file (a write into a hole on a full file system) is not repaired: its
+//! page would take this process's writes away from its peers while their
+//! positions were published.
+//!
+//! A fault anywhere else goes to the handler that was there
 //! before, called directly; where that was the default (or ignore), it is
 //! put back and the fault happens again under it: the process dies as it
 //! would have.
 //!
 //! The handler is installed the first time a range is registered: a
-//! process that never inspects and never maps a log keeps its own
-//! `SIGBUS` handling untouched. Inspection mappings and the log's
-//! mappings are guarded (a log file is an ordinary file anyone with write
-//! access can shrink); shared memory segments are sealed memfds or files
-//! whose storage was allocated when they were made or attached, and keep
-//! the ordinary behaviour.
+//! process that never inspects, never maps a log and never maps a segment
+//! another process could shrink (a named one, or an unsealed descriptor)
+//! keeps its own `SIGBUS` handling untouched.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 use super::registry::Registry;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 #[derive(Debug, Default)]
 struct Range {
@@ -38,7 +48,15 @@ struct Range {
     taken: AtomicBool,
     /// The mapping is writable: so is the page of zeros put in.
     writable: AtomicBool,
+    /// The mapped file (from offset 0), for a range repaired only past its
+    /// end; -1: any fault is repaired, page by page.
+    file: AtomicI32,
+    /// Offset in the range of a `u32` set to 1 after a repair past the
+    /// end; `NO_MARK`: none.
+    mark: AtomicUsize,
 }
+
+const NO_MARK: usize = usize::MAX;
 
 /// The guarded ranges.
 static RANGES: Registry<Range> = Registry::new();
@@ -66,31 +84,54 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             continue;
         }
         let at = addr & !(page - 1);
+        let file = r.file.load(Ordering::Relaxed);
+        let (from, to) = if file < 0 {
+            (at, at + page)
+        } else {
+            // Past the file's end from `end` on: a fault before it is not
+            // a truncation.
+            let end = start + file_size(file).div_ceil(page) * page;
+            if at < end {
+                break;
+            }
+            (
+                end,
+                start + r.len.load(Ordering::Relaxed).div_ceil(page) * page,
+            )
+        };
         // A write retried on the page of a writable mapping (a log's futex
         // words, a writer's record) goes nowhere instead of faulting again.
-        let prot = if r.writable.load(Ordering::Relaxed) {
+        let writable = r.writable.load(Ordering::Relaxed);
+        let prot = if writable {
             libc::PROT_READ | libc::PROT_WRITE
         } else {
             libc::PROT_READ
         };
-        // SAFETY: replaces one page of a registered mapping (its owner
-        // unregisters before unmapping) with a private page of zeros; mmap
+        // SAFETY: replaces pages of a registered mapping (its owner
+        // unregisters before unmapping) with private pages of zeros; mmap
         // is a plain system call on Linux, safe in a signal handler.
         let p = unsafe {
             libc::mmap(
-                at as *mut libc::c_void,
-                page,
+                from as *mut libc::c_void,
+                to - from,
                 prot,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                 -1,
                 0,
             )
         };
-        if p != libc::MAP_FAILED {
-            r.hit.store(true, Ordering::Release);
-            return;
+        if p == libc::MAP_FAILED {
+            break;
         }
-        break;
+        let mark = r.mark.load(Ordering::Relaxed);
+        if writable && mark != NO_MARK {
+            // SAFETY: the owner put the mark inside the range, 4-aligned
+            // and below the file's end when registered; its page is the
+            // file's (below `from`) or one of the zeros just mapped.
+            unsafe { (*((start + mark) as *const AtomicU32)).store(1, Ordering::Release) };
+        }
+        r.hit.store(true, Ordering::Release);
+        return;
     }
     // Not ours (or not repairable): the handler that was there before gets
     // it, called as the kernel would have; a default or ignored one is put
@@ -124,6 +165,17 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         // SAFETY: as above.
         unsafe { libc::sigaction(libc::SIGBUS, &dfl, std::ptr::null_mut()) };
     }
+}
+
+/// The size of the open file `fd`, 0 where it cannot be read.
+fn file_size(fd: libc::c_int) -> usize {
+    // SAFETY: an all-zero stat is a valid value to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat is async-signal-safe; `st` is a valid out-pointer.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return 0;
+    }
+    st.st_size.max(0) as usize
 }
 
 fn install() {
@@ -174,8 +226,23 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    /// Registers `[start, start + len)`.
+    /// Registers `[start, start + len)`: any fault in it is repaired, page
+    /// by page.
     pub(crate) fn new(start: usize, len: usize, writable: bool) -> Guard {
+        Self::register(start, len, writable, -1, NO_MARK)
+    }
+
+    /// Registers the writable mapping `[start, start + len)` of the file
+    /// `fd` from offset 0 (open while the guard lives): a fault past the
+    /// file's end maps zeros over the rest of the range and sets the `u32`
+    /// at offset `mark` (4-aligned, in the file's first page); a fault
+    /// inside the file is left to the default handling.
+    pub(crate) fn past_end(start: usize, len: usize, fd: BorrowedFd<'_>, mark: usize) -> Guard {
+        debug_assert!(mark % 4 == 0 && mark + 4 <= len.min(PAGE.load(Ordering::Relaxed)));
+        Self::register(start, len, true, fd.as_raw_fd(), mark)
+    }
+
+    fn register(start: usize, len: usize, writable: bool, file: i32, mark: usize) -> Guard {
         install();
         // Look before taking: a taken entry's line stays shared with the
         // threads that load its `hit`.
@@ -187,11 +254,19 @@ impl Guard {
         });
         r.hit.store(false, Ordering::Relaxed);
         r.writable.store(writable, Ordering::Relaxed);
+        r.file.store(file, Ordering::Relaxed);
+        r.mark.store(mark, Ordering::Relaxed);
         r.len.store(len, Ordering::Relaxed);
         // Release pairs with the handler's Acquire load of `start`: it sees
-        // the length with it.
+        // the other fields with it.
         r.start.store(start, Ordering::Release);
         Guard { range: r }
+    }
+
+    /// The flag [`faulted`](Self::faulted) reads: it lives as long as the
+    /// process, and is this guard's while the guard lives.
+    pub(crate) fn flag(&self) -> &'static AtomicBool {
+        &self.range.hit
     }
 
     /// Whether an access to the range faulted (the file was shrunk under it).
@@ -234,5 +309,37 @@ mod tests {
         assert_eq!(byte, 0, "the page past the end reads as zeros");
         assert!(map.faulted());
         drop(others);
+    }
+
+    #[test]
+    fn a_segment_shrunk_under_its_mapping_reads_zeros_past_the_end_and_is_marked() {
+        use std::os::fd::AsRawFd;
+        let fd = fs::memfd("sigbus-past-end").expect("memfd");
+        let page = page_size();
+        fs::set_len(fd.as_fd(), 3 * page).expect("size");
+        let map = Mapping::shared(fd.as_fd(), 3 * page)
+            .expect("map")
+            .guarded_past_end(fd.as_fd(), 0x180);
+        let base = map.base().as_ptr();
+        // SAFETY: the mapping is 3 pages long and lives to the end of the test.
+        unsafe { base.add(2 * page).write_volatile(7) };
+        fs::set_len(fd.as_fd(), page).expect("shrink");
+        // SAFETY: as above; the pages past the new end are repaired on fault.
+        unsafe { base.add(2 * page).write_volatile(9) };
+        assert!(map.faulted());
+        // SAFETY: as above.
+        let (lost, next) = unsafe {
+            (
+                base.add(2 * page).read_volatile(),
+                base.add(page).read_volatile(),
+            )
+        };
+        assert_eq!((lost, next), (9, 0), "private zeros from the end on");
+        // The mark lies in the page the file kept: set there, for every
+        // process that maps it.
+        let mut word = [0u8; 4];
+        // SAFETY: pread into a 4-byte buffer from a descriptor we hold.
+        let n = unsafe { libc::pread(fd.as_raw_fd(), word.as_mut_ptr().cast(), 4, 0x180) };
+        assert_eq!((n, u32::from_ne_bytes(word)), (4, 1));
     }
 }
