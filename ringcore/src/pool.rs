@@ -421,6 +421,24 @@ impl BufferPool {
 
     /// [`alloc`](Self::alloc) that reports a corrupt free list as an error.
     pub fn try_alloc(&self) -> Result<Option<Handle>> {
+        let popped = self.pop();
+        self.check_not_truncated()?;
+        popped
+    }
+
+    /// `Corrupt` once the pool's segment was truncated under this process:
+    /// its memory reads as zeros since (and writes go nowhere).
+    fn check_not_truncated(&self) -> Result<()> {
+        #[cfg(not(loom))]
+        if self.segment.as_ref().is_some_and(|s| s.truncated()) {
+            return Err(corrupt(
+                "its segment's file was truncated under this process's mapping".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn pop(&self) -> Result<Option<Handle>> {
         let head = &self.head().head;
         // Acquire pairs with the Release of the CAS in `free`: the slab's
         // `next` link written before its push is visible.
@@ -486,6 +504,7 @@ impl BufferPool {
         }
         let state = self.meta(index).state.load(Ordering::Acquire);
         if !self.holds(state, stamp) {
+            self.check_not_truncated()?;
             return Err(Error::InvalidArgument(format!(
                 "handle {:#010x} is not allocated (freed, stale or foreign)",
                 h.0
@@ -576,6 +595,7 @@ impl BufferPool {
         // SAFETY: the slab is allocated and owned by the handle's holder
         // (us); `bytes`, a shared slice while we write, is not in it.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.slab_ptr(index), bytes.len()) };
+        self.check_not_truncated()?;
         self.set_len(h, bytes.len())
     }
 
@@ -587,6 +607,7 @@ impl BufferPool {
         let index = self.stamps.split(h).0;
         // SAFETY: the slab is allocated; len <= slab_size.
         unsafe { std::ptr::copy_nonoverlapping(self.slab_ptr(index), out.as_mut_ptr(), n) };
+        self.check_not_truncated()?;
         Ok(len)
     }
 

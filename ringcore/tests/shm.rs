@@ -1454,21 +1454,20 @@ fn a_named_ring_truncated_under_its_sides_is_reported_never_a_sigbus() {
     drop((tx, a, b));
 
     // Shrunk to its first page: the header is still shared, with the
-    // first (4096 - 512) / 8 slots. The producer's write into a lost slot
+    // slots that share its page. The producer's write into a lost slot
     // closes the ring for every mapping, and the next send says why.
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    let kept = (page - 512) / 8;
     let n = name("trunc-half");
     let _c = Cleanup(n.clone());
-    let a = SharedRing::create::<u64>(&n, 10).unwrap();
+    let a = SharedRing::create::<u64>(&n, 14).unwrap(); // past a 64 KiB page
     let b = SharedRing::attach::<u64>(&n).unwrap();
     let mut tx = a.producer::<u64>().unwrap();
     let mut rx = b.consumer::<u64>().unwrap();
-    segment_file(&n).set_len(4096).unwrap();
-    let sent = (0..1024).take_while(|&i| tx.send_one(i).is_ok()).count();
-    assert_eq!(
-        sent,
-        (4096 - 512) / 8 + 1,
-        "the send into the lost page went"
-    );
+    segment_file(&n).set_len(page as u64).unwrap();
+    let sent = (0..1 << 14).take_while(|&i| tx.send_one(i).is_ok()).count();
+    assert_eq!(sent, kept + 1, "the send into the lost page went");
     let e = tx.send_one(0).unwrap_err().reason;
     assert!(is_truncation(&e), "the producer: {e}");
     assert!(b.is_closed(), "closed in the shared header");
@@ -1476,8 +1475,13 @@ fn a_named_ring_truncated_under_its_sides_is_reported_never_a_sigbus() {
     // from the lost page reads as zeros (as if a peer had scribbled it),
     // and then the ring is closed.
     let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
-    assert_eq!(got[..448], (0..448).collect::<Vec<u64>>()[..]);
-    assert_eq!(got[448..], [0]);
+    assert_eq!(got[..kept], (0..kept as u64).collect::<Vec<u64>>()[..]);
+    assert_eq!(got[kept..], [0]);
+    let e = rx.try_recv().unwrap_err();
+    assert!(
+        is_truncation(&e),
+        "the consumer, once it read a lost page: {e}"
+    );
     drop((tx, rx, a, b));
 
     // A message ring, both sides.
@@ -1496,14 +1500,18 @@ fn a_named_ring_truncated_under_its_sides_is_reported_never_a_sigbus() {
     assert!(is_truncation(&e), "the receiver: {e}");
     drop((tx, rx, a, b));
 
-    // A shared pool: its calls fail or see zeros, and nothing dies.
+    // A shared pool: every call on it says so.
     let n = name("trunc-pool");
     let _c = Cleanup(n.clone());
     let pool = BufferPool::create_shared(Some(&n), 4096, 8).unwrap();
     let h = pool.alloc().unwrap();
     segment_file(&n).set_len(0).unwrap();
-    let _ = pool.write(h, &[7u8; 100]);
-    let _ = pool.free(h);
-    let _ = pool.alloc();
+    let e = pool.write(h, &[7u8; 100]).unwrap_err();
+    assert!(is_truncation(&e), "write: {e}");
+    let e = pool.free(h).unwrap_err();
+    assert!(is_truncation(&e), "free: {e}");
+    let e = pool.try_alloc().unwrap_err();
+    assert!(is_truncation(&e), "alloc: {e}");
+    // The heartbeat thread writes the held sides' words every 20 ms.
     std::thread::sleep(Duration::from_millis(60));
 }

@@ -74,10 +74,10 @@ pub(crate) fn walk(
         stop: Stop::End,
     };
     if to.wrapping_sub(from) > raw.capacity() as u64 {
-        w.stop = Stop::Broken(Error::Corrupt(format!(
+        w.stop = Stop::Broken(raw.unless_truncated(Error::Corrupt(format!(
             "positions {from} and {to} are more than the ring's {} bytes apart",
             raw.capacity()
-        )));
+        ))));
         return w;
     }
     while w.pos != to {
@@ -92,15 +92,15 @@ pub(crate) fn walk(
                 return w;
             }
             Err(e) => {
-                w.stop = Stop::Broken(e);
+                w.stop = Stop::Broken(raw.unless_truncated(e));
                 return w;
             }
         };
         if r.span as u64 > to.wrapping_sub(w.pos) {
-            w.stop = Stop::Broken(Error::Corrupt(format!(
+            w.stop = Stop::Broken(raw.unless_truncated(Error::Corrupt(format!(
                 "the record at position {} runs past the tail {to}",
                 w.pos
-            )));
+            ))));
             return w;
         }
         let flow = if r.msg_type != PAD {

@@ -120,7 +120,7 @@ impl MessageReceiver {
         let mut skipped = 0;
         loop {
             let Some(r) = self.record(skipped)? else {
-                if self.cur.is_closed() && !self.cur.truncated() {
+                if self.cur.is_closed() {
                     // Closed: a tail that still shows bytes must have them.
                     self.check_not_stalled(skipped)?;
                 }
@@ -177,10 +177,10 @@ impl MessageReceiver {
     /// scribbling peer gets here, and a blocking receive would otherwise spin.
     fn check_not_stalled(&self, skip: usize) -> Result<()> {
         if self.cur.available(skip + 1)? > skip && self.record(skip)?.is_none() {
-            return Err(Error::Corrupt(format!(
+            return Err(self.cur.unless_truncated(Error::Corrupt(format!(
                 "the tail shows bytes but no record is committed at {}",
                 self.cur.head().wrapping_add(skip as u64)
-            )));
+            ))));
         }
         Ok(())
     }

@@ -285,6 +285,18 @@ impl RawRing {
             .is_some_and(|f| f.load(std::sync::atomic::Ordering::Acquire))
     }
 
+    /// `e`, or the truncation where the segment's file was
+    /// [`truncated`](Self::truncated): what the garbage `e` reports was
+    /// read from zeros.
+    #[cold]
+    pub(crate) fn unless_truncated(&self, e: crate::error::Error) -> crate::error::Error {
+        if self.truncated() {
+            self.closed_error()
+        } else {
+            e
+        }
+    }
+
     /// Why a closed ring is: `Closed`, or `Corrupt` where its segment was
     /// [`truncated`](Self::truncated).
     #[cold]

@@ -52,6 +52,16 @@ fn refuse_unsealed(fd: &OwnedFd, kind: Kind) -> Result<()> {
 }
 
 impl Mapped {
+    /// `segment` as one of `geometry`: a truncation of its file under this
+    /// process closes its ring here (see [`Segment::truncated`]).
+    fn new(segment: Segment, geometry: Geometry) -> Mapped {
+        segment.mark_on_truncation(super::layout::CLOSED_AT);
+        Mapped {
+            segment: Arc::new(segment),
+            geometry,
+        }
+    }
+
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: the segment is at least HEADER_SIZE bytes (checked when
         // mapped) and page-aligned; Header is made of atomics, valid for any bits.
@@ -81,10 +91,7 @@ impl Mapped {
             Some(n) => Segment::create_named(&resolve_name(n)?, len, perm)?,
             None => Segment::create_memfd("ringmpsc", len)?,
         };
-        let m = Mapped {
-            segment: Arc::new(segment),
-            geometry: g,
-        };
+        let m = Mapped::new(segment, g);
         init_data(&m);
         m.header().init(&g);
         // Named only now: an attacher sees nothing, or the whole segment.
@@ -103,10 +110,7 @@ impl Mapped {
             ));
         }
         let geometry = header.validate(segment.len(), kind, slot_size)?;
-        Ok(Mapped {
-            segment: Arc::new(segment),
-            geometry,
-        })
+        Ok(Mapped::new(segment, geometry))
     }
 
     pub(crate) fn open(
@@ -152,11 +156,7 @@ impl Mapped {
                     Kind::name(kind as u32)
                 ))
             })?;
-        Mapped {
-            segment: Arc::new(seg),
-            geometry,
-        }
-        .allocated()
+        Mapped::new(seg, geometry).allocated()
     }
 
     pub(crate) fn from_fd(fd: OwnedFd, kind: Kind, slot_size: Option<u32>) -> Result<Mapped> {

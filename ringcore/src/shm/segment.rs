@@ -159,14 +159,13 @@ impl Segment {
     }
 
     /// Maps `fd` whole. Where another process could shrink the file (a
-    /// named one, or a descriptor whose size is not sealed), a truncation
-    /// under the mapping closes the ring in this process (the header's
-    /// closed flag is set) and reads zeros past the new end, instead of
-    /// the next access killing the process with `SIGBUS`.
+    /// named one, or a descriptor whose size is not sealed), an access past
+    /// its new end reads zeros (and writes go nowhere) instead of killing
+    /// the process with `SIGBUS` ([`truncated`](Self::truncated)).
     fn mapped(fd: OwnedFd, len: usize, path: Option<PathBuf>) -> Result<Segment> {
         let mut map = Mapping::shared(fd.as_fd(), len)?;
         if !fs::size_sealed(fd.as_fd()) {
-            map = map.guarded_past_end(fd.as_fd(), super::layout::CLOSED_AT);
+            map = map.guarded_past_end(fd.as_fd())?;
         }
         Ok(Segment {
             map,
@@ -255,11 +254,22 @@ impl Segment {
         self.fd.as_fd()
     }
 
-    /// Whether the file was shrunk under this mapping (an access past its
-    /// new end was repaired with zeros and the ring closed here); `None`:
-    /// the size is sealed, it cannot be.
+    /// Whether an access past the end of the file, shrunk under this
+    /// mapping, was repaired with zeros (never for a sealed memfd).
+    pub fn truncated(&self) -> bool {
+        self.map.faulted()
+    }
+
+    /// The flag behind [`truncated`](Self::truncated), for handles that
+    /// check it without the segment at hand; `None` for a sealed memfd.
     pub(crate) fn truncation_flag(&self) -> Option<&'static AtomicBool> {
         self.map.fault_flag()
+    }
+
+    /// Sets the `u32` at `offset` (4-aligned, in the first page) to 1 when
+    /// a truncation is repaired: a ring's closed flag.
+    pub(crate) fn mark_on_truncation(&self, offset: usize) {
+        self.map.mark_on_truncation(offset);
     }
 
     /// Current size of the underlying file (a peer may have truncated it).
@@ -328,5 +338,30 @@ impl Drop for Segment {
         if *self.unlink_on_drop.get_mut() && self.name_is_ours() {
             let _ = self.unlink();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_segment_that_can_shrink_is_guarded() {
+        let memfd = Segment::create_memfd("guard-test", 4096).unwrap();
+        assert!(
+            memfd.truncation_flag().is_none(),
+            "sealed before it is mapped"
+        );
+        let path = std::env::temp_dir().join(format!("ringcore-guard-{}", std::process::id()));
+        let named = Segment::create_named(&path, 4096, Permissions::default()).unwrap();
+        named.publish().unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(named.truncation_flag().is_some());
+        // A raw segment gets no mark: its bytes are its user's.
+        fs::set_len(named.fd(), 0).unwrap();
+        // SAFETY: the mapping is 4096 bytes; the page past the end is repaired.
+        let word = unsafe { named.base().as_ptr().add(0x180).read_volatile() };
+        assert_eq!(word, 0);
+        assert!(named.truncated());
     }
 }

@@ -57,17 +57,23 @@ impl Mapping {
 
     /// This writable mapping of `fd` guarded against the file being shrunk
     /// under it ([`Guard::past_end`](super::sigbus::Guard::past_end)): an
-    /// access past the new end sees zeros, the `u32` at offset `mark` is
-    /// set to 1 and [`faulted`](Self::faulted) turns true. `fd` stays open
-    /// while the mapping lives.
-    pub(crate) fn guarded_past_end(mut self, fd: BorrowedFd<'_>, mark: usize) -> Mapping {
+    /// access past the new end sees zeros and [`faulted`](Self::faulted)
+    /// turns true; a fault inside the file is not repaired.
+    pub(crate) fn guarded_past_end(mut self, fd: BorrowedFd<'_>) -> std::io::Result<Mapping> {
         self.guard = Some(super::sigbus::Guard::past_end(
             self.base().as_ptr() as usize,
             self.len(),
             fd,
-            mark,
-        ));
-        self
+        )?);
+        Ok(self)
+    }
+
+    /// Where [`guarded_past_end`](Self::guarded_past_end), sets the `u32` at
+    /// `offset` (in the first page) to 1 when a truncation is repaired.
+    pub(crate) fn mark_on_truncation(&self, offset: usize) {
+        if let Some(g) = &self.guard {
+            g.mark_on_truncation(offset);
+        }
     }
 
     /// The flag behind [`faulted`](Self::faulted), for handles that check

@@ -14,18 +14,21 @@
 //!
 //! A shared memory segment's range ([`Guard::past_end`]) is repaired only
 //! where the fault lies past the file's end (the handler asks the file's
-//! size): the rest of the range from there is mapped with zeros at once,
-//! and a word the segment names (its header's closed flag) is set, so
-//! that every side in this process sees the ring closed at its next call
-//! and no write goes on into memory no peer shares. A fault inside the
-//! file (a write into a hole on a full file system) is not repaired: its
-//! page would take this process's writes away from its peers while their
+//! size, through a descriptor of its own): the rest of the range from
+//! there is mapped with zeros at once, and the word its owner named
+//! ([`Guard::mark_on_truncation`]: a ring's closed flag) is set, so that
+//! every side in this process sees the ring closed at its next call and
+//! stops writing into memory no peer shares. A fault inside the file (a
+//! write into a hole on a full file system) is not repaired: its page
+//! would take this process's writes away from its peers while their
 //! positions were published.
 //!
-//! A fault anywhere else goes to the handler that was there
-//! before, called directly; where that was the default (or ignore), it is
-//! put back and the fault happens again under it: the process dies as it
-//! would have.
+//! Only faults the kernel raised for a missing page of a file
+//! (`BUS_ADRERR`) are repaired. Any other `SIGBUS` (a memory error, one
+//! another process sent, a fault outside the ranges) goes to the handler
+//! that was there before, called directly; where that was the default (or
+//! ignore), it is put back and the fault happens again under it: the
+//! process dies as it would have.
 //!
 //! The handler is installed the first time a range is registered: a
 //! process that never inspects, never maps a log and never maps a segment
@@ -35,7 +38,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 use super::registry::Registry;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 #[derive(Debug, Default)]
 struct Range {
@@ -75,67 +78,21 @@ static PREVIOUS: Previous = Previous(std::cell::UnsafeCell::new(std::mem::MaybeU
 static HAVE_PREVIOUS: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
-    let addr = unsafe { (*info).si_addr() } as usize;
-    let page = PAGE.load(Ordering::Relaxed);
-    for r in RANGES.iter() {
-        let start = r.start.load(Ordering::Acquire);
-        if start == 0 || addr < start || addr - start >= r.len.load(Ordering::Relaxed) {
-            continue;
-        }
-        let at = addr & !(page - 1);
-        let file = r.file.load(Ordering::Relaxed);
-        let (from, to) = if file < 0 {
-            (at, at + page)
-        } else {
-            // Past the file's end from `end` on: a fault before it is not
-            // a truncation.
-            let end = start + file_size(file).div_ceil(page) * page;
-            if at < end {
-                break;
-            }
-            (
-                end,
-                start + r.len.load(Ordering::Relaxed).div_ceil(page) * page,
-            )
-        };
-        // A write retried on the page of a writable mapping (a log's futex
-        // words, a writer's record) goes nowhere instead of faulting again.
-        let writable = r.writable.load(Ordering::Relaxed);
-        let prot = if writable {
-            libc::PROT_READ | libc::PROT_WRITE
-        } else {
-            libc::PROT_READ
-        };
-        // SAFETY: replaces pages of a registered mapping (its owner
-        // unregisters before unmapping) with private pages of zeros; mmap
-        // is a plain system call on Linux, safe in a signal handler.
-        let p = unsafe {
-            libc::mmap(
-                from as *mut libc::c_void,
-                to - from,
-                prot,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            break;
-        }
-        let mark = r.mark.load(Ordering::Relaxed);
-        if writable && mark != NO_MARK {
-            // SAFETY: the owner put the mark inside the range, 4-aligned
-            // and below the file's end when registered; its page is the
-            // file's (below `from`) or one of the zeros just mapped.
-            unsafe { (*((start + mark) as *const AtomicU32)).store(1, Ordering::Release) };
-        }
-        r.hit.store(true, Ordering::Release);
-        return;
+    // SAFETY: __errno_location gives this thread's errno, which the
+    // handler's system calls may change and the interrupted code still reads.
+    let errno = unsafe { *libc::__errno_location() };
+    if !repaired(info) {
+        pass_on(sig, info, ctx);
     }
-    // Not ours (or not repairable): the handler that was there before gets
-    // it, called as the kernel would have; a default or ignored one is put
-    // back instead, and the faulting access runs again under it.
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+/// A fault that is not ours (or cannot be repaired): the handler that was
+/// there before gets it, called as the kernel would have; a default or
+/// ignored one is put back instead, and the faulting access runs again
+/// under it.
+fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     if HAVE_PREVIOUS.load(Ordering::Acquire) {
         // SAFETY: PREVIOUS was written before HAVE_PREVIOUS was set (Release
         // in `install`) and is only read since.
@@ -167,15 +124,125 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     }
 }
 
-/// The size of the open file `fd`, 0 where it cannot be read.
-fn file_size(fd: libc::c_int) -> usize {
+/// Repairs the fault `info` describes where it lies in a registered range
+/// (and, for a range of a file, past the file's end); false where it is
+/// not ours or cannot be repaired.
+fn repaired(info: *mut libc::siginfo_t) -> bool {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    // A page of a file that is not there; not a signal another process
+    // sent (whose si_addr means something else) or a memory error.
+    if code != libc::BUS_ADRERR {
+        return false;
+    }
+    let page = PAGE.load(Ordering::Relaxed);
+    let Some((r, start)) = RANGES.iter().find_map(|r| {
+        let start = r.start.load(Ordering::Acquire);
+        (start != 0 && addr >= start && addr - start < r.len.load(Ordering::Relaxed))
+            .then_some((r, start))
+    }) else {
+        return false;
+    };
+    let at = addr & !(page - 1);
+    let file = r.file.load(Ordering::Relaxed);
+    let (from, to) = if file < 0 {
+        (at, at + page)
+    } else {
+        // Past the file's end from `end` on: a fault before it is not a
+        // truncation.
+        let Some(size) = file_size(file) else {
+            return false;
+        };
+        let end = start + size.div_ceil(page) * page;
+        if at < end {
+            return false;
+        }
+        (
+            end,
+            start + r.len.load(Ordering::Relaxed).div_ceil(page) * page,
+        )
+    };
+    // Before the repair: a thread that sees its effects (zeros, the mark)
+    // sees why.
+    r.hit.store(true, Ordering::SeqCst);
+    // A write retried on the page of a writable mapping (a log's futex
+    // words, a writer's record, a ring's slots) goes nowhere instead of
+    // faulting again.
+    let writable = r.writable.load(Ordering::Relaxed);
+    let prot = if writable {
+        libc::PROT_READ | libc::PROT_WRITE
+    } else {
+        libc::PROT_READ
+    };
+    // SAFETY: replaces pages of a registered mapping (its owner
+    // unregisters before unmapping) with private pages of zeros; mmap is a
+    // plain system call on Linux, safe in a signal handler.
+    let p = unsafe {
+        libc::mmap(
+            from as *mut libc::c_void,
+            to - from,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return false;
+    }
+    let mark = r.mark.load(Ordering::Acquire);
+    if writable && mark != NO_MARK {
+        // The mark's page is the file's (below `from`) or zeros just
+        // mapped; where the file shrinks again meanwhile, the store
+        // faults: SIGBUS unblocked, that fault comes here too and maps
+        // zeros under it (the mask is restored when this handler returns).
+        // SAFETY: a valid signal set, filled before use; sigemptyset,
+        // sigaddset and pthread_sigmask are async-signal-safe.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGBUS);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        }
+        // SAFETY: the owner set the mark 4-aligned in the range's first
+        // page, which its mapping covers.
+        unsafe { (*((start + mark) as *const AtomicU32)).store(1, Ordering::Release) };
+    }
+    true
+}
+
+/// Claims an entry for `[start, start + len)` of the file `file` (-1:
+/// any fault is repaired, page by page), without a mark.
+fn register(start: usize, len: usize, writable: bool, file: i32) -> &'static Range {
+    install();
+    // Look before taking: a taken entry's line stays shared with the
+    // threads that load its `hit`.
+    let r = RANGES.claim(|r| {
+        !r.taken.load(Ordering::Relaxed)
+            && r.taken
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    });
+    r.hit.store(false, Ordering::Relaxed);
+    r.writable.store(writable, Ordering::Relaxed);
+    r.file.store(file, Ordering::Relaxed);
+    r.mark.store(NO_MARK, Ordering::Relaxed);
+    r.len.store(len, Ordering::Relaxed);
+    // Release pairs with the handler's Acquire load of `start`: it sees
+    // the other fields with it.
+    r.start.store(start, Ordering::Release);
+    r
+}
+
+/// The size of the open file `fd`; `None` where it cannot be read.
+fn file_size(fd: libc::c_int) -> Option<usize> {
     // SAFETY: an all-zero stat is a valid value to fill.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat is async-signal-safe; `st` is a valid out-pointer.
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return 0;
+        return None;
     }
-    st.st_size.max(0) as usize
+    Some(st.st_size.max(0) as usize)
 }
 
 fn install() {
@@ -223,44 +290,44 @@ fn install() {
 #[derive(Debug)]
 pub(crate) struct Guard {
     range: &'static Range,
+    /// The handler's own descriptor of the file of a
+    /// [`past_end`](Self::past_end) range (its owner's may be closed by a
+    /// user who was given it); closed after the range is unregistered.
+    file: Option<OwnedFd>,
 }
 
 impl Guard {
     /// Registers `[start, start + len)`: any fault in it is repaired, page
     /// by page.
     pub(crate) fn new(start: usize, len: usize, writable: bool) -> Guard {
-        Self::register(start, len, writable, -1, NO_MARK)
+        Guard {
+            range: register(start, len, writable, -1),
+            file: None,
+        }
     }
 
     /// Registers the writable mapping `[start, start + len)` of the file
-    /// `fd` from offset 0 (open while the guard lives): a fault past the
-    /// file's end maps zeros over the rest of the range and sets the `u32`
-    /// at offset `mark` (4-aligned, in the file's first page); a fault
-    /// inside the file is left to the default handling.
-    pub(crate) fn past_end(start: usize, len: usize, fd: BorrowedFd<'_>, mark: usize) -> Guard {
-        debug_assert!(mark % 4 == 0 && mark + 4 <= len.min(PAGE.load(Ordering::Relaxed)));
-        Self::register(start, len, true, fd.as_raw_fd(), mark)
+    /// `fd` from offset 0: a fault past the file's end maps zeros over the
+    /// rest of the range (and sets the [mark](Self::mark_on_truncation));
+    /// a fault inside the file goes to the handler before ours.
+    pub(crate) fn past_end(start: usize, len: usize, fd: BorrowedFd<'_>) -> std::io::Result<Guard> {
+        let file = fd.try_clone_to_owned()?;
+        Ok(Guard {
+            range: register(start, len, true, file.as_raw_fd()),
+            file: Some(file),
+        })
     }
 
-    fn register(start: usize, len: usize, writable: bool, file: i32, mark: usize) -> Guard {
-        install();
-        // Look before taking: a taken entry's line stays shared with the
-        // threads that load its `hit`.
-        let r = RANGES.claim(|r| {
-            !r.taken.load(Ordering::Relaxed)
-                && r.taken
-                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-        });
-        r.hit.store(false, Ordering::Relaxed);
-        r.writable.store(writable, Ordering::Relaxed);
-        r.file.store(file, Ordering::Relaxed);
-        r.mark.store(mark, Ordering::Relaxed);
-        r.len.store(len, Ordering::Relaxed);
-        // Release pairs with the handler's Acquire load of `start`: it sees
-        // the other fields with it.
-        r.start.store(start, Ordering::Release);
-        Guard { range: r }
+    /// Sets the `u32` at `offset` (4-aligned, in the first page) to 1 after
+    /// each repair past the end of a [`past_end`](Self::past_end) range.
+    pub(crate) fn mark_on_truncation(&self, offset: usize) {
+        let first_page = self
+            .range
+            .len
+            .load(Ordering::Relaxed)
+            .min(PAGE.load(Ordering::Relaxed));
+        debug_assert!(self.file.is_some() && offset % 4 == 0 && offset + 4 <= first_page);
+        self.range.mark.store(offset, Ordering::Release);
     }
 
     /// The flag [`faulted`](Self::faulted) reads: it lives as long as the
@@ -319,7 +386,9 @@ mod tests {
         fs::set_len(fd.as_fd(), 3 * page).expect("size");
         let map = Mapping::shared(fd.as_fd(), 3 * page)
             .expect("map")
-            .guarded_past_end(fd.as_fd(), 0x180);
+            .guarded_past_end(fd.as_fd())
+            .expect("guard");
+        map.mark_on_truncation(0x180);
         let base = map.base().as_ptr();
         // SAFETY: the mapping is 3 pages long and lives to the end of the test.
         unsafe { base.add(2 * page).write_volatile(7) };
@@ -341,5 +410,36 @@ mod tests {
         // SAFETY: pread into a 4-byte buffer from a descriptor we hold.
         let n = unsafe { libc::pread(fd.as_raw_fd(), word.as_mut_ptr().cast(), 4, 0x180) };
         assert_eq!((n, u32::from_ne_bytes(word)), (4, 1));
+    }
+
+    #[test]
+    fn a_segment_shrunk_to_nothing_gets_its_mark_in_the_zeros() {
+        let fd = fs::memfd("sigbus-to-nothing").expect("memfd");
+        let page = page_size();
+        fs::set_len(fd.as_fd(), 2 * page).expect("size");
+        let map = Mapping::shared(fd.as_fd(), 2 * page)
+            .expect("map")
+            .guarded_past_end(fd.as_fd())
+            .expect("guard");
+        map.mark_on_truncation(0x180);
+        let unmarked = Mapping::shared(fd.as_fd(), 2 * page)
+            .expect("map")
+            .guarded_past_end(fd.as_fd())
+            .expect("guard");
+        fs::set_len(fd.as_fd(), 0).expect("shrink");
+        // SAFETY: both mappings are 2 pages long and live to the end of
+        // the test; their pages past the new end are repaired on fault.
+        let (marked, plain) = unsafe {
+            (
+                map.base().as_ptr().add(page).read_volatile(),
+                unmarked.base().as_ptr().add(page).read_volatile(),
+            )
+        };
+        assert_eq!((marked, plain), (0, 0));
+        // SAFETY: as above; the first page is zeros now, 4-aligned at 0x180.
+        let mark =
+            |m: &Mapping| unsafe { m.base().as_ptr().add(0x180).cast::<u32>().read_volatile() };
+        assert_eq!((mark(&map), mark(&unmarked)), (1, 0));
+        assert!(map.faulted() && unmarked.faulted());
     }
 }
