@@ -250,8 +250,8 @@ static void test_unlink_on_drop(void) {
 }
 
 /* A peer with write access shrinks a named segment's file under both
- * sides, one leased: the inline path sees the ring closed, the lease ends,
- * and the side's calls report the truncation (no SIGBUS). */
+ * sides, leased: the inline paths see the ring closed or report the
+ * truncation, the leases end, and the sides' calls report it (no SIGBUS). */
 static void test_truncated_under_the_sides(void) {
     snprintf(name, sizeof name, "rmpsc-ctest-trunc-%d", (int)getpid());
     rmpsc_shared_ring_t *a = NULL, *b = NULL;
@@ -260,11 +260,12 @@ static void test_truncated_under_the_sides(void) {
     rmpsc_ring_t *tx, *rx;
     CHECK(rmpsc_shared_ring_take_producer(a, &tx) == RMPSC_OK);
     CHECK(rmpsc_shared_ring_take_consumer(b, &rx) == RMPSC_OK);
-    rmpsc_lease_t lease;
+    rmpsc_lease_t lease, rlease;
     CHECK(rmpsc_ring_lease(tx, RMPSC_SIDE_PRODUCER, RMPSC_LEASE_LAYOUT, &lease) == RMPSC_OK);
+    CHECK(rmpsc_ring_lease(rx, RMPSC_SIDE_CONSUMER, RMPSC_LEASE_LAYOUT, &rlease) == RMPSC_OK);
     uint64_t v = 7, out = 0;
     CHECK(rmpsc_lease_try_send(&lease, &v) == RMPSC_OK);
-    CHECK(rmpsc_ring_try_recv(rx, &out) == RMPSC_OK && out == 7);
+    CHECK(rmpsc_lease_try_recv(&rlease, &out) == RMPSC_OK && out == 7);
 
     char path[96];
     snprintf(path, sizeof path, "/dev/shm/%s", name);
@@ -274,6 +275,10 @@ static void test_truncated_under_the_sides(void) {
 
     CHECK(rmpsc_lease_try_send(&lease, &v) == RMPSC_ECLOSED);
     CHECK(rmpsc_lease_end(&lease) == RMPSC_OK);
+    /* The consumer's lease loads a tail of zeros: the report says why. */
+    CHECK(rmpsc_lease_try_recv(&rlease, &out) == RMPSC_ECORRUPT);
+    CHECK(strstr(rmpsc_error_message(), "truncated") != NULL);
+    CHECK(rmpsc_lease_end(&rlease) == RMPSC_OK);
     size_t n;
     CHECK(rmpsc_ring_send(tx, &v, 1, &n) == RMPSC_ECORRUPT);
     CHECK(strstr(rmpsc_error_message(), "truncated") != NULL);

@@ -66,12 +66,14 @@ pub struct Lease {
 
 impl Lease {
     /// The error for positions a lease holder loaded that are more than a
-    /// capacity apart: the same report as the library's own checks.
-    pub fn impossible(head: u64, tail: u64) -> Error {
+    /// capacity apart: the same report as the library's own checks (the
+    /// truncation where the ring's segment file was shrunk under this
+    /// process, `truncated`: its positions read as zeros).
+    pub fn impossible(head: u64, tail: u64, truncated: bool) -> Error {
         super::raw::Corrupt {
             head,
             tail,
-            truncated: false,
+            truncated,
         }
         .into()
     }

@@ -47,6 +47,13 @@ macro_rules! status_methods {
             self.cur.is_closed()
         }
 
+        /// Whether the ring's segment file was shrunk under this process's
+        /// mapping ([`Segment::truncated`](crate::shm::Segment::truncated)):
+        /// the ring is closed here and its calls fail with `Corrupt`.
+        pub fn is_truncated(&self) -> bool {
+            self.cur.truncated()
+        }
+
         /// A snapshot of the ring's counters, if it was built with
         /// `enable_metrics` or `track_contention`.
         pub fn metrics(&self) -> Option<$crate::metrics::Metrics> {
