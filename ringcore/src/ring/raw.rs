@@ -291,7 +291,7 @@ impl RawRing {
     #[cold]
     pub(crate) fn unless_truncated(&self, e: crate::error::Error) -> crate::error::Error {
         if self.truncated() {
-            self.closed_error()
+            crate::error::Error::Corrupt(TRUNCATED.into())
         } else {
             e
         }
@@ -301,11 +301,7 @@ impl RawRing {
     /// [`truncated`](Self::truncated).
     #[cold]
     pub(crate) fn closed_error(&self) -> crate::error::Error {
-        if self.truncated() {
-            crate::error::Error::Corrupt(TRUNCATED.into())
-        } else {
-            crate::error::Error::Closed
-        }
+        self.unless_truncated(crate::error::Error::Closed)
     }
 
     /// Whether other processes may hold a side (the futex words are shared).
