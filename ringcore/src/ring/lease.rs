@@ -70,11 +70,9 @@ impl Lease {
     /// truncation where the ring's segment file was shrunk under this
     /// process, `truncated`: its positions read as zeros).
     pub fn impossible(head: u64, tail: u64, truncated: bool) -> Error {
-        super::raw::Corrupt {
-            head,
-            tail,
-            truncated,
+        if truncated {
+            return super::raw::truncation();
         }
-        .into()
+        super::raw::Corrupt { head, tail }.into()
     }
 }

@@ -189,31 +189,31 @@ impl RingIndices {
 }
 
 /// The positions read were impossible (`tail - head` above the capacity):
-/// shared memory was overwritten by a crashed or hostile peer, or its file
-/// was truncated under this process's mapping (which reads zeros since).
+/// shared memory was overwritten by a crashed or hostile peer (or read as
+/// zeros after its file was truncated: see [`RawRing::unless_truncated`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Corrupt {
     pub(crate) head: u64,
     pub(crate) tail: u64,
-    pub(crate) truncated: bool,
 }
 
 impl From<Corrupt> for crate::error::Error {
     fn from(c: Corrupt) -> Self {
-        crate::error::Error::Corrupt(if c.truncated {
-            TRUNCATED.into()
-        } else {
-            format!(
-                "ring positions head={} tail={} are more than the capacity apart",
-                c.head, c.tail
-            )
-        })
+        crate::error::Error::Corrupt(format!(
+            "ring positions head={} tail={} are more than the capacity apart",
+            c.head, c.tail
+        ))
     }
 }
 
 /// What a side reports once its segment's file was shrunk under it.
-const TRUNCATED: &str = "the segment's file was truncated under this process's mapping \
-                         (the ring is closed here; what it held is gone)";
+pub(crate) fn truncation() -> crate::error::Error {
+    crate::error::Error::Corrupt(
+        "the segment's file was truncated under this process's mapping \
+         (the ring is closed here; what it held is gone)"
+            .into(),
+    )
+}
 
 /// A cursor as a handle holds it: on a cache line (pair) of its own.
 pub(crate) type Padded<C> = crossbeam_utils::CachePadded<C>;
@@ -229,9 +229,6 @@ pub(crate) struct RawRing {
     mask: u64,
     slot_size: usize,
     process_shared: bool,
-    /// Set once the segment's file was shrunk under this process's
-    /// mapping (`shm::Segment`); `None` where it cannot be.
-    truncated: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for RawRing {
@@ -265,33 +262,30 @@ impl RawRing {
             mask: (1u64 << ring_bits) - 1,
             slot_size,
             process_shared,
-            truncated: None,
         }
     }
 
-    /// This ring, over a segment whose truncation sets `flag`.
-    pub(crate) fn with_truncation_flag(
-        mut self,
-        flag: Option<&'static std::sync::atomic::AtomicBool>,
-    ) -> Self {
-        self.truncated = flag;
-        self
-    }
-
     /// Whether the segment's file was shrunk under this process's mapping
-    /// (which then closed the ring here).
+    /// (which then closed the ring here). Looked up by address, off the
+    /// paths that move items: only errors ask.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn truncated(&self) -> bool {
-        self.truncated
-            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Acquire))
+        #[cfg(not(loom))]
+        if self.process_shared {
+            return crate::sys::sigbus::faulted_at(self.indices.as_ptr() as usize);
+        }
+        false
     }
 
     /// `e`, or the truncation where the segment's file was
     /// [`truncated`](Self::truncated): what the garbage `e` reports was
     /// read from zeros.
     #[cold]
+    #[inline(never)]
     pub(crate) fn unless_truncated(&self, e: crate::error::Error) -> crate::error::Error {
         if self.truncated() {
-            crate::error::Error::Corrupt(TRUNCATED.into())
+            truncation()
         } else {
             e
         }
@@ -300,6 +294,7 @@ impl RawRing {
     /// Why a closed ring is: `Closed`, or `Corrupt` where its segment was
     /// [`truncated`](Self::truncated).
     #[cold]
+    #[inline(never)]
     pub(crate) fn closed_error(&self) -> crate::error::Error {
         self.unless_truncated(crate::error::Error::Closed)
     }
@@ -350,18 +345,9 @@ impl RawRing {
     pub(crate) fn fill(&self, head: u64, tail: u64) -> Result<usize, Corrupt> {
         let used = tail.wrapping_sub(head);
         if used > self.mask + 1 {
-            return Err(self.corrupt(head, tail));
+            return Err(Corrupt { head, tail });
         }
         Ok(used as usize)
-    }
-
-    #[cold]
-    fn corrupt(&self, head: u64, tail: u64) -> Corrupt {
-        Corrupt {
-            head,
-            tail,
-            truncated: self.truncated(),
-        }
     }
 
     /// Slot index of `pos` and the number of slots from there to the end of the array.

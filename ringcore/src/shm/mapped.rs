@@ -185,7 +185,6 @@ impl Mapped {
                 true,
             )
         }
-        .with_truncation_flag(self.segment.truncation_flag())
     }
 
     pub(crate) fn producer_words(&self) -> SideWords {

@@ -76,12 +76,6 @@ impl Mapping {
         }
     }
 
-    /// The flag behind [`faulted`](Self::faulted), for handles that check
-    /// it without this mapping at hand; `None` when not guarded.
-    pub(crate) fn fault_flag(&self) -> Option<&'static std::sync::atomic::AtomicBool> {
-        self.guard.as_ref().map(super::sigbus::Guard::flag)
-    }
-
     /// Whether an access to a guarded mapping (an
     /// [`inspect`](Self::inspect) one, or one made [`guarded`](Self::guarded))
     /// went past the end of its file (which was shrunk after it was mapped).

@@ -211,6 +211,19 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
     true
 }
 
+/// Whether an access to the guarded range that holds `addr` faulted
+/// (false where none holds it). Walks the table: for error paths, which
+/// have an address but not the mapping.
+pub(crate) fn faulted_at(addr: usize) -> bool {
+    RANGES.iter().any(|r| {
+        let start = r.start.load(Ordering::Acquire);
+        start != 0
+            && addr >= start
+            && addr - start < r.len.load(Ordering::Relaxed)
+            && r.hit.load(Ordering::Acquire)
+    })
+}
+
 /// Claims an entry for `[start, start + len)` of the file `file` (-1:
 /// any fault is repaired, page by page), without a mark.
 fn register(start: usize, len: usize, writable: bool, file: i32) -> &'static Range {
@@ -328,12 +341,6 @@ impl Guard {
             .min(PAGE.load(Ordering::Relaxed));
         debug_assert!(self.file.is_some() && offset % 4 == 0 && offset + 4 <= first_page);
         self.range.mark.store(offset, Ordering::Release);
-    }
-
-    /// The flag [`faulted`](Self::faulted) reads: it lives as long as the
-    /// process, and is this guard's while the guard lives.
-    pub(crate) fn flag(&self) -> &'static AtomicBool {
-        &self.range.hit
     }
 
     /// Whether an access to the range faulted (the file was shrunk under it).
