@@ -645,18 +645,21 @@ impl ProducerCursor {
     /// Takes the producer role back from a lease at `tail`: it must be the
     /// tail the lease published, within a capacity of the consumer's head.
     pub(crate) fn resume(&mut self, tail: u64) -> Result<(), Error> {
-        if self.raw.truncated() {
-            // Nothing left to check against: the side ends the lease where
-            // it was, and its calls report the truncation.
-            self.tail = tail;
-            return Ok(());
-        }
         let idx = self.raw.indices();
-        check_published(tail, idx.producer.tail.load(Ordering::Relaxed))?;
-        let head = idx.consumer.head.load(Ordering::Acquire);
-        self.raw.fill(head, tail)?;
+        let checked =
+            check_published(tail, idx.producer.tail.load(Ordering::Relaxed)).and_then(|()| {
+                let head = idx.consumer.head.load(Ordering::Acquire);
+                self.raw.fill(head, tail)?;
+                Ok(head)
+            });
+        match checked {
+            Ok(head) => self.cached_head.set(head),
+            // A truncated segment leaves nothing to check against: the side
+            // ends the lease where it was, and its calls report why.
+            Err(_) if self.raw.truncated() => {}
+            Err(e) => return Err(e),
+        }
         self.tail = tail;
-        self.cached_head.set(head);
         Ok(())
     }
 
@@ -911,17 +914,20 @@ impl ConsumerCursor {
     /// Takes the consumer role back from a lease at `head`: it must be the
     /// head the lease published, at most a capacity behind the tail.
     pub(crate) fn resume(&mut self, head: u64) -> Result<(), Error> {
-        if self.raw.truncated() {
-            // As for the producer's.
-            self.head = head;
-            return Ok(());
-        }
         let idx = self.raw.indices();
-        check_published(head, idx.consumer.head.load(Ordering::Relaxed))?;
-        let tail = idx.producer.tail.load(Ordering::Acquire);
-        self.raw.fill(head, tail)?;
+        let checked =
+            check_published(head, idx.consumer.head.load(Ordering::Relaxed)).and_then(|()| {
+                let tail = idx.producer.tail.load(Ordering::Acquire);
+                self.raw.fill(head, tail)?;
+                Ok(tail)
+            });
+        match checked {
+            Ok(tail) => self.cached_tail.set(tail),
+            // As for the producer's.
+            Err(_) if self.raw.truncated() => {}
+            Err(e) => return Err(e),
+        }
         self.head = head;
-        self.cached_tail.set(tail);
         self.empty_polls.set(0);
         Ok(())
     }
