@@ -174,41 +174,70 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
     } else {
         libc::PROT_READ
     };
-    // SAFETY: replaces pages of a registered mapping (its owner
-    // unregisters before unmapping) with private pages of zeros; mmap is a
-    // plain system call on Linux, safe in a signal handler.
-    let p = unsafe {
+    let len = to - from;
+    // The zeros are made aside and moved over the range in one step, the
+    // mark already in them where it falls there: no thread of this process
+    // sees the new pages without it (and takes the ring for open).
+    // SAFETY: a new private mapping of zeros; mmap is a plain system call
+    // on Linux, safe in a signal handler.
+    let zeros = unsafe {
         libc::mmap(
-            from as *mut libc::c_void,
-            to - from,
-            prot,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
             0,
         )
     };
-    if p == libc::MAP_FAILED {
+    if zeros == libc::MAP_FAILED {
         return false;
     }
     let mark = r.mark.load(Ordering::Acquire);
-    if writable && mark != NO_MARK {
-        // The mark's page is the file's (below `from`) or zeros just
-        // mapped; where the file shrinks again meanwhile, the store
-        // faults: SIGBUS unblocked, that fault comes here too and maps
-        // zeros under it (the mask is restored when this handler returns).
-        // SAFETY: a valid signal set, filled before use; sigemptyset,
-        // sigaddset and pthread_sigmask are async-signal-safe.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGBUS);
-            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    let mark_at = (writable && mark != NO_MARK).then(|| start + mark);
+    match mark_at {
+        // SAFETY: inside the new mapping (mark_at is in [from, to)), 4-aligned.
+        Some(at) if at >= from => unsafe {
+            (*(zeros.cast::<u8>().add(at - from) as *const AtomicU32)).store(1, Ordering::Relaxed)
+        },
+        Some(at) => {
+            // The file kept the mark's page: set there (for every process)
+            // before the zeros go in. Where the file shrinks again
+            // meanwhile, the store faults: SIGBUS unblocked, that fault
+            // comes here too and puts marked zeros under it (the mask is
+            // restored when this handler returns).
+            // SAFETY: a valid signal set, filled before use; sigemptyset,
+            // sigaddset and pthread_sigmask are async-signal-safe.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGBUS);
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            }
+            // SAFETY: the owner set the mark 4-aligned in the range's first
+            // page, which its mapping covers.
+            unsafe { (*(at as *const AtomicU32)).store(1, Ordering::Release) };
         }
-        // SAFETY: the owner set the mark 4-aligned in the range's first
-        // page, which its mapping covers.
-        unsafe { (*((start + mark) as *const AtomicU32)).store(1, Ordering::Release) };
+        None => {}
     }
-    true
+    // SAFETY: `zeros` is ours, `len` bytes; the target lies in a
+    // registered mapping (its owner unregisters before unmapping). mprotect
+    // and mremap are plain system calls, safe in a signal handler.
+    let moved = unsafe {
+        libc::mprotect(zeros, len, prot) == 0
+            && libc::mremap(
+                zeros,
+                len,
+                len,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                from as *mut libc::c_void,
+            ) != libc::MAP_FAILED
+    };
+    if !moved {
+        // SAFETY: still ours where it was not moved.
+        unsafe { libc::munmap(zeros, len) };
+    }
+    moved
 }
 
 /// Whether an access to the guarded range that holds `addr` faulted
