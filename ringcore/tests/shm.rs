@@ -1484,6 +1484,19 @@ fn a_named_ring_truncated_under_its_sides_is_reported_never_a_sigbus() {
     );
     drop((tx, rx, a, b));
 
+    // Both sides in one mapping: a reset does not reopen the ring over the
+    // zeros (its sends would go where no peer looks).
+    let n = name("trunc-reset");
+    let _c = Cleanup(n.clone());
+    let a = SharedRing::create::<u64>(&n, 14).unwrap();
+    let (mut tx, mut rx) = (a.producer::<u64>().unwrap(), a.consumer::<u64>().unwrap());
+    segment_file(&n).set_len(page as u64).unwrap();
+    while tx.send_one(1).is_ok() {}
+    let e = ringcore::Ring::reset(&mut tx, &mut rx).unwrap_err();
+    assert!(is_truncation(&e), "the reset: {e}");
+    assert!(a.is_closed());
+    drop((tx, rx, a));
+
     // A message ring, both sides.
     let n = name("trunc-msg");
     let _c = Cleanup(n.clone());

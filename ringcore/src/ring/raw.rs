@@ -1045,6 +1045,10 @@ pub(crate) fn to_drain(p: &ProducerCursor, c: &ConsumerCursor) -> Result<usize, 
             "the producer and the consumer belong to different rings".into(),
         ));
     }
+    if p.raw.truncated() {
+        // Reopened, it would take sends into memory no peer shares.
+        return Err(truncation());
+    }
     let published = p.raw.indices().producer.tail.load(Ordering::Acquire);
     if published != p.tail {
         return Err(Error::Corrupt(format!(

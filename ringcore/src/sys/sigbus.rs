@@ -26,9 +26,10 @@
 //! Only faults the kernel raised for a missing page of a file
 //! (`BUS_ADRERR`) are repaired. Any other `SIGBUS` (a memory error, one
 //! another process sent, a fault outside the ranges) goes to the handler
-//! that was there before, called directly; where that was the default (or
-//! ignore), it is put back and the fault happens again under it: the
-//! process dies as it would have.
+//! that was there before, called directly; where that was the default, it
+//! is put back and the fault happens again under it (a sent signal is
+//! raised again): the process dies as it would have. A sent signal the
+//! process ignored is ignored.
 //!
 //! The handler is installed the first time a range is registered: a
 //! process that never inspects, never maps a log and never maps a segment
@@ -57,6 +58,8 @@ struct Range {
     /// Offset in the range of a `u32` set to 1 after a repair past the
     /// end; `NO_MARK`: none.
     mark: AtomicUsize,
+    /// The page of the last fault found inside the file (retried once).
+    retried: AtomicUsize,
 }
 
 const NO_MARK: usize = usize::MAX;
@@ -93,11 +96,27 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
 /// ignored one is put back instead, and the faulting access runs again
 /// under it.
 fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let code = unsafe { (*info).si_code };
+    // Sent (kill, raise, a queued signal) or an asynchronous memory error:
+    // no faulting access runs again to deliver it anew.
+    let sent = code <= 0 || code == libc::BUS_MCEERR_AO;
     if HAVE_PREVIOUS.load(Ordering::Acquire) {
         // SAFETY: PREVIOUS was written before HAVE_PREVIOUS was set (Release
         // in `install`) and is only read since.
         let prev = unsafe { (*PREVIOUS.0.get()).assume_init_ref() };
         match prev.sa_sigaction {
+            // Ignored as it would have been; ours stays.
+            libc::SIG_IGN if sent => {}
+            libc::SIG_DFL if sent => {
+                // SAFETY: sigaction and raise are async-signal-safe; the
+                // signal raised again is delivered, under the default, once
+                // this handler returns.
+                unsafe {
+                    libc::sigaction(libc::SIGBUS, prev, std::ptr::null_mut());
+                    libc::raise(libc::SIGBUS);
+                }
+            }
             libc::SIG_DFL | libc::SIG_IGN => {
                 // SAFETY: sigaction is async-signal-safe; `prev` is valid.
                 unsafe { libc::sigaction(libc::SIGBUS, prev, std::ptr::null_mut()) };
@@ -121,6 +140,10 @@ fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void)
         dfl.sa_sigaction = libc::SIG_DFL;
         // SAFETY: as above.
         unsafe { libc::sigaction(libc::SIGBUS, &dfl, std::ptr::null_mut()) };
+        if sent {
+            // SAFETY: raise is async-signal-safe.
+            unsafe { libc::raise(libc::SIGBUS) };
+        }
     }
 }
 
@@ -155,16 +178,17 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
         };
         let end = start + size.div_ceil(page) * page;
         if at < end {
-            return false;
+            // Inside the file: the file grew back since the fault (or
+            // another thread repaired it), and the access goes through when
+            // retried; the same page faulting again is a fault of its own
+            // (a write into a hole on a full file system), passed on.
+            return r.retried.swap(at, Ordering::Relaxed) != at;
         }
         (
             end,
             start + r.len.load(Ordering::Relaxed).div_ceil(page) * page,
         )
     };
-    // Before the repair: a thread that sees its effects (zeros, the mark)
-    // sees why.
-    r.hit.store(true, Ordering::SeqCst);
     // A write retried on the page of a writable mapping (a log's futex
     // words, a writer's record, a ring's slots) goes nowhere instead of
     // faulting again.
@@ -193,6 +217,9 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
     if zeros == libc::MAP_FAILED {
         return false;
     }
+    // Before the repair shows (zeros, the mark): a thread that sees it
+    // sees why.
+    r.hit.store(true, Ordering::SeqCst);
     let mark = r.mark.load(Ordering::Acquire);
     let mark_at = (writable && mark != NO_MARK).then(|| start + mark);
     match mark_at {
@@ -269,6 +296,7 @@ fn register(start: usize, len: usize, writable: bool, file: i32) -> &'static Ran
     r.writable.store(writable, Ordering::Relaxed);
     r.file.store(file, Ordering::Relaxed);
     r.mark.store(NO_MARK, Ordering::Relaxed);
+    r.retried.store(0, Ordering::Relaxed);
     r.len.store(len, Ordering::Relaxed);
     // Release pairs with the handler's Acquire load of `start`: it sees
     // the other fields with it.
