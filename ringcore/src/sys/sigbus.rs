@@ -202,21 +202,10 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
     // The zeros are made aside and moved over the range in one step, the
     // mark already in them where it falls there: no thread of this process
     // sees the new pages without it (and takes the ring for open).
-    // SAFETY: a new private mapping of zeros; mmap is a plain system call
-    // on Linux, safe in a signal handler.
-    let zeros = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if zeros == libc::MAP_FAILED {
+    // (mmap, a plain system call on Linux, is safe in a signal handler.)
+    let Ok(zeros) = super::map::map_anonymous(len) else {
         return false;
-    }
+    };
     // Before the repair shows (zeros, the mark): a thread that sees it
     // sees why.
     r.hit.store(true, Ordering::SeqCst);
@@ -225,7 +214,7 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
     match mark_at {
         // SAFETY: inside the new mapping (mark_at is in [from, to)), 4-aligned.
         Some(at) if at >= from => unsafe {
-            (*(zeros.cast::<u8>().add(at - from) as *const AtomicU32)).store(1, Ordering::Relaxed)
+            (*(zeros.as_ptr().add(at - from) as *const AtomicU32)).store(1, Ordering::Relaxed)
         },
         Some(at) => {
             // The file kept the mark's page: set there (for every process)
@@ -251,9 +240,9 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
     // registered mapping (its owner unregisters before unmapping). mprotect
     // and mremap are plain system calls, safe in a signal handler.
     let moved = unsafe {
-        libc::mprotect(zeros, len, prot) == 0
+        libc::mprotect(zeros.as_ptr().cast(), len, prot) == 0
             && libc::mremap(
-                zeros,
+                zeros.as_ptr().cast(),
                 len,
                 len,
                 libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
@@ -262,7 +251,7 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
     };
     if !moved {
         // SAFETY: still ours where it was not moved.
-        unsafe { libc::munmap(zeros, len) };
+        unsafe { super::map::unmap_anonymous(zeros, len) };
     }
     moved
 }
