@@ -775,7 +775,9 @@ int rmpsc_ring_lease(rmpsc_ring_t *ring, int side, uint32_t layout, rmpsc_lease_
 // Ends a lease: the side takes the lease's position back and its
 // rmpsc_ring_* calls work again. The position must be the one the lease
 // published in the ring, else RMPSC_ECORRUPT and the lease stays (a
-// damaged lease or a peer that wrote this side's position). An ended
+// damaged lease or a peer that wrote this side's position); on a shared
+// segment truncated under this process, where nothing is left to check,
+// the lease ends and the side's calls report the truncation. An ended
 // lease has `ring` NULL and `side` -1: every inline function fails on it
 // with RMPSC_EINVAL.
 // Errors: RMPSC_EINVAL (NULL or ended), RMPSC_ECORRUPT.
@@ -796,7 +798,8 @@ int rmpsc_lease_wait(rmpsc_lease_t *lease, int64_t timeout_ns);
 
 // Records why `peer`, the other side's position the inline functions
 // just loaded, is impossible (more than a capacity from the lease's own:
-// a crashed or hostile peer in shared memory) and returns
+// a crashed or hostile peer in shared memory, or a segment truncated
+// under this process, which the message then names) and returns
 // RMPSC_ECORRUPT; the value is not used.
 // Errors: RMPSC_ECORRUPT, RMPSC_EINVAL (NULL or ended).
 int rmpsc_lease_report(rmpsc_lease_t *lease, uint64_t peer);

@@ -158,7 +158,9 @@ pub extern "C" fn rmpsc_ring_lease(
 /// Ends a lease: the side takes the lease's position back and its
 /// rmpsc_ring_* calls work again. The position must be the one the lease
 /// published in the ring, else RMPSC_ECORRUPT and the lease stays (a
-/// damaged lease or a peer that wrote this side's position). An ended
+/// damaged lease or a peer that wrote this side's position); on a shared
+/// segment truncated under this process, where nothing is left to check,
+/// the lease ends and the side's calls report the truncation. An ended
 /// lease has `ring` NULL and `side` -1: every inline function fails on it
 /// with RMPSC_EINVAL.
 /// Errors: RMPSC_EINVAL (NULL or ended), RMPSC_ECORRUPT.
@@ -230,7 +232,8 @@ pub extern "C" fn rmpsc_lease_wait(lease: *mut rmpsc_lease_t, timeout_ns: i64) -
 
 /// Records why `peer`, the other side's position the inline functions
 /// just loaded, is impossible (more than a capacity from the lease's own:
-/// a crashed or hostile peer in shared memory) and returns
+/// a crashed or hostile peer in shared memory, or a segment truncated
+/// under this process, which the message then names) and returns
 /// RMPSC_ECORRUPT; the value is not used.
 /// Errors: RMPSC_ECORRUPT, RMPSC_EINVAL (NULL or ended).
 #[no_mangle]
