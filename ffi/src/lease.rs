@@ -239,16 +239,11 @@ pub extern "C" fn rmpsc_lease_wait(lease: *mut rmpsc_lease_t, timeout_ns: i64) -
 #[no_mangle]
 pub extern "C" fn rmpsc_lease_report(lease: *mut rmpsc_lease_t, peer: u64) -> c_int {
     call(|| {
-        let l = handle(lease, "lease")?;
-        let truncated = with_held(lease, |_, held| {
-            Ok(match held {
-                Held::Producer(p) => p.is_truncated(),
-                Held::Consumer(c) => c.is_truncated(),
+        with_held(lease, |l, held| {
+            Err(match held {
+                Held::Producer(p) => Lease::impossible(peer, l.position, p.is_truncated()),
+                Held::Consumer(c) => Lease::impossible(l.position, peer, c.is_truncated()),
             })
-        })?;
-        Err(match l.side {
-            RMPSC_SIDE_PRODUCER => Lease::impossible(peer, l.position, truncated),
-            _ => Lease::impossible(l.position, peer, truncated),
         })
     })
 }

@@ -293,7 +293,8 @@ fn register(start: usize, len: usize, writable: bool, file: i32) -> &'static Ran
     r
 }
 
-/// The size of the open file `fd`; `None` where it cannot be read.
+/// The size of the open file `fd`; `None` where it cannot be read. Not
+/// `fs::stat`, whose error allocates: this runs in the handler.
 fn file_size(fd: libc::c_int) -> Option<usize> {
     // SAFETY: an all-zero stat is a valid value to fill.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -407,7 +408,20 @@ impl Drop for Guard {
 mod tests {
     use super::super::{fs, map::Mapping, process::page_size};
     use super::Guard;
-    use std::os::fd::AsFd;
+    use std::os::fd::{AsFd, OwnedFd};
+
+    /// A guarded mapping of `pages` pages of `fd`, whose truncation sets
+    /// the word at 0x180 where `marked`.
+    fn past_end(fd: &OwnedFd, pages: usize, marked: bool) -> Mapping {
+        let map = Mapping::shared(fd.as_fd(), pages * page_size())
+            .expect("map")
+            .guarded_past_end(fd.as_fd())
+            .expect("guard");
+        if marked {
+            map.mark_on_truncation(0x180);
+        }
+        map
+    }
 
     #[test]
     fn a_mapping_guarded_after_thousands_of_others_reads_zeros_past_a_shrunk_end() {
@@ -437,11 +451,7 @@ mod tests {
         let fd = fs::memfd("sigbus-past-end").expect("memfd");
         let page = page_size();
         fs::set_len(fd.as_fd(), 3 * page).expect("size");
-        let map = Mapping::shared(fd.as_fd(), 3 * page)
-            .expect("map")
-            .guarded_past_end(fd.as_fd())
-            .expect("guard");
-        map.mark_on_truncation(0x180);
+        let map = past_end(&fd, 3, true);
         let base = map.base().as_ptr();
         // SAFETY: the mapping is 3 pages long and lives to the end of the test.
         unsafe { base.add(2 * page).write_volatile(7) };
@@ -470,15 +480,7 @@ mod tests {
         let fd = fs::memfd("sigbus-to-nothing").expect("memfd");
         let page = page_size();
         fs::set_len(fd.as_fd(), 2 * page).expect("size");
-        let map = Mapping::shared(fd.as_fd(), 2 * page)
-            .expect("map")
-            .guarded_past_end(fd.as_fd())
-            .expect("guard");
-        map.mark_on_truncation(0x180);
-        let unmarked = Mapping::shared(fd.as_fd(), 2 * page)
-            .expect("map")
-            .guarded_past_end(fd.as_fd())
-            .expect("guard");
+        let (map, unmarked) = (past_end(&fd, 2, true), past_end(&fd, 2, false));
         fs::set_len(fd.as_fd(), 0).expect("shrink");
         // SAFETY: both mappings are 2 pages long and live to the end of
         // the test; their pages past the new end are repaired on fault.
