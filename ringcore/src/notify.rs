@@ -116,21 +116,36 @@ impl Hook {
     }
 
     /// After a commit: calls the notifier unless its gate says there is
-    /// nothing to do (and the user's beside a channel's, always). The
-    /// barrier keeps the load after the commit, as a waker's does
-    /// (`wake_if_waiting`; the sleeper's side completes it).
+    /// nothing to do (and the user's beside a channel's, always). Only the
+    /// look at the gate is inline; the calls are not, so that a send stays
+    /// small enough to inline into its caller.
     #[inline(always)]
     pub(crate) fn after_commit(&self) {
+        if self.user.is_some() || !self.nobody_waits() {
+            self.notify_now();
+        }
+    }
+
+    /// The calls of [`after_commit`](Self::after_commit).
+    #[inline(never)]
+    fn notify_now(&self) {
         if let Some(user) = &self.user {
             user.notify();
         }
-        if let Some(gate) = self.gate() {
-            light_barrier();
-            if gate.word().load(Ordering::Relaxed) == 0 {
-                return;
-            }
+        if !self.nobody_waits() {
+            self.notify.notify();
         }
-        self.notify.notify();
+    }
+
+    /// Whether the notifier's gate says nobody waits (false without a
+    /// gate). The barrier keeps the load after the commit, as a waker's
+    /// does (`wake_if_waiting`; the sleeper's side completes it).
+    #[inline(always)]
+    fn nobody_waits(&self) -> bool {
+        self.gate().is_some_and(|gate| {
+            light_barrier();
+            gate.word().load(Ordering::Relaxed) == 0
+        })
     }
 }
 

@@ -330,6 +330,16 @@ impl RawRing {
         unsafe { self.slots.as_ptr().add(index * self.slot_size) }
     }
 
+    /// Address of slot `index` (`index < capacity`) of a ring whose slots
+    /// are `T`s: [`slot_ptr`](Self::slot_ptr) without the multiply by the
+    /// slot size read at run time, for the typed rings' per-item calls.
+    #[inline(always)]
+    pub(crate) fn slot_of<T>(&self, index: usize) -> *mut T {
+        debug_assert!(self.slot_size == std::mem::size_of::<T>() && index < self.capacity());
+        // SAFETY: index < capacity slots of size_of::<T>() bytes, the slot array.
+        unsafe { self.slots.as_ptr().cast::<T>().add(index) }
+    }
+
     /// Address of byte `index` of a ring of 1-byte slots (`index <
     /// capacity`): [`slot_ptr`](Self::slot_ptr) without the multiply, for
     /// the message ring's per-record reads.

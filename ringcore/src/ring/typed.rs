@@ -197,25 +197,35 @@ impl<T> Producer<T> {
     /// ([`Error::Full`], [`Error::Closed`] or [`Error::Corrupt`]).
     #[inline]
     pub fn send_one(&mut self, item: T) -> Result<(), SendError<T>> {
+        if !self.cur.is_closed() {
+            if let Ok(1..) = self.cur.free(1) {
+                let (index, _) = self.cur.contiguous(self.cur.tail());
+                // SAFETY: the slot at the tail is free and only we write it.
+                unsafe { self.cur.slot_of::<T>(index).write(item) };
+                self.publish(1);
+                return Ok(());
+            }
+        }
+        Err(self.refused(item))
+    }
+
+    /// Why [`send_one`](Self::send_one) refused `item`, looked at again:
+    /// out of line, so that the send itself inlines into its caller's loop.
+    /// A ring that has room by now is still reported full, as it was found.
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, item: T) -> SendError<T> {
         let reason = if self.cur.is_closed() {
             self.cur.closed_error()
+        } else if let Err(c) = self.cur.free(1) {
+            c.into()
         } else {
-            match self.cur.free(1) {
-                Ok(0) => Error::Full,
-                Ok(_) => {
-                    let (index, _) = self.cur.contiguous(self.cur.tail());
-                    // SAFETY: the slot at the tail is free and only we write it.
-                    unsafe { self.cur.slot_ptr(index).cast::<T>().write(item) };
-                    self.publish(1);
-                    return Ok(());
-                }
-                Err(c) => c.into(),
+            if let Some(m) = &self.metrics {
+                m.on_reserve_failure();
             }
+            Error::Full
         };
-        if let (Some(m), Error::Full) = (&self.metrics, &reason) {
-            m.on_reserve_failure();
-        }
-        Err(SendError { item, reason })
+        SendError { item, reason }
     }
 
     /// Sends one item, waiting by `strategy` while the ring is full.
@@ -644,19 +654,33 @@ impl<T> Consumer<T> {
     /// and drained), [`Error::Corrupt`].
     #[inline]
     pub fn try_recv(&mut self) -> Result<T> {
-        if self.cur.available(1)? == 0 {
-            self.cur.polled_empty();
-            return Err(self.cur.empty_reason());
-        }
+        let Ok(1..) = self.cur.available(1) else {
+            return Err(self.nothing_read());
+        };
         let (index, _) = self.cur.contiguous(self.cur.head());
         // SAFETY: the slot is published and ours; it is released right after
         // the read, so the moved-out value is never dropped in place.
-        let item = unsafe { self.cur.slot_ptr(index).cast::<T>().read() };
+        let item = unsafe { self.cur.slot_of::<T>(index).read() };
         self.cur.release(1);
         if let Some(m) = &self.metrics {
             m.on_consume(1, None);
         }
         Ok(item)
+    }
+
+    /// Why [`try_recv`](Self::try_recv) read nothing, looked at again: out
+    /// of line, so that the receive itself inlines. A ring that has an item
+    /// by now is still reported empty, as it was found.
+    #[cold]
+    #[inline(never)]
+    fn nothing_read(&self) -> Error {
+        match self.cur.available(1) {
+            Err(c) => c.into(),
+            Ok(_) => {
+                self.cur.polled_empty();
+                self.cur.empty_reason()
+            }
+        }
     }
 
     /// Takes one item, waiting by `strategy` while the ring is empty.
