@@ -7,7 +7,10 @@
 //! and group `pool`, the buffer pool's alloc + free round trip on one
 //! thread. Every queue is driven the same way: non-blocking sends and
 //! receives with the same spin-then-yield backoff when full or empty (this
-//! measures the data structures, not the scheduler). Group
+//! measures the data structures, not the scheduler). The single-item
+//! groups run ringmpsc twice: `ringmpsc` receives item by item
+//! (`try_recv`) as the peers do, `ringmpsc consume_all` every readable
+//! item in one call. Group
 //! `mpsc_single_paced` is `mpsc_single` with every consumer waiting by
 //! `WaitStrategy::Paced`: finding nothing, it spins about a microsecond
 //! before it polls again, so that items build up rather than each poll
@@ -83,7 +86,14 @@ fn drain(ch: &mut mpsc::Channel<u64>, total: u64, strategy: WaitStrategy) -> u64
     sum
 }
 
-fn ringmpsc_single(producers: usize, items: u64, strategy: WaitStrategy) -> Duration {
+/// ringmpsc item by item: `send_one`, and the consumer's `try_recv` as
+/// the peers' (`batched`: `consume_all`, every item readable in one call).
+fn ringmpsc_single(
+    producers: usize,
+    items: u64,
+    strategy: WaitStrategy,
+    batched: bool,
+) -> Duration {
     let (mut ch, regs) = channel(producers);
     fan_in(
         producers,
@@ -92,7 +102,13 @@ fn ringmpsc_single(producers: usize, items: u64, strategy: WaitStrategy) -> Dura
             let mut tx = regs.lock().unwrap()[p as usize].take().unwrap();
             move || send_each(per, |i| tx.send_one(i).is_ok())
         },
-        |total| drain(&mut ch, total, strategy),
+        |total| {
+            if batched {
+                drain(&mut ch, total, strategy)
+            } else {
+                poll_sum(total, strategy, || ch.try_recv().ok())
+            }
+        },
     )
 }
 
@@ -259,7 +275,12 @@ fn group_name(name: &str) -> String {
 fn single_group(name: &str, strategy: WaitStrategy) -> Group {
     Group::new(group_name(name), "ringmpsc", 8 << 20)
         .cases(&PRODUCERS)
-        .peer("ringmpsc", move |p, n| ringmpsc_single(p, n, strategy))
+        .peer("ringmpsc", move |p, n| {
+            ringmpsc_single(p, n, strategy, false)
+        })
+        .peer("ringmpsc consume_all", move |p, n| {
+            ringmpsc_single(p, n, strategy, true)
+        })
         .peer("crossbeam-channel", move |p, n| {
             crossbeam_channel(p, n, strategy)
         })

@@ -428,3 +428,19 @@ fn a_notified_consumer_is_left_nothing_in_skipped_rings() {
         assert_eq!(ch.consume_all(|_| {}), 2, "after {idle} passes");
     }
 }
+
+#[test]
+fn try_recv_takes_what_a_ring_showed_then_turns_to_the_next() {
+    let _watchdog = watchdog::watchdog(60);
+    let mut ch = mpsc::Channel::<u32>::new(Config::with_ring_bits(4)).unwrap();
+    let mut a = ch.register().unwrap();
+    let mut b = ch.register().unwrap();
+    assert_eq!(a.send(&[1, 2, 3]), 3);
+    assert_eq!(b.send(&[10, 11]), 2);
+    assert_eq!(ch.try_recv().unwrap(), 1);
+    // Sent after the consumer looked at ring a: it waits for ring b's turn.
+    a.send_one(4).unwrap();
+    let rest: Vec<u32> = std::iter::from_fn(|| ch.try_recv().ok()).collect();
+    assert_eq!(rest, [2, 3, 10, 11, 4]);
+    assert!(matches!(ch.try_recv(), Err(Error::Empty)));
+}

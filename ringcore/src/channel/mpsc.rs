@@ -261,13 +261,19 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
         }
     }
 
-    /// Takes rings registered since the last pass (cold: only when the
-    /// registration counter moved).
+    /// Takes rings registered since the last pass.
     #[inline]
     fn sync(&mut self) {
-        if self.shared.registered.load(Ordering::Acquire) == self.known {
-            return;
+        if self.shared.registered.load(Ordering::Acquire) != self.known {
+            self.adopt_registered();
         }
+    }
+
+    /// [`sync`](Self::sync)'s work once the registration count moved: out
+    /// of line, so that every receive keeps only the look at the count.
+    #[cold]
+    #[inline(never)]
+    fn adopt_registered(&mut self) {
         let mut pending = self
             .shared
             .pending
@@ -572,16 +578,31 @@ impl<T: Send + Copy + 'static> Core<Producer<T>, Consumer<T>> {
 
 impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
     /// One item from the next ring that has one. `Empty`, or `Closed` once
-    /// the channel is closed and drained.
+    /// the channel is closed and drained. A ring is read until the items
+    /// its producer's position last showed are taken, then the next one
+    /// (as [`consume_all`](Self::consume_all) takes a ring's at once): no
+    /// shared index is read per item, and no ring waits behind another for
+    /// more than that.
     pub fn try_recv(&mut self) -> Result<T> {
         self.sync();
         let rings = self.lanes.len();
-        for k in 0..rings {
-            let i = (self.next + k) % rings;
-            if let Ok(item) = self.lanes[i].end.try_recv() {
-                self.next = (i + 1) % rings;
+        // From ring `next` round, without a division per ring.
+        let mut i = self.next;
+        for _ in 0..rings {
+            if i >= rings {
+                i = 0;
+            }
+            if let Some((item, more)) = self.lanes[i].end.take() {
+                // Stores only when it moves on (a branch, not a store
+                // whose value waits for the ring's positions).
+                if more == 0 {
+                    self.next = i + 1;
+                } else if self.next != i {
+                    self.next = i;
+                }
                 return Ok(item);
             }
+            i += 1;
         }
         if self.is_fully_drained() {
             Err(Error::Closed)

@@ -654,8 +654,26 @@ impl<T> Consumer<T> {
     /// and drained), [`Error::Corrupt`].
     #[inline]
     pub fn try_recv(&mut self) -> Result<T> {
-        let Ok(1..) = self.cur.available(1) else {
-            return Err(self.nothing_read());
+        match self.take() {
+            Some((item, _)) => Ok(item),
+            None => Err(self.nothing_read()),
+        }
+    }
+
+    /// One item and how many more the last look at the producer's position
+    /// showed (taking those reads no shared index), or `None` where
+    /// [`try_recv`](Self::try_recv) fails, without building its error: for
+    /// a channel that polls many rings. Always inline: it is the whole of
+    /// a receive.
+    #[inline(always)]
+    pub(crate) fn take(&mut self) -> Option<(T, usize)> {
+        let seen = match self.cur.available(1) {
+            Ok(0) => {
+                self.cur.polled_empty();
+                return None;
+            }
+            Ok(seen) => seen,
+            Err(_) => return None,
         };
         let (index, _) = self.cur.contiguous(self.cur.head());
         // SAFETY: the slot is published and ours; it is released right after
@@ -665,7 +683,7 @@ impl<T> Consumer<T> {
         if let Some(m) = &self.metrics {
             m.on_consume(1, None);
         }
-        Ok(item)
+        Some((item, seen - 1))
     }
 
     /// Why [`try_recv`](Self::try_recv) read nothing, looked at again: out
@@ -676,10 +694,7 @@ impl<T> Consumer<T> {
     fn nothing_read(&self) -> Error {
         match self.cur.available(1) {
             Err(c) => c.into(),
-            Ok(_) => {
-                self.cur.polled_empty();
-                self.cur.empty_reason()
-            }
+            Ok(_) => self.cur.empty_reason(),
         }
     }
 
