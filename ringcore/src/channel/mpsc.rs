@@ -583,6 +583,7 @@ impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
     /// (as [`consume_all`](Self::consume_all) takes a ring's at once): no
     /// shared index is read per item, and no ring waits behind another for
     /// more than that.
+    #[inline]
     pub fn try_recv(&mut self) -> Result<T> {
         self.sync();
         let rings = self.lanes.len();
@@ -604,10 +605,18 @@ impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
             }
             i += 1;
         }
+        Err(self.nothing_received())
+    }
+
+    /// Why [`try_recv`](Self::try_recv) found nothing: out of line, so
+    /// that the receive itself inlines.
+    #[cold]
+    #[inline(never)]
+    fn nothing_received(&mut self) -> Error {
         if self.is_fully_drained() {
-            Err(Error::Closed)
+            Error::Closed
         } else {
-            Err(Error::Empty)
+            Error::Empty
         }
     }
 
