@@ -298,7 +298,11 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
 
     /// Calls `f` on everything readable in every ring, one head update per
     /// ring; returns the count. Rings found empty are polled less often
-    /// (after 1, 2, 4 ... 64 passes) until they have data again.
+    /// (after 1, 2, 4 ... 64 passes) until they have data again. A loop
+    /// that calls it again at once catches up with its producers and then
+    /// takes every line from them as they write it: such a loop does
+    /// better with [`try_recv`](Core::try_recv) or a `Paced` wait between
+    /// calls (README, "Where the time goes").
     pub fn consume_all(&mut self, f: impl FnMut(&C::Item)) -> usize {
         self.consume_all_up_to(usize::MAX, f)
     }
