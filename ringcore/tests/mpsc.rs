@@ -444,3 +444,30 @@ fn try_recv_takes_what_a_ring_showed_then_turns_to_the_next() {
     assert_eq!(rest, [2, 3, 10, 11, 4]);
     assert!(matches!(ch.try_recv(), Err(Error::Empty)));
 }
+
+#[test]
+fn try_recv_keeps_a_later_rings_turn_and_survives_retired_rings() {
+    let _watchdog = watchdog::watchdog(60);
+    let mut ch = mpsc::Channel::<u32>::new(Config::with_ring_bits(4)).unwrap();
+    let mut a = ch.register().unwrap();
+    let mut b = ch.register().unwrap();
+    // Ring a is empty: ring b's turn lasts for the two items it showed.
+    assert_eq!(b.send(&[10, 11]), 2);
+    assert_eq!(ch.try_recv().unwrap(), 10);
+    a.send_one(1).unwrap();
+    assert_eq!(ch.try_recv().unwrap(), 11);
+    assert_eq!(ch.try_recv().unwrap(), 1);
+    // The next ring to poll is past the last one, and a ring is retired
+    // (its producer gone, nothing left in it): nothing is skipped.
+    let mut c = ch.register().unwrap();
+    c.send_one(30).unwrap();
+    assert_eq!(ch.try_recv().unwrap(), 30);
+    drop(a);
+    assert_eq!(ch.consume_all(|_| {}), 0);
+    assert_eq!(ch.snapshot().rings, 2);
+    b.send_one(12).unwrap();
+    c.send_one(31).unwrap();
+    let mut rest: Vec<u32> = std::iter::from_fn(|| ch.try_recv().ok()).collect();
+    rest.sort();
+    assert_eq!(rest, [12, 31]);
+}

@@ -181,8 +181,8 @@ impl ChannelWake {
 impl Notify for ChannelWake {
     #[inline]
     fn notify(&self) {
-        // Called by `Hook::after_commit`, after its barrier and its look at
-        // the gate: the word is read once more to tell what to do.
+        // Called by `Hook::notify_now` once its barrier and its look at the
+        // gate found someone: the word is read once more to tell what to do.
         let gate = self.futex.0.word().load(Ordering::Relaxed);
         if gate & !HAS_USER != 0 {
             crate::sync::wake(&self.futex.1, false);

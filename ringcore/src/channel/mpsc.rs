@@ -585,8 +585,8 @@ impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
     /// the channel is closed and drained. A ring is read until the items
     /// its producer's position last showed are taken, then the next one
     /// (as [`consume_all`](Self::consume_all) takes a ring's at once): no
-    /// shared index is read per item, and no ring waits behind another for
-    /// more than that.
+    /// producer's position is read per item, and no ring waits behind
+    /// another for more than that.
     #[inline]
     pub fn try_recv(&mut self) -> Result<T> {
         self.sync();
@@ -597,7 +597,7 @@ impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
             if i >= rings {
                 i = 0;
             }
-            if let Some((item, more)) = self.lanes[i].end.take() {
+            if let Ok(Some((item, more))) = self.lanes[i].end.take() {
                 // Stores only when it moves on (a branch, not a store
                 // whose value waits for the ring's positions).
                 if more == 0 {

@@ -1,6 +1,6 @@
 //! Typed producer and consumer handles over the index protocol.
 
-use super::raw::{ConsumerCursor, Padded, ProducerCursor, RawRing};
+use super::raw::{ConsumerCursor, Corrupt, Padded, ProducerCursor, RawRing};
 use super::status_methods;
 use crate::error::{Error, Result, SendError};
 use crate::metrics::RingMetrics;
@@ -210,8 +210,10 @@ impl<T> Producer<T> {
     }
 
     /// Why [`send_one`](Self::send_one) refused `item`, looked at again:
-    /// out of line, so that the send itself inlines into its caller's loop.
-    /// A ring that has room by now is still reported full, as it was found.
+    /// out of line, so that the send itself inlines into its caller's loop
+    /// (passing what the send found instead cost it that in measurements).
+    /// A ring that has room by now is still reported full, as it was
+    /// found; one closed, or with impossible positions, by now says so.
     #[cold]
     #[inline(never)]
     fn refused(&self, item: T) -> SendError<T> {
@@ -655,25 +657,23 @@ impl<T> Consumer<T> {
     #[inline]
     pub fn try_recv(&mut self) -> Result<T> {
         match self.take() {
-            Some((item, _)) => Ok(item),
-            None => Err(self.nothing_read()),
+            Ok(Some((item, _))) => Ok(item),
+            found => Err(self.nothing_read(found.err())),
         }
     }
 
     /// One item and how many more the last look at the producer's position
-    /// showed (taking those reads no shared index), or `None` where
-    /// [`try_recv`](Self::try_recv) fails, without building its error: for
-    /// a channel that polls many rings. Always inline: it is the whole of
-    /// a receive.
+    /// showed (taking those reads no shared index); `None` when empty,
+    /// without building [`try_recv`](Self::try_recv)'s error: for a channel
+    /// that polls many rings. Always inline: it is the whole of a receive.
     #[inline(always)]
-    pub(crate) fn take(&mut self) -> Option<(T, usize)> {
-        let seen = match self.cur.available(1) {
-            Ok(0) => {
+    pub(crate) fn take(&mut self) -> Result<Option<(T, usize)>, Corrupt> {
+        let seen = match self.cur.available(1)? {
+            0 => {
                 self.cur.polled_empty();
-                return None;
+                return Ok(None);
             }
-            Ok(seen) => seen,
-            Err(_) => return None,
+            seen => seen,
         };
         let (index, _) = self.cur.contiguous(self.cur.head());
         // SAFETY: the slot is published and ours; it is released right after
@@ -683,18 +683,18 @@ impl<T> Consumer<T> {
         if let Some(m) = &self.metrics {
             m.on_consume(1, None);
         }
-        Some((item, seen - 1))
+        Ok(Some((item, seen - 1)))
     }
 
-    /// Why [`try_recv`](Self::try_recv) read nothing, looked at again: out
-    /// of line, so that the receive itself inlines. A ring that has an item
-    /// by now is still reported empty, as it was found.
+    /// Why [`try_recv`](Self::try_recv) read nothing: the impossible
+    /// positions it read, or the ring empty (`Closed` once closed and
+    /// drained). Out of line, so that the receive itself inlines.
     #[cold]
     #[inline(never)]
-    fn nothing_read(&self) -> Error {
-        match self.cur.available(1) {
-            Err(c) => c.into(),
-            Ok(_) => self.cur.empty_reason(),
+    fn nothing_read(&self, corrupt: Option<Corrupt>) -> Error {
+        match corrupt {
+            Some(c) => c.into(),
+            None => self.cur.empty_reason(),
         }
     }
 
