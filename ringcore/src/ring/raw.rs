@@ -299,6 +299,37 @@ impl RawRing {
         self.unless_truncated(crate::error::Error::Closed)
     }
 
+    /// The peer's position for a side that takes its role back from a
+    /// lease at `position`: `position` must be what the side's word `own`
+    /// holds (the lease published it last), and `(head, tail)` of the
+    /// peer's word `peer` at most a capacity apart. `None` where the
+    /// segment was truncated: nothing is left to check against, so the
+    /// side ends the lease where it was and its calls report why.
+    pub(crate) fn resumed(
+        &self,
+        position: u64,
+        own: &AtomicU64,
+        peer: &AtomicU64,
+        head_tail: impl FnOnce(u64) -> (u64, u64),
+    ) -> Result<Option<u64>, Error> {
+        let published = own.load(Ordering::Relaxed);
+        let checked = if position != published {
+            Err(Error::Corrupt(format!(
+                "lease position {position} is not the position {published} in the ring"
+            )))
+        } else {
+            // Acquire pairs with the peer's Release store of its position.
+            let peer = peer.load(Ordering::Acquire);
+            let (head, tail) = head_tail(peer);
+            self.fill(head, tail).map(|_| peer).map_err(Into::into)
+        };
+        match checked {
+            Ok(peer) => Ok(Some(peer)),
+            Err(_) if self.truncated() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether other processes may hold a side (the futex words are shared).
     pub(crate) fn process_shared(&self) -> bool {
         self.process_shared
@@ -656,18 +687,9 @@ impl ProducerCursor {
     /// tail the lease published, within a capacity of the consumer's head.
     pub(crate) fn resume(&mut self, tail: u64) -> Result<(), Error> {
         let idx = self.raw.indices();
-        let checked =
-            check_published(tail, idx.producer.tail.load(Ordering::Relaxed)).and_then(|()| {
-                let head = idx.consumer.head.load(Ordering::Acquire);
-                self.raw.fill(head, tail)?;
-                Ok(head)
-            });
-        match checked {
-            Ok(head) => self.cached_head.set(head),
-            // A truncated segment leaves nothing to check against: the side
-            // ends the lease where it was, and its calls report why.
-            Err(_) if self.raw.truncated() => {}
-            Err(e) => return Err(e),
+        let (own, peer) = (&idx.producer.tail, &idx.consumer.head);
+        if let Some(head) = self.raw.resumed(tail, own, peer, |head| (head, tail))? {
+            self.cached_head.set(head);
         }
         self.tail = tail;
         Ok(())
@@ -925,17 +947,9 @@ impl ConsumerCursor {
     /// head the lease published, at most a capacity behind the tail.
     pub(crate) fn resume(&mut self, head: u64) -> Result<(), Error> {
         let idx = self.raw.indices();
-        let checked =
-            check_published(head, idx.consumer.head.load(Ordering::Relaxed)).and_then(|()| {
-                let tail = idx.producer.tail.load(Ordering::Acquire);
-                self.raw.fill(head, tail)?;
-                Ok(tail)
-            });
-        match checked {
-            Ok(tail) => self.cached_tail.set(tail),
-            // As for the producer's.
-            Err(_) if self.raw.truncated() => {}
-            Err(e) => return Err(e),
+        let (own, peer) = (&idx.consumer.head, &idx.producer.tail);
+        if let Some(tail) = self.raw.resumed(head, own, peer, |tail| (head, tail))? {
+            self.cached_tail.set(tail);
         }
         self.head = head;
         self.empty_polls.set(0);
@@ -1033,16 +1047,6 @@ unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
             _ => std::ptr::copy_nonoverlapping(src, dst, len),
         }
     }
-}
-
-/// `Err` unless a lease hands back the position it published last.
-fn check_published(position: u64, published: u64) -> Result<(), Error> {
-    if position == published {
-        return Ok(());
-    }
-    Err(Error::Corrupt(format!(
-        "lease position {position} is not the position {published} in the ring"
-    )))
 }
 
 /// The items a reset of the ring of `p` and `c` drains, checked before it
