@@ -1012,8 +1012,10 @@ int rmpsc_mpsc_consume_blocking(rmpsc_mpsc_t *ch,
 // drained), RMPSC_EBUSY.
 int rmpsc_mpsc_recv(rmpsc_mpsc_t *ch, void *buf, size_t max, size_t *out_received);
 
-// Consumer side. Copies one item into `buf` (`elem_size` bytes). Errors:
-// RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+// Consumer side. Copies one item into `buf` (`elem_size` bytes), taking
+// the rings in turn: one ring until the items its producer's position
+// last showed are taken, then the next. Errors: RMPSC_EEMPTY,
+// RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
 int rmpsc_mpsc_try_recv(rmpsc_mpsc_t *ch, void *buf);
 
 // Consumer side. Calls `handler` on everything readable in every ring,

@@ -165,18 +165,16 @@ pub extern "C" fn rmpsc_mpsc_recv(
     })
 }
 
-/// Consumer side. Copies one item into `buf` (`elem_size` bytes). Errors:
-/// RMPSC_EEMPTY, RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
+/// Consumer side. Copies one item into `buf` (`elem_size` bytes), taking
+/// the rings in turn: one ring until the items its producer's position
+/// last showed are taken, then the next. Errors: RMPSC_EEMPTY,
+/// RMPSC_ECLOSED (closed and drained), RMPSC_EBUSY.
 #[no_mangle]
 pub extern "C" fn rmpsc_mpsc_try_recv(ch: *mut rmpsc_mpsc_t, buf: *mut c_void) -> c_int {
     call(|| {
         let ch = channel(ch)?;
         let buf = items_mut(buf, 1, ch.elem_size, "buf")?;
-        ch.consumer(|c| match c.recv(buf) {
-            0 if c.is_fully_drained() => Err(Error::Closed),
-            0 => Err(Error::Empty),
-            _ => Ok(()),
-        })
+        ch.consumer(|c| c.try_recv(buf))
     })
 }
 

@@ -408,6 +408,32 @@ fn byte_slot_channels_carry_items_of_any_size() {
     assert!(mpsc::SlotChannel::with_slots(Config::DEFAULT, 0).is_err());
 }
 
+#[test]
+fn byte_slot_try_recv_takes_the_rings_in_turn_and_refuses_a_short_buffer() {
+    let _watchdog = watchdog::watchdog(60);
+    let mut ch = mpsc::SlotChannel::with_slots(Config::with_ring_bits(4), 8).unwrap();
+    let mut out = [0u8; 8];
+    assert!(matches!(ch.try_recv(&mut out), Err(Error::Empty)));
+    let mut a = ch.register().unwrap();
+    let mut b = ch.register().unwrap();
+    assert!(matches!(
+        ch.try_recv(&mut [0u8; 7]),
+        Err(Error::InvalidArgument(_))
+    ));
+    a.send(&[[1u8; 8], [2; 8], [3; 8]].concat()).unwrap();
+    b.send(&[[10u8; 8], [11; 8]].concat()).unwrap();
+    let mut next = |ch: &mut mpsc::SlotChannel| ch.try_recv(&mut out).map(|()| out[0]);
+    assert_eq!(next(&mut ch).unwrap(), 1);
+    // Sent after the consumer looked at ring a: it waits for ring b's turn.
+    a.send(&[4u8; 8]).unwrap();
+    let rest: Vec<u8> = std::iter::from_fn(|| next(&mut ch).ok()).collect();
+    assert_eq!(rest, [2, 3, 10, 11, 4]);
+    assert!(matches!(next(&mut ch), Err(Error::Empty)));
+    drop((a, b));
+    ch.close();
+    assert!(matches!(next(&mut ch), Err(Error::Closed)));
+}
+
 /// With a user notifier attached (an event loop waits on it), a receive
 /// that finds items leaves none in a ring it polls less often: the loop
 /// would wait for a signal that no later commit sends.

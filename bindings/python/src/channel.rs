@@ -123,10 +123,10 @@ impl MpscChannel {
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let mut ch = self.consumer(py)?;
         let mut buf = vec![0u8; self.item_size];
-        match ch.recv(&mut buf) {
-            0 if ch.is_fully_drained() => Err(crate::errors::to_py(py, Error::Closed)),
-            0 => Ok(None),
-            _ => Ok(Some(PyBytes::new(py, &buf))),
+        match ch.try_recv(&mut buf) {
+            Ok(()) => Ok(Some(PyBytes::new(py, &buf))),
+            Err(Error::Empty) => Ok(None),
+            Err(e) => Err(crate::errors::to_py(py, e)),
         }
     }
 

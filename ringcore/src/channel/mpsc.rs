@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::notify::Notify;
 use crate::ring::heap::slot_array_bytes;
+use crate::ring::raw::Corrupt;
 use crate::ring::{Consumer, Producer, Ring, RingObserver, SlotConsumer, SlotProducer, SlotRing};
 use crate::wait::{WaitStrategy, Waiter};
 use std::ops::{Deref, DerefMut};
@@ -44,6 +45,40 @@ struct Lane<C> {
     skip: u32,
     /// Passes left before the ring is polled again.
     countdown: u32,
+}
+
+/// How a receive of one item takes it from a ring: an item and how many
+/// more the ring showed, or `None`. A trait rather than a closure, so that
+/// it inlines into the caller's loop.
+trait TakeOne<C> {
+    /// What the receive returns.
+    type Item;
+    /// Takes one item from `ring`.
+    fn take_one(&mut self, ring: &mut C) -> Result<Option<(Self::Item, usize)>, Corrupt>;
+}
+
+/// The typed channel's: the item by value.
+struct ByValue;
+
+impl<T: Send + 'static> TakeOne<Consumer<T>> for ByValue {
+    type Item = T;
+    #[inline(always)]
+    fn take_one(&mut self, ring: &mut Consumer<T>) -> Result<Option<(T, usize)>, Corrupt> {
+        ring.take()
+    }
+}
+
+/// The byte-slot channel's: the item copied into a buffer that holds a
+/// slot of every ring (its maker checks).
+struct IntoBuffer<'a>(&'a mut [u8]);
+
+impl TakeOne<SlotConsumer> for IntoBuffer<'_> {
+    type Item = ();
+    #[inline(always)]
+    fn take_one(&mut self, ring: &mut SlotConsumer) -> Result<Option<((), usize)>, Corrupt> {
+        // SAFETY: the buffer holds a slot (the maker's check).
+        Ok(unsafe { ring.take_into(self.0)? }.map(|more| ((), more)))
+    }
 }
 
 /// A multi-producer single-consumer channel; this value is the consumer.
@@ -288,6 +323,65 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
             });
         }
         self.known = self.shared.registered.load(Ordering::Acquire);
+    }
+
+    /// One item by `take` from the ring whose turn it is, else from the others round
+    /// from there: the turn of the receives one item at a time
+    /// ([`try_recv`](Core::try_recv)). A ring keeps the turn until the
+    /// items it showed are taken. `Empty`, or `Closed` once closed and
+    /// drained.
+    #[inline(always)]
+    fn take_in_turn<K: TakeOne<C>>(&mut self, mut take: K) -> Result<K::Item> {
+        self.sync();
+        // While a ring keeps its turn, a receive is one bounds check and
+        // the ring's own.
+        let i = self.next;
+        if let Some(lane) = self.lanes.get_mut(i) {
+            if let Ok(Some((item, more))) = take.take_one(&mut lane.end) {
+                if more == 0 {
+                    self.next = self.after(i);
+                }
+                return Ok(item);
+            }
+        }
+        self.take_from_the_others(take)
+    }
+
+    /// [`take_in_turn`](Self::take_in_turn) once the ring whose turn it
+    /// was had nothing: out of line, so that a receive stays short.
+    #[inline(never)]
+    fn take_from_the_others<K: TakeOne<C>>(&mut self, mut take: K) -> Result<K::Item> {
+        let mut i = self.next;
+        for _ in 1..self.lanes.len() {
+            i = self.after(i);
+            if let Ok(Some((item, more))) = take.take_one(&mut self.lanes[i].end) {
+                self.next = if more == 0 { self.after(i) } else { i };
+                return Ok(item);
+            }
+        }
+        Err(self.nothing_received())
+    }
+
+    /// The ring after ring `i` (the first after the last).
+    #[inline(always)]
+    fn after(&self, i: usize) -> usize {
+        if i + 1 >= self.lanes.len() {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    /// Why a receive found nothing: out of line, so that the receive
+    /// itself inlines.
+    #[cold]
+    #[inline(never)]
+    fn nothing_received(&mut self) -> Error {
+        if self.is_fully_drained() {
+            Error::Closed
+        } else {
+            Error::Empty
+        }
     }
 
     /// Drops rings that are closed and drained (deregistered producers).
@@ -587,41 +681,9 @@ impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
     /// (as [`consume_all`](Self::consume_all) takes a ring's at once): no
     /// producer's position is read per item, and no ring waits behind
     /// another for more than that.
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T> {
-        self.sync();
-        let rings = self.lanes.len();
-        // From ring `next` round, without a division per ring.
-        let mut i = self.next;
-        for _ in 0..rings {
-            if i >= rings {
-                i = 0;
-            }
-            if let Ok(Some((item, more))) = self.lanes[i].end.take() {
-                // Stores only when it moves on (a branch, not a store
-                // whose value waits for the ring's positions).
-                if more == 0 {
-                    self.next = i + 1;
-                } else if self.next != i {
-                    self.next = i;
-                }
-                return Ok(item);
-            }
-            i += 1;
-        }
-        Err(self.nothing_received())
-    }
-
-    /// Why [`try_recv`](Self::try_recv) found nothing: out of line, so
-    /// that the receive itself inlines.
-    #[cold]
-    #[inline(never)]
-    fn nothing_received(&mut self) -> Error {
-        if self.is_fully_drained() {
-            Error::Closed
-        } else {
-            Error::Empty
-        }
+        self.take_in_turn(ByValue)
     }
 
     /// Alias of [`try_recv`](Self::try_recv).
@@ -643,6 +705,27 @@ impl<T: Send + 'static> Core<Producer<T>, Consumer<T>> {
 }
 
 impl Core<SlotProducer, SlotConsumer> {
+    /// Copies one item into `out[..slot_size]`, taking the rings in turn
+    /// as the typed [`try_recv`](Core::try_recv) does. `Empty`, or `Closed`
+    /// once closed and drained; `InvalidArgument` when `out` cannot hold
+    /// an item.
+    #[inline]
+    pub fn try_recv(&mut self, out: &mut [u8]) -> Result<()> {
+        self.sync();
+        if let Some(lane) = self.lanes.first() {
+            let size = lane.end.slot_size();
+            if out.len() < size {
+                return Err(Error::InvalidArgument(format!(
+                    "buffer of {} bytes cannot hold an item of {size}",
+                    out.len()
+                )));
+            }
+        }
+        // `out` holds an item of every ring: the channel's rings share one
+        // slot size, checked above.
+        self.take_in_turn(IntoBuffer(out))
+    }
+
     /// Copies whole items into `out`, taking from the rings in turn;
     /// returns the item count.
     pub fn recv(&mut self, out: &mut [u8]) -> usize {

@@ -968,22 +968,25 @@ impl ConsumerCursor {
             .park_consumer(self.head, skip as u64, self.leads, timeout);
     }
 
-    /// Copies one slot out of the ring into `dst` and releases it; `false`
-    /// when none is readable. The single-item path, small enough to inline.
+    /// Copies one slot out of the ring into `dst` and releases it; returns
+    /// how many more the last look at the producer's position showed, or
+    /// `None` when none is readable. The single-item path, small enough to
+    /// inline.
     ///
     /// # Safety
     /// `dst` is writable for `slot_size` bytes and does not overlap the ring.
     #[inline(always)]
-    pub(crate) unsafe fn pop_one(&mut self, dst: *mut u8) -> Result<bool, Corrupt> {
-        if self.available(1)? == 0 {
-            return Ok(false);
+    pub(crate) unsafe fn pop_one(&mut self, dst: *mut u8) -> Result<Option<usize>, Corrupt> {
+        let seen = self.available(1)?;
+        if seen == 0 {
+            return Ok(None);
         }
         let (index, _) = self.raw.contiguous(self.head);
         // SAFETY: the slot at the head is published and ours until we
         // release it; `dst` is valid by the caller's contract.
         unsafe { copy_bytes(self.raw.slot_ptr(index), dst, self.raw.slot_size()) };
         self.release(1);
-        Ok(true)
+        Ok(Some(seen - 1))
     }
 
     /// Copies up to `n` slots out of the ring into `dst` and releases them

@@ -3,7 +3,7 @@
 
 use super::heap::HeapRing;
 use super::lease::Lease;
-use super::raw::{ConsumerCursor, Padded, ProducerCursor, RawRing};
+use super::raw::{ConsumerCursor, Corrupt, Padded, ProducerCursor, RawRing};
 use super::status_methods;
 use super::typed::Owner;
 use crate::config::Config;
@@ -581,15 +581,33 @@ impl SlotConsumer {
         if out.len() < slot {
             return Err(short_buffer(out.len(), slot));
         }
-        // SAFETY: `out` holds a slot and is not in the ring.
-        if !unsafe { self.cur.pop_one(out.as_mut_ptr())? } {
-            self.cur.polled_empty();
-            return Err(self.cur.empty_reason());
+        // SAFETY: `out` holds a slot (above).
+        match unsafe { self.take_into(out)? } {
+            Some(_) => Ok(()),
+            None => Err(self.cur.empty_reason()),
         }
-        if let Some(m) = &self.metrics {
-            m.on_consume(1, None);
+    }
+
+    /// Copies one slot into `out`; returns how many more the last look at
+    /// the producer's position showed, `None` when empty: for a channel
+    /// that polls many rings.
+    ///
+    /// # Safety
+    /// `out` holds at least [`slot_size`](Self::slot_size) bytes.
+    #[inline(always)]
+    pub(crate) unsafe fn take_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, Corrupt> {
+        // SAFETY: `out` holds a slot (the caller's contract) and, borrowed
+        // mutably, is not in the ring.
+        let more = unsafe { self.cur.pop_one(out.as_mut_ptr())? };
+        match more {
+            Some(_) => {
+                if let Some(m) = &self.metrics {
+                    m.on_consume(1, None);
+                }
+            }
+            None => self.cur.polled_empty(),
         }
-        Ok(())
+        Ok(more)
     }
 
     /// Waits by `strategy` until at least one slot is readable. Errors:
