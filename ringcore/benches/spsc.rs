@@ -159,9 +159,10 @@ fn arrayqueue_batch(items: u64) -> Duration {
 /// wake-ups, no closing), in batches of up to [`BATCH`]: each side keeps
 /// the other's index cached, reads it again only when its cache leaves no
 /// room for the whole batch (the producer) or nothing to read (the
-/// consumer), and publishes its own once per batch that moved items. Each index has a line
-/// pair of its own. What moving the items between the two CPUs costs,
-/// with nothing else.
+/// consumer), moves the items as the two contiguous runs before and after
+/// the wrap (loops the compiler vectorizes), and publishes its own index
+/// once per batch that moved items. Each index has a line pair of its own.
+/// What moving the items between the two CPUs costs, with nothing else.
 fn bare_batch(items: u64) -> Duration {
     use std::cell::UnsafeCell;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -172,11 +173,22 @@ fn bare_batch(items: u64) -> Duration {
         tail: Index,
         head: Index,
     }
+    impl Bare {
+        /// The runs of `k` slots from position `at`: up to the end of the
+        /// array, then from its start.
+        fn runs(&self, at: u64, k: u64) -> [(*mut u64, usize); 2] {
+            let index = (at % CAPACITY as u64) as usize;
+            let first = (k as usize).min(CAPACITY - index);
+            let base = UnsafeCell::raw_get(self.slots.as_ptr());
+            // SAFETY: `index < CAPACITY`, so the pointer is within the array.
+            let from = unsafe { base.add(index) };
+            [(from, first), (base, k as usize - first)]
+        }
+    }
     // SAFETY: a slot is written by the producer only while it is free and
     // read by the consumer only once published, the indices ordering the
     // two (Release stores, Acquire loads).
     unsafe impl Sync for Bare {}
-    let mask = CAPACITY as u64 - 1;
     let ring = Arc::new(Bare {
         slots: (0..CAPACITY).map(|_| UnsafeCell::new(0)).collect(),
         tail: Index(AtomicU64::new(0)),
@@ -193,10 +205,15 @@ fn bare_batch(items: u64) -> Duration {
                 head_seen = ring.head.0.load(Ordering::Acquire);
             }
             let k = want.min(CAPACITY as u64 - (tail - head_seen));
-            for i in 0..k {
-                // SAFETY: slots tail..tail+k are free (above), and only
-                // this thread writes them.
-                unsafe { *ring.slots[((tail + i) & mask) as usize].get() = next + i };
+            let mut value = next;
+            for (at, len) in ring.runs(tail, k) {
+                // SAFETY: the run is within the array (`runs`), its slots
+                // are free (above), and only this thread writes them.
+                let run = unsafe { std::slice::from_raw_parts_mut(at, len) };
+                for s in run {
+                    *s = value;
+                    value += 1;
+                }
             }
             if k > 0 {
                 tail += k;
@@ -209,10 +226,12 @@ fn bare_batch(items: u64) -> Duration {
                 tail_seen = rx.tail.0.load(Ordering::Acquire);
             }
             let k = (tail_seen - head).min(BATCH as u64);
-            for i in 0..k {
-                // SAFETY: slots head..head+k are published (above) and not
-                // written again until the head moves past them.
-                *sum += unsafe { *rx.slots[((head + i) & mask) as usize].get() };
+            for (at, len) in rx.runs(head, k) {
+                // SAFETY: the run is within the array (`runs`), published
+                // (above), and not written again until the head moves past.
+                *sum += unsafe { std::slice::from_raw_parts(at, len) }
+                    .iter()
+                    .sum::<u64>();
             }
             head += k;
             if k > 0 {
