@@ -68,16 +68,14 @@ impl<T: Send + 'static> TakeOne<Consumer<T>> for ByValue {
     }
 }
 
-/// The byte-slot channel's: the item copied into a buffer that holds a
-/// slot of every ring (its maker checks).
+/// The byte-slot channel's: the item copied into a buffer.
 struct IntoBuffer<'a>(&'a mut [u8]);
 
 impl TakeOne<SlotConsumer> for IntoBuffer<'_> {
     type Item = ();
     #[inline(always)]
     fn take_one(&mut self, ring: &mut SlotConsumer) -> Result<Option<((), usize)>, Corrupt> {
-        // SAFETY: the buffer holds a slot (the maker's check).
-        Ok(unsafe { ring.take_into(self.0)? }.map(|more| ((), more)))
+        Ok(ring.take_into(self.0)?.map(|more| ((), more)))
     }
 }
 
@@ -325,11 +323,11 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
         self.known = self.shared.registered.load(Ordering::Acquire);
     }
 
-    /// One item by `take` from the ring whose turn it is, else from the others round
-    /// from there: the turn of the receives one item at a time
-    /// ([`try_recv`](Core::try_recv)). A ring keeps the turn until the
-    /// items it showed are taken. `Empty`, or `Closed` once closed and
-    /// drained.
+    /// One item by `take` from the ring whose turn it is, else from the
+    /// others round from there: the turn of the receives one item at a
+    /// time ([`try_recv`](Core::try_recv)). A ring keeps the turn until
+    /// the items it showed are taken. `Empty`, or `Closed` once closed
+    /// and drained.
     #[inline(always)]
     fn take_in_turn<K: TakeOne<C>>(&mut self, mut take: K) -> Result<K::Item> {
         self.sync();
@@ -712,6 +710,7 @@ impl Core<SlotProducer, SlotConsumer> {
     #[inline]
     pub fn try_recv(&mut self, out: &mut [u8]) -> Result<()> {
         self.sync();
+        // The rings share one slot size.
         if let Some(lane) = self.lanes.first() {
             let size = lane.end.slot_size();
             if out.len() < size {
@@ -721,8 +720,6 @@ impl Core<SlotProducer, SlotConsumer> {
                 )));
             }
         }
-        // `out` holds an item of every ring: the channel's rings share one
-        // slot size, checked above.
         self.take_in_turn(IntoBuffer(out))
     }
 

@@ -575,14 +575,13 @@ impl SlotConsumer {
 
     /// Copies one slot into `out[..slot_size]`. Errors: `Empty`, `Closed`
     /// (closed and drained), `Corrupt`, `InvalidArgument` for a short `out`.
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self, out: &mut [u8]) -> Result<()> {
         let slot = self.cur.slot_size();
         if out.len() < slot {
             return Err(short_buffer(out.len(), slot));
         }
-        // SAFETY: `out` holds a slot (above).
-        match unsafe { self.take_into(out)? } {
+        match self.take_into(out)? {
             Some(_) => Ok(()),
             None => Err(self.cur.empty_reason()),
         }
@@ -590,14 +589,15 @@ impl SlotConsumer {
 
     /// Copies one slot into `out`; returns how many more the last look at
     /// the producer's position showed, `None` when empty: for a channel
-    /// that polls many rings.
-    ///
-    /// # Safety
-    /// `out` holds at least [`slot_size`](Self::slot_size) bytes.
+    /// that polls many rings. `None` too for an `out` shorter than a slot,
+    /// which its callers refuse first, to say so.
     #[inline(always)]
-    pub(crate) unsafe fn take_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, Corrupt> {
-        // SAFETY: `out` holds a slot (the caller's contract) and, borrowed
-        // mutably, is not in the ring.
+    pub(crate) fn take_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, Corrupt> {
+        if out.len() < self.cur.slot_size() {
+            return Ok(None);
+        }
+        // SAFETY: `out` holds a slot (above) and, borrowed mutably, is not
+        // in the ring.
         let more = unsafe { self.cur.pop_one(out.as_mut_ptr())? };
         match more {
             Some(_) => {

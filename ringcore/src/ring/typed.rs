@@ -195,7 +195,7 @@ impl<T> Producer<T> {
 
     /// Sends one item. On failure the item comes back in the error
     /// ([`Error::Full`], [`Error::Closed`] or [`Error::Corrupt`]).
-    #[inline]
+    #[inline(always)]
     pub fn send_one(&mut self, item: T) -> Result<(), SendError<T>> {
         if !self.cur.is_closed() {
             if let Ok(1..) = self.cur.free(1) {
@@ -654,7 +654,7 @@ impl<T> Consumer<T> {
 
     /// Takes one item. Errors: [`Error::Empty`], [`Error::Closed`] (closed
     /// and drained), [`Error::Corrupt`].
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T> {
         match self.take() {
             Ok(Some((item, _))) => Ok(item),
