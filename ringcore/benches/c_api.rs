@@ -53,7 +53,7 @@ use std::time::Duration;
 fn c_single(api: &CApi, items: u64) -> Duration {
     let ring = Arc::new(api.ring(CAPACITY_BITS));
     let r2 = ring.clone();
-    single(items, move |i| ring.send_one(i), move || r2.try_recv())
+    single(items, 0, move |i| ring.send_one(i), move || r2.try_recv())
 }
 
 /// A workload through a lease as a C program runs it: `produce` and
@@ -185,7 +185,7 @@ fn main() {
     // Loaded once for the whole run, by every peer.
     let api: &'static CApi = Box::leak(Box::new(CApi::load()));
     let mut single = Group::new("c_api_single", "c_lease", 8 << 20)
-        .peer("rust", |_, items| ring_single(items))
+        .peer("rust", |_, items| ring_single(0, items))
         .peer("c", |_, items| c_single(api, items));
     let mut batch = Group::new(format!("c_api_batch{BATCH}"), "c_lease", 32 << 20)
         .peer("rust", |_, items| ring_batch(items))

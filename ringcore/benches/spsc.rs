@@ -1,12 +1,14 @@
 //! SPSC throughput: ringcore against rtrb, crossbeam's ArrayQueue and the
 //! disruptor crate (single-producer sequencer, event poller), the consumer
 //! reading every item, as criterion benches in elements per second. Group
-//! `spsc_single` sends and receives item by item; `spsc_batch256` moves
-//! batches of up to 256 through each queue's own batch API (ArrayQueue,
-//! which has none, item by item), beside a bare ring that only moves the
-//! items (`bare ring`). The producer runs on CPU 0 and the
-//! consumer, which times the run, on CPU 1. The round-trip latencies are
-//! in the `latency` bench.
+//! `spsc_single` sends and receives item by item; `spsc_single_work` too,
+//! with the consumer spending 4, 16 or 64 steps of an empty loop on each
+//! item (the case), so that it is slower than its producer and the ring
+//! runs full; `spsc_batch256` moves batches of up to 256 through each
+//! queue's own batch API (ArrayQueue, which has none, item by item),
+//! beside a bare ring that only moves the items (`bare ring`). The
+//! producer runs on CPU 0 and the consumer, which times the run, on CPU 1.
+//! The round-trip latencies are in the `latency` bench.
 //!
 //! `cargo bench -p ringcore --bench spsc [-- FILTER]`; add
 //! `-- --save-baseline NAME` to keep a run and `-- --baseline NAME` to
@@ -31,27 +33,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const CAPACITY: usize = 1 << CAPACITY_BITS;
+/// The consumer's work per item in group `spsc_single_work`, in steps of
+/// an empty loop (`pairs::work`).
+const WORK: [usize; 3] = [4, 16, 64];
 
-fn rtrb_single(items: u64) -> Duration {
+fn rtrb_single(work: u32, items: u64) -> Duration {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
-    single(items, move |i| tx.push(i).is_ok(), move || rx.pop().ok())
+    single(
+        items,
+        work,
+        move |i| tx.push(i).is_ok(),
+        move || rx.pop().ok(),
+    )
 }
 
-fn arrayqueue_single(items: u64) -> Duration {
+fn arrayqueue_single(work: u32, items: u64) -> Duration {
     let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
     let q2 = q.clone();
-    single(items, move |i| q.push(i).is_ok(), move || q2.pop())
+    single(items, work, move |i| q.push(i).is_ok(), move || q2.pop())
 }
 
 /// The disruptor's single-producer sequencer with an event poller, so that
 /// the consumer runs on the harness's pinned thread like every other peer:
 /// one `try_publish` per item, one `take(1)` per item.
-fn disruptor_single(items: u64) -> Duration {
+fn disruptor_single(work: u32, items: u64) -> Duration {
     use disruptor::{build_single_producer, BusySpin, Producer};
     let (mut rx, builder) = build_single_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();
     let mut tx = builder.build();
     single(
         items,
+        work,
         move |i| tx.try_publish(|e| *e = i).is_ok(),
         move || rx.take(1).ok().and_then(|mut g| (&mut g).next().copied()),
     )
@@ -244,12 +255,18 @@ fn bare_batch(items: u64) -> Duration {
 
 fn main() {
     let single = |f: fn(u64) -> Duration| move |_, items| f(items);
+    // The single-item peers with the consumer's work per item as the case.
+    let working = |name: &str, items| {
+        let working = |f: fn(u32, u64) -> Duration| move |work, items| f(work as u32, items);
+        Group::new(name, "ringcore", items)
+            .peer("ringcore", working(ring_single))
+            .peer("rtrb", working(rtrb_single))
+            .peer("ArrayQueue", working(arrayqueue_single))
+            .peer("disruptor", working(disruptor_single))
+    };
     groups::main(vec![
-        Group::new("spsc_single", "ringcore", 8 << 20)
-            .peer("ringcore", single(ring_single))
-            .peer("rtrb", single(rtrb_single))
-            .peer("ArrayQueue", single(arrayqueue_single))
-            .peer("disruptor", single(disruptor_single)),
+        working("spsc_single", 8 << 20),
+        working("spsc_single_work", 4 << 20).cases(&WORK),
         Group::new(format!("spsc_batch{BATCH}"), "ringcore", 32 << 20)
             .peer("ringcore", single(ring_batch))
             .peer("rtrb", single(rtrb_batch))

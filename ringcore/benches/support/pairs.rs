@@ -41,8 +41,10 @@ pub fn two_threads(
     elapsed
 }
 
-/// Single-item throughput through any queue given as push/pop closures.
-pub fn single<P, C>(items: u64, mut push: P, mut pop: C) -> Duration
+/// Single-item throughput through any queue given as push/pop closures,
+/// the consumer doing `work` steps of [`work`] on each item it takes (0:
+/// none, polling again at once).
+pub fn single<P, C>(items: u64, work: u32, mut push: P, mut pop: C) -> Duration
 where
     P: FnMut(u64) -> bool + Send + 'static,
     C: FnMut() -> Option<u64> + Send + 'static,
@@ -63,6 +65,7 @@ where
                     Some(v) => {
                         sum += v;
                         n += 1;
+                        self::work(work);
                     }
                     None => std::hint::spin_loop(),
                 }
@@ -72,11 +75,22 @@ where
     )
 }
 
-/// `Ring<u64>` item by item (`send_one` / `try_recv`).
-pub fn ring_single(items: u64) -> Duration {
+/// Steps of an empty loop the compiler keeps: a consumer's work on an
+/// item in the groups that give it some.
+#[inline(always)]
+pub fn work(steps: u32) {
+    for step in 0..steps {
+        std::hint::black_box(step);
+    }
+}
+
+/// `Ring<u64>` item by item (`send_one` / `try_recv`), the consumer doing
+/// `work` steps on each item.
+pub fn ring_single(work: u32, items: u64) -> Duration {
     let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
     single(
         items,
+        work,
         move |i| tx.send_one(i).is_ok(),
         move || rx.try_recv().ok(),
     )
