@@ -114,6 +114,7 @@ PLOT_STYLES = [
     ("transport-throughput", ("Transport requests", "clients", "messages/s", "linear", "linear")),
     ("mpsc", ("MPSC", "producers", "items/s", "linear", "linear")),
     ("c_api_mpsc", ("MPSC from C producers", "producers", "items/s", "linear", "linear")),
+    ("spsc_single_work", ("SPSC, the consumer working on each item", "steps of work per item", "items/s", "log", "log")),
 ]
 
 
