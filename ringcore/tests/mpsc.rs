@@ -416,12 +416,13 @@ fn byte_slot_try_recv_takes_the_rings_in_turn_and_refuses_a_short_buffer() {
     assert!(matches!(ch.try_recv(&mut out), Err(Error::Empty)));
     let mut a = ch.register().unwrap();
     let mut b = ch.register().unwrap();
+    a.send(&[[1u8; 8], [2; 8], [3; 8]].concat()).unwrap();
+    b.send(&[[10u8; 8], [11; 8]].concat()).unwrap();
+    // Refused, and nothing is taken.
     assert!(matches!(
         ch.try_recv(&mut [0u8; 7]),
         Err(Error::InvalidArgument(_))
     ));
-    a.send(&[[1u8; 8], [2; 8], [3; 8]].concat()).unwrap();
-    b.send(&[[10u8; 8], [11; 8]].concat()).unwrap();
     let mut next = |ch: &mut mpsc::SlotChannel| ch.try_recv(&mut out).map(|()| out[0]);
     assert_eq!(next(&mut ch).unwrap(), 1);
     // Sent after the consumer looked at ring a: it waits for ring b's turn.

@@ -709,18 +709,22 @@ impl Core<SlotProducer, SlotConsumer> {
     /// an item.
     #[inline]
     pub fn try_recv(&mut self, out: &mut [u8]) -> Result<()> {
-        self.sync();
-        // The rings share one slot size.
-        if let Some(lane) = self.lanes.first() {
-            let size = lane.end.slot_size();
-            if out.len() < size {
-                return Err(Error::InvalidArgument(format!(
-                    "buffer of {} bytes cannot hold an item of {size}",
-                    out.len()
-                )));
-            }
-        }
+        let len = out.len();
         self.take_in_turn(IntoBuffer(out))
+            .map_err(|e| self.refuse_short_buffer(len).unwrap_or(e))
+    }
+
+    /// `InvalidArgument` when `len` bytes cannot hold an item (the rings
+    /// share one slot size): why a receive into them found nothing, as a
+    /// ring reads nothing into a short buffer.
+    #[cold]
+    fn refuse_short_buffer(&self, len: usize) -> Option<Error> {
+        let size = self.lanes.first()?.end.slot_size();
+        (len < size).then(|| {
+            Error::InvalidArgument(format!(
+                "buffer of {len} bytes cannot hold an item of {size}"
+            ))
+        })
     }
 
     /// Copies whole items into `out`, taking from the rings in turn;
