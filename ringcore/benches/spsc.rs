@@ -3,8 +3,8 @@
 //! reading every item, as criterion benches in elements per second. Group
 //! `spsc_single` sends and receives item by item; `spsc_single_work` too,
 //! with the consumer spending 4, 16 or 64 steps of an empty loop on each
-//! item (the case), so that it is slower than its producer and the ring
-//! runs full; `spsc_batch256` moves batches of up to 256 through each
+//! item (the case), so that it is the slower side and the ring fills up;
+//! `spsc_batch256` moves batches of up to 256 through each
 //! queue's own batch API (ArrayQueue, which has none, item by item),
 //! beside a bare ring that only moves the items (`bare ring`). The
 //! producer runs on CPU 0 and the consumer, which times the run, on CPU 1.

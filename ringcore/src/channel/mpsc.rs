@@ -48,8 +48,8 @@ struct Lane<C> {
 }
 
 /// How a receive of one item takes it from a ring: an item and how many
-/// more the ring showed, or `None`. A trait rather than a closure, so that
-/// it inlines into the caller's loop.
+/// more the ring showed, or `None`. A trait whose method always inlines:
+/// passed as closures, the takes stayed calls in the bench's loop.
 trait TakeOne<C> {
     /// What the receive returns.
     type Item;
@@ -383,9 +383,21 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
     }
 
     /// Drops rings that are closed and drained (deregistered producers).
+    /// The turn stays with the ring that had it, or goes to the first
+    /// ring when that one is dropped last: it always names a ring.
     fn retire(&mut self) {
-        self.lanes
-            .retain(|l| !(l.end.is_closed() && l.end.pending() == 0));
+        let (turn, mut seen, mut kept_before) = (self.next, 0, 0);
+        self.lanes.retain(|l| {
+            let keep = !(l.end.is_closed() && l.end.pending() == 0);
+            kept_before += usize::from(keep && seen < turn);
+            seen += 1;
+            keep
+        });
+        self.next = if kept_before < self.lanes.len() {
+            kept_before
+        } else {
+            0
+        };
     }
 
     /// Calls `f` on everything readable in every ring, one head update per
@@ -706,7 +718,8 @@ impl Core<SlotProducer, SlotConsumer> {
     /// Copies one item into `out[..slot_size]`, taking the rings in turn
     /// as the typed [`try_recv`](Core::try_recv) does. `Empty`, or `Closed`
     /// once closed and drained; `InvalidArgument` when `out` cannot hold
-    /// an item.
+    /// an item (known once a producer has registered: until then it is
+    /// `Empty`).
     #[inline]
     pub fn try_recv(&mut self, out: &mut [u8]) -> Result<()> {
         let len = out.len();

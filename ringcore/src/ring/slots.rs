@@ -590,7 +590,7 @@ impl SlotConsumer {
     /// Copies one slot into `out`; returns how many more the last look at
     /// the producer's position showed, `None` when empty: for a channel
     /// that polls many rings. `None` too for an `out` shorter than a slot,
-    /// which its callers refuse first, to say so.
+    /// taking nothing: its callers say so, before or after.
     #[inline(always)]
     pub(crate) fn take_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, Corrupt> {
         if out.len() < self.cur.slot_size() {
