@@ -456,12 +456,22 @@ fn a_notified_consumer_is_left_nothing_in_skipped_rings() {
     }
 }
 
+/// A typed channel of 16-slot rings with two registered producers.
+fn two_producers() -> (
+    mpsc::Channel<u32>,
+    mpsc::ChannelProducer<u32>,
+    mpsc::ChannelProducer<u32>,
+) {
+    let ch = mpsc::Channel::<u32>::new(Config::with_ring_bits(4)).unwrap();
+    let a = ch.register().unwrap();
+    let b = ch.register().unwrap();
+    (ch, a, b)
+}
+
 #[test]
 fn try_recv_takes_what_a_ring_showed_then_turns_to_the_next() {
     let _watchdog = watchdog::watchdog(60);
-    let mut ch = mpsc::Channel::<u32>::new(Config::with_ring_bits(4)).unwrap();
-    let mut a = ch.register().unwrap();
-    let mut b = ch.register().unwrap();
+    let (mut ch, mut a, mut b) = two_producers();
     assert_eq!(a.send(&[1, 2, 3]), 3);
     assert_eq!(b.send(&[10, 11]), 2);
     assert_eq!(ch.try_recv().unwrap(), 1);
@@ -475,9 +485,7 @@ fn try_recv_takes_what_a_ring_showed_then_turns_to_the_next() {
 #[test]
 fn try_recv_keeps_a_later_rings_turn_and_survives_retired_rings() {
     let _watchdog = watchdog::watchdog(60);
-    let mut ch = mpsc::Channel::<u32>::new(Config::with_ring_bits(4)).unwrap();
-    let mut a = ch.register().unwrap();
-    let mut b = ch.register().unwrap();
+    let (mut ch, mut a, mut b) = two_producers();
     // Ring a is empty: ring b's turn lasts for the two items it showed.
     assert_eq!(b.send(&[10, 11]), 2);
     assert_eq!(ch.try_recv().unwrap(), 10);

@@ -577,20 +577,28 @@ impl SlotConsumer {
     /// (closed and drained), `Corrupt`, `InvalidArgument` for a short `out`.
     #[inline(always)]
     pub fn try_recv(&mut self, out: &mut [u8]) -> Result<()> {
-        let slot = self.cur.slot_size();
-        if out.len() < slot {
-            return Err(short_buffer(out.len(), slot));
-        }
         match self.take_into(out)? {
             Some(_) => Ok(()),
-            None => Err(self.cur.empty_reason()),
+            None => Err(self.nothing_taken(out.len())),
+        }
+    }
+
+    /// Why [`try_recv`](Self::try_recv) took nothing: a short buffer (the
+    /// take reads nothing into one), or the ring empty.
+    #[cold]
+    fn nothing_taken(&self, len: usize) -> Error {
+        let slot = self.cur.slot_size();
+        if len < slot {
+            short_buffer(len, slot)
+        } else {
+            self.cur.empty_reason()
         }
     }
 
     /// Copies one slot into `out`; returns how many more the last look at
     /// the producer's position showed, `None` when empty: for a channel
     /// that polls many rings. `None` too for an `out` shorter than a slot,
-    /// taking nothing: its callers say so, before or after.
+    /// taking nothing: its callers tell the two apart afterwards.
     #[inline(always)]
     pub(crate) fn take_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, Corrupt> {
         if out.len() < self.cur.slot_size() {

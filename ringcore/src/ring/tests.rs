@@ -733,3 +733,22 @@ fn lease_of_a_channel_producer_looks_at_the_channel() {
     assert_eq!(unsafe { &*p.peer_waiters }.load(Ordering::Relaxed), 0);
     mtx.resume(p.position).unwrap();
 }
+
+#[test]
+fn a_short_buffer_takes_nothing_from_a_slot_ring() {
+    let (mut tx, mut rx) = SlotRing::new(cfg(2), 4).unwrap();
+    let mut short = [0u8; 3];
+    assert!(matches!(
+        rx.try_recv(&mut short),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(tx.send_one(&[7; 4]).unwrap());
+    assert!(matches!(
+        rx.try_recv(&mut short),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut out = [0u8; 4];
+    rx.try_recv(&mut out).unwrap();
+    assert_eq!(out, [7; 4]);
+    assert!(matches!(rx.try_recv(&mut out), Err(Error::Empty)));
+}
