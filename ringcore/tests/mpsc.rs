@@ -513,3 +513,24 @@ fn try_recv_keeps_a_later_rings_turn_and_survives_retired_rings() {
     c.send_one(31).unwrap();
     assert_eq!(ch.try_recv().unwrap(), 31);
 }
+
+#[test]
+fn batch_recv_starts_at_the_next_ring_on_each_call() {
+    let _watchdog = watchdog::watchdog(60);
+    let (mut ch, mut a, mut b) = two_producers();
+    let mut c = ch.register().unwrap();
+    assert_eq!(a.send(&[1, 2]), 2);
+    assert_eq!(b.send(&[10, 11]), 2);
+    assert_eq!(c.send(&[20, 21]), 2);
+    let mut out = [0u32; 3];
+    // Each call starts one ring later and fills from the rings after it.
+    assert_eq!(ch.recv(&mut out), 3);
+    assert_eq!(out, [1, 2, 10]);
+    assert_eq!(ch.recv(&mut out[..2]), 2);
+    assert_eq!(out[..2], [11, 20]);
+    a.send_one(3).unwrap();
+    assert_eq!(ch.recv(&mut out[..1]), 1);
+    assert_eq!(out[0], 21, "the third call starts at the third ring");
+    assert_eq!(ch.recv(&mut out[..1]), 1);
+    assert_eq!(out[0], 3, "the fourth starts at the first again");
+}

@@ -360,6 +360,13 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
         Err(self.nothing_received())
     }
 
+    /// Every ring, starting with the one whose turn it is (for the batch
+    /// receives, which pass the turn on once per call).
+    fn lanes_from_turn(&mut self) -> impl Iterator<Item = &mut Lane<C>> {
+        let (before, from) = self.lanes.split_at_mut(self.next);
+        from.iter_mut().chain(before)
+    }
+
     /// The ring after ring `i` (the first after the last).
     #[inline(always)]
     fn after(&self, i: usize) -> usize {
@@ -662,19 +669,14 @@ impl<T: Send + Copy + 'static> Core<Producer<T>, Consumer<T>> {
     /// turn; returns the count.
     pub fn recv(&mut self, out: &mut [T]) -> usize {
         self.sync();
-        let rings = self.lanes.len();
         let mut got = 0;
-        for k in 0..rings {
+        for lane in self.lanes_from_turn() {
             if got == out.len() {
                 break;
             }
-            got += self.lanes[(self.next + k) % rings]
-                .end
-                .recv(&mut out[got..]);
+            got += lane.end.recv(&mut out[got..]);
         }
-        if rings > 0 {
-            self.next = (self.next + 1) % rings;
-        }
+        self.next = self.after(self.next);
         got
     }
 
@@ -744,19 +746,15 @@ impl Core<SlotProducer, SlotConsumer> {
     /// returns the item count.
     pub fn recv(&mut self, out: &mut [u8]) -> usize {
         self.sync();
-        let rings = self.lanes.len();
         let mut used = 0;
-        for k in 0..rings {
-            let lane = &mut self.lanes[(self.next + k) % rings];
+        for lane in self.lanes_from_turn() {
             let size = lane.end.slot_size();
             if out.len() - used < size {
                 break;
             }
             used += lane.end.recv(&mut out[used..]).unwrap_or(0) * size;
         }
-        if rings > 0 {
-            self.next = (self.next + 1) % rings;
-        }
+        self.next = self.after(self.next);
         self.lanes.first().map_or(0, |l| used / l.end.slot_size())
     }
 }
