@@ -3,7 +3,10 @@
 //! reading every item, as criterion benches in elements per second. Group
 //! `spsc_single` sends and receives item by item; `spsc_single_work` too,
 //! with the consumer spending 4, 16 or 64 steps of an empty loop on each
-//! item (the case), so that it is the slower side and the ring fills up;
+//! item (the case), so that it is the slower side and the ring fills up.
+//! Both groups also run a consumer that takes all that is readable at each
+//! look and hands the slots back once per batch (`ringcore consume_batch`,
+//! `rtrb read_chunk`), the producer still sending item by item;
 //! `spsc_batch256` moves batches of up to 256 through each
 //! queue's own batch API (ArrayQueue, which has none, item by item),
 //! beside a bare ring that only moves the items (`bare ring`). The
@@ -29,6 +32,7 @@ mod pingpong;
 use crossbeam_queue::ArrayQueue;
 use groups::Group;
 use pairs::{batches, ring_batch, ring_single, single, two_threads, BATCH, CAPACITY_BITS};
+use ringcore::{Config, Ring};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +48,45 @@ fn rtrb_single(work: u32, items: u64) -> Duration {
         work,
         move |i| tx.push(i).is_ok(),
         move || rx.pop().ok(),
+    )
+}
+
+/// `Ring<u64>` sent item by item (`send_one`), the consumer taking all
+/// that is readable at each look (`consume_batch`, handing the slots back
+/// once per batch) and doing `work` steps on each item.
+fn ring_consume_batch(work: u32, items: u64) -> Duration {
+    let (mut tx, mut rx) = Ring::<u64>::new(Config::with_ring_bits(CAPACITY_BITS)).unwrap();
+    pairs::single_in(
+        items,
+        move |i| tx.send_one(i).is_ok(),
+        move |sum| {
+            rx.consume_batch(|&v| {
+                *sum += v;
+                pairs::work(work);
+            })
+        },
+    )
+}
+
+/// rtrb sent item by item (`push`), the consumer taking all that is
+/// readable at each look (`read_chunk`, handing the slots back once per
+/// chunk) and doing `work` steps on each item.
+fn rtrb_read_chunk(work: u32, items: u64) -> Duration {
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    pairs::single_in(
+        items,
+        move |i| tx.push(i).is_ok(),
+        move |sum| {
+            let Ok(chunk) = rx.read_chunk(rx.slots()) else {
+                return 0;
+            };
+            let k = chunk.len();
+            for v in chunk {
+                *sum += v;
+                pairs::work(work);
+            }
+            k
+        },
     )
 }
 
@@ -260,7 +303,9 @@ fn main() {
         let working = |f: fn(u32, u64) -> Duration| move |work, items| f(work as u32, items);
         Group::new(name, "ringcore", items)
             .peer("ringcore", working(ring_single))
+            .peer("ringcore consume_batch", working(ring_consume_batch))
             .peer("rtrb", working(rtrb_single))
+            .peer("rtrb read_chunk", working(rtrb_read_chunk))
             .peer("ArrayQueue", working(arrayqueue_single))
             .peer("disruptor", working(disruptor_single))
     };

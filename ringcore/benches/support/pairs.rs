@@ -44,10 +44,29 @@ pub fn two_threads(
 /// Single-item throughput through any queue given as push/pop closures,
 /// the consumer doing `work` steps of [`work`] on each item it takes (0:
 /// none, polling again at once).
-pub fn single<P, C>(items: u64, work: u32, mut push: P, mut pop: C) -> Duration
+pub fn single<P, C>(items: u64, work: u32, push: P, mut pop: C) -> Duration
 where
     P: FnMut(u64) -> bool + Send + 'static,
     C: FnMut() -> Option<u64> + Send + 'static,
+{
+    let mut one = move |sum: &mut u64| match pop() {
+        Some(v) => {
+            *sum += v;
+            self::work(work);
+            1
+        }
+        None => 0,
+    };
+    single_in(items, push, move |sum| one(sum))
+}
+
+/// Items sent one by one by `push` (false: full, spin and retry), read by
+/// `read`, which adds what it takes to the sum it is given and returns how
+/// many it took (0: empty, spin and poll again).
+pub fn single_in<P, R>(items: u64, mut push: P, mut read: R) -> Duration
+where
+    P: FnMut(u64) -> bool + Send + 'static,
+    R: FnMut(&mut u64) -> usize + Send + 'static,
 {
     two_threads(
         items,
@@ -61,13 +80,9 @@ where
         move || {
             let (mut sum, mut n) = (0u64, 0u64);
             while n < items {
-                match pop() {
-                    Some(v) => {
-                        sum += v;
-                        n += 1;
-                        self::work(work);
-                    }
-                    None => std::hint::spin_loop(),
+                match read(&mut sum) {
+                    0 => std::hint::spin_loop(),
+                    k => n += k as u64,
                 }
             }
             sum
