@@ -7,7 +7,7 @@
 //! read-write to sleep on the writer's wake-ups, an inspector opens every
 //! file `O_RDONLY`, maps it `PROT_READ` (guarded against truncation) and
 //! polls: it cannot change a byte of the log. Records are read and checked
-//! by the same code as a reader's ([`step`](super::step): lengths against
+//! by the same code as a reader's (`step`: lengths against
 //! the region, the MTU and the mapping, and the CRC32C where the log has
 //! checksums), so a damaged file is an error naming the file and offset.
 

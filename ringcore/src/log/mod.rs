@@ -2,7 +2,7 @@
 //! of [`Reader`]s in any process, replay from the start or a live tail.
 //!
 //! The log is a series of files `NAME`, `NAME.1`, `NAME.2`, ... divided
-//! into regions; the byte-level format is drawn in the [`format`] module.
+//! into regions; the byte-level format is drawn in the [`format`](mod@format) module.
 //! A record is published by one Release store of its length, written last,
 //! so a reader that sees the length sees the whole record, and a writer
 //! killed mid-record leaves nothing a reader could take for a message.

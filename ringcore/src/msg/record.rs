@@ -35,7 +35,7 @@
 //! The receiver polls the commit word at its head, so a message costs it
 //! the record's cache lines only, not the tail's line as well, and it never
 //! sees half a record: a word still zero means "not yet". For that zero the
-//! producer keeps [`SLACK`] bytes free beyond its records, so the largest
+//! producer keeps `SLACK` bytes free beyond its records, so the largest
 //! payload is `capacity - 16` bytes. A batch publishes its first record's
 //! commit word last, so a receiver sees the whole batch at once.
 //!

@@ -1,4 +1,4 @@
-//! The SPSC ring: one index protocol ([`raw`]), typed handles over it
+//! The SPSC ring: one index protocol (`raw`), typed handles over it
 //! ([`Producer`], [`Consumer`]), heap rings of `T` ([`Ring`]) and rings of
 //! run-time-sized byte slots ([`SlotRing`]) for the C and Python APIs.
 

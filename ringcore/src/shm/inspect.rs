@@ -2,7 +2,7 @@
 //! slot ring, a message ring, a pool or a transport's control segment that
 //! other processes own, without taking a side or writing a byte.
 //!
-//! [`SegmentView::open`] maps the file read-only ([`view`](super::view));
+//! [`SegmentView::open`] maps the file read-only (`view`);
 //! every call then reads the header and positions afresh and returns plain
 //! values ([`SegmentInfo`]). The header is validated as an attach validates
 //! it, and every position and length is bounded before use: a corrupt or

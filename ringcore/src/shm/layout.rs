@@ -60,7 +60,7 @@ pub enum Kind {
     SlotRing = 1,
     /// Variable-size byte messages ([`MessageRing`](crate::msg::MessageRing)).
     MessageRing = 2,
-    /// A slab pool ([`SharedPool`](crate::pool::SharedPool)).
+    /// A slab pool ([`BufferPool::create_shared`](crate::pool::BufferPool::create_shared)).
     Pool = 3,
     /// One client's rings of a [`transport`](crate::msg::transport) channel.
     Channel = 4,
