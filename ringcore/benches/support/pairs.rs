@@ -49,15 +49,14 @@ where
     P: FnMut(u64) -> bool + Send + 'static,
     C: FnMut() -> Option<u64> + Send + 'static,
 {
-    let mut one = move |sum: &mut u64| match pop() {
+    single_in(items, push, move |sum: &mut u64| match pop() {
         Some(v) => {
             *sum += v;
             self::work(work);
             1
         }
         None => 0,
-    };
-    single_in(items, push, move |sum| one(sum))
+    })
 }
 
 /// Items sent one by one by `push` (false: full, spin and retry), read by

@@ -539,10 +539,10 @@ impl<T> Consumer<T> {
     /// Calls `f` on every readable item, then frees them all with one head
     /// update; returns the count.
     ///
-    /// A consumer that works on each item and is slower than its producer
-    /// does better so than item by item: the producer refills whole lines
-    /// behind it, where [`try_recv`](Self::try_recv) hands each slot back
-    /// at once and brings the producer into the line being read (2-2.7x
+    /// A consumer slower than its producer (one that works on each item)
+    /// runs faster this way than item by item: the producer refills whole
+    /// lines behind it, where [`try_recv`](Self::try_recv) hands each slot
+    /// back at once and brings the producer into the line being read (2x-2.7x
     /// the single-item rate in the `spsc` bench's working consumer).
     #[inline]
     pub fn consume_batch(&mut self, f: impl FnMut(&T)) -> usize {
