@@ -139,7 +139,9 @@ impl View {
 }
 
 /// Copies `len` bytes of shared memory at `p` that another process may be
-/// writing at the same time.
+/// writing at the same time; every load of the copy is done before any
+/// load after the call (a fence), so a position or commit word read
+/// afterwards vouches for it.
 ///
 /// # Safety
 /// `[p, p + len)` lies inside a mapping that stays mapped during the call.
@@ -149,5 +151,9 @@ pub(crate) unsafe fn copy_shared(p: NonNull<u8>, len: usize) -> Vec<u8> {
     // change while copied (another process), which the caller detects by
     // re-checking positions or commit words, never by trusting the copy.
     unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), out.as_mut_ptr(), len) };
+    // The caller's re-check comes after this: an Acquire load alone would
+    // let the copy's loads move past it (on a weakly ordered CPU, or by the
+    // compiler), and a copy taken after the re-check proves nothing.
+    std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
     out
 }
