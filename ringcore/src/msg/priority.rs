@@ -117,6 +117,11 @@ impl PrioritySender {
         unsafe { self.doorbell.as_ref() }
     }
 
+    /// [`MessageSender::unread_span`] of ring `i`.
+    pub(crate) fn unread_span(&self, i: usize) -> (u64, u64) {
+        self.rings[i].unread_span()
+    }
+
     /// A registration that the receiver's next release on priority `p` wakes.
     #[cfg(not(loom))]
     pub(crate) fn arm(&self, p: Priority) -> crate::wait_set::Armed {

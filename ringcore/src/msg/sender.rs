@@ -338,6 +338,12 @@ impl MessageSender {
         self.cur.capacity()
     }
 
+    /// The span this sender wrote that the receiver may not have read: from
+    /// the receiver's position as the sender last read it to its own.
+    pub(crate) fn unread_span(&self) -> (u64, u64) {
+        (self.cur.seen_head(), self.cur.tail())
+    }
+
     /// Bytes waiting to be read, as the sender sees them.
     pub fn pending_bytes(&self) -> usize {
         self.cur.len()

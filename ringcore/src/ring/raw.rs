@@ -633,6 +633,12 @@ impl ProducerCursor {
         self.tail
     }
 
+    /// The consumer's position as this producer last read it: the consumer
+    /// has read at least this far.
+    pub(crate) fn seen_head(&self) -> u64 {
+        self.cached_head.get()
+    }
+
     /// Free slots, reloading `head` only when the cached view shows fewer than `want`.
     #[inline]
     pub(crate) fn free(&self, want: usize) -> Result<usize, Corrupt> {

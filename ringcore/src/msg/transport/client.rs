@@ -237,27 +237,37 @@ impl Link {
     /// which) to the front of `backlog`, in order, and frees them: for a
     /// server that is gone. They are older than any request still in the
     /// backlog, which waits for the rings to have room. A ring the dead
-    /// server left damaged gives what precedes the damage. Returns how many
-    /// were moved.
+    /// server left damaged gives what precedes the damage, and one whose
+    /// head lies outside what this client wrote and had not seen read (the
+    /// head moved back, or past this client's own tail) gives nothing: a
+    /// dead server cannot make it send a request twice or one it never
+    /// wrote. Returns how many were moved.
     fn take_unread(&self, backlog: &mut [VecDeque<Vec<u8>>; 3]) -> usize {
         let mut moved = 0;
         for (i, newer) in backlog.iter_mut().enumerate() {
             let mut queue = VecDeque::new();
+            let (seen, tail) = self.requests.unread_span(i);
             if let Ok(mut rx) = self.channel.receiver(i) {
-                // Only this client writes these rings, so at most a ring's
-                // worth waits: a server not quite gone cannot feed the loop
-                // for ever.
-                let mut room = rx.capacity();
-                while let Ok(n @ 1..) = rx.recv_batch_while(usize::MAX, |_, m| {
-                    let span = crate::msg::record::record_len(m.len());
-                    if span > room {
-                        return false;
+                let start = rx.read_position();
+                let unread = tail.wrapping_sub(start);
+                if unread <= tail.wrapping_sub(seen) {
+                    // One message at a time, to this client's own tail
+                    // (each takes at least a header's bytes): what lies
+                    // past it, this client never wrote.
+                    while rx.read_position().wrapping_sub(start) < unread {
+                        let mut taken = None;
+                        let Ok(1) = rx.recv_batch_while(1, |_, m| {
+                            taken = Some(m.to_vec());
+                            true
+                        }) else {
+                            break;
+                        };
+                        if rx.read_position().wrapping_sub(start) > unread {
+                            break;
+                        }
+                        queue.extend(taken);
+                        moved += 1;
                     }
-                    room -= span;
-                    queue.push_back(m.to_vec());
-                    true
-                }) {
-                    moved += n;
                 }
             }
             queue.append(newer);
@@ -343,7 +353,9 @@ impl Client {
     ///
     /// Requests the old server took but did not answer are the
     /// application's to send again if it must (at least once); so are those
-    /// behind damage a dead server left in its rings, and carried ones
+    /// behind damage a dead server left in its rings (a ring whose head it
+    /// left outside what this client wrote and had not seen read gives
+    /// none, so that no request goes twice or is made up), and carried ones
     /// larger than the new server's rings take (counted in
     /// [`dropped`](Self::dropped)). `InvalidArgument` while the old server
     /// is still connected; a failed connect changes nothing (the old rings

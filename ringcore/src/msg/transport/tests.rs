@@ -647,6 +647,57 @@ fn reconnect_carries_what_a_shut_down_server_never_took() {
     assert_eq!(got, want);
 }
 
+/// A dead server that left a request ring's head outside what the client
+/// wrote and had not seen read: the reconnect carries nothing from that
+/// ring, neither copies of requests past the client's tail nor requests
+/// again from a head moved back.
+#[test]
+fn reconnect_carries_nothing_from_a_head_outside_what_the_client_wrote() {
+    let n = name("forged");
+    let mut server = Server::create(&n, small()).unwrap();
+    let mut c = Client::connect(&n, ClientOptions::default()).unwrap();
+    // Low: the server takes three requests; the client's next one does not
+    // fit before the end of its ring, so it reads the server's head.
+    for k in 1..=3u8 {
+        c.send(Low, &[k; 4096]).unwrap();
+    }
+    server.wait(T).unwrap();
+    assert_eq!(server.serve(3, |_| {}).unwrap(), 3);
+    let low = c.link.channel.raw(Low.index());
+    let taken_to = low.indices().consumer.head.load(Ordering::Acquire);
+    c.send(Low, &[4; 4096]).unwrap();
+    assert_eq!(c.link.requests.unread_span(Low.index()).0, taken_to);
+    // High: three requests the server never takes.
+    for i in 1..=3u8 {
+        c.send(High, &[i]).unwrap();
+    }
+    let high = c.link.channel.raw(High.index());
+    let (seen, tail) = c.link.requests.unread_span(High.index());
+    let written = tail.wrapping_sub(seen) as usize;
+    // The dying server copies the three High records past the tail (the
+    // same lap, so their commit words hold there) and moves the head to
+    // them, and moves the Low head back onto the third it took.
+    let (from, _) = high.contiguous(seen);
+    let (to, to_end) = high.contiguous(tail);
+    assert!(written <= to_end && from + written <= to);
+    // SAFETY: both ranges lie inside the ring's bytes (checked above), in
+    // the client's own mapping; the server is not reading them.
+    unsafe { std::ptr::copy_nonoverlapping(high.slot_ptr(from), high.slot_ptr(to), written) };
+    high.indices().consumer.head.store(tail, Ordering::Release);
+    let third = crate::msg::record::record_len(4096) as u64;
+    low.indices()
+        .consumer
+        .head
+        .store(taken_to.wrapping_sub(third), Ordering::Release);
+    server.shutdown();
+    let mut next = Server::create(&n, small()).unwrap();
+    assert_eq!(c.reconnect().unwrap(), 0);
+    c.send(High, b"new").unwrap();
+    next.wait(T).unwrap();
+    let got: Vec<Vec<u8>> = drain(&mut next).into_iter().map(|g| g.2).collect();
+    assert_eq!(got, [b"new".to_vec()]);
+}
+
 /// A second server that goes before taking what the first one's reconnect
 /// carried: the next reconnect keeps the order, what its rings held (the
 /// older) before what still waited in the client.
