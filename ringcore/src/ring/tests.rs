@@ -510,6 +510,27 @@ fn impossible_positions_are_reported_not_followed() {
     ));
     raw.indices().consumer.head.store(1, Ordering::Release);
     assert!(tx.check().is_ok());
+    // A batch larger than the room the producer's view shows looks at the
+    // head, which a blocking send reports rather than waits on for ever
+    // (its wait looks only at the view, which shows room).
+    assert_eq!(rx.consume_batch(|_| {}), 4);
+    // The producer's view: the head it read for this send, one slot
+    // taken, three free.
+    tx.send_one(7).unwrap();
+    assert_eq!(rx.try_recv().unwrap(), 7);
+    raw.indices().consumer.head.store(500, Ordering::Release);
+    let strategy = WaitStrategy::TimedBlocking {
+        timeout: Duration::from_secs(20),
+    };
+    // On a thread of its own, so that a send that spins fails the test.
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(tx.send_blocking(&[5; 6], strategy)));
+    let (sent, e) = result
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the blocking send returns")
+        .unwrap_err();
+    assert!(matches!(e, Error::Corrupt(_)), "{e}");
+    assert!(sent < 6);
 }
 
 #[test]

@@ -251,15 +251,24 @@ impl<T> Producer<T> {
     where
         T: Copy,
     {
+        self.send_or_why(items).unwrap_or(0)
+    }
+
+    /// [`send`](Self::send), with why nothing went: `Closed` or `Corrupt`
+    /// (`Ok(0)`: full).
+    #[inline]
+    fn send_or_why(&mut self, items: &[T]) -> Result<usize>
+    where
+        T: Copy,
+    {
         if self.cur.is_closed() {
-            return 0;
+            return Err(self.cur.closed_error());
         }
         // SAFETY: `items` is a live slice of `items.len()` values of the
         // ring's slot type, outside the ring.
         let n = unsafe {
             self.cur
-                .push_copy(items.as_ptr().cast::<u8>(), items.len())
-                .unwrap_or(0)
+                .push_copy(items.as_ptr().cast::<u8>(), items.len())?
         };
         if n > 0 {
             if let Some(m) = &self.metrics {
@@ -269,7 +278,7 @@ impl<T> Producer<T> {
                 hook.after_commit();
             }
         }
-        n
+        Ok(n)
     }
 
     /// Sends every item of `items`, waiting by `strategy` whenever the ring
@@ -286,10 +295,15 @@ impl<T> Producer<T> {
         let mut sent = 0;
         let mut waiter = Waiter::new(strategy);
         while sent < items.len() {
-            if let Err(e) = self.wait_for_space(&mut waiter) {
-                return Err((sent, e));
+            // A send that found the consumer's position impossible says so:
+            // the wait looks only at the view it has, which shows room.
+            let step = self
+                .wait_for_space(&mut waiter)
+                .and_then(|()| self.send_or_why(&items[sent..]));
+            match step {
+                Ok(n) => sent += n,
+                Err(e) => return Err((sent, e)),
             }
-            sent += self.send(&items[sent..]);
         }
         Ok(sent)
     }
