@@ -490,15 +490,19 @@ impl LogFile {
         // Active (or rolled: a roll record follows at once) while the
         // writer holds its locks: on the file it writes (this one, or the
         // next after a roll) or on `NAME.lock` (which a script may have
-        // removed); a writer that died released them.
+        // removed); a writer that died released them. `NAME.lock` speaks
+        // for this file only while the file has a name: a writer that
+        // started after this one was removed writes a file of its own.
         let next_held = || {
             self.seq
                 .checked_add(1)
                 .is_some_and(|next| locked_at(&super::series::file_path(base, next)))
         };
+        let named = || fs::stat(self.file.as_fd()).is_ok_and(|st| st.links > 0);
         match state {
             super::format::STATE_CLOSED => WriterStatus::Closed,
-            _ if fs::is_locked(self.file.as_fd()) || writer_lock_held(base) => WriterStatus::Active,
+            _ if fs::is_locked(self.file.as_fd()) => WriterStatus::Active,
+            _ if writer_lock_held(base) && named() => WriterStatus::Active,
             super::format::STATE_ROLLED if next_held() => WriterStatus::Active,
             _ => WriterStatus::Dead,
         }

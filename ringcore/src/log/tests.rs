@@ -513,6 +513,26 @@ fn blocking_reads_wake_and_report_closed_and_dead_writers() {
     assert!(matches!(r.read(None), Err(Error::Disconnected)));
 }
 
+/// A reader at the end of a file that was removed after its writer died
+/// does not take the next writer, which writes a file of its own, for the
+/// one that would go on with it.
+#[test]
+fn a_reader_of_a_removed_file_reports_its_writer_gone_under_a_new_writer() {
+    let d = TempDir::new("removed");
+    let mut w = small(&d.log()).build().unwrap();
+    w.append_at(0, &payload(0), 0).unwrap();
+    let mut r = Reader::open(d.log(), From::Start).unwrap();
+    assert_eq!(r.try_read().unwrap().unwrap().index, 0);
+    w.simulate_crash();
+    std::fs::remove_file(d.log()).unwrap();
+    let _next = small(&d.log()).build().unwrap();
+    assert_eq!(r.writer_status(), WriterStatus::Dead);
+    assert!(matches!(
+        r.read(Some(std::time::Duration::from_secs(10))),
+        Err(Error::Disconnected)
+    ));
+}
+
 #[test]
 fn corrupt_files_give_errors_with_positions() {
     let d = TempDir::new("corrupt");

@@ -358,6 +358,8 @@ pub(crate) struct FileStat {
     pub(crate) mode: u32,
     /// `st_mode & S_IFMT`: what kind of file it is.
     pub(crate) file_type: u32,
+    /// Names the file has (0: removed, open only through descriptors).
+    pub(crate) links: libc::nlink_t,
 }
 
 fn stat_of(st: &libc::stat) -> FileStat {
@@ -369,6 +371,7 @@ fn stat_of(st: &libc::stat) -> FileStat {
         gid: st.st_gid,
         mode: st.st_mode & 0o7777,
         file_type: st.st_mode & libc::S_IFMT,
+        links: st.st_nlink,
     }
 }
 
