@@ -107,6 +107,16 @@ pub struct OwnedMessage {
 /// ```
 pub struct Reader {
     cur: Cursor,
+    /// Where a batch, moved past when taken, found its records changed
+    /// before it handed them all out: the next read reports it.
+    batch_broken: Option<BrokenBatch>,
+}
+
+/// A batch's records changed under it (see [`Batch`]).
+#[derive(Debug)]
+struct BrokenBatch {
+    at: LogPosition,
+    undelivered: usize,
 }
 
 impl std::fmt::Debug for Reader {
@@ -153,6 +163,7 @@ impl Reader {
             }
             From::Index(n) => Reader {
                 cur: Cursor::at_index(&base, &files, n, Access::Read)?,
+                batch_broken: None,
             },
         };
         Ok(r)
@@ -190,6 +201,7 @@ impl Reader {
     fn at_file_start(base: &Path, seq: u64) -> Result<Reader> {
         Ok(Reader {
             cur: Cursor::at_file_start(base, seq, Access::Read)?,
+            batch_broken: None,
         })
     }
 
@@ -198,6 +210,7 @@ impl Reader {
     /// damaged record after padding or a roll leaves the reader before them.
     #[inline]
     fn settle(&mut self) -> Result<Step> {
+        self.report_broken_batch()?;
         match self.cur.step(Verify::Checksum)? {
             Step::Skip(_) | Step::Roll(_) => self.cur.or_back(Cursor::settle),
             at => Ok(at),
@@ -206,6 +219,19 @@ impl Reader {
 
     /// Whether a message is committed at the next record, past padding and
     /// rolls.
+    fn report_broken_batch(&mut self) -> Result<()> {
+        match self.batch_broken.take() {
+            None => Ok(()),
+            Some(b) => Err(Error::Corrupt(format!(
+                "{}: the records of a batch changed after it was taken, at offset {:#x}; \
+                 {} of them were not handed out",
+                self.cur.file.path.display(),
+                b.at.offset,
+                b.undelivered
+            ))),
+        }
+    }
+
     fn has_message(&mut self) -> Result<bool> {
         Ok(matches!(self.settle()?, Step::Message { .. }))
     }
@@ -240,9 +266,13 @@ impl Reader {
 
     /// Up to `limit` committed messages, in place. A batch never crosses a
     /// file roll (it ends there; the next call continues in the next file).
-    /// A failed call moves nothing.
+    /// A failed call moves nothing. The reader moves past the batch's
+    /// messages when it is taken; should another process change them
+    /// before they are all handed out, the batch ends early and the next
+    /// read reports it (`Corrupt`).
     #[inline]
     pub fn try_read_batch(&mut self, limit: usize) -> Result<Batch<'_>> {
+        self.report_broken_batch()?;
         // The messages from the cursor's record on (one is committed
         // there), moved past; their count, and where they start.
         let take = |c: &mut Cursor| -> Result<(usize, u64)> {
@@ -268,8 +298,10 @@ impl Reader {
         Ok(Batch {
             file: &self.cur.file,
             pos: from,
+            end: self.cur.pos,
             remaining: count,
             index: self.cur.index.wrapping_sub(count as u64),
+            broken: &mut self.batch_broken,
         })
     }
 
@@ -481,8 +513,12 @@ impl Reader {
 pub struct Batch<'a> {
     file: &'a LogFile,
     pos: u64,
+    /// Where the scan that took the batch ended: no record of the batch
+    /// reaches past it.
+    end: u64,
     remaining: usize,
     index: u64,
+    broken: &'a mut Option<BrokenBatch>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -503,14 +539,16 @@ impl<'a> Iterator for Batch<'a> {
             // These records were checked when the batch was taken, their
             // checksums too. Only the writer changes a committed record, and
             // a writer that does could as well write well-formed ones: the
-            // bounds are checked again, the checksum is not.
-            match step(self.file, self.pos, self.index, Verify::Skip).ok()? {
-                Step::Message {
+            // bounds are checked again, the checksum is not. One no longer
+            // there (or reaching past the batch) ends the batch, for the
+            // reader's next call to report.
+            match step(self.file, self.pos, self.index, Verify::Skip) {
+                Ok(Step::Message {
                     msg_type,
                     timestamp,
                     len,
                     next,
-                } => {
+                }) if next <= self.end => {
                     let pos = self.pos;
                     self.pos = next;
                     self.remaining -= 1;
@@ -526,8 +564,18 @@ impl<'a> Iterator for Batch<'a> {
                         payload: self.file.payload(pos, len),
                     });
                 }
-                Step::Skip(next) => self.pos = next,
-                Step::Pending | Step::Roll(_) => return None,
+                Ok(Step::Skip(next)) if next <= self.end => self.pos = next,
+                _ => {
+                    *self.broken = Some(BrokenBatch {
+                        at: LogPosition {
+                            file: self.file.seq,
+                            offset: self.pos,
+                        },
+                        undelivered: self.remaining,
+                    });
+                    self.remaining = 0;
+                    return None;
+                }
             }
         }
         None

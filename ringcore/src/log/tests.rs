@@ -533,6 +533,42 @@ fn a_reader_of_a_removed_file_reports_its_writer_gone_under_a_new_writer() {
     ));
 }
 
+/// Another process changes the records of a batch after the reader took
+/// it: the batch ends at the first it cannot find whole, and the reader's
+/// next call says how many it did not hand out, then goes on after them.
+#[test]
+fn a_batch_whose_records_change_under_it_ends_and_is_reported() {
+    use std::os::unix::fs::FileExt;
+    let d = TempDir::new("batch");
+    let mut w = small(&d.log()).build().unwrap();
+    for i in 0..12 {
+        w.append_at(0, &payload(i), i).unwrap();
+    }
+    let third = {
+        let mut r = Reader::open(d.log(), From::Start).unwrap();
+        r.try_read_batch(3).unwrap().last().unwrap().position.offset
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(file_path(&d.log(), 0))
+        .unwrap();
+    let mut r = Reader::open(d.log(), From::Start).unwrap();
+    let mut batch = r.try_read_batch(10).unwrap();
+    assert_eq!(batch.len(), 10);
+    assert_eq!(batch.next().unwrap().index, 0);
+    assert_eq!(batch.next().unwrap().index, 1);
+    // The third record's commit word, zeroed.
+    file.write_all_at(&[0; 4], third).unwrap();
+    assert!(batch.next().is_none());
+    assert_eq!(batch.len(), 0);
+    let e = r.try_read().unwrap_err();
+    assert!(
+        matches!(&e, Error::Corrupt(m) if m.contains(&format!("{third:#x}")) && m.contains("8 of them")),
+        "{e}"
+    );
+    assert_eq!(r.try_read().unwrap().unwrap().index, 10);
+}
+
 #[test]
 fn corrupt_files_give_errors_with_positions() {
     let d = TempDir::new("corrupt");
