@@ -1328,6 +1328,37 @@ fn a_side_marked_as_being_claimed_gets_its_holders_namespace_back() {
     }
 }
 
+/// A holder whose side another process took (it was judged stale while
+/// stopped) stops stamping the side's heartbeat: its beats would keep the
+/// side looking held after the new holder died.
+#[test]
+fn a_holder_that_lost_its_side_stops_stamping_it() {
+    use std::os::unix::fs::FileExt;
+    let _watchdog = watchdog::watchdog(60);
+    let n = name("lost");
+    let _c = Cleanup(n.clone());
+    let ring = SharedRing::create::<u64>(&n, 4).unwrap();
+    let file = segment_file(&n);
+    let beat = || {
+        let mut w = [0u8; 8];
+        file.read_exact_at(&mut w, 0x88).unwrap();
+        u64::from_ne_bytes(w)
+    };
+    let _tx = ring.producer::<u64>().unwrap();
+    let first = beat();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while beat() == first {
+        assert!(Instant::now() < deadline, "the holder does not stamp");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Another process takes the side (the producer line's pid at 0x90).
+    file.write_at(&0x7fff_fff0u32.to_ne_bytes(), 0x90).unwrap();
+    std::thread::sleep(shm::HEARTBEAT_PERIOD * 3);
+    let after = beat();
+    std::thread::sleep(shm::HEARTBEAT_PERIOD * 5);
+    assert_eq!(beat(), after, "stamped a side another process holds");
+}
+
 /// Run by the test below in a user namespace of its own; a no-op as a
 /// normal test. Reads its pid namespace (by making a segment), moves its
 /// children to a new pid namespace, forks, and has the child (no `exec`)

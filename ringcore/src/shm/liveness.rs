@@ -165,7 +165,7 @@ impl Claim {
             words,
             pid: me,
         });
-        register(&claim);
+        register(&claim)?;
         Ok(claim)
     }
 
@@ -176,17 +176,21 @@ impl Claim {
     /// would leave the winner judged by its heartbeat alone (a `kill -9`
     /// noticed after the stale time instead of at once). Only that marker
     /// is replaced: any other value may be a later holder's.
+    /// A claim whose side another process took (this one was judged
+    /// stale while it was stopped) stamps it no more: its beats would keep
+    /// the side looking held after the new holder died.
     fn beat(&self) {
+        if self.words.holder() != self.pid {
+            return;
+        }
         self.words.stamp();
         if let Some(ns) = self.words.pidns() {
-            if self.words.holder() == self.pid {
-                let _ = ns.compare_exchange(
-                    process::CLAIMING_NAMESPACE,
-                    process::pid_namespace(),
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                );
-            }
+            let _ = ns.compare_exchange(
+                process::CLAIMING_NAMESPACE,
+                process::pid_namespace(),
+                Ordering::Release,
+                Ordering::Relaxed,
+            );
         }
     }
 }
@@ -257,25 +261,28 @@ extern "C" fn after_fork_child() {
     reg.thread_pid = 0;
 }
 
-fn register(claim: &Arc<Claim>) {
+/// Has the heartbeat thread stamp `claim`, starting the thread if this
+/// process has none. A thread that cannot start fails the claim: a side
+/// stamped once would be judged dead a second later while its holder runs.
+fn register(claim: &Arc<Claim>) -> Result<()> {
     FORK_HANDLER.call_once(|| {
         crate::sys::process::after_fork_in_child(after_fork_child);
     });
     let me = std::process::id();
     with(|reg| {
-        reg.claims.push(Arc::downgrade(claim));
         // Started under the lock: a claim registered meanwhile by another
         // thread never counts on a thread whose start then fails (after a
         // failure the next claim tries again).
-        if reg.thread_pid != me
-            && std::thread::Builder::new()
+        if reg.thread_pid != me {
+            std::thread::Builder::new()
                 .name("ringmpsc-heartbeat".into())
                 .spawn(heartbeat_loop)
-                .is_ok()
-        {
+                .map_err(Error::Io)?;
             reg.thread_pid = me;
         }
-    });
+        reg.claims.push(Arc::downgrade(claim));
+        Ok(())
+    })
 }
 
 /// Stamps every live claim of this process; exits when none is left.
