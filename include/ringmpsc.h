@@ -34,6 +34,11 @@
  *    0, and count * element size must fit in memory.
  *  - A NULL handle or required pointer gives RMPSC_EINVAL; no call ever
  *    aborts the process: a Rust panic is caught and reported as RMPSC_EPANIC.
+ *  - Any call that reads what another process writes (a side of a shared
+ *    ring, channel or transport, a log) may also return RMPSC_ECORRUPT:
+ *    the peer wrote an impossible position or record, or the file was
+ *    shrunk under its mapping. Nothing is taken or moved; the "Errors:"
+ *    lists name it only where it is the call's main failure.
  *  - Thread-safety is stated per function. "Producer side" functions may be
  *    called by one thread at a time and "consumer side" functions by one
  *    (other) thread at a time. Each side carries a guard of plain loads and
