@@ -381,7 +381,10 @@ class MpscChannel:
         """Runs `handler` on every item in a thread, waiting by `wait` while idle.
 
         `wait`: "blocking", "spin", "yield" or "paced" (spin `pause` seconds,
-        up to 0.001, before each retry; then sleep as "blocking").
+        up to 0.001, before each retry; then sleep as "blocking"). An
+        exception from `handler` goes to `sys.unraisablehook`, and the loop
+        goes on with the next item (the one it raised on is not handed out
+        again).
         """
     def register(self) -> Ring: ...
     def recv_many(self, max_items: int = 1024, timeout: Optional[float] = None) -> list[bytes]:

@@ -331,6 +331,26 @@ def test_mpsc_event_loop_handles_everything_before_it_stops():
         producers[0].send(b"\0" * 8)
 
 
+def test_an_event_loop_reports_a_raising_handler_and_goes_on(monkeypatch):
+    ch = MpscChannel(64, item_size=8)
+    p = ch.register()
+    seen, reported = [], []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: reported.append(u.exc_value))
+
+    def handler(item):
+        i = int.from_bytes(item, "little")
+        if i == 1:
+            raise RuntimeError("handler failed")
+        seen.append(i)
+
+    lp = ch.run(handler)
+    for i in range(3):
+        p.send(i.to_bytes(8, "little"))
+    assert lp.stop() == 3
+    assert seen == [0, 2]
+    assert [str(e) for e in reported] == ["handler failed"]
+
+
 def test_a_loop_stopped_from_its_own_handler_stops():
     ch = MpscChannel(64, item_size=8)
     p = ch.register()

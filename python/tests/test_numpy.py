@@ -95,6 +95,20 @@ def test_contiguous_items_come_in_place_wrapped_ones_as_one_copy():
     assert in_place(two) and two["seq"].tolist() == [18, 19]
 
 
+def test_recv_into_refuses_an_array_of_another_dtype_and_takes_nothing():
+    ring = Ring(8, dtype="<f8")
+    ring.send(np.float64(1.5))
+    with pytest.raises(ValueError, match="dtype"):
+        ring.recv_into(np.zeros(2, dtype=np.int32))
+    out = np.zeros(1, dtype="<f8")
+    assert ring.recv_into(out) == 1 and out[0] == 1.5
+    # Plain buffers carry no dtype and take the bytes.
+    ring.send(np.float64(2.5))
+    raw = bytearray(8)
+    assert ring.recv_into(raw) == 1
+    assert np.frombuffer(raw, dtype="<f8")[0] == 2.5
+
+
 def test_lent_slots_make_the_other_receives_wait_for_the_arrays():
     ring = Ring(8, dtype="<u4")
     ring.send_many(np.arange(4, dtype="<u4"))

@@ -211,7 +211,10 @@ impl MpscChannel {
 
     /// Hands the consumer side to a thread that calls `handler(item)` (a
     /// bytes object) for every item, taking the GIL for each batch; returns
-    /// the `EventLoop`. Its `stop()` closes the channel and handles
+    /// the `EventLoop`. An exception the handler raises is reported as
+    /// unraisable (`sys.unraisablehook`) and the loop goes on with the next
+    /// item: the item it raised on is not handed out again. Its `stop()`
+    /// closes the channel and handles
     /// everything left before returning. While idle the thread waits by
     /// `wait`: "blocking" (spin briefly, then sleep until an item comes),
     /// "spin" (never sleep: a core at 100%), "yield" (give the CPU away on

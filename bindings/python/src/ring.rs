@@ -385,6 +385,9 @@ impl Ring {
         buffer: &Bound<'_, PyAny>,
         timeout: Option<std::time::Duration>,
     ) -> PyResult<usize> {
+        // A numpy destination of another dtype would get the items' bytes
+        // under its own type: refused, as `send` refuses one.
+        self.check_dtype(buffer)?;
         let mut out = BytesMut::of(buffer)?;
         if out.as_mut_slice().len() < self.item_size {
             return Err(PyValueError::new_err(format!(
