@@ -534,3 +534,67 @@ fn batch_recv_starts_at_the_next_ring_on_each_call() {
     assert_eq!(ch.recv(&mut out[..1]), 1);
     assert_eq!(out[0], 3, "the fourth starts at the first again");
 }
+
+#[test]
+fn dropping_the_channel_closes_it_for_every_producer() {
+    let _watchdog = watchdog::watchdog(60);
+    let ch = mpsc::Channel::<u32>::new(Config::with_ring_bits(2)).unwrap();
+    let registrar = ch.registrar();
+    let mut adopted = ch.register().unwrap();
+    // Registered after the consumer's last look: its ring is still queued.
+    let mut queued = registrar.register().unwrap();
+    let blocked = {
+        let mut p = registrar.register().unwrap();
+        thread::spawn(move || loop {
+            if let Err(e) = p.send_one_blocking(7, WaitStrategy::Blocking) {
+                return e.reason;
+            }
+        })
+    };
+    thread::sleep(Duration::from_millis(50)); // the ring fills, the send sleeps
+    drop(ch);
+    assert!(matches!(
+        adopted.send_one(1).unwrap_err().reason,
+        Error::Closed
+    ));
+    assert!(matches!(
+        queued.send_one(1).unwrap_err().reason,
+        Error::Closed
+    ));
+    assert!(matches!(blocked.join().unwrap(), Error::Closed));
+    assert!(matches!(registrar.register(), Err(Error::Closed)));
+}
+
+/// Registrations racing a close: every one that succeeded has its ring
+/// closed once the close returns. (A stress test: the window of the race
+/// it guards against, a registration between its look at the flag and
+/// its queued ring, is narrow, and runs of the code before the fix passed
+/// it too.)
+#[test]
+fn a_close_closes_the_rings_of_registrations_racing_it() {
+    let _watchdog = watchdog::watchdog(120);
+    for _ in 0..300 {
+        let mut ch = mpsc::Channel::<u32>::new(Config::with_ring_bits(2)).unwrap();
+        let registrar = ch.registrar();
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = started.clone();
+        let registering = thread::spawn(move || {
+            let mut got = Vec::new();
+            while let Ok(p) = registrar.register() {
+                got.push(p);
+                seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            got
+        });
+        while !started.load(std::sync::atomic::Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+        ch.close();
+        for mut p in registering.join().unwrap() {
+            assert!(
+                matches!(p.send_one(1).unwrap_err().reason, Error::Closed),
+                "a ring registered before the close stayed open"
+            );
+        }
+    }
+}

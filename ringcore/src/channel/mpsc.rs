@@ -265,35 +265,7 @@ impl Core<SlotProducer, SlotConsumer> {
     }
 }
 
-impl<P: RingProducer, C: RingConsumer> Core<P, C> {
-    fn with_factory(make_ring: Factory<P, C>) -> Self {
-        Core {
-            shared: Arc::new(Shared {
-                closed: AtomicBool::new(false),
-                registered: AtomicUsize::new(0),
-                pending: Mutex::new(Vec::new()),
-                wake: ChannelWake::new(),
-                make_ring,
-            }),
-            lanes: Vec::new(),
-            known: 0,
-            next: 0,
-            created: Instant::now(),
-        }
-    }
-
-    /// Registers a producer (see [`Registrar::register`]).
-    pub fn register(&self) -> Result<Registered<P>> {
-        self.registrar().register()
-    }
-
-    /// A handle that registers producers from other threads.
-    pub fn registrar(&self) -> Registrar<P, C> {
-        Registrar {
-            shared: self.shared.clone(),
-        }
-    }
-
+impl<P, C: RingConsumer> Core<P, C> {
     /// Takes rings registered since the last pass.
     #[inline]
     fn sync(&mut self) {
@@ -321,6 +293,66 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
             });
         }
         self.known = self.shared.registered.load(Ordering::Acquire);
+    }
+
+    /// Closes the channel: no more registrations, every ring closes (sends
+    /// fail with `Closed`), and blocked threads wake up. What was sent is
+    /// still delivered. Dropping the channel closes it too.
+    pub fn close(&mut self) {
+        {
+            // Under the registrations' lock: one that went before has queued
+            // its ring, which the sync below takes and closes; one after
+            // sees the channel closed.
+            let _registrations = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            self.shared.closed.store(true, Ordering::Release);
+        }
+        self.sync();
+        for lane in &self.lanes {
+            lane.end.close();
+        }
+        self.shared.wake.wake_all();
+    }
+}
+
+/// The consumer gone, nothing can read what producers send: the channel
+/// closes, so that their sends fail with `Closed` and blocked ones wake.
+impl<P, C: RingConsumer> Drop for Core<P, C> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<P: RingProducer, C: RingConsumer> Core<P, C> {
+    fn with_factory(make_ring: Factory<P, C>) -> Self {
+        Core {
+            shared: Arc::new(Shared {
+                closed: AtomicBool::new(false),
+                registered: AtomicUsize::new(0),
+                pending: Mutex::new(Vec::new()),
+                wake: ChannelWake::new(),
+                make_ring,
+            }),
+            lanes: Vec::new(),
+            known: 0,
+            next: 0,
+            created: Instant::now(),
+        }
+    }
+
+    /// Registers a producer (see [`Registrar::register`]).
+    pub fn register(&self) -> Result<Registered<P>> {
+        self.registrar().register()
+    }
+
+    /// A handle that registers producers from other threads.
+    pub fn registrar(&self) -> Registrar<P, C> {
+        Registrar {
+            shared: self.shared.clone(),
+        }
     }
 
     /// One item by `take` from the ring whose turn it is, else from the
@@ -553,18 +585,6 @@ impl<P: RingProducer, C: RingConsumer> Core<P, C> {
                 left,
             )
         })
-    }
-
-    /// Closes the channel: no more registrations, every ring closes (sends
-    /// fail with `Closed`), and blocked threads wake up. What was sent is
-    /// still delivered.
-    pub fn close(&mut self) {
-        self.shared.closed.store(true, Ordering::Release);
-        self.sync();
-        for lane in &self.lanes {
-            lane.end.close();
-        }
-        self.shared.wake.wake_all();
     }
 
     /// Alias of [`close`](Self::close).
