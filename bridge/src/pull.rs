@@ -376,7 +376,9 @@ async fn prepare(
             let delivered = info.delivered.stream_sequence;
             let coming = match stream::first_from(stream, subject, delivered + 1).await? {
                 Some((_, m)) => m.index,
-                None => tail.last.map_or(0, |m| m.index + 1),
+                // Saturating: a last record numbered u64::MAX (a hostile
+                // publisher's) moves the consumer rather than overflow.
+                None => tail.last.map_or(0, |m| m.index.saturating_add(1)),
             };
             coming <= n
         }

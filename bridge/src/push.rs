@@ -175,7 +175,12 @@ async fn run(
                 cfg.log.display()
             ))))
         }
-        Some(m) => From::Index(m.index + 1),
+        Some(m) => From::Index(m.index.checked_add(1).ok_or_else(|| {
+            Fault::Fatal(Error::Mismatch(format!(
+                "stream {} ends with a record numbered {}: no log goes past it",
+                spec.name, m.index
+            )))
+        })?),
         None => From::Start,
     };
     let start = match from {
@@ -281,7 +286,7 @@ fn settle(
     } else {
         stats.published += 1;
     }
-    stats.next_index = index + 1;
+    stats.next_index = index.wrapping_add(1);
     Ok(())
 }
 

@@ -125,3 +125,48 @@ fn mirrors_are_rebuilt_and_other_logs_refused() {
     assert_same_log(&source, &mirror, n);
     assert_stream_exact(&url, "RB", n);
 }
+
+/// A message another publisher put on the stream's subject, numbered
+/// u64::MAX with this log's id: the pusher resuming after it refuses the
+/// stream (no log goes past that index) rather than overflow or start
+/// the log over.
+#[test]
+fn a_last_record_numbered_at_the_end_of_u64_is_refused() {
+    let _w = watchdog(Duration::from_secs(90));
+    let dir = TempDir::new("maxindex");
+    let server = Server::standalone(&dir, "nats", &[]);
+    let url = server.url();
+    let (source, out) = (dir.path("source"), dir.path("out.log"));
+    let mut w = source_builder(&source).build().unwrap();
+    w.append(0, b"one").unwrap();
+    w.close().unwrap();
+    let log_id = ringcore::log::Reader::open(&source, ringcore::log::From::Start)
+        .unwrap()
+        .log_id();
+    let push = || push_cmd(&source, &url, "MX", &["--exit-when-closed"]);
+    let s = Proc::spawn("bridge", push(), &out).wait(Duration::from_secs(30));
+    assert!(s.success(), "{}", tail(&out, 3000));
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(url.as_str()).await.unwrap());
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(
+            "Nats-Msg-Id",
+            format!("{log_id:016x}-{}", u64::MAX).as_str(),
+        );
+        h.insert("Rmpsc-Index", u64::MAX.to_string().as_str());
+        h.insert("Rmpsc-Type", "0");
+        h.insert("Rmpsc-Time", "0");
+        js.publish_with_headers("rmpsc.MX", h, "forged".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    let s = Proc::spawn("bridge", push(), &out).wait(Duration::from_secs(30));
+    assert!(!s.success());
+    assert!(
+        tail(&out, 600).contains("no log goes past it"),
+        "{}",
+        tail(&out, 2000)
+    );
+}

@@ -42,7 +42,7 @@ pub fn run(g: &Global, a: &CleanArgs, w: &mut dyn Write) -> Result<i32, CliError
                 action.into(),
                 s.kind.clone(),
                 format::name(&s.path),
-                s.reason.clone(),
+                format::text(&s.reason),
             ]);
         }
         format::table(w, &rows)?;

@@ -64,10 +64,14 @@ struct Metrics {
     log_writer_up: IntGauge,
 }
 
+/// Label pairs, the values with control characters escaped: names come
+/// from other users' files, and the text format escapes only `\`, `"`
+/// and newlines, so an escape sequence in a name would reach a terminal
+/// that shows `--once`.
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (k.to_string(), crate::format::text(v)))
         .collect()
 }
 

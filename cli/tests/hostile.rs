@@ -314,6 +314,17 @@ fn odd_file_names_neither_break_json_nor_forge_text_rows() {
         !text.lines().any(|l| l.starts_with("message_ring  fake")),
         "{text}"
     );
+    // A file with a segment's magic and nothing else: `clean` cannot judge
+    // it and says why, naming it; `export` labels its metrics with the name.
+    std::fs::write(dir.join("seg\x1b]2;owned\x07"), b"RMPSCSEG").unwrap();
+    for args in [
+        ["clean", "--dry-run", "--dir"],
+        ["export", "--once", "--dir"],
+    ] {
+        let out = tool(&[args[0], args[1], args[2], &dir.s()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains('\x1b'), "{args:?}: {text}");
+    }
 }
 
 /// A segment named like a file of a log beside it (`x.3` beside log `x`)
