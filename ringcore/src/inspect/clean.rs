@@ -125,9 +125,20 @@ pub fn clean(dirs: &[PathBuf], dry_run: bool) -> Vec<CleanOutcome> {
             out.push(o);
             continue;
         }
-        // Only the file that was judged: not one made since under its name.
-        match crate::sys::fs::remove_if_same(&e.path, seg.file_id()) {
+        // Only the file that was judged: not one made since under its name,
+        // nor one a process took a side of while it was judged (judged again
+        // once its name is aside, where no process can open it).
+        let taken = std::cell::Cell::new(false);
+        let still_stale = || {
+            let stale = seg.info().is_ok_and(|i| i.stale && !beating(&i));
+            taken.set(!stale);
+            stale
+        };
+        match crate::sys::fs::remove_if_same(&e.path, seg.file_id(), still_stale) {
             Ok(true) => o.action = CleanAction::Removed,
+            Ok(false) if taken.get() => {
+                o.reason = "a process took it while it was judged".into();
+            }
             Ok(false) => o.reason = "replaced by another file while it was judged".into(),
             Err(err) => {
                 o.action = CleanAction::Failed;

@@ -162,13 +162,19 @@ fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Removes the name `path` only if it leads to the file `id` (device and
-/// inode); whether it did. The name is first moved aside, to a name beside
-/// it that no file has, and the file there is checked: a file made anew
-/// under `path` meanwhile is moved back, never removed (it stays aside
-/// only if yet another file took `path` in that instant, and the error
-/// says where). Where the file system cannot rename without replacing, it
-/// checks, then removes.
-pub(crate) fn remove_if_same(path: &Path, id: (u64, u64)) -> std::io::Result<bool> {
+/// inode) and `still()` says so once the name is aside; whether it did.
+/// The name is first moved aside, to a name beside it that no file has,
+/// and the file there is checked: a file made anew under `path` meanwhile,
+/// or one `still()` now refuses (judged again while no process can open
+/// it by name), is moved back, never removed (it stays aside only if yet
+/// another file took `path` in that instant, and the error says where).
+/// Where the file system cannot rename without replacing, it checks,
+/// then removes.
+pub(crate) fn remove_if_same(
+    path: &Path,
+    id: (u64, u64),
+    still: impl Fn() -> bool,
+) -> std::io::Result<bool> {
     let aside = beside(path, "clean");
     if let Err(e) = rename_no_replace(path, &aside) {
         match e.raw_os_error() {
@@ -182,14 +188,13 @@ pub(crate) fn remove_if_same(path: &Path, id: (u64, u64)) -> std::io::Result<boo
                 ))
             }
         }
-        if !lstat(path).is_ok_and(|st| st.id == id) {
+        if !lstat(path).is_ok_and(|st| st.id == id) || !still() {
             return Ok(false);
         }
         std::fs::remove_file(path)?;
         return Ok(true);
     }
-    let removal = lstat(&aside)
-        .is_ok_and(|st| st.id == id)
+    let removal = (lstat(&aside).is_ok_and(|st| st.id == id) && still())
         .then(|| std::fs::remove_file(&aside));
     if let Some(Ok(())) = removal {
         return Ok(true);
@@ -453,13 +458,16 @@ mod tests {
         let other = dir.join("other");
         std::fs::write(&other, b"new").unwrap();
         std::fs::rename(&other, &path).unwrap();
-        assert!(!remove_if_same(&path, judged).unwrap());
+        assert!(!remove_if_same(&path, judged, || true).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         let new = lstat(&path).unwrap().id;
-        assert!(remove_if_same(&path, new).unwrap());
+        // Judged again once aside, and kept: moved back.
+        assert!(!remove_if_same(&path, new, || false).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert!(remove_if_same(&path, new, || true).unwrap());
         assert!(!path.exists());
         // Gone meanwhile (another clean removed it): nothing to remove.
-        assert!(!remove_if_same(&path, new).unwrap());
+        assert!(!remove_if_same(&path, new, || true).unwrap());
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
         std::fs::remove_dir_all(&dir).unwrap();
