@@ -150,7 +150,8 @@ impl Segment {
         if path.is_none() {
             fs::seal_size(fd.as_fd())?;
         }
-        let seg = Self::mapped(fd, len, path)?;
+        let sealed = path.is_none();
+        let seg = Self::mapped(fd, len, path, sealed)?;
         // The creator's pages mapped now, so that its first lap over the
         // ring takes no page faults (where the kernel cannot, it faults as
         // it goes).
@@ -158,13 +159,14 @@ impl Segment {
         Ok(seg)
     }
 
-    /// Maps `fd` whole. Where another process could shrink the file (a
-    /// named one, or a descriptor whose size is not sealed), an access past
-    /// its new end reads zeros (and writes go nowhere) instead of killing
-    /// the process with `SIGBUS` ([`truncated`](Self::truncated)).
-    fn mapped(fd: OwnedFd, len: usize, path: Option<PathBuf>) -> Result<Segment> {
+    /// Maps `len` bytes of `fd`. Unless its size was `sealed` before `len`
+    /// was read (another process could shrink the file: a named one, or a
+    /// descriptor whose size is not sealed), an access past its new end
+    /// reads zeros (and writes go nowhere) instead of killing the process
+    /// with `SIGBUS` ([`truncated`](Self::truncated)).
+    fn mapped(fd: OwnedFd, len: usize, path: Option<PathBuf>, sealed: bool) -> Result<Segment> {
         let mut map = Mapping::shared(fd.as_fd(), len)?;
-        if !fs::size_sealed(fd.as_fd()) {
+        if !sealed {
             map = map.guarded_past_end(fd.as_fd())?;
         }
         Ok(Segment {
@@ -204,6 +206,10 @@ impl Segment {
             path.as_deref()
                 .map_or("the segment".into(), |p| p.display().to_string())
         };
+        // The seals before the size: a peer that shrinks the file after the
+        // size is read and seals it then must not get an unguarded mapping
+        // longer than the file.
+        let sealed = fs::size_sealed(fd.as_fd());
         let st = fs::stat(fd.as_fd())?;
         if !st.regular {
             return Err(Error::InvalidHeader(format!(
@@ -219,7 +225,7 @@ impl Segment {
                 st.len
             )));
         }
-        Self::mapped(fd, st.len, path)
+        Self::mapped(fd, st.len, path, sealed)
     }
 
     /// Allocates what the first `len` bytes lack (see [`allocate_whole`]):

@@ -58,11 +58,19 @@ struct Range {
     /// Offset in the range of a `u32` set to 1 after a repair past the
     /// end; `NO_MARK`: none.
     mark: AtomicUsize,
-    /// The page of the last fault found inside the file (retried once).
+    /// The page of the last fault found inside the file, retried.
     retried: AtomicUsize,
+    /// Faults in a row on that page, each found inside the file.
+    retries: AtomicUsize,
 }
 
 const NO_MARK: usize = usize::MAX;
+
+/// Faults in a row on one page found inside the file each time after
+/// which the fault is passed on: a fault of its own (a write into a hole
+/// on a full file system), not a race with a peer that shrinks and grows
+/// the file in turn, which would have to win every one of them.
+const SAME_PAGE_RETRIES: usize = 64;
 
 /// The guarded ranges.
 static RANGES: Registry<Range> = Registry::new();
@@ -180,9 +188,15 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
         if at < end {
             // Inside the file: the file grew back since the fault (or
             // another thread repaired it), and the access goes through when
-            // retried; the same page faulting again is a fault of its own
-            // (a write into a hole on a full file system), passed on.
-            return r.retried.swap(at, Ordering::Relaxed) != at;
+            // retried; the same page faulting again and again is a fault
+            // of its own (see `SAME_PAGE_RETRIES`), passed on.
+            let again = if r.retried.swap(at, Ordering::Relaxed) == at {
+                r.retries.fetch_add(1, Ordering::Relaxed) + 1
+            } else {
+                r.retries.store(0, Ordering::Relaxed);
+                0
+            };
+            return again < SAME_PAGE_RETRIES;
         }
         (
             end,
@@ -286,6 +300,7 @@ fn register(start: usize, len: usize, writable: bool, file: i32) -> &'static Ran
     r.file.store(file, Ordering::Relaxed);
     r.mark.store(NO_MARK, Ordering::Relaxed);
     r.retried.store(0, Ordering::Relaxed);
+    r.retries.store(0, Ordering::Relaxed);
     r.len.store(len, Ordering::Relaxed);
     // Release pairs with the handler's Acquire load of `start`: it sees
     // the other fields with it.
