@@ -136,10 +136,9 @@ pub(crate) struct SlabMeta {
 /// access to them is through atomics or outside Rust (another process).
 unsafe fn store_bytes(dst: *mut u8, src: &[u8]) {
     use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
-    let words = src.chunks_exact(8);
-    let tail = words.remainder();
-    let whole = src.len() - tail.len();
-    for (i, w) in words.enumerate() {
+    let whole = src.len() / 8 * 8;
+    let (words, tail) = src.split_at(whole);
+    for (i, w) in words.chunks_exact(8).enumerate() {
         let v = u64::from_ne_bytes(w.try_into().expect("8 bytes"));
         // SAFETY: aligned and in range (the contract).
         unsafe { AtomicU64::from_ptr(dst.add(i * 8).cast()) }.store(v, Relaxed);

@@ -778,3 +778,40 @@ impl Core<SlotProducer, SlotConsumer> {
         self.lanes.first().map_or(0, |l| used / l.end.slot_size())
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    /// A registration inside its ring's making when the channel closes:
+    /// the close waits for it and closes its ring, so its sends fail.
+    #[test]
+    fn a_close_during_a_registration_closes_the_ring_it_makes() {
+        let (inside, entered) = channel();
+        let (go, release) = channel::<()>();
+        let release = Mutex::new(release);
+        let mut ch = Channel::<u32>::with_factory(Box::new(move || {
+            inside.send(()).unwrap();
+            release.lock().unwrap().recv().unwrap();
+            Ring::<u32>::new(Config::with_ring_bits(2))
+        }));
+        let registrar = ch.registrar();
+        let registering = std::thread::spawn(move || registrar.register());
+        entered.recv().unwrap();
+        // The channel lives on (its pending rings with it) past the close.
+        std::thread::scope(|s| {
+            let closing = s.spawn(|| ch.close());
+            // Long enough for a close that does not wait to be done.
+            std::thread::sleep(Duration::from_millis(50));
+            go.send(()).unwrap();
+            closing.join().unwrap();
+        });
+        let mut p = registering.join().unwrap().unwrap();
+        assert!(
+            matches!(p.send_one(1).unwrap_err().reason, Error::Closed),
+            "the ring made during the close stayed open"
+        );
+    }
+}

@@ -115,7 +115,9 @@ pub struct Reader {
 /// A batch's records changed under it (see [`Batch`]).
 #[derive(Debug)]
 struct BrokenBatch {
-    at: LogPosition,
+    /// The offset of the first record it could not hand out, in the
+    /// reader's file (a batch never crosses a roll).
+    offset: u64,
     undelivered: usize,
 }
 
@@ -226,7 +228,7 @@ impl Reader {
                 "{}: the records of a batch changed after it was taken, at offset {:#x}; \
                  {} of them were not handed out",
                 self.cur.file.path.display(),
-                b.at.offset,
+                b.offset,
                 b.undelivered
             ))),
         }
@@ -567,10 +569,7 @@ impl<'a> Iterator for Batch<'a> {
                 Ok(Step::Skip(next)) if next <= self.end => self.pos = next,
                 _ => {
                     *self.broken = Some(BrokenBatch {
-                        at: LogPosition {
-                            file: self.file.seq,
-                            offset: self.pos,
-                        },
+                        offset: self.pos,
                         undelivered: self.remaining,
                     });
                     self.remaining = 0;

@@ -147,10 +147,10 @@ impl Segment {
         }
         fs::set_len(fd.as_fd(), len)?;
         allocate_whole(fd.as_fd(), len, path.as_deref())?;
-        if path.is_none() {
+        let sealed = path.is_none();
+        if sealed {
             fs::seal_size(fd.as_fd())?;
         }
-        let sealed = path.is_none();
         let seg = Self::mapped(fd, len, path, sealed)?;
         // The creator's pages mapped now, so that its first lap over the
         // ring takes no page faults (where the kernel cannot, it faults as
