@@ -269,6 +269,126 @@ fn timeouts_and_empty_channels() {
     .is_err());
 }
 
+/// Consumers that stall inside their handlers now and then (a yield, a
+/// short sleep) make the others complete runs behind them, which hand their
+/// slots over instead of waiting: every item still arrives exactly once and
+/// in order per consumer, and the producer gets every slot back.
+#[test]
+fn consumers_that_stall_in_handlers_lose_nothing() {
+    let _watchdog = watchdog::watchdog(120);
+    let items: u64 = if cfg!(miri) { 300 } else { 100_000 };
+    let config = spmc::SpmcConfig {
+        ring: Config::with_ring_bits(6),
+        max_consumers: 3,
+    };
+    let (mut tx, ch) = spmc::channel::<u64>(config).unwrap();
+    let consumers: Vec<_> = (0..3u64)
+        .map(|k| {
+            let mut rx = ch.register_consumer().unwrap();
+            thread::spawn(move || {
+                let mut log = Vec::new();
+                loop {
+                    let n = rx.consume_up_to(1 + k as usize * 3, |&x| {
+                        match (x + k) % 97 {
+                            0 => thread::sleep(std::time::Duration::from_micros(200)),
+                            1..=8 => thread::yield_now(),
+                            _ => {}
+                        }
+                        log.push(x);
+                    });
+                    if n == 0 {
+                        match rx.wait_for_data(WaitStrategy::Blocking) {
+                            Ok(()) => {}
+                            Err(Error::Closed) => return log,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for s in 0..items {
+        tx.send_one_blocking(s, WaitStrategy::Blocking).unwrap();
+    }
+    let observer = tx.observer();
+    drop(tx);
+    let logs = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    check_exactly_once(logs, 1, items);
+    assert_eq!(observer.len(), 0, "every slot went back to the producer");
+}
+
+/// A consumer whose handler takes from its own lane completes its run
+/// after the nested one: the nested completion must not wait for it (it
+/// would wait forever, inside the handler).
+#[test]
+fn a_handler_may_take_from_its_own_channel() {
+    let _watchdog = watchdog::watchdog(20);
+    let config = spmc::SpmcConfig {
+        ring: Config::with_ring_bits(2),
+        max_consumers: 2,
+    };
+    let (mut tx, ch) = spmc::channel::<u64>(config).unwrap();
+    for v in 1..=4 {
+        tx.send_one(v).unwrap();
+    }
+    let (mut outer, mut inner) = (
+        ch.register_consumer().unwrap(),
+        ch.register_consumer().unwrap(),
+    );
+    let mut nested = Vec::new();
+    let n = outer.consume_up_to(1, |&v| {
+        nested.push(v);
+        nested.push(inner.steal_one().unwrap());
+    });
+    assert_eq!((n, nested), (1, vec![1, 2]));
+    // Both runs went back to the producer, the later one first.
+    assert!(tx.send_one(5).is_ok() && tx.send_one(6).is_ok());
+    assert!(tx.send_one(7).is_err(), "the ring holds 3, 4, 5, 6");
+    let mut rest = [0u64; 4];
+    assert_eq!(inner.steal(&mut rest), 4);
+    assert_eq!(rest, [3, 4, 5, 6]);
+}
+
+/// A consumer stalled inside its handler holds back the producer's space,
+/// never another consumer: one that claims the next item gets it and
+/// returns while the first still holds its own, and the producer gets
+/// both slots back once the first is done.
+#[test]
+fn a_stalled_consumer_holds_back_no_other_consumer() {
+    let _watchdog = watchdog::watchdog(30);
+    let config = mpmc::MpmcConfig {
+        ring: Config::with_ring_bits(1),
+        ..Default::default()
+    };
+    let ch = mpmc::channel::<u64>(config).unwrap();
+    let mut tx = ch.register_producer().unwrap();
+    tx.send_one(1).unwrap();
+    tx.send_one(2).unwrap();
+    let mut stalled = ch.register_consumer().unwrap();
+    let mut other = ch.register_consumer().unwrap();
+    let (entered, enter) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = thread::spawn(move || {
+        let mut got = None;
+        stalled.consume_up_to(1, |&v| {
+            got = Some(v);
+            entered.send(()).unwrap();
+            let on_time = released.recv_timeout(std::time::Duration::from_secs(10));
+            assert!(on_time.is_ok(), "the other consumer waited for this one");
+        });
+        got
+    });
+    enter.recv().unwrap();
+    let t = WaitStrategy::TimedBlocking {
+        timeout: std::time::Duration::from_secs(5),
+    };
+    assert_eq!(other.recv_blocking(t).unwrap(), 2);
+    assert!(tx.send_one(3).is_err(), "the first slot is still held");
+    release.send(()).unwrap();
+    assert_eq!(holder.join().unwrap(), Some(1));
+    assert!(tx.send_one(3).is_ok() && tx.send_one(4).is_ok());
+}
+
 /// A consumer asleep on an empty SPMC channel wakes with `Closed` however
 /// its producer ends (dropped, closed, dropped while an observer lives) and
 /// wakes for an item with a user notifier attached; an MPMC channel stays

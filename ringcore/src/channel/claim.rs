@@ -1,38 +1,85 @@
 //! The consuming side of a ring shared by several consumers, which claim
 //! runs of items with a CAS. The producing side is the plain SPSC producer.
 //!
-//! Two counters sit beside the ring's indices:
+//! Beside the ring's indices:
 //!
 //! - `claim`: the next item not yet claimed. A consumer reads `claim` and
 //!   `tail` and moves `claim` forward with a CAS; the items in between are
 //!   then its own, and nobody else reads them.
 //! - `head` (the ring's own consumer index, which the producer reads): moved
-//!   forward only when the items before it are done. A consumer that has
-//!   finished a run waits until `head` reaches the start of its run, then
-//!   stores the end (Release). The producer therefore never overwrites an
-//!   item that a consumer is still reading, and no item is copied before
-//!   it is claimed (no speculative read races the producer).
+//!   past a run only once the runs before it are done, so the producer
+//!   never overwrites an item a consumer is still reading, and no item is
+//!   copied before it is claimed (no speculative read races the producer).
+//! - `done`: one word per slot. A run whose earlier runs are still out
+//!   after a short wait (spins, a few yields) leaves its length in the word
+//!   of its first slot and returns. Whoever moves `head` to that slot takes the length and
+//!   moves `head` past the run too.
 //!
-//! A consumer that stalls between claim and completion delays the head (the
-//! producer sees less free space, later consumers wait to publish) but
-//! never loses or duplicates an item.
+//! So a completion does not wait for a stalled consumer: one that stalls
+//! between claim and completion holds back the producer's free space, never
+//! another consumer (a handler may even take from its own lane), and no
+//! item is lost or delivered twice.
+//!
+//! Only the holder of the run at `head` moves `head`: the run's consumer
+//! when it finds `head` at its start, or whoever took the run's `done`
+//! word. Each stores its own word (`head`, the `done` word) and then looks
+//! at the other's, so the pair needs a StoreLoad barrier on both sides. The
+//! side that moves `head` runs at every completion and takes the light
+//! barrier; the hand-over, rare, takes the heavy one (see
+//! [`crate::sync`]). So at least one sees the other, and the swap of the
+//! `done` word to 0 picks exactly one. Where no kernel barrier reaches the
+//! other threads (no `membarrier`), the hand-over takes its length back and
+//! waits in order: there, a handler that takes from its own lane waits for
+//! itself.
 
+use crate::error::Result;
 use crate::ring::raw::{Corrupt, RawRing};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{heavy_barrier, AtomicU32, AtomicU64, Barrier, Ordering};
 use crossbeam_utils::CachePadded;
 use std::time::Duration;
 
-/// The shared claim counter, on a cache line (pair) of its own.
+/// The shared claim counter, on a cache line (pair) of its own, and the
+/// lengths of runs completed early (see the module notes).
 pub(crate) struct ClaimState {
     claim: CachePadded<AtomicU64>,
+    /// Per slot: the length of the run starting there, completed while a
+    /// run before it was still out; 0 when none.
+    done: Box<[AtomicU32]>,
 }
 
 impl ClaimState {
-    pub(crate) fn new(start: u64) -> Self {
-        ClaimState {
+    /// The state of a ring of `capacity` slots whose positions are at `start`.
+    pub(crate) fn new(start: u64, capacity: usize) -> Result<Self> {
+        Ok(ClaimState {
             claim: CachePadded::new(AtomicU64::new(start)),
-        }
+            done: zeroed_words(capacity)?,
+        })
     }
+}
+
+/// `n` words at 0, from zeroed memory (a large ring's table costs no page
+/// until a run completes early there); `Io(OutOfMemory)` when it cannot be had.
+#[cfg(not(loom))]
+fn zeroed_words(n: usize) -> Result<Box<[AtomicU32]>> {
+    let layout = std::alloc::Layout::array::<AtomicU32>(n.max(1))
+        .map_err(|e| crate::Error::InvalidArgument(e.to_string()))?;
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU32>();
+    if p.is_null() {
+        return Err(crate::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::OutOfMemory,
+            format!("cannot allocate {} bytes for a claim ring", layout.size()),
+        )));
+    }
+    // SAFETY: allocated by the global allocator with the layout of `n`
+    // `AtomicU32`s (at least one), whose all-zero bytes are valid values.
+    Ok(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, n)) })
+}
+
+/// `n` words at 0 (loom's atomics are not plain memory).
+#[cfg(loom)]
+fn zeroed_words(n: usize) -> Result<Box<[AtomicU32]>> {
+    Ok((0..n).map(|_| AtomicU32::new(0)).collect())
 }
 
 /// A claimed run of items: positions `start .. start + len`.
@@ -109,7 +156,8 @@ impl ClaimCore<'_> {
     pub(crate) fn claim(&self, max: usize) -> Result<Option<Run>, Corrupt> {
         loop {
             let (claim, avail) = self.claim_and_unclaimed()?;
-            let len = avail.min(max);
+            // A run's length must fit its `done` word.
+            let len = avail.min(max).min(u32::MAX as usize);
             if len == 0 {
                 return Ok(None);
             }
@@ -129,21 +177,104 @@ impl ClaimCore<'_> {
         }
     }
 
-    /// Marks a claimed run as done: waits for the runs claimed before it,
-    /// then moves the head past it and wakes a sleeping producer.
+    /// Marks a claimed run as done. When runs before it are still out
+    /// after a short wait, it leaves its length for whichever completion
+    /// moves the head to it and returns (see the module notes).
+    #[inline]
     pub(crate) fn complete(&self, run: Run) {
         let head = &self.raw.indices().consumer.head;
-        let backoff = crate::wait::Backoff::new();
         // Acquire pairs with the Release store of the previous run's end.
-        while head.load(Ordering::Acquire) != run.start {
-            // The runs before it are being copied out: spin, then yield.
+        if head.load(Ordering::Acquire) == run.start
+            || self.reaches_head(run.start)
+            || self.keeps_run(run)
+        {
+            self.pass_done_runs(run.start.wrapping_add(run.len as u64));
+        }
+        self.count(run.len);
+    }
+
+    /// Whether the head reaches `start` within a short wait (spins, then a
+    /// few yields, which let a preempted consumer of the run before finish
+    /// it): that run is most often being copied out just now.
+    #[cold]
+    fn reaches_head(&self, start: u64) -> bool {
+        let head = &self.raw.indices().consumer.head;
+        let backoff = crate::wait::Backoff::new();
+        loop {
+            // Acquire pairs with the Release store of the previous run's end.
+            if head.load(Ordering::Acquire) == start {
+                return true;
+            }
+            // Loom goes straight to the hand-over, the part it checks.
+            if cfg!(loom) || backoff.is_completed() {
+                return false;
+            }
+            backoff.snooze();
+        }
+    }
+
+    /// Runs before `run` are still out: leaves its length in its `done`
+    /// word for the completion that moves the head to it. True when this
+    /// caller must move the head past it after all: the head came to it
+    /// meanwhile, or no kernel barrier made the hand-over certain here and
+    /// the caller took the length back and waited in order.
+    #[cold]
+    fn keeps_run(&self, run: Run) -> bool {
+        let head = &self.raw.indices().consumer.head;
+        let word = self.done_word(run.start);
+        // A swap where a Release store would do: loom lets a later swap
+        // read past a plain store another swap raced with.
+        word.swap(run.len as u32, Ordering::AcqRel);
+        // Against `pass_done_runs`: store of `head`, light barrier, look at
+        // this word. The heavy side of the pair is this one, the rare side.
+        let at_head = || head.load(Ordering::Acquire) == run.start;
+        let barrier = heavy_barrier(false, at_head);
+        if !at_head() && barrier == Barrier::Exact {
+            return false;
+        }
+        if word.swap(0, Ordering::AcqRel) == 0 {
+            // The completion that moved the head here took it.
+            return false;
+        }
+        let backoff = crate::wait::Backoff::new();
+        while !at_head() {
             backoff.snooze();
             #[cfg(loom)]
             loom::thread::yield_now();
         }
-        self.raw.store_head(run.start.wrapping_add(run.len as u64));
+        true
+    }
+
+    /// Moves the head to `head`, the end of a run this caller holds, then on
+    /// past the runs completed early that follow it.
+    fn pass_done_runs(&self, mut head: u64) {
+        loop {
+            // No other caller moves the head: it is at a run not yet
+            // completed, or at one whose length only this caller can take.
+            self.raw.store_head(head);
+            // The light side of the pair in `keeps_run`.
+            crate::sync::light_barrier();
+            // Looked at before the swap, a locked instruction: the word is
+            // almost always 0.
+            let word = self.done_word(head);
+            if word.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            match word.swap(0, Ordering::AcqRel) {
+                0 => return,
+                len => head = head.wrapping_add(u64::from(len)),
+            }
+        }
+    }
+
+    /// The `done` word of the run starting at `pos`.
+    fn done_word(&self, pos: u64) -> &AtomicU32 {
+        &self.state.done[self.raw.contiguous(pos).0]
+    }
+
+    fn count(&self, n: usize) {
         if let Some(c) = self.counters {
-            c.on_complete(run.len);
+            c.on_complete(n);
         }
     }
 
@@ -160,8 +291,8 @@ impl ClaimCore<'_> {
     }
 }
 
-/// Completes a run when dropped, so a panicking handler cannot stall the
-/// other consumers (the items it did not reach are leaked, not dropped twice).
+/// Completes a run when dropped, so a panicking handler cannot hold back
+/// the producer (the items it did not reach are leaked, not dropped twice).
 pub(crate) struct CompleteOnDrop<'a> {
     pub(crate) core: ClaimCore<'a>,
     pub(crate) run: Run,
@@ -170,6 +301,65 @@ pub(crate) struct CompleteOnDrop<'a> {
 impl Drop for CompleteOnDrop<'_> {
     fn drop(&mut self) {
         self.core.complete(self.run);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::ring::heap::HeapRing;
+    use crate::ring::raw::ProducerCursor;
+
+    /// Runs of 1, 2 and 1 items completed in every order, lap after lap
+    /// across the positions' wrap: each completion returns, and the head
+    /// stands at the end of the longest completed prefix of runs.
+    #[test]
+    fn runs_completed_in_any_order_move_the_head_past_the_completed_prefix() {
+        let (done, result) = std::sync::mpsc::channel();
+        // On a thread of its own, so that a completion that waits fails the test.
+        std::thread::spawn(move || {
+            let start = u64::MAX - 5;
+            let heap = HeapRing::allocate(2, 8, 8, start, |_| {}).unwrap();
+            let raw = heap.raw();
+            let state = ClaimState::new(start, 4).unwrap();
+            let core = ClaimCore {
+                raw,
+                state: &state,
+                counters: None,
+            };
+            let mut p = ProducerCursor::new(raw).unwrap();
+            let orders = [
+                [0, 1, 2],
+                [0, 2, 1],
+                [1, 0, 2],
+                [1, 2, 0],
+                [2, 0, 1],
+                [2, 1, 0],
+            ];
+            for order in orders.iter().cycle().take(18) {
+                assert_eq!(p.free(4).unwrap(), 4);
+                p.publish(4);
+                let runs = [1, 2, 1].map(|n| core.claim(n).unwrap().unwrap());
+                assert!(core.claim(1).unwrap().is_none());
+                let mut completed = [false; 3];
+                for &i in order {
+                    core.complete(runs[i]);
+                    completed[i] = true;
+                    let prefix = completed.iter().take_while(|&&c| c).count();
+                    let expected = match prefix {
+                        0 => runs[0].start,
+                        k => runs[k - 1].start.wrapping_add(runs[k - 1].len as u64),
+                    };
+                    let head = raw.indices().consumer.head.load(Ordering::Acquire);
+                    assert_eq!(head, expected, "order {order:?}, after run {i}");
+                }
+                assert!(state.done.iter().all(|w| w.load(Ordering::Relaxed) == 0));
+            }
+            done.send(()).unwrap();
+        });
+        result
+            .recv_timeout(Duration::from_secs(20))
+            .expect("every completion returns");
     }
 }
 
@@ -188,7 +378,7 @@ mod loom_models {
         (
             Arc::new(HeapRingBox(heap)),
             raw,
-            Arc::new(ClaimState::new(u64::MAX - 1)),
+            Arc::new(ClaimState::new(u64::MAX - 1, 1 << bits).unwrap()),
         )
     }
 
@@ -230,6 +420,44 @@ mod loom_models {
             got.sort();
             assert_eq!(got, [1, 2]);
             assert_eq!(p.free(2).unwrap(), 2, "both slots handed back");
+        });
+    }
+
+    /// Three runs completed at once by three threads, in whatever order:
+    /// no completion waits, and the head ends past all three (a length left
+    /// behind is always taken by the completion that reaches it).
+    #[test]
+    fn loom_runs_completed_out_of_order_are_all_passed() {
+        loom::model(|| {
+            let (keep, raw, state) = ring(2);
+            let mut p = ProducerCursor::new(raw).unwrap();
+            p.publish(3);
+            let core = ClaimCore {
+                raw,
+                state: &state,
+                counters: None,
+            };
+            let runs = [0, 1, 2].map(|_| core.claim(1).unwrap().unwrap());
+            let others: Vec<_> = runs[1..]
+                .iter()
+                .map(|&run| {
+                    let (state, keep) = (state.clone(), keep.clone());
+                    thread::spawn(move || {
+                        let _keep = keep;
+                        ClaimCore {
+                            raw,
+                            state: &state,
+                            counters: None,
+                        }
+                        .complete(run)
+                    })
+                })
+                .collect();
+            core.complete(runs[0]);
+            for t in others {
+                t.join().unwrap();
+            }
+            assert_eq!(p.free(4).unwrap(), 4, "every slot handed back");
         });
     }
 

@@ -256,7 +256,7 @@ impl<K: ClaimItems> ClaimChannel<K> {
         });
         let lane = Arc::new(Lane {
             ring: heap.clone(),
-            state: ClaimState::new(0),
+            state: ClaimState::new(0, ring.capacity())?,
             metrics,
         });
         let producer_metrics = lane.metrics.as_ref().map(|(m, _)| m.clone());
@@ -487,8 +487,10 @@ impl<K: ClaimItems> ClaimConsumer<K> {
 
     /// Claims up to `max` items from the first lane that has any and calls
     /// `f` on each in place; returns the count (0: nothing unclaimed, or
-    /// `max` is 0). `f` runs while the items are claimed, delaying the other
-    /// consumers' frees: keep it short.
+    /// `max` is 0). `f` runs while the items are claimed: their slots, and
+    /// those of runs claimed after them, go back to the producer once it
+    /// returns. Other consumers go on meanwhile, and `f` may take from the
+    /// channel itself.
     pub fn consume_up_to(&mut self, max: usize, mut f: impl FnMut(&K::Item)) -> usize {
         self.phased(|core| {
             each_claimed::<K>(core, max, |_, p| {
