@@ -43,6 +43,10 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 #[derive(Debug, Default)]
 struct Range {
+    /// Odd while a registration writes the fields below; bumped twice by
+    /// each, so the handler can tell fields read across one (an entry
+    /// freed and taken again meanwhile) from one registration's.
+    seq: AtomicUsize,
     /// First byte; 0 while the entry is free.
     start: AtomicUsize,
     len: AtomicUsize,
@@ -155,6 +159,43 @@ fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void)
     }
 }
 
+/// One registration of a [`Range`], read whole.
+#[derive(Debug, PartialEq, Eq)]
+struct View {
+    start: usize,
+    len: usize,
+    file: i32,
+    writable: bool,
+    mark: usize,
+}
+
+impl Range {
+    /// The registration of this entry where it holds `addr`, read as one:
+    /// `None` where the entry is free, holds another address, or is being
+    /// (or was meanwhile) registered again. The entry of a faulting access
+    /// cannot change under the fault (its owner unregisters only once no
+    /// access to the mapping is left), so one that changes is not it.
+    fn view_holding(&self, addr: usize) -> Option<View> {
+        // Acquire pairs with the Release of the registration's last bump:
+        // the fields read below are at least that registration's.
+        let seq = self.seq.load(Ordering::Acquire);
+        if seq % 2 == 1 {
+            return None;
+        }
+        let view = View {
+            start: self.start.load(Ordering::Relaxed),
+            len: self.len.load(Ordering::Relaxed),
+            file: self.file.load(Ordering::Relaxed),
+            writable: self.writable.load(Ordering::Relaxed),
+            mark: self.mark.load(Ordering::Relaxed),
+        };
+        // Keeps the loads above before the second look at `seq`.
+        std::sync::atomic::fence(Ordering::Acquire);
+        let held = view.start != 0 && addr >= view.start && addr - view.start < view.len;
+        (held && self.seq.load(Ordering::Relaxed) == seq).then_some(view)
+    }
+}
+
 /// Repairs the fault `info` describes where it lies in a registered range
 /// (and, for a range of a file, past the file's end); false where it is
 /// not ours or cannot be repaired.
@@ -167,15 +208,20 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
         return false;
     }
     let page = PAGE.load(Ordering::Relaxed);
-    let Some((r, start)) = RANGES.iter().find_map(|r| {
-        let start = r.start.load(Ordering::Acquire);
-        (start != 0 && addr >= start && addr - start < r.len.load(Ordering::Relaxed))
-            .then_some((r, start))
-    }) else {
+    let Some((
+        r,
+        View {
+            start,
+            len,
+            file,
+            writable,
+            mark,
+        },
+    )) = RANGES.iter().find_map(|r| Some((r, r.view_holding(addr)?)))
+    else {
         return false;
     };
     let at = addr & !(page - 1);
-    let file = r.file.load(Ordering::Relaxed);
     let (from, to) = if file < 0 {
         (at, at + page)
     } else {
@@ -198,15 +244,11 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
             };
             return again < SAME_PAGE_RETRIES;
         }
-        (
-            end,
-            start + r.len.load(Ordering::Relaxed).div_ceil(page) * page,
-        )
+        (end, start + len.div_ceil(page) * page)
     };
     // A write retried on the page of a writable mapping (a log's futex
     // words, a writer's record, a ring's slots) goes nowhere instead of
     // faulting again.
-    let writable = r.writable.load(Ordering::Relaxed);
     let prot = if writable {
         libc::PROT_READ | libc::PROT_WRITE
     } else {
@@ -223,7 +265,6 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
     // Before the repair shows (zeros, the mark): a thread that sees it
     // sees why.
     r.hit.store(true, Ordering::SeqCst);
-    let mark = r.mark.load(Ordering::Acquire);
     let mark_at = (writable && mark != NO_MARK).then(|| start + mark);
     match mark_at {
         // SAFETY: inside the new mapping (mark_at is in [from, to)), 4-aligned.
@@ -274,13 +315,9 @@ fn repaired(info: *mut libc::siginfo_t) -> bool {
 /// (false where none holds it). Walks the table: for error paths, which
 /// have an address but not the mapping.
 pub(crate) fn faulted_at(addr: usize) -> bool {
-    RANGES.iter().any(|r| {
-        let start = r.start.load(Ordering::Acquire);
-        start != 0
-            && addr >= start
-            && addr - start < r.len.load(Ordering::Relaxed)
-            && r.hit.load(Ordering::Acquire)
-    })
+    RANGES
+        .iter()
+        .any(|r| r.view_holding(addr).is_some() && r.hit.load(Ordering::Acquire))
 }
 
 /// Claims an entry for `[start, start + len)` of the file `file` (-1:
@@ -295,6 +332,10 @@ fn register(start: usize, len: usize, writable: bool, file: i32) -> &'static Ran
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
     });
+    // Odd while the fields change: a handler reading them meanwhile
+    // drops what it read (`Range::view_holding`).
+    r.seq.fetch_add(1, Ordering::Relaxed);
+    std::sync::atomic::fence(Ordering::Release);
     r.hit.store(false, Ordering::Relaxed);
     r.writable.store(writable, Ordering::Relaxed);
     r.file.store(file, Ordering::Relaxed);
@@ -302,9 +343,10 @@ fn register(start: usize, len: usize, writable: bool, file: i32) -> &'static Ran
     r.retried.store(0, Ordering::Relaxed);
     r.retries.store(0, Ordering::Relaxed);
     r.len.store(len, Ordering::Relaxed);
-    // Release pairs with the handler's Acquire load of `start`: it sees
-    // the other fields with it.
-    r.start.store(start, Ordering::Release);
+    r.start.store(start, Ordering::Relaxed);
+    // Release pairs with the handler's Acquire load of `seq`: it sees the
+    // fields with it.
+    r.seq.fetch_add(1, Ordering::Release);
     r
 }
 
@@ -436,6 +478,34 @@ mod tests {
             map.mark_on_truncation(0x180);
         }
         map
+    }
+
+    /// The handler takes an entry's fields only as one registration's:
+    /// not while one is being written (odd `seq`), and not from a free
+    /// entry or one holding another address.
+    #[test]
+    fn an_entry_is_read_only_as_one_registration() {
+        use super::{Range, View, NO_MARK};
+        use std::sync::atomic::Ordering;
+        let r = Range::default();
+        assert_eq!(r.view_holding(0x1000), None, "a free entry");
+        r.seq.fetch_add(1, Ordering::Relaxed);
+        r.len.store(0x2000, Ordering::Relaxed);
+        r.file.store(-1, Ordering::Relaxed);
+        r.mark.store(NO_MARK, Ordering::Relaxed);
+        r.start.store(0x10000, Ordering::Relaxed);
+        assert_eq!(r.view_holding(0x10800), None, "being registered");
+        r.seq.fetch_add(1, Ordering::Release);
+        let view = View {
+            start: 0x10000,
+            len: 0x2000,
+            file: -1,
+            writable: false,
+            mark: NO_MARK,
+        };
+        assert_eq!(r.view_holding(0x10800), Some(view));
+        assert_eq!(r.view_holding(0x12000), None, "past the range");
+        assert_eq!(r.view_holding(0xffff), None, "before the range");
     }
 
     #[test]
