@@ -80,6 +80,33 @@ pub(crate) fn light_barrier() {
 /// a compiler fence too.
 pub(crate) const LIGHT_BARRIER_IS_FREE: bool = cfg!(not(any(loom, miri)));
 
+/// The frequent side of an exact barrier pair between threads of this
+/// process, whose rare side is [`rare_barrier`]: a compiler fence where the
+/// kernel barrier reaches every thread (the process is registered for it,
+/// which never changes while its threads run), else a full fence.
+#[inline(always)]
+pub(crate) fn frequent_barrier() {
+    #[cfg(not(any(loom, miri)))]
+    if crate::sys::futex::registered() {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        return;
+    }
+    fence(Ordering::SeqCst);
+}
+
+/// The rare side of the pair with [`frequent_barrier`]: a full fence, and
+/// the kernel barrier where [`frequent_barrier`] counts on it. False in the
+/// one case the pair is not exact: a registered process whose kernel
+/// barrier failed (which the kernel documents for unregistered ones only).
+pub(crate) fn rare_barrier() -> bool {
+    fence(Ordering::SeqCst);
+    #[cfg(not(any(loom, miri)))]
+    if crate::sys::futex::registered() {
+        return crate::sys::futex::process_barrier();
+    }
+    true
+}
+
 /// How long a settling waiter spins after its fence before it looks again:
 /// many times what a store waits in a store buffer for its cache line
 /// (about 0.2 us between the CPUs of a slow virtual machine), and little

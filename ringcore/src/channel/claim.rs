@@ -11,9 +11,9 @@
 //!   never overwrites an item a consumer is still reading, and no item is
 //!   copied before it is claimed (no speculative read races the producer).
 //! - `done`: one word per slot. A run whose earlier runs are still out
-//!   after a short wait (spins, a few yields) leaves its length in the word
-//!   of its first slot and returns. Whoever moves `head` to that slot takes the length and
-//!   moves `head` past the run too.
+//!   after a short wait (spins, a few yields) leaves its end there, in the
+//!   word of its first slot, and returns. Whoever moves `head` to that slot
+//!   takes the end and moves `head` there too.
 //!
 //! So a completion does not wait for a stalled consumer: one that stalls
 //! between claim and completion holds back the producer's free space, never
@@ -23,28 +23,31 @@
 //! Only the holder of the run at `head` moves `head`: the run's consumer
 //! when it finds `head` at its start, or whoever took the run's `done`
 //! word. Each stores its own word (`head`, the `done` word) and then looks
-//! at the other's, so the pair needs a StoreLoad barrier on both sides. The
-//! side that moves `head` runs at every completion and takes the light
-//! barrier; the hand-over, rare, takes the heavy one (see
-//! [`crate::sync`]). So at least one sees the other, and the swap of the
-//! `done` word to 0 picks exactly one. Where no kernel barrier reaches the
-//! other threads (no `membarrier`), the hand-over takes its length back and
-//! waits in order: there, a handler that takes from its own lane waits for
-//! itself.
+//! at the other's, so the pair needs a StoreLoad barrier on both sides: the
+//! side that moves `head` runs at every completion and takes the frequent
+//! barrier, the hand-over the rare one (see [`crate::sync`]). So at least
+//! one sees the other, and a compare-exchange of the `done` word to 0
+//! picks exactly one. The word holds the run's end, not its length: a
+//! slot's runs of different laps never end at the same position, so a
+//! thread that read the word, stalled, and tries to take it after the slot
+//! came round again fails instead of taking a later run.
 
 use crate::error::Result;
 use crate::ring::raw::{Corrupt, RawRing};
-use crate::sync::{heavy_barrier, AtomicU32, AtomicU64, Barrier, Ordering};
+use crate::sync::{frequent_barrier, rare_barrier, AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 use std::time::Duration;
 
 /// The shared claim counter, on a cache line (pair) of its own, and the
-/// lengths of runs completed early (see the module notes).
+/// ends of runs completed early (see the module notes).
 pub(crate) struct ClaimState {
     claim: CachePadded<AtomicU64>,
-    /// Per slot: the length of the run starting there, completed while a
-    /// run before it was still out; 0 when none.
-    done: Box<[AtomicU32]>,
+    /// The positions' start: a `done` word holds an end less this, so that
+    /// 0 (zeroed memory) is no run's end in the first lap.
+    base: u64,
+    /// Per slot: the end of the run starting there, completed while a run
+    /// before it was still out (less `base`); 0 when none.
+    done: Box<[AtomicU64]>,
 }
 
 impl ClaimState {
@@ -52,6 +55,7 @@ impl ClaimState {
     pub(crate) fn new(start: u64, capacity: usize) -> Result<Self> {
         Ok(ClaimState {
             claim: CachePadded::new(AtomicU64::new(start)),
+            base: start,
             done: zeroed_words(capacity)?,
         })
     }
@@ -60,11 +64,11 @@ impl ClaimState {
 /// `n` words at 0, from zeroed memory (a large ring's table costs no page
 /// until a run completes early there); `Io(OutOfMemory)` when it cannot be had.
 #[cfg(not(loom))]
-fn zeroed_words(n: usize) -> Result<Box<[AtomicU32]>> {
-    let layout = std::alloc::Layout::array::<AtomicU32>(n.max(1))
+fn zeroed_words(n: usize) -> Result<Box<[AtomicU64]>> {
+    let layout = std::alloc::Layout::array::<AtomicU64>(n.max(1))
         .map_err(|e| crate::Error::InvalidArgument(e.to_string()))?;
     // SAFETY: the layout has a non-zero size.
-    let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU32>();
+    let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
     if p.is_null() {
         return Err(crate::Error::Io(std::io::Error::new(
             std::io::ErrorKind::OutOfMemory,
@@ -72,14 +76,14 @@ fn zeroed_words(n: usize) -> Result<Box<[AtomicU32]>> {
         )));
     }
     // SAFETY: allocated by the global allocator with the layout of `n`
-    // `AtomicU32`s (at least one), whose all-zero bytes are valid values.
+    // `AtomicU64`s (at least one), whose all-zero bytes are valid values.
     Ok(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, n)) })
 }
 
 /// `n` words at 0 (loom's atomics are not plain memory).
 #[cfg(loom)]
-fn zeroed_words(n: usize) -> Result<Box<[AtomicU32]>> {
-    Ok((0..n).map(|_| AtomicU32::new(0)).collect())
+fn zeroed_words(n: usize) -> Result<Box<[AtomicU64]>> {
+    Ok((0..n).map(|_| AtomicU64::new(0)).collect())
 }
 
 /// A claimed run of items: positions `start .. start + len`.
@@ -156,8 +160,7 @@ impl ClaimCore<'_> {
     pub(crate) fn claim(&self, max: usize) -> Result<Option<Run>, Corrupt> {
         loop {
             let (claim, avail) = self.claim_and_unclaimed()?;
-            // A run's length must fit its `done` word.
-            let len = avail.min(max).min(u32::MAX as usize);
+            let len = avail.min(max);
             if len == 0 {
                 return Ok(None);
             }
@@ -213,26 +216,29 @@ impl ClaimCore<'_> {
         }
     }
 
-    /// Runs before `run` are still out: leaves its length in its `done`
-    /// word for the completion that moves the head to it. True when this
-    /// caller must move the head past it after all: the head came to it
-    /// meanwhile, or no kernel barrier made the hand-over certain here and
-    /// the caller took the length back and waited in order.
+    /// Runs before `run` are still out: leaves its end in its `done` word
+    /// for the completion that moves the head to it. True when this caller
+    /// must move the head past it after all: the head came to it meanwhile
+    /// (and nobody took the word), or the rare barrier failed and the
+    /// caller took the word back and waited in order.
     #[cold]
     fn keeps_run(&self, run: Run) -> bool {
         let head = &self.raw.indices().consumer.head;
         let word = self.done_word(run.start);
+        let mine = self.encode(run.start.wrapping_add(run.len as u64));
         // A swap where a Release store would do: loom lets a later swap
         // read past a plain store another swap raced with.
-        word.swap(run.len as u32, Ordering::AcqRel);
-        // Against `pass_done_runs`: store of `head`, light barrier, look at
-        // this word. The heavy side of the pair is this one, the rare side.
+        word.swap(mine, Ordering::AcqRel);
+        // Against `pass_done_runs`: store of `head`, barrier, look here.
+        let exact = rare_barrier();
         let at_head = || head.load(Ordering::Acquire) == run.start;
-        let barrier = heavy_barrier(false, at_head);
-        if !at_head() && barrier == Barrier::Exact {
+        if exact && !at_head() {
             return false;
         }
-        if word.swap(0, Ordering::AcqRel) == 0 {
+        if word
+            .compare_exchange(mine, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
             // The completion that moved the head here took it.
             return false;
         }
@@ -250,25 +256,35 @@ impl ClaimCore<'_> {
     fn pass_done_runs(&self, mut head: u64) {
         loop {
             // No other caller moves the head: it is at a run not yet
-            // completed, or at one whose length only this caller can take.
+            // completed, or at one whose word only this caller can take.
             self.raw.store_head(head);
-            // The light side of the pair in `keeps_run`.
-            crate::sync::light_barrier();
-            // Looked at before the swap, a locked instruction: the word is
-            // almost always 0.
+            // The frequent side of the pair in `keeps_run`.
+            frequent_barrier();
             let word = self.done_word(head);
-            if word.load(Ordering::Acquire) == 0 {
+            let w = word.load(Ordering::Acquire);
+            // Empty (0), or no end of a run starting at `head`.
+            let end = w.wrapping_add(self.state.base);
+            if !(1..=self.raw.capacity() as u64).contains(&end.wrapping_sub(head)) {
                 return;
             }
-            match word.swap(0, Ordering::AcqRel) {
-                0 => return,
-                len => head = head.wrapping_add(u64::from(len)),
+            if word
+                .compare_exchange(w, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                // Its consumer took it back and moves the head on itself.
+                return;
             }
+            head = end;
         }
     }
 
+    /// What a `done` word holds for a run ending at `end`.
+    fn encode(&self, end: u64) -> u64 {
+        end.wrapping_sub(self.state.base)
+    }
+
     /// The `done` word of the run starting at `pos`.
-    fn done_word(&self, pos: u64) -> &AtomicU32 {
+    fn done_word(&self, pos: u64) -> &AtomicU64 {
         &self.state.done[self.raw.contiguous(pos).0]
     }
 
@@ -458,6 +474,53 @@ mod loom_models {
                 t.join().unwrap();
             }
             assert_eq!(p.free(4).unwrap(), 4, "every slot handed back");
+        });
+    }
+
+    /// A hand-over whose slot comes round again while its consumer is
+    /// still in `keeps_run`, or the completion that took it still in
+    /// `pass_done_runs`: in a ring of two slots, runs at 0 and 1 complete
+    /// at once on two threads, then runs at 2 and 3 are claimed and 3 may
+    /// be handed over into slot 1 too. Whoever read slot 1's word for the
+    /// first hand-over must not take the second: the head ends past all
+    /// four, and every completion returns.
+    #[test]
+    fn loom_a_hand_over_is_not_taken_for_the_next_lap_in_its_slot() {
+        loom::model(|| {
+            let (keep, raw, state) = ring(1);
+            let mut p = ProducerCursor::new(raw).unwrap();
+            p.publish(2);
+            let core = ClaimCore {
+                raw,
+                state: &state,
+                counters: None,
+            };
+            let first = [0, 1].map(|_| core.claim(1).unwrap().unwrap());
+            let complete_on_thread = |run: Run| {
+                let (state, keep) = (state.clone(), keep.clone());
+                thread::spawn(move || {
+                    let _keep = keep;
+                    ClaimCore {
+                        raw,
+                        state: &state,
+                        counters: None,
+                    }
+                    .complete(run)
+                })
+            };
+            let late = complete_on_thread(first[1]);
+            let early = complete_on_thread(first[0]);
+            while p.free(2).unwrap() < 2 {
+                thread::yield_now();
+            }
+            p.publish(2);
+            let second = [0, 1].map(|_| core.claim(1).unwrap().unwrap());
+            let next_lap = complete_on_thread(second[1]);
+            core.complete(second[0]);
+            for t in [late, early, next_lap] {
+                t.join().unwrap();
+            }
+            assert_eq!(p.free(2).unwrap(), 2, "every slot handed back");
         });
     }
 
