@@ -181,7 +181,7 @@ impl ClaimCore<'_> {
     }
 
     /// Marks a claimed run as done. When runs before it are still out
-    /// after a short wait, it leaves its length for whichever completion
+    /// after a short wait, it leaves its end for whichever completion
     /// moves the head to it and returns (see the module notes).
     #[inline]
     pub(crate) fn complete(&self, run: Run) {
