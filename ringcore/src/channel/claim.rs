@@ -400,6 +400,25 @@ mod loom_models {
 
     struct HeapRingBox(#[allow(dead_code)] std::sync::Arc<HeapRing>);
 
+    /// Completes `run` on a thread of its own.
+    fn complete_on_thread(
+        keep: &Arc<HeapRingBox>,
+        raw: RawRing,
+        state: &Arc<ClaimState>,
+        run: Run,
+    ) -> thread::JoinHandle<()> {
+        let (state, keep) = (state.clone(), keep.clone());
+        thread::spawn(move || {
+            let _keep = keep;
+            ClaimCore {
+                raw,
+                state: &state,
+                counters: None,
+            }
+            .complete(run)
+        })
+    }
+
     /// Two consumers race for two published items: each item is claimed
     /// exactly once, and the head reaches the end only after both completed
     /// (in order, whatever order the consumers finish in).
@@ -440,7 +459,7 @@ mod loom_models {
     }
 
     /// Three runs completed at once by three threads, in whatever order:
-    /// no completion waits, and the head ends past all three (a length left
+    /// no completion waits, and the head ends past all three (an end left
     /// behind is always taken by the completion that reaches it).
     #[test]
     fn loom_runs_completed_out_of_order_are_all_passed() {
@@ -454,21 +473,7 @@ mod loom_models {
                 counters: None,
             };
             let runs = [0, 1, 2].map(|_| core.claim(1).unwrap().unwrap());
-            let others: Vec<_> = runs[1..]
-                .iter()
-                .map(|&run| {
-                    let (state, keep) = (state.clone(), keep.clone());
-                    thread::spawn(move || {
-                        let _keep = keep;
-                        ClaimCore {
-                            raw,
-                            state: &state,
-                            counters: None,
-                        }
-                        .complete(run)
-                    })
-                })
-                .collect();
+            let others = [runs[1], runs[2]].map(|run| complete_on_thread(&keep, raw, &state, run));
             core.complete(runs[0]);
             for t in others {
                 t.join().unwrap();
@@ -496,26 +501,14 @@ mod loom_models {
                 counters: None,
             };
             let first = [0, 1].map(|_| core.claim(1).unwrap().unwrap());
-            let complete_on_thread = |run: Run| {
-                let (state, keep) = (state.clone(), keep.clone());
-                thread::spawn(move || {
-                    let _keep = keep;
-                    ClaimCore {
-                        raw,
-                        state: &state,
-                        counters: None,
-                    }
-                    .complete(run)
-                })
-            };
-            let late = complete_on_thread(first[1]);
-            let early = complete_on_thread(first[0]);
+            let late = complete_on_thread(&keep, raw, &state, first[1]);
+            let early = complete_on_thread(&keep, raw, &state, first[0]);
             while p.free(2).unwrap() < 2 {
                 thread::yield_now();
             }
             p.publish(2);
             let second = [0, 1].map(|_| core.claim(1).unwrap().unwrap());
-            let next_lap = complete_on_thread(second[1]);
+            let next_lap = complete_on_thread(&keep, raw, &state, second[1]);
             core.complete(second[0]);
             for t in [late, early, next_lap] {
                 t.join().unwrap();
