@@ -172,9 +172,10 @@ struct View {
 impl Range {
     /// The registration of this entry where it holds `addr`, read as one:
     /// `None` where the entry is free (once its freeing shows), holds
-    /// another address, or is being (or was meanwhile) registered again. The entry of a faulting access
-    /// cannot change under the fault (its owner unregisters only once no
-    /// access to the mapping is left), so one that changes is not it.
+    /// another address, or is being (or was meanwhile) registered again.
+    /// The entry of a faulting access cannot change under the fault (its
+    /// owner unregisters only once no access to the mapping is left), so
+    /// one that changes is not it.
     fn view_holding(&self, addr: usize) -> Option<View> {
         // Acquire pairs with the Release of the registration's last bump:
         // the fields read below are at least that registration's.
