@@ -834,11 +834,7 @@ fn a_reset_under_a_scribbled_tail_changes_nothing() {
     );
     assert_eq!(tx.send(&[7; 16]).unwrap(), 2);
     let (file, _) = peer_file(ring.fd());
-    let word = |at| {
-        let mut b = [0u8; 8];
-        file.read_exact_at(&mut b, at).unwrap();
-        u64::from_ne_bytes(b)
-    };
+    let word = |at| word_at(&file, at);
     file.write_at(&5u64.to_ne_bytes(), 0x80).unwrap();
     assert!(matches!(
         SlotRing::reset(&mut tx, &mut rx),
@@ -865,11 +861,7 @@ fn a_receive_that_fails_after_padding_frees_nothing() {
     let mut tx = ring.sender().unwrap();
     let mut rx = ring.receiver().unwrap();
     let (file, _) = peer_file(ring.fd());
-    let head = || {
-        let mut b = [0u8; 8];
-        file.read_exact_at(&mut b, 0x100).unwrap();
-        u64::from_ne_bytes(b)
-    };
+    let head = || word_at(&file, 0x100);
     // A record to 2992, read; then a claim that does not fit before the
     // end: its padding is published, the claim itself not yet.
     tx.send(1, &[1; 2984]).unwrap();
@@ -939,6 +931,14 @@ fn peer_file(fd: std::os::fd::BorrowedFd<'_>) -> (std::fs::File, u64) {
         .unwrap();
     let len = file.metadata().unwrap().len();
     (file, len)
+}
+
+/// The native-endian `u64` at offset `at` of `file`.
+fn word_at(file: &std::fs::File, at: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut b = [0u8; 8];
+    file.read_exact_at(&mut b, at).unwrap();
+    u64::from_ne_bytes(b)
 }
 
 #[test]
@@ -1312,11 +1312,7 @@ fn a_side_marked_as_being_claimed_gets_its_holders_namespace_back() {
     let ring = SharedRing::create::<u64>(&n, 4).unwrap();
     let file = segment_file(&n);
     let ours = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
-    let namespace = || {
-        let mut w = [0u8; 8];
-        file.read_exact_at(&mut w, 0x98).unwrap();
-        u64::from_ne_bytes(w)
-    };
+    let namespace = || word_at(&file, 0x98);
     let _tx = ring.producer::<u64>().unwrap();
     assert_eq!(namespace(), ours);
     // What a losing claimer stores (the producer line's namespace at 0x98).
@@ -1339,11 +1335,7 @@ fn a_holder_that_lost_its_side_stops_stamping_it() {
     let _c = Cleanup(n.clone());
     let ring = SharedRing::create::<u64>(&n, 4).unwrap();
     let file = segment_file(&n);
-    let beat = || {
-        let mut w = [0u8; 8];
-        file.read_exact_at(&mut w, 0x88).unwrap();
-        u64::from_ne_bytes(w)
-    };
+    let beat = || word_at(&file, 0x88);
     let _tx = ring.producer::<u64>().unwrap();
     let first = beat();
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -1366,7 +1358,7 @@ fn a_holder_that_lost_its_side_stops_stamping_it() {
 /// its parent read before the fork.
 #[test]
 fn pid_namespace_fork_entry() {
-    use std::os::unix::fs::{FileExt, MetadataExt};
+    use std::os::unix::fs::MetadataExt;
     let Ok(n) = std::env::var("RINGCORE_PIDNS_FORK") else {
         return;
     };
@@ -1384,13 +1376,12 @@ fn pid_namespace_fork_entry() {
         let code = match ring.producer::<u64>() {
             Ok(_tx) => {
                 let file = std::fs::File::open(shm::resolve_name(&n).unwrap()).unwrap();
-                let mut w = [0u8; 8];
                 // The producer line's namespace word.
-                file.read_exact_at(&mut w, 0x98).unwrap();
+                let recorded = word_at(&file, 0x98);
                 // Forked from the calling thread, the child's only thread
                 // is in the namespace that thread made.
                 let ns = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
-                match u64::from_ne_bytes(w) {
+                match recorded {
                     _ if ns == parents => 5,
                     recorded if recorded == ns => 0,
                     _ => 3,

@@ -400,6 +400,15 @@ mod loom_models {
 
     struct HeapRingBox(#[allow(dead_code)] std::sync::Arc<HeapRing>);
 
+    /// Claim and completion over `raw`, with no counters.
+    fn core_over(raw: RawRing, state: &ClaimState) -> ClaimCore<'_> {
+        ClaimCore {
+            raw,
+            state,
+            counters: None,
+        }
+    }
+
     /// Completes `run` on a thread of its own.
     fn complete_on_thread(
         keep: &Arc<HeapRingBox>,
@@ -410,12 +419,7 @@ mod loom_models {
         let (state, keep) = (state.clone(), keep.clone());
         thread::spawn(move || {
             let _keep = keep;
-            ClaimCore {
-                raw,
-                state: &state,
-                counters: None,
-            }
-            .complete(run)
+            core_over(raw, &state).complete(run)
         })
     }
 
@@ -438,11 +442,7 @@ mod loom_models {
                     let (state, keep) = (state.clone(), keep.clone());
                     thread::spawn(move || {
                         let _keep = keep;
-                        let core = ClaimCore {
-                            raw,
-                            state: &state,
-                            counters: None,
-                        };
+                        let core = core_over(raw, &state);
                         let run = core.claim(1).unwrap().expect("two items for two claims");
                         // SAFETY: published and claimed by this thread alone.
                         let v = unsafe { core.slot(run.start).cast::<u64>().read() };
@@ -467,11 +467,7 @@ mod loom_models {
             let (keep, raw, state) = ring(2);
             let mut p = ProducerCursor::new(raw).unwrap();
             p.publish(3);
-            let core = ClaimCore {
-                raw,
-                state: &state,
-                counters: None,
-            };
+            let core = core_over(raw, &state);
             let runs = [0, 1, 2].map(|_| core.claim(1).unwrap().unwrap());
             let others = [runs[1], runs[2]].map(|run| complete_on_thread(&keep, raw, &state, run));
             core.complete(runs[0]);
@@ -495,11 +491,7 @@ mod loom_models {
             let (keep, raw, state) = ring(1);
             let mut p = ProducerCursor::new(raw).unwrap();
             p.publish(2);
-            let core = ClaimCore {
-                raw,
-                state: &state,
-                counters: None,
-            };
+            let core = core_over(raw, &state);
             let first = [0, 1].map(|_| core.claim(1).unwrap().unwrap());
             let late = complete_on_thread(&keep, raw, &state, first[1]);
             let early = complete_on_thread(&keep, raw, &state, first[0]);
@@ -528,11 +520,7 @@ mod loom_models {
                 let (state, payload, keep) = (state.clone(), payload.clone(), keep.clone());
                 thread::spawn(move || {
                     let _keep = keep;
-                    let core = ClaimCore {
-                        raw,
-                        state: &state,
-                        counters: None,
-                    };
+                    let core = core_over(raw, &state);
                     let mut seen = Vec::new();
                     while seen.len() < 2 {
                         match core.claim(1).unwrap() {
