@@ -278,7 +278,7 @@ miri:
 	rustup component add --toolchain nightly miri rust-src
 	# In-process structures only: the log, transport and shared-memory tests
 	# need files, sockets and processes, which Miri does not model.
-	MIRIFLAGS="-Zmiri-strict-provenance" $(CARGO) +nightly miri test -p ringcore --lib -- ring:: metrics:: numa:: sys::registry::
+	MIRIFLAGS="-Zmiri-strict-provenance" $(CARGO) +nightly miri test -p ringcore --lib -- ring:: metrics:: numa:: sys::registry:: pool:: channel::claim::
 	MIRIFLAGS="-Zmiri-strict-provenance" $(CARGO) +nightly miri test -p ringcore --test spsc_threads --test pool --test mpsc --test spmc_mpmc
 
 # The threaded stress tests under ThreadSanitizer (nightly, std rebuilt

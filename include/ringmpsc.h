@@ -843,7 +843,11 @@ int rmpsc_log_reader_read_blocking(rmpsc_log_reader_t *r,
 
 // Reads up to `max` committed records in place into `msgs[0..*out_count)`
 // (a batch ends at a file roll; `*out_count` may be 0). The `data`
-// pointers stay valid until the next call on this reader. Reader thread.
+// pointers stay valid until the next call on this reader. The reader
+// moves past the batch when it is taken: a batch whose records another
+// process changed meanwhile ends short, and the next call returns
+// RMPSC_ECORRUPT naming where and how many were not handed out, then
+// reads on after them. Reader thread.
 int rmpsc_log_reader_read_batch(rmpsc_log_reader_t *r,
                                 rmpsc_log_message_t *msgs,
                                 size_t max,

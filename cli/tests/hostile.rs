@@ -315,8 +315,11 @@ fn odd_file_names_neither_break_json_nor_forge_text_rows() {
         "{text}"
     );
     // A file with a segment's magic and nothing else: `clean` cannot judge
-    // it and says why, naming it; `export` labels its metrics with the name.
+    // it and says why, naming it. A ring so named: `export` labels its
+    // metrics with the name.
     std::fs::write(dir.join("seg\x1b]2;owned\x07"), b"RMPSCSEG").unwrap();
+    let ring_path = dir.join("ring\x1b]2;owned\x07").display().to_string();
+    let _ring = MessageRing::create(Some(&ring_path), 12).unwrap();
     for args in [
         ["clean", "--dry-run", "--dir"],
         ["export", "--once", "--dir"],
@@ -324,6 +327,7 @@ fn odd_file_names_neither_break_json_nor_forge_text_rows() {
         let out = tool(&[args[0], args[1], args[2], &dir.s()]);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(!text.contains('\x1b'), "{args:?}: {text}");
+        assert!(text.contains("owned"), "{args:?} names the file: {text}");
     }
 }
 

@@ -65,9 +65,10 @@ impl ClaimState {
 /// until a run completes early there); `Io(OutOfMemory)` when it cannot be had.
 #[cfg(not(loom))]
 fn zeroed_words(n: usize) -> Result<Box<[AtomicU64]>> {
-    let layout = std::alloc::Layout::array::<AtomicU64>(n.max(1))
+    assert!(n > 0, "a ring has at least one slot");
+    let layout = std::alloc::Layout::array::<AtomicU64>(n)
         .map_err(|e| crate::Error::InvalidArgument(e.to_string()))?;
-    // SAFETY: the layout has a non-zero size.
+    // SAFETY: the layout has a non-zero size (`n` > 0, asserted above).
     let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
     if p.is_null() {
         return Err(crate::Error::Io(std::io::Error::new(
@@ -76,7 +77,7 @@ fn zeroed_words(n: usize) -> Result<Box<[AtomicU64]>> {
         )));
     }
     // SAFETY: allocated by the global allocator with the layout of `n`
-    // `AtomicU64`s (at least one), whose all-zero bytes are valid values.
+    // `AtomicU64`s, whose all-zero bytes are valid values.
     Ok(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, n)) })
 }
 

@@ -52,6 +52,11 @@ pub struct CleanOutcome {
     pub reason: String,
 }
 
+/// Whether `clean` may remove the segment: stale, and no side beating.
+fn removable(info: &SegmentInfo) -> bool {
+    info.stale && !beating(info)
+}
+
 /// A fresh heartbeat (pid recorded, stamped within the stale limit).
 fn beating(info: &SegmentInfo) -> bool {
     let limit = crate::shm::DEFAULT_STALE_AFTER.as_secs_f64();
@@ -111,7 +116,7 @@ pub fn clean(dirs: &[PathBuf], dry_run: bool) -> Vec<CleanOutcome> {
                 continue;
             }
         };
-        if !info.stale || beating(&info) {
+        if !removable(&info) {
             o.reason = live_reason(&info);
             out.push(o);
             continue;
@@ -130,7 +135,7 @@ pub fn clean(dirs: &[PathBuf], dry_run: bool) -> Vec<CleanOutcome> {
         // once its name is aside, where no process can open it).
         let taken = std::cell::Cell::new(false);
         let still_stale = || {
-            let stale = seg.info().is_ok_and(|i| i.stale && !beating(&i));
+            let stale = seg.info().is_ok_and(|i| removable(&i));
             taken.set(!stale);
             stale
         };

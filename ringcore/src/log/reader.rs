@@ -107,18 +107,9 @@ pub struct OwnedMessage {
 /// ```
 pub struct Reader {
     cur: Cursor,
-    /// Where a batch, moved past when taken, found its records changed
-    /// before it handed them all out: the next read reports it.
-    batch_broken: Option<BrokenBatch>,
-}
-
-/// A batch's records changed under it (see [`Batch`]).
-#[derive(Debug)]
-struct BrokenBatch {
-    /// The offset of the first record it could not hand out, in the
-    /// reader's file (a batch never crosses a roll).
-    offset: u64,
-    undelivered: usize,
+    /// What a batch, moved past when taken, found when its records
+    /// changed before it handed them all out: the next read reports it.
+    batch_broken: Option<Error>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -219,21 +210,13 @@ impl Reader {
         }
     }
 
-    /// Whether a message is committed at the next record, past padding and
-    /// rolls.
+    /// The error a broken batch left for this read (see [`Batch`]).
     fn report_broken_batch(&mut self) -> Result<()> {
-        match self.batch_broken.take() {
-            None => Ok(()),
-            Some(b) => Err(Error::Corrupt(format!(
-                "{}: the records of a batch changed after it was taken, at offset {:#x}; \
-                 {} of them were not handed out",
-                self.cur.file.path.display(),
-                b.offset,
-                b.undelivered
-            ))),
-        }
+        self.batch_broken.take().map_or(Ok(()), Err)
     }
 
+    /// Whether a message is committed at the next record, past padding and
+    /// rolls.
     fn has_message(&mut self) -> Result<bool> {
         Ok(matches!(self.settle()?, Step::Message { .. }))
     }
@@ -520,7 +503,7 @@ pub struct Batch<'a> {
     end: u64,
     remaining: usize,
     index: u64,
-    broken: &'a mut Option<BrokenBatch>,
+    broken: &'a mut Option<Error>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -568,10 +551,13 @@ impl<'a> Iterator for Batch<'a> {
                 }
                 Ok(Step::Skip(next)) if next <= self.end => self.pos = next,
                 _ => {
-                    *self.broken = Some(BrokenBatch {
-                        offset: self.pos,
-                        undelivered: self.remaining,
-                    });
+                    *self.broken = Some(Error::Corrupt(format!(
+                        "{}: the records of a batch changed after it was taken, at offset \
+                         {:#x}; {} of them were not handed out",
+                        self.file.path.display(),
+                        self.pos,
+                        self.remaining
+                    )));
                     self.remaining = 0;
                     return None;
                 }
